@@ -1,0 +1,83 @@
+/**
+ * The Bus: topics of keyed messages split into partitions, as Kafka has them. Stages are written
+ * against this interface only, so the same stage code runs in-process (MemoryBus, for `replay`
+ * and tests) and over Kafka (the Kafka runtime). A stage never sees which one it is on.
+ */
+
+/** Topic names without the deployment prefix (`EDGEGUARD_TOPIC_PREFIX`, default `edgeguard.`). */
+export const TOPICS = {
+  accessLogs: 'access-logs',
+  clientSignals: 'client-signals',
+  fingerprintPartials: 'fingerprint-partials',
+  contentPartials: 'content-partials',
+  decisions: 'decisions',
+  cachePolicies: 'cache-policies',
+  alerts: 'alerts',
+  deadLetter: 'dead-letter',
+} as const;
+export type TopicName = (typeof TOPICS)[keyof typeof TOPICS];
+
+export interface BusMessage<V = unknown> {
+  topic: string;
+  partition: number;
+  /** Position in the partition, increasing by one per message. */
+  offset: number;
+  key: string;
+  /** `null` is a tombstone (deletion on a compacted topic). */
+  value: V | null;
+  /** Event time of the message, epoch ms. */
+  timestamp: number;
+}
+
+/** Where a stage sends its outputs. Ordered per key; delivery of a whole batch is acknowledged by the runtime. */
+export interface Emitter {
+  emit<V>(topic: string, key: string, value: V | null, timestamp: number): void;
+}
+
+/**
+ * A stage: a pure function of its input messages plus its own bounded state. One instance runs
+ * per input partition (like a Kafka Streams task), so state is partition-local.
+ */
+export interface Stage {
+  readonly name: string;
+  /** Handles one input message; may emit any number of outputs. Must not throw on bad values: count them. */
+  process(message: BusMessage, out: Emitter): void;
+  /**
+   * Called when event time on this stage's input has advanced (watermark = max seen event time
+   * minus allowed lateness); time-driven outputs (window flushes, expiries) happen here.
+   */
+  advance?(watermark: number, out: Emitter): void;
+  /** Called once at end of input (replay): flush everything still held. */
+  finish?(out: Emitter): void;
+  /** State for checkpointing with the input offset; restored by `restore` on (re)assignment. */
+  snapshot?(): unknown;
+  restore?(state: unknown): void;
+}
+
+/** Builds the stage instance for one partition of its input topic(s). */
+export interface StageFactory {
+  readonly name: string;
+  /** Input topics; the stage gets each message of partition p of these on its instance p. */
+  readonly inputs: readonly string[];
+  create(partition: number): Stage;
+}
+
+/** A topology: the stage factories and the partition count of every topic they use. */
+export interface Topology {
+  stages: StageFactory[];
+  partitions: Record<string, number>;
+}
+
+/**
+ * Java-compatible partitioning is not needed in-process; this is a stable FNV-1a over the key so
+ * that one client's history always lands on one partition of a topic.
+ */
+export function partitionFor(key: string, partitions: number): number {
+  if (partitions <= 1) return 0;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % partitions;
+}

@@ -1,0 +1,83 @@
+import { type BusMessage, type Emitter, partitionFor, type Stage, type Topology } from './bus.js';
+
+type Listener = (message: BusMessage) => void;
+
+/**
+ * The in-process runtime: delivers messages through a FIFO queue, so a run over the same input is
+ * fully deterministic (same decisions every run). Stages get one instance per partition, as on Kafka.
+ */
+export class MemoryBus implements Emitter {
+  private readonly queue: BusMessage[] = [];
+  private head = 0;
+  private readonly offsets = new Map<string, number>();
+  private readonly listeners = new Map<string, Listener[]>();
+  private readonly instances: { stage: Stage; inputs: readonly string[] }[] = [];
+  private draining = false;
+
+  constructor(private readonly topology: Topology) {
+    for (const factory of topology.stages) {
+      const parts = Math.max(1, ...factory.inputs.map((t) => this.partitionsOf(t)));
+      const perPartition: Stage[] = [];
+      for (let p = 0; p < parts; p++) {
+        const stage = factory.create(p);
+        perPartition.push(stage);
+        this.instances.push({ stage, inputs: factory.inputs });
+      }
+      for (const topic of factory.inputs) {
+        this.on(topic, (message) => {
+          const stage = perPartition[message.partition % perPartition.length]!;
+          stage.process(message, this);
+        });
+      }
+    }
+  }
+
+  partitionsOf(topic: string): number {
+    return this.topology.partitions[topic] ?? 1;
+  }
+
+  /** Observes every message of a topic (sinks: files, reports, the verdict backtest). */
+  on(topic: string, listener: Listener): void {
+    const list = this.listeners.get(topic);
+    if (list) list.push(listener);
+    else this.listeners.set(topic, [listener]);
+  }
+
+  emit<V>(topic: string, key: string, value: V | null, timestamp: number): void {
+    const partition = partitionFor(key, this.partitionsOf(topic));
+    const slot = `${topic}/${partition}`;
+    const offset = this.offsets.get(slot) ?? 0;
+    this.offsets.set(slot, offset + 1);
+    this.queue.push({ topic, partition, offset, key, value, timestamp });
+    if (!this.draining) this.drain();
+  }
+
+  /** Moves event time forward for every stage instance, then delivers what that produced. */
+  advance(watermark: number): void {
+    for (const { stage } of this.instances) stage.advance?.(watermark, this);
+    this.drain();
+  }
+
+  /** End of input: every stage flushes, in topology order, until nothing is left to deliver. */
+  finish(): void {
+    for (const { stage } of this.instances) {
+      stage.finish?.(this);
+      this.drain();
+    }
+  }
+
+  private drain(): void {
+    this.draining = true;
+    try {
+      while (this.head < this.queue.length) {
+        const message = this.queue[this.head++]!;
+        const list = this.listeners.get(message.topic);
+        if (list) for (const listener of list) listener(message);
+      }
+      this.queue.length = 0;
+      this.head = 0;
+    } finally {
+      this.draining = false;
+    }
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The one error type for bad input (log lines, Kafka messages, HTTP bodies, config). Parsers return
+ * it (hot paths) or throw it (config); consumers count it by `reason` and keep a few samples.
+ */
+export class BadInput extends Error {
+  override readonly name = 'BadInput';
+  constructor(
+    /** Stable machine-readable reason, e.g. `truncated`, `oversized-line`, `bad-timestamp`. */
+    readonly reason: string,
+    message: string,
+    /** The field that was wrong, when one was. */
+    readonly field?: string,
+    /** Where: `file:line`, `topic/partition@offset`, ... */
+    readonly location?: string,
+  ) {
+    super(location ? `${location}: ${message}` : message);
+  }
+}
+
+export function isBadInput(value: unknown): value is BadInput {
+  return value instanceof BadInput;
+}
+
+export interface RejectSample {
+  location: string | undefined;
+  message: string;
+  /** The offending input, cut to a printable excerpt. */
+  excerpt: string;
+}
+
+/**
+ * Counts rejected inputs by reason and keeps the first few samples of each, so an operator sees
+ * what went wrong without the counter growing with traffic: reasons are a small fixed vocabulary,
+ * and samples are capped per reason.
+ */
+export class RejectCounter {
+  private readonly counts = new Map<string, number>();
+  private readonly samples = new Map<string, RejectSample[]>();
+  total = 0;
+
+  constructor(
+    private readonly samplesPerReason = 3,
+    private readonly excerptLength = 200,
+    /** Reasons beyond this many are folded into `other`, bounding the map. */
+    private readonly maxReasons = 64,
+  ) {}
+
+  record(bad: BadInput, input: string): void {
+    let reason = bad.reason;
+    if (!this.counts.has(reason) && this.counts.size >= this.maxReasons) reason = 'other';
+    this.total++;
+    this.counts.set(reason, (this.counts.get(reason) ?? 0) + 1);
+    let list = this.samples.get(reason);
+    if (!list) {
+      list = [];
+      this.samples.set(reason, list);
+    }
+    if (list.length < this.samplesPerReason) {
+      list.push({
+        location: bad.location,
+        message: bad.message,
+        excerpt: printableExcerpt(input, this.excerptLength),
+      });
+    }
+  }
+
+  byReason(): Record<string, number> {
+    return Object.fromEntries([...this.counts.entries()].sort((a, b) => b[1] - a[1]));
+  }
+
+  samplesOf(reason: string): RejectSample[] {
+    return this.samples.get(reason) ?? [];
+  }
+
+  toJSON(): { total: number; byReason: Record<string, number>; samples: Record<string, RejectSample[]> } {
+    return { total: this.total, byReason: this.byReason(), samples: Object.fromEntries(this.samples) };
+  }
+}
+
+/** Cuts text to `max` characters and escapes control and non-printable characters. */
+export function printableExcerpt(text: string, max = 200): string {
+  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping control characters is the point
+  return cut.replace(
+    /[\u0000-\u001f\u007f-\u009f\ufffd]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+}

@@ -1,0 +1,83 @@
+/**
+ * Decisions and cache policies: what edgeguard publishes to the edge. Times are event time
+ * (epoch ms) so that a replay yields exactly what the live system would have published.
+ */
+
+/** Strongest first: the order used when several decisions cover one request. */
+export const ACTIONS = ['block', 'challenge', 'throttle'] as const;
+export type Action = (typeof ACTIONS)[number];
+/** A verdict is an action, or `allow` when nothing covers the client. */
+export type Verdict = Action | 'allow';
+
+/** Higher is stronger; `allow` is 0. */
+export function actionStrength(verdict: Verdict): number {
+  switch (verdict) {
+    case 'block':
+      return 3;
+    case 'challenge':
+      return 2;
+    case 'throttle':
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/**
+ * What a decision covers: one address, a prefix (IPv4 /24 or IPv6 /64 by default), or a client
+ * fingerprint (see packages/fingerprint for what goes into one).
+ */
+export type DecisionScope = 'ip' | 'range' | 'fingerprint';
+export type DecisionOrigin = 'auto' | 'manual';
+
+/** One named piece of evidence: a signal and the value it had when the decision was made. */
+export interface Signal {
+  name: string;
+  value: number;
+  /** The threshold the value crossed, when the signal is a rule. */
+  threshold?: number;
+}
+
+export interface Decision {
+  /** `ip:<addr>`, `range:<cidr>` or `fp:<fingerprint>`; the key on the compacted topic. */
+  key: string;
+  scope: DecisionScope;
+  /** The address, CIDR or fingerprint, without the scope prefix. */
+  value: string;
+  action: Action;
+  /** Short machine-readable reason, e.g. `repetition`, `cache-bust`, `scanner`, `swarm`. */
+  reason: string;
+  signals: Signal[];
+  score: number;
+  /** Event time the decision was made, epoch ms. */
+  decidedAt: number;
+  /** Event time it stops applying, epoch ms. */
+  expiresAt: number;
+  origin: DecisionOrigin;
+  /** Monotonic per key: a later version replaces an earlier one. */
+  version: number;
+}
+
+/** How a cache builds its key for a matched path's query string. */
+export type CacheKeyRule =
+  | { kind: 'keep' }
+  | { kind: 'drop' }
+  | { kind: 'sort' }
+  | { kind: 'allow'; params: string[] };
+
+export interface CachePolicy {
+  /** Stable identity of the policy: `host + pathPattern`. */
+  key: string;
+  match: { host: string | null; pathPattern: string };
+  ttlSeconds: number | null;
+  staleWhileRevalidateSeconds: number | null;
+  staleIfErrorSeconds: number | null;
+  maxStaleSeconds: number | null;
+  collapse: boolean | null;
+  cacheKey: CacheKeyRule | null;
+  reason: string;
+  signals: Signal[];
+  decidedAt: number;
+  expiresAt: number;
+  version: number;
+}
