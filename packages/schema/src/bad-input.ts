@@ -45,7 +45,8 @@ export class RejectCounter {
     private readonly maxReasons = 64,
   ) {}
 
-  record(bad: BadInput, input: string): void {
+  /** Counts one rejection; `location` (e.g. `file:line`) overrides the error's own, for samples only. */
+  record(bad: BadInput, input: string, location?: string): void {
     let reason = bad.reason;
     if (!this.counts.has(reason) && this.counts.size >= this.maxReasons) reason = 'other';
     this.total++;
@@ -57,7 +58,7 @@ export class RejectCounter {
     }
     if (list.length < this.samplesPerReason) {
       list.push({
-        location: bad.location,
+        location: location ?? bad.location,
         message: bad.message,
         excerpt: printableExcerpt(input, this.excerptLength),
       });

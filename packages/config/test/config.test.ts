@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { formatGoDuration, parseConfigText, parseDuration, readConfigFile, withDefaults } from '../src/index.js';
+
+const defaults = {
+  input: { format: 'auto', trustedProxies: [] as string[], maxLineLength: 16384 },
+  detect: { thresholds: { repetitionRatio: 0.8 }, enabled: true },
+  note: null as string | null,
+};
+
+describe('config validation against defaults', () => {
+  it('fills every field the user left out from the defaults', () => {
+    const config = withDefaults(defaults, { input: { format: 'combined' } }, 'edgeguard.json');
+    assert.equal(config.input.format, 'combined');
+    assert.deepEqual(config.input.trustedProxies, []);
+    assert.equal(config.detect.thresholds.repetitionRatio, 0.8);
+  });
+
+  it('does not let a caller mutate the shared defaults through the result', () => {
+    const config = withDefaults(defaults, {}, 'x');
+    config.input.trustedProxies.push('10.0.0.0/8');
+    assert.deepEqual(defaults.input.trustedProxies, []);
+  });
+
+  it('names an unknown field with its full path and suggests the close name', () => {
+    assert.throws(
+      () => withDefaults(defaults, { detect: { thresholds: { repetitonRatio: 0.5 } } }, 'edgeguard.json'),
+      (error: Error) => {
+        assert.match(error.message, /^edgeguard\.json: unknown field 'detect\.thresholds\.repetitonRatio'/);
+        assert.match(error.message, /did you mean 'repetitionRatio'/);
+        return true;
+      },
+    );
+  });
+
+  it('names a wrongly typed field, what was expected and what was found', () => {
+    assert.throws(
+      () => withDefaults(defaults, { input: { maxLineLength: '16k' } }, 'cfg.json'),
+      /cfg\.json: field 'input\.maxLineLength': expected a number, got the string "16k"/,
+    );
+    assert.throws(
+      () => withDefaults(defaults, { input: { trustedProxies: ['10.0.0.0/8', 7] } }, 'cfg.json'),
+      /field 'input\.trustedProxies\[1\]': expected a string, got number 7/,
+    );
+    assert.throws(() => withDefaults(defaults, { detect: true }, 'cfg.json'), /field 'detect': expected an object/);
+  });
+
+  it('accepts null-defaulted optional fields as any scalar', () => {
+    assert.equal(withDefaults(defaults, { note: 'x' }, 's').note, 'x');
+  });
+});
+
+describe('config files', () => {
+  it('reports a JSON syntax error with file, line and column', () => {
+    assert.throws(() => parseConfigText('{\n  "input": {\n    "format": "combined",\n  }\n}', 'edgeguard.json'), /edgeguard\.json:4:3/);
+  });
+
+  it('allows // comments, also next to URLs inside strings', () => {
+    const value = parseConfigText('{\n  // the edge\n  "url": "http://x//y" // trailing\n}', 's');
+    assert.deepEqual(value, { url: 'http://x//y' });
+  });
+
+  it('names a missing file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eg-config-'));
+    assert.throws(() => readConfigFile(join(dir, 'nope.json')), /nope\.json: cannot read config file/);
+    writeFileSync(join(dir, 'ok.json'), '{"a": 1}');
+    assert.deepEqual(readConfigFile(join(dir, 'ok.json')), { a: 1 });
+  });
+});
+
+describe('durations', () => {
+  it('parses the units operators write', () => {
+    assert.equal(parseDuration('500ms'), 500);
+    assert.equal(parseDuration('90s'), 90_000);
+    assert.equal(parseDuration('4h'), 14_400_000);
+    assert.equal(parseDuration('1h30m'), 5_400_000);
+    assert.equal(parseDuration('250'), 250);
+  });
+
+  it('rejects text that is not a duration, naming it', () => {
+    assert.throws(() => parseDuration('4 hours', '--duration'), /--duration: '4 hours' is not a duration/);
+    assert.throws(() => parseDuration('h'), /not a duration/);
+  });
+
+  it('formats Go duration syntax for CrowdSec bouncers', () => {
+    assert.equal(formatGoDuration(4 * 3_600_000), '4h0m0s');
+    assert.equal(formatGoDuration(90_500), '1m30.5s');
+    assert.equal(formatGoDuration(999), '999ms');
+    assert.equal(formatGoDuration(-2000), '-2s');
+  });
+});
