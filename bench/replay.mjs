@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// `npm run bench`: replay throughput, peak RSS and per-stage cost on a generated log.
+//
+// Generates (once, cached in bench/out/) a combined-format log of BENCH_LINES lines (default 1M)
+// from about BENCH_CLIENTS clients (default 100k) with the testkit, then runs each variant in its
+// own child process so that peak RSS is per variant:
+//   read      read + split lines only (the floor)
+//   regex     read + a plain regex parse of combined lines (the baseline named in the issue)
+//   parse     read + edgeguard's combined parser
+//   pipeline  read + parse + the whole pipeline (profiler, content-watch, decider, backtest)
+// Per-stage cost is the difference between consecutive variants. Results go to stdout and to
+// bench/out/results.json; docs/BENCHMARKS.md records them with the machine and date.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const out = join(here, 'out');
+mkdirSync(out, { recursive: true });
+const lines = Number(process.env.BENCH_LINES ?? 1_000_000);
+const clients = Number(process.env.BENCH_CLIENTS ?? 100_000);
+const runs = Number(process.env.BENCH_RUNS ?? 3);
+const logPath = join(out, `bench-${lines}-${clients}.log`);
+
+if (!existsSync(logPath)) {
+  const { writeScenario } = await import('@edgeguard/testkit');
+  const t0 = performance.now();
+  process.stderr.write(`bench: generating ${lines.toLocaleString()} lines from ~${clients.toLocaleString()} clients → ${logPath}\n`);
+  const written = await writeScenario({ seed: 7, format: 'combined', targetLines: lines, clients, jitterMs: 1500 }, logPath);
+  process.stderr.write(`bench: generated ${written.lines.toLocaleString()} lines in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+}
+
+const variants = ['read', 'regex', 'parse', 'pipeline'];
+const results = {};
+for (const variant of variants) {
+  const samples = [];
+  for (let i = 0; i < runs; i++) {
+    const child = spawnSync(process.execPath, ['--expose-gc', join(here, 'variant.mjs'), variant, logPath], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
+    if (child.status !== 0) {
+      process.stderr.write(child.stderr);
+      throw new Error(`bench variant ${variant} failed`);
+    }
+    samples.push(JSON.parse(child.stdout.trim().split('\n').pop()));
+  }
+  // Median run by throughput: these machines are noisy, so one outlier must not decide.
+  samples.sort((a, b) => a.linesPerSecond - b.linesPerSecond);
+  results[variant] = { ...samples[Math.floor(samples.length / 2)], runs: samples.map((s) => s.linesPerSecond) };
+  const r = results[variant];
+  process.stdout.write(
+    `${variant.padEnd(9)} ${r.linesPerSecond.toLocaleString().padStart(11)} lines/s  ${(r.nsPerLine).toFixed(0).padStart(5)} ns/line  peak RSS ${r.peakRssMB} MB  (runs: ${r.runs.map((x) => x.toLocaleString()).join(', ')})\n`,
+  );
+}
+const cost = (a, b) => Math.max(0, results[b].nsPerLine - results[a].nsPerLine).toFixed(0);
+process.stdout.write(
+  `per-stage ns/line: read ${results.read.nsPerLine.toFixed(0)}, parse ${cost('read', 'parse')} (regex baseline ${cost('read', 'regex')}), detection pipeline ${cost('parse', 'pipeline')}\n`,
+);
+if (results.pipeline.stages) {
+  process.stdout.write(`pipeline state: ${JSON.stringify(results.pipeline.stages)}\n`);
+}
+const summary = {
+  date: new Date().toISOString(),
+  machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+  log: { path: logPath, lines, clients },
+  results,
+};
+writeFileSync(join(out, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`);
