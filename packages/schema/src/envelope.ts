@@ -1,0 +1,84 @@
+import avro from 'avsc';
+import { type AccessLog, accessLogSchema } from './access-log.js';
+import { BadInput } from './bad-input.js';
+import { accessLogType } from './codec.js';
+
+/**
+ * Kafka wire format of `access-logs`: many AccessLog records of one partition in one Kafka message
+ * (an Avro batch envelope), because per-message overhead, not Avro, bounds kafkajs throughput.
+ * The writer schema's fingerprint travels in the `eg-schema` header; a reader resolves older or
+ * newer writers through Avro reader/writer resolution. Confluent framing (magic byte 0 + 4-byte
+ * schema id, https://docs.confluent.io/platform/current/schema-registry/fundamentals/serdes-develop/index.html#wire-format)
+ * is accepted on input when the id's schema is registered with `registerConfluentSchema`.
+ */
+export const accessLogBatchSchema = {
+  type: 'record',
+  name: 'AccessLogBatch',
+  namespace: 'io.edgeguard',
+  fields: [{ name: 'records', type: { type: 'array', items: accessLogSchema } }],
+} as const;
+
+export const SCHEMA_HEADER = 'eg-schema';
+
+const batchType = avro.Type.forSchema(accessLogBatchSchema as unknown as avro.Schema);
+/** Hex SHA-256 of the canonical batch schema: the `eg-schema` header value we write. */
+export const accessLogBatchFingerprint = batchType.fingerprint('sha256').toString('hex');
+
+interface Reader {
+  type: avro.Type;
+  resolver: ReturnType<avro.Type['createResolver']> | null;
+}
+/** Writer schemas we can read, by fingerprint; bounded by the number of schema versions we know. */
+const readersByFingerprint = new Map<string, Reader>([
+  [accessLogBatchFingerprint, { type: batchType, resolver: null }],
+]);
+/** Confluent schema ids → reader of one AccessLog record (not a batch). */
+const confluentReaders = new Map<number, Reader>();
+
+/** Makes batches written with an older/newer writer schema readable (registered once at start). */
+export function registerBatchWriterSchema(schema: object): string {
+  const writer = avro.Type.forSchema(schema as avro.Schema);
+  const fingerprint = writer.fingerprint('sha256').toString('hex');
+  readersByFingerprint.set(fingerprint, { type: writer, resolver: batchType.createResolver(writer) });
+  return fingerprint;
+}
+
+/** Accepts Confluent-framed single records written with `schema` under registry id `id`. */
+export function registerConfluentSchema(id: number, schema: object): void {
+  const writer = avro.Type.forSchema(schema as avro.Schema);
+  confluentReaders.set(id, { type: writer, resolver: accessLogType.createResolver(writer) });
+}
+
+export function encodeAccessLogBatch(records: AccessLog[]): Buffer {
+  return batchType.toBuffer({ records });
+}
+
+/**
+ * Decodes a Kafka message value into records. `schemaHeader` is the `eg-schema` header (absent:
+ * Confluent framing or the current schema). Throws `BadInput` (reasons `unknown-schema`,
+ * `undecodable`) so the consumer can route the message to the dead-letter topic.
+ */
+export function decodeAccessLogMessage(value: Buffer, schemaHeader?: string): AccessLog[] {
+  if (!schemaHeader && value.length >= 5 && value[0] === 0 && confluentReaders.size > 0) {
+    const id = value.readInt32BE(1);
+    const reader = confluentReaders.get(id);
+    if (!reader) throw new BadInput('unknown-schema', `Confluent schema id ${id} is not registered`);
+    try {
+      const { value: record, offset } = accessLogType.decode(value, 5, reader.resolver ?? undefined);
+      if (offset !== value.length) throw new Error(offset < 0 ? 'truncated buffer' : 'trailing data');
+      return [record as AccessLog];
+    } catch (error) {
+      throw new BadInput('undecodable', `Confluent-framed AccessLog: ${(error as Error).message}`);
+    }
+  }
+  const reader = readersByFingerprint.get(schemaHeader ?? accessLogBatchFingerprint);
+  if (!reader) throw new BadInput('unknown-schema', `writer schema ${schemaHeader} is not registered`);
+  try {
+    const batch = reader.resolver
+      ? batchType.fromBuffer(value, reader.resolver)
+      : batchType.fromBuffer(value);
+    return (batch as { records: AccessLog[] }).records;
+  } catch (error) {
+    throw new BadInput('undecodable', `AccessLog batch: ${(error as Error).message}`);
+  }
+}
