@@ -1,1 +1,23 @@
-export {};
+export {
+  type Cidr,
+  cidrOf,
+  type Ipv4Cidr,
+  type Ipv6Cidr,
+  maskIpv6Words,
+  parseCidr,
+  wordMask,
+} from './cidr.js';
+export { CidrSet } from './cidr-set.js';
+export {
+  canonicalIp,
+  formatIpv4,
+  formatIpv6Words,
+  type IpAddress,
+  type Ipv4Address,
+  type Ipv6Address,
+  ipVersion,
+  parseIp,
+  parseIpv4Value,
+} from './ip.js';
+export { prefixOf } from './prefix.js';
+export { isPrivateOrReserved } from './ranges.js';

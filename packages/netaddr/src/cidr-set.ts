@@ -1,0 +1,109 @@
+import { type Cidr, maskIpv6Words, parseCidr, wordMask } from './cidr.js';
+import { type IpAddress, parseIp, parseIpv4Value } from './ip.js';
+
+/**
+ * A set of IPv4 and IPv6 CIDRs answering "which range holds this address" on the hot path.
+ *
+ * Layout: one hash map per prefix length in use, keyed by the masked network (a uint32 number for
+ * IPv4, the masked words as a short string for IPv6), probed from the longest prefix down. A lookup
+ * costs one integer parse plus at most one map probe per distinct prefix length in the set (a
+ * handful in practice), independent of the number of CIDRs. Nothing is cached per lookup, so
+ * memory is the CIDRs added, never the traffic seen.
+ */
+export class CidrSet {
+  private readonly v4ByPrefix: Array<Map<number, string> | undefined> = new Array(33);
+  /** Prefix lengths in use, longest first: the most specific match is the first hit. */
+  private v4Prefixes: number[] = [];
+  private readonly v4Masks: number[] = [];
+  private readonly v6ByPrefix: Array<Map<string, string> | undefined> = new Array(129);
+  private v6Prefixes: number[] = [];
+  private count = 0;
+
+  constructor(cidrs?: Iterable<string | Cidr>) {
+    if (cidrs) for (const cidr of cidrs) this.add(cidr);
+  }
+
+  /** Adds a CIDR (text or parsed). Throws BadInput (`bad-cidr`) on bad text. Adding twice is a no-op. */
+  add(cidr: string | Cidr): this {
+    const parsed = typeof cidr === 'string' ? parseCidr(cidr) : cidr;
+    if (parsed.version === 4) {
+      let byNetwork = this.v4ByPrefix[parsed.prefixLength];
+      if (!byNetwork) {
+        byNetwork = new Map();
+        this.v4ByPrefix[parsed.prefixLength] = byNetwork;
+        this.v4Prefixes = [...this.v4Prefixes, parsed.prefixLength].sort((a, b) => b - a);
+        this.v4Masks.length = 0;
+        for (const length of this.v4Prefixes) this.v4Masks.push(wordMask(length));
+      }
+      if (!byNetwork.has(parsed.network)) {
+        byNetwork.set(parsed.network, parsed.text);
+        this.count++;
+      }
+    } else {
+      let byNetwork = this.v6ByPrefix[parsed.prefixLength];
+      if (!byNetwork) {
+        byNetwork = new Map();
+        this.v6ByPrefix[parsed.prefixLength] = byNetwork;
+        this.v6Prefixes = [...this.v6Prefixes, parsed.prefixLength].sort((a, b) => b - a);
+      }
+      const key = v6Key(parsed.words, parsed.prefixLength);
+      if (!byNetwork.has(key)) {
+        byNetwork.set(key, parsed.text);
+        this.count++;
+      }
+    }
+    return this;
+  }
+
+  /** Number of distinct CIDRs. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Whether some CIDR of the set holds `ip`. False when `ip` is not an address. */
+  has(ip: string): boolean {
+    return this.match(ip) !== null;
+  }
+
+  /** The most specific CIDR (canonical text) holding `ip`, or null (also when `ip` is not an address). */
+  match(ip: string): string | null {
+    const v4 = parseIpv4Value(ip);
+    if (v4 >= 0) return this.matchIpv4(v4);
+    const address = parseIp(ip);
+    return address ? this.matchAddress(address) : null;
+  }
+
+  matchAddress(address: IpAddress): string | null {
+    if (address.version === 4) return this.matchIpv4(address.value);
+    for (const length of this.v6Prefixes) {
+      const found = this.v6ByPrefix[length]!.get(v6Key(maskIpv6Words(address.words, length), length));
+      if (found !== undefined) return found;
+    }
+    return null;
+  }
+
+  /** Most specific match for an IPv4 address given as an unsigned 32-bit integer. */
+  matchIpv4(value: number): string | null {
+    const prefixes = this.v4Prefixes;
+    for (let k = 0; k < prefixes.length; k++) {
+      const found = this.v4ByPrefix[prefixes[k]!]!.get((value & this.v4Masks[k]!) >>> 0);
+      if (found !== undefined) return found;
+    }
+    return null;
+  }
+
+  /** The CIDRs, canonical text, most specific first within each family (IPv4 first). */
+  *[Symbol.iterator](): IterableIterator<string> {
+    for (const length of this.v4Prefixes) yield* this.v4ByPrefix[length]!.values();
+    for (const length of this.v6Prefixes) yield* this.v6ByPrefix[length]!.values();
+  }
+}
+
+/** Key of a masked IPv6 network: only the words the prefix touches. */
+function v6Key(masked: readonly number[], prefixLength: number): string {
+  if (prefixLength === 0) return '';
+  if (prefixLength <= 32) return `${masked[0]}`;
+  if (prefixLength <= 64) return `${masked[0]},${masked[1]}`;
+  if (prefixLength <= 96) return `${masked[0]},${masked[1]},${masked[2]}`;
+  return `${masked[0]},${masked[1]},${masked[2]},${masked[3]}`;
+}

@@ -1,0 +1,229 @@
+/**
+ * IP address parsing and canonical text (RFC 5952 for IPv6). Hand-written char-code scanning:
+ * addresses are parsed once per log line, so this is on the hot path.
+ *
+ * Accepted: IPv4 dotted quads (no leading zeros: `010.0.0.1` is ambiguous between decimal and
+ * the octal inet_aton reading, so it is refused), IPv6 in any RFC 4291 text form (with an
+ * embedded dotted quad and a zone id, which is stripped). IPv4-mapped IPv6 (`::ffff:a.b.c.d`) is
+ * the IPv4 address. Refused: brackets and ports (`[2001:db8::1]:443`, `1.2.3.4:80`): they are an
+ * endpoint, not an address.
+ */
+
+export interface Ipv4Address {
+  version: 4;
+  /** Canonical dotted quad. */
+  text: string;
+  /** The address as an unsigned 32-bit integer. */
+  value: number;
+}
+
+export interface Ipv6Address {
+  version: 6;
+  /** Canonical RFC 5952 text: lower case, no leading zeros, longest zero run as `::`. */
+  text: string;
+  /** The 128 bits as four unsigned 32-bit words, most significant first. */
+  words: readonly [number, number, number, number];
+}
+
+export type IpAddress = Ipv4Address | Ipv6Address;
+
+/**
+ * Parses a strict dotted quad in `text[start, end)` to an unsigned 32-bit integer, or -1.
+ * Exposed for the hot paths of this package (CidrSet, prefixOf) that must not allocate.
+ */
+export function parseIpv4Value(text: string, start = 0, end = text.length): number {
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  let leadingZero = false;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (leadingZero) return -1;
+      if (digits === 0 && c === 48) leadingZero = true;
+      octet = octet * 10 + (c - 48);
+      if (octet > 255) return -1;
+      digits++;
+    } else if (c === 46) {
+      if (digits === 0 || dots === 3) return -1;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      leadingZero = false;
+      dots++;
+    } else {
+      return -1;
+    }
+  }
+  if (digits === 0 || dots !== 3) return -1;
+  return value * 256 + octet;
+}
+
+export function formatIpv4(value: number): string {
+  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/**
+ * Parses IPv6 text in `text[start, end)` into eight 16-bit groups. Returns false when the text is
+ * not an IPv6 address. `groups` is written in place (the caller owns it; no allocation here).
+ */
+function parseIpv6Groups(text: string, start: number, end: number, groups: Uint16Array): boolean {
+  let count = 0;
+  let gapAt = -1; // group index where `::` stands
+  let i = start;
+  if (end - start < 2) return false;
+  if (text.charCodeAt(i) === 58) {
+    if (text.charCodeAt(i + 1) !== 58) return false;
+    gapAt = 0;
+    i += 2;
+  }
+  while (i < end) {
+    if (count === 8) return false;
+    let value = 0;
+    let j = i;
+    while (j < end && j - i < 5) {
+      const h = hexValue(text.charCodeAt(j));
+      if (h < 0) break;
+      value = value * 16 + h;
+      j++;
+    }
+    if (j < end && text.charCodeAt(j) === 46) {
+      // Embedded dotted quad: must be the last 32 bits.
+      if (count > 6) return false;
+      const v4 = parseIpv4Value(text, i, end);
+      if (v4 < 0) return false;
+      groups[count++] = v4 >>> 16;
+      groups[count++] = v4 & 0xffff;
+      i = end;
+      break;
+    }
+    const digits = j - i;
+    if (digits === 0 || digits > 4) return false;
+    groups[count++] = value;
+    i = j;
+    if (i === end) break;
+    if (text.charCodeAt(i) !== 58) return false;
+    i++;
+    if (i < end && text.charCodeAt(i) === 58) {
+      if (gapAt >= 0) return false;
+      gapAt = count;
+      i++;
+    } else if (i === end) {
+      return false; // a single trailing colon
+    }
+  }
+  if (gapAt >= 0) {
+    // `::` stands for at least one zero group (RFC 4291 section 2.2).
+    if (count === 8) return false;
+    const tail = count - gapAt;
+    for (let k = 0; k < tail; k++) groups[7 - k] = groups[count - 1 - k]!;
+    for (let k = gapAt; k < 8 - tail; k++) groups[k] = 0;
+  } else if (count !== 8) {
+    return false;
+  }
+  return true;
+}
+
+/** RFC 5952 section 4 text of eight groups. */
+function formatIpv6Groups(groups: ArrayLike<number>): string {
+  // Longest run of two or more zero groups, the first one on a tie (section 4.2.3).
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let k = 0; k < 8; ) {
+    if (groups[k] !== 0) {
+      k++;
+      continue;
+    }
+    let run = k;
+    while (run < 8 && groups[run] === 0) run++;
+    if (run - k > bestLength) {
+      bestStart = k;
+      bestLength = run - k;
+    }
+    k = run;
+  }
+  let text = '';
+  for (let k = 0; k < 8; k++) {
+    if (k === bestStart) {
+      text += '::';
+      k += bestLength - 1;
+      continue;
+    }
+    if (text.length > 0 && !text.endsWith(':')) text += ':';
+    text += (groups[k] as number).toString(16);
+  }
+  return text;
+}
+
+export function formatIpv6Words(words: readonly number[]): string {
+  const groups = new Uint16Array(8);
+  for (let k = 0; k < 4; k++) {
+    groups[2 * k] = (words[k] as number) >>> 16;
+    groups[2 * k + 1] = (words[k] as number) & 0xffff;
+  }
+  return formatIpv6Groups(groups);
+}
+
+// Scratch space for parseIpv6Groups; parsing is synchronous, so one buffer serves every call.
+const scratchGroups = new Uint16Array(8);
+
+function isIpv4Mapped(groups: Uint16Array): boolean {
+  return (
+    groups[0] === 0 &&
+    groups[1] === 0 &&
+    groups[2] === 0 &&
+    groups[3] === 0 &&
+    groups[4] === 0 &&
+    groups[5] === 0xffff
+  );
+}
+
+/** Parses an address; returns null when `text` is not one (see the module comment for the rules). */
+export function parseIp(text: string): IpAddress | null {
+  const v4 = parseIpv4Value(text);
+  // A strict dotted quad is already canonical: keep the caller's string.
+  if (v4 >= 0) return { version: 4, text, value: v4 };
+  let end = text.length;
+  const zone = text.indexOf('%');
+  if (zone >= 0) {
+    // A zone id scopes a link-local address to an interface; it is not part of the address.
+    if (zone === end - 1) return null;
+    end = zone;
+  }
+  if (!parseIpv6Groups(text, 0, end, scratchGroups)) return null;
+  const groups = scratchGroups;
+  if (isIpv4Mapped(groups)) {
+    const value = ((groups[6] as number) * 65536 + (groups[7] as number)) >>> 0;
+    return { version: 4, text: formatIpv4(value), value };
+  }
+  const words: [number, number, number, number] = [
+    ((groups[0] as number) * 65536 + (groups[1] as number)) >>> 0,
+    ((groups[2] as number) * 65536 + (groups[3] as number)) >>> 0,
+    ((groups[4] as number) * 65536 + (groups[5] as number)) >>> 0,
+    ((groups[6] as number) * 65536 + (groups[7] as number)) >>> 0,
+  ];
+  return { version: 6, text: formatIpv6Groups(groups), words };
+}
+
+/**
+ * Canonical text of an address, or null. Fast path: a valid dotted quad (the common case in
+ * logs) is returned as is, without allocating.
+ */
+export function canonicalIp(text: string): string | null {
+  if (parseIpv4Value(text) >= 0) return text;
+  return parseIp(text)?.text ?? null;
+}
+
+/** 4 or 6 (IPv4-mapped IPv6 counts as 4), or null when `text` is not an address. */
+export function ipVersion(text: string): 4 | 6 | null {
+  if (parseIpv4Value(text) >= 0) return 4;
+  return parseIp(text)?.version ?? null;
+}
