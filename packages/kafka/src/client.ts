@@ -1,0 +1,51 @@
+import kafkajs, { type Kafka, type KafkaConfig, type Producer, type ProducerConfig } from 'kafkajs';
+
+// kafkajs is CommonJS: its runtime values come through the default export under ESM.
+const { logLevel } = kafkajs;
+
+import type { Logger } from '@edgeguard/telemetry';
+
+/**
+ * Builds the kafkajs client with its log bridged into pino. kafkajs is frozen upstream (2.2.4), so
+ * it stays behind this package: the rest of edgeguard sees Bus, Stage and the commands only.
+ */
+export function createKafka(options: {
+  brokers: string[];
+  clientId: string;
+  logger: Logger;
+  config?: Partial<KafkaConfig>;
+}): Kafka {
+  const toPino: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+    [logLevel.ERROR]: 'error',
+    [logLevel.WARN]: 'warn',
+    [logLevel.INFO]: 'info',
+    [logLevel.DEBUG]: 'debug',
+  };
+  const kafkaLogger = options.logger.child({ component: 'kafkajs' });
+  return new kafkajs.Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ namespace, level, log }) => {
+        const { message, ...extra } = log;
+        kafkaLogger[toPino[level] ?? 'info']({ namespace, ...extra }, message);
+      },
+    retry: { initialRetryTime: 300, retries: 10 },
+    ...options.config,
+  });
+}
+
+/**
+ * A producer with the Java-compatible default partitioner made explicit (edgeguard sets partitions
+ * itself for its own topics; this only matters for keyed sends without one, and silences kafkajs'
+ * v2 partitioner warning).
+ */
+export function createProducer(kafka: Kafka, config: ProducerConfig = {}): Producer {
+  return kafka.producer({
+    createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
+    allowAutoTopicCreation: false,
+    ...config,
+  });
+}

@@ -1,0 +1,6 @@
+export * from './access-log-producer.js';
+export * from './client.js';
+export * from './codec.js';
+export * from './environment.js';
+export * from './stage-runner.js';
+export * from './topics.js';

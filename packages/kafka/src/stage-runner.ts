@@ -1,0 +1,456 @@
+import type { BusMessage, Emitter, Stage, StageFactory } from '@edgeguard/pipeline';
+import { partitionFor, TOPICS } from '@edgeguard/pipeline';
+import { type AccessLog, BadInput } from '@edgeguard/schema';
+import type { Logger, Metrics } from '@edgeguard/telemetry';
+import type { Redis } from 'ioredis';
+import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
+import { createProducer } from './client.js';
+import { decodeTopicValue, encodeJson, HEADERS, headerText } from './codec.js';
+
+export interface StageRunnerOptions {
+  kafka: Kafka;
+  redis: Redis;
+  factory: StageFactory;
+  /** `EDGEGUARD_TOPIC_PREFIX`: prefixes topics, the consumer group and checkpoint keys. */
+  prefix: string;
+  logger: Logger;
+  metrics: Metrics;
+  /** Partition count of every topic (the same map as the topology's). */
+  partitions: Record<string, number>;
+  /** Topics the stage writes to: end-of-input markers are passed on to every partition of them. */
+  outputs?: string[];
+  /** State is checkpointed with its offset at most this often (ms, wall clock). Default 5 s. */
+  checkpointIntervalMs?: number;
+  /** kafkajs fetch wait; short in tests. Default 500 ms. */
+  maxWaitTimeInMs?: number;
+  sessionTimeoutMs?: number;
+}
+
+/** What is checkpointed per input partition: the state and the offset it corresponds to. */
+interface Checkpoint {
+  /** The next input offset to process (every earlier one is inside `state`). */
+  nextOffset: string;
+  /** This instance's output sequence number (outputs are re-numbered identically after a restore). */
+  outSeq: number;
+  /** Highest sequence seen per upstream source: duplicates after an upstream restart are dropped. */
+  lastSeq: Record<string, number>;
+  /** Upstream sources that sent end-of-input. */
+  ended: string[];
+  state: unknown;
+  savedAt: number;
+}
+
+interface PartitionTask {
+  partition: number;
+  stage: Stage;
+  checkpoint: Checkpoint;
+  lastCheckpointAt: number;
+  dirty: boolean;
+}
+
+interface PendingOutput {
+  topic: string;
+  message: Message;
+}
+
+/**
+ * Runs one stage over Kafka: one stage instance per input partition (like a Kafka Streams task),
+ * fed by kafkajs `eachBatch`, with these guarantees:
+ *
+ * - Outputs of a batch are acknowledged by the broker before the batch's offsets count as done.
+ * - State is checkpointed to Redis together with the input offset it covers, and the consumer
+ *   group offset is committed only to checkpointed offsets. After a crash, restart or rebalance the
+ *   new owner restores the state and resumes exactly there: no window lost, nothing counted twice.
+ * - Outputs re-emitted between the last checkpoint and a crash carry the same (source, sequence)
+ *   as before, because stages are deterministic; consumers drop sequences they have seen, so
+ *   at-least-once delivery yields effectively-once processing.
+ * - A message that cannot be decoded or processed goes to the dead-letter topic with its origin
+ *   and error in headers; the partition keeps flowing.
+ */
+export class StageRunner {
+  private readonly consumer: Consumer;
+  private readonly producer: Producer;
+  private readonly tasks = new Map<string, PartitionTask>();
+  private readonly group: string;
+  private assigned = false;
+  private batchInFlight: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private readonly log: Logger;
+  private readonly counters;
+
+  constructor(private readonly options: StageRunnerOptions) {
+    const { kafka, factory, prefix } = options;
+    this.group = `${prefix}${factory.name}`;
+    this.log = options.logger.child({ stage: factory.name });
+    this.consumer = kafka.consumer({
+      groupId: this.group,
+      maxWaitTimeInMs: options.maxWaitTimeInMs ?? 500,
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: 3_000,
+      allowAutoTopicCreation: false,
+      // Bounded fetches: the batch's outputs are held until acknowledged.
+      maxBytes: 8 * 1024 * 1024,
+      maxBytesPerPartition: 2 * 1024 * 1024,
+    });
+    // Idempotent producer: kafkajs wants unlimited retries for it; a broker outage then means
+    // waiting (and reconnecting) rather than failing the batch.
+    this.producer = createProducer(kafka, {
+      idempotent: true,
+      maxInFlightRequests: 1,
+      retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 5_000 },
+    });
+    const m = options.metrics;
+    this.counters = {
+      events: m.counter('edgeguard_events_total', 'input values processed', ['stage', 'topic']),
+      outputs: m.counter('edgeguard_outputs_total', 'messages produced', ['stage', 'topic']),
+      deadLetters: m.counter('edgeguard_dead_letters_total', 'messages routed to the dead-letter topic', [
+        'stage',
+        'reason',
+      ]),
+      duplicates: m.counter(
+        'edgeguard_duplicates_dropped_total',
+        'messages dropped as already seen (upstream replay)',
+        ['stage'],
+      ),
+      lag: m.gauge('edgeguard_consumer_lag', 'messages behind the high watermark', [
+        'stage',
+        'topic',
+        'partition',
+      ]),
+      checkpointAge: m.gauge('edgeguard_checkpoint_age_seconds', 'seconds since the last checkpoint', [
+        'stage',
+        'partition',
+      ]),
+      stateSize: m.gauge('edgeguard_state_bytes', 'size of the last checkpointed state (JSON bytes)', [
+        'stage',
+        'partition',
+      ]),
+    };
+  }
+
+  /** `true`, or why the service is not ready yet (for /readyz). */
+  ready(): true | string {
+    if (this.stopping) return 'stopping';
+    return this.assigned ? true : 'waiting for partition assignment';
+  }
+
+  async start(): Promise<void> {
+    const { factory, prefix } = this.options;
+    await this.producer.connect();
+    await this.consumer.connect();
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+      this.assigned = true;
+      const assignment = event.payload.memberAssignment;
+      // Drop tasks of partitions we no longer own: their new owner restores from the checkpoint.
+      for (const key of [...this.tasks.keys()]) {
+        const [topic, partition] = splitTaskKey(key);
+        if (!assignment[topic]?.includes(partition)) this.tasks.delete(key);
+      }
+      this.log.info({ assignment }, 'partitions assigned');
+    });
+    this.consumer.on(this.consumer.events.CRASH, (event) => {
+      this.log.error(
+        { error: event.payload.error?.message, restart: event.payload.restart },
+        'consumer crashed',
+      );
+    });
+    for (const topic of factory.inputs)
+      await this.consumer.subscribe({ topic: prefix + topic, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => {
+        if (this.stopping) return Promise.resolve();
+        this.batchInFlight = this.handleBatch(payload);
+        return this.batchInFlight;
+      },
+    });
+  }
+
+  /** Graceful stop: finish the batch in flight, checkpoint and commit every owned partition, close. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    // Stop fetching, let the batch in flight finish, then checkpoint and commit while the group
+    // membership is still valid (kafkajs refuses commits after stop()).
+    this.consumer.pause(this.options.factory.inputs.map((topic) => ({ topic: this.options.prefix + topic })));
+    await this.batchInFlight;
+    for (const [key, task] of this.tasks) {
+      if (task.dirty) await this.saveCheckpoint(key, task);
+    }
+    await this.consumer.disconnect();
+    await this.producer.disconnect();
+    this.log.info('stopped');
+  }
+
+  private async handleBatch({
+    batch,
+    resolveOffset,
+    heartbeat,
+    isRunning,
+    isStale,
+  }: EachBatchPayload): Promise<void> {
+    const { prefix, factory } = this.options;
+    const topic = batch.topic.slice(prefix.length);
+    const key = taskKey(batch.topic, batch.partition);
+    const task = this.tasks.get(key) ?? (await this.restoreTask(key, batch.partition));
+    const outputs: PendingOutput[] = [];
+    const source = `${factory.name}/${batch.partition}`;
+    const emitter: Emitter = {
+      emit: (outTopic, outKey, value, timestamp) => {
+        task.checkpoint.outSeq++;
+        outputs.push({
+          topic: prefix + outTopic,
+          message: {
+            key: outKey,
+            value: encodeJson(value),
+            timestamp: String(timestamp),
+            partition: partitionFor(outKey, this.options.partitions[outTopic] ?? 1),
+            headers: {
+              [HEADERS.source]: source,
+              [HEADERS.sequence]: String(task.checkpoint.outSeq),
+              [HEADERS.sources]: String(this.inputPartitions(topic)),
+            },
+          },
+        });
+      },
+    };
+
+    let processed = 0;
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale() || this.stopping) break;
+      if (BigInt(message.offset) < BigInt(task.checkpoint.nextOffset)) {
+        resolveOffset(message.offset); // already inside the restored state
+        continue;
+      }
+      this.processMessage(task, topic, batch.partition, message, emitter, outputs);
+      task.checkpoint.nextOffset = (BigInt(message.offset) + 1n).toString();
+      task.dirty = true;
+      resolveOffset(message.offset);
+      if (++processed % 500 === 0) await heartbeat();
+    }
+    await this.flush(outputs, factory.name);
+    this.counters.lag.set(
+      { stage: factory.name, topic, partition: String(batch.partition) },
+      Number(batch.offsetLag()),
+    );
+    const interval = this.options.checkpointIntervalMs ?? 5_000;
+    if (task.dirty && Date.now() - task.lastCheckpointAt >= interval) await this.saveCheckpoint(key, task);
+    this.counters.checkpointAge.set(
+      { stage: factory.name, partition: String(batch.partition) },
+      (Date.now() - task.lastCheckpointAt) / 1000,
+    );
+    await heartbeat();
+  }
+
+  private processMessage(
+    task: PartitionTask,
+    topic: string,
+    partition: number,
+    message: EachBatchPayload['batch']['messages'][number],
+    emitter: Emitter,
+    outputs: PendingOutput[],
+  ): void {
+    const stageName = this.options.factory.name;
+    const source = headerText(message.headers, HEADERS.source);
+    const sequence = headerText(message.headers, HEADERS.sequence);
+    if (source !== undefined && sequence !== undefined) {
+      const seq = Number(sequence);
+      if (seq <= (task.checkpoint.lastSeq[source] ?? 0)) {
+        this.counters.duplicates.inc({ stage: stageName });
+        return;
+      }
+      task.checkpoint.lastSeq[source] = seq;
+    }
+    const timestamp = Number(message.timestamp);
+    if (headerText(message.headers, HEADERS.control) === 'end') {
+      this.handleEnd(
+        task,
+        source ?? `input/${partition}`,
+        Number(headerText(message.headers, HEADERS.sources) ?? 1),
+        emitter,
+        timestamp,
+      );
+      return;
+    }
+    let values: unknown[];
+    try {
+      values = decodeTopicValue(topic, message.value, message.headers);
+    } catch (error) {
+      outputs.push(this.deadLetter(topic, partition, message, error as Error));
+      return;
+    }
+    for (const value of values) {
+      const busMessage: BusMessage = {
+        topic,
+        partition,
+        offset: Number(message.offset),
+        // access-logs messages are batches of many clients: the record's client is its key.
+        key:
+          topic === TOPICS.accessLogs ? (value as AccessLog).clientAddress : (message.key?.toString() ?? ''),
+        value,
+        timestamp,
+      };
+      try {
+        task.stage.process(busMessage, emitter);
+        this.counters.events.inc({ stage: stageName, topic });
+      } catch (error) {
+        outputs.push(this.deadLetter(topic, partition, message, error as Error));
+        return;
+      }
+    }
+  }
+
+  /**
+   * End of input from one upstream source. Once every source of this partition has ended, the
+   * stage flushes (as a replay does at end of file) and passes the end on to its own outputs.
+   */
+  private handleEnd(
+    task: PartitionTask,
+    source: string,
+    sources: number,
+    emitter: Emitter,
+    timestamp: number,
+  ): void {
+    if (!task.checkpoint.ended.includes(source)) task.checkpoint.ended.push(source);
+    if (task.checkpoint.ended.length < sources) return;
+    task.checkpoint.ended = [];
+    task.stage.finish?.(emitter);
+    this.pendingEnds.push({ task, timestamp });
+  }
+
+  private pendingEnds: { task: PartitionTask; timestamp: number }[] = [];
+
+  private inputPartitions(_topic: string): number {
+    return Math.max(1, ...this.options.factory.inputs.map((t) => this.options.partitions[t] ?? 1));
+  }
+
+  private deadLetter(
+    topic: string,
+    partition: number,
+    message: EachBatchPayload['batch']['messages'][number],
+    error: Error,
+  ): PendingOutput {
+    const reason = error instanceof BadInput ? error.reason : 'processing-error';
+    this.counters.deadLetters.inc({ stage: this.options.factory.name, reason });
+    this.log.warn(
+      { topic, partition, offset: message.offset, reason, error: error.message },
+      'message routed to dead-letter topic',
+    );
+    return {
+      topic: this.options.prefix + TOPICS.deadLetter,
+      message: {
+        key: message.key,
+        value: message.value,
+        headers: {
+          ...(message.headers ?? {}),
+          [HEADERS.error]: `${reason}: ${error.message}`.slice(0, 1000),
+          [HEADERS.originTopic]: topic,
+          [HEADERS.originPartition]: String(partition),
+          [HEADERS.originOffset]: message.offset,
+          [HEADERS.stage]: this.options.factory.name,
+        },
+      },
+    };
+  }
+
+  /** Sends a batch's outputs (and end markers) and waits for the broker's acknowledgement. */
+  private async flush(outputs: PendingOutput[], stageName: string): Promise<void> {
+    for (const { task, timestamp } of this.pendingEnds.splice(0)) {
+      const source = `${stageName}/${task.partition}`;
+      for (const outTopic of this.outputTopics()) {
+        const parts = this.options.partitions[outTopic] ?? 1;
+        for (let p = 0; p < parts; p++) {
+          task.checkpoint.outSeq++;
+          outputs.push({
+            topic: this.options.prefix + outTopic,
+            message: {
+              key: null,
+              value: null,
+              partition: p,
+              timestamp: String(timestamp),
+              headers: {
+                [HEADERS.control]: 'end',
+                [HEADERS.source]: source,
+                [HEADERS.sequence]: String(task.checkpoint.outSeq),
+                [HEADERS.sources]: String(this.inputPartitions('')),
+              },
+            },
+          });
+        }
+      }
+    }
+    if (outputs.length === 0) return;
+    const byTopic = new Map<string, Message[]>();
+    for (const { topic, message } of outputs) {
+      const list = byTopic.get(topic);
+      if (list) list.push(message);
+      else byTopic.set(topic, [message]);
+      this.counters.outputs.inc({ stage: stageName, topic: topic.slice(this.options.prefix.length) });
+    }
+    await this.producer.sendBatch({
+      acks: -1,
+      topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+    });
+  }
+
+  /** Output topics this stage writes, for end markers: the topology's topics it is not reading. */
+  private outputTopics(): string[] {
+    return this.options.outputs ?? [];
+  }
+
+  private checkpointKey(key: string): string {
+    return `${this.options.prefix}checkpoint:${this.group}:${key}`;
+  }
+
+  private async restoreTask(key: string, partition: number): Promise<PartitionTask> {
+    const stage = this.options.factory.create(partition);
+    const saved = await this.options.redis.get(this.checkpointKey(key));
+    let checkpoint: Checkpoint = {
+      nextOffset: '0',
+      outSeq: 0,
+      lastSeq: {},
+      ended: [],
+      state: null,
+      savedAt: 0,
+    };
+    if (saved) {
+      checkpoint = JSON.parse(saved) as Checkpoint;
+      if (checkpoint.state !== null && stage.restore) stage.restore(checkpoint.state);
+      this.log.info({ partition, nextOffset: checkpoint.nextOffset }, 'state restored from checkpoint');
+    } else {
+      this.log.info({ partition }, 'no checkpoint: starting with empty state');
+    }
+    const task: PartitionTask = { partition, stage, checkpoint, lastCheckpointAt: Date.now(), dirty: false };
+    this.tasks.set(key, task);
+    return task;
+  }
+
+  private async saveCheckpoint(key: string, task: PartitionTask): Promise<void> {
+    task.checkpoint.state = task.stage.snapshot ? task.stage.snapshot() : null;
+    task.checkpoint.savedAt = Date.now();
+    const text = JSON.stringify(task.checkpoint);
+    await this.options.redis.set(this.checkpointKey(key), text);
+    const [topic] = splitTaskKey(key);
+    // Commit only what the checkpoint covers: a new owner resumes exactly at the restored state.
+    await this.consumer.commitOffsets([
+      { topic, partition: task.partition, offset: task.checkpoint.nextOffset },
+    ]);
+    task.lastCheckpointAt = Date.now();
+    task.dirty = false;
+    this.counters.stateSize.set(
+      { stage: this.options.factory.name, partition: String(task.partition) },
+      text.length,
+    );
+  }
+}
+
+function taskKey(topic: string, partition: number): string {
+  return `${topic}#${partition}`;
+}
+
+function splitTaskKey(key: string): [string, number] {
+  const at = key.lastIndexOf('#');
+  return [key.slice(0, at), Number(key.slice(at + 1))];
+}
