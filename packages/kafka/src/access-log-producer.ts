@@ -61,7 +61,9 @@ export class AccessLogProducer {
     };
     this.buffers[partition] = [];
     this.produced += buffer.length;
-    (this.ready[partition] ??= []).push(message);
+    const ready = this.ready[partition];
+    if (ready) ready.push(message);
+    else this.ready[partition] = [message];
     this.queued++;
   }
 
