@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import type { Admin, Kafka } from 'kafkajs';
+import { BadInput } from '@edgeguard/schema';
+import { decodeTopicValue, HEADERS, headerText } from './codec.js';
+import { edgeguardTopics } from './topics.js';
+
+export interface TailRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  timestamp: number;
+  /** Decoded value; null for a tombstone. */
+  value: unknown;
+  /** `end` for an end-of-input marker. */
+  control?: string;
+  /** Why the value could not be decoded (it is then the raw bytes as base64). */
+  error?: string;
+}
+
+/**
+ * Reads an edgeguard topic (named without its prefix) and hands every record to `onRecord`,
+ * decoded: one record per AccessLog of a batch, JSON values as objects, tombstones as null. Uses
+ * a throw-away consumer group that is deleted afterwards. Resolves after `idleExitMs` without a
+ * new message (or never, when it is 0, until `signal` aborts).
+ */
+export async function tailTopic(
+  kafka: Kafka,
+  options: { prefix: string; topic: string; fromBeginning: boolean; idleExitMs: number; signal?: AbortSignal },
+  onRecord: (record: TailRecord) => void,
+): Promise<number> {
+  const known = edgeguardTopics().map((t) => t.name);
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const topics = await admin.listTopics();
+    if (!topics.includes(options.prefix + options.topic)) {
+      throw new BadInput(
+        'unknown-topic',
+        `topic '${options.prefix + options.topic}' does not exist (edgeguard topics: ${known.join(', ')}; run 'edgeguard topics ensure')`,
+      );
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  const groupId = `${options.prefix}tail-${randomUUID()}`;
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200, allowAutoTopicCreation: false });
+  await consumer.connect();
+  let count = 0;
+  let lastMessageAt = Date.now();
+  try {
+    await consumer.subscribe({ topic: options.prefix + options.topic, fromBeginning: options.fromBeginning });
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        lastMessageAt = Date.now();
+        const base = {
+          topic: options.topic,
+          partition,
+          offset: message.offset,
+          key: message.key?.toString() ?? null,
+          timestamp: Number(message.timestamp),
+        };
+        const control = headerText(message.headers, HEADERS.control);
+        if (control) {
+          onRecord({ ...base, value: null, control });
+          count++;
+          return;
+        }
+        try {
+          for (const value of decodeTopicValue(options.topic, message.value, message.headers)) {
+            onRecord({ ...base, value });
+            count++;
+          }
+        } catch (error) {
+          onRecord({ ...base, value: message.value?.toString('base64') ?? null, error: (error as Error).message });
+          count++;
+        }
+      },
+    });
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (options.idleExitMs > 0 && Date.now() - lastMessageAt >= options.idleExitMs) done();
+      }, 100);
+      const done = () => {
+        clearInterval(timer);
+        resolve();
+      };
+      options.signal?.addEventListener('abort', done, { once: true });
+    });
+  } finally {
+    await consumer.disconnect();
+    const cleanup = kafka.admin();
+    await cleanup.connect();
+    await cleanup.deleteGroups([groupId]).catch(() => undefined);
+    await cleanup.disconnect();
+  }
+  return count;
+}
+
+export interface LagRow {
+  group: string;
+  topic: string;
+  partition: number;
+  committed: string;
+  high: string;
+  lag: number;
+}
+
+/** Consumer lag of every edgeguard consumer group (those under the prefix), per partition. */
+export async function consumerLag(admin: Admin, prefix: string): Promise<LagRow[]> {
+  const { groups } = await admin.listGroups();
+  const ours = groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix) && !g.startsWith(`${prefix}tail-`));
+  const rows: LagRow[] = [];
+  const highs = new Map<string, Map<number, string>>();
+  for (const group of ours.sort()) {
+    for (const { topic, partitions } of await admin.fetchOffsets({ groupId: group })) {
+      let high = highs.get(topic);
+      if (!high) {
+        high = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, o.high]));
+        highs.set(topic, high);
+      }
+      for (const { partition, offset } of partitions) {
+        const end = high.get(partition) ?? '0';
+        const committed = offset === '-1' ? '0' : offset;
+        rows.push({ group, topic, partition, committed: offset, high: end, lag: Math.max(0, Number(end) - Number(committed)) });
+      }
+    }
+  }
+  return rows;
+}
