@@ -4,4 +4,5 @@ export * from './codec.js';
 export * from './environment.js';
 export * from './operations.js';
 export * from './stage-runner.js';
+export * from './stage-service.js';
 export * from './topics.js';

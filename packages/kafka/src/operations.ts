@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Admin, Kafka } from 'kafkajs';
 import { BadInput } from '@edgeguard/schema';
+import type { Admin, Kafka } from 'kafkajs';
 import { decodeTopicValue, HEADERS, headerText } from './codec.js';
 import { edgeguardTopics } from './topics.js';
 
@@ -26,7 +26,13 @@ export interface TailRecord {
  */
 export async function tailTopic(
   kafka: Kafka,
-  options: { prefix: string; topic: string; fromBeginning: boolean; idleExitMs: number; signal?: AbortSignal },
+  options: {
+    prefix: string;
+    topic: string;
+    fromBeginning: boolean;
+    idleExitMs: number;
+    signal?: AbortSignal;
+  },
   onRecord: (record: TailRecord) => void,
 ): Promise<number> {
   const known = edgeguardTopics().map((t) => t.name);
@@ -72,7 +78,11 @@ export async function tailTopic(
             count++;
           }
         } catch (error) {
-          onRecord({ ...base, value: message.value?.toString('base64') ?? null, error: (error as Error).message });
+          onRecord({
+            ...base,
+            value: message.value?.toString('base64') ?? null,
+            error: (error as Error).message,
+          });
           count++;
         }
       },
@@ -109,7 +119,9 @@ export interface LagRow {
 /** Consumer lag of every edgeguard consumer group (those under the prefix), per partition. */
 export async function consumerLag(admin: Admin, prefix: string): Promise<LagRow[]> {
   const { groups } = await admin.listGroups();
-  const ours = groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix) && !g.startsWith(`${prefix}tail-`));
+  const ours = groups
+    .map((g) => g.groupId)
+    .filter((g) => g.startsWith(prefix) && !g.startsWith(`${prefix}tail-`));
   const rows: LagRow[] = [];
   const highs = new Map<string, Map<number, string>>();
   for (const group of ours.sort()) {
@@ -122,7 +134,14 @@ export async function consumerLag(admin: Admin, prefix: string): Promise<LagRow[
       for (const { partition, offset } of partitions) {
         const end = high.get(partition) ?? '0';
         const committed = offset === '-1' ? '0' : offset;
-        rows.push({ group, topic, partition, committed: offset, high: end, lag: Math.max(0, Number(end) - Number(committed)) });
+        rows.push({
+          group,
+          topic,
+          partition,
+          committed: offset,
+          high: end,
+          lag: Math.max(0, Number(end) - Number(committed)),
+        });
       }
     }
   }

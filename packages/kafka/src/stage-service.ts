@@ -1,0 +1,100 @@
+import type { StageFactory } from '@edgeguard/pipeline';
+import { createLogger, Metrics, startHealthServer } from '@edgeguard/telemetry';
+import { Redis } from 'ioredis';
+import { createKafka } from './client.js';
+import { type KafkaEnvironment, kafkaEnvironment } from './environment.js';
+import { StageRunner } from './stage-runner.js';
+import { edgeguardTopics, ensureTopics } from './topics.js';
+
+export interface StageServiceOptions {
+  factory: StageFactory;
+  /** Partitions of every topic the stage reads or writes. */
+  partitions: Record<string, number>;
+  /** Topics the stage writes (end-of-input markers go to them). */
+  outputs: string[];
+  /** `/healthz`, `/readyz`, `/metrics` port (`EDGEGUARD_HEALTH_PORT`, default 9464; 0 picks a free one). */
+  healthPort?: number;
+  environment?: KafkaEnvironment;
+  /** Create missing topics at start (`EDGEGUARD_ENSURE_TOPICS=1`). */
+  ensureTopics?: boolean;
+  checkpointIntervalMs?: number;
+  maxWaitTimeInMs?: number;
+  /** Called once the service runs; tests use it to stop the service. */
+  onStarted?: (service: { stop(): Promise<void>; healthPort: number }) => void;
+}
+
+/**
+ * The shell every stage service shares: logger, metrics, health endpoints, Kafka and Redis
+ * connections, the stage runner, and a graceful stop on SIGTERM/SIGINT (finish the batch in
+ * flight, checkpoint, commit, close). A service's main only chooses the stage.
+ */
+export async function runStageService(options: StageServiceOptions): Promise<void> {
+  const environment = options.environment ?? kafkaEnvironment();
+  const name = options.factory.name;
+  const logger = createLogger(name);
+  const metrics = new Metrics(name);
+  const kafka = createKafka({ brokers: environment.brokers, clientId: `edgeguard-${name}`, logger });
+  // Unlimited reconnects: a Redis restart must not need a manual restart of the service.
+  const redis = new Redis(environment.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+  redis.on('error', (error) => logger.warn({ error: error.message }, 'redis connection error'));
+  await redis.connect();
+
+  if (options.ensureTopics ?? process.env.EDGEGUARD_ENSURE_TOPICS === '1') {
+    const admin = kafka.admin();
+    await admin.connect();
+    const checks = await ensureTopics(
+      admin,
+      environment.topicPrefix,
+      edgeguardTopics(options.partitions['access-logs']),
+    );
+    await admin.disconnect();
+    for (const check of checks) logger.info(check, 'topic');
+  }
+
+  const runner = new StageRunner({
+    kafka,
+    redis,
+    factory: options.factory,
+    prefix: environment.topicPrefix,
+    logger,
+    metrics,
+    partitions: options.partitions,
+    outputs: options.outputs,
+    checkpointIntervalMs: options.checkpointIntervalMs,
+    maxWaitTimeInMs: options.maxWaitTimeInMs,
+  });
+  const health = await startHealthServer({
+    port: options.healthPort ?? Number(process.env.EDGEGUARD_HEALTH_PORT ?? 9464),
+    metrics,
+    ready: () => runner.ready(),
+  });
+  logger.info(
+    { healthPort: health.port, brokers: environment.brokers, prefix: environment.topicPrefix },
+    'starting',
+  );
+  await runner.start();
+
+  let stopping: Promise<void> | null = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      logger.info('stopping: finishing the batch in flight, checkpointing, committing');
+      await runner.stop();
+      await health.close();
+      redis.disconnect();
+    })();
+    return stopping;
+  };
+  const onSignal = (signal: string) => {
+    logger.info({ signal }, 'signal received');
+    stop().then(
+      () => process.exit(0),
+      (error: Error) => {
+        logger.error({ error: error.message }, 'unclean stop');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  options.onStarted?.({ stop, healthPort: health.port });
+}
