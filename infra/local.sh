@@ -159,7 +159,12 @@ ensure_kafka_jars() {
   say "kafka: fetching Kafka $KAFKA_VERSION jars from Maven Central into infra/kafka/target/libs (once)"
   local started
   started="$(now_ms)"
-  mvn -B -q -f "$KAFKA_POM" package || die "maven could not fetch the Kafka jars (see its output above)"
+  # Output to a file: quiet when it works (Maven 3.8 prints stray colour codes even in batch mode),
+  # quoted when it does not.
+  mkdir -p "$KAFKA_RUN"
+  mvn -B -q -f "$KAFKA_POM" package >"$KAFKA_RUN/maven.log" 2>&1 ||
+    die "maven could not fetch the Kafka jars; last lines of $KAFKA_RUN/maven.log:
+$(tail -n 30 "$KAFKA_RUN/maven.log")"
   [[ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]] || die "maven ran but $KAFKA_LIBS has no kafka_2.13-$KAFKA_VERSION.jar"
   say "kafka: jars fetched in $(($(now_ms) - started)) ms ($(du -sh "$KAFKA_LIBS" | cut -f1))"
 }
