@@ -1,1 +1,12 @@
-export {};
+export * from './allowlist.js';
+export * from './client-rules.js';
+export * from './config.js';
+export * from './content-watch.js';
+export * from './decay.js';
+export * from './decider.js';
+export * from './deps.js';
+export * from './hash.js';
+export * from './messages.js';
+export * from './path-lists.js';
+export * from './profiler.js';
+export * from './request-class.js';

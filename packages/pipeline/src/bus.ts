@@ -9,6 +9,8 @@ export const TOPICS = {
   accessLogs: 'access-logs',
   clientSignals: 'client-signals',
   fingerprintPartials: 'fingerprint-partials',
+  /** The decider's single input: client signals, fingerprint and prefix partials, traffic ticks. */
+  signals: 'signals',
   contentPartials: 'content-partials',
   decisions: 'decisions',
   cachePolicies: 'cache-policies',

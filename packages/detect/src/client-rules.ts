@@ -1,0 +1,252 @@
+import type { Signal } from '@edgeguard/schema';
+import type { DetectConfig } from './config.js';
+
+/**
+ * Per-client features and the rules over them. The profiler keeps each client's decayed counters in
+ * one Float64Array pool at `offset`; this module names the slots, scores a client without
+ * allocating, and builds the evidence (`Signal`s) only when a signal is actually sent.
+ */
+
+// Medium window (τ = windows.mediumMs): the main behaviour window.
+export const M_REQUESTS = 0;
+export const M_PAGES = 1;
+export const M_ASSETS = 2;
+export const M_REPEATS = 3;
+export const M_BUSTS = 4;
+export const M_ERRORS = 5;
+export const M_LOGIN_POSTS = 6;
+export const M_AUTH_FAILURES = 7;
+export const M_SENSITIVE = 8;
+export const M_MISSES = 9;
+// Short window (τ = windows.shortMs): burst rate.
+export const S_REQUESTS = 10;
+// Long window (τ = windows.longMs): habits and human-looking evidence.
+export const L_REQUESTS = 11;
+export const L_PAGES = 12;
+export const L_ASSETS = 13;
+export const L_ASSETS_WITH_REFERER = 14;
+export const L_PAGES_WITH_REFERER = 15;
+/** Float64 slots per client. */
+export const COUNTER_STRIDE = 16;
+export const MEDIUM_END = 10;
+export const SHORT_END = 11;
+
+/** The rules, in reason-priority order (ties in points go to the earlier rule). */
+export const RULES = [
+  { reason: 'credential-stuffing', signal: 'authFailures' },
+  { reason: 'scanner', signal: 'sensitiveHits' },
+  { reason: 'fake-crawler', signal: 'unverifiedCrawlerRequests' },
+  { reason: 'cache-bust', signal: 'cacheBustRatio' },
+  { reason: 'repetition', signal: 'repetitionRatio' },
+  { reason: 'scraper', signal: 'newPages' },
+  { reason: 'scanner', signal: 'errorRatio' },
+  { reason: 'flood', signal: 'requestsPerSecond' },
+  { reason: 'ua-mismatch', signal: 'assetShare' },
+  { reason: 'no-referer', signal: 'refererShare' },
+  { reason: 'timing-regularity', signal: 'interArrivalVariation' },
+] as const;
+const R_CREDENTIAL = 0;
+const R_SCANNER = 1;
+const R_FAKE_CRAWLER = 2;
+const R_BUST = 3;
+const R_REPETITION = 4;
+const R_SCRAPER = 5;
+const R_ERRORS = 6;
+const R_FLOOD = 7;
+const R_UA_MISMATCH = 8;
+const R_NO_REFERER = 9;
+const R_TIMING = 10;
+const RULE_COUNT = RULES.length;
+
+/** What the profiler knows about a client beyond its counters. */
+export interface ClientTraits {
+  /** The UA claims a browser. */
+  browserClaim: boolean;
+  /** The UA claims a crawler its published ranges do not confirm. */
+  unverifiedCrawler: boolean;
+  /** Inter-arrival statistics (ms): exponentially weighted mean and variance, and how many. */
+  interArrivalMean: number;
+  interArrivalVariance: number;
+  interArrivals: number;
+}
+
+/** Reused result of scoring one client: no allocation per evaluation. */
+export class ClientScore {
+  score = 0;
+  /** Index into RULES of the strongest rule, -1 when none fired. */
+  reasonRule = -1;
+  humanLooking = false;
+  readonly points = new Float64Array(RULE_COUNT);
+  readonly values = new Float64Array(RULE_COUNT);
+  readonly thresholds = new Float64Array(RULE_COUNT);
+
+  get reason(): string {
+    return this.reasonRule < 0 ? 'none' : RULES[this.reasonRule]!.reason;
+  }
+
+  /** The evidence: every rule that contributed, with its value and threshold, plus context. */
+  signals(v: Float64Array, offset: number): Signal[] {
+    const out: Signal[] = [];
+    for (let r = 0; r < RULE_COUNT; r++) {
+      if (this.points[r]! > 0) {
+        out.push({ name: RULES[r]!.signal, value: round(this.values[r]!), threshold: this.thresholds[r]! });
+      }
+    }
+    out.push({ name: 'requestsPerMinute', value: round(v[offset + M_REQUESTS]!) });
+    return out;
+  }
+}
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
+
+/**
+ * Scores one client from its counters (`v` at `offset`) and traits into `out`. Each rule that fires
+ * adds its points; the rule with the most points names the reason.
+ */
+export function scoreClient(
+  v: Float64Array,
+  offset: number,
+  traits: ClientTraits,
+  config: DetectConfig,
+  shortMs: number,
+  out: ClientScore,
+): void {
+  const c = config.client;
+  out.points.fill(0);
+  const requests = v[offset + M_REQUESTS]!;
+  const pages = v[offset + M_PAGES]!;
+  const assets = v[offset + M_ASSETS]!;
+  const assetShare = requests > 0 ? assets / requests : 0;
+  const longRequests = v[offset + L_REQUESTS]!;
+  const longPages = v[offset + L_PAGES]!;
+  const longAssets = v[offset + L_ASSETS]!;
+
+  const human =
+    traits.browserClaim &&
+    longAssets >= c.human.minAssets &&
+    longAssets >= c.human.minAssetShare * longRequests &&
+    v[offset + L_ASSETS_WITH_REFERER]! >= c.human.minAssetRefererShare * longAssets;
+  out.humanLooking = human;
+
+  // Credential stuffing: failed logins.
+  const failures = v[offset + M_AUTH_FAILURES]!;
+  const logins = v[offset + M_LOGIN_POSTS]!;
+  if (
+    failures >= c.credentialStuffing.minFailures &&
+    failures >= c.credentialStuffing.minFailureRatio * logins
+  ) {
+    fire(out, R_CREDENTIAL, c.credentialStuffing.points, failures, c.credentialStuffing.minFailures);
+  }
+
+  // Scanner: sensitive probes (counted on paths new to the client, so ≈ distinct probes).
+  const sensitive = v[offset + M_SENSITIVE]!;
+  if (sensitive >= c.scanner.minHits) {
+    const strong = sensitive >= c.scanner.strongHits;
+    fire(
+      out,
+      R_SCANNER,
+      strong ? c.scanner.strongPoints : c.scanner.points,
+      sensitive,
+      strong ? c.scanner.strongHits : c.scanner.minHits,
+    );
+  }
+
+  // Fake crawler: claims a crawler its ranges deny, at volume.
+  if (traits.unverifiedCrawler && requests >= c.fakeCrawler.minRequests) {
+    fire(out, R_FAKE_CRAWLER, c.fakeCrawler.points, requests, c.fakeCrawler.minRequests);
+  }
+
+  // Cache-busting: new query strings on known paths, not answered by the cache.
+  const busts = v[offset + M_BUSTS]!;
+  if (busts >= c.cacheBust.minBusts && busts >= c.cacheBust.minRatio * requests) {
+    const strong = busts >= c.cacheBust.strongBusts;
+    fire(
+      out,
+      R_BUST,
+      strong ? c.cacheBust.strongPoints : c.cacheBust.points,
+      busts / requests,
+      c.cacheBust.minRatio,
+    );
+  }
+
+  // Error ratio: path guessing (4xx on most requests).
+  const errors = v[offset + M_ERRORS]!;
+  if (requests >= c.scanner.minErrorRequests && errors >= c.scanner.minErrorRatio * requests && !human) {
+    fire(out, R_ERRORS, c.scanner.errorPoints, errors / requests, c.scanner.minErrorRatio);
+  }
+
+  if (!human) {
+    // Repetition: the same few paths again and again, no assets.
+    const repeats = v[offset + M_REPEATS]!;
+    const rep = c.repetition;
+    if (
+      requests >= rep.minRequests &&
+      repeats >= rep.minRatio * requests &&
+      assetShare <= rep.maxAssetShare
+    ) {
+      const strong = requests >= rep.strongRequests;
+      fire(out, R_REPETITION, strong ? rep.strongPoints : rep.points, repeats / requests, rep.minRatio);
+    }
+
+    // Scraper: many new pages, no assets.
+    const newPages = pages - Math.min(pages, repeats);
+    const scr = c.scraper;
+    if (pages >= scr.minPages && newPages >= scr.minNewPathShare * pages && assetShare <= scr.maxAssetShare) {
+      const strong = newPages >= scr.strongPages;
+      fire(
+        out,
+        R_SCRAPER,
+        strong ? scr.strongPoints : scr.points,
+        newPages,
+        strong ? scr.strongPages : scr.minPages,
+      );
+    }
+
+    // Flood: burst rate.
+    const rate = v[offset + S_REQUESTS]! / (shortMs / 1000);
+    if (rate >= c.flood.minRatePerSecond) fire(out, R_FLOOD, c.flood.points, rate, c.flood.minRatePerSecond);
+
+    // Supporting evidence: a browser claim without browser behaviour.
+    if (
+      traits.browserClaim &&
+      longPages >= c.browserWithoutAssets.minPages &&
+      longAssets <= c.browserWithoutAssets.maxAssetShare * longRequests
+    ) {
+      fire(
+        out,
+        R_UA_MISMATCH,
+        c.browserWithoutAssets.points,
+        longRequests > 0 ? longAssets / longRequests : 0,
+        c.browserWithoutAssets.maxAssetShare,
+      );
+    }
+    const pagesWithReferer = v[offset + L_PAGES_WITH_REFERER]!;
+    if (longPages >= c.noReferer.minPages && pagesWithReferer <= c.noReferer.maxRefererShare * longPages) {
+      fire(out, R_NO_REFERER, c.noReferer.points, pagesWithReferer / longPages, c.noReferer.maxRefererShare);
+    }
+    if (traits.interArrivals >= c.timingRegularity.minIntervals && traits.interArrivalMean > 0) {
+      const variation = Math.sqrt(traits.interArrivalVariance) / traits.interArrivalMean;
+      if (variation <= c.timingRegularity.maxVariation) {
+        fire(out, R_TIMING, c.timingRegularity.points, variation, c.timingRegularity.maxVariation);
+      }
+    }
+  }
+
+  let score = 0;
+  let best = -1;
+  for (let r = 0; r < RULE_COUNT; r++) {
+    const p = out.points[r]!;
+    score += p;
+    if (p > 0 && (best < 0 || p > out.points[best]!)) best = r;
+  }
+  out.score = score;
+  out.reasonRule = best;
+}
+
+function fire(out: ClientScore, rule: number, points: number, value: number, threshold: number): void {
+  out.points[rule] = points;
+  out.values[rule] = value;
+  out.thresholds[rule] = threshold;
+}

@@ -1,0 +1,342 @@
+/**
+ * Detection configuration: every window, threshold and bound, with its unit and why it has its
+ * default. Plain nested JSON (numbers, booleans, strings, arrays) because the CLI's config loader
+ * validates a user's config against the shape of these defaults, field by field.
+ *
+ * Windows are exponentially decayed: a counter with time constant τ holds ≈ the events of the last
+ * τ, older events fading smoothly instead of dropping off a cliff (see decay.ts). All times are
+ * event time (the log's timestamps), never the wall clock.
+ */
+export const defaultDetectConfig = {
+  /**
+   * How far (ms) an event may lag the newest event seen and still count. Real logs are written at
+   * request end and merged from several edge nodes, so lines are out of order within about a minute.
+   * Older events are counted as `late` and dropped.
+   */
+  allowedLatenessMs: 60_000,
+  /**
+   * Event-time cadence (ms) at which the profiler flushes its map-side partials (content,
+   * fingerprint, prefix) and traffic ticks. 1 s keeps detection latency low ("emit early, refine
+   * later") while one partial per key per second stays far below one message per request.
+   */
+  flushIntervalMs: 1_000,
+
+  /** State bounds: the memory ceiling. Each trades accuracy as noted; none grows with traffic. */
+  bounds: {
+    /**
+     * Clients (addresses) profiled at once, over all profiler partitions. Least recently seen
+     * clients are evicted first: an evicted client that returns starts a fresh profile (its
+     * evidence is lost, so a low-and-slow client may be re-learned). ~200 B each plus 48 B of
+     * recent-key slots: 200k ≈ 50 MB.
+     */
+    maxClients: 200_000,
+    /** Content keys (host+path) aggregated by content-watch; least recently seen are evicted. */
+    maxContentKeys: 100_000,
+    /** Fingerprints aggregated by the decider; least recently seen are evicted (their window restarts). */
+    maxFingerprints: 50_000,
+    /** Prefixes (/24, /64) aggregated by the decider for range decisions. */
+    maxPrefixes: 100_000,
+    /**
+     * Active decisions held by the decider. Beyond it new decisions are dropped and counted
+     * (`decisionsDropped`): a flood of millions of addresses degrades to fingerprint/range
+     * decisions, which cover it anyway.
+     */
+    maxDecisions: 200_000,
+    /** Keys remembered for escalation (repeat offenders), least recently decided evicted. */
+    maxHistory: 200_000,
+    /**
+     * Distinct paths remembered per client for repetition (a FIFO of 32-bit hashes). A client
+     * repeating within its last 32 distinct paths is measured exactly; one cycling through more
+     * than 32 paths looks non-repetitive (repetition is under-, never over-estimated). False
+     * repeats need a 32-bit hash collision (≈ 1 in 4 billion per pair).
+     */
+    recentPathsPerClient: 32,
+    /** Distinct full URLs (path + query) remembered per client, to tell a new query string (bust). */
+    recentUrlsPerClient: 16,
+    /** Distinct paths per fingerprint partial and per fingerprint window (beyond it: "many paths"). */
+    pathsPerFingerprint: 32,
+    /**
+     * Distinct query-string hashes a content partial carries per flush; more are counted as
+     * overflow and assumed distinct (a flood of unique queries is what they are).
+     */
+    queryHashesPerPartial: 64,
+  },
+
+  /** Time constants (ms) of the decayed windows. */
+  windows: {
+    /** Burst rate horizon. */
+    shortMs: 10_000,
+    /** The main behaviour window for client rules: detection within tens of seconds. */
+    mediumMs: 60_000,
+    /** Slow horizon: low-and-slow scrapers, asset habits, human-looking evidence. */
+    longMs: 600_000,
+    /** Window of the cross-address aggregates (fingerprints, prefixes, content keys). */
+    aggregateMs: 60_000,
+    /**
+     * A human-looking client active this long (ms) counts as an ESTABLISHED benign client for the
+     * blast-radius guard: 5 min of browsing with assets and referers is hard for a fresh bot to fake.
+     */
+    establishedAfterMs: 300_000,
+    /** Idle gap (ms) after which a returning client starts a new session (established age resets). */
+    sessionIdleMs: 1_800_000,
+  },
+
+  /** Per-client rules (profiler). Points add up to a score; see `decisions.scoreFor*`. */
+  client: {
+    /** Re-evaluate a client at most this often (ms of event time) ... */
+    evaluateEveryMs: 1_000,
+    /** ... or after this many of its requests, whichever comes first. */
+    evaluateEveryRequests: 16,
+    /** Re-send an unchanged signal after this long (ms), so the decider can extend a decision. */
+    resignalAfterMs: 30_000,
+
+    /** Repetition: one client asking the same few paths over and over, no assets (the incident). */
+    repetition: {
+      /** Requests (decayed, medium window) before the ratio means anything. */
+      minRequests: 10,
+      /** Share of requests to a path the client already asked for. Humans browse: ~0.1–0.4. */
+      minRatio: 0.6,
+      /** Asset share above which a client is loading pages like a browser, not hammering them. */
+      maxAssetShare: 0.1,
+      /** Points when it fires; `strongPoints` past `strongRequests` (≥ 1 req/s sustained). */
+      points: 2,
+      strongRequests: 60,
+      strongPoints: 3,
+    },
+    /** Cache-busting: new query strings on paths the client already asked for, missing the cache. */
+    cacheBust: {
+      /** Busting requests (decayed) before it fires: a few searches or pages of a list are normal. */
+      minBusts: 5,
+      /** Share of the client's requests that bust. */
+      minRatio: 0.3,
+      points: 2,
+      strongBusts: 30,
+      strongPoints: 3,
+    },
+    /** Scanner: probing for sensitive files, admin panels, backdoors, traversal. */
+    scanner: {
+      /** Sensitive-path hits (decayed, medium window) for a challenge / for a block. */
+      minHits: 2,
+      strongHits: 4,
+      points: 2,
+      strongPoints: 3,
+      /** Or: 4xx share over at least `minErrorRequests` requests (path guessing). */
+      minErrorRatio: 0.6,
+      minErrorRequests: 20,
+      errorPoints: 2,
+    },
+    /** Scraper: many distinct pages fast, no assets. */
+    scraper: {
+      /** Pages (decayed, medium window). Verified crawlers are allowlisted before this applies. */
+      minPages: 30,
+      /** Share of requests to paths new for the client. */
+      minNewPathShare: 0.7,
+      /** Asset share at most this (browsers load assets). */
+      maxAssetShare: 0.05,
+      points: 2,
+      strongPages: 100,
+      strongPoints: 3,
+    },
+    /** Credential stuffing from one address: failed logins. */
+    credentialStuffing: {
+      /** Failed login POSTs (401/403 to a login-like path), decayed medium window. */
+      minFailures: 5,
+      /** Share of login POSTs that failed. */
+      minFailureRatio: 0.5,
+      points: 3,
+    },
+    /** Claims a crawler its published ranges do not confirm, and behaves like one at volume. */
+    fakeCrawler: {
+      /** Requests (decayed, medium window): a monitor or feed fetch now and then is not enough. */
+      minRequests: 10,
+      points: 3,
+    },
+    /** UA claim vs behaviour: a browser that never loads assets over many pages (long window). */
+    browserWithoutAssets: { minPages: 20, maxAssetShare: 0.02, points: 1 },
+    /** Supporting: pages without referers (long window). */
+    noReferer: { minPages: 10, maxRefererShare: 0.05, points: 0.5 },
+    /** Supporting: machine-regular timing (coefficient of variation of inter-arrival times). */
+    timingRegularity: { minIntervals: 20, maxVariation: 0.15, points: 0.5 },
+    /** Flood: short-window rate (req/s) from a client that does not look human. */
+    flood: { minRatePerSecond: 20, points: 2 },
+    /**
+     * Human-looking evidence (long window): a browser UA that loads assets with referers. Clients
+     * that look human are exempt from the supporting and volume rules (NAT addresses carry many).
+     */
+    human: { minAssets: 2, minAssetShare: 0.3, minAssetRefererShare: 0.5 },
+  },
+
+  /** Cross-address rules on a fingerprint's aggregate (decider). */
+  fingerprint: {
+    enabled: true,
+    /** Distinct addresses (aggregate window) before a fingerprint may be judged. */
+    minClients: 5,
+    /**
+     * Human-looking clients may be at most this share of the fingerprint's clients, and ...
+     * (never block a fingerprint real browsers share).
+     */
+    maxHumanShare: 0.01,
+    /** ... at most this many in absolute terms. */
+    maxHumanClients: 0,
+    /**
+     * Swarm: the fingerprint's clients each send several requests per window (an app polling every
+     * 30 s sends 2), load no assets, and all of them together ask for only a few distinct paths,
+     * repeatedly or busting. Humans sharing a fingerprint spread over many paths and load assets.
+     */
+    swarm: {
+      minRequestsPerClient: 5,
+      maxAssetShare: 0.05,
+      maxDistinctPaths: 12,
+      /** Share of requests that repeat a path for the same client (or bust, see cacheBust.minRatio). */
+      minRepetition: 0.3,
+      points: 3,
+    },
+    /** Cache-bust: share of the fingerprint's requests that bust, with per-client volume. */
+    cacheBust: { minRatio: 0.25, minRequestsPerClient: 3, points: 3 },
+    /** Credential stuffing spread over addresses: failed logins in the window and their share. */
+    credentialStuffing: { minFailures: 8, minFailureShare: 0.5, points: 3 },
+    /** Scanner fleets: sensitive hits in the window and their share. */
+    scanner: { minHits: 10, minShare: 0.3, points: 3 },
+    /** Most addresses individually flagged: the whole fingerprint is the same tool. */
+    flagged: { minShare: 0.5, minFlagged: 5, points: 3 },
+  },
+
+  /** Range aggregation: many bad addresses of one prefix become one decision. */
+  range: {
+    enabled: true,
+    /** Prefix lengths (bits) that define a range. */
+    ipv4Bits: 24,
+    ipv6Bits: 64,
+    /** Addresses with active decisions in the prefix. */
+    minBadAddresses: 8,
+    /** ... and their share of the prefix's active addresses (aggregate window). */
+    minBadShare: 0.8,
+    /** Strongest action a range decision takes (a range may hide a bystander we never saw). */
+    maxAction: 'challenge',
+  },
+
+  /** Scores to actions, durations and escalation. */
+  decisions: {
+    /** Score thresholds (sum of rule points). */
+    scoreForThrottle: 1,
+    scoreForChallenge: 2,
+    scoreForBlock: 3,
+    /** First-offence durations (ms): short, because addresses get reassigned. */
+    throttleMs: 600_000,
+    challengeMs: 1_800_000,
+    blockMs: 3_600_000,
+    /** Each repeat offence (within `historyMs`) steps the action up once and multiplies the duration. */
+    escalationFactor: 2,
+    /** Longest automatic decision (ms). */
+    maxDurationMs: 86_400_000,
+    /** How long (ms) a past decision counts for escalation. */
+    historyMs: 86_400_000,
+    /** Extend an active decision still being earned when less than this share of it remains. */
+    extendWhenRemainingShare: 0.5,
+  },
+
+  /** Blast-radius guard: a detector must not cause the next outage. */
+  guard: {
+    enabled: true,
+    /** Window (ms) over which newly covered established-benign clients are summed. */
+    windowMs: 60_000,
+    /** Trip when new decisions cover more than this share of active established-benign clients ... */
+    maxEstablishedShare: 0.05,
+    /** ... and at least this many of them (one NAT address is not a blast). */
+    minEstablishedClients: 5,
+    /** How long (ms) automatic decisions are held once tripped. */
+    holdMs: 600_000,
+  },
+
+  /** Cache-policy advice (content-watch). */
+  cache: {
+    /** Requests (aggregate window) before a content key gets advice. */
+    minRequests: 100,
+    /** Hot key with many misses/expirations: collapse requests + stale-while-revalidate. */
+    hotMissRatio: 0.3,
+    collapseStaleWhileRevalidateSeconds: 30,
+    collapseStaleIfErrorSeconds: 300,
+    /** Busted path: share of requests with a query, distinct-query share, miss share of those. */
+    bustQueryShare: 0.3,
+    bustDistinctShare: 0.8,
+    bustMissShare: 0.7,
+    /** The path must also be served from cache without a query (proof it is cacheable). */
+    bustMinPlainHitShare: 0.3,
+    /** Too much stale serving: share of STALE responses, and the max-stale to advise (s). */
+    staleRatio: 0.3,
+    maxStaleSeconds: 60,
+    /** A policy lives this long (ms) after its evidence was last seen. */
+    policyTtlMs: 600_000,
+  },
+
+  /** Request classification. */
+  paths: {
+    /** Extensions of static assets (lower case, with the dot). */
+    assetExtensions: [
+      '.css',
+      '.js',
+      '.mjs',
+      '.map',
+      '.png',
+      '.jpg',
+      '.jpeg',
+      '.gif',
+      '.webp',
+      '.avif',
+      '.svg',
+      '.ico',
+      '.woff',
+      '.woff2',
+      '.ttf',
+      '.otf',
+      '.eot',
+      '.mp4',
+      '.webm',
+      '.mp3',
+    ],
+    /** Path fragments that make a POST a login attempt (lower case). */
+    loginPathFragments: ['login', 'signin', 'sign-in', 'auth', 'session', 'wp-login', 'xmlrpc', 'token'],
+    /** Extra sensitive path suffixes on top of the bundled lists (data/SOURCE.md). */
+    extraSensitiveSuffixes: [] as string[],
+  },
+};
+
+export type DetectConfig = typeof defaultDetectConfig;
+type Action = 'block' | 'challenge' | 'throttle';
+
+/** Deep partial of a config, for overrides. */
+export type DeepPartial<T> = T extends readonly unknown[]
+  ? T
+  : T extends object
+    ? { [K in keyof T]?: DeepPartial<T[K]> }
+    : T;
+
+/** The defaults with `overrides` merged in (objects recursively; arrays and scalars replaced). */
+export function withDefaults(overrides: DeepPartial<DetectConfig> = {}): DetectConfig {
+  return mergeDeep(structuredClone(defaultDetectConfig), overrides) as DetectConfig;
+}
+
+function mergeDeep(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  for (const [key, value] of Object.entries(over)) {
+    const current = base[key];
+    if (
+      value !== null &&
+      typeof value === 'object' &&
+      !Array.isArray(value) &&
+      current !== null &&
+      typeof current === 'object' &&
+      !Array.isArray(current)
+    ) {
+      mergeDeep(current as Record<string, unknown>, value as Record<string, unknown>);
+    } else if (value !== undefined) {
+      base[key] = value;
+    }
+  }
+  return base;
+}
+
+/** The range aggregation's action cap, checked (config is user input). */
+export function rangeMaxAction(config: DetectConfig): Action {
+  const value = config.range.maxAction;
+  return value === 'block' || value === 'throttle' ? value : 'challenge';
+}

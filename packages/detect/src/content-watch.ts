@@ -1,0 +1,295 @@
+import type { CacheKeyRule, CachePolicy, Signal } from '@edgeguard/schema';
+import { LRUCache } from 'lru-cache';
+import type { DetectConfig } from './config.js';
+import { DecayedCounters } from './decay.js';
+import { ExpiryQueue } from './expiry-queue.js';
+import type { ContentPartial } from './messages.js';
+
+/** Where content-watch publishes cache policies (null = tombstone), keyed by `host + path`. */
+export interface ContentWatchSink {
+  cachePolicy(key: string, policy: CachePolicy | null, time: number): void;
+}
+
+// Content aggregate slots (decayed over windows.aggregateMs).
+const C_REQUESTS = 0;
+const C_WITH_QUERY = 1;
+const C_NEW_VISITORS = 2;
+const C_HITS = 3;
+const C_MISSES = 4;
+const C_EXPIRED = 5;
+const C_STALE = 6;
+const C_UNCACHEABLE = 7;
+const C_PLAIN = 8;
+const C_PLAIN_CACHED = 9;
+const C_QUERY_MISSES = 10;
+const C_DISTINCT_QUERIES = 11;
+const C_SERVER_ERRORS = 12;
+const C_ORIGIN_MS = 13;
+const C_ORIGIN_COUNT = 14;
+const C_SIZE = 15;
+
+/** Query hashes remembered per content key to tell a repeated query from a new one. */
+const QUERY_SLOTS = 64;
+
+class ContentAggregate {
+  readonly counters: DecayedCounters;
+  readonly queries = new Uint32Array(QUERY_SLOTS);
+  readonly querySeenAt = new Float64Array(QUERY_SLOTS).fill(Number.NEGATIVE_INFINITY);
+  policy: CachePolicy | null = null;
+
+  constructor(
+    readonly host: string | null,
+    readonly path: string,
+    tau: number,
+  ) {
+    this.counters = new DecayedCounters(C_SIZE, tau);
+  }
+
+  /** Whether the query hash is new for this key (remembering it, evicting the least recent). */
+  newQuery(hash: number, time: number): boolean {
+    let oldest = 0;
+    for (let i = 0; i < QUERY_SLOTS; i++) {
+      if (this.queries[i] === hash) {
+        if (time > this.querySeenAt[i]!) this.querySeenAt[i] = time;
+        return false;
+      }
+      if (this.querySeenAt[i]! < this.querySeenAt[oldest]!) oldest = i;
+    }
+    this.queries[oldest] = hash;
+    this.querySeenAt[oldest] = time;
+    return true;
+  }
+}
+
+export interface ContentWatchStats {
+  partials: number;
+  rejected: number;
+  contentKeys: number;
+  policiesPublished: number;
+  policiesExpired: number;
+  activePolicies: number;
+}
+
+/**
+ * Content-watch core: merges per-content partials from every profiler partition into decayed
+ * per-key aggregates and turns them into cache-policy advice, each with evidence, a version and
+ * an expiry. Re-emitted only when the advice changes (or must be extended); removed as a tombstone
+ * at expiry. Event time only.
+ */
+export class ContentWatch {
+  private now = Number.NEGATIVE_INFINITY;
+  private sequence = 0;
+  private readonly keys: LRUCache<string, ContentAggregate>;
+  private readonly policies = new Map<string, CachePolicy>();
+  private readonly expiries = new ExpiryQueue();
+  private readonly stats: ContentWatchStats = {
+    partials: 0,
+    rejected: 0,
+    contentKeys: 0,
+    policiesPublished: 0,
+    policiesExpired: 0,
+    activePolicies: 0,
+  };
+
+  constructor(
+    private readonly config: DetectConfig,
+    partitions = 1,
+  ) {
+    this.keys = new LRUCache({
+      max: Math.max(1, Math.ceil(config.bounds.maxContentKeys / Math.max(1, partitions))),
+    });
+  }
+
+  process(partial: ContentPartial, sink: ContentWatchSink): void {
+    if (!isContentPartial(partial)) {
+      this.stats.rejected++;
+      return;
+    }
+    this.stats.partials++;
+    this.advance(partial.time, sink);
+    const key = contentKey(partial.host, partial.path);
+    let aggregate = this.keys.get(key);
+    if (aggregate === undefined) {
+      aggregate = new ContentAggregate(partial.host, partial.path, this.config.windows.aggregateMs);
+      this.keys.set(key, aggregate);
+    }
+    const c = aggregate.counters;
+    const w = c.at(partial.time);
+    const v = c.values;
+    v[C_REQUESTS]! += w * partial.requests;
+    v[C_WITH_QUERY]! += w * partial.withQuery;
+    v[C_NEW_VISITORS]! += w * partial.newVisitors;
+    v[C_HITS]! += w * partial.hits;
+    v[C_MISSES]! += w * partial.misses;
+    v[C_EXPIRED]! += w * partial.expired;
+    v[C_STALE]! += w * partial.stale;
+    v[C_UNCACHEABLE]! += w * partial.uncacheable;
+    v[C_PLAIN]! += w * partial.plainRequests;
+    v[C_PLAIN_CACHED]! += w * partial.plainCached;
+    v[C_QUERY_MISSES]! += w * partial.queryMisses;
+    v[C_SERVER_ERRORS]! += w * partial.serverErrors;
+    v[C_ORIGIN_MS]! += w * partial.originMsSum;
+    v[C_ORIGIN_COUNT]! += w * partial.originCount;
+    let distinct = partial.queryOverflow;
+    for (const hash of partial.queryHashes) if (aggregate.newQuery(hash, partial.time)) distinct++;
+    v[C_DISTINCT_QUERIES]! += w * distinct;
+    this.evaluate(key, aggregate, sink);
+  }
+
+  /** Moves the clock: expires policies whose time has come (tombstones). */
+  advance(time: number, sink: ContentWatchSink): void {
+    if (!(time > this.now)) return;
+    this.now = time;
+    while (this.expiries.peekTime() <= time) {
+      const entry = this.expiries.pop()!;
+      const current = this.policies.get(entry.key);
+      if (current === undefined || current.version !== entry.version) continue;
+      this.policies.delete(entry.key);
+      const aggregate = this.keys.get(entry.key);
+      if (aggregate !== undefined) aggregate.policy = null;
+      this.stats.policiesExpired++;
+      sink.cachePolicy(entry.key, null, entry.time);
+    }
+  }
+
+  getStats(): ContentWatchStats {
+    this.stats.contentKeys = this.keys.size;
+    this.stats.activePolicies = this.policies.size;
+    return { ...this.stats };
+  }
+
+  activePolicies(): CachePolicy[] {
+    return [...this.policies.values()];
+  }
+
+  private evaluate(key: string, aggregate: ContentAggregate, sink: ContentWatchSink): void {
+    const cfg = this.config.cache;
+    const v = aggregate.counters.values;
+    const requests = v[C_REQUESTS]!;
+    if (requests < cfg.minRequests) return;
+    const signals: Signal[] = [];
+    const reasons: string[] = [];
+    let collapse: boolean | null = null;
+    let swr: number | null = null;
+    let sie: number | null = null;
+    let maxStale: number | null = null;
+    let cacheKey: CacheKeyRule | null = null;
+
+    // Hot key missing the cache: collapse concurrent misses, serve stale while one revalidates.
+    const missRatio = (v[C_MISSES]! + v[C_EXPIRED]!) / requests;
+    const cacheable = requests - v[C_UNCACHEABLE]!;
+    if (cacheable >= cfg.minRequests && missRatio >= cfg.hotMissRatio) {
+      reasons.push('hot-miss');
+      collapse = true;
+      swr = cfg.collapseStaleWhileRevalidateSeconds;
+      sie = cfg.collapseStaleIfErrorSeconds;
+      signals.push({ name: 'missRatio', value: r3(missRatio), threshold: cfg.hotMissRatio });
+    }
+
+    // Busted path: unique query strings missing the cache on a path the cache serves fine without them.
+    const withQuery = v[C_WITH_QUERY]!;
+    const plain = v[C_PLAIN]!;
+    if (withQuery > 0 && plain > 0) {
+      const queryShare = withQuery / requests;
+      const distinctShare = Math.min(1, v[C_DISTINCT_QUERIES]! / withQuery);
+      const queryMissShare = v[C_QUERY_MISSES]! / withQuery;
+      const plainCachedShare = v[C_PLAIN_CACHED]! / plain;
+      if (
+        queryShare >= cfg.bustQueryShare &&
+        distinctShare >= cfg.bustDistinctShare &&
+        queryMissShare >= cfg.bustMissShare &&
+        plainCachedShare >= cfg.bustMinPlainHitShare
+      ) {
+        reasons.push('cache-bust');
+        cacheKey = { kind: 'drop' };
+        signals.push({ name: 'queryShare', value: r3(queryShare), threshold: cfg.bustQueryShare });
+        signals.push({
+          name: 'distinctQueryShare',
+          value: r3(distinctShare),
+          threshold: cfg.bustDistinctShare,
+        });
+        signals.push({ name: 'queryMissShare', value: r3(queryMissShare), threshold: cfg.bustMissShare });
+        signals.push({
+          name: 'plainCachedShare',
+          value: r3(plainCachedShare),
+          threshold: cfg.bustMinPlainHitShare,
+        });
+      }
+    }
+
+    // Too much stale serving: cap how stale a response may be.
+    const staleRatio = v[C_STALE]! / requests;
+    if (staleRatio >= cfg.staleRatio) {
+      reasons.push('stale-serving');
+      maxStale = cfg.maxStaleSeconds;
+      signals.push({ name: 'staleRatio', value: r3(staleRatio), threshold: cfg.staleRatio });
+    }
+
+    if (reasons.length === 0) return;
+    signals.push({ name: 'requestsPerMinute', value: r3(requests), threshold: cfg.minRequests });
+    if (v[C_ORIGIN_COUNT]! > 0) {
+      signals.push({ name: 'originMsMean', value: r3(v[C_ORIGIN_MS]! / v[C_ORIGIN_COUNT]!) });
+    }
+    signals.push({ name: 'newVisitorsPerMinute', value: r3(v[C_NEW_VISITORS]!) });
+
+    const now = this.now;
+    const current = aggregate.policy;
+    const reason = reasons.join('+');
+    const unchanged =
+      current !== null &&
+      current.reason === reason &&
+      current.collapse === collapse &&
+      current.staleWhileRevalidateSeconds === swr &&
+      current.staleIfErrorSeconds === sie &&
+      current.maxStaleSeconds === maxStale &&
+      sameCacheKey(current.cacheKey, cacheKey);
+    if (unchanged && current.expiresAt - now > cfg.policyTtlMs / 2) return;
+    const policy: CachePolicy = {
+      key,
+      match: { host: aggregate.host, pathPattern: aggregate.path },
+      ttlSeconds: null,
+      staleWhileRevalidateSeconds: swr,
+      staleIfErrorSeconds: sie,
+      maxStaleSeconds: maxStale,
+      collapse,
+      cacheKey,
+      reason,
+      signals,
+      decidedAt: now,
+      expiresAt: now + cfg.policyTtlMs,
+      version: ++this.sequence,
+    };
+    aggregate.policy = policy;
+    this.policies.set(key, policy);
+    this.expiries.push(policy.expiresAt, key, policy.version);
+    this.stats.policiesPublished++;
+    sink.cachePolicy(key, policy, now);
+  }
+}
+
+/** The content key: host + path (`*` for an unknown host). */
+export function contentKey(host: string | null, path: string): string {
+  return `${host ?? '*'}${path}`;
+}
+
+function sameCacheKey(a: CacheKeyRule | null, b: CacheKeyRule | null): boolean {
+  if (a === null || b === null) return a === b;
+  if (a.kind !== b.kind) return false;
+  if (a.kind === 'allow' && b.kind === 'allow') return a.params.join('&') === b.params.join('&');
+  return true;
+}
+
+function r3(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
+
+function isContentPartial(value: unknown): value is ContentPartial {
+  if (value === null || typeof value !== 'object') return false;
+  const v = value as Partial<ContentPartial>;
+  return (
+    typeof v.time === 'number' &&
+    typeof v.path === 'string' &&
+    typeof v.requests === 'number' &&
+    Array.isArray(v.queryHashes)
+  );
+}

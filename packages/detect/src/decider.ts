@@ -1,0 +1,697 @@
+import {
+  type Action,
+  actionStrength,
+  type Decision,
+  type DecisionScope,
+  type Signal,
+} from '@edgeguard/schema';
+import { LRUCache } from 'lru-cache';
+import type { Allowlist } from './allowlist.js';
+import { type DetectConfig, rangeMaxAction } from './config.js';
+import { DecayedCounters } from './decay.js';
+import { ExpiryQueue } from './expiry-queue.js';
+import type {
+  ClientSignal,
+  DeciderInput,
+  FingerprintPartial,
+  GuardAlert,
+  PrefixPartial,
+  TrafficTick,
+} from './messages.js';
+
+/** Where the decider publishes: decisions (null = tombstone) keyed by `ip:`/`range:`/`fp:`, and alerts. */
+export interface DeciderSink {
+  decision(key: string, decision: Decision | null, time: number): void;
+  alert(alert: GuardAlert): void;
+}
+
+// Fingerprint aggregate slots (decayed over windows.aggregateMs).
+const F_REQUESTS = 0;
+const F_PAGES = 1;
+const F_ASSETS = 2;
+const F_REPEATS = 3;
+const F_BUSTS = 4;
+const F_LOGIN_POSTS = 5;
+const F_AUTH_FAILURES = 6;
+const F_SENSITIVE = 7;
+const F_ERRORS = 8;
+const F_CLIENTS = 9;
+const F_HUMANS = 10;
+const F_ESTABLISHED = 11;
+const F_FLAGGED = 12;
+const F_SIZE = 13;
+
+// Prefix aggregate slots.
+const P_CLIENTS = 0;
+const P_HUMANS = 1;
+const P_ESTABLISHED = 2;
+const P_PROTECTED = 3;
+const P_SIZE = 4;
+
+/**
+ * A decayed count at or above this is "someone was counted within about three windows"
+ * (e^-3 ≈ 0.05): the presence test for humans and protected clients.
+ */
+const PRESENT = 0.05;
+
+const LADDER: readonly Action[] = ['throttle', 'challenge', 'block'];
+
+class FingerprintAggregate {
+  readonly counters: DecayedCounters;
+  readonly paths: Uint32Array;
+  readonly pathSeenAt: Float64Array;
+  pathsOverflowAt = Number.NEGATIVE_INFINITY;
+  userAgent: string | null = null;
+
+  constructor(tau: number, pathSlots: number) {
+    this.counters = new DecayedCounters(F_SIZE, tau);
+    this.paths = new Uint32Array(pathSlots);
+    this.pathSeenAt = new Float64Array(pathSlots).fill(Number.NEGATIVE_INFINITY);
+  }
+
+  /** Remembers a path seen at `time`; when every slot is recent, the fingerprint has "many paths". */
+  addPath(hash: number, time: number, window: number): void {
+    let oldest = 0;
+    for (let i = 0; i < this.paths.length; i++) {
+      if (this.paths[i] === hash) {
+        if (time > this.pathSeenAt[i]!) this.pathSeenAt[i] = time;
+        return;
+      }
+      if (this.pathSeenAt[i]! < this.pathSeenAt[oldest]!) oldest = i;
+    }
+    if (this.pathSeenAt[oldest]! >= time - window)
+      this.pathsOverflowAt = Math.max(this.pathsOverflowAt, time);
+    this.paths[oldest] = hash;
+    this.pathSeenAt[oldest] = time;
+  }
+
+  /** Distinct paths seen within the window, or +Infinity when they overflowed the slots. */
+  distinctPaths(now: number, window: number): number {
+    if (this.pathsOverflowAt >= now - window) return Number.POSITIVE_INFINITY;
+    let n = 0;
+    for (let i = 0; i < this.paths.length; i++) if (this.pathSeenAt[i]! >= now - window) n++;
+    return n;
+  }
+}
+
+class PrefixAggregate {
+  readonly counters: DecayedCounters;
+  /** Addresses of the prefix with an active ip decision. */
+  badAddresses = 0;
+  lastHumanAt = Number.NEGATIVE_INFINITY;
+  lastProtectedAt = Number.NEGATIVE_INFINITY;
+  /** The most common reason among its addresses' decisions, for the range decision's reason. */
+  reasons = new Map<string, number>();
+
+  constructor(tau: number) {
+    this.counters = new DecayedCounters(P_SIZE, tau);
+  }
+}
+
+interface ActiveDecision {
+  decision: Decision;
+  durationMs: number;
+  /** Established benign clients this decision covered when made (the guard's measure). */
+  coveredEstablished: number;
+}
+
+interface History {
+  offences: number;
+  lastDecidedAt: number;
+}
+
+export interface DeciderStats {
+  inputs: number;
+  rejected: number;
+  clientSignals: number;
+  fingerprintPartials: number;
+  prefixPartials: number;
+  ticks: number;
+  decisionsPublished: number;
+  decisionsExpired: number;
+  decisionsLifted: number;
+  decisionsDropped: number;
+  decisionsHeld: number;
+  allowlistedSkipped: number;
+  guardTrips: number;
+  activeDecisions: number;
+  fingerprints: number;
+  prefixes: number;
+}
+
+/**
+ * The decider core: merges client signals, fingerprint and prefix partials and traffic ticks (one
+ * ordered input) into decisions. Applies allowlists, escalation, range aggregation, fingerprint
+ * rules, expiry (tombstones in event time) and the blast-radius guard. Event time only: its clock
+ * is the newest input time.
+ */
+export class Decider {
+  private now = Number.NEGATIVE_INFINITY;
+  private sequence = 0;
+  private readonly active = new Map<string, ActiveDecision>();
+  private readonly expiries = new ExpiryQueue();
+  private readonly history: LRUCache<string, History>;
+  private readonly fingerprints: LRUCache<string, FingerprintAggregate>;
+  private readonly prefixes: LRUCache<string, PrefixAggregate>;
+  /** Established benign clients active (count-once-per-window sums from ticks). */
+  private readonly establishedActive: DecayedCounters;
+  /** Established benign clients newly covered by decisions, over the guard window. */
+  private readonly establishedCovered: DecayedCounters;
+  /** Recent decisions that covered established clients: retracted if the guard trips. */
+  private recentCovering: string[] = [];
+  private heldUntil = Number.NEGATIVE_INFINITY;
+  private heldCount = 0;
+  private heldSample: string[] = [];
+  private readonly stats: DeciderStats = {
+    inputs: 0,
+    rejected: 0,
+    clientSignals: 0,
+    fingerprintPartials: 0,
+    prefixPartials: 0,
+    ticks: 0,
+    decisionsPublished: 0,
+    decisionsExpired: 0,
+    decisionsLifted: 0,
+    decisionsDropped: 0,
+    decisionsHeld: 0,
+    allowlistedSkipped: 0,
+    guardTrips: 0,
+    activeDecisions: 0,
+    fingerprints: 0,
+    prefixes: 0,
+  };
+
+  constructor(
+    private readonly config: DetectConfig,
+    private readonly allowlist: Allowlist,
+    /** The range of an address, as the profiler computes it (ip decisions count in their range). */
+    private readonly prefixOf: (ip: string) => string | null,
+  ) {
+    const eventClock = { now: () => (this.now === Number.NEGATIVE_INFINITY ? 0 : this.now) };
+    this.history = new LRUCache<string, History>({
+      max: config.bounds.maxHistory,
+      ttl: config.decisions.historyMs,
+      // TTLs run on event time, so a replay is deterministic.
+      perf: eventClock,
+      ttlAutopurge: false,
+    });
+    this.fingerprints = new LRUCache({ max: config.bounds.maxFingerprints });
+    this.prefixes = new LRUCache({ max: config.bounds.maxPrefixes });
+    this.establishedActive = new DecayedCounters(1, config.windows.aggregateMs);
+    this.establishedCovered = new DecayedCounters(1, config.guard.windowMs);
+  }
+
+  /** Handles one input. Malformed inputs are counted and ignored, never thrown. */
+  process(input: DeciderInput, sink: DeciderSink): void {
+    if (!isInput(input)) {
+      this.stats.rejected++;
+      return;
+    }
+    this.stats.inputs++;
+    this.advance(input.time, sink);
+    switch (input.kind) {
+      case 'client':
+        this.onClient(input, sink);
+        break;
+      case 'fingerprint':
+        this.onFingerprint(input, sink);
+        break;
+      case 'prefix':
+        this.onPrefix(input, sink);
+        break;
+      case 'tick':
+        this.onTick(input);
+        break;
+    }
+  }
+
+  /** Moves the clock to `time` (if newer): expires decisions, ends a guard hold. */
+  advance(time: number, sink: DeciderSink): void {
+    if (!(time > this.now)) return;
+    this.now = time;
+    while (this.expiries.peekTime() <= time) {
+      const entry = this.expiries.pop()!;
+      const current = this.active.get(entry.key);
+      if (current === undefined || current.decision.version !== entry.version) continue;
+      this.remove(entry.key, current, entry.time, sink);
+      this.stats.decisionsExpired++;
+    }
+    if (this.heldUntil !== Number.NEGATIVE_INFINITY && time >= this.heldUntil) this.release(sink);
+  }
+
+  /** End of input: nothing is pending (decisions keep their expiry; the edge expires them too). */
+  finish(_sink: DeciderSink): void {}
+
+  getStats(): DeciderStats {
+    this.stats.activeDecisions = this.active.size;
+    this.stats.fingerprints = this.fingerprints.size;
+    this.stats.prefixes = this.prefixes.size;
+    return { ...this.stats };
+  }
+
+  /** Active decisions (for snapshots, explanations and tests). */
+  activeDecisions(): Decision[] {
+    return [...this.active.values()].map((a) => a.decision);
+  }
+
+  private onClient(signal: ClientSignal, sink: DeciderSink): void {
+    this.stats.clientSignals++;
+    if (this.allowlist.has(signal.ip)) {
+      this.stats.allowlistedSkipped++;
+      return;
+    }
+    const action = this.actionFor(signal.score);
+    if (action === null) return;
+    const published = this.decide(
+      'ip',
+      signal.ip,
+      action,
+      signal.reason,
+      signal.signals,
+      signal.score,
+      signal.established ? 1 : 0,
+      sink,
+    );
+    if (published && signal.prefix !== null) {
+      const prefix = this.prefixAggregate(signal.prefix);
+      prefix.reasons.set(signal.reason, (prefix.reasons.get(signal.reason) ?? 0) + 1);
+      if (prefix.reasons.size > 8) prefix.reasons.clear(); // bounded: a handful of reason words
+      this.evaluateRange(signal.prefix, prefix, sink);
+    }
+  }
+
+  private onTick(tick: TrafficTick): void {
+    this.stats.ticks++;
+    const w = this.establishedActive.at(tick.time);
+    this.establishedActive.values[0]! += w * tick.establishedClients;
+  }
+
+  private onPrefix(partial: PrefixPartial, sink: DeciderSink): void {
+    this.stats.prefixPartials++;
+    const prefix = this.prefixAggregate(partial.prefix);
+    const c = prefix.counters;
+    const w = c.at(partial.time);
+    c.values[P_CLIENTS]! += w * partial.clients;
+    c.values[P_HUMANS]! += w * partial.humanClients;
+    c.values[P_ESTABLISHED]! += w * partial.establishedClients;
+    c.values[P_PROTECTED]! += w * partial.protectedClients;
+    if (partial.humanClients > 0) prefix.lastHumanAt = Math.max(prefix.lastHumanAt, partial.time);
+    if (partial.protectedClients > 0) prefix.lastProtectedAt = Math.max(prefix.lastProtectedAt, partial.time);
+    const key = `range:${partial.prefix}`;
+    const current = this.active.get(key);
+    if (current !== undefined && (partial.humanClients > 0 || partial.protectedClients > 0)) {
+      // A human-looking or protected client showed up: the range is no longer all bad.
+      this.remove(key, current, this.now, sink);
+      this.stats.decisionsLifted++;
+    }
+  }
+
+  private onFingerprint(partial: FingerprintPartial, sink: DeciderSink): void {
+    this.stats.fingerprintPartials++;
+    if (!this.config.fingerprint.enabled) return;
+    let aggregate = this.fingerprints.get(partial.fingerprint);
+    if (aggregate === undefined) {
+      aggregate = new FingerprintAggregate(
+        this.config.windows.aggregateMs,
+        this.config.bounds.pathsPerFingerprint,
+      );
+      this.fingerprints.set(partial.fingerprint, aggregate);
+    }
+    if (aggregate.userAgent === null) aggregate.userAgent = partial.userAgent;
+    const c = aggregate.counters;
+    const w = c.at(partial.time);
+    const v = c.values;
+    v[F_REQUESTS]! += w * partial.requests;
+    v[F_PAGES]! += w * partial.pages;
+    v[F_ASSETS]! += w * partial.assets;
+    v[F_REPEATS]! += w * partial.repeats;
+    v[F_BUSTS]! += w * partial.busts;
+    v[F_LOGIN_POSTS]! += w * partial.loginPosts;
+    v[F_AUTH_FAILURES]! += w * partial.authFailures;
+    v[F_SENSITIVE]! += w * partial.sensitiveHits;
+    v[F_ERRORS]! += w * partial.errors;
+    v[F_CLIENTS]! += w * partial.clients;
+    v[F_HUMANS]! += w * partial.humanClients;
+    v[F_ESTABLISHED]! += w * partial.establishedClients;
+    v[F_FLAGGED]! += w * partial.flaggedClients;
+    const window = this.config.windows.aggregateMs;
+    for (const hash of partial.paths) aggregate.addPath(hash, partial.time, window);
+    if (partial.pathsOverflow) aggregate.pathsOverflowAt = Math.max(aggregate.pathsOverflowAt, partial.time);
+    this.evaluateFingerprint(partial.fingerprint, aggregate, sink);
+  }
+
+  /**
+   * Cross-address rules on a fingerprint: a swarm keeping each address under any per-address
+   * limit still shows as one fingerprint with many clients, few paths, no assets, busting or
+   * failing logins. Never when human-looking clients share it.
+   */
+  private evaluateFingerprint(fingerprint: string, aggregate: FingerprintAggregate, sink: DeciderSink): void {
+    const cfg = this.config.fingerprint;
+    const v = aggregate.counters.values;
+    const key = `fp:${fingerprint}`;
+    const clients = v[F_CLIENTS]!;
+    const humans = v[F_HUMANS]!;
+    const established = v[F_ESTABLISHED]!;
+    const humanShared =
+      humans >= PRESENT + cfg.maxHumanClients ||
+      humans > cfg.maxHumanShare * clients ||
+      established >= PRESENT;
+    if (humanShared) {
+      const current = this.active.get(key);
+      if (current !== undefined) {
+        this.remove(key, current, this.now, sink);
+        this.stats.decisionsLifted++;
+      }
+      return;
+    }
+    if (clients < cfg.minClients) return;
+    const requests = v[F_REQUESTS]!;
+    if (requests <= 0) return;
+    const perClient = requests / clients;
+    const assetShare = v[F_ASSETS]! / requests;
+    const repetition = v[F_REPEATS]! / requests;
+    const bustRatio = v[F_BUSTS]! / requests;
+    const failures = v[F_AUTH_FAILURES]!;
+    const sensitive = v[F_SENSITIVE]!;
+    const flagged = v[F_FLAGGED]!;
+    const distinctPaths = aggregate.distinctPaths(this.now, this.config.windows.aggregateMs);
+
+    let reason = '';
+    let points = 0;
+    const evidence: Signal[] = [];
+    if (
+      failures >= cfg.credentialStuffing.minFailures &&
+      failures >= cfg.credentialStuffing.minFailureShare * requests
+    ) {
+      reason = 'credential-stuffing';
+      points = cfg.credentialStuffing.points;
+      evidence.push({
+        name: 'authFailures',
+        value: r3(failures),
+        threshold: cfg.credentialStuffing.minFailures,
+      });
+    } else if (sensitive >= cfg.scanner.minHits && sensitive >= cfg.scanner.minShare * requests) {
+      reason = 'scanner';
+      points = cfg.scanner.points;
+      evidence.push({ name: 'sensitiveHits', value: r3(sensitive), threshold: cfg.scanner.minHits });
+    } else if (bustRatio >= cfg.cacheBust.minRatio && perClient >= cfg.cacheBust.minRequestsPerClient) {
+      reason = 'cache-bust';
+      points = cfg.cacheBust.points;
+      evidence.push({ name: 'cacheBustRatio', value: r3(bustRatio), threshold: cfg.cacheBust.minRatio });
+      evidence.push({
+        name: 'requestsPerClient',
+        value: r3(perClient),
+        threshold: cfg.cacheBust.minRequestsPerClient,
+      });
+    } else if (
+      perClient >= cfg.swarm.minRequestsPerClient &&
+      assetShare <= cfg.swarm.maxAssetShare &&
+      distinctPaths <= cfg.swarm.maxDistinctPaths &&
+      (repetition >= cfg.swarm.minRepetition || bustRatio >= cfg.cacheBust.minRatio)
+    ) {
+      reason = 'swarm';
+      points = cfg.swarm.points;
+      evidence.push({ name: 'distinctPaths', value: distinctPaths, threshold: cfg.swarm.maxDistinctPaths });
+      evidence.push({
+        name: 'requestsPerClient',
+        value: r3(perClient),
+        threshold: cfg.swarm.minRequestsPerClient,
+      });
+      evidence.push({ name: 'repetitionRatio', value: r3(repetition), threshold: cfg.swarm.minRepetition });
+      evidence.push({ name: 'assetShare', value: r3(assetShare), threshold: cfg.swarm.maxAssetShare });
+    } else if (flagged >= cfg.flagged.minFlagged && flagged >= cfg.flagged.minShare * clients) {
+      reason = 'swarm';
+      points = cfg.flagged.points;
+      evidence.push({ name: 'flaggedClients', value: r3(flagged), threshold: cfg.flagged.minFlagged });
+      evidence.push({ name: 'flaggedShare', value: r3(flagged / clients), threshold: cfg.flagged.minShare });
+    }
+    if (points === 0) return;
+    evidence.push({ name: 'clients', value: r3(clients), threshold: cfg.minClients });
+    evidence.push({ name: 'humanClients', value: r3(humans), threshold: cfg.maxHumanClients });
+    const action = this.actionFor(points);
+    if (action === null) return;
+    this.decide('fingerprint', fingerprint, action, reason, evidence, points, Math.round(established), sink);
+  }
+
+  /**
+   * Range aggregation: many addresses of one prefix with active decisions, a large share of the
+   * prefix's active addresses, and no human-looking, protected or allowlisted address in it.
+   */
+  private evaluateRange(prefixText: string, prefix: PrefixAggregate, sink: DeciderSink): void {
+    const cfg = this.config.range;
+    if (!cfg.enabled || prefix.badAddresses < cfg.minBadAddresses) return;
+    const c = prefix.counters;
+    const now = this.now;
+    const clients = c.read(P_CLIENTS, now);
+    const memory = this.config.windows.longMs;
+    if (
+      c.read(P_HUMANS, now) >= PRESENT ||
+      c.read(P_PROTECTED, now) >= PRESENT ||
+      now - prefix.lastHumanAt < memory ||
+      now - prefix.lastProtectedAt < memory ||
+      this.allowlist.touchesRange(prefixText)
+    ) {
+      return;
+    }
+    const share = prefix.badAddresses / Math.max(clients, prefix.badAddresses);
+    if (share < cfg.minBadShare) return;
+    let reason = 'range';
+    let best = 0;
+    for (const [word, count] of prefix.reasons) {
+      if (count > best) {
+        best = count;
+        reason = word;
+      }
+    }
+    const evidence: Signal[] = [
+      { name: 'badAddresses', value: prefix.badAddresses, threshold: cfg.minBadAddresses },
+      { name: 'badShare', value: r3(share), threshold: cfg.minBadShare },
+      { name: 'activeAddresses', value: r3(clients) },
+    ];
+    const cap = rangeMaxAction(this.config);
+    this.decide(
+      'range',
+      prefixText,
+      cap,
+      reason,
+      evidence,
+      r3(share),
+      Math.round(c.read(P_ESTABLISHED, now)),
+      sink,
+    );
+  }
+
+  private actionFor(score: number): Action | null {
+    const d = this.config.decisions;
+    if (score >= d.scoreForBlock) return 'block';
+    if (score >= d.scoreForChallenge) return 'challenge';
+    if (score >= d.scoreForThrottle) return 'throttle';
+    return null;
+  }
+
+  private baseDuration(action: Action): number {
+    const d = this.config.decisions;
+    return action === 'block' ? d.blockMs : action === 'challenge' ? d.challengeMs : d.throttleMs;
+  }
+
+  /**
+   * Publishes (or upgrades, or extends) the decision on `scope:value`. Returns whether something
+   * was published. New coverage passes the blast-radius guard first.
+   */
+  private decide(
+    scope: DecisionScope,
+    value: string,
+    ruleAction: Action,
+    reason: string,
+    signals: Signal[],
+    score: number,
+    coveredEstablished: number,
+    sink: DeciderSink,
+  ): boolean {
+    const key = `${scope === 'fingerprint' ? 'fp' : scope}:${value}`;
+    const now = this.now;
+    const current = this.active.get(key);
+    let action: Action;
+    let expiresAt: number;
+    let durationMs: number;
+    let isNew = false;
+    if (current !== undefined) {
+      const old = current.decision;
+      if (actionStrength(ruleAction) > actionStrength(old.action)) {
+        action = ruleAction;
+        durationMs = Math.max(current.durationMs, this.baseDuration(action));
+        expiresAt = Math.max(old.expiresAt, now + durationMs);
+      } else if (old.expiresAt - now < this.config.decisions.extendWhenRemainingShare * current.durationMs) {
+        action = old.action;
+        durationMs = current.durationMs;
+        expiresAt = now + durationMs;
+      } else {
+        return false;
+      }
+    } else {
+      isNew = true;
+      const offences = this.history.get(key)?.offences ?? 0;
+      const step = Math.min(LADDER.length - 1, LADDER.indexOf(ruleAction) + offences);
+      action = LADDER[step]!;
+      const d = this.config.decisions;
+      durationMs = Math.min(d.maxDurationMs, this.baseDuration(action) * d.escalationFactor ** offences);
+      expiresAt = now + durationMs;
+      if (this.active.size >= this.config.bounds.maxDecisions) {
+        this.stats.decisionsDropped++;
+        return false;
+      }
+    }
+
+    if (isNew || coveredEstablished > 0) {
+      if (!this.passesGuard(key, coveredEstablished, sink)) return false;
+    }
+
+    const decision: Decision = {
+      key,
+      scope,
+      value,
+      action,
+      reason,
+      signals,
+      score,
+      decidedAt: now,
+      expiresAt,
+      origin: 'auto',
+      version: ++this.sequence,
+    };
+    this.active.set(key, { decision, durationMs, coveredEstablished });
+    this.expiries.push(expiresAt, key, decision.version);
+    if (isNew) {
+      const past = this.history.get(key);
+      this.history.set(key, { offences: (past?.offences ?? 0) + 1, lastDecidedAt: now });
+      if (scope === 'ip') {
+        const prefix = this.config.range.enabled ? this.prefixOfIpDecision(value) : null;
+        if (prefix !== null) prefix.badAddresses++;
+      }
+    }
+    if (coveredEstablished > 0) {
+      this.recentCovering.push(key);
+      if (this.recentCovering.length > 256) this.recentCovering = this.recentCovering.slice(-128);
+    }
+    this.stats.decisionsPublished++;
+    sink.decision(key, decision, now);
+    return true;
+  }
+
+  /**
+   * The blast-radius guard. While holding, no new decision is published. It trips when decisions
+   * in the guard window would cover more established benign clients (human-looking, active ≥ 5
+   * min) than `maxEstablishedShare` of those active and at least `minEstablishedClients`. New bot
+   * addresses, however many, never count: only established benign clients do.
+   */
+  private passesGuard(key: string, coveredEstablished: number, sink: DeciderSink): boolean {
+    const cfg = this.config.guard;
+    if (!cfg.enabled) return true;
+    const now = this.now;
+    if (now < this.heldUntil) {
+      this.hold(key);
+      return false;
+    }
+    if (coveredEstablished <= 0) return true;
+    const covered = this.establishedCovered;
+    const w = covered.at(now);
+    const total = covered.values[0]! + w * coveredEstablished;
+    const active = this.establishedActive.read(0, now);
+    const threshold = Math.max(cfg.minEstablishedClients, cfg.maxEstablishedShare * active);
+    if (total < threshold) {
+      covered.values[0] = total;
+      return true;
+    }
+    // Trip: hold automatic decisions, retract the recent ones that covered established clients.
+    this.stats.guardTrips++;
+    this.heldUntil = now + cfg.holdMs;
+    this.heldCount = 0;
+    this.heldSample = [];
+    this.hold(key);
+    for (const recent of this.recentCovering) {
+      const current = this.active.get(recent);
+      if (current !== undefined && current.coveredEstablished > 0) {
+        this.remove(recent, current, now, sink);
+        this.stats.decisionsLifted++;
+      }
+    }
+    this.recentCovering = [];
+    covered.values[0] = 0;
+    sink.alert({
+      kind: 'blast-radius',
+      time: now,
+      state: 'tripped',
+      message:
+        `automatic decisions held until ${new Date(this.heldUntil).toISOString()}: new decisions would cover ` +
+        `${Math.round(total)} established benign clients (threshold ${Math.round(threshold)} of ` +
+        `${Math.round(active)} active); check the detection config`,
+      coveredEstablished: Math.round(total),
+      activeEstablished: Math.round(active),
+      threshold: Math.round(threshold),
+      heldUntil: this.heldUntil,
+      held: this.heldCount,
+      sampleKeys: [...this.heldSample],
+    });
+    return false;
+  }
+
+  private hold(key: string): void {
+    this.heldCount++;
+    this.stats.decisionsHeld++;
+    if (this.heldSample.length < 10) this.heldSample.push(key);
+  }
+
+  private release(sink: DeciderSink): void {
+    sink.alert({
+      kind: 'blast-radius',
+      time: this.now,
+      state: 'released',
+      message: `automatic decisions resumed; ${this.heldCount} were held`,
+      coveredEstablished: 0,
+      activeEstablished: Math.round(this.establishedActive.read(0, this.now)),
+      threshold: 0,
+      heldUntil: this.heldUntil,
+      held: this.heldCount,
+      sampleKeys: [...this.heldSample],
+    });
+    this.heldUntil = Number.NEGATIVE_INFINITY;
+  }
+
+  private remove(key: string, current: ActiveDecision, time: number, sink: DeciderSink): void {
+    this.active.delete(key);
+    if (current.decision.scope === 'ip') {
+      const prefix = this.prefixOfIpDecision(current.decision.value);
+      if (prefix !== null && prefix.badAddresses > 0) prefix.badAddresses--;
+    }
+    sink.decision(key, null, time);
+  }
+
+  private prefixAggregate(prefix: string): PrefixAggregate {
+    let aggregate = this.prefixes.get(prefix);
+    if (aggregate === undefined) {
+      aggregate = new PrefixAggregate(this.config.windows.aggregateMs);
+      this.prefixes.set(prefix, aggregate);
+    }
+    return aggregate;
+  }
+
+  /** The prefix aggregate an ip decision counts in. */
+  private prefixOfIpDecision(ip: string): PrefixAggregate | null {
+    const prefix = this.prefixOf(ip);
+    return prefix === null ? null : this.prefixAggregate(prefix);
+  }
+}
+
+function r3(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
+
+function isInput(value: unknown): value is DeciderInput {
+  if (value === null || typeof value !== 'object') return false;
+  const v = value as { kind?: unknown; time?: unknown };
+  return (
+    typeof v.time === 'number' &&
+    Number.isFinite(v.time) &&
+    (v.kind === 'client' || v.kind === 'fingerprint' || v.kind === 'prefix' || v.kind === 'tick')
+  );
+}

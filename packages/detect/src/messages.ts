@@ -1,0 +1,139 @@
+/**
+ * Messages between the stages. Plain JSON-able objects: they travel over the in-memory bus and,
+ * later, over Kafka as JSON. Times are event time (epoch ms).
+ *
+ * Cross-address aggregates use "count once per window": the profiler counts a client in a
+ * fingerprint/prefix partial at most once per aggregate window (and again when it starts looking
+ * human), so summing partials over a window of the same length estimates DISTINCT active clients
+ * without shipping address sets. Clients live on one profiler partition, so partitions never
+ * double count.
+ */
+import type { Signal } from '@edgeguard/schema';
+
+/** A client whose behaviour crossed a rule, with the evidence. Sent on change, not per request. */
+export interface ClientSignal {
+  kind: 'client';
+  ip: string;
+  /** Its /24 or /64, null when the address has no prefix (not an IP). */
+  prefix: string | null;
+  fingerprint: string;
+  /** Event time of the evaluation. */
+  time: number;
+  /** Sum of the points of the rules that fired. */
+  score: number;
+  /** The strongest rule's reason word (`repetition`, `cache-bust`, `scanner`, ...). */
+  reason: string;
+  signals: Signal[];
+  /** Browser-like evidence: loads assets with referers. */
+  humanLooking: boolean;
+  /** Human-looking and active for at least `windows.establishedAfterMs`: the guard protects these. */
+  established: boolean;
+  /** Session start of the client as profiled (event time). */
+  firstSeen: number;
+  /** Requests profiled for this client (its profile's lifetime). */
+  requests: number;
+}
+
+/** One profiler partition's per-fingerprint totals since its previous flush. */
+export interface FingerprintPartial {
+  kind: 'fingerprint';
+  fingerprint: string;
+  /** Flush time: the partial's events are at or before it. */
+  time: number;
+  requests: number;
+  pages: number;
+  assets: number;
+  /** Requests to a path the same client had already asked for. */
+  repeats: number;
+  /** Requests with a new query string on a path the same client had already asked for, not a hit. */
+  busts: number;
+  loginPosts: number;
+  authFailures: number;
+  sensitiveHits: number;
+  errors: number;
+  /** Clients counted (once per aggregate window each). */
+  clients: number;
+  humanClients: number;
+  establishedClients: number;
+  /** Clients whose own score reached the challenge threshold. */
+  flaggedClients: number;
+  /** Distinct path hashes seen in this partial (at most `bounds.pathsPerFingerprint`). */
+  paths: number[];
+  /** More distinct paths than `paths` holds. */
+  pathsOverflow: boolean;
+  /** One user agent seen with the fingerprint, for explanations. */
+  userAgent: string | null;
+}
+
+/** One profiler partition's per-prefix client counts since its previous flush. */
+export interface PrefixPartial {
+  kind: 'prefix';
+  prefix: string;
+  time: number;
+  clients: number;
+  humanClients: number;
+  establishedClients: number;
+  /** Allowlisted or verified-crawler clients: a range decision must never cover them. */
+  protectedClients: number;
+}
+
+/** Per-partition traffic totals since the previous flush: the guard's denominator, and a clock. */
+export interface TrafficTick {
+  kind: 'tick';
+  partition: number;
+  time: number;
+  requests: number;
+  late: number;
+  /** Clients counted (once per aggregate window each). */
+  clients: number;
+  establishedClients: number;
+}
+
+/** What the decider consumes, on one topic, in event order. */
+export type DeciderInput = ClientSignal | FingerprintPartial | PrefixPartial | TrafficTick;
+
+/** One profiler partition's per-content-key totals since its previous flush. */
+export interface ContentPartial {
+  host: string | null;
+  path: string;
+  time: number;
+  requests: number;
+  withQuery: number;
+  /** Requests to the key from a client that had not asked for it recently (≈ distinct clients). */
+  newVisitors: number;
+  hits: number;
+  misses: number;
+  expired: number;
+  stale: number;
+  uncacheable: number;
+  /** Requests without a query string, and how many of them the cache answered (HIT or STALE). */
+  plainRequests: number;
+  plainCached: number;
+  busts: number;
+  /** Requests with a query string that missed the cache (MISS or EXPIRED). */
+  queryMisses: number;
+  serverErrors: number;
+  originMsSum: number;
+  originCount: number;
+  /** Distinct query-string hashes (at most `bounds.queryHashesPerPartial`) ... */
+  queryHashes: number[];
+  /** ... and how many further distinct-looking queries did not fit. */
+  queryOverflow: number;
+}
+
+/** Raised instead of deciding, when decisions would suddenly cover established benign clients. */
+export interface GuardAlert {
+  kind: 'blast-radius';
+  time: number;
+  /** `tripped` when automatic decisions are put on hold, `released` when the hold ends. */
+  state: 'tripped' | 'released';
+  message: string;
+  /** Established benign clients the recent decisions cover, and how many are active. */
+  coveredEstablished: number;
+  activeEstablished: number;
+  threshold: number;
+  heldUntil: number;
+  /** Decisions held (not published) so far in this hold, and a few of their keys. */
+  held: number;
+  sampleKeys: string[];
+}

@@ -1,0 +1,149 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * Sensitive-path matching: the probes scanners send (secrets, backdoors, admin panels, path
+ * traversal). The lists are CrowdSec's (MIT, bundled in ../data with SOURCE.md); they are read once
+ * at module load, the only I/O of this package. Matching walks a trie from the path's end or start
+ * char by char, so a request costs a few map probes whatever the list sizes, and allocates nothing.
+ */
+
+const dataDir = new URL('../data/', import.meta.url);
+
+function readList(name: string): string[] {
+  return readFileSync(new URL(name, dataDir), 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0 && !line.startsWith('#'));
+}
+
+interface TrieNode {
+  next: Map<number, TrieNode>;
+  /** 0: not an entry end; ANYWHERE: matches here; AT_SEGMENT: matches only at a `/` boundary. */
+  terminal: number;
+}
+
+const ANYWHERE = 1;
+const AT_SEGMENT = 2;
+
+function node(): TrieNode {
+  return { next: new Map(), terminal: 0 };
+}
+
+function lower(c: number): number {
+  return c >= 65 && c <= 90 ? c + 32 : c;
+}
+
+/** Suffix matcher: entries are inserted reversed and walked from the end of the path. */
+class SuffixTrie {
+  private readonly root = node();
+
+  add(entry: string, terminal: number): void {
+    let n = this.root;
+    for (let i = entry.length - 1; i >= 0; i--) {
+      const c = lower(entry.charCodeAt(i));
+      let child = n.next.get(c);
+      if (!child) {
+        child = node();
+        n.next.set(c, child);
+      }
+      n = child;
+    }
+    // An entry matching anywhere subsumes one that needs a segment boundary.
+    n.terminal = n.terminal === ANYWHERE || terminal === ANYWHERE ? ANYWHERE : terminal;
+  }
+
+  matches(path: string): boolean {
+    let n: TrieNode | undefined = this.root;
+    for (let i = path.length - 1; i >= 0; i--) {
+      n = n.next.get(lower(path.charCodeAt(i)));
+      if (n === undefined) return false;
+      if (n.terminal === ANYWHERE) return true;
+      if (n.terminal === AT_SEGMENT && (i === 0 || path.charCodeAt(i - 1) === 47)) return true;
+    }
+    return false;
+  }
+}
+
+/** Prefix matcher: an entry matches when the path continues with its end, `/` or `.`. */
+class PrefixTrie {
+  private readonly root = node();
+
+  add(entry: string): void {
+    let n = this.root;
+    // Entries like `/boaform/` end with a slash: the boundary rule covers it.
+    const text = entry.endsWith('/') ? entry.slice(0, -1) : entry;
+    for (let i = 0; i < text.length; i++) {
+      const c = lower(text.charCodeAt(i));
+      let child = n.next.get(c);
+      if (!child) {
+        child = node();
+        n.next.set(c, child);
+      }
+      n = child;
+    }
+    n.terminal = ANYWHERE;
+  }
+
+  matches(path: string): boolean {
+    let n: TrieNode | undefined = this.root;
+    for (let i = 0; i < path.length; i++) {
+      n = n.next.get(lower(path.charCodeAt(i)));
+      if (n === undefined) return false;
+      if (n.terminal !== 0) {
+        const after = i + 1 < path.length ? path.charCodeAt(i + 1) : -1;
+        if (after === -1 || after === 47 || after === 46) return true;
+      }
+    }
+    return false;
+  }
+}
+
+export class SensitivePathMatcher {
+  private readonly suffixes = new SuffixTrie();
+  private readonly prefixes = new PrefixTrie();
+  private readonly traversal: string[];
+
+  constructor(extraSuffixes: readonly string[] = []) {
+    for (const entry of readList('sensitive_data.txt')) this.suffixes.add(entry, ANYWHERE);
+    for (const entry of extraSuffixes) if (entry.length > 0) this.suffixes.add(entry, ANYWHERE);
+    for (const entry of readList('backdoors.txt')) this.suffixes.add(entry, AT_SEGMENT);
+    for (const entry of readList('admin_interfaces.txt')) this.prefixes.add(entry);
+    this.traversal = readList('path_traversal.txt').map((entry) => entry.toLowerCase());
+  }
+
+  /** Whether a request for `path` (no query) with `query` is a probe for something sensitive. */
+  matches(path: string, query: string | null): boolean {
+    if (this.suffixes.matches(path) || this.prefixes.matches(path)) return true;
+    if (mayTraverse(path) && this.containsTraversal(path)) return true;
+    return query !== null && this.queryMatches(query);
+  }
+
+  /** Whether a query string carries a traversal or file-scheme probe. */
+  queryMatches(query: string): boolean {
+    return mayTraverse(query) && this.containsTraversal(query);
+  }
+
+  private containsTraversal(text: string): boolean {
+    const lowered = text.toLowerCase();
+    for (const pattern of this.traversal) if (lowered.includes(pattern)) return true;
+    return false;
+  }
+}
+
+/**
+ * Cheap pre-check before the substring scan: every traversal entry contains `..`, `%`, `:`, `\`
+ * or a system directory name. Plain page paths skip the scan.
+ */
+function mayTraverse(path: string): boolean {
+  return (
+    path.includes('..') ||
+    path.includes('%') ||
+    path.includes(':') ||
+    path.includes('\\') ||
+    path.includes('/etc/') ||
+    path.includes('/proc/') ||
+    path.includes('/var/log/') ||
+    path.includes('.ini') ||
+    path.includes('.asa')
+  );
+}

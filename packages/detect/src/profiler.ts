@@ -1,0 +1,736 @@
+import type { AccessLog } from '@edgeguard/schema';
+import { LRUCache } from 'lru-cache';
+import {
+  ClientScore,
+  COUNTER_STRIDE,
+  L_ASSETS,
+  L_ASSETS_WITH_REFERER,
+  L_PAGES,
+  L_PAGES_WITH_REFERER,
+  L_REQUESTS,
+  M_ASSETS,
+  M_AUTH_FAILURES,
+  M_BUSTS,
+  M_ERRORS,
+  M_LOGIN_POSTS,
+  M_MISSES,
+  M_PAGES,
+  M_REPEATS,
+  M_REQUESTS,
+  M_SENSITIVE,
+  MEDIUM_END,
+  S_REQUESTS,
+  SHORT_END,
+  scoreClient,
+} from './client-rules.js';
+import type { DetectConfig } from './config.js';
+import type { DetectDeps } from './deps.js';
+import { hashContent, hashUrl } from './hash.js';
+import type {
+  ClientSignal,
+  ContentPartial,
+  FingerprintPartial,
+  PrefixPartial,
+  TrafficTick,
+} from './messages.js';
+import {
+  ASSET,
+  AUTH_FAILURE,
+  ERROR,
+  EXPIRED,
+  HIT,
+  LOGIN_POST,
+  MISS,
+  REFERER,
+  RequestClassifier,
+  SENSITIVE,
+  STALE,
+  UNCACHEABLE,
+} from './request-class.js';
+
+/** Where the profiler sends what it emits. */
+export interface ProfilerSink {
+  clientSignal(signal: ClientSignal): void;
+  fingerprintPartial(partial: FingerprintPartial): void;
+  prefixPartial(partial: PrefixPartial): void;
+  contentPartial(partial: ContentPartial): void;
+  tick(tick: TrafficTick): void;
+}
+
+/** One client's profile. Counters and recent-key sets live in the profiler's pools at `slot`. */
+class ClientProfile {
+  /** Event time the counters are valid at. */
+  clock = Number.NEGATIVE_INFINITY;
+  sessionStart: number;
+  lastSeen: number;
+  requests = 0;
+  // User agent and fingerprint, recomputed only when the headers change.
+  userAgent: string | null | undefined = undefined;
+  acceptLanguage: string | null = null;
+  headerOrder: string | null = null;
+  fingerprint = '';
+  browserClaim = false;
+  unverifiedCrawler = false;
+  // The last path, so a client repeating a path costs no hashing or classification.
+  host: string | null | undefined = undefined;
+  path: string | undefined = undefined;
+  pathHash = 0;
+  pathIsAsset = false;
+  pathSensitive = false;
+  pathCursor = 0;
+  urlCursor = 0;
+  // Inter-arrival statistics, exponentially weighted (ms).
+  interArrivalMean = 0;
+  interArrivalVariance = 0;
+  interArrivals = 0;
+  // Evaluation state.
+  lastEvalAt = Number.NEGATIVE_INFINITY;
+  requestsSinceEval = 0;
+  score = 0;
+  humanLooking = false;
+  lastSignalAt = Number.NEGATIVE_INFINITY;
+  lastSignalScore = 0;
+  lastSignalReason = '';
+  // "Count once per window" bookkeeping for the cross-address aggregates.
+  countedAt = Number.NEGATIVE_INFINITY;
+  fingerprintCountedAt = Number.NEGATIVE_INFINITY;
+  countedFingerprint = '';
+  humanCounted = false;
+
+  constructor(
+    readonly ip: string,
+    readonly slot: number,
+    readonly prefix: string | null,
+    readonly allowlisted: boolean,
+    now: number,
+  ) {
+    this.sessionStart = now;
+    this.lastSeen = now;
+  }
+}
+
+/** Map-side totals for one content key since the last flush. */
+class ContentAccumulator {
+  host: string | null = null;
+  path = '';
+  requests = 0;
+  withQuery = 0;
+  newVisitors = 0;
+  hits = 0;
+  misses = 0;
+  expired = 0;
+  stale = 0;
+  uncacheable = 0;
+  plainRequests = 0;
+  plainCached = 0;
+  busts = 0;
+  queryMisses = 0;
+  serverErrors = 0;
+  originMsSum = 0;
+  originCount = 0;
+  queryHashes: number[] = [];
+  queryOverflow = 0;
+}
+
+/** Map-side totals for one fingerprint since the last flush. */
+class FingerprintAccumulator {
+  requests = 0;
+  pages = 0;
+  assets = 0;
+  repeats = 0;
+  busts = 0;
+  loginPosts = 0;
+  authFailures = 0;
+  sensitiveHits = 0;
+  errors = 0;
+  clients = 0;
+  humanClients = 0;
+  establishedClients = 0;
+  flaggedClients = 0;
+  paths: number[] = [];
+  pathsOverflow = false;
+  userAgent: string | null = null;
+}
+
+class PrefixAccumulator {
+  clients = 0;
+  humanClients = 0;
+  establishedClients = 0;
+  protectedClients = 0;
+}
+
+export interface ProfilerStats {
+  observed: number;
+  late: number;
+  clients: number;
+  clientsEvicted: number;
+  signals: number;
+  flushes: number;
+}
+
+/**
+ * The profiler core for one partition of `access-logs`: per-client event-time features, client
+ * signals when a client crosses a rule (not per request), and map-side partials per content key,
+ * fingerprint and prefix flushed every `flushIntervalMs` of event time. Pure: event time only.
+ *
+ * Hot path: one LRU lookup, one path hash (skipped when the client repeats its last path), a
+ * scan of two small key sets, a few counter updates in a shared Float64Array, two map updates.
+ */
+export class Profiler {
+  private readonly clients: LRUCache<string, ClientProfile>;
+  private readonly classifier: RequestClassifier;
+  private readonly score = new ClientScore();
+  private readonly maxClients: number;
+  private readonly recentPaths: number;
+  private readonly recentUrls: number;
+  private readonly recentStride: number;
+  // Pools indexed by client slot; grown by doubling up to maxClients + 1 slots.
+  private counters: Float64Array;
+  private recent: Uint32Array;
+  private capacity: number;
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
+
+  private readonly content = new Map<number, ContentAccumulator>();
+  /** Content keys whose hash collided with another key of this flush (rare). */
+  private readonly contentByText = new Map<string, ContentAccumulator>();
+  private readonly fingerprints = new Map<string, FingerprintAccumulator>();
+  private readonly prefixes = new Map<string, PrefixAccumulator>();
+  private readonly spareContent: ContentAccumulator[] = [];
+
+  private maxTime = Number.NEGATIVE_INFINITY;
+  private nextFlushAt = Number.NEGATIVE_INFINITY;
+  private tickRequests = 0;
+  private tickLate = 0;
+  private tickClients = 0;
+  private tickEstablished = 0;
+  private readonly stats: ProfilerStats = {
+    observed: 0,
+    late: 0,
+    clients: 0,
+    clientsEvicted: 0,
+    signals: 0,
+    flushes: 0,
+  };
+
+  private readonly tauShort: number;
+  private readonly tauMedium: number;
+  private readonly tauLong: number;
+
+  constructor(
+    private readonly config: DetectConfig,
+    private readonly deps: DetectDeps,
+    private readonly partition = 0,
+    partitions = 1,
+    /** Addresses no signal is ever sent for (the allowlist and verified crawler ranges). */
+    private readonly isAllowlisted: (ip: string) => boolean = () => false,
+  ) {
+    this.maxClients = Math.max(1, Math.ceil(config.bounds.maxClients / Math.max(1, partitions)));
+    this.recentPaths = config.bounds.recentPathsPerClient;
+    this.recentUrls = config.bounds.recentUrlsPerClient;
+    this.recentStride = this.recentPaths + this.recentUrls;
+    this.capacity = Math.min(1024, this.maxClients + 1);
+    this.counters = new Float64Array(this.capacity * COUNTER_STRIDE);
+    this.recent = new Uint32Array(this.capacity * this.recentStride);
+    this.clients = new LRUCache<string, ClientProfile>({
+      max: this.maxClients,
+      dispose: (profile, _key, reason) => {
+        this.freeSlots.push(profile.slot);
+        if (reason === 'evict') this.stats.clientsEvicted++;
+      },
+    });
+    this.classifier = new RequestClassifier(config);
+    this.tauShort = config.windows.shortMs;
+    this.tauMedium = config.windows.mediumMs;
+    this.tauLong = config.windows.longMs;
+  }
+
+  /** Profiles one request; emits a client signal when the client crosses a rule. */
+  observe(log: AccessLog, sink: ProfilerSink): void {
+    const t = log.time;
+    if (t > this.maxTime) {
+      this.maxTime = t;
+      if (t >= this.nextFlushAt) this.flushUntil(t, sink);
+    } else if (t < this.maxTime - this.config.allowedLatenessMs) {
+      this.stats.late++;
+      this.tickLate++;
+      return;
+    }
+    this.stats.observed++;
+    this.tickRequests++;
+
+    const ip = log.clientAddress;
+    let client = this.clients.get(ip);
+    if (client === undefined) client = this.newClient(ip, t);
+    const v = this.counters;
+    const o = client.slot * COUNTER_STRIDE;
+
+    // Bring the decayed counters to t; a late event gets the weight of its age instead.
+    let wMedium = 1;
+    let wShort = 1;
+    let wLong = 1;
+    if (t > client.clock) {
+      if (client.clock !== Number.NEGATIVE_INFINITY) {
+        const dt = t - client.clock;
+        const fMedium = Math.exp(-dt / this.tauMedium);
+        const fShort = Math.exp(-dt / this.tauShort);
+        const fLong = Math.exp(-dt / this.tauLong);
+        for (let i = 0; i < MEDIUM_END; i++) v[o + i]! *= fMedium;
+        for (let i = MEDIUM_END; i < SHORT_END; i++) v[o + i]! *= fShort;
+        for (let i = SHORT_END; i < COUNTER_STRIDE; i++) v[o + i]! *= fLong;
+        if (dt > this.config.windows.sessionIdleMs) client.sessionStart = t;
+        this.observeInterArrival(client, dt);
+      }
+      client.clock = t;
+      client.lastSeen = t;
+    } else if (t < client.clock) {
+      const age = client.clock - t;
+      wMedium = Math.exp(-age / this.tauMedium);
+      wShort = Math.exp(-age / this.tauShort);
+      wLong = Math.exp(-age / this.tauLong);
+    } else {
+      this.observeInterArrival(client, 0);
+    }
+    client.requests++;
+
+    // Headers: reclassify and re-fingerprint only when they change.
+    if (
+      log.userAgent !== client.userAgent ||
+      log.acceptLanguage !== client.acceptLanguage ||
+      log.headerOrder !== client.headerOrder
+    ) {
+      this.observeHeaders(client, log);
+    }
+
+    // Path facts, cached for a client repeating its last path.
+    if (log.path !== client.path || log.host !== client.host) {
+      client.path = log.path;
+      client.host = log.host;
+      client.pathHash = hashContent(log.host, log.path);
+      client.pathIsAsset = this.classifier.isAsset(log.path);
+      client.pathSensitive = !client.pathIsAsset && this.classifier.isSensitive(log.path, null);
+    }
+    const flags = this.requestFlags(client, log);
+    const isAsset = (flags & ASSET) !== 0;
+
+    // Repetition and cache-busting from the client's recent keys.
+    const ro = client.slot * this.recentStride;
+    const pathHash = client.pathHash;
+    const repeat = this.seenOrInsertPath(client, ro, pathHash);
+    let bust = false;
+    if (log.query !== null) {
+      const urlSeen = this.seenOrInsertUrl(client, ro, hashUrl(log.host, log.path, log.query));
+      bust = repeat && !urlSeen && (flags & (HIT | STALE | UNCACHEABLE)) === 0;
+    }
+
+    v[o + M_REQUESTS]! += wMedium;
+    v[o + S_REQUESTS]! += wShort;
+    v[o + L_REQUESTS]! += wLong;
+    if (isAsset) {
+      v[o + M_ASSETS]! += wMedium;
+      v[o + L_ASSETS]! += wLong;
+      if ((flags & REFERER) !== 0) v[o + L_ASSETS_WITH_REFERER]! += wLong;
+    } else {
+      v[o + M_PAGES]! += wMedium;
+      v[o + L_PAGES]! += wLong;
+      if ((flags & REFERER) !== 0) v[o + L_PAGES_WITH_REFERER]! += wLong;
+    }
+    if (repeat) v[o + M_REPEATS]! += wMedium;
+    if (bust) v[o + M_BUSTS]! += wMedium;
+    if ((flags & ERROR) !== 0) v[o + M_ERRORS]! += wMedium;
+    if ((flags & LOGIN_POST) !== 0) v[o + M_LOGIN_POSTS]! += wMedium;
+    if ((flags & AUTH_FAILURE) !== 0) v[o + M_AUTH_FAILURES]! += wMedium;
+    // Probes counted on paths new to the client: distinct probes, not one page reloaded.
+    const sensitive = (flags & SENSITIVE) !== 0 && !repeat;
+    if (sensitive) v[o + M_SENSITIVE]! += wMedium;
+    if ((flags & MISS) !== 0) v[o + M_MISSES]! += wMedium;
+
+    this.addContent(log, pathHash, flags, repeat, bust);
+
+    // Evaluate the client's rules now and then, not on every request.
+    client.requestsSinceEval++;
+    if (
+      !client.allowlisted &&
+      (client.requestsSinceEval >= this.config.client.evaluateEveryRequests ||
+        t - client.lastEvalAt >= this.config.client.evaluateEveryMs)
+    ) {
+      this.evaluate(client, t, sink);
+    }
+
+    // Cross-address aggregates.
+    const fp = this.fingerprintAccumulator(client.fingerprint, log.userAgent);
+    fp.requests++;
+    if (isAsset) fp.assets++;
+    else fp.pages++;
+    if (repeat) fp.repeats++;
+    if (bust) fp.busts++;
+    if ((flags & LOGIN_POST) !== 0) fp.loginPosts++;
+    if ((flags & AUTH_FAILURE) !== 0) fp.authFailures++;
+    if (sensitive) fp.sensitiveHits++;
+    if ((flags & ERROR) !== 0) fp.errors++;
+    if (!fp.pathsOverflow && !isAsset) addPath(fp, pathHash, this.config.bounds.pathsPerFingerprint);
+    this.countClient(client, fp, t);
+  }
+
+  /** Event time moved on (watermark): flush partials that are due. */
+  advance(watermark: number, sink: ProfilerSink): void {
+    if (watermark >= this.nextFlushAt) this.flushUntil(watermark, sink);
+  }
+
+  /** End of input: flush everything held. */
+  finish(sink: ProfilerSink): void {
+    if (this.maxTime !== Number.NEGATIVE_INFINITY) this.flush(this.maxTime, sink);
+  }
+
+  getStats(): ProfilerStats {
+    this.stats.clients = this.clients.size;
+    return { ...this.stats };
+  }
+
+  private newClient(ip: string, t: number): ClientProfile {
+    const slot = this.allocateSlot();
+    const client = new ClientProfile(ip, slot, this.deps.prefixOf(ip), this.isAllowlisted(ip), t);
+    this.counters.fill(0, slot * COUNTER_STRIDE, (slot + 1) * COUNTER_STRIDE);
+    this.recent.fill(0, slot * this.recentStride, (slot + 1) * this.recentStride);
+    this.clients.set(ip, client);
+    return client;
+  }
+
+  private allocateSlot(): number {
+    const free = this.freeSlots.pop();
+    if (free !== undefined) return free;
+    if (this.nextSlot >= this.capacity) this.grow();
+    return this.nextSlot++;
+  }
+
+  /** Doubles the pools, up to one slot more than the LRU's bound (the slot of a client being added). */
+  private grow(): void {
+    const capacity = Math.min(this.capacity * 2, this.maxClients + 1);
+    const counters = new Float64Array(capacity * COUNTER_STRIDE);
+    counters.set(this.counters);
+    const recent = new Uint32Array(capacity * this.recentStride);
+    recent.set(this.recent);
+    this.counters = counters;
+    this.recent = recent;
+    this.capacity = capacity;
+  }
+
+  private observeHeaders(client: ClientProfile, log: AccessLog): void {
+    if (log.userAgent !== client.userAgent) {
+      const ua = this.deps.classifyUserAgent(log.userAgent);
+      client.browserClaim = ua.kind === 'browser';
+      client.unverifiedCrawler =
+        ua.kind === 'crawler' &&
+        ua.crawler !== null &&
+        this.deps.verifyCrawlerClaim(ua.crawler, client.ip) === 'unverified';
+    }
+    client.userAgent = log.userAgent;
+    client.acceptLanguage = log.acceptLanguage;
+    client.headerOrder = log.headerOrder;
+    client.fingerprint = this.deps.httpFingerprint(log);
+  }
+
+  private observeInterArrival(client: ClientProfile, dt: number): void {
+    // Exponentially weighted mean and variance (α = 1/16 ≈ the last ~16 intervals).
+    if (client.interArrivals === 0) {
+      client.interArrivalMean = dt;
+      client.interArrivalVariance = 0;
+    } else {
+      const delta = dt - client.interArrivalMean;
+      client.interArrivalMean += delta / 16;
+      client.interArrivalVariance = (15 / 16) * (client.interArrivalVariance + (delta * delta) / 16);
+    }
+    client.interArrivals++;
+  }
+
+  private requestFlags(client: ClientProfile, log: AccessLog): number {
+    return this.classifier.classify(log, client.pathIsAsset, client.pathSensitive);
+  }
+
+  /** Whether the client asked for this path among its recent ones; remembers it if not (FIFO). */
+  private seenOrInsertPath(client: ClientProfile, ro: number, hash: number): boolean {
+    const keys = this.recent;
+    const end = ro + this.recentPaths;
+    for (let i = ro; i < end; i++) if (keys[i] === hash) return true;
+    keys[ro + client.pathCursor] = hash;
+    client.pathCursor = (client.pathCursor + 1) % this.recentPaths;
+    return false;
+  }
+
+  private seenOrInsertUrl(client: ClientProfile, ro: number, hash: number): boolean {
+    const keys = this.recent;
+    const start = ro + this.recentPaths;
+    const end = start + this.recentUrls;
+    for (let i = start; i < end; i++) if (keys[i] === hash) return true;
+    keys[start + client.urlCursor] = hash;
+    client.urlCursor = (client.urlCursor + 1) % this.recentUrls;
+    return false;
+  }
+
+  private addContent(log: AccessLog, hash: number, flags: number, repeat: boolean, bust: boolean): void {
+    let acc = this.content.get(hash);
+    if (acc === undefined) {
+      acc = this.spareContent.pop() ?? new ContentAccumulator();
+      acc.host = log.host;
+      acc.path = log.path;
+      this.content.set(hash, acc);
+    } else if (acc.path !== log.path || acc.host !== log.host) {
+      // A 32-bit collision between two keys of one flush: keep the second key apart by its text.
+      const text = `${log.host ?? ''}${log.path}`;
+      let other = this.contentByText.get(text);
+      if (other === undefined) {
+        other = this.spareContent.pop() ?? new ContentAccumulator();
+        other.host = log.host;
+        other.path = log.path;
+        this.contentByText.set(text, other);
+      }
+      acc = other;
+    }
+    acc.requests++;
+    if (!repeat) acc.newVisitors++;
+    if ((flags & HIT) !== 0) acc.hits++;
+    if ((flags & MISS) !== 0) acc.misses++;
+    if ((flags & EXPIRED) !== 0) acc.expired++;
+    if ((flags & STALE) !== 0) acc.stale++;
+    if ((flags & UNCACHEABLE) !== 0) acc.uncacheable++;
+    if (log.status >= 500) acc.serverErrors++;
+    if (bust) acc.busts++;
+    if (log.originDurationMs !== null) {
+      acc.originMsSum += log.originDurationMs;
+      acc.originCount++;
+    }
+    if (log.query === null) {
+      acc.plainRequests++;
+      if ((flags & (HIT | STALE)) !== 0) acc.plainCached++;
+    } else {
+      acc.withQuery++;
+      if ((flags & MISS) !== 0) acc.queryMisses++;
+      if (acc.queryOverflow === 0) {
+        const q = hashUrl(null, '', log.query);
+        const hashes = acc.queryHashes;
+        let found = false;
+        for (let i = 0; i < hashes.length; i++) {
+          if (hashes[i] === q) {
+            found = true;
+            break;
+          }
+        }
+        if (!found) {
+          if (hashes.length < this.config.bounds.queryHashesPerPartial) hashes.push(q);
+          else acc.queryOverflow++;
+        }
+      } else {
+        acc.queryOverflow++;
+      }
+    }
+  }
+
+  private fingerprintAccumulator(fingerprint: string, userAgent: string | null): FingerprintAccumulator {
+    let acc = this.fingerprints.get(fingerprint);
+    if (acc === undefined) {
+      acc = new FingerprintAccumulator();
+      acc.userAgent = userAgent;
+      this.fingerprints.set(fingerprint, acc);
+    }
+    return acc;
+  }
+
+  private prefixAccumulator(prefix: string): PrefixAccumulator {
+    let acc = this.prefixes.get(prefix);
+    if (acc === undefined) {
+      acc = new PrefixAccumulator();
+      this.prefixes.set(prefix, acc);
+    }
+    return acc;
+  }
+
+  /**
+   * Counts the client in its fingerprint and prefix partials at most once per aggregate window
+   * (and again the moment it starts looking human), see messages.ts.
+   */
+  private countClient(client: ClientProfile, fp: FingerprintAccumulator, t: number): void {
+    const window = this.config.windows.aggregateMs;
+    const human = client.humanLooking;
+    const established = human && t - client.sessionStart >= this.config.windows.establishedAfterMs;
+    const flagged = client.score >= this.config.decisions.scoreForChallenge;
+    if (t - client.fingerprintCountedAt >= window || client.fingerprint !== client.countedFingerprint) {
+      client.fingerprintCountedAt = t;
+      client.countedFingerprint = client.fingerprint;
+      fp.clients++;
+      if (human) fp.humanClients++;
+      if (established) fp.establishedClients++;
+      if (flagged) fp.flaggedClients++;
+    } else if (human && !client.humanCounted) {
+      fp.humanClients++;
+    }
+    const prefix = client.prefix;
+    if (t - client.countedAt >= window) {
+      client.countedAt = t;
+      this.tickClients++;
+      if (established) this.tickEstablished++;
+      if (prefix !== null) {
+        const acc = this.prefixAccumulator(prefix);
+        acc.clients++;
+        if (human) acc.humanClients++;
+        if (established) acc.establishedClients++;
+        if (client.allowlisted) acc.protectedClients++;
+      }
+    } else if (human && !client.humanCounted && prefix !== null) {
+      this.prefixAccumulator(prefix).humanClients++;
+    }
+    client.humanCounted = human;
+  }
+
+  private evaluate(client: ClientProfile, t: number, sink: ProfilerSink): void {
+    client.lastEvalAt = t;
+    client.requestsSinceEval = 0;
+    const score = this.score;
+    scoreClient(this.counters, client.slot * COUNTER_STRIDE, client, this.config, this.tauShort, score);
+    client.score = score.score;
+    client.humanLooking = score.humanLooking;
+    if (score.score < this.config.decisions.scoreForThrottle) return;
+    const reason = score.reason;
+    if (
+      client.lastSignalAt !== Number.NEGATIVE_INFINITY &&
+      reason === client.lastSignalReason &&
+      score.score <= client.lastSignalScore &&
+      t - client.lastSignalAt < this.config.client.resignalAfterMs
+    ) {
+      return;
+    }
+    client.lastSignalAt = t;
+    client.lastSignalScore = score.score;
+    client.lastSignalReason = reason;
+    this.stats.signals++;
+    sink.clientSignal({
+      kind: 'client',
+      ip: client.ip,
+      prefix: client.prefix,
+      fingerprint: client.fingerprint,
+      time: t,
+      score: score.score,
+      reason,
+      signals: score.signals(this.counters, client.slot * COUNTER_STRIDE),
+      humanLooking: score.humanLooking,
+      established: score.humanLooking && t - client.sessionStart >= this.config.windows.establishedAfterMs,
+      firstSeen: client.sessionStart,
+      requests: client.requests,
+    });
+  }
+
+  /** Flushes at each interval boundary up to `t` (once: partials carry the boundary's time). */
+  private flushUntil(t: number, sink: ProfilerSink): void {
+    const interval = this.config.flushIntervalMs;
+    const boundary = Math.floor(t / interval) * interval;
+    if (this.nextFlushAt !== Number.NEGATIVE_INFINITY) this.flush(boundary, sink);
+    this.nextFlushAt = boundary + interval;
+  }
+
+  private flush(time: number, sink: ProfilerSink): void {
+    this.stats.flushes++;
+    for (const acc of this.content.values()) this.emitContent(acc, time, sink);
+    for (const acc of this.contentByText.values()) this.emitContent(acc, time, sink);
+    this.content.clear();
+    this.contentByText.clear();
+    for (const [fingerprint, acc] of this.fingerprints) {
+      sink.fingerprintPartial({
+        kind: 'fingerprint',
+        fingerprint,
+        time,
+        requests: acc.requests,
+        pages: acc.pages,
+        assets: acc.assets,
+        repeats: acc.repeats,
+        busts: acc.busts,
+        loginPosts: acc.loginPosts,
+        authFailures: acc.authFailures,
+        sensitiveHits: acc.sensitiveHits,
+        errors: acc.errors,
+        clients: acc.clients,
+        humanClients: acc.humanClients,
+        establishedClients: acc.establishedClients,
+        flaggedClients: acc.flaggedClients,
+        paths: acc.paths,
+        pathsOverflow: acc.pathsOverflow,
+        userAgent: acc.userAgent,
+      });
+    }
+    this.fingerprints.clear();
+    for (const [prefix, acc] of this.prefixes) {
+      sink.prefixPartial({
+        kind: 'prefix',
+        prefix,
+        time,
+        clients: acc.clients,
+        humanClients: acc.humanClients,
+        establishedClients: acc.establishedClients,
+        protectedClients: acc.protectedClients,
+      });
+    }
+    this.prefixes.clear();
+    sink.tick({
+      kind: 'tick',
+      partition: this.partition,
+      time,
+      requests: this.tickRequests,
+      late: this.tickLate,
+      clients: this.tickClients,
+      establishedClients: this.tickEstablished,
+    });
+    this.tickRequests = 0;
+    this.tickLate = 0;
+    this.tickClients = 0;
+    this.tickEstablished = 0;
+  }
+
+  private emitContent(acc: ContentAccumulator, time: number, sink: ProfilerSink): void {
+    sink.contentPartial({
+      host: acc.host,
+      path: acc.path,
+      time,
+      requests: acc.requests,
+      withQuery: acc.withQuery,
+      newVisitors: acc.newVisitors,
+      hits: acc.hits,
+      misses: acc.misses,
+      expired: acc.expired,
+      stale: acc.stale,
+      uncacheable: acc.uncacheable,
+      plainRequests: acc.plainRequests,
+      plainCached: acc.plainCached,
+      busts: acc.busts,
+      queryMisses: acc.queryMisses,
+      serverErrors: acc.serverErrors,
+      originMsSum: acc.originMsSum,
+      originCount: acc.originCount,
+      queryHashes: acc.queryHashes,
+      queryOverflow: acc.queryOverflow,
+    });
+    // Reuse the accumulator; the emitted message keeps the old hash array.
+    acc.requests = 0;
+    acc.withQuery = 0;
+    acc.newVisitors = 0;
+    acc.hits = 0;
+    acc.misses = 0;
+    acc.expired = 0;
+    acc.stale = 0;
+    acc.uncacheable = 0;
+    acc.plainRequests = 0;
+    acc.plainCached = 0;
+    acc.busts = 0;
+    acc.queryMisses = 0;
+    acc.serverErrors = 0;
+    acc.originMsSum = 0;
+    acc.originCount = 0;
+    acc.queryHashes = [];
+    acc.queryOverflow = 0;
+    this.spareContent.push(acc);
+  }
+}
+
+function addPath(fp: FingerprintAccumulator, hash: number, max: number): void {
+  const paths = fp.paths;
+  for (let i = 0; i < paths.length; i++) if (paths[i] === hash) return;
+  if (paths.length < max) paths.push(hash);
+  else fp.pathsOverflow = true;
+}

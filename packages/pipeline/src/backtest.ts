@@ -1,0 +1,144 @@
+import type { Allowlist } from '@edgeguard/detect';
+import { type AccessLog, actionStrength, type Decision, type Verdict } from '@edgeguard/schema';
+
+/** What the decisions did to one client address over the replay. */
+export interface ClientVerdict {
+  ip: string;
+  requests: number;
+  /** The strongest action that covered any of its requests; `allow` if none did. */
+  verdict: Verdict;
+  /** Event time (epoch ms) of its first request a decision covered; null if never. */
+  decidedAt: number | null;
+  /** Event time of its first request covered by a block or challenge; null if never. */
+  caughtAt: number | null;
+  /** The decision keys that covered it (at most `maxKeysPerClient`). */
+  by: string[];
+}
+
+export interface BacktestOptions {
+  allowlist: Allowlist;
+  prefixOf: (ip: string) => string | null;
+  /** The same fingerprint the decider's inputs used. */
+  httpFingerprint: (log: AccessLog) => string;
+  /** Client addresses tracked; further addresses are counted in `overflow`, not tracked. */
+  maxClients?: number;
+}
+
+const STRENGTH_VERDICTS: readonly Verdict[] = ['allow', 'throttle', 'challenge', 'block'];
+const MAX_KEYS_PER_CLIENT = 8;
+
+class Entry {
+  requests = 0;
+  strength = 0;
+  decidedAt: number | null = null;
+  caughtAt: number | null = null;
+  by: string[] = [];
+  prefix: string | null | undefined = undefined;
+  userAgent: string | null | undefined = undefined;
+  acceptLanguage: string | null = null;
+  headerOrder: string | null = null;
+  fingerprint = '';
+
+  constructor(
+    readonly ip: string,
+    readonly allowlisted: boolean,
+  ) {}
+}
+
+/**
+ * The verdict backtest: for every request, which decisions active at its event time cover it (its
+ * address, its prefix's range, its fingerprint) — after the allowlist, which always wins, as at
+ * the edge. Decisions are applied as they are published, so a request is judged only by what was
+ * decided before it was processed, as in production.
+ */
+export class VerdictBacktest {
+  private readonly ipDecisions = new Map<string, Decision>();
+  private readonly rangeDecisions = new Map<string, Decision>();
+  private readonly fingerprintDecisions = new Map<string, Decision>();
+  private readonly clients = new Map<string, Entry>();
+  private readonly maxClients: number;
+  /** Requests from addresses beyond `maxClients` (not tracked). */
+  overflow = 0;
+
+  constructor(private readonly options: BacktestOptions) {
+    this.maxClients = options.maxClients ?? 5_000_000;
+  }
+
+  get trackedClients(): number {
+    return this.clients.size;
+  }
+
+  /** A decision (or its tombstone) as published on the decisions topic. */
+  onDecision(key: string, decision: Decision | null): void {
+    const colon = key.indexOf(':');
+    const scope = key.slice(0, colon);
+    const value = key.slice(colon + 1);
+    const map =
+      scope === 'ip' ? this.ipDecisions : scope === 'range' ? this.rangeDecisions : this.fingerprintDecisions;
+    if (decision === null) map.delete(value);
+    else map.set(value, decision);
+  }
+
+  onRequest(log: AccessLog): void {
+    const ip = log.clientAddress;
+    let entry = this.clients.get(ip);
+    if (entry === undefined) {
+      if (this.clients.size >= this.maxClients) {
+        this.overflow++;
+        return;
+      }
+      entry = new Entry(ip, this.options.allowlist.has(ip));
+      this.clients.set(ip, entry);
+    }
+    entry.requests++;
+    if (entry.allowlisted) return;
+    const t = log.time;
+    if (this.ipDecisions.size > 0) {
+      const d = this.ipDecisions.get(ip);
+      if (d !== undefined) cover(entry, d, t);
+    }
+    if (this.rangeDecisions.size > 0) {
+      if (entry.prefix === undefined) entry.prefix = this.options.prefixOf(ip);
+      if (entry.prefix !== null) {
+        const d = this.rangeDecisions.get(entry.prefix);
+        if (d !== undefined) cover(entry, d, t);
+      }
+    }
+    if (this.fingerprintDecisions.size > 0) {
+      if (
+        log.userAgent !== entry.userAgent ||
+        log.acceptLanguage !== entry.acceptLanguage ||
+        log.headerOrder !== entry.headerOrder
+      ) {
+        entry.userAgent = log.userAgent;
+        entry.acceptLanguage = log.acceptLanguage;
+        entry.headerOrder = log.headerOrder;
+        entry.fingerprint = this.options.httpFingerprint(log);
+      }
+      const d = this.fingerprintDecisions.get(entry.fingerprint);
+      if (d !== undefined) cover(entry, d, t);
+    }
+  }
+
+  *verdicts(): Iterable<ClientVerdict> {
+    for (const entry of this.clients.values()) {
+      yield {
+        ip: entry.ip,
+        requests: entry.requests,
+        verdict: STRENGTH_VERDICTS[entry.strength]!,
+        decidedAt: entry.decidedAt,
+        caughtAt: entry.caughtAt,
+        by: [...entry.by],
+      };
+    }
+  }
+}
+
+function cover(entry: Entry, decision: Decision, t: number): void {
+  if (t < decision.decidedAt || t >= decision.expiresAt) return;
+  const strength = actionStrength(decision.action);
+  if (entry.decidedAt === null) entry.decidedAt = t;
+  if (strength >= 2 && entry.caughtAt === null) entry.caughtAt = t;
+  if (strength > entry.strength) entry.strength = strength;
+  if (entry.by.length < MAX_KEYS_PER_CLIENT && !entry.by.includes(decision.key)) entry.by.push(decision.key);
+}

@@ -1,0 +1,65 @@
+import {
+  type ContentPartial,
+  ContentWatch,
+  type ContentWatchSink,
+  type ContentWatchStats,
+  type DetectConfig,
+} from '@edgeguard/detect';
+import type { CachePolicy } from '@edgeguard/schema';
+import { type BusMessage, type Emitter, type Stage, type StageFactory, TOPICS } from '../bus.js';
+
+export interface ContentWatchStageOptions {
+  config: DetectConfig;
+  /** Partitions of `content-partials` (bounds are split across them). */
+  partitions: number;
+}
+
+/**
+ * `content-watch`: input `content-partials` keyed by content key (host + path), so every partial
+ * of one key meets on one instance. Emits `cache-policies` (compacted; null = tombstone at expiry).
+ */
+export function contentWatchStage(
+  options: ContentWatchStageOptions,
+): StageFactory & { instances: ContentWatchInstance[] } {
+  const instances: ContentWatchInstance[] = [];
+  return {
+    name: 'content-watch',
+    inputs: [TOPICS.contentPartials],
+    instances,
+    create(): Stage {
+      const instance = new ContentWatchInstance(options);
+      instances.push(instance);
+      return instance;
+    },
+  };
+}
+
+export class ContentWatchInstance implements Stage, ContentWatchSink {
+  readonly name = 'content-watch';
+  readonly core: ContentWatch;
+  private out: Emitter | null = null;
+  processed = 0;
+
+  constructor(options: ContentWatchStageOptions) {
+    this.core = new ContentWatch(options.config, options.partitions);
+  }
+
+  process(message: BusMessage, out: Emitter): void {
+    this.processed++;
+    this.out = out;
+    this.core.process(message.value as ContentPartial, this);
+  }
+
+  advance(watermark: number, out: Emitter): void {
+    this.out = out;
+    this.core.advance(watermark, this);
+  }
+
+  stats(): ContentWatchStats {
+    return this.core.getStats();
+  }
+
+  cachePolicy(key: string, policy: CachePolicy | null, time: number): void {
+    this.out!.emit(TOPICS.cachePolicies, key, policy, time);
+  }
+}
