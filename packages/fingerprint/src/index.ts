@@ -1,1 +1,29 @@
-export {};
+export { addressKey, fingerprintKey, prefixKey, tlsFingerprint } from './client-keys.js';
+export { Fnv1a64, fnv1a64Hex } from './fnv.js';
+export {
+  createHttpFingerprinter,
+  fingerprintLabel,
+  type HttpFingerprinter,
+  type HttpFingerprintOptions,
+  type HttpFingerprintParts,
+  httpFingerprint,
+  httpFingerprintParts,
+  normaliseAcceptLanguage,
+  normaliseHeaderOrder,
+} from './http-fingerprint.js';
+export {
+  classifyUserAgent,
+  MAX_SCANNED_UA_LENGTH,
+  parseUserAgent,
+  type UaInfo,
+  type UaKind,
+} from './user-agent.js';
+export {
+  type CrawlerClaim,
+  cdnProviderOf,
+  isCdnAddress,
+  isVerifiedCrawlerAddress,
+  verifiedCrawlerRanges,
+  verifyCrawlerClaim,
+  verifyCrawlerHostname,
+} from './verified-crawlers.js';

@@ -1,0 +1,554 @@
+import { LRUCache } from 'lru-cache';
+import {
+  CRAWLER_NAME_MARKERS,
+  GENERIC_UA_WORDS,
+  KNOWN_CRAWLER_PREFIXES,
+  KNOWN_CRAWLERS,
+  NOT_CRAWLER_PREFIXES,
+  RUNTIME_TOOL_FAMILIES,
+  TOOLS,
+} from './ua-vocabulary.js';
+
+/**
+ * What a user-agent string claims to be. It is a claim, not a verdict: a scraper sending a Chrome
+ * UA is classified `browser` here; behaviour (packages/detect) and address verification
+ * (verifyCrawlerClaim) decide whether the claim holds.
+ *
+ * - `empty`: no UA (null, `""`, `"-"`, or only spaces).
+ * - `crawler`: an agent that declares itself automated: its name says bot/crawler/spider/fetcher/
+ *   monitor/..., it is a known crawler or AI agent, or it carries a contact URL or e-mail address.
+ * - `tool`: HTTP libraries, command-line clients, crawler frameworks with their default UA,
+ *   headless browsers and scanners: automation that does not say who runs it.
+ * - `browser`: a `Mozilla/…` or `Opera/…` UA naming a known browser or rendering engine.
+ * - `other`: anything else, mostly native apps (`Dalvik/…`, `MyApp/5.2 CFNetwork/…`) and
+ *   unrecognised clients. Apps do not load page assets, so they must not be judged as browsers.
+ */
+export type UaKind = 'browser' | 'crawler' | 'tool' | 'empty' | 'other';
+
+export interface UaInfo {
+  readonly kind: UaKind;
+  /** Browser family (`Chrome`, `Safari`, …), tool family (`curl`), crawler name, or first product. */
+  readonly family: string;
+  /** Major version of that family, when the UA gives one. */
+  readonly major: number | null;
+  /** Coarse operating system (`Windows`, `macOS`, `iOS`, `Android`, `Linux`, …), when stated. */
+  readonly os: string | null;
+  /** Canonical crawler name when the UA declares one (e.g. `Googlebot`, `GPTBot`); else null. */
+  readonly crawler: string | null;
+}
+
+/** UAs are scanned up to this many characters: tokens later than this are ignored. */
+export const MAX_SCANNED_UA_LENGTH = 1024;
+
+const EMPTY: UaInfo = Object.freeze({ kind: 'empty', family: 'none', major: null, os: null, crawler: null });
+
+/**
+ * Distinct UA strings remembered. Traffic repeats a few thousand UA strings, so hits dominate; a
+ * flood of random UAs only costs re-classification (a few microseconds each), never memory.
+ * maxSize bounds the characters held, so 10,000 maximal UAs cannot pin more than ~8 MB.
+ */
+const uaCache = new LRUCache<string, UaInfo>({
+  max: 10_000,
+  maxSize: 4_000_000,
+  sizeCalculation: (_info, ua) => Math.min(ua.length, MAX_SCANNED_UA_LENGTH) + 64,
+});
+
+/** Classifies a UA string (cached; see {@link parseUserAgent} for the rules). */
+export function classifyUserAgent(ua: string | null): UaInfo {
+  if (ua === null || ua.length === 0 || ua === '-') return EMPTY;
+  const cached = uaCache.get(ua);
+  if (cached !== undefined) return cached;
+  const info = parseUserAgent(ua);
+  uaCache.set(ua, info);
+  return info;
+}
+
+/**
+ * Classifies a UA string without the cache. Precedence, first match wins:
+ * empty → a crawler name → a tool → a contact URL or e-mail (crawler) → a browser → other.
+ * A declared crawler name beats a tool word, so `MyBot/1.0 python-requests/2.31` is a crawler;
+ * a tool beats a bare URL, so Scrapy's default `Scrapy/2.11 (+https://scrapy.org)` is a tool.
+ */
+export function parseUserAgent(ua: string): UaInfo {
+  const text = ua.length > MAX_SCANNED_UA_LENGTH ? ua.slice(0, MAX_SCANNED_UA_LENGTH) : ua;
+  // Lower-casing keeps ASCII offsets; the rare UA where it would not is scanned in ASCII form.
+  let lower = text.toLowerCase();
+  let scanned = text;
+  if (lower.length !== text.length) {
+    scanned = text.replace(/[^\x20-\x7e]/g, '?');
+    lower = scanned.toLowerCase();
+  }
+  const words = splitWords(scanned, lower);
+  if (words.length === 0) return EMPTY;
+  const os = detectOs(lower);
+
+  const declared = findCrawlerWord(words);
+  if (declared) return info('crawler', declared.name, declared.major, os, declared.name);
+
+  const tool = findToolWord(words);
+  if (tool) return info('tool', tool.family, tool.major, os, null);
+
+  if (words.some((w) => w.isUrl || w.isEmail)) {
+    const name = agentNameOf(words);
+    return info('crawler', name.name, name.major, os, name.name);
+  }
+
+  const engineNote = extraEngineNote(scanned);
+  if (engineNote) return info('crawler', engineNote, null, os, engineNote);
+
+  const browser = detectBrowser(scanned, lower);
+  const browserLike = lower.startsWith('mozilla/') || lower.startsWith('opera/');
+  if (browser && browserLike) return info('browser', browser.family, browser.major, os, null);
+
+  // Apps and unknown clients: name them by their first own product (`Mozilla/5.0 (compatible;
+  // Cloudinary/1.0)` is `Cloudinary`), not by the `Mozilla` compatibility prefix.
+  const own = words.find((w) => isNameLike(w) && !BROWSER_PRODUCT_WORDS.has(w.lname)) ?? words[0]!;
+  return info('other', own.name || 'unknown', parseMajor(own.version), os, null);
+}
+
+function info(kind: UaKind, family: string, major: number | null, os: string | null, crawler: string | null) {
+  return Object.freeze({ kind, family, major, os, crawler }) as UaInfo;
+}
+
+interface UaWord {
+  /** Product name as written, without `+`, quotes and trailing punctuation. */
+  name: string;
+  lname: string;
+  /** The whole word, lower-case (URLs keep their path here). */
+  lraw: string;
+  /** Text after the first `/`, or ''. */
+  version: string;
+  /** Index of the `;`/`()`/`,` delimited segment holding the word. */
+  segment: number;
+  isUrl: boolean;
+  isEmail: boolean;
+  /** What the name says about the agent (ROLE_*), memoised per distinct name. */
+  role: number;
+}
+
+/** Character classes for the tokenizer, by char code (< 128): 1 ends a word, 2 also a segment. */
+const BREAKS = new Uint8Array(128);
+for (const ch of ' \t"\'') BREAKS[ch.charCodeAt(0)] = 1;
+for (const ch of ';(),[]{}') BREAKS[ch.charCodeAt(0)] = 2;
+/** Decoration trimmed around product names: `+http`, `Name:`, `Name!`, `*Name*`. */
+const TRIMMED = new Uint8Array(128);
+for (const ch of '+-_:.!*#=?') TRIMMED[ch.charCodeAt(0)] = 1;
+
+/** Splits a UA into words (`Name/version`), remembering which comment segment each came from. */
+function splitWords(text: string, lower: string): UaWord[] {
+  const words: UaWord[] = [];
+  let segment = 0;
+  let start = -1;
+  for (let i = 0; i <= text.length; i++) {
+    const code = i < text.length ? text.charCodeAt(i) : 32;
+    const kind = code < 128 ? BREAKS[code]! : 0;
+    if (kind !== 0) {
+      if (start >= 0) {
+        const word = makeWord(text, lower, start, i, segment);
+        if (word) words.push(word);
+        start = -1;
+      }
+      if (kind === 2) segment++;
+    } else if (start < 0) {
+      start = i;
+    }
+  }
+  return words;
+}
+
+function makeWord(text: string, lower: string, start: number, end: number, segment: number): UaWord | null {
+  let slash = text.indexOf('/', start);
+  if (slash < 0 || slash >= end) slash = end;
+  let nameStart = start;
+  let nameEnd = slash;
+  while (nameStart < nameEnd && isTrimmed(text.charCodeAt(nameStart))) nameStart++;
+  while (nameEnd > nameStart && isTrimmed(text.charCodeAt(nameEnd - 1))) nameEnd--;
+  if (nameStart === nameEnd && slash >= end - 1) return null;
+  const name = text.slice(nameStart, nameEnd);
+  const lname = lower.slice(nameStart, nameEnd);
+  const version = slash < end ? text.slice(slash + 1, end) : '';
+  const lraw = lower.slice(start, end);
+  const isUrl =
+    (slash < end && lower.startsWith('://', slash - 1)) ||
+    lower.startsWith('www.', nameStart) ||
+    (lname.includes('.') && isDomain(lname, version));
+  const isEmail = !isUrl && lraw.includes('@') && EMAIL.test(lraw);
+  return {
+    name,
+    lname,
+    lraw,
+    version,
+    segment,
+    isUrl,
+    isEmail,
+    role: isUrl || isEmail ? ROLE_NONE : roleOf(lname),
+  };
+}
+
+function isTrimmed(code: number): boolean {
+  return code < 128 && TRIMMED[code] === 1;
+}
+
+/** A contact address; `android@111.0` (an app version) is not one: the domain needs a TLD. */
+const EMAIL = /^[^@]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$/;
+const HOST = /^[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,6}$/;
+
+/**
+ * `ahrefs.com/robot/`, `quillbot.com`: a host name standing in for a contact URL. A host followed
+ * by a version (`ricardo.ch/8.28.2`, `UP.Link/6.3`) is a product name instead, and so are
+ * `Node.js` and `.NET CLR` (the leading dot is trimmed off the name, so test the `js` ending).
+ */
+function isDomain(lname: string, version: string): boolean {
+  if (version.length > 0 && version.charCodeAt(0) >= 48 && version.charCodeAt(0) <= 57) return false;
+  return !lname.endsWith('.js') && HOST.test(lname);
+}
+
+const ROLE_NONE = 0;
+/** The name declares an automated agent (`AhrefsBot`, `ChatGPT-User`). */
+const ROLE_CRAWLER = 1;
+/** A bare marker (`spider`, `robot`): the words before it name whose agent it is. */
+const ROLE_BARE_CRAWLER = 2;
+const ROLE_KNOWN_CRAWLER = 3;
+const ROLE_TOOL = 4;
+/** A language runtime (`Java`, `Python`): a tool only when no library word is beside it. */
+const ROLE_RUNTIME = 5;
+
+/**
+ * Role of each distinct product name. UAs repeat a small vocabulary (`Mozilla`, `AppleWebKit`,
+ * `Chrome`, ...), so this spares the marker scan on cache misses. Cleared when full: at most 4,096
+ * names, and a flood of random names only costs the scan again.
+ */
+const roleMemo = new Map<string, number>();
+const MAX_MEMOISED_ROLES = 4096;
+
+function roleOf(lname: string): number {
+  let role = roleMemo.get(lname);
+  if (role !== undefined) return role;
+  role = computeRole(lname);
+  if (roleMemo.size >= MAX_MEMOISED_ROLES) roleMemo.clear();
+  roleMemo.set(lname, role);
+  return role;
+}
+
+function computeRole(lname: string): number {
+  if (lname.length < 2 || lname.length > MAX_NAME_LENGTH) return ROLE_NONE;
+  if (knownCrawlerName(lname) !== null) return ROLE_KNOWN_CRAWLER;
+  if (lname.length >= 3 && isCrawlerName(lname)) {
+    return BARE_MARKER_NAMES.has(lname) ? ROLE_BARE_CRAWLER : ROLE_CRAWLER;
+  }
+  const tool = TOOLS.get(lname);
+  if (tool !== undefined) return RUNTIME_TOOL_FAMILIES.has(tool) ? ROLE_RUNTIME : ROLE_TOOL;
+  // `python-requests`, `Python-urllib` and friends; products named as HTTP clients
+  // (`RPT-HTTPClient`, `WinHttpRequest`) are libraries too.
+  if (lname.startsWith('python-') || isHttpClientName(lname)) return ROLE_TOOL;
+  return ROLE_NONE;
+}
+
+/** Markers that name only the kind of agent; the words before them say whose agent it is. */
+const BARE_MARKER_NAMES = new Set([
+  'bot',
+  'robot',
+  'spider',
+  'crawler',
+  'webcrawler',
+  'fetcher',
+  'scanner',
+  'inspector',
+  'analyzer',
+  'grader',
+  'favicon',
+  'preview',
+  'feed',
+  'rss',
+  'monitor',
+  'monitoring',
+  'checker',
+  'indexer',
+  'validator',
+]);
+
+function findCrawlerWord(words: UaWord[]): { name: string; major: number | null } | null {
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    if (word.role === ROLE_KNOWN_CRAWLER) {
+      return { name: knownCrawlerName(word.lname)!, major: parseMajor(word.version) };
+    }
+    if (word.role === ROLE_CRAWLER) return { name: word.name, major: parseMajor(word.version) };
+    if (word.role === ROLE_BARE_CRAWLER) {
+      // `Sogou web spider/4.0`, `AddThis.com robot`: keep up to three words of the same segment.
+      const parts = [word.name];
+      for (let j = i - 1; j >= 0 && j >= i - 3; j--) {
+        const before = words[j]!;
+        if (before.segment !== word.segment || before.version !== '' || before.isEmail) break;
+        parts.unshift(before.name);
+      }
+      return { name: parts.join(' '), major: parseMajor(word.version) };
+    }
+  }
+  return null;
+}
+
+function knownCrawlerName(lname: string): string | null {
+  const known = KNOWN_CRAWLERS.get(lname);
+  if (known !== undefined) return known;
+  for (const [prefix, name] of KNOWN_CRAWLER_PREFIXES) if (lname.startsWith(prefix)) return name;
+  return null;
+}
+
+function isCrawlerName(lname: string): boolean {
+  for (const prefix of NOT_CRAWLER_PREFIXES) if (lname.startsWith(prefix)) return false;
+  // AI agents fetching for a user (`ChatGPT-User`, `Perplexity-User`), AI data crawlers
+  // (`anthropic-ai`), and Google's product tokens (`Mediapartners-Google`, `Google-Extended`).
+  if (lname.endsWith('-user') || lname.endsWith('-ai')) return true;
+  if (lname.endsWith('-google') || lname.startsWith('google-')) return true;
+  if (lname === 'scanner' || hasBotWord(lname)) return true;
+  for (const marker of CRAWLER_NAME_MARKERS) if (lname.includes(marker)) return true;
+  return false;
+}
+
+/** Product names longer than this are payloads or garbage, not names. */
+const MAX_NAME_LENGTH = 64;
+
+/** `bot` ending the name or followed by a non-letter or a plural `s` (see NOT_CRAWLER_PREFIXES). */
+function hasBotWord(lname: string): boolean {
+  for (let at = lname.indexOf('bot'); at >= 0; at = lname.indexOf('bot', at + 3)) {
+    const next = lname.charCodeAt(at + 3);
+    if (Number.isNaN(next) || next < 97 || next > 122 || next === 115 /* s */) return true;
+  }
+  return false;
+}
+
+function findToolWord(words: UaWord[]): { family: string; major: number | null } | null {
+  let runtime: UaWord | null = null;
+  for (const word of words) {
+    if (word.role === ROLE_TOOL) {
+      return { family: TOOLS.get(word.lname) ?? word.name, major: parseMajor(word.version) };
+    }
+    // A runtime counts only as a product with a version (`Java/17`): J2ME phones say `(Java; U; …)`.
+    if (word.role === ROLE_RUNTIME && word.version !== '') runtime ??= word;
+  }
+  return runtime ? { family: TOOLS.get(runtime.lname)!, major: parseMajor(runtime.version) } : null;
+}
+
+/** Browser, engine and platform product names: never an agent's own name. */
+const BROWSER_PRODUCT_WORDS = new Set([
+  'mozilla',
+  'applewebkit',
+  'gecko',
+  'chrome',
+  'safari',
+  'firefox',
+  'version',
+  'mobile',
+  'build',
+  'trident',
+  'presto',
+  'opera',
+  'edg',
+  'like',
+]);
+
+function isHttpClientName(lname: string): boolean {
+  return lname.includes('http') && (lname.includes('client') || lname.includes('request'));
+}
+
+/**
+ * The agent's name when only a URL or e-mail says it is automated: the word beside the contact in
+ * its comment (`(compatible; Name; +http://…)`), else the first product that is not a browser or
+ * engine token, else the contact's host name.
+ */
+function agentNameOf(words: UaWord[]): { name: string; major: number | null } {
+  const contact = words.findIndex((w) => w.isUrl || w.isEmail);
+  for (let i = contact - 1; i >= 0 && words[i]!.segment === words[contact]!.segment; i--) {
+    if (isNameLike(words[i]!)) return { name: words[i]!.name, major: parseMajor(words[i]!.version) };
+  }
+  for (const word of words) {
+    if (word.version !== '' && isNameLike(word) && !BROWSER_PRODUCT_WORDS.has(word.lname)) {
+      return { name: word.name, major: parseMajor(word.version) };
+    }
+  }
+  for (const word of words) {
+    if (isNameLike(word) && !BROWSER_PRODUCT_WORDS.has(word.lname)) return { name: word.name, major: null };
+  }
+  const contactWord = words[contact]!;
+  const host = contactWord.lraw
+    .replace(/^\+?(https?:)?\/\//, '')
+    .replace(/^\+?www\./, '')
+    .replace(/^[^@]*@/, '')
+    .split('/')[0]!;
+  return { name: host || 'unknown', major: null };
+}
+
+/** Not a contact, platform, locale or version word (`rv:41.0`, `10_15_7`, `zh-cn`, `x86_64`). */
+function isNameLike(word: UaWord): boolean {
+  const l = word.lname;
+  if (word.isUrl || word.isEmail || l.length < 2 || GENERIC_UA_WORDS.has(l)) return false;
+  if (l.includes(':') || /^[\d._x-]+$/.test(l) || /^[a-z]{2}([-_][a-z]{2})?$/.test(l)) return false;
+  return /[a-z]/.test(l);
+}
+
+const ENGINE_NOTE_WORDS = new Set([
+  'khtml',
+  'like',
+  'como',
+  'linke',
+  'link',
+  'gecko',
+  'safari',
+  'compatible',
+]);
+
+/**
+ * Browsers write `(KHTML, like Gecko)` (some localised or with an old `Safari/…` inside); monitoring
+ * and preview services slip their name into that comment (`(KHTML, like Gecko; Google Page Speed
+ * Insights)`, `(KHTML, like Gecko GomezAgent 3.0)`). Returns the slipped-in words, or null.
+ */
+function extraEngineNote(text: string): string | null {
+  const open = text.indexOf('(KHTML');
+  if (open < 0) return null;
+  const close = text.indexOf(')', open);
+  const inside = text.slice(open + 1, close < 0 ? text.length : close);
+  const extra: string[] = [];
+  for (const word of inside.split(/[\s,;]+/)) {
+    const lword = word.toLowerCase();
+    if (word === '' || ENGINE_NOTE_WORDS.has(lword) || lword.startsWith('safari/')) continue;
+    if (!/[a-z]/.test(lword)) continue;
+    extra.push(word);
+  }
+  return extra.length > 0 ? extra.join(' ') : null;
+}
+
+/**
+ * Browser tokens in precedence order: browsers built on Chromium also send `Chrome/` and
+ * `Safari/`, and Edge on iOS also sends `Version/`, so the more specific token must come first.
+ */
+const BROWSER_TOKENS: ReadonlyArray<readonly [token: string, family: string]> = [
+  ['Edg/', 'Edge'],
+  ['EdgA/', 'Edge'],
+  ['EdgiOS/', 'Edge'],
+  ['Edge/', 'Edge'],
+  ['OPR/', 'Opera'],
+  ['OPT/', 'Opera'],
+  ['OPiOS/', 'Opera'],
+  ['Opera Mini/', 'Opera Mini'],
+  ['SamsungBrowser/', 'Samsung Internet'],
+  ['YaBrowser/', 'Yandex Browser'],
+  ['UCBrowser/', 'UC Browser'],
+  ['Vivaldi/', 'Vivaldi'],
+  ['Brave/', 'Brave'],
+  ['MiuiBrowser/', 'MIUI Browser'],
+  ['HuaweiBrowser/', 'Huawei Browser'],
+  ['DuckDuckGo/', 'DuckDuckGo'],
+  ['Silk/', 'Amazon Silk'],
+  ['Whale/', 'Whale'],
+  ['QQBrowser/', 'QQ Browser'],
+  ['Electron/', 'Electron'],
+  ['CriOS/', 'Chrome'],
+  ['FxiOS/', 'Firefox'],
+  ['SeaMonkey/', 'SeaMonkey'],
+  ['PaleMoon/', 'Pale Moon'],
+  ['Waterfox/', 'Waterfox'],
+  ['Firefox/', 'Firefox'],
+  ['Chromium/', 'Chromium'],
+  ['Chrome/', 'Chrome'],
+  ['Konqueror/', 'Konqueror'],
+  ['Opera/', 'Opera'],
+];
+
+function detectBrowser(ua: string, lower: string): { family: string; major: number | null } | null {
+  for (const [token, family] of BROWSER_TOKENS) {
+    const at = ua.indexOf(token);
+    if (at < 0) continue;
+    // Opera 10+ kept `Opera/9.80` for old sniffers and put the real version in `Version/`.
+    if (token === 'Opera/') return { family, major: majorAfter(ua, 'Version/') ?? majorAt(ua, at + 6) };
+    if (family === 'Chrome' && lower.includes('; wv)')) {
+      return { family: 'Chrome WebView', major: majorAt(ua, at + token.length) };
+    }
+    return { family, major: majorAt(ua, at + token.length) };
+  }
+  const msie = ua.indexOf('MSIE ');
+  if (msie >= 0) return { family: 'Internet Explorer', major: majorAt(ua, msie + 5) };
+  if (ua.includes('Trident/')) return { family: 'Internet Explorer', major: majorAfter(ua, 'rv:') };
+  const version = majorAfter(ua, 'Version/');
+  if (ua.includes('Safari/')) {
+    if (lower.includes('android')) return { family: 'Android Browser', major: version };
+    if (version !== null) return { family: 'Safari', major: version };
+  }
+  if (lower.includes('applewebkit')) {
+    // In-app browsers on Apple platforms send the WebKit part without `Safari/`.
+    if (/iphone|ipad|ipod|macintosh/.test(lower)) return { family: 'WebView', major: null };
+    return { family: 'WebKit', major: null };
+  }
+  if (lower.includes('gecko/') || lower.includes('like gecko')) return { family: 'Gecko', major: null };
+  if (lower.includes('presto/')) return { family: 'Opera', major: version };
+  return null;
+}
+
+function majorAfter(ua: string, token: string): number | null {
+  const at = ua.indexOf(token);
+  return at < 0 ? null : majorAt(ua, at + token.length);
+}
+
+/** Leading decimal digits of `text` from `at`, as a number; null when there are none. */
+function majorAt(text: string, at: number): number | null {
+  let value = 0;
+  let digits = 0;
+  for (let i = at; i < text.length && digits < 6; i++) {
+    const code = text.charCodeAt(i) - 48;
+    if (code < 0 || code > 9) break;
+    value = value * 10 + code;
+    digits++;
+  }
+  return digits === 0 ? null : value;
+}
+
+function parseMajor(version: string): number | null {
+  return majorAt(version, version.startsWith('v') ? 1 : 0);
+}
+
+/** Ordered: Windows Phone says Android, iOS says "like Mac OS X", ChromeOS says X11 and Linux. */
+const OS_MARKERS: ReadonlyArray<readonly [marker: string, os: string]> = [
+  ['windows phone', 'Windows Phone'],
+  ['xbox', 'Xbox'],
+  ['kaios', 'KaiOS'],
+  ['tizen', 'Tizen'],
+  ['harmonyos', 'HarmonyOS'],
+  ['web0s', 'webOS'],
+  ['webos', 'webOS'],
+  ['android', 'Android'],
+  ['playstation', 'PlayStation'],
+  ['nintendo', 'Nintendo'],
+  ['iphone', 'iOS'],
+  ['ipad', 'iOS'],
+  ['ipod', 'iOS'],
+  ['like mac os x', 'iOS'],
+  ['mac os x', 'macOS'],
+  ['macintosh', 'macOS'],
+  ['windows', 'Windows'],
+  ['win64', 'Windows'],
+  ['win32', 'Windows'],
+  ['cros ', 'ChromeOS'],
+  ['blackberry', 'BlackBerry'],
+  ['bb10', 'BlackBerry'],
+  ['symbian', 'Symbian'],
+  ['freebsd', 'BSD'],
+  ['openbsd', 'BSD'],
+  ['netbsd', 'BSD'],
+  ['linux', 'Linux'],
+  ['x11', 'Linux'],
+  ['ubuntu', 'Linux'],
+  ['amigaos', 'AmigaOS'],
+  ['darwin', 'Darwin'],
+];
+
+/** Browsers state the platform in their first comment, so that short text is searched first. */
+function detectOs(lower: string): string | null {
+  const open = lower.indexOf('(');
+  const close = open < 0 ? -1 : lower.indexOf(')', open);
+  if (close > open) {
+    const platform = lower.slice(open, close + 1);
+    for (const [marker, os] of OS_MARKERS) if (platform.includes(marker)) return os;
+  }
+  for (const [marker, os] of OS_MARKERS) if (lower.includes(marker)) return os;
+  return null;
+}
