@@ -1,1 +1,30 @@
-export {};
+export { type ClfFormat, ClfParser } from './clf-parser.js';
+export { resolveClientAddress, type TrustedProxies } from './client-address.js';
+export { CloudflareParser } from './cloudflare.js';
+export { type EscapeMode, unescapeValue } from './escapes.js';
+export {
+  AutoParser,
+  createParser,
+  FORMAT_NAMES,
+  type FormatName,
+  SNIFF_LINES,
+  sniffFormat,
+} from './formats.js';
+export {
+  type CompiledLogFormat,
+  compileNginxLogFormat,
+  NGINX_VARIABLES,
+  NginxFormatParser,
+  readNginxFormatSpec,
+  secondsListToMs,
+} from './nginx-format.js';
+export {
+  DEFAULT_MAX_FIELD_LENGTH,
+  DEFAULT_MAX_LINE_LENGTH,
+  type LineParser,
+  type ParserOptions,
+} from './parser.js';
+export { REJECT_REASONS, type RejectReason } from './reasons.js';
+export { applyRequestLine, applyRequestTarget } from './request-line.js';
+export { type LogSource, type LogSourceOptions, openLogSource } from './source.js';
+export { ClfTimeReader, epochToMs, parseEpochSeconds, parseRfc3339 } from './time.js';

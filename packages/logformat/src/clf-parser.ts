@@ -1,0 +1,289 @@
+import { canonicalIp } from '@edgeguard/netaddr';
+import { type AccessLog, type BadInput, emptyAccessLog } from '@edgeguard/schema';
+import { resolveClientAddress } from './client-address.js';
+import { type EscapeMode, findClosingQuote, unescapeValue } from './escapes.js';
+import {
+  checkLine,
+  type LineParser,
+  type ParserOptions,
+  type ResolvedOptions,
+  resolveOptions,
+} from './parser.js';
+import { quoteExcerpt, REJECT_REASONS, type RejectReason, reject } from './reasons.js';
+import { applyRequestLine, hostOfAuthority } from './request-line.js';
+import { ClfTimeReader } from './time.js';
+
+/** The fixed formats built on the Common Log Format. */
+export type ClfFormat = 'combined' | 'nginx-main' | 'apache';
+
+/**
+ * Hand-written parser for the CLF family, scanning with indexOf/charCodeAt (no regex, no split):
+ *
+ * - `combined`: `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent
+ *   "$http_referer" "$http_user_agent"` (nginx's predefined format; Apache's `combined` is the same
+ *   shape). Anything after the user agent is ignored, since sites often append fields.
+ * - `nginx-main`: combined followed by ` "$http_x_forwarded_for"` (nginx's stock `main`).
+ * - `apache`: Apache `common` (`%h %l %u %t "%r" %>s %b`) or `combined`; `%b` may be `-` (no body).
+ *
+ * Tolerated everywhere: a virtual-host prefix (`example.com:443 203.0.113.7 - - [...]`, Apache's
+ * `vhost_combined`; its host goes to `host`), a syslog header (nginx logging to syslog), and any
+ * text between the address and `[time]` (ident and user are not kept, and some servers log only
+ * one of them).
+ */
+export class ClfParser implements LineParser {
+  private readonly clock = new ClfTimeReader();
+  /** The previous line's address text when it was already canonical (a one-entry memo). */
+  private lastPeer = '\u0000';
+  private readonly options: ResolvedOptions;
+  private readonly agentRequired: boolean;
+  private readonly forwardedForLogged: boolean;
+
+  constructor(
+    readonly format: ClfFormat,
+    options?: ParserOptions,
+  ) {
+    this.options = resolveOptions(options);
+    this.agentRequired = format !== 'apache';
+    this.forwardedForLogged = format === 'nginx-main';
+  }
+
+  parse(line: string, location?: string): AccessLog | BadInput {
+    const bad = checkLine(line, this.options.maxLineLength, location);
+    if (bad) return bad;
+    const end = line.length;
+    const maxField = this.options.maxFieldLength;
+    // Most lines hold no backslash at all: then no field needs unescaping.
+    const backslashAt = line.indexOf('\\');
+    const record = emptyAccessLog();
+
+    let space: number;
+    let peer: string | null;
+    const lastPeer = this.lastPeer;
+    if (line.startsWith(lastPeer) && line.charCodeAt(lastPeer.length) === 32) {
+      // Same client as the previous line (common: a session or a flood): skip the address parse.
+      space = lastPeer.length;
+      peer = lastPeer;
+    } else {
+      space = line.indexOf(' ');
+      if (space <= 0) return this.shape(line, 0, 'remote_addr', location);
+      peer = canonicalIp(line.slice(0, space));
+      if (peer !== null && peer.length === space) this.lastPeer = peer;
+    }
+    if (peer === null) {
+      const next = line.indexOf(' ', space + 1);
+      const second = next > space + 1 ? canonicalIp(line.slice(space + 1, next)) : null;
+      if (second === null) {
+        // Shipped through syslog? Parse the message after the syslog header.
+        const message = SYSLOG_HEADER.exec(line);
+        if (message !== null) return this.parse(line.slice(message[0].length), location);
+        const first = line.slice(0, space);
+        if (!first.includes('.') && !first.includes(':')) {
+          // Not even an attempt at an address: another kind of line (an error log, a banner).
+          return reject(
+            REJECT_REASONS.formatMismatch,
+            `line does not start with a client address (found ${quoteExcerpt(first)}): not a ${this.format} access log line`,
+            'remote_addr',
+            location,
+          );
+        }
+        return reject(
+          REJECT_REASONS.badAddress,
+          `remote address ${quoteExcerpt(first)} is not an IP address`,
+          'remote_addr',
+          location,
+        );
+      }
+      record.host = hostOfAuthority(line.slice(0, space));
+      peer = second;
+      space = next;
+    }
+
+    const open = line.indexOf('[', space + 1);
+    if (open < 0) return this.shape(line, end, 'time_local', location);
+    const close = line.indexOf(']', open + 1);
+    if (close < 0) return this.shape(line, end, 'time_local', location);
+    const time = this.clock.read(line, open + 1, close);
+    if (Number.isNaN(time)) {
+      return reject(
+        REJECT_REASONS.badTimestamp,
+        `time ${quoteExcerpt(line.slice(open + 1, close))} is not like 21/Jan/2024:09:30:12 +0000`,
+        'time_local',
+        location,
+      );
+    }
+    record.time = time;
+
+    if (line.charCodeAt(close + 1) !== 32 || line.charCodeAt(close + 2) !== 34) {
+      return this.shape(line, close + 1, 'request', location);
+    }
+    const requestStart = close + 3;
+    const requestEnd = findClosingQuote(line, requestStart);
+    if (requestEnd < 0) return this.shape(line, end, 'request', location);
+    if (requestEnd - requestStart > maxField)
+      return this.oversized('request', requestEnd - requestStart, location);
+    const request = fieldText(line, requestStart, requestEnd, backslashAt);
+    // Raw lines were checked for NUL/U+FFFD; control characters can only come out of unescaping.
+    if (!applyRequestLine(request, record, request.length !== requestEnd - requestStart)) {
+      return reject(
+        REJECT_REASONS.badRequest,
+        `request line ${quoteExcerpt(request)} is not "METHOD target [HTTP/x]"`,
+        'request',
+        location,
+      );
+    }
+
+    let pos = requestEnd + 1;
+    if (line.charCodeAt(pos) !== 32) return this.shape(line, pos, 'status', location);
+    pos++;
+    if (pos + 3 > end) return this.shape(line, end, 'status', location);
+    const status = threeDigits(line, pos);
+    if (status < 0 || (pos + 3 < end && line.charCodeAt(pos + 3) !== 32)) {
+      return reject(
+        REJECT_REASONS.badStatus,
+        `status ${quoteExcerpt(line.slice(pos, nextSpace(line, pos)))} is not a three-digit number`,
+        'status',
+        location,
+      );
+    }
+    record.status = status;
+    pos += 3;
+    if (pos >= end) return this.shape(line, pos, 'body_bytes_sent', location);
+    pos++;
+    const bytesEnd = nextSpace(line, pos);
+    const bytes = byteCount(line, pos, bytesEnd);
+    if (bytes < 0) {
+      if (pos >= end) return this.shape(line, pos, 'body_bytes_sent', location);
+      return reject(
+        REJECT_REASONS.badBytes,
+        `byte count ${quoteExcerpt(line.slice(pos, bytesEnd))} is neither a number nor "-"`,
+        'body_bytes_sent',
+        location,
+      );
+    }
+    record.bytes = bytes;
+    pos = bytesEnd;
+
+    let forwardedFor: string | null = null;
+    if (pos < end || this.agentRequired) {
+      // Referer and user agent: required by combined and nginx-main, optional (both or none) for apache.
+      if (line.charCodeAt(pos) !== 32 || line.charCodeAt(pos + 1) !== 34) {
+        return this.shape(line, pos, 'http_referer', location);
+      }
+      const refererEnd = findClosingQuote(line, pos + 2);
+      if (refererEnd < 0) return this.shape(line, end, 'http_referer', location);
+      if (refererEnd - pos - 2 > maxField)
+        return this.oversized('http_referer', refererEnd - pos - 2, location);
+      record.referer = optionalText(line, pos + 2, refererEnd, backslashAt);
+      pos = refererEnd + 1;
+      if (line.charCodeAt(pos) !== 32 || line.charCodeAt(pos + 1) !== 34) {
+        return this.shape(line, pos, 'http_user_agent', location);
+      }
+      const agentEnd = findClosingQuote(line, pos + 2);
+      if (agentEnd < 0) return this.shape(line, end, 'http_user_agent', location);
+      if (agentEnd - pos - 2 > maxField)
+        return this.oversized('http_user_agent', agentEnd - pos - 2, location);
+      record.userAgent = optionalText(line, pos + 2, agentEnd, backslashAt);
+      pos = agentEnd + 1;
+      if (this.forwardedForLogged) {
+        if (line.charCodeAt(pos) !== 32 || line.charCodeAt(pos + 1) !== 34) {
+          return this.shape(line, pos, 'http_x_forwarded_for', location);
+        }
+        const forwardedEnd = findClosingQuote(line, pos + 2);
+        if (forwardedEnd < 0) return this.shape(line, end, 'http_x_forwarded_for', location);
+        if (forwardedEnd - pos - 2 > maxField) {
+          return this.oversized('http_x_forwarded_for', forwardedEnd - pos - 2, location);
+        }
+        forwardedFor = optionalText(line, pos + 2, forwardedEnd, backslashAt);
+      }
+    }
+
+    record.peerAddress = peer;
+    record.clientAddress = resolveClientAddress(peer, forwardedFor, this.options.trustedProxies);
+    return record;
+  }
+
+  /** `truncated` when the line ended where `field` should be, `format-mismatch` otherwise. */
+  private shape(line: string, at: number, field: string, location: string | undefined): BadInput {
+    const reason: RejectReason = at >= line.length ? REJECT_REASONS.truncated : REJECT_REASONS.formatMismatch;
+    const message =
+      reason === REJECT_REASONS.truncated
+        ? `line ends before ${field} is complete: not a whole ${this.format} line`
+        : `expected ${field} at column ${at + 1} of a ${this.format} line, found ${quoteExcerpt(line.slice(at, at + 20))}`;
+    return reject(reason, message, field, location);
+  }
+
+  private oversized(field: string, length: number, location: string | undefined): BadInput {
+    return reject(
+      REJECT_REASONS.oversizedField,
+      `${field} of ${length} characters is longer than maxFieldLength ${this.options.maxFieldLength}`,
+      field,
+      location,
+    );
+  }
+}
+
+/**
+ * A syslog header in front of the access log line, as rsyslog/syslog-ng write it when nginx logs to
+ * syslog (`access_log syslog:...`): optional `<PRI>`, an RFC 3164 (`Sep 15 16:13:46`) or RFC 3339
+ * timestamp, the host, and the tag (`nginx[2869]:`). Only tried on lines that fail otherwise.
+ */
+const SYSLOG_HEADER =
+  /^(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) \S+ [^\s:]+: /;
+
+/**
+ * `line[start, end)`, unescaped when it holds a backslash. `backslashAt` is the line's first
+ * backslash (-1: none, the common case, so no field needs a scan).
+ */
+export function fieldText(
+  line: string,
+  start: number,
+  end: number,
+  backslashAt: number,
+  mode: EscapeMode = 'default',
+): string {
+  if (backslashAt < 0 || backslashAt >= end || mode === 'none') return line.slice(start, end);
+  if (backslashAt < start) {
+    const next = line.indexOf('\\', start);
+    if (next < 0 || next >= end) return line.slice(start, end);
+  }
+  return unescapeValue(line, start, end, mode);
+}
+
+/** Like fieldText, but `-` and the empty value (how servers log an absent header) are null. */
+export function optionalText(
+  line: string,
+  start: number,
+  end: number,
+  backslashAt: number,
+  mode: EscapeMode = 'default',
+): string | null {
+  if (end === start || (end === start + 1 && line.charCodeAt(start) === 45)) return null;
+  return fieldText(line, start, end, backslashAt, mode);
+}
+
+function nextSpace(line: string, from: number): number {
+  const space = line.indexOf(' ', from);
+  return space < 0 ? line.length : space;
+}
+
+export function threeDigits(line: string, at: number): number {
+  const a = line.charCodeAt(at) - 48;
+  const b = line.charCodeAt(at + 1) - 48;
+  const c = line.charCodeAt(at + 2) - 48;
+  // Written so that NaN (past the end of the line) fails too.
+  if (!(a >= 0 && a <= 9 && b >= 0 && b <= 9 && c >= 0 && c <= 9)) return -1;
+  return a * 100 + b * 10 + c;
+}
+
+/** Digits (at most 15, exact in a double) or `-` (0 bytes); -1 otherwise. */
+export function byteCount(line: string, start: number, end: number): number {
+  if (end === start + 1 && line.charCodeAt(start) === 45) return 0;
+  if (end <= start || end - start > 15) return -1;
+  let value = 0;
+  for (let i = start; i < end; i++) {
+    const d = line.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    value = value * 10 + d;
+  }
+  return value;
+}

@@ -1,0 +1,53 @@
+import { CidrSet, canonicalIp } from '@edgeguard/netaddr';
+
+/** Trusted proxies as configured: CIDR text (throws BadInput `bad-cidr` on bad text) or a ready set. */
+export type TrustedProxies = readonly string[] | CidrSet;
+
+export function toTrustedSet(trustedProxies: TrustedProxies | undefined): CidrSet | null {
+  if (trustedProxies === undefined) return null;
+  const set = trustedProxies instanceof CidrSet ? trustedProxies : new CidrSet(trustedProxies);
+  return set.size > 0 ? set : null;
+}
+
+/**
+ * The client behind the proxies, with nginx `real_ip_recursive on` semantics:
+ *
+ * - The peer (canonical) is the client unless it is a trusted proxy: an X-Forwarded-For sent by
+ *   an untrusted peer is the client's own claim, and is ignored.
+ * - From a trusted peer, walk X-Forwarded-For from the right (the hop closest to us, appended by
+ *   the proxy we trust) and return the first hop that is not trusted.
+ * - When every hop is trusted, the leftmost hop is the client.
+ * - A hop that is not an address (`unknown`, `1.2.3.4:80`, an empty entry) stops the walk: the
+ *   last valid hop read so far (or the peer) is the client. Going further would mean believing
+ *   text written by someone we cannot vouch for.
+ *
+ * The leftmost entries are written by the client, so a spoofed `X-Forwarded-For: victim` ends up
+ * left of the hop a trusted proxy appended, and is never reached while an untrusted hop is found.
+ */
+export function resolveClientAddress(
+  peer: string,
+  forwardedFor: string | null,
+  trustedProxies: CidrSet | null,
+): string {
+  if (trustedProxies === null || forwardedFor === null || !trustedProxies.has(peer)) return peer;
+  let candidate = peer;
+  let hopEnd = forwardedFor.length;
+  while (hopEnd >= 0) {
+    const comma = hopEnd > 0 ? forwardedFor.lastIndexOf(',', hopEnd - 1) : -1;
+    let start = comma + 1;
+    let end = hopEnd;
+    while (start < end && isSpace(forwardedFor.charCodeAt(start))) start++;
+    while (end > start && isSpace(forwardedFor.charCodeAt(end - 1))) end--;
+    const hop = start < end ? canonicalIp(forwardedFor.slice(start, end)) : null;
+    if (hop === null) return candidate;
+    if (!trustedProxies.has(hop)) return hop;
+    candidate = hop;
+    if (comma < 0) break;
+    hopEnd = comma;
+  }
+  return candidate;
+}
+
+function isSpace(c: number): boolean {
+  return c === 32 || c === 9;
+}

@@ -1,0 +1,127 @@
+import { type AccessLog, BadInput, isBadInput } from '@edgeguard/schema';
+import { ClfParser } from './clf-parser.js';
+import { CloudflareParser } from './cloudflare.js';
+import { compileNginxLogFormat, NginxFormatParser, readNginxFormatSpec } from './nginx-format.js';
+import type { LineParser, ParserOptions } from './parser.js';
+
+/** Format names accepted on the command line and in config, besides `nginx:'<log_format>'`. */
+export const FORMAT_NAMES = ['auto', 'combined', 'nginx-main', 'apache', 'cloudflare'] as const;
+export type FormatName = (typeof FORMAT_NAMES)[number];
+
+/** How many non-empty lines `auto` looks at before it settles on a format. */
+export const SNIFF_LINES = 20;
+
+/**
+ * Formats `auto` chooses between, most specific first: on a tie the earlier wins (a combined line
+ * with a trailing quoted field parses as both nginx-main and combined; nginx-main keeps more).
+ */
+const SNIFF_CANDIDATES = ['cloudflare', 'nginx-main', 'combined', 'apache'] as const;
+/** Chosen when no candidate parsed anything: its rejections then tell the operator what is wrong. */
+const FALLBACK_CANDIDATE = SNIFF_CANDIDATES.indexOf('combined');
+
+/**
+ * A parser for `format`: one of FORMAT_NAMES, or `nginx:` followed by an nginx log_format
+ * string (see readNginxFormatSpec). Throws BadInput (`unknown-format`, or `bad-log-format` /
+ * `bad-cidr` from the format string and the options) naming the text and what is valid.
+ */
+export function createParser(format: string, options?: ParserOptions): LineParser {
+  switch (format) {
+    case 'auto':
+      return new AutoParser(options);
+    case 'combined':
+    case 'nginx-main':
+    case 'apache':
+      return new ClfParser(format, options);
+    case 'cloudflare':
+      return new CloudflareParser(options);
+  }
+  if (format.startsWith('nginx:')) {
+    const spec = readNginxFormatSpec(format.slice('nginx:'.length));
+    return new NginxFormatParser(compileNginxLogFormat(spec.format, spec.escape), options);
+  }
+  throw new BadInput(
+    'unknown-format',
+    `unknown log format ${JSON.stringify(format)}: expected one of ${FORMAT_NAMES.join(', ')}, ` +
+      `or nginx:'<log_format string>' (e.g. nginx:'$remote_addr [$time_local] "$request" $status')`,
+    'format',
+  );
+}
+
+function isBlank(line: string): boolean {
+  return line.trim().length === 0;
+}
+
+/**
+ * The format of a log from its first lines: each candidate parses up to SNIFF_LINES non-empty
+ * lines and the one with the most successes wins (ties: the more specific). Lines that look like
+ * JSON objects count for cloudflare only when they parse as Logpush records. With no line parsed
+ * by any candidate (or no lines), `combined`, whose rejections will then tell what is wrong.
+ */
+export function sniffFormat(lines: readonly string[]): string {
+  const candidates = SNIFF_CANDIDATES.map((name) => createParser(name));
+  const successes = candidates.map(() => 0);
+  let seen = 0;
+  for (const line of lines) {
+    if (isBlank(line)) continue;
+    candidates.forEach((parser, k) => {
+      if (!isBadInput(parser.parse(line))) successes[k]!++;
+    });
+    if (++seen >= SNIFF_LINES) break;
+  }
+  const best = leader(successes);
+  return SNIFF_CANDIDATES[best < 0 ? FALLBACK_CANDIDATE : best] as string;
+}
+
+/** Index of the highest count (the first on a tie), or -1 when every count is 0. */
+function leader(successes: readonly number[]): number {
+  let best = -1;
+  let bestCount = 0;
+  successes.forEach((count, k) => {
+    if (count > bestCount) {
+      best = k;
+      bestCount = count;
+    }
+  });
+  return best;
+}
+
+/**
+ * `auto`: parses the first SNIFF_LINES non-empty lines with every candidate (returning the
+ * leading candidate's result, or any candidate's success), then settles on the leader, exactly as
+ * sniffFormat would choose from those lines, and parses the rest with it alone. `format` tells
+ * the settled name (`auto` until then). Callers that already hold the first lines can call
+ * sniffFormat and createParser themselves.
+ */
+export class AutoParser implements LineParser {
+  private readonly candidates: LineParser[];
+  private readonly successes: number[];
+  private seen = 0;
+  private settled: LineParser | null = null;
+
+  constructor(options?: ParserOptions) {
+    this.candidates = SNIFF_CANDIDATES.map((name) => createParser(name, options));
+    this.successes = this.candidates.map(() => 0);
+  }
+
+  get format(): string {
+    return this.settled?.format ?? 'auto';
+  }
+
+  parse(line: string, location?: string): AccessLog | BadInput {
+    if (this.settled) return this.settled.parse(line, location);
+    const results = this.candidates.map((parser) => parser.parse(line, location));
+    if (!isBlank(line)) {
+      results.forEach((result, k) => {
+        if (!isBadInput(result)) this.successes[k]!++;
+      });
+      this.seen++;
+    }
+    const best = leader(this.successes);
+    const chosen = best < 0 ? FALLBACK_CANDIDATE : best;
+    if (this.seen >= SNIFF_LINES) this.settled = this.candidates[chosen]!;
+    const preferred = results[chosen]!;
+    if (!isBadInput(preferred)) return preferred;
+    // A rejection by the leader; keep the line if another format reads it.
+    return results.find((result) => !isBadInput(result)) ?? preferred;
+  }
+}

@@ -1,0 +1,72 @@
+import type { CidrSet } from '@edgeguard/netaddr';
+import type { AccessLog, BadInput } from '@edgeguard/schema';
+import { type TrustedProxies, toTrustedSet } from './client-address.js';
+import { REJECT_REASONS, reject } from './reasons.js';
+
+export interface ParserOptions {
+  /**
+   * Proxies (CIDRs) whose X-Forwarded-For is believed; see resolveClientAddress. Default: none,
+   * so the client is always the logged peer.
+   */
+  trustedProxies?: TrustedProxies;
+  /** Lines longer than this many characters are rejected as `oversized-line`. Default 16 KiB. */
+  maxLineLength?: number;
+  /** A field longer than this many characters rejects the line as `oversized-field`. Default 4 KiB. */
+  maxFieldLength?: number;
+}
+
+export const DEFAULT_MAX_LINE_LENGTH = 16 * 1024;
+export const DEFAULT_MAX_FIELD_LENGTH = 4 * 1024;
+
+/** One log format's line parser. `parse` never throws: a bad line is a BadInput to count. */
+export interface LineParser {
+  /** The format name (`auto` resolves to the sniffed format once it has seen enough lines). */
+  readonly format: string;
+  /** `location` (e.g. `access.log:42`) is carried into the BadInput for the operator. */
+  parse(line: string, location?: string): AccessLog | BadInput;
+}
+
+export interface ResolvedOptions {
+  trustedProxies: CidrSet | null;
+  maxLineLength: number;
+  maxFieldLength: number;
+}
+
+export function resolveOptions(options: ParserOptions | undefined): ResolvedOptions {
+  return {
+    trustedProxies: toTrustedSet(options?.trustedProxies),
+    maxLineLength: options?.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH,
+    maxFieldLength: options?.maxFieldLength ?? DEFAULT_MAX_FIELD_LENGTH,
+  };
+}
+
+/**
+ * The checks every format makes before looking at fields: empty, oversized, binary. Null when
+ * the line may be parsed. NUL and U+FFFD are searched with indexOf (a memchr-speed scan).
+ */
+export function checkLine(
+  line: string,
+  maxLineLength: number,
+  location: string | undefined,
+): BadInput | null {
+  if (line.length === 0 || (line.charCodeAt(0) <= 32 && line.trim().length === 0)) {
+    return reject(REJECT_REASONS.empty, 'empty line', undefined, location);
+  }
+  if (line.length > maxLineLength) {
+    return reject(
+      REJECT_REASONS.oversizedLine,
+      `line of ${line.length} characters is longer than maxLineLength ${maxLineLength}`,
+      undefined,
+      location,
+    );
+  }
+  if (line.indexOf('\0') >= 0 || line.indexOf('\ufffd') >= 0) {
+    return reject(
+      REJECT_REASONS.binary,
+      'line holds NUL or bytes that are not UTF-8: binary data, not a log line',
+      undefined,
+      location,
+    );
+  }
+  return null;
+}

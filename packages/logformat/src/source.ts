@@ -1,0 +1,172 @@
+import { isAscii } from 'node:buffer';
+import { createReadStream, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { DEFAULT_MAX_LINE_LENGTH } from './parser.js';
+
+export interface LogSourceOptions {
+  /** Bytes per read. Default 1 MiB: few syscalls, and a batch is then some thousands of lines. */
+  chunkBytes?: number;
+  /**
+   * The parser's maxLineLength. A line longer than 4× this many bytes is cut to that length (the
+   * rest is skipped up to its newline), so an endless line cannot exhaust memory; the cut line is
+   * still longer than maxLineLength characters, so the parser rejects it as `oversized-line`.
+   */
+  maxLineLength?: number;
+  /** The stream read for the path `-` (default process.stdin); tests pass their own. */
+  stdin?: NodeJS.ReadableStream;
+}
+
+export interface LogSource {
+  /** The path as given (`-` for stdin). */
+  readonly path: string;
+  /** Size of the file in bytes (compressed size for gzip), null for stdin and other streams. */
+  readonly totalBytes: number | null;
+  /** Bytes consumed from the file or stream so far (compressed bytes for gzip): progress and ETA. */
+  readonly bytesRead: number;
+  /** Whether the input is gzip; null until the first bytes were read. */
+  readonly gzip: boolean | null;
+  /**
+   * The lines, in order, in batches (one per chunk read). Lines are split on `\n`, a trailing `\r`
+   * is removed, the last line is delivered even without a final newline, a line is never split
+   * across batches, and empty lines are kept (so that line numbers stay true). Can be iterated once.
+   */
+  batches(): AsyncIterable<string[]>;
+}
+
+const GZIP_MAGIC_0 = 0x1f;
+const GZIP_MAGIC_1 = 0x8b;
+
+/**
+ * Opens a log file, or stdin for `-`. gzip is recognised by its magic bytes (1f 8b), not by the
+ * file name, so rotated `access.log.1` that is compressed, and `zcat`-less pipes, both work.
+ * Throws (ENOENT, EISDIR...) at once when the file cannot be opened as a regular file.
+ */
+export function openLogSource(path: string, options: LogSourceOptions = {}): LogSource {
+  let totalBytes: number | null = null;
+  if (path !== '-') {
+    const stats = statSync(path);
+    if (stats.isDirectory()) throw new Error(`${path} is a directory, not a log file`);
+    totalBytes = stats.isFile() ? stats.size : null;
+  }
+  return new FileLogSource(path, totalBytes, options);
+}
+
+class FileLogSource implements LogSource {
+  bytesRead = 0;
+  gzip: boolean | null = null;
+  private started = false;
+  private readonly chunkBytes: number;
+  /** Longest line kept in bytes; see LogSourceOptions.maxLineLength. */
+  private readonly maxLineBytes: number;
+
+  constructor(
+    readonly path: string,
+    readonly totalBytes: number | null,
+    private readonly options: LogSourceOptions,
+  ) {
+    this.chunkBytes = options.chunkBytes ?? 1024 * 1024;
+    this.maxLineBytes = 4 * (options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH);
+  }
+
+  batches(): AsyncIterable<string[]> {
+    if (this.started) throw new Error(`${this.path}: batches() can be iterated only once`);
+    this.started = true;
+    return this.lines();
+  }
+
+  private input(): NodeJS.ReadableStream {
+    if (this.path === '-') return this.options.stdin ?? process.stdin;
+    return createReadStream(this.path, { highWaterMark: this.chunkBytes });
+  }
+
+  /** Raw chunks, counted, with gzip decided from the first two bytes. */
+  private async *raw(stream: NodeJS.ReadableStream): AsyncGenerator<Buffer> {
+    for await (const chunk of stream) {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+      this.bytesRead += bytes.length;
+      yield bytes;
+    }
+  }
+
+  private async *decoded(): AsyncGenerator<Buffer> {
+    const raw = this.raw(this.input());
+    // Collect at least two bytes to look for the gzip magic (a pipe may deliver one byte first).
+    const head: Buffer[] = [];
+    let headLength = 0;
+    while (headLength < 2) {
+      const next = await raw.next();
+      if (next.done) break;
+      head.push(next.value);
+      headLength += next.value.length;
+    }
+    const first = Buffer.concat(head);
+    this.gzip = first.length >= 2 && first[0] === GZIP_MAGIC_0 && first[1] === GZIP_MAGIC_1;
+    async function* replay(): AsyncGenerator<Buffer> {
+      if (first.length > 0) yield first;
+      yield* raw;
+    }
+    if (!this.gzip) {
+      yield* replay();
+      return;
+    }
+    // Multi-member gzip (concatenated rotations) is read through by zlib's gunzip.
+    const gunzip = Readable.from(replay()).pipe(createGunzip({ chunkSize: 256 * 1024 }));
+    for await (const chunk of gunzip) yield chunk as Buffer;
+  }
+
+  private async *lines(): AsyncGenerator<string[]> {
+    const maxLineBytes = this.maxLineBytes;
+    /** Bytes of a line not yet ended by a newline (at most maxLineBytes of it are kept). */
+    let carry: Buffer[] = [];
+    let carryLength = 0;
+    for await (const chunk of this.decoded()) {
+      let newline = chunk.indexOf(10);
+      if (newline < 0) {
+        if (carryLength < maxLineBytes) {
+          const kept = Buffer.from(chunk.subarray(0, maxLineBytes - carryLength));
+          carry.push(kept);
+          carryLength += kept.length;
+        }
+        continue;
+      }
+      const batch: string[] = [];
+      let start = 0;
+      if (carryLength > 0) {
+        const room = Math.max(0, maxLineBytes - carryLength);
+        carry.push(chunk.subarray(0, Math.min(newline, room)));
+        batch.push(decodeLine(Buffer.concat(carry), 0, carryLength + Math.min(newline, room), false));
+        carry = [];
+        carryLength = 0;
+        start = newline + 1;
+        newline = chunk.indexOf(10, start);
+      }
+      // ASCII (most logs) decodes faster as latin1, with the same result.
+      const lastNewline = chunk.lastIndexOf(10);
+      const ascii = isAscii(chunk.subarray(start, lastNewline + 1));
+      while (newline >= 0) {
+        const end = newline - start > maxLineBytes ? start + maxLineBytes : newline;
+        batch.push(decodeLine(chunk, start, end, ascii));
+        start = newline + 1;
+        newline = chunk.indexOf(10, start);
+      }
+      if (start < chunk.length) {
+        // Copy: the rest of the chunk must not keep the whole chunk alive.
+        const rest = Buffer.from(chunk.subarray(start, start + maxLineBytes));
+        carry.push(rest);
+        carryLength = rest.length;
+      }
+      yield batch;
+    }
+    if (carryLength > 0) yield [decodeLine(Buffer.concat(carry), 0, carryLength, false)];
+  }
+}
+
+/**
+ * One line as its own string (not a slice of a chunk-sized string, which would keep the whole
+ * chunk alive for as long as any field of the line is referenced downstream).
+ */
+function decodeLine(bytes: Buffer, start: number, end: number, ascii: boolean): string {
+  const stop = end > start && bytes[end - 1] === 13 ? end - 1 : end;
+  return bytes.toString(ascii ? 'latin1' : 'utf8', start, stop);
+}

@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { isBadInput } from '@edgeguard/schema';
+import { createParser, type LogSource, openLogSource } from '../src/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'logformat-source-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, content: string | Buffer): string {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+}
+
+async function collect(source: LogSource): Promise<{ lines: string[]; batches: string[][] }> {
+  const batches: string[][] = [];
+  for await (const batch of source.batches()) batches.push(batch);
+  return { lines: batches.flat(), batches };
+}
+
+const sample = Array.from(
+  { length: 50 },
+  (_, i) =>
+    `203.0.113.${i} - - [21/Jan/2024:09:30:12 +0000] "GET /p/${i}?q=é HTTP/1.1" 200 ${i} "-" "ua ${i}"`,
+);
+
+describe('openLogSource', () => {
+  it('delivers every line of a file in order, with size and progress', async () => {
+    const path = file('plain.log', `${sample.join('\n')}\n`);
+    const source = openLogSource(path);
+    assert.equal(source.totalBytes, statSync(path).size);
+    const { lines } = await collect(source);
+    assert.deepEqual(lines, sample);
+    assert.equal(source.bytesRead, source.totalBytes);
+    assert.equal(source.gzip, false);
+  });
+
+  it('strips CR of CRLF line ends, keeps empty lines, and delivers a last line without newline', async () => {
+    const { lines } = await collect(openLogSource(file('crlf.log', 'a\r\nb\r\n\r\nc\rd\r\nlast')));
+    assert.deepEqual(lines, ['a', 'b', '', 'c\rd', 'last']);
+  });
+
+  it('never splits a line across batches, whatever the chunk size', async () => {
+    const path = file('chunks.log', `${sample.join('\n')}\n`);
+    for (const chunkBytes of [5, 64, 333]) {
+      const { lines, batches } = await collect(openLogSource(path, { chunkBytes }));
+      assert.deepEqual(lines, sample, `chunkBytes ${chunkBytes}`);
+      assert.ok(batches.length > 1, `chunkBytes ${chunkBytes} gives several batches`);
+    }
+  });
+
+  it('reads gzip input recognised by its magic bytes, not its name, counting compressed bytes', async () => {
+    const text = `${sample.join('\n')}\n`;
+    const path = file('rotated.log.1', gzipSync(text));
+    const source = openLogSource(path, { chunkBytes: 100 });
+    const { lines } = await collect(source);
+    assert.deepEqual(lines, sample);
+    assert.equal(source.gzip, true);
+    assert.equal(source.bytesRead, statSync(path).size);
+    assert.ok(source.bytesRead < Buffer.byteLength(text));
+  });
+
+  it('reads concatenated gzip members (rotated files joined together)', async () => {
+    const path = file('joined.gz', Buffer.concat([gzipSync('one\ntwo\n'), gzipSync('three\n')]));
+    assert.deepEqual((await collect(openLogSource(path))).lines, ['one', 'two', 'three']);
+  });
+
+  it('reads "-" from a stdin-like stream, plain or gzip, even when bytes arrive one at a time', async () => {
+    const plain = openLogSource('-', { stdin: Readable.from([Buffer.from('x\ny'), Buffer.from('z\n')]) });
+    assert.equal(plain.totalBytes, null);
+    assert.deepEqual((await collect(plain)).lines, ['x', 'yz']);
+    const zipped = gzipSync('from a pipe\nsecond\n');
+    const bytes = [...zipped].map((byte) => Buffer.from([byte]));
+    const piped = openLogSource('-', { stdin: Readable.from(bytes) });
+    assert.deepEqual((await collect(piped)).lines, ['from a pipe', 'second']);
+    assert.equal(piped.gzip, true);
+    assert.equal(piped.bytesRead, zipped.length);
+  });
+
+  it('decodes UTF-8 characters split across chunks', async () => {
+    const path = file('utf8.log', 'häßlich – 日本\nok\n');
+    for (const chunkBytes of [1, 2, 3, 5]) {
+      assert.deepEqual((await collect(openLogSource(path, { chunkBytes }))).lines, ['häßlich – 日本', 'ok']);
+    }
+  });
+
+  it('cuts an overlong line so that it cannot exhaust memory, and the parser rejects it as oversized', async () => {
+    const maxLineLength = 100;
+    const huge = `198.51.100.1 - - ${'A'.repeat(10_000)}`;
+    const path = file('overlong.log', `${sample[0]}\n${huge}\n${sample[1]}\n${huge}`);
+    for (const chunkBytes of [64, 4096, 1 << 20]) {
+      const { lines } = await collect(openLogSource(path, { chunkBytes, maxLineLength }));
+      assert.equal(lines.length, 4, `chunkBytes ${chunkBytes}`);
+      assert.equal(lines[0], sample[0]);
+      assert.equal(lines[2], sample[1]);
+      const parser = createParser('combined', { maxLineLength });
+      for (const cut of [lines[1]!, lines[3]!]) {
+        assert.ok(cut.length > maxLineLength && cut.length <= 4 * maxLineLength, `cut to ${cut.length}`);
+        const result = parser.parse(cut);
+        assert.ok(isBadInput(result));
+        assert.equal(result.reason, 'oversized-line');
+      }
+    }
+  });
+
+  it('turns bytes that are not UTF-8 into lines the parser rejects as binary', async () => {
+    const path = file(
+      'binary.log',
+      Buffer.concat([Buffer.from('203.0.113.1 - - [x'), Buffer.from([0xff, 0xfe]), Buffer.from('\n')]),
+    );
+    const { lines } = await collect(openLogSource(path));
+    const result = createParser('combined').parse(lines[0]!);
+    assert.ok(isBadInput(result));
+    assert.equal(result.reason, 'binary');
+  });
+
+  it('gives nothing for an empty file, and can be iterated only once', async () => {
+    const source = openLogSource(file('empty.log', ''));
+    assert.deepEqual((await collect(source)).lines, []);
+    assert.throws(() => source.batches(), /only once/);
+  });
+
+  it('fails at open for a missing file or a directory', () => {
+    assert.throws(() => openLogSource(join(dir, 'missing.log')), /ENOENT/);
+    assert.throws(() => openLogSource(dir), /directory/);
+  });
+});
