@@ -33,7 +33,7 @@ export type ClfFormat = 'combined' | 'nginx-main' | 'apache';
 export class ClfParser implements LineParser {
   private readonly clock = new ClfTimeReader();
   /** The previous line's address text when it was already canonical (a one-entry memo). */
-  private lastPeer = '\u0000';
+  private lastPeer = '';
   private readonly options: ResolvedOptions;
   private readonly agentRequired: boolean;
   private readonly forwardedForLogged: boolean;
@@ -56,19 +56,13 @@ export class ClfParser implements LineParser {
     const backslashAt = line.indexOf('\\');
     const record = emptyAccessLog();
 
-    let space: number;
-    let peer: string | null;
-    const lastPeer = this.lastPeer;
-    if (line.startsWith(lastPeer) && line.charCodeAt(lastPeer.length) === 32) {
-      // Same client as the previous line (common: a session or a flood): skip the address parse.
-      space = lastPeer.length;
-      peer = lastPeer;
-    } else {
-      space = line.indexOf(' ');
-      if (space <= 0) return this.shape(line, 0, 'remote_addr', location);
-      peer = canonicalIp(line.slice(0, space));
-      if (peer !== null && peer.length === space) this.lastPeer = peer;
-    }
+    let space = line.indexOf(' ');
+    if (space <= 0) return this.shape(line, 0, 'remote_addr', location);
+    const addressText = line.slice(0, space);
+    // Same client as the previous line (common: a session, a flood): skip the address parse.
+    // (Plain === on a slice: String.prototype.startsWith is several times slower in V8.)
+    let peer = addressText === this.lastPeer ? this.lastPeer : canonicalIp(addressText);
+    if (peer === addressText) this.lastPeer = peer;
     if (peer === null) {
       const next = line.indexOf(' ', space + 1);
       const second = next > space + 1 ? canonicalIp(line.slice(space + 1, next)) : null;

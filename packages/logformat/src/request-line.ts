@@ -95,26 +95,54 @@ export function applyRequestTarget(target: string, method: string, record: Acces
 }
 
 /**
- * Common methods and protocols as shared constant strings: matching them with a native compare
- * is cheaper than validating and slicing, and every record then points at the same string.
+ * A method token as a shared constant string when it is a common one (every record then points
+ * at the same string), validated and sliced otherwise; null when it is not a token.
  */
-const COMMON_METHODS = ['GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE'];
-const COMMON_PROTOCOLS = ['HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/2', 'HTTP/3.0', 'HTTP/3'];
-
 function methodOf(text: string, length: number): string | null {
-  for (const method of COMMON_METHODS) {
-    if (method.length === length && text.startsWith(method)) return method;
+  const token = text.slice(0, length);
+  switch (token) {
+    case 'GET':
+      return 'GET';
+    case 'POST':
+      return 'POST';
+    case 'HEAD':
+      return 'HEAD';
+    case 'PUT':
+      return 'PUT';
+    case 'DELETE':
+      return 'DELETE';
+    case 'OPTIONS':
+      return 'OPTIONS';
+    case 'PATCH':
+      return 'PATCH';
+    case 'CONNECT':
+      return 'CONNECT';
   }
-  for (let i = 0; i < length; i++) if (!isTokenChar(text.charCodeAt(i))) return null;
-  return text.slice(0, length);
+  for (let i = 0; i < length; i++) if (!isTokenChar(token.charCodeAt(i))) return null;
+  return token;
+}
+
+/** `HTTP/` at `at` (compared by char codes: startsWith with a position is slow in V8). */
+function isHttpVersionAt(text: string, at: number): boolean {
+  return (
+    text.charCodeAt(at) === 72 &&
+    text.charCodeAt(at + 1) === 84 &&
+    text.charCodeAt(at + 2) === 84 &&
+    text.charCodeAt(at + 3) === 80 &&
+    text.charCodeAt(at + 4) === 47
+  );
 }
 
 function protocolOf(text: string, start: number): string {
-  const length = text.length - start;
-  for (const protocol of COMMON_PROTOCOLS) {
-    if (protocol.length === length && text.startsWith(protocol, start)) return protocol;
+  const protocol = text.slice(start);
+  switch (protocol) {
+    case 'HTTP/1.0':
+      return 'HTTP/1.0';
+    case 'HTTP/2.0':
+      return 'HTTP/2.0';
+    default:
+      return protocol;
   }
-  return text.slice(start);
 }
 
 /**
@@ -139,7 +167,7 @@ export function applyRequestLine(text: string, record: AccessLog, checkControl =
     let lastSpace = text.length - 1;
     const lowest = Math.max(firstSpace, text.length - 16);
     while (lastSpace > lowest && text.charCodeAt(lastSpace) !== 32) lastSpace--;
-    if (lastSpace > firstSpace && text.startsWith('HTTP/', lastSpace + 1)) {
+    if (lastSpace > firstSpace && isHttpVersionAt(text, lastSpace + 1)) {
       protocol = protocolOf(text, lastSpace + 1);
       targetEnd = lastSpace;
     }

@@ -89,11 +89,14 @@ function zoneOffsetMinutes(text: string, i: number, end: number): number {
 
 /**
  * Reads Common Log Format time, `21/Jan/2024:09:30:12 +0000` (nginx `$time_local`, Apache `%t`
- * without the brackets). One reader per parser. Consecutive lines share their minute (and often
- * their second), so the reader remembers the last minute and zone it converted: a line of the same
- * minute costs two native string compares and two digit reads, with no slicing and no Date math.
+ * without the brackets). One reader per parser. Consecutive lines share their second or at least
+ * their minute, so the reader remembers the last text and the last minute and zone it converted:
+ * a line of the same minute costs a few native string compares and two digit reads, no Date math.
  */
 export class ClfTimeReader {
+  /** The last text converted and its epoch ms: same-second lines cost one string compare. */
+  private lastText = '';
+  private lastMs = Number.NaN;
   /** `21/Jan/2024:09:30` of the last conversion, the zone text `+0000` beside it, and its epoch ms. */
   private minutePrefix = '';
   private zone = '';
@@ -102,18 +105,27 @@ export class ClfTimeReader {
   /** Epoch ms of `line[start, end)`, or NaN when it is not CLF time. */
   read(line: string, start: number, end: number): number {
     if (end - start !== 26) return Number.NaN;
+    // Comparisons use slice and === (native memcmp); String.prototype.startsWith with a
+    // position is several times slower in V8 and this runs once per line.
+    const text = line.slice(start, end);
+    if (text === this.lastText) return this.lastMs;
+    let ms: number;
     if (
-      this.minutePrefix.length === 17 &&
-      line.startsWith(this.minutePrefix, start) &&
-      line.startsWith(this.zone, start + 21) &&
-      line.charCodeAt(start + 17) === 58 &&
-      line.charCodeAt(start + 20) === 32
+      text.endsWith(this.zone) &&
+      text.charCodeAt(17) === 58 &&
+      text.charCodeAt(20) === 32 &&
+      text.slice(0, 17) === this.minutePrefix
     ) {
-      const second = twoDigits(line, start + 18);
+      const second = twoDigits(text, 18);
       if (second < 0 || second > 60) return Number.NaN;
-      return this.minuteStartMs + second * 1000;
+      ms = this.minuteStartMs + second * 1000;
+    } else {
+      ms = this.convert(text, 0, 26);
+      if (Number.isNaN(ms)) return ms;
     }
-    return this.convert(line, start, end);
+    this.lastText = text;
+    this.lastMs = ms;
+    return ms;
   }
 
   private convert(line: string, start: number, end: number): number {
