@@ -14,6 +14,22 @@ export class Fnv1a64 {
   private hi = OFFSET_HI;
   private lo = OFFSET_LO;
 
+  /** Upper 32 bits of the running hash (with {@link low}, a resumable state). */
+  get high(): number {
+    return this.hi;
+  }
+
+  get low(): number {
+    return this.lo;
+  }
+
+  /** Continues from a state saved with {@link high} and {@link low}. */
+  resume(high: number, low: number): this {
+    this.hi = high;
+    this.lo = low;
+    return this;
+  }
+
   reset(): this {
     this.hi = OFFSET_HI;
     this.lo = OFFSET_LO;

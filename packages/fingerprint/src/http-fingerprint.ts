@@ -27,51 +27,89 @@ export interface HttpFingerprintOptions {
    */
   exactUserAgent?: boolean;
   /**
-   * Distinct (UA, Accept-Language, header order) triples remembered (default 20,000). A miss
-   * costs one UA classification (cached on its own) and one hash, so a flood of new triples
-   * costs CPU, never memory.
+   * Distinct UA strings remembered with their hashed part (default 10,000, least recently used
+   * evicted). A miss costs one UA classification and one hash: a flood of new UAs costs CPU,
+   * never memory.
    */
-  cacheSize?: number;
+  maxUserAgents?: number;
+  /**
+   * Fingerprints remembered across all UAs, one per (UA, Accept-Language, header order)
+   * (default 50,000). Past it the least recently used UAs are dropped with their fingerprints.
+   * Fields longer than 512 characters are never cached, so the bound holds in bytes too
+   * (about 50,000 × 1 KB at worst).
+   */
+  maxFingerprints?: number;
 }
 
+type FingerprintInput = Pick<AccessLog, 'userAgent' | 'acceptLanguage' | 'headerOrder'>;
+
 export interface HttpFingerprinter {
-  fingerprint(log: Pick<AccessLog, 'userAgent' | 'acceptLanguage' | 'headerOrder'>): string;
+  fingerprint(log: FingerprintInput): string;
   /** The fingerprint and the normalised parts it was computed from (not cached: for explain). */
-  parts(log: Pick<AccessLog, 'userAgent' | 'acceptLanguage' | 'headerOrder'>): HttpFingerprintParts;
+  parts(log: FingerprintInput): HttpFingerprintParts;
+  /** What the cache holds now, for metrics. */
+  cacheStats(): { userAgents: number; fingerprints: number };
 }
 
 /** Accept-Language tags kept: a browser sends a handful; beyond that is noise or an attack. */
 const MAX_LANGUAGE_TAGS = 8;
 /** Header-order text kept, in characters (about 40 header names). */
 const MAX_HEADER_ORDER_LENGTH = 512;
+/** Fields longer than this are fingerprinted but not cached (see maxFingerprints). */
+const MAX_CACHED_FIELD_LENGTH = 512;
 /** Separates fields in the hashed text; a control byte no normalised field contains. */
 const FIELD_SEPARATOR = 0x1f;
 
+/**
+ * One UA's cached state: the hash after the UA fields, and the fingerprints seen with it,
+ * by Accept-Language then header order. Nested maps look each field up by its own string, so a
+ * hit concatenates and re-hashes nothing.
+ */
+interface UserAgentEntry {
+  high: number;
+  low: number;
+  byLanguage: Map<string, Map<string, string>>;
+  fingerprints: number;
+}
+
 export function createHttpFingerprinter(options: HttpFingerprintOptions = {}): HttpFingerprinter {
   const exactUserAgent = options.exactUserAgent ?? true;
+  const maxFingerprints = options.maxFingerprints ?? 50_000;
   const prefix = exactUserAgent ? 'h1:' : 'h1c:';
   const hasher = new Fnv1a64();
-  // Key characters are bounded too, so 20,000 triples of maximal fields cannot pin more than ~40 MB.
-  const cache = new LRUCache<string, string>({
-    max: options.cacheSize ?? 20_000,
-    maxSize: (options.cacheSize ?? 20_000) * 1_000,
-    sizeCalculation: (_fingerprint, key) => Math.min(key.length, 4_000),
+  let cachedFingerprints = 0;
+  const userAgents = new LRUCache<string, UserAgentEntry>({
+    max: options.maxUserAgents ?? 10_000,
+    dispose: (entry) => {
+      cachedFingerprints -= entry.fingerprints;
+    },
   });
 
-  function parts(log: Pick<AccessLog, 'userAgent' | 'acceptLanguage' | 'headerOrder'>): HttpFingerprintParts {
-    const ua = classifyUserAgent(log.userAgent);
-    const userAgentHash = exactUserAgent && ua.kind !== 'empty' ? fnv1a64Hex(log.userAgent ?? '', 8) : '';
-    const acceptLanguage = normaliseAcceptLanguage(log.acceptLanguage);
-    const headerOrder = normaliseHeaderOrder(log.headerOrder);
+  /** Hashes the UA fields; leaves the state in `hasher`. */
+  function hashUserAgent(userAgent: string | null): { ua: UaInfo; userAgentHash: string } {
+    const ua = classifyUserAgent(userAgent);
+    const userAgentHash = exactUserAgent && ua.kind !== 'empty' ? fnv1a64Hex(userAgent ?? '', 8) : '';
     hasher.reset().update(ua.kind);
     hasher.byte(FIELD_SEPARATOR).update(ua.family);
     hasher.byte(FIELD_SEPARATOR).update(ua.major === null ? '' : String(ua.major));
     hasher.byte(FIELD_SEPARATOR).update(ua.os ?? '');
     hasher.byte(FIELD_SEPARATOR).update(userAgentHash);
+    return { ua, userAgentHash };
+  }
+
+  /** Hashes the request fields onto the UA state in `hasher`; returns the fingerprint. */
+  function finish(acceptLanguage: string, headerOrder: string): string {
     hasher.byte(FIELD_SEPARATOR).update(acceptLanguage);
     hasher.byte(FIELD_SEPARATOR).update(headerOrder);
+    return prefix + hasher.hex(12);
+  }
+
+  function parts(log: FingerprintInput): HttpFingerprintParts {
+    const { ua, userAgentHash } = hashUserAgent(log.userAgent);
+    const acceptLanguage = normaliseAcceptLanguage(log.acceptLanguage);
+    const headerOrder = normaliseHeaderOrder(log.headerOrder);
     return {
-      fingerprint: prefix + hasher.hex(12),
+      fingerprint: finish(acceptLanguage, headerOrder),
       kind: ua.kind,
       family: ua.family,
       major: ua.major,
@@ -82,19 +120,45 @@ export function createHttpFingerprinter(options: HttpFingerprintOptions = {}): H
     };
   }
 
+  function fingerprint(log: FingerprintInput): string {
+    const userAgent = log.userAgent ?? '';
+    const language = log.acceptLanguage ?? '';
+    const order = log.headerOrder ?? '';
+    let entry = userAgents.get(userAgent);
+    const byOrder = entry?.byLanguage.get(language);
+    const cached = byOrder?.get(order);
+    if (cached !== undefined) return cached;
+
+    if (entry === undefined) {
+      hashUserAgent(log.userAgent);
+      if (userAgent.length <= MAX_CACHED_FIELD_LENGTH) {
+        entry = { high: hasher.high, low: hasher.low, byLanguage: new Map(), fingerprints: 0 };
+        userAgents.set(userAgent, entry);
+      }
+    } else {
+      hasher.resume(entry.high, entry.low);
+    }
+    const result = finish(normaliseAcceptLanguage(log.acceptLanguage), normaliseHeaderOrder(log.headerOrder));
+    if (entry && language.length <= MAX_CACHED_FIELD_LENGTH && order.length <= MAX_CACHED_FIELD_LENGTH) {
+      let orders = byOrder;
+      if (orders === undefined) {
+        orders = new Map();
+        entry.byLanguage.set(language, orders);
+      }
+      orders.set(order, result);
+      entry.fingerprints++;
+      cachedFingerprints++;
+      // Evict whole UAs, least recently used first, until back under the bound (the current UA
+      // is the most recent, so it goes last).
+      while (cachedFingerprints > maxFingerprints && userAgents.size > 0) userAgents.pop();
+    }
+    return result;
+  }
+
   return {
-    fingerprint(log) {
-      const ua = log.userAgent ?? '';
-      const language = log.acceptLanguage ?? '';
-      // The lengths make the key unambiguous whatever characters the fields contain.
-      const key = `${ua.length},${language.length}:${ua}${language}${log.headerOrder ?? ''}`;
-      const cached = cache.get(key);
-      if (cached !== undefined) return cached;
-      const fingerprint = parts(log).fingerprint;
-      cache.set(key, fingerprint);
-      return fingerprint;
-    },
+    fingerprint,
     parts,
+    cacheStats: () => ({ userAgents: userAgents.size, fingerprints: cachedFingerprints }),
   };
 }
 
@@ -111,9 +175,7 @@ export function httpFingerprint(
 }
 
 /** The parts behind {@link httpFingerprint}, for explanations. */
-export function httpFingerprintParts(
-  log: Pick<AccessLog, 'userAgent' | 'acceptLanguage' | 'headerOrder'>,
-): HttpFingerprintParts {
+export function httpFingerprintParts(log: FingerprintInput): HttpFingerprintParts {
   return defaultFingerprinter.parts(log);
 }
 

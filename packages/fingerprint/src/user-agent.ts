@@ -80,7 +80,7 @@ export function parseUserAgent(ua: string): UaInfo {
   }
   const words = splitWords(scanned, lower);
   if (words.length === 0) return EMPTY;
-  const os = detectOs(lower);
+  const os = detectOs(words, lower);
 
   const declared = findCrawlerWord(words);
   if (declared) return info('crawler', declared.name, declared.major, os, declared.name);
@@ -96,7 +96,7 @@ export function parseUserAgent(ua: string): UaInfo {
   const engineNote = extraEngineNote(scanned);
   if (engineNote) return info('crawler', engineNote, null, os, engineNote);
 
-  const browser = detectBrowser(scanned, lower);
+  const browser = detectBrowser(words, os);
   const browserLike = lower.startsWith('mozilla/') || lower.startsWith('opera/');
   if (browser && browserLike) return info('browser', browser.family, browser.major, os, null);
 
@@ -122,8 +122,10 @@ interface UaWord {
   segment: number;
   isUrl: boolean;
   isEmail: boolean;
-  /** What the name says about the agent (ROLE_*), memoised per distinct name. */
+  /** What the name says about the agent (ROLE_*). */
   role: number;
+  /** Role, browser and OS ranks of the name (see lexemeOf). */
+  lexeme: number;
 }
 
 /** Character classes for the tokenizer, by char code (< 128): 1 ends a word, 2 also a segment. */
@@ -144,8 +146,7 @@ function splitWords(text: string, lower: string): UaWord[] {
     const kind = code < 128 ? BREAKS[code]! : 0;
     if (kind !== 0) {
       if (start >= 0) {
-        const word = makeWord(text, lower, start, i, segment);
-        if (word) words.push(word);
+        pushProducts(words, text, lower, start, i, segment);
         start = -1;
       }
       if (kind === 2) segment++;
@@ -154,6 +155,79 @@ function splitWords(text: string, lower: string): UaWord[] {
     }
   }
   return words;
+}
+
+/**
+ * One whitespace-delimited run can hold several products: `XiaoMi/MiuiBrowser/10.8`,
+ * `Firefox/3.6.8/Nutch-1.7`, or two glued by a missing space, `Chrome/105.0.0.0MQQBrowser/6.2`.
+ * A part after `/` begins a new product when it starts with a letter and either follows a version
+ * or has a version of its own; `Build/MMB29P` and `FBPN/com.facebook.katana` stay one product.
+ * URLs stay whole.
+ */
+function pushProducts(
+  words: UaWord[],
+  text: string,
+  lower: string,
+  start: number,
+  end: number,
+  segment: number,
+): void {
+  const firstSlash = text.indexOf('/', start);
+  if (firstSlash < 0 || firstSlash >= end || isUrlRun(lower, start, end, firstSlash)) {
+    const word = makeWord(text, lower, start, end, segment);
+    if (word) words.push(word);
+    return;
+  }
+  let productStart = start;
+  let afterName = true;
+  for (let slash = firstSlash; slash >= 0 && slash < end; slash = text.indexOf('/', slash + 1)) {
+    const partStart = slash + 1;
+    let nextSlash = text.indexOf('/', partStart);
+    if (nextSlash < 0 || nextSlash > end) nextSlash = end;
+    if (isLetter(text.charCodeAt(partStart))) {
+      const versioned = nextSlash < end && isDigit(text.charCodeAt(nextSlash + 1));
+      if (!afterName || versioned) {
+        const word = makeWord(text, lower, productStart, slash, segment);
+        if (word) words.push(word);
+        productStart = partStart;
+        afterName = true;
+        continue;
+      }
+    } else if (nextSlash < end) {
+      const glued = GLUED_PRODUCT.exec(text.slice(partStart, nextSlash));
+      if (glued) {
+        const word = makeWord(text, lower, productStart, partStart + glued[1]!.length, segment);
+        if (word) words.push(word);
+        productStart = partStart + glued[1]!.length;
+        afterName = true;
+        continue;
+      }
+    }
+    afterName = false;
+  }
+  const word = makeWord(text, lower, productStart, end, segment);
+  if (word) words.push(word);
+}
+
+/** A version running into the next product's name: `105.0.0.0` + `MQQBrowser`. */
+const GLUED_PRODUCT = /^([\d.]+)[A-Za-z][\w-]{3,}$/;
+
+function isDigit(code: number): boolean {
+  return code >= 48 && code <= 57;
+}
+
+function isLetter(code: number): boolean {
+  return (code >= 65 && code <= 90) || (code >= 97 && code <= 122);
+}
+
+/** `http://…`, `www.…`, `ahrefs.com/robot/`: the run is a contact URL, slashes and all. */
+function isUrlRun(lower: string, start: number, end: number, slash: number): boolean {
+  if (lower.startsWith('://', slash - 1)) return true;
+  let nameStart = start;
+  while (nameStart < slash && isTrimmed(lower.charCodeAt(nameStart))) nameStart++;
+  if (lower.startsWith('www.', nameStart)) return true;
+  const host = lower.slice(nameStart, slash);
+  return host.includes('.') && isDomain(host, lower.slice(slash + 1, end));
 }
 
 function makeWord(text: string, lower: string, start: number, end: number, segment: number): UaWord | null {
@@ -173,16 +247,8 @@ function makeWord(text: string, lower: string, start: number, end: number, segme
     lower.startsWith('www.', nameStart) ||
     (lname.includes('.') && isDomain(lname, version));
   const isEmail = !isUrl && lraw.includes('@') && EMAIL.test(lraw);
-  return {
-    name,
-    lname,
-    lraw,
-    version,
-    segment,
-    isUrl,
-    isEmail,
-    role: isUrl || isEmail ? ROLE_NONE : roleOf(lname),
-  };
+  const lexeme = isUrl || isEmail ? ROLE_NONE : lexemeOf(lname);
+  return { name, lname, lraw, version, segment, isUrl, isEmail, role: roleOfLexeme(lexeme), lexeme };
 }
 
 function isTrimmed(code: number): boolean {
@@ -214,21 +280,27 @@ const ROLE_TOOL = 4;
 const ROLE_RUNTIME = 5;
 
 /**
- * Role of each distinct product name. UAs repeat a small vocabulary (`Mozilla`, `AppleWebKit`,
- * `Chrome`, ...), so this spares the marker scan on cache misses. Cleared when full: at most 4,096
- * names, and a flood of random names only costs the scan again.
+ * What one product name says, packed in a small integer: role (ROLE_*, bits 0-2), rank in
+ * BROWSER_TOKENS + 1 (bits 3-8), rank in OS_MARKERS + 1 (bits 9-14). Memoised per distinct name:
+ * UAs repeat a small vocabulary (`Mozilla`, `AppleWebKit`, `Chrome`, ...), so cache misses skip
+ * the marker scans. At most 4,096 names, cleared when full (a flood of random names only costs
+ * the scans again).
  */
-const roleMemo = new Map<string, number>();
-const MAX_MEMOISED_ROLES = 4096;
+const lexemeMemo = new Map<string, number>();
+const MAX_MEMOISED_NAMES = 4096;
 
-function roleOf(lname: string): number {
-  let role = roleMemo.get(lname);
-  if (role !== undefined) return role;
-  role = computeRole(lname);
-  if (roleMemo.size >= MAX_MEMOISED_ROLES) roleMemo.clear();
-  roleMemo.set(lname, role);
-  return role;
+function lexemeOf(lname: string): number {
+  let lexeme = lexemeMemo.get(lname);
+  if (lexeme !== undefined) return lexeme;
+  lexeme = computeRole(lname) | (((BROWSER_RANK.get(lname) ?? -1) + 1) << 3) | ((osRankOf(lname) + 1) << 9);
+  if (lexemeMemo.size >= MAX_MEMOISED_NAMES) lexemeMemo.clear();
+  lexemeMemo.set(lname, lexeme);
+  return lexeme;
 }
+
+const roleOfLexeme = (lexeme: number): number => lexeme & 7;
+const browserRankOfLexeme = (lexeme: number): number => ((lexeme >> 3) & 63) - 1;
+const osRankOfLexeme = (lexeme: number): number => ((lexeme >> 9) & 63) - 1;
 
 function computeRole(lname: string): number {
   if (lname.length < 2 || lname.length > MAX_NAME_LENGTH) return ROLE_NONE;
@@ -419,74 +491,119 @@ function extraEngineNote(text: string): string | null {
 }
 
 /**
- * Browser tokens in precedence order: browsers built on Chromium also send `Chrome/` and
- * `Safari/`, and Edge on iOS also sends `Version/`, so the more specific token must come first.
+ * Browser product names in precedence order: browsers built on Chromium also send `Chrome/` and
+ * `Safari/`, and Edge on iOS also sends `Version/`, so the more specific name must come first.
+ * A name counts only as a product with a version (`Chrome/120`). `opera mini` is the two words
+ * `Opera Mini/8.0`.
  */
-const BROWSER_TOKENS: ReadonlyArray<readonly [token: string, family: string]> = [
-  ['Edg/', 'Edge'],
-  ['EdgA/', 'Edge'],
-  ['EdgiOS/', 'Edge'],
-  ['Edge/', 'Edge'],
-  ['OPR/', 'Opera'],
-  ['OPT/', 'Opera'],
-  ['OPiOS/', 'Opera'],
-  ['Opera Mini/', 'Opera Mini'],
-  ['SamsungBrowser/', 'Samsung Internet'],
-  ['YaBrowser/', 'Yandex Browser'],
-  ['UCBrowser/', 'UC Browser'],
-  ['Vivaldi/', 'Vivaldi'],
-  ['Brave/', 'Brave'],
-  ['MiuiBrowser/', 'MIUI Browser'],
-  ['HuaweiBrowser/', 'Huawei Browser'],
-  ['DuckDuckGo/', 'DuckDuckGo'],
-  ['Silk/', 'Amazon Silk'],
-  ['Whale/', 'Whale'],
-  ['QQBrowser/', 'QQ Browser'],
-  ['Electron/', 'Electron'],
-  ['CriOS/', 'Chrome'],
-  ['FxiOS/', 'Firefox'],
-  ['SeaMonkey/', 'SeaMonkey'],
-  ['PaleMoon/', 'Pale Moon'],
-  ['Waterfox/', 'Waterfox'],
-  ['Firefox/', 'Firefox'],
-  ['Chromium/', 'Chromium'],
-  ['Chrome/', 'Chrome'],
-  ['Konqueror/', 'Konqueror'],
-  ['Opera/', 'Opera'],
+const BROWSER_TOKENS: ReadonlyArray<readonly [name: string, family: string]> = [
+  ['edg', 'Edge'],
+  ['edga', 'Edge'],
+  ['edgios', 'Edge'],
+  ['edge', 'Edge'],
+  ['opr', 'Opera'],
+  ['opt', 'Opera'],
+  ['opios', 'Opera'],
+  ['opera mini', 'Opera Mini'],
+  ['samsungbrowser', 'Samsung Internet'],
+  ['yabrowser', 'Yandex Browser'],
+  ['ucbrowser', 'UC Browser'],
+  ['vivaldi', 'Vivaldi'],
+  ['brave', 'Brave'],
+  ['miuibrowser', 'MIUI Browser'],
+  ['huaweibrowser', 'Huawei Browser'],
+  ['duckduckgo', 'DuckDuckGo'],
+  ['silk', 'Amazon Silk'],
+  ['whale', 'Whale'],
+  ['qqbrowser', 'QQ Browser'],
+  ['mqqbrowser', 'QQ Browser'],
+  ['electron', 'Electron'],
+  ['crios', 'Chrome'],
+  ['fxios', 'Firefox'],
+  ['seamonkey', 'SeaMonkey'],
+  ['palemoon', 'Pale Moon'],
+  ['waterfox', 'Waterfox'],
+  ['firefox', 'Firefox'],
+  ['chromium', 'Chromium'],
+  ['chrome', 'Chrome'],
+  ['konqueror', 'Konqueror'],
+  ['opera', 'Opera'],
 ];
+const BROWSER_RANK = new Map(BROWSER_TOKENS.map(([name], rank) => [name, rank]));
+const OPERA_MINI_RANK = BROWSER_RANK.get('opera mini')!;
+const OPERA_RANK = BROWSER_RANK.get('opera')!;
 
-function detectBrowser(ua: string, lower: string): { family: string; major: number | null } | null {
-  for (const [token, family] of BROWSER_TOKENS) {
-    const at = ua.indexOf(token);
-    if (at < 0) continue;
-    // Opera 10+ kept `Opera/9.80` for old sniffers and put the real version in `Version/`.
-    if (token === 'Opera/') return { family, major: majorAfter(ua, 'Version/') ?? majorAt(ua, at + 6) };
-    if (family === 'Chrome' && lower.includes('; wv)')) {
-      return { family: 'Chrome WebView', major: majorAt(ua, at + token.length) };
+function detectBrowser(words: UaWord[], os: string | null): { family: string; major: number | null } | null {
+  let best = -1;
+  let bestWord: UaWord | null = null;
+  let versionWord: UaWord | null = null;
+  let msie = -1;
+  let trident = false;
+  let rv: UaWord | null = null;
+  let safari = false;
+  let webkit = false;
+  let gecko = false;
+  let presto = false;
+  let webView = false;
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    let rank = word.version === '' ? -1 : browserRankOfLexeme(word.lexeme);
+    if (word.lname === 'mini' && word.version !== '' && words[i - 1]?.lname === 'opera')
+      rank = OPERA_MINI_RANK;
+    if (rank >= 0 && (best < 0 || rank < best)) {
+      best = rank;
+      bestWord = word;
     }
-    return { family, major: majorAt(ua, at + token.length) };
+    switch (word.lname) {
+      case 'version':
+        versionWord ??= word;
+        break;
+      case 'msie':
+        if (msie < 0) msie = i;
+        break;
+      case 'trident':
+        trident = true;
+        break;
+      case 'safari':
+        safari ||= word.version !== '';
+        break;
+      case 'applewebkit':
+        webkit = true;
+        break;
+      case 'gecko':
+        // `Gecko/20100101` or `like Gecko`; a bare `Gecko` is some other product's prose.
+        gecko ||= word.version !== '' || words[i - 1]?.lname === 'like';
+        break;
+      case 'presto':
+        presto = true;
+        break;
+      case 'wv':
+        webView = true;
+        break;
+      default:
+        if (word.lname.startsWith('rv:')) rv ??= word;
+    }
   }
-  const msie = ua.indexOf('MSIE ');
-  if (msie >= 0) return { family: 'Internet Explorer', major: majorAt(ua, msie + 5) };
-  if (ua.includes('Trident/')) return { family: 'Internet Explorer', major: majorAfter(ua, 'rv:') };
-  const version = majorAfter(ua, 'Version/');
-  if (ua.includes('Safari/')) {
-    if (lower.includes('android')) return { family: 'Android Browser', major: version };
+  const version = versionWord ? parseMajor(versionWord.version) : null;
+  if (bestWord) {
+    const family = BROWSER_TOKENS[best]![1];
+    // Opera 10+ kept `Opera/9.80` for old sniffers and put the real version in `Version/`.
+    if (best === OPERA_RANK) return { family, major: version ?? parseMajor(bestWord.version) };
+    if (family === 'Chrome' && webView)
+      return { family: 'Chrome WebView', major: parseMajor(bestWord.version) };
+    return { family, major: parseMajor(bestWord.version) };
+  }
+  if (msie >= 0) return { family: 'Internet Explorer', major: parseMajor(words[msie + 1]?.name ?? '') };
+  if (trident) return { family: 'Internet Explorer', major: rv ? parseMajor(rv.lname.slice(3)) : null };
+  if (safari) {
+    if (os === 'Android') return { family: 'Android Browser', major: version };
     if (version !== null) return { family: 'Safari', major: version };
   }
-  if (lower.includes('applewebkit')) {
-    // In-app browsers on Apple platforms send the WebKit part without `Safari/`.
-    if (/iphone|ipad|ipod|macintosh/.test(lower)) return { family: 'WebView', major: null };
-    return { family: 'WebKit', major: null };
-  }
-  if (lower.includes('gecko/') || lower.includes('like gecko')) return { family: 'Gecko', major: null };
-  if (lower.includes('presto/')) return { family: 'Opera', major: version };
+  // In-app browsers on Apple platforms send the WebKit part without `Safari/`.
+  if (webkit) return { family: os === 'iOS' || os === 'macOS' ? 'WebView' : 'WebKit', major: null };
+  if (gecko) return { family: 'Gecko', major: null };
+  if (presto) return { family: 'Opera', major: version };
   return null;
-}
-
-function majorAfter(ua: string, token: string): number | null {
-  const at = ua.indexOf(token);
-  return at < 0 ? null : majorAt(ua, at + token.length);
 }
 
 /** Leading decimal digits of `text` from `at`, as a number; null when there are none. */
@@ -506,10 +623,14 @@ function parseMajor(version: string): number | null {
   return majorAt(version, version.startsWith('v') ? 1 : 0);
 }
 
-/** Ordered: Windows Phone says Android, iOS says "like Mac OS X", ChromeOS says X11 and Linux. */
-const OS_MARKERS: ReadonlyArray<readonly [marker: string, os: string]> = [
+/**
+ * Operating systems by product name, in precedence order: Windows Phone says Android, iOS says
+ * "like Mac OS X", ChromeOS says X11 and Linux. Names match exactly, or as a prefix where devices
+ * append a model (`iPhone11,8`, `BlackBerry9700`, `AmigaOS4.0`, `SymbianOS/9`).
+ */
+const OS_MARKERS: ReadonlyArray<readonly [name: string, os: string, prefix?: 'prefix']> = [
   ['windows phone', 'Windows Phone'],
-  ['xbox', 'Xbox'],
+  ['xbox', 'Xbox', 'prefix'],
   ['kaios', 'KaiOS'],
   ['tizen', 'Tizen'],
   ['harmonyos', 'HarmonyOS'],
@@ -518,37 +639,77 @@ const OS_MARKERS: ReadonlyArray<readonly [marker: string, os: string]> = [
   ['android', 'Android'],
   ['playstation', 'PlayStation'],
   ['nintendo', 'Nintendo'],
-  ['iphone', 'iOS'],
-  ['ipad', 'iOS'],
-  ['ipod', 'iOS'],
-  ['like mac os x', 'iOS'],
-  ['mac os x', 'macOS'],
+  ['iphone', 'iOS', 'prefix'],
+  ['ipad', 'iOS', 'prefix'],
+  ['ipod', 'iOS', 'prefix'],
+  ['ios', 'iOS'],
   ['macintosh', 'macOS'],
+  ['mac', 'macOS'],
   ['windows', 'Windows'],
   ['win64', 'Windows'],
   ['win32', 'Windows'],
-  ['cros ', 'ChromeOS'],
-  ['blackberry', 'BlackBerry'],
+  ['cros', 'ChromeOS'],
+  ['blackberry', 'BlackBerry', 'prefix'],
   ['bb10', 'BlackBerry'],
-  ['symbian', 'Symbian'],
+  ['symbian', 'Symbian', 'prefix'],
   ['freebsd', 'BSD'],
   ['openbsd', 'BSD'],
   ['netbsd', 'BSD'],
   ['linux', 'Linux'],
   ['x11', 'Linux'],
   ['ubuntu', 'Linux'],
+  ['amigaos', 'AmigaOS', 'prefix'],
+  ['darwin', 'Darwin'],
+];
+const OS_RANK = new Map(
+  OS_MARKERS.flatMap(([name, , prefix], rank) => (prefix ? [] : [[name, rank] as const])),
+);
+const OS_PREFIXES = OS_MARKERS.flatMap(([name, , prefix], rank) => (prefix ? [[name, rank] as const] : []));
+const WINDOWS_PHONE_RANK = 0;
+
+function osRankOf(lname: string): number {
+  const rank = OS_RANK.get(lname);
+  if (rank !== undefined) return rank;
+  for (const [prefix, prefixRank] of OS_PREFIXES) if (lname.startsWith(prefix)) return prefixRank;
+  return -1;
+}
+
+function detectOs(words: UaWord[], lower: string): string | null {
+  let best = -1;
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    let rank = osRankOfLexeme(word.lexeme);
+    if (word.lname === 'phone' && words[i - 1]?.lname === 'windows') rank = WINDOWS_PHONE_RANK;
+    if (rank >= 0 && (best < 0 || rank < best)) best = rank;
+  }
+  if (best >= 0) return OS_MARKERS[best]![1];
+  // Names glued to other text (`(Linux i686)x86`, `WindowsNT`): look for the distinctive ones anywhere.
+  for (const [marker, os] of OS_SUBSTRINGS) if (lower.includes(marker)) return os;
+  return null;
+}
+
+/** Substrings distinctive enough to find inside other words (not `ios`, `mac`: `radios`, `Macro`). */
+const OS_SUBSTRINGS: ReadonlyArray<readonly [marker: string, os: string]> = [
+  ['windows phone', 'Windows Phone'],
+  ['xbox', 'Xbox'],
+  ['kaios', 'KaiOS'],
+  ['tizen', 'Tizen'],
+  ['harmonyos', 'HarmonyOS'],
+  ['android', 'Android'],
+  ['playstation', 'PlayStation'],
+  ['nintendo', 'Nintendo'],
+  ['iphone', 'iOS'],
+  ['ipad', 'iOS'],
+  ['like mac os x', 'iOS'],
+  ['mac os x', 'macOS'],
+  ['macintosh', 'macOS'],
+  ['windows', 'Windows'],
+  ['blackberry', 'BlackBerry'],
+  ['symbian', 'Symbian'],
+  ['freebsd', 'BSD'],
+  ['openbsd', 'BSD'],
+  ['linux', 'Linux'],
+  ['ubuntu', 'Linux'],
   ['amigaos', 'AmigaOS'],
   ['darwin', 'Darwin'],
 ];
-
-/** Browsers state the platform in their first comment, so that short text is searched first. */
-function detectOs(lower: string): string | null {
-  const open = lower.indexOf('(');
-  const close = open < 0 ? -1 : lower.indexOf(')', open);
-  if (close > open) {
-    const platform = lower.slice(open, close + 1);
-    for (const [marker, os] of OS_MARKERS) if (platform.includes(marker)) return os;
-  }
-  for (const [marker, os] of OS_MARKERS) if (lower.includes(marker)) return os;
-  return null;
-}

@@ -118,9 +118,25 @@ describe('httpFingerprint', () => {
   });
 
   test('the cached answer equals the computed one, with a tiny cache under churn', () => {
-    const small = createHttpFingerprinter({ cacheSize: 2 });
-    const requests = ['a/1', 'b/2', 'c/3', 'a/1', 'curl/8', 'b/2'].map((ua) => request(ua, 'fr'));
+    const small = createHttpFingerprinter({ maxUserAgents: 2, maxFingerprints: 3 });
+    const requests = ['a/1', 'b/2', 'c/3', 'a/1', 'curl/8', 'b/2'].flatMap((ua) => [
+      request(ua, 'fr'),
+      request(ua, 'de', 'host,accept'),
+      request(ua, 'fr'),
+    ]);
     for (const r of requests) assert.equal(small.fingerprint(r), small.parts(r).fingerprint);
+  });
+
+  test('the cache stays within its bounds under a flood of new UAs and languages', () => {
+    const bounded = createHttpFingerprinter({ maxUserAgents: 50, maxFingerprints: 200 });
+    for (let i = 0; i < 5_000; i++) {
+      bounded.fingerprint(request(`flood/${i % 700}`, `x-${i % 13}`, i % 2 ? 'host' : null));
+      const stats = bounded.cacheStats();
+      assert.ok(stats.userAgents <= 50 && stats.fingerprints <= 200, JSON.stringify(stats));
+    }
+    const huge = 'x'.repeat(10_000);
+    bounded.fingerprint(request(huge, huge, huge));
+    assert.ok(bounded.cacheStats().fingerprints <= 200);
   });
 
   test('no UA, "-" and an empty UA give one fingerprint', () => {
