@@ -121,6 +121,23 @@ describe('nginx log_format: request pieces instead of $request', () => {
   });
 });
 
+describe('nginx log_format: headers and module variables', () => {
+  it('reads $http_host (port removed), $http_x_request_id, $http_ssl_ja3_hash and $http_ssl_ja4', () => {
+    const parser = createParser(
+      'nginx:\'$remote_addr [$time_local] "$request" $status $http_host $http_x_request_id $http_ssl_ja3_hash $http_ssl_ja4\'',
+    );
+    const record = parsed(
+      parser,
+      '192.0.2.1 [21/Jan/2024:09:30:12 +0000] "GET / HTTP/1.1" 200 Shop.Example:8443 req-42 ' +
+        'e7d705a3286e19ea42f587b344ee6865 t13d1516h2_8daaf6152771_b186095e22b6',
+    );
+    assert.equal(record.host, 'shop.example');
+    assert.equal(record.requestId, 'req-42');
+    assert.equal(record.ja3, 'e7d705a3286e19ea42f587b344ee6865');
+    assert.equal(record.ja4, 't13d1516h2_8daaf6152771_b186095e22b6');
+  });
+});
+
 describe('nginx log_format: syntax', () => {
   it('accepts braced variable names, unknown variables and $http_NAME headers it does not map', () => {
     const parser = createParser(
