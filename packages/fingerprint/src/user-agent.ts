@@ -103,29 +103,63 @@ export function parseUserAgent(ua: string): UaInfo {
   // Apps and unknown clients: name them by their first own product (`Mozilla/5.0 (compatible;
   // Cloudinary/1.0)` is `Cloudinary`), not by the `Mozilla` compatibility prefix.
   const own = words.find((w) => isNameLike(w) && !BROWSER_PRODUCT_WORDS.has(w.lname)) ?? words[0]!;
-  return info('other', own.name || 'unknown', parseMajor(own.version), os, null);
+  return info('other', own.name || 'unknown', own.major, os, null);
 }
 
 function info(kind: UaKind, family: string, major: number | null, os: string | null, crawler: string | null) {
   return Object.freeze({ kind, family, major, os, crawler }) as UaInfo;
 }
 
-interface UaWord {
-  /** Product name as written, without `+`, quotes and trailing punctuation. */
-  name: string;
-  lname: string;
-  /** The whole word, lower-case (URLs keep their path here). */
-  lraw: string;
-  /** Text after the first `/`, or ''. */
-  version: string;
-  /** Index of the `;`/`()`/`,` delimited segment holding the word. */
-  segment: number;
-  isUrl: boolean;
-  isEmail: boolean;
+/**
+ * One product of a UA (`Name/version`). Only the lower-case name is sliced eagerly (it keys the
+ * lexicon); the rest is read from the UA text when a rule needs it, which is rarely on the
+ * classification of a cache miss.
+ */
+class UaWord {
+  constructor(
+    private readonly text: string,
+    private readonly lower: string,
+    private readonly start: number,
+    private readonly end: number,
+    private readonly nameStart: number,
+    private readonly nameEnd: number,
+    /** Index of the `/` ending the name, or `end` when there is none. */
+    private readonly slash: number,
+    /** Product name, lower-case, without `+`, quotes and trailing punctuation. */
+    readonly lname: string,
+    /** Index of the `;`/`()`/`,` delimited segment holding the word. */
+    readonly segment: number,
+    readonly isUrl: boolean,
+    readonly isEmail: boolean,
+    /** Role, browser and OS ranks of the name (see lexemeOf). */
+    readonly lexeme: number,
+  ) {}
+
   /** What the name says about the agent (ROLE_*). */
-  role: number;
-  /** Role, browser and OS ranks of the name (see lexemeOf). */
-  lexeme: number;
+  get role(): number {
+    return roleOfLexeme(this.lexeme);
+  }
+
+  /** Product name as written. */
+  get name(): string {
+    return this.text.slice(this.nameStart, this.nameEnd);
+  }
+
+  get hasVersion(): boolean {
+    return this.slash < this.end - 1;
+  }
+
+  /** Leading digits of the version (`v2.0` counts as 2), or null. */
+  get major(): number | null {
+    if (!this.hasVersion) return null;
+    const at = this.slash + 1;
+    return majorAt(this.text, this.text.charCodeAt(at) === 118 /* v */ ? at + 1 : at);
+  }
+
+  /** The whole word, lower-case (URLs keep their path here). */
+  get lraw(): string {
+    return this.lower.slice(this.start, this.end);
+  }
 }
 
 /** Character classes for the tokenizer, by char code (< 128): 1 ends a word, 2 also a segment. */
@@ -227,7 +261,7 @@ function isUrlRun(lower: string, start: number, end: number, slash: number): boo
   while (nameStart < slash && isTrimmed(lower.charCodeAt(nameStart))) nameStart++;
   if (lower.startsWith('www.', nameStart)) return true;
   const host = lower.slice(nameStart, slash);
-  return host.includes('.') && isDomain(host, lower.slice(slash + 1, end));
+  return host.includes('.') && isDomain(host, slash + 1 < end ? lower.charCodeAt(slash + 1) : 0);
 }
 
 function makeWord(text: string, lower: string, start: number, end: number, segment: number): UaWord | null {
@@ -238,17 +272,28 @@ function makeWord(text: string, lower: string, start: number, end: number, segme
   while (nameStart < nameEnd && isTrimmed(text.charCodeAt(nameStart))) nameStart++;
   while (nameEnd > nameStart && isTrimmed(text.charCodeAt(nameEnd - 1))) nameEnd--;
   if (nameStart === nameEnd && slash >= end - 1) return null;
-  const name = text.slice(nameStart, nameEnd);
   const lname = lower.slice(nameStart, nameEnd);
-  const version = slash < end ? text.slice(slash + 1, end) : '';
-  const lraw = lower.slice(start, end);
   const isUrl =
     (slash < end && lower.startsWith('://', slash - 1)) ||
     lower.startsWith('www.', nameStart) ||
-    (lname.includes('.') && isDomain(lname, version));
-  const isEmail = !isUrl && lraw.includes('@') && EMAIL.test(lraw);
+    (lname.includes('.') && isDomain(lname, slash + 1 < end ? text.charCodeAt(slash + 1) : 0));
+  const at = isUrl ? -1 : lower.indexOf('@', start);
+  const isEmail = at >= 0 && at < end && EMAIL.test(lower.slice(start, end));
   const lexeme = isUrl || isEmail ? ROLE_NONE : lexemeOf(lname);
-  return { name, lname, lraw, version, segment, isUrl, isEmail, role: roleOfLexeme(lexeme), lexeme };
+  return new UaWord(
+    text,
+    lower,
+    start,
+    end,
+    nameStart,
+    nameEnd,
+    slash,
+    lname,
+    segment,
+    isUrl,
+    isEmail,
+    lexeme,
+  );
 }
 
 function isTrimmed(code: number): boolean {
@@ -264,8 +309,8 @@ const HOST = /^[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,6}$/;
  * by a version (`ricardo.ch/8.28.2`, `UP.Link/6.3`) is a product name instead, and so are
  * `Node.js` and `.NET CLR` (the leading dot is trimmed off the name, so test the `js` ending).
  */
-function isDomain(lname: string, version: string): boolean {
-  if (version.length > 0 && version.charCodeAt(0) >= 48 && version.charCodeAt(0) <= 57) return false;
+function isDomain(lname: string, afterSlash: number): boolean {
+  if (isDigit(afterSlash)) return false;
   return !lname.endsWith('.js') && HOST.test(lname);
 }
 
@@ -343,18 +388,18 @@ function findCrawlerWord(words: UaWord[]): { name: string; major: number | null 
   for (let i = 0; i < words.length; i++) {
     const word = words[i]!;
     if (word.role === ROLE_KNOWN_CRAWLER) {
-      return { name: knownCrawlerName(word.lname)!, major: parseMajor(word.version) };
+      return { name: knownCrawlerName(word.lname)!, major: word.major };
     }
-    if (word.role === ROLE_CRAWLER) return { name: word.name, major: parseMajor(word.version) };
+    if (word.role === ROLE_CRAWLER) return { name: word.name, major: word.major };
     if (word.role === ROLE_BARE_CRAWLER) {
       // `Sogou web spider/4.0`, `AddThis.com robot`: keep up to three words of the same segment.
       const parts = [word.name];
       for (let j = i - 1; j >= 0 && j >= i - 3; j--) {
         const before = words[j]!;
-        if (before.segment !== word.segment || before.version !== '' || before.isEmail) break;
+        if (before.segment !== word.segment || before.hasVersion || before.isEmail) break;
         parts.unshift(before.name);
       }
-      return { name: parts.join(' '), major: parseMajor(word.version) };
+      return { name: parts.join(' '), major: word.major };
     }
   }
   return null;
@@ -394,12 +439,12 @@ function findToolWord(words: UaWord[]): { family: string; major: number | null }
   let runtime: UaWord | null = null;
   for (const word of words) {
     if (word.role === ROLE_TOOL) {
-      return { family: TOOLS.get(word.lname) ?? word.name, major: parseMajor(word.version) };
+      return { family: TOOLS.get(word.lname) ?? word.name, major: word.major };
     }
     // A runtime counts only as a product with a version (`Java/17`): J2ME phones say `(Java; U; …)`.
-    if (word.role === ROLE_RUNTIME && word.version !== '') runtime ??= word;
+    if (word.role === ROLE_RUNTIME && word.hasVersion) runtime ??= word;
   }
-  return runtime ? { family: TOOLS.get(runtime.lname)!, major: parseMajor(runtime.version) } : null;
+  return runtime ? { family: TOOLS.get(runtime.lname)!, major: runtime.major } : null;
 }
 
 /** Browser, engine and platform product names: never an agent's own name. */
@@ -432,11 +477,11 @@ function isHttpClientName(lname: string): boolean {
 function agentNameOf(words: UaWord[]): { name: string; major: number | null } {
   const contact = words.findIndex((w) => w.isUrl || w.isEmail);
   for (let i = contact - 1; i >= 0 && words[i]!.segment === words[contact]!.segment; i--) {
-    if (isNameLike(words[i]!)) return { name: words[i]!.name, major: parseMajor(words[i]!.version) };
+    if (isNameLike(words[i]!)) return { name: words[i]!.name, major: words[i]!.major };
   }
   for (const word of words) {
-    if (word.version !== '' && isNameLike(word) && !BROWSER_PRODUCT_WORDS.has(word.lname)) {
-      return { name: word.name, major: parseMajor(word.version) };
+    if (word.hasVersion && isNameLike(word) && !BROWSER_PRODUCT_WORDS.has(word.lname)) {
+      return { name: word.name, major: word.major };
     }
   }
   for (const word of words) {
@@ -547,9 +592,8 @@ function detectBrowser(words: UaWord[], os: string | null): { family: string; ma
   let webView = false;
   for (let i = 0; i < words.length; i++) {
     const word = words[i]!;
-    let rank = word.version === '' ? -1 : browserRankOfLexeme(word.lexeme);
-    if (word.lname === 'mini' && word.version !== '' && words[i - 1]?.lname === 'opera')
-      rank = OPERA_MINI_RANK;
+    let rank = word.hasVersion ? browserRankOfLexeme(word.lexeme) : -1;
+    if (word.lname === 'mini' && word.hasVersion && words[i - 1]?.lname === 'opera') rank = OPERA_MINI_RANK;
     if (rank >= 0 && (best < 0 || rank < best)) {
       best = rank;
       bestWord = word;
@@ -565,14 +609,14 @@ function detectBrowser(words: UaWord[], os: string | null): { family: string; ma
         trident = true;
         break;
       case 'safari':
-        safari ||= word.version !== '';
+        safari ||= word.hasVersion;
         break;
       case 'applewebkit':
         webkit = true;
         break;
       case 'gecko':
         // `Gecko/20100101` or `like Gecko`; a bare `Gecko` is some other product's prose.
-        gecko ||= word.version !== '' || words[i - 1]?.lname === 'like';
+        gecko ||= word.hasVersion || words[i - 1]?.lname === 'like';
         break;
       case 'presto':
         presto = true;
@@ -584,14 +628,13 @@ function detectBrowser(words: UaWord[], os: string | null): { family: string; ma
         if (word.lname.startsWith('rv:')) rv ??= word;
     }
   }
-  const version = versionWord ? parseMajor(versionWord.version) : null;
+  const version = versionWord ? versionWord.major : null;
   if (bestWord) {
     const family = BROWSER_TOKENS[best]![1];
     // Opera 10+ kept `Opera/9.80` for old sniffers and put the real version in `Version/`.
-    if (best === OPERA_RANK) return { family, major: version ?? parseMajor(bestWord.version) };
-    if (family === 'Chrome' && webView)
-      return { family: 'Chrome WebView', major: parseMajor(bestWord.version) };
-    return { family, major: parseMajor(bestWord.version) };
+    if (best === OPERA_RANK) return { family, major: version ?? bestWord.major };
+    if (family === 'Chrome' && webView) return { family: 'Chrome WebView', major: bestWord.major };
+    return { family, major: bestWord.major };
   }
   if (msie >= 0) return { family: 'Internet Explorer', major: parseMajor(words[msie + 1]?.name ?? '') };
   if (trident) return { family: 'Internet Explorer', major: rv ? parseMajor(rv.lname.slice(3)) : null };
