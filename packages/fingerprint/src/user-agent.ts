@@ -45,12 +45,13 @@ const EMPTY: UaInfo = Object.freeze({ kind: 'empty', family: 'none', major: null
 /**
  * Distinct UA strings remembered. Traffic repeats a few thousand UA strings, so hits dominate; a
  * flood of random UAs only costs re-classification (a few microseconds each), never memory.
- * maxSize bounds the characters held, so 10,000 maximal UAs cannot pin more than ~8 MB.
+ * maxSize bounds the characters held (UAs longer than the scanned length are not cached), so the
+ * cache cannot pin more than about 8 MB.
  */
 const uaCache = new LRUCache<string, UaInfo>({
   max: 10_000,
   maxSize: 4_000_000,
-  sizeCalculation: (_info, ua) => Math.min(ua.length, MAX_SCANNED_UA_LENGTH) + 64,
+  sizeCalculation: (_info, ua) => ua.length + 64,
 });
 
 /** Classifies a UA string (cached; see {@link parseUserAgent} for the rules). */
@@ -59,7 +60,7 @@ export function classifyUserAgent(ua: string | null): UaInfo {
   const cached = uaCache.get(ua);
   if (cached !== undefined) return cached;
   const info = parseUserAgent(ua);
-  uaCache.set(ua, info);
+  if (ua.length <= MAX_SCANNED_UA_LENGTH) uaCache.set(ua, info);
   return info;
 }
 
@@ -306,8 +307,8 @@ const HOST = /^[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,6}$/;
 
 /**
  * `ahrefs.com/robot/`, `quillbot.com`: a host name standing in for a contact URL. A host followed
- * by a version (`ricardo.ch/8.28.2`, `UP.Link/6.3`) is a product name instead, and so are
- * `Node.js` and `.NET CLR` (the leading dot is trimmed off the name, so test the `js` ending).
+ * by a version (`ricardo.ch/8.28.2`, `UP.Link/6.3`) is a product name instead, and so is
+ * `Node.js` (`.NET CLR` never gets here: trimming takes its leading dot).
  */
 function isDomain(lname: string, afterSlash: number): boolean {
   if (isDigit(afterSlash)) return false;
