@@ -1,1 +1,3 @@
-export {};
+export { type ReplayOptions, type ReplayResult, replayLog } from './replay.js';
+export { buildReport, renderSummary } from './report.js';
+export { defaultConfig, type EdgeguardConfig, loadConfig } from './settings.js';

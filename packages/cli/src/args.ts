@@ -1,0 +1,44 @@
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { BadInput } from '@edgeguard/schema';
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+type Parsed<O extends OptionSpec> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>
+>;
+
+/**
+ * Parses a command's flags strictly: an unknown flag, a missing value or a stray argument is a
+ * `BadInput` (reason `bad-usage`) that names it; the caller prints it with the command's help.
+ */
+export function parseCommandArgs<O extends OptionSpec>(
+  command: string,
+  argv: string[],
+  options: O,
+  maxPositionals: number,
+): Parsed<O> {
+  try {
+    const parsed = parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>({
+      args: argv,
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
+    if (parsed.positionals.length > maxPositionals) {
+      throw new BadInput(
+        'bad-usage',
+        `unexpected argument '${parsed.positionals[maxPositionals]}'`,
+        undefined,
+        `edgeguard ${command}`,
+      );
+    }
+    return parsed;
+  } catch (error) {
+    if (error instanceof BadInput) throw error;
+    throw new BadInput(
+      'bad-usage',
+      (error as Error).message.replace(/\. To specify a positional.*$/, ''),
+      undefined,
+      `edgeguard ${command}`,
+    );
+  }
+}

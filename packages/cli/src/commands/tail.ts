@@ -1,0 +1,56 @@
+import { createKafka, kafkaEnvironment, tailTopic } from '@edgeguard/kafka';
+import { BadInput } from '@edgeguard/schema';
+import { createLogger } from '@edgeguard/telemetry';
+import { parseCommandArgs } from '../args.js';
+import { positiveInt } from './topics.js';
+
+export const tailHelp = `Usage: edgeguard tail --topic NAME [--from-beginning] [--idle-exit SECONDS]
+
+Decodes an edgeguard topic and prints it as JSON lines: {topic, partition, offset, key, timestamp,
+value}. Name the topic without its prefix (access-logs, decisions, cache-policies, alerts,
+dead-letter, ...). Tombstones print with "value": null; end-of-input markers with "control": "end".
+
+  --topic NAME          the topic, without EDGEGUARD_TOPIC_PREFIX
+  --from-beginning      start at the oldest retained message (default: only new ones)
+  --idle-exit SECONDS   exit after this long without a new message (default: run until Ctrl-C)
+`;
+
+export async function tailCommand(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(
+    'tail',
+    argv,
+    {
+      topic: { type: 'string' },
+      'from-beginning': { type: 'boolean' },
+      'idle-exit': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    0,
+  );
+  if (values.help) {
+    process.stdout.write(tailHelp);
+    return 0;
+  }
+  if (!values.topic) throw new BadInput('bad-usage', 'missing --topic NAME', undefined, 'edgeguard tail');
+  const env = kafkaEnvironment();
+  const kafka = createKafka({
+    brokers: env.brokers,
+    clientId: 'edgeguard-tail',
+    logger: createLogger('tail'),
+  });
+  const abort = new AbortController();
+  process.once('SIGINT', () => abort.abort());
+  process.once('SIGTERM', () => abort.abort());
+  await tailTopic(
+    kafka,
+    {
+      prefix: env.topicPrefix,
+      topic: values.topic,
+      fromBeginning: values['from-beginning'] === true,
+      idleExitMs: values['idle-exit'] ? positiveInt(values['idle-exit'], '--idle-exit') * 1000 : 0,
+      signal: abort.signal,
+    },
+    (record) => process.stdout.write(`${JSON.stringify(record)}\n`),
+  );
+  return 0;
+}

@@ -1,0 +1,72 @@
+import { createKafka, edgeguardTopics, ensureTopics, kafkaEnvironment } from '@edgeguard/kafka';
+import { BadInput } from '@edgeguard/schema';
+import { createLogger } from '@edgeguard/telemetry';
+import { parseCommandArgs } from '../args.js';
+
+export const topicsHelp = `Usage: edgeguard topics ensure [--partitions N] [--replication-factor N]
+       edgeguard topics list
+
+ensure  creates every edgeguard topic that is missing (with its partitions, cleanup policy and
+        retention) and checks the existing ones; a mismatch is reported, not changed, and makes
+        the command exit 1.
+list    prints the topics edgeguard uses and what each carries.
+
+Environment: KAFKA_BROKERS (default 127.0.0.1:9092), EDGEGUARD_TOPIC_PREFIX (default edgeguard.)
+`;
+
+export async function topicsCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs(
+    'topics',
+    argv,
+    {
+      partitions: { type: 'string' },
+      'replication-factor': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    1,
+  );
+  if (values.help) {
+    process.stdout.write(topicsHelp);
+    return 0;
+  }
+  const partitions = positiveInt(values.partitions ?? '6', '--partitions');
+  const replication = positiveInt(values['replication-factor'] ?? '1', '--replication-factor');
+  const env = kafkaEnvironment();
+  const specs = edgeguardTopics(partitions);
+  if (positionals[0] === 'list') {
+    for (const s of specs) {
+      process.stdout.write(
+        `${(env.topicPrefix + s.name).padEnd(32)} ${String(s.partitions).padStart(3)}  ${s.cleanupPolicy.padEnd(7)}  ${s.purpose}\n`,
+      );
+    }
+    return 0;
+  }
+  if (positionals[0] !== 'ensure')
+    throw new BadInput(
+      'bad-usage',
+      `expected 'ensure' or 'list', got '${positionals[0] ?? ''}'`,
+      undefined,
+      'edgeguard topics',
+    );
+  const kafka = createKafka({
+    brokers: env.brokers,
+    clientId: 'edgeguard-topics',
+    logger: createLogger('topics'),
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const checks = await ensureTopics(admin, env.topicPrefix, specs, replication);
+    for (const c of checks) process.stdout.write(`${c.status.padEnd(8)} ${c.topic.padEnd(32)} ${c.detail}\n`);
+    return checks.some((c) => c.status === 'mismatch') ? 1 : 0;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export function positiveInt(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0)
+    throw new BadInput('bad-usage', `${flag}: expected a non-negative whole number, got '${text}'`);
+  return n;
+}

@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import { BadInput } from '@edgeguard/schema';
+import { lagCommand, lagHelp } from './commands/lag.js';
+import { replayCommand, replayHelp } from './commands/replay.js';
+import { tailCommand, tailHelp } from './commands/tail.js';
+import { topicsCommand, topicsHelp } from './commands/topics.js';
+
+const commands: Record<string, { run: (argv: string[]) => Promise<number>; summary: string; help: string }> =
+  {
+    replay: {
+      run: replayCommand,
+      summary: 'replay an access log through the whole pipeline in-process',
+      help: replayHelp,
+    },
+    topics: { run: topicsCommand, summary: 'create or check every edgeguard Kafka topic', help: topicsHelp },
+    tail: { run: tailCommand, summary: 'print an edgeguard topic as decoded JSON lines', help: tailHelp },
+    lag: { run: lagCommand, summary: 'consumer lag per group and partition', help: lagHelp },
+  };
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  return `Usage: edgeguard <command> [options]
+
+Commands:
+${Object.entries(commands)
+  .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
+  .join('\n')}
+
+Run 'edgeguard <command> --help' for a command's options.
+`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '-h' || name === '--help' || name === 'help') {
+    const topic = name === 'help' ? rest[0] : undefined;
+    process.stdout.write(topic && commands[topic] ? commands[topic].help : usage());
+    return 0;
+  }
+  if (name === '--version' || name === 'version') {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    process.stdout.write(`edgeguard ${pkg.version}\n`);
+    return 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`edgeguard: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    if (error instanceof BadInput) {
+      process.stderr.write(`edgeguard ${name}: ${error.message}\n`);
+      if (error.reason === 'bad-usage') process.stderr.write(`\n${command.help}`);
+      return 2;
+    }
+    // Anything else (a missing file, a closed pipe, a broker that does not answer) is reported in
+    // one line; EDGEGUARD_DEBUG=1 shows the stack for a bug report.
+    const err = error as NodeJS.ErrnoException;
+    process.stderr.write(`edgeguard ${name}: ${err.message}\n`);
+    if (process.env.EDGEGUARD_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
+}
+
+const exitCode = await main(process.argv.slice(2));
+process.exitCode = exitCode;
