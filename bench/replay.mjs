@@ -27,9 +27,16 @@ const logPath = join(out, `bench-${lines}-${clients}.log`);
 if (!existsSync(logPath)) {
   const { writeScenario } = await import('@edgeguard/testkit');
   const t0 = performance.now();
-  process.stderr.write(`bench: generating ${lines.toLocaleString()} lines from ~${clients.toLocaleString()} clients → ${logPath}\n`);
-  const written = await writeScenario({ seed: 7, format: 'combined', targetLines: lines, clients, jitterMs: 1500 }, logPath);
-  process.stderr.write(`bench: generated ${written.lines.toLocaleString()} lines in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  process.stderr.write(
+    `bench: generating ${lines.toLocaleString()} lines from ~${clients.toLocaleString()} clients → ${logPath}\n`,
+  );
+  const written = await writeScenario(
+    { seed: 7, format: 'combined', targetLines: lines, clients, jitterMs: 1500 },
+    logPath,
+  );
+  process.stderr.write(
+    `bench: generated ${written.lines.toLocaleString()} lines in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+  );
 }
 
 const variants = ['read', 'regex', 'parse', 'pipeline'];
@@ -49,10 +56,13 @@ for (const variant of variants) {
   }
   // Median run by throughput: these machines are noisy, so one outlier must not decide.
   samples.sort((a, b) => a.linesPerSecond - b.linesPerSecond);
-  results[variant] = { ...samples[Math.floor(samples.length / 2)], runs: samples.map((s) => s.linesPerSecond) };
+  results[variant] = {
+    ...samples[Math.floor(samples.length / 2)],
+    runs: samples.map((s) => s.linesPerSecond),
+  };
   const r = results[variant];
   process.stdout.write(
-    `${variant.padEnd(9)} ${r.linesPerSecond.toLocaleString().padStart(11)} lines/s  ${(r.nsPerLine).toFixed(0).padStart(5)} ns/line  peak RSS ${r.peakRssMB} MB  (runs: ${r.runs.map((x) => x.toLocaleString()).join(', ')})\n`,
+    `${variant.padEnd(9)} ${r.linesPerSecond.toLocaleString().padStart(11)} lines/s  ${r.nsPerLine.toFixed(0).padStart(5)} ns/line  peak RSS ${r.peakRssMB} MB  (runs: ${r.runs.map((x) => x.toLocaleString()).join(', ')})\n`,
   );
 }
 const cost = (a, b) => Math.max(0, results[b].nsPerLine - results[a].nsPerLine).toFixed(0);
@@ -64,7 +74,12 @@ if (results.pipeline.stages) {
 }
 const summary = {
   date: new Date().toISOString(),
-  machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+  machine: {
+    cpus: os.cpus().length,
+    model: os.cpus()[0]?.model,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+  },
   log: { path: logPath, lines, clients },
   results,
 };

@@ -1,7 +1,8 @@
 // One benchmark variant in its own process (see replay.mjs). Prints one JSON line.
+
+import { defaultConfig } from '@edgeguard/cli';
 import { createParser, openLogSource } from '@edgeguard/logformat';
 import { createReplay } from '@edgeguard/pipeline';
-import { defaultConfig } from '@edgeguard/cli';
 import { BadInput } from '@edgeguard/schema';
 
 const [variant, path] = process.argv.slice(2);
@@ -9,7 +10,10 @@ const [variant, path] = process.argv.slice(2);
 const COMBINED = /^(\S+) \S+ (\S+) \[([^\]]+)\] "(\S+) (\S+)(?: (\S+))?" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)"/;
 
 const parser = createParser('combined', {});
-const replay = variant === 'pipeline' ? createReplay({ detect: defaultConfig.detect, allowlist: [], partitions: 1 }) : null;
+const replay =
+  variant === 'pipeline'
+    ? createReplay({ detect: defaultConfig.detect, allowlist: [], partitions: 1 })
+    : null;
 let lines = 0;
 let parsed = 0;
 let sink = 0;

@@ -31,10 +31,15 @@ if (selected.length === 0) {
 }
 // Integration tests talk to a real Kafka broker and Redis: start them (idempotent; reuses what
 // already answers) unless the caller manages them (EDGEGUARD_INFRA=external).
-if (selected.some((f) => f.startsWith(join('test', 'integration'))) && process.env.EDGEGUARD_INFRA !== 'external') {
+if (
+  selected.some((f) => f.startsWith(join('test', 'integration'))) &&
+  process.env.EDGEGUARD_INFRA !== 'external'
+) {
   const infra = spawnSync('bash', ['infra/local.sh', 'start'], { stdio: 'inherit' });
   if (infra.status !== 0) {
-    console.error('run-tests: could not start Kafka/Redis (see above); on Debian, `bash infra/ensure-packages.sh` installs Java, Maven and Redis');
+    console.error(
+      'run-tests: could not start Kafka/Redis (see above); on Debian, `bash infra/ensure-packages.sh` installs Java, Maven and Redis',
+    );
     process.exit(infra.status ?? 1);
   }
 }

@@ -17,7 +17,11 @@ export function parseDuration(text: string, field = 'duration'): number {
     consumed = part.lastIndex;
   }
   if (consumed === 0 || consumed !== trimmed.length) {
-    throw new BadInput('bad-duration', `${field}: '${text}' is not a duration (examples: 500ms, 90s, 15m, 4h, 1h30m, 7d)`, field);
+    throw new BadInput(
+      'bad-duration',
+      `${field}: '${text}' is not a duration (examples: 500ms, 90s, 15m, 4h, 1h30m, 7d)`,
+      field,
+    );
   }
   return total;
 }

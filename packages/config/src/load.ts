@@ -31,7 +31,12 @@ export function parseConfigText(text: string, source: string): unknown {
       const column = offset - before.lastIndexOf('\n');
       where = `${source}:${line}:${column}`;
     }
-    throw new BadInput('bad-config', `invalid JSON: ${message.replace(/ in JSON at position \d+.*$/, '')}`, undefined, where);
+    throw new BadInput(
+      'bad-config',
+      `invalid JSON: ${message.replace(/ in JSON at position \d+.*$/, '')}`,
+      undefined,
+      where,
+    );
   }
 }
 

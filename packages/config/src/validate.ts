@@ -39,7 +39,9 @@ function checkValue(fallback: unknown, value: unknown, source: string, field: st
     if (!Array.isArray(value)) throw configError(source, field, 'an array', value);
     const sample = fallback[0];
     return value.map((item, i) =>
-      sample === undefined ? checkScalar('string', item, source, `${field}[${i}]`) : checkValue(sample, item, source, `${field}[${i}]`),
+      sample === undefined
+        ? checkScalar('string', item, source, `${field}[${i}]`)
+        : checkValue(sample, item, source, `${field}[${i}]`),
     );
   }
   if (isPlainObject(fallback)) return withDefaults(fallback, value, source, field);
@@ -48,18 +50,25 @@ function checkValue(fallback: unknown, value: unknown, source: string, field: st
 
 function checkScalar(type: string, value: unknown, source: string, field: string): unknown {
   if (typeof value !== type) throw configError(source, field, `a ${type}`, value);
-  if (type === 'number' && !Number.isFinite(value)) throw configError(source, field, 'a finite number', value);
+  if (type === 'number' && !Number.isFinite(value))
+    throw configError(source, field, 'a finite number', value);
   return value;
 }
 
 function configError(source: string, field: string, expected: string, got: unknown): BadInput {
-  return new BadInput('bad-config', `field '${field}': expected ${expected}, got ${describe(got)}`, field, source);
+  return new BadInput(
+    'bad-config',
+    `field '${field}': expected ${expected}, got ${describe(got)}`,
+    field,
+    source,
+  );
 }
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === 'string')
+    return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
   if (typeof value === 'object') return 'an object';
   return `${typeof value} ${String(value)}`;
 }

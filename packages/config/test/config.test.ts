@@ -3,7 +3,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { formatGoDuration, parseConfigText, parseDuration, readConfigFile, withDefaults } from '../src/index.js';
+import {
+  formatGoDuration,
+  parseConfigText,
+  parseDuration,
+  readConfigFile,
+  withDefaults,
+} from '../src/index.js';
 
 const defaults = {
   input: { format: 'auto', trustedProxies: [] as string[], maxLineLength: 16384 },
@@ -45,7 +51,10 @@ describe('config validation against defaults', () => {
       () => withDefaults(defaults, { input: { trustedProxies: ['10.0.0.0/8', 7] } }, 'cfg.json'),
       /field 'input\.trustedProxies\[1\]': expected a string, got number 7/,
     );
-    assert.throws(() => withDefaults(defaults, { detect: true }, 'cfg.json'), /field 'detect': expected an object/);
+    assert.throws(
+      () => withDefaults(defaults, { detect: true }, 'cfg.json'),
+      /field 'detect': expected an object/,
+    );
   });
 
   it('accepts null-defaulted optional fields as any scalar', () => {
@@ -55,7 +64,10 @@ describe('config validation against defaults', () => {
 
 describe('config files', () => {
   it('reports a JSON syntax error with file, line and column', () => {
-    assert.throws(() => parseConfigText('{\n  "input": {\n    "format": "combined",\n  }\n}', 'edgeguard.json'), /edgeguard\.json:4:3/);
+    assert.throws(
+      () => parseConfigText('{\n  "input": {\n    "format": "combined",\n  }\n}', 'edgeguard.json'),
+      /edgeguard\.json:4:3/,
+    );
   });
 
   it('allows // comments, also next to URLs inside strings', () => {

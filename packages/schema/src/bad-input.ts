@@ -81,7 +81,6 @@ export class RejectCounter {
 /** Cuts text to `max` characters and escapes control and non-printable characters. */
 export function printableExcerpt(text: string, max = 200): string {
   const cut = text.length > max ? `${text.slice(0, max)}…` : text;
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping control characters is the point
   return cut.replace(
     /[\u0000-\u001f\u007f-\u009f\ufffd]/g,
     (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
