@@ -25,7 +25,12 @@ import { ArrivalSpawner, uniformBetween } from './populations/arrivals.js';
 import { CredentialStuffer, PoliteCrawler, RapidFetcher, type Tooling } from './populations/automation.js';
 import { BrowsingSession, type Visitor, visitLength } from './populations/browsing.js';
 import { FeedReader, MobileDevice, UptimeMonitor } from './populations/services.js';
-import { ResidentialBurst, SwarmBot, type SwarmTooling } from './populations/swarm.js';
+import {
+  RESIDENTIAL_CLIENT_TIMEOUT_MS,
+  ResidentialBurst,
+  SwarmBot,
+  type SwarmTooling,
+} from './populations/swarm.js';
 import { deriveSeed, Rng } from './rng.js';
 import { hotPageCandidates, PRODUCT_COUNT } from './site.js';
 import {
@@ -281,6 +286,7 @@ export function plan(options: ResolvedOptions): Plan {
       const tooling: SwarmTooling = {
         userAgent: rng.pick(swarmAgents),
         bustStyle: role === 'swarm-buster' ? (rng.chance(0.5) ? 'letters' : 'timestamp') : null,
+        clientTimeoutMs: null,
       };
       actors.push(new SwarmBot(rng, registry.register(ip, role), hotPages, tooling, from, until, rate));
       for (
@@ -329,6 +335,7 @@ export function plan(options: ResolvedOptions): Plan {
           const tooling: SwarmTooling = {
             userAgent: rng.pick(swarmAgents),
             bustStyle: rng.chance(0.5) ? (rng.chance(0.5) ? 'letters' : 'timestamp') : null,
+            clientTimeoutMs: RESIDENTIAL_CLIENT_TIMEOUT_MS,
           };
           return new ResidentialBurst(rng, registry.register(ip, role), hotPages, tooling, arrival);
         },

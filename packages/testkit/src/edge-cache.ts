@@ -131,11 +131,12 @@ export class EdgeCacheModel {
   ): Served {
     const upstream = this.originMs(rng, time, work);
     if (upstream === null) {
+      const upstreamMs = ORIGIN_TIMEOUT_MS + rng.int(0, 3);
       return {
         status: 504,
         cacheStatus,
-        upstreamMs: ORIGIN_TIMEOUT_MS + rng.int(0, 3),
-        requestMs: ORIGIN_TIMEOUT_MS + rng.int(1, 8),
+        upstreamMs,
+        requestMs: upstreamMs + rng.int(1, 5),
         bytes: GATEWAY_TIMEOUT_BYTES,
       };
     }
@@ -199,6 +200,22 @@ export class EdgeCacheModel {
   /** A form POST: caching does not apply, so nginx logs `-` as cache status. */
   post(rng: Rng, time: number, status: number, bytes: number): Served {
     return this.fromOrigin(rng, time, 'login', null, status, bytes);
+  }
+
+  /**
+   * The client hung up after `timeoutMs` (its own request timeout): nginx logs 499 with no body and
+   * the time it had waited, on the origin too if it was fetching.
+   */
+  static clientGaveUp(served: Served, timeoutMs: number, rng: Rng): Served {
+    if (served.requestMs <= timeoutMs) return served;
+    const waited = timeoutMs + rng.between(0, 3);
+    return {
+      status: 499,
+      cacheStatus: served.cacheStatus,
+      upstreamMs: served.upstreamMs === null ? null : waited,
+      requestMs: waited + rng.between(0, 1),
+      bytes: 0,
+    };
   }
 
   /** A probe for software we do not run: the origin's cheap 404/403 (error pages are not cached). */

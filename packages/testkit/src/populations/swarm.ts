@@ -4,6 +4,7 @@
  * tooling rented through residential proxies, each address a short burst and then gone. Busters add
  * a random query string so every request misses the cache.
  */
+import { EdgeCacheModel, type Served } from '../edge-cache.js';
 import { Actor, type ClientRecord, type Simulation } from '../engine.js';
 import type { Rng } from '../rng.js';
 import { pageBytes, SITE_HOST } from '../site.js';
@@ -25,6 +26,8 @@ export interface SwarmTooling {
   userAgent: string;
   /** null for a non-busting bot. */
   bustStyle: BustStyle | null;
+  /** The tool's own request timeout (it logs as 499 when hit); null waits for the edge. */
+  clientTimeoutMs: number | null;
 }
 
 abstract class SwarmMember extends Actor {
@@ -44,15 +47,19 @@ abstract class SwarmMember extends Actor {
     event.userAgent = this.tooling.userAgent;
     event.acceptLanguage = SWARM_ACCEPT_LANGUAGE;
     event.balancer = rng.int(0, 5);
-    const bust = this.tooling.bustStyle;
-    if (bust === null) {
+    const { bustStyle, clientTimeoutMs } = this.tooling;
+    let served: Served;
+    if (bustStyle === null) {
       event.target = path;
-      event.serve(sim.edge.page(rng, at, path, pageBytes(rng, path), false));
+      served = sim.edge.page(rng, at, path, pageBytes(rng, path), false);
     } else {
       const separator = path.includes('?') ? '&' : '?';
-      event.target = `${path}${separator}${bustingQuery(rng, bust, at)}`;
-      event.serve(sim.edge.page(rng, at, event.target, pageBytes(rng, path), true));
+      event.target = `${path}${separator}${bustingQuery(rng, bustStyle, at)}`;
+      served = sim.edge.page(rng, at, event.target, pageBytes(rng, path), true);
     }
+    event.serve(
+      clientTimeoutMs === null ? served : EdgeCacheModel.clientGaveUp(served, clientTimeoutMs, rng),
+    );
     sim.emit(event, at);
   }
 }
@@ -81,7 +88,13 @@ export class SwarmBot extends SwarmMember {
   }
 }
 
-/** A residential-proxy exit used once: 3–15 requests within at most 20 s, then never again. */
+/**
+ * A residential-proxy exit used once: 3–15 requests started within 12 s, each abandoned after the
+ * tool's 8 s timeout, so all its lines fall within 20 s; then never seen again.
+ */
+export const RESIDENTIAL_BURST_START_SPAN_MS = 12_000;
+export const RESIDENTIAL_CLIENT_TIMEOUT_MS = 8_000;
+
 export class ResidentialBurst extends SwarmMember {
   private readonly times: number[];
   private index = 0;
@@ -95,7 +108,7 @@ export class ResidentialBurst extends SwarmMember {
   ) {
     super(rng, record, hotPages, tooling);
     const count = rng.int(3, 15);
-    const span = rng.between(1_500, 20_000);
+    const span = rng.between(1_500, RESIDENTIAL_BURST_START_SPAN_MS);
     const offsets = [0];
     for (let i = 1; i < count; i++) offsets.push(rng.float() * span);
     offsets.sort((a, b) => a - b);
