@@ -83,12 +83,20 @@ export const defaultDetectConfig = {
 
   /** Per-client rules (profiler). Points add up to a score; see `decisions.scoreFor*`. */
   client: {
-    /** Re-evaluate a client at most this often (ms of event time) ... */
+    /** Evaluate on each of a client's first requests (a short-lived bot must be judged early) ... */
+    evaluateFirstRequests: 8,
+    /** ... then at most this often (ms of event time) ... */
     evaluateEveryMs: 1_000,
     /** ... or after this many of its requests, whichever comes first. */
     evaluateEveryRequests: 16,
     /** Re-send an unchanged signal after this long (ms), so the decider can extend a decision. */
     resignalAfterMs: 30_000,
+    /**
+     * Bot shape: at least this many pages, and not one asset or referer in the client's profile.
+     * Not a verdict by itself (apps and monitors look like this); the decider acts on it only
+     * when the client's fingerprint is suspect (see fingerprint rules).
+     */
+    botShape: { minPages: 2 },
 
     /** Repetition: one client asking the same few paths over and over, no assets (the incident). */
     repetition: {
@@ -147,8 +155,11 @@ export const defaultDetectConfig = {
     },
     /** Claims a crawler its published ranges do not confirm, and behaves like one at volume. */
     fakeCrawler: {
-      /** Requests (decayed, medium window): a monitor or feed fetch now and then is not enough. */
-      minRequests: 10,
+      /**
+       * Requests (decayed, medium window), i.e. ≥ 1 request / 2 s sustained: a genuine crawler
+       * from a range our list lacks fetches a page every few seconds; the impostors scrape fast.
+       */
+      minRequests: 30,
       points: 3,
     },
     /** UA claim vs behaviour: a browser that never loads assets over many pages (long window). */
@@ -172,12 +183,28 @@ export const defaultDetectConfig = {
     /** Distinct addresses (aggregate window) before a fingerprint may be judged. */
     minClients: 5,
     /**
-     * Human-looking clients may be at most this share of the fingerprint's clients, and ...
-     * (never block a fingerprint real browsers share).
+     * A fingerprint is SUSPECT (its bot-shaped addresses get ip decisions at once) while its rule
+     * fires and human-looking clients are at most this share of its clients.
+     */
+    maxSuspectHumanShare: 0.1,
+    /**
+     * A fingerprint DECISION (covering every address using it, from its first request) needs
+     * human-looking clients to be at most this share, and none established: never block a
+     * fingerprint real browsers share.
      */
     maxHumanShare: 0.01,
-    /** ... at most this many in absolute terms. */
-    maxHumanClients: 0,
+    /**
+     * When the fingerprint's clients send at least this many requests each (aggregate window),
+     * their own address decisions can cover them, so the fingerprint decision is only
+     * `sharedAction`; below it (1–3 requests per address) the fingerprint decision is the only
+     * thing that can stop them and takes the rule's action.
+     */
+    minRequestsForAddressDecisions: 3,
+    /**
+     * Action of a fingerprint decision whose clients address decisions can cover: a browser
+     * fingerprint may be shared by people not seen yet, so only slow it down.
+     */
+    sharedAction: 'throttle',
     /**
      * Swarm: the fingerprint's clients each send several requests per window (an app polling every
      * 30 s sends 2), load no assets, and all of them together ask for only a few distinct paths,
@@ -197,8 +224,14 @@ export const defaultDetectConfig = {
     credentialStuffing: { minFailures: 8, minFailureShare: 0.5, points: 3 },
     /** Scanner fleets: sensitive hits in the window and their share. */
     scanner: { minHits: 10, minShare: 0.3, points: 3 },
-    /** Most addresses individually flagged: the whole fingerprint is the same tool. */
-    flagged: { minShare: 0.5, minFlagged: 5, points: 3 },
+    /**
+     * Its addresses are individually flagged (score ≥ challenge): the whole fingerprint is the same
+     * tool. Two independent addresses with the same exact fingerprint, both abusive, are enough
+     * to suspect it (not to decide it: that needs `minClients`), so the swarm's other addresses
+     * are judged from their first bot-shaped requests even while the swarm ramps up. Counts are
+     * decayed: 1.5 ≈ two addresses flagged within about a minute of each other.
+     */
+    flagged: { minShare: 0.5, minFlagged: 1.5, points: 3 },
   },
 
   /** Range aggregation: many bad addresses of one prefix become one decision. */

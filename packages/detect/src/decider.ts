@@ -62,6 +62,9 @@ class FingerprintAggregate {
   readonly pathSeenAt: Float64Array;
   pathsOverflowAt = Number.NEGATIVE_INFINITY;
   userAgent: string | null = null;
+  declaredCrawler = false;
+  /** The rule that makes it suspect, as of its latest partial; null when it is not. */
+  suspect: { reason: string; points: number; evidence: Signal[]; at: number } | null = null;
 
   constructor(tau: number, pathSlots: number) {
     this.counters = new DecayedCounters(F_SIZE, tau);
@@ -147,6 +150,11 @@ export interface DeciderStats {
  */
 export class Decider {
   private now = Number.NEGATIVE_INFINITY;
+  /**
+   * Event time of the input being handled: decisions are dated by the evidence that made them, not
+   * by the newest time seen (inputs are out of order by up to the allowed lateness).
+   */
+  private inputTime = Number.NEGATIVE_INFINITY;
   private sequence = 0;
   private readonly active = new Map<string, ActiveDecision>();
   private readonly expiries = new ExpiryQueue();
@@ -209,6 +217,7 @@ export class Decider {
     }
     this.stats.inputs++;
     this.advance(input.time, sink);
+    this.inputTime = Math.min(input.time, this.now);
     switch (input.kind) {
       case 'client':
         this.onClient(input, sink);
@@ -260,21 +269,45 @@ export class Decider {
       this.stats.allowlistedSkipped++;
       return;
     }
-    const action = this.actionFor(signal.score);
+    let action = this.actionFor(signal.score);
+    let reason = signal.reason;
+    let score = signal.score;
+    let evidence = signal.signals;
+    // Guilt by fingerprint: a bot-shaped address (pages, no assets, no referers) using a fingerprint
+    // that is suspect right now is part of that swarm, even if its own volume is tiny.
+    if (signal.botShaped && !signal.humanLooking) {
+      const suspect = this.fingerprints.get(signal.fingerprint)?.suspect;
+      if (suspect && this.now - suspect.at <= this.config.windows.aggregateMs) {
+        const fingerprintAction = this.actionFor(suspect.points);
+        if (
+          fingerprintAction !== null &&
+          (action === null || actionStrength(fingerprintAction) > actionStrength(action))
+        ) {
+          action = fingerprintAction;
+          reason = suspect.reason;
+          score = suspect.points;
+          evidence = [
+            ...signal.signals,
+            { name: 'botShaped', value: 1 },
+            ...suspect.evidence.map((e) => ({ ...e, name: `fingerprint.${e.name}` })),
+          ];
+        }
+      }
+    }
     if (action === null) return;
     const published = this.decide(
       'ip',
       signal.ip,
       action,
-      signal.reason,
-      signal.signals,
-      signal.score,
+      reason,
+      evidence,
+      score,
       signal.established ? 1 : 0,
       sink,
     );
     if (published && signal.prefix !== null) {
       const prefix = this.prefixAggregate(signal.prefix);
-      prefix.reasons.set(signal.reason, (prefix.reasons.get(signal.reason) ?? 0) + 1);
+      prefix.reasons.set(reason, (prefix.reasons.get(reason) ?? 0) + 1);
       if (prefix.reasons.size > 8) prefix.reasons.clear(); // bounded: a handful of reason words
       this.evaluateRange(signal.prefix, prefix, sink);
     }
@@ -318,6 +351,7 @@ export class Decider {
       this.fingerprints.set(partial.fingerprint, aggregate);
     }
     if (aggregate.userAgent === null) aggregate.userAgent = partial.userAgent;
+    if (partial.declaredCrawler === true) aggregate.declaredCrawler = true;
     const c = aggregate.counters;
     const w = c.at(partial.time);
     const v = c.values;
@@ -337,13 +371,21 @@ export class Decider {
     const window = this.config.windows.aggregateMs;
     for (const hash of partial.paths) aggregate.addPath(hash, partial.time, window);
     if (partial.pathsOverflow) aggregate.pathsOverflowAt = Math.max(aggregate.pathsOverflowAt, partial.time);
-    this.evaluateFingerprint(partial.fingerprint, aggregate, sink);
+    if (!aggregate.declaredCrawler) this.evaluateFingerprint(partial.fingerprint, aggregate, sink);
   }
 
   /**
-   * Cross-address rules on a fingerprint: a swarm keeping each address under any per-address
-   * limit still shows as one fingerprint with many clients, few paths, no assets, busting or
-   * failing logins. Never when human-looking clients share it.
+   * Cross-address rules on a fingerprint's aggregate. A swarm keeping each address under any
+   * per-address limit still shows as one fingerprint with many clients, few paths, no assets,
+   * busting or failing logins: the fingerprint becomes SUSPECT. What follows depends on who else
+   * shares it:
+   * - mostly bots (human-looking share ≤ `maxSuspectHumanShare`): each of its addresses that is
+   *   itself bot-shaped (pages, no assets, no referers) gets an ip decision at once (see onClient);
+   * - and when humans are a tiny share (≤ `maxHumanShare`, none established), a fingerprint
+   *   decision covers new addresses from their first request: `block` when its clients send too
+   *   few requests each for address decisions to work (credential stuffing from thousands of
+   *   addresses, 1–3 requests each), otherwise `sharedAction` (throttle): browser fingerprints are
+   *   shared by real people we have not seen yet, and address decisions do the rest.
    */
   private evaluateFingerprint(fingerprint: string, aggregate: FingerprintAggregate, sink: DeciderSink): void {
     const cfg = this.config.fingerprint;
@@ -352,34 +394,34 @@ export class Decider {
     const clients = v[F_CLIENTS]!;
     const humans = v[F_HUMANS]!;
     const established = v[F_ESTABLISHED]!;
-    const humanShared =
-      humans >= PRESENT + cfg.maxHumanClients ||
-      humans > cfg.maxHumanShare * clients ||
-      established >= PRESENT;
-    if (humanShared) {
-      const current = this.active.get(key);
-      if (current !== undefined) {
+    const requests = v[F_REQUESTS]!;
+    aggregate.suspect = null;
+    const humanShare = clients > 0 ? humans / clients : 1;
+    const current = this.active.get(key);
+    const flagged = v[F_FLAGGED]!;
+    const enoughClients = clients >= cfg.minClients || flagged >= cfg.flagged.minFlagged;
+    if (!enoughClients || requests <= 0 || humanShare > cfg.maxSuspectHumanShare) {
+      if (current !== undefined && humanShare > cfg.maxSuspectHumanShare) {
+        // Real people share it after all: lift.
         this.remove(key, current, this.now, sink);
         this.stats.decisionsLifted++;
       }
       return;
     }
-    if (clients < cfg.minClients) return;
-    const requests = v[F_REQUESTS]!;
-    if (requests <= 0) return;
     const perClient = requests / clients;
     const assetShare = v[F_ASSETS]! / requests;
     const repetition = v[F_REPEATS]! / requests;
     const bustRatio = v[F_BUSTS]! / requests;
     const failures = v[F_AUTH_FAILURES]!;
     const sensitive = v[F_SENSITIVE]!;
-    const flagged = v[F_FLAGGED]!;
     const distinctPaths = aggregate.distinctPaths(this.now, this.config.windows.aggregateMs);
 
     let reason = '';
     let points = 0;
     const evidence: Signal[] = [];
-    if (
+    if (clients < cfg.minClients) {
+      // Few addresses yet: only the addresses' own verdicts can make it suspect (below).
+    } else if (
       failures >= cfg.credentialStuffing.minFailures &&
       failures >= cfg.credentialStuffing.minFailureShare * requests
     ) {
@@ -419,18 +461,45 @@ export class Decider {
       });
       evidence.push({ name: 'repetitionRatio', value: r3(repetition), threshold: cfg.swarm.minRepetition });
       evidence.push({ name: 'assetShare', value: r3(assetShare), threshold: cfg.swarm.maxAssetShare });
-    } else if (flagged >= cfg.flagged.minFlagged && flagged >= cfg.flagged.minShare * clients) {
+    }
+    if (points === 0 && flagged >= cfg.flagged.minFlagged && flagged >= cfg.flagged.minShare * clients) {
       reason = 'swarm';
       points = cfg.flagged.points;
       evidence.push({ name: 'flaggedClients', value: r3(flagged), threshold: cfg.flagged.minFlagged });
       evidence.push({ name: 'flaggedShare', value: r3(flagged / clients), threshold: cfg.flagged.minShare });
     }
-    if (points === 0) return;
+    const ruleAction = points > 0 ? this.actionFor(points) : null;
+    if (ruleAction === null) return;
     evidence.push({ name: 'clients', value: r3(clients), threshold: cfg.minClients });
-    evidence.push({ name: 'humanClients', value: r3(humans), threshold: cfg.maxHumanClients });
-    const action = this.actionFor(points);
-    if (action === null) return;
-    this.decide('fingerprint', fingerprint, action, reason, evidence, points, Math.round(established), sink);
+    evidence.push({ name: 'humanShare', value: r3(humanShare), threshold: cfg.maxHumanShare });
+    aggregate.suspect = { reason, points, evidence, at: this.now };
+
+    if (humanShare > cfg.maxHumanShare || established >= PRESENT || clients < cfg.minClients) {
+      if (
+        current !== undefined &&
+        actionStrength(current.decision.action) > actionStrength(this.sharedAction())
+      ) {
+        this.remove(key, current, this.now, sink);
+        this.stats.decisionsLifted++;
+      }
+      return;
+    }
+    const action = perClient < cfg.minRequestsForAddressDecisions ? ruleAction : this.sharedAction();
+    if (current !== undefined && actionStrength(current.decision.action) > actionStrength(action)) {
+      // Weaker now (clients send enough requests each for address decisions): replace.
+      this.remove(key, current, this.now, sink);
+    }
+    evidence.push({
+      name: 'requestsPerClient',
+      value: r3(perClient),
+      threshold: cfg.minRequestsForAddressDecisions,
+    });
+    this.decide('fingerprint', fingerprint, action, reason, evidence, points, 0, sink);
+  }
+
+  private sharedAction(): Action {
+    const value = this.config.fingerprint.sharedAction;
+    return value === 'block' || value === 'challenge' ? value : 'throttle';
   }
 
   /**
@@ -554,7 +623,7 @@ export class Decider {
       reason,
       signals,
       score,
-      decidedAt: now,
+      decidedAt: Math.min(this.inputTime, now),
       expiresAt,
       origin: 'auto',
       version: ++this.sequence,

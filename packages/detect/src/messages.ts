@@ -26,6 +26,11 @@ export interface ClientSignal {
   signals: Signal[];
   /** Browser-like evidence: loads assets with referers. */
   humanLooking: boolean;
+  /**
+   * Asks for pages but never for assets, and never with a referer (long window): the shape of a
+   * bot. Sent even below the score threshold, so the decider can match it with a suspect fingerprint.
+   */
+  botShaped: boolean;
   /** Human-looking and active for at least `windows.establishedAfterMs`: the guard protects these. */
   established: boolean;
   /** Session start of the client as profiled (event time). */
@@ -63,6 +68,11 @@ export interface FingerprintPartial {
   pathsOverflow: boolean;
   /** One user agent seen with the fingerprint, for explanations. */
   userAgent: string | null;
+  /**
+   * Its user agent declares a crawler. Such a fingerprint is shared by the genuine crawler by
+   * design, so it is never judged as a whole: verifying the claim per address tells them apart.
+   */
+  declaredCrawler: boolean;
 }
 
 /** One profiler partition's per-prefix client counts since its previous flush. */

@@ -25,7 +25,7 @@ import {
 } from './client-rules.js';
 import type { DetectConfig } from './config.js';
 import type { DetectDeps } from './deps.js';
-import { hashContent, hashUrl } from './hash.js';
+import { hashContent, hashString, hashUrl } from './hash.js';
 import type {
   ClientSignal,
   ContentPartial,
@@ -48,6 +48,9 @@ import {
   UNCACHEABLE,
 } from './request-class.js';
 
+/** Bound of the (client, fingerprint) counting table for multi-fingerprint clients. */
+const MULTI_FINGERPRINT_ENTRIES = 65_536;
+
 /** Where the profiler sends what it emits. */
 export interface ProfilerSink {
   clientSignal(signal: ClientSignal): void;
@@ -64,12 +67,20 @@ class ClientProfile {
   sessionStart: number;
   lastSeen: number;
   requests = 0;
+  /** Lifetime counts of the profile (exact): the bot-shape test needs "none at all". */
+  pages = 0;
+  assets = 0;
+  withReferer = 0;
   // User agent and fingerprint, recomputed only when the headers change.
   userAgent: string | null | undefined = undefined;
   acceptLanguage: string | null = null;
   headerOrder: string | null = null;
   fingerprint = '';
+  fingerprintHash = 0;
+  /** How often the fingerprint changed: > 1 marks a shared address (NAT) with many browsers. */
+  fingerprintChanges = 0;
   browserClaim = false;
+  crawlerClaim = false;
   unverifiedCrawler = false;
   // The last path, so a client repeating a path costs no hashing or classification.
   host: string | null | undefined = undefined;
@@ -96,6 +107,7 @@ class ClientProfile {
   fingerprintCountedAt = Number.NEGATIVE_INFINITY;
   countedFingerprint = '';
   humanCounted = false;
+  flaggedCounted = false;
 
   constructor(
     readonly ip: string,
@@ -150,6 +162,7 @@ class FingerprintAccumulator {
   paths: number[] = [];
   pathsOverflow = false;
   userAgent: string | null = null;
+  declaredCrawler = false;
 }
 
 class PrefixAccumulator {
@@ -197,6 +210,12 @@ export class Profiler {
   private readonly fingerprints = new Map<string, FingerprintAccumulator>();
   private readonly prefixes = new Map<string, PrefixAccumulator>();
   private readonly spareContent: ContentAccumulator[] = [];
+  /**
+   * When each (client slot, fingerprint) of clients with several fingerprints was last counted.
+   * Bounded by MULTI_FINGERPRINT_ENTRIES and cleared when full: right after a clear such a client
+   * may be counted once more within a window (a slight over-count of shared addresses).
+   */
+  private readonly multiFingerprintCounted = new Map<number, number>();
 
   private maxTime = Number.NEGATIVE_INFINITY;
   private nextFlushAt = Number.NEGATIVE_INFINITY;
@@ -312,6 +331,9 @@ export class Profiler {
     }
     const flags = this.requestFlags(client, log);
     const isAsset = (flags & ASSET) !== 0;
+    if (isAsset) client.assets++;
+    else client.pages++;
+    if ((flags & REFERER) !== 0) client.withReferer++;
 
     // Repetition and cache-busting from the client's recent keys.
     const ro = client.slot * this.recentStride;
@@ -351,14 +373,15 @@ export class Profiler {
     client.requestsSinceEval++;
     if (
       !client.allowlisted &&
-      (client.requestsSinceEval >= this.config.client.evaluateEveryRequests ||
+      (client.requests <= this.config.client.evaluateFirstRequests ||
+        client.requestsSinceEval >= this.config.client.evaluateEveryRequests ||
         t - client.lastEvalAt >= this.config.client.evaluateEveryMs)
     ) {
       this.evaluate(client, t, sink);
     }
 
     // Cross-address aggregates.
-    const fp = this.fingerprintAccumulator(client.fingerprint, log.userAgent);
+    const fp = this.fingerprintAccumulator(client.fingerprint, log.userAgent, client.crawlerClaim);
     fp.requests++;
     if (isAsset) fp.assets++;
     else fp.pages++;
@@ -419,6 +442,7 @@ export class Profiler {
     if (log.userAgent !== client.userAgent) {
       const ua = this.deps.classifyUserAgent(log.userAgent);
       client.browserClaim = ua.kind === 'browser';
+      client.crawlerClaim = ua.kind === 'crawler';
       client.unverifiedCrawler =
         ua.kind === 'crawler' &&
         ua.crawler !== null &&
@@ -427,7 +451,12 @@ export class Profiler {
     client.userAgent = log.userAgent;
     client.acceptLanguage = log.acceptLanguage;
     client.headerOrder = log.headerOrder;
-    client.fingerprint = this.deps.httpFingerprint(log);
+    const fingerprint = this.deps.httpFingerprint(log);
+    if (fingerprint !== client.fingerprint) {
+      client.fingerprint = fingerprint;
+      client.fingerprintHash = hashString(fingerprint);
+      client.fingerprintChanges++;
+    }
   }
 
   private observeInterArrival(client: ClientProfile, dt: number): void {
@@ -525,11 +554,16 @@ export class Profiler {
     }
   }
 
-  private fingerprintAccumulator(fingerprint: string, userAgent: string | null): FingerprintAccumulator {
+  private fingerprintAccumulator(
+    fingerprint: string,
+    userAgent: string | null,
+    declaredCrawler: boolean,
+  ): FingerprintAccumulator {
     let acc = this.fingerprints.get(fingerprint);
     if (acc === undefined) {
       acc = new FingerprintAccumulator();
       acc.userAgent = userAgent;
+      acc.declaredCrawler = declaredCrawler;
       this.fingerprints.set(fingerprint, acc);
     }
     return acc;
@@ -553,16 +587,17 @@ export class Profiler {
     const human = client.humanLooking;
     const established = human && t - client.sessionStart >= this.config.windows.establishedAfterMs;
     const flagged = client.score >= this.config.decisions.scoreForChallenge;
-    if (t - client.fingerprintCountedAt >= window || client.fingerprint !== client.countedFingerprint) {
-      client.fingerprintCountedAt = t;
-      client.countedFingerprint = client.fingerprint;
+    if (this.countFingerprint(client, t, window)) {
       fp.clients++;
       if (human) fp.humanClients++;
       if (established) fp.establishedClients++;
       if (flagged) fp.flaggedClients++;
-    } else if (human && !client.humanCounted) {
-      fp.humanClients++;
+    } else {
+      // Count a client again the moment it starts looking human or gets flagged.
+      if (human && !client.humanCounted) fp.humanClients++;
+      if (flagged && !client.flaggedCounted) fp.flaggedClients++;
     }
+    client.flaggedCounted = flagged;
     const prefix = client.prefix;
     if (t - client.countedAt >= window) {
       client.countedAt = t;
@@ -581,6 +616,34 @@ export class Profiler {
     client.humanCounted = human;
   }
 
+  /**
+   * Whether to count the client in its current fingerprint's partial: once per window per
+   * (client, fingerprint). A client switching between fingerprints (a NAT address carrying many
+   * browsers) is looked up in a shared bounded table, so it counts once per fingerprint rather
+   * than at every switch.
+   */
+  private countFingerprint(client: ClientProfile, t: number, window: number): boolean {
+    const shared = client.fingerprintChanges > 1;
+    if (client.fingerprint === client.countedFingerprint) {
+      if (t - client.fingerprintCountedAt < window) return false;
+    } else if (shared) {
+      const last = this.multiFingerprintCounted.get(client.slot * 4294967296 + client.fingerprintHash);
+      if (last !== undefined && t - last < window) {
+        client.countedFingerprint = client.fingerprint;
+        client.fingerprintCountedAt = last;
+        return false;
+      }
+    }
+    client.countedFingerprint = client.fingerprint;
+    client.fingerprintCountedAt = t;
+    if (shared) {
+      if (this.multiFingerprintCounted.size >= MULTI_FINGERPRINT_ENTRIES)
+        this.multiFingerprintCounted.clear();
+      this.multiFingerprintCounted.set(client.slot * 4294967296 + client.fingerprintHash, t);
+    }
+    return true;
+  }
+
   private evaluate(client: ClientProfile, t: number, sink: ProfilerSink): void {
     client.lastEvalAt = t;
     client.requestsSinceEval = 0;
@@ -588,8 +651,13 @@ export class Profiler {
     scoreClient(this.counters, client.slot * COUNTER_STRIDE, client, this.config, this.tauShort, score);
     client.score = score.score;
     client.humanLooking = score.humanLooking;
-    if (score.score < this.config.decisions.scoreForThrottle) return;
-    const reason = score.reason;
+    const botShaped =
+      !score.humanLooking &&
+      client.pages >= this.config.client.botShape.minPages &&
+      client.assets === 0 &&
+      client.withReferer === 0;
+    if (score.score < this.config.decisions.scoreForThrottle && !botShaped) return;
+    const reason = score.score < this.config.decisions.scoreForThrottle ? 'bot-shaped' : score.reason;
     if (
       client.lastSignalAt !== Number.NEGATIVE_INFINITY &&
       reason === client.lastSignalReason &&
@@ -612,6 +680,7 @@ export class Profiler {
       reason,
       signals: score.signals(this.counters, client.slot * COUNTER_STRIDE),
       humanLooking: score.humanLooking,
+      botShaped,
       established: score.humanLooking && t - client.sessionStart >= this.config.windows.establishedAfterMs,
       firstSeen: client.sessionStart,
       requests: client.requests,
@@ -653,6 +722,7 @@ export class Profiler {
         paths: acc.paths,
         pathsOverflow: acc.pathsOverflow,
         userAgent: acc.userAgent,
+        declaredCrawler: acc.declaredCrawler,
       });
     }
     this.fingerprints.clear();
