@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { parseCidr } from '@edgeguard/netaddr';
 import { buildCdnRanges, buildCrawlers } from '../scripts/build-verified-crawlers.js';
 import { CDN_RANGES, VERIFIED_CRAWLERS } from '../src/generated/verified-crawlers.data.js';
@@ -32,6 +36,24 @@ describe('bundled data', () => {
       CDN_RANGES,
       Object.fromEntries(Object.entries(cdn).map(([name, list]) => [name, list.join(' ')])),
     );
+  });
+
+  test('the build refuses a range file it cannot name or a malformed range, saying which file', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'fingerprint-data-'));
+    try {
+      cpSync(fileURLToPath(new URL('../data/', import.meta.url)), dataDir, { recursive: true });
+      const newBot = join(dataDir, 'verified-crawlers', 'newbot.json');
+      writeFileSync(newBot, '# New bot\n{"name":"newbot","user_agent":"newbot","ranges":["192.0.2.0/24"]}\n');
+      assert.throws(() => buildCrawlers(dataDir), /newbot\.json: no crawler name for "newbot"/);
+      rmSync(newBot);
+      writeFileSync(
+        join(dataDir, 'verified-crawlers', 'gptbot.json'),
+        '# GPTBot\n{"name":"gptbot","user_agent":"gptbot","ranges":["20.171.206.0/24","not a range"]}\n',
+      );
+      assert.throws(() => buildCrawlers(dataDir), /gptbot\.json: "not a range" is not an address or CIDR/);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   test('every bundled range is a valid CIDR', () => {
