@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { BadInput } from '@edgeguard/schema';
+import { configCommand, configHelp } from './commands/config.js';
 import { lagCommand, lagHelp } from './commands/lag.js';
 import { replayCommand, replayHelp } from './commands/replay.js';
 import { tailCommand, tailHelp } from './commands/tail.js';
@@ -11,6 +12,11 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; summa
       run: replayCommand,
       summary: 'replay an access log through the whole pipeline in-process',
       help: replayHelp,
+    },
+    config: {
+      run: configCommand,
+      summary: 'print the effective configuration or check a config file',
+      help: configHelp,
     },
     topics: { run: topicsCommand, summary: 'create or check every edgeguard Kafka topic', help: topicsHelp },
     tail: { run: tailCommand, summary: 'print an edgeguard topic as decoded JSON lines', help: tailHelp },

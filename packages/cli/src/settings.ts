@@ -1,5 +1,8 @@
 import { readConfigFile, withDefaults } from '@edgeguard/config';
 import { type DetectConfig, defaultDetectConfig } from '@edgeguard/detect';
+import { createParser } from '@edgeguard/logformat';
+import { parseCidr } from '@edgeguard/netaddr';
+import { ACTIONS, BadInput } from '@edgeguard/schema';
 
 /**
  * The one configuration file format (JSON, `//` comments allowed). Every field is optional;
@@ -33,8 +36,68 @@ export const defaultConfig: EdgeguardConfig = {
   pipeline: { partitions: 1 },
 };
 
+/** Fields whose string value must be one of a few words. */
+const ENUM_FIELDS: [string, (c: EdgeguardConfig) => string, readonly string[]][] = [
+  ['detect.range.maxAction', (c) => c.detect.range.maxAction, ACTIONS],
+  ['detect.fingerprint.sharedAction', (c) => c.detect.fingerprint.sharedAction, ACTIONS],
+];
+
 /** Loads and validates a config file (or only defaults when none is given). */
 export function loadConfig(path: string | undefined): EdgeguardConfig {
-  if (!path) return withDefaults(defaultConfig, {}, 'defaults');
-  return withDefaults(defaultConfig, readConfigFile(path), path);
+  const source = path ?? 'defaults';
+  const config = withDefaults(defaultConfig, path ? readConfigFile(path) : {}, source);
+  validateConfig(config, source);
+  return config;
+}
+
+/**
+ * Checks what the shape of the defaults cannot: CIDRs parse, the format name is known, enums
+ * are one of their words. Runs again after command-line flags are applied.
+ */
+export function validateConfig(config: EdgeguardConfig, source: string): void {
+  const cidrs = (field: string, list: string[]) =>
+    list.forEach((text, i) => {
+      try {
+        parseCidr(text);
+      } catch (error) {
+        throw new BadInput(
+          'bad-config',
+          `field '${field}[${i}]': ${(error as Error).message}`,
+          field,
+          source,
+        );
+      }
+    });
+  cidrs('input.trustedProxies', config.input.trustedProxies);
+  cidrs('allowlist', config.allowlist);
+  if (config.input.format !== 'auto') {
+    try {
+      createParser(config.input.format, {});
+    } catch (error) {
+      throw new BadInput(
+        'bad-config',
+        `field 'input.format': ${(error as Error).message}`,
+        'input.format',
+        source,
+      );
+    }
+  }
+  for (const [field, read, allowed] of ENUM_FIELDS) {
+    if (!allowed.includes(read(config))) {
+      throw new BadInput(
+        'bad-config',
+        `field '${field}': expected one of ${allowed.join(', ')}, got '${read(config)}'`,
+        field,
+        source,
+      );
+    }
+  }
+  if (!Number.isInteger(config.pipeline.partitions) || config.pipeline.partitions < 1) {
+    throw new BadInput(
+      'bad-config',
+      `field 'pipeline.partitions': expected a whole number ≥ 1`,
+      'pipeline.partitions',
+      source,
+    );
+  }
 }

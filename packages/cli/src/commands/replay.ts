@@ -3,7 +3,7 @@ import { BadInput } from '@edgeguard/schema';
 import { parseCommandArgs } from '../args.js';
 import { replayLog } from '../replay.js';
 import { buildReport, renderSummary } from '../report.js';
-import { loadConfig } from '../settings.js';
+import { loadConfig, validateConfig } from '../settings.js';
 
 export const replayHelp = `Usage: edgeguard replay <file|-> [options]
 
@@ -72,6 +72,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
       .filter(Boolean);
   if (values['trusted-proxies']) config.input.trustedProxies = list(values['trusted-proxies']);
   if (values.allowlist) config.allowlist = [...config.allowlist, ...list(values.allowlist)];
+  validateConfig(config, 'command line');
 
   const result = await replayLog({
     input,
