@@ -1,3 +1,4 @@
+import type { EdgeguardConfig } from '@edgeguard/config';
 import { classifyUserAgent, verifyCrawlerClaim } from '@edgeguard/fingerprint';
 import { createParser, openLogSource, sniffFormat } from '@edgeguard/logformat';
 import { type ClientVerdict, createReplay, TOPICS } from '@edgeguard/pipeline';
@@ -11,7 +12,6 @@ import {
 } from '@edgeguard/schema';
 import { NdjsonWriter } from './ndjson.js';
 import { Progress } from './progress.js';
-import type { EdgeguardConfig } from './settings.js';
 
 export interface ReplayOptions {
   /** A log file path (plain or gzip) or `-` for stdin. */

@@ -1,3 +1,4 @@
 export * from './duration.js';
+export * from './edgeguard-config.js';
 export * from './load.js';
 export * from './validate.js';

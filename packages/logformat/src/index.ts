@@ -2,6 +2,7 @@ export { type ClfFormat, ClfParser } from './clf-parser.js';
 export { resolveClientAddress, type TrustedProxies } from './client-address.js';
 export { CloudflareParser } from './cloudflare.js';
 export { type EscapeMode, unescapeValue } from './escapes.js';
+export { type FollowOptions, type FollowStats, followLogFile } from './follow.js';
 export {
   AutoParser,
   createParser,
@@ -26,5 +27,5 @@ export {
 } from './parser.js';
 export { REJECT_REASONS, type RejectReason } from './reasons.js';
 export { applyRequestLine, applyRequestTarget } from './request-line.js';
-export { type LogSource, type LogSourceOptions, openLogSource } from './source.js';
+export { type LogSource, type LogSourceOptions, openLogSource, splitLines } from './source.js';
 export { ClfTimeReader, epochToMs, parseEpochSeconds, parseRfc3339 } from './time.js';

@@ -115,51 +115,62 @@ class FileLogSource implements LogSource {
     for await (const chunk of gunzip) yield chunk as Buffer;
   }
 
-  private async *lines(): AsyncGenerator<string[]> {
-    const maxLineBytes = this.maxLineBytes;
-    /** Bytes of a line not yet ended by a newline (at most maxLineBytes of it are kept). */
-    let carry: Buffer[] = [];
-    let carryLength = 0;
-    for await (const chunk of this.decoded()) {
-      let newline = chunk.indexOf(10);
-      if (newline < 0) {
-        if (carryLength < maxLineBytes) {
-          const kept = Buffer.from(chunk.subarray(0, maxLineBytes - carryLength));
-          carry.push(kept);
-          carryLength += kept.length;
-        }
-        continue;
-      }
-      const batch: string[] = [];
-      let start = 0;
-      if (carryLength > 0) {
-        const room = Math.max(0, maxLineBytes - carryLength);
-        carry.push(chunk.subarray(0, Math.min(newline, room)));
-        batch.push(decodeLine(Buffer.concat(carry), 0, carryLength + Math.min(newline, room), false));
-        carry = [];
-        carryLength = 0;
-        start = newline + 1;
-        newline = chunk.indexOf(10, start);
-      }
-      // ASCII (most logs) decodes faster as latin1, with the same result.
-      const lastNewline = chunk.lastIndexOf(10);
-      const ascii = isAscii(chunk.subarray(start, lastNewline + 1));
-      while (newline >= 0) {
-        const end = newline - start > maxLineBytes ? start + maxLineBytes : newline;
-        batch.push(decodeLine(chunk, start, end, ascii));
-        start = newline + 1;
-        newline = chunk.indexOf(10, start);
-      }
-      if (start < chunk.length) {
-        // Copy: the rest of the chunk must not keep the whole chunk alive.
-        const rest = Buffer.from(chunk.subarray(start, start + maxLineBytes));
-        carry.push(rest);
-        carryLength = rest.length;
-      }
-      yield batch;
-    }
-    if (carryLength > 0) yield [decodeLine(Buffer.concat(carry), 0, carryLength, false)];
+  private lines(): AsyncGenerator<string[]> {
+    return splitLines(this.decoded(), this.maxLineBytes);
   }
+}
+
+/**
+ * Splits a byte stream into batches of lines (one batch per chunk): `\n` separated, a trailing
+ * `\r` removed, the last line delivered without a final newline, no line split across batches,
+ * and a line longer than `maxLineBytes` cut to that length (the rest skipped up to its newline).
+ */
+export async function* splitLines(
+  chunks: AsyncIterable<Buffer>,
+  maxLineBytes: number,
+): AsyncGenerator<string[]> {
+  /** Bytes of a line not yet ended by a newline (at most maxLineBytes of it are kept). */
+  let carry: Buffer[] = [];
+  let carryLength = 0;
+  for await (const chunk of chunks) {
+    let newline = chunk.indexOf(10);
+    if (newline < 0) {
+      if (carryLength < maxLineBytes) {
+        const kept = Buffer.from(chunk.subarray(0, maxLineBytes - carryLength));
+        carry.push(kept);
+        carryLength += kept.length;
+      }
+      continue;
+    }
+    const batch: string[] = [];
+    let start = 0;
+    if (carryLength > 0) {
+      const room = Math.max(0, maxLineBytes - carryLength);
+      carry.push(chunk.subarray(0, Math.min(newline, room)));
+      batch.push(decodeLine(Buffer.concat(carry), 0, carryLength + Math.min(newline, room), false));
+      carry = [];
+      carryLength = 0;
+      start = newline + 1;
+      newline = chunk.indexOf(10, start);
+    }
+    // ASCII (most logs) decodes faster as latin1, with the same result.
+    const lastNewline = chunk.lastIndexOf(10);
+    const ascii = isAscii(chunk.subarray(start, lastNewline + 1));
+    while (newline >= 0) {
+      const end = newline - start > maxLineBytes ? start + maxLineBytes : newline;
+      batch.push(decodeLine(chunk, start, end, ascii));
+      start = newline + 1;
+      newline = chunk.indexOf(10, start);
+    }
+    if (start < chunk.length) {
+      // Copy: the rest of the chunk must not keep the whole chunk alive.
+      const rest = Buffer.from(chunk.subarray(start, start + maxLineBytes));
+      carry.push(rest);
+      carryLength = rest.length;
+    }
+    yield batch;
+  }
+  if (carryLength > 0) yield [decodeLine(Buffer.concat(carry), 0, carryLength, false)];
 }
 
 /**

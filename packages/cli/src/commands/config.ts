@@ -1,6 +1,6 @@
+import { loadConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
 import { parseCommandArgs } from '../args.js';
-import { loadConfig } from '../settings.js';
 
 export const configHelp = `Usage: edgeguard config print [--config FILE]
        edgeguard config check --config FILE

@@ -1,9 +1,9 @@
 import { writeFileSync } from 'node:fs';
+import { loadConfig, validateConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
 import { parseCommandArgs } from '../args.js';
 import { replayLog } from '../replay.js';
 import { buildReport, renderSummary } from '../report.js';
-import { loadConfig, validateConfig } from '../settings.js';
 
 export const replayHelp = `Usage: edgeguard replay <file|-> [options]
 

@@ -1,8 +1,9 @@
-import { readConfigFile, withDefaults } from '@edgeguard/config';
 import { type DetectConfig, defaultDetectConfig } from '@edgeguard/detect';
 import { createParser } from '@edgeguard/logformat';
 import { parseCidr } from '@edgeguard/netaddr';
 import { ACTIONS, BadInput } from '@edgeguard/schema';
+import { readConfigFile } from './load.js';
+import { withDefaults } from './validate.js';
 
 /**
  * The one configuration file format (JSON, `//` comments allowed). Every field is optional;
@@ -42,8 +43,10 @@ const ENUM_FIELDS: [string, (c: EdgeguardConfig) => string, readonly string[]][]
   ['detect.fingerprint.sharedAction', (c) => c.detect.fingerprint.sharedAction, ACTIONS],
 ];
 
-/** Loads and validates a config file (or only defaults when none is given). */
-export function loadConfig(path: string | undefined): EdgeguardConfig {
+/** Loads and validates a config file (default: `EDGEGUARD_CONFIG`; only defaults when neither is given). */
+export function loadConfig(
+  path: string | undefined = process.env.EDGEGUARD_CONFIG || undefined,
+): EdgeguardConfig {
   const source = path ?? 'defaults';
   const config = withDefaults(defaultConfig, path ? readConfigFile(path) : {}, source);
   validateConfig(config, source);
