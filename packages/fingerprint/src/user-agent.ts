@@ -420,9 +420,13 @@ function isCrawlerName(lname: string): boolean {
   if (lname.endsWith('-user') || lname.endsWith('-ai')) return true;
   if (lname.endsWith('-google') || lname.startsWith('google-')) return true;
   if (lname === 'scanner' || hasBotWord(lname)) return true;
-  for (const marker of CRAWLER_NAME_MARKERS) if (lname.includes(marker)) return true;
-  return false;
+  return CRAWLER_MARKER.test(lname);
 }
+
+/** Any of CRAWLER_NAME_MARKERS: one regular-expression scan instead of one per marker. */
+const CRAWLER_MARKER = new RegExp(
+  CRAWLER_NAME_MARKERS.map((m) => m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'),
+);
 
 /** Product names longer than this are payloads or garbage, not names. */
 const MAX_NAME_LENGTH = 64;
