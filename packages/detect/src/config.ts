@@ -53,6 +53,8 @@ export const defaultDetectConfig = {
     recentPathsPerClient: 32,
     /** Distinct full URLs (path + query) remembered per client, to tell a new query string (bust). */
     recentUrlsPerClient: 16,
+    /** Paths tracked as attacked (hammered by flagged clients), least recently flagged evicted. */
+    maxAttackedPaths: 10_000,
     /** Distinct paths per fingerprint partial and per fingerprint window (beyond it: "many paths"). */
     pathsPerFingerprint: 32,
     /**
@@ -206,6 +208,12 @@ export const defaultDetectConfig = {
      */
     sharedAction: 'throttle',
     /**
+     * Bot-shaped addresses remembered per fingerprint while it is not (yet) suspect, judged when
+     * it turns suspect (a swarm ramping up is recognised a few seconds after its first addresses).
+     * Beyond it the oldest are forgotten; those still active are re-signalled anyway.
+     */
+    pendingAddresses: 128,
+    /**
      * Swarm: the fingerprint's clients each send several requests per window (an app polling every
      * 30 s sends 2), load no assets, and all of them together ask for only a few distinct paths,
      * repeatedly or busting. Humans sharing a fingerprint spread over many paths and load assets.
@@ -232,6 +240,28 @@ export const defaultDetectConfig = {
      * decayed: 1.5 ≈ two addresses flagged within about a minute of each other.
      */
     flagged: { minShare: 0.5, minFlagged: 1.5, points: 3 },
+  },
+
+  /**
+   * Guilt by content: a bot-shaped client (pages, no assets, no referers) in a burst whose every
+   * recent path is being hammered by clients flagged on their own (repetition, cache-busting) is
+   * a member of that swarm. This catches the first short-lived addresses of a swarm (3–15
+   * requests each) in the seconds before its fingerprints have enough addresses to be suspect.
+   */
+  attackedPaths: {
+    enabled: true,
+    /** Flagged clients (decayed, aggregate window) on each of the client's paths. */
+    minFlaggedClients: 1,
+    /**
+     * The client's requests in the short window (decayed): a burst (≈ 2 requests within ~10 s),
+     * not a monitor checking a hot page every 30 s.
+     */
+    minBurstRequests: 1.5,
+    /** Points of the resulting ip decision (2: challenge; one flagged client is thin evidence). */
+    points: 2,
+    /** Bot-shaped signals kept for re-checking when paths become attacked, and for how long (ms). */
+    pendingAddresses: 256,
+    pendingMs: 30_000,
   },
 
   /** Range aggregation: many bad addresses of one prefix become one decision. */

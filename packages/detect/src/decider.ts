@@ -8,7 +8,7 @@ import {
 import { LRUCache } from 'lru-cache';
 import type { Allowlist } from './allowlist.js';
 import { type DetectConfig, rangeMaxAction } from './config.js';
-import { DecayedCounters } from './decay.js';
+import { DecayedCounters, decayFactor } from './decay.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import type {
   ClientSignal,
@@ -56,6 +56,16 @@ const PRESENT = 0.05;
 
 const LADDER: readonly Action[] = ['throttle', 'challenge', 'block'];
 
+/** Reasons that mean "hammering these paths": they mark the client's paths as attacked. */
+const ATTACK_REASONS: ReadonlySet<string> = new Set(['repetition', 'cache-bust', 'flood']);
+
+interface Suspect {
+  reason: string;
+  points: number;
+  evidence: Signal[];
+  at: number;
+}
+
 class FingerprintAggregate {
   readonly counters: DecayedCounters;
   readonly paths: Uint32Array;
@@ -64,7 +74,21 @@ class FingerprintAggregate {
   userAgent: string | null = null;
   declaredCrawler = false;
   /** The rule that makes it suspect, as of its latest partial; null when it is not. */
-  suspect: { reason: string; points: number; evidence: Signal[]; at: number } | null = null;
+  suspect: Suspect | null = null;
+  /** Recent bot-shaped client signals while it was not suspect (bounded ring). */
+  private pending: ClientSignal[] = [];
+
+  rememberBotShaped(signal: ClientSignal, max: number): void {
+    if (this.pending.length >= max) this.pending.shift();
+    this.pending.push(signal);
+  }
+
+  /** Takes the remembered signals not older than `since`. */
+  takePending(since: number): ClientSignal[] {
+    const out = this.pending.filter((s) => s.time >= since);
+    this.pending = [];
+    return out;
+  }
 
   constructor(tau: number, pathSlots: number) {
     this.counters = new DecayedCounters(F_SIZE, tau);
@@ -165,6 +189,10 @@ export class Decider {
   private readonly establishedActive: DecayedCounters;
   /** Established benign clients newly covered by decisions, over the guard window. */
   private readonly establishedCovered: DecayedCounters;
+  /** Paths hammered by clients flagged on their own: decayed count of flagged clients per path hash. */
+  private readonly attacked: LRUCache<number, { flagged: number; at: number }>;
+  /** Bot-shaped client signals not (yet) matching attacked paths (bounded ring). */
+  private pendingBotShaped: ClientSignal[] = [];
   /** Recent decisions that covered established clients: retracted if the guard trips. */
   private recentCovering: string[] = [];
   private heldUntil = Number.NEGATIVE_INFINITY;
@@ -205,6 +233,7 @@ export class Decider {
     });
     this.fingerprints = new LRUCache({ max: config.bounds.maxFingerprints });
     this.prefixes = new LRUCache({ max: config.bounds.maxPrefixes });
+    this.attacked = new LRUCache({ max: config.bounds.maxAttackedPaths });
     this.establishedActive = new DecayedCounters(1, config.windows.aggregateMs);
     this.establishedCovered = new DecayedCounters(1, config.guard.windowMs);
   }
@@ -269,29 +298,121 @@ export class Decider {
       this.stats.allowlistedSkipped++;
       return;
     }
+    // A client flagged on its own for hammering paths marks those paths as attacked.
+    const markedNewPaths =
+      signal.score >= this.config.decisions.scoreForChallenge &&
+      ATTACK_REASONS.has(signal.reason) &&
+      this.markAttacked(signal.paths);
+    let suspect: Suspect | null = null;
+    if (signal.botShaped && !signal.humanLooking) {
+      const aggregate = this.fingerprints.get(signal.fingerprint);
+      if (aggregate?.suspect && this.now - aggregate.suspect.at <= this.config.windows.aggregateMs) {
+        suspect = aggregate.suspect;
+      } else {
+        suspect = this.attackedPathsSuspect(signal);
+        // Not suspect (yet): remember it, so it is judged if its fingerprint or paths turn suspect soon.
+        if (suspect === null) {
+          aggregate?.rememberBotShaped(signal, this.config.fingerprint.pendingAddresses);
+          if (this.pendingBotShaped.length >= this.config.attackedPaths.pendingAddresses) {
+            this.pendingBotShaped.shift();
+          }
+          this.pendingBotShaped.push(signal);
+        }
+      }
+    }
+    this.decideClient(signal, suspect, sink);
+    if (markedNewPaths) this.recheckPendingForAttackedPaths(sink);
+  }
+
+  /**
+   * Guilt by content: a bot-shaped client in a burst whose every recent path is being hammered by
+   * clients flagged on their own (repetition, cache-busting) is doing exactly what they do. This
+   * catches a swarm's first short-lived addresses before its fingerprints have enough addresses
+   * to be suspect.
+   */
+  private attackedPathsSuspect(signal: ClientSignal): Suspect | null {
+    const cfg = this.config.attackedPaths;
+    if (!cfg.enabled || signal.paths.length === 0 || signal.burstRequests < cfg.minBurstRequests) return null;
+    let weakest = Number.POSITIVE_INFINITY;
+    for (const path of signal.paths) {
+      const entry = this.attacked.get(path);
+      const flagged =
+        entry === undefined
+          ? 0
+          : entry.flagged * decayFactor(this.now - entry.at, this.config.windows.aggregateMs);
+      if (flagged < cfg.minFlaggedClients) return null;
+      if (flagged < weakest) weakest = flagged;
+    }
+    return {
+      reason: 'swarm',
+      points: cfg.points,
+      evidence: [
+        { name: 'attackedPaths', value: signal.paths.length },
+        { name: 'flaggedClientsPerPath', value: r3(weakest), threshold: cfg.minFlaggedClients },
+        { name: 'burstRequests', value: r3(signal.burstRequests), threshold: cfg.minBurstRequests },
+      ],
+      at: this.now,
+    };
+  }
+
+  /** Adds one flagged client to each path; returns whether some path became attacked by it. */
+  private markAttacked(paths: number[]): boolean {
+    const tau = this.config.windows.aggregateMs;
+    const min = this.config.attackedPaths.minFlaggedClients;
+    let crossed = false;
+    for (const path of paths) {
+      const entry = this.attacked.get(path);
+      if (entry === undefined) {
+        this.attacked.set(path, { flagged: 1, at: this.now });
+        if (1 >= min) crossed = true;
+      } else {
+        const before = entry.flagged * decayFactor(this.now - entry.at, tau);
+        entry.flagged = before + 1;
+        entry.at = Math.max(entry.at, this.now);
+        if (before < min && entry.flagged >= min) crossed = true;
+      }
+    }
+    return crossed;
+  }
+
+  /** Bot-shaped clients seen before their paths were attacked are judged once they are. */
+  private recheckPendingForAttackedPaths(sink: DeciderSink): void {
+    if (this.pendingBotShaped.length === 0) return;
+    const since = this.now - this.config.attackedPaths.pendingMs;
+    const still: ClientSignal[] = [];
+    for (const pending of this.pendingBotShaped) {
+      if (pending.time < since) continue;
+      const suspect = this.attackedPathsSuspect(pending);
+      if (suspect === null) still.push(pending);
+      else this.decideClient(pending, suspect, sink);
+    }
+    this.pendingBotShaped = still;
+  }
+
+  /**
+   * The ip decision for a client signal: its own score, or guilt by fingerprint — a bot-shaped
+   * address (pages, no assets, no referers) using a fingerprint that is suspect right now is part
+   * of that swarm, even if its own volume is tiny.
+   */
+  private decideClient(signal: ClientSignal, suspect: Suspect | null, sink: DeciderSink): void {
     let action = this.actionFor(signal.score);
     let reason = signal.reason;
     let score = signal.score;
     let evidence = signal.signals;
-    // Guilt by fingerprint: a bot-shaped address (pages, no assets, no referers) using a fingerprint
-    // that is suspect right now is part of that swarm, even if its own volume is tiny.
-    if (signal.botShaped && !signal.humanLooking) {
-      const suspect = this.fingerprints.get(signal.fingerprint)?.suspect;
-      if (suspect && this.now - suspect.at <= this.config.windows.aggregateMs) {
-        const fingerprintAction = this.actionFor(suspect.points);
-        if (
-          fingerprintAction !== null &&
-          (action === null || actionStrength(fingerprintAction) > actionStrength(action))
-        ) {
-          action = fingerprintAction;
-          reason = suspect.reason;
-          score = suspect.points;
-          evidence = [
-            ...signal.signals,
-            { name: 'botShaped', value: 1 },
-            ...suspect.evidence.map((e) => ({ ...e, name: `fingerprint.${e.name}` })),
-          ];
-        }
+    if (suspect !== null) {
+      const fingerprintAction = this.actionFor(suspect.points);
+      if (
+        fingerprintAction !== null &&
+        (action === null || actionStrength(fingerprintAction) > actionStrength(action))
+      ) {
+        action = fingerprintAction;
+        reason = suspect.reason;
+        score = suspect.points;
+        evidence = [
+          ...signal.signals,
+          { name: 'botShaped', value: 1 },
+          ...suspect.evidence.map((e) => ({ ...e, name: `fingerprint.${e.name}` })),
+        ];
       }
     }
     if (action === null) return;
@@ -473,6 +594,10 @@ export class Decider {
     evidence.push({ name: 'clients', value: r3(clients), threshold: cfg.minClients });
     evidence.push({ name: 'humanShare', value: r3(humanShare), threshold: cfg.maxHumanShare });
     aggregate.suspect = { reason, points, evidence, at: this.now };
+    // Addresses that showed the bot shape before the fingerprint turned suspect are judged now.
+    for (const pending of aggregate.takePending(this.now - this.config.windows.aggregateMs)) {
+      if (!this.allowlist.has(pending.ip)) this.decideClient(pending, aggregate.suspect, sink);
+    }
 
     if (humanShare > cfg.maxHumanShare || established >= PRESENT || clients < cfg.minClients) {
       if (
@@ -594,6 +719,11 @@ export class Decider {
         action = old.action;
         durationMs = current.durationMs;
         expiresAt = now + durationMs;
+      } else if (Math.min(this.inputTime, now) < old.decidedAt) {
+        // Earlier evidence arrived late (inputs are out of order): date the decision by it.
+        action = old.action;
+        durationMs = current.durationMs;
+        expiresAt = old.expiresAt;
       } else {
         return false;
       }

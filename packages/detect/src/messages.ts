@@ -31,6 +31,10 @@ export interface ClientSignal {
    * bot. Sent even below the score threshold, so the decider can match it with a suspect fingerprint.
    */
   botShaped: boolean;
+  /** Its most recent distinct paths (content-key hashes, newest first, at most 8). */
+  paths: number[];
+  /** Its requests in the short window (decayed count, windows.shortMs). */
+  burstRequests: number;
   /** Human-looking and active for at least `windows.establishedAfterMs`: the guard protects these. */
   established: boolean;
   /** Session start of the client as profiled (event time). */

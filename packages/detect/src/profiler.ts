@@ -48,6 +48,9 @@ import {
   UNCACHEABLE,
 } from './request-class.js';
 
+/** Path hashes a client signal carries (the decider matches them with attacked paths). */
+const SIGNAL_PATHS = 8;
+
 /** Bound of the (client, fingerprint) counting table for multi-fingerprint clients. */
 const MULTI_FINGERPRINT_ENTRIES = 65_536;
 
@@ -653,6 +656,7 @@ export class Profiler {
     client.humanLooking = score.humanLooking;
     const botShaped =
       !score.humanLooking &&
+      !client.crawlerClaim &&
       client.pages >= this.config.client.botShape.minPages &&
       client.assets === 0 &&
       client.withReferer === 0;
@@ -681,10 +685,24 @@ export class Profiler {
       signals: score.signals(this.counters, client.slot * COUNTER_STRIDE),
       humanLooking: score.humanLooking,
       botShaped,
+      paths: this.recentPathsOf(client),
+      burstRequests: Math.round(this.counters[client.slot * COUNTER_STRIDE + S_REQUESTS]! * 1000) / 1000,
       established: score.humanLooking && t - client.sessionStart >= this.config.windows.establishedAfterMs,
       firstSeen: client.sessionStart,
       requests: client.requests,
     });
+  }
+
+  /** The client's most recent distinct paths (hashes, newest first, at most SIGNAL_PATHS). */
+  private recentPathsOf(client: ClientProfile): number[] {
+    const out: number[] = [];
+    const ro = client.slot * this.recentStride;
+    for (let k = 1; k <= this.recentPaths && out.length < SIGNAL_PATHS; k++) {
+      const hash = this.recent[ro + ((client.pathCursor - k + this.recentPaths) % this.recentPaths)]!;
+      if (hash === 0) break;
+      out.push(hash);
+    }
+    return out;
   }
 
   /** Flushes at each interval boundary up to `t` (once: partials carry the boundary's time). */

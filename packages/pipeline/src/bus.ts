@@ -7,8 +7,6 @@
 /** Topic names without the deployment prefix (`EDGEGUARD_TOPIC_PREFIX`, default `edgeguard.`). */
 export const TOPICS = {
   accessLogs: 'access-logs',
-  clientSignals: 'client-signals',
-  fingerprintPartials: 'fingerprint-partials',
   /** The decider's single input: client signals, fingerprint and prefix partials, traffic ticks. */
   signals: 'signals',
   contentPartials: 'content-partials',
