@@ -89,8 +89,8 @@ export const defaultDetectConfig = {
     evaluateFirstRequests: 8,
     /** ... then at most this often (ms of event time) ... */
     evaluateEveryMs: 1_000,
-    /** ... or after this many of its requests, whichever comes first. */
-    evaluateEveryRequests: 16,
+    /** ... or after this many of its requests, whichever comes first (a fast burst is judged mid-burst). */
+    evaluateEveryRequests: 4,
     /** Re-send an unchanged signal after this long (ms), so the decider can extend a decision. */
     resignalAfterMs: 30_000,
     /**
@@ -103,7 +103,7 @@ export const defaultDetectConfig = {
     /** Repetition: one client asking the same few paths over and over, no assets (the incident). */
     repetition: {
       /** Requests (decayed, medium window) before the ratio means anything. */
-      minRequests: 10,
+      minRequests: 8,
       /** Share of requests to a path the client already asked for. Humans browse: ~0.1–0.4. */
       minRatio: 0.6,
       /** Asset share above which a client is loading pages like a browser, not hammering them. */
@@ -226,8 +226,12 @@ export const defaultDetectConfig = {
       minRepetition: 0.3,
       points: 3,
     },
-    /** Cache-bust: share of the fingerprint's requests that bust, with per-client volume. */
-    cacheBust: { minRatio: 0.25, minRequestsPerClient: 3, points: 3 },
+    /**
+     * Cache-bust: share of the fingerprint's requests that bust, with per-client volume. An app
+     * fleet polling an API with a changing `since=` every 30 s "busts" too (when the log has no
+     * cache status to say the API is uncacheable), but each device sends ~2 requests a minute.
+     */
+    cacheBust: { minRatio: 0.25, minRequestsPerClient: 5, points: 3 },
     /** Credential stuffing spread over addresses: failed logins in the window and their share. */
     credentialStuffing: { minFailures: 8, minFailureShare: 0.5, points: 3 },
     /** Scanner fleets: sensitive hits in the window and their share. */
