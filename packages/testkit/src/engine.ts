@@ -36,6 +36,10 @@ export class ClientRecord {
 
 /** Every client address, so that a label exists for each address in the output and no two roles share one. */
 export class ClientRegistry {
+  /**
+   * One entry per client address. This is the ground truth itself (the labels), so it grows with
+   * the number of clients a scenario has, never with its number of lines.
+   */
   private readonly clients = new Map<string, ClientRecord>();
 
   register(ip: string, role: Role): ClientRecord {
