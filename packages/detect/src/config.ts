@@ -305,9 +305,10 @@ export const defaultDetectConfig = {
   /** Blast-radius guard: a detector must not cause the next outage. */
   guard: {
     enabled: true,
-    /** Window (ms) over which newly covered established-benign clients are summed. */
-    windowMs: 60_000,
-    /** Trip when new decisions cover more than this share of active established-benign clients ... */
+    /**
+     * Trip when active decisions would cover more than this share of the established benign
+     * clients active (human-looking for `windows.establishedAfterMs`) ...
+     */
     maxEstablishedShare: 0.05,
     /** ... and at least this many of them (one NAT address is not a blast). */
     minEstablishedClients: 5,

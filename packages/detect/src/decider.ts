@@ -187,14 +187,12 @@ export class Decider {
   private readonly prefixes: LRUCache<string, PrefixAggregate>;
   /** Established benign clients active (count-once-per-window sums from ticks). */
   private readonly establishedActive: DecayedCounters;
-  /** Established benign clients newly covered by decisions, over the guard window. */
-  private readonly establishedCovered: DecayedCounters;
+  /** Established benign clients covered by active decisions (sum of their coveredEstablished). */
+  private coveringEstablished = 0;
   /** Paths hammered by clients flagged on their own: decayed count of flagged clients per path hash. */
   private readonly attacked: LRUCache<number, { flagged: number; at: number }>;
   /** Bot-shaped client signals not (yet) matching attacked paths (bounded ring). */
   private pendingBotShaped: ClientSignal[] = [];
-  /** Recent decisions that covered established clients: retracted if the guard trips. */
-  private recentCovering: string[] = [];
   private heldUntil = Number.NEGATIVE_INFINITY;
   private heldCount = 0;
   private heldSample: string[] = [];
@@ -235,7 +233,6 @@ export class Decider {
     this.prefixes = new LRUCache({ max: config.bounds.maxPrefixes });
     this.attacked = new LRUCache({ max: config.bounds.maxAttackedPaths });
     this.establishedActive = new DecayedCounters(1, config.windows.aggregateMs);
-    this.establishedCovered = new DecayedCounters(1, config.guard.windowMs);
   }
 
   /** Handles one input. Malformed inputs are counted and ignored, never thrown. */
@@ -705,6 +702,19 @@ export class Decider {
     const key = `${scope === 'fingerprint' ? 'fp' : scope}:${value}`;
     const now = this.now;
     const current = this.active.get(key);
+    if (current !== undefined && coveredEstablished > current.coveredEstablished) {
+      // An active decision now covers more established benign clients than when it was made.
+      const delta = coveredEstablished - current.coveredEstablished;
+      if (!this.guardAllows(delta, false, key, sink)) {
+        if (this.active.get(key) === current) {
+          this.remove(key, current, now, sink);
+          this.stats.decisionsLifted++;
+        }
+        return false;
+      }
+      current.coveredEstablished = coveredEstablished;
+      this.coveringEstablished += delta;
+    }
     let action: Action;
     let expiresAt: number;
     let durationMs: number;
@@ -741,9 +751,7 @@ export class Decider {
       }
     }
 
-    if (isNew || coveredEstablished > 0) {
-      if (!this.passesGuard(key, coveredEstablished, sink)) return false;
-    }
+    if (isNew && !this.guardAllows(coveredEstablished, true, key, sink)) return false;
 
     const decision: Decision = {
       key,
@@ -758,7 +766,9 @@ export class Decider {
       origin: 'auto',
       version: ++this.sequence,
     };
-    this.active.set(key, { decision, durationMs, coveredEstablished });
+    const covering = current !== undefined ? current.coveredEstablished : coveredEstablished;
+    this.active.set(key, { decision, durationMs, coveredEstablished: covering });
+    if (isNew) this.coveringEstablished += covering;
     this.expiries.push(expiresAt, key, decision.version);
     if (isNew) {
       const past = this.history.get(key);
@@ -768,62 +778,51 @@ export class Decider {
         if (prefix !== null) prefix.badAddresses++;
       }
     }
-    if (coveredEstablished > 0) {
-      this.recentCovering.push(key);
-      if (this.recentCovering.length > 256) this.recentCovering = this.recentCovering.slice(-128);
-    }
     this.stats.decisionsPublished++;
     sink.decision(key, decision, now);
     return true;
   }
 
   /**
-   * The blast-radius guard. While holding, no new decision is published. It trips when decisions
-   * in the guard window would cover more established benign clients (human-looking, active ≥ 5
-   * min) than `maxEstablishedShare` of those active and at least `minEstablishedClients`. New bot
-   * addresses, however many, never count: only established benign clients do.
+   * The blast-radius guard. It trips when active decisions would cover more ESTABLISHED benign
+   * clients (human-looking, active for ≥ `windows.establishedAfterMs`) than `maxEstablishedShare`
+   * of those active, and at least `minEstablishedClients`. New bot addresses never count, however
+   * many: a residential swarm may outnumber the humans and must still be blocked. Once tripped,
+   * decisions covering established clients are retracted and no new decision is published until
+   * `holdMs` has passed; an alert says why.
    */
-  private passesGuard(key: string, coveredEstablished: number, sink: DeciderSink): boolean {
+  private guardAllows(delta: number, isNew: boolean, key: string, sink: DeciderSink): boolean {
     const cfg = this.config.guard;
     if (!cfg.enabled) return true;
     const now = this.now;
     if (now < this.heldUntil) {
-      this.hold(key);
-      return false;
+      if (isNew || delta > 0) this.hold(key);
+      return !(isNew || delta > 0);
     }
-    if (coveredEstablished <= 0) return true;
-    const covered = this.establishedCovered;
-    const w = covered.at(now);
-    const total = covered.values[0]! + w * coveredEstablished;
+    if (delta <= 0) return true;
+    const total = this.coveringEstablished + delta;
     const active = this.establishedActive.read(0, now);
     const threshold = Math.max(cfg.minEstablishedClients, cfg.maxEstablishedShare * active);
-    if (total < threshold) {
-      covered.values[0] = total;
-      return true;
-    }
-    // Trip: hold automatic decisions, retract the recent ones that covered established clients.
+    if (total < threshold) return true;
     this.stats.guardTrips++;
     this.heldUntil = now + cfg.holdMs;
     this.heldCount = 0;
     this.heldSample = [];
     this.hold(key);
-    for (const recent of this.recentCovering) {
-      const current = this.active.get(recent);
-      if (current !== undefined && current.coveredEstablished > 0) {
-        this.remove(recent, current, now, sink);
+    for (const [activeKey, decision] of [...this.active]) {
+      if (decision.coveredEstablished > 0) {
+        this.remove(activeKey, decision, now, sink);
         this.stats.decisionsLifted++;
       }
     }
-    this.recentCovering = [];
-    covered.values[0] = 0;
     sink.alert({
       kind: 'blast-radius',
       time: now,
       state: 'tripped',
       message:
-        `automatic decisions held until ${new Date(this.heldUntil).toISOString()}: new decisions would cover ` +
+        `automatic decisions held until ${new Date(this.heldUntil).toISOString()}: decisions would cover ` +
         `${Math.round(total)} established benign clients (threshold ${Math.round(threshold)} of ` +
-        `${Math.round(active)} active); check the detection config`,
+        `${Math.round(active)} active); those decisions were retracted; check the detection config`,
       coveredEstablished: Math.round(total),
       activeEstablished: Math.round(active),
       threshold: Math.round(threshold),
@@ -858,6 +857,7 @@ export class Decider {
 
   private remove(key: string, current: ActiveDecision, time: number, sink: DeciderSink): void {
     this.active.delete(key);
+    this.coveringEstablished -= current.coveredEstablished;
     if (current.decision.scope === 'ip') {
       const prefix = this.prefixOfIpDecision(current.decision.value);
       if (prefix !== null && prefix.badAddresses > 0) prefix.badAddresses--;
