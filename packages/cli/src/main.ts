@@ -3,6 +3,8 @@ import { BadInput } from '@edgeguard/schema';
 import { configCommand, configHelp } from './commands/config.js';
 import { lagCommand, lagHelp } from './commands/lag.js';
 import { replayCommand, replayHelp } from './commands/replay.js';
+import { runCommand, runHelp } from './commands/run.js';
+import { shipCommand, shipHelp } from './commands/ship.js';
 import { tailCommand, tailHelp } from './commands/tail.js';
 import { topicsCommand, topicsHelp } from './commands/topics.js';
 
@@ -12,6 +14,16 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; summa
       run: replayCommand,
       summary: 'replay an access log through the whole pipeline in-process',
       help: replayHelp,
+    },
+    run: {
+      run: runCommand,
+      summary: 'run a service: shipper, profiler, content-watch, decider',
+      help: runHelp,
+    },
+    ship: {
+      run: shipCommand,
+      summary: 'ship a log to Kafka and exit when the broker has it',
+      help: shipHelp,
     },
     config: {
       run: configCommand,

@@ -9,8 +9,12 @@ export interface AccessLogProducerOptions {
   partitions: number;
   /** Records per Kafka message (one Avro batch envelope). Default 500. */
   batchRecords?: number;
-  /** Kafka messages per send request. Default 50. */
-  messagesPerSend?: number;
+  /**
+   * Bytes per send request (default 768 KiB). The broker refuses a request whose record batch for
+   * one partition exceeds `message.max.bytes` (1 MiB by default), and in the worst case all
+   * queued messages belong to one partition, so the whole request stays under it.
+   */
+  maxSendBytes?: number;
   /** Name of this source in end-of-input markers. */
   source?: string;
 }
@@ -26,15 +30,16 @@ export class AccessLogProducer {
   private readonly ready: Message[][] = [];
   private readonly topic: string;
   private readonly batchRecords: number;
-  private readonly messagesPerSend: number;
+  private readonly maxSendBytes: number;
   private inFlight: Promise<void> = Promise.resolve();
-  private queued = 0;
+  private queuedBytes = 0;
+  private failure: Error | null = null;
   produced = 0;
 
   constructor(private readonly options: AccessLogProducerOptions) {
     this.topic = options.prefix + TOPICS.accessLogs;
     this.batchRecords = options.batchRecords ?? 500;
-    this.messagesPerSend = options.messagesPerSend ?? 50;
+    this.maxSendBytes = options.maxSendBytes ?? 768 * 1024;
     this.buffers = Array.from({ length: options.partitions }, () => []);
   }
 
@@ -45,45 +50,63 @@ export class AccessLogProducer {
     buffer.push(log);
     if (buffer.length < this.batchRecords) return undefined;
     this.pack(partition);
-    if (this.queued >= this.messagesPerSend) return this.sendQueued();
+    if (this.queuedBytes >= this.maxSendBytes) return this.sendQueued();
     return undefined;
   }
 
   private pack(partition: number): void {
     const buffer = this.buffers[partition]!;
     if (buffer.length === 0) return;
+    const value = encodeAccessLogBatch(buffer);
+    if (this.queuedBytes + value.length > this.maxSendBytes && this.queuedBytes > 0)
+      void this.sendQueued().catch(() => undefined);
     const message: Message = {
       partition,
       key: null,
-      value: encodeAccessLogBatch(buffer),
-      timestamp: String(buffer[buffer.length - 1]!.time),
-      headers: { [HEADERS.schema]: accessLogBatchFingerprint },
+      value,
+      headers: {
+        [HEADERS.schema]: accessLogBatchFingerprint,
+        [HEADERS.eventTime]: String(buffer[buffer.length - 1]!.time),
+      },
     };
     this.buffers[partition] = [];
     this.produced += buffer.length;
     const ready = this.ready[partition];
     if (ready) ready.push(message);
     else this.ready[partition] = [message];
-    this.queued++;
+    this.queuedBytes += value.length;
   }
 
-  /** At most one send in flight: the next waits for the previous acknowledgement (ordering per partition). */
+  /**
+   * At most one send in flight: the next waits for the previous acknowledgement (ordering per
+   * partition). Returns the previous send, which is what a caller must wait for (backpressure).
+   * A failed send is remembered and thrown by the next call, never left unhandled.
+   */
   private sendQueued(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
     const topicMessages = [{ topic: this.topic, messages: this.ready.flatMap((list) => list ?? []) }];
     this.ready.length = 0;
-    this.queued = 0;
+    this.queuedBytes = 0;
     const previous = this.inFlight;
-    this.inFlight = previous.then(() =>
-      this.options.producer.sendBatch({ acks: -1, topicMessages }).then(() => undefined),
-    );
-    return previous;
+    this.inFlight = previous
+      .then(() => this.options.producer.sendBatch({ acks: -1, topicMessages }))
+      .then(
+        () => undefined,
+        (error: Error) => {
+          this.failure ??= error;
+        },
+      );
+    return previous.then(() => {
+      if (this.failure) throw this.failure;
+    });
   }
 
   /** Sends everything buffered and waits for the broker to acknowledge all of it. */
   async flush(): Promise<void> {
     for (let p = 0; p < this.buffers.length; p++) this.pack(p);
-    if (this.queued > 0) void this.sendQueued();
+    if (this.queuedBytes > 0) void this.sendQueued().catch(() => undefined);
     await this.inFlight;
+    if (this.failure) throw this.failure;
   }
 
   /**
@@ -102,8 +125,12 @@ export class AccessLogProducer {
             partition,
             key: null,
             value: null,
-            timestamp: String(eventTime),
-            headers: { [HEADERS.control]: 'end', [HEADERS.source]: source, [HEADERS.sources]: '1' },
+            headers: {
+              [HEADERS.eventTime]: String(eventTime),
+              [HEADERS.control]: 'end',
+              [HEADERS.source]: source,
+              [HEADERS.sources]: '1',
+            },
           })),
         },
       ],

@@ -46,6 +46,9 @@ export function createProducer(kafka: Kafka, config: ProducerConfig = {}): Produ
   return kafka.producer({
     createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
     allowAutoTopicCreation: false,
+    // An idempotent producer wants unlimited retries (kafkajs warns otherwise): a broker outage
+    // then means waiting and reconnecting, never dropping or reordering a batch.
+    ...(config.idempotent ? { retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 5_000 } } : {}),
     ...config,
   });
 }

@@ -13,6 +13,12 @@ export const HEADERS = {
   /** Control messages: `end` marks end of input of one source (replays and `edgeguard ship`). */
   control: 'eg-control',
   schema: SCHEMA_HEADER,
+  /**
+   * Event time (epoch ms) of the message. The Kafka record timestamp stays the producer's wall
+   * clock, because topic retention is computed from it: a replayed 2024 log must not be deleted
+   * by a 3-day retention the moment it is written.
+   */
+  eventTime: 'eg-time',
   error: 'eg-error',
   originTopic: 'eg-origin-topic',
   originPartition: 'eg-origin-partition',
@@ -48,4 +54,10 @@ export function decodeTopicValue(
 
 export function encodeJson(value: unknown): Buffer | null {
   return value === null ? null : Buffer.from(JSON.stringify(value));
+}
+
+/** Event time of a consumed message: the `eg-time` header, else the record timestamp. */
+export function eventTimeOf(headers: IHeaders | undefined, recordTimestamp: string): number {
+  const header = headerText(headers, HEADERS.eventTime);
+  return header !== undefined ? Number(header) : Number(recordTimestamp);
 }

@@ -6,3 +6,4 @@ export * from './operations.js';
 export * from './stage-runner.js';
 export * from './stage-service.js';
 export * from './topics.js';
+export * from './topology-service.js';

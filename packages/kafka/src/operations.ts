@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BadInput } from '@edgeguard/schema';
 import type { Admin, Kafka } from 'kafkajs';
-import { decodeTopicValue, HEADERS, headerText } from './codec.js';
+import { decodeTopicValue, eventTimeOf, HEADERS, headerText } from './codec.js';
 import { edgeguardTopics } from './topics.js';
 
 export interface TailRecord {
@@ -64,7 +64,7 @@ export async function tailTopic(
           partition,
           offset: message.offset,
           key: message.key?.toString() ?? null,
-          timestamp: Number(message.timestamp),
+          timestamp: eventTimeOf(message.headers, message.timestamp),
         };
         const control = headerText(message.headers, HEADERS.control);
         if (control) {

@@ -5,7 +5,7 @@ import type { Logger, Metrics } from '@edgeguard/telemetry';
 import type { Redis } from 'ioredis';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { createProducer } from './client.js';
-import { decodeTopicValue, encodeJson, HEADERS, headerText } from './codec.js';
+import { decodeTopicValue, encodeJson, eventTimeOf, HEADERS, headerText } from './codec.js';
 
 export interface StageRunnerOptions {
   kafka: Kafka;
@@ -24,6 +24,8 @@ export interface StageRunnerOptions {
   /** kafkajs fetch wait; short in tests. Default 500 ms. */
   maxWaitTimeInMs?: number;
   sessionTimeoutMs?: number;
+  /** Called when the consumer crashed for good (the service should exit non-zero and be restarted). */
+  onFatal?: (error: Error) => void;
 }
 
 /** What is checkpointed per input partition: the state and the offset it corresponds to. */
@@ -92,12 +94,9 @@ export class StageRunner {
       maxBytes: 8 * 1024 * 1024,
       maxBytesPerPartition: 2 * 1024 * 1024,
     });
-    // Idempotent producer: kafkajs wants unlimited retries for it; a broker outage then means
-    // waiting (and reconnecting) rather than failing the batch.
     this.producer = createProducer(kafka, {
       idempotent: true,
       maxInFlightRequests: 1,
-      retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 5_000 },
     });
     const m = options.metrics;
     this.counters = {
@@ -153,6 +152,8 @@ export class StageRunner {
         { error: event.payload.error?.message, restart: event.payload.restart },
         'consumer crashed',
       );
+      // kafkajs restarts the consumer after retriable errors; otherwise the service cannot go on.
+      if (!event.payload.restart) this.options.onFatal?.(event.payload.error);
     });
     for (const topic of factory.inputs)
       await this.consumer.subscribe({ topic: prefix + topic, fromBeginning: true });
@@ -205,9 +206,9 @@ export class StageRunner {
           message: {
             key: outKey,
             value: encodeJson(value),
-            timestamp: String(timestamp),
             partition: partitionFor(outKey, this.options.partitions[outTopic] ?? 1),
             headers: {
+              [HEADERS.eventTime]: String(timestamp),
               [HEADERS.source]: source,
               [HEADERS.sequence]: String(task.checkpoint.outSeq),
               [HEADERS.sources]: String(this.inputPartitions(topic)),
@@ -263,7 +264,7 @@ export class StageRunner {
       }
       task.checkpoint.lastSeq[source] = seq;
     }
-    const timestamp = Number(message.timestamp);
+    const timestamp = eventTimeOf(message.headers, message.timestamp);
     if (headerText(message.headers, HEADERS.control) === 'end') {
       this.handleEnd(
         task,
@@ -369,8 +370,8 @@ export class StageRunner {
               key: null,
               value: null,
               partition: p,
-              timestamp: String(timestamp),
               headers: {
+                [HEADERS.eventTime]: String(timestamp),
                 [HEADERS.control]: 'end',
                 [HEADERS.source]: source,
                 [HEADERS.sequence]: String(task.checkpoint.outSeq),
@@ -389,10 +390,28 @@ export class StageRunner {
       else byTopic.set(topic, [message]);
       this.counters.outputs.inc({ stage: stageName, topic: topic.slice(this.options.prefix.length) });
     }
-    await this.producer.sendBatch({
-      acks: -1,
-      topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-    });
+    // Requests stay under the broker's message.max.bytes (1 MiB default) for any one partition.
+    let request: { topic: string; messages: Message[] }[] = [];
+    let requestBytes = 0;
+    for (const [topic, messages] of byTopic) {
+      let current: Message[] = [];
+      request.push({ topic, messages: current });
+      for (const message of messages) {
+        const size = (message.value?.length ?? 0) + 128;
+        if (requestBytes + size > MAX_REQUEST_BYTES && requestBytes > 0) {
+          await this.producer.sendBatch({
+            acks: -1,
+            topicMessages: request.filter((t) => t.messages.length > 0),
+          });
+          current = [];
+          request = [{ topic, messages: current }];
+          requestBytes = 0;
+        }
+        current.push(message);
+        requestBytes += size;
+      }
+    }
+    await this.producer.sendBatch({ acks: -1, topicMessages: request.filter((t) => t.messages.length > 0) });
   }
 
   /** Output topics this stage writes, for end markers: the topology's topics it is not reading. */
@@ -445,6 +464,9 @@ export class StageRunner {
     );
   }
 }
+
+/** Bytes per produce request: below the broker's default message.max.bytes of 1 MiB. */
+const MAX_REQUEST_BYTES = 768 * 1024;
 
 function taskKey(topic: string, partition: number): string {
   return `${topic}#${partition}`;

@@ -4,12 +4,16 @@ import { Redis } from 'ioredis';
 import { createKafka } from './client.js';
 import { type KafkaEnvironment, kafkaEnvironment } from './environment.js';
 import { StageRunner } from './stage-runner.js';
-import { edgeguardTopics, ensureTopics } from './topics.js';
+import { edgeguardTopics, ensureTopics, topicPartitions } from './topics.js';
 
 export interface StageServiceOptions {
-  factory: StageFactory;
-  /** Partitions of every topic the stage reads or writes. */
-  partitions: Record<string, number>;
+  /** Service name: consumer group, logger and metrics label. */
+  name: string;
+  /**
+   * Builds the stage once the partition counts of the deployed topics are known (a profiler
+   * splits its bounds across the partitions it may own).
+   */
+  createStage(partitions: Record<string, number>): StageFactory;
   /** Topics the stage writes (end-of-input markers go to them). */
   outputs: string[];
   /** `/healthz`, `/readyz`, `/metrics` port (`EDGEGUARD_HEALTH_PORT`, default 9464; 0 picks a free one). */
@@ -30,7 +34,7 @@ export interface StageServiceOptions {
  */
 export async function runStageService(options: StageServiceOptions): Promise<void> {
   const environment = options.environment ?? kafkaEnvironment();
-  const name = options.factory.name;
+  const name = options.name;
   const logger = createLogger(name);
   const metrics = new Metrics(name);
   const kafka = createKafka({ brokers: environment.brokers, clientId: `edgeguard-${name}`, logger });
@@ -39,29 +43,42 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
   redis.on('error', (error) => logger.warn({ error: error.message }, 'redis connection error'));
   await redis.connect();
 
-  if (options.ensureTopics ?? process.env.EDGEGUARD_ENSURE_TOPICS === '1') {
-    const admin = kafka.admin();
-    await admin.connect();
-    const checks = await ensureTopics(
+  const admin = kafka.admin();
+  await admin.connect();
+  let partitions: Record<string, number>;
+  try {
+    if (options.ensureTopics ?? process.env.EDGEGUARD_ENSURE_TOPICS === '1') {
+      for (const check of await ensureTopics(admin, environment.topicPrefix, edgeguardTopics()))
+        logger.info(check, 'topic');
+    }
+    partitions = await topicPartitions(
       admin,
       environment.topicPrefix,
-      edgeguardTopics(options.partitions['access-logs']),
+      edgeguardTopics().map((t) => t.name),
     );
+  } finally {
     await admin.disconnect();
-    for (const check of checks) logger.info(check, 'topic');
   }
+  const factory = options.createStage(partitions);
 
   const runner = new StageRunner({
     kafka,
     redis,
-    factory: options.factory,
+    factory,
     prefix: environment.topicPrefix,
     logger,
     metrics,
-    partitions: options.partitions,
+    partitions,
     outputs: options.outputs,
     checkpointIntervalMs: options.checkpointIntervalMs,
     maxWaitTimeInMs: options.maxWaitTimeInMs,
+    onFatal: (error) => {
+      logger.fatal(
+        { error: error.message },
+        'consumer failed for good: exiting so that the service is restarted',
+      );
+      process.exit(1);
+    },
   });
   const health = await startHealthServer({
     port: options.healthPort ?? Number(process.env.EDGEGUARD_HEALTH_PORT ?? 9464),

@@ -140,3 +140,25 @@ export async function ensureTopics(
   }
   return checks;
 }
+
+/**
+ * Partition counts of the given topics as the cluster has them (a service adapts to the deployed
+ * topics instead of trusting its config). Missing topics are an error naming them.
+ */
+export async function topicPartitions(
+  admin: Admin,
+  prefix: string,
+  names: string[],
+): Promise<Record<string, number>> {
+  const existing = new Set(await admin.listTopics());
+  const missing = names.filter((n) => !existing.has(prefix + n));
+  if (missing.length > 0) {
+    throw new Error(
+      `missing topics: ${missing.map((n) => prefix + n).join(', ')} (run 'edgeguard topics ensure' or set EDGEGUARD_ENSURE_TOPICS=1)`,
+    );
+  }
+  const metadata = await admin.fetchTopicMetadata({ topics: names.map((n) => prefix + n) });
+  const result: Record<string, number> = {};
+  for (const t of metadata.topics) result[t.name.slice(prefix.length)] = t.partitions.length;
+  return result;
+}

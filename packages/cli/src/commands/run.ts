@@ -1,0 +1,88 @@
+import { loadConfig } from '@edgeguard/config';
+import { BadInput } from '@edgeguard/schema';
+import { runContentWatch } from '@edgeguard/service-content-watch';
+import { runDecider } from '@edgeguard/service-decider';
+import { runProfiler } from '@edgeguard/service-profiler';
+import { ship } from '@edgeguard/service-shipper';
+import { parseCommandArgs } from '../args.js';
+
+export const runHelp = `Usage: edgeguard run <service> [--config FILE]
+       edgeguard run shipper --follow FILE [--from-start] [--config FILE]
+
+Starts one edgeguard service in the foreground; it runs until SIGTERM/SIGINT, then finishes the
+batch in flight, checkpoints, commits and exits.
+
+Services:
+  shipper         follows an access log (rotation and truncation handled) and produces it to
+                  access-logs; --from-start reads the file from its beginning first
+  profiler        per-client windows and signals; partials for content-watch and the decider
+  content-watch   per-content aggregates → cache-policies
+  decider         client and fingerprint signals → decisions (blast-radius guard, allowlists)
+
+Every service serves /healthz, /readyz and /metrics on EDGEGUARD_HEALTH_PORT (default 9464).
+Environment: KAFKA_BROKERS, REDIS_URL, EDGEGUARD_TOPIC_PREFIX, EDGEGUARD_CONFIG, LOG_LEVEL
+(see docs/CONFIG.md).
+`;
+
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs(
+    'run',
+    argv,
+    {
+      config: { type: 'string' },
+      follow: { type: 'string' },
+      'from-start': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    1,
+  );
+  if (values.help) {
+    process.stdout.write(runHelp);
+    return 0;
+  }
+  const config = loadConfig(values.config);
+  switch (positionals[0]) {
+    case 'profiler':
+      await runProfiler(config);
+      return await forever();
+    case 'content-watch':
+      await runContentWatch(config);
+      return await forever();
+    case 'decider':
+      await runDecider(config);
+      return await forever();
+    case 'shipper': {
+      if (!values.follow)
+        throw new BadInput(
+          'bad-usage',
+          'the shipper service needs --follow FILE',
+          undefined,
+          'edgeguard run',
+        );
+      const abort = new AbortController();
+      process.once('SIGTERM', () => abort.abort());
+      process.once('SIGINT', () => abort.abort());
+      await ship({
+        input: values.follow,
+        config,
+        follow: true,
+        fromStart: values['from-start'] === true,
+        signal: abort.signal,
+        healthPort: Number(process.env.EDGEGUARD_HEALTH_PORT ?? 9464),
+      });
+      return 0;
+    }
+    default:
+      throw new BadInput(
+        'bad-usage',
+        `unknown service '${positionals[0] ?? ''}' (services: shipper, profiler, content-watch, decider)`,
+        undefined,
+        'edgeguard run',
+      );
+  }
+}
+
+/** Stage services stop through their own signal handlers (which exit the process). */
+function forever(): Promise<number> {
+  return new Promise(() => undefined);
+}
