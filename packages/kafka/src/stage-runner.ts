@@ -76,6 +76,7 @@ export class StageRunner {
   private readonly group: string;
   private assigned = false;
   private batchInFlight: Promise<void> = Promise.resolve();
+  private idleTimer: NodeJS.Timeout | null = null;
   private stopping = false;
   private readonly log: Logger;
   private readonly counters;
@@ -163,16 +164,45 @@ export class StageRunner {
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => {
         if (this.stopping) return Promise.resolve();
-        this.batchInFlight = this.handleBatch(payload);
-        return this.batchInFlight;
+        return this.exclusive(() => this.handleBatch(payload));
       },
     });
+    // Checkpoint partitions that went quiet, so the committed offsets (and `edgeguard lag`) catch up
+    // without waiting for the next batch.
+    const interval = this.options.checkpointIntervalMs ?? 5_000;
+    this.idleTimer = setInterval(() => {
+      void this.exclusive(() => this.checkpointDue(interval)).catch((error: Error) =>
+        this.log.warn({ error: error.message }, 'idle checkpoint failed'),
+      );
+    }, interval);
+    this.idleTimer.unref();
+  }
+
+  /**
+   * Batches and idle checkpoints never overlap: a checkpoint must see the state and the offset
+   * of the same moment.
+   */
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.batchInFlight.then(work, work);
+    this.batchInFlight = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async checkpointDue(interval: number): Promise<void> {
+    if (this.stopping) return;
+    for (const [key, task] of this.tasks) {
+      if (task.dirty && Date.now() - task.lastCheckpointAt >= interval) await this.saveCheckpoint(key, task);
+    }
   }
 
   /** Graceful stop: finish the batch in flight, checkpoint and commit every owned partition, close. */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    if (this.idleTimer) clearInterval(this.idleTimer);
     // Stop fetching, let the batch in flight finish, then checkpoint and commit while the group
     // membership is still valid (kafkajs refuses commits after stop()).
     this.consumer.pause(this.options.factory.inputs.map((topic) => ({ topic: this.options.prefix + topic })));

@@ -1,0 +1,129 @@
+// The Kafka runtime end to end: the real `edgeguard` services over a real broker and Redis.
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { generateScenario } from '@edgeguard/testkit';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import {
+  edgeguard,
+  eventually,
+  type RunningService,
+  startService,
+  stopService,
+  tail,
+  uniquePrefix,
+} from './support/services.js';
+
+const work = mkdtempSync(join(tmpdir(), 'eg-kafka-'));
+
+describe('the Kafka runtime', { timeout: 240_000 }, () => {
+  const env = { EDGEGUARD_TOPIC_PREFIX: uniquePrefix('pipeline') };
+  const services: RunningService[] = [];
+  const scenario = generateScenario({ seed: 5, durationSec: 240, scale: 0.3 });
+  const labels = new Map(scenario.labels().map((l) => [l.ip, l]));
+  const log = join(work, 'scenario.log');
+  writeFileSync(log, `${[...scenario.lines()].join('\n')}\n`);
+  const config = join(work, 'edgeguard.json');
+  writeFileSync(
+    config,
+    JSON.stringify({ input: { format: scenario.format, trustedProxies: scenario.trustedProxies } }),
+  );
+
+  before(async () => {
+    const ensure = edgeguard(['topics', 'ensure', '--partitions', '3'], env);
+    assert.equal(ensure.code, 0, ensure.stderr);
+    for (const name of ['profiler', 'content-watch', 'decider'])
+      services.push(await startService(name, { ...env, EDGEGUARD_CONFIG: config }));
+  });
+
+  after(async () => {
+    for (const service of services) await stopService(service);
+  });
+
+  it('ships a labelled log and publishes decisions on bots only, with evidence', async () => {
+    const shipped = edgeguard(['ship', log, '--config', config], env);
+    assert.equal(shipped.code, 0, shipped.stderr);
+    assert.match(shipped.stderr, /0 rejected/);
+
+    const decisions = await eventually('decisions on the decisions topic', () => {
+      const records = tail('decisions', env, 4);
+      return records.length > 0 ? records : undefined;
+    });
+    const live = decisions
+      .map((r) => r.value as { key: string; scope: string; value: string; signals: unknown[] } | null)
+      .filter((d) => d !== null);
+    assert.ok(live.length > 10, `expected decisions, got ${live.length}`);
+    const onAddresses = live.filter((d) => d.scope === 'ip');
+    for (const decision of onAddresses) {
+      const label = labels.get(decision.value);
+      assert.ok(label, `decision on an address the scenario does not have: ${decision.value}`);
+      assert.equal(label.protected, false, `a protected client (${label.role}) was decided: ${decision.key}`);
+      assert.ok(decision.signals.length > 0);
+    }
+    const bots = [...labels.values()].filter((l) => l.bot && l.role === 'swarm-buster');
+    const decided = new Set(onAddresses.map((d) => d.value));
+    assert.ok(
+      bots.some((b) => decided.has(b.ip)),
+      'the cache-busting swarm is decided over Kafka',
+    );
+
+    const lag = await eventually('consumer lag to drain', () => {
+      const run = edgeguard(['lag', '--json'], env);
+      const rows = run.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { group: string; lag: number });
+      return rows.length >= 3 && rows.every((r) => r.lag === 0) ? rows : undefined;
+    });
+    assert.ok(lag.some((r) => r.group.endsWith('profiler')));
+  });
+
+  it('routes a poison message to the dead-letter topic and keeps the partition flowing', async () => {
+    const kafka = new Kafka({
+      brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+      logLevel: logLevel.NOTHING,
+    });
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    const topic = `${env.EDGEGUARD_TOPIC_PREFIX}access-logs`;
+    await producer.send({
+      topic,
+      messages: [
+        { partition: 0, key: 'poison', value: Buffer.from('definitely not an Avro batch') },
+        { partition: 0, key: 'truncated', value: Buffer.from([0x02, 0x10]) },
+      ],
+    });
+    await producer.disconnect();
+    // A valid line shipped after the poison must still be processed on the same partition.
+    const after = join(work, 'after.log');
+    writeFileSync(
+      after,
+      '198.51.100.200 - - [21/Jan/2024:11:00:00 +0000] "GET /after-poison HTTP/1.1" 200 10 "-" "curl/8.5.0"\n',
+    );
+    assert.equal(edgeguard(['ship', after, '--format', 'combined'], env).code, 0);
+
+    const dead = await eventually('two dead letters', () => {
+      const records = tail('dead-letter', env, 3);
+      return records.length >= 2 ? records : undefined;
+    });
+    assert.equal(dead.length, 2);
+    const lag = await eventually('the profiler to move past the poison', () => {
+      const run = edgeguard(['lag', '--json'], env);
+      const rows = run.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { group: string; topic: string; lag: number });
+      const profiler = rows.filter((r) => r.group.endsWith('profiler'));
+      return profiler.length > 0 && profiler.every((r) => r.lag === 0) ? profiler : undefined;
+    });
+    assert.ok(lag.length > 0);
+    const profiler = services.find((s) => s.name === 'profiler')!;
+    const metrics = await (await fetch(`http://127.0.0.1:${profiler.healthPort}/metrics`)).text();
+    assert.match(
+      metrics,
+      /edgeguard_dead_letters_total\{stage="profiler",reason="undecodable",service="profiler"\} 2/,
+    );
+  });
+});
