@@ -86,11 +86,11 @@ export const defaultDetectConfig = {
   /** Per-client rules (profiler). Points add up to a score; see `decisions.scoreFor*`. */
   client: {
     /** Evaluate on each of a client's first requests (a short-lived bot must be judged early) ... */
-    evaluateFirstRequests: 8,
+    evaluateFirstRequests: 4,
     /** ... then at most this often (ms of event time) ... */
     evaluateEveryMs: 1_000,
     /** ... or after this many of its requests, whichever comes first (a fast burst is judged mid-burst). */
-    evaluateEveryRequests: 4,
+    evaluateEveryRequests: 8,
     /** Re-send an unchanged signal after this long (ms), so the decider can extend a decision. */
     resignalAfterMs: 30_000,
     /**
@@ -98,7 +98,14 @@ export const defaultDetectConfig = {
      * Not a verdict by itself (apps and monitors look like this); the decider acts on it only
      * when the client's fingerprint is suspect (see fingerprint rules).
      */
-    botShape: { minPages: 2 },
+    botShape: {
+      minPages: 2,
+      /**
+       * An unchanged bot-shape signal is re-sent only this often (ms): app devices and monitors
+       * look like this for hours; the decider remembers recent ones anyway (pendingAddresses).
+       */
+      resignalAfterMs: 300_000,
+    },
 
     /** Repetition: one client asking the same few paths over and over, no assets (the incident). */
     repetition: {

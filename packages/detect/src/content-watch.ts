@@ -1,5 +1,5 @@
 import type { CacheKeyRule, CachePolicy, Signal } from '@edgeguard/schema';
-import { LRUCache } from 'lru-cache';
+import { ClockTable } from './clock-table.js';
 import type { DetectConfig } from './config.js';
 import { DecayedCounters } from './decay.js';
 import { ExpiryQueue } from './expiry-queue.js';
@@ -79,7 +79,7 @@ export interface ContentWatchStats {
 export class ContentWatch {
   private now = Number.NEGATIVE_INFINITY;
   private sequence = 0;
-  private readonly keys: LRUCache<string, ContentAggregate>;
+  private readonly keys: ClockTable<string, ContentAggregate>;
   private readonly policies = new Map<string, CachePolicy>();
   private readonly expiries = new ExpiryQueue();
   private readonly stats: ContentWatchStats = {
@@ -95,9 +95,9 @@ export class ContentWatch {
     private readonly config: DetectConfig,
     partitions = 1,
   ) {
-    this.keys = new LRUCache({
-      max: Math.max(1, Math.ceil(config.bounds.maxContentKeys / Math.max(1, partitions))),
-    });
+    this.keys = new ClockTable(
+      Math.max(1, Math.ceil(config.bounds.maxContentKeys / Math.max(1, partitions))),
+    );
   }
 
   process(partial: ContentPartial, sink: ContentWatchSink): void {
@@ -111,7 +111,7 @@ export class ContentWatch {
     let aggregate = this.keys.get(key);
     if (aggregate === undefined) {
       aggregate = new ContentAggregate(partial.host, partial.path, this.config.windows.aggregateMs);
-      this.keys.set(key, aggregate);
+      this.keys.insert(key, () => aggregate!);
     }
     const c = aggregate.counters;
     const w = c.at(partial.time);

@@ -7,6 +7,7 @@ import {
 } from '@edgeguard/schema';
 import { LRUCache } from 'lru-cache';
 import type { Allowlist } from './allowlist.js';
+import { ClockTable } from './clock-table.js';
 import { type DetectConfig, rangeMaxAction } from './config.js';
 import { DecayedCounters, decayFactor } from './decay.js';
 import { ExpiryQueue } from './expiry-queue.js';
@@ -15,7 +16,7 @@ import type {
   DeciderInput,
   FingerprintPartial,
   GuardAlert,
-  PrefixPartial,
+  PrefixCount,
   TrafficTick,
 } from './messages.js';
 
@@ -152,7 +153,7 @@ export interface DeciderStats {
   rejected: number;
   clientSignals: number;
   fingerprintPartials: number;
-  prefixPartials: number;
+  prefixCounts: number;
   ticks: number;
   decisionsPublished: number;
   decisionsExpired: number;
@@ -183,14 +184,14 @@ export class Decider {
   private readonly active = new Map<string, ActiveDecision>();
   private readonly expiries = new ExpiryQueue();
   private readonly history: LRUCache<string, History>;
-  private readonly fingerprints: LRUCache<string, FingerprintAggregate>;
-  private readonly prefixes: LRUCache<string, PrefixAggregate>;
+  private readonly fingerprints: ClockTable<string, FingerprintAggregate>;
+  private readonly prefixes: ClockTable<string, PrefixAggregate>;
   /** Established benign clients active (count-once-per-window sums from ticks). */
   private readonly establishedActive: DecayedCounters;
   /** Established benign clients covered by active decisions (sum of their coveredEstablished). */
   private coveringEstablished = 0;
   /** Paths hammered by clients flagged on their own: decayed count of flagged clients per path hash. */
-  private readonly attacked: LRUCache<number, { flagged: number; at: number }>;
+  private readonly attacked: ClockTable<number, { flagged: number; at: number }>;
   /** Bot-shaped client signals not (yet) matching attacked paths (bounded ring). */
   private pendingBotShaped: ClientSignal[] = [];
   private heldUntil = Number.NEGATIVE_INFINITY;
@@ -201,7 +202,7 @@ export class Decider {
     rejected: 0,
     clientSignals: 0,
     fingerprintPartials: 0,
-    prefixPartials: 0,
+    prefixCounts: 0,
     ticks: 0,
     decisionsPublished: 0,
     decisionsExpired: 0,
@@ -229,9 +230,9 @@ export class Decider {
       perf: eventClock,
       ttlAutopurge: false,
     });
-    this.fingerprints = new LRUCache({ max: config.bounds.maxFingerprints });
-    this.prefixes = new LRUCache({ max: config.bounds.maxPrefixes });
-    this.attacked = new LRUCache({ max: config.bounds.maxAttackedPaths });
+    this.fingerprints = new ClockTable(config.bounds.maxFingerprints);
+    this.prefixes = new ClockTable(config.bounds.maxPrefixes);
+    this.attacked = new ClockTable(config.bounds.maxAttackedPaths);
     this.establishedActive = new DecayedCounters(1, config.windows.aggregateMs);
   }
 
@@ -251,11 +252,8 @@ export class Decider {
       case 'fingerprint':
         this.onFingerprint(input, sink);
         break;
-      case 'prefix':
-        this.onPrefix(input, sink);
-        break;
       case 'tick':
-        this.onTick(input);
+        this.onTick(input, sink);
         break;
     }
   }
@@ -360,7 +358,7 @@ export class Decider {
     for (const path of paths) {
       const entry = this.attacked.get(path);
       if (entry === undefined) {
-        this.attacked.set(path, { flagged: 1, at: this.now });
+        this.attacked.insert(path, () => ({ flagged: 1, at: this.now }));
         if (1 >= min) crossed = true;
       } else {
         const before = entry.flagged * decayFactor(this.now - entry.at, tau);
@@ -431,23 +429,25 @@ export class Decider {
     }
   }
 
-  private onTick(tick: TrafficTick): void {
+  private onTick(tick: TrafficTick, sink: DeciderSink): void {
     this.stats.ticks++;
     const w = this.establishedActive.at(tick.time);
     this.establishedActive.values[0]! += w * tick.establishedClients;
+    if (Array.isArray(tick.prefixes))
+      for (const count of tick.prefixes) this.onPrefix(count, tick.time, sink);
   }
 
-  private onPrefix(partial: PrefixPartial, sink: DeciderSink): void {
-    this.stats.prefixPartials++;
+  private onPrefix(partial: PrefixCount, time: number, sink: DeciderSink): void {
+    this.stats.prefixCounts++;
     const prefix = this.prefixAggregate(partial.prefix);
     const c = prefix.counters;
-    const w = c.at(partial.time);
+    const w = c.at(time);
     c.values[P_CLIENTS]! += w * partial.clients;
     c.values[P_HUMANS]! += w * partial.humanClients;
     c.values[P_ESTABLISHED]! += w * partial.establishedClients;
     c.values[P_PROTECTED]! += w * partial.protectedClients;
-    if (partial.humanClients > 0) prefix.lastHumanAt = Math.max(prefix.lastHumanAt, partial.time);
-    if (partial.protectedClients > 0) prefix.lastProtectedAt = Math.max(prefix.lastProtectedAt, partial.time);
+    if (partial.humanClients > 0) prefix.lastHumanAt = Math.max(prefix.lastHumanAt, time);
+    if (partial.protectedClients > 0) prefix.lastProtectedAt = Math.max(prefix.lastProtectedAt, time);
     const key = `range:${partial.prefix}`;
     const current = this.active.get(key);
     if (current !== undefined && (partial.humanClients > 0 || partial.protectedClients > 0)) {
@@ -466,7 +466,7 @@ export class Decider {
         this.config.windows.aggregateMs,
         this.config.bounds.pathsPerFingerprint,
       );
-      this.fingerprints.set(partial.fingerprint, aggregate);
+      this.fingerprints.insert(partial.fingerprint, () => aggregate!);
     }
     if (aggregate.userAgent === null) aggregate.userAgent = partial.userAgent;
     if (partial.declaredCrawler === true) aggregate.declaredCrawler = true;
@@ -869,7 +869,7 @@ export class Decider {
     let aggregate = this.prefixes.get(prefix);
     if (aggregate === undefined) {
       aggregate = new PrefixAggregate(this.config.windows.aggregateMs);
-      this.prefixes.set(prefix, aggregate);
+      this.prefixes.insert(prefix, () => aggregate!);
     }
     return aggregate;
   }
@@ -891,6 +891,6 @@ function isInput(value: unknown): value is DeciderInput {
   return (
     typeof v.time === 'number' &&
     Number.isFinite(v.time) &&
-    (v.kind === 'client' || v.kind === 'fingerprint' || v.kind === 'prefix' || v.kind === 'tick')
+    (v.kind === 'client' || v.kind === 'fingerprint' || v.kind === 'tick')
   );
 }

@@ -79,11 +79,9 @@ export interface FingerprintPartial {
   declaredCrawler: boolean;
 }
 
-/** One profiler partition's per-prefix client counts since its previous flush. */
-export interface PrefixPartial {
-  kind: 'prefix';
+/** One profiler partition's client counts for one prefix since its previous flush (inside a tick). */
+export interface PrefixCount {
   prefix: string;
-  time: number;
   clients: number;
   humanClients: number;
   establishedClients: number;
@@ -91,7 +89,7 @@ export interface PrefixPartial {
   protectedClients: number;
 }
 
-/** Per-partition traffic totals since the previous flush: the guard's denominator, and a clock. */
+/** Per-partition traffic totals since the previous flush: the guard's denominator, prefix counts, and a clock. */
 export interface TrafficTick {
   kind: 'tick';
   partition: number;
@@ -101,10 +99,15 @@ export interface TrafficTick {
   /** Clients counted (once per aggregate window each). */
   clients: number;
   establishedClients: number;
+  /**
+   * Per-prefix client counts of the same flush, for range aggregation (batched here: one message
+   * per flush instead of one per prefix).
+   */
+  prefixes: PrefixCount[];
 }
 
 /** What the decider consumes, on one topic, in event order. */
-export type DeciderInput = ClientSignal | FingerprintPartial | PrefixPartial | TrafficTick;
+export type DeciderInput = ClientSignal | FingerprintPartial | TrafficTick;
 
 /** One profiler partition's per-content-key totals since its previous flush. */
 export interface ContentPartial {

@@ -1,5 +1,4 @@
 import type { AccessLog } from '@edgeguard/schema';
-import { LRUCache } from 'lru-cache';
 import {
   ClientScore,
   COUNTER_STRIDE,
@@ -23,6 +22,7 @@ import {
   SHORT_END,
   scoreClient,
 } from './client-rules.js';
+import { ClockTable } from './clock-table.js';
 import type { DetectConfig } from './config.js';
 import type { DetectDeps } from './deps.js';
 import { hashContent, hashString, hashUrl } from './hash.js';
@@ -30,7 +30,7 @@ import type {
   ClientSignal,
   ContentPartial,
   FingerprintPartial,
-  PrefixPartial,
+  PrefixCount,
   TrafficTick,
 } from './messages.js';
 import {
@@ -51,6 +51,9 @@ import {
 /** Path hashes a client signal carries (the decider matches them with attacked paths). */
 const SIGNAL_PATHS = 8;
 
+/** Bound of the path-facts cache (asset / sensitive per path hash). */
+const PATH_FACTS_ENTRIES = 65_536;
+
 /** Bound of the (client, fingerprint) counting table for multi-fingerprint clients. */
 const MULTI_FINGERPRINT_ENTRIES = 65_536;
 
@@ -58,7 +61,6 @@ const MULTI_FINGERPRINT_ENTRIES = 65_536;
 export interface ProfilerSink {
   clientSignal(signal: ClientSignal): void;
   fingerprintPartial(partial: FingerprintPartial): void;
-  prefixPartial(partial: PrefixPartial): void;
   contentPartial(partial: ContentPartial): void;
   tick(tick: TrafficTick): void;
 }
@@ -193,19 +195,23 @@ export interface ProfilerStats {
  * scan of two small key sets, a few counter updates in a shared Float64Array, two map updates.
  */
 export class Profiler {
-  private readonly clients: LRUCache<string, ClientProfile>;
+  private readonly clients: ClockTable<string, ClientProfile>;
   private readonly classifier: RequestClassifier;
   private readonly score = new ClientScore();
   private readonly maxClients: number;
   private readonly recentPaths: number;
   private readonly recentUrls: number;
   private readonly recentStride: number;
-  // Pools indexed by client slot; grown by doubling up to maxClients + 1 slots.
+  // Pools indexed by the client's table slot; grown by doubling up to maxClients slots.
   private counters: Float64Array;
   private recent: Uint32Array;
   private capacity: number;
-  private readonly freeSlots: number[] = [];
-  private nextSlot = 0;
+  /**
+   * Facts of recently seen paths (asset, sensitive) by 30-bit content hash, so the classification
+   * runs once per path rather than once per client. Bounded by PATH_FACTS_ENTRIES, cleared when
+   * full; two paths colliding on 30 bits (≈ 1 in a billion per pair) would share facts.
+   */
+  private readonly pathFacts = new Map<number, number>();
 
   private readonly content = new Map<number, ContentAccumulator>();
   /** Content keys whose hash collided with another key of this flush (rare). */
@@ -251,16 +257,10 @@ export class Profiler {
     this.recentPaths = config.bounds.recentPathsPerClient;
     this.recentUrls = config.bounds.recentUrlsPerClient;
     this.recentStride = this.recentPaths + this.recentUrls;
-    this.capacity = Math.min(1024, this.maxClients + 1);
+    this.capacity = Math.min(1024, this.maxClients);
     this.counters = new Float64Array(this.capacity * COUNTER_STRIDE);
     this.recent = new Uint32Array(this.capacity * this.recentStride);
-    this.clients = new LRUCache<string, ClientProfile>({
-      max: this.maxClients,
-      dispose: (profile, _key, reason) => {
-        this.freeSlots.push(profile.slot);
-        if (reason === 'evict') this.stats.clientsEvicted++;
-      },
-    });
+    this.clients = new ClockTable<string, ClientProfile>(this.maxClients);
     this.classifier = new RequestClassifier(config);
     this.tauShort = config.windows.shortMs;
     this.tauMedium = config.windows.mediumMs;
@@ -328,9 +328,18 @@ export class Profiler {
     if (log.path !== client.path || log.host !== client.host) {
       client.path = log.path;
       client.host = log.host;
-      client.pathHash = hashContent(log.host, log.path);
-      client.pathIsAsset = this.classifier.isAsset(log.path);
-      client.pathSensitive = !client.pathIsAsset && this.classifier.isSensitive(log.path, null);
+      const hash = hashContent(log.host, log.path);
+      client.pathHash = hash;
+      const key = hash & 0x3fffffff;
+      let facts = this.pathFacts.get(key);
+      if (facts === undefined) {
+        const asset = this.classifier.isAsset(log.path);
+        facts = (asset ? 1 : 0) | (!asset && this.classifier.isSensitive(log.path, null) ? 2 : 0);
+        if (this.pathFacts.size >= PATH_FACTS_ENTRIES) this.pathFacts.clear();
+        this.pathFacts.set(key, facts);
+      }
+      client.pathIsAsset = (facts & 1) !== 0;
+      client.pathSensitive = (facts & 2) !== 0;
     }
     const flags = this.requestFlags(client, log);
     const isAsset = (flags & ASSET) !== 0;
@@ -410,28 +419,24 @@ export class Profiler {
 
   getStats(): ProfilerStats {
     this.stats.clients = this.clients.size;
+    this.stats.clientsEvicted = this.clients.evicted;
     return { ...this.stats };
   }
 
   private newClient(ip: string, t: number): ClientProfile {
-    const slot = this.allocateSlot();
-    const client = new ClientProfile(ip, slot, this.deps.prefixOf(ip), this.isAllowlisted(ip), t);
+    const client = this.clients.insert(ip, (slot) => {
+      if (slot >= this.capacity) this.grow();
+      return new ClientProfile(ip, slot, this.deps.prefixOf(ip), this.isAllowlisted(ip), t);
+    });
+    const slot = client.slot;
     this.counters.fill(0, slot * COUNTER_STRIDE, (slot + 1) * COUNTER_STRIDE);
     this.recent.fill(0, slot * this.recentStride, (slot + 1) * this.recentStride);
-    this.clients.set(ip, client);
     return client;
   }
 
-  private allocateSlot(): number {
-    const free = this.freeSlots.pop();
-    if (free !== undefined) return free;
-    if (this.nextSlot >= this.capacity) this.grow();
-    return this.nextSlot++;
-  }
-
-  /** Doubles the pools, up to one slot more than the LRU's bound (the slot of a client being added). */
+  /** Doubles the pools, up to the table's capacity. */
   private grow(): void {
-    const capacity = Math.min(this.capacity * 2, this.maxClients + 1);
+    const capacity = Math.min(this.capacity * 2, this.maxClients);
     const counters = new Float64Array(capacity * COUNTER_STRIDE);
     counters.set(this.counters);
     const recent = new Uint32Array(capacity * this.recentStride);
@@ -500,12 +505,14 @@ export class Profiler {
   }
 
   private addContent(log: AccessLog, hash: number, flags: number, repeat: boolean, bust: boolean): void {
-    let acc = this.content.get(hash);
+    // 30 bits: small-integer map keys are much cheaper than heap-number ones.
+    const key = hash & 0x3fffffff;
+    let acc = this.content.get(key);
     if (acc === undefined) {
       acc = this.spareContent.pop() ?? new ContentAccumulator();
       acc.host = log.host;
       acc.path = log.path;
-      this.content.set(hash, acc);
+      this.content.set(key, acc);
     } else if (acc.path !== log.path || acc.host !== log.host) {
       // A 32-bit collision between two keys of one flush: keep the second key apart by its text.
       const text = `${log.host ?? ''}${log.path}`;
@@ -666,7 +673,10 @@ export class Profiler {
       client.lastSignalAt !== Number.NEGATIVE_INFINITY &&
       reason === client.lastSignalReason &&
       score.score <= client.lastSignalScore &&
-      t - client.lastSignalAt < this.config.client.resignalAfterMs
+      t - client.lastSignalAt <
+        (reason === 'bot-shaped'
+          ? this.config.client.botShape.resignalAfterMs
+          : this.config.client.resignalAfterMs)
     ) {
       return;
     }
@@ -744,11 +754,10 @@ export class Profiler {
       });
     }
     this.fingerprints.clear();
+    const prefixes: PrefixCount[] = [];
     for (const [prefix, acc] of this.prefixes) {
-      sink.prefixPartial({
-        kind: 'prefix',
+      prefixes.push({
         prefix,
-        time,
         clients: acc.clients,
         humanClients: acc.humanClients,
         establishedClients: acc.establishedClients,
@@ -764,6 +773,7 @@ export class Profiler {
       late: this.tickLate,
       clients: this.tickClients,
       establishedClients: this.tickEstablished,
+      prefixes,
     });
     this.tickRequests = 0;
     this.tickLate = 0;

@@ -6,7 +6,6 @@ import {
   type DetectConfig,
   type DetectDeps,
   type FingerprintPartial,
-  type PrefixPartial,
   Profiler,
   type ProfilerSink,
   type ProfilerStats,
@@ -94,10 +93,6 @@ export class ProfilerInstance implements Stage, ProfilerSink {
 
   fingerprintPartial(partial: FingerprintPartial): void {
     this.out!.emit(TOPICS.signals, partial.fingerprint, partial, partial.time);
-  }
-
-  prefixPartial(partial: PrefixPartial): void {
-    this.out!.emit(TOPICS.signals, partial.prefix, partial, partial.time);
   }
 
   contentPartial(partial: ContentPartial): void {
