@@ -5,7 +5,9 @@
  *
  * Windows are exponentially decayed: a counter with time constant τ holds ≈ the events of the last
  * τ, older events fading smoothly instead of dropping off a cliff (see decay.ts). All times are
- * event time (the log's timestamps), never the wall clock.
+ * event time (the log's timestamps), never the wall clock. Count thresholds on decayed counters
+ * sit half an event below the intended count (4.5 ≈ "five failures in quick succession"), since
+ * n events a few seconds apart read slightly below n.
  */
 export const defaultDetectConfig = {
   /**
@@ -110,7 +112,7 @@ export const defaultDetectConfig = {
     /** Repetition: one client asking the same few paths over and over, no assets (the incident). */
     repetition: {
       /** Requests (decayed, medium window) before the ratio means anything. */
-      minRequests: 8,
+      minRequests: 7.5,
       /** Share of requests to a path the client already asked for. Humans browse: ~0.1–0.4. */
       minRatio: 0.6,
       /** Asset share above which a client is loading pages like a browser, not hammering them. */
@@ -123,41 +125,41 @@ export const defaultDetectConfig = {
     /** Cache-busting: new query strings on paths the client already asked for, missing the cache. */
     cacheBust: {
       /** Busting requests (decayed) before it fires: a few searches or pages of a list are normal. */
-      minBusts: 5,
+      minBusts: 4.5,
       /** Share of the client's requests that bust. */
       minRatio: 0.3,
       points: 2,
-      strongBusts: 30,
+      strongBusts: 29.5,
       strongPoints: 3,
     },
     /** Scanner: probing for sensitive files, admin panels, backdoors, traversal. */
     scanner: {
       /** Sensitive-path hits (decayed, medium window) for a challenge / for a block. */
-      minHits: 2,
-      strongHits: 4,
+      minHits: 1.5,
+      strongHits: 3.5,
       points: 2,
       strongPoints: 3,
       /** Or: 4xx share over at least `minErrorRequests` requests (path guessing). */
       minErrorRatio: 0.6,
-      minErrorRequests: 20,
+      minErrorRequests: 19.5,
       errorPoints: 2,
     },
     /** Scraper: many distinct pages fast, no assets. */
     scraper: {
       /** Pages (decayed, medium window). Verified crawlers are allowlisted before this applies. */
-      minPages: 30,
+      minPages: 29.5,
       /** Share of requests to paths new for the client. */
       minNewPathShare: 0.7,
       /** Asset share at most this (browsers load assets). */
       maxAssetShare: 0.05,
       points: 2,
-      strongPages: 100,
+      strongPages: 99.5,
       strongPoints: 3,
     },
     /** Credential stuffing from one address: failed logins. */
     credentialStuffing: {
       /** Failed login POSTs (401/403 to a login-like path), decayed medium window. */
-      minFailures: 5,
+      minFailures: 4.5,
       /** Share of login POSTs that failed. */
       minFailureRatio: 0.5,
       points: 3,
@@ -168,7 +170,7 @@ export const defaultDetectConfig = {
        * Requests (decayed, medium window), i.e. ≥ 1 request / 2 s sustained: a genuine crawler
        * from a range our list lacks fetches a page every few seconds; the impostors scrape fast.
        */
-      minRequests: 30,
+      minRequests: 29.5,
       points: 3,
     },
     /** UA claim vs behaviour: a browser that never loads assets over many pages (long window). */
@@ -190,7 +192,7 @@ export const defaultDetectConfig = {
   fingerprint: {
     enabled: true,
     /** Distinct addresses (aggregate window) before a fingerprint may be judged. */
-    minClients: 5,
+    minClients: 4.5,
     /**
      * A fingerprint is SUSPECT (its bot-shaped addresses get ip decisions at once) while its rule
      * fires and human-looking clients are at most this share of its clients.
@@ -240,9 +242,9 @@ export const defaultDetectConfig = {
      */
     cacheBust: { minRatio: 0.25, minRequestsPerClient: 5, points: 3 },
     /** Credential stuffing spread over addresses: failed logins in the window and their share. */
-    credentialStuffing: { minFailures: 8, minFailureShare: 0.5, points: 3 },
+    credentialStuffing: { minFailures: 7.5, minFailureShare: 0.5, points: 3 },
     /** Scanner fleets: sensitive hits in the window and their share. */
-    scanner: { minHits: 10, minShare: 0.3, points: 3 },
+    scanner: { minHits: 9.5, minShare: 0.3, points: 3 },
     /**
      * Its addresses are individually flagged (score ≥ challenge): the whole fingerprint is the same
      * tool. Two independent addresses with the same exact fingerprint, both abusive, are enough
@@ -261,8 +263,11 @@ export const defaultDetectConfig = {
    */
   attackedPaths: {
     enabled: true,
-    /** Flagged clients (decayed, aggregate window) on each of the client's paths. */
-    minFlaggedClients: 1,
+    /**
+     * Flagged clients (decayed, aggregate window) on each of the client's paths: 0.5 ≈ one
+     * client flagged within the last ~40 s.
+     */
+    minFlaggedClients: 0.5,
     /**
      * The client's requests in the short window (decayed): a burst (≈ 2 requests within ~10 s),
      * not a monitor checking a hot page every 30 s.

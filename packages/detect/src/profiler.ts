@@ -111,6 +111,7 @@ class ClientProfile {
   countedAt = Number.NEGATIVE_INFINITY;
   fingerprintCountedAt = Number.NEGATIVE_INFINITY;
   countedFingerprint = '';
+  countedFingerprintHash = 0;
   humanCounted = false;
   flaggedCounted = false;
 
@@ -219,6 +220,8 @@ export class Profiler {
   private readonly fingerprints = new Map<string, FingerprintAccumulator>();
   private readonly prefixes = new Map<string, PrefixAccumulator>();
   private readonly spareContent: ContentAccumulator[] = [];
+  /** Clients with requests since their last evaluation (evaluated at the next flush at the latest). */
+  private readonly unevaluated: ClientProfile[] = [];
   /**
    * When each (client slot, fingerprint) of clients with several fingerprints was last counted.
    * Bounded by MULTI_FINGERPRINT_ENTRIES and cleared when full: right after a clear such a client
@@ -382,7 +385,7 @@ export class Profiler {
     this.addContent(log, pathHash, flags, repeat, bust);
 
     // Evaluate the client's rules now and then, not on every request.
-    client.requestsSinceEval++;
+    if (client.requestsSinceEval++ === 0 && !client.allowlisted) this.unevaluated.push(client);
     if (
       !client.allowlisted &&
       (client.requests <= this.config.client.evaluateFirstRequests ||
@@ -637,21 +640,31 @@ export class Profiler {
     if (client.fingerprint === client.countedFingerprint) {
       if (t - client.fingerprintCountedAt < window) return false;
     } else if (shared) {
+      // Remember the fingerprint being left, so that switching back does not count it again.
+      if (client.countedFingerprint !== '') {
+        this.rememberCounted(client.slot, client.countedFingerprintHash, client.fingerprintCountedAt);
+      }
       const last = this.multiFingerprintCounted.get(client.slot * 4294967296 + client.fingerprintHash);
       if (last !== undefined && t - last < window) {
         client.countedFingerprint = client.fingerprint;
+        client.countedFingerprintHash = client.fingerprintHash;
         client.fingerprintCountedAt = last;
         return false;
       }
     }
     client.countedFingerprint = client.fingerprint;
+    client.countedFingerprintHash = client.fingerprintHash;
     client.fingerprintCountedAt = t;
-    if (shared) {
-      if (this.multiFingerprintCounted.size >= MULTI_FINGERPRINT_ENTRIES)
-        this.multiFingerprintCounted.clear();
-      this.multiFingerprintCounted.set(client.slot * 4294967296 + client.fingerprintHash, t);
-    }
+    if (shared) this.rememberCounted(client.slot, client.fingerprintHash, t);
     return true;
+  }
+
+  private rememberCounted(slot: number, fingerprintHash: number, countedAt: number): void {
+    const key = slot * 4294967296 + fingerprintHash;
+    const known = this.multiFingerprintCounted.get(key);
+    if (known !== undefined && known >= countedAt) return;
+    if (this.multiFingerprintCounted.size >= MULTI_FINGERPRINT_ENTRIES) this.multiFingerprintCounted.clear();
+    this.multiFingerprintCounted.set(key, countedAt);
   }
 
   private evaluate(client: ClientProfile, t: number, sink: ProfilerSink): void {
@@ -725,6 +738,14 @@ export class Profiler {
 
   private flush(time: number, sink: ProfilerSink): void {
     this.stats.flushes++;
+    // No client's requests wait more than a flush interval to be judged (a burst that stops
+    // between two evaluations is judged here).
+    for (const client of this.unevaluated) {
+      if (client.requestsSinceEval > 0 && this.clients.get(client.ip) === client) {
+        this.evaluate(client, client.clock, sink);
+      }
+    }
+    this.unevaluated.length = 0;
     for (const acc of this.content.values()) this.emitContent(acc, time, sink);
     for (const acc of this.contentByText.values()) this.emitContent(acc, time, sink);
     this.content.clear();

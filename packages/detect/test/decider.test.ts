@@ -1,0 +1,411 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { prefixOf } from '@edgeguard/netaddr';
+import type { Decision } from '@edgeguard/schema';
+import { Allowlist } from '../src/allowlist.js';
+import { type DeepPartial, type DetectConfig, withDefaults } from '../src/config.js';
+import { Decider, type DeciderSink } from '../src/decider.js';
+import type { ClientSignal, FingerprintPartial, GuardAlert, TrafficTick } from '../src/messages.js';
+import { T0 } from './helpers.js';
+
+class Collect implements DeciderSink {
+  published: { key: string; decision: Decision | null; time: number }[] = [];
+  alerts: GuardAlert[] = [];
+  decision(key: string, decision: Decision | null, time: number): void {
+    this.published.push({ key, decision, time });
+  }
+  alert(alert: GuardAlert): void {
+    this.alerts.push(alert);
+  }
+  latest(key: string): Decision | null | undefined {
+    return this.published.filter((p) => p.key === key).at(-1)?.decision;
+  }
+}
+
+function decider(
+  overrides: DeepPartial<DetectConfig> = {},
+  allowlist: string[] = [],
+): { d: Decider; sink: Collect } {
+  return {
+    d: new Decider(withDefaults(overrides), new Allowlist(allowlist), (ip) => prefixOf(ip)),
+    sink: new Collect(),
+  };
+}
+
+function signal(fields: Partial<ClientSignal> & { ip: string; time: number }): ClientSignal {
+  return {
+    kind: 'client',
+    prefix: prefixOf(fields.ip),
+    fingerprint: 'h1:tool',
+    score: 3,
+    reason: 'repetition',
+    signals: [{ name: 'repetitionRatio', value: 0.9, threshold: 0.6 }],
+    humanLooking: false,
+    botShaped: true,
+    paths: [1, 2, 3],
+    burstRequests: 3,
+    established: false,
+    firstSeen: fields.time,
+    requests: 30,
+    ...fields,
+  };
+}
+
+function tick(time: number, fields: Partial<TrafficTick> = {}): TrafficTick {
+  return {
+    kind: 'tick',
+    partition: 0,
+    time,
+    requests: 100,
+    late: 0,
+    clients: 10,
+    establishedClients: 0,
+    prefixes: [],
+    ...fields,
+  };
+}
+
+function fingerprint(
+  fields: Partial<FingerprintPartial> & { fingerprint: string; time: number },
+): FingerprintPartial {
+  return {
+    kind: 'fingerprint',
+    requests: 0,
+    pages: 0,
+    assets: 0,
+    repeats: 0,
+    busts: 0,
+    loginPosts: 0,
+    authFailures: 0,
+    sensitiveHits: 0,
+    errors: 0,
+    clients: 0,
+    humanClients: 0,
+    establishedClients: 0,
+    flaggedClients: 0,
+    paths: [],
+    pathsOverflow: false,
+    userAgent: null,
+    declaredCrawler: false,
+    ...fields,
+  };
+}
+
+test('a client signal at the block score becomes an ip block carrying its evidence', () => {
+  const { d, sink } = decider();
+  d.process(signal({ ip: '203.0.113.9', time: T0 }), sink);
+  const decision = sink.latest('ip:203.0.113.9')!;
+  assert.equal(decision.action, 'block');
+  assert.equal(decision.scope, 'ip');
+  assert.equal(decision.reason, 'repetition');
+  assert.deepEqual(decision.signals, [{ name: 'repetitionRatio', value: 0.9, threshold: 0.6 }]);
+  assert.equal(decision.decidedAt, T0);
+  assert.equal(decision.expiresAt, T0 + 3_600_000);
+  assert.equal(decision.origin, 'auto');
+});
+
+test('scores map to throttle, challenge and block; below the throttle score nothing is decided', () => {
+  const { d, sink } = decider();
+  d.process(signal({ ip: '203.0.113.1', time: T0, score: 0.5, botShaped: false }), sink);
+  d.process(signal({ ip: '203.0.113.2', time: T0, score: 1, botShaped: false }), sink);
+  d.process(signal({ ip: '203.0.113.3', time: T0, score: 2, botShaped: false }), sink);
+  assert.equal(sink.latest('ip:203.0.113.1'), undefined);
+  assert.equal(sink.latest('ip:203.0.113.2')!.action, 'throttle');
+  assert.equal(sink.latest('ip:203.0.113.3')!.action, 'challenge');
+});
+
+test('a decision expires as a tombstone at its expiry, in event time', () => {
+  const { d, sink } = decider();
+  d.process(signal({ ip: '203.0.113.9', time: T0, score: 1 }), sink);
+  const expiresAt = sink.latest('ip:203.0.113.9')!.expiresAt;
+  d.process(tick(expiresAt - 1), sink);
+  assert.notEqual(sink.latest('ip:203.0.113.9'), null);
+  d.process(tick(expiresAt + 1_000), sink);
+  const last = sink.published.at(-1)!;
+  assert.deepEqual([last.key, last.decision, last.time], ['ip:203.0.113.9', null, expiresAt]);
+});
+
+test('a repeat offender escalates one step and for longer each time', () => {
+  const { d, sink } = decider();
+  d.process(signal({ ip: '203.0.113.9', time: T0, score: 1 }), sink);
+  const first = sink.latest('ip:203.0.113.9')!;
+  d.process(tick(first.expiresAt + 1), sink);
+  d.process(signal({ ip: '203.0.113.9', time: first.expiresAt + 2, score: 1 }), sink);
+  const second = sink.latest('ip:203.0.113.9')!;
+  assert.equal(first.action, 'throttle');
+  assert.equal(second.action, 'challenge');
+  assert.equal(second.expiresAt - second.decidedAt, 2 * 1_800_000);
+  assert.ok(second.version > first.version);
+});
+
+test('stronger evidence upgrades an active decision; weaker evidence leaves it alone', () => {
+  const { d, sink } = decider();
+  d.process(signal({ ip: '203.0.113.9', time: T0, score: 2 }), sink);
+  d.process(signal({ ip: '203.0.113.9', time: T0 + 1_000, score: 1 }), sink);
+  assert.equal(sink.published.length, 1);
+  d.process(signal({ ip: '203.0.113.9', time: T0 + 2_000, score: 3 }), sink);
+  assert.equal(sink.latest('ip:203.0.113.9')!.action, 'block');
+});
+
+test('an allowlisted address is never decided, whatever its score', () => {
+  const { d, sink } = decider({}, ['203.0.113.0/28']);
+  d.process(signal({ ip: '203.0.113.9', time: T0, score: 10 }), sink);
+  assert.deepEqual(sink.published, []);
+  assert.equal(d.getStats().allowlistedSkipped, 1);
+});
+
+test('many bad addresses filling a /24 with nothing human in it become one range decision', () => {
+  const { d, sink } = decider();
+  d.process(
+    tick(T0, {
+      prefixes: [
+        {
+          prefix: '203.0.113.0/24',
+          clients: 10,
+          humanClients: 0,
+          establishedClients: 0,
+          protectedClients: 0,
+        },
+      ],
+    }),
+    sink,
+  );
+  for (let i = 1; i <= 10; i++) d.process(signal({ ip: `203.0.113.${i}`, time: T0 + i }), sink);
+  const range = sink.latest('range:203.0.113.0/24')!;
+  assert.ok(range, JSON.stringify(sink.published.map((p) => p.key)));
+  assert.equal(range.scope, 'range');
+  assert.equal(range.action, 'challenge', 'capped at range.maxAction');
+  assert.ok(range.signals.some((s) => s.name === 'badAddresses' && s.value >= 8));
+});
+
+test('no range decision where a human-looking client lives, nor over an allowlisted address', () => {
+  const withHuman = decider();
+  withHuman.d.process(
+    tick(T0, {
+      prefixes: [
+        {
+          prefix: '203.0.113.0/24',
+          clients: 11,
+          humanClients: 1,
+          establishedClients: 0,
+          protectedClients: 0,
+        },
+      ],
+    }),
+    withHuman.sink,
+  );
+  for (let i = 1; i <= 10; i++)
+    withHuman.d.process(signal({ ip: `203.0.113.${i}`, time: T0 + i }), withHuman.sink);
+  assert.equal(withHuman.sink.latest('range:203.0.113.0/24'), undefined);
+
+  const allowlisted = decider({}, ['203.0.113.200']);
+  allowlisted.d.process(
+    tick(T0, {
+      prefixes: [
+        {
+          prefix: '203.0.113.0/24',
+          clients: 10,
+          humanClients: 0,
+          establishedClients: 0,
+          protectedClients: 0,
+        },
+      ],
+    }),
+    allowlisted.sink,
+  );
+  for (let i = 1; i <= 10; i++)
+    allowlisted.d.process(signal({ ip: `203.0.113.${i}`, time: T0 + i }), allowlisted.sink);
+  assert.equal(allowlisted.sink.latest('range:203.0.113.0/24'), undefined);
+});
+
+test('credential stuffing spread over addresses, one request each, is decided on its fingerprint', () => {
+  const { d, sink } = decider();
+  for (let s = 0; s < 10; s++) {
+    d.process(
+      fingerprint({
+        fingerprint: 'h1:stuffer',
+        time: T0 + s * 1_000,
+        requests: 2,
+        loginPosts: 2,
+        authFailures: 2,
+        clients: 2,
+        pages: 2,
+      }),
+      sink,
+    );
+  }
+  const decision = sink.latest('fp:h1:stuffer')!;
+  assert.equal(decision.scope, 'fingerprint');
+  assert.equal(decision.reason, 'credential-stuffing');
+  assert.equal(decision.action, 'block', 'address decisions cannot stop 1 request per address');
+});
+
+test('a fingerprint real people share is never blocked as a whole', () => {
+  const { d, sink } = decider();
+  for (let s = 0; s < 10; s++) {
+    d.process(
+      fingerprint({
+        fingerprint: 'h1:chrome',
+        time: T0 + s * 1_000,
+        requests: 4,
+        loginPosts: 2,
+        authFailures: 2,
+        clients: 2,
+        humanClients: 1,
+        pages: 4,
+      }),
+      sink,
+    );
+  }
+  assert.equal(sink.latest('fp:h1:chrome'), undefined);
+});
+
+test('a swarm fingerprint is suspect: its bot-shaped addresses are blocked on sight, the fingerprint only throttled', () => {
+  const { d, sink } = decider();
+  for (let s = 0; s < 10; s++) {
+    d.process(
+      fingerprint({
+        fingerprint: 'h1:swarm',
+        time: T0 + s * 1_000,
+        requests: 60,
+        pages: 60,
+        repeats: 50,
+        clients: 3,
+        paths: [1, 2, 3],
+      }),
+      sink,
+    );
+  }
+  assert.equal(sink.latest('fp:h1:swarm')!.action, 'throttle');
+  // A brand-new address of the swarm with just two requests, and nothing flagged on its own:
+  d.process(
+    signal({
+      ip: '198.51.100.77',
+      time: T0 + 10_500,
+      fingerprint: 'h1:swarm',
+      score: 0,
+      reason: 'bot-shaped',
+    }),
+    sink,
+  );
+  const decision = sink.latest('ip:198.51.100.77')!;
+  assert.equal(decision.action, 'block');
+  assert.equal(decision.reason, 'swarm');
+  assert.ok(decision.signals.some((s) => s.name === 'fingerprint.distinctPaths'));
+});
+
+test('bot-shaped addresses seen before their fingerprint turned suspect are judged when it does', () => {
+  const { d, sink } = decider();
+  d.process(
+    fingerprint({ fingerprint: 'h1:swarm', time: T0, requests: 2, pages: 2, clients: 1, paths: [1] }),
+    sink,
+  );
+  d.process(
+    signal({
+      ip: '198.51.100.5',
+      time: T0 + 500,
+      fingerprint: 'h1:swarm',
+      score: 0,
+      reason: 'bot-shaped',
+      paths: [999],
+    }),
+    sink,
+  );
+  assert.equal(sink.latest('ip:198.51.100.5'), undefined);
+  for (let s = 1; s < 10; s++) {
+    d.process(
+      fingerprint({
+        fingerprint: 'h1:swarm',
+        time: T0 + s * 1_000,
+        requests: 60,
+        pages: 60,
+        repeats: 50,
+        clients: 3,
+        paths: [1, 2],
+      }),
+      sink,
+    );
+  }
+  assert.equal(sink.latest('ip:198.51.100.5')!.reason, 'swarm');
+});
+
+test('guilt by content: a bot-shaped burst on paths hammered by a flagged client is challenged', () => {
+  const { d, sink } = decider();
+  d.process(signal({ ip: '203.0.113.9', time: T0, score: 2.5, reason: 'repetition', paths: [11, 12] }), sink);
+  d.process(
+    signal({
+      ip: '198.51.100.6',
+      time: T0 + 1_000,
+      fingerprint: 'h1:other',
+      score: 0,
+      reason: 'bot-shaped',
+      paths: [12, 11],
+      burstRequests: 2,
+    }),
+    sink,
+  );
+  assert.equal(sink.latest('ip:198.51.100.6')!.action, 'challenge');
+  // Not when one of its paths is nobody's target, nor for a slow client.
+  d.process(
+    signal({
+      ip: '198.51.100.7',
+      time: T0 + 1_000,
+      fingerprint: 'h1:other',
+      score: 0,
+      reason: 'bot-shaped',
+      paths: [11, 77],
+      burstRequests: 2,
+    }),
+    sink,
+  );
+  d.process(
+    signal({
+      ip: '198.51.100.8',
+      time: T0 + 1_000,
+      fingerprint: 'h1:other',
+      score: 0,
+      reason: 'bot-shaped',
+      paths: [11],
+      burstRequests: 1,
+    }),
+    sink,
+  );
+  assert.equal(sink.latest('ip:198.51.100.7'), undefined);
+  assert.equal(sink.latest('ip:198.51.100.8'), undefined);
+});
+
+test('the guard trips when decisions would cover established benign clients: held, retracted, alerted', () => {
+  const { d, sink } = decider();
+  d.process(tick(T0, { establishedClients: 40 }), sink);
+  for (let i = 1; i <= 6; i++)
+    d.process(signal({ ip: `198.51.100.${i}`, time: T0 + i, established: true, humanLooking: true }), sink);
+  assert.equal(sink.alerts.length, 1);
+  const alert = sink.alerts[0]!;
+  assert.equal(alert.state, 'tripped');
+  assert.ok(alert.coveredEstablished >= alert.threshold);
+  // The decisions that covered established clients were retracted (tombstones) ...
+  for (let i = 1; i <= 6; i++) assert.equal(sink.latest(`ip:198.51.100.${i}`) ?? null, null);
+  // ... and nothing new is published while held, not even for a real bot.
+  d.process(signal({ ip: '203.0.113.200', time: T0 + 10 }), sink);
+  assert.equal(sink.latest('ip:203.0.113.200'), undefined);
+  assert.ok(d.getStats().decisionsHeld >= 2);
+  // The hold ends in event time.
+  d.process(tick(alert.heldUntil + 1), sink);
+  assert.equal(sink.alerts.at(-1)!.state, 'released');
+});
+
+test('malformed inputs are counted and ignored, never thrown', () => {
+  const { d, sink } = decider();
+  for (const bad of [
+    null,
+    42,
+    {},
+    { kind: 'client' },
+    { kind: 'nope', time: 1 },
+    { kind: 'tick', time: Number.NaN },
+  ]) {
+    d.process(bad as never, sink);
+  }
+  assert.equal(d.getStats().rejected, 6);
+  assert.deepEqual(sink.published, []);
+});

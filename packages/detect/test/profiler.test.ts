@@ -1,0 +1,228 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { AccessLog } from '@edgeguard/schema';
+import { withDefaults } from '../src/config.js';
+import type { ClientSignal, ContentPartial, FingerprintPartial, TrafficTick } from '../src/messages.js';
+import { Profiler, type ProfilerSink } from '../src/profiler.js';
+import { CURL, GOOGLEBOT, humanSession, merge, request, T0, testDeps } from './helpers.js';
+
+class Collect implements ProfilerSink {
+  signals: ClientSignal[] = [];
+  fingerprints: FingerprintPartial[] = [];
+  content: ContentPartial[] = [];
+  ticks: TrafficTick[] = [];
+  clientSignal(s: ClientSignal): void {
+    this.signals.push(s);
+  }
+  fingerprintPartial(p: FingerprintPartial): void {
+    this.fingerprints.push(p);
+  }
+  contentPartial(p: ContentPartial): void {
+    this.content.push(p);
+  }
+  tick(t: TrafficTick): void {
+    this.ticks.push(t);
+  }
+  reasonsOf(ip: string): string[] {
+    return [
+      ...new Set(this.signals.filter((s) => s.ip === ip && s.reason !== 'bot-shaped').map((s) => s.reason)),
+    ];
+  }
+}
+
+function profile(
+  logs: Iterable<AccessLog>,
+  overrides = {},
+  allowlisted: string[] = [],
+): { sink: Collect; profiler: Profiler } {
+  const profiler = new Profiler(withDefaults(overrides), testDeps, 0, 1, (ip) => allowlisted.includes(ip));
+  const sink = new Collect();
+  for (const log of logs) profiler.observe(log, sink);
+  profiler.finish(sink);
+  return { sink, profiler };
+}
+
+test('a client asking for the same few pages over and over, without assets, is flagged for repetition', () => {
+  const logs = Array.from({ length: 40 }, (_, i) =>
+    request({ time: T0 + i * 700, clientAddress: '203.0.113.9', path: `/deals/${i % 3}` }),
+  );
+  const { sink } = profile(logs);
+  const signal = sink.signals.find((s) => s.reason === 'repetition');
+  assert.ok(signal, JSON.stringify(sink.signals.map((s) => s.reason)));
+  const ratio = signal.signals.find((s) => s.name === 'repetitionRatio')!;
+  assert.ok(ratio.value >= ratio.threshold!, JSON.stringify(ratio));
+  assert.ok(signal.score >= 2);
+  assert.equal(signal.botShaped, true);
+  assert.equal(signal.humanLooking, false);
+});
+
+test('a person browsing pages with their assets and referers sends no signal at all', () => {
+  const { sink } = profile(humanSession('198.51.100.20', T0, 30));
+  assert.deepEqual(sink.signals, []);
+});
+
+test('a NAT address carrying many browsing people is busy but not flagged', () => {
+  const sessions = Array.from({ length: 60 }, (_, i) =>
+    humanSession(
+      '100.64.1.1',
+      T0 + i * 3_000,
+      12,
+      `Mozilla/5.0 (X11; Linux x86_64; rv:${100 + i}.0) Firefox/${100 + i}.0`,
+    ),
+  );
+  const { sink } = profile(merge(...sessions));
+  assert.deepEqual(sink.reasonsOf('100.64.1.1'), []);
+});
+
+test('probing for secrets and admin panels is flagged as a scanner', () => {
+  const probes = [
+    '/.env',
+    '/.git/config',
+    '/wp-login.php',
+    '/phpmyadmin/',
+    '/backup.sql',
+    '/.aws/credentials',
+  ];
+  const logs = probes.map((path, i) =>
+    request({ time: T0 + i * 300, clientAddress: '192.0.2.66', path, status: 404, userAgent: CURL }),
+  );
+  const { sink } = profile(logs);
+  assert.deepEqual(sink.reasonsOf('192.0.2.66'), ['scanner']);
+  const last = sink.signals.at(-1)!;
+  assert.equal(last.score, 3, 'four probes in quick succession score a block');
+  const hits = last.signals.find((s) => s.name === 'sensitiveHits')!;
+  assert.ok(hits.value >= hits.threshold!);
+});
+
+test('new random query strings on a page the client already asked for, missing the cache, are cache-busting', () => {
+  const logs = Array.from({ length: 30 }, (_, i) =>
+    request({
+      time: T0 + i * 500,
+      clientAddress: '203.0.113.50',
+      path: '/products/18',
+      query: `_=${1705827600000 + i * 517}`,
+      cacheStatus: 'MISS',
+    }),
+  );
+  const { sink } = profile(logs);
+  assert.ok(
+    sink.reasonsOf('203.0.113.50').includes('cache-bust'),
+    JSON.stringify(sink.reasonsOf('203.0.113.50')),
+  );
+});
+
+test('the same query string again, or one the cache answered, is not busting', () => {
+  const logs = Array.from({ length: 30 }, (_, i) =>
+    request({
+      time: T0 + i * 2_000,
+      clientAddress: '198.51.100.30',
+      path: '/search',
+      query: `q=shoes&page=${(i % 3) + 1}`,
+      cacheStatus: i % 2 ? 'HIT' : 'MISS',
+    }),
+  );
+  const { sink } = profile(logs);
+  assert.ok(!sink.reasonsOf('198.51.100.30').includes('cache-bust'));
+});
+
+test('failed logins from one address are credential stuffing', () => {
+  const logs = Array.from({ length: 8 }, (_, i) =>
+    request({
+      time: T0 + i * 2_000,
+      clientAddress: '192.0.2.77',
+      method: 'POST',
+      path: '/login',
+      status: 401,
+    }),
+  );
+  const { sink } = profile(logs);
+  assert.deepEqual(sink.reasonsOf('192.0.2.77'), ['credential-stuffing']);
+});
+
+test('a Googlebot from an address Google does not publish, scraping fast, is a fake crawler', () => {
+  const logs = Array.from({ length: 60 }, (_, i) =>
+    request({
+      time: T0 + i * 400,
+      clientAddress: '45.148.10.20',
+      path: `/products/${i}`,
+      userAgent: GOOGLEBOT,
+    }),
+  );
+  const { sink } = profile(logs);
+  assert.ok(sink.reasonsOf('45.148.10.20').includes('fake-crawler'));
+});
+
+test('allowlisted clients are profiled but never signalled', () => {
+  const logs = Array.from({ length: 60 }, (_, i) =>
+    request({
+      time: T0 + i * 400,
+      clientAddress: '66.249.66.1',
+      path: `/products/${i}`,
+      userAgent: GOOGLEBOT,
+    }),
+  );
+  const { sink, profiler } = profile(logs, {}, ['66.249.66.1']);
+  assert.deepEqual(sink.signals, []);
+  assert.equal(profiler.getStats().observed, 60);
+});
+
+test('events older than the newest minus the allowed lateness are counted late and dropped', () => {
+  const logs = [
+    request({ time: T0 + 120_000, clientAddress: '198.51.100.1' }),
+    request({ time: T0 + 100_000, clientAddress: '198.51.100.1' }), // 20 s late: kept
+    request({ time: T0, clientAddress: '198.51.100.1' }), // 120 s late: dropped
+  ];
+  const { sink, profiler } = profile(logs);
+  assert.equal(profiler.getStats().late, 1);
+  assert.equal(profiler.getStats().observed, 2);
+  assert.equal(
+    sink.ticks.reduce((n, t) => n + t.late, 0),
+    1,
+  );
+});
+
+test('partials are pre-aggregated: one per key per flush interval, not one per request', () => {
+  const logs = Array.from({ length: 1_000 }, (_, i) =>
+    request({ time: T0 + i * 10, clientAddress: `198.51.100.${i % 50}`, path: `/p/${i % 5}` }),
+  );
+  const { sink } = profile(logs);
+  // 10 s of traffic, 1 s flushes: ≤ 11 flushes × 5 content keys.
+  assert.ok(sink.content.length <= 55, `${sink.content.length} content partials`);
+  assert.equal(
+    sink.content.reduce((n, p) => n + p.requests, 0),
+    1_000,
+  );
+  assert.equal(
+    sink.fingerprints.reduce((n, p) => n + p.requests, 0),
+    1_000,
+  );
+  // Each client counted once per aggregate window in its fingerprint's partials.
+  assert.equal(
+    sink.fingerprints.reduce((n, p) => n + p.clients, 0),
+    50,
+  );
+  assert.ok(sink.ticks.length >= 10 && sink.ticks.length <= 11);
+});
+
+test('a flood from many distinct addresses never holds more than maxClients profiles', () => {
+  const logs = Array.from({ length: 20_000 }, (_, i) =>
+    request({ time: T0 + i, clientAddress: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` }),
+  );
+  const { profiler } = profile(logs, { bounds: { maxClients: 1_000 } });
+  const stats = profiler.getStats();
+  assert.ok(stats.clients <= 1_000, `${stats.clients} clients held`);
+  assert.equal(stats.clientsEvicted, 19_000);
+});
+
+test('a shared address switching between many browsers counts once per fingerprint per window', () => {
+  const uas = Array.from({ length: 20 }, (_, i) => `Mozilla/5.0 Firefox/${100 + i}.0`);
+  const logs = Array.from({ length: 2_000 }, (_, i) =>
+    request({ time: T0 + i * 20, clientAddress: '100.64.9.9', userAgent: uas[i % 20]!, path: `/a/${i % 7}` }),
+  );
+  const { sink } = profile(logs);
+  // 40 s of traffic (< one 60 s window): each of the 20 fingerprints counts the address once.
+  assert.equal(
+    sink.fingerprints.reduce((n, p) => n + p.clients, 0),
+    20,
+  );
+});
