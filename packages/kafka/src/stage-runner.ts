@@ -48,6 +48,10 @@ interface PartitionTask {
   checkpoint: Checkpoint;
   lastCheckpointAt: number;
   dirty: boolean;
+  /** Where to seek before processing (a replay-restore starts at the partition's first offset). */
+  seekTo?: string;
+  /** Outputs up to this sequence were sent before the restart: not sent again while replaying. */
+  suppressUpToSeq: number;
 }
 
 interface PendingOutput {
@@ -225,12 +229,19 @@ export class StageRunner {
     const { prefix, factory } = this.options;
     const topic = batch.topic.slice(prefix.length);
     const key = taskKey(batch.topic, batch.partition);
-    const task = this.tasks.get(key) ?? (await this.restoreTask(key, batch.partition));
+    const task = this.tasks.get(key) ?? (await this.restoreTask(key, batch.partition, batch.topic));
+    if (task.seekTo !== undefined) {
+      // Replay-restore: abandon this batch; the next fetch starts at the partition's beginning.
+      this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: task.seekTo });
+      task.seekTo = undefined;
+      return;
+    }
     const outputs: PendingOutput[] = [];
     const source = `${factory.name}/${batch.partition}`;
     const emitter: Emitter = {
       emit: (outTopic, outKey, value, timestamp) => {
         task.checkpoint.outSeq++;
+        if (task.checkpoint.outSeq <= task.suppressUpToSeq) return; // sent before the restart
         outputs.push({
           topic: prefix + outTopic,
           message: {
@@ -394,6 +405,7 @@ export class StageRunner {
         const parts = this.options.partitions[outTopic] ?? 1;
         for (let p = 0; p < parts; p++) {
           task.checkpoint.outSeq++;
+          if (task.checkpoint.outSeq <= task.suppressUpToSeq) continue;
           outputs.push({
             topic: this.options.prefix + outTopic,
             message: {
@@ -453,25 +465,57 @@ export class StageRunner {
     return `${this.options.prefix}checkpoint:${this.group}:${key}`;
   }
 
-  private async restoreTask(key: string, partition: number): Promise<PartitionTask> {
+  /**
+   * Rebuilds a partition's state when this instance takes the partition over. With a stage that
+   * snapshots its state, the checkpoint is restored and processing resumes at its offset. With a
+   * stage that does not, the state is rebuilt by replaying the partition from its first retained
+   * offset: stages are deterministic, so the replay regenerates the same state and the same
+   * outputs with the same sequence numbers; the outputs sent before are not sent again (and
+   * would be dropped downstream anyway). Exact while the input is retained; it costs a replay of
+   * the retained input at start.
+   */
+  private async restoreTask(key: string, partition: number, topic: string): Promise<PartitionTask> {
     const stage = this.options.factory.create(partition);
     const saved = await this.options.redis.get(this.checkpointKey(key));
-    let checkpoint: Checkpoint = {
+    const blank = (): Checkpoint => ({
       nextOffset: '0',
       outSeq: 0,
       lastSeq: {},
       ended: [],
       state: null,
       savedAt: 0,
+    });
+    const task: PartitionTask = {
+      partition,
+      stage,
+      checkpoint: blank(),
+      lastCheckpointAt: Date.now(),
+      dirty: false,
+      suppressUpToSeq: 0,
     };
-    if (saved) {
-      checkpoint = JSON.parse(saved) as Checkpoint;
-      if (checkpoint.state !== null && stage.restore) stage.restore(checkpoint.state);
-      this.log.info({ partition, nextOffset: checkpoint.nextOffset }, 'state restored from checkpoint');
-    } else {
+    if (!saved) {
       this.log.info({ partition }, 'no checkpoint: starting with empty state');
+    } else {
+      const checkpoint = JSON.parse(saved) as Checkpoint;
+      if (checkpoint.state !== null && stage.restore) {
+        stage.restore(checkpoint.state);
+        task.checkpoint = checkpoint;
+        this.log.info({ partition, nextOffset: checkpoint.nextOffset }, 'state restored from checkpoint');
+      } else {
+        const admin = this.options.kafka.admin();
+        await admin.connect();
+        const low =
+          (await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect())).find(
+            (o) => o.partition === partition,
+          )?.low ?? '0';
+        task.seekTo = low;
+        task.suppressUpToSeq = checkpoint.outSeq;
+        this.log.info(
+          { partition, from: low, until: checkpoint.nextOffset },
+          'rebuilding state by replaying the partition',
+        );
+      }
     }
-    const task: PartitionTask = { partition, stage, checkpoint, lastCheckpointAt: Date.now(), dirty: false };
     this.tasks.set(key, task);
     return task;
   }

@@ -2,7 +2,9 @@
 // real Redis. Every test run gets its own topic prefix, so runs never see each other's data.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const bin = new URL('../../../packages/cli/bin/edgeguard.js', import.meta.url).pathname;
@@ -49,11 +51,12 @@ export async function startService(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
+  const keep = process.env.EGTEST_LOGDIR ? 5_000_000 : 20_000;
   child.stdout?.on('data', (d) => {
-    log = (log + d).slice(-20_000);
+    log = (log + d).slice(-keep);
   });
   child.stderr?.on('data', (d) => {
-    log = (log + d).slice(-20_000);
+    log = (log + d).slice(-keep);
   });
   const service = { name, child, healthPort, output: () => log };
   const deadline = Date.now() + timeoutMs;
