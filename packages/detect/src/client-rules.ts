@@ -31,7 +31,11 @@ export const COUNTER_STRIDE = 16;
 export const MEDIUM_END = 10;
 export const SHORT_END = 11;
 
-/** The rules, in reason-priority order (ties in points go to the earlier rule). */
+/**
+ * The rules, in reason-priority order (ties in points go to the earlier rule). The last three
+ * (ua-mismatch, no-referer, timing-regularity) are supporting evidence: they add to a primary
+ * rule's points but never decide alone.
+ */
 export const RULES = [
   { reason: 'credential-stuffing', signal: 'authFailures' },
   { reason: 'scanner', signal: 'sensitiveHits' },
@@ -57,6 +61,8 @@ const R_UA_MISMATCH = 8;
 const R_NO_REFERER = 9;
 const R_TIMING = 10;
 const RULE_COUNT = RULES.length;
+/** Rules from this index on are supporting evidence only. */
+const FIRST_SUPPORTING_RULE = R_UA_MISMATCH;
 
 /** What the profiler knows about a client beyond its counters. */
 export interface ClientTraits {
@@ -234,6 +240,11 @@ export function scoreClient(
     }
   }
 
+  // Supporting evidence strengthens a primary rule; alone it decides nothing (an uptime monitor
+  // is regular and sends no referer, and that is fine).
+  let primary = false;
+  for (let r = 0; r < FIRST_SUPPORTING_RULE; r++) if (out.points[r]! > 0) primary = true;
+  if (!primary) for (let r = FIRST_SUPPORTING_RULE; r < RULE_COUNT; r++) out.points[r] = 0;
   let score = 0;
   let best = -1;
   for (let r = 0; r < RULE_COUNT; r++) {
