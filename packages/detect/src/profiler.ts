@@ -51,6 +51,9 @@ import {
 /** Path hashes a client signal carries (the decider matches them with attacked paths). */
 const SIGNAL_PATHS = 8;
 
+/** Whole-second gaps whose decay factors are precomputed. */
+const DECAY_TABLE_SECONDS = 600;
+
 /** Bound of the path-facts cache (asset / sensitive per path hash). */
 const PATH_FACTS_ENTRIES = 65_536;
 
@@ -112,8 +115,15 @@ class ClientProfile {
   fingerprintCountedAt = Number.NEGATIVE_INFINITY;
   countedFingerprint = '';
   countedFingerprintHash = 0;
+  /** The fingerprint accumulator of the current flush, and the flush it belongs to. */
+  fingerprintAcc: FingerprintAccumulator | null = null;
+  fingerprintAccFlush = -1;
+  fingerprintAccFor = '';
+  /** The last path added to that accumulator (a client repeating a path adds it once). */
+  lastFingerprintPath = 0;
   humanCounted = false;
   flaggedCounted = false;
+  countedScore = -1;
 
   constructor(
     readonly ip: string,
@@ -244,6 +254,8 @@ export class Profiler {
     flushes: 0,
   };
 
+  /** Decay factors (medium, short, long) of whole-second gaps up to DECAY_TABLE_SECONDS. */
+  private readonly decayTable = new Float64Array((DECAY_TABLE_SECONDS + 1) * 3);
   private readonly tauShort: number;
   private readonly tauMedium: number;
   private readonly tauLong: number;
@@ -268,6 +280,11 @@ export class Profiler {
     this.tauShort = config.windows.shortMs;
     this.tauMedium = config.windows.mediumMs;
     this.tauLong = config.windows.longMs;
+    for (let second = 0; second <= DECAY_TABLE_SECONDS; second++) {
+      this.decayTable[second * 3] = Math.exp((-second * 1000) / this.tauMedium);
+      this.decayTable[second * 3 + 1] = Math.exp((-second * 1000) / this.tauShort);
+      this.decayTable[second * 3 + 2] = Math.exp((-second * 1000) / this.tauLong);
+    }
   }
 
   /** Profiles one request; emits a client signal when the client crosses a rule. */
@@ -297,9 +314,20 @@ export class Profiler {
     if (t > client.clock) {
       if (client.clock !== Number.NEGATIVE_INFINITY) {
         const dt = t - client.clock;
-        const fMedium = Math.exp(-dt / this.tauMedium);
-        const fShort = Math.exp(-dt / this.tauShort);
-        const fLong = Math.exp(-dt / this.tauLong);
+        let fMedium: number;
+        let fShort: number;
+        let fLong: number;
+        const seconds = dt / 1000;
+        if (seconds <= DECAY_TABLE_SECONDS && seconds === Math.floor(seconds)) {
+          // Logs have one-second resolution: most gaps are whole seconds, precomputed.
+          fMedium = this.decayTable[seconds * 3]!;
+          fShort = this.decayTable[seconds * 3 + 1]!;
+          fLong = this.decayTable[seconds * 3 + 2]!;
+        } else {
+          fMedium = Math.exp(-dt / this.tauMedium);
+          fShort = Math.exp(-dt / this.tauShort);
+          fLong = Math.exp(-dt / this.tauLong);
+        }
         for (let i = 0; i < MEDIUM_END; i++) v[o + i]! *= fMedium;
         for (let i = MEDIUM_END; i < SHORT_END; i++) v[o + i]! *= fShort;
         for (let i = SHORT_END; i < COUNTER_STRIDE; i++) v[o + i]! *= fLong;
@@ -395,8 +423,19 @@ export class Profiler {
       this.evaluate(client, t, sink);
     }
 
-    // Cross-address aggregates.
-    const fp = this.fingerprintAccumulator(client.fingerprint, log.userAgent, client.crawlerClaim);
+    // Cross-address aggregates (the client keeps its accumulator for the current flush).
+    let fp = client.fingerprintAcc;
+    if (
+      fp === null ||
+      client.fingerprintAccFlush !== this.stats.flushes ||
+      client.fingerprintAccFor !== client.fingerprint
+    ) {
+      fp = this.fingerprintAccumulator(client.fingerprint, log.userAgent, client.crawlerClaim);
+      client.fingerprintAcc = fp;
+      client.fingerprintAccFlush = this.stats.flushes;
+      client.fingerprintAccFor = client.fingerprint;
+      client.lastFingerprintPath = 0;
+    }
     fp.requests++;
     if (isAsset) fp.assets++;
     else fp.pages++;
@@ -406,7 +445,10 @@ export class Profiler {
     if ((flags & AUTH_FAILURE) !== 0) fp.authFailures++;
     if (sensitive) fp.sensitiveHits++;
     if ((flags & ERROR) !== 0) fp.errors++;
-    if (!fp.pathsOverflow && !isAsset) addPath(fp, pathHash, this.config.bounds.pathsPerFingerprint);
+    if (!fp.pathsOverflow && !isAsset && pathHash !== client.lastFingerprintPath) {
+      client.lastFingerprintPath = pathHash;
+      addPath(fp, pathHash, this.config.bounds.pathsPerFingerprint);
+    }
     this.countClient(client, fp, t);
   }
 
@@ -598,6 +640,17 @@ export class Profiler {
   private countClient(client: ClientProfile, fp: FingerprintAccumulator, t: number): void {
     const window = this.config.windows.aggregateMs;
     const human = client.humanLooking;
+    // Fast exit: counted this window, nothing changed since.
+    if (
+      t - client.countedAt < window &&
+      t - client.fingerprintCountedAt < window &&
+      client.fingerprint === client.countedFingerprint &&
+      human === client.humanCounted &&
+      client.score === client.countedScore
+    ) {
+      return;
+    }
+    client.countedScore = client.score;
     const established = human && t - client.sessionStart >= this.config.windows.establishedAfterMs;
     const flagged = client.score >= this.config.decisions.scoreForChallenge;
     if (this.countFingerprint(client, t, window)) {
