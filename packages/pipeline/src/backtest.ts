@@ -79,7 +79,9 @@ export class VerdictBacktest {
     else map.set(value, decision);
   }
 
-  onRequest(log: AccessLog): void {
+  /** One request as published on access-logs (a malformed message is ignored; the profiler counts it). */
+  onRequest(log: AccessLog | null): void {
+    if (log === null || typeof log !== 'object' || typeof log.clientAddress !== 'string') return;
     const ip = log.clientAddress;
     let entry = this.clients.get(ip);
     if (entry === undefined) {

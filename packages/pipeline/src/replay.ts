@@ -83,7 +83,7 @@ export function createReplay(config: PipelineConfig): Replay {
       messages[topic]!++;
     });
   }
-  bus.on(TOPICS.accessLogs, (message) => backtest.onRequest(message.value as AccessLog));
+  bus.on(TOPICS.accessLogs, (message) => backtest.onRequest(message.value as AccessLog | null));
   bus.on(TOPICS.decisions, (message) => backtest.onDecision(message.key, message.value as Decision | null));
 
   const lateness = config.detect.allowedLatenessMs;

@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { withDefaults } from '@edgeguard/detect';
+import { type AccessLog, emptyAccessLog } from '@edgeguard/schema';
+import { TOPICS } from '../src/bus.js';
+import { createReplay } from '../src/replay.js';
+
+const T0 = Date.UTC(2024, 0, 21, 9, 0, 0);
+const TOOL = 'python-requests/2.31.0';
+
+function get(time: number, ip: string, path: string, fields: Partial<AccessLog> = {}): AccessLog {
+  return {
+    ...emptyAccessLog(),
+    time,
+    clientAddress: ip,
+    method: 'GET',
+    host: 'shop.example',
+    path,
+    status: 200,
+    userAgent: TOOL,
+    ...fields,
+  };
+}
+
+test('malformed messages on access-logs are counted and routed to the dead-letter topic, never crash', () => {
+  const replay = createReplay({ detect: withDefaults(), allowlist: [] });
+  const dead: unknown[] = [];
+  replay.bus.on(TOPICS.deadLetter, (m) => dead.push(m.value));
+  replay.bus.emit(TOPICS.accessLogs, 'x', { nonsense: true }, T0);
+  replay.bus.emit(TOPICS.accessLogs, 'y', null, T0);
+  replay.push(get(T0, '198.51.100.1', '/'));
+  replay.finish();
+  const stats = replay.stats();
+  assert.equal(stats.stages.profiler.rejected, 2);
+  assert.equal(stats.rejected, 2);
+  assert.equal(dead.length, 2);
+  assert.equal(stats.stages.profiler.processed, 1);
+});
+
+test('stats report messages per topic, per-stage counts, state sizes and late events', () => {
+  const replay = createReplay({ detect: withDefaults(), allowlist: [], partitions: 2 });
+  for (let i = 0; i < 200; i++)
+    replay.push(get(T0 + 120_000 + i * 100, `198.51.100.${i % 20}`, `/p/${i % 7}`));
+  replay.push(get(T0, '198.51.100.1', '/late')); // 2 min older than the newest: late
+  replay.finish();
+  const stats = replay.stats();
+  assert.equal(stats.pushed, 201);
+  assert.equal(stats.messages[TOPICS.accessLogs], 201);
+  assert.ok(stats.messages[TOPICS.signals]! > 0);
+  assert.ok(stats.messages[TOPICS.contentPartials]! > 0);
+  assert.equal(stats.late, 1);
+  assert.equal(stats.state.clients, 20);
+  assert.equal(stats.state.trackedClients, 20);
+  assert.ok(stats.state.fingerprints >= 1);
+  assert.equal(stats.stages.profiler.processed, 201);
+  assert.equal(stats.stages.decider.processed, stats.messages[TOPICS.signals]);
+  assert.equal(stats.stages['content-watch'].processed, stats.messages[TOPICS.contentPartials]);
+});
+
+test('the verdict backtest is bounded: addresses beyond its table are counted, not tracked', () => {
+  const replay = createReplay({ detect: withDefaults(), allowlist: [], maxTrackedClients: 10 });
+  for (let i = 0; i < 50; i++) replay.push(get(T0 + i, `203.0.113.${i}`, '/'));
+  replay.finish();
+  assert.equal([...replay.verdicts()].length, 10);
+  assert.equal(replay.stats().backtestOverflow, 40);
+});
+
+test('verdicts: an allowlisted address is never covered, even by a fingerprint decision on its tool', () => {
+  const replay = createReplay({ detect: withDefaults(), allowlist: ['192.0.2.50'] });
+  // Sixty addresses fail logins with one tool (a fingerprint decision); one of them is allowlisted.
+  for (let i = 0; i < 60; i++) {
+    const ip = i === 30 ? '192.0.2.50' : `198.18.${i}.7`;
+    replay.push(get(T0 + i * 3_000, ip, '/login', { method: 'POST', status: 401 }));
+    replay.push(get(T0 + i * 3_000 + 500, ip, '/login', { method: 'POST', status: 401 }));
+  }
+  replay.finish();
+  const verdicts = new Map([...replay.verdicts()].map((v) => [v.ip, v]));
+  assert.equal(verdicts.get('198.18.59.7')!.verdict, 'block');
+  assert.ok(verdicts.get('198.18.59.7')!.by.some((key) => key.startsWith('fp:')));
+  assert.deepEqual(verdicts.get('192.0.2.50'), {
+    ip: '192.0.2.50',
+    requests: 2,
+    verdict: 'allow',
+    decidedAt: null,
+    caughtAt: null,
+    by: [],
+  });
+});
+
+test('a verdict records when the client was first covered and by which decisions', () => {
+  const replay = createReplay({ detect: withDefaults(), allowlist: [] });
+  const probes = [
+    '/.env',
+    '/.git/config',
+    '/wp-login.php',
+    '/phpmyadmin/',
+    '/backup.sql',
+    '/.aws/credentials',
+    '/x',
+  ];
+  probes.forEach((path, i) => replay.push(get(T0 + i * 1_000, '192.0.2.66', path, { status: 404 })));
+  replay.finish();
+  const verdict = [...replay.verdicts()].find((v) => v.ip === '192.0.2.66')!;
+  assert.equal(verdict.verdict, 'block');
+  assert.deepEqual(verdict.by, ['ip:192.0.2.66']);
+  assert.ok(verdict.decidedAt !== null && verdict.decidedAt > T0 && verdict.decidedAt <= T0 + 6_000);
+  assert.equal(verdict.requests, 7);
+});
