@@ -98,7 +98,8 @@ test('a verdict records when the client was first covered and by which decisions
     '/.aws/credentials',
     '/x',
   ];
-  for (const [i, path] of probes.entries()) replay.push(get(T0 + i * 1_000, '192.0.2.66', path, { status: 404 }));
+  for (const [i, path] of probes.entries())
+    replay.push(get(T0 + i * 1_000, '192.0.2.66', path, { status: 404 }));
   replay.finish();
   const verdict = [...replay.verdicts()].find((v) => v.ip === '192.0.2.66')!;
   assert.equal(verdict.verdict, 'block');
