@@ -173,7 +173,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   await decisionsOut?.close();
   await policiesOut?.close();
 
-  const stats = replay.stats() as { timeline?: ReplayResult['timeline'] };
+  const { timeline, ...stats } = replay.stats();
   return {
     input: options.input,
     format,
@@ -192,7 +192,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
       (a, b) => actionStrength(b.verdict) - actionStrength(a.verdict) || b.requests - a.requests,
     ),
     unverifiedCrawlers: [...unverified.values()].sort((a, b) => b.requests - a.requests),
-    timeline: stats.timeline ?? [],
+    timeline,
     stats,
   };
 }

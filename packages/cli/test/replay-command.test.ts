@@ -132,6 +132,17 @@ describe('edgeguard replay', () => {
       2,
     );
     assert.equal(report.topOffenders[0].ip, '198.51.100.66');
+    const timeline = report.timeline as { minute: number; requests: number; flagged: number }[];
+    assert.equal(
+      timeline.reduce((sum, b) => sum + b.requests, 0),
+      100,
+      'every parsed request is charted once',
+    );
+    const flagged = timeline.reduce((sum, b) => sum + b.flagged, 0);
+    assert.ok(
+      flagged > 0 && flagged < 60,
+      `the scanner's requests after its decision are charted as flagged (${flagged})`,
+    );
   });
 
   it('reads the log from stdin with -', () => {

@@ -26,6 +26,7 @@ export interface BacktestOptions {
 
 const STRENGTH_VERDICTS: readonly Verdict[] = ['allow', 'throttle', 'challenge', 'block'];
 const MAX_KEYS_PER_CLIENT = 8;
+const MAX_TIMELINE_MINUTES = 100_000;
 
 class Entry {
   requests = 0;
@@ -38,6 +39,8 @@ class Entry {
   acceptLanguage: string | null = null;
   headerOrder: string | null = null;
   fingerprint = '';
+  /** Whether a decision covered the request being judged (reset per request). */
+  coveredNow = false;
 
   constructor(
     readonly ip: string,
@@ -59,6 +62,12 @@ export class VerdictBacktest {
   private readonly maxClients: number;
   /** Requests from addresses beyond `maxClients` (not tracked). */
   overflow = 0;
+  /**
+   * Requests per minute of log time, and how many of them a decision covered at that moment: the
+   * report's "human vs bot traffic over time". Bounded: one entry per minute of log time, at most
+   * `MAX_TIMELINE_MINUTES` (about 70 days); later minutes are not charted.
+   */
+  private readonly timeline = new Map<number, { requests: number; flagged: number }>();
 
   constructor(private readonly options: BacktestOptions) {
     this.maxClients = options.maxClients ?? 5_000_000;
@@ -93,8 +102,16 @@ export class VerdictBacktest {
       this.clients.set(ip, entry);
     }
     entry.requests++;
-    if (entry.allowlisted) return;
     const t = log.time;
+    const minute = t - (t % 60_000);
+    let bucket = this.timeline.get(minute);
+    if (bucket === undefined && this.timeline.size < MAX_TIMELINE_MINUTES) {
+      bucket = { requests: 0, flagged: 0 };
+      this.timeline.set(minute, bucket);
+    }
+    if (bucket !== undefined) bucket.requests++;
+    if (entry.allowlisted) return;
+    entry.coveredNow = false;
     if (this.ipDecisions.size > 0) {
       const d = this.ipDecisions.get(ip);
       if (d !== undefined) cover(entry, d, t);
@@ -120,6 +137,12 @@ export class VerdictBacktest {
       const d = this.fingerprintDecisions.get(entry.fingerprint);
       if (d !== undefined) cover(entry, d, t);
     }
+    if (entry.coveredNow && bucket !== undefined) bucket.flagged++;
+  }
+
+  /** Requests per minute (epoch ms of the minute), oldest first. */
+  timelineByMinute(): { minute: number; requests: number; flagged: number }[] {
+    return [...this.timeline.entries()].sort((a, b) => a[0] - b[0]).map(([minute, b]) => ({ minute, ...b }));
   }
 
   *verdicts(): Iterable<ClientVerdict> {
@@ -138,6 +161,7 @@ export class VerdictBacktest {
 
 function cover(entry: Entry, decision: Decision, t: number): void {
   if (t < decision.decidedAt || t >= decision.expiresAt) return;
+  entry.coveredNow = true;
   const strength = actionStrength(decision.action);
   if (entry.decidedAt === null) entry.decidedAt = t;
   if (strength >= 2 && entry.caughtAt === null) entry.caughtAt = t;

@@ -44,6 +44,8 @@ export interface ReplayStats {
   rejected: number;
   /** Requests from addresses beyond the backtest's table. */
   backtestOverflow: number;
+  /** Requests per minute of log time, and those a decision covered at that moment. */
+  timeline: { minute: number; requests: number; flagged: number }[];
   /** Decisions held by the blast-radius guard. */
   decisionsHeld: number;
 }
@@ -148,6 +150,7 @@ export function createReplay(config: PipelineConfig): Replay {
         clientsEvicted: sum(profilerStats, (p) => p.clientsEvicted),
         rejected: stages.profiler.rejected + stages['content-watch'].rejected + stages.decider.rejected,
         backtestOverflow: backtest.overflow,
+        timeline: backtest.timelineByMinute(),
         decisionsHeld: sum(deciderStats, (d) => d.decisionsHeld),
       };
     },
