@@ -17,7 +17,8 @@ export const M_ERRORS = 5;
 export const M_LOGIN_POSTS = 6;
 export const M_AUTH_FAILURES = 7;
 export const M_SENSITIVE = 8;
-export const M_MISSES = 9;
+/** Busts counted at full weight, confirmed or not (for the share; M_BUSTS is weighted). */
+export const M_BUST_ATTEMPTS = 9;
 // Short window (τ = windows.shortMs): burst rate.
 export const S_REQUESTS = 10;
 // Long window (τ = windows.longMs): habits and human-looking evidence.
@@ -164,15 +165,17 @@ export function scoreClient(
     fire(out, R_FAKE_CRAWLER, c.fakeCrawler.points, requests, c.fakeCrawler.minRequests);
   }
 
-  // Cache-busting: new query strings on known paths, not answered by the cache.
+  // Cache-busting: new query strings on known paths, not answered by the cache. The count is
+  // weighted (busts the log cannot confirm as misses count for less), the share is not.
   const busts = v[offset + M_BUSTS]!;
-  if (busts >= c.cacheBust.minBusts && busts >= c.cacheBust.minRatio * requests) {
+  const bustAttempts = v[offset + M_BUST_ATTEMPTS]!;
+  if (busts >= c.cacheBust.minBusts && bustAttempts >= c.cacheBust.minRatio * requests) {
     const strong = busts >= c.cacheBust.strongBusts;
     fire(
       out,
       R_BUST,
       strong ? c.cacheBust.strongPoints : c.cacheBust.points,
-      busts / requests,
+      bustAttempts / requests,
       c.cacheBust.minRatio,
     );
   }
@@ -184,7 +187,7 @@ export function scoreClient(
   }
 
   if (!human) {
-    // Repetition: the same few paths again and again, no assets.
+    // Repetition: the same few URLs again and again, no assets.
     const repeats = v[offset + M_REPEATS]!;
     const rep = c.repetition;
     if (

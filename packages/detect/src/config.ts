@@ -131,6 +131,13 @@ export const defaultDetectConfig = {
       points: 2,
       strongBusts: 29.5,
       strongPoints: 3,
+      /**
+       * Weight of a bust the log cannot confirm as a cache miss (no cache status logged): sites
+       * that route content through query strings (`/index.php?id=46`) look like busting to a
+       * reader of many articles, so five unconfirmed busts count as one (a reader at one article
+       * every 3 s stays below `minBusts`; a buster at 2 a second does not).
+       */
+      unconfirmedWeight: 0.2,
     },
     /** Scanner: probing for sensitive files, admin panels, backdoors, traversal. */
     scanner: {
@@ -231,7 +238,7 @@ export const defaultDetectConfig = {
       minRequestsPerClient: 5,
       maxAssetShare: 0.05,
       maxDistinctPaths: 12,
-      /** Share of requests that repeat a path for the same client (or bust, see cacheBust.minRatio). */
+      /** Share of requests to a path the same client already asked for (whatever the query). */
       minRepetition: 0.3,
       points: 3,
     },

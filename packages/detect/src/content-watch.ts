@@ -33,8 +33,9 @@ const QUERY_SLOTS = 64;
 
 class ContentAggregate {
   readonly counters: DecayedCounters;
-  readonly queries = new Uint32Array(QUERY_SLOTS);
-  readonly querySeenAt = new Float64Array(QUERY_SLOTS).fill(Number.NEGATIVE_INFINITY);
+  /** Allocated on the first query string: most content keys (assets) never see one. */
+  private queries: Uint32Array | null = null;
+  private querySeenAt: Float64Array | null = null;
   policy: CachePolicy | null = null;
 
   constructor(
@@ -47,16 +48,22 @@ class ContentAggregate {
 
   /** Whether the query hash is new for this key (remembering it, evicting the least recent). */
   newQuery(hash: number, time: number): boolean {
+    if (this.queries === null || this.querySeenAt === null) {
+      this.queries = new Uint32Array(QUERY_SLOTS);
+      this.querySeenAt = new Float64Array(QUERY_SLOTS).fill(Number.NEGATIVE_INFINITY);
+    }
+    const queries = this.queries;
+    const seenAt = this.querySeenAt;
     let oldest = 0;
     for (let i = 0; i < QUERY_SLOTS; i++) {
-      if (this.queries[i] === hash) {
-        if (time > this.querySeenAt[i]!) this.querySeenAt[i] = time;
+      if (queries[i] === hash) {
+        if (time > seenAt[i]!) seenAt[i] = time;
         return false;
       }
-      if (this.querySeenAt[i]! < this.querySeenAt[oldest]!) oldest = i;
+      if (seenAt[i]! < seenAt[oldest]!) oldest = i;
     }
-    this.queries[oldest] = hash;
-    this.querySeenAt[oldest] = time;
+    queries[oldest] = hash;
+    seenAt[oldest] = time;
     return true;
   }
 }

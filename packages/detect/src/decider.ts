@@ -40,7 +40,8 @@ const F_CLIENTS = 9;
 const F_HUMANS = 10;
 const F_ESTABLISHED = 11;
 const F_FLAGGED = 12;
-const F_SIZE = 13;
+const F_PATH_REPEATS = 13;
+const F_SIZE = 14;
 
 // Prefix aggregate slots.
 const P_CLIENTS = 0;
@@ -477,6 +478,8 @@ export class Decider {
     v[F_PAGES]! += w * partial.pages;
     v[F_ASSETS]! += w * partial.assets;
     v[F_REPEATS]! += w * partial.repeats;
+    v[F_PATH_REPEATS]! +=
+      w * (typeof partial.pathRepeats === 'number' ? partial.pathRepeats : partial.repeats);
     v[F_BUSTS]! += w * partial.busts;
     v[F_LOGIN_POSTS]! += w * partial.loginPosts;
     v[F_AUTH_FAILURES]! += w * partial.authFailures;
@@ -528,7 +531,8 @@ export class Decider {
     }
     const perClient = requests / clients;
     const assetShare = v[F_ASSETS]! / requests;
-    const repetition = v[F_REPEATS]! / requests;
+    // Path-level: a swarm hammers few paths, with or without busting query strings.
+    const repetition = v[F_PATH_REPEATS]! / requests;
     const bustRatio = v[F_BUSTS]! / requests;
     const failures = v[F_AUTH_FAILURES]!;
     const sensitive = v[F_SENSITIVE]!;
@@ -567,7 +571,7 @@ export class Decider {
       perClient >= cfg.swarm.minRequestsPerClient &&
       assetShare <= cfg.swarm.maxAssetShare &&
       distinctPaths <= cfg.swarm.maxDistinctPaths &&
-      (repetition >= cfg.swarm.minRepetition || bustRatio >= cfg.cacheBust.minRatio)
+      repetition >= cfg.swarm.minRepetition
     ) {
       reason = 'swarm';
       points = cfg.swarm.points;
@@ -577,7 +581,11 @@ export class Decider {
         value: r3(perClient),
         threshold: cfg.swarm.minRequestsPerClient,
       });
-      evidence.push({ name: 'repetitionRatio', value: r3(repetition), threshold: cfg.swarm.minRepetition });
+      evidence.push({
+        name: 'pathRepetitionRatio',
+        value: r3(repetition),
+        threshold: cfg.swarm.minRepetition,
+      });
       evidence.push({ name: 'assetShare', value: r3(assetShare), threshold: cfg.swarm.maxAssetShare });
     }
     if (points === 0 && flagged >= cfg.flagged.minFlagged && flagged >= cfg.flagged.minShare * clients) {

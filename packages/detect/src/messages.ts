@@ -51,10 +51,16 @@ export interface FingerprintPartial {
   time: number;
   requests: number;
   pages: number;
+  /** Asset requests of clients that do not look human. */
   assets: number;
-  /** Requests to a path the same client had already asked for. */
+  /** Requests for a URL (path + query) the same client had already asked for. */
   repeats: number;
-  /** Requests with a new query string on a path the same client had already asked for, not a hit. */
+  /** Requests to a path the same client had already asked for (whatever the query). */
+  pathRepeats: number;
+  /**
+   * Requests with a new query string on a path the same client had already asked for, not a hit
+   * (weighted: `client.cacheBust.unconfirmedWeight` when the log has no cache status).
+   */
   busts: number;
   loginPosts: number;
   authFailures: number;

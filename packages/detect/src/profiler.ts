@@ -9,10 +9,10 @@ import {
   L_REQUESTS,
   M_ASSETS,
   M_AUTH_FAILURES,
+  M_BUST_ATTEMPTS,
   M_BUSTS,
   M_ERRORS,
   M_LOGIN_POSTS,
-  M_MISSES,
   M_PAGES,
   M_REPEATS,
   M_REQUESTS,
@@ -166,6 +166,7 @@ class FingerprintAccumulator {
   pages = 0;
   assets = 0;
   repeats = 0;
+  pathRepeats = 0;
   busts = 0;
   loginPosts = 0;
   authFailures = 0;
@@ -378,14 +379,21 @@ export class Profiler {
     else client.pages++;
     if ((flags & REFERER) !== 0) client.withReferer++;
 
-    // Repetition and cache-busting from the client's recent keys.
+    // Repetition (the same URL again) and cache-busting (a known path with a new query string)
+    // from the client's recent keys.
     const ro = client.slot * this.recentStride;
     const pathHash = client.pathHash;
-    const repeat = this.seenOrInsertPath(client, ro, pathHash);
+    const pathSeen = this.seenOrInsertPath(client, ro, pathHash);
+    let repeat = pathSeen;
     let bust = false;
+    let bustWeight = 1;
     if (log.query !== null) {
       const urlSeen = this.seenOrInsertUrl(client, ro, hashUrl(log.host, log.path, log.query));
-      bust = repeat && !urlSeen && (flags & (HIT | STALE | UNCACHEABLE)) === 0;
+      repeat = urlSeen;
+      bust = pathSeen && !urlSeen && (flags & (HIT | STALE | UNCACHEABLE)) === 0;
+      // Without a logged cache status a new query string may just be new content (sites that
+      // route articles through /index.php?id=...): such a bust counts for less.
+      if (bust && (flags & MISS) === 0) bustWeight = this.config.client.cacheBust.unconfirmedWeight;
     }
 
     v[o + M_REQUESTS]! += wMedium;
@@ -401,16 +409,18 @@ export class Profiler {
       if ((flags & REFERER) !== 0) v[o + L_PAGES_WITH_REFERER]! += wLong;
     }
     if (repeat) v[o + M_REPEATS]! += wMedium;
-    if (bust) v[o + M_BUSTS]! += wMedium;
+    if (bust) {
+      v[o + M_BUSTS]! += wMedium * bustWeight;
+      v[o + M_BUST_ATTEMPTS]! += wMedium;
+    }
     if ((flags & ERROR) !== 0) v[o + M_ERRORS]! += wMedium;
     if ((flags & LOGIN_POST) !== 0) v[o + M_LOGIN_POSTS]! += wMedium;
     if ((flags & AUTH_FAILURE) !== 0) v[o + M_AUTH_FAILURES]! += wMedium;
     // Probes counted on paths new to the client: distinct probes, not one page reloaded.
-    const sensitive = (flags & SENSITIVE) !== 0 && !repeat;
+    const sensitive = (flags & SENSITIVE) !== 0 && !pathSeen;
     if (sensitive) v[o + M_SENSITIVE]! += wMedium;
-    if ((flags & MISS) !== 0) v[o + M_MISSES]! += wMedium;
 
-    this.addContent(log, pathHash, flags, repeat, bust);
+    this.addContent(log, pathHash, flags, pathSeen, bust);
 
     // Evaluate the client's rules now and then, not on every request.
     if (client.requestsSinceEval++ === 0 && !client.allowlisted) this.unevaluated.push(client);
@@ -437,10 +447,17 @@ export class Profiler {
       client.lastFingerprintPath = 0;
     }
     fp.requests++;
-    if (isAsset) fp.assets++;
-    else fp.pages++;
+    // Assets of human-looking clients are left out: the swarm rule asks whether the fingerprint's
+    // OTHER clients load assets (one person sharing a swarm's UA must not hide it; the human
+    // share is judged separately).
+    if (isAsset) {
+      if (!client.humanLooking) fp.assets++;
+    } else {
+      fp.pages++;
+    }
     if (repeat) fp.repeats++;
-    if (bust) fp.busts++;
+    if (pathSeen) fp.pathRepeats++;
+    if (bust) fp.busts += bustWeight;
     if ((flags & LOGIN_POST) !== 0) fp.loginPosts++;
     if ((flags & AUTH_FAILURE) !== 0) fp.authFailures++;
     if (sensitive) fp.sensitiveHits++;
@@ -549,7 +566,7 @@ export class Profiler {
     return false;
   }
 
-  private addContent(log: AccessLog, hash: number, flags: number, repeat: boolean, bust: boolean): void {
+  private addContent(log: AccessLog, hash: number, flags: number, pathSeen: boolean, bust: boolean): void {
     // 30 bits: small-integer map keys are much cheaper than heap-number ones.
     const key = hash & 0x3fffffff;
     let acc = this.content.get(key);
@@ -571,7 +588,7 @@ export class Profiler {
       acc = other;
     }
     acc.requests++;
-    if (!repeat) acc.newVisitors++;
+    if (!pathSeen) acc.newVisitors++;
     if ((flags & HIT) !== 0) acc.hits++;
     if ((flags & MISS) !== 0) acc.misses++;
     if ((flags & EXPIRED) !== 0) acc.expired++;
@@ -812,6 +829,7 @@ export class Profiler {
         pages: acc.pages,
         assets: acc.assets,
         repeats: acc.repeats,
+        pathRepeats: acc.pathRepeats,
         busts: acc.busts,
         loginPosts: acc.loginPosts,
         authFailures: acc.authFailures,

@@ -63,8 +63,10 @@ export class RequestClassifier {
    * null)) are passed in because the profiler caches them per client; the query is checked here.
    */
   classify(log: AccessLog, pathIsAsset: boolean, pathSensitive: boolean): number {
-    let flags = pathIsAsset ? ASSET : 0;
     const status = log.status;
+    // 206 Partial Content: one piece of a download (a PDF viewer or a video player fetching by
+    // Range). Counted like an asset, so a big file read in chunks is not "repetition".
+    let flags = pathIsAsset || status === 206 ? ASSET : 0;
     if (status >= 400) {
       flags |= ERROR;
       if (status === 404) flags |= NOT_FOUND;

@@ -82,10 +82,8 @@ function browse(ip: string, ua: string, from: number, pages: string[], thinkMs =
       ua,
       referer: i === 0 ? 'https://www.google.com/' : `https://shop.example${pages[i - 1]}`,
     });
-    const assets =
-      i === 0
-        ? ['/static/app.css', '/static/app.js', '/static/logo.svg', `/img${page}.webp`]
-        : [`/img${page}.webp`];
+    const image = `/img${page.split('?')[0]}-${i}.webp`;
+    const assets = i === 0 ? ['/static/app.css', '/static/app.js', '/static/logo.svg', image] : [image];
     for (const [k, asset] of assets.entries()) {
       out.push({ at: at + 120 + k * 30, ip, path: asset, ua, referer: `https://shop.example${page}` });
     }
@@ -454,5 +452,33 @@ write(
     verdicts: { '192.0.2.99': 'block', '198.51.100.26': 'allow' },
   },
 );
+
+// 15. A site that routes its content through query strings (Joomla: /index.php?option=...&id=N).
+{
+  const article = (n: number) => `/index.php?option=com_content&view=article&id=${n}&Itemid=${50 + (n % 5)}`;
+  const lines: Line[] = browse(
+    '198.51.100.27',
+    FIREFOX,
+    0,
+    Array.from({ length: 14 }, (_, i) => article(i + 1)),
+    6_000,
+  );
+  lines.push(
+    ...Array.from({ length: 45 }, (_, i) => ({
+      at: 1_000 + i * 3_000,
+      ip: '94.130.219.236',
+      path: article(100 + i),
+      ua: 'Mozilla/5.0 (compatible; BLEXBot/1.0; +http://webmeup-crawler.com/)',
+    })),
+  );
+  write('query-routed-site', lines, {
+    description:
+      'Articles live at /index.php?...&id=N and the log has no cache status: a reader and a polite SEO crawler get new query strings on one path all the time, which is not cache-busting.',
+    format: 'combined',
+    must: [],
+    mustNot: ['ip:*', 'fp:*'],
+    verdicts: { '198.51.100.27': 'allow', '94.130.219.236': 'allow' },
+  });
+}
 
 console.log('fixtures written to', root.pathname);
