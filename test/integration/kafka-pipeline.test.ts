@@ -80,6 +80,31 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
     assert.ok(lag.some((r) => r.group.endsWith('profiler')));
   });
 
+  it('publishes a tombstone on the compacted topic when a decision expires (event time)', async () => {
+    const stamp = (minute: number, second: number) =>
+      `21/Jan/2024:${String(13 + Math.floor(minute / 60)).padStart(2, '0')}:${String(minute % 60).padStart(2, '0')}:${String(second).padStart(2, '0')} +0000`;
+    const lines: string[] = [];
+    for (let i = 0; i < 30; i++)
+      lines.push(
+        `203.0.113.66 - - [${stamp(0, i)}] "GET /.git/config?i=${i} HTTP/1.1" 404 10 "-" "zgrab/0.x"`,
+      );
+    // A quiet reader keeps event time moving for three hours: long past any first-offence duration.
+    for (let m = 1; m <= 180; m++)
+      lines.push(
+        `203.0.113.10 - - [${stamp(m, 0)}] "GET /news/${m} HTTP/1.1" 200 900 "-" "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"`,
+      );
+    const expiring = join(work, 'expiring.log');
+    writeFileSync(expiring, `${lines.join('\n')}\n`);
+    assert.equal(edgeguard(['ship', expiring, '--format', 'combined'], env).code, 0);
+    const records = await eventually('a decision and then its tombstone', () => {
+      const mine = tail('decisions', env, 3).filter((r) => r.key === 'ip:203.0.113.66');
+      return mine.some((r) => r.value === null) ? mine : undefined;
+    });
+    const first = records.findIndex((r) => r.value !== null);
+    const tombstone = records.findIndex((r) => r.value === null);
+    assert.ok(first >= 0 && first < tombstone, 'the decision comes first, its tombstone after it');
+  });
+
   it('routes a poison message to the dead-letter topic and keeps the partition flowing', async () => {
     const kafka = new Kafka({
       brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
