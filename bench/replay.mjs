@@ -69,8 +69,10 @@ const cost = (a, b) => Math.max(0, results[b].nsPerLine - results[a].nsPerLine).
 process.stdout.write(
   `per-stage ns/line: read ${results.read.nsPerLine.toFixed(0)}, parse ${cost('read', 'parse')} (regex baseline ${cost('read', 'regex')}), detection pipeline ${cost('parse', 'pipeline')}\n`,
 );
-if (results.pipeline.stages) {
-  process.stdout.write(`pipeline state: ${JSON.stringify(results.pipeline.stages)}\n`);
+if (results.pipeline.state) {
+  process.stdout.write(
+    `pipeline state: ${JSON.stringify(results.pipeline.state)} messages: ${JSON.stringify(results.pipeline.messages)}\n`,
+  );
 }
 const summary = {
   date: new Date().toISOString(),

@@ -50,7 +50,10 @@ process.stdout.write(
     linesPerSecond: Math.round(lines / seconds),
     nsPerLine: (seconds * 1e9) / lines,
     peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
-    stages: stats?.stateSizes ?? undefined,
+    state: stats?.state,
+    late: stats?.late,
+    evicted: stats?.clientsEvicted,
+    messages: stats?.messages,
     sink,
   })}\n`,
 );
