@@ -144,6 +144,17 @@ export interface ContentPartial {
   queryOverflow: number;
 }
 
+/**
+ * Several content partials of one flush bound for one `content-partials` partition, in one
+ * message: the long tail of content keys (each asked for once a second or less) would otherwise
+ * cost one message per request.
+ */
+export interface ContentPartialBatch {
+  kind: 'content-batch';
+  time: number;
+  partials: ContentPartial[];
+}
+
 /** Raised instead of deciding, when decisions would suddenly cover established benign clients. */
 export interface GuardAlert {
   kind: 'blast-radius';

@@ -752,10 +752,11 @@ export class Profiler {
       client.withReferer === 0;
     if (score.score < this.config.decisions.scoreForThrottle && !botShaped) return;
     const reason = score.score < this.config.decisions.scoreForThrottle ? 'bot-shaped' : score.reason;
+    // Re-send at once only when the reason changes or the score reaches a stronger action.
     if (
       client.lastSignalAt !== Number.NEGATIVE_INFINITY &&
       reason === client.lastSignalReason &&
-      score.score <= client.lastSignalScore &&
+      this.actionLevel(score.score) <= this.actionLevel(client.lastSignalScore) &&
       t - client.lastSignalAt <
         (reason === 'bot-shaped'
           ? this.config.client.botShape.resignalAfterMs
@@ -784,6 +785,18 @@ export class Profiler {
       firstSeen: client.sessionStart,
       requests: client.requests,
     });
+  }
+
+  /** 0 none, 1 throttle, 2 challenge, 3 block: the decider's mapping of scores to actions. */
+  private actionLevel(score: number): number {
+    const d = this.config.decisions;
+    return score >= d.scoreForBlock
+      ? 3
+      : score >= d.scoreForChallenge
+        ? 2
+        : score >= d.scoreForThrottle
+          ? 1
+          : 0;
   }
 
   /** The client's most recent distinct paths (hashes, newest first, at most SIGNAL_PATHS). */

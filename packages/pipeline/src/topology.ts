@@ -37,7 +37,7 @@ export function createTopology(options: TopologyOptions): EdgeguardTopology {
     config.range.ipv4Bits,
     config.range.ipv6Bits,
   );
-  const profiler = profilerStage({ config, deps, allowlist, partitions });
+  const profiler = profilerStage({ config, deps, allowlist, partitions, contentPartitions: partitions });
   const contentWatch = contentWatchStage({ config, partitions });
   const decider = deciderStage({ config, allowlist, prefixOf: deps.prefixOf });
   return {

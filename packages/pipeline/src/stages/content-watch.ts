@@ -1,5 +1,6 @@
 import {
   type ContentPartial,
+  type ContentPartialBatch,
   ContentWatch,
   type ContentWatchSink,
   type ContentWatchStats,
@@ -47,7 +48,14 @@ export class ContentWatchInstance implements Stage, ContentWatchSink {
   process(message: BusMessage, out: Emitter): void {
     this.processed++;
     this.out = out;
-    this.core.process(message.value as ContentPartial, this);
+    const value = message.value as ContentPartial | ContentPartialBatch | null;
+    if (value !== null && typeof value === 'object' && 'kind' in value && value.kind === 'content-batch') {
+      if (Array.isArray(value.partials))
+        for (const partial of value.partials) this.core.process(partial, this);
+      else this.core.process(value as never, this); // counted as rejected
+      return;
+    }
+    this.core.process(value as ContentPartial, this);
   }
 
   advance(watermark: number, out: Emitter): void {

@@ -2,6 +2,7 @@ import {
   type Allowlist,
   type ClientSignal,
   type ContentPartial,
+  type ContentPartialBatch,
   contentKey,
   type DetectConfig,
   type DetectDeps,
@@ -12,7 +13,14 @@ import {
   type TrafficTick,
 } from '@edgeguard/detect';
 import type { AccessLog } from '@edgeguard/schema';
-import { type BusMessage, type Emitter, type Stage, type StageFactory, TOPICS } from '../bus.js';
+import {
+  type BusMessage,
+  type Emitter,
+  partitionFor,
+  type Stage,
+  type StageFactory,
+  TOPICS,
+} from '../bus.js';
 
 export interface ProfilerStageOptions {
   config: DetectConfig;
@@ -20,6 +28,29 @@ export interface ProfilerStageOptions {
   allowlist: Allowlist;
   /** Partitions of `access-logs` (bounds are split across them). */
   partitions: number;
+  /** Partitions of `content-partials` (default: `partitions`). */
+  contentPartitions?: number;
+}
+
+/**
+ * Content partials per message, at most: a batch stays far below Kafka's default
+ * message.max.bytes (1 MB) at a few hundred bytes per partial.
+ */
+const CONTENT_BATCH_SIZE = 500;
+
+/** A key that lands on each partition of `topic` with `partitions` partitions (partitionFor is FNV-1a). */
+function batchKeys(prefix: string, partitions: number): string[] {
+  const keys: (string | undefined)[] = new Array(partitions);
+  let found = 0;
+  for (let i = 0; found < partitions; i++) {
+    const key = `${prefix}/${i}`;
+    const p = partitionFor(key, partitions);
+    if (keys[p] === undefined) {
+      keys[p] = key;
+      found++;
+    }
+  }
+  return keys as string[];
 }
 
 /**
@@ -50,10 +81,18 @@ export class ProfilerInstance implements Stage, ProfilerSink {
   processed = 0;
   rejected = 0;
 
+  private readonly contentPartitions: number;
+  private readonly contentBatchKeys: string[];
+  /** Content partials of the current flush, per `content-partials` partition. */
+  private readonly pendingContent: ContentPartial[][];
+
   constructor(options: ProfilerStageOptions, partition: number) {
     this.core = new Profiler(options.config, options.deps, partition, options.partitions, (ip) =>
       options.allowlist.has(ip),
     );
+    this.contentPartitions = Math.max(1, options.contentPartitions ?? options.partitions);
+    this.contentBatchKeys = batchKeys(`content-batch/${partition}`, this.contentPartitions);
+    this.pendingContent = Array.from({ length: this.contentPartitions }, () => []);
   }
 
   process(message: BusMessage, out: Emitter): void {
@@ -96,11 +135,27 @@ export class ProfilerInstance implements Stage, ProfilerSink {
   }
 
   contentPartial(partial: ContentPartial): void {
-    this.out!.emit(TOPICS.contentPartials, contentKey(partial.host, partial.path), partial, partial.time);
+    // Batched per target partition (content-watch is partitioned by content key).
+    const p =
+      this.contentPartitions === 1
+        ? 0
+        : partitionFor(contentKey(partial.host, partial.path), this.contentPartitions);
+    const pending = this.pendingContent[p]!;
+    pending.push(partial);
+    if (pending.length >= CONTENT_BATCH_SIZE) this.flushContent(p, partial.time);
   }
 
+  /** The end of a flush (the core sends the tick last): send the content batches, then the tick. */
   tick(tick: TrafficTick): void {
+    for (let p = 0; p < this.contentPartitions; p++) this.flushContent(p, tick.time);
     this.out!.emit(TOPICS.signals, `tick/${tick.partition}`, tick, tick.time);
+  }
+
+  private flushContent(partition: number, time: number): void {
+    const partials = this.pendingContent[partition]!;
+    if (partials.length === 0) return;
+    const batch: ContentPartialBatch = { kind: 'content-batch', time, partials: partials.splice(0) };
+    this.out!.emit(TOPICS.contentPartials, this.contentBatchKeys[partition]!, batch, time);
   }
 }
 
