@@ -102,6 +102,7 @@ export class SensitivePathMatcher {
   private readonly suffixes = new SuffixTrie();
   private readonly prefixes = new PrefixTrie();
   private readonly traversal: string[];
+  private readonly injection: string[];
 
   constructor(extraSuffixes: readonly string[] = []) {
     for (const entry of readList('sensitive_data.txt')) this.suffixes.add(entry, ANYWHERE);
@@ -109,6 +110,9 @@ export class SensitivePathMatcher {
     for (const entry of readList('backdoors.txt')) this.suffixes.add(entry, AT_SEGMENT);
     for (const entry of readList('admin_interfaces.txt')) this.prefixes.add(entry);
     this.traversal = readList('path_traversal.txt').map((entry) => entry.toLowerCase());
+    this.injection = [...readList('sqli_probe_patterns.txt'), ...readList('xss_probe_patterns.txt')].map(
+      (entry) => entry.toLowerCase(),
+    );
   }
 
   /** Whether a request for `path` (no query) with `query` is a probe for something sensitive. */
@@ -118,9 +122,13 @@ export class SensitivePathMatcher {
     return query !== null && this.queryMatches(query);
   }
 
-  /** Whether a query string carries a traversal or file-scheme probe. */
+  /** Whether a query string carries a traversal, file-scheme, SQL-injection or XSS probe. */
   queryMatches(query: string): boolean {
-    return mayTraverse(query) && this.containsTraversal(query);
+    if (mayTraverse(query) && this.containsTraversal(query)) return true;
+    if (!mayInject(query)) return false;
+    const lowered = query.toLowerCase();
+    for (const pattern of this.injection) if (lowered.includes(pattern)) return true;
+    return false;
   }
 
   private containsTraversal(text: string): boolean {
@@ -128,6 +136,21 @@ export class SensitivePathMatcher {
     for (const pattern of this.traversal) if (lowered.includes(pattern)) return true;
     return false;
   }
+}
+
+/**
+ * Cheap pre-check before the injection scan: every SQL-injection or XSS entry contains `%`, `<`,
+ * `(`, `:` or one of two keywords. Cache-busting queries (`_=1705827706309`) skip the scan.
+ */
+function mayInject(query: string): boolean {
+  return (
+    query.includes('%') ||
+    query.includes('<') ||
+    query.includes('(') ||
+    query.includes(':') ||
+    query.includes('information_schema') ||
+    query.includes('xp_cmdshell')
+  );
 }
 
 /**

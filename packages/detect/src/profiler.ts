@@ -417,7 +417,7 @@ export class Profiler {
     if ((flags & LOGIN_POST) !== 0) v[o + M_LOGIN_POSTS]! += wMedium;
     if ((flags & AUTH_FAILURE) !== 0) v[o + M_AUTH_FAILURES]! += wMedium;
     // Probes counted on paths new to the client: distinct probes, not one page reloaded.
-    const sensitive = (flags & SENSITIVE) !== 0 && !pathSeen;
+    const sensitive = (flags & SENSITIVE) !== 0 && !repeat;
     if (sensitive) v[o + M_SENSITIVE]! += wMedium;
 
     this.addContent(log, pathHash, flags, pathSeen, bust);

@@ -20,6 +20,8 @@ test('probes for secrets, backdoors, admin panels and traversal are sensitive', 
     assert.equal(matcher.matches(path, null), true, path);
   }
   assert.equal(matcher.matches('/download', 'file=php://filter/resource=index'), true);
+  assert.equal(matcher.matches('/products', 'id=1%20UNION%20SELECT%20password'), true);
+  assert.equal(matcher.matches('/search', 'q=%3Cscript%3Ealert(1)%3C/script%3E'), true);
 });
 
 test('ordinary pages, assets and look-alikes are not sensitive', () => {
@@ -36,4 +38,6 @@ test('ordinary pages, assets and look-alikes are not sensitive', () => {
     assert.equal(matcher.matches(path, null), false, path);
   }
   assert.equal(matcher.matches('/search', 'q=hello+world&page=2'), false);
+  assert.equal(matcher.matches('/search', 'q=caf%C3%A9+(paris)'), false);
+  assert.equal(matcher.matches('/products/18', '_=1705827706309'), false);
 });
