@@ -26,10 +26,11 @@ export const defaultDetectConfig = {
   /** State bounds: the memory ceiling. Each trades accuracy as noted; none grows with traffic. */
   bounds: {
     /**
-     * Clients (addresses) profiled at once, over all profiler partitions. Least recently seen
-     * clients are evicted first: an evicted client that returns starts a fresh profile (its
-     * evidence is lost, so a low-and-slow client may be re-learned). ~200 B each plus 48 B of
-     * recent-key slots: 200k ≈ 50 MB.
+     * Clients (addresses) profiled at once, over all profiler partitions. Clients idle since the
+     * eviction hand last passed go first (CLOCK, ≈ least recently seen): an evicted client that
+     * returns starts a fresh profile (its evidence is lost, so a low-and-slow client may be
+     * re-learned). ~300 B of object plus 128 B of counters and 192 B of recent-key slots each:
+     * 200k ≈ 125 MB.
      */
     maxClients: 200_000,
     /** Content keys (host+path) aggregated by content-watch; least recently seen are evicted. */

@@ -68,7 +68,10 @@ export interface ProfilerSink {
   tick(tick: TrafficTick): void;
 }
 
-/** One client's profile. Counters and recent-key sets live in the profiler's pools at `slot`. */
+/**
+ * One client's profile. Its decayed counters and recent-key sets live in the profiler's typed-array
+ * pools at `slot` (the client table's slot), so this object holds only identity, caches and clocks.
+ */
 class ClientProfile {
   /** Event time the counters are valid at. */
   clock = Number.NEGATIVE_INFINITY;
@@ -203,8 +206,9 @@ export interface ProfilerStats {
  * signals when a client crosses a rule (not per request), and map-side partials per content key,
  * fingerprint and prefix flushed every `flushIntervalMs` of event time. Pure: event time only.
  *
- * Hot path: one LRU lookup, one path hash (skipped when the client repeats its last path), a
- * scan of two small key sets, a few counter updates in a shared Float64Array, two map updates.
+ * Hot path: one client-table lookup, one path hash (skipped when the client repeats its last
+ * path), a scan of two small key sets, a few counter updates in a shared Float64Array, one content
+ * map update; rules are evaluated now and then, not per request. Nothing is allocated per request.
  */
 export class Profiler {
   private readonly clients: ClockTable<string, ClientProfile>;
