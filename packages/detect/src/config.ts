@@ -250,7 +250,7 @@ export const defaultDetectConfig = {
      */
     cacheBust: { minRatio: 0.25, minRequestsPerClient: 5, points: 3 },
     /** Credential stuffing spread over addresses: failed logins in the window and their share. */
-    credentialStuffing: { minFailures: 7.5, minFailureShare: 0.5, points: 3 },
+    credentialStuffing: { minFailures: 4.5, minFailureShare: 0.5, points: 3 },
     /** Scanner fleets: sensitive hits in the window and their share. */
     scanner: { minHits: 9.5, minShare: 0.3, points: 3 },
     /**
