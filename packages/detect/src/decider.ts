@@ -592,7 +592,11 @@ export class Decider {
       reason = 'swarm';
       points = cfg.flagged.points;
       evidence.push({ name: 'flaggedClients', value: r3(flagged), threshold: cfg.flagged.minFlagged });
-      evidence.push({ name: 'flaggedShare', value: r3(flagged / clients), threshold: cfg.flagged.minShare });
+      evidence.push({
+        name: 'flaggedShare',
+        value: r3(Math.min(1, flagged / clients)),
+        threshold: cfg.flagged.minShare,
+      });
     }
     const ruleAction = points > 0 ? this.actionFor(points) : null;
     if (ruleAction === null) return;
