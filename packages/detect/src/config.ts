@@ -89,7 +89,7 @@ export const defaultDetectConfig = {
   /** Per-client rules (profiler). Points add up to a score; see `decisions.scoreFor*`. */
   client: {
     /** Evaluate on each of a client's first requests (a short-lived bot must be judged early) ... */
-    evaluateFirstRequests: 4,
+    evaluateFirstRequests: 2,
     /** ... then at most this often (ms of event time) ... */
     evaluateEveryMs: 1_000,
     /** ... or after this many of its requests, whichever comes first (a fast burst is judged mid-burst). */
