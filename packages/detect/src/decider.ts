@@ -145,8 +145,8 @@ interface ActiveDecision {
 }
 
 interface History {
+  /** Decisions made on the key within `decisions.historyMs`. */
   offences: number;
-  lastDecidedAt: number;
 }
 
 export interface DeciderStats {
@@ -784,7 +784,7 @@ export class Decider {
     this.expiries.push(expiresAt, key, decision.version);
     if (isNew) {
       const past = this.history.get(key);
-      this.history.set(key, { offences: (past?.offences ?? 0) + 1, lastDecidedAt: now });
+      this.history.set(key, { offences: (past?.offences ?? 0) + 1 });
       if (scope === 'ip') {
         const prefix = this.config.range.enabled ? this.prefixOfIpDecision(value) : null;
         if (prefix !== null) prefix.badAddresses++;

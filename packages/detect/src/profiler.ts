@@ -76,7 +76,6 @@ class ClientProfile {
   /** Event time the counters are valid at. */
   clock = Number.NEGATIVE_INFINITY;
   sessionStart: number;
-  lastSeen: number;
   requests = 0;
   /** Lifetime counts of the profile (exact): the bot-shape test needs "none at all". */
   pages = 0;
@@ -136,7 +135,6 @@ class ClientProfile {
     now: number,
   ) {
     this.sessionStart = now;
-    this.lastSeen = now;
   }
 }
 
@@ -340,7 +338,6 @@ export class Profiler {
         this.observeInterArrival(client, dt);
       }
       client.clock = t;
-      client.lastSeen = t;
     } else if (t < client.clock) {
       const age = client.clock - t;
       wMedium = Math.exp(-age / this.tauMedium);
