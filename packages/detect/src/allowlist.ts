@@ -16,12 +16,16 @@ export class Allowlist {
   /**
    * @param entries addresses or CIDRs (throws BadInput `bad-cidr` naming a bad entry)
    * @param protectedRanges further CIDRs that are never covered (verified crawler ranges)
+   * @param alsoProtected a further test, e.g. CDN egress addresses: a CDN address showing up as a
+   *   client means a trusted proxy is missing from the config, and deciding on it would cover
+   *   everyone behind that CDN node
    */
   constructor(
     entries: readonly string[] = [],
     protectedRanges: readonly string[] = [],
     private readonly ipv4Bits = 24,
     private readonly ipv6Bits = 64,
+    private readonly alsoProtected: ((ip: string) => boolean) | null = null,
   ) {
     this.cidrs = new CidrSet();
     for (const text of [...entries, ...protectedRanges]) {
@@ -44,14 +48,16 @@ export class Allowlist {
 
   /** Whether `ip` is allowlisted: no automatic decision may apply to it. */
   has(ip: string): boolean {
-    return this.cidrs.size > 0 && this.cidrs.has(ip);
+    return (this.cidrs.size > 0 && this.cidrs.has(ip)) || this.alsoProtected?.(ip) === true;
   }
 
   /** Whether a range decision on `prefix` (a CIDR at the range granularity) would cover an allowlisted address. */
   touchesRange(prefix: string): boolean {
     if (this.touchedPrefixes.has(prefix)) return true;
     const slash = prefix.indexOf('/');
-    return this.wide.size > 0 && this.wide.has(slash < 0 ? prefix : prefix.slice(0, slash));
+    const network = slash < 0 ? prefix : prefix.slice(0, slash);
+    // `alsoProtected` is tested on the network address only (protected blocks are /24 or wider).
+    return (this.wide.size > 0 && this.wide.has(network)) || this.alsoProtected?.(network) === true;
   }
 
   /** The range granularity this allowlist was indexed for. */

@@ -29,3 +29,12 @@ test('a bad allowlist entry is a BadInput naming it', () => {
       isBadInput(error) && error.reason === 'bad-cidr' && error.message.includes('192.0.2.300'),
   );
 });
+
+test('a further protection test (CDN egress addresses) protects addresses and the ranges holding them', () => {
+  const cdn = (ip: string) => ip.startsWith('104.16.');
+  const allowlist = new Allowlist([], [], 24, 64, cdn);
+  assert.equal(allowlist.has('104.16.1.1'), true);
+  assert.equal(allowlist.has('203.0.113.1'), false);
+  assert.equal(allowlist.touchesRange('104.16.1.0/24'), true);
+  assert.equal(allowlist.touchesRange('203.0.113.0/24'), false);
+});

@@ -17,6 +17,8 @@ export interface PipelineConfig {
   deps?: DetectDeps;
   /** Ranges protected like the allowlist (default: verified crawler ranges). */
   protectedRanges?: string[];
+  /** Never decide on CDN egress addresses (default true; see TopologyOptions). */
+  protectCdnAddresses?: boolean;
 }
 
 export interface ReplayStats {
@@ -70,6 +72,7 @@ export function createReplay(config: PipelineConfig): Replay {
     partitions: config.partitions,
     deps: config.deps,
     protectedRanges: config.protectedRanges,
+    protectCdnAddresses: config.protectCdnAddresses,
   });
   const bus = new MemoryBus(wired.topology);
   const backtest = new VerdictBacktest({

@@ -1,4 +1,5 @@
 import { Allowlist, type DetectConfig, type DetectDeps } from '@edgeguard/detect';
+import { isCdnAddress } from '@edgeguard/fingerprint';
 import { TOPICS, type Topology } from './bus.js';
 import { defaultDeps, verifiedCrawlerCidrs } from './default-deps.js';
 import { type ContentWatchInstance, contentWatchStage } from './stages/content-watch.js';
@@ -15,6 +16,11 @@ export interface TopologyOptions {
   deps?: DetectDeps;
   /** Ranges protected like the allowlist; defaults to the verified crawler ranges. */
   protectedRanges?: string[];
+  /**
+   * Never decide on CDN egress addresses (default true): one showing up as a client means a
+   * trusted proxy is missing from the config, and a decision would cover everyone behind it.
+   */
+  protectCdnAddresses?: boolean;
 }
 
 export interface EdgeguardTopology {
@@ -36,6 +42,7 @@ export function createTopology(options: TopologyOptions): EdgeguardTopology {
     options.protectedRanges ?? verifiedCrawlerCidrs(),
     config.range.ipv4Bits,
     config.range.ipv6Bits,
+    options.protectCdnAddresses === false ? null : isCdnAddress,
   );
   const profiler = profilerStage({ config, deps, allowlist, partitions, contentPartitions: partitions });
   const contentWatch = contentWatchStage({ config, partitions });
