@@ -30,7 +30,7 @@ export function wordMask(bits: number): number {
 
 /** The four IPv6 words with every bit after `prefixLength` cleared. */
 export function maskIpv6Words(
-  words: readonly number[],
+  words: ArrayLike<number>,
   prefixLength: number,
 ): [number, number, number, number] {
   return [

@@ -17,6 +17,7 @@ export {
   type Ipv6Address,
   ipVersion,
   parseIp,
+  parseIpInto,
   parseIpv4Value,
 } from './ip.js';
 export { prefixOf } from './prefix.js';

@@ -105,6 +105,20 @@ describe('CidrSet', () => {
     assert.equal(set.match('2001:db8:2::5'), '2001:db8::/32');
   });
 
+  it('matches ranges wider than a /16 across all of their /16s, in both families', () => {
+    const set = new CidrSet(['10.0.0.0/7', '2400::/6', '2001:db8::/32']);
+    assert.equal(set.match('10.0.0.1'), '10.0.0.0/7');
+    assert.equal(set.match('11.255.255.254'), '10.0.0.0/7');
+    assert.equal(set.match('12.0.0.1'), null);
+    assert.equal(set.match('9.255.255.255'), null);
+    assert.equal(set.match('::ffff:11.1.2.3'), '10.0.0.0/7');
+    assert.equal(set.match('2400::1'), '2400::/6');
+    assert.equal(set.match('27ff:ffff::1'), '2400::/6');
+    assert.equal(set.match('2800::1'), null);
+    assert.equal(set.match('2001:db8:ffff::1'), '2001:db8::/32');
+    assert.equal(set.match('2001:db9::1'), null);
+  });
+
   it('matches IPv4-mapped IPv6 addresses against IPv4 ranges', () => {
     const set = new CidrSet(['192.0.2.0/24']);
     assert.equal(set.match('::ffff:192.0.2.44'), '192.0.2.0/24');

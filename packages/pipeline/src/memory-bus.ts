@@ -2,6 +2,13 @@ import { type BusMessage, type Emitter, partitionFor, type Stage, type Topology 
 
 type Listener = (message: BusMessage) => void;
 
+/** Per topic: its partitions' next offsets and its listeners (one map probe per message). */
+interface TopicState {
+  partitions: number;
+  nextOffsets: number[];
+  listeners: Listener[];
+}
+
 /**
  * The in-process runtime: delivers messages through a FIFO queue, so a run over the same input is
  * fully deterministic (same decisions every run). Stages get one instance per partition, as on Kafka.
@@ -9,8 +16,7 @@ type Listener = (message: BusMessage) => void;
 export class MemoryBus implements Emitter {
   private readonly queue: BusMessage[] = [];
   private head = 0;
-  private readonly offsets = new Map<string, number>();
-  private readonly listeners = new Map<string, Listener[]>();
+  private readonly topics = new Map<string, TopicState>();
   private readonly instances: { stage: Stage; inputs: readonly string[] }[] = [];
   private draining = false;
 
@@ -38,18 +44,26 @@ export class MemoryBus implements Emitter {
 
   /** Observes every message of a topic (sinks: files, reports, the verdict backtest). */
   on(topic: string, listener: Listener): void {
-    const list = this.listeners.get(topic);
-    if (list) list.push(listener);
-    else this.listeners.set(topic, [listener]);
+    this.topicState(topic).listeners.push(listener);
   }
 
   emit<V>(topic: string, key: string, value: V | null, timestamp: number): void {
-    const partition = partitionFor(key, this.partitionsOf(topic));
-    const slot = `${topic}/${partition}`;
-    const offset = this.offsets.get(slot) ?? 0;
-    this.offsets.set(slot, offset + 1);
+    const state = this.topicState(topic);
+    const partition = partitionFor(key, state.partitions);
+    const offset = state.nextOffsets[partition]!;
+    state.nextOffsets[partition] = offset + 1;
     this.queue.push({ topic, partition, offset, key, value, timestamp });
     if (!this.draining) this.drain();
+  }
+
+  private topicState(topic: string): TopicState {
+    let state = this.topics.get(topic);
+    if (state === undefined) {
+      const partitions = Math.max(1, this.partitionsOf(topic));
+      state = { partitions, nextOffsets: new Array<number>(partitions).fill(0), listeners: [] };
+      this.topics.set(topic, state);
+    }
+    return state;
   }
 
   /** Moves event time forward for every stage instance, then delivers what that produced. */
@@ -71,7 +85,7 @@ export class MemoryBus implements Emitter {
     try {
       while (this.head < this.queue.length) {
         const message = this.queue[this.head++]!;
-        const list = this.listeners.get(message.topic);
+        const list = this.topics.get(message.topic)?.listeners;
         if (list) for (const listener of list) listener(message);
       }
       this.queue.length = 0;
