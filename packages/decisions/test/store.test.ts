@@ -1,0 +1,393 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type Action, BadInput, type Decision, type DecisionScope } from '@edgeguard/schema';
+import { Redis } from 'ioredis';
+import { storeKeys } from '../src/keys.js';
+import { type DecisionRecord, DecisionStore, restoreIfEmpty } from '../src/store.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const T0 = Date.UTC(2024, 0, 21, 9, 0, 0);
+const HOUR = 3_600_000;
+
+let redis: Redis;
+const prefixes: string[] = [];
+
+before(async () => {
+  redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (error) {
+    throw new Error(`Redis unreachable at ${REDIS_URL} (${String(error)}): start Redis: npm run infra:up`);
+  }
+});
+
+after(async () => {
+  for (const prefix of prefixes) await redis.del(...Object.values(storeKeys(prefix)));
+  redis.disconnect();
+});
+
+/** A store under a prefix of its own, with a clock the test moves. */
+function newStore(options: { changeLogMaxLength?: number } = {}) {
+  const prefix = `test.decisions.${process.pid}.${prefixes.length}.`;
+  prefixes.push(prefix);
+  const clock = { now: T0 };
+  const store = new DecisionStore({ redis, prefix, clock: () => clock.now, ...options });
+  return { store, clock, prefix };
+}
+
+function decision(
+  scope: DecisionScope,
+  value: string,
+  overrides: Partial<Omit<Decision, 'scope' | 'value'>> = {},
+): Decision {
+  const key = `${scope === 'fingerprint' ? 'fp' : scope}:${value}`;
+  return {
+    key,
+    scope,
+    value,
+    action: 'block' as Action,
+    reason: 'repetition',
+    signals: [{ name: 'repetitionRatio', value: 0.93, threshold: 0.8 }],
+    score: 0.9,
+    decidedAt: T0,
+    expiresAt: T0 + HOUR,
+    origin: 'auto',
+    version: 1,
+    ...overrides,
+  };
+}
+
+async function* fromArray<T>(items: Iterable<T>): AsyncIterable<T> {
+  yield* items;
+}
+
+describe('decisions by key and by address', () => {
+  test('an IPv4 decision is found by key and by address lookup', async () => {
+    const { store } = newStore();
+    assert.ok((await store.put(decision('ip', '203.0.113.7'))) > 0);
+    assert.equal((await store.get('ip:203.0.113.7'))?.reason, 'repetition');
+    assert.deepEqual(
+      (await store.lookupIp('203.0.113.7')).map((d) => d.key),
+      ['ip:203.0.113.7'],
+    );
+    assert.deepEqual(await store.lookupIp('203.0.113.8'), []);
+  });
+
+  test('an IPv6 decision is stored under its canonical text, whatever form it came in', async () => {
+    const { store } = newStore();
+    await store.put(decision('ip', '2001:DB8:0:0:0:0:0:1'));
+    const stored = await store.get('ip:2001:db8::1');
+    assert.equal(stored?.key, 'ip:2001:db8::1');
+    assert.equal(stored?.value, '2001:db8::1');
+    assert.equal((await store.lookupIp('2001:db8:0::1')).length, 1);
+    assert.equal((await store.lookupIp('::ffff:203.0.113.7')).length, 0);
+  });
+
+  test('range decisions cover the addresses inside them, for IPv4 and IPv6 prefixes of any length', async () => {
+    const { store } = newStore();
+    for (const cidr of [
+      '198.51.100.0/24',
+      '10.20.0.0/16',
+      '172.16.8.0/21',
+      '2001:db8:1:2::/64',
+      '2001:db8:abcd::/48',
+    ]) {
+      await store.put(decision('range', cidr));
+    }
+    // /45 is not a multiple of 4 bits: the index masks inside a hex digit.
+    await store.put(decision('range', '2001:db8:ff08::/45'));
+    const cases: Array<[string, string[]]> = [
+      ['198.51.100.200', ['range:198.51.100.0/24']],
+      ['198.51.101.1', []],
+      ['10.20.255.255', ['range:10.20.0.0/16']],
+      ['10.21.0.1', []],
+      ['172.16.15.1', ['range:172.16.8.0/21']],
+      ['172.16.16.1', []],
+      ['2001:db8:1:2:aaaa::9', ['range:2001:db8:1:2::/64']],
+      ['2001:db8:1:3::9', []],
+      ['2001:db8:abcd:ffff::1', ['range:2001:db8:abcd::/48']],
+      ['2001:db8:abce::1', []],
+      ['2001:db8:ff0f:1::1', ['range:2001:db8:ff08::/45']],
+      ['2001:db8:ff10::1', []],
+      ['not an address', []],
+    ];
+    for (const [ip, expected] of cases) {
+      assert.deepEqual(
+        (await store.lookupIp(ip)).map((d) => d.key),
+        expected,
+        ip,
+      );
+    }
+  });
+
+  test('a range given with host bits set is stored as its network', async () => {
+    const { store } = newStore();
+    await store.put(decision('range', '198.51.100.77/24'));
+    assert.equal((await store.get('range:198.51.100.0/24'))?.value, '198.51.100.0/24');
+  });
+
+  test('an address covered by a range and its own decision gets both, strongest first', async () => {
+    const { store } = newStore();
+    await store.put(decision('ip', '198.51.100.7', { action: 'throttle' }));
+    await store.put(decision('range', '198.51.100.0/24', { action: 'challenge' }));
+    await store.put(decision('range', '198.51.0.0/16', { action: 'block' }));
+    await store.put(decision('range', '198.51.100.0/25', { action: 'challenge' }));
+    assert.deepEqual(
+      (await store.lookupIp('198.51.100.7')).map((d) => `${d.action} ${d.key}`),
+      [
+        'block range:198.51.0.0/16',
+        'challenge range:198.51.100.0/25',
+        'challenge range:198.51.100.0/24',
+        'throttle ip:198.51.100.7',
+      ],
+    );
+  });
+
+  test('a decision whose value is not of its scope is refused as bad input', async () => {
+    const { store } = newStore();
+    await assert.rejects(store.put(decision('range', 'not-a-cidr')), BadInput);
+    await assert.rejects(store.put(decision('ip', '999.1.1.1')), BadInput);
+    await assert.rejects(store.get('user:42'), BadInput);
+  });
+});
+
+describe('versions and expiry', () => {
+  test('a redelivered older or equal version is ignored and leaves no change', async () => {
+    const { store } = newStore();
+    await store.put(decision('ip', '203.0.113.7', { version: 2, action: 'block' }));
+    const before = await store.version();
+    assert.equal(await store.put(decision('ip', '203.0.113.7', { version: 1, action: 'throttle' })), 0);
+    assert.equal(await store.put(decision('ip', '203.0.113.7', { version: 2, action: 'throttle' })), 0);
+    assert.equal((await store.get('ip:203.0.113.7'))?.action, 'block');
+    assert.equal(await store.version(), before);
+    assert.ok((await store.put(decision('ip', '203.0.113.7', { version: 3, action: 'challenge' }))) > before);
+    assert.equal((await store.get('ip:203.0.113.7'))?.action, 'challenge');
+  });
+
+  test('expired decisions are never returned, even before the sweeper ran', async () => {
+    const { store, clock } = newStore();
+    await store.put(decision('ip', '203.0.113.7', { expiresAt: T0 + HOUR }));
+    await store.put(decision('range', '2001:db8::/48', { expiresAt: T0 + HOUR }));
+    await store.put(decision('fingerprint', 'ja4:t13d', { expiresAt: T0 + 2 * HOUR }));
+    clock.now = T0 + HOUR;
+    assert.equal(await store.get('ip:203.0.113.7'), null);
+    assert.deepEqual(await store.lookupIp('203.0.113.7'), []);
+    assert.deepEqual(await store.lookupIp('2001:db8::1'), []);
+    const listed: string[] = [];
+    for await (const d of store.list()) listed.push(d.key);
+    assert.deepEqual(listed, ['fp:ja4:t13d']);
+    assert.equal(await redis.hlen(store.keys.data), 3, 'still stored until swept');
+  });
+
+  test('a decision that arrives already expired is not stored', async () => {
+    const { store } = newStore();
+    assert.equal(await store.put(decision('ip', '203.0.113.7', { expiresAt: T0 - 1 })), 0);
+    assert.equal(await redis.hlen(store.keys.data), 0);
+  });
+
+  test('the sweeper deletes expired entries and logs each deletion', async () => {
+    const { store, clock } = newStore();
+    await store.put(decision('ip', '203.0.113.7', { expiresAt: T0 + HOUR }));
+    await store.put(decision('range', '198.51.100.0/24', { expiresAt: T0 + HOUR }));
+    await store.put(decision('ip', '203.0.113.8', { expiresAt: T0 + 3 * HOUR }));
+    await store.allow('192.0.2.0/24', 'partner monitoring', T0 + HOUR);
+    const since = await store.version();
+    clock.now = T0 + 2 * HOUR;
+    assert.deepEqual(await store.sweepExpired(clock.now, 1), { decisions: 1, allowEntries: 1 });
+    assert.deepEqual(await store.sweepExpired(), { decisions: 1, allowEntries: 0 });
+    assert.deepEqual(await store.sweepExpired(), { decisions: 0, allowEntries: 0 });
+    assert.equal(await redis.hlen(store.keys.data), 1);
+    assert.equal(await redis.exists(store.keys.rangeIndex), 0, 'range index emptied');
+    const { changes } = await store.changesSince(since);
+    assert.deepEqual(changes.map((c) => `${c.op} ${c.key} ${'reason' in c ? c.reason : ''}`).sort(), [
+      'del ip:203.0.113.7 expired',
+      'del range:198.51.100.0/24 expired',
+      'disallow 192.0.2.0/24 expired',
+    ]);
+  });
+
+  test('startSweeper sweeps in the background until stopped', async () => {
+    const { store, clock } = newStore();
+    for (let i = 0; i < 30; i++) await store.put(decision('ip', `203.0.113.${i}`));
+    clock.now = T0 + 2 * HOUR;
+    const stop = store.startSweeper(5, 7);
+    for (let attempt = 0; attempt < 400 && (await redis.hlen(store.keys.data)) > 0; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await stop();
+    assert.equal(await redis.hlen(store.keys.data), 0);
+  });
+});
+
+describe('change log', () => {
+  test('changesSince replays puts, deletes and expiries in order, page by page', async () => {
+    const { store, clock } = newStore();
+    await store.put(decision('ip', '203.0.113.1'));
+    const start = await store.version();
+    await store.put(decision('ip', '203.0.113.2', { expiresAt: T0 + HOUR }));
+    await store.put(decision('ip', '203.0.113.1', { version: 2, action: 'challenge' }));
+    assert.ok((await store.delete('ip:203.0.113.1', 'manual')) > 0);
+    assert.equal(await store.delete('ip:203.0.113.1'), 0, 'deleting an absent key logs nothing');
+    clock.now = T0 + HOUR;
+    await store.sweepExpired();
+
+    const firstPage = await store.changesSince(start, 2);
+    assert.equal(firstPage.resync, false);
+    assert.deepEqual(
+      firstPage.changes.map((c) => c.op),
+      ['add', 'add'],
+    );
+    const secondPage = await store.changesSince(firstPage.version, 10);
+    assert.deepEqual(
+      secondPage.changes.map((c) => `${c.op} ${c.key}`),
+      ['del ip:203.0.113.1', 'del ip:203.0.113.2'],
+    );
+    const all = [...firstPage.changes, ...secondPage.changes];
+    assert.deepEqual(
+      all.map((c) => c.version),
+      all.map((_, i) => start + 1 + i),
+      'versions are consecutive',
+    );
+    const update = all[1];
+    assert.ok(
+      update?.op === 'add' && update.decision.action === 'challenge' && update.decision.version === 2,
+    );
+    assert.equal(secondPage.version, await store.version());
+    assert.deepEqual(await store.changesSince(secondPage.version), {
+      changes: [],
+      version: secondPage.version,
+      resync: false,
+    });
+  });
+
+  test('a follower behind the trimmed log, before the store existed or ahead of it is told to resync', async () => {
+    const { store } = newStore({ changeLogMaxLength: 10 });
+    await store.put(decision('ip', '203.0.113.1'));
+    const early = await store.version();
+    const many = Array.from({ length: 500 }, (_, i) =>
+      decision('ip', `10.0.${Math.floor(i / 256)}.${i % 256}`),
+    );
+    await store.rebuild(fromArray(many));
+    const current = await store.version();
+    assert.equal(current, early + 500);
+    assert.ok((await redis.xlen(store.keys.changes)) < 500, 'the change log was trimmed');
+
+    assert.deepEqual(await store.changesSince(early), { changes: [], version: current, resync: true });
+    assert.equal((await store.changesSince(0)).resync, true);
+    assert.equal((await store.changesSince(current + 5)).resync, true);
+    const recent = await store.changesSince(current - 3);
+    assert.equal(recent.resync, false);
+    assert.equal(recent.changes.length, 3);
+  });
+});
+
+describe('allowlist', () => {
+  test('allowlisted ranges and addresses hold the addresses inside them until removed or expired', async () => {
+    const { store, clock } = newStore();
+    await store.allow('66.249.64.0/19', 'Googlebot');
+    const since = await store.version();
+    await store.allow('2001:4860:4801::/48', 'Googlebot IPv6');
+    await store.allow('203.0.113.9', 'office', T0 + HOUR);
+    assert.equal(await store.isAllowed('66.249.95.1'), true);
+    assert.equal(await store.isAllowed('66.249.96.1'), false);
+    assert.equal(await store.isAllowed('2001:4860:4801:10::1'), true);
+    assert.equal(await store.isAllowed('203.0.113.9'), true);
+    assert.equal(await store.isAllowed('203.0.113.10'), false);
+    assert.deepEqual(
+      (await store.listAllowlist()).map((e) => `${e.cidr} ${e.comment} ${e.expiresAt}`),
+      [
+        '2001:4860:4801::/48 Googlebot IPv6 null',
+        `203.0.113.9/32 office ${T0 + HOUR}`,
+        '66.249.64.0/19 Googlebot null',
+      ],
+    );
+
+    assert.ok((await store.disallow('66.249.64.0/19')) > 0);
+    assert.equal(await store.isAllowed('66.249.95.1'), false);
+    clock.now = T0 + HOUR;
+    assert.equal(await store.isAllowed('203.0.113.9'), false, 'expired entries no longer allow');
+    assert.deepEqual(
+      (await store.listAllowlist()).map((e) => e.cidr),
+      ['2001:4860:4801::/48'],
+    );
+    const { changes } = await store.changesSince(since);
+    assert.deepEqual(
+      changes.map((c) => `${c.op} ${c.key}`),
+      ['allow 2001:4860:4801::/48', 'allow 203.0.113.9/32', 'disallow 66.249.64.0/19'],
+    );
+  });
+});
+
+describe('snapshot and rebuild', () => {
+  test('100k decisions stream out in bounded pages, each decision once', async () => {
+    const { store } = newStore();
+    const total = 100_000;
+    async function* generated(): AsyncIterable<Decision> {
+      for (let i = 0; i < total; i++) {
+        yield decision('ip', `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+      }
+    }
+    const rebuilt = await store.rebuild(generated());
+    assert.equal(rebuilt.applied, total);
+
+    const pageSize = 1000;
+    const seen = new Set<string>();
+    let pages = 0;
+    let largestPage = 0;
+    for await (const page of store.pages({ count: pageSize })) {
+      pages++;
+      largestPage = Math.max(largestPage, page.decisions.length);
+      for (const d of page.decisions) seen.add(d.key);
+    }
+    assert.equal(seen.size, total);
+    assert.ok(pages >= total / (2 * pageSize), `${pages} pages`);
+    assert.ok(largestPage <= 2 * pageSize, `largest page ${largestPage}`);
+  });
+
+  test('list filters by scope', async () => {
+    const { store } = newStore();
+    await store.put(decision('ip', '203.0.113.1'));
+    await store.put(decision('range', '198.51.100.0/24'));
+    await store.put(decision('fingerprint', 'ja4:t13d1516h2'));
+    const ranges: string[] = [];
+    for await (const d of store.list({ scope: 'range' })) ranges.push(d.key);
+    assert.deepEqual(ranges, ['range:198.51.100.0/24']);
+  });
+
+  test('a store wiped empty is rebuilt from the compacted topic, and followers are told to resync', async () => {
+    const { store, prefix } = newStore();
+    await store.put(decision('ip', '203.0.113.1'));
+    await store.allow('192.0.2.0/24', 'partner');
+    const followerVersion = await store.version();
+    let topicReads = 0;
+    const topic: DecisionRecord[] = [
+      decision('ip', '203.0.113.1', { version: 1, action: 'throttle' }),
+      decision('range', '198.51.100.0/24', { version: 1 }),
+      decision('ip', '203.0.113.1', { version: 2, action: 'block' }),
+      decision('ip', '203.0.113.2', { version: 1 }),
+      { key: 'ip:203.0.113.2', value: null },
+      decision('ip', '203.0.113.3', { version: 1, expiresAt: T0 - 1 }),
+    ];
+    const readTopic = () => {
+      topicReads++;
+      return fromArray(topic);
+    };
+    assert.equal(await restoreIfEmpty(store, readTopic), null, 'a store with data is left alone');
+    assert.equal(topicReads, 0);
+
+    await redis.del(...Object.values(storeKeys(prefix)));
+    assert.equal(await store.isEmpty(), true);
+    assert.deepEqual(await restoreIfEmpty(store, readTopic), { applied: 4, removed: 1, ignored: 1 });
+    assert.equal(await store.isEmpty(), false);
+    assert.equal((await store.get('ip:203.0.113.1'))?.action, 'block');
+    assert.equal(await store.get('ip:203.0.113.2'), null);
+    assert.equal(await store.get('ip:203.0.113.3'), null);
+    assert.deepEqual(
+      (await store.lookupIp('198.51.100.9')).map((d) => d.key),
+      ['range:198.51.100.0/24'],
+    );
+    assert.ok((await store.version()) > followerVersion, 'versions keep growing across the wipe');
+    assert.equal((await store.changesSince(followerVersion)).resync, true);
+  });
+});
