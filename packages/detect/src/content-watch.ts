@@ -2,6 +2,7 @@ import type { CacheKeyRule, CachePolicy, Signal } from '@edgeguard/schema';
 import { ClockTable } from './clock-table.js';
 import type { DetectConfig } from './config.js';
 import { DecayedCounters } from './decay.js';
+import { detachOptional, detachString } from './detach-string.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import type { ContentPartial } from './messages.js';
 
@@ -117,8 +118,13 @@ export class ContentWatch {
     const key = contentKey(partial.host, partial.path);
     let aggregate = this.keys.get(key);
     if (aggregate === undefined) {
-      aggregate = new ContentAggregate(partial.host, partial.path, this.config.windows.aggregateMs);
-      this.keys.insert(key, () => aggregate!);
+      // Kept for long: copies, not slices of some log line.
+      aggregate = new ContentAggregate(
+        detachOptional(partial.host),
+        detachString(partial.path),
+        this.config.windows.aggregateMs,
+      );
+      this.keys.insert(detachString(key), () => aggregate!);
     }
     const c = aggregate.counters;
     const w = c.at(partial.time);

@@ -5,6 +5,7 @@ export * from './content-watch.js';
 export * from './decay.js';
 export * from './decider.js';
 export * from './deps.js';
+export * from './detach-string.js';
 export * from './hash.js';
 export * from './messages.js';
 export * from './path-lists.js';

@@ -25,6 +25,7 @@ import {
 import { ClockTable } from './clock-table.js';
 import type { DetectConfig } from './config.js';
 import type { DetectDeps } from './deps.js';
+import { detachOptional, detachString } from './detach-string.js';
 import { hashContent, hashString, hashUrl } from './hash.js';
 import type {
   ClientSignal,
@@ -359,8 +360,9 @@ export class Profiler {
 
     // Path facts, cached for a client repeating its last path.
     if (log.path !== client.path || log.host !== client.host) {
-      client.path = log.path;
-      client.host = log.host;
+      // Copies, not slices of the line: the profile outlives the line by far.
+      client.path = detachString(log.path);
+      client.host = detachOptional(log.host);
       const hash = hashContent(log.host, log.path);
       client.pathHash = hash;
       const key = hash & 0x3fffffff;
@@ -486,10 +488,12 @@ export class Profiler {
     return { ...this.stats };
   }
 
-  private newClient(ip: string, t: number): ClientProfile {
+  private newClient(logAddress: string, t: number): ClientProfile {
+    // The table key, the profile and every signal share one copy, detached from the line.
+    const ip = detachString(logAddress);
     const client = this.clients.insert(ip, (slot) => {
       if (slot >= this.capacity) this.grow();
-      return new ClientProfile(ip, slot, this.deps.prefixOf(ip), this.isAllowlisted(ip), t);
+      return new ClientProfile(ip, slot, detachOptional(this.deps.prefixOf(ip)), this.isAllowlisted(ip), t);
     });
     const slot = client.slot;
     this.counters.fill(0, slot * COUNTER_STRIDE, (slot + 1) * COUNTER_STRIDE);
@@ -519,9 +523,9 @@ export class Profiler {
         ua.crawler !== null &&
         this.deps.verifyCrawlerClaim(ua.crawler, client.ip) === 'unverified';
     }
-    client.userAgent = log.userAgent;
-    client.acceptLanguage = log.acceptLanguage;
-    client.headerOrder = log.headerOrder;
+    client.userAgent = detachOptional(log.userAgent);
+    client.acceptLanguage = detachOptional(log.acceptLanguage);
+    client.headerOrder = detachOptional(log.headerOrder);
     const fingerprint = this.deps.httpFingerprint(log);
     if (fingerprint !== client.fingerprint) {
       client.fingerprint = fingerprint;

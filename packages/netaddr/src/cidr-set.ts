@@ -13,9 +13,11 @@ const scratchWords = new Uint32Array(4);
  * handful in practice), independent of the number of CIDRs. Nothing is cached per lookup, so
  * memory is the CIDRs added, never the traffic seen.
  *
- * Before probing, a bitmap over the top 16 bits of the address (8 KB per family) says whether any
- * CIDR overlaps that /16: most addresses are in none of a set's ranges (CDN egress, crawler
- * ranges, allowlists), and are answered after one bit test instead of a probe per prefix length.
+ * Before probing, a coarse filter says whether any CIDR can hold the address: for IPv4, a bitmap of
+ * the /16s the CIDRs overlap (8 KB); for IPv6 (where one /16 such as 2001::/16 holds most of the
+ * allocated space), the first 32-bit words of CIDRs of /32 or longer, plus a /16 bitmap of wider
+ * ones. Most addresses are in none of a set's ranges (CDN egress, crawler ranges, allowlists) and
+ * are answered after that one test instead of a probe per prefix length.
  */
 export class CidrSet {
   private readonly v4ByPrefix: Array<Map<number, string> | undefined> = new Array(33);
@@ -26,8 +28,9 @@ export class CidrSet {
   private v6Prefixes: number[] = [];
   /** Bit k set when some IPv4 CIDR of the set overlaps the /16 numbered k. */
   private readonly v4Top16 = new Uint32Array(2048);
-  /** The same for IPv6, over the first 16 bits. */
-  private readonly v6Top16 = new Uint32Array(2048);
+  /** IPv6: the first words of CIDRs of /32 or longer, and a /16 bitmap of the wider ones. */
+  private readonly v6FirstWords = new Set<number>();
+  private readonly v6WideTop16 = new Uint32Array(2048);
   private count = 0;
 
   constructor(cidrs?: Iterable<string | Cidr>) {
@@ -61,7 +64,8 @@ export class CidrSet {
       const key = v6Key(parsed.words, parsed.prefixLength);
       if (!byNetwork.has(key)) {
         byNetwork.set(key, parsed.text);
-        markTop16(this.v6Top16, parsed.words[0] >>> 16, parsed.prefixLength);
+        if (parsed.prefixLength >= 32) this.v6FirstWords.add(parsed.words[0]);
+        else markTop16(this.v6WideTop16, parsed.words[0] >>> 16, parsed.prefixLength);
         this.count++;
       }
     }
@@ -103,7 +107,8 @@ export class CidrSet {
   }
 
   private matchIpv6(words: ArrayLike<number>): string | null {
-    if (!hasTop16(this.v6Top16, words[0]! >>> 16)) return null;
+    const first = words[0]!;
+    if (!this.v6FirstWords.has(first) && !hasTop16(this.v6WideTop16, first >>> 16)) return null;
     for (const length of this.v6Prefixes) {
       const found = this.v6ByPrefix[length]!.get(v6Key(maskIpv6Words(words, length), length));
       if (found !== undefined) return found;

@@ -1,4 +1,4 @@
-import type { Allowlist } from '@edgeguard/detect';
+import { type Allowlist, detachOptional, detachString } from '@edgeguard/detect';
 import { type AccessLog, actionStrength, type Decision, type Verdict } from '@edgeguard/schema';
 
 /** What the decisions did to one client address over the replay. */
@@ -91,13 +91,14 @@ export class VerdictBacktest {
   /** One request as published on access-logs (a malformed message is ignored; the profiler counts it). */
   onRequest(log: AccessLog | null): void {
     if (log === null || typeof log !== 'object' || typeof log.clientAddress !== 'string') return;
-    const ip = log.clientAddress;
-    let entry = this.clients.get(ip);
+    let entry = this.clients.get(log.clientAddress);
     if (entry === undefined) {
       if (this.clients.size >= this.maxClients) {
         this.overflow++;
         return;
       }
+      // A copy: the address is a slice of the log line, which the entry must not keep alive.
+      const ip = detachString(log.clientAddress);
       entry = new Entry(ip, this.options.allowlist.has(ip));
       this.clients.set(ip, entry);
     }
@@ -113,11 +114,11 @@ export class VerdictBacktest {
     if (entry.allowlisted) return;
     entry.coveredNow = false;
     if (this.ipDecisions.size > 0) {
-      const d = this.ipDecisions.get(ip);
+      const d = this.ipDecisions.get(entry.ip);
       if (d !== undefined) cover(entry, d, t);
     }
     if (this.rangeDecisions.size > 0) {
-      if (entry.prefix === undefined) entry.prefix = this.options.prefixOf(ip);
+      if (entry.prefix === undefined) entry.prefix = detachOptional(this.options.prefixOf(entry.ip));
       if (entry.prefix !== null) {
         const d = this.rangeDecisions.get(entry.prefix);
         if (d !== undefined) cover(entry, d, t);
@@ -129,9 +130,9 @@ export class VerdictBacktest {
         log.acceptLanguage !== entry.acceptLanguage ||
         log.headerOrder !== entry.headerOrder
       ) {
-        entry.userAgent = log.userAgent;
-        entry.acceptLanguage = log.acceptLanguage;
-        entry.headerOrder = log.headerOrder;
+        entry.userAgent = detachOptional(log.userAgent);
+        entry.acceptLanguage = detachOptional(log.acceptLanguage);
+        entry.headerOrder = detachOptional(log.headerOrder);
         entry.fingerprint = this.options.httpFingerprint(log);
       }
       const d = this.fingerprintDecisions.get(entry.fingerprint);
@@ -166,5 +167,8 @@ function cover(entry: Entry, decision: Decision, t: number): void {
   if (entry.decidedAt === null) entry.decidedAt = t;
   if (strength >= 2 && entry.caughtAt === null) entry.caughtAt = t;
   if (strength > entry.strength) entry.strength = strength;
-  if (entry.by.length < MAX_KEYS_PER_CLIENT && !entry.by.includes(decision.key)) entry.by.push(decision.key);
+  // Most covered clients are covered by one key: a one-element array, not a default-sized one.
+  if (entry.by.length === 0) entry.by = [decision.key];
+  else if (entry.by.length < MAX_KEYS_PER_CLIENT && !entry.by.includes(decision.key))
+    entry.by.push(decision.key);
 }
