@@ -8,7 +8,9 @@
  * not per request.
  */
 export function detachString(text: string): string {
-  return text.length === 0 ? text : ` ${text}`.slice(1);
+  // V8 copies slices shorter than 13 characters instead of pointing into the parent: those
+  // already are copies (a shortcut only; the result is the same text either way).
+  return text.length < 13 ? text : ` ${text}`.slice(1);
 }
 
 /** {@link detachString} for optional fields. */
