@@ -93,13 +93,18 @@ export class ClientScore {
 
   /** The evidence: every rule that contributed, with its value and threshold, plus context. */
   signals(v: Float64Array, offset: number): Signal[] {
-    const out: Signal[] = [];
+    // Sized exactly: the array lives as long as the decision it explains (tens of thousands of
+    // them), and an array grown by push reserves room for 17 elements.
+    let fired = 0;
+    for (let r = 0; r < RULE_COUNT; r++) if (this.points[r]! > 0) fired++;
+    const out = new Array<Signal>(fired + 1);
+    let k = 0;
     for (let r = 0; r < RULE_COUNT; r++) {
       if (this.points[r]! > 0) {
-        out.push({ name: RULES[r]!.signal, value: round(this.values[r]!), threshold: this.thresholds[r]! });
+        out[k++] = { name: RULES[r]!.signal, value: round(this.values[r]!), threshold: this.thresholds[r]! };
       }
     }
-    out.push({ name: 'requestsPerMinute', value: round(v[offset + M_REQUESTS]!) });
+    out[k] = { name: 'requestsPerMinute', value: round(v[offset + M_REQUESTS]!) };
     return out;
   }
 }

@@ -129,8 +129,11 @@ class PrefixAggregate {
   badAddresses = 0;
   lastHumanAt = Number.NEGATIVE_INFINITY;
   lastProtectedAt = Number.NEGATIVE_INFINITY;
-  /** The most common reason among its addresses' decisions, for the range decision's reason. */
-  reasons = new Map<string, number>();
+  /**
+   * The most common reason among its addresses' decisions, for the range decision's reason.
+   * Created on the first ip decision: most prefixes never get one, and an empty Map costs ~170 B.
+   */
+  reasons: Map<string, number> | null = null;
 
   constructor(tau: number) {
     this.counters = new DecayedCounters(P_SIZE, tau);
@@ -424,8 +427,10 @@ export class Decider {
     );
     if (published && signal.prefix !== null) {
       const prefix = this.prefixAggregate(signal.prefix);
-      prefix.reasons.set(reason, (prefix.reasons.get(reason) ?? 0) + 1);
-      if (prefix.reasons.size > 8) prefix.reasons.clear(); // bounded: a handful of reason words
+      const reasons = prefix.reasons ?? new Map<string, number>();
+      prefix.reasons = reasons;
+      reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+      if (reasons.size > 8) reasons.clear(); // bounded: a handful of reason words
       this.evaluateRange(signal.prefix, prefix, sink);
     }
   }
@@ -660,7 +665,7 @@ export class Decider {
     if (share < cfg.minBadShare) return;
     let reason = 'range';
     let best = 0;
-    for (const [word, count] of prefix.reasons) {
+    for (const [word, count] of prefix.reasons ?? []) {
       if (count > best) {
         best = count;
         reason = word;

@@ -17,3 +17,29 @@ export function detachString(text: string): string {
 export function detachOptional<T extends string | null | undefined>(text: T): T {
   return (typeof text === 'string' ? detachString(text) : text) as T;
 }
+
+/**
+ * One shared, detached copy per distinct text, for fields many clients have in common (user
+ * agents, paths, prefixes): a client keeps a pointer instead of its own copy. Bounded: at most
+ * `capacity` texts, all forgotten at once when full; texts handed out before stay valid, they are
+ * just no longer shared with later copies (a memory trade-off, never a change in results).
+ */
+export class SharedStrings {
+  private readonly texts = new Map<string, string>();
+
+  constructor(readonly capacity: number) {}
+
+  get(text: string): string {
+    const shared = this.texts.get(text);
+    if (shared !== undefined) return shared;
+    if (this.texts.size >= this.capacity) this.texts.clear();
+    const copy = detachString(text);
+    this.texts.set(copy, copy);
+    return copy;
+  }
+
+  /** {@link get} for optional fields. */
+  getOptional<T extends string | null | undefined>(text: T): T {
+    return (typeof text === 'string' ? this.get(text) : text) as T;
+  }
+}

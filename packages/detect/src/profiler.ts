@@ -25,7 +25,7 @@ import {
 import { ClockTable } from './clock-table.js';
 import type { DetectConfig } from './config.js';
 import type { DetectDeps } from './deps.js';
-import { detachOptional, detachString } from './detach-string.js';
+import { detachString, SharedStrings } from './detach-string.js';
 import { hashContent, hashString, hashUrl } from './hash.js';
 import type {
   ClientSignal,
@@ -57,6 +57,12 @@ const DECAY_TABLE_SECONDS = 600;
 
 /** Bound of the path-facts cache (asset / sensitive per path hash). */
 const PATH_FACTS_ENTRIES = 65_536;
+
+/**
+ * Distinct paths, hosts, prefixes and header values the profiler shares between clients. When
+ * full it starts over: later clients then hold their own copies (memory only, never results).
+ */
+const SHARED_STRINGS = 100_000;
 
 /** Bound of the (client, fingerprint) counting table for multi-fingerprint clients. */
 const MULTI_FINGERPRINT_ENTRIES = 65_536;
@@ -227,6 +233,8 @@ export class Profiler {
    * full; two paths colliding on 30 bits (≈ 1 in a billion per pair) would share facts.
    */
   private readonly pathFacts = new Map<number, number>();
+  /** Shared copies of the texts profiles keep (see SHARED_STRINGS). */
+  private readonly sharedStrings = new SharedStrings(SHARED_STRINGS);
 
   private readonly content = new Map<number, ContentAccumulator>();
   /** Content keys whose hash collided with another key of this flush (rare). */
@@ -360,9 +368,9 @@ export class Profiler {
 
     // Path facts, cached for a client repeating its last path.
     if (log.path !== client.path || log.host !== client.host) {
-      // Copies, not slices of the line: the profile outlives the line by far.
-      client.path = detachString(log.path);
-      client.host = detachOptional(log.host);
+      // Shared copies, not slices of the line: the profile outlives the line by far.
+      client.path = this.sharedStrings.get(log.path);
+      client.host = this.sharedStrings.getOptional(log.host);
       const hash = hashContent(log.host, log.path);
       client.pathHash = hash;
       const key = hash & 0x3fffffff;
@@ -493,7 +501,8 @@ export class Profiler {
     const ip = detachString(logAddress);
     const client = this.clients.insert(ip, (slot) => {
       if (slot >= this.capacity) this.grow();
-      return new ClientProfile(ip, slot, detachOptional(this.deps.prefixOf(ip)), this.isAllowlisted(ip), t);
+      const prefix = this.sharedStrings.getOptional(this.deps.prefixOf(ip));
+      return new ClientProfile(ip, slot, prefix, this.isAllowlisted(ip), t);
     });
     const slot = client.slot;
     this.counters.fill(0, slot * COUNTER_STRIDE, (slot + 1) * COUNTER_STRIDE);
@@ -523,9 +532,9 @@ export class Profiler {
         ua.crawler !== null &&
         this.deps.verifyCrawlerClaim(ua.crawler, client.ip) === 'unverified';
     }
-    client.userAgent = detachOptional(log.userAgent);
-    client.acceptLanguage = detachOptional(log.acceptLanguage);
-    client.headerOrder = detachOptional(log.headerOrder);
+    client.userAgent = this.sharedStrings.getOptional(log.userAgent);
+    client.acceptLanguage = this.sharedStrings.getOptional(log.acceptLanguage);
+    client.headerOrder = this.sharedStrings.getOptional(log.headerOrder);
     const fingerprint = this.deps.httpFingerprint(log);
     if (fingerprint !== client.fingerprint) {
       client.fingerprint = fingerprint;

@@ -1,4 +1,4 @@
-import { type Allowlist, detachOptional, detachString } from '@edgeguard/detect';
+import { type Allowlist, detachString, SharedStrings } from '@edgeguard/detect';
 import { type AccessLog, actionStrength, type Decision, type Verdict } from '@edgeguard/schema';
 
 /** What the decisions did to one client address over the replay. */
@@ -27,6 +27,8 @@ export interface BacktestOptions {
 const STRENGTH_VERDICTS: readonly Verdict[] = ['allow', 'throttle', 'challenge', 'block'];
 const MAX_KEYS_PER_CLIENT = 8;
 const MAX_TIMELINE_MINUTES = 100_000;
+/** Distinct prefixes and header values shared between entries (memory only; see SharedStrings). */
+const SHARED_STRINGS = 100_000;
 
 class Entry {
   requests = 0;
@@ -60,6 +62,7 @@ export class VerdictBacktest {
   private readonly fingerprintDecisions = new Map<string, Decision>();
   private readonly clients = new Map<string, Entry>();
   private readonly maxClients: number;
+  private readonly sharedStrings = new SharedStrings(SHARED_STRINGS);
   /** Requests from addresses beyond `maxClients` (not tracked). */
   overflow = 0;
   /**
@@ -130,7 +133,8 @@ export class VerdictBacktest {
       if (d !== undefined) cover(entry, d, t);
     }
     if (this.rangeDecisions.size > 0) {
-      if (entry.prefix === undefined) entry.prefix = detachOptional(this.options.prefixOf(entry.ip));
+      if (entry.prefix === undefined)
+        entry.prefix = this.sharedStrings.getOptional(this.options.prefixOf(entry.ip));
       if (entry.prefix !== null) {
         const d = this.rangeDecisions.get(entry.prefix);
         if (d !== undefined) cover(entry, d, t);
@@ -142,9 +146,9 @@ export class VerdictBacktest {
         log.acceptLanguage !== entry.acceptLanguage ||
         log.headerOrder !== entry.headerOrder
       ) {
-        entry.userAgent = detachOptional(log.userAgent);
-        entry.acceptLanguage = detachOptional(log.acceptLanguage);
-        entry.headerOrder = detachOptional(log.headerOrder);
+        entry.userAgent = this.sharedStrings.getOptional(log.userAgent);
+        entry.acceptLanguage = this.sharedStrings.getOptional(log.acceptLanguage);
+        entry.headerOrder = this.sharedStrings.getOptional(log.headerOrder);
         entry.fingerprint = this.options.httpFingerprint(log);
       }
       const d = this.fingerprintDecisions.get(entry.fingerprint);
