@@ -1,6 +1,7 @@
 export * from './access-log-producer.js';
 export * from './client.js';
 export * from './codec.js';
+export * from './control.js';
 export * from './environment.js';
 export * from './operations.js';
 export * from './stage-runner.js';

@@ -17,8 +17,8 @@ const DAY = 86_400_000;
 /**
  * Every topic edgeguard uses. `access-logs` carries the volume and scales by partitions; `signals`
  * has one partition so that the decider (and its blast-radius guard) sees all of them;
- * `decisions` and `cache-policies` are compacted: the latest value per key is the current state
- * and a tombstone removes it.
+ * `decisions`, `cache-policies` and `allowlist` are compacted: the latest value per key is the
+ * current state and a tombstone removes it.
  */
 export function edgeguardTopics(partitions = 6): TopicSpec[] {
   return [
@@ -54,6 +54,12 @@ export function edgeguardTopics(partitions = 6): TopicSpec[] {
       partitions: 1,
       cleanupPolicy: 'compact',
       purpose: 'current cache policies by key; tombstone on expiry',
+    },
+    {
+      name: TOPICS.allowlist,
+      partitions: 1,
+      cleanupPolicy: 'compact',
+      purpose: 'operator allowlist entries by CIDR; tombstone on removal',
     },
     {
       name: TOPICS.alerts,

@@ -14,6 +14,8 @@ export const TOPICS = {
   cachePolicies: 'cache-policies',
   alerts: 'alerts',
   deadLetter: 'dead-letter',
+  /** Operator allowlist entries (compacted, key = canonical CIDR); read whole by every decider. */
+  allowlist: 'allowlist',
 } as const;
 export type TopicName = (typeof TOPICS)[keyof typeof TOPICS];
 
