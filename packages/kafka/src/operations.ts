@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { BadInput } from '@edgeguard/schema';
 import type { Admin, Kafka } from 'kafkajs';
-import { decodeTopicValue, eventTimeOf, HEADERS, headerText } from './codec.js';
+import {
+  decodeRecordBatch,
+  decodeTopicValue,
+  eventTimeOf,
+  HEADERS,
+  headerText,
+  isRecordBatch,
+} from './codec.js';
 import { edgeguardTopics } from './topics.js';
 
 export interface TailRecord {
@@ -73,6 +80,13 @@ export async function tailTopic(
           return;
         }
         try {
+          if (isRecordBatch(message.headers) && message.value !== null) {
+            for (const record of decodeRecordBatch(message.value)) {
+              onRecord({ ...base, key: record.key, timestamp: record.time, value: record.value });
+              count++;
+            }
+            return;
+          }
           for (const value of decodeTopicValue(options.topic, message.value, message.headers)) {
             onRecord({ ...base, value });
             count++;

@@ -5,7 +5,20 @@ import type { Logger, Metrics } from '@edgeguard/telemetry';
 import type { Redis } from 'ioredis';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { createProducer } from './client.js';
-import { decodeTopicValue, encodeJson, eventTimeOf, HEADERS, headerText } from './codec.js';
+import {
+  decodeRecordBatch,
+  decodeTopicValue,
+  encodeBatchRecord,
+  encodeJson,
+  encodeRecordBatch,
+  eventTimeOf,
+  HEADERS,
+  headerText,
+  isRecordBatch,
+  RECORD_BATCH_FORMAT,
+  RECORD_BATCH_TOPICS,
+  type TopicRecord,
+} from './codec.js';
 
 export interface StageRunnerOptions {
   kafka: Kafka;
@@ -238,21 +251,28 @@ export class StageRunner {
     }
     const outputs: PendingOutput[] = [];
     const source = `${factory.name}/${batch.partition}`;
+    const sources = String(this.inputPartitions(topic));
+    const batches = new RecordBatches(source, sources);
     const emitter: Emitter = {
       emit: (outTopic, outKey, value, timestamp) => {
-        task.checkpoint.outSeq++;
-        if (task.checkpoint.outSeq <= task.suppressUpToSeq) return; // sent before the restart
+        const seq = ++task.checkpoint.outSeq;
+        if (seq <= task.suppressUpToSeq) return; // sent before the restart
+        const partition = partitionFor(outKey, this.options.partitions[outTopic] ?? 1);
+        if (value !== null && RECORD_BATCH_TOPICS.has(outTopic)) {
+          batches.add(prefix + outTopic, partition, { key: outKey, time: timestamp, seq, value });
+          return;
+        }
         outputs.push({
           topic: prefix + outTopic,
           message: {
             key: outKey,
             value: encodeJson(value),
-            partition: partitionFor(outKey, this.options.partitions[outTopic] ?? 1),
+            partition,
             headers: {
               [HEADERS.eventTime]: String(timestamp),
               [HEADERS.source]: source,
-              [HEADERS.sequence]: String(task.checkpoint.outSeq),
-              [HEADERS.sources]: String(this.inputPartitions(topic)),
+              [HEADERS.sequence]: String(seq),
+              [HEADERS.sources]: sources,
             },
           },
         });
@@ -272,6 +292,7 @@ export class StageRunner {
       resolveOffset(message.offset);
       if (++processed % 500 === 0) await heartbeat();
     }
+    for (const output of batches.drain()) outputs.push(output);
     await this.flush(outputs, factory.name);
     this.counters.lag.set(
       { stage: factory.name, topic, partition: String(batch.partition) },
@@ -296,7 +317,8 @@ export class StageRunner {
   ): void {
     const stageName = this.options.factory.name;
     const source = headerText(message.headers, HEADERS.source);
-    const sequence = headerText(message.headers, HEADERS.sequence);
+    const batched = isRecordBatch(message.headers);
+    const sequence = batched ? undefined : headerText(message.headers, HEADERS.sequence);
     if (source !== undefined && sequence !== undefined) {
       const seq = Number(sequence);
       if (seq <= (task.checkpoint.lastSeq[source] ?? 0)) {
@@ -316,6 +338,40 @@ export class StageRunner {
       );
       return;
     }
+    if (batched) {
+      let records: TopicRecord[];
+      try {
+        if (message.value === null) throw new BadInput('undecodable', 'record batch without a value');
+        records = decodeRecordBatch(message.value);
+      } catch (error) {
+        outputs.push(this.deadLetter(topic, partition, message, error as Error));
+        return;
+      }
+      for (let index = 0; index < records.length; index++) {
+        const record = records[index]!;
+        // Per-record sequence: a batch re-sent after an upstream restart may be cut differently.
+        if (source !== undefined) {
+          if (record.seq <= (task.checkpoint.lastSeq[source] ?? 0)) {
+            this.counters.duplicates.inc({ stage: stageName });
+            continue;
+          }
+          task.checkpoint.lastSeq[source] = record.seq;
+        }
+        this.processValue(
+          task,
+          topic,
+          partition,
+          message,
+          index,
+          record.key,
+          record.value,
+          record.time,
+          emitter,
+          outputs,
+        );
+      }
+      return;
+    }
     let values: unknown[];
     try {
       values = decodeTopicValue(topic, message.value, message.headers);
@@ -323,24 +379,44 @@ export class StageRunner {
       outputs.push(this.deadLetter(topic, partition, message, error as Error));
       return;
     }
-    for (const value of values) {
-      const busMessage: BusMessage = {
-        topic,
-        partition,
-        offset: Number(message.offset),
-        // access-logs messages are batches of many clients: the record's client is its key.
-        key:
-          topic === TOPICS.accessLogs ? (value as AccessLog).clientAddress : (message.key?.toString() ?? ''),
-        value,
-        timestamp,
-      };
-      try {
-        task.stage.process(busMessage, emitter);
-        this.counters.events.inc({ stage: stageName, topic });
-      } catch (error) {
-        outputs.push(this.deadLetter(topic, partition, message, error as Error));
-        return;
-      }
+    const messageKey = message.key?.toString() ?? '';
+    for (let index = 0; index < values.length; index++) {
+      const value = values[index];
+      // access-logs messages are batches of many clients: the record's client is its key.
+      const key = topic === TOPICS.accessLogs ? (value as AccessLog).clientAddress : messageKey;
+      this.processValue(task, topic, partition, message, index, key, value, timestamp, emitter, outputs);
+    }
+  }
+
+  /**
+   * One value through the stage. A value the stage throws on is dead-lettered on its own (with its
+   * index in the message) and the rest of its batch goes on.
+   */
+  private processValue(
+    task: PartitionTask,
+    topic: string,
+    partition: number,
+    message: EachBatchPayload['batch']['messages'][number],
+    index: number,
+    key: string,
+    value: unknown,
+    timestamp: number,
+    emitter: Emitter,
+    outputs: PendingOutput[],
+  ): void {
+    const busMessage: BusMessage = {
+      topic,
+      partition,
+      offset: Number(message.offset),
+      key,
+      value,
+      timestamp,
+    };
+    try {
+      task.stage.process(busMessage, emitter);
+      this.counters.events.inc({ stage: this.options.factory.name, topic });
+    } catch (error) {
+      outputs.push(this.deadLetter(topic, partition, message, error as Error, { index, value }));
     }
   }
 
@@ -368,32 +444,42 @@ export class StageRunner {
     return Math.max(1, ...this.options.factory.inputs.map((t) => this.options.partitions[t] ?? 1));
   }
 
+  /**
+   * A dead letter: the original message (undecodable), or one record of a batch message that the
+   * stage could not process, JSON-encoded, with its index (the other records were processed).
+   */
   private deadLetter(
     topic: string,
     partition: number,
     message: EachBatchPayload['batch']['messages'][number],
     error: Error,
+    record?: { index: number; value: unknown },
   ): PendingOutput {
     const reason = error instanceof BadInput ? error.reason : 'processing-error';
     this.counters.deadLetters.inc({ stage: this.options.factory.name, reason });
     this.log.warn(
-      { topic, partition, offset: message.offset, reason, error: error.message },
+      { topic, partition, offset: message.offset, index: record?.index, reason, error: error.message },
       'message routed to dead-letter topic',
     );
+    const origin = {
+      [HEADERS.error]: `${reason}: ${error.message}`.slice(0, 1000),
+      [HEADERS.originTopic]: topic,
+      [HEADERS.originPartition]: String(partition),
+      [HEADERS.originOffset]: message.offset,
+      [HEADERS.stage]: this.options.factory.name,
+    };
+    if (record !== undefined)
+      return {
+        topic: this.options.prefix + TOPICS.deadLetter,
+        message: {
+          key: message.key,
+          value: encodeJson(record.value),
+          headers: { ...origin, [HEADERS.originIndex]: String(record.index) },
+        },
+      };
     return {
       topic: this.options.prefix + TOPICS.deadLetter,
-      message: {
-        key: message.key,
-        value: message.value,
-        headers: {
-          ...(message.headers ?? {}),
-          [HEADERS.error]: `${reason}: ${error.message}`.slice(0, 1000),
-          [HEADERS.originTopic]: topic,
-          [HEADERS.originPartition]: String(partition),
-          [HEADERS.originOffset]: message.offset,
-          [HEADERS.stage]: this.options.factory.name,
-        },
-      },
+      message: { key: message.key, value: message.value, headers: { ...(message.headers ?? {}), ...origin } },
     };
   }
 
@@ -541,6 +627,69 @@ export class StageRunner {
 
 /** Bytes per produce request: below the broker's default message.max.bytes of 1 MiB. */
 const MAX_REQUEST_BYTES = 768 * 1024;
+
+/**
+ * Characters of encoded records per batch message: at most 3 bytes each in UTF-8, so a batch stays
+ * under MAX_REQUEST_BYTES.
+ */
+const MAX_BATCH_CHARS = 192 * 1024;
+
+/** One input batch's outputs to record-batch topics, grouped into messages per topic partition. */
+class RecordBatches {
+  private readonly open = new Map<
+    string,
+    { topic: string; partition: number; records: string[]; chars: number; last: TopicRecord }
+  >();
+  private readonly closed: PendingOutput[] = [];
+
+  constructor(
+    private readonly source: string,
+    private readonly sources: string,
+  ) {}
+
+  add(topic: string, partition: number, record: TopicRecord): void {
+    const key = `${topic}#${partition}`;
+    const encoded = encodeBatchRecord(record);
+    let batch = this.open.get(key);
+    if (batch !== undefined && batch.chars + encoded.length > MAX_BATCH_CHARS) {
+      this.close(batch);
+      batch = undefined;
+    }
+    if (batch === undefined) {
+      batch = { topic, partition, records: [], chars: 2, last: record };
+      this.open.set(key, batch);
+    }
+    batch.records.push(encoded);
+    batch.chars += encoded.length + 1;
+    batch.last = record;
+  }
+
+  /** Every batch as a message, in the order they were filled. */
+  drain(): PendingOutput[] {
+    for (const batch of this.open.values()) this.close(batch);
+    this.open.clear();
+    return this.closed.splice(0);
+  }
+
+  private close(batch: { topic: string; partition: number; records: string[]; last: TopicRecord }): void {
+    this.closed.push({
+      topic: batch.topic,
+      message: {
+        key: null,
+        value: encodeRecordBatch(batch.records),
+        partition: batch.partition,
+        headers: {
+          [HEADERS.format]: RECORD_BATCH_FORMAT,
+          [HEADERS.eventTime]: String(batch.last.time),
+          [HEADERS.source]: this.source,
+          [HEADERS.sequence]: String(batch.last.seq),
+          [HEADERS.sources]: this.sources,
+        },
+      },
+    });
+    batch.records = [];
+  }
+}
 
 function taskKey(topic: string, partition: number): string {
   return `${topic}#${partition}`;
