@@ -49,8 +49,24 @@ export function registerConfluentSchema(id: number, schema: object): void {
   confluentReaders.set(id, { type: writer, resolver: accessLogType.createResolver(writer) });
 }
 
+/**
+ * Reused encoding buffer. avsc's `toBuffer` writes into a 1 KiB pool and, when the value does not
+ * fit (a batch never does), writes it a second time into a buffer of the right size; encoding into
+ * a buffer that fits and copying the bytes out writes once. Grows to the largest batch seen.
+ */
+let scratch = Buffer.allocUnsafeSlow(1 << 20);
+
 export function encodeAccessLogBatch(records: AccessLog[]): Buffer {
-  return batchType.toBuffer({ records });
+  const value = { records };
+  let end = batchType.encode(value, scratch, 0);
+  if (end < 0) {
+    // `encode` returns minus the number of bytes missing.
+    scratch = Buffer.allocUnsafeSlow(Math.max(scratch.length * 2, scratch.length - end));
+    end = batchType.encode(value, scratch, 0);
+  }
+  const out = Buffer.allocUnsafe(end);
+  scratch.copy(out, 0, 0, end);
+  return out;
 }
 
 /**

@@ -32,6 +32,17 @@ describe('AccessLog batch envelope', () => {
     assert.deepEqual({ ...decoded[499] }, records[499]);
   });
 
+  it('encodes batches larger than its reused buffer, and each result owns its bytes', () => {
+    const big = Array.from({ length: 3000 }, (_, i) => ({ ...record(i), userAgent: 'x'.repeat(600) }));
+    const bigBuffer = encodeAccessLogBatch(big);
+    assert.ok(bigBuffer.length > 1 << 20, `expected > 1 MiB, got ${bigBuffer.length}`);
+    const small = encodeAccessLogBatch([record(7)]);
+    const again = decodeAccessLogMessage(bigBuffer, accessLogBatchFingerprint);
+    assert.equal(again.length, 3000);
+    assert.deepEqual({ ...again[2999] }, big[2999]);
+    assert.deepEqual({ ...decodeAccessLogMessage(small, accessLogBatchFingerprint)[0] }, record(7));
+  });
+
   it('turns a truncated message into BadInput "undecodable" (for the dead-letter topic)', () => {
     const buf = encodeAccessLogBatch([record(1), record(2)]);
     assert.throws(
