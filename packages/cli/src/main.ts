@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { BadInput } from '@edgeguard/schema';
+import { allowlistCommand, allowlistHelp } from './commands/allowlist.js';
 import { configCommand, configHelp } from './commands/config.js';
+import { decisionsCommand, decisionsHelp } from './commands/decisions.js';
 import { lagCommand, lagHelp } from './commands/lag.js';
 import { replayCommand, replayHelp } from './commands/replay.js';
 import { runCommand, runHelp } from './commands/run.js';
@@ -33,6 +35,16 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; summa
     topics: { run: topicsCommand, summary: 'create or check every edgeguard Kafka topic', help: topicsHelp },
     tail: { run: tailCommand, summary: 'print an edgeguard topic as decoded JSON lines', help: tailHelp },
     lag: { run: lagCommand, summary: 'consumer lag per group and partition', help: lagHelp },
+    decisions: {
+      run: decisionsCommand,
+      summary: 'add, delete or list decisions (manual decisions go through Kafka)',
+      help: decisionsHelp,
+    },
+    allowlist: {
+      run: allowlistCommand,
+      summary: 'add, delete or list allowlist entries (through Kafka)',
+      help: allowlistHelp,
+    },
   };
 
 function usage(): string {

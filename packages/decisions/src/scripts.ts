@@ -195,3 +195,18 @@ return v
 export const DISALLOW = `${PRELUDE}
 return removeAllow(ARGV[3], ARGV[4])
 `;
+
+/**
+ * Seeds the version counter and the epoch of an empty store, as the first write would (see
+ * nextVersion). Returns the epoch. A store that has been rebuilt from topics holding nothing
+ * current is then still told apart from one whose Redis lost its data.
+ */
+export const INITIALIZE = `${PRELUDE}
+if redis.call('EXISTS', seq) == 0 then
+  local t = redis.call('TIME')
+  local seed = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  redis.call('SET', seq, string.format('%d', seed))
+  redis.call('SET', epoch, string.format('%d', seed))
+end
+return redis.call('GET', epoch)
+`;

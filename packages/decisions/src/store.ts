@@ -11,7 +11,7 @@ import {
   scopeKeyPattern,
   storeKeys,
 } from './keys.js';
-import { ALLOW, ALLOWED, DELETE, DISALLOW, LOOKUP, PUT, SWEEP } from './scripts.js';
+import { ALLOW, ALLOWED, DELETE, DISALLOW, INITIALIZE, LOOKUP, PUT, SWEEP } from './scripts.js';
 
 export interface DecisionStoreOptions {
   /** An ioredis client (single node or cluster: all keys share one hash tag). */
@@ -93,6 +93,7 @@ interface ScriptCommands {
   edgeguardAllowlistMatch: ScriptFn;
   edgeguardAllowlistAdd: ScriptFn;
   edgeguardAllowlistRemove: ScriptFn;
+  edgeguardStoreInitialize: ScriptFn;
 }
 
 const SCRIPTS: Record<keyof ScriptCommands, string> = {
@@ -103,6 +104,7 @@ const SCRIPTS: Record<keyof ScriptCommands, string> = {
   edgeguardAllowlistMatch: ALLOWED,
   edgeguardAllowlistAdd: ALLOW,
   edgeguardAllowlistRemove: DISALLOW,
+  edgeguardStoreInitialize: INITIALIZE,
 };
 
 const KEY_COUNT = 14;
@@ -308,17 +310,20 @@ export class DecisionStore {
   /**
    * Sweeps every `intervalMs` (batches of `batch` until a batch comes back short, so a backlog is
    * cleared in one round without one long script blocking Redis). Returns stop(), which resolves
-   * once a sweep in flight has finished. Errors go to `onError` (default: ignored until next round).
+   * once a sweep in flight has finished. Errors go to `onError` (default: ignored until next round);
+   * `onSwept` hears of each batch that removed something (for metrics).
    */
   startSweeper(
     intervalMs = 1000,
     batch = 1000,
     onError: (error: unknown) => void = () => {},
+    onSwept: (swept: SweepResult) => void = () => {},
   ): () => Promise<void> {
     let running: Promise<void> | null = null;
     const round = async (): Promise<void> => {
       for (;;) {
         const swept = await this.sweepExpired(this.clock(), batch);
+        if (swept.decisions > 0 || swept.allowEntries > 0) onSwept(swept);
         if (swept.decisions < batch && swept.allowEntries < batch) return;
       }
     };
@@ -345,6 +350,26 @@ export class DecisionStore {
     return Number(
       await this.scripts.edgeguardAllowlistAdd(
         ...this.args(now, cidr.text, cidrField(cidr), JSON.stringify(entry), expiresAt ?? '+inf'),
+      ),
+    );
+  }
+
+  /**
+   * Stores an allowlist entry as given (an entry read from the `allowlist` topic keeps the
+   * `createdAt` the operator's command gave it); logs `allow`. Throws BadInput (`bad-cidr`).
+   */
+  async putAllowEntry(entry: AllowEntry): Promise<number> {
+    const cidr = parseCidr(entry.cidr);
+    const stored: AllowEntry = { ...entry, cidr: cidr.text };
+    return Number(
+      await this.scripts.edgeguardAllowlistAdd(
+        ...this.args(
+          this.clock(),
+          cidr.text,
+          cidrField(cidr),
+          JSON.stringify(stored),
+          entry.expiresAt ?? '+inf',
+        ),
       ),
     );
   }
@@ -390,6 +415,23 @@ export class DecisionStore {
   async isEmpty(): Promise<boolean> {
     const present = await this.redis.exists(this.keys.data, this.keys.allow, this.keys.sequence);
     return present === 0;
+  }
+
+  /**
+   * The version the counter was seeded with when this store was (re)created; 0 while empty. A
+   * writer that remembers it can tell that Redis lost its data even after new writes re-seeded it.
+   */
+  async epoch(): Promise<number> {
+    return Number((await this.redis.get(this.keys.epoch)) ?? 0);
+  }
+
+  /**
+   * Seeds the version counter and epoch if the store has none (as the first write would) and
+   * returns the epoch. After a rebuild that stored nothing (every decision on the topic expired),
+   * `isEmpty()` is then false: the store is known to be current, not lost.
+   */
+  async initialize(): Promise<number> {
+    return Number(await this.scripts.edgeguardStoreInitialize(...this.args(this.clock())));
   }
 
   /**

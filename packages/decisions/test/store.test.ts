@@ -391,3 +391,42 @@ describe('snapshot and rebuild', () => {
     assert.equal((await store.changesSince(followerVersion)).resync, true);
   });
 });
+
+describe('what the store writer needs', () => {
+  test('initialize() seeds the epoch of an empty store once; a wipe gives a new one', async () => {
+    const { store } = newStore();
+    assert.equal(await store.epoch(), 0);
+    assert.equal(await store.isEmpty(), true);
+    const epoch = await store.initialize();
+    assert.ok(epoch > 0);
+    assert.equal(await store.epoch(), epoch);
+    assert.equal(await store.isEmpty(), false, 'known to be current, not lost');
+    assert.equal(await store.initialize(), epoch, 'idempotent');
+    const version = await store.put(decision('ip', '192.0.2.1'));
+    assert.equal(version, epoch + 1, 'the first change follows the seed');
+    await redis.del(...Object.values(store.keys));
+    await store.put(decision('ip', '192.0.2.2'));
+    assert.notEqual(await store.epoch(), epoch, 'a write after a wipe re-seeds: the wipe is visible');
+  });
+
+  test('putAllowEntry() keeps the entry as the topic carries it', async () => {
+    const { store, clock } = newStore();
+    const entry = { cidr: '203.0.113.0/24', comment: 'office', createdAt: T0 - HOUR, expiresAt: T0 + HOUR };
+    assert.ok((await store.putAllowEntry(entry)) > 0);
+    assert.deepEqual(await store.listAllowlist(), [entry]);
+    assert.equal(await store.isAllowed('203.0.113.9'), true);
+    clock.now = T0 + 2 * HOUR;
+    assert.equal(await store.isAllowed('203.0.113.9'), false, 'expired in the store clock');
+  });
+
+  test('the sweeper reports what it removed', async () => {
+    const { store, clock } = newStore();
+    await store.put(decision('ip', '192.0.2.3', { expiresAt: T0 + 1000 }));
+    clock.now = T0 + 2000;
+    const swept: { decisions: number; allowEntries: number }[] = [];
+    const stop = store.startSweeper(20, 100, undefined, (s) => swept.push(s));
+    for (let i = 0; i < 50 && swept.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await stop();
+    assert.deepEqual(swept, [{ decisions: 1, allowEntries: 0 }]);
+  });
+});

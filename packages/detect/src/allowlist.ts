@@ -7,11 +7,13 @@ import { CidrSet, parseCidr, prefixOf } from '@edgeguard/netaddr';
  * or fingerprint decision never applies to an allowlisted address.
  */
 export class Allowlist {
-  private readonly cidrs: CidrSet;
+  private cidrs = new CidrSet();
   /** Prefixes (at the range-decision granularity) that hold some allowlisted address. */
-  private readonly touchedPrefixes = new Set<string>();
+  private touchedPrefixes = new Set<string>();
   /** Allowlisted CIDRs wider than a range decision: checked by the range's network address. */
-  private readonly wide = new CidrSet();
+  private wide = new CidrSet();
+  private readonly base: readonly string[];
+  private runtime: readonly string[] = [];
 
   /**
    * @param entries addresses or CIDRs (throws BadInput `bad-cidr` naming a bad entry)
@@ -27,19 +29,55 @@ export class Allowlist {
     private readonly ipv6Bits = 64,
     private readonly alsoProtected: ((ip: string) => boolean) | null = null,
   ) {
-    this.cidrs = new CidrSet();
-    for (const text of [...entries, ...protectedRanges]) {
+    this.base = [...entries, ...protectedRanges];
+    this.index(this.base);
+  }
+
+  private index(texts: readonly string[]): void {
+    for (const text of texts) {
       const cidr = parseCidr(text);
       this.cidrs.add(cidr);
-      const rangeBits = cidr.version === 4 ? ipv4Bits : ipv6Bits;
+      const rangeBits = cidr.version === 4 ? this.ipv4Bits : this.ipv6Bits;
       if (cidr.prefixLength >= rangeBits) {
         const network = cidr.text.slice(0, cidr.text.indexOf('/'));
-        const prefix = prefixOf(network, ipv4Bits, ipv6Bits);
+        const prefix = prefixOf(network, this.ipv4Bits, this.ipv6Bits);
         if (prefix !== null) this.touchedPrefixes.add(prefix);
       } else {
         this.wide.add(cidr);
       }
     }
+  }
+
+  /**
+   * A copy with the same configured entries, protected ranges and tests, without runtime entries
+   * (each decider instance applies runtime entries at its own event time).
+   */
+  copy(): Allowlist {
+    return new Allowlist(this.base, [], this.ipv4Bits, this.ipv6Bits, this.alsoProtected);
+  }
+
+  /**
+   * Replaces the entries added at run time (the operator's `allowlist` topic), keeping the
+   * configured ones: the index is rebuilt, which costs O(entries) — allowlist changes are rare.
+   * Throws BadInput (`bad-cidr`) before changing anything when an entry is not a CIDR.
+   */
+  setRuntimeEntries(cidrs: readonly string[]): void {
+    for (const text of cidrs) parseCidr(text);
+    this.runtime = [...cidrs];
+    this.rebuild();
+  }
+
+  /** The entries added at run time, as last set. */
+  get runtimeEntries(): readonly string[] {
+    return this.runtime;
+  }
+
+  private rebuild(): void {
+    this.cidrs = new CidrSet();
+    this.touchedPrefixes = new Set();
+    this.wide = new CidrSet();
+    this.index(this.base);
+    this.index(this.runtime);
   }
 
   get size(): number {
@@ -63,5 +101,56 @@ export class Allowlist {
   /** The range granularity this allowlist was indexed for. */
   get rangeBits(): { ipv4: number; ipv6: number } {
     return { ipv4: this.ipv4Bits, ipv6: this.ipv6Bits };
+  }
+}
+
+/** An allowlist entry learnt at run time, in effect in event time from `from` until `until` (epoch ms). */
+export interface TimedAllowEntry {
+  /** Canonical CIDR. */
+  cidr: string;
+  /** When the operator added it (event time = wall time live). */
+  from: number;
+  /** When it expires or was removed; +Infinity while it stands. */
+  until: number;
+}
+
+/** Most runtime entries kept: the allowlist is operator-made (hundreds), this bounds a runaway script. */
+export const MAX_RUNTIME_ALLOW_ENTRIES = 100_000;
+
+/**
+ * The operator's runtime allowlist on the event-time axis. The decider applies an entry to the
+ * inputs dated from its `from` on, not to whatever it happens to be processing when the entry
+ * arrives: a restarted decider replays its input with the entries it knows, and must make the
+ * same decisions it made live (the Kafka runtime relies on stages being deterministic). Live,
+ * event time is wall time, so an entry applies within the pipeline's latency of being added;
+ * enforcement does not wait for it (edges check the allowlist before any decision).
+ */
+export class AllowlistTimeline {
+  private entries: readonly TimedAllowEntry[] = [];
+  /** Bumped on every update: a follower recomputes what is in effect when it changes. */
+  revision = 0;
+
+  /** Replaces the entries (the whole topic as last read; at most MAX_RUNTIME_ALLOW_ENTRIES are kept). */
+  set(entries: readonly TimedAllowEntry[]): void {
+    this.entries = entries.slice(0, MAX_RUNTIME_ALLOW_ENTRIES);
+    this.revision++;
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  /** The CIDRs in effect at `time` (sorted) and the next time that set changes (+Infinity: never). */
+  at(time: number): { cidrs: string[]; nextChange: number } {
+    const cidrs: string[] = [];
+    let nextChange = Number.POSITIVE_INFINITY;
+    for (const entry of this.entries) {
+      if (entry.from > time) nextChange = Math.min(nextChange, entry.from);
+      else if (entry.until > time) {
+        cidrs.push(entry.cidr);
+        nextChange = Math.min(nextChange, entry.until);
+      }
+    }
+    return { cidrs: cidrs.sort(), nextChange };
   }
 }

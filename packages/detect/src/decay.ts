@@ -58,3 +58,33 @@ export class DecayedCounters {
     this.time = Number.NEGATIVE_INFINITY;
   }
 }
+
+/**
+ * {@link DecayedCounters.at} for counters kept in a shared pool (many small sets, one typed array):
+ * `pool[offset]` is the clock (−∞ when unused) and the `size` counters follow it. Same arithmetic.
+ */
+export function pooledDecayAt(
+  pool: Float64Array,
+  offset: number,
+  size: number,
+  tau: number,
+  t: number,
+): number {
+  const time = pool[offset]!;
+  if (t >= time) {
+    if (time !== Number.NEGATIVE_INFINITY && t > time) {
+      const factor = Math.exp(-(t - time) / tau);
+      for (let i = offset + 1; i <= offset + size; i++) pool[i]! *= factor;
+    }
+    pool[offset] = t;
+    return 1;
+  }
+  return Math.exp(-(time - t) / tau);
+}
+
+/** {@link DecayedCounters.read} on a pool (see {@link pooledDecayAt}): counter `i` at time `t`. */
+export function pooledRead(pool: Float64Array, offset: number, i: number, tau: number, t: number): number {
+  const time = pool[offset]!;
+  const v = pool[offset + 1 + i]!;
+  return t > time ? v * Math.exp(-(t - time) / tau) : v;
+}

@@ -9,7 +9,7 @@ import { LRUCache } from 'lru-cache';
 import type { Allowlist } from './allowlist.js';
 import { ClockTable } from './clock-table.js';
 import { type DetectConfig, rangeMaxAction } from './config.js';
-import { DecayedCounters, decayFactor } from './decay.js';
+import { DecayedCounters, decayFactor, pooledDecayAt, pooledRead } from './decay.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import type {
   ClientSignal,
@@ -66,7 +66,34 @@ interface Suspect {
   points: number;
   evidence: Signal[];
   at: number;
+  /**
+   * `evidence` as each address judged by this suspect carries it (names prefixed `fingerprint.`),
+   * built once per suspect rather than once per address: a swarm's addresses share the objects.
+   * Rebuilt when `evidence` grew since (the fingerprint rule appends to it after judging the
+   * addresses that were pending).
+   */
+  addressEvidence?: Signal[];
 }
+
+/** The evidence entry of guilt by fingerprint (shared by every decision that carries it). */
+const BOT_SHAPED_SIGNAL: Signal = Object.freeze({ name: 'botShaped', value: 1 });
+
+/**
+ * `fingerprint.<name>` per evidence name: one copy of each text rather than one concatenation per
+ * decision. The names are a fixed vocabulary of the rules; bounded all the same.
+ */
+const FINGERPRINT_NAMES = new Map<string, string>();
+function fingerprintSignalName(name: string): string {
+  let prefixed = FINGERPRINT_NAMES.get(name);
+  if (prefixed === undefined) {
+    prefixed = `fingerprint.${name}`;
+    if (FINGERPRINT_NAMES.size < 256) FINGERPRINT_NAMES.set(name, prefixed);
+  }
+  return prefixed;
+}
+
+/** The signals of an active decision as kept (they were published with it; see ActiveDecision). */
+const NO_SIGNALS: Signal[] = Object.freeze([]) as unknown as Signal[];
 
 class FingerprintAggregate {
   readonly counters: DecayedCounters;
@@ -123,24 +150,37 @@ class FingerprintAggregate {
   }
 }
 
+/**
+ * One prefix's state. Its decayed counters, their clock and the last-seen times live in the
+ * decider's Float64Array pool at `slot` (the prefix table's slot): tens of thousands of prefixes,
+ * so no per-prefix typed array (~250 B each) and no boxed time fields.
+ */
 class PrefixAggregate {
-  readonly counters: DecayedCounters;
   /** Addresses of the prefix with an active ip decision. */
   badAddresses = 0;
-  lastHumanAt = Number.NEGATIVE_INFINITY;
-  lastProtectedAt = Number.NEGATIVE_INFINITY;
   /**
-   * The most common reason among its addresses' decisions, for the range decision's reason.
-   * Created on the first ip decision: most prefixes never get one, and an empty Map costs ~170 B.
+   * Reason words of its addresses' decisions and their counts, alternating (`[word, n, word, n]`,
+   * first-seen order), for the range decision's reason. Created on the first ip decision: most
+   * prefixes never get one.
    */
-  reasons: Map<string, number> | null = null;
+  reasons: (string | number)[] | null = null;
 
-  constructor(tau: number) {
-    this.counters = new DecayedCounters(P_SIZE, tau);
-  }
+  constructor(readonly slot: number) {}
 }
 
+// Prefix pool layout (per slot): the counters' clock, the P_SIZE counters, last human/protected times.
+const PX_TIME = 0;
+const PX_COUNTERS = 1;
+const PX_LAST_HUMAN = PX_COUNTERS + P_SIZE;
+const PX_LAST_PROTECTED = PX_LAST_HUMAN + 1;
+const PX_STRIDE = PX_LAST_PROTECTED + 1;
+
 interface ActiveDecision {
+  /**
+   * The decision as published, without its signals: they were published with it and the decider
+   * only needs action, times and version. Tens of thousands of decisions are active at once, and
+   * their evidence was most of the decider's memory.
+   */
   decision: Decision;
   durationMs: number;
   /** Established benign clients this decision covered when made (the guard's measure). */
@@ -190,6 +230,8 @@ export class Decider {
   private readonly history: LRUCache<string, History>;
   private readonly fingerprints: ClockTable<string, FingerprintAggregate>;
   private readonly prefixes: ClockTable<string, PrefixAggregate>;
+  /** Prefix counters and times by prefix-table slot (PX_STRIDE per slot), grown by doubling. */
+  private prefixPool: Float64Array;
   /** Established benign clients active (count-once-per-window sums from ticks). */
   private readonly establishedActive: DecayedCounters;
   /** Established benign clients covered by active decisions (sum of their coveredEstablished). */
@@ -236,6 +278,7 @@ export class Decider {
     });
     this.fingerprints = new ClockTable(config.bounds.maxFingerprints);
     this.prefixes = new ClockTable(config.bounds.maxPrefixes);
+    this.prefixPool = new Float64Array(Math.min(1024, config.bounds.maxPrefixes) * PX_STRIDE);
     this.attacked = new ClockTable(config.bounds.maxAttackedPaths);
     this.establishedActive = new DecayedCounters(1, config.windows.aggregateMs);
   }
@@ -286,7 +329,10 @@ export class Decider {
     return { ...this.stats };
   }
 
-  /** Active decisions (for snapshots, explanations and tests). */
+  /**
+   * Active decisions (for snapshots, explanations and tests), without their signals (`[]`): the
+   * evidence travels with the published decision and is not kept.
+   */
   activeDecisions(): Decision[] {
     return [...this.active.values()].map((a) => a.decision);
   }
@@ -407,11 +453,13 @@ export class Decider {
         action = fingerprintAction;
         reason = suspect.reason;
         score = suspect.points;
-        evidence = [
-          ...signal.signals,
-          { name: 'botShaped', value: 1 },
-          ...suspect.evidence.map((e) => ({ ...e, name: `fingerprint.${e.name}` })),
-        ];
+        if (suspect.addressEvidence?.length !== suspect.evidence.length) {
+          suspect.addressEvidence = suspect.evidence.map((e) => ({
+            ...e,
+            name: fingerprintSignalName(e.name),
+          }));
+        }
+        evidence = [...signal.signals, BOT_SHAPED_SIGNAL, ...suspect.addressEvidence];
       }
     }
     if (action === null) return;
@@ -427,10 +475,12 @@ export class Decider {
     );
     if (published && signal.prefix !== null) {
       const prefix = this.prefixAggregate(signal.prefix);
-      const reasons = prefix.reasons ?? new Map<string, number>();
+      const reasons = prefix.reasons ?? [];
       prefix.reasons = reasons;
-      reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-      if (reasons.size > 8) reasons.clear(); // bounded: a handful of reason words
+      const at = reasons.indexOf(reason);
+      if (at >= 0) reasons[at + 1] = (reasons[at + 1] as number) + 1;
+      else reasons.push(reason, 1);
+      if (reasons.length > 16) reasons.length = 0; // bounded: a handful of reason words
       this.evaluateRange(signal.prefix, prefix, sink);
     }
   }
@@ -446,14 +496,17 @@ export class Decider {
   private onPrefix(partial: PrefixCount, time: number, sink: DeciderSink): void {
     this.stats.prefixCounts++;
     const prefix = this.prefixAggregate(partial.prefix);
-    const c = prefix.counters;
-    const w = c.at(time);
-    c.values[P_CLIENTS]! += w * partial.clients;
-    c.values[P_HUMANS]! += w * partial.humanClients;
-    c.values[P_ESTABLISHED]! += w * partial.establishedClients;
-    c.values[P_PROTECTED]! += w * partial.protectedClients;
-    if (partial.humanClients > 0) prefix.lastHumanAt = Math.max(prefix.lastHumanAt, time);
-    if (partial.protectedClients > 0) prefix.lastProtectedAt = Math.max(prefix.lastProtectedAt, time);
+    const pool = this.prefixPool;
+    const o = prefix.slot * PX_STRIDE;
+    const w = pooledDecayAt(pool, o + PX_TIME, P_SIZE, this.config.windows.aggregateMs, time);
+    const c = o + PX_COUNTERS;
+    pool[c + P_CLIENTS]! += w * partial.clients;
+    pool[c + P_HUMANS]! += w * partial.humanClients;
+    pool[c + P_ESTABLISHED]! += w * partial.establishedClients;
+    pool[c + P_PROTECTED]! += w * partial.protectedClients;
+    if (partial.humanClients > 0) pool[o + PX_LAST_HUMAN] = Math.max(pool[o + PX_LAST_HUMAN]!, time);
+    if (partial.protectedClients > 0)
+      pool[o + PX_LAST_PROTECTED] = Math.max(pool[o + PX_LAST_PROTECTED]!, time);
     const key = `range:${partial.prefix}`;
     const current = this.active.get(key);
     if (current !== undefined && (partial.humanClients > 0 || partial.protectedClients > 0)) {
@@ -648,15 +701,17 @@ export class Decider {
   private evaluateRange(prefixText: string, prefix: PrefixAggregate, sink: DeciderSink): void {
     const cfg = this.config.range;
     if (!cfg.enabled || prefix.badAddresses < cfg.minBadAddresses) return;
-    const c = prefix.counters;
+    const pool = this.prefixPool;
+    const o = prefix.slot * PX_STRIDE;
+    const tau = this.config.windows.aggregateMs;
     const now = this.now;
-    const clients = c.read(P_CLIENTS, now);
+    const clients = pooledRead(pool, o + PX_TIME, P_CLIENTS, tau, now);
     const memory = this.config.windows.longMs;
     if (
-      c.read(P_HUMANS, now) >= PRESENT ||
-      c.read(P_PROTECTED, now) >= PRESENT ||
-      now - prefix.lastHumanAt < memory ||
-      now - prefix.lastProtectedAt < memory ||
+      pooledRead(pool, o + PX_TIME, P_HUMANS, tau, now) >= PRESENT ||
+      pooledRead(pool, o + PX_TIME, P_PROTECTED, tau, now) >= PRESENT ||
+      now - pool[o + PX_LAST_HUMAN]! < memory ||
+      now - pool[o + PX_LAST_PROTECTED]! < memory ||
       this.allowlist.touchesRange(prefixText)
     ) {
       return;
@@ -665,10 +720,12 @@ export class Decider {
     if (share < cfg.minBadShare) return;
     let reason = 'range';
     let best = 0;
-    for (const [word, count] of prefix.reasons ?? []) {
+    const reasons = prefix.reasons ?? [];
+    for (let i = 0; i < reasons.length; i += 2) {
+      const count = reasons[i + 1] as number;
       if (count > best) {
         best = count;
-        reason = word;
+        reason = reasons[i] as string;
       }
     }
     const evidence: Signal[] = [
@@ -684,7 +741,7 @@ export class Decider {
       reason,
       evidence,
       r3(share),
-      Math.round(c.read(P_ESTABLISHED, now)),
+      Math.round(pooledRead(pool, o + PX_TIME, P_ESTABLISHED, tau, now)),
       sink,
     );
   }
@@ -784,7 +841,11 @@ export class Decider {
       version: ++this.sequence,
     };
     const covering = current !== undefined ? current.coveredEstablished : coveredEstablished;
-    this.active.set(key, { decision, durationMs, coveredEstablished: covering });
+    this.active.set(key, {
+      decision: { ...decision, signals: NO_SIGNALS },
+      durationMs,
+      coveredEstablished: covering,
+    });
     if (isNew) this.coveringEstablished += covering;
     this.expiries.push(expiresAt, key, decision.version);
     if (isNew) {
@@ -885,8 +946,21 @@ export class Decider {
   private prefixAggregate(prefix: string): PrefixAggregate {
     let aggregate = this.prefixes.get(prefix);
     if (aggregate === undefined) {
-      aggregate = new PrefixAggregate(this.config.windows.aggregateMs);
-      this.prefixes.insert(prefix, () => aggregate!);
+      aggregate = this.prefixes.insert(prefix, (slot) => {
+        if ((slot + 1) * PX_STRIDE > this.prefixPool.length) {
+          const grown = new Float64Array(
+            Math.min(this.prefixes.capacity, (this.prefixPool.length / PX_STRIDE) * 2) * PX_STRIDE,
+          );
+          grown.set(this.prefixPool);
+          this.prefixPool = grown;
+        }
+        return new PrefixAggregate(slot);
+      });
+      const o = aggregate.slot * PX_STRIDE;
+      this.prefixPool.fill(0, o, o + PX_STRIDE);
+      this.prefixPool[o + PX_TIME] = Number.NEGATIVE_INFINITY;
+      this.prefixPool[o + PX_LAST_HUMAN] = Number.NEGATIVE_INFINITY;
+      this.prefixPool[o + PX_LAST_PROTECTED] = Number.NEGATIVE_INFINITY;
     }
     return aggregate;
   }

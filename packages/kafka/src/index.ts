@@ -1,4 +1,5 @@
 export * from './access-log-producer.js';
+export * from './allowlist-follower.js';
 export * from './client.js';
 export * from './codec.js';
 export * from './control.js';
@@ -6,5 +7,6 @@ export * from './environment.js';
 export * from './operations.js';
 export * from './stage-runner.js';
 export * from './stage-service.js';
+export * from './store-writer.js';
 export * from './topics.js';
 export * from './topology-service.js';

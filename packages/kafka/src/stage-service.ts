@@ -1,10 +1,28 @@
 import type { StageFactory } from '@edgeguard/pipeline';
+import type { Logger } from '@edgeguard/telemetry';
 import { createLogger, Metrics, startHealthServer } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
+import type { Kafka } from 'kafkajs';
 import { createKafka } from './client.js';
 import { type KafkaEnvironment, kafkaEnvironment } from './environment.js';
 import { StageRunner } from './stage-runner.js';
 import { edgeguardTopics, ensureTopics, topicPartitions } from './topics.js';
+
+/** What a service's companions share with its stage: one Kafka client, Redis, logger, metrics. */
+export interface ServiceContext {
+  kafka: Kafka;
+  redis: Redis;
+  logger: Logger;
+  metrics: Metrics;
+  environment: KafkaEnvironment;
+}
+
+/** A component running in a service process beside its stage (the decider's store writer, say). */
+export interface Companion {
+  /** `true`, or why it is not ready (reported by /readyz). */
+  ready?(): true | string;
+  stop(): Promise<void>;
+}
 
 export interface StageServiceOptions {
   /** Service name: consumer group, logger and metrics label. */
@@ -23,6 +41,11 @@ export interface StageServiceOptions {
   ensureTopics?: boolean;
   checkpointIntervalMs?: number;
   maxWaitTimeInMs?: number;
+  /**
+   * Started after the topics are checked and before the stage consumes (so they can load what the
+   * stage needs), stopped after it.
+   */
+  companions?: (context: ServiceContext) => Promise<Companion[]>;
   /** Called once the service runs; tests use it to stop the service. */
   onStarted?: (service: { stop(): Promise<void>; healthPort: number }) => void;
 }
@@ -60,6 +83,7 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
     await admin.disconnect();
   }
   const factory = options.createStage(partitions);
+  const companions = (await options.companions?.({ kafka, redis, logger, metrics, environment })) ?? [];
 
   const runner = new StageRunner({
     kafka,
@@ -83,7 +107,13 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
   const health = await startHealthServer({
     port: options.healthPort ?? Number(process.env.EDGEGUARD_HEALTH_PORT ?? 9464),
     metrics,
-    ready: () => runner.ready(),
+    ready: () => {
+      for (const companion of companions) {
+        const ready = companion.ready?.() ?? true;
+        if (ready !== true) return ready;
+      }
+      return runner.ready();
+    },
   });
   logger.info(
     { healthPort: health.port, brokers: environment.brokers, prefix: environment.topicPrefix },
@@ -96,6 +126,7 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
     stopping ??= (async () => {
       logger.info('stopping: finishing the batch in flight, checkpointing, committing');
       await runner.stop();
+      for (const companion of companions) await companion.stop();
       await health.close();
       redis.disconnect();
     })();

@@ -30,6 +30,19 @@ const MAX_TIMELINE_MINUTES = 100_000;
 /** Distinct prefixes and header values shared between entries (memory only; see SharedStrings). */
 const SHARED_STRINGS = 100_000;
 
+/**
+ * What the backtest keeps of a decision: the published Decision carries its evidence (signals),
+ * which tens of thousands of active decisions would keep alive for nothing.
+ */
+class Cover {
+  constructor(
+    readonly key: string,
+    readonly strength: number,
+    readonly decidedAt: number,
+    readonly expiresAt: number,
+  ) {}
+}
+
 class Entry {
   requests = 0;
   strength = 0;
@@ -57,9 +70,9 @@ class Entry {
  * decided before it was processed, as in production.
  */
 export class VerdictBacktest {
-  private readonly ipDecisions = new Map<string, Decision>();
-  private readonly rangeDecisions = new Map<string, Decision>();
-  private readonly fingerprintDecisions = new Map<string, Decision>();
+  private readonly ipDecisions = new Map<string, Cover>();
+  private readonly rangeDecisions = new Map<string, Cover>();
+  private readonly fingerprintDecisions = new Map<string, Cover>();
   private readonly clients = new Map<string, Entry>();
   private readonly maxClients: number;
   private readonly sharedStrings = new SharedStrings(SHARED_STRINGS);
@@ -91,7 +104,11 @@ export class VerdictBacktest {
     const map =
       scope === 'ip' ? this.ipDecisions : scope === 'range' ? this.rangeDecisions : this.fingerprintDecisions;
     if (decision === null) map.delete(value);
-    else map.set(value, decision);
+    else
+      map.set(
+        value,
+        new Cover(decision.key, actionStrength(decision.action), decision.decidedAt, decision.expiresAt),
+      );
   }
 
   /** One request as published on access-logs (a malformed message is ignored; the profiler counts it). */
@@ -176,10 +193,10 @@ export class VerdictBacktest {
   }
 }
 
-function cover(entry: Entry, decision: Decision, t: number): void {
+function cover(entry: Entry, decision: Cover, t: number): void {
   if (t < decision.decidedAt || t >= decision.expiresAt) return;
   entry.coveredNow = true;
-  const strength = actionStrength(decision.action);
+  const strength = decision.strength;
   if (entry.decidedAt === null) entry.decidedAt = t;
   if (strength >= 2 && entry.caughtAt === null) entry.caughtAt = t;
   if (strength > entry.strength) entry.strength = strength;

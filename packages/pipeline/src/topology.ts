@@ -1,4 +1,4 @@
-import { Allowlist, type DetectConfig, type DetectDeps } from '@edgeguard/detect';
+import { Allowlist, type AllowlistTimeline, type DetectConfig, type DetectDeps } from '@edgeguard/detect';
 import { isCdnAddress } from '@edgeguard/fingerprint';
 import { TOPICS, type Topology } from './bus.js';
 import { defaultDeps, verifiedCrawlerCidrs } from './default-deps.js';
@@ -21,6 +21,8 @@ export interface TopologyOptions {
    * trusted proxy is missing from the config, and a decision would cover everyone behind it.
    */
   protectCdnAddresses?: boolean;
+  /** Runtime allowlist entries for the decider (the Kafka decider follows the `allowlist` topic). */
+  allowlistTimeline?: AllowlistTimeline;
 }
 
 export interface EdgeguardTopology {
@@ -46,7 +48,12 @@ export function createTopology(options: TopologyOptions): EdgeguardTopology {
   );
   const profiler = profilerStage({ config, deps, allowlist, partitions, contentPartitions: partitions });
   const contentWatch = contentWatchStage({ config, partitions });
-  const decider = deciderStage({ config, allowlist, prefixOf: deps.prefixOf });
+  const decider = deciderStage({
+    config,
+    allowlist,
+    prefixOf: deps.prefixOf,
+    allowlistTimeline: options.allowlistTimeline,
+  });
   return {
     topology: {
       stages: [profiler, contentWatch, decider],

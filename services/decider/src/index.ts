@@ -1,7 +1,64 @@
 import type { EdgeguardConfig } from '@edgeguard/config';
-import { runTopologyStage } from '@edgeguard/kafka';
+import { AllowlistTimeline } from '@edgeguard/detect';
+import {
+  AllowlistFollower,
+  type Companion,
+  runStageService,
+  STAGE_OUTPUTS,
+  StoreWriter,
+} from '@edgeguard/kafka';
+import { createTopology, TOPICS } from '@edgeguard/pipeline';
 
-/** The `decider` service: the topology's `decider` stage over Kafka (one consumer group, scaled by partitions). */
+/**
+ * Whether the decider keeps the Redis decision store (`EDGEGUARD_DECISION_STORE`, default on;
+ * `off`, `0` or `false` for a deployment without Redis-backed serving).
+ */
+export function decisionStoreEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = (env.EDGEGUARD_DECISION_STORE ?? 'on').trim().toLowerCase();
+  return !['off', '0', 'false', 'no'].includes(value);
+}
+
+/**
+ * The `decider` service: the topology's `decider` stage over Kafka (one consumer group, scaled by
+ * partitions), following the operator's `allowlist` topic; beside it, the store writer keeps the
+ * Redis decision store equal to the `decisions` and `allowlist` topics.
+ */
 export function runDecider(config: EdgeguardConfig): Promise<void> {
-  return runTopologyStage('decider', { detect: config.detect, allowlist: config.allowlist });
+  const timeline = new AllowlistTimeline();
+  return runStageService({
+    name: 'decider',
+    outputs: [...STAGE_OUTPUTS.decider],
+    createStage: (partitions) => {
+      const { topology } = createTopology({
+        detect: config.detect,
+        allowlist: config.allowlist,
+        partitions: partitions[TOPICS.accessLogs] ?? 1,
+        allowlistTimeline: timeline,
+      });
+      const stage = topology.stages.find((s) => s.name === 'decider');
+      if (!stage) throw new Error("the topology has no stage 'decider'");
+      return stage;
+    },
+    companions: async ({ kafka, redis, logger, metrics, environment }) => {
+      const companions: Companion[] = [];
+      // Loaded before the stage consumes: a restarted decider replays its input with the entries.
+      const follower = new AllowlistFollower({
+        kafka,
+        prefix: environment.topicPrefix,
+        logger,
+        metrics,
+        onChange: (entries) => timeline.set(entries),
+      });
+      await follower.start();
+      companions.push(follower);
+      if (decisionStoreEnabled()) {
+        const writer = new StoreWriter({ kafka, redis, prefix: environment.topicPrefix, logger, metrics });
+        await writer.start();
+        companions.push(writer);
+      } else {
+        logger.info('decision store disabled (EDGEGUARD_DECISION_STORE=off)');
+      }
+      return companions;
+    },
+  });
 }

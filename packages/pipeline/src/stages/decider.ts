@@ -1,5 +1,6 @@
 import {
   type Allowlist,
+  type AllowlistTimeline,
   Decider,
   type DeciderInput,
   type DeciderSink,
@@ -14,6 +15,12 @@ export interface DeciderStageOptions {
   config: DetectConfig;
   allowlist: Allowlist;
   prefixOf: (ip: string) => string | null;
+  /**
+   * Runtime allowlist entries (the Kafka decider follows the `allowlist` topic into it). Each
+   * instance then decides with its own copy of `allowlist` plus the entries in effect at its
+   * event time, and lifts the active decisions an entry covers once it is in effect.
+   */
+  allowlistTimeline?: AllowlistTimeline;
 }
 
 /**
@@ -40,14 +47,42 @@ export class DeciderInstance implements Stage, DeciderSink {
   private out: Emitter | null = null;
   processed = 0;
 
+  private readonly allowlist: Allowlist;
+  private readonly timeline: AllowlistTimeline | null;
+  /** Newest input time seen: the event time runtime allowlist entries are applied at. */
+  private clock = Number.NEGATIVE_INFINITY;
+  private appliedRevision = -1;
+  private nextAllowlistChange = Number.POSITIVE_INFINITY;
+  private appliedCidrs = '';
+
   constructor(options: DeciderStageOptions) {
-    this.core = new Decider(options.config, options.allowlist, options.prefixOf);
+    this.timeline = options.allowlistTimeline ?? null;
+    this.allowlist = this.timeline ? options.allowlist.copy() : options.allowlist;
+    this.core = new Decider(options.config, this.allowlist, options.prefixOf);
   }
 
   process(message: BusMessage, out: Emitter): void {
     this.processed++;
     this.out = out;
+    if (this.timeline !== null) this.followAllowlist(message.timestamp);
     this.core.process(message.value as DeciderInput, this);
+  }
+
+  /** Applies the runtime allowlist entries in effect at the input's time (two comparisons when nothing changed). */
+  private followAllowlist(time: number): void {
+    const timeline = this.timeline!;
+    if (time > this.clock) this.clock = time;
+    if (timeline.revision === this.appliedRevision && this.clock < this.nextAllowlistChange) return;
+    const { cidrs, nextChange } = timeline.at(this.clock);
+    this.appliedRevision = timeline.revision;
+    this.nextAllowlistChange = nextChange;
+    const applied = cidrs.join(',');
+    if (applied === this.appliedCidrs) return;
+    this.appliedCidrs = applied;
+    this.allowlist.setRuntimeEntries(cidrs);
+    // Lifts are dated by the input that brought the entry into effect.
+    this.core.advance(this.clock, this);
+    this.core.liftAllowlisted(this);
   }
 
   advance(watermark: number, out: Emitter): void {

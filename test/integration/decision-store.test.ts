@@ -1,0 +1,386 @@
+// The decision store fed through Kafka: the real `edgeguard run decider` (its store writer and
+// allowlist follower) over a real broker and Redis, operator writes through control.ts and the
+// real `edgeguard decisions` / `edgeguard allowlist` commands.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type AllowEntry, DecisionStore, storeKeys } from '@edgeguard/decisions';
+import type { ClientSignal } from '@edgeguard/detect';
+import {
+  allowEntry,
+  createProducer,
+  HEADERS,
+  manualDecision,
+  publishAllowEntry,
+  publishDecisionDeletes,
+  publishDecisions,
+} from '@edgeguard/kafka';
+import type { Decision } from '@edgeguard/schema';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import {
+  edgeguard,
+  eventually,
+  type RunningService,
+  startService,
+  stopService,
+  tail,
+  uniquePrefix,
+} from './support/services.js';
+
+const prefix = uniquePrefix('store');
+const env = { EDGEGUARD_TOPIC_PREFIX: prefix };
+const HOUR = 3_600_000;
+
+function autoDecision(ip: string, fields: Partial<Decision> = {}): Decision {
+  const now = Date.now();
+  return {
+    key: `ip:${ip}`,
+    scope: 'ip',
+    value: ip,
+    action: 'block',
+    reason: 'repetition',
+    signals: [{ name: 'repetitionRatio', value: 0.9, threshold: 0.6 }],
+    score: 3,
+    decidedAt: now,
+    expiresAt: now + HOUR,
+    origin: 'auto',
+    version: 1,
+    ...fields,
+  };
+}
+
+function clientSignal(ip: string, time: number): ClientSignal {
+  return {
+    kind: 'client',
+    ip,
+    prefix: `${ip.split('.').slice(0, 3).join('.')}.0/24`,
+    fingerprint: 'h1:curl/8.4.0|-',
+    time,
+    score: 3,
+    reason: 'repetition',
+    signals: [{ name: 'repetitionRatio', value: 0.95, threshold: 0.6 }],
+    humanLooking: false,
+    botShaped: false,
+    paths: [11, 12, 13],
+    burstRequests: 5,
+    established: false,
+    firstSeen: time - 60_000,
+    requests: 60,
+  };
+}
+
+describe('the decision store fed through Kafka', { timeout: 240_000 }, () => {
+  const kafka = new Kafka({
+    clientId: 'eg-store-test',
+    brokers: ['127.0.0.1:9092'],
+    logLevel: logLevel.NOTHING,
+  });
+  let producer: Producer;
+  let redis: Redis;
+  let store: DecisionStore;
+  let decider: RunningService;
+
+  /** Produces as the decider's stage does (its source header), so the writer treats it as automatic. */
+  async function produceAuto(key: string, decision: Decision | null): Promise<void> {
+    await producer.send({
+      topic: `${prefix}decisions`,
+      acks: -1,
+      messages: [
+        {
+          key,
+          value: decision === null ? null : JSON.stringify(decision),
+          headers: { [HEADERS.source]: 'decider/0', [HEADERS.eventTime]: String(Date.now()) },
+        },
+      ],
+    });
+  }
+
+  async function produceSignal(signal: ClientSignal): Promise<void> {
+    await producer.send({
+      topic: `${prefix}signals`,
+      acks: -1,
+      messages: [
+        {
+          key: signal.ip,
+          value: JSON.stringify(signal),
+          headers: { [HEADERS.eventTime]: String(signal.time) },
+        },
+      ],
+    });
+  }
+
+  before(async () => {
+    const ensure = edgeguard(['topics', 'ensure', '--partitions', '1'], env);
+    assert.equal(ensure.code, 0, ensure.stderr);
+    producer = createProducer(kafka);
+    await producer.connect();
+    redis = new Redis('redis://127.0.0.1:6379');
+    store = new DecisionStore({ redis, prefix });
+    decider = await startService('decider', env);
+  });
+
+  after(async () => {
+    if (decider) await stopService(decider);
+    await producer?.disconnect();
+    // Only this run's keys: the store's and the decider's checkpoints, all under the unique prefix.
+    await redis.del(...Object.values(storeKeys(prefix)));
+    for await (const keys of redis.scanStream({ match: `${prefix}checkpoint:*`, count: 1000 })) {
+      if ((keys as string[]).length > 0) await redis.del(...(keys as string[]));
+    }
+    redis.disconnect();
+  });
+
+  it('puts a decision from the topic into Redis, deletes it on a tombstone, sweeps it at expiry', async () => {
+    await produceAuto('ip:192.0.2.10', autoDecision('192.0.2.10'));
+    const stored = await eventually(
+      'the decision in Redis',
+      async () => (await store.get('ip:192.0.2.10')) ?? undefined,
+      30_000,
+    );
+    assert.equal(stored.action, 'block');
+    assert.equal(stored.origin, 'auto');
+    assert.equal((await store.lookupIp('192.0.2.10'))[0]?.key, 'ip:192.0.2.10');
+
+    await produceAuto('ip:192.0.2.10', null);
+    await eventually(
+      'the tombstone applied',
+      async () => ((await redis.hexists(store.keys.data, 'ip:192.0.2.10')) === 0 ? true : undefined),
+      30_000,
+    );
+
+    const versionBefore = await store.version();
+    await produceAuto('ip:192.0.2.11', autoDecision('192.0.2.11', { expiresAt: Date.now() + 1500 }));
+    await eventually(
+      'the short decision stored',
+      async () => ((await redis.hexists(store.keys.data, 'ip:192.0.2.11')) === 1 ? true : undefined),
+      30_000,
+    );
+    await eventually(
+      'the sweeper to delete it',
+      async () => ((await redis.hexists(store.keys.data, 'ip:192.0.2.11')) === 0 ? true : undefined),
+      30_000,
+    );
+    const { changes } = await store.changesSince(versionBefore);
+    assert.ok(
+      changes.some((c) => c.op === 'del' && c.key === 'ip:192.0.2.11' && c.reason === 'expired'),
+      'followers hear of the expiry',
+    );
+  });
+
+  it('keeps a manual decision over the decider’s records for its key, and keeps it the latest on the topic', async () => {
+    await produceAuto('ip:192.0.2.20', autoDecision('192.0.2.20', { version: 7, action: 'throttle' }));
+    const manual = manualDecision({
+      ip: '192.0.2.20',
+      action: 'challenge',
+      duration: HOUR,
+      reason: 'ticket 42',
+    });
+    await publishDecisions(producer, prefix, [manual]);
+    await eventually(
+      'the manual decision replaces the automatic one',
+      async () => ((await store.get('ip:192.0.2.20'))?.origin === 'manual' ? true : undefined),
+      30_000,
+    );
+    // The decider's own expiry of its automatic decision must not remove the operator's.
+    await produceAuto('ip:192.0.2.20', autoDecision('192.0.2.20', { version: 8, action: 'block' }));
+    await produceAuto('ip:192.0.2.20', null);
+    await eventually(
+      'the manual decision produced again after the automatic records',
+      () => {
+        const records = tail('decisions', env, 2).filter((r) => r.key === 'ip:192.0.2.20');
+        const last = records.at(-1)?.value as Decision | null | undefined;
+        return last?.origin === 'manual' ? true : undefined;
+      },
+      60_000,
+    );
+    const kept = await store.get('ip:192.0.2.20');
+    assert.equal(kept?.action, 'challenge');
+    assert.equal(kept?.version, manual.version);
+
+    await publishDecisionDeletes(producer, prefix, ['ip:192.0.2.20']);
+    await eventually(
+      'the operator’s delete applied',
+      async () => ((await redis.hexists(store.keys.data, 'ip:192.0.2.20')) === 0 ? true : undefined),
+      30_000,
+    );
+  });
+
+  it('rebuilds the store with the same decisions and allowlist after its keys are deleted', async () => {
+    await produceAuto('range:198.51.100.0/24', {
+      ...autoDecision('198.51.100.0/24'),
+      key: 'range:198.51.100.0/24',
+      scope: 'range',
+    });
+    const manual = manualDecision({
+      fingerprint: 'h1:bot|-',
+      action: 'block',
+      duration: HOUR,
+      reason: 'swarm',
+    });
+    await publishDecisions(producer, prefix, [manual]);
+    await publishAllowEntry(producer, prefix, allowEntry({ cidr: '203.0.113.0/24', comment: 'office' }));
+    const snapshot = async () => ({
+      decisions: (await collect(store.list())).map((d) => `${d.key} ${d.action} ${d.version}`).sort(),
+      allowlist: (await store.listAllowlist()).map(
+        (e: AllowEntry) => `${e.cidr} ${e.comment} ${e.createdAt}`,
+      ),
+    });
+    const before = await eventually(
+      'decisions and the allowlist in Redis',
+      async () => {
+        const s = await snapshot();
+        return s.decisions.length >= 2 && s.allowlist.length === 1 ? s : undefined;
+      },
+      30_000,
+    );
+    const epoch = await store.epoch();
+
+    await redis.del(...Object.values(storeKeys(prefix))); // Redis lost this store's data
+    const after = await eventually(
+      'the store rebuilt',
+      async () => {
+        const s = await snapshot();
+        return s.decisions.length === before.decisions.length && s.allowlist.length === 1 ? s : undefined;
+      },
+      30_000,
+    );
+    assert.deepEqual(after, before);
+    assert.notEqual(await store.epoch(), epoch, 'a new epoch: followers resync');
+    const metrics = await (await fetch(`http://127.0.0.1:${decider.healthPort}/metrics`)).text();
+    assert.match(metrics, /edgeguard_store_rebuilds_total\{?[^}]*\}? [1-9]/);
+  });
+
+  it('stops deciding on an address allowlisted through the topic, and lifts its decision', async () => {
+    const ip = '198.18.7.7';
+    await produceSignal(clientSignal(ip, Date.now()));
+    await eventually(
+      'the decider decides on the address',
+      async () => (await store.get(`ip:${ip}`)) ?? undefined,
+      60_000,
+    );
+
+    const added = edgeguard(['allowlist', 'add', ip, '--comment', 'false positive'], env);
+    assert.equal(added.code, 0, added.stderr);
+    // The entry is in effect for inputs dated after it was added (event time = wall time live).
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await produceSignal(clientSignal(ip, Date.now()));
+    await eventually(
+      'the automatic decision lifted',
+      async () => ((await redis.hexists(store.keys.data, `ip:${ip}`)) === 0 ? true : undefined),
+      60_000,
+    );
+    assert.equal(await store.isAllowed(ip), true);
+    await produceSignal(clientSignal(ip, Date.now()));
+    await produceSignal(clientSignal('198.18.7.8', Date.now()));
+    await eventually(
+      'a later signal decided (the decider is past the allowlisted one)',
+      async () => (await store.get('ip:198.18.7.8')) ?? undefined,
+      60_000,
+    );
+    assert.equal(await store.get(`ip:${ip}`), null, 'never decided on again');
+  });
+
+  it('adds, lists and deletes decisions and allowlist entries with the edgeguard command', async () => {
+    const add = edgeguard(
+      [
+        'decisions',
+        'add',
+        '--range',
+        '192.0.2.77/24',
+        '--action',
+        'challenge',
+        '--duration',
+        '2h',
+        '--reason',
+        'abuse report',
+      ],
+      env,
+    );
+    assert.equal(add.code, 0, add.stderr);
+    assert.match(add.stdout, /added range:192\.0\.2\.0\/24: challenge for 2h0m0s/);
+    const listed = await eventually(
+      'the decision listed',
+      () => {
+        const list = edgeguard(['decisions', 'list', '--scope', 'range', '--json'], env);
+        assert.equal(list.code, 0, list.stderr);
+        const rows = list.stdout
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Decision);
+        return rows.find((d) => d.key === 'range:192.0.2.0/24');
+      },
+      30_000,
+    );
+    assert.equal(listed.origin, 'manual');
+    assert.equal(listed.reason, 'abuse report');
+    const table = edgeguard(['decisions', 'list'], env);
+    assert.match(table.stdout, /range:192\.0\.2\.0\/24 +challenge +manual +1h59m\d+s +abuse report/);
+
+    const del = edgeguard(['decisions', 'delete', '--range', '192.0.2.0/24'], env);
+    assert.equal(del.code, 0, del.stderr);
+    await eventually(
+      'the decision gone from the list',
+      () => {
+        const list = edgeguard(['decisions', 'list', '--json'], env);
+        return list.stdout.includes('range:192.0.2.0/24') ? undefined : true;
+      },
+      30_000,
+    );
+
+    const allow = edgeguard(
+      ['allowlist', 'add', '2001:db8:7::/48', '--comment', 'partner', '--duration', '30d'],
+      env,
+    );
+    assert.equal(allow.code, 0, allow.stderr);
+    await eventually(
+      'the entry listed',
+      () => {
+        const list = edgeguard(['allowlist', 'list'], env);
+        return /2001:db8:7::\/48 +\d{4}-\d\d-\d\dT\S+ +partner/.test(list.stdout) ? true : undefined;
+      },
+      30_000,
+    );
+    const remove = edgeguard(['allowlist', 'delete', '2001:db8:7::/48'], env);
+    assert.equal(remove.code, 0, remove.stderr);
+    await eventually(
+      'the entry gone',
+      () => {
+        const list = edgeguard(['allowlist', 'list', '--json'], env);
+        return list.stdout.includes('2001:db8:7::/48') ? undefined : true;
+      },
+      30_000,
+    );
+  });
+
+  it('rejects bad operator input with exit code 2 and a clear message', () => {
+    const noTarget = edgeguard(
+      ['decisions', 'add', '--action', 'block', '--duration', '1h', '--reason', 'x'],
+      env,
+    );
+    assert.equal(noTarget.code, 2);
+    assert.match(noTarget.stderr, /one of ip, range or fingerprint/);
+    const badIp = edgeguard(
+      ['decisions', 'add', '--ip', '300.1.1.1', '--action', 'block', '--duration', '1h', '--reason', 'x'],
+      env,
+    );
+    assert.equal(badIp.code, 2);
+    assert.match(badIp.stderr, /ip: expected an IPv4 or IPv6 address/);
+    const badCidr = edgeguard(['allowlist', 'add', 'office'], env);
+    assert.equal(badCidr.code, 2);
+    assert.match(badCidr.stderr, /cidr: /);
+  });
+
+  it('fails with exit code 1 and a clear message when the topic is missing', () => {
+    const run = edgeguard(['allowlist', 'add', '192.0.2.1'], {
+      EDGEGUARD_TOPIC_PREFIX: uniquePrefix('none'),
+    });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /missing topics: .*allowlist.*edgeguard topics ensure/);
+  });
+});
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
+  return all;
+}
