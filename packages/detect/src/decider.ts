@@ -330,6 +330,28 @@ export class Decider {
   }
 
   /**
+   * The allowlist changed (runtime entries): lifts every active decision it now covers — an
+   * allowlisted address, a range holding one — with a tombstone. Fingerprint decisions stay:
+   * enforcement checks the allowlist before any decision, so they never apply to an allowlisted
+   * address.
+   */
+  liftAllowlisted(sink: DeciderSink): number {
+    let lifted = 0;
+    for (const [key, current] of [...this.active]) {
+      const { scope, value } = current.decision;
+      if (
+        (scope === 'ip' && this.allowlist.has(value)) ||
+        (scope === 'range' && this.allowlist.touchesRange(value))
+      ) {
+        this.remove(key, current, this.now === Number.NEGATIVE_INFINITY ? 0 : this.now, sink);
+        this.stats.decisionsLifted++;
+        lifted++;
+      }
+    }
+    return lifted;
+  }
+
+  /**
    * Active decisions (for snapshots, explanations and tests), without their signals (`[]`): the
    * evidence travels with the published decision and is not kept.
    */
@@ -773,6 +795,14 @@ export class Decider {
     coveredEstablished: number,
     sink: DeciderSink,
   ): boolean {
+    // Allowlists always win, whichever path led here (pending signals judged later included).
+    if (
+      (scope === 'ip' && this.allowlist.has(value)) ||
+      (scope === 'range' && this.allowlist.touchesRange(value))
+    ) {
+      this.stats.allowlistedSkipped++;
+      return false;
+    }
     const key = `${scope === 'fingerprint' ? 'fp' : scope}:${value}`;
     const now = this.now;
     const current = this.active.get(key);
