@@ -322,20 +322,28 @@ export class StoreWriter {
   private async apply(topic: string, ops: Op[], replaying: boolean): Promise<void> {
     let puts: { decision: Decision; manual: boolean }[] = [];
     const flush = async () => {
-      for (let i = 0; i < puts.length; i += PUT_BATCH) {
-        const chunk = puts.slice(i, i + PUT_BATCH);
-        const versions = await this.store.putMany(chunk.map((p) => p.decision));
-        for (let j = 0; j < chunk.length; j++) {
-          const put = chunk[j]!;
-          if (versions[j]! > 0) {
-            this.metrics.writes.inc({ topic, result: 'applied' });
+      // All chunks in flight at once: one connection, so Redis runs them in order.
+      const chunks: { decision: Decision; manual: boolean }[][] = [];
+      for (let i = 0; i < puts.length; i += PUT_BATCH) chunks.push(puts.slice(i, i + PUT_BATCH));
+      puts = [];
+      const results = await Promise.all(
+        chunks.map((chunk) => this.store.putMany(chunk.map((p) => p.decision))),
+      );
+      let applied = 0;
+      let ignored = 0;
+      for (const [c, chunk] of chunks.entries()) {
+        for (const [j, put] of chunk.entries()) {
+          if (results[c]![j]! > 0) {
+            applied++;
           } else {
-            this.metrics.writes.inc({ topic, result: 'ignored' });
-            if (!put.manual) await this.keepManual(put.decision.key, replaying);
+            ignored++;
+            // An automatic decision met a newer manual one: produce the manual one again (live only).
+            if (!put.manual && !replaying) await this.keepManual(put.decision.key, replaying);
           }
         }
       }
-      puts = [];
+      this.metrics.writes.inc({ topic, result: 'applied' }, applied);
+      this.metrics.writes.inc({ topic, result: 'ignored' }, ignored);
     };
     for (const op of ops) {
       switch (op.kind) {
