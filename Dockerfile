@@ -12,6 +12,6 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app /app
 USER node
-EXPOSE 9464
+EXPOSE 9464 8080
 ENTRYPOINT ["node", "/app/packages/cli/bin/edgeguard.js"]
 CMD ["--help"]

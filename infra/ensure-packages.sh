@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what infra/local.sh needs from the system's packages, and only what is missing:
-# a Java runtime (Kafka 3.9 runs on Java 11, 17 or 21), Maven (fetches the broker's jars once), Redis.
+# a Java runtime (Kafka 3.9 runs on Java 11, 17 or 21), Maven (fetches the broker's jars once), Redis,
+# and Debian's crowdsec-custom-bouncer (the API's integration test runs the real bouncer against it).
 # For CI machines and fresh Debian/Ubuntu boxes; everywhere else, install those three yourself.
 #
 #   bash infra/ensure-packages.sh            # as root, or through sudo when available
@@ -22,6 +23,9 @@ if [[ -z "$java_major" || "$java_major" -lt 11 ]]; then
   missing+=(default-jre-headless)
 fi
 command -v mvn >/dev/null || missing+=(maven)
+# --no-install-recommends (below) matters here: the bouncer recommends the crowdsec agent, whose
+# postinst needs the internet (hub download) and fails to configure offline.
+[[ -x /usr/bin/crowdsec-custom-bouncer ]] || missing+=(crowdsec-custom-bouncer)
 if ! command -v redis-server >/dev/null; then
   if command -v redis-cli >/dev/null && [[ "$(redis-cli -u "$REDIS_URL" ping 2>/dev/null)" == PONG ]]; then
     say "redis-server not installed, but $REDIS_URL answers: not installing it"
@@ -31,7 +35,7 @@ if ! command -v redis-server >/dev/null; then
 fi
 
 if ((${#missing[@]} == 0)); then
-  say "java ${java_major}, maven and redis are present; nothing to install"
+  say "java ${java_major}, maven, redis and crowdsec-custom-bouncer are present; nothing to install"
   exit 0
 fi
 command -v apt-get >/dev/null ||

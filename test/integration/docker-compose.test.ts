@@ -89,11 +89,11 @@ describe('docker-compose.yml', () => {
     for (const [name, service] of ours) {
       const check = service.healthcheck?.test.join(' ') ?? '';
       if (!check) continue;
-      assert.match(
-        check,
-        new RegExp(`:${service.environment?.EDGEGUARD_HEALTH_PORT}/readyz`),
-        `${name}: health check port`,
-      );
+      // The api serves /readyz on its own port; the stage services on EDGEGUARD_HEALTH_PORT.
+      const port = service.environment?.EDGEGUARD_API_PORT ?? service.environment?.EDGEGUARD_HEALTH_PORT;
+      assert.match(check, new RegExp(`:${port}/readyz`), `${name}: health check port`);
+      if (service.environment?.EDGEGUARD_API_PORT)
+        assert.ok(service.ports?.includes(`${port}:${port}`), `${name}: publishes the API port ${port}`);
     }
     assert.deepEqual(compose.services.kafka?.ports, ['9092:9092']);
     assert.match(compose.services.kafka?.image ?? '', /^apache\/kafka:3\.9/);

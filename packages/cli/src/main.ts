@@ -3,6 +3,7 @@ import { BadInput } from '@edgeguard/schema';
 import { allowlistCommand, allowlistHelp } from './commands/allowlist.js';
 import { configCommand, configHelp } from './commands/config.js';
 import { decisionsCommand, decisionsHelp } from './commands/decisions.js';
+import { keysCommand, keysHelp } from './commands/keys.js';
 import { lagCommand, lagHelp } from './commands/lag.js';
 import { replayCommand, replayHelp } from './commands/replay.js';
 import { runCommand, runHelp } from './commands/run.js';
@@ -19,7 +20,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; summa
     },
     run: {
       run: runCommand,
-      summary: 'run a service: shipper, profiler, content-watch, decider',
+      summary: 'run a service: shipper, profiler, content-watch, decider, api',
       help: runHelp,
     },
     ship: {
@@ -35,6 +36,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; summa
     topics: { run: topicsCommand, summary: 'create or check every edgeguard Kafka topic', help: topicsHelp },
     tail: { run: tailCommand, summary: 'print an edgeguard topic as decoded JSON lines', help: tailHelp },
     lag: { run: lagCommand, summary: 'consumer lag per group and partition', help: lagHelp },
+    keys: { run: keysCommand, summary: 'create, list or revoke API keys', help: keysHelp },
     decisions: {
       run: decisionsCommand,
       summary: 'add, delete or list decisions (manual decisions go through Kafka)',

@@ -1,5 +1,6 @@
 import { loadConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
+import { apiOptions, runApi } from '@edgeguard/service-api';
 import { runContentWatch } from '@edgeguard/service-content-watch';
 import { runDecider } from '@edgeguard/service-decider';
 import { runProfiler } from '@edgeguard/service-profiler';
@@ -18,6 +19,10 @@ Services:
   profiler        per-client windows and signals; partials for content-watch and the decider
   content-watch   per-content aggregates → cache-policies
   decider         client and fingerprint signals → decisions (blast-radius guard, allowlists)
+  api             HTTP API: CrowdSec bouncer protocol, native blocklist and cache policies
+                  (snapshot, changes, Server-Sent Events), explain, manual decisions, allowlist
+                  (docs/API.md); port EDGEGUARD_API_PORT (default 8080), bind EDGEGUARD_API_HOST;
+                  serves /healthz, /readyz, /metrics on that port
 
 Every service serves /healthz, /readyz and /metrics on EDGEGUARD_HEALTH_PORT (default 9464).
 Environment: KAFKA_BROKERS, REDIS_URL, EDGEGUARD_TOPIC_PREFIX, EDGEGUARD_CONFIG, LOG_LEVEL
@@ -51,6 +56,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     case 'decider':
       await runDecider(config);
       return await forever();
+    case 'api':
+      await runApi(apiOptions());
+      return await forever();
     case 'shipper': {
       if (!values.follow)
         throw new BadInput(
@@ -75,7 +83,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     default:
       throw new BadInput(
         'bad-usage',
-        `unknown service '${positionals[0] ?? ''}' (services: shipper, profiler, content-watch, decider)`,
+        `unknown service '${positionals[0] ?? ''}' (services: shipper, profiler, content-watch, decider, api)`,
         undefined,
         'edgeguard run',
       );

@@ -1,0 +1,337 @@
+import { Readable } from 'node:stream';
+import { formatGoDuration } from '@edgeguard/config';
+import { type Change, parseDecisionKey } from '@edgeguard/decisions';
+import { parseCidr, parseIp } from '@edgeguard/netaddr';
+import type { Decision } from '@edgeguard/schema';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Cluster, Redis } from 'ioredis';
+import type { Blocklist } from './blocklist.js';
+import { ApiError } from './errors.js';
+import type { ApiKeyRecord } from './keys.js';
+
+/**
+ * The CrowdSec Local API routes bouncers use (crowdsecurity/crowdsec pkg/apiserver/controllers/v1/
+ * decisions.go): `GET|HEAD /v1/decisions` (live mode) and `GET|HEAD /v1/decisions/stream`
+ * (stream mode: `startup=true` gives every active decision, later pulls what was added and deleted
+ * since this key's previous successful pull).
+ */
+
+export interface CrowdsecDecision {
+  id: number;
+  origin: string;
+  type: string;
+  scope: 'Ip' | 'Range';
+  value: string;
+  duration: string;
+  scenario: string;
+  until?: string;
+}
+
+const TYPES: Record<string, string> = { block: 'ban', challenge: 'captcha', throttle: 'throttle' };
+/** A delta with more changes than this is answered as a full set (bounded memory per pull). */
+const MAX_DELTA_CHANGES = 20_000;
+const PAGE = 1000;
+
+function fnv1a(text: string, seed: number): number {
+  let hash = seed;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+/** A stable positive integer id (< 2^52) per decision key and version: bouncers only log it. */
+export function decisionId(key: string, version: number): number {
+  const text = `${key}#${version}`;
+  return (fnv1a(text, 0x811c9dc5) & 0xfffff) * 2 ** 32 + fnv1a(text, 0x01234567);
+}
+
+export function toCrowdsec(decision: Decision, now: number): CrowdsecDecision {
+  return {
+    id: decisionId(decision.key, decision.version),
+    origin: decision.origin === 'manual' ? 'manual' : 'edgeguard',
+    type: TYPES[decision.action] ?? decision.action,
+    scope: decision.scope === 'range' ? 'Range' : 'Ip',
+    value: decision.value,
+    duration: formatGoDuration(Math.max(0, decision.expiresAt - now)),
+    scenario: `edgeguard/${decision.reason}`,
+    until: new Date(decision.expiresAt).toISOString(),
+  };
+}
+
+interface StreamQuery {
+  startup?: boolean;
+  scopes?: string;
+  origins?: string;
+  scenarios_containing?: string;
+  scenarios_not_containing?: string;
+}
+
+interface LiveQuery {
+  ip?: string;
+  range?: string;
+  scope?: string;
+  value?: string;
+  type?: string;
+  contains?: boolean;
+  origins?: string;
+}
+
+const list = (text: string | undefined): string[] =>
+  (text ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+
+/** The bouncer's filters as one predicate over CrowdSec-shaped decisions. */
+function filterOf(query: StreamQuery): (d: CrowdsecDecision) => boolean {
+  const scopes = list(query.scopes ?? 'ip,range');
+  const origins = list(query.origins);
+  const containing = list(query.scenarios_containing);
+  const notContaining = list(query.scenarios_not_containing);
+  return (d) =>
+    scopes.includes(d.scope.toLowerCase()) &&
+    (origins.length === 0 || origins.includes(d.origin.toLowerCase())) &&
+    (containing.length === 0 || containing.some((s) => d.scenario.toLowerCase().includes(s))) &&
+    !notContaining.some((s) => d.scenario.toLowerCase().includes(s));
+}
+
+const str = { type: 'string', maxLength: 256 } as const;
+const csv = { type: 'string', maxLength: 1024 } as const;
+
+export function registerCrowdsecRoutes(
+  app: FastifyInstance,
+  deps: { blocklist: Blocklist; redis: Redis | Cluster; cursors: string; clock?: () => number },
+): void {
+  const clock = deps.clock ?? Date.now;
+  const { blocklist } = deps;
+
+  /** Every active ip/range decision, page by page, as CrowdSec decisions passing `keep`. */
+  async function* allActive(keep: (d: CrowdsecDecision) => boolean): AsyncGenerator<CrowdsecDecision[]> {
+    for await (const page of blocklist.store.pages({ count: PAGE })) {
+      const now = clock();
+      const batch: CrowdsecDecision[] = [];
+      for (const decision of page.decisions) {
+        if (decision.scope === 'fingerprint') continue;
+        const converted = toCrowdsec(decision, now);
+        if (keep(converted)) batch.push(converted);
+      }
+      yield batch;
+    }
+  }
+
+  /** `{"new": [...]|null, "deleted": [...]|null}` written as the pages come. */
+  async function* streamBody(
+    fresh: AsyncIterable<CrowdsecDecision[]> | Iterable<CrowdsecDecision[]>,
+    deleted: CrowdsecDecision[],
+  ): AsyncGenerator<string> {
+    let first = true;
+    for await (const batch of fresh) {
+      if (batch.length === 0) continue;
+      yield (first ? '{"new":[' : ',') + batch.map((d) => JSON.stringify(d)).join(',');
+      first = false;
+    }
+    yield `${first ? '{"new":null' : ']'},"deleted":${deleted.length > 0 ? JSON.stringify(deleted) : 'null'}}`;
+  }
+
+  /**
+   * What changed since `cursor`, netted per key (the last change wins), or null when the log
+   * cannot serve it (trimmed, a rebuilt store, too many changes): then a full set is sent.
+   */
+  async function delta(cursor: number): Promise<{ last: Map<string, Change>; version: number } | null> {
+    const last = new Map<string, Change>();
+    let since = cursor;
+    let read = 0;
+    for (;;) {
+      const page = await blocklist.store.changesSince(since, PAGE);
+      if (page.resync) return null;
+      for (const change of page.changes) {
+        if (change.op !== 'add' && change.op !== 'del') continue;
+        // Keep the type of an add this pull saw, for a later del of the same key.
+        const before = last.get(change.key);
+        last.delete(change.key);
+        last.set(
+          change.key,
+          change.op === 'del' && before?.op === 'add'
+            ? { ...change, reason: before.decision.action }
+            : change,
+        );
+      }
+      read += page.changes.length;
+      since = page.version;
+      if (read > MAX_DELTA_CHANGES) return null;
+      if (page.changes.length < PAGE) return { last, version: since };
+    }
+  }
+
+  function deletedOf(change: Change & { op: 'del' }): CrowdsecDecision | null {
+    let scope: 'Ip' | 'Range';
+    let value: string;
+    try {
+      const parsed = parseDecisionKey(change.key);
+      if (parsed.scope === 'fingerprint') return null;
+      scope = parsed.scope === 'range' ? 'Range' : 'Ip';
+      value = parsed.value;
+    } catch {
+      return null;
+    }
+    return {
+      id: decisionId(change.key, change.version),
+      origin: 'edgeguard',
+      // The type of the decision the pull saw added, else ban (bouncers delete by value).
+      type: TYPES[change.reason] ?? 'ban',
+      scope,
+      value,
+      duration: '-1s',
+      scenario: 'edgeguard/deleted',
+    };
+  }
+
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/v1/decisions/stream',
+    config: { scope: 'bouncer' },
+    schema: {
+      summary:
+        'CrowdSec bouncer stream: every active decision at startup, then new and deleted since this key’s last pull',
+      tags: ['crowdsec'],
+      querystring: {
+        type: 'object',
+        properties: {
+          startup: { type: 'boolean', default: false },
+          scopes: csv,
+          origins: csv,
+          scenarios_containing: csv,
+          scenarios_not_containing: csv,
+          dedup: { type: 'boolean' },
+        },
+      },
+    },
+    handler: async (request: FastifyRequest<{ Querystring: StreamQuery }>, reply: FastifyReply) => {
+      reply.type('application/json');
+      if (request.method === 'HEAD') return reply.send();
+      const key = (request as FastifyRequest & { apiKey: ApiKeyRecord }).apiKey;
+      const keep = filterOf(request.query);
+      let cursor = request.query.startup ? null : await deps.redis.hget(deps.cursors, key.name);
+      let body: AsyncGenerator<string>;
+      let next: number;
+      const changes = cursor === null ? null : await delta(Number(cursor));
+      if (changes === null) {
+        cursor = null;
+        next = (await blocklist.state()).version;
+        body = streamBody(allActive(keep), []);
+      } else {
+        next = changes.version;
+        const now = clock();
+        const fresh: CrowdsecDecision[] = [];
+        const deleted: CrowdsecDecision[] = [];
+        for (const change of changes.last.values()) {
+          if (change.op === 'add') {
+            if (change.decision.scope === 'fingerprint' || change.decision.expiresAt <= now) continue;
+            const converted = toCrowdsec(change.decision, now);
+            if (keep(converted)) fresh.push(converted);
+          } else if (change.op === 'del') {
+            const converted = deletedOf(change);
+            if (converted && keep(converted)) deleted.push(converted);
+          }
+        }
+        body = streamBody([fresh], deleted);
+      }
+      // The cursor moves only when the whole answer was handed to the client (CrowdSec: LastPull
+      // is updated on success).
+      reply.raw.once('finish', () => {
+        deps.redis.hset(deps.cursors, key.name, String(next)).catch((error: Error) => {
+          request.log.warn({ err: error }, 'bouncer cursor not saved');
+        });
+      });
+      return reply.send(Readable.from(body));
+    },
+  });
+
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/v1/decisions',
+    config: { scope: 'bouncer' },
+    schema: {
+      summary: 'CrowdSec live mode: the decisions covering an address or range, or null',
+      tags: ['crowdsec'],
+      querystring: {
+        type: 'object',
+        properties: {
+          ip: str,
+          range: str,
+          scope: str,
+          value: str,
+          type: str,
+          origins: csv,
+          contains: { type: 'boolean', default: true },
+        },
+      },
+    },
+    handler: async (request: FastifyRequest<{ Querystring: LiveQuery }>, reply: FastifyReply) => {
+      reply.type('application/json');
+      const q = request.query;
+      let ip = q.ip;
+      let range = q.range;
+      if (q.scope !== undefined || q.value !== undefined) {
+        const scope = (q.scope ?? 'ip').toLowerCase();
+        if (q.value === undefined) throw new ApiError(400, 'bad-request', 'scope needs value');
+        if (scope === 'ip') ip = q.value;
+        else if (scope === 'range') range = q.value;
+        else return reply.send('null'); // other scopes (country, as, username…) hold nothing here
+      }
+      if (q.contains === false) {
+        throw new ApiError(400, 'bad-request', 'contains=false (decisions inside a range) is not supported');
+      }
+      const types = list(q.type);
+      const origins = list(q.origins);
+      const keep = (d: CrowdsecDecision) =>
+        (types.length === 0 || types.includes(d.type)) &&
+        (origins.length === 0 || origins.includes(d.origin));
+      if (ip === undefined && range === undefined) {
+        if (request.method === 'HEAD') return reply.send();
+        return reply.send(Readable.from(arrayBody(allActive(keep))));
+      }
+      let found: Decision[];
+      if (ip !== undefined) {
+        if (!parseIp(ip))
+          throw new ApiError(
+            400,
+            'bad-ip',
+            `ip: expected an IPv4 or IPv6 address, got ${JSON.stringify(ip)}`,
+          );
+        found = await blocklist.lookupIp(ip);
+      } else {
+        let cidr: ReturnType<typeof parseCidr>;
+        try {
+          cidr = parseCidr(range!);
+        } catch (error) {
+          throw new ApiError(400, 'bad-range', `range: ${(error as Error).message}`);
+        }
+        const network = cidr.text.slice(0, cidr.text.indexOf('/'));
+        const hostLength = cidr.version === 4 ? 32 : 128;
+        // Decisions covering the whole range: ranges at least as wide, or the address of a /32 or /128.
+        found = (await blocklist.lookupIp(network)).filter((d) =>
+          d.scope === 'range'
+            ? Number(d.value.slice(d.value.indexOf('/') + 1)) <= cidr.prefixLength
+            : cidr.prefixLength === hostLength,
+        );
+      }
+      const now = clock();
+      const converted = found.map((d) => toCrowdsec(d, now)).filter(keep);
+      if (request.method === 'HEAD') return reply.send();
+      return reply.send(converted.length > 0 ? JSON.stringify(converted) : 'null');
+    },
+  });
+}
+
+async function* arrayBody(pages: AsyncIterable<CrowdsecDecision[]>): AsyncGenerator<string> {
+  let first = true;
+  for await (const batch of pages) {
+    if (batch.length === 0) continue;
+    yield (first ? '[' : ',') + batch.map((d) => JSON.stringify(d)).join(',');
+    first = false;
+  }
+  yield first ? 'null' : ']';
+}

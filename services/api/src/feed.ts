@@ -1,0 +1,103 @@
+import type { AllowEntry, Change, StoreKeys } from '@edgeguard/decisions';
+import type { Decision } from '@edgeguard/schema';
+import type { Logger } from '@edgeguard/telemetry';
+import type { Redis } from 'ioredis';
+
+export type Listener = (changes: readonly Change[]) => void;
+
+/** A change-log stream entry (`<version>-0`, flat field list) as the store's Change. */
+export function parseEntry(id: string, fields: readonly string[]): Change {
+  const version = Number(id.slice(0, id.indexOf('-')));
+  const get = (name: string): string | undefined => {
+    for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+    return undefined;
+  };
+  const op = get('op');
+  const key = get('key') ?? '';
+  if (op === 'add') return { version, op, key, decision: JSON.parse(get('decision') ?? 'null') as Decision };
+  if (op === 'allow') return { version, op, key, entry: JSON.parse(get('entry') ?? 'null') as AllowEntry };
+  if (op === 'disallow') return { version, op, key, reason: get('reason') ?? '' };
+  return { version, op: 'del', key, reason: get('reason') ?? '' };
+}
+
+/**
+ * The one reader of the store's change log per process: `XREAD BLOCK` on its own connection
+ * (a blocked connection serves nothing else), handing each batch to every listener (SSE clients,
+ * the in-memory follower). A change reaches listeners a Redis round trip after it is written.
+ * Listeners see batches in log order; each checks for gaps itself (a listener that registered
+ * late, or a wiped store seeded at a higher version) and catches up from the store.
+ */
+export class ChangeFeed {
+  private readonly listeners = new Set<Listener>();
+  private running = false;
+  private stopped: Promise<void> = Promise.resolve();
+  /** The last version read from the log (0 before the first read). */
+  last = 0;
+  private failing = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: StoreKeys,
+    private readonly logger: Logger,
+    private readonly blockMs = 5_000,
+  ) {}
+
+  /** Whether the reader is connected and its last read did not fail (for /readyz). */
+  get healthy(): boolean {
+    return this.running && !this.failing && this.redis.status === 'ready';
+  }
+
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Starts reading after `version` (the store's current version at start). */
+  start(version: number): void {
+    this.last = version;
+    this.running = true;
+    this.stopped = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.redis.disconnect();
+    await this.stopped;
+  }
+
+  private async loop(): Promise<void> {
+    let backoff = 100;
+    while (this.running) {
+      try {
+        const reply = (await this.redis.xread(
+          'COUNT',
+          1000,
+          'BLOCK',
+          this.blockMs,
+          'STREAMS',
+          this.keys.changes,
+          `${this.last}-0`,
+        )) as Array<[string, Array<[string, string[]]>]> | null;
+        this.failing = false;
+        backoff = 100;
+        const entries = reply?.[0]?.[1];
+        if (!entries || entries.length === 0) continue;
+        const changes = entries.map(([id, fields]) => parseEntry(id, fields));
+        this.last = changes.at(-1)!.version;
+        for (const listener of this.listeners) {
+          try {
+            listener(changes);
+          } catch (error) {
+            this.logger.error({ err: error }, 'change listener failed');
+          }
+        }
+      } catch (error) {
+        if (!this.running) break;
+        this.failing = true;
+        this.logger.warn({ err: error }, 'change-log read failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+        backoff = Math.min(backoff * 2, 5_000);
+      }
+    }
+  }
+}

@@ -1,0 +1,110 @@
+import type { FastifyInstance, RouteOptions } from 'fastify';
+
+interface RouteDoc {
+  methods: string[];
+  url: string;
+  scope: string;
+  schema: Record<string, unknown>;
+}
+
+const ERROR = { $ref: '#/components/schemas/Error' };
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: ERROR } },
+});
+
+/**
+ * Collects every route as it is registered (method, URL, scope, JSON schemas) so /openapi.json is
+ * generated from the same schemas that validate requests: a route cannot be missing from it.
+ */
+export class OpenApiCollector {
+  private readonly routes: RouteDoc[] = [];
+
+  attach(app: FastifyInstance): void {
+    app.addHook('onRoute', (route: RouteOptions) => {
+      const methods = (Array.isArray(route.method) ? route.method : [route.method]).map(String);
+      const config = (route.config ?? {}) as { scope?: string };
+      this.routes.push({
+        methods,
+        url: route.url,
+        scope: config.scope ?? 'public',
+        schema: (route.schema ?? {}) as Record<string, unknown>,
+      });
+    });
+  }
+
+  document(version: string): Record<string, unknown> {
+    const paths: Record<string, Record<string, unknown>> = {};
+    for (const route of this.routes) {
+      const query = route.schema.querystring as
+        | { properties?: Record<string, Record<string, unknown>>; required?: string[] }
+        | undefined;
+      const parameters = Object.entries(query?.properties ?? {}).map(([name, schema]) => {
+        const { description, ...rest } = schema;
+        return {
+          name,
+          in: 'query',
+          required: query?.required?.includes(name) ?? false,
+          ...(description ? { description } : {}),
+          schema: rest,
+        };
+      });
+      const secured = route.scope !== 'public';
+      const operation: Record<string, unknown> = {
+        summary: route.schema.summary ?? route.url,
+        tags: route.schema.tags ?? ['service'],
+        ...(secured
+          ? { security: [{ apiKey: [] }, { bearer: [] }], 'x-scope': route.scope }
+          : { security: [] }),
+        ...(parameters.length ? { parameters } : {}),
+        ...(route.schema.body
+          ? {
+              requestBody: { required: true, content: { 'application/json': { schema: route.schema.body } } },
+            }
+          : {}),
+        responses: {
+          '200': { description: 'OK (shapes in docs/API.md)' },
+          ...(route.methods.includes('POST') ||
+          route.methods.includes('PATCH') ||
+          route.methods.includes('DELETE')
+            ? { '202': { description: 'Accepted: produced to Kafka' } }
+            : {}),
+          '400': errorResponse('Malformed request'),
+          ...(secured
+            ? {
+                '401': errorResponse('Missing, unknown or revoked key'),
+                '403': errorResponse('The key’s scope does not allow this'),
+                '429': errorResponse('Rate limit of the key exceeded (Retry-After says when to retry)'),
+              }
+            : {}),
+        },
+      };
+      paths[route.url] ??= {};
+      const path = paths[route.url]!;
+      for (const method of route.methods) path[method.toLowerCase()] = operation;
+    }
+    return {
+      openapi: '3.1.0',
+      info: {
+        title: 'edgeguard API',
+        version,
+        description:
+          'CrowdSec bouncer protocol under /v1, native blocklist / cache-policy / operator API under /api. See docs/API.md.',
+      },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key' },
+          bearer: { type: 'http', scheme: 'bearer' },
+        },
+        schemas: {
+          Error: {
+            type: 'object',
+            required: ['error', 'message'],
+            properties: { error: { type: 'string' }, message: { type: 'string' } },
+          },
+        },
+      },
+      paths,
+    };
+  }
+}

@@ -1,0 +1,281 @@
+import { parseDuration } from '@edgeguard/config';
+import {
+  allowEntry,
+  allowKey,
+  decisionTarget,
+  manualDecision,
+  publishAllowDelete,
+  publishAllowEntry,
+  publishDecisionDeletes,
+  publishDecisions,
+} from '@edgeguard/kafka';
+import { parseIp } from '@edgeguard/netaddr';
+import { actionStrength, type Decision, type Verdict } from '@edgeguard/schema';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Producer } from 'kafkajs';
+import type { Blocklist } from './blocklist.js';
+import { ApiError } from './errors.js';
+
+const target = {
+  ip: { type: 'string', maxLength: 64 },
+  range: { type: 'string', maxLength: 64 },
+  fingerprint: { type: 'string', maxLength: 256 },
+} as const;
+const durationText = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 32,
+  description: 'e.g. 90s, 15m, 4h, 1h30m, 7d',
+} as const;
+
+function durationMs(text: string, field: string): number {
+  const ms = parseDuration(text, field);
+  if (!(ms >= 1)) throw new ApiError(400, 'bad-duration', `${field}: must be positive, got '${text}'`);
+  return ms;
+}
+
+/** `explain`, manual decisions and the allowlist. Writes are produced to Kafka, never to Redis. */
+export function registerOperatorRoutes(
+  app: FastifyInstance,
+  deps: { blocklist: Blocklist; producer: () => Producer; prefix: string },
+): void {
+  const { blocklist, prefix } = deps;
+
+  app.get(
+    '/api/explain',
+    {
+      config: { scope: 'bouncer' },
+      schema: {
+        summary: 'Why an address gets its verdict: covering decisions with their signals, allowlist entries',
+        tags: ['operator'],
+        querystring: {
+          type: 'object',
+          required: ['ip'],
+          additionalProperties: false,
+          properties: { ip: target.ip, fingerprint: target.fingerprint },
+        },
+      },
+    },
+    async (request: FastifyRequest<{ Querystring: { ip: string; fingerprint?: string } }>) => {
+      const address = parseIp(request.query.ip);
+      if (!address)
+        throw new ApiError(
+          400,
+          'bad-ip',
+          `ip: expected an IPv4 or IPv6 address, got ${JSON.stringify(request.query.ip)}`,
+        );
+      const [decisions, allowEntries, byFingerprint] = await Promise.all([
+        blocklist.store.lookupIp(address.text),
+        blocklist.store.allowEntriesFor(address.text),
+        request.query.fingerprint
+          ? blocklist.store.get(`fp:${request.query.fingerprint}`)
+          : Promise.resolve(null),
+      ]);
+      const covering: Decision[] = byFingerprint ? [...decisions, byFingerprint] : decisions;
+      const strongest = covering.reduce<Decision | null>(
+        (best, d) => (best === null || actionStrength(d.action) > actionStrength(best.action) ? d : best),
+        null,
+      );
+      const verdict: Verdict = allowEntries.length > 0 || strongest === null ? 'allow' : strongest.action;
+      return {
+        ip: address.text,
+        verdict,
+        because:
+          allowEntries.length > 0
+            ? 'allowlisted: the allowlist always wins'
+            : strongest
+              ? `${strongest.key} (${strongest.origin}, ${strongest.reason})`
+              : 'no decision covers this address',
+        decisions: covering,
+        allowlist: allowEntries,
+      };
+    },
+  );
+
+  app.get(
+    '/api/decisions',
+    {
+      config: { scope: 'bouncer' },
+      schema: {
+        summary: 'Active decisions a page at a time (cursor from the previous page; "0" when done)',
+        tags: ['operator'],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            scope: { type: 'string', enum: ['ip', 'range', 'fingerprint'] },
+            cursor: { type: 'string', pattern: '^[0-9]{1,20}$', default: '0' },
+            limit: { type: 'integer', minimum: 1, maximum: 5000, default: 500 },
+          },
+        },
+      },
+    },
+    async (
+      request: FastifyRequest<{
+        Querystring: { scope?: 'ip' | 'range' | 'fingerprint'; cursor: string; limit: number };
+      }>,
+    ) => {
+      const { scope, cursor, limit } = request.query;
+      for await (const page of blocklist.store.pages({ cursor, count: limit, ...(scope ? { scope } : {}) })) {
+        return { decisions: page.decisions, cursor: page.cursor };
+      }
+      return { decisions: [], cursor: '0' };
+    },
+  );
+
+  app.post(
+    '/api/decisions',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        summary: 'Add a manual decision (produced to the decisions topic); 202 with the decision',
+        tags: ['operator'],
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['action', 'duration', 'reason'],
+          properties: {
+            ...target,
+            action: { type: 'string', enum: ['block', 'challenge', 'throttle'] },
+            duration: durationText,
+            reason: { type: 'string', minLength: 1, maxLength: 200 },
+          },
+        },
+      },
+    },
+    async (
+      request: FastifyRequest<{
+        Body: {
+          ip?: string;
+          range?: string;
+          fingerprint?: string;
+          action: string;
+          duration: string;
+          reason: string;
+        };
+      }>,
+      reply,
+    ) => {
+      const body = request.body;
+      const decision = manualDecision({ ...body, duration: durationMs(body.duration, 'duration') });
+      await publishDecisions(deps.producer(), prefix, [decision]);
+      return reply.code(202).send({ decision });
+    },
+  );
+
+  app.patch(
+    '/api/decisions',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        summary: 'Change how long a current decision applies (from now); 202 with the new manual decision',
+        tags: ['operator'],
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['key', 'duration'],
+          properties: { key: { type: 'string', minLength: 3, maxLength: 300 }, duration: durationText },
+        },
+      },
+    },
+    async (request: FastifyRequest<{ Body: { key: string; duration: string } }>, reply) => {
+      const current = await blocklist.store.get(request.body.key);
+      if (!current)
+        throw new ApiError(404, 'not-found', `no active decision ${JSON.stringify(request.body.key)}`);
+      const decision = manualDecision({
+        [current.scope]: current.value,
+        action: current.action,
+        reason: current.reason,
+        duration: durationMs(request.body.duration, 'duration'),
+      });
+      await publishDecisions(deps.producer(), prefix, [decision]);
+      return reply.code(202).send({ decision });
+    },
+  );
+
+  app.delete(
+    '/api/decisions',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        summary:
+          'Remove the decision on an address, range or fingerprint (a tombstone on the decisions topic)',
+        tags: ['operator'],
+        querystring: { type: 'object', additionalProperties: false, properties: target },
+      },
+    },
+    async (
+      request: FastifyRequest<{ Querystring: { ip?: string; range?: string; fingerprint?: string } }>,
+      reply,
+    ) => {
+      const { key } = decisionTarget(request.query);
+      await publishDecisionDeletes(deps.producer(), prefix, [key]);
+      return reply.code(202).send({ key });
+    },
+  );
+
+  app.get(
+    '/api/allowlist',
+    {
+      config: { scope: 'bouncer' },
+      schema: { summary: 'Every current allowlist entry', tags: ['operator'] },
+    },
+    async () => ({ entries: await blocklist.store.listAllowlist() }),
+  );
+
+  app.post(
+    '/api/allowlist',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        summary: 'Add an allowlist entry (produced to the allowlist topic); 202 with the entry',
+        tags: ['operator'],
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['cidr'],
+          properties: {
+            cidr: { type: 'string', minLength: 1, maxLength: 64 },
+            comment: { type: 'string', maxLength: 500 },
+            duration: durationText,
+          },
+        },
+      },
+    },
+    async (
+      request: FastifyRequest<{ Body: { cidr: string; comment?: string; duration?: string } }>,
+      reply,
+    ) => {
+      const { cidr, comment, duration } = request.body;
+      const entry = allowEntry({
+        cidr,
+        ...(comment !== undefined ? { comment } : {}),
+        ...(duration !== undefined ? { duration: durationMs(duration, 'duration') } : {}),
+      });
+      await publishAllowEntry(deps.producer(), prefix, entry);
+      return reply.code(202).send({ entry });
+    },
+  );
+
+  app.delete(
+    '/api/allowlist',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        summary: 'Remove an allowlist entry (a tombstone on the allowlist topic)',
+        tags: ['operator'],
+        querystring: {
+          type: 'object',
+          required: ['cidr'],
+          additionalProperties: false,
+          properties: { cidr: { type: 'string', minLength: 1, maxLength: 64 } },
+        },
+      },
+    },
+    async (request: FastifyRequest<{ Querystring: { cidr: string } }>, reply) => {
+      const cidr = allowKey(request.query.cidr);
+      await publishAllowDelete(deps.producer(), prefix, cidr);
+      return reply.code(202).send({ cidr });
+    },
+  );
+}

@@ -1,0 +1,59 @@
+import { kafkaEnvironment } from '@edgeguard/kafka';
+import { BadInput } from '@edgeguard/schema';
+
+/** Everything the API reads from its environment (see services/api/README.md). */
+export interface ApiOptions {
+  /** `EDGEGUARD_API_PORT` (default 8080; 0 picks a free port). */
+  port: number;
+  /** `EDGEGUARD_API_HOST`: bind address (default `0.0.0.0`; `127.0.0.1` for loopback only). */
+  host: string;
+  brokers: string[];
+  redisUrl: string;
+  /** `EDGEGUARD_TOPIC_PREFIX`: topics, and the Redis keys of the store, the API keys and the cursors. */
+  prefix: string;
+  /** `EDGEGUARD_API_RATE_LIMIT`: requests per second per API key (default 1000; 0 disables). */
+  rateLimit: number;
+  /** `EDGEGUARD_API_RATE_BURST`: bucket size per key (default 2 × the rate). */
+  rateBurst: number;
+  /** `EDGEGUARD_API_MAX_STREAMS`: concurrent SSE connections per process (default 1000). */
+  maxStreams: number;
+  /**
+   * `EDGEGUARD_API_LOOKUP`: `memory` (default) answers `/v1/decisions` from an in-process follower
+   * of the store fed by its change log; `redis` asks the store for every request.
+   */
+  lookup: 'memory' | 'redis';
+  /** `EDGEGUARD_API_SWEEPER`: run the store's expiry sweeper in this process (default `1`). */
+  sweeper: boolean;
+}
+
+function intVar(name: string, text: string | undefined, fallback: number, min = 0): number {
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min) {
+    throw new BadInput('bad-config', `${name}: expected a whole number ≥ ${min}, got '${text}'`, name);
+  }
+  return value;
+}
+
+export function apiOptions(env: NodeJS.ProcessEnv = process.env): ApiOptions {
+  const kafka = kafkaEnvironment(env);
+  const port = intVar('EDGEGUARD_API_PORT', env.EDGEGUARD_API_PORT, 8080);
+  if (port > 65_535) throw new BadInput('bad-config', `EDGEGUARD_API_PORT: ${port} is not a port`);
+  const rateLimit = intVar('EDGEGUARD_API_RATE_LIMIT', env.EDGEGUARD_API_RATE_LIMIT, 1000);
+  const lookup = env.EDGEGUARD_API_LOOKUP || 'memory';
+  if (lookup !== 'memory' && lookup !== 'redis') {
+    throw new BadInput('bad-config', `EDGEGUARD_API_LOOKUP: expected memory or redis, got '${lookup}'`);
+  }
+  return {
+    port,
+    host: env.EDGEGUARD_API_HOST || '0.0.0.0',
+    brokers: kafka.brokers,
+    redisUrl: kafka.redisUrl,
+    prefix: kafka.topicPrefix,
+    rateLimit,
+    rateBurst: intVar('EDGEGUARD_API_RATE_BURST', env.EDGEGUARD_API_RATE_BURST, rateLimit * 2),
+    maxStreams: intVar('EDGEGUARD_API_MAX_STREAMS', env.EDGEGUARD_API_MAX_STREAMS, 1000, 1),
+    lookup,
+    sweeper: (env.EDGEGUARD_API_SWEEPER ?? '1') !== '0',
+  };
+}

@@ -1,0 +1,175 @@
+import { DecisionStore, storeKeys } from '@edgeguard/decisions';
+import { createKafka, createProducer } from '@edgeguard/kafka';
+import { createLogger, Metrics } from '@edgeguard/telemetry';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import type { Producer } from 'kafkajs';
+import { Authenticator } from './auth.js';
+import { Blocklist } from './blocklist.js';
+import { ApiError } from './errors.js';
+import { ChangeFeed } from './feed.js';
+import { ApiKeyStore } from './keys.js';
+import { DecisionMirror } from './mirror.js';
+import { type ApiOptions, apiOptions } from './options.js';
+import { CachePolicyState, followCachePolicies } from './policies.js';
+import { createApiServer } from './server.js';
+import { SseHub } from './sse.js';
+
+export interface RunningApi {
+  app: FastifyInstance;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Retries `fn` with backoff until it resolves or `stopped()`; logs each failure once per attempt. */
+async function retrying<T>(fn: () => Promise<T>, log: (error: Error) => void, stopped: () => boolean) {
+  let delay = 500;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (stopped()) return undefined;
+      log(error as Error);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 10_000);
+    }
+  }
+}
+
+/**
+ * `edgeguard run api`: the HTTP API over the Redis decision store, the cache-policies topic and a
+ * Kafka producer for operator writes. Resolves once listening; SIGTERM/SIGINT close it gracefully
+ * (event streams ended, in-flight requests finished, connections closed) when `handleSignals`.
+ */
+export async function runApi(options: ApiOptions = apiOptions(), handleSignals = true): Promise<RunningApi> {
+  const logger = createLogger('api');
+  const metrics = new Metrics('api');
+  let stopping = false;
+  const redis = new Redis(options.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 3 });
+  const feedRedis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  redis.on('error', (error) => logger.warn({ err: error }, 'redis'));
+  feedRedis.on('error', (error) => logger.warn({ err: error }, 'redis (change feed)'));
+  const store = new DecisionStore({ redis, prefix: options.prefix });
+  const keys = storeKeys(options.prefix);
+  const keyStore = new ApiKeyStore(redis, options.prefix);
+  const auth = new Authenticator(keyStore, { rate: options.rateLimit, burst: options.rateBurst }, (error) =>
+    logger.warn({ err: error }, 'key last-use not recorded'),
+  );
+  const feed = new ChangeFeed(feedRedis, keys, logger);
+  const mirror = options.lookup === 'memory' ? new DecisionMirror(store, logger) : null;
+  const blocklist = new Blocklist(store, redis, keys, mirror);
+  const hub = new SseHub(options.maxStreams, {
+    clients: metrics.gauge('edgeguard_api_sse_clients', 'Open event streams', ['stream']),
+    dropped: metrics.counter('edgeguard_api_sse_dropped_total', 'Event streams dropped for being too slow', [
+      'stream',
+    ]),
+    events: metrics.counter('edgeguard_api_sse_events_total', 'Events written to streams', ['stream']),
+  });
+  const policies = new CachePolicyState();
+  const badPolicies = metrics.counter(
+    'edgeguard_api_bad_policies_total',
+    'Undecodable cache-policy records skipped',
+  );
+  const mirrored = metrics.gauge('edgeguard_api_decisions_mirrored', 'Decisions in the in-memory follower');
+  const policyGauge = metrics.gauge('edgeguard_api_cache_policies', 'Cache policies held');
+  const gaugeTimer = setInterval(() => {
+    mirrored.set(mirror?.size ?? 0);
+    policyGauge.set(policies.policies.size);
+  }, 5_000);
+  gaugeTimer.unref();
+
+  const kafka = createKafka({ brokers: options.brokers, clientId: 'edgeguard-api', logger });
+  const producer = createProducer(kafka);
+  let producerConnected = false;
+  producer.on(producer.events.CONNECT, () => {
+    producerConnected = true;
+  });
+  producer.on(producer.events.DISCONNECT, () => {
+    producerConnected = false;
+  });
+  let policiesCaughtUp = false;
+  let policyFollower: { stop(): Promise<void> } | undefined;
+
+  // Background start: the server listens at once and /readyz says what is still missing.
+  const version = await store.version().catch(() => 0);
+  if (mirror) feed.subscribe(mirror.onChanges);
+  feed.start(version);
+  void mirror?.load();
+  void retrying(
+    () => producer.connect(),
+    (e) => logger.warn({ err: e }, 'kafka producer: connect failed; retrying'),
+    () => stopping,
+  );
+  void retrying(
+    async () => {
+      const follower = await followCachePolicies(kafka, options.prefix, policies, logger, () =>
+        badPolicies.inc(),
+      );
+      policyFollower = follower;
+      await follower.caughtUp;
+      policiesCaughtUp = true;
+      logger.info({ policies: policies.policies.size, version: policies.version }, 'cache policies loaded');
+    },
+    (e) => logger.warn({ err: e }, 'cache-policies topic not readable; retrying'),
+    () => stopping,
+  );
+  const stopSweeper = options.sweeper
+    ? store.startSweeper(1000, 1000, (error) => logger.warn({ err: error }, 'sweeper'))
+    : async () => undefined;
+
+  const app = await createApiServer({
+    logger,
+    metrics,
+    auth,
+    blocklist,
+    feed,
+    hub,
+    policies,
+    producer: (): Producer => {
+      if (!producerConnected)
+        throw new ApiError(503, 'kafka-unavailable', 'not connected to Kafka yet; retry shortly');
+      return producer;
+    },
+    prefix: options.prefix,
+    redis,
+    cursorsKey: keyStore.keys.cursors,
+    ready: () => {
+      if (redis.status !== 'ready') return `redis: ${redis.status}`;
+      if (!feed.healthy) return 'change log not read yet';
+      if (mirror && !mirror.ready) return 'decision mirror loading';
+      if (!policiesCaughtUp) return 'cache policies loading';
+      if (!producerConnected) return 'kafka producer not connected';
+      return true;
+    },
+  });
+  await app.listen({ port: options.port, host: options.host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  logger.info({ port, host: options.host, prefix: options.prefix, lookup: options.lookup }, 'api listening');
+
+  const close = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(gaugeTimer);
+    hub.closeAll();
+    await app.close();
+    await Promise.allSettled([feed.stop(), stopSweeper(), policyFollower?.stop(), producer.disconnect()]);
+    await redis.quit().catch(() => undefined);
+    logger.info('api stopped');
+  };
+  if (handleSignals) {
+    const onSignal = (signal: string) => {
+      logger.info({ signal }, 'stopping');
+      close().then(
+        () => process.exit(0),
+        (error) => {
+          logger.error({ err: error }, 'unclean stop');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+  return { app, port, close };
+}

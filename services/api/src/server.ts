@@ -1,0 +1,205 @@
+import { BadInput } from '@edgeguard/schema';
+import type { Logger, Metrics } from '@edgeguard/telemetry';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify';
+import type { Cluster, Redis } from 'ioredis';
+import type { Producer } from 'kafkajs';
+import type { Authenticator } from './auth.js';
+import type { Blocklist } from './blocklist.js';
+import { registerCrowdsecRoutes } from './crowdsec.js';
+import { ApiError } from './errors.js';
+import type { ChangeFeed } from './feed.js';
+import type { ApiKeyRecord, Scope } from './keys.js';
+import { registerNativeRoutes } from './native.js';
+import { OpenApiCollector } from './openapi.js';
+import { registerOperatorRoutes } from './operator.js';
+import type { CachePolicyState } from './policies.js';
+import type { SseHub } from './sse.js';
+
+/** Request body limit: the largest body (a manual decision) is well under 1 KiB. */
+export const BODY_LIMIT = 16 * 1024;
+/** URL limit (path + query): longer is answered 414. */
+export const URL_LIMIT = 4096;
+
+declare module 'fastify/types/schema.js' {
+  /** Documentation fields, read by the OpenAPI collector (fastify ignores them). */
+  interface FastifySchema {
+    summary?: string;
+    tags?: string[];
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Who may call the route: `public`, `bouncer` (any key) or `admin`. */
+    scope?: 'public' | Scope;
+  }
+  interface FastifyRequest {
+    apiKey: ApiKeyRecord;
+  }
+}
+
+export interface ApiDeps {
+  logger: Logger;
+  metrics: Metrics;
+  auth: Authenticator;
+  blocklist: Blocklist;
+  feed: ChangeFeed;
+  hub: SseHub;
+  policies: CachePolicyState;
+  /** The connected producer; throws ApiError 503 while Kafka is not connected. */
+  producer: () => Producer;
+  prefix: string;
+  redis: Redis | Cluster;
+  cursorsKey: string;
+  /** true, or why the process is not ready. */
+  ready: () => true | string;
+  version?: string;
+}
+
+function errorCode(error: FastifyError): string {
+  switch (error.statusCode) {
+    case 413:
+      return 'body-too-large';
+    case 414:
+      return 'url-too-long';
+    case 415:
+      return 'unsupported-media-type';
+    case 404:
+      return 'not-found';
+    default:
+      return 'bad-request';
+  }
+}
+
+/** The API's routes, hooks and error handling on a fastify instance (not listening yet). */
+export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
+  const { metrics } = deps;
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // One log line per request at 20k requests/s costs more than the request: errors are logged,
+    // traffic is counted in /metrics.
+    disableRequestLogging: true,
+    bodyLimit: BODY_LIMIT,
+    routerOptions: { maxParamLength: 200 },
+    requestTimeout: 30_000,
+    exposeHeadRoutes: false,
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
+    },
+  });
+  const openapi = new OpenApiCollector();
+  openapi.attach(app);
+
+  const requests = metrics.counter('edgeguard_api_requests_total', 'HTTP requests by route and status', [
+    'route',
+    'method',
+    'status',
+  ]);
+  const latency = metrics.histogram(
+    'edgeguard_api_request_duration_seconds',
+    'Time to the response head, by route',
+    ['route'],
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+  );
+  const rejected = metrics.counter('edgeguard_api_rejected_total', 'Requests refused, by reason', ['reason']);
+
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    if (request.url.length > URL_LIMIT) {
+      throw new ApiError(414, 'url-too-long', `the URL is longer than ${URL_LIMIT} characters`);
+    }
+    const scope = request.routeOptions.config?.scope;
+    if (scope === undefined || scope === 'public') return;
+    request.apiKey = await deps.auth.authenticate(request.headers, scope);
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    requests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    latency.observe({ route }, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((error: FastifyError | ApiError | BadInput, request, reply) => {
+    let status: number;
+    let body: { error: string; message: string };
+    if (error instanceof ApiError) {
+      status = error.status;
+      body = { error: error.code, message: error.message };
+      reply.headers(error.headers);
+    } else if (error instanceof BadInput) {
+      status = 400;
+      body = { error: error.reason, message: error.message };
+    } else if ((error as FastifyError).validation) {
+      status = 400;
+      body = {
+        error: 'bad-request',
+        message: `${(error as FastifyError).validationContext ?? 'request'} ${error.message}`,
+      };
+    } else if ((error as FastifyError).statusCode && (error as FastifyError).statusCode! < 500) {
+      status = (error as FastifyError).statusCode!;
+      body = { error: errorCode(error as FastifyError), message: error.message };
+    } else if (error.name.startsWith('KafkaJS')) {
+      status = 503;
+      body = { error: 'kafka-unavailable', message: `Kafka did not take the write: ${error.message}` };
+      request.log.warn({ err: error }, 'write not produced');
+    } else {
+      status = 500;
+      body = { error: 'internal', message: 'internal error (logged)' };
+      request.log.error({ err: error, route: request.routeOptions.url }, 'request failed');
+    }
+    rejected.inc({ reason: body.error });
+    reply.code(status).type('application/json').send(body);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    rejected.inc({ reason: 'not-found' });
+    reply
+      .code(404)
+      .send({ error: 'not-found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
+
+  app.get(
+    '/healthz',
+    { config: { scope: 'public' }, schema: { summary: 'Liveness', tags: ['service'] } },
+    async () => 'ok\n',
+  );
+  app.get(
+    '/readyz',
+    {
+      config: { scope: 'public' },
+      schema: { summary: 'Readiness (503 with the reason when not ready)', tags: ['service'] },
+    },
+    async (_request, reply) => {
+      const ready = deps.ready();
+      return reply
+        .code(ready === true ? 200 : 503)
+        .type('text/plain')
+        .send(ready === true ? 'ready\n' : `${ready}\n`);
+    },
+  );
+  app.get(
+    '/metrics',
+    { config: { scope: 'admin' }, schema: { summary: 'Prometheus metrics', tags: ['service'] } },
+    async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.text()),
+  );
+  app.get(
+    '/openapi.json',
+    { config: { scope: 'public' }, schema: { summary: 'This document', tags: ['service'] } },
+    async () => openapi.document(deps.version ?? '0.1.0'),
+  );
+
+  registerCrowdsecRoutes(app, { blocklist: deps.blocklist, redis: deps.redis, cursors: deps.cursorsKey });
+  registerNativeRoutes(app, {
+    blocklist: deps.blocklist,
+    feed: deps.feed,
+    hub: deps.hub,
+    policies: deps.policies,
+  });
+  registerOperatorRoutes(app, { blocklist: deps.blocklist, producer: deps.producer, prefix: deps.prefix });
+  await app.ready();
+  return app;
+}
