@@ -167,6 +167,40 @@ describe('the decision store fed through Kafka', { timeout: 240_000 }, () => {
     );
   });
 
+  it('counts and skips records it cannot read, and goes on with the next ones', async () => {
+    await producer.send({
+      topic: `${prefix}decisions`,
+      acks: -1,
+      messages: [
+        { key: 'ip:192.0.2.30', value: 'not json' },
+        { key: 'ip:192.0.2.31', value: JSON.stringify({ ...autoDecision('192.0.2.31'), scope: 'planet' }) },
+        { key: 'ip:192.0.2.99', value: JSON.stringify(autoDecision('192.0.2.32')) },
+        { key: 'ip:not-an-address', value: null },
+      ],
+    });
+    await produceAuto('ip:192.0.2.33', autoDecision('192.0.2.33'));
+    await eventually(
+      'the next valid decision applied',
+      async () => (await store.get('ip:192.0.2.33')) ?? undefined,
+      30_000,
+    );
+    for (const ip of ['192.0.2.30', '192.0.2.31', '192.0.2.32', '192.0.2.99']) {
+      assert.equal(await store.get(`ip:${ip}`), null, `${ip} not stored`);
+    }
+    const metrics = await (await fetch(`http://127.0.0.1:${decider.healthPort}/metrics`)).text();
+    const rejected = [...metrics.matchAll(/edgeguard_store_rejected_total\{([^}]*)\} (\d+)/g)]
+      .filter(([, labels]) => labels!.includes('topic="decisions"'))
+      .reduce((sum, [, , n]) => sum + Number(n), 0);
+    assert.equal(
+      rejected,
+      4,
+      metrics
+        .split('\n')
+        .filter((l) => l.includes('store_rejected'))
+        .join('\n'),
+    );
+  });
+
   it('keeps a manual decision over the decider’s records for its key, and keeps it the latest on the topic', async () => {
     await produceAuto('ip:192.0.2.20', autoDecision('192.0.2.20', { version: 7, action: 'throttle' }));
     const manual = manualDecision({
@@ -368,6 +402,35 @@ describe('the decision store fed through Kafka', { timeout: 240_000 }, () => {
     const badCidr = edgeguard(['allowlist', 'add', 'office'], env);
     assert.equal(badCidr.code, 2);
     assert.match(badCidr.stderr, /cidr: /);
+  });
+
+  it('leaves Redis alone with EDGEGUARD_DECISION_STORE=off', async () => {
+    const offPrefix = uniquePrefix('storeoff');
+    const offEnv = { EDGEGUARD_TOPIC_PREFIX: offPrefix, EDGEGUARD_DECISION_STORE: 'off' };
+    assert.equal(edgeguard(['topics', 'ensure', '--partitions', '1'], offEnv).code, 0);
+    const off = await startService('decider', offEnv);
+    const offStore = new DecisionStore({ redis, prefix: offPrefix });
+    try {
+      await producer.send({
+        topic: `${offPrefix}signals`,
+        acks: -1,
+        messages: [{ key: '198.18.9.9', value: JSON.stringify(clientSignal('198.18.9.9', Date.now())) }],
+      });
+      // The decider decides (its decision is on the topic), and nothing reaches the store.
+      await eventually(
+        'the decider’s decision on the topic',
+        () => (tail('decisions', offEnv, 2).some((r) => r.key === 'ip:198.18.9.9') ? true : undefined),
+        60_000,
+      );
+      assert.equal(await offStore.isEmpty(), true);
+      const metrics = await (await fetch(`http://127.0.0.1:${off.healthPort}/metrics`)).text();
+      assert.doesNotMatch(metrics, /edgeguard_store_/);
+    } finally {
+      await stopService(off);
+      for await (const keys of redis.scanStream({ match: `${offPrefix}checkpoint:*`, count: 1000 })) {
+        if ((keys as string[]).length > 0) await redis.del(...(keys as string[]));
+      }
+    }
   });
 
   it('fails with exit code 1 and a clear message when the topic is missing', () => {
