@@ -1,4 +1,5 @@
 import type { AccessLog } from '@edgeguard/schema';
+import type { ClientTraits } from './client-rules.js';
 import {
   ClientScore,
   COUNTER_STRIDE,
@@ -75,73 +76,446 @@ export interface ProfilerSink {
   tick(tick: TrafficTick): void;
 }
 
-/**
- * One client's profile. Its decayed counters and recent-key sets live in the profiler's typed-array
- * pools at `slot` (the client table's slot), so this object holds only identity, caches and clocks.
- */
-class ClientProfile {
-  /** Event time the counters are valid at. */
-  clock = Number.NEGATIVE_INFINITY;
-  sessionStart: number;
-  requests = 0;
-  /** Lifetime counts of the profile (exact): the bot-shape test needs "none at all". */
-  pages = 0;
-  assets = 0;
-  withReferer = 0;
-  // User agent and fingerprint, recomputed only when the headers change.
-  userAgent: string | null | undefined = undefined;
-  acceptLanguage: string | null = null;
-  headerOrder: string | null = null;
-  fingerprint = '';
-  fingerprintHash = 0;
-  /** How often the fingerprint changed: > 1 marks a shared address (NAT) with many browsers. */
-  fingerprintChanges = 0;
-  browserClaim = false;
-  crawlerClaim = false;
-  unverifiedCrawler = false;
-  // The last path, so a client repeating a path costs no hashing or classification.
-  host: string | null | undefined = undefined;
-  path: string | undefined = undefined;
-  pathHash = 0;
-  pathIsAsset = false;
-  pathSensitive = false;
-  pathCursor = 0;
-  urlCursor = 0;
-  // Inter-arrival statistics, exponentially weighted (ms).
-  interArrivalMean = 0;
-  interArrivalVariance = 0;
-  interArrivals = 0;
-  // Evaluation state.
-  lastEvalAt = Number.NEGATIVE_INFINITY;
-  requestsSinceEval = 0;
-  score = 0;
-  humanLooking = false;
-  lastSignalAt = Number.NEGATIVE_INFINITY;
-  lastSignalScore = 0;
-  lastSignalReason = '';
-  // "Count once per window" bookkeeping for the cross-address aggregates.
-  countedAt = Number.NEGATIVE_INFINITY;
-  fingerprintCountedAt = Number.NEGATIVE_INFINITY;
-  countedFingerprint = '';
-  countedFingerprintHash = 0;
-  /** The fingerprint accumulator of the current flush, and the flush it belongs to. */
-  fingerprintAcc: FingerprintAccumulator | null = null;
-  fingerprintAccFlush = -1;
-  fingerprintAccFor = '';
-  /** The last path added to that accumulator (a client repeating a path adds it once). */
-  lastFingerprintPath = 0;
-  humanCounted = false;
-  flaggedCounted = false;
-  countedScore = -1;
+// Client state columns (struct of arrays, indexed by the client table's slot). One object per
+// client with ~45 fields and boxed time fields cost ~620 B; columns cost ~300 B and nothing for
+// the garbage collector to trace but the text columns.
+// Float64 per slot: clocks, times, scores and lifetime counts (exact past 2^31).
+const N_CLOCK = 0;
+const N_SESSION_START = 1;
+const N_REQUESTS = 2;
+const N_PAGES = 3;
+const N_ASSETS = 4;
+const N_WITH_REFERER = 5;
+const N_IA_MEAN = 6;
+const N_IA_VARIANCE = 7;
+const N_LAST_EVAL_AT = 8;
+const N_SCORE = 9;
+const N_LAST_SIGNAL_AT = 10;
+const N_LAST_SIGNAL_SCORE = 11;
+const N_COUNTED_AT = 12;
+const N_FP_COUNTED_AT = 13;
+const N_COUNTED_SCORE = 14;
+const N_INTER_ARRIVALS = 15;
+const N_STRIDE = 16;
+// Int32 per slot: small counts and cursors.
+const I_FP_CHANGES = 0;
+const I_PATH_CURSOR = 1;
+const I_URL_CURSOR = 2;
+const I_REQUESTS_SINCE_EVAL = 3;
+const I_FP_ACC_FLUSH = 4;
+/** Bumped each time the slot is given to a new client (tells a stale reference from the occupant). */
+const I_GENERATION = 5;
+const I_STRIDE = 6;
+// Uint32 per slot: hashes.
+const H_FINGERPRINT = 0;
+const H_PATH = 1;
+const H_COUNTED_FINGERPRINT = 2;
+const H_LAST_FP_PATH = 3;
+const H_STRIDE = 4;
+// Flag bits (Uint16 per slot).
+const F_ALLOWLISTED = 1;
+const F_BROWSER_CLAIM = 2;
+const F_CRAWLER_CLAIM = 4;
+const F_UNVERIFIED_CRAWLER = 8;
+const F_PATH_IS_ASSET = 16;
+const F_PATH_SENSITIVE = 32;
+const F_HUMAN_LOOKING = 64;
+const F_HUMAN_COUNTED = 128;
+const F_FLAGGED_COUNTED = 256;
 
-  constructor(
-    readonly ip: string,
-    readonly slot: number,
-    readonly prefix: string | null,
-    readonly allowlisted: boolean,
-    now: number,
-  ) {
-    this.sessionStart = now;
+/** The client columns, grown by doubling up to the client table's capacity. */
+class ClientStore {
+  capacity = 0;
+  num = new Float64Array(0);
+  ints = new Int32Array(0);
+  hashes = new Uint32Array(0);
+  flags = new Uint16Array(0);
+  ip: string[] = [];
+  prefix: (string | null)[] = [];
+  userAgent: (string | null | undefined)[] = [];
+  acceptLanguage: (string | null)[] = [];
+  headerOrder: (string | null)[] = [];
+  fingerprint: string[] = [];
+  countedFingerprint: string[] = [];
+  host: (string | null | undefined)[] = [];
+  path: (string | undefined)[] = [];
+  lastSignalReason: string[] = [];
+  fingerprintAcc: (FingerprintAccumulator | null)[] = [];
+  fingerprintAccFor: string[] = [];
+
+  grow(capacity: number): void {
+    const num = new Float64Array(capacity * N_STRIDE);
+    num.set(this.num);
+    const ints = new Int32Array(capacity * I_STRIDE);
+    ints.set(this.ints);
+    const hashes = new Uint32Array(capacity * H_STRIDE);
+    hashes.set(this.hashes);
+    const flags = new Uint16Array(capacity);
+    flags.set(this.flags);
+    this.num = num;
+    this.ints = ints;
+    this.hashes = hashes;
+    this.flags = flags;
+    // Text columns stay packed arrays (filled by push, never holey).
+    for (let slot = this.capacity; slot < capacity; slot++) {
+      this.ip.push('');
+      this.prefix.push(null);
+      this.userAgent.push(undefined);
+      this.acceptLanguage.push(null);
+      this.headerOrder.push(null);
+      this.fingerprint.push('');
+      this.countedFingerprint.push('');
+      this.host.push(undefined);
+      this.path.push(undefined);
+      this.lastSignalReason.push('');
+      this.fingerprintAcc.push(null);
+      this.fingerprintAccFor.push('');
+    }
+    this.capacity = capacity;
+  }
+
+  /** Gives `slot` to a new client (everything as a fresh profile has it). */
+  reset(slot: number, ip: string, prefix: string | null, allowlisted: boolean, now: number): void {
+    const n = slot * N_STRIDE;
+    this.num.fill(0, n, n + N_STRIDE);
+    this.num[n + N_CLOCK] = Number.NEGATIVE_INFINITY;
+    this.num[n + N_SESSION_START] = now;
+    this.num[n + N_LAST_EVAL_AT] = Number.NEGATIVE_INFINITY;
+    this.num[n + N_LAST_SIGNAL_AT] = Number.NEGATIVE_INFINITY;
+    this.num[n + N_COUNTED_AT] = Number.NEGATIVE_INFINITY;
+    this.num[n + N_FP_COUNTED_AT] = Number.NEGATIVE_INFINITY;
+    this.num[n + N_COUNTED_SCORE] = -1;
+    const i = slot * I_STRIDE;
+    const generation = this.ints[i + I_GENERATION]!;
+    this.ints.fill(0, i, i + I_STRIDE);
+    this.ints[i + I_FP_ACC_FLUSH] = -1;
+    this.ints[i + I_GENERATION] = (generation + 1) | 0;
+    this.hashes.fill(0, slot * H_STRIDE, (slot + 1) * H_STRIDE);
+    this.flags[slot] = allowlisted ? F_ALLOWLISTED : 0;
+    this.ip[slot] = ip;
+    this.prefix[slot] = prefix;
+    this.userAgent[slot] = undefined;
+    this.acceptLanguage[slot] = null;
+    this.headerOrder[slot] = null;
+    this.fingerprint[slot] = '';
+    this.countedFingerprint[slot] = '';
+    this.host[slot] = undefined;
+    this.path[slot] = undefined;
+    this.lastSignalReason[slot] = '';
+    this.fingerprintAcc[slot] = null;
+    this.fingerprintAccFor[slot] = '';
+  }
+}
+
+/**
+ * A client's profile as a view on the store's columns at one slot (a flyweight: the profiler
+ * points one view at the client it is working on; nothing is allocated per client or request).
+ * Its decayed counters and recent-key sets live in the profiler's pools at the same slot.
+ */
+class ClientProfile implements ClientTraits {
+  slot = 0;
+  private n = 0;
+  private i = 0;
+  private h = 0;
+
+  constructor(private readonly store: ClientStore) {}
+
+  at(slot: number): this {
+    this.slot = slot;
+    this.n = slot * N_STRIDE;
+    this.i = slot * I_STRIDE;
+    this.h = slot * H_STRIDE;
+    return this;
+  }
+
+  private flag(bit: number): boolean {
+    return (this.store.flags[this.slot]! & bit) !== 0;
+  }
+
+  private setFlag(bit: number, on: boolean): void {
+    const flags = this.store.flags;
+    flags[this.slot] = on ? flags[this.slot]! | bit : flags[this.slot]! & ~bit;
+  }
+
+  get generation(): number {
+    return this.store.ints[this.i + I_GENERATION]!;
+  }
+  get ip(): string {
+    return this.store.ip[this.slot]!;
+  }
+  get prefix(): string | null {
+    return this.store.prefix[this.slot]!;
+  }
+  get allowlisted(): boolean {
+    return this.flag(F_ALLOWLISTED);
+  }
+  /** Event time the counters are valid at. */
+  get clock(): number {
+    return this.store.num[this.n + N_CLOCK]!;
+  }
+  set clock(v: number) {
+    this.store.num[this.n + N_CLOCK] = v;
+  }
+  get sessionStart(): number {
+    return this.store.num[this.n + N_SESSION_START]!;
+  }
+  set sessionStart(v: number) {
+    this.store.num[this.n + N_SESSION_START] = v;
+  }
+  get requests(): number {
+    return this.store.num[this.n + N_REQUESTS]!;
+  }
+  set requests(v: number) {
+    this.store.num[this.n + N_REQUESTS] = v;
+  }
+  /** Lifetime counts of the profile (exact): the bot-shape test needs "none at all". */
+  get pages(): number {
+    return this.store.num[this.n + N_PAGES]!;
+  }
+  set pages(v: number) {
+    this.store.num[this.n + N_PAGES] = v;
+  }
+  get assets(): number {
+    return this.store.num[this.n + N_ASSETS]!;
+  }
+  set assets(v: number) {
+    this.store.num[this.n + N_ASSETS] = v;
+  }
+  get withReferer(): number {
+    return this.store.num[this.n + N_WITH_REFERER]!;
+  }
+  set withReferer(v: number) {
+    this.store.num[this.n + N_WITH_REFERER] = v;
+  }
+  // User agent and fingerprint, recomputed only when the headers change.
+  get userAgent(): string | null | undefined {
+    return this.store.userAgent[this.slot];
+  }
+  set userAgent(v: string | null | undefined) {
+    this.store.userAgent[this.slot] = v;
+  }
+  get acceptLanguage(): string | null {
+    return this.store.acceptLanguage[this.slot]!;
+  }
+  set acceptLanguage(v: string | null) {
+    this.store.acceptLanguage[this.slot] = v;
+  }
+  get headerOrder(): string | null {
+    return this.store.headerOrder[this.slot]!;
+  }
+  set headerOrder(v: string | null) {
+    this.store.headerOrder[this.slot] = v;
+  }
+  get fingerprint(): string {
+    return this.store.fingerprint[this.slot]!;
+  }
+  set fingerprint(v: string) {
+    this.store.fingerprint[this.slot] = v;
+  }
+  get fingerprintHash(): number {
+    return this.store.hashes[this.h + H_FINGERPRINT]!;
+  }
+  set fingerprintHash(v: number) {
+    this.store.hashes[this.h + H_FINGERPRINT] = v;
+  }
+  /** How often the fingerprint changed: > 1 marks a shared address (NAT) with many browsers. */
+  get fingerprintChanges(): number {
+    return this.store.ints[this.i + I_FP_CHANGES]!;
+  }
+  set fingerprintChanges(v: number) {
+    this.store.ints[this.i + I_FP_CHANGES] = v;
+  }
+  get browserClaim(): boolean {
+    return this.flag(F_BROWSER_CLAIM);
+  }
+  set browserClaim(v: boolean) {
+    this.setFlag(F_BROWSER_CLAIM, v);
+  }
+  get crawlerClaim(): boolean {
+    return this.flag(F_CRAWLER_CLAIM);
+  }
+  set crawlerClaim(v: boolean) {
+    this.setFlag(F_CRAWLER_CLAIM, v);
+  }
+  get unverifiedCrawler(): boolean {
+    return this.flag(F_UNVERIFIED_CRAWLER);
+  }
+  set unverifiedCrawler(v: boolean) {
+    this.setFlag(F_UNVERIFIED_CRAWLER, v);
+  }
+  // The last path, so a client repeating a path costs no hashing or classification.
+  get host(): string | null | undefined {
+    return this.store.host[this.slot];
+  }
+  set host(v: string | null | undefined) {
+    this.store.host[this.slot] = v;
+  }
+  get path(): string | undefined {
+    return this.store.path[this.slot];
+  }
+  set path(v: string | undefined) {
+    this.store.path[this.slot] = v;
+  }
+  get pathHash(): number {
+    return this.store.hashes[this.h + H_PATH]!;
+  }
+  set pathHash(v: number) {
+    this.store.hashes[this.h + H_PATH] = v;
+  }
+  get pathIsAsset(): boolean {
+    return this.flag(F_PATH_IS_ASSET);
+  }
+  set pathIsAsset(v: boolean) {
+    this.setFlag(F_PATH_IS_ASSET, v);
+  }
+  get pathSensitive(): boolean {
+    return this.flag(F_PATH_SENSITIVE);
+  }
+  set pathSensitive(v: boolean) {
+    this.setFlag(F_PATH_SENSITIVE, v);
+  }
+  get pathCursor(): number {
+    return this.store.ints[this.i + I_PATH_CURSOR]!;
+  }
+  set pathCursor(v: number) {
+    this.store.ints[this.i + I_PATH_CURSOR] = v;
+  }
+  get urlCursor(): number {
+    return this.store.ints[this.i + I_URL_CURSOR]!;
+  }
+  set urlCursor(v: number) {
+    this.store.ints[this.i + I_URL_CURSOR] = v;
+  }
+  // Inter-arrival statistics, exponentially weighted (ms).
+  get interArrivalMean(): number {
+    return this.store.num[this.n + N_IA_MEAN]!;
+  }
+  set interArrivalMean(v: number) {
+    this.store.num[this.n + N_IA_MEAN] = v;
+  }
+  get interArrivalVariance(): number {
+    return this.store.num[this.n + N_IA_VARIANCE]!;
+  }
+  set interArrivalVariance(v: number) {
+    this.store.num[this.n + N_IA_VARIANCE] = v;
+  }
+  get interArrivals(): number {
+    return this.store.num[this.n + N_INTER_ARRIVALS]!;
+  }
+  set interArrivals(v: number) {
+    this.store.num[this.n + N_INTER_ARRIVALS] = v;
+  }
+  // Evaluation state.
+  get lastEvalAt(): number {
+    return this.store.num[this.n + N_LAST_EVAL_AT]!;
+  }
+  set lastEvalAt(v: number) {
+    this.store.num[this.n + N_LAST_EVAL_AT] = v;
+  }
+  get requestsSinceEval(): number {
+    return this.store.ints[this.i + I_REQUESTS_SINCE_EVAL]!;
+  }
+  set requestsSinceEval(v: number) {
+    this.store.ints[this.i + I_REQUESTS_SINCE_EVAL] = v;
+  }
+  get score(): number {
+    return this.store.num[this.n + N_SCORE]!;
+  }
+  set score(v: number) {
+    this.store.num[this.n + N_SCORE] = v;
+  }
+  get humanLooking(): boolean {
+    return this.flag(F_HUMAN_LOOKING);
+  }
+  set humanLooking(v: boolean) {
+    this.setFlag(F_HUMAN_LOOKING, v);
+  }
+  get lastSignalAt(): number {
+    return this.store.num[this.n + N_LAST_SIGNAL_AT]!;
+  }
+  set lastSignalAt(v: number) {
+    this.store.num[this.n + N_LAST_SIGNAL_AT] = v;
+  }
+  get lastSignalScore(): number {
+    return this.store.num[this.n + N_LAST_SIGNAL_SCORE]!;
+  }
+  set lastSignalScore(v: number) {
+    this.store.num[this.n + N_LAST_SIGNAL_SCORE] = v;
+  }
+  get lastSignalReason(): string {
+    return this.store.lastSignalReason[this.slot]!;
+  }
+  set lastSignalReason(v: string) {
+    this.store.lastSignalReason[this.slot] = v;
+  }
+  // "Count once per window" bookkeeping for the cross-address aggregates.
+  get countedAt(): number {
+    return this.store.num[this.n + N_COUNTED_AT]!;
+  }
+  set countedAt(v: number) {
+    this.store.num[this.n + N_COUNTED_AT] = v;
+  }
+  get fingerprintCountedAt(): number {
+    return this.store.num[this.n + N_FP_COUNTED_AT]!;
+  }
+  set fingerprintCountedAt(v: number) {
+    this.store.num[this.n + N_FP_COUNTED_AT] = v;
+  }
+  get countedFingerprint(): string {
+    return this.store.countedFingerprint[this.slot]!;
+  }
+  set countedFingerprint(v: string) {
+    this.store.countedFingerprint[this.slot] = v;
+  }
+  get countedFingerprintHash(): number {
+    return this.store.hashes[this.h + H_COUNTED_FINGERPRINT]!;
+  }
+  set countedFingerprintHash(v: number) {
+    this.store.hashes[this.h + H_COUNTED_FINGERPRINT] = v;
+  }
+  /** The fingerprint accumulator of the current flush, and the flush it belongs to. */
+  get fingerprintAcc(): FingerprintAccumulator | null {
+    return this.store.fingerprintAcc[this.slot]!;
+  }
+  set fingerprintAcc(v: FingerprintAccumulator | null) {
+    this.store.fingerprintAcc[this.slot] = v;
+  }
+  get fingerprintAccFlush(): number {
+    return this.store.ints[this.i + I_FP_ACC_FLUSH]!;
+  }
+  set fingerprintAccFlush(v: number) {
+    this.store.ints[this.i + I_FP_ACC_FLUSH] = v;
+  }
+  get fingerprintAccFor(): string {
+    return this.store.fingerprintAccFor[this.slot]!;
+  }
+  set fingerprintAccFor(v: string) {
+    this.store.fingerprintAccFor[this.slot] = v;
+  }
+  /** The last path added to that accumulator (a client repeating a path adds it once). */
+  get lastFingerprintPath(): number {
+    return this.store.hashes[this.h + H_LAST_FP_PATH]!;
+  }
+  set lastFingerprintPath(v: number) {
+    this.store.hashes[this.h + H_LAST_FP_PATH] = v;
+  }
+  get humanCounted(): boolean {
+    return this.flag(F_HUMAN_COUNTED);
+  }
+  set humanCounted(v: boolean) {
+    this.setFlag(F_HUMAN_COUNTED, v);
+  }
+  get flaggedCounted(): boolean {
+    return this.flag(F_FLAGGED_COUNTED);
+  }
+  set flaggedCounted(v: boolean) {
+    this.setFlag(F_FLAGGED_COUNTED, v);
+  }
+  get countedScore(): number {
+    return this.store.num[this.n + N_COUNTED_SCORE]!;
+  }
+  set countedScore(v: number) {
+    this.store.num[this.n + N_COUNTED_SCORE] = v;
   }
 }
 
@@ -216,7 +590,11 @@ export interface ProfilerStats {
  * map update; rules are evaluated now and then, not per request. Nothing is allocated per request.
  */
 export class Profiler {
-  private readonly clients: ClockTable<string, ClientProfile>;
+  /** Client address → slot in the client columns and pools. */
+  private readonly clients: ClockTable<string, number>;
+  private readonly store = new ClientStore();
+  /** The client being worked on (a view on the store; see ClientProfile). */
+  private readonly view = new ClientProfile(this.store);
   private readonly classifier: RequestClassifier;
   private readonly score = new ClientScore();
   private readonly maxClients: number;
@@ -242,8 +620,13 @@ export class Profiler {
   private readonly fingerprints = new Map<string, FingerprintAccumulator>();
   private readonly prefixes = new Map<string, PrefixAccumulator>();
   private readonly spareContent: ContentAccumulator[] = [];
-  /** Clients with requests since their last evaluation (evaluated at the next flush at the latest). */
-  private readonly unevaluated: ClientProfile[] = [];
+  /**
+   * Clients with requests since their last evaluation (evaluated at the next flush at the latest):
+   * address, slot and the slot's generation then (a slot given to another client since is skipped).
+   */
+  private readonly unevaluatedIps: string[] = [];
+  private readonly unevaluatedSlots: number[] = [];
+  private readonly unevaluatedGenerations: number[] = [];
   /**
    * When each (client slot, fingerprint) of clients with several fingerprints was last counted.
    * Bounded by MULTI_FINGERPRINT_ENTRIES and cleared when full: right after a clear such a client
@@ -287,7 +670,8 @@ export class Profiler {
     this.capacity = Math.min(1024, this.maxClients);
     this.counters = new Float64Array(this.capacity * COUNTER_STRIDE);
     this.recent = new Uint32Array(this.capacity * this.recentStride);
-    this.clients = new ClockTable<string, ClientProfile>(this.maxClients);
+    this.store.grow(this.capacity);
+    this.clients = new ClockTable<string, number>(this.maxClients);
     this.classifier = new RequestClassifier(config);
     this.tauShort = config.windows.shortMs;
     this.tauMedium = config.windows.mediumMs;
@@ -314,8 +698,8 @@ export class Profiler {
     this.tickRequests++;
 
     const ip = log.clientAddress;
-    let client = this.clients.get(ip);
-    if (client === undefined) client = this.newClient(ip, t);
+    const slot = this.clients.get(ip);
+    const client = slot === undefined ? this.newClient(ip, t) : this.view.at(slot);
     const v = this.counters;
     const o = client.slot * COUNTER_STRIDE;
 
@@ -434,7 +818,11 @@ export class Profiler {
     this.addContent(log, pathHash, flags, pathSeen, bust);
 
     // Evaluate the client's rules now and then, not on every request.
-    if (client.requestsSinceEval++ === 0 && !client.allowlisted) this.unevaluated.push(client);
+    if (client.requestsSinceEval++ === 0 && !client.allowlisted) {
+      this.unevaluatedIps.push(client.ip);
+      this.unevaluatedSlots.push(client.slot);
+      this.unevaluatedGenerations.push(client.generation);
+    }
     if (
       !client.allowlisted &&
       (client.requests <= this.config.client.evaluateFirstRequests ||
@@ -499,12 +887,13 @@ export class Profiler {
   private newClient(logAddress: string, t: number): ClientProfile {
     // The table key, the profile and every signal share one copy, detached from the line.
     const ip = detachString(logAddress);
-    const client = this.clients.insert(ip, (slot) => {
+    const slot = this.clients.insert(ip, (slot) => {
       if (slot >= this.capacity) this.grow();
-      const prefix = this.sharedStrings.getOptional(this.deps.prefixOf(ip));
-      return new ClientProfile(ip, slot, prefix, this.isAllowlisted(ip), t);
+      return slot;
     });
-    const slot = client.slot;
+    const prefix = this.sharedStrings.getOptional(this.deps.prefixOf(ip));
+    this.store.reset(slot, ip, prefix, this.isAllowlisted(ip), t);
+    const client = this.view.at(slot);
     this.counters.fill(0, slot * COUNTER_STRIDE, (slot + 1) * COUNTER_STRIDE);
     this.recent.fill(0, slot * this.recentStride, (slot + 1) * this.recentStride);
     return client;
@@ -520,6 +909,7 @@ export class Profiler {
     this.counters = counters;
     this.recent = recent;
     this.capacity = capacity;
+    this.store.grow(capacity);
   }
 
   private observeHeaders(client: ClientProfile, log: AccessLog): void {
@@ -837,12 +1227,21 @@ export class Profiler {
     this.stats.flushes++;
     // No client's requests wait more than a flush interval to be judged (a burst that stops
     // between two evaluations is judged here).
-    for (const client of this.unevaluated) {
-      if (client.requestsSinceEval > 0 && this.clients.get(client.ip) === client) {
+    const ips = this.unevaluatedIps;
+    const slots = this.unevaluatedSlots;
+    const generations = this.unevaluatedGenerations;
+    for (let k = 0; k < slots.length; k++) {
+      const client = this.view.at(slots[k]!);
+      if (client.generation !== generations[k]) {
+        // Evicted since. The lookup is kept: it marks the address as used if it came back.
+        this.clients.get(ips[k]!);
+      } else if (client.requestsSinceEval > 0 && this.clients.get(ips[k]!) === client.slot) {
         this.evaluate(client, client.clock, sink);
       }
     }
-    this.unevaluated.length = 0;
+    ips.length = 0;
+    slots.length = 0;
+    generations.length = 0;
     for (const acc of this.content.values()) this.emitContent(acc, time, sink);
     for (const acc of this.contentByText.values()) this.emitContent(acc, time, sink);
     this.content.clear();
