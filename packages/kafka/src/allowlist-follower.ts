@@ -47,6 +47,8 @@ export interface AllowlistFollowerOptions {
   /** Every change: the whole runtime allowlist, on the event-time axis. */
   onChange: (entries: TimedAllowEntry[]) => void;
   maxWaitTimeInMs?: number;
+  /** Called when the consumer crashed for good (the service should exit non-zero and be restarted). */
+  onFatal?: (error: Error) => void;
 }
 
 /**
@@ -102,6 +104,14 @@ export class AllowlistFollower {
     });
     if (ends.size === 0) caughtUp();
     await this.consumer.connect();
+    this.consumer.on(this.consumer.events.CRASH, (event) => {
+      this.log.error(
+        { error: event.payload.error?.message, restart: event.payload.restart },
+        'consumer crashed',
+      );
+      // kafkajs restarts the consumer after retriable errors; otherwise this process cannot go on.
+      if (!event.payload.restart) this.options.onFatal?.(event.payload.error);
+    });
     await this.consumer.subscribe({ topic, fromBeginning: true });
     await this.consumer.run({
       autoCommit: false,

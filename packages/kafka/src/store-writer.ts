@@ -54,6 +54,8 @@ export interface StoreWriterOptions {
   /** Sweeper period (ms). Default 1 s. */
   sweepIntervalMs?: number;
   maxWaitTimeInMs?: number;
+  /** Called when the consumer crashed for good (the service should exit non-zero and be restarted). */
+  onFatal?: (error: Error) => void;
 }
 
 type Op =
@@ -164,6 +166,14 @@ export class StoreWriter {
     } else {
       this.knownEpoch = await this.store.epoch();
     }
+    this.consumer.on(this.consumer.events.CRASH, (event) => {
+      this.log.error(
+        { error: event.payload.error?.message, restart: event.payload.restart },
+        'consumer crashed',
+      );
+      // kafkajs restarts the consumer after retriable errors; otherwise this process cannot go on.
+      if (!event.payload.restart) this.options.onFatal?.(event.payload.error);
+    });
     for (const topic of [TOPICS.decisions, TOPICS.allowlist])
       await this.consumer.subscribe({ topic: prefix + topic, fromBeginning: true });
     await this.consumer.run({

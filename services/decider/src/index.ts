@@ -41,6 +41,13 @@ export function runDecider(config: EdgeguardConfig): Promise<void> {
     },
     companions: async ({ kafka, redis, logger, metrics, environment }) => {
       const companions: Companion[] = [];
+      const onFatal = (error: Error) => {
+        logger.fatal(
+          { error: error.message },
+          'consumer failed for good: exiting so that the service is restarted',
+        );
+        process.exit(1);
+      };
       // Loaded before the stage consumes: a restarted decider replays its input with the entries.
       const follower = new AllowlistFollower({
         kafka,
@@ -48,11 +55,19 @@ export function runDecider(config: EdgeguardConfig): Promise<void> {
         logger,
         metrics,
         onChange: (entries) => timeline.set(entries),
+        onFatal,
       });
       await follower.start();
       companions.push(follower);
       if (decisionStoreEnabled()) {
-        const writer = new StoreWriter({ kafka, redis, prefix: environment.topicPrefix, logger, metrics });
+        const writer = new StoreWriter({
+          kafka,
+          redis,
+          prefix: environment.topicPrefix,
+          logger,
+          metrics,
+          onFatal,
+        });
         await writer.start();
         companions.push(writer);
       } else {
