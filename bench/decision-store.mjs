@@ -21,7 +21,11 @@ const count = Number(process.env.BENCH_DECISIONS ?? 100_000);
 const prefix = `benchstore${Date.now().toString(36)}.`;
 const env = { ...process.env, EDGEGUARD_TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' };
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-const kafka = createKafka({ brokers: ['127.0.0.1:9092'], clientId: 'bench-store', logger: createLogger('bench') });
+const kafka = createKafka({
+  brokers: ['127.0.0.1:9092'],
+  clientId: 'bench-store',
+  logger: createLogger('bench'),
+});
 
 if (spawnSync(process.execPath, [bin, 'topics', 'ensure', '--partitions', '1'], { env }).status !== 0)
   throw new Error('topics ensure failed');
@@ -50,7 +54,8 @@ for (let i = 0; i < count; i++) {
 const unique = new Set(decisions.map((d) => d.key)).size;
 const producer = createProducer(kafka);
 await producer.connect();
-for (let i = 0; i < decisions.length; i += 2000) await publishDecisions(producer, prefix, decisions.slice(i, i + 2000));
+for (let i = 0; i < decisions.length; i += 2000)
+  await publishDecisions(producer, prefix, decisions.slice(i, i + 2000));
 await producer.disconnect();
 
 const keys = storeKeys(prefix);
@@ -84,9 +89,11 @@ try {
   const baselinePrefix = `${prefix}baseline.`;
   const baselineStore = new DecisionStore({ redis, prefix: baselinePrefix });
   const started = performance.now();
-  await baselineStore.rebuild((async function* () {
-    yield* decisions;
-  })());
+  await baselineStore.rebuild(
+    (async function* () {
+      yield* decisions;
+    })(),
+  );
   const baseline = (performance.now() - started) / 1000;
   await redis.del(...Object.values(storeKeys(baselinePrefix)));
 
