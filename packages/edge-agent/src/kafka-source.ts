@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import { BadInput } from '@edgeguard/schema';
+import type { Consumer, IHeaders, Kafka, KafkaConfig, KafkaMessage } from 'kafkajs';
+import type { Feed, FeedSink, Source } from './agent.js';
+
+export interface KafkaSourceOptions {
+  /** Broker addresses (`host:port`), or a ready kafkajs client in `kafka`. */
+  brokers?: string[];
+  kafka?: Kafka;
+  /** Extra kafkajs client settings (ssl, sasl, retry) when the agent creates the client. */
+  kafkaConfig?: Partial<KafkaConfig>;
+  /** `EDGEGUARD_TOPIC_PREFIX` of the deployment (default `edgeguard.`). */
+  topicPrefix?: string;
+  /** Longest the broker holds a fetch open when there is nothing new (ms, default 100): bounds push latency. */
+  maxWaitTimeInMs?: number;
+}
+
+/** Topic names without the prefix (as in packages/pipeline's TOPICS; the agent does not depend on the pipeline). */
+const TOPIC_OF: Record<Feed, string> = { decisions: 'decisions', policies: 'cache-policies' };
+/** The header edgeguard's control messages (end-of-input markers) carry; they hold no record. */
+const CONTROL_HEADER = 'eg-control';
+
+/**
+ * Follows the compacted `decisions` and `cache-policies` topics directly, for edges with Kafka
+ * access: every record from the beginning (compaction keeps the latest value per key, so this is
+ * the current state plus a little history), then live. A tombstone (null value) removes its key.
+ * A feed is loaded once its topic has been read to the end offsets it had at start.
+ *
+ * The consumer group is a throw-away one per agent (`<prefix>tail-edge-agent-<uuid>`: hidden from
+ * `edgeguard lag` like `edgeguard tail`'s), never commits, and is deleted on stop. kafkajs
+ * reconnects on its own; a consumer crash is reported as `disconnected` and the consumer is
+ * restarted by kafkajs when the error is retriable.
+ */
+export class KafkaSource implements Source {
+  readonly kind = 'kafka';
+  private consumer: Consumer | null = null;
+  private kafka: Kafka | null = null;
+  private groupId = '';
+
+  constructor(private readonly options: KafkaSourceOptions) {
+    if (!options.kafka && !(options.brokers && options.brokers.length > 0))
+      throw new BadInput('bad-config', 'KafkaSource needs brokers (host:port list) or a kafkajs client');
+  }
+
+  async start(sink: FeedSink): Promise<void> {
+    const kafkajs = await import('kafkajs');
+    const prefix = this.options.topicPrefix ?? 'edgeguard.';
+    this.kafka =
+      this.options.kafka ??
+      new kafkajs.Kafka({
+        clientId: 'edgeguard-edge-agent',
+        brokers: this.options.brokers!,
+        logLevel: kafkajs.logLevel.NOTHING,
+        ...this.options.kafkaConfig,
+      });
+    const topicFeed = new Map<string, Feed>([
+      [prefix + TOPIC_OF.decisions, 'decisions'],
+      [prefix + TOPIC_OF.policies, 'policies'],
+    ]);
+    // End offsets at start, per topic and partition: reading up to them is the initial load.
+    const pending = new Map<string, Map<number, bigint>>();
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      for (const topic of topicFeed.keys()) {
+        const ends = new Map<number, bigint>();
+        for (const o of await admin.fetchTopicOffsets(topic)) {
+          if (BigInt(o.high) > BigInt(o.low)) ends.set(o.partition, BigInt(o.high));
+        }
+        pending.set(topic, ends);
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    for (const [topic, ends] of pending) if (ends.size === 0) sink.loaded(topicFeed.get(topic)!);
+
+    this.groupId = `${prefix}tail-edge-agent-${randomUUID()}`;
+    const consumer = this.kafka.consumer({
+      groupId: this.groupId,
+      maxWaitTimeInMs: this.options.maxWaitTimeInMs ?? 100,
+      allowAutoTopicCreation: false,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.CRASH, (event) => {
+      const error = event.payload.error as Error;
+      for (const feed of topicFeed.values()) sink.connection(feed, false, error);
+      sink.error(error);
+    });
+    consumer.on(consumer.events.FETCH_START, () => {
+      for (const feed of topicFeed.values()) sink.connection(feed, true);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...topicFeed.keys()], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        const feed = topicFeed.get(batch.topic)!;
+        for (const message of batch.messages) apply(sink, feed, message);
+        const ends = pending.get(batch.topic)!;
+        const end = ends.get(batch.partition);
+        if (end !== undefined && BigInt(batch.lastOffset()) + 1n >= end) {
+          ends.delete(batch.partition);
+          if (ends.size === 0) sink.loaded(feed);
+        }
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.consumer === null || this.kafka === null) return;
+    await this.consumer.disconnect().catch(() => undefined);
+    this.consumer = null;
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      await admin.deleteGroups([this.groupId]);
+    } catch {
+      // The group expires on the broker on its own (offsets.retention.minutes) if it cannot be deleted now.
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+}
+
+function apply(sink: FeedSink, feed: Feed, message: KafkaMessage): void {
+  if (headerText(message.headers, CONTROL_HEADER) !== undefined) return;
+  const key = message.key?.toString('utf8');
+  if (key === undefined) {
+    sink.count('rejected');
+    sink.logger.warn({ feed, offset: message.offset }, 'record without a key ignored');
+    return;
+  }
+  if (message.value === null) {
+    if (feed === 'decisions') sink.deleteDecision(key);
+    else sink.deletePolicy(key);
+    return;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(message.value.toString('utf8'));
+  } catch (error) {
+    sink.count('rejected');
+    sink.logger.warn(
+      { feed, key, offset: message.offset, error: (error as Error).message },
+      'record is not JSON',
+    );
+    return;
+  }
+  if (feed === 'decisions') sink.putDecision(value, key);
+  else sink.putPolicy(value, key);
+}
+
+function headerText(headers: IHeaders | undefined, name: string): string | undefined {
+  const value = headers?.[name];
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) return value[0]?.toString();
+  return value.toString();
+}
