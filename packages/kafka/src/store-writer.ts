@@ -8,6 +8,7 @@ import { parseAllowRecord } from './allowlist-follower.js';
 import { createProducer } from './client.js';
 import { decodeTopicValue, HEADERS, headerText } from './codec.js';
 import { MANUAL_SOURCE, publishDecisions } from './control.js';
+import { topicPartitions } from './topics.js';
 
 const SCOPES = new Set(['ip', 'range', 'fingerprint']);
 /** Puts per script call: a script blocks Redis while it runs, so a few hundred at most. */
@@ -101,6 +102,7 @@ export class StoreWriter {
   private stopSweeper: (() => Promise<void>) | null = null;
   private stopping = false;
   private rejectedLogged = 0;
+  private decisionPartitions = 1;
 
   constructor(private readonly options: StoreWriterOptions) {
     this.store = new DecisionStore({ redis: options.redis, prefix: options.prefix, clock: Date.now });
@@ -142,6 +144,15 @@ export class StoreWriter {
 
   async start(): Promise<void> {
     const { prefix } = this.options;
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    try {
+      // Manual decisions produced again go to the partition the decider uses for their key.
+      this.decisionPartitions =
+        (await topicPartitions(admin, prefix, [TOPICS.decisions]))[TOPICS.decisions] ?? 1;
+    } finally {
+      await admin.disconnect();
+    }
     await this.producer.connect();
     await this.consumer.connect();
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
@@ -397,7 +408,9 @@ export class StoreWriter {
     if (stored === null || stored.origin !== 'manual') return false;
     this.metrics.writes.inc({ topic: TOPICS.decisions, result: 'kept-manual' });
     if (!replaying) {
-      await publishDecisions(this.producer, this.options.prefix, [stored]);
+      await publishDecisions(this.producer, this.options.prefix, [stored], {
+        partitions: this.decisionPartitions,
+      });
       this.metrics.republished.inc();
     }
     return true;
