@@ -123,41 +123,56 @@ const F_HUMAN_LOOKING = 64;
 const F_HUMAN_COUNTED = 128;
 const F_FLAGGED_COUNTED = 256;
 
-/** The client columns, grown by doubling up to the client table's capacity. */
+/** Slots per page of the client columns (see ClientStore). */
+const PAGE_BITS = 12;
+const PAGE_SLOTS = 1 << PAGE_BITS;
+const PAGE_MASK = PAGE_SLOTS - 1;
+
+/**
+ * The client columns, including the decayed counters and recent-key sets. Numbers live in pages
+ * of PAGE_SLOTS slots added as clients arrive (up to the table's capacity): memory follows the
+ * clients held to within one page, and growing copies nothing (a doubled array would reserve up
+ * to twice what is used and hold old and new copies at once while growing).
+ */
 class ClientStore {
   capacity = 0;
-  num = new Float64Array(0);
-  ints = new Int32Array(0);
-  hashes = new Uint32Array(0);
-  flags = new Uint16Array(0);
-  ip: string[] = [];
-  prefix: (string | null)[] = [];
-  userAgent: (string | null | undefined)[] = [];
-  acceptLanguage: (string | null)[] = [];
-  headerOrder: (string | null)[] = [];
-  fingerprint: string[] = [];
-  countedFingerprint: string[] = [];
-  host: (string | null | undefined)[] = [];
-  path: (string | undefined)[] = [];
-  lastSignalReason: string[] = [];
-  fingerprintAcc: (FingerprintAccumulator | null)[] = [];
-  fingerprintAccFor: string[] = [];
+  readonly numPages: Float64Array[] = [];
+  readonly intPages: Int32Array[] = [];
+  readonly hashPages: Uint32Array[] = [];
+  readonly flagPages: Uint16Array[] = [];
+  readonly counterPages: Float64Array[] = [];
+  readonly recentPages: Uint32Array[] = [];
+  readonly ip: string[] = [];
+  readonly prefix: (string | null)[] = [];
+  readonly userAgent: (string | null | undefined)[] = [];
+  readonly acceptLanguage: (string | null)[] = [];
+  readonly headerOrder: (string | null)[] = [];
+  readonly fingerprint: string[] = [];
+  readonly countedFingerprint: string[] = [];
+  readonly host: (string | null | undefined)[] = [];
+  readonly path: (string | undefined)[] = [];
+  readonly lastSignalReason: string[] = [];
+  readonly fingerprintAcc: (FingerprintAccumulator | null)[] = [];
+  readonly fingerprintAccFor: string[] = [];
 
-  grow(capacity: number): void {
-    const num = new Float64Array(capacity * N_STRIDE);
-    num.set(this.num);
-    const ints = new Int32Array(capacity * I_STRIDE);
-    ints.set(this.ints);
-    const hashes = new Uint32Array(capacity * H_STRIDE);
-    hashes.set(this.hashes);
-    const flags = new Uint16Array(capacity);
-    flags.set(this.flags);
-    this.num = num;
-    this.ints = ints;
-    this.hashes = hashes;
-    this.flags = flags;
+  constructor(
+    /** Most slots (the client table's capacity). */
+    readonly maxSlots: number,
+    /** Recent path + URL hashes per slot. */
+    readonly recentStride: number,
+  ) {}
+
+  /** Adds one page of slots (fewer for the last page). */
+  grow(): void {
+    const slots = Math.min(PAGE_SLOTS, this.maxSlots - this.capacity);
+    this.numPages.push(new Float64Array(slots * N_STRIDE));
+    this.intPages.push(new Int32Array(slots * I_STRIDE));
+    this.hashPages.push(new Uint32Array(slots * H_STRIDE));
+    this.flagPages.push(new Uint16Array(slots));
+    this.counterPages.push(new Float64Array(slots * COUNTER_STRIDE));
+    this.recentPages.push(new Uint32Array(slots * this.recentStride));
     // Text columns stay packed arrays (filled by push, never holey).
-    for (let slot = this.capacity; slot < capacity; slot++) {
+    for (let k = 0; k < slots; k++) {
       this.ip.push('');
       this.prefix.push(null);
       this.userAgent.push(undefined);
@@ -171,27 +186,33 @@ class ClientStore {
       this.fingerprintAcc.push(null);
       this.fingerprintAccFor.push('');
     }
-    this.capacity = capacity;
+    this.capacity += slots;
   }
 
   /** Gives `slot` to a new client (everything as a fresh profile has it). */
   reset(slot: number, ip: string, prefix: string | null, allowlisted: boolean, now: number): void {
-    const n = slot * N_STRIDE;
-    this.num.fill(0, n, n + N_STRIDE);
-    this.num[n + N_CLOCK] = Number.NEGATIVE_INFINITY;
-    this.num[n + N_SESSION_START] = now;
-    this.num[n + N_LAST_EVAL_AT] = Number.NEGATIVE_INFINITY;
-    this.num[n + N_LAST_SIGNAL_AT] = Number.NEGATIVE_INFINITY;
-    this.num[n + N_COUNTED_AT] = Number.NEGATIVE_INFINITY;
-    this.num[n + N_FP_COUNTED_AT] = Number.NEGATIVE_INFINITY;
-    this.num[n + N_COUNTED_SCORE] = -1;
-    const i = slot * I_STRIDE;
-    const generation = this.ints[i + I_GENERATION]!;
-    this.ints.fill(0, i, i + I_STRIDE);
-    this.ints[i + I_FP_ACC_FLUSH] = -1;
-    this.ints[i + I_GENERATION] = (generation + 1) | 0;
-    this.hashes.fill(0, slot * H_STRIDE, (slot + 1) * H_STRIDE);
-    this.flags[slot] = allowlisted ? F_ALLOWLISTED : 0;
+    const page = slot >>> PAGE_BITS;
+    const k = slot & PAGE_MASK;
+    const num = this.numPages[page]!;
+    const n = k * N_STRIDE;
+    num.fill(0, n, n + N_STRIDE);
+    num[n + N_CLOCK] = Number.NEGATIVE_INFINITY;
+    num[n + N_SESSION_START] = now;
+    num[n + N_LAST_EVAL_AT] = Number.NEGATIVE_INFINITY;
+    num[n + N_LAST_SIGNAL_AT] = Number.NEGATIVE_INFINITY;
+    num[n + N_COUNTED_AT] = Number.NEGATIVE_INFINITY;
+    num[n + N_FP_COUNTED_AT] = Number.NEGATIVE_INFINITY;
+    num[n + N_COUNTED_SCORE] = -1;
+    const ints = this.intPages[page]!;
+    const i = k * I_STRIDE;
+    const generation = ints[i + I_GENERATION]!;
+    ints.fill(0, i, i + I_STRIDE);
+    ints[i + I_FP_ACC_FLUSH] = -1;
+    ints[i + I_GENERATION] = (generation + 1) | 0;
+    this.hashPages[page]!.fill(0, k * H_STRIDE, (k + 1) * H_STRIDE);
+    this.flagPages[page]![k] = allowlisted ? F_ALLOWLISTED : 0;
+    this.counterPages[page]!.fill(0, k * COUNTER_STRIDE, (k + 1) * COUNTER_STRIDE);
+    this.recentPages[page]!.fill(0, k * this.recentStride, (k + 1) * this.recentStride);
     this.ip[slot] = ip;
     this.prefix[slot] = prefix;
     this.userAgent[slot] = undefined;
@@ -210,35 +231,63 @@ class ClientStore {
 /**
  * A client's profile as a view on the store's columns at one slot (a flyweight: the profiler
  * points one view at the client it is working on; nothing is allocated per client or request).
- * Its decayed counters and recent-key sets live in the profiler's pools at the same slot.
+ * Its decayed counters and recent-key sets are in the same store, at the same slot.
  */
 class ClientProfile implements ClientTraits {
   slot = 0;
+  /** The slot's decayed counters: `counters[co …]` (COUNTER_STRIDE values). */
+  counters: Float64Array;
+  co = 0;
+  /** The slot's recent path hashes then URL hashes: `recent[ro …]`. */
+  recent: Uint32Array;
+  ro = 0;
+  private num: Float64Array;
   private n = 0;
+  private ints: Int32Array;
   private i = 0;
+  private hashes: Uint32Array;
   private h = 0;
+  private flags: Uint16Array;
+  private k = 0;
 
-  constructor(private readonly store: ClientStore) {}
+  constructor(private readonly store: ClientStore) {
+    this.counters = this.num = new Float64Array(0);
+    this.ints = new Int32Array(0);
+    this.recent = this.hashes = new Uint32Array(0);
+    this.flags = new Uint16Array(0);
+  }
 
   at(slot: number): this {
+    const store = this.store;
+    const page = slot >>> PAGE_BITS;
+    const k = slot & PAGE_MASK;
     this.slot = slot;
-    this.n = slot * N_STRIDE;
-    this.i = slot * I_STRIDE;
-    this.h = slot * H_STRIDE;
+    this.k = k;
+    this.num = store.numPages[page]!;
+    this.n = k * N_STRIDE;
+    this.ints = store.intPages[page]!;
+    this.i = k * I_STRIDE;
+    this.hashes = store.hashPages[page]!;
+    this.h = k * H_STRIDE;
+    this.flags = store.flagPages[page]!;
+    this.counters = store.counterPages[page]!;
+    this.co = k * COUNTER_STRIDE;
+    this.recent = store.recentPages[page]!;
+    this.ro = k * store.recentStride;
     return this;
   }
 
   private flag(bit: number): boolean {
-    return (this.store.flags[this.slot]! & bit) !== 0;
+    return (this.flags[this.k]! & bit) !== 0;
   }
 
   private setFlag(bit: number, on: boolean): void {
-    const flags = this.store.flags;
-    flags[this.slot] = on ? flags[this.slot]! | bit : flags[this.slot]! & ~bit;
+    const flags = this.flags;
+    flags[this.k] = on ? flags[this.k]! | bit : flags[this.k]! & ~bit;
   }
 
   get generation(): number {
-    return this.store.ints[this.i + I_GENERATION]!;
+    return this.ints[this.i + I_GENERATION]!;
   }
   get ip(): string {
     return this.store.ip[this.slot]!;
@@ -251,41 +300,41 @@ class ClientProfile implements ClientTraits {
   }
   /** Event time the counters are valid at. */
   get clock(): number {
-    return this.store.num[this.n + N_CLOCK]!;
+    return this.num[this.n + N_CLOCK]!;
   }
   set clock(v: number) {
-    this.store.num[this.n + N_CLOCK] = v;
+    this.num[this.n + N_CLOCK] = v;
   }
   get sessionStart(): number {
-    return this.store.num[this.n + N_SESSION_START]!;
+    return this.num[this.n + N_SESSION_START]!;
   }
   set sessionStart(v: number) {
-    this.store.num[this.n + N_SESSION_START] = v;
+    this.num[this.n + N_SESSION_START] = v;
   }
   get requests(): number {
-    return this.store.num[this.n + N_REQUESTS]!;
+    return this.num[this.n + N_REQUESTS]!;
   }
   set requests(v: number) {
-    this.store.num[this.n + N_REQUESTS] = v;
+    this.num[this.n + N_REQUESTS] = v;
   }
   /** Lifetime counts of the profile (exact): the bot-shape test needs "none at all". */
   get pages(): number {
-    return this.store.num[this.n + N_PAGES]!;
+    return this.num[this.n + N_PAGES]!;
   }
   set pages(v: number) {
-    this.store.num[this.n + N_PAGES] = v;
+    this.num[this.n + N_PAGES] = v;
   }
   get assets(): number {
-    return this.store.num[this.n + N_ASSETS]!;
+    return this.num[this.n + N_ASSETS]!;
   }
   set assets(v: number) {
-    this.store.num[this.n + N_ASSETS] = v;
+    this.num[this.n + N_ASSETS] = v;
   }
   get withReferer(): number {
-    return this.store.num[this.n + N_WITH_REFERER]!;
+    return this.num[this.n + N_WITH_REFERER]!;
   }
   set withReferer(v: number) {
-    this.store.num[this.n + N_WITH_REFERER] = v;
+    this.num[this.n + N_WITH_REFERER] = v;
   }
   // User agent and fingerprint, recomputed only when the headers change.
   get userAgent(): string | null | undefined {
@@ -313,17 +362,17 @@ class ClientProfile implements ClientTraits {
     this.store.fingerprint[this.slot] = v;
   }
   get fingerprintHash(): number {
-    return this.store.hashes[this.h + H_FINGERPRINT]!;
+    return this.hashes[this.h + H_FINGERPRINT]!;
   }
   set fingerprintHash(v: number) {
-    this.store.hashes[this.h + H_FINGERPRINT] = v;
+    this.hashes[this.h + H_FINGERPRINT] = v;
   }
   /** How often the fingerprint changed: > 1 marks a shared address (NAT) with many browsers. */
   get fingerprintChanges(): number {
-    return this.store.ints[this.i + I_FP_CHANGES]!;
+    return this.ints[this.i + I_FP_CHANGES]!;
   }
   set fingerprintChanges(v: number) {
-    this.store.ints[this.i + I_FP_CHANGES] = v;
+    this.ints[this.i + I_FP_CHANGES] = v;
   }
   get browserClaim(): boolean {
     return this.flag(F_BROWSER_CLAIM);
@@ -357,10 +406,10 @@ class ClientProfile implements ClientTraits {
     this.store.path[this.slot] = v;
   }
   get pathHash(): number {
-    return this.store.hashes[this.h + H_PATH]!;
+    return this.hashes[this.h + H_PATH]!;
   }
   set pathHash(v: number) {
-    this.store.hashes[this.h + H_PATH] = v;
+    this.hashes[this.h + H_PATH] = v;
   }
   get pathIsAsset(): boolean {
     return this.flag(F_PATH_IS_ASSET);
@@ -375,54 +424,54 @@ class ClientProfile implements ClientTraits {
     this.setFlag(F_PATH_SENSITIVE, v);
   }
   get pathCursor(): number {
-    return this.store.ints[this.i + I_PATH_CURSOR]!;
+    return this.ints[this.i + I_PATH_CURSOR]!;
   }
   set pathCursor(v: number) {
-    this.store.ints[this.i + I_PATH_CURSOR] = v;
+    this.ints[this.i + I_PATH_CURSOR] = v;
   }
   get urlCursor(): number {
-    return this.store.ints[this.i + I_URL_CURSOR]!;
+    return this.ints[this.i + I_URL_CURSOR]!;
   }
   set urlCursor(v: number) {
-    this.store.ints[this.i + I_URL_CURSOR] = v;
+    this.ints[this.i + I_URL_CURSOR] = v;
   }
   // Inter-arrival statistics, exponentially weighted (ms).
   get interArrivalMean(): number {
-    return this.store.num[this.n + N_IA_MEAN]!;
+    return this.num[this.n + N_IA_MEAN]!;
   }
   set interArrivalMean(v: number) {
-    this.store.num[this.n + N_IA_MEAN] = v;
+    this.num[this.n + N_IA_MEAN] = v;
   }
   get interArrivalVariance(): number {
-    return this.store.num[this.n + N_IA_VARIANCE]!;
+    return this.num[this.n + N_IA_VARIANCE]!;
   }
   set interArrivalVariance(v: number) {
-    this.store.num[this.n + N_IA_VARIANCE] = v;
+    this.num[this.n + N_IA_VARIANCE] = v;
   }
   get interArrivals(): number {
-    return this.store.num[this.n + N_INTER_ARRIVALS]!;
+    return this.num[this.n + N_INTER_ARRIVALS]!;
   }
   set interArrivals(v: number) {
-    this.store.num[this.n + N_INTER_ARRIVALS] = v;
+    this.num[this.n + N_INTER_ARRIVALS] = v;
   }
   // Evaluation state.
   get lastEvalAt(): number {
-    return this.store.num[this.n + N_LAST_EVAL_AT]!;
+    return this.num[this.n + N_LAST_EVAL_AT]!;
   }
   set lastEvalAt(v: number) {
-    this.store.num[this.n + N_LAST_EVAL_AT] = v;
+    this.num[this.n + N_LAST_EVAL_AT] = v;
   }
   get requestsSinceEval(): number {
-    return this.store.ints[this.i + I_REQUESTS_SINCE_EVAL]!;
+    return this.ints[this.i + I_REQUESTS_SINCE_EVAL]!;
   }
   set requestsSinceEval(v: number) {
-    this.store.ints[this.i + I_REQUESTS_SINCE_EVAL] = v;
+    this.ints[this.i + I_REQUESTS_SINCE_EVAL] = v;
   }
   get score(): number {
-    return this.store.num[this.n + N_SCORE]!;
+    return this.num[this.n + N_SCORE]!;
   }
   set score(v: number) {
-    this.store.num[this.n + N_SCORE] = v;
+    this.num[this.n + N_SCORE] = v;
   }
   get humanLooking(): boolean {
     return this.flag(F_HUMAN_LOOKING);
@@ -431,16 +480,16 @@ class ClientProfile implements ClientTraits {
     this.setFlag(F_HUMAN_LOOKING, v);
   }
   get lastSignalAt(): number {
-    return this.store.num[this.n + N_LAST_SIGNAL_AT]!;
+    return this.num[this.n + N_LAST_SIGNAL_AT]!;
   }
   set lastSignalAt(v: number) {
-    this.store.num[this.n + N_LAST_SIGNAL_AT] = v;
+    this.num[this.n + N_LAST_SIGNAL_AT] = v;
   }
   get lastSignalScore(): number {
-    return this.store.num[this.n + N_LAST_SIGNAL_SCORE]!;
+    return this.num[this.n + N_LAST_SIGNAL_SCORE]!;
   }
   set lastSignalScore(v: number) {
-    this.store.num[this.n + N_LAST_SIGNAL_SCORE] = v;
+    this.num[this.n + N_LAST_SIGNAL_SCORE] = v;
   }
   get lastSignalReason(): string {
     return this.store.lastSignalReason[this.slot]!;
@@ -450,16 +499,16 @@ class ClientProfile implements ClientTraits {
   }
   // "Count once per window" bookkeeping for the cross-address aggregates.
   get countedAt(): number {
-    return this.store.num[this.n + N_COUNTED_AT]!;
+    return this.num[this.n + N_COUNTED_AT]!;
   }
   set countedAt(v: number) {
-    this.store.num[this.n + N_COUNTED_AT] = v;
+    this.num[this.n + N_COUNTED_AT] = v;
   }
   get fingerprintCountedAt(): number {
-    return this.store.num[this.n + N_FP_COUNTED_AT]!;
+    return this.num[this.n + N_FP_COUNTED_AT]!;
   }
   set fingerprintCountedAt(v: number) {
-    this.store.num[this.n + N_FP_COUNTED_AT] = v;
+    this.num[this.n + N_FP_COUNTED_AT] = v;
   }
   get countedFingerprint(): string {
     return this.store.countedFingerprint[this.slot]!;
@@ -468,10 +517,10 @@ class ClientProfile implements ClientTraits {
     this.store.countedFingerprint[this.slot] = v;
   }
   get countedFingerprintHash(): number {
-    return this.store.hashes[this.h + H_COUNTED_FINGERPRINT]!;
+    return this.hashes[this.h + H_COUNTED_FINGERPRINT]!;
   }
   set countedFingerprintHash(v: number) {
-    this.store.hashes[this.h + H_COUNTED_FINGERPRINT] = v;
+    this.hashes[this.h + H_COUNTED_FINGERPRINT] = v;
   }
   /** The fingerprint accumulator of the current flush, and the flush it belongs to. */
   get fingerprintAcc(): FingerprintAccumulator | null {
@@ -481,10 +530,10 @@ class ClientProfile implements ClientTraits {
     this.store.fingerprintAcc[this.slot] = v;
   }
   get fingerprintAccFlush(): number {
-    return this.store.ints[this.i + I_FP_ACC_FLUSH]!;
+    return this.ints[this.i + I_FP_ACC_FLUSH]!;
   }
   set fingerprintAccFlush(v: number) {
-    this.store.ints[this.i + I_FP_ACC_FLUSH] = v;
+    this.ints[this.i + I_FP_ACC_FLUSH] = v;
   }
   get fingerprintAccFor(): string {
     return this.store.fingerprintAccFor[this.slot]!;
@@ -494,10 +543,10 @@ class ClientProfile implements ClientTraits {
   }
   /** The last path added to that accumulator (a client repeating a path adds it once). */
   get lastFingerprintPath(): number {
-    return this.store.hashes[this.h + H_LAST_FP_PATH]!;
+    return this.hashes[this.h + H_LAST_FP_PATH]!;
   }
   set lastFingerprintPath(v: number) {
-    this.store.hashes[this.h + H_LAST_FP_PATH] = v;
+    this.hashes[this.h + H_LAST_FP_PATH] = v;
   }
   get humanCounted(): boolean {
     return this.flag(F_HUMAN_COUNTED);
@@ -512,10 +561,10 @@ class ClientProfile implements ClientTraits {
     this.setFlag(F_FLAGGED_COUNTED, v);
   }
   get countedScore(): number {
-    return this.store.num[this.n + N_COUNTED_SCORE]!;
+    return this.num[this.n + N_COUNTED_SCORE]!;
   }
   set countedScore(v: number) {
-    this.store.num[this.n + N_COUNTED_SCORE] = v;
+    this.num[this.n + N_COUNTED_SCORE] = v;
   }
 }
 
@@ -592,19 +641,15 @@ export interface ProfilerStats {
 export class Profiler {
   /** Client address → slot in the client columns and pools. */
   private readonly clients: ClockTable<string, number>;
-  private readonly store = new ClientStore();
+  private readonly store: ClientStore;
   /** The client being worked on (a view on the store; see ClientProfile). */
-  private readonly view = new ClientProfile(this.store);
+  private readonly view: ClientProfile;
   private readonly classifier: RequestClassifier;
   private readonly score = new ClientScore();
   private readonly maxClients: number;
   private readonly recentPaths: number;
   private readonly recentUrls: number;
   private readonly recentStride: number;
-  // Pools indexed by the client's table slot; grown by doubling up to maxClients slots.
-  private counters: Float64Array;
-  private recent: Uint32Array;
-  private capacity: number;
   /**
    * Facts of recently seen paths (asset, sensitive) by 30-bit content hash, so the classification
    * runs once per path rather than once per client. Bounded by PATH_FACTS_ENTRIES, cleared when
@@ -667,10 +712,8 @@ export class Profiler {
     this.recentPaths = config.bounds.recentPathsPerClient;
     this.recentUrls = config.bounds.recentUrlsPerClient;
     this.recentStride = this.recentPaths + this.recentUrls;
-    this.capacity = Math.min(1024, this.maxClients);
-    this.counters = new Float64Array(this.capacity * COUNTER_STRIDE);
-    this.recent = new Uint32Array(this.capacity * this.recentStride);
-    this.store.grow(this.capacity);
+    this.store = new ClientStore(this.maxClients, this.recentStride);
+    this.view = new ClientProfile(this.store);
     this.clients = new ClockTable<string, number>(this.maxClients);
     this.classifier = new RequestClassifier(config);
     this.tauShort = config.windows.shortMs;
@@ -700,8 +743,8 @@ export class Profiler {
     const ip = log.clientAddress;
     const slot = this.clients.get(ip);
     const client = slot === undefined ? this.newClient(ip, t) : this.view.at(slot);
-    const v = this.counters;
-    const o = client.slot * COUNTER_STRIDE;
+    const v = client.counters;
+    const o = client.co;
 
     // Bring the decayed counters to t; a late event gets the weight of its age instead.
     let wMedium = 1;
@@ -776,7 +819,7 @@ export class Profiler {
 
     // Repetition (the same URL again) and cache-busting (a known path with a new query string)
     // from the client's recent keys.
-    const ro = client.slot * this.recentStride;
+    const ro = client.ro;
     const pathHash = client.pathHash;
     const pathSeen = this.seenOrInsertPath(client, ro, pathHash);
     let repeat = pathSeen;
@@ -888,28 +931,13 @@ export class Profiler {
     // The table key, the profile and every signal share one copy, detached from the line.
     const ip = detachString(logAddress);
     const slot = this.clients.insert(ip, (slot) => {
-      if (slot >= this.capacity) this.grow();
+      if (slot >= this.store.capacity) this.store.grow();
       return slot;
     });
     const prefix = this.sharedStrings.getOptional(this.deps.prefixOf(ip));
     this.store.reset(slot, ip, prefix, this.isAllowlisted(ip), t);
     const client = this.view.at(slot);
-    this.counters.fill(0, slot * COUNTER_STRIDE, (slot + 1) * COUNTER_STRIDE);
-    this.recent.fill(0, slot * this.recentStride, (slot + 1) * this.recentStride);
     return client;
-  }
-
-  /** Doubles the pools, up to the table's capacity. */
-  private grow(): void {
-    const capacity = Math.min(this.capacity * 2, this.maxClients);
-    const counters = new Float64Array(capacity * COUNTER_STRIDE);
-    counters.set(this.counters);
-    const recent = new Uint32Array(capacity * this.recentStride);
-    recent.set(this.recent);
-    this.counters = counters;
-    this.recent = recent;
-    this.capacity = capacity;
-    this.store.grow(capacity);
   }
 
   private observeHeaders(client: ClientProfile, log: AccessLog): void {
@@ -952,7 +980,7 @@ export class Profiler {
 
   /** Whether the client asked for this path among its recent ones; remembers it if not (FIFO). */
   private seenOrInsertPath(client: ClientProfile, ro: number, hash: number): boolean {
-    const keys = this.recent;
+    const keys = client.recent;
     const end = ro + this.recentPaths;
     for (let i = ro; i < end; i++) if (keys[i] === hash) return true;
     keys[ro + client.pathCursor] = hash;
@@ -961,7 +989,7 @@ export class Profiler {
   }
 
   private seenOrInsertUrl(client: ClientProfile, ro: number, hash: number): boolean {
-    const keys = this.recent;
+    const keys = client.recent;
     const start = ro + this.recentPaths;
     const end = start + this.recentUrls;
     for (let i = start; i < end; i++) if (keys[i] === hash) return true;
@@ -1145,7 +1173,7 @@ export class Profiler {
     client.lastEvalAt = t;
     client.requestsSinceEval = 0;
     const score = this.score;
-    scoreClient(this.counters, client.slot * COUNTER_STRIDE, client, this.config, this.tauShort, score);
+    scoreClient(client.counters, client.co, client, this.config, this.tauShort, score);
     client.score = score.score;
     client.humanLooking = score.humanLooking;
     const botShaped =
@@ -1180,11 +1208,11 @@ export class Profiler {
       time: t,
       score: score.score,
       reason,
-      signals: score.signals(this.counters, client.slot * COUNTER_STRIDE),
+      signals: score.signals(client.counters, client.co),
       humanLooking: score.humanLooking,
       botShaped,
       paths: this.recentPathsOf(client),
-      burstRequests: Math.round(this.counters[client.slot * COUNTER_STRIDE + S_REQUESTS]! * 1000) / 1000,
+      burstRequests: Math.round(client.counters[client.co + S_REQUESTS]! * 1000) / 1000,
       established: score.humanLooking && t - client.sessionStart >= this.config.windows.establishedAfterMs,
       firstSeen: client.sessionStart,
       requests: client.requests,
@@ -1206,9 +1234,9 @@ export class Profiler {
   /** The client's most recent distinct paths (hashes, newest first, at most SIGNAL_PATHS). */
   private recentPathsOf(client: ClientProfile): number[] {
     const out: number[] = [];
-    const ro = client.slot * this.recentStride;
+    const ro = client.ro;
     for (let k = 1; k <= this.recentPaths && out.length < SIGNAL_PATHS; k++) {
-      const hash = this.recent[ro + ((client.pathCursor - k + this.recentPaths) % this.recentPaths)]!;
+      const hash = client.recent[ro + ((client.pathCursor - k + this.recentPaths) % this.recentPaths)]!;
       if (hash === 0) break;
       out.push(hash);
     }
