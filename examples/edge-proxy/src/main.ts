@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { EdgeAgent, HttpSource, KafkaSource, type Source } from '@edgeguard/edge-agent';
+import { ACCESS_LOG_FORMAT, AccessLogWriter } from './access-log.js';
+import { EdgeProxy } from './proxy.js';
+
+const usage = `edge-proxy: a caching reverse proxy on the edgeguard edge agent
+
+  edge-proxy --origin URL [--port 8080] [--host 127.0.0.1] [--access-log FILE]
+             (--api URL --api-key KEY | --kafka host:port[,...] [--topic-prefix edgeguard.])
+             [--trusted-proxies CIDR,...] [--cold-start open|closed] [--cache-mb 64]
+
+Environment: EDGEGUARD_API_URL, EDGEGUARD_API_KEY, KAFKA_BROKERS, EDGEGUARD_TOPIC_PREFIX stand in
+for the flags. The access log is written in this nginx log_format (ship it with
+edgeguard run shipper --follow FILE, config input.format = "nginx:<format>"):
+
+  ${ACCESS_LOG_FORMAT}
+`;
+
+function fail(message: string): never {
+  process.stderr.write(`edge-proxy: ${message}\n\n${usage}`);
+  process.exit(2);
+}
+
+const { values } = parseArgs({
+  options: {
+    origin: { type: 'string' },
+    port: { type: 'string', default: '8080' },
+    host: { type: 'string', default: '127.0.0.1' },
+    'access-log': { type: 'string' },
+    api: { type: 'string', default: process.env.EDGEGUARD_API_URL },
+    'api-key': { type: 'string', default: process.env.EDGEGUARD_API_KEY },
+    kafka: { type: 'string', default: process.env.KAFKA_BROKERS },
+    'topic-prefix': { type: 'string', default: process.env.EDGEGUARD_TOPIC_PREFIX ?? 'edgeguard.' },
+    'trusted-proxies': { type: 'string', default: '' },
+    'cold-start': { type: 'string', default: 'open' },
+    'cache-mb': { type: 'string', default: '64' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+if (!values.origin) fail('--origin is required');
+const coldStart = values['cold-start'];
+if (coldStart !== 'open' && coldStart !== 'closed') fail('--cold-start must be open or closed');
+let source: Source;
+if (values.api) {
+  if (!values['api-key'])
+    fail('--api needs --api-key (a bouncer key: edgeguard keys create --scope bouncer)');
+  source = new HttpSource({ url: values.api, apiKey: values['api-key'] });
+} else if (values.kafka) {
+  source = new KafkaSource({ brokers: values.kafka.split(','), topicPrefix: values['topic-prefix'] });
+} else {
+  fail('give --api URL --api-key KEY, or --kafka BROKERS');
+}
+const port = Number(values.port);
+if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port must be a port number');
+
+const log = (level: string) => (fields: object, message?: string) =>
+  process.stderr.write(`${JSON.stringify({ level, time: Date.now(), msg: message, ...fields })}\n`);
+const agent = new EdgeAgent({
+  source,
+  coldStart,
+  logger: { debug: () => {}, info: log('info'), warn: log('warn'), error: log('error') },
+});
+agent.on('error', () => {}); // logged by the agent; an edge keeps serving
+const accessLog = values['access-log'] ? new AccessLogWriter(values['access-log']) : null;
+const proxy = new EdgeProxy({
+  agent,
+  origin: values.origin,
+  trustedProxies: values['trusted-proxies'] ? values['trusted-proxies'].split(',') : [],
+  accessLog,
+  cache: { maxBytes: Number(values['cache-mb']) * (1 << 20) },
+});
+await agent.start();
+const url = await proxy.listen(port, values.host);
+process.stderr.write(`edge-proxy listening on ${url}, origin ${values.origin}, ${source.kind} source\n`);
+
+const stop = async () => {
+  await proxy.close();
+  await agent.stop();
+  await accessLog?.close();
+  process.exit(0);
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);

@@ -1,0 +1,467 @@
+import {
+  createServer,
+  Agent as HttpAgent,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { cacheKeyQuery, type EdgeAgent, normaliseHost } from '@edgeguard/edge-agent';
+import { httpFingerprint } from '@edgeguard/fingerprint';
+import { resolveClientAddress } from '@edgeguard/logformat';
+import { CidrSet, canonicalIp } from '@edgeguard/netaddr';
+import type { CachePolicy } from '@edgeguard/schema';
+import { LRUCache } from 'lru-cache';
+import type { AccessLogRecord, AccessLogWriter, CacheStatus } from './access-log.js';
+import {
+  type CachedResponse,
+  ResponseCache,
+  type ResponseCacheOptions,
+  sharedCacheLifetime,
+} from './response-cache.js';
+
+export interface EdgeProxyOptions {
+  /** The agent answering check() and cachePolicy() (started by the caller). */
+  agent: Pick<EdgeAgent, 'check' | 'cachePolicy'>;
+  /** The origin, e.g. `http://127.0.0.1:8081`. */
+  origin: string;
+  /** Peers whose X-Forwarded-For is believed (load balancers in front of the proxy), as CIDRs. */
+  trustedProxies?: string[];
+  accessLog?: AccessLogWriter | null;
+  cache?: ResponseCacheOptions;
+  /** The `throttle` verdict: a token bucket per client address (default 2 requests/s, burst 10). */
+  throttle?: { ratePerSecond?: number; burst?: number; maxClients?: number };
+  /** Origin response time limit (ms, default 10 s). */
+  originTimeoutMs?: number;
+  /** Largest origin body read for caching (default 8 MiB); larger responses get 502. */
+  maxBodyBytes?: number;
+}
+
+export interface EdgeProxyStats {
+  requests: number;
+  blocked: number;
+  challenged: number;
+  throttled: number;
+  hits: number;
+  misses: number;
+  stale: number;
+  originErrors: number;
+  cachedResponses: number;
+}
+
+/** Cached fields a response keeps; hop-by-hop headers (RFC 9110 section 7.6.1) are never forwarded. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+]);
+/** Concurrent origin fetches shared by key at most; past it misses fetch on their own. */
+const MAX_IN_FLIGHT = 10_000;
+
+interface Fetched {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: Buffer;
+  upstreamSeconds: number;
+}
+
+/**
+ * A small caching reverse proxy on the edge agent (see README.md):
+ *
+ * 1. The client is the TCP peer, or the rightmost untrusted X-Forwarded-For hop when the peer is a
+ *    trusted proxy (@edgeguard/logformat's resolveClientAddress, nginx realip semantics).
+ * 2. `agent.check({ ip, fingerprint })`: `block` → 403; `challenge` → 429 with a small page (a real
+ *    edge would serve a JavaScript or CAPTCHA challenge here); `throttle` → a token bucket per
+ *    client, 429 with Retry-After past it.
+ * 3. GET requests go through a bounded cache keyed by host + path + the query as the agent's cache
+ *    policy says (`cacheKeyQuery`: a busted path's random query strings stop making misses).
+ *    Freshness from the policy's ttl or the origin's Cache-Control (s-maxage, max-age);
+ *    stale-while-revalidate and stale-if-error likewise (RFC 5861), capped by the policy's
+ *    maxStaleSeconds; concurrent misses of one key share one origin fetch unless the policy says
+ *    `collapse: false`.
+ * 4. Every request is written to the access log in ACCESS_LOG_FORMAT, which the shipper reads.
+ */
+export class EdgeProxy {
+  readonly server: Server;
+  private readonly trusted: CidrSet | null;
+  private readonly cache: ResponseCache;
+  private readonly inFlight = new Map<string, Promise<Fetched>>();
+  private readonly buckets: LRUCache<string, { tokens: number; at: number }>;
+  private readonly origin: URL;
+  private readonly originAgent = new HttpAgent({ keepAlive: true, maxSockets: 256 });
+  private readonly counters: Omit<EdgeProxyStats, 'cachedResponses'> = {
+    requests: 0,
+    blocked: 0,
+    challenged: 0,
+    throttled: 0,
+    hits: 0,
+    misses: 0,
+    stale: 0,
+    originErrors: 0,
+  };
+
+  constructor(private readonly options: EdgeProxyOptions) {
+    this.origin = new URL(options.origin);
+    this.trusted = options.trustedProxies?.length ? new CidrSet(options.trustedProxies) : null;
+    this.cache = new ResponseCache(options.cache);
+    this.buckets = new LRUCache({ max: options.throttle?.maxClients ?? 100_000 });
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((error: Error) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`edge proxy error: ${error.message}\n`);
+      });
+    });
+  }
+
+  async listen(port = 0, host = '127.0.0.1'): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(port, host, resolve));
+    const address = this.server.address() as AddressInfo;
+    return `http://${host}:${address.port}`;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.originAgent.destroy();
+  }
+
+  stats(): EdgeProxyStats {
+    return { ...this.counters, cachedResponses: this.cache.size };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    this.counters.requests++;
+    const peer = canonicalIp(req.socket.remoteAddress ?? '') ?? '0.0.0.0';
+    const forwardedFor = headerText(req.headers['x-forwarded-for']);
+    const client = resolveClientAddress(peer, forwardedFor ?? null, this.trusted);
+    const userAgent = headerText(req.headers['user-agent']);
+    const acceptLanguage = headerText(req.headers['accept-language']);
+    const host = headerText(req.headers.host);
+    const url = req.url ?? '/';
+    const log: AccessLogRecord = {
+      time: Date.now(),
+      client,
+      method: req.method ?? 'GET',
+      url,
+      protocol: `HTTP/${req.httpVersion}`,
+      status: 0,
+      bytes: 0,
+      referer: headerText(req.headers.referer),
+      userAgent,
+      forwardedFor,
+      // nginx's $host: lower case, no port.
+      host: host === undefined ? undefined : normaliseHost(host),
+      requestTime: 0,
+      upstreamTime: null,
+      cacheStatus: '-',
+      acceptLanguage,
+    };
+    const finish = (
+      status: number,
+      headers: Record<string, string | string[]>,
+      body: Buffer | string,
+      cacheStatus: CacheStatus,
+    ) => {
+      const payload = typeof body === 'string' ? Buffer.from(body) : body;
+      res.writeHead(status, { ...headers, 'content-length': String(payload.length) });
+      res.end(req.method === 'HEAD' ? undefined : payload);
+      log.status = status;
+      log.bytes = req.method === 'HEAD' ? 0 : payload.length;
+      log.cacheStatus = cacheStatus;
+      log.requestTime = (performance.now() - started) / 1000;
+      this.options.accessLog?.write(log);
+    };
+
+    // The fingerprint edgeguard's detector computes from this request's log line (the same fields
+    // as logged: user agent and Accept-Language; header order is not logged).
+    const fingerprint = httpFingerprint({
+      userAgent: userAgent ?? null,
+      acceptLanguage: acceptLanguage ?? null,
+      headerOrder: null,
+    });
+    const { verdict, decision } = this.options.agent.check({ ip: client, fingerprint });
+    if (verdict === 'block') {
+      this.counters.blocked++;
+      req.resume();
+      finish(
+        403,
+        {
+          'content-type': 'text/plain; charset=utf-8',
+          'x-edgeguard-reason': decision?.reason ?? 'cold-start',
+        },
+        'Forbidden\n',
+        '-',
+      );
+      return;
+    }
+    if (verdict === 'challenge') {
+      this.counters.challenged++;
+      req.resume();
+      finish(
+        429,
+        {
+          'content-type': 'text/html; charset=utf-8',
+          'retry-after': '30',
+          'x-edgeguard-reason': decision?.reason ?? '',
+        },
+        CHALLENGE_PAGE,
+        '-',
+      );
+      return;
+    }
+    if (verdict === 'throttle' && !this.takeToken(client)) {
+      this.counters.throttled++;
+      req.resume();
+      finish(
+        429,
+        { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '1' },
+        'Too Many Requests\n',
+        '-',
+      );
+      return;
+    }
+
+    const queryAt = url.indexOf('?');
+    const path = queryAt < 0 ? url : url.slice(0, queryAt);
+    const query = queryAt < 0 ? '' : url.slice(queryAt + 1);
+    if (req.method !== 'GET' || req.headers.authorization !== undefined) {
+      await this.forward(req, res, log, started);
+      return;
+    }
+
+    const policy = this.options.agent.cachePolicy(host, path);
+    const key = `${host ?? ''}${path}?${cacheKeyQuery(policy?.cacheKey, query)}`;
+    const cached = this.cache.get(key);
+    const now = Date.now();
+    if (cached !== undefined && now < cached.freshUntil) {
+      this.counters.hits++;
+      finish(cached.status, withCacheHeader(cached.headers, 'HIT'), cached.body, 'HIT');
+      return;
+    }
+    if (cached !== undefined && now < capStale(cached.staleWhileRevalidateUntil, cached, policy)) {
+      // Serve the stale copy now; one background fetch refreshes it (shared with concurrent misses).
+      this.counters.stale++;
+      this.fetchShared(key, req, policy).catch(() => undefined);
+      finish(cached.status, withCacheHeader(cached.headers, 'UPDATING'), cached.body, 'UPDATING');
+      return;
+    }
+    try {
+      const fetched = await this.fetchShared(key, req, policy);
+      log.upstreamTime = fetched.upstreamSeconds;
+      this.counters.misses++;
+      const status: CacheStatus = cached === undefined ? 'MISS' : 'EXPIRED';
+      finish(fetched.status, withCacheHeader(fetched.headers, status), fetched.body, status);
+    } catch (error) {
+      this.counters.originErrors++;
+      if (cached !== undefined && Date.now() < capStale(cached.staleIfErrorUntil, cached, policy)) {
+        this.counters.stale++;
+        finish(cached.status, withCacheHeader(cached.headers, 'STALE'), cached.body, 'STALE');
+        return;
+      }
+      finish(502, { 'content-type': 'text/plain' }, `Bad Gateway: ${(error as Error).message}\n`, 'MISS');
+    }
+  }
+
+  /** Fetches from the origin, sharing one fetch among concurrent requests of one key, and caches the result. */
+  private fetchShared(key: string, req: IncomingMessage, policy: CachePolicy | null): Promise<Fetched> {
+    const collapse = policy?.collapse !== false;
+    const running = collapse ? this.inFlight.get(key) : undefined;
+    if (running !== undefined) return running;
+    const fetching = this.fetchOrigin(req).then((fetched) => {
+      this.store(key, fetched, policy);
+      return fetched;
+    });
+    if (collapse && this.inFlight.size < MAX_IN_FLIGHT) {
+      this.inFlight.set(key, fetching);
+      fetching.finally(() => this.inFlight.delete(key)).catch(() => undefined);
+    }
+    return fetching;
+  }
+
+  private store(key: string, fetched: Fetched, policy: CachePolicy | null): void {
+    // A response setting a cookie is someone's: never shared.
+    if (fetched.status !== 200 || fetched.headers['set-cookie'] !== undefined) return;
+    const cacheControl = fetched.headers['cache-control'];
+    const origin = sharedCacheLifetime(Array.isArray(cacheControl) ? cacheControl.join(', ') : cacheControl);
+    const ttl = policy?.ttlSeconds ?? origin?.maxAgeSeconds;
+    if (ttl === undefined || ttl <= 0) return;
+    const now = Date.now();
+    const freshUntil = now + ttl * 1000;
+    const swr = policy?.staleWhileRevalidateSeconds ?? origin?.swrSeconds ?? 0;
+    const sie = policy?.staleIfErrorSeconds ?? origin?.sieSeconds ?? 0;
+    const entry: CachedResponse = {
+      status: fetched.status,
+      headers: fetched.headers,
+      body: fetched.body,
+      storedAt: now,
+      freshUntil,
+      staleWhileRevalidateUntil: freshUntil + swr * 1000,
+      staleIfErrorUntil: freshUntil + sie * 1000,
+    };
+    this.cache.set(key, entry);
+  }
+
+  private fetchOrigin(req: IncomingMessage): Promise<Fetched> {
+    const started = performance.now();
+    const maxBody = this.options.maxBodyBytes ?? 8 << 20;
+    return new Promise<Fetched>((resolve, reject) => {
+      const upstream = request(
+        {
+          protocol: this.origin.protocol,
+          hostname: this.origin.hostname,
+          port: this.origin.port,
+          method: 'GET',
+          path: req.url,
+          headers: this.originHeaders(req),
+          agent: this.originAgent,
+          timeout: this.options.originTimeoutMs ?? 10_000,
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          response.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > maxBody) {
+              response.destroy(new Error(`origin response larger than ${maxBody} bytes`));
+              return;
+            }
+            chunks.push(chunk);
+          });
+          response.on('error', reject);
+          response.on('end', () =>
+            resolve({
+              status: response.statusCode ?? 502,
+              headers: responseHeaders(response),
+              body: Buffer.concat(chunks),
+              upstreamSeconds: (performance.now() - started) / 1000,
+            }),
+          );
+        },
+      );
+      upstream.on('timeout', () => upstream.destroy(new Error('origin timed out')));
+      upstream.on('error', reject);
+      upstream.end();
+    });
+  }
+
+  /** Non-GET (and authorised) requests: streamed both ways, never cached. */
+  private forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    log: AccessLogRecord,
+    started: number,
+  ): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const upstreamStarted = performance.now();
+      const done = (status: number, bytes: number) => {
+        log.status = status;
+        log.bytes = bytes;
+        log.cacheStatus = 'BYPASS';
+        log.upstreamTime = (performance.now() - upstreamStarted) / 1000;
+        log.requestTime = (performance.now() - started) / 1000;
+        this.options.accessLog?.write(log);
+        resolve();
+      };
+      const upstream = request(
+        {
+          protocol: this.origin.protocol,
+          hostname: this.origin.hostname,
+          port: this.origin.port,
+          method: req.method,
+          path: req.url,
+          headers: this.originHeaders(req),
+          agent: this.originAgent,
+          timeout: this.options.originTimeoutMs ?? 10_000,
+        },
+        (response) => {
+          res.writeHead(response.statusCode ?? 502, responseHeaders(response));
+          let bytes = 0;
+          response.on('data', (chunk: Buffer) => {
+            bytes += chunk.length;
+          });
+          response.pipe(res);
+          response.on('end', () => done(response.statusCode ?? 502, bytes));
+          response.on('error', () => done(response.statusCode ?? 502, bytes));
+        },
+      );
+      upstream.on('timeout', () => upstream.destroy(new Error('origin timed out')));
+      upstream.on('error', () => {
+        this.counters.originErrors++;
+        if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+        res.end('Bad Gateway\n');
+        done(502, 12);
+      });
+      req.pipe(upstream);
+    });
+  }
+
+  private originHeaders(req: IncomingMessage): Record<string, string> {
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value === undefined || HOP_BY_HOP.has(name)) continue;
+      headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    // Append the peer as the next hop, as nginx's $proxy_add_x_forwarded_for does.
+    const peer = canonicalIp(req.socket.remoteAddress ?? '') ?? '';
+    headers['x-forwarded-for'] = headers['x-forwarded-for'] ? `${headers['x-forwarded-for']}, ${peer}` : peer;
+    if (req.headers['content-length'] !== undefined)
+      headers['content-length'] = req.headers['content-length'];
+    return headers;
+  }
+
+  private takeToken(client: string): boolean {
+    const rate = this.options.throttle?.ratePerSecond ?? 2;
+    const burst = this.options.throttle?.burst ?? 10;
+    const now = Date.now();
+    const bucket = this.buckets.get(client) ?? { tokens: burst, at: now };
+    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * rate);
+    bucket.at = now;
+    const allowed = bucket.tokens >= 1;
+    if (allowed) bucket.tokens -= 1;
+    this.buckets.set(client, bucket);
+    return allowed;
+  }
+}
+
+/** The cap a policy's maxStaleSeconds puts on how long past freshness a response may be served. */
+function capStale(until: number, cached: CachedResponse, policy: CachePolicy | null): number {
+  const maxStale = policy?.maxStaleSeconds;
+  return maxStale === null || maxStale === undefined
+    ? until
+    : Math.min(until, cached.freshUntil + maxStale * 1000);
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function responseHeaders(response: IncomingMessage): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(response.headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    // Set-Cookie stays a list: joined cookies are not one cookie.
+    headers[name] = Array.isArray(value) && name !== 'set-cookie' ? value.join(', ') : value;
+  }
+  return headers;
+}
+
+function withCacheHeader(
+  headers: Record<string, string | string[]>,
+  status: CacheStatus,
+): Record<string, string | string[]> {
+  return { ...headers, 'x-cache': status };
+}
+
+const CHALLENGE_PAGE = `<!doctype html>
+<html><head><meta charset="utf-8"><title>Checking your browser</title></head>
+<body><h1>One moment</h1><p>Too many requests from your address. Please try again in a little while.</p></body></html>
+`;

@@ -1,0 +1,82 @@
+import { LRUCache } from 'lru-cache';
+
+/** A cached origin response. Times are epoch ms (wall clock). */
+export interface CachedResponse {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: Buffer;
+  storedAt: number;
+  /** Fresh until then: served as HIT. */
+  freshUntil: number;
+  /** After freshUntil and until then it may be served stale while one request revalidates. */
+  staleWhileRevalidateUntil: number;
+  /** After freshUntil and until then it may be served when the origin fails. */
+  staleIfErrorUntil: number;
+}
+
+export interface ResponseCacheOptions {
+  /** Total body bytes held (default 64 MiB); least recently used responses go first. */
+  maxBytes?: number;
+  /** Responses held at most (default 10,000). */
+  maxEntries?: number;
+  /** Largest body cached (default 1 MiB). */
+  maxObjectBytes?: number;
+}
+
+/**
+ * The proxy's cache: an lru-cache bounded by entries and by body bytes. Entries are not removed at
+ * freshUntil: an expired entry may still be served stale (stale-while-revalidate, stale-if-error)
+ * until it is replaced or evicted.
+ */
+export class ResponseCache {
+  private readonly lru: LRUCache<string, CachedResponse>;
+  readonly maxObjectBytes: number;
+
+  constructor(options: ResponseCacheOptions = {}) {
+    this.maxObjectBytes = options.maxObjectBytes ?? 1 << 20;
+    this.lru = new LRUCache<string, CachedResponse>({
+      max: options.maxEntries ?? 10_000,
+      maxSize: options.maxBytes ?? 64 << 20,
+      sizeCalculation: (entry, key) => entry.body.length + key.length + 512,
+    });
+  }
+
+  get(key: string): CachedResponse | undefined {
+    return this.lru.get(key);
+  }
+
+  set(key: string, entry: CachedResponse): void {
+    if (entry.body.length > this.maxObjectBytes) return;
+    this.lru.set(key, entry);
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+}
+
+/** What an origin's Cache-Control allows a shared cache to do; null when it may not store the response. */
+export function sharedCacheLifetime(
+  cacheControl: string | undefined,
+): { maxAgeSeconds: number; swrSeconds: number; sieSeconds: number } | null {
+  if (cacheControl === undefined) return null;
+  const directives = new Map<string, string>();
+  for (const part of cacheControl.toLowerCase().split(',')) {
+    const [name, value] = part.trim().split('=', 2) as [string, string | undefined];
+    if (name) directives.set(name, value?.replace(/"/g, '') ?? '');
+  }
+  if (directives.has('no-store') || directives.has('private') || directives.has('no-cache')) return null;
+  const seconds = (name: string) => {
+    const value = Number(directives.get(name));
+    return Number.isFinite(value) && value >= 0 ? value : null;
+  };
+  // RFC 9111 section 5.2.2.10: s-maxage overrides max-age for shared caches.
+  const maxAge = seconds('s-maxage') ?? seconds('max-age');
+  if (maxAge === null) return null;
+  // RFC 5861: stale-while-revalidate and stale-if-error.
+  return {
+    maxAgeSeconds: maxAge,
+    swrSeconds: seconds('stale-while-revalidate') ?? 0,
+    sieSeconds: seconds('stale-if-error') ?? 0,
+  };
+}

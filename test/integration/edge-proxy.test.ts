@@ -1,0 +1,211 @@
+// The edge-proxy example on a real edge agent: verdicts enforced per resolved client, the cache
+// keyed as the agent's cache policy says, stale-while-revalidate, and an access log the shipper's
+// parser reads back field for field. The agent is fed by a tiny in-process Source (the public
+// Source interface); the Kafka- and API-fed variants run in edge-e2e.test.ts and edge-agent-*.test.ts.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EdgeAgent, type FeedSink, type Source } from '@edgeguard/edge-agent';
+import { ACCESS_LOG_FORMAT, AccessLogWriter, EdgeProxy } from '@edgeguard/example-edge-proxy';
+import { httpFingerprint } from '@edgeguard/fingerprint';
+import { createParser } from '@edgeguard/logformat';
+import { type AccessLog, type Action, type CachePolicy, type Decision, isBadInput } from '@edgeguard/schema';
+
+/** A Source fed from the test: put/delete go straight to the agent, as a source's records would. */
+class InProcessSource implements Source {
+  readonly kind = 'in-process';
+  sink: FeedSink | null = null;
+  async start(sink: FeedSink): Promise<void> {
+    this.sink = sink;
+    sink.loaded('decisions');
+    sink.loaded('policies');
+  }
+  async stop(): Promise<void> {}
+}
+
+function decision(scope: 'ip' | 'range' | 'fingerprint', value: string, action: Action): Decision {
+  const now = Date.now();
+  return {
+    key: `${scope === 'fingerprint' ? 'fp' : scope}:${value}`,
+    scope,
+    value,
+    action,
+    reason: 'repetition',
+    signals: [],
+    score: 3,
+    decidedAt: now,
+    expiresAt: now + 600_000,
+    origin: 'auto',
+    version: 1,
+  };
+}
+
+function bustPolicy(host: string, path: string): CachePolicy {
+  const now = Date.now();
+  return {
+    key: `${host}${path}`,
+    match: { host, pathPattern: path },
+    ttlSeconds: null,
+    staleWhileRevalidateSeconds: null,
+    staleIfErrorSeconds: null,
+    maxStaleSeconds: null,
+    collapse: true,
+    cacheKey: { kind: 'drop' },
+    reason: 'cache-bust',
+    signals: [],
+    decidedAt: now,
+    expiresAt: now + 600_000,
+    version: 1,
+  };
+}
+
+const BROWSER = 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0';
+
+describe('the edge proxy example', { timeout: 60_000 }, () => {
+  const work = mkdtempSync(join(tmpdir(), 'eg-edge-proxy-'));
+  const logPath = join(work, 'access.log');
+  const originHits = new Map<string, number>();
+  let origin: Server;
+  let source: InProcessSource;
+  let agent: EdgeAgent;
+  let proxy: EdgeProxy;
+  let accessLog: AccessLogWriter;
+  let base: string;
+
+  const get = (path: string, client: string, headers: Record<string, string> = {}) =>
+    fetch(`${base}${path}`, {
+      headers: {
+        'user-agent': BROWSER,
+        'accept-language': 'en-US,en;q=0.9',
+        'x-forwarded-for': client,
+        ...headers,
+      },
+    });
+
+  before(async () => {
+    origin = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0]!;
+      originHits.set(path, (originHits.get(path) ?? 0) + 1);
+      const cacheControl = path === '/swr' ? 'max-age=1, stale-while-revalidate=30' : 'public, max-age=60';
+      res.writeHead(200, { 'content-type': 'text/html', 'cache-control': cacheControl });
+      res.end(`<p>${path} #${originHits.get(path)}</p>`);
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    source = new InProcessSource();
+    agent = new EdgeAgent({ source });
+    await agent.start();
+    accessLog = new AccessLogWriter(logPath);
+    proxy = new EdgeProxy({
+      agent,
+      origin: `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
+      trustedProxies: ['127.0.0.1/32'],
+      accessLog,
+      throttle: { ratePerSecond: 1, burst: 3 },
+    });
+    base = await proxy.listen();
+  });
+
+  after(async () => {
+    await proxy.close();
+    await agent.stop();
+    await accessLog.close();
+    origin.closeAllConnections();
+    await new Promise<void>((resolve) => origin.close(() => resolve()));
+  });
+
+  it('answers 403 to a blocked client, 429 to a challenged one, and serves everyone else', async () => {
+    source.sink!.putDecision(decision('ip', '203.0.113.66', 'block'));
+    source.sink!.putDecision(decision('range', '198.51.100.0/24', 'challenge'));
+    const blocked = await get('/news', '203.0.113.66');
+    assert.equal(blocked.status, 403);
+    assert.equal(blocked.headers.get('x-edgeguard-reason'), 'repetition');
+    const challenged = await get('/news', '198.51.100.77');
+    assert.equal(challenged.status, 429);
+    assert.match(await challenged.text(), /One moment/);
+    assert.equal((await get('/news', '192.0.2.10')).status, 200);
+  });
+
+  it('resolves the client behind a trusted proxy: a spoofed leftmost X-Forwarded-For hop cannot frame a victim', async () => {
+    // The blocked address written by the client itself, left of the hop our trusted proxy appended.
+    const spoofed = await get('/news', '203.0.113.66, 192.0.2.11');
+    assert.equal(spoofed.status, 200, 'the client is 192.0.2.11, not the address it claimed');
+    const behind = await get('/news', '192.0.2.12, 203.0.113.66');
+    assert.equal(behind.status, 403, 'the rightmost untrusted hop is the client');
+  });
+
+  it('blocks by fingerprint: the same one the detector computes from the logged user agent and language', async () => {
+    const fingerprint = httpFingerprint({
+      userAgent: 'swarm-bot/2.0',
+      acceptLanguage: 'en',
+      headerOrder: null,
+    });
+    source.sink!.putDecision(decision('fingerprint', fingerprint, 'block'));
+    const bot = { 'user-agent': 'swarm-bot/2.0', 'accept-language': 'en', 'x-forwarded-for': '192.0.2.99' };
+    assert.equal((await fetch(`${base}/fp`, { headers: bot })).status, 403);
+    const other = { ...bot, 'accept-language': 'de' };
+    assert.equal((await fetch(`${base}/fp`, { headers: other })).status, 200, 'another fingerprint');
+  });
+
+  it('throttles a throttled client past its burst, with Retry-After', async () => {
+    source.sink!.putDecision(decision('ip', '192.0.2.50', 'throttle'));
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await get(`/t${i}`, '192.0.2.50')).status);
+    assert.deepEqual(statuses, [200, 200, 200, 429, 429]);
+  });
+
+  it('keys a busted path without its query once the agent has a cache-bust policy for it', async () => {
+    const host = new URL(base).host;
+    const before = [];
+    for (const cb of ['a1', 'b2', 'c3'])
+      before.push((await get(`/hot?cb=${cb}`, '192.0.2.20')).headers.get('x-cache'));
+    assert.deepEqual(before, ['MISS', 'MISS', 'MISS'], 'every random query string misses');
+    source.sink!.putPolicy(bustPolicy(host.split(':')[0]!, '/hot'));
+    const after = [];
+    for (const cb of ['d4', 'e5', 'f6', 'g7'])
+      after.push((await get(`/hot?cb=${cb}`, '192.0.2.20')).headers.get('x-cache'));
+    assert.deepEqual(
+      after,
+      ['MISS', 'HIT', 'HIT', 'HIT'],
+      'one fetch, then hits despite random query strings',
+    );
+    assert.equal(originHits.get('/hot'), 4);
+  });
+
+  it('serves stale while one background request revalidates (stale-while-revalidate)', async () => {
+    assert.equal((await get('/swr', '192.0.2.30')).headers.get('x-cache'), 'MISS');
+    assert.equal((await get('/swr', '192.0.2.30')).headers.get('x-cache'), 'HIT');
+    await sleep(1100);
+    const stale = await get('/swr', '192.0.2.30');
+    assert.equal(stale.headers.get('x-cache'), 'UPDATING');
+    assert.match(await stale.text(), /#1/);
+    await sleep(100);
+    const fresh = await get('/swr', '192.0.2.30');
+    assert.equal(fresh.headers.get('x-cache'), 'HIT');
+    assert.match(await fresh.text(), /#2/);
+    assert.equal(originHits.get('/swr'), 2);
+  });
+
+  it('writes an access log the shipper parses back: client, status, host, cache status, language', async () => {
+    await sleep(100);
+    const parser = createParser(`nginx:${ACCESS_LOG_FORMAT}`);
+    const lines = readFileSync(logPath, 'utf8').trim().split('\n');
+    const records = lines.map((line) => parser.parse(line));
+    for (const [i, record] of records.entries())
+      assert.ok(!isBadInput(record), `line ${i + 1} rejected: ${lines[i]}`);
+    const parsed = records as AccessLog[];
+    const blocked = parsed.find((r) => r.clientAddress === '203.0.113.66' && r.status === 403);
+    assert.ok(blocked, 'the blocked request is logged with its client and status');
+    const hit = parsed.find((r) => r.path === '/hot' && r.cacheStatus === 'HIT');
+    assert.ok(hit);
+    assert.match(hit.query ?? '', /^cb=/, 'the query is logged as sent');
+    assert.equal(hit.acceptLanguage, 'en-US,en;q=0.9');
+    assert.equal(hit.host, new URL(base).hostname);
+    assert.equal(hit.userAgent, BROWSER);
+    assert.ok(parsed.some((r) => r.cacheStatus === 'MISS' && r.originDurationMs !== null));
+  });
+});
