@@ -43,24 +43,56 @@ class Cover {
   ) {}
 }
 
-class Entry {
-  requests = 0;
-  strength = 0;
-  decidedAt: number | null = null;
-  caughtAt: number | null = null;
-  by: string[] = [];
-  prefix: string | null | undefined = undefined;
-  userAgent: string | null | undefined = undefined;
-  acceptLanguage: string | null = null;
-  headerOrder: string | null = null;
-  fingerprint = '';
-  /** Whether a decision covered the request being judged (reset per request). */
-  coveredNow = false;
+/** Entries per page of the entry columns (pages are added as addresses arrive). */
+const PAGE_BITS = 12;
+const PAGE_MASK = (1 << PAGE_BITS) - 1;
+// Numbers per entry: requests, first covered time, first caught time (NaN: never).
+const E_REQUESTS = 0;
+const E_DECIDED_AT = 1;
+const E_CAUGHT_AT = 2;
+const E_STRIDE = 3;
+// Byte per entry: the strongest action's strength (low bits) and the allowlist flag.
+const B_STRENGTH = 3;
+const B_ALLOWLISTED = 4;
 
-  constructor(
-    readonly ip: string,
-    readonly allowlisted: boolean,
-  ) {}
+/**
+ * The tracked addresses as columns, by entry number (first-seen order): no object and no boxed
+ * times per address (an object per address cost ~190 B; the columns ~90 B).
+ */
+class Entries {
+  size = 0;
+  readonly numPages: Float64Array[] = [];
+  readonly bytePages: Uint8Array[] = [];
+  readonly ip: string[] = [];
+  /** The decision keys that covered it, null until one did. */
+  readonly by: (string[] | null)[] = [];
+  // The fingerprint's inputs as of its last request, and the fingerprint (computed on change).
+  readonly prefix: (string | null | undefined)[] = [];
+  readonly userAgent: (string | null | undefined)[] = [];
+  readonly acceptLanguage: (string | null)[] = [];
+  readonly headerOrder: (string | null)[] = [];
+  readonly fingerprint: string[] = [];
+
+  add(ip: string, allowlisted: boolean): number {
+    const e = this.size++;
+    const k = e & PAGE_MASK;
+    if (k === 0) {
+      this.numPages.push(new Float64Array((PAGE_MASK + 1) * E_STRIDE));
+      this.bytePages.push(new Uint8Array(PAGE_MASK + 1));
+    }
+    const num = this.numPages[e >>> PAGE_BITS]!;
+    num[k * E_STRIDE + E_DECIDED_AT] = Number.NaN;
+    num[k * E_STRIDE + E_CAUGHT_AT] = Number.NaN;
+    this.bytePages[e >>> PAGE_BITS]![k] = allowlisted ? B_ALLOWLISTED : 0;
+    this.ip.push(ip);
+    this.by.push(null);
+    this.prefix.push(undefined);
+    this.userAgent.push(undefined);
+    this.acceptLanguage.push(null);
+    this.headerOrder.push(null);
+    this.fingerprint.push('');
+    return e;
+  }
 }
 
 /**
@@ -73,7 +105,9 @@ export class VerdictBacktest {
   private readonly ipDecisions = new Map<string, Cover>();
   private readonly rangeDecisions = new Map<string, Cover>();
   private readonly fingerprintDecisions = new Map<string, Cover>();
-  private readonly clients = new Map<string, Entry>();
+  /** Address → entry number. */
+  private readonly clients = new Map<string, number>();
+  private readonly entries = new Entries();
   private readonly maxClients: number;
   private readonly sharedStrings = new SharedStrings(SHARED_STRINGS);
   /** Requests from addresses beyond `maxClients` (not tracked). */
@@ -99,14 +133,16 @@ export class VerdictBacktest {
   /** A decision (or its tombstone) as published on the decisions topic. */
   onDecision(key: string, decision: Decision | null): void {
     const colon = key.indexOf(':');
-    const scope = key.slice(0, colon);
-    const value = key.slice(colon + 1);
-    const map =
-      scope === 'ip' ? this.ipDecisions : scope === 'range' ? this.rangeDecisions : this.fingerprintDecisions;
-    if (decision === null) map.delete(value);
+    const map = key.startsWith('ip:')
+      ? this.ipDecisions
+      : key.startsWith('range:')
+        ? this.rangeDecisions
+        : this.fingerprintDecisions;
+    if (decision === null) map.delete(key.slice(colon + 1));
+    // The decision's own value (the decider's copy), not a slice of the key kept alongside it.
     else
       map.set(
-        value,
+        typeof decision.value === 'string' ? decision.value : key.slice(colon + 1),
         new Cover(decision.key, actionStrength(decision.action), decision.decidedAt, decision.expiresAt),
       );
   }
@@ -114,18 +150,21 @@ export class VerdictBacktest {
   /** One request as published on access-logs (a malformed message is ignored; the profiler counts it). */
   onRequest(log: AccessLog | null): void {
     if (log === null || typeof log !== 'object' || typeof log.clientAddress !== 'string') return;
-    let entry = this.clients.get(log.clientAddress);
-    if (entry === undefined) {
+    let e = this.clients.get(log.clientAddress);
+    const entries = this.entries;
+    if (e === undefined) {
       if (this.clients.size >= this.maxClients) {
         this.overflow++;
         return;
       }
       // A copy: the address is a slice of the log line, which the entry must not keep alive.
       const ip = detachString(log.clientAddress);
-      entry = new Entry(ip, this.options.allowlist.has(ip));
-      this.clients.set(ip, entry);
+      e = entries.add(ip, this.options.allowlist.has(ip));
+      this.clients.set(ip, e);
     }
-    entry.requests++;
+    const num = entries.numPages[e >>> PAGE_BITS]!;
+    const o = (e & PAGE_MASK) * E_STRIDE;
+    num[o + E_REQUESTS]!++;
     const t = log.time;
     // Requests arrive roughly in time order: most fall in the minute of the previous one, which
     // spares a map probe on a heap-number key per request.
@@ -143,35 +182,57 @@ export class VerdictBacktest {
       this.minuteBucket = bucket;
     }
     if (bucket !== undefined) bucket.requests++;
-    if (entry.allowlisted) return;
-    entry.coveredNow = false;
+    if ((entries.bytePages[e >>> PAGE_BITS]![e & PAGE_MASK]! & B_ALLOWLISTED) !== 0) return;
+    let covered = false;
     if (this.ipDecisions.size > 0) {
-      const d = this.ipDecisions.get(entry.ip);
-      if (d !== undefined) cover(entry, d, t);
+      const d = this.ipDecisions.get(entries.ip[e]!);
+      if (d !== undefined && this.cover(e, d, t)) covered = true;
     }
     if (this.rangeDecisions.size > 0) {
-      if (entry.prefix === undefined)
-        entry.prefix = this.sharedStrings.getOptional(this.options.prefixOf(entry.ip));
-      if (entry.prefix !== null) {
-        const d = this.rangeDecisions.get(entry.prefix);
-        if (d !== undefined) cover(entry, d, t);
+      let prefix = entries.prefix[e];
+      if (prefix === undefined) {
+        prefix = this.sharedStrings.getOptional(this.options.prefixOf(entries.ip[e]!));
+        entries.prefix[e] = prefix;
+      }
+      if (prefix !== null) {
+        const d = this.rangeDecisions.get(prefix);
+        if (d !== undefined && this.cover(e, d, t)) covered = true;
       }
     }
     if (this.fingerprintDecisions.size > 0) {
       if (
-        log.userAgent !== entry.userAgent ||
-        log.acceptLanguage !== entry.acceptLanguage ||
-        log.headerOrder !== entry.headerOrder
+        log.userAgent !== entries.userAgent[e] ||
+        log.acceptLanguage !== entries.acceptLanguage[e] ||
+        log.headerOrder !== entries.headerOrder[e]
       ) {
-        entry.userAgent = this.sharedStrings.getOptional(log.userAgent);
-        entry.acceptLanguage = this.sharedStrings.getOptional(log.acceptLanguage);
-        entry.headerOrder = this.sharedStrings.getOptional(log.headerOrder);
-        entry.fingerprint = this.options.httpFingerprint(log);
+        entries.userAgent[e] = this.sharedStrings.getOptional(log.userAgent);
+        entries.acceptLanguage[e] = this.sharedStrings.getOptional(log.acceptLanguage);
+        entries.headerOrder[e] = this.sharedStrings.getOptional(log.headerOrder);
+        entries.fingerprint[e] = this.options.httpFingerprint(log);
       }
-      const d = this.fingerprintDecisions.get(entry.fingerprint);
-      if (d !== undefined) cover(entry, d, t);
+      const d = this.fingerprintDecisions.get(entries.fingerprint[e]!);
+      if (d !== undefined && this.cover(e, d, t)) covered = true;
     }
-    if (entry.coveredNow && bucket !== undefined) bucket.flagged++;
+    if (covered && bucket !== undefined) bucket.flagged++;
+  }
+
+  /** Applies a decision active at `t` to entry `e`; false when it is not active at `t`. */
+  private cover(e: number, decision: Cover, t: number): boolean {
+    if (t < decision.decidedAt || t >= decision.expiresAt) return false;
+    const entries = this.entries;
+    const num = entries.numPages[e >>> PAGE_BITS]!;
+    const o = (e & PAGE_MASK) * E_STRIDE;
+    if (Number.isNaN(num[o + E_DECIDED_AT]!)) num[o + E_DECIDED_AT] = t;
+    if (decision.strength >= 2 && Number.isNaN(num[o + E_CAUGHT_AT]!)) num[o + E_CAUGHT_AT] = t;
+    const bytes = entries.bytePages[e >>> PAGE_BITS]!;
+    const k = e & PAGE_MASK;
+    if (decision.strength > (bytes[k]! & B_STRENGTH))
+      bytes[k] = (bytes[k]! & ~B_STRENGTH) | decision.strength;
+    // Most covered clients are covered by one key: a one-element array, not a default-sized one.
+    const by = entries.by[e];
+    if (by === null || by === undefined) entries.by[e] = [decision.key];
+    else if (by.length < MAX_KEYS_PER_CLIENT && !by.includes(decision.key)) by.push(decision.key);
+    return true;
   }
 
   /** Requests per minute (epoch ms of the minute), oldest first. */
@@ -180,28 +241,20 @@ export class VerdictBacktest {
   }
 
   *verdicts(): Iterable<ClientVerdict> {
-    for (const entry of this.clients.values()) {
+    const entries = this.entries;
+    for (let e = 0; e < entries.size; e++) {
+      const num = entries.numPages[e >>> PAGE_BITS]!;
+      const o = (e & PAGE_MASK) * E_STRIDE;
+      const decidedAt = num[o + E_DECIDED_AT]!;
+      const caughtAt = num[o + E_CAUGHT_AT]!;
       yield {
-        ip: entry.ip,
-        requests: entry.requests,
-        verdict: STRENGTH_VERDICTS[entry.strength]!,
-        decidedAt: entry.decidedAt,
-        caughtAt: entry.caughtAt,
-        by: [...entry.by],
+        ip: entries.ip[e]!,
+        requests: num[o + E_REQUESTS]!,
+        verdict: STRENGTH_VERDICTS[entries.bytePages[e >>> PAGE_BITS]![e & PAGE_MASK]! & B_STRENGTH]!,
+        decidedAt: Number.isNaN(decidedAt) ? null : decidedAt,
+        caughtAt: Number.isNaN(caughtAt) ? null : caughtAt,
+        by: [...(entries.by[e] ?? [])],
       };
     }
   }
-}
-
-function cover(entry: Entry, decision: Cover, t: number): void {
-  if (t < decision.decidedAt || t >= decision.expiresAt) return;
-  entry.coveredNow = true;
-  const strength = decision.strength;
-  if (entry.decidedAt === null) entry.decidedAt = t;
-  if (strength >= 2 && entry.caughtAt === null) entry.caughtAt = t;
-  if (strength > entry.strength) entry.strength = strength;
-  // Most covered clients are covered by one key: a one-element array, not a default-sized one.
-  if (entry.by.length === 0) entry.by = [decision.key];
-  else if (entry.by.length < MAX_KEYS_PER_CLIENT && !entry.by.includes(decision.key))
-    entry.by.push(decision.key);
 }
