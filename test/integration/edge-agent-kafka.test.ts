@@ -1,0 +1,138 @@
+// The edge agent reading the compacted topics straight from the real broker (edges with Kafka access).
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EdgeAgent, KafkaSource } from '@edgeguard/edge-agent';
+import type { Action, CachePolicy, Decision } from '@edgeguard/schema';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { edgeguard, uniquePrefix } from './support/services.js';
+
+let sequence = 0;
+function decision(scope: 'ip' | 'range', value: string, action: Action, ttlMs = 3_600_000): Decision {
+  const now = Date.now();
+  return {
+    key: `${scope}:${value}`,
+    scope,
+    value,
+    action,
+    reason: 'swarm',
+    signals: [{ name: 'fingerprint.clients', value: 12, threshold: 4.5 }],
+    score: 3,
+    decidedAt: now,
+    expiresAt: now + ttlMs,
+    origin: 'auto',
+    version: ++sequence,
+  };
+}
+
+function policy(path: string): CachePolicy {
+  const now = Date.now();
+  return {
+    key: `shop.example${path}`,
+    match: { host: 'shop.example', pathPattern: path },
+    ttlSeconds: null,
+    staleWhileRevalidateSeconds: 30,
+    staleIfErrorSeconds: 300,
+    maxStaleSeconds: null,
+    collapse: true,
+    cacheKey: { kind: 'drop' },
+    reason: 'hot-miss+cache-bust',
+    signals: [],
+    decidedAt: now,
+    expiresAt: now + 600_000,
+    version: ++sequence,
+  };
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<number> {
+  const started = Date.now();
+  while (!check()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(2);
+  }
+  return Date.now() - started;
+}
+
+describe('the edge agent following the compacted topics', { timeout: 120_000 }, () => {
+  const prefix = uniquePrefix('edge-agent-kafka');
+  const kafka = new Kafka({
+    brokers: [process.env.KAFKA_BROKERS ?? '127.0.0.1:9092'],
+    logLevel: logLevel.NOTHING,
+  });
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  let agent: EdgeAgent;
+  const send = (
+    topic: string,
+    messages: Array<{ key: string; value: string | null; headers?: Record<string, string> }>,
+  ) => producer.send({ topic: `${prefix}${topic}`, acks: -1, messages });
+
+  before(async () => {
+    const ensure = edgeguard(['topics', 'ensure', '--partitions', '1'], { EDGEGUARD_TOPIC_PREFIX: prefix });
+    assert.equal(ensure.code, 0, ensure.stderr);
+    await producer.connect();
+    // History on the topics before the agent starts: it must end up with the current state.
+    const removed = decision('ip', '203.0.113.5', 'block');
+    await send('decisions', [
+      { key: removed.key, value: JSON.stringify(removed) },
+      { key: 'ip:203.0.113.6', value: JSON.stringify(decision('ip', '203.0.113.6', 'challenge')) },
+      {
+        key: 'range:198.51.100.0/24',
+        value: JSON.stringify(decision('range', '198.51.100.0/24', 'challenge')),
+      },
+      { key: 'ip:203.0.113.7', value: JSON.stringify(decision('ip', '203.0.113.7', 'block', -1000)) },
+      { key: 'ip:203.0.113.8', value: '{not json' },
+      {
+        key: 'ip:203.0.113.9',
+        value: JSON.stringify({ ...decision('ip', '203.0.113.9', 'block'), action: 'nuke' }),
+      },
+      { key: removed.key, value: null },
+      { key: 'end', value: null, headers: { 'eg-control': 'end' } },
+    ]);
+    await send('cache-policies', [{ key: 'shop.example/deals', value: JSON.stringify(policy('/deals')) }]);
+    agent = new EdgeAgent({
+      source: new KafkaSource({
+        brokers: [process.env.KAFKA_BROKERS ?? '127.0.0.1:9092'],
+        topicPrefix: prefix,
+      }),
+    });
+    await agent.start();
+    await agent.whenReady(60_000);
+  });
+
+  after(async () => {
+    await agent?.stop();
+    await producer.disconnect();
+  });
+
+  it('loads the current state: tombstoned and expired decisions absent, bad records counted, policies in', () => {
+    assert.equal(agent.check({ ip: '203.0.113.5' }).verdict, 'allow', 'tombstoned');
+    assert.equal(agent.check({ ip: '203.0.113.6' }).verdict, 'challenge');
+    assert.equal(agent.check({ ip: '198.51.100.77' }).decision?.key, 'range:198.51.100.0/24');
+    assert.equal(agent.check({ ip: '203.0.113.7' }).verdict, 'allow', 'expired before it was read');
+    assert.equal(agent.stats().counters.rejected, 2, 'the undecodable and the invalid record');
+    assert.equal(agent.cachePolicy('shop.example', '/deals')?.cacheKey?.kind, 'drop');
+    assert.equal(agent.stats().decisions.size, 2);
+  });
+
+  it('follows live: new decisions, upgrades and tombstones arrive within a fraction of a second', async () => {
+    const latencies: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const ip = `192.0.2.${i + 1}`;
+      const sent = Date.now();
+      await send('decisions', [{ key: `ip:${ip}`, value: JSON.stringify(decision('ip', ip, 'throttle')) }]);
+      await until(ip, () => agent.check({ ip }).verdict === 'throttle');
+      latencies.push(Date.now() - sent);
+    }
+    latencies.sort((a, b) => a - b);
+    console.log(`topic → agent (Kafka source): p50 ${latencies[10]} ms, max ${latencies.at(-1)} ms`);
+    assert.ok(latencies[10]! <= 250, `median ${latencies[10]} ms`);
+    await send('decisions', [
+      { key: 'ip:192.0.2.1', value: JSON.stringify(decision('ip', '192.0.2.1', 'block')) },
+    ]);
+    await until('the upgrade', () => agent.check({ ip: '192.0.2.1' }).verdict === 'block');
+    await send('decisions', [{ key: 'ip:192.0.2.1', value: null }]);
+    await until('the tombstone', () => agent.check({ ip: '192.0.2.1' }).verdict === 'allow');
+    await send('cache-policies', [{ key: 'shop.example/deals', value: null }]);
+    await until('the policy tombstone', () => agent.cachePolicy('shop.example', '/deals') === null);
+  });
+});
