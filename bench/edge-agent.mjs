@@ -3,20 +3,30 @@
 //   1. check() lookups/s over 100,000 active decisions (IPv4 and IPv6 addresses, /24 and /64
 //      ranges, fingerprints), against two baselines in the same run: the repo's general-purpose
 //      structures (canonical text → Map, netaddr CidrSet for ranges) and a naive linear scan.
-//   2. with --latency URL KEY: decision produced to the decisions topic → visible in an agent
-//      following the API (HttpSource, SSE), p50/p99 over N decisions (see bench/edge-latency.mjs).
-// Usage: npm run bench:agent [-- --lookups 5000000]
+//   2. propagation (unless --no-latency; needs the local broker and Redis, `npm run infra:up`):
+//      a decision produced to the `decisions` topic → visible in an agent following the API
+//      (decider's store writer → Redis → `edgeguard run api` → SSE → HttpSource), and in an agent
+//      reading the topic directly (KafkaSource), p50/p99 over --decisions N (default 300) sent at
+//      --rate per second (default 50), on a fresh topic prefix.
+// Usage: npm run bench:agent [-- --lookups 5000000 --decisions 500 --no-latency]
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { DecisionIndex, parseDecision } from '@edgeguard/edge-agent';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { DecisionIndex, EdgeAgent, HttpSource, KafkaSource, parseDecision } from '@edgeguard/edge-agent';
 import { CidrSet, canonicalIp, parseCidr } from '@edgeguard/netaddr';
 import { actionStrength } from '@edgeguard/schema';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 
 const args = process.argv.slice(2);
 const flag = (name, fallback) => {
   const at = args.indexOf(`--${name}`);
   return at >= 0 ? args[at + 1] : fallback;
 };
-const LOOKUPS = Number(flag('lookups', 4_000_000));
+const LOOKUPS = Number(flag('lookups', 3_000_000));
 const ROUNDS = Number(flag('rounds', 5));
 
 let seed = 42;
@@ -75,33 +85,52 @@ for (let i = 0; i < 2_000; i++) {
   add('fingerprint', fingerprints[i]);
 }
 
-// Queries: 80 % IPv4 / 20 % IPv6; a third hit an address decision, a tenth fall in a range, the
-// rest miss (most traffic is not blocked); a quarter carry a fingerprint, 5 % a decided one.
+// Query mixes (65,536 distinct queries each, cycled): the share of IPv6, of addresses with an
+// address decision, of addresses inside a decided range (else uncovered), of requests carrying a
+// fingerprint, and of those whose fingerprint is decided.
 const QUERY_COUNT = 1 << 16;
-const queries = [];
-for (let i = 0; i < QUERY_COUNT; i++) {
-  const six = random() < 0.2;
-  const r = random();
-  let ip;
-  if (r < 0.33) ip = six ? v6Addresses[int(v6Addresses.length)] : v4Addresses[int(v4Addresses.length)];
-  else if (r < 0.43)
-    ip = six
-      ? `${v6Ranges[int(v6Ranges.length)]}:1:2:3:${hex()}`
-      : `${v4Ranges[int(v4Ranges.length)]}.${int(256)}`;
-  else ip = six ? v6() : v4();
-  const f = random();
-  const fingerprint =
-    f < 0.05
-      ? fingerprints[int(fingerprints.length)]
-      : f < 0.25
-        ? `h1:${int(2 ** 31).toString(16)}`
-        : undefined;
-  // Flat strings, as a socket's remoteAddress is (concatenation builds ropes, slower to scan).
-  queries.push({
-    ip: Buffer.from(ip).toString(),
-    fingerprint: fingerprint && Buffer.from(fingerprint).toString(),
-  });
+function makeQueries({ v6Share, addressHits, rangeHits, withFingerprint, fingerprintHits }) {
+  const list = [];
+  for (let i = 0; i < QUERY_COUNT; i++) {
+    const six = random() < v6Share;
+    const r = random();
+    let ip;
+    if (r < addressHits)
+      ip = six ? v6Addresses[int(v6Addresses.length)] : v4Addresses[int(v4Addresses.length)];
+    else if (r < addressHits + rangeHits)
+      ip = six
+        ? `${v6Ranges[int(v6Ranges.length)]}:1:2:3:${hex()}`
+        : `${v4Ranges[int(v4Ranges.length)]}.${int(256)}`;
+    else ip = six ? v6() : v4();
+    const f = random();
+    const fingerprint =
+      f < withFingerprint * fingerprintHits
+        ? fingerprints[int(fingerprints.length)]
+        : f < withFingerprint
+          ? `h1:${int(2 ** 31).toString(16)}`
+          : undefined;
+    // Flat strings, as a socket's remoteAddress is (concatenation builds ropes, slower to scan).
+    list.push({
+      ip: Buffer.from(ip).toString(),
+      fingerprint: fingerprint && Buffer.from(fingerprint).toString(),
+    });
+  }
+  return list;
 }
+const MIXES = [
+  [
+    'IPv4, nothing covered',
+    { v6Share: 0, addressHits: 0, rangeHits: 0, withFingerprint: 0, fingerprintHits: 0 },
+  ],
+  [
+    'typical: 20 % IPv6, 3 % covered, 25 % with fingerprint',
+    { v6Share: 0.2, addressHits: 0.02, rangeHits: 0.01, withFingerprint: 0.25, fingerprintHits: 0.02 },
+  ],
+  [
+    'under attack: 20 % IPv6, 43 % covered',
+    { v6Share: 0.2, addressHits: 0.33, rangeHits: 0.1, withFingerprint: 0.25, fingerprintHits: 0.2 },
+  ],
+].map(([name, shape]) => ({ name, queries: makeQueries(shape) }));
 
 // The agent's index.
 const index = new DecisionIndex();
@@ -175,42 +204,181 @@ function naiveCheck(request, now) {
 }
 
 // Same answers, or the comparison means nothing.
-let disagreements = 0;
-for (const q of queries) if (index.check(q, NOW).verdict !== mapCheck(q, NOW).verdict) disagreements++;
-if (disagreements > 0) throw new Error(`index and baseline disagree on ${disagreements} queries`);
+for (const mix of MIXES) {
+  let disagreements = 0;
+  for (const q of mix.queries) if (index.check(q, NOW).verdict !== mapCheck(q, NOW).verdict) disagreements++;
+  if (disagreements > 0)
+    throw new Error(`${mix.name}: index and baseline disagree on ${disagreements} queries`);
+}
 
-function run(name, check, lookups, passNow) {
+function run(name, queries, check, lookups) {
   let sink = 0;
   const mask = QUERY_COUNT - 1;
   const rates = [];
   for (let round = 0; round < ROUNDS; round++) {
     const start = performance.now();
-    if (passNow) for (let i = 0; i < lookups; i++) sink += check(queries[i & mask], NOW).verdict.length;
-    else for (let i = 0; i < lookups; i++) sink += check(queries[i & mask]).verdict.length;
+    for (let i = 0; i < lookups; i++) sink += check(queries[i & mask]).verdict.length;
     rates.push(lookups / ((performance.now() - start) / 1000));
   }
   rates.sort((a, b) => a - b);
   const median = rates[Math.floor(rates.length / 2)];
   console.log(
-    `${name.padEnd(58)} ${Math.round(median).toLocaleString('en-US').padStart(12)} lookups/s (median of ${ROUNDS}; sink ${sink % 7})`,
+    `  ${name.padEnd(44)} ${Math.round(median).toLocaleString('en-US').padStart(12)} lookups/s  ${(1e9 / median).toFixed(0).padStart(6)} ns (median of ${ROUNDS}; sink ${sink % 7})`,
   );
   return median;
 }
 
-const hits = queries.filter((q) => index.check(q, NOW).verdict !== 'allow').length;
 console.log(
-  `edge agent check(): ${index.size.toLocaleString('en-US')} active decisions (${JSON.stringify(index.stats())}), ` +
-    `${QUERY_COUNT} distinct queries (${Math.round((100 * hits) / QUERY_COUNT)} % covered), node ${process.version}`,
+  `edge agent check(): ${index.size.toLocaleString('en-US')} active decisions (${JSON.stringify(index.stats())}), node ${process.version}`,
 );
-const indexed = run(
-  'DecisionIndex.check (agent, Date.now() per call)',
-  (q) => index.check(q),
-  LOOKUPS,
-  false,
-);
-run('DecisionIndex.check (agent, caller-supplied now)', (q, now) => index.check(q, now), LOOKUPS, true);
-const baseline = run('baseline: canonical text Map + netaddr CidrSet', mapCheck, LOOKUPS, true);
-const naive = run('baseline: naive linear scan of ranges', naiveCheck, Math.max(2000, LOOKUPS / 5000), true);
-console.log(
-  `speed-up: ×${(indexed / baseline).toFixed(1)} over the Map+CidrSet baseline, ×${Math.round(indexed / naive)} over the naive scan`,
-);
+for (const mix of MIXES) {
+  const covered = mix.queries.filter((q) => index.check(q, NOW).verdict !== 'allow').length;
+  console.log(`${mix.name} (${((100 * covered) / QUERY_COUNT).toFixed(1)} % answered with a decision)`);
+  const indexed = run('DecisionIndex.check (the agent)', mix.queries, (q) => index.check(q), LOOKUPS);
+  const baseline = run(
+    'baseline: canonical text Map + netaddr CidrSet',
+    mix.queries,
+    (q) => mapCheck(q, Date.now()),
+    LOOKUPS,
+  );
+  let line = `  speed-up ×${(indexed / baseline).toFixed(1)} over Map+CidrSet`;
+  if (mix === MIXES[2]) {
+    const naive = run(
+      'baseline: naive linear scan of ranges',
+      mix.queries,
+      (q) => naiveCheck(q, Date.now()),
+      Math.max(2000, LOOKUPS / 5000),
+    );
+    line += `, ×${Math.round(indexed / naive)} over the naive scan`;
+  }
+  console.log(line);
+}
+
+if (args.includes('--no-latency')) process.exit(0);
+
+// ---- 2. propagation: decisions topic → agent ----
+const DECISIONS = Number(flag('decisions', 300));
+const RATE = Number(flag('rate', 50));
+const here = dirname(fileURLToPath(import.meta.url));
+const bin = join(here, '..', 'packages', 'cli', 'bin', 'edgeguard.js');
+const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+const prefix = `benchagent${Date.now().toString(36)}.`;
+const env = { ...process.env, EDGEGUARD_TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' };
+const freePort = () =>
+  new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+const edgeguardCommand = (cmd) => {
+  const result = spawnSync(process.execPath, [bin, ...cmd], { env, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`edgeguard ${cmd.join(' ')}: ${result.stderr}`);
+  return result.stdout.trim();
+};
+async function waitReady(url, child, name) {
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`${name} exited`);
+    if (
+      await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
+    await sleep(200);
+  }
+  throw new Error(`${name} not ready`);
+}
+edgeguardCommand(['topics', 'ensure', '--partitions', '1']);
+const deciderPort = await freePort();
+const decider = spawn(process.execPath, [bin, 'run', 'decider'], {
+  env: { ...env, EDGEGUARD_HEALTH_PORT: String(deciderPort) },
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+const apiPort = await freePort();
+const api = spawn(process.execPath, [bin, 'run', 'api'], {
+  env: { ...env, EDGEGUARD_API_PORT: String(apiPort), EDGEGUARD_API_HOST: '127.0.0.1' },
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
+const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+const agents = {};
+try {
+  await waitReady(`http://127.0.0.1:${deciderPort}/readyz`, decider, 'decider');
+  await waitReady(`http://127.0.0.1:${apiPort}/readyz`, api, 'api');
+  const key = edgeguardCommand(['keys', 'create', '--scope', 'bouncer', '--name', 'bench-agent']);
+  await producer.connect();
+  agents.api = new EdgeAgent({ source: new HttpSource({ url: `http://127.0.0.1:${apiPort}`, apiKey: key }) });
+  agents.kafka = new EdgeAgent({ source: new KafkaSource({ brokers, topicPrefix: prefix }) });
+  const seenAt = { api: new Map(), kafka: new Map() };
+  for (const [name, agent] of Object.entries(agents)) {
+    agent.on('change', ({ op, key: changed }) => {
+      if (op === 'put' && !seenAt[name].has(changed)) seenAt[name].set(changed, performance.now());
+    });
+    await agent.start();
+    await agent.whenReady(60_000);
+  }
+  const sentAt = new Map();
+  const interval = 1000 / RATE;
+  const started = performance.now();
+  for (let i = 0; i < DECISIONS; i++) {
+    const wait = started + i * interval - performance.now();
+    if (wait > 0) await sleep(wait);
+    const ip = `198.18.${i >> 8}.${i & 255}`;
+    const now = Date.now();
+    const d = {
+      key: `ip:${ip}`,
+      scope: 'ip',
+      value: ip,
+      action: 'block',
+      reason: 'bench',
+      signals: [{ name: 'repetitionRatio', value: 0.9, threshold: 0.6 }],
+      score: 3,
+      decidedAt: now,
+      expiresAt: now + 600_000,
+      origin: 'auto',
+      version: i + 1,
+    };
+    sentAt.set(d.key, performance.now());
+    // Not awaited: the clock starts when the decision is handed to the producer, as the decider does.
+    producer.send({
+      topic: `${prefix}decisions`,
+      acks: -1,
+      messages: [{ key: d.key, value: JSON.stringify(d) }],
+    });
+  }
+  const deadline = performance.now() + 30_000;
+  while ((seenAt.api.size < DECISIONS || seenAt.kafka.size < DECISIONS) && performance.now() < deadline)
+    await sleep(20);
+  const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+  console.log(`\npropagation: ${DECISIONS} decisions at ${RATE}/s, produced to ${prefix}decisions`);
+  for (const name of ['api', 'kafka']) {
+    const latencies = [...sentAt]
+      .filter(([k]) => seenAt[name].has(k))
+      .map(([k, t]) => seenAt[name].get(k) - t)
+      .sort((a, b) => a - b);
+    const path =
+      name === 'api'
+        ? 'topic → decider store writer → Redis → API SSE → agent'
+        : 'topic → agent (KafkaSource)';
+    console.log(
+      `${path.padEnd(58)} seen ${latencies.length}/${DECISIONS}  p50 ${pct(latencies, 0.5).toFixed(1)} ms  p99 ${pct(latencies, 0.99).toFixed(1)} ms  max ${latencies.at(-1).toFixed(1)} ms`,
+    );
+  }
+} finally {
+  for (const agent of Object.values(agents)) await agent.stop();
+  await producer.disconnect().catch(() => undefined);
+  for (const child of [api, decider]) child.kill('SIGTERM');
+  for (const tag of [`{${prefix}bl}`, `{${prefix}api}`]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${tag}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  }
+  redis.disconnect();
+}

@@ -89,6 +89,19 @@ describe('the edge agent following the compacted topics', { timeout: 120_000 }, 
       { key: 'end', value: null, headers: { 'eg-control': 'end' } },
     ]);
     await send('cache-policies', [{ key: 'shop.example/deals', value: JSON.stringify(policy('/deals')) }]);
+    await send('decisions', [
+      {
+        key: 'fp:h1:feedfacecafe',
+        value: JSON.stringify({
+          ...decision('ip', '192.0.2.200', 'block'),
+          key: 'fp:h1:feedfacecafe',
+          scope: 'fingerprint',
+          value: 'h1:feedfacecafe',
+        }),
+      },
+    ]);
+    const office = { cidr: '192.0.2.192/26', comment: 'office', createdAt: Date.now(), expiresAt: null };
+    await send('allowlist', [{ key: office.cidr, value: JSON.stringify(office) }]);
     agent = new EdgeAgent({
       source: new KafkaSource({
         brokers: [process.env.KAFKA_BROKERS ?? '127.0.0.1:9092'],
@@ -111,7 +124,21 @@ describe('the edge agent following the compacted topics', { timeout: 120_000 }, 
     assert.equal(agent.check({ ip: '203.0.113.7' }).verdict, 'allow', 'expired before it was read');
     assert.equal(agent.stats().counters.rejected, 2, 'the undecodable and the invalid record');
     assert.equal(agent.cachePolicy('shop.example', '/deals')?.cacheKey?.kind, 'drop');
-    assert.equal(agent.stats().decisions.size, 2);
+    assert.equal(agent.stats().decisions.size, 3);
+  });
+
+  it('never applies a decision to an allowlisted address, not even a fingerprint decision; tombstones lift the entry', async () => {
+    assert.equal(agent.check({ ip: '203.0.113.50', fingerprint: 'h1:feedfacecafe' }).verdict, 'block');
+    assert.equal(
+      agent.check({ ip: '192.0.2.200', fingerprint: 'h1:feedfacecafe' }).verdict,
+      'allow',
+      'allowlisted',
+    );
+    await send('allowlist', [{ key: '192.0.2.192/26', value: null }]);
+    await until(
+      'the allowlist tombstone',
+      () => agent.check({ ip: '192.0.2.200', fingerprint: 'h1:feedfacecafe' }).verdict === 'block',
+    );
   });
 
   it('follows live: new decisions, upgrades and tombstones arrive within a fraction of a second', async () => {

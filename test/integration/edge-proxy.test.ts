@@ -24,6 +24,7 @@ class InProcessSource implements Source {
     this.sink = sink;
     sink.loaded('decisions');
     sink.loaded('policies');
+    sink.loaded('allowlist');
   }
   async stop(): Promise<void> {}
 }

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { BadInput, type CachePolicy } from '@edgeguard/schema';
+import { AllowIndex, parseAllowEntry } from './allowlist.js';
 import {
   ALLOW,
   type CheckRequest,
@@ -10,8 +11,9 @@ import {
 import { PolicyIndex } from './policy-index.js';
 import { parseCachePolicy, parseDecision } from './records.js';
 
-/** The two things an agent follows; each is loaded (snapshot / topic read to its end) on its own. */
-export type Feed = 'decisions' | 'policies';
+/** What an agent follows; each is loaded (snapshot / listing / topic read to its end) on its own. */
+export type Feed = 'decisions' | 'policies' | 'allowlist';
+const FEEDS = 3;
 
 /** pino-compatible: `logger.warn({ ...fields }, 'message')`. A pino logger (or a child) fits as is. */
 export interface AgentLogger {
@@ -31,6 +33,10 @@ export interface FeedSink {
   deleteDecision(key: string): void;
   putPolicy(value: unknown, key?: string): void;
   deletePolicy(key: string): void;
+  putAllow(value: unknown, key?: string): void;
+  deleteAllow(key: string): void;
+  /** The whole allowlist (the API's listing), untrusted entries. */
+  replaceAllowlist(values: readonly unknown[]): void;
   /** An empty index with the agent's bounds, to load a snapshot into before swapping it in. */
   newDecisionIndex(): DecisionIndex;
   newPolicyIndex(): PolicyIndex;
@@ -57,6 +63,7 @@ export interface Source {
 
 export type CounterName =
   | 'checks'
+  | 'allowlisted'
   | 'changesApplied'
   | 'rejected'
   | 'snapshots'
@@ -94,6 +101,7 @@ export interface AgentStats {
   connected: Record<Feed, boolean>;
   decisions: DecisionIndexStats;
   policies: { size: number; evicted: number };
+  allowlist: { size: number };
   counters: AgentCounters;
 }
 
@@ -112,11 +120,17 @@ export class EdgeAgent extends EventEmitter {
   private decisions: DecisionIndex;
   private policies: PolicyIndex;
   private readonly loadedFeeds = new Set<Feed>();
-  private readonly connectedFeeds: Record<Feed, boolean> = { decisions: false, policies: false };
+  private readonly allowlist = new AllowIndex();
+  private readonly connectedFeeds: Record<Feed, boolean> = {
+    decisions: false,
+    policies: false,
+    allowlist: false,
+  };
   private readyFlag = false;
   private readonly coldResult: CheckResult;
   private readonly counters: AgentCounters = {
     checks: 0,
+    allowlisted: 0,
     changesApplied: 0,
     rejected: 0,
     snapshots: 0,
@@ -181,12 +195,19 @@ export class EdgeAgent extends EventEmitter {
 
   /**
    * The verdict for a request, synchronously from memory: the strongest active decision covering
-   * the address (exact or range) or the fingerprint. Before the first load: see `coldStart`.
+   * the address (exact or range) or the fingerprint, unless an allowlist entry covers the address
+   * (the allowlist always wins; it is read only when a decision matched). Before the first load:
+   * see `coldStart`.
    */
   check(request: CheckRequest, now?: number): CheckResult {
     this.counters.checks++;
     if (!this.readyFlag) return this.coldResult;
-    return this.decisions.check(request, now);
+    const result = this.decisions.check(request, now);
+    if (result !== ALLOW && this.allowlist.size > 0 && this.allowlist.covers(request.ip, now ?? Date.now())) {
+      this.counters.allowlisted++;
+      return ALLOW;
+    }
+    return result;
   }
 
   /** The cache policy for a request's host and path (no query), or null. */
@@ -198,6 +219,7 @@ export class EdgeAgent extends EventEmitter {
   prune(now: number = Date.now()): void {
     this.decisions.prune(now);
     this.policies.prune(now);
+    this.allowlist.prune(now);
   }
 
   stats(): AgentStats {
@@ -206,6 +228,7 @@ export class EdgeAgent extends EventEmitter {
       connected: { ...this.connectedFeeds },
       decisions: this.decisions.stats(),
       policies: this.policies.stats(),
+      allowlist: { size: this.allowlist.size },
       counters: { ...this.counters },
     };
   }
@@ -264,6 +287,30 @@ export class EdgeAgent extends EventEmitter {
         agent.policies.delete(key);
         agent.changed('policies', 'delete', key);
       },
+      putAllow(value, key) {
+        try {
+          agent.allowlist.put(parseAllowEntry(value, key));
+          agent.changed('allowlist', 'put', key ?? null);
+        } catch (error) {
+          agent.reject(error, 'allowlist entry');
+        }
+      },
+      deleteAllow(key) {
+        agent.allowlist.delete(key);
+        agent.changed('allowlist', 'delete', key);
+      },
+      replaceAllowlist(values) {
+        const entries = [];
+        for (const value of values) {
+          try {
+            entries.push(parseAllowEntry(value));
+          } catch (error) {
+            agent.reject(error, 'allowlist entry');
+          }
+        }
+        agent.allowlist.replace(entries);
+        agent.changed('allowlist', 'snapshot', null);
+      },
       newDecisionIndex: () => agent.newDecisionIndex(),
       newPolicyIndex: () => agent.newPolicyIndex(),
       replaceDecisions(index) {
@@ -295,7 +342,7 @@ export class EdgeAgent extends EventEmitter {
         if (agent.loadedFeeds.has(feed)) return;
         agent.loadedFeeds.add(feed);
         agent.logger.info({ feed, source: agent.options.source.kind }, 'edge agent feed loaded');
-        if (!agent.readyFlag && agent.loadedFeeds.size === 2) {
+        if (!agent.readyFlag && agent.loadedFeeds.size === FEEDS) {
           agent.readyFlag = true;
           agent.emit('ready');
         }

@@ -1,6 +1,12 @@
 import { parseIpInto, parseIpv4Value, wordMask } from '@edgeguard/netaddr';
 import { type Action, actionStrength, type Decision, type Verdict } from '@edgeguard/schema';
-import { Uint32Table, Words128Table } from './address-table.js';
+import {
+  AbsenceFilter,
+  Uint32Table,
+  uint32FilterBit,
+  Words128Table,
+  words128FilterBit,
+} from './address-table.js';
 import { type DecisionTarget, parseDecisionKey } from './records.js';
 
 /** What `check()` is asked about: the client address and, when the edge computes one, its fingerprint. */
@@ -98,8 +104,10 @@ export class DecisionIndex {
   private v4Lengths: number[] = [];
   private v4Masks: number[] = [];
   private readonly v4LengthCount = new Int32Array(33);
-  /** Ranges overlapping each IPv4 /16: zero means no range can cover an address in it. */
+  /** Ranges overlapping each IPv4 /16, and a bitmap of the /16s with any (8 KiB: read on the hot path). */
   private readonly v4RangesPer16 = new Int32Array(65536);
+  private readonly v4RangeBits = new Uint32Array(2048);
+  private readonly v4ExactFilter = new AbsenceFilter();
 
   private readonly v6Exact = new Words128Table();
   private readonly v6Ranges: Array<Words128Table | undefined> = new Array(129);
@@ -108,6 +116,8 @@ export class DecisionIndex {
   private v6Masks = new Int32Array(0);
   private readonly v6LengthCount = new Int32Array(129);
   private readonly v6RangesPer16 = new Int32Array(65536);
+  private readonly v6RangeBits = new Uint32Array(2048);
+  private readonly v6ExactFilter = new AbsenceFilter();
 
   private readonly fingerprints = new Map<string, number>();
 
@@ -148,7 +158,7 @@ export class DecisionIndex {
       else family = version;
     }
     if (family === 4 && v4 >= 0) {
-      if (this.v4Exact.size > 0) {
+      if (this.v4ExactFilter.mayContain(uint32FilterBit(v4))) {
         const slot = this.v4Exact.get(v4);
         if (slot >= 0) {
           const entry = this.entries[slot]!;
@@ -159,7 +169,7 @@ export class DecisionIndex {
           }
         }
       }
-      if (bestStrength < 3 && this.v4RangesPer16[v4 >>> 16] !== 0) {
+      if (bestStrength < 3 && hasBit(this.v4RangeBits, v4 >>> 16)) {
         const lengths = this.v4Lengths;
         const masks = this.v4Masks;
         for (let k = 0; k < lengths.length; k++) {
@@ -177,7 +187,7 @@ export class DecisionIndex {
       }
     } else if (family === 6) {
       const w = scratchWords;
-      if (this.v6Exact.size > 0) {
+      if (this.v6ExactFilter.mayContain(words128FilterBit(w[0]!, w[1]!, w[2]!, w[3]!))) {
         const slot = this.v6Exact.get(w[0]!, w[1]!, w[2]!, w[3]!);
         if (slot >= 0) {
           const entry = this.entries[slot]!;
@@ -188,7 +198,7 @@ export class DecisionIndex {
           }
         }
       }
-      if (bestStrength < 3 && this.v6RangesPer16[w[0]! >>> 16] !== 0) {
+      if (bestStrength < 3 && hasBit(this.v6RangeBits, w[0]! >>> 16)) {
         const lengths = this.v6Lengths;
         const masks = this.v6Masks;
         for (let k = 0; k < lengths.length; k++) {
@@ -343,8 +353,13 @@ export class DecisionIndex {
       this.fingerprints.set(target.fingerprint, slot);
     } else if (target.scope === 'ip') {
       const a = target.address;
-      if (a.version === 4) this.v4Exact.set(a.value, slot);
-      else this.v6Exact.set(a.words[0], a.words[1], a.words[2], a.words[3], slot);
+      if (a.version === 4) {
+        this.v4Exact.set(a.value, slot);
+        this.v4ExactFilter.add(uint32FilterBit(a.value));
+      } else {
+        this.v6Exact.set(a.words[0], a.words[1], a.words[2], a.words[3], slot);
+        this.v6ExactFilter.add(words128FilterBit(a.words[0], a.words[1], a.words[2], a.words[3]));
+      }
     } else {
       const c = target.cidr;
       this.rangeCount++;
@@ -356,7 +371,7 @@ export class DecisionIndex {
         }
         table.set(c.network, slot);
         if (this.v4LengthCount[c.prefixLength]!++ === 0) this.updateV4Lengths();
-        countPer16(this.v4RangesPer16, c.network >>> 16, c.prefixLength, 1);
+        countPer16(this.v4RangesPer16, this.v4RangeBits, c.network >>> 16, c.prefixLength, 1);
       } else {
         let table = this.v6Ranges[c.prefixLength];
         if (table === undefined) {
@@ -365,7 +380,7 @@ export class DecisionIndex {
         }
         table.set(c.words[0], c.words[1], c.words[2], c.words[3], slot);
         if (this.v6LengthCount[c.prefixLength]!++ === 0) this.updateV6Lengths();
-        countPer16(this.v6RangesPer16, c.words[0] >>> 16, c.prefixLength, 1);
+        countPer16(this.v6RangesPer16, this.v6RangeBits, c.words[0] >>> 16, c.prefixLength, 1);
       }
     }
   }
@@ -378,23 +393,41 @@ export class DecisionIndex {
       this.fingerprints.delete(target.fingerprint);
     } else if (target.scope === 'ip') {
       const a = target.address;
-      if (a.version === 4) this.v4Exact.delete(a.value);
-      else this.v6Exact.delete(a.words[0], a.words[1], a.words[2], a.words[3]);
+      if (a.version === 4) {
+        this.v4Exact.delete(a.value);
+        if (++this.v4ExactFilter.removedSinceRebuild > this.v4Exact.size + 1024) this.rebuildFilter(4);
+      } else {
+        this.v6Exact.delete(a.words[0], a.words[1], a.words[2], a.words[3]);
+        if (++this.v6ExactFilter.removedSinceRebuild > this.v6Exact.size + 1024) this.rebuildFilter(6);
+      }
     } else {
       const c = target.cidr;
       this.rangeCount--;
       if (c.version === 4) {
         this.v4Ranges[c.prefixLength]!.delete(c.network);
         if (--this.v4LengthCount[c.prefixLength]! === 0) this.updateV4Lengths();
-        countPer16(this.v4RangesPer16, c.network >>> 16, c.prefixLength, -1);
+        countPer16(this.v4RangesPer16, this.v4RangeBits, c.network >>> 16, c.prefixLength, -1);
       } else {
         this.v6Ranges[c.prefixLength]!.delete(c.words[0], c.words[1], c.words[2], c.words[3]);
         if (--this.v6LengthCount[c.prefixLength]! === 0) this.updateV6Lengths();
-        countPer16(this.v6RangesPer16, c.words[0] >>> 16, c.prefixLength, -1);
+        countPer16(this.v6RangesPer16, this.v6RangeBits, c.words[0] >>> 16, c.prefixLength, -1);
       }
     }
     this.entries[slot] = undefined;
     this.freeSlots.push(slot);
+  }
+
+  /** Clears removed keys' bits: every live exact address of the family sets its bit again. */
+  private rebuildFilter(family: 4 | 6): void {
+    const filter = family === 4 ? this.v4ExactFilter : this.v6ExactFilter;
+    filter.clear();
+    for (const entry of this.entries) {
+      if (entry === undefined || entry.target.scope !== 'ip' || entry.target.address.version !== family)
+        continue;
+      const a = entry.target.address;
+      if (a.version === 4) filter.add(uint32FilterBit(a.value));
+      else filter.add(words128FilterBit(a.words[0], a.words[1], a.words[2], a.words[3]));
+    }
   }
 
   private updateV4Lengths(): void {
@@ -477,9 +510,26 @@ export class DecisionIndex {
   }
 }
 
-/** Adds `delta` to the counter of every /16 (by its top 16 bits) a range of `prefixLength` bits overlaps. */
-function countPer16(counts: Int32Array, top: number, prefixLength: number, delta: number): void {
+/**
+ * Adds `delta` to the counter of every /16 (by its top 16 bits) a range of `prefixLength` bits
+ * overlaps, and keeps the bitmap of non-zero counters (what lookups read) in step.
+ */
+function countPer16(
+  counts: Int32Array,
+  bits: Uint32Array,
+  top: number,
+  prefixLength: number,
+  delta: number,
+): void {
   const span = prefixLength >= 16 ? 1 : 2 ** (16 - prefixLength);
   const start = prefixLength >= 16 ? top : top & ~(span - 1);
-  for (let k = start; k < start + span; k++) counts[k]! += delta;
+  for (let k = start; k < start + span; k++) {
+    counts[k]! += delta;
+    if (counts[k] === 0) bits[k >>> 5]! &= ~(1 << (k & 31));
+    else bits[k >>> 5]! |= 1 << (k & 31);
+  }
+}
+
+function hasBit(bits: Uint32Array, k: number): boolean {
+  return (bits[k >>> 5]! & (1 << (k & 31))) !== 0;
 }

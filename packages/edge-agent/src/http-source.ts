@@ -25,6 +25,8 @@ export interface HttpSourceOptions {
   backoff?: { baseMs?: number; maxMs?: number };
   /** Longest NDJSON line / SSE event accepted (bytes, default 1 MiB): bounds every buffer. */
   maxLineBytes?: number;
+  /** How often the allowlist is listed (`GET /api/allowlist`; ms, default 10 s): it has no push. */
+  allowlistIntervalMs?: number;
 }
 
 /** The API refused the key (401/403): retried slowly, reported as an error. */
@@ -75,11 +77,58 @@ export class HttpSource implements Source {
     this.loops = [BLOCKLIST, POLICIES].map((paths) =>
       new HttpFeedFollower(this.base, this.options, paths, sink, this.controller.signal).run(),
     );
+    this.loops.push(this.followAllowlist(sink, this.controller.signal));
   }
 
   async stop(): Promise<void> {
     this.controller.abort();
     await Promise.allSettled(this.loops);
+  }
+
+  /**
+   * The allowlist is small and changes by hand: listed every allowlistIntervalMs (the API has no
+   * change feed for it). An API without the route (404) counts as an empty allowlist.
+   */
+  private async followAllowlist(sink: FeedSink, signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff(this.options.backoff?.baseMs ?? 250, this.options.backoff?.maxMs ?? 30_000);
+    const maxBytes = (this.options.maxLineBytes ?? 1 << 20) * 16;
+    while (!signal.aborted) {
+      let delay = this.options.allowlistIntervalMs ?? 10_000;
+      try {
+        const response = await fetch(`${this.base}/api/allowlist`, {
+          headers: { 'X-Api-Key': this.options.apiKey, Accept: 'application/json' },
+          signal: AbortSignal.any([signal, AbortSignal.timeout(this.options.requestTimeoutMs ?? 30_000)]),
+        });
+        if (response.status === 401 || response.status === 403) {
+          await response.body?.cancel();
+          throw new AuthError(`/api/allowlist: the API refused the key (HTTP ${response.status})`);
+        }
+        if (response.status === 404) {
+          await response.body?.cancel();
+          sink.replaceAllowlist([]);
+        } else if (!response.ok) {
+          await response.body?.cancel();
+          throw new Error(`/api/allowlist: HTTP ${response.status}`);
+        } else {
+          const body = parseJson(await readBounded(response, maxBytes), '/api/allowlist') as {
+            entries?: unknown;
+          };
+          if (!Array.isArray(body?.entries))
+            throw new BadInput('bad-allowlist', '/api/allowlist: expected {entries: [...]}');
+          sink.replaceAllowlist(body.entries);
+        }
+        sink.connection('allowlist', true);
+        sink.loaded('allowlist');
+        backoff.reset();
+      } catch (error) {
+        if (signal.aborted) return;
+        const err = error as Error;
+        if (err instanceof AuthError || err instanceof BadInput) sink.error(err);
+        sink.connection('allowlist', false, err);
+        delay = backoff.next();
+      }
+      await sleep(delay, undefined, { signal }).catch(() => undefined);
+    }
   }
 }
 

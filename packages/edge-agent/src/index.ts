@@ -9,6 +9,7 @@ export {
   type FeedSink,
   type Source,
 } from './agent.js';
+export { type AllowEntry, AllowIndex, MAX_ALLOW_ENTRIES, parseAllowEntry } from './allowlist.js';
 export { Backoff } from './backoff.js';
 export {
   ALLOW,

@@ -16,12 +16,16 @@ export interface KafkaSourceOptions {
 }
 
 /** Topic names without the prefix (as in packages/pipeline's TOPICS; the agent does not depend on the pipeline). */
-const TOPIC_OF: Record<Feed, string> = { decisions: 'decisions', policies: 'cache-policies' };
+const TOPIC_OF: Record<Feed, string> = {
+  decisions: 'decisions',
+  policies: 'cache-policies',
+  allowlist: 'allowlist',
+};
 /** The header edgeguard's control messages (end-of-input markers) carry; they hold no record. */
 const CONTROL_HEADER = 'eg-control';
 
 /**
- * Follows the compacted `decisions` and `cache-policies` topics directly, for edges with Kafka
+ * Follows the compacted `decisions`, `cache-policies` and `allowlist` topics directly, for edges with Kafka
  * access: every record from the beginning (compaction keeps the latest value per key, so this is
  * the current state plus a little history), then live. A tombstone (null value) removes its key.
  * A feed is loaded once its topic has been read to the end offsets it had at start.
@@ -56,6 +60,7 @@ export class KafkaSource implements Source {
     const topicFeed = new Map<string, Feed>([
       [prefix + TOPIC_OF.decisions, 'decisions'],
       [prefix + TOPIC_OF.policies, 'policies'],
+      [prefix + TOPIC_OF.allowlist, 'allowlist'],
     ]);
     // End offsets at start, per topic and partition: reading up to them is the initial load.
     const pending = new Map<string, Map<number, bigint>>();
@@ -132,7 +137,8 @@ function apply(sink: FeedSink, feed: Feed, message: KafkaMessage): void {
   }
   if (message.value === null) {
     if (feed === 'decisions') sink.deleteDecision(key);
-    else sink.deletePolicy(key);
+    else if (feed === 'policies') sink.deletePolicy(key);
+    else sink.deleteAllow(key);
     return;
   }
   let value: unknown;
@@ -147,7 +153,8 @@ function apply(sink: FeedSink, feed: Feed, message: KafkaMessage): void {
     return;
   }
   if (feed === 'decisions') sink.putDecision(value, key);
-  else sink.putPolicy(value, key);
+  else if (feed === 'policies') sink.putPolicy(value, key);
+  else sink.putAllow(value, key);
 }
 
 function headerText(headers: IHeaders | undefined, name: string): string | undefined {

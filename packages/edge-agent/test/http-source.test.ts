@@ -203,6 +203,32 @@ describe('HttpSource (native API contract)', () => {
     assert.equal(closed.agent.check({ ip: '192.0.2.51' }).verdict, 'block');
   });
 
+  it('lets the allowlist win over any decision, including a fingerprint decision, and follows its changes', async () => {
+    const { api, agent } = await setup({ allowlistIntervalMs: 50 });
+    api.addDecision({
+      ...decision('192.0.2.70'),
+      key: 'fp:h1:0123456789ab',
+      scope: 'fingerprint',
+      value: 'h1:0123456789ab',
+    });
+    api.addDecision(decision('192.0.2.71'));
+    api.allowlist = [{ cidr: '192.0.2.64/27', comment: 'office', createdAt: Date.now(), expiresAt: null }];
+    await agent.start();
+    await agent.whenReady(5000);
+    assert.equal(
+      agent.check({ ip: '192.0.2.71' }).verdict,
+      'allow',
+      'an address decision inside an allowed range',
+    );
+    assert.equal(agent.check({ ip: '192.0.2.65', fingerprint: 'h1:0123456789ab' }).verdict, 'allow');
+    assert.equal(agent.check({ ip: '198.51.100.1', fingerprint: 'h1:0123456789ab' }).verdict, 'block');
+    api.allowlist = [];
+    await until('the entry removed', () =>
+      agent.check({ ip: '192.0.2.71' }).verdict === 'block' ? true : undefined,
+    );
+    assert.ok(agent.stats().counters.allowlisted >= 2);
+  });
+
   it('counts and skips malformed decisions instead of failing the feed', async () => {
     const { api, agent } = await setup();
     api.addDecision(decision('192.0.2.60'));

@@ -24,6 +24,7 @@ export class ContractServer {
   policyVersion = 0;
   policies = new Map<string, CachePolicy>();
   policyChanges: Change[] = [];
+  allowlist: Array<{ cidr: string; comment: string; createdAt: number; expiresAt: number | null }> = [];
   /** Behaviour switches for the tests. */
   sse = true;
   truncateSnapshot = false;
@@ -107,6 +108,12 @@ export class ContractServer {
     });
     if (req.headers['x-api-key'] !== this.apiKey) {
       res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"unauthorized"}');
+      return;
+    }
+    if (url.pathname === '/api/allowlist') {
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ entries: this.allowlist }));
       return;
     }
     const feed = url.pathname.startsWith('/api/blocklist') ? 'decisions' : 'policies';
