@@ -65,7 +65,9 @@ while (!drained && performance.now() - profStart < 900_000) {
     (r) => r.text(),
     () => '',
   );
-  const rss = Number(/^edgeguard_process_(?:process_)?resident_memory_bytes\S* (\d+)/m.exec(metrics)?.[1] ?? 0);
+  const rss = Number(
+    /^edgeguard_process_(?:process_)?resident_memory_bytes\S* (\d+)/m.exec(metrics)?.[1] ?? 0,
+  );
   if (rss > peakRss) peakRss = rss;
   let events = 0;
   for (const m of metrics.matchAll(/^edgeguard_events_total\{[^}]*topic="access-logs"[^}]*\} (\d+)/gm))
