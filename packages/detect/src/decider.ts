@@ -5,7 +5,6 @@ import {
   type DecisionScope,
   type Signal,
 } from '@edgeguard/schema';
-import { LRUCache } from 'lru-cache';
 import type { Allowlist } from './allowlist.js';
 import { ClockTable } from './clock-table.js';
 import { type DetectConfig, rangeMaxAction } from './config.js';
@@ -19,6 +18,7 @@ import type {
   PrefixCount,
   TrafficTick,
 } from './messages.js';
+import { OffenceHistory } from './offence-history.js';
 
 /** Where the decider publishes: decisions (null = tombstone) keyed by `ip:`/`range:`/`fp:`, and alerts. */
 export interface DeciderSink {
@@ -91,9 +91,6 @@ function fingerprintSignalName(name: string): string {
   }
   return prefixed;
 }
-
-/** The signals of an active decision as kept (they were published with it; see ActiveDecision). */
-const NO_SIGNALS: Signal[] = Object.freeze([]) as unknown as Signal[];
 
 class FingerprintAggregate {
   readonly counters: DecayedCounters;
@@ -175,21 +172,43 @@ const PX_LAST_HUMAN = PX_COUNTERS + P_SIZE;
 const PX_LAST_PROTECTED = PX_LAST_HUMAN + 1;
 const PX_STRIDE = PX_LAST_PROTECTED + 1;
 
-interface ActiveDecision {
-  /**
-   * The decision as published, without its signals: they were published with it and the decider
-   * only needs action, times and version. Tens of thousands of decisions are active at once, and
-   * their evidence was most of the decider's memory.
-   */
-  decision: Decision;
-  durationMs: number;
-  /** Established benign clients this decision covered when made (the guard's measure). */
-  coveredEstablished: number;
-}
+/**
+ * An active decision as the decider keeps it: the published decision's fields without its
+ * signals (they were published with it; tens of thousands of decisions are active at once, and
+ * their evidence was most of the decider's memory), plus what escalation and the guard need.
+ */
+class ActiveDecision {
+  constructor(
+    readonly key: string,
+    readonly scope: DecisionScope,
+    readonly value: string,
+    readonly action: Action,
+    readonly reason: string,
+    readonly score: number,
+    readonly decidedAt: number,
+    readonly expiresAt: number,
+    readonly version: number,
+    readonly durationMs: number,
+    /** Established benign clients this decision covered when made (the guard's measure). */
+    public coveredEstablished: number,
+  ) {}
 
-interface History {
-  /** Decisions made on the key within `decisions.historyMs`. */
-  offences: number;
+  /** The decision as published, with `signals: []`. */
+  toDecision(): Decision {
+    return {
+      key: this.key,
+      scope: this.scope,
+      value: this.value,
+      action: this.action,
+      reason: this.reason,
+      signals: [],
+      score: this.score,
+      decidedAt: this.decidedAt,
+      expiresAt: this.expiresAt,
+      origin: 'auto',
+      version: this.version,
+    };
+  }
 }
 
 export interface DeciderStats {
@@ -227,7 +246,8 @@ export class Decider {
   private sequence = 0;
   private readonly active = new Map<string, ActiveDecision>();
   private readonly expiries = new ExpiryQueue();
-  private readonly history: LRUCache<string, History>;
+  /** Offences per decision key within `decisions.historyMs` (escalation). */
+  private readonly history: OffenceHistory;
   private readonly fingerprints: ClockTable<string, FingerprintAggregate>;
   private readonly prefixes: ClockTable<string, PrefixAggregate>;
   /** Prefix counters and times by prefix-table slot (PX_STRIDE per slot), grown by doubling. */
@@ -268,14 +288,7 @@ export class Decider {
     /** The range of an address, as the profiler computes it (ip decisions count in their range). */
     private readonly prefixOf: (ip: string) => string | null,
   ) {
-    const eventClock = { now: () => (this.now === Number.NEGATIVE_INFINITY ? 0 : this.now) };
-    this.history = new LRUCache<string, History>({
-      max: config.bounds.maxHistory,
-      ttl: config.decisions.historyMs,
-      // TTLs run on event time, so a replay is deterministic.
-      perf: eventClock,
-      ttlAutopurge: false,
-    });
+    this.history = new OffenceHistory(config.bounds.maxHistory, config.decisions.historyMs);
     this.fingerprints = new ClockTable(config.bounds.maxFingerprints);
     this.prefixes = new ClockTable(config.bounds.maxPrefixes);
     this.prefixPool = new Float64Array(Math.min(1024, config.bounds.maxPrefixes) * PX_STRIDE);
@@ -312,7 +325,7 @@ export class Decider {
     while (this.expiries.peekTime() <= time) {
       const entry = this.expiries.pop()!;
       const current = this.active.get(entry.key);
-      if (current === undefined || current.decision.version !== entry.version) continue;
+      if (current === undefined || current.version !== entry.version) continue;
       this.remove(entry.key, current, entry.time, sink);
       this.stats.decisionsExpired++;
     }
@@ -338,7 +351,7 @@ export class Decider {
   liftAllowlisted(sink: DeciderSink): number {
     let lifted = 0;
     for (const [key, current] of [...this.active]) {
-      const { scope, value } = current.decision;
+      const { scope, value } = current;
       if (
         (scope === 'ip' && this.allowlist.has(value)) ||
         (scope === 'range' && this.allowlist.touchesRange(value))
@@ -356,7 +369,7 @@ export class Decider {
    * evidence travels with the published decision and is not kept.
    */
   activeDecisions(): Decision[] {
-    return [...this.active.values()].map((a) => a.decision);
+    return [...this.active.values()].map((a) => a.toDecision());
   }
 
   private onClient(signal: ClientSignal, sink: DeciderSink): void {
@@ -689,17 +702,14 @@ export class Decider {
     }
 
     if (humanShare > cfg.maxHumanShare || established >= PRESENT || clients < cfg.minClients) {
-      if (
-        current !== undefined &&
-        actionStrength(current.decision.action) > actionStrength(this.sharedAction())
-      ) {
+      if (current !== undefined && actionStrength(current.action) > actionStrength(this.sharedAction())) {
         this.remove(key, current, this.now, sink);
         this.stats.decisionsLifted++;
       }
       return;
     }
     const action = perClient < cfg.minRequestsForAddressDecisions ? ruleAction : this.sharedAction();
-    if (current !== undefined && actionStrength(current.decision.action) > actionStrength(action)) {
+    if (current !== undefined && actionStrength(current.action) > actionStrength(action)) {
       // Weaker now (clients send enough requests each for address decisions): replace.
       this.remove(key, current, this.now, sink);
     }
@@ -824,7 +834,7 @@ export class Decider {
     let durationMs: number;
     let isNew = false;
     if (current !== undefined) {
-      const old = current.decision;
+      const old = current;
       if (actionStrength(ruleAction) > actionStrength(old.action)) {
         action = ruleAction;
         durationMs = Math.max(current.durationMs, this.baseDuration(action));
@@ -843,7 +853,7 @@ export class Decider {
       }
     } else {
       isNew = true;
-      const offences = this.history.get(key)?.offences ?? 0;
+      const offences = this.history.offences(key, now);
       const step = Math.min(LADDER.length - 1, LADDER.indexOf(ruleAction) + offences);
       action = LADDER[step]!;
       const d = this.config.decisions;
@@ -871,16 +881,26 @@ export class Decider {
       version: ++this.sequence,
     };
     const covering = current !== undefined ? current.coveredEstablished : coveredEstablished;
-    this.active.set(key, {
-      decision: { ...decision, signals: NO_SIGNALS },
-      durationMs,
-      coveredEstablished: covering,
-    });
+    this.active.set(
+      key,
+      new ActiveDecision(
+        key,
+        scope,
+        value,
+        action,
+        reason,
+        score,
+        decision.decidedAt,
+        expiresAt,
+        decision.version,
+        durationMs,
+        covering,
+      ),
+    );
     if (isNew) this.coveringEstablished += covering;
     this.expiries.push(expiresAt, key, decision.version);
     if (isNew) {
-      const past = this.history.get(key);
-      this.history.set(key, { offences: (past?.offences ?? 0) + 1 });
+      this.history.add(key, now);
       if (scope === 'ip') {
         const prefix = this.config.range.enabled ? this.prefixOfIpDecision(value) : null;
         if (prefix !== null) prefix.badAddresses++;
@@ -966,8 +986,8 @@ export class Decider {
   private remove(key: string, current: ActiveDecision, time: number, sink: DeciderSink): void {
     this.active.delete(key);
     this.coveringEstablished -= current.coveredEstablished;
-    if (current.decision.scope === 'ip') {
-      const prefix = this.prefixOfIpDecision(current.decision.value);
+    if (current.scope === 'ip') {
+      const prefix = this.prefixOfIpDecision(current.value);
       if (prefix !== null && prefix.badAddresses > 0) prefix.badAddresses--;
     }
     sink.decision(key, null, time);

@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { OffenceHistory } from '../src/offence-history.js';
+
+test('offences count up per key and are forgotten once the ttl has passed since the last one', () => {
+  const history = new OffenceHistory(10, 1000);
+  assert.equal(history.offences('ip:a', 0), 0);
+  history.add('ip:a', 100);
+  history.add('ip:a', 600);
+  assert.equal(history.offences('ip:a', 1600), 2); // 1000 ms after the last offence: still counted
+  assert.equal(history.offences('ip:a', 1601), 0); // past the ttl: forgotten
+  history.add('ip:a', 1700);
+  assert.equal(history.offences('ip:a', 1700), 1); // starts over
+  assert.equal(history.offences('ip:b', 1700), 0);
+});
+
+test('at most max keys, the least recently used one evicted; a read makes a key recent', () => {
+  const history = new OffenceHistory(2, 1_000_000);
+  history.add('a', 1);
+  history.add('b', 2);
+  assert.equal(history.offences('a', 3), 1); // 'a' used: 'b' is now the least recent
+  history.add('c', 4);
+  assert.equal(history.size, 2);
+  assert.equal(history.offences('b', 5), 0);
+  assert.equal(history.offences('a', 5), 1);
+  assert.equal(history.offences('c', 5), 1);
+  assert.throws(() => new OffenceHistory(0, 1), RangeError);
+});
