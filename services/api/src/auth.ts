@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { ApiError } from './errors.js';
-import { type ApiKeyRecord, type ApiKeyStore, hashKey, type Scope } from './keys.js';
+import type { ApiKeyRecord, ApiKeyStore, Scope } from './keys.js';
 
 /** How long a key lookup is cached: a revoke or a new key takes effect within this time. */
 export const KEY_CACHE_TTL_MS = 5_000;
@@ -28,6 +28,7 @@ interface Bucket {
  * per-key token bucket (bounded: one entry per key seen recently).
  */
 export class Authenticator {
+  /** Keyed by the presented key itself: a hit costs no hashing either. */
   private readonly cache = new LRUCache<string, { record: ApiKeyRecord | null }>({
     max: KEY_CACHE_MAX,
     ttl: KEY_CACHE_TTL_MS,
@@ -54,11 +55,10 @@ export class Authenticator {
         'send an API key as X-Api-Key: <key> or Authorization: Bearer <key>',
       );
     if (key.length > MAX_KEY_LENGTH) throw new ApiError(401, 'unknown-key', 'the API key is not known');
-    const hash = hashKey(key);
-    let cached = this.cache.get(hash);
+    let cached = this.cache.get(key);
     if (!cached) {
       cached = { record: await this.store.verify(key) };
-      this.cache.set(hash, cached);
+      this.cache.set(key, cached);
     }
     const record = cached.record;
     if (!record) throw new ApiError(401, 'unknown-key', 'the API key is not known');

@@ -245,7 +245,8 @@ export function registerCrowdsecRoutes(
           request.log.warn({ err: error }, 'bouncer cursor not saved');
         });
       });
-      return reply.send(Readable.from(body));
+      // At most a couple of pages waiting for the socket: a 100k startup is never held whole.
+      return reply.send(Readable.from(body, { highWaterMark: 2 }));
     },
   });
 
@@ -291,7 +292,7 @@ export function registerCrowdsecRoutes(
         (origins.length === 0 || origins.includes(d.origin));
       if (ip === undefined && range === undefined) {
         if (request.method === 'HEAD') return reply.send();
-        return reply.send(Readable.from(arrayBody(allActive(keep))));
+        return reply.send(Readable.from(arrayBody(allActive(keep)), { highWaterMark: 2 }));
       }
       let found: Decision[];
       if (ip !== undefined) {

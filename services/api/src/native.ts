@@ -116,7 +116,7 @@ export function registerNativeRoutes(
           if (page.decisions.length > 0) yield `${page.decisions.map((d) => JSON.stringify(d)).join('\n')}\n`;
         }
       }
-      return reply.type('application/x-ndjson').send(Readable.from(body()));
+      return reply.type('application/x-ndjson').send(Readable.from(body(), { highWaterMark: 2 }));
     },
   );
 

@@ -22,7 +22,10 @@ export interface ApiOptions {
    * of the store fed by its change log; `redis` asks the store for every request.
    */
   lookup: 'memory' | 'redis';
-  /** `EDGEGUARD_API_SWEEPER`: run the store's expiry sweeper in this process (default `1`). */
+  /**
+   * `EDGEGUARD_API_SWEEPER=1`: run the store's expiry sweeper in this process too (default off: the
+   * decider's store writer sweeps; turn it on when the API reads a store nobody else sweeps).
+   */
   sweeper: boolean;
 }
 
@@ -54,6 +57,6 @@ export function apiOptions(env: NodeJS.ProcessEnv = process.env): ApiOptions {
     rateBurst: intVar('EDGEGUARD_API_RATE_BURST', env.EDGEGUARD_API_RATE_BURST, rateLimit * 2),
     maxStreams: intVar('EDGEGUARD_API_MAX_STREAMS', env.EDGEGUARD_API_MAX_STREAMS, 1000, 1),
     lookup,
-    sweeper: (env.EDGEGUARD_API_SWEEPER ?? '1') !== '0',
+    sweeper: env.EDGEGUARD_API_SWEEPER === '1',
   };
 }
