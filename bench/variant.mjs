@@ -18,6 +18,7 @@ let lines = 0;
 let parsed = 0;
 let sink = 0;
 const started = performance.now();
+const cpuStarted = process.cpuUsage();
 for await (const batch of openLogSource(path).batches()) {
   for (const line of batch) {
     lines++;
@@ -39,7 +40,15 @@ for await (const batch of openLogSource(path).batches()) {
   }
 }
 replay?.finish();
+globalThis.keepReplay = replay;
 const seconds = (performance.now() - started) / 1000;
+// CPU time of this process (user + system): steadier than wall time on a shared machine.
+const cpu = process.cpuUsage(cpuStarted);
+const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+// Live heap after a full GC with the pipeline's state still held: what the state costs.
+globalThis.gc?.();
+const heapAfterGcMB = Math.round(process.memoryUsage().heapUsed / 2 ** 20);
+const arrayBuffersMB = Math.round(process.memoryUsage().arrayBuffers / 2 ** 20);
 const stats = replay?.stats();
 process.stdout.write(
   `${JSON.stringify({
@@ -49,6 +58,10 @@ process.stdout.write(
     seconds,
     linesPerSecond: Math.round(lines / seconds),
     nsPerLine: (seconds * 1e9) / lines,
+    cpuSeconds,
+    linesPerCpuSecond: Math.round(lines / cpuSeconds),
+    heapAfterGcMB,
+    arrayBuffersMB,
     peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
     state: stats?.state,
     late: stats?.late,

@@ -149,8 +149,6 @@ class ClientStore {
   readonly headerOrder: (string | null)[] = [];
   readonly fingerprint: string[] = [];
   readonly countedFingerprint: string[] = [];
-  readonly host: (string | null | undefined)[] = [];
-  readonly path: (string | undefined)[] = [];
   readonly lastSignalReason: string[] = [];
   readonly fingerprintAcc: (FingerprintAccumulator | null)[] = [];
   readonly fingerprintAccFor: string[] = [];
@@ -180,8 +178,6 @@ class ClientStore {
       this.headerOrder.push(null);
       this.fingerprint.push('');
       this.countedFingerprint.push('');
-      this.host.push(undefined);
-      this.path.push(undefined);
       this.lastSignalReason.push('');
       this.fingerprintAcc.push(null);
       this.fingerprintAccFor.push('');
@@ -220,8 +216,6 @@ class ClientStore {
     this.headerOrder[slot] = null;
     this.fingerprint[slot] = '';
     this.countedFingerprint[slot] = '';
-    this.host[slot] = undefined;
-    this.path[slot] = undefined;
     this.lastSignalReason[slot] = '';
     this.fingerprintAcc[slot] = null;
     this.fingerprintAccFor[slot] = '';
@@ -392,19 +386,7 @@ class ClientProfile implements ClientTraits {
   set unverifiedCrawler(v: boolean) {
     this.setFlag(F_UNVERIFIED_CRAWLER, v);
   }
-  // The last path, so a client repeating a path costs no hashing or classification.
-  get host(): string | null | undefined {
-    return this.store.host[this.slot];
-  }
-  set host(v: string | null | undefined) {
-    this.store.host[this.slot] = v;
-  }
-  get path(): string | undefined {
-    return this.store.path[this.slot];
-  }
-  set path(v: string | undefined) {
-    this.store.path[this.slot] = v;
-  }
+  // The last path's hash and facts, so a client repeating a path costs no classification.
   get pathHash(): number {
     return this.hashes[this.h + H_PATH]!;
   }
@@ -634,9 +616,10 @@ export interface ProfilerStats {
  * signals when a client crosses a rule (not per request), and map-side partials per content key,
  * fingerprint and prefix flushed every `flushIntervalMs` of event time. Pure: event time only.
  *
- * Hot path: one client-table lookup, one path hash (skipped when the client repeats its last
- * path), a scan of two small key sets, a few counter updates in a shared Float64Array, one content
- * map update; rules are evaluated now and then, not per request. Nothing is allocated per request.
+ * Hot path: one client-table lookup, one content-key hash (classification skipped when the client
+ * repeats its last path), a scan of two small key sets, a few counter updates in typed arrays, one
+ * content map update; rules are evaluated now and then, not per request. Nothing is allocated per
+ * request.
  */
 export class Profiler {
   /** Client address → slot in the client columns and pools. */
@@ -793,12 +776,11 @@ export class Profiler {
       this.observeHeaders(client, log);
     }
 
-    // Path facts, cached for a client repeating its last path.
-    if (log.path !== client.path || log.host !== client.host) {
-      // Shared copies, not slices of the line: the profile outlives the line by far.
-      client.path = this.sharedStrings.get(log.path);
-      client.host = this.sharedStrings.getOptional(log.host);
-      const hash = hashContent(log.host, log.path);
+    // Path facts, cached for a client repeating its last path. The content-key hash tells a new
+    // path (what follows depends on the path only through this hash: the facts cache is keyed by
+    // it too), so the profile keeps no copy of the path and compares no text.
+    const hash = hashContent(log.host, log.path);
+    if (hash !== client.pathHash) {
       client.pathHash = hash;
       const key = hash & 0x3fffffff;
       let facts = this.pathFacts.get(key);
