@@ -2,7 +2,9 @@
 // bouncer protocol shapes, the native blocklist (snapshot, changes, SSE), cache policies from the
 // topic, explain, and operator writes reaching Kafka.
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import {
   createKey,
@@ -26,6 +28,7 @@ describe('the API service', { timeout: 240_000 }, () => {
     EDGEGUARD_TOPIC_PREFIX: prefix,
     EDGEGUARD_API_RATE_LIMIT: '100',
     EDGEGUARD_API_RATE_BURST: '100',
+    EDGEGUARD_API_MAX_STREAMS: '4',
   };
   const { store, redis } = openStore(prefix);
   const kafka = new Kafka({ brokers: ['127.0.0.1:9092'], clientId: 'api-test', logLevel: logLevel.NOTHING });
@@ -359,6 +362,61 @@ describe('the API service', { timeout: 240_000 }, () => {
       const bad = await get('/api/blocklist/events', bouncer, { headers: { 'last-event-id': 'x1' } });
       assert.equal(bad.status, 400);
     });
+
+    it('serves at most EDGEGUARD_API_MAX_STREAMS streams and drops a client that stops reading', async () => {
+      const version = await store.version();
+      const path = `/api/blocklist/events?since=${version}`;
+      const readers = [0, 1, 2].map(() => openEvents(`${api.url}${path}`, { 'x-api-key': bouncer }));
+      await eventually(
+        'three streams open',
+        () => (readers.every((r) => r.status() === 200) ? true : undefined),
+        10_000,
+      );
+      // The fourth: a client that sends its request, then never reads.
+      const { port } = new URL(api.url);
+      const stalled = connect(Number(port), '127.0.0.1');
+      stalled.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Api-Key: ${bouncer}\r\n\r\n`);
+      stalled.pause();
+      let stalledClosed = false;
+      stalled.on('close', () => {
+        stalledClosed = true;
+      });
+      await sleep(300);
+      const refused = await get(path, bouncer);
+      assert.equal(refused.status, 503);
+      assert.equal((await refused.json()).error, 'too-many-streams');
+      for (const reader of readers) reader.close();
+
+      // ~30k events (~13 MB): more than the socket buffers and the 1 MiB the server keeps per client.
+      for (let batch = 0; batch < 60; batch++) {
+        await store.putMany(
+          Array.from({ length: 500 }, (_, i) =>
+            decision('ip', `10.${200 + (batch >> 4)}.${(batch & 15) * 16 + (i >> 5)}.${i & 31}`),
+          ),
+        );
+      }
+      const dropped = await eventually(
+        'the stalled stream dropped',
+        async () => {
+          const metrics = await (await get('/metrics', admin)).text();
+          const count = Number(
+            /^edgeguard_api_sse_dropped_total\{[^}]*stream="blocklist"[^}]*\} (\d+)/m.exec(metrics)?.[1] ?? 0,
+          );
+          return count >= 1 ? metrics : undefined;
+        },
+        20_000,
+      );
+      const open = Number(
+        /^edgeguard_api_sse_clients\{[^}]*stream="blocklist"[^}]*\} (\d+)/m.exec(dropped)?.[1] ?? -1,
+      );
+      assert.equal(open, 0, 'no stream left open');
+      stalled.resume();
+      await eventually(
+        'the stalled socket closed by the server',
+        () => (stalledClosed ? true : undefined),
+        20_000,
+      );
+    });
   });
 
   describe('cache policies', () => {
@@ -447,8 +505,14 @@ describe('the API service', { timeout: 240_000 }, () => {
         listed.entries.map((e: Body) => e.cidr),
         ['198.51.100.9/32'],
       );
-      const page = await json('/api/decisions?scope=range&limit=100', bouncer);
-      assert.ok(page.decisions.every((d: Body) => d.scope === 'range') && page.decisions.length === 2);
+      const ranges: Body[] = [];
+      let cursor = '0';
+      do {
+        const page = await json(`/api/decisions?scope=range&limit=1000&cursor=${cursor}`, bouncer);
+        ranges.push(...page.decisions);
+        cursor = page.cursor;
+      } while (cursor !== '0');
+      assert.deepEqual(ranges.map((d) => d.key).sort(), ['range:198.51.100.0/24', 'range:2001:db8:1::/48']);
     });
 
     it('produces manual decisions and allowlist entries to Kafka (admin only)', async () => {
@@ -505,6 +569,37 @@ describe('the API service', { timeout: 240_000 }, () => {
           ['10.1.0.0/16', 'office'],
           ['10.1.0.0/16', null],
         ],
+      );
+    });
+  });
+
+  describe('a wiped store', () => {
+    it('makes event streams resync and the in-memory follower reload', async () => {
+      await store.put(decision('ip', '192.0.2.240'));
+      await eventually(
+        'the follower has it',
+        async () => ((await json('/v1/decisions?ip=192.0.2.240', bouncer)) ? true : undefined),
+        5_000,
+      );
+      const before = await json('/api/blocklist/changes?since=0', bouncer);
+      const stream = openEvents(`${api.url}/api/blocklist/events?since=${await store.version()}`, {
+        'x-api-key': bouncer,
+      });
+      await sleep(300);
+      await dropPrefix(redis, prefix, ['bl']); // Redis lost the store; the API keys survive
+      await store.put(decision('ip', '192.0.2.241'));
+      await stream.waitFor((events) => events.some((e) => e.event === 'resync'));
+      const resync = stream.events.find((e) => e.event === 'resync')!.data as Body;
+      assert.ok(resync.version > before.version, 'versions keep growing across a wipe');
+      await stream.done;
+      await eventually(
+        'the follower reloaded',
+        async () => {
+          const gone = await (await get('/v1/decisions?ip=192.0.2.240', bouncer)).text();
+          const kept = await json('/v1/decisions?ip=192.0.2.241', bouncer);
+          return gone === 'null' && kept?.length === 1 ? true : undefined;
+        },
+        10_000,
       );
     });
   });

@@ -52,7 +52,7 @@ export class SseConnection {
     if (live) {
       if (this.res.writableLength > MAX_CLIENT_BUFFER) {
         this.metrics.dropped.inc({ stream: this.stream });
-        this.close();
+        this.close(true);
       }
       return undefined;
     }
@@ -70,10 +70,12 @@ export class SseConnection {
     if (!this.closed) this.res.write(': ping\n\n');
   }
 
-  close(): void {
+  /** Ends the stream; `drop`: destroys the connection at once, discarding what is still buffered. */
+  close(drop = false): void {
     if (this.closed) return;
     this.closed = true;
-    if (!this.res.writableEnded) this.res.end();
+    if (drop) this.res.destroy();
+    else if (!this.res.writableEnded) this.res.end();
     for (const fn of this.onClose.splice(0)) fn();
   }
 }

@@ -70,9 +70,12 @@ export function openStore(prefix: string): { store: DecisionStore; redis: Redis 
   return { store: new DecisionStore({ redis, prefix }), redis };
 }
 
-/** Deletes every Redis key this test created under its prefix (never anyone else's). */
-export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
-  for (const tag of [`{${prefix}bl}`, `{${prefix}api}`]) {
+/**
+ * Deletes every Redis key this test created under its prefix (never anyone else's): the store's
+ * (`bl`) and the API's (`api`), or only those named.
+ */
+export async function dropPrefix(redis: Redis, prefix: string, parts = ['bl', 'api']): Promise<void> {
+  for (const tag of parts.map((part) => `{${prefix}${part}}`)) {
     let cursor = '0';
     do {
       const [next, keys] = await redis.scan(cursor, 'MATCH', `${tag}:*`, 'COUNT', 1000);
