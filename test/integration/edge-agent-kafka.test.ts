@@ -141,6 +141,30 @@ describe('the edge agent following the compacted topics', { timeout: 120_000 }, 
     );
   });
 
+  it('starts while the broker is unreachable: cold-start policy applies, nothing throws, stop() returns', async () => {
+    const warnings: string[] = [];
+    const logger = {
+      debug() {},
+      info() {},
+      error() {},
+      warn: (_: object, message?: string) => warnings.push(message ?? ''),
+    };
+    const unreachable = new EdgeAgent({
+      source: new KafkaSource({ brokers: ['127.0.0.1:1'], topicPrefix: prefix }),
+      coldStart: 'closed',
+      logger,
+    });
+    await unreachable.start();
+    await until(
+      'a failed attempt',
+      () => warnings.some((w) => w.includes('cannot follow the topics yet')),
+      30_000,
+    );
+    assert.equal(unreachable.ready, false);
+    assert.deepEqual(unreachable.check({ ip: '192.0.2.1' }), { verdict: 'block', decision: null });
+    await unreachable.stop();
+  });
+
   it('follows live: new decisions, upgrades and tombstones arrive within a fraction of a second', async () => {
     const latencies: number[] = [];
     for (let i = 0; i < 20; i++) {

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BadInput } from '@edgeguard/schema';
 import type { Consumer, IHeaders, Kafka, KafkaConfig, KafkaMessage } from 'kafkajs';
 import type { Feed, FeedSink, Source } from './agent.js';
+import { Backoff } from './backoff.js';
 
 export interface KafkaSourceOptions {
   /** Broker addresses (`host:port`), or a ready kafkajs client in `kafka`. */
@@ -32,29 +34,73 @@ const CONTROL_HEADER = 'eg-control';
  *
  * The consumer group is a throw-away one per agent (`<prefix>tail-edge-agent-<uuid>`: hidden from
  * `edgeguard lag` like `edgeguard tail`'s), never commits, and is deleted on stop. kafkajs
- * reconnects on its own; a consumer crash is reported as `disconnected` and the consumer is
- * restarted by kafkajs when the error is retriable.
+ * reconnects on its own; a consumer crash is reported as `disconnected`, and the consumer is
+ * restarted (by kafkajs when the error is retriable, else by this source after a backoff).
  */
 export class KafkaSource implements Source {
   readonly kind = 'kafka';
   private consumer: Consumer | null = null;
   private kafka: Kafka | null = null;
   private groupId = '';
+  private controller = new AbortController();
+  private loop: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: KafkaSourceOptions) {
     if (!options.kafka && !(options.brokers && options.brokers.length > 0))
       throw new BadInput('bad-config', 'KafkaSource needs brokers (host:port list) or a kafkajs client');
   }
 
+  /**
+   * Starts following in the background: an unreachable broker or missing topics at start (or a
+   * consumer that crashed for good later) are retried with backoff, never thrown, so an edge
+   * starts (under its coldStart policy) while Kafka is down. After a restart the topics are read
+   * again from the beginning into the live state (records are idempotent by key and version).
+   */
   async start(sink: FeedSink): Promise<void> {
+    this.controller = new AbortController();
+    this.loop = this.follow(sink, this.controller.signal);
+  }
+
+  async stop(): Promise<void> {
+    this.controller.abort();
+    await this.loop;
+  }
+
+  private async follow(sink: FeedSink, signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff(250, 30_000);
+    const feeds: Feed[] = ['decisions', 'policies', 'allowlist'];
+    while (!signal.aborted) {
+      try {
+        const { ended } = await this.consume(sink, signal);
+        backoff.reset();
+        const error = await ended;
+        if (error !== null) {
+          for (const feed of feeds) sink.connection(feed, false, error);
+          sink.error(error);
+        }
+      } catch (error) {
+        if (!signal.aborted) {
+          for (const feed of feeds) sink.connection(feed, false, error as Error);
+          sink.logger.warn({ error: (error as Error).message }, 'kafka source: cannot follow the topics yet');
+        }
+      }
+      await this.release();
+      if (signal.aborted) return;
+      await sleep(backoff.next(), undefined, { signal }).catch(() => undefined);
+    }
+  }
+
+  /** Connects and runs a consumer; `ended` tells how it ended (null: stopped; an Error: crashed for good). */
+  private async consume(sink: FeedSink, signal: AbortSignal): Promise<{ ended: Promise<Error | null> }> {
     const kafkajs = await import('kafkajs');
     const prefix = this.options.topicPrefix ?? 'edgeguard.';
-    this.kafka =
+    this.kafka ??=
       this.options.kafka ??
       new kafkajs.Kafka({
         clientId: 'edgeguard-edge-agent',
         brokers: this.options.brokers!,
         logLevel: kafkajs.logLevel.NOTHING,
+        retry: { retries: 3 },
         ...this.options.kafkaConfig,
       });
     const topicFeed = new Map<string, Feed>([
@@ -75,7 +121,7 @@ export class KafkaSource implements Source {
         pending.set(topic, ends);
       }
     } finally {
-      await admin.disconnect();
+      await admin.disconnect().catch(() => undefined);
     }
     for (const [topic, ends] of pending) if (ends.size === 0) sink.loaded(topicFeed.get(topic)!);
 
@@ -86,10 +132,16 @@ export class KafkaSource implements Source {
       allowAutoTopicCreation: false,
     });
     this.consumer = consumer;
+    let end: (error: Error | null) => void = () => {};
+    const ended = new Promise<Error | null>((resolve) => {
+      end = resolve;
+    });
+    signal.addEventListener('abort', () => end(null), { once: true });
     consumer.on(consumer.events.CRASH, (event) => {
       const error = event.payload.error as Error;
       for (const feed of topicFeed.values()) sink.connection(feed, false, error);
-      sink.error(error);
+      // kafkajs restarts the consumer itself after a retriable error; otherwise this one is done.
+      if (!event.payload.restart) end(error);
     });
     consumer.on(consumer.events.FETCH_START, () => {
       for (const feed of topicFeed.values()) sink.connection(feed, true);
@@ -102,19 +154,22 @@ export class KafkaSource implements Source {
         const feed = topicFeed.get(batch.topic)!;
         for (const message of batch.messages) apply(sink, feed, message);
         const ends = pending.get(batch.topic)!;
-        const end = ends.get(batch.partition);
-        if (end !== undefined && BigInt(batch.lastOffset()) + 1n >= end) {
+        const last = ends.get(batch.partition);
+        if (last !== undefined && BigInt(batch.lastOffset()) + 1n >= last) {
           ends.delete(batch.partition);
           if (ends.size === 0) sink.loaded(feed);
         }
       },
     });
+    return { ended };
   }
 
-  async stop(): Promise<void> {
-    if (this.consumer === null || this.kafka === null) return;
-    await this.consumer.disconnect().catch(() => undefined);
+  /** Disconnects the consumer and deletes its throw-away group. */
+  private async release(): Promise<void> {
+    const consumer = this.consumer;
+    if (consumer === null || this.kafka === null) return;
     this.consumer = null;
+    await consumer.disconnect().catch(() => undefined);
     const admin = this.kafka.admin();
     try {
       await admin.connect();
