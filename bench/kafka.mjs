@@ -3,6 +3,8 @@
 //   ship       edgeguard ship of the generated combined log (lines/s, peak RSS)
 //   profiler   one `edgeguard run profiler` process consuming what was shipped (events/s, peak RSS)
 // Uses a fresh topic prefix per run. Results print and go to bench/out/kafka-results.json.
+// BENCH_ONLY=ship: only the ship part (results in bench/out/kafka-ship-results.json); BENCH_SHIP_AB
+// and BENCH_REPEAT (below) compare shipper variants in the same run.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -27,25 +29,62 @@ const run = (args) =>
 if (run(['topics', 'ensure', '--partitions', String(partitions)]).status !== 0)
   throw new Error('topics ensure failed');
 
-// Ship, measured by the process itself (lines/s) and by the OS (peak RSS).
-const shipStart = performance.now();
-const ship = spawnSync(
-  '/usr/bin/time',
-  ['-f', '%M', process.execPath, bin, 'ship', logPath, '--format', 'combined'],
-  { env, encoding: 'utf8' },
-);
-const shipSeconds = (performance.now() - shipStart) / 1000;
-if (ship.status !== 0) throw new Error(ship.stderr);
-const shipRssMB = Math.round(Number(ship.stderr.trim().split('\n').pop()) / 1024);
-const shipped = {
-  lines,
-  seconds: shipSeconds,
-  linesPerSecond: Math.round(lines / shipSeconds),
-  peakRssMB: shipRssMB,
+// Ship, measured from spawn to exit (lines/s), and by the OS (peak RSS, CPU seconds).
+const shipOnce = (extraArgs = [], extraEnv = {}) => {
+  const started = performance.now();
+  const run = spawnSync(
+    '/usr/bin/time',
+    ['-f', '%M %U %S', process.execPath, bin, 'ship', logPath, '--format', 'combined', ...extraArgs],
+    { env: { ...env, ...extraEnv }, encoding: 'utf8' },
+  );
+  const seconds = (performance.now() - started) / 1000;
+  if (run.status !== 0) throw new Error(run.stderr);
+  const [rssKB, user, sys] = run.stderr.trim().split('\n').pop().split(' ').map(Number);
+  // The shipper's own figure: from its first line read to the last acknowledgement (no start-up).
+  const own = Number(/ ([\d,]+) lines\/s\n[^\n]*$/.exec(run.stderr.trim())?.[1]?.replaceAll(',', '') ?? 0);
+  return {
+    lines,
+    seconds,
+    linesPerSecond: Math.round(lines / seconds),
+    shipperLinesPerSecond: own,
+    cpuSeconds: Math.round((user + sys) * 100) / 100,
+    peakRssMB: Math.round(rssKB / 1024),
+  };
 };
-console.log(
-  `ship      ${shipped.linesPerSecond.toLocaleString().padStart(9)} lines/s   ${shipSeconds.toFixed(1)} s   peak RSS ${shipRssMB} MB`,
-);
+const showShip = (label, r) =>
+  console.log(
+    `${label.padEnd(9)} ${r.linesPerSecond.toLocaleString().padStart(9)} lines/s   ${r.seconds.toFixed(1)} s   (shipper's own ${r.shipperLinesPerSecond.toLocaleString()} lines/s)   CPU ${r.cpuSeconds.toFixed(1)} s   peak RSS ${r.peakRssMB} MB`,
+  );
+
+// BENCH_SHIP_AB="label:args|label:args" ships the log once per variant, BENCH_REPEAT rounds,
+// alternating (A/B in the same run on a shared machine), e.g.
+//   BENCH_ONLY=ship BENCH_SHIP_AB="inline:--workers 0|workers:--workers 2" npm run bench:kafka
+// An argument KEY=VALUE is set in the shipper's environment instead of passed on its command line.
+const variants = (process.env.BENCH_SHIP_AB ?? 'ship:').split('|').map((v) => {
+  const [label, args = ''] = v.split(':');
+  const words = args.split(' ').filter(Boolean);
+  return {
+    label,
+    args: words.filter((w) => !/^[A-Z_][A-Z0-9_]*=/.test(w)),
+    env: Object.fromEntries(words.filter((w) => /^[A-Z_][A-Z0-9_]*=/.test(w)).map((w) => w.split('='))),
+  };
+});
+const rounds = Number(process.env.BENCH_REPEAT ?? 1);
+const shipRuns = [];
+for (let round = 0; round < rounds; round++)
+  for (const v of variants) {
+    const r = { variant: v.label, round, load: os.loadavg()[0], ...shipOnce(v.args, v.env) };
+    shipRuns.push(r);
+    showShip(v.label, r);
+  }
+const shipped = shipRuns[shipRuns.length - 1];
+if (process.env.BENCH_ONLY === 'ship') {
+  writeFileSync(
+    join(here, 'out', 'kafka-ship-results.json'),
+    `${JSON.stringify({ date: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, partitions, runs: shipRuns }, null, 2)}\n`,
+  );
+  process.exit(0);
+}
 
 // One profiler process drains the topic; time from its start to lag 0.
 const profStart = performance.now();
@@ -94,5 +133,5 @@ console.log(
 );
 writeFileSync(
   join(here, 'out', 'kafka-results.json'),
-  `${JSON.stringify({ date: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, partitions, ship: shipped, profiler: consumed }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, partitions, ship: shipped, shipRuns, profiler: consumed }, null, 2)}\n`,
 );

@@ -4,6 +4,7 @@ import kafkajs, { type Kafka, type KafkaConfig, type Producer, type ProducerConf
 const { logLevel } = kafkajs;
 
 import type { Logger } from '@edgeguard/telemetry';
+import { installKafkajsCrc32c } from './crc32c.js';
 
 /**
  * Builds the kafkajs client with its log bridged into pino. kafkajs is frozen upstream (2.2.4), so
@@ -15,6 +16,8 @@ export function createKafka(options: {
   logger: Logger;
   config?: Partial<KafkaConfig>;
 }): Kafka {
+  // Before kafkajs loads its record-batch encoder (lazily, at the first produce or fetch).
+  installKafkajsCrc32c();
   const toPino: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
     [logLevel.ERROR]: 'error',
     [logLevel.WARN]: 'warn',

@@ -3,6 +3,7 @@ export * from './allowlist-follower.js';
 export * from './client.js';
 export * from './codec.js';
 export * from './control.js';
+export * from './crc32c.js';
 export * from './environment.js';
 export * from './operations.js';
 export * from './stage-runner.js';
