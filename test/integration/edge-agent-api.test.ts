@@ -7,9 +7,9 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EdgeAgent, HttpSource } from '@edgeguard/edge-agent';
-import type { Action, Decision } from '@edgeguard/schema';
+import type { Decision } from '@edgeguard/schema';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
-import { createKey, dropPrefix, openStore, type RunningApi, startApi } from './support/api.js';
+import { createKey, decision, dropPrefix, openStore, type RunningApi, startApi } from './support/api.js';
 import {
   edgeguard,
   type RunningService,
@@ -17,6 +17,7 @@ import {
   stopService,
   uniquePrefix,
 } from './support/services.js';
+import { waitUntil as until } from './support/wait.js';
 
 /** Forwards TCP to the API; `cut()` drops every connection and refuses new ones until `restore()`. */
 class Relay {
@@ -60,33 +61,6 @@ class Relay {
     this.cut();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
-}
-
-let sequence = 0;
-function decision(ip: string, action: Action = 'block', ttlMs = 3_600_000): Decision {
-  const now = Date.now();
-  return {
-    key: `ip:${ip}`,
-    scope: 'ip',
-    value: ip,
-    action,
-    reason: 'repetition',
-    signals: [{ name: 'repetitionRatio', value: 0.93, threshold: 0.6 }],
-    score: 3,
-    decidedAt: now,
-    expiresAt: now + ttlMs,
-    origin: 'auto',
-    version: ++sequence,
-  };
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<number> {
-  const started = Date.now();
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-  return Date.now() - started;
 }
 
 describe('the edge agent following the real API', { timeout: 240_000 }, () => {
@@ -142,7 +116,7 @@ describe('the edge agent following the real API', { timeout: 240_000 }, () => {
   it('cold start: fail-open answers allow, fail-closed answers block, until the API is reachable', async () => {
     const url = await relay.listen();
     relay.cut();
-    await produce([decision('203.0.113.1')]);
+    await produce([decision('ip', '203.0.113.1')]);
     const open = agentVia(url, 'open');
     const closed = agentVia(url, 'closed');
     await open.start();
@@ -171,7 +145,7 @@ describe('the edge agent following the real API', { timeout: 240_000 }, () => {
     for (let i = 0; i < 40; i++) {
       const ip = `198.51.100.${i + 1}`;
       const sent = Date.now();
-      await produce([decision(ip, 'challenge')]);
+      await produce([decision('ip', ip, { action: 'challenge' })]);
       await until(ip, () => agent.check({ ip }).verdict === 'challenge', 10_000);
       latencies.push(Date.now() - sent);
     }
@@ -189,14 +163,17 @@ describe('the edge agent following the real API', { timeout: 240_000 }, () => {
     const agent = agentVia(relay.port ? `http://127.0.0.1:${relay.port}` : await relay.listen());
     await agent.start();
     await agent.whenReady(20_000);
-    await produce([decision('192.0.2.100'), decision('192.0.2.101', 'block', 3000)]);
+    await produce([
+      decision('ip', '192.0.2.100'),
+      decision('ip', '192.0.2.101', { expiresAt: Date.now() + 3000 }),
+    ]);
     await until('both decisions', () => agent.check({ ip: '192.0.2.101' }).verdict === 'block');
     const snapshots = agent.stats().counters.snapshots;
     const disconnected = new Promise((resolve) => agent.once('disconnected', resolve));
     relay.cut();
     await disconnected;
     // Meanwhile: a new decision and a deletion upstream; locally, one decision expires.
-    await produce([decision('192.0.2.102', 'throttle')]);
+    await produce([decision('ip', '192.0.2.102', { action: 'throttle' })]);
     await producer.send({
       topic: `${prefix}decisions`,
       acks: -1,

@@ -1,30 +1,14 @@
 // The edge agent reading the compacted topics straight from the real broker (edges with Kafka access).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { EdgeAgent, KafkaSource } from '@edgeguard/edge-agent';
-import type { Action, CachePolicy, Decision } from '@edgeguard/schema';
+import type { CachePolicy } from '@edgeguard/schema';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { decision } from './support/api.js';
 import { edgeguard, uniquePrefix } from './support/services.js';
+import { waitUntil as until } from './support/wait.js';
 
 let sequence = 0;
-function decision(scope: 'ip' | 'range', value: string, action: Action, ttlMs = 3_600_000): Decision {
-  const now = Date.now();
-  return {
-    key: `${scope}:${value}`,
-    scope,
-    value,
-    action,
-    reason: 'swarm',
-    signals: [{ name: 'fingerprint.clients', value: 12, threshold: 4.5 }],
-    score: 3,
-    decidedAt: now,
-    expiresAt: now + ttlMs,
-    origin: 'auto',
-    version: ++sequence,
-  };
-}
-
 function policy(path: string): CachePolicy {
   const now = Date.now();
   return {
@@ -42,15 +26,6 @@ function policy(path: string): CachePolicy {
     expiresAt: now + 600_000,
     version: ++sequence,
   };
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<number> {
-  const started = Date.now();
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-  return Date.now() - started;
 }
 
 describe('the edge agent following the compacted topics', { timeout: 120_000 }, () => {
@@ -71,19 +46,27 @@ describe('the edge agent following the compacted topics', { timeout: 120_000 }, 
     assert.equal(ensure.code, 0, ensure.stderr);
     await producer.connect();
     // History on the topics before the agent starts: it must end up with the current state.
-    const removed = decision('ip', '203.0.113.5', 'block');
+    const removed = decision('ip', '203.0.113.5', { action: 'block' });
     await send('decisions', [
       { key: removed.key, value: JSON.stringify(removed) },
-      { key: 'ip:203.0.113.6', value: JSON.stringify(decision('ip', '203.0.113.6', 'challenge')) },
+      {
+        key: 'ip:203.0.113.6',
+        value: JSON.stringify(decision('ip', '203.0.113.6', { action: 'challenge' })),
+      },
       {
         key: 'range:198.51.100.0/24',
-        value: JSON.stringify(decision('range', '198.51.100.0/24', 'challenge')),
+        value: JSON.stringify(decision('range', '198.51.100.0/24', { action: 'challenge' })),
       },
-      { key: 'ip:203.0.113.7', value: JSON.stringify(decision('ip', '203.0.113.7', 'block', -1000)) },
+      {
+        key: 'ip:203.0.113.7',
+        value: JSON.stringify(
+          decision('ip', '203.0.113.7', { action: 'block', expiresAt: Date.now() - 1000 }),
+        ),
+      },
       { key: 'ip:203.0.113.8', value: '{not json' },
       {
         key: 'ip:203.0.113.9',
-        value: JSON.stringify({ ...decision('ip', '203.0.113.9', 'block'), action: 'nuke' }),
+        value: JSON.stringify({ ...decision('ip', '203.0.113.9', { action: 'block' }), action: 'nuke' }),
       },
       { key: removed.key, value: null },
       { key: 'end', value: null, headers: { 'eg-control': 'end' } },
@@ -93,7 +76,7 @@ describe('the edge agent following the compacted topics', { timeout: 120_000 }, 
       {
         key: 'fp:h1:feedfacecafe',
         value: JSON.stringify({
-          ...decision('ip', '192.0.2.200', 'block'),
+          ...decision('ip', '192.0.2.200', { action: 'block' }),
           key: 'fp:h1:feedfacecafe',
           scope: 'fingerprint',
           value: 'h1:feedfacecafe',
@@ -170,7 +153,9 @@ describe('the edge agent following the compacted topics', { timeout: 120_000 }, 
     for (let i = 0; i < 20; i++) {
       const ip = `192.0.2.${i + 1}`;
       const sent = Date.now();
-      await send('decisions', [{ key: `ip:${ip}`, value: JSON.stringify(decision('ip', ip, 'throttle')) }]);
+      await send('decisions', [
+        { key: `ip:${ip}`, value: JSON.stringify(decision('ip', ip, { action: 'throttle' })) },
+      ]);
       await until(ip, () => agent.check({ ip }).verdict === 'throttle');
       latencies.push(Date.now() - sent);
     }
@@ -178,7 +163,7 @@ describe('the edge agent following the compacted topics', { timeout: 120_000 }, 
     console.log(`topic → agent (Kafka source): p50 ${latencies[10]} ms, max ${latencies.at(-1)} ms`);
     assert.ok(latencies[10]! <= 250, `median ${latencies[10]} ms`);
     await send('decisions', [
-      { key: 'ip:192.0.2.1', value: JSON.stringify(decision('ip', '192.0.2.1', 'block')) },
+      { key: 'ip:192.0.2.1', value: JSON.stringify(decision('ip', '192.0.2.1', { action: 'block' })) },
     ]);
     await until('the upgrade', () => agent.check({ ip: '192.0.2.1' }).verdict === 'block');
     await send('decisions', [{ key: 'ip:192.0.2.1', value: null }]);

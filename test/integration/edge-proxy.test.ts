@@ -14,7 +14,8 @@ import { EdgeAgent, type FeedSink, type Source } from '@edgeguard/edge-agent';
 import { ACCESS_LOG_FORMAT, AccessLogWriter, EdgeProxy } from '@edgeguard/example-edge-proxy';
 import { httpFingerprint } from '@edgeguard/fingerprint';
 import { createParser } from '@edgeguard/logformat';
-import { type AccessLog, type Action, type CachePolicy, type Decision, isBadInput } from '@edgeguard/schema';
+import { type AccessLog, type CachePolicy, isBadInput } from '@edgeguard/schema';
+import { decision } from './support/api.js';
 
 /** A Source fed from the test: put/delete go straight to the agent, as a source's records would. */
 class InProcessSource implements Source {
@@ -27,23 +28,6 @@ class InProcessSource implements Source {
     sink.loaded('allowlist');
   }
   async stop(): Promise<void> {}
-}
-
-function decision(scope: 'ip' | 'range' | 'fingerprint', value: string, action: Action): Decision {
-  const now = Date.now();
-  return {
-    key: `${scope === 'fingerprint' ? 'fp' : scope}:${value}`,
-    scope,
-    value,
-    action,
-    reason: 'repetition',
-    signals: [],
-    score: 3,
-    decidedAt: now,
-    expiresAt: now + 600_000,
-    origin: 'auto',
-    version: 1,
-  };
 }
 
 function bustPolicy(host: string, path: string): CachePolicy {
@@ -120,8 +104,10 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
   });
 
   it('answers 403 to a blocked client, 429 to a challenged one, and serves everyone else', async () => {
-    source.sink!.putDecision(decision('ip', '203.0.113.66', 'block'));
-    source.sink!.putDecision(decision('range', '198.51.100.0/24', 'challenge'));
+    source.sink!.putDecision(decision('ip', '203.0.113.66', { action: 'block', reason: 'repetition' }));
+    source.sink!.putDecision(
+      decision('range', '198.51.100.0/24', { action: 'challenge', reason: 'repetition' }),
+    );
     const blocked = await get('/news', '203.0.113.66');
     assert.equal(blocked.status, 403);
     assert.equal(blocked.headers.get('x-edgeguard-reason'), 'repetition');
@@ -145,7 +131,7 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
       acceptLanguage: 'en',
       headerOrder: null,
     });
-    source.sink!.putDecision(decision('fingerprint', fingerprint, 'block'));
+    source.sink!.putDecision(decision('fingerprint', fingerprint, { action: 'block', reason: 'repetition' }));
     const bot = { 'user-agent': 'swarm-bot/2.0', 'accept-language': 'en', 'x-forwarded-for': '192.0.2.99' };
     assert.equal((await fetch(`${base}/fp`, { headers: bot })).status, 403);
     const other = { ...bot, 'accept-language': 'de' };
@@ -153,7 +139,7 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
   });
 
   it('throttles a throttled client past its burst, with Retry-After', async () => {
-    source.sink!.putDecision(decision('ip', '192.0.2.50', 'throttle'));
+    source.sink!.putDecision(decision('ip', '192.0.2.50', { action: 'throttle', reason: 'repetition' }));
     const statuses: number[] = [];
     for (let i = 0; i < 5; i++) statuses.push((await get(`/t${i}`, '192.0.2.50')).status);
     assert.deepEqual(statuses, [200, 200, 200, 429, 429]);
