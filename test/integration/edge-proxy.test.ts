@@ -3,6 +3,7 @@
 // parser reads back field for field. The agent is fed by a tiny in-process Source (the public
 // Source interface); the Kafka- and API-fed variants run in edge-e2e.test.ts and edge-agent-*.test.ts.
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,6 +17,9 @@ import { httpFingerprint } from '@edgeguard/fingerprint';
 import { createParser } from '@edgeguard/logformat';
 import { type AccessLog, type CachePolicy, isBadInput } from '@edgeguard/schema';
 import { decision } from './support/api.js';
+import { eventually, freePort } from './support/services.js';
+
+const proxyMain = new URL('../../examples/edge-proxy/dist/main.js', import.meta.url).pathname;
 
 /** A Source fed from the test: put/delete go straight to the agent, as a source's records would. */
 class InProcessSource implements Source {
@@ -175,6 +179,48 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.equal(fresh.headers.get('x-cache'), 'HIT');
     assert.match(await fresh.text(), /#2/);
     assert.equal(originHits.get('/swr'), 2);
+  });
+
+  it('runs as a command: serves through the origin under its cold-start policy while Kafka has no topics yet', async () => {
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      [
+        proxyMain,
+        '--origin',
+        `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
+        '--port',
+        String(port),
+        '--kafka',
+        process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
+        '--topic-prefix',
+        `egtest.edge-proxy-cli.${Date.now()}.`,
+        '--cold-start',
+        'open',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    try {
+      await eventually(
+        'the command to listen',
+        () => (stderr.includes('edge-proxy listening') ? true : undefined),
+        20_000,
+      );
+      const response = await fetch(`http://127.0.0.1:${port}/cli`);
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get('x-cache'), 'MISS');
+    } finally {
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, stderr);
+    }
+    const usage = spawnSync(process.execPath, [proxyMain, '--port', '1'], { encoding: 'utf8' });
+    assert.equal(usage.status, 2);
+    assert.match(usage.stderr, /--origin is required/);
   });
 
   it('writes an access log the shipper parses back: client, status, host, cache status, language', async () => {

@@ -29,8 +29,8 @@ export const ALLOW: CheckResult = Object.freeze({ verdict: 'allow', decision: nu
 
 export interface DecisionIndexOptions {
   /**
-   * Active decisions held at most (default 1,000,000, about 250 MB at worst with typical
-   * signals). Past it the decision expiring soonest is dropped (counted in `evicted`): it is the
+   * Active decisions held at most (default 1,000,000; measured ≈ 260 B per decision with two
+   * signals, so ~260 MB at the bound). Past it the decision expiring soonest is dropped (counted in `evicted`): it is the
    * one that would have stopped applying first.
    */
   maxEntries?: number;
