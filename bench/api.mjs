@@ -150,6 +150,11 @@ async function startApi(lookup) {
   return {
     url,
     readySeconds,
+    /** CPU time the API process has used, ms (user + system, from /proc/<pid>/stat). */
+    cpuMs: () => {
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks (USER_HZ = 100)
+    },
     peakRssMB: () => Math.round(status('VmHWM')),
     rssMB: () => Math.round(status('VmRSS')),
     stop: async () => {
@@ -183,11 +188,18 @@ async function lookupBench(lookup) {
       requests: paths,
     });
   await run(2); // warm-up
-  const result = await run(seconds);
+  // CPU time per request: what the API spends on one request whatever else runs on the machine
+  // (1e6 / µs per request ≈ requests per second one idle core would serve).
+  const measured = async (fn) => {
+    const cpu = api.cpuMs();
+    const result = await fn();
+    return { result, cpuUsPerRequest: Math.round(((api.cpuMs() - cpu) * 1000) / result.requests.total) };
+  };
+  const { result, cpuUsPerRequest } = await measured(() => run(seconds));
   // Ceiling of the same process on this machine right now: an unauthenticated route doing nothing.
   const floor =
     lookup === 'memory'
-      ? await autocannon({ url: `${api.url}/healthz`, connections, duration: seconds })
+      ? await measured(() => autocannon({ url: `${api.url}/healthz`, connections, duration: seconds }))
       : null;
   const out = {
     lookup,
@@ -197,16 +209,21 @@ async function lookupBench(lookup) {
     errors: result.errors + result.non2xx,
     readySeconds: Number(api.readySeconds.toFixed(1)),
     rssMB: api.rssMB(),
+    cpuUsPerRequest,
     ...(floor
-      ? { healthzRequestsPerSecond: Math.round(floor.requests.average), healthzP99ms: floor.latency.p99 }
+      ? {
+          healthzRequestsPerSecond: Math.round(floor.result.requests.average),
+          healthzP99ms: floor.result.latency.p99,
+          healthzCpuUsPerRequest: floor.cpuUsPerRequest,
+        }
       : {}),
   };
   console.log(
-    `lookup    ${lookup.padEnd(6)} ${out.requestsPerSecond.toLocaleString().padStart(7)} req/s   p50 ${out.p50ms} ms   p99 ${out.p99ms} ms   errors ${out.errors}   ready in ${out.readySeconds} s   RSS ${out.rssMB} MB`,
+    `lookup    ${lookup.padEnd(6)} ${out.requestsPerSecond.toLocaleString().padStart(7)} req/s   p50 ${out.p50ms} ms   p99 ${out.p99ms} ms   errors ${out.errors}   CPU ${cpuUsPerRequest} µs/request   ready in ${out.readySeconds} s   RSS ${out.rssMB} MB`,
   );
   if (floor)
     console.log(
-      `healthz          ${out.healthzRequestsPerSecond.toLocaleString().padStart(7)} req/s   p99 ${out.healthzP99ms} ms   (same process, no auth, no lookup: the ceiling here now)`,
+      `healthz          ${out.healthzRequestsPerSecond.toLocaleString().padStart(7)} req/s   p99 ${out.healthzP99ms} ms   CPU ${out.healthzCpuUsPerRequest} µs/request   (same process, no auth, no lookup: the ceiling here now)`,
     );
   await api.stop();
   return out;

@@ -1,4 +1,5 @@
 import type { DecisionStore, StoreKeys } from '@edgeguard/decisions';
+import type { IpAddress } from '@edgeguard/netaddr';
 import type { Decision } from '@edgeguard/schema';
 import type { Cluster, Redis } from 'ioredis';
 import type { DecisionMirror } from './mirror.js';
@@ -21,6 +22,12 @@ export class Blocklist {
   lookupIp(ip: string): Decision[] | Promise<Decision[]> {
     if (this.mirror?.ready) return this.mirror.lookupIp(ip);
     return this.store.lookupIp(ip);
+  }
+
+  /** The same for a parsed address: synchronous (no promise) when the follower answers. */
+  lookupAddress(address: IpAddress): Decision[] | Promise<Decision[]> {
+    if (this.mirror?.ready) return this.mirror.lookupAddress(address);
+    return this.store.lookupIp(address.text);
   }
 
   /** The store's version and epoch, read together (what an ETag and a resync carry). */

@@ -60,6 +60,39 @@ export function toCrowdsec(decision: Decision, now: number): CrowdsecDecision {
   };
 }
 
+/** The parts of a decision's CrowdSec JSON that do not change while it is current. */
+interface CachedJson {
+  type: string;
+  origin: string;
+  /** `{"id":…,…,"until":"…","duration":"` — the remaining duration and `"}` follow. */
+  head: string;
+}
+const jsonCache = new WeakMap<Decision, CachedJson>();
+
+/**
+ * `toCrowdsec(decision, now)` as JSON text, for the live lookup's hot path: everything but the
+ * remaining duration is built once per decision object (the in-memory follower keeps the same
+ * objects until they change), so a lookup costs a map probe and one formatted duration.
+ */
+export function crowdsecJson(
+  decision: Decision,
+  now: number,
+): { json: string; type: string; origin: string } {
+  let cached = jsonCache.get(decision);
+  if (!cached) {
+    const full = toCrowdsec(decision, now);
+    const { duration: _, ...rest } = full;
+    const text = JSON.stringify(rest);
+    cached = { type: full.type, origin: full.origin, head: `${text.slice(0, -1)},"duration":"` };
+    jsonCache.set(decision, cached);
+  }
+  return {
+    json: `${cached.head}${formatGoDuration(Math.max(0, decision.expiresAt - now))}"}`,
+    type: cached.type,
+    origin: cached.origin,
+  };
+}
+
 interface StreamQuery {
   startup?: boolean;
   scopes?: string;
@@ -285,24 +318,27 @@ export function registerCrowdsecRoutes(
       if (q.contains === false) {
         throw new ApiError(400, 'bad-request', 'contains=false (decisions inside a range) is not supported');
       }
-      const types = list(q.type);
-      const origins = list(q.origins);
-      const keep = (d: CrowdsecDecision) =>
-        (types.length === 0 || types.includes(d.type)) &&
-        (origins.length === 0 || origins.includes(d.origin));
+      const types = q.type === undefined ? null : list(q.type);
+      const origins = q.origins === undefined ? null : list(q.origins);
+      const keep = (type: string, origin: string) =>
+        (types === null || types.length === 0 || types.includes(type)) &&
+        (origins === null || origins.length === 0 || origins.includes(origin));
       if (ip === undefined && range === undefined) {
         if (request.method === 'HEAD') return reply.send();
-        return reply.send(Readable.from(arrayBody(allActive(keep)), { highWaterMark: 2 }));
+        const keepAll = (d: CrowdsecDecision) => keep(d.type, d.origin);
+        return reply.send(Readable.from(arrayBody(allActive(keepAll)), { highWaterMark: 2 }));
       }
       let found: Decision[];
       if (ip !== undefined) {
-        if (!parseIp(ip))
+        const address = parseIp(ip);
+        if (!address)
           throw new ApiError(
             400,
             'bad-ip',
             `ip: expected an IPv4 or IPv6 address, got ${JSON.stringify(ip)}`,
           );
-        found = await blocklist.lookupIp(ip);
+        const hits = blocklist.lookupAddress(address);
+        found = Array.isArray(hits) ? hits : await hits;
       } else {
         let cidr: ReturnType<typeof parseCidr>;
         try {
@@ -319,10 +355,15 @@ export function registerCrowdsecRoutes(
             : cidr.prefixLength === hostLength,
         );
       }
-      const now = clock();
-      const converted = found.map((d) => toCrowdsec(d, now)).filter(keep);
       if (request.method === 'HEAD') return reply.send();
-      return reply.send(converted.length > 0 ? JSON.stringify(converted) : 'null');
+      const now = clock();
+      let body = '';
+      for (const decision of found) {
+        const converted = crowdsecJson(decision, now);
+        if (keep(converted.type, converted.origin))
+          body += body === '' ? `[${converted.json}` : `,${converted.json}`;
+      }
+      return reply.send(body === '' ? 'null' : `${body}]`);
     },
   });
 }

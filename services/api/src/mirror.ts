@@ -5,7 +5,7 @@ import {
   type DecisionStore,
   networkField,
 } from '@edgeguard/decisions';
-import { parseCidr, parseIp, wordMask } from '@edgeguard/netaddr';
+import { type IpAddress, parseCidr, parseIp, wordMask } from '@edgeguard/netaddr';
 import type { Decision } from '@edgeguard/schema';
 import type { Logger } from '@edgeguard/telemetry';
 import { Follower } from './follower.js';
@@ -69,9 +69,7 @@ class Index {
     this.v6Lengths = [...this.v6.keys()].sort((a, b) => b - a);
   }
 
-  lookup(ip: string, now: number): Decision[] {
-    const address = parseIp(ip);
-    if (!address) return [];
+  lookup(address: IpAddress, now: number): Decision[] {
     const found: Decision[] = [];
     const own = this.byKey.get(`ip:${address.text}`);
     if (own && own.expiresAt > now) found.push(own);
@@ -127,7 +125,12 @@ export class DecisionMirror extends Follower<Change> {
   }
 
   lookupIp(ip: string): Decision[] {
-    return this.index.lookup(ip, this.clock());
+    const address = parseIp(ip);
+    return address ? this.index.lookup(address, this.clock()) : [];
+  }
+
+  lookupAddress(address: IpAddress): Decision[] {
+    return this.index.lookup(address, this.clock());
   }
 
   get(key: string): Decision | undefined {
