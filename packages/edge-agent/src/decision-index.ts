@@ -152,6 +152,9 @@ export class DecisionIndex {
     const ip = request.ip;
     let v4 = parseIpv4Value(ip);
     let family = 4;
+    // A dual-stack listener reports every IPv4 client as `::ffff:a.b.c.d` (Node's remoteAddress):
+    // read the quad directly rather than parsing eight groups.
+    if (v4 < 0 && ip.startsWith('::ffff:')) v4 = parseIpv4Value(ip, 7);
     if (v4 < 0) {
       const version = parseIpInto(ip, scratchWords);
       if (version === 4) v4 = scratchWords[0]!;
