@@ -94,10 +94,11 @@ export class HttpSource implements Source {
     const maxBytes = (this.options.maxLineBytes ?? 1 << 20) * 16;
     while (!signal.aborted) {
       let delay = this.options.allowlistIntervalMs ?? 10_000;
+      const link = childSignal(signal, this.options.requestTimeoutMs ?? 30_000);
       try {
         const response = await fetch(`${this.base}/api/allowlist`, {
           headers: { 'X-Api-Key': this.options.apiKey, Accept: 'application/json' },
-          signal: AbortSignal.any([signal, AbortSignal.timeout(this.options.requestTimeoutMs ?? 30_000)]),
+          signal: link.signal,
         });
         if (response.status === 401 || response.status === 403) {
           await response.body?.cancel();
@@ -126,6 +127,8 @@ export class HttpSource implements Source {
         if (err instanceof AuthError || err instanceof BadInput) sink.error(err);
         sink.connection('allowlist', false, err);
         delay = backoff.next();
+      } finally {
+        link.dispose();
       }
       await sleep(delay, undefined, { signal }).catch(() => undefined);
     }
@@ -196,10 +199,12 @@ class HttpFeedFollower {
     }
   }
 
-  private async request(path: string, accept: string, extra: Record<string, string> = {}, timeout = true) {
-    const signal = timeout
-      ? AbortSignal.any([this.signal, AbortSignal.timeout(this.options.requestTimeoutMs ?? 30_000)])
-      : this.signal;
+  private async request(
+    path: string,
+    accept: string,
+    signal: AbortSignal,
+    extra: Record<string, string> = {},
+  ) {
     const response = await fetch(this.base + path, {
       headers: { 'X-Api-Key': this.options.apiKey, Accept: accept, ...extra },
       signal,
@@ -215,24 +220,30 @@ class HttpFeedFollower {
   private async snapshot(): Promise<void> {
     const headers: Record<string, string> = {};
     if (this.etag !== null) headers['If-None-Match'] = this.etag;
-    const response = await this.request(
-      this.paths.snapshot,
-      this.paths.feed === 'decisions' ? 'application/x-ndjson' : 'application/json',
-      headers,
-    );
-    if (response.status === 304 && this.etag !== null) {
-      await response.body?.cancel();
-      this.version = this.versionFromEtag(this.etag);
-      this.sink.count('snapshotsNotModified');
-      if (this.version !== null) return;
+    const link = childSignal(this.signal, this.options.requestTimeoutMs ?? 30_000);
+    try {
+      const response = await this.request(
+        this.paths.snapshot,
+        this.paths.feed === 'decisions' ? 'application/x-ndjson' : 'application/json',
+        link.signal,
+        headers,
+      );
+      if (response.status === 304 && this.etag !== null) {
+        await response.body?.cancel();
+        this.version = this.versionFromEtag(this.etag);
+        this.sink.count('snapshotsNotModified');
+        if (this.version !== null) return;
+      }
+      if (!response.ok) {
+        await response.body?.cancel();
+        throw new Error(`${this.paths.snapshot}: HTTP ${response.status}`);
+      }
+      if (this.paths.feed === 'decisions') await this.readBlocklist(response);
+      else await this.readPolicies(response);
+      this.etag = response.headers.get('etag');
+    } finally {
+      link.dispose();
     }
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw new Error(`${this.paths.snapshot}: HTTP ${response.status}`);
-    }
-    if (this.paths.feed === 'decisions') await this.readBlocklist(response);
-    else await this.readPolicies(response);
-    this.etag = response.headers.get('etag');
   }
 
   /** `"E-V"` → V (the blocklist's ETag, docs/API.md). */
@@ -283,20 +294,23 @@ class HttpFeedFollower {
   /** One `/changes` request; returns true when more changes are waiting (a full page). */
   private async poll(): Promise<boolean> {
     const limit = this.options.pollLimit ?? 1000;
-    const response = await this.request(
-      `${this.paths.changes}?since=${this.version}&limit=${limit}`,
-      'application/json',
-    );
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw new Error(`${this.paths.changes}: HTTP ${response.status}`);
+    const link = childSignal(this.signal, this.options.requestTimeoutMs ?? 30_000);
+    let body: { version?: unknown; resync?: unknown; changes?: unknown };
+    try {
+      const response = await this.request(
+        `${this.paths.changes}?since=${this.version}&limit=${limit}`,
+        'application/json',
+        link.signal,
+      );
+      if (!response.ok) {
+        await response.body?.cancel();
+        throw new Error(`${this.paths.changes}: HTTP ${response.status}`);
+      }
+      this.sink.count('polls');
+      body = parseJson(await readBounded(response, this.maxLine * 16), this.paths.changes) as typeof body;
+    } finally {
+      link.dispose();
     }
-    this.sink.count('polls');
-    const body = parseJson(await readBounded(response, this.maxLine * 16), this.paths.changes) as {
-      version?: unknown;
-      resync?: unknown;
-      changes?: unknown;
-    };
     if (typeof body?.version !== 'number' || !Array.isArray(body.changes))
       throw new BadInput('bad-changes', `${this.paths.changes}: expected {version, resync, changes: [...]}`);
     if (body.resync === true) {
@@ -311,9 +325,14 @@ class HttpFeedFollower {
   /** Follows the event stream until it ends (server closed), a resync, or an error (thrown). */
   private async streamEvents(): Promise<void> {
     const idleMs = this.options.idleTimeoutMs ?? 45_000;
-    const idle = new AbortController();
-    let idleTimer = setTimeout(() => idle.abort(), idleMs);
-    const signal = AbortSignal.any([this.signal, idle.signal]);
+    const link = childSignal(this.signal);
+    let idle = false;
+    const onIdle = () => {
+      idle = true;
+      link.abort();
+    };
+    let idleTimer = setTimeout(onIdle, idleMs);
+    const signal = link.signal;
     try {
       const response = await fetch(`${this.base}${this.paths.events}?since=${this.version}`, {
         headers: {
@@ -346,7 +365,7 @@ class HttpFeedFollower {
       const decoder = new TextDecoder();
       for await (const chunk of response.body) {
         clearTimeout(idleTimer);
-        idleTimer = setTimeout(() => idle.abort(), idleMs);
+        idleTimer = setTimeout(onIdle, idleMs);
         for (const event of parser.push(decoder.decode(chunk, { stream: true }))) {
           if (event.event === 'resync') {
             this.resync();
@@ -360,11 +379,12 @@ class HttpFeedFollower {
       }
       throw new Error(`${this.paths.events}: the server closed the event stream`);
     } catch (error) {
-      if (idle.signal.aborted && !this.signal.aborted)
+      if (idle && !this.signal.aborted)
         throw new Error(`${this.paths.events}: nothing received for ${idleMs} ms`);
       throw error;
     } finally {
       clearTimeout(idleTimer);
+      link.dispose();
     }
   }
 
@@ -402,6 +422,26 @@ class HttpFeedFollower {
     }
     this.version = change.version;
   }
+}
+
+/**
+ * A signal aborted when `parent` aborts, by `abort()`, or after `timeoutMs`; `dispose()` detaches it
+ * from the parent. Not AbortSignal.any: the parent lives as long as the agent, and one listener per
+ * request must not pile up on it.
+ */
+function childSignal(parent: AbortSignal, timeoutMs?: number) {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort();
+  parent.addEventListener('abort', onAbort, { once: true });
+  const timer = timeoutMs === undefined ? undefined : setTimeout(onAbort, timeoutMs);
+  return {
+    signal: controller.signal,
+    abort: onAbort,
+    dispose() {
+      clearTimeout(timer);
+      parent.removeEventListener('abort', onAbort);
+    },
+  };
 }
 
 function parseJson(text: string, where: string): unknown {
