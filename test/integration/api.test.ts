@@ -116,6 +116,7 @@ describe('the API service', { timeout: 240_000 }, () => {
         ],
       );
       assert.ok(!listed.stdout.includes(bouncer.slice(3)), 'keys list never prints a key');
+      assert.ok(keys.find((k) => k.name === 'edge-1').lastUsedAt > 0, 'last use recorded');
     });
 
     it('limits each key’s rate with 429 and Retry-After, without touching other keys', async () => {
