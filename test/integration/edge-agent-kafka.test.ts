@@ -124,6 +124,24 @@ describe('the edge agent following the compacted topics', { timeout: 120_000 }, 
     );
   });
 
+  it("keeps an operator's manual decision through the decider's tombstone for its key, and drops it on the operator's", async () => {
+    const manual = decision('ip', '192.0.2.150', {
+      action: 'block',
+      origin: 'manual',
+      version: Date.now() * 1000,
+    });
+    await send('decisions', [
+      { key: manual.key, value: JSON.stringify(manual), headers: { 'eg-src': 'manual' } },
+    ]);
+    await until('the manual decision', () => agent.check({ ip: '192.0.2.150' }).verdict === 'block');
+    // The decider's own lift of its (older) decision for the key: a tombstone from its stage.
+    await send('decisions', [{ key: manual.key, value: null, headers: { 'eg-src': 'decider/0' } }]);
+    await until('the automatic tombstone to be read', () => agent.stats().counters.manualKept === 1);
+    assert.equal(agent.check({ ip: '192.0.2.150' }).verdict, 'block', 'the manual decision stays');
+    await send('decisions', [{ key: manual.key, value: null, headers: { 'eg-src': 'manual' } }]);
+    await until("the operator's removal", () => agent.check({ ip: '192.0.2.150' }).verdict === 'allow');
+  });
+
   it('starts while the broker is unreachable: cold-start policy applies, nothing throws, stop() returns', async () => {
     const warnings: string[] = [];
     const logger = {

@@ -30,7 +30,12 @@ export interface FeedSink {
   readonly logger: AgentLogger;
   /** A decision or policy as received (untrusted); parsed here, rejected and counted when bad. */
   putDecision(value: unknown, key?: string): void;
-  deleteDecision(key: string): void;
+  /**
+   * A deletion. `automatic`: from the decider (a Kafka tombstone without the operator's
+   * `eg-src: manual` header), which never removes an operator's active manual decision — the
+   * decision store's rule (packages/kafka store-writer); the API applies it before the agent sees changes.
+   */
+  deleteDecision(key: string, automatic?: boolean): void;
   putPolicy(value: unknown, key?: string): void;
   deletePolicy(key: string): void;
   putAllow(value: unknown, key?: string): void;
@@ -64,6 +69,7 @@ export interface Source {
 export type CounterName =
   | 'checks'
   | 'allowlisted'
+  | 'manualKept'
   | 'changesApplied'
   | 'rejected'
   | 'snapshots'
@@ -131,6 +137,7 @@ export class EdgeAgent extends EventEmitter {
   private readonly counters: AgentCounters = {
     checks: 0,
     allowlisted: 0,
+    manualKept: 0,
     changesApplied: 0,
     rejected: 0,
     snapshots: 0,
@@ -271,7 +278,14 @@ export class EdgeAgent extends EventEmitter {
           agent.reject(error, 'decision');
         }
       },
-      deleteDecision(key) {
+      deleteDecision(key, automatic = false) {
+        if (automatic) {
+          const current = agent.decisions.get(key);
+          if (current?.origin === 'manual' && current.expiresAt > Date.now()) {
+            agent.counters.manualKept++;
+            return;
+          }
+        }
         agent.decisions.delete(key);
         agent.changed('decisions', 'delete', key);
       },

@@ -25,6 +25,9 @@ const TOPIC_OF: Record<Feed, string> = {
 };
 /** The header edgeguard's control messages (end-of-input markers) carry; they hold no record. */
 const CONTROL_HEADER = 'eg-control';
+/** Operator writes (packages/kafka control.ts) carry `eg-src: manual`; the decider's carry its stage. */
+const SOURCE_HEADER = 'eg-src';
+const MANUAL_SOURCE = 'manual';
 
 /**
  * Follows the compacted `decisions`, `cache-policies` and `allowlist` topics directly, for edges with Kafka
@@ -191,7 +194,8 @@ function apply(sink: FeedSink, feed: Feed, message: KafkaMessage): void {
     return;
   }
   if (message.value === null) {
-    if (feed === 'decisions') sink.deleteDecision(key);
+    if (feed === 'decisions')
+      sink.deleteDecision(key, headerText(message.headers, SOURCE_HEADER) !== MANUAL_SOURCE);
     else if (feed === 'policies') sink.deletePolicy(key);
     else sink.deleteAllow(key);
     return;
