@@ -105,7 +105,9 @@ const I_REQUESTS_SINCE_EVAL = 3;
 const I_FP_ACC_FLUSH = 4;
 /** Bumped each time the slot is given to a new client (tells a stale reference from the occupant). */
 const I_GENERATION = 5;
-const I_STRIDE = 6;
+/** Index of its fingerprint accumulator in the current flush's list (valid when I_FP_ACC_FLUSH is current). */
+const I_FP_ACC_INDEX = 6;
+const I_STRIDE = 7;
 // Uint32 per slot: hashes.
 const H_FINGERPRINT = 0;
 const H_PATH = 1;
@@ -150,7 +152,6 @@ class ClientStore {
   readonly fingerprint: string[] = [];
   readonly countedFingerprint: string[] = [];
   readonly lastSignalReason: string[] = [];
-  readonly fingerprintAcc: (FingerprintAccumulator | null)[] = [];
   readonly fingerprintAccFor: string[] = [];
 
   constructor(
@@ -179,7 +180,6 @@ class ClientStore {
       this.fingerprint.push('');
       this.countedFingerprint.push('');
       this.lastSignalReason.push('');
-      this.fingerprintAcc.push(null);
       this.fingerprintAccFor.push('');
     }
     this.capacity += slots;
@@ -217,7 +217,6 @@ class ClientStore {
     this.fingerprint[slot] = '';
     this.countedFingerprint[slot] = '';
     this.lastSignalReason[slot] = '';
-    this.fingerprintAcc[slot] = null;
     this.fingerprintAccFor[slot] = '';
   }
 }
@@ -505,11 +504,15 @@ class ClientProfile implements ClientTraits {
     this.hashes[this.h + H_COUNTED_FINGERPRINT] = v;
   }
   /** The fingerprint accumulator of the current flush, and the flush it belongs to. */
-  get fingerprintAcc(): FingerprintAccumulator | null {
-    return this.store.fingerprintAcc[this.slot]!;
+  /**
+   * Its fingerprint accumulator of the current flush, as an index into the flush's list (an
+   * index, not a reference: the accumulator must not outlive its flush).
+   */
+  get fingerprintAccIndex(): number {
+    return this.ints[this.i + I_FP_ACC_INDEX]!;
   }
-  set fingerprintAcc(v: FingerprintAccumulator | null) {
-    this.store.fingerprintAcc[this.slot] = v;
+  set fingerprintAccIndex(v: number) {
+    this.ints[this.i + I_FP_ACC_INDEX] = v;
   }
   get fingerprintAccFlush(): number {
     return this.ints[this.i + I_FP_ACC_FLUSH]!;
@@ -575,6 +578,8 @@ class ContentAccumulator {
 
 /** Map-side totals for one fingerprint since the last flush. */
 class FingerprintAccumulator {
+  /** Its place in the flush's list (see ClientProfile.fingerprintAccIndex). */
+  index = 0;
   requests = 0;
   pages = 0;
   assets = 0;
@@ -646,6 +651,8 @@ export class Profiler {
   /** Content keys whose hash collided with another key of this flush (rare). */
   private readonly contentByText = new Map<string, ContentAccumulator>();
   private readonly fingerprints = new Map<string, FingerprintAccumulator>();
+  /** The same accumulators by index (clients refer to theirs by index). */
+  private readonly fingerprintList: FingerprintAccumulator[] = [];
   private readonly prefixes = new Map<string, PrefixAccumulator>();
   private readonly spareContent: ContentAccumulator[] = [];
   /**
@@ -858,17 +865,18 @@ export class Profiler {
     }
 
     // Cross-address aggregates (the client keeps its accumulator for the current flush).
-    let fp = client.fingerprintAcc;
+    let fp: FingerprintAccumulator;
     if (
-      fp === null ||
       client.fingerprintAccFlush !== this.stats.flushes ||
       client.fingerprintAccFor !== client.fingerprint
     ) {
       fp = this.fingerprintAccumulator(client.fingerprint, log.userAgent, client.crawlerClaim);
-      client.fingerprintAcc = fp;
+      client.fingerprintAccIndex = fp.index;
       client.fingerprintAccFlush = this.stats.flushes;
       client.fingerprintAccFor = client.fingerprint;
       client.lastFingerprintPath = 0;
+    } else {
+      fp = this.fingerprintList[client.fingerprintAccIndex]!;
     }
     fp.requests++;
     // Assets of human-looking clients are left out: the swarm rule asks whether the fingerprint's
@@ -986,8 +994,10 @@ export class Profiler {
     let acc = this.content.get(key);
     if (acc === undefined) {
       acc = this.spareContent.pop() ?? new ContentAccumulator();
-      acc.host = log.host;
-      acc.path = log.path;
+      // Shared copies: a slice would keep its whole log line alive until the flush (and the
+      // lines of one flush outlive young-generation collections).
+      acc.host = this.sharedStrings.getOptional(log.host);
+      acc.path = this.sharedStrings.get(log.path);
       this.content.set(key, acc);
     } else if (acc.path !== log.path || acc.host !== log.host) {
       // A 32-bit collision between two keys of one flush: keep the second key apart by its text.
@@ -995,8 +1005,8 @@ export class Profiler {
       let other = this.contentByText.get(text);
       if (other === undefined) {
         other = this.spareContent.pop() ?? new ContentAccumulator();
-        other.host = log.host;
-        other.path = log.path;
+        other.host = this.sharedStrings.getOptional(log.host);
+        other.path = this.sharedStrings.get(log.path);
         this.contentByText.set(text, other);
       }
       acc = other;
@@ -1048,8 +1058,10 @@ export class Profiler {
     let acc = this.fingerprints.get(fingerprint);
     if (acc === undefined) {
       acc = new FingerprintAccumulator();
-      acc.userAgent = userAgent;
+      acc.userAgent = this.sharedStrings.getOptional(userAgent);
       acc.declaredCrawler = declaredCrawler;
+      acc.index = this.fingerprintList.length;
+      this.fingerprintList.push(acc);
       this.fingerprints.set(fingerprint, acc);
     }
     return acc;
@@ -1282,6 +1294,7 @@ export class Profiler {
       });
     }
     this.fingerprints.clear();
+    this.fingerprintList.length = 0;
     const prefixes: PrefixCount[] = [];
     for (const [prefix, acc] of this.prefixes) {
       prefixes.push({
