@@ -33,6 +33,36 @@ export interface HttpSourceOptions {
 class AuthError extends Error {}
 /** The API has no event stream here: poll instead. */
 class NoSseError extends Error {}
+/** An HTTP error status; `retryAfterMs` from a Retry-After header (429 rate limit, 503 overload), else 0. */
+class StatusError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Longest Retry-After honoured (ms): a wrong header must not park an edge for hours. */
+const MAX_RETRY_AFTER_MS = 300_000;
+
+function statusError(path: string, response: Response): StatusError {
+  const header = response.headers.get('retry-after');
+  let wait = 0;
+  if (header !== null) {
+    // RFC 9110 section 10.2.3: delay-seconds or an HTTP-date.
+    const seconds = Number(header);
+    wait = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - Date.now();
+  }
+  const retryAfterMs = Number.isFinite(wait) ? Math.min(MAX_RETRY_AFTER_MS, Math.max(0, wait)) : 0;
+  return new StatusError(`${path}: HTTP ${response.status}`, retryAfterMs);
+}
+
+/** The backoff delay, or longer when the API said when to come back. */
+function delayAfter(error: unknown, backoff: Backoff): number {
+  const delay = backoff.next();
+  return error instanceof StatusError ? Math.max(delay, error.retryAfterMs) : delay;
+}
 
 interface FeedPaths {
   feed: Feed;
@@ -109,7 +139,7 @@ export class HttpSource implements Source {
           sink.replaceAllowlist([]);
         } else if (!response.ok) {
           await response.body?.cancel();
-          throw new Error(`/api/allowlist: HTTP ${response.status}`);
+          throw statusError('/api/allowlist', response);
         } else {
           const body = parseJson(await readBounded(response, maxBytes), '/api/allowlist') as {
             entries?: unknown;
@@ -126,7 +156,7 @@ export class HttpSource implements Source {
         const err = error as Error;
         if (err instanceof AuthError || err instanceof BadInput) sink.error(err);
         sink.connection('allowlist', false, err);
-        delay = backoff.next();
+        delay = delayAfter(err, backoff);
       } finally {
         link.dispose();
       }
@@ -181,7 +211,7 @@ class HttpFeedFollower {
           this.sseAfter = Date.now() + (this.options.sseRetryMs ?? 60_000);
           continue;
         }
-        const delay = this.backoff.next();
+        const delay = delayAfter(err, this.backoff);
         if (err instanceof AuthError || err instanceof BadInput) this.sink.error(err);
         if (this.version !== null && Date.now() >= this.sseAfter && !(err instanceof AuthError)) {
           // The event stream failed: poll in between (a poll that works keeps the feed current),
@@ -236,7 +266,7 @@ class HttpFeedFollower {
       }
       if (!response.ok) {
         await response.body?.cancel();
-        throw new Error(`${this.paths.snapshot}: HTTP ${response.status}`);
+        throw statusError(this.paths.snapshot, response);
       }
       if (this.paths.feed === 'decisions') await this.readBlocklist(response);
       else await this.readPolicies(response);
@@ -304,7 +334,7 @@ class HttpFeedFollower {
       );
       if (!response.ok) {
         await response.body?.cancel();
-        throw new Error(`${this.paths.changes}: HTTP ${response.status}`);
+        throw statusError(this.paths.changes, response);
       }
       this.sink.count('polls');
       body = parseJson(await readBounded(response, this.maxLine * 16), this.paths.changes) as typeof body;
@@ -356,7 +386,7 @@ class HttpFeedFollower {
       }
       if (!response.ok || response.body === null) {
         await response.body?.cancel();
-        throw new Error(`${this.paths.events}: HTTP ${response.status}`);
+        throw statusError(this.paths.events, response);
       }
       this.sink.count('sseConnects');
       this.sink.connection(this.paths.feed, true);

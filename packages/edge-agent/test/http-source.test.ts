@@ -154,6 +154,30 @@ describe('HttpSource (native API contract)', () => {
     assert.ok(agent.stats().counters.polls > 0);
   });
 
+  it('waits as long as Retry-After says when the API rate-limits it', async () => {
+    const { api, agent } = await setup({ pollIntervalMs: 20, sse: false });
+    await agent.start();
+    await agent.whenReady(5000);
+    api.rateLimitChanges = 1;
+    const limitedAt = api.requests.length;
+    api.addDecision(decision('192.0.2.25'));
+    await until('the decision after the wait', () =>
+      agent.check({ ip: '192.0.2.25' }).verdict === 'block' ? true : undefined,
+    );
+    const polls = api.requests.slice(limitedAt).filter((r) => r.path.startsWith('/api/blocklist/changes'));
+    assert.ok(polls.length >= 2);
+    const stamps = api.requestTimes.slice(limitedAt);
+    const refusedAt =
+      stamps[api.requests.slice(limitedAt).findIndex((r) => r.path.startsWith('/api/blocklist/changes'))]!;
+    const retriedAt =
+      stamps[
+        api.requests
+          .slice(limitedAt)
+          .findIndex((r, i) => i > 0 && r.path.startsWith('/api/blocklist/changes'))
+      ]!;
+    assert.ok(retriedAt - refusedAt >= 950, `retried after ${retriedAt - refusedAt} ms`);
+  });
+
   it('never swaps in a snapshot cut short, and retries', async () => {
     const { api, agent } = await setup();
     api.addDecision(decision('192.0.2.30'));

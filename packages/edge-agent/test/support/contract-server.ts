@@ -28,8 +28,12 @@ export class ContractServer {
   /** Behaviour switches for the tests. */
   sse = true;
   truncateSnapshot = false;
+  /** Answer this many more requests to /changes with 429 and Retry-After: 1. */
+  rateLimitChanges = 0;
   /** Changes older than this version are gone (a trimmed change log): asking for them gives resync. */
   oldestVersion = 0;
+  /** Arrival time (ms) of each request, parallel to `requests`. */
+  readonly requestTimes: number[] = [];
   readonly requests: Array<{
     path: string;
     lastEventId: string | undefined;
@@ -101,6 +105,7 @@ export class ContractServer {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
+    this.requestTimes.push(Date.now());
     this.requests.push({
       path: url.pathname + url.search,
       lastEventId: req.headers['last-event-id'] as string | undefined,
@@ -145,6 +150,13 @@ export class ContractServer {
         return;
       case '/api/blocklist/changes':
       case '/api/cache-policies/changes': {
+        if (feed === 'decisions' && this.rateLimitChanges > 0) {
+          this.rateLimitChanges--;
+          res
+            .writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' })
+            .end('{"error":"rate-limited"}');
+          return;
+        }
         const limit = Number(url.searchParams.get('limit') ?? 1000);
         if (tooOld) {
           res.writeHead(200, { 'content-type': 'application/json' });
