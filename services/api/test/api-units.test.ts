@@ -1,0 +1,179 @@
+// Pure pieces of the API service: CrowdSec conversion, the cache-policy log, followers' catch-up.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { CachePolicy, Decision } from '@edgeguard/schema';
+import { crowdsecJson, decisionId, toCrowdsec } from '../src/crowdsec.js';
+import { Follower, type Page } from '../src/follower.js';
+import { CachePolicyState, MAX_POLICY_CHANGES } from '../src/policies.js';
+
+const decision: Decision = {
+  key: 'range:198.51.100.0/24',
+  scope: 'range',
+  value: '198.51.100.0/24',
+  action: 'challenge',
+  reason: 'swarm',
+  signals: [],
+  score: 1,
+  decidedAt: 0,
+  expiresAt: 14_398_500,
+  origin: 'manual',
+  version: 3,
+};
+
+describe('CrowdSec conversion', () => {
+  it('maps actions, scopes, origins and the remaining time in Go duration syntax', () => {
+    assert.deepEqual(toCrowdsec(decision, 0), {
+      id: decisionId(decision.key, 3),
+      origin: 'manual',
+      type: 'captcha',
+      scope: 'Range',
+      value: '198.51.100.0/24',
+      duration: '3h59m58.5s',
+      scenario: 'edgeguard/swarm',
+      until: new Date(14_398_500).toISOString(),
+    });
+    assert.equal(toCrowdsec(decision, 20_000_000).duration, '0ms', 'never negative while served');
+  });
+
+  it('builds the same JSON on the cached hot path, with the duration of each call', () => {
+    assert.deepEqual(JSON.parse(crowdsecJson(decision, 0).json), toCrowdsec(decision, 0));
+    assert.deepEqual(JSON.parse(crowdsecJson(decision, 60_000).json), toCrowdsec(decision, 60_000));
+  });
+
+  it('gives stable positive integer ids below 2^53, different per key and version', () => {
+    const ids = new Set<number>();
+    for (let v = 1; v <= 1000; v++) ids.add(decisionId(`ip:192.0.2.${v % 250}`, v));
+    assert.equal(ids.size, 1000);
+    for (const id of ids) assert.ok(Number.isSafeInteger(id) && id > 0);
+    assert.equal(decisionId('ip:192.0.2.1', 7), decisionId('ip:192.0.2.1', 7));
+  });
+});
+
+const policy = (key: string): CachePolicy => ({
+  key,
+  match: { host: 'example.com', pathPattern: '/x' },
+  ttlSeconds: 60,
+  staleWhileRevalidateSeconds: null,
+  staleIfErrorSeconds: null,
+  maxStaleSeconds: null,
+  collapse: null,
+  cacheKey: null,
+  reason: 'test',
+  signals: [],
+  decidedAt: 0,
+  expiresAt: 1,
+  version: 1,
+});
+
+describe('CachePolicyState', () => {
+  it('versions records by offset + 1 and serves changes since a version', () => {
+    const state = new CachePolicyState();
+    state.firstOffsetSeen = 4; // a compacted topic starts past offset 0
+    state.apply(4, 'a', policy('a'));
+    state.apply(7, 'b', policy('b'));
+    state.apply(9, 'a', null);
+    assert.equal(state.version, 10);
+    assert.deepEqual([...state.policies.keys()], ['b']);
+    const all = state.changesSince(0);
+    assert.equal(all.resync, false, 'nothing trimmed: replaying from the start rebuilds the state');
+    assert.deepEqual(
+      all.changes.map((c) => [c.version, c.op, c.key]),
+      [
+        [5, 'put', 'a'],
+        [8, 'put', 'b'],
+        [10, 'del', 'a'],
+      ],
+    );
+    assert.deepEqual(
+      state.changesSince(8).changes.map((c) => c.version),
+      [10],
+    );
+    assert.deepEqual(state.changesSince(10), { changes: [], version: 10, resync: false });
+    assert.equal(state.changesSince(11).resync, true, 'ahead of the topic');
+  });
+
+  it('asks followers older than the changes kept to resync', () => {
+    const state = new CachePolicyState();
+    state.firstOffsetSeen = 0;
+    for (let offset = 0; offset < MAX_POLICY_CHANGES + 10; offset++)
+      state.apply(offset, `k${offset % 50}`, policy('p'));
+    assert.equal(state.changesSince(0).resync, true);
+    assert.equal(state.changesSince(5).resync, true);
+    const recent = state.changesSince(state.version - 3);
+    assert.equal(recent.resync, false);
+    assert.equal(recent.changes.length, 3);
+  });
+});
+
+class Collector extends Follower<{ version: number }> {
+  applied: number[] = [];
+  resyncs = 0;
+  protected apply(change: { version: number }): undefined {
+    this.applied.push(change.version);
+    return undefined;
+  }
+  protected async resync(): Promise<void> {
+    this.resyncs++;
+    this.cursor = 100;
+  }
+  protected failed(error: Error): void {
+    throw error;
+  }
+}
+
+describe('Follower', () => {
+  const logOf =
+    (versions: number[]) =>
+    async (since: number, limit: number): Promise<Page<{ version: number }>> => {
+      const changes = versions
+        .filter((v) => v > since)
+        .slice(0, limit)
+        .map((version) => ({ version }));
+      return { changes, version: changes.at(-1)?.version ?? since, resync: false };
+    };
+
+  it('catches up from the log, then applies live batches; a gap makes it read the log again', async () => {
+    const log = [1, 2, 3, 4, 5];
+    const follower = new Collector(2, logOf(log));
+    await follower.catchUp();
+    assert.deepEqual(follower.applied, [3, 4, 5]);
+    log.push(6, 7, 8);
+    follower.onChanges([{ version: 6 }]);
+    follower.onChanges([{ version: 5 }, { version: 6 }]); // repeats are ignored
+    follower.onChanges([{ version: 8 }]); // 7 was missed: catch up from the log
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(follower.applied, [3, 4, 5, 6, 7, 8]);
+  });
+
+  it('holds live batches that arrive during a catch-up and applies them once, in order', async () => {
+    const log = Array.from({ length: 2500 }, (_, i) => i + 1);
+    let follower!: Collector;
+    const slow = logOf(log);
+    follower = new Collector(0, async (since, limit) => {
+      const page = await slow(since, limit);
+      if (since === 0) {
+        log.push(2501, 2502);
+        follower.onChanges([{ version: 2501 }, { version: 2502 }]); // live while catching up
+      }
+      return page;
+    });
+    await follower.catchUp();
+    assert.equal(follower.applied.length, 2502);
+    assert.deepEqual(follower.applied.slice(-3), [2500, 2501, 2502]);
+    assert.ok(follower.applied.every((v, i) => v === i + 1));
+  });
+
+  it('resyncs when the log cannot serve its cursor', async () => {
+    let first = true;
+    const follower = new Collector(5, async (since) => {
+      if (first) {
+        first = false;
+        return { changes: [], version: 100, resync: true };
+      }
+      return { changes: since < 101 ? [{ version: 101 }] : [], version: 101, resync: false };
+    });
+    await follower.catchUp();
+    assert.equal(follower.resyncs, 1);
+    assert.deepEqual(follower.applied, [101]);
+  });
+});
