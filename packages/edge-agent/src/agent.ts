@@ -88,8 +88,8 @@ export interface EdgeAgentOptions {
   /**
    * Before the first complete load (cold start): `open` answers `allow` to everything (the edge
    * keeps serving while edgeguard is unreachable), `closed` answers `block` (with decision null)
-   * until the blocklist is loaded. After the first load the last known state is always used,
-   * also while disconnected. Default `open`.
+   * until the blocklist and the allowlist are loaded (the cache policies are not waited for).
+   * After that the last known state is always used, also while disconnected. Default `open`.
    */
   coldStart?: 'open' | 'closed';
   /** Bound of the decision index (default 1,000,000; see DecisionIndex). */
@@ -133,6 +133,11 @@ export class EdgeAgent extends EventEmitter {
     allowlist: false,
   };
   private readyFlag = false;
+  /**
+   * check() answers from the state once the decisions and the allowlist are loaded, without
+   * waiting for the cache policies: a broken policy feed must not keep a fail-closed edge closed.
+   */
+  private checkReady = false;
   private readonly coldResult: CheckResult;
   private readonly counters: AgentCounters = {
     checks: 0,
@@ -208,7 +213,7 @@ export class EdgeAgent extends EventEmitter {
    */
   check(request: CheckRequest, now?: number): CheckResult {
     this.counters.checks++;
-    if (!this.readyFlag) return this.coldResult;
+    if (!this.checkReady) return this.coldResult;
     const result = this.decisions.check(request, now);
     if (result !== ALLOW && this.allowlist.size > 0 && this.allowlist.covers(request.ip, now ?? Date.now())) {
       this.counters.allowlisted++;
@@ -356,6 +361,7 @@ export class EdgeAgent extends EventEmitter {
         if (agent.loadedFeeds.has(feed)) return;
         agent.loadedFeeds.add(feed);
         agent.logger.info({ feed, source: agent.options.source.kind }, 'edge agent feed loaded');
+        if (agent.loadedFeeds.has('decisions') && agent.loadedFeeds.has('allowlist')) agent.checkReady = true;
         if (!agent.readyFlag && agent.loadedFeeds.size === FEEDS) {
           agent.readyFlag = true;
           agent.emit('ready');

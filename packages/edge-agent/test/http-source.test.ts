@@ -253,6 +253,20 @@ describe('HttpSource (native API contract)', () => {
     assert.ok(agent.stats().counters.allowlisted >= 2);
   });
 
+  it('fail-closed opens once the blocklist and allowlist are loaded, even while the cache-policy feed fails', async () => {
+    const { api, agent } = await setup({}, 'closed');
+    api.addDecision(decision('192.0.2.80'));
+    api.policiesBroken = true;
+    await agent.start();
+    await until('answers from the blocklist', () =>
+      agent.check({ ip: '192.0.2.81' }).verdict === 'allow' ? true : undefined,
+    );
+    assert.equal(agent.check({ ip: '192.0.2.80' }).verdict, 'block');
+    assert.equal(agent.ready, false, 'not ready: the cache policies are not loaded');
+    api.policiesBroken = false;
+    await agent.whenReady(5000);
+  });
+
   it('counts and skips malformed decisions instead of failing the feed', async () => {
     const { api, agent } = await setup();
     api.addDecision(decision('192.0.2.60'));

@@ -28,6 +28,8 @@ export class ContractServer {
   /** Behaviour switches for the tests. */
   sse = true;
   truncateSnapshot = false;
+  /** The cache-policy snapshot answers 503. */
+  policiesBroken = false;
   /** Answer this many more requests to /changes with 429 and Retry-After: 1. */
   rateLimitChanges = 0;
   /** Changes older than this version are gone (a trimmed change log): asking for them gives resync. */
@@ -144,6 +146,10 @@ export class ContractServer {
         return;
       }
       case '/api/cache-policies':
+        if (this.policiesBroken) {
+          res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"unavailable"}');
+          return;
+        }
         res
           .writeHead(200, { 'content-type': 'application/json' })
           .end(JSON.stringify({ version: this.policyVersion, policies: [...this.policies.values()] }));
