@@ -43,10 +43,14 @@ export class Authenticator {
   ) {}
 
   /** The key's record; throws ApiError 401 / 403 / 429. */
-  async authenticate(
+  /**
+   * The key's record; throws (or rejects with) ApiError 401 / 403 / 429. Synchronous when the key
+   * is cached (no promise on the hot path); a promise when Redis must be asked.
+   */
+  authenticate(
     headers: Record<string, string | string[] | undefined>,
     need: Scope,
-  ): Promise<ApiKeyRecord> {
+  ): ApiKeyRecord | Promise<ApiKeyRecord> {
     const key = presentedKey(headers);
     if (!key)
       throw new ApiError(
@@ -55,12 +59,15 @@ export class Authenticator {
         'send an API key as X-Api-Key: <key> or Authorization: Bearer <key>',
       );
     if (key.length > MAX_KEY_LENGTH) throw new ApiError(401, 'unknown-key', 'the API key is not known');
-    let cached = this.cache.get(key);
-    if (!cached) {
-      cached = { record: await this.store.verify(key) };
-      this.cache.set(key, cached);
-    }
-    const record = cached.record;
+    const cached = this.cache.get(key);
+    if (cached) return this.check(cached.record, need);
+    return this.store.verify(key).then((record) => {
+      this.cache.set(key, { record });
+      return this.check(record, need);
+    });
+  }
+
+  private check(record: ApiKeyRecord | null, need: Scope): ApiKeyRecord {
     if (!record) throw new ApiError(401, 'unknown-key', 'the API key is not known');
     if (record.revokedAt !== null)
       throw new ApiError(401, 'revoked-key', `the API key '${record.name}' was revoked`);

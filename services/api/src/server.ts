@@ -110,19 +110,43 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   );
   const rejected = metrics.counter('edgeguard_api_rejected_total', 'Requests refused, by reason', ['reason']);
 
-  app.addHook('onRequest', async (request: FastifyRequest) => {
+  // Callback-style hooks: no promise per request when the key is cached.
+  app.addHook('onRequest', (request: FastifyRequest, _reply, done) => {
     if (request.url.length > URL_LIMIT) {
-      throw new ApiError(414, 'url-too-long', `the URL is longer than ${URL_LIMIT} characters`);
+      done(new ApiError(414, 'url-too-long', `the URL is longer than ${URL_LIMIT} characters`));
+      return;
     }
     const scope = request.routeOptions.config?.scope;
-    if (scope === undefined || scope === 'public') return;
-    request.apiKey = await deps.auth.authenticate(request.headers, scope);
+    if (scope === undefined || scope === 'public') {
+      done();
+      return;
+    }
+    let result: ReturnType<Authenticator['authenticate']>;
+    try {
+      result = deps.auth.authenticate(request.headers, scope);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (record) => {
+          request.apiKey = record;
+          done();
+        },
+        (error: Error) => done(error),
+      );
+    } else {
+      request.apiKey = result;
+      done();
+    }
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     requests.inc({ route, method: request.method, status: String(reply.statusCode) });
     latency.observe({ route }, reply.elapsedTime / 1000);
+    done();
   });
 
   app.setErrorHandler((error: FastifyError | ApiError | BadInput, request, reply) => {
