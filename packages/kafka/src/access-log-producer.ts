@@ -29,8 +29,10 @@ export class AccessLogProducer {
   private readonly buffers: AccessLog[][];
   private readonly ready: Message[][] = [];
   private readonly topic: string;
-  private readonly batchRecords: number;
-  private readonly maxSendBytes: number;
+  /** Records per envelope (what `add` packs; what a worker encoding for `addEncoded` should). */
+  readonly batchRecords: number;
+  /** Bytes per send request. */
+  readonly maxSendBytes: number;
   private inFlight: Promise<void> = Promise.resolve();
   private queuedBytes = 0;
   private failure: Error | null = null;
@@ -54,10 +56,35 @@ export class AccessLogProducer {
     return undefined;
   }
 
+  /**
+   * Queues one Avro batch envelope already encoded (by `encodeAccessLogBatch`, e.g. in a worker
+   * thread) for `partition`: `records` records, the last of event time `lastEventTime`. Records
+   * buffered by `add` for that partition go first, so the partition's order is kept. Returns a
+   * promise only when the caller must wait (backpressure), as `add` does.
+   */
+  addEncoded(
+    partition: number,
+    value: Buffer,
+    records: number,
+    lastEventTime: number,
+  ): Promise<void> | undefined {
+    if (!(partition >= 0 && partition < this.buffers.length))
+      throw new RangeError(`partition ${partition} is not one of 0..${this.buffers.length - 1}`);
+    this.pack(partition);
+    this.enqueue(partition, value, records, lastEventTime);
+    if (this.queuedBytes >= this.maxSendBytes) return this.sendQueued();
+    return undefined;
+  }
+
   private pack(partition: number): void {
     const buffer = this.buffers[partition]!;
     if (buffer.length === 0) return;
     const value = encodeAccessLogBatch(buffer);
+    this.buffers[partition] = [];
+    this.enqueue(partition, value, buffer.length, buffer[buffer.length - 1]!.time);
+  }
+
+  private enqueue(partition: number, value: Buffer, records: number, lastEventTime: number): void {
     if (this.queuedBytes + value.length > this.maxSendBytes && this.queuedBytes > 0)
       void this.sendQueued().catch(() => undefined);
     const message: Message = {
@@ -66,11 +93,10 @@ export class AccessLogProducer {
       value,
       headers: {
         [HEADERS.schema]: accessLogBatchFingerprint,
-        [HEADERS.eventTime]: String(buffer[buffer.length - 1]!.time),
+        [HEADERS.eventTime]: String(lastEventTime),
       },
     };
-    this.buffers[partition] = [];
-    this.produced += buffer.length;
+    this.produced += records;
     const ready = this.ready[partition];
     if (ready) ready.push(message);
     else this.ready[partition] = [message];

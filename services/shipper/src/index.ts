@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { EdgeguardConfig } from '@edgeguard/config';
 import {
   AccessLogProducer,
@@ -7,10 +8,14 @@ import {
   kafkaEnvironment,
   topicPartitions,
 } from '@edgeguard/kafka';
-import { createParser, followLogFile, openLogSource } from '@edgeguard/logformat';
+import { createParser, followLogFile, openLogSource, splitLines } from '@edgeguard/logformat';
 import { TOPICS } from '@edgeguard/pipeline';
 import { BadInput, RejectCounter } from '@edgeguard/schema';
 import { createLogger, Metrics, startHealthServer } from '@edgeguard/telemetry';
+import { only, readLineChunks } from './chunks.js';
+import { type ChunkResult, ParsePool } from './parse-pool.js';
+
+export { alignToLines, readLineChunks } from './chunks.js';
 
 export interface ShipOptions {
   /** A file (plain or gzip), or `-` for stdin. */
@@ -28,6 +33,30 @@ export interface ShipOptions {
   onProgress?: (progress: ShipProgress) => void;
   /** Serve /healthz, /readyz, /metrics on this port (the long-running `run shipper`). */
   healthPort?: number;
+  /**
+   * Worker threads that parse and Avro-encode (the main thread reads and produces). Default:
+   * EDGEGUARD_SHIP_WORKERS, else the available cores − 1. 0 parses in the main thread; a followed
+   * file (`follow`) always does (it arrives a few lines at a time).
+   */
+  workers?: number;
+  /** Bytes per chunk handed to a worker (default 1 MiB). */
+  chunkBytes?: number;
+}
+
+/** The default number of parse workers: EDGEGUARD_SHIP_WORKERS, else the available cores − 1. */
+export function defaultShipWorkers(env: NodeJS.ProcessEnv = process.env): number {
+  const configured = env.EDGEGUARD_SHIP_WORKERS;
+  if (configured !== undefined && configured !== '') {
+    const n = Number(configured);
+    if (!Number.isInteger(n) || n < 0 || n > 64)
+      throw new BadInput(
+        'bad-config',
+        `EDGEGUARD_SHIP_WORKERS must be a whole number from 0 to 64, not ${JSON.stringify(configured)}`,
+        'EDGEGUARD_SHIP_WORKERS',
+      );
+    return n;
+  }
+  return Math.max(0, availableParallelism() - 1);
 }
 
 export interface ShipProgress {
@@ -78,13 +107,8 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
     maxLineLength: config.input.maxLineLength,
     maxFieldLength: config.input.maxFieldLength,
   });
-  const batches = options.follow
-    ? followLogFile(input, {
-        fromStart: options.fromStart,
-        signal: options.signal,
-        maxLineLength: config.input.maxLineLength,
-      }).batches
-    : openLogSource(input, { maxLineLength: config.input.maxLineLength }).batches();
+  const workers = options.follow ? 0 : (options.workers ?? defaultShipWorkers());
+  const maxLineBytes = 4 * config.input.maxLineLength;
 
   const rejects = new RejectCounter();
   const started = Date.now();
@@ -97,41 +121,128 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
     rejected: rejects.total,
     linesPerSecond: Math.round(lines / Math.max((Date.now() - started) / 1000, 0.001)),
   });
-  try {
-    for await (const batch of batches) {
-      for (const line of batch) {
-        lines++;
-        if (line.length === 0) continue;
-        const record = parser.parse(line);
-        if (record instanceof BadInput) {
-          rejects.record(record, line, `${input}:${lines}`);
-          rejectedCounter.inc({ reason: record.reason });
-          continue;
-        }
-        if (lastEventTime === null || record.time > lastEventTime) lastEventTime = record.time;
-        const wait = out.add(record);
-        if (wait) await wait;
+  /** Parses and produces lines in this thread (line numbers continue from `lines`). */
+  const shipLines = async (batch: string[]): Promise<void> => {
+    for (const line of batch) {
+      lines++;
+      if (line.length === 0) continue;
+      const record = parser.parse(line);
+      if (record instanceof BadInput) {
+        rejects.record(record, line, `${input}:${lines}`);
+        rejectedCounter.inc({ reason: record.reason });
+        continue;
       }
-      linesCounter.inc(batch.length);
-      if (options.rate && options.rate > 0) {
-        // Pace by wall clock: lines so far should have taken lines/rate seconds.
-        const ahead = (lines / options.rate) * 1000 - (Date.now() - started);
-        if (ahead > 0) await new Promise((resolve) => setTimeout(resolve, ahead));
-      }
-      if (options.follow) await out.flush(); // a followed file: ship what arrived, now
-      if (Date.now() - lastProgress >= 1000) {
-        lastProgress = Date.now();
-        options.onProgress?.(progress());
-      }
-      if (options.signal?.aborted) break;
+      if (lastEventTime === null || record.time > lastEventTime) lastEventTime = record.time;
+      const wait = out.add(record);
+      if (wait) await wait;
     }
-    if (options.follow) await out.flush();
-    else await out.end(lastEventTime ?? 0);
+    linesCounter.inc(batch.length);
+  };
+  /** What a worker made of a chunk, produced in chunk order. */
+  const shipParsed = async (result: ChunkResult): Promise<void> => {
+    for (const reject of result.rejects) {
+      const bad = new BadInput(reject.reason, reject.message, reject.field);
+      rejects.record(bad, reject.line, `${input}:${lines + reject.index + 1}`);
+      rejectedCounter.inc({ reason: reject.reason });
+    }
+    lines += result.lines;
+    linesCounter.inc(result.lines);
+    if (result.maxTime !== null && (lastEventTime === null || result.maxTime > lastEventTime))
+      lastEventTime = result.maxTime;
+    const m = result.messages;
+    for (let i = 0; i < m.length; i += 5) {
+      const value = Buffer.from(result.values, m[i + 1]!, m[i + 2]!);
+      const wait = out.addEncoded(m[i]!, value, m[i + 3]!, m[i + 4]!);
+      if (wait) await wait;
+    }
+  };
+  /** After each batch or chunk: pacing (--rate) and progress. */
+  const paced = async (): Promise<void> => {
+    if (options.rate && options.rate > 0) {
+      // Pace by wall clock: lines so far should have taken lines/rate seconds.
+      const ahead = (lines / options.rate) * 1000 - (Date.now() - started);
+      if (ahead > 0) await new Promise((resolve) => setTimeout(resolve, ahead));
+    }
+    if (Date.now() - lastProgress >= 1000) {
+      lastProgress = Date.now();
+      options.onProgress?.(progress());
+    }
+  };
+
+  let pool: ParsePool | null = null;
+  try {
+    if (workers > 0) {
+      const chunks = readLineChunks(input, { maxLineBytes, chunkBytes: options.chunkBytes });
+      pool = new ParsePool(workers, {
+        format: config.input.format,
+        parser: {
+          trustedProxies: config.input.trustedProxies,
+          maxLineLength: config.input.maxLineLength,
+          maxFieldLength: config.input.maxFieldLength,
+        },
+        partitions,
+        batchRecords: out.batchRecords,
+        maxMessageBytes: out.maxSendBytes / 2,
+        maxLineBytes,
+      });
+      await shipChunks(chunks, pool);
+      await out.end(lastEventTime ?? 0);
+    } else {
+      const batches = options.follow
+        ? followLogFile(input, {
+            fromStart: options.fromStart,
+            signal: options.signal,
+            maxLineLength: config.input.maxLineLength,
+          }).batches
+        : openLogSource(input, { maxLineLength: config.input.maxLineLength }).batches();
+      for await (const batch of batches) {
+        await shipLines(batch);
+        if (options.follow) await out.flush(); // a followed file: ship what arrived, now
+        await paced();
+        if (options.signal?.aborted) break;
+      }
+      if (options.follow) await out.flush();
+      else await out.end(lastEventTime ?? 0);
+    }
   } finally {
+    await pool?.close();
     await producer.disconnect();
     await health?.close();
   }
   const result = { ...progress(), rejects, lastEventTime };
-  logger.info({ ...progress(), rejectedByReason: rejects.byReason() }, 'shipped');
+  logger.info({ ...progress(), workers, rejectedByReason: rejects.byReason() }, 'shipped');
   return result;
+
+  /**
+   * Chunks of whole lines to the pool, at most 2 per worker outstanding, results produced in
+   * input order. With `--format auto` the first lines are parsed here until the format is
+   * settled (exactly as a single parser would see them), then the workers get the settled format.
+   */
+  async function shipChunks(chunks: AsyncIterable<Buffer>, workersPool: ParsePool): Promise<void> {
+    const window = 2 * workersPool.size;
+    const pending: Promise<ChunkResult>[] = [];
+    let seq = 0;
+    let sniffing = config.input.format === 'auto';
+    const deliverOne = async () => {
+      await shipParsed(await pending.shift()!);
+      await paced();
+    };
+    for await (const chunk of chunks) {
+      if (sniffing) {
+        for await (const batch of splitLines(only(chunk), maxLineBytes)) await shipLines(batch);
+        await paced();
+        if (parser.format !== 'auto') {
+          sniffing = false;
+          workersPool.setFormat(parser.format);
+        }
+      } else {
+        const parsed = workersPool.parse(seq++, chunk);
+        parsed.catch(() => undefined); // awaited in order below; not an unhandled rejection meanwhile
+        pending.push(parsed);
+        if (pending.length >= window) await deliverOne();
+      }
+      if (options.signal?.aborted) break;
+    }
+    while (pending.length > 0) await deliverOne();
+  }
 }

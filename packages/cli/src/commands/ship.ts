@@ -4,18 +4,21 @@ import { ship } from '@edgeguard/service-shipper';
 import { parseCommandArgs } from '../args.js';
 import { positiveInt } from './topics.js';
 
-export const shipHelp = `Usage: edgeguard ship <file|-> [--rate N] [--format NAME] [--trusted-proxies CIDRS] [--config FILE]
+export const shipHelp = `Usage: edgeguard ship <file|-> [--rate N] [--workers N] [--format NAME] [--trusted-proxies CIDRS] [--config FILE]
 
 The shipper as a one-shot command: parses the log exactly as 'edgeguard replay' does and produces
 it to the access-logs topic (Avro batches keyed by client address), then marks end of input and
 exits once the broker has acknowledged everything.
 
   --rate N                    at most N lines per second (replay a log at a given speed)
+  --workers N                 worker threads that parse and Avro-encode while the main thread
+                              reads and produces (default EDGEGUARD_SHIP_WORKERS, else the
+                              available cores - 1; 0 parses in the main thread)
   --format NAME               as for replay (default auto)
   --trusted-proxies CIDRS     as for replay
   --config FILE               JSON config (docs/CONFIG.md)
 
-Environment: KAFKA_BROKERS, EDGEGUARD_TOPIC_PREFIX.
+Environment: KAFKA_BROKERS, EDGEGUARD_TOPIC_PREFIX, EDGEGUARD_SHIP_WORKERS.
 `;
 
 export async function shipCommand(argv: string[]): Promise<number> {
@@ -24,6 +27,7 @@ export async function shipCommand(argv: string[]): Promise<number> {
     argv,
     {
       rate: { type: 'string' },
+      workers: { type: 'string' },
       format: { type: 'string' },
       'trusted-proxies': { type: 'string', multiple: true },
       config: { type: 'string' },
@@ -56,6 +60,7 @@ export async function shipCommand(argv: string[]): Promise<number> {
     input,
     config,
     rate: values.rate ? positiveInt(values.rate, '--rate') : undefined,
+    workers: values.workers !== undefined ? workerCount(values.workers) : undefined,
     onProgress: (p) =>
       process.stderr.write(
         `ship: ${p.lines.toLocaleString('en-US')} lines, ${p.linesPerSecond.toLocaleString('en-US')} lines/s\n`,
@@ -67,4 +72,16 @@ export async function shipCommand(argv: string[]): Promise<number> {
   for (const [reason, count] of Object.entries(result.rejects.byReason()))
     process.stderr.write(`  rejected ${reason}: ${count}\n`);
   return 0;
+}
+
+function workerCount(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 64)
+    throw new BadInput(
+      'bad-usage',
+      `--workers must be a whole number from 0 to 64, not ${JSON.stringify(value)}`,
+      undefined,
+      'edgeguard ship',
+    );
+  return n;
 }

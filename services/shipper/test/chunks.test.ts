@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { splitLines } from '@edgeguard/logformat';
+import { alignToLines } from '../src/chunks.js';
+
+async function* pieces(bytes: Buffer, sizes: number[]): AsyncGenerator<Buffer> {
+  let at = 0;
+  for (let i = 0; at < bytes.length; i++) {
+    const size = sizes[i % sizes.length]!;
+    yield bytes.subarray(at, at + size);
+    at += size;
+  }
+}
+
+async function* only(chunk: Buffer): AsyncGenerator<Buffer> {
+  yield chunk;
+}
+
+async function collect(batches: AsyncIterable<string[]>): Promise<string[]> {
+  const lines: string[] = [];
+  for await (const batch of batches) lines.push(...batch);
+  return lines;
+}
+
+/** Lines as the workers see them: each aligned chunk split on its own. */
+async function viaChunks(bytes: Buffer, sizes: number[], maxLineBytes: number): Promise<string[]> {
+  const lines: string[] = [];
+  for await (const chunk of alignToLines(pieces(bytes, sizes), maxLineBytes)) {
+    assert.equal(chunk.byteOffset, 0, 'a chunk owns its ArrayBuffer (transferable)');
+    assert.equal(chunk.buffer.byteLength, chunk.length);
+    lines.push(...(await collect(splitLines(only(chunk), maxLineBytes))));
+  }
+  return lines;
+}
+
+describe('alignToLines', () => {
+  const maxLineBytes = 40;
+  const texts = [
+    'a\nbb\r\nccc\n\n\ndddd',
+    `short\n${'x'.repeat(100)}\nafter\n${'y'.repeat(41)}\r\n${'z'.repeat(39)}\n`,
+    `été ünïcödé\n日本語のログ\n${'é'.repeat(30)}\nend`,
+    'no newline at all, and longer than the limit of forty bytes for sure',
+    '\n\n\n',
+    '',
+  ];
+  for (const [k, text] of texts.entries())
+    it(`cuts text ${k} into the lines splitLines reads from the whole stream`, async () => {
+      const bytes = Buffer.from(text);
+      const expected = await collect(splitLines(pieces(bytes, [bytes.length || 1]), maxLineBytes));
+      for (const sizes of [[1], [2, 3], [7], [13, 1, 29], [64], [bytes.length || 1]])
+        assert.deepEqual(await viaChunks(bytes, sizes, maxLineBytes), expected, `reads of ${sizes}`);
+    });
+
+  it('agrees with splitLines on random logs read in random pieces', async () => {
+    let seed = 7;
+    const random = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const alphabet = ['a', 'b', ' ', '\n', '\r', 'é', '€', '\n'];
+    for (let round = 0; round < 200; round++) {
+      const length = Math.floor(random() * 400);
+      const text = Array.from({ length }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
+      const bytes = Buffer.from(text);
+      const sizes = Array.from({ length: 5 }, () => 1 + Math.floor(random() * 60));
+      const expected = await collect(splitLines(pieces(bytes, sizes), maxLineBytes));
+      assert.deepEqual(await viaChunks(bytes, sizes, maxLineBytes), expected, `round ${round}`);
+    }
+  });
+});

@@ -1,0 +1,163 @@
+// The shipper through the real broker: what `edgeguard ship` puts on access-logs, read back and
+// decoded, is exactly a direct parse of the log (records, per-partition order, rejects, end
+// markers), whether the lines are parsed in the main thread or by worker threads.
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { defaultConfig, type EdgeguardConfig } from '@edgeguard/config';
+import { HEADERS, kafkaEnvironment } from '@edgeguard/kafka';
+import { createParser, openLogSource } from '@edgeguard/logformat';
+import { partitionFor, TOPICS } from '@edgeguard/pipeline';
+import { type AccessLog, BadInput, decodeAccessLogMessage } from '@edgeguard/schema';
+import { ship } from '@edgeguard/service-shipper';
+import { generateScenario } from '@edgeguard/testkit';
+import { Kafka, logLevel } from 'kafkajs';
+import { edgeguard, uniquePrefix } from './support/services.js';
+
+const PARTITIONS = 3;
+const work = mkdtempSync(join(tmpdir(), 'eg-shipper-'));
+
+/** Everything on access-logs under `prefix`, per partition, until every partition's end marker. */
+async function readBack(prefix: string): Promise<{ records: AccessLog[][]; ends: number[] }> {
+  const kafka = new Kafka({ brokers: kafkaEnvironment().brokers, logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `${prefix}readback` });
+  const records: AccessLog[][] = Array.from({ length: PARTITIONS }, () => []);
+  const ends = Array.from({ length: PARTITIONS }, () => 0);
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic: prefix + TOPICS.accessLogs, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no end markers: ${ends}`)), 60_000);
+      void consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          const headers = message.headers ?? {};
+          if (String(headers[HEADERS.control] ?? '') === 'end') {
+            ends[partition]!++;
+            if (ends.every((n) => n > 0)) {
+              clearTimeout(timer);
+              resolve();
+            }
+            return;
+          }
+          const schema = headers['eg-schema'] ? String(headers['eg-schema']) : undefined;
+          // avsc decodes into its record class; compare as plain objects.
+          for (const r of decodeAccessLogMessage(message.value!, schema)) records[partition]!.push({ ...r });
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return { records, ends };
+}
+
+/** The log parsed directly, as `replay` reads it: records per partition, rejects by reason. */
+async function directParse(path: string, config: EdgeguardConfig) {
+  const parser = createParser(config.input.format, { trustedProxies: config.input.trustedProxies });
+  const records: AccessLog[][] = Array.from({ length: PARTITIONS }, () => []);
+  const rejects: Record<string, number> = {};
+  const rejectedLines: number[] = [];
+  let lines = 0;
+  for await (const batch of openLogSource(path).batches())
+    for (const line of batch) {
+      lines++;
+      if (line.length === 0) continue;
+      const record = parser.parse(line);
+      if (record instanceof BadInput) {
+        rejects[record.reason] = (rejects[record.reason] ?? 0) + 1;
+        rejectedLines.push(lines);
+      } else records[partitionFor(record.clientAddress, PARTITIONS)]!.push(record);
+    }
+  return { records, rejects, rejectedLines, lines };
+}
+
+/**
+ * A labelled scenario's log with bad lines among the good: garbage, a line longer than
+ * 4 × maxLineLength bytes (cut while read), a bad timestamp, an empty line, a CRLF ending, non-ASCII
+ * garbage, and no newline after the last line. Written plain and gzipped.
+ */
+function writeLog(name: string, format: 'edge' | 'combined') {
+  const scenario = generateScenario({ seed: 11, durationSec: 120, scale: 0.2, format });
+  const good = [...scenario.lines()];
+  const lines = [...good];
+  const insert = (at: number, line: string) => lines.splice(Math.floor(lines.length * at), 0, line);
+  insert(0.1, 'this is not an access log line');
+  insert(0.3, `${good[5]!.slice(0, 40)}${'x'.repeat(70_000)}`);
+  insert(0.5, '');
+  insert(0.6, good[7]!.replace(/\[[^\]]+\]/, '[99/Foo/2024:99:99:99 +0000]'));
+  insert(0.7, `${good[9]}\r`);
+  insert(0.9, '\u00e9t\u00e9 \ufffd not a log either');
+  const text = lines.join('\n');
+  const plain = join(work, `${name}.log`);
+  writeFileSync(plain, text);
+  writeFileSync(`${plain}.gz`, gzipSync(text));
+  const config = structuredClone(defaultConfig);
+  // `auto` is sniffed in the main thread, then the settled format is handed to the workers.
+  config.input.format = format === 'combined' ? 'auto' : scenario.format;
+  config.input.trustedProxies = scenario.trustedProxies;
+  return { plain, gzipped: `${plain}.gz`, config };
+}
+
+describe('the shipper over the real broker', { timeout: 240_000 }, () => {
+  const edge = writeLog('edge', 'edge');
+  const combined = writeLog('combined', 'combined');
+
+  for (const variant of [
+    { name: 'in the main thread', log: edge, input: edge.plain, workers: 0 },
+    {
+      name: 'by 2 worker threads, 64 KiB chunks',
+      log: edge,
+      input: edge.plain,
+      workers: 2,
+      chunkBytes: 64 * 1024,
+    },
+    { name: 'in the main thread, format auto', log: combined, input: combined.plain, workers: 0 },
+    {
+      name: 'by 1 worker thread from gzip, format auto',
+      log: combined,
+      input: combined.gzipped,
+      workers: 1,
+      chunkBytes: 32 * 1024,
+    },
+  ])
+    it(`ships exactly a direct parse: parsed ${variant.name}`, async () => {
+      const expected = await directParse(variant.log.plain, variant.log.config);
+      assert.ok(expected.rejectedLines.length >= 3, JSON.stringify(expected.rejects));
+      const prefix = uniquePrefix('shipper');
+      const ensure = edgeguard(['topics', 'ensure', '--partitions', String(PARTITIONS)], {
+        EDGEGUARD_TOPIC_PREFIX: prefix,
+      });
+      assert.equal(ensure.code, 0, ensure.stderr);
+      const result = await ship({
+        input: variant.input,
+        config: variant.log.config,
+        workers: variant.workers,
+        chunkBytes: variant.chunkBytes,
+        environment: { ...kafkaEnvironment(), topicPrefix: prefix },
+      });
+      assert.equal(result.lines, expected.lines);
+      assert.equal(result.rejected, expected.rejectedLines.length);
+      assert.deepEqual(result.rejects.byReason(), expected.rejects);
+      const locations = Object.keys(expected.rejects)
+        .flatMap((reason) => result.rejects.samplesOf(reason).map((s) => s.location))
+        .sort();
+      assert.deepEqual(
+        locations,
+        expected.rejectedLines.map((n) => `${variant.input}:${n}`).sort(),
+        'each rejected line is reported at its line number',
+      );
+      const produced = expected.records.reduce((n, p) => n + p.length, 0);
+      assert.equal(result.produced, produced);
+      assert.equal(result.lastEventTime, Math.max(...expected.records.flat().map((r) => r.time)));
+
+      const back = await readBack(prefix);
+      assert.deepEqual(back.ends, [1, 1, 1], 'one end marker per partition');
+      for (let p = 0; p < PARTITIONS; p++) {
+        assert.equal(back.records[p]!.length, expected.records[p]!.length, `partition ${p} count`);
+        assert.deepEqual(back.records[p], expected.records[p], `partition ${p}: records and order`);
+      }
+    });
+});
