@@ -8,6 +8,9 @@
 //   regex     read + a plain regex parse of combined lines (the baseline named in the issue)
 //   parse     read + edgeguard's combined parser
 //   pipeline  read + parse + the whole pipeline (profiler, content-watch, decider, backtest)
+//   pipeline-capped  the same with V8's old generation capped (--max-old-space-size=BENCH_CAP_MB,
+//             default 192): the operator knob that trades GC headroom for peak RSS (V8 otherwise
+//             lets the old generation grow to ~3× the live state between full collections)
 // Per-stage cost is the difference between consecutive variants. Results go to stdout and to
 // bench/out/results.json; docs/BENCHMARKS.md records them with the machine and date.
 import { spawnSync } from 'node:child_process';
@@ -39,15 +42,22 @@ if (!existsSync(logPath)) {
   );
 }
 
-const variants = ['read', 'regex', 'parse', 'pipeline'];
+const capMB = Number(process.env.BENCH_CAP_MB ?? 192);
+const variants = ['read', 'regex', 'parse', 'pipeline', 'pipeline-capped'];
+const nodeFlags = (variant) =>
+  variant === 'pipeline-capped' ? ['--expose-gc', `--max-old-space-size=${capMB}`] : ['--expose-gc'];
 const results = {};
 for (const variant of variants) {
   const samples = [];
   for (let i = 0; i < runs; i++) {
-    const child = spawnSync(process.execPath, ['--expose-gc', join(here, 'variant.mjs'), variant, logPath], {
-      encoding: 'utf8',
-      maxBuffer: 1 << 24,
-    });
+    const child = spawnSync(
+      process.execPath,
+      [...nodeFlags(variant), join(here, 'variant.mjs'), variant, logPath],
+      {
+        encoding: 'utf8',
+        maxBuffer: 1 << 24,
+      },
+    );
     if (child.status !== 0) {
       process.stderr.write(child.stderr);
       throw new Error(`bench variant ${variant} failed`);
@@ -62,7 +72,7 @@ for (const variant of variants) {
   };
   const r = results[variant];
   process.stdout.write(
-    `${variant.padEnd(9)} ${r.linesPerSecond.toLocaleString().padStart(11)} lines/s  ${r.nsPerLine.toFixed(0).padStart(5)} ns/line  peak RSS ${r.peakRssMB} MB  (runs: ${r.runs.map((x) => x.toLocaleString()).join(', ')})\n`,
+    `${variant.padEnd(15)} ${r.linesPerSecond.toLocaleString().padStart(11)} lines/s  ${r.nsPerLine.toFixed(0).padStart(5)} ns/line  ${r.linesPerCpuSecond.toLocaleString().padStart(11)} lines/CPU-s  peak RSS ${r.peakRssMB} MB  heap after GC ${r.heapAfterGcMB} MB  (runs: ${r.runs.map((x) => x.toLocaleString()).join(', ')})\n`,
   );
 }
 const cost = (a, b) => Math.max(0, results[b].nsPerLine - results[a].nsPerLine).toFixed(0);
@@ -83,6 +93,7 @@ const summary = {
     node: process.version,
   },
   log: { path: logPath, lines, clients },
+  cappedOldSpaceMB: capMB,
   results,
 };
 writeFileSync(join(out, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`);

@@ -11,7 +11,7 @@ const COMBINED = /^(\S+) \S+ (\S+) \[([^\]]+)\] "(\S+) (\S+)(?: (\S+))?" (\d{3})
 
 const parser = createParser('combined', {});
 const replay =
-  variant === 'pipeline'
+  variant === 'pipeline' || variant === 'pipeline-capped'
     ? createReplay({ detect: defaultConfig.detect, allowlist: [], partitions: 1 })
     : null;
 let lines = 0;
