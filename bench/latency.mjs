@@ -29,7 +29,9 @@ const clients = Number(process.env.BENCH_CLIENTS ?? 100_000);
 const partitions = Number(process.env.BENCH_PARTITIONS ?? 6);
 const profilers = Number(process.env.BENCH_PROFILERS ?? 2);
 const lines = rate * seconds;
-const logPath = await ensureBenchLog(lines, clients);
+// The generated log (testkit stops at its scenario's end, so it may hold fewer lines than asked);
+// a longer run ships it again, every pass shifted later by the log's time span (see shiftedLines).
+const logPath = process.env.BENCH_LOG ?? (await ensureBenchLog(Math.min(lines, 30_000_000), clients));
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 
 const prefix = `lat${Date.now().toString(36)}.`;
@@ -81,14 +83,7 @@ const sampler = setInterval(async () => {
 }, 5_000);
 
 process.stderr.write(`latency: shipping ${lines.toLocaleString()} lines at ${rate.toLocaleString()}/s\n`);
-const ship = spawnSync(
-  process.execPath,
-  [bin, 'ship', logPath, '--format', 'combined', '--rate', String(rate)],
-  {
-    env,
-    encoding: 'utf8',
-  },
-);
+const ship = await shipShifted(logPath, lines);
 if (ship.status !== 0) throw new Error(ship.stderr);
 const shipSeconds = (Date.now() - started) / 1000;
 // Let the pipeline drain: wait until the decider's processed count stops moving for 5 s.
@@ -204,3 +199,75 @@ for (const m of memory)
     `${m.service.padEnd(16)} RSS first ${m.rssMB.first} MB, max ${m.rssMB.max} MB, last ${m.rssMB.last} MB (mean 1st half ${m.rssMB.firstHalfMean}, 2nd half ${m.rssMB.secondHalfMean})`,
   );
 process.exit(0);
+
+/**
+ * `edgeguard ship - --rate R` fed with exactly `count` lines of the log: pass k has every
+ * timestamp moved k × (the log's span + 1 min) later, so a soak longer than the log keeps event
+ * time moving forward (clients come back as returning clients an interval later).
+ */
+async function shipShifted(path, count) {
+  const { createReadStream } = await import('node:fs');
+  const child = spawn(process.execPath, [bin, 'ship', '-', '--format', 'combined', '--rate', String(rate)], {
+    env,
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const exited = new Promise((resolve) => child.on('exit', (status) => resolve(status)));
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const stamp = /\[(\d{2})\/(\w{3})\/(\d{4}):(\d{2}):(\d{2}):(\d{2}) \+0000\]/g;
+  const parse = (m) => Date.UTC(+m[3], months.indexOf(m[2]), +m[1], +m[4], +m[5], +m[6]);
+  const format = (ms) => {
+    const d = new Date(ms);
+    const p = (n) => String(n).padStart(2, '0');
+    return `[${p(d.getUTCDate())}/${months[d.getUTCMonth()]}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000]`;
+  };
+  let sent = 0;
+  let span = 0;
+  const write = (text) =>
+    child.stdin.write(text) ? undefined : new Promise((resolve) => child.stdin.once('drain', resolve));
+  for (let pass = 0; sent < count; pass++) {
+    const shift = pass * span;
+    const cache = new Map();
+    let first = Number.POSITIVE_INFINITY;
+    let lastTime = 0;
+    let rest = '';
+    for await (const chunk of createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
+      const text = rest + chunk;
+      const cut = text.lastIndexOf('\n') + 1;
+      rest = text.slice(cut);
+      let body = text.slice(0, cut);
+      let n = 0;
+      for (let i = body.indexOf('\n'); i !== -1; i = body.indexOf('\n', i + 1)) n++;
+      if (sent + n > count) {
+        let end = 0;
+        for (let k = 0; k < count - sent; k++) end = body.indexOf('\n', end) + 1;
+        body = body.slice(0, end);
+        n = count - sent;
+      }
+      body = body.replace(stamp, (...m) => {
+        let out = cache.get(m[0]);
+        if (out === undefined) {
+          const t = parse(m);
+          if (t < first) first = t;
+          if (t > lastTime) lastTime = t;
+          out = shift === 0 ? m[0] : format(t + shift);
+          cache.set(m[0], out);
+        }
+        return out;
+      });
+      sent += n;
+      await write(body);
+      if (sent >= count) break;
+    }
+    span = pass === 0 ? lastTime - first + 60_000 : span;
+    if (pass === 0 && sent < count)
+      process.stderr.write(
+        `latency: the log holds ${sent.toLocaleString()} lines; shipping it again shifted\n`,
+      );
+  }
+  child.stdin.end();
+  return { status: await exited, stderr };
+}
