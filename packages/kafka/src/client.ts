@@ -4,7 +4,7 @@ import kafkajs, { type Kafka, type KafkaConfig, type Producer, type ProducerConf
 const { logLevel } = kafkajs;
 
 import type { Logger } from '@edgeguard/telemetry';
-import { installKafkajsCrc32c } from './crc32c.js';
+import { installKafkajsProduceEncoder } from './produce-encoder.js';
 
 /**
  * Builds the kafkajs client with its log bridged into pino. kafkajs is frozen upstream (2.2.4), so
@@ -16,8 +16,9 @@ export function createKafka(options: {
   logger: Logger;
   config?: Partial<KafkaConfig>;
 }): Kafka {
-  // Before kafkajs loads its record-batch encoder (lazily, at the first produce or fetch).
-  installKafkajsCrc32c();
+  // Before kafkajs loads its produce request and record-batch encoders (lazily, at the first
+  // produce or fetch): our produce request writer and CRC-32C (see produce-encoder.ts).
+  installKafkajsProduceEncoder();
   const toPino: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
     [logLevel.ERROR]: 'error',
     [logLevel.WARN]: 'warn',

@@ -6,6 +6,7 @@ export * from './control.js';
 export * from './crc32c.js';
 export * from './environment.js';
 export * from './operations.js';
+export * from './produce-encoder.js';
 export * from './stage-runner.js';
 export * from './stage-service.js';
 export * from './store-writer.js';
