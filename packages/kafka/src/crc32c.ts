@@ -1,5 +1,4 @@
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { replaceKafkajsModule } from './kafkajs-internals.js';
 
 /**
  * CRC-32C (Castagnoli), the checksum of Kafka record batches (magic 2), slice-by-8.
@@ -81,26 +80,10 @@ export function installKafkajsCrc32c(): Crc32cInstall {
 }
 
 function install(): Exclude<Crc32cInstall, 'already'> {
-  const require = createRequire(import.meta.url);
-  let root: string;
-  try {
-    root = dirname(require.resolve('kafkajs/package.json'));
-  } catch {
-    return 'unavailable';
-  }
-  const target = join(root, 'src', 'protocol', 'recordBatch', 'crc32C', 'index.js');
-  const encoder = join(root, 'src', 'protocol', 'recordBatch', 'v0', 'index.js');
-  const cache = require.cache;
-  if (cache[encoder]) return 'too-late';
-  let original: unknown;
-  try {
-    original = require(target);
-  } catch {
-    return 'unavailable';
-  }
-  const entry = cache[target];
-  if (typeof original !== 'function' || !entry) return 'unavailable';
-  // Same contract as kafkajs' module: a Buffer in, the unsigned CRC out.
-  entry.exports = (buffer: Buffer) => crc32c(buffer);
-  return 'installed';
+  return replaceKafkajsModule(
+    'src/protocol/recordBatch/crc32C/index.js',
+    ['src/protocol/recordBatch/v0/index.js'],
+    // Same contract as kafkajs' module: a Buffer in, the unsigned CRC out.
+    () => (buffer: Buffer) => crc32c(buffer),
+  );
 }

@@ -1,6 +1,5 @@
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { crc32c, installKafkajsCrc32c } from './crc32c.js';
+import { replaceKafkajsModule } from './kafkajs-internals.js';
 
 /**
  * A Produce request body (v3, which kafkajs also sends for v4–v7 with another version number)
@@ -231,10 +230,11 @@ let installed: ProduceEncoderInstall | null = null;
  * for this: its produce request versions 4–7 wrap `src/protocol/requests/produce/v3/request.js`,
  * which they take when first required (lazily, at the first produce), and version 3 itself is
  * required anew by each call. So this replaces that module's export in Node's CommonJS cache
- * before any produce (and makes kafkajs' Encoder grow without zero-filling, see below). kafkajs is frozen upstream (2.2.4), so the path is stable; if it is missing
- * or a wrapper is already loaded, kafkajs keeps its own encoder. Requests this does not write
- * (compressed, or messages with their own timestamps) go to kafkajs' function unchanged. The
- * broker checks every batch (CRC, lengths, sequence numbers), so a mistake here fails loudly.
+ * before any produce (replaceKafkajsModule), and makes kafkajs' Encoder grow without zero-filling
+ * (below). If the module is missing or a wrapper is already loaded, kafkajs keeps its own encoder.
+ * Requests this does not write (compressed, messages with their own timestamps or null header
+ * values) go to kafkajs' function unchanged. The broker checks every batch (CRC, lengths,
+ * sequence numbers), so a mistake here fails loudly.
  */
 export function installKafkajsProduceEncoder(): ProduceEncoderInstall {
   if (installed) return installed === 'installed' ? 'already' : installed;
@@ -245,46 +245,35 @@ export function installKafkajsProduceEncoder(): ProduceEncoderInstall {
 function install(): Exclude<ProduceEncoderInstall, 'already'> {
   // The fallback (kafkajs' own encoder) should checksum with crc32c too: install that first.
   installKafkajsCrc32c();
-  const require = createRequire(import.meta.url);
-  let root: string;
-  try {
-    root = dirname(require.resolve('kafkajs/package.json'));
-  } catch {
-    return 'unavailable';
-  }
-  const produce = join(root, 'src', 'protocol', 'requests', 'produce');
-  const target = join(produce, 'v3', 'request.js');
-  const cache = require.cache;
-  if ([4, 5, 6, 7].some((v) => cache[join(produce, `v${v}`, 'request.js')])) return 'too-late';
-  let original: unknown;
-  let Encoder: new (size?: number) => KafkajsEncoder;
-  try {
-    original = require(target);
-    Encoder = require(join(root, 'src', 'protocol', 'encoder.js'));
-  } catch {
-    return 'unavailable';
-  }
-  const entry = cache[target];
-  if (typeof original !== 'function' || typeof Encoder !== 'function' || !entry) return 'unavailable';
-  growWithoutZeroing(Encoder as unknown as EncoderClass);
-  const kafkajsRequest = original as (args: ProduceArgs) => object;
-  entry.exports = (args: ProduceArgs) => {
-    if (!fastProduceEligible(args)) return kafkajsRequest(args);
-    return {
-      apiKey: PRODUCE_API_KEY,
-      apiVersion: 3,
-      apiName: 'Produce',
-      expectResponse: () => args.acks !== 0,
-      encode: async () => {
-        // kafkajs' request framing copies the body from an Encoder's `buf` up to `offset`.
-        const encoder = new Encoder(0);
-        encoder.buf = encodeProduceRequest(args);
-        encoder.offset = encoder.buf.length;
-        return encoder;
-      },
-    };
-  };
-  return 'installed';
+  return replaceKafkajsModule(
+    'src/protocol/requests/produce/v3/request.js',
+    [4, 5, 6, 7].map((v) => `src/protocol/requests/produce/v${v}/request.js`),
+    (original, load) => {
+      const Encoder = load('src/protocol/encoder.js') as EncoderClass &
+        (new (
+          size?: number,
+        ) => KafkajsEncoder);
+      if (typeof Encoder !== 'function') throw new Error('kafkajs Encoder not found');
+      growWithoutZeroing(Encoder);
+      const kafkajsRequest = original as (args: ProduceArgs) => object;
+      return (args: ProduceArgs) => {
+        if (!fastProduceEligible(args)) return kafkajsRequest(args);
+        return {
+          apiKey: PRODUCE_API_KEY,
+          apiVersion: 3,
+          apiName: 'Produce',
+          expectResponse: () => args.acks !== 0,
+          encode: async () => {
+            // kafkajs' request framing copies the body from an Encoder's `buf` up to `offset`.
+            const encoder = new Encoder(0);
+            encoder.buf = encodeProduceRequest(args);
+            encoder.offset = encoder.buf.length;
+            return encoder;
+          },
+        };
+      };
+    },
+  );
 }
 
 /**
