@@ -1,6 +1,7 @@
 import { partitionFor, TOPICS } from '@edgeguard/pipeline';
-import { type AccessLog, accessLogBatchFingerprint, encodeAccessLogBatch } from '@edgeguard/schema';
+import { type AccessLog, accessLogBatchFingerprint } from '@edgeguard/schema';
 import type { Message, Producer } from 'kafkajs';
+import { encodeAccessLogBatchFast } from './access-log-encoder.js';
 import { HEADERS } from './codec.js';
 
 export interface AccessLogProducerOptions {
@@ -57,7 +58,7 @@ export class AccessLogProducer {
   }
 
   /**
-   * Queues one Avro batch envelope already encoded (by `encodeAccessLogBatch`, e.g. in a worker
+   * Queues one Avro batch envelope already encoded (by `encodeAccessLogBatchFast`, e.g. in a worker
    * thread) for `partition`: `records` records, the last of event time `lastEventTime`. Records
    * buffered by `add` for that partition go first, so the partition's order is kept. Returns a
    * promise only when the caller must wait (backpressure), as `add` does.
@@ -79,7 +80,7 @@ export class AccessLogProducer {
   private pack(partition: number): void {
     const buffer = this.buffers[partition]!;
     if (buffer.length === 0) return;
-    const value = encodeAccessLogBatch(buffer);
+    const value = encodeAccessLogBatchFast(buffer);
     this.buffers[partition] = [];
     this.enqueue(partition, value, buffer.length, buffer[buffer.length - 1]!.time);
   }

@@ -1,3 +1,4 @@
+export * from './access-log-encoder.js';
 export * from './access-log-producer.js';
 export * from './allowlist-follower.js';
 export * from './client.js';

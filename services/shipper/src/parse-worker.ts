@@ -1,9 +1,11 @@
 // A shipper parse worker (worker_threads): chunks of whole log lines in, Avro batch envelopes per
 // partition out, as one transferred ArrayBuffer per chunk. See parse-pool.ts.
 import { parentPort, workerData } from 'node:worker_threads';
+// The encoder alone: the package's index would load kafkajs and the rest in every worker.
+import { encodeAccessLogBatchFast } from '@edgeguard/kafka/access-log-encoder';
 import { createParser, splitLines } from '@edgeguard/logformat';
 import { partitionFor } from '@edgeguard/pipeline';
-import { type AccessLog, BadInput, encodeAccessLogBatch } from '@edgeguard/schema';
+import { type AccessLog, BadInput } from '@edgeguard/schema';
 import { only } from './chunks.js';
 import type { ChunkRequest, ChunkResult, ParseWorkerData, WireReject } from './parse-pool.js';
 
@@ -60,7 +62,7 @@ async function parseChunk(request: ChunkRequest): Promise<{ result: ChunkResult;
     const size = Math.ceil(records.length / pieces);
     for (let start = 0; start < records.length; start += size) encode(records.slice(start, start + size));
     function encode(slice: AccessLog[]): void {
-      const value = encodeAccessLogBatch(slice);
+      const value = encodeAccessLogBatchFast(slice);
       // Long lines make big envelopes: halve until one fits a request (the broker's limit is
       // per record batch, 1 MiB by default).
       if (value.length > settings.maxMessageBytes && slice.length > 1) {
