@@ -32,10 +32,12 @@ if (run(['topics', 'ensure', '--partitions', String(partitions)]).status !== 0)
 // Ship, measured from spawn to exit (lines/s), and by the OS (peak RSS, CPU seconds).
 const shipOnce = (extraArgs = [], extraEnv = {}) => {
   const started = performance.now();
+  // BENCH_BIN=<path of another checkout's packages/cli/bin/edgeguard.js> ships with that build.
+  const { BENCH_BIN: shipBin = bin, ...shipEnv } = extraEnv;
   const run = spawnSync(
     '/usr/bin/time',
-    ['-f', '%M %U %S', process.execPath, bin, 'ship', logPath, '--format', 'combined', ...extraArgs],
-    { env: { ...env, ...extraEnv }, encoding: 'utf8' },
+    ['-f', '%M %U %S', process.execPath, shipBin, 'ship', logPath, '--format', 'combined', ...extraArgs],
+    { env: { ...env, ...shipEnv }, encoding: 'utf8' },
   );
   const seconds = (performance.now() - started) / 1000;
   if (run.status !== 0) throw new Error(run.stderr);
@@ -59,7 +61,8 @@ const showShip = (label, r) =>
 // BENCH_SHIP_AB="label:args|label:args" ships the log once per variant, BENCH_REPEAT rounds,
 // alternating (A/B in the same run on a shared machine), e.g.
 //   BENCH_ONLY=ship BENCH_SHIP_AB="inline:--workers 0|workers:--workers 2" npm run bench:kafka
-// An argument KEY=VALUE is set in the shipper's environment instead of passed on its command line.
+// An argument KEY=VALUE is set in the shipper's environment instead of passed on its command line;
+// BENCH_BIN=PATH runs another build's bin (e.g. a worktree of the previous commit) as that variant.
 const variants = (process.env.BENCH_SHIP_AB ?? 'ship:').split('|').map((v) => {
   const [label, args = ''] = v.split(':');
   const words = args.split(' ').filter(Boolean);

@@ -1,9 +1,10 @@
 import { createReadStream, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 
 export interface LineChunkOptions {
-  /** Bytes per read (default 1 MiB); a chunk is about this size. */
+  /** Bytes per read (default 1 MiB); a chunk is at most this plus one carried line. */
   chunkBytes?: number;
   /** Longest line kept in bytes (as `openLogSource`: 4 × the parser's maxLineLength). */
   maxLineBytes: number;
@@ -14,19 +15,82 @@ export interface LineChunkOptions {
 /**
  * Reads a log (a file, gzip recognised by its magic bytes 1f 8b, or `-` for stdin) as chunks of
  * whole lines: each chunk ends just after a newline, except the last one when the input does not
- * end with one. Each chunk is a fresh Buffer over its own ArrayBuffer, so it can be transferred to
+ * end with one. Each chunk starts its own ArrayBuffer (byteOffset 0), so it can be transferred to
  * a worker thread. `splitLines` of the chunks, one after the other, yields exactly the lines
  * `openLogSource(...).batches()` yields: a line longer than `maxLineBytes` keeps its first
- * `maxLineBytes` bytes across reads too (the rest is dropped up to its newline), and a chunk never
- * holds more than one such cut line's worth of carried bytes. Throws at once when the path cannot
- * be opened as a regular file, like `openLogSource`.
+ * `maxLineBytes` bytes across reads too (the rest is dropped up to its newline). A plain file is
+ * read straight into the chunk buffers (no stream buffers, no copy). Throws at once when the path
+ * cannot be opened as a regular file, like `openLogSource`.
  */
 export function readLineChunks(path: string, options: LineChunkOptions): AsyncGenerator<Buffer> {
-  if (path !== '-' && statSync(path).isDirectory()) throw new Error(`${path} is a directory, not a log file`);
+  const stats = path === '-' ? null : statSync(path);
+  if (stats?.isDirectory()) throw new Error(`${path} is a directory, not a log file`);
   const chunkBytes = options.chunkBytes ?? 1024 * 1024;
-  const input =
-    path === '-' ? (options.stdin ?? process.stdin) : createReadStream(path, { highWaterMark: chunkBytes });
-  return alignToLines(decoded(input), options.maxLineBytes);
+  if (stats && !stats.isFile())
+    // A named pipe or device: read as a stream (no positions).
+    return alignToLines(
+      streamReader(decoded(createReadStream(path, { highWaterMark: chunkBytes }))),
+      chunkBytes,
+      options.maxLineBytes,
+    );
+  if (path === '-')
+    return alignToLines(
+      streamReader(decoded(options.stdin ?? process.stdin)),
+      chunkBytes,
+      options.maxLineBytes,
+    );
+  return fileChunks(path, chunkBytes, options.maxLineBytes);
+}
+
+async function* fileChunks(path: string, chunkBytes: number, maxLineBytes: number): AsyncGenerator<Buffer> {
+  const file = await open(path, 'r');
+  try {
+    const magic = Buffer.alloc(2);
+    const { bytesRead } = await file.read(magic, 0, 2, 0);
+    if (bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b) {
+      yield* alignToLines(
+        streamReader(decoded(createReadStream(path, { highWaterMark: chunkBytes }))),
+        chunkBytes,
+        maxLineBytes,
+      );
+      return;
+    }
+    let position = 0;
+    yield* alignToLines(
+      async (buffer, offset, length) => {
+        const { bytesRead: n } = await file.read(buffer, offset, length, position);
+        position += n;
+        return n;
+      },
+      chunkBytes,
+      maxLineBytes,
+    );
+  } finally {
+    await file.close();
+  }
+}
+
+/** Reads into `buffer[offset, offset + length)`; resolves to the bytes read, 0 at the end. */
+export type ChunkRead = (buffer: Buffer, offset: number, length: number) => Promise<number>;
+
+/** Fills the buffer from a stream of pieces, as far as the stream goes. */
+export function streamReader(pieces: AsyncIterator<Buffer>): ChunkRead {
+  let pending: Buffer | null = null;
+  return async (buffer, offset, length) => {
+    let filled = 0;
+    while (filled < length) {
+      if (!pending || pending.length === 0) {
+        const next = await pieces.next();
+        if (next.done) break;
+        pending = next.value;
+        continue;
+      }
+      const n = pending.copy(buffer, offset + filled, 0, Math.min(pending.length, length - filled));
+      pending = pending.subarray(n);
+      filled += n;
+    }
+    return filled;
+  };
 }
 
 async function* decoded(stream: NodeJS.ReadableStream): AsyncGenerator<Buffer> {
@@ -57,41 +121,35 @@ async function* decoded(stream: NodeJS.ReadableStream): AsyncGenerator<Buffer> {
   for await (const chunk of gunzip) yield chunk as Buffer;
 }
 
-/** Re-cuts a byte stream at its last newline per piece, carrying the unfinished line (bounded). */
+/**
+ * Chunks of whole lines from `read`: each chunk buffer gets the unfinished line carried from the
+ * previous one (at most `maxLineBytes` of it), then up to `chunkBytes` read after it, and is cut
+ * after its last newline. A line with no newline within reach is kept up to `maxLineBytes` and
+ * the rest dropped up to its newline, as `splitLines` does.
+ */
 export async function* alignToLines(
-  chunks: AsyncIterable<Buffer>,
+  read: ChunkRead,
+  chunkBytes: number,
   maxLineBytes: number,
 ): AsyncGenerator<Buffer> {
-  let carry: Buffer[] = [];
-  let carryLength = 0;
-  for await (const chunk of chunks) {
-    const last = chunk.lastIndexOf(10);
+  let carry = Buffer.alloc(0);
+  for (;;) {
+    const out = Buffer.allocUnsafeSlow(carry.length + chunkBytes);
+    carry.copy(out, 0);
+    const n = await read(out, carry.length, chunkBytes);
+    if (n === 0) {
+      if (carry.length > 0) yield out.subarray(0, carry.length);
+      return;
+    }
+    const filled = carry.length + n;
+    const last = out.lastIndexOf(10, filled - 1);
     if (last < 0) {
-      if (carryLength < maxLineBytes) {
-        const kept = Buffer.from(chunk.subarray(0, maxLineBytes - carryLength));
-        carry.push(kept);
-        carryLength += kept.length;
-      }
+      // Copies: the carried bytes must not keep the whole chunk buffer alive.
+      carry = Buffer.from(out.subarray(0, Math.min(filled, maxLineBytes)));
       continue;
     }
-    const out = Buffer.allocUnsafeSlow(carryLength + last + 1);
-    let at = 0;
-    for (const piece of carry) at += piece.copy(out, at);
-    chunk.copy(out, at, 0, last + 1);
-    carry = [];
-    carryLength = 0;
-    if (last + 1 < chunk.length) {
-      const rest = Buffer.from(chunk.subarray(last + 1, Math.min(chunk.length, last + 1 + maxLineBytes)));
-      carry.push(rest);
-      carryLength = rest.length;
-    }
-    yield out;
-  }
-  if (carryLength > 0) {
-    const out = Buffer.allocUnsafeSlow(carryLength);
-    let at = 0;
-    for (const piece of carry) at += piece.copy(out, at);
-    yield out;
+    carry = Buffer.from(out.subarray(last + 1, Math.min(filled, last + 1 + maxLineBytes)));
+    yield out.subarray(0, last + 1);
   }
 }
 

@@ -35,7 +35,8 @@ export interface ShipOptions {
   healthPort?: number;
   /**
    * Worker threads that parse and Avro-encode (the main thread reads and produces). Default:
-   * EDGEGUARD_SHIP_WORKERS, else the available cores − 1. 0 parses in the main thread; a followed
+   * EDGEGUARD_SHIP_WORKERS, else one per available core (at most 8; none on one core). 0 parses in
+   * the main thread; a followed
    * file (`follow`) always does (it arrives a few lines at a time).
    */
   workers?: number;
@@ -43,7 +44,12 @@ export interface ShipOptions {
   chunkBytes?: number;
 }
 
-/** The default number of parse workers: EDGEGUARD_SHIP_WORKERS, else the available cores − 1. */
+/**
+ * The default number of parse workers: EDGEGUARD_SHIP_WORKERS, else one per available core, at
+ * most 8, and none on a single core. Not cores − 1: the main thread mostly waits for the broker
+ * and copies bytes, and on 2 vCPUs 2 workers shipped faster than 1 in every same-run A/B
+ * (docs/BENCHMARKS.md).
+ */
 export function defaultShipWorkers(env: NodeJS.ProcessEnv = process.env): number {
   const configured = env.EDGEGUARD_SHIP_WORKERS;
   if (configured !== undefined && configured !== '') {
@@ -56,7 +62,8 @@ export function defaultShipWorkers(env: NodeJS.ProcessEnv = process.env): number
       );
     return n;
   }
-  return Math.max(0, availableParallelism() - 1);
+  const cores = availableParallelism();
+  return cores < 2 ? 0 : Math.min(cores, 8);
 }
 
 export interface ShipProgress {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { splitLines } from '@edgeguard/logformat';
-import { alignToLines } from '../src/chunks.js';
+import { alignToLines, streamReader } from '../src/chunks.js';
 
 async function* pieces(bytes: Buffer, sizes: number[]): AsyncGenerator<Buffer> {
   let at = 0;
@@ -23,11 +23,16 @@ async function collect(batches: AsyncIterable<string[]>): Promise<string[]> {
 }
 
 /** Lines as the workers see them: each aligned chunk split on its own. */
-async function viaChunks(bytes: Buffer, sizes: number[], maxLineBytes: number): Promise<string[]> {
+async function viaChunks(
+  bytes: Buffer,
+  sizes: number[],
+  maxLineBytes: number,
+  chunkBytes = 16,
+): Promise<string[]> {
   const lines: string[] = [];
-  for await (const chunk of alignToLines(pieces(bytes, sizes), maxLineBytes)) {
-    assert.equal(chunk.byteOffset, 0, 'a chunk owns its ArrayBuffer (transferable)');
-    assert.equal(chunk.buffer.byteLength, chunk.length);
+  for await (const chunk of alignToLines(streamReader(pieces(bytes, sizes)), chunkBytes, maxLineBytes)) {
+    assert.equal(chunk.byteOffset, 0, 'a chunk starts its ArrayBuffer (transferable)');
+    assert.ok(chunk.length <= chunkBytes + maxLineBytes);
     lines.push(...(await collect(splitLines(only(chunk), maxLineBytes))));
   }
   return lines;
@@ -48,7 +53,12 @@ describe('alignToLines', () => {
       const bytes = Buffer.from(text);
       const expected = await collect(splitLines(pieces(bytes, [bytes.length || 1]), maxLineBytes));
       for (const sizes of [[1], [2, 3], [7], [13, 1, 29], [64], [bytes.length || 1]])
-        assert.deepEqual(await viaChunks(bytes, sizes, maxLineBytes), expected, `reads of ${sizes}`);
+        for (const chunkBytes of [1, 5, 16, 100])
+          assert.deepEqual(
+            await viaChunks(bytes, sizes, maxLineBytes, chunkBytes),
+            expected,
+            `reads of ${sizes}, chunks of ${chunkBytes}`,
+          );
     });
 
   it('agrees with splitLines on random logs read in random pieces', async () => {
@@ -63,8 +73,9 @@ describe('alignToLines', () => {
       const text = Array.from({ length }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
       const bytes = Buffer.from(text);
       const sizes = Array.from({ length: 5 }, () => 1 + Math.floor(random() * 60));
+      const chunkBytes = 1 + Math.floor(random() * 80);
       const expected = await collect(splitLines(pieces(bytes, sizes), maxLineBytes));
-      assert.deepEqual(await viaChunks(bytes, sizes, maxLineBytes), expected, `round ${round}`);
+      assert.deepEqual(await viaChunks(bytes, sizes, maxLineBytes, chunkBytes), expected, `round ${round}`);
     }
   });
 });

@@ -12,8 +12,8 @@ exits once the broker has acknowledged everything.
 
   --rate N                    at most N lines per second (replay a log at a given speed)
   --workers N                 worker threads that parse and Avro-encode while the main thread
-                              reads and produces (default EDGEGUARD_SHIP_WORKERS, else the
-                              available cores - 1; 0 parses in the main thread)
+                              reads and produces (default EDGEGUARD_SHIP_WORKERS, else one
+                              per core, at most 8; 0 parses in the main thread)
   --format NAME               as for replay (default auto)
   --trusted-proxies CIDRS     as for replay
   --config FILE               JSON config (docs/CONFIG.md)
