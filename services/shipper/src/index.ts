@@ -93,16 +93,26 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
   const rejectedCounter = metrics.counter('edgeguard_shipper_rejected_total', 'log lines rejected', [
     'reason',
   ]);
+  const workers = options.follow ? 0 : (options.workers ?? defaultShipWorkers());
+  // Workers start loading now, while we connect.
+  const pool = workers > 0 ? new ParsePool(workers) : null;
   const kafka = createKafka({ brokers: environment.brokers, clientId: 'edgeguard-shipper', logger });
-  const admin = kafka.admin();
-  await admin.connect();
-  const partitions = (
-    await topicPartitions(admin, environment.topicPrefix, [TOPICS.accessLogs]).finally(() =>
-      admin.disconnect(),
-    )
-  )[TOPICS.accessLogs]!;
-  const producer = createProducer(kafka, { idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
+  const connect = async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    const partitions = (
+      await topicPartitions(admin, environment.topicPrefix, [TOPICS.accessLogs]).finally(() =>
+        admin.disconnect(),
+      )
+    )[TOPICS.accessLogs]!;
+    const producer = createProducer(kafka, { idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    return { partitions, producer };
+  };
+  const { partitions, producer } = await connect().catch(async (error: Error) => {
+    await pool?.close();
+    throw error;
+  });
   const health =
     options.healthPort !== undefined
       ? await startHealthServer({ port: options.healthPort, metrics, ready: () => true })
@@ -114,7 +124,6 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
     maxLineLength: config.input.maxLineLength,
     maxFieldLength: config.input.maxFieldLength,
   });
-  const workers = options.follow ? 0 : (options.workers ?? defaultShipWorkers());
   const maxLineBytes = 4 * config.input.maxLineLength;
 
   const rejects = new RejectCounter();
@@ -176,11 +185,10 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
     }
   };
 
-  let pool: ParsePool | null = null;
   try {
-    if (workers > 0) {
+    if (pool) {
       const chunks = readLineChunks(input, { maxLineBytes, chunkBytes: options.chunkBytes });
-      pool = new ParsePool(workers, {
+      pool.start({
         format: config.input.format,
         parser: {
           trustedProxies: config.input.trustedProxies,

@@ -56,13 +56,14 @@ export class ParsePool {
   private failure: Error | null = null;
   private closed = false;
 
-  constructor(
-    readonly size: number,
-    data: ParseWorkerData,
-  ) {
+  /**
+   * Starts the workers at once (each loads the parsers and the encoder, a few hundred ms, while
+   * the caller connects to Kafka); `start` tells them what to do.
+   */
+  constructor(readonly size: number) {
     const script = new URL('./parse-worker.js', import.meta.url);
     this.slots = Array.from({ length: size }, () => {
-      const worker = new Worker(script, { workerData: data });
+      const worker = new Worker(script);
       const slot: Slot = { worker, waiting: new Map() };
       worker.on('message', (message: ChunkResult | { seq: number; error: string }) => {
         const waiter = slot.waiting.get(message.seq);
@@ -84,7 +85,12 @@ export class ParsePool {
     });
   }
 
-  /** Parses one chunk (a Buffer over its own ArrayBuffer, which is handed over). */
+  /** The settings for every chunk to come (before the first `parse`). */
+  start(settings: ParseWorkerData): void {
+    for (const slot of this.slots) slot.worker.postMessage({ settings });
+  }
+
+  /** Parses one chunk (a Buffer at the start of its ArrayBuffer, which is handed over). */
   parse(seq: number, chunk: Buffer): Promise<ChunkResult> {
     if (this.failure) return Promise.reject(this.failure);
     let slot = this.slots[0]!;

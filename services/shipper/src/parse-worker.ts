@@ -1,19 +1,25 @@
 // A shipper parse worker (worker_threads): chunks of whole log lines in, Avro batch envelopes per
 // partition out, as one transferred ArrayBuffer per chunk. See parse-pool.ts.
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 // The encoder alone: the package's index would load kafkajs and the rest in every worker.
 import { encodeAccessLogBatchFast } from '@edgeguard/kafka/access-log-encoder';
-import { createParser, splitLines } from '@edgeguard/logformat';
+import { createParser, type LineParser, splitLines } from '@edgeguard/logformat';
 import { partitionFor } from '@edgeguard/pipeline';
 import { type AccessLog, BadInput } from '@edgeguard/schema';
 import { only } from './chunks.js';
 import type { ChunkRequest, ChunkResult, ParseWorkerData, WireReject } from './parse-pool.js';
 
-const settings = workerData as ParseWorkerData;
-let parser = createParser(settings.format, settings.parser);
+let settings: ParseWorkerData;
+let parser: LineParser;
 const port = parentPort!;
 
-port.on('message', (request: ChunkRequest | { format: string }) => {
+// In order: the settings (ParsePool.start), then chunks, with a settled format maybe in between.
+port.on('message', (request: ChunkRequest | { settings: ParseWorkerData } | { format: string }) => {
+  if ('settings' in request) {
+    settings = request.settings;
+    parser = createParser(settings.format, settings.parser);
+    return;
+  }
   if ('format' in request) {
     parser = createParser(request.format, settings.parser);
     return;
