@@ -58,7 +58,7 @@ function fieldsOf(schema: typeof accessLogBatchSchema): string[] {
 export const handWritten =
   JSON.stringify(fieldsOf(accessLogBatchSchema)) === JSON.stringify(FIELDS.map(([n, k]) => `${n}:${k}`));
 
-let buf = Buffer.allocUnsafeSlow(1 << 20);
+let buf: Buffer = Buffer.allocUnsafeSlow(1 << 20);
 let pos = 0;
 
 function ensure(bytes: number): void {
@@ -218,17 +218,52 @@ function writeNullableFloat(v: number | null): boolean {
  * Buffer of its own.
  */
 export function encodeAccessLogBatchFast(records: AccessLog[]): Buffer {
-  if (!handWritten) return encodeAccessLogBatch(records);
-  pos = 0;
-  ensure(16);
-  if (records.length > 0) {
-    writeLong(records.length);
-    for (let i = 0; i < records.length; i++)
-      if (!writeRecord(records[i]!)) return encodeAccessLogBatch(records);
-  }
-  ensure(1);
-  buf[pos++] = 0;
-  const out = Buffer.allocUnsafe(pos);
-  buf.copy(out, 0, 0, pos);
+  const end = encodeInto(records);
+  const out = Buffer.allocUnsafe(end);
+  buf.copy(out, 0, 0, end);
   return out;
+}
+
+/**
+ * Appends the envelope of `records` to `target` at `offset`, growing it (a new buffer, the bytes
+ * before `offset` copied) when it is too small: returns the buffer written, which starts its own
+ * ArrayBuffer when `target` did, and where the envelope ends. For a worker that hands a chunk's
+ * envelopes over in one transferable buffer without copying each.
+ */
+export function appendAccessLogBatch(
+  records: AccessLog[],
+  target: Buffer,
+  offset: number,
+): { buffer: Buffer; end: number } {
+  const scratch = buf;
+  buf = target;
+  pos = offset;
+  try {
+    return { end: encodeInto(records, offset), buffer: buf };
+  } finally {
+    buf = scratch;
+  }
+}
+
+/** Writes the envelope into `buf` from `start`; returns its end. */
+function encodeInto(records: AccessLog[], start = 0): number {
+  pos = start;
+  if (handWritten) {
+    ensure(16);
+    let ok = true;
+    if (records.length > 0) {
+      writeLong(records.length);
+      for (let i = 0; i < records.length && ok; i++) ok = writeRecord(records[i]!);
+    }
+    if (ok) {
+      ensure(1);
+      buf[pos++] = 0;
+      return pos;
+    }
+  }
+  // avsc: the schema changed, or a value only avsc can judge (it throws on what it refuses).
+  const bytes = encodeAccessLogBatch(records);
+  pos = start;
+  ensure(bytes.length);
+  return start + bytes.copy(buf, start);
 }

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { createParser } from '@edgeguard/logformat';
 import { type AccessLog, BadInput, emptyAccessLog, encodeAccessLogBatch } from '@edgeguard/schema';
 import { generateScenario } from '@edgeguard/testkit';
-import { encodeAccessLogBatchFast, handWritten } from '../src/access-log-encoder.js';
+import { appendAccessLogBatch, encodeAccessLogBatchFast, handWritten } from '../src/access-log-encoder.js';
 
 function parsed(format: 'edge' | 'combined'): AccessLog[] {
   const scenario = generateScenario({ seed: 3, durationSec: 60, scale: 0.2, format });
@@ -88,5 +88,23 @@ describe('hand-written AccessLog batch encoder', () => {
     // avsc writes an undefined nullable field as null: so does the fallback.
     const loose = [record({ referer: undefined as unknown as null })];
     assert.deepEqual(encodeAccessLogBatchFast(loose), encodeAccessLogBatch(loose));
+  });
+
+  it('appends envelopes back to back into a growing buffer, avsc fallbacks included', () => {
+    const records = parsed('combined').slice(0, 2000);
+    const batches = [records.slice(0, 700), [], records.slice(700, 701), records.slice(701)];
+    // A batch avsc must write (an undefined nullable field) in the middle.
+    batches.splice(2, 0, [record({ referer: undefined as unknown as null })]);
+    let target = Buffer.allocUnsafeSlow(100);
+    let end = 0;
+    for (const batch of batches) {
+      const written = appendAccessLogBatch(batch, target, end);
+      assert.equal(written.buffer.byteOffset, 0, 'starts its own ArrayBuffer (transferable)');
+      target = written.buffer;
+      end = written.end;
+    }
+    assert.deepEqual(target.subarray(0, end), Buffer.concat(batches.map((b) => encodeAccessLogBatch(b))));
+    // The module's own scratch is untouched by appends.
+    assert.deepEqual(encodeAccessLogBatchFast(batches[0]!), encodeAccessLogBatch(batches[0]!));
   });
 });

@@ -2,7 +2,7 @@
 // partition out, as one transferred ArrayBuffer per chunk. See parse-pool.ts.
 import { parentPort } from 'node:worker_threads';
 // The encoder alone: the package's index would load kafkajs and the rest in every worker.
-import { encodeAccessLogBatchFast } from '@edgeguard/kafka/access-log-encoder';
+import { appendAccessLogBatch } from '@edgeguard/kafka/access-log-encoder';
 import { createParser, type LineParser, splitLines } from '@edgeguard/logformat';
 import { partitionFor } from '@edgeguard/pipeline';
 import { type AccessLog, BadInput } from '@edgeguard/schema';
@@ -57,37 +57,32 @@ async function parseChunk(request: ChunkRequest): Promise<{ result: ChunkResult;
       byPartition[partitionFor(record.clientAddress, settings.partitions)]!.push(record);
     }
   }
-  // Each partition's records in envelopes of at most batchRecords, split evenly.
-  const values: Buffer[] = [];
-  const meta: number[] = [];
+  // Each partition's records in envelopes of at most batchRecords, split evenly, written back to
+  // back into one buffer (about the chunk's size: Avro is about as long as the log text).
+  let out: Buffer = Buffer.allocUnsafeSlow(request.length + 64 * 1024);
   let total = 0;
+  const meta: number[] = [];
+  const encode = (partition: number, slice: AccessLog[]): void => {
+    const written = appendAccessLogBatch(slice, out, total);
+    out = written.buffer;
+    // Long lines make big envelopes: halve until one fits a request (the broker's limit is per
+    // record batch, 1 MiB by default).
+    if (written.end - total > settings.maxMessageBytes && slice.length > 1) {
+      const half = Math.ceil(slice.length / 2);
+      encode(partition, slice.slice(0, half));
+      encode(partition, slice.slice(half));
+      return;
+    }
+    meta.push(partition, total, written.end - total, slice.length, slice[slice.length - 1]!.time);
+    total = written.end;
+  };
   for (let partition = 0; partition < byPartition.length; partition++) {
     const records = byPartition[partition]!;
     if (records.length === 0) continue;
     const pieces = Math.ceil(records.length / settings.batchRecords);
     const size = Math.ceil(records.length / pieces);
-    for (let start = 0; start < records.length; start += size) encode(records.slice(start, start + size));
-    function encode(slice: AccessLog[]): void {
-      const value = encodeAccessLogBatchFast(slice);
-      // Long lines make big envelopes: halve until one fits a request (the broker's limit is
-      // per record batch, 1 MiB by default).
-      if (value.length > settings.maxMessageBytes && slice.length > 1) {
-        const half = Math.ceil(slice.length / 2);
-        encode(slice.slice(0, half));
-        encode(slice.slice(half));
-        return;
-      }
-      meta.push(partition, total, value.length, slice.length, slice[slice.length - 1]!.time);
-      values.push(value);
-      total += value.length;
-    }
-  }
-  const out = new ArrayBuffer(total);
-  const view = new Uint8Array(out);
-  let at = 0;
-  for (const value of values) {
-    view.set(value, at);
-    at += value.length;
+    for (let start = 0; start < records.length; start += size)
+      encode(partition, records.slice(start, start + size));
   }
   const messages = new Float64Array(meta);
   return {
@@ -95,10 +90,10 @@ async function parseChunk(request: ChunkRequest): Promise<{ result: ChunkResult;
       seq: request.seq,
       lines,
       maxTime: maxTime === Number.NEGATIVE_INFINITY ? null : maxTime,
-      values: out,
+      values: out.buffer as ArrayBuffer,
       messages,
       rejects,
     },
-    transfer: [out, messages.buffer as ArrayBuffer],
+    transfer: [out.buffer as ArrayBuffer, messages.buffer as ArrayBuffer],
   };
 }
