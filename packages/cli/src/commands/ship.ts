@@ -40,13 +40,7 @@ export async function shipCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const input = positionals[0];
-  if (!input)
-    throw new BadInput(
-      'bad-usage',
-      'missing the log file to ship (a path, or - for stdin)',
-      undefined,
-      'edgeguard ship',
-    );
+  if (!input) throw new BadInput('bad-usage', 'missing the log file to ship (a path, or - for stdin)');
   const config = loadConfig(values.config);
   if (values.format) config.input.format = values.format;
   if (values['trusted-proxies']) {
@@ -80,8 +74,6 @@ function workerCount(value: string): number {
     throw new BadInput(
       'bad-usage',
       `--workers must be a whole number from 0 to 64, not ${JSON.stringify(value)}`,
-      undefined,
-      'edgeguard ship',
     );
   return n;
 }
