@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { AccessLogProducer } from '@edgeguard/kafka';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import {
   createKey,
@@ -489,6 +490,34 @@ describe('the API service', { timeout: 240_000 }, () => {
   });
 
   describe('explain and operator writes', () => {
+    it('explains an ip decision with the requests that led to it, read from access-logs', async () => {
+      const writer = new AccessLogProducer({ producer, prefix, partitions: 1, batchRecords: 3 });
+      const now = Date.now();
+      for (let i = 0; i < 8; i++)
+        for (const client of ['192.0.2.77', '192.0.2.78'])
+          await writer.add({
+            ...explainLog,
+            time: now - 8000 + i * 1000,
+            clientAddress: client,
+            path: `/${client}/${i}`,
+          });
+      await writer.flush();
+      await store.put(decision('ip', '192.0.2.77', { decidedAt: Date.now() }));
+      const answer = await json('/api/explain?ip=192.0.2.77', bouncer);
+      const explained = answer.decisions.find((d: { key: string }) => d.key === 'ip:192.0.2.77');
+      assert.deepEqual(
+        explained.requests.map((r: { path: string }) => r.path),
+        Array.from({ length: 8 }, (_, i) => `/192.0.2.77/${i}`),
+      );
+      assert.ok(explained.scannedMessages > 0);
+      const skipped = await json('/api/explain?ip=192.0.2.77&requests=0', bouncer);
+      assert.equal(
+        skipped.decisions.find((d: { key: string }) => d.key === 'ip:192.0.2.77').requests,
+        undefined,
+      );
+      await store.delete('ip:192.0.2.77');
+    });
+
     it('explains an address: covering decisions with signals, allowlist entries, verdict', async () => {
       const blocked = await json('/api/explain?ip=198.51.100.9', bouncer);
       assert.equal(blocked.verdict, 'block');
@@ -501,6 +530,8 @@ describe('the API service', { timeout: 240_000 }, () => {
       assert.equal(allowed.decisions.length, 1);
       assert.equal((await json('/api/explain?ip=192.0.2.250', bouncer)).verdict, 'allow');
       assert.equal((await get('/api/explain?ip=nope', bouncer)).status, 400);
+      assert.equal((await get('/api/explain?ip=192.0.2.250&requests=2', bouncer)).status, 400);
+      assert.equal((await json('/api/explain?ip=192.0.2.250&requests=0', bouncer)).verdict, 'allow');
       const listed = await json('/api/allowlist', bouncer);
       assert.deepEqual(
         listed.entries.map((e: Body) => e.cidr),
@@ -633,3 +664,29 @@ describe('the API service', { timeout: 240_000 }, () => {
     assert.ok(doc.paths['/v1/decisions/stream'].get.parameters.some((p: Body) => p.name === 'startup'));
   });
 });
+
+const explainLog = {
+  time: 0,
+  clientAddress: '',
+  peerAddress: null,
+  method: 'GET',
+  host: 'shop.example',
+  path: '/',
+  query: null,
+  protocol: 'HTTP/1.1',
+  status: 200,
+  bytes: 10,
+  edgeDurationMs: null,
+  originDurationMs: null,
+  cacheStatus: null,
+  userAgent: 'curl/8',
+  referer: null,
+  acceptLanguage: null,
+  ja3: null,
+  ja4: null,
+  headerOrder: null,
+  asn: null,
+  country: null,
+  edgeNode: null,
+  requestId: null,
+};

@@ -12,9 +12,11 @@ import {
 import { parseIp } from '@edgeguard/netaddr';
 import { actionStrength, type Decision, type Verdict } from '@edgeguard/schema';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
+import { LRUCache } from 'lru-cache';
 import type { Blocklist } from './blocklist.js';
 import { ApiError } from './errors.js';
+import { type RequestsAnswer, readClientRequests } from './explain-requests.js';
 
 const target = {
   ip: { type: 'string', maxLength: 64 },
@@ -37,9 +39,48 @@ function durationMs(text: string, field: string): number {
 /** `explain`, manual decisions and the allowlist. Writes are produced to Kafka, never to Redis. */
 export function registerOperatorRoutes(
   app: FastifyInstance,
-  deps: { blocklist: Blocklist; producer: () => Producer; prefix: string },
+  deps: { blocklist: Blocklist; producer: () => Producer; prefix: string; kafka?: Kafka },
 ): void {
   const { blocklist, prefix } = deps;
+  // explain's requests: at most 2 reads of access-logs at once (503 when busy), answers cached per
+  // (decision key, decidedAt).
+  const requestsCache = new LRUCache<string, RequestsAnswer>({ max: 256 });
+  let readsInFlight = 0;
+  const requestsFor = async (d: Decision): Promise<RequestsAnswer | { requestsError: string }> => {
+    const cacheKey = `${d.key}@${d.decidedAt}`;
+    const cached = requestsCache.get(cacheKey);
+    if (cached) return cached;
+    if (!deps.kafka) return { requestsError: 'no Kafka client' };
+    try {
+      const answer = await readClientRequests({
+        kafka: deps.kafka,
+        prefix,
+        ip: d.key.slice(3),
+        decidedAt: d.decidedAt,
+      });
+      requestsCache.set(cacheKey, answer);
+      return answer;
+    } catch (error) {
+      return { requestsError: (error as Error).message };
+    }
+  };
+
+  const withRequests = async (covering: Decision[], wanted: boolean): Promise<object[]> => {
+    const ipDecisions = covering.filter((d) => d.key.startsWith('ip:'));
+    if (!wanted || !deps.kafka || ipDecisions.length === 0) return covering;
+    if (readsInFlight >= 2)
+      throw new ApiError(503, 'explain-busy', 'too many explain reads at once; retry shortly');
+    readsInFlight++;
+    try {
+      const answers = await Promise.all(ipDecisions.map(requestsFor));
+      return covering.map((d) => {
+        const i = ipDecisions.indexOf(d);
+        return i < 0 ? d : { ...d, ...answers[i] };
+      });
+    } finally {
+      readsInFlight--;
+    }
+  };
 
   app.get(
     '/api/explain',
@@ -52,11 +93,17 @@ export function registerOperatorRoutes(
           type: 'object',
           required: ['ip'],
           additionalProperties: false,
-          properties: { ip: target.ip, fingerprint: target.fingerprint },
+          properties: {
+            ip: target.ip,
+            fingerprint: target.fingerprint,
+            requests: { type: 'integer', enum: [0, 1], default: 1, description: '0 skips the requests' },
+          },
         },
       },
     },
-    async (request: FastifyRequest<{ Querystring: { ip: string; fingerprint?: string } }>) => {
+    async (
+      request: FastifyRequest<{ Querystring: { ip: string; fingerprint?: string; requests?: number } }>,
+    ) => {
       const address = parseIp(request.query.ip);
       if (!address)
         throw new ApiError(
@@ -86,7 +133,7 @@ export function registerOperatorRoutes(
             : strongest
               ? `${strongest.key} (${strongest.origin}, ${strongest.reason})`
               : 'no decision covers this address',
-        decisions: covering,
+        decisions: await withRequests(covering, request.query.requests !== 0),
         allowlist: allowEntries,
       };
     },

@@ -125,6 +125,7 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
     feed,
     hub,
     policies,
+    kafka,
     producer: (): Producer => {
       if (!producerConnected)
         throw new ApiError(503, 'kafka-unavailable', 'not connected to Kafka yet; retry shortly');

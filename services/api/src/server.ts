@@ -8,7 +8,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Cluster, Redis } from 'ioredis';
-import type { Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import type { Authenticator } from './auth.js';
 import type { Blocklist } from './blocklist.js';
 import { registerCrowdsecRoutes } from './crowdsec.js';
@@ -54,6 +54,8 @@ export interface ApiDeps {
   policies: CachePolicyState;
   /** The connected producer; throws ApiError 503 while Kafka is not connected. */
   producer: () => Producer;
+  /** For explain's requests (read from `access-logs`); without it explain skips them. */
+  kafka?: Kafka;
   prefix: string;
   redis: Redis | Cluster;
   cursorsKey: string;
@@ -225,7 +227,12 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     hub: deps.hub,
     policies: deps.policies,
   });
-  registerOperatorRoutes(app, { blocklist: deps.blocklist, producer: deps.producer, prefix: deps.prefix });
+  registerOperatorRoutes(app, {
+    blocklist: deps.blocklist,
+    producer: deps.producer,
+    prefix: deps.prefix,
+    kafka: deps.kafka,
+  });
   await app.ready();
   return app;
 }
