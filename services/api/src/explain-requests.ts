@@ -65,7 +65,9 @@ export async function readClientRequests(options: ReadRequestsOptions): Promise<
       (p) => p.partition === partition,
     );
     const high = (await admin.fetchTopicOffsets(topic)).find((p) => p.partition === partition);
-    const start = BigInt(from?.offset ?? '0');
+    // -1: no record at or after the window start, so nothing of this client to show
+    if (!from || from.offset === '-1') return { requests: [], scannedMessages: 0 };
+    const start = BigInt(from.offset);
     const end = BigInt(high?.high ?? '0');
     if (start >= end) return { requests: [], scannedMessages: 0 };
     const kept: ExplainedRequest[] = [];
