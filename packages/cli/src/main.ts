@@ -1,53 +1,58 @@
 import { readFileSync } from 'node:fs';
 import { BadInput } from '@edgeguard/schema';
-import { allowlistCommand, allowlistHelp } from './commands/allowlist.js';
-import { configCommand, configHelp } from './commands/config.js';
-import { decisionsCommand, decisionsHelp } from './commands/decisions.js';
-import { keysCommand, keysHelp } from './commands/keys.js';
-import { lagCommand, lagHelp } from './commands/lag.js';
-import { replayCommand, replayHelp } from './commands/replay.js';
-import { runCommand, runHelp } from './commands/run.js';
-import { shipCommand, shipHelp } from './commands/ship.js';
-import { tailCommand, tailHelp } from './commands/tail.js';
-import { topicsCommand, topicsHelp } from './commands/topics.js';
 
-const commands: Record<string, { run: (argv: string[]) => Promise<number>; summary: string; help: string }> =
-  {
-    replay: {
-      run: replayCommand,
-      summary: 'replay an access log through the whole pipeline in-process',
-      help: replayHelp,
-    },
-    run: {
-      run: runCommand,
-      summary: 'run a service: shipper, profiler, content-watch, decider, api',
-      help: runHelp,
-    },
-    ship: {
-      run: shipCommand,
-      summary: 'ship a log to Kafka and exit when the broker has it',
-      help: shipHelp,
-    },
-    config: {
-      run: configCommand,
-      summary: 'print the effective configuration or check a config file',
-      help: configHelp,
-    },
-    topics: { run: topicsCommand, summary: 'create or check every edgeguard Kafka topic', help: topicsHelp },
-    tail: { run: tailCommand, summary: 'print an edgeguard topic as decoded JSON lines', help: tailHelp },
-    lag: { run: lagCommand, summary: 'consumer lag per group and partition', help: lagHelp },
-    keys: { run: keysCommand, summary: 'create, list or revoke API keys', help: keysHelp },
-    decisions: {
-      run: decisionsCommand,
-      summary: 'add, delete or list decisions (manual decisions go through Kafka)',
-      help: decisionsHelp,
-    },
-    allowlist: {
-      run: allowlistCommand,
-      summary: 'add, delete or list allowlist entries (through Kafka)',
-      help: allowlistHelp,
-    },
-  };
+/** A command's module: loaded only when that command runs, so `edgeguard ship` does not pay for
+ *  importing the API server, the services and kafkajs' admin paths of every other command
+ *  (measured: `edgeguard version` 0.43–0.70 s with every module imported eagerly, 0.15 s lazily). */
+interface CommandModule {
+  run: (argv: string[]) => Promise<number>;
+  help: string;
+}
+
+const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  replay: {
+    summary: 'replay an access log through the whole pipeline in-process',
+    load: () => import('./commands/replay.js').then((m) => ({ run: m.replayCommand, help: m.replayHelp })),
+  },
+  run: {
+    summary: 'run a service: shipper, profiler, content-watch, decider, api',
+    load: () => import('./commands/run.js').then((m) => ({ run: m.runCommand, help: m.runHelp })),
+  },
+  ship: {
+    summary: 'ship a log to Kafka and exit when the broker has it',
+    load: () => import('./commands/ship.js').then((m) => ({ run: m.shipCommand, help: m.shipHelp })),
+  },
+  config: {
+    summary: 'print the effective configuration or check a config file',
+    load: () => import('./commands/config.js').then((m) => ({ run: m.configCommand, help: m.configHelp })),
+  },
+  topics: {
+    summary: 'create or check every edgeguard Kafka topic',
+    load: () => import('./commands/topics.js').then((m) => ({ run: m.topicsCommand, help: m.topicsHelp })),
+  },
+  tail: {
+    summary: 'print an edgeguard topic as decoded JSON lines',
+    load: () => import('./commands/tail.js').then((m) => ({ run: m.tailCommand, help: m.tailHelp })),
+  },
+  lag: {
+    summary: 'consumer lag per group and partition',
+    load: () => import('./commands/lag.js').then((m) => ({ run: m.lagCommand, help: m.lagHelp })),
+  },
+  keys: {
+    summary: 'create, list or revoke API keys',
+    load: () => import('./commands/keys.js').then((m) => ({ run: m.keysCommand, help: m.keysHelp })),
+  },
+  decisions: {
+    summary: 'add, delete or list decisions (manual decisions go through Kafka)',
+    load: () =>
+      import('./commands/decisions.js').then((m) => ({ run: m.decisionsCommand, help: m.decisionsHelp })),
+  },
+  allowlist: {
+    summary: 'add, delete or list allowlist entries (through Kafka)',
+    load: () =>
+      import('./commands/allowlist.js').then((m) => ({ run: m.allowlistCommand, help: m.allowlistHelp })),
+  },
+};
 
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((c) => c.length));
@@ -66,7 +71,8 @@ export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '-h' || name === '--help' || name === 'help') {
     const topic = name === 'help' ? rest[0] : undefined;
-    process.stdout.write(topic && commands[topic] ? commands[topic].help : usage());
+    const entry = topic !== undefined && Object.hasOwn(commands, topic) ? commands[topic] : undefined;
+    process.stdout.write(entry ? (await entry.load()).help : usage());
     return 0;
   }
   if (name === '--version' || name === 'version') {
@@ -76,11 +82,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`edgeguard ${pkg.version}\n`);
     return 0;
   }
-  const command = commands[name];
-  if (!command) {
+  const entry = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (!entry) {
     process.stderr.write(`edgeguard: unknown command '${name}'\n\n${usage()}`);
     return 2;
   }
+  const command = await entry.load();
   try {
     return await command.run(rest);
   } catch (error) {

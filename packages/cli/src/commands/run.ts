@@ -1,10 +1,5 @@
 import { loadConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
-import { apiOptions, runApi } from '@edgeguard/service-api';
-import { runContentWatch } from '@edgeguard/service-content-watch';
-import { runDecider } from '@edgeguard/service-decider';
-import { runProfiler } from '@edgeguard/service-profiler';
-import { ship } from '@edgeguard/service-shipper';
 import { parseCommandArgs } from '../args.js';
 
 export const runHelp = `Usage: edgeguard run <service> [--config FILE]
@@ -46,19 +41,28 @@ export async function runCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig(values.config);
+  // Each service's modules are imported only when that service runs.
   switch (positionals[0]) {
-    case 'profiler':
+    case 'profiler': {
+      const { runProfiler } = await import('@edgeguard/service-profiler');
       await runProfiler(config);
       return await forever();
-    case 'content-watch':
+    }
+    case 'content-watch': {
+      const { runContentWatch } = await import('@edgeguard/service-content-watch');
       await runContentWatch(config);
       return await forever();
-    case 'decider':
+    }
+    case 'decider': {
+      const { runDecider } = await import('@edgeguard/service-decider');
       await runDecider(config);
       return await forever();
-    case 'api':
+    }
+    case 'api': {
+      const { apiOptions, runApi } = await import('@edgeguard/service-api');
       await runApi(apiOptions());
       return await forever();
+    }
     case 'shipper': {
       if (!values.follow)
         throw new BadInput(
@@ -67,6 +71,7 @@ export async function runCommand(argv: string[]): Promise<number> {
           undefined,
           'edgeguard run',
         );
+      const { ship } = await import('@edgeguard/service-shipper');
       const abort = new AbortController();
       process.once('SIGTERM', () => abort.abort());
       process.once('SIGINT', () => abort.abort());
