@@ -160,4 +160,38 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
         assert.deepEqual(back.records[p], expected.records[p], `partition ${p}: records and order`);
       }
     });
+
+  // 500 lines of ~9 KiB make one ~4.5 MiB envelope: over the broker's 1 MiB message.max.bytes, which
+  // would refuse it and stop the shipment. Envelopes are halved until each fits a request.
+  for (const workers of [0, 1])
+    it(`ships long lines in envelopes that fit the broker's limit (${workers} workers)`, async () => {
+      const lines: string[] = [];
+      for (let i = 0; i < 1200; i++) {
+        const second = String(i % 60).padStart(2, '0');
+        lines.push(
+          `192.0.2.${i % 3} - - [27/Nov/2026:10:00:${second} +0000] "GET /${'p'.repeat(3000)}?n=${i} HTTP/1.1" 200 512 "https://example.com/${'r'.repeat(3000)}" "Mozilla/5.0 ${'u'.repeat(3000)}"`,
+        );
+      }
+      const path = join(work, `long-${workers}.log`);
+      writeFileSync(path, `${lines.join('\n')}\n`);
+      const config = structuredClone(defaultConfig);
+      config.input.format = 'combined';
+      const expected = await directParse(path, config);
+      assert.equal(expected.rejectedLines.length, 0, JSON.stringify(expected.rejects));
+      const prefix = uniquePrefix('shipper-long');
+      const ensure = edgeguard(['topics', 'ensure', '--partitions', String(PARTITIONS)], {
+        EDGEGUARD_TOPIC_PREFIX: prefix,
+      });
+      assert.equal(ensure.code, 0, ensure.stderr);
+      const result = await ship({
+        input: path,
+        config,
+        workers,
+        environment: { ...kafkaEnvironment(), topicPrefix: prefix },
+      });
+      assert.equal(result.produced, 1200);
+      const back = await readBack(prefix);
+      for (let p = 0; p < PARTITIONS; p++)
+        assert.deepEqual(back.records[p], expected.records[p], `partition ${p}: records and order`);
+    });
 });

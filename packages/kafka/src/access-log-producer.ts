@@ -80,9 +80,21 @@ export class AccessLogProducer {
   private pack(partition: number): void {
     const buffer = this.buffers[partition]!;
     if (buffer.length === 0) return;
-    const value = encodeAccessLogBatchFast(buffer);
     this.buffers[partition] = [];
-    this.enqueue(partition, value, buffer.length, buffer[buffer.length - 1]!.time);
+    this.packRecords(partition, buffer);
+  }
+
+  /** Long lines make big envelopes: halved until each fits one send request (the broker refuses a
+   *  record batch over message.max.bytes, and the whole shipment would stop). */
+  private packRecords(partition: number, records: AccessLog[]): void {
+    const value = encodeAccessLogBatchFast(records);
+    if (value.length > this.maxSendBytes && records.length > 1) {
+      const half = Math.ceil(records.length / 2);
+      this.packRecords(partition, records.slice(0, half));
+      this.packRecords(partition, records.slice(half));
+      return;
+    }
+    this.enqueue(partition, value, records.length, records[records.length - 1]!.time);
   }
 
   private enqueue(partition: number, value: Buffer, records: number, lastEventTime: number): void {
