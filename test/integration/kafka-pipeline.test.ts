@@ -118,6 +118,15 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
       messages: [
         { partition: 0, key: 'poison', value: Buffer.from('definitely not an Avro batch') },
         { partition: 0, key: 'truncated', value: Buffer.from([0x02, 0x10]) },
+        // access-logs carries batches only: a tombstone there is bad input, not a crash
+        { partition: 0, key: 'tombstone', value: null },
+        // a sequence that is not a number would switch duplicate detection off for its source
+        {
+          partition: 0,
+          key: 'bad-seq',
+          value: Buffer.from('x'),
+          headers: { 'eg-src': 'x/0', 'eg-seq': 'abc' },
+        },
       ],
     });
     await producer.disconnect();
@@ -129,11 +138,11 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
     );
     assert.equal(edgeguard(['ship', after, '--format', 'combined'], env).code, 0);
 
-    const dead = await eventually('two dead letters', () => {
+    const dead = await eventually('four dead letters', () => {
       const records = tail('dead-letter', env, 3);
-      return records.length >= 2 ? records : undefined;
+      return records.length >= 4 ? records : undefined;
     });
-    assert.equal(dead.length, 2);
+    assert.equal(dead.length, 4);
     const lag = await eventually('the profiler to move past the poison', () => {
       const run = edgeguard(['lag', '--json'], env);
       const rows = run.stdout
@@ -148,7 +157,11 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
     const metrics = await (await fetch(`http://127.0.0.1:${profiler.healthPort}/metrics`)).text();
     assert.match(
       metrics,
-      /edgeguard_dead_letters_total\{stage="profiler",reason="undecodable",service="profiler"\} 2/,
+      /edgeguard_dead_letters_total\{stage="profiler",reason="undecodable",service="profiler"\} 3/,
+    );
+    assert.match(
+      metrics,
+      /edgeguard_dead_letters_total\{stage="profiler",reason="bad-header",service="profiler"\} 1/,
     );
   });
 });

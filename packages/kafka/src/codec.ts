@@ -107,7 +107,11 @@ export function decodeTopicValue(
   value: Buffer | null,
   headers: IHeaders | undefined,
 ): unknown[] {
-  if (value === null) return [null];
+  if (value === null) {
+    // Tombstones are values of compacted topics; access-logs carries only batches of records.
+    if (topic === TOPICS.accessLogs) throw new BadInput('undecodable', 'access-logs message without a value');
+    return [null];
+  }
   if (isRecordBatch(headers)) return decodeRecordBatch(value).map((record) => record.value);
   if (topic === TOPICS.accessLogs) return decodeAccessLogMessage(value, headerText(headers, HEADERS.schema));
   try {

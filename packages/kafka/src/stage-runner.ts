@@ -3,7 +3,7 @@ import { partitionFor, TOPICS } from '@edgeguard/pipeline';
 import { type AccessLog, BadInput } from '@edgeguard/schema';
 import type { Logger, Metrics } from '@edgeguard/telemetry';
 import type { Redis } from 'ioredis';
-import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, IHeaders, Kafka, Message, Producer } from 'kafkajs';
 import { createProducer } from './client.js';
 import {
   decodeRecordBatch,
@@ -55,6 +55,52 @@ interface Checkpoint {
   savedAt: number;
 }
 
+/** Upstream sources remembered per partition (each is a stage instance: `<stage>/<partition>`). */
+const MAX_SOURCES = 4096;
+const COUNT = /^[0-9]{1,15}$/;
+
+/**
+ * Why a message's edgeguard headers cannot be trusted, or null: a sequence or source count that is
+ * not a whole number would disable duplicate detection or end a stage's input early, and every new
+ * source name is remembered in the checkpoint.
+ */
+function badHeaders(
+  headers: IHeaders | undefined,
+  source: string | undefined,
+  sequence: string | undefined,
+  lastSeq: Record<string, number>,
+): BadInput | null {
+  if (sequence !== undefined && !COUNT.test(sequence))
+    return new BadInput('bad-header', `${HEADERS.sequence} is not a whole number: ${sequence.slice(0, 40)}`);
+  const sources = headerText(headers, HEADERS.sources);
+  if (sources !== undefined && (!COUNT.test(sources) || Number(sources) < 1))
+    return new BadInput('bad-header', `${HEADERS.sources} is not a count ≥ 1: ${sources.slice(0, 40)}`);
+  if (source !== undefined && !(source in lastSeq) && Object.keys(lastSeq).length >= MAX_SOURCES)
+    return new BadInput('bad-header', `more than ${MAX_SOURCES} upstream sources on one partition`);
+  return null;
+}
+
+/** A saved checkpoint, or null when the text is not one (foreign, cut short, another version). */
+function parseCheckpoint(text: string): Checkpoint | null {
+  let value: Partial<Checkpoint>;
+  try {
+    value = JSON.parse(text) as Partial<Checkpoint>;
+  } catch {
+    return null;
+  }
+  if (value === null || typeof value !== 'object') return null;
+  const ok =
+    typeof value.nextOffset === 'string' &&
+    /^[0-9]{1,20}$/.test(value.nextOffset) &&
+    Number.isSafeInteger(value.outSeq) &&
+    value.lastSeq !== null &&
+    typeof value.lastSeq === 'object' &&
+    Object.values(value.lastSeq).every(Number.isSafeInteger) &&
+    Array.isArray(value.ended) &&
+    'state' in value;
+  return ok ? (value as Checkpoint) : null;
+}
+
 interface PartitionTask {
   partition: number;
   stage: Stage;
@@ -65,6 +111,11 @@ interface PartitionTask {
   seekTo?: string;
   /** Outputs up to this sequence were sent before the restart: not sent again while replaying. */
   suppressUpToSeq: number;
+  /**
+   * The offset the committed state resumes at (the last checkpoint's, else where this task began):
+   * after a failed batch the partition is fetched again from here into a freshly restored task.
+   */
+  rewindTo?: string;
 }
 
 interface PendingOutput {
@@ -138,6 +189,11 @@ export class StageRunner {
         'stage',
         'partition',
       ]),
+      badCheckpoints: m.counter(
+        'edgeguard_checkpoint_unreadable_total',
+        'checkpoints that could not be read (the partition was replayed instead)',
+        ['stage'],
+      ),
       stateSize: m.gauge('edgeguard_state_bytes', 'size of the last checkpointed state (JSON bytes)', [
         'stage',
         'partition',
@@ -239,10 +295,37 @@ export class StageRunner {
     isRunning,
     isStale,
   }: EachBatchPayload): Promise<void> {
-    const { prefix, factory } = this.options;
-    const topic = batch.topic.slice(prefix.length);
+    const topic = batch.topic.slice(this.options.prefix.length);
     const key = taskKey(batch.topic, batch.partition);
     const task = this.tasks.get(key) ?? (await this.restoreTask(key, batch.partition, batch.topic));
+    try {
+      await this.processBatch(task, key, topic, batch, resolveOffset, heartbeat, isRunning, isStale);
+    } catch (error) {
+      // The stage's state and the task's offsets have moved past what was acknowledged: forget the
+      // task and fetch again from the committed checkpoint, so kafkajs' retry (or the restart after
+      // a crash) neither skips this batch's messages nor checkpoints outputs that were never sent.
+      this.tasks.delete(key);
+      if (task.rewindTo !== undefined)
+        this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: task.rewindTo });
+      this.log.warn(
+        { partition: batch.partition, rewindTo: task.rewindTo, error: (error as Error).message },
+        'batch failed: partition rewound to its checkpoint',
+      );
+      throw error;
+    }
+  }
+
+  private async processBatch(
+    task: PartitionTask,
+    key: string,
+    topic: string,
+    batch: EachBatchPayload['batch'],
+    resolveOffset: EachBatchPayload['resolveOffset'],
+    heartbeat: EachBatchPayload['heartbeat'],
+    isRunning: EachBatchPayload['isRunning'],
+    isStale: EachBatchPayload['isStale'],
+  ): Promise<void> {
+    const { prefix, factory } = this.options;
     if (task.seekTo !== undefined) {
       // Replay-restore: abandon this batch; the next fetch starts at the partition's beginning.
       this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: task.seekTo });
@@ -286,6 +369,7 @@ export class StageRunner {
         resolveOffset(message.offset); // already inside the restored state
         continue;
       }
+      task.rewindTo ??= message.offset;
       this.processMessage(task, topic, batch.partition, message, emitter, outputs);
       task.checkpoint.nextOffset = (BigInt(message.offset) + 1n).toString();
       task.dirty = true;
@@ -319,6 +403,11 @@ export class StageRunner {
     const source = headerText(message.headers, HEADERS.source);
     const batched = isRecordBatch(message.headers);
     const sequence = batched ? undefined : headerText(message.headers, HEADERS.sequence);
+    const bad = badHeaders(message.headers, source, sequence, task.checkpoint.lastSeq);
+    if (bad !== null) {
+      outputs.push(this.deadLetter(topic, partition, message, bad));
+      return;
+    }
     if (source !== undefined && sequence !== undefined) {
       const seq = Number(sequence);
       if (seq <= (task.checkpoint.lastSeq[source] ?? 0)) {
@@ -579,13 +668,23 @@ export class StageRunner {
       dirty: false,
       suppressUpToSeq: 0,
     };
+    const checkpoint = saved ? parseCheckpoint(saved) : null;
     if (!saved) {
       this.log.info({ partition }, 'no checkpoint: starting with empty state');
     } else {
-      const checkpoint = JSON.parse(saved) as Checkpoint;
-      if (checkpoint.state !== null && stage.restore) {
+      if (checkpoint === null) {
+        // Not ours or cut short: rebuild from the partition's start; re-sent outputs keep their
+        // sequence numbers, so consumers downstream drop the ones they already have.
+        this.counters.badCheckpoints.inc({ stage: this.options.factory.name });
+        this.log.error(
+          { partition, saved: saved.slice(0, 200) },
+          'unreadable checkpoint: replaying the partition',
+        );
+      }
+      if (checkpoint !== null && checkpoint.state !== null && stage.restore) {
         stage.restore(checkpoint.state);
         task.checkpoint = checkpoint;
+        task.rewindTo = checkpoint.nextOffset;
         this.log.info({ partition, nextOffset: checkpoint.nextOffset }, 'state restored from checkpoint');
       } else {
         const admin = this.options.kafka.admin();
@@ -595,9 +694,10 @@ export class StageRunner {
             (o) => o.partition === partition,
           )?.low ?? '0';
         task.seekTo = low;
-        task.suppressUpToSeq = checkpoint.outSeq;
+        task.rewindTo = low;
+        task.suppressUpToSeq = checkpoint?.outSeq ?? 0;
         this.log.info(
-          { partition, from: low, until: checkpoint.nextOffset },
+          { partition, from: low, until: checkpoint?.nextOffset },
           'rebuilding state by replaying the partition',
         );
       }
@@ -617,6 +717,7 @@ export class StageRunner {
       { topic, partition: task.partition, offset: task.checkpoint.nextOffset },
     ]);
     task.lastCheckpointAt = Date.now();
+    task.rewindTo = task.checkpoint.nextOffset;
     task.dirty = false;
     this.counters.stateSize.set(
       { stage: this.options.factory.name, partition: String(task.partition) },
