@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { defaultConfig, type EdgeguardConfig } from '@edgeguard/config';
-import { HEADERS, kafkaEnvironment } from '@edgeguard/kafka';
+import { AccessLogProducer, HEADERS, kafkaEnvironment } from '@edgeguard/kafka';
 import { createParser, openLogSource } from '@edgeguard/logformat';
 import { partitionFor, TOPICS } from '@edgeguard/pipeline';
 import { type AccessLog, BadInput, decodeAccessLogMessage } from '@edgeguard/schema';
@@ -194,4 +194,48 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
       for (let p = 0; p < PARTITIONS; p++)
         assert.deepEqual(back.records[p], expected.records[p], `partition ${p}: records and order`);
     });
+
+  it('holds the reader back while the broker is slow: at most a request in flight and one queued', async () => {
+    const prefix = uniquePrefix('shipper-slow');
+    const ensure = edgeguard(['topics', 'ensure', '--partitions', String(PARTITIONS)], {
+      EDGEGUARD_TOPIC_PREFIX: prefix,
+    });
+    assert.equal(ensure.code, 0, ensure.stderr);
+    const kafka = new Kafka({ brokers: kafkaEnvironment().brokers, logLevel: logLevel.NOTHING });
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    // A slow broker: every request takes 30 ms more. Each message holds batchRecords records.
+    let acknowledged = 0;
+    const sendBatch = producer.sendBatch.bind(producer);
+    producer.sendBatch = async (batch) => {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const result = await sendBatch(batch);
+      for (const t of batch.topicMessages ?? []) acknowledged += t.messages.length * 10;
+      return result;
+    };
+    const out = new AccessLogProducer({
+      producer,
+      prefix,
+      partitions: PARTITIONS,
+      batchRecords: 10,
+      maxSendBytes: 16 * 1024,
+    });
+    const parse = createParser('combined');
+    let ahead = 0;
+    for (let i = 0; i < 6000; i++) {
+      const record = parse.parse(
+        `198.51.100.${i % 250} - - [27/Nov/2026:10:00:00 +0000] "GET /page/${i} HTTP/1.1" 200 10 "-" "curl/8.5.0"`,
+      );
+      assert.ok(!(record instanceof BadInput));
+      const wait = out.add(record);
+      if (wait) await wait;
+      ahead = Math.max(ahead, out.produced - acknowledged);
+    }
+    await out.flush();
+    await producer.disconnect();
+    assert.equal(out.produced, 6000);
+    // Two requests of 16 KiB hold about 2 × 16384 / ~60 bytes per record; without backpressure the
+    // reader ran thousands of records ahead of the broker.
+    assert.ok(ahead < 1500, `records packed but not acknowledged at most ${ahead}`);
+  });
 });

@@ -52,9 +52,7 @@ export class AccessLogProducer {
     const buffer = this.buffers[partition]!;
     buffer.push(log);
     if (buffer.length < this.batchRecords) return undefined;
-    this.pack(partition);
-    if (this.queuedBytes >= this.maxSendBytes) return this.sendQueued();
-    return undefined;
+    return this.pack(partition);
   }
 
   /**
@@ -71,35 +69,43 @@ export class AccessLogProducer {
   ): Promise<void> | undefined {
     if (!(partition >= 0 && partition < this.buffers.length))
       throw new RangeError(`partition ${partition} is not one of 0..${this.buffers.length - 1}`);
-    this.pack(partition);
-    this.enqueue(partition, value, records, lastEventTime);
-    if (this.queuedBytes >= this.maxSendBytes) return this.sendQueued();
-    return undefined;
+    const packed = this.pack(partition);
+    return both(packed, this.enqueue(partition, value, records, lastEventTime));
   }
 
-  private pack(partition: number): void {
+  /** Packs a partition's buffered records; a promise when the caller must wait (backpressure). */
+  private pack(partition: number): Promise<void> | undefined {
     const buffer = this.buffers[partition]!;
-    if (buffer.length === 0) return;
+    if (buffer.length === 0) return undefined;
     this.buffers[partition] = [];
-    this.packRecords(partition, buffer);
+    return this.packRecords(partition, buffer);
   }
 
   /** Long lines make big envelopes: halved until each fits one send request (the broker refuses a
    *  record batch over message.max.bytes, and the whole shipment would stop). */
-  private packRecords(partition: number, records: AccessLog[]): void {
+  private packRecords(partition: number, records: AccessLog[]): Promise<void> | undefined {
     const value = encodeAccessLogBatchFast(records);
     if (value.length > this.maxSendBytes && records.length > 1) {
       const half = Math.ceil(records.length / 2);
-      this.packRecords(partition, records.slice(0, half));
-      this.packRecords(partition, records.slice(half));
-      return;
+      const first = this.packRecords(partition, records.slice(0, half));
+      return both(first, this.packRecords(partition, records.slice(half)));
     }
-    this.enqueue(partition, value, records.length, records[records.length - 1]!.time);
+    return this.enqueue(partition, value, records.length, records[records.length - 1]!.time);
   }
 
-  private enqueue(partition: number, value: Buffer, records: number, lastEventTime: number): void {
-    if (this.queuedBytes + value.length > this.maxSendBytes && this.queuedBytes > 0)
-      void this.sendQueued().catch(() => undefined);
+  /**
+   * Queues one envelope. When it would take the queue past a request, what is queued is sent
+   * first, and the previous send is returned for the caller to await: at most one request in
+   * flight and one queued, however fast the input is read.
+   */
+  private enqueue(
+    partition: number,
+    value: Buffer,
+    records: number,
+    lastEventTime: number,
+  ): Promise<void> | undefined {
+    let wait: Promise<void> | undefined;
+    if (this.queuedBytes + value.length > this.maxSendBytes && this.queuedBytes > 0) wait = this.sendQueued();
     const message: Message = {
       partition,
       key: null,
@@ -114,6 +120,7 @@ export class AccessLogProducer {
     if (ready) ready.push(message);
     else this.ready[partition] = [message];
     this.queuedBytes += value.length;
+    return wait;
   }
 
   /**
@@ -142,7 +149,7 @@ export class AccessLogProducer {
 
   /** Sends everything buffered and waits for the broker to acknowledge all of it. */
   async flush(): Promise<void> {
-    for (let p = 0; p < this.buffers.length; p++) this.pack(p);
+    for (let p = 0; p < this.buffers.length; p++) await this.pack(p);
     if (this.queuedBytes > 0) void this.sendQueued().catch(() => undefined);
     await this.inFlight;
     if (this.failure) throw this.failure;
@@ -175,4 +182,11 @@ export class AccessLogProducer {
       ],
     });
   }
+}
+
+/** Waits for both (either may be absent); neither rejection is left unhandled. */
+function both(a: Promise<void> | undefined, b: Promise<void> | undefined): Promise<void> | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Promise.all([a, b]).then(() => undefined);
 }
