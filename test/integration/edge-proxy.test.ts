@@ -80,7 +80,12 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     origin = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0]!;
       originHits.set(path, (originHits.get(path) ?? 0) + 1);
-      const cacheControl = path === '/swr' ? 'max-age=1, stale-while-revalidate=30' : 'public, max-age=60';
+      const cacheControl =
+        path === '/swr'
+          ? 'max-age=1, stale-while-revalidate=30'
+          : path === '/account'
+            ? 'private, max-age=60'
+            : 'public, max-age=60';
       res.writeHead(200, { 'content-type': 'text/html', 'cache-control': cacheControl });
       res.end(`<p>${path} #${originHits.get(path)}</p>`);
     });
@@ -165,6 +170,29 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
       'one fetch, then hits despite random query strings',
     );
     assert.equal(originHits.get('/hot'), 4);
+  });
+
+  it("never shares someone's page: private responses and answers to requests with a cookie are not stored", async () => {
+    const host = new URL(base).host.split(':')[0]!;
+    // A policy with a TTL must not override the origin's `private`.
+    source.sink!.putPolicy({ ...bustPolicy(host, '/account'), ttlSeconds: 60, cacheKey: { kind: 'keep' } });
+    const account = [];
+    for (const client of ['192.0.2.31', '192.0.2.32'])
+      account.push((await get('/account', client, { cookie: `session=${client}` })).headers.get('x-cache'));
+    account.push((await get('/account', '192.0.2.33')).headers.get('x-cache'));
+    assert.deepEqual(account, ['MISS', 'MISS', 'MISS']);
+    assert.equal(originHits.get('/account'), 3);
+    // A public page fetched for a request with a cookie is not stored either: the next client misses.
+    const profile = [];
+    profile.push((await get('/profile', '192.0.2.34', { cookie: 'session=x' })).headers.get('x-cache'));
+    profile.push((await get('/profile', '192.0.2.35')).headers.get('x-cache'));
+    profile.push((await get('/profile', '192.0.2.36', { cookie: 'session=y' })).headers.get('x-cache'));
+    assert.deepEqual(
+      profile,
+      ['MISS', 'MISS', 'HIT'],
+      'a stored public copy may serve a request with a cookie',
+    );
+    assert.equal(originHits.get('/profile'), 2);
   });
 
   it('serves stale while one background request revalidates (stale-while-revalidate)', async () => {

@@ -17,6 +17,7 @@ import { LRUCache } from 'lru-cache';
 import type { AccessLogRecord, AccessLogWriter, CacheStatus } from './access-log.js';
 import {
   type CachedResponse,
+  forbidsSharedCache,
   ResponseCache,
   type ResponseCacheOptions,
   sharedCacheLifetime,
@@ -273,6 +274,9 @@ export class EdgeProxy {
 
   /** Fetches from the origin, sharing one fetch among concurrent requests of one key, and caches the result. */
   private fetchShared(key: string, req: IncomingMessage, policy: CachePolicy | null): Promise<Fetched> {
+    // A request with a cookie may be served a stored public copy, but what the origin answers it is
+    // that user's: never shared through collapsing, never stored (Authorization is bypassed earlier).
+    if (req.headers.cookie !== undefined) return this.fetchOrigin(req);
     const collapse = policy?.collapse !== false;
     const running = collapse ? this.inFlight.get(key) : undefined;
     if (running !== undefined) return running;
@@ -290,8 +294,11 @@ export class EdgeProxy {
   private store(key: string, fetched: Fetched, policy: CachePolicy | null): void {
     // A response setting a cookie is someone's: never shared.
     if (fetched.status !== 200 || fetched.headers['set-cookie'] !== undefined) return;
-    const cacheControl = fetched.headers['cache-control'];
-    const origin = sharedCacheLifetime(Array.isArray(cacheControl) ? cacheControl.join(', ') : cacheControl);
+    const header = fetched.headers['cache-control'];
+    const cacheControl = Array.isArray(header) ? header.join(', ') : header;
+    // The origin's no-store/private/no-cache wins over any cache policy's TTL.
+    if (forbidsSharedCache(cacheControl)) return;
+    const origin = sharedCacheLifetime(cacheControl);
     const ttl = policy?.ttlSeconds ?? origin?.maxAgeSeconds;
     if (ttl === undefined || ttl <= 0) return;
     const now = Date.now();

@@ -56,6 +56,14 @@ export class ResponseCache {
 }
 
 /** What an origin's Cache-Control allows a shared cache to do; null when it may not store the response. */
+/** `no-store`, `private` or `no-cache`: a shared cache must not keep (or, for no-cache, reuse
+ *  without revalidating) the response, whatever a cache policy says (RFC 9111 §5.2.2). */
+export function forbidsSharedCache(cacheControl: string | undefined): boolean {
+  return (
+    cacheControl !== undefined && /(?:^|[\s,])(?:no-store|private|no-cache)(?:$|[\s,=])/i.test(cacheControl)
+  );
+}
+
 export function sharedCacheLifetime(
   cacheControl: string | undefined,
 ): { maxAgeSeconds: number; swrSeconds: number; sieSeconds: number } | null {
@@ -65,7 +73,7 @@ export function sharedCacheLifetime(
     const [name, value] = part.trim().split('=', 2) as [string, string | undefined];
     if (name) directives.set(name, value?.replace(/"/g, '') ?? '');
   }
-  if (directives.has('no-store') || directives.has('private') || directives.has('no-cache')) return null;
+  if (forbidsSharedCache(cacheControl)) return null;
   const seconds = (name: string) => {
     const value = Number(directives.get(name));
     return Number.isFinite(value) && value >= 0 ? value : null;

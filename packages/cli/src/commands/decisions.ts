@@ -93,10 +93,11 @@ export async function withProducer<T>(
 }
 
 /** Opens the Redis decision store of this deployment; a clear error when Redis does not answer. */
-export async function withStore<T>(
-  env: KafkaEnvironment,
-  work: (store: DecisionStore) => Promise<T>,
-): Promise<T> {
+/**
+ * Runs `work` on a Redis connection for a one-shot command: no reconnect loop (an unreachable Redis
+ * is one clear error, exit 1, not a hang), the URL shown without its password.
+ */
+export async function withRedis<T>(env: KafkaEnvironment, work: (redis: Redis) => Promise<T>): Promise<T> {
   const redis = new Redis(env.redisUrl, {
     lazyConnect: true,
     maxRetriesPerRequest: 1,
@@ -107,13 +108,22 @@ export async function withStore<T>(
   try {
     await redis.connect();
   } catch (error) {
-    throw new Error(`Redis unreachable at ${env.redisUrl}: ${(error as Error).message}`);
+    throw new Error(`Redis unreachable at ${redactUrl(env.redisUrl)}: ${(error as Error).message}`);
   }
   try {
-    return await work(new DecisionStore({ redis, prefix: env.topicPrefix }));
+    return await work(redis);
   } finally {
     redis.disconnect();
   }
+}
+
+/** A URL for messages and logs: `redis://user:secret@host` → `redis://user:***@host`. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
+}
+
+export function withStore<T>(env: KafkaEnvironment, work: (store: DecisionStore) => Promise<T>): Promise<T> {
+  return withRedis(env, (redis) => work(new DecisionStore({ redis, prefix: env.topicPrefix })));
 }
 
 function remaining(expiresAt: number, now: number): string {

@@ -1,8 +1,8 @@
 import { kafkaEnvironment } from '@edgeguard/kafka';
 import { BadInput } from '@edgeguard/schema';
 import { ApiKeyStore, KEY_CACHE_TTL_MS } from '@edgeguard/service-api';
-import { Redis } from 'ioredis';
 import { parseCommandArgs } from '../args.js';
+import { withRedis } from './decisions.js';
 
 export const keysHelp = `Usage: edgeguard keys create --scope bouncer|admin --name NAME
        edgeguard keys list [--json]
@@ -38,9 +38,7 @@ export async function keysCommand(argv: string[]): Promise<number> {
   }
   const usage = (message: string) => new BadInput('bad-usage', message, undefined, 'edgeguard keys');
   const env = kafkaEnvironment();
-  const redis = new Redis(env.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: true });
-  await redis.connect();
-  try {
+  return withRedis(env, async (redis) => {
     const store = new ApiKeyStore(redis, env.topicPrefix);
     switch (positionals[0]) {
       case 'create': {
@@ -88,7 +86,5 @@ export async function keysCommand(argv: string[]): Promise<number> {
       default:
         throw usage(`expected create, list or revoke, got '${positionals[0] ?? ''}'`);
     }
-  } finally {
-    redis.disconnect();
-  }
+  });
 }
