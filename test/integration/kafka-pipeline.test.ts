@@ -164,4 +164,27 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
       /edgeguard_dead_letters_total\{stage="profiler",reason="bad-header",service="profiler"\} 1/,
     );
   });
+
+  it('a service that cannot start says why and exits 1 instead of hanging half-started', async () => {
+    const missing = edgeguard(
+      ['run', 'profiler'],
+      { EDGEGUARD_TOPIC_PREFIX: uniquePrefix('no-topics'), EDGEGUARD_HEALTH_PORT: '0' },
+      undefined,
+      30_000,
+    );
+    assert.equal(missing.signal, null, 'exited on its own');
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /missing topics: .*access-logs.*edgeguard topics ensure/);
+    // The API on a port that is taken (the profiler's health port).
+    const profiler = services.find((s) => s.name === 'profiler')!;
+    const taken = edgeguard(
+      ['run', 'api'],
+      { ...env, EDGEGUARD_API_PORT: String(profiler.healthPort), EDGEGUARD_API_HOST: '127.0.0.1' },
+      undefined,
+      30_000,
+    );
+    assert.equal(taken.signal, null, 'exited on its own');
+    assert.equal(taken.code, 1);
+    assert.match(taken.stderr, /EADDRINUSE/);
+  });
 });

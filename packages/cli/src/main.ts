@@ -107,3 +107,7 @@ export async function main(argv: string[]): Promise<number> {
 
 const exitCode = await main(process.argv.slice(2));
 process.exitCode = exitCode;
+// A command that failed may leave connections, servers and timers open (a service that could not
+// start, a shipment the broker refused): exit instead of hanging half-started. stdout and stderr
+// are synchronous for files and pipes on Linux, so what was written is out.
+if (exitCode !== 0) process.exit(exitCode);

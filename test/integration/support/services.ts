@@ -2,9 +2,7 @@
 // real Redis. Every test run gets its own topic prefix, so runs never see each other's data.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const bin = new URL('../../../packages/cli/bin/edgeguard.js', import.meta.url).pathname;
@@ -21,15 +19,16 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Runs an edgeguard command to completion. */
-export function edgeguard(args: string[], env: NodeJS.ProcessEnv, input?: string) {
+/** Runs an edgeguard command to completion (killed after `timeoutMs`: `code` null, `signal` set). */
+export function edgeguard(args: string[], env: NodeJS.ProcessEnv, input?: string, timeoutMs?: number) {
   const run = spawnSync(process.execPath, [bin, ...args], {
     encoding: 'utf8',
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     input,
     maxBuffer: 256 * 1024 * 1024,
+    timeout: timeoutMs,
   });
-  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+  return { code: run.status, signal: run.signal, stdout: run.stdout, stderr: run.stderr };
 }
 
 export interface RunningService {
