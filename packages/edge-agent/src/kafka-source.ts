@@ -139,7 +139,10 @@ export class KafkaSource implements Source {
     const ended = new Promise<Error | null>((resolve) => {
       end = resolve;
     });
-    signal.addEventListener('abort', () => end(null), { once: true });
+    // The agent's signal lives as long as the agent; this consumer may be replaced many times.
+    const onAbort = () => end(null);
+    signal.addEventListener('abort', onAbort, { once: true });
+    void ended.then(() => signal.removeEventListener('abort', onAbort));
     consumer.on(consumer.events.CRASH, (event) => {
       const error = event.payload.error as Error;
       for (const feed of topicFeed.values()) sink.connection(feed, false, error);
