@@ -17,6 +17,7 @@ export {
   DecisionStore,
   type DecisionStoreOptions,
   type ListOptions,
+  parseChangeEntry,
   type RebuildResult,
   restoreIfEmpty,
   type SweepResult,

@@ -51,6 +51,8 @@ export interface ChangesPage {
   version: number;
   /** True when the changes since the asked version are no longer all in the log: take a snapshot. */
   resync: boolean;
+  /** Log entries in the range that could not be read (skipped; the version still moves past them). */
+  unreadable?: number;
 }
 
 export interface ListOptions {
@@ -291,8 +293,19 @@ export class DecisionStore {
     if (since > current || since < epoch || firstKept > since + 1) {
       return { changes: [], version: current, resync: true };
     }
-    const changes = entries.map(([id, fields]) => parseChange(entryVersion(id), fields));
-    return { changes, version: changes.at(-1)?.version ?? since, resync: false };
+    const changes: Change[] = [];
+    for (const [id, fields] of entries) {
+      const change = parseChangeEntry(id, fields);
+      if (change !== null) changes.push(change);
+    }
+    const last = entries.at(-1);
+    const unreadable = entries.length - changes.length;
+    return {
+      changes,
+      version: last ? entryVersion(last[0]) : since,
+      resync: false,
+      ...(unreadable > 0 ? { unreadable } : {}),
+    };
   }
 
   /**
@@ -488,13 +501,34 @@ function entryVersion(id: string): number {
   return Number(id.slice(0, id.indexOf('-')));
 }
 
-function parseChange(version: number, fields: string[]): Change {
+/**
+ * A change-log entry (`<version>-0` and its flat field list) as a Change, or null when it cannot be
+ * read (an unknown op, a payload that is not JSON: not written by this store, or damaged). Readers
+ * skip such an entry and go on, so one bad entry never stalls a feed.
+ */
+export function parseChangeEntry(id: string, fields: readonly string[]): Change | null {
+  const version = entryVersion(id);
+  if (!Number.isSafeInteger(version) || version < 1) return null;
   const byName = new Map<string, string>();
   for (let i = 0; i + 1 < fields.length; i += 2) byName.set(fields[i]!, fields[i + 1]!);
   const op = byName.get('op');
   const key = byName.get('key') ?? '';
-  if (op === 'add') return { version, op, key, decision: JSON.parse(byName.get('decision')!) as Decision };
-  if (op === 'allow') return { version, op, key, entry: JSON.parse(byName.get('entry')!) as AllowEntry };
+  const json = <T>(name: string): T | null => {
+    try {
+      const value = JSON.parse(byName.get(name) ?? 'null') as T | null;
+      return value !== null && typeof value === 'object' ? value : null;
+    } catch {
+      return null;
+    }
+  };
+  if (op === 'add') {
+    const decision = json<Decision>('decision');
+    return decision && { version, op, key, decision };
+  }
+  if (op === 'allow') {
+    const entry = json<AllowEntry>('entry');
+    return entry && { version, op, key, entry };
+  }
   if (op === 'del' || op === 'disallow') return { version, op, key, reason: byName.get('reason') ?? '' };
-  throw new Error(`decision store: unknown change-log op ${JSON.stringify(op)} at version ${version}`);
+  return null;
 }

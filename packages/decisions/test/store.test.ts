@@ -261,6 +261,31 @@ describe('change log', () => {
     });
   });
 
+  test('an entry it cannot read is skipped and counted; the version moves past it', async () => {
+    const { store } = newStore();
+    await store.put(decision('ip', '203.0.113.1'));
+    const start = await store.version();
+    // Written by something else (or damaged): a payload that is not JSON, then an unknown op.
+    for (const fields of [
+      ['op', 'add', 'key', 'ip:203.0.113.9', 'decision', '{"key": "ip:203.0'],
+      ['op', 'explode', 'key', 'ip:203.0.113.9'],
+    ]) {
+      const version = await redis.incr(store.keys.sequence);
+      await redis.xadd(store.keys.changes, `${version}-0`, ...fields);
+    }
+    await store.put(decision('ip', '203.0.113.2'));
+    const page = await store.changesSince(start);
+    assert.deepEqual(
+      page.changes.map((c) => `${c.version} ${c.op} ${c.key}`),
+      [`${start + 3} add ip:203.0.113.2`],
+    );
+    assert.equal(page.unreadable, 2);
+    assert.equal(page.version, start + 3);
+    // The bad entries as the last of a page: the next page starts after them.
+    const cut = await store.changesSince(start, 2);
+    assert.deepEqual(cut, { changes: [], version: start + 2, resync: false, unreadable: 2 });
+  });
+
   test('a follower behind the trimmed log, before the store existed or ahead of it is told to resync', async () => {
     const { store } = newStore({ changeLogMaxLength: 10 });
     await store.put(decision('ip', '203.0.113.1'));

@@ -1,24 +1,8 @@
-import type { AllowEntry, Change, StoreKeys } from '@edgeguard/decisions';
-import type { Decision } from '@edgeguard/schema';
+import { type Change, parseChangeEntry, type StoreKeys } from '@edgeguard/decisions';
 import type { Logger } from '@edgeguard/telemetry';
 import type { Redis } from 'ioredis';
 
 export type Listener = (changes: readonly Change[]) => void;
-
-/** A change-log stream entry (`<version>-0`, flat field list) as the store's Change. */
-export function parseEntry(id: string, fields: readonly string[]): Change {
-  const version = Number(id.slice(0, id.indexOf('-')));
-  const get = (name: string): string | undefined => {
-    for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
-    return undefined;
-  };
-  const op = get('op');
-  const key = get('key') ?? '';
-  if (op === 'add') return { version, op, key, decision: JSON.parse(get('decision') ?? 'null') as Decision };
-  if (op === 'allow') return { version, op, key, entry: JSON.parse(get('entry') ?? 'null') as AllowEntry };
-  if (op === 'disallow') return { version, op, key, reason: get('reason') ?? '' };
-  return { version, op: 'del', key, reason: get('reason') ?? '' };
-}
 
 /**
  * The one reader of the store's change log per process: `XREAD BLOCK` on its own connection
@@ -33,6 +17,8 @@ export class ChangeFeed {
   private stopped: Promise<void> = Promise.resolve();
   /** The last version read from the log (0 before the first read). */
   last = 0;
+  /** Change-log entries skipped because they could not be read. */
+  unreadable = 0;
   private failing = false;
 
   constructor(
@@ -82,8 +68,18 @@ export class ChangeFeed {
         backoff = 100;
         const entries = reply?.[0]?.[1];
         if (!entries || entries.length === 0) continue;
-        const changes = entries.map(([id, fields]) => parseEntry(id, fields));
-        this.last = changes.at(-1)!.version;
+        const changes: Change[] = [];
+        for (const [id, fields] of entries) {
+          const change = parseChangeEntry(id, fields);
+          if (change !== null) changes.push(change);
+          else {
+            this.unreadable++;
+            this.logger.warn({ id, fields: fields.slice(0, 8) }, 'unreadable change-log entry skipped');
+          }
+        }
+        // Past every entry read, readable or not: a bad entry must not be read again forever.
+        this.last = Number(entries.at(-1)![0].split('-')[0]);
+        if (changes.length === 0) continue;
         for (const listener of this.listeners) {
           try {
             listener(changes);

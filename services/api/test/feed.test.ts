@@ -1,0 +1,56 @@
+// The API's change-log reader on the real Redis: changes reach listeners in order, and an entry it
+// cannot read is skipped and counted instead of being read again forever (which stalled every SSE
+// client and the in-memory follower).
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import type { Change } from '@edgeguard/decisions';
+import { DecisionStore } from '@edgeguard/decisions';
+import type { Decision } from '@edgeguard/schema';
+import { createLogger } from '@edgeguard/telemetry';
+import { Redis } from 'ioredis';
+import { ChangeFeed } from '../src/feed.js';
+
+const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const redis = new Redis(url);
+const prefix = `test.feed.${process.pid}.${Date.now().toString(36)}.`;
+const store = new DecisionStore({ redis, prefix });
+after(async () => {
+  await redis.del(...Object.values(store.keys));
+  redis.disconnect();
+});
+
+const decision = (ip: string): Decision => ({
+  key: `ip:${ip}`,
+  scope: 'ip',
+  value: ip,
+  action: 'block',
+  reason: 'test',
+  signals: [],
+  score: 1,
+  decidedAt: Date.now(),
+  expiresAt: Date.now() + 3_600_000,
+  origin: 'auto',
+  version: 1,
+});
+
+test('the change feed skips an unreadable entry and goes on', { timeout: 20_000 }, async () => {
+  const feed = new ChangeFeed(new Redis(url), store.keys, createLogger('feed-test'), 200);
+  const seen: Change[] = [];
+  feed.subscribe((changes) => seen.push(...changes));
+  feed.start(await store.version());
+  try {
+    await store.put(decision('203.0.113.1'));
+    const version = await redis.incr(store.keys.sequence);
+    await redis.xadd(store.keys.changes, `${version}-0`, 'op', 'add', 'key', 'ip:x', 'decision', '{cut');
+    await store.put(decision('203.0.113.2'));
+    for (let i = 0; i < 200 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.deepEqual(
+      seen.map((c) => c.key),
+      ['ip:203.0.113.1', 'ip:203.0.113.2'],
+    );
+    assert.equal(feed.unreadable, 1);
+    assert.equal(feed.last, await store.version());
+  } finally {
+    await feed.stop();
+  }
+});
