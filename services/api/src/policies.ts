@@ -102,7 +102,7 @@ export async function followCachePolicies(
   state: CachePolicyState,
   logger: Logger,
   onBad: () => void,
-): Promise<{ caughtUp: Promise<void>; stop(): Promise<void> }> {
+): Promise<{ caughtUp: Promise<void>; crashed: Promise<Error>; stop(): Promise<void> }> {
   const topic = prefix + TOPICS.cachePolicies;
   const admin = kafka.admin();
   await admin.connect();
@@ -120,6 +120,12 @@ export async function followCachePolicies(
     markCaughtUp = resolve;
   });
   if (end === 0) markCaughtUp();
+  // kafkajs restarts the consumer after retriable errors; after any other it is done for good.
+  const crashed = new Promise<Error>((resolve) => {
+    consumer.on(consumer.events.CRASH, (event) => {
+      if (!event.payload.restart) resolve(event.payload.error);
+    });
+  });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
@@ -148,6 +154,7 @@ export async function followCachePolicies(
   });
   return {
     caughtUp,
+    crashed,
     stop: async () => {
       await consumer.disconnect();
       const cleanup = kafka.admin();

@@ -109,6 +109,13 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
       await follower.caughtUp;
       policiesCaughtUp = true;
       logger.info({ policies: policies.policies.size, version: policies.version }, 'cache policies loaded');
+      // A consumer that crashed for good would leave the policies frozen while /readyz says ready:
+      // not ready until a new follower has caught up (it re-reads the topic; applied offsets are
+      // skipped, so the state and its versions carry on).
+      const error = await follower.crashed;
+      policiesCaughtUp = false;
+      await follower.stop().catch(() => undefined);
+      throw error;
     },
     (e) => logger.warn({ err: e }, 'cache-policies topic not readable; retrying'),
     () => stopping,
