@@ -9,6 +9,12 @@ const KEY_CACHE_MAX = 10_000;
 const TOUCH_INTERVAL_MS = 60_000;
 /** Longest key accepted before hashing (ours are 46 characters). */
 const MAX_KEY_LENGTH = 256;
+/**
+ * Keys not in the cache looked up in Redis per second, process-wide. A flood of made-up keys costs
+ * at most this many Redis round trips a second; past it such requests get 429 (a known key is
+ * cached and never waits for this budget).
+ */
+export const KEY_LOOKUPS_PER_SECOND = 500;
 
 export interface AuthOptions {
   /** Requests per second per key; 0 disables. */
@@ -29,10 +35,13 @@ interface Bucket {
  */
 export class Authenticator {
   /** Keyed by the presented key itself: a hit costs no hashing either. */
-  private readonly cache = new LRUCache<string, { record: ApiKeyRecord | null }>({
+  private readonly cache = new LRUCache<string, { record: ApiKeyRecord }>({
     max: KEY_CACHE_MAX,
     ttl: KEY_CACHE_TTL_MS,
   });
+  /** Keys found unknown, apart: a flood of made-up keys must not push the real ones out. */
+  private readonly unknown = new LRUCache<string, true>({ max: KEY_CACHE_MAX, ttl: KEY_CACHE_TTL_MS });
+  private lookups = { second: 0, count: 0 };
   private readonly buckets = new LRUCache<string, Bucket>({ max: KEY_CACHE_MAX });
 
   constructor(
@@ -42,7 +51,6 @@ export class Authenticator {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  /** The key's record; throws ApiError 401 / 403 / 429. */
   /**
    * The key's record; throws (or rejects with) ApiError 401 / 403 / 429. Synchronous when the key
    * is cached (no promise on the hot path); a promise when Redis must be asked.
@@ -61,8 +69,16 @@ export class Authenticator {
     if (key.length > MAX_KEY_LENGTH) throw new ApiError(401, 'unknown-key', 'the API key is not known');
     const cached = this.cache.get(key);
     if (cached) return this.check(cached.record, need);
+    if (this.unknown.has(key)) return this.check(null, need);
+    const second = Math.floor(this.clock() / 1000);
+    if (this.lookups.second !== second) this.lookups = { second, count: 0 };
+    if (++this.lookups.count > KEY_LOOKUPS_PER_SECOND)
+      throw new ApiError(429, 'too-many-key-lookups', 'too many unknown API keys presented; retry shortly', {
+        'retry-after': '1',
+      });
     return this.store.verify(key).then((record) => {
-      this.cache.set(key, { record });
+      if (record) this.cache.set(key, { record });
+      else this.unknown.set(key, true);
       return this.check(record, need);
     });
   }

@@ -1,0 +1,61 @@
+// The authenticator against a real key store in Redis: made-up keys are answered from a cache of
+// their own (they cannot push the real keys out), and their Redis lookups are budgeted per second.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { Authenticator, KEY_LOOKUPS_PER_SECOND } from '../src/auth.js';
+import { ApiError } from '../src/errors.js';
+import { ApiKeyStore } from '../src/keys.js';
+
+const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+const prefix = `test.auth.${process.pid}.${Date.now().toString(36)}.`;
+after(async () => {
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+});
+
+/** The error code of a failed authentication (sync throw or rejection), or 'ok'. */
+async function outcome(auth: Authenticator, key: string): Promise<string> {
+  try {
+    await auth.authenticate({ 'x-api-key': key }, 'bouncer');
+    return 'ok';
+  } catch (error) {
+    assert.ok(error instanceof ApiError, String(error));
+    return `${error.status} ${error.code}`;
+  }
+}
+
+test('a flood of unknown keys: lookups budgeted per second, real keys stay cached', {
+  timeout: 60_000,
+}, async () => {
+  const store = new ApiKeyStore(redis, prefix);
+  const { key } = await store.create('edge-1', 'bouncer');
+  const clock = { now: 1_000_000 };
+  const auth = new Authenticator(store, { rate: 0, burst: 0 }, undefined, () => clock.now);
+  assert.equal(await outcome(auth, key), 'ok');
+  clock.now += 1000; // that lookup counted in its own second
+
+  // One second: the first KEY_LOOKUPS_PER_SECOND made-up keys are looked up (401), the rest 429.
+  const results = new Map<string, number>();
+  for (let i = 0; i < KEY_LOOKUPS_PER_SECOND + 100; i++) {
+    const code = await outcome(auth, `made-up-${i}`);
+    results.set(code, (results.get(code) ?? 0) + 1);
+  }
+  assert.deepEqual(Object.fromEntries(results), {
+    '401 unknown-key': KEY_LOOKUPS_PER_SECOND,
+    '429 too-many-key-lookups': 100,
+  });
+  // A key already found unknown is answered from its cache without a lookup, even over budget.
+  assert.equal(await outcome(auth, 'made-up-3'), '401 unknown-key');
+
+  // 12,000 more made-up keys over the next seconds (more than the key cache holds): the real key is
+  // still answered synchronously from the cache, no Redis round trip.
+  for (let i = 0; i < 12_000; i++) {
+    if (i % KEY_LOOKUPS_PER_SECOND === 0) clock.now += 1000;
+    assert.equal(await outcome(auth, `flood-${i}`), '401 unknown-key');
+  }
+  const answer = auth.authenticate({ 'x-api-key': key }, 'bouncer');
+  assert.ok(!(answer instanceof Promise), 'the real key is still cached');
+  assert.equal(answer.name, 'edge-1');
+});
