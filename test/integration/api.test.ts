@@ -174,6 +174,12 @@ describe('the API service', { timeout: 240_000 }, () => {
       );
       assert.equal(badDuration.status, 400);
       assert.equal((await badDuration.json()).error, 'bad-duration');
+      // a bare number would be milliseconds: "3600" meant as seconds must not make a 3.6 s decision
+      const bareNumber = await post(
+        JSON.stringify({ ip: '192.0.2.1', action: 'block', duration: '3600', reason: 'x' }),
+      );
+      assert.equal(bareNumber.status, 400);
+      assert.match((await bareNumber.json()).message, /duration: give a unit, e.g. 3600h/);
       const twoTargets = await post(
         JSON.stringify({
           ip: '192.0.2.1',
@@ -306,6 +312,15 @@ describe('the API service', { timeout: 240_000 }, () => {
       assert.ok(lines.slice(1).some((d) => d.key === 'fp:fp-abc' && Array.isArray(d.signals)));
       const same = await get('/api/blocklist', bouncer, { headers: { 'if-none-match': etag } });
       assert.equal(same.status, 304);
+      for (const path of [
+        '/api/blocklist?since=3',
+        '/api/cache-policies?x=1',
+        '/api/allowlist?cidr=10.0.0.0/8',
+      ]) {
+        const refused = await get(path, bouncer);
+        assert.equal(refused.status, 400, path);
+        assert.match((await refused.json()).message, /must NOT have additional properties/, path);
+      }
       await store.put(decision('ip', '192.0.2.60'));
       const changed = await get('/api/blocklist', bouncer, { headers: { 'if-none-match': etag } });
       assert.equal(changed.status, 200);

@@ -399,6 +399,12 @@ describe('the decision store fed through Kafka', { timeout: 240_000 }, () => {
     );
     assert.equal(badIp.code, 2);
     assert.match(badIp.stderr, /ip: expected an IPv4 or IPv6 address/);
+    const bareDuration = edgeguard(
+      ['decisions', 'add', '--ip', '192.0.2.9', '--action', 'block', '--duration', '90', '--reason', 'x'],
+      env,
+    );
+    assert.equal(bareDuration.code, 2);
+    assert.match(bareDuration.stderr, /--duration: give a unit, e.g. 90h, 90m or 90d/);
     const badCidr = edgeguard(['allowlist', 'add', 'office'], env);
     assert.equal(badCidr.code, 2);
     assert.match(badCidr.stderr, /cidr: /);

@@ -4,11 +4,23 @@ const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000,
 
 /**
  * Parses a duration such as `90s`, `15m`, `4h`, `1h30m` or `500ms` into milliseconds. A bare number
- * is milliseconds. Throws `BadInput` naming the text.
+ * is milliseconds, unless `unitRequired` (what operators type: `3600` meant as seconds must not
+ * become a 3.6-second decision). Throws `BadInput` naming the text.
  */
-export function parseDuration(text: string, field = 'duration'): number {
+export function parseDuration(
+  text: string,
+  field = 'duration',
+  options: { unitRequired?: boolean } = {},
+): number {
   const trimmed = text.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed);
+  if (/^\d+(\.\d+)?$/.test(trimmed)) {
+    if (!options.unitRequired) return Number(trimmed);
+    throw new BadInput(
+      'bad-duration',
+      `${field}: give a unit, e.g. ${trimmed}h, ${trimmed}m or ${trimmed}d`,
+      field,
+    );
+  }
   const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
   let total = 0;
   let consumed = 0;

@@ -16,3 +16,6 @@ export interface ErrorBody {
   error: string;
   message: string;
 }
+
+/** The querystring schema of a route that takes no parameters: any parameter is a 400. */
+export const noQuery = { type: 'object', additionalProperties: false, properties: {} } as const;

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { Change } from '@edgeguard/decisions';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Blocklist } from './blocklist.js';
-import { ApiError } from './errors.js';
+import { ApiError, noQuery } from './errors.js';
 import type { ChangeFeed } from './feed.js';
 import { Follower, type Page } from './follower.js';
 import type { CachePolicyState, PolicyChange } from './policies.js';
@@ -102,6 +102,7 @@ export function registerNativeRoutes(
         summary:
           'Blocklist snapshot as NDJSON: a header line {version, epoch, count}, then one Decision per line',
         tags: ['blocklist'],
+        querystring: noQuery,
       },
     },
     async (request, reply) => {
@@ -170,6 +171,7 @@ export function registerNativeRoutes(
       schema: {
         summary: 'Every current cache policy with the version they are at',
         tags: ['cache-policies'],
+        querystring: noQuery,
       },
     },
     async () => ({ version: policies.version, policies: [...policies.policies.values()] }),

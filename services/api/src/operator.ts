@@ -15,7 +15,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kafka, Producer } from 'kafkajs';
 import { LRUCache } from 'lru-cache';
 import type { Blocklist } from './blocklist.js';
-import { ApiError } from './errors.js';
+import { ApiError, noQuery } from './errors.js';
 import { type RequestsAnswer, readClientRequests } from './explain-requests.js';
 
 const target = {
@@ -31,7 +31,7 @@ const durationText = {
 } as const;
 
 function durationMs(text: string, field: string): number {
-  const ms = parseDuration(text, field);
+  const ms = parseDuration(text, field, { unitRequired: true });
   if (!(ms >= 1)) throw new ApiError(400, 'bad-duration', `${field}: must be positive, got '${text}'`);
   return ms;
 }
@@ -265,7 +265,7 @@ export function registerOperatorRoutes(
     '/api/allowlist',
     {
       config: { scope: 'bouncer' },
-      schema: { summary: 'Every current allowlist entry', tags: ['operator'] },
+      schema: { summary: 'Every current allowlist entry', tags: ['operator'], querystring: noQuery },
     },
     async () => ({ entries: await blocklist.store.listAllowlist() }),
   );

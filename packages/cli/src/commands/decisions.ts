@@ -49,13 +49,7 @@ Exit codes: 0 done, 1 Kafka or Redis failed, 2 bad usage or input.
 
 /** A duration flag with a unit (a bare number would silently be milliseconds). */
 export function durationFlag(text: string, flag: string): number {
-  if (/^\s*\d+(\.\d+)?\s*$/.test(text)) {
-    throw new BadInput(
-      'bad-usage',
-      `${flag}: give a unit, e.g. ${text.trim()}h, ${text.trim()}m or ${text.trim()}d`,
-    );
-  }
-  return parseDuration(text, flag);
+  return parseDuration(text, flag, { unitRequired: true });
 }
 
 /**
