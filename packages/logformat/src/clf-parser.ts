@@ -9,9 +9,9 @@ import {
   type ResolvedOptions,
   resolveOptions,
 } from './parser.js';
-import { quoteExcerpt, REJECT_REASONS, type RejectReason, reject } from './reasons.js';
+import { quoteExcerpt, REJECT_REASONS, type RejectReason, reject, tooFarAhead } from './reasons.js';
 import { applyRequestLine, hostOfAuthority } from './request-line.js';
-import { ClfTimeReader } from './time.js';
+import { ClfTimeReader, isTooFarAhead } from './time.js';
 
 /** The fixed formats built on the Common Log Format. */
 export type ClfFormat = 'combined' | 'nginx-main' | 'apache';
@@ -48,6 +48,12 @@ export class ClfParser implements LineParser {
   }
 
   parse(line: string, location?: string): AccessLog | BadInput {
+    return this.parseLine(line, location, true);
+  }
+
+  /** `syslog`: whether a syslog header may still be stripped (once: a line of headers only must
+   *  not recurse once per header). */
+  private parseLine(line: string, location: string | undefined, syslog: boolean): AccessLog | BadInput {
     const bad = checkLine(line, this.options.maxLineLength, location);
     if (bad) return bad;
     const end = line.length;
@@ -68,8 +74,8 @@ export class ClfParser implements LineParser {
       const second = next > space + 1 ? canonicalIp(line.slice(space + 1, next)) : null;
       if (second === null) {
         // Shipped through syslog? Parse the message after the syslog header.
-        const message = SYSLOG_HEADER.exec(line);
-        if (message !== null) return this.parse(line.slice(message[0].length), location);
+        const message = syslog ? SYSLOG_HEADER.exec(line) : null;
+        if (message !== null) return this.parseLine(line.slice(message[0].length), location, false);
         const first = line.slice(0, space);
         if (!first.includes('.') && !first.includes(':')) {
           // Not even an attempt at an address: another kind of line (an error log, a banner).
@@ -105,6 +111,8 @@ export class ClfParser implements LineParser {
         location,
       );
     }
+    if (isTooFarAhead(time))
+      return tooFarAhead(quoteExcerpt(line.slice(open + 1, close)), 'time_local', location);
     record.time = time;
 
     if (line.charCodeAt(close + 1) !== 32 || line.charCodeAt(close + 2) !== 34) {

@@ -17,8 +17,10 @@ export function toTrustedSet(trustedProxies: TrustedProxies | undefined): CidrSe
  * - From a trusted peer, walk X-Forwarded-For from the right (the hop closest to us, appended by
  *   the proxy we trust) and return the first hop that is not trusted.
  * - When every hop is trusted, the leftmost hop is the client.
- * - A hop that is not an address (`unknown`, `1.2.3.4:80`, an empty entry) stops the walk: the
- *   last valid hop read so far (or the peer) is the client. Going further would mean believing
+ * - A hop may carry a port, as some load balancers write it (`203.0.113.7:52311`,
+ *   `[2001:db8::7]:443`, Azure Application Gateway among them): the address is read without it.
+ * - A hop that is not an address (`unknown`, an empty entry) stops the walk: the last valid hop
+ *   read so far (or the peer) is the client, as nginx does. Going further would mean believing
  *   text written by someone we cannot vouch for.
  *
  * The leftmost entries are written by the client, so a spoofed `X-Forwarded-For: victim` ends up
@@ -38,7 +40,7 @@ export function resolveClientAddress(
     let end = hopEnd;
     while (start < end && isSpace(forwardedFor.charCodeAt(start))) start++;
     while (end > start && isSpace(forwardedFor.charCodeAt(end - 1))) end--;
-    const hop = start < end ? canonicalIp(forwardedFor.slice(start, end)) : null;
+    const hop = start < end ? hopAddress(forwardedFor.slice(start, end)) : null;
     if (hop === null) return candidate;
     if (!trustedProxies.has(hop)) return hop;
     candidate = hop;
@@ -47,6 +49,20 @@ export function resolveClientAddress(
   }
   return candidate;
 }
+
+/** A hop's address (canonical), read without a port (`a.b.c.d:port`, `[v6]:port`); null if none. */
+function hopAddress(text: string): string | null {
+  const address = canonicalIp(text);
+  if (address !== null) return address;
+  const close = text.charCodeAt(0) === 91 ? text.indexOf(']') : -1; // [v6] or [v6]:port
+  if (close > 0) return PORT.test(text.slice(close + 1)) ? canonicalIp(text.slice(1, close)) : null;
+  const colon = text.indexOf(':');
+  if (colon > 0 && colon === text.lastIndexOf(':') && PORT.test(text.slice(colon)))
+    return canonicalIp(text.slice(0, colon)); // a.b.c.d:port (an IPv6 address has several colons)
+  return null;
+}
+
+const PORT = /^(?::[0-9]{1,5})?$/;
 
 function isSpace(c: number): boolean {
   return c === 32 || c === 9;

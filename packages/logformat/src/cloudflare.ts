@@ -8,9 +8,9 @@ import {
   type ResolvedOptions,
   resolveOptions,
 } from './parser.js';
-import { quoteExcerpt, REJECT_REASONS, reject } from './reasons.js';
+import { describeValue, quoteExcerpt, REJECT_REASONS, reject, tooFarAhead } from './reasons.js';
 import { applyRequestTarget, hostOfAuthority } from './request-line.js';
-import { epochToMs, parseRfc3339 } from './time.js';
+import { epochToMs, isTooFarAhead, parseRfc3339 } from './time.js';
 
 /**
  * Cloudflare Logpush `http_requests` JSON lines (field names from Cloudflare's "HTTP requests"
@@ -100,11 +100,12 @@ export class CloudflareParser implements LineParser {
     if (Number.isNaN(time)) {
       return reject(
         REJECT_REASONS.badTimestamp,
-        `EdgeStartTimestamp ${quoteExcerpt(String(startRaw))} is neither RFC 3339 nor a Unix time`,
+        `EdgeStartTimestamp ${describeValue(startRaw)} is neither RFC 3339 nor a Unix time`,
         'EdgeStartTimestamp',
         location,
       );
     }
+    if (isTooFarAhead(time)) return tooFarAhead(describeValue(startRaw), 'EdgeStartTimestamp', location);
     record.time = time;
 
     const method = str('ClientRequestMethod');
@@ -122,7 +123,7 @@ export class CloudflareParser implements LineParser {
     if (typeof status !== 'number' || !Number.isInteger(status) || status < 0 || status > 999) {
       return reject(
         REJECT_REASONS.badStatus,
-        `EdgeResponseStatus ${quoteExcerpt(String(status))} is not an HTTP status`,
+        `EdgeResponseStatus ${describeValue(status)} is not an HTTP status`,
         'EdgeResponseStatus',
         location,
       );
@@ -133,7 +134,7 @@ export class CloudflareParser implements LineParser {
       if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) {
         return reject(
           REJECT_REASONS.badBytes,
-          `EdgeResponseBytes ${quoteExcerpt(String(bytes))} is not a byte count`,
+          `EdgeResponseBytes ${describeValue(bytes)} is not a byte count`,
           'EdgeResponseBytes',
           location,
         );

@@ -10,9 +10,9 @@ import {
   type ResolvedOptions,
   resolveOptions,
 } from './parser.js';
-import { quoteExcerpt, REJECT_REASONS, reject } from './reasons.js';
+import { quoteExcerpt, REJECT_REASONS, reject, tooFarAhead } from './reasons.js';
 import { applyRequestLine, applyRequestTarget, hostOfAuthority } from './request-line.js';
-import { ClfTimeReader, parseEpochSeconds, parseRfc3339 } from './time.js';
+import { ClfTimeReader, isTooFarAhead, parseEpochSeconds, parseRfc3339 } from './time.js';
 
 /** What a logged nginx variable feeds. Numbers index the per-line position arrays. */
 const SINK = {
@@ -336,13 +336,12 @@ export class NginxFormatParser implements LineParser {
       timeSink = SINK.msec;
       time = parseEpochSeconds(line, starts[timeSink]!, ends[timeSink]!);
     }
-    if (Number.isNaN(time)) {
-      return reject(
-        REJECT_REASONS.badTimestamp,
-        `time ${quoteExcerpt(this.text(line, timeSink, backslashAt))} cannot be read`,
-        timeSink === SINK.timeLocal ? 'time_local' : timeSink === SINK.timeIso8601 ? 'time_iso8601' : 'msec',
-        location,
-      );
+    if (Number.isNaN(time) || isTooFarAhead(time)) {
+      const shown = quoteExcerpt(this.text(line, timeSink, backslashAt));
+      const field =
+        timeSink === SINK.timeLocal ? 'time_local' : timeSink === SINK.timeIso8601 ? 'time_iso8601' : 'msec';
+      if (!Number.isNaN(time)) return tooFarAhead(shown, field, location);
+      return reject(REJECT_REASONS.badTimestamp, `time ${shown} cannot be read`, field, location);
     }
     record.time = time;
 

@@ -45,6 +45,23 @@ export function reject(
 }
 
 /** A short quoted excerpt of untrusted text for error messages. */
+/** A time later than the wall clock allows (see MAX_FUTURE_SKEW_MS in time.ts). */
+export function tooFarAhead(shown: string, field: string, location: string | undefined): BadInput {
+  return reject(
+    REJECT_REASONS.badTimestamp,
+    `${field} ${shown} is more than 24 h ahead of this machine's clock`,
+    field,
+    location,
+  );
+}
+
+/** A JSON value for a message: a primitive quoted (cut), anything else named by its kind only
+ *  (String() of a deeply nested array overflows the stack). */
+export function describeValue(value: unknown): string {
+  if (value === null || typeof value !== 'object') return quoteExcerpt(String(value));
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
 export function quoteExcerpt(text: string, max = 60): string {
   return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
 }

@@ -240,3 +240,20 @@ export function parseEpochSeconds(text: string, start: number, end: number): num
   }
   return seconds * 1000 + millis;
 }
+
+/**
+ * How far ahead of this machine's clock an event time may be (24 h: any time zone mistake, a
+ * skewed edge clock). A line stamped later (a wrong clock, a forged `$msec`, year 9999) would move
+ * event time ahead by years in one step: every window would expire, every later line count as late,
+ * and decisions would be dated far in the future.
+ */
+export const MAX_FUTURE_SKEW_MS = 24 * 3_600_000;
+let ceiling = Date.now() + MAX_FUTURE_SKEW_MS;
+
+/** Whether an event time is more than MAX_FUTURE_SKEW_MS ahead of the wall clock (read only when
+ *  the time is past the last ceiling: no clock read per line). */
+export function isTooFarAhead(ms: number): boolean {
+  if (ms <= ceiling) return false;
+  ceiling = Date.now() + MAX_FUTURE_SKEW_MS;
+  return ms > ceiling;
+}

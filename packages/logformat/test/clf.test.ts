@@ -127,6 +127,28 @@ describe('combined format', () => {
     assert.equal(record.path, '/wp-login.php');
   });
 
+  it('strips one syslog header, not one per header (a line of headers is rejected in linear time)', () => {
+    const headers = 'Jan 21 09:30:12 h t: '.repeat(700);
+    const bad = rejected(
+      parser,
+      `${headers}203.0.113.7 - - [21/Jan/2024:09:30:12 +0000] "GET / HTTP/1.1" 200 1 "-" "-"`,
+    );
+    assert.equal(bad.reason, 'format-mismatch');
+  });
+
+  it('rejects a time more than a day ahead of the clock (a wrong clock would move event time by years)', () => {
+    const far = rejected(parser, combinedLine.replace('21/Jan/2024', '31/Dec/9999'));
+    assert.equal(far.reason, 'bad-timestamp');
+    assert.match(far.message, /more than 24 h ahead of this machine's clock/);
+    const soon = new Date(Date.now() + 3_600_000);
+    const month = soon.toLocaleString('en', { month: 'short', timeZone: 'UTC' });
+    const stamp = `${String(soon.getUTCDate()).padStart(2, '0')}/${month}/${soon.getUTCFullYear()}:${String(soon.getUTCHours()).padStart(2, '0')}:00:00 +0000`;
+    assert.ok(
+      !isBadInput(parser.parse(combinedLine.replace('21/Jan/2024:09:30:12 +0000', stamp))),
+      'an hour ahead is fine',
+    );
+  });
+
   it('tolerates a missing ident or user field', () => {
     const record = parsed(
       parser,

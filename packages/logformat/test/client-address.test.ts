@@ -41,7 +41,15 @@ describe('resolveClientAddress (trusted proxies)', () => {
   it('stops the walk at a hop that is not an address, keeping the last valid one', () => {
     // "unknown" is what some proxies write; a port is not an address either.
     assert.equal(resolveClientAddress('10.0.0.1', 'unknown, 10.0.0.7', trusted), '10.0.0.7');
-    assert.equal(resolveClientAddress('10.0.0.1', '198.51.100.1, 203.0.113.5:4711', trusted), '10.0.0.1');
+    // A port on a hop (Azure Application Gateway writes them) is not part of the address.
+    assert.equal(resolveClientAddress('10.0.0.1', '198.51.100.1, 203.0.113.5:4711', trusted), '203.0.113.5');
+    assert.equal(resolveClientAddress('10.0.0.1', '[2001:DB8::7]:443', trusted), '2001:db8::7');
+    assert.equal(resolveClientAddress('10.0.0.1', '[2001:db8::7]', trusted), '2001:db8::7');
+    assert.equal(resolveClientAddress('10.0.0.1', '198.51.100.1, 10.0.0.7:80', trusted), '198.51.100.1');
+    // Not an address with a port: the walk stops there.
+    assert.equal(resolveClientAddress('10.0.0.1', '203.0.113.5:http', trusted), '10.0.0.1');
+    assert.equal(resolveClientAddress('10.0.0.1', '[2001:db8::7]x', trusted), '10.0.0.1');
+    assert.equal(resolveClientAddress('10.0.0.1', '203.0.113.5:123456', trusted), '10.0.0.1');
     assert.equal(resolveClientAddress('10.0.0.1', '198.51.100.1,,10.0.0.7', trusted), '10.0.0.7');
     assert.equal(resolveClientAddress('10.0.0.1', '', trusted), '10.0.0.1');
   });

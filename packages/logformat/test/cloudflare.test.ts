@@ -30,6 +30,13 @@ const entry = {
   RequestHeaders: { 'accept-language': 'de-AT', 'x-forwarded-for': '198.51.100.4' },
 };
 
+/** The entry as a JSON line with `field` set to an array nested `depth` deep (written as text:
+ *  JSON.stringify itself overflows the stack on it). */
+function nested(field: string, depth: number): string {
+  const line = JSON.stringify({ ...entry, [field]: 0 });
+  return line.replace(`"${field}":0`, `"${field}":${'['.repeat(depth)}1${']'.repeat(depth)}`);
+}
+
 function parse(value: object): AccessLog {
   const result = parser.parse(JSON.stringify(value));
   if (isBadInput(result)) assert.fail(`${result.reason}: ${result.message}`);
@@ -112,6 +119,14 @@ describe('cloudflare format (Logpush http_requests JSON lines)', () => {
       [JSON.stringify({ ...entry, EdgeResponseBytes: -1 }), 'bad-bytes'],
       [JSON.stringify({ ...entry, ClientRequestUserAgent: 'x'.repeat(5000) }), 'oversized-field'],
       [JSON.stringify({ ...entry, ClientRequestMethod: undefined }), 'missing-field'],
+      // String() of a deeply nested array overflows the stack: described by kind, not thrown
+      [nested('EdgeStartTimestamp', 5000), 'bad-timestamp'],
+      [nested('EdgeResponseStatus', 5000), 'bad-status'],
+      [JSON.stringify({ ...entry, EdgeResponseBytes: { n: 1 } }), 'bad-bytes'],
+      // beyond any clock: would move event time ahead by ages (and overflow Avro's long)
+      [JSON.stringify({ ...entry, EdgeStartTimestamp: 1e300 }), 'bad-timestamp'],
+      [JSON.stringify({ ...entry, EdgeStartTimestamp: '100000000000000000000000000' }), 'bad-timestamp'],
+      [JSON.stringify({ ...entry, EdgeStartTimestamp: '9999-12-31T23:59:59Z' }), 'bad-timestamp'],
     ];
     for (const [line, reason] of cases) {
       const result = parser.parse(line, 'logpush.json:3');

@@ -84,6 +84,11 @@ describe('nginx log_format: time variables', () => {
   it('reads $msec with millisecond precision', () => {
     const parser = createParser('nginx:\'$msec $remote_addr "$request" $status\'');
     assert.equal(parsed(parser, '1705829412.123 192.0.2.1 "GET / HTTP/1.1" 200').time, 1705829412123);
+    // Year 5138 by $msec: more than a day ahead of the clock.
+    const far = parser.parse('99999999999.000 192.0.2.1 "GET / HTTP/1.1" 200');
+    assert.ok(isBadInput(far));
+    assert.equal(far.reason, 'bad-timestamp');
+    assert.equal(far.field, 'msec');
   });
 
   it('rejects an unreadable time as bad-timestamp naming the variable', () => {
