@@ -51,6 +51,46 @@ describe('AccessLog batch envelope', () => {
     );
   });
 
+  it('refuses a record count the bytes cannot hold, at once (a 4-byte message claiming 20M records)', () => {
+    const undecodable = (e: unknown) => e instanceof BadInput && e.reason === 'undecodable';
+    const started = process.hrtime.bigint();
+    // zig-zag varint of 20,000,000, then nothing
+    assert.throws(() => decodeAccessLogMessage(Buffer.from([0x80, 0xb4, 0x89, 0x13])), undecodable);
+    // a valid first block, then a second block claiming a million records
+    const one = encodeAccessLogBatch([record(1)]);
+    const twoBlocks = Buffer.concat([
+      one.subarray(0, one.length - 1),
+      Buffer.from([0x80, 0x89, 0x7a]),
+      Buffer.from([0]),
+    ]);
+    assert.throws(() => decodeAccessLogMessage(twoBlocks), undecodable);
+    assert.ok(
+      process.hrtime.bigint() - started < 1_000_000_000n,
+      'refused without decoding the claimed records',
+    );
+  });
+
+  it('reads blocks written with a negative count and a byte size, and several blocks (Avro spec)', () => {
+    const items = [record(1), record(2), record(3)];
+    const itemType = avro.Type.forSchema(accessLogSchema as unknown as avro.Schema);
+    const encoded = items.map((r) => itemType.toBuffer(r));
+    const longType = avro.Type.forSchema('long');
+    const zigzag = (n: number) => longType.toBuffer(n);
+    const message = Buffer.concat([
+      zigzag(-2), // two records, then the block's byte size
+      zigzag(encoded[0]!.length + encoded[1]!.length),
+      encoded[0]!,
+      encoded[1]!,
+      zigzag(1),
+      encoded[2]!,
+      zigzag(0),
+    ]);
+    assert.deepEqual(
+      decodeAccessLogMessage(message).map((r) => ({ ...r })),
+      items,
+    );
+  });
+
   it('refuses a batch written with an unknown writer schema', () => {
     assert.throws(
       () => decodeAccessLogMessage(encodeAccessLogBatch([record(1)]), 'deadbeef'),
