@@ -1,6 +1,6 @@
 import { type DetectConfig, defaultDetectConfig } from '@edgeguard/detect';
 import { createParser } from '@edgeguard/logformat';
-import { parseCidr } from '@edgeguard/netaddr';
+import { type Cidr, canonicalIp, parseCidr } from '@edgeguard/netaddr';
 import { ACTIONS, BadInput } from '@edgeguard/schema';
 import { readConfigFile } from './load.js';
 import { withDefaults } from './validate.js';
@@ -58,20 +58,27 @@ export function loadConfig(
  * are one of their words. Runs again after command-line flags are applied.
  */
 export function validateConfig(config: EdgeguardConfig, source: string): void {
-  const cidrs = (field: string, list: string[]) =>
+  const cidrs = (field: string, list: string[], shortest?: { 4: number; 6: number }) =>
     list.forEach((text, i) => {
+      const bad = (message: string) =>
+        new BadInput('bad-config', `field '${field}[${i}]': ${message}`, field, source);
+      let cidr: Cidr;
       try {
-        parseCidr(text);
+        cidr = parseCidr(text);
       } catch (error) {
-        throw new BadInput(
-          'bad-config',
-          `field '${field}[${i}]': ${(error as Error).message}`,
-          field,
-          source,
-        );
+        throw bad((error as Error).message);
       }
+      // `203.0.113.7/8` is read as 203.0.0.0/8: a typo that would trust or allow a whole /8.
+      const slash = text.indexOf('/');
+      const address = slash < 0 ? null : canonicalIp(text.slice(0, slash).trim());
+      if (address !== null && address !== cidr.text.slice(0, cidr.text.indexOf('/')))
+        throw bad(`'${text}' has bits set after its prefix length: the network is ${cidr.text}`);
+      if (shortest && cidr.prefixLength < shortest[cidr.version])
+        throw bad(
+          `'${text}' is wider than /${shortest[cidr.version]}: X-Forwarded-For from every address in it would be believed, so any client there could pick the address it is blamed as`,
+        );
     });
-  cidrs('input.trustedProxies', config.input.trustedProxies);
+  cidrs('input.trustedProxies', config.input.trustedProxies, { 4: 8, 6: 7 }); // 10.0.0.0/8, fc00::/7 (ULA)
   cidrs('allowlist', config.allowlist);
   if (config.input.format !== 'auto') {
     try {
@@ -95,12 +102,49 @@ export function validateConfig(config: EdgeguardConfig, source: string): void {
       );
     }
   }
-  if (!Number.isInteger(config.pipeline.partitions) || config.pipeline.partitions < 1) {
-    throw new BadInput(
-      'bad-config',
-      `field 'pipeline.partitions': expected a whole number ≥ 1`,
-      'pipeline.partitions',
-      source,
-    );
-  }
+  checkNumbers(config, source);
+}
+
+/**
+ * Ranges of numeric fields whose wrong value passes the type check but breaks something at run
+ * time: `flushIntervalMs: 0` never flushes (detection silently off, per-flush maps unbounded),
+ * `range.ipv4Bits: 4` makes range decisions cover /4, `maxLineLength: 1e9` lets one line without a
+ * newline buffer gigabytes. `[min, max, whole]`; every other number must be ≥ 0, and every share or
+ * ratio at most 1.
+ */
+const NUMBER_RANGES: Record<string, [number, number, boolean]> = {
+  'input.maxLineLength': [256, 1 << 20, true],
+  'input.maxFieldLength': [64, 1 << 20, true],
+  'detect.flushIntervalMs': [100, 3_600_000, true],
+  'detect.allowedLatenessMs': [0, 3_600_000, true],
+  'detect.range.ipv4Bits': [8, 32, true],
+  'detect.range.ipv6Bits': [16, 128, true],
+  'detect.bounds.recentPathsPerClient': [1, 1024, true],
+  'detect.bounds.recentUrlsPerClient': [1, 1024, true],
+  'detect.bounds.pathsPerFingerprint': [1, 1024, true],
+  'detect.bounds.queryHashesPerPartial': [1, 1024, true],
+  'pipeline.partitions': [1, 1024, true],
+};
+/** Table sizes (`detect.bounds.max*`): whole numbers, at least 1, at most this. */
+const MAX_TABLE = 10_000_000;
+
+function checkNumbers(config: EdgeguardConfig, source: string): void {
+  const walk = (value: unknown, path: string): void => {
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [key, child] of Object.entries(value)) walk(child, path ? `${path}.${key}` : key);
+      return;
+    }
+    if (typeof value !== 'number') return;
+    const name = path.slice(path.lastIndexOf('.') + 1);
+    const range: [number, number, boolean] | undefined =
+      NUMBER_RANGES[path] ??
+      (path.startsWith('detect.bounds.max') ? [1, MAX_TABLE, true] : undefined) ??
+      (/(Share|Ratio)$/.test(name) ? [0, 1, false] : undefined);
+    const [min, max, whole] = range ?? [0, Number.POSITIVE_INFINITY, false];
+    if (value < min || value > max || (whole && !Number.isInteger(value))) {
+      const expected = `${whole ? 'a whole number' : 'a number'} ${max === Number.POSITIVE_INFINITY ? `≥ ${min}` : `from ${min} to ${max}`}`;
+      throw new BadInput('bad-config', `field '${path}': expected ${expected}, got ${value}`, path, source);
+    }
+  };
+  walk(config, '');
 }

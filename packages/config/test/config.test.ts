@@ -3,11 +3,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { BadInput } from '@edgeguard/schema';
 import {
+  defaultConfig,
+  type EdgeguardConfig,
   formatGoDuration,
   parseConfigText,
   parseDuration,
   readConfigFile,
+  validateConfig,
   withDefaults,
 } from '../src/index.js';
 
@@ -102,5 +106,60 @@ describe('durations', () => {
     assert.equal(formatGoDuration(90_500), '1m30.5s');
     assert.equal(formatGoDuration(999), '999ms');
     assert.equal(formatGoDuration(-2000), '-2s');
+  });
+});
+
+describe('edgeguard config checks beyond types', () => {
+  const check = (patch: (c: EdgeguardConfig) => void) => {
+    const config = structuredClone(defaultConfig);
+    patch(config);
+    return () => validateConfig(config, 'cfg.json');
+  };
+  const refused = (patch: (c: EdgeguardConfig) => void, message: RegExp) =>
+    assert.throws(
+      check(patch),
+      (e: unknown) => e instanceof BadInput && e.reason === 'bad-config' && message.test(e.message),
+    );
+
+  it('accepts the defaults', () => {
+    check(() => undefined)();
+  });
+
+  it('refuses numbers that pass the type check but break detection at run time', () => {
+    refused(
+      (c) => (c.detect.flushIntervalMs = 0),
+      /'detect.flushIntervalMs': expected a whole number from 100/,
+    );
+    refused(
+      (c) => (c.detect.range.ipv4Bits = 4),
+      /'detect.range.ipv4Bits': expected a whole number from 8 to 32, got 4/,
+    );
+    refused((c) => (c.detect.range.ipv4Bits = 33), /'detect.range.ipv4Bits'/);
+    refused((c) => (c.input.maxLineLength = 1e9), /'input.maxLineLength'/);
+    refused((c) => (c.detect.allowedLatenessMs = -5), /'detect.allowedLatenessMs'/);
+    refused((c) => (c.detect.bounds.pathsPerFingerprint = 1e9), /'detect.bounds.pathsPerFingerprint'/);
+    refused(
+      (c) => (c.detect.bounds.maxClients = 0.5),
+      /'detect.bounds.maxClients': expected a whole number from 1/,
+    );
+    refused(
+      (c) => (c.detect.decisions.extendWhenRemainingShare = 1.5),
+      /extendWhenRemainingShare': expected a number from 0 to 1/,
+    );
+    refused((c) => (c.pipeline.partitions = 0), /'pipeline.partitions'/);
+  });
+
+  it('refuses CIDRs with bits after the prefix, and trusted proxies wider than /8 (IPv4) or /7 (IPv6)', () => {
+    refused(
+      (c) => c.input.trustedProxies.push('203.0.113.7/8'),
+      /bits set after its prefix length: the network is 203.0.0.0\/8/,
+    );
+    refused((c) => c.allowlist.push('2001:db8::1/32'), /the network is 2001:db8::\/32/);
+    refused((c) => c.input.trustedProxies.push('0.0.0.0/0'), /wider than \/8/);
+    refused((c) => c.input.trustedProxies.push('::/6'), /wider than \/7/);
+    check((c) =>
+      c.input.trustedProxies.push('10.0.0.0/8', 'fc00::/7', 'fd00::/8', '2001:db8::/32', '192.0.2.7'),
+    )();
+    check((c) => c.allowlist.push('0.0.0.0/0'))();
   });
 });
