@@ -14,6 +14,8 @@
 //                     run alternately BENCH_REPEAT times each (default 3); each root must be built
 //   BENCH_VERIFY=1    also hashes every output (topic, key, JSON value): equal digests = equal
 //                     outputs (the hashing is timed too, so do not compare its figures)
+//   BENCH_MAX_CLIENTS=n  a smaller client table (default bounds.maxClients, 200k), so that evictions
+//                     take part (with BENCH_VERIFY: the eviction paths give the same outputs)
 //   BENCH_CPU_PROF=f  writes a CPU profile of the timed loop only (first run of each variant,
 //                     f.<variant>.cpuprofile) and prints the top functions by self time
 import { spawnSync } from 'node:child_process';
@@ -100,8 +102,11 @@ async function child(root, logPath, profPath) {
     value: log,
     timestamp: log.time,
   }));
+  // BENCH_MAX_CLIENTS: a smaller client table, so that evictions take part (digest checks).
+  const bounds = { ...defaultConfig.detect.bounds };
+  if (process.env.BENCH_MAX_CLIENTS) bounds.maxClients = Number(process.env.BENCH_MAX_CLIENTS);
   const stage = createTopology({
-    detect: defaultConfig.detect,
+    detect: { ...defaultConfig.detect, bounds },
     allowlist: [],
     partitions: 1,
   }).topology.stages[0].create(0);

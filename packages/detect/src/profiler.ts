@@ -1,4 +1,5 @@
 import type { AccessLog } from '@edgeguard/schema';
+import { AddressIndex } from './address-index.js';
 import type { ClientTraits } from './client-rules.js';
 import {
   ClientScore,
@@ -704,7 +705,7 @@ export class Profiler {
     this.recentStride = this.recentPaths + this.recentUrls;
     this.store = new ClientStore(this.maxClients, this.recentStride);
     this.view = new ClientProfile(this.store);
-    this.clients = new ClockTable<string, number>(this.maxClients);
+    this.clients = new ClockTable<string, number>(this.maxClients, undefined, new AddressIndex());
     this.classifier = new RequestClassifier(config);
     this.tauShort = config.windows.shortMs;
     this.tauMedium = config.windows.mediumMs;
@@ -1257,7 +1258,9 @@ export class Profiler {
       if (client.generation !== generations[k]) {
         // Evicted since. The lookup is kept: it marks the address as used if it came back.
         this.clients.get(ips[k]!);
-      } else if (client.requestsSinceEval > 0 && this.clients.get(ips[k]!) === client.slot) {
+      } else if (client.requestsSinceEval > 0) {
+        // Same generation: the address still holds the slot (as its lookup would say, and mark).
+        this.clients.touch(client.slot);
         this.evaluate(client, client.clock, sink);
       }
     }
