@@ -28,7 +28,7 @@ import { ClockTable } from './clock-table.js';
 import type { DetectConfig } from './config.js';
 import type { DetectDeps } from './deps.js';
 import { detachString, SharedStrings } from './detach-string.js';
-import { hashContent, hashString, hashUrl } from './hash.js';
+import { hashContentState, hashFinish, hashString, hashUrl, hashUrlFrom } from './hash.js';
 import type {
   ClientSignal,
   ContentPartial,
@@ -554,6 +554,15 @@ class ClientProfile implements ClientTraits {
   }
 }
 
+/** A content key's facts (1 asset, 2 sensitive) and shared copies of its texts. */
+class PathEntry {
+  constructor(
+    readonly facts: number,
+    readonly host: string | null,
+    readonly path: string,
+  ) {}
+}
+
 /** Map-side totals for one content key since the last flush. */
 class ContentAccumulator {
   host: string | null = null;
@@ -644,7 +653,7 @@ export class Profiler {
    * runs once per path rather than once per client. Bounded by PATH_FACTS_ENTRIES, cleared when
    * full; two paths colliding on 30 bits (≈ 1 in a billion per pair) would share facts.
    */
-  private readonly pathFacts = new Map<number, number>();
+  private readonly pathFacts = new Map<number, PathEntry>();
   /** Shared copies of the texts profiles keep (see SHARED_STRINGS). */
   private readonly sharedStrings = new SharedStrings(SHARED_STRINGS);
 
@@ -787,19 +796,25 @@ export class Profiler {
     // Path facts, cached for a client repeating its last path. The content-key hash tells a new
     // path (what follows depends on the path only through this hash: the facts cache is keyed by
     // it too), so the profile keeps no copy of the path and compares no text.
-    const hash = hashContent(log.host, log.path);
+    const contentState = hashContentState(log.host, log.path);
+    const hash = hashFinish(contentState);
     if (hash !== client.pathHash) {
       client.pathHash = hash;
       const key = hash & 0x3fffffff;
-      let facts = this.pathFacts.get(key);
-      if (facts === undefined) {
+      let entry = this.pathFacts.get(key);
+      if (entry === undefined) {
         const asset = this.classifier.isAsset(log.path);
-        facts = (asset ? 1 : 0) | (!asset && this.classifier.isSensitive(log.path, null) ? 2 : 0);
+        const facts = (asset ? 1 : 0) | (!asset && this.classifier.isSensitive(log.path, null) ? 2 : 0);
+        entry = new PathEntry(
+          facts,
+          this.sharedStrings.getOptional(log.host),
+          this.sharedStrings.get(log.path),
+        );
         if (this.pathFacts.size >= PATH_FACTS_ENTRIES) this.pathFacts.clear();
-        this.pathFacts.set(key, facts);
+        this.pathFacts.set(key, entry);
       }
-      client.pathIsAsset = (facts & 1) !== 0;
-      client.pathSensitive = (facts & 2) !== 0;
+      client.pathIsAsset = (entry.facts & 1) !== 0;
+      client.pathSensitive = (entry.facts & 2) !== 0;
     }
     const flags = this.requestFlags(client, log);
     const isAsset = (flags & ASSET) !== 0;
@@ -816,7 +831,7 @@ export class Profiler {
     let bust = false;
     let bustWeight = 1;
     if (log.query !== null) {
-      const urlSeen = this.seenOrInsertUrl(client, ro, hashUrl(log.host, log.path, log.query));
+      const urlSeen = this.seenOrInsertUrl(client, ro, hashUrlFrom(contentState, log.query));
       repeat = urlSeen;
       bust = pathSeen && !urlSeen && (flags & (HIT | STALE | UNCACHEABLE)) === 0;
       // Without a logged cache status a new query string may just be new content (sites that
@@ -871,7 +886,7 @@ export class Profiler {
       client.fingerprintAccFlush !== this.stats.flushes ||
       client.fingerprintAccFor !== client.fingerprint
     ) {
-      fp = this.fingerprintAccumulator(client.fingerprint, log.userAgent, client.crawlerClaim);
+      fp = this.fingerprintAccumulator(client.fingerprint, client.userAgent ?? null, client.crawlerClaim);
       client.fingerprintAccIndex = fp.index;
       client.fingerprintAccFlush = this.stats.flushes;
       client.fingerprintAccFor = client.fingerprint;
@@ -996,9 +1011,16 @@ export class Profiler {
     if (acc === undefined) {
       acc = this.spareContent.pop() ?? new ContentAccumulator();
       // Shared copies: a slice would keep its whole log line alive until the flush (and the
-      // lines of one flush outlive young-generation collections).
-      acc.host = this.sharedStrings.getOptional(log.host);
-      acc.path = this.sharedStrings.get(log.path);
+      // lines of one flush outlive young-generation collections). The path's entry usually has
+      // them (one text compare instead of hashing the path again).
+      const entry = this.pathFacts.get(key);
+      if (entry !== undefined && entry.path === log.path && entry.host === log.host) {
+        acc.host = entry.host;
+        acc.path = entry.path;
+      } else {
+        acc.host = this.sharedStrings.getOptional(log.host);
+        acc.path = this.sharedStrings.get(log.path);
+      }
       this.content.set(key, acc);
     } else if (acc.path !== log.path || acc.host !== log.host) {
       // A 32-bit collision between two keys of one flush: keep the second key apart by its text.
@@ -1059,7 +1081,7 @@ export class Profiler {
     let acc = this.fingerprints.get(fingerprint);
     if (acc === undefined) {
       acc = new FingerprintAccumulator();
-      acc.userAgent = this.sharedStrings.getOptional(userAgent);
+      acc.userAgent = userAgent; // the client's shared copy
       acc.declaredCrawler = declaredCrawler;
       acc.index = this.fingerprintList.length;
       this.fingerprintList.push(acc);
