@@ -79,8 +79,11 @@ export interface ProfilerSink {
 
 // Client state columns (struct of arrays, indexed by the client table's slot). One object per
 // client with ~45 fields and boxed time fields cost ~620 B; columns cost ~300 B and nothing for
-// the garbage collector to trace but the text columns.
-// Float64 per slot: clocks, times, scores and lifetime counts (exact past 2^31).
+// the garbage collector to trace but the text columns. A slot's values of one type sit side by
+// side (one Float64 run with its counters, one Int32 run, one run of texts), so a request touches
+// a few adjacent cache lines per client instead of one line in each of ~20 columns.
+// Float64 per slot: clocks, times, scores and lifetime counts (exact past 2^31), then the decayed
+// counters (COUNTER_STRIDE, from N_COUNTERS).
 const N_CLOCK = 0;
 const N_SESSION_START = 1;
 const N_REQUESTS = 2;
@@ -97,8 +100,10 @@ const N_COUNTED_AT = 12;
 const N_FP_COUNTED_AT = 13;
 const N_COUNTED_SCORE = 14;
 const N_INTER_ARRIVALS = 15;
-const N_STRIDE = 16;
-// Int32 per slot: small counts and cursors.
+const N_COUNTERS = 16;
+const N_STRIDE = N_COUNTERS + COUNTER_STRIDE;
+// Int32 per slot: small counts and cursors, hashes (Uint32 values stored as Int32: read with
+// `>>> 0`) and flags.
 const I_FP_CHANGES = 0;
 const I_PATH_CURSOR = 1;
 const I_URL_CURSOR = 2;
@@ -108,14 +113,13 @@ const I_FP_ACC_FLUSH = 4;
 const I_GENERATION = 5;
 /** Index of its fingerprint accumulator in the current flush's list (valid when I_FP_ACC_FLUSH is current). */
 const I_FP_ACC_INDEX = 6;
-const I_STRIDE = 7;
-// Uint32 per slot: hashes.
-const H_FINGERPRINT = 0;
-const H_PATH = 1;
-const H_COUNTED_FINGERPRINT = 2;
-const H_LAST_FP_PATH = 3;
-const H_STRIDE = 4;
-// Flag bits (Uint16 per slot).
+const I_FINGERPRINT_HASH = 7;
+const I_PATH_HASH = 8;
+const I_COUNTED_FINGERPRINT_HASH = 9;
+const I_LAST_FP_PATH = 10;
+const I_FLAGS = 11;
+const I_STRIDE = 12;
+// Flag bits (I_FLAGS).
 const F_ALLOWLISTED = 1;
 const F_BROWSER_CLAIM = 2;
 const F_CRAWLER_CLAIM = 4;
@@ -125,6 +129,17 @@ const F_PATH_SENSITIVE = 32;
 const F_HUMAN_LOOKING = 64;
 const F_HUMAN_COUNTED = 128;
 const F_FLAGGED_COUNTED = 256;
+// Texts per slot (one packed array, T_STRIDE entries per slot).
+const T_IP = 0;
+const T_PREFIX = 1;
+const T_USER_AGENT = 2;
+const T_ACCEPT_LANGUAGE = 3;
+const T_HEADER_ORDER = 4;
+const T_FINGERPRINT = 5;
+const T_COUNTED_FINGERPRINT = 6;
+const T_LAST_SIGNAL_REASON = 7;
+const T_FINGERPRINT_ACC_FOR = 8;
+const T_STRIDE = 9;
 
 /** Slots per page of the client columns (see ClientStore). */
 const PAGE_BITS = 12;
@@ -141,19 +156,9 @@ class ClientStore {
   capacity = 0;
   readonly numPages: Float64Array[] = [];
   readonly intPages: Int32Array[] = [];
-  readonly hashPages: Uint32Array[] = [];
-  readonly flagPages: Uint16Array[] = [];
-  readonly counterPages: Float64Array[] = [];
   readonly recentPages: Uint32Array[] = [];
-  readonly ip: string[] = [];
-  readonly prefix: (string | null)[] = [];
-  readonly userAgent: (string | null | undefined)[] = [];
-  readonly acceptLanguage: (string | null)[] = [];
-  readonly headerOrder: (string | null)[] = [];
-  readonly fingerprint: string[] = [];
-  readonly countedFingerprint: string[] = [];
-  readonly lastSignalReason: string[] = [];
-  readonly fingerprintAccFor: string[] = [];
+  /** T_STRIDE texts per slot: address, prefix, header values, fingerprints, reason. */
+  readonly texts: (string | null | undefined)[] = [];
 
   constructor(
     /** Most slots (the client table's capacity). */
@@ -167,21 +172,11 @@ class ClientStore {
     const slots = Math.min(PAGE_SLOTS, this.maxSlots - this.capacity);
     this.numPages.push(new Float64Array(slots * N_STRIDE));
     this.intPages.push(new Int32Array(slots * I_STRIDE));
-    this.hashPages.push(new Uint32Array(slots * H_STRIDE));
-    this.flagPages.push(new Uint16Array(slots));
-    this.counterPages.push(new Float64Array(slots * COUNTER_STRIDE));
     this.recentPages.push(new Uint32Array(slots * this.recentStride));
-    // Text columns stay packed arrays (filled by push, never holey).
+    // The text column stays a packed array (filled by push, never holey).
+    const texts = this.texts;
     for (let k = 0; k < slots; k++) {
-      this.ip.push('');
-      this.prefix.push(null);
-      this.userAgent.push(undefined);
-      this.acceptLanguage.push(null);
-      this.headerOrder.push(null);
-      this.fingerprint.push('');
-      this.countedFingerprint.push('');
-      this.lastSignalReason.push('');
-      this.fingerprintAccFor.push('');
+      for (let t = 0; t < T_STRIDE; t++) texts.push(null);
     }
     this.capacity += slots;
   }
@@ -206,19 +201,19 @@ class ClientStore {
     ints.fill(0, i, i + I_STRIDE);
     ints[i + I_FP_ACC_FLUSH] = -1;
     ints[i + I_GENERATION] = (generation + 1) | 0;
-    this.hashPages[page]!.fill(0, k * H_STRIDE, (k + 1) * H_STRIDE);
-    this.flagPages[page]![k] = allowlisted ? F_ALLOWLISTED : 0;
-    this.counterPages[page]!.fill(0, k * COUNTER_STRIDE, (k + 1) * COUNTER_STRIDE);
+    ints[i + I_FLAGS] = allowlisted ? F_ALLOWLISTED : 0;
     this.recentPages[page]!.fill(0, k * this.recentStride, (k + 1) * this.recentStride);
-    this.ip[slot] = ip;
-    this.prefix[slot] = prefix;
-    this.userAgent[slot] = undefined;
-    this.acceptLanguage[slot] = null;
-    this.headerOrder[slot] = null;
-    this.fingerprint[slot] = '';
-    this.countedFingerprint[slot] = '';
-    this.lastSignalReason[slot] = '';
-    this.fingerprintAccFor[slot] = '';
+    const texts = this.texts;
+    const t = slot * T_STRIDE;
+    texts[t + T_IP] = ip;
+    texts[t + T_PREFIX] = prefix;
+    texts[t + T_USER_AGENT] = undefined;
+    texts[t + T_ACCEPT_LANGUAGE] = null;
+    texts[t + T_HEADER_ORDER] = null;
+    texts[t + T_FINGERPRINT] = '';
+    texts[t + T_COUNTED_FINGERPRINT] = '';
+    texts[t + T_LAST_SIGNAL_REASON] = '';
+    texts[t + T_FINGERPRINT_ACC_FOR] = '';
   }
 }
 
@@ -239,16 +234,14 @@ class ClientProfile implements ClientTraits {
   private n = 0;
   private ints: Int32Array;
   private i = 0;
-  private hashes: Uint32Array;
-  private h = 0;
-  private flags: Uint16Array;
-  private k = 0;
+  private readonly texts: (string | null | undefined)[];
+  private t = 0;
 
   constructor(private readonly store: ClientStore) {
     this.counters = this.num = new Float64Array(0);
     this.ints = new Int32Array(0);
-    this.recent = this.hashes = new Uint32Array(0);
-    this.flags = new Uint16Array(0);
+    this.recent = new Uint32Array(0);
+    this.texts = store.texts;
   }
 
   at(slot: number): this {
@@ -256,38 +249,43 @@ class ClientProfile implements ClientTraits {
     const page = slot >>> PAGE_BITS;
     const k = slot & PAGE_MASK;
     this.slot = slot;
-    this.k = k;
-    this.num = store.numPages[page]!;
+    this.num = this.counters = store.numPages[page]!;
     this.n = k * N_STRIDE;
+    this.co = this.n + N_COUNTERS;
     this.ints = store.intPages[page]!;
     this.i = k * I_STRIDE;
-    this.hashes = store.hashPages[page]!;
-    this.h = k * H_STRIDE;
-    this.flags = store.flagPages[page]!;
-    this.counters = store.counterPages[page]!;
-    this.co = k * COUNTER_STRIDE;
+    this.t = slot * T_STRIDE;
     this.recent = store.recentPages[page]!;
     this.ro = k * store.recentStride;
     return this;
   }
 
   private flag(bit: number): boolean {
-    return (this.flags[this.k]! & bit) !== 0;
+    return (this.ints[this.i + I_FLAGS]! & bit) !== 0;
   }
 
   private setFlag(bit: number, on: boolean): void {
-    const flags = this.flags;
-    flags[this.k] = on ? flags[this.k]! | bit : flags[this.k]! & ~bit;
+    const ints = this.ints;
+    const f = this.i + I_FLAGS;
+    ints[f] = on ? ints[f]! | bit : ints[f]! & ~bit;
+  }
+
+  private text(field: number): string | null | undefined {
+    return this.texts[this.t + field];
+  }
+
+  private setText(field: number, v: string | null | undefined): void {
+    this.texts[this.t + field] = v;
   }
 
   get generation(): number {
     return this.ints[this.i + I_GENERATION]!;
   }
   get ip(): string {
-    return this.store.ip[this.slot]!;
+    return this.text(T_IP) as string;
   }
   get prefix(): string | null {
-    return this.store.prefix[this.slot]!;
+    return this.text(T_PREFIX) as string | null;
   }
   get allowlisted(): boolean {
     return this.flag(F_ALLOWLISTED);
@@ -332,34 +330,34 @@ class ClientProfile implements ClientTraits {
   }
   // User agent and fingerprint, recomputed only when the headers change.
   get userAgent(): string | null | undefined {
-    return this.store.userAgent[this.slot];
+    return this.text(T_USER_AGENT);
   }
   set userAgent(v: string | null | undefined) {
-    this.store.userAgent[this.slot] = v;
+    this.setText(T_USER_AGENT, v);
   }
   get acceptLanguage(): string | null {
-    return this.store.acceptLanguage[this.slot]!;
+    return this.text(T_ACCEPT_LANGUAGE) as string | null;
   }
   set acceptLanguage(v: string | null) {
-    this.store.acceptLanguage[this.slot] = v;
+    this.setText(T_ACCEPT_LANGUAGE, v);
   }
   get headerOrder(): string | null {
-    return this.store.headerOrder[this.slot]!;
+    return this.text(T_HEADER_ORDER) as string | null;
   }
   set headerOrder(v: string | null) {
-    this.store.headerOrder[this.slot] = v;
+    this.setText(T_HEADER_ORDER, v);
   }
   get fingerprint(): string {
-    return this.store.fingerprint[this.slot]!;
+    return this.text(T_FINGERPRINT) as string;
   }
   set fingerprint(v: string) {
-    this.store.fingerprint[this.slot] = v;
+    this.setText(T_FINGERPRINT, v);
   }
   get fingerprintHash(): number {
-    return this.hashes[this.h + H_FINGERPRINT]!;
+    return this.ints[this.i + I_FINGERPRINT_HASH]! >>> 0;
   }
   set fingerprintHash(v: number) {
-    this.hashes[this.h + H_FINGERPRINT] = v;
+    this.ints[this.i + I_FINGERPRINT_HASH] = v;
   }
   /** How often the fingerprint changed: > 1 marks a shared address (NAT) with many browsers. */
   get fingerprintChanges(): number {
@@ -388,10 +386,10 @@ class ClientProfile implements ClientTraits {
   }
   // The last path's hash and facts, so a client repeating a path costs no classification.
   get pathHash(): number {
-    return this.hashes[this.h + H_PATH]!;
+    return this.ints[this.i + I_PATH_HASH]! >>> 0;
   }
   set pathHash(v: number) {
-    this.hashes[this.h + H_PATH] = v;
+    this.ints[this.i + I_PATH_HASH] = v;
   }
   get pathIsAsset(): boolean {
     return this.flag(F_PATH_IS_ASSET);
@@ -474,10 +472,10 @@ class ClientProfile implements ClientTraits {
     this.num[this.n + N_LAST_SIGNAL_SCORE] = v;
   }
   get lastSignalReason(): string {
-    return this.store.lastSignalReason[this.slot]!;
+    return this.text(T_LAST_SIGNAL_REASON) as string;
   }
   set lastSignalReason(v: string) {
-    this.store.lastSignalReason[this.slot] = v;
+    this.setText(T_LAST_SIGNAL_REASON, v);
   }
   // "Count once per window" bookkeeping for the cross-address aggregates.
   get countedAt(): number {
@@ -493,16 +491,16 @@ class ClientProfile implements ClientTraits {
     this.num[this.n + N_FP_COUNTED_AT] = v;
   }
   get countedFingerprint(): string {
-    return this.store.countedFingerprint[this.slot]!;
+    return this.text(T_COUNTED_FINGERPRINT) as string;
   }
   set countedFingerprint(v: string) {
-    this.store.countedFingerprint[this.slot] = v;
+    this.setText(T_COUNTED_FINGERPRINT, v);
   }
   get countedFingerprintHash(): number {
-    return this.hashes[this.h + H_COUNTED_FINGERPRINT]!;
+    return this.ints[this.i + I_COUNTED_FINGERPRINT_HASH]! >>> 0;
   }
   set countedFingerprintHash(v: number) {
-    this.hashes[this.h + H_COUNTED_FINGERPRINT] = v;
+    this.ints[this.i + I_COUNTED_FINGERPRINT_HASH] = v;
   }
   /** The fingerprint accumulator of the current flush, and the flush it belongs to. */
   /**
@@ -522,17 +520,17 @@ class ClientProfile implements ClientTraits {
     this.ints[this.i + I_FP_ACC_FLUSH] = v;
   }
   get fingerprintAccFor(): string {
-    return this.store.fingerprintAccFor[this.slot]!;
+    return this.text(T_FINGERPRINT_ACC_FOR) as string;
   }
   set fingerprintAccFor(v: string) {
-    this.store.fingerprintAccFor[this.slot] = v;
+    this.setText(T_FINGERPRINT_ACC_FOR, v);
   }
   /** The last path added to that accumulator (a client repeating a path adds it once). */
   get lastFingerprintPath(): number {
-    return this.hashes[this.h + H_LAST_FP_PATH]!;
+    return this.ints[this.i + I_LAST_FP_PATH]! >>> 0;
   }
   set lastFingerprintPath(v: number) {
-    this.hashes[this.h + H_LAST_FP_PATH] = v;
+    this.ints[this.i + I_LAST_FP_PATH] = v;
   }
   get humanCounted(): boolean {
     return this.flag(F_HUMAN_COUNTED);
