@@ -103,7 +103,7 @@ const N_INTER_ARRIVALS = 15;
 const N_COUNTERS = 16;
 const N_STRIDE = N_COUNTERS + COUNTER_STRIDE;
 // Int32 per slot: small counts and cursors, hashes (Uint32 values stored as Int32: read with
-// `>>> 0`) and flags.
+// `>>> 0`), flags, then the recent-key sets.
 const I_FP_CHANGES = 0;
 const I_PATH_CURSOR = 1;
 const I_URL_CURSOR = 2;
@@ -118,7 +118,8 @@ const I_PATH_HASH = 8;
 const I_COUNTED_FINGERPRINT_HASH = 9;
 const I_LAST_FP_PATH = 10;
 const I_FLAGS = 11;
-const I_STRIDE = 12;
+/** Then the recent path hashes and URL hashes (recentPathsPerClient + recentUrlsPerClient), as Int32. */
+const I_RECENT = 12;
 // Flag bits (I_FLAGS).
 const F_ALLOWLISTED = 1;
 const F_BROWSER_CLAIM = 2;
@@ -156,23 +157,26 @@ class ClientStore {
   capacity = 0;
   readonly numPages: Float64Array[] = [];
   readonly intPages: Int32Array[] = [];
-  readonly recentPages: Uint32Array[] = [];
   /** T_STRIDE texts per slot: address, prefix, header values, fingerprints, reason. */
   readonly texts: (string | null | undefined)[] = [];
+
+  /** Int32 values per slot: I_RECENT + the recent-key sets. */
+  readonly intStride: number;
 
   constructor(
     /** Most slots (the client table's capacity). */
     readonly maxSlots: number,
     /** Recent path + URL hashes per slot. */
-    readonly recentStride: number,
-  ) {}
+    recentStride: number,
+  ) {
+    this.intStride = I_RECENT + recentStride;
+  }
 
   /** Adds one page of slots (fewer for the last page). */
   grow(): void {
     const slots = Math.min(PAGE_SLOTS, this.maxSlots - this.capacity);
     this.numPages.push(new Float64Array(slots * N_STRIDE));
-    this.intPages.push(new Int32Array(slots * I_STRIDE));
-    this.recentPages.push(new Uint32Array(slots * this.recentStride));
+    this.intPages.push(new Int32Array(slots * this.intStride));
     // The text column stays a packed array (filled by push, never holey).
     const texts = this.texts;
     for (let k = 0; k < slots; k++) {
@@ -196,13 +200,12 @@ class ClientStore {
     num[n + N_FP_COUNTED_AT] = Number.NEGATIVE_INFINITY;
     num[n + N_COUNTED_SCORE] = -1;
     const ints = this.intPages[page]!;
-    const i = k * I_STRIDE;
+    const i = k * this.intStride;
     const generation = ints[i + I_GENERATION]!;
-    ints.fill(0, i, i + I_STRIDE);
+    ints.fill(0, i, i + this.intStride);
     ints[i + I_FP_ACC_FLUSH] = -1;
     ints[i + I_GENERATION] = (generation + 1) | 0;
     ints[i + I_FLAGS] = allowlisted ? F_ALLOWLISTED : 0;
-    this.recentPages[page]!.fill(0, k * this.recentStride, (k + 1) * this.recentStride);
     const texts = this.texts;
     const t = slot * T_STRIDE;
     texts[t + T_IP] = ip;
@@ -227,8 +230,8 @@ class ClientProfile implements ClientTraits {
   /** The slot's decayed counters: `counters[co …]` (COUNTER_STRIDE values). */
   counters: Float64Array;
   co = 0;
-  /** The slot's recent path hashes then URL hashes: `recent[ro …]`. */
-  recent: Uint32Array;
+  /** The slot's recent path hashes then URL hashes: `recent[ro …]` (Int32: compare `hash | 0`). */
+  recent: Int32Array;
   ro = 0;
   private num: Float64Array;
   private n = 0;
@@ -239,8 +242,7 @@ class ClientProfile implements ClientTraits {
 
   constructor(private readonly store: ClientStore) {
     this.counters = this.num = new Float64Array(0);
-    this.ints = new Int32Array(0);
-    this.recent = new Uint32Array(0);
+    this.recent = this.ints = new Int32Array(0);
     this.texts = store.texts;
   }
 
@@ -252,11 +254,10 @@ class ClientProfile implements ClientTraits {
     this.num = this.counters = store.numPages[page]!;
     this.n = k * N_STRIDE;
     this.co = this.n + N_COUNTERS;
-    this.ints = store.intPages[page]!;
-    this.i = k * I_STRIDE;
+    this.recent = this.ints = store.intPages[page]!;
+    this.i = k * store.intStride;
+    this.ro = this.i + I_RECENT;
     this.t = slot * T_STRIDE;
-    this.recent = store.recentPages[page]!;
-    this.ro = k * store.recentStride;
     return this;
   }
 
@@ -983,8 +984,9 @@ export class Profiler {
   }
 
   /** Whether the client asked for this path among its recent ones; remembers it if not (FIFO). */
-  private seenOrInsertPath(client: ClientProfile, ro: number, hash: number): boolean {
+  private seenOrInsertPath(client: ClientProfile, ro: number, hashValue: number): boolean {
     const keys = client.recent;
+    const hash = hashValue | 0;
     const end = ro + this.recentPaths;
     for (let i = ro; i < end; i++) if (keys[i] === hash) return true;
     keys[ro + client.pathCursor] = hash;
@@ -992,8 +994,9 @@ export class Profiler {
     return false;
   }
 
-  private seenOrInsertUrl(client: ClientProfile, ro: number, hash: number): boolean {
+  private seenOrInsertUrl(client: ClientProfile, ro: number, hashValue: number): boolean {
     const keys = client.recent;
+    const hash = hashValue | 0;
     const start = ro + this.recentPaths;
     const end = start + this.recentUrls;
     for (let i = start; i < end; i++) if (keys[i] === hash) return true;
@@ -1251,7 +1254,7 @@ export class Profiler {
     const out: number[] = [];
     const ro = client.ro;
     for (let k = 1; k <= this.recentPaths && out.length < SIGNAL_PATHS; k++) {
-      const hash = client.recent[ro + ((client.pathCursor - k + this.recentPaths) % this.recentPaths)]!;
+      const hash = client.recent[ro + ((client.pathCursor - k + this.recentPaths) % this.recentPaths)]! >>> 0;
       if (hash === 0) break;
       out.push(hash);
     }
