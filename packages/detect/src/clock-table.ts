@@ -9,8 +9,15 @@
  * trade-off against exact LRU is that among entries referenced in the same sweep, the order is
  * the hand's, not recency's.
  */
+/** Key → slot lookup of a {@link ClockTable}: a `Map` by default. */
+export interface KeyIndex<K> {
+  readonly size: number;
+  get(key: K): number | undefined;
+  set(key: K, slot: number): unknown;
+  delete(key: K): boolean;
+}
+
 export class ClockTable<K, V> {
-  private readonly index = new Map<K, number>();
   private keys: K[] = [];
   private values: V[] = [];
   private referenced: Uint8Array;
@@ -23,6 +30,8 @@ export class ClockTable<K, V> {
     readonly capacity: number,
     /** Called with an entry being evicted, before its slot is reused. */
     private readonly onEvict: (value: V, key: K) => void = () => {},
+    /** Where keys are looked up (a specialised index for one kind of key; initially empty). */
+    private readonly index: KeyIndex<K> = new Map<K, number>(),
   ) {
     if (!(capacity >= 1)) throw new RangeError(`ClockTable capacity must be ≥ 1, got ${capacity}`);
     this.referenced = new Uint8Array(Math.min(capacity, 1024));
@@ -37,6 +46,11 @@ export class ClockTable<K, V> {
     if (slot === undefined) return undefined;
     this.referenced[slot] = 1;
     return this.values[slot];
+  }
+
+  /** Marks the entry in `slot` as used, as a `get` of its key does (no lookup). */
+  touch(slot: number): void {
+    this.referenced[slot] = 1;
   }
 
   /**

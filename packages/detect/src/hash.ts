@@ -31,10 +31,23 @@ export function hashString(text: string): number {
 
 /** Hash of host + path (the content key), with a separator between them. */
 export function hashContent(host: string | null, path: string): number {
+  return hashFinish(hashContentState(host, path));
+}
+
+/**
+ * The content key's hash before {@link hashFinish}: `hashFinish` of it is {@link hashContent},
+ * and {@link hashUrlFrom} of it is {@link hashUrl}, so a request's two hashes read host and path
+ * once.
+ */
+export function hashContentState(host: string | null, path: string): number {
   let h = FNV_OFFSET;
   if (host !== null) h = hashContinue(h, host);
-  h = hashSeparator(h);
-  return hashFinish(hashContinue(h, path));
+  return hashContinue(hashSeparator(h), path);
+}
+
+/** {@link hashUrl} from the content key's {@link hashContentState} and a query. */
+export function hashUrlFrom(contentState: number, query: string): number {
+  return hashFinish(hashContinue(hashSeparator(hashSeparator(contentState)), query));
 }
 
 /** Hash of a content key extended with the query (a full URL). */

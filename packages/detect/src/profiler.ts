@@ -1,4 +1,5 @@
 import type { AccessLog } from '@edgeguard/schema';
+import { AddressIndex } from './address-index.js';
 import type { ClientTraits } from './client-rules.js';
 import {
   ClientScore,
@@ -27,7 +28,7 @@ import { ClockTable } from './clock-table.js';
 import type { DetectConfig } from './config.js';
 import type { DetectDeps } from './deps.js';
 import { detachString, SharedStrings } from './detach-string.js';
-import { hashContent, hashString, hashUrl } from './hash.js';
+import { hashContentState, hashFinish, hashString, hashUrl, hashUrlFrom } from './hash.js';
 import type {
   ClientSignal,
   ContentPartial,
@@ -78,8 +79,11 @@ export interface ProfilerSink {
 
 // Client state columns (struct of arrays, indexed by the client table's slot). One object per
 // client with ~45 fields and boxed time fields cost ~620 B; columns cost ~300 B and nothing for
-// the garbage collector to trace but the text columns.
-// Float64 per slot: clocks, times, scores and lifetime counts (exact past 2^31).
+// the garbage collector to trace but the text columns. A slot's values of one type sit side by
+// side (one Float64 run with its counters, one Int32 run, one run of texts), so a request touches
+// a few adjacent cache lines per client instead of one line in each of ~20 columns.
+// Float64 per slot: clocks, times, scores and lifetime counts (exact past 2^31), then the decayed
+// counters (COUNTER_STRIDE, from N_COUNTERS).
 const N_CLOCK = 0;
 const N_SESSION_START = 1;
 const N_REQUESTS = 2;
@@ -96,8 +100,10 @@ const N_COUNTED_AT = 12;
 const N_FP_COUNTED_AT = 13;
 const N_COUNTED_SCORE = 14;
 const N_INTER_ARRIVALS = 15;
-const N_STRIDE = 16;
-// Int32 per slot: small counts and cursors.
+const N_COUNTERS = 16;
+const N_STRIDE = N_COUNTERS + COUNTER_STRIDE;
+// Int32 per slot: small counts and cursors, hashes (Uint32 values stored as Int32: read with
+// `>>> 0`), flags, then the recent-key sets.
 const I_FP_CHANGES = 0;
 const I_PATH_CURSOR = 1;
 const I_URL_CURSOR = 2;
@@ -107,14 +113,14 @@ const I_FP_ACC_FLUSH = 4;
 const I_GENERATION = 5;
 /** Index of its fingerprint accumulator in the current flush's list (valid when I_FP_ACC_FLUSH is current). */
 const I_FP_ACC_INDEX = 6;
-const I_STRIDE = 7;
-// Uint32 per slot: hashes.
-const H_FINGERPRINT = 0;
-const H_PATH = 1;
-const H_COUNTED_FINGERPRINT = 2;
-const H_LAST_FP_PATH = 3;
-const H_STRIDE = 4;
-// Flag bits (Uint16 per slot).
+const I_FINGERPRINT_HASH = 7;
+const I_PATH_HASH = 8;
+const I_COUNTED_FINGERPRINT_HASH = 9;
+const I_LAST_FP_PATH = 10;
+const I_FLAGS = 11;
+/** Then the recent path hashes and URL hashes (recentPathsPerClient + recentUrlsPerClient), as Int32. */
+const I_RECENT = 12;
+// Flag bits (I_FLAGS).
 const F_ALLOWLISTED = 1;
 const F_BROWSER_CLAIM = 2;
 const F_CRAWLER_CLAIM = 4;
@@ -124,6 +130,17 @@ const F_PATH_SENSITIVE = 32;
 const F_HUMAN_LOOKING = 64;
 const F_HUMAN_COUNTED = 128;
 const F_FLAGGED_COUNTED = 256;
+// Texts per slot (one packed array, T_STRIDE entries per slot).
+const T_IP = 0;
+const T_PREFIX = 1;
+const T_USER_AGENT = 2;
+const T_ACCEPT_LANGUAGE = 3;
+const T_HEADER_ORDER = 4;
+const T_FINGERPRINT = 5;
+const T_COUNTED_FINGERPRINT = 6;
+const T_LAST_SIGNAL_REASON = 7;
+const T_FINGERPRINT_ACC_FOR = 8;
+const T_STRIDE = 9;
 
 /** Slots per page of the client columns (see ClientStore). */
 const PAGE_BITS = 12;
@@ -140,47 +157,30 @@ class ClientStore {
   capacity = 0;
   readonly numPages: Float64Array[] = [];
   readonly intPages: Int32Array[] = [];
-  readonly hashPages: Uint32Array[] = [];
-  readonly flagPages: Uint16Array[] = [];
-  readonly counterPages: Float64Array[] = [];
-  readonly recentPages: Uint32Array[] = [];
-  readonly ip: string[] = [];
-  readonly prefix: (string | null)[] = [];
-  readonly userAgent: (string | null | undefined)[] = [];
-  readonly acceptLanguage: (string | null)[] = [];
-  readonly headerOrder: (string | null)[] = [];
-  readonly fingerprint: string[] = [];
-  readonly countedFingerprint: string[] = [];
-  readonly lastSignalReason: string[] = [];
-  readonly fingerprintAccFor: string[] = [];
+  /** T_STRIDE texts per slot: address, prefix, header values, fingerprints, reason. */
+  readonly texts: (string | null | undefined)[] = [];
+
+  /** Int32 values per slot: I_RECENT + the recent-key sets. */
+  readonly intStride: number;
 
   constructor(
     /** Most slots (the client table's capacity). */
     readonly maxSlots: number,
     /** Recent path + URL hashes per slot. */
-    readonly recentStride: number,
-  ) {}
+    recentStride: number,
+  ) {
+    this.intStride = I_RECENT + recentStride;
+  }
 
   /** Adds one page of slots (fewer for the last page). */
   grow(): void {
     const slots = Math.min(PAGE_SLOTS, this.maxSlots - this.capacity);
     this.numPages.push(new Float64Array(slots * N_STRIDE));
-    this.intPages.push(new Int32Array(slots * I_STRIDE));
-    this.hashPages.push(new Uint32Array(slots * H_STRIDE));
-    this.flagPages.push(new Uint16Array(slots));
-    this.counterPages.push(new Float64Array(slots * COUNTER_STRIDE));
-    this.recentPages.push(new Uint32Array(slots * this.recentStride));
-    // Text columns stay packed arrays (filled by push, never holey).
+    this.intPages.push(new Int32Array(slots * this.intStride));
+    // The text column stays a packed array (filled by push, never holey).
+    const texts = this.texts;
     for (let k = 0; k < slots; k++) {
-      this.ip.push('');
-      this.prefix.push(null);
-      this.userAgent.push(undefined);
-      this.acceptLanguage.push(null);
-      this.headerOrder.push(null);
-      this.fingerprint.push('');
-      this.countedFingerprint.push('');
-      this.lastSignalReason.push('');
-      this.fingerprintAccFor.push('');
+      for (let t = 0; t < T_STRIDE; t++) texts.push(null);
     }
     this.capacity += slots;
   }
@@ -200,24 +200,23 @@ class ClientStore {
     num[n + N_FP_COUNTED_AT] = Number.NEGATIVE_INFINITY;
     num[n + N_COUNTED_SCORE] = -1;
     const ints = this.intPages[page]!;
-    const i = k * I_STRIDE;
+    const i = k * this.intStride;
     const generation = ints[i + I_GENERATION]!;
-    ints.fill(0, i, i + I_STRIDE);
+    ints.fill(0, i, i + this.intStride);
     ints[i + I_FP_ACC_FLUSH] = -1;
     ints[i + I_GENERATION] = (generation + 1) | 0;
-    this.hashPages[page]!.fill(0, k * H_STRIDE, (k + 1) * H_STRIDE);
-    this.flagPages[page]![k] = allowlisted ? F_ALLOWLISTED : 0;
-    this.counterPages[page]!.fill(0, k * COUNTER_STRIDE, (k + 1) * COUNTER_STRIDE);
-    this.recentPages[page]!.fill(0, k * this.recentStride, (k + 1) * this.recentStride);
-    this.ip[slot] = ip;
-    this.prefix[slot] = prefix;
-    this.userAgent[slot] = undefined;
-    this.acceptLanguage[slot] = null;
-    this.headerOrder[slot] = null;
-    this.fingerprint[slot] = '';
-    this.countedFingerprint[slot] = '';
-    this.lastSignalReason[slot] = '';
-    this.fingerprintAccFor[slot] = '';
+    ints[i + I_FLAGS] = allowlisted ? F_ALLOWLISTED : 0;
+    const texts = this.texts;
+    const t = slot * T_STRIDE;
+    texts[t + T_IP] = ip;
+    texts[t + T_PREFIX] = prefix;
+    texts[t + T_USER_AGENT] = undefined;
+    texts[t + T_ACCEPT_LANGUAGE] = null;
+    texts[t + T_HEADER_ORDER] = null;
+    texts[t + T_FINGERPRINT] = '';
+    texts[t + T_COUNTED_FINGERPRINT] = '';
+    texts[t + T_LAST_SIGNAL_REASON] = '';
+    texts[t + T_FINGERPRINT_ACC_FOR] = '';
   }
 }
 
@@ -231,23 +230,20 @@ class ClientProfile implements ClientTraits {
   /** The slot's decayed counters: `counters[co …]` (COUNTER_STRIDE values). */
   counters: Float64Array;
   co = 0;
-  /** The slot's recent path hashes then URL hashes: `recent[ro …]`. */
-  recent: Uint32Array;
+  /** The slot's recent path hashes then URL hashes: `recent[ro …]` (Int32: compare `hash | 0`). */
+  recent: Int32Array;
   ro = 0;
   private num: Float64Array;
   private n = 0;
   private ints: Int32Array;
   private i = 0;
-  private hashes: Uint32Array;
-  private h = 0;
-  private flags: Uint16Array;
-  private k = 0;
+  private readonly texts: (string | null | undefined)[];
+  private t = 0;
 
   constructor(private readonly store: ClientStore) {
     this.counters = this.num = new Float64Array(0);
-    this.ints = new Int32Array(0);
-    this.recent = this.hashes = new Uint32Array(0);
-    this.flags = new Uint16Array(0);
+    this.recent = this.ints = new Int32Array(0);
+    this.texts = store.texts;
   }
 
   at(slot: number): this {
@@ -255,38 +251,42 @@ class ClientProfile implements ClientTraits {
     const page = slot >>> PAGE_BITS;
     const k = slot & PAGE_MASK;
     this.slot = slot;
-    this.k = k;
-    this.num = store.numPages[page]!;
+    this.num = this.counters = store.numPages[page]!;
     this.n = k * N_STRIDE;
-    this.ints = store.intPages[page]!;
-    this.i = k * I_STRIDE;
-    this.hashes = store.hashPages[page]!;
-    this.h = k * H_STRIDE;
-    this.flags = store.flagPages[page]!;
-    this.counters = store.counterPages[page]!;
-    this.co = k * COUNTER_STRIDE;
-    this.recent = store.recentPages[page]!;
-    this.ro = k * store.recentStride;
+    this.co = this.n + N_COUNTERS;
+    this.recent = this.ints = store.intPages[page]!;
+    this.i = k * store.intStride;
+    this.ro = this.i + I_RECENT;
+    this.t = slot * T_STRIDE;
     return this;
   }
 
   private flag(bit: number): boolean {
-    return (this.flags[this.k]! & bit) !== 0;
+    return (this.ints[this.i + I_FLAGS]! & bit) !== 0;
   }
 
   private setFlag(bit: number, on: boolean): void {
-    const flags = this.flags;
-    flags[this.k] = on ? flags[this.k]! | bit : flags[this.k]! & ~bit;
+    const ints = this.ints;
+    const f = this.i + I_FLAGS;
+    ints[f] = on ? ints[f]! | bit : ints[f]! & ~bit;
+  }
+
+  private text(field: number): string | null | undefined {
+    return this.texts[this.t + field];
+  }
+
+  private setText(field: number, v: string | null | undefined): void {
+    this.texts[this.t + field] = v;
   }
 
   get generation(): number {
     return this.ints[this.i + I_GENERATION]!;
   }
   get ip(): string {
-    return this.store.ip[this.slot]!;
+    return this.text(T_IP) as string;
   }
   get prefix(): string | null {
-    return this.store.prefix[this.slot]!;
+    return this.text(T_PREFIX) as string | null;
   }
   get allowlisted(): boolean {
     return this.flag(F_ALLOWLISTED);
@@ -331,34 +331,34 @@ class ClientProfile implements ClientTraits {
   }
   // User agent and fingerprint, recomputed only when the headers change.
   get userAgent(): string | null | undefined {
-    return this.store.userAgent[this.slot];
+    return this.text(T_USER_AGENT);
   }
   set userAgent(v: string | null | undefined) {
-    this.store.userAgent[this.slot] = v;
+    this.setText(T_USER_AGENT, v);
   }
   get acceptLanguage(): string | null {
-    return this.store.acceptLanguage[this.slot]!;
+    return this.text(T_ACCEPT_LANGUAGE) as string | null;
   }
   set acceptLanguage(v: string | null) {
-    this.store.acceptLanguage[this.slot] = v;
+    this.setText(T_ACCEPT_LANGUAGE, v);
   }
   get headerOrder(): string | null {
-    return this.store.headerOrder[this.slot]!;
+    return this.text(T_HEADER_ORDER) as string | null;
   }
   set headerOrder(v: string | null) {
-    this.store.headerOrder[this.slot] = v;
+    this.setText(T_HEADER_ORDER, v);
   }
   get fingerprint(): string {
-    return this.store.fingerprint[this.slot]!;
+    return this.text(T_FINGERPRINT) as string;
   }
   set fingerprint(v: string) {
-    this.store.fingerprint[this.slot] = v;
+    this.setText(T_FINGERPRINT, v);
   }
   get fingerprintHash(): number {
-    return this.hashes[this.h + H_FINGERPRINT]!;
+    return this.ints[this.i + I_FINGERPRINT_HASH]! >>> 0;
   }
   set fingerprintHash(v: number) {
-    this.hashes[this.h + H_FINGERPRINT] = v;
+    this.ints[this.i + I_FINGERPRINT_HASH] = v;
   }
   /** How often the fingerprint changed: > 1 marks a shared address (NAT) with many browsers. */
   get fingerprintChanges(): number {
@@ -387,10 +387,10 @@ class ClientProfile implements ClientTraits {
   }
   // The last path's hash and facts, so a client repeating a path costs no classification.
   get pathHash(): number {
-    return this.hashes[this.h + H_PATH]!;
+    return this.ints[this.i + I_PATH_HASH]! >>> 0;
   }
   set pathHash(v: number) {
-    this.hashes[this.h + H_PATH] = v;
+    this.ints[this.i + I_PATH_HASH] = v;
   }
   get pathIsAsset(): boolean {
     return this.flag(F_PATH_IS_ASSET);
@@ -473,10 +473,10 @@ class ClientProfile implements ClientTraits {
     this.num[this.n + N_LAST_SIGNAL_SCORE] = v;
   }
   get lastSignalReason(): string {
-    return this.store.lastSignalReason[this.slot]!;
+    return this.text(T_LAST_SIGNAL_REASON) as string;
   }
   set lastSignalReason(v: string) {
-    this.store.lastSignalReason[this.slot] = v;
+    this.setText(T_LAST_SIGNAL_REASON, v);
   }
   // "Count once per window" bookkeeping for the cross-address aggregates.
   get countedAt(): number {
@@ -492,16 +492,16 @@ class ClientProfile implements ClientTraits {
     this.num[this.n + N_FP_COUNTED_AT] = v;
   }
   get countedFingerprint(): string {
-    return this.store.countedFingerprint[this.slot]!;
+    return this.text(T_COUNTED_FINGERPRINT) as string;
   }
   set countedFingerprint(v: string) {
-    this.store.countedFingerprint[this.slot] = v;
+    this.setText(T_COUNTED_FINGERPRINT, v);
   }
   get countedFingerprintHash(): number {
-    return this.hashes[this.h + H_COUNTED_FINGERPRINT]!;
+    return this.ints[this.i + I_COUNTED_FINGERPRINT_HASH]! >>> 0;
   }
   set countedFingerprintHash(v: number) {
-    this.hashes[this.h + H_COUNTED_FINGERPRINT] = v;
+    this.ints[this.i + I_COUNTED_FINGERPRINT_HASH] = v;
   }
   /** The fingerprint accumulator of the current flush, and the flush it belongs to. */
   /**
@@ -521,17 +521,17 @@ class ClientProfile implements ClientTraits {
     this.ints[this.i + I_FP_ACC_FLUSH] = v;
   }
   get fingerprintAccFor(): string {
-    return this.store.fingerprintAccFor[this.slot]!;
+    return this.text(T_FINGERPRINT_ACC_FOR) as string;
   }
   set fingerprintAccFor(v: string) {
-    this.store.fingerprintAccFor[this.slot] = v;
+    this.setText(T_FINGERPRINT_ACC_FOR, v);
   }
   /** The last path added to that accumulator (a client repeating a path adds it once). */
   get lastFingerprintPath(): number {
-    return this.hashes[this.h + H_LAST_FP_PATH]!;
+    return this.ints[this.i + I_LAST_FP_PATH]! >>> 0;
   }
   set lastFingerprintPath(v: number) {
-    this.hashes[this.h + H_LAST_FP_PATH] = v;
+    this.ints[this.i + I_LAST_FP_PATH] = v;
   }
   get humanCounted(): boolean {
     return this.flag(F_HUMAN_COUNTED);
@@ -551,6 +551,15 @@ class ClientProfile implements ClientTraits {
   set countedScore(v: number) {
     this.num[this.n + N_COUNTED_SCORE] = v;
   }
+}
+
+/** A content key's facts (1 asset, 2 sensitive) and shared copies of its texts. */
+class PathEntry {
+  constructor(
+    readonly facts: number,
+    readonly host: string | null,
+    readonly path: string,
+  ) {}
 }
 
 /** Map-side totals for one content key since the last flush. */
@@ -643,7 +652,7 @@ export class Profiler {
    * runs once per path rather than once per client. Bounded by PATH_FACTS_ENTRIES, cleared when
    * full; two paths colliding on 30 bits (≈ 1 in a billion per pair) would share facts.
    */
-  private readonly pathFacts = new Map<number, number>();
+  private readonly pathFacts = new Map<number, PathEntry>();
   /** Shared copies of the texts profiles keep (see SHARED_STRINGS). */
   private readonly sharedStrings = new SharedStrings(SHARED_STRINGS);
 
@@ -704,7 +713,7 @@ export class Profiler {
     this.recentStride = this.recentPaths + this.recentUrls;
     this.store = new ClientStore(this.maxClients, this.recentStride);
     this.view = new ClientProfile(this.store);
-    this.clients = new ClockTable<string, number>(this.maxClients);
+    this.clients = new ClockTable<string, number>(this.maxClients, undefined, new AddressIndex());
     this.classifier = new RequestClassifier(config);
     this.tauShort = config.windows.shortMs;
     this.tauMedium = config.windows.mediumMs;
@@ -786,19 +795,25 @@ export class Profiler {
     // Path facts, cached for a client repeating its last path. The content-key hash tells a new
     // path (what follows depends on the path only through this hash: the facts cache is keyed by
     // it too), so the profile keeps no copy of the path and compares no text.
-    const hash = hashContent(log.host, log.path);
+    const contentState = hashContentState(log.host, log.path);
+    const hash = hashFinish(contentState);
     if (hash !== client.pathHash) {
       client.pathHash = hash;
       const key = hash & 0x3fffffff;
-      let facts = this.pathFacts.get(key);
-      if (facts === undefined) {
+      let entry = this.pathFacts.get(key);
+      if (entry === undefined) {
         const asset = this.classifier.isAsset(log.path);
-        facts = (asset ? 1 : 0) | (!asset && this.classifier.isSensitive(log.path, null) ? 2 : 0);
+        const facts = (asset ? 1 : 0) | (!asset && this.classifier.isSensitive(log.path, null) ? 2 : 0);
+        entry = new PathEntry(
+          facts,
+          this.sharedStrings.getOptional(log.host),
+          this.sharedStrings.get(log.path),
+        );
         if (this.pathFacts.size >= PATH_FACTS_ENTRIES) this.pathFacts.clear();
-        this.pathFacts.set(key, facts);
+        this.pathFacts.set(key, entry);
       }
-      client.pathIsAsset = (facts & 1) !== 0;
-      client.pathSensitive = (facts & 2) !== 0;
+      client.pathIsAsset = (entry.facts & 1) !== 0;
+      client.pathSensitive = (entry.facts & 2) !== 0;
     }
     const flags = this.requestFlags(client, log);
     const isAsset = (flags & ASSET) !== 0;
@@ -815,7 +830,7 @@ export class Profiler {
     let bust = false;
     let bustWeight = 1;
     if (log.query !== null) {
-      const urlSeen = this.seenOrInsertUrl(client, ro, hashUrl(log.host, log.path, log.query));
+      const urlSeen = this.seenOrInsertUrl(client, ro, hashUrlFrom(contentState, log.query));
       repeat = urlSeen;
       bust = pathSeen && !urlSeen && (flags & (HIT | STALE | UNCACHEABLE)) === 0;
       // Without a logged cache status a new query string may just be new content (sites that
@@ -870,7 +885,7 @@ export class Profiler {
       client.fingerprintAccFlush !== this.stats.flushes ||
       client.fingerprintAccFor !== client.fingerprint
     ) {
-      fp = this.fingerprintAccumulator(client.fingerprint, log.userAgent, client.crawlerClaim);
+      fp = this.fingerprintAccumulator(client.fingerprint, client.userAgent ?? null, client.crawlerClaim);
       client.fingerprintAccIndex = fp.index;
       client.fingerprintAccFlush = this.stats.flushes;
       client.fingerprintAccFor = client.fingerprint;
@@ -969,8 +984,9 @@ export class Profiler {
   }
 
   /** Whether the client asked for this path among its recent ones; remembers it if not (FIFO). */
-  private seenOrInsertPath(client: ClientProfile, ro: number, hash: number): boolean {
+  private seenOrInsertPath(client: ClientProfile, ro: number, hashValue: number): boolean {
     const keys = client.recent;
+    const hash = hashValue | 0;
     const end = ro + this.recentPaths;
     for (let i = ro; i < end; i++) if (keys[i] === hash) return true;
     keys[ro + client.pathCursor] = hash;
@@ -978,8 +994,9 @@ export class Profiler {
     return false;
   }
 
-  private seenOrInsertUrl(client: ClientProfile, ro: number, hash: number): boolean {
+  private seenOrInsertUrl(client: ClientProfile, ro: number, hashValue: number): boolean {
     const keys = client.recent;
+    const hash = hashValue | 0;
     const start = ro + this.recentPaths;
     const end = start + this.recentUrls;
     for (let i = start; i < end; i++) if (keys[i] === hash) return true;
@@ -995,9 +1012,16 @@ export class Profiler {
     if (acc === undefined) {
       acc = this.spareContent.pop() ?? new ContentAccumulator();
       // Shared copies: a slice would keep its whole log line alive until the flush (and the
-      // lines of one flush outlive young-generation collections).
-      acc.host = this.sharedStrings.getOptional(log.host);
-      acc.path = this.sharedStrings.get(log.path);
+      // lines of one flush outlive young-generation collections). The path's entry usually has
+      // them (one text compare instead of hashing the path again).
+      const entry = this.pathFacts.get(key);
+      if (entry !== undefined && entry.path === log.path && entry.host === log.host) {
+        acc.host = entry.host;
+        acc.path = entry.path;
+      } else {
+        acc.host = this.sharedStrings.getOptional(log.host);
+        acc.path = this.sharedStrings.get(log.path);
+      }
       this.content.set(key, acc);
     } else if (acc.path !== log.path || acc.host !== log.host) {
       // A 32-bit collision between two keys of one flush: keep the second key apart by its text.
@@ -1058,7 +1082,7 @@ export class Profiler {
     let acc = this.fingerprints.get(fingerprint);
     if (acc === undefined) {
       acc = new FingerprintAccumulator();
-      acc.userAgent = this.sharedStrings.getOptional(userAgent);
+      acc.userAgent = userAgent; // the client's shared copy
       acc.declaredCrawler = declaredCrawler;
       acc.index = this.fingerprintList.length;
       this.fingerprintList.push(acc);
@@ -1230,7 +1254,7 @@ export class Profiler {
     const out: number[] = [];
     const ro = client.ro;
     for (let k = 1; k <= this.recentPaths && out.length < SIGNAL_PATHS; k++) {
-      const hash = client.recent[ro + ((client.pathCursor - k + this.recentPaths) % this.recentPaths)]!;
+      const hash = client.recent[ro + ((client.pathCursor - k + this.recentPaths) % this.recentPaths)]! >>> 0;
       if (hash === 0) break;
       out.push(hash);
     }
@@ -1257,7 +1281,9 @@ export class Profiler {
       if (client.generation !== generations[k]) {
         // Evicted since. The lookup is kept: it marks the address as used if it came back.
         this.clients.get(ips[k]!);
-      } else if (client.requestsSinceEval > 0 && this.clients.get(ips[k]!) === client.slot) {
+      } else if (client.requestsSinceEval > 0) {
+        // Same generation: the address still holds the slot (as its lookup would say, and mark).
+        this.clients.touch(client.slot);
         this.evaluate(client, client.clock, sink);
       }
     }
