@@ -10,7 +10,7 @@ import {
 } from './parser.js';
 import { describeValue, quoteExcerpt, REJECT_REASONS, reject, tooFarAhead } from './reasons.js';
 import { applyRequestTarget, hostOfAuthority } from './request-line.js';
-import { epochToMs, isTooFarAhead, parseRfc3339 } from './time.js';
+import { epochToMs, isTooFarAhead, parseRfc3339, plausibleDurationMs } from './time.js';
 
 /**
  * Cloudflare Logpush `http_requests` JSON lines (field names from Cloudflare's "HTTP requests"
@@ -146,8 +146,10 @@ export class CloudflareParser implements LineParser {
     record.cacheStatus = cacheStatus === null ? null : cacheStatus.toUpperCase();
     const endMs = entry.EdgeEndTimestamp === undefined ? Number.NaN : timestampMs(entry.EdgeEndTimestamp);
     const firstByteMs = numberOrNull(entry.EdgeTimeToFirstByteMs);
-    record.edgeDurationMs = !Number.isNaN(endMs) && endMs >= time ? endMs - time : firstByteMs;
-    const originMs = numberOrNull(entry.OriginResponseDurationMs);
+    record.edgeDurationMs = plausibleDurationMs(
+      !Number.isNaN(endMs) && endMs >= time ? endMs - time : firstByteMs,
+    );
+    const originMs = plausibleDurationMs(numberOrNull(entry.OriginResponseDurationMs));
     // Cloudflare writes 0 when no origin was contacted; the contract wants null on cache hits.
     record.originDurationMs = originMs === 0 && record.cacheStatus === 'HIT' ? null : originMs;
     record.userAgent = str('ClientRequestUserAgent');

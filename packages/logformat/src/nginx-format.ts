@@ -12,7 +12,13 @@ import {
 } from './parser.js';
 import { quoteExcerpt, REJECT_REASONS, reject, tooFarAhead } from './reasons.js';
 import { applyRequestLine, applyRequestTarget, hostOfAuthority } from './request-line.js';
-import { ClfTimeReader, isTooFarAhead, parseEpochSeconds, parseRfc3339 } from './time.js';
+import {
+  ClfTimeReader,
+  isTooFarAhead,
+  parseEpochSeconds,
+  parseRfc3339,
+  plausibleDurationMs,
+} from './time.js';
 
 /** What a logged nginx variable feeds. Numbers index the per-line position arrays. */
 const SINK = {
@@ -500,5 +506,5 @@ export function secondsListToMs(text: string | null): number | null {
     total += seconds;
     found = true;
   }
-  return found ? Math.round(total * 1e6) / 1e3 : null;
+  return found ? plausibleDurationMs(Math.round(total * 1e6) / 1e3) : null;
 }

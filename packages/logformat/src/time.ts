@@ -257,3 +257,11 @@ export function isTooFarAhead(ms: number): boolean {
   ceiling = Date.now() + MAX_FUTURE_SKEW_MS;
   return ms > ceiling;
 }
+
+/** Longest request or origin time believed: a day. Beyond it (`$upstream_response_time` of 1e303)
+ *  the value is null, not a number that overflows the record's float and every sum it joins. */
+export const MAX_DURATION_MS = 86_400_000;
+
+export function plausibleDurationMs(ms: number | null): number | null {
+  return ms !== null && ms >= 0 && ms <= MAX_DURATION_MS ? ms : null;
+}

@@ -83,6 +83,17 @@ describe('cloudflare format (Logpush http_requests JSON lines)', () => {
     assert.equal(parse({ ...entry, EdgeStartTimestamp: '1705829412' }).time, expected);
   });
 
+  it('leaves implausible durations null (beyond a day: 1e39 ms overflowed the record)', () => {
+    const record = parse({
+      ...entry,
+      OriginResponseDurationMs: 1e39,
+      EdgeEndTimestamp: undefined,
+      EdgeTimeToFirstByteMs: 1e300,
+    });
+    assert.equal(record.originDurationMs, null);
+    assert.equal(record.edgeDurationMs, null);
+  });
+
   it('uses ClientRequestPath when the URI is not logged', () => {
     const record = parse({ ...entry, ClientRequestURI: undefined });
     assert.equal(record.path, '/products/42');

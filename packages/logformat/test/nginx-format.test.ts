@@ -258,6 +258,12 @@ describe('secondsListToMs', () => {
     assert.equal(secondsListToMs('-'), null);
     assert.equal(secondsListToMs(null), null);
   });
+
+  it('gives null for times beyond a day instead of numbers that overflow the record (1e303 s)', () => {
+    assert.equal(secondsListToMs('1e303'), null);
+    assert.equal(secondsListToMs('86400'), 86_400_000);
+    assert.equal(secondsListToMs('86400.001'), null);
+  });
 });
 
 describe('nginx log_format of combined gives the same records as the combined parser', () => {
