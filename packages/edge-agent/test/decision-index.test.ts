@@ -189,24 +189,24 @@ describe('DecisionIndex.check', () => {
 
 describe('typed-array address tables', () => {
   it('Uint32Table keeps every key through growth and backward-shift deletions', () => {
-    const table = new Uint32Table();
+    const table = new Uint32Table<number>();
     const keys = Array.from({ length: 5000 }, (_, i) => (Math.imul(i, 2654435761) >>> 0) ^ 0x80000000);
     keys.forEach((k, i) => {
       table.set(k, i);
     });
     for (let i = 0; i < keys.length; i += 2) assert.equal(table.delete(keys[i]!), true);
     keys.forEach((k, i) => {
-      assert.equal(table.get(k), i % 2 === 0 ? -1 : i);
+      assert.equal(table.get(k), i % 2 === 0 ? undefined : i);
     });
     assert.equal(table.size, 2500);
   });
 
   it('Words128Table keys on all four words', () => {
-    const table = new Words128Table();
+    const table = new Words128Table<number>();
     for (let i = 0; i < 3000; i++) table.set(0x20010db8, i, 0xffffffff, i * 7, i);
     for (let i = 0; i < 3000; i += 3) table.delete(0x20010db8, i, 0xffffffff, i * 7);
     for (let i = 0; i < 3000; i++)
-      assert.equal(table.get(0x20010db8, i, 0xffffffff, i * 7), i % 3 === 0 ? -1 : i);
-    assert.equal(table.get(0x20010db8, 1, 0xffffffff, 8), -1);
+      assert.equal(table.get(0x20010db8, i, 0xffffffff, i * 7), i % 3 === 0 ? undefined : i);
+    assert.equal(table.get(0x20010db8, 1, 0xffffffff, 8), undefined);
   });
 });

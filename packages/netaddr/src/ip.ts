@@ -64,61 +64,86 @@ export function formatIpv4(value: number): string {
   return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 
-function hexValue(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
-}
+/**
+ * Character classes for the IPv6 scanner, indexed by char code (< 128): a hex digit is its value
+ * (0–15), then the separators. A table read instead of range tests: hex digits in addresses are
+ * random, so branches on "digit or letter" would be mispredicted about every other character.
+ */
+const COLON = 16;
+const DOT = 17;
+const PERCENT = 18;
+const OTHER = 19;
+const CHAR_CLASS = new Uint8Array(128).fill(OTHER);
+for (let c = 48; c <= 57; c++) CHAR_CLASS[c] = c - 48;
+for (let c = 97; c <= 102; c++) CHAR_CLASS[c] = c - 87;
+for (let c = 65; c <= 70; c++) CHAR_CLASS[c] = c - 55;
+CHAR_CLASS[58] = COLON;
+CHAR_CLASS[46] = DOT;
+CHAR_CLASS[37] = PERCENT;
 
 /**
- * Parses IPv6 text in `text[start, end)` into eight 16-bit groups. Returns false when the text is
- * not an IPv6 address. `groups` is written in place (the caller owns it; no allocation here).
+ * Parses IPv6 text in `text[start, end)` into eight 16-bit groups, in one pass over the char codes
+ * (no substring, no split). Returns false when the text is not an IPv6 address. A zone id (`%eth0`,
+ * not empty) ends the address and is ignored. `groups` is written in place (the caller owns it).
  */
 function parseIpv6Groups(text: string, start: number, end: number, groups: Uint16Array): boolean {
-  let count = 0;
+  let count = 0; // groups written
   let gapAt = -1; // group index where `::` stands
+  let value = 0;
+  let digits = 0; // hex digits of the group being read
+  let groupStart = start;
   let i = start;
   if (end - start < 2) return false;
-  if (text.charCodeAt(i) === 58) {
-    if (text.charCodeAt(i + 1) !== 58) return false;
+  if (text.charCodeAt(start) === 58) {
+    // Only `::` may open an address.
+    if (text.charCodeAt(start + 1) !== 58) return false;
     gapAt = 0;
-    i += 2;
+    i = start + 2;
+    groupStart = i;
   }
-  while (i < end) {
-    if (count === 8) return false;
-    let value = 0;
-    let j = i;
-    while (j < end && j - i < 5) {
-      const h = hexValue(text.charCodeAt(j));
-      if (h < 0) break;
-      value = value * 16 + h;
-      j++;
-    }
-    if (j < end && text.charCodeAt(j) === 46) {
-      // Embedded dotted quad: must be the last 32 bits.
+  for (; i < end; i++) {
+    const c = text.charCodeAt(i);
+    const kind = c < 128 ? CHAR_CLASS[c]! : OTHER;
+    if (kind < 16) {
+      if (++digits > 4) return false;
+      value = (value << 4) | kind;
+    } else if (kind === COLON) {
+      if (digits === 0) {
+        // A colon right after a colon (the only way to get here with no digit: a leading `::` was
+        // read above): `::`, allowed once.
+        if (gapAt >= 0) return false;
+        gapAt = count;
+      } else {
+        if (count === 7) return false; // a ninth group follows
+        groups[count++] = value;
+        value = 0;
+        digits = 0;
+      }
+      groupStart = i + 1;
+    } else if (kind === DOT) {
+      // An embedded dotted quad: the last 32 bits, to the end (or to a zone id).
       if (count > 6) return false;
-      const v4 = parseIpv4Value(text, i, end);
+      let quadEnd = text.indexOf('%', i);
+      if (quadEnd < 0 || quadEnd > end) quadEnd = end;
+      else if (quadEnd === end - 1) return false;
+      const v4 = parseIpv4Value(text, groupStart, quadEnd);
       if (v4 < 0) return false;
       groups[count++] = v4 >>> 16;
       groups[count++] = v4 & 0xffff;
-      i = end;
+      digits = -1; // the quad closed the address
       break;
+    } else if (kind === PERCENT) {
+      // A zone id scopes a link-local address to an interface; it is not part of the address.
+      if (i === end - 1) return false;
+      break;
+    } else {
+      return false;
     }
-    const digits = j - i;
-    if (digits === 0 || digits > 4) return false;
-    groups[count++] = value;
-    i = j;
-    if (i === end) break;
-    if (text.charCodeAt(i) !== 58) return false;
-    i++;
-    if (i < end && text.charCodeAt(i) === 58) {
-      if (gapAt >= 0) return false;
-      gapAt = count;
-      i++;
-    } else if (i === end) {
-      return false; // a single trailing colon
-    }
+  }
+  if (digits > 0) groups[count++] = value;
+  else if (digits === 0 && gapAt !== count) {
+    // The address ends with a colon: only `::` may end it (a single trailing colon is not an address).
+    return false;
   }
   if (gapAt >= 0) {
     // `::` stands for at least one zero group (RFC 4291 section 2.2).
@@ -197,14 +222,7 @@ export function parseIpInto(text: string, words: Uint32Array): 0 | 4 | 6 {
     words[0] = v4;
     return 4;
   }
-  let end = text.length;
-  const zone = text.indexOf('%');
-  if (zone >= 0) {
-    // A zone id scopes a link-local address to an interface; it is not part of the address.
-    if (zone === end - 1) return 0;
-    end = zone;
-  }
-  if (!parseIpv6Groups(text, 0, end, scratchGroups)) return 0;
+  if (!parseIpv6Groups(text, 0, text.length, scratchGroups)) return 0;
   const groups = scratchGroups;
   if (isIpv4Mapped(groups)) {
     words[0] = ((groups[6] as number) * 65536 + (groups[7] as number)) >>> 0;
