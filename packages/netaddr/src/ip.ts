@@ -83,15 +83,13 @@ CHAR_CLASS[37] = PERCENT;
 
 /**
  * Parses IPv6 text in `text[start, end)` into eight 16-bit groups, in one pass over the char codes
- * (no substring, no split). Returns false when the text is not an IPv6 address. A zone id (`%eth0`,
- * not empty) ends the address and is ignored. `groups` is written in place (the caller owns it).
+ * (no substring, no split): a tight loop over each group's hex digits, then its separator. Returns
+ * false when the text is not an IPv6 address. A zone id (`%eth0`, not empty) ends the address and
+ * is ignored. `groups` is written in place (the caller owns it; no allocation here).
  */
 function parseIpv6Groups(text: string, start: number, end: number, groups: Uint16Array): boolean {
   let count = 0; // groups written
   let gapAt = -1; // group index where `::` stands
-  let value = 0;
-  let digits = 0; // hex digits of the group being read
-  let groupStart = start;
   let i = start;
   if (end - start < 2) return false;
   if (text.charCodeAt(start) === 58) {
@@ -99,52 +97,44 @@ function parseIpv6Groups(text: string, start: number, end: number, groups: Uint1
     if (text.charCodeAt(start + 1) !== 58) return false;
     gapAt = 0;
     i = start + 2;
-    groupStart = i;
   }
-  for (; i < end; i++) {
-    const c = text.charCodeAt(i);
-    const kind = c < 128 ? CHAR_CLASS[c]! : OTHER;
-    if (kind < 16) {
-      if (++digits > 4) return false;
+  // After `::` the address may end (or its zone id begin); anywhere else a group must follow.
+  while (gapAt !== count || (i < end && text.charCodeAt(i) !== 37)) {
+    const groupStart = i;
+    let value = 0;
+    let kind = OTHER;
+    for (; i < end; i++) {
+      const c = text.charCodeAt(i);
+      kind = c < 128 ? CHAR_CLASS[c]! : OTHER;
+      if (kind >= 16) break;
       value = (value << 4) | kind;
-    } else if (kind === COLON) {
-      if (digits === 0) {
-        // A colon right after a colon (the only way to get here with no digit: a leading `::` was
-        // read above): `::`, allowed once.
-        if (gapAt >= 0) return false;
-        gapAt = count;
-      } else {
-        if (count === 7) return false; // a ninth group follows
-        groups[count++] = value;
-        value = 0;
-        digits = 0;
-      }
-      groupStart = i + 1;
-    } else if (kind === DOT) {
+    }
+    if (kind === DOT) {
       // An embedded dotted quad: the last 32 bits, to the end (or to a zone id).
       if (count > 6) return false;
       let quadEnd = text.indexOf('%', i);
       if (quadEnd < 0 || quadEnd > end) quadEnd = end;
-      else if (quadEnd === end - 1) return false;
       const v4 = parseIpv4Value(text, groupStart, quadEnd);
       if (v4 < 0) return false;
       groups[count++] = v4 >>> 16;
       groups[count++] = v4 & 0xffff;
-      digits = -1; // the quad closed the address
+      i = quadEnd;
       break;
-    } else if (kind === PERCENT) {
-      // A zone id scopes a link-local address to an interface; it is not part of the address.
-      if (i === end - 1) return false;
-      break;
-    } else {
-      return false;
+    }
+    const digits = i - groupStart;
+    if (digits === 0 || digits > 4 || count === 8) return false;
+    groups[count++] = value;
+    if (i === end || kind === PERCENT) break;
+    if (kind !== COLON || ++i === end) return false; // a stray character, or a single trailing colon
+    if (text.charCodeAt(i) === 58) {
+      if (gapAt >= 0) return false; // a second `::`
+      gapAt = count;
+      i++;
     }
   }
-  if (digits > 0) groups[count++] = value;
-  else if (digits === 0 && gapAt !== count) {
-    // The address ends with a colon: only `::` may end it (a single trailing colon is not an address).
-    return false;
-  }
+  // A zone id scopes a link-local address to an interface; it is not part of the address, but it
+  // is not empty either.
+  if (i < end && i === end - 1) return false;
   if (gapAt >= 0) {
     // `::` stands for at least one zero group (RFC 4291 section 2.2).
     if (count === 8) return false;
@@ -157,7 +147,16 @@ function parseIpv6Groups(text: string, start: number, end: number, groups: Uint1
   return true;
 }
 
-/** RFC 5952 section 4 text of eight groups. */
+/** Hex text of 0–255 without leading zeros, and of 0–255 as two digits (a group's low byte). */
+const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, b) => b.toString(16));
+const HEX_BYTE_PADDED: readonly string[] = Array.from({ length: 256 }, (_, b) =>
+  b.toString(16).padStart(2, '0'),
+);
+
+/**
+ * RFC 5952 section 4 text of eight groups. Each group's text is one or two table strings (by byte)
+ * instead of a Number#toString(16) call, which costs as much as parsing the whole address.
+ */
 function formatIpv6Groups(groups: ArrayLike<number>): string {
   // Longest run of two or more zero groups, the first one on a tie (section 4.2.3).
   let bestStart = -1;
@@ -182,8 +181,9 @@ function formatIpv6Groups(groups: ArrayLike<number>): string {
       k += bestLength - 1;
       continue;
     }
-    if (text.length > 0 && !text.endsWith(':')) text += ':';
-    text += (groups[k] as number).toString(16);
+    if (k > 0 && k !== bestStart + bestLength) text += ':';
+    const group = groups[k] as number;
+    text += group < 0x100 ? HEX_BYTE[group]! : HEX_BYTE[group >>> 8]! + HEX_BYTE_PADDED[group & 0xff]!;
   }
   return text;
 }

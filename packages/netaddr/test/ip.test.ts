@@ -180,6 +180,7 @@ describe('parseIp / canonicalIp', () => {
       const got = version === 0 ? null : version === 4 ? [words[0]!] : [...words];
       assert.deepEqual(got, expected, text);
       if (expected) valid++;
+      if (expected?.length === 4) assert.equal(parseIp(text)?.text, referenceFormat(expected), text);
     }
     assert.ok(valid > 1000, `enough valid addresses among the texts (${valid})`);
   });
@@ -316,4 +317,16 @@ function referenceParse(input: string): number[] | null {
   const words = [0, 1, 2, 3].map((k) => (groups[2 * k]! * 65536 + groups[2 * k + 1]!) >>> 0);
   if (words[0] === 0 && words[1] === 0 && words[2] === 0xffff) return [words[3]!];
   return words;
+}
+
+/** RFC 5952 text of four words, the plain way (toString(16), a regular expression for the zero run). */
+function referenceFormat(words: number[]): string {
+  const groups = words.flatMap((w) => [(w >>> 16).toString(16), (w & 0xffff).toString(16)]);
+  const joined = `:${groups.join(':')}:`;
+  // The longest run of two or more zero groups, the first on a tie.
+  let best = '';
+  for (const run of joined.match(/(:0)+(?=:)/g) ?? [])
+    if (run.length > best.length && run.length >= 4) best = run;
+  const text = best ? joined.replace(`${best}:`, '::') : joined;
+  return text.replace(/^:(?!:)/, '').replace(/(?<!:):$/, '');
 }
