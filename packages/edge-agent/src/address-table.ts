@@ -4,10 +4,11 @@
  * probe must neither allocate nor hash a string. A JS Map keyed by uint32 boxes every key above 2^30
  * as a heap number (half of IPv4); these tables compare int32 words instead.
  *
- * The value of a cell sits in a plain array at the cell's index, next to (not behind) the key: a
- * hit loads the key and the value at once, then the value's object, instead of key → slot number →
- * slot array → object, one cache miss after the other (with 100k decisions the tables are megabytes,
- * and memory latency, not arithmetic, is what a hit costs).
+ * A cell's value sits in a plain array at the cell's index, and what a lookup decides on (the
+ * action's strength and the expiry) in typed arrays at the same index: a hit loads key, strength,
+ * expiry and value reference at once, all addressed by the cell index, instead of key → slot number
+ * → slot array → object → its fields, one cache miss after the other (with 100k decisions the tables
+ * are megabytes, and memory latency, not arithmetic, is what a hit costs).
  *
  * Linear probing with backward-shift deletion (no tombstones, so a long-lived table with churn
  * never degrades), load factor ≤ 1/2, capacity a power of two. An empty cell holds `undefined`.
@@ -20,7 +21,9 @@ const GOLDEN = 0x9e3779b1 | 0;
 /** uint32 key (an IPv4 address or masked network) → value. */
 export class Uint32Table<T> {
   private keys: Int32Array;
-  private values: Array<T | undefined>;
+  private values: Array<T | undefined> = [];
+  private strengths = new Uint8Array(0);
+  private expiries = new Float64Array(0);
   private mask: number;
   private shift: number;
   private count = 0;
@@ -28,7 +31,7 @@ export class Uint32Table<T> {
   constructor(initialBits = MIN_BITS) {
     const bits = Math.max(MIN_BITS, initialBits);
     this.keys = new Int32Array(1 << bits);
-    this.values = new Array<T | undefined>(1 << bits).fill(undefined);
+    this.allocate(bits);
     this.mask = (1 << bits) - 1;
     this.shift = 32 - bits;
   }
@@ -37,27 +40,52 @@ export class Uint32Table<T> {
     return this.count;
   }
 
-  /** The value stored for `key`, or undefined. */
-  get(key: number): T | undefined {
+  /** The value of cell `i` (from indexOf), its strength and its expiry. */
+  valueAt(i: number): T {
+    return this.values[i]!;
+  }
+
+  strengthAt(i: number): number {
+    return this.strengths[i]!;
+  }
+
+  expiresAt(i: number): number {
+    return this.expiries[i]!;
+  }
+
+  private allocate(bits: number): void {
+    this.values = new Array<T | undefined>(1 << bits).fill(undefined);
+    this.strengths = new Uint8Array(1 << bits);
+    this.expiries = new Float64Array(1 << bits);
+  }
+
+  /** The cell holding `key`, or -1. */
+  indexOf(key: number): number {
     const k = key | 0;
     const keys = this.keys;
     const values = this.values;
     const mask = this.mask;
     let i = Math.imul(k, GOLDEN) >>> this.shift;
     for (;;) {
-      const value = values[i];
-      if (value === undefined || keys[i] === k) return value;
+      if (values[i] === undefined) return -1;
+      if (keys[i] === k) return i;
       i = (i + 1) & mask;
     }
   }
 
-  /** Stores `value` for `key`, replacing any previous one. */
-  set(key: number, value: T): void {
+  get(key: number): T | undefined {
+    return this.values[this.find(key | 0)];
+  }
+
+  /** Stores `value` for `key` (with its strength and expiry), replacing any previous one. */
+  set(key: number, value: T, strength: number, expiresAt: number): void {
     if ((this.count + 1) * 2 > this.mask + 1) this.grow();
     const i = this.find(key | 0);
     if (this.values[i] === undefined) this.count++;
     this.keys[i] = key;
     this.values[i] = value;
+    this.strengths[i] = strength;
+    this.expiries[i] = expiresAt;
   }
 
   /** Removes `key`; returns whether it was there. */
@@ -74,7 +102,7 @@ export class Uint32Table<T> {
       const home = Math.imul(keys[j]!, GOLDEN) >>> this.shift;
       if (((j - home) & mask) >= ((j - hole) & mask)) {
         keys[hole] = keys[j]!;
-        values[hole] = values[j];
+        this.move(j, hole);
         hole = j;
       }
       j = (j + 1) & mask;
@@ -91,18 +119,23 @@ export class Uint32Table<T> {
     return i;
   }
 
+  private move(from: number, to: number): void {
+    this.values[to] = this.values[from];
+    this.strengths[to] = this.strengths[from]!;
+    this.expiries[to] = this.expiries[from]!;
+  }
+
   private grow(): void {
-    const oldKeys = this.keys;
-    const oldValues = this.values;
+    const { keys: oldKeys, values: oldValues, strengths: oldStrengths, expiries: oldExpiries } = this;
     const bits = 33 - this.shift;
     this.keys = new Int32Array(1 << bits);
-    this.values = new Array<T | undefined>(1 << bits).fill(undefined);
+    this.allocate(bits);
     this.mask = (1 << bits) - 1;
     this.shift = 32 - bits;
     this.count = 0;
     for (let i = 0; i < oldValues.length; i++) {
       const value = oldValues[i];
-      if (value !== undefined) this.set(oldKeys[i]!, value);
+      if (value !== undefined) this.set(oldKeys[i]!, value, oldStrengths[i]!, oldExpiries[i]!);
     }
   }
 }
@@ -110,7 +143,9 @@ export class Uint32Table<T> {
 /** 128-bit key (an IPv6 address or masked network, four uint32 words) → value. */
 export class Words128Table<T> {
   private keys: Int32Array;
-  private values: Array<T | undefined>;
+  private values: Array<T | undefined> = [];
+  private strengths = new Uint8Array(0);
+  private expiries = new Float64Array(0);
   private mask: number;
   private shift: number;
   private count = 0;
@@ -118,7 +153,7 @@ export class Words128Table<T> {
   constructor(initialBits = MIN_BITS) {
     const bits = Math.max(MIN_BITS, initialBits);
     this.keys = new Int32Array(4 << bits);
-    this.values = new Array<T | undefined>(1 << bits).fill(undefined);
+    this.allocate(bits);
     this.mask = (1 << bits) - 1;
     this.shift = 32 - bits;
   }
@@ -127,14 +162,33 @@ export class Words128Table<T> {
     return this.count;
   }
 
-  get(a: number, b: number, c: number, d: number): T | undefined {
+  /** The value of cell `i` (from indexOf), its strength and its expiry. */
+  valueAt(i: number): T {
+    return this.values[i]!;
+  }
+
+  strengthAt(i: number): number {
+    return this.strengths[i]!;
+  }
+
+  expiresAt(i: number): number {
+    return this.expiries[i]!;
+  }
+
+  private allocate(bits: number): void {
+    this.values = new Array<T | undefined>(1 << bits).fill(undefined);
+    this.strengths = new Uint8Array(1 << bits);
+    this.expiries = new Float64Array(1 << bits);
+  }
+
+  /** The cell holding the key, or -1. */
+  indexOf(a: number, b: number, c: number, d: number): number {
     const keys = this.keys;
     const values = this.values;
     const mask = this.mask;
     let i = words128Hash(a, b, c, d) >>> this.shift;
     for (;;) {
-      const value = values[i];
-      if (value === undefined) return undefined;
+      if (values[i] === undefined) return -1;
       const at = i << 2;
       if (
         keys[at] === (a | 0) &&
@@ -142,12 +196,16 @@ export class Words128Table<T> {
         keys[at + 2] === (c | 0) &&
         keys[at + 3] === (d | 0)
       )
-        return value;
+        return i;
       i = (i + 1) & mask;
     }
   }
 
-  set(a: number, b: number, c: number, d: number, value: T): void {
+  get(a: number, b: number, c: number, d: number): T | undefined {
+    return this.values[this.find(a, b, c, d)];
+  }
+
+  set(a: number, b: number, c: number, d: number, value: T, strength: number, expiresAt: number): void {
     if ((this.count + 1) * 2 > this.values.length) this.grow();
     const i = this.find(a, b, c, d);
     if (this.values[i] === undefined) this.count++;
@@ -157,6 +215,8 @@ export class Words128Table<T> {
     this.keys[at + 2] = c;
     this.keys[at + 3] = d;
     this.values[i] = value;
+    this.strengths[i] = strength;
+    this.expiries[i] = expiresAt;
   }
 
   delete(a: number, b: number, c: number, d: number): boolean {
@@ -172,7 +232,7 @@ export class Words128Table<T> {
       const home = words128Hash(keys[at]!, keys[at + 1]!, keys[at + 2]!, keys[at + 3]!) >>> this.shift;
       if (((j - home) & mask) >= ((j - hole) & mask)) {
         keys.copyWithin(hole << 2, at, at + 4);
-        values[hole] = values[j];
+        this.move(j, hole);
         hole = j;
       }
       j = (j + 1) & mask;
@@ -199,12 +259,17 @@ export class Words128Table<T> {
     }
   }
 
+  private move(from: number, to: number): void {
+    this.values[to] = this.values[from];
+    this.strengths[to] = this.strengths[from]!;
+    this.expiries[to] = this.expiries[from]!;
+  }
+
   private grow(): void {
-    const oldKeys = this.keys;
-    const oldValues = this.values;
+    const { keys: oldKeys, values: oldValues, strengths: oldStrengths, expiries: oldExpiries } = this;
     const bits = 33 - this.shift;
     this.keys = new Int32Array(4 << bits);
-    this.values = new Array<T | undefined>(1 << bits).fill(undefined);
+    this.allocate(bits);
     this.mask = (1 << bits) - 1;
     this.shift = 32 - bits;
     this.count = 0;
@@ -212,7 +277,8 @@ export class Words128Table<T> {
       const value = oldValues[i];
       if (value === undefined) continue;
       const at = i << 2;
-      this.set(oldKeys[at]!, oldKeys[at + 1]!, oldKeys[at + 2]!, oldKeys[at + 3]!, value);
+      const [a, b, c, d] = [oldKeys[at]!, oldKeys[at + 1]!, oldKeys[at + 2]!, oldKeys[at + 3]!];
+      this.set(a, b, c, d, value, oldStrengths[i]!, oldExpiries[i]!);
     }
   }
 }

@@ -162,12 +162,13 @@ export class DecisionIndex {
       const v4 = w[0]!;
       const filter = this.v4Filter;
       if (filter.mayContain(uint32FilterBit(v4))) {
-        const entry = this.v4Exact.get(v4);
-        if (entry !== undefined) {
+        const table = this.v4Exact;
+        const i = table.indexOf(v4);
+        if (i >= 0) {
           if (clock < 0) clock = Date.now();
-          if (entry.expiresAt > clock) {
-            best = entry;
-            bestStrength = entry.strength;
+          if (table.expiresAt(i) > clock) {
+            best = table.valueAt(i);
+            bestStrength = table.strengthAt(i);
           }
         }
       }
@@ -178,12 +179,13 @@ export class DecisionIndex {
           const length = lengths[k]!;
           const network = v4 & masks[k]!;
           if (!filter.mayContain(uint32FilterBit(network, length))) continue;
-          const entry = this.v4Ranges[length]!.get(network);
-          if (entry === undefined || entry.strength <= bestStrength) continue;
+          const table = this.v4Ranges[length]!;
+          const i = table.indexOf(network);
+          if (i < 0 || table.strengthAt(i) <= bestStrength) continue;
           if (clock < 0) clock = Date.now();
-          if (entry.expiresAt > clock) {
-            best = entry;
-            bestStrength = entry.strength;
+          if (table.expiresAt(i) > clock) {
+            best = table.valueAt(i);
+            bestStrength = table.strengthAt(i);
             if (bestStrength === 3) break;
           }
         }
@@ -195,12 +197,13 @@ export class DecisionIndex {
       const d = w[3]!;
       const filter = this.v6Filter;
       if (filter.mayContain(words128FilterBit(a, b, c, d))) {
-        const entry = this.v6Exact.get(a, b, c, d);
-        if (entry !== undefined) {
+        const table = this.v6Exact;
+        const i = table.indexOf(a, b, c, d);
+        if (i >= 0) {
           if (clock < 0) clock = Date.now();
-          if (entry.expiresAt > clock) {
-            best = entry;
-            bestStrength = entry.strength;
+          if (table.expiresAt(i) > clock) {
+            best = table.valueAt(i);
+            bestStrength = table.strengthAt(i);
           }
         }
       }
@@ -215,12 +218,13 @@ export class DecisionIndex {
           const mc = c & masks[m + 2]!;
           const md = d & masks[m + 3]!;
           if (!filter.mayContain(words128FilterBit(ma, mb, mc, md, length))) continue;
-          const entry = this.v6Ranges[length]!.get(ma, mb, mc, md);
-          if (entry === undefined || entry.strength <= bestStrength) continue;
+          const table = this.v6Ranges[length]!;
+          const i = table.indexOf(ma, mb, mc, md);
+          if (i < 0 || table.strengthAt(i) <= bestStrength) continue;
           if (clock < 0) clock = Date.now();
-          if (entry.expiresAt > clock) {
-            best = entry;
-            bestStrength = entry.strength;
+          if (table.expiresAt(i) > clock) {
+            best = table.valueAt(i);
+            bestStrength = table.strengthAt(i);
             if (bestStrength === 3) break;
           }
         }
@@ -360,8 +364,17 @@ export class DecisionIndex {
       this.fingerprints.set(target.fingerprint, entry);
     } else if (target.scope === 'ip') {
       const a = target.address;
-      if (a.version === 4) this.v4Exact.set(a.value, entry);
-      else this.v6Exact.set(a.words[0], a.words[1], a.words[2], a.words[3], entry);
+      if (a.version === 4) this.v4Exact.set(a.value, entry, entry.strength, entry.expiresAt);
+      else
+        this.v6Exact.set(
+          a.words[0],
+          a.words[1],
+          a.words[2],
+          a.words[3],
+          entry,
+          entry.strength,
+          entry.expiresAt,
+        );
     } else {
       const c = target.cidr;
       if (c.version === 4) {
@@ -370,14 +383,14 @@ export class DecisionIndex {
           table = new Uint32Table();
           this.v4Ranges[c.prefixLength] = table;
         }
-        table.set(c.network, entry);
+        table.set(c.network, entry, entry.strength, entry.expiresAt);
       } else {
         let table = this.v6Ranges[c.prefixLength];
         if (table === undefined) {
           table = new Words128Table();
           this.v6Ranges[c.prefixLength] = table;
         }
-        table.set(c.words[0], c.words[1], c.words[2], c.words[3], entry);
+        table.set(c.words[0], c.words[1], c.words[2], c.words[3], entry, entry.strength, entry.expiresAt);
       }
       if (added) {
         this.rangeCount++;
