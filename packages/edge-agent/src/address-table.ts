@@ -18,23 +18,17 @@ const MIN_BITS = 4;
 /** Fibonacci hashing multiplier (2^32 / golden ratio), the usual choice for multiplicative hashing. */
 const GOLDEN = 0x9e3779b1 | 0;
 
-/** uint32 key (an IPv4 address or masked network) → value. */
-export class Uint32Table<T> {
-  private keys: Int32Array;
-  private values: Array<T | undefined> = [];
+/**
+ * What both tables share: per cell, the value and what a lookup decides on (strength, expiry), at
+ * the cell's index; the subclasses add the keys and the probing.
+ */
+abstract class CellTable<T> {
+  protected values: Array<T | undefined> = [];
   private strengths = new Uint8Array(0);
   private expiries = new Float64Array(0);
-  private mask: number;
-  private shift: number;
-  private count = 0;
-
-  constructor(initialBits = MIN_BITS) {
-    const bits = Math.max(MIN_BITS, initialBits);
-    this.keys = new Int32Array(1 << bits);
-    this.allocate(bits);
-    this.mask = (1 << bits) - 1;
-    this.shift = 32 - bits;
-  }
+  protected mask = 0;
+  protected shift = 0;
+  protected count = 0;
 
   get size(): number {
     return this.count;
@@ -53,10 +47,50 @@ export class Uint32Table<T> {
     return this.expiries[i]!;
   }
 
-  private allocate(bits: number): void {
+  /** Empty cells for 2^bits entries (the keys are the subclass's). */
+  protected allocate(bits: number): void {
     this.values = new Array<T | undefined>(1 << bits).fill(undefined);
     this.strengths = new Uint8Array(1 << bits);
     this.expiries = new Float64Array(1 << bits);
+    this.mask = (1 << bits) - 1;
+    this.shift = 32 - bits;
+    this.count = 0;
+  }
+
+  /** Writes cell `i`'s value, strength and expiry (its key is the caller's); counts a new cell. */
+  protected fill(i: number, value: T, strength: number, expiresAt: number): void {
+    if (this.values[i] === undefined) this.count++;
+    this.values[i] = value;
+    this.strengths[i] = strength;
+    this.expiries[i] = expiresAt;
+  }
+
+  protected move(from: number, to: number): void {
+    this.values[to] = this.values[from];
+    this.strengths[to] = this.strengths[from]!;
+    this.expiries[to] = this.expiries[from]!;
+  }
+
+  /** Doubles the capacity and stores every cell again through `reinsert(old index)`. */
+  protected regrow(reinsert: (i: number, value: T, strength: number, expiresAt: number) => void): void {
+    const { values, strengths, expiries } = this;
+    this.allocate(33 - this.shift);
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i];
+      if (value !== undefined) reinsert(i, value, strengths[i]!, expiries[i]!);
+    }
+  }
+}
+
+/** uint32 key (an IPv4 address or masked network) → value. */
+export class Uint32Table<T> extends CellTable<T> {
+  private keys: Int32Array;
+
+  constructor(initialBits = MIN_BITS) {
+    super();
+    const bits = Math.max(MIN_BITS, initialBits);
+    this.keys = new Int32Array(1 << bits);
+    this.allocate(bits);
   }
 
   /** The cell holding `key`, or -1. */
@@ -81,11 +115,8 @@ export class Uint32Table<T> {
   set(key: number, value: T, strength: number, expiresAt: number): void {
     if ((this.count + 1) * 2 > this.mask + 1) this.grow();
     const i = this.find(key | 0);
-    if (this.values[i] === undefined) this.count++;
     this.keys[i] = key;
-    this.values[i] = value;
-    this.strengths[i] = strength;
-    this.expiries[i] = expiresAt;
+    this.fill(i, value, strength, expiresAt);
   }
 
   /** Removes `key`; returns whether it was there. */
@@ -119,66 +150,22 @@ export class Uint32Table<T> {
     return i;
   }
 
-  private move(from: number, to: number): void {
-    this.values[to] = this.values[from];
-    this.strengths[to] = this.strengths[from]!;
-    this.expiries[to] = this.expiries[from]!;
-  }
-
   private grow(): void {
-    const { keys: oldKeys, values: oldValues, strengths: oldStrengths, expiries: oldExpiries } = this;
-    const bits = 33 - this.shift;
-    this.keys = new Int32Array(1 << bits);
-    this.allocate(bits);
-    this.mask = (1 << bits) - 1;
-    this.shift = 32 - bits;
-    this.count = 0;
-    for (let i = 0; i < oldValues.length; i++) {
-      const value = oldValues[i];
-      if (value !== undefined) this.set(oldKeys[i]!, value, oldStrengths[i]!, oldExpiries[i]!);
-    }
+    const keys = this.keys;
+    this.keys = new Int32Array(2 * keys.length);
+    this.regrow((i, value, strength, expiresAt) => this.set(keys[i]!, value, strength, expiresAt));
   }
 }
 
 /** 128-bit key (an IPv6 address or masked network, four uint32 words) → value. */
-export class Words128Table<T> {
+export class Words128Table<T> extends CellTable<T> {
   private keys: Int32Array;
-  private values: Array<T | undefined> = [];
-  private strengths = new Uint8Array(0);
-  private expiries = new Float64Array(0);
-  private mask: number;
-  private shift: number;
-  private count = 0;
 
   constructor(initialBits = MIN_BITS) {
+    super();
     const bits = Math.max(MIN_BITS, initialBits);
     this.keys = new Int32Array(4 << bits);
     this.allocate(bits);
-    this.mask = (1 << bits) - 1;
-    this.shift = 32 - bits;
-  }
-
-  get size(): number {
-    return this.count;
-  }
-
-  /** The value of cell `i` (from indexOf), its strength and its expiry. */
-  valueAt(i: number): T {
-    return this.values[i]!;
-  }
-
-  strengthAt(i: number): number {
-    return this.strengths[i]!;
-  }
-
-  expiresAt(i: number): number {
-    return this.expiries[i]!;
-  }
-
-  private allocate(bits: number): void {
-    this.values = new Array<T | undefined>(1 << bits).fill(undefined);
-    this.strengths = new Uint8Array(1 << bits);
-    this.expiries = new Float64Array(1 << bits);
   }
 
   /** The cell holding the key, or -1. */
@@ -208,15 +195,12 @@ export class Words128Table<T> {
   set(a: number, b: number, c: number, d: number, value: T, strength: number, expiresAt: number): void {
     if ((this.count + 1) * 2 > this.values.length) this.grow();
     const i = this.find(a, b, c, d);
-    if (this.values[i] === undefined) this.count++;
     const at = i << 2;
     this.keys[at] = a;
     this.keys[at + 1] = b;
     this.keys[at + 2] = c;
     this.keys[at + 3] = d;
-    this.values[i] = value;
-    this.strengths[i] = strength;
-    this.expiries[i] = expiresAt;
+    this.fill(i, value, strength, expiresAt);
   }
 
   delete(a: number, b: number, c: number, d: number): boolean {
@@ -259,27 +243,13 @@ export class Words128Table<T> {
     }
   }
 
-  private move(from: number, to: number): void {
-    this.values[to] = this.values[from];
-    this.strengths[to] = this.strengths[from]!;
-    this.expiries[to] = this.expiries[from]!;
-  }
-
   private grow(): void {
-    const { keys: oldKeys, values: oldValues, strengths: oldStrengths, expiries: oldExpiries } = this;
-    const bits = 33 - this.shift;
-    this.keys = new Int32Array(4 << bits);
-    this.allocate(bits);
-    this.mask = (1 << bits) - 1;
-    this.shift = 32 - bits;
-    this.count = 0;
-    for (let i = 0; i < oldValues.length; i++) {
-      const value = oldValues[i];
-      if (value === undefined) continue;
+    const keys = this.keys;
+    this.keys = new Int32Array(2 * keys.length);
+    this.regrow((i, value, strength, expiresAt) => {
       const at = i << 2;
-      const [a, b, c, d] = [oldKeys[at]!, oldKeys[at + 1]!, oldKeys[at + 2]!, oldKeys[at + 3]!];
-      this.set(a, b, c, d, value, oldStrengths[i]!, oldExpiries[i]!);
-    }
+      this.set(keys[at]!, keys[at + 1]!, keys[at + 2]!, keys[at + 3]!, value, strength, expiresAt);
+    });
   }
 }
 
