@@ -8,13 +8,15 @@
 //      (decider's store writer → Redis → `edgeguard run api` → SSE → HttpSource), and in an agent
 //      reading the topic directly (KafkaSource), p50/p99 over --decisions N (default 300) sent at
 //      --rate per second (default 50), on a fresh topic prefix.
-// Usage: npm run bench:agent [-- --lookups 5000000 --decisions 500 --no-latency]
+// Usage: npm run bench:agent [-- --lookups 5000000 --decisions 500 --no-latency --kinds --agent-only
+//   --ab <another built checkout, e.g. a copy of the branch start>]
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DecisionIndex, EdgeAgent, HttpSource, KafkaSource, parseDecision } from '@edgeguard/edge-agent';
 import { CidrSet, canonicalIp, parseCidr } from '@edgeguard/netaddr';
 import { actionStrength } from '@edgeguard/schema';
@@ -131,13 +133,42 @@ const MIXES = [
     { v6Share: 0.2, addressHits: 0.33, rangeHits: 0.1, withFingerprint: 0.25, fingerprintHits: 0.2 },
   ],
 ].map(([name, shape]) => ({ name, queries: makeQueries(shape) }));
+// One lookup kind alone (--kinds): where the time of a mix goes.
+const KINDS = [
+  ['IPv4 miss', { v6Share: 0, addressHits: 0, rangeHits: 0, withFingerprint: 0, fingerprintHits: 0 }],
+  [
+    'IPv4 in a /24 range',
+    { v6Share: 0, addressHits: 0, rangeHits: 1, withFingerprint: 0, fingerprintHits: 0 },
+  ],
+  ['IPv4 exact hit', { v6Share: 0, addressHits: 1, rangeHits: 0, withFingerprint: 0, fingerprintHits: 0 }],
+  ['IPv6 miss', { v6Share: 1, addressHits: 0, rangeHits: 0, withFingerprint: 0, fingerprintHits: 0 }],
+  [
+    'IPv6 in a /64 range',
+    { v6Share: 1, addressHits: 0, rangeHits: 1, withFingerprint: 0, fingerprintHits: 0 },
+  ],
+  ['IPv6 exact hit', { v6Share: 1, addressHits: 1, rangeHits: 0, withFingerprint: 0, fingerprintHits: 0 }],
+  [
+    'IPv4 miss + fingerprint miss',
+    { v6Share: 0, addressHits: 0, rangeHits: 0, withFingerprint: 1, fingerprintHits: 0 },
+  ],
+].map(([name, shape]) => ({ name, queries: makeQueries(shape) }));
 
 // The agent's index.
-const index = new DecisionIndex();
-for (const d of decisions) {
-  const parsed = parseDecision(d);
-  index.put(parsed.decision, parsed.target, NOW);
+function buildIndex(agentModule) {
+  const built = new agentModule.DecisionIndex();
+  for (const d of decisions) {
+    const parsed = agentModule.parseDecision(d);
+    built.put(parsed.decision, parsed.target, NOW);
+  }
+  return built;
 }
+const index = buildIndex({ DecisionIndex, parseDecision });
+// --ab <checkout>: the same lookups against another build's DecisionIndex (its packages/*/dist,
+// e.g. the branch start), round by round in this process, so both see the same machine load.
+const abRoot = flag('ab', null);
+const other = abRoot
+  ? buildIndex(await import(pathToFileURL(join(abRoot, 'packages/edge-agent/dist/index.js')).href))
+  : null;
 
 // Baseline 1: the repo's general-purpose structures (canonical text → Map; CidrSet + Map for ranges).
 const byText = new Map();
@@ -204,55 +235,93 @@ function naiveCheck(request, now) {
 }
 
 // Same answers, or the comparison means nothing.
-for (const mix of MIXES) {
+for (const mix of [...MIXES, ...KINDS]) {
   let disagreements = 0;
-  for (const q of mix.queries) if (index.check(q, NOW).verdict !== mapCheck(q, NOW).verdict) disagreements++;
+  for (const q of mix.queries) {
+    const verdict = index.check(q, NOW).verdict;
+    if (verdict !== mapCheck(q, NOW).verdict || (other && verdict !== other.check(q, NOW).verdict))
+      disagreements++;
+  }
   if (disagreements > 0)
     throw new Error(`${mix.name}: index and baseline disagree on ${disagreements} queries`);
 }
 
-function run(name, queries, check, lookups) {
+// Rate from the wall clock and CPU time per lookup (process.cpuUsage: steadier on a shared machine).
+// Several checks (A/B) are timed round by round, alternating, one row each.
+function run(names, queries, checks, lookups) {
   let sink = 0;
   const mask = QUERY_COUNT - 1;
-  const rates = [];
+  const rates = checks.map(() => []);
+  const cpuNs = checks.map(() => []);
   for (let round = 0; round < ROUNDS; round++) {
-    const start = performance.now();
-    for (let i = 0; i < lookups; i++) sink += check(queries[i & mask]).verdict.length;
-    rates.push(lookups / ((performance.now() - start) / 1000));
+    // Alternate the order too: what runs first in a round must not be what always runs first.
+    const order = checks.map((_, c) => c);
+    if (round % 2 === 1) order.reverse();
+    for (const c of order) {
+      const check = checks[c];
+      const cpuStart = process.cpuUsage();
+      const start = performance.now();
+      for (let i = 0; i < lookups; i++) sink += check(queries[i & mask]).verdict.length;
+      rates[c].push(lookups / ((performance.now() - start) / 1000));
+      const cpu = process.cpuUsage(cpuStart);
+      cpuNs[c].push(((cpu.user + cpu.system) * 1000) / lookups);
+    }
   }
-  rates.sort((a, b) => a - b);
-  const median = rates[Math.floor(rates.length / 2)];
-  console.log(
-    `  ${name.padEnd(44)} ${Math.round(median).toLocaleString('en-US').padStart(12)} lookups/s  ${(1e9 / median).toFixed(0).padStart(6)} ns (median of ${ROUNDS}; sink ${sink % 7})`,
-  );
-  return median;
+  const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+  return checks.map((_, c) => {
+    const rate = median(rates[c]);
+    const cpu = median(cpuNs[c]);
+    console.log(
+      `  ${names[c].padEnd(44)} ${Math.round(rate).toLocaleString('en-US').padStart(12)} lookups/s  ${(1e9 / rate).toFixed(0).padStart(6)} ns  CPU ${cpu.toFixed(0).padStart(5)} ns/lookup = ${(1e3 / cpu).toFixed(2)} M/CPU-s (median of ${ROUNDS}; sink ${sink % 7})`,
+    );
+    return rate;
+  });
 }
 
 console.log(
-  `edge agent check(): ${index.size.toLocaleString('en-US')} active decisions (${JSON.stringify(index.stats())}), node ${process.version}`,
+  `edge agent check(): ${index.size.toLocaleString('en-US')} active decisions (${JSON.stringify(index.stats())}), node ${process.version}, load ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
 );
-for (const mix of MIXES) {
+// --agent-only: the agent's rows alone (for A/B runs of two builds); --kinds: one lookup kind at a time.
+const agentOnly = args.includes('--agent-only');
+for (const mix of [...MIXES, ...(args.includes('--kinds') ? KINDS : [])]) {
   const covered = mix.queries.filter((q) => index.check(q, NOW).verdict !== 'allow').length;
   console.log(`${mix.name} (${((100 * covered) / QUERY_COUNT).toFixed(1)} % answered with a decision)`);
-  const indexed = run('DecisionIndex.check (the agent)', mix.queries, (q) => index.check(q), LOOKUPS);
-  const baseline = run(
-    'baseline: canonical text Map + netaddr CidrSet',
+  const [indexed] = other
+    ? run(
+        ['DecisionIndex.check (the agent)', `the same, build in ${abRoot}`],
+        mix.queries,
+        [(q) => index.check(q), (q) => other.check(q)],
+        LOOKUPS,
+      )
+    : run(['DecisionIndex.check (the agent)'], mix.queries, [(q) => index.check(q)], LOOKUPS);
+  if (agentOnly || !MIXES.includes(mix)) continue;
+  const [baseline] = run(
+    ['baseline: canonical text Map + netaddr CidrSet'],
     mix.queries,
-    (q) => mapCheck(q, Date.now()),
+    [(q) => mapCheck(q, Date.now())],
     LOOKUPS,
   );
   let line = `  speed-up ×${(indexed / baseline).toFixed(1)} over Map+CidrSet`;
   if (mix === MIXES[2]) {
-    const naive = run(
-      'baseline: naive linear scan of ranges',
+    const [naive] = run(
+      ['baseline: naive linear scan of ranges'],
       mix.queries,
-      (q) => naiveCheck(q, Date.now()),
+      [(q) => naiveCheck(q, Date.now())],
       Math.max(2000, LOOKUPS / 5000),
     );
     line += `, ×${Math.round(indexed / naive)} over the naive scan`;
   }
   console.log(line);
 }
+console.log(
+  `load ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
 
 if (args.includes('--no-latency')) process.exit(0);
 

@@ -1,12 +1,17 @@
 /**
- * Open-addressing hash tables from network keys to small integers (entry slots), laid out in typed
- * arrays: the hot path of `check()` probes one of these per prefix length in use, so a probe must
- * neither allocate nor hash a string. A JS Map keyed by uint32 boxes every key above 2^30 as a heap
- * number (half of IPv4); these tables compare int32 words instead.
+ * Open-addressing hash tables from network keys to values (the decision index's entries), keys laid
+ * out in typed arrays: the hot path of `check()` probes one of these per prefix length in use, so a
+ * probe must neither allocate nor hash a string. A JS Map keyed by uint32 boxes every key above 2^30
+ * as a heap number (half of IPv4); these tables compare int32 words instead.
+ *
+ * A cell's value sits in a plain array at the cell's index, and what a lookup decides on (the
+ * action's strength and the expiry) in typed arrays at the same index: a hit loads key, strength,
+ * expiry and value reference at once, all addressed by the cell index, instead of key → slot number
+ * → slot array → object → its fields, one cache miss after the other (with 100k decisions the tables
+ * are megabytes, and memory latency, not arithmetic, is what a hit costs).
  *
  * Linear probing with backward-shift deletion (no tombstones, so a long-lived table with churn
- * never degrades), load factor ≤ 1/2, capacity a power of two. Values are stored as slot + 1 so
- * that 0 means empty.
+ * never degrades), load factor ≤ 1/2, capacity a power of two. An empty cell holds `undefined`.
  */
 
 const MIN_BITS = 4;
@@ -14,141 +19,163 @@ const MIN_BITS = 4;
 const GOLDEN = 0x9e3779b1 | 0;
 
 /**
- * uint32 key (an IPv4 address or masked network) → slot. Key and value share one Int32Array
- * (`cells[2i]`, `cells[2i + 1]`), so a probe touches one cache line: with 100k random addresses
- * the table is megabytes and memory latency, not arithmetic, is what a lookup costs.
+ * What both tables share: per cell, the value and what a lookup decides on (strength, expiry), at
+ * the cell's index; the subclasses add the keys and the probing.
  */
-export class Uint32Table {
-  private cells: Int32Array;
-  private mask: number;
-  private shift: number;
-  private count = 0;
-
-  constructor(initialBits = MIN_BITS) {
-    const bits = Math.max(MIN_BITS, initialBits);
-    this.cells = new Int32Array(2 << bits);
-    this.mask = (1 << bits) - 1;
-    this.shift = 32 - bits;
-  }
+abstract class CellTable<T> {
+  protected values: Array<T | undefined> = [];
+  private strengths = new Uint8Array(0);
+  private expiries = new Float64Array(0);
+  protected mask = 0;
+  protected shift = 0;
+  protected count = 0;
 
   get size(): number {
     return this.count;
   }
 
-  /** The slot stored for `key`, or -1. */
-  get(key: number): number {
-    const k = key | 0;
-    const cells = this.cells;
-    const mask = this.mask;
-    let i = Math.imul(k, GOLDEN) >>> this.shift;
-    for (;;) {
-      const v = cells[2 * i + 1]!;
-      if (v === 0) return -1;
-      if (cells[2 * i] === k) return v - 1;
-      i = (i + 1) & mask;
-    }
+  /** The value of cell `i` (from indexOf), its strength and its expiry. */
+  valueAt(i: number): T {
+    return this.values[i]!;
   }
 
-  /** Stores `slot` for `key`, replacing any previous one. */
-  set(key: number, slot: number): void {
-    if ((this.count + 1) * 2 > this.mask + 1) this.grow();
-    const k = key | 0;
-    const cells = this.cells;
-    let i = Math.imul(k, GOLDEN) >>> this.shift;
-    for (;;) {
-      const v = cells[2 * i + 1]!;
-      if (v === 0) {
-        cells[2 * i] = k;
-        cells[2 * i + 1] = slot + 1;
-        this.count++;
-        return;
-      }
-      if (cells[2 * i] === k) {
-        cells[2 * i + 1] = slot + 1;
-        return;
-      }
-      i = (i + 1) & this.mask;
-    }
+  strengthAt(i: number): number {
+    return this.strengths[i]!;
   }
 
-  /** Removes `key`; returns whether it was there. */
-  delete(key: number): boolean {
-    const k = key | 0;
-    const cells = this.cells;
-    const mask = this.mask;
-    let i = Math.imul(k, GOLDEN) >>> this.shift;
-    for (;;) {
-      const v = cells[2 * i + 1]!;
-      if (v === 0) return false;
-      if (cells[2 * i] === k) break;
-      i = (i + 1) & mask;
-    }
-    // Backward shift: move later members of the probe run into the hole when their home allows it.
-    let hole = i;
-    let j = (i + 1) & mask;
-    while (cells[2 * j + 1] !== 0) {
-      const home = Math.imul(cells[2 * j]!, GOLDEN) >>> this.shift;
-      if (((j - home) & mask) >= ((j - hole) & mask)) {
-        cells[2 * hole] = cells[2 * j]!;
-        cells[2 * hole + 1] = cells[2 * j + 1]!;
-        hole = j;
-      }
-      j = (j + 1) & mask;
-    }
-    cells[2 * hole + 1] = 0;
-    this.count--;
-    return true;
+  expiresAt(i: number): number {
+    return this.expiries[i]!;
   }
 
-  private grow(): void {
-    const old = this.cells;
-    const bits = 33 - this.shift;
-    this.cells = new Int32Array(2 << bits);
+  /** Empty cells for 2^bits entries (the keys are the subclass's). */
+  protected allocate(bits: number): void {
+    this.values = new Array<T | undefined>(1 << bits).fill(undefined);
+    this.strengths = new Uint8Array(1 << bits);
+    this.expiries = new Float64Array(1 << bits);
     this.mask = (1 << bits) - 1;
     this.shift = 32 - bits;
     this.count = 0;
-    for (let i = 0; i < old.length; i += 2) {
-      if (old[i + 1] !== 0) this.set(old[i]!, old[i + 1]! - 1);
+  }
+
+  /** Writes cell `i`'s value, strength and expiry (its key is the caller's); counts a new cell. */
+  protected fill(i: number, value: T, strength: number, expiresAt: number): void {
+    if (this.values[i] === undefined) this.count++;
+    this.values[i] = value;
+    this.strengths[i] = strength;
+    this.expiries[i] = expiresAt;
+  }
+
+  protected move(from: number, to: number): void {
+    this.values[to] = this.values[from];
+    this.strengths[to] = this.strengths[from]!;
+    this.expiries[to] = this.expiries[from]!;
+  }
+
+  /** Doubles the capacity and stores every cell again through `reinsert(old index)`. */
+  protected regrow(reinsert: (i: number, value: T, strength: number, expiresAt: number) => void): void {
+    const { values, strengths, expiries } = this;
+    this.allocate(33 - this.shift);
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i];
+      if (value !== undefined) reinsert(i, value, strengths[i]!, expiries[i]!);
     }
   }
 }
 
-/** 128-bit key (an IPv6 address or masked network, four uint32 words) → slot. */
-export class Words128Table {
+/** uint32 key (an IPv4 address or masked network) → value. */
+export class Uint32Table<T> extends CellTable<T> {
   private keys: Int32Array;
-  private values: Int32Array;
-  private mask: number;
-  private shift: number;
-  private count = 0;
 
   constructor(initialBits = MIN_BITS) {
+    super();
     const bits = Math.max(MIN_BITS, initialBits);
-    this.keys = new Int32Array(4 << bits);
-    this.values = new Int32Array(1 << bits);
-    this.mask = (1 << bits) - 1;
-    this.shift = 32 - bits;
+    this.keys = new Int32Array(1 << bits);
+    this.allocate(bits);
   }
 
-  get size(): number {
-    return this.count;
-  }
-
-  private home(a: number, b: number, c: number, d: number): number {
-    let h = Math.imul(a | 0, GOLDEN);
-    h = Math.imul(h ^ (b | 0), GOLDEN);
-    h = Math.imul(h ^ (c | 0), GOLDEN);
-    h = Math.imul(h ^ (d | 0), GOLDEN);
-    return (h ^ (h >>> 15)) >>> this.shift;
-  }
-
-  get(a: number, b: number, c: number, d: number): number {
+  /** The cell holding `key`, or -1. */
+  indexOf(key: number): number {
+    const k = key | 0;
     const keys = this.keys;
     const values = this.values;
     const mask = this.mask;
-    let i = this.home(a, b, c, d);
+    let i = Math.imul(k, GOLDEN) >>> this.shift;
     for (;;) {
-      const v = values[i]!;
-      if (v === 0) return -1;
+      if (values[i] === undefined) return -1;
+      if (keys[i] === k) return i;
+      i = (i + 1) & mask;
+    }
+  }
+
+  get(key: number): T | undefined {
+    return this.values[this.find(key | 0)];
+  }
+
+  /** Stores `value` for `key` (with its strength and expiry), replacing any previous one. */
+  set(key: number, value: T, strength: number, expiresAt: number): void {
+    if ((this.count + 1) * 2 > this.mask + 1) this.grow();
+    const i = this.find(key | 0);
+    this.keys[i] = key;
+    this.fill(i, value, strength, expiresAt);
+  }
+
+  /** Removes `key`; returns whether it was there. */
+  delete(key: number): boolean {
+    const keys = this.keys;
+    const values = this.values;
+    const mask = this.mask;
+    const i = this.find(key | 0);
+    if (values[i] === undefined) return false;
+    // Backward shift: move later members of the probe run into the hole when their home allows it.
+    let hole = i;
+    let j = (i + 1) & mask;
+    while (values[j] !== undefined) {
+      const home = Math.imul(keys[j]!, GOLDEN) >>> this.shift;
+      if (((j - home) & mask) >= ((j - hole) & mask)) {
+        keys[hole] = keys[j]!;
+        this.move(j, hole);
+        hole = j;
+      }
+      j = (j + 1) & mask;
+    }
+    values[hole] = undefined;
+    this.count--;
+    return true;
+  }
+
+  /** The index holding the key, or the empty index where it would go. */
+  private find(k: number): number {
+    let i = Math.imul(k, GOLDEN) >>> this.shift;
+    while (this.values[i] !== undefined && this.keys[i] !== k) i = (i + 1) & this.mask;
+    return i;
+  }
+
+  private grow(): void {
+    const keys = this.keys;
+    this.keys = new Int32Array(2 * keys.length);
+    this.regrow((i, value, strength, expiresAt) => this.set(keys[i]!, value, strength, expiresAt));
+  }
+}
+
+/** 128-bit key (an IPv6 address or masked network, four uint32 words) → value. */
+export class Words128Table<T> extends CellTable<T> {
+  private keys: Int32Array;
+
+  constructor(initialBits = MIN_BITS) {
+    super();
+    const bits = Math.max(MIN_BITS, initialBits);
+    this.keys = new Int32Array(4 << bits);
+    this.allocate(bits);
+  }
+
+  /** The cell holding the key, or -1. */
+  indexOf(a: number, b: number, c: number, d: number): number {
+    const keys = this.keys;
+    const values = this.values;
+    const mask = this.mask;
+    let i = words128Hash(a, b, c, d) >>> this.shift;
+    for (;;) {
+      if (values[i] === undefined) return -1;
       const at = i << 2;
       if (
         keys[at] === (a | 0) &&
@@ -156,49 +183,54 @@ export class Words128Table {
         keys[at + 2] === (c | 0) &&
         keys[at + 3] === (d | 0)
       )
-        return v - 1;
+        return i;
       i = (i + 1) & mask;
     }
   }
 
-  set(a: number, b: number, c: number, d: number, slot: number): void {
+  get(a: number, b: number, c: number, d: number): T | undefined {
+    return this.values[this.find(a, b, c, d)];
+  }
+
+  set(a: number, b: number, c: number, d: number, value: T, strength: number, expiresAt: number): void {
     if ((this.count + 1) * 2 > this.values.length) this.grow();
     const i = this.find(a, b, c, d);
-    if (this.values[i] === 0) this.count++;
     const at = i << 2;
     this.keys[at] = a;
     this.keys[at + 1] = b;
     this.keys[at + 2] = c;
     this.keys[at + 3] = d;
-    this.values[i] = slot + 1;
+    this.fill(i, value, strength, expiresAt);
   }
 
   delete(a: number, b: number, c: number, d: number): boolean {
+    const keys = this.keys;
+    const values = this.values;
     const mask = this.mask;
     const i = this.find(a, b, c, d);
-    if (this.values[i] === 0) return false;
+    if (values[i] === undefined) return false;
     let hole = i;
     let j = (i + 1) & mask;
-    while (this.values[j] !== 0) {
+    while (values[j] !== undefined) {
       const at = j << 2;
-      const home = this.home(this.keys[at]!, this.keys[at + 1]!, this.keys[at + 2]!, this.keys[at + 3]!);
+      const home = words128Hash(keys[at]!, keys[at + 1]!, keys[at + 2]!, keys[at + 3]!) >>> this.shift;
       if (((j - home) & mask) >= ((j - hole) & mask)) {
-        this.keys.copyWithin(hole << 2, at, at + 4);
-        this.values[hole] = this.values[j]!;
+        keys.copyWithin(hole << 2, at, at + 4);
+        this.move(j, hole);
         hole = j;
       }
       j = (j + 1) & mask;
     }
-    this.values[hole] = 0;
+    values[hole] = undefined;
     this.count--;
     return true;
   }
 
   /** The index holding the key, or the empty index where it would go. */
   private find(a: number, b: number, c: number, d: number): number {
-    let i = this.home(a, b, c, d);
+    let i = words128Hash(a, b, c, d) >>> this.shift;
     for (;;) {
-      if (this.values[i] === 0) return i;
+      if (this.values[i] === undefined) return i;
       const at = i << 2;
       if (
         this.keys[at] === (a | 0) &&
@@ -212,38 +244,37 @@ export class Words128Table {
   }
 
   private grow(): void {
-    const oldKeys = this.keys;
-    const oldValues = this.values;
-    const bits = 33 - this.shift;
-    this.keys = new Int32Array(4 << bits);
-    this.values = new Int32Array(1 << bits);
-    this.mask = (1 << bits) - 1;
-    this.shift = 32 - bits;
-    this.count = 0;
-    for (let i = 0; i < oldValues.length; i++) {
-      if (oldValues[i] === 0) continue;
+    const keys = this.keys;
+    this.keys = new Int32Array(2 * keys.length);
+    this.regrow((i, value, strength, expiresAt) => {
       const at = i << 2;
-      this.set(oldKeys[at]!, oldKeys[at + 1]!, oldKeys[at + 2]!, oldKeys[at + 3]!, oldValues[i]! - 1);
-    }
+      this.set(keys[at]!, keys[at + 1]!, keys[at + 2]!, keys[at + 3]!, value, strength, expiresAt);
+    });
   }
 }
 
+/** 32-bit hash of a 128-bit key (multiplicative, mixed down so the top bits depend on every word). */
+function words128Hash(a: number, b: number, c: number, d: number): number {
+  let h = Math.imul(a | 0, GOLDEN);
+  h = Math.imul(h ^ (b | 0), GOLDEN);
+  h = Math.imul(h ^ (c | 0), GOLDEN);
+  h = Math.imul(h ^ (d | 0), GOLDEN);
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
 /**
- * A bitmap answering "is this key certainly absent?" for the exact-address tables: 2^20 bits
- * (128 KiB, cache-resident), one bit per hashed key. Most addresses a proxy sees have no decision;
- * for them a lookup reads one bit instead of probing a table of megabytes (with 100k keys about
- * 9 % of absent keys pass the filter and probe). Bits are not cleared on removal; the filter is
- * rebuilt by its owner when removals since the last rebuild exceed the keys present.
+ * A bitmap answering "is this key certainly absent?" for the tables of one address family: 2^20
+ * bits (128 KiB, cache-resident), one bit per hashed key, exact addresses and ranges alike (a
+ * range's bit is its masked network's, salted with its prefix length). Most addresses a proxy sees
+ * have no decision; for them a lookup reads a bit per table instead of probing tables of megabytes
+ * (with 100k keys about 9 % of absent keys pass the filter and probe). Bits are not cleared on
+ * removal; the filter is rebuilt by its owner when removals since the last rebuild exceed the keys
+ * present.
  */
 export class AbsenceFilter {
   private readonly bits = new Uint32Array(1 << 15);
   /** Keys removed since the last rebuild (their bits may still be set). */
   removedSinceRebuild = 0;
-
-  /** Bit index of a 32-bit hash (its top 20 bits). */
-  static bitOf(hash: number): number {
-    return hash >>> 12;
-  }
 
   mayContain(bit: number): boolean {
     return (this.bits[bit >>> 5]! & (1 << (bit & 31))) !== 0;
@@ -259,16 +290,16 @@ export class AbsenceFilter {
   }
 }
 
-/** Filter bit of an IPv4 address (or any uint32 key). */
-export function uint32FilterBit(key: number): number {
-  return AbsenceFilter.bitOf(Math.imul(key | 0, GOLDEN) >>> 0);
+/**
+ * Filter bit of an IPv4 key: an address (`prefixLength` 0, the exact table) or a range's masked
+ * network with its prefix length (1–32), so that a /24 and a /32 of the same network differ.
+ * The top 20 bits of a multiplicative hash.
+ */
+export function uint32FilterBit(key: number, prefixLength = 0): number {
+  return Math.imul((key + prefixLength) | 0, GOLDEN) >>> 12;
 }
 
-/** Filter bit of a 128-bit key. */
-export function words128FilterBit(a: number, b: number, c: number, d: number): number {
-  let h = Math.imul(a | 0, GOLDEN);
-  h = Math.imul(h ^ (b | 0), GOLDEN);
-  h = Math.imul(h ^ (c | 0), GOLDEN);
-  h = Math.imul(h ^ (d | 0), GOLDEN);
-  return AbsenceFilter.bitOf((h ^ (h >>> 15)) >>> 0);
+/** Filter bit of a 128-bit key: an address (`prefixLength` 0) or a range's masked network and length. */
+export function words128FilterBit(a: number, b: number, c: number, d: number, prefixLength = 0): number {
+  return words128Hash(a, b, c, (d + prefixLength) | 0) >>> 12;
 }

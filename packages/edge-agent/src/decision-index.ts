@@ -1,4 +1,4 @@
-import { parseIpInto, parseIpv4Value, wordMask } from '@edgeguard/netaddr';
+import { parseIpInto, wordMask } from '@edgeguard/netaddr';
 import { type Action, actionStrength, type Decision, type Verdict } from '@edgeguard/schema';
 import {
   AbsenceFilter,
@@ -81,11 +81,14 @@ const scratchWords = new Uint32Array(4);
  * The in-memory blocklist of an edge node: decisions by address (exact), by range (IPv4 and IPv6
  * CIDRs) and by fingerprint; `check()` answers synchronously from it.
  *
- * Layout (the hot path): an IPv4 address is parsed to a uint32 once; exact addresses live in a
- * typed-array hash table, ranges in one table per prefix length in use, each probed with the
- * masked address (most deployments use one or two lengths: /24 and /64). A per-/16 counter array
- * answers "no range can cover this address" with one read. IPv6 is the same with four words.
- * Fingerprints are a Map by string. Entries sit in a slot array; tables hold slot numbers.
+ * Layout (the hot path): the address text is parsed once, straight to a uint32 (IPv4) or four
+ * uint32 words (IPv6), with no string built; exact addresses live in a typed-array hash table,
+ * ranges in one table per prefix length in use, each probed with the masked address (most
+ * deployments use one or two lengths: /24 and /64). Before a table is probed, the family's absence
+ * filter (one cache-resident bitmap for its exact addresses and ranges) must have the key's bit,
+ * and for ranges a per-/16 bitmap must say some range overlaps the address's /16; most lookups end
+ * there. Tables hold the entries themselves (see address-table.ts); fingerprints are a Map by
+ * string. Entries also sit in a slot array, which the expiry heap refers to.
  *
  * Expiry: an expired entry never answers (every hit compares its expiresAt with `now`), and
  * prune() removes expired entries in expiry order (a binary heap), so they cost memory only until
@@ -98,8 +101,8 @@ export class DecisionIndex {
   private readonly freeSlots: number[] = [];
   private readonly byKey = new Map<string, number>();
 
-  private readonly v4Exact = new Uint32Table();
-  private readonly v4Ranges: Array<Uint32Table | undefined> = new Array(33);
+  private readonly v4Exact = new Uint32Table<Entry>();
+  private readonly v4Ranges: Array<Uint32Table<Entry> | undefined> = new Array(33);
   /** Range prefix lengths in use with their masks, longest first (probe order does not matter for correctness). */
   private v4Lengths: number[] = [];
   private v4Masks: number[] = [];
@@ -107,19 +110,22 @@ export class DecisionIndex {
   /** Ranges overlapping each IPv4 /16, and a bitmap of the /16s with any (8 KiB: read on the hot path). */
   private readonly v4RangesPer16 = new Int32Array(65536);
   private readonly v4RangeBits = new Uint32Array(2048);
-  private readonly v4ExactFilter = new AbsenceFilter();
+  /** Bits of the IPv4 exact addresses and range networks (see uint32FilterBit). */
+  private readonly v4Filter = new AbsenceFilter();
+  private v4FilterKeys = 0;
 
-  private readonly v6Exact = new Words128Table();
-  private readonly v6Ranges: Array<Words128Table | undefined> = new Array(129);
+  private readonly v6Exact = new Words128Table<Entry>();
+  private readonly v6Ranges: Array<Words128Table<Entry> | undefined> = new Array(129);
   private v6Lengths: number[] = [];
   /** Four int32 masks per length in v6Lengths. */
   private v6Masks = new Int32Array(0);
   private readonly v6LengthCount = new Int32Array(129);
   private readonly v6RangesPer16 = new Int32Array(65536);
   private readonly v6RangeBits = new Uint32Array(2048);
-  private readonly v6ExactFilter = new AbsenceFilter();
+  private readonly v6Filter = new AbsenceFilter();
+  private v6FilterKeys = 0;
 
-  private readonly fingerprints = new Map<string, number>();
+  private readonly fingerprints = new Map<string, Entry>();
 
   // Expiry heap: parallel arrays of (expiresAt, slot, generation); the shape of detect's ExpiryQueue,
   // keyed by slot. Not imported: the agent depends on schema and netaddr only, not on the detector.
@@ -149,26 +155,20 @@ export class DecisionIndex {
     let clock = now === undefined ? -1 : now;
     let best: Entry | undefined;
     let bestStrength = 0;
-    const ip = request.ip;
-    let v4 = parseIpv4Value(ip);
-    let family = 4;
-    // A dual-stack listener reports every IPv4 client as `::ffff:a.b.c.d` (Node's remoteAddress):
-    // read the quad directly rather than parsing eight groups.
-    if (v4 < 0 && ip.startsWith('::ffff:')) v4 = parseIpv4Value(ip, 7);
-    if (v4 < 0) {
-      const version = parseIpInto(ip, scratchWords);
-      if (version === 4) v4 = scratchWords[0]!;
-      else family = version;
-    }
-    if (family === 4 && v4 >= 0) {
-      if (this.v4ExactFilter.mayContain(uint32FilterBit(v4))) {
-        const slot = this.v4Exact.get(v4);
-        if (slot >= 0) {
-          const entry = this.entries[slot]!;
+    const w = scratchWords;
+    // A dual-stack listener's `::ffff:a.b.c.d` is IPv4 here (parseIpInto reads it as the quad).
+    const family = parseIpInto(request.ip, w);
+    if (family === 4) {
+      const v4 = w[0]!;
+      const filter = this.v4Filter;
+      if (filter.mayContain(uint32FilterBit(v4))) {
+        const table = this.v4Exact;
+        const i = table.indexOf(v4);
+        if (i >= 0) {
           if (clock < 0) clock = Date.now();
-          if (entry.expiresAt > clock) {
-            best = entry;
-            bestStrength = entry.strength;
+          if (table.expiresAt(i) > clock) {
+            best = table.valueAt(i);
+            bestStrength = table.strengthAt(i);
           }
         }
       }
@@ -176,49 +176,55 @@ export class DecisionIndex {
         const lengths = this.v4Lengths;
         const masks = this.v4Masks;
         for (let k = 0; k < lengths.length; k++) {
-          const slot = this.v4Ranges[lengths[k]!]!.get(v4 & masks[k]!);
-          if (slot < 0) continue;
-          const entry = this.entries[slot]!;
-          if (entry.strength <= bestStrength) continue;
+          const length = lengths[k]!;
+          const network = v4 & masks[k]!;
+          if (!filter.mayContain(uint32FilterBit(network, length))) continue;
+          const table = this.v4Ranges[length]!;
+          const i = table.indexOf(network);
+          if (i < 0 || table.strengthAt(i) <= bestStrength) continue;
           if (clock < 0) clock = Date.now();
-          if (entry.expiresAt > clock) {
-            best = entry;
-            bestStrength = entry.strength;
+          if (table.expiresAt(i) > clock) {
+            best = table.valueAt(i);
+            bestStrength = table.strengthAt(i);
             if (bestStrength === 3) break;
           }
         }
       }
     } else if (family === 6) {
-      const w = scratchWords;
-      if (this.v6ExactFilter.mayContain(words128FilterBit(w[0]!, w[1]!, w[2]!, w[3]!))) {
-        const slot = this.v6Exact.get(w[0]!, w[1]!, w[2]!, w[3]!);
-        if (slot >= 0) {
-          const entry = this.entries[slot]!;
+      const a = w[0]!;
+      const b = w[1]!;
+      const c = w[2]!;
+      const d = w[3]!;
+      const filter = this.v6Filter;
+      if (filter.mayContain(words128FilterBit(a, b, c, d))) {
+        const table = this.v6Exact;
+        const i = table.indexOf(a, b, c, d);
+        if (i >= 0) {
           if (clock < 0) clock = Date.now();
-          if (entry.expiresAt > clock) {
-            best = entry;
-            bestStrength = entry.strength;
+          if (table.expiresAt(i) > clock) {
+            best = table.valueAt(i);
+            bestStrength = table.strengthAt(i);
           }
         }
       }
-      if (bestStrength < 3 && hasBit(this.v6RangeBits, w[0]! >>> 16)) {
+      if (bestStrength < 3 && hasBit(this.v6RangeBits, a >>> 16)) {
         const lengths = this.v6Lengths;
         const masks = this.v6Masks;
         for (let k = 0; k < lengths.length; k++) {
+          const length = lengths[k]!;
           const m = k << 2;
-          const slot = this.v6Ranges[lengths[k]!]!.get(
-            w[0]! & masks[m]!,
-            w[1]! & masks[m + 1]!,
-            w[2]! & masks[m + 2]!,
-            w[3]! & masks[m + 3]!,
-          );
-          if (slot < 0) continue;
-          const entry = this.entries[slot]!;
-          if (entry.strength <= bestStrength) continue;
+          const ma = a & masks[m]!;
+          const mb = b & masks[m + 1]!;
+          const mc = c & masks[m + 2]!;
+          const md = d & masks[m + 3]!;
+          if (!filter.mayContain(words128FilterBit(ma, mb, mc, md, length))) continue;
+          const table = this.v6Ranges[length]!;
+          const i = table.indexOf(ma, mb, mc, md);
+          if (i < 0 || table.strengthAt(i) <= bestStrength) continue;
           if (clock < 0) clock = Date.now();
-          if (entry.expiresAt > clock) {
-            best = entry;
-            bestStrength = entry.strength;
+          if (table.expiresAt(i) > clock) {
+            best = table.valueAt(i);
+            bestStrength = table.strengthAt(i);
             if (bestStrength === 3) break;
           }
         }
@@ -226,11 +232,10 @@ export class DecisionIndex {
     }
     const fingerprint = request.fingerprint;
     if (bestStrength < 3 && fingerprint && this.fingerprints.size > 0) {
-      const slot = this.fingerprints.get(fingerprint);
-      if (slot !== undefined) {
-        const entry = this.entries[slot]!;
+      const entry = this.fingerprints.get(fingerprint);
+      if (entry !== undefined && entry.strength > bestStrength) {
         if (clock < 0) clock = Date.now();
-        if (entry.strength > bestStrength && entry.expiresAt > clock) best = entry;
+        if (entry.expiresAt > clock) best = entry;
       }
     }
     return best === undefined ? ALLOW : best;
@@ -267,9 +272,10 @@ export class DecisionIndex {
         this.removeSlot(existing);
         return true;
       }
-      // Same key, same target: a new entry in the same slot, tables are unchanged.
+      // Same key, same target: a new entry in the same slot and in the tables.
       const replacement = new Entry(decision, entry.target, entry.generation + 1);
       this.entries[existing] = replacement;
+      this.link(replacement, false);
       this.pushExpiry(replacement.expiresAt, existing, replacement.generation);
       return true;
     }
@@ -282,7 +288,7 @@ export class DecisionIndex {
     const entry = new Entry(decision, target, 0);
     this.entries[slot] = entry;
     this.byKey.set(target.key, slot);
-    this.link(target, slot);
+    this.link(entry, true);
     this.pushExpiry(entry.expiresAt, slot, entry.generation);
     return true;
   }
@@ -351,39 +357,75 @@ export class DecisionIndex {
     }
   }
 
-  private link(target: DecisionTarget, slot: number): void {
+  /** Puts the entry in the tables of its target (`added`: a new key, else a replacement). */
+  private link(entry: Entry, added: boolean): void {
+    const target = entry.target;
     if (target.scope === 'fingerprint') {
-      this.fingerprints.set(target.fingerprint, slot);
+      this.fingerprints.set(target.fingerprint, entry);
     } else if (target.scope === 'ip') {
       const a = target.address;
-      if (a.version === 4) {
-        this.v4Exact.set(a.value, slot);
-        this.v4ExactFilter.add(uint32FilterBit(a.value));
-      } else {
-        this.v6Exact.set(a.words[0], a.words[1], a.words[2], a.words[3], slot);
-        this.v6ExactFilter.add(words128FilterBit(a.words[0], a.words[1], a.words[2], a.words[3]));
-      }
+      if (a.version === 4) this.v4Exact.set(a.value, entry, entry.strength, entry.expiresAt);
+      else
+        this.v6Exact.set(
+          a.words[0],
+          a.words[1],
+          a.words[2],
+          a.words[3],
+          entry,
+          entry.strength,
+          entry.expiresAt,
+        );
     } else {
       const c = target.cidr;
-      this.rangeCount++;
       if (c.version === 4) {
         let table = this.v4Ranges[c.prefixLength];
         if (table === undefined) {
           table = new Uint32Table();
           this.v4Ranges[c.prefixLength] = table;
         }
-        table.set(c.network, slot);
-        if (this.v4LengthCount[c.prefixLength]!++ === 0) this.updateV4Lengths();
-        countPer16(this.v4RangesPer16, this.v4RangeBits, c.network >>> 16, c.prefixLength, 1);
+        table.set(c.network, entry, entry.strength, entry.expiresAt);
       } else {
         let table = this.v6Ranges[c.prefixLength];
         if (table === undefined) {
           table = new Words128Table();
           this.v6Ranges[c.prefixLength] = table;
         }
-        table.set(c.words[0], c.words[1], c.words[2], c.words[3], slot);
-        if (this.v6LengthCount[c.prefixLength]!++ === 0) this.updateV6Lengths();
-        countPer16(this.v6RangesPer16, this.v6RangeBits, c.words[0] >>> 16, c.prefixLength, 1);
+        table.set(c.words[0], c.words[1], c.words[2], c.words[3], entry, entry.strength, entry.expiresAt);
+      }
+      if (added) {
+        this.rangeCount++;
+        if (c.version === 4) {
+          if (this.v4LengthCount[c.prefixLength]!++ === 0) this.updateV4Lengths();
+          countPer16(this.v4RangesPer16, this.v4RangeBits, c.network >>> 16, c.prefixLength, 1);
+        } else {
+          if (this.v6LengthCount[c.prefixLength]!++ === 0) this.updateV6Lengths();
+          countPer16(this.v6RangesPer16, this.v6RangeBits, c.words[0] >>> 16, c.prefixLength, 1);
+        }
+      }
+    }
+    if (added && target.scope !== 'fingerprint') this.addFilterBit(target);
+  }
+
+  /** Sets the absence-filter bit of an address or range target. */
+  private addFilterBit(target: DecisionTarget): void {
+    if (target.scope === 'ip') {
+      const a = target.address;
+      if (a.version === 4) {
+        this.v4Filter.add(uint32FilterBit(a.value));
+        this.v4FilterKeys++;
+      } else {
+        this.v6Filter.add(words128FilterBit(a.words[0], a.words[1], a.words[2], a.words[3]));
+        this.v6FilterKeys++;
+      }
+    } else if (target.scope === 'range') {
+      const c = target.cidr;
+      if (c.version === 4) {
+        this.v4Filter.add(uint32FilterBit(c.network, c.prefixLength));
+        this.v4FilterKeys++;
+      } else {
+        const w = c.words;
+        this.v6Filter.add(words128FilterBit(w[0], w[1], w[2], w[3], c.prefixLength));
+        this.v6FilterKeys++;
       }
     }
   }
@@ -392,19 +434,17 @@ export class DecisionIndex {
     const entry = this.entries[slot]!;
     const target = entry.target;
     this.byKey.delete(target.key);
+    let family = 0;
     if (target.scope === 'fingerprint') {
       this.fingerprints.delete(target.fingerprint);
     } else if (target.scope === 'ip') {
       const a = target.address;
-      if (a.version === 4) {
-        this.v4Exact.delete(a.value);
-        if (++this.v4ExactFilter.removedSinceRebuild > this.v4Exact.size + 1024) this.rebuildFilter(4);
-      } else {
-        this.v6Exact.delete(a.words[0], a.words[1], a.words[2], a.words[3]);
-        if (++this.v6ExactFilter.removedSinceRebuild > this.v6Exact.size + 1024) this.rebuildFilter(6);
-      }
+      family = a.version;
+      if (a.version === 4) this.v4Exact.delete(a.value);
+      else this.v6Exact.delete(a.words[0], a.words[1], a.words[2], a.words[3]);
     } else {
       const c = target.cidr;
+      family = c.version;
       this.rangeCount--;
       if (c.version === 4) {
         this.v4Ranges[c.prefixLength]!.delete(c.network);
@@ -418,18 +458,29 @@ export class DecisionIndex {
     }
     this.entries[slot] = undefined;
     this.freeSlots.push(slot);
+    if (family === 4) {
+      this.v4FilterKeys--;
+      if (++this.v4Filter.removedSinceRebuild > this.v4FilterKeys + 1024) this.rebuildFilter(4);
+    } else if (family === 6) {
+      this.v6FilterKeys--;
+      if (++this.v6Filter.removedSinceRebuild > this.v6FilterKeys + 1024) this.rebuildFilter(6);
+    }
   }
 
-  /** Clears removed keys' bits: every live exact address of the family sets its bit again. */
+  /** Clears removed keys' bits: every live address and range of the family sets its bit again. */
   private rebuildFilter(family: 4 | 6): void {
-    const filter = family === 4 ? this.v4ExactFilter : this.v6ExactFilter;
-    filter.clear();
+    (family === 4 ? this.v4Filter : this.v6Filter).clear();
+    if (family === 4) this.v4FilterKeys = 0;
+    else this.v6FilterKeys = 0;
     for (const entry of this.entries) {
-      if (entry === undefined || entry.target.scope !== 'ip' || entry.target.address.version !== family)
-        continue;
-      const a = entry.target.address;
-      if (a.version === 4) filter.add(uint32FilterBit(a.value));
-      else filter.add(words128FilterBit(a.words[0], a.words[1], a.words[2], a.words[3]));
+      if (entry === undefined) continue;
+      const target = entry.target;
+      if (
+        target.scope === 'ip'
+          ? target.address.version === family
+          : target.scope === 'range' && target.cidr.version === family
+      )
+        this.addFilterBit(target);
     }
   }
 

@@ -122,6 +122,9 @@ describe('DecisionIndex.check', () => {
     );
     assert.equal(index.check({ ip: '203.0.113.7' }, NOW).verdict, 'block');
     assert.equal(index.stats().stale, 1);
+    // The replacement's own expiry applies at once, before any prune.
+    assert.equal(index.check({ ip: '203.0.113.7' }, NOW + 9).verdict, 'block');
+    assert.equal(index.check({ ip: '203.0.113.7' }, NOW + 10).verdict, 'allow');
     // The replaced entry's old expiry must not remove the new one early, nor keep it past its own.
     assert.equal(index.prune(NOW + 10), 1);
     assert.equal(index.size, 0);
@@ -189,24 +192,37 @@ describe('DecisionIndex.check', () => {
 
 describe('typed-array address tables', () => {
   it('Uint32Table keeps every key through growth and backward-shift deletions', () => {
-    const table = new Uint32Table();
+    const table = new Uint32Table<number>();
     const keys = Array.from({ length: 5000 }, (_, i) => (Math.imul(i, 2654435761) >>> 0) ^ 0x80000000);
     keys.forEach((k, i) => {
-      table.set(k, i);
+      table.set(k, i, 1 + (i % 3), 1e12 + i);
     });
     for (let i = 0; i < keys.length; i += 2) assert.equal(table.delete(keys[i]!), true);
     keys.forEach((k, i) => {
-      assert.equal(table.get(k), i % 2 === 0 ? -1 : i);
+      assert.equal(table.get(k), i % 2 === 0 ? undefined : i);
+      const cell = table.indexOf(k);
+      if (i % 2 === 0) assert.equal(cell, -1);
+      else {
+        // Strength and expiry moved with their key through growth and backward shifts.
+        assert.deepEqual(
+          [table.valueAt(cell), table.strengthAt(cell), table.expiresAt(cell)],
+          [i, 1 + (i % 3), 1e12 + i],
+        );
+      }
     });
     assert.equal(table.size, 2500);
   });
 
   it('Words128Table keys on all four words', () => {
-    const table = new Words128Table();
-    for (let i = 0; i < 3000; i++) table.set(0x20010db8, i, 0xffffffff, i * 7, i);
+    const table = new Words128Table<number>();
+    for (let i = 0; i < 3000; i++) table.set(0x20010db8, i, 0xffffffff, i * 7, i, 1 + (i % 3), i * 1000);
     for (let i = 0; i < 3000; i += 3) table.delete(0x20010db8, i, 0xffffffff, i * 7);
-    for (let i = 0; i < 3000; i++)
-      assert.equal(table.get(0x20010db8, i, 0xffffffff, i * 7), i % 3 === 0 ? -1 : i);
-    assert.equal(table.get(0x20010db8, 1, 0xffffffff, 8), -1);
+    for (let i = 0; i < 3000; i++) {
+      assert.equal(table.get(0x20010db8, i, 0xffffffff, i * 7), i % 3 === 0 ? undefined : i);
+      const cell = table.indexOf(0x20010db8, i, 0xffffffff, i * 7);
+      if (i % 3 !== 0)
+        assert.deepEqual([table.strengthAt(cell), table.expiresAt(cell)], [1 + (i % 3), i * 1000]);
+    }
+    assert.equal(table.get(0x20010db8, 1, 0xffffffff, 8), undefined);
   });
 });

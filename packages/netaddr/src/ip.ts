@@ -64,62 +64,77 @@ export function formatIpv4(value: number): string {
   return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 
-function hexValue(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
-}
+/**
+ * Character classes for the IPv6 scanner, indexed by char code (< 128): a hex digit is its value
+ * (0–15), then the separators. A table read instead of range tests: hex digits in addresses are
+ * random, so branches on "digit or letter" would be mispredicted about every other character.
+ */
+const COLON = 16;
+const DOT = 17;
+const PERCENT = 18;
+const OTHER = 19;
+const CHAR_CLASS = new Uint8Array(128).fill(OTHER);
+for (let c = 48; c <= 57; c++) CHAR_CLASS[c] = c - 48;
+for (let c = 97; c <= 102; c++) CHAR_CLASS[c] = c - 87;
+for (let c = 65; c <= 70; c++) CHAR_CLASS[c] = c - 55;
+CHAR_CLASS[58] = COLON;
+CHAR_CLASS[46] = DOT;
+CHAR_CLASS[37] = PERCENT;
 
 /**
- * Parses IPv6 text in `text[start, end)` into eight 16-bit groups. Returns false when the text is
- * not an IPv6 address. `groups` is written in place (the caller owns it; no allocation here).
+ * Parses IPv6 text in `text[start, end)` into eight 16-bit groups, in one pass over the char codes
+ * (no substring, no split): a tight loop over each group's hex digits, then its separator. Returns
+ * false when the text is not an IPv6 address. A zone id (`%eth0`, not empty) ends the address and
+ * is ignored. `groups` is written in place (the caller owns it; no allocation here).
  */
 function parseIpv6Groups(text: string, start: number, end: number, groups: Uint16Array): boolean {
-  let count = 0;
+  let count = 0; // groups written
   let gapAt = -1; // group index where `::` stands
   let i = start;
   if (end - start < 2) return false;
-  if (text.charCodeAt(i) === 58) {
-    if (text.charCodeAt(i + 1) !== 58) return false;
+  if (text.charCodeAt(start) === 58) {
+    // Only `::` may open an address.
+    if (text.charCodeAt(start + 1) !== 58) return false;
     gapAt = 0;
-    i += 2;
+    i = start + 2;
   }
-  while (i < end) {
-    if (count === 8) return false;
+  // After `::` the address may end (or its zone id begin); anywhere else a group must follow.
+  while (gapAt !== count || (i < end && text.charCodeAt(i) !== 37)) {
+    const groupStart = i;
     let value = 0;
-    let j = i;
-    while (j < end && j - i < 5) {
-      const h = hexValue(text.charCodeAt(j));
-      if (h < 0) break;
-      value = value * 16 + h;
-      j++;
+    let kind = OTHER;
+    for (; i < end; i++) {
+      const c = text.charCodeAt(i);
+      kind = c < 128 ? CHAR_CLASS[c]! : OTHER;
+      if (kind >= 16) break;
+      value = (value << 4) | kind;
     }
-    if (j < end && text.charCodeAt(j) === 46) {
-      // Embedded dotted quad: must be the last 32 bits.
+    if (kind === DOT) {
+      // An embedded dotted quad: the last 32 bits, to the end (or to a zone id).
       if (count > 6) return false;
-      const v4 = parseIpv4Value(text, i, end);
+      let quadEnd = text.indexOf('%', i);
+      if (quadEnd < 0 || quadEnd > end) quadEnd = end;
+      const v4 = parseIpv4Value(text, groupStart, quadEnd);
       if (v4 < 0) return false;
       groups[count++] = v4 >>> 16;
       groups[count++] = v4 & 0xffff;
-      i = end;
+      i = quadEnd;
       break;
     }
-    const digits = j - i;
-    if (digits === 0 || digits > 4) return false;
+    const digits = i - groupStart;
+    if (digits === 0 || digits > 4 || count === 8) return false;
     groups[count++] = value;
-    i = j;
-    if (i === end) break;
-    if (text.charCodeAt(i) !== 58) return false;
-    i++;
-    if (i < end && text.charCodeAt(i) === 58) {
-      if (gapAt >= 0) return false;
+    if (i === end || kind === PERCENT) break;
+    if (kind !== COLON || ++i === end) return false; // a stray character, or a single trailing colon
+    if (text.charCodeAt(i) === 58) {
+      if (gapAt >= 0) return false; // a second `::`
       gapAt = count;
       i++;
-    } else if (i === end) {
-      return false; // a single trailing colon
     }
   }
+  // A zone id scopes a link-local address to an interface; it is not part of the address, but it
+  // is not empty either.
+  if (i < end && i === end - 1) return false;
   if (gapAt >= 0) {
     // `::` stands for at least one zero group (RFC 4291 section 2.2).
     if (count === 8) return false;
@@ -132,7 +147,16 @@ function parseIpv6Groups(text: string, start: number, end: number, groups: Uint1
   return true;
 }
 
-/** RFC 5952 section 4 text of eight groups. */
+/** Hex text of 0–255 without leading zeros, and of 0–255 as two digits (a group's low byte). */
+const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, b) => b.toString(16));
+const HEX_BYTE_PADDED: readonly string[] = Array.from({ length: 256 }, (_, b) =>
+  b.toString(16).padStart(2, '0'),
+);
+
+/**
+ * RFC 5952 section 4 text of eight groups. Each group's text is one or two table strings (by byte)
+ * instead of a Number#toString(16) call, which costs as much as parsing the whole address.
+ */
 function formatIpv6Groups(groups: ArrayLike<number>): string {
   // Longest run of two or more zero groups, the first one on a tie (section 4.2.3).
   let bestStart = -1;
@@ -157,8 +181,9 @@ function formatIpv6Groups(groups: ArrayLike<number>): string {
       k += bestLength - 1;
       continue;
     }
-    if (text.length > 0 && !text.endsWith(':')) text += ':';
-    text += (groups[k] as number).toString(16);
+    if (k > 0 && k !== bestStart + bestLength) text += ':';
+    const group = groups[k] as number;
+    text += group < 0x100 ? HEX_BYTE[group]! : HEX_BYTE[group >>> 8]! + HEX_BYTE_PADDED[group & 0xff]!;
   }
   return text;
 }
@@ -197,14 +222,7 @@ export function parseIpInto(text: string, words: Uint32Array): 0 | 4 | 6 {
     words[0] = v4;
     return 4;
   }
-  let end = text.length;
-  const zone = text.indexOf('%');
-  if (zone >= 0) {
-    // A zone id scopes a link-local address to an interface; it is not part of the address.
-    if (zone === end - 1) return 0;
-    end = zone;
-  }
-  if (!parseIpv6Groups(text, 0, end, scratchGroups)) return 0;
+  if (!parseIpv6Groups(text, 0, text.length, scratchGroups)) return 0;
   const groups = scratchGroups;
   if (isIpv4Mapped(groups)) {
     words[0] = ((groups[6] as number) * 65536 + (groups[7] as number)) >>> 0;
