@@ -275,6 +275,7 @@ export class ContentWatch {
     aggregate.policy = policy;
     this.policies.set(key, policy);
     this.expiries.push(policy.expiresAt, key, policy.version);
+    this.expiries.compactIfStale(this.policies.size, (k, v) => this.policies.get(k)?.version === v);
     this.stats.policiesPublished++;
     sink.cachePolicy(key, policy, now);
   }

@@ -899,6 +899,7 @@ export class Decider {
     );
     if (isNew) this.coveringEstablished += covering;
     this.expiries.push(expiresAt, key, decision.version);
+    this.expiries.compactIfStale(this.active.size, (k, v) => this.active.get(k)?.version === v);
     if (isNew) {
       this.history.add(key, now);
       if (scope === 'ip') {
@@ -1026,12 +1027,87 @@ function r3(value: number): number {
   return Math.round(value * 1000) / 1000;
 }
 
+/**
+ * Whether a value has the shape of a decider input: the fields each kind's handler reads, with
+ * their types. Inputs arrive as JSON from other processes; one with a missing or mistyped field
+ * would throw inside a handler after the clock had already moved.
+ */
 function isInput(value: unknown): value is DeciderInput {
   if (value === null || typeof value !== 'object') return false;
-  const v = value as { kind?: unknown; time?: unknown };
-  return (
-    typeof v.time === 'number' &&
-    Number.isFinite(v.time) &&
-    (v.kind === 'client' || v.kind === 'fingerprint' || v.kind === 'tick')
-  );
+  const v = value as Record<string, unknown>;
+  if (!isNumber(v.time)) return false;
+  switch (v.kind) {
+    case 'client':
+      return (
+        isText(v.ip) &&
+        (v.prefix === null || isText(v.prefix)) &&
+        isText(v.fingerprint) &&
+        isText(v.reason) &&
+        numbersIn(v, CLIENT_NUMBERS) &&
+        typeof v.humanLooking === 'boolean' &&
+        typeof v.botShaped === 'boolean' &&
+        typeof v.established === 'boolean' &&
+        Array.isArray(v.paths) &&
+        v.paths.every(isNumber) &&
+        Array.isArray(v.signals) &&
+        v.signals.every((g) => g !== null && typeof g === 'object' && isText((g as Signal).name))
+      );
+    case 'fingerprint':
+      return (
+        isText(v.fingerprint) &&
+        numbersIn(v, FINGERPRINT_NUMBERS) &&
+        Array.isArray(v.paths) &&
+        v.paths.every(isNumber) &&
+        typeof v.pathsOverflow === 'boolean' &&
+        typeof v.declaredCrawler === 'boolean' &&
+        (v.userAgent === null || isText(v.userAgent))
+      );
+    case 'tick':
+      return (
+        numbersIn(v, TICK_NUMBERS) &&
+        Array.isArray(v.prefixes) &&
+        v.prefixes.every(
+          (p) =>
+            p !== null &&
+            typeof p === 'object' &&
+            isText((p as PrefixCount).prefix) &&
+            numbersIn(p, PREFIX_NUMBERS),
+        )
+      );
+    default:
+      return false;
+  }
+}
+
+const CLIENT_NUMBERS = ['score', 'burstRequests', 'firstSeen', 'requests'] as const;
+/** (`pathRepeats` may be absent: partials written before it existed count `repeats` instead.) */
+const FINGERPRINT_NUMBERS = [
+  'requests',
+  'pages',
+  'assets',
+  'repeats',
+  'busts',
+  'loginPosts',
+  'authFailures',
+  'sensitiveHits',
+  'errors',
+  'clients',
+  'humanClients',
+  'establishedClients',
+  'flaggedClients',
+] as const;
+const TICK_NUMBERS = ['partition', 'requests', 'late', 'clients', 'establishedClients'] as const;
+const PREFIX_NUMBERS = ['clients', 'humanClients', 'establishedClients', 'protectedClients'] as const;
+
+function isNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+function isText(value: unknown): value is string {
+  return typeof value === 'string';
+}
+
+function numbersIn(value: object, names: readonly string[]): boolean {
+  for (const name of names) if (!isNumber((value as Record<string, unknown>)[name])) return false;
+  return true;
 }

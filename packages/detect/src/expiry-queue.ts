@@ -1,6 +1,9 @@
 /**
- * A binary min-heap of (time, key, version) entries: what expires next. Entries are never
- * removed early; a popped entry whose version is no longer current is simply skipped by the caller.
+ * A binary min-heap of (time, key, version) entries: what expires next. Entries are not removed
+ * early; a popped entry whose version is no longer current is simply skipped by the caller. Every
+ * update of a key pushes a new entry, so the owner calls `compactIfStale` after pushing: once stale
+ * entries outnumber the live ones (plus a margin) they are dropped in one O(n) pass, which bounds
+ * the queue to about twice what is live however often decisions are extended or re-dated.
  */
 export class ExpiryQueue {
   private times: number[] = [];
@@ -41,20 +44,45 @@ export class ExpiryQueue {
       this.times[0] = lastTime;
       this.keys[0] = lastKey;
       this.versions[0] = lastVersion;
-      let i = 0;
-      const size = n - 1;
-      for (;;) {
-        const left = 2 * i + 1;
-        const right = left + 1;
-        let smallest = i;
-        if (left < size && this.times[left]! < this.times[smallest]!) smallest = left;
-        if (right < size && this.times[right]! < this.times[smallest]!) smallest = right;
-        if (smallest === i) break;
-        this.swap(i, smallest);
-        i = smallest;
-      }
+      this.siftDown(0, n - 1);
     }
     return top;
+  }
+
+  /**
+   * Drops the entries `isLive` rejects when the queue holds more than twice `live` + 1024 entries.
+   * Returns how many were dropped.
+   */
+  compactIfStale(live: number, isLive: (key: string, version: number) => boolean): number {
+    const n = this.times.length;
+    if (n <= 2 * live + 1024) return 0;
+    let kept = 0;
+    for (let i = 0; i < n; i++) {
+      if (!isLive(this.keys[i]!, this.versions[i]!)) continue;
+      this.times[kept] = this.times[i]!;
+      this.keys[kept] = this.keys[i]!;
+      this.versions[kept] = this.versions[i]!;
+      kept++;
+    }
+    this.times.length = kept;
+    this.keys.length = kept;
+    this.versions.length = kept;
+    for (let i = (kept >> 1) - 1; i >= 0; i--) this.siftDown(i, kept);
+    return n - kept;
+  }
+
+  private siftDown(start: number, size: number): void {
+    let i = start;
+    for (;;) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let smallest = i;
+      if (left < size && this.times[left]! < this.times[smallest]!) smallest = left;
+      if (right < size && this.times[right]! < this.times[smallest]!) smallest = right;
+      if (smallest === i) return;
+      this.swap(i, smallest);
+      i = smallest;
+    }
   }
 
   private swap(a: number, b: number): void {

@@ -403,9 +403,20 @@ test('malformed inputs are counted and ignored, never thrown', () => {
     { kind: 'client' },
     { kind: 'nope', time: 1 },
     { kind: 'tick', time: Number.NaN },
+    // the right kind and time, but fields a handler reads missing or mistyped (JSON from elsewhere)
+    { kind: 'client', time: T0 + 99_000_000 },
+    { ...signal({ ip: '192.0.2.1', time: T0 + 99_000_000 }), paths: 'x' },
+    { ...signal({ ip: '192.0.2.1', time: T0 + 99_000_000 }), score: '9' },
+    { ...signal({ ip: '192.0.2.1', time: T0 + 99_000_000 }), signals: [null] },
+    { ...tick(T0 + 99_000_000), prefixes: [{ prefix: 7 }] },
+    { kind: 'fingerprint', time: T0 + 99_000_000, fingerprint: 'h1:abc' },
   ]) {
     d.process(bad as never, sink);
   }
-  assert.equal(d.getStats().rejected, 6);
+  assert.equal(d.getStats().rejected, 12);
   assert.deepEqual(sink.published, []);
+  // A rejected input does not move the clock: a valid one at the old time is still processed.
+  d.process(tick(T0), sink);
+  assert.equal(d.getStats().rejected, 12);
+  assert.equal(d.getStats().inputs, 1);
 });
