@@ -305,6 +305,7 @@ export class StageRunner {
       // task and fetch again from the committed checkpoint, so kafkajs' retry (or the restart after
       // a crash) neither skips this batch's messages nor checkpoints outputs that were never sent.
       this.tasks.delete(key);
+      this.eventsInBatch = 0;
       if (task.rewindTo !== undefined)
         this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: task.rewindTo });
       this.log.warn(
@@ -378,6 +379,11 @@ export class StageRunner {
     }
     for (const output of batches.drain()) outputs.push(output);
     await this.flush(outputs, factory.name);
+    // Counted once per batch: a labelled prom-client increment per record cost a few % of a profiler.
+    if (this.eventsInBatch > 0) {
+      this.counters.events.inc({ stage: factory.name, topic }, this.eventsInBatch);
+      this.eventsInBatch = 0;
+    }
     this.counters.lag.set(
       { stage: factory.name, topic, partition: String(batch.partition) },
       Number(batch.offsetLag()),
@@ -503,7 +509,7 @@ export class StageRunner {
     };
     try {
       task.stage.process(busMessage, emitter);
-      this.counters.events.inc({ stage: this.options.factory.name, topic });
+      this.eventsInBatch++;
     } catch (error) {
       outputs.push(this.deadLetter(topic, partition, message, error as Error, { index, value }));
     }
@@ -528,6 +534,8 @@ export class StageRunner {
   }
 
   private pendingEnds: { task: PartitionTask; timestamp: number }[] = [];
+  /** Values processed in the batch in flight (batches never overlap). */
+  private eventsInBatch = 0;
 
   private inputPartitions(_topic: string): number {
     return Math.max(1, ...this.options.factory.inputs.map((t) => this.options.partitions[t] ?? 1));
