@@ -4,7 +4,8 @@
 //   profiler   one `edgeguard run profiler` process consuming what was shipped (events/s, peak RSS)
 // Uses a fresh topic prefix per run. Results print and go to bench/out/kafka-results.json.
 // BENCH_ONLY=ship: only the ship part (results in bench/out/kafka-ship-results.json); BENCH_SHIP_AB
-// and BENCH_REPEAT (below) compare shipper variants in the same run.
+// and BENCH_REPEAT (below) compare shipper variants in the same run; BENCH_PROFILER_BIN runs another
+// build's profiler.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -92,7 +93,8 @@ if (process.env.BENCH_ONLY === 'ship') {
 // One profiler process drains the topic; time from its start to lag 0.
 const profStart = performance.now();
 const healthPort = 19_464;
-const profiler = spawn(process.execPath, [bin, 'run', 'profiler'], {
+// BENCH_PROFILER_BIN=<another checkout's packages/cli/bin/edgeguard.js>: that build's profiler (A/B).
+const profiler = spawn(process.execPath, [process.env.BENCH_PROFILER_BIN ?? bin, 'run', 'profiler'], {
   env: { ...env, EDGEGUARD_HEALTH_PORT: String(healthPort) },
   stdio: ['ignore', 'ignore', 'inherit'],
 });
