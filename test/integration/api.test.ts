@@ -636,6 +636,94 @@ describe('the API service', { timeout: 240_000 }, () => {
     });
   });
 
+  it('counts requests by route, method and status, their latency by route, and refusals by reason', async () => {
+    // Every sample of a metric whose labels include `labels` (any order, other labels allowed).
+    const sample = (text: string, name: string, labels: Record<string, string>): number => {
+      let total = 0;
+      for (const match of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm'))) {
+        const found = Object.fromEntries(
+          [...match[1]!.matchAll(/(\w+)="([^"]*)"/g)].map(([, key, value]) => [key, value]),
+        );
+        if (Object.entries(labels).every(([key, value]) => found[key] === value)) total += Number(match[2]);
+      }
+      return total;
+    };
+    const read = async () => {
+      const response = await get('/metrics', admin);
+      assert.equal(response.status, 200);
+      return response.text();
+    };
+    const counts = (text: string) => ({
+      lookupOk: sample(text, 'edgeguard_api_requests_total', {
+        route: '/v1/decisions',
+        method: 'GET',
+        status: '200',
+      }),
+      lookupHead: sample(text, 'edgeguard_api_requests_total', {
+        route: '/v1/decisions',
+        method: 'HEAD',
+        status: '200',
+      }),
+      lookupNoKey: sample(text, 'edgeguard_api_requests_total', {
+        route: '/v1/decisions',
+        method: 'GET',
+        status: '401',
+      }),
+      lookupBadIp: sample(text, 'edgeguard_api_requests_total', {
+        route: '/v1/decisions',
+        method: 'GET',
+        status: '400',
+      }),
+      unmatched404: sample(text, 'edgeguard_api_requests_total', {
+        route: 'unmatched',
+        method: 'GET',
+        status: '404',
+      }),
+      unmatched414: sample(text, 'edgeguard_api_requests_total', {
+        route: 'unmatched',
+        method: 'GET',
+        status: '414',
+      }),
+      lookupTimed: sample(text, 'edgeguard_api_request_duration_seconds_count', { route: '/v1/decisions' }),
+      lookupFast: sample(text, 'edgeguard_api_request_duration_seconds_bucket', {
+        route: '/v1/decisions',
+        le: '1',
+      }),
+      unmatchedTimed: sample(text, 'edgeguard_api_request_duration_seconds_count', { route: 'unmatched' }),
+      missingKey: sample(text, 'edgeguard_api_rejected_total', { reason: 'missing-key' }),
+      badIp: sample(text, 'edgeguard_api_rejected_total', { reason: 'bad-ip' }),
+      notFound: sample(text, 'edgeguard_api_rejected_total', { reason: 'not-found' }),
+      urlTooLong: sample(text, 'edgeguard_api_rejected_total', { reason: 'url-too-long' }),
+    });
+    const before = counts(await read());
+    assert.equal((await get('/v1/decisions?ip=192.0.2.60', bouncer)).status, 200);
+    assert.equal((await get('/v1/decisions?ip=192.0.2.61', bouncer)).status, 200);
+    assert.equal((await get('/v1/decisions?ip=192.0.2.61', bouncer, { method: 'HEAD' })).status, 200);
+    assert.equal((await get('/v1/decisions?ip=192.0.2.62')).status, 401);
+    assert.equal((await get('/v1/decisions?ip=192.0.2.300', bouncer)).status, 400);
+    assert.equal((await get('/nowhere-counted', bouncer)).status, 404);
+    assert.equal((await get(`/nowhere-counted?${'a'.repeat(5000)}`, bouncer)).status, 414);
+    const after = counts(await read());
+    const delta = Object.fromEntries(
+      Object.entries(after).map(([key, value]) => [key, value - before[key as keyof typeof before]]),
+    );
+    assert.deepEqual(delta, {
+      lookupOk: 2,
+      lookupHead: 1,
+      lookupNoKey: 1,
+      lookupBadIp: 1,
+      unmatched404: 1,
+      unmatched414: 1,
+      lookupTimed: 5,
+      lookupFast: 5,
+      unmatchedTimed: 2,
+      missingKey: 1,
+      badIp: 1,
+      notFound: 1,
+      urlTooLong: 1,
+    });
+  });
+
   it('describes every route in /openapi.json', async () => {
     const doc = await (await get('/openapi.json')).json();
     const paths = Object.keys(doc.paths).sort();

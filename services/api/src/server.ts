@@ -4,8 +4,11 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
   type FastifyRequest,
+  type HookHandlerDoneFunction,
   LogController,
+  type RouteOptions,
 } from 'fastify';
 import type { Cluster, Redis } from 'ioredis';
 import type { Kafka, Producer } from 'kafkajs';
@@ -79,6 +82,12 @@ function errorCode(error: FastifyError): string {
   }
 }
 
+/** A route's own hooks of one kind as a list (fastify takes one function or an array). */
+function hookList<T>(hooks: T | T[] | undefined): T[] {
+  if (hooks === undefined) return [];
+  return Array.isArray(hooks) ? hooks : [hooks];
+}
+
 /** The API's routes, hooks and error handling on a fastify instance (not listening yet). */
 export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const { metrics } = deps;
@@ -112,43 +121,75 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   );
   const rejected = metrics.counter('edgeguard_api_rejected_total', 'Requests refused, by reason', ['reason']);
 
-  // Callback-style hooks: no promise per request when the key is cached.
-  app.addHook('onRequest', (request: FastifyRequest, _reply, done) => {
-    if (request.url.length > URL_LIMIT) {
-      done(new ApiError(414, 'url-too-long', `the URL is longer than ${URL_LIMIT} characters`));
-      return;
-    }
-    const scope = request.routeOptions.config?.scope;
-    if (scope === undefined || scope === 'public') {
-      done();
-      return;
-    }
-    let result: ReturnType<Authenticator['authenticate']>;
-    try {
-      result = deps.auth.authenticate(request.headers, scope);
-    } catch (error) {
-      done(error as Error);
-      return;
-    }
-    if (result instanceof Promise) {
-      result.then(
-        (record) => {
-          request.apiKey = record;
-          done();
-        },
-        (error: Error) => done(error),
-      );
-    } else {
-      request.apiKey = result;
-      done();
-    }
-  });
+  const urlTooLong = () =>
+    new ApiError(414, 'url-too-long', `the URL is longer than ${URL_LIMIT} characters`);
 
-  app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    requests.inc({ route, method: request.method, status: String(reply.statusCode) });
-    latency.observe({ route }, reply.elapsedTime / 1000);
-    done();
+  /** The URL limit and, on a keyed route, the key: callback style, no promise when the key is cached. */
+  const guard =
+    (scope: 'public' | Scope) =>
+    (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+      if (request.url.length > URL_LIMIT) {
+        done(urlTooLong());
+        return;
+      }
+      if (scope === 'public') {
+        done();
+        return;
+      }
+      let result: ReturnType<Authenticator['authenticate']>;
+      try {
+        result = deps.auth.authenticate(request.headers, scope);
+      } catch (error) {
+        done(error as Error);
+        return;
+      }
+      if (result instanceof Promise) {
+        result.then(
+          (record) => {
+            request.apiKey = record;
+            done();
+          },
+          (error: Error) => done(error),
+        );
+      } else {
+        request.apiKey = result;
+        done();
+      }
+    };
+
+  /**
+   * Counts a route's responses: the label objects are built once per route, method and status (a
+   * handful each), not per request.
+   */
+  const counted = (route: string) => {
+    const routeLabels = { route };
+    const byMethod = new Map<string, Map<number, { route: string; method: string; status: string }>>();
+    return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+      const method = request.method;
+      const status = reply.statusCode;
+      let byStatus = byMethod.get(method);
+      if (!byStatus) {
+        byStatus = new Map();
+        byMethod.set(method, byStatus);
+      }
+      let labels = byStatus.get(status);
+      if (!labels) {
+        labels = { route, method, status: String(status) };
+        byStatus.set(status, labels);
+      }
+      requests.inc(labels);
+      latency.observe(routeLabels, reply.elapsedTime / 1000);
+      done();
+    };
+  };
+
+  // Per route, at registration: its guard and its counting hooks know the route's scope and URL
+  // (a global hook would read request.routeOptions, which builds an object per call).
+  app.decorateRequest('apiKey', null as unknown as ApiKeyRecord);
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const scope = (route.config as { scope?: 'public' | Scope } | undefined)?.scope ?? 'public';
+    route.onRequest = [guard(scope), ...hookList(route.onRequest)];
+    route.onResponse = [...hookList(route.onResponse), counted(route.url)];
   });
 
   app.setErrorHandler((error: FastifyError | ApiError | BadInput, request, reply) => {
@@ -183,11 +224,16 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     reply.code(status).type('application/json').send(body);
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    rejected.inc({ reason: 'not-found' });
-    reply
-      .code(404)
-      .send({ error: 'not-found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+  // The 404 handler in a context of its own: the URL limit and the counting hooks for it alone.
+  await app.register(async (unmatched) => {
+    unmatched.addHook('onRequest', guard('public'));
+    unmatched.addHook('onResponse', counted('unmatched'));
+    unmatched.setNotFoundHandler((request, reply) => {
+      rejected.inc({ reason: 'not-found' });
+      reply
+        .code(404)
+        .send({ error: 'not-found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+    });
   });
 
   app.get(

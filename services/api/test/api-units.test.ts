@@ -1,9 +1,13 @@
 // Pure pieces of the API service: CrowdSec conversion, the cache-policy log, followers' catch-up.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { type Change, compareStrength, type DecisionStore } from '@edgeguard/decisions';
+import { cidrOf, type IpAddress, parseCidr, parseIp } from '@edgeguard/netaddr';
 import type { CachePolicy, Decision } from '@edgeguard/schema';
+import { createLogger } from '@edgeguard/telemetry';
 import { crowdsecJson, decisionId, toCrowdsec } from '../src/crowdsec.js';
 import { Follower, type Page } from '../src/follower.js';
+import { DecisionMirror } from '../src/mirror.js';
 import { CachePolicyState, MAX_POLICY_CHANGES } from '../src/policies.js';
 
 const decision: Decision = {
@@ -175,5 +179,114 @@ describe('Follower', () => {
     await follower.catchUp();
     assert.equal(follower.resyncs, 1);
     assert.deepEqual(follower.applied, [101]);
+  });
+});
+
+describe('DecisionMirror lookups', () => {
+  const at = 1_000_000;
+  let version = 0;
+  const made = (scope: 'ip' | 'range', value: string, extra: Partial<Decision> = {}): Decision => ({
+    key: `${scope}:${value}`,
+    scope,
+    value,
+    action: 'block',
+    reason: 'test',
+    signals: [],
+    score: 1,
+    decidedAt: 0,
+    expiresAt: at + 60_000,
+    origin: 'auto',
+    version: ++version,
+    ...extra,
+  });
+  // What covers an address, by brute force: its own decision and every range containing it.
+  const reference = (decisions: Iterable<Decision>, address: IpAddress, now: number) =>
+    [...decisions]
+      .filter((d) => d.expiresAt > now)
+      .filter((d) => {
+        if (d.scope === 'ip') return d.value === address.text;
+        const cidr = parseCidr(d.value);
+        return cidr.version === address.version && cidrOf(address, cidr.prefixLength).text === cidr.text;
+      })
+      .sort(compareStrength);
+
+  it('finds every address and range decision covering an address (both halves of IPv4, IPv6), as a scan would', () => {
+    const mirror = new DecisionMirror({} as DecisionStore, createLogger('test'), () => at);
+    const live = new Map<string, Decision>();
+    const apply = (change: Change) => {
+      change.version = mirror.cursor + 1;
+      mirror.onChanges([change]);
+      if (change.op === 'add') live.set(change.key, change.decision);
+      else live.delete(change.key);
+    };
+    const add = (d: Decision) => apply({ op: 'add', key: d.key, version: 0, decision: d });
+    // Addresses below and above 2^31 (negative as signed 32-bit integers), ranges of many lengths.
+    for (const ip of [
+      '10.1.2.3',
+      '127.255.255.255',
+      '128.0.0.0',
+      '203.0.113.7',
+      '255.255.255.255',
+      '0.0.0.0',
+    ])
+      add(made('ip', ip, { action: ip.startsWith('2') ? 'challenge' : 'block' }));
+    for (const range of [
+      '10.0.0.0/8',
+      '10.1.0.0/16',
+      '203.0.113.0/24',
+      '203.0.112.0/20',
+      '128.0.0.0/1',
+      '0.0.0.0/0',
+    ])
+      add(made('range', range, { action: range.endsWith('/24') ? 'throttle' : 'block' }));
+    add(made('range', '255.255.255.255/32'));
+    add(made('ip', '2001:db8::7'));
+    add(made('range', '2001:db8::/48', { action: 'challenge' }));
+    add(made('range', '2001:db8:0:1::/64'));
+    add(made('ip', '198.51.100.9', { expiresAt: at })); // expired: never answered
+    const queries = [
+      '10.1.2.3',
+      '10.1.2.4',
+      '10.200.0.1',
+      '127.255.255.255',
+      '128.0.0.0',
+      '203.0.113.7',
+      '203.0.113.200',
+      '203.0.127.1',
+      '255.255.255.255',
+      '0.0.0.0',
+      '198.51.100.9',
+      '2001:db8::7',
+      '2001:db8:0:1::5',
+      '2001:db9::1',
+    ];
+    const check = (when: string) => {
+      for (const text of queries) {
+        const address = parseIp(text)!;
+        const expected = reference(live.values(), address, at).map((d) => d.key);
+        assert.deepEqual(
+          mirror.lookupAddress(address).map((d) => d.key),
+          expected,
+          `${text} ${when}`,
+        );
+        assert.deepEqual(
+          mirror.lookupIp(text).map((d) => d.key),
+          expected,
+          `${text} by text ${when}`,
+        );
+      }
+    };
+    check('after adds');
+    assert.ok(mirror.lookupIp('203.0.113.7').length >= 4, 'an address under several ranges finds them all');
+    // Replaced (same key, new decision), deleted, and re-added decisions.
+    add(made('ip', '203.0.113.7', { action: 'throttle' }));
+    add(made('range', '128.0.0.0/1', { expiresAt: at - 1 }));
+    for (const key of ['ip:128.0.0.0', 'range:10.1.0.0/16', 'ip:2001:db8::7', 'range:2001:db8::/48'])
+      apply({ op: 'del', key, version: 0, reason: 'test' });
+    check('after replacements and deletes');
+    add(made('ip', '128.0.0.0'));
+    add(made('range', '10.1.0.0/16'));
+    check('after re-adds');
+    assert.equal(mirror.size, live.size);
   });
 });
