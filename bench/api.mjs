@@ -12,7 +12,8 @@
 //   BENCH_KEYS=N      the requests rotate over N bouncer keys (default 1): with 32 keys and 32
 //                     connections no key passes the default rate limit of 1,000 requests/s
 //   A/B in the same run: BENCH_VARIANTS='base@/other/checkout/packages/cli/bin/edgeguard.js new
-//   rl+EDGEGUARD_API_RATE_LIMIT=1000' (label[@bin][+VAR=value…], space-separated) starts one API
+//   rl+EDGEGUARD_API_RATE_LIMIT=1000' (label[@bin][+VAR=value…], space-separated; a variant's
+//   +BENCH_NODE_ARGS=--a,--b are node flags for its process) starts one API
 //   process per variant, all at once, then loads them in turn, BENCH_SLICE seconds each (default
 //   3; the order rotates every round), for BENCH_ROUNDS rounds (default 6): on a shared machine
 //   the variants see the same conditions, which consecutive whole runs do not. Per variant: CPU
@@ -148,7 +149,9 @@ process.on('exit', () => {
 
 async function startApi(lookup, variant = { bin: undefined, env: {} }) {
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeArgs, variant.bin ?? bin, 'run', 'api'], {
+  // A variant's own BENCH_NODE_ARGS (comma-separated) come after the run's.
+  const ownArgs = (variant.env.BENCH_NODE_ARGS ?? '').split(',').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, ...ownArgs, variant.bin ?? bin, 'run', 'api'], {
     env: {
       ...env,
       ...variant.env,
@@ -156,7 +159,7 @@ async function startApi(lookup, variant = { bin: undefined, env: {} }) {
       EDGEGUARD_API_HOST: '127.0.0.1',
       EDGEGUARD_API_LOOKUP: lookup,
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', process.env.BENCH_API_STDOUT ? 'inherit' : 'ignore', 'inherit'],
   });
   children.add(child);
   child.once('exit', () => children.delete(child));

@@ -22,6 +22,7 @@ import { registerNativeRoutes } from './native.js';
 import { OpenApiCollector } from './openapi.js';
 import { registerOperatorRoutes } from './operator.js';
 import type { CachePolicyState } from './policies.js';
+import { RequestMetrics } from './request-metrics.js';
 import type { SseHub } from './sse.js';
 
 /** Request body limit: the largest body (a manual decision) is well under 1 KiB. */
@@ -108,15 +109,14 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const openapi = new OpenApiCollector();
   openapi.attach(app);
 
-  const requests = metrics.counter('edgeguard_api_requests_total', 'HTTP requests by route and status', [
-    'route',
-    'method',
-    'status',
-  ]);
-  const latency = metrics.histogram(
-    'edgeguard_api_request_duration_seconds',
-    'Time to the response head, by route',
-    ['route'],
+  const requestMetrics = new RequestMetrics(
+    metrics.registry,
+    {
+      requests: 'edgeguard_api_requests_total',
+      requestsHelp: 'HTTP requests by route and status',
+      latency: 'edgeguard_api_request_duration_seconds',
+      latencyHelp: 'Time to the response head, by route',
+    },
     [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
   );
   const rejected = metrics.counter('edgeguard_api_rejected_total', 'Requests refused, by reason', ['reason']);
@@ -157,28 +157,11 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       }
     };
 
-  /**
-   * Counts a route's responses: the label objects are built once per route, method and status (a
-   * handful each), not per request.
-   */
+  /** Counts a route's responses into its cells (made once, here, per route). */
   const counted = (route: string) => {
-    const routeLabels = { route };
-    const byMethod = new Map<string, Map<number, { route: string; method: string; status: string }>>();
+    const cells = requestMetrics.route(route);
     return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
-      const method = request.method;
-      const status = reply.statusCode;
-      let byStatus = byMethod.get(method);
-      if (!byStatus) {
-        byStatus = new Map();
-        byMethod.set(method, byStatus);
-      }
-      let labels = byStatus.get(status);
-      if (!labels) {
-        labels = { route, method, status: String(status) };
-        byStatus.set(status, labels);
-      }
-      requests.inc(labels);
-      latency.observe(routeLabels, reply.elapsedTime / 1000);
+      cells.record(request.method, reply.statusCode, reply.elapsedTime / 1000);
       done();
     };
   };

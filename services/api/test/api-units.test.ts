@@ -4,11 +4,12 @@ import { describe, it } from 'node:test';
 import { type Change, compareStrength, type DecisionStore } from '@edgeguard/decisions';
 import { cidrOf, type IpAddress, parseCidr, parseIp } from '@edgeguard/netaddr';
 import type { CachePolicy, Decision } from '@edgeguard/schema';
-import { createLogger } from '@edgeguard/telemetry';
+import { createLogger, Metrics } from '@edgeguard/telemetry';
 import { crowdsecJson, decisionId, toCrowdsec } from '../src/crowdsec.js';
 import { Follower, type Page } from '../src/follower.js';
 import { DecisionMirror } from '../src/mirror.js';
 import { CachePolicyState, MAX_POLICY_CHANGES } from '../src/policies.js';
+import { RequestMetrics } from '../src/request-metrics.js';
 
 const decision: Decision = {
   key: 'range:198.51.100.0/24',
@@ -288,5 +289,65 @@ describe('DecisionMirror lookups', () => {
     add(made('range', '10.1.0.0/16'));
     check('after re-adds');
     assert.equal(mirror.size, live.size);
+  });
+});
+
+describe('RequestMetrics', () => {
+  it('writes /metrics exactly as prom-client’s Counter and Histogram fed the same responses', async () => {
+    const bounds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1];
+    const names = {
+      requests: 'edgeguard_api_requests_total',
+      requestsHelp: 'HTTP requests by route and status',
+      latency: 'edgeguard_api_request_duration_seconds',
+      latencyHelp: 'Time to the response head, by route',
+    };
+    const reference = new Metrics('api');
+    const counter = reference.counter(names.requests, names.requestsHelp, ['route', 'method', 'status']);
+    const histogram = reference.histogram(names.latency, names.latencyHelp, ['route'], bounds);
+    const ours = new Metrics('api');
+    const metrics = new RequestMetrics(ours.registry, names, bounds);
+    const lookup = metrics.route('/v1/decisions');
+    const unmatched = metrics.route('unmatched');
+    metrics.route('/healthz'); // registered, never answered: absent from both
+    const responses: Array<[string, string, number, number]> = [
+      ['unmatched', 'GET', 404, 0.0002],
+      ['/v1/decisions', 'GET', 200, 0.0005], // on a bound: that bucket
+      ['/v1/decisions', 'GET', 200, 0.00051],
+      ['/v1/decisions', 'HEAD', 200, 0.003],
+      ['/v1/decisions', 'GET', 401, 0.0001],
+      ['/v1/decisions', 'GET', 200, 2.5], // past the last bound: +Inf only
+      ['unmatched', 'GET', 414, 0.07],
+      ['/v1/decisions', 'GET', 200, 1 / 3],
+    ];
+    for (const [route, method, status, seconds] of responses) {
+      counter.inc({ route, method, status: String(status) });
+      histogram.observe({ route }, seconds);
+      (route === 'unmatched' ? unmatched : lookup).record(method, status, seconds);
+    }
+    for (const name of [names.requests, names.latency]) {
+      const expected = await reference.registry.getSingleMetricAsString(name);
+      assert.equal(await ours.registry.getSingleMetricAsString(name), expected);
+      assert.match(expected, /route="\/v1\/decisions"/);
+    }
+    const full = await ours.text();
+    assert.match(
+      full,
+      /^edgeguard_api_requests_total\{route="unmatched",method="GET",status="414",service="api"\} 1$/m,
+    );
+    assert.match(
+      full,
+      /^edgeguard_api_request_duration_seconds_count\{service="api",route="\/v1\/decisions"\} 6$/m,
+    );
+    ours.registry.resetMetrics();
+    reference.registry.resetMetrics();
+    lookup.record('GET', 200, 0.002);
+    counter.inc({ route: '/v1/decisions', method: 'GET', status: '200' });
+    histogram.observe({ route: '/v1/decisions' }, 0.002);
+    for (const name of [names.requests, names.latency])
+      assert.equal(
+        await ours.registry.getSingleMetricAsString(name),
+        await reference.registry.getSingleMetricAsString(name),
+        `${name} after a reset`,
+      );
   });
 });
