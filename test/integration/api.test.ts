@@ -653,48 +653,30 @@ describe('the API service', { timeout: 240_000 }, () => {
       assert.equal(response.status, 200);
       return response.text();
     };
-    const counts = (text: string) => ({
-      lookupOk: sample(text, 'edgeguard_api_requests_total', {
-        route: '/v1/decisions',
-        method: 'GET',
-        status: '200',
-      }),
-      lookupHead: sample(text, 'edgeguard_api_requests_total', {
-        route: '/v1/decisions',
-        method: 'HEAD',
-        status: '200',
-      }),
-      lookupNoKey: sample(text, 'edgeguard_api_requests_total', {
-        route: '/v1/decisions',
-        method: 'GET',
-        status: '401',
-      }),
-      lookupBadIp: sample(text, 'edgeguard_api_requests_total', {
-        route: '/v1/decisions',
-        method: 'GET',
-        status: '400',
-      }),
-      unmatched404: sample(text, 'edgeguard_api_requests_total', {
-        route: 'unmatched',
-        method: 'GET',
-        status: '404',
-      }),
-      unmatched414: sample(text, 'edgeguard_api_requests_total', {
-        route: 'unmatched',
-        method: 'GET',
-        status: '414',
-      }),
-      lookupTimed: sample(text, 'edgeguard_api_request_duration_seconds_count', { route: '/v1/decisions' }),
-      lookupFast: sample(text, 'edgeguard_api_request_duration_seconds_bucket', {
-        route: '/v1/decisions',
-        le: '1',
-      }),
-      unmatchedTimed: sample(text, 'edgeguard_api_request_duration_seconds_count', { route: 'unmatched' }),
-      missingKey: sample(text, 'edgeguard_api_rejected_total', { reason: 'missing-key' }),
-      badIp: sample(text, 'edgeguard_api_rejected_total', { reason: 'bad-ip' }),
-      notFound: sample(text, 'edgeguard_api_rejected_total', { reason: 'not-found' }),
-      urlTooLong: sample(text, 'edgeguard_api_rejected_total', { reason: 'url-too-long' }),
-    });
+    const requests = (route: string, method: string, status: string) =>
+      ['edgeguard_api_requests_total', { route, method, status }] as const;
+    const timed = (route: string, series = 'count', le?: string) =>
+      [`edgeguard_api_request_duration_seconds_${series}`, { route, ...(le ? { le } : {}) }] as const;
+    const rejected = (reason: string) => ['edgeguard_api_rejected_total', { reason }] as const;
+    const watched = {
+      lookupOk: requests('/v1/decisions', 'GET', '200'),
+      lookupHead: requests('/v1/decisions', 'HEAD', '200'),
+      lookupNoKey: requests('/v1/decisions', 'GET', '401'),
+      lookupBadIp: requests('/v1/decisions', 'GET', '400'),
+      unmatched404: requests('unmatched', 'GET', '404'),
+      unmatched414: requests('unmatched', 'GET', '414'),
+      lookupTimed: timed('/v1/decisions'),
+      lookupFast: timed('/v1/decisions', 'bucket', '1'),
+      unmatchedTimed: timed('unmatched'),
+      missingKey: rejected('missing-key'),
+      badIp: rejected('bad-ip'),
+      notFound: rejected('not-found'),
+      urlTooLong: rejected('url-too-long'),
+    };
+    const counts = (text: string) =>
+      Object.fromEntries(
+        Object.entries(watched).map(([what, [name, labels]]) => [what, sample(text, name, labels)]),
+      );
     const before = counts(await read());
     assert.equal((await get('/v1/decisions?ip=192.0.2.60', bouncer)).status, 200);
     assert.equal((await get('/v1/decisions?ip=192.0.2.61', bouncer)).status, 200);
@@ -705,7 +687,7 @@ describe('the API service', { timeout: 240_000 }, () => {
     assert.equal((await get(`/nowhere-counted?${'a'.repeat(5000)}`, bouncer)).status, 414);
     const after = counts(await read());
     const delta = Object.fromEntries(
-      Object.entries(after).map(([key, value]) => [key, value - before[key as keyof typeof before]]),
+      Object.entries(after).map(([key, value]) => [key, value - before[key]!]),
     );
     assert.deepEqual(delta, {
       lookupOk: 2,
