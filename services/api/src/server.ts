@@ -121,15 +121,12 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   );
   const rejected = metrics.counter('edgeguard_api_rejected_total', 'Requests refused, by reason', ['reason']);
 
-  const urlTooLong = () =>
-    new ApiError(414, 'url-too-long', `the URL is longer than ${URL_LIMIT} characters`);
-
   /** The URL limit and, on a keyed route, the key: callback style, no promise when the key is cached. */
   const guard =
     (scope: 'public' | Scope) =>
     (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
       if (request.url.length > URL_LIMIT) {
-        done(urlTooLong());
+        done(new ApiError(414, 'url-too-long', `the URL is longer than ${URL_LIMIT} characters`));
         return;
       }
       if (scope === 'public') {
