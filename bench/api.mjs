@@ -32,7 +32,8 @@ import { DecisionStore } from '../packages/decisions/dist/index.js';
 import { ApiKeyStore } from '../services/api/dist/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const bin = join(here, '..', 'packages', 'cli', 'bin', 'edgeguard.js');
+// BENCH_BIN: another build's packages/cli/bin/edgeguard.js runs the API (e.g. a checkout of the baseline).
+const bin = process.env.BENCH_BIN || join(here, '..', 'packages', 'cli', 'bin', 'edgeguard.js');
 const total = Number(process.env.BENCH_DECISIONS ?? 100_000);
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
