@@ -9,16 +9,20 @@
 //             API process's peak RSS (VmHWM) before and after
 // Uses a fresh prefix; removes its Redis keys and topics at the end. Results print and go to
 // bench/out/api-results.json. BENCH_DECISIONS, BENCH_SECONDS, BENCH_CONNECTIONS override.
-//   BENCH_KEYS=N      the requests rotate over N bouncer keys (default 1): with 32 keys and 32
-//                     connections no key passes the default rate limit of 1,000 requests/s
+//   BENCH_KEYS=N        the requests rotate over N bouncer keys (default 1): with 32 keys and 32
+//                       connections no key passes the default rate limit of 1,000 requests/s
+//   BENCH_QUICK=1       the follower lookup and /healthz only (no Redis-per-request row, no startup)
+//   BENCH_BIN=PATH      another build's packages/cli/bin/edgeguard.js runs the API (a baseline)
+//   BENCH_NODE_ARGS     node flags for the API process, space-separated (e.g. --cpu-prof)
+//   BENCH_API_STDOUT=1  the API process's stdout shows (e.g. with --trace-gc)
 //   A/B in the same run: BENCH_VARIANTS='base@/other/checkout/packages/cli/bin/edgeguard.js new
 //   rl+EDGEGUARD_API_RATE_LIMIT=1000' (label[@bin][+VAR=value…], space-separated; a variant's
-//   +BENCH_NODE_ARGS=--a,--b are node flags for its process) starts one API
-//   process per variant, all at once, then loads them in turn, BENCH_SLICE seconds each (default
-//   3; the order rotates every round), for BENCH_ROUNDS rounds (default 6): on a shared machine
-//   the variants see the same conditions, which consecutive whole runs do not. Per variant: CPU
-//   per request over all its slices, the median and range of its slices' req/s and p99, and the
-//   same for /healthz with BENCH_HEALTHZ=1. No Redis-per-request row, no startup.
+//   +BENCH_NODE_ARGS=--a,--b are node flags for its process) starts one API process per
+//   variant, all at once, then loads them in turn, BENCH_SLICE seconds each (default 3; the order
+//   rotates every round), for BENCH_ROUNDS rounds (default 6): on a shared machine the variants
+//   see the same conditions, which consecutive whole runs do not. Per variant: CPU per request
+//   over all its slices, the median and range of its slices' req/s and p99, and the same for
+//   /healthz with BENCH_HEALTHZ=1. No Redis-per-request row, no startup.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -32,12 +36,10 @@ import { DecisionStore } from '../packages/decisions/dist/index.js';
 import { ApiKeyStore } from '../services/api/dist/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-// BENCH_BIN: another build's packages/cli/bin/edgeguard.js runs the API (e.g. a checkout of the baseline).
 const bin = process.env.BENCH_BIN || join(here, '..', 'packages', 'cli', 'bin', 'edgeguard.js');
 const total = Number(process.env.BENCH_DECISIONS ?? 100_000);
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
-// BENCH_NODE_ARGS: node flags for the API process (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
 const keyCount = Number(process.env.BENCH_KEYS ?? 1);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 6);
 const slice = Number(process.env.BENCH_SLICE ?? 3);
@@ -54,7 +56,6 @@ const variants = (process.env.BENCH_VARIANTS ?? '')
       env: Object.fromEntries(vars.map((v) => [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)])),
     };
   });
-// BENCH_QUICK=1: the follower lookup and /healthz only (no Redis-per-request row, no startup).
 const quick = process.env.BENCH_QUICK === '1' || variants.length > 0;
 const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const prefix = `benchapi${Date.now().toString(36)}.`;
