@@ -255,6 +255,44 @@ describe('the API service', { timeout: 240_000 }, () => {
       assert.equal(head.status, 200);
     });
 
+    it('answers live lookups the same from Redis per request (EDGEGUARD_API_LOOKUP=redis)', async () => {
+      const fromRedis = await startApi({ ...env, EDGEGUARD_API_LOOKUP: 'redis' });
+      try {
+        const queries = [
+          '/v1/decisions?ip=198.51.100.77',
+          '/v1/decisions?ip=2001:db8:1:2::9',
+          '/v1/decisions?ip=203.0.113.7',
+          '/v1/decisions?ip=192.0.2.200',
+          '/v1/decisions?scope=ip&value=198.51.100.1',
+          '/v1/decisions?range=198.51.100.128/25',
+          '/v1/decisions?range=198.51.0.0/16',
+          '/v1/decisions?ip=198.51.100.77&type=captcha',
+          '/v1/decisions?ip=999.1.1.1',
+        ];
+        // The remaining duration moves between the two answers: compare everything else.
+        const answer = async (url: string) => {
+          const response = await fetch(url, { headers: { 'x-api-key': bouncer } });
+          const body = await response.json();
+          const shape = (d: Body) => ({ ...d, duration: GO_DURATION.test(d.duration) });
+          return [response.status, Array.isArray(body) ? body.map(shape) : body];
+        };
+        for (const query of queries)
+          assert.deepEqual(
+            await answer(`${fromRedis.url}${query}`),
+            await answer(`${api.url}${query}`),
+            query,
+          );
+        const head = await fetch(`${fromRedis.url}/v1/decisions?ip=198.51.100.77`, {
+          method: 'HEAD',
+          headers: { 'x-api-key': bouncer },
+        });
+        assert.equal(head.status, 200);
+        assert.equal(await head.text(), '');
+      } finally {
+        await fromRedis.stop();
+      }
+    });
+
     it('streams everything at startup, then only what changed since this key’s last pull', async () => {
       const reader = createKey(env, 'stream-reader', 'bouncer');
       const startup = await json('/v1/decisions/stream?startup=true', reader);
