@@ -9,6 +9,20 @@
 //             API process's peak RSS (VmHWM) before and after
 // Uses a fresh prefix; removes its Redis keys and topics at the end. Results print and go to
 // bench/out/api-results.json. BENCH_DECISIONS, BENCH_SECONDS, BENCH_CONNECTIONS override.
+//   BENCH_KEYS=N        the requests rotate over N bouncer keys (default 1): with 32 keys and 32
+//                       connections no key passes the default rate limit of 1,000 requests/s
+//   BENCH_QUICK=1       the follower lookup and /healthz only (no Redis-per-request row, no startup)
+//   BENCH_BIN=PATH      another build's packages/cli/bin/edgeguard.js runs the API (a baseline)
+//   BENCH_NODE_ARGS     node flags for the API process, space-separated (e.g. --cpu-prof)
+//   BENCH_API_STDOUT=1  the API process's stdout shows (e.g. with --trace-gc)
+//   A/B in the same run: BENCH_VARIANTS='base@/other/checkout/packages/cli/bin/edgeguard.js new
+//   rl+EDGEGUARD_API_RATE_LIMIT=1000' (label[@bin][+VAR=value…], space-separated; a variant's
+//   +BENCH_NODE_ARGS=--a,--b are node flags for its process) starts one API process per
+//   variant, all at once, then loads them in turn, BENCH_SLICE seconds each (default 3; the order
+//   rotates every round), for BENCH_ROUNDS rounds (default 6): on a shared machine the variants
+//   see the same conditions, which consecutive whole runs do not. Per variant: CPU per request
+//   over all its slices, the median and range of its slices' req/s and p99, and the same for
+//   /healthz with BENCH_HEALTHZ=1. No Redis-per-request row, no startup.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -22,10 +36,28 @@ import { DecisionStore } from '../packages/decisions/dist/index.js';
 import { ApiKeyStore } from '../services/api/dist/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const bin = join(here, '..', 'packages', 'cli', 'bin', 'edgeguard.js');
+const bin = process.env.BENCH_BIN || join(here, '..', 'packages', 'cli', 'bin', 'edgeguard.js');
 const total = Number(process.env.BENCH_DECISIONS ?? 100_000);
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const keyCount = Number(process.env.BENCH_KEYS ?? 1);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 6);
+const slice = Number(process.env.BENCH_SLICE ?? 3);
+const withHealthz = process.env.BENCH_HEALTHZ === '1';
+const variants = (process.env.BENCH_VARIANTS ?? '')
+  .split(' ')
+  .filter(Boolean)
+  .map((spec) => {
+    const [head, ...vars] = spec.split('+');
+    const [label, other] = head.split('@');
+    return {
+      label,
+      bin: other || undefined,
+      env: Object.fromEntries(vars.map((v) => [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)])),
+    };
+  });
+const quick = process.env.BENCH_QUICK === '1' || variants.length > 0;
+const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const prefix = `benchapi${Date.now().toString(36)}.`;
 const env = {
   ...process.env,
@@ -100,7 +132,9 @@ const queries = [];
 for (let i = 0; i < 20_000; i++) queries.push(i % 2 === 0 ? covered[(i * 7919) % covered.length] : misses[i]);
 
 const keys = new ApiKeyStore(redis, prefix);
-const { key } = await keys.create('bench', 'bouncer');
+const apiKeys = [];
+for (let i = 0; i < keyCount; i++) apiKeys.push((await keys.create(`bench-${i}`, 'bouncer')).key);
+const key = apiKeys[0];
 
 async function freePort() {
   const server = createServer();
@@ -115,16 +149,19 @@ process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
 
-async function startApi(lookup) {
+async function startApi(lookup, variant = { bin: undefined, env: {} }) {
   const port = await freePort();
-  const child = spawn(process.execPath, [bin, 'run', 'api'], {
+  // A variant's own BENCH_NODE_ARGS (comma-separated) come after the run's.
+  const ownArgs = (variant.env.BENCH_NODE_ARGS ?? '').split(',').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, ...ownArgs, variant.bin ?? bin, 'run', 'api'], {
     env: {
       ...env,
+      ...variant.env,
       EDGEGUARD_API_PORT: String(port),
       EDGEGUARD_API_HOST: '127.0.0.1',
       EDGEGUARD_API_LOOKUP: lookup,
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', process.env.BENCH_API_STDOUT ? 'inherit' : 'ignore', 'inherit'],
   });
   children.add(child);
   child.once('exit', () => children.delete(child));
@@ -165,9 +202,8 @@ async function startApi(lookup) {
   };
 }
 
-async function lookupBench(lookup) {
-  const api = await startApi(lookup);
-  // sanity: covered addresses are found, misses are not
+/** Checks that covered addresses are found and misses are not; the load for `api`. */
+async function lookupLoad(api) {
   const hit = await fetch(`${api.url}/v1/decisions?ip=${covered[1]}`, { headers: { 'x-api-key': key } }).then(
     (r) => r.json(),
   );
@@ -176,30 +212,43 @@ async function lookupBench(lookup) {
   );
   if (!Array.isArray(hit) || miss !== null)
     throw new Error(`lookup sanity failed: ${JSON.stringify(hit)} / ${JSON.stringify(miss)}`);
-  const paths = queries.slice(0, 2000).map((ip) => ({ method: 'GET', path: `/v1/decisions?ip=${ip}` }));
-  const run = async (duration) =>
+  const paths = queries.slice(0, 2000).map((ip, i) => ({
+    method: 'GET',
+    path: `/v1/decisions?ip=${ip}`,
+    headers: { 'x-api-key': apiKeys[i % apiKeys.length] },
+  }));
+  return (duration) =>
     autocannon({
       url: api.url,
       connections,
       duration,
-      headers: { 'x-api-key': key },
       // A fixed sequence of prebuilt requests: autocannon's setupRequest rebuilds every request
       // and costs the load generator more than the API spends answering it.
       requests: paths,
     });
-  await run(2); // warm-up
-  // CPU time per request: what the API spends on one request whatever else runs on the machine
-  // (1e6 / µs per request ≈ requests per second one idle core would serve).
-  const measured = async (fn) => {
-    const cpu = api.cpuMs();
-    const result = await fn();
-    return { result, cpuUsPerRequest: Math.round(((api.cpuMs() - cpu) * 1000) / result.requests.total) };
+}
+
+// CPU time per request: what the API spends on one request whatever else runs on the machine
+// (1e6 / µs per request ≈ requests per second one idle core would serve).
+async function measured(api, fn) {
+  const cpu = api.cpuMs();
+  const result = await fn();
+  return {
+    result,
+    cpuMs: api.cpuMs() - cpu,
+    cpuUsPerRequest: Math.round(((api.cpuMs() - cpu) * 1000) / result.requests.total),
   };
-  const { result, cpuUsPerRequest } = await measured(() => run(seconds));
+}
+
+async function lookupBench(lookup) {
+  const api = await startApi(lookup);
+  const run = await lookupLoad(api);
+  await run(2); // warm-up
+  const { result, cpuUsPerRequest } = await measured(api, () => run(seconds));
   // Ceiling of the same process on this machine right now: an unauthenticated route doing nothing.
   const floor =
     lookup === 'memory'
-      ? await measured(() => autocannon({ url: `${api.url}/healthz`, connections, duration: seconds }))
+      ? await measured(api, () => autocannon({ url: `${api.url}/healthz`, connections, duration: seconds }))
       : null;
   const out = {
     lookup,
@@ -269,10 +318,68 @@ const results = {
   connections,
   seconds,
 };
+/** The variants side by side: one process each, loaded in turn, slice by slice. */
+async function variantsBench() {
+  const running = [];
+  for (const variant of variants) {
+    const api = await startApi('memory', variant);
+    const run = await lookupLoad(api);
+    const healthz = (duration) => autocannon({ url: `${api.url}/healthz`, connections, duration });
+    running.push({ variant, api, run, healthz, slices: { lookup: [], healthz: [] } });
+  }
+  for (const { run, healthz } of running) {
+    await run(2); // warm-up
+    if (withHealthz) await healthz(1);
+  }
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < running.length; i++) {
+      const one = running[(round + i) % running.length];
+      for (const [kind, load] of [['lookup', one.run], ...(withHealthz ? [['healthz', one.healthz]] : [])]) {
+        const { result, cpuMs } = await measured(one.api, () => load(slice));
+        one.slices[kind].push({
+          requests: result.requests.total,
+          rps: Math.round(result.requests.average),
+          p99: result.latency.p99,
+          errors: result.errors + result.non2xx,
+          cpuMs,
+          load: os.loadavg()[0],
+        });
+      }
+    }
+  }
+  const out = [];
+  for (const { variant, api, slices } of running) {
+    const row = { variant: variant.label, bin: variant.bin ?? bin, env: variant.env, rssMB: api.rssMB() };
+    for (const [kind, list] of Object.entries(slices)) {
+      if (list.length === 0) continue;
+      const requests = list.reduce((sum, s) => sum + s.requests, 0);
+      const rps = list.map((s) => s.rps);
+      const p99 = list.map((s) => s.p99);
+      row[kind] = {
+        cpuUsPerRequest: Number(((list.reduce((sum, s) => sum + s.cpuMs, 0) * 1000) / requests).toFixed(1)),
+        requestsPerSecond: { median: median(rps), min: Math.min(...rps), max: Math.max(...rps) },
+        p99ms: { median: median(p99), min: Math.min(...p99), max: Math.max(...p99) },
+        errors: list.reduce((sum, s) => sum + s.errors, 0),
+        slices: list,
+      };
+      const r = row[kind];
+      console.log(
+        `${variant.label.padEnd(10)} ${kind.padEnd(8)} CPU ${r.cpuUsPerRequest} µs/request   ${r.requestsPerSecond.median.toLocaleString()} req/s (${r.requestsPerSecond.min.toLocaleString()}–${r.requestsPerSecond.max.toLocaleString()})   p99 ${r.p99ms.median} ms (${r.p99ms.min}–${r.p99ms.max})   errors ${r.errors}   ${list.length} × ${slice} s`,
+      );
+    }
+    await api.stop();
+    out.push(row);
+  }
+  return out;
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 try {
-  results.lookup = [await lookupBench('memory'), await lookupBench('redis')];
+  if (variants.length > 0) results.variants = await variantsBench();
+  else results.lookup = [await lookupBench('memory')];
+  if (!quick) results.lookup.push(await lookupBench('redis'));
   results.loadAfterLookup = os.loadavg()[0];
-  results.startup = [await startupBench('redis'), await startupBench('memory')];
+  if (!quick) results.startup = [await startupBench('redis'), await startupBench('memory')];
 } finally {
   for (const tag of [`{${prefix}bl}`, `{${prefix}api}`]) {
     let cursor = '0';

@@ -261,6 +261,44 @@ describe('the API service', { timeout: 240_000 }, () => {
       assert.equal(head.status, 200);
     });
 
+    it('answers live lookups the same from Redis per request (EDGEGUARD_API_LOOKUP=redis)', async () => {
+      const fromRedis = await startApi({ ...env, EDGEGUARD_API_LOOKUP: 'redis' });
+      try {
+        const queries = [
+          '/v1/decisions?ip=198.51.100.77',
+          '/v1/decisions?ip=2001:db8:1:2::9',
+          '/v1/decisions?ip=203.0.113.7',
+          '/v1/decisions?ip=192.0.2.200',
+          '/v1/decisions?scope=ip&value=198.51.100.1',
+          '/v1/decisions?range=198.51.100.128/25',
+          '/v1/decisions?range=198.51.0.0/16',
+          '/v1/decisions?ip=198.51.100.77&type=captcha',
+          '/v1/decisions?ip=999.1.1.1',
+        ];
+        // The remaining duration moves between the two answers: compare everything else.
+        const answer = async (url: string) => {
+          const response = await fetch(url, { headers: { 'x-api-key': bouncer } });
+          const body = await response.json();
+          const shape = (d: Body) => ({ ...d, duration: GO_DURATION.test(d.duration) });
+          return [response.status, Array.isArray(body) ? body.map(shape) : body];
+        };
+        for (const query of queries)
+          assert.deepEqual(
+            await answer(`${fromRedis.url}${query}`),
+            await answer(`${api.url}${query}`),
+            query,
+          );
+        const head = await fetch(`${fromRedis.url}/v1/decisions?ip=198.51.100.77`, {
+          method: 'HEAD',
+          headers: { 'x-api-key': bouncer },
+        });
+        assert.equal(head.status, 200);
+        assert.equal(await head.text(), '');
+      } finally {
+        await fromRedis.stop();
+      }
+    });
+
     it('streams everything at startup, then only what changed since this key’s last pull', async () => {
       const reader = createKey(env, 'stream-reader', 'bouncer');
       const startup = await json('/v1/decisions/stream?startup=true', reader);
@@ -648,6 +686,76 @@ describe('the API service', { timeout: 240_000 }, () => {
         },
         10_000,
       );
+    });
+  });
+
+  it('counts requests by route, method and status, their latency by route, and refusals by reason', async () => {
+    // Every sample of a metric whose labels include `labels` (any order, other labels allowed).
+    const sample = (text: string, name: string, labels: Record<string, string>): number => {
+      let total = 0;
+      for (const match of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm'))) {
+        const found = Object.fromEntries(
+          [...match[1]!.matchAll(/(\w+)="([^"]*)"/g)].map(([, key, value]) => [key, value]),
+        );
+        if (Object.entries(labels).every(([key, value]) => found[key] === value)) total += Number(match[2]);
+      }
+      return total;
+    };
+    const read = async () => {
+      const response = await get('/metrics', admin);
+      assert.equal(response.status, 200);
+      return response.text();
+    };
+    const requests = (route: string, method: string, status: string) =>
+      ['edgeguard_api_requests_total', { route, method, status }] as const;
+    const timed = (route: string, series = 'count', le?: string) =>
+      [`edgeguard_api_request_duration_seconds_${series}`, { route, ...(le ? { le } : {}) }] as const;
+    const rejected = (reason: string) => ['edgeguard_api_rejected_total', { reason }] as const;
+    const watched = {
+      lookupOk: requests('/v1/decisions', 'GET', '200'),
+      lookupHead: requests('/v1/decisions', 'HEAD', '200'),
+      lookupNoKey: requests('/v1/decisions', 'GET', '401'),
+      lookupBadIp: requests('/v1/decisions', 'GET', '400'),
+      unmatched404: requests('unmatched', 'GET', '404'),
+      unmatched414: requests('unmatched', 'GET', '414'),
+      lookupTimed: timed('/v1/decisions'),
+      lookupFast: timed('/v1/decisions', 'bucket', '1'),
+      unmatchedTimed: timed('unmatched'),
+      missingKey: rejected('missing-key'),
+      badIp: rejected('bad-ip'),
+      notFound: rejected('not-found'),
+      urlTooLong: rejected('url-too-long'),
+    };
+    const counts = (text: string) =>
+      Object.fromEntries(
+        Object.entries(watched).map(([what, [name, labels]]) => [what, sample(text, name, labels)]),
+      );
+    const before = counts(await read());
+    assert.equal((await get('/v1/decisions?ip=192.0.2.60', bouncer)).status, 200);
+    assert.equal((await get('/v1/decisions?ip=192.0.2.61', bouncer)).status, 200);
+    assert.equal((await get('/v1/decisions?ip=192.0.2.61', bouncer, { method: 'HEAD' })).status, 200);
+    assert.equal((await get('/v1/decisions?ip=192.0.2.62')).status, 401);
+    assert.equal((await get('/v1/decisions?ip=192.0.2.300', bouncer)).status, 400);
+    assert.equal((await get('/nowhere-counted', bouncer)).status, 404);
+    assert.equal((await get(`/nowhere-counted?${'a'.repeat(5000)}`, bouncer)).status, 414);
+    const after = counts(await read());
+    const delta = Object.fromEntries(
+      Object.entries(after).map(([key, value]) => [key, value - before[key]!]),
+    );
+    assert.deepEqual(delta, {
+      lookupOk: 2,
+      lookupHead: 1,
+      lookupNoKey: 1,
+      lookupBadIp: 1,
+      unmatched404: 1,
+      unmatched414: 1,
+      lookupTimed: 5,
+      lookupFast: 5,
+      unmatchedTimed: 2,
+      missingKey: 1,
+      badIp: 1,
+      notFound: 1,
+      urlTooLong: 1,
     });
   });
 

@@ -303,7 +303,8 @@ export function registerCrowdsecRoutes(
         },
       },
     },
-    handler: async (request: FastifyRequest<{ Querystring: LiveQuery }>, reply: FastifyReply) => {
+    // Not async: an answer from the in-memory follower is sent without a promise.
+    handler: (request: FastifyRequest<{ Querystring: LiveQuery }>, reply: FastifyReply) => {
       reply.type('application/json');
       const q = request.query;
       let ip = q.ip;
@@ -313,22 +314,22 @@ export function registerCrowdsecRoutes(
         if (q.value === undefined) throw new ApiError(400, 'bad-request', 'scope needs value');
         if (scope === 'ip') ip = q.value;
         else if (scope === 'range') range = q.value;
-        else return reply.send('null'); // other scopes (country, as, username…) hold nothing here
+        else return 'null'; // other scopes (country, as, username…) hold nothing here
       }
       if (q.contains === false) {
         throw new ApiError(400, 'bad-request', 'contains=false (decisions inside a range) is not supported');
       }
       const types = q.type === undefined ? null : list(q.type);
       const origins = q.origins === undefined ? null : list(q.origins);
-      const keep = (type: string, origin: string) =>
-        (types === null || types.length === 0 || types.includes(type)) &&
-        (origins === null || origins.length === 0 || origins.includes(origin));
       if (ip === undefined && range === undefined) {
-        if (request.method === 'HEAD') return reply.send();
-        const keepAll = (d: CrowdsecDecision) => keep(d.type, d.origin);
-        return reply.send(Readable.from(arrayBody(allActive(keepAll)), { highWaterMark: 2 }));
+        if (request.method === 'HEAD') {
+          reply.send();
+          return;
+        }
+        const keepAll = (d: CrowdsecDecision) => kept(types, origins, d.type, d.origin);
+        return Readable.from(arrayBody(allActive(keepAll)), { highWaterMark: 2 });
       }
-      let found: Decision[];
+      let found: Decision[] | Promise<Decision[]>;
       if (ip !== undefined) {
         const address = parseIp(ip);
         if (!address)
@@ -337,8 +338,7 @@ export function registerCrowdsecRoutes(
             'bad-ip',
             `ip: expected an IPv4 or IPv6 address, got ${JSON.stringify(ip)}`,
           );
-        const hits = blocklist.lookupAddress(address);
-        found = Array.isArray(hits) ? hits : await hits;
+        found = blocklist.lookupAddress(address);
       } else {
         let cidr: ReturnType<typeof parseCidr>;
         try {
@@ -349,23 +349,49 @@ export function registerCrowdsecRoutes(
         const network = cidr.text.slice(0, cidr.text.indexOf('/'));
         const hostLength = cidr.version === 4 ? 32 : 128;
         // Decisions covering the whole range: ranges at least as wide, or the address of a /32 or /128.
-        found = (await blocklist.lookupIp(network)).filter((d) =>
-          d.scope === 'range'
-            ? Number(d.value.slice(d.value.indexOf('/') + 1)) <= cidr.prefixLength
-            : cidr.prefixLength === hostLength,
-        );
+        const covering = (hits: Decision[]) =>
+          hits.filter((d) =>
+            d.scope === 'range'
+              ? Number(d.value.slice(d.value.indexOf('/') + 1)) <= cidr.prefixLength
+              : cidr.prefixLength === hostLength,
+          );
+        const hits = blocklist.lookupIp(network);
+        found = Array.isArray(hits) ? covering(hits) : hits.then(covering);
       }
-      if (request.method === 'HEAD') return reply.send();
-      const now = clock();
-      let body = '';
-      for (const decision of found) {
-        const converted = crowdsecJson(decision, now);
-        if (keep(converted.type, converted.origin))
-          body += body === '' ? `[${converted.json}` : `,${converted.json}`;
-      }
-      return reply.send(body === '' ? 'null' : `${body}]`);
+      if (Array.isArray(found)) return liveAnswer(request, reply, found, types, origins, clock());
+      return found.then((hits) => liveAnswer(request, reply, hits, types, origins, clock()));
     },
   });
+}
+
+/** A decision passes the live query's `type` and `origins` filters (absent or empty: any). */
+function kept(types: string[] | null, origins: string[] | null, type: string, origin: string): boolean {
+  return (
+    (types === null || types.length === 0 || types.includes(type)) &&
+    (origins === null || origins.length === 0 || origins.includes(origin))
+  );
+}
+
+/** The live answer's JSON (`null` when nothing passes), or nothing for HEAD. */
+function liveAnswer(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  found: Decision[],
+  types: string[] | null,
+  origins: string[] | null,
+  now: number,
+): string | undefined {
+  if (request.method === 'HEAD') {
+    reply.send();
+    return undefined;
+  }
+  let body = '';
+  for (const decision of found) {
+    const converted = crowdsecJson(decision, now);
+    if (kept(types, origins, converted.type, converted.origin))
+      body += body === '' ? `[${converted.json}` : `,${converted.json}`;
+  }
+  return body === '' ? 'null' : `${body}]`;
 }
 
 async function* arrayBody(pages: AsyncIterable<CrowdsecDecision[]>): AsyncGenerator<string> {

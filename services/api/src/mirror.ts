@@ -13,7 +13,12 @@ import { Follower } from './follower.js';
 /** The address and range part of the store, indexed for covering-range lookups. */
 class Index {
   readonly byKey = new Map<string, Decision>();
-  /** IPv4 ranges: per prefix length, masked network (uint32) → decision. */
+  /**
+   * IPv4 address decisions by address as a signed 32-bit integer (a small integer to V8, where an
+   * unsigned one above 2^31 is a heap number to allocate and hash); IPv6 ones are found by key.
+   */
+  private readonly v4Hosts = new Map<number, Decision>();
+  /** IPv4 ranges: per prefix length, masked network (as a signed 32-bit integer) → decision. */
   private readonly v4 = new Map<number, Map<number, Decision>>();
   private v4Lengths: Array<[number, number, Map<number, Decision>]> = [];
   /** IPv6 ranges: per prefix length, network field (as the store's index) → decision. */
@@ -23,6 +28,11 @@ class Index {
   put(decision: Decision): void {
     this.remove(decision.key);
     this.byKey.set(decision.key, decision);
+    if (decision.scope === 'ip') {
+      const host = v4Host(decision);
+      if (host !== null) this.v4Hosts.set(host, decision);
+      return;
+    }
     if (decision.scope !== 'range') return;
     const cidr = parseCidr(decision.value);
     if (cidr.version === 4) {
@@ -32,7 +42,7 @@ class Index {
         this.v4.set(cidr.prefixLength, map);
         this.reindex();
       }
-      map.set(cidr.network, decision);
+      map.set(cidr.network | 0, decision);
     } else {
       let map = this.v6.get(cidr.prefixLength);
       if (!map) {
@@ -51,9 +61,14 @@ class Index {
     const old = this.byKey.get(key);
     if (!old) return;
     this.byKey.delete(key);
+    if (old.scope === 'ip') {
+      const host = v4Host(old);
+      if (host !== null) this.v4Hosts.delete(host);
+      return;
+    }
     if (old.scope !== 'range') return;
     const cidr = parseCidr(old.value);
-    if (cidr.version === 4) this.v4.get(cidr.prefixLength)?.delete(cidr.network);
+    if (cidr.version === 4) this.v4.get(cidr.prefixLength)?.delete(cidr.network | 0);
     else {
       const field = networkField(
         6,
@@ -71,14 +86,18 @@ class Index {
 
   lookup(address: IpAddress, now: number): Decision[] {
     const found: Decision[] = [];
-    const own = this.byKey.get(`ip:${address.text}`);
-    if (own && own.expiresAt > now) found.push(own);
     if (address.version === 4) {
+      const own = this.v4Hosts.get(address.value | 0);
+      if (own && own.expiresAt > now) found.push(own);
       for (const [, mask, map] of this.v4Lengths) {
-        const hit = map.get((address.value & mask) >>> 0);
+        const hit = map.get(address.value & mask);
         if (hit && hit.expiresAt > now) found.push(hit);
       }
-    } else if (this.v6Lengths.length > 0) {
+      return found.length > 1 ? found.sort(compareStrength) : found;
+    }
+    const own = this.byKey.get(`ip:${address.text}`);
+    if (own && own.expiresAt > now) found.push(own);
+    if (this.v6Lengths.length > 0) {
       const hex = addressHex(address);
       for (const length of this.v6Lengths) {
         const hit = this.v6.get(length)!.get(networkField(6, length, hex));
@@ -87,6 +106,15 @@ class Index {
     }
     return found.length > 1 ? found.sort(compareStrength) : found;
   }
+}
+
+/**
+ * The key of an IPv4 address decision in `v4Hosts`, or null (IPv6; or a value that is not the
+ * canonical text lookups build the key from, which a lookup by key would not find either).
+ */
+function v4Host(decision: Decision): number | null {
+  const address = parseIp(decision.value);
+  return address?.version === 4 && address.text === decision.value ? address.value | 0 : null;
 }
 
 /**

@@ -4,8 +4,11 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
   type FastifyRequest,
+  type HookHandlerDoneFunction,
   LogController,
+  type RouteOptions,
 } from 'fastify';
 import type { Cluster, Redis } from 'ioredis';
 import type { Kafka, Producer } from 'kafkajs';
@@ -19,6 +22,7 @@ import { registerNativeRoutes } from './native.js';
 import { OpenApiCollector } from './openapi.js';
 import { registerOperatorRoutes } from './operator.js';
 import type { CachePolicyState } from './policies.js';
+import { RequestMetrics } from './request-metrics.js';
 import type { SseHub } from './sse.js';
 
 /** Request body limit: the largest body (a manual decision) is well under 1 KiB. */
@@ -79,6 +83,12 @@ function errorCode(error: FastifyError): string {
   }
 }
 
+/** A route's own hooks of one kind as a list (fastify takes one function or an array). */
+function hookList<T>(hooks: T | T[] | undefined): T[] {
+  if (hooks === undefined) return [];
+  return Array.isArray(hooks) ? hooks : [hooks];
+}
+
 /** The API's routes, hooks and error handling on a fastify instance (not listening yet). */
 export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const { metrics } = deps;
@@ -99,56 +109,67 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const openapi = new OpenApiCollector();
   openapi.attach(app);
 
-  const requests = metrics.counter('edgeguard_api_requests_total', 'HTTP requests by route and status', [
-    'route',
-    'method',
-    'status',
-  ]);
-  const latency = metrics.histogram(
-    'edgeguard_api_request_duration_seconds',
-    'Time to the response head, by route',
-    ['route'],
+  const requestMetrics = new RequestMetrics(
+    metrics.registry,
+    {
+      requests: 'edgeguard_api_requests_total',
+      requestsHelp: 'HTTP requests by route and status',
+      latency: 'edgeguard_api_request_duration_seconds',
+      latencyHelp: 'Time to the response head, by route',
+    },
     [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
   );
   const rejected = metrics.counter('edgeguard_api_rejected_total', 'Requests refused, by reason', ['reason']);
 
-  // Callback-style hooks: no promise per request when the key is cached.
-  app.addHook('onRequest', (request: FastifyRequest, _reply, done) => {
-    if (request.url.length > URL_LIMIT) {
-      done(new ApiError(414, 'url-too-long', `the URL is longer than ${URL_LIMIT} characters`));
-      return;
-    }
-    const scope = request.routeOptions.config?.scope;
-    if (scope === undefined || scope === 'public') {
-      done();
-      return;
-    }
-    let result: ReturnType<Authenticator['authenticate']>;
-    try {
-      result = deps.auth.authenticate(request.headers, scope);
-    } catch (error) {
-      done(error as Error);
-      return;
-    }
-    if (result instanceof Promise) {
-      result.then(
-        (record) => {
-          request.apiKey = record;
-          done();
-        },
-        (error: Error) => done(error),
-      );
-    } else {
-      request.apiKey = result;
-      done();
-    }
-  });
+  /** The URL limit and, on a keyed route, the key: callback style, no promise when the key is cached. */
+  const guard =
+    (scope: 'public' | Scope) =>
+    (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+      if (request.url.length > URL_LIMIT) {
+        done(new ApiError(414, 'url-too-long', `the URL is longer than ${URL_LIMIT} characters`));
+        return;
+      }
+      if (scope === 'public') {
+        done();
+        return;
+      }
+      let result: ReturnType<Authenticator['authenticate']>;
+      try {
+        result = deps.auth.authenticate(request.headers, scope);
+      } catch (error) {
+        done(error as Error);
+        return;
+      }
+      if (result instanceof Promise) {
+        result.then(
+          (record) => {
+            request.apiKey = record;
+            done();
+          },
+          (error: Error) => done(error),
+        );
+      } else {
+        request.apiKey = result;
+        done();
+      }
+    };
 
-  app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    requests.inc({ route, method: request.method, status: String(reply.statusCode) });
-    latency.observe({ route }, reply.elapsedTime / 1000);
-    done();
+  /** Counts a route's responses into its cells (made once, here, per route). */
+  const counted = (route: string) => {
+    const cells = requestMetrics.route(route);
+    return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+      cells.record(request.method, reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    };
+  };
+
+  // Per route, at registration: its guard and its counting hooks know the route's scope and URL
+  // (a global hook would read request.routeOptions, which builds an object per call).
+  app.decorateRequest('apiKey', null as unknown as ApiKeyRecord);
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const scope = (route.config as { scope?: 'public' | Scope } | undefined)?.scope ?? 'public';
+    route.onRequest = [guard(scope), ...hookList(route.onRequest)];
+    route.onResponse = [...hookList(route.onResponse), counted(route.url)];
   });
 
   app.setErrorHandler((error: FastifyError | ApiError | BadInput, request, reply) => {
@@ -183,11 +204,16 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     reply.code(status).type('application/json').send(body);
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    rejected.inc({ reason: 'not-found' });
-    reply
-      .code(404)
-      .send({ error: 'not-found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+  // The 404 handler in a context of its own: the URL limit and the counting hooks for it alone.
+  await app.register(async (unmatched) => {
+    unmatched.addHook('onRequest', guard('public'));
+    unmatched.addHook('onResponse', counted('unmatched'));
+    unmatched.setNotFoundHandler((request, reply) => {
+      rejected.inc({ reason: 'not-found' });
+      reply
+        .code(404)
+        .send({ error: 'not-found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+    });
   });
 
   app.get(
