@@ -568,7 +568,17 @@ describe('the API service', { timeout: 240_000 }, () => {
         skipped.decisions.find((d: { key: string }) => d.key === 'ip:192.0.2.77').requests,
         undefined,
       );
+      // A range decision covering the client: its own requests up to the range's decision time.
       await store.delete('ip:192.0.2.77');
+      await store.put(decision('range', '192.0.2.0/24', { decidedAt: now - 3500 }));
+      const byRange = await json('/api/explain?ip=192.0.2.78', bouncer);
+      const range = byRange.decisions.find((d: { key: string }) => d.key === 'range:192.0.2.0/24');
+      assert.deepEqual(
+        range.requests.map((r: { path: string }) => r.path),
+        Array.from({ length: 5 }, (_, i) => `/192.0.2.78/${i}`),
+        'only 192.0.2.78, only up to the decision',
+      );
+      await store.delete('range:192.0.2.0/24');
     });
 
     it('explains an address: covering decisions with signals, allowlist entries, verdict', async () => {

@@ -1,4 +1,4 @@
-import { decodeTopicValue } from '@edgeguard/kafka';
+import { decodeTopicValue, eventTimeOf } from '@edgeguard/kafka';
 import { partitionFor, TOPICS } from '@edgeguard/pipeline';
 import type { AccessLog } from '@edgeguard/schema';
 import type { Kafka } from 'kafkajs';
@@ -84,31 +84,34 @@ export async function readClientRequests(options: ReadRequestsOptions): Promise<
             const offset = BigInt(message.offset);
             if (offset < start) return;
             scanned++;
-            if (Number(message.timestamp) <= options.decidedAt) {
-              let values: unknown[] = [];
-              try {
-                values = decodeTopicValue(TOPICS.accessLogs, message.value, message.headers);
-              } catch {
-                // an undecodable batch is skipped: explain shows what can be read
-              }
-              for (const value of values) {
-                const log = value as AccessLog | null;
-                if (!log || log.clientAddress !== options.ip || log.time > options.decidedAt) continue;
-                kept.push({
-                  time: log.time,
-                  method: log.method,
-                  host: log.host,
-                  path: log.path,
-                  query: log.query,
-                  status: log.status,
-                  cacheStatus: log.cacheStatus,
-                  userAgent: log.userAgent,
-                  referer: log.referer,
-                });
-                if (kept.length > limit * 4) kept.splice(0, kept.length - limit);
-              }
+            // Every record up to decidedAt in event time; a batch's eg-time is its last record's
+            // event time (the Kafka timestamp is the shipper's clock: later than event time).
+            const eventTime = eventTimeOf(message.headers, message.timestamp);
+            let values: unknown[] = [];
+            try {
+              values = decodeTopicValue(TOPICS.accessLogs, message.value, message.headers);
+            } catch {
+              // an undecodable batch is skipped: explain shows what can be read
             }
-            if (scanned >= maxMessages || offset + 1n >= end || Number(message.timestamp) > options.decidedAt)
+            for (const value of values) {
+              const log = value as AccessLog | null;
+              if (!log || log.clientAddress !== options.ip || log.time > options.decidedAt) continue;
+              kept.push({
+                time: log.time,
+                method: log.method,
+                host: log.host,
+                path: log.path,
+                query: log.query,
+                status: log.status,
+                cacheStatus: log.cacheStatus,
+                userAgent: log.userAgent,
+                referer: log.referer,
+              });
+              if (kept.length > limit * 4) kept.splice(0, kept.length - limit);
+            }
+            // Past decidedAt by more than the window: later batches hold nothing of interest (lines
+            // arrive out of order by up to a minute or so).
+            if (scanned >= maxMessages || offset + 1n >= end || eventTime > options.decidedAt + windowMs)
               resolve();
           },
         })

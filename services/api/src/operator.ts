@@ -43,11 +43,16 @@ export function registerOperatorRoutes(
 ): void {
   const { blocklist, prefix } = deps;
   // explain's requests: at most 2 reads of access-logs at once (503 when busy), answers cached per
-  // (decision key, decidedAt).
+  // (client, decidedAt). Each covering decision gets the explained client's own requests up to the
+  // time it was decided: for an address decision the requests that led to it; for a range or
+  // fingerprint decision (decided on many clients together) this client's part in it.
   const requestsCache = new LRUCache<string, RequestsAnswer>({ max: 256 });
   let readsInFlight = 0;
-  const requestsFor = async (d: Decision): Promise<RequestsAnswer | { requestsError: string }> => {
-    const cacheKey = `${d.key}@${d.decidedAt}`;
+  const requestsFor = async (
+    ip: string,
+    d: Decision,
+  ): Promise<RequestsAnswer | { requestsError: string }> => {
+    const cacheKey = `${ip}@${d.decidedAt}`;
     const cached = requestsCache.get(cacheKey);
     if (cached) return cached;
     if (!deps.kafka) return { requestsError: 'no Kafka client' };
@@ -55,7 +60,7 @@ export function registerOperatorRoutes(
       const answer = await readClientRequests({
         kafka: deps.kafka,
         prefix,
-        ip: d.key.slice(3),
+        ip,
         decidedAt: d.decidedAt,
       });
       requestsCache.set(cacheKey, answer);
@@ -65,18 +70,14 @@ export function registerOperatorRoutes(
     }
   };
 
-  const withRequests = async (covering: Decision[], wanted: boolean): Promise<object[]> => {
-    const ipDecisions = covering.filter((d) => d.key.startsWith('ip:'));
-    if (!wanted || !deps.kafka || ipDecisions.length === 0) return covering;
+  const withRequests = async (ip: string, covering: Decision[], wanted: boolean): Promise<object[]> => {
+    if (!wanted || !deps.kafka || covering.length === 0) return covering;
     if (readsInFlight >= 2)
       throw new ApiError(503, 'explain-busy', 'too many explain reads at once; retry shortly');
     readsInFlight++;
     try {
-      const answers = await Promise.all(ipDecisions.map(requestsFor));
-      return covering.map((d) => {
-        const i = ipDecisions.indexOf(d);
-        return i < 0 ? d : { ...d, ...answers[i] };
-      });
+      const answers = await Promise.all(covering.map((d) => requestsFor(ip, d)));
+      return covering.map((d, i) => ({ ...d, ...answers[i] }));
     } finally {
       readsInFlight--;
     }
@@ -133,7 +134,7 @@ export function registerOperatorRoutes(
             : strongest
               ? `${strongest.key} (${strongest.origin}, ${strongest.reason})`
               : 'no decision covers this address',
-        decisions: await withRequests(covering, request.query.requests !== 0),
+        decisions: await withRequests(address.text, covering, request.query.requests !== 0),
         allowlist: allowEntries,
       };
     },
