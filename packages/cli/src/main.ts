@@ -108,6 +108,9 @@ export async function main(argv: string[]): Promise<number> {
 const exitCode = await main(process.argv.slice(2));
 process.exitCode = exitCode;
 // A command that failed may leave connections, servers and timers open (a service that could not
-// start, a shipment the broker refused): exit instead of hanging half-started. stdout and stderr
-// are synchronous for files and pipes on Linux, so what was written is out.
-if (exitCode !== 0) process.exit(exitCode);
+// start, a shipment the broker refused): exit instead of hanging half-started — once what was
+// written to stdout and stderr is out (a pipe may still hold it), or after 5 s at most.
+if (exitCode !== 0) {
+  setTimeout(() => process.exit(exitCode), 5_000).unref();
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(exitCode)));
+}

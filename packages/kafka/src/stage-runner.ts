@@ -298,14 +298,30 @@ export class StageRunner {
     const topic = batch.topic.slice(this.options.prefix.length);
     const key = taskKey(batch.topic, batch.partition);
     const task = this.tasks.get(key) ?? (await this.restoreTask(key, batch.partition, batch.topic));
+    const progress = { acknowledged: false };
     try {
-      await this.processBatch(task, key, topic, batch, resolveOffset, heartbeat, isRunning, isStale);
+      await this.processBatch(
+        task,
+        key,
+        topic,
+        batch,
+        resolveOffset,
+        heartbeat,
+        isRunning,
+        isStale,
+        progress,
+      );
     } catch (error) {
-      // The stage's state and the task's offsets have moved past what was acknowledged: forget the
-      // task and fetch again from the committed checkpoint, so kafkajs' retry (or the restart after
-      // a crash) neither skips this batch's messages nor checkpoints outputs that were never sent.
-      this.tasks.delete(key);
       this.eventsInBatch = 0;
+      // After the outputs were acknowledged (a checkpoint write or the closing heartbeat failed, as
+      // in every rebalance) state and offsets agree: keep the task, let kafkajs retry.
+      if (progress.acknowledged) throw error;
+      // Before: the stage's state and the task's offsets have moved past what was acknowledged:
+      // forget the task and fetch again from the committed checkpoint, so kafkajs' retry (or the
+      // restart after a crash) neither skips this batch's messages nor checkpoints outputs that
+      // were never sent; end markers the failed batch queued are not sent either.
+      this.tasks.delete(key);
+      this.pendingEnds = this.pendingEnds.filter((end) => end.task !== task);
       if (task.rewindTo !== undefined)
         this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: task.rewindTo });
       this.log.warn(
@@ -325,6 +341,7 @@ export class StageRunner {
     heartbeat: EachBatchPayload['heartbeat'],
     isRunning: EachBatchPayload['isRunning'],
     isStale: EachBatchPayload['isStale'],
+    progress: { acknowledged: boolean },
   ): Promise<void> {
     const { prefix, factory } = this.options;
     if (task.seekTo !== undefined) {
@@ -379,6 +396,7 @@ export class StageRunner {
     }
     for (const output of batches.drain()) outputs.push(output);
     await this.flush(outputs, factory.name);
+    progress.acknowledged = true;
     // Counted once per batch: a labelled prom-client increment per record cost a few % of a profiler.
     if (this.eventsInBatch > 0) {
       this.counters.events.inc({ stage: factory.name, topic }, this.eventsInBatch);
@@ -424,13 +442,18 @@ export class StageRunner {
     }
     const timestamp = eventTimeOf(message.headers, message.timestamp);
     if (headerText(message.headers, HEADERS.control) === 'end') {
-      this.handleEnd(
-        task,
-        source ?? `input/${partition}`,
-        Number(headerText(message.headers, HEADERS.sources) ?? 1),
-        emitter,
-        timestamp,
-      );
+      try {
+        this.handleEnd(
+          task,
+          source ?? `input/${partition}`,
+          Number(headerText(message.headers, HEADERS.sources) ?? 1),
+          emitter,
+          timestamp,
+        );
+      } catch (error) {
+        // A stage whose flush at end of input throws must not fail the batch again on every retry.
+        outputs.push(this.deadLetter(topic, partition, message, error as Error));
+      }
       return;
     }
     if (batched) {

@@ -41,6 +41,9 @@ export class Authenticator {
   });
   /** Keys found unknown, apart: a flood of made-up keys must not push the real ones out. */
   private readonly unknown = new LRUCache<string, true>({ max: KEY_CACHE_MAX, ttl: KEY_CACHE_TTL_MS });
+  /** Keys once verified real: looked up again every KEY_CACHE_TTL_MS (revocation), never budgeted,
+   *  so a flood of made-up keys cannot lock real clients out when their cache entry expires. */
+  private readonly known = new LRUCache<string, true>({ max: KEY_CACHE_MAX });
   private lookups = { second: 0, count: 0 };
   private readonly buckets = new LRUCache<string, Bucket>({ max: KEY_CACHE_MAX });
 
@@ -72,13 +75,15 @@ export class Authenticator {
     if (this.unknown.has(key)) return this.check(null, need);
     const second = Math.floor(this.clock() / 1000);
     if (this.lookups.second !== second) this.lookups = { second, count: 0 };
-    if (++this.lookups.count > KEY_LOOKUPS_PER_SECOND)
+    if (!this.known.has(key) && ++this.lookups.count > KEY_LOOKUPS_PER_SECOND)
       throw new ApiError(429, 'too-many-key-lookups', 'too many unknown API keys presented; retry shortly', {
         'retry-after': '1',
       });
     return this.store.verify(key).then((record) => {
-      if (record) this.cache.set(key, { record });
-      else this.unknown.set(key, true);
+      if (record) {
+        this.cache.set(key, { record });
+        this.known.set(key, true);
+      } else this.unknown.set(key, true);
       return this.check(record, need);
     });
   }

@@ -31,6 +31,7 @@ async function retrying<T>(fn: () => Promise<T>, log: (error: Error) => void, st
       if (stopped()) return undefined;
       log(error as Error);
       await new Promise((resolve) => setTimeout(resolve, delay));
+      if (stopped()) return undefined;
       delay = Math.min(delay * 2, 10_000);
     }
   }
@@ -106,7 +107,13 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
         badPolicies.inc(),
       );
       policyFollower = follower;
-      await follower.caughtUp;
+      // A consumer that crashes for good while catching up is replaced too.
+      await Promise.race([
+        follower.caughtUp,
+        follower.crashed.then((error) => {
+          throw error;
+        }),
+      ]);
       policiesCaughtUp = true;
       logger.info({ policies: policies.policies.size, version: policies.version }, 'cache policies loaded');
       // A consumer that crashed for good would leave the policies frozen while /readyz says ready:
@@ -114,10 +121,14 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
       // skipped, so the state and its versions carry on).
       const error = await follower.crashed;
       policiesCaughtUp = false;
-      await follower.stop().catch(() => undefined);
       throw error;
     },
-    (e) => logger.warn({ err: e }, 'cache-policies topic not readable; retrying'),
+    (e) => {
+      logger.warn({ err: e }, 'cache-policies topic not readable; retrying');
+      // The crashed (or half-started) follower's consumer and group go before a new one starts.
+      void policyFollower?.stop().catch(() => undefined);
+      policyFollower = undefined;
+    },
     () => stopping,
   );
   const stopSweeper = options.sweeper

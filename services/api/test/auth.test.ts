@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { Authenticator, KEY_LOOKUPS_PER_SECOND } from '../src/auth.js';
+import { Authenticator, KEY_CACHE_TTL_MS, KEY_LOOKUPS_PER_SECOND } from '../src/auth.js';
 import { ApiError } from '../src/errors.js';
 import { ApiKeyStore } from '../src/keys.js';
 
@@ -58,4 +58,14 @@ test('a flood of unknown keys: lookups budgeted per second, real keys stay cache
   const answer = auth.authenticate({ 'x-api-key': key }, 'bouncer');
   assert.ok(!(answer instanceof Promise), 'the real key is still cached');
   assert.equal(answer.name, 'edge-1');
+
+  // Once its cache entry expired, a real key is looked up again (revocation), outside the budget
+  // a flood of made-up keys has used up: it is never locked out.
+  await new Promise((resolve) => setTimeout(resolve, KEY_CACHE_TTL_MS + 100));
+  clock.now += 1000;
+  for (let i = 0; i < KEY_LOOKUPS_PER_SECOND; i++) await outcome(auth, `burst-${i}`);
+  assert.equal(await outcome(auth, 'one-too-many'), '429 too-many-key-lookups');
+  const again = auth.authenticate({ 'x-api-key': key }, 'bouncer');
+  assert.ok(again instanceof Promise, 'looked up again after the cache time');
+  assert.equal((await again).name, 'edge-1');
 });
