@@ -16,6 +16,7 @@ export {
   type DecisionRecord,
   DecisionStore,
   type DecisionStoreOptions,
+  entryVersion,
   type ListOptions,
   parseChangeEntry,
   type RebuildResult,

@@ -497,7 +497,7 @@ function isTombstone(record: DecisionRecord): record is { key: string; value: nu
 }
 
 /** The version of a change-log entry id `<version>-0`. */
-function entryVersion(id: string): number {
+export function entryVersion(id: string): number {
   return Number(id.slice(0, id.indexOf('-')));
 }
 

@@ -288,29 +288,14 @@ export class StageRunner {
     this.log.info('stopped');
   }
 
-  private async handleBatch({
-    batch,
-    resolveOffset,
-    heartbeat,
-    isRunning,
-    isStale,
-  }: EachBatchPayload): Promise<void> {
+  private async handleBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
     const topic = batch.topic.slice(this.options.prefix.length);
     const key = taskKey(batch.topic, batch.partition);
     const task = this.tasks.get(key) ?? (await this.restoreTask(key, batch.partition, batch.topic));
     const progress = { acknowledged: false };
     try {
-      await this.processBatch(
-        task,
-        key,
-        topic,
-        batch,
-        resolveOffset,
-        heartbeat,
-        isRunning,
-        isStale,
-        progress,
-      );
+      await this.processBatch(task, key, topic, payload, progress);
     } catch (error) {
       this.eventsInBatch = 0;
       // After the outputs were acknowledged (a checkpoint write or the closing heartbeat failed, as
@@ -336,11 +321,7 @@ export class StageRunner {
     task: PartitionTask,
     key: string,
     topic: string,
-    batch: EachBatchPayload['batch'],
-    resolveOffset: EachBatchPayload['resolveOffset'],
-    heartbeat: EachBatchPayload['heartbeat'],
-    isRunning: EachBatchPayload['isRunning'],
-    isStale: EachBatchPayload['isStale'],
+    { batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload,
     progress: { acknowledged: boolean },
   ): Promise<void> {
     const { prefix, factory } = this.options;

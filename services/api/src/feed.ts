@@ -1,4 +1,4 @@
-import { type Change, parseChangeEntry, type StoreKeys } from '@edgeguard/decisions';
+import { type Change, entryVersion, parseChangeEntry, type StoreKeys } from '@edgeguard/decisions';
 import type { Logger } from '@edgeguard/telemetry';
 import type { Redis } from 'ioredis';
 
@@ -78,7 +78,7 @@ export class ChangeFeed {
           }
         }
         // Past every entry read, readable or not: a bad entry must not be read again forever.
-        this.last = Number(entries.at(-1)![0].split('-')[0]);
+        this.last = entryVersion(entries.at(-1)![0]);
         if (changes.length === 0) continue;
         for (const listener of this.listeners) {
           try {
