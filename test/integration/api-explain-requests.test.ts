@@ -5,6 +5,7 @@ import { AccessLogProducer, createKafka, createProducer } from '@edgeguard/kafka
 import { TOPICS } from '@edgeguard/pipeline';
 import type { AccessLog } from '@edgeguard/schema';
 import { createLogger } from '@edgeguard/telemetry';
+import type { Kafka } from 'kafkajs';
 import { readClientRequests } from '../../services/api/src/explain-requests.js';
 
 function log(time: number, clientAddress: string, path: string): AccessLog {
@@ -35,7 +36,11 @@ function log(time: number, clientAddress: string, path: string): AccessLog {
   };
 }
 
-test('explain requests: the client’s own records from its access-logs partition, in order, up to decidedAt', async () => {
+/** A fresh access-logs topic of `partitions` on the local broker, a writer for it, removed afterwards. */
+async function withAccessLogs(
+  partitions: number,
+  body: (context: { kafka: Kafka; prefix: string; writer: AccessLogProducer }) => Promise<void>,
+): Promise<void> {
   const prefix = `egtest.${randomBytes(4).toString('hex')}.`;
   const kafka = createKafka({
     brokers: ['127.0.0.1:9092'],
@@ -45,11 +50,24 @@ test('explain requests: the client’s own records from its access-logs partitio
   const admin = kafka.admin();
   await admin.connect();
   const topic = prefix + TOPICS.accessLogs;
-  await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
   const producer = createProducer(kafka);
   await producer.connect();
   try {
-    const writer = new AccessLogProducer({ producer, prefix, partitions: 3, batchRecords: 4 });
+    await body({
+      kafka,
+      prefix,
+      writer: new AccessLogProducer({ producer, prefix, partitions, batchRecords: 4 }),
+    });
+  } finally {
+    await producer.disconnect();
+    await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+    await admin.disconnect();
+  }
+}
+
+test('explain requests: the client’s own records from its access-logs partition, in order, up to decidedAt', async () => {
+  await withAccessLogs(3, async ({ kafka, prefix, writer }) => {
     const now = Date.now();
     const target = '198.51.100.7';
     for (let i = 0; i < 30; i++) {
@@ -68,9 +86,27 @@ test('explain requests: the client’s own records from its access-logs partitio
     for (let i = 1; i < answer.requests.length; i++)
       assert.ok(answer.requests[i - 1]!.time <= answer.requests[i]!.time);
     assert.ok(answer.requests.every((r) => r.time <= decidedAt));
-  } finally {
-    await producer.disconnect();
-    await admin.deleteTopics({ topics: [topic] }).catch(() => {});
-    await admin.disconnect();
-  }
+  });
+});
+
+test('explain requests: a log shipped days after it was written (Kafka timestamps later than every event time) still shows the client’s requests', async () => {
+  await withAccessLogs(1, async ({ kafka, prefix, writer }) => {
+    // Two days ago, one record per second: 2,400 records in 600 batch messages, the explained
+    // client's requests 2,000 records (500 messages, far past the 64 read by default) in.
+    const start = Date.now() - 2 * 86_400_000;
+    const target = '203.0.113.9';
+    for (let i = 0; i < 2400; i++) {
+      const mine = i >= 2000 && i < 2040 && i % 2 === 0;
+      await writer.add(log(start + i * 1000, mine ? target : `198.51.100.${i % 200}`, `/p/${i}`));
+    }
+    await writer.flush();
+    const decidedAt = start + 2030 * 1000;
+    const answer = await readClientRequests({ kafka, prefix, ip: target, decidedAt, limit: 5 });
+    assert.deepEqual(
+      answer.requests.map((r) => r.path),
+      ['/p/2022', '/p/2024', '/p/2026', '/p/2028', '/p/2030'],
+    );
+    assert.ok((answer.probes ?? 0) > 1 && (answer.probes ?? 0) <= 24, `probes ${answer.probes}`);
+    assert.ok(answer.scannedMessages <= 64);
+  });
 });
