@@ -64,8 +64,11 @@ class Entries {
   readonly numPages: Float64Array[] = [];
   readonly bytePages: Uint8Array[] = [];
   readonly ip: string[] = [];
-  /** The decision keys that covered it, null until one did. */
-  readonly by: (string[] | null)[] = [];
+  /**
+   * The decision keys that covered it: null until one did, the key itself while it is the only
+   * one (most clients), then an exact-size array (an array grown by push reserves 17 slots).
+   */
+  readonly by: (string | string[] | null)[] = [];
   // The fingerprint's inputs as of its last request, and the fingerprint (computed on change).
   readonly prefix: (string | null | undefined)[] = [];
   readonly userAgent: (string | null | undefined)[] = [];
@@ -228,10 +231,13 @@ export class VerdictBacktest {
     const k = e & PAGE_MASK;
     if (decision.strength > (bytes[k]! & B_STRENGTH))
       bytes[k] = (bytes[k]! & ~B_STRENGTH) | decision.strength;
-    // Most covered clients are covered by one key: a one-element array, not a default-sized one.
     const by = entries.by[e];
-    if (by === null || by === undefined) entries.by[e] = [decision.key];
-    else if (by.length < MAX_KEYS_PER_CLIENT && !by.includes(decision.key)) by.push(decision.key);
+    if (by === null || by === undefined) entries.by[e] = decision.key;
+    else if (typeof by === 'string') {
+      if (by !== decision.key) entries.by[e] = [by, decision.key];
+    } else if (by.length < MAX_KEYS_PER_CLIENT && !by.includes(decision.key)) {
+      entries.by[e] = by.concat(decision.key);
+    }
     return true;
   }
 
@@ -253,8 +259,13 @@ export class VerdictBacktest {
         verdict: STRENGTH_VERDICTS[entries.bytePages[e >>> PAGE_BITS]![e & PAGE_MASK]! & B_STRENGTH]!,
         decidedAt: Number.isNaN(decidedAt) ? null : decidedAt,
         caughtAt: Number.isNaN(caughtAt) ? null : caughtAt,
-        by: [...(entries.by[e] ?? [])],
+        by: keysOf(entries.by[e]),
       };
     }
   }
+}
+
+function keysOf(by: string | string[] | null | undefined): string[] {
+  if (by === null || by === undefined) return [];
+  return typeof by === 'string' ? [by] : [...by];
 }
