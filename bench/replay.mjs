@@ -8,7 +8,8 @@
 //   regex     read + a plain regex parse of combined lines (the baseline named in the issue)
 //   parse     read + edgeguard's combined parser
 //   pipeline  read + parse + the whole pipeline (profiler, content-watch, decider, backtest)
-//   pipeline-capped  the same with V8's old generation capped (--max-old-space-size=BENCH_CAP_MB,
+//   replay    `edgeguard replay` itself (the CLI's replayLog and report: the issue's peak-RSS target)
+//   pipeline-capped  the same as pipeline with V8's old generation capped (--max-old-space-size=BENCH_CAP_MB,
 //             default 192): the operator knob that trades GC headroom for peak RSS (V8 otherwise
 //             lets the old generation grow to ~3× the live state between full collections)
 // Per-stage cost is the difference between consecutive variants. Results go to stdout and to
@@ -43,7 +44,15 @@ if (!existsSync(logPath)) {
 }
 
 const capMB = Number(process.env.BENCH_CAP_MB ?? 192);
-const variants = ['read', 'regex', 'parse', 'pipeline', 'pipeline-capped'];
+// BENCH_VARIANTS=replay,pipeline runs only those.
+const variants = process.env.BENCH_VARIANTS?.split(',') ?? [
+  'read',
+  'regex',
+  'parse',
+  'pipeline',
+  'pipeline-capped',
+  'replay',
+];
 const nodeFlags = (variant) =>
   variant === 'pipeline-capped' ? ['--expose-gc', `--max-old-space-size=${capMB}`] : ['--expose-gc'];
 const results = {};
@@ -69,17 +78,20 @@ for (const variant of variants) {
   results[variant] = {
     ...samples[Math.floor(samples.length / 2)],
     runs: samples.map((s) => s.linesPerSecond),
+    peakRssRunsMB: samples.map((s) => s.peakRssMB),
   };
   const r = results[variant];
   process.stdout.write(
-    `${variant.padEnd(15)} ${r.linesPerSecond.toLocaleString().padStart(11)} lines/s  ${r.nsPerLine.toFixed(0).padStart(5)} ns/line  ${r.linesPerCpuSecond.toLocaleString().padStart(11)} lines/CPU-s  peak RSS ${r.peakRssMB} MB  heap after GC ${r.heapAfterGcMB} MB  (runs: ${r.runs.map((x) => x.toLocaleString()).join(', ')})\n`,
+    `${variant.padEnd(15)} ${r.linesPerSecond.toLocaleString().padStart(11)} lines/s  ${r.nsPerLine.toFixed(0).padStart(5)} ns/line  ${r.linesPerCpuSecond.toLocaleString().padStart(11)} lines/CPU-s  peak RSS ${r.peakRssMB} MB  heap after GC ${r.heapAfterGcMB} MB  (runs: ${r.runs.map((x) => x.toLocaleString()).join(', ')}; peak RSS ${r.peakRssRunsMB.join(', ')} MB)\n`,
   );
 }
 const cost = (a, b) => Math.max(0, results[b].nsPerLine - results[a].nsPerLine).toFixed(0);
-process.stdout.write(
-  `per-stage ns/line: read ${results.read.nsPerLine.toFixed(0)}, parse ${cost('read', 'parse')} (regex baseline ${cost('read', 'regex')}), detection pipeline ${cost('parse', 'pipeline')}\n`,
-);
-if (results.pipeline.state) {
+if (['read', 'regex', 'parse', 'pipeline'].every((v) => results[v])) {
+  process.stdout.write(
+    `per-stage ns/line: read ${results.read.nsPerLine.toFixed(0)}, parse ${cost('read', 'parse')} (regex baseline ${cost('read', 'regex')}), detection pipeline ${cost('parse', 'pipeline')}\n`,
+  );
+}
+if (results.pipeline?.state) {
   process.stdout.write(
     `pipeline state: ${JSON.stringify(results.pipeline.state)} messages: ${JSON.stringify(results.pipeline.messages)}\n`,
   );

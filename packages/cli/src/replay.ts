@@ -4,11 +4,15 @@ import { createParser, openLogSource, sniffFormat } from '@edgeguard/logformat';
 import { type ClientVerdict, createReplay, TOPICS } from '@edgeguard/pipeline';
 import {
   type AccessLog,
+  type Action,
   actionStrength,
   BadInput,
   type CachePolicy,
   type Decision,
+  type DecisionScope,
   RejectCounter,
+  type Signal,
+  type Verdict,
 } from '@edgeguard/schema';
 import { NdjsonWriter } from './ndjson.js';
 import { Progress } from './progress.js';
@@ -41,21 +45,55 @@ export interface ReplayResult {
   lastEventTime: number | null;
   wallMs: number;
   peakRssBytes: number;
-  decisions: Decision[];
+  /** Decisions published (tombstones not counted). */
+  decisionsPublished: number;
+  /** The latest decision per key, first-published order (at most MAX_KEPT_DECISION_KEYS keys). */
+  decisions: Map<string, KeptDecision>;
   /** The latest version of each cache policy (removed ones dropped). */
   policies: CachePolicy[];
   policyUpdates: number;
   alerts: unknown[];
-  verdicts: ClientVerdict[];
+  verdicts: VerdictSummary;
   unverifiedCrawlers: UnverifiedCrawler[];
   /** Requests per minute of log time: all, and those from clients covered by a decision at that time. */
   timeline: { minute: number; requests: number; flagged: number }[];
   stats: unknown;
 }
 
+/**
+ * What the report keeps of a decision: what it counts and what explains a top offender. Not the
+ * published Decision: tens of thousands of those with their evidence objects were the largest
+ * thing a replay kept alive, and they were promoted to V8's old space one by one.
+ */
+export interface KeptDecision {
+  scope: DecisionScope;
+  action: Action;
+  reason: string;
+  score: number;
+  signals: Signal[];
+}
+
+/** The clients by verdict, counted as the verdicts stream out (the report never holds them all). */
+export interface VerdictSummary {
+  clients: number;
+  requests: number;
+  /** Per verdict, strongest first; only verdicts that occur. */
+  byVerdict: Record<string, { clients: number; requests: number }>;
+  /** The strongest non-allow verdicts, most requests first (ties in first-seen order). */
+  top: ClientVerdict[];
+}
+
 /** Bounds on what the report keeps in memory; the NDJSON outputs are streamed and complete. */
-const MAX_KEPT_DECISIONS = 100_000;
+const MAX_KEPT_DECISION_KEYS = 100_000;
 const MAX_UNVERIFIED_CRAWLERS = 10_000;
+/** Top offenders the summary lists. */
+const TOP_OFFENDERS = 15;
+/**
+ * Bytes read per batch of lines. A batch's lines are all alive until the batch is done, so any
+ * young-generation collection during it promotes the rest of the batch to the old space: 1 MiB
+ * batches promoted ~10 MB of line text per million lines, 128 KiB batches an eighth of that.
+ */
+const READ_CHUNK_BYTES = 128 * 1024;
 
 /**
  * Runs the whole pipeline in this process over one log, on the log's own timestamps, and writes the
@@ -64,7 +102,7 @@ const MAX_UNVERIFIED_CRAWLERS = 10_000;
 export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   const { config } = options;
   const started = Date.now();
-  const source = openLogSource(options.input);
+  const source = openLogSource(options.input, { chunkBytes: READ_CHUNK_BYTES });
   const replay = createReplay({
     detect: config.detect,
     allowlist: config.allowlist,
@@ -73,7 +111,8 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
 
   const decisionsOut = options.decisionsPath ? new NdjsonWriter(options.decisionsPath) : null;
   const policiesOut = options.policiesPath ? new NdjsonWriter(options.policiesPath) : null;
-  const decisions: Decision[] = [];
+  const decisions = new Map<string, KeptDecision>();
+  let decisionsPublished = 0;
   const policies = new Map<string, CachePolicy>();
   let policyUpdates = 0;
   const alerts: unknown[] = [];
@@ -82,7 +121,9 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     const decision = message.value as Decision | null;
     if (!decision) return; // expiry tombstone: the decision's own expiresAt already says it
     decisionsOut?.write(decisionRecord(decision));
-    if (decisions.length < MAX_KEPT_DECISIONS) decisions.push(decision);
+    decisionsPublished++;
+    if (decisions.size < MAX_KEPT_DECISION_KEYS || decisions.has(decision.key))
+      decisions.set(decision.key, keepDecision(decision));
   });
   replay.bus.on(TOPICS.cachePolicies, (message) => {
     const policy = message.value as CachePolicy | null;
@@ -158,18 +199,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     progress.stop();
   }
 
-  const verdicts = [...replay.verdicts()];
-  if (options.verdictsPath) {
-    const out = new NdjsonWriter(options.verdictsPath);
-    for (const verdict of verdicts) {
-      out.write({
-        ...verdict,
-        decidedAt: verdict.decidedAt === null ? null : new Date(verdict.decidedAt).toISOString(),
-      });
-      if (out.count % 10_000 === 0) await out.drain();
-    }
-    await out.close();
-  }
+  const verdicts = await summariseVerdicts(replay.verdicts(), options.verdictsPath);
   await decisionsOut?.close();
   await policiesOut?.close();
 
@@ -184,17 +214,80 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     lastEventTime,
     wallMs: Date.now() - started,
     peakRssBytes: Math.max(peakRssBytes, process.memoryUsage.rss()),
+    decisionsPublished,
     decisions,
     policies: [...policies.values()],
     policyUpdates,
     alerts,
-    verdicts: verdicts.sort(
-      (a, b) => actionStrength(b.verdict) - actionStrength(a.verdict) || b.requests - a.requests,
-    ),
+    verdicts,
     unverifiedCrawlers: [...unverified.values()].sort((a, b) => b.requests - a.requests),
     timeline,
     stats,
   };
+}
+
+/** A decision as the report keeps it (see KeptDecision). */
+function keepDecision(decision: Decision): KeptDecision {
+  return {
+    scope: decision.scope,
+    action: decision.action,
+    reason: decision.reason,
+    score: decision.score,
+    // An exact-size copy of the list: the evidence objects are shared with other decisions (a
+    // swarm's addresses carry the same fingerprint evidence), so a text copy would cost more.
+    signals: decision.signals.slice(),
+  };
+}
+
+/** Most severe verdict first, then most requests; a stable order otherwise. */
+function compareVerdicts(a: ClientVerdict, b: ClientVerdict): number {
+  return actionStrength(b.verdict) - actionStrength(a.verdict) || b.requests - a.requests;
+}
+
+/**
+ * Counts the verdicts by action, keeps the TOP_OFFENDERS strongest non-allow ones, and streams them
+ * all to `path` (NDJSON) when given: one verdict object alive at a time, not one per client.
+ */
+async function summariseVerdicts(verdicts: Iterable<ClientVerdict>, path?: string): Promise<VerdictSummary> {
+  const out = path ? new NdjsonWriter(path) : null;
+  const counts = new Map<string, { clients: number; requests: number }>();
+  const top: ClientVerdict[] = [];
+  let clients = 0;
+  let requests = 0;
+  for (const verdict of verdicts) {
+    clients++;
+    requests += verdict.requests;
+    const slot = counts.get(verdict.verdict) ?? { clients: 0, requests: 0 };
+    counts.set(verdict.verdict, slot);
+    slot.clients++;
+    slot.requests += verdict.requests;
+    if (verdict.verdict !== 'allow') insertTop(top, verdict);
+    if (out) {
+      out.write({
+        ...verdict,
+        decidedAt: verdict.decidedAt === null ? null : new Date(verdict.decidedAt).toISOString(),
+      });
+      if (out.count % 10_000 === 0) await out.drain();
+    }
+  }
+  await out?.close();
+  const byVerdict: Record<string, { clients: number; requests: number }> = {};
+  for (const verdict of STRONGEST_FIRST) {
+    const slot = counts.get(verdict);
+    if (slot) byVerdict[verdict] = slot;
+  }
+  return { clients, requests, byVerdict, top };
+}
+
+const STRONGEST_FIRST: readonly Verdict[] = ['block', 'challenge', 'throttle', 'allow'];
+
+/** Inserts after every entry that sorts before or equal to it (a stable sort), keeping TOP_OFFENDERS. */
+function insertTop(top: ClientVerdict[], verdict: ClientVerdict): void {
+  if (top.length === TOP_OFFENDERS && compareVerdicts(top[top.length - 1]!, verdict) <= 0) return;
+  let at = top.length;
+  while (at > 0 && compareVerdicts(top[at - 1]!, verdict) > 0) at--;
+  top.splice(at, 0, verdict);
+  if (top.length > TOP_OFFENDERS) top.pop();
 }
 
 /** The `--decisions` NDJSON shape: times as ISO 8601 in log time. */

@@ -1,47 +1,32 @@
-import { actionStrength, type Decision } from '@edgeguard/schema';
-import type { ReplayResult } from './replay.js';
-
-const TOP_OFFENDERS = 15;
+import { actionStrength } from '@edgeguard/schema';
+import type { KeptDecision, ReplayResult } from './replay.js';
 
 /** The `--report` JSON: what an operator needs to answer "who are the bots, what do they do, what should change". */
 export function buildReport(result: ReplayResult) {
-  const byVerdict: Record<string, { clients: number; requests: number }> = {};
-  let totalRequests = 0;
-  for (const v of result.verdicts) {
-    const slot = byVerdict[v.verdict] ?? { clients: 0, requests: 0 };
-    byVerdict[v.verdict] = slot;
-    slot.clients++;
-    slot.requests += v.requests;
-    totalRequests += v.requests;
-  }
-
+  const { byVerdict } = result.verdicts;
   // The latest decision per key explains each offender (later versions escalate earlier ones).
-  const latest = new Map<string, Decision>();
-  for (const d of result.decisions) latest.set(d.key, d);
-  const count = (pick: (d: Decision) => string) => {
+  const latest = result.decisions;
+  const count = (pick: (d: KeptDecision) => string) => {
     const out: Record<string, number> = {};
     for (const d of latest.values()) out[pick(d)] = (out[pick(d)] ?? 0) + 1;
     return Object.fromEntries(Object.entries(out).sort((a, b) => b[1] - a[1]));
   };
 
-  const topOffenders = result.verdicts
-    .filter((v) => v.verdict !== 'allow')
-    .slice(0, TOP_OFFENDERS)
-    .map((v) => {
-      const explained = v.by.map((key) => latest.get(key)).filter((d): d is Decision => d !== undefined);
-      const strongest = explained.sort(
-        (a, b) => actionStrength(b.action) - actionStrength(a.action) || b.score - a.score,
-      )[0];
-      return {
-        ip: v.ip,
-        requests: v.requests,
-        verdict: v.verdict,
-        decidedAt: v.decidedAt === null ? null : new Date(v.decidedAt).toISOString(),
-        by: v.by,
-        reason: strongest?.reason ?? null,
-        signals: strongest?.signals ?? [],
-      };
-    });
+  const topOffenders = result.verdicts.top.map((v) => {
+    const explained = v.by.map((key) => latest.get(key)).filter((d): d is KeptDecision => d !== undefined);
+    const strongest = explained.sort(
+      (a, b) => actionStrength(b.action) - actionStrength(a.action) || b.score - a.score,
+    )[0];
+    return {
+      ip: v.ip,
+      requests: v.requests,
+      verdict: v.verdict,
+      decidedAt: v.decidedAt === null ? null : new Date(v.decidedAt).toISOString(),
+      by: v.by,
+      reason: strongest?.reason ?? null,
+      signals: strongest?.signals ?? [],
+    };
+  });
 
   return {
     input: {
@@ -58,9 +43,9 @@ export function buildReport(result: ReplayResult) {
       linesPerSecond: Math.round(result.lines / Math.max(result.wallMs / 1000, 0.001)),
       peakRssMB: Math.round(result.peakRssBytes / 1048576),
     },
-    clients: { total: result.verdicts.length, requests: totalRequests, byVerdict },
+    clients: { total: result.verdicts.clients, requests: result.verdicts.requests, byVerdict },
     decisions: {
-      published: result.decisions.length,
+      published: result.decisionsPublished,
       keys: latest.size,
       byReason: count((d) => d.reason),
       byAction: count((d) => d.action),

@@ -145,6 +145,70 @@ describe('edgeguard replay', () => {
     );
   });
 
+  it('summarises exactly what the NDJSON outputs hold: verdict counts, top offenders, decisions per key', () => {
+    const fixtures = new URL('../../testkit/fixtures/', import.meta.url).pathname;
+    const out = (name: string) => join(work, `demo-${name}`);
+    const run = edgeguard([
+      'replay',
+      join(fixtures, 'demo.log.gz'),
+      '--config',
+      join(fixtures, 'demo.config.json'),
+      '--quiet',
+      '--decisions',
+      out('decisions.ndjson'),
+      '--verdicts',
+      out('verdicts.ndjson'),
+      '--report',
+      out('report.json'),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(readFileSync(out('report.json'), 'utf8'));
+    const verdicts = readNdjson(out('verdicts.ndjson')) as {
+      ip: string;
+      verdict: string;
+      requests: number;
+    }[];
+    const strength: Record<string, number> = { allow: 0, throttle: 1, challenge: 2, block: 3 };
+    const byVerdict: Record<string, { clients: number; requests: number }> = {};
+    const ranked = [...verdicts].sort(
+      (a, b) => strength[b.verdict]! - strength[a.verdict]! || b.requests - a.requests,
+    );
+    for (const v of ranked) {
+      byVerdict[v.verdict] ??= { clients: 0, requests: 0 };
+      byVerdict[v.verdict]!.clients++;
+      byVerdict[v.verdict]!.requests += v.requests;
+    }
+    assert.deepEqual(report.clients.byVerdict, byVerdict, 'strongest first, every client counted');
+    assert.equal(report.clients.total, verdicts.length);
+    const top = ranked.filter((v) => v.verdict !== 'allow').slice(0, 15);
+    assert.equal(top.length, 15);
+    assert.deepEqual(
+      report.topOffenders.map((o: { ip: string }) => o.ip),
+      top.map((v) => v.ip),
+    );
+
+    const decisions = readNdjson(out('decisions.ndjson')) as {
+      key: string;
+      reason: string;
+      action: string;
+      score: number;
+      signals: unknown[];
+    }[];
+    const latest = new Map(decisions.map((d) => [d.key, d]));
+    assert.equal(report.decisions.published, decisions.length);
+    assert.equal(report.decisions.keys, latest.size);
+    const reasons: Record<string, number> = {};
+    for (const d of latest.values()) reasons[d.reason] = (reasons[d.reason] ?? 0) + 1;
+    assert.deepEqual({ ...report.decisions.byReason }, reasons);
+    for (const offender of report.topOffenders as { by: string[]; reason: string; signals: unknown[] }[]) {
+      const explaining = offender.by
+        .map((key) => latest.get(key)!)
+        .sort((a, b) => strength[b.action]! - strength[a.action]! || b.score - a.score)[0]!;
+      assert.equal(offender.reason, explaining.reason);
+      assert.deepEqual(offender.signals, explaining.signals, 'the evidence of its latest decision');
+    }
+  });
+
   it('reads the log from stdin with -', () => {
     const run = edgeguard(['replay', '-', '--quiet', '--report', join(work, 'stdin.json')], sampleLog());
     assert.equal(run.code, 0, run.stderr);

@@ -92,6 +92,30 @@ function fingerprintSignalName(name: string): string {
   return prefixed;
 }
 
+/** What an ip decision for a client signal is made from (see `Decider.decideClient`). */
+type JudgedClient = Pick<
+  ClientSignal,
+  'ip' | 'prefix' | 'time' | 'score' | 'reason' | 'signals' | 'established'
+>;
+
+/**
+ * What a fingerprint remembers of a bot-shaped client signal until the fingerprint turns suspect:
+ * what judging the client then needs, not the whole signal (its paths and numbers). A ring of up to
+ * `fingerprint.pendingAddresses` per fingerprint keeps entries long enough for V8 to promote them
+ * to its old space, where whole signals were the largest share of what a replay promoted.
+ */
+class PendingClient implements JudgedClient {
+  constructor(
+    readonly ip: string,
+    readonly prefix: string | null,
+    readonly time: number,
+    readonly score: number,
+    readonly reason: string,
+    readonly signals: Signal[],
+    readonly established: boolean,
+  ) {}
+}
+
 class FingerprintAggregate {
   readonly counters: DecayedCounters;
   readonly paths: Uint32Array;
@@ -101,16 +125,34 @@ class FingerprintAggregate {
   declaredCrawler = false;
   /** The rule that makes it suspect, as of its latest partial; null when it is not. */
   suspect: Suspect | null = null;
-  /** Recent bot-shaped client signals while it was not suspect (bounded ring). */
-  private pending: ClientSignal[] = [];
+  /** Recent bot-shaped clients while it was not suspect (bounded ring, arrival order). */
+  private pending: PendingClient[] = [];
 
-  rememberBotShaped(signal: ClientSignal, max: number): void {
+  /**
+   * Remembers a bot-shaped client signal, dropping from the front the entries older than `since`:
+   * `takePending` is only ever asked for later ones (the clock does not go back). Only from the
+   * front, so the ring sheds the same entries when full as it did without the dropping.
+   */
+  rememberBotShaped(signal: ClientSignal, max: number, since: number): void {
+    let stale = 0;
+    while (stale < this.pending.length && this.pending[stale]!.time < since) stale++;
+    if (stale > 0) this.pending.splice(0, stale);
     if (this.pending.length >= max) this.pending.shift();
-    this.pending.push(signal);
+    this.pending.push(
+      new PendingClient(
+        signal.ip,
+        signal.prefix,
+        signal.time,
+        signal.score,
+        signal.reason,
+        signal.signals,
+        signal.established,
+      ),
+    );
   }
 
-  /** Takes the remembered signals not older than `since`. */
-  takePending(since: number): ClientSignal[] {
+  /** Takes the remembered clients not older than `since`. */
+  takePending(since: number): PendingClient[] {
     const out = this.pending.filter((s) => s.time >= since);
     this.pending = [];
     return out;
@@ -392,7 +434,11 @@ export class Decider {
         suspect = this.attackedPathsSuspect(signal);
         // Not suspect (yet): remember it, so it is judged if its fingerprint or paths turn suspect soon.
         if (suspect === null) {
-          aggregate?.rememberBotShaped(signal, this.config.fingerprint.pendingAddresses);
+          aggregate?.rememberBotShaped(
+            signal,
+            this.config.fingerprint.pendingAddresses,
+            this.now - this.config.windows.aggregateMs,
+          );
           if (this.pendingBotShaped.length >= this.config.attackedPaths.pendingAddresses) {
             this.pendingBotShaped.shift();
           }
@@ -474,7 +520,7 @@ export class Decider {
    * address (pages, no assets, no referers) using a fingerprint that is suspect right now is part
    * of that swarm, even if its own volume is tiny.
    */
-  private decideClient(signal: ClientSignal, suspect: Suspect | null, sink: DeciderSink): void {
+  private decideClient(signal: JudgedClient, suspect: Suspect | null, sink: DeciderSink): void {
     let action = this.actionFor(signal.score);
     let reason = signal.reason;
     let score = signal.score;
@@ -510,12 +556,15 @@ export class Decider {
     );
     if (published && signal.prefix !== null) {
       const prefix = this.prefixAggregate(signal.prefix);
-      const reasons = prefix.reasons ?? [];
-      prefix.reasons = reasons;
-      const at = reasons.indexOf(reason);
-      if (at >= 0) reasons[at + 1] = (reasons[at + 1] as number) + 1;
-      else reasons.push(reason, 1);
-      if (reasons.length > 16) reasons.length = 0; // bounded: a handful of reason words
+      const reasons = prefix.reasons;
+      const at = reasons === null ? -1 : reasons.indexOf(reason);
+      if (at >= 0) reasons![at + 1] = (reasons![at + 1] as number) + 1;
+      else {
+        // Exact-size copies, not push (which reserves 17 slots): tens of thousands of prefixes
+        // hold one or two reason words each. Bounded: a handful of reason words.
+        const grown = reasons === null ? [reason, 1] : reasons.concat(reason, 1);
+        prefix.reasons = grown.length > 16 ? null : grown;
+      }
       this.evaluateRange(signal.prefix, prefix, sink);
     }
   }

@@ -294,6 +294,24 @@ test('a swarm fingerprint is suspect: its bot-shaped addresses are blocked on si
   assert.ok(decision.signals.some((s) => s.name === 'fingerprint.distinctPaths'));
 });
 
+/** A second apart from `from`: partials of a fingerprint many addresses use on a few paths (a swarm). */
+function swarmPartials(d: Decider, sink: Collect, from: number, count: number): void {
+  for (let s = 0; s < count; s++) {
+    d.process(
+      fingerprint({
+        fingerprint: 'h1:swarm',
+        time: from + s * 1_000,
+        requests: 60,
+        pages: 60,
+        repeats: 50,
+        clients: 3,
+        paths: [1, 2],
+      }),
+      sink,
+    );
+  }
+}
+
 test('bot-shaped addresses seen before their fingerprint turned suspect are judged when it does', () => {
   const { d, sink } = decider();
   d.process(
@@ -312,21 +330,50 @@ test('bot-shaped addresses seen before their fingerprint turned suspect are judg
     sink,
   );
   assert.equal(sink.latest('ip:198.51.100.5'), undefined);
-  for (let s = 1; s < 10; s++) {
+  swarmPartials(d, sink, T0 + 1_000, 9);
+  assert.equal(sink.latest('ip:198.51.100.5')!.reason, 'swarm');
+});
+
+test('a turning-suspect fingerprint judges the addresses it remembers from its last window, with their own evidence', () => {
+  const { d, sink } = decider({ fingerprint: { pendingAddresses: 3 } });
+  d.process(
+    fingerprint({ fingerprint: 'h1:swarm', time: T0, requests: 2, pages: 2, clients: 1, paths: [1] }),
+    sink,
+  );
+  const botShaped = (ip: string, time: number) =>
     d.process(
-      fingerprint({
+      signal({
+        ip,
+        time,
         fingerprint: 'h1:swarm',
-        time: T0 + s * 1_000,
-        requests: 60,
-        pages: 60,
-        repeats: 50,
-        clients: 3,
-        paths: [1, 2],
+        score: 0,
+        reason: 'bot-shaped',
+        paths: [999],
+        signals: [{ name: 'newPages', value: time - T0 }],
       }),
       sink,
     );
+  botShaped('198.51.100.1', T0 + 500); // a window before the fingerprint turns suspect: forgotten
+  botShaped('198.51.100.2', T0 + 61_000); // pushed out of the ring by the three after it
+  botShaped('198.51.100.3', T0 + 62_000);
+  botShaped('198.51.100.4', T0 + 61_500); // late (out of order), still inside the window
+  botShaped('198.51.100.5', T0 + 63_000);
+  swarmPartials(d, sink, T0 + 64_000, 10);
+  assert.equal(sink.latest('ip:198.51.100.1'), undefined);
+  assert.equal(sink.latest('ip:198.51.100.2'), undefined);
+  for (const [ip, time] of [
+    ['198.51.100.3', T0 + 62_000],
+    ['198.51.100.4', T0 + 61_500],
+    ['198.51.100.5', T0 + 63_000],
+  ] as const) {
+    const decision = sink.latest(`ip:${ip}`)!;
+    assert.equal(decision.reason, 'swarm', ip);
+    assert.deepEqual(decision.signals.slice(0, 2), [
+      { name: 'newPages', value: time - T0 },
+      { name: 'botShaped', value: 1 },
+    ]);
+    assert.ok(decision.signals.some((s) => s.name.startsWith('fingerprint.')));
   }
-  assert.equal(sink.latest('ip:198.51.100.5')!.reason, 'swarm');
 });
 
 test('guilt by content: a bot-shaped burst on paths hammered by a flagged client is challenged', () => {

@@ -56,22 +56,49 @@ const B_STRENGTH = 3;
 const B_ALLOWLISTED = 4;
 
 /**
+ * One column of values by entry number, in pages of PAGE_MASK + 1 added as entries arrive: growing
+ * allocates one small page and copies nothing (an array grown by push reallocates ~1.5× at each step,
+ * and past 128 KB each copy lands straight in V8's old space as garbage).
+ */
+class Column<T> {
+  private readonly pages: T[][] = [];
+
+  constructor(private readonly initial: T) {}
+
+  /** Makes room for entry `e` (entries are added in order). */
+  add(e: number): void {
+    if ((e & PAGE_MASK) === 0) this.pages.push(new Array<T>(PAGE_MASK + 1).fill(this.initial));
+  }
+
+  get(e: number): T {
+    return this.pages[e >>> PAGE_BITS]![e & PAGE_MASK] as T;
+  }
+
+  set(e: number, value: T): void {
+    this.pages[e >>> PAGE_BITS]![e & PAGE_MASK] = value;
+  }
+}
+
+/**
  * The tracked addresses as columns, by entry number (first-seen order): no object and no boxed
- * times per address (an object per address cost ~190 B; the columns ~90 B).
+ * times per address (an object per address cost ~190 B; the columns ~55 B).
  */
 class Entries {
   size = 0;
   readonly numPages: Float64Array[] = [];
   readonly bytePages: Uint8Array[] = [];
-  readonly ip: string[] = [];
-  /** The decision keys that covered it, null until one did. */
-  readonly by: (string[] | null)[] = [];
+  readonly ip = new Column<string>('');
+  /**
+   * The decision keys that covered it: null until one did, the key itself while it is the only
+   * one (most clients), then an exact-size array (an array grown by push reserves 17 slots).
+   */
+  readonly by = new Column<string | string[] | null>(null);
   // The fingerprint's inputs as of its last request, and the fingerprint (computed on change).
-  readonly prefix: (string | null | undefined)[] = [];
-  readonly userAgent: (string | null | undefined)[] = [];
-  readonly acceptLanguage: (string | null)[] = [];
-  readonly headerOrder: (string | null)[] = [];
-  readonly fingerprint: string[] = [];
+  readonly prefix = new Column<string | null | undefined>(undefined);
+  readonly userAgent = new Column<string | null | undefined>(undefined);
+  readonly acceptLanguage = new Column<string | null>(null);
+  readonly headerOrder = new Column<string | null>(null);
+  readonly fingerprint = new Column<string>('');
 
   add(ip: string, allowlisted: boolean): number {
     const e = this.size++;
@@ -84,13 +111,14 @@ class Entries {
     num[k * E_STRIDE + E_DECIDED_AT] = Number.NaN;
     num[k * E_STRIDE + E_CAUGHT_AT] = Number.NaN;
     this.bytePages[e >>> PAGE_BITS]![k] = allowlisted ? B_ALLOWLISTED : 0;
-    this.ip.push(ip);
-    this.by.push(null);
-    this.prefix.push(undefined);
-    this.userAgent.push(undefined);
-    this.acceptLanguage.push(null);
-    this.headerOrder.push(null);
-    this.fingerprint.push('');
+    this.ip.add(e);
+    this.by.add(e);
+    this.prefix.add(e);
+    this.userAgent.add(e);
+    this.acceptLanguage.add(e);
+    this.headerOrder.add(e);
+    this.fingerprint.add(e);
+    this.ip.set(e, ip);
     return e;
   }
 }
@@ -185,14 +213,14 @@ export class VerdictBacktest {
     if ((entries.bytePages[e >>> PAGE_BITS]![e & PAGE_MASK]! & B_ALLOWLISTED) !== 0) return;
     let covered = false;
     if (this.ipDecisions.size > 0) {
-      const d = this.ipDecisions.get(entries.ip[e]!);
+      const d = this.ipDecisions.get(entries.ip.get(e));
       if (d !== undefined && this.cover(e, d, t)) covered = true;
     }
     if (this.rangeDecisions.size > 0) {
-      let prefix = entries.prefix[e];
+      let prefix = entries.prefix.get(e);
       if (prefix === undefined) {
-        prefix = this.sharedStrings.getOptional(this.options.prefixOf(entries.ip[e]!));
-        entries.prefix[e] = prefix;
+        prefix = this.sharedStrings.getOptional(this.options.prefixOf(entries.ip.get(e)));
+        entries.prefix.set(e, prefix);
       }
       if (prefix !== null) {
         const d = this.rangeDecisions.get(prefix);
@@ -201,16 +229,16 @@ export class VerdictBacktest {
     }
     if (this.fingerprintDecisions.size > 0) {
       if (
-        log.userAgent !== entries.userAgent[e] ||
-        log.acceptLanguage !== entries.acceptLanguage[e] ||
-        log.headerOrder !== entries.headerOrder[e]
+        log.userAgent !== entries.userAgent.get(e) ||
+        log.acceptLanguage !== entries.acceptLanguage.get(e) ||
+        log.headerOrder !== entries.headerOrder.get(e)
       ) {
-        entries.userAgent[e] = this.sharedStrings.getOptional(log.userAgent);
-        entries.acceptLanguage[e] = this.sharedStrings.getOptional(log.acceptLanguage);
-        entries.headerOrder[e] = this.sharedStrings.getOptional(log.headerOrder);
-        entries.fingerprint[e] = this.options.httpFingerprint(log);
+        entries.userAgent.set(e, this.sharedStrings.getOptional(log.userAgent));
+        entries.acceptLanguage.set(e, this.sharedStrings.getOptional(log.acceptLanguage));
+        entries.headerOrder.set(e, this.sharedStrings.getOptional(log.headerOrder));
+        entries.fingerprint.set(e, this.options.httpFingerprint(log));
       }
-      const d = this.fingerprintDecisions.get(entries.fingerprint[e]!);
+      const d = this.fingerprintDecisions.get(entries.fingerprint.get(e));
       if (d !== undefined && this.cover(e, d, t)) covered = true;
     }
     if (covered && bucket !== undefined) bucket.flagged++;
@@ -228,10 +256,13 @@ export class VerdictBacktest {
     const k = e & PAGE_MASK;
     if (decision.strength > (bytes[k]! & B_STRENGTH))
       bytes[k] = (bytes[k]! & ~B_STRENGTH) | decision.strength;
-    // Most covered clients are covered by one key: a one-element array, not a default-sized one.
-    const by = entries.by[e];
-    if (by === null || by === undefined) entries.by[e] = [decision.key];
-    else if (by.length < MAX_KEYS_PER_CLIENT && !by.includes(decision.key)) by.push(decision.key);
+    const by = entries.by.get(e);
+    if (by === null) entries.by.set(e, decision.key);
+    else if (typeof by === 'string') {
+      if (by !== decision.key) entries.by.set(e, [by, decision.key]);
+    } else if (by.length < MAX_KEYS_PER_CLIENT && !by.includes(decision.key)) {
+      entries.by.set(e, by.concat(decision.key));
+    }
     return true;
   }
 
@@ -248,13 +279,18 @@ export class VerdictBacktest {
       const decidedAt = num[o + E_DECIDED_AT]!;
       const caughtAt = num[o + E_CAUGHT_AT]!;
       yield {
-        ip: entries.ip[e]!,
+        ip: entries.ip.get(e),
         requests: num[o + E_REQUESTS]!,
         verdict: STRENGTH_VERDICTS[entries.bytePages[e >>> PAGE_BITS]![e & PAGE_MASK]! & B_STRENGTH]!,
         decidedAt: Number.isNaN(decidedAt) ? null : decidedAt,
         caughtAt: Number.isNaN(caughtAt) ? null : caughtAt,
-        by: [...(entries.by[e] ?? [])],
+        by: keysOf(entries.by.get(e)),
       };
     }
   }
+}
+
+function keysOf(by: string | string[] | null): string[] {
+  if (by === null) return [];
+  return typeof by === 'string' ? [by] : [...by];
 }

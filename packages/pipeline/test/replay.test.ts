@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { withDefaults } from '@edgeguard/detect';
-import { type AccessLog, emptyAccessLog } from '@edgeguard/schema';
+import { Allowlist, withDefaults } from '@edgeguard/detect';
+import { type AccessLog, type Decision, emptyAccessLog } from '@edgeguard/schema';
+import { VerdictBacktest } from '../src/backtest.js';
 import { TOPICS } from '../src/bus.js';
 import { createReplay } from '../src/replay.js';
 
@@ -106,4 +107,51 @@ test('a verdict records when the client was first covered and by which decisions
   assert.deepEqual(verdict.by, ['ip:192.0.2.66']);
   assert.ok(verdict.decidedAt !== null && verdict.decidedAt > T0 && verdict.decidedAt <= T0 + 6_000);
   assert.equal(verdict.requests, 7);
+});
+
+test('a verdict lists each decision key that covered the client once, in the order they did, at most eight', () => {
+  const backtest = new VerdictBacktest({
+    allowlist: new Allowlist([]),
+    prefixOf: () => '192.0.2.0/24',
+    httpFingerprint: (log) => `h1:${log.userAgent}`,
+  });
+  const decide = (key: string, action: Decision['action'], decidedAt: number) => {
+    const [scope, value] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
+    backtest.onDecision(key, {
+      key,
+      scope: scope === 'fp' ? 'fingerprint' : (scope as Decision['scope']),
+      value,
+      action,
+      reason: 'test',
+      signals: [],
+      score: 1,
+      decidedAt,
+      expiresAt: decidedAt + 60_000,
+      origin: 'auto',
+      version: 1,
+    });
+  };
+  const request = (time: number, userAgent = 'tool') =>
+    backtest.onRequest(get(time, '192.0.2.7', '/', { userAgent }));
+  request(T0);
+  decide('ip:192.0.2.7', 'throttle', T0 + 1);
+  request(T0 + 2);
+  request(T0 + 3);
+  decide('range:192.0.2.0/24', 'block', T0 + 4);
+  request(T0 + 5);
+  request(T0 + 6);
+  for (let i = 0; i < 10; i++) {
+    decide(`fp:h1:tool${i}`, 'challenge', T0 + 7);
+    request(T0 + 8 + i, `tool${i}`);
+    request(T0 + 8 + i, `tool${i}`);
+  }
+  const [verdict] = [...backtest.verdicts()];
+  assert.deepEqual(verdict, {
+    ip: '192.0.2.7',
+    requests: 25,
+    verdict: 'block',
+    decidedAt: T0 + 2,
+    caughtAt: T0 + 5,
+    by: ['ip:192.0.2.7', 'range:192.0.2.0/24', ...[0, 1, 2, 3, 4, 5].map((i) => `fp:h1:tool${i}`)],
+  });
 });
