@@ -118,8 +118,15 @@ const I_PATH_HASH = 8;
 const I_COUNTED_FINGERPRINT_HASH = 9;
 const I_LAST_FP_PATH = 10;
 const I_FLAGS = 11;
+/**
+ * How many of the recent path / URL slots hold a key (up to their bound): the scans stop there,
+ * so a client with a few requests reads a few slots, and a slot given to a new client needs no
+ * clearing of its sets (slots past the count are never read).
+ */
+const I_PATHS_FILLED = 12;
+const I_URLS_FILLED = 13;
 /** Then the recent path hashes and URL hashes (recentPathsPerClient + recentUrlsPerClient), as Int32. */
-const I_RECENT = 12;
+const I_RECENT = 14;
 // Flag bits (I_FLAGS).
 const F_ALLOWLISTED = 1;
 const F_BROWSER_CLAIM = 2;
@@ -130,7 +137,7 @@ const F_PATH_SENSITIVE = 32;
 const F_HUMAN_LOOKING = 64;
 const F_HUMAN_COUNTED = 128;
 const F_FLAGGED_COUNTED = 256;
-// Texts per slot (one packed array, T_STRIDE entries per slot).
+// Texts per slot (one packed array, T_STRIDE entries per slot); T_PREFIX holds the prefix's entry.
 const T_IP = 0;
 const T_PREFIX = 1;
 const T_USER_AGENT = 2;
@@ -157,8 +164,11 @@ class ClientStore {
   capacity = 0;
   readonly numPages: Float64Array[] = [];
   readonly intPages: Int32Array[] = [];
-  /** T_STRIDE texts per slot: address, prefix, header values, fingerprints, reason. */
-  readonly texts: (string | null | undefined)[] = [];
+  /**
+   * T_STRIDE texts per slot: address, prefix entry, header values, fingerprints, reason; one
+   * array per page (one growing array would be copied whole each time it outgrows its store).
+   */
+  readonly textPages: SlotText[][] = [];
 
   /** Int32 values per slot: I_RECENT + the recent-key sets. */
   readonly intStride: number;
@@ -177,16 +187,15 @@ class ClientStore {
     const slots = Math.min(PAGE_SLOTS, this.maxSlots - this.capacity);
     this.numPages.push(new Float64Array(slots * N_STRIDE));
     this.intPages.push(new Int32Array(slots * this.intStride));
-    // The text column stays a packed array (filled by push, never holey).
-    const texts = this.texts;
-    for (let k = 0; k < slots; k++) {
-      for (let t = 0; t < T_STRIDE; t++) texts.push(null);
-    }
+    // The text pages are packed arrays (filled by push, never holey).
+    const texts: SlotText[] = [];
+    for (let k = 0; k < slots * T_STRIDE; k++) texts.push(null);
+    this.textPages.push(texts);
     this.capacity += slots;
   }
 
   /** Gives `slot` to a new client (everything as a fresh profile has it). */
-  reset(slot: number, ip: string, prefix: string | null, allowlisted: boolean, now: number): void {
+  reset(slot: number, ip: string, prefix: PrefixEntry | null, allowlisted: boolean, now: number): void {
     const page = slot >>> PAGE_BITS;
     const k = slot & PAGE_MASK;
     const num = this.numPages[page]!;
@@ -202,12 +211,13 @@ class ClientStore {
     const ints = this.intPages[page]!;
     const i = k * this.intStride;
     const generation = ints[i + I_GENERATION]!;
-    ints.fill(0, i, i + this.intStride);
+    // The recent-key sets are left as they are: their filled counts (reset here) say none is valid.
+    ints.fill(0, i, i + I_RECENT);
     ints[i + I_FP_ACC_FLUSH] = -1;
     ints[i + I_GENERATION] = (generation + 1) | 0;
     ints[i + I_FLAGS] = allowlisted ? F_ALLOWLISTED : 0;
-    const texts = this.texts;
-    const t = slot * T_STRIDE;
+    const texts = this.textPages[page]!;
+    const t = k * T_STRIDE;
     texts[t + T_IP] = ip;
     texts[t + T_PREFIX] = prefix;
     texts[t + T_USER_AGENT] = undefined;
@@ -237,13 +247,13 @@ class ClientProfile implements ClientTraits {
   private n = 0;
   private ints: Int32Array;
   private i = 0;
-  private readonly texts: (string | null | undefined)[];
+  private texts: SlotText[];
   private t = 0;
 
   constructor(private readonly store: ClientStore) {
     this.counters = this.num = new Float64Array(0);
     this.recent = this.ints = new Int32Array(0);
-    this.texts = store.texts;
+    this.texts = [];
   }
 
   at(slot: number): this {
@@ -257,7 +267,8 @@ class ClientProfile implements ClientTraits {
     this.recent = this.ints = store.intPages[page]!;
     this.i = k * store.intStride;
     this.ro = this.i + I_RECENT;
-    this.t = slot * T_STRIDE;
+    this.texts = store.textPages[page]!;
+    this.t = k * T_STRIDE;
     return this;
   }
 
@@ -272,7 +283,7 @@ class ClientProfile implements ClientTraits {
   }
 
   private text(field: number): string | null | undefined {
-    return this.texts[this.t + field];
+    return this.texts[this.t + field] as string | null | undefined;
   }
 
   private setText(field: number, v: string | null | undefined): void {
@@ -286,7 +297,15 @@ class ClientProfile implements ClientTraits {
     return this.text(T_IP) as string;
   }
   get prefix(): string | null {
-    return this.text(T_PREFIX) as string | null;
+    const entry = this.prefixEntry;
+    return entry === null ? null : entry.prefix;
+  }
+  /** Its prefix's counting entry (null: no prefix). */
+  get prefixEntry(): PrefixEntry | null {
+    return this.texts[this.t + T_PREFIX] as PrefixEntry | null;
+  }
+  set prefixEntry(v: PrefixEntry | null) {
+    this.texts[this.t + T_PREFIX] = v;
   }
   get allowlisted(): boolean {
     return this.flag(F_ALLOWLISTED);
@@ -415,6 +434,18 @@ class ClientProfile implements ClientTraits {
   }
   set urlCursor(v: number) {
     this.ints[this.i + I_URL_CURSOR] = v;
+  }
+  get pathsFilled(): number {
+    return this.ints[this.i + I_PATHS_FILLED]!;
+  }
+  set pathsFilled(v: number) {
+    this.ints[this.i + I_PATHS_FILLED] = v;
+  }
+  get urlsFilled(): number {
+    return this.ints[this.i + I_URLS_FILLED]!;
+  }
+  set urlsFilled(v: number) {
+    this.ints[this.i + I_URLS_FILLED] = v;
   }
   // Inter-arrival statistics, exponentially weighted (ms).
   get interArrivalMean(): number {
@@ -609,12 +640,28 @@ class FingerprintAccumulator {
   declaredCrawler = false;
 }
 
-class PrefixAccumulator {
+/**
+ * A prefix's shared text and its counts of the current flush, kept across flushes (a client holds
+ * its entry: counting it costs no lookup). The counts are valid for flush `flush` only; the first
+ * count of a later flush resets them and lists the entry for that flush's tick. An entry belongs
+ * to one epoch of the profiler's prefix table; after the table starts over, a client's entry of an
+ * older epoch is replaced by the current one for its text, so a prefix is counted in one entry.
+ */
+class PrefixEntry {
+  flush = -1;
   clients = 0;
   humanClients = 0;
   establishedClients = 0;
   protectedClients = 0;
+
+  constructor(
+    readonly prefix: string,
+    readonly epoch: number,
+  ) {}
 }
+
+/** What a client slot's text column holds: texts, and its prefix entry at T_PREFIX. */
+type SlotText = string | PrefixEntry | null | undefined;
 
 export interface ProfilerStats {
   observed: number;
@@ -638,6 +685,11 @@ export interface ProfilerStats {
 export class Profiler {
   /** Client address → slot in the client columns and pools. */
   private readonly clients: ClockTable<string, number>;
+  /**
+   * The table's index, looked up directly on the hot path: the slot is the value, so reading it
+   * from the table's values (one more random memory access per request) would tell nothing new.
+   */
+  private readonly addresses = new AddressIndex();
   private readonly store: ClientStore;
   /** The client being worked on (a view on the store; see ClientProfile). */
   private readonly view: ClientProfile;
@@ -662,7 +714,14 @@ export class Profiler {
   private readonly fingerprints = new Map<string, FingerprintAccumulator>();
   /** The same accumulators by index (clients refer to theirs by index). */
   private readonly fingerprintList: FingerprintAccumulator[] = [];
-  private readonly prefixes = new Map<string, PrefixAccumulator>();
+  /**
+   * Prefix text → entry (see PrefixEntry). Past maxClients entries (more than the clients held can
+   * use), checked at each flush, it starts over: clients then look theirs up again.
+   */
+  private readonly prefixEntries = new Map<string, PrefixEntry>();
+  private prefixEpoch = 0;
+  /** Entries counted in the current flush, in the order of their first count (the tick's order). */
+  private readonly countedPrefixes: PrefixEntry[] = [];
   private readonly spareContent: ContentAccumulator[] = [];
   /**
    * Clients with requests since their last evaluation (evaluated at the next flush at the latest):
@@ -713,7 +772,7 @@ export class Profiler {
     this.recentStride = this.recentPaths + this.recentUrls;
     this.store = new ClientStore(this.maxClients, this.recentStride);
     this.view = new ClientProfile(this.store);
-    this.clients = new ClockTable<string, number>(this.maxClients, undefined, new AddressIndex());
+    this.clients = new ClockTable<string, number>(this.maxClients, undefined, this.addresses);
     this.classifier = new RequestClassifier(config);
     this.tauShort = config.windows.shortMs;
     this.tauMedium = config.windows.mediumMs;
@@ -740,8 +799,14 @@ export class Profiler {
     this.tickRequests++;
 
     const ip = log.clientAddress;
-    const slot = this.clients.get(ip);
-    const client = slot === undefined ? this.newClient(ip, t) : this.view.at(slot);
+    const slot = this.addresses.get(ip);
+    let client: ClientProfile;
+    if (slot === undefined) {
+      client = this.newClient(ip, t);
+    } else {
+      this.clients.touch(slot); // as the table's own lookup marks it
+      client = this.view.at(slot);
+    }
     const v = client.counters;
     const o = client.co;
 
@@ -939,8 +1004,8 @@ export class Profiler {
       if (slot >= this.store.capacity) this.store.grow();
       return slot;
     });
-    const prefix = this.sharedStrings.getOptional(this.deps.prefixOf(ip));
-    this.store.reset(slot, ip, prefix, this.isAllowlisted(ip), t);
+    const prefix = this.deps.prefixOf(ip);
+    this.store.reset(slot, ip, prefix === null ? null : this.prefixEntry(prefix), this.isAllowlisted(ip), t);
     const client = this.view.at(slot);
     return client;
   }
@@ -983,14 +1048,20 @@ export class Profiler {
     return this.classifier.classify(log, client.pathIsAsset, client.pathSensitive);
   }
 
-  /** Whether the client asked for this path among its recent ones; remembers it if not (FIFO). */
+  /**
+   * Whether the client asked for this path among its recent ones; remembers it if not (FIFO).
+   * Only the filled slots are read (a key hash is never 0, so empty slots never matched anyway).
+   */
   private seenOrInsertPath(client: ClientProfile, ro: number, hashValue: number): boolean {
     const keys = client.recent;
     const hash = hashValue | 0;
-    const end = ro + this.recentPaths;
+    const filled = client.pathsFilled;
+    const end = ro + filled;
     for (let i = ro; i < end; i++) if (keys[i] === hash) return true;
-    keys[ro + client.pathCursor] = hash;
-    client.pathCursor = (client.pathCursor + 1) % this.recentPaths;
+    const cursor = client.pathCursor;
+    keys[ro + cursor] = hash;
+    client.pathCursor = cursor + 1 === this.recentPaths ? 0 : cursor + 1;
+    if (filled < this.recentPaths) client.pathsFilled = filled + 1;
     return false;
   }
 
@@ -998,10 +1069,13 @@ export class Profiler {
     const keys = client.recent;
     const hash = hashValue | 0;
     const start = ro + this.recentPaths;
-    const end = start + this.recentUrls;
+    const filled = client.urlsFilled;
+    const end = start + filled;
     for (let i = start; i < end; i++) if (keys[i] === hash) return true;
-    keys[start + client.urlCursor] = hash;
-    client.urlCursor = (client.urlCursor + 1) % this.recentUrls;
+    const cursor = client.urlCursor;
+    keys[start + cursor] = hash;
+    client.urlCursor = cursor + 1 === this.recentUrls ? 0 : cursor + 1;
+    if (filled < this.recentUrls) client.urlsFilled = filled + 1;
     return false;
   }
 
@@ -1091,13 +1165,32 @@ export class Profiler {
     return acc;
   }
 
-  private prefixAccumulator(prefix: string): PrefixAccumulator {
-    let acc = this.prefixes.get(prefix);
-    if (acc === undefined) {
-      acc = new PrefixAccumulator();
-      this.prefixes.set(prefix, acc);
+  /** The current entry of a prefix text (a detached copy of the text on first sight). */
+  private prefixEntry(prefix: string): PrefixEntry {
+    let entry = this.prefixEntries.get(prefix);
+    if (entry === undefined) {
+      entry = new PrefixEntry(detachString(prefix), this.prefixEpoch);
+      this.prefixEntries.set(entry.prefix, entry);
     }
-    return acc;
+    return entry;
+  }
+
+  /** The client's prefix entry, ready to count in the current flush. */
+  private prefixCounts(client: ClientProfile, held: PrefixEntry): PrefixEntry {
+    let entry = held;
+    if (entry.epoch !== this.prefixEpoch) {
+      entry = this.prefixEntry(entry.prefix);
+      client.prefixEntry = entry;
+    }
+    if (entry.flush !== this.stats.flushes) {
+      entry.flush = this.stats.flushes;
+      entry.clients = 0;
+      entry.humanClients = 0;
+      entry.establishedClients = 0;
+      entry.protectedClients = 0;
+      this.countedPrefixes.push(entry);
+    }
+    return entry;
   }
 
   /**
@@ -1131,20 +1224,20 @@ export class Profiler {
       if (flagged && !client.flaggedCounted) fp.flaggedClients++;
     }
     client.flaggedCounted = flagged;
-    const prefix = client.prefix;
+    const prefix = client.prefixEntry;
     if (t - client.countedAt >= window) {
       client.countedAt = t;
       this.tickClients++;
       if (established) this.tickEstablished++;
       if (prefix !== null) {
-        const acc = this.prefixAccumulator(prefix);
+        const acc = this.prefixCounts(client, prefix);
         acc.clients++;
         if (human) acc.humanClients++;
         if (established) acc.establishedClients++;
         if (client.allowlisted) acc.protectedClients++;
       }
     } else if (human && !client.humanCounted && prefix !== null) {
-      this.prefixAccumulator(prefix).humanClients++;
+      this.prefixCounts(client, prefix).humanClients++;
     }
     client.humanCounted = human;
   }
@@ -1253,10 +1346,9 @@ export class Profiler {
   private recentPathsOf(client: ClientProfile): number[] {
     const out: number[] = [];
     const ro = client.ro;
-    for (let k = 1; k <= this.recentPaths && out.length < SIGNAL_PATHS; k++) {
-      const hash = client.recent[ro + ((client.pathCursor - k + this.recentPaths) % this.recentPaths)]! >>> 0;
-      if (hash === 0) break;
-      out.push(hash);
+    const filled = client.pathsFilled;
+    for (let k = 1; k <= filled && out.length < SIGNAL_PATHS; k++) {
+      out.push(client.recent[ro + ((client.pathCursor - k + this.recentPaths) % this.recentPaths)]! >>> 0);
     }
     return out;
   }
@@ -1322,16 +1414,21 @@ export class Profiler {
     this.fingerprints.clear();
     this.fingerprintList.length = 0;
     const prefixes: PrefixCount[] = [];
-    for (const [prefix, acc] of this.prefixes) {
+    for (const acc of this.countedPrefixes) {
       prefixes.push({
-        prefix,
+        prefix: acc.prefix,
         clients: acc.clients,
         humanClients: acc.humanClients,
         establishedClients: acc.establishedClients,
         protectedClients: acc.protectedClients,
       });
     }
-    this.prefixes.clear();
+    this.countedPrefixes.length = 0;
+    // Between flushes only: within one, a prefix must keep one entry (one count in the tick).
+    if (this.prefixEntries.size > this.maxClients) {
+      this.prefixEntries.clear();
+      this.prefixEpoch++;
+    }
     sink.tick({
       kind: 'tick',
       partition: this.partition,
