@@ -66,6 +66,12 @@ const PATH_FACTS_ENTRIES = 65_536;
  */
 const SHARED_STRINGS = 100_000;
 
+/**
+ * Content keys and fingerprints whose accumulators are kept across flushes (checked at each
+ * flush: past it the table starts over; memory only, never results).
+ */
+const ACCUMULATOR_ENTRIES = 65_536;
+
 /** Bound of the (client, fingerprint) counting table for multi-fingerprint clients. */
 const MULTI_FINGERPRINT_ENTRIES = 65_536;
 
@@ -593,8 +599,13 @@ class PathEntry {
   ) {}
 }
 
-/** Map-side totals for one content key since the last flush. */
+/**
+ * Map-side totals for one content key since the last flush. Kept across flushes by content hash
+ * (a map rebuilt every flush cost an insert per key and flush): `flush` tells whether the totals
+ * belong to the current one (they are zeroed when emitted).
+ */
 class ContentAccumulator {
+  flush = -1;
   host: string | null = null;
   path = '';
   requests = 0;
@@ -616,8 +627,13 @@ class ContentAccumulator {
   queryOverflow = 0;
 }
 
-/** Map-side totals for one fingerprint since the last flush. */
+/**
+ * Map-side totals for one fingerprint since the last flush. Kept across flushes by fingerprint;
+ * the first count of a flush starts them afresh (`flush` says which flush they are of).
+ */
 class FingerprintAccumulator {
+  flush = -1;
+  fingerprint = '';
   /** Its place in the flush's list (see ClientProfile.fingerprintAccIndex). */
   index = 0;
   requests = 0;
@@ -708,11 +724,15 @@ export class Profiler {
   /** Shared copies of the texts profiles keep (see SHARED_STRINGS). */
   private readonly sharedStrings = new SharedStrings(SHARED_STRINGS);
 
+  /** Content accumulators by 30-bit content hash, across flushes (see ContentAccumulator). */
   private readonly content = new Map<number, ContentAccumulator>();
+  /** Those counted in the current flush, in the order of their first count (the emitted order). */
+  private readonly contentList: ContentAccumulator[] = [];
   /** Content keys whose hash collided with another key of this flush (rare). */
   private readonly contentByText = new Map<string, ContentAccumulator>();
+  /** Fingerprint accumulators, across flushes (see FingerprintAccumulator). */
   private readonly fingerprints = new Map<string, FingerprintAccumulator>();
-  /** The same accumulators by index (clients refer to theirs by index). */
+  /** Those counted in the current flush, by index (clients refer to theirs by index), in order. */
   private readonly fingerprintList: FingerprintAccumulator[] = [];
   /**
    * Prefix text → entry (see PrefixEntry). Past maxClients entries (more than the clients held can
@@ -1084,19 +1104,26 @@ export class Profiler {
     const key = hash & 0x3fffffff;
     let acc = this.content.get(key);
     if (acc === undefined) {
-      acc = this.spareContent.pop() ?? new ContentAccumulator();
-      // Shared copies: a slice would keep its whole log line alive until the flush (and the
-      // lines of one flush outlive young-generation collections). The path's entry usually has
-      // them (one text compare instead of hashing the path again).
-      const entry = this.pathFacts.get(key);
-      if (entry !== undefined && entry.path === log.path && entry.host === log.host) {
-        acc.host = entry.host;
-        acc.path = entry.path;
-      } else {
-        acc.host = this.sharedStrings.getOptional(log.host);
-        acc.path = this.sharedStrings.get(log.path);
-      }
+      acc = new ContentAccumulator();
       this.content.set(key, acc);
+    }
+    if (acc.flush !== this.stats.flushes) {
+      // The flush's first request for this hash names its key (as a map rebuilt per flush did).
+      acc.flush = this.stats.flushes;
+      this.contentList.push(acc);
+      if (acc.path !== log.path || acc.host !== log.host) {
+        // Shared copies: a slice would keep its whole log line alive until the flush (and the
+        // lines of one flush outlive young-generation collections). The path's entry usually
+        // has them (one text compare instead of hashing the path again).
+        const entry = this.pathFacts.get(key);
+        if (entry !== undefined && entry.path === log.path && entry.host === log.host) {
+          acc.host = entry.host;
+          acc.path = entry.path;
+        } else {
+          acc.host = this.sharedStrings.getOptional(log.host);
+          acc.path = this.sharedStrings.get(log.path);
+        }
+      }
     } else if (acc.path !== log.path || acc.host !== log.host) {
       // A 32-bit collision between two keys of one flush: keep the second key apart by its text.
       const text = `${log.host ?? ''}${log.path}`;
@@ -1156,11 +1183,16 @@ export class Profiler {
     let acc = this.fingerprints.get(fingerprint);
     if (acc === undefined) {
       acc = new FingerprintAccumulator();
+      acc.fingerprint = fingerprint;
+      this.fingerprints.set(fingerprint, acc);
+    }
+    if (acc.flush !== this.stats.flushes) {
+      // The flush's first client of the fingerprint describes it (as a map rebuilt per flush did).
+      startFingerprintFlush(acc, this.stats.flushes);
       acc.userAgent = userAgent; // the client's shared copy
       acc.declaredCrawler = declaredCrawler;
       acc.index = this.fingerprintList.length;
       this.fingerprintList.push(acc);
-      this.fingerprints.set(fingerprint, acc);
     }
     return acc;
   }
@@ -1382,14 +1414,18 @@ export class Profiler {
     ips.length = 0;
     slots.length = 0;
     generations.length = 0;
-    for (const acc of this.content.values()) this.emitContent(acc, time, sink);
-    for (const acc of this.contentByText.values()) this.emitContent(acc, time, sink);
-    this.content.clear();
+    for (const acc of this.contentList) this.emitContent(acc, time, sink);
+    for (const acc of this.contentByText.values()) {
+      this.emitContent(acc, time, sink);
+      this.spareContent.push(acc);
+    }
+    this.contentList.length = 0;
     this.contentByText.clear();
-    for (const [fingerprint, acc] of this.fingerprints) {
+    if (this.content.size > ACCUMULATOR_ENTRIES) this.content.clear();
+    for (const acc of this.fingerprintList) {
       sink.fingerprintPartial({
         kind: 'fingerprint',
-        fingerprint,
+        fingerprint: acc.fingerprint,
         time,
         requests: acc.requests,
         pages: acc.pages,
@@ -1411,8 +1447,8 @@ export class Profiler {
         declaredCrawler: acc.declaredCrawler,
       });
     }
-    this.fingerprints.clear();
     this.fingerprintList.length = 0;
+    if (this.fingerprints.size > ACCUMULATOR_ENTRIES) this.fingerprints.clear();
     const prefixes: PrefixCount[] = [];
     for (const acc of this.countedPrefixes) {
       prefixes.push({
@@ -1486,8 +1522,28 @@ export class Profiler {
     acc.originCount = 0;
     acc.queryHashes = [];
     acc.queryOverflow = 0;
-    this.spareContent.push(acc);
   }
+}
+
+/** Zeroes a fingerprint's totals for a new flush. */
+function startFingerprintFlush(acc: FingerprintAccumulator, flush: number): void {
+  acc.flush = flush;
+  acc.requests = 0;
+  acc.pages = 0;
+  acc.assets = 0;
+  acc.repeats = 0;
+  acc.pathRepeats = 0;
+  acc.busts = 0;
+  acc.loginPosts = 0;
+  acc.authFailures = 0;
+  acc.sensitiveHits = 0;
+  acc.errors = 0;
+  acc.clients = 0;
+  acc.humanClients = 0;
+  acc.establishedClients = 0;
+  acc.flaggedClients = 0;
+  acc.paths = []; // the emitted partial keeps the old array
+  acc.pathsOverflow = false;
 }
 
 function addPath(fp: FingerprintAccumulator, hash: number, max: number): void {

@@ -274,3 +274,23 @@ test('each tick counts a prefix once, also after the prefix table started over',
     ],
   );
 });
+
+test("each flush's partials hold only that flush's requests, paths and content keys", () => {
+  const logs = [
+    request({ time: T0, clientAddress: '203.0.113.70', path: '/a' }),
+    request({ time: T0 + 1_500, clientAddress: '203.0.113.70', path: '/b' }),
+    request({ time: T0 + 1_600, clientAddress: '203.0.113.71', path: '/b' }),
+  ];
+  const { sink } = profile(logs);
+  assert.deepEqual(
+    sink.fingerprints.map((p) => [p.requests, p.paths.length, p.clients]),
+    [
+      [1, 1, 1],
+      [2, 1, 1],
+    ],
+  );
+  assert.deepEqual(
+    sink.content.map((p) => `${p.path}:${p.requests}`),
+    ['/a:1', '/b:2'],
+  );
+});
