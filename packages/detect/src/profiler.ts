@@ -72,6 +72,12 @@ const SHARED_STRINGS = 100_000;
  */
 const ACCUMULATOR_ENTRIES = 65_536;
 
+/**
+ * Distinct user agents whose classification and last fingerprint the profiler remembers (all
+ * forgotten at once when full: they are recomputed, the same).
+ */
+const USER_AGENT_ENTRIES = 16_384;
+
 /** Bound of the (client, fingerprint) counting table for multi-fingerprint clients. */
 const MULTI_FINGERPRINT_ENTRIES = 65_536;
 
@@ -590,6 +596,28 @@ class ClientProfile implements ClientTraits {
   }
 }
 
+/**
+ * What the profiler derives from a user agent (a pure function of the headers, see DetectDeps):
+ * its claims, its shared copy, and the fingerprint it last had with a language and header order
+ * (most clients of a UA send the same ones), so that a new client costs one lookup by UA text.
+ */
+class UserAgentEntry {
+  /** The language and header order (shared copies) the fingerprint below is of. */
+  acceptLanguage: string | null = null;
+  headerOrder: string | null = null;
+  /** '' until a fingerprint was computed. */
+  fingerprint = '';
+  fingerprintHash = 0;
+
+  constructor(
+    readonly userAgent: string | null,
+    readonly browserClaim: boolean,
+    readonly crawlerClaim: boolean,
+    /** The declared crawler's name (to verify against the client's address). */
+    readonly crawler: string | null,
+  ) {}
+}
+
 /** A content key's facts (1 asset, 2 sensitive) and shared copies of its texts. */
 class PathEntry {
   constructor(
@@ -721,6 +749,9 @@ export class Profiler {
    * full; two paths colliding on 30 bits (≈ 1 in a billion per pair) would share facts.
    */
   private readonly pathFacts = new Map<number, PathEntry>();
+  /** User agent text → entry (see UserAgentEntry); bounded by USER_AGENT_ENTRIES. */
+  private readonly userAgents = new Map<string, UserAgentEntry>();
+  private noUserAgent: UserAgentEntry | null = null;
   /** Shared copies of the texts profiles keep (see SHARED_STRINGS). */
   private readonly sharedStrings = new SharedStrings(SHARED_STRINGS);
 
@@ -1031,24 +1062,56 @@ export class Profiler {
   }
 
   private observeHeaders(client: ClientProfile, log: AccessLog): void {
+    const entry = this.userAgentEntry(log.userAgent);
     if (log.userAgent !== client.userAgent) {
-      const ua = this.deps.classifyUserAgent(log.userAgent);
-      client.browserClaim = ua.kind === 'browser';
-      client.crawlerClaim = ua.kind === 'crawler';
+      client.browserClaim = entry.browserClaim;
+      client.crawlerClaim = entry.crawlerClaim;
       client.unverifiedCrawler =
-        ua.kind === 'crawler' &&
-        ua.crawler !== null &&
-        this.deps.verifyCrawlerClaim(ua.crawler, client.ip) === 'unverified';
+        entry.crawler !== null && this.deps.verifyCrawlerClaim(entry.crawler, client.ip) === 'unverified';
     }
-    client.userAgent = this.sharedStrings.getOptional(log.userAgent);
-    client.acceptLanguage = this.sharedStrings.getOptional(log.acceptLanguage);
-    client.headerOrder = this.sharedStrings.getOptional(log.headerOrder);
-    const fingerprint = this.deps.httpFingerprint(log);
-    if (fingerprint !== client.fingerprint) {
-      client.fingerprint = fingerprint;
-      client.fingerprintHash = hashString(fingerprint);
+    client.userAgent = entry.userAgent;
+    if (
+      entry.fingerprint === '' ||
+      log.acceptLanguage !== entry.acceptLanguage ||
+      log.headerOrder !== entry.headerOrder
+    ) {
+      entry.acceptLanguage = this.sharedStrings.getOptional(log.acceptLanguage);
+      entry.headerOrder = this.sharedStrings.getOptional(log.headerOrder);
+      const fingerprint = this.deps.httpFingerprint(log);
+      if (fingerprint !== entry.fingerprint) {
+        entry.fingerprint = fingerprint;
+        entry.fingerprintHash = hashString(fingerprint);
+      }
+    }
+    client.acceptLanguage = entry.acceptLanguage;
+    client.headerOrder = entry.headerOrder;
+    if (entry.fingerprint !== client.fingerprint) {
+      client.fingerprint = entry.fingerprint;
+      client.fingerprintHash = entry.fingerprintHash;
       client.fingerprintChanges++;
     }
+  }
+
+  /** The entry of a user agent text (classified on first sight). */
+  private userAgentEntry(userAgent: string | null): UserAgentEntry {
+    let entry = userAgent === null ? this.noUserAgent : this.userAgents.get(userAgent);
+    if (entry === undefined || entry === null) {
+      const ua = this.deps.classifyUserAgent(userAgent);
+      const crawlerClaim = ua.kind === 'crawler';
+      entry = new UserAgentEntry(
+        userAgent === null ? null : detachString(userAgent),
+        ua.kind === 'browser',
+        crawlerClaim,
+        crawlerClaim ? ua.crawler : null,
+      );
+      if (entry.userAgent === null) {
+        this.noUserAgent = entry;
+      } else {
+        if (this.userAgents.size >= USER_AGENT_ENTRIES) this.userAgents.clear();
+        this.userAgents.set(entry.userAgent, entry);
+      }
+    }
+    return entry;
   }
 
   private observeInterArrival(client: ClientProfile, dt: number): void {

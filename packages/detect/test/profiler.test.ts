@@ -294,3 +294,29 @@ test("each flush's partials hold only that flush's requests, paths and content k
     ['/a:1', '/b:2'],
   );
 });
+
+test('clients sharing a user agent but not its language or header order get their own fingerprints', () => {
+  const logs = [
+    request({ time: T0, clientAddress: '203.0.113.80', acceptLanguage: 'en' }),
+    request({ time: T0 + 10, clientAddress: '203.0.113.81', acceptLanguage: 'fr' }),
+    request({
+      time: T0 + 20,
+      clientAddress: '203.0.113.82',
+      acceptLanguage: 'en',
+      headerOrder: 'host,accept',
+    }),
+    request({ time: T0 + 30, clientAddress: '203.0.113.83', acceptLanguage: 'en' }),
+  ];
+  const deps = {
+    ...testDeps,
+    httpFingerprint: (log: AccessLog) => `${log.acceptLanguage}|${log.headerOrder}`,
+  };
+  const profiler = new Profiler(withDefaults({}), deps);
+  const sink = new Collect();
+  for (const log of logs) profiler.observe(log, sink);
+  profiler.finish(sink);
+  assert.deepEqual(
+    sink.fingerprints.map((p) => `${p.fingerprint}:${p.clients}`),
+    ['en|null:2', 'fr|null:1', 'en|host,accept:1'],
+  );
+});
