@@ -320,3 +320,20 @@ test('clients sharing a user agent but not its language or header order get thei
     ['en|null:2', 'fr|null:1', 'en|host,accept:1'],
   );
 });
+
+test('a client asking for many distinct paths remembers the last recentPathsPerClient of them', () => {
+  const paths = [...Array.from({ length: 10 }, (_, i) => `/p/${i}`), '/p/0', '/p/5', '/p/9'];
+  const repeats = (recentPathsPerClient: number, maxClients = 100) => {
+    // Two clients in turn on one slot when maxClients is 1: the second starts afresh.
+    const logs = ['203.0.113.90', '203.0.113.91'].flatMap((clientAddress, c) =>
+      paths.map((path, i) => request({ time: T0 + c * 500 + i * 10, clientAddress, path })),
+    );
+    const { sink } = profile(logs, { bounds: { recentPathsPerClient, maxClients } });
+    return sink.fingerprints.reduce((n, p) => n + p.pathRepeats, 0);
+  };
+  assert.equal(repeats(32), 6);
+  assert.equal(repeats(32, 1), 6);
+  // '/p/0' had left the last six distinct paths.
+  assert.equal(repeats(6), 4);
+  assert.equal(repeats(3), 2);
+});
