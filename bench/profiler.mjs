@@ -20,6 +20,9 @@
 //                     outputs (the hashing is timed too, so do not compare its figures)
 //   BENCH_MAX_CLIENTS=n  a smaller client table (default bounds.maxClients, 200k), so that evictions
 //                     take part (with BENCH_VERIFY: the eviction paths give the same outputs)
+//   BENCH_EVENTS=n    only the log's first n records (e.g. a short run under
+//                     `valgrind --tool=callgrind --trace-children=yes`: instruction counts are steady
+//                     on a loaded machine where CPU time is not)
 //   BENCH_CPU_PROF=f  writes a CPU profile of the timed loop only (first run of each build,
 //                     f.<name>.cpuprofile) and prints the top functions by self time
 import { spawnSync } from 'node:child_process';
@@ -79,8 +82,10 @@ async function child(logPath) {
   const { logformat, schema, pipeline } = builds[0];
   const parser = logformat.createParser('combined', {});
   const logs = [];
-  for await (const batch of logformat.openLogSource(logPath).batches()) {
+  const limit = Number(process.env.BENCH_EVENTS ?? Number.POSITIVE_INFINITY);
+  read: for await (const batch of logformat.openLogSource(logPath).batches()) {
     for (const line of batch) {
+      if (logs.length >= limit) break read;
       const log = parser.parse(line);
       if (!(log instanceof schema.BadInput)) logs.push(log);
     }

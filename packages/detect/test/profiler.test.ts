@@ -226,3 +226,114 @@ test('a shared address switching between many browsers counts once per fingerpri
     20,
   );
 });
+
+test('a client repeating a path it asked for before its last recentPathsPerClient paths is not repeating', () => {
+  const paths = ['/a', '/b', '/c', '/d', '/e', '/a', '/e', '/d'];
+  const logs = paths.map((path, i) => request({ time: T0 + i * 10, clientAddress: '203.0.113.50', path }));
+  const { sink } = profile(logs, { bounds: { recentPathsPerClient: 4 } });
+  // '/a' had left the last four distinct paths; '/e' and '/d' had not.
+  assert.equal(
+    sink.fingerprints.reduce((n, p) => n + p.pathRepeats, 0),
+    2,
+  );
+});
+
+test("an address taking an evicted client's place starts with no recent paths of its own", () => {
+  const logs = [
+    request({ time: T0, clientAddress: '203.0.113.60', path: '/x' }),
+    request({ time: T0 + 10, clientAddress: '203.0.113.61', path: '/x', query: 'q=1' }),
+    request({ time: T0 + 20, clientAddress: '203.0.113.62', path: '/y', query: 'q=1' }),
+  ];
+  const { sink, profiler } = profile(logs, { bounds: { maxClients: 1 } });
+  assert.equal(profiler.getStats().clientsEvicted, 2);
+  assert.equal(
+    sink.fingerprints.reduce((n, p) => n + p.pathRepeats + p.repeats, 0),
+    0,
+  );
+  assert.equal(
+    sink.content.reduce((n, p) => n + p.newVisitors, 0),
+    3,
+  );
+});
+
+test('each tick counts a prefix once, also after the prefix table started over', () => {
+  // Five /24s in the first second (more than maxClients: the prefix table starts over at that
+  // flush), then two clients of one of them a minute later: one entry with both.
+  const first = [1, 2, 3, 4, 5].map((n) => request({ time: T0, clientAddress: `10.0.${n}.1` }));
+  const later = [
+    request({ time: T0 + 61_000, clientAddress: '10.0.5.1' }),
+    request({ time: T0 + 61_000, clientAddress: '10.0.5.2' }),
+  ];
+  const { sink } = profile([...first, ...later], { bounds: { maxClients: 4 } });
+  const counted = sink.ticks.filter((t) => t.prefixes.length > 0);
+  assert.deepEqual(
+    counted.map((t) => t.prefixes.map((p) => `${p.prefix}:${p.clients}`)),
+    [
+      ['10.0.1.0/24:1', '10.0.2.0/24:1', '10.0.3.0/24:1', '10.0.4.0/24:1', '10.0.5.0/24:1'],
+      ['10.0.5.0/24:2'],
+    ],
+  );
+});
+
+test("each flush's partials hold only that flush's requests, paths and content keys", () => {
+  const logs = [
+    request({ time: T0, clientAddress: '203.0.113.70', path: '/a' }),
+    request({ time: T0 + 1_500, clientAddress: '203.0.113.70', path: '/b' }),
+    request({ time: T0 + 1_600, clientAddress: '203.0.113.71', path: '/b' }),
+  ];
+  const { sink } = profile(logs);
+  assert.deepEqual(
+    sink.fingerprints.map((p) => [p.requests, p.paths.length, p.clients]),
+    [
+      [1, 1, 1],
+      [2, 1, 1],
+    ],
+  );
+  assert.deepEqual(
+    sink.content.map((p) => `${p.path}:${p.requests}`),
+    ['/a:1', '/b:2'],
+  );
+});
+
+test('clients sharing a user agent but not its language or header order get their own fingerprints', () => {
+  const logs = [
+    request({ time: T0, clientAddress: '203.0.113.80', acceptLanguage: 'en' }),
+    request({ time: T0 + 10, clientAddress: '203.0.113.81', acceptLanguage: 'fr' }),
+    request({
+      time: T0 + 20,
+      clientAddress: '203.0.113.82',
+      acceptLanguage: 'en',
+      headerOrder: 'host,accept',
+    }),
+    request({ time: T0 + 30, clientAddress: '203.0.113.83', acceptLanguage: 'en' }),
+  ];
+  const deps = {
+    ...testDeps,
+    httpFingerprint: (log: AccessLog) => `${log.acceptLanguage}|${log.headerOrder}`,
+  };
+  const profiler = new Profiler(withDefaults({}), deps);
+  const sink = new Collect();
+  for (const log of logs) profiler.observe(log, sink);
+  profiler.finish(sink);
+  assert.deepEqual(
+    sink.fingerprints.map((p) => `${p.fingerprint}:${p.clients}`),
+    ['en|null:2', 'fr|null:1', 'en|host,accept:1'],
+  );
+});
+
+test('a client asking for many distinct paths remembers the last recentPathsPerClient of them', () => {
+  const paths = [...Array.from({ length: 10 }, (_, i) => `/p/${i}`), '/p/0', '/p/5', '/p/9'];
+  const repeats = (recentPathsPerClient: number, maxClients = 100) => {
+    // Two clients in turn on one slot when maxClients is 1: the second starts afresh.
+    const logs = ['203.0.113.90', '203.0.113.91'].flatMap((clientAddress, c) =>
+      paths.map((path, i) => request({ time: T0 + c * 500 + i * 10, clientAddress, path })),
+    );
+    const { sink } = profile(logs, { bounds: { recentPathsPerClient, maxClients } });
+    return sink.fingerprints.reduce((n, p) => n + p.pathRepeats, 0);
+  };
+  assert.equal(repeats(32), 6);
+  assert.equal(repeats(32, 1), 6);
+  // '/p/0' had left the last six distinct paths.
+  assert.equal(repeats(6), 4);
+  assert.equal(repeats(3), 2);
+});
