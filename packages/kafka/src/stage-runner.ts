@@ -310,7 +310,12 @@ export class StageRunner {
     const lost = new Set(ids);
     for (const [key, task] of [...this.tasks]) {
       if (!lost.has(task.id)) continue;
-      this.forget(key, task);
+      try {
+        this.forget(key, task);
+      } catch (seekError) {
+        // Not running any more (stopping): the task is dropped all the same, nothing to rewind.
+        this.log.warn({ partition: task.partition, error: (seekError as Error).message }, 'rewind failed');
+      }
       this.log.warn(
         { partition: task.partition, rewindTo: task.rewindTo, error: error.message },
         'stage worker lost: partition rewound to its checkpoint',
@@ -379,7 +384,11 @@ export class StageRunner {
     }
   }
 
-  /** Sends a batch's outputs and waits for the broker's acknowledgement. */
+  /**
+   * Sends a batch's outputs and waits for the broker's acknowledgement. One batch's outputs at a
+   * time (with workers several batches finish at once): the idempotent producer keeps one request
+   * in flight, in order.
+   */
   private flush(outputs: PendingOutput[], stageName: string): Promise<void> {
     if (outputs.length === 0) return Promise.resolve();
     const send = this.sending.then(() => this.send(outputs, stageName));
