@@ -65,7 +65,10 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
         .split('\n')
         .filter(Boolean)
         .map((l) => JSON.parse(l) as { group: string; lag: number });
-      return rows.length >= 3 && rows.every((r) => r.lag === 0) ? rows : undefined;
+      // The profiler's rows appear with its first checkpoint (every 5 s): on a loaded machine the
+      // stages downstream can commit theirs first.
+      const profiler = rows.some((r) => r.group.endsWith('profiler'));
+      return profiler && rows.length >= 3 && rows.every((r) => r.lag === 0) ? rows : undefined;
     });
     assert.ok(lag.some((r) => r.group.endsWith('profiler')));
   });

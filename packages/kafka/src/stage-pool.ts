@@ -80,12 +80,18 @@ export class StagePool implements StageTasks {
     slot.tasks.add(id);
     this.slotOf.set(id, slot);
     const bytes = saved === null ? null : transferable(saved);
-    const reply = await this.request(
-      slot,
-      { op: 'open', req: 0, task: id, partition, saved: bytes },
-      bytes ? [bytes] : [],
-    );
-    return (reply as { opened: RestoreOutcome }).opened;
+    try {
+      const reply = await this.request(
+        slot,
+        { op: 'open', req: 0, task: id, partition, saved: bytes },
+        bytes ? [bytes] : [],
+      );
+      return (reply as { opened: RestoreOutcome }).opened;
+    } catch (error) {
+      // Not opened (the stage or its restore threw, or the worker died): nothing to remember.
+      this.drop(id);
+      throw error;
+    }
   }
 
   async process(id: number, topic: string, messages: readonly InputMessage[]): Promise<BatchOutcome> {
