@@ -5,9 +5,13 @@
 // Uses a fresh topic prefix per run. Results print and go to bench/out/kafka-results.json.
 // BENCH_ONLY=ship: only the ship part (results in bench/out/kafka-ship-results.json); BENCH_SHIP_AB
 // and BENCH_REPEAT (below) compare shipper variants in the same run; BENCH_PROFILER_BIN runs another
-// build's profiler.
+// build's profiler. BENCH_PROFILER_AB="label:ARGS|label:ARGS" (with BENCH_REPEAT rounds, alternating)
+// drains the one shipped log with each profiler variant in turn, e.g.
+//   BENCH_REPEAT=3 BENCH_PROFILER_AB="inline:--workers 0|workers:--workers 2" node bench/kafka.mjs
+// (ARGS as for BENCH_SHIP_AB; BENCH_PROFILER_BIN=PATH in ARGS runs that build); between runs the
+// consumer group and its checkpoints are deleted, so every run starts from the first offset.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,18 +68,22 @@ const showShip = (label, r) =>
 //   BENCH_ONLY=ship BENCH_SHIP_AB="inline:--workers 0|workers:--workers 2" npm run bench:kafka
 // An argument KEY=VALUE is set in the shipper's environment instead of passed on its command line;
 // BENCH_BIN=PATH runs another build's bin (e.g. a worktree of the previous commit) as that variant.
-const variants = (process.env.BENCH_SHIP_AB ?? 'ship:').split('|').map((v) => {
-  const [label, args = ''] = v.split(':');
-  const words = args.split(' ').filter(Boolean);
-  return {
-    label,
-    args: words.filter((w) => !/^[A-Z_][A-Z0-9_]*=/.test(w)),
-    env: Object.fromEntries(words.filter((w) => /^[A-Z_][A-Z0-9_]*=/.test(w)).map((w) => w.split('='))),
-  };
-});
+/** `label:ARGS|label:ARGS` → variants; KEY=VALUE words go to the environment. */
+const parseVariants = (spec) =>
+  spec.split('|').map((v) => {
+    const [label, args = ''] = v.split(':');
+    const words = args.split(' ').filter(Boolean);
+    return {
+      label,
+      args: words.filter((w) => !/^[A-Z_][A-Z0-9_]*=/.test(w)),
+      env: Object.fromEntries(words.filter((w) => /^[A-Z_][A-Z0-9_]*=/.test(w)).map((w) => w.split('='))),
+    };
+  });
+const variants = parseVariants(process.env.BENCH_SHIP_AB ?? 'ship:');
 const rounds = Number(process.env.BENCH_REPEAT ?? 1);
+const profilerAB = process.env.BENCH_PROFILER_AB;
 const shipRuns = [];
-for (let round = 0; round < rounds; round++)
+for (let round = 0; round < (profilerAB ? 1 : rounds); round++)
   for (const v of variants) {
     const r = { variant: v.label, round, load: os.loadavg()[0], ...shipOnce(v.args, v.env) };
     shipRuns.push(r);
@@ -90,53 +98,106 @@ if (process.env.BENCH_ONLY === 'ship') {
   process.exit(0);
 }
 
-// One profiler process drains the topic; time from its start to lag 0.
-const profStart = performance.now();
+// One profiler process drains the topic; time from its start to lag 0. CPU: the process's user +
+// system time from /proc (all its threads) just before it is stopped, per event with start-up and
+// from the first event on.
 const healthPort = 19_464;
-// BENCH_PROFILER_BIN=<another checkout's packages/cli/bin/edgeguard.js>: that build's profiler (A/B).
-const profiler = spawn(process.execPath, [process.env.BENCH_PROFILER_BIN ?? bin, 'run', 'profiler'], {
-  env: { ...env, EDGEGUARD_HEALTH_PORT: String(healthPort) },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
-let drained = false;
-let peakRss = 0;
-let firstEventAt = 0;
-// Progress from the service's own /metrics (events processed), sampled every 200 ms: committed
-// offsets (what `edgeguard lag` shows) only move at checkpoints, every few seconds.
-while (!drained && performance.now() - profStart < 900_000) {
-  await new Promise((r) => setTimeout(r, 200));
-  const metrics = await fetch(`http://127.0.0.1:${healthPort}/metrics`).then(
-    (r) => r.text(),
-    () => '',
-  );
-  const rss = Number(
-    /^edgeguard_process_(?:process_)?resident_memory_bytes\S* (\d+)/m.exec(metrics)?.[1] ?? 0,
-  );
-  if (rss > peakRss) peakRss = rss;
-  let events = 0;
-  for (const m of metrics.matchAll(/^edgeguard_events_total\{[^}]*topic="access-logs"[^}]*\} (\d+)/gm))
-    events += Number(m[1]);
-  if (events > 0 && firstEventAt === 0) firstEventAt = performance.now();
-  drained = events >= lines;
-}
-const busySeconds = (performance.now() - firstEventAt) / 1000;
-const profSeconds = (performance.now() - profStart) / 1000;
-const exited = new Promise((resolve) => profiler.on('exit', resolve));
-profiler.kill('SIGTERM');
-await exited;
-const profRssMB = Math.round(peakRss / 1048576);
-const consumed = {
-  events: lines,
-  seconds: profSeconds,
-  eventsPerSecond: Math.round(lines / busySeconds),
-  busySeconds,
-  peakRssMB: profRssMB,
-  drained,
+const cpuSecondsOf = (pid) => {
+  try {
+    // After the command name: state is field 3, utime 14, stime 15 (clock ticks of 10 ms on Linux).
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
 };
-console.log(
-  `profiler  ${consumed.eventsPerSecond.toLocaleString().padStart(9)} events/s  ${busySeconds.toFixed(1)} s from first event (${profSeconds.toFixed(1)} s from start)   peak RSS ${profRssMB} MB${drained ? '' : '  (did not drain!)'}`,
-);
+async function profileOnce(extraArgs = [], extraEnv = {}) {
+  const profStart = performance.now();
+  // BENCH_PROFILER_BIN=<another checkout's packages/cli/bin/edgeguard.js>: that build's profiler (A/B).
+  const { BENCH_PROFILER_BIN: profBin = process.env.BENCH_PROFILER_BIN ?? bin, ...profEnv } = extraEnv;
+  const profiler = spawn(process.execPath, [profBin, 'run', 'profiler', ...extraArgs], {
+    env: { ...env, ...profEnv, EDGEGUARD_HEALTH_PORT: String(healthPort) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  let drained = false;
+  let peakRss = 0;
+  let firstEventAt = 0;
+  let cpuAtFirstEvent = 0;
+  // Progress from the service's own /metrics (events processed), sampled every 200 ms: committed
+  // offsets (what `edgeguard lag` shows) only move at checkpoints, every few seconds.
+  while (!drained && performance.now() - profStart < 900_000) {
+    await new Promise((r) => setTimeout(r, 200));
+    const metrics = await fetch(`http://127.0.0.1:${healthPort}/metrics`).then(
+      (r) => r.text(),
+      () => '',
+    );
+    const rss = Number(
+      /^edgeguard_process_(?:process_)?resident_memory_bytes\S* (\d+)/m.exec(metrics)?.[1] ?? 0,
+    );
+    if (rss > peakRss) peakRss = rss;
+    let events = 0;
+    for (const m of metrics.matchAll(/^edgeguard_events_total\{[^}]*topic="access-logs"[^}]*\} (\d+)/gm))
+      events += Number(m[1]);
+    if (events > 0 && firstEventAt === 0) {
+      firstEventAt = performance.now();
+      cpuAtFirstEvent = cpuSecondsOf(profiler.pid);
+    }
+    drained = events >= lines;
+  }
+  const busySeconds = (performance.now() - firstEventAt) / 1000;
+  const profSeconds = (performance.now() - profStart) / 1000;
+  const cpuSeconds = cpuSecondsOf(profiler.pid);
+  const exited = new Promise((resolve) => profiler.on('exit', resolve));
+  profiler.kill('SIGTERM');
+  await exited;
+  return {
+    events: lines,
+    seconds: profSeconds,
+    eventsPerSecond: Math.round(lines / busySeconds),
+    busySeconds,
+    cpuSeconds,
+    cpuMicrosPerEvent: Math.round((cpuSeconds / lines) * 1e7) / 10,
+    // From the first event on: without start-up (module loading, connecting, group join).
+    busyCpuMicrosPerEvent: Math.round(((cpuSeconds - cpuAtFirstEvent) / lines) * 1e7) / 10,
+    peakRssMB: Math.round(peakRss / 1048576),
+    drained,
+  };
+}
+const showProfiler = (label, r) =>
+  console.log(
+    `${label.padEnd(9)} ${r.eventsPerSecond.toLocaleString().padStart(9)} events/s  ${r.busySeconds.toFixed(1)} s from first event (${r.seconds.toFixed(1)} s from start)   CPU ${r.cpuSeconds.toFixed(1)} s (${r.cpuMicrosPerEvent} µs/event, ${r.busyCpuMicrosPerEvent} from the first)   peak RSS ${r.peakRssMB} MB   load ${os.loadavg()[0].toFixed(1)}${r.drained ? '' : '  (did not drain!)'}`,
+  );
+
+/** Forgets the profiler's progress (consumer group and checkpoints), so the next run starts over. */
+async function resetProfiler() {
+  const { Kafka, logLevel } = (await import('kafkajs')).default;
+  const { Redis } = await import('ioredis');
+  const kafka = new Kafka({
+    brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+    logLevel: logLevel.NOTHING,
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.deleteGroups([`${prefix}profiler`]).catch(() => undefined);
+  await admin.disconnect();
+  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const keys = await redis.keys(`${prefix}checkpoint:${prefix}profiler:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+}
+
+const profilerVariants = parseVariants(profilerAB ?? 'profiler:');
+const profilerRuns = [];
+for (let round = 0; round < (profilerAB ? rounds : 1); round++)
+  for (const v of profilerVariants) {
+    if (profilerRuns.length > 0) await resetProfiler();
+    const load = os.loadavg()[0];
+    const r = { variant: v.label, round, load, ...(await profileOnce(v.args, v.env)) };
+    profilerRuns.push(r);
+    showProfiler(v.label, r);
+  }
+const consumed = profilerRuns[profilerRuns.length - 1];
 writeFileSync(
   join(here, 'out', 'kafka-results.json'),
-  `${JSON.stringify({ date: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, partitions, ship: shipped, shipRuns, profiler: consumed }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, partitions, ship: shipped, shipRuns, profiler: consumed, profilerRuns }, null, 2)}\n`,
 );

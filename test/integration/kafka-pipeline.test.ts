@@ -1,11 +1,10 @@
 // The Kafka runtime end to end: the real `edgeguard` services over a real broker and Redis.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { generateScenario } from '@edgeguard/testkit';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { scenarioFiles } from './support/scenario.js';
 import {
   edgeguard,
   eventually,
@@ -16,20 +15,11 @@ import {
   uniquePrefix,
 } from './support/services.js';
 
-const work = mkdtempSync(join(tmpdir(), 'eg-kafka-'));
-
 describe('the Kafka runtime', { timeout: 240_000 }, () => {
   const env = { EDGEGUARD_TOPIC_PREFIX: uniquePrefix('pipeline') };
   const services: RunningService[] = [];
-  const scenario = generateScenario({ seed: 5, durationSec: 240, scale: 0.3 });
+  const { scenario, work, log, config } = scenarioFiles({ seed: 5, durationSec: 240, scale: 0.3 });
   const labels = new Map(scenario.labels().map((l) => [l.ip, l]));
-  const log = join(work, 'scenario.log');
-  writeFileSync(log, `${[...scenario.lines()].join('\n')}\n`);
-  const config = join(work, 'edgeguard.json');
-  writeFileSync(
-    config,
-    JSON.stringify({ input: { format: scenario.format, trustedProxies: scenario.trustedProxies } }),
-  );
 
   before(async () => {
     const ensure = edgeguard(['topics', 'ensure', '--partitions', '3'], env);
@@ -75,7 +65,10 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
         .split('\n')
         .filter(Boolean)
         .map((l) => JSON.parse(l) as { group: string; lag: number });
-      return rows.length >= 3 && rows.every((r) => r.lag === 0) ? rows : undefined;
+      // The profiler's rows appear with its first checkpoint (every 5 s): on a loaded machine the
+      // stages downstream can commit theirs first.
+      const profiler = rows.some((r) => r.group.endsWith('profiler'));
+      return profiler && rows.length >= 3 && rows.every((r) => r.lag === 0) ? rows : undefined;
     });
     assert.ok(lag.some((r) => r.group.endsWith('profiler')));
   });

@@ -3,12 +3,11 @@
 // that the in-process and Kafka runtimes see the signals in the same order (see docs/ARCHITECTURE.md).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { generateScenario } from '@edgeguard/testkit';
+import { scenarioFiles } from './support/scenario.js';
 import {
   bin,
   edgeguard,
@@ -20,15 +19,7 @@ import {
   uniquePrefix,
 } from './support/services.js';
 
-const work = mkdtempSync(join(tmpdir(), 'eg-recovery-'));
-const scenario = generateScenario({ seed: 9, durationSec: 180, scale: 0.25 });
-const log = join(work, 'scenario.log');
-writeFileSync(log, `${[...scenario.lines()].join('\n')}\n`);
-const config = join(work, 'edgeguard.json');
-writeFileSync(
-  config,
-  JSON.stringify({ input: { format: scenario.format, trustedProxies: scenario.trustedProxies } }),
-);
+const { work, log, config } = scenarioFiles({ seed: 9, durationSec: 180, scale: 0.25 });
 
 type DecisionRecord = {
   key: string;

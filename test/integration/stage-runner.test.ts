@@ -1,8 +1,11 @@
 // The stage runtime's own guarantees on the real broker and Redis, with a small counting stage:
 // a batch whose outputs the broker did not take is processed again (nothing skipped, nothing
 // checkpointed that was not sent), and an unreadable checkpoint is replayed over instead of
-// stalling its partition.
+// stalling its partition. Each holds with the stage on the runner's thread and in worker threads.
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   AccessLogProducer,
@@ -12,34 +15,18 @@ import {
   StageRunner,
 } from '@edgeguard/kafka';
 import { createParser } from '@edgeguard/logformat';
-import { type StageFactory, TOPICS } from '@edgeguard/pipeline';
-import { type AccessLog, BadInput } from '@edgeguard/schema';
+import { TOPICS } from '@edgeguard/pipeline';
+import { BadInput } from '@edgeguard/schema';
 import { createLogger, Metrics } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
-import type { Kafka, Producer } from 'kafkajs';
+import type { Kafka, Message, Producer } from 'kafkajs';
 import { edgeguard, eventually, tail, uniquePrefix } from './support/services.js';
+import { type CountingOptions, countingStage } from './support/stages.js';
 
 const RECORDS = 3000;
 const logger = createLogger('stage-runner-test');
 const newKafka = (): Kafka =>
   createKafka({ brokers: kafkaEnvironment().brokers, clientId: 'stage-runner-test', logger });
-
-/** Emits one `alerts` value per access-log record: its client and its number on the partition. */
-const counting: StageFactory = {
-  name: 'counting',
-  inputs: [TOPICS.accessLogs],
-  create: () => {
-    let n = 0;
-    return {
-      name: 'counting',
-      process: (message, out) => {
-        n++;
-        const log = message.value as AccessLog;
-        out.emit(TOPICS.alerts, `${log.path}`, { path: log.path, n }, log.time);
-      },
-    };
-  },
-};
 
 /** The same Kafka client, but the first `failures` sendBatch calls of its producers are refused. */
 function failingSends(kafka: Kafka, failures: number): Kafka {
@@ -63,7 +50,12 @@ function failingSends(kafka: Kafka, failures: number): Kafka {
   });
 }
 
-async function shipRecords(prefix: string, count: number): Promise<void> {
+/** `count` records on partition 0, 100 per message; record i asks for `path(i)`. */
+async function shipRecords(
+  prefix: string,
+  count: number,
+  path: (i: number) => string = (i) => `/item/${i}`,
+): Promise<void> {
   const kafka = newKafka();
   const producer = createProducer(kafka, { idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
@@ -71,7 +63,7 @@ async function shipRecords(prefix: string, count: number): Promise<void> {
   const out = new AccessLogProducer({ producer, prefix, partitions: 1, batchRecords: 100 });
   for (let i = 0; i < count; i++) {
     const record = parse.parse(
-      `192.0.2.${i % 200} - - [27/Nov/2026:10:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')} +0000] "GET /item/${i} HTTP/1.1" 200 10 "-" "curl/8.5.0"`,
+      `192.0.2.${i % 200} - - [27/Nov/2026:10:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')} +0000] "GET ${path(i)} HTTP/1.1" 200 10 "-" "curl/8.5.0"`,
     );
     assert.ok(!(record instanceof BadInput));
     await out.add(record);
@@ -80,88 +72,163 @@ async function shipRecords(prefix: string, count: number): Promise<void> {
   await producer.disconnect();
 }
 
-describe('the stage runner', { timeout: 180_000 }, () => {
-  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-  const runners: StageRunner[] = [];
-  after(async () => {
-    for (const runner of runners) await runner.stop().catch(() => undefined);
-    redis.disconnect();
-  });
-
-  let metrics = new Metrics('stage-runner-test');
-  async function start(prefix: string, kafka: Kafka): Promise<StageRunner> {
-    metrics = new Metrics('stage-runner-test');
-    const runner = new StageRunner({
-      kafka,
-      redis,
-      factory: counting,
-      prefix,
-      logger,
-      metrics,
-      partitions: { [TOPICS.accessLogs]: 1, [TOPICS.alerts]: 1 },
-      checkpointIntervalMs: 200,
-      maxWaitTimeInMs: 100,
-    });
-    runners.push(runner);
-    await runner.start();
-    return runner;
-  }
-
-  /** The `alerts` values on the topic: every record number 1..RECORDS must be there. */
-  async function allOutputs(env: NodeJS.ProcessEnv): Promise<Set<number>> {
-    return eventually(
-      `all ${RECORDS} outputs`,
-      () => {
-        const seen = new Set(tail('alerts', env, 2).map((r) => (r.value as { n: number }).n));
-        return seen.size >= RECORDS ? seen : undefined;
-      },
-      90_000,
-    );
-  }
-
-  let prefix: string;
-  before(() => {
-    prefix = uniquePrefix('runner');
-    const ensure = edgeguard(['topics', 'ensure', '--partitions', '1'], { EDGEGUARD_TOPIC_PREFIX: prefix });
-    assert.equal(ensure.code, 0, ensure.stderr);
-  });
-
-  it('processes a batch again when the broker refused its outputs: every output arrives', async () => {
-    await shipRecords(prefix, RECORDS);
-    const kafka = failingSends(newKafka(), 2);
-    const runner = await start(prefix, kafka);
-    const seen = await allOutputs({ EDGEGUARD_TOPIC_PREFIX: prefix });
-    for (let n = 1; n <= RECORDS; n++) assert.ok(seen.has(n), `output ${n} is on the topic`);
-    // Every record processed is counted (once per batch, after its outputs were acknowledged).
-    const events = /edgeguard_events_total\{stage="counting",topic="access-logs"[^}]*\} (\d+)/.exec(
-      await metrics.text(),
-    );
-    assert.ok(events && Number(events[1]) >= RECORDS, `events counted: ${events?.[1]}`);
-    await runner.stop();
-  });
-
-  it('replays over an unreadable checkpoint instead of stalling the partition', async () => {
-    const env = { EDGEGUARD_TOPIC_PREFIX: prefix };
-    const keys = await redis.keys(`${prefix}checkpoint:*`);
-    assert.equal(keys.length, 1, 'the first run checkpointed its partition');
-    await redis.set(keys[0]!, '{"nextOffset": "12", "outSeq"');
-    const runner = await start(prefix, newKafka());
-    await shipRecords(prefix, 10);
-    // The new records are numbered after the replayed ones: the state was rebuilt, not started empty.
-    await eventually('the 10 new records counted after the replay', () => {
-      const seen = new Set(tail('alerts', env, 2).map((r) => (r.value as { n: number }).n));
-      return seen.has(RECORDS + 10) ? true : undefined;
-    });
-    // The next checkpoint (every 200 ms here) replaces the cut one.
-    const saved = await eventually('a readable checkpoint written again', async () => {
-      try {
-        return JSON.parse((await redis.get(keys[0]!))!) as { nextOffset: string };
-      } catch {
-        return undefined;
-      }
-    });
-    // 30 messages of 100 records, then one of 10: the checkpoint covers them all.
-    assert.ok(Number(saved.nextOffset) > RECORDS / 100, `checkpointed past the replay: ${saved.nextOffset}`);
-    await runner.stop();
-  });
+/** The counting stage as a stage worker builds it. */
+const countingRecipe = (args: CountingOptions) => ({
+  module: new URL('./support/stages-in-worker.mjs', import.meta.url).href,
+  export: 'countingStage',
+  args,
 });
+
+/** A fresh prefix with its topics (one partition each). */
+function topics(name: string): string {
+  const prefix = uniquePrefix(name);
+  const ensure = edgeguard(['topics', 'ensure', '--partitions', '1'], { EDGEGUARD_TOPIC_PREFIX: prefix });
+  assert.equal(ensure.code, 0, ensure.stderr);
+  return prefix;
+}
+
+/** The `alerts` values on the topic once every record number 1..count is there. */
+async function outputsUpTo(count: number, env: NodeJS.ProcessEnv): Promise<Set<number>> {
+  return eventually(
+    `all ${count} outputs`,
+    () => {
+      const seen = new Set(tail('alerts', env, 2).map((r) => (r.value as { n: number }).n));
+      return seen.size >= count ? seen : undefined;
+    },
+    90_000,
+  );
+}
+
+for (const workers of [0, 2])
+  describe(`the stage runner (${workers === 0 ? 'inline' : `${workers} workers`})`, {
+    timeout: 180_000,
+  }, () => {
+    const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+    const runners: StageRunner[] = [];
+    after(async () => {
+      for (const runner of runners) await runner.stop().catch(() => undefined);
+      redis.disconnect();
+    });
+
+    let metrics = new Metrics('stage-runner-test');
+    async function start(prefix: string, kafka: Kafka, stage: CountingOptions = {}): Promise<StageRunner> {
+      metrics = new Metrics('stage-runner-test');
+      const runner = new StageRunner({
+        kafka,
+        redis,
+        factory: countingStage(stage),
+        workers,
+        recipe: countingRecipe(stage),
+        prefix,
+        logger,
+        metrics,
+        partitions: { [TOPICS.accessLogs]: 1, [TOPICS.alerts]: 1 },
+        checkpointIntervalMs: 200,
+        maxWaitTimeInMs: 100,
+      });
+      runners.push(runner);
+      await runner.start();
+      return runner;
+    }
+
+    let prefix: string;
+    before(() => {
+      prefix = topics(`runner${workers}`);
+    });
+
+    it('processes a batch again when the broker refused its outputs: every output arrives', async () => {
+      await shipRecords(prefix, RECORDS);
+      const kafka = failingSends(newKafka(), 2);
+      const runner = await start(prefix, kafka);
+      const seen = await outputsUpTo(RECORDS, { EDGEGUARD_TOPIC_PREFIX: prefix });
+      for (let n = 1; n <= RECORDS; n++) assert.ok(seen.has(n), `output ${n} is on the topic`);
+      // Every record processed is counted (once per batch, after its outputs were acknowledged).
+      const events = /edgeguard_events_total\{stage="counting",topic="access-logs"[^}]*\} (\d+)/.exec(
+        await metrics.text(),
+      );
+      assert.ok(events && Number(events[1]) >= RECORDS, `events counted: ${events?.[1]}`);
+      await runner.stop();
+    });
+
+    it('replays over an unreadable checkpoint instead of stalling the partition', async () => {
+      const env = { EDGEGUARD_TOPIC_PREFIX: prefix };
+      const keys = await redis.keys(`${prefix}checkpoint:*`);
+      assert.equal(keys.length, 1, 'the first run checkpointed its partition');
+      await redis.set(keys[0]!, '{"nextOffset": "12", "outSeq"');
+      const runner = await start(prefix, newKafka());
+      await shipRecords(prefix, 10);
+      // The new records are numbered after the replayed ones: the state was rebuilt, not started empty.
+      await eventually('the 10 new records counted after the replay', () => {
+        const seen = new Set(tail('alerts', env, 2).map((r) => (r.value as { n: number }).n));
+        return seen.has(RECORDS + 10) ? true : undefined;
+      });
+      // The next checkpoint (every 200 ms here) replaces the cut one.
+      const saved = await eventually('a readable checkpoint written again', async () => {
+        try {
+          return JSON.parse((await redis.get(keys[0]!))!) as { nextOffset: string };
+        } catch {
+          return undefined;
+        }
+      });
+      // 30 messages of 100 records, then one of 10: the checkpoint covers them all.
+      assert.ok(
+        Number(saved.nextOffset) > RECORDS / 100,
+        `checkpointed past the replay: ${saved.nextOffset}`,
+      );
+      await runner.stop();
+    });
+
+    it('routes undecodable messages, bad headers and records the stage throws on to the dead-letter topic', async () => {
+      const deadPrefix = topics(`dead${workers}`);
+      const env = { EDGEGUARD_TOPIC_PREFIX: deadPrefix };
+      // Not Avro, a tombstone (access-logs carries batches only), a sequence that is not a number.
+      const poison: Message[] = [
+        { key: 'poison', value: Buffer.from('definitely not an Avro batch') },
+        { key: 'tombstone', value: null },
+        { key: 'bad-seq', value: Buffer.from('x'), headers: { 'eg-src': 'x/0', 'eg-seq': 'abc' } },
+      ];
+      const producer = createProducer(newKafka());
+      await producer.connect();
+      await producer.send({
+        topic: `${deadPrefix}${TOPICS.accessLogs}`,
+        messages: poison.map((m) => ({ ...m, partition: 0 })),
+      });
+      await producer.disconnect();
+      await shipRecords(deadPrefix, 50, (i) => (i === 20 ? '/throw' : `/item/${i}`));
+      const runner = await start(deadPrefix, newKafka());
+      // The partition flows on: the 49 records the stage took are counted 1..49.
+      await outputsUpTo(49, env);
+      const dead = await eventually('four dead letters', () => {
+        const records = tail('dead-letter', env, 2);
+        return records.length >= 4 ? records : undefined;
+      });
+      assert.equal(dead.length, 4);
+      // The record the stage threw on is dead-lettered alone, as JSON, the rest of its message went on.
+      assert.ok(dead.some((r) => (r.value as { path?: string } | null)?.path === '/throw'));
+      const text = await metrics.text();
+      for (const [reason, count] of [
+        ['undecodable', 2],
+        ['bad-header', 1],
+        ['processing-error', 1],
+      ] as const)
+        assert.match(
+          text,
+          new RegExp(
+            `edgeguard_dead_letters_total\\{stage="counting",reason="${reason}"[^}]*\\} ${count}\\b`,
+          ),
+        );
+      await runner.stop();
+    });
+
+    if (workers > 0)
+      it('replaces a stage worker that dies mid-batch: the batch is processed again, every output arrives', async () => {
+        const crashPrefix = topics('crash');
+        const crashFlag = join(mkdtempSync(join(tmpdir(), 'eg-crash-')), 'crashed');
+        await shipRecords(crashPrefix, RECORDS, (i) => (i === RECORDS / 2 ? '/crash' : `/item/${i}`));
+        const runner = await start(crashPrefix, newKafka(), { crashFlag });
+        const seen = await outputsUpTo(RECORDS, { EDGEGUARD_TOPIC_PREFIX: crashPrefix });
+        assert.ok(existsSync(crashFlag), 'a worker exited on the /crash record');
+        for (let n = 1; n <= RECORDS; n++) assert.ok(seen.has(n), `output ${n} is on the topic`);
+        await runner.stop();
+      });
+  });

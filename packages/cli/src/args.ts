@@ -42,3 +42,14 @@ export function parseCommandArgs<O extends OptionSpec>(
     );
   }
 }
+
+/** `--workers N` of ship and run: worker threads, a whole number from 0 to 64. */
+export function workerCount(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 64)
+    throw new BadInput(
+      'bad-usage',
+      `--workers must be a whole number from 0 to 64, not ${JSON.stringify(value)}`,
+    );
+  return n;
+}

@@ -1,10 +1,12 @@
 import type { StageFactory } from '@edgeguard/pipeline';
+import { BadInput } from '@edgeguard/schema';
 import type { Logger } from '@edgeguard/telemetry';
 import { createLogger, Metrics, startHealthServer } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import { createKafka } from './client.js';
 import { type KafkaEnvironment, kafkaEnvironment } from './environment.js';
+import type { StageRecipe } from './stage-pool.js';
 import { StageRunner } from './stage-runner.js';
 import { edgeguardTopics, ensureTopics, topicPartitions } from './topics.js';
 
@@ -42,12 +44,36 @@ export interface StageServiceOptions {
   checkpointIntervalMs?: number;
   maxWaitTimeInMs?: number;
   /**
+   * Worker threads that run the stage's partitions (see StageRunnerOptions.workers). Default
+   * `EDGEGUARD_WORKERS`, else 0 (the runner's own thread). Only with `recipe`.
+   */
+  workers?: number;
+  /** How a worker thread builds the stage (a stage sharing objects with companions has none). */
+  recipe?: (partitions: Record<string, number>) => StageRecipe;
+  /**
    * Started after the topics are checked and before the stage consumes (so they can load what the
    * stage needs), stopped after it.
    */
   companions?: (context: ServiceContext) => Promise<Companion[]>;
   /** Called once the service runs; tests use it to stop the service. */
   onStarted?: (service: { stop(): Promise<void>; healthPort: number }) => void;
+}
+
+/**
+ * `EDGEGUARD_WORKERS`: stage worker threads of a stage service, a whole number from 0 to 64;
+ * unset or empty means 0.
+ */
+export function stageWorkers(env: NodeJS.ProcessEnv = process.env): number {
+  const configured = env.EDGEGUARD_WORKERS;
+  if (configured === undefined || configured === '') return 0;
+  const n = Number(configured);
+  if (!/^[0-9]+$/.test(configured) || n > 64)
+    throw new BadInput(
+      'bad-config',
+      `EDGEGUARD_WORKERS must be a whole number from 0 to 64, not ${JSON.stringify(configured)}`,
+      'EDGEGUARD_WORKERS',
+    );
+  return n;
 }
 
 /**
@@ -83,6 +109,11 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
     await admin.disconnect();
   }
   const factory = options.createStage(partitions);
+  let workers = options.workers ?? stageWorkers();
+  if (workers > 0 && options.recipe === undefined) {
+    logger.warn({ workers }, `${name} runs its stage on the main thread: it cannot run in workers`);
+    workers = 0;
+  }
   const companions = (await options.companions?.({ kafka, redis, logger, metrics, environment })) ?? [];
 
   const runner = new StageRunner({
@@ -96,6 +127,8 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
     outputs: options.outputs,
     checkpointIntervalMs: options.checkpointIntervalMs,
     maxWaitTimeInMs: options.maxWaitTimeInMs,
+    workers,
+    recipe: workers > 0 ? options.recipe?.(partitions) : undefined,
     onFatal: (error) => {
       logger.fatal(
         { error: error.message },
@@ -116,7 +149,7 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
     },
   });
   logger.info(
-    { healthPort: health.port, brokers: environment.brokers, prefix: environment.topicPrefix },
+    { healthPort: health.port, brokers: environment.brokers, prefix: environment.topicPrefix, workers },
     'starting',
   );
   await runner.start();

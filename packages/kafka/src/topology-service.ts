@@ -1,5 +1,6 @@
-import { createTopology, TOPICS, type TopologyOptions } from '@edgeguard/pipeline';
+import { TOPICS, type TopologyOptions } from '@edgeguard/pipeline';
 import { runStageService } from './stage-service.js';
+import { type TopologyStageArgs, topologyStage } from './topology-stage.js';
 
 /**
  * Topics each stage writes that another stage reads: end-of-input markers follow these (and only
@@ -16,20 +17,28 @@ export type StageName = keyof typeof STAGE_OUTPUTS;
 
 /**
  * Runs one stage of the same topology `edgeguard replay` runs in-process, over Kafka: the
- * topology is built for the partition count of the deployed `access-logs` topic.
+ * topology is built for the partition count of the deployed `access-logs` topic. `workers`: stage
+ * worker threads (default `EDGEGUARD_WORKERS`, see stage-service.ts).
  */
 export function runTopologyStage(
   name: StageName,
   options: Omit<TopologyOptions, 'partitions'>,
+  service: { workers?: number } = {},
 ): Promise<void> {
+  const args = (partitions: Record<string, number>): TopologyStageArgs => ({
+    name,
+    options,
+    accessLogPartitions: partitions[TOPICS.accessLogs] ?? 1,
+  });
   return runStageService({
     name,
     outputs: [...STAGE_OUTPUTS[name]],
-    createStage: (partitions) => {
-      const { topology } = createTopology({ ...options, partitions: partitions[TOPICS.accessLogs] ?? 1 });
-      const stage = topology.stages.find((s) => s.name === name);
-      if (!stage) throw new Error(`the topology has no stage '${name}'`);
-      return stage;
-    },
+    createStage: (partitions) => topologyStage(args(partitions)),
+    workers: service.workers,
+    recipe: (partitions) => ({
+      module: new URL('./topology-stage.js', import.meta.url).href,
+      export: 'topologyStage',
+      args: args(partitions),
+    }),
   });
 }

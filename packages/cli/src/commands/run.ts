@@ -1,8 +1,8 @@
 import { loadConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
-import { parseCommandArgs } from '../args.js';
+import { parseCommandArgs, workerCount } from '../args.js';
 
-export const runHelp = `Usage: edgeguard run <service> [--config FILE]
+export const runHelp = `Usage: edgeguard run <service> [--config FILE] [--workers N]
        edgeguard run shipper --follow FILE [--from-start] [--config FILE]
 
 Starts one edgeguard service in the foreground; it runs until SIGTERM/SIGINT, then finishes the
@@ -19,9 +19,14 @@ Services:
                   (docs/API.md); port EDGEGUARD_API_PORT (default 8080), bind EDGEGUARD_API_HOST;
                   serves /healthz, /readyz, /metrics on that port
 
+  --workers N     profiler and content-watch: worker threads that run the stage's partitions
+                  (decoding, the stage, output encoding, state snapshots) while the main thread
+                  fetches, produces and commits (default EDGEGUARD_WORKERS, else 0: all on the
+                  main thread; at most 64)
+
 Every service serves /healthz, /readyz and /metrics on EDGEGUARD_HEALTH_PORT (default 9464).
-Environment: KAFKA_BROKERS, REDIS_URL, EDGEGUARD_TOPIC_PREFIX, EDGEGUARD_CONFIG, LOG_LEVEL
-(see docs/CONFIG.md).
+Environment: KAFKA_BROKERS, REDIS_URL, EDGEGUARD_TOPIC_PREFIX, EDGEGUARD_CONFIG, LOG_LEVEL,
+EDGEGUARD_WORKERS (see docs/CONFIG.md).
 `;
 
 export async function runCommand(argv: string[]): Promise<number> {
@@ -32,6 +37,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       config: { type: 'string' },
       follow: { type: 'string' },
       'from-start': { type: 'boolean' },
+      workers: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     1,
@@ -41,16 +47,24 @@ export async function runCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig(values.config);
+  const workers = values.workers !== undefined ? workerCount(values.workers) : undefined;
+  if (workers !== undefined && positionals[0] !== 'profiler' && positionals[0] !== 'content-watch')
+    throw new BadInput(
+      'bad-usage',
+      '--workers is for the profiler and content-watch',
+      undefined,
+      'edgeguard run',
+    );
   // Each service's modules are imported only when that service runs.
   switch (positionals[0]) {
     case 'profiler': {
       const { runProfiler } = await import('@edgeguard/service-profiler');
-      await runProfiler(config);
+      await runProfiler(config, { workers });
       return await forever();
     }
     case 'content-watch': {
       const { runContentWatch } = await import('@edgeguard/service-content-watch');
-      await runContentWatch(config);
+      await runContentWatch(config, { workers });
       return await forever();
     }
     case 'decider': {

@@ -1,7 +1,7 @@
 import { loadConfig, validateConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
 import { ship } from '@edgeguard/service-shipper';
-import { parseCommandArgs } from '../args.js';
+import { parseCommandArgs, workerCount } from '../args.js';
 import { positiveInt } from './topics.js';
 
 export const shipHelp = `Usage: edgeguard ship <file|-> [--rate N] [--workers N] [--format NAME] [--trusted-proxies CIDRS] [--config FILE]
@@ -66,14 +66,4 @@ export async function shipCommand(argv: string[]): Promise<number> {
   for (const [reason, count] of Object.entries(result.rejects.byReason()))
     process.stderr.write(`  rejected ${reason}: ${count}\n`);
   return 0;
-}
-
-function workerCount(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 64)
-    throw new BadInput(
-      'bad-usage',
-      `--workers must be a whole number from 0 to 64, not ${JSON.stringify(value)}`,
-    );
-  return n;
 }
