@@ -102,7 +102,9 @@ type JudgedClient = Pick<
  * What a fingerprint remembers of a bot-shaped client signal until the fingerprint turns suspect:
  * what judging the client then needs, not the whole signal (its paths and numbers). A ring of up to
  * `fingerprint.pendingAddresses` per fingerprint keeps entries long enough for V8 to promote them
- * to its old space, where whole signals were the largest share of what a replay promoted.
+ * to its old space, where whole signals were the largest share of what a replay promoted. Its
+ * evidence is packed for the same reason (see PackedSignals): most bot-shaped signals are never
+ * decided, and their signal objects were the next largest share.
  */
 class PendingClient implements JudgedClient {
   constructor(
@@ -111,9 +113,83 @@ class PendingClient implements JudgedClient {
     readonly time: number,
     readonly score: number,
     readonly reason: string,
-    readonly signals: Signal[],
+    private readonly evidence: PackedSignals | Signal[],
     readonly established: boolean,
   ) {}
+
+  /** The signal's evidence as it carried it (new objects, the same values in the same order). */
+  get signals(): Signal[] {
+    return unpackSignals(this.evidence);
+  }
+}
+
+/**
+ * A list of `{ name, value[, threshold] }` signals as two arrays: the names, shared by every list
+ * with the same names in the same order, and the numbers unboxed (value, then threshold or NaN when
+ * the signal has none): ~16 B per signal instead of ~70 B (an object and its boxed numbers).
+ */
+class PackedSignals {
+  constructor(
+    /** Shared: never modified. */
+    readonly names: readonly string[],
+    readonly numbers: number[],
+  ) {}
+}
+
+/** Distinct name lists shared; past it the table starts over (sharing lost, results unchanged). */
+const MAX_NAME_LISTS = 1024;
+const nameLists = new Map<string, readonly string[]>();
+
+/**
+ * The packed form of `signals`, or the list itself when a signal is not a plain `{ name, value }` or
+ * `{ name, value, threshold }` with numbers, in that key order (unpacking must give back objects
+ * that serialise the same).
+ */
+function packSignals(signals: Signal[]): PackedSignals | Signal[] {
+  if (!signals.every(isPlainSignal)) return signals;
+  const numbers = new Array<number>(signals.length * 2);
+  let key = '';
+  for (let k = 0; k < signals.length; k++) {
+    const signal = signals[k]!;
+    numbers[k * 2] = signal.value;
+    numbers[k * 2 + 1] = signal.threshold ?? Number.NaN;
+    key += k === 0 ? signal.name : `\n${signal.name}`;
+  }
+  let names = nameLists.get(key);
+  if (names === undefined) {
+    if (nameLists.size >= MAX_NAME_LISTS) nameLists.clear();
+    names = signals.map((s) => s.name);
+    nameLists.set(key, names);
+  }
+  return new PackedSignals(names, numbers);
+}
+
+function unpackSignals(evidence: PackedSignals | Signal[]): Signal[] {
+  if (!(evidence instanceof PackedSignals)) return evidence;
+  const { names, numbers } = evidence;
+  const out = new Array<Signal>(names.length);
+  for (let k = 0; k < names.length; k++) {
+    const value = numbers[k * 2]!;
+    const threshold = numbers[k * 2 + 1]!;
+    out[k] = Number.isNaN(threshold) ? { name: names[k]!, value } : { name: names[k]!, value, threshold };
+  }
+  return out;
+}
+
+function isPlainSignal(signal: Signal): boolean {
+  if (typeof signal.name !== 'string' || typeof signal.value !== 'number' || Number.isNaN(signal.value)) {
+    return false;
+  }
+  const keys = Object.keys(signal);
+  if (keys.length === 2) return keys[0] === 'name' && keys[1] === 'value';
+  return (
+    keys.length === 3 &&
+    keys[0] === 'name' &&
+    keys[1] === 'value' &&
+    keys[2] === 'threshold' &&
+    typeof signal.threshold === 'number' &&
+    !Number.isNaN(signal.threshold)
+  );
 }
 
 class FingerprintAggregate {
@@ -145,7 +221,7 @@ class FingerprintAggregate {
         signal.time,
         signal.score,
         signal.reason,
-        signal.signals,
+        packSignals(signal.signals),
         signal.established,
       ),
     );

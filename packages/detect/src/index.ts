@@ -1,3 +1,4 @@
+export * from './address-index.js';
 export * from './allowlist.js';
 export * from './client-rules.js';
 export * from './config.js';

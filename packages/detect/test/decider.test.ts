@@ -376,6 +376,49 @@ test('a turning-suspect fingerprint judges the addresses it remembers from its l
   }
 });
 
+test('a remembered address is judged with its evidence as it carried it (kept packed meanwhile)', () => {
+  const { d, sink } = decider();
+  d.process(
+    fingerprint({ fingerprint: 'h1:swarm', time: T0, requests: 2, pages: 2, clients: 1, paths: [1] }),
+    sink,
+  );
+  // Rule signals with thresholds, one without, and lists that are not plain (another key order, an
+  // extra key) which must come back as they were.
+  const evidence = [
+    [
+      { name: 'repetitionRatio', value: 0.913, threshold: 0.6 },
+      { name: 'pagesWithoutAssets', value: 12, threshold: 8 },
+      { name: 'requestsPerMinute', value: 41.25 },
+    ],
+    [{ value: 3, name: 'reordered', threshold: 2 }],
+    [{ name: 'extra', value: 1, threshold: 1, note: 'kept' } as { name: string; value: number }],
+    [],
+  ];
+  evidence.forEach((signals, k) => {
+    d.process(
+      signal({
+        ip: `198.51.100.${k + 1}`,
+        time: T0 + 500,
+        fingerprint: 'h1:swarm',
+        score: 0,
+        reason: 'bot-shaped',
+        paths: [999],
+        signals,
+      }),
+      sink,
+    );
+  });
+  swarmPartials(d, sink, T0 + 1_000, 9);
+  evidence.forEach((signals, k) => {
+    const decision = sink.latest(`ip:198.51.100.${k + 1}`)!;
+    assert.equal(decision.reason, 'swarm');
+    assert.equal(
+      JSON.stringify(decision.signals.slice(0, signals.length + 1)),
+      JSON.stringify([...signals, { name: 'botShaped', value: 1 }]),
+    );
+  });
+});
+
 test('guilt by content: a bot-shaped burst on paths hammered by a flagged client is challenged', () => {
   const { d, sink } = decider();
   d.process(signal({ ip: '203.0.113.9', time: T0, score: 2.5, reason: 'repetition', paths: [11, 12] }), sink);

@@ -1,4 +1,4 @@
-import { type Allowlist, detachString, SharedStrings } from '@edgeguard/detect';
+import { AddressIndex, type Allowlist, detachString, SharedStrings } from '@edgeguard/detect';
 import { type AccessLog, actionStrength, type Decision, type Verdict } from '@edgeguard/schema';
 
 /** What the decisions did to one client address over the replay. */
@@ -133,8 +133,13 @@ export class VerdictBacktest {
   private readonly ipDecisions = new Map<string, Cover>();
   private readonly rangeDecisions = new Map<string, Cover>();
   private readonly fingerprintDecisions = new Map<string, Cover>();
-  /** Address → entry number. */
-  private readonly clients = new Map<string, number>();
+  /**
+   * Address → entry number. An AddressIndex, not a `Map`: a dotted-quad IPv4 address is found by its
+   * number in an Int32Array (no text hashed per request), and the index grows by whole typed arrays
+   * instead of a `Map`'s hash tables (each regrowth past a few thousand entries left its old table
+   * in V8's old space: ~3.5 MB of garbage plus ~3.5 MB of live table per 100k addresses).
+   */
+  private readonly clients = new AddressIndex();
   private readonly entries = new Entries();
   private readonly maxClients: number;
   private readonly sharedStrings = new SharedStrings(SHARED_STRINGS);

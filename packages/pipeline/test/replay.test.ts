@@ -66,6 +66,28 @@ test('the verdict backtest is bounded: addresses beyond its table are counted, n
   assert.equal(replay.stats().backtestOverflow, 40);
 });
 
+test('the verdict backtest counts each address once, IPv4 (by number) and IPv6 (by text) alike', () => {
+  const replay = createReplay({ detect: withDefaults(), allowlist: [] });
+  // Enough IPv4 addresses to regrow the address index several times, interleaved with IPv6 ones,
+  // and each one asked again later: every address keeps its one entry and its count.
+  const ips: string[] = [];
+  for (let i = 0; i < 5_000; i++) {
+    ips.push(`10.${(i >> 8) & 255}.${i & 255}.${i % 7}`);
+    if (i % 50 === 0) ips.push(`2001:db8::${i.toString(16)}`);
+  }
+  ips.push('0.0.0.0', '255.255.255.255');
+  for (const [i, ip] of ips.entries()) replay.push(get(T0 + i, ip, '/'));
+  for (const [i, ip] of ips.entries()) replay.push(get(T0 + 60_000 + i, ip, '/'));
+  replay.finish();
+  const verdicts = [...replay.verdicts()];
+  assert.deepEqual(
+    verdicts.map((v) => v.ip),
+    ips,
+  );
+  assert.ok(verdicts.every((v) => v.requests === 2));
+  assert.equal(replay.stats().state.trackedClients, ips.length);
+});
+
 test('verdicts: an allowlisted address is never covered, even by a fingerprint decision on its tool', () => {
   const replay = createReplay({ detect: withDefaults(), allowlist: ['192.0.2.50'] });
   // Sixty addresses fail logins with one tool (a fingerprint decision); one of them is allowlisted.
