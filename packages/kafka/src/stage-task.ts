@@ -147,6 +147,19 @@ function badHeaders(
   return null;
 }
 
+/**
+ * Where an output comes from, in its headers: event time, the emitting stage instance, its output
+ * sequence number (what consumers drop duplicates by) and how many instances feed the topic.
+ */
+function provenance(source: string, sources: string, time: number, seq: number): IHeaders {
+  return {
+    [HEADERS.eventTime]: String(time),
+    [HEADERS.source]: source,
+    [HEADERS.sequence]: String(seq),
+    [HEADERS.sources]: sources,
+  };
+}
+
 /** A saved checkpoint, or null when the text is not one (foreign, cut short, another version). */
 function parseCheckpoint(text: string): Checkpoint | null {
   let value: Partial<Checkpoint>;
@@ -279,12 +292,7 @@ export class StageTask {
             key: outKey,
             value: encodeJson(value),
             partition,
-            headers: {
-              [HEADERS.eventTime]: String(timestamp),
-              [HEADERS.source]: this.source,
-              [HEADERS.sequence]: String(seq),
-              [HEADERS.sources]: sources,
-            },
+            headers: provenance(this.source, sources, timestamp, seq),
           },
         });
       },
@@ -421,11 +429,8 @@ export class StageTask {
             value: null,
             partition: p,
             headers: {
-              [HEADERS.eventTime]: String(timestamp),
+              ...provenance(this.source, String(this.settings.sources), timestamp, seq),
               [HEADERS.control]: 'end',
-              [HEADERS.source]: this.source,
-              [HEADERS.sequence]: String(seq),
-              [HEADERS.sources]: String(this.settings.sources),
             },
           },
         });
@@ -610,10 +615,7 @@ class RecordBatches {
         partition: batch.partition,
         headers: {
           [HEADERS.format]: RECORD_BATCH_FORMAT,
-          [HEADERS.eventTime]: String(batch.last.time),
-          [HEADERS.source]: this.source,
-          [HEADERS.sequence]: String(batch.last.seq),
-          [HEADERS.sources]: this.sources,
+          ...provenance(this.source, this.sources, batch.last.time, batch.last.seq),
         },
       },
     });
