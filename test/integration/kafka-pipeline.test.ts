@@ -125,29 +125,18 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
     });
     // On `signals` (record batches): an Avro batch cut short is dead-lettered by the decider, and a
     // JSON batch as builds before records-avro-v1 wrote it (a rolling upgrade) is still read.
-    const partial = {
-      kind: 'fingerprint',
-      fingerprint: 'poison-test',
+    const tick = {
+      kind: 'tick',
+      partition: 0,
       time: Date.UTC(2024, 0, 21, 11),
-      ...Object.fromEntries(
-        ['requests', 'pages', 'assets', 'repeats', 'pathRepeats', 'busts', 'loginPosts', 'authFailures']
-          .concat([
-            'sensitiveHits',
-            'errors',
-            'clients',
-            'humanClients',
-            'establishedClients',
-            'flaggedClients',
-          ])
-          .map((name) => [name, 1]),
-      ),
-      paths: [7],
-      pathsOverflow: false,
-      userAgent: null,
-      declaredCrawler: false,
+      requests: 0,
+      late: 0,
+      clients: 0,
+      establishedClients: 0,
+      prefixes: [],
     };
     const writer = stageRecords.writer();
-    writer.add({ key: 'poison-test', time: partial.time, seq: 1, value: partial }, 1 << 20);
+    writer.add({ key: 'tick/0', time: tick.time, seq: 1, value: tick }, 1 << 20);
     const avro = writer.finish()!;
     await producer.send({
       topic: `${env.EDGEGUARD_TOPIC_PREFIX}signals`,
@@ -161,7 +150,7 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
         {
           partition: 0,
           key: null,
-          value: Buffer.from(JSON.stringify([['poison-test', partial.time, 2, partial]])),
+          value: Buffer.from(JSON.stringify([['tick/0', tick.time, 2, tick]])),
           headers: { 'eg-format': 'records-v1' },
         },
       ],

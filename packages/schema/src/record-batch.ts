@@ -19,144 +19,82 @@ import { BadInput } from './bad-input.js';
  */
 
 const NS = 'io.edgeguard';
-/** The message's `kind` (the union branch says it too, but the value carries it as JSON did). */
-const kind = { name: 'kind', type: 'string' };
+const record = (name: string, fields: object[]) => ({ type: 'record', name, fields });
+const string = (name: string) => ({ name, type: 'string' });
+const nullableString = (name: string) => ({ name, type: ['null', 'string'] });
+const boolean = (name: string) => ({ name, type: 'boolean' });
 const long = (name: string) => ({ name, type: 'long' });
 const double = (name: string) => ({ name, type: 'double' });
 const hashes = (name: string) => ({ name, type: { type: 'array', items: 'long' } });
-const nullableString = (name: string) => ({ name, type: ['null', 'string'] });
+/** The message's `kind` (the union branch says it too, but the value carries it as JSON did). */
+const kind = string('kind');
 
-const signalSchema = {
-  type: 'record',
-  name: 'Signal',
-  fields: [
-    { name: 'name', type: 'string' },
-    double('value'),
-    { name: 'threshold', type: ['null', 'double'], default: null },
-  ],
-};
+const signalSchema = record('Signal', [
+  string('name'),
+  double('value'),
+  { name: 'threshold', type: ['null', 'double'], default: null },
+]);
 
-const clientSignalSchema = {
-  type: 'record',
-  name: 'ClientSignal',
-  fields: [
-    kind,
-    { name: 'ip', type: 'string' },
-    nullableString('prefix'),
-    { name: 'fingerprint', type: 'string' },
-    long('time'),
-    double('score'),
-    { name: 'reason', type: 'string' },
-    { name: 'signals', type: { type: 'array', items: signalSchema } },
-    { name: 'humanLooking', type: 'boolean' },
-    { name: 'botShaped', type: 'boolean' },
-    hashes('paths'),
-    double('burstRequests'),
-    { name: 'established', type: 'boolean' },
-    long('firstSeen'),
-    long('requests'),
-  ],
-};
+const clientSignalSchema = record('ClientSignal', [
+  kind,
+  string('ip'),
+  nullableString('prefix'),
+  string('fingerprint'),
+  long('time'),
+  double('score'),
+  string('reason'),
+  { name: 'signals', type: { type: 'array', items: signalSchema } },
+  boolean('humanLooking'),
+  boolean('botShaped'),
+  hashes('paths'),
+  double('burstRequests'),
+  boolean('established'),
+  long('firstSeen'),
+  long('requests'),
+]);
 
-const fingerprintPartialSchema = {
-  type: 'record',
-  name: 'FingerprintPartial',
-  fields: [
-    kind,
-    { name: 'fingerprint', type: 'string' },
-    long('time'),
-    long('requests'),
-    long('pages'),
-    long('assets'),
-    long('repeats'),
-    long('pathRepeats'),
-    double('busts'),
-    long('loginPosts'),
-    long('authFailures'),
-    long('sensitiveHits'),
-    long('errors'),
-    long('clients'),
-    long('humanClients'),
-    long('establishedClients'),
-    long('flaggedClients'),
-    hashes('paths'),
-    { name: 'pathsOverflow', type: 'boolean' },
-    nullableString('userAgent'),
-    { name: 'declaredCrawler', type: 'boolean' },
-  ],
-};
+const fingerprintPartialSchema = record('FingerprintPartial', [
+  kind,
+  string('fingerprint'),
+  long('time'),
+  ...['requests', 'pages', 'assets', 'repeats', 'pathRepeats'].map(long),
+  double('busts'), // weighted (`client.cacheBust.unconfirmedWeight`)
+  ...['loginPosts', 'authFailures', 'sensitiveHits', 'errors'].map(long),
+  ...['clients', 'humanClients', 'establishedClients', 'flaggedClients'].map(long),
+  hashes('paths'),
+  boolean('pathsOverflow'),
+  nullableString('userAgent'),
+  boolean('declaredCrawler'),
+]);
 
-const trafficTickSchema = {
-  type: 'record',
-  name: 'TrafficTick',
-  fields: [
-    kind,
-    long('partition'),
-    long('time'),
-    long('requests'),
-    long('late'),
-    long('clients'),
-    long('establishedClients'),
-    {
-      name: 'prefixes',
-      type: {
-        type: 'array',
-        items: {
-          type: 'record',
-          name: 'PrefixCount',
-          fields: [
-            { name: 'prefix', type: 'string' },
-            long('clients'),
-            long('humanClients'),
-            long('establishedClients'),
-            long('protectedClients'),
-          ],
-        },
-      },
-    },
-  ],
-};
+const prefixCountSchema = record('PrefixCount', [
+  string('prefix'),
+  ...['clients', 'humanClients', 'establishedClients', 'protectedClients'].map(long),
+]);
 
-const contentPartialBatchSchema = {
-  type: 'record',
-  name: 'ContentPartialBatch',
-  fields: [
-    kind,
-    long('time'),
-    {
-      name: 'partials',
-      type: {
-        type: 'array',
-        items: {
-          type: 'record',
-          name: 'ContentPartial',
-          fields: [
-            nullableString('host'),
-            { name: 'path', type: 'string' },
-            long('time'),
-            long('requests'),
-            long('withQuery'),
-            long('newVisitors'),
-            long('hits'),
-            long('misses'),
-            long('expired'),
-            long('stale'),
-            long('uncacheable'),
-            long('plainRequests'),
-            long('plainCached'),
-            long('busts'),
-            long('queryMisses'),
-            long('serverErrors'),
-            double('originMsSum'),
-            long('originCount'),
-            hashes('queryHashes'),
-            long('queryOverflow'),
-          ],
-        },
-      },
-    },
-  ],
-};
+const trafficTickSchema = record('TrafficTick', [
+  kind,
+  ...['partition', 'time', 'requests', 'late', 'clients', 'establishedClients'].map(long),
+  { name: 'prefixes', type: { type: 'array', items: prefixCountSchema } },
+]);
+
+const contentPartialSchema = record('ContentPartial', [
+  nullableString('host'),
+  string('path'),
+  long('time'),
+  ...['requests', 'withQuery', 'newVisitors', 'hits', 'misses', 'expired', 'stale', 'uncacheable'].map(long),
+  ...['plainRequests', 'plainCached', 'busts', 'queryMisses', 'serverErrors'].map(long),
+  double('originMsSum'),
+  long('originCount'),
+  hashes('queryHashes'),
+  long('queryOverflow'),
+]);
+
+const contentPartialBatchSchema = record('ContentPartialBatch', [
+  kind,
+  long('time'),
+  { name: 'partials', type: { type: 'array', items: contentPartialSchema } },
+]);
 
 /** The value branches, in union order; `kind` picks the branch. */
 const BRANCHES = [
