@@ -246,6 +246,11 @@ export class StageRecordWriter {
 
   /** See {@link AvroBatchWriter.add}: returns the batch finished because `record` did not fit. */
   add(record: StageRecord, limit: number): Buffer | null {
+    // Encoded as Avro longs, which would silently write a fraction or NaN wrong.
+    if (!Number.isSafeInteger(record.time) || !Number.isSafeInteger(record.seq))
+      throw new Error(
+        `stage record '${record.key}': time ${record.time} or seq ${record.seq} is not an integer`,
+      );
     const wire = this.wire;
     wire.key = record.key;
     wire.time = record.time;

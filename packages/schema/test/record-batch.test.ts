@@ -134,6 +134,21 @@ describe('stage record batches (Avro on signals and content-partials)', () => {
     );
   });
 
+  it('refuses a record whose event time or sequence number is not an integer, keeping the batch', () => {
+    const writer = stageRecords.writer();
+    writer.add({ key: 'a', time: T, seq: 1, value: tick }, 1 << 20);
+    assert.throws(
+      () => writer.add({ key: 'b', time: T + 0.5, seq: 2, value: tick }, 1 << 20),
+      /not an integer/,
+    );
+    assert.throws(
+      () => writer.add({ key: 'c', time: T, seq: Number.NaN, value: tick }, 1 << 20),
+      /not an integer/,
+    );
+    const decoded = stageRecords.decode(writer.finish()!, stageRecords.fingerprint);
+    assert.deepStrictEqual(decoded, [{ key: 'a', time: T, seq: 1, value: tick }]);
+  });
+
   it('finishes a batch when the next record would take it past the byte limit', () => {
     const writer = stageRecords.writer();
     // Records of one size: the same key, times and sequence numbers of the same varint length.
