@@ -12,14 +12,16 @@
 // partition's batches are handed over in order with one batch in flight per partition, as the
 // runner does; outputs are decoded on the calling thread as the runner's producer would take them.
 // Each variant first runs the whole input untimed (JIT warm-up of its threads), then again timed.
-// CPU is process.cpuUsage() (all threads), per input event.
+// CPU is process.cpuUsage() (all threads), per input event. Output size: bytes of the record-batch
+// messages (`signals`, `content-partials`) per message and per record (records counted in the
+// untimed pass). BENCH_ROOT=<other checkout, built> measures that build with this script.
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..');
+const root = process.env.BENCH_ROOT ?? join(here, '..');
 const load = (path) => import(pathToFileURL(join(root, path)).href);
 const { createParser } = await load('packages/logformat/dist/index.js');
 const { partitionFor } = await load('packages/pipeline/dist/index.js');
@@ -28,6 +30,7 @@ const { encodeAccessLogBatchFast } = await load('packages/kafka/dist/access-log-
 const { InlineTasks } = await load('packages/kafka/dist/stage-task.js');
 const { StagePool } = await load('packages/kafka/dist/stage-pool.js');
 const { topologyStage } = await load('packages/kafka/dist/topology-stage.js');
+const { decodeRecordBatch, isRecordBatch } = await load('packages/kafka/dist/codec.js');
 const { loadConfig } = await load('packages/config/dist/index.js');
 
 const lines = Number(process.env.BENCH_LINES ?? 300_000);
@@ -91,20 +94,29 @@ const recipe = {
   args,
 };
 
-/** Every partition's batches through `host`, tasks `firstId`..: one batch in flight per partition. */
-async function drain(host, firstId) {
+/**
+ * Every partition's batches through `host`, tasks `firstId`..: one batch in flight per partition.
+ * `countRecords` decodes the record-batch outputs to count their records (untimed pass only).
+ */
+async function drain(host, firstId, countRecords = false) {
   for (let p = 0; p < partitions; p++) await host.open(firstId + p, p, null);
-  let outputs = 0;
+  const totals = { outputs: 0, batchMessages: 0, batchBytes: 0, batchRecords: 0 };
   await Promise.all(
     batches.map(async (list, p) => {
       for (const batch of list) {
         const outcome = await host.process(firstId + p, 'access-logs', batch, () => true);
-        outputs += outcome.outputs.length;
+        totals.outputs += outcome.outputs.length;
+        for (const { message } of outcome.outputs) {
+          if (!isRecordBatch(message.headers) || message.value === null) continue;
+          totals.batchMessages++;
+          totals.batchBytes += message.value.length;
+          if (countRecords) totals.batchRecords += decodeRecordBatch(message.value, message.headers).length;
+        }
       }
     }),
   );
   for (let p = 0; p < partitions; p++) host.drop(firstId + p);
-  return outputs;
+  return totals;
 }
 
 /**
@@ -116,10 +128,10 @@ async function runOnce(workers) {
     workers === 0
       ? new InlineTasks(topologyStage(args), settings)
       : new StagePool(workers, { recipe, settings }, () => undefined);
-  await drain(host, 1);
+  const { batchRecords } = await drain(host, 1, true);
   const cpu = process.cpuUsage();
   const started = performance.now();
-  const outputs = await drain(host, 1 + partitions);
+  const { outputs, batchMessages, batchBytes } = await drain(host, 1 + partitions);
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
   await host.close();
@@ -128,6 +140,8 @@ async function runOnce(workers) {
     eventsPerSecond: Math.round(count / seconds),
     cpuMicrosPerEvent: (used.user + used.system) / count,
     outputs,
+    bytesPerBatchMessage: Math.round(batchBytes / batchMessages),
+    bytesPerRecord: Math.round(batchBytes / batchRecords),
   };
 }
 
@@ -140,6 +154,6 @@ for (let round = 0; round < rounds; round++)
   for (const workers of variants) {
     const r = await runOnce(workers);
     console.log(
-      `${(workers === 0 ? 'inline' : `${workers} workers`).padEnd(10)} ${r.eventsPerSecond.toLocaleString().padStart(9)} events/s  ${r.cpuMicrosPerEvent.toFixed(2)} µs CPU/event  load ${os.loadavg()[0].toFixed(2)}`,
+      `${(workers === 0 ? 'inline' : `${workers} workers`).padEnd(10)} ${r.eventsPerSecond.toLocaleString().padStart(9)} events/s  ${r.cpuMicrosPerEvent.toFixed(2)} µs CPU/event  ${r.bytesPerRecord} B/record ${r.bytesPerBatchMessage} B/message  load ${os.loadavg()[0].toFixed(2)}`,
     );
   }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { stageRecords } from '@edgeguard/schema';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { scenarioFiles } from './support/scenario.js';
 import {
@@ -122,6 +123,38 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
         },
       ],
     });
+    // On `signals` (record batches): an Avro batch cut short is dead-lettered by the decider, and a
+    // JSON batch as builds before records-avro-v1 wrote it (a rolling upgrade) is still read.
+    const tick = {
+      kind: 'tick',
+      partition: 0,
+      time: Date.UTC(2024, 0, 21, 11),
+      requests: 0,
+      late: 0,
+      clients: 0,
+      establishedClients: 0,
+      prefixes: [],
+    };
+    const writer = stageRecords.writer();
+    writer.add({ key: 'tick/0', time: tick.time, seq: 1, value: tick }, 1 << 20);
+    const avro = writer.finish()!;
+    await producer.send({
+      topic: `${env.EDGEGUARD_TOPIC_PREFIX}signals`,
+      messages: [
+        {
+          partition: 0,
+          key: null,
+          value: avro.subarray(0, avro.length - 3),
+          headers: { 'eg-format': 'records-avro-v1', 'eg-schema': stageRecords.fingerprint },
+        },
+        {
+          partition: 0,
+          key: null,
+          value: Buffer.from(JSON.stringify([['tick/0', tick.time, 2, tick]])),
+          headers: { 'eg-format': 'records-v1' },
+        },
+      ],
+    });
     await producer.disconnect();
     // A valid line shipped after the poison must still be processed on the same partition.
     const after = join(work, 'after.log');
@@ -131,19 +164,21 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
     );
     assert.equal(edgeguard(['ship', after, '--format', 'combined'], env).code, 0);
 
-    const dead = await eventually('four dead letters', () => {
+    const dead = await eventually('five dead letters', () => {
       const records = tail('dead-letter', env, 3);
-      return records.length >= 4 ? records : undefined;
+      return records.length >= 5 ? records : undefined;
     });
-    assert.equal(dead.length, 4);
+    assert.equal(dead.length, 5);
+    const cut = dead.find((r) => r.topic === 'dead-letter' && typeof r.error === 'string' && r.key === null);
+    assert.ok(cut, 'the cut Avro batch is dead-lettered as it was (tail cannot decode it either)');
     const lag = await eventually('the profiler to move past the poison', () => {
       const run = edgeguard(['lag', '--json'], env);
       const rows = run.stdout
         .split('\n')
         .filter(Boolean)
         .map((l) => JSON.parse(l) as { group: string; topic: string; lag: number });
-      const profiler = rows.filter((r) => r.group.endsWith('profiler'));
-      return profiler.length > 0 && profiler.every((r) => r.lag === 0) ? profiler : undefined;
+      const moved = rows.filter((r) => r.group.endsWith('profiler') || r.group.endsWith('decider'));
+      return moved.length > 1 && moved.every((r) => r.lag === 0) ? moved : undefined;
     });
     assert.ok(lag.length > 0);
     const profiler = services.find((s) => s.name === 'profiler')!;
@@ -155,6 +190,12 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
     assert.match(
       metrics,
       /edgeguard_dead_letters_total\{stage="profiler",reason="bad-header",service="profiler"\} 1/,
+    );
+    const decider = services.find((s) => s.name === 'decider')!;
+    const deciderMetrics = await (await fetch(`http://127.0.0.1:${decider.healthPort}/metrics`)).text();
+    assert.match(
+      deciderMetrics,
+      /edgeguard_dead_letters_total\{stage="decider",reason="undecodable",service="decider"\} 1/,
     );
   });
 

@@ -1,5 +1,11 @@
 import { TOPICS } from '@edgeguard/pipeline';
-import { BadInput, decodeAccessLogMessage, SCHEMA_HEADER } from '@edgeguard/schema';
+import {
+  BadInput,
+  decodeAccessLogMessage,
+  SCHEMA_HEADER,
+  type StageRecord,
+  stageRecords,
+} from '@edgeguard/schema';
 import type { IHeaders } from 'kafkajs';
 
 /** Header names edgeguard writes on every message it produces. */
@@ -26,7 +32,10 @@ export const HEADERS = {
   stage: 'eg-stage',
   /** Index of the failed record inside a batch message (dead letters of one record). */
   originIndex: 'eg-origin-index',
-  /** `records-v1`: the value is a JSON array of keyed records (see {@link encodeRecordBatch}). */
+  /**
+   * `records-avro-v1`: the value is an Avro batch of keyed records (@edgeguard/schema
+   * record-batch.ts, writer schema in `eg-schema`); `records-v1`: a JSON array of them.
+   */
   format: 'eg-format',
 } as const;
 
@@ -41,28 +50,35 @@ export const RECORD_BATCH_TOPICS: ReadonlySet<string> = new Set<string>([
   TOPICS.signals,
   TOPICS.contentPartials,
 ]);
-export const RECORD_BATCH_FORMAT = 'records-v1';
+/** What we write: an Avro batch of stage records, its writer schema's fingerprint in `eg-schema`. */
+export const RECORD_BATCH_FORMAT = 'records-avro-v1';
+/** What builds before records-avro-v1 wrote: still read, so a rolling upgrade loses nothing. */
+export const RECORD_BATCH_JSON_FORMAT = 'records-v1';
 
 /** One record of a batch message: its own key, event time and per-source sequence number. */
-export interface TopicRecord {
-  key: string;
-  time: number;
-  seq: number;
-  value: unknown;
-}
+export type TopicRecord = StageRecord;
 
-/** One record, JSON-encoded as a batch element `[key, time, seq, value]`. */
+/** One record, JSON-encoded as a `records-v1` batch element `[key, time, seq, value]`. */
 export function encodeBatchRecord(record: TopicRecord): string {
   return JSON.stringify([record.key, record.time, record.seq, record.value]);
 }
 
-/** A batch message's value from records encoded with {@link encodeBatchRecord}. */
+/** A `records-v1` batch message's value from records encoded with {@link encodeBatchRecord}. */
 export function encodeRecordBatch(encodedRecords: readonly string[]): Buffer {
   return Buffer.from(`[${encodedRecords.join(',')}]`);
 }
 
+/**
+ * Decodes a record batch message of either format (`eg-format` header); throws `BadInput` when it
+ * is not one, or its writer schema is unknown.
+ */
+export function decodeRecordBatch(value: Buffer, headers: IHeaders | undefined): TopicRecord[] {
+  if (headerText(headers, HEADERS.format) === RECORD_BATCH_JSON_FORMAT) return decodeJsonRecordBatch(value);
+  return stageRecords.decode(value, headerText(headers, HEADERS.schema) ?? stageRecords.fingerprint);
+}
+
 /** Decodes a `records-v1` batch message; throws `BadInput` when it is not one. */
-export function decodeRecordBatch(value: Buffer): TopicRecord[] {
+function decodeJsonRecordBatch(value: Buffer): TopicRecord[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(value.toString('utf8'));
@@ -87,7 +103,8 @@ export function decodeRecordBatch(value: Buffer): TopicRecord[] {
 }
 
 export function isRecordBatch(headers: IHeaders | undefined): boolean {
-  return headerText(headers, HEADERS.format) === RECORD_BATCH_FORMAT;
+  const format = headerText(headers, HEADERS.format);
+  return format === RECORD_BATCH_FORMAT || format === RECORD_BATCH_JSON_FORMAT;
 }
 
 export function headerText(headers: IHeaders | undefined, name: string): string | undefined {
@@ -99,7 +116,8 @@ export function headerText(headers: IHeaders | undefined, name: string): string 
 
 /**
  * Decodes one Kafka message of an edgeguard topic into the values a stage processes: an Avro batch
- * of AccessLogs on `access-logs`, the records' values of a record batch, one JSON value elsewhere, `null` for a tombstone. Throws
+ * of AccessLogs on `access-logs`, the records' values of a record batch, one JSON value elsewhere,
+ * `null` for a tombstone. Throws
  * `BadInput` for anything undecodable, so the caller dead-letters it.
  */
 export function decodeTopicValue(
@@ -112,7 +130,7 @@ export function decodeTopicValue(
     if (topic === TOPICS.accessLogs) throw new BadInput('undecodable', 'access-logs message without a value');
     return [null];
   }
-  if (isRecordBatch(headers)) return decodeRecordBatch(value).map((record) => record.value);
+  if (isRecordBatch(headers)) return decodeRecordBatch(value, headers).map((record) => record.value);
   if (topic === TOPICS.accessLogs) return decodeAccessLogMessage(value, headerText(headers, HEADERS.schema));
   try {
     return [JSON.parse(value.toString('utf8'))];

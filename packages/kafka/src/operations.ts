@@ -81,7 +81,7 @@ export async function tailTopic(
         }
         try {
           if (isRecordBatch(message.headers) && message.value !== null) {
-            for (const record of decodeRecordBatch(message.value)) {
+            for (const record of decodeRecordBatch(message.value, message.headers)) {
               onRecord({ ...base, key: record.key, timestamp: record.time, value: record.value });
               count++;
             }

@@ -1,13 +1,11 @@
 import type { BusMessage, Emitter, Stage, StageFactory } from '@edgeguard/pipeline';
 import { partitionFor, TOPICS } from '@edgeguard/pipeline';
-import { type AccessLog, BadInput } from '@edgeguard/schema';
+import { type AccessLog, BadInput, type StageRecordWriter, stageRecords } from '@edgeguard/schema';
 import type { IHeaders, Message } from 'kafkajs';
 import {
   decodeRecordBatch,
   decodeTopicValue,
-  encodeBatchRecord,
   encodeJson,
-  encodeRecordBatch,
   eventTimeOf,
   HEADERS,
   headerText,
@@ -112,10 +110,10 @@ const COUNT = /^[0-9]{1,15}$/;
 export const MAX_REQUEST_BYTES = 768 * 1024;
 
 /**
- * Characters of encoded records per batch message: at most 3 bytes each in UTF-8, so a batch stays
- * under MAX_REQUEST_BYTES.
+ * Bytes of Avro-encoded records per batch message (a record that does not fit starts the next
+ * one), so a batch stays well under MAX_REQUEST_BYTES.
  */
-const MAX_BATCH_CHARS = 192 * 1024;
+const MAX_BATCH_BYTES = 192 * 1024;
 
 const blankCheckpoint = (): Checkpoint => ({
   nextOffset: '0',
@@ -200,6 +198,8 @@ export class StageTask {
   /** Outputs up to this sequence were sent before the restart: not sent again while replaying. */
   private suppressUpToSeq = 0;
   private readonly source: string;
+  /** Outputs to record-batch topics of the batch being processed (their buffers kept between batches). */
+  private readonly batches: RecordBatches;
 
   constructor(
     private readonly stage: Stage,
@@ -207,6 +207,7 @@ export class StageTask {
     private readonly settings: TaskSettings,
   ) {
     this.source = `${settings.stageName}/${partition}`;
+    this.batches = new RecordBatches(this.source, String(settings.sources));
   }
 
   get nextOffset(): string {
@@ -276,7 +277,8 @@ export class StageTask {
     const { prefix, partitions } = this.settings;
     const sources = String(this.settings.sources);
     const outputs: PendingOutput[] = [];
-    const batches = new RecordBatches(this.source, sources);
+    const batches = this.batches;
+    batches.discard(); // anything left by a batch that failed
     const emitter: Emitter = {
       emit: (outTopic, outKey, value, timestamp) => {
         const seq = ++this.checkpoint.outSeq;
@@ -338,7 +340,7 @@ export class StageTask {
       let records: TopicRecord[];
       try {
         if (message.value === null) throw new BadInput('undecodable', 'record batch without a value');
-        records = decodeRecordBatch(message.value);
+        records = decodeRecordBatch(message.value, message.headers);
       } catch (error) {
         this.deadLetter(work, message, error as Error);
         return;
@@ -569,12 +571,13 @@ export class InlineTasks implements StageTasks {
   }
 }
 
-/** One input batch's outputs to record-batch topics, grouped into messages per topic partition. */
+/**
+ * One input batch's outputs to record-batch topics, grouped into messages per topic partition: each
+ * record is Avro-encoded into its partition's open batch as it is emitted.
+ */
 class RecordBatches {
-  private readonly open = new Map<
-    string,
-    { topic: string; partition: number; records: string[]; chars: number; last: TopicRecord }
-  >();
+  /** By `topic#partition`: bounded by the output topics' partition counts. */
+  private readonly open = new Map<string, OpenBatch>();
   private readonly closed: PendingOutput[] = [];
 
   constructor(
@@ -584,41 +587,53 @@ class RecordBatches {
 
   add(topic: string, partition: number, record: TopicRecord): void {
     const key = `${topic}#${partition}`;
-    const encoded = encodeBatchRecord(record);
     let batch = this.open.get(key);
-    if (batch !== undefined && batch.chars + encoded.length > MAX_BATCH_CHARS) {
-      this.close(batch);
-      batch = undefined;
-    }
     if (batch === undefined) {
-      batch = { topic, partition, records: [], chars: 2, last: record };
+      batch = { topic, partition, writer: stageRecords.writer(), last: record };
       this.open.set(key, batch);
     }
-    batch.records.push(encoded);
-    batch.chars += encoded.length + 1;
+    const full = batch.writer.add(record, MAX_BATCH_BYTES);
+    if (full !== null) this.close(batch, full);
     batch.last = record;
   }
 
   /** Every batch as a message, in the order they were filled. */
   drain(): PendingOutput[] {
-    for (const batch of this.open.values()) this.close(batch);
-    this.open.clear();
+    for (const batch of this.open.values()) {
+      const value = batch.writer.finish();
+      if (value !== null) this.close(batch, value);
+    }
     return this.closed.splice(0);
   }
 
-  private close(batch: { topic: string; partition: number; records: string[]; last: TopicRecord }): void {
+  /** Forgets unsent records (keeps the writers' buffers). */
+  discard(): void {
+    for (const batch of this.open.values()) batch.writer.finish();
+    this.closed.length = 0;
+  }
+
+  /** `value` holds the batch's records up to and with `batch.last`. */
+  private close(batch: OpenBatch, value: Buffer): void {
     this.closed.push({
       topic: batch.topic,
       message: {
         key: null,
-        value: encodeRecordBatch(batch.records),
+        value,
         partition: batch.partition,
         headers: {
           [HEADERS.format]: RECORD_BATCH_FORMAT,
+          [HEADERS.schema]: stageRecords.fingerprint,
           ...provenance(this.source, this.sources, batch.last.time, batch.last.seq),
         },
       },
     });
-    batch.records = [];
   }
+}
+
+interface OpenBatch {
+  topic: string;
+  partition: number;
+  writer: StageRecordWriter;
+  /** The batch's last record so far: its event time and sequence number head the message. */
+  last: TopicRecord;
 }

@@ -1,5 +1,6 @@
 import avro from 'avsc';
 import { type AccessLog, accessLogSchema } from './access-log.js';
+import { AvroBatchFormat } from './avro-batch.js';
 import { BadInput } from './bad-input.js';
 import { accessLogType } from './codec.js';
 
@@ -20,41 +21,22 @@ export const accessLogBatchSchema = {
 
 export const SCHEMA_HEADER = 'eg-schema';
 
-const batchType = avro.Type.forSchema(accessLogBatchSchema as unknown as avro.Schema);
+const accessLogBatches = new AvroBatchFormat('AccessLog batch', accessLogBatchSchema);
+const batchType = accessLogBatches.batchType;
 /** Hex SHA-256 of the canonical batch schema: the `eg-schema` header value we write. */
-export const accessLogBatchFingerprint = batchType.fingerprint('sha256').toString('hex');
+export const accessLogBatchFingerprint = accessLogBatches.fingerprint;
 
-interface Reader {
-  type: avro.Type;
-  resolver: ReturnType<avro.Type['createResolver']> | null;
-  /** For batch writers whose only field is the records array: the resolver of one record. */
-  items?: { resolver: ReturnType<avro.Type['createResolver']> | undefined };
-}
-/** Writer schemas we can read, by fingerprint; bounded by the number of schema versions we know. */
-const readersByFingerprint = new Map<string, Reader>([
-  [accessLogBatchFingerprint, { type: batchType, resolver: null, items: { resolver: undefined } }],
-]);
-/** Confluent schema ids → reader of one AccessLog record (not a batch). */
-const confluentReaders = new Map<number, Reader>();
+/** Confluent schema ids → resolver of one AccessLog record (not a batch). */
+const confluentReaders = new Map<number, ReturnType<avro.Type['createResolver']>>();
 
 /** Makes batches written with an older/newer writer schema readable (registered once at start). */
 export function registerBatchWriterSchema(schema: object): string {
-  const writer = avro.Type.forSchema(schema as avro.Schema) as avro.types.RecordType;
-  const fingerprint = writer.fingerprint('sha256').toString('hex');
-  const fields = writer.fields;
-  const records = fields.length === 1 && fields[0]!.name === 'records' ? fields[0]!.type : null;
-  const items =
-    records instanceof avro.types.ArrayType
-      ? { resolver: accessLogType.createResolver(records.itemsType) }
-      : undefined;
-  readersByFingerprint.set(fingerprint, { type: writer, resolver: batchType.createResolver(writer), items });
-  return fingerprint;
+  return accessLogBatches.register(schema);
 }
 
 /** Accepts Confluent-framed single records written with `schema` under registry id `id`. */
 export function registerConfluentSchema(id: number, schema: object): void {
-  const writer = avro.Type.forSchema(schema as avro.Schema);
-  confluentReaders.set(id, { type: writer, resolver: accessLogType.createResolver(writer) });
+  confluentReaders.set(id, accessLogType.createResolver(avro.Type.forSchema(schema as avro.Schema)));
 }
 
 /**
@@ -88,70 +70,12 @@ export function decodeAccessLogMessage(value: Buffer, schemaHeader?: string): Ac
     const reader = confluentReaders.get(id);
     if (!reader) throw new BadInput('unknown-schema', `Confluent schema id ${id} is not registered`);
     try {
-      const { value: record, offset } = accessLogType.decode(value, 5, reader.resolver ?? undefined);
+      const { value: record, offset } = accessLogType.decode(value, 5, reader);
       if (offset !== value.length) throw new Error(offset < 0 ? 'truncated buffer' : 'trailing data');
       return [record as AccessLog];
     } catch (error) {
       throw new BadInput('undecodable', `Confluent-framed AccessLog: ${(error as Error).message}`);
     }
   }
-  const reader = readersByFingerprint.get(schemaHeader ?? accessLogBatchFingerprint);
-  if (!reader) throw new BadInput('unknown-schema', `writer schema ${schemaHeader} is not registered`);
-  try {
-    if (reader.items) return decodeRecords(value, reader.items.resolver);
-    const batch = reader.resolver
-      ? batchType.fromBuffer(value, reader.resolver)
-      : batchType.fromBuffer(value);
-    return (batch as { records: AccessLog[] }).records;
-  } catch (error) {
-    throw new BadInput('undecodable', `AccessLog batch: ${(error as Error).message}`);
-  }
-}
-
-/**
- * The records array of a batch envelope, block by block (Avro spec: a count, a byte size when the
- * count is negative, the items; a zero count ends it), each record decoded on its own. avsc's own
- * array reader believes the count and only checks the buffer at the end: a 4-byte message claiming
- * 20 million records built 20 million empty records and ran the consumer out of memory. Here a
- * count larger than the bytes left is refused at once (every record takes at least one byte), and
- * a cut record is found at that record.
- */
-function decodeRecords(
-  value: Buffer,
-  resolver: ReturnType<avro.Type['createResolver']> | undefined,
-): AccessLog[] {
-  const records: AccessLog[] = [];
-  const cursor = { pos: 0 };
-  for (;;) {
-    let count = readLong(value, cursor);
-    if (count === 0) break;
-    if (count < 0) {
-      count = -count;
-      readLong(value, cursor); // the block's size in bytes: not needed to read it
-    }
-    if (count > value.length - cursor.pos)
-      throw new Error(`a block of ${count} records in ${value.length - cursor.pos} bytes`);
-    for (let i = 0; i < count; i++) {
-      const { value: record, offset } = accessLogType.decode(value, cursor.pos, resolver);
-      if (offset < 0) throw new Error(`truncated buffer (record ${records.length})`);
-      records.push(record as AccessLog);
-      cursor.pos = offset;
-    }
-  }
-  if (cursor.pos !== value.length) throw new Error('trailing data');
-  return records;
-}
-
-/** An Avro long (zig-zag varint) at cursor.pos; throws when cut or beyond 2^53. */
-function readLong(buffer: Buffer, cursor: { pos: number }): number {
-  let result = 0;
-  let scale = 1;
-  for (let i = 0; i < 8; i++) {
-    if (cursor.pos >= buffer.length) throw new Error('truncated buffer');
-    const byte = buffer[cursor.pos++]!;
-    result += (byte & 0x7f) * scale;
-    if (byte < 0x80) return result % 2 === 0 ? result / 2 : -(result + 1) / 2;
-    scale *= 128;
-  }
-  throw new Error('a block count beyond 2^53');
+  return accessLogBatches.decode(value, schemaHeader ?? accessLogBatchFingerprint) as AccessLog[];
 }
