@@ -129,8 +129,7 @@ const I_FP_ACC_FLUSH = 4;
  * (I_EVAL_ENTRY), see Profiler.evaluationSlots.
  */
 const I_EVAL_INTERVAL = 5;
-/** Index of its fingerprint accumulator in the current flush's list (valid when I_FP_ACC_FLUSH is current). */
-const I_FP_ACC_INDEX = 6;
+const I_EVAL_ENTRY = 6;
 const I_FINGERPRINT_HASH = 7;
 const I_PATH_HASH = 8;
 const I_COUNTED_FINGERPRINT_HASH = 9;
@@ -145,12 +144,11 @@ const I_PATHS_FILLED = 12;
 const I_URLS_FILLED = 13;
 /** 0: the recent paths are in the slot (INLINE_PATHS at most); else their block's number + 1. */
 const I_PATH_BLOCK = 14;
-const I_EVAL_ENTRY = 15;
 /**
  * Then the recent URL hashes (recentUrlsPerClient), then the first INLINE_PATHS recent path
  * hashes, as Int32.
  */
-const I_RECENT = 16;
+const I_RECENT = 15;
 
 /**
  * Recent paths a slot holds itself. Most clients ask for a few distinct paths (95 % of the
@@ -175,8 +173,8 @@ const F_PATH_SENSITIVE = 32;
 const F_HUMAN_LOOKING = 64;
 const F_HUMAN_COUNTED = 128;
 const F_FLAGGED_COUNTED = 256;
-// Texts per slot (one packed array, T_STRIDE entries per slot); T_PREFIX holds the prefix's entry,
-// T_PATH_ENTRY the last path's.
+// Per slot (one packed array, T_STRIDE entries per slot): texts, and the objects the client counts
+// in (its prefix's entry, its fingerprint's accumulator, its last path's entry).
 const T_IP = 0;
 const T_PREFIX = 1;
 const T_USER_AGENT = 2;
@@ -185,7 +183,7 @@ const T_HEADER_ORDER = 4;
 const T_FINGERPRINT = 5;
 const T_COUNTED_FINGERPRINT = 6;
 const T_LAST_SIGNAL_REASON = 7;
-const T_FINGERPRINT_ACC_FOR = 8;
+const T_FINGERPRINT_ACC = 8;
 const T_PATH_ENTRY = 9;
 const T_STRIDE = 10;
 
@@ -290,7 +288,7 @@ class ClientStore {
     texts[t + T_FINGERPRINT] = '';
     texts[t + T_COUNTED_FINGERPRINT] = '';
     texts[t + T_LAST_SIGNAL_REASON] = '';
-    texts[t + T_FINGERPRINT_ACC_FOR] = '';
+    texts[t + T_FINGERPRINT_ACC] = null;
     texts[t + T_PATH_ENTRY] = null;
   }
 }
@@ -642,28 +640,21 @@ class ClientProfile implements ClientTraits {
   set countedFingerprintHash(v: number) {
     this.ints[this.i + I_COUNTED_FINGERPRINT_HASH] = v;
   }
-  /** The fingerprint accumulator of the current flush, and the flush it belongs to. */
   /**
-   * Its fingerprint accumulator of the current flush, as an index into the flush's list (an
-   * index, not a reference: the accumulator must not outlive its flush).
+   * Its fingerprint's accumulator (null: none yet), and the flush it last counted in it (its
+   * path then restarts, see lastFingerprintPath).
    */
-  get fingerprintAccIndex(): number {
-    return this.ints[this.i + I_FP_ACC_INDEX]!;
+  get fingerprintAcc(): FingerprintAccumulator | null {
+    return this.texts[this.t + T_FINGERPRINT_ACC] as FingerprintAccumulator | null;
   }
-  set fingerprintAccIndex(v: number) {
-    this.ints[this.i + I_FP_ACC_INDEX] = v;
+  set fingerprintAcc(v: FingerprintAccumulator | null) {
+    this.texts[this.t + T_FINGERPRINT_ACC] = v;
   }
   get fingerprintAccFlush(): number {
     return this.ints[this.i + I_FP_ACC_FLUSH]!;
   }
   set fingerprintAccFlush(v: number) {
     this.ints[this.i + I_FP_ACC_FLUSH] = v;
-  }
-  get fingerprintAccFor(): string {
-    return this.text(T_FINGERPRINT_ACC_FOR) as string;
-  }
-  set fingerprintAccFor(v: string) {
-    this.setText(T_FINGERPRINT_ACC_FOR, v);
   }
   /** The last path added to that accumulator (a client repeating a path adds it once). */
   get lastFingerprintPath(): number {
@@ -762,13 +753,14 @@ class ContentAccumulator {
 
 /**
  * Map-side totals for one fingerprint since the last flush. Kept across flushes by fingerprint;
- * the first count of a flush starts them afresh (`flush` says which flush they are of).
+ * the first count of a flush starts them afresh (`flush` says which flush they are of). Clients
+ * hold theirs; it belongs to one epoch of the fingerprint table (a client's accumulator of an
+ * older epoch is looked up again).
  */
 class FingerprintAccumulator {
   flush = -1;
   fingerprint = '';
-  /** Its place in the flush's list (see ClientProfile.fingerprintAccIndex). */
-  index = 0;
+  epoch = 0;
   requests = 0;
   pages = 0;
   assets = 0;
@@ -809,8 +801,8 @@ class PrefixEntry {
   ) {}
 }
 
-/** What a client slot's text column holds: texts, its prefix entry and its last path's entry. */
-type SlotText = string | PrefixEntry | PathEntry | null | undefined;
+/** What a client slot's text column holds: texts and the entries and accumulator it counts in. */
+type SlotText = string | PrefixEntry | PathEntry | FingerprintAccumulator | null | undefined;
 
 export interface ProfilerStats {
   observed: number;
@@ -867,8 +859,9 @@ export class Profiler {
   private readonly contentByText = new Map<string, ContentAccumulator>();
   /** Fingerprint accumulators, across flushes (see FingerprintAccumulator). */
   private readonly fingerprints = new Map<string, FingerprintAccumulator>();
-  /** Those counted in the current flush, by index (clients refer to theirs by index), in order. */
+  /** Those counted in the current flush, in the order of their first count (the emitted order). */
   private readonly fingerprintList: FingerprintAccumulator[] = [];
+  private fingerprintEpoch = 0;
   /**
    * Prefix text → entry (see PrefixEntry). Past maxClients entries (more than the clients held can
    * use), checked at each flush, it starts over: clients then look theirs up again.
@@ -1100,18 +1093,16 @@ export class Profiler {
     }
 
     // Cross-address aggregates (the client keeps its accumulator for the current flush).
-    let fp: FingerprintAccumulator;
+    let fp = client.fingerprintAcc;
     if (
       client.fingerprintAccFlush !== this.stats.flushes ||
-      client.fingerprintAccFor !== client.fingerprint
+      fp === null ||
+      fp.fingerprint !== client.fingerprint
     ) {
-      fp = this.fingerprintAccumulator(client.fingerprint, client.userAgent ?? null, client.crawlerClaim);
-      client.fingerprintAccIndex = fp.index;
+      fp = this.fingerprintAccumulator(client, fp);
+      client.fingerprintAcc = fp;
       client.fingerprintAccFlush = this.stats.flushes;
-      client.fingerprintAccFor = client.fingerprint;
       client.lastFingerprintPath = 0;
-    } else {
-      fp = this.fingerprintList[client.fingerprintAccIndex]!;
     }
     fp.requests++;
     // Assets of human-looking clients are left out: the swarm rule asks whether the fingerprint's
@@ -1370,23 +1361,27 @@ export class Profiler {
     }
   }
 
+  /** The current accumulator of the client's fingerprint (`held`: the one it held, if still it). */
   private fingerprintAccumulator(
-    fingerprint: string,
-    userAgent: string | null,
-    declaredCrawler: boolean,
+    client: ClientProfile,
+    held: FingerprintAccumulator | null,
   ): FingerprintAccumulator {
-    let acc = this.fingerprints.get(fingerprint);
-    if (acc === undefined) {
-      acc = new FingerprintAccumulator();
-      acc.fingerprint = fingerprint;
-      this.fingerprints.set(fingerprint, acc);
+    const fingerprint = client.fingerprint;
+    let acc: FingerprintAccumulator | undefined = held ?? undefined;
+    if (acc === undefined || acc.fingerprint !== fingerprint || acc.epoch !== this.fingerprintEpoch) {
+      acc = this.fingerprints.get(fingerprint);
+      if (acc === undefined) {
+        acc = new FingerprintAccumulator();
+        acc.fingerprint = fingerprint;
+        acc.epoch = this.fingerprintEpoch;
+        this.fingerprints.set(fingerprint, acc);
+      }
     }
     if (acc.flush !== this.stats.flushes) {
       // The flush's first client of the fingerprint describes it (as a map rebuilt per flush did).
       startFingerprintFlush(acc, this.stats.flushes);
-      acc.userAgent = userAgent; // the client's shared copy
-      acc.declaredCrawler = declaredCrawler;
-      acc.index = this.fingerprintList.length;
+      acc.userAgent = client.userAgent ?? null; // the client's shared copy
+      acc.declaredCrawler = client.crawlerClaim;
       this.fingerprintList.push(acc);
     }
     return acc;
@@ -1645,7 +1640,10 @@ export class Profiler {
       });
     }
     this.fingerprintList.length = 0;
-    if (this.fingerprints.size > ACCUMULATOR_ENTRIES) this.fingerprints.clear();
+    if (this.fingerprints.size > ACCUMULATOR_ENTRIES) {
+      this.fingerprints.clear();
+      this.fingerprintEpoch++;
+    }
     const prefixes: PrefixCount[] = [];
     for (const acc of this.countedPrefixes) {
       prefixes.push({
