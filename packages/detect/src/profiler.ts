@@ -95,8 +95,9 @@ export interface ProfilerSink {
 // Client state columns (struct of arrays, indexed by the client table's slot). One object per
 // client with ~45 fields and boxed time fields cost ~620 B; columns cost ~300 B and nothing for
 // the garbage collector to trace but the text columns. A slot's values of one type sit side by
-// side (one Float64 run with its counters, one Int32 run, one run of texts), so a request touches
-// a few adjacent cache lines per client instead of one line in each of ~20 columns.
+// side (one Float64 run with its counters followed by its Int32 run in the same buffer, and one
+// run of texts), so a request touches a few adjacent cache lines per client instead of one line in
+// each of ~20 columns.
 // Float64 per slot: clocks, times, scores and lifetime counts (exact past 2^31), then the decayed
 // counters (COUNTER_STRIDE, from N_COUNTERS).
 const N_CLOCK = 0;
@@ -210,6 +211,13 @@ class ClientStore {
 
   /** Int32 values per slot: I_RECENT + the recent URLs + the inline recent paths. */
   readonly intStride: number;
+  /**
+   * A slot's numbers and ints are adjacent in one buffer per page (Float64 values, then the Int32
+   * values, padded to 8 bytes): `slotDoubles` Float64 places per slot; its ints start at Int32
+   * index `slot × 2 × slotDoubles + 2 × N_STRIDE` of the page. One memory region per client
+   * instead of two: a request to a client not in cache misses once less (and one TLB entry).
+   */
+  readonly slotDoubles: number;
   /** Recent paths held in the slot (INLINE_PATHS, or all when the set is that small). */
   readonly inlinePaths: number;
   /** Full recent-path sets (recentPaths each) of the clients that outgrew their slot's. */
@@ -228,6 +236,7 @@ class ClientStore {
   ) {
     this.inlinePaths = Math.min(INLINE_PATHS, recentPaths);
     this.intStride = I_RECENT + recentUrls + this.inlinePaths;
+    this.slotDoubles = N_STRIDE + Math.ceil(this.intStride / 2);
   }
 
   /** A block for one slot's full recent-path set. */
@@ -244,8 +253,9 @@ class ClientStore {
   /** Adds one page of slots (fewer for the last page). */
   grow(): void {
     const slots = Math.min(PAGE_SLOTS, this.maxSlots - this.capacity);
-    this.numPages.push(new Float64Array(slots * N_STRIDE));
-    this.intPages.push(new Int32Array(slots * this.intStride));
+    const buffer = new ArrayBuffer(slots * this.slotDoubles * 8);
+    this.numPages.push(new Float64Array(buffer));
+    this.intPages.push(new Int32Array(buffer));
     // The text pages are packed arrays (never holey): copies of one page of nulls, filled by push
     // once (a copy is one block copy; pushing a page's entries cost ~1.5 % of a run).
     if (this.emptyTexts.length !== slots * T_STRIDE) {
@@ -261,7 +271,7 @@ class ClientStore {
     const page = slot >>> PAGE_BITS;
     const k = slot & PAGE_MASK;
     const num = this.numPages[page]!;
-    const n = k * N_STRIDE;
+    const n = k * this.slotDoubles;
     // Loops, not `fill`: for a few dozen values the builtin's call costs more than the stores.
     for (let x = n; x < n + N_STRIDE; x++) num[x] = 0;
     num[n + N_CLOCK] = Number.NEGATIVE_INFINITY;
@@ -272,7 +282,7 @@ class ClientStore {
     num[n + N_FP_COUNTED_AT] = Number.NEGATIVE_INFINITY;
     num[n + N_COUNTED_SCORE] = -1;
     const ints = this.intPages[page]!;
-    const i = k * this.intStride;
+    const i = 2 * (n + N_STRIDE);
     const pathBlock = ints[i + I_PATH_BLOCK]!;
     if (pathBlock !== 0) this.freeBlocks.push(pathBlock - 1);
     // The recent-key sets are left as they are: their filled counts (reset here) say none is valid.
@@ -328,10 +338,10 @@ class ClientProfile implements ClientTraits {
     const k = slot & PAGE_MASK;
     this.slot = slot;
     this.num = this.counters = store.numPages[page]!;
-    this.n = k * N_STRIDE;
+    this.n = k * store.slotDoubles;
     this.co = this.n + N_COUNTERS;
     const ints = store.intPages[page]!;
-    const i = k * store.intStride;
+    const i = 2 * (this.n + N_STRIDE);
     this.urls = this.ints = ints;
     this.i = i;
     this.uo = i + I_RECENT;
