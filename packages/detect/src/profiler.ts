@@ -829,10 +829,10 @@ export interface ProfilerStats {
  * signals when a client crosses a rule (not per request), and map-side partials per content key,
  * fingerprint and prefix flushed every `flushIntervalMs` of event time. Pure: event time only.
  *
- * Hot path: one client-table lookup, one content-key hash (classification skipped when the client
- * repeats its last path), a scan of two small key sets, a few counter updates in typed arrays, one
- * content map update; rules are evaluated now and then, not per request. Nothing is allocated per
- * request.
+ * Hot path: one client-table lookup, one content-key hash (a path entry looked up only when the
+ * client's path changes), a scan of two small key sets, a few counter updates in typed arrays and
+ * in the entry's and fingerprint's accumulators the client holds; rules are evaluated now and
+ * then, not per request. Nothing is allocated per request.
  */
 export class Profiler {
   /** Client address → slot in the client columns and pools. */
