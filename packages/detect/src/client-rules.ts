@@ -126,7 +126,10 @@ export function scoreClient(
   out: ClientScore,
 ): void {
   const c = config.client;
-  out.points.fill(0);
+  // A loop, not `fill`: this runs about once per request, and the builtin's call costs more than
+  // clearing 11 numbers.
+  const points = out.points;
+  for (let r = 0; r < RULE_COUNT; r++) points[r] = 0;
   const requests = v[offset + M_REQUESTS]!;
   const pages = v[offset + M_PAGES]!;
   const assets = v[offset + M_ASSETS]!;

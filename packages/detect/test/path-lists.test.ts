@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { SensitivePathMatcher } from '../src/path-lists.js';
 
@@ -40,4 +41,22 @@ test('ordinary pages, assets and look-alikes are not sensitive', () => {
   assert.equal(matcher.matches('/search', 'q=hello+world&page=2'), false);
   assert.equal(matcher.matches('/search', 'q=caf%C3%A9+(paris)'), false);
   assert.equal(matcher.matches('/products/18', '_=1705827706309'), false);
+});
+
+test('every traversal, SQL-injection and XSS pattern of the lists is a probe in a query', () => {
+  const dataDir = new URL('../data/', import.meta.url);
+  for (const name of ['path_traversal.txt', 'sqli_probe_patterns.txt', 'xss_probe_patterns.txt']) {
+    const patterns = readFileSync(new URL(name, dataDir), 'utf8')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line.length > 0 && !line.startsWith('#'));
+    assert.ok(patterns.length > 0, name);
+    for (const pattern of patterns) {
+      assert.equal(matcher.queryMatches(`q=${pattern}`), true, `${name}: ${pattern}`);
+      assert.equal(matcher.queryMatches(`a=1&q=${pattern}&b=2`), true, `${name}: ${pattern}`);
+    }
+  }
+  // None of the characters any pattern needs: not a probe, whatever the letters.
+  assert.equal(matcher.queryMatches('since=1705815115&device=41d7e114e03deba9'), false);
+  assert.equal(matcher.queryMatches('q=union+select+password+from+users'), false);
 });

@@ -337,3 +337,27 @@ test('a client asking for many distinct paths remembers the last recentPathsPerC
   assert.equal(repeats(6), 4);
   assert.equal(repeats(3), 2);
 });
+
+test('clients whose requests wait for the flush are judged there in the order of their first request; an evicted one is not', () => {
+  const probes = ['/.env', '/.git/config', '/backup.sql', '/.aws/credentials', '/phpinfo.php', '/.htpasswd'];
+  // The first request is judged at once (nothing to see yet); the probes wait for the flush.
+  const overrides = {
+    client: { evaluateFirstRequests: 1, evaluateEveryRequests: 1_000, evaluateEveryMs: 60_000 },
+  };
+  const a = '203.0.113.1';
+  const b = '203.0.113.2';
+  const logs = [
+    request({ time: T0, clientAddress: a, path: '/' }),
+    request({ time: T0 + 1, clientAddress: b, path: '/' }),
+    ...probes.map((path, k) => request({ time: T0 + 10 + k, clientAddress: b, path })),
+    ...probes.map((path, k) => request({ time: T0 + 100 + k, clientAddress: a, path })),
+  ];
+  const scanners = (sink: Collect) => sink.signals.filter((s) => s.reason === 'scanner').map((s) => s.ip);
+  assert.deepEqual(scanners(profile(logs, overrides).sink), [a, b]);
+
+  // A third address in the same second takes a's slot: a is not judged at the flush, b still is.
+  const crowded = [...logs, request({ time: T0 + 200, clientAddress: '203.0.113.3', path: '/' })];
+  const { sink, profiler } = profile(crowded, { ...overrides, bounds: { maxClients: 2 } });
+  assert.equal(profiler.getStats().clientsEvicted, 1);
+  assert.deepEqual(scanners(sink), [b]);
+});
