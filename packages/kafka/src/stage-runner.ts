@@ -33,7 +33,7 @@ export interface StageRunnerOptions {
   /**
    * Output bytes handed to the producer and not yet acknowledged beyond which a batch waits
    * (backpressure): while a batch's outputs are in flight the next batches are fetched and
-   * processed. 0: every batch waits for its own outputs' acknowledgement. Default 16 MiB.
+   * processed. 0: every batch waits for its own outputs' acknowledgement. Default 8 MiB.
    */
   maxInFlightBytes?: number;
   /**
@@ -622,8 +622,8 @@ export class StageRunner {
   }
 }
 
-/** Unacknowledged output bytes before a batch waits: a few batches' outputs of the profiler. */
-const DEFAULT_MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024;
+/** Unacknowledged output bytes before a batch waits: about one fetch's outputs of the profiler (A/B: 8 MiB beat 4 and 16). */
+const DEFAULT_MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
 
 function taskKey(topic: string, partition: number): string {
   return `${topic}#${partition}`;
