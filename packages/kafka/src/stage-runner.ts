@@ -352,18 +352,22 @@ export class StageRunner {
   private tasksLost(ids: number[], error: Error): void {
     const lost = new Set(ids);
     for (const [key, task] of [...this.tasks]) {
-      if (!lost.has(task.id)) continue;
-      try {
-        this.forget(key, task);
-      } catch (seekError) {
-        // Not running any more (stopping): the task is dropped all the same, nothing to rewind.
-        this.log.warn({ partition: task.partition, error: (seekError as Error).message }, 'rewind failed');
-      }
-      this.log.warn(
-        { partition: task.partition, rewindTo: task.rewindTo, error: error.message },
-        'stage worker lost: partition rewound to its checkpoint',
-      );
+      if (lost.has(task.id)) this.rewind(key, task, error, 'stage worker lost');
     }
+  }
+
+  /** `forget` outside a batch (kafkajs may be stopping), logged with why. */
+  private rewind(key: string, task: PartitionTask, error: Error, why: string): void {
+    try {
+      this.forget(key, task);
+    } catch (seekError) {
+      // Not running any more (stopping): the task is dropped all the same, nothing to rewind.
+      this.log.warn({ partition: task.partition, error: (seekError as Error).message }, 'rewind failed');
+    }
+    this.log.warn(
+      { partition: task.partition, rewindTo: task.rewindTo, error: error.message },
+      `${why}: partition rewound to its checkpoint`,
+    );
   }
 
   private async processBatch(
@@ -494,16 +498,7 @@ export class StageRunner {
       // Already dropped: by a batch that awaited this send, a rebalance or a lost worker.
       if (this.tasks.get(key) !== task) return;
       this.sendFailures.set(key, error);
-      try {
-        this.forget(key, task);
-      } catch (seekError) {
-        // Not running any more (stopping): the task is dropped all the same, nothing to rewind.
-        this.log.warn({ partition: task.partition, error: (seekError as Error).message }, 'rewind failed');
-      }
-      this.log.warn(
-        { partition: task.partition, rewindTo: task.rewindTo, error: error.message },
-        'sending outputs failed: partition rewound to its checkpoint',
-      );
+      this.rewind(key, task, error, 'sending outputs failed');
     });
   }
 
