@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AccessLogProducer,
   createKafka,
@@ -19,7 +20,7 @@ import { TOPICS } from '@edgeguard/pipeline';
 import { BadInput } from '@edgeguard/schema';
 import { createLogger, Metrics } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
-import type { Consumer, Kafka, Message, Producer } from 'kafkajs';
+import type { Consumer, Kafka, Message, Producer, RecordMetadata } from 'kafkajs';
 import { edgeguard, eventually, tail, uniquePrefix } from './support/services.js';
 import { type CountingOptions, countingStage } from './support/stages.js';
 
@@ -50,31 +51,29 @@ function failingSends(kafka: Kafka, failures: number): Kafka {
   });
 }
 
-/**
- * The same Kafka client, but the first sendBatch of its producers waits for `release` and is then
- * refused, and every batch its consumers handle is reported to `handled` (its last offset) once
- * `eachBatch` returns: a send that fails after the runner went on with later batches.
- */
-function deferredFailure(kafka: Kafka, release: Promise<void>, handled: (lastOffset: number) => void): Kafka {
-  let first = true;
+/** Hooks into a Kafka client: around every sendBatch of its producers, after every eachBatch of its consumers. */
+interface Hooks {
+  send?: (send: () => Promise<RecordMetadata[]>) => Promise<RecordMetadata[]>;
+  /** With the batch's last offset, once `eachBatch` returned. */
+  handled?: (lastOffset: number) => void;
+}
+
+function instrumented(kafka: Kafka, hooks: Hooks): Kafka {
   return new Proxy(kafka, {
     get(target, property, receiver) {
-      if (property === 'producer')
+      if (property === 'producer' && hooks.send)
         return (...args: Parameters<Kafka['producer']>): Producer => {
           const producer = target.producer(...args);
           const sendBatch = producer.sendBatch.bind(producer);
-          producer.sendBatch = async (batch) => {
-            if (!first) return sendBatch(batch);
-            first = false;
-            await release;
-            throw new Error('injected: the broker did not take this batch, later');
-          };
+          const around = hooks.send!;
+          producer.sendBatch = (batch) => around(() => sendBatch(batch));
           return producer;
         };
-      if (property === 'consumer')
+      if (property === 'consumer' && hooks.handled)
         return (...args: Parameters<Kafka['consumer']>): Consumer => {
           const consumer = target.consumer(...args);
           const run = consumer.run.bind(consumer);
+          const handled = hooks.handled!;
           consumer.run = (config) =>
             run({
               ...config,
@@ -87,6 +86,24 @@ function deferredFailure(kafka: Kafka, release: Promise<void>, handled: (lastOff
         };
       return Reflect.get(target, property, receiver);
     },
+  });
+}
+
+/**
+ * The same Kafka client, but the first sendBatch of its producers waits for `release` and is then
+ * refused, and every batch its consumers handle is reported to `handled`: a send that fails after
+ * the runner went on with later batches.
+ */
+function deferredFailure(kafka: Kafka, release: Promise<void>, handled: (lastOffset: number) => void): Kafka {
+  let first = true;
+  return instrumented(kafka, {
+    send: async (send) => {
+      if (!first) return send();
+      first = false;
+      await release;
+      throw new Error('injected: the broker did not take this batch, later');
+    },
+    handled,
   });
 }
 
@@ -171,7 +188,10 @@ for (const workers of [0, 2])
       prefix: string,
       kafka: Kafka,
       stage: CountingOptions = {},
-      checkpointIntervalMs = 200,
+      {
+        checkpointIntervalMs = 200,
+        maxInFlightBytes,
+      }: { checkpointIntervalMs?: number; maxInFlightBytes?: number } = {},
     ): Promise<StageRunner> {
       metrics = new Metrics('stage-runner-test');
       const runner = new StageRunner({
@@ -185,6 +205,7 @@ for (const workers of [0, 2])
         metrics,
         partitions: { [TOPICS.accessLogs]: 1, [TOPICS.alerts]: 1 },
         checkpointIntervalMs,
+        maxInFlightBytes,
         maxWaitTimeInMs: 100,
       });
       runners.push(runner);
@@ -231,7 +252,7 @@ for (const workers of [0, 2])
         if (lastOffset >= 2 * (half / 100) - 1) release();
       });
       // No checkpoint meanwhile: it would wait for the hanging send (and rightly hold the partition).
-      const runner = await start(deferPrefix, kafka, {}, 60_000);
+      const runner = await start(deferPrefix, kafka, {}, { checkpointIntervalMs: 60_000 });
       await firstBatch;
       await shipRecords(deferPrefix, half);
       // The second half's outputs, queued behind the refused send, must not reach the topic before
@@ -255,6 +276,34 @@ for (const workers of [0, 2])
         outSeq: number;
       };
       assert.deepEqual([saved.nextOffset, saved.outSeq], [String(2 * (half / 100)), RECORDS]);
+    });
+
+    it('waits for acknowledgements once maxInFlightBytes of outputs are in flight (backpressure)', async () => {
+      const slowPrefix = topics(`slow${workers}`);
+      let started = 0;
+      let acknowledged = 0;
+      // Per handled batch: produce requests sent but not acknowledged when it returned to kafkajs.
+      const behind: number[] = [];
+      const kafka = instrumented(newKafka(), {
+        send: async (send) => {
+          started++;
+          await sleep(150); // a slow broker
+          const result = await send();
+          acknowledged++;
+          return result;
+        },
+        handled: () => behind.push(started - acknowledged),
+      });
+      const runner = await start(slowPrefix, kafka, {}, { maxInFlightBytes: 1 });
+      for (let round = 0; round < 3; round++) await shipRecords(slowPrefix, RECORDS / 3);
+      await outputsUpTo(RECORDS, { EDGEGUARD_TOPIC_PREFIX: slowPrefix });
+      await runner.stop();
+      assert.ok(started >= 2, `several produce requests: ${started}`);
+      assert.deepEqual(
+        behind.filter((n) => n > 0),
+        [],
+        `no batch returned with its outputs unacknowledged: ${behind.join(' ')}`,
+      );
     });
 
     it('replays over an unreadable checkpoint instead of stalling the partition', async () => {
