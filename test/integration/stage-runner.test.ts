@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AccessLogProducer,
   createKafka,
@@ -19,7 +20,7 @@ import { TOPICS } from '@edgeguard/pipeline';
 import { BadInput } from '@edgeguard/schema';
 import { createLogger, Metrics } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
-import type { Kafka, Message, Producer } from 'kafkajs';
+import type { Consumer, Kafka, Message, Producer, RecordMetadata } from 'kafkajs';
 import { edgeguard, eventually, tail, uniquePrefix } from './support/services.js';
 import { type CountingOptions, countingStage } from './support/stages.js';
 
@@ -48,6 +49,78 @@ function failingSends(kafka: Kafka, failures: number): Kafka {
       };
     },
   });
+}
+
+/** Hooks into a Kafka client: around every sendBatch of its producers, after every eachBatch of its consumers. */
+interface Hooks {
+  send?: (send: () => Promise<RecordMetadata[]>) => Promise<RecordMetadata[]>;
+  /** With the batch's last offset, once `eachBatch` returned. */
+  handled?: (lastOffset: number) => void;
+}
+
+function instrumented(kafka: Kafka, hooks: Hooks): Kafka {
+  return new Proxy(kafka, {
+    get(target, property, receiver) {
+      if (property === 'producer' && hooks.send)
+        return (...args: Parameters<Kafka['producer']>): Producer => {
+          const producer = target.producer(...args);
+          const sendBatch = producer.sendBatch.bind(producer);
+          const around = hooks.send!;
+          producer.sendBatch = (batch) => around(() => sendBatch(batch));
+          return producer;
+        };
+      if (property === 'consumer' && hooks.handled)
+        return (...args: Parameters<Kafka['consumer']>): Consumer => {
+          const consumer = target.consumer(...args);
+          const run = consumer.run.bind(consumer);
+          const handled = hooks.handled!;
+          consumer.run = (config) =>
+            run({
+              ...config,
+              eachBatch: async (payload) => {
+                await config?.eachBatch?.(payload);
+                handled(Number(payload.batch.lastOffset()));
+              },
+            });
+          return consumer;
+        };
+      return Reflect.get(target, property, receiver);
+    },
+  });
+}
+
+/**
+ * The same Kafka client, but the first sendBatch of its producers waits for `release` and is then
+ * refused, and every batch its consumers handle is reported to `handled`: a send that fails after
+ * the runner went on with later batches.
+ */
+function deferredFailure(kafka: Kafka, release: Promise<void>, handled: (lastOffset: number) => void): Kafka {
+  let first = true;
+  return instrumented(kafka, {
+    send: async (send) => {
+      if (!first) return send();
+      first = false;
+      await release;
+      throw new Error('injected: the broker did not take this batch, later');
+    },
+    handled,
+  });
+}
+
+/**
+ * The `alerts` numbers a consumer takes, in topic order, when it drops every number not above the
+ * highest it has seen (as edgeguard's consumers drop sequence numbers they have seen).
+ */
+function takenInOrder(env: NodeJS.ProcessEnv): Set<number> {
+  const taken = new Set<number>();
+  let highest = 0;
+  for (const record of tail('alerts', env, 2)) {
+    const n = (record.value as { n: number }).n;
+    if (n <= highest) continue;
+    taken.add(n);
+    highest = n;
+  }
+  return taken;
 }
 
 /** `count` records on partition 0, 100 per message; record i asks for `path(i)`. */
@@ -111,7 +184,15 @@ for (const workers of [0, 2])
     });
 
     let metrics = new Metrics('stage-runner-test');
-    async function start(prefix: string, kafka: Kafka, stage: CountingOptions = {}): Promise<StageRunner> {
+    async function start(
+      prefix: string,
+      kafka: Kafka,
+      stage: CountingOptions = {},
+      {
+        checkpointIntervalMs = 200,
+        maxInFlightBytes,
+      }: { checkpointIntervalMs?: number; maxInFlightBytes?: number } = {},
+    ): Promise<StageRunner> {
       metrics = new Metrics('stage-runner-test');
       const runner = new StageRunner({
         kafka,
@@ -123,7 +204,8 @@ for (const workers of [0, 2])
         logger,
         metrics,
         partitions: { [TOPICS.accessLogs]: 1, [TOPICS.alerts]: 1 },
-        checkpointIntervalMs: 200,
+        checkpointIntervalMs,
+        maxInFlightBytes,
         maxWaitTimeInMs: 100,
       });
       runners.push(runner);
@@ -148,6 +230,80 @@ for (const workers of [0, 2])
       );
       assert.ok(events && Number(events[1]) >= RECORDS, `events counted: ${events?.[1]}`);
       await runner.stop();
+    });
+
+    it('rewinds when a send fails after later batches were processed: no output lost, none overtaken', async () => {
+      const deferPrefix = topics(`defer${workers}`);
+      const env = { EDGEGUARD_TOPIC_PREFIX: deferPrefix };
+      const half = RECORDS / 2;
+      // Offsets 0..14, then (once the runner handled them and their send hangs) 15..29.
+      await shipRecords(deferPrefix, half);
+      let release = () => {};
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let firstHandled = () => {};
+      const firstBatch = new Promise<void>((resolve) => {
+        firstHandled = resolve;
+      });
+      const kafka = deferredFailure(newKafka(), released, (lastOffset) => {
+        firstHandled();
+        // The second half was processed while the first half's outputs were still in flight.
+        if (lastOffset >= 2 * (half / 100) - 1) release();
+      });
+      // No checkpoint meanwhile: it would wait for the hanging send (and rightly hold the partition).
+      const runner = await start(deferPrefix, kafka, {}, { checkpointIntervalMs: 60_000 });
+      await firstBatch;
+      await shipRecords(deferPrefix, half);
+      // The second half's outputs, queued behind the refused send, must not reach the topic before
+      // the first half's: a consumer would then drop the first half as already seen.
+      const taken = await eventually(
+        `all ${RECORDS} outputs, in order`,
+        () => {
+          const seen = takenInOrder(env);
+          return seen.size >= RECORDS ? seen : undefined;
+        },
+        90_000,
+      );
+      for (let n = 1; n <= RECORDS; n++) assert.ok(taken.has(n), `output ${n} is taken`);
+      await runner.stop();
+      const saved = JSON.parse(
+        (await redis.get(
+          `${deferPrefix}checkpoint:${deferPrefix}counting:${deferPrefix}${TOPICS.accessLogs}#0`,
+        ))!,
+      ) as {
+        nextOffset: string;
+        outSeq: number;
+      };
+      assert.deepEqual([saved.nextOffset, saved.outSeq], [String(2 * (half / 100)), RECORDS]);
+    });
+
+    it('waits for acknowledgements once maxInFlightBytes of outputs are in flight (backpressure)', async () => {
+      const slowPrefix = topics(`slow${workers}`);
+      let started = 0;
+      let acknowledged = 0;
+      // Per handled batch: produce requests sent but not acknowledged when it returned to kafkajs.
+      const behind: number[] = [];
+      const kafka = instrumented(newKafka(), {
+        send: async (send) => {
+          started++;
+          await sleep(150); // a slow broker
+          const result = await send();
+          acknowledged++;
+          return result;
+        },
+        handled: () => behind.push(started - acknowledged),
+      });
+      const runner = await start(slowPrefix, kafka, {}, { maxInFlightBytes: 1 });
+      for (let round = 0; round < 3; round++) await shipRecords(slowPrefix, RECORDS / 3);
+      await outputsUpTo(RECORDS, { EDGEGUARD_TOPIC_PREFIX: slowPrefix });
+      await runner.stop();
+      assert.ok(started >= 2, `several produce requests: ${started}`);
+      assert.deepEqual(
+        behind.filter((n) => n > 0),
+        [],
+        `no batch returned with its outputs unacknowledged: ${behind.join(' ')}`,
+      );
     });
 
     it('replays over an unreadable checkpoint instead of stalling the partition', async () => {

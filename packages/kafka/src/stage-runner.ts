@@ -31,6 +31,12 @@ export interface StageRunnerOptions {
   maxWaitTimeInMs?: number;
   sessionTimeoutMs?: number;
   /**
+   * Output bytes handed to the producer and not yet acknowledged beyond which a batch waits
+   * (backpressure): while a batch's outputs are in flight the next batches are fetched and
+   * processed. 0: every batch waits for its own outputs' acknowledgement. Default 8 MiB.
+   */
+  maxInFlightBytes?: number;
+  /**
    * Worker threads that run the partitions' tasks (decoding, the stage, output encoding, state
    * snapshots), partitions spread over them; this thread keeps kafkajs, Redis and the producer.
    * 0 (default): everything on this thread. Needs `recipe`.
@@ -61,13 +67,30 @@ interface PartitionTask {
    * after a failed batch the partition is fetched again from here into a freshly restored task.
    */
   rewindTo?: string;
+  /**
+   * The task's last send (its outputs go out in order on one chain): settled, every output of the
+   * batches it processed so far is acknowledged; rejected, one of them was not. A checkpoint awaits it.
+   */
+  sent: Promise<void>;
+  /** Why a send of this task's outputs failed: its later outputs are not sent, it is not checkpointed. */
+  failed?: Error;
+}
+
+/** Outputs handed to the producer, until the broker acknowledges them (or the send fails). */
+interface InFlight {
+  bytes: number;
+  settled: Promise<void>;
 }
 
 /**
  * Runs one stage over Kafka: one stage instance per input partition (like a Kafka Streams task),
  * fed by kafkajs `eachBatch`, with these guarantees:
  *
- * - Outputs of a batch are acknowledged by the broker before the batch's offsets count as done.
+ * - Outputs of a batch are acknowledged by the broker before the batch's offsets count as done:
+ *   they are sent in order while later batches are processed (at most `maxInFlightBytes` in
+ *   flight), and a checkpoint or commit first waits for every output of the input it covers. A send
+ *   that fails rewinds its partition to the last checkpoint, as a failed batch does; the task's
+ *   later outputs are not sent.
  * - State is checkpointed to Redis together with the input offset it covers, and the consumer
  *   group offset is committed only to checkpointed offsets. After a crash, restart or rebalance the
  *   new owner restores the state and resumes exactly there: no window lost, nothing counted twice.
@@ -89,6 +112,15 @@ export class StageRunner {
   private readonly locks = new Map<string, Promise<void>>();
   /** Produce requests go out one at a time (the idempotent producer allows one in flight). */
   private sending: Promise<void> = Promise.resolve();
+  /** Sends not yet settled, oldest first (they settle in this order: one chain). */
+  private readonly inFlight: InFlight[] = [];
+  private inFlightBytes = 0;
+  private readonly maxInFlightBytes: number;
+  /**
+   * Per task key, a deferred send's error: the partition's next batch fails with it (kafkajs backs
+   * off and fetches again from the rewound offset). At most one per owned partition.
+   */
+  private readonly sendFailures = new Map<string, Error>();
   private lastTaskId = 0;
   private idleTimer: NodeJS.Timeout | null = null;
   private stopping = false;
@@ -99,13 +131,14 @@ export class StageRunner {
     const { kafka, factory, prefix } = options;
     this.group = `${prefix}${factory.name}`;
     this.log = options.logger.child({ stage: factory.name });
+    this.maxInFlightBytes = options.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES;
     this.consumer = kafka.consumer({
       groupId: this.group,
       maxWaitTimeInMs: options.maxWaitTimeInMs ?? 500,
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: 3_000,
       allowAutoTopicCreation: false,
-      // Bounded fetches: the batch's outputs are held until acknowledged.
+      // Bounded fetches: a batch's outputs are held until acknowledged (with maxInFlightBytes).
       maxBytes: 8 * 1024 * 1024,
       maxBytesPerPartition: 2 * 1024 * 1024,
     });
@@ -184,6 +217,7 @@ export class StageRunner {
         const [topic, partition] = splitTaskKey(key);
         if (assignment[topic]?.includes(partition)) continue;
         this.tasks.delete(key);
+        this.sendFailures.delete(key);
         // After the batch in flight, if any (it still holds the task).
         void this.withTask(key, async () => this.host.drop(task.id));
       }
@@ -265,6 +299,7 @@ export class StageRunner {
     for (const [key, task] of this.tasks) {
       if (task.dirty) await this.saveCheckpoint(key, task);
     }
+    await this.sending;
     await this.consumer.disconnect();
     await this.producer.disconnect();
     await this.host.close();
@@ -275,14 +310,22 @@ export class StageRunner {
     const { batch } = payload;
     const topic = batch.topic.slice(this.options.prefix.length);
     const key = taskKey(batch.topic, batch.partition);
+    const sendFailure = this.sendFailures.get(key);
+    if (sendFailure !== undefined) {
+      // A deferred send of this partition failed: its task was dropped and the partition rewound
+      // (sendFailed). Fail this batch too, so kafkajs backs off before fetching again.
+      this.sendFailures.delete(key);
+      throw sendFailure;
+    }
     const task = this.tasks.get(key) ?? (await this.restoreTask(key, batch.partition, batch.topic));
-    const progress = { acknowledged: false };
+    const progress = { queued: false };
     try {
       await this.processBatch(task, key, topic, payload, progress);
     } catch (error) {
-      // After the outputs were acknowledged (a checkpoint write or the closing heartbeat failed, as
-      // in every rebalance) state and offsets agree: keep the task, let kafkajs retry.
-      if (progress.acknowledged) throw error;
+      // After the outputs were queued in order (a checkpoint write or the closing heartbeat failed,
+      // as in every rebalance) state and offsets agree: keep the task, let kafkajs retry; a send that
+      // fails later rewinds the partition itself (sendFailed).
+      if (progress.queued) throw error;
       // Before: the stage's state and the task's offsets have moved past what was acknowledged:
       // forget the task and fetch again from the committed checkpoint, so kafkajs' retry (or the
       // restart after a crash) neither skips this batch's messages nor checkpoints outputs that
@@ -309,18 +352,22 @@ export class StageRunner {
   private tasksLost(ids: number[], error: Error): void {
     const lost = new Set(ids);
     for (const [key, task] of [...this.tasks]) {
-      if (!lost.has(task.id)) continue;
-      try {
-        this.forget(key, task);
-      } catch (seekError) {
-        // Not running any more (stopping): the task is dropped all the same, nothing to rewind.
-        this.log.warn({ partition: task.partition, error: (seekError as Error).message }, 'rewind failed');
-      }
-      this.log.warn(
-        { partition: task.partition, rewindTo: task.rewindTo, error: error.message },
-        'stage worker lost: partition rewound to its checkpoint',
-      );
+      if (lost.has(task.id)) this.rewind(key, task, error, 'stage worker lost');
     }
+  }
+
+  /** `forget` outside a batch (kafkajs may be stopping), logged with why. */
+  private rewind(key: string, task: PartitionTask, error: Error, why: string): void {
+    try {
+      this.forget(key, task);
+    } catch (seekError) {
+      // Not running any more (stopping): the task is dropped all the same, nothing to rewind.
+      this.log.warn({ partition: task.partition, error: (seekError as Error).message }, 'rewind failed');
+    }
+    this.log.warn(
+      { partition: task.partition, rewindTo: task.rewindTo, error: error.message },
+      `${why}: partition rewound to its checkpoint`,
+    );
   }
 
   private async processBatch(
@@ -328,7 +375,7 @@ export class StageRunner {
     key: string,
     topic: string,
     { batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload,
-    progress: { acknowledged: boolean },
+    progress: { queued: boolean },
   ): Promise<void> {
     const { factory } = this.options;
     if (task.seekTo !== undefined) {
@@ -355,12 +402,20 @@ export class StageRunner {
         resolveOffset(fresh[outcome.processed - 1]!.offset);
       }
       this.noteBatch(outcome);
-      await this.flush(outcome.outputs, factory.name);
+      const sent = this.dispatch(key, task, outcome.outputs);
+      // Counted once per batch, once its outputs are acknowledged: a labelled prom-client increment
+      // per record cost a few % of a profiler.
+      const events = outcome.events;
+      if (events > 0)
+        sent.then(
+          () => this.counters.events.inc({ stage: factory.name, topic }, events),
+          () => undefined,
+        );
+      // Without a window the batch waits for its own outputs (and fails here if they are refused).
+      if (this.maxInFlightBytes === 0) await sent;
     }
-    progress.acknowledged = true;
-    // Counted once per batch: a labelled prom-client increment per record cost a few % of a profiler.
-    if (outcome !== null && outcome.events > 0)
-      this.counters.events.inc({ stage: factory.name, topic }, outcome.events);
+    progress.queued = true;
+    await this.backpressure(heartbeat);
     this.counters.lag.set(
       { stage: factory.name, topic, partition: String(batch.partition) },
       Number(batch.offsetLag()),
@@ -385,18 +440,66 @@ export class StageRunner {
   }
 
   /**
-   * Sends a batch's outputs and waits for the broker's acknowledgement. One batch's outputs at a
-   * time (with workers several batches finish at once): the idempotent producer keeps one request
-   * in flight, in order.
+   * Queues a batch's outputs on the send chain and returns the task's last send. Requests go out
+   * one at a time, in order (the idempotent producer keeps one in flight), while the runner goes on
+   * with later batches. After a failed send of a task, its later outputs are not sent: they would
+   * reach the topic ahead of the outputs the rewound partition produces again, and consumers would
+   * drop those as already seen.
    */
-  private flush(outputs: PendingOutput[], stageName: string): Promise<void> {
-    if (outputs.length === 0) return Promise.resolve();
-    const send = this.sending.then(() => this.send(outputs, stageName));
-    this.sending = send.then(
+  private dispatch(key: string, task: PartitionTask, outputs: PendingOutput[]): Promise<void> {
+    if (outputs.length === 0) return task.sent;
+    const stageName = this.options.factory.name;
+    const send = this.sending.then(async () => {
+      if (task.failed !== undefined) throw task.failed;
+      try {
+        await this.send(outputs, stageName);
+      } catch (error) {
+        task.failed = error as Error;
+        this.sendFailed(key, task, error as Error);
+        throw error;
+      }
+    });
+    const settled = send.then(
       () => undefined,
       () => undefined,
     );
+    this.sending = settled;
+    let bytes = 0;
+    for (const { message } of outputs) bytes += (message.value?.length ?? 0) + 128;
+    this.inFlight.push({ bytes, settled });
+    this.inFlightBytes += bytes;
+    void settled.then(() => {
+      this.inFlight.shift();
+      this.inFlightBytes -= bytes;
+    });
+    task.sent = send;
+    // The task's send is awaited (checkpoint) or observed (sendFailed): no unhandled rejection.
+    send.catch(() => undefined);
     return send;
+  }
+
+  /** Waits while more than `maxInFlightBytes` of outputs are unacknowledged; heartbeats meanwhile. */
+  private async backpressure(heartbeat: () => Promise<void>): Promise<void> {
+    if (this.maxInFlightBytes === 0) return;
+    while (this.inFlightBytes > this.maxInFlightBytes && this.inFlight.length > 0) {
+      await this.inFlight[0]!.settled;
+      await heartbeat();
+    }
+  }
+
+  /**
+   * A deferred send failed: the task has processed past outputs that never reached the broker
+   * (and maybe later batches whose outputs are queued behind them). As for a failed batch, drop
+   * the task and rewind the partition to its checkpoint, which never covers unacknowledged outputs;
+   * the partition's next batch fails with the error.
+   */
+  private sendFailed(key: string, task: PartitionTask, error: Error): void {
+    void this.withTask(key, async () => {
+      // Already dropped: by a batch that awaited this send, a rebalance or a lost worker.
+      if (this.tasks.get(key) !== task) return;
+      this.sendFailures.set(key, error);
+      this.rewind(key, task, error, 'sending outputs failed');
+    });
   }
 
   private async send(outputs: PendingOutput[], stageName: string): Promise<void> {
@@ -453,6 +556,7 @@ export class StageRunner {
       nextOffset: opened.nextOffset,
       lastCheckpointAt: Date.now(),
       dirty: false,
+      sent: Promise.resolve(),
     };
     if (opened.unreadable) {
       this.counters.badCheckpoints.inc({ stage: this.options.factory.name });
@@ -491,6 +595,13 @@ export class StageRunner {
   }
 
   private async saveCheckpoint(key: string, task: PartitionTask): Promise<void> {
+    // Only once every output of the input it covers is acknowledged. A failed send rewinds the
+    // task instead (sendFailed): nothing to checkpoint.
+    try {
+      await task.sent;
+    } catch {
+      return;
+    }
     const checkpoint = await this.host.checkpoint(task.id);
     await this.options.redis.set(this.checkpointKey(key), checkpoint);
     const [topic] = splitTaskKey(key);
@@ -505,6 +616,9 @@ export class StageRunner {
     );
   }
 }
+
+/** Unacknowledged output bytes before a batch waits: about one fetch's outputs of the profiler (A/B: 8 MiB beat 4 and 16). */
+const DEFAULT_MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
 
 function taskKey(topic: string, partition: number): string {
   return `${topic}#${partition}`;

@@ -59,21 +59,36 @@ export interface StageServiceOptions {
   onStarted?: (service: { stop(): Promise<void>; healthPort: number }) => void;
 }
 
+/** A whole number from 0 to `max` in the environment variable `name`; unset or empty: `fallback`. */
+function wholeNumber(env: NodeJS.ProcessEnv, name: string, max: number, fallback: number): number {
+  const configured = env[name];
+  if (configured === undefined || configured === '') return fallback;
+  const n = Number(configured);
+  if (!/^[0-9]+$/.test(configured) || n > max)
+    throw new BadInput(
+      'bad-config',
+      `${name} must be a whole number from 0 to ${max}, not ${JSON.stringify(configured)}`,
+      name,
+    );
+  return n;
+}
+
 /**
  * `EDGEGUARD_WORKERS`: stage worker threads of a stage service, a whole number from 0 to 64;
  * unset or empty means 0.
  */
 export function stageWorkers(env: NodeJS.ProcessEnv = process.env): number {
-  const configured = env.EDGEGUARD_WORKERS;
-  if (configured === undefined || configured === '') return 0;
-  const n = Number(configured);
-  if (!/^[0-9]+$/.test(configured) || n > 64)
-    throw new BadInput(
-      'bad-config',
-      `EDGEGUARD_WORKERS must be a whole number from 0 to 64, not ${JSON.stringify(configured)}`,
-      'EDGEGUARD_WORKERS',
-    );
-  return n;
+  return wholeNumber(env, 'EDGEGUARD_WORKERS', 64, 0);
+}
+
+/**
+ * `EDGEGUARD_MAX_IN_FLIGHT_BYTES`: unacknowledged output bytes a stage service goes on processing
+ * with (StageRunnerOptions.maxInFlightBytes), at most 1 GiB; 0: each batch waits for its outputs.
+ * Unset or empty: the runner's default.
+ */
+export function maxInFlightBytes(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const bytes = wholeNumber(env, 'EDGEGUARD_MAX_IN_FLIGHT_BYTES', 1 << 30, -1);
+  return bytes < 0 ? undefined : bytes;
 }
 
 /**
@@ -127,6 +142,7 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
     outputs: options.outputs,
     checkpointIntervalMs: options.checkpointIntervalMs,
     maxWaitTimeInMs: options.maxWaitTimeInMs,
+    maxInFlightBytes: maxInFlightBytes(),
     workers,
     recipe: workers > 0 ? options.recipe?.(partitions) : undefined,
     onFatal: (error) => {

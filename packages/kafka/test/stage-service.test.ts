@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BadInput } from '@edgeguard/schema';
-import { stageWorkers } from '../src/stage-service.js';
+import { maxInFlightBytes, stageWorkers } from '../src/stage-service.js';
 
 describe('EDGEGUARD_WORKERS (stage worker threads)', () => {
   it('defaults to the main thread alone', () => {
@@ -19,6 +19,27 @@ describe('EDGEGUARD_WORKERS (stage worker threads)', () => {
       assert.throws(
         () => stageWorkers({ EDGEGUARD_WORKERS: bad }),
         (error: unknown) => error instanceof BadInput && /EDGEGUARD_WORKERS/.test(error.message),
+        bad,
+      );
+  });
+});
+
+describe('EDGEGUARD_MAX_IN_FLIGHT_BYTES (unacknowledged outputs)', () => {
+  it("defaults to the runner's own bound", () => {
+    assert.equal(maxInFlightBytes({}), undefined);
+    assert.equal(maxInFlightBytes({ EDGEGUARD_MAX_IN_FLIGHT_BYTES: '' }), undefined);
+  });
+
+  it('takes a whole number of bytes, 0 for no overlap', () => {
+    assert.equal(maxInFlightBytes({ EDGEGUARD_MAX_IN_FLIGHT_BYTES: '0' }), 0);
+    assert.equal(maxInFlightBytes({ EDGEGUARD_MAX_IN_FLIGHT_BYTES: '8388608' }), 8388608);
+  });
+
+  it('rejects anything else, naming the variable', () => {
+    for (const bad of ['-1', '8M', '1e6', String(2 ** 31)])
+      assert.throws(
+        () => maxInFlightBytes({ EDGEGUARD_MAX_IN_FLIGHT_BYTES: bad }),
+        (error: unknown) => error instanceof BadInput && /EDGEGUARD_MAX_IN_FLIGHT_BYTES/.test(error.message),
         bad,
       );
   });
