@@ -16,6 +16,10 @@ export interface FollowOptions {
 
 export interface FollowStats {
   bytesRead: number;
+  /** Files opened at the path: the first one, then one per rotation or reappearance. */
+  filesOpened: number;
+  /** Polls that found nothing at the path (before it first appears, or between rotations). */
+  absentPolls: number;
   rotations: number;
   truncations: number;
 }
@@ -32,7 +36,7 @@ export function followLogFile(
   path: string,
   options: FollowOptions = {},
 ): { stats: FollowStats; batches: AsyncGenerator<string[]> } {
-  const stats: FollowStats = { bytesRead: 0, rotations: 0, truncations: 0 };
+  const stats: FollowStats = { bytesRead: 0, filesOpened: 0, absentPolls: 0, rotations: 0, truncations: 0 };
   const maxLineBytes = 4 * (options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH);
   return { stats, batches: splitLines(followBytes(path, options, stats), maxLineBytes) };
 }
@@ -58,6 +62,7 @@ async function* followBytes(
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
           first = false; // a file that appears later is read from its start
+          stats.absentPolls++;
           await wait();
           continue;
         }
@@ -65,6 +70,7 @@ async function* followBytes(
         inode = current.ino;
         position = first && !options.fromStart ? current.size : 0;
         first = false;
+        stats.filesOpened++;
       }
       const size = (await handle.stat()).size;
       if (size < position) {
@@ -82,6 +88,9 @@ async function* followBytes(
       // At the end of the file we hold: has the path moved on to a new file?
       const atPath = await stat(path).catch(() => null);
       if (atPath && atPath.ino !== inode) {
+        // Lines appended to the old file between our size check and the rename are still to
+        // read: drain it first (the loop comes back here once it is at its end again).
+        if ((await handle.stat()).size > position) continue;
         stats.rotations++;
         await handle.close();
         handle = null;

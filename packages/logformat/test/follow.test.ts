@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { followLogFile } from '../src/index.js';
 
@@ -14,24 +14,42 @@ async function collect(batches: AsyncGenerator<string[]>, count: number, into: s
   }
 }
 
+/** Polls `condition` every 5 ms; fails the test after 10 s. */
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${condition.toString()}`);
+    await sleep(5);
+  }
+}
+
 describe('following a log file (tail -F)', () => {
+  // A failed step must end the follower too, or its polling keeps the test process alive.
+  const aborts: AbortController[] = [];
+  afterEach(() => {
+    for (const abort of aborts.splice(0)) abort.abort();
+  });
+
   it('starts at the end, then reads appended lines, across rotation and truncation, losing none', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'eg-follow-'));
     const path = join(dir, 'access.log');
     writeFileSync(path, 'old line before start\n');
     const abort = new AbortController();
+    aborts.push(abort);
     const { stats, batches } = followLogFile(path, { pollMs: 20, signal: abort.signal });
     const lines: string[] = [];
     const done = collect(batches, 6, lines);
-    await sleep(60);
+    // Each step waits for the follower to have seen the previous one (not for a fixed time: on a
+    // loaded machine a poll can come late, and a truncation it never saw is not one it can handle).
+    await until(() => stats.filesOpened === 1); // positioned at the end of the old line
     appendFileSync(path, 'a1\na2\n');
-    await sleep(80);
+    await until(() => lines.length >= 2);
     appendFileSync(path, 'a3 written just before rotation\n');
     renameSync(path, join(dir, 'access.log.1')); // logrotate "create"
     writeFileSync(path, 'b1 in the new file\n');
-    await sleep(120);
+    await until(() => lines.length >= 4);
     truncateSync(path, 0); // logrotate "copytruncate"
-    await sleep(60);
+    await until(() => stats.truncations === 1);
     appendFileSync(path, 'c1 after truncation\nc2\n');
     const timeout = setTimeout(() => abort.abort(), 5000);
     await done;
@@ -53,10 +71,11 @@ describe('following a log file (tail -F)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'eg-follow-'));
     const path = join(dir, 'later.log');
     const abort = new AbortController();
-    const { batches } = followLogFile(path, { pollMs: 20, signal: abort.signal });
+    aborts.push(abort);
+    const { stats, batches } = followLogFile(path, { pollMs: 20, signal: abort.signal });
     const lines: string[] = [];
     const done = collect(batches, 2, lines);
-    await sleep(50);
+    await until(() => stats.absentPolls >= 1); // it looked and found nothing
     writeFileSync(path, 'first\nsecond\n');
     const timeout = setTimeout(() => abort.abort(), 5000);
     await done;
