@@ -11,6 +11,7 @@ import {
   RejectCounter,
   type Verdict,
 } from '@edgeguard/schema';
+import { HeapGuard } from './heap-guard.js';
 import { type KeptDecision, KeptDecisions } from './kept-decisions.js';
 import { NdjsonWriter } from './ndjson.js';
 import { Progress } from './progress.js';
@@ -147,6 +148,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   let firstEventTime: number | null = null;
   let lastEventTime: number | null = null;
   let peakRssBytes = process.memoryUsage.rss();
+  const heapGuard = new HeapGuard();
 
   try {
     for await (const batch of source.batches()) {
@@ -173,6 +175,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
         replay.push(result);
       }
       progress.update(source.bytesRead, lines);
+      heapGuard.check();
       const rss = process.memoryUsage.rss();
       if (rss > peakRssBytes) peakRssBytes = rss;
       if (decisionsOut) await decisionsOut.drain();
