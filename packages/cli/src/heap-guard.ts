@@ -9,10 +9,11 @@ import { runInNewContext } from 'node:vm';
  * gigabytes V8 sets its next full collection at up to 4× the live heap. Where the last natural one
  * falls is timing: a 1M-line replay whose last one fell at 6–7 s ended with ~130 MB of heap in use,
  * one whose last fell at 4–5 s with ~170 MB (everything promoted since, live or dead): peak RSS
- * ~280 vs ~320 MB, about one run in five. Below `limitBytes` V8's own schedule is left alone, so
- * the runs that stay under it pay nothing; the others pay one forced collection (a few hundred ms of
- * CPU at ~100 MB live on a loaded 2-core machine, measured in docs/BENCHMARKS.md, memory pass 4).
- * Longer replays whose state passes the limit collect at every `growth`× (2×: V8 would wait for 4×).
+ * ~280 vs ~320 MB. The limit is about where a 1M-line, 100k-client replay ends (~100 MB live plus
+ * what a natural schedule leaves): most such runs pay one forced collection (~70–210 ms of CPU on a
+ * loaded 2-core machine, ~1 % of the run; docs/BENCHMARKS.md, memory pass 4), smaller replays
+ * none. Longer replays whose state passes the limit collect at every `growth`× (1.5×: V8 waits for
+ * up to 4×), trading a few more full collections for a heap bounded by its live state.
  *
  * A full collection on demand needs V8's `gc` function, which Node exposes only with
  * `--expose-gc`: the flag is set here for new contexts and the function taken from one, so the
@@ -24,8 +25,8 @@ export class HeapGuard {
   private threshold: number;
 
   constructor(
-    readonly limitBytes = 144 * 1024 * 1024,
-    readonly growth = 2,
+    readonly limitBytes = 128 * 1024 * 1024,
+    readonly growth = 1.5,
     private readonly collect: () => void = exposedGc(),
   ) {
     this.threshold = limitBytes;
