@@ -10,7 +10,7 @@ import { runInNewContext } from 'node:vm';
  * falls is timing: a 1M-line replay whose last one fell at 6–7 s ended with ~130 MB of heap in use,
  * one whose last fell at 4–5 s with ~170 MB (everything promoted since, live or dead): peak RSS
  * ~280 vs ~320 MB. The limit is about where a 1M-line, 100k-client replay ends (~100 MB live plus
- * what a natural schedule leaves): most such runs pay one forced collection (~70–210 ms of CPU on a
+ * what a natural schedule leaves): such a run pays one or two forced collections (55–181 ms each on a
  * loaded 2-core machine, ~1 % of the run; docs/BENCHMARKS.md, memory pass 4), smaller replays
  * none. Longer replays whose state passes the limit collect at every `growth`× (1.5×: V8 waits for
  * up to 4×), trading a few more full collections for a heap bounded by its live state.
