@@ -4,16 +4,15 @@ import { createParser, openLogSource, sniffFormat } from '@edgeguard/logformat';
 import { type ClientVerdict, createReplay, TOPICS } from '@edgeguard/pipeline';
 import {
   type AccessLog,
-  type Action,
   actionStrength,
   BadInput,
   type CachePolicy,
   type Decision,
-  type DecisionScope,
   RejectCounter,
-  type Signal,
   type Verdict,
 } from '@edgeguard/schema';
+import { HeapGuard } from './heap-guard.js';
+import { type KeptDecision, KeptDecisions } from './kept-decisions.js';
 import { NdjsonWriter } from './ndjson.js';
 import { Progress } from './progress.js';
 
@@ -60,19 +59,6 @@ export interface ReplayResult {
   stats: unknown;
 }
 
-/**
- * What the report keeps of a decision: what it counts and what explains a top offender. Not the
- * published Decision: tens of thousands of those with their evidence objects were the largest
- * thing a replay kept alive, and they were promoted to V8's old space one by one.
- */
-export interface KeptDecision {
-  scope: DecisionScope;
-  action: Action;
-  reason: string;
-  score: number;
-  signals: Signal[];
-}
-
 /** The clients by verdict, counted as the verdicts stream out (the report never holds them all). */
 export interface VerdictSummary {
   clients: number;
@@ -111,7 +97,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
 
   const decisionsOut = options.decisionsPath ? new NdjsonWriter(options.decisionsPath) : null;
   const policiesOut = options.policiesPath ? new NdjsonWriter(options.policiesPath) : null;
-  const decisions = new Map<string, KeptDecision>();
+  const decisions = new KeptDecisions(MAX_KEPT_DECISION_KEYS);
   let decisionsPublished = 0;
   const policies = new Map<string, CachePolicy>();
   let policyUpdates = 0;
@@ -122,8 +108,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     if (!decision) return; // expiry tombstone: the decision's own expiresAt already says it
     decisionsOut?.write(decisionRecord(decision));
     decisionsPublished++;
-    if (decisions.size < MAX_KEPT_DECISION_KEYS || decisions.has(decision.key))
-      decisions.set(decision.key, keepDecision(decision));
+    decisions.note(decision);
   });
   replay.bus.on(TOPICS.cachePolicies, (message) => {
     const policy = message.value as CachePolicy | null;
@@ -163,6 +148,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   let firstEventTime: number | null = null;
   let lastEventTime: number | null = null;
   let peakRssBytes = process.memoryUsage.rss();
+  const heapGuard = new HeapGuard();
 
   try {
     for await (const batch of source.batches()) {
@@ -189,6 +175,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
         replay.push(result);
       }
       progress.update(source.bytesRead, lines);
+      heapGuard.check();
       const rss = process.memoryUsage.rss();
       if (rss > peakRssBytes) peakRssBytes = rss;
       if (decisionsOut) await decisionsOut.drain();
@@ -215,7 +202,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     wallMs: Date.now() - started,
     peakRssBytes: Math.max(peakRssBytes, process.memoryUsage.rss()),
     decisionsPublished,
-    decisions,
+    decisions: decisions.latest,
     policies: [...policies.values()],
     policyUpdates,
     alerts,
@@ -223,19 +210,6 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     unverifiedCrawlers: [...unverified.values()].sort((a, b) => b.requests - a.requests),
     timeline,
     stats,
-  };
-}
-
-/** A decision as the report keeps it (see KeptDecision). */
-function keepDecision(decision: Decision): KeptDecision {
-  return {
-    scope: decision.scope,
-    action: decision.action,
-    reason: decision.reason,
-    score: decision.score,
-    // An exact-size copy of the list: the evidence objects are shared with other decisions (a
-    // swarm's addresses carry the same fingerprint evidence), so a text copy would cost more.
-    signals: decision.signals.slice(),
   };
 }
 

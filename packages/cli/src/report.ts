@@ -1,5 +1,6 @@
 import { actionStrength } from '@edgeguard/schema';
-import type { KeptDecision, ReplayResult } from './replay.js';
+import type { KeptDecision } from './kept-decisions.js';
+import type { ReplayResult } from './replay.js';
 
 /** The `--report` JSON: what an operator needs to answer "who are the bots, what do they do, what should change". */
 export function buildReport(result: ReplayResult) {

@@ -177,3 +177,47 @@ test('a verdict lists each decision key that covered the client once, in the ord
     by: ['ip:192.0.2.7', 'range:192.0.2.0/24', ...[0, 1, 2, 3, 4, 5].map((i) => `fp:h1:tool${i}`)],
   });
 });
+
+test('verdicts give back each address as it was logged: IPv4 kept as a number, IPv6 and other spellings as text', () => {
+  const backtest = new VerdictBacktest({
+    allowlist: new Allowlist([]),
+    prefixOf: () => null,
+    httpFingerprint: () => 'h1:x',
+  });
+  const addresses = [
+    '0.0.0.0',
+    '255.255.255.255',
+    '203.0.113.7',
+    '2001:db8::1',
+    '010.0.0.1',
+    '::ffff:192.0.2.1',
+  ];
+  for (const ip of addresses) backtest.onRequest(get(T0, ip, '/'));
+  backtest.onRequest(get(T0 + 1, '203.0.113.7', '/'));
+  backtest.onDecision('ip:2001:db8::1', {
+    key: 'ip:2001:db8::1',
+    scope: 'ip',
+    value: '2001:db8::1',
+    action: 'block',
+    reason: 'test',
+    signals: [],
+    score: 1,
+    decidedAt: T0,
+    expiresAt: T0 + 60_000,
+    origin: 'auto',
+    version: 1,
+  });
+  backtest.onRequest(get(T0 + 2, '2001:db8::1', '/'));
+  const verdicts = [...backtest.verdicts()];
+  assert.deepEqual(
+    verdicts.map((v) => [v.ip, v.requests, v.verdict]),
+    [
+      ['0.0.0.0', 1, 'allow'],
+      ['255.255.255.255', 1, 'allow'],
+      ['203.0.113.7', 2, 'allow'],
+      ['2001:db8::1', 2, 'block'],
+      ['010.0.0.1', 1, 'allow'],
+      ['::ffff:192.0.2.1', 1, 'allow'],
+    ],
+  );
+});
