@@ -51,6 +51,8 @@ const MAX_KEPT = 16;
 /** String fields with a table: all but `query` and `requestId`, which rarely repeat. */
 const KEPT_FIELDS = 15;
 
+const EMPTY = Buffer.alloc(0);
+
 interface Utf8Slicer {
   utf8Slice(start: number, end: number): string;
 }
@@ -68,7 +70,7 @@ interface Utf8Slicer {
  * bytes throw, as avsc fails on them.
  */
 class AccessLogReader {
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer = EMPTY;
   private pos = 0;
   /** Recent values, SLOTS per string field; bounded (see MAX_KEPT). */
   private readonly recent: string[] = new Array<string>(KEPT_FIELDS * SLOTS).fill('');
@@ -107,6 +109,7 @@ class AccessLogReader {
     // A varint cut at the end reads `undefined` bytes as 0 and stops past the end.
     if (this.pos > value.length) throw new Error('truncated buffer');
     cursor.pos = this.pos;
+    this.buf = EMPTY; // holds no message (or the fetch response it is a slice of) between reads
     return record;
   };
 
