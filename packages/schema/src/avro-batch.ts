@@ -13,11 +13,17 @@ import { BadInput } from './bad-input.js';
 
 type Resolver = ReturnType<avro.Type['createResolver']>;
 
+/**
+ * Reads one item at `cursor.pos` of `value` and moves `cursor.pos` past it; throws when the bytes
+ * are cut or malformed. A format's own reader for items written with its own schema (see `decode`).
+ */
+export type ItemReader = (value: Buffer, cursor: { pos: number }) => unknown;
+
 interface Reader {
   /** Resolver of the whole batch (null: the writer is the reader's own schema). */
   resolver: Resolver | null;
   /** For writers whose only field is the records array: the resolver of one item. */
-  items?: { resolver: Resolver | undefined };
+  items?: { resolver: Resolver | undefined; read?: ItemReader | undefined };
 }
 
 export class AvroBatchFormat {
@@ -34,6 +40,12 @@ export class AvroBatchFormat {
     readonly label: string,
     schema: object,
     options?: Partial<avro.ForSchemaOptions>,
+    /**
+     * Reads items written with exactly this schema (fingerprint match) instead of avsc; it must
+     * return what avsc would. Any other writer schema still goes through avsc's resolver. Given
+     * the item type (its record constructor); undefined: avsc reads them too.
+     */
+    ownReader?: (itemType: avro.Type) => ItemReader | undefined,
   ) {
     this.batchType = avro.Type.forSchema(schema as avro.Schema, options) as avro.types.RecordType;
     const records = this.batchType.fields[0]?.type;
@@ -41,7 +53,10 @@ export class AvroBatchFormat {
       throw new Error(`${label}: a batch schema has one field, the records array`);
     this.itemType = records.itemsType;
     this.fingerprint = this.batchType.fingerprint('sha256').toString('hex');
-    this.readers.set(this.fingerprint, { resolver: null, items: { resolver: undefined } });
+    this.readers.set(this.fingerprint, {
+      resolver: null,
+      items: { resolver: undefined, read: ownReader?.(this.itemType) },
+    });
   }
 
   /** Makes batches written with an older/newer writer schema readable (registered once at start). */
@@ -66,7 +81,7 @@ export class AvroBatchFormat {
     const reader = this.readers.get(fingerprint);
     if (!reader) throw new BadInput('unknown-schema', `writer schema ${fingerprint} is not registered`);
     try {
-      if (reader.items) return decodeItems(this.itemType, value, reader.items.resolver);
+      if (reader.items) return decodeItems(this.itemType, value, reader.items.resolver, reader.items.read);
       const batch = reader.resolver
         ? this.batchType.fromBuffer(value, reader.resolver)
         : this.batchType.fromBuffer(value);
@@ -85,7 +100,12 @@ export class AvroBatchFormat {
  * count larger than the bytes left is refused at once (every item takes at least one byte), and
  * a cut item is found at that item.
  */
-function decodeItems(itemType: avro.Type, value: Buffer, resolver: Resolver | undefined): unknown[] {
+function decodeItems(
+  itemType: avro.Type,
+  value: Buffer,
+  resolver: Resolver | undefined,
+  read: ItemReader | undefined,
+): unknown[] {
   const items: unknown[] = [];
   const cursor = { pos: 0 };
   for (;;) {
@@ -97,6 +117,10 @@ function decodeItems(itemType: avro.Type, value: Buffer, resolver: Resolver | un
     }
     if (count > value.length - cursor.pos)
       throw new Error(`a block of ${count} records in ${value.length - cursor.pos} bytes`);
+    if (read) {
+      for (let i = 0; i < count; i++) items.push(read(value, cursor));
+      continue;
+    }
     for (let i = 0; i < count; i++) {
       const { value: item, offset } = itemType.decode(value, cursor.pos, resolver);
       if (offset < 0) throw new Error(`truncated buffer (record ${items.length})`);
