@@ -1,6 +1,7 @@
 /**
  * Messages between the stages. Plain JSON-able objects: they travel over the in-memory bus and,
- * later, over Kafka as JSON. Times are event time (epoch ms).
+ * over Kafka, as Avro record batches whose schemas mirror these types field for field
+ * (packages/schema/src/record-batch.ts: change both together). Times are event time (epoch ms).
  *
  * Cross-address aggregates use "count once per window": the profiler counts a client in a
  * fingerprint/prefix partial at most once per aggregate window (and again when it starts looking
