@@ -465,7 +465,7 @@ export class StageRunner {
     );
     this.sending = settled;
     let bytes = 0;
-    for (const { message } of outputs) bytes += (message.value?.length ?? 0) + 128;
+    for (const { message } of outputs) bytes += requestBytesOf(message);
     this.inFlight.push({ bytes, settled });
     this.inFlightBytes += bytes;
     void settled.then(() => {
@@ -517,7 +517,7 @@ export class StageRunner {
       let current: Message[] = [];
       request.push({ topic, messages: current });
       for (const message of messages) {
-        const size = (message.value?.length ?? 0) + 128;
+        const size = requestBytesOf(message);
         if (requestBytes + size > MAX_REQUEST_BYTES && requestBytes > 0) {
           await this.producer.sendBatch({
             acks: -1,
@@ -619,6 +619,11 @@ export class StageRunner {
 
 /** Unacknowledged output bytes before a batch waits: about one fetch's outputs of the profiler (A/B: 8 MiB beat 4 and 16). */
 const DEFAULT_MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
+
+/** What a message adds to a produce request: its value plus ~128 bytes of framing, key and headers. */
+function requestBytesOf(message: Message): number {
+  return (message.value?.length ?? 0) + 128;
+}
 
 function taskKey(topic: string, partition: number): string {
   return `${topic}#${partition}`;
