@@ -151,6 +151,14 @@ function readLong(buffer: Buffer, cursor: { pos: number }): number {
  * (no string or buffer per item), and `finish` copies the items out once, behind their count. The
  * buffer is kept for the next batch; it grows to the largest batch written (`limit` plus one item).
  */
+/**
+ * Writes one item at `pos` of `buffer` and returns its end, or a negative number when `buffer` is
+ * too small (more bytes are needed). avsc's `Type#encode`; record-batch.ts has a hand-written one.
+ */
+export interface ItemEncoder {
+  encode(item: unknown, buffer: Buffer, pos: number): number;
+}
+
 export class AvroBatchWriter {
   private buffer: Buffer;
   private end = 0;
@@ -158,7 +166,7 @@ export class AvroBatchWriter {
   count = 0;
 
   constructor(
-    private readonly itemType: avro.Type,
+    private readonly itemType: ItemEncoder,
     initialBytes = 16 * 1024,
   ) {
     this.buffer = Buffer.allocUnsafeSlow(initialBytes);
@@ -172,13 +180,13 @@ export class AvroBatchWriter {
   /**
    * Appends `item`. When the open batch already has items and `item` would take it past `limit`
    * bytes, that batch is finished without it and returned (`item` starts the next one); else null.
-   * Throws (leaving the batch as it was) when avsc cannot encode `item`.
+   * Throws (leaving the batch as it was) when the encoder cannot encode `item`.
    */
   add(item: unknown, limit: number): Buffer | null {
     const start = this.end;
     let end = this.itemType.encode(item, this.buffer, start);
     while (end < 0) {
-      // `encode` returns minus the number of bytes missing.
+      // `encode` returns minus the number of bytes missing (avsc) or -1 (at least double).
       const grown = Buffer.allocUnsafeSlow(Math.max(this.buffer.length * 2, this.buffer.length - end));
       this.buffer.copy(grown, 0, 0, start);
       this.buffer = grown;
