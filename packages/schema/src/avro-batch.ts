@@ -230,3 +230,30 @@ const longType = avro.Type.forSchema('long');
 function zigzag(count: number): Buffer {
   return longType.toBuffer(count);
 }
+
+/**
+ * UTF-8 of `s` at `pos` of `buf` as avsc's Tap.writeString writes strings of ≤ 64 bytes: surrogate
+ * pairs joined, any other code unit (a lone surrogate too) as 1–3 bytes; returns the end. Hand-written
+ * Avro encoders use it to write avsc's bytes exactly (`Buffer#write` makes a lone surrogate U+FFFD).
+ */
+export function writeUtf8AsAvsc(buf: Buffer, pos: number, s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) buf[pos++] = c;
+    else if (c < 0x800) {
+      buf[pos++] = (c >> 6) | 0xc0;
+      buf[pos++] = (c & 0x3f) | 0x80;
+    } else if ((c & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      c = 0x10000 + ((c & 0x3ff) << 10) + (s.charCodeAt(++i) & 0x3ff);
+      buf[pos++] = (c >> 18) | 0xf0;
+      buf[pos++] = ((c >> 12) & 0x3f) | 0x80;
+      buf[pos++] = ((c >> 6) & 0x3f) | 0x80;
+      buf[pos++] = (c & 0x3f) | 0x80;
+    } else {
+      buf[pos++] = (c >> 12) | 0xe0;
+      buf[pos++] = ((c >> 6) & 0x3f) | 0x80;
+      buf[pos++] = (c & 0x3f) | 0x80;
+    }
+  }
+  return pos;
+}

@@ -12,6 +12,8 @@
  * `STAGE_RECORD_ENCODER_FINGERPRINT`, and a test fails when the schema changes without it.
  */
 
+import { writeUtf8AsAvsc } from './avro-batch.js';
+
 /** SHA-256 of the canonical `stageRecordBatchSchema` this encoder writes. */
 export const STAGE_RECORD_ENCODER_FINGERPRINT =
   '79ea1ab33374a332e0be49e0ab259da5391d40b88c085517a1804013597f5dab';
@@ -112,23 +114,7 @@ export class StageRecordEncoder {
     this.long(v.time);
     this.double(v.score);
     this.string(v.reason);
-    const signals = this.arrayOf(v.signals);
-    if (signals.length > 0) {
-      this.int(signals.length);
-      for (let i = 0; i < signals.length; i++) {
-        const s = this.record(signals[i]);
-        this.string(s.name);
-        this.double(s.value);
-        // ['null', 'double'] with default null: absent is written as null.
-        const threshold = s.threshold;
-        if (threshold === null || threshold === undefined) this.int(0);
-        else {
-          this.int(1);
-          this.double(threshold);
-        }
-      }
-    }
-    this.int(0);
+    this.records(v.signals, this.signal);
     this.boolean(v.humanLooking);
     this.boolean(v.botShaped);
     this.longs(v.paths);
@@ -136,6 +122,18 @@ export class StageRecordEncoder {
     this.boolean(v.established);
     this.long(v.firstSeen);
     this.long(v.requests);
+  }
+
+  private signal(s: Value): void {
+    this.string(s.name);
+    this.double(s.value);
+    // ['null', 'double'] with default null: absent is written as null.
+    const threshold = s.threshold;
+    if (threshold === null || threshold === undefined) this.int(0);
+    else {
+      this.int(1);
+      this.double(threshold);
+    }
   }
 
   private fingerprintPartial(v: Value): void {
@@ -170,58 +168,61 @@ export class StageRecordEncoder {
     this.long(v.late);
     this.long(v.clients);
     this.long(v.establishedClients);
-    const prefixes = this.arrayOf(v.prefixes);
-    if (prefixes.length > 0) {
-      this.int(prefixes.length);
-      for (let i = 0; i < prefixes.length; i++) {
-        const p = this.record(prefixes[i]);
-        this.string(p.prefix);
-        this.long(p.clients);
-        this.long(p.humanClients);
-        this.long(p.establishedClients);
-        this.long(p.protectedClients);
-      }
-    }
-    this.int(0);
+    this.records(v.prefixes, this.prefixCount);
+  }
+
+  private prefixCount(p: Value): void {
+    this.string(p.prefix);
+    this.long(p.clients);
+    this.long(p.humanClients);
+    this.long(p.establishedClients);
+    this.long(p.protectedClients);
   }
 
   private contentPartialBatch(v: Value): void {
     this.string(v.kind);
     this.long(v.time);
-    const partials = this.arrayOf(v.partials);
-    if (partials.length > 0) {
-      this.int(partials.length);
-      for (let i = 0; i < partials.length; i++) {
-        const p = this.record(partials[i]);
-        this.nullableString(p.host);
-        this.string(p.path);
-        this.long(p.time);
-        this.long(p.requests);
-        this.long(p.withQuery);
-        this.long(p.newVisitors);
-        this.long(p.hits);
-        this.long(p.misses);
-        this.long(p.expired);
-        this.long(p.stale);
-        this.long(p.uncacheable);
-        this.long(p.plainRequests);
-        this.long(p.plainCached);
-        this.long(p.busts);
-        this.long(p.queryMisses);
-        this.long(p.serverErrors);
-        this.double(p.originMsSum);
-        this.long(p.originCount);
-        this.longs(p.queryHashes);
-        this.long(p.queryOverflow);
+    this.records(v.partials, this.contentPartial);
+  }
+
+  private contentPartial(p: Value): void {
+    this.nullableString(p.host);
+    this.string(p.path);
+    this.long(p.time);
+    this.long(p.requests);
+    this.long(p.withQuery);
+    this.long(p.newVisitors);
+    this.long(p.hits);
+    this.long(p.misses);
+    this.long(p.expired);
+    this.long(p.stale);
+    this.long(p.uncacheable);
+    this.long(p.plainRequests);
+    this.long(p.plainCached);
+    this.long(p.busts);
+    this.long(p.queryMisses);
+    this.long(p.serverErrors);
+    this.double(p.originMsSum);
+    this.long(p.originCount);
+    this.longs(p.queryHashes);
+    this.long(p.queryOverflow);
+  }
+
+  /**
+   * An array of records: one block of all items, then the end (avsc writes no block when empty).
+   * An item is any non-null object (avsc ignores fields the schema does not name).
+   */
+  private records(value: unknown, write: (this: StageRecordEncoder, item: Value) => void): void {
+    const items = this.arrayOf(value);
+    if (items.length > 0) {
+      this.int(items.length);
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i];
+        if (item === null || typeof item !== 'object') throw MISFIT;
+        write.call(this, item as Value);
       }
     }
     this.int(0);
-  }
-
-  /** A nested record: any non-null object (avsc ignores fields the schema does not name). */
-  private record(value: unknown): Value {
-    if (value === null || typeof value !== 'object') throw MISFIT;
-    return value as Value;
   }
 
   private arrayOf(value: unknown): unknown[] {
@@ -277,10 +278,14 @@ export class StageRecordEncoder {
    * here, in integer arithmetic.
    */
   private int(n: number): void {
+    this.varint(((n << 1) ^ (n >> 31)) >>> 0);
+  }
+
+  /** An unsigned 32-bit number as a varint. */
+  private varint(z: number): void {
     this.room(5);
     const buf = this.buf;
     let pos = this.pos;
-    let z = ((n << 1) ^ (n >> 31)) >>> 0;
     while (z > 0x7f) {
       buf[pos++] = (z & 0x7f) | 0x80;
       z >>>= 7;
@@ -299,25 +304,22 @@ export class StageRecordEncoder {
     const buf = this.buf;
     let pos = this.pos;
     const z = n >= 0 ? n * 2 : -n * 2 - 1;
-    let high = Math.floor(z / 0x10000000);
+    const high = Math.floor(z / 0x10000000);
     const low = z - high * 0x10000000;
     // z ≥ 2^31, so high > 0: all four bytes of the low part carry the continuation bit.
     buf[pos++] = (low & 0x7f) | 0x80;
     buf[pos++] = ((low >>> 7) & 0x7f) | 0x80;
     buf[pos++] = ((low >>> 14) & 0x7f) | 0x80;
     buf[pos++] = ((low >>> 21) & 0x7f) | 0x80;
-    while (high > 0x7f) {
-      buf[pos++] = (high & 0x7f) | 0x80;
-      high >>>= 7;
-    }
-    buf[pos++] = high;
     this.pos = pos;
+    this.varint(high);
   }
 
   /**
    * A string: its UTF-8 byte length, then the bytes. ASCII (nearly every value here) is copied
    * char by char behind a length guessed from `length`; other short strings are encoded as avsc's
-   * own loop does (a lone surrogate as its 3-byte form), longer ones by `Buffer#write` (avsc: `utf8Write`, the same bytes).
+   * own loop does (a lone surrogate as its 3-byte form), longer ones by `Buffer#write` (avsc:
+   * `utf8Write`, the same bytes).
    */
   private string(value: unknown): void {
     if (typeof value !== 'string') throw MISFIT;
@@ -344,29 +346,7 @@ export class StageRecordEncoder {
     this.int(bytes);
     this.room(bytes);
     if (bytes > SHORT_STRING_BYTES) this.buf.write(value, this.pos, bytes, 'utf8');
-    else utf8Into(this.buf, this.pos, value);
+    else writeUtf8AsAvsc(this.buf, this.pos, value);
     this.pos += bytes;
-  }
-}
-
-/** UTF-8 of `s` at `pos`, surrogate pairs joined, any other code unit as 1–3 bytes (avsc's loop). */
-function utf8Into(buf: Buffer, pos: number, s: string): void {
-  for (let i = 0; i < s.length; i++) {
-    let c = s.charCodeAt(i);
-    if (c < 0x80) buf[pos++] = c;
-    else if (c < 0x800) {
-      buf[pos++] = (c >> 6) | 0xc0;
-      buf[pos++] = (c & 0x3f) | 0x80;
-    } else if ((c & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      c = 0x10000 + ((c & 0x3ff) << 10) + (s.charCodeAt(++i) & 0x3ff);
-      buf[pos++] = (c >> 18) | 0xf0;
-      buf[pos++] = ((c >> 12) & 0x3f) | 0x80;
-      buf[pos++] = ((c >> 6) & 0x3f) | 0x80;
-      buf[pos++] = (c & 0x3f) | 0x80;
-    } else {
-      buf[pos++] = (c >> 12) | 0xe0;
-      buf[pos++] = ((c >> 6) & 0x3f) | 0x80;
-      buf[pos++] = (c & 0x3f) | 0x80;
-    }
   }
 }
