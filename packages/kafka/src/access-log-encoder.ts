@@ -1,4 +1,9 @@
-import { type AccessLog, accessLogBatchSchema, encodeAccessLogBatch } from '@edgeguard/schema';
+import {
+  type AccessLog,
+  accessLogBatchSchema,
+  encodeAccessLogBatch,
+  writeUtf8AsAvsc,
+} from '@edgeguard/schema';
 
 /**
  * The `access-logs` Avro batch envelope (packages/schema, `AccessLogBatch`) written by hand: the
@@ -123,26 +128,7 @@ function writeStringAsAvsc(s: string): void {
     pos += len;
     return;
   }
-  for (let i = 0; i < s.length; i++) {
-    let c1 = s.charCodeAt(i);
-    if (c1 < 0x80) buf[pos++] = c1;
-    else if (c1 < 0x800) {
-      buf[pos++] = (c1 >> 6) | 0xc0;
-      buf[pos++] = (c1 & 0x3f) | 0x80;
-    } else if ((c1 & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      const c2 = s.charCodeAt(i + 1);
-      c1 = 0x10000 + ((c1 & 0x03ff) << 10) + (c2 & 0x03ff);
-      i++;
-      buf[pos++] = (c1 >> 18) | 0xf0;
-      buf[pos++] = ((c1 >> 12) & 0x3f) | 0x80;
-      buf[pos++] = ((c1 >> 6) & 0x3f) | 0x80;
-      buf[pos++] = (c1 & 0x3f) | 0x80;
-    } else {
-      buf[pos++] = (c1 >> 12) | 0xe0;
-      buf[pos++] = ((c1 >> 6) & 0x3f) | 0x80;
-      buf[pos++] = (c1 & 0x3f) | 0x80;
-    }
-  }
+  pos = writeUtf8AsAvsc(buf, pos, s);
 }
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && v === (v | 0);

@@ -207,7 +207,7 @@ export class StageTask {
     private readonly settings: TaskSettings,
   ) {
     this.source = `${settings.stageName}/${partition}`;
-    this.batches = new RecordBatches(this.source, String(settings.sources));
+    this.batches = new RecordBatches(settings.prefix, this.source, String(settings.sources));
   }
 
   get nextOffset(): string {
@@ -285,7 +285,7 @@ export class StageTask {
         if (seq <= this.suppressUpToSeq) return; // sent before the restart
         const partition = partitionFor(outKey, partitions[outTopic] ?? 1);
         if (value !== null && RECORD_BATCH_TOPICS.has(outTopic)) {
-          batches.add(prefix + outTopic, partition, { key: outKey, time: timestamp, seq, value });
+          batches.add(outTopic, partition, { key: outKey, time: timestamp, seq, value });
           return;
         }
         outputs.push({
@@ -576,21 +576,32 @@ export class InlineTasks implements StageTasks {
  * record is Avro-encoded into its partition's open batch as it is emitted.
  */
 class RecordBatches {
-  /** By `topic#partition`: bounded by the output topics' partition counts. */
-  private readonly open = new Map<string, OpenBatch>();
+  /**
+   * By output topic (unprefixed), then partition: no key string built per record. Bounded by the
+   * output topics' partition counts.
+   */
+  private readonly open = new Map<string, (OpenBatch | undefined)[]>();
+  /** The same batches in the order they were first opened: the order `drain` sends them in. */
+  private readonly order: OpenBatch[] = [];
   private readonly closed: PendingOutput[] = [];
 
   constructor(
+    private readonly prefix: string,
     private readonly source: string,
     private readonly sources: string,
   ) {}
 
-  add(topic: string, partition: number, record: TopicRecord): void {
-    const key = `${topic}#${partition}`;
-    let batch = this.open.get(key);
+  add(outTopic: string, partition: number, record: TopicRecord): void {
+    let byPartition = this.open.get(outTopic);
+    if (byPartition === undefined) {
+      byPartition = [];
+      this.open.set(outTopic, byPartition);
+    }
+    let batch = byPartition[partition];
     if (batch === undefined) {
-      batch = { topic, partition, writer: stageRecords.writer(), last: record };
-      this.open.set(key, batch);
+      batch = { topic: this.prefix + outTopic, partition, writer: stageRecords.writer(), last: record };
+      byPartition[partition] = batch;
+      this.order.push(batch);
     }
     const full = batch.writer.add(record, MAX_BATCH_BYTES);
     if (full !== null) this.close(batch, full);
@@ -599,7 +610,7 @@ class RecordBatches {
 
   /** Every batch as a message, in the order they were filled. */
   drain(): PendingOutput[] {
-    for (const batch of this.open.values()) {
+    for (const batch of this.order) {
       const value = batch.writer.finish();
       if (value !== null) this.close(batch, value);
     }
@@ -608,7 +619,7 @@ class RecordBatches {
 
   /** Forgets unsent records (keeps the writers' buffers). */
   discard(): void {
-    for (const batch of this.open.values()) batch.writer.finish();
+    for (const batch of this.order) batch.writer.finish();
     this.closed.length = 0;
   }
 

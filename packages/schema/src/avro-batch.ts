@@ -151,6 +151,14 @@ function readLong(buffer: Buffer, cursor: { pos: number }): number {
  * (no string or buffer per item), and `finish` copies the items out once, behind their count. The
  * buffer is kept for the next batch; it grows to the largest batch written (`limit` plus one item).
  */
+/**
+ * Writes one item at `pos` of `buffer` and returns its end, or a negative number when `buffer` is
+ * too small (more bytes are needed). avsc's `Type#encode`; record-batch.ts has a hand-written one.
+ */
+export interface ItemEncoder {
+  encode(item: unknown, buffer: Buffer, pos: number): number;
+}
+
 export class AvroBatchWriter {
   private buffer: Buffer;
   private end = 0;
@@ -158,7 +166,7 @@ export class AvroBatchWriter {
   count = 0;
 
   constructor(
-    private readonly itemType: avro.Type,
+    private readonly itemType: ItemEncoder,
     initialBytes = 16 * 1024,
   ) {
     this.buffer = Buffer.allocUnsafeSlow(initialBytes);
@@ -172,13 +180,13 @@ export class AvroBatchWriter {
   /**
    * Appends `item`. When the open batch already has items and `item` would take it past `limit`
    * bytes, that batch is finished without it and returned (`item` starts the next one); else null.
-   * Throws (leaving the batch as it was) when avsc cannot encode `item`.
+   * Throws (leaving the batch as it was) when the encoder cannot encode `item`.
    */
   add(item: unknown, limit: number): Buffer | null {
     const start = this.end;
     let end = this.itemType.encode(item, this.buffer, start);
     while (end < 0) {
-      // `encode` returns minus the number of bytes missing.
+      // `encode` returns minus the number of bytes missing (avsc) or -1 (at least double).
       const grown = Buffer.allocUnsafeSlow(Math.max(this.buffer.length * 2, this.buffer.length - end));
       this.buffer.copy(grown, 0, 0, start);
       this.buffer = grown;
@@ -221,4 +229,31 @@ const longType = avro.Type.forSchema('long');
 /** A count as an Avro long (zig-zag varint). */
 function zigzag(count: number): Buffer {
   return longType.toBuffer(count);
+}
+
+/**
+ * UTF-8 of `s` at `pos` of `buf` as avsc's Tap.writeString writes strings of ≤ 64 bytes: surrogate
+ * pairs joined, any other code unit (a lone surrogate too) as 1–3 bytes; returns the end. Hand-written
+ * Avro encoders use it to write avsc's bytes exactly (`Buffer#write` makes a lone surrogate U+FFFD).
+ */
+export function writeUtf8AsAvsc(buf: Buffer, pos: number, s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) buf[pos++] = c;
+    else if (c < 0x800) {
+      buf[pos++] = (c >> 6) | 0xc0;
+      buf[pos++] = (c & 0x3f) | 0x80;
+    } else if ((c & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      c = 0x10000 + ((c & 0x3ff) << 10) + (s.charCodeAt(++i) & 0x3ff);
+      buf[pos++] = (c >> 18) | 0xf0;
+      buf[pos++] = ((c >> 12) & 0x3f) | 0x80;
+      buf[pos++] = ((c >> 6) & 0x3f) | 0x80;
+      buf[pos++] = (c & 0x3f) | 0x80;
+    } else {
+      buf[pos++] = (c >> 12) | 0xe0;
+      buf[pos++] = ((c >> 6) & 0x3f) | 0x80;
+      buf[pos++] = (c & 0x3f) | 0x80;
+    }
+  }
+  return pos;
 }

@@ -150,6 +150,12 @@ class AccessLogReader {
 
   /** The branch of a `['null', T]` union: false for null, true for T. */
   private union(): boolean {
+    // One byte, 0 or 2, in every batch we write: no varint loop (any other byte: read as avsc does).
+    const byte = this.buf[this.pos];
+    if (byte === 2 || byte === 0) {
+      this.pos++;
+      return byte === 2;
+    }
     const index = this.varint();
     if (index === 1) return true;
     if (index === 0) return false;

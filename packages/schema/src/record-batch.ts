@@ -1,6 +1,7 @@
 import avro from 'avsc';
 import { AvroBatchFormat, AvroBatchWriter } from './avro-batch.js';
 import { BadInput } from './bad-input.js';
+import { STAGE_RECORD_ENCODER_FINGERPRINT, StageRecordEncoder } from './stage-record-encoder.js';
 
 /**
  * Avro wire format of the stage records on `signals` and `content-partials` (the profiler's
@@ -154,8 +155,14 @@ export class StageRecordCodec {
   private readonly format: AvroBatchFormat;
   private readonly branches = new Map<string, avro.Type>();
   private readonly jsonBranch: avro.Type;
+  /** Writers use the hand-written encoder (stage-record-encoder.ts): this is its schema. */
+  readonly handWritten: boolean;
 
-  constructor(schema: object = stageRecordBatchSchema) {
+  constructor(
+    schema: object = stageRecordBatchSchema,
+    /** false: avsc writes every record (tests compare the two). */
+    handWritten = true,
+  ) {
     const registry: Record<string, avro.Type> = {};
     this.format = new AvroBatchFormat('record batch', schema, { registry, omitRecordMethods: true });
     // Decoded records are plain objects, as JSON.parse gives: the generated record classes would
@@ -170,6 +177,7 @@ export class StageRecordCodec {
       this.branches.set(kind, union.types[index]!);
     });
     this.jsonBranch = union.types.find((type) => type.typeName === 'string')!;
+    this.handWritten = handWritten && this.format.fingerprint === STAGE_RECORD_ENCODER_FINGERPRINT;
   }
 
   /** Hex SHA-256 of the reader's (and writer's) batch schema: the `eg-schema` header value. */
@@ -184,7 +192,8 @@ export class StageRecordCodec {
 
   /** A writer of batches of this schema (one per open batch; keep it for the next one). */
   writer(): StageRecordWriter {
-    return new StageRecordWriter(this.format.itemType, this.branches, this.jsonBranch);
+    const own = this.handWritten ? new StageRecordEncoder() : undefined;
+    return new StageRecordWriter(this.format.itemType, this.branches, this.jsonBranch, own);
   }
 
   /** The records of a batch; throws `BadInput` (`unknown-schema`, `undecodable`). */
@@ -227,21 +236,27 @@ function dropNullThresholds(signal: ClientSignalValue): void {
 /** Appends stage records to one open batch (see {@link AvroBatchWriter}). */
 export class StageRecordWriter {
   private readonly batch: AvroBatchWriter;
-  /** The record as the union needs it: the value wrapped in its branch (reused). */
+  /** The record as the union needs it: the value wrapped in its branch (reused; avsc only). */
   private readonly wire = { key: '', time: 0, seq: 0, value: null as unknown };
-  /** Records written as JSON text because their value fits no schema (0 for the profiler's outputs). */
-  jsonRecords = 0;
+  private avscJsonRecords = 0;
 
   constructor(
     itemType: avro.Type,
     private readonly branches: ReadonlyMap<string, avro.Type>,
     private readonly jsonBranch: avro.Type,
+    /** Writes records of this build's schema (checks and JSON fallback included); else avsc. */
+    private readonly own?: StageRecordEncoder,
   ) {
-    this.batch = new AvroBatchWriter(itemType);
+    this.batch = new AvroBatchWriter(own ?? itemType);
   }
 
   get count(): number {
     return this.batch.count;
+  }
+
+  /** Records written as JSON text because their value fits no schema (0 for the profiler's outputs). */
+  get jsonRecords(): number {
+    return this.own?.jsonRecords ?? this.avscJsonRecords;
   }
 
   /** See {@link AvroBatchWriter.add}: returns the batch finished because `record` did not fit. */
@@ -251,6 +266,7 @@ export class StageRecordWriter {
       throw new Error(
         `stage record '${record.key}': time ${record.time} or seq ${record.seq} is not an integer`,
       );
+    if (this.own !== undefined) return this.batch.add(record, limit);
     const wire = this.wire;
     wire.key = record.key;
     wire.time = record.time;
@@ -262,7 +278,7 @@ export class StageRecordWriter {
       wire.value = branch.wrap(value);
     } else {
       wire.value = this.jsonBranch.wrap(JSON.stringify(value) ?? 'null');
-      this.jsonRecords++;
+      this.avscJsonRecords++;
     }
     return this.batch.add(wire, limit);
   }

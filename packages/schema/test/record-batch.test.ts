@@ -237,4 +237,137 @@ describe('stage record batches (Avro on signals and content-partials)', () => {
       assert.deepStrictEqual(record!.value, { ...fingerprintPartial, asn: null });
     });
   });
+
+  describe('the hand-written encoder (stage-record-encoder.ts)', () => {
+    const viaAvsc = new StageRecordCodec(stageRecordBatchSchema, false);
+
+    /** Both writers' bytes and JSON-record counts for `values`, one record each. */
+    function bothWrite(values: unknown[]): { own: Buffer; avsc: Buffer; ownJson: number; avscJson: number } {
+      const own = stageRecords.writer();
+      const avsc = viaAvsc.writer();
+      // A small limit: batches finish and the buffers grow along the way.
+      const ownOut: Buffer[] = [];
+      const avscOut: Buffer[] = [];
+      for (const record of records(values)) {
+        const a = own.add(record, 300);
+        if (a) ownOut.push(a);
+        const b = avsc.add(record, 300);
+        if (b) avscOut.push(b);
+      }
+      ownOut.push(own.finish() ?? Buffer.alloc(0));
+      avscOut.push(avsc.finish() ?? Buffer.alloc(0));
+      return {
+        own: Buffer.concat(ownOut),
+        avsc: Buffer.concat(avscOut),
+        ownJson: own.jsonRecords,
+        avscJson: avsc.jsonRecords,
+      };
+    }
+
+    it('is the one stageRecords uses (update it with stageRecordBatchSchema)', () => {
+      assert.equal(stageRecords.handWritten, true);
+      assert.equal(viaAvsc.handWritten, false);
+    });
+
+    it('writes the bytes avsc writes, every branch, every field given a value that fits or not', () => {
+      const odd: unknown[] = [
+        'x',
+        'é',
+        '',
+        'a'.repeat(64),
+        'a'.repeat(65),
+        'é'.repeat(40),
+        `${'a'.repeat(63)}é`,
+        '\ud83d\ude00 ok',
+        'lone \ud800 high',
+        'lone \udc00 low',
+        `${'b'.repeat(70)}\ud800`,
+        0,
+        -0,
+        1,
+        -1,
+        63,
+        64,
+        -64,
+        -65,
+        2 ** 30 - 1,
+        2 ** 30,
+        -(2 ** 30),
+        -(2 ** 30) - 1,
+        2 ** 31,
+        2 ** 32 - 1,
+        2 ** 32,
+        -(2 ** 32),
+        9_007_199_254_740_990,
+        -9_007_199_254_740_990,
+        9_007_199_254_740_991,
+        2 ** 53,
+        1.5,
+        -2.25,
+        Number.NaN,
+        Number.POSITIVE_INFINITY,
+        T,
+        true,
+        false,
+        null,
+        undefined,
+        [],
+        [1, 2],
+        [4_294_967_295, -3],
+        [1.5],
+        ['1'],
+        {},
+        [{}],
+        [{ name: 'n', value: 1 }],
+        [{ name: 'n', value: 1, threshold: 'x' }],
+        [null],
+      ];
+      const values: unknown[] = [];
+      for (const base of [clientSignal, fingerprintPartial, tick, contentBatch] as Record<
+        string,
+        unknown
+      >[]) {
+        values.push(base, { ...base, extra: 'ignored' });
+        for (const field of Object.keys(base)) {
+          if (field === 'kind') continue;
+          for (const v of odd) values.push({ ...base, [field]: v });
+        }
+      }
+      // Nested records: signals, prefixes, partials, with each of their fields changed too.
+      const nested: [Record<string, unknown>, string][] = [
+        [clientSignal, 'signals'],
+        [tick, 'prefixes'],
+        [contentBatch, 'partials'],
+      ];
+      for (const [base, field] of nested) {
+        const item = (base[field] as Record<string, unknown>[])[0]!;
+        for (const key of [...Object.keys(item), 'threshold'])
+          for (const v of odd) values.push({ ...base, [field]: [item, { ...item, [key]: v }] });
+      }
+      values.push({ kind: 'unknown' }, { kind: 5 }, 'text', 7, null, undefined, [clientSignal]);
+      const { own, avsc, ownJson, avscJson } = bothWrite(values);
+      assert.ok(ownJson > 100 && ownJson < values.length, `${ownJson} JSON records`);
+      assert.equal(ownJson, avscJson);
+      assert.ok(own.equals(avsc), 'same bytes');
+    });
+
+    it('grows its buffer for long values as avsc does', () => {
+      const big = {
+        ...fingerprintPartial,
+        userAgent: 'é'.repeat(30_000),
+        paths: Array(5000).fill(2 ** 32 - 1),
+      };
+      const { own, avsc } = bothWrite([tick, big, { ...big, userAgent: 1 }, tick]);
+      assert.ok(own.equals(avsc));
+    });
+
+    it('refuses a key that is not a string, keeping the batch', () => {
+      const writer = stageRecords.writer();
+      writer.add({ key: 'a', time: T, seq: 1, value: tick }, 1 << 20);
+      assert.throws(() => writer.add({ key: 5 as unknown as string, time: T, seq: 2, value: tick }, 1 << 20));
+      assert.deepStrictEqual(stageRecords.decode(writer.finish()!, stageRecords.fingerprint), [
+        { key: 'a', time: T, seq: 1, value: tick },
+      ]);
+    });
+  });
 });
