@@ -78,17 +78,24 @@ function inputsKey(a: string | null, b: string | null, c: string | null): string
 const PAGE_BITS = 12;
 const PAGE_MASK = (1 << PAGE_BITS) - 1;
 // Numbers per entry: requests, first covered time, first caught time (NaN: never), the IPv4
-// address's number (NaN: the address is another text, in the `ip` column).
+// address's number (NaN: the address is another text, in the `ip` column), and the active
+// window of its address decision (when B_IP_COVER is set: read with the entry, not through the
+// decision's object elsewhere on the heap).
 const E_REQUESTS = 0;
 const E_DECIDED_AT = 1;
 const E_CAUGHT_AT = 2;
 const E_IPV4 = 3;
-const E_STRIDE = 4;
-// Byte per entry: the strongest action's strength (low bits), the allowlist flag, and whether an
-// address decision is in its `ipCover` column (read only then: most entries never have one).
+const E_IP_FROM = 4;
+const E_IP_UNTIL = 5;
+const E_STRIDE = 6;
+// Byte per entry: the strongest action's strength (low bits), the allowlist flag, whether an
+// address decision is in its `ipCover` column (read only then: most entries never have one), and
+// whether that decision was applied to the entry already (applying it again changes nothing:
+// see `cover`), so a covered request need not read it.
 const B_STRENGTH = 3;
 const B_ALLOWLISTED = 4;
 const B_IP_COVER = 8;
+const B_IP_APPLIED = 16;
 
 /**
  * One column of values by entry number, in pages of PAGE_MASK + 1 added as entries arrive: growing
@@ -167,7 +174,13 @@ class Entries {
     this.ipCover.set(e, cover);
     const bytes = this.bytePages[e >>> PAGE_BITS]!;
     const k = e & PAGE_MASK;
-    bytes[k] = cover === null ? bytes[k]! & ~B_IP_COVER : bytes[k]! | B_IP_COVER;
+    const flags = bytes[k]! & ~(B_IP_COVER | B_IP_APPLIED);
+    bytes[k] = cover === null ? flags : flags | B_IP_COVER;
+    if (cover !== null) {
+      const num = this.numPages[e >>> PAGE_BITS]!;
+      num[k * E_STRIDE + E_IP_FROM] = cover.decidedAt;
+      num[k * E_STRIDE + E_IP_UNTIL] = cover.expiresAt;
+    }
   }
 
   /** The address of entry `e`, as it was added. */
@@ -319,7 +332,19 @@ export class VerdictBacktest {
     const flags = entries.bytePages[e >>> PAGE_BITS]![e & PAGE_MASK]!;
     if ((flags & B_ALLOWLISTED) !== 0) return;
     let covered = false;
-    if ((flags & B_IP_COVER) !== 0 && this.cover(e, entries.ipCover.get(e)!, t)) covered = true;
+    // (The same test as `cover`'s, negated as there: a time that is not a number counts as active.)
+    if ((flags & B_IP_COVER) !== 0 && !(t < num[o + E_IP_FROM]! || t >= num[o + E_IP_UNTIL]!)) {
+      covered = true;
+      if ((flags & B_IP_APPLIED) === 0) {
+        const ipCover = entries.ipCover.get(e)!;
+        this.cover(e, ipCover, t);
+        // Applied for good once its times are written (a time that is not a number writes none).
+        const applied =
+          !Number.isNaN(num[o + E_DECIDED_AT]!) &&
+          (ipCover.strength < 2 || !Number.isNaN(num[o + E_CAUGHT_AT]!));
+        if (applied) entries.bytePages[e >>> PAGE_BITS]![e & PAGE_MASK]! |= B_IP_APPLIED;
+      }
+    }
     if (this.activeRanges > 0) {
       let range = entries.range.get(e);
       if (range === undefined) {
