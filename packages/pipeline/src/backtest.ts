@@ -49,6 +49,11 @@ class Cover {
 /** One address prefix, shared by its entries: its range decision, if any, is found through it. */
 class PrefixRange {
   cover: Cover | null = null;
+  /** Its cover's active window, copied here: an active test reads one object, not two. */
+  from = Number.NaN;
+  until = Number.NaN;
+  /** Which cover it is (see E_RANGE_APPLIED): a number from `VerdictBacktest.rangeCovers`. */
+  version = 0;
 }
 
 /**
@@ -87,7 +92,9 @@ const E_CAUGHT_AT = 2;
 const E_IPV4 = 3;
 const E_IP_FROM = 4;
 const E_IP_UNTIL = 5;
-const E_STRIDE = 6;
+// The version of the range decision last applied to the entry for good (0: none; see `applied`).
+const E_RANGE_APPLIED = 6;
+const E_STRIDE = 7;
 // Byte per entry: the strongest action's strength (low bits), the allowlist flag, whether an
 // address decision is in its `ipCover` column (read only then: most entries never have one), and
 // whether that decision was applied to the entry already (applying it again changes nothing:
@@ -213,6 +220,8 @@ export class VerdictBacktest {
   private readonly prefixRanges = new Map<string, PrefixRange>();
   /** PrefixRanges whose cover is set (0: no request needs its prefix). */
   private activeRanges = 0;
+  /** Range covers set so far: each gets the next number as its version. */
+  private rangeCovers = 0;
   private readonly fingerprintDecisions = new Map<string, Cover>();
   /**
    * Address → entry number. An AddressIndex, not a `Map`: a dotted-quad IPv4 address is found by its
@@ -269,6 +278,11 @@ export class VerdictBacktest {
       if (range === undefined) return;
       this.activeRanges += (cover !== null ? 1 : 0) - (range.cover !== null ? 1 : 0);
       range.cover = cover;
+      if (cover !== null) {
+        range.from = cover.decidedAt;
+        range.until = cover.expiresAt;
+        range.version = ++this.rangeCovers;
+      }
       return;
     }
     if (cover === null) this.fingerprintDecisions.delete(value);
@@ -335,14 +349,8 @@ export class VerdictBacktest {
     // (The same test as `cover`'s, negated as there: a time that is not a number counts as active.)
     if ((flags & B_IP_COVER) !== 0 && !(t < num[o + E_IP_FROM]! || t >= num[o + E_IP_UNTIL]!)) {
       covered = true;
-      if ((flags & B_IP_APPLIED) === 0) {
-        const ipCover = entries.ipCover.get(e)!;
-        this.cover(e, ipCover, t);
-        // Applied for good once its times are written (a time that is not a number writes none).
-        const applied =
-          !Number.isNaN(num[o + E_DECIDED_AT]!) &&
-          (ipCover.strength < 2 || !Number.isNaN(num[o + E_CAUGHT_AT]!));
-        if (applied) entries.bytePages[e >>> PAGE_BITS]![e & PAGE_MASK]! |= B_IP_APPLIED;
+      if ((flags & B_IP_APPLIED) === 0 && this.applied(e, entries.ipCover.get(e)!, t)) {
+        entries.bytePages[e >>> PAGE_BITS]![e & PAGE_MASK]! |= B_IP_APPLIED;
       }
     }
     if (this.activeRanges > 0) {
@@ -352,7 +360,13 @@ export class VerdictBacktest {
         range = prefix === null ? null : this.prefixRange(prefix);
         entries.range.set(e, range);
       }
-      if (range !== null && range.cover !== null && this.cover(e, range.cover, t)) covered = true;
+      // As for the address decision above: the active test in place, `cover` once per decision.
+      if (range !== null && range.cover !== null && !(t < range.from || t >= range.until)) {
+        covered = true;
+        if (num[o + E_RANGE_APPLIED] !== range.version && this.applied(e, range.cover, t)) {
+          num[o + E_RANGE_APPLIED] = range.version;
+        }
+      }
     }
     if (this.fingerprintDecisions.size > 0) {
       let inputs = entries.fingerprintInputs.get(e);
@@ -392,6 +406,20 @@ export class VerdictBacktest {
       this.sharedInputs.set(detachString(key), inputs);
     }
     return inputs;
+  }
+
+  /**
+   * Applies an active decision to entry `e`; whether it is applied for good: applying it again
+   * would change nothing (its times are written — a time that is not a number writes none — and
+   * its key is in `by` or `by` is full).
+   */
+  private applied(e: number, decision: Cover, t: number): boolean {
+    this.cover(e, decision, t);
+    const num = this.entries.numPages[e >>> PAGE_BITS]!;
+    const o = (e & PAGE_MASK) * E_STRIDE;
+    return (
+      !Number.isNaN(num[o + E_DECIDED_AT]!) && (decision.strength < 2 || !Number.isNaN(num[o + E_CAUGHT_AT]!))
+    );
   }
 
   /** Applies a decision active at `t` to entry `e`; false when it is not active at `t`. */
