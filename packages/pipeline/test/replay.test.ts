@@ -131,28 +131,33 @@ test('a verdict records when the client was first covered and by which decisions
   assert.equal(verdict.requests, 7);
 });
 
+/** A one-minute decision on `key` (`ip:…`, `range:…` or `fp:…`). */
+function decisionOn(key: string, action: Decision['action'], decidedAt: number): Decision {
+  const colon = key.indexOf(':');
+  const scope = key.slice(0, colon);
+  return {
+    key,
+    scope: scope === 'fp' ? 'fingerprint' : (scope as Decision['scope']),
+    value: key.slice(colon + 1),
+    action,
+    reason: 'test',
+    signals: [],
+    score: 1,
+    decidedAt,
+    expiresAt: decidedAt + 60_000,
+    origin: 'auto',
+    version: 1,
+  };
+}
+
 test('a verdict lists each decision key that covered the client once, in the order they did, at most eight', () => {
   const backtest = new VerdictBacktest({
     allowlist: new Allowlist([]),
     prefixOf: () => '192.0.2.0/24',
     httpFingerprint: (log) => `h1:${log.userAgent}`,
   });
-  const decide = (key: string, action: Decision['action'], decidedAt: number) => {
-    const [scope, value] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
-    backtest.onDecision(key, {
-      key,
-      scope: scope === 'fp' ? 'fingerprint' : (scope as Decision['scope']),
-      value,
-      action,
-      reason: 'test',
-      signals: [],
-      score: 1,
-      decidedAt,
-      expiresAt: decidedAt + 60_000,
-      origin: 'auto',
-      version: 1,
-    });
-  };
+  const decide = (key: string, action: Decision['action'], decidedAt: number) =>
+    backtest.onDecision(key, decisionOn(key, action, decidedAt));
   const request = (time: number, userAgent = 'tool') =>
     backtest.onRequest(get(time, '192.0.2.7', '/', { userAgent }));
   request(T0);
@@ -228,28 +233,9 @@ test('the backtest applies decisions published before an address is seen, upgrad
     prefixOf: (ip) => (ip.startsWith('198.51.100.') ? '198.51.100.0/24' : null),
     httpFingerprint: () => 'h1:x',
   });
-  const decide = (key: string, action: Decision['action'] | null, decidedAt: number) => {
-    const colon = key.indexOf(':');
-    const scope = key.slice(0, colon) as Decision['scope'];
-    backtest.onDecision(
-      key,
-      action === null
-        ? null
-        : {
-            key,
-            scope,
-            value: key.slice(colon + 1),
-            action,
-            reason: 'test',
-            signals: [],
-            score: 1,
-            decidedAt,
-            expiresAt: decidedAt + 60_000,
-            origin: 'auto',
-            version: 1,
-          },
-    );
-  };
+  // null: the decision's tombstone.
+  const decide = (key: string, action: Decision['action'] | null, decidedAt: number) =>
+    backtest.onDecision(key, action === null ? null : decisionOn(key, action, decidedAt));
   const request = (time: number, ip: string) => backtest.onRequest(get(time, ip, '/'));
   // Decided before their first request: an IPv4 address (found by number) and an IPv6 one (by text).
   decide('ip:203.0.113.9', 'throttle', T0);
