@@ -667,10 +667,13 @@ export class Decider {
     if (partial.humanClients > 0) pool[o + PX_LAST_HUMAN] = Math.max(pool[o + PX_LAST_HUMAN]!, time);
     if (partial.protectedClients > 0)
       pool[o + PX_LAST_PROTECTED] = Math.max(pool[o + PX_LAST_PROTECTED]!, time);
+    // A human-looking or protected client showed up: the range is no longer all bad. (Tested in
+    // this order: most counts have neither, and building the key and probing the active
+    // decisions by it was 60 % of this function's time.)
+    if (!(partial.humanClients > 0 || partial.protectedClients > 0)) return;
     const key = `range:${partial.prefix}`;
     const current = this.active.get(key);
-    if (current !== undefined && (partial.humanClients > 0 || partial.protectedClients > 0)) {
-      // A human-looking or protected client showed up: the range is no longer all bad.
+    if (current !== undefined) {
       this.remove(key, current, this.now, sink);
       this.stats.decisionsLifted++;
     }

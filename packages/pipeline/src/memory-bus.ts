@@ -2,6 +2,9 @@ import { type BusMessage, type Emitter, partitionFor, type Stage, type Topology 
 
 type Listener = (message: BusMessage) => void;
 
+/** Queue slots kept between drains; a longer queue (a flush's burst) gives its storage back. */
+const KEPT_QUEUE_SLOTS = 1024;
+
 /** Per topic: its partitions' next offsets and its listeners (one map probe per message). */
 interface TopicState {
   partitions: number;
@@ -14,8 +17,13 @@ interface TopicState {
  * fully deterministic (same decisions every run). Stages get one instance per partition, as on Kafka.
  */
 export class MemoryBus implements Emitter {
-  private readonly queue: BusMessage[] = [];
+  /**
+   * Messages to deliver: `head` to `tail`. Emptied in place after a drain: `length = 0` gave up the
+   * array's storage, and a replay drains after every message pushed, so each one allocated it again.
+   */
+  private readonly queue: (BusMessage | undefined)[] = [];
   private head = 0;
+  private tail = 0;
   private readonly topics = new Map<string, TopicState>();
   private readonly instances: { stage: Stage; inputs: readonly string[] }[] = [];
   private draining = false;
@@ -52,7 +60,7 @@ export class MemoryBus implements Emitter {
     const partition = partitionFor(key, state.partitions);
     const offset = state.nextOffsets[partition]!;
     state.nextOffsets[partition] = offset + 1;
-    this.queue.push({ topic, partition, offset, key, value, timestamp });
+    this.queue[this.tail++] = { topic, partition, offset, key, value, timestamp };
     if (!this.draining) this.drain();
   }
 
@@ -83,13 +91,16 @@ export class MemoryBus implements Emitter {
   private drain(): void {
     this.draining = true;
     try {
-      while (this.head < this.queue.length) {
+      while (this.head < this.tail) {
         const message = this.queue[this.head++]!;
         const list = this.topics.get(message.topic)?.listeners;
         if (list) for (const listener of list) listener(message);
       }
-      this.queue.length = 0;
+      // Delivered messages are not kept alive by the queue.
+      if (this.tail > KEPT_QUEUE_SLOTS) this.queue.length = 0;
+      else this.queue.fill(undefined, 0, this.tail);
       this.head = 0;
+      this.tail = 0;
     } finally {
       this.draining = false;
     }

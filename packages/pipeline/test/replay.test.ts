@@ -131,28 +131,33 @@ test('a verdict records when the client was first covered and by which decisions
   assert.equal(verdict.requests, 7);
 });
 
+/** A one-minute decision on `key` (`ip:…`, `range:…` or `fp:…`). */
+function decisionOn(key: string, action: Decision['action'], decidedAt: number): Decision {
+  const colon = key.indexOf(':');
+  const scope = key.slice(0, colon);
+  return {
+    key,
+    scope: scope === 'fp' ? 'fingerprint' : (scope as Decision['scope']),
+    value: key.slice(colon + 1),
+    action,
+    reason: 'test',
+    signals: [],
+    score: 1,
+    decidedAt,
+    expiresAt: decidedAt + 60_000,
+    origin: 'auto',
+    version: 1,
+  };
+}
+
 test('a verdict lists each decision key that covered the client once, in the order they did, at most eight', () => {
   const backtest = new VerdictBacktest({
     allowlist: new Allowlist([]),
     prefixOf: () => '192.0.2.0/24',
     httpFingerprint: (log) => `h1:${log.userAgent}`,
   });
-  const decide = (key: string, action: Decision['action'], decidedAt: number) => {
-    const [scope, value] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
-    backtest.onDecision(key, {
-      key,
-      scope: scope === 'fp' ? 'fingerprint' : (scope as Decision['scope']),
-      value,
-      action,
-      reason: 'test',
-      signals: [],
-      score: 1,
-      decidedAt,
-      expiresAt: decidedAt + 60_000,
-      origin: 'auto',
-      version: 1,
-    });
-  };
+  const decide = (key: string, action: Decision['action'], decidedAt: number) =>
+    backtest.onDecision(key, decisionOn(key, action, decidedAt));
   const request = (time: number, userAgent = 'tool') =>
     backtest.onRequest(get(time, '192.0.2.7', '/', { userAgent }));
   request(T0);
@@ -220,4 +225,60 @@ test('verdicts give back each address as it was logged: IPv4 kept as a number, I
       ['::ffff:192.0.2.1', 1, 'allow'],
     ],
   );
+});
+
+test('the backtest applies decisions published before an address is seen, upgrades, and tombstones', () => {
+  const backtest = new VerdictBacktest({
+    allowlist: new Allowlist([]),
+    prefixOf: (ip) => (ip.startsWith('198.51.100.') ? '198.51.100.0/24' : null),
+    httpFingerprint: () => 'h1:x',
+  });
+  // null: the decision's tombstone.
+  const decide = (key: string, action: Decision['action'] | null, decidedAt: number) =>
+    backtest.onDecision(key, action === null ? null : decisionOn(key, action, decidedAt));
+  const request = (time: number, ip: string) => backtest.onRequest(get(time, ip, '/'));
+  // Decided before their first request: an IPv4 address (found by number) and an IPv6 one (by text).
+  decide('ip:203.0.113.9', 'throttle', T0);
+  decide('ip:2001:db8::9', 'challenge', T0);
+  request(T0 + 1, '203.0.113.9');
+  request(T0 + 1, '2001:db8::9');
+  // An upgrade of an applied decision is applied again: the block catches the client.
+  decide('ip:203.0.113.9', 'block', T0 + 2);
+  request(T0 + 3, '203.0.113.9');
+  // A tombstone lifts it: the next request is not covered (flagged stays as it was).
+  decide('ip:203.0.113.9', null, T0 + 4);
+  request(T0 + 5, '203.0.113.9');
+  // A range decision, its upgrade, and its tombstone, for an address seen before the range was decided.
+  request(T0 + 6, '198.51.100.1');
+  decide('range:198.51.100.0/24', 'throttle', T0 + 7);
+  request(T0 + 8, '198.51.100.1');
+  decide('range:198.51.100.0/24', 'challenge', T0 + 9);
+  request(T0 + 10, '198.51.100.1');
+  decide('range:198.51.100.0/24', null, T0 + 11);
+  request(T0 + 12, '198.51.100.1');
+  // Outside its window a decision covers nothing.
+  decide('ip:203.0.113.10', 'block', T0 + 13);
+  request(T0 + 70_000, '203.0.113.10');
+
+  const verdicts = new Map([...backtest.verdicts()].map((v) => [v.ip, v]));
+  assert.deepEqual(verdicts.get('203.0.113.9'), {
+    ip: '203.0.113.9',
+    requests: 3,
+    verdict: 'block',
+    decidedAt: T0 + 1,
+    caughtAt: T0 + 3,
+    by: ['ip:203.0.113.9'],
+  });
+  assert.equal(verdicts.get('2001:db8::9')?.verdict, 'challenge');
+  assert.deepEqual(verdicts.get('198.51.100.1'), {
+    ip: '198.51.100.1',
+    requests: 4,
+    verdict: 'challenge',
+    decidedAt: T0 + 8,
+    caughtAt: T0 + 10,
+    by: ['range:198.51.100.0/24'],
+  });
+  assert.equal(verdicts.get('203.0.113.10')?.verdict, 'allow');
+  const flagged = backtest.timelineByMinute().reduce((sum, m) => sum + m.flagged, 0);
+  assert.equal(flagged, 5);
 });
