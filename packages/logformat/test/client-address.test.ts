@@ -158,7 +158,15 @@ describe('canonicalAddress and isCanonicalIpv6 (the parser fast paths for peers)
     }
   });
 
-  it('is false for random text from the characters of addresses', () => {
+  it('agrees with canonicalIp on dotted quads, near misses and random address characters', () => {
+    for (let n = 0; n < 50_000; n++) {
+      // Dotted quads and near misses: leading zeros, octets past 255, three or five parts.
+      const parts = Array.from({ length: 3 + Math.floor(random() * 3) }, () =>
+        random() < 0.2 ? `0${Math.floor(random() * 30)}` : String(Math.floor(random() * 300)),
+      );
+      const text = parts.join('.');
+      assert.equal(canonicalAddress(text), canonicalIp(text), text);
+    }
     const alphabet = '0123456789abcdefABx:.%';
     for (let n = 0; n < 50_000; n++) {
       let text = '';
