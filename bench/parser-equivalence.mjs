@@ -4,7 +4,8 @@
 // <baseline checkout> is a built checkout of the commit to compare with (e.g. a detached worktree
 // of main with `npx turbo run build`); this checkout's build is the new side. Default logs: the
 // 1M-line bench log and every log file under ../shared/data (see its README). Every line is
-// parsed with combined, nginx-main (with and without trusted proxies) and apache by both builds;
+// parsed with combined, nginx-main (with and without trusted proxies), apache and the compiled
+// nginx log_format of combined by both builds;
 // records must match field by field (value and key order) and rejections by reason, field,
 // message and location. Lines are also mutated (cut, characters replaced, escapes and odd times
 // inserted) to reach the rejection and unescaping paths that well-formed logs never take. Each
@@ -53,6 +54,11 @@ const configs = [
   ['nginx-main', { trustedProxies: ['10.0.0.0/8', '0.0.0.0/0', '::/0'] }],
   ['apache', {}],
   ['combined', { maxFieldLength: 64, maxLineLength: 180 }],
+  // The compiled log_format parser shares the time reader and the request-line reader.
+  [
+    'nginx:$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"',
+    {},
+  ],
 ];
 const pairs = configs.map(([format, options]) => ({
   name: `${format}${Object.keys(options).length ? JSON.stringify(options) : ''}`,

@@ -69,9 +69,9 @@ function isSpace(c: number): boolean {
 }
 
 /**
- * canonicalIp(text) (the same steps), with the IPv6 text that is already canonical (RFC 5952, as logged by nginx
- * and Apache) recognised in one scan of its char codes and returned as is: canonicalIp would parse
- * it into groups and format a new, equal string, which costs more than the rest of a log line.
+ * canonicalIp(text), with IPv6 text that is already canonical (RFC 5952, as nginx and Apache log
+ * it) recognised and returned as is: canonicalIp would parse it into groups and format a new,
+ * equal string, which costs about as much as the rest of the log line.
  */
 export function canonicalAddress(text: string): string | null {
   if (parseIpv4Value(text) >= 0) return text;

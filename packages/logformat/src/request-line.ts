@@ -101,7 +101,8 @@ function applyRequestTargetAt(
   let question = text.indexOf('?', pathStart);
   if (question >= end) question = -1;
   if (question < 0) {
-    record.path = pathStart === end ? '/' : text.slice(pathStart, end);
+    record.path =
+      pathStart === start ? text.slice(start, end) : pathStart === end ? '/' : text.slice(pathStart, end);
     record.query = null;
   } else {
     record.path = question === pathStart ? '/' : text.slice(pathStart, question);
@@ -111,8 +112,8 @@ function applyRequestTargetAt(
 
 /**
  * The method token `text[start, end)` as a shared constant string when it is a common one (every
- * record then points at the same string; GET, POST and HEAD are recognised by their char codes
- * without a substring), validated and sliced otherwise; null when it is not a token.
+ * record then points at the same string; GET and POST are recognised by their char codes without
+ * a substring), validated and sliced otherwise; null when it is not a token.
  */
 function methodOf(text: string, start: number, end: number): string | null {
   const c0 = text.charCodeAt(start);
@@ -124,8 +125,14 @@ function methodOf(text: string, start: number, end: number): string | null {
   ) {
     return 'GET';
   }
-  if (end - start === 4 && text.charCodeAt(start + 2) === 83 && text.charCodeAt(start + 3) === 84) {
-    if (c0 === 80 && text.charCodeAt(start + 1) === 79) return 'POST';
+  if (
+    end - start === 4 &&
+    c0 === 80 &&
+    text.charCodeAt(start + 1) === 79 &&
+    text.charCodeAt(start + 2) === 83 &&
+    text.charCodeAt(start + 3) === 84
+  ) {
+    return 'POST';
   }
   const token = text.slice(start, end);
   switch (token) {

@@ -91,12 +91,12 @@ function zoneOffsetMinutes(text: string, i: number, end: number): number {
  * Reads Common Log Format time, `21/Jan/2024:09:30:12 +0000` (nginx `$time_local`, Apache `%t`
  * without the brackets). One reader per parser. Lines come in event-time order give or take a
  * second or two (requests are logged when they end), so the reader remembers the last two texts
- * it converted: a line of either second costs a substring and a native string compare. Any other
+ * it converted: a line of either second costs a substring and a string compare. Any other
  * text is read by char codes, and the epoch ms of its day (and zone) is remembered too, so the
  * Date math and the calendar checks run once a day.
  */
 export class ClfTimeReader {
-  /** The last two texts converted and their epoch ms (the older one second). */
+  /** The last two texts converted and their epoch ms (`previous`: the one before `last`). */
   private lastText = '';
   private lastMs = Number.NaN;
   private previousText = '';
@@ -110,7 +110,8 @@ export class ClfTimeReader {
   /** Epoch ms of `line[start, end)`, or NaN when it is not CLF time. */
   read(line: string, start: number, end: number): number {
     if (end - start !== 26) return Number.NaN;
-    // slice and === (native memcmp) cost less than reading the digits by char codes.
+    // A slice compared with === measured a little cheaper in the whole parser than reading the
+    // digits of every line, and cheaper than startsWith at a position.
     const text = line.slice(start, end);
     if (text === this.lastText) return this.lastMs;
     if (text === this.previousText) return this.previousMs;
