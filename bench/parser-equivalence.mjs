@@ -33,7 +33,8 @@ function defaultLogs() {
     for (const name of readdirSync(dir)) {
       const path = join(dir, name);
       if (statSync(path).isDirectory()) walk(path);
-      else if (/\.log$|apache_logs$|\.txt$/.test(name) && !/LICENSE|SOURCE/.test(name)) logs.push(path);
+      // Logs, fail2ban's sample logs (files in logs/) and Wazuh's cases (log lines in an .ini).
+      else if (/\.log$|apache_logs$|\.ini$|\/logs\/[^/]+$/.test(path)) logs.push(path);
     }
   };
   for (const folder of [
