@@ -1,6 +1,5 @@
-import { canonicalIp } from '@edgeguard/netaddr';
 import { type AccessLog, type BadInput, emptyAccessLog } from '@edgeguard/schema';
-import { resolveClientAddress } from './client-address.js';
+import { canonicalAddress, resolveClientAddress } from './client-address.js';
 import { type EscapeMode, findClosingQuote, unescapeValue } from './escapes.js';
 import {
   checkLine,
@@ -10,7 +9,7 @@ import {
   resolveOptions,
 } from './parser.js';
 import { quoteExcerpt, REJECT_REASONS, type RejectReason, reject, tooFarAhead } from './reasons.js';
-import { applyRequestLine, hostOfAuthority } from './request-line.js';
+import { applyRequestLine, applyRequestLineAt, hostOfAuthority } from './request-line.js';
 import { ClfTimeReader, isTooFarAhead } from './time.js';
 
 /** The fixed formats built on the Common Log Format. */
@@ -67,11 +66,11 @@ export class ClfParser implements LineParser {
     const addressText = line.slice(0, space);
     // Same client as the previous line (common: a session, a flood): skip the address parse.
     // (Plain === on a slice: String.prototype.startsWith is several times slower in V8.)
-    let peer = addressText === this.lastPeer ? this.lastPeer : canonicalIp(addressText);
+    let peer = addressText === this.lastPeer ? this.lastPeer : canonicalAddress(addressText);
     if (peer === addressText) this.lastPeer = peer;
     if (peer === null) {
       const next = line.indexOf(' ', space + 1);
-      const second = next > space + 1 ? canonicalIp(line.slice(space + 1, next)) : null;
+      const second = next > space + 1 ? canonicalAddress(line.slice(space + 1, next)) : null;
       if (second === null) {
         // Shipped through syslog? Parse the message after the syslog header.
         const message = syslog ? SYSLOG_HEADER.exec(line) : null;
@@ -123,12 +122,20 @@ export class ClfParser implements LineParser {
     if (requestEnd < 0) return this.shape(line, end, 'request', location);
     if (requestEnd - requestStart > maxField)
       return this.oversized('request', requestEnd - requestStart, location);
-    const request = fieldText(line, requestStart, requestEnd, backslashAt);
     // Raw lines were checked for NUL/U+FFFD; control characters can only come out of unescaping.
-    if (!applyRequestLine(request, record, request.length !== requestEnd - requestStart)) {
+    // Without a backslash the request is read in place in the line (no substring of it).
+    let request: string | null = null;
+    if (hasBackslash(line, requestStart, requestEnd, backslashAt)) {
+      request = unescapeValue(line, requestStart, requestEnd, 'default');
+    }
+    const requestRead =
+      request === null
+        ? applyRequestLineAt(line, requestStart, requestEnd, record, false)
+        : applyRequestLine(request, record, request.length !== requestEnd - requestStart);
+    if (!requestRead) {
       return reject(
         REJECT_REASONS.badRequest,
-        `request line ${quoteExcerpt(request)} is not "METHOD target [HTTP/x]"`,
+        `request line ${quoteExcerpt(request ?? line.slice(requestStart, requestEnd))} is not "METHOD target [HTTP/x]"`,
         'request',
         location,
       );
@@ -171,7 +178,11 @@ export class ClfParser implements LineParser {
       if (line.charCodeAt(pos) !== 32 || line.charCodeAt(pos + 1) !== 34) {
         return this.shape(line, pos, 'http_referer', location);
       }
-      const refererEnd = findClosingQuote(line, pos + 2);
+      // `"-"` (no referer, about half of all requests) needs no search for its closing quote.
+      const refererEnd =
+        line.charCodeAt(pos + 2) === 45 && line.charCodeAt(pos + 3) === 34
+          ? pos + 3
+          : findClosingQuote(line, pos + 2);
       if (refererEnd < 0) return this.shape(line, end, 'http_referer', location);
       if (refererEnd - pos - 2 > maxField)
         return this.oversized('http_referer', refererEnd - pos - 2, location);
@@ -243,12 +254,16 @@ export function fieldText(
   backslashAt: number,
   mode: EscapeMode = 'default',
 ): string {
-  if (backslashAt < 0 || backslashAt >= end || mode === 'none') return line.slice(start, end);
-  if (backslashAt < start) {
-    const next = line.indexOf('\\', start);
-    if (next < 0 || next >= end) return line.slice(start, end);
-  }
+  if (mode === 'none' || !hasBackslash(line, start, end, backslashAt)) return line.slice(start, end);
   return unescapeValue(line, start, end, mode);
+}
+
+/** Whether `line[start, end)` holds a backslash, given the line's first one (-1: none). */
+function hasBackslash(line: string, start: number, end: number, backslashAt: number): boolean {
+  if (backslashAt < 0 || backslashAt >= end) return false;
+  if (backslashAt >= start) return true;
+  const next = line.indexOf('\\', start);
+  return next >= 0 && next < end;
 }
 
 /** Like fieldText, but `-` and the empty value (how servers log an absent header) are null. */

@@ -59,47 +59,82 @@ export function hostOfAuthority(authority: string): string | null {
  * An empty query (`/p?`) is null, per the AccessLog convention of no empty strings.
  */
 export function applyRequestTarget(target: string, method: string, record: AccessLog): void {
-  let pathStart = 0;
-  const c0 = target.charCodeAt(0);
+  applyRequestTargetAt(target, 0, target.length, method, record);
+}
+
+/** applyRequestTarget of `text[start, end)`: the target read in place in its log line (no
+ *  substring of the target itself, only of the path and query the record keeps). */
+function applyRequestTargetAt(
+  text: string,
+  start: number,
+  end: number,
+  method: string,
+  record: AccessLog,
+): void {
+  let pathStart = start;
+  const c0 = text.charCodeAt(start);
   if (c0 !== 47 && (c0 | 32) === 104) {
     // http:// or https:// (scheme case-insensitive, RFC 3986 3.1)
-    const schemeEnd = target.indexOf('://');
-    const scheme = schemeEnd > 0 ? target.slice(0, schemeEnd).toLowerCase() : '';
+    const schemeEnd = text.indexOf('://', start);
+    const scheme =
+      schemeEnd > start && schemeEnd + 3 <= end ? text.slice(start, schemeEnd).toLowerCase() : '';
     if (scheme === 'http' || scheme === 'https') {
       const authorityStart = schemeEnd + 3;
       let authorityEnd = authorityStart;
-      while (authorityEnd < target.length) {
-        const c = target.charCodeAt(authorityEnd);
+      while (authorityEnd < end) {
+        const c = text.charCodeAt(authorityEnd);
         if (c === 47 || c === 63 || c === 35) break;
         authorityEnd++;
       }
-      const host = hostOfAuthority(target.slice(authorityStart, authorityEnd));
+      const host = hostOfAuthority(text.slice(authorityStart, authorityEnd));
       if (host !== null) record.host = host;
       pathStart = authorityEnd;
     }
   } else if (method === 'CONNECT' && c0 !== 47) {
+    const target = text.slice(start, end);
     const host = hostOfAuthority(target);
     if (host !== null) record.host = host;
     record.path = target;
     record.query = null;
     return;
   }
-  const question = target.indexOf('?', pathStart);
+  let question = text.indexOf('?', pathStart);
+  if (question >= end) question = -1;
   if (question < 0) {
-    record.path = pathStart === 0 ? target : pathStart === target.length ? '/' : target.slice(pathStart);
+    record.path =
+      pathStart === start ? text.slice(start, end) : pathStart === end ? '/' : text.slice(pathStart, end);
     record.query = null;
   } else {
-    record.path = question === pathStart ? '/' : target.slice(pathStart, question);
-    record.query = question + 1 < target.length ? target.slice(question + 1) : null;
+    record.path = question === pathStart ? '/' : text.slice(pathStart, question);
+    record.query = question + 1 < end ? text.slice(question + 1, end) : null;
   }
 }
 
 /**
- * A method token as a shared constant string when it is a common one (every record then points
- * at the same string), validated and sliced otherwise; null when it is not a token.
+ * The method token `text[start, end)` as a shared constant string when it is a common one (every
+ * record then points at the same string; GET and POST are recognised by their char codes without
+ * a substring), validated and sliced otherwise; null when it is not a token.
  */
-function methodOf(text: string, length: number): string | null {
-  const token = text.slice(0, length);
+function methodOf(text: string, start: number, end: number): string | null {
+  const c0 = text.charCodeAt(start);
+  if (
+    end - start === 3 &&
+    c0 === 71 &&
+    text.charCodeAt(start + 1) === 69 &&
+    text.charCodeAt(start + 2) === 84
+  ) {
+    return 'GET';
+  }
+  if (
+    end - start === 4 &&
+    c0 === 80 &&
+    text.charCodeAt(start + 1) === 79 &&
+    text.charCodeAt(start + 2) === 83 &&
+    text.charCodeAt(start + 3) === 84
+  ) {
+    return 'POST';
+  }
+  const token = text.slice(start, end);
   switch (token) {
     case 'GET':
       return 'GET';
@@ -118,7 +153,7 @@ function methodOf(text: string, length: number): string | null {
     case 'CONNECT':
       return 'CONNECT';
   }
-  for (let i = 0; i < length; i++) if (!isTokenChar(token.charCodeAt(i))) return null;
+  for (let i = 0; i < token.length; i++) if (!isTokenChar(token.charCodeAt(i))) return null;
   return token;
 }
 
@@ -133,16 +168,27 @@ function isHttpVersionAt(text: string, at: number): boolean {
   );
 }
 
-function protocolOf(text: string, start: number): string {
-  const protocol = text.slice(start);
-  switch (protocol) {
-    case 'HTTP/1.0':
-      return 'HTTP/1.0';
-    case 'HTTP/2.0':
-      return 'HTTP/2.0';
-    default:
-      return protocol;
+/** ` HTTP/1.1` at `at`, the protocol of most requests. */
+function isHttp11At(text: string, at: number): boolean {
+  return (
+    text.charCodeAt(at) === 32 &&
+    isHttpVersionAt(text, at + 1) &&
+    text.charCodeAt(at + 6) === 49 &&
+    text.charCodeAt(at + 7) === 46 &&
+    text.charCodeAt(at + 8) === 49
+  );
+}
+
+/** The protocol `text[start, end)` (`HTTP/...`), a shared constant for the common versions. */
+function protocolOf(text: string, start: number, end: number): string {
+  if (end - start === 8 && text.charCodeAt(start + 6) === 46) {
+    const major = text.charCodeAt(start + 5);
+    const minor = text.charCodeAt(start + 7);
+    if (major === 49 && minor === 49) return 'HTTP/1.1';
+    if (major === 50 && minor === 48) return 'HTTP/2.0';
+    if (major === 49 && minor === 48) return 'HTTP/1.0';
   }
+  return text.slice(start, end);
 }
 
 /**
@@ -153,31 +199,47 @@ function protocolOf(text: string, start: number): string {
  * the last word when it starts with `HTTP/`, any version (`HTTP/1.2` is a probe worth seeing).
  */
 export function applyRequestLine(text: string, record: AccessLog, checkControl = true): boolean {
-  const firstSpace = text.indexOf(' ');
-  if (firstSpace <= 0 || firstSpace + 1 >= text.length) return false;
-  const method = methodOf(text, firstSpace);
+  return applyRequestLineAt(text, 0, text.length, record, checkControl);
+}
+
+/**
+ * applyRequestLine of `text[start, end)`: the request read in place in its log line, so that only
+ * the strings the record keeps (path, query, an uncommon method or protocol) are cut out of it.
+ */
+export function applyRequestLineAt(
+  text: string,
+  start: number,
+  end: number,
+  record: AccessLog,
+  checkControl: boolean,
+): boolean {
+  const firstSpace = text.indexOf(' ', start);
+  if (firstSpace <= start || firstSpace + 1 >= end) return false;
+  const method = methodOf(text, start, firstSpace);
   if (method === null) return false;
-  let targetEnd = text.length;
+  let targetEnd = end;
   let protocol: string | null = null;
-  if (text.endsWith(' HTTP/1.1')) {
+  if (end - start >= 9 && isHttp11At(text, end - 9)) {
+    // (Even when that space is the first one: then there is no target, and the line is bad.)
     protocol = 'HTTP/1.1';
     targetEnd -= 9;
   } else {
     // The protocol is short: look for its space near the end (lastIndexOf is a slow runtime call in V8).
-    let lastSpace = text.length - 1;
-    const lowest = Math.max(firstSpace, text.length - 16);
+    let lastSpace = end - 1;
+    const lowest = Math.max(firstSpace, end - 16);
     while (lastSpace > lowest && text.charCodeAt(lastSpace) !== 32) lastSpace--;
-    if (lastSpace > firstSpace && isHttpVersionAt(text, lastSpace + 1)) {
-      protocol = protocolOf(text, lastSpace + 1);
+    // (`HTTP/` must lie inside the range: past `end` is the rest of the log line.)
+    if (lastSpace > firstSpace && lastSpace + 6 <= end && isHttpVersionAt(text, lastSpace + 1)) {
+      protocol = protocolOf(text, lastSpace + 1, end);
       targetEnd = lastSpace;
     }
   }
   while (targetEnd > firstSpace + 1 && text.charCodeAt(targetEnd - 1) === 32) targetEnd--;
   const targetStart = firstSpace + 1;
   if (targetEnd <= targetStart) return false;
-  if (checkControl && hasControlCharacter(text, 0, text.length)) return false;
+  if (checkControl && hasControlCharacter(text, start, end)) return false;
   record.method = method;
   record.protocol = protocol;
-  applyRequestTarget(text.slice(targetStart, targetEnd), method, record);
+  applyRequestTargetAt(text, targetStart, targetEnd, method, record);
   return true;
 }
