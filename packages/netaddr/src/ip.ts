@@ -154,11 +154,10 @@ const HEX_BYTE_PADDED: readonly string[] = Array.from({ length: 256 }, (_, b) =>
 );
 
 /**
- * RFC 5952 section 4 text of eight groups. Each group's text is one or two table strings (by byte)
- * instead of a Number#toString(16) call, which costs as much as parsing the whole address.
+ * The longest run of two or more zero groups, the first one on a tie (RFC 5952 section 4.2.3):
+ * `start << 4 | length`, or `-1 << 4 | 1` when there is none (start -1).
  */
-function formatIpv6Groups(groups: ArrayLike<number>): string {
-  // Longest run of two or more zero groups, the first one on a tie (section 4.2.3).
+function longestZeroRun(groups: ArrayLike<number>): number {
   let bestStart = -1;
   let bestLength = 1;
   for (let k = 0; k < 8; ) {
@@ -174,6 +173,47 @@ function formatIpv6Groups(groups: ArrayLike<number>): string {
     }
     k = run;
   }
+  return (bestStart << 4) | bestLength;
+}
+
+/**
+ * Whether `text` already is the RFC 5952 text of `groups` (what {@link formatIpv6Groups} builds),
+ * read char by char against it without building it. Logs mostly carry canonical text: then the
+ * caller's string serves as is, where a built one costs a dozen concatenations, and the rope
+ * they make is flattened again by every map that hashes it (the profiler's client table).
+ */
+function spellsIpv6Groups(text: string, groups: ArrayLike<number>): boolean {
+  const run = longestZeroRun(groups);
+  const bestStart = run >> 4;
+  const bestLength = run & 15;
+  let pos = 0;
+  for (let k = 0; k < 8; k++) {
+    if (k === bestStart) {
+      if (text.charCodeAt(pos) !== 58 || text.charCodeAt(pos + 1) !== 58) return false;
+      pos += 2;
+      k += bestLength - 1;
+      continue;
+    }
+    if (k > 0 && k !== bestStart + bestLength && text.charCodeAt(pos++) !== 58) return false;
+    const group = groups[k] as number;
+    // Lower-case hex without leading zeros (charCodeAt past the end is NaN: no match).
+    let shift = group >= 0x1000 ? 12 : group >= 0x100 ? 8 : group >= 0x10 ? 4 : 0;
+    for (; shift >= 0; shift -= 4) {
+      const digit = (group >>> shift) & 15;
+      if (text.charCodeAt(pos++) !== (digit < 10 ? 48 + digit : 87 + digit)) return false;
+    }
+  }
+  return pos === text.length;
+}
+
+/**
+ * RFC 5952 section 4 text of eight groups. Each group's text is one or two table strings (by byte)
+ * instead of a Number#toString(16) call, which costs as much as parsing the whole address.
+ */
+function formatIpv6Groups(groups: ArrayLike<number>): string {
+  const run = longestZeroRun(groups);
+  const bestStart = run >> 4;
+  const bestLength = run & 15;
   let text = '';
   for (let k = 0; k < 8; k++) {
     if (k === bestStart) {
@@ -249,16 +289,25 @@ export function parseIp(text: string): IpAddress | null {
   }
   const words: [number, number, number, number] = [w[0]!, w[1]!, w[2]!, w[3]!];
   // parseIpInto left the eight groups in scratchGroups.
-  return { version: 6, text: formatIpv6Groups(scratchGroups), words };
+  return { version: 6, text: ipv6Text(text), words };
+}
+
+/** The canonical text of the IPv6 address `text` whose groups parseIpv6Groups left in scratchGroups. */
+function ipv6Text(text: string): string {
+  return spellsIpv6Groups(text, scratchGroups) ? text : formatIpv6Groups(scratchGroups);
 }
 
 /**
- * Canonical text of an address, or null. Fast path: a valid dotted quad (the common case in
- * logs) is returned as is, without allocating.
+ * Canonical text of an address, or null. Fast paths: a valid dotted quad (the common case in
+ * logs) and IPv6 text that already is canonical are returned as is, without allocating.
  */
 export function canonicalIp(text: string): string | null {
   if (parseIpv4Value(text) >= 0) return text;
-  return parseIp(text)?.text ?? null;
+  // As parseIp(text)?.text, without the address object: IPv6 text already canonical (the common
+  // case) is returned as is too.
+  const version = parseIpInto(text, scratchWords);
+  if (version === 0) return null;
+  return version === 4 ? formatIpv4(scratchWords[0]!) : ipv6Text(text);
 }
 
 /** 4 or 6 (IPv4-mapped IPv6 counts as 4), or null when `text` is not an address. */
