@@ -82,6 +82,17 @@ CHAR_CLASS[46] = DOT;
 CHAR_CLASS[37] = PERCENT;
 
 /**
+ * Set by each parseIpv6Groups that accepts its text: whether every group was written as RFC 5952
+ * writes it (lower case, no leading zeros; no embedded dotted quad, no zone id), and where `::`
+ * stood (`gapAt`, -1: nowhere) and how many zero groups it stood for. Read by ipv6Text, which
+ * checks the `::` against the longest zero run (one more pass over the text would cost as much as
+ * building the canonical text).
+ */
+let plainGroups = false;
+let gapStart = -1;
+let gapLength = 0;
+
+/**
  * Parses IPv6 text in `text[start, end)` into eight 16-bit groups, in one pass over the char codes
  * (no substring, no split): a tight loop over each group's hex digits, then its separator. Returns
  * false when the text is not an IPv6 address. A zone id (`%eth0`, not empty) ends the address and
@@ -90,6 +101,7 @@ CHAR_CLASS[37] = PERCENT;
 function parseIpv6Groups(text: string, start: number, end: number, groups: Uint16Array): boolean {
   let count = 0; // groups written
   let gapAt = -1; // group index where `::` stands
+  let plain = true; // see plainGroups
   let i = start;
   if (end - start < 2) return false;
   if (text.charCodeAt(start) === 58) {
@@ -103,13 +115,17 @@ function parseIpv6Groups(text: string, start: number, end: number, groups: Uint1
     const groupStart = i;
     let value = 0;
     let kind = OTHER;
+    // Bit 5 is set in the codes of digits and lower-case letters, clear in upper-case letters.
+    let lowerCase = 32;
     for (; i < end; i++) {
       const c = text.charCodeAt(i);
       kind = c < 128 ? CHAR_CLASS[c]! : OTHER;
       if (kind >= 16) break;
       value = (value << 4) | kind;
+      lowerCase &= c;
     }
     if (kind === DOT) {
+      plain = false;
       // An embedded dotted quad: the last 32 bits, to the end (or to a zone id).
       if (count > 6) return false;
       let quadEnd = text.indexOf('%', i);
@@ -123,6 +139,9 @@ function parseIpv6Groups(text: string, start: number, end: number, groups: Uint1
     }
     const digits = i - groupStart;
     if (digits === 0 || digits > 4 || count === 8) return false;
+    if (lowerCase === 0 || digits !== (value < 0x10 ? 1 : value < 0x100 ? 2 : value < 0x1000 ? 3 : 4)) {
+      plain = false;
+    }
     groups[count++] = value;
     if (i === end || kind === PERCENT) break;
     if (kind !== COLON || ++i === end) return false; // a stray character, or a single trailing colon
@@ -144,6 +163,9 @@ function parseIpv6Groups(text: string, start: number, end: number, groups: Uint1
   } else if (count !== 8) {
     return false;
   }
+  plainGroups = plain && i === end; // i < end: a zone id follows
+  gapStart = gapAt;
+  gapLength = 8 - count;
   return true;
 }
 
@@ -174,36 +196,6 @@ function longestZeroRun(groups: ArrayLike<number>): number {
     k = run;
   }
   return (bestStart << 4) | bestLength;
-}
-
-/**
- * Whether `text` already is the RFC 5952 text of `groups` (what {@link formatIpv6Groups} builds),
- * read char by char against it without building it. Logs mostly carry canonical text: then the
- * caller's string serves as is, where a built one costs a dozen concatenations, and the rope
- * they make is flattened again by every map that hashes it (the profiler's client table).
- */
-function spellsIpv6Groups(text: string, groups: ArrayLike<number>): boolean {
-  const run = longestZeroRun(groups);
-  const bestStart = run >> 4;
-  const bestLength = run & 15;
-  let pos = 0;
-  for (let k = 0; k < 8; k++) {
-    if (k === bestStart) {
-      if (text.charCodeAt(pos) !== 58 || text.charCodeAt(pos + 1) !== 58) return false;
-      pos += 2;
-      k += bestLength - 1;
-      continue;
-    }
-    if (k > 0 && k !== bestStart + bestLength && text.charCodeAt(pos++) !== 58) return false;
-    const group = groups[k] as number;
-    // Lower-case hex without leading zeros (charCodeAt past the end is NaN: no match).
-    let shift = group >= 0x1000 ? 12 : group >= 0x100 ? 8 : group >= 0x10 ? 4 : 0;
-    for (; shift >= 0; shift -= 4) {
-      const digit = (group >>> shift) & 15;
-      if (text.charCodeAt(pos++) !== (digit < 10 ? 48 + digit : 87 + digit)) return false;
-    }
-  }
-  return pos === text.length;
 }
 
 /**
@@ -292,9 +284,20 @@ export function parseIp(text: string): IpAddress | null {
   return { version: 6, text: ipv6Text(text), words };
 }
 
-/** The canonical text of the IPv6 address `text` whose groups parseIpv6Groups left in scratchGroups. */
+/**
+ * The canonical text of the IPv6 address `text` whose groups parseIpv6Groups left in
+ * scratchGroups: `text` itself when it already is that text (logs mostly carry canonical text; a
+ * built one is a dozen concatenations, and the rope they make is flattened again by every map
+ * that hashes it, such as the profiler's client table).
+ */
 function ipv6Text(text: string): string {
-  return spellsIpv6Groups(text, scratchGroups) ? text : formatIpv6Groups(scratchGroups);
+  if (plainGroups) {
+    // `::` must stand for the longest run of two or more zero groups (the first on a tie), and
+    // only for it; without one, no run of two or more zero groups may be left.
+    const run = longestZeroRun(scratchGroups);
+    if (run >> 4 === gapStart && (gapStart < 0 || (run & 15) === gapLength)) return text;
+  }
+  return formatIpv6Groups(scratchGroups);
 }
 
 /**
