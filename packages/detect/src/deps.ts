@@ -21,6 +21,12 @@ export type CrawlerVerification = 'verified' | 'unverified' | 'unknown';
 export interface DetectDeps {
   /** The range an address belongs to (IPv4 /24, IPv6 /64 by config), null for non-addresses. */
   prefixOf(ip: string): string | null;
+  /**
+   * Optional: `prefixOf` of a canonical dotted quad depends on the address's first
+   * `ipv4PrefixBits` bits only (0–32), so the profiler may find a new client's prefix by that
+   * number instead of building and hashing its text.
+   */
+  readonly ipv4PrefixBits?: number;
   classifyUserAgent(ua: string | null): UaInfo;
   /** Behavioural HTTP fingerprint of a request; depends only on its headers (UA, language, order). */
   httpFingerprint(log: AccessLog): string;

@@ -30,6 +30,7 @@ export function request(fields: Partial<AccessLog> & { time: number; clientAddre
 /** Test stand-ins for the fingerprint package: enough to classify the UAs above. */
 export const testDeps: DetectDeps = {
   prefixOf: (ip) => prefixOf(ip),
+  ipv4PrefixBits: 24,
   classifyUserAgent(ua): UaInfo {
     if (ua === null) return { kind: 'empty', family: 'none', major: null, os: null, crawler: null };
     if (ua.includes('Googlebot'))

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { prefixOf } from '@edgeguard/netaddr';
 import type { AccessLog } from '@edgeguard/schema';
 import { withDefaults } from '../src/config.js';
 import type { ClientSignal, ContentPartial, FingerprintPartial, TrafficTick } from '../src/messages.js';
@@ -273,6 +274,30 @@ test('each tick counts a prefix once, also after the prefix table started over',
       ['10.0.5.0/24:2'],
     ],
   );
+});
+
+test('prefixes looked up by number (DetectDeps.ipv4PrefixBits) count as those looked up by text', () => {
+  // Several clients per /24 (and per /16), IPv6 and IPv4-mapped clients, a prefix table that
+  // starts over (maxClients 4), with and without the hint, at two prefix lengths.
+  const addresses = ['10.0.1.1', '10.0.1.2', '10.0.2.1', '2001:db8::1', '2001:db8::2', '::ffff:10.0.1.3'];
+  const logs = [0, 1, 2].flatMap((round) =>
+    [...addresses, `10.${round}.9.1`, `10.${round}.1.7`].map((ip, k) =>
+      request({ time: T0 + round * 61_000 + k, clientAddress: ip }),
+    ),
+  );
+  for (const bits of [24, 16]) {
+    const run = (deps: typeof testDeps) => {
+      const profiler = new Profiler(withDefaults({ bounds: { maxClients: 4 } }), deps, 0, 1);
+      const sink = new Collect();
+      for (const log of logs) profiler.observe(log, sink);
+      profiler.finish(sink);
+      return sink;
+    };
+    const byText = { ...testDeps, prefixOf: (ip: string) => prefixOf(ip, bits), ipv4PrefixBits: undefined };
+    const expected = run(byText);
+    assert.ok(expected.ticks.some((t) => t.prefixes.some((p) => p.clients > 1)));
+    assert.deepEqual(run({ ...byText, ipv4PrefixBits: bits }), expected, `/${bits}`);
+  }
 });
 
 test("each flush's partials hold only that flush's requests, paths and content keys", () => {

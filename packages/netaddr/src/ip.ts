@@ -82,6 +82,17 @@ CHAR_CLASS[46] = DOT;
 CHAR_CLASS[37] = PERCENT;
 
 /**
+ * Set by each parseIpv6Groups that accepts its text: whether every group was written as RFC 5952
+ * writes it (lower case, no leading zeros; no embedded dotted quad, no zone id), and where `::`
+ * stood (`gapAt`, -1: nowhere) and how many zero groups it stood for. Read by ipv6Text, which
+ * checks the `::` against the longest zero run (one more pass over the text would cost as much as
+ * building the canonical text).
+ */
+let plainGroups = false;
+let gapStart = -1;
+let gapLength = 0;
+
+/**
  * Parses IPv6 text in `text[start, end)` into eight 16-bit groups, in one pass over the char codes
  * (no substring, no split): a tight loop over each group's hex digits, then its separator. Returns
  * false when the text is not an IPv6 address. A zone id (`%eth0`, not empty) ends the address and
@@ -90,6 +101,7 @@ CHAR_CLASS[37] = PERCENT;
 function parseIpv6Groups(text: string, start: number, end: number, groups: Uint16Array): boolean {
   let count = 0; // groups written
   let gapAt = -1; // group index where `::` stands
+  let plain = true; // see plainGroups
   let i = start;
   if (end - start < 2) return false;
   if (text.charCodeAt(start) === 58) {
@@ -103,13 +115,17 @@ function parseIpv6Groups(text: string, start: number, end: number, groups: Uint1
     const groupStart = i;
     let value = 0;
     let kind = OTHER;
+    // Bit 5 is set in the codes of digits and lower-case letters, clear in upper-case letters.
+    let lowerCase = 32;
     for (; i < end; i++) {
       const c = text.charCodeAt(i);
       kind = c < 128 ? CHAR_CLASS[c]! : OTHER;
       if (kind >= 16) break;
       value = (value << 4) | kind;
+      lowerCase &= c;
     }
     if (kind === DOT) {
+      plain = false;
       // An embedded dotted quad: the last 32 bits, to the end (or to a zone id).
       if (count > 6) return false;
       let quadEnd = text.indexOf('%', i);
@@ -123,6 +139,9 @@ function parseIpv6Groups(text: string, start: number, end: number, groups: Uint1
     }
     const digits = i - groupStart;
     if (digits === 0 || digits > 4 || count === 8) return false;
+    if (lowerCase === 0 || digits !== (value < 0x10 ? 1 : value < 0x100 ? 2 : value < 0x1000 ? 3 : 4)) {
+      plain = false;
+    }
     groups[count++] = value;
     if (i === end || kind === PERCENT) break;
     if (kind !== COLON || ++i === end) return false; // a stray character, or a single trailing colon
@@ -144,6 +163,9 @@ function parseIpv6Groups(text: string, start: number, end: number, groups: Uint1
   } else if (count !== 8) {
     return false;
   }
+  plainGroups = plain && i === end; // i < end: a zone id follows
+  gapStart = gapAt;
+  gapLength = 8 - count;
   return true;
 }
 
@@ -154,11 +176,10 @@ const HEX_BYTE_PADDED: readonly string[] = Array.from({ length: 256 }, (_, b) =>
 );
 
 /**
- * RFC 5952 section 4 text of eight groups. Each group's text is one or two table strings (by byte)
- * instead of a Number#toString(16) call, which costs as much as parsing the whole address.
+ * The longest run of two or more zero groups, the first one on a tie (RFC 5952 section 4.2.3):
+ * `start << 4 | length`, or `-1 << 4 | 1` when there is none (start -1).
  */
-function formatIpv6Groups(groups: ArrayLike<number>): string {
-  // Longest run of two or more zero groups, the first one on a tie (section 4.2.3).
+function longestZeroRun(groups: ArrayLike<number>): number {
   let bestStart = -1;
   let bestLength = 1;
   for (let k = 0; k < 8; ) {
@@ -174,6 +195,17 @@ function formatIpv6Groups(groups: ArrayLike<number>): string {
     }
     k = run;
   }
+  return (bestStart << 4) | bestLength;
+}
+
+/**
+ * RFC 5952 section 4 text of eight groups. Each group's text is one or two table strings (by byte)
+ * instead of a Number#toString(16) call, which costs as much as parsing the whole address.
+ */
+function formatIpv6Groups(groups: ArrayLike<number>): string {
+  const run = longestZeroRun(groups);
+  const bestStart = run >> 4;
+  const bestLength = run & 15;
   let text = '';
   for (let k = 0; k < 8; k++) {
     if (k === bestStart) {
@@ -249,16 +281,36 @@ export function parseIp(text: string): IpAddress | null {
   }
   const words: [number, number, number, number] = [w[0]!, w[1]!, w[2]!, w[3]!];
   // parseIpInto left the eight groups in scratchGroups.
-  return { version: 6, text: formatIpv6Groups(scratchGroups), words };
+  return { version: 6, text: ipv6Text(text), words };
 }
 
 /**
- * Canonical text of an address, or null. Fast path: a valid dotted quad (the common case in
- * logs) is returned as is, without allocating.
+ * The canonical text of the IPv6 address `text` whose groups parseIpv6Groups left in
+ * scratchGroups: `text` itself when it already is that text (logs mostly carry canonical text; a
+ * built one is a dozen concatenations, and the rope they make is flattened again by every map
+ * that hashes it, such as the profiler's client table).
+ */
+function ipv6Text(text: string): string {
+  if (plainGroups) {
+    // `::` must stand for the longest run of two or more zero groups (the first on a tie), and
+    // only for it; without one, no run of two or more zero groups may be left.
+    const run = longestZeroRun(scratchGroups);
+    if (run >> 4 === gapStart && (gapStart < 0 || (run & 15) === gapLength)) return text;
+  }
+  return formatIpv6Groups(scratchGroups);
+}
+
+/**
+ * Canonical text of an address, or null. Fast paths: a valid dotted quad (the common case in
+ * logs) and IPv6 text that already is canonical are returned as is, without allocating.
  */
 export function canonicalIp(text: string): string | null {
   if (parseIpv4Value(text) >= 0) return text;
-  return parseIp(text)?.text ?? null;
+  // As parseIp(text)?.text, without the address object: IPv6 text already canonical (the common
+  // case) is returned as is too.
+  const version = parseIpInto(text, scratchWords);
+  if (version === 0) return null;
+  return version === 4 ? formatIpv4(scratchWords[0]!) : ipv6Text(text);
 }
 
 /** 4 or 6 (IPv4-mapped IPv6 counts as 4), or null when `text` is not an address. */

@@ -53,6 +53,37 @@ describe('parseIp / canonicalIp', () => {
     }
   });
 
+  it('keeps canonical IPv6 text as is and rewrites every other spelling of it', () => {
+    // Random addresses with zero runs of random lengths: the canonical text (as formatted from
+    // the parsed words) comes back unchanged, and the expanded, upper-case and zero-padded
+    // spellings of it come back as that text.
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    for (let round = 0; round < 2000; round++) {
+      const groups = Array.from({ length: 8 }, () =>
+        random(3) === 0 ? 0 : [random(16), random(256), random(4096), random(65536)][random(4)]!,
+      );
+      const start = random(8);
+      for (let k = start; k < Math.min(8, start + random(5)); k++) groups[k] = 0;
+      const expanded = groups.map((g) => g.toString(16)).join(':');
+      const canonical = parseIp(expanded)?.text;
+      if (canonical === undefined || canonical.includes('.')) continue; // IPv4-mapped
+      assert.equal(canonicalIp(canonical), canonical, expanded);
+      assert.equal(parseIp(canonical)?.text, canonical, expanded);
+      for (const variant of [
+        expanded,
+        expanded.toUpperCase(),
+        groups.map((g) => g.toString(16).padStart(4, '0')).join(':'),
+        `${canonical}%eth0`,
+      ]) {
+        assert.equal(canonicalIp(variant), canonical, variant);
+      }
+    }
+  });
+
   it('treats an IPv4-mapped IPv6 address as the IPv4 address', () => {
     assert.deepEqual(parseIp('::ffff:192.0.2.1'), { version: 4, text: '192.0.2.1', value: 0xc0000201 });
     assert.equal(canonicalIp('::FFFF:c000:0201'), '192.0.2.1');

@@ -14,6 +14,7 @@ import { prefixOf } from '@edgeguard/netaddr';
 export function defaultDeps(ipv4Bits = 24, ipv6Bits = 64): DetectDeps {
   return {
     prefixOf: (ip) => prefixOf(ip, ipv4Bits, ipv6Bits),
+    ipv4PrefixBits: ipv4Bits,
     classifyUserAgent,
     httpFingerprint,
     verifyCrawlerClaim,
