@@ -1,5 +1,6 @@
+import { canonicalIp } from '@edgeguard/netaddr';
 import { type AccessLog, type BadInput, emptyAccessLog } from '@edgeguard/schema';
-import { canonicalAddress, resolveClientAddress } from './client-address.js';
+import { resolveClientAddress } from './client-address.js';
 import { type EscapeMode, findClosingQuote, unescapeValue } from './escapes.js';
 import {
   checkLine,
@@ -66,11 +67,11 @@ export class ClfParser implements LineParser {
     const addressText = line.slice(0, space);
     // Same client as the previous line (common: a session, a flood): skip the address parse.
     // (Plain === on a slice: String.prototype.startsWith is several times slower in V8.)
-    let peer = addressText === this.lastPeer ? this.lastPeer : canonicalAddress(addressText);
+    let peer = addressText === this.lastPeer ? this.lastPeer : canonicalIp(addressText);
     if (peer === addressText) this.lastPeer = peer;
     if (peer === null) {
       const next = line.indexOf(' ', space + 1);
-      const second = next > space + 1 ? canonicalAddress(line.slice(space + 1, next)) : null;
+      const second = next > space + 1 ? canonicalIp(line.slice(space + 1, next)) : null;
       if (second === null) {
         // Shipped through syslog? Parse the message after the syslog header.
         const message = syslog ? SYSLOG_HEADER.exec(line) : null;

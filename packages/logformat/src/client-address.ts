@@ -1,4 +1,4 @@
-import { CidrSet, canonicalIp, parseIp, parseIpv4Value } from '@edgeguard/netaddr';
+import { CidrSet, canonicalIp } from '@edgeguard/netaddr';
 
 /** Trusted proxies as configured: CIDR text (throws BadInput `bad-cidr` on bad text) or a ready set. */
 export type TrustedProxies = readonly string[] | CidrSet;
@@ -66,84 +66,4 @@ const PORT = /^(?::[0-9]{1,5})?$/;
 
 function isSpace(c: number): boolean {
   return c === 32 || c === 9;
-}
-
-/**
- * canonicalIp(text), with IPv6 text that is already canonical (RFC 5952, as nginx and Apache log
- * it) recognised and returned as is: canonicalIp would parse it into groups and format a new,
- * equal string, which costs about as much as the rest of the log line.
- */
-export function canonicalAddress(text: string): string | null {
-  if (parseIpv4Value(text) >= 0) return text;
-  if (CANONICAL_IPV6_EIGHT_GROUPS.test(text) || isCanonicalIpv6(text)) return text;
-  return parseIp(text)?.text ?? null;
-}
-
-/**
- * The commonest IPv6 text in logs (a client's full address: eight groups, none compressed) when it
- * is canonical: no leading zeros, lower case, and no two zero groups in a row (those would be
- * `::`). A regex, since irregexp scans the 39 characters several times faster than a char-code loop
- * does; isCanonicalIpv6 reads the rest.
- */
-const CANONICAL_IPV6_EIGHT_GROUPS =
-  /^(?!(?:.*:)?0:0(?::|$))(?:0|[1-9a-f][0-9a-f]{0,3})(?::(?:0|[1-9a-f][0-9a-f]{0,3})){7}$/;
-
-/**
- * Whether `text` is IPv6 exactly as canonicalIp writes it: lower-case groups without leading zeros,
- * `::` for the longest run of two or more zero groups (the first on a tie) and nowhere else, no
- * zone, no dotted quad, and not IPv4-mapped (canonical as dotted IPv4). False is always safe (the
- * caller then asks canonicalIp), so anything unusual is simply false.
- */
-export function isCanonicalIpv6(text: string): boolean {
-  const end = text.length;
-  if (end < 2 || end > 39) return false;
-  let groups = 0; // explicit groups read
-  let gapAt = -1; // explicit groups before `::`
-  let run = 0; // zero groups in a row, ending at the last group read
-  let longestBefore = 0; // longest zero run before `::` (all of them, when there is none)
-  let longestAfter = 0;
-  let firstAfterGap = -1; // value of the first group after `::` (-1: none)
-  let firstGroup = -1;
-  let i = 0;
-  if (text.charCodeAt(0) === 58) {
-    if (text.charCodeAt(1) !== 58) return false;
-    gapAt = 0;
-    i = 2;
-  }
-  while (i < end) {
-    const groupStart = i;
-    let value = 0;
-    for (; i < end && i - groupStart < 5; i++) {
-      const c = text.charCodeAt(i);
-      if (c >= 48 && c <= 57) value = value * 16 + (c - 48);
-      else if (c >= 97 && c <= 102) value = value * 16 + (c - 87);
-      else break;
-    }
-    const digits = i - groupStart;
-    if (digits === 0 || digits > 4) return false;
-    if (digits > 1 && text.charCodeAt(groupStart) === 48) return false; // a leading zero
-    if (groups === 0) firstGroup = value;
-    if (groups === gapAt) firstAfterGap = value;
-    groups++;
-    run = value === 0 ? run + 1 : 0;
-    if (gapAt < 0) longestBefore = Math.max(longestBefore, run);
-    else longestAfter = Math.max(longestAfter, run);
-    if (i === end) break;
-    if (text.charCodeAt(i) !== 58) return false;
-    i++;
-    if (i === end) return false; // one trailing colon
-    if (text.charCodeAt(i) === 58) {
-      // `::`: a second one, or one right after a zero group (the run would be longer), is not canonical.
-      if (gapAt >= 0 || run > 0) return false;
-      gapAt = groups;
-      i++;
-    }
-  }
-  if (gapAt < 0) return groups === 8 && longestBefore < 2;
-  const gap = 8 - groups;
-  if (gap < 2) return false; // `::` for one zero group, or for none
-  if (firstAfterGap === 0) return false; // a zero group right after `::` belongs in the run
-  // IPv4-mapped (::ffff:a.b.c.d) is canonical as its dotted quad.
-  if (gapAt === 0 && gap === 5 && firstGroup === 0xffff) return false;
-  return longestBefore < gap && longestAfter <= gap;
 }
