@@ -122,6 +122,15 @@ async function profileOnce(extraArgs = [], extraEnv = {}) {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   let drained = false;
+  // A profiler that exits before draining (a bad flag, a crash) ends the run at once instead of
+  // leaving the bench polling for its 15-minute limit.
+  let exitCode;
+  const exited = new Promise((resolve) =>
+    profiler.on('exit', (code, signal) => {
+      exitCode = code ?? signal;
+      resolve();
+    }),
+  );
   let peakRss = 0;
   let firstEventAt = 0;
   let cpuAtFirstEvent = 0;
@@ -129,6 +138,7 @@ async function profileOnce(extraArgs = [], extraEnv = {}) {
   // Progress from the service's own /metrics (events processed), sampled every 200 ms: committed
   // offsets (what `edgeguard lag` shows) only move at checkpoints, every few seconds.
   while (!drained && performance.now() - profStart < 900_000) {
+    if (exitCode !== undefined) throw new Error(`the profiler exited (${exitCode}) before draining`);
     await new Promise((r) => setTimeout(r, 200));
     const metrics = await fetch(`http://127.0.0.1:${healthPort}/metrics`).then(
       (r) => r.text(),
@@ -152,7 +162,6 @@ async function profileOnce(extraArgs = [], extraEnv = {}) {
   const profSeconds = (performance.now() - profStart) / 1000;
   const cpuSeconds = cpuSecondsOf(profiler.pid);
   const mainCpuSeconds = cpuSecondsOf(profiler.pid, profiler.pid);
-  const exited = new Promise((resolve) => profiler.on('exit', resolve));
   profiler.kill('SIGTERM');
   await exited;
   return {
