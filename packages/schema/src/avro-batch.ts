@@ -147,18 +147,18 @@ function readLong(buffer: Buffer, cursor: { pos: number }): number {
 }
 
 /**
- * Builds one batch envelope item by item: each item is Avro-encoded straight into a growing buffer
- * (no string or buffer per item), and `finish` copies the items out once, behind their count. The
- * buffer is kept for the next batch; it grows to the largest batch written (`limit` plus one item).
- */
-/**
  * Writes one item at `pos` of `buffer` and returns its end, or a negative number when `buffer` is
- * too small (more bytes are needed). avsc's `Type#encode`; record-batch.ts has a hand-written one.
+ * too small (more bytes are needed). avsc's `Type#encode`; stage-record-encoder.ts is a hand-written one.
  */
 export interface ItemEncoder {
   encode(item: unknown, buffer: Buffer, pos: number): number;
 }
 
+/**
+ * Builds one batch envelope item by item: each item is Avro-encoded straight into a growing buffer
+ * (no string or buffer per item), and `finish` copies the items out once, behind their count. The
+ * buffer is kept for the next batch; it grows to the largest batch written (`limit` plus one item).
+ */
 export class AvroBatchWriter {
   private buffer: Buffer;
   private end = 0;

@@ -205,17 +205,16 @@ export const accessLogBatchFormat = new AvroBatchFormat(
       ? new AccessLogReader((itemType as avro.types.RecordType).recordConstructor).read
       : undefined,
 );
-const accessLogBatches = accessLogBatchFormat;
-const batchType = accessLogBatches.batchType;
+const batchType = accessLogBatchFormat.batchType;
 /** Hex SHA-256 of the canonical batch schema: the `eg-schema` header value we write. */
-export const accessLogBatchFingerprint = accessLogBatches.fingerprint;
+export const accessLogBatchFingerprint = accessLogBatchFormat.fingerprint;
 
 /** Confluent schema ids → resolver of one AccessLog record (not a batch). */
 const confluentReaders = new Map<number, ReturnType<avro.Type['createResolver']>>();
 
 /** Makes batches written with an older/newer writer schema readable (registered once at start). */
 export function registerBatchWriterSchema(schema: object): string {
-  return accessLogBatches.register(schema);
+  return accessLogBatchFormat.register(schema);
 }
 
 /** Accepts Confluent-framed single records written with `schema` under registry id `id`. */
@@ -261,5 +260,5 @@ export function decodeAccessLogMessage(value: Buffer, schemaHeader?: string): Ac
       throw new BadInput('undecodable', `Confluent-framed AccessLog: ${(error as Error).message}`);
     }
   }
-  return accessLogBatches.decode(value, schemaHeader ?? accessLogBatchFingerprint) as AccessLog[];
+  return accessLogBatchFormat.decode(value, schemaHeader ?? accessLogBatchFingerprint) as AccessLog[];
 }
