@@ -1,5 +1,4 @@
 import type { EdgeguardConfig } from '@edgeguard/config';
-import { detachString } from '@edgeguard/detect';
 import { classifyUserAgent, verifyCrawlerClaim } from '@edgeguard/fingerprint';
 import { createParser, openLogSource, sniffFormat } from '@edgeguard/logformat';
 import { type ClientVerdict, createReplay, TOPICS } from '@edgeguard/pipeline';
@@ -86,10 +85,6 @@ const READ_CHUNK_BYTES = 128 * 1024;
  * CPU when taken per 128 KiB batch); every 2 MiB of input still follows the heap's growth closely.
  */
 const RSS_SAMPLE_BATCHES = 16;
-/** Distinct UA texts whose crawler claim is remembered (all forgotten when full). */
-const MAX_CLAIM_UAS = 10_000;
-/** Longer UAs are classified every time, not remembered (bounds the texts held to ~10 MB). */
-const MAX_CLAIM_UA_LENGTH = 1024;
 
 /**
  * Runs the whole pipeline in this process over one log, on the log's own timestamps, and writes the
@@ -135,28 +130,10 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   });
 
   const unverified = new Map<string, UnverifiedCrawler>();
-  /**
-   * UA text → the crawler it declares ('' when none). Every request asks, and traffic repeats a few
-   * hundred UA texts: one probe of a plain map, where classifyUserAgent's LRU cache spent ~3 % of
-   * the replay's CPU on its bookkeeping.
-   */
-  const claimedCrawlers = new Map<string, string>();
-  const crawlerClaimOf = (userAgent: string | null): string => {
-    if (userAgent === null) return '';
-    const known = claimedCrawlers.get(userAgent);
-    if (known !== undefined) return known;
-    const ua = classifyUserAgent(userAgent);
-    const crawler = ua.kind === 'crawler' && ua.crawler ? ua.crawler : '';
-    if (userAgent.length <= MAX_CLAIM_UA_LENGTH) {
-      if (claimedCrawlers.size >= MAX_CLAIM_UAS) claimedCrawlers.clear();
-      // A copy: the UA is a slice of the log line, which the map must not keep alive.
-      claimedCrawlers.set(detachString(userAgent), crawler);
-    }
-    return crawler;
-  };
   const noteCrawlerClaim = (log: AccessLog) => {
-    const crawler = crawlerClaimOf(log.userAgent);
-    if (crawler === '') return;
+    const ua = classifyUserAgent(log.userAgent);
+    if (ua.kind !== 'crawler' || !ua.crawler) return;
+    const crawler = ua.crawler;
     const known = unverified.get(log.clientAddress);
     if (known) {
       known.requests++;
