@@ -153,8 +153,11 @@ class Entries {
   /** The fingerprint's inputs as of its last request, and the fingerprint. */
   readonly fingerprintInputs = new Column<FingerprintInputs>(NO_FINGERPRINT_INPUTS);
 
-  /** Adds an entry for `ip` (a copy the entry may keep: used only when it is not IPv4). */
-  add(ip: string, allowlisted: boolean): number {
+  /**
+   * Adds an entry for `ip` (a copy the entry may keep: used only when it is not IPv4), whose
+   * ipv4Number is `ipv4` (negative: not a dotted quad).
+   */
+  add(ip: string, ipv4: number, allowlisted: boolean): number {
     const e = this.size++;
     const k = e & PAGE_MASK;
     if (k === 0) {
@@ -164,7 +167,6 @@ class Entries {
     const num = this.numPages[e >>> PAGE_BITS]!;
     num[k * E_STRIDE + E_DECIDED_AT] = Number.NaN;
     num[k * E_STRIDE + E_CAUGHT_AT] = Number.NaN;
-    const ipv4 = ipv4Number(ip);
     num[k * E_STRIDE + E_IPV4] = ipv4 < 0 ? Number.NaN : ipv4;
     this.bytePages[e >>> PAGE_BITS]![k] = allowlisted ? B_ALLOWLISTED : 0;
     this.ip.add(e);
@@ -312,8 +314,9 @@ export class VerdictBacktest {
         return;
       }
       // A copy: the address is a slice of the log line, which the entry must not keep alive.
-      const ip = ipv4Number(address) < 0 ? detachString(address) : address;
-      e = entries.add(ip, this.options.allowlist.has(ip));
+      const ipv4 = ipv4Number(address);
+      const ip = ipv4 < 0 ? detachString(address) : address;
+      e = entries.add(ip, ipv4, this.options.allowlist.has(ip));
       this.clients.set(ip, e);
       if (this.pendingIpDecisions.size > 0) {
         const pending = this.pendingIpDecisions.get(ip);
