@@ -1,4 +1,12 @@
-import { AddressIndex, type Allowlist, detachString, ipv4Number, SharedStrings } from '@edgeguard/detect';
+import {
+  AddressIndex,
+  type Allowlist,
+  type DetectDeps,
+  detachString,
+  ipv4Number,
+  SharedStrings,
+} from '@edgeguard/detect';
+import { classifyUserAgent, verifyCrawlerClaim } from '@edgeguard/fingerprint';
 import { formatIpv4 } from '@edgeguard/netaddr';
 import { type AccessLog, actionStrength, type Decision, type Verdict } from '@edgeguard/schema';
 
@@ -16,6 +24,14 @@ export interface ClientVerdict {
   by: string[];
 }
 
+/** A declared crawler whose address is not in that crawler's published ranges. */
+export interface UnverifiedCrawler {
+  ip: string;
+  crawler: string;
+  /** Its requests that declared a crawler (any), from the first one on. */
+  requests: number;
+}
+
 export interface BacktestOptions {
   allowlist: Allowlist;
   prefixOf: (ip: string) => string | null;
@@ -23,6 +39,9 @@ export interface BacktestOptions {
   httpFingerprint: (log: AccessLog) => string;
   /** Client addresses tracked; further addresses are counted in `overflow`, not tracked. */
   maxClients?: number;
+  /** The crawler a UA declares (default: @edgeguard/fingerprint's, as the CLI's report had it). */
+  classifyUserAgent?: DetectDeps['classifyUserAgent'];
+  verifyCrawlerClaim?: DetectDeps['verifyCrawlerClaim'];
 }
 
 const STRENGTH_VERDICTS: readonly Verdict[] = ['allow', 'throttle', 'challenge', 'block'];
@@ -32,6 +51,8 @@ const MAX_TIMELINE_MINUTES = 100_000;
 const SHARED_STRINGS = 100_000;
 /** Distinct fingerprint inputs shared between entries (memory only; see `fingerprintInputsOf`). */
 const SHARED_FINGERPRINT_INPUTS = 100_000;
+/** Addresses `unverifiedCrawlers` lists at most (the first ones found). */
+const MAX_UNVERIFIED_CRAWLERS = 10_000;
 
 /**
  * What the backtest keeps of a decision: the published Decision carries its evidence (signals),
@@ -62,6 +83,12 @@ class PrefixRange {
  * and one record, where four columns (three inputs and the fingerprint) cost four cache misses.
  */
 class FingerprintInputs {
+  /**
+   * The crawler its UA declares (null: none), asked of the classifier on the first request that
+   * needs it: the declared-crawler report then costs a field read per request, not a classification.
+   */
+  crawler: string | null | undefined = undefined;
+
   constructor(
     readonly userAgent: string | null | undefined,
     readonly acceptLanguage: string | null,
@@ -72,6 +99,7 @@ class FingerprintInputs {
 
 /** Before an entry's first request: no fingerprint yet (a request always differs from it). */
 const NO_FINGERPRINT_INPUTS = new FingerprintInputs(undefined, null, null, '');
+NO_FINGERPRINT_INPUTS.crawler = null;
 
 /** An unambiguous key for three optional texts (each null, or its length and text). */
 function inputsKey(a: string | null, b: string | null, c: string | null): string {
@@ -237,6 +265,13 @@ export class VerdictBacktest {
   private readonly sharedStrings = new SharedStrings(SHARED_STRINGS);
   /** Inputs by `inputsKey`; all forgotten when full (records handed out stay valid, just unshared). */
   private readonly sharedInputs = new Map<string, FingerprintInputs>();
+  /**
+   * The declared crawlers whose address their crawler's ranges do not verify, by address, in the
+   * order found: at most MAX_UNVERIFIED_CRAWLERS. Probed only by requests that declare a crawler.
+   */
+  private readonly unverified = new Map<string, UnverifiedCrawler>();
+  private readonly classifyUserAgent: DetectDeps['classifyUserAgent'];
+  private readonly verifyCrawlerClaim: DetectDeps['verifyCrawlerClaim'];
   /** Requests from addresses beyond `maxClients` (not tracked). */
   overflow = 0;
   /**
@@ -251,6 +286,8 @@ export class VerdictBacktest {
 
   constructor(private readonly options: BacktestOptions) {
     this.maxClients = options.maxClients ?? 5_000_000;
+    this.classifyUserAgent = options.classifyUserAgent ?? classifyUserAgent;
+    this.verifyCrawlerClaim = options.verifyCrawlerClaim ?? verifyCrawlerClaim;
   }
 
   get trackedClients(): number {
@@ -311,6 +348,10 @@ export class VerdictBacktest {
     if (e === undefined) {
       if (this.clients.size >= this.maxClients) {
         this.overflow++;
+        // No entry to keep its claim on: classified per request.
+        const ua = log.userAgent;
+        const crawler = isOptionalText(ua) ? this.crawlerOf(ua) : null;
+        if (crawler !== null) this.noteCrawler(address, crawler);
         return;
       }
       // A copy: the address is a slice of the log line, which the entry must not keep alive.
@@ -346,6 +387,22 @@ export class VerdictBacktest {
       this.minuteBucket = bucket;
     }
     if (bucket !== undefined) bucket.requests++;
+    // The entry's headers as of this request: what fingerprint decisions and crawler claims go by.
+    let inputs = entries.fingerprintInputs.get(e);
+    if (
+      log.userAgent !== inputs.userAgent ||
+      log.acceptLanguage !== inputs.acceptLanguage ||
+      log.headerOrder !== inputs.headerOrder
+    ) {
+      inputs = this.fingerprintInputsOf(log);
+      entries.fingerprintInputs.set(e, inputs);
+    }
+    let crawler = inputs.crawler;
+    if (crawler === undefined) {
+      crawler = isOptionalText(inputs.userAgent) ? this.crawlerOf(inputs.userAgent) : null;
+      inputs.crawler = crawler;
+    }
+    if (crawler !== null) this.noteCrawler(address, crawler);
     const flags = entries.bytePages[e >>> PAGE_BITS]![e & PAGE_MASK]!;
     if ((flags & B_ALLOWLISTED) !== 0) return;
     let covered = false;
@@ -372,19 +429,39 @@ export class VerdictBacktest {
       }
     }
     if (this.fingerprintDecisions.size > 0) {
-      let inputs = entries.fingerprintInputs.get(e);
-      if (
-        log.userAgent !== inputs.userAgent ||
-        log.acceptLanguage !== inputs.acceptLanguage ||
-        log.headerOrder !== inputs.headerOrder
-      ) {
-        inputs = this.fingerprintInputsOf(log);
-        entries.fingerprintInputs.set(e, inputs);
-      }
       const d = this.fingerprintDecisions.get(inputs.fingerprint);
       if (d !== undefined && this.cover(e, d, t)) covered = true;
     }
     if (covered && bucket !== undefined) bucket.flagged++;
+  }
+
+  /** The crawler `userAgent` declares; null when it declares none. */
+  private crawlerOf(userAgent: string | null): string | null {
+    const ua = this.classifyUserAgent(userAgent);
+    return ua.kind === 'crawler' && ua.crawler ? ua.crawler : null;
+  }
+
+  /** Counts a request from `address` that declares `crawler`, verifying the address on its first one. */
+  private noteCrawler(address: string, crawler: string): void {
+    const known = this.unverified.get(address);
+    if (known !== undefined) {
+      known.requests++;
+      return;
+    }
+    if (this.unverified.size >= MAX_UNVERIFIED_CRAWLERS) return;
+    if (this.verifyCrawlerClaim(crawler, address) === 'unverified') {
+      // A copy: the address is a slice of the log line, which the report must not keep alive.
+      const ip = detachString(address);
+      this.unverified.set(ip, { ip, crawler, requests: 1 });
+    }
+  }
+
+  /**
+   * The addresses that declared a crawler its published ranges do not verify, with their requests
+   * that declared one, in the order found (the first MAX_UNVERIFIED_CRAWLERS).
+   */
+  unverifiedCrawlers(): UnverifiedCrawler[] {
+    return [...this.unverified.values()];
   }
 
   /** The shared FingerprintInputs of `log`'s headers (computing the fingerprint once per distinct inputs). */

@@ -1,6 +1,6 @@
 import type { DetectConfig, DetectDeps } from '@edgeguard/detect';
 import type { AccessLog, Decision } from '@edgeguard/schema';
-import { type ClientVerdict, VerdictBacktest } from './backtest.js';
+import { type ClientVerdict, type UnverifiedCrawler, VerdictBacktest } from './backtest.js';
 import { TOPICS } from './bus.js';
 import { MemoryBus } from './memory-bus.js';
 import { createTopology } from './topology.js';
@@ -57,6 +57,8 @@ export interface Replay {
   push(log: AccessLog): void;
   finish(): void;
   verdicts(): Iterable<ClientVerdict>;
+  /** Declared crawlers on addresses their ranges do not verify (see VerdictBacktest.unverifiedCrawlers). */
+  unverifiedCrawlers(): UnverifiedCrawler[];
   stats(): ReplayStats;
 }
 
@@ -80,6 +82,8 @@ export function createReplay(config: PipelineConfig): Replay {
     prefixOf: wired.deps.prefixOf,
     httpFingerprint: wired.deps.httpFingerprint,
     maxClients: config.maxTrackedClients,
+    classifyUserAgent: wired.deps.classifyUserAgent,
+    verifyCrawlerClaim: wired.deps.verifyCrawlerClaim,
   });
   const messages: Record<string, number> = {};
   for (const topic of Object.values(TOPICS)) {
@@ -116,6 +120,9 @@ export function createReplay(config: PipelineConfig): Replay {
     },
     verdicts(): Iterable<ClientVerdict> {
       return backtest.verdicts();
+    },
+    unverifiedCrawlers(): UnverifiedCrawler[] {
+      return backtest.unverifiedCrawlers();
     },
     stats(): ReplayStats {
       const profilerStats = wired.profilers.map((p) => p.stats());

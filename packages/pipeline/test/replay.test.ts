@@ -282,3 +282,33 @@ test('the backtest applies decisions published before an address is seen, upgrad
   const flagged = backtest.timelineByMinute().reduce((sum, m) => sum + m.flagged, 0);
   assert.equal(flagged, 5);
 });
+
+test('unverified crawlers: a client is classified again when its UA changes, counted from its first claim, allowlisted and untracked addresses too', () => {
+  const GOOGLEBOT = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)';
+  const BINGBOT = 'Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)';
+  const BROWSER =
+    'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
+  const backtest = new VerdictBacktest({
+    allowlist: new Allowlist(['203.0.113.5']),
+    prefixOf: () => null,
+    httpFingerprint: (log) => `h1:${log.userAgent}`,
+    maxClients: 3,
+  });
+  const request = (ip: string, userAgent: string | null) =>
+    backtest.onRequest(get(T0, ip, '/', { userAgent }));
+  request('192.0.2.1', BROWSER);
+  request('192.0.2.1', GOOGLEBOT); // its UA changed to a claim: listed from here on
+  request('192.0.2.1', GOOGLEBOT);
+  request('192.0.2.1', BROWSER); // not a claim: not counted
+  request('192.0.2.1', BINGBOT); // another crawler's claim: counted on the same line
+  request('203.0.113.5', GOOGLEBOT); // allowlisted: still reported
+  request('192.0.2.2', null);
+  request('198.51.100.9', GOOGLEBOT); // beyond maxClients: not tracked, still reported
+  request('198.51.100.9', GOOGLEBOT);
+  assert.equal(backtest.overflow, 2);
+  assert.deepEqual(backtest.unverifiedCrawlers(), [
+    { ip: '192.0.2.1', crawler: 'Googlebot', requests: 3 },
+    { ip: '203.0.113.5', crawler: 'Googlebot', requests: 1 },
+    { ip: '198.51.100.9', crawler: 'Googlebot', requests: 2 },
+  ]);
+});
