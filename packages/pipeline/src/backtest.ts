@@ -35,6 +35,8 @@ export interface UnverifiedCrawler {
 export interface BacktestOptions {
   allowlist: Allowlist;
   prefixOf: (ip: string) => string | null;
+  /** See DetectDeps.ipv4PrefixBits: when given, a new client's prefix is found by number. */
+  ipv4PrefixBits?: number;
   /** The same fingerprint the decider's inputs used. */
   httpFingerprint: (log: AccessLog) => string;
   /** Client addresses tracked; further addresses are counted in `overflow`, not tracked. */
@@ -64,16 +66,23 @@ class Cover {
     readonly strength: number,
     readonly decidedAt: number,
     readonly expiresAt: number,
+    /** Which cover it is (from 1, in the order made): entries note the ones applied for good. */
+    readonly serial: number,
   ) {}
 }
 
 /** One address prefix, shared by its entries: its range decision, if any, is found through it. */
 class PrefixRange {
+  constructor(
+    /** Its number in `VerdictBacktest.ranges` (entries hold it: see E_RANGE). */
+    readonly id: number,
+  ) {}
+
   cover: Cover | null = null;
   /** Its cover's active window, copied here: an active test reads one object, not two. */
   from = Number.NaN;
   until = Number.NaN;
-  /** Which cover it is (see E_RANGE_APPLIED): a number from `VerdictBacktest.rangeCovers`. */
+  /** Its cover's serial (see E_RANGE_APPLIED). */
   version = 0;
 }
 
@@ -110,23 +119,30 @@ function inputsKey(a: string | null, b: string | null, c: string | null): string
 /** Entries per page of the entry columns (pages are added as addresses arrive). */
 const PAGE_BITS = 12;
 const PAGE_MASK = (1 << PAGE_BITS) - 1;
-// Numbers per entry: requests, first covered time, first caught time (NaN: never), the IPv4
-// address's number (NaN: the address is another text, in the `ip` column), and the active
-// window of its address decision (when B_IP_COVER is set: read with the entry, not through the
-// decision's object elsewhere on the heap).
+// Numbers per entry, what a request reads first (one row: a request's first cache miss brings
+// most of what it reads). Requests; the flags below; the active window of its address decision
+// (when B_IP_COVER is set: read with the entry, not through the decision's object elsewhere on
+// the heap).
 const E_REQUESTS = 0;
-const E_DECIDED_AT = 1;
-const E_CAUGHT_AT = 2;
-const E_IPV4 = 3;
-const E_IP_FROM = 4;
-const E_IP_UNTIL = 5;
-// The version of the range decision last applied to the entry for good (0: none; see `applied`).
-const E_RANGE_APPLIED = 6;
-const E_STRIDE = 7;
-// Byte per entry: the strongest action's strength (low bits), the allowlist flag, whether an
-// address decision is in its `ipCover` column (read only then: most entries never have one), and
-// whether that decision was applied to the entry already (applying it again changes nothing:
-// see `cover`), so a covered request need not read it.
+const E_FLAGS = 1;
+const E_IP_FROM = 2;
+const E_IP_UNTIL = 3;
+// Its prefix's PrefixRange id (0: not looked up yet; -1: the address has no prefix).
+const E_RANGE = 4;
+// The serial of the range decision last applied to the entry for good (0: none; see `applied`).
+const E_RANGE_APPLIED = 5;
+// The serial of the fingerprint decision last applied to the entry for good (0: none).
+const E_FP_APPLIED = 6;
+// First covered time, first caught time (NaN: never); the IPv4 address's number (NaN: the
+// address is another text, in the `ip` column).
+const E_DECIDED_AT = 7;
+const E_CAUGHT_AT = 8;
+const E_IPV4 = 9;
+const E_STRIDE = 10;
+// Flags per entry (E_FLAGS): the strongest action's strength (low bits), the allowlist flag,
+// whether an address decision is in its `ipCover` column (read only then: most entries never have
+// one), and whether that decision was applied to the entry already (applying it again changes
+// nothing: see `applied`), so a covered request need not read it.
 const B_STRENGTH = 3;
 const B_ALLOWLISTED = 4;
 const B_IP_COVER = 8;
@@ -158,12 +174,11 @@ class Column<T> {
 
 /**
  * The tracked addresses as columns, by entry number (first-seen order): no object and no boxed
- * times per address (an object per address cost ~190 B; the columns ~55 B).
+ * times per address (an object per address cost ~190 B; the row and columns ~110 B).
  */
 class Entries {
   size = 0;
   readonly numPages: Float64Array[] = [];
-  readonly bytePages: Uint8Array[] = [];
   /**
    * The address text of entries that are not a canonical IPv4 address (those are a number in
    * E_IPV4, written back as the same text: ~40 B of string per address less, 100k per 1M lines).
@@ -176,8 +191,6 @@ class Entries {
   readonly by = new Column<string | string[] | null>(null);
   /** The address decision on its address, if any (flagged by B_IP_COVER). */
   readonly ipCover = new Column<Cover | null>(null);
-  /** Its address's prefix (null: none; undefined: not computed yet). */
-  readonly range = new Column<PrefixRange | null | undefined>(undefined);
   /** The fingerprint's inputs as of its last request, and the fingerprint. */
   readonly fingerprintInputs = new Column<FingerprintInputs>(NO_FINGERPRINT_INPUTS);
 
@@ -188,19 +201,15 @@ class Entries {
   add(ip: string, ipv4: number, allowlisted: boolean): number {
     const e = this.size++;
     const k = e & PAGE_MASK;
-    if (k === 0) {
-      this.numPages.push(new Float64Array((PAGE_MASK + 1) * E_STRIDE));
-      this.bytePages.push(new Uint8Array(PAGE_MASK + 1));
-    }
+    if (k === 0) this.numPages.push(new Float64Array((PAGE_MASK + 1) * E_STRIDE));
     const num = this.numPages[e >>> PAGE_BITS]!;
     num[k * E_STRIDE + E_DECIDED_AT] = Number.NaN;
     num[k * E_STRIDE + E_CAUGHT_AT] = Number.NaN;
     num[k * E_STRIDE + E_IPV4] = ipv4 < 0 ? Number.NaN : ipv4;
-    this.bytePages[e >>> PAGE_BITS]![k] = allowlisted ? B_ALLOWLISTED : 0;
+    num[k * E_STRIDE + E_FLAGS] = allowlisted ? B_ALLOWLISTED : 0;
     this.ip.add(e);
     this.by.add(e);
     this.ipCover.add(e);
-    this.range.add(e);
     this.fingerprintInputs.add(e);
     if (ipv4 < 0) this.ip.set(e, ip);
     return e;
@@ -209,14 +218,13 @@ class Entries {
   /** Sets (or with null clears) the address decision of entry `e`. */
   setIpCover(e: number, cover: Cover | null): void {
     this.ipCover.set(e, cover);
-    const bytes = this.bytePages[e >>> PAGE_BITS]!;
-    const k = e & PAGE_MASK;
-    const flags = bytes[k]! & ~(B_IP_COVER | B_IP_APPLIED);
-    bytes[k] = cover === null ? flags : flags | B_IP_COVER;
+    const num = this.numPages[e >>> PAGE_BITS]!;
+    const o = (e & PAGE_MASK) * E_STRIDE;
+    const flags = num[o + E_FLAGS]! & ~(B_IP_COVER | B_IP_APPLIED);
+    num[o + E_FLAGS] = cover === null ? flags : flags | B_IP_COVER;
     if (cover !== null) {
-      const num = this.numPages[e >>> PAGE_BITS]!;
-      num[k * E_STRIDE + E_IP_FROM] = cover.decidedAt;
-      num[k * E_STRIDE + E_IP_UNTIL] = cover.expiresAt;
+      num[o + E_IP_FROM] = cover.decidedAt;
+      num[o + E_IP_UNTIL] = cover.expiresAt;
     }
   }
 
@@ -242,16 +250,30 @@ export class VerdictBacktest {
    */
   private readonly pendingIpDecisions = new Map<string, Cover>();
   /**
-   * Prefix text → its PrefixRange, which entries point to: a request reads its range decision
-   * through its entry instead of probing a map by prefix text. One per distinct prefix of the
-   * tracked addresses (bounded with them by `maxClients`) or of a range decision; never dropped,
-   * since entries keep pointing to them (~40 B each: 36k prefixes per 100k addresses).
+   * Prefix text → its PrefixRange, whose id entries hold (E_RANGE): a request reads its range
+   * decision through its entry instead of probing a map by prefix text. One per distinct prefix of
+   * the tracked addresses (bounded with them by `maxClients`) or of a range decision; never
+   * dropped, since entries keep their ids (~40 B each: 36k prefixes per 100k addresses).
    */
   private readonly prefixRanges = new Map<string, PrefixRange>();
+  /**
+   * The PrefixRanges by id (from 1), and by id whether its cover is set: a request reads one byte of
+   * this small, hot array, not its entry's PrefixRange out on the heap (most prefixes never have a
+   * range decision). Grown by doubling with `prefixRanges`, so bounded with it.
+   */
+  private readonly ranges: PrefixRange[] = [new PrefixRange(0)];
+  private rangeActive = new Uint8Array(1024);
+  /**
+   * IPv4 prefix number (the address's first `ipv4PrefixBits` bits) → the PrefixRange id of its text:
+   * a new client's prefix costs no text (built, hashed and copied: 1.3 % of a replay's CPU). One per
+   * distinct prefix of the tracked addresses. Unused (empty) when `ipv4PrefixBits` is not given.
+   */
+  private readonly prefixByNumber = new Map<number, number>();
+  private readonly ipv4PrefixShift: number;
   /** PrefixRanges whose cover is set (0: no request needs its prefix). */
   private activeRanges = 0;
-  /** Range covers set so far: each gets the next number as its version. */
-  private rangeCovers = 0;
+  /** Covers made so far (the last one's serial). */
+  private covers = 0;
   private readonly fingerprintDecisions = new Map<string, Cover>();
   /**
    * Address → entry number. An AddressIndex, not a `Map`: a dotted-quad IPv4 address is found by its
@@ -286,6 +308,8 @@ export class VerdictBacktest {
 
   constructor(private readonly options: BacktestOptions) {
     this.maxClients = options.maxClients ?? 5_000_000;
+    const bits = options.ipv4PrefixBits;
+    this.ipv4PrefixShift = bits !== undefined && bits >= 0 && bits <= 32 ? 32 - bits : -1;
     this.classifyUserAgent = options.classifyUserAgent ?? classifyUserAgent;
     this.verifyCrawlerClaim = options.verifyCrawlerClaim ?? verifyCrawlerClaim;
   }
@@ -303,7 +327,13 @@ export class VerdictBacktest {
     const cover =
       decision === null
         ? null
-        : new Cover(decision.key, actionStrength(decision.action), decision.decidedAt, decision.expiresAt);
+        : new Cover(
+            decision.key,
+            actionStrength(decision.action),
+            decision.decidedAt,
+            decision.expiresAt,
+            ++this.covers,
+          );
     if (key.startsWith('ip:')) {
       // AddressIndex finds an entry by the same text a map would (see `clients`).
       const e = this.clients.get(value);
@@ -317,10 +347,11 @@ export class VerdictBacktest {
       if (range === undefined) return;
       this.activeRanges += (cover !== null ? 1 : 0) - (range.cover !== null ? 1 : 0);
       range.cover = cover;
+      this.rangeActive[range.id] = cover === null ? 0 : 1;
       if (cover !== null) {
         range.from = cover.decidedAt;
         range.until = cover.expiresAt;
-        range.version = ++this.rangeCovers;
+        range.version = cover.serial;
       }
       return;
     }
@@ -332,11 +363,36 @@ export class VerdictBacktest {
   private prefixRange(prefix: string): PrefixRange {
     let range = this.prefixRanges.get(prefix);
     if (range === undefined) {
-      range = new PrefixRange();
+      range = new PrefixRange(this.ranges.length);
+      this.ranges.push(range);
+      if (range.id === this.rangeActive.length) {
+        const grown = new Uint8Array(2 * range.id);
+        grown.set(this.rangeActive);
+        this.rangeActive = grown;
+      }
       // A copy: the text may be a slice of a message the map must not keep alive.
       this.prefixRanges.set(detachString(prefix), range);
     }
     return range;
+  }
+
+  /** The PrefixRange id of `address` (-1: it has none; `ipv4`: its ipv4Number, NaN if none), found by number when it can be. */
+  private rangeIdOf(address: string, ipv4: number): number {
+    const shift = this.ipv4PrefixShift;
+    if (shift < 0 || Number.isNaN(ipv4)) {
+      const prefix = this.options.prefixOf(address);
+      return prefix === null ? -1 : this.prefixRange(prefix).id;
+    }
+    // `>>> 32` would shift by 0: a /0 prefix is the one number 0.
+    const key = shift === 32 ? 0 : ipv4 >>> shift;
+    let id = this.prefixByNumber.get(key);
+    if (id === undefined) {
+      const prefix = this.options.prefixOf(address);
+      if (prefix === null) return -1;
+      id = this.prefixRange(prefix).id;
+      this.prefixByNumber.set(key, id);
+    }
+    return id;
   }
 
   /** One request as published on access-logs (a malformed message is ignored; the profiler counts it). */
@@ -403,34 +459,42 @@ export class VerdictBacktest {
       inputs.crawler = crawler;
     }
     if (crawler !== null) this.noteCrawler(address, crawler);
-    const flags = entries.bytePages[e >>> PAGE_BITS]![e & PAGE_MASK]!;
+    const flags = num[o + E_FLAGS]!;
     if ((flags & B_ALLOWLISTED) !== 0) return;
     let covered = false;
-    // (The same test as `cover`'s, negated as there: a time that is not a number counts as active.)
+    // Whether a decision is active at `t` (a time that is not a number counts as active), then
+    // `applied` once per client and decision: a covered request mostly reads no decision at all.
     if ((flags & B_IP_COVER) !== 0 && !(t < num[o + E_IP_FROM]! || t >= num[o + E_IP_UNTIL]!)) {
       covered = true;
       if ((flags & B_IP_APPLIED) === 0 && this.applied(e, entries.ipCover.get(e)!, t)) {
-        entries.bytePages[e >>> PAGE_BITS]![e & PAGE_MASK]! |= B_IP_APPLIED;
+        num[o + E_FLAGS] = num[o + E_FLAGS]! | B_IP_APPLIED;
       }
     }
     if (this.activeRanges > 0) {
-      let range = entries.range.get(e);
-      if (range === undefined) {
-        const prefix = this.options.prefixOf(address);
-        range = prefix === null ? null : this.prefixRange(prefix);
-        entries.range.set(e, range);
+      let id = num[o + E_RANGE]!;
+      if (id === 0) {
+        id = this.rangeIdOf(address, num[o + E_IPV4]!);
+        num[o + E_RANGE] = id;
       }
-      // As for the address decision above: the active test in place, `cover` once per decision.
-      if (range !== null && range.cover !== null && !(t < range.from || t >= range.until)) {
-        covered = true;
-        if (num[o + E_RANGE_APPLIED] !== range.version && this.applied(e, range.cover, t)) {
-          num[o + E_RANGE_APPLIED] = range.version;
+      // As for the address decision above.
+      if (id > 0 && this.rangeActive[id] !== 0) {
+        const range = this.ranges[id]!;
+        if (!(t < range.from || t >= range.until)) {
+          covered = true;
+          if (num[o + E_RANGE_APPLIED] !== range.version && this.applied(e, range.cover!, t)) {
+            num[o + E_RANGE_APPLIED] = range.version;
+          }
         }
       }
     }
     if (this.fingerprintDecisions.size > 0) {
       const d = this.fingerprintDecisions.get(inputs.fingerprint);
-      if (d !== undefined && this.cover(e, d, t)) covered = true;
+      // As for the address and range decisions: a swarm's requests on one fingerprint decision
+      // apply it once per client, not once per request.
+      if (d !== undefined && !(t < d.decidedAt || t >= d.expiresAt)) {
+        covered = true;
+        if (num[o + E_FP_APPLIED] !== d.serial && this.applied(e, d, t)) num[o + E_FP_APPLIED] = d.serial;
+      }
     }
     if (covered && bucket !== undefined) bucket.flagged++;
   }
@@ -489,31 +553,19 @@ export class VerdictBacktest {
   }
 
   /**
-   * Applies an active decision to entry `e`; whether it is applied for good: applying it again
-   * would change nothing (its times are written — a time that is not a number writes none — and
-   * its key is in `by` or `by` is full).
+   * Applies a decision active at `t` (the caller tested it) to entry `e`; whether it is applied for
+   * good: applying it again would change nothing (its times are written — a time that is not a
+   * number writes none — and its key is in `by` or `by` is full), so the caller need not again.
    */
   private applied(e: number, decision: Cover, t: number): boolean {
-    this.cover(e, decision, t);
-    const num = this.entries.numPages[e >>> PAGE_BITS]!;
-    const o = (e & PAGE_MASK) * E_STRIDE;
-    return (
-      !Number.isNaN(num[o + E_DECIDED_AT]!) && (decision.strength < 2 || !Number.isNaN(num[o + E_CAUGHT_AT]!))
-    );
-  }
-
-  /** Applies a decision active at `t` to entry `e`; false when it is not active at `t`. */
-  private cover(e: number, decision: Cover, t: number): boolean {
-    if (t < decision.decidedAt || t >= decision.expiresAt) return false;
     const entries = this.entries;
     const num = entries.numPages[e >>> PAGE_BITS]!;
     const o = (e & PAGE_MASK) * E_STRIDE;
     if (Number.isNaN(num[o + E_DECIDED_AT]!)) num[o + E_DECIDED_AT] = t;
     if (decision.strength >= 2 && Number.isNaN(num[o + E_CAUGHT_AT]!)) num[o + E_CAUGHT_AT] = t;
-    const bytes = entries.bytePages[e >>> PAGE_BITS]!;
-    const k = e & PAGE_MASK;
-    if (decision.strength > (bytes[k]! & B_STRENGTH))
-      bytes[k] = (bytes[k]! & ~B_STRENGTH) | decision.strength;
+    const flags = num[o + E_FLAGS]!;
+    if (decision.strength > (flags & B_STRENGTH))
+      num[o + E_FLAGS] = (flags & ~B_STRENGTH) | decision.strength;
     const by = entries.by.get(e);
     if (by === null) entries.by.set(e, decision.key);
     else if (typeof by === 'string') {
@@ -521,7 +573,9 @@ export class VerdictBacktest {
     } else if (by.length < MAX_KEYS_PER_CLIENT && !by.includes(decision.key)) {
       entries.by.set(e, by.concat(decision.key));
     }
-    return true;
+    return (
+      !Number.isNaN(num[o + E_DECIDED_AT]!) && (decision.strength < 2 || !Number.isNaN(num[o + E_CAUGHT_AT]!))
+    );
   }
 
   /** Requests per minute (epoch ms of the minute), oldest first. */
@@ -539,7 +593,7 @@ export class VerdictBacktest {
       yield {
         ip: entries.address(e),
         requests: num[o + E_REQUESTS]!,
-        verdict: STRENGTH_VERDICTS[entries.bytePages[e >>> PAGE_BITS]![e & PAGE_MASK]! & B_STRENGTH]!,
+        verdict: STRENGTH_VERDICTS[num[o + E_FLAGS]! & B_STRENGTH]!,
         decidedAt: Number.isNaN(decidedAt) ? null : decidedAt,
         caughtAt: Number.isNaN(caughtAt) ? null : caughtAt,
         by: keysOf(entries.by.get(e)),

@@ -80,18 +80,12 @@ export function createReplay(config: PipelineConfig): Replay {
   const backtest = new VerdictBacktest({
     allowlist: wired.allowlist,
     prefixOf: wired.deps.prefixOf,
+    ipv4PrefixBits: wired.deps.ipv4PrefixBits,
     httpFingerprint: wired.deps.httpFingerprint,
     maxClients: config.maxTrackedClients,
     classifyUserAgent: wired.deps.classifyUserAgent,
     verifyCrawlerClaim: wired.deps.verifyCrawlerClaim,
   });
-  const messages: Record<string, number> = {};
-  for (const topic of Object.values(TOPICS)) {
-    messages[topic] = 0;
-    bus.on(topic, () => {
-      messages[topic]!++;
-    });
-  }
   bus.on(TOPICS.accessLogs, (message) => backtest.onRequest(message.value as AccessLog | null));
   bus.on(TOPICS.decisions, (message) => backtest.onDecision(message.key, message.value as Decision | null));
 
@@ -143,9 +137,11 @@ export function createReplay(config: PipelineConfig): Replay {
           rejected: sum(deciderStats, (d) => d.rejected),
         },
       };
+      const messages: Record<string, number> = {};
+      for (const topic of Object.values(TOPICS)) messages[topic] = bus.delivered(topic);
       return {
         pushed,
-        messages: { ...messages },
+        messages,
         stages,
         state: {
           clients: sum(profilerStats, (p) => p.clients),

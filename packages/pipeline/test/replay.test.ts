@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Allowlist, withDefaults } from '@edgeguard/detect';
+import { prefixOf } from '@edgeguard/netaddr';
 import { type AccessLog, type Decision, emptyAccessLog } from '@edgeguard/schema';
 import { VerdictBacktest } from '../src/backtest.js';
 import { TOPICS } from '../src/bus.js';
@@ -311,4 +312,76 @@ test('unverified crawlers: a client is classified again when its UA changes, cou
     { ip: '203.0.113.5', crawler: 'Googlebot', requests: 1 },
     { ip: '198.51.100.9', crawler: 'Googlebot', requests: 2 },
   ]);
+});
+
+test('range decisions reach IPv4 clients through their prefix number (text looked up once per prefix) and others by text', () => {
+  const asked: string[] = [];
+  const backtest = new VerdictBacktest({
+    allowlist: new Allowlist([]),
+    prefixOf: (ip) => {
+      asked.push(ip);
+      return prefixOf(ip, 24, 64);
+    },
+    ipv4PrefixBits: 24,
+    httpFingerprint: () => 'h1:x',
+  });
+  const decide = (key: string, action: Decision['action'], decidedAt: number) =>
+    backtest.onDecision(key, decisionOn(key, action, decidedAt));
+  // More prefixes than the first size of the active flags (1024): the flags grow.
+  for (let i = 0; i < 1100; i++) decide(`range:10.${i >> 8}.${i & 255}.0/24`, 'throttle', T0);
+  decide('range:198.51.100.0/24', 'block', T0);
+  decide('range:2001:db8::/64', 'challenge', T0);
+  for (const ip of [
+    '198.51.100.1',
+    '198.51.100.2',
+    '10.4.75.9',
+    '203.0.113.1',
+    '2001:db8::1',
+    '198.51.100.1',
+  ])
+    backtest.onRequest(get(T0 + 1, ip, '/'));
+  const verdicts = [...backtest.verdicts()].map((v) => [v.ip, v.requests, v.verdict, v.by.join()]);
+  assert.deepEqual(verdicts, [
+    ['198.51.100.1', 2, 'block', 'range:198.51.100.0/24'],
+    ['198.51.100.2', 1, 'block', 'range:198.51.100.0/24'],
+    ['10.4.75.9', 1, 'throttle', 'range:10.4.75.0/24'],
+    ['203.0.113.1', 1, 'allow', ''],
+    ['2001:db8::1', 1, 'challenge', 'range:2001:db8::/64'],
+  ]);
+  // 198.51.100.2 found its prefix by number: its text was not built again.
+  assert.deepEqual(asked, ['198.51.100.1', '10.4.75.9', '203.0.113.1', '2001:db8::1']);
+});
+
+test('a fingerprint decision is applied once per client, and again when it is upgraded or the client switches fingerprints', () => {
+  const backtest = new VerdictBacktest({
+    allowlist: new Allowlist([]),
+    prefixOf: () => null,
+    httpFingerprint: (log) => `h1:${log.userAgent}`,
+  });
+  const decide = (key: string, action: Decision['action'], decidedAt: number) =>
+    backtest.onDecision(key, decisionOn(key, action, decidedAt));
+  const request = (time: number, userAgent: string) =>
+    backtest.onRequest(get(time, '192.0.2.7', '/', { userAgent }));
+  decide('fp:h1:a', 'throttle', T0);
+  decide('fp:h1:b', 'throttle', T0);
+  request(T0 + 1, 'a');
+  request(T0 + 2, 'a');
+  request(T0 + 3, 'b');
+  decide('fp:h1:a', 'block', T0 + 4); // an upgrade: a new decision on the same key
+  request(T0 + 5, 'b');
+  request(T0 + 6, 'a');
+  request(T0 + 70_000, 'a'); // past its window: not covered
+  // Caught by the upgrade on its first request after it; 5 of its 6 requests covered.
+  const verdicts = [...backtest.verdicts()].map((v) => [
+    v.requests,
+    v.verdict,
+    v.decidedAt,
+    v.caughtAt,
+    v.by,
+  ]);
+  assert.deepEqual(verdicts, [[6, 'block', T0 + 1, T0 + 6, ['fp:h1:a', 'fp:h1:b']]]);
+  assert.deepEqual(
+    backtest.timelineByMinute().map((m) => m.flagged),
+    [5, 0],
+  );
 });
