@@ -89,6 +89,7 @@ export function createReplay(config: PipelineConfig): Replay {
   bus.on(TOPICS.accessLogs, (message) => backtest.onRequest(message.value as AccessLog | null));
   bus.on(TOPICS.decisions, (message) => backtest.onDecision(message.key, message.value as Decision | null));
 
+  const publishAccessLog = bus.publisher<AccessLog>(TOPICS.accessLogs);
   const lateness = config.detect.allowedLatenessMs;
   const advanceEvery = config.detect.flushIntervalMs;
   let pushed = 0;
@@ -99,7 +100,7 @@ export function createReplay(config: PipelineConfig): Replay {
     bus,
     push(log: AccessLog): void {
       pushed++;
-      bus.emit(TOPICS.accessLogs, log.clientAddress, log, log.time);
+      publishAccessLog(log.clientAddress, log, log.time);
       if (log.time > maxTime) {
         maxTime = log.time;
         // Idle partitions still flush and expire on time: advance the watermark every interval.
