@@ -74,8 +74,10 @@ class Cover {
 /** One address prefix, shared by its entries: its range decision, if any, is found through it. */
 class PrefixRange {
   constructor(
-    /** Its number in `VerdictBacktest.ranges` (entries hold it: see E_RANGE). */
+    /** Its number in `VerdictBacktest.ranges` (entries found by text hold it: see E_RANGE). */
     readonly id: number,
+    /** The number IPv4 clients find it by (see `VerdictBacktest.prefixNumber`); -1: none. */
+    readonly number: number,
   ) {}
 
   cover: Cover | null = null;
@@ -127,7 +129,8 @@ const E_REQUESTS = 0;
 const E_FLAGS = 1;
 const E_IP_FROM = 2;
 const E_IP_UNTIL = 3;
-// Its prefix's PrefixRange id (0: not looked up yet; -1: the address has no prefix).
+// Its prefix's PrefixRange id, when found by text (0: not looked up yet; -1: the address has no
+// prefix).
 const E_RANGE = 4;
 // The serial of the range decision last applied to the entry for good (0: none; see `applied`).
 const E_RANGE_APPLIED = 5;
@@ -250,28 +253,31 @@ export class VerdictBacktest {
    */
   private readonly pendingIpDecisions = new Map<string, Cover>();
   /**
-   * Prefix text → its PrefixRange, whose id entries hold (E_RANGE): a request reads its range
-   * decision through its entry instead of probing a map by prefix text. One per distinct prefix of
-   * the tracked addresses (bounded with them by `maxClients`) or of a range decision; never
-   * dropped, since entries keep their ids (~40 B each: 36k prefixes per 100k addresses).
+   * Prefix text → its PrefixRange, whose id entries found by text hold (E_RANGE): a request reads
+   * its range decision through its entry instead of probing a map by prefix text. One per prefix of
+   * a range decision or of a client found by text (see `rangesByNumber`; bounded with the clients
+   * by `maxClients`); never dropped, since entries keep their ids.
    */
   private readonly prefixRanges = new Map<string, PrefixRange>();
+  /** The PrefixRanges by id (from 1; bounded with `prefixRanges`). */
+  private readonly ranges: PrefixRange[] = [new PrefixRange(0, -1)];
   /**
-   * The PrefixRanges by id (from 1), and by id whether its cover is set: a request reads one byte of
-   * this small, hot array, not its entry's PrefixRange out on the heap (most prefixes never have a
-   * range decision). Grown by doubling with `prefixRanges`, so bounded with it.
+   * IPv4 prefix number (an address's first `ipv4PrefixBits` bits) → its PrefixRange, for the
+   * prefixes a range decision named: a canonical IPv4 client finds its range decision here by
+   * number, in a map of a few hundred prefixes, and never builds, hashes or keeps its prefix's text
+   * (that cost 1.3 % of a replay's CPU, ~1 µs per new client, and ~100 B per prefix). Also holds
+   * the prefixes of IPv4 clients found by text (see `unnumberedRanges`). Empty when
+   * `ipv4PrefixBits` is not given: every client's prefix is then found by text, once per client.
    */
-  private readonly ranges: PrefixRange[] = [new PrefixRange(0)];
-  private rangeActive = new Uint8Array(1024);
-  /**
-   * IPv4 prefix number (the address's first `ipv4PrefixBits` bits) → the PrefixRange id of its text:
-   * a new client's prefix costs no text (built, hashed and copied: 1.3 % of a replay's CPU). One per
-   * distinct prefix of the tracked addresses. Unused (empty) when `ipv4PrefixBits` is not given.
-   */
-  private readonly prefixByNumber = new Map<number, number>();
+  private readonly rangesByNumber = new Map<number, PrefixRange>();
   private readonly ipv4PrefixShift: number;
   /** PrefixRanges whose cover is set (0: no request needs its prefix). */
   private activeRanges = 0;
+  /**
+   * Of those, the ones with no number (IPv6, or a text that is not how prefixOf writes an IPv4
+   * prefix): while there are some, IPv4 clients find their prefix by text too, as others do.
+   */
+  private unnumberedRanges = 0;
   /** Covers made so far (the last one's serial). */
   private covers = 0;
   private readonly fingerprintDecisions = new Map<string, Cover>();
@@ -345,9 +351,10 @@ export class VerdictBacktest {
     if (key.startsWith('range:')) {
       const range = cover === null ? this.prefixRanges.get(value) : this.prefixRange(value);
       if (range === undefined) return;
-      this.activeRanges += (cover !== null ? 1 : 0) - (range.cover !== null ? 1 : 0);
+      const change = (cover !== null ? 1 : 0) - (range.cover !== null ? 1 : 0);
+      this.activeRanges += change;
+      if (range.number < 0) this.unnumberedRanges += change;
       range.cover = cover;
-      this.rangeActive[range.id] = cover === null ? 0 : 1;
       if (cover !== null) {
         range.from = cover.decidedAt;
         range.until = cover.expiresAt;
@@ -363,36 +370,33 @@ export class VerdictBacktest {
   private prefixRange(prefix: string): PrefixRange {
     let range = this.prefixRanges.get(prefix);
     if (range === undefined) {
-      range = new PrefixRange(this.ranges.length);
+      range = new PrefixRange(this.ranges.length, this.prefixNumber(prefix));
       this.ranges.push(range);
-      if (range.id === this.rangeActive.length) {
-        const grown = new Uint8Array(2 * range.id);
-        grown.set(this.rangeActive);
-        this.rangeActive = grown;
-      }
       // A copy: the text may be a slice of a message the map must not keep alive.
       this.prefixRanges.set(detachString(prefix), range);
+      if (range.number >= 0) this.rangesByNumber.set(range.number, range);
     }
     return range;
   }
 
-  /** The PrefixRange id of `address` (-1: it has none; `ipv4`: its ipv4Number, NaN if none), found by number when it can be. */
-  private rangeIdOf(address: string, ipv4: number): number {
-    const shift = this.ipv4PrefixShift;
-    if (shift < 0 || Number.isNaN(ipv4)) {
-      const prefix = this.options.prefixOf(address);
-      return prefix === null ? -1 : this.prefixRange(prefix).id;
-    }
+  /**
+   * The number of an IPv4 prefix text (the first `ipv4PrefixBits` bits of its address), or -1
+   * unless the text is exactly what prefixOf gives for its own address: then, by the contract of
+   * DetectDeps.ipv4PrefixBits, it is the prefix of every canonical IPv4 address with that number.
+   */
+  private prefixNumber(prefix: string): number {
+    const slash = prefix.indexOf('/');
+    if (this.ipv4PrefixShift < 0 || slash < 0) return -1;
+    const address = prefix.slice(0, slash);
+    const ipv4 = ipv4Number(address);
+    return ipv4 < 0 || this.options.prefixOf(address) !== prefix ? -1 : this.ipv4PrefixKey(ipv4);
+  }
+
+  /** An IPv4 address's prefix number. */
+  private ipv4PrefixKey(ipv4: number): number {
     // `>>> 32` would shift by 0: a /0 prefix is the one number 0.
-    const key = shift === 32 ? 0 : ipv4 >>> shift;
-    let id = this.prefixByNumber.get(key);
-    if (id === undefined) {
-      const prefix = this.options.prefixOf(address);
-      if (prefix === null) return -1;
-      id = this.prefixRange(prefix).id;
-      this.prefixByNumber.set(key, id);
-    }
-    return id;
+    const shift = this.ipv4PrefixShift;
+    return shift === 32 ? 0 : ipv4 >>> shift;
   }
 
   /** One request as published on access-logs (a malformed message is ignored; the profiler counts it). */
@@ -471,19 +475,24 @@ export class VerdictBacktest {
       }
     }
     if (this.activeRanges > 0) {
-      let id = num[o + E_RANGE]!;
-      if (id === 0) {
-        id = this.rangeIdOf(address, num[o + E_IPV4]!);
-        num[o + E_RANGE] = id;
+      const ipv4 = num[o + E_IPV4]!;
+      let range: PrefixRange | undefined;
+      if (this.unnumberedRanges === 0 && this.ipv4PrefixShift >= 0 && !Number.isNaN(ipv4)) {
+        range = this.rangesByNumber.get(this.ipv4PrefixKey(ipv4));
+      } else {
+        let id = num[o + E_RANGE]!;
+        if (id === 0) {
+          const prefix = this.options.prefixOf(address);
+          id = prefix === null ? -1 : this.prefixRange(prefix).id;
+          num[o + E_RANGE] = id;
+        }
+        range = id > 0 ? this.ranges[id] : undefined;
       }
       // As for the address decision above.
-      if (id > 0 && this.rangeActive[id] !== 0) {
-        const range = this.ranges[id]!;
-        if (!(t < range.from || t >= range.until)) {
-          covered = true;
-          if (num[o + E_RANGE_APPLIED] !== range.version && this.applied(e, range.cover!, t)) {
-            num[o + E_RANGE_APPLIED] = range.version;
-          }
+      if (range !== undefined && range.cover !== null && !(t < range.from || t >= range.until)) {
+        covered = true;
+        if (num[o + E_RANGE_APPLIED] !== range.version && this.applied(e, range.cover, t)) {
+          num[o + E_RANGE_APPLIED] = range.version;
         }
       }
     }

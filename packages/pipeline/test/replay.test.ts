@@ -314,7 +314,7 @@ test('unverified crawlers: a client is classified again when its UA changes, cou
   ]);
 });
 
-test('range decisions reach IPv4 clients through their prefix number (text looked up once per prefix) and others by text', () => {
+test('range decisions reach IPv4 clients by prefix number (no prefix text per client), others and IPv4 clients while an unnumbered range is active by text', () => {
   const asked: string[] = [];
   const backtest = new VerdictBacktest({
     allowlist: new Allowlist([]),
@@ -325,31 +325,49 @@ test('range decisions reach IPv4 clients through their prefix number (text looke
     ipv4PrefixBits: 24,
     httpFingerprint: () => 'h1:x',
   });
-  const decide = (key: string, action: Decision['action'], decidedAt: number) =>
-    backtest.onDecision(key, decisionOn(key, action, decidedAt));
-  // More prefixes than the first size of the active flags (1024): the flags grow.
-  for (let i = 0; i < 1100; i++) decide(`range:10.${i >> 8}.${i & 255}.0/24`, 'throttle', T0);
+  const decide = (key: string, action: Decision['action'] | null, decidedAt: number) =>
+    backtest.onDecision(key, action === null ? null : decisionOn(key, action, decidedAt));
+  const request = (ip: string, time = T0 + 1) => backtest.onRequest(get(time, ip, '/'));
+  for (let i = 0; i < 300; i++) decide(`range:10.${i >> 8}.${i & 255}.0/24`, 'throttle', T0);
   decide('range:198.51.100.0/24', 'block', T0);
+  asked.length = 0;
+  for (const ip of ['198.51.100.1', '198.51.100.2', '10.1.7.9', '203.0.113.1', '198.51.100.1']) request(ip);
+  assert.deepEqual(asked, []);
+  // An IPv6 range decision has no number: IPv4 clients are then found by text too (once each;
+  // a new prefix's number is checked on its network address).
   decide('range:2001:db8::/64', 'challenge', T0);
-  for (const ip of [
-    '198.51.100.1',
-    '198.51.100.2',
-    '10.4.75.9',
-    '203.0.113.1',
-    '2001:db8::1',
-    '198.51.100.1',
-  ])
-    backtest.onRequest(get(T0 + 1, ip, '/'));
+  for (const ip of ['2001:db8::1', '198.51.100.3', '203.0.113.2', '198.51.100.3']) request(ip);
+  assert.deepEqual(asked, ['2001:db8::1', '198.51.100.3', '203.0.113.2', '203.0.113.0']);
+  // Its tombstone: back to numbers (a new client's prefix is not built).
+  decide('range:2001:db8::/64', null, T0 + 2);
+  request('198.51.100.4', T0 + 3);
+  assert.equal(asked.length, 4);
   const verdicts = [...backtest.verdicts()].map((v) => [v.ip, v.requests, v.verdict, v.by.join()]);
   assert.deepEqual(verdicts, [
     ['198.51.100.1', 2, 'block', 'range:198.51.100.0/24'],
     ['198.51.100.2', 1, 'block', 'range:198.51.100.0/24'],
-    ['10.4.75.9', 1, 'throttle', 'range:10.4.75.0/24'],
+    ['10.1.7.9', 1, 'throttle', 'range:10.1.7.0/24'],
     ['203.0.113.1', 1, 'allow', ''],
     ['2001:db8::1', 1, 'challenge', 'range:2001:db8::/64'],
+    ['198.51.100.3', 2, 'block', 'range:198.51.100.0/24'],
+    ['203.0.113.2', 1, 'allow', ''],
+    ['198.51.100.4', 1, 'block', 'range:198.51.100.0/24'],
   ]);
-  // 198.51.100.2 found its prefix by number: its text was not built again.
-  assert.deepEqual(asked, ['198.51.100.1', '10.4.75.9', '203.0.113.1', '2001:db8::1']);
+});
+
+test('a prefix text prefixOf does not give for its own address has no number: IPv4 clients find it by text', () => {
+  const backtest = new VerdictBacktest({
+    allowlist: new Allowlist([]),
+    prefixOf: (ip) => `net-${ip.slice(0, ip.lastIndexOf('.'))}`,
+    ipv4PrefixBits: 24,
+    httpFingerprint: () => 'h1:x',
+  });
+  backtest.onDecision('range:net-198.51.100', decisionOn('range:net-198.51.100', 'block', T0));
+  backtest.onRequest(get(T0 + 1, '198.51.100.1', '/'));
+  assert.deepEqual(
+    [...backtest.verdicts()].map((v) => v.verdict),
+    ['block'],
+  );
 });
 
 test('a fingerprint decision is applied once per client, and again when it is upgraded or the client switches fingerprints', () => {
