@@ -294,6 +294,13 @@ export class VerdictBacktest {
   /** Inputs by `inputsKey`; all forgotten when full (records handed out stay valid, just unshared). */
   private readonly sharedInputs = new Map<string, FingerprintInputs>();
   /**
+   * The last of those found or made per user agent (its shared copy), tried first: the UA is hashed
+   * as the request has it, where the key of all three inputs is built, copied flat and hashed
+   * (most clients vary only their UA: combined logs have no other input). Cleared with
+   * `sharedInputs`, so at most as many.
+   */
+  private readonly inputsByUserAgent = new Map<string, FingerprintInputs>();
+  /**
    * The declared crawlers whose address their crawler's ranges do not verify, by address, in the
    * order found: at most MAX_UNVERIFIED_CRAWLERS. Probed only by requests that declare a crawler.
    */
@@ -544,6 +551,11 @@ export class VerdictBacktest {
     // A malformed message's record is not shared (its fields are not what a key describes).
     if (!valid)
       return new FingerprintInputs(userAgent, acceptLanguage, headerOrder, this.options.httpFingerprint(log));
+    if (userAgent) {
+      const last = this.inputsByUserAgent.get(userAgent);
+      if (last !== undefined && last.acceptLanguage === acceptLanguage && last.headerOrder === headerOrder)
+        return last;
+    }
     const key = inputsKey(userAgent, acceptLanguage, headerOrder);
     let inputs = this.sharedInputs.get(key);
     if (inputs === undefined) {
@@ -554,10 +566,14 @@ export class VerdictBacktest {
         strings.getOptional(headerOrder),
         this.options.httpFingerprint(log),
       );
-      if (this.sharedInputs.size >= SHARED_FINGERPRINT_INPUTS) this.sharedInputs.clear();
+      if (this.sharedInputs.size >= SHARED_FINGERPRINT_INPUTS) {
+        this.sharedInputs.clear();
+        this.inputsByUserAgent.clear();
+      }
       // A copy of the key: built from slices of the log line, which the map must not keep alive.
       this.sharedInputs.set(detachString(key), inputs);
     }
+    if (inputs.userAgent) this.inputsByUserAgent.set(inputs.userAgent, inputs);
     return inputs;
   }
 

@@ -403,3 +403,20 @@ test('a fingerprint decision is applied once per client, and again when it is up
     [5, 0],
   );
 });
+
+test('clients with one UA and different other inputs get the fingerprint of their own inputs', () => {
+  const backtest = new VerdictBacktest({
+    allowlist: new Allowlist([]),
+    prefixOf: () => null,
+    httpFingerprint: (log) => `h1:${log.userAgent}|${log.acceptLanguage}`,
+  });
+  backtest.onDecision('fp:h1:x|en', decisionOn('fp:h1:x|en', 'block', T0));
+  const languages = ['en', 'fr', 'en', 'fr', null, 'en'];
+  for (const [i, acceptLanguage] of languages.entries()) {
+    backtest.onRequest(get(T0 + 1, `192.0.2.${i}`, '/', { userAgent: 'x', acceptLanguage }));
+  }
+  assert.deepEqual(
+    [...backtest.verdicts()].map((v) => v.verdict),
+    ['block', 'allow', 'block', 'allow', 'allow', 'block'],
+  );
+});
