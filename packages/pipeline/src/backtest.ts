@@ -35,7 +35,7 @@ export interface UnverifiedCrawler {
 export interface BacktestOptions {
   allowlist: Allowlist;
   prefixOf: (ip: string) => string | null;
-  /** See DetectDeps.ipv4PrefixBits: when given, a new client's prefix is found by number. */
+  /** See DetectDeps.ipv4PrefixBits: when given, IPv4 clients find range decisions by prefix number. */
   ipv4PrefixBits?: number;
   /** The same fingerprint the decider's inputs used. */
   httpFingerprint: (log: AccessLog) => string;
