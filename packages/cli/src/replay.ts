@@ -1,9 +1,7 @@
 import type { EdgeguardConfig } from '@edgeguard/config';
-import { classifyUserAgent, verifyCrawlerClaim } from '@edgeguard/fingerprint';
 import { createParser, openLogSource, sniffFormat } from '@edgeguard/logformat';
-import { type ClientVerdict, createReplay, TOPICS } from '@edgeguard/pipeline';
+import { type ClientVerdict, createReplay, TOPICS, type UnverifiedCrawler } from '@edgeguard/pipeline';
 import {
-  type AccessLog,
   actionStrength,
   BadInput,
   type CachePolicy,
@@ -27,12 +25,7 @@ export interface ReplayOptions {
   progress?: boolean;
 }
 
-/** A declared crawler whose address is not in that crawler's published ranges. */
-export interface UnverifiedCrawler {
-  ip: string;
-  crawler: string;
-  requests: number;
-}
+export type { UnverifiedCrawler };
 
 export interface ReplayResult {
   input: string;
@@ -71,7 +64,6 @@ export interface VerdictSummary {
 
 /** Bounds on what the report keeps in memory; the NDJSON outputs are streamed and complete. */
 const MAX_KEPT_DECISION_KEYS = 100_000;
-const MAX_UNVERIFIED_CRAWLERS = 10_000;
 /** Top offenders the summary lists. */
 const TOP_OFFENDERS = 15;
 /**
@@ -129,22 +121,6 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     if (message.value && alerts.length < 1000) alerts.push(message.value);
   });
 
-  const unverified = new Map<string, UnverifiedCrawler>();
-  const noteCrawlerClaim = (log: AccessLog) => {
-    const ua = classifyUserAgent(log.userAgent);
-    if (ua.kind !== 'crawler' || !ua.crawler) return;
-    const crawler = ua.crawler;
-    const known = unverified.get(log.clientAddress);
-    if (known) {
-      known.requests++;
-      return;
-    }
-    if (unverified.size >= MAX_UNVERIFIED_CRAWLERS) return;
-    if (verifyCrawlerClaim(crawler, log.clientAddress) === 'unverified') {
-      unverified.set(log.clientAddress, { ip: log.clientAddress, crawler, requests: 1 });
-    }
-  };
-
   const rejects = new RejectCounter();
   const progress = new Progress(source.totalBytes, options.progress);
   let parser: ReturnType<typeof createParser> | null = null;
@@ -178,7 +154,6 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
         parsed++;
         if (firstEventTime === null || result.time < firstEventTime) firstEventTime = result.time;
         if (lastEventTime === null || result.time > lastEventTime) lastEventTime = result.time;
-        noteCrawlerClaim(result);
         replay.push(result);
       }
       progress.update(source.bytesRead, lines);
@@ -216,7 +191,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     policyUpdates,
     alerts,
     verdicts,
-    unverifiedCrawlers: [...unverified.values()].sort((a, b) => b.requests - a.requests),
+    unverifiedCrawlers: replay.unverifiedCrawlers().sort((a, b) => b.requests - a.requests),
     timeline,
     stats,
   };

@@ -1,4 +1,12 @@
-import { AddressIndex, type Allowlist, detachString, ipv4Number, SharedStrings } from '@edgeguard/detect';
+import {
+  AddressIndex,
+  type Allowlist,
+  type DetectDeps,
+  detachString,
+  ipv4Number,
+  SharedStrings,
+} from '@edgeguard/detect';
+import { classifyUserAgent, verifyCrawlerClaim } from '@edgeguard/fingerprint';
 import { formatIpv4 } from '@edgeguard/netaddr';
 import { type AccessLog, actionStrength, type Decision, type Verdict } from '@edgeguard/schema';
 
@@ -16,13 +24,26 @@ export interface ClientVerdict {
   by: string[];
 }
 
+/** A declared crawler whose address is not in that crawler's published ranges. */
+export interface UnverifiedCrawler {
+  ip: string;
+  crawler: string;
+  /** Its requests that declared a crawler (any), from the first one on. */
+  requests: number;
+}
+
 export interface BacktestOptions {
   allowlist: Allowlist;
   prefixOf: (ip: string) => string | null;
+  /** See DetectDeps.ipv4PrefixBits: when given, IPv4 clients find range decisions by prefix number. */
+  ipv4PrefixBits?: number;
   /** The same fingerprint the decider's inputs used. */
   httpFingerprint: (log: AccessLog) => string;
   /** Client addresses tracked; further addresses are counted in `overflow`, not tracked. */
   maxClients?: number;
+  /** The crawler a UA declares (default: @edgeguard/fingerprint's, as the CLI's report had it). */
+  classifyUserAgent?: DetectDeps['classifyUserAgent'];
+  verifyCrawlerClaim?: DetectDeps['verifyCrawlerClaim'];
 }
 
 const STRENGTH_VERDICTS: readonly Verdict[] = ['allow', 'throttle', 'challenge', 'block'];
@@ -32,6 +53,8 @@ const MAX_TIMELINE_MINUTES = 100_000;
 const SHARED_STRINGS = 100_000;
 /** Distinct fingerprint inputs shared between entries (memory only; see `fingerprintInputsOf`). */
 const SHARED_FINGERPRINT_INPUTS = 100_000;
+/** Addresses `unverifiedCrawlers` lists at most (the first ones found). */
+const MAX_UNVERIFIED_CRAWLERS = 10_000;
 
 /**
  * What the backtest keeps of a decision: the published Decision carries its evidence (signals),
@@ -43,16 +66,25 @@ class Cover {
     readonly strength: number,
     readonly decidedAt: number,
     readonly expiresAt: number,
+    /** Which cover it is (from 1, in the order made): entries note the ones applied for good. */
+    readonly serial: number,
   ) {}
 }
 
 /** One address prefix, shared by its entries: its range decision, if any, is found through it. */
 class PrefixRange {
+  constructor(
+    /** Its number in `VerdictBacktest.ranges` (entries found by text hold it: see E_RANGE). */
+    readonly id: number,
+    /** The number IPv4 clients find it by (see `VerdictBacktest.prefixNumber`); -1: none. */
+    readonly number: number,
+  ) {}
+
   cover: Cover | null = null;
   /** Its cover's active window, copied here: an active test reads one object, not two. */
   from = Number.NaN;
   until = Number.NaN;
-  /** Which cover it is (see E_RANGE_APPLIED): a number from `VerdictBacktest.rangeCovers`. */
+  /** Its cover's serial (see E_RANGE_APPLIED). */
   version = 0;
 }
 
@@ -62,6 +94,12 @@ class PrefixRange {
  * and one record, where four columns (three inputs and the fingerprint) cost four cache misses.
  */
 class FingerprintInputs {
+  /**
+   * The crawler its UA declares (null: none), asked of the classifier on the first request that
+   * needs it: the declared-crawler report then costs a field read per request, not a classification.
+   */
+  crawler: string | null | undefined = undefined;
+
   constructor(
     readonly userAgent: string | null | undefined,
     readonly acceptLanguage: string | null,
@@ -72,6 +110,7 @@ class FingerprintInputs {
 
 /** Before an entry's first request: no fingerprint yet (a request always differs from it). */
 const NO_FINGERPRINT_INPUTS = new FingerprintInputs(undefined, null, null, '');
+NO_FINGERPRINT_INPUTS.crawler = null;
 
 /** An unambiguous key for three optional texts (each null, or its length and text). */
 function inputsKey(a: string | null, b: string | null, c: string | null): string {
@@ -82,23 +121,31 @@ function inputsKey(a: string | null, b: string | null, c: string | null): string
 /** Entries per page of the entry columns (pages are added as addresses arrive). */
 const PAGE_BITS = 12;
 const PAGE_MASK = (1 << PAGE_BITS) - 1;
-// Numbers per entry: requests, first covered time, first caught time (NaN: never), the IPv4
-// address's number (NaN: the address is another text, in the `ip` column), and the active
-// window of its address decision (when B_IP_COVER is set: read with the entry, not through the
-// decision's object elsewhere on the heap).
+// Numbers per entry, what a request reads first (one row: a request's first cache miss brings
+// most of what it reads). Requests; the flags below; the active window of its address decision
+// (when B_IP_COVER is set: read with the entry, not through the decision's object elsewhere on
+// the heap).
 const E_REQUESTS = 0;
-const E_DECIDED_AT = 1;
-const E_CAUGHT_AT = 2;
-const E_IPV4 = 3;
-const E_IP_FROM = 4;
-const E_IP_UNTIL = 5;
-// The version of the range decision last applied to the entry for good (0: none; see `applied`).
-const E_RANGE_APPLIED = 6;
-const E_STRIDE = 7;
-// Byte per entry: the strongest action's strength (low bits), the allowlist flag, whether an
-// address decision is in its `ipCover` column (read only then: most entries never have one), and
-// whether that decision was applied to the entry already (applying it again changes nothing:
-// see `cover`), so a covered request need not read it.
+const E_FLAGS = 1;
+const E_IP_FROM = 2;
+const E_IP_UNTIL = 3;
+// Its prefix's PrefixRange id, when found by text (0: not looked up yet; -1: the address has no
+// prefix).
+const E_RANGE = 4;
+// The serial of the range decision last applied to the entry for good (0: none; see `applied`).
+const E_RANGE_APPLIED = 5;
+// The serial of the fingerprint decision last applied to the entry for good (0: none).
+const E_FP_APPLIED = 6;
+// First covered time, first caught time (NaN: never); the IPv4 address's number (NaN: the
+// address is another text, in the `ip` column).
+const E_DECIDED_AT = 7;
+const E_CAUGHT_AT = 8;
+const E_IPV4 = 9;
+const E_STRIDE = 10;
+// Flags per entry (E_FLAGS): the strongest action's strength (low bits), the allowlist flag,
+// whether an address decision is in its `ipCover` column (read only then: most entries never have
+// one), and whether that decision was applied to the entry already (applying it again changes
+// nothing: see `applied`), so a covered request need not read it.
 const B_STRENGTH = 3;
 const B_ALLOWLISTED = 4;
 const B_IP_COVER = 8;
@@ -130,12 +177,11 @@ class Column<T> {
 
 /**
  * The tracked addresses as columns, by entry number (first-seen order): no object and no boxed
- * times per address (an object per address cost ~190 B; the columns ~55 B).
+ * times per address (an object per address cost ~190 B; the row and columns ~110 B).
  */
 class Entries {
   size = 0;
   readonly numPages: Float64Array[] = [];
-  readonly bytePages: Uint8Array[] = [];
   /**
    * The address text of entries that are not a canonical IPv4 address (those are a number in
    * E_IPV4, written back as the same text: ~40 B of string per address less, 100k per 1M lines).
@@ -148,8 +194,6 @@ class Entries {
   readonly by = new Column<string | string[] | null>(null);
   /** The address decision on its address, if any (flagged by B_IP_COVER). */
   readonly ipCover = new Column<Cover | null>(null);
-  /** Its address's prefix (null: none; undefined: not computed yet). */
-  readonly range = new Column<PrefixRange | null | undefined>(undefined);
   /** The fingerprint's inputs as of its last request, and the fingerprint. */
   readonly fingerprintInputs = new Column<FingerprintInputs>(NO_FINGERPRINT_INPUTS);
 
@@ -160,19 +204,15 @@ class Entries {
   add(ip: string, ipv4: number, allowlisted: boolean): number {
     const e = this.size++;
     const k = e & PAGE_MASK;
-    if (k === 0) {
-      this.numPages.push(new Float64Array((PAGE_MASK + 1) * E_STRIDE));
-      this.bytePages.push(new Uint8Array(PAGE_MASK + 1));
-    }
+    if (k === 0) this.numPages.push(new Float64Array((PAGE_MASK + 1) * E_STRIDE));
     const num = this.numPages[e >>> PAGE_BITS]!;
     num[k * E_STRIDE + E_DECIDED_AT] = Number.NaN;
     num[k * E_STRIDE + E_CAUGHT_AT] = Number.NaN;
     num[k * E_STRIDE + E_IPV4] = ipv4 < 0 ? Number.NaN : ipv4;
-    this.bytePages[e >>> PAGE_BITS]![k] = allowlisted ? B_ALLOWLISTED : 0;
+    num[k * E_STRIDE + E_FLAGS] = allowlisted ? B_ALLOWLISTED : 0;
     this.ip.add(e);
     this.by.add(e);
     this.ipCover.add(e);
-    this.range.add(e);
     this.fingerprintInputs.add(e);
     if (ipv4 < 0) this.ip.set(e, ip);
     return e;
@@ -181,14 +221,13 @@ class Entries {
   /** Sets (or with null clears) the address decision of entry `e`. */
   setIpCover(e: number, cover: Cover | null): void {
     this.ipCover.set(e, cover);
-    const bytes = this.bytePages[e >>> PAGE_BITS]!;
-    const k = e & PAGE_MASK;
-    const flags = bytes[k]! & ~(B_IP_COVER | B_IP_APPLIED);
-    bytes[k] = cover === null ? flags : flags | B_IP_COVER;
+    const num = this.numPages[e >>> PAGE_BITS]!;
+    const o = (e & PAGE_MASK) * E_STRIDE;
+    const flags = num[o + E_FLAGS]! & ~(B_IP_COVER | B_IP_APPLIED);
+    num[o + E_FLAGS] = cover === null ? flags : flags | B_IP_COVER;
     if (cover !== null) {
-      const num = this.numPages[e >>> PAGE_BITS]!;
-      num[k * E_STRIDE + E_IP_FROM] = cover.decidedAt;
-      num[k * E_STRIDE + E_IP_UNTIL] = cover.expiresAt;
+      num[o + E_IP_FROM] = cover.decidedAt;
+      num[o + E_IP_UNTIL] = cover.expiresAt;
     }
   }
 
@@ -214,16 +253,33 @@ export class VerdictBacktest {
    */
   private readonly pendingIpDecisions = new Map<string, Cover>();
   /**
-   * Prefix text → its PrefixRange, which entries point to: a request reads its range decision
-   * through its entry instead of probing a map by prefix text. One per distinct prefix of the
-   * tracked addresses (bounded with them by `maxClients`) or of a range decision; never dropped,
-   * since entries keep pointing to them (~40 B each: 36k prefixes per 100k addresses).
+   * Prefix text → its PrefixRange, whose id entries found by text hold (E_RANGE): a request reads
+   * its range decision through its entry instead of probing a map by prefix text. One per prefix of
+   * a range decision or of a client found by text (see `rangesByNumber`; bounded with the clients
+   * by `maxClients`); never dropped, since entries keep their ids.
    */
   private readonly prefixRanges = new Map<string, PrefixRange>();
+  /** The PrefixRanges by id (from 1; bounded with `prefixRanges`). */
+  private readonly ranges: PrefixRange[] = [new PrefixRange(0, -1)];
+  /**
+   * IPv4 prefix number (an address's first `ipv4PrefixBits` bits) → its PrefixRange, for the
+   * prefixes a range decision named: a canonical IPv4 client finds its range decision here by
+   * number, in a map of a few hundred prefixes, and never builds, hashes or keeps its prefix's text
+   * (that cost 1.3 % of a replay's CPU, ~1 µs per new client, and ~100 B per prefix). Also holds
+   * the prefixes of IPv4 clients found by text (see `unnumberedRanges`). Empty when
+   * `ipv4PrefixBits` is not given: every client's prefix is then found by text, once per client.
+   */
+  private readonly rangesByNumber = new Map<number, PrefixRange>();
+  private readonly ipv4PrefixShift: number;
   /** PrefixRanges whose cover is set (0: no request needs its prefix). */
   private activeRanges = 0;
-  /** Range covers set so far: each gets the next number as its version. */
-  private rangeCovers = 0;
+  /**
+   * Of those, the ones with no number (IPv6, or a text that is not how prefixOf writes an IPv4
+   * prefix): while there are some, IPv4 clients find their prefix by text too, as others do.
+   */
+  private unnumberedRanges = 0;
+  /** Covers made so far (the last one's serial). */
+  private covers = 0;
   private readonly fingerprintDecisions = new Map<string, Cover>();
   /**
    * Address → entry number. An AddressIndex, not a `Map`: a dotted-quad IPv4 address is found by its
@@ -237,6 +293,20 @@ export class VerdictBacktest {
   private readonly sharedStrings = new SharedStrings(SHARED_STRINGS);
   /** Inputs by `inputsKey`; all forgotten when full (records handed out stay valid, just unshared). */
   private readonly sharedInputs = new Map<string, FingerprintInputs>();
+  /**
+   * The last of those found or made per user agent (its shared copy), tried first: the UA is hashed
+   * as the request has it, where the key of all three inputs is built, copied flat and hashed
+   * (most clients vary only their UA: combined logs have no other input). Cleared with
+   * `sharedInputs`, so at most as many.
+   */
+  private readonly inputsByUserAgent = new Map<string, FingerprintInputs>();
+  /**
+   * The declared crawlers whose address their crawler's ranges do not verify, by address, in the
+   * order found: at most MAX_UNVERIFIED_CRAWLERS. Probed only by requests that declare a crawler.
+   */
+  private readonly unverified = new Map<string, UnverifiedCrawler>();
+  private readonly classifyUserAgent: DetectDeps['classifyUserAgent'];
+  private readonly verifyCrawlerClaim: DetectDeps['verifyCrawlerClaim'];
   /** Requests from addresses beyond `maxClients` (not tracked). */
   overflow = 0;
   /**
@@ -251,6 +321,10 @@ export class VerdictBacktest {
 
   constructor(private readonly options: BacktestOptions) {
     this.maxClients = options.maxClients ?? 5_000_000;
+    const bits = options.ipv4PrefixBits;
+    this.ipv4PrefixShift = bits !== undefined && bits >= 0 && bits <= 32 ? 32 - bits : -1;
+    this.classifyUserAgent = options.classifyUserAgent ?? classifyUserAgent;
+    this.verifyCrawlerClaim = options.verifyCrawlerClaim ?? verifyCrawlerClaim;
   }
 
   get trackedClients(): number {
@@ -266,7 +340,13 @@ export class VerdictBacktest {
     const cover =
       decision === null
         ? null
-        : new Cover(decision.key, actionStrength(decision.action), decision.decidedAt, decision.expiresAt);
+        : new Cover(
+            decision.key,
+            actionStrength(decision.action),
+            decision.decidedAt,
+            decision.expiresAt,
+            ++this.covers,
+          );
     if (key.startsWith('ip:')) {
       // AddressIndex finds an entry by the same text a map would (see `clients`).
       const e = this.clients.get(value);
@@ -278,12 +358,14 @@ export class VerdictBacktest {
     if (key.startsWith('range:')) {
       const range = cover === null ? this.prefixRanges.get(value) : this.prefixRange(value);
       if (range === undefined) return;
-      this.activeRanges += (cover !== null ? 1 : 0) - (range.cover !== null ? 1 : 0);
+      const change = (cover !== null ? 1 : 0) - (range.cover !== null ? 1 : 0);
+      this.activeRanges += change;
+      if (range.number < 0) this.unnumberedRanges += change;
       range.cover = cover;
       if (cover !== null) {
         range.from = cover.decidedAt;
         range.until = cover.expiresAt;
-        range.version = ++this.rangeCovers;
+        range.version = cover.serial;
       }
       return;
     }
@@ -295,11 +377,33 @@ export class VerdictBacktest {
   private prefixRange(prefix: string): PrefixRange {
     let range = this.prefixRanges.get(prefix);
     if (range === undefined) {
-      range = new PrefixRange();
+      range = new PrefixRange(this.ranges.length, this.prefixNumber(prefix));
+      this.ranges.push(range);
       // A copy: the text may be a slice of a message the map must not keep alive.
       this.prefixRanges.set(detachString(prefix), range);
+      if (range.number >= 0) this.rangesByNumber.set(range.number, range);
     }
     return range;
+  }
+
+  /**
+   * The number of an IPv4 prefix text (the first `ipv4PrefixBits` bits of its address), or -1
+   * unless the text is exactly what prefixOf gives for its own address: then, by the contract of
+   * DetectDeps.ipv4PrefixBits, it is the prefix of every canonical IPv4 address with that number.
+   */
+  private prefixNumber(prefix: string): number {
+    const slash = prefix.indexOf('/');
+    if (this.ipv4PrefixShift < 0 || slash < 0) return -1;
+    const address = prefix.slice(0, slash);
+    const ipv4 = ipv4Number(address);
+    return ipv4 < 0 || this.options.prefixOf(address) !== prefix ? -1 : this.ipv4PrefixKey(ipv4);
+  }
+
+  /** An IPv4 address's prefix number. */
+  private ipv4PrefixKey(ipv4: number): number {
+    // `>>> 32` would shift by 0: a /0 prefix is the one number 0.
+    const shift = this.ipv4PrefixShift;
+    return shift === 32 ? 0 : ipv4 >>> shift;
   }
 
   /** One request as published on access-logs (a malformed message is ignored; the profiler counts it). */
@@ -311,6 +415,10 @@ export class VerdictBacktest {
     if (e === undefined) {
       if (this.clients.size >= this.maxClients) {
         this.overflow++;
+        // No entry to keep its claim on: classified per request.
+        const ua = log.userAgent;
+        const crawler = isOptionalText(ua) ? this.crawlerOf(ua) : null;
+        if (crawler !== null) this.noteCrawler(address, crawler);
         return;
       }
       // A copy: the address is a slice of the log line, which the entry must not keep alive.
@@ -346,25 +454,49 @@ export class VerdictBacktest {
       this.minuteBucket = bucket;
     }
     if (bucket !== undefined) bucket.requests++;
-    const flags = entries.bytePages[e >>> PAGE_BITS]![e & PAGE_MASK]!;
+    // The entry's headers as of this request: what fingerprint decisions and crawler claims go by.
+    let inputs = entries.fingerprintInputs.get(e);
+    if (
+      log.userAgent !== inputs.userAgent ||
+      log.acceptLanguage !== inputs.acceptLanguage ||
+      log.headerOrder !== inputs.headerOrder
+    ) {
+      inputs = this.fingerprintInputsOf(log);
+      entries.fingerprintInputs.set(e, inputs);
+    }
+    let crawler = inputs.crawler;
+    if (crawler === undefined) {
+      crawler = isOptionalText(inputs.userAgent) ? this.crawlerOf(inputs.userAgent) : null;
+      inputs.crawler = crawler;
+    }
+    if (crawler !== null) this.noteCrawler(address, crawler);
+    const flags = num[o + E_FLAGS]!;
     if ((flags & B_ALLOWLISTED) !== 0) return;
     let covered = false;
-    // (The same test as `cover`'s, negated as there: a time that is not a number counts as active.)
+    // Whether a decision is active at `t` (a time that is not a number counts as active), then
+    // `applied` once per client and decision: a covered request mostly reads no decision at all.
     if ((flags & B_IP_COVER) !== 0 && !(t < num[o + E_IP_FROM]! || t >= num[o + E_IP_UNTIL]!)) {
       covered = true;
       if ((flags & B_IP_APPLIED) === 0 && this.applied(e, entries.ipCover.get(e)!, t)) {
-        entries.bytePages[e >>> PAGE_BITS]![e & PAGE_MASK]! |= B_IP_APPLIED;
+        num[o + E_FLAGS] = num[o + E_FLAGS]! | B_IP_APPLIED;
       }
     }
     if (this.activeRanges > 0) {
-      let range = entries.range.get(e);
-      if (range === undefined) {
-        const prefix = this.options.prefixOf(address);
-        range = prefix === null ? null : this.prefixRange(prefix);
-        entries.range.set(e, range);
+      const ipv4 = num[o + E_IPV4]!;
+      let range: PrefixRange | undefined;
+      if (this.unnumberedRanges === 0 && this.ipv4PrefixShift >= 0 && !Number.isNaN(ipv4)) {
+        range = this.rangesByNumber.get(this.ipv4PrefixKey(ipv4));
+      } else {
+        let id = num[o + E_RANGE]!;
+        if (id === 0) {
+          const prefix = this.options.prefixOf(address);
+          id = prefix === null ? -1 : this.prefixRange(prefix).id;
+          num[o + E_RANGE] = id;
+        }
+        range = id > 0 ? this.ranges[id] : undefined;
       }
-      // As for the address decision above: the active test in place, `cover` once per decision.
-      if (range !== null && range.cover !== null && !(t < range.from || t >= range.until)) {
+      // As for the address decision above.
+      if (range !== undefined && range.cover !== null && !(t < range.from || t >= range.until)) {
         covered = true;
         if (num[o + E_RANGE_APPLIED] !== range.version && this.applied(e, range.cover, t)) {
           num[o + E_RANGE_APPLIED] = range.version;
@@ -372,19 +504,44 @@ export class VerdictBacktest {
       }
     }
     if (this.fingerprintDecisions.size > 0) {
-      let inputs = entries.fingerprintInputs.get(e);
-      if (
-        log.userAgent !== inputs.userAgent ||
-        log.acceptLanguage !== inputs.acceptLanguage ||
-        log.headerOrder !== inputs.headerOrder
-      ) {
-        inputs = this.fingerprintInputsOf(log);
-        entries.fingerprintInputs.set(e, inputs);
-      }
       const d = this.fingerprintDecisions.get(inputs.fingerprint);
-      if (d !== undefined && this.cover(e, d, t)) covered = true;
+      // As for the address and range decisions: a swarm's requests on one fingerprint decision
+      // apply it once per client, not once per request.
+      if (d !== undefined && !(t < d.decidedAt || t >= d.expiresAt)) {
+        covered = true;
+        if (num[o + E_FP_APPLIED] !== d.serial && this.applied(e, d, t)) num[o + E_FP_APPLIED] = d.serial;
+      }
     }
     if (covered && bucket !== undefined) bucket.flagged++;
+  }
+
+  /** The crawler `userAgent` declares; null when it declares none. */
+  private crawlerOf(userAgent: string | null): string | null {
+    const ua = this.classifyUserAgent(userAgent);
+    return ua.kind === 'crawler' && ua.crawler ? ua.crawler : null;
+  }
+
+  /** Counts a request from `address` that declares `crawler`, verifying the address on its first one. */
+  private noteCrawler(address: string, crawler: string): void {
+    const known = this.unverified.get(address);
+    if (known !== undefined) {
+      known.requests++;
+      return;
+    }
+    if (this.unverified.size >= MAX_UNVERIFIED_CRAWLERS) return;
+    if (this.verifyCrawlerClaim(crawler, address) === 'unverified') {
+      // A copy: the address is a slice of the log line, which the report must not keep alive.
+      const ip = detachString(address);
+      this.unverified.set(ip, { ip, crawler, requests: 1 });
+    }
+  }
+
+  /**
+   * The addresses that declared a crawler its published ranges do not verify, with their requests
+   * that declared one, in the order found (the first MAX_UNVERIFIED_CRAWLERS).
+   */
+  unverifiedCrawlers(): UnverifiedCrawler[] {
+    return [...this.unverified.values()];
   }
 
   /** The shared FingerprintInputs of `log`'s headers (computing the fingerprint once per distinct inputs). */
@@ -394,6 +551,11 @@ export class VerdictBacktest {
     // A malformed message's record is not shared (its fields are not what a key describes).
     if (!valid)
       return new FingerprintInputs(userAgent, acceptLanguage, headerOrder, this.options.httpFingerprint(log));
+    if (userAgent) {
+      const last = this.inputsByUserAgent.get(userAgent);
+      if (last !== undefined && last.acceptLanguage === acceptLanguage && last.headerOrder === headerOrder)
+        return last;
+    }
     const key = inputsKey(userAgent, acceptLanguage, headerOrder);
     let inputs = this.sharedInputs.get(key);
     if (inputs === undefined) {
@@ -404,39 +566,31 @@ export class VerdictBacktest {
         strings.getOptional(headerOrder),
         this.options.httpFingerprint(log),
       );
-      if (this.sharedInputs.size >= SHARED_FINGERPRINT_INPUTS) this.sharedInputs.clear();
+      if (this.sharedInputs.size >= SHARED_FINGERPRINT_INPUTS) {
+        this.sharedInputs.clear();
+        this.inputsByUserAgent.clear();
+      }
       // A copy of the key: built from slices of the log line, which the map must not keep alive.
       this.sharedInputs.set(detachString(key), inputs);
     }
+    if (inputs.userAgent) this.inputsByUserAgent.set(inputs.userAgent, inputs);
     return inputs;
   }
 
   /**
-   * Applies an active decision to entry `e`; whether it is applied for good: applying it again
-   * would change nothing (its times are written — a time that is not a number writes none — and
-   * its key is in `by` or `by` is full).
+   * Applies a decision active at `t` (the caller tested it) to entry `e`; whether it is applied for
+   * good: applying it again would change nothing (its times are written — a time that is not a
+   * number writes none — and its key is in `by` or `by` is full), so the caller need not again.
    */
   private applied(e: number, decision: Cover, t: number): boolean {
-    this.cover(e, decision, t);
-    const num = this.entries.numPages[e >>> PAGE_BITS]!;
-    const o = (e & PAGE_MASK) * E_STRIDE;
-    return (
-      !Number.isNaN(num[o + E_DECIDED_AT]!) && (decision.strength < 2 || !Number.isNaN(num[o + E_CAUGHT_AT]!))
-    );
-  }
-
-  /** Applies a decision active at `t` to entry `e`; false when it is not active at `t`. */
-  private cover(e: number, decision: Cover, t: number): boolean {
-    if (t < decision.decidedAt || t >= decision.expiresAt) return false;
     const entries = this.entries;
     const num = entries.numPages[e >>> PAGE_BITS]!;
     const o = (e & PAGE_MASK) * E_STRIDE;
     if (Number.isNaN(num[o + E_DECIDED_AT]!)) num[o + E_DECIDED_AT] = t;
     if (decision.strength >= 2 && Number.isNaN(num[o + E_CAUGHT_AT]!)) num[o + E_CAUGHT_AT] = t;
-    const bytes = entries.bytePages[e >>> PAGE_BITS]!;
-    const k = e & PAGE_MASK;
-    if (decision.strength > (bytes[k]! & B_STRENGTH))
-      bytes[k] = (bytes[k]! & ~B_STRENGTH) | decision.strength;
+    const flags = num[o + E_FLAGS]!;
+    if (decision.strength > (flags & B_STRENGTH))
+      num[o + E_FLAGS] = (flags & ~B_STRENGTH) | decision.strength;
     const by = entries.by.get(e);
     if (by === null) entries.by.set(e, decision.key);
     else if (typeof by === 'string') {
@@ -444,7 +598,9 @@ export class VerdictBacktest {
     } else if (by.length < MAX_KEYS_PER_CLIENT && !by.includes(decision.key)) {
       entries.by.set(e, by.concat(decision.key));
     }
-    return true;
+    return (
+      !Number.isNaN(num[o + E_DECIDED_AT]!) && (decision.strength < 2 || !Number.isNaN(num[o + E_CAUGHT_AT]!))
+    );
   }
 
   /** Requests per minute (epoch ms of the minute), oldest first. */
@@ -462,7 +618,7 @@ export class VerdictBacktest {
       yield {
         ip: entries.address(e),
         requests: num[o + E_REQUESTS]!,
-        verdict: STRENGTH_VERDICTS[entries.bytePages[e >>> PAGE_BITS]![e & PAGE_MASK]! & B_STRENGTH]!,
+        verdict: STRENGTH_VERDICTS[num[o + E_FLAGS]! & B_STRENGTH]!,
         decidedAt: Number.isNaN(decidedAt) ? null : decidedAt,
         caughtAt: Number.isNaN(caughtAt) ? null : caughtAt,
         by: keysOf(entries.by.get(e)),

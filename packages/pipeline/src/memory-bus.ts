@@ -5,11 +5,12 @@ type Listener = (message: BusMessage) => void;
 /** Queue slots kept between drains; a longer queue (a flush's burst) gives its storage back. */
 const KEPT_QUEUE_SLOTS = 1024;
 
-/** Per topic: its partitions' next offsets and its listeners (one map probe per message). */
+/** Per topic: its partitions' next offsets, its listeners and its messages delivered. */
 interface TopicState {
   partitions: number;
   nextOffsets: number[];
   listeners: Listener[];
+  delivered: number;
 }
 
 /**
@@ -18,10 +19,13 @@ interface TopicState {
  */
 export class MemoryBus implements Emitter {
   /**
-   * Messages to deliver: `head` to `tail`. Emptied in place after a drain: `length = 0` gave up the
-   * array's storage, and a replay drains after every message pushed, so each one allocated it again.
+   * Messages to deliver: `head` to `tail`. Emptied in place as they are delivered: `length = 0`
+   * gave up the array's storage, and a replay drains after every message pushed, so each one
+   * allocated it again.
    */
   private readonly queue: (BusMessage | undefined)[] = [];
+  /** Each queued message's topic state, found by `emit` already: delivering it probes no map. */
+  private readonly queueStates: (TopicState | undefined)[] = [];
   private head = 0;
   private tail = 0;
   private readonly topics = new Map<string, TopicState>();
@@ -56,10 +60,23 @@ export class MemoryBus implements Emitter {
   }
 
   emit<V>(topic: string, key: string, value: V | null, timestamp: number): void {
+    this.enqueue(this.topicState(topic), topic, key, value, timestamp);
+  }
+
+  /**
+   * `emit` on one topic, its state found once instead of per message (a replay publishes every
+   * line on access-logs).
+   */
+  publisher<V>(topic: string): (key: string, value: V | null, timestamp: number) => void {
     const state = this.topicState(topic);
+    return (key, value, timestamp) => this.enqueue(state, topic, key, value, timestamp);
+  }
+
+  private enqueue(state: TopicState, topic: string, key: string, value: unknown, timestamp: number): void {
     const partition = partitionFor(key, state.partitions);
     const offset = state.nextOffsets[partition]!;
     state.nextOffsets[partition] = offset + 1;
+    this.queueStates[this.tail] = state;
     this.queue[this.tail++] = { topic, partition, offset, key, value, timestamp };
     if (!this.draining) this.drain();
   }
@@ -68,10 +85,18 @@ export class MemoryBus implements Emitter {
     let state = this.topics.get(topic);
     if (state === undefined) {
       const partitions = Math.max(1, this.partitionsOf(topic));
-      state = { partitions, nextOffsets: new Array<number>(partitions).fill(0), listeners: [] };
+      state = { partitions, nextOffsets: new Array<number>(partitions).fill(0), listeners: [], delivered: 0 };
       this.topics.set(topic, state);
     }
     return state;
+  }
+
+  /**
+   * Messages delivered on `topic` so far (every message emitted, once its delivery is done): counted
+   * here rather than by a listener per topic, which cost a closure call per message.
+   */
+  delivered(topic: string): number {
+    return this.topics.get(topic)?.delivered ?? 0;
   }
 
   /** Moves event time forward for every stage instance, then delivers what that produced. */
@@ -92,13 +117,20 @@ export class MemoryBus implements Emitter {
     this.draining = true;
     try {
       while (this.head < this.tail) {
-        const message = this.queue[this.head++]!;
-        const list = this.topics.get(message.topic)?.listeners;
-        if (list) for (const listener of list) listener(message);
+        const at = this.head++;
+        const state = this.queueStates[at]!;
+        const message = this.queue[at]!;
+        // Delivered messages are not kept alive by the queue (cleared one by one: a `fill` after
+        // the loop cost a builtin call per drain, that is per line of a replay). Topic states
+        // live as long as the bus anyway.
+        this.queue[at] = undefined;
+        for (const listener of state.listeners) listener(message);
+        state.delivered++;
       }
-      // Delivered messages are not kept alive by the queue.
-      if (this.tail > KEPT_QUEUE_SLOTS) this.queue.length = 0;
-      else this.queue.fill(undefined, 0, this.tail);
+      if (this.tail > KEPT_QUEUE_SLOTS) {
+        this.queue.length = 0;
+        this.queueStates.length = 0;
+      }
       this.head = 0;
       this.tail = 0;
     } finally {

@@ -1,6 +1,6 @@
 import type { DetectConfig, DetectDeps } from '@edgeguard/detect';
 import type { AccessLog, Decision } from '@edgeguard/schema';
-import { type ClientVerdict, VerdictBacktest } from './backtest.js';
+import { type ClientVerdict, type UnverifiedCrawler, VerdictBacktest } from './backtest.js';
 import { TOPICS } from './bus.js';
 import { MemoryBus } from './memory-bus.js';
 import { createTopology } from './topology.js';
@@ -57,6 +57,8 @@ export interface Replay {
   push(log: AccessLog): void;
   finish(): void;
   verdicts(): Iterable<ClientVerdict>;
+  /** Declared crawlers on addresses their ranges do not verify (see VerdictBacktest.unverifiedCrawlers). */
+  unverifiedCrawlers(): UnverifiedCrawler[];
   stats(): ReplayStats;
 }
 
@@ -78,19 +80,16 @@ export function createReplay(config: PipelineConfig): Replay {
   const backtest = new VerdictBacktest({
     allowlist: wired.allowlist,
     prefixOf: wired.deps.prefixOf,
+    ipv4PrefixBits: wired.deps.ipv4PrefixBits,
     httpFingerprint: wired.deps.httpFingerprint,
     maxClients: config.maxTrackedClients,
+    classifyUserAgent: wired.deps.classifyUserAgent,
+    verifyCrawlerClaim: wired.deps.verifyCrawlerClaim,
   });
-  const messages: Record<string, number> = {};
-  for (const topic of Object.values(TOPICS)) {
-    messages[topic] = 0;
-    bus.on(topic, () => {
-      messages[topic]!++;
-    });
-  }
   bus.on(TOPICS.accessLogs, (message) => backtest.onRequest(message.value as AccessLog | null));
   bus.on(TOPICS.decisions, (message) => backtest.onDecision(message.key, message.value as Decision | null));
 
+  const publishAccessLog = bus.publisher<AccessLog>(TOPICS.accessLogs);
   const lateness = config.detect.allowedLatenessMs;
   const advanceEvery = config.detect.flushIntervalMs;
   let pushed = 0;
@@ -101,7 +100,7 @@ export function createReplay(config: PipelineConfig): Replay {
     bus,
     push(log: AccessLog): void {
       pushed++;
-      bus.emit(TOPICS.accessLogs, log.clientAddress, log, log.time);
+      publishAccessLog(log.clientAddress, log, log.time);
       if (log.time > maxTime) {
         maxTime = log.time;
         // Idle partitions still flush and expire on time: advance the watermark every interval.
@@ -116,6 +115,9 @@ export function createReplay(config: PipelineConfig): Replay {
     },
     verdicts(): Iterable<ClientVerdict> {
       return backtest.verdicts();
+    },
+    unverifiedCrawlers(): UnverifiedCrawler[] {
+      return backtest.unverifiedCrawlers();
     },
     stats(): ReplayStats {
       const profilerStats = wired.profilers.map((p) => p.stats());
@@ -136,9 +138,11 @@ export function createReplay(config: PipelineConfig): Replay {
           rejected: sum(deciderStats, (d) => d.rejected),
         },
       };
+      const messages: Record<string, number> = {};
+      for (const topic of Object.values(TOPICS)) messages[topic] = bus.delivered(topic);
       return {
         pushed,
-        messages: { ...messages },
+        messages,
         stages,
         state: {
           clients: sum(profilerStats, (p) => p.clients),

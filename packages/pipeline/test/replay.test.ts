@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Allowlist, withDefaults } from '@edgeguard/detect';
+import { prefixOf } from '@edgeguard/netaddr';
 import { type AccessLog, type Decision, emptyAccessLog } from '@edgeguard/schema';
 import { VerdictBacktest } from '../src/backtest.js';
 import { TOPICS } from '../src/bus.js';
@@ -281,4 +282,141 @@ test('the backtest applies decisions published before an address is seen, upgrad
   assert.equal(verdicts.get('203.0.113.10')?.verdict, 'allow');
   const flagged = backtest.timelineByMinute().reduce((sum, m) => sum + m.flagged, 0);
   assert.equal(flagged, 5);
+});
+
+test('unverified crawlers: a client is classified again when its UA changes, counted from its first claim, allowlisted and untracked addresses too', () => {
+  const GOOGLEBOT = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)';
+  const BINGBOT = 'Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)';
+  const BROWSER =
+    'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
+  const backtest = new VerdictBacktest({
+    allowlist: new Allowlist(['203.0.113.5']),
+    prefixOf: () => null,
+    httpFingerprint: (log) => `h1:${log.userAgent}`,
+    maxClients: 3,
+  });
+  const request = (ip: string, userAgent: string | null) =>
+    backtest.onRequest(get(T0, ip, '/', { userAgent }));
+  request('192.0.2.1', BROWSER);
+  request('192.0.2.1', GOOGLEBOT); // its UA changed to a claim: listed from here on
+  request('192.0.2.1', GOOGLEBOT);
+  request('192.0.2.1', BROWSER); // not a claim: not counted
+  request('192.0.2.1', BINGBOT); // another crawler's claim: counted on the same line
+  request('203.0.113.5', GOOGLEBOT); // allowlisted: still reported
+  request('192.0.2.2', null);
+  request('198.51.100.9', GOOGLEBOT); // beyond maxClients: not tracked, still reported
+  request('198.51.100.9', GOOGLEBOT);
+  assert.equal(backtest.overflow, 2);
+  assert.deepEqual(backtest.unverifiedCrawlers(), [
+    { ip: '192.0.2.1', crawler: 'Googlebot', requests: 3 },
+    { ip: '203.0.113.5', crawler: 'Googlebot', requests: 1 },
+    { ip: '198.51.100.9', crawler: 'Googlebot', requests: 2 },
+  ]);
+});
+
+test('range decisions reach IPv4 clients by prefix number (no prefix text per client), others and IPv4 clients while an unnumbered range is active by text', () => {
+  const asked: string[] = [];
+  const backtest = new VerdictBacktest({
+    allowlist: new Allowlist([]),
+    prefixOf: (ip) => {
+      asked.push(ip);
+      return prefixOf(ip, 24, 64);
+    },
+    ipv4PrefixBits: 24,
+    httpFingerprint: () => 'h1:x',
+  });
+  const decide = (key: string, action: Decision['action'] | null, decidedAt: number) =>
+    backtest.onDecision(key, action === null ? null : decisionOn(key, action, decidedAt));
+  const request = (ip: string, time = T0 + 1) => backtest.onRequest(get(time, ip, '/'));
+  for (let i = 0; i < 300; i++) decide(`range:10.${i >> 8}.${i & 255}.0/24`, 'throttle', T0);
+  decide('range:198.51.100.0/24', 'block', T0);
+  asked.length = 0;
+  for (const ip of ['198.51.100.1', '198.51.100.2', '10.1.7.9', '203.0.113.1', '198.51.100.1']) request(ip);
+  assert.deepEqual(asked, []);
+  // An IPv6 range decision has no number: IPv4 clients are then found by text too (once each;
+  // a new prefix's number is checked on its network address).
+  decide('range:2001:db8::/64', 'challenge', T0);
+  for (const ip of ['2001:db8::1', '198.51.100.3', '203.0.113.2', '198.51.100.3']) request(ip);
+  assert.deepEqual(asked, ['2001:db8::1', '198.51.100.3', '203.0.113.2', '203.0.113.0']);
+  // Its tombstone: back to numbers (a new client's prefix is not built).
+  decide('range:2001:db8::/64', null, T0 + 2);
+  request('198.51.100.4', T0 + 3);
+  assert.equal(asked.length, 4);
+  const verdicts = [...backtest.verdicts()].map((v) => [v.ip, v.requests, v.verdict, v.by.join()]);
+  assert.deepEqual(verdicts, [
+    ['198.51.100.1', 2, 'block', 'range:198.51.100.0/24'],
+    ['198.51.100.2', 1, 'block', 'range:198.51.100.0/24'],
+    ['10.1.7.9', 1, 'throttle', 'range:10.1.7.0/24'],
+    ['203.0.113.1', 1, 'allow', ''],
+    ['2001:db8::1', 1, 'challenge', 'range:2001:db8::/64'],
+    ['198.51.100.3', 2, 'block', 'range:198.51.100.0/24'],
+    ['203.0.113.2', 1, 'allow', ''],
+    ['198.51.100.4', 1, 'block', 'range:198.51.100.0/24'],
+  ]);
+});
+
+test('a prefix text prefixOf does not give for its own address has no number: IPv4 clients find it by text', () => {
+  const backtest = new VerdictBacktest({
+    allowlist: new Allowlist([]),
+    prefixOf: (ip) => `net-${ip.slice(0, ip.lastIndexOf('.'))}`,
+    ipv4PrefixBits: 24,
+    httpFingerprint: () => 'h1:x',
+  });
+  backtest.onDecision('range:net-198.51.100', decisionOn('range:net-198.51.100', 'block', T0));
+  backtest.onRequest(get(T0 + 1, '198.51.100.1', '/'));
+  assert.deepEqual(
+    [...backtest.verdicts()].map((v) => v.verdict),
+    ['block'],
+  );
+});
+
+test('a fingerprint decision is applied once per client, and again when it is upgraded or the client switches fingerprints', () => {
+  const backtest = new VerdictBacktest({
+    allowlist: new Allowlist([]),
+    prefixOf: () => null,
+    httpFingerprint: (log) => `h1:${log.userAgent}`,
+  });
+  const decide = (key: string, action: Decision['action'], decidedAt: number) =>
+    backtest.onDecision(key, decisionOn(key, action, decidedAt));
+  const request = (time: number, userAgent: string) =>
+    backtest.onRequest(get(time, '192.0.2.7', '/', { userAgent }));
+  decide('fp:h1:a', 'throttle', T0);
+  decide('fp:h1:b', 'throttle', T0);
+  request(T0 + 1, 'a');
+  request(T0 + 2, 'a');
+  request(T0 + 3, 'b');
+  decide('fp:h1:a', 'block', T0 + 4); // an upgrade: a new decision on the same key
+  request(T0 + 5, 'b');
+  request(T0 + 6, 'a');
+  request(T0 + 70_000, 'a'); // past its window: not covered
+  // Caught by the upgrade on its first request after it; 5 of its 6 requests covered.
+  const verdicts = [...backtest.verdicts()].map((v) => [
+    v.requests,
+    v.verdict,
+    v.decidedAt,
+    v.caughtAt,
+    v.by,
+  ]);
+  assert.deepEqual(verdicts, [[6, 'block', T0 + 1, T0 + 6, ['fp:h1:a', 'fp:h1:b']]]);
+  assert.deepEqual(
+    backtest.timelineByMinute().map((m) => m.flagged),
+    [5, 0],
+  );
+});
+
+test('clients with one UA and different other inputs get the fingerprint of their own inputs', () => {
+  const backtest = new VerdictBacktest({
+    allowlist: new Allowlist([]),
+    prefixOf: () => null,
+    httpFingerprint: (log) => `h1:${log.userAgent}|${log.acceptLanguage}`,
+  });
+  backtest.onDecision('fp:h1:x|en', decisionOn('fp:h1:x|en', 'block', T0));
+  const languages = ['en', 'fr', 'en', 'fr', null, 'en'];
+  for (const [i, acceptLanguage] of languages.entries()) {
+    backtest.onRequest(get(T0 + 1, `192.0.2.${i}`, '/', { userAgent: 'x', acceptLanguage }));
+  }
+  assert.deepEqual(
+    [...backtest.verdicts()].map((v) => v.verdict),
+    ['block', 'allow', 'block', 'allow', 'allow', 'block'],
+  );
 });
