@@ -40,6 +40,10 @@ class ContentAggregate {
   policy: CachePolicy | null = null;
 
   constructor(
+    /** Its content key (`contentKey(host, path)`), as the table holds it. */
+    readonly key: string,
+    /** Its slot in the table. */
+    readonly slot: number,
     readonly host: string | null,
     readonly path: string,
     tau: number,
@@ -88,6 +92,15 @@ export class ContentWatch {
   private now = Number.NEGATIVE_INFINITY;
   private sequence = 0;
   private readonly keys: ClockTable<string, ContentAggregate>;
+  /**
+   * The aggregate last added under each path, to find a partial's aggregate by its own host and
+   * path: building the `host + path` key for every partial (a new string, flattened and hashed by
+   * each lookup) was most of this stage's time, while the profiler hands over the same path
+   * strings flush after flush. An aggregate found here with the partial's host is the one the
+   * table holds under their key; anything else is looked up by the key. An entry leaves with its
+   * aggregate (eviction), so this holds at most as many entries as the table.
+   */
+  private readonly byPath = new Map<string, ContentAggregate>();
   private readonly policies = new Map<string, CachePolicy>();
   private readonly expiries = new ExpiryQueue();
   private readonly stats: ContentWatchStats = {
@@ -105,6 +118,9 @@ export class ContentWatch {
   ) {
     this.keys = new ClockTable(
       Math.max(1, Math.ceil(config.bounds.maxContentKeys / Math.max(1, partitions))),
+      (evicted) => {
+        if (this.byPath.get(evicted.path) === evicted) this.byPath.delete(evicted.path);
+      },
     );
   }
 
@@ -115,16 +131,29 @@ export class ContentWatch {
     }
     this.stats.partials++;
     this.advance(partial.time, sink);
-    const key = contentKey(partial.host, partial.path);
-    let aggregate = this.keys.get(key);
-    if (aggregate === undefined) {
-      // Kept for long: copies, not slices of some log line.
-      aggregate = new ContentAggregate(
-        detachOptional(partial.host),
-        detachString(partial.path),
-        this.config.windows.aggregateMs,
-      );
-      this.keys.insert(detachString(key), () => aggregate!);
+    let aggregate = this.byPath.get(partial.path);
+    if (aggregate !== undefined && aggregate.host === partial.host) {
+      this.keys.touch(aggregate.slot);
+    } else {
+      const key = contentKey(partial.host, partial.path);
+      aggregate = this.keys.get(key);
+      if (aggregate === undefined) {
+        // Kept for long: copies, not slices of some log line.
+        const kept = detachString(key);
+        const added = this.keys.insert(
+          kept,
+          (slot) =>
+            new ContentAggregate(
+              kept,
+              slot,
+              detachOptional(partial.host),
+              detachString(partial.path),
+              this.config.windows.aggregateMs,
+            ),
+        );
+        this.byPath.set(added.path, added);
+        aggregate = added;
+      }
     }
     const c = aggregate.counters;
     const w = c.at(partial.time);
@@ -146,7 +175,7 @@ export class ContentWatch {
     let distinct = partial.queryOverflow;
     for (const hash of partial.queryHashes) if (aggregate.newQuery(hash, partial.time)) distinct++;
     v[C_DISTINCT_QUERIES]! += w * distinct;
-    this.evaluate(key, aggregate, sink);
+    this.evaluate(aggregate.key, aggregate, sink);
   }
 
   /** Moves the clock: expires policies whose time has come (tombstones). */

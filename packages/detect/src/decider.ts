@@ -368,6 +368,9 @@ export class Decider {
   private readonly history: OffenceHistory;
   private readonly fingerprints: ClockTable<string, FingerprintAggregate>;
   private readonly prefixes: ClockTable<string, PrefixAggregate>;
+  /** The prefix `prefixAggregate` last answered for, and its aggregate (see there). */
+  private lastPrefixText: string | null = null;
+  private lastPrefix: PrefixAggregate | null = null;
   /** Prefix counters and times by prefix-table slot (PX_STRIDE per slot), grown by doubling. */
   private prefixPool: Float64Array;
   /** Established benign clients active (count-once-per-window sums from ticks). */
@@ -961,6 +964,7 @@ export class Decider {
     let expiresAt: number;
     let durationMs: number;
     let isNew = false;
+    let offences = 0;
     if (current !== undefined) {
       const old = current;
       if (actionStrength(ruleAction) > actionStrength(old.action)) {
@@ -981,7 +985,7 @@ export class Decider {
       }
     } else {
       isNew = true;
-      const offences = this.history.offences(key, now);
+      offences = this.history.offences(key, now);
       const step = Math.min(LADDER.length - 1, LADDER.indexOf(ruleAction) + offences);
       action = LADDER[step]!;
       const d = this.config.decisions;
@@ -1029,7 +1033,7 @@ export class Decider {
     this.expiries.push(expiresAt, key, decision.version);
     this.expiries.compactIfStale(this.active.size, (k, v) => this.active.get(k)?.version === v);
     if (isNew) {
-      this.history.add(key, now);
+      this.history.add(key, now, offences);
       if (scope === 'ip') {
         const prefix = this.config.range.enabled ? this.prefixOfIpDecision(value) : null;
         if (prefix !== null) prefix.badAddresses++;
@@ -1122,7 +1126,14 @@ export class Decider {
     sink.decision(key, null, time);
   }
 
+  /**
+   * The prefix aggregate of `prefix`, inserting it when new. A published ip decision asks twice for
+   * the same prefix (its range count in `decide`, its reason in `decideClient`), so the last answer
+   * is remembered: until the next insert it is still in the table with its referenced bit set (only
+   * an insert's sweep clears bits or evicts), so answering from it is what the table would answer.
+   */
   private prefixAggregate(prefix: string): PrefixAggregate {
+    if (prefix === this.lastPrefixText) return this.lastPrefix!;
     let aggregate = this.prefixes.get(prefix);
     if (aggregate === undefined) {
       aggregate = this.prefixes.insert(prefix, (slot) => {
@@ -1141,6 +1152,8 @@ export class Decider {
       this.prefixPool[o + PX_LAST_HUMAN] = Number.NEGATIVE_INFINITY;
       this.prefixPool[o + PX_LAST_PROTECTED] = Number.NEGATIVE_INFINITY;
     }
+    this.lastPrefixText = prefix;
+    this.lastPrefix = aggregate;
     return aggregate;
   }
 
@@ -1159,6 +1172,10 @@ function r3(value: number): number {
  * Whether a value has the shape of a decider input: the fields each kind's handler reads, with
  * their types. Inputs arrive as JSON from other processes; one with a missing or mistyped field
  * would throw inside a handler after the clock had already moved.
+ *
+ * Every input passes here (a tick with hundreds of prefix counts), so each field is read by name
+ * at its own site rather than by looping over a list of names: a load by a varying name is a
+ * generic lookup, and those were most of this check's time.
  */
 function isInput(value: unknown): value is DeciderInput {
   if (value === null || typeof value !== 'object') return false;
@@ -1171,61 +1188,51 @@ function isInput(value: unknown): value is DeciderInput {
         (v.prefix === null || isText(v.prefix)) &&
         isText(v.fingerprint) &&
         isText(v.reason) &&
-        numbersIn(v, CLIENT_NUMBERS) &&
+        isNumber(v.score) &&
+        isNumber(v.burstRequests) &&
+        isNumber(v.firstSeen) &&
+        isNumber(v.requests) &&
         typeof v.humanLooking === 'boolean' &&
         typeof v.botShaped === 'boolean' &&
         typeof v.established === 'boolean' &&
-        Array.isArray(v.paths) &&
-        v.paths.every(isNumber) &&
-        Array.isArray(v.signals) &&
-        v.signals.every((g) => g !== null && typeof g === 'object' && isText((g as Signal).name))
+        isNumberList(v.paths) &&
+        isSignalList(v.signals)
       );
     case 'fingerprint':
+      // (`pathRepeats` may be absent: partials written before it existed count `repeats` instead.)
       return (
         isText(v.fingerprint) &&
-        numbersIn(v, FINGERPRINT_NUMBERS) &&
-        Array.isArray(v.paths) &&
-        v.paths.every(isNumber) &&
+        isNumber(v.requests) &&
+        isNumber(v.pages) &&
+        isNumber(v.assets) &&
+        isNumber(v.repeats) &&
+        isNumber(v.busts) &&
+        isNumber(v.loginPosts) &&
+        isNumber(v.authFailures) &&
+        isNumber(v.sensitiveHits) &&
+        isNumber(v.errors) &&
+        isNumber(v.clients) &&
+        isNumber(v.humanClients) &&
+        isNumber(v.establishedClients) &&
+        isNumber(v.flaggedClients) &&
+        isNumberList(v.paths) &&
         typeof v.pathsOverflow === 'boolean' &&
         typeof v.declaredCrawler === 'boolean' &&
         (v.userAgent === null || isText(v.userAgent))
       );
     case 'tick':
       return (
-        numbersIn(v, TICK_NUMBERS) &&
-        Array.isArray(v.prefixes) &&
-        v.prefixes.every(
-          (p) =>
-            p !== null &&
-            typeof p === 'object' &&
-            isText((p as PrefixCount).prefix) &&
-            numbersIn(p, PREFIX_NUMBERS),
-        )
+        isNumber(v.partition) &&
+        isNumber(v.requests) &&
+        isNumber(v.late) &&
+        isNumber(v.clients) &&
+        isNumber(v.establishedClients) &&
+        isPrefixCountList(v.prefixes)
       );
     default:
       return false;
   }
 }
-
-const CLIENT_NUMBERS = ['score', 'burstRequests', 'firstSeen', 'requests'] as const;
-/** (`pathRepeats` may be absent: partials written before it existed count `repeats` instead.) */
-const FINGERPRINT_NUMBERS = [
-  'requests',
-  'pages',
-  'assets',
-  'repeats',
-  'busts',
-  'loginPosts',
-  'authFailures',
-  'sensitiveHits',
-  'errors',
-  'clients',
-  'humanClients',
-  'establishedClients',
-  'flaggedClients',
-] as const;
-const TICK_NUMBERS = ['partition', 'requests', 'late', 'clients', 'establishedClients'] as const;
-const PREFIX_NUMBERS = ['clients', 'humanClients', 'establishedClients', 'protectedClients'] as const;
 
 function isNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);
@@ -1235,7 +1242,36 @@ function isText(value: unknown): value is string {
   return typeof value === 'string';
 }
 
-function numbersIn(value: object, names: readonly string[]): boolean {
-  for (const name of names) if (!isNumber((value as Record<string, unknown>)[name])) return false;
+function isNumberList(value: unknown): value is number[] {
+  if (!Array.isArray(value)) return false;
+  for (let i = 0; i < value.length; i++) if (!isNumber(value[i])) return false;
+  return true;
+}
+
+function isSignalList(value: unknown): value is Signal[] {
+  if (!Array.isArray(value)) return false;
+  for (let i = 0; i < value.length; i++) {
+    const g: unknown = value[i];
+    if (g === null || typeof g !== 'object' || !isText((g as Signal).name)) return false;
+  }
+  return true;
+}
+
+function isPrefixCountList(value: unknown): value is PrefixCount[] {
+  if (!Array.isArray(value)) return false;
+  for (let i = 0; i < value.length; i++) {
+    const p: unknown = value[i];
+    if (p === null || typeof p !== 'object') return false;
+    const c = p as Record<string, unknown>;
+    if (
+      !isText(c.prefix) ||
+      !isNumber(c.clients) ||
+      !isNumber(c.humanClients) ||
+      !isNumber(c.establishedClients) ||
+      !isNumber(c.protectedClients)
+    ) {
+      return false;
+    }
+  }
   return true;
 }

@@ -33,9 +33,12 @@ export class OffenceHistory {
     return entry.offences;
   }
 
-  /** Counts one more offence on `key` at `now`. */
-  add(key: string, now: number): void {
-    const offences = this.offences(key, now);
+  /**
+   * Counts one more offence on `key` at `now`. A caller that has just asked `offences(key, now)`
+   * passes the answer as `known`, which saves asking again (the answer would be the same).
+   */
+  add(key: string, now: number, known?: number): void {
+    const offences = known ?? this.offences(key, now);
     this.entries.delete(key);
     if (this.entries.size >= this.max) {
       const oldest = this.entries.keys().next();
