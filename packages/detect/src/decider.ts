@@ -368,6 +368,11 @@ export class Decider {
   private readonly history: OffenceHistory;
   private readonly fingerprints: ClockTable<string, FingerprintAggregate>;
   private readonly prefixes: ClockTable<string, PrefixAggregate>;
+  /**
+   * The prefix table's index (prefix → slot; the table keeps it): a traffic tick's prefix counts
+   * only need the slot (their counters live in the pool), not the aggregate object.
+   */
+  private readonly prefixSlots = new Map<string, number>();
   /** The prefix `prefixAggregate` last answered for, and its aggregate (see there). */
   private lastPrefixText: string | null = null;
   private lastPrefix: PrefixAggregate | null = null;
@@ -411,7 +416,7 @@ export class Decider {
   ) {
     this.history = new OffenceHistory(config.bounds.maxHistory, config.decisions.historyMs);
     this.fingerprints = new ClockTable(config.bounds.maxFingerprints);
-    this.prefixes = new ClockTable(config.bounds.maxPrefixes);
+    this.prefixes = new ClockTable(config.bounds.maxPrefixes, undefined, this.prefixSlots);
     this.prefixPool = new Float64Array(Math.min(1024, config.bounds.maxPrefixes) * PX_STRIDE);
     this.attacked = new ClockTable(config.bounds.maxAttackedPaths);
     this.establishedActive = new DecayedCounters(1, config.windows.aggregateMs);
@@ -525,7 +530,7 @@ export class Decider {
         }
       }
     }
-    this.decideClient(signal, suspect, sink);
+    this.decideClient(signal, suspect, sink, true);
     if (markedNewPaths) this.recheckPendingForAttackedPaths(sink);
   }
 
@@ -589,7 +594,7 @@ export class Decider {
       if (pending.time < since) continue;
       const suspect = this.attackedPathsSuspect(pending);
       if (suspect === null) still.push(pending);
-      else this.decideClient(pending, suspect, sink);
+      else this.decideClient(pending, suspect, sink, false);
     }
     this.pendingBotShaped = still;
   }
@@ -599,7 +604,13 @@ export class Decider {
    * address (pages, no assets, no referers) using a fingerprint that is suspect right now is part
    * of that swarm, even if its own volume is tiny.
    */
-  private decideClient(signal: JudgedClient, suspect: Suspect | null, sink: DeciderSink): void {
+  private decideClient(
+    signal: JudgedClient,
+    suspect: Suspect | null,
+    sink: DeciderSink,
+    /** The caller found the address not allowlisted while handling the same input. */
+    allowlistChecked: boolean,
+  ): void {
     let action = this.actionFor(signal.score);
     let reason = signal.reason;
     let score = signal.score;
@@ -623,6 +634,11 @@ export class Decider {
       }
     }
     if (action === null) return;
+    // Allowlists always win, whichever path led here (pending signals judged later included).
+    if (!allowlistChecked && this.allowlist.has(signal.ip)) {
+      this.stats.allowlistedSkipped++;
+      return;
+    }
     const published = this.decide(
       'ip',
       signal.ip,
@@ -632,6 +648,7 @@ export class Decider {
       score,
       signal.established ? 1 : 0,
       sink,
+      signal.prefix,
     );
     if (published && signal.prefix !== null) {
       const prefix = this.prefixAggregate(signal.prefix);
@@ -658,9 +675,13 @@ export class Decider {
 
   private onPrefix(partial: PrefixCount, time: number, sink: DeciderSink): void {
     this.stats.prefixCounts++;
-    const prefix = this.prefixAggregate(partial.prefix);
+    // A known prefix by its slot (marked used, as a lookup does): reading its aggregate too was
+    // two more memory accesses far apart, per count, over tens of thousands of prefixes.
+    let slot = this.prefixSlots.get(partial.prefix);
+    if (slot === undefined) slot = this.prefixAggregate(partial.prefix).slot;
+    else this.prefixes.touch(slot);
     const pool = this.prefixPool;
-    const o = prefix.slot * PX_STRIDE;
+    const o = slot * PX_STRIDE;
     const w = pooledDecayAt(pool, o + PX_TIME, P_SIZE, this.config.windows.aggregateMs, time);
     const c = o + PX_COUNTERS;
     pool[c + P_CLIENTS]! += w * partial.clients;
@@ -829,7 +850,7 @@ export class Decider {
     aggregate.suspect = { reason, points, evidence, at: this.now };
     // Addresses that showed the bot shape before the fingerprint turned suspect are judged now.
     for (const pending of aggregate.takePending(this.now - this.config.windows.aggregateMs)) {
-      if (!this.allowlist.has(pending.ip)) this.decideClient(pending, aggregate.suspect, sink);
+      if (!this.allowlist.has(pending.ip)) this.decideClient(pending, aggregate.suspect, sink, true);
     }
 
     if (humanShare > cfg.maxHumanShare || established >= PRESENT || clients < cfg.minClients) {
@@ -935,12 +956,15 @@ export class Decider {
     score: number,
     coveredEstablished: number,
     sink: DeciderSink,
+    /**
+     * An ip decision's range: the signal's prefix, which is `prefixOf(value)` (the profiler
+     * computes it with the same function), so a new decision counts in it without computing the
+     * range again (in `remove` it is).
+     */
+    prefix: string | null = null,
   ): boolean {
-    // Allowlists always win, whichever path led here (pending signals judged later included).
-    if (
-      (scope === 'ip' && this.allowlist.has(value)) ||
-      (scope === 'range' && this.allowlist.touchesRange(value))
-    ) {
+    // Allowlists always win (an ip decision's address was checked by `decideClient`, its only way here).
+    if (scope === 'range' && this.allowlist.touchesRange(value)) {
       this.stats.allowlistedSkipped++;
       return false;
     }
@@ -1034,9 +1058,8 @@ export class Decider {
     this.expiries.compactIfStale(this.active.size, (k, v) => this.active.get(k)?.version === v);
     if (isNew) {
       this.history.add(key, now, offences);
-      if (scope === 'ip') {
-        const prefix = this.config.range.enabled ? this.prefixOfIpDecision(value) : null;
-        if (prefix !== null) prefix.badAddresses++;
+      if (scope === 'ip' && prefix !== null && this.config.range.enabled) {
+        this.prefixAggregate(prefix).badAddresses++;
       }
     }
     this.stats.decisionsPublished++;
