@@ -234,7 +234,15 @@ class FingerprintAggregate {
     return out;
   }
 
-  constructor(tau: number, pathSlots: number) {
+  constructor(
+    /**
+     * `fp:<fingerprint>`, its decision key, built once: every partial of the fingerprint probes
+     * the active decisions by it (one concatenation hashed per partial otherwise).
+     */
+    readonly key: string,
+    tau: number,
+    pathSlots: number,
+  ) {
     this.counters = new DecayedCounters(F_SIZE, tau);
     this.paths = new Uint32Array(pathSlots);
     this.pathSeenAt = new Float64Array(pathSlots).fill(Number.NEGATIVE_INFINITY);
@@ -709,6 +717,7 @@ export class Decider {
     let aggregate = this.fingerprints.get(partial.fingerprint);
     if (aggregate === undefined) {
       aggregate = new FingerprintAggregate(
+        `fp:${partial.fingerprint}`,
         this.config.windows.aggregateMs,
         this.config.bounds.pathsPerFingerprint,
       );
@@ -756,7 +765,7 @@ export class Decider {
   private evaluateFingerprint(fingerprint: string, aggregate: FingerprintAggregate, sink: DeciderSink): void {
     const cfg = this.config.fingerprint;
     const v = aggregate.counters.values;
-    const key = `fp:${fingerprint}`;
+    const key = aggregate.key;
     const clients = v[F_CLIENTS]!;
     const humans = v[F_HUMANS]!;
     const established = v[F_ESTABLISHED]!;
