@@ -1,7 +1,7 @@
 import type { CacheKeyRule, CachePolicy, Signal } from '@edgeguard/schema';
 import { ClockTable } from './clock-table.js';
 import type { DetectConfig } from './config.js';
-import { DecayedCounters } from './decay.js';
+import { pooledDecayAt } from './decay.js';
 import { detachOptional, detachString } from './detach-string.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import type { ContentPartial } from './messages.js';
@@ -29,23 +29,33 @@ const C_ORIGIN_MS = 13;
 const C_ORIGIN_COUNT = 14;
 const C_SIZE = 15;
 
+// Counter pool layout (per table slot): the counters' clock, then the C_SIZE counters.
+const CX_TIME = 0;
+const CX_COUNTERS = 1;
+const CX_STRIDE = CX_COUNTERS + C_SIZE;
+
 /** Query hashes remembered per content key to tell a repeated query from a new one. */
 const QUERY_SLOTS = 64;
 
+/**
+ * One content key's state. Its decayed counters and their clock live in the watch's Float64Array
+ * pool at its slot: reading a partial's key then touches the pool, not a counters object, its
+ * typed array and that array's separate buffer (each a cache miss, over tens of thousands of keys).
+ */
 class ContentAggregate {
-  readonly counters: DecayedCounters;
   /** Allocated on the first query string: most content keys (assets) never see one. */
   private queries: Uint32Array | null = null;
   private querySeenAt: Float64Array | null = null;
   policy: CachePolicy | null = null;
 
   constructor(
+    /** Its content key (`contentKey(host, path)`), as the table holds it. */
+    readonly key: string,
+    /** Its slot in the table. */
+    readonly slot: number,
     readonly host: string | null,
     readonly path: string,
-    tau: number,
-  ) {
-    this.counters = new DecayedCounters(C_SIZE, tau);
-  }
+  ) {}
 
   /** Whether the query hash is new for this key (remembering it, evicting the least recent). */
   newQuery(hash: number, time: number): boolean {
@@ -88,6 +98,17 @@ export class ContentWatch {
   private now = Number.NEGATIVE_INFINITY;
   private sequence = 0;
   private readonly keys: ClockTable<string, ContentAggregate>;
+  /**
+   * The aggregate last added under each path, to find a partial's aggregate by its own host and
+   * path: building the `host + path` key for every partial (a new string, flattened and hashed by
+   * each lookup) was most of this stage's time, while the profiler hands over the same path
+   * strings flush after flush. An aggregate found here with the partial's host is the one the
+   * table holds under their key; anything else is looked up by the key. An entry leaves with its
+   * aggregate (eviction), so this holds at most as many entries as the table.
+   */
+  private readonly byPath = new Map<string, ContentAggregate>();
+  /** Counters and their clock by table slot (CX_STRIDE per slot), grown by doubling. */
+  private pool: Float64Array;
   private readonly policies = new Map<string, CachePolicy>();
   private readonly expiries = new ExpiryQueue();
   private readonly stats: ContentWatchStats = {
@@ -105,7 +126,11 @@ export class ContentWatch {
   ) {
     this.keys = new ClockTable(
       Math.max(1, Math.ceil(config.bounds.maxContentKeys / Math.max(1, partitions))),
+      (evicted) => {
+        if (this.byPath.get(evicted.path) === evicted) this.byPath.delete(evicted.path);
+      },
     );
+    this.pool = new Float64Array(Math.min(1024, this.keys.capacity) * CX_STRIDE);
   }
 
   process(partial: ContentPartial, sink: ContentWatchSink): void {
@@ -115,38 +140,47 @@ export class ContentWatch {
     }
     this.stats.partials++;
     this.advance(partial.time, sink);
-    const key = contentKey(partial.host, partial.path);
-    let aggregate = this.keys.get(key);
-    if (aggregate === undefined) {
-      // Kept for long: copies, not slices of some log line.
-      aggregate = new ContentAggregate(
-        detachOptional(partial.host),
-        detachString(partial.path),
-        this.config.windows.aggregateMs,
-      );
-      this.keys.insert(detachString(key), () => aggregate!);
+    let aggregate = this.byPath.get(partial.path);
+    if (aggregate !== undefined && aggregate.host === partial.host) {
+      this.keys.touch(aggregate.slot);
+    } else {
+      const key = contentKey(partial.host, partial.path);
+      aggregate = this.keys.get(key);
+      if (aggregate === undefined) {
+        // Kept for long: copies, not slices of some log line.
+        const kept = detachString(key);
+        const added = this.keys.insert(
+          kept,
+          (slot) =>
+            new ContentAggregate(kept, slot, detachOptional(partial.host), detachString(partial.path)),
+        );
+        this.byPath.set(added.path, added);
+        this.clearCounters(added.slot);
+        aggregate = added;
+      }
     }
-    const c = aggregate.counters;
-    const w = c.at(partial.time);
-    const v = c.values;
-    v[C_REQUESTS]! += w * partial.requests;
-    v[C_WITH_QUERY]! += w * partial.withQuery;
-    v[C_NEW_VISITORS]! += w * partial.newVisitors;
-    v[C_HITS]! += w * partial.hits;
-    v[C_MISSES]! += w * partial.misses;
-    v[C_EXPIRED]! += w * partial.expired;
-    v[C_STALE]! += w * partial.stale;
-    v[C_UNCACHEABLE]! += w * partial.uncacheable;
-    v[C_PLAIN]! += w * partial.plainRequests;
-    v[C_PLAIN_CACHED]! += w * partial.plainCached;
-    v[C_QUERY_MISSES]! += w * partial.queryMisses;
-    v[C_SERVER_ERRORS]! += w * partial.serverErrors;
-    v[C_ORIGIN_MS]! += w * partial.originMsSum;
-    v[C_ORIGIN_COUNT]! += w * partial.originCount;
+    const pool = this.pool;
+    const o = aggregate.slot * CX_STRIDE;
+    const w = pooledDecayAt(pool, o + CX_TIME, C_SIZE, this.config.windows.aggregateMs, partial.time);
+    const c = o + CX_COUNTERS;
+    pool[c + C_REQUESTS]! += w * partial.requests;
+    pool[c + C_WITH_QUERY]! += w * partial.withQuery;
+    pool[c + C_NEW_VISITORS]! += w * partial.newVisitors;
+    pool[c + C_HITS]! += w * partial.hits;
+    pool[c + C_MISSES]! += w * partial.misses;
+    pool[c + C_EXPIRED]! += w * partial.expired;
+    pool[c + C_STALE]! += w * partial.stale;
+    pool[c + C_UNCACHEABLE]! += w * partial.uncacheable;
+    pool[c + C_PLAIN]! += w * partial.plainRequests;
+    pool[c + C_PLAIN_CACHED]! += w * partial.plainCached;
+    pool[c + C_QUERY_MISSES]! += w * partial.queryMisses;
+    pool[c + C_SERVER_ERRORS]! += w * partial.serverErrors;
+    pool[c + C_ORIGIN_MS]! += w * partial.originMsSum;
+    pool[c + C_ORIGIN_COUNT]! += w * partial.originCount;
     let distinct = partial.queryOverflow;
     for (const hash of partial.queryHashes) if (aggregate.newQuery(hash, partial.time)) distinct++;
-    v[C_DISTINCT_QUERIES]! += w * distinct;
-    this.evaluate(key, aggregate, sink);
+    pool[c + C_DISTINCT_QUERIES]! += w * distinct;
+    this.evaluate(aggregate.key, aggregate, sink);
   }
 
   /** Moves the clock: expires policies whose time has come (tombstones). */
@@ -165,6 +199,20 @@ export class ContentWatch {
     }
   }
 
+  /** Zero counters and no clock for a key new in `slot` (growing the pool to hold the slot). */
+  private clearCounters(slot: number): void {
+    if ((slot + 1) * CX_STRIDE > this.pool.length) {
+      const grown = new Float64Array(
+        Math.min(this.keys.capacity, (this.pool.length / CX_STRIDE) * 2) * CX_STRIDE,
+      );
+      grown.set(this.pool);
+      this.pool = grown;
+    }
+    const o = slot * CX_STRIDE;
+    this.pool.fill(0, o, o + CX_STRIDE);
+    this.pool[o + CX_TIME] = Number.NEGATIVE_INFINITY;
+  }
+
   getStats(): ContentWatchStats {
     this.stats.contentKeys = this.keys.size;
     this.stats.activePolicies = this.policies.size;
@@ -177,8 +225,9 @@ export class ContentWatch {
 
   private evaluate(key: string, aggregate: ContentAggregate, sink: ContentWatchSink): void {
     const cfg = this.config.cache;
-    const v = aggregate.counters.values;
-    const requests = v[C_REQUESTS]!;
+    const pool = this.pool;
+    const c = aggregate.slot * CX_STRIDE + CX_COUNTERS;
+    const requests = pool[c + C_REQUESTS]!;
     if (requests < cfg.minRequests) return;
     const signals: Signal[] = [];
     const reasons: string[] = [];
@@ -189,8 +238,8 @@ export class ContentWatch {
     let cacheKey: CacheKeyRule | null = null;
 
     // Hot key missing the cache: collapse concurrent misses, serve stale while one revalidates.
-    const missRatio = (v[C_MISSES]! + v[C_EXPIRED]!) / requests;
-    const cacheable = requests - v[C_UNCACHEABLE]!;
+    const missRatio = (pool[c + C_MISSES]! + pool[c + C_EXPIRED]!) / requests;
+    const cacheable = requests - pool[c + C_UNCACHEABLE]!;
     if (cacheable >= cfg.minRequests && missRatio >= cfg.hotMissRatio) {
       reasons.push('hot-miss');
       collapse = true;
@@ -200,13 +249,13 @@ export class ContentWatch {
     }
 
     // Busted path: unique query strings missing the cache on a path the cache serves fine without them.
-    const withQuery = v[C_WITH_QUERY]!;
-    const plain = v[C_PLAIN]!;
+    const withQuery = pool[c + C_WITH_QUERY]!;
+    const plain = pool[c + C_PLAIN]!;
     if (withQuery > 0 && plain > 0) {
       const queryShare = withQuery / requests;
-      const distinctShare = Math.min(1, v[C_DISTINCT_QUERIES]! / withQuery);
-      const queryMissShare = v[C_QUERY_MISSES]! / withQuery;
-      const plainCachedShare = v[C_PLAIN_CACHED]! / plain;
+      const distinctShare = Math.min(1, pool[c + C_DISTINCT_QUERIES]! / withQuery);
+      const queryMissShare = pool[c + C_QUERY_MISSES]! / withQuery;
+      const plainCachedShare = pool[c + C_PLAIN_CACHED]! / plain;
       if (
         queryShare >= cfg.bustQueryShare &&
         distinctShare >= cfg.bustDistinctShare &&
@@ -231,7 +280,7 @@ export class ContentWatch {
     }
 
     // Too much stale serving: cap how stale a response may be.
-    const staleRatio = v[C_STALE]! / requests;
+    const staleRatio = pool[c + C_STALE]! / requests;
     if (staleRatio >= cfg.staleRatio) {
       reasons.push('stale-serving');
       maxStale = cfg.maxStaleSeconds;
@@ -240,10 +289,10 @@ export class ContentWatch {
 
     if (reasons.length === 0) return;
     signals.push({ name: 'requestsPerMinute', value: r3(requests), threshold: cfg.minRequests });
-    if (v[C_ORIGIN_COUNT]! > 0) {
-      signals.push({ name: 'originMsMean', value: r3(v[C_ORIGIN_MS]! / v[C_ORIGIN_COUNT]!) });
+    if (pool[c + C_ORIGIN_COUNT]! > 0) {
+      signals.push({ name: 'originMsMean', value: r3(pool[c + C_ORIGIN_MS]! / pool[c + C_ORIGIN_COUNT]!) });
     }
-    signals.push({ name: 'newVisitorsPerMinute', value: r3(v[C_NEW_VISITORS]!) });
+    signals.push({ name: 'newVisitorsPerMinute', value: r3(pool[c + C_NEW_VISITORS]!) });
 
     const now = this.now;
     const current = aggregate.policy;

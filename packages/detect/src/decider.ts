@@ -234,7 +234,15 @@ class FingerprintAggregate {
     return out;
   }
 
-  constructor(tau: number, pathSlots: number) {
+  constructor(
+    /**
+     * `fp:<fingerprint>`, its decision key, built once: every partial of the fingerprint probes
+     * the active decisions by it (one concatenation hashed per partial otherwise).
+     */
+    readonly key: string,
+    tau: number,
+    pathSlots: number,
+  ) {
     this.counters = new DecayedCounters(F_SIZE, tau);
     this.paths = new Uint32Array(pathSlots);
     this.pathSeenAt = new Float64Array(pathSlots).fill(Number.NEGATIVE_INFINITY);
@@ -368,6 +376,14 @@ export class Decider {
   private readonly history: OffenceHistory;
   private readonly fingerprints: ClockTable<string, FingerprintAggregate>;
   private readonly prefixes: ClockTable<string, PrefixAggregate>;
+  /**
+   * The prefix table's index (prefix → slot; the table keeps it): a traffic tick's prefix counts
+   * only need the slot (their counters live in the pool), not the aggregate object.
+   */
+  private readonly prefixSlots = new Map<string, number>();
+  /** The prefix `prefixAggregate` last answered for, and its aggregate (see there). */
+  private lastPrefixText: string | null = null;
+  private lastPrefix: PrefixAggregate | null = null;
   /** Prefix counters and times by prefix-table slot (PX_STRIDE per slot), grown by doubling. */
   private prefixPool: Float64Array;
   /** Established benign clients active (count-once-per-window sums from ticks). */
@@ -408,7 +424,7 @@ export class Decider {
   ) {
     this.history = new OffenceHistory(config.bounds.maxHistory, config.decisions.historyMs);
     this.fingerprints = new ClockTable(config.bounds.maxFingerprints);
-    this.prefixes = new ClockTable(config.bounds.maxPrefixes);
+    this.prefixes = new ClockTable(config.bounds.maxPrefixes, undefined, this.prefixSlots);
     this.prefixPool = new Float64Array(Math.min(1024, config.bounds.maxPrefixes) * PX_STRIDE);
     this.attacked = new ClockTable(config.bounds.maxAttackedPaths);
     this.establishedActive = new DecayedCounters(1, config.windows.aggregateMs);
@@ -522,7 +538,7 @@ export class Decider {
         }
       }
     }
-    this.decideClient(signal, suspect, sink);
+    this.decideClient(signal, suspect, sink, true);
     if (markedNewPaths) this.recheckPendingForAttackedPaths(sink);
   }
 
@@ -586,7 +602,7 @@ export class Decider {
       if (pending.time < since) continue;
       const suspect = this.attackedPathsSuspect(pending);
       if (suspect === null) still.push(pending);
-      else this.decideClient(pending, suspect, sink);
+      else this.decideClient(pending, suspect, sink, false);
     }
     this.pendingBotShaped = still;
   }
@@ -596,7 +612,13 @@ export class Decider {
    * address (pages, no assets, no referers) using a fingerprint that is suspect right now is part
    * of that swarm, even if its own volume is tiny.
    */
-  private decideClient(signal: JudgedClient, suspect: Suspect | null, sink: DeciderSink): void {
+  private decideClient(
+    signal: JudgedClient,
+    suspect: Suspect | null,
+    sink: DeciderSink,
+    /** The caller found the address not allowlisted while handling the same input. */
+    allowlistChecked: boolean,
+  ): void {
     let action = this.actionFor(signal.score);
     let reason = signal.reason;
     let score = signal.score;
@@ -620,6 +642,11 @@ export class Decider {
       }
     }
     if (action === null) return;
+    // Allowlists always win, whichever path led here (pending signals judged later included).
+    if (!allowlistChecked && this.allowlist.has(signal.ip)) {
+      this.stats.allowlistedSkipped++;
+      return;
+    }
     const published = this.decide(
       'ip',
       signal.ip,
@@ -629,6 +656,7 @@ export class Decider {
       score,
       signal.established ? 1 : 0,
       sink,
+      signal.prefix,
     );
     if (published && signal.prefix !== null) {
       const prefix = this.prefixAggregate(signal.prefix);
@@ -655,9 +683,13 @@ export class Decider {
 
   private onPrefix(partial: PrefixCount, time: number, sink: DeciderSink): void {
     this.stats.prefixCounts++;
-    const prefix = this.prefixAggregate(partial.prefix);
+    // A known prefix by its slot (marked used, as a lookup does): reading its aggregate too was
+    // two more memory accesses far apart, per count, over tens of thousands of prefixes.
+    let slot = this.prefixSlots.get(partial.prefix);
+    if (slot === undefined) slot = this.prefixAggregate(partial.prefix).slot;
+    else this.prefixes.touch(slot);
     const pool = this.prefixPool;
-    const o = prefix.slot * PX_STRIDE;
+    const o = slot * PX_STRIDE;
     const w = pooledDecayAt(pool, o + PX_TIME, P_SIZE, this.config.windows.aggregateMs, time);
     const c = o + PX_COUNTERS;
     pool[c + P_CLIENTS]! += w * partial.clients;
@@ -685,6 +717,7 @@ export class Decider {
     let aggregate = this.fingerprints.get(partial.fingerprint);
     if (aggregate === undefined) {
       aggregate = new FingerprintAggregate(
+        `fp:${partial.fingerprint}`,
         this.config.windows.aggregateMs,
         this.config.bounds.pathsPerFingerprint,
       );
@@ -732,7 +765,7 @@ export class Decider {
   private evaluateFingerprint(fingerprint: string, aggregate: FingerprintAggregate, sink: DeciderSink): void {
     const cfg = this.config.fingerprint;
     const v = aggregate.counters.values;
-    const key = `fp:${fingerprint}`;
+    const key = aggregate.key;
     const clients = v[F_CLIENTS]!;
     const humans = v[F_HUMANS]!;
     const established = v[F_ESTABLISHED]!;
@@ -826,7 +859,7 @@ export class Decider {
     aggregate.suspect = { reason, points, evidence, at: this.now };
     // Addresses that showed the bot shape before the fingerprint turned suspect are judged now.
     for (const pending of aggregate.takePending(this.now - this.config.windows.aggregateMs)) {
-      if (!this.allowlist.has(pending.ip)) this.decideClient(pending, aggregate.suspect, sink);
+      if (!this.allowlist.has(pending.ip)) this.decideClient(pending, aggregate.suspect, sink, true);
     }
 
     if (humanShare > cfg.maxHumanShare || established >= PRESENT || clients < cfg.minClients) {
@@ -932,12 +965,15 @@ export class Decider {
     score: number,
     coveredEstablished: number,
     sink: DeciderSink,
+    /**
+     * An ip decision's range: the signal's prefix, which is `prefixOf(value)` (the profiler
+     * computes it with the same function), so a new decision counts in it without computing the
+     * range again (in `remove` it is).
+     */
+    prefix: string | null = null,
   ): boolean {
-    // Allowlists always win, whichever path led here (pending signals judged later included).
-    if (
-      (scope === 'ip' && this.allowlist.has(value)) ||
-      (scope === 'range' && this.allowlist.touchesRange(value))
-    ) {
+    // Allowlists always win (an ip decision's address was checked by `decideClient`, its only way here).
+    if (scope === 'range' && this.allowlist.touchesRange(value)) {
       this.stats.allowlistedSkipped++;
       return false;
     }
@@ -961,6 +997,7 @@ export class Decider {
     let expiresAt: number;
     let durationMs: number;
     let isNew = false;
+    let offences = 0;
     if (current !== undefined) {
       const old = current;
       if (actionStrength(ruleAction) > actionStrength(old.action)) {
@@ -981,7 +1018,7 @@ export class Decider {
       }
     } else {
       isNew = true;
-      const offences = this.history.offences(key, now);
+      offences = this.history.offences(key, now);
       const step = Math.min(LADDER.length - 1, LADDER.indexOf(ruleAction) + offences);
       action = LADDER[step]!;
       const d = this.config.decisions;
@@ -1029,10 +1066,9 @@ export class Decider {
     this.expiries.push(expiresAt, key, decision.version);
     this.expiries.compactIfStale(this.active.size, (k, v) => this.active.get(k)?.version === v);
     if (isNew) {
-      this.history.add(key, now);
-      if (scope === 'ip') {
-        const prefix = this.config.range.enabled ? this.prefixOfIpDecision(value) : null;
-        if (prefix !== null) prefix.badAddresses++;
+      this.history.add(key, now, offences);
+      if (scope === 'ip' && prefix !== null && this.config.range.enabled) {
+        this.prefixAggregate(prefix).badAddresses++;
       }
     }
     this.stats.decisionsPublished++;
@@ -1122,7 +1158,14 @@ export class Decider {
     sink.decision(key, null, time);
   }
 
+  /**
+   * The prefix aggregate of `prefix`, inserting it when new. A published ip decision asks twice for
+   * the same prefix (its range count in `decide`, its reason in `decideClient`), so the last answer
+   * is remembered: until the next insert it is still in the table with its referenced bit set (only
+   * an insert's sweep clears bits or evicts), so answering from it is what the table would answer.
+   */
   private prefixAggregate(prefix: string): PrefixAggregate {
+    if (prefix === this.lastPrefixText) return this.lastPrefix!;
     let aggregate = this.prefixes.get(prefix);
     if (aggregate === undefined) {
       aggregate = this.prefixes.insert(prefix, (slot) => {
@@ -1141,6 +1184,8 @@ export class Decider {
       this.prefixPool[o + PX_LAST_HUMAN] = Number.NEGATIVE_INFINITY;
       this.prefixPool[o + PX_LAST_PROTECTED] = Number.NEGATIVE_INFINITY;
     }
+    this.lastPrefixText = prefix;
+    this.lastPrefix = aggregate;
     return aggregate;
   }
 
@@ -1159,6 +1204,10 @@ function r3(value: number): number {
  * Whether a value has the shape of a decider input: the fields each kind's handler reads, with
  * their types. Inputs arrive as JSON from other processes; one with a missing or mistyped field
  * would throw inside a handler after the clock had already moved.
+ *
+ * Every input passes here (a tick with hundreds of prefix counts), so each field is read by name
+ * at its own site rather than by looping over a list of names: a load by a varying name is a
+ * generic lookup, and those were most of this check's time.
  */
 function isInput(value: unknown): value is DeciderInput {
   if (value === null || typeof value !== 'object') return false;
@@ -1171,61 +1220,51 @@ function isInput(value: unknown): value is DeciderInput {
         (v.prefix === null || isText(v.prefix)) &&
         isText(v.fingerprint) &&
         isText(v.reason) &&
-        numbersIn(v, CLIENT_NUMBERS) &&
+        isNumber(v.score) &&
+        isNumber(v.burstRequests) &&
+        isNumber(v.firstSeen) &&
+        isNumber(v.requests) &&
         typeof v.humanLooking === 'boolean' &&
         typeof v.botShaped === 'boolean' &&
         typeof v.established === 'boolean' &&
-        Array.isArray(v.paths) &&
-        v.paths.every(isNumber) &&
-        Array.isArray(v.signals) &&
-        v.signals.every((g) => g !== null && typeof g === 'object' && isText((g as Signal).name))
+        isNumberList(v.paths) &&
+        isSignalList(v.signals)
       );
     case 'fingerprint':
+      // (`pathRepeats` may be absent: partials written before it existed count `repeats` instead.)
       return (
         isText(v.fingerprint) &&
-        numbersIn(v, FINGERPRINT_NUMBERS) &&
-        Array.isArray(v.paths) &&
-        v.paths.every(isNumber) &&
+        isNumber(v.requests) &&
+        isNumber(v.pages) &&
+        isNumber(v.assets) &&
+        isNumber(v.repeats) &&
+        isNumber(v.busts) &&
+        isNumber(v.loginPosts) &&
+        isNumber(v.authFailures) &&
+        isNumber(v.sensitiveHits) &&
+        isNumber(v.errors) &&
+        isNumber(v.clients) &&
+        isNumber(v.humanClients) &&
+        isNumber(v.establishedClients) &&
+        isNumber(v.flaggedClients) &&
+        isNumberList(v.paths) &&
         typeof v.pathsOverflow === 'boolean' &&
         typeof v.declaredCrawler === 'boolean' &&
         (v.userAgent === null || isText(v.userAgent))
       );
     case 'tick':
       return (
-        numbersIn(v, TICK_NUMBERS) &&
-        Array.isArray(v.prefixes) &&
-        v.prefixes.every(
-          (p) =>
-            p !== null &&
-            typeof p === 'object' &&
-            isText((p as PrefixCount).prefix) &&
-            numbersIn(p, PREFIX_NUMBERS),
-        )
+        isNumber(v.partition) &&
+        isNumber(v.requests) &&
+        isNumber(v.late) &&
+        isNumber(v.clients) &&
+        isNumber(v.establishedClients) &&
+        isPrefixCountList(v.prefixes)
       );
     default:
       return false;
   }
 }
-
-const CLIENT_NUMBERS = ['score', 'burstRequests', 'firstSeen', 'requests'] as const;
-/** (`pathRepeats` may be absent: partials written before it existed count `repeats` instead.) */
-const FINGERPRINT_NUMBERS = [
-  'requests',
-  'pages',
-  'assets',
-  'repeats',
-  'busts',
-  'loginPosts',
-  'authFailures',
-  'sensitiveHits',
-  'errors',
-  'clients',
-  'humanClients',
-  'establishedClients',
-  'flaggedClients',
-] as const;
-const TICK_NUMBERS = ['partition', 'requests', 'late', 'clients', 'establishedClients'] as const;
-const PREFIX_NUMBERS = ['clients', 'humanClients', 'establishedClients', 'protectedClients'] as const;
 
 function isNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);
@@ -1235,7 +1274,36 @@ function isText(value: unknown): value is string {
   return typeof value === 'string';
 }
 
-function numbersIn(value: object, names: readonly string[]): boolean {
-  for (const name of names) if (!isNumber((value as Record<string, unknown>)[name])) return false;
+function isNumberList(value: unknown): value is number[] {
+  if (!Array.isArray(value)) return false;
+  for (let i = 0; i < value.length; i++) if (!isNumber(value[i])) return false;
+  return true;
+}
+
+function isSignalList(value: unknown): value is Signal[] {
+  if (!Array.isArray(value)) return false;
+  for (let i = 0; i < value.length; i++) {
+    const g: unknown = value[i];
+    if (g === null || typeof g !== 'object' || !isText((g as Signal).name)) return false;
+  }
+  return true;
+}
+
+function isPrefixCountList(value: unknown): value is PrefixCount[] {
+  if (!Array.isArray(value)) return false;
+  for (let i = 0; i < value.length; i++) {
+    const p: unknown = value[i];
+    if (p === null || typeof p !== 'object') return false;
+    const c = p as Record<string, unknown>;
+    if (
+      !isText(c.prefix) ||
+      !isNumber(c.clients) ||
+      !isNumber(c.humanClients) ||
+      !isNumber(c.establishedClients) ||
+      !isNumber(c.protectedClients)
+    ) {
+      return false;
+    }
+  }
   return true;
 }

@@ -33,10 +33,14 @@ export class OffenceHistory {
     return entry.offences;
   }
 
-  /** Counts one more offence on `key` at `now`. */
-  add(key: string, now: number): void {
-    const offences = this.offences(key, now);
-    this.entries.delete(key);
+  /**
+   * Counts one more offence on `key` at `now`. A caller that has just asked `offences(key, now)`
+   * passes the answer as `known`, which saves asking again (the answer would be the same). 0 then
+   * means the key is not held (`offences` forgot it if it was stale): nothing to take out first.
+   */
+  add(key: string, now: number, known?: number): void {
+    const offences = known ?? this.offences(key, now);
+    if (known !== 0) this.entries.delete(key);
     if (this.entries.size >= this.max) {
       const oldest = this.entries.keys().next();
       if (oldest.done !== true) this.entries.delete(oldest.value);

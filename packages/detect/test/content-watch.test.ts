@@ -146,3 +146,34 @@ test('malformed partials are counted, never thrown', () => {
   for (const bad of [null, {}, { time: 1, path: '/x' }]) watch.process(bad as never, sink);
   assert.equal(watch.getStats().rejected, 3);
 });
+
+test('partials of one key meet on one aggregate however they arrive: a path on other hosts, no host, evictions', () => {
+  const watch = new ContentWatch(withDefaults({ bounds: { maxContentKeys: 2 } }));
+  const sink = new Collect();
+  // Half the requests a policy needs, a third of them served stale: a policy once two halves meet.
+  const half = (host: string | null, path: string) =>
+    partial({ time: T0, host, path, requests: 60, plainRequests: 60, stale: 20, hits: 40, plainCached: 60 });
+  const keys = () => sink.published.map((p) => p.key);
+  watch.process(half('a.example', '/p'), sink);
+  watch.process(half('b.example', '/p'), sink);
+  assert.deepEqual(keys(), [], 'one path on two hosts is two keys');
+  watch.process(half('a.example', '/p'), sink);
+  watch.process(half('b.example', '/p'), sink);
+  assert.deepEqual(keys(), ['a.example/p', 'b.example/p']);
+  // An unknown host is `*` in the key: a partial naming the host `*` adds to the same key.
+  watch.process(half(null, '/q'), sink);
+  watch.process(half('*', '/q'), sink);
+  assert.deepEqual(keys().at(-1), '*/q');
+  // The table holds 2 keys (evicted by a clock hand: `a.example/p` went for `*/q`, `b.example/p`
+  // goes for `c.example/r`). An evicted key starts over: a new aggregate, without the policy the
+  // evicted one had, so it is published again once two more halves meet.
+  watch.process(half('c.example', '/r'), sink);
+  assert.equal(keys().length, 3);
+  watch.process(half('b.example', '/p'), sink);
+  watch.process(half('b.example', '/p'), sink);
+  assert.deepEqual(keys().slice(3), ['b.example/p']);
+  watch.process(half('a.example', '/p'), sink);
+  watch.process(half('a.example', '/p'), sink);
+  assert.deepEqual(keys().slice(3), ['b.example/p', 'a.example/p']);
+  assert.equal(watch.getStats().contentKeys, 2);
+});

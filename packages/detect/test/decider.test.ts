@@ -178,6 +178,27 @@ test('many bad addresses filling a /24 with nothing human in it become one range
   assert.ok(range.signals.some((s) => s.name === 'badAddresses' && s.value >= 8));
 });
 
+test('a range forms in a prefix table smaller than the traffic, its counts kept between ticks of other prefixes', () => {
+  const { d, sink } = decider({ bounds: { maxPrefixes: 2 } });
+  const count = (prefix: string, clients: number) => ({
+    prefix,
+    clients,
+    humanClients: 0,
+    establishedClients: 0,
+    protectedClients: 0,
+  });
+  d.process(tick(T0, { prefixes: [count('203.0.113.0/24', 10), count('198.51.100.0/24', 1)] }), sink);
+  for (let i = 1; i <= 10; i++) {
+    d.process(signal({ ip: `203.0.113.${i}`, time: T0 + i }), sink);
+    d.process(tick(T0 + i, { prefixes: [count('198.51.100.0/24', 1)] }), sink);
+  }
+  assert.ok(sink.latest('range:203.0.113.0/24'), JSON.stringify(sink.published.map((p) => p.key)));
+  // A third prefix evicts one; the table stays at its bound.
+  d.process(tick(T0 + 20, { prefixes: [count('192.0.2.0/24', 1)] }), sink);
+  d.process(signal({ ip: '203.0.113.11', time: T0 + 21 }), sink);
+  assert.equal(d.getStats().prefixes, 2);
+});
+
 test('no range decision where a human-looking client lives, nor over an allowlisted address', () => {
   const withHuman = decider();
   withHuman.d.process(

@@ -26,3 +26,23 @@ test('at most max keys, the least recently used one evicted; a read makes a key 
   assert.equal(history.offences('c', 5), 1);
   assert.throws(() => new OffenceHistory(0, 1), RangeError);
 });
+
+test('add with the offences just read counts and evicts as add alone does (new, stale and held keys)', () => {
+  const alone = new OffenceHistory(2, 1000);
+  const told = new OffenceHistory(2, 1000);
+  const steps: [string, number][] = [
+    ['a', 0],
+    ['b', 10],
+    ['a', 20], // held
+    ['c', 30], // new, table full: evicts the least recent ('b')
+    ['c', 2000], // stale: forgotten, then counted again
+    ['b', 2010],
+  ];
+  for (const [key, now] of steps) {
+    alone.add(key, now);
+    told.add(key, now, told.offences(key, now));
+    for (const k of ['a', 'b', 'c'])
+      assert.equal(told.offences(k, now), alone.offences(k, now), `${k} at ${now}`);
+  }
+  assert.equal(told.size, alone.size);
+});
