@@ -99,10 +99,27 @@ export class AddressIndex implements KeyIndex<string> {
 }
 
 /**
+ * The text ipv4Number read last, and its number. Each request's address is looked up by the
+ * profiler and then by the verdict backtest (each in its own AddressIndex), and a new address is
+ * inserted right after its lookup: the second read of the same text costs one comparison (a
+ * pointer compare when it is the same string) instead of parsing it again.
+ */
+let lastText = '';
+let lastNumber = -1;
+
+/**
  * The number of a canonical dotted-quad IPv4 text ("192.0.2.1": four decimal parts 0–255 without
  * leading zeros), or -1 for any other text.
  */
 export function ipv4Number(text: string): number {
+  if (text === lastText) return lastNumber;
+  const address = readIpv4(text);
+  lastText = text;
+  lastNumber = address;
+  return address;
+}
+
+function readIpv4(text: string): number {
   const length = text.length;
   if (length < 7 || length > 15) return -1;
   let address = 0;

@@ -4,19 +4,20 @@
  * path. Hashes are never 0: 0 marks an empty slot in the fixed-size key sets.
  */
 export const FNV_OFFSET = 0x811c9dc5;
+export const FNV_PRIME = 0x01000193;
 
 export function hashContinue(hash: number, text: string): number {
   let h = hash;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
+    h = Math.imul(h, FNV_PRIME);
   }
   return h;
 }
 
 /** Folds in a separator so that ("ab","c") and ("a","bc") differ. */
 export function hashSeparator(hash: number): number {
-  return Math.imul(hash ^ 0x1f, 0x01000193);
+  return Math.imul(hash ^ 0x1f, FNV_PRIME);
 }
 
 /** Finishes a hash into a non-zero unsigned 32-bit value. */
@@ -47,8 +48,22 @@ export function hashContentState(host: string | null, path: string): number {
 
 /** {@link hashUrl} from the content key's {@link hashContentState} and a query. */
 export function hashUrlFrom(contentState: number, query: string): number {
-  return hashFinish(hashContinue(hashSeparator(hashSeparator(contentState)), query));
+  return hashFinish(hashContinue(queryStart(contentState), query));
 }
+
+/**
+ * The state {@link hashUrl} reads the query from, after a content key's {@link hashContentState}
+ * (for a caller hashing the query's characters itself, along with other work on them).
+ */
+export function queryStart(contentState: number): number {
+  return hashSeparator(hashSeparator(contentState));
+}
+
+/**
+ * {@link queryStart} of no host and an empty path: `hashUrl(null, '', query)`, a query's own hash
+ * (as content partials list them), is `hashFinish(hashContinue(QUERY_HASH_START, query))`.
+ */
+export const QUERY_HASH_START = queryStart(hashContentState(null, ''));
 
 /** Hash of a content key extended with the query (a full URL). */
 export function hashUrl(host: string | null, path: string, query: string | null): number {

@@ -124,7 +124,14 @@ export class SensitivePathMatcher {
 
   /** Whether a query string carries a traversal, file-scheme, SQL-injection or XSS probe. */
   queryMatches(query: string): boolean {
-    if (!mayProbe(query)) return false;
+    return mayProbe(query) && this.probeMatches(query);
+  }
+
+  /**
+   * {@link queryMatches} of a query known to hold a probe character ({@link isProbeChar}): for a
+   * caller that already read the query once for another reason and noted them on the way.
+   */
+  probeMatches(query: string): boolean {
     if (mayTraverse(query) && this.containsTraversal(query)) return true;
     if (!mayInject(query)) return false;
     const lowered = query.toLowerCase();
@@ -139,19 +146,25 @@ export class SensitivePathMatcher {
   }
 }
 
+/** 1 at the character codes of `.`, `%`, `:`, `\`, `/`, `<`, `(` and `_` (see mayProbe). */
+const PROBE_CHARS = new Uint8Array(128);
+for (const c of '.%:\\/<(_') PROBE_CHARS[c.charCodeAt(0)] = 1;
+
+/**
+ * Whether a character code is one that every text the query checks look for contains (see
+ * mayProbe): a query without any is no probe. One table load instead of eight comparisons.
+ */
+export function isProbeChar(c: number): boolean {
+  return c < 128 && PROBE_CHARS[c] === 1;
+}
+
 /**
  * One pass over a query before the pre-checks below (each a scan of its own): every text either
  * of them looks for contains `.`, `%`, `:`, `\\`, `/`, `<`, `(` or `_`, and most queries (`id=42`,
  * `since=1705815115&device=41d7e1`) contain none.
  */
-function mayProbe(query: string): boolean {
-  for (let i = 0; i < query.length; i++) {
-    const c = query.charCodeAt(i);
-    // . % : \ / < ( _
-    if (c === 46 || c === 37 || c === 58 || c === 92 || c === 47 || c === 60 || c === 40 || c === 95) {
-      return true;
-    }
-  }
+export function mayProbe(query: string): boolean {
+  for (let i = 0; i < query.length; i++) if (isProbeChar(query.charCodeAt(i))) return true;
   return false;
 }
 

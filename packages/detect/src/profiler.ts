@@ -28,7 +28,7 @@ import { ClockTable } from './clock-table.js';
 import type { DetectConfig } from './config.js';
 import type { DetectDeps } from './deps.js';
 import { detachString, SharedStrings } from './detach-string.js';
-import { hashContentState, hashFinish, hashString, hashUrl, hashUrlFrom } from './hash.js';
+import { FNV_PRIME, hashContentState, hashFinish, hashString, QUERY_HASH_START, queryStart } from './hash.js';
 import type {
   ClientSignal,
   ContentPartial,
@@ -36,6 +36,7 @@ import type {
   PrefixCount,
   TrafficTick,
 } from './messages.js';
+import { isProbeChar } from './path-lists.js';
 import {
   ASSET,
   AUTH_FAILURE,
@@ -62,6 +63,12 @@ const DECAY_TABLE_SECONDS = 600;
  * flush: past it the table starts over; memory only, never results).
  */
 const PATH_ENTRIES = 65_536;
+
+/**
+ * Slots of the path entries' front cache (see Profiler.pathCache): 128 KB of pointers, which stay
+ * in the core's cache where the `Map`'s tables (~2 MB at PATH_ENTRIES) do not.
+ */
+const PATH_CACHE_BITS = 14;
 
 /**
  * Distinct paths, hosts, prefixes and header values the profiler shares between clients. When
@@ -727,6 +734,8 @@ class PathEntry {
   readonly content = new ContentAccumulator();
 
   constructor(
+    /** Its key in Profiler.paths (the 30-bit content hash). */
+    readonly key: number,
     readonly facts: number,
     readonly host: string | null,
     readonly path: string,
@@ -857,6 +866,13 @@ export class Profiler {
    * billion per pair) share facts.
    */
   private readonly paths = new Map<number, PathEntry>();
+  /**
+   * The entry last found in `paths` per low PATH_CACHE_BITS bits of its key (null: none), looked
+   * at first: a hit is one load from a small array instead of the `Map`'s hash and probe in tables
+   * too big to stay in cache. An entry here is the `Map`'s for its key as long as its epoch is
+   * current (emptied when the epoch changes, so it keeps no entry the `Map` dropped alive).
+   */
+  private readonly pathCache: (PathEntry | null)[] = [];
   private pathEpoch = 0;
   /** User agent text → entry (see UserAgentEntry); bounded by USER_AGENT_ENTRIES. */
   private readonly userAgents = new Map<string, UserAgentEntry>();
@@ -905,6 +921,11 @@ export class Profiler {
    */
   private readonly multiFingerprintCounted = new Map<number, number>();
 
+  /** What readQuery found in the current request's query (valid while its query is not null). */
+  private urlHash = 0;
+  private queryHash = 0;
+  private queryMayProbe = false;
+
   private maxTime = Number.NEGATIVE_INFINITY;
   private nextFlushAt = Number.NEGATIVE_INFINITY;
   private tickRequests = 0;
@@ -941,6 +962,8 @@ export class Profiler {
     this.view = new ClientProfile(this.store);
     this.clients = new ClockTable<string, number>(this.maxClients, undefined, this.addresses);
     this.classifier = new RequestClassifier(config);
+    // Filled by push: a packed array (one made by `new Array(n)` stays holey).
+    for (let k = 0; k < 1 << PATH_CACHE_BITS; k++) this.pathCache.push(null);
     const bits = deps.ipv4PrefixBits;
     this.ipv4PrefixShift = bits !== undefined && bits >= 0 && bits <= 32 ? 32 - bits : -1;
     this.tauShort = config.windows.shortMs;
@@ -1043,7 +1066,14 @@ export class Profiler {
       pathEntry = this.pathEntry(hash, log);
       client.pathEntry = pathEntry;
     }
-    const flags = this.requestFlags(client, log);
+    const query = log.query;
+    if (query !== null) this.readQuery(contentState, query);
+    const flags = this.classifier.classify(
+      log,
+      client.pathIsAsset,
+      client.pathSensitive,
+      query !== null && this.queryMayProbe,
+    );
     const isAsset = (flags & ASSET) !== 0;
     if (isAsset) client.assets++;
     else client.pages++;
@@ -1057,7 +1087,7 @@ export class Profiler {
     let bust = false;
     let bustWeight = 1;
     if (log.query !== null) {
-      const urlSeen = this.seenOrInsertUrl(client, hashUrlFrom(contentState, log.query));
+      const urlSeen = this.seenOrInsertUrl(client, this.urlHash);
       repeat = urlSeen;
       bust = pathSeen && !urlSeen && (flags & (HIT | STALE | UNCACHEABLE)) === 0;
       // Without a logged cache status a new query string may just be new content (sites that
@@ -1247,8 +1277,25 @@ export class Profiler {
     client.interArrivals++;
   }
 
-  private requestFlags(client: ClientProfile, log: AccessLog): number {
-    return this.classifier.classify(log, client.pathIsAsset, client.pathSensitive);
+  /**
+   * One pass over a request's query (often its longest field) for the three things read from it:
+   * its URL hash (hashUrl, for the client's recent URLs), its own hash (hashUrl(null, '', query),
+   * for the content partial) and whether it holds a probe character (isProbeChar, for the
+   * classifier), instead of a pass each. Results in urlHash, queryHash and queryMayProbe.
+   */
+  private readQuery(contentState: number, query: string): void {
+    let url = queryStart(contentState);
+    let own = QUERY_HASH_START;
+    let probe = false;
+    for (let i = 0; i < query.length; i++) {
+      const c = query.charCodeAt(i);
+      url = Math.imul(url ^ c, FNV_PRIME);
+      own = Math.imul(own ^ c, FNV_PRIME);
+      if (isProbeChar(c)) probe = true;
+    }
+    this.urlHash = hashFinish(url);
+    this.queryHash = hashFinish(own);
+    this.queryMayProbe = probe;
   }
 
   /**
@@ -1290,11 +1337,15 @@ export class Profiler {
   private pathEntry(hash: number, log: AccessLog): PathEntry {
     // 30 bits: small-integer map keys are much cheaper than heap-number ones.
     const key = hash & 0x3fffffff;
+    const cacheSlot = key & ((1 << PATH_CACHE_BITS) - 1);
+    const cached = this.pathCache[cacheSlot];
+    if (cached?.key === key) return cached;
     let entry = this.paths.get(key);
     if (entry === undefined) {
       const asset = this.classifier.isAsset(log.path);
       const facts = (asset ? 1 : 0) | (!asset && this.classifier.isSensitive(log.path, null) ? 2 : 0);
       entry = new PathEntry(
+        key,
         facts,
         this.sharedStrings.getOptional(log.host),
         this.sharedStrings.get(log.path),
@@ -1302,6 +1353,7 @@ export class Profiler {
       );
       this.paths.set(key, entry);
     }
+    this.pathCache[cacheSlot] = entry;
     return entry;
   }
 
@@ -1361,7 +1413,7 @@ export class Profiler {
       acc.withQuery++;
       if ((flags & MISS) !== 0) acc.queryMisses++;
       if (acc.queryOverflow === 0) {
-        const q = hashUrl(null, '', log.query);
+        const q = this.queryHash;
         const hashes = acc.queryHashes;
         let found = false;
         for (let i = 0; i < hashes.length; i++) {
@@ -1651,6 +1703,7 @@ export class Profiler {
     // Between flushes only: within one, a content key must keep one accumulator.
     if (this.paths.size > PATH_ENTRIES) {
       this.paths.clear();
+      this.pathCache.fill(null);
       this.pathEpoch++;
     }
     for (const acc of this.fingerprintList) {

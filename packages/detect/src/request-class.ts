@@ -1,6 +1,6 @@
 import type { AccessLog } from '@edgeguard/schema';
 import type { DetectConfig } from './config.js';
-import { SensitivePathMatcher } from './path-lists.js';
+import { mayProbe, SensitivePathMatcher } from './path-lists.js';
 
 /** Request facts as bit flags: one number per request, no allocation. */
 export const ASSET = 1;
@@ -61,8 +61,15 @@ export class RequestClassifier {
   /**
    * The flags of one request. The path facts (`pathIsAsset`, `pathSensitive` = isSensitive(path,
    * null)) are passed in because the profiler caches them per client; the query is checked here.
+   * `queryMayProbe`: whether the query holds a probe character (isProbeChar), for a caller that
+   * read the query already (the profiler hashes it); by default the query is scanned for them.
    */
-  classify(log: AccessLog, pathIsAsset: boolean, pathSensitive: boolean): number {
+  classify(
+    log: AccessLog,
+    pathIsAsset: boolean,
+    pathSensitive: boolean,
+    queryMayProbe: boolean = log.query !== null && mayProbe(log.query),
+  ): number {
     const status = log.status;
     // 206 Partial Content: one piece of a download (a PDF viewer or a video player fetching by
     // Range). Counted like an asset, so a big file read in chunks is not "repetition".
@@ -73,7 +80,7 @@ export class RequestClassifier {
     }
     if (log.referer !== null) flags |= REFERER;
     if (log.query !== null) flags |= HAS_QUERY;
-    if (pathSensitive || (!pathIsAsset && log.query !== null && this.sensitive.queryMatches(log.query))) {
+    if (pathSensitive || (!pathIsAsset && queryMayProbe && this.sensitive.probeMatches(log.query!))) {
       flags |= SENSITIVE;
     }
     if (log.method === 'POST' && this.isLoginPath(log.path)) {

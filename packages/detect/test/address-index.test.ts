@@ -30,6 +30,18 @@ test('ipv4Number reads only the one canonical spelling of an IPv4 address', () =
   }
 });
 
+test('ipv4Number answers the same for a text read again (the last text is remembered)', () => {
+  const text = '198.51.100.17';
+  const copy = JSON.parse(JSON.stringify(text)) as string;
+  assert.equal(ipv4Number(text), 0xc6336411);
+  assert.equal(ipv4Number(text), 0xc6336411);
+  assert.equal(ipv4Number(copy), 0xc6336411);
+  assert.equal(ipv4Number('198.51.100.1'), 0xc6336401);
+  assert.equal(ipv4Number('2001:db8::1'), -1);
+  assert.equal(ipv4Number('2001:db8::1'), -1);
+  assert.equal(ipv4Number(text), 0xc6336411);
+});
+
 test('AddressIndex answers like a Map through inserts and deletes (growth, probe runs, wrap-around)', () => {
   const index = new AddressIndex();
   const model = new Map<string, number>();

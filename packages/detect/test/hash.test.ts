@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { hashContent, hashContentState, hashFinish, hashUrl, hashUrlFrom } from '../src/hash.js';
+import {
+  hashContent,
+  hashContentState,
+  hashContinue,
+  hashFinish,
+  hashUrl,
+  hashUrlFrom,
+  QUERY_HASH_START,
+  queryStart,
+} from '../src/hash.js';
 
 test('the content key state gives the same content and URL hashes as hashing each from scratch', () => {
   const cases: [string | null, string, string][] = [
@@ -15,6 +24,9 @@ test('the content key state gives the same content and URL hashes as hashing eac
     assert.equal(hashFinish(state), hashContent(host, path));
     assert.equal(hashUrlFrom(state, query), hashUrl(host, path, query));
     assert.notEqual(hashUrlFrom(state, query), hashContent(host, path));
+    // A caller hashing the query itself from the query's start states gets the same hashes.
+    assert.equal(hashFinish(hashContinue(queryStart(state), query)), hashUrl(host, path, query));
+    assert.equal(hashFinish(hashContinue(QUERY_HASH_START, query)), hashUrl(null, '', query));
   }
   // The separators keep the parts apart.
   assert.notEqual(hashUrl('a', 'b/c', 'c'), hashUrl('ab', '/c', 'c'));

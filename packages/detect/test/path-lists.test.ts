@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { SensitivePathMatcher } from '../src/path-lists.js';
+import { isProbeChar, mayProbe, SensitivePathMatcher } from '../src/path-lists.js';
 
 const matcher = new SensitivePathMatcher();
 
@@ -59,4 +59,13 @@ test('every traversal, SQL-injection and XSS pattern of the lists is a probe in 
   // None of the characters any pattern needs: not a probe, whatever the letters.
   assert.equal(matcher.queryMatches('since=1705815115&device=41d7e114e03deba9'), false);
   assert.equal(matcher.queryMatches('q=union+select+password+from+users'), false);
+});
+
+test('the probe characters are the eight every pattern needs, and probeMatches is queryMatches past them', () => {
+  for (let c = 0; c < 0x3000; c++) {
+    assert.equal(isProbeChar(c), '.%:\\/<(_'.includes(String.fromCharCode(c)), `char ${c}`);
+  }
+  for (const query of ['id=42', '_=1705827706309', 'file=../../etc/passwd', 'q=%3Cscript%3E', 'a=b.c']) {
+    assert.equal(matcher.queryMatches(query), mayProbe(query) && matcher.probeMatches(query), query);
+  }
 });

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { prefixOf } from '@edgeguard/netaddr';
 import type { AccessLog } from '@edgeguard/schema';
 import { withDefaults } from '../src/config.js';
+import { hashContent } from '../src/hash.js';
 import type { ClientSignal, ContentPartial, FingerprintPartial, TrafficTick } from '../src/messages.js';
 import { Profiler, type ProfilerSink } from '../src/profiler.js';
 import { CURL, GOOGLEBOT, humanSession, merge, request, T0, testDeps } from './helpers.js';
@@ -317,6 +318,32 @@ test("each flush's partials hold only that flush's requests, paths and content k
   assert.deepEqual(
     sink.content.map((p) => `${p.path}:${p.requests}`),
     ['/a:1', '/b:2'],
+  );
+});
+
+test('after the path table starts over, a content key has one accumulator per flush again (its front cache too)', () => {
+  // The slot of a path in the profiler's front cache of path entries: low 14 bits of its key.
+  const cacheSlot = (path: string) => hashContent('shop.example', path) & 0x3fff;
+  let other = 0;
+  while (cacheSlot(`/q${other}`) !== cacheSlot('/p')) other++;
+  const logs = [request({ time: T0, clientAddress: '203.0.113.90', path: '/p' })];
+  // More distinct paths than the table keeps (PATH_ENTRIES), none in the cache slot of /p: the
+  // table starts over at the next flush, with the entry of /p still in the cache.
+  for (let i = 0; i < 70_000; i++) {
+    const path = `/x${i}`;
+    if (cacheSlot(path) !== cacheSlot('/p'))
+      logs.push(request({ time: T0, clientAddress: '203.0.113.91', path }));
+  }
+  // Then /p twice, with a path taking its cache slot in between.
+  logs.push(
+    request({ time: T0 + 1_000, clientAddress: '203.0.113.92', path: '/p' }),
+    request({ time: T0 + 1_000, clientAddress: '203.0.113.93', path: `/q${other}` }),
+    request({ time: T0 + 1_000, clientAddress: '203.0.113.94', path: '/p' }),
+  );
+  const { sink } = profile(logs);
+  assert.deepEqual(
+    sink.content.filter((c) => c.path === '/p').map((c) => c.requests),
+    [1, 2],
   );
 });
 
