@@ -32,32 +32,35 @@ export type IpAddress = Ipv4Address | Ipv6Address;
  * Exposed for the hot paths of this package (CidrSet, prefixOf) that must not allocate.
  */
 export function parseIpv4Value(text: string, start = 0, end = text.length): number {
+  // Octet by octet: each char is read once, and the digit count of an octet decides its checks
+  // (no per-char state of digits seen and leading zeros).
   let value = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  let leadingZero = false;
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 48 && c <= 57) {
-      if (leadingZero) return -1;
-      if (digits === 0 && c === 48) leadingZero = true;
-      octet = octet * 10 + (c - 48);
-      if (octet > 255) return -1;
-      digits++;
-    } else if (c === 46) {
-      if (digits === 0 || dots === 3) return -1;
-      value = value * 256 + octet;
-      octet = 0;
-      digits = 0;
-      leadingZero = false;
-      dots++;
-    } else {
-      return -1;
+  let i = start;
+  for (let part = 0; ; part++) {
+    if (i >= end) return -1;
+    let octet = text.charCodeAt(i++) - 48;
+    if (!(octet >= 0 && octet <= 9)) return -1;
+    // A leading zero ends its octet (`0` is one; `01` is refused at the separator check below).
+    if (octet !== 0 && i < end) {
+      const d1 = text.charCodeAt(i) - 48;
+      if (d1 >= 0 && d1 <= 9) {
+        octet = octet * 10 + d1;
+        i++;
+        if (i < end) {
+          const d2 = text.charCodeAt(i) - 48;
+          if (d2 >= 0 && d2 <= 9) {
+            octet = octet * 10 + d2;
+            i++;
+            if (octet > 255) return -1;
+          }
+        }
+      }
     }
+    value = value * 256 + octet;
+    if (part === 3) return i === end ? value : -1;
+    if (i >= end || text.charCodeAt(i) !== 46) return -1;
+    i++;
   }
-  if (digits === 0 || dots !== 3) return -1;
-  return value * 256 + octet;
 }
 
 export function formatIpv4(value: number): string {
