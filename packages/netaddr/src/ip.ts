@@ -320,12 +320,37 @@ export function canonicalIp(text: string): string | null {
  */
 export function canonicalIpAt(text: string, start: number, end: number): string | null {
   // (slice(0, text.length) is the text itself: no copy for canonicalIp.)
-  if (parseIpv4Value(text, start, end) >= 0) return text.slice(start, end);
+  if (parseIpv4Value(text, start, end) >= 0 || isPlainCanonicalIpv6(text, start, end)) {
+    return text.slice(start, end);
+  }
   if (!parseIpv6Groups(text, start, end, scratchGroups)) return null;
   const groups = scratchGroups;
   // IPv4-mapped IPv6 is the IPv4 address.
   if (isIpv4Mapped(groups)) return formatIpv4(((groups[6] as number) * 65536 + (groups[7] as number)) >>> 0);
   return ipv6Text(text, start, end);
+}
+
+/**
+ * IPv6 text of eight groups that already is canonical (RFC 5952: lower case, no leading zeros,
+ * and no two zero groups in a row, which `::` would have to shorten): how most IPv6 clients
+ * appear in logs. A group is `0` or starts with a non-zero digit, and a `0` group is not followed
+ * by another (`:0` then no more hex). Sticky, so that it is tried at a position of a line.
+ */
+const PLAIN_CANONICAL_IPV6 =
+  /(?:[1-9a-f][0-9a-f]{0,3}|0(?!:0(?![0-9a-f])))(?::(?:[1-9a-f][0-9a-f]{0,3}|0(?!:0(?![0-9a-f])))){7}/y;
+
+/**
+ * Whether `text[start, end)` is PLAIN_CANONICAL_IPV6, tried by V8's compiled regex (about half
+ * the cost of parseIpv6Groups' char reads in JS). False also when a match ends elsewhere (then
+ * parseIpv6Groups decides: the text may still be an address, in another spelling).
+ */
+function isPlainCanonicalIpv6(text: string, start: number, end: number): boolean {
+  // A hex digit after the range would be read by the lookahead of a `0` group before the last
+  // (`…:0:0` then `a` would pass as `…:0:0a`): leave such text to parseIpv6Groups.
+  const next = text.charCodeAt(end);
+  if (next < 128 && CHAR_CLASS[next]! < 16) return false;
+  PLAIN_CANONICAL_IPV6.lastIndex = start;
+  return PLAIN_CANONICAL_IPV6.test(text) && PLAIN_CANONICAL_IPV6.lastIndex === end;
 }
 
 /** 4 or 6 (IPv4-mapped IPv6 counts as 4), or null when `text` is not an address. */

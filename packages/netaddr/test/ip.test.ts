@@ -109,6 +109,16 @@ describe('parseIp / canonicalIp', () => {
     // Only the range is read: the text around it is no part of the address.
     assert.equal(canonicalIpAt('1.2.3.45', 0, 7), '1.2.3.4');
     assert.equal(canonicalIpAt('::1:2', 0, 3), '::1');
+    assert.equal(canonicalIpAt('1:2:3:4:5:6:7:8:9', 0, 15), '1:2:3:4:5:6:7:8');
+    // Two zero groups at the end, whatever follows the range, are `::`.
+    for (const after of ['', ' ', 'a', '0', ':0']) {
+      assert.equal(
+        canonicalIpAt(`8d1:0:e9c6:5485:8546:4466:0:0${after}`, 0, 29),
+        '8d1:0:e9c6:5485:8546:4466::',
+        after,
+      );
+    }
+    assert.equal(canonicalIpAt('8d1:0:e9c6:5485:8546:4466:0:1a', 0, 29), '8d1:0:e9c6:5485:8546:4466:0:1');
   });
 
   it('treats an IPv4-mapped IPv6 address as the IPv4 address', () => {
