@@ -168,15 +168,20 @@ function isHttpVersionAt(text: string, at: number): boolean {
   );
 }
 
-/** ` HTTP/1.1` at `at`, the protocol of most requests. */
-function isHttp11At(text: string, at: number): boolean {
-  return (
-    text.charCodeAt(at) === 32 &&
-    isHttpVersionAt(text, at + 1) &&
-    text.charCodeAt(at + 6) === 49 &&
-    text.charCodeAt(at + 7) === 46 &&
-    text.charCodeAt(at + 8) === 49
-  );
+/**
+ * ` HTTP/1.1`, ` HTTP/2.0` or ` HTTP/1.0` at `at` (the protocols of most requests) as its shared
+ * constant, else null: one read of each char, no search for the space before the protocol.
+ */
+function commonProtocolAt(text: string, at: number): string | null {
+  if (text.charCodeAt(at) !== 32 || !isHttpVersionAt(text, at + 1) || text.charCodeAt(at + 7) !== 46) {
+    return null;
+  }
+  const major = text.charCodeAt(at + 6);
+  const minor = text.charCodeAt(at + 8);
+  if (major === 49 && minor === 49) return 'HTTP/1.1';
+  if (major === 50 && minor === 48) return 'HTTP/2.0';
+  if (major === 49 && minor === 48) return 'HTTP/1.0';
+  return null;
 }
 
 /** The protocol `text[start, end)` (`HTTP/...`), a shared constant for the common versions. */
@@ -219,9 +224,11 @@ export function applyRequestLineAt(
   if (method === null) return false;
   let targetEnd = end;
   let protocol: string | null = null;
-  if (end - start >= 9 && isHttp11At(text, end - 9)) {
-    // (Even when that space is the first one: then there is no target, and the line is bad.)
-    protocol = 'HTTP/1.1';
+  const common = end - start >= 9 ? commonProtocolAt(text, end - 9) : null;
+  // HTTP/1.1 even when its space is the first one (then there is no target, and the line is bad);
+  // the others only after a target, as the search below takes them (`GET HTTP/2.0` is a target).
+  if (common === 'HTTP/1.1' || (common !== null && end - 9 > firstSpace)) {
+    protocol = common;
     targetEnd -= 9;
   } else {
     // The protocol is short: look for its space near the end (lastIndexOf is a slow runtime call in V8).

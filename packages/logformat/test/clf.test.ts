@@ -189,6 +189,21 @@ describe('request lines', () => {
     assert.equal((withRequest('GET / HTTP/1.2') as AccessLog).protocol, 'HTTP/1.2');
   });
 
+  it('reads the common protocols as their constants, and a protocol word alone as the target', () => {
+    for (const protocol of ['HTTP/1.1', 'HTTP/2.0', 'HTTP/1.0', 'HTTP/3.0', 'HTTP/2']) {
+      const record = withRequest(`POST /a b HTTP/9 ${protocol}`) as AccessLog;
+      assert.equal(record.protocol, protocol);
+      assert.equal(record.path, '/a b HTTP/9');
+    }
+    // No target before the protocol: HTTP/1.1 leaves none (a bad line), the others are the target.
+    assert.ok(withRequest('GET HTTP/1.1') instanceof BadInput);
+    for (const word of ['HTTP/2.0', 'HTTP/1.0']) {
+      const record = withRequest(`GET ${word}`) as AccessLog;
+      assert.equal(record.path, word);
+      assert.equal(record.protocol, null);
+    }
+  });
+
   it('keeps a target with spaces whole and treats an empty query as null', () => {
     const spaced = withRequest('GET /a b/c HTTP/1.1') as AccessLog;
     assert.equal(spaced.path, '/a b/c');

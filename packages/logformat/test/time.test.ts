@@ -28,6 +28,22 @@ describe('ClfTimeReader', () => {
     assert.ok(checked > 300);
   });
 
+  it('remembers a day per zone: a new date or zone on the same clock is converted anew', () => {
+    const reader = new ClfTimeReader();
+    const read = (text: string) => reader.read(text, 0, text.length);
+    assert.equal(read('21/Jan/2024:09:30:12 +0000'), Date.UTC(2024, 0, 21, 9, 30, 12));
+    assert.equal(read('21/Jan/2024:09:30:13 +0000'), Date.UTC(2024, 0, 21, 9, 30, 13));
+    assert.equal(read('21/Jan/2024:09:30:13 +0100'), Date.UTC(2024, 0, 21, 8, 30, 13));
+    assert.equal(read('22/Jan/2024:09:30:13 +0100'), Date.UTC(2024, 0, 22, 8, 30, 13));
+    assert.ok(Number.isNaN(read('22/Jan/2024:09:30:13 +01x0')));
+    assert.ok(Number.isNaN(read('22/Jan/2024:09:30:60 -2400')));
+    assert.equal(read('22/Jan/2024:09:30:60 +0100'), Date.UTC(2024, 0, 22, 8, 31, 0));
+    // A bad date after a good one of the same clock and zone.
+    assert.ok(Number.isNaN(read('30/Feb/2024:09:30:13 +0100')));
+    assert.ok(Number.isNaN(read('22/Jan/2024-09:30:13 +0100')));
+    assert.equal(read('22/Jan/2024:09:30:14 +0100'), Date.UTC(2024, 0, 22, 8, 30, 14));
+  });
+
   it('returns NaN for impossible dates and malformed text', () => {
     const reader = new ClfTimeReader();
     for (const text of [

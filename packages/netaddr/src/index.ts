@@ -10,6 +10,7 @@ export {
 export { CidrSet } from './cidr-set.js';
 export {
   canonicalIp,
+  canonicalIpAt,
   formatIpv4,
   formatIpv6Words,
   type IpAddress,

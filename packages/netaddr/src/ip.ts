@@ -32,32 +32,35 @@ export type IpAddress = Ipv4Address | Ipv6Address;
  * Exposed for the hot paths of this package (CidrSet, prefixOf) that must not allocate.
  */
 export function parseIpv4Value(text: string, start = 0, end = text.length): number {
+  // Octet by octet: each char is read once, and the digit count of an octet decides its checks
+  // (no per-char state of digits seen and leading zeros).
   let value = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  let leadingZero = false;
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 48 && c <= 57) {
-      if (leadingZero) return -1;
-      if (digits === 0 && c === 48) leadingZero = true;
-      octet = octet * 10 + (c - 48);
-      if (octet > 255) return -1;
-      digits++;
-    } else if (c === 46) {
-      if (digits === 0 || dots === 3) return -1;
-      value = value * 256 + octet;
-      octet = 0;
-      digits = 0;
-      leadingZero = false;
-      dots++;
-    } else {
-      return -1;
+  let i = start;
+  for (let part = 0; ; part++) {
+    if (i >= end) return -1;
+    let octet = text.charCodeAt(i++) - 48;
+    if (!(octet >= 0 && octet <= 9)) return -1;
+    // A leading zero ends its octet (`0` is one; `01` is refused at the separator check below).
+    if (octet !== 0 && i < end) {
+      const d1 = text.charCodeAt(i) - 48;
+      if (d1 >= 0 && d1 <= 9) {
+        octet = octet * 10 + d1;
+        i++;
+        if (i < end) {
+          const d2 = text.charCodeAt(i) - 48;
+          if (d2 >= 0 && d2 <= 9) {
+            octet = octet * 10 + d2;
+            i++;
+            if (octet > 255) return -1;
+          }
+        }
+      }
     }
+    value = value * 256 + octet;
+    if (part === 3) return i === end ? value : -1;
+    if (i >= end || text.charCodeAt(i) !== 46) return -1;
+    i++;
   }
-  if (digits === 0 || dots !== 3) return -1;
-  return value * 256 + octet;
 }
 
 export function formatIpv4(value: number): string {
@@ -281,21 +284,21 @@ export function parseIp(text: string): IpAddress | null {
   }
   const words: [number, number, number, number] = [w[0]!, w[1]!, w[2]!, w[3]!];
   // parseIpInto left the eight groups in scratchGroups.
-  return { version: 6, text: ipv6Text(text), words };
+  return { version: 6, text: ipv6Text(text, 0, text.length), words };
 }
 
 /**
- * The canonical text of the IPv6 address `text` whose groups parseIpv6Groups left in
- * scratchGroups: `text` itself when it already is that text (logs mostly carry canonical text; a
- * built one is a dozen concatenations, and the rope they make is flattened again by every map
- * that hashes it, such as the profiler's client table).
+ * The canonical text of the IPv6 address `text[start, end)` whose groups parseIpv6Groups left in
+ * scratchGroups: that text itself when it already is the canonical text (logs mostly carry
+ * canonical text; a built one is a dozen concatenations, and the rope they make is flattened
+ * again by every map that hashes it, such as the profiler's client table).
  */
-function ipv6Text(text: string): string {
+function ipv6Text(text: string, start: number, end: number): string {
   if (plainGroups) {
     // `::` must stand for the longest run of two or more zero groups (the first on a tie), and
     // only for it; without one, no run of two or more zero groups may be left.
     const run = longestZeroRun(scratchGroups);
-    if (run >> 4 === gapStart && (gapStart < 0 || (run & 15) === gapLength)) return text;
+    if (run >> 4 === gapStart && (gapStart < 0 || (run & 15) === gapLength)) return text.slice(start, end);
   }
   return formatIpv6Groups(scratchGroups);
 }
@@ -305,12 +308,49 @@ function ipv6Text(text: string): string {
  * logs) and IPv6 text that already is canonical are returned as is, without allocating.
  */
 export function canonicalIp(text: string): string | null {
-  if (parseIpv4Value(text) >= 0) return text;
-  // As parseIp(text)?.text, without the address object: IPv6 text already canonical (the common
-  // case) is returned as is too.
-  const version = parseIpInto(text, scratchWords);
-  if (version === 0) return null;
-  return version === 4 ? formatIpv4(scratchWords[0]!) : ipv6Text(text);
+  return canonicalIpAt(text, 0, text.length);
+}
+
+/**
+ * {@link canonicalIp} of `text[start, end)`, read in place: a parser hands in its whole log line,
+ * and only an address that is valid is cut out of it (already canonical text, the common case) or
+ * built. Scanning the line itself is cheaper than scanning a substring of it: V8 keeps a substring
+ * of 13 or more characters as a slice of its parent, and every char read through a slice is
+ * slower than one from a flat string.
+ */
+export function canonicalIpAt(text: string, start: number, end: number): string | null {
+  // (slice(0, text.length) is the text itself: no copy for canonicalIp.)
+  if (parseIpv4Value(text, start, end) >= 0 || isPlainCanonicalIpv6(text, start, end)) {
+    return text.slice(start, end);
+  }
+  if (!parseIpv6Groups(text, start, end, scratchGroups)) return null;
+  const groups = scratchGroups;
+  // IPv4-mapped IPv6 is the IPv4 address.
+  if (isIpv4Mapped(groups)) return formatIpv4(((groups[6] as number) * 65536 + (groups[7] as number)) >>> 0);
+  return ipv6Text(text, start, end);
+}
+
+/**
+ * IPv6 text of eight groups that already is canonical (RFC 5952: lower case, no leading zeros,
+ * and no two zero groups in a row, which `::` would have to shorten): how most IPv6 clients
+ * appear in logs. A group is `0` or starts with a non-zero digit, and a `0` group is not followed
+ * by another (`:0` then no more hex). Sticky, so that it is tried at a position of a line.
+ */
+const PLAIN_CANONICAL_IPV6 =
+  /(?:[1-9a-f][0-9a-f]{0,3}|0(?!:0(?![0-9a-f])))(?::(?:[1-9a-f][0-9a-f]{0,3}|0(?!:0(?![0-9a-f])))){7}/y;
+
+/**
+ * Whether `text[start, end)` is PLAIN_CANONICAL_IPV6, tried by V8's compiled regex (about half
+ * the cost of parseIpv6Groups' char reads in JS). False also when a match ends elsewhere (then
+ * parseIpv6Groups decides: the text may still be an address, in another spelling).
+ */
+function isPlainCanonicalIpv6(text: string, start: number, end: number): boolean {
+  // A hex digit after the range would be read by the lookahead of a `0` group before the last
+  // (`…:0:0` then `a` would pass as `…:0:0a`): leave such text to parseIpv6Groups.
+  const next = text.charCodeAt(end);
+  if (next < 128 && CHAR_CLASS[next]! < 16) return false;
+  PLAIN_CANONICAL_IPV6.lastIndex = start;
+  return PLAIN_CANONICAL_IPV6.test(text) && PLAIN_CANONICAL_IPV6.lastIndex === end;
 }
 
 /** 4 or 6 (IPv4-mapped IPv6 counts as 4), or null when `text` is not an address. */

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canonicalIp, ipVersion, isPrivateOrReserved, parseIp, parseIpInto, prefixOf } from '../src/index.js';
+import {
+  canonicalIp,
+  canonicalIpAt,
+  ipVersion,
+  isPrivateOrReserved,
+  parseIp,
+  parseIpInto,
+  prefixOf,
+} from '../src/index.js';
 
 describe('parseIp / canonicalIp', () => {
   it('keeps a canonical dotted quad as is and reads its integer value', () => {
@@ -82,6 +90,35 @@ describe('parseIp / canonicalIp', () => {
         assert.equal(canonicalIp(variant), canonical, variant);
       }
     }
+  });
+
+  it('canonicalIpAt reads an address in place in a longer text, as canonicalIp reads it alone', () => {
+    for (const address of [
+      '203.0.113.7',
+      '2001:db8::1',
+      '2001:0DB8:0:0::1',
+      '::ffff:192.0.2.1',
+      'fe80::1%eth0',
+      '010.0.0.1',
+      'not-an-address',
+      '1.2.3.4:80',
+    ]) {
+      const line = `x ${address} - - [...]`;
+      assert.equal(canonicalIpAt(line, 2, 2 + address.length), canonicalIp(address), address);
+    }
+    // Only the range is read: the text around it is no part of the address.
+    assert.equal(canonicalIpAt('1.2.3.45', 0, 7), '1.2.3.4');
+    assert.equal(canonicalIpAt('::1:2', 0, 3), '::1');
+    assert.equal(canonicalIpAt('1:2:3:4:5:6:7:8:9', 0, 15), '1:2:3:4:5:6:7:8');
+    // Two zero groups at the end, whatever follows the range, are `::`.
+    for (const after of ['', ' ', 'a', '0', ':0']) {
+      assert.equal(
+        canonicalIpAt(`8d1:0:e9c6:5485:8546:4466:0:0${after}`, 0, 29),
+        '8d1:0:e9c6:5485:8546:4466::',
+        after,
+      );
+    }
+    assert.equal(canonicalIpAt('8d1:0:e9c6:5485:8546:4466:0:1a', 0, 29), '8d1:0:e9c6:5485:8546:4466:0:1');
   });
 
   it('treats an IPv4-mapped IPv6 address as the IPv4 address', () => {
