@@ -2,7 +2,7 @@
 // nanoseconds per line the least work a replay could do costs, to size issue 2's target
 // (≥ 1M lines/s on one core = 1,000 ns per line for everything).
 //
-//   node bench/floor.mjs [log]       (default: the bench log, bench/out/bench-1000000-100000.log)
+//   node bench/floor.mjs [log]       (default: the bench log, generated first when absent)
 //
 // Each level does the one before it plus more, all on the bytes (no strings at all):
 //   split   find each line's end (Buffer.indexOf, native)
@@ -16,11 +16,9 @@
 // The last level is what any design has to do before any detection rule runs: a full pipeline
 // costs this plus its windows, fingerprints, rules, decisions and backtest.
 import { closeSync, openSync, readSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ensureBenchLog } from './bench-log.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const path = process.argv[2] ?? join(here, 'out', 'bench-1000000-100000.log');
+const path = process.argv[2] ?? (await ensureBenchLog(1_000_000, 100_000));
 const LEVELS = ['split', 'scan', 'tables'];
 const CHUNK = 1 << 20;
 
