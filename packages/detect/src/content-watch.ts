@@ -1,7 +1,7 @@
 import type { CacheKeyRule, CachePolicy, Signal } from '@edgeguard/schema';
 import { ClockTable } from './clock-table.js';
 import type { DetectConfig } from './config.js';
-import { pooledDecayAt } from './decay.js';
+import { pooledDecayAt, poolWithSlot } from './decay.js';
 import { detachOptional, detachString } from './detach-string.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import type { ContentPartial } from './messages.js';
@@ -201,13 +201,7 @@ export class ContentWatch {
 
   /** Zero counters and no clock for a key new in `slot` (growing the pool to hold the slot). */
   private clearCounters(slot: number): void {
-    if ((slot + 1) * CX_STRIDE > this.pool.length) {
-      const grown = new Float64Array(
-        Math.min(this.keys.capacity, (this.pool.length / CX_STRIDE) * 2) * CX_STRIDE,
-      );
-      grown.set(this.pool);
-      this.pool = grown;
-    }
+    this.pool = poolWithSlot(this.pool, slot, CX_STRIDE, this.keys.capacity);
     const o = slot * CX_STRIDE;
     this.pool.fill(0, o, o + CX_STRIDE);
     this.pool[o + CX_TIME] = Number.NEGATIVE_INFINITY;

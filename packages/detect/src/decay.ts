@@ -82,6 +82,23 @@ export function pooledDecayAt(
   return Math.exp(-(time - t) / tau);
 }
 
+/**
+ * A counter pool (see {@link pooledDecayAt}) with room for `slot` at `stride` numbers per slot:
+ * `pool` itself when it has, else a copy with twice the slots (at most `maxSlots`, the capacity of
+ * the table whose slots index it). Tables hand out slots one at a time, so doubling always fits.
+ */
+export function poolWithSlot(
+  pool: Float64Array,
+  slot: number,
+  stride: number,
+  maxSlots: number,
+): Float64Array {
+  if ((slot + 1) * stride <= pool.length) return pool;
+  const grown = new Float64Array(Math.min(maxSlots, (pool.length / stride) * 2) * stride);
+  grown.set(pool);
+  return grown;
+}
+
 /** {@link DecayedCounters.read} on a pool (see {@link pooledDecayAt}): counter `i` at time `t`. */
 export function pooledRead(pool: Float64Array, offset: number, i: number, tau: number, t: number): number {
   const time = pool[offset]!;

@@ -8,7 +8,7 @@ import {
 import type { Allowlist } from './allowlist.js';
 import { ClockTable } from './clock-table.js';
 import { type DetectConfig, rangeMaxAction } from './config.js';
-import { DecayedCounters, decayFactor, pooledDecayAt, pooledRead } from './decay.js';
+import { DecayedCounters, decayFactor, pooledDecayAt, pooledRead, poolWithSlot } from './decay.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import type {
   ClientSignal,
@@ -1169,13 +1169,7 @@ export class Decider {
     let aggregate = this.prefixes.get(prefix);
     if (aggregate === undefined) {
       aggregate = this.prefixes.insert(prefix, (slot) => {
-        if ((slot + 1) * PX_STRIDE > this.prefixPool.length) {
-          const grown = new Float64Array(
-            Math.min(this.prefixes.capacity, (this.prefixPool.length / PX_STRIDE) * 2) * PX_STRIDE,
-          );
-          grown.set(this.prefixPool);
-          this.prefixPool = grown;
-        }
+        this.prefixPool = poolWithSlot(this.prefixPool, slot, PX_STRIDE, this.prefixes.capacity);
         return new PrefixAggregate(slot);
       });
       const o = aggregate.slot * PX_STRIDE;
