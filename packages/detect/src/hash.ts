@@ -37,18 +37,13 @@ export function hashContent(host: string | null, path: string): number {
 
 /**
  * The content key's hash before {@link hashFinish}: `hashFinish` of it is {@link hashContent},
- * and {@link hashUrlFrom} of it is {@link hashUrl}, so a request's two hashes read host and path
- * once.
+ * and the query hashed on from its {@link queryStart} gives {@link hashUrl}, so a request's two
+ * hashes read host and path once.
  */
 export function hashContentState(host: string | null, path: string): number {
   let h = FNV_OFFSET;
   if (host !== null) h = hashContinue(h, host);
   return hashContinue(hashSeparator(h), path);
-}
-
-/** {@link hashUrl} from the content key's {@link hashContentState} and a query. */
-export function hashUrlFrom(contentState: number, query: string): number {
-  return hashFinish(hashContinue(queryStart(contentState), query));
 }
 
 /**
