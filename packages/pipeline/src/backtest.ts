@@ -416,8 +416,7 @@ export class VerdictBacktest {
       if (this.clients.size >= this.maxClients) {
         this.overflow++;
         // No entry to keep its claim on: classified per request.
-        const ua = log.userAgent;
-        const crawler = isOptionalText(ua) ? this.crawlerOf(ua) : null;
+        const crawler = this.crawlerOf(log.userAgent);
         if (crawler !== null) this.noteCrawler(address, crawler);
         return;
       }
@@ -466,7 +465,7 @@ export class VerdictBacktest {
     }
     let crawler = inputs.crawler;
     if (crawler === undefined) {
-      crawler = isOptionalText(inputs.userAgent) ? this.crawlerOf(inputs.userAgent) : null;
+      crawler = this.crawlerOf(inputs.userAgent);
       inputs.crawler = crawler;
     }
     if (crawler !== null) this.noteCrawler(address, crawler);
@@ -515,8 +514,9 @@ export class VerdictBacktest {
     if (covered && bucket !== undefined) bucket.flagged++;
   }
 
-  /** The crawler `userAgent` declares; null when it declares none. */
-  private crawlerOf(userAgent: string | null): string | null {
+  /** The crawler `userAgent` declares; null when it declares none (or is no text: a malformed message). */
+  private crawlerOf(userAgent: unknown): string | null {
+    if (!isOptionalText(userAgent)) return null;
     const ua = this.classifyUserAgent(userAgent);
     return ua.kind === 'crawler' && ua.crawler ? ua.crawler : null;
   }
