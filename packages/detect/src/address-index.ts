@@ -145,3 +145,18 @@ function readIpv4(text: string): number {
   if (digits === 0 || dots !== 3) return -1;
   return address * 256 + part;
 }
+
+/**
+ * The right shift that takes a canonical IPv4 address's number to its prefix number for
+ * DetectDeps.ipv4PrefixBits `bits` (see {@link ipv4PrefixNumber}), or -1 when `bits` is not given
+ * or not 0–32: prefixes are then found by their text.
+ */
+export function ipv4PrefixShift(bits: number | undefined): number {
+  return bits !== undefined && bits >= 0 && bits <= 32 ? 32 - bits : -1;
+}
+
+/** The prefix number of IPv4 address number `address` at {@link ipv4PrefixShift} `shift` (≥ 0). */
+export function ipv4PrefixNumber(address: number, shift: number): number {
+  // `>>> 32` would shift by 0: a /0 prefix is the one number 0.
+  return shift === 32 ? 0 : address >>> shift;
+}

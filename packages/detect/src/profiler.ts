@@ -1,5 +1,5 @@
 import type { AccessLog } from '@edgeguard/schema';
-import { AddressIndex, ipv4Number } from './address-index.js';
+import { AddressIndex, ipv4Number, ipv4PrefixNumber, ipv4PrefixShift } from './address-index.js';
 import type { ClientTraits } from './client-rules.js';
 import {
   ClientScore,
@@ -964,8 +964,7 @@ export class Profiler {
     this.classifier = new RequestClassifier(config);
     // Filled by push: a packed array (one made by `new Array(n)` stays holey).
     for (let k = 0; k < 1 << PATH_CACHE_BITS; k++) this.pathCache.push(null);
-    const bits = deps.ipv4PrefixBits;
-    this.ipv4PrefixShift = bits !== undefined && bits >= 0 && bits <= 32 ? 32 - bits : -1;
+    this.ipv4PrefixShift = ipv4PrefixShift(deps.ipv4PrefixBits);
     this.tauShort = config.windows.shortMs;
     this.tauMedium = config.windows.mediumMs;
     this.tauLong = config.windows.longMs;
@@ -1466,8 +1465,7 @@ export class Profiler {
       const prefix = this.deps.prefixOf(ip);
       return prefix === null ? null : this.prefixEntry(prefix);
     }
-    // `>>> 32` would shift by 0: a /0 prefix is the one number 0.
-    const key = shift === 32 ? 0 : address >>> shift;
+    const key = ipv4PrefixNumber(address, shift);
     let entry = this.prefixByNumber.get(key);
     if (entry === undefined) {
       const prefix = this.deps.prefixOf(ip);

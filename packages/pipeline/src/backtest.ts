@@ -4,6 +4,8 @@ import {
   type DetectDeps,
   detachString,
   ipv4Number,
+  ipv4PrefixNumber,
+  ipv4PrefixShift,
   SharedStrings,
 } from '@edgeguard/detect';
 import { classifyUserAgent, verifyCrawlerClaim } from '@edgeguard/fingerprint';
@@ -321,8 +323,7 @@ export class VerdictBacktest {
 
   constructor(private readonly options: BacktestOptions) {
     this.maxClients = options.maxClients ?? 5_000_000;
-    const bits = options.ipv4PrefixBits;
-    this.ipv4PrefixShift = bits !== undefined && bits >= 0 && bits <= 32 ? 32 - bits : -1;
+    this.ipv4PrefixShift = ipv4PrefixShift(options.ipv4PrefixBits);
     this.classifyUserAgent = options.classifyUserAgent ?? classifyUserAgent;
     this.verifyCrawlerClaim = options.verifyCrawlerClaim ?? verifyCrawlerClaim;
   }
@@ -396,14 +397,9 @@ export class VerdictBacktest {
     if (this.ipv4PrefixShift < 0 || slash < 0) return -1;
     const address = prefix.slice(0, slash);
     const ipv4 = ipv4Number(address);
-    return ipv4 < 0 || this.options.prefixOf(address) !== prefix ? -1 : this.ipv4PrefixKey(ipv4);
-  }
-
-  /** An IPv4 address's prefix number. */
-  private ipv4PrefixKey(ipv4: number): number {
-    // `>>> 32` would shift by 0: a /0 prefix is the one number 0.
-    const shift = this.ipv4PrefixShift;
-    return shift === 32 ? 0 : ipv4 >>> shift;
+    return ipv4 < 0 || this.options.prefixOf(address) !== prefix
+      ? -1
+      : ipv4PrefixNumber(ipv4, this.ipv4PrefixShift);
   }
 
   /** One request as published on access-logs (a malformed message is ignored; the profiler counts it). */
@@ -484,7 +480,7 @@ export class VerdictBacktest {
       const ipv4 = num[o + E_IPV4]!;
       let range: PrefixRange | undefined;
       if (this.unnumberedRanges === 0 && this.ipv4PrefixShift >= 0 && !Number.isNaN(ipv4)) {
-        range = this.rangesByNumber.get(this.ipv4PrefixKey(ipv4));
+        range = this.rangesByNumber.get(ipv4PrefixNumber(ipv4, this.ipv4PrefixShift));
       } else {
         let id = num[o + E_RANGE]!;
         if (id === 0) {
