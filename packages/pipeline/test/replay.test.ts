@@ -133,6 +133,11 @@ test('a verdict records when the client was first covered and by which decisions
 });
 
 /** A one-minute decision on `key` (`ip:…`, `range:…` or `fp:…`). */
+/** Each verdict's requests, verdict, first covered and caught times, and the keys that covered it. */
+function timedVerdicts(backtest: VerdictBacktest) {
+  return [...backtest.verdicts()].map((v) => [v.requests, v.verdict, v.decidedAt, v.caughtAt, v.by]);
+}
+
 function decisionOn(key: string, action: Decision['action'], decidedAt: number): Decision {
   const colon = key.indexOf(':');
   const scope = key.slice(0, colon);
@@ -376,13 +381,7 @@ test('a range or fingerprint decision made after a client was seen covers its ne
   decide('range:198.51.100.0/24', null, T0 + 6);
   decide('fp:h1:a', null, T0 + 6);
   request(T0 + 7);
-  const verdicts = [...backtest.verdicts()].map((v) => [
-    v.requests,
-    v.verdict,
-    v.decidedAt,
-    v.caughtAt,
-    v.by,
-  ]);
+  const verdicts = timedVerdicts(backtest);
   assert.deepEqual(verdicts, [[4, 'block', T0 + 3, T0 + 3, ['range:198.51.100.0/24', 'fp:h1:a']]]);
   assert.deepEqual(
     backtest.timelineByMinute().map((m) => [m.requests, m.flagged]),
@@ -425,13 +424,7 @@ test('a fingerprint decision is applied once per client, and again when it is up
   request(T0 + 6, 'a');
   request(T0 + 70_000, 'a'); // past its window: not covered
   // Caught by the upgrade on its first request after it; 5 of its 6 requests covered.
-  const verdicts = [...backtest.verdicts()].map((v) => [
-    v.requests,
-    v.verdict,
-    v.decidedAt,
-    v.caughtAt,
-    v.by,
-  ]);
+  const verdicts = timedVerdicts(backtest);
   assert.deepEqual(verdicts, [[6, 'block', T0 + 1, T0 + 6, ['fp:h1:a', 'fp:h1:b']]]);
   assert.deepEqual(
     backtest.timelineByMinute().map((m) => m.flagged),
