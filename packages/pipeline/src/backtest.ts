@@ -145,7 +145,7 @@ const PAGE_MASK = (1 << PAGE_BITS) - 1;
 const E_REQUESTS = 0;
 const E_FLAGS = 1;
 const E_IPV4 = 2;
-// Its prefix's PrefixRange id (see `rangeOf`): > 0 the id; 0 not looked up yet; -1 the address
+// Its prefix's PrefixRange id (see onRequest): > 0 the id; 0 not looked up yet; -1 the address
 // has no prefix; below -1, -(2 + n): no range decision named its prefix number while
 // `rangesByNumber` held n prefixes.
 const E_RANGE = 3;
