@@ -101,6 +101,14 @@ class FingerprintInputs {
    * needs it: the declared-crawler report then costs a field read per request, not a classification.
    */
   crawler: string | null | undefined = undefined;
+  /**
+   * The fingerprint decision on its fingerprint (undefined: none), as found in the backtest's
+   * decisions when they had stamp `decisionsStamp` (see `fingerprintStamps`): requests read it here
+   * instead of probing the decisions by fingerprint text, until a fingerprint decision changes.
+   * May hold a decision since revoked, until then (at most one per record).
+   */
+  decision: Cover | undefined = undefined;
+  decisionsStamp = 0;
 
   constructor(
     readonly userAgent: string | null | undefined,
@@ -109,6 +117,13 @@ class FingerprintInputs {
     readonly fingerprint: string,
   ) {}
 }
+
+/**
+ * Stamps handed out for the fingerprint decisions of backtests, a new one at every change: unique
+ * across backtests, since NO_FINGERPRINT_INPUTS is shared by them all (a record stamped by one
+ * never matches another's stamp).
+ */
+let fingerprintStamps = 0;
 
 /** Before an entry's first request: no fingerprint yet (a request always differs from it). */
 const NO_FINGERPRINT_INPUTS = new FingerprintInputs(undefined, null, null, '');
@@ -123,27 +138,32 @@ function inputsKey(a: string | null, b: string | null, c: string | null): string
 /** Entries per page of the entry columns (pages are added as addresses arrive). */
 const PAGE_BITS = 12;
 const PAGE_MASK = (1 << PAGE_BITS) - 1;
-// Numbers per entry, what a request reads first (one row: a request's first cache miss brings
-// most of what it reads). Requests; the flags below; the active window of its address decision
-// (when B_IP_COVER is set: read with the entry, not through the decision's object elsewhere on
-// the heap).
+// Numbers per entry, what a request reads (one row of 64 bytes, a cache line's size: a request's
+// one cache miss on its entry brings all it reads; the fields every request reads come first, so
+// they share a cache line even when rows are not aligned to one). Requests; the flags below; the
+// IPv4 address's number (NaN: the address is another text, in the `ip` column).
 const E_REQUESTS = 0;
 const E_FLAGS = 1;
-const E_IP_FROM = 2;
-const E_IP_UNTIL = 3;
-// Its prefix's PrefixRange id, when found by text (0: not looked up yet; -1: the address has no
-// prefix).
-const E_RANGE = 4;
+const E_IPV4 = 2;
+// Its prefix's PrefixRange id (see onRequest): > 0 the id; 0 not looked up yet; -1 the address
+// has no prefix; below -1, -(2 + n): no range decision named its prefix number while
+// `rangesByNumber` held n prefixes.
+const E_RANGE = 3;
 // The serial of the range decision last applied to the entry for good (0: none; see `applied`).
-const E_RANGE_APPLIED = 5;
+const E_RANGE_APPLIED = 4;
 // The serial of the fingerprint decision last applied to the entry for good (0: none).
-const E_FP_APPLIED = 6;
-// First covered time, first caught time (NaN: never); the IPv4 address's number (NaN: the
-// address is another text, in the `ip` column).
-const E_DECIDED_AT = 7;
-const E_CAUGHT_AT = 8;
-const E_IPV4 = 9;
-const E_STRIDE = 10;
+const E_FP_APPLIED = 5;
+// The active window of its address decision (when B_IP_COVER is set: read with the entry, not
+// through the decision's object elsewhere on the heap).
+const E_IP_FROM = 6;
+const E_IP_UNTIL = 7;
+const E_STRIDE = 8;
+// Numbers per entry that only a decision applied for the first time reads (`applied`) and the
+// verdicts: first covered time, first caught time (NaN: never). Kept out of the row above, which
+// they would push past a cache line.
+const T_DECIDED_AT = 0;
+const T_CAUGHT_AT = 1;
+const T_STRIDE = 2;
 // Flags per entry (E_FLAGS): the strongest action's strength (low bits), the allowlist flag,
 // whether an address decision is in its `ipCover` column (read only then: most entries never have
 // one), and whether that decision was applied to the entry already (applying it again changes
@@ -183,7 +203,10 @@ class Column<T> {
  */
 class Entries {
   size = 0;
+  /** The rows of E_STRIDE numbers (E_REQUESTS …), a page per PAGE_MASK + 1 entries. */
   readonly numPages: Float64Array[] = [];
+  /** The rows of T_STRIDE numbers (T_DECIDED_AT, T_CAUGHT_AT), paged alike. */
+  readonly timePages: Float64Array[] = [];
   /**
    * The address text of entries that are not a canonical IPv4 address (those are a number in
    * E_IPV4, written back as the same text: ~40 B of string per address less, 100k per 1M lines).
@@ -206,10 +229,11 @@ class Entries {
   add(ip: string, ipv4: number, allowlisted: boolean): number {
     const e = this.size++;
     const k = e & PAGE_MASK;
-    if (k === 0) this.numPages.push(new Float64Array((PAGE_MASK + 1) * E_STRIDE));
+    if (k === 0) {
+      this.numPages.push(new Float64Array((PAGE_MASK + 1) * E_STRIDE));
+      this.timePages.push(new Float64Array((PAGE_MASK + 1) * T_STRIDE).fill(Number.NaN));
+    }
     const num = this.numPages[e >>> PAGE_BITS]!;
-    num[k * E_STRIDE + E_DECIDED_AT] = Number.NaN;
-    num[k * E_STRIDE + E_CAUGHT_AT] = Number.NaN;
     num[k * E_STRIDE + E_IPV4] = ipv4 < 0 ? Number.NaN : ipv4;
     num[k * E_STRIDE + E_FLAGS] = allowlisted ? B_ALLOWLISTED : 0;
     this.ip.add(e);
@@ -283,6 +307,8 @@ export class VerdictBacktest {
   /** Covers made so far (the last one's serial). */
   private covers = 0;
   private readonly fingerprintDecisions = new Map<string, Cover>();
+  /** Names `fingerprintDecisions` as it is now (see FingerprintInputs.decisionsStamp). */
+  private fingerprintStamp = ++fingerprintStamps;
   /**
    * Address → entry number. An AddressIndex, not a `Map`: a dotted-quad IPv4 address is found by its
    * number in an Int32Array (no text hashed per request), and the index grows by whole typed arrays
@@ -372,6 +398,7 @@ export class VerdictBacktest {
     }
     if (cover === null) this.fingerprintDecisions.delete(value);
     else this.fingerprintDecisions.set(value, cover);
+    this.fingerprintStamp = ++fingerprintStamps;
   }
 
   /** The PrefixRange of `prefix`, added if new. */
@@ -478,18 +505,24 @@ export class VerdictBacktest {
     }
     if (this.activeRanges > 0) {
       const ipv4 = num[o + E_IPV4]!;
-      let range: PrefixRange | undefined;
+      let id = num[o + E_RANGE]!;
       if (this.unnumberedRanges === 0 && this.ipv4PrefixShift >= 0 && !Number.isNaN(ipv4)) {
-        range = this.rangesByNumber.get(ipv4PrefixNumber(ipv4, this.ipv4PrefixShift));
-      } else {
-        let id = num[o + E_RANGE]!;
-        if (id === 0) {
-          const prefix = this.options.prefixOf(address);
-          id = prefix === null ? -1 : this.prefixRange(prefix).id;
+        // By number. A prefix found once is its PrefixRange for good (prefixes are never dropped);
+        // one not found stays unknown until `rangesByNumber` grows: the map is probed once per
+        // entry and new prefix, not per request.
+        const unknown = -2 - this.rangesByNumber.size;
+        if (id <= 0 && id !== unknown) {
+          id = this.rangesByNumber.get(ipv4PrefixNumber(ipv4, this.ipv4PrefixShift))?.id ?? unknown;
           num[o + E_RANGE] = id;
         }
-        range = id > 0 ? this.ranges[id] : undefined;
+      } else if (id === 0 || id < -1) {
+        // By text. Found by number or by text, an IPv4 entry's prefix is one PrefixRange, by the
+        // contract of DetectDeps.ipv4PrefixBits (see `prefixNumber`).
+        const prefix = this.options.prefixOf(address);
+        id = prefix === null ? -1 : this.prefixRange(prefix).id;
+        num[o + E_RANGE] = id;
       }
+      const range = id > 0 ? this.ranges[id] : undefined;
       // As for the address decision above.
       if (range !== undefined && range.cover !== null && !(t < range.from || t >= range.until)) {
         covered = true;
@@ -499,7 +532,11 @@ export class VerdictBacktest {
       }
     }
     if (this.fingerprintDecisions.size > 0) {
-      const d = this.fingerprintDecisions.get(inputs.fingerprint);
+      if (inputs.decisionsStamp !== this.fingerprintStamp) {
+        inputs.decision = this.fingerprintDecisions.get(inputs.fingerprint);
+        inputs.decisionsStamp = this.fingerprintStamp;
+      }
+      const d = inputs.decision;
       // As for the address and range decisions: a swarm's requests on one fingerprint decision
       // apply it once per client, not once per request.
       if (d !== undefined && !(t < d.decidedAt || t >= d.expiresAt)) {
@@ -582,8 +619,10 @@ export class VerdictBacktest {
     const entries = this.entries;
     const num = entries.numPages[e >>> PAGE_BITS]!;
     const o = (e & PAGE_MASK) * E_STRIDE;
-    if (Number.isNaN(num[o + E_DECIDED_AT]!)) num[o + E_DECIDED_AT] = t;
-    if (decision.strength >= 2 && Number.isNaN(num[o + E_CAUGHT_AT]!)) num[o + E_CAUGHT_AT] = t;
+    const times = entries.timePages[e >>> PAGE_BITS]!;
+    const to = (e & PAGE_MASK) * T_STRIDE;
+    if (Number.isNaN(times[to + T_DECIDED_AT]!)) times[to + T_DECIDED_AT] = t;
+    if (decision.strength >= 2 && Number.isNaN(times[to + T_CAUGHT_AT]!)) times[to + T_CAUGHT_AT] = t;
     const flags = num[o + E_FLAGS]!;
     if (decision.strength > (flags & B_STRENGTH))
       num[o + E_FLAGS] = (flags & ~B_STRENGTH) | decision.strength;
@@ -595,7 +634,8 @@ export class VerdictBacktest {
       entries.by.set(e, by.concat(decision.key));
     }
     return (
-      !Number.isNaN(num[o + E_DECIDED_AT]!) && (decision.strength < 2 || !Number.isNaN(num[o + E_CAUGHT_AT]!))
+      !Number.isNaN(times[to + T_DECIDED_AT]!) &&
+      (decision.strength < 2 || !Number.isNaN(times[to + T_CAUGHT_AT]!))
     );
   }
 
@@ -609,8 +649,9 @@ export class VerdictBacktest {
     for (let e = 0; e < entries.size; e++) {
       const num = entries.numPages[e >>> PAGE_BITS]!;
       const o = (e & PAGE_MASK) * E_STRIDE;
-      const decidedAt = num[o + E_DECIDED_AT]!;
-      const caughtAt = num[o + E_CAUGHT_AT]!;
+      const times = entries.timePages[e >>> PAGE_BITS]!;
+      const decidedAt = times[(e & PAGE_MASK) * T_STRIDE + T_DECIDED_AT]!;
+      const caughtAt = times[(e & PAGE_MASK) * T_STRIDE + T_CAUGHT_AT]!;
       yield {
         ip: entries.address(e),
         requests: num[o + E_REQUESTS]!,

@@ -133,6 +133,11 @@ test('a verdict records when the client was first covered and by which decisions
 });
 
 /** A one-minute decision on `key` (`ip:…`, `range:…` or `fp:…`). */
+/** Each verdict's requests, verdict, first covered and caught times, and the keys that covered it. */
+function timedVerdicts(backtest: VerdictBacktest) {
+  return [...backtest.verdicts()].map((v) => [v.requests, v.verdict, v.decidedAt, v.caughtAt, v.by]);
+}
+
 function decisionOn(key: string, action: Decision['action'], decidedAt: number): Decision {
   const colon = key.indexOf(':');
   const scope = key.slice(0, colon);
@@ -355,6 +360,35 @@ test('range decisions reach IPv4 clients by prefix number (no prefix text per cl
   ]);
 });
 
+test('a range or fingerprint decision made after a client was seen covers its next requests, until its tombstone', () => {
+  const backtest = new VerdictBacktest({
+    allowlist: new Allowlist([]),
+    prefixOf: (ip) => prefixOf(ip, 24, 64),
+    ipv4PrefixBits: 24,
+    httpFingerprint: (log) => `h1:${log.userAgent}`,
+  });
+  const decide = (key: string, action: Decision['action'] | null, decidedAt: number) =>
+    backtest.onDecision(key, action === null ? null : decisionOn(key, action, decidedAt));
+  const request = (time: number) => backtest.onRequest(get(time, '198.51.100.1', '/', { userAgent: 'a' }));
+  // Decisions on other prefixes and fingerprints: the client's own are looked for, and not found.
+  decide('range:10.0.0.0/24', 'throttle', T0);
+  decide('fp:h1:z', 'throttle', T0);
+  request(T0 + 1);
+  decide('range:198.51.100.0/24', 'challenge', T0 + 2);
+  request(T0 + 3);
+  decide('fp:h1:a', 'block', T0 + 4);
+  request(T0 + 5);
+  decide('range:198.51.100.0/24', null, T0 + 6);
+  decide('fp:h1:a', null, T0 + 6);
+  request(T0 + 7);
+  const verdicts = timedVerdicts(backtest);
+  assert.deepEqual(verdicts, [[4, 'block', T0 + 3, T0 + 3, ['range:198.51.100.0/24', 'fp:h1:a']]]);
+  assert.deepEqual(
+    backtest.timelineByMinute().map((m) => [m.requests, m.flagged]),
+    [[4, 2]],
+  );
+});
+
 test('a prefix text prefixOf does not give for its own address has no number: IPv4 clients find it by text', () => {
   const backtest = new VerdictBacktest({
     allowlist: new Allowlist([]),
@@ -390,13 +424,7 @@ test('a fingerprint decision is applied once per client, and again when it is up
   request(T0 + 6, 'a');
   request(T0 + 70_000, 'a'); // past its window: not covered
   // Caught by the upgrade on its first request after it; 5 of its 6 requests covered.
-  const verdicts = [...backtest.verdicts()].map((v) => [
-    v.requests,
-    v.verdict,
-    v.decidedAt,
-    v.caughtAt,
-    v.by,
-  ]);
+  const verdicts = timedVerdicts(backtest);
   assert.deepEqual(verdicts, [[6, 'block', T0 + 1, T0 + 6, ['fp:h1:a', 'fp:h1:b']]]);
   assert.deepEqual(
     backtest.timelineByMinute().map((m) => m.flagged),
