@@ -83,6 +83,12 @@ export class ClientScore {
   /** Index into RULES of the strongest rule, -1 when none fired. */
   reasonRule = -1;
   humanLooking = false;
+  /**
+   * Bit r set: rule r (index into RULES) counts in the score. Only those rules' entries in
+   * `points`, `values` and `thresholds` belong to the last scoring: the others are left as they
+   * were, so scoring a client that fires nothing (most evaluations) writes none of the arrays.
+   */
+  fired = 0;
   readonly points = new Float64Array(RULE_COUNT);
   readonly values = new Float64Array(RULE_COUNT);
   readonly thresholds = new Float64Array(RULE_COUNT);
@@ -96,16 +102,21 @@ export class ClientScore {
     // Sized exactly: the array lives as long as the decision it explains (tens of thousands of
     // them), and an array grown by push reserves room for 17 elements.
     let fired = 0;
-    for (let r = 0; r < RULE_COUNT; r++) if (this.points[r]! > 0) fired++;
+    for (let r = 0; r < RULE_COUNT; r++) if (this.counts(r)) fired++;
     const out = new Array<Signal>(fired + 1);
     let k = 0;
     for (let r = 0; r < RULE_COUNT; r++) {
-      if (this.points[r]! > 0) {
+      if (this.counts(r)) {
         out[k++] = { name: RULES[r]!.signal, value: round(this.values[r]!), threshold: this.thresholds[r]! };
       }
     }
     out[k] = { name: 'requestsPerMinute', value: round(v[offset + M_REQUESTS]!) };
     return out;
+  }
+
+  /** Whether rule `r` counts with points (> 0). */
+  private counts(r: number): boolean {
+    return (this.fired & (1 << r)) !== 0 && this.points[r]! > 0;
   }
 }
 
@@ -126,10 +137,7 @@ export function scoreClient(
   out: ClientScore,
 ): void {
   const c = config.client;
-  // A loop, not `fill`: this runs about once per request, and the builtin's call costs more than
-  // clearing 11 numbers.
-  const points = out.points;
-  for (let r = 0; r < RULE_COUNT; r++) points[r] = 0;
+  out.fired = 0;
   const requests = v[offset + M_REQUESTS]!;
   const pages = v[offset + M_PAGES]!;
   const assets = v[offset + M_ASSETS]!;
@@ -253,21 +261,33 @@ export function scoreClient(
 
   // Supporting evidence strengthens a primary rule; alone it decides nothing (an uptime monitor
   // is regular and sends no referer, and that is fine).
-  let primary = false;
-  for (let r = 0; r < FIRST_SUPPORTING_RULE; r++) if (out.points[r]! > 0) primary = true;
-  if (!primary) for (let r = FIRST_SUPPORTING_RULE; r < RULE_COUNT; r++) out.points[r] = 0;
+  // Rules that did not fire have no points: adding them added zeros, so the score sums the
+  // fired rules' points (in rule order, as before), and a client that fires nothing scores 0 with
+  // no loop over the rules.
+  let fired = out.fired;
   let score = 0;
   let best = -1;
-  for (let r = 0; r < RULE_COUNT; r++) {
-    const p = out.points[r]!;
-    score += p;
-    if (p > 0 && (best < 0 || p > out.points[best]!)) best = r;
+  if (fired !== 0) {
+    const points = out.points;
+    let primary = false;
+    for (let r = 0; r < FIRST_SUPPORTING_RULE; r++) {
+      if ((fired & (1 << r)) !== 0 && points[r]! > 0) primary = true;
+    }
+    if (!primary) fired &= (1 << FIRST_SUPPORTING_RULE) - 1;
+    for (let r = 0; r < RULE_COUNT; r++) {
+      if ((fired & (1 << r)) === 0) continue;
+      const p = points[r]!;
+      score += p;
+      if (p > 0 && (best < 0 || p > points[best]!)) best = r;
+    }
+    out.fired = fired;
   }
   out.score = score;
   out.reasonRule = best;
 }
 
 function fire(out: ClientScore, rule: number, points: number, value: number, threshold: number): void {
+  out.fired |= 1 << rule;
   out.points[rule] = points;
   out.values[rule] = value;
   out.thresholds[rule] = threshold;
