@@ -91,6 +91,27 @@ const USER_AGENT_ENTRIES = 16_384;
 /** Bound of the (client, fingerprint) counting table for multi-fingerprint clients. */
 const MULTI_FINGERPRINT_ENTRIES = 65_536;
 
+/**
+ * One number per client slot that another consumer of the same requests keeps beside the
+ * profiler's state, so that it finds its own record of a request's client without looking the
+ * address up again: the replay's verdict backtest keeps its entry number + 1 there (one address
+ * lookup per request instead of two; the lookup is a cache-missing probe of a table the size of
+ * the clients). A slot's number is 0 from the moment the slot is given to a new client, so a value
+ * never outlives the client it was set for. One consumer per profiler.
+ */
+export interface SlotAttachments {
+  /**
+   * The slot of `log`'s client when `log` is the request the profiler observed last (compared by
+   * identity, so a consumer called before the profiler, or for another request, gets -1 and
+   * looks the client up itself); -1 too for a request dropped as late.
+   */
+  slotOf(log: AccessLog): number;
+  /** The number kept for the client in `slot` (0: none yet). */
+  attachment(slot: number): number;
+  /** Keeps `value` (an int32) for the client in `slot`. */
+  setAttachment(slot: number, value: number): void;
+}
+
 /** Where the profiler sends what it emits. */
 export interface ProfilerSink {
   clientSignal(signal: ClientSignal): void;
@@ -152,11 +173,13 @@ const I_PATHS_FILLED = 12;
 const I_URLS_FILLED = 13;
 /** 0: the recent paths are in the slot (INLINE_PATHS at most); else their block's number + 1. */
 const I_PATH_BLOCK = 14;
+/** What another consumer of the requests keeps for the client (see {@link SlotAttachments}). */
+const I_ATTACHMENT = 15;
 /**
  * Then the recent URL hashes (recentUrlsPerClient), then the first INLINE_PATHS recent path
  * hashes, as Int32.
  */
-const I_RECENT = 15;
+const I_RECENT = 16;
 
 /**
  * Recent paths a slot holds itself. Most clients ask for a few distinct paths (95 % of the
@@ -843,7 +866,7 @@ export interface ProfilerStats {
  * in the entry's and fingerprint's accumulators the client holds; rules are evaluated now and
  * then, not per request. Nothing is allocated per request.
  */
-export class Profiler {
+export class Profiler implements SlotAttachments {
   /** Client address → slot in the client columns and pools. */
   private readonly clients: ClockTable<string, number>;
   /**
@@ -975,9 +998,35 @@ export class Profiler {
     }
   }
 
+  /** The request `observe` saw last, and its client's slot (-1: none, a late request). */
+  private lastLog: AccessLog | null = null;
+  private lastSlot = -1;
+
+  /** See {@link SlotAttachments.slotOf}. */
+  slotOf(log: AccessLog): number {
+    return log === this.lastLog ? this.lastSlot : -1;
+  }
+
+  /** See {@link SlotAttachments.attachment}. */
+  attachment(slot: number): number {
+    return this.store.intPages[slot >>> PAGE_BITS]![this.attachmentAt(slot)]!;
+  }
+
+  /** See {@link SlotAttachments.setAttachment}. */
+  setAttachment(slot: number, value: number): void {
+    this.store.intPages[slot >>> PAGE_BITS]![this.attachmentAt(slot)] = value | 0;
+  }
+
+  /** Index of a slot's I_ATTACHMENT in its int page (as ClientProfile's view computes its ints). */
+  private attachmentAt(slot: number): number {
+    return 2 * ((slot & PAGE_MASK) * this.store.slotDoubles + N_STRIDE) + I_ATTACHMENT;
+  }
+
   /** Profiles one request; emits a client signal when the client crosses a rule. */
   observe(log: AccessLog, sink: ProfilerSink): void {
     const t = log.time;
+    this.lastLog = log;
+    this.lastSlot = -1;
     if (t > this.maxTime) {
       this.maxTime = t;
       if (t >= this.nextFlushAt) this.flushUntil(t, sink);
@@ -997,6 +1046,7 @@ export class Profiler {
     } else {
       this.clients.touch(slot); // as the table's own lookup marks it
       client = this.view.at(slot);
+      this.lastSlot = slot;
     }
     const v = client.counters;
     const o = client.co;
@@ -1209,6 +1259,7 @@ export class Profiler {
       if (slot >= this.store.capacity) this.store.grow();
       return slot;
     });
+    this.lastSlot = slot;
     const previous = this.view.at(slot);
     if (previous.evaluationInterval === this.stats.flushes + 1) {
       // Evicted with an entry in this interval's evaluation list (see flush).

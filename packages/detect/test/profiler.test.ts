@@ -413,3 +413,38 @@ test('clients whose requests wait for the flush are judged there in the order of
   assert.equal(profiler.getStats().clientsEvicted, 1);
   assert.deepEqual(scanners(sink), [b]);
 });
+
+test('slot attachments: a number per client slot, for the request observed last only, 0 for a new client in a reused slot', () => {
+  // maxClients 4: the fifth address takes the least recently seen client's slot.
+  const profiler = new Profiler(withDefaults({ bounds: { maxClients: 4 } }), testDeps, 0, 1);
+  const sink = new Collect();
+  const slotOf: Record<string, number> = {};
+  for (let k = 0; k < 4; k++) {
+    const log = request({ time: T0 + k, clientAddress: `203.0.113.${k}` });
+    assert.equal(profiler.slotOf(log), -1, 'not observed yet');
+    profiler.observe(log, sink);
+    const slot = profiler.slotOf(log);
+    assert.ok(slot >= 0);
+    assert.equal(profiler.attachment(slot), 0, 'a new client has none');
+    profiler.setAttachment(slot, 100 + k);
+    slotOf[log.clientAddress] = slot;
+  }
+  // The same client again: same slot, its number kept; an equal but other request object: -1.
+  const again = request({ time: T0 + 10, clientAddress: '203.0.113.1' });
+  profiler.observe(again, sink);
+  assert.equal(profiler.slotOf(again), slotOf['203.0.113.1']);
+  assert.equal(profiler.attachment(slotOf['203.0.113.1']!), 101);
+  assert.equal(profiler.slotOf({ ...again }), -1);
+  // A new client evicts 203.0.113.0 (least recently seen): its slot starts at 0 again.
+  const newcomer = request({ time: T0 + 20, clientAddress: '198.51.100.7' });
+  profiler.observe(newcomer, sink);
+  const reused = profiler.slotOf(newcomer);
+  assert.equal(reused, slotOf['203.0.113.0']);
+  assert.equal(profiler.attachment(reused), 0);
+  // The other clients keep theirs.
+  for (const k of [1, 2, 3]) assert.equal(profiler.attachment(slotOf[`203.0.113.${k}`]!), 100 + k);
+  // A request dropped as late has no slot.
+  const late = request({ time: T0 - 3_600_000, clientAddress: '203.0.113.2' });
+  profiler.observe(late, sink);
+  assert.equal(profiler.slotOf(late), -1);
+});

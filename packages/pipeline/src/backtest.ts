@@ -7,6 +7,7 @@ import {
   ipv4PrefixNumber,
   ipv4PrefixShift,
   SharedStrings,
+  type SlotAttachments,
 } from '@edgeguard/detect';
 import { classifyUserAgent, verifyCrawlerClaim } from '@edgeguard/fingerprint';
 import { formatIpv4 } from '@edgeguard/netaddr';
@@ -429,11 +430,19 @@ export class VerdictBacktest {
       : ipv4PrefixNumber(ipv4, this.ipv4PrefixShift);
   }
 
-  /** One request as published on access-logs (a malformed message is ignored; the profiler counts it). */
-  onRequest(log: AccessLog | null): void {
+  /**
+   * One request as published on access-logs (a malformed message is ignored; the profiler counts
+   * it). `slots`: the profiler that observed the request, where the backtest keeps its entry
+   * number + 1 per client (see SlotAttachments), so that it finds the entry without a second
+   * address lookup; the entry is looked up by address when `slots` is null or has none.
+   */
+  onRequest(log: AccessLog | null, slots: SlotAttachments | null = null): void {
     if (log === null || typeof log !== 'object' || typeof log.clientAddress !== 'string') return;
     const address = log.clientAddress;
-    let e = this.clients.get(address);
+    const slot = slots === null ? -1 : slots.slotOf(log);
+    const attached = slot < 0 ? 0 : slots!.attachment(slot);
+    let e = attached > 0 ? attached - 1 : this.clients.get(address);
+    if (slot >= 0 && attached === 0 && e !== undefined) slots!.setAttachment(slot, e + 1);
     const entries = this.entries;
     if (e === undefined) {
       if (this.clients.size >= this.maxClients) {
@@ -448,6 +457,7 @@ export class VerdictBacktest {
       const ip = ipv4 < 0 ? detachString(address) : address;
       e = entries.add(ip, ipv4, this.options.allowlist.has(ip));
       this.clients.set(ip, e);
+      if (slot >= 0) slots!.setAttachment(slot, e + 1);
       if (this.pendingIpDecisions.size > 0) {
         const pending = this.pendingIpDecisions.get(ip);
         if (pending !== undefined) {

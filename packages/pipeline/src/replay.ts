@@ -86,7 +86,12 @@ export function createReplay(config: PipelineConfig): Replay {
     classifyUserAgent: wired.deps.classifyUserAgent,
     verifyCrawlerClaim: wired.deps.verifyCrawlerClaim,
   });
-  bus.on(TOPICS.accessLogs, (message) => backtest.onRequest(message.value as AccessLog | null));
+  // The backtest keeps its entry numbers in the partition's profiler (SlotAttachments): the
+  // profiler has just found the request's client, so the backtest need not look it up again.
+  const slots = wired.profilers.map((p) => p.slots);
+  bus.on(TOPICS.accessLogs, (message) =>
+    backtest.onRequest(message.value as AccessLog | null, slots[message.partition] ?? null),
+  );
   bus.on(TOPICS.decisions, (message) => backtest.onDecision(message.key, message.value as Decision | null));
 
   const publishAccessLog = bus.publisher<AccessLog>(TOPICS.accessLogs);

@@ -5,6 +5,7 @@ import { prefixOf } from '@edgeguard/netaddr';
 import { type AccessLog, type Decision, emptyAccessLog } from '@edgeguard/schema';
 import { VerdictBacktest } from '../src/backtest.js';
 import { TOPICS } from '../src/bus.js';
+import { defaultDeps } from '../src/default-deps.js';
 import { createReplay } from '../src/replay.js';
 
 const T0 = Date.UTC(2024, 0, 21, 9, 0, 0);
@@ -132,12 +133,12 @@ test('a verdict records when the client was first covered and by which decisions
   assert.equal(verdict.requests, 7);
 });
 
-/** A one-minute decision on `key` (`ip:…`, `range:…` or `fp:…`). */
 /** Each verdict's requests, verdict, first covered and caught times, and the keys that covered it. */
 function timedVerdicts(backtest: VerdictBacktest) {
   return [...backtest.verdicts()].map((v) => [v.requests, v.verdict, v.decidedAt, v.caughtAt, v.by]);
 }
 
+/** A one-minute decision on `key` (`ip:…`, `range:…` or `fp:…`). */
 function decisionOn(key: string, action: Decision['action'], decidedAt: number): Decision {
   const colon = key.indexOf(':');
   const scope = key.slice(0, colon);
@@ -447,4 +448,48 @@ test('clients with one UA and different other inputs get the fingerprint of thei
     [...backtest.verdicts()].map((v) => v.verdict),
     ['block', 'allow', 'block', 'allow', 'allow', 'block'],
   );
+});
+
+test("the replay's backtest finds its entries through the profilers' slots, also while they give slots to new clients", () => {
+  // Profilers keep 8 clients each: background addresses keep taking the slots of others, so an
+  // entry number kept in a slot (SlotAttachments) would name the wrong entry if it outlived its
+  // client. Three scrapers make most requests and get decisions.
+  const deps = defaultDeps();
+  const replay = createReplay({
+    detect: withDefaults({ bounds: { maxClients: 8 } }),
+    allowlist: [],
+    partitions: 2,
+    deps,
+  });
+  const sent = new Map<string, number>();
+  const events: ([AccessLog] | [string, Decision | null])[] = [];
+  replay.bus.on(TOPICS.accessLogs, (m) => events.push([m.value as AccessLog]));
+  replay.bus.on(TOPICS.decisions, (m) => events.push([m.key, m.value as Decision | null]));
+  for (let i = 0; i < 6000; i++) {
+    const scraper = i % 5 !== 4;
+    const ip = scraper ? `203.0.113.${i % 3}` : `198.51.${(i >> 8) & 7}.${i & 255}`;
+    const path = scraper ? `/deals/${i % 2}` : `/page/${i % 7}`;
+    replay.push(get(T0 + i * 20, ip, path, scraper ? {} : { userAgent: 'Mozilla/5.0 (X11; Linux x86_64)' }));
+    sent.set(ip, (sent.get(ip) ?? 0) + 1);
+  }
+  replay.finish();
+  const verdicts = [...replay.verdicts()];
+  // Every address's requests counted on its own entry, and address decisions only on their address.
+  assert.deepEqual(new Map(verdicts.map((v) => [v.ip, v.requests])), sent);
+  const blocked = verdicts.filter((v) => v.by.some((key) => key.startsWith('ip:')));
+  assert.ok(blocked.length >= 3, `address decisions: ${blocked.map((v) => v.ip)}`);
+  for (const v of blocked) assert.ok(v.by.includes(`ip:${v.ip}`), JSON.stringify(v));
+  // The same requests and decisions, in the same order, given to a backtest that looks every
+  // address up itself: the same verdicts.
+  const alone = new VerdictBacktest({
+    allowlist: new Allowlist([]),
+    prefixOf: deps.prefixOf,
+    ipv4PrefixBits: deps.ipv4PrefixBits,
+    httpFingerprint: deps.httpFingerprint,
+  });
+  for (const e of events) {
+    if (e.length === 1) alone.onRequest(e[0]);
+    else alone.onDecision(e[0], e[1]);
+  }
+  assert.deepEqual(verdicts, [...alone.verdicts()]);
 });

@@ -10,6 +10,7 @@ import {
   Profiler,
   type ProfilerSink,
   type ProfilerStats,
+  type SlotAttachments,
   type TrafficTick,
 } from '@edgeguard/detect';
 import type { AccessLog } from '@edgeguard/schema';
@@ -110,6 +111,11 @@ export class ProfilerInstance implements Stage, ProfilerSink {
     this.processed++;
     this.out = out;
     this.core.observe(log, this);
+  }
+
+  /** The profiler's {@link SlotAttachments} (the replay's backtest keeps its entry numbers there). */
+  get slots(): SlotAttachments {
+    return this.core;
   }
 
   advance(watermark: number, out: Emitter): void {
