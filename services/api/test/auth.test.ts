@@ -61,7 +61,10 @@ test('a flood of unknown keys: lookups budgeted per second, real keys stay cache
     for (const code of await Promise.all(second)) assert.equal(code, '401 unknown-key');
   }
   const floodMs = performance.now() - floodStarted;
-  assert.ok(floodMs < KEY_CACHE_TTL_MS / 2, `the flood took ${Math.round(floodMs)} ms: too slow to test the cache`);
+  assert.ok(
+    floodMs < KEY_CACHE_TTL_MS / 2,
+    `the flood took ${Math.round(floodMs)} ms: too slow to test the cache`,
+  );
   const answer = auth.authenticate({ 'x-api-key': key }, 'bouncer');
   assert.ok(!(answer instanceof Promise), 'the real key is still cached');
   assert.equal(answer.name, 'edge-1');
