@@ -1046,8 +1046,8 @@ export class Profiler implements SlotAttachments {
     } else {
       this.clients.touch(slot); // as the table's own lookup marks it
       client = this.view.at(slot);
-      this.lastSlot = slot;
     }
+    this.lastSlot = client.slot;
     const v = client.counters;
     const o = client.co;
 
@@ -1259,7 +1259,6 @@ export class Profiler implements SlotAttachments {
       if (slot >= this.store.capacity) this.store.grow();
       return slot;
     });
-    this.lastSlot = slot;
     const previous = this.view.at(slot);
     if (previous.evaluationInterval === this.stats.flushes + 1) {
       // Evicted with an entry in this interval's evaluation list (see flush).

@@ -442,7 +442,6 @@ export class VerdictBacktest {
     const slot = slots === null ? -1 : slots.slotOf(log);
     const attached = slot < 0 ? 0 : slots!.attachment(slot);
     let e = attached > 0 ? attached - 1 : this.clients.get(address);
-    if (slot >= 0 && attached === 0 && e !== undefined) slots!.setAttachment(slot, e + 1);
     const entries = this.entries;
     if (e === undefined) {
       if (this.clients.size >= this.maxClients) {
@@ -457,7 +456,6 @@ export class VerdictBacktest {
       const ip = ipv4 < 0 ? detachString(address) : address;
       e = entries.add(ip, ipv4, this.options.allowlist.has(ip));
       this.clients.set(ip, e);
-      if (slot >= 0) slots!.setAttachment(slot, e + 1);
       if (this.pendingIpDecisions.size > 0) {
         const pending = this.pendingIpDecisions.get(ip);
         if (pending !== undefined) {
@@ -466,6 +464,8 @@ export class VerdictBacktest {
         }
       }
     }
+    // Found by address (known or new): kept in the profiler's slot for the client's next requests.
+    if (slot >= 0 && attached === 0) slots!.setAttachment(slot, e + 1);
     const num = entries.numPages[e >>> PAGE_BITS]!;
     const o = (e & PAGE_MASK) * E_STRIDE;
     num[o + E_REQUESTS]!++;
