@@ -7,7 +7,8 @@
 // parsed with combined, nginx-main (with and without trusted proxies), apache and the compiled
 // nginx log_format of combined by both builds;
 // records must match field by field (value and key order) and rejections by reason, field,
-// message and location. Lines are also mutated (cut, characters replaced, escapes and odd times
+// message and location. The new side parses each line with its batch's `plain` mark (a mutated
+// line: plain when it is ASCII without NUL and backslash), the old side without. Lines are also mutated (cut, characters replaced, escapes and odd times
 // inserted) to reach the rejection and unescaping paths that well-formed logs never take. Each
 // file is also split by both builds' openLogSource and the lines compared. Exits 1 on a
 // difference, printing the first few.
@@ -74,11 +75,11 @@ const describe = (value) =>
     ? `BadInput ${JSON.stringify({ reason: value.reason, field: value.field, message: value.message, location: value.location })}`
     : JSON.stringify({ keys: Object.keys(value).join(','), ...value });
 
-function compareLine(line, location) {
+function compareLine(line, location, plain) {
   for (const pair of pairs) {
     compared++;
     const a = describe(pair.base.parse(line, location));
-    const b = describe(pair.next.parse(line, location));
+    const b = describe(pair.next.parse(line, location, plain));
     if (a !== b && ++differences <= 10) {
       process.stdout.write(
         `DIFF ${pair.name} ${location}\n  line ${JSON.stringify(line)}\n  old  ${a}\n  new  ${b}\n`,
@@ -183,15 +184,23 @@ function mutations(line) {
   return out;
 }
 
-async function allLines(module, path) {
+async function allLines(module, path, plains = []) {
   const lines = [];
-  for await (const batch of module.openLogSource(path).batches()) for (const line of batch) lines.push(line);
+  for await (const batch of module.openLogSource(path).batches()) {
+    for (const line of batch) {
+      lines.push(line);
+      plains.push(batch.plain === true);
+    }
+  }
   return lines;
 }
+// ASCII without NUL and backslash (LineBatch.plain).
+const PLAIN = /^[\x01-\x5b\x5d-\x7f]*$/;
 
 const started = performance.now();
 for (const path of logArgs.length ? logArgs : defaultLogs()) {
-  const lines = await allLines(next, path);
+  const plains = [];
+  const lines = await allLines(next, path, plains);
   const oldLines = await allLines(base, path);
   if (lines.length !== oldLines.length || lines.some((line, i) => line !== oldLines[i])) {
     differences++;
@@ -200,8 +209,11 @@ for (const path of logArgs.length ? logArgs : defaultLogs()) {
   // Mutate every line of small files, every 50th of big ones (the bench log: 20k lines, 200k variants).
   const every = lines.length > 100_000 ? 50 : 1;
   for (let i = 0; i < lines.length; i++) {
-    compareLine(lines[i], `${path}:${i + 1}`);
-    if (i % every === 0) for (const variant of mutations(lines[i])) compareLine(variant, `${path}:${i + 1}~`);
+    compareLine(lines[i], `${path}:${i + 1}`, plains[i]);
+    if (i % every === 0) {
+      for (const variant of mutations(lines[i]))
+        compareLine(variant, `${path}:${i + 1}~`, PLAIN.test(variant));
+    }
   }
   process.stdout.write(
     `${path}: ${lines.length.toLocaleString()} lines, ${compared.toLocaleString()} parses compared so far, ${differences} differences\n`,

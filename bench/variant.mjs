@@ -40,7 +40,7 @@ for await (const batch of report ? [] : openLogSource(path).batches()) {
         sink += m[7].length;
       }
     } else {
-      const log = parser.parse(line);
+      const log = parser.parse(line, undefined, batch.plain);
       if (log instanceof BadInput) continue;
       parsed++;
       if (replay) replay.push(log);

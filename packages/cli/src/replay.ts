@@ -143,10 +143,11 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
           maxFieldLength: config.input.maxFieldLength,
         });
       }
+      const plain = batch.plain === true;
       for (const line of batch) {
         lines++;
         if (line.length === 0) continue;
-        const result = parser.parse(line);
+        const result = parser.parse(line, undefined, plain);
         if (result instanceof BadInput) {
           rejects.record(result, line, `${options.input}:${lines}`);
           continue;

@@ -52,19 +52,24 @@ export class ClfParser implements LineParser {
     this.forwardedForLogged = format === 'nginx-main';
   }
 
-  parse(line: string, location?: string): AccessLog | BadInput {
-    return this.parseLine(line, location, true);
+  parse(line: string, location?: string, plain = false): AccessLog | BadInput {
+    return this.parseLine(line, location, true, plain);
   }
 
   /** `syslog`: whether a syslog header may still be stripped (once: a line of headers only must
    *  not recurse once per header). */
-  private parseLine(line: string, location: string | undefined, syslog: boolean): AccessLog | BadInput {
-    const bad = checkLine(line, this.options.maxLineLength, location);
+  private parseLine(
+    line: string,
+    location: string | undefined,
+    syslog: boolean,
+    plain: boolean,
+  ): AccessLog | BadInput {
+    const bad = checkLine(line, this.options.maxLineLength, location, plain);
     if (bad) return bad;
     const end = line.length;
     const maxField = this.options.maxFieldLength;
     // Most lines hold no backslash at all: then no field needs unescaping.
-    const backslashAt = line.indexOf('\\');
+    const backslashAt = plain ? -1 : line.indexOf('\\');
     const record = emptyAccessLog();
 
     let space = line.indexOf(' ');
@@ -81,7 +86,7 @@ export class ClfParser implements LineParser {
       if (second === null) {
         // Shipped through syslog? Parse the message after the syslog header.
         const message = syslog ? SYSLOG_HEADER.exec(line) : null;
-        if (message !== null) return this.parseLine(line.slice(message[0].length), location, false);
+        if (message !== null) return this.parseLine(line.slice(message[0].length), location, false, plain);
         const first = line.slice(0, space);
         if (!first.includes('.') && !first.includes(':')) {
           // Not even an attempt at an address: another kind of line (an error log, a banner).
@@ -108,15 +113,18 @@ export class ClfParser implements LineParser {
       this.lastPeer = peer;
     }
 
-    const open = line.indexOf('[', space + 1);
+    // ` - - [` (no ident, no user: nearly every line) and a 26-character time are checked in
+    // place; anything else is searched for.
+    const open = isNoIdentNoUser(line, space) ? space + 5 : line.indexOf('[', space + 1);
     if (open < 0) return this.shape(line, end, 'time_local', location);
-    const close = line.indexOf(']', open + 1);
+    const close = line.charCodeAt(open + 27) === 93 ? open + 27 : line.indexOf(']', open + 1);
     if (close < 0) return this.shape(line, end, 'time_local', location);
     const time = this.clock.read(line, open + 1, close);
     if (Number.isNaN(time)) {
+      // Quoted up to the first `]` (the fast path above may have skipped one).
       return reject(
         REJECT_REASONS.badTimestamp,
-        `time ${quoteExcerpt(line.slice(open + 1, close))} is not like 21/Jan/2024:09:30:12 +0000`,
+        `time ${quoteExcerpt(line.slice(open + 1, line.indexOf(']', open + 1)))} is not like 21/Jan/2024:09:30:12 +0000`,
         'time_local',
         location,
       );
@@ -169,7 +177,7 @@ export class ClfParser implements LineParser {
     pos += 3;
     if (pos >= end) return this.shape(line, pos, 'body_bytes_sent', location);
     pos++;
-    const bytesEnd = nextSpace(line, pos);
+    const bytesEnd = byteCountEnd(line, pos);
     const bytes = byteCount(line, pos, bytesEnd);
     if (bytes < 0) {
       if (pos >= end) return this.shape(line, pos, 'body_bytes_sent', location);
@@ -294,6 +302,28 @@ export function optionalText(
 function sameStart(a: string, b: string, length: number): boolean {
   for (let i = 0; i < length; i++) if (a.charCodeAt(i) !== b.charCodeAt(i)) return false;
   return true;
+}
+
+/** Whether `line` holds ` - - [` at `space`: the ident and the user both logged as `-`. */
+function isNoIdentNoUser(line: string, space: number): boolean {
+  return (
+    line.charCodeAt(space + 1) === 45 &&
+    line.charCodeAt(space + 2) === 32 &&
+    line.charCodeAt(space + 3) === 45 &&
+    line.charCodeAt(space + 4) === 32 &&
+    line.charCodeAt(space + 5) === 91
+  );
+}
+
+/** The end of the byte count at `from`: the next space, or the end of the line. Digits and `-`
+ *  are stepped over in place (a byte count is short), anything else is left to a search. */
+function byteCountEnd(line: string, from: number): number {
+  for (let i = from; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 32) return i;
+    if (!((c >= 48 && c <= 57) || c === 45)) return nextSpace(line, i);
+  }
+  return line.length;
 }
 
 function nextSpace(line: string, from: number): number {

@@ -39,8 +39,8 @@ export class CloudflareParser implements LineParser {
     this.options = resolveOptions(options);
   }
 
-  parse(line: string, location?: string): AccessLog | BadInput {
-    const bad = checkLine(line, this.options.maxLineLength, location);
+  parse(line: string, location?: string, plain = false): AccessLog | BadInput {
+    const bad = checkLine(line, this.options.maxLineLength, location, plain);
     if (bad) return bad;
     let start = 0;
     while (line.charCodeAt(start) === 32 || line.charCodeAt(start) === 9) start++;

@@ -1,7 +1,7 @@
 import { type FileHandle, open, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_MAX_LINE_LENGTH } from './parser.js';
-import { splitLines } from './source.js';
+import { type LineBatch, splitLines } from './source.js';
 
 export interface FollowOptions {
   /** Start at the beginning of the current file (default: at its end, like `tail -F`). */
@@ -35,7 +35,7 @@ export interface FollowStats {
 export function followLogFile(
   path: string,
   options: FollowOptions = {},
-): { stats: FollowStats; batches: AsyncGenerator<string[]> } {
+): { stats: FollowStats; batches: AsyncGenerator<LineBatch> } {
   const stats: FollowStats = { bytesRead: 0, filesOpened: 0, absentPolls: 0, rotations: 0, truncations: 0 };
   const maxLineBytes = 4 * (options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH);
   return { stats, batches: splitLines(followBytes(path, options, stats), maxLineBytes) };

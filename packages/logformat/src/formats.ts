@@ -107,9 +107,9 @@ export class AutoParser implements LineParser {
     return this.settled?.format ?? 'auto';
   }
 
-  parse(line: string, location?: string): AccessLog | BadInput {
-    if (this.settled) return this.settled.parse(line, location);
-    const results = this.candidates.map((parser) => parser.parse(line, location));
+  parse(line: string, location?: string, plain = false): AccessLog | BadInput {
+    if (this.settled) return this.settled.parse(line, location, plain);
+    const results = this.candidates.map((parser) => parser.parse(line, location, plain));
     if (!isBlank(line)) {
       results.forEach((result, k) => {
         if (!isBadInput(result)) this.successes[k]!++;

@@ -27,5 +27,11 @@ export {
 } from './parser.js';
 export { REJECT_REASONS, type RejectReason } from './reasons.js';
 export { applyRequestLine, applyRequestTarget } from './request-line.js';
-export { type LogSource, type LogSourceOptions, openLogSource, splitLines } from './source.js';
+export {
+  type LineBatch,
+  type LogSource,
+  type LogSourceOptions,
+  openLogSource,
+  splitLines,
+} from './source.js';
 export { ClfTimeReader, epochToMs, parseEpochSeconds, parseRfc3339 } from './time.js';

@@ -263,8 +263,8 @@ export class NginxFormatParser implements LineParser {
     this.options = resolveOptions(options);
   }
 
-  parse(line: string, location?: string): AccessLog | BadInput {
-    const bad = checkLine(line, this.options.maxLineLength, location);
+  parse(line: string, location?: string, plain = false): AccessLog | BadInput {
+    const bad = checkLine(line, this.options.maxLineLength, location, plain);
     if (bad) return bad;
     const { prefix, steps } = this.compiled;
     const starts = this.starts;
@@ -309,14 +309,14 @@ export class NginxFormatParser implements LineParser {
       }
       pos = end + (terminator === null ? 0 : terminator.length);
     }
-    return this.build(line, location);
+    return this.build(line, location, plain);
   }
 
   /** Turns the located values into a record, applying the precedence rules of NGINX_VARIABLES. */
-  private build(line: string, location: string | undefined): AccessLog | BadInput {
+  private build(line: string, location: string | undefined, plain: boolean): AccessLog | BadInput {
     const starts = this.starts;
     const ends = this.ends;
-    const backslashAt = this.compiled.escape === 'none' ? -1 : line.indexOf('\\');
+    const backslashAt = this.compiled.escape === 'none' || plain ? -1 : line.indexOf('\\');
     const record = emptyAccessLog();
 
     const addressText = this.text(line, SINK.remoteAddr, backslashAt);

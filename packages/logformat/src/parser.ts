@@ -22,8 +22,13 @@ export const DEFAULT_MAX_FIELD_LENGTH = 4 * 1024;
 export interface LineParser {
   /** The format name (`auto` resolves to the sniffed format once it has seen enough lines). */
   readonly format: string;
-  /** `location` (e.g. `access.log:42`) is carried into the BadInput for the operator. */
-  parse(line: string, location?: string): AccessLog | BadInput;
+  /**
+   * `location` (e.g. `access.log:42`) is carried into the BadInput for the operator. `plain`: the
+   * caller knows the line is ASCII and holds no NUL and no backslash (a LineBatch's `plain`), so
+   * the parser skips its scans for binary data and escapes. A caller that passes it for a line that
+   * is not plain gets that line's escapes kept as written and its binary data not rejected.
+   */
+  parse(line: string, location?: string, plain?: boolean): AccessLog | BadInput;
 }
 
 export interface ResolvedOptions {
@@ -42,12 +47,14 @@ export function resolveOptions(options: ParserOptions | undefined): ResolvedOpti
 
 /**
  * The checks every format makes before looking at fields: empty, oversized, binary. Null when
- * the line may be parsed. NUL and U+FFFD are searched with indexOf (a memchr-speed scan).
+ * the line may be parsed. NUL and U+FFFD are searched with indexOf (a memchr-speed scan), unless
+ * the line is known to be `plain` (see LineParser.parse).
  */
 export function checkLine(
   line: string,
   maxLineLength: number,
   location: string | undefined,
+  plain = false,
 ): BadInput | null {
   if (line.length === 0 || (line.charCodeAt(0) <= 32 && line.trim().length === 0)) {
     return reject(REJECT_REASONS.empty, 'empty line', undefined, location);
@@ -60,7 +67,7 @@ export function checkLine(
       location,
     );
   }
-  if (line.indexOf('\0') >= 0 || line.indexOf('\ufffd') >= 0) {
+  if (!plain && (line.indexOf('\0') >= 0 || line.indexOf('\ufffd') >= 0)) {
     return reject(
       REJECT_REASONS.binary,
       'line holds NUL or bytes that are not UTF-8: binary data, not a log line',

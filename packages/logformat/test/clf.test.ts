@@ -149,6 +149,18 @@ describe('combined format', () => {
     );
   });
 
+  it('reads a line the same when its batch is known to be plain (no escapes, no binary data)', () => {
+    const plainParser = createParser('combined');
+    const lines = [
+      combinedLine,
+      combinedLine.replace('alice', '-'),
+      combinedLine.replace(' - alice ', ' '),
+      combinedLine.replace(' 5123 ', ' - '),
+      `${combinedLine} "appended"`,
+    ];
+    for (const line of lines) assert.deepEqual(plainParser.parse(line, undefined, true), parser.parse(line));
+  });
+
   it('tolerates a missing ident or user field', () => {
     const record = parsed(
       parser,
@@ -305,6 +317,9 @@ describe('rejections', () => {
       [combinedLine.replace('" 200 ', '" 2000 '), 'bad-status'],
       [combinedLine.replace('" 200 ', '" abc '), 'bad-status'],
       [combinedLine.replace(' 5123 ', ' 5k '), 'bad-bytes'],
+      [combinedLine.replace(' 5123 ', ' 51-3 '), 'bad-bytes'],
+      [combinedLine.replace('2024:09', '2024]09'), 'bad-timestamp'],
+      [combinedLine.replace('+0000]', '+00000]'), 'bad-timestamp'],
       [combinedLine.replace('"GET /products/42?color=red&utm=1 HTTP/1.1"', '"-"'), 'bad-request'],
       ['2021/12/01 13:53:33 [error] 31#31: *46 "/x" is not found', 'format-mismatch'],
       [combinedLine.replace('] "GET', ']"GET'), 'format-mismatch'],

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { isBadInput } from '@edgeguard/schema';
-import { createParser, type LogSource, openLogSource } from '../src/index.js';
+import { createParser, type LineBatch, type LogSource, openLogSource, splitLines } from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'logformat-source-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -117,6 +117,48 @@ describe('openLogSource', () => {
     const result = createParser('combined').parse(lines[0]!);
     assert.ok(isBadInput(result));
     assert.equal(result.reason, 'binary');
+  });
+
+  it('marks a batch plain only when all its lines are ASCII without NUL or backslash', async () => {
+    async function batchesOf(...chunks: string[]): Promise<LineBatch[]> {
+      const batches: LineBatch[] = [];
+      for await (const batch of splitLines(Readable.from(chunks.map((c) => Buffer.from(c))), 1024)) {
+        batches.push(batch);
+      }
+      return batches;
+    }
+    const plainness = async (...chunks: string[]) =>
+      (await batchesOf(...chunks)).map((b) => b.plain === true);
+    assert.deepEqual(await plainness('a b\nc d\n'), [true]);
+    assert.deepEqual(await plainness('a\\x22b\nc\n'), [false], 'a backslash');
+    assert.deepEqual(await plainness('a\0b\nc\n'), [false], 'a NUL');
+    assert.deepEqual(await plainness('a\nb é\n'), [false], 'a character beyond ASCII');
+    // A line carried over from the previous chunk counts for the batch it is delivered in.
+    assert.deepEqual(await plainness('a\\', 'b\nc\n', 'd\n'), [false, true]);
+    assert.deepEqual(await plainness('ab', 'c\nd\\\n'), [false]);
+    assert.deepEqual(await plainness('ab', 'c\nd\n'), [true]);
+    // The last line without a newline comes alone and unchecked.
+    assert.deepEqual(await plainness('a\nb'), [true, false]);
+  });
+
+  it("parses every line of a file the same with and without its batch's plain mark", async () => {
+    const lines = [
+      ...sample.slice(0, 5).map((line) => line.replace('é', 'e')),
+      String.raw`203.0.113.9 - - [21/Jan/2024:09:30:12 +0000] "GET /q?x=\x22 HTTP/1.1" 200 1 "-" "ua \"quoted\""`,
+      '203.0.113.9 - - [21/Jan/2024:09:30:12 +0000] "G\u0000T / HTTP/1.1" 200 1 "-" "ua"',
+      ...sample.slice(5, 10).map((line) => line.replace('é', 'e')),
+    ];
+    const path = file('mixed.log', `${lines.join('\n')}\n`);
+    const parser = createParser('combined');
+    for (const chunkBytes of [100, 400]) {
+      let plainBatches = 0;
+      for await (const batch of openLogSource(path, { chunkBytes }).batches()) {
+        if (batch.plain) plainBatches++;
+        for (const line of batch)
+          assert.deepEqual(parser.parse(line, undefined, batch.plain), parser.parse(line));
+      }
+      assert.ok(plainBatches > 0, `chunkBytes ${chunkBytes}: some batches are plain`);
+    }
   });
 
   it('gives nothing for an empty file, and can be iterated only once', async () => {

@@ -8,7 +8,7 @@ import {
   kafkaEnvironment,
   topicPartitions,
 } from '@edgeguard/kafka';
-import { createParser, followLogFile, openLogSource, splitLines } from '@edgeguard/logformat';
+import { createParser, followLogFile, type LineBatch, openLogSource, splitLines } from '@edgeguard/logformat';
 import { TOPICS } from '@edgeguard/pipeline';
 import { BadInput, RejectCounter } from '@edgeguard/schema';
 import { createLogger, Metrics, startHealthServer } from '@edgeguard/telemetry';
@@ -138,11 +138,12 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
     linesPerSecond: Math.round(lines / Math.max((Date.now() - started) / 1000, 0.001)),
   });
   /** Parses and produces lines in this thread (line numbers continue from `lines`). */
-  const shipLines = async (batch: string[]): Promise<void> => {
+  const shipLines = async (batch: LineBatch): Promise<void> => {
+    const plain = batch.plain === true;
     for (const line of batch) {
       lines++;
       if (line.length === 0) continue;
-      const record = parser.parse(line);
+      const record = parser.parse(line, undefined, plain);
       if (record instanceof BadInput) {
         rejects.record(record, line, `${input}:${lines}`);
         rejectedCounter.inc({ reason: record.reason });

@@ -38,10 +38,11 @@ async function parseChunk(request: ChunkRequest): Promise<{ result: ChunkResult;
   let maxTime = Number.NEGATIVE_INFINITY;
   // One chunk of whole lines: splitLines yields it as one batch (two when it lacks a final newline).
   for await (const batch of splitLines(only(bytes), settings.maxLineBytes)) {
+    const plain = batch.plain === true;
     for (const line of batch) {
       const index = lines++;
       if (line.length === 0) continue;
-      const record = parser.parse(line);
+      const record = parser.parse(line, undefined, plain);
       if (record instanceof BadInput) {
         rejects.push({
           index,
