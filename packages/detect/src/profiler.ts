@@ -1582,33 +1582,37 @@ export class Profiler implements SlotAttachments {
       return;
     }
     client.countedScore = client.score;
-    const established = human && t - client.sessionStart >= this.config.windows.establishedAfterMs;
+    // The counts below are added on every call, 0 when they do not count (as in observe), and what
+    // they test is read on every call: a case first met late in a run (the first established or
+    // allowlisted client of a prefix) would otherwise deoptimise this function.
+    const longSession = t - client.sessionStart >= this.config.windows.establishedAfterMs;
+    const established = human && longSession;
     const flagged = client.score >= this.config.decisions.scoreForChallenge;
-    if (this.countFingerprint(client, t, window)) {
-      fp.clients++;
-      if (human) fp.humanClients++;
-      if (established) fp.establishedClients++;
-      if (flagged) fp.flaggedClients++;
-    } else {
-      // Count a client again the moment it starts looking human or gets flagged.
-      if (human && !client.humanCounted) fp.humanClients++;
-      if (flagged && !client.flaggedCounted) fp.flaggedClients++;
-    }
+    // Count a client again the moment it starts looking human or gets flagged.
+    const humanCounted = client.humanCounted;
+    const flaggedCounted = client.flaggedCounted;
+    const turnedHuman = human && !humanCounted;
+    const turnedFlagged = flagged && !flaggedCounted;
+    const counted = this.countFingerprint(client, t, window);
+    fp.clients += counted ? 1 : 0;
+    fp.humanClients += (counted ? human : turnedHuman) ? 1 : 0;
+    fp.establishedClients += counted && established ? 1 : 0;
+    fp.flaggedClients += (counted ? flagged : turnedFlagged) ? 1 : 0;
     client.flaggedCounted = flagged;
     const prefix = client.prefixEntry;
-    if (t - client.countedAt >= window) {
+    const allowlisted = client.allowlisted;
+    const newWindow = t - client.countedAt >= window;
+    if (newWindow) {
       client.countedAt = t;
       this.tickClients++;
-      if (established) this.tickEstablished++;
-      if (prefix !== null) {
-        const acc = this.prefixCounts(client, prefix);
-        acc.clients++;
-        if (human) acc.humanClients++;
-        if (established) acc.establishedClients++;
-        if (client.allowlisted) acc.protectedClients++;
-      }
-    } else if (human && !client.humanCounted && prefix !== null) {
-      this.prefixCounts(client, prefix).humanClients++;
+    }
+    this.tickEstablished += newWindow && established ? 1 : 0;
+    if (prefix !== null && (newWindow || turnedHuman)) {
+      const acc = this.prefixCounts(client, prefix);
+      acc.clients += newWindow ? 1 : 0;
+      acc.humanClients += (newWindow ? human : turnedHuman) ? 1 : 0;
+      acc.establishedClients += newWindow && established ? 1 : 0;
+      acc.protectedClients += newWindow && allowlisted ? 1 : 0;
     }
     client.humanCounted = human;
   }
