@@ -1662,26 +1662,31 @@ export class Profiler implements SlotAttachments {
     scoreClient(client.counters, client.co, client, this.config, this.tauShort, score);
     client.score = score.score;
     client.humanLooking = score.humanLooking;
+    // The settings are read on every call: one first needed late in a run (a bot-shaped client's
+    // resignal) would otherwise deoptimise this function (see scoreClient).
+    const botShape = this.config.client.botShape;
+    const manyPages = client.pages >= botShape.minPages;
     const botShaped =
       !score.humanLooking &&
       !client.crawlerClaim &&
-      client.pages >= this.config.client.botShape.minPages &&
+      manyPages &&
       client.assets === 0 &&
       client.withReferer === 0;
     if (score.score < this.config.decisions.scoreForThrottle && !botShaped) return;
-    const reason = score.score < this.config.decisions.scoreForThrottle ? 'bot-shaped' : score.reason;
+    const ruleReason = score.reason;
+    const reason = score.score < this.config.decisions.scoreForThrottle ? 'bot-shaped' : ruleReason;
+    const botShapeResignal = botShape.resignalAfterMs;
+    const resignal = this.config.client.resignalAfterMs;
     // Re-send at once only when the reason changes or the score reaches a stronger action.
     if (
       client.lastSignalAt !== Number.NEGATIVE_INFINITY &&
       reason === client.lastSignalReason &&
       this.actionLevel(score.score) <= this.actionLevel(client.lastSignalScore) &&
-      t - client.lastSignalAt <
-        (reason === 'bot-shaped'
-          ? this.config.client.botShape.resignalAfterMs
-          : this.config.client.resignalAfterMs)
+      t - client.lastSignalAt < (reason === 'bot-shaped' ? botShapeResignal : resignal)
     ) {
       return;
     }
+    const longSession = t - client.sessionStart >= this.config.windows.establishedAfterMs;
     client.lastSignalAt = t;
     client.lastSignalScore = score.score;
     client.lastSignalReason = reason;
@@ -1699,7 +1704,7 @@ export class Profiler implements SlotAttachments {
       botShaped,
       paths: this.recentPathsOf(client),
       burstRequests: Math.round(client.counters[client.co + S_REQUESTS]! * 1000) / 1000,
-      established: score.humanLooking && t - client.sessionStart >= this.config.windows.establishedAfterMs,
+      established: score.humanLooking && longSession,
       firstSeen: client.sessionStart,
       requests: client.requests,
     });
