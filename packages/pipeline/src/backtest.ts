@@ -507,7 +507,12 @@ export class VerdictBacktest {
     let covered = false;
     // Whether a decision is active at `t` (a time that is not a number counts as active), then
     // `applied` once per client and decision: a covered request mostly reads no decision at all.
-    if ((flags & B_IP_COVER) !== 0 && !(t < num[o + E_IP_FROM]! || t >= num[o + E_IP_UNTIL]!)) {
+    // Its times are read and compared on every request: done only for a covered client, a first
+    // address decision late in a run would deoptimise this function.
+    const ipFrom = num[o + E_IP_FROM]!;
+    const ipUntil = num[o + E_IP_UNTIL]!;
+    const ipActive = !(t < ipFrom || t >= ipUntil);
+    if ((flags & B_IP_COVER) !== 0 && ipActive) {
       covered = true;
       if ((flags & B_IP_APPLIED) === 0 && this.applied(e, entries.ipCover.get(e)!, t)) {
         num[o + E_FLAGS] = num[o + E_FLAGS]! | B_IP_APPLIED;
