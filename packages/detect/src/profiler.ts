@@ -975,8 +975,11 @@ export class Profiler implements SlotAttachments {
     private readonly deps: DetectDeps,
     private readonly partition = 0,
     partitions = 1,
-    /** Addresses no signal is ever sent for (the allowlist and verified crawler ranges). */
-    private readonly isAllowlisted: (ip: string) => boolean = () => false,
+    /**
+     * Addresses no signal is ever sent for (the allowlist and verified crawler ranges); `ipv4` is
+     * `ipv4Number(ip)`, for a by-number test such as {@link Allowlist.hasIpv4}.
+     */
+    private readonly isAllowlisted: (ip: string, ipv4: number) => boolean = () => false,
   ) {
     this.maxClients = Math.max(1, Math.ceil(config.bounds.maxClients / Math.max(1, partitions)));
     this.recentPaths = config.bounds.recentPathsPerClient;
@@ -1265,7 +1268,8 @@ export class Profiler implements SlotAttachments {
       this.evaluationStates[previous.evaluationEntry] = EVICTED;
       this.evictedIps.push(previous.ip);
     }
-    this.store.reset(slot, ip, this.clientPrefix(ip), this.isAllowlisted(ip), t);
+    const ipv4 = ipv4Number(ip);
+    this.store.reset(slot, ip, this.clientPrefix(ip, ipv4), this.isAllowlisted(ip, ipv4), t);
     const client = this.view.at(slot);
     return client;
   }
@@ -1517,10 +1521,10 @@ export class Profiler implements SlotAttachments {
     return acc;
   }
 
-  /** The current entry of a new client's prefix (null: no prefix). */
-  private clientPrefix(ip: string): PrefixEntry | null {
+  /** The current entry of a new client's prefix (null: no prefix); `ipv4` is `ipv4Number(ip)`. */
+  private clientPrefix(ip: string, ipv4: number): PrefixEntry | null {
     const shift = this.ipv4PrefixShift;
-    const address = shift < 0 ? -1 : ipv4Number(ip);
+    const address = shift < 0 ? -1 : ipv4;
     if (address < 0) {
       const prefix = this.deps.prefixOf(ip);
       return prefix === null ? null : this.prefixEntry(prefix);

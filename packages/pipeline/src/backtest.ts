@@ -454,7 +454,7 @@ export class VerdictBacktest {
       // A copy: the address is a slice of the log line, which the entry must not keep alive.
       const ipv4 = ipv4Number(address);
       const ip = ipv4 < 0 ? detachString(address) : address;
-      e = entries.add(ip, ipv4, this.options.allowlist.has(ip));
+      e = entries.add(ip, ipv4, this.options.allowlist.hasIpv4(ipv4, ip));
       this.clients.set(ip, e);
       if (this.pendingIpDecisions.size > 0) {
         const pending = this.pendingIpDecisions.get(ip);
