@@ -809,7 +809,13 @@ class FingerprintAccumulator {
   assets = 0;
   repeats = 0;
   pathRepeats = 0;
-  busts = 0;
+  /**
+   * Weighted (fractions): starts as a double (-0 is not a small integer; startFingerprintFlush
+   * sets 0 before any count), so the first fraction added does not change the class's field from
+   * small integer to double late in a run, which deoptimised observe and every function that had
+   * seen the old shape (countClient, addPath).
+   */
+  busts = -0;
   loginPosts = 0;
   authFailures = 0;
   sensitiveHits = 0;
