@@ -83,7 +83,13 @@ export interface ClientTraits {
 
 /** Reused result of scoring one client: no allocation per evaluation. */
 export class ClientScore {
-  score = 0;
+  /**
+   * A double from the start (-0 is not a small integer; every scoring sets it): the first
+   * fractional score (supporting rules add 0.5) otherwise changed this field, and the client
+   * signals built from it, from small integer to double late in a run, deoptimising every
+   * function that had seen the old shapes (the decider's input handling, onClient, the stage).
+   */
+  score = -0;
   /** Index into RULES of the strongest rule, -1 when none fired. */
   reasonRule = -1;
   humanLooking = false;
