@@ -1463,24 +1463,26 @@ export class Profiler implements SlotAttachments {
       acc = other;
     }
     acc.requests++;
-    if (!pathSeen) acc.newVisitors++;
-    if ((flags & HIT) !== 0) acc.hits++;
-    if ((flags & MISS) !== 0) acc.misses++;
-    if ((flags & EXPIRED) !== 0) acc.expired++;
-    if ((flags & STALE) !== 0) acc.stale++;
-    if ((flags & UNCACHEABLE) !== 0) acc.uncacheable++;
-    if (log.status >= 500) acc.serverErrors++;
-    if (bust) acc.busts++;
+    // Added on every request, 0 when it does not count (as in observe): a cache status first seen
+    // late in a run (expired, stale) deoptimised this function.
+    acc.newVisitors += pathSeen ? 0 : 1;
+    acc.hits += (flags & HIT) !== 0 ? 1 : 0;
+    acc.misses += (flags & MISS) !== 0 ? 1 : 0;
+    acc.expired += (flags & EXPIRED) !== 0 ? 1 : 0;
+    acc.stale += (flags & STALE) !== 0 ? 1 : 0;
+    acc.uncacheable += (flags & UNCACHEABLE) !== 0 ? 1 : 0;
+    acc.serverErrors += log.status >= 500 ? 1 : 0;
+    acc.busts += bust ? 1 : 0;
     if (log.originDurationMs !== null) {
       acc.originMsSum += log.originDurationMs;
       acc.originCount++;
     }
     if (log.query === null) {
       acc.plainRequests++;
-      if ((flags & (HIT | STALE)) !== 0) acc.plainCached++;
+      acc.plainCached += (flags & (HIT | STALE)) !== 0 ? 1 : 0;
     } else {
       acc.withQuery++;
-      if ((flags & MISS) !== 0) acc.queryMisses++;
+      acc.queryMisses += (flags & MISS) !== 0 ? 1 : 0;
       if (acc.queryOverflow === 0) {
         const q = this.queryHash;
         const hashes = acc.queryHashes;
