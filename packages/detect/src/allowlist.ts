@@ -89,6 +89,18 @@ export class Allowlist {
     return (this.cidrs.size > 0 && this.cidrs.has(ip)) || this.alsoProtected?.(ip) === true;
   }
 
+  /**
+   * `has(ip)` for a caller that already holds the address's number: `ipv4` is `ipv4Number(ip)`,
+   * ip's value as an unsigned 32-bit integer when it is a canonical dotted quad (the profiler's
+   * and the backtest's address tables read it), negative otherwise (then the text is parsed). The
+   * ranges are probed by the number, not by parsing the text again; `alsoProtected` is still asked
+   * with the text.
+   */
+  hasIpv4(ipv4: number, ip: string): boolean {
+    if (ipv4 < 0) return this.has(ip);
+    return (this.cidrs.size > 0 && this.cidrs.matchIpv4(ipv4) !== null) || this.alsoProtected?.(ip) === true;
+  }
+
   /** Whether a range decision on `prefix` (a CIDR at the range granularity) would cover an allowlisted address. */
   touchesRange(prefix: string): boolean {
     if (this.touchedPrefixes.has(prefix)) return true;

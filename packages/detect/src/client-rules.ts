@@ -62,8 +62,12 @@ const R_UA_MISMATCH = 8;
 const R_NO_REFERER = 9;
 const R_TIMING = 10;
 const RULE_COUNT = RULES.length;
+/** `none`, then each rule's reason: by `reasonRule + 1`. */
+const REASONS: readonly string[] = ['none', ...RULES.map((rule) => rule.reason)];
 /** Rules from this index on are supporting evidence only. */
 const FIRST_SUPPORTING_RULE = R_UA_MISMATCH;
+/** The bits of the primary rules (a constant: computed in place it is arithmetic a late branch meets). */
+const PRIMARY_RULES = (1 << FIRST_SUPPORTING_RULE) - 1;
 
 /** What the profiler knows about a client beyond its counters. */
 export interface ClientTraits {
@@ -79,7 +83,13 @@ export interface ClientTraits {
 
 /** Reused result of scoring one client: no allocation per evaluation. */
 export class ClientScore {
-  score = 0;
+  /**
+   * A double from the start (-0 is not a small integer; every scoring sets it): the first
+   * fractional score (supporting rules add 0.5) otherwise changed this field, and the client
+   * signals built from it, from small integer to double late in a run, deoptimising every
+   * function that had seen the old shapes (the decider's input handling, onClient, the stage).
+   */
+  score = -0;
   /** Index into RULES of the strongest rule, -1 when none fired. */
   reasonRule = -1;
   humanLooking = false;
@@ -94,7 +104,9 @@ export class ClientScore {
   readonly thresholds = new Float64Array(RULE_COUNT);
 
   get reason(): string {
-    return this.reasonRule < 0 ? 'none' : RULES[this.reasonRule]!.reason;
+    // One load whichever rule (or none): a branch for `none` left the rules' path without type
+    // feedback in an evaluation optimised before any rule fired.
+    return REASONS[this.reasonRule + 1]!;
   }
 
   /** The evidence: every rule that contributed, with its value and threshold, plus context. */
@@ -102,7 +114,7 @@ export class ClientScore {
     // Sized exactly: the array lives as long as the decision it explains (tens of thousands of
     // them), and an array grown by push reserves room for 17 elements.
     let fired = 0;
-    for (let r = 0; r < RULE_COUNT; r++) if (this.counts(r)) fired++;
+    for (let r = 0; r < RULE_COUNT; r++) fired += this.counts(r) ? 1 : 0;
     const out = new Array<Signal>(fired + 1);
     let k = 0;
     for (let r = 0; r < RULE_COUNT; r++) {
@@ -116,7 +128,9 @@ export class ClientScore {
 
   /** Whether rule `r` counts with points (> 0). */
   private counts(r: number): boolean {
-    return (this.fired & (1 << r)) !== 0 && this.points[r]! > 0;
+    // Both read on every call (see scoreClient).
+    const positive = this.points[r]! > 0;
+    return (this.fired & (1 << r)) !== 0 && positive;
   }
 }
 
@@ -127,6 +141,12 @@ function round(value: number): number {
 /**
  * Scores one client from its counters (`v` at `offset`) and traits into `out`. Each rule that fires
  * adds its points; the rule with the most points names the reason.
+ *
+ * Every rule reads its settings, computes its value and condition and calls `fireIf` on every
+ * call, whether it fires or not (`pick` chooses between values read both, and a condition joins
+ * with `&&` only comparisons already made, after its first): a rule that first fires
+ * late in a run would otherwise reach loads, arithmetic and a call the optimised code has no type
+ * feedback for, and deoptimise it (it was recompiled about ten times a run, once per such rule).
  */
 export function scoreClient(
   v: Float64Array,
@@ -145,119 +165,157 @@ export function scoreClient(
   const longRequests = v[offset + L_REQUESTS]!;
   const longPages = v[offset + L_PAGES]!;
   const longAssets = v[offset + L_ASSETS]!;
+  const browserClaim = traits.browserClaim;
 
-  const human =
-    traits.browserClaim &&
-    longAssets >= c.human.minAssets &&
-    longAssets >= c.human.minAssetShare * longRequests &&
-    v[offset + L_ASSETS_WITH_REFERER]! >= c.human.minAssetRefererShare * longAssets;
+  const hum = c.human;
+  const humanAssets = longAssets >= hum.minAssets;
+  const humanShare = longAssets >= hum.minAssetShare * longRequests;
+  const humanReferers = v[offset + L_ASSETS_WITH_REFERER]! >= hum.minAssetRefererShare * longAssets;
+  const human = browserClaim && humanAssets && humanShare && humanReferers;
   out.humanLooking = human;
 
   // Credential stuffing: failed logins.
+  const cred = c.credentialStuffing;
   const failures = v[offset + M_AUTH_FAILURES]!;
-  const logins = v[offset + M_LOGIN_POSTS]!;
-  if (
-    failures >= c.credentialStuffing.minFailures &&
-    failures >= c.credentialStuffing.minFailureRatio * logins
-  ) {
-    fire(out, R_CREDENTIAL, c.credentialStuffing.points, failures, c.credentialStuffing.minFailures);
-  }
+  const failureRatio = failures >= cred.minFailureRatio * v[offset + M_LOGIN_POSTS]!;
+  fireIf(
+    out,
+    R_CREDENTIAL,
+    failures >= cred.minFailures && failureRatio,
+    cred.points,
+    failures,
+    cred.minFailures,
+  );
 
   // Scanner: sensitive probes (counted on paths new to the client, so ≈ distinct probes).
+  const scan = c.scanner;
   const sensitive = v[offset + M_SENSITIVE]!;
-  if (sensitive >= c.scanner.minHits) {
-    const strong = sensitive >= c.scanner.strongHits;
-    fire(
-      out,
-      R_SCANNER,
-      strong ? c.scanner.strongPoints : c.scanner.points,
-      sensitive,
-      strong ? c.scanner.strongHits : c.scanner.minHits,
-    );
-  }
+  const scanStrong = sensitive >= scan.strongHits;
+  fireIf(
+    out,
+    R_SCANNER,
+    sensitive >= scan.minHits,
+    pick(scanStrong, scan.strongPoints, scan.points),
+    sensitive,
+    pick(scanStrong, scan.strongHits, scan.minHits),
+  );
 
   // Fake crawler: claims a crawler its ranges deny, at volume.
-  if (traits.unverifiedCrawler && requests >= c.fakeCrawler.minRequests) {
-    fire(out, R_FAKE_CRAWLER, c.fakeCrawler.points, requests, c.fakeCrawler.minRequests);
-  }
+  const fake = c.fakeCrawler;
+  const fakeVolume = requests >= fake.minRequests;
+  fireIf(
+    out,
+    R_FAKE_CRAWLER,
+    traits.unverifiedCrawler && fakeVolume,
+    fake.points,
+    requests,
+    fake.minRequests,
+  );
 
   // Cache-busting: new query strings on known paths, not answered by the cache. The count is
   // weighted (busts the log cannot confirm as misses count for less), the share is not.
+  const cb = c.cacheBust;
   const busts = v[offset + M_BUSTS]!;
   const bustAttempts = v[offset + M_BUST_ATTEMPTS]!;
-  if (busts >= c.cacheBust.minBusts && bustAttempts >= c.cacheBust.minRatio * requests) {
-    const strong = busts >= c.cacheBust.strongBusts;
-    fire(
-      out,
-      R_BUST,
-      strong ? c.cacheBust.strongPoints : c.cacheBust.points,
-      bustAttempts / requests,
-      c.cacheBust.minRatio,
-    );
-  }
+  const bustShare = bustAttempts >= cb.minRatio * requests;
+  fireIf(
+    out,
+    R_BUST,
+    busts >= cb.minBusts && bustShare,
+    pick(busts >= cb.strongBusts, cb.strongPoints, cb.points),
+    bustAttempts / requests,
+    cb.minRatio,
+  );
 
   // Error ratio: path guessing (4xx on most requests).
   const errors = v[offset + M_ERRORS]!;
-  if (requests >= c.scanner.minErrorRequests && errors >= c.scanner.minErrorRatio * requests && !human) {
-    fire(out, R_ERRORS, c.scanner.errorPoints, errors / requests, c.scanner.minErrorRatio);
-  }
+  const errorShare = errors >= scan.minErrorRatio * requests;
+  fireIf(
+    out,
+    R_ERRORS,
+    requests >= scan.minErrorRequests && errorShare && !human,
+    scan.errorPoints,
+    errors / requests,
+    scan.minErrorRatio,
+  );
 
-  if (!human) {
-    // Repetition: the same few URLs again and again, no assets.
-    const repeats = v[offset + M_REPEATS]!;
-    const rep = c.repetition;
-    if (
-      requests >= rep.minRequests &&
-      repeats >= rep.minRatio * requests &&
-      assetShare <= rep.maxAssetShare
-    ) {
-      const strong = requests >= rep.strongRequests;
-      fire(out, R_REPETITION, strong ? rep.strongPoints : rep.points, repeats / requests, rep.minRatio);
-    }
+  // The rules below never fire for a human-looking client.
+  // Repetition: the same few URLs again and again, no assets.
+  const repeats = v[offset + M_REPEATS]!;
+  const rep = c.repetition;
+  const repeatShare = repeats >= rep.minRatio * requests;
+  const repeatAssets = assetShare <= rep.maxAssetShare;
+  fireIf(
+    out,
+    R_REPETITION,
+    requests >= rep.minRequests && repeatShare && repeatAssets && !human,
+    pick(requests >= rep.strongRequests, rep.strongPoints, rep.points),
+    repeats / requests,
+    rep.minRatio,
+  );
 
-    // Scraper: many new pages, no assets.
-    const newPages = pages - Math.min(pages, repeats);
-    const scr = c.scraper;
-    if (pages >= scr.minPages && newPages >= scr.minNewPathShare * pages && assetShare <= scr.maxAssetShare) {
-      const strong = newPages >= scr.strongPages;
-      fire(
-        out,
-        R_SCRAPER,
-        strong ? scr.strongPoints : scr.points,
-        newPages,
-        strong ? scr.strongPages : scr.minPages,
-      );
-    }
+  // Scraper: many new pages, no assets.
+  const newPages = pages - Math.min(pages, repeats);
+  const scr = c.scraper;
+  const scrapeShare = newPages >= scr.minNewPathShare * pages;
+  const scrapeAssets = assetShare <= scr.maxAssetShare;
+  const scrapeStrong = newPages >= scr.strongPages;
+  fireIf(
+    out,
+    R_SCRAPER,
+    pages >= scr.minPages && scrapeShare && scrapeAssets && !human,
+    pick(scrapeStrong, scr.strongPoints, scr.points),
+    newPages,
+    pick(scrapeStrong, scr.strongPages, scr.minPages),
+  );
 
-    // Flood: burst rate.
-    const rate = v[offset + S_REQUESTS]! / (shortMs / 1000);
-    if (rate >= c.flood.minRatePerSecond) fire(out, R_FLOOD, c.flood.points, rate, c.flood.minRatePerSecond);
+  // Flood: burst rate.
+  const rate = v[offset + S_REQUESTS]! / (shortMs / 1000);
+  fireIf(
+    out,
+    R_FLOOD,
+    rate >= c.flood.minRatePerSecond && !human,
+    c.flood.points,
+    rate,
+    c.flood.minRatePerSecond,
+  );
 
-    // Supporting evidence: a browser claim without browser behaviour.
-    if (
-      traits.browserClaim &&
-      longPages >= c.browserWithoutAssets.minPages &&
-      longAssets <= c.browserWithoutAssets.maxAssetShare * longRequests
-    ) {
-      fire(
-        out,
-        R_UA_MISMATCH,
-        c.browserWithoutAssets.points,
-        longRequests > 0 ? longAssets / longRequests : 0,
-        c.browserWithoutAssets.maxAssetShare,
-      );
-    }
-    const pagesWithReferer = v[offset + L_PAGES_WITH_REFERER]!;
-    if (longPages >= c.noReferer.minPages && pagesWithReferer <= c.noReferer.maxRefererShare * longPages) {
-      fire(out, R_NO_REFERER, c.noReferer.points, pagesWithReferer / longPages, c.noReferer.maxRefererShare);
-    }
-    if (traits.interArrivals >= c.timingRegularity.minIntervals && traits.interArrivalMean > 0) {
-      const variation = Math.sqrt(traits.interArrivalVariance) / traits.interArrivalMean;
-      if (variation <= c.timingRegularity.maxVariation) {
-        fire(out, R_TIMING, c.timingRegularity.points, variation, c.timingRegularity.maxVariation);
-      }
-    }
-  }
+  // Supporting evidence: a browser claim without browser behaviour.
+  const bwa = c.browserWithoutAssets;
+  const bwaPages = longPages >= bwa.minPages;
+  const bwaAssets = longAssets <= bwa.maxAssetShare * longRequests;
+  fireIf(
+    out,
+    R_UA_MISMATCH,
+    !human && browserClaim && bwaPages && bwaAssets,
+    bwa.points,
+    longRequests > 0 ? longAssets / longRequests : 0,
+    bwa.maxAssetShare,
+  );
+  const nr = c.noReferer;
+  const pagesWithReferer = v[offset + L_PAGES_WITH_REFERER]!;
+  const fewReferers = pagesWithReferer <= nr.maxRefererShare * longPages;
+  fireIf(
+    out,
+    R_NO_REFERER,
+    longPages >= nr.minPages && fewReferers && !human,
+    nr.points,
+    pagesWithReferer / longPages,
+    nr.maxRefererShare,
+  );
+  const tr = c.timingRegularity;
+  const mean = traits.interArrivalMean;
+  const variation = Math.sqrt(traits.interArrivalVariance) / mean;
+  const regular = variation <= tr.maxVariation;
+  const positiveMean = mean > 0;
+  fireIf(
+    out,
+    R_TIMING,
+    traits.interArrivals >= tr.minIntervals && positiveMean && regular && !human,
+    tr.points,
+    variation,
+    tr.maxVariation,
+  );
 
   // Supporting evidence strengthens a primary rule; alone it decides nothing (an uptime monitor
   // is regular and sends no referer, and that is fine).
@@ -273,12 +331,17 @@ export function scoreClient(
     for (let r = 0; r < FIRST_SUPPORTING_RULE; r++) {
       if ((fired & (1 << r)) !== 0 && points[r]! > 0) primary = true;
     }
-    if (!primary) fired &= (1 << FIRST_SUPPORTING_RULE) - 1;
+    // (Masked on every call, by all ones when a primary rule counts: see above.)
+    fired &= primary ? -1 : PRIMARY_RULES;
+    let bestPoints = 0;
     for (let r = 0; r < RULE_COUNT; r++) {
       if ((fired & (1 << r)) === 0) continue;
       const p = points[r]!;
       score += p;
-      if (p > 0 && (best < 0 || p > points[best]!)) best = r;
+      if (p > bestPoints) {
+        best = r;
+        bestPoints = p;
+      }
     }
     out.fired = fired;
   }
@@ -286,7 +349,20 @@ export function scoreClient(
   out.reasonRule = best;
 }
 
-function fire(out: ClientScore, rule: number, points: number, value: number, threshold: number): void {
+/** `when ? a : b` of two values both already read (see scoreClient). */
+function pick(when: boolean, a: number, b: number): number {
+  return when ? a : b;
+}
+
+function fireIf(
+  out: ClientScore,
+  rule: number,
+  when: boolean,
+  points: number,
+  value: number,
+  threshold: number,
+): void {
+  if (!when) return;
   out.fired |= 1 << rule;
   out.points[rule] = points;
   out.values[rule] = value;

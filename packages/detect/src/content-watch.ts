@@ -245,17 +245,19 @@ export class ContentWatch {
     // Busted path: unique query strings missing the cache on a path the cache serves fine without them.
     const withQuery = pool[c + C_WITH_QUERY]!;
     const plain = pool[c + C_PLAIN]!;
+    // The shares and their tests are computed on every evaluation (not a number when a count is
+    // 0, and then not used): computed only for a path with both kinds of requests, the first such
+    // path late in a run deoptimised this function.
+    const queryShare = withQuery / requests;
+    const distinctShare = Math.min(1, pool[c + C_DISTINCT_QUERIES]! / withQuery);
+    const queryMissShare = pool[c + C_QUERY_MISSES]! / withQuery;
+    const plainCachedShare = pool[c + C_PLAIN_CACHED]! / plain;
+    const manyQueries = queryShare >= cfg.bustQueryShare;
+    const distinctQueries = distinctShare >= cfg.bustDistinctShare;
+    const queriesMiss = queryMissShare >= cfg.bustMissShare;
+    const plainCached = plainCachedShare >= cfg.bustMinPlainHitShare;
     if (withQuery > 0 && plain > 0) {
-      const queryShare = withQuery / requests;
-      const distinctShare = Math.min(1, pool[c + C_DISTINCT_QUERIES]! / withQuery);
-      const queryMissShare = pool[c + C_QUERY_MISSES]! / withQuery;
-      const plainCachedShare = pool[c + C_PLAIN_CACHED]! / plain;
-      if (
-        queryShare >= cfg.bustQueryShare &&
-        distinctShare >= cfg.bustDistinctShare &&
-        queryMissShare >= cfg.bustMissShare &&
-        plainCachedShare >= cfg.bustMinPlainHitShare
-      ) {
+      if (manyQueries && distinctQueries && queriesMiss && plainCached) {
         reasons.push('cache-bust');
         cacheKey = { kind: 'drop' };
         signals.push({ name: 'queryShare', value: r3(queryShare), threshold: cfg.bustQueryShare });

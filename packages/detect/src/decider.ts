@@ -513,10 +513,11 @@ export class Decider {
       return;
     }
     // A client flagged on its own for hammering paths marks those paths as attacked.
+    // (What the test reads is read on every signal, see onPrefix.)
+    const attackReason = ATTACK_REASONS.has(signal.reason);
+    const paths = signal.paths;
     const markedNewPaths =
-      signal.score >= this.config.decisions.scoreForChallenge &&
-      ATTACK_REASONS.has(signal.reason) &&
-      this.markAttacked(signal.paths);
+      signal.score >= this.config.decisions.scoreForChallenge && attackReason && this.markAttacked(paths);
     let suspect: Suspect | null = null;
     if (signal.botShaped && !signal.humanLooking) {
       const aggregate = this.fingerprints.get(signal.fingerprint);
@@ -696,9 +697,14 @@ export class Decider {
     pool[c + P_HUMANS]! += w * partial.humanClients;
     pool[c + P_ESTABLISHED]! += w * partial.establishedClients;
     pool[c + P_PROTECTED]! += w * partial.protectedClients;
-    if (partial.humanClients > 0) pool[o + PX_LAST_HUMAN] = Math.max(pool[o + PX_LAST_HUMAN]!, time);
-    if (partial.protectedClients > 0)
-      pool[o + PX_LAST_PROTECTED] = Math.max(pool[o + PX_LAST_PROTECTED]!, time);
+    // Written on every count (unchanged when it has none): a first protected client late in a run
+    // would otherwise deoptimise this function.
+    const lastHuman = pool[o + PX_LAST_HUMAN]!;
+    const lastProtected = pool[o + PX_LAST_PROTECTED]!;
+    const humanAt = Math.max(lastHuman, time);
+    const protectedAt = Math.max(lastProtected, time);
+    pool[o + PX_LAST_HUMAN] = partial.humanClients > 0 ? humanAt : lastHuman;
+    pool[o + PX_LAST_PROTECTED] = partial.protectedClients > 0 ? protectedAt : lastProtected;
     // A human-looking or protected client showed up: the range is no longer all bad. (Tested in
     // this order: most counts have neither, and building the key and probing the active
     // decisions by it was 60 % of this function's time.)

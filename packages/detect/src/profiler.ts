@@ -809,7 +809,13 @@ class FingerprintAccumulator {
   assets = 0;
   repeats = 0;
   pathRepeats = 0;
-  busts = 0;
+  /**
+   * Weighted (fractions): starts as a double (-0 is not a small integer; startFingerprintFlush
+   * sets 0 before any count), so the first fraction added does not change the class's field from
+   * small integer to double late in a run, which deoptimised observe and every function that had
+   * seen the old shape (countClient, addPath).
+   */
+  busts = -0;
   loginPosts = 0;
   authFailures = 0;
   sensitiveHits = 0;
@@ -975,8 +981,11 @@ export class Profiler implements SlotAttachments {
     private readonly deps: DetectDeps,
     private readonly partition = 0,
     partitions = 1,
-    /** Addresses no signal is ever sent for (the allowlist and verified crawler ranges). */
-    private readonly isAllowlisted: (ip: string) => boolean = () => false,
+    /**
+     * Addresses no signal is ever sent for (the allowlist and verified crawler ranges); `ipv4` is
+     * `ipv4Number(ip)`, for a by-number test such as {@link Allowlist.hasIpv4}.
+     */
+    private readonly isAllowlisted: (ip: string, ipv4: number) => boolean = () => false,
   ) {
     this.maxClients = Math.max(1, Math.ceil(config.bounds.maxClients / Math.max(1, partitions)));
     this.recentPaths = config.bounds.recentPathsPerClient;
@@ -1265,7 +1274,8 @@ export class Profiler implements SlotAttachments {
       this.evaluationStates[previous.evaluationEntry] = EVICTED;
       this.evictedIps.push(previous.ip);
     }
-    this.store.reset(slot, ip, this.clientPrefix(ip), this.isAllowlisted(ip), t);
+    const ipv4 = ipv4Number(ip);
+    this.store.reset(slot, ip, this.clientPrefix(ip, ipv4), this.isAllowlisted(ip, ipv4), t);
     const client = this.view.at(slot);
     return client;
   }
@@ -1453,24 +1463,26 @@ export class Profiler implements SlotAttachments {
       acc = other;
     }
     acc.requests++;
-    if (!pathSeen) acc.newVisitors++;
-    if ((flags & HIT) !== 0) acc.hits++;
-    if ((flags & MISS) !== 0) acc.misses++;
-    if ((flags & EXPIRED) !== 0) acc.expired++;
-    if ((flags & STALE) !== 0) acc.stale++;
-    if ((flags & UNCACHEABLE) !== 0) acc.uncacheable++;
-    if (log.status >= 500) acc.serverErrors++;
-    if (bust) acc.busts++;
+    // Added on every request, 0 when it does not count (as in observe): a cache status first seen
+    // late in a run (expired, stale) deoptimised this function.
+    acc.newVisitors += pathSeen ? 0 : 1;
+    acc.hits += (flags & HIT) !== 0 ? 1 : 0;
+    acc.misses += (flags & MISS) !== 0 ? 1 : 0;
+    acc.expired += (flags & EXPIRED) !== 0 ? 1 : 0;
+    acc.stale += (flags & STALE) !== 0 ? 1 : 0;
+    acc.uncacheable += (flags & UNCACHEABLE) !== 0 ? 1 : 0;
+    acc.serverErrors += log.status >= 500 ? 1 : 0;
+    acc.busts += bust ? 1 : 0;
     if (log.originDurationMs !== null) {
       acc.originMsSum += log.originDurationMs;
       acc.originCount++;
     }
     if (log.query === null) {
       acc.plainRequests++;
-      if ((flags & (HIT | STALE)) !== 0) acc.plainCached++;
+      acc.plainCached += (flags & (HIT | STALE)) !== 0 ? 1 : 0;
     } else {
       acc.withQuery++;
-      if ((flags & MISS) !== 0) acc.queryMisses++;
+      acc.queryMisses += (flags & MISS) !== 0 ? 1 : 0;
       if (acc.queryOverflow === 0) {
         const q = this.queryHash;
         const hashes = acc.queryHashes;
@@ -1517,10 +1529,10 @@ export class Profiler implements SlotAttachments {
     return acc;
   }
 
-  /** The current entry of a new client's prefix (null: no prefix). */
-  private clientPrefix(ip: string): PrefixEntry | null {
+  /** The current entry of a new client's prefix (null: no prefix); `ipv4` is `ipv4Number(ip)`. */
+  private clientPrefix(ip: string, ipv4: number): PrefixEntry | null {
     const shift = this.ipv4PrefixShift;
-    const address = shift < 0 ? -1 : ipv4Number(ip);
+    const address = shift < 0 ? -1 : ipv4;
     if (address < 0) {
       const prefix = this.deps.prefixOf(ip);
       return prefix === null ? null : this.prefixEntry(prefix);
@@ -1582,33 +1594,37 @@ export class Profiler implements SlotAttachments {
       return;
     }
     client.countedScore = client.score;
-    const established = human && t - client.sessionStart >= this.config.windows.establishedAfterMs;
+    // The counts below are added on every call, 0 when they do not count (as in observe), and what
+    // they test is read on every call: a case first met late in a run (the first established or
+    // allowlisted client of a prefix) would otherwise deoptimise this function.
+    const longSession = t - client.sessionStart >= this.config.windows.establishedAfterMs;
+    const established = human && longSession;
     const flagged = client.score >= this.config.decisions.scoreForChallenge;
-    if (this.countFingerprint(client, t, window)) {
-      fp.clients++;
-      if (human) fp.humanClients++;
-      if (established) fp.establishedClients++;
-      if (flagged) fp.flaggedClients++;
-    } else {
-      // Count a client again the moment it starts looking human or gets flagged.
-      if (human && !client.humanCounted) fp.humanClients++;
-      if (flagged && !client.flaggedCounted) fp.flaggedClients++;
-    }
+    // Count a client again the moment it starts looking human or gets flagged.
+    const humanCounted = client.humanCounted;
+    const flaggedCounted = client.flaggedCounted;
+    const turnedHuman = human && !humanCounted;
+    const turnedFlagged = flagged && !flaggedCounted;
+    const counted = this.countFingerprint(client, t, window);
+    fp.clients += counted ? 1 : 0;
+    fp.humanClients += (counted ? human : turnedHuman) ? 1 : 0;
+    fp.establishedClients += counted && established ? 1 : 0;
+    fp.flaggedClients += (counted ? flagged : turnedFlagged) ? 1 : 0;
     client.flaggedCounted = flagged;
     const prefix = client.prefixEntry;
-    if (t - client.countedAt >= window) {
+    const allowlisted = client.allowlisted;
+    const newWindow = t - client.countedAt >= window;
+    if (newWindow) {
       client.countedAt = t;
       this.tickClients++;
-      if (established) this.tickEstablished++;
-      if (prefix !== null) {
-        const acc = this.prefixCounts(client, prefix);
-        acc.clients++;
-        if (human) acc.humanClients++;
-        if (established) acc.establishedClients++;
-        if (client.allowlisted) acc.protectedClients++;
-      }
-    } else if (human && !client.humanCounted && prefix !== null) {
-      this.prefixCounts(client, prefix).humanClients++;
+    }
+    this.tickEstablished += newWindow && established ? 1 : 0;
+    if (prefix !== null && (newWindow || turnedHuman)) {
+      const acc = this.prefixCounts(client, prefix);
+      acc.clients += newWindow ? 1 : 0;
+      acc.humanClients += (newWindow ? human : turnedHuman) ? 1 : 0;
+      acc.establishedClients += newWindow && established ? 1 : 0;
+      acc.protectedClients += newWindow && allowlisted ? 1 : 0;
     }
     client.humanCounted = human;
   }
@@ -1658,26 +1674,31 @@ export class Profiler implements SlotAttachments {
     scoreClient(client.counters, client.co, client, this.config, this.tauShort, score);
     client.score = score.score;
     client.humanLooking = score.humanLooking;
+    // The settings are read on every call: one first needed late in a run (a bot-shaped client's
+    // resignal) would otherwise deoptimise this function (see scoreClient).
+    const botShape = this.config.client.botShape;
+    const manyPages = client.pages >= botShape.minPages;
     const botShaped =
       !score.humanLooking &&
       !client.crawlerClaim &&
-      client.pages >= this.config.client.botShape.minPages &&
+      manyPages &&
       client.assets === 0 &&
       client.withReferer === 0;
     if (score.score < this.config.decisions.scoreForThrottle && !botShaped) return;
-    const reason = score.score < this.config.decisions.scoreForThrottle ? 'bot-shaped' : score.reason;
+    const ruleReason = score.reason;
+    const reason = score.score < this.config.decisions.scoreForThrottle ? 'bot-shaped' : ruleReason;
+    const botShapeResignal = botShape.resignalAfterMs;
+    const resignal = this.config.client.resignalAfterMs;
     // Re-send at once only when the reason changes or the score reaches a stronger action.
     if (
       client.lastSignalAt !== Number.NEGATIVE_INFINITY &&
       reason === client.lastSignalReason &&
       this.actionLevel(score.score) <= this.actionLevel(client.lastSignalScore) &&
-      t - client.lastSignalAt <
-        (reason === 'bot-shaped'
-          ? this.config.client.botShape.resignalAfterMs
-          : this.config.client.resignalAfterMs)
+      t - client.lastSignalAt < (reason === 'bot-shaped' ? botShapeResignal : resignal)
     ) {
       return;
     }
+    const longSession = t - client.sessionStart >= this.config.windows.establishedAfterMs;
     client.lastSignalAt = t;
     client.lastSignalScore = score.score;
     client.lastSignalReason = reason;
@@ -1695,7 +1716,7 @@ export class Profiler implements SlotAttachments {
       botShaped,
       paths: this.recentPathsOf(client),
       burstRequests: Math.round(client.counters[client.co + S_REQUESTS]! * 1000) / 1000,
-      established: score.humanLooking && t - client.sessionStart >= this.config.windows.establishedAfterMs,
+      established: score.humanLooking && longSession,
       firstSeen: client.sessionStart,
       requests: client.requests,
     });

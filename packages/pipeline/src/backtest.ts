@@ -454,7 +454,7 @@ export class VerdictBacktest {
       // A copy: the address is a slice of the log line, which the entry must not keep alive.
       const ipv4 = ipv4Number(address);
       const ip = ipv4 < 0 ? detachString(address) : address;
-      e = entries.add(ip, ipv4, this.options.allowlist.has(ip));
+      e = entries.add(ip, ipv4, this.options.allowlist.hasIpv4(ipv4, ip));
       this.clients.set(ip, e);
       if (this.pendingIpDecisions.size > 0) {
         const pending = this.pendingIpDecisions.get(ip);
@@ -507,7 +507,12 @@ export class VerdictBacktest {
     let covered = false;
     // Whether a decision is active at `t` (a time that is not a number counts as active), then
     // `applied` once per client and decision: a covered request mostly reads no decision at all.
-    if ((flags & B_IP_COVER) !== 0 && !(t < num[o + E_IP_FROM]! || t >= num[o + E_IP_UNTIL]!)) {
+    // Its times are read and compared on every request: done only for a covered client, a first
+    // address decision late in a run would deoptimise this function.
+    const ipFrom = num[o + E_IP_FROM]!;
+    const ipUntil = num[o + E_IP_UNTIL]!;
+    const ipActive = !(t < ipFrom || t >= ipUntil);
+    if ((flags & B_IP_COVER) !== 0 && ipActive) {
       covered = true;
       if ((flags & B_IP_APPLIED) === 0 && this.applied(e, entries.ipCover.get(e)!, t)) {
         num[o + E_FLAGS] = num[o + E_FLAGS]! | B_IP_APPLIED;

@@ -88,8 +88,8 @@ export class ProfilerInstance implements Stage, ProfilerSink {
   private readonly pendingContent: ContentPartial[][];
 
   constructor(options: ProfilerStageOptions, partition: number) {
-    this.core = new Profiler(options.config, options.deps, partition, options.partitions, (ip) =>
-      options.allowlist.has(ip),
+    this.core = new Profiler(options.config, options.deps, partition, options.partitions, (ip, ipv4) =>
+      options.allowlist.hasIpv4(ipv4, ip),
     );
     this.contentPartitions = Math.max(1, options.contentPartitions ?? options.partitions);
     this.contentBatchKeys = batchKeys(`content-batch/${partition}`, this.contentPartitions);
