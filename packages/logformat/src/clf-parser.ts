@@ -137,7 +137,7 @@ export class ClfParser implements LineParser {
       return this.shape(line, close + 1, 'request', location);
     }
     const requestStart = close + 3;
-    const requestEnd = findClosingQuote(line, requestStart);
+    const requestEnd = closingQuote(line, requestStart, backslashAt);
     if (requestEnd < 0) return this.shape(line, end, 'request', location);
     if (requestEnd - requestStart > maxField)
       return this.oversized('request', requestEnd - requestStart, location);
@@ -177,7 +177,7 @@ export class ClfParser implements LineParser {
     pos += 3;
     if (pos >= end) return this.shape(line, pos, 'body_bytes_sent', location);
     pos++;
-    const bytesEnd = byteCountEnd(line, pos);
+    const bytesEnd = nextSpace(line, pos);
     const bytes = byteCount(line, pos, bytesEnd);
     if (bytes < 0) {
       if (pos >= end) return this.shape(line, pos, 'body_bytes_sent', location);
@@ -201,7 +201,7 @@ export class ClfParser implements LineParser {
       const refererEnd =
         line.charCodeAt(pos + 2) === 45 && line.charCodeAt(pos + 3) === 34
           ? pos + 3
-          : findClosingQuote(line, pos + 2);
+          : closingQuote(line, pos + 2, backslashAt);
       if (refererEnd < 0) return this.shape(line, end, 'http_referer', location);
       if (refererEnd - pos - 2 > maxField)
         return this.oversized('http_referer', refererEnd - pos - 2, location);
@@ -210,7 +210,7 @@ export class ClfParser implements LineParser {
       if (line.charCodeAt(pos) !== 32 || line.charCodeAt(pos + 1) !== 34) {
         return this.shape(line, pos, 'http_user_agent', location);
       }
-      const agentEnd = findClosingQuote(line, pos + 2);
+      const agentEnd = closingQuote(line, pos + 2, backslashAt);
       if (agentEnd < 0) return this.shape(line, end, 'http_user_agent', location);
       if (agentEnd - pos - 2 > maxField)
         return this.oversized('http_user_agent', agentEnd - pos - 2, location);
@@ -220,7 +220,7 @@ export class ClfParser implements LineParser {
         if (line.charCodeAt(pos) !== 32 || line.charCodeAt(pos + 1) !== 34) {
           return this.shape(line, pos, 'http_x_forwarded_for', location);
         }
-        const forwardedEnd = findClosingQuote(line, pos + 2);
+        const forwardedEnd = closingQuote(line, pos + 2, backslashAt);
         if (forwardedEnd < 0) return this.shape(line, end, 'http_x_forwarded_for', location);
         if (forwardedEnd - pos - 2 > maxField) {
           return this.oversized('http_x_forwarded_for', forwardedEnd - pos - 2, location);
@@ -277,6 +277,12 @@ export function fieldText(
   return unescapeValue(line, start, end, mode);
 }
 
+/** The `"` that ends a quoted field starting at `from`: without a backslash in the line (`backslashAt`
+ *  -1) the next one, else the next one not escaped. */
+function closingQuote(line: string, from: number, backslashAt: number): number {
+  return backslashAt < 0 ? line.indexOf('"', from) : findClosingQuote(line, from);
+}
+
 /** Whether `line[start, end)` holds a backslash, given the line's first one (-1: none). */
 function hasBackslash(line: string, start: number, end: number, backslashAt: number): boolean {
   if (backslashAt < 0 || backslashAt >= end) return false;
@@ -313,17 +319,6 @@ function isNoIdentNoUser(line: string, space: number): boolean {
     line.charCodeAt(space + 4) === 32 &&
     line.charCodeAt(space + 5) === 91
   );
-}
-
-/** The end of the byte count at `from`: the next space, or the end of the line. Digits and `-`
- *  are stepped over in place (a byte count is short), anything else is left to a search. */
-function byteCountEnd(line: string, from: number): number {
-  for (let i = from; i < line.length; i++) {
-    const c = line.charCodeAt(i);
-    if (c === 32) return i;
-    if (!((c >= 48 && c <= 57) || c === 45)) return nextSpace(line, i);
-  }
-  return line.length;
 }
 
 function nextSpace(line: string, from: number): number {
