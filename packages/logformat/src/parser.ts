@@ -56,6 +56,18 @@ export function checkLine(
   location: string | undefined,
   plain = false,
 ): BadInput | null {
+  // A plain line that starts with a visible character and is not too long: nothing to check
+  // (kept this small so that the parsers' hot paths inline it).
+  if (plain && line.charCodeAt(0) > 32 && line.length <= maxLineLength) return null;
+  return checkLineFully(line, maxLineLength, location, plain);
+}
+
+function checkLineFully(
+  line: string,
+  maxLineLength: number,
+  location: string | undefined,
+  plain: boolean,
+): BadInput | null {
   if (line.length === 0 || (line.charCodeAt(0) <= 32 && line.trim().length === 0)) {
     return reject(REJECT_REASONS.empty, 'empty line', undefined, location);
   }
