@@ -1,3 +1,4 @@
+import { isCdnAddress, isCdnIpv4 } from '@edgeguard/fingerprint';
 import { CidrSet, parseCidr, prefixOf } from '@edgeguard/netaddr';
 
 /**
@@ -21,6 +22,8 @@ export class Allowlist {
    * @param alsoProtected a further test, e.g. CDN egress addresses: a CDN address showing up as a
    *   client means a trusted proxy is missing from the config, and deciding on it would cover
    *   everyone behind that CDN node
+   * @param alsoProtectedIpv4 the same test by the IPv4 number (see hasIpv4); by default fingerprint's
+   *   `isCdnIpv4` when `alsoProtected` is its `isCdnAddress` (as the pipeline passes it), else none
    */
   constructor(
     entries: readonly string[] = [],
@@ -28,6 +31,9 @@ export class Allowlist {
     private readonly ipv4Bits = 24,
     private readonly ipv6Bits = 64,
     private readonly alsoProtected: ((ip: string) => boolean) | null = null,
+    private readonly alsoProtectedIpv4: ((ipv4: number) => boolean) | null = alsoProtected === isCdnAddress
+      ? isCdnIpv4
+      : null,
   ) {
     this.base = [...entries, ...protectedRanges];
     this.index(this.base);
@@ -53,7 +59,14 @@ export class Allowlist {
    * (each decider instance applies runtime entries at its own event time).
    */
   copy(): Allowlist {
-    return new Allowlist(this.base, [], this.ipv4Bits, this.ipv6Bits, this.alsoProtected);
+    return new Allowlist(
+      this.base,
+      [],
+      this.ipv4Bits,
+      this.ipv6Bits,
+      this.alsoProtected,
+      this.alsoProtectedIpv4,
+    );
   }
 
   /**
@@ -93,12 +106,14 @@ export class Allowlist {
    * `has(ip)` for a caller that already holds the address's number: `ipv4` is `ipv4Number(ip)`,
    * ip's value as an unsigned 32-bit integer when it is a canonical dotted quad (the profiler's
    * and the backtest's address tables read it), negative otherwise (then the text is parsed). The
-   * ranges are probed by the number, not by parsing the text again; `alsoProtected` is still asked
-   * with the text.
+   * ranges are probed by the number, not by parsing the text again; so is the further test when it
+   * has a by-number form (`alsoProtectedIpv4`: the CDN test), else it is asked with the text.
    */
   hasIpv4(ipv4: number, ip: string): boolean {
     if (ipv4 < 0) return this.has(ip);
-    return (this.cidrs.size > 0 && this.cidrs.matchIpv4(ipv4) !== null) || this.alsoProtected?.(ip) === true;
+    if (this.cidrs.size > 0 && this.cidrs.matchIpv4(ipv4) !== null) return true;
+    const byNumber = this.alsoProtectedIpv4;
+    return byNumber !== null ? byNumber(ipv4) : this.alsoProtected?.(ip) === true;
   }
 
   /** Whether a range decision on `prefix` (a CIDR at the range granularity) would cover an allowlisted address. */

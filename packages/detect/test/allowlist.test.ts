@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { isCdnAddress } from '@edgeguard/fingerprint';
 import { parseIpv4Value } from '@edgeguard/netaddr';
 import { isBadInput } from '@edgeguard/schema';
 import { ipv4Number } from '../src/address-index.js';
@@ -57,6 +58,8 @@ test('hasIpv4 (by the address table number) answers as has (by the text), for ev
     new Allowlist(entries, ['66.249.64.0/19']),
     new Allowlist(entries, [], 24, 64, cdn),
     new Allowlist([], [], 24, 64, cdn),
+    new Allowlist(entries, [], 24, 64, isCdnAddress),
+    new Allowlist([], [], 24, 64, isCdnAddress).copy(),
     new Allowlist(),
   ];
   const addresses = [
@@ -96,7 +99,7 @@ test('hasIpv4 (by the address table number) answers as has (by the text), for ev
     return seed;
   };
   for (let k = 0; k < 2000; k++) {
-    const base = [10, 172, 192, 198, 203, 66, 104, 0, 255][k % 9]!;
+    const base = [10, 172, 192, 198, 203, 66, 104, 0, 255, 13, 162, 188][k % 12]!;
     addresses.push(`${base}.${next() % 256}.${next() % 256}.${next() % 256}`);
   }
   for (const allowlist of lists) {
@@ -113,4 +116,16 @@ test('hasIpv4 (by the address table number) answers as has (by the text), for ev
     'the further test, by its text',
   );
   assert.equal(lists[0]!.hasIpv4(ipv4Number('104.16.1.1'), '104.16.1.1'), false);
+});
+
+test('with the CDN test of the pipeline, hasIpv4 asks it by the number (the text is not parsed again)', () => {
+  const allowlist = new Allowlist([], [], 24, 64, isCdnAddress);
+  assert.equal(isCdnAddress('104.16.1.1'), true);
+  // The text is not read when the number is given: a wrong one does not change the answer.
+  assert.equal(allowlist.hasIpv4(ipv4Number('104.16.1.1'), 'not-read'), true);
+  assert.equal(allowlist.copy().hasIpv4(ipv4Number('104.16.1.1'), 'not-read'), true);
+  assert.equal(allowlist.hasIpv4(ipv4Number('203.0.113.1'), '104.16.1.1'), false);
+  // Any other further test is still asked with the text.
+  const other = new Allowlist([], [], 24, 64, (ip) => ip === 'by-text');
+  assert.equal(other.hasIpv4(ipv4Number('104.16.1.1'), 'by-text'), true);
 });

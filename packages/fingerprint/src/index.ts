@@ -21,7 +21,9 @@ export {
 export {
   type CrawlerClaim,
   cdnProviderOf,
+  cdnProviderOfIpv4,
   isCdnAddress,
+  isCdnIpv4,
   isVerifiedCrawlerAddress,
   verifiedCrawlerRanges,
   verifyCrawlerClaim,

@@ -118,8 +118,8 @@ export function verifyCrawlerHostname(crawler: string, hostname: string): Crawle
 let cdnRanges: CidrSet | null = null;
 const providerOfRange = new Map<string, string>();
 
-/** The CDN (`Cloudflare`, `CloudFront`, `Gcore`, `QUIC.cloud`, `ArvanCloud`) whose egress ranges hold `ip`, or null. */
-export function cdnProviderOf(ip: string): string | null {
+/** The CDN egress ranges, built on first use. */
+function cdnRangeSet(): CidrSet {
   if (cdnRanges === null) {
     const set = new CidrSet();
     for (const [provider, ranges] of Object.entries(CDN_RANGES)) {
@@ -130,7 +130,25 @@ export function cdnProviderOf(ip: string): string | null {
     }
     cdnRanges = set;
   }
-  const cidr = cdnRanges.match(ip);
+  return cdnRanges;
+}
+
+/** The CDN (`Cloudflare`, `CloudFront`, `Gcore`, `QUIC.cloud`, `ArvanCloud`) whose egress ranges hold `ip`, or null. */
+export function cdnProviderOf(ip: string): string | null {
+  return providerOf(cdnRangeSet().match(ip));
+}
+
+/**
+ * {@link cdnProviderOf} for an IPv4 address given as its number, an unsigned 32-bit integer
+ * (`192.0.2.1` is `0xc0000201`, as `parseIpv4Value` reads it): for a caller that holds the number
+ * already, no text is parsed. Null for a negative `value` (callers' "not an IPv4 address").
+ */
+export function cdnProviderOfIpv4(value: number): string | null {
+  return value < 0 ? null : providerOf(cdnRangeSet().matchIpv4(value));
+}
+
+/** The provider of a CDN range matched (canonical text), or null. */
+function providerOf(cidr: string | null): string | null {
   return cidr === null ? null : (providerOfRange.get(cidr) ?? null);
 }
 
@@ -140,4 +158,9 @@ export function cdnProviderOf(ip: string): string | null {
  */
 export function isCdnAddress(ip: string): boolean {
   return cdnProviderOf(ip) !== null;
+}
+
+/** {@link isCdnAddress} for an IPv4 address given as its number (see {@link cdnProviderOfIpv4}). */
+export function isCdnIpv4(value: number): boolean {
+  return cdnProviderOfIpv4(value) !== null;
 }

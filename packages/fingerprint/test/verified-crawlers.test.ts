@@ -4,13 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { parseCidr } from '@edgeguard/netaddr';
+import { formatIpv4, parseCidr, parseIpv4Value } from '@edgeguard/netaddr';
 import { buildCdnRanges, buildCrawlers } from '../scripts/build-verified-crawlers.js';
 import { CDN_RANGES, VERIFIED_CRAWLERS } from '../src/generated/verified-crawlers.data.js';
 import { parseUserAgent } from '../src/user-agent.js';
 import {
   cdnProviderOf,
+  cdnProviderOfIpv4,
   isCdnAddress,
+  isCdnIpv4,
   isVerifiedCrawlerAddress,
   verifiedCrawlerRanges,
   verifyCrawlerClaim,
@@ -142,6 +144,38 @@ describe('CDN addresses', () => {
     assert.equal(cdnProviderOf('2606:4700::1'), 'Cloudflare');
     assert.equal(cdnProviderOf('13.224.0.1'), 'CloudFront');
     assert.equal(isCdnAddress('203.0.113.50'), false);
+  });
+
+  test('by number (cdnProviderOfIpv4, isCdnIpv4) answers as by text, at every IPv4 range edge and between', () => {
+    const values: number[] = [0, 0x7fffffff, 0x80000000, 0xffffffff];
+    for (const ranges of Object.values(CDN_RANGES)) {
+      for (const cidr of ranges.split(' ').map(parseCidr)) {
+        if (cidr.version !== 4) continue;
+        const last = cidr.network + 2 ** (32 - cidr.prefixLength) - 1;
+        values.push(cidr.network, last, cidr.network - 1, last + 1, (cidr.network + last) / 2);
+      }
+    }
+    let seed = 11;
+    for (let k = 0; k < 5000; k++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      values.push(seed);
+    }
+    const providers = new Set<string | null>();
+    for (const value of values.filter((v) => v >= 0 && v <= 0xffffffff)) {
+      const text = formatIpv4(Math.floor(value));
+      const number = parseIpv4Value(text);
+      const provider = cdnProviderOf(text);
+      assert.equal(cdnProviderOfIpv4(number), provider, text);
+      assert.equal(isCdnIpv4(number), isCdnAddress(text), text);
+      providers.add(provider);
+    }
+    // Every provider with IPv4 ranges was met, and addresses of none.
+    assert.deepEqual(
+      [...providers].sort(),
+      [...Object.keys(CDN_RANGES).filter((name) => CDN_RANGES[name]!.includes('.')), null].sort(),
+    );
+    assert.equal(cdnProviderOfIpv4(-1), null, 'negative: not an IPv4 address');
+    assert.equal(isCdnIpv4(parseIpv4Value('2606:4700::1')), false);
   });
 });
 

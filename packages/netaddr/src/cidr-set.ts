@@ -7,8 +7,9 @@ const scratchWords = new Uint32Array(4);
 /**
  * A set of IPv4 and IPv6 CIDRs answering "which range holds this address" on the hot path.
  *
- * Layout: one hash map per prefix length in use, keyed by the masked network (a uint32 number for
- * IPv4, the masked words as a short string for IPv6), probed from the longest prefix down. A lookup
+ * Layout: one hash map per prefix length in use, keyed by the masked network (for IPv4 its 32 bits
+ * read as a signed int32, see matchIpv4; for IPv6 the masked words as a short string), probed from
+ * the longest prefix down. A lookup
  * costs one integer parse plus at most one map probe per distinct prefix length in the set (a
  * handful in practice), independent of the number of CIDRs. Nothing is cached per lookup, so
  * memory is the CIDRs added, never the traffic seen.
@@ -23,6 +24,7 @@ export class CidrSet {
   private readonly v4ByPrefix: Array<Map<number, string> | undefined> = new Array(33);
   /** Prefix lengths in use, longest first: the most specific match is the first hit. */
   private v4Prefixes: number[] = [];
+  /** The masks of v4Prefixes, as signed int32 (see matchIpv4). */
   private readonly v4Masks: number[] = [];
   private readonly v6ByPrefix: Array<Map<string, string> | undefined> = new Array(129);
   private v6Prefixes: number[] = [];
@@ -47,10 +49,10 @@ export class CidrSet {
         this.v4ByPrefix[parsed.prefixLength] = byNetwork;
         this.v4Prefixes = [...this.v4Prefixes, parsed.prefixLength].sort((a, b) => b - a);
         this.v4Masks.length = 0;
-        for (const length of this.v4Prefixes) this.v4Masks.push(wordMask(length));
+        for (const length of this.v4Prefixes) this.v4Masks.push(wordMask(length) | 0);
       }
-      if (!byNetwork.has(parsed.network)) {
-        byNetwork.set(parsed.network, parsed.text);
+      if (!byNetwork.has(parsed.network | 0)) {
+        byNetwork.set(parsed.network | 0, parsed.text);
         markTop16(this.v4Top16, parsed.network >>> 16, parsed.prefixLength);
         this.count++;
       }
@@ -95,12 +97,19 @@ export class CidrSet {
     return address.version === 4 ? this.matchIpv4(address.value) : this.matchIpv6(address.words);
   }
 
-  /** Most specific match for an IPv4 address given as an unsigned 32-bit integer. */
+  /**
+   * Most specific match for an IPv4 address given as an unsigned 32-bit integer. The bits are read
+   * as a signed int32 (networks and masks are held so too): a masked address is then an int32 for
+   * every address. As a uint32 (`>>> 0`) it left the int32 range for the upper half of the space,
+   * which deoptimised this (and its callers, where inlined) for lost precision once such an
+   * address first passed the /16 filter, and made each such key a heap number.
+   */
   matchIpv4(value: number): string | null {
-    if (!hasTop16(this.v4Top16, value >>> 16)) return null;
+    const bits = value | 0;
+    if (!hasTop16(this.v4Top16, bits >>> 16)) return null;
     const prefixes = this.v4Prefixes;
     for (let k = 0; k < prefixes.length; k++) {
-      const found = this.v4ByPrefix[prefixes[k]!]!.get((value & this.v4Masks[k]!) >>> 0);
+      const found = this.v4ByPrefix[prefixes[k]!]!.get(bits & this.v4Masks[k]!);
       if (found !== undefined) return found;
     }
     return null;

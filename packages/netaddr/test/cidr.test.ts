@@ -119,6 +119,33 @@ describe('CidrSet', () => {
     assert.equal(set.match('2001:db9::1'), null);
   });
 
+  it('matches by number (matchIpv4) as by text, in both halves of the IPv4 space', () => {
+    const set = new CidrSet([
+      '0.0.0.0/1',
+      '128.0.0.0/1',
+      '192.0.2.0/24',
+      '255.255.255.255/32',
+      '127.255.0.0/16',
+    ]);
+    const cases: Array<[number, string | null]> = [
+      [0, '0.0.0.0/1'],
+      [0x7fffffff, '127.255.0.0/16'],
+      [0x80000000, '128.0.0.0/1'],
+      [0xc0000201, '192.0.2.0/24'],
+      [0xfffffffe, '128.0.0.0/1'],
+      [0xffffffff, '255.255.255.255/32'],
+    ];
+    for (const [value, expected] of cases) {
+      const text = `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+      assert.equal(set.matchIpv4(value), expected, text);
+      assert.equal(set.match(text), expected, text);
+    }
+    assert.deepEqual(
+      [...set],
+      ['255.255.255.255/32', '192.0.2.0/24', '127.255.0.0/16', '0.0.0.0/1', '128.0.0.0/1'],
+    );
+  });
+
   it('matches IPv4-mapped IPv6 addresses against IPv4 ranges', () => {
     const set = new CidrSet(['192.0.2.0/24']);
     assert.equal(set.match('::ffff:192.0.2.44'), '192.0.2.0/24');
