@@ -1,4 +1,3 @@
-import { isCdnAddress, isCdnIpv4 } from '@edgeguard/fingerprint';
 import { CidrSet, parseCidr, prefixOf } from '@edgeguard/netaddr';
 
 /**
@@ -22,8 +21,8 @@ export class Allowlist {
    * @param alsoProtected a further test, e.g. CDN egress addresses: a CDN address showing up as a
    *   client means a trusted proxy is missing from the config, and deciding on it would cover
    *   everyone behind that CDN node
-   * @param alsoProtectedIpv4 the same test by the IPv4 number (see hasIpv4); by default fingerprint's
-   *   `isCdnIpv4` when `alsoProtected` is its `isCdnAddress` (as the pipeline passes it), else none
+   * @param alsoProtectedIpv4 the same test by the IPv4 number (see hasIpv4), e.g. fingerprint's
+   *   `isCdnIpv4` beside its `isCdnAddress`; without it hasIpv4 asks `alsoProtected` with the text
    */
   constructor(
     entries: readonly string[] = [],
@@ -31,9 +30,7 @@ export class Allowlist {
     private readonly ipv4Bits = 24,
     private readonly ipv6Bits = 64,
     private readonly alsoProtected: ((ip: string) => boolean) | null = null,
-    private readonly alsoProtectedIpv4: ((ipv4: number) => boolean) | null = alsoProtected === isCdnAddress
-      ? isCdnIpv4
-      : null,
+    private readonly alsoProtectedIpv4: ((ipv4: number) => boolean) | null = null,
   ) {
     this.base = [...entries, ...protectedRanges];
     this.index(this.base);

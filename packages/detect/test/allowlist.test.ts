@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isCdnAddress } from '@edgeguard/fingerprint';
+import { isCdnAddress, isCdnIpv4 } from '@edgeguard/fingerprint';
 import { parseIpv4Value } from '@edgeguard/netaddr';
 import { isBadInput } from '@edgeguard/schema';
 import { ipv4Number } from '../src/address-index.js';
@@ -58,8 +58,8 @@ test('hasIpv4 (by the address table number) answers as has (by the text), for ev
     new Allowlist(entries, ['66.249.64.0/19']),
     new Allowlist(entries, [], 24, 64, cdn),
     new Allowlist([], [], 24, 64, cdn),
-    new Allowlist(entries, [], 24, 64, isCdnAddress),
-    new Allowlist([], [], 24, 64, isCdnAddress).copy(),
+    new Allowlist(entries, [], 24, 64, isCdnAddress, isCdnIpv4),
+    new Allowlist([], [], 24, 64, isCdnAddress, isCdnIpv4).copy(),
     new Allowlist(),
   ];
   const addresses = [
@@ -118,8 +118,8 @@ test('hasIpv4 (by the address table number) answers as has (by the text), for ev
   assert.equal(lists[0]!.hasIpv4(ipv4Number('104.16.1.1'), '104.16.1.1'), false);
 });
 
-test('with the CDN test of the pipeline, hasIpv4 asks it by the number (the text is not parsed again)', () => {
-  const allowlist = new Allowlist([], [], 24, 64, isCdnAddress);
+test('with the CDN test by number beside it (as the pipeline wires it), hasIpv4 asks it by the number (the text is not parsed again)', () => {
+  const allowlist = new Allowlist([], [], 24, 64, isCdnAddress, isCdnIpv4);
   assert.equal(isCdnAddress('104.16.1.1'), true);
   // The text is not read when the number is given: a wrong one does not change the answer.
   assert.equal(allowlist.hasIpv4(ipv4Number('104.16.1.1'), 'not-read'), true);

@@ -1,5 +1,5 @@
 import { Allowlist, type AllowlistTimeline, type DetectConfig, type DetectDeps } from '@edgeguard/detect';
-import { isCdnAddress } from '@edgeguard/fingerprint';
+import { isCdnAddress, isCdnIpv4 } from '@edgeguard/fingerprint';
 import { TOPICS, type Topology } from './bus.js';
 import { defaultDeps, verifiedCrawlerCidrs } from './default-deps.js';
 import { type ContentWatchInstance, contentWatchStage } from './stages/content-watch.js';
@@ -45,6 +45,7 @@ export function createTopology(options: TopologyOptions): EdgeguardTopology {
     config.range.ipv4Bits,
     config.range.ipv6Bits,
     options.protectCdnAddresses === false ? null : isCdnAddress,
+    options.protectCdnAddresses === false ? null : isCdnIpv4,
   );
   const profiler = profilerStage({ config, deps, allowlist, partitions, contentPartitions: partitions });
   const contentWatch = contentWatchStage({ config, partitions });
