@@ -310,7 +310,9 @@ function sameStart(a: string, b: string, length: number): boolean {
   return true;
 }
 
-/** Whether `line` holds ` - - [` at `space`: the ident and the user both logged as `-`. */
+/** Whether `line` holds ` - - [` at `space`: the ident and the user both logged as `-`. Spelled
+ *  out rather than nginx-format's `literalAt(line, space, ' - - [')`: the loop over a literal
+ *  measured ~20 ns a line slower on this path (2 × 8–10 processes per build, 2026-11-27). */
 function isNoIdentNoUser(line: string, space: number): boolean {
   return (
     line.charCodeAt(space + 1) === 45 &&
