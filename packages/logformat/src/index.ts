@@ -28,6 +28,7 @@ export {
 export { REJECT_REASONS, type RejectReason } from './reasons.js';
 export { applyRequestLine, applyRequestTarget } from './request-line.js';
 export {
+  gunzipIfGzip,
   type LineBatch,
   type LogSource,
   type LogSourceOptions,

@@ -97,35 +97,49 @@ class FileLogSource implements LogSource {
     }
   }
 
+  /** The decoded bytes; the file is opened on the first read, not before. */
   private async *decoded(): AsyncGenerator<Buffer> {
-    const raw = this.raw(this.input());
-    // Collect at least two bytes to look for the gzip magic (a pipe may deliver one byte first).
-    const head: Buffer[] = [];
-    let headLength = 0;
-    while (headLength < 2) {
-      const next = await raw.next();
-      if (next.done) break;
-      head.push(next.value);
-      headLength += next.value.length;
-    }
-    const first = Buffer.concat(head);
-    this.gzip = first.length >= 2 && first[0] === GZIP_MAGIC_0 && first[1] === GZIP_MAGIC_1;
-    async function* replay(): AsyncGenerator<Buffer> {
-      if (first.length > 0) yield first;
-      yield* raw;
-    }
-    if (!this.gzip) {
-      yield* replay();
-      return;
-    }
-    // Multi-member gzip (concatenated rotations) is read through by zlib's gunzip.
-    const gunzip = Readable.from(replay()).pipe(createGunzip({ chunkSize: 256 * 1024 }));
-    for await (const chunk of gunzip) yield chunk as Buffer;
+    yield* gunzipIfGzip(this.raw(this.input()), (gzip) => {
+      this.gzip = gzip;
+    });
   }
 
   private lines(): AsyncGenerator<LineBatch> {
     return splitLines(this.decoded(), this.maxLineBytes);
   }
+}
+
+/**
+ * `raw`'s bytes, gunzipped when they start with the gzip magic (1f 8b): a log file and its
+ * rotated `.gz` read the same whatever their names. `sniffed` is told once which it was. Collects
+ * at least two bytes before deciding, since a pipe may deliver one byte first. Multi-member gzip
+ * (concatenated rotations) is read through by zlib's gunzip.
+ */
+export async function* gunzipIfGzip(
+  raw: AsyncGenerator<Buffer>,
+  sniffed?: (gzip: boolean) => void,
+): AsyncGenerator<Buffer> {
+  const head: Buffer[] = [];
+  let headLength = 0;
+  while (headLength < 2) {
+    const next = await raw.next();
+    if (next.done) break;
+    head.push(next.value);
+    headLength += next.value.length;
+  }
+  const first = Buffer.concat(head);
+  const gzip = first.length >= 2 && first[0] === GZIP_MAGIC_0 && first[1] === GZIP_MAGIC_1;
+  sniffed?.(gzip);
+  async function* replay(): AsyncGenerator<Buffer> {
+    if (first.length > 0) yield first;
+    yield* raw;
+  }
+  if (!gzip) {
+    yield* replay();
+    return;
+  }
+  const gunzip = Readable.from(replay()).pipe(createGunzip({ chunkSize: 256 * 1024 }));
+  for await (const chunk of gunzip) yield chunk as Buffer;
 }
 
 /**

@@ -1,7 +1,6 @@
 import { createReadStream, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { gunzipIfGzip } from '@edgeguard/logformat';
 
 export interface LineChunkOptions {
   /** Bytes per read (default 1 MiB); a chunk is at most this plus one carried line. */
@@ -93,32 +92,12 @@ export function streamReader(pieces: AsyncIterator<Buffer>): ChunkRead {
   };
 }
 
-async function* decoded(stream: NodeJS.ReadableStream): AsyncGenerator<Buffer> {
+function decoded(stream: NodeJS.ReadableStream): AsyncGenerator<Buffer> {
   const raw = (async function* () {
     for await (const chunk of stream)
       yield typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
   })();
-  // At least two bytes to look for the gzip magic (a pipe may deliver one byte first).
-  const head: Buffer[] = [];
-  let headLength = 0;
-  while (headLength < 2) {
-    const next = await raw.next();
-    if (next.done) break;
-    head.push(next.value);
-    headLength += next.value.length;
-  }
-  const first = Buffer.concat(head);
-  async function* replay(): AsyncGenerator<Buffer> {
-    if (first.length > 0) yield first;
-    yield* raw;
-  }
-  if (!(first.length >= 2 && first[0] === 0x1f && first[1] === 0x8b)) {
-    yield* replay();
-    return;
-  }
-  // Multi-member gzip (concatenated rotations) is read through by zlib's gunzip.
-  const gunzip = Readable.from(replay()).pipe(createGunzip({ chunkSize: 256 * 1024 }));
-  for await (const chunk of gunzip) yield chunk as Buffer;
+  return gunzipIfGzip(raw);
 }
 
 /**
