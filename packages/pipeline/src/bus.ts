@@ -64,6 +64,28 @@ export interface StageFactory {
   create(partition: number): Stage;
 }
 
+/**
+ * A stage factory that keeps every instance it creates (the topology reads their state and
+ * statistics): `create(partition)` builds one with `make` and remembers it.
+ */
+export function keepingInstances<T extends Stage>(
+  name: string,
+  inputs: readonly string[],
+  make: (partition: number) => T,
+): StageFactory & { instances: T[] } {
+  const instances: T[] = [];
+  return {
+    name,
+    inputs,
+    instances,
+    create(partition: number): T {
+      const instance = make(partition);
+      instances.push(instance);
+      return instance;
+    },
+  };
+}
+
 /** A topology: the stage factories and the partition count of every topic they use. */
 export interface Topology {
   stages: StageFactory[];

@@ -7,7 +7,14 @@ import {
   type DetectConfig,
 } from '@edgeguard/detect';
 import type { CachePolicy } from '@edgeguard/schema';
-import { type BusMessage, type Emitter, type Stage, type StageFactory, TOPICS } from '../bus.js';
+import {
+  type BusMessage,
+  type Emitter,
+  keepingInstances,
+  type Stage,
+  type StageFactory,
+  TOPICS,
+} from '../bus.js';
 
 export interface ContentWatchStageOptions {
   config: DetectConfig;
@@ -22,17 +29,7 @@ export interface ContentWatchStageOptions {
 export function contentWatchStage(
   options: ContentWatchStageOptions,
 ): StageFactory & { instances: ContentWatchInstance[] } {
-  const instances: ContentWatchInstance[] = [];
-  return {
-    name: 'content-watch',
-    inputs: [TOPICS.contentPartials],
-    instances,
-    create(): Stage {
-      const instance = new ContentWatchInstance(options);
-      instances.push(instance);
-      return instance;
-    },
-  };
+  return keepingInstances('content-watch', [TOPICS.contentPartials], () => new ContentWatchInstance(options));
 }
 
 export class ContentWatchInstance implements Stage, ContentWatchSink {

@@ -9,7 +9,14 @@ import {
   type GuardAlert,
 } from '@edgeguard/detect';
 import type { Decision } from '@edgeguard/schema';
-import { type BusMessage, type Emitter, type Stage, type StageFactory, TOPICS } from '../bus.js';
+import {
+  type BusMessage,
+  type Emitter,
+  keepingInstances,
+  type Stage,
+  type StageFactory,
+  TOPICS,
+} from '../bus.js';
 
 export interface DeciderStageOptions {
   config: DetectConfig;
@@ -28,17 +35,7 @@ export interface DeciderStageOptions {
  * all traffic). Emits `decisions` (compacted; null = tombstone at expiry) and `alerts`.
  */
 export function deciderStage(options: DeciderStageOptions): StageFactory & { instances: DeciderInstance[] } {
-  const instances: DeciderInstance[] = [];
-  return {
-    name: 'decider',
-    inputs: [TOPICS.signals],
-    instances,
-    create(): Stage {
-      const instance = new DeciderInstance(options);
-      instances.push(instance);
-      return instance;
-    },
-  };
+  return keepingInstances('decider', [TOPICS.signals], () => new DeciderInstance(options));
 }
 
 export class DeciderInstance implements Stage, DeciderSink {

@@ -17,6 +17,7 @@ import type { AccessLog } from '@edgeguard/schema';
 import {
   type BusMessage,
   type Emitter,
+  keepingInstances,
   partitionFor,
   type Stage,
   type StageFactory,
@@ -62,17 +63,11 @@ function batchKeys(prefix: string, partitions: number): string[] {
 export function profilerStage(
   options: ProfilerStageOptions,
 ): StageFactory & { instances: ProfilerInstance[] } {
-  const instances: ProfilerInstance[] = [];
-  return {
-    name: 'profiler',
-    inputs: [TOPICS.accessLogs],
-    instances,
-    create(partition: number): Stage {
-      const instance = new ProfilerInstance(options, partition);
-      instances.push(instance);
-      return instance;
-    },
-  };
+  return keepingInstances(
+    'profiler',
+    [TOPICS.accessLogs],
+    (partition) => new ProfilerInstance(options, partition),
+  );
 }
 
 export class ProfilerInstance implements Stage, ProfilerSink {
