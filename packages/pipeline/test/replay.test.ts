@@ -390,6 +390,42 @@ test('a range or fingerprint decision made after a client was seen covers its ne
   );
 });
 
+test('range decisions reach clients of any of thousands of prefixes found by text, set, replaced and tombstoned', () => {
+  const backtest = new VerdictBacktest({
+    allowlist: new Allowlist([]),
+    prefixOf: (ip) => prefixOf(ip, 24, 64),
+    ipv4PrefixBits: 24,
+    httpFingerprint: () => 'h1:x',
+  });
+  const decide = (key: string, action: Decision['action'] | null, decidedAt: number) =>
+    backtest.onDecision(key, action === null ? null : decisionOn(key, action, decidedAt));
+  // An active range without a number: every client finds its prefix by text, one PrefixRange each.
+  decide('range:2001:db8:ffff::/64', 'throttle', T0);
+  const ip = (i: number) => `2001:db8:${i.toString(16)}::1`;
+  const round = (time: number) => {
+    for (let i = 0; i < 3000; i++) backtest.onRequest(get(time, ip(i), '/'));
+  };
+  round(T0 + 1);
+  decide(`range:${prefixOf(ip(2500), 24, 64)}`, 'challenge', T0 + 2);
+  decide(`range:${prefixOf(ip(7), 24, 64)}`, 'throttle', T0 + 2);
+  round(T0 + 3);
+  decide(`range:${prefixOf(ip(2500), 24, 64)}`, 'block', T0 + 4);
+  decide(`range:${prefixOf(ip(7), 24, 64)}`, null, T0 + 4);
+  round(T0 + 5);
+  const verdicts = [...backtest.verdicts()].filter((v) => v.verdict !== 'allow');
+  assert.deepEqual(
+    verdicts.map((v) => [v.ip, v.verdict, v.decidedAt, v.by.length]),
+    [
+      [ip(7), 'throttle', T0 + 3, 1],
+      [ip(2500), 'block', T0 + 3, 1],
+    ],
+  );
+  assert.deepEqual(
+    backtest.timelineByMinute().map((m) => [m.requests, m.flagged]),
+    [[9000, 3]],
+  );
+});
+
 test('a prefix text prefixOf does not give for its own address has no number: IPv4 clients find it by text', () => {
   const backtest = new VerdictBacktest({
     allowlist: new Allowlist([]),
