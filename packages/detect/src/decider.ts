@@ -234,15 +234,7 @@ class FingerprintAggregate {
     return out;
   }
 
-  constructor(
-    /**
-     * `fp:<fingerprint>`, its decision key, built once: every partial of the fingerprint probes
-     * the active decisions by it (one concatenation hashed per partial otherwise).
-     */
-    readonly key: string,
-    tau: number,
-    pathSlots: number,
-  ) {
+  constructor(tau: number, pathSlots: number) {
     this.counters = new DecayedCounters(F_SIZE, tau);
     this.paths = new Uint32Array(pathSlots);
     this.pathSeenAt = new Float64Array(pathSlots).fill(Number.NEGATIVE_INFINITY);
@@ -317,6 +309,12 @@ class ActiveDecision {
     readonly durationMs: number,
     /** Established benign clients this decision covered when made (the guard's measure). */
     public coveredEstablished: number,
+    /**
+     * When its key became active (a count, carried over when the decision is replaced): the order
+     * of one map of all decisions by key, which is the order tombstones go out in when many are
+     * lifted at once (see `Decider.activeInOrder`).
+     */
+    readonly since: number,
   ) {}
 
   /** The decision as published, with `signals: []`. */
@@ -370,8 +368,19 @@ export class Decider {
    */
   private inputTime = Number.NEGATIVE_INFINITY;
   private sequence = 0;
-  private readonly active = new Map<string, ActiveDecision>();
-  private readonly expiries = new ExpiryQueue();
+  /**
+   * Active decisions by value, one map per scope: a fingerprint partial or a prefix count probes
+   * a table of a few hundred fingerprint or range decisions rather than one also holding tens of
+   * thousands of ip decisions (cache misses for keys that are mostly absent), and an ip decision
+   * is found by the signal's address text, whose hash is kept, instead of a `ip:` key built and
+   * hashed per signal. The key is built only when a decision is published.
+   */
+  private readonly activeIps = new Map<string, ActiveDecision>();
+  private readonly activeRanges = new Map<string, ActiveDecision>();
+  private readonly activeFingerprints = new Map<string, ActiveDecision>();
+  /** Keys made active so far (see `ActiveDecision.since`). */
+  private activations = 0;
+  private readonly expiries = new ExpiryQueue<ActiveDecision>();
   /** Offences per decision key within `decisions.historyMs` (escalation). */
   private readonly history: OffenceHistory;
   private readonly fingerprints: ClockTable<string, FingerprintAggregate>;
@@ -458,9 +467,9 @@ export class Decider {
     this.now = time;
     while (this.expiries.peekTime() <= time) {
       const entry = this.expiries.pop()!;
-      const current = this.active.get(entry.key);
+      const current = this.activeIn(entry.key.scope).get(entry.key.value);
       if (current === undefined || current.version !== entry.version) continue;
-      this.remove(entry.key, current, entry.time, sink);
+      this.remove(current, entry.time, sink);
       this.stats.decisionsExpired++;
     }
     if (this.heldUntil !== Number.NEGATIVE_INFINITY && time >= this.heldUntil) this.release(sink);
@@ -470,7 +479,7 @@ export class Decider {
   finish(_sink: DeciderSink): void {}
 
   getStats(): DeciderStats {
-    this.stats.activeDecisions = this.active.size;
+    this.stats.activeDecisions = this.activeCount();
     this.stats.fingerprints = this.fingerprints.size;
     this.stats.prefixes = this.prefixes.size;
     return { ...this.stats };
@@ -484,13 +493,13 @@ export class Decider {
    */
   liftAllowlisted(sink: DeciderSink): number {
     let lifted = 0;
-    for (const [key, current] of [...this.active]) {
+    for (const current of this.activeInOrder()) {
       const { scope, value } = current;
       if (
         (scope === 'ip' && this.allowlist.has(value)) ||
         (scope === 'range' && this.allowlist.touchesRange(value))
       ) {
-        this.remove(key, current, this.now === Number.NEGATIVE_INFINITY ? 0 : this.now, sink);
+        this.remove(current, this.now === Number.NEGATIVE_INFINITY ? 0 : this.now, sink);
         this.stats.decisionsLifted++;
         lifted++;
       }
@@ -503,7 +512,24 @@ export class Decider {
    * evidence travels with the published decision and is not kept.
    */
   activeDecisions(): Decision[] {
-    return [...this.active.values()].map((a) => a.toDecision());
+    return this.activeInOrder().map((a) => a.toDecision());
+  }
+
+  private activeIn(scope: DecisionScope): Map<string, ActiveDecision> {
+    return scope === 'ip' ? this.activeIps : scope === 'range' ? this.activeRanges : this.activeFingerprints;
+  }
+
+  private activeCount(): number {
+    return this.activeIps.size + this.activeRanges.size + this.activeFingerprints.size;
+  }
+
+  /** Every active decision, in the order their keys became active (for the rare walks over all). */
+  private activeInOrder(): ActiveDecision[] {
+    return [
+      ...this.activeIps.values(),
+      ...this.activeRanges.values(),
+      ...this.activeFingerprints.values(),
+    ].sort((a, b) => a.since - b.since);
   }
 
   private onClient(signal: ClientSignal, sink: DeciderSink): void {
@@ -709,10 +735,9 @@ export class Decider {
     // this order: most counts have neither, and building the key and probing the active
     // decisions by it was 60 % of this function's time.)
     if (!(partial.humanClients > 0 || partial.protectedClients > 0)) return;
-    const key = `range:${partial.prefix}`;
-    const current = this.active.get(key);
+    const current = this.activeRanges.get(partial.prefix);
     if (current !== undefined) {
-      this.remove(key, current, this.now, sink);
+      this.remove(current, this.now, sink);
       this.stats.decisionsLifted++;
     }
   }
@@ -723,7 +748,6 @@ export class Decider {
     let aggregate = this.fingerprints.get(partial.fingerprint);
     if (aggregate === undefined) {
       aggregate = new FingerprintAggregate(
-        `fp:${partial.fingerprint}`,
         this.config.windows.aggregateMs,
         this.config.bounds.pathsPerFingerprint,
       );
@@ -771,20 +795,19 @@ export class Decider {
   private evaluateFingerprint(fingerprint: string, aggregate: FingerprintAggregate, sink: DeciderSink): void {
     const cfg = this.config.fingerprint;
     const v = aggregate.counters.values;
-    const key = aggregate.key;
     const clients = v[F_CLIENTS]!;
     const humans = v[F_HUMANS]!;
     const established = v[F_ESTABLISHED]!;
     const requests = v[F_REQUESTS]!;
     aggregate.suspect = null;
     const humanShare = clients > 0 ? humans / clients : 1;
-    const current = this.active.get(key);
+    const current = this.activeFingerprints.get(fingerprint);
     const flagged = v[F_FLAGGED]!;
     const enoughClients = clients >= cfg.minClients || flagged >= cfg.flagged.minFlagged;
     if (!enoughClients || requests <= 0 || humanShare > cfg.maxSuspectHumanShare) {
       if (current !== undefined && humanShare > cfg.maxSuspectHumanShare) {
         // Real people share it after all: lift.
-        this.remove(key, current, this.now, sink);
+        this.remove(current, this.now, sink);
         this.stats.decisionsLifted++;
       }
       return;
@@ -870,7 +893,7 @@ export class Decider {
 
     if (humanShare > cfg.maxHumanShare || established >= PRESENT || clients < cfg.minClients) {
       if (current !== undefined && actionStrength(current.action) > actionStrength(this.sharedAction())) {
-        this.remove(key, current, this.now, sink);
+        this.remove(current, this.now, sink);
         this.stats.decisionsLifted++;
       }
       return;
@@ -878,7 +901,7 @@ export class Decider {
     const action = perClient < cfg.minRequestsForAddressDecisions ? ruleAction : this.sharedAction();
     if (current !== undefined && actionStrength(current.action) > actionStrength(action)) {
       // Weaker now (clients send enough requests each for address decisions): replace.
-      this.remove(key, current, this.now, sink);
+      this.remove(current, this.now, sink);
     }
     evidence.push({
       name: 'requestsPerClient',
@@ -983,15 +1006,15 @@ export class Decider {
       this.stats.allowlistedSkipped++;
       return false;
     }
-    const key = `${scope === 'fingerprint' ? 'fp' : scope}:${value}`;
     const now = this.now;
-    const current = this.active.get(key);
+    const decisions = this.activeIn(scope);
+    const current = decisions.get(value);
     if (current !== undefined && coveredEstablished > current.coveredEstablished) {
       // An active decision now covers more established benign clients than when it was made.
       const delta = coveredEstablished - current.coveredEstablished;
-      if (!this.guardAllows(delta, false, key, sink)) {
-        if (this.active.get(key) === current) {
-          this.remove(key, current, now, sink);
+      if (!this.guardAllows(delta, false, current.key, sink)) {
+        if (decisions.get(value) === current) {
+          this.remove(current, now, sink);
           this.stats.decisionsLifted++;
         }
         return false;
@@ -1004,7 +1027,9 @@ export class Decider {
     let durationMs: number;
     let isNew = false;
     let offences = 0;
+    let key: string;
     if (current !== undefined) {
+      key = current.key;
       const old = current;
       if (actionStrength(ruleAction) > actionStrength(old.action)) {
         action = ruleAction;
@@ -1024,13 +1049,14 @@ export class Decider {
       }
     } else {
       isNew = true;
+      key = `${scope === 'fingerprint' ? 'fp' : scope}:${value}`;
       offences = this.history.offences(key, now);
       const step = Math.min(LADDER.length - 1, LADDER.indexOf(ruleAction) + offences);
       action = LADDER[step]!;
       const d = this.config.decisions;
       durationMs = Math.min(d.maxDurationMs, this.baseDuration(action) * d.escalationFactor ** offences);
       expiresAt = now + durationMs;
-      if (this.active.size >= this.config.bounds.maxDecisions) {
+      if (this.activeCount() >= this.config.bounds.maxDecisions) {
         this.stats.decisionsDropped++;
         return false;
       }
@@ -1052,25 +1078,27 @@ export class Decider {
       version: ++this.sequence,
     };
     const covering = current !== undefined ? current.coveredEstablished : coveredEstablished;
-    this.active.set(
+    const active = new ActiveDecision(
       key,
-      new ActiveDecision(
-        key,
-        scope,
-        value,
-        action,
-        reason,
-        score,
-        decision.decidedAt,
-        expiresAt,
-        decision.version,
-        durationMs,
-        covering,
-      ),
+      scope,
+      value,
+      action,
+      reason,
+      score,
+      decision.decidedAt,
+      expiresAt,
+      decision.version,
+      durationMs,
+      covering,
+      current !== undefined ? current.since : ++this.activations,
     );
+    decisions.set(value, active);
     if (isNew) this.coveringEstablished += covering;
-    this.expiries.push(expiresAt, key, decision.version);
-    this.expiries.compactIfStale(this.active.size, (k, v) => this.active.get(k)?.version === v);
+    this.expiries.push(expiresAt, active, decision.version);
+    this.expiries.compactIfStale(
+      this.activeCount(),
+      (d, version) => this.activeIn(d.scope).get(d.value)?.version === version,
+    );
     if (isNew) {
       this.history.add(key, now, offences);
       if (scope === 'ip' && prefix !== null && this.config.range.enabled) {
@@ -1108,9 +1136,9 @@ export class Decider {
     this.heldCount = 0;
     this.heldSample = [];
     this.hold(key);
-    for (const [activeKey, decision] of [...this.active]) {
+    for (const decision of this.activeInOrder()) {
       if (decision.coveredEstablished > 0) {
-        this.remove(activeKey, decision, now, sink);
+        this.remove(decision, now, sink);
         this.stats.decisionsLifted++;
       }
     }
@@ -1154,14 +1182,14 @@ export class Decider {
     this.heldUntil = Number.NEGATIVE_INFINITY;
   }
 
-  private remove(key: string, current: ActiveDecision, time: number, sink: DeciderSink): void {
-    this.active.delete(key);
+  private remove(current: ActiveDecision, time: number, sink: DeciderSink): void {
+    this.activeIn(current.scope).delete(current.value);
     this.coveringEstablished -= current.coveredEstablished;
     if (current.scope === 'ip') {
       const prefix = this.prefixOfIpDecision(current.value);
       if (prefix !== null && prefix.badAddresses > 0) prefix.badAddresses--;
     }
-    sink.decision(key, null, time);
+    sink.decision(current.key, null, time);
   }
 
   /**

@@ -199,6 +199,37 @@ test('a range forms in a prefix table smaller than the traffic, its counts kept 
   assert.equal(d.getStats().prefixes, 2);
 });
 
+test('active decisions of all scopes are walked in the order their keys became active', () => {
+  const { d, sink } = decider();
+  const count = {
+    prefix: '203.0.113.0/24',
+    clients: 10,
+    humanClients: 0,
+    establishedClients: 0,
+    protectedClients: 0,
+  };
+  d.process(tick(T0, { prefixes: [count] }), sink);
+  for (let i = 1; i <= 10; i++) d.process(signal({ ip: `203.0.113.${i}`, time: T0 + i }), sink);
+  d.process(signal({ ip: '198.51.100.1', time: T0 + 11 }), sink);
+  // Upgraded: replaced where it was.
+  d.process(signal({ ip: '203.0.113.1', time: T0 + 12, score: 10 }), sink);
+  const firstPublished = [...new Set(sink.published.map((p) => p.key))];
+  assert.ok(firstPublished.includes('range:203.0.113.0/24'));
+  assert.deepEqual(
+    d.activeDecisions().map((a) => a.key),
+    firstPublished,
+  );
+  // Expired and decided again: last, in their new order.
+  d.process(tick(T0 + 86_400_000), sink);
+  assert.deepEqual(d.activeDecisions(), []);
+  d.process(signal({ ip: '198.51.100.1', time: T0 + 86_400_001 }), sink);
+  d.process(signal({ ip: '203.0.113.1', time: T0 + 86_400_002 }), sink);
+  assert.deepEqual(
+    d.activeDecisions().map((a) => a.key),
+    ['ip:198.51.100.1', 'ip:203.0.113.1'],
+  );
+});
+
 test('no range decision where a human-looking client lives, nor over an allowlisted address', () => {
   const withHuman = decider();
   withHuman.d.process(
