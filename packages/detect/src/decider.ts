@@ -79,6 +79,20 @@ interface Suspect {
 const BOT_SHAPED_SIGNAL: Signal = Object.freeze({ name: 'botShaped', value: 1 });
 
 /**
+ * A bot-shaped address's own evidence, then BOT_SHAPED_SIGNAL, then its fingerprint's, in an array
+ * of exactly that size: spread into a literal, the array grew by push and kept the slack, for as
+ * long as the decision it explains.
+ */
+function withFingerprintEvidence(own: Signal[], fingerprint: Signal[]): Signal[] {
+  const out = new Array<Signal>(own.length + 1 + fingerprint.length);
+  let k = 0;
+  for (let i = 0; i < own.length; i++) out[k++] = own[i]!;
+  out[k++] = BOT_SHAPED_SIGNAL;
+  for (let i = 0; i < fingerprint.length; i++) out[k++] = fingerprint[i]!;
+  return out;
+}
+
+/**
  * `fingerprint.<name>` per evidence name: one copy of each text rather than one concatenation per
  * decision. The names are a fixed vocabulary of the rules; bounded all the same.
  */
@@ -274,13 +288,41 @@ class PrefixAggregate {
   /** Addresses of the prefix with an active ip decision. */
   badAddresses = 0;
   /**
-   * Reason words of its addresses' decisions and their counts, alternating (`[word, n, word, n]`,
-   * first-seen order), for the range decision's reason. Created on the first ip decision: most
-   * prefixes never get one.
+   * Reason words of its addresses' decisions and their counts, for the range decision's reason:
+   * the first word and its count in fields, which is all most prefixes ever see (no array to
+   * allocate, load and search per decision), further words alternating with their counts in
+   * `moreReasons` (`[word, n, word, n]`, first-seen order; created on the second word).
    */
-  reasons: (string | number)[] | null = null;
+  reason: string | null = null;
+  reasonCount = 0;
+  moreReasons: (string | number)[] | null = null;
 
   constructor(readonly slot: number) {}
+
+  /** Counts one more decision for `word`. Bounded: a ninth word forgets them all. */
+  countReason(word: string): void {
+    if (word === this.reason) {
+      this.reasonCount++;
+      return;
+    }
+    if (this.reason === null) {
+      this.reason = word;
+      this.reasonCount = 1;
+      return;
+    }
+    const more = this.moreReasons;
+    const at = more === null ? -1 : more.indexOf(word);
+    if (at >= 0) more![at + 1] = (more![at + 1] as number) + 1;
+    else if (more !== null && more.length >= 14) {
+      this.reason = null;
+      this.reasonCount = 0;
+      this.moreReasons = null;
+    } else {
+      // Exact-size copies, not push (which reserves 17 slots): a few thousand prefixes of a
+      // million-line replay hold a second word.
+      this.moreReasons = more === null ? [word, 1] : more.concat(word, 1);
+    }
+  }
 }
 
 // Prefix pool layout (per slot): the counters' clock, the P_SIZE counters, last human/protected times.
@@ -665,7 +707,7 @@ export class Decider {
             name: fingerprintSignalName(e.name),
           }));
         }
-        evidence = [...signal.signals, BOT_SHAPED_SIGNAL, ...suspect.addressEvidence];
+        evidence = withFingerprintEvidence(signal.signals, suspect.addressEvidence);
       }
     }
     if (action === null) return;
@@ -687,15 +729,7 @@ export class Decider {
     );
     if (published && signal.prefix !== null) {
       const prefix = this.prefixAggregate(signal.prefix);
-      const reasons = prefix.reasons;
-      const at = reasons === null ? -1 : reasons.indexOf(reason);
-      if (at >= 0) reasons![at + 1] = (reasons![at + 1] as number) + 1;
-      else {
-        // Exact-size copies, not push (which reserves 17 slots): tens of thousands of prefixes
-        // hold one or two reason words each. Bounded: a handful of reason words.
-        const grown = reasons === null ? [reason, 1] : reasons.concat(reason, 1);
-        prefix.reasons = grown.length > 16 ? null : grown;
-      }
+      prefix.countReason(reason);
       this.evaluateRange(signal.prefix, prefix, sink);
     }
   }
@@ -940,14 +974,14 @@ export class Decider {
     }
     const share = prefix.badAddresses / Math.max(clients, prefix.badAddresses);
     if (share < cfg.minBadShare) return;
-    let reason = 'range';
-    let best = 0;
-    const reasons = prefix.reasons ?? [];
-    for (let i = 0; i < reasons.length; i += 2) {
-      const count = reasons[i + 1] as number;
+    let reason = prefix.reason ?? 'range';
+    let best = prefix.reasonCount;
+    const more = prefix.moreReasons ?? [];
+    for (let i = 0; i < more.length; i += 2) {
+      const count = more[i + 1] as number;
       if (count > best) {
         best = count;
-        reason = reasons[i] as string;
+        reason = more[i] as string;
       }
     }
     const evidence: Signal[] = [

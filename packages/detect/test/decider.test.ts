@@ -178,6 +178,34 @@ test('many bad addresses filling a /24 with nothing human in it become one range
   assert.ok(range.signals.some((s) => s.name === 'badAddresses' && s.value >= 8));
 });
 
+test("a range decision's reason is its addresses' most frequent one, the first seen on a tie", () => {
+  const count = {
+    prefix: '203.0.113.0/24',
+    clients: 10,
+    humanClients: 0,
+    establishedClients: 0,
+    protectedClients: 0,
+  };
+  for (const [reasons, expected] of [
+    [
+      ['scanner', 'scanner', 'repetition', 'repetition', 'repetition', 'flood', 'repetition', 'repetition'],
+      'repetition',
+    ],
+    [
+      ['scanner', 'repetition', 'repetition', 'scanner', 'flood', 'flood', 'repetition', 'scanner'],
+      'scanner',
+    ],
+    [['flood', 'repetition', 'flood', 'repetition', 'scanner', 'scanner', 'flood', 'repetition'], 'flood'],
+  ] as const) {
+    const { d, sink } = decider();
+    d.process(tick(T0, { prefixes: [count] }), sink);
+    for (const [i, reason] of reasons.entries()) {
+      d.process(signal({ ip: `203.0.113.${i + 1}`, time: T0 + i + 1, reason }), sink);
+    }
+    assert.equal(sink.latest('range:203.0.113.0/24')?.reason, expected, reasons.join());
+  }
+});
+
 test('a range forms in a prefix table smaller than the traffic, its counts kept between ticks of other prefixes', () => {
   const { d, sink } = decider({ bounds: { maxPrefixes: 2 } });
   const count = (prefix: string, clients: number) => ({
