@@ -423,7 +423,7 @@ export class Decider {
   /** Keys made active so far (see `ActiveDecision.since`). */
   private activations = 0;
   private readonly expiries = new ExpiryQueue<ActiveDecision>();
-  /** Offences per decision key within `decisions.historyMs` (escalation). */
+  /** Offences per decision within `decisions.historyMs` (escalation), by value in its scope's space. */
   private readonly history: OffenceHistory;
   private readonly fingerprints: ClockTable<string, FingerprintAggregate>;
   private readonly prefixes: ClockTable<string, PrefixAggregate>;
@@ -473,7 +473,7 @@ export class Decider {
     /** The range of an address, as the profiler computes it (ip decisions count in their range). */
     private readonly prefixOf: (ip: string) => string | null,
   ) {
-    this.history = new OffenceHistory(config.bounds.maxHistory, config.decisions.historyMs);
+    this.history = new OffenceHistory(config.bounds.maxHistory, config.decisions.historyMs, 3);
     this.fingerprints = new ClockTable(config.bounds.maxFingerprints);
     this.prefixes = new ClockTable(config.bounds.maxPrefixes, undefined, this.prefixSlots);
     this.prefixPool = new Float64Array(Math.min(1024, config.bounds.maxPrefixes) * PX_STRIDE);
@@ -1084,7 +1084,7 @@ export class Decider {
     } else {
       isNew = true;
       key = `${scope === 'fingerprint' ? 'fp' : scope}:${value}`;
-      offences = this.history.offences(key, now);
+      offences = this.history.offences(value, now, historySpace(scope));
       const step = Math.min(LADDER.length - 1, LADDER.indexOf(ruleAction) + offences);
       action = LADDER[step]!;
       const d = this.config.decisions;
@@ -1134,7 +1134,7 @@ export class Decider {
       (d, version) => this.activeIn(d.scope).get(d.value)?.version === version,
     );
     if (isNew) {
-      this.history.add(key, now, offences);
+      this.history.add(value, now, offences, historySpace(scope));
       if (scope === 'ip' && prefix !== null && this.config.range.enabled) {
         this.prefixAggregate(prefix).badAddresses++;
       }
@@ -1256,6 +1256,11 @@ export class Decider {
     const prefix = this.prefixOf(ip);
     return prefix === null ? null : this.prefixAggregate(prefix);
   }
+}
+
+/** The decision history's space of a scope's values. */
+function historySpace(scope: DecisionScope): number {
+  return scope === 'ip' ? 0 : scope === 'range' ? 1 : 2;
 }
 
 function r3(value: number): number {

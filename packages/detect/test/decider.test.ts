@@ -5,7 +5,13 @@ import type { Decision } from '@edgeguard/schema';
 import { Allowlist } from '../src/allowlist.js';
 import { type DeepPartial, type DetectConfig, withDefaults } from '../src/config.js';
 import { Decider, type DeciderSink } from '../src/decider.js';
-import type { ClientSignal, FingerprintPartial, GuardAlert, TrafficTick } from '../src/messages.js';
+import type {
+  ClientSignal,
+  FingerprintPartial,
+  GuardAlert,
+  PrefixCount,
+  TrafficTick,
+} from '../src/messages.js';
 import { T0 } from './helpers.js';
 
 class Collect implements DeciderSink {
@@ -63,6 +69,11 @@ function tick(time: number, fields: Partial<TrafficTick> = {}): TrafficTick {
     prefixes: [],
     ...fields,
   };
+}
+
+/** A prefix count of ten clients, none human-looking, established or protected. */
+function allBad(prefix: string): PrefixCount {
+  return { prefix, clients: 10, humanClients: 0, establishedClients: 0, protectedClients: 0 };
 }
 
 function fingerprint(
@@ -179,13 +190,6 @@ test('many bad addresses filling a /24 with nothing human in it become one range
 });
 
 test("a range decision's reason is its addresses' most frequent one, the first seen on a tie", () => {
-  const count = {
-    prefix: '203.0.113.0/24',
-    clients: 10,
-    humanClients: 0,
-    establishedClients: 0,
-    protectedClients: 0,
-  };
   for (const [reasons, expected] of [
     [
       ['scanner', 'scanner', 'repetition', 'repetition', 'repetition', 'flood', 'repetition', 'repetition'],
@@ -198,7 +202,7 @@ test("a range decision's reason is its addresses' most frequent one, the first s
     [['flood', 'repetition', 'flood', 'repetition', 'scanner', 'scanner', 'flood', 'repetition'], 'flood'],
   ] as const) {
     const { d, sink } = decider();
-    d.process(tick(T0, { prefixes: [count] }), sink);
+    d.process(tick(T0, { prefixes: [allBad('203.0.113.0/24')] }), sink);
     for (const [i, reason] of reasons.entries()) {
       d.process(signal({ ip: `203.0.113.${i + 1}`, time: T0 + i + 1, reason }), sink);
     }
@@ -229,14 +233,7 @@ test('a range forms in a prefix table smaller than the traffic, its counts kept 
 
 test('active decisions of all scopes are walked in the order their keys became active', () => {
   const { d, sink } = decider();
-  const count = {
-    prefix: '203.0.113.0/24',
-    clients: 10,
-    humanClients: 0,
-    establishedClients: 0,
-    protectedClients: 0,
-  };
-  d.process(tick(T0, { prefixes: [count] }), sink);
+  d.process(tick(T0, { prefixes: [allBad('203.0.113.0/24')] }), sink);
   for (let i = 1; i <= 10; i++) d.process(signal({ ip: `203.0.113.${i}`, time: T0 + i }), sink);
   d.process(signal({ ip: '198.51.100.1', time: T0 + 11 }), sink);
   // Upgraded: replaced where it was.
