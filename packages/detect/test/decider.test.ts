@@ -541,6 +541,28 @@ test('guilt by content: a bot-shaped burst on paths hammered by a flagged client
   assert.equal(sink.latest('ip:198.51.100.8'), undefined);
 });
 
+test('bot-shaped bursts seen before their paths were attacked are judged when they are: the latest few, once', () => {
+  const { d, sink } = decider({ attackedPaths: { pendingAddresses: 2 } });
+  const burst = (ip: string, time: number, paths: number[]) =>
+    d.process(
+      signal({ ip, time, fingerprint: 'h1:other', score: 0, reason: 'bot-shaped', paths, burstRequests: 2 }),
+      sink,
+    );
+  burst('198.51.100.1', T0, [21]); // pushed out by the two after it
+  burst('198.51.100.2', T0 + 1, [21]);
+  burst('198.51.100.3', T0 + 2, [22]); // its path is not attacked: kept for later
+  d.process(signal({ ip: '203.0.113.9', time: T0 + 3, score: 2.5, reason: 'repetition', paths: [21] }), sink);
+  assert.equal(sink.latest('ip:198.51.100.1'), undefined);
+  assert.equal(sink.latest('ip:198.51.100.2')!.action, 'challenge');
+  assert.equal(sink.latest('ip:198.51.100.3'), undefined);
+  d.process(
+    signal({ ip: '203.0.113.10', time: T0 + 4, score: 2.5, reason: 'repetition', paths: [22] }),
+    sink,
+  );
+  assert.equal(sink.latest('ip:198.51.100.3')!.action, 'challenge');
+  assert.equal(sink.published.filter((p) => p.key === 'ip:198.51.100.2').length, 1);
+});
+
 test('the guard trips when decisions would cover established benign clients: held, retracted, alerted', () => {
   const { d, sink } = decider();
   d.process(tick(T0, { establishedClients: 40 }), sink);
