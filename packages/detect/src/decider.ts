@@ -5,6 +5,7 @@ import {
   type DecisionScope,
   type Signal,
 } from '@edgeguard/schema';
+import { ipv4Number } from './address-index.js';
 import type { Allowlist } from './allowlist.js';
 import { ClockTable } from './clock-table.js';
 import { type DetectConfig, rangeMaxAction } from './config.js';
@@ -634,7 +635,9 @@ export class Decider {
 
   private onClient(signal: ClientSignal, sink: DeciderSink): void {
     this.stats.clientSignals++;
-    if (this.allowlist.has(signal.ip)) {
+    // By the address's number when it is a dotted quad: the further protection test (CDN ranges)
+    // then parses no text, which was most of the check's cost.
+    if (this.allowlist.hasIpv4(ipv4Number(signal.ip), signal.ip)) {
       this.stats.allowlistedSkipped++;
       return;
     }

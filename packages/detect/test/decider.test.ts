@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { prefixOf } from '@edgeguard/netaddr';
 import type { Decision } from '@edgeguard/schema';
+import { ipv4Number } from '../src/address-index.js';
 import { Allowlist } from '../src/allowlist.js';
 import { type DeepPartial, type DetectConfig, withDefaults } from '../src/config.js';
 import { Decider, type DeciderSink } from '../src/decider.js';
@@ -163,6 +164,25 @@ test('an allowlisted address is never decided, whatever its score', () => {
   d.process(signal({ ip: '203.0.113.9', time: T0, score: 10 }), sink);
   assert.deepEqual(sink.published, []);
   assert.equal(d.getStats().allowlistedSkipped, 1);
+});
+
+test('an address the further protection test covers (CDN) is never decided, dotted quad or not', () => {
+  const cdn = ['192.0.2.7', '2001:db8::7'];
+  const allowlist = new Allowlist(
+    [],
+    [],
+    24,
+    64,
+    (ip) => cdn.includes(ip),
+    (ipv4) => ipv4 === ipv4Number('192.0.2.7'),
+  );
+  const d = new Decider(withDefaults({}), allowlist, (ip) => prefixOf(ip));
+  const sink = new Collect();
+  for (const ip of cdn) d.process(signal({ ip, time: T0, score: 10 }), sink);
+  assert.deepEqual(sink.published, []);
+  assert.equal(d.getStats().allowlistedSkipped, 2);
+  d.process(signal({ ip: '192.0.2.8', time: T0 + 1, score: 10 }), sink);
+  assert.equal(sink.latest('ip:192.0.2.8')?.action, 'block');
 });
 
 test('many bad addresses filling a /24 with nothing human in it become one range decision', () => {
