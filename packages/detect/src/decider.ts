@@ -212,9 +212,12 @@ function isPlainSignal(signal: Signal): boolean {
  * where `shift` on a full array moved or trimmed its elements and the next `push` copied them into
  * a grown one (a million-line replay puts ~43 000 bot-shaped signals in two rings each, 85 % of
  * them full). The array grows by doubling up to `capacity`: most rings hold a few entries.
+ * The entries' times are kept beside them, unboxed: the test for stale entries on every push reads
+ * the oldest one's time without loading the entry (a cache miss per bot-shaped signal).
  */
-class Ring<T> {
+class Ring<T extends { readonly time: number }> {
   private items: (T | undefined)[] = [];
+  private times = NO_TIMES;
   private head = 0;
   size = 0;
   private readonly capacity: number;
@@ -224,9 +227,9 @@ class Ring<T> {
     this.capacity = Math.max(1, Math.ceil(capacity));
   }
 
-  /** The oldest entry (the ring is not empty). */
-  oldest(): T {
-    return this.items[this.head]!;
+  /** The oldest entry's time (the ring is not empty). */
+  oldestTime(): number {
+    return this.times[this.head]!;
   }
 
   dropOldest(): void {
@@ -239,7 +242,9 @@ class Ring<T> {
   push(item: T): void {
     if (this.size === this.capacity) this.dropOldest();
     if (this.size === this.items.length) this.grow();
-    this.items[this.at(this.size)] = item;
+    const at = this.at(this.size);
+    this.items[at] = item;
+    this.times[at] = item.time;
     this.size++;
   }
 
@@ -248,6 +253,7 @@ class Ring<T> {
     const out = new Array<T>(this.size);
     for (let k = 0; k < this.size; k++) out[k] = this.items[this.at(k)]!;
     this.items = [];
+    this.times = NO_TIMES;
     this.head = 0;
     this.size = 0;
     return out;
@@ -260,12 +266,22 @@ class Ring<T> {
   }
 
   private grow(): void {
-    const grown = new Array<T | undefined>(Math.min(this.capacity, Math.max(4, this.items.length * 2)));
-    for (let k = 0; k < this.size; k++) grown[k] = this.items[this.at(k)];
+    const length = Math.min(this.capacity, Math.max(4, this.items.length * 2));
+    const grown = new Array<T | undefined>(length);
+    const times = new Float64Array(length);
+    for (let k = 0; k < this.size; k++) {
+      const at = this.at(k);
+      grown[k] = this.items[at];
+      times[k] = this.times[at]!;
+    }
     this.items = grown;
+    this.times = times;
     this.head = 0;
   }
 }
+
+/** The times of a ring that has held nothing yet (never written: no element). */
+const NO_TIMES = new Float64Array(0);
 
 class FingerprintAggregate {
   readonly counters: DecayedCounters;
@@ -286,7 +302,7 @@ class FingerprintAggregate {
    */
   rememberBotShaped(signal: ClientSignal, since: number): void {
     const pending = this.pending;
-    while (pending.size > 0 && pending.oldest().time < since) pending.dropOldest();
+    while (pending.size > 0 && pending.oldestTime() < since) pending.dropOldest();
     pending.push(
       new PendingClient(
         signal.ip,
