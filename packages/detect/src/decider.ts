@@ -426,9 +426,9 @@ class ActiveDecision {
     /** Established benign clients this decision covered when made (the guard's measure). */
     public coveredEstablished: number,
     /**
-     * When its key became active (a count, carried over when the decision is replaced): the order
-     * of one map of all decisions by key, which is the order tombstones go out in when many are
-     * lifted at once (see `Decider.activeInOrder`).
+     * When its key became active (a count, kept when the decision is replaced, as a map keeps a
+     * key's place when it is set again): walks over all active decisions go in this order, the
+     * order tombstones go out in when many are lifted at once (see `Decider.activeInOrder`).
      */
     readonly since: number,
   ) {}
@@ -488,7 +488,7 @@ export class Decider {
    * Active decisions by value, one map per scope: a fingerprint partial or a prefix count probes
    * a table of a few hundred fingerprint or range decisions rather than one also holding tens of
    * thousands of ip decisions (cache misses for keys that are mostly absent), and an ip decision
-   * is found by the signal's address text, whose hash is kept, instead of a `ip:` key built and
+   * is found by the signal's address text, whose hash is kept, instead of an `ip:` key built and
    * hashed per signal. The key is built only when a decision is published.
    */
   private readonly activeIps = new Map<string, ActiveDecision>();
@@ -835,8 +835,8 @@ export class Decider {
     pool[o + PX_LAST_HUMAN] = partial.humanClients > 0 ? humanAt : lastHuman;
     pool[o + PX_LAST_PROTECTED] = partial.protectedClients > 0 ? protectedAt : lastProtected;
     // A human-looking or protected client showed up: the range is no longer all bad. (Tested in
-    // this order: most counts have neither, and building the key and probing the active
-    // decisions by it was 60 % of this function's time.)
+    // this order: most counts have neither, and probing the active decisions for every count was
+    // 60 % of this function's time.)
     if (!(partial.humanClients > 0 || partial.protectedClients > 0)) return;
     const current = this.activeRanges.get(partial.prefix);
     if (current !== undefined) {

@@ -4,7 +4,7 @@
  *
  * Keys live in `spaces` separate maps, a key only ever compared with keys of its own space: the
  * decider keeps one per decision scope, keyed by the decision's value, the address text it already
- * looked its active decision up by (hash computed), where a `ip:` key built per new decision was
+ * looked its active decision up by (hash computed), where an `ip:` key built per new decision was
  * hashed here first. A map's order is its recency order (a key used is re-inserted at the end) and
  * each record says when it was last used, so the least recently used key of all is the least
  * recent of the maps' first keys.
