@@ -5,6 +5,7 @@ import {
   type DecisionScope,
   type Signal,
 } from '@edgeguard/schema';
+import { ipv4Number } from './address-index.js';
 import type { Allowlist } from './allowlist.js';
 import { ClockTable } from './clock-table.js';
 import { type DetectConfig, rangeMaxAction } from './config.js';
@@ -77,6 +78,20 @@ interface Suspect {
 
 /** The evidence entry of guilt by fingerprint (shared by every decision that carries it). */
 const BOT_SHAPED_SIGNAL: Signal = Object.freeze({ name: 'botShaped', value: 1 });
+
+/**
+ * A bot-shaped address's own evidence, then BOT_SHAPED_SIGNAL, then its fingerprint's, in an array
+ * of exactly that size: spread into a literal, the array grew by push and kept the slack, for as
+ * long as the decision it explains.
+ */
+function withFingerprintEvidence(own: Signal[], fingerprint: Signal[]): Signal[] {
+  const out = new Array<Signal>(own.length + 1 + fingerprint.length);
+  let k = 0;
+  for (let i = 0; i < own.length; i++) out[k++] = own[i]!;
+  out[k++] = BOT_SHAPED_SIGNAL;
+  for (let i = 0; i < fingerprint.length; i++) out[k++] = fingerprint[i]!;
+  return out;
+}
 
 /**
  * `fingerprint.<name>` per evidence name: one copy of each text rather than one concatenation per
@@ -192,6 +207,82 @@ function isPlainSignal(signal: Signal): boolean {
   );
 }
 
+/**
+ * A bounded list in arrival order on a circular array: dropping the oldest entry is a store,
+ * where `shift` on a full array moved or trimmed its elements and the next `push` copied them into
+ * a grown one (a million-line replay puts ~43 000 bot-shaped signals in two rings each, 85 % of
+ * them full). The array grows by doubling up to `capacity`: most rings hold a few entries.
+ * The entries' times are kept beside them, unboxed: the test for stale entries on every push reads
+ * the oldest one's time without loading the entry (a cache miss per bot-shaped signal).
+ */
+class Ring<T extends { readonly time: number }> {
+  private items: (T | undefined)[] = [];
+  private times = NO_TIMES;
+  private head = 0;
+  size = 0;
+  private readonly capacity: number;
+
+  constructor(capacity: number) {
+    // As many as an array that was shifted once it held `capacity` or more, before a push.
+    this.capacity = Math.max(1, Math.ceil(capacity));
+  }
+
+  /** The oldest entry's time (the ring is not empty). */
+  oldestTime(): number {
+    return this.times[this.head]!;
+  }
+
+  dropOldest(): void {
+    this.items[this.head] = undefined;
+    this.head = this.head + 1 === this.items.length ? 0 : this.head + 1;
+    this.size--;
+  }
+
+  /** Appends `item`, dropping the oldest entry when full. */
+  push(item: T): void {
+    if (this.size === this.capacity) this.dropOldest();
+    if (this.size === this.items.length) this.grow();
+    const at = this.at(this.size);
+    this.items[at] = item;
+    this.times[at] = item.time;
+    this.size++;
+  }
+
+  /** Empties the ring; returns its entries, oldest first. */
+  take(): T[] {
+    const out = new Array<T>(this.size);
+    for (let k = 0; k < this.size; k++) out[k] = this.items[this.at(k)]!;
+    this.items = [];
+    this.times = NO_TIMES;
+    this.head = 0;
+    this.size = 0;
+    return out;
+  }
+
+  /** The array index of the k-th oldest entry. */
+  private at(k: number): number {
+    const i = this.head + k;
+    return i < this.items.length ? i : i - this.items.length;
+  }
+
+  private grow(): void {
+    const length = Math.min(this.capacity, Math.max(4, this.items.length * 2));
+    const grown = new Array<T | undefined>(length);
+    const times = new Float64Array(length);
+    for (let k = 0; k < this.size; k++) {
+      const at = this.at(k);
+      grown[k] = this.items[at];
+      times[k] = this.times[at]!;
+    }
+    this.items = grown;
+    this.times = times;
+    this.head = 0;
+  }
+}
+
+/** The times of a ring that has held nothing yet (never written: no element). */
+const NO_TIMES = new Float64Array(0);
+
 class FingerprintAggregate {
   readonly counters: DecayedCounters;
   readonly paths: Uint32Array;
@@ -201,20 +292,18 @@ class FingerprintAggregate {
   declaredCrawler = false;
   /** The rule that makes it suspect, as of its latest partial; null when it is not. */
   suspect: Suspect | null = null;
-  /** Recent bot-shaped clients while it was not suspect (bounded ring, arrival order). */
-  private pending: PendingClient[] = [];
+  /** Recent bot-shaped clients while it was not suspect (`fingerprint.pendingAddresses`). */
+  private readonly pending: Ring<PendingClient>;
 
   /**
    * Remembers a bot-shaped client signal, dropping from the front the entries older than `since`:
    * `takePending` is only ever asked for later ones (the clock does not go back). Only from the
    * front, so the ring sheds the same entries when full as it did without the dropping.
    */
-  rememberBotShaped(signal: ClientSignal, max: number, since: number): void {
-    let stale = 0;
-    while (stale < this.pending.length && this.pending[stale]!.time < since) stale++;
-    if (stale > 0) this.pending.splice(0, stale);
-    if (this.pending.length >= max) this.pending.shift();
-    this.pending.push(
+  rememberBotShaped(signal: ClientSignal, since: number): void {
+    const pending = this.pending;
+    while (pending.size > 0 && pending.oldestTime() < since) pending.dropOldest();
+    pending.push(
       new PendingClient(
         signal.ip,
         signal.prefix,
@@ -229,20 +318,11 @@ class FingerprintAggregate {
 
   /** Takes the remembered clients not older than `since`. */
   takePending(since: number): PendingClient[] {
-    const out = this.pending.filter((s) => s.time >= since);
-    this.pending = [];
-    return out;
+    return this.pending.take().filter((s) => s.time >= since);
   }
 
-  constructor(
-    /**
-     * `fp:<fingerprint>`, its decision key, built once: every partial of the fingerprint probes
-     * the active decisions by it (one concatenation hashed per partial otherwise).
-     */
-    readonly key: string,
-    tau: number,
-    pathSlots: number,
-  ) {
+  constructor(tau: number, pathSlots: number, pendingAddresses: number) {
+    this.pending = new Ring(pendingAddresses);
     this.counters = new DecayedCounters(F_SIZE, tau);
     this.paths = new Uint32Array(pathSlots);
     this.pathSeenAt = new Float64Array(pathSlots).fill(Number.NEGATIVE_INFINITY);
@@ -282,13 +362,41 @@ class PrefixAggregate {
   /** Addresses of the prefix with an active ip decision. */
   badAddresses = 0;
   /**
-   * Reason words of its addresses' decisions and their counts, alternating (`[word, n, word, n]`,
-   * first-seen order), for the range decision's reason. Created on the first ip decision: most
-   * prefixes never get one.
+   * Reason words of its addresses' decisions and their counts, for the range decision's reason:
+   * the first word and its count in fields, which is all most prefixes ever see (no array to
+   * allocate, load and search per decision), further words alternating with their counts in
+   * `moreReasons` (`[word, n, word, n]`, first-seen order; created on the second word).
    */
-  reasons: (string | number)[] | null = null;
+  reason: string | null = null;
+  reasonCount = 0;
+  moreReasons: (string | number)[] | null = null;
 
   constructor(readonly slot: number) {}
+
+  /** Counts one more decision for `word`. Bounded: a ninth word forgets them all. */
+  countReason(word: string): void {
+    if (word === this.reason) {
+      this.reasonCount++;
+      return;
+    }
+    if (this.reason === null) {
+      this.reason = word;
+      this.reasonCount = 1;
+      return;
+    }
+    const more = this.moreReasons;
+    const at = more === null ? -1 : more.indexOf(word);
+    if (at >= 0) more![at + 1] = (more![at + 1] as number) + 1;
+    else if (more !== null && more.length >= 14) {
+      this.reason = null;
+      this.reasonCount = 0;
+      this.moreReasons = null;
+    } else {
+      // Exact-size copies, not push (which reserves 17 slots): a few thousand prefixes of a
+      // million-line replay hold a second word.
+      this.moreReasons = more === null ? [word, 1] : more.concat(word, 1);
+    }
+  }
 }
 
 // Prefix pool layout (per slot): the counters' clock, the P_SIZE counters, last human/protected times.
@@ -317,6 +425,12 @@ class ActiveDecision {
     readonly durationMs: number,
     /** Established benign clients this decision covered when made (the guard's measure). */
     public coveredEstablished: number,
+    /**
+     * When its key became active (a count, kept when the decision is replaced, as a map keeps a
+     * key's place when it is set again): walks over all active decisions go in this order, the
+     * order tombstones go out in when many are lifted at once (see `Decider.activeInOrder`).
+     */
+    readonly since: number,
   ) {}
 
   /** The decision as published, with `signals: []`. */
@@ -370,9 +484,20 @@ export class Decider {
    */
   private inputTime = Number.NEGATIVE_INFINITY;
   private sequence = 0;
-  private readonly active = new Map<string, ActiveDecision>();
-  private readonly expiries = new ExpiryQueue();
-  /** Offences per decision key within `decisions.historyMs` (escalation). */
+  /**
+   * Active decisions by value, one map per scope: a fingerprint partial or a prefix count probes
+   * a table of a few hundred fingerprint or range decisions rather than one also holding tens of
+   * thousands of ip decisions (cache misses for keys that are mostly absent), and an ip decision
+   * is found by the signal's address text, whose hash is kept, instead of an `ip:` key built and
+   * hashed per signal. The key is built only when a decision is published.
+   */
+  private readonly activeIps = new Map<string, ActiveDecision>();
+  private readonly activeRanges = new Map<string, ActiveDecision>();
+  private readonly activeFingerprints = new Map<string, ActiveDecision>();
+  /** Keys made active so far (see `ActiveDecision.since`). */
+  private activations = 0;
+  private readonly expiries = new ExpiryQueue<ActiveDecision>();
+  /** Offences per decision within `decisions.historyMs` (escalation), by value in its scope's space. */
   private readonly history: OffenceHistory;
   private readonly fingerprints: ClockTable<string, FingerprintAggregate>;
   private readonly prefixes: ClockTable<string, PrefixAggregate>;
@@ -392,8 +517,8 @@ export class Decider {
   private coveringEstablished = 0;
   /** Paths hammered by clients flagged on their own: decayed count of flagged clients per path hash. */
   private readonly attacked: ClockTable<number, { flagged: number; at: number }>;
-  /** Bot-shaped client signals not (yet) matching attacked paths (bounded ring). */
-  private pendingBotShaped: ClientSignal[] = [];
+  /** Bot-shaped client signals not (yet) matching attacked paths (`attackedPaths.pendingAddresses`). */
+  private readonly pendingBotShaped: Ring<ClientSignal>;
   private heldUntil = Number.NEGATIVE_INFINITY;
   private heldCount = 0;
   private heldSample: string[] = [];
@@ -422,11 +547,12 @@ export class Decider {
     /** The range of an address, as the profiler computes it (ip decisions count in their range). */
     private readonly prefixOf: (ip: string) => string | null,
   ) {
-    this.history = new OffenceHistory(config.bounds.maxHistory, config.decisions.historyMs);
+    this.history = new OffenceHistory(config.bounds.maxHistory, config.decisions.historyMs, 3);
     this.fingerprints = new ClockTable(config.bounds.maxFingerprints);
     this.prefixes = new ClockTable(config.bounds.maxPrefixes, undefined, this.prefixSlots);
     this.prefixPool = new Float64Array(Math.min(1024, config.bounds.maxPrefixes) * PX_STRIDE);
     this.attacked = new ClockTable(config.bounds.maxAttackedPaths);
+    this.pendingBotShaped = new Ring(config.attackedPaths.pendingAddresses);
     this.establishedActive = new DecayedCounters(1, config.windows.aggregateMs);
   }
 
@@ -458,9 +584,9 @@ export class Decider {
     this.now = time;
     while (this.expiries.peekTime() <= time) {
       const entry = this.expiries.pop()!;
-      const current = this.active.get(entry.key);
+      const current = this.activeIn(entry.key.scope).get(entry.key.value);
       if (current === undefined || current.version !== entry.version) continue;
-      this.remove(entry.key, current, entry.time, sink);
+      this.remove(current, entry.time, sink);
       this.stats.decisionsExpired++;
     }
     if (this.heldUntil !== Number.NEGATIVE_INFINITY && time >= this.heldUntil) this.release(sink);
@@ -470,7 +596,7 @@ export class Decider {
   finish(_sink: DeciderSink): void {}
 
   getStats(): DeciderStats {
-    this.stats.activeDecisions = this.active.size;
+    this.stats.activeDecisions = this.activeCount();
     this.stats.fingerprints = this.fingerprints.size;
     this.stats.prefixes = this.prefixes.size;
     return { ...this.stats };
@@ -484,13 +610,13 @@ export class Decider {
    */
   liftAllowlisted(sink: DeciderSink): number {
     let lifted = 0;
-    for (const [key, current] of [...this.active]) {
+    for (const current of this.activeInOrder()) {
       const { scope, value } = current;
       if (
         (scope === 'ip' && this.allowlist.has(value)) ||
         (scope === 'range' && this.allowlist.touchesRange(value))
       ) {
-        this.remove(key, current, this.now === Number.NEGATIVE_INFINITY ? 0 : this.now, sink);
+        this.remove(current, this.now === Number.NEGATIVE_INFINITY ? 0 : this.now, sink);
         this.stats.decisionsLifted++;
         lifted++;
       }
@@ -503,12 +629,31 @@ export class Decider {
    * evidence travels with the published decision and is not kept.
    */
   activeDecisions(): Decision[] {
-    return [...this.active.values()].map((a) => a.toDecision());
+    return this.activeInOrder().map((a) => a.toDecision());
+  }
+
+  private activeIn(scope: DecisionScope): Map<string, ActiveDecision> {
+    return scope === 'ip' ? this.activeIps : scope === 'range' ? this.activeRanges : this.activeFingerprints;
+  }
+
+  private activeCount(): number {
+    return this.activeIps.size + this.activeRanges.size + this.activeFingerprints.size;
+  }
+
+  /** Every active decision, in the order their keys became active (for the rare walks over all). */
+  private activeInOrder(): ActiveDecision[] {
+    return [
+      ...this.activeIps.values(),
+      ...this.activeRanges.values(),
+      ...this.activeFingerprints.values(),
+    ].sort((a, b) => a.since - b.since);
   }
 
   private onClient(signal: ClientSignal, sink: DeciderSink): void {
     this.stats.clientSignals++;
-    if (this.allowlist.has(signal.ip)) {
+    // By the address's number when it is a dotted quad: the further protection test (CDN ranges)
+    // then parses no text, which was most of the check's cost.
+    if (this.allowlist.hasIpv4(ipv4Number(signal.ip), signal.ip)) {
       this.stats.allowlistedSkipped++;
       return;
     }
@@ -527,14 +672,7 @@ export class Decider {
         suspect = this.attackedPathsSuspect(signal);
         // Not suspect (yet): remember it, so it is judged if its fingerprint or paths turn suspect soon.
         if (suspect === null) {
-          aggregate?.rememberBotShaped(
-            signal,
-            this.config.fingerprint.pendingAddresses,
-            this.now - this.config.windows.aggregateMs,
-          );
-          if (this.pendingBotShaped.length >= this.config.attackedPaths.pendingAddresses) {
-            this.pendingBotShaped.shift();
-          }
+          aggregate?.rememberBotShaped(signal, this.now - this.config.windows.aggregateMs);
           this.pendingBotShaped.push(signal);
         }
       }
@@ -596,16 +734,15 @@ export class Decider {
 
   /** Bot-shaped clients seen before their paths were attacked are judged once they are. */
   private recheckPendingForAttackedPaths(sink: DeciderSink): void {
-    if (this.pendingBotShaped.length === 0) return;
+    if (this.pendingBotShaped.size === 0) return;
     const since = this.now - this.config.attackedPaths.pendingMs;
-    const still: ClientSignal[] = [];
-    for (const pending of this.pendingBotShaped) {
+    // The ones still not suspect go back, in their order (never more than were taken).
+    for (const pending of this.pendingBotShaped.take()) {
       if (pending.time < since) continue;
       const suspect = this.attackedPathsSuspect(pending);
-      if (suspect === null) still.push(pending);
+      if (suspect === null) this.pendingBotShaped.push(pending);
       else this.decideClient(pending, suspect, sink, false);
     }
-    this.pendingBotShaped = still;
   }
 
   /**
@@ -639,7 +776,7 @@ export class Decider {
             name: fingerprintSignalName(e.name),
           }));
         }
-        evidence = [...signal.signals, BOT_SHAPED_SIGNAL, ...suspect.addressEvidence];
+        evidence = withFingerprintEvidence(signal.signals, suspect.addressEvidence);
       }
     }
     if (action === null) return;
@@ -661,15 +798,7 @@ export class Decider {
     );
     if (published && signal.prefix !== null) {
       const prefix = this.prefixAggregate(signal.prefix);
-      const reasons = prefix.reasons;
-      const at = reasons === null ? -1 : reasons.indexOf(reason);
-      if (at >= 0) reasons![at + 1] = (reasons![at + 1] as number) + 1;
-      else {
-        // Exact-size copies, not push (which reserves 17 slots): tens of thousands of prefixes
-        // hold one or two reason words each. Bounded: a handful of reason words.
-        const grown = reasons === null ? [reason, 1] : reasons.concat(reason, 1);
-        prefix.reasons = grown.length > 16 ? null : grown;
-      }
+      prefix.countReason(reason);
       this.evaluateRange(signal.prefix, prefix, sink);
     }
   }
@@ -706,13 +835,12 @@ export class Decider {
     pool[o + PX_LAST_HUMAN] = partial.humanClients > 0 ? humanAt : lastHuman;
     pool[o + PX_LAST_PROTECTED] = partial.protectedClients > 0 ? protectedAt : lastProtected;
     // A human-looking or protected client showed up: the range is no longer all bad. (Tested in
-    // this order: most counts have neither, and building the key and probing the active
-    // decisions by it was 60 % of this function's time.)
+    // this order: most counts have neither, and probing the active decisions for every count was
+    // 60 % of this function's time.)
     if (!(partial.humanClients > 0 || partial.protectedClients > 0)) return;
-    const key = `range:${partial.prefix}`;
-    const current = this.active.get(key);
+    const current = this.activeRanges.get(partial.prefix);
     if (current !== undefined) {
-      this.remove(key, current, this.now, sink);
+      this.remove(current, this.now, sink);
       this.stats.decisionsLifted++;
     }
   }
@@ -723,9 +851,9 @@ export class Decider {
     let aggregate = this.fingerprints.get(partial.fingerprint);
     if (aggregate === undefined) {
       aggregate = new FingerprintAggregate(
-        `fp:${partial.fingerprint}`,
         this.config.windows.aggregateMs,
         this.config.bounds.pathsPerFingerprint,
+        this.config.fingerprint.pendingAddresses,
       );
       this.fingerprints.insert(partial.fingerprint, () => aggregate!);
     }
@@ -771,20 +899,19 @@ export class Decider {
   private evaluateFingerprint(fingerprint: string, aggregate: FingerprintAggregate, sink: DeciderSink): void {
     const cfg = this.config.fingerprint;
     const v = aggregate.counters.values;
-    const key = aggregate.key;
     const clients = v[F_CLIENTS]!;
     const humans = v[F_HUMANS]!;
     const established = v[F_ESTABLISHED]!;
     const requests = v[F_REQUESTS]!;
     aggregate.suspect = null;
     const humanShare = clients > 0 ? humans / clients : 1;
-    const current = this.active.get(key);
+    const current = this.activeFingerprints.get(fingerprint);
     const flagged = v[F_FLAGGED]!;
     const enoughClients = clients >= cfg.minClients || flagged >= cfg.flagged.minFlagged;
     if (!enoughClients || requests <= 0 || humanShare > cfg.maxSuspectHumanShare) {
       if (current !== undefined && humanShare > cfg.maxSuspectHumanShare) {
         // Real people share it after all: lift.
-        this.remove(key, current, this.now, sink);
+        this.remove(current, this.now, sink);
         this.stats.decisionsLifted++;
       }
       return;
@@ -870,7 +997,7 @@ export class Decider {
 
     if (humanShare > cfg.maxHumanShare || established >= PRESENT || clients < cfg.minClients) {
       if (current !== undefined && actionStrength(current.action) > actionStrength(this.sharedAction())) {
-        this.remove(key, current, this.now, sink);
+        this.remove(current, this.now, sink);
         this.stats.decisionsLifted++;
       }
       return;
@@ -878,7 +1005,7 @@ export class Decider {
     const action = perClient < cfg.minRequestsForAddressDecisions ? ruleAction : this.sharedAction();
     if (current !== undefined && actionStrength(current.action) > actionStrength(action)) {
       // Weaker now (clients send enough requests each for address decisions): replace.
-      this.remove(key, current, this.now, sink);
+      this.remove(current, this.now, sink);
     }
     evidence.push({
       name: 'requestsPerClient',
@@ -917,14 +1044,14 @@ export class Decider {
     }
     const share = prefix.badAddresses / Math.max(clients, prefix.badAddresses);
     if (share < cfg.minBadShare) return;
-    let reason = 'range';
-    let best = 0;
-    const reasons = prefix.reasons ?? [];
-    for (let i = 0; i < reasons.length; i += 2) {
-      const count = reasons[i + 1] as number;
+    let reason = prefix.reason ?? 'range';
+    let best = prefix.reasonCount;
+    const more = prefix.moreReasons ?? [];
+    for (let i = 0; i < more.length; i += 2) {
+      const count = more[i + 1] as number;
       if (count > best) {
         best = count;
-        reason = reasons[i] as string;
+        reason = more[i] as string;
       }
     }
     const evidence: Signal[] = [
@@ -983,15 +1110,15 @@ export class Decider {
       this.stats.allowlistedSkipped++;
       return false;
     }
-    const key = `${scope === 'fingerprint' ? 'fp' : scope}:${value}`;
     const now = this.now;
-    const current = this.active.get(key);
+    const decisions = this.activeIn(scope);
+    const current = decisions.get(value);
     if (current !== undefined && coveredEstablished > current.coveredEstablished) {
       // An active decision now covers more established benign clients than when it was made.
       const delta = coveredEstablished - current.coveredEstablished;
-      if (!this.guardAllows(delta, false, key, sink)) {
-        if (this.active.get(key) === current) {
-          this.remove(key, current, now, sink);
+      if (!this.guardAllows(delta, false, current.key, sink)) {
+        if (decisions.get(value) === current) {
+          this.remove(current, now, sink);
           this.stats.decisionsLifted++;
         }
         return false;
@@ -1004,7 +1131,9 @@ export class Decider {
     let durationMs: number;
     let isNew = false;
     let offences = 0;
+    let key: string;
     if (current !== undefined) {
+      key = current.key;
       const old = current;
       if (actionStrength(ruleAction) > actionStrength(old.action)) {
         action = ruleAction;
@@ -1024,13 +1153,14 @@ export class Decider {
       }
     } else {
       isNew = true;
-      offences = this.history.offences(key, now);
+      key = `${scope === 'fingerprint' ? 'fp' : scope}:${value}`;
+      offences = this.history.offences(value, now, historySpace(scope));
       const step = Math.min(LADDER.length - 1, LADDER.indexOf(ruleAction) + offences);
       action = LADDER[step]!;
       const d = this.config.decisions;
       durationMs = Math.min(d.maxDurationMs, this.baseDuration(action) * d.escalationFactor ** offences);
       expiresAt = now + durationMs;
-      if (this.active.size >= this.config.bounds.maxDecisions) {
+      if (this.activeCount() >= this.config.bounds.maxDecisions) {
         this.stats.decisionsDropped++;
         return false;
       }
@@ -1052,27 +1182,29 @@ export class Decider {
       version: ++this.sequence,
     };
     const covering = current !== undefined ? current.coveredEstablished : coveredEstablished;
-    this.active.set(
+    const active = new ActiveDecision(
       key,
-      new ActiveDecision(
-        key,
-        scope,
-        value,
-        action,
-        reason,
-        score,
-        decision.decidedAt,
-        expiresAt,
-        decision.version,
-        durationMs,
-        covering,
-      ),
+      scope,
+      value,
+      action,
+      reason,
+      score,
+      decision.decidedAt,
+      expiresAt,
+      decision.version,
+      durationMs,
+      covering,
+      current !== undefined ? current.since : ++this.activations,
     );
+    decisions.set(value, active);
     if (isNew) this.coveringEstablished += covering;
-    this.expiries.push(expiresAt, key, decision.version);
-    this.expiries.compactIfStale(this.active.size, (k, v) => this.active.get(k)?.version === v);
+    this.expiries.push(expiresAt, active, decision.version);
+    this.expiries.compactIfStale(
+      this.activeCount(),
+      (d, version) => this.activeIn(d.scope).get(d.value)?.version === version,
+    );
     if (isNew) {
-      this.history.add(key, now, offences);
+      this.history.add(value, now, offences, historySpace(scope));
       if (scope === 'ip' && prefix !== null && this.config.range.enabled) {
         this.prefixAggregate(prefix).badAddresses++;
       }
@@ -1108,9 +1240,9 @@ export class Decider {
     this.heldCount = 0;
     this.heldSample = [];
     this.hold(key);
-    for (const [activeKey, decision] of [...this.active]) {
+    for (const decision of this.activeInOrder()) {
       if (decision.coveredEstablished > 0) {
-        this.remove(activeKey, decision, now, sink);
+        this.remove(decision, now, sink);
         this.stats.decisionsLifted++;
       }
     }
@@ -1154,14 +1286,14 @@ export class Decider {
     this.heldUntil = Number.NEGATIVE_INFINITY;
   }
 
-  private remove(key: string, current: ActiveDecision, time: number, sink: DeciderSink): void {
-    this.active.delete(key);
+  private remove(current: ActiveDecision, time: number, sink: DeciderSink): void {
+    this.activeIn(current.scope).delete(current.value);
     this.coveringEstablished -= current.coveredEstablished;
     if (current.scope === 'ip') {
       const prefix = this.prefixOfIpDecision(current.value);
       if (prefix !== null && prefix.badAddresses > 0) prefix.badAddresses--;
     }
-    sink.decision(key, null, time);
+    sink.decision(current.key, null, time);
   }
 
   /**
@@ -1194,6 +1326,11 @@ export class Decider {
     const prefix = this.prefixOf(ip);
     return prefix === null ? null : this.prefixAggregate(prefix);
   }
+}
+
+/** The decision history's space of a scope's values. */
+function historySpace(scope: DecisionScope): number {
+  return scope === 'ip' ? 0 : scope === 'range' ? 1 : 2;
 }
 
 function r3(value: number): number {

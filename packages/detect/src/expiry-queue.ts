@@ -1,20 +1,21 @@
 /**
- * A binary min-heap of (time, key, version) entries: what expires next. Entries are not removed
+ * A binary min-heap of (time, key, version) entries: what expires next. The key is whatever
+ * the owner finds its entry by (a text, or the entry itself). Entries are not removed
  * early; a popped entry whose version is no longer current is simply skipped by the caller. Every
  * update of a key pushes a new entry, so the owner calls `compactIfStale` after pushing: once stale
  * entries outnumber the live ones (plus a margin) they are dropped in one O(n) pass, which bounds
  * the queue to about twice what is live however often decisions are extended or re-dated.
  */
-export class ExpiryQueue {
+export class ExpiryQueue<K = string> {
   private times: number[] = [];
-  private keys: string[] = [];
+  private keys: K[] = [];
   private versions: number[] = [];
 
   get size(): number {
     return this.times.length;
   }
 
-  push(time: number, key: string, version: number): void {
+  push(time: number, key: K, version: number): void {
     this.times.push(time);
     this.keys.push(key);
     this.versions.push(version);
@@ -33,7 +34,7 @@ export class ExpiryQueue {
   }
 
   /** Removes the earliest entry and returns it. */
-  pop(): { time: number; key: string; version: number } | undefined {
+  pop(): { time: number; key: K; version: number } | undefined {
     const n = this.times.length;
     if (n === 0) return undefined;
     const top = { time: this.times[0]!, key: this.keys[0]!, version: this.versions[0]! };
@@ -53,7 +54,7 @@ export class ExpiryQueue {
    * Drops the entries `isLive` rejects when the queue holds more than twice `live` + 1024 entries.
    * Returns how many were dropped.
    */
-  compactIfStale(live: number, isLive: (key: string, version: number) => boolean): number {
+  compactIfStale(live: number, isLive: (key: K, version: number) => boolean): number {
     const n = this.times.length;
     if (n <= 2 * live + 1024) return 0;
     let kept = 0;

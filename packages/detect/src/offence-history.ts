@@ -1,8 +1,13 @@
 /**
- * Offences per decision key within `ttlMs` of event time, bounded to `max` keys with exact LRU
- * eviction (a Map's order is its recency order: a key used is re-inserted at the end, and the
- * first key is the least recently used). What escalation needs and no more: one small record per
- * key, nothing preallocated for `max` keys.
+ * Offences per key within `ttlMs` of event time, bounded to `max` keys with exact LRU eviction.
+ * What escalation needs and no more: one small record per key, nothing preallocated for `max` keys.
+ *
+ * Keys live in `spaces` separate maps, a key only ever compared with keys of its own space: the
+ * decider keeps one per decision scope, keyed by the decision's value, the address text it already
+ * looked its active decision up by (hash computed), where an `ip:` key built per new decision was
+ * hashed here first. A map's order is its recency order (a key used is re-inserted at the end) and
+ * each record says when it was last used, so the least recently used key of all is the least
+ * recent of the maps' first keys.
  *
  * It replaces an lru-cache with an event-time clock, with the same rules (an entry read after
  * `ttlMs` since it was last set is forgotten; reads and writes make a key most recent), except
@@ -10,41 +15,63 @@
  * counted as expired could depend on how fast a replay ran. Here the clock is the decider's.
  */
 export class OffenceHistory {
-  private readonly entries = new Map<string, { offences: number; at: number }>();
+  private readonly spaces: Map<string, { offences: number; at: number; used: number }>[];
+  /** Reads and writes so far: a record's `used` is the count at its last one. */
+  private uses = 0;
 
   constructor(
     readonly max: number,
     readonly ttlMs: number,
+    spaces = 1,
   ) {
     if (!(max >= 1)) throw new RangeError(`OffenceHistory max must be ≥ 1, got ${max}`);
+    this.spaces = Array.from({ length: spaces }, () => new Map());
   }
 
   get size(): number {
-    return this.entries.size;
+    let size = 0;
+    for (const entries of this.spaces) size += entries.size;
+    return size;
   }
 
-  /** Offences on `key` in the `ttlMs` before `now` (0 if none). */
-  offences(key: string, now: number): number {
-    const entry = this.entries.get(key);
+  /** Offences on `key` (of `space`) in the `ttlMs` before `now` (0 if none). */
+  offences(key: string, now: number, space = 0): number {
+    const entries = this.spaces[space]!;
+    const entry = entries.get(key);
     if (entry === undefined) return 0;
-    this.entries.delete(key);
+    entries.delete(key);
     if (now - entry.at > this.ttlMs) return 0;
-    this.entries.set(key, entry);
+    entry.used = ++this.uses;
+    entries.set(key, entry);
     return entry.offences;
   }
 
   /**
-   * Counts one more offence on `key` at `now`. A caller that has just asked `offences(key, now)`
-   * passes the answer as `known`, which saves asking again (the answer would be the same). 0 then
-   * means the key is not held (`offences` forgot it if it was stale): nothing to take out first.
+   * Counts one more offence on `key` (of `space`) at `now`. A caller that has just asked
+   * `offences(key, now, space)` passes the answer as `known`, which saves asking again (the answer
+   * would be the same). 0 then means the key is not held (`offences` forgot it if it was stale):
+   * nothing to take out first.
    */
-  add(key: string, now: number, known?: number): void {
-    const offences = known ?? this.offences(key, now);
-    if (known !== 0) this.entries.delete(key);
-    if (this.entries.size >= this.max) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done !== true) this.entries.delete(oldest.value);
+  add(key: string, now: number, known?: number, space = 0): void {
+    const entries = this.spaces[space]!;
+    const offences = known ?? this.offences(key, now, space);
+    if (known !== 0) entries.delete(key);
+    if (this.size >= this.max) this.evictLeastRecent();
+    entries.set(key, { offences: offences + 1, at: now, used: ++this.uses });
+  }
+
+  private evictLeastRecent(): void {
+    let oldest: Map<string, { used: number }> | null = null;
+    let oldestKey = '';
+    let oldestUsed = Number.POSITIVE_INFINITY;
+    for (const entries of this.spaces) {
+      const first = entries.entries().next();
+      if (first.done !== true && first.value[1].used < oldestUsed) {
+        oldest = entries;
+        oldestKey = first.value[0];
+        oldestUsed = first.value[1].used;
+      }
     }
-    this.entries.set(key, { offences: offences + 1, at: now });
+    oldest?.delete(oldestKey);
   }
 }

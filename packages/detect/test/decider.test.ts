@@ -2,10 +2,17 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { prefixOf } from '@edgeguard/netaddr';
 import type { Decision } from '@edgeguard/schema';
+import { ipv4Number } from '../src/address-index.js';
 import { Allowlist } from '../src/allowlist.js';
 import { type DeepPartial, type DetectConfig, withDefaults } from '../src/config.js';
 import { Decider, type DeciderSink } from '../src/decider.js';
-import type { ClientSignal, FingerprintPartial, GuardAlert, TrafficTick } from '../src/messages.js';
+import type {
+  ClientSignal,
+  FingerprintPartial,
+  GuardAlert,
+  PrefixCount,
+  TrafficTick,
+} from '../src/messages.js';
 import { T0 } from './helpers.js';
 
 class Collect implements DeciderSink {
@@ -63,6 +70,11 @@ function tick(time: number, fields: Partial<TrafficTick> = {}): TrafficTick {
     prefixes: [],
     ...fields,
   };
+}
+
+/** A prefix count of ten clients, none human-looking, established or protected. */
+function allBad(prefix: string): PrefixCount {
+  return { prefix, clients: 10, humanClients: 0, establishedClients: 0, protectedClients: 0 };
 }
 
 function fingerprint(
@@ -154,6 +166,25 @@ test('an allowlisted address is never decided, whatever its score', () => {
   assert.equal(d.getStats().allowlistedSkipped, 1);
 });
 
+test('an address the further protection test covers (CDN) is never decided, dotted quad or not', () => {
+  const cdn = ['192.0.2.7', '2001:db8::7'];
+  const allowlist = new Allowlist(
+    [],
+    [],
+    24,
+    64,
+    (ip) => cdn.includes(ip),
+    (ipv4) => ipv4 === ipv4Number('192.0.2.7'),
+  );
+  const d = new Decider(withDefaults({}), allowlist, (ip) => prefixOf(ip));
+  const sink = new Collect();
+  for (const ip of cdn) d.process(signal({ ip, time: T0, score: 10 }), sink);
+  assert.deepEqual(sink.published, []);
+  assert.equal(d.getStats().allowlistedSkipped, 2);
+  d.process(signal({ ip: '192.0.2.8', time: T0 + 1, score: 10 }), sink);
+  assert.equal(sink.latest('ip:192.0.2.8')?.action, 'block');
+});
+
 test('many bad addresses filling a /24 with nothing human in it become one range decision', () => {
   const { d, sink } = decider();
   d.process(
@@ -178,6 +209,27 @@ test('many bad addresses filling a /24 with nothing human in it become one range
   assert.ok(range.signals.some((s) => s.name === 'badAddresses' && s.value >= 8));
 });
 
+test("a range decision's reason is its addresses' most frequent one, the first seen on a tie", () => {
+  for (const [reasons, expected] of [
+    [
+      ['scanner', 'scanner', 'repetition', 'repetition', 'repetition', 'flood', 'repetition', 'repetition'],
+      'repetition',
+    ],
+    [
+      ['scanner', 'repetition', 'repetition', 'scanner', 'flood', 'flood', 'repetition', 'scanner'],
+      'scanner',
+    ],
+    [['flood', 'repetition', 'flood', 'repetition', 'scanner', 'scanner', 'flood', 'repetition'], 'flood'],
+  ] as const) {
+    const { d, sink } = decider();
+    d.process(tick(T0, { prefixes: [allBad('203.0.113.0/24')] }), sink);
+    for (const [i, reason] of reasons.entries()) {
+      d.process(signal({ ip: `203.0.113.${i + 1}`, time: T0 + i + 1, reason }), sink);
+    }
+    assert.equal(sink.latest('range:203.0.113.0/24')?.reason, expected, reasons.join());
+  }
+});
+
 test('a range forms in a prefix table smaller than the traffic, its counts kept between ticks of other prefixes', () => {
   const { d, sink } = decider({ bounds: { maxPrefixes: 2 } });
   const count = (prefix: string, clients: number) => ({
@@ -197,6 +249,30 @@ test('a range forms in a prefix table smaller than the traffic, its counts kept 
   d.process(tick(T0 + 20, { prefixes: [count('192.0.2.0/24', 1)] }), sink);
   d.process(signal({ ip: '203.0.113.11', time: T0 + 21 }), sink);
   assert.equal(d.getStats().prefixes, 2);
+});
+
+test('active decisions of all scopes are walked in the order their keys became active', () => {
+  const { d, sink } = decider();
+  d.process(tick(T0, { prefixes: [allBad('203.0.113.0/24')] }), sink);
+  for (let i = 1; i <= 10; i++) d.process(signal({ ip: `203.0.113.${i}`, time: T0 + i }), sink);
+  d.process(signal({ ip: '198.51.100.1', time: T0 + 11 }), sink);
+  // Upgraded: replaced where it was.
+  d.process(signal({ ip: '203.0.113.1', time: T0 + 12, score: 10 }), sink);
+  const firstPublished = [...new Set(sink.published.map((p) => p.key))];
+  assert.ok(firstPublished.includes('range:203.0.113.0/24'));
+  assert.deepEqual(
+    d.activeDecisions().map((a) => a.key),
+    firstPublished,
+  );
+  // Expired and decided again: last, in their new order.
+  d.process(tick(T0 + 86_400_000), sink);
+  assert.deepEqual(d.activeDecisions(), []);
+  d.process(signal({ ip: '198.51.100.1', time: T0 + 86_400_001 }), sink);
+  d.process(signal({ ip: '203.0.113.1', time: T0 + 86_400_002 }), sink);
+  assert.deepEqual(
+    d.activeDecisions().map((a) => a.key),
+    ['ip:198.51.100.1', 'ip:203.0.113.1'],
+  );
 });
 
 test('no range decision where a human-looking client lives, nor over an allowlisted address', () => {
@@ -483,6 +559,28 @@ test('guilt by content: a bot-shaped burst on paths hammered by a flagged client
   );
   assert.equal(sink.latest('ip:198.51.100.7'), undefined);
   assert.equal(sink.latest('ip:198.51.100.8'), undefined);
+});
+
+test('bot-shaped bursts seen before their paths were attacked are judged when they are: the latest few, once', () => {
+  const { d, sink } = decider({ attackedPaths: { pendingAddresses: 2 } });
+  const burst = (ip: string, time: number, paths: number[]) =>
+    d.process(
+      signal({ ip, time, fingerprint: 'h1:other', score: 0, reason: 'bot-shaped', paths, burstRequests: 2 }),
+      sink,
+    );
+  burst('198.51.100.1', T0, [21]); // pushed out by the two after it
+  burst('198.51.100.2', T0 + 1, [21]);
+  burst('198.51.100.3', T0 + 2, [22]); // its path is not attacked: kept for later
+  d.process(signal({ ip: '203.0.113.9', time: T0 + 3, score: 2.5, reason: 'repetition', paths: [21] }), sink);
+  assert.equal(sink.latest('ip:198.51.100.1'), undefined);
+  assert.equal(sink.latest('ip:198.51.100.2')!.action, 'challenge');
+  assert.equal(sink.latest('ip:198.51.100.3'), undefined);
+  d.process(
+    signal({ ip: '203.0.113.10', time: T0 + 4, score: 2.5, reason: 'repetition', paths: [22] }),
+    sink,
+  );
+  assert.equal(sink.latest('ip:198.51.100.3')!.action, 'challenge');
+  assert.equal(sink.published.filter((p) => p.key === 'ip:198.51.100.2').length, 1);
 });
 
 test('the guard trips when decisions would cover established benign clients: held, retracted, alerted', () => {

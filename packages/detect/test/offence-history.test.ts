@@ -46,3 +46,19 @@ test('add with the offences just read counts and evicts as add alone does (new, 
   }
   assert.equal(told.size, alone.size);
 });
+
+test('keys of different spaces are apart, and the least recently used key of all is evicted', () => {
+  const history = new OffenceHistory(3, 1_000_000, 3);
+  history.add('a', 1, undefined, 0);
+  history.add('a', 2, undefined, 1);
+  history.add('b', 3, undefined, 2);
+  assert.equal(history.offences('a', 4, 0), 1); // one offence each: apart
+  assert.equal(history.offences('a', 4, 2), 0);
+  // 'a' of space 0 was read last: 'a' of space 1 is the least recent of all.
+  history.add('c', 5, undefined, 0);
+  assert.equal(history.size, 3);
+  assert.equal(history.offences('a', 6, 1), 0);
+  assert.equal(history.offences('a', 6, 0), 1);
+  assert.equal(history.offences('b', 6, 2), 1);
+  assert.equal(history.offences('c', 6, 0), 1);
+});
