@@ -124,7 +124,9 @@ function sameRecord(kept: KeptDecision, decision: Decision): boolean {
 
 /**
  * `{ name, value }` or `{ name, value, threshold }` in that key order, with a text and numbers: two
- * such signals with equal fields serialise the same.
+ * such signals with equal fields serialise the same. A `threshold` holding undefined counts as
+ * absent (JSON drops it; the detectors give every signal the key, for one object shape), and
+ * compares equal to an absent one in sameRecord.
  */
 function isPlainSignal(signal: Signal): boolean {
   if (typeof signal.name !== 'string' || typeof signal.value !== 'number') return false;
@@ -133,5 +135,5 @@ function isPlainSignal(signal: Signal): boolean {
     if (key !== (k === 0 ? 'name' : k === 1 ? 'value' : k === 2 ? 'threshold' : '')) return false;
     k++;
   }
-  return k === 2 || (k === 3 && typeof signal.threshold === 'number');
+  return k === 2 || (k === 3 && (signal.threshold === undefined || typeof signal.threshold === 'number'));
 }

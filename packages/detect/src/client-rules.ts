@@ -122,7 +122,9 @@ export class ClientScore {
         out[k++] = { name: RULES[r]!.signal, value: round(this.values[r]!), threshold: this.thresholds[r]! };
       }
     }
-    out[k] = { name: 'requestsPerMinute', value: round(v[offset + M_REQUESTS]!) };
+    // `threshold` on every entry, undefined where none (serialised as absent): a client's first
+    // signal with a rule in it otherwise met the decider's optimised code as a new object shape.
+    out[k] = { name: 'requestsPerMinute', value: round(v[offset + M_REQUESTS]!), threshold: undefined };
     return out;
   }
 

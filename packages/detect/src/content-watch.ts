@@ -286,9 +286,17 @@ export class ContentWatch {
     if (reasons.length === 0) return;
     signals.push({ name: 'requestsPerMinute', value: r3(requests), threshold: cfg.minRequests });
     if (pool[c + C_ORIGIN_COUNT]! > 0) {
-      signals.push({ name: 'originMsMean', value: r3(pool[c + C_ORIGIN_MS]! / pool[c + C_ORIGIN_COUNT]!) });
+      signals.push({
+        name: 'originMsMean',
+        value: r3(pool[c + C_ORIGIN_MS]! / pool[c + C_ORIGIN_COUNT]!),
+        threshold: undefined,
+      });
     }
-    signals.push({ name: 'newVisitorsPerMinute', value: r3(pool[c + C_NEW_VISITORS]!) });
+    signals.push({
+      name: 'newVisitorsPerMinute',
+      value: r3(pool[c + C_NEW_VISITORS]!),
+      threshold: undefined,
+    });
 
     const now = this.now;
     const current = aggregate.policy;

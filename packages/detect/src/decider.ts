@@ -77,7 +77,7 @@ interface Suspect {
 }
 
 /** The evidence entry of guilt by fingerprint (shared by every decision that carries it). */
-const BOT_SHAPED_SIGNAL: Signal = Object.freeze({ name: 'botShaped', value: 1 });
+const BOT_SHAPED_SIGNAL: Signal = Object.freeze({ name: 'botShaped', value: 1, threshold: undefined });
 
 /**
  * A bot-shaped address's own evidence, then BOT_SHAPED_SIGNAL, then its fingerprint's, in an array
@@ -186,7 +186,7 @@ function unpackSignals(evidence: PackedSignals | Signal[]): Signal[] {
   for (let k = 0; k < names.length; k++) {
     const value = numbers[k * 2]!;
     const threshold = numbers[k * 2 + 1]!;
-    out[k] = Number.isNaN(threshold) ? { name: names[k]!, value } : { name: names[k]!, value, threshold };
+    out[k] = { name: names[k]!, value, threshold: Number.isNaN(threshold) ? undefined : threshold };
   }
   return out;
 }
@@ -197,13 +197,15 @@ function isPlainSignal(signal: Signal): boolean {
   }
   const keys = Object.keys(signal);
   if (keys.length === 2) return keys[0] === 'name' && keys[1] === 'value';
+  // A `threshold` key holding undefined serialises as an absent one (JSON drops it, the Avro
+  // encoder writes null): the profiler and rules give every signal the key, so one object shape.
   return (
     keys.length === 3 &&
     keys[0] === 'name' &&
     keys[1] === 'value' &&
     keys[2] === 'threshold' &&
-    typeof signal.threshold === 'number' &&
-    !Number.isNaN(signal.threshold)
+    (signal.threshold === undefined ||
+      (typeof signal.threshold === 'number' && !Number.isNaN(signal.threshold)))
   );
 }
 
@@ -704,7 +706,7 @@ export class Decider {
       reason: 'swarm',
       points: cfg.points,
       evidence: [
-        { name: 'attackedPaths', value: signal.paths.length },
+        { name: 'attackedPaths', value: signal.paths.length, threshold: undefined },
         { name: 'flaggedClientsPerPath', value: r3(weakest), threshold: cfg.minFlaggedClients },
         { name: 'burstRequests', value: r3(signal.burstRequests), threshold: cfg.minBurstRequests },
       ],
@@ -1057,7 +1059,7 @@ export class Decider {
     const evidence: Signal[] = [
       { name: 'badAddresses', value: prefix.badAddresses, threshold: cfg.minBadAddresses },
       { name: 'badShare', value: r3(share), threshold: cfg.minBadShare },
-      { name: 'activeAddresses', value: r3(clients) },
+      { name: 'activeAddresses', value: r3(clients), threshold: undefined },
     ];
     const cap = rangeMaxAction(this.config);
     this.decide(

@@ -38,7 +38,10 @@ test('a client firing nothing after one that fired scores 0 with no evidence lef
   scoreClient(v, COUNTER_STRIDE, traits, config, config.windows.shortMs, score);
   assert.equal(score.score, 0);
   assert.equal(score.reason, 'none');
-  assert.deepEqual(score.signals(v, COUNTER_STRIDE), [{ name: 'requestsPerMinute', value: 2 }]);
+  // `threshold` undefined where a signal has none (one object shape; serialised as absent).
+  assert.deepEqual(score.signals(v, COUNTER_STRIDE), [
+    { name: 'requestsPerMinute', value: 2, threshold: undefined },
+  ]);
 });
 
 test('supporting evidence alone scores 0 and is not listed, with a primary rule it adds', () => {

@@ -466,8 +466,9 @@ test('a turning-suspect fingerprint judges the addresses it remembers from its l
     const decision = sink.latest(`ip:${ip}`)!;
     assert.equal(decision.reason, 'swarm', ip);
     assert.deepEqual(decision.signals.slice(0, 2), [
-      { name: 'newPages', value: time - T0 },
-      { name: 'botShaped', value: 1 },
+      // Unpacked and shared evidence carry `threshold` undefined where there is none (one shape).
+      { name: 'newPages', value: time - T0, threshold: undefined },
+      { name: 'botShaped', value: 1, threshold: undefined },
     ]);
     assert.ok(decision.signals.some((s) => s.name.startsWith('fingerprint.')));
   }
