@@ -5,7 +5,12 @@
 // noisy machine (load changing over minutes) hurts both sides alike. BENCH_ROUNDS (default 5).
 // The baseline is a built checkout (e.g. a detached worktree of main after `npx turbo run build`);
 // both sides read this checkout's bench log (bench/out/bench-1000000-100000.log, `npm run bench`
-// makes it). Prints per-round lines/s and lines per CPU-second, then the medians per side.
+// makes it). Prints per-round lines/s and lines per CPU-second, then the medians per side and, per
+// variant, the paired difference of CPU seconds (new − base within each round: the machine's drift
+// between rounds cancels) with the number of rounds the new side was cheaper. A single run on a
+// shared 2-core machine swings by ±20 %: a claim wants 8 rounds or more. BENCH_LOCK=<file> runs
+// each process under `flock <file>`, so that benchmarks started by others wait their turn instead of
+// running beside it.
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -21,9 +26,12 @@ const sides = { base: join(resolve(baseArg), 'bench/variant.mjs'), new: join(her
 const variants = (variantsArg ?? 'read,regex,parse').split(',');
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const logPath = join(here, 'out/bench-1000000-100000.log');
+const lock = process.env.BENCH_LOCK;
 
 function run(script, variant) {
-  const child = spawnSync(process.execPath, ['--expose-gc', script, variant, logPath], {
+  const node = [process.execPath, '--expose-gc', script, variant, logPath];
+  const [command, ...args] = lock ? ['flock', lock, ...node] : node;
+  const child = spawnSync(command, args, {
     encoding: 'utf8',
     maxBuffer: 1 << 24,
   });
@@ -61,6 +69,14 @@ process.stdout.write('\nmedians (lines/s wall, lines per CPU-second, peak RSS MB
 for (const [key, runs] of Object.entries(results)) {
   process.stdout.write(
     `${key.padEnd(14)} ${(median(runs.map((r) => r.linesPerSecond)) / 1e6).toFixed(3)} M/s  ${(median(runs.map((r) => r.linesPerCpuSecond)) / 1e6).toFixed(3)} M/CPU-s  ${median(runs.map((r) => r.peakRssMB))} MB  (CPU-s runs: ${runs.map((r) => (r.linesPerCpuSecond / 1e6).toFixed(3)).join(', ')})\n`,
+  );
+}
+process.stdout.write('\npaired CPU seconds, new − base per round (median; rounds where new was cheaper):\n');
+for (const variant of variants) {
+  const base = results[`${variant}@base`];
+  const diffs = results[`${variant}@new`].map((r, i) => r.cpuSeconds - base[i].cpuSeconds);
+  process.stdout.write(
+    `${variant.padEnd(14)} ${median(diffs) >= 0 ? '+' : ''}${median(diffs).toFixed(3)} s  (${diffs.filter((d) => d < 0).length} of ${diffs.length})\n`,
   );
 }
 process.stdout.write(
