@@ -1,4 +1,10 @@
-import type { Action, Decision, DecisionScope, Signal } from '@edgeguard/schema';
+import {
+  type Action,
+  type Decision,
+  type DecisionScope,
+  isPlainSignal,
+  type Signal,
+} from '@edgeguard/schema';
 
 /**
  * What the report keeps of a decision: what it counts and what explains a top offender. Not the
@@ -120,20 +126,4 @@ function sameRecord(kept: KeptDecision, decision: Decision): boolean {
       return false;
   }
   return true;
-}
-
-/**
- * `{ name, value }` or `{ name, value, threshold }` in that key order, with a text and numbers: two
- * such signals with equal fields serialise the same. A `threshold` holding undefined counts as
- * absent (JSON drops it; the detectors give every signal the key, for one object shape), and
- * compares equal to an absent one in sameRecord.
- */
-function isPlainSignal(signal: Signal): boolean {
-  if (typeof signal.name !== 'string' || typeof signal.value !== 'number') return false;
-  let k = 0;
-  for (const key in signal) {
-    if (key !== (k === 0 ? 'name' : k === 1 ? 'value' : k === 2 ? 'threshold' : '')) return false;
-    k++;
-  }
-  return k === 2 || (k === 3 && (signal.threshold === undefined || typeof signal.threshold === 'number'));
 }

@@ -3,6 +3,7 @@ import {
   actionStrength,
   type Decision,
   type DecisionScope,
+  isPlainSignal,
   type Signal,
 } from '@edgeguard/schema';
 import { ipv4Number } from './address-index.js';
@@ -189,24 +190,6 @@ function unpackSignals(evidence: PackedSignals | Signal[]): Signal[] {
     out[k] = { name: names[k]!, value, threshold: Number.isNaN(threshold) ? undefined : threshold };
   }
   return out;
-}
-
-function isPlainSignal(signal: Signal): boolean {
-  if (typeof signal.name !== 'string' || typeof signal.value !== 'number' || Number.isNaN(signal.value)) {
-    return false;
-  }
-  const keys = Object.keys(signal);
-  if (keys.length === 2) return keys[0] === 'name' && keys[1] === 'value';
-  // A `threshold` key holding undefined serialises as an absent one (JSON drops it, the Avro
-  // encoder writes null): the profiler and rules give every signal the key, so one object shape.
-  return (
-    keys.length === 3 &&
-    keys[0] === 'name' &&
-    keys[1] === 'value' &&
-    keys[2] === 'threshold' &&
-    (signal.threshold === undefined ||
-      (typeof signal.threshold === 'number' && !Number.isNaN(signal.threshold)))
-  );
 }
 
 /**

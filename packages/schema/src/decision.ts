@@ -38,6 +38,29 @@ export interface Signal {
   threshold?: number;
 }
 
+/**
+ * Whether `signal` is `{ name, value }` or `{ name, value, threshold }`, in that key order, with a
+ * text and numbers (not NaN, which JSON writes as null): its name, value and threshold then say all
+ * its JSON and Avro hold, so a copy rebuilt from them, or another such signal with equal fields,
+ * serialises the same. A `threshold` key holding undefined counts as absent (JSON drops it, the
+ * Avro encoders write null): the detectors give every signal the key, for one object shape.
+ */
+export function isPlainSignal(signal: Signal): boolean {
+  if (typeof signal.name !== 'string' || typeof signal.value !== 'number' || Number.isNaN(signal.value)) {
+    return false;
+  }
+  const keys = Object.keys(signal);
+  if (keys.length === 2) return keys[0] === 'name' && keys[1] === 'value';
+  return (
+    keys.length === 3 &&
+    keys[0] === 'name' &&
+    keys[1] === 'value' &&
+    keys[2] === 'threshold' &&
+    (signal.threshold === undefined ||
+      (typeof signal.threshold === 'number' && !Number.isNaN(signal.threshold)))
+  );
+}
+
 export interface Decision {
   /** `ip:<addr>`, `range:<cidr>` or `fp:<fingerprint>`; the key on the compacted topic. */
   key: string;
