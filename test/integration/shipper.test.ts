@@ -1,6 +1,7 @@
 // The shipper through the real broker: what `edgeguard ship` puts on access-logs, read back and
 // decoded, is exactly a direct parse of the log (records, per-partition order, rejects, end
-// markers), whether the lines are parsed in the main thread or by worker threads.
+// markers, times held back by the clock-jump guard), whether the lines are parsed in the main
+// thread or by worker threads.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,13 @@ import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { defaultConfig, type EdgeguardConfig } from '@edgeguard/config';
 import { AccessLogProducer, HEADERS, kafkaEnvironment } from '@edgeguard/kafka';
-import { createParser, openLogSource } from '@edgeguard/logformat';
+import {
+  ClockJumpCounter,
+  ClockJumpGuard,
+  correctRecordTime,
+  createParser,
+  openLogSource,
+} from '@edgeguard/logformat';
 import { partitionFor, TOPICS } from '@edgeguard/pipeline';
 import { type AccessLog, BadInput, decodeAccessLogMessage } from '@edgeguard/schema';
 import { ship } from '@edgeguard/service-shipper';
@@ -54,9 +61,11 @@ async function readBack(prefix: string): Promise<{ records: AccessLog[][]; ends:
   return { records, ends };
 }
 
-/** The log parsed directly, as `replay` reads it: records per partition, rejects by reason. */
+/** The log parsed directly, as `replay` reads it: records per partition (times through one clock-jump guard), rejects by reason. */
 async function directParse(path: string, config: EdgeguardConfig) {
   const parser = createParser(config.input.format, { trustedProxies: config.input.trustedProxies });
+  const guard = new ClockJumpGuard(config.input.maxClockJumpMs);
+  const jumps = new ClockJumpCounter();
   const records: AccessLog[][] = Array.from({ length: PARTITIONS }, () => []);
   const rejects: Record<string, number> = {};
   const rejectedLines: number[] = [];
@@ -69,15 +78,19 @@ async function directParse(path: string, config: EdgeguardConfig) {
       if (record instanceof BadInput) {
         rejects[record.reason] = (rejects[record.reason] ?? 0) + 1;
         rejectedLines.push(lines);
-      } else records[partitionFor(record.clientAddress, PARTITIONS)]!.push(record);
+        continue;
+      }
+      correctRecordTime(guard, jumps, record, path, lines);
+      records[partitionFor(record.clientAddress, PARTITIONS)]!.push(record);
     }
-  return { records, rejects, rejectedLines, lines };
+  return { records, rejects, rejectedLines, lines, jumps };
 }
 
 /**
  * A labelled scenario's log with bad lines among the good: garbage, a line longer than
  * 4 × maxLineLength bytes (cut while read), a bad timestamp, an empty line, a CRLF ending, non-ASCII
- * garbage, and no newline after the last line. Written plain and gzipped.
+ * garbage, no newline after the last line, and a good line dated a year ahead (a clock jump: shipped
+ * at its neighbours' time). Written plain and gzipped.
  */
 function writeLog(name: string, format: 'edge' | 'combined') {
   const scenario = generateScenario({ seed: 11, durationSec: 120, scale: 0.2, format });
@@ -90,6 +103,10 @@ function writeLog(name: string, format: 'edge' | 'combined') {
   insert(0.6, good[7]!.replace(/\[[^\]]+\]/, '[99/Foo/2024:99:99:99 +0000]'));
   insert(0.7, `${good[9]}\r`);
   insert(0.9, '\u00e9t\u00e9 \ufffd not a log either');
+  insert(
+    0.4,
+    good[11]!.replace(/\/(\d{4}):/, (_, year) => `/${Number(year) + 1}:`),
+  );
   const text = lines.join('\n');
   const plain = join(work, `${name}.log`);
   writeFileSync(plain, text);
@@ -148,6 +165,12 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
         locations,
         expected.rejectedLines.map((n) => `${variant.input}:${n}`).sort(),
         'each rejected line is reported at its line number',
+      );
+      assert.equal(expected.jumps.total, 1);
+      assert.equal(result.clockJumps.total, 1, 'the line dated a year ahead is held back');
+      assert.equal(
+        result.clockJumps.samples[0]!.location,
+        expected.jumps.samples[0]!.location.replace(variant.log.plain, variant.input),
       );
       const produced = expected.records.reduce((n, p) => n + p.length, 0);
       assert.equal(result.produced, produced);

@@ -1,5 +1,12 @@
 import type { EdgeguardConfig } from '@edgeguard/config';
-import { createParser, openLogSource, sniffFormat } from '@edgeguard/logformat';
+import {
+  ClockJumpCounter,
+  ClockJumpGuard,
+  correctRecordTime,
+  createParser,
+  openLogSource,
+  sniffFormat,
+} from '@edgeguard/logformat';
 import { type ClientVerdict, createReplay, TOPICS, type UnverifiedCrawler } from '@edgeguard/pipeline';
 import {
   actionStrength,
@@ -33,6 +40,17 @@ export interface ReplayResult {
   lines: number;
   parsed: number;
   rejects: RejectCounter;
+  /**
+   * How event time held: records dated more than `maxClockJumpMs` ahead of the lines before them
+   * (counted at those lines' time), and records more than `allowedLatenessMs` behind the newest
+   * (dropped as late by the profiler).
+   */
+  eventTime: {
+    clockJumps: ClockJumpCounter;
+    maxClockJumpMs: number;
+    late: number;
+    allowedLatenessMs: number;
+  };
   firstEventTime: number | null;
   lastEventTime: number | null;
   wallMs: number;
@@ -122,6 +140,9 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   });
 
   const rejects = new RejectCounter();
+  // One input, one source: its lines come in the order one server's clock wrote them.
+  const clockGuard = new ClockJumpGuard(config.input.maxClockJumpMs);
+  const clockJumps = new ClockJumpCounter();
   const progress = new Progress(source.totalBytes, options.progress);
   let parser: ReturnType<typeof createParser> | null = null;
   let format = config.input.format;
@@ -153,6 +174,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
           continue;
         }
         parsed++;
+        correctRecordTime(clockGuard, clockJumps, result, options.input, lines);
         if (firstEventTime === null || result.time < firstEventTime) firstEventTime = result.time;
         if (lastEventTime === null || result.time > lastEventTime) lastEventTime = result.time;
         replay.push(result);
@@ -182,6 +204,12 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     lines,
     parsed,
     rejects,
+    eventTime: {
+      clockJumps,
+      maxClockJumpMs: config.input.maxClockJumpMs,
+      late: stats.late,
+      allowedLatenessMs: config.detect.allowedLatenessMs,
+    },
     firstEventTime,
     lastEventTime,
     wallMs: Date.now() - started,

@@ -1,3 +1,4 @@
+import { formatGoDuration } from '@edgeguard/config';
 import { actionStrength } from '@edgeguard/schema';
 import type { KeptDecision } from './kept-decisions.js';
 import type { ReplayResult } from './replay.js';
@@ -39,6 +40,7 @@ export function buildReport(result: ReplayResult) {
       from: result.firstEventTime === null ? null : new Date(result.firstEventTime).toISOString(),
       to: result.lastEventTime === null ? null : new Date(result.lastEventTime).toISOString(),
     },
+    eventTime: eventTimeReport(result),
     run: {
       wallSeconds: result.wallMs / 1000,
       linesPerSecond: Math.round(result.lines / Math.max(result.wallMs / 1000, 0.001)),
@@ -82,6 +84,7 @@ export function renderSummary(report: Report): string {
   lines.push(
     `  ${run.wallSeconds.toFixed(2)} s wall, ${n(run.linesPerSecond)} lines/s, peak RSS ${run.peakRssMB} MB`,
   );
+  lines.push(...eventTimeNotes(report.eventTime));
   lines.push('');
 
   lines.push('Clients by verdict');
@@ -184,6 +187,37 @@ export function renderSummary(report: Report): string {
     );
   }
   return lines.join('\n');
+}
+
+/** Lines whose time was corrected (clock jumps) or that were dropped (late): what the decisions did not see as logged. */
+function eventTimeReport(result: ReplayResult) {
+  const { clockJumps, maxClockJumpMs, late, allowedLatenessMs } = result.eventTime;
+  return {
+    clockJumps: clockJumps.total,
+    clockJumpSamples: clockJumps.samples,
+    maxClockJumpMs,
+    late,
+    allowedLatenessMs,
+  };
+}
+
+/** The summary's warnings about event time, only when something happened (a clean log prints none). */
+function eventTimeNotes(eventTime: Report['eventTime']): string[] {
+  const notes: string[] = [];
+  const n = (x: number) => x.toLocaleString('en-US');
+  if (eventTime.clockJumps > 0) {
+    const sample = eventTime.clockJumpSamples[0]!;
+    const one = eventTime.clockJumps === 1;
+    notes.push(
+      `  ${n(eventTime.clockJumps)} ${one ? 'line was' : 'lines were'} dated more than ${formatGoDuration(eventTime.maxClockJumpMs)} ahead of the newest line before ${one ? 'it' : 'them'}, so counted at that line's time (a clock jump; a real gap is taken once 8 lines in a row agree), e.g. ${sample.location} logged ${sample.loggedTime}, counted at ${sample.countedAt}`,
+    );
+  }
+  if (eventTime.late > 0) {
+    notes.push(
+      `  ${n(eventTime.late)} ${eventTime.late === 1 ? 'line arrived' : 'lines arrived'} more than ${formatGoDuration(eventTime.allowedLatenessMs)} behind the newest line and ${eventTime.late === 1 ? 'was' : 'were'} not counted: is the input out of order (rotated files in name order? give them oldest first)`,
+    );
+  }
+  return notes;
 }
 
 function round(x: number): string {

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 
 const bin = new URL('../bin/edgeguard.js', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'eg-cli-'));
@@ -207,6 +207,49 @@ describe('edgeguard replay', () => {
       assert.equal(offender.reason, explaining.reason);
       assert.deepEqual(offender.signals, explaining.signals, 'the evidence of its latest decision');
     }
+  });
+
+  it('decides on a log with one forward-dated line exactly as on the clean log, and says the line was held back', () => {
+    const fixtures = new URL('../../testkit/fixtures/', import.meta.url).pathname;
+    const clean = gunzipSync(readFileSync(join(fixtures, 'demo.log.gz')))
+      .toString('utf8')
+      .split('\n');
+    // Line 1001 three hours ahead: it alone used to move event time, dropping every later line as late.
+    const edited = [...clean];
+    edited[1000] = edited[1000]!.replace('21/Jan/2024:09:', '21/Jan/2024:12:');
+    assert.notEqual(edited[1000], clean[1000]);
+    const replay = (name: string, lines: string[]) => {
+      writeFileSync(join(work, `${name}.log`), lines.join('\n'));
+      const args = ['replay', join(work, `${name}.log`), '--config', join(fixtures, 'demo.config.json')];
+      const run = edgeguard([...args, '--decisions', join(work, `${name}-decisions.ndjson`)]);
+      assert.equal(run.code, 0, run.stderr);
+      return { stdout: run.stdout, decisions: readNdjson(join(work, `${name}-decisions.ndjson`)) };
+    };
+    const before = replay('demo-clean', clean);
+    const after = replay('demo-forward', edited);
+    const keyed = (ds: Record<string, unknown>[]) => ds.map((d) => `${d.key} ${d.action} ${d.decidedAt}`);
+    assert.ok(before.decisions.length > 1000, `the clean demo decides (${before.decisions.length})`);
+    assert.deepEqual(keyed(after.decisions), keyed(before.decisions));
+    assert.match(
+      after.stdout,
+      /1 line was dated more than 10m0s ahead of the newest line before it, so counted at that line's time/,
+    );
+    assert.match(after.stdout, /demo-forward\.log:1001 logged 2024-01-21T12:00:17\.000Z/);
+    assert.doesNotMatch(before.stdout, /clock jump|behind the newest line/, 'a clean log prints no warning');
+  });
+
+  it('says how many lines were too late to count, and what to check', () => {
+    // The scanner's first probe again after 4 minutes of traffic: far behind the 60 s allowed.
+    const log = sampleLog().replace(/\n([^\n]*\n)$/, (_, last) => `\n${sampleLog().split('\n')[0]}\n${last}`);
+    const run = edgeguard(['replay', '-', '--format', 'combined', '--report', join(work, 'late.json')], log);
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(readFileSync(join(work, 'late.json'), 'utf8'));
+    assert.equal(report.eventTime.late, 1);
+    assert.equal(report.eventTime.clockJumps, 0);
+    assert.match(
+      run.stdout,
+      /1 line arrived more than 1m0s behind the newest line and was not counted: is the input out of order/,
+    );
   });
 
   it('reads the log from stdin with -', () => {

@@ -1,5 +1,5 @@
 import { type DetectConfig, defaultDetectConfig } from '@edgeguard/detect';
-import { createParser } from '@edgeguard/logformat';
+import { createParser, DEFAULT_MAX_CLOCK_JUMP_MS } from '@edgeguard/logformat';
 import { type Cidr, canonicalIp, parseCidr } from '@edgeguard/netaddr';
 import { ACTIONS, BadInput } from '@edgeguard/schema';
 import { readConfigFile } from './load.js';
@@ -20,6 +20,13 @@ export interface EdgeguardConfig {
     maxLineLength: number;
     /** Fields longer than this are rejected as `oversized-field`. */
     maxFieldLength: number;
+    /**
+     * Milliseconds one record may move its source's time ahead of the newest time seen so far. A
+     * record further ahead is counted at that newest time (and reported as a clock jump) unless 8
+     * in a row agree on the jump (a real gap): one forward-dated line cannot move event time alone
+     * and make the rest of the input late. Default 10 minutes.
+     */
+    maxClockJumpMs: number;
   };
   /** Addresses and CIDRs that are never blocked, challenged or throttled. */
   allowlist: string[];
@@ -31,7 +38,13 @@ export interface EdgeguardConfig {
 }
 
 export const defaultConfig: EdgeguardConfig = {
-  input: { format: 'auto', trustedProxies: [], maxLineLength: 16 * 1024, maxFieldLength: 4 * 1024 },
+  input: {
+    format: 'auto',
+    trustedProxies: [],
+    maxLineLength: 16 * 1024,
+    maxFieldLength: 4 * 1024,
+    maxClockJumpMs: DEFAULT_MAX_CLOCK_JUMP_MS,
+  },
   allowlist: [],
   detect: defaultDetectConfig,
   pipeline: { partitions: 1 },
@@ -115,6 +128,8 @@ export function validateConfig(config: EdgeguardConfig, source: string): void {
 const NUMBER_RANGES: Record<string, [number, number, boolean]> = {
   'input.maxLineLength': [256, 1 << 20, true],
   'input.maxFieldLength': [64, 1 << 20, true],
+  // Below a minute, the pauses of a quiet site would count as jumps; past a week, it guards nothing.
+  'input.maxClockJumpMs': [60_000, 7 * 86_400_000, true],
   'detect.flushIntervalMs': [100, 3_600_000, true],
   'detect.allowedLatenessMs': [0, 3_600_000, true],
   'detect.range.ipv4Bits': [8, 32, true],

@@ -137,6 +137,10 @@ describe('edgeguard config checks beyond types', () => {
     refused((c) => (c.detect.range.ipv4Bits = 33), /'detect.range.ipv4Bits'/);
     refused((c) => (c.input.maxLineLength = 1e9), /'input.maxLineLength'/);
     refused((c) => (c.detect.allowedLatenessMs = -5), /'detect.allowedLatenessMs'/);
+    refused(
+      (c) => (c.input.maxClockJumpMs = 1000),
+      /'input.maxClockJumpMs': expected a whole number from 60000 to 604800000, got 1000/,
+    );
     refused((c) => (c.detect.bounds.pathsPerFingerprint = 1e9), /'detect.bounds.pathsPerFingerprint'/);
     refused(
       (c) => (c.detect.bounds.maxClients = 0.5),

@@ -1,5 +1,14 @@
 export { type ClfFormat, ClfParser } from './clf-parser.js';
 export { resolveClientAddress, type TrustedProxies } from './client-address.js';
+export {
+  ClockJumpCounter,
+  ClockJumpGuard,
+  type ClockJumpSample,
+  type ClockJumpState,
+  correctRecordTime,
+  DEFAULT_CLOCK_JUMP_CONFIRMATIONS,
+  DEFAULT_MAX_CLOCK_JUMP_MS,
+} from './clock-jump.js';
 export { CloudflareParser } from './cloudflare.js';
 export { type EscapeMode, unescapeValue } from './escapes.js';
 export { type FollowOptions, type FollowStats, followLogFile } from './follow.js';

@@ -8,7 +8,16 @@ import {
   kafkaEnvironment,
   topicPartitions,
 } from '@edgeguard/kafka';
-import { createParser, followLogFile, type LineBatch, openLogSource, splitLines } from '@edgeguard/logformat';
+import {
+  ClockJumpCounter,
+  ClockJumpGuard,
+  correctRecordTime,
+  createParser,
+  followLogFile,
+  type LineBatch,
+  openLogSource,
+  splitLines,
+} from '@edgeguard/logformat';
 import { TOPICS } from '@edgeguard/pipeline';
 import { BadInput, RejectCounter } from '@edgeguard/schema';
 import { createLogger, Metrics, startHealthServer } from '@edgeguard/telemetry';
@@ -75,6 +84,8 @@ export interface ShipProgress {
 
 export interface ShipResult extends ShipProgress {
   rejects: RejectCounter;
+  /** Records dated more than `input.maxClockJumpMs` ahead of the lines before them, shipped at those lines' time. */
+  clockJumps: ClockJumpCounter;
   /** Event time of the newest record shipped (the end-of-input marker carries it). */
   lastEventTime: number | null;
 }
@@ -127,9 +138,17 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
   const maxLineBytes = 4 * config.input.maxLineLength;
 
   const rejects = new RejectCounter();
+  // One shipment, one source: its lines come in the order one server's clock wrote them (a
+  // followed file's rotations included), so one guard keeps a lone forward-dated line from moving
+  // event time for every consumer downstream. Its newest time is the newest record shipped.
+  const clockGuard = new ClockJumpGuard(config.input.maxClockJumpMs);
+  const clockJumps = new ClockJumpCounter();
+  const clockJumpsCounter = metrics.counter(
+    'edgeguard_shipper_clock_jumps_total',
+    'records dated too far ahead of the lines before them, shipped at their time',
+  );
   const started = Date.now();
   let lines = 0;
-  let lastEventTime: number | null = null;
   let lastProgress = started;
   const progress = (): ShipProgress => ({
     lines,
@@ -140,6 +159,7 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
   /** Parses and produces lines in this thread (line numbers continue from `lines`). */
   const shipLines = async (batch: LineBatch): Promise<void> => {
     const plain = batch.plain === true;
+    const jumpsBefore = clockJumps.total;
     for (const line of batch) {
       lines++;
       if (line.length === 0) continue;
@@ -149,14 +169,33 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
         rejectedCounter.inc({ reason: record.reason });
         continue;
       }
-      if (lastEventTime === null || record.time > lastEventTime) lastEventTime = record.time;
+      correctRecordTime(clockGuard, clockJumps, record, input, lines);
       const wait = out.add(record);
       if (wait) await wait;
     }
     linesCounter.inc(batch.length);
+    if (clockJumps.total > jumpsBefore) clockJumpsCounter.inc(clockJumps.total - jumpsBefore);
   };
-  /** What a worker made of a chunk, produced in chunk order. */
+  /**
+   * What a worker made of a chunk, produced in chunk order. The guard runs here, over the chunk's
+   * times in input order, since it needs every record before them; in the rare chunk where it
+   * corrects a time, the worker's envelopes (encoded with the logged times) are dropped and the
+   * chunk is parsed again in this thread from the guard's state before it: what is shipped is
+   * always exactly a direct parse plus the guard.
+   */
   const shipParsed = async (result: ChunkResult): Promise<void> => {
+    const before = clockGuard.snapshot();
+    const times = result.times;
+    for (let i = 0; i < times.length; i++) {
+      if (clockGuard.correct(times[i]!) === times[i]) continue;
+      clockGuard.restore(before);
+      for await (const batch of splitLines(
+        only(Buffer.from(result.chunk, 0, result.chunkLength)),
+        maxLineBytes,
+      ))
+        await shipLines(batch);
+      return;
+    }
     for (const reject of result.rejects) {
       const bad = new BadInput(reject.reason, reject.message, reject.field);
       rejects.record(bad, reject.line, `${input}:${lines + reject.index + 1}`);
@@ -164,8 +203,6 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
     }
     lines += result.lines;
     linesCounter.inc(result.lines);
-    if (result.maxTime !== null && (lastEventTime === null || result.maxTime > lastEventTime))
-      lastEventTime = result.maxTime;
     const m = result.messages;
     for (let i = 0; i < m.length; i += 5) {
       const value = Buffer.from(result.values, m[i + 1]!, m[i + 2]!);
@@ -202,7 +239,7 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
         maxLineBytes,
       });
       await shipChunks(chunks, pool);
-      await out.end(lastEventTime ?? 0);
+      await out.end(clockGuard.newest ?? 0);
     } else {
       const batches = options.follow
         ? followLogFile(input, {
@@ -218,15 +255,18 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
         if (options.signal?.aborted) break;
       }
       if (options.follow) await out.flush();
-      else await out.end(lastEventTime ?? 0);
+      else await out.end(clockGuard.newest ?? 0);
     }
   } finally {
     await pool?.close();
     await producer.disconnect();
     await health?.close();
   }
-  const result = { ...progress(), rejects, lastEventTime };
-  logger.info({ ...progress(), workers, rejectedByReason: rejects.byReason() }, 'shipped');
+  const result = { ...progress(), rejects, clockJumps, lastEventTime: clockGuard.newest };
+  logger.info(
+    { ...progress(), workers, rejectedByReason: rejects.byReason(), clockJumps: clockJumps.toJSON() },
+    'shipped',
+  );
   return result;
 
   /**

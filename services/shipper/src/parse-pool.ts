@@ -29,8 +29,11 @@ export interface ChunkResult {
   seq: number;
   /** Lines in the chunk, empty ones included (line numbers stay true). */
   lines: number;
-  /** Newest event time among the chunk's records, null when none parsed. */
-  maxTime: number | null;
+  /** Each parsed record's event time as logged, in input order (for the clock-jump guard). */
+  times: Float64Array;
+  /** The chunk itself, handed back: parsed again in the main thread when the guard corrects a time. */
+  chunk: ArrayBuffer;
+  chunkLength: number;
   /** The chunk's Avro batch envelopes, back to back. */
   values: ArrayBuffer;
   /** Per envelope, 5 numbers: partition, offset in `values`, length, records, last record's time. */

@@ -35,7 +35,7 @@ async function parseChunk(request: ChunkRequest): Promise<{ result: ChunkResult;
   const byPartition: AccessLog[][] = Array.from({ length: settings.partitions }, () => []);
   const rejects: WireReject[] = [];
   let lines = 0;
-  let maxTime = Number.NEGATIVE_INFINITY;
+  const times: number[] = [];
   // One chunk of whole lines: splitLines yields it as one batch (two when it lacks a final newline).
   for await (const batch of splitLines(only(bytes), settings.maxLineBytes)) {
     const plain = batch.plain === true;
@@ -54,7 +54,7 @@ async function parseChunk(request: ChunkRequest): Promise<{ result: ChunkResult;
         });
         continue;
       }
-      if (record.time > maxTime) maxTime = record.time;
+      times.push(record.time);
       byPartition[partitionFor(record.clientAddress, settings.partitions)]!.push(record);
     }
   }
@@ -86,15 +86,23 @@ async function parseChunk(request: ChunkRequest): Promise<{ result: ChunkResult;
       encode(partition, records.slice(start, start + size));
   }
   const messages = new Float64Array(meta);
+  const recordTimes = new Float64Array(times);
   return {
     result: {
       seq: request.seq,
       lines,
-      maxTime: maxTime === Number.NEGATIVE_INFINITY ? null : maxTime,
+      times: recordTimes,
+      chunk: request.chunk,
+      chunkLength: request.length,
       values: out.buffer as ArrayBuffer,
       messages,
       rejects,
     },
-    transfer: [out.buffer as ArrayBuffer, messages.buffer as ArrayBuffer],
+    transfer: [
+      out.buffer as ArrayBuffer,
+      messages.buffer as ArrayBuffer,
+      recordTimes.buffer as ArrayBuffer,
+      request.chunk,
+    ],
   };
 }

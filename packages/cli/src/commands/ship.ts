@@ -65,5 +65,10 @@ export async function shipCommand(argv: string[]): Promise<number> {
   );
   for (const [reason, count] of Object.entries(result.rejects.byReason()))
     process.stderr.write(`  rejected ${reason}: ${count}\n`);
+  const jumps = result.clockJumps;
+  if (jumps.total > 0)
+    process.stderr.write(
+      `  clock jumps: ${jumps.total} lines dated too far ahead of the lines before them, shipped at their time (e.g. ${jumps.samples[0]!.location} logged ${jumps.samples[0]!.loggedTime})\n`,
+    );
   return 0;
 }

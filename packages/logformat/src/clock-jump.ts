@@ -1,0 +1,139 @@
+/**
+ * One source's records come in the order one server wrote them, so its clock only moves forward
+ * by what passed between two lines. A line dated hours ahead of its neighbours (a hand edit, a
+ * line from a host with a wrong clock pasted in, a corrupt timestamp that still parses) would
+ * otherwise move event time forward alone: the watermark follows the newest time, so every later
+ * line of the file would count as late and be dropped, silently.
+ */
+
+/** How far past the source's newest accepted time one record may move it (10 minutes). */
+export const DEFAULT_MAX_CLOCK_JUMP_MS = 10 * 60_000;
+
+/**
+ * Far-ahead records in a row, agreeing with each other, that make a jump genuine. A lone bad line,
+ * or a few from a second server with a skewed clock interleaved with this one's, are broken up by
+ * in-range lines long before 8 in a row; a real gap (a quiet night on a small site, the space
+ * between two rotated files) is followed by traffic at the new time, and one page view alone is
+ * more than 8 requests (page, styles, scripts, images). The price of a genuine gap is its first 7
+ * records dated at the time before it: fewer than any detection rule needs to act on a client.
+ */
+export const DEFAULT_CLOCK_JUMP_CONFIRMATIONS = 8;
+
+/** Everything a {@link ClockJumpGuard} holds: three numbers (what a checkpoint would store). */
+export interface ClockJumpState {
+  newestMs: number;
+  candidateMs: number;
+  candidateCount: number;
+}
+
+/**
+ * Keeps one source's event time from jumping ahead on a lone record. `correct(ms)` is the time to
+ * use for a record logged at `ms`: `ms` itself, or, for a record more than `maxJumpMs` past the
+ * newest accepted time, that newest time (the request still counts, at the time its neighbours
+ * have) until `confirmations` such records in a row, within `maxJumpMs` of each other, show the
+ * jump is real; the last of them is accepted and time moves on from there. A record within range
+ * of the newest time (behind it too) resets the pending jump. The first record is always accepted.
+ * A few comparisons per record; no allocation.
+ */
+export class ClockJumpGuard {
+  /** Newest time accepted, epoch ms (−∞ before the first record). */
+  private newestMs = Number.NEGATIVE_INFINITY;
+  /** The pending jump: the newest time among the far-ahead records in a row, and how many. */
+  private candidateMs = Number.NaN;
+  private candidateCount = 0;
+
+  constructor(
+    readonly maxJumpMs = DEFAULT_MAX_CLOCK_JUMP_MS,
+    readonly confirmations = DEFAULT_CLOCK_JUMP_CONFIRMATIONS,
+  ) {
+    if (!(maxJumpMs >= 0) || !Number.isInteger(confirmations) || confirmations < 1)
+      throw new RangeError(`ClockJumpGuard: bad maxJumpMs ${maxJumpMs} or confirmations ${confirmations}`);
+  }
+
+  /** The event time to use for a record logged at `ms` (this source's next record). */
+  correct(ms: number): number {
+    const newest = this.newestMs;
+    if (ms <= newest + this.maxJumpMs) {
+      this.candidateCount = 0;
+      if (ms > newest) this.newestMs = ms;
+      return ms;
+    }
+    if (newest === Number.NEGATIVE_INFINITY) {
+      this.newestMs = ms;
+      return ms;
+    }
+    if (this.candidateCount > 0 && Math.abs(ms - this.candidateMs) <= this.maxJumpMs) {
+      this.candidateCount++;
+      if (ms > this.candidateMs) this.candidateMs = ms;
+    } else {
+      this.candidateMs = ms;
+      this.candidateCount = 1;
+    }
+    if (this.candidateCount < this.confirmations) return newest;
+    this.newestMs = ms;
+    this.candidateCount = 0;
+    return ms;
+  }
+
+  /** The newest time accepted (the latest corrected time), or null before the first record. */
+  get newest(): number | null {
+    return this.newestMs === Number.NEGATIVE_INFINITY ? null : this.newestMs;
+  }
+
+  snapshot(): ClockJumpState {
+    return { newestMs: this.newestMs, candidateMs: this.candidateMs, candidateCount: this.candidateCount };
+  }
+
+  restore(state: ClockJumpState): void {
+    this.newestMs = state.newestMs;
+    this.candidateMs = state.candidateMs;
+    this.candidateCount = state.candidateCount;
+  }
+}
+
+export interface ClockJumpSample {
+  /** Where the record is, `file:line`. */
+  location: string;
+  /** Its time as logged, and the time it was counted at (ISO 8601). */
+  loggedTime: string;
+  countedAt: string;
+}
+
+/** Counts the records a guard held back, keeping the first few as samples for a report. */
+export class ClockJumpCounter {
+  total = 0;
+  readonly samples: ClockJumpSample[] = [];
+
+  constructor(private readonly maxSamples = 5) {}
+
+  record(loggedMs: number, countedMs: number, location: string): void {
+    this.total++;
+    if (this.samples.length < this.maxSamples)
+      this.samples.push({
+        location,
+        loggedTime: new Date(loggedMs).toISOString(),
+        countedAt: new Date(countedMs).toISOString(),
+      });
+  }
+
+  toJSON(): { total: number; samples: ClockJumpSample[] } {
+    return { total: this.total, samples: this.samples };
+  }
+}
+
+/**
+ * Sets `record.time` to the time `guard` counts it at; a record held back is counted in `jumps`
+ * with its location `file:line` (built only then: no string per record).
+ */
+export function correctRecordTime(
+  guard: ClockJumpGuard,
+  jumps: ClockJumpCounter,
+  record: { time: number },
+  file: string,
+  line: number,
+): void {
+  const time = guard.correct(record.time);
+  if (time === record.time) return;
+  jumps.record(record.time, time, `${file}:${line}`);
+  record.time = time;
+}

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  ClockJumpCounter,
+  ClockJumpGuard,
+  correctRecordTime,
+  DEFAULT_CLOCK_JUMP_CONFIRMATIONS,
+  DEFAULT_MAX_CLOCK_JUMP_MS,
+} from '../src/index.js';
+
+const T0 = Date.UTC(2024, 0, 21, 9, 0, 0);
+const SECOND = 1000;
+const HOUR = 3_600_000;
+
+/** The times a fresh guard counts `logged` at, in order. */
+function corrected(logged: number[], guard = new ClockJumpGuard()): number[] {
+  return logged.map((ms) => guard.correct(ms));
+}
+
+describe('ClockJumpGuard', () => {
+  it('accepts the first record, however far it is from anything', () => {
+    const guard = new ClockJumpGuard();
+    assert.equal(guard.newest, null);
+    assert.equal(guard.correct(T0 + 5 * 365 * 24 * HOUR), T0 + 5 * 365 * 24 * HOUR);
+    assert.equal(guard.newest, T0 + 5 * 365 * 24 * HOUR);
+  });
+
+  it('counts one forward-dated line at the newest time before it, and the lines after it as logged', () => {
+    const logged = [T0, T0 + SECOND, T0 + 3 * HOUR + 2 * SECOND, T0 + 2 * SECOND, T0 + 3 * SECOND];
+    assert.deepEqual(corrected(logged), [T0, T0 + SECOND, T0 + SECOND, T0 + 2 * SECOND, T0 + 3 * SECOND]);
+  });
+
+  it('leaves in-order and slightly out-of-order lines alone', () => {
+    const logged = [T0, T0 + 5 * SECOND, T0 + 2 * SECOND, T0 + 9 * 60 * SECOND, T0 - 30 * SECOND];
+    assert.deepEqual(corrected(logged), logged);
+  });
+
+  it('accepts a jump of exactly maxJumpMs, and holds back one a millisecond longer', () => {
+    assert.deepEqual(corrected([T0, T0 + DEFAULT_MAX_CLOCK_JUMP_MS]), [T0, T0 + DEFAULT_MAX_CLOCK_JUMP_MS]);
+    assert.deepEqual(corrected([T0, T0 + DEFAULT_MAX_CLOCK_JUMP_MS + 1]), [T0, T0]);
+  });
+
+  it('takes a genuine gap (a quiet night) once the confirmations in a row agree, and moves on from there', () => {
+    const morning = T0 + 8 * HOUR;
+    const after = Array.from({ length: 12 }, (_, i) => morning + i * SECOND);
+    const times = corrected([T0, ...after]);
+    const held = DEFAULT_CLOCK_JUMP_CONFIRMATIONS - 1;
+    assert.deepEqual(times.slice(1, 1 + held), Array(held).fill(T0), 'the first ones are held at the night');
+    assert.deepEqual(times.slice(1 + held), after.slice(held), 'from the confirming record on, as logged');
+  });
+
+  it('keeps an interleaved source with a skewed clock held back: its lines never come 8 in a row', () => {
+    const guard = new ClockJumpGuard();
+    const logged: number[] = [];
+    for (let i = 0; i < 1000; i++) {
+      // The good server every line; a server 2 h ahead in runs of up to 7 lines between them.
+      logged.push(T0 + i * SECOND);
+      for (let k = 0; k < i % 8; k++) logged.push(T0 + 2 * HOUR + i * SECOND);
+    }
+    for (const ms of logged) assert.ok(guard.correct(ms) <= T0 + 999 * SECOND, `${ms} moved time`);
+    assert.equal(guard.newest, T0 + 999 * SECOND);
+  });
+
+  it('needs the far-ahead records to agree with each other, not only to be far ahead', () => {
+    // Each far-ahead line is hours from the one before it: garbage, not a clock that moved.
+    const logged = [T0, ...Array.from({ length: 20 }, (_, i) => T0 + (i + 1) * 3 * HOUR)];
+    assert.deepEqual(corrected(logged), Array(21).fill(T0));
+  });
+
+  it('restores a snapshot exactly (a shipper chunk parsed again, a checkpoint)', () => {
+    const guard = new ClockJumpGuard(60_000, 3);
+    corrected([T0, T0 + HOUR, T0 + HOUR + SECOND], guard);
+    const copy = new ClockJumpGuard(60_000, 3);
+    copy.restore(guard.snapshot());
+    const next = [T0 + HOUR + 2 * SECOND, T0 + HOUR + 3 * SECOND];
+    assert.deepEqual(corrected(next, copy), corrected(next, guard));
+  });
+
+  it('refuses a confirmations count below 1', () => {
+    assert.throws(() => new ClockJumpGuard(60_000, 0), RangeError);
+  });
+});
+
+describe('correctRecordTime', () => {
+  it('moves a held-back record to the newest time and keeps a sample of where it was and what it said', () => {
+    const guard = new ClockJumpGuard();
+    const jumps = new ClockJumpCounter(2);
+    const records = [T0, T0 + 3 * HOUR, T0 + 4 * HOUR + HOUR, T0 + 12 * HOUR, T0 + SECOND].map((time) => ({
+      time,
+    }));
+    for (const [i, record] of records.entries()) correctRecordTime(guard, jumps, record, 'access.log', i + 1);
+    assert.deepEqual(
+      records.map((r) => r.time),
+      [T0, T0, T0, T0, T0 + SECOND],
+    );
+    assert.equal(jumps.total, 3);
+    assert.deepEqual(jumps.toJSON().samples, [
+      {
+        location: 'access.log:2',
+        loggedTime: '2024-01-21T12:00:00.000Z',
+        countedAt: '2024-01-21T09:00:00.000Z',
+      },
+      {
+        location: 'access.log:3',
+        loggedTime: '2024-01-21T14:00:00.000Z',
+        countedAt: '2024-01-21T09:00:00.000Z',
+      },
+    ]);
+  });
+});
