@@ -75,6 +75,15 @@ export class ClockJumpGuard {
     return ms;
   }
 
+  /**
+   * Takes `ms` as the newest time if it is newer: a live source's reader passes the machine's clock
+   * (epoch ms), so after a quiet spell its next records are within range of now and pass, and a
+   * record dated ahead of now is held at now. A pending jump is kept.
+   */
+  advanceTo(ms: number): void {
+    if (ms > this.newestMs) this.newestMs = ms;
+  }
+
   /** The newest time accepted (the latest corrected time), or null before the first record. */
   get newest(): number | null {
     return this.newestMs === Number.NEGATIVE_INFINITY ? null : this.newestMs;

@@ -76,6 +76,17 @@ describe('ClockJumpGuard', () => {
     assert.deepEqual(corrected(next, copy), corrected(next, guard));
   });
 
+  it('follows a live clock: after a quiet spell the next lines pass, a line ahead of now is held at now', () => {
+    const guard = new ClockJumpGuard();
+    assert.equal(guard.correct(T0), T0);
+    const now = T0 + 2 * HOUR; // two hours without a line, then traffic again
+    guard.advanceTo(now);
+    assert.equal(guard.correct(now - SECOND), now - SECOND, 'not held at the time before the quiet spell');
+    assert.equal(guard.correct(now + 3 * HOUR), now, 'a line three hours ahead of the machine clock');
+    guard.advanceTo(T0); // an older reference never moves time back
+    assert.equal(guard.newest, now);
+  });
+
   it('refuses a confirmations count below 1', () => {
     assert.throws(() => new ClockJumpGuard(60_000, 0), RangeError);
   });

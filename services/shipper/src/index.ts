@@ -249,6 +249,10 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
           }).batches
         : openLogSource(input, { maxLineLength: config.input.maxLineLength }).batches();
       for await (const batch of batches) {
+        // Live: the machine's clock is a reference too, so the first lines after a quiet spell
+        // (more than maxClockJumpMs without traffic) are not held at the time before it, where
+        // consumers already past it would drop them as late; only lines ahead of now are.
+        if (options.follow) clockGuard.advanceTo(Date.now());
         await shipLines(batch);
         if (options.follow) await out.flush(); // a followed file: ship what arrived, now
         await paced();
