@@ -1,5 +1,11 @@
 import type { EdgeguardConfig } from '@edgeguard/config';
-import { createParser, openLogSource, sniffFormat } from '@edgeguard/logformat';
+import {
+  createParser,
+  type InputDamage,
+  openLogSource,
+  REJECT_REASONS,
+  sniffFormat,
+} from '@edgeguard/logformat';
 import { type ClientVerdict, createReplay, TOPICS, type UnverifiedCrawler } from '@edgeguard/pipeline';
 import {
   actionStrength,
@@ -33,6 +39,8 @@ export interface ReplayResult {
   lines: number;
   parsed: number;
   rejects: RejectCounter;
+  /** Why the input ended early (damaged gzip: also counted as a `bad-gzip` rejection); null when read to its end. */
+  cutShort: string | null;
   firstEventTime: number | null;
   lastEventTime: number | null;
   wallMs: number;
@@ -130,6 +138,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   let firstEventTime: number | null = null;
   let lastEventTime: number | null = null;
   let peakRssBytes = process.memoryUsage.rss();
+  let cutShort: BadInput | null = null;
   const heapGuard = new HeapGuard();
   let batches = 0;
 
@@ -166,6 +175,10 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
       if (decisionsOut) await decisionsOut.drain();
       if (policiesOut) await policiesOut.drain();
     }
+    if (source.damage) {
+      cutShort = damageRejection(options.input, lines, source.damage);
+      rejects.record(cutShort, source.damage.brokenLine);
+    }
     replay.finish();
   } finally {
     progress.stop();
@@ -182,6 +195,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     lines,
     parsed,
     rejects,
+    cutShort: cutShort?.message ?? null,
     firstEventTime,
     lastEventTime,
     wallMs: Date.now() - started,
@@ -196,6 +210,16 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     timeline,
     stats,
   };
+}
+
+/** A damaged gzip as a rejection: where reading stopped, in lines (as zcat would show) and bytes. */
+function damageRejection(input: string, lines: number, damage: InputDamage): BadInput {
+  return new BadInput(
+    REJECT_REASONS.badGzip,
+    `${damage.message} in the gzip data after line ${lines} (byte ${damage.decodedBytes} of the log): the lines before were replayed, the rest could not be read`,
+    undefined,
+    `${input}:${lines + 1}`,
+  );
 }
 
 /** Most severe verdict first, then most requests; a stable order otherwise. */

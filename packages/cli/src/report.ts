@@ -36,6 +36,7 @@ export function buildReport(result: ReplayResult) {
       lines: result.lines,
       parsed: result.parsed,
       rejected: result.rejects.total,
+      cutShort: result.cutShort,
       from: result.firstEventTime === null ? null : new Date(result.firstEventTime).toISOString(),
       to: result.lastEventTime === null ? null : new Date(result.lastEventTime).toISOString(),
     },
@@ -79,6 +80,7 @@ export function renderSummary(report: Report): string {
   lines.push(
     `  ${n(input.lines)} lines, ${n(input.parsed)} parsed, ${n(input.rejected)} rejected; log time ${input.from ?? '-'} → ${input.to ?? '-'}`,
   );
+  if (input.cutShort) lines.push(`  INPUT CUT SHORT: ${input.cutShort}`);
   lines.push(
     `  ${run.wallSeconds.toFixed(2)} s wall, ${n(run.linesPerSecond)} lines/s, peak RSS ${run.peakRssMB} MB`,
   );

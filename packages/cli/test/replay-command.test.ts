@@ -209,6 +209,42 @@ describe('edgeguard replay', () => {
     }
   });
 
+  it('replays the lines before the cut of a truncated gzip, writes every output and exits 3', () => {
+    const whole = gzipSync(`${sampleLog().split('\n').slice(0, 100).join('\n')}\n`);
+    const log = join(work, 'cut.log.gz');
+    writeFileSync(log, whole.subarray(0, Math.floor(whole.length * 0.8)));
+    const out = (name: string) => join(work, `cut-${name}`);
+    const run = edgeguard([
+      'replay',
+      log,
+      '--verdicts',
+      out('verdicts.ndjson'),
+      '--report',
+      out('report.json'),
+    ]);
+    assert.equal(run.code, 3, run.stderr);
+    assert.match(run.stdout, /INPUT CUT SHORT: .*cut\.log\.gz:\d+: unexpected end of file in the gzip data/);
+    assert.match(run.stdout, /Clients by verdict/, 'the summary is printed');
+    assert.match(run.stderr, /input cut short: .*cut\.log\.gz/);
+    const report = JSON.parse(readFileSync(out('report.json'), 'utf8'));
+    assert.ok(report.input.parsed > 0 && report.input.parsed < 100, `${report.input.parsed} parsed`);
+    assert.equal(report.rejects.byReason['bad-gzip'], 1);
+    const [sample] = report.rejects.samples['bad-gzip'];
+    assert.equal(sample.location, `${log}:${report.input.lines + 1}`, 'the file and the line it stopped at');
+    assert.match(report.input.cutShort, /unexpected end of file/);
+    assert.ok(readNdjson(out('verdicts.ndjson')).length > 0, 'verdicts of the lines read');
+  });
+
+  it('counts a fake gzip (magic bytes, then garbage) as cut short rather than aborting', () => {
+    const log = join(work, 'fake.gz');
+    writeFileSync(log, Buffer.from('\x1f\x8bgarbage that is not deflate', 'latin1'));
+    const run = edgeguard(['replay', log, '--report', join(work, 'fake.json')]);
+    assert.equal(run.code, 3, run.stderr);
+    assert.match(run.stdout, /unknown compression method/);
+    const report = JSON.parse(readFileSync(join(work, 'fake.json'), 'utf8'));
+    assert.equal(report.rejects.byReason['bad-gzip'], 1);
+  });
+
   it('reads the log from stdin with -', () => {
     const run = edgeguard(['replay', '-', '--quiet', '--report', join(work, 'stdin.json')], sampleLog());
     assert.equal(run.code, 0, run.stderr);

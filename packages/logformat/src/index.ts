@@ -29,6 +29,7 @@ export { REJECT_REASONS, type RejectReason } from './reasons.js';
 export { applyRequestLine, applyRequestTarget } from './request-line.js';
 export {
   gunzipIfGzip,
+  type InputDamage,
   type LineBatch,
   type LogSource,
   type LogSourceOptions,

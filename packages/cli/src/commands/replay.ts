@@ -29,7 +29,19 @@ Outputs (NDJSON unless noted; times are log time, ISO 8601):
   --quiet                     do not print the summary
   --no-progress               no progress bar (it is shown only on a terminal anyway)
   -h, --help                  this help
+
+Exit codes:
+  0  done
+  1  could not run: the input cannot be opened, an output could not be written
+  2  bad usage or config (the flag or field is named)
+  3  the input was cut short (a truncated or corrupt gzip): every line before the damage was
+     replayed and all outputs written; the report counts it as rejected reason 'bad-gzip' with
+     the file and line where reading stopped. Non-zero so that a script does not take a partial
+     log's results for the whole log's.
 `;
+
+/** See the help's exit codes. */
+const EXIT_INPUT_CUT_SHORT = 3;
 
 export async function replayCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(
@@ -85,5 +97,9 @@ export async function replayCommand(argv: string[]): Promise<number> {
   const report = buildReport(result);
   if (values.report) writeFileSync(values.report, `${JSON.stringify(report, null, 2)}\n`);
   if (!values.quiet) process.stdout.write(`${renderSummary(report)}\n`);
+  if (result.cutShort) {
+    process.stderr.write(`edgeguard replay: input cut short: ${result.cutShort}\n`);
+    return EXIT_INPUT_CUT_SHORT;
+  }
   return 0;
 }
