@@ -100,8 +100,10 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     partitions: config.pipeline.partitions,
   });
 
-  const decisionsOut = options.decisionsPath ? new NdjsonWriter(options.decisionsPath) : null;
-  const policiesOut = options.policiesPath ? new NdjsonWriter(options.policiesPath) : null;
+  // Every output is opened before the first line is read: a path that cannot be written fails now.
+  const decisionsOut = options.decisionsPath ? new NdjsonWriter(options.decisionsPath, '--decisions') : null;
+  const policiesOut = options.policiesPath ? new NdjsonWriter(options.policiesPath, '--policies') : null;
+  const verdictsOut = options.verdictsPath ? new NdjsonWriter(options.verdictsPath, '--verdicts') : null;
   const decisions = new KeptDecisions(MAX_KEPT_DECISION_KEYS);
   let decisionsPublished = 0;
   const policies = new Map<string, CachePolicy>();
@@ -184,7 +186,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     progress.stop();
   }
 
-  const verdicts = await summariseVerdicts(replay.verdicts(), options.verdictsPath);
+  const verdicts = await summariseVerdicts(replay.verdicts(), verdictsOut);
   await decisionsOut?.close();
   await policiesOut?.close();
 
@@ -229,10 +231,12 @@ function compareVerdicts(a: ClientVerdict, b: ClientVerdict): number {
 
 /**
  * Counts the verdicts by action, keeps the TOP_OFFENDERS strongest non-allow ones, and streams them
- * all to `path` (NDJSON) when given: one verdict object alive at a time, not one per client.
+ * all to `out` (NDJSON) when given: one verdict object alive at a time, not one per client.
  */
-async function summariseVerdicts(verdicts: Iterable<ClientVerdict>, path?: string): Promise<VerdictSummary> {
-  const out = path ? new NdjsonWriter(path) : null;
+async function summariseVerdicts(
+  verdicts: Iterable<ClientVerdict>,
+  out: NdjsonWriter | null,
+): Promise<VerdictSummary> {
   const counts = new Map<string, { clients: number; requests: number }>();
   const top: ClientVerdict[] = [];
   let clients = 0;

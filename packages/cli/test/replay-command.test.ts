@@ -245,6 +245,25 @@ describe('edgeguard replay', () => {
     assert.equal(report.rejects.byReason['bad-gzip'], 1);
   });
 
+  for (const flag of ['--decisions', '--verdicts', '--policies', '--report']) {
+    it(`fails before reading anything when ${flag} cannot be written, naming flag, path and cause`, () => {
+      const path = join(work, 'no-such-dir', 'out.ndjson');
+      const run = edgeguard(['replay', '-', flag, path], sampleLog());
+      assert.equal(run.code, 2, run.stderr);
+      assert.equal(
+        run.stderr,
+        `edgeguard replay: ${flag} ${path}: cannot write it: no such file or directory (ENOENT)\n`,
+      );
+      assert.equal(run.stdout, '', 'no summary: nothing was replayed');
+    });
+  }
+
+  it('names the file when an output fails while being written', () => {
+    const run = edgeguard(['replay', '-', '--quiet', '--verdicts', '/dev/full'], sampleLog());
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /cannot write \/dev\/full: ENOSPC/);
+  });
+
   it('reads the log from stdin with -', () => {
     const run = edgeguard(['replay', '-', '--quiet', '--report', join(work, 'stdin.json')], sampleLog());
     assert.equal(run.code, 0, run.stderr);

@@ -1,7 +1,8 @@
-import { writeFileSync } from 'node:fs';
+import { closeSync, writeFileSync } from 'node:fs';
 import { loadConfig, validateConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
 import { parseCommandArgs } from '../args.js';
+import { openOutput } from '../ndjson.js';
 import { replayLog } from '../replay.js';
 import { buildReport, renderSummary } from '../report.js';
 
@@ -19,7 +20,8 @@ Input:
   --allowlist CIDRS           comma-separated addresses/CIDRs never blocked (repeatable)
   --config FILE               JSON config (see docs/CONFIG.md); flags override it
 
-Outputs (NDJSON unless noted; times are log time, ISO 8601):
+Outputs (NDJSON unless noted; times are log time, ISO 8601). Each is created or truncated before
+any input is read, so a path that cannot be written fails at once (exit 2, naming flag and path):
   --decisions FILE            every decision published: key, scope, value, action, reason, signals,
                               score, decidedAt, expiresAt
   --verdicts FILE             one line per client address: ip, requests, verdict (strongest action
@@ -33,7 +35,8 @@ Outputs (NDJSON unless noted; times are log time, ISO 8601):
 Exit codes:
   0  done
   1  could not run: the input cannot be opened, an output could not be written
-  2  bad usage or config (the flag or field is named)
+  2  bad usage or config, or an output path that cannot be written (the flag or field is named;
+     nothing was read)
   3  the input was cut short (a truncated or corrupt gzip): every line before the damage was
      replayed and all outputs written; the report counts it as rejected reason 'bad-gzip' with
      the file and line where reading stopped. Non-zero so that a script does not take a partial
@@ -86,6 +89,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
   if (values.allowlist) config.allowlist = [...config.allowlist, ...list(values.allowlist)];
   validateConfig(config, 'command line');
 
+  const reportFd = values.report ? openOutput('--report', values.report) : null;
   const result = await replayLog({
     input,
     config,
@@ -95,7 +99,10 @@ export async function replayCommand(argv: string[]): Promise<number> {
     progress: values['no-progress'] ? false : undefined,
   });
   const report = buildReport(result);
-  if (values.report) writeFileSync(values.report, `${JSON.stringify(report, null, 2)}\n`);
+  if (reportFd !== null) {
+    writeFileSync(reportFd, `${JSON.stringify(report, null, 2)}\n`);
+    closeSync(reportFd);
+  }
   if (!values.quiet) process.stdout.write(`${renderSummary(report)}\n`);
   if (result.cutShort) {
     process.stderr.write(`edgeguard replay: input cut short: ${result.cutShort}\n`);
