@@ -125,7 +125,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     }
     policyUpdates++;
     policies.set(message.key, policy);
-    policiesOut?.write(policy);
+    policiesOut?.write(policyRecord(policy));
   });
   replay.bus.on(TOPICS.alerts, (message) => {
     if (message.value && alerts.length < 1000) alerts.push(message.value);
@@ -250,10 +250,7 @@ async function summariseVerdicts(
     slot.requests += verdict.requests;
     if (verdict.verdict !== 'allow') insertTop(top, verdict);
     if (out) {
-      out.write({
-        ...verdict,
-        decidedAt: verdict.decidedAt === null ? null : new Date(verdict.decidedAt).toISOString(),
-      });
+      out.write({ ...verdict, decidedAt: isoTime(verdict.decidedAt), caughtAt: isoTime(verdict.caughtAt) });
       if (out.count % 10_000 === 0) await out.drain();
     }
   }
@@ -277,7 +274,7 @@ function insertTop(top: ClientVerdict[], verdict: ClientVerdict): void {
   if (top.length > TOP_OFFENDERS) top.pop();
 }
 
-/** The `--decisions` NDJSON shape: times as ISO 8601 in log time. */
+/** The `--decisions` NDJSON shape: times as ISO 8601 in log time (the decisions topic keeps epoch ms). */
 export function decisionRecord(decision: Decision) {
   return {
     key: decision.key,
@@ -287,9 +284,24 @@ export function decisionRecord(decision: Decision) {
     reason: decision.reason,
     signals: decision.signals,
     score: decision.score,
-    decidedAt: new Date(decision.decidedAt).toISOString(),
-    expiresAt: new Date(decision.expiresAt).toISOString(),
+    decidedAt: isoTime(decision.decidedAt),
+    expiresAt: isoTime(decision.expiresAt),
     origin: decision.origin,
     version: decision.version,
   };
+}
+
+/**
+ * The `--policies` NDJSON and report shape: the CachePolicy with its times as ISO 8601 in log time,
+ * as decisions have them (the cache-policies topic keeps epoch ms: only the CLI's files change).
+ */
+export function policyRecord(policy: CachePolicy) {
+  return { ...policy, decidedAt: isoTime(policy.decidedAt), expiresAt: isoTime(policy.expiresAt) };
+}
+
+/** A log time (epoch ms) as the CLI's outputs write it: ISO 8601, UTC; null stays null. */
+export function isoTime(ms: number): string;
+export function isoTime(ms: number | null): string | null;
+export function isoTime(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
 }

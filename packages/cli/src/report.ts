@@ -1,6 +1,6 @@
 import { actionStrength } from '@edgeguard/schema';
 import type { KeptDecision } from './kept-decisions.js';
-import type { ReplayResult } from './replay.js';
+import { policyRecord, type ReplayResult } from './replay.js';
 
 /** The `--report` JSON: what an operator needs to answer "who are the bots, what do they do, what should change". */
 export function buildReport(result: ReplayResult) {
@@ -54,7 +54,7 @@ export function buildReport(result: ReplayResult) {
       byScope: count((d) => d.scope),
     },
     topOffenders,
-    cachePolicies: result.policies,
+    cachePolicies: result.policies.map(policyRecord),
     cachePolicyUpdates: result.policyUpdates,
     alerts: result.alerts,
     unverifiedCrawlers: result.unverifiedCrawlers.slice(0, 100),

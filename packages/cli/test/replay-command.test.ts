@@ -264,6 +264,41 @@ describe('edgeguard replay', () => {
     assert.match(run.stderr, /cannot write \/dev\/full: ENOSPC/);
   });
 
+  it('writes every time of policies, verdicts and the report as ISO 8601 log time', () => {
+    const fixtures = new URL('../../testkit/fixtures/', import.meta.url).pathname;
+    const out = (name: string) => join(work, `iso-${name}`);
+    const run = edgeguard([
+      'replay',
+      join(fixtures, 'demo.log.gz'),
+      '--config',
+      join(fixtures, 'demo.config.json'),
+      '--quiet',
+      '--verdicts',
+      out('verdicts.ndjson'),
+      '--policies',
+      out('policies.ndjson'),
+      '--report',
+      out('report.json'),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const iso = /^2024-01-21T\d\d:\d\d:\d\d\.\d{3}Z$/;
+    const policies = readNdjson(out('policies.ndjson'));
+    const report = JSON.parse(readFileSync(out('report.json'), 'utf8'));
+    assert.ok(policies.length > 0 && report.cachePolicies.length > 0);
+    for (const policy of [...policies, ...report.cachePolicies]) {
+      assert.match(String(policy.decidedAt), iso);
+      assert.match(String(policy.expiresAt), iso);
+    }
+    const verdicts = readNdjson(out('verdicts.ndjson'));
+    const caught = verdicts.filter((v) => v.caughtAt !== null);
+    assert.ok(caught.length > 0, 'some clients were blocked or challenged');
+    for (const v of caught) assert.match(String(v.caughtAt), iso);
+    assert.ok(
+      verdicts.some((v) => v.caughtAt === null),
+      'null stays null',
+    );
+  });
+
   it('reads the log from stdin with -', () => {
     const run = edgeguard(['replay', '-', '--quiet', '--report', join(work, 'stdin.json')], sampleLog());
     assert.equal(run.code, 0, run.stderr);
@@ -313,6 +348,7 @@ describe('edgeguard replay', () => {
       '--config',
       '--decisions',
       '--verdicts',
+      'caughtAt',
       '--policies',
       '--report',
     ]) {

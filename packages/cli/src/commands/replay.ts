@@ -25,8 +25,11 @@ any input is read, so a path that cannot be written fails at once (exit 2, namin
   --decisions FILE            every decision published: key, scope, value, action, reason, signals,
                               score, decidedAt, expiresAt
   --verdicts FILE             one line per client address: ip, requests, verdict (strongest action
-                              that covered it), decidedAt (first covered), by (decision keys)
-  --policies FILE             cache-policy updates
+                              that covered it), decidedAt (first covered), caughtAt (the log time of
+                              its first request covered by a block or challenge; null if none), by
+                              (decision keys)
+  --policies FILE             cache-policy updates: key, match, the cache knobs, reason, signals,
+                              decidedAt, expiresAt, version
   --report FILE               JSON summary (the same numbers as the printed summary, and more)
   --quiet                     do not print the summary
   --no-progress               no progress bar (it is shown only on a terminal anyway)
