@@ -97,22 +97,15 @@ export function renderSummary(report: Report): string {
   lines.push('');
 
   if (report.timeline.length > 0) {
-    lines.push('Traffic over time (requests per minute; ▓ from clients under a decision at the time)');
-    const step = Math.max(1, Math.ceil(report.timeline.length / 30));
-    const buckets: { minute: number; requests: number; flagged: number }[] = [];
-    for (let i = 0; i < report.timeline.length; i += step) {
-      const group = report.timeline.slice(i, i + step);
-      buckets.push({
-        minute: group[0]!.minute,
-        requests: group.reduce((s, b) => s + b.requests, 0),
-        flagged: group.reduce((s, b) => s + b.flagged, 0),
-      });
-    }
+    const { bucketMinutes, buckets, label } = timelineBuckets(report.timeline);
+    lines.push(
+      `Traffic over time (requests per ${describeMinutes(bucketMinutes)}, UTC; ▓ from clients under a decision at the time)`,
+    );
     const max = Math.max(...buckets.map((b) => b.requests), 1);
     for (const b of buckets) {
       const width = Math.round((40 * b.requests) / max);
       const flagged = Math.round((40 * b.flagged) / max);
-      const time = new Date(b.minute).toISOString().slice(11, 16);
+      const time = label(b.minute);
       lines.push(
         `  ${time} ${'▓'.repeat(flagged)}${BAR.repeat(Math.max(0, width - flagged))} ${n(b.requests)} (${pct(b.flagged, b.requests)} flagged)`,
       );
@@ -186,6 +179,59 @@ export function renderSummary(report: Report): string {
     );
   }
   return lines.join('\n');
+}
+
+/** Bucket sizes the summary's timeline picks from, in minutes: round sizes, read at a glance. */
+const TIMELINE_BUCKET_MINUTES = [1, 5, 15, 30, 60, 180, 360, 720, 1440, 10_080];
+/** Rows of the summary's timeline at most: one screen, whatever the log's time span. */
+const TIMELINE_ROWS = 30;
+const MINUTE_MS = 60_000;
+const DAY_MINUTES = 1440;
+
+/**
+ * The per-minute timeline grouped by time into buckets of the smallest round size that shows the
+ * whole span in TIMELINE_ROWS rows (aligned to UTC multiples of the size, so 6 h buckets start at
+ * 00, 06, 12, 18); minutes without requests are empty buckets, not skipped. Labels carry the
+ * date when the buckets cross days.
+ */
+export function timelineBuckets(timeline: readonly { minute: number; requests: number; flagged: number }[]) {
+  const first = timeline[0]!.minute;
+  const last = timeline[timeline.length - 1]!.minute;
+  const rowsOf = (minutes: number) =>
+    Math.floor(last / (minutes * MINUTE_MS)) - Math.floor(first / (minutes * MINUTE_MS)) + 1;
+  const week = TIMELINE_BUCKET_MINUTES[TIMELINE_BUCKET_MINUTES.length - 1]!;
+  const bucketMinutes =
+    TIMELINE_BUCKET_MINUTES.find((minutes) => rowsOf(minutes) <= TIMELINE_ROWS) ??
+    week * Math.ceil((last - first) / (week * MINUTE_MS) / (TIMELINE_ROWS - 1));
+  const size = bucketMinutes * MINUTE_MS;
+  const start = Math.floor(first / size) * size;
+  const buckets = Array.from({ length: Math.floor(last / size) - start / size + 1 }, (_, i) => ({
+    minute: start + i * size,
+    requests: 0,
+    flagged: 0,
+  }));
+  for (const entry of timeline) {
+    const bucket = buckets[Math.floor((entry.minute - start) / size)]!;
+    bucket.requests += entry.requests;
+    bucket.flagged += entry.flagged;
+  }
+  const crossesDays =
+    new Date(start).toISOString().slice(0, 10) !==
+    new Date(buckets[buckets.length - 1]!.minute).toISOString().slice(0, 10);
+  const label = (minute: number) => {
+    const iso = new Date(minute).toISOString();
+    if (bucketMinutes >= DAY_MINUTES) return iso.slice(0, 10);
+    return crossesDays ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}` : iso.slice(11, 16);
+  };
+  return { bucketMinutes, buckets, label };
+}
+
+/** `5 min`, `6 h`, `1 day`, `14 days`. */
+function describeMinutes(minutes: number): string {
+  if (minutes < 60) return `${minutes} min`;
+  if (minutes < DAY_MINUTES) return `${minutes / 60} h`;
+  const days = minutes / DAY_MINUTES;
+  return days === 1 ? '1 day' : `${days} days`;
 }
 
 function round(x: number): string {

@@ -86,6 +86,7 @@ describe('edgeguard replay', () => {
     ]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /Clients by verdict/);
+    assert.match(run.stdout, /Traffic over time \(requests per 1 min, UTC;/);
     assert.match(run.stdout, /Rejected lines: 2/);
 
     const verdicts = readNdjson(out('verdicts.ndjson'));
