@@ -1,6 +1,6 @@
 import { actionStrength } from '@edgeguard/schema';
 import type { KeptDecision } from './kept-decisions.js';
-import { policyRecord, type ReplayResult } from './replay.js';
+import { policyRecord, type ReplayResult, type UnverifiedCrawler } from './replay.js';
 
 /** The `--report` JSON: what an operator needs to answer "who are the bots, what do they do, what should change". */
 export function buildReport(result: ReplayResult) {
@@ -59,6 +59,7 @@ export function buildReport(result: ReplayResult) {
     alerts: result.alerts,
     unverifiedCrawlers: result.unverifiedCrawlers.slice(0, 100),
     unverifiedCrawlerCount: result.unverifiedCrawlers.length,
+    unverifiedCrawlersByCrawler: countByCrawler(result.unverifiedCrawlers),
     rejects: result.rejects.toJSON(),
     timeline: result.timeline,
     stats: result.stats,
@@ -164,10 +165,19 @@ export function renderSummary(report: Report): string {
 
   if (report.unverifiedCrawlerCount > 0) {
     lines.push(
-      `Declared crawlers from addresses outside their published ranges: ${n(report.unverifiedCrawlerCount)}`,
+      `Declared crawlers from addresses outside their published ranges: ${n(report.unverifiedCrawlerCount)} addresses`,
     );
-    for (const c of report.unverifiedCrawlers.slice(0, 8))
-      lines.push(`  ${c.ip.padEnd(39)} claims ${c.crawler} (${n(c.requests)} req)`);
+    const crawlers = Object.entries(report.unverifiedCrawlersByCrawler);
+    for (const [crawler, c] of crawlers.slice(0, UNVERIFIED_LISTED))
+      lines.push(
+        `  ${crawler.padEnd(24)} ${n(c.addresses).padStart(7)} addresses ${n(c.requests).padStart(11)} req`,
+      );
+    if (crawlers.length > UNVERIFIED_LISTED)
+      lines.push(`  … and ${n(crawlers.length - UNVERIFIED_LISTED)} more crawlers (see --report)`);
+    const listed = takeInTurns(report.unverifiedCrawlers, (c) => c.crawler, UNVERIFIED_LISTED);
+    for (const c of listed) lines.push(`  ${c.ip.padEnd(39)} claims ${c.crawler} (${n(c.requests)} req)`);
+    if (report.unverifiedCrawlerCount > listed.length)
+      lines.push(`  … and ${n(report.unverifiedCrawlerCount - listed.length)} more addresses (see --report)`);
     lines.push('');
   }
 
@@ -179,6 +189,42 @@ export function renderSummary(report: Report): string {
     );
   }
   return lines.join('\n');
+}
+
+/** Crawlers, and addresses claiming one, the summary lists of the declared crawlers off their ranges. */
+const UNVERIFIED_LISTED = 8;
+
+/** Addresses and requests per claimed crawler, most requests first. */
+function countByCrawler(
+  unverified: readonly UnverifiedCrawler[],
+): Record<string, { addresses: number; requests: number }> {
+  const counts = new Map<string, { addresses: number; requests: number }>();
+  for (const c of unverified) {
+    const slot = counts.get(c.crawler) ?? { addresses: 0, requests: 0 };
+    counts.set(c.crawler, slot);
+    slot.addresses++;
+    slot.requests += c.requests;
+  }
+  return Object.fromEntries([...counts].sort((a, b) => b[1].requests - a[1].requests));
+}
+
+/**
+ * Up to `max` items taken in turns from each group (groups in order of their first item), so that
+ * one group with many items does not hide the others: the first of every group, then the second...
+ * Within a group the given order is kept.
+ */
+export function takeInTurns<T>(items: readonly T[], groupOf: (item: T) => string, max: number): T[] {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const group = groups.get(groupOf(item)) ?? [];
+    groups.set(groupOf(item), group);
+    group.push(item);
+  }
+  const taken: T[] = [];
+  for (let turn = 0; taken.length < max && taken.length < items.length; turn++)
+    for (const group of groups.values())
+      if (turn < group.length && taken.length < max) taken.push(group[turn]!);
+  return taken;
 }
 
 /** Bucket sizes the summary's timeline picks from, in minutes: round sizes, read at a glance. */

@@ -21,18 +21,21 @@ function readNdjson(path: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+const t0 = Date.UTC(2024, 0, 21, 9, 0, 0);
+
+/** `$time_local` of a log time. */
+function stamp(ms: number): string {
+  const d = new Date(ms);
+  const mon = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][
+    d.getUTCMonth()
+  ];
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${p(d.getUTCDate())}/${mon}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+}
+
 /** A small combined log: a scanner probing sensitive files, a browsing human, and two bad lines. */
 function sampleLog(): string {
   const lines: string[] = [];
-  const t0 = Date.UTC(2024, 0, 21, 9, 0, 0);
-  const stamp = (ms: number) => {
-    const d = new Date(ms);
-    const mon = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][
-      d.getUTCMonth()
-    ];
-    const p = (n: number) => String(n).padStart(2, '0');
-    return `${p(d.getUTCDate())}/${mon}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
-  };
   const probes = [
     '/.env',
     '/.git/config',
@@ -298,6 +301,39 @@ describe('edgeguard replay', () => {
       verdicts.some((v) => v.caughtAt === null),
       'null stays null',
     );
+  });
+
+  it('lists declared crawlers off their ranges per crawler, in turns, and says how many more', () => {
+    const claims = [
+      ...Array.from({ length: 12 }, (_, i) => [
+        `198.51.100.${10 + i}`,
+        'Googlebot/2.1; +http://www.google.com/bot.html',
+      ]),
+      ...Array.from({ length: 2 }, (_, i) => [
+        `203.0.113.${50 + i}`,
+        'bingbot/2.0; +http://www.bing.com/bingbot.htm',
+      ]),
+    ];
+    const log = claims.flatMap(([ip, bot], i) =>
+      [0, 1, 2].map(
+        (k) =>
+          `${ip} - - [${stamp(t0 + i * 1000 + k * 20_000)}] "GET /news/${i}-${k} HTTP/1.1" 200 900 "-" "Mozilla/5.0 (compatible; ${bot})"`,
+      ),
+    );
+    const run = edgeguard(['replay', '-', '--format', 'combined'], `${log.join('\n')}\n`);
+    assert.equal(run.code, 0, run.stderr);
+    const section = run.stdout.split('Declared crawlers')[1]!.split('\n\n')[0]!;
+    assert.match(section, /outside their published ranges: 14 addresses/);
+    assert.match(section, /Googlebot +12 addresses +36 req/);
+    assert.match(section, /bingbot +2 addresses +6 req/);
+    const listed = section.split('\n').filter((line) => / claims /.test(line));
+    assert.equal(listed.length, 8);
+    assert.equal(
+      listed.filter((line) => /claims bingbot/.test(line)).length,
+      2,
+      'each crawler gets its turn',
+    );
+    assert.match(section, /… and 6 more addresses \(see --report\)/);
   });
 
   it('reads the log from stdin with -', () => {
