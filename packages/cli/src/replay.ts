@@ -93,7 +93,10 @@ const RSS_SAMPLE_BATCHES = 16;
 export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   const { config } = options;
   const started = Date.now();
-  const source = openLogSource(options.input, { chunkBytes: READ_CHUNK_BYTES });
+  const source = openLogSource(options.input, {
+    chunkBytes: READ_CHUNK_BYTES,
+    maxLineLength: config.input.maxLineLength,
+  });
   const replay = createReplay({
     detect: config.detect,
     allowlist: config.allowlist,

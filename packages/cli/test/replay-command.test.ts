@@ -336,6 +336,48 @@ describe('edgeguard replay', () => {
     assert.match(section, /… and 6 more addresses \(see --report\)/);
   });
 
+  it('warns once per $variable of an nginx format that it does not read, and replays', () => {
+    const format =
+      'nginx:$remote_addr - $bogus_var [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agnet"';
+    const run = edgeguard(['replay', '-', '--quiet', '--format', format], sampleLog());
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(
+      run.stderr,
+      "edgeguard replay: warning: the log format's $bogus_var is not a variable edgeguard reads; its values are skipped\n" +
+        "edgeguard replay: warning: the log format's $http_user_agnet is not a variable edgeguard reads; its values are skipped (did you mean 'http_user_agent'?)\n",
+    );
+  });
+
+  it('exits 4 with a hint when no line parses in the given format', () => {
+    const run = edgeguard(
+      ['replay', '-', '--format', 'cloudflare', '--report', join(work, 'none.json')],
+      sampleLog(),
+    );
+    assert.equal(run.code, 4, run.stderr);
+    assert.match(
+      run.stderr,
+      /^edgeguard replay: no line could be parsed as cloudflare: wrong --format\? \(all 102 non-empty lines rejected, e\.g\. -:1: /,
+    );
+    assert.match(run.stdout, /Rejected lines: 102/, 'the summary is still printed');
+    assert.equal(JSON.parse(readFileSync(join(work, 'none.json'), 'utf8')).input.parsed, 0);
+  });
+
+  it("reads lines up to the config's maxLineLength whole, and says an overlong one is longer than it", () => {
+    const config = join(work, 'long-lines.json');
+    writeFileSync(config, JSON.stringify({ input: { maxLineLength: 200_000 } }));
+    const agent = 'A'.repeat(100_000);
+    const long = `203.0.113.10 - - [21/Jan/2024:09:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "${agent}"`;
+    const huge = `203.0.113.11 - - [21/Jan/2024:09:00:00 +0000] "GET /${'x'.repeat(3_000_000)} HTTP/1.1" 200 1 "-" "-"`;
+    const run = edgeguard(
+      ['replay', '-', '--config', config, '--format', 'combined', '--report', join(work, 'long.json')],
+      `${sampleLog()}${long}\n${huge}\n`,
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const { samples } = JSON.parse(readFileSync(join(work, 'long.json'), 'utf8')).rejects;
+    assert.equal(samples['oversized-field'][0].location, '-:103', 'the 100 KB line reached the parser whole');
+    assert.equal(samples['oversized-line'][0].message, 'line longer than maxLineLength 200000');
+  });
+
   it('reads the log from stdin with -', () => {
     const run = edgeguard(['replay', '-', '--quiet', '--report', join(work, 'stdin.json')], sampleLog());
     assert.equal(run.code, 0, run.stderr);
@@ -347,7 +389,7 @@ describe('edgeguard replay', () => {
   it('names an unknown flag and shows the usage', () => {
     const run = edgeguard(['replay', 'x.log', '--trusted-proxy', '10.0.0.0/8']);
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /Unknown option '--trusted-proxy'/);
+    assert.match(run.stderr, /^edgeguard replay: Unknown option '--trusted-proxy'\n/, 'the prefix once');
     assert.match(run.stderr, /Usage: edgeguard replay/);
   });
 
@@ -391,5 +433,8 @@ describe('edgeguard replay', () => {
     ]) {
       assert.match(run.stdout, new RegExp(flag));
     }
+    assert.match(run.stdout, /REPLACES the config's\s+input\.trustedProxies/);
+    assert.match(run.stdout, /ADDS to\s+the config's allowlist/);
+    for (const code of ['0', '1', '2', '3', '4']) assert.match(run.stdout, new RegExp(`^  ${code}  `, 'm'));
   });
 });

@@ -10,6 +10,7 @@ export {
   type FormatName,
   SNIFF_LINES,
   sniffFormat,
+  unknownNginxVariables,
 } from './formats.js';
 export {
   type CompiledLogFormat,

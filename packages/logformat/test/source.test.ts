@@ -111,6 +111,7 @@ describe('openLogSource', () => {
         const result = parser.parse(cut);
         assert.ok(isBadInput(result));
         assert.equal(result.reason, 'oversized-line');
+        assert.equal(result.message, 'line longer than maxLineLength 100', 'not the length it was cut to');
       }
     }
   });

@@ -1,5 +1,6 @@
 import { closeSync, writeFileSync } from 'node:fs';
-import { loadConfig, validateConfig } from '@edgeguard/config';
+import { loadConfig, suggest, validateConfig } from '@edgeguard/config';
+import { NGINX_VARIABLES, unknownNginxVariables } from '@edgeguard/logformat';
 import { BadInput } from '@edgeguard/schema';
 import { parseCommandArgs } from '../args.js';
 import { openOutput } from '../ndjson.js';
@@ -14,10 +15,15 @@ and reports which clients are bots, why, and what the cache should change.
 Input:
   <file|->                    a log file (plain or gzip, detected by content) or - for stdin
   --format NAME               auto (default: sniffed from the first lines), combined, nginx-main,
-                              apache, cloudflare, or nginx:'<log_format string>'
+                              apache, cloudflare, or nginx:'<log_format string>'; a $variable
+                              edgeguard does not know is read past and skipped, with a warning
+                              naming it on stderr (a typo would leave its field empty)
   --trusted-proxies CIDRS     comma-separated proxies whose X-Forwarded-For is believed; the client
-                              is the rightmost untrusted hop (repeatable)
-  --allowlist CIDRS           comma-separated addresses/CIDRs never blocked (repeatable)
+                              is the rightmost untrusted hop (repeatable). REPLACES the config's
+                              input.trustedProxies: which proxies to believe depends on where the
+                              log was written, so a flag for another site's log must not inherit
+  --allowlist CIDRS           comma-separated addresses/CIDRs never blocked (repeatable). ADDS to
+                              the config's allowlist: entries there are never dropped by a flag
   --config FILE               JSON config (see docs/CONFIG.md); flags override it
 
 Outputs (NDJSON unless noted; times are log time, ISO 8601). Each is created or truncated before
@@ -44,10 +50,14 @@ Exit codes:
      replayed and all outputs written; the report counts it as rejected reason 'bad-gzip' with
      the file and line where reading stopped. Non-zero so that a script does not take a partial
      log's results for the whole log's.
+  4  no line could be parsed (every non-empty line rejected): the format is probably wrong; the
+     outputs are written and stderr names the format and the first rejection. Takes precedence
+     over 3.
 `;
 
 /** See the help's exit codes. */
 const EXIT_INPUT_CUT_SHORT = 3;
+const EXIT_NOTHING_PARSED = 4;
 
 export async function replayCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(
@@ -91,6 +101,11 @@ export async function replayCommand(argv: string[]): Promise<number> {
   if (values['trusted-proxies']) config.input.trustedProxies = list(values['trusted-proxies']);
   if (values.allowlist) config.allowlist = [...config.allowlist, ...list(values.allowlist)];
   validateConfig(config, 'command line');
+  for (const name of unknownNginxVariables(config.input.format)) {
+    process.stderr.write(
+      `edgeguard replay: warning: the log format's $${name} is not a variable edgeguard reads; its values are skipped${suggest(name, Object.keys(NGINX_VARIABLES))}\n`,
+    );
+  }
 
   const reportFd = values.report ? openOutput('--report', values.report) : null;
   const result = await replayLog({
@@ -107,6 +122,15 @@ export async function replayCommand(argv: string[]): Promise<number> {
     closeSync(reportFd);
   }
   if (!values.quiet) process.stdout.write(`${renderSummary(report)}\n`);
+  const linesRejected = result.rejects.total - (result.cutShort ? 1 : 0);
+  if (result.parsed === 0 && linesRejected > 0) {
+    const [first] = Object.values(result.rejects.toJSON().samples).flat();
+    const where = first?.location ? `${first.location}: ` : '';
+    process.stderr.write(
+      `edgeguard replay: no line could be parsed as ${result.format}: wrong --format? (all ${linesRejected} non-empty lines rejected, e.g. ${where}${first?.message})\n`,
+    );
+    return EXIT_NOTHING_PARSED;
+  }
   if (result.cutShort) {
     process.stderr.write(`edgeguard replay: input cut short: ${result.cutShort}\n`);
     return EXIT_INPUT_CUT_SHORT;
