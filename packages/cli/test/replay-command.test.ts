@@ -68,25 +68,39 @@ function sampleLog(): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The four output flags, each naming its file through `out`. */
+function everyOutput(out: (name: string) => string): string[] {
+  return ['decisions.ndjson', 'verdicts.ndjson', 'policies.ndjson', 'report.json'].flatMap((name) => [
+    `--${name.split('.')[0]}`,
+    out(name),
+  ]);
+}
+
+let demo: { run: ReturnType<typeof edgeguard>; out: (name: string) => string } | undefined;
+
+/** The demo fixture replayed once with every output, for the tests that read them. */
+function demoReplay() {
+  if (demo) return demo;
+  const fixtures = new URL('../../testkit/fixtures/', import.meta.url).pathname;
+  const out = (name: string) => join(work, `demo-${name}`);
+  const run = edgeguard([
+    'replay',
+    join(fixtures, 'demo.log.gz'),
+    '--config',
+    join(fixtures, 'demo.config.json'),
+    '--quiet',
+    ...everyOutput(out),
+  ]);
+  demo = { run, out };
+  return demo;
+}
+
 describe('edgeguard replay', () => {
   it('writes decisions, verdicts, policies and a report, and prints a summary', () => {
     const log = join(work, 'access.log.gz');
     writeFileSync(log, gzipSync(sampleLog()));
     const out = (name: string) => join(work, name);
-    const run = edgeguard([
-      'replay',
-      log,
-      '--format',
-      'combined',
-      '--decisions',
-      out('decisions.ndjson'),
-      '--verdicts',
-      out('verdicts.ndjson'),
-      '--policies',
-      out('policies.ndjson'),
-      '--report',
-      out('report.json'),
-    ]);
+    const run = edgeguard(['replay', log, '--format', 'combined', ...everyOutput(out)]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /Clients by verdict/);
     assert.match(run.stdout, /Traffic over time \(requests per 1 min, UTC;/);
@@ -150,21 +164,7 @@ describe('edgeguard replay', () => {
   });
 
   it('summarises exactly what the NDJSON outputs hold: verdict counts, top offenders, decisions per key', () => {
-    const fixtures = new URL('../../testkit/fixtures/', import.meta.url).pathname;
-    const out = (name: string) => join(work, `demo-${name}`);
-    const run = edgeguard([
-      'replay',
-      join(fixtures, 'demo.log.gz'),
-      '--config',
-      join(fixtures, 'demo.config.json'),
-      '--quiet',
-      '--decisions',
-      out('decisions.ndjson'),
-      '--verdicts',
-      out('verdicts.ndjson'),
-      '--report',
-      out('report.json'),
-    ]);
+    const { run, out } = demoReplay();
     assert.equal(run.code, 0, run.stderr);
     const report = JSON.parse(readFileSync(out('report.json'), 'utf8'));
     const verdicts = readNdjson(out('verdicts.ndjson')) as {
@@ -269,21 +269,7 @@ describe('edgeguard replay', () => {
   });
 
   it('writes every time of policies, verdicts and the report as ISO 8601 log time', () => {
-    const fixtures = new URL('../../testkit/fixtures/', import.meta.url).pathname;
-    const out = (name: string) => join(work, `iso-${name}`);
-    const run = edgeguard([
-      'replay',
-      join(fixtures, 'demo.log.gz'),
-      '--config',
-      join(fixtures, 'demo.config.json'),
-      '--quiet',
-      '--verdicts',
-      out('verdicts.ndjson'),
-      '--policies',
-      out('policies.ndjson'),
-      '--report',
-      out('report.json'),
-    ]);
+    const { run, out } = demoReplay();
     assert.equal(run.code, 0, run.stderr);
     const iso = /^2024-01-21T\d\d:\d\d:\d\d\.\d{3}Z$/;
     const policies = readNdjson(out('policies.ndjson'));
