@@ -88,18 +88,22 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const command = await entry.load();
+  // Errors that already name the command (BadInput located at `edgeguard <command>`) are not
+  // prefixed twice.
+  const prefixed = (message: string) =>
+    message.startsWith(`edgeguard ${name}: `) ? message : `edgeguard ${name}: ${message}`;
   try {
     return await command.run(rest);
   } catch (error) {
     if (error instanceof BadInput) {
-      process.stderr.write(`edgeguard ${name}: ${error.message}\n`);
+      process.stderr.write(`${prefixed(error.message)}\n`);
       if (error.reason === 'bad-usage') process.stderr.write(`\n${command.help}`);
       return 2;
     }
     // Anything else (a missing file, a closed pipe, a broker that does not answer) is reported in
     // one line; EDGEGUARD_DEBUG=1 shows the stack for a bug report.
     const err = error as NodeJS.ErrnoException;
-    process.stderr.write(`edgeguard ${name}: ${err.message}\n`);
+    process.stderr.write(`${prefixed(err.message)}\n`);
     if (process.env.EDGEGUARD_DEBUG) process.stderr.write(`${err.stack}\n`);
     return 1;
   }

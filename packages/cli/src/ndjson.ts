@@ -1,9 +1,27 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, openSync, type WriteStream } from 'node:fs';
+import { BadInput } from '@edgeguard/schema';
+
+/**
+ * Opens (creates or truncates) an output file now, so that a path that cannot be written fails
+ * before any input is read, naming the flag it came from and the OS's reason — not after a
+ * whole replay. Returns the file descriptor.
+ */
+export function openOutput(flag: string, path: string): number {
+  try {
+    return openSync(path, 'w');
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    // "ENOENT: no such file or directory, open '/x/y'": the words, without the code and path.
+    const why = message.replace(/^[A-Z]+: /, '').replace(/, open '.*'$/, '');
+    throw new BadInput('bad-output', `${flag} ${path}: cannot write it: ${why} (${code})`, flag);
+  }
+}
 
 /**
  * Appends JSON lines to a file through a buffered stream. Writes are batched into chunks of about
  * 64 KiB so that millions of verdict lines do not become millions of syscalls; `close()` waits
- * until everything is on disk and reports write errors.
+ * until everything is on disk and reports write errors. The file is opened by the constructor
+ * (see openOutput).
  */
 export class NdjsonWriter {
   private readonly stream: WriteStream;
@@ -11,8 +29,12 @@ export class NdjsonWriter {
   private error: Error | null = null;
   count = 0;
 
-  constructor(readonly path: string) {
-    this.stream = createWriteStream(path);
+  constructor(
+    readonly path: string,
+    /** The flag that named the file, for error messages. */
+    flag: string,
+  ) {
+    this.stream = createWriteStream(path, { fd: openOutput(flag, path) });
     this.stream.on('error', (error) => {
       this.error = error;
     });
@@ -27,20 +49,27 @@ export class NdjsonWriter {
   /** Resolves when the OS has the chunk, so a caller can honour backpressure between batches. */
   async drain(): Promise<void> {
     this.flush();
-    if (this.stream.writableNeedDrain)
+    if (this.stream.writableNeedDrain && !this.error)
       await new Promise<void>((resolve) => this.stream.once('drain', resolve));
   }
 
   private flush(): void {
-    if (this.buffer) this.stream.write(this.buffer);
+    if (this.buffer && !this.error) this.stream.write(this.buffer);
     this.buffer = '';
   }
 
   async close(): Promise<void> {
     this.flush();
-    await new Promise<void>((resolve, reject) => {
-      this.stream.end((error?: Error | null) => (error ? reject(error) : resolve()));
-    });
+    // A stream that failed is destroyed: end() on it would only say "Cannot call end after a
+    // stream was destroyed", without the file or the cause.
+    if (!this.error) {
+      await new Promise<void>((resolve) => {
+        this.stream.end((error?: Error | null) => {
+          this.error ??= error ?? null;
+          resolve();
+        });
+      });
+    }
     if (this.error) throw new Error(`cannot write ${this.path}: ${this.error.message}`);
   }
 }

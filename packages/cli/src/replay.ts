@@ -4,7 +4,9 @@ import {
   ClockJumpGuard,
   correctRecordTime,
   createParser,
+  type InputDamage,
   openLogSource,
+  REJECT_REASONS,
   sniffFormat,
 } from '@edgeguard/logformat';
 import { type ClientVerdict, createReplay, TOPICS, type UnverifiedCrawler } from '@edgeguard/pipeline';
@@ -51,6 +53,8 @@ export interface ReplayResult {
     late: number;
     allowedLatenessMs: number;
   };
+  /** Why the input ended early (damaged gzip: also counted as a `bad-gzip` rejection); null when read to its end. */
+  cutShort: string | null;
   firstEventTime: number | null;
   lastEventTime: number | null;
   wallMs: number;
@@ -103,15 +107,20 @@ const RSS_SAMPLE_BATCHES = 16;
 export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   const { config } = options;
   const started = Date.now();
-  const source = openLogSource(options.input, { chunkBytes: READ_CHUNK_BYTES });
+  const source = openLogSource(options.input, {
+    chunkBytes: READ_CHUNK_BYTES,
+    maxLineLength: config.input.maxLineLength,
+  });
   const replay = createReplay({
     detect: config.detect,
     allowlist: config.allowlist,
     partitions: config.pipeline.partitions,
   });
 
-  const decisionsOut = options.decisionsPath ? new NdjsonWriter(options.decisionsPath) : null;
-  const policiesOut = options.policiesPath ? new NdjsonWriter(options.policiesPath) : null;
+  // Every output is opened before the first line is read: a path that cannot be written fails now.
+  const decisionsOut = options.decisionsPath ? new NdjsonWriter(options.decisionsPath, '--decisions') : null;
+  const policiesOut = options.policiesPath ? new NdjsonWriter(options.policiesPath, '--policies') : null;
+  const verdictsOut = options.verdictsPath ? new NdjsonWriter(options.verdictsPath, '--verdicts') : null;
   const decisions = new KeptDecisions(MAX_KEPT_DECISION_KEYS);
   let decisionsPublished = 0;
   const policies = new Map<string, CachePolicy>();
@@ -133,7 +142,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     }
     policyUpdates++;
     policies.set(message.key, policy);
-    policiesOut?.write(policy);
+    policiesOut?.write(policyRecord(policy));
   });
   replay.bus.on(TOPICS.alerts, (message) => {
     if (message.value && alerts.length < 1000) alerts.push(message.value);
@@ -151,6 +160,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   let firstEventTime: number | null = null;
   let lastEventTime: number | null = null;
   let peakRssBytes = process.memoryUsage.rss();
+  let cutShort: BadInput | null = null;
   const heapGuard = new HeapGuard();
   let batches = 0;
 
@@ -188,12 +198,16 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
       if (decisionsOut) await decisionsOut.drain();
       if (policiesOut) await policiesOut.drain();
     }
+    if (source.damage) {
+      cutShort = damageRejection(options.input, lines, source.damage);
+      rejects.record(cutShort, source.damage.brokenLine);
+    }
     replay.finish();
   } finally {
     progress.stop();
   }
 
-  const verdicts = await summariseVerdicts(replay.verdicts(), options.verdictsPath);
+  const verdicts = await summariseVerdicts(replay.verdicts(), verdictsOut);
   await decisionsOut?.close();
   await policiesOut?.close();
 
@@ -210,6 +224,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
       late: stats.late,
       allowedLatenessMs: config.detect.allowedLatenessMs,
     },
+    cutShort: cutShort?.message ?? null,
     firstEventTime,
     lastEventTime,
     wallMs: Date.now() - started,
@@ -226,6 +241,16 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   };
 }
 
+/** A damaged gzip as a rejection: where reading stopped, in lines (as zcat would show) and bytes. */
+function damageRejection(input: string, lines: number, damage: InputDamage): BadInput {
+  return new BadInput(
+    REJECT_REASONS.badGzip,
+    `${damage.message} in the gzip data after line ${lines} (byte ${damage.decodedBytes} of the log): the lines before were replayed, the rest could not be read`,
+    undefined,
+    `${input}:${lines + 1}`,
+  );
+}
+
 /** Most severe verdict first, then most requests; a stable order otherwise. */
 function compareVerdicts(a: ClientVerdict, b: ClientVerdict): number {
   return actionStrength(b.verdict) - actionStrength(a.verdict) || b.requests - a.requests;
@@ -233,10 +258,12 @@ function compareVerdicts(a: ClientVerdict, b: ClientVerdict): number {
 
 /**
  * Counts the verdicts by action, keeps the TOP_OFFENDERS strongest non-allow ones, and streams them
- * all to `path` (NDJSON) when given: one verdict object alive at a time, not one per client.
+ * all to `out` (NDJSON) when given: one verdict object alive at a time, not one per client.
  */
-async function summariseVerdicts(verdicts: Iterable<ClientVerdict>, path?: string): Promise<VerdictSummary> {
-  const out = path ? new NdjsonWriter(path) : null;
+async function summariseVerdicts(
+  verdicts: Iterable<ClientVerdict>,
+  out: NdjsonWriter | null,
+): Promise<VerdictSummary> {
   const counts = new Map<string, { clients: number; requests: number }>();
   const top: ClientVerdict[] = [];
   let clients = 0;
@@ -250,10 +277,7 @@ async function summariseVerdicts(verdicts: Iterable<ClientVerdict>, path?: strin
     slot.requests += verdict.requests;
     if (verdict.verdict !== 'allow') insertTop(top, verdict);
     if (out) {
-      out.write({
-        ...verdict,
-        decidedAt: verdict.decidedAt === null ? null : new Date(verdict.decidedAt).toISOString(),
-      });
+      out.write({ ...verdict, decidedAt: isoTime(verdict.decidedAt), caughtAt: isoTime(verdict.caughtAt) });
       if (out.count % 10_000 === 0) await out.drain();
     }
   }
@@ -277,7 +301,7 @@ function insertTop(top: ClientVerdict[], verdict: ClientVerdict): void {
   if (top.length > TOP_OFFENDERS) top.pop();
 }
 
-/** The `--decisions` NDJSON shape: times as ISO 8601 in log time. */
+/** The `--decisions` NDJSON shape: times as ISO 8601 in log time (the decisions topic keeps epoch ms). */
 export function decisionRecord(decision: Decision) {
   return {
     key: decision.key,
@@ -287,9 +311,24 @@ export function decisionRecord(decision: Decision) {
     reason: decision.reason,
     signals: decision.signals,
     score: decision.score,
-    decidedAt: new Date(decision.decidedAt).toISOString(),
-    expiresAt: new Date(decision.expiresAt).toISOString(),
+    decidedAt: isoTime(decision.decidedAt),
+    expiresAt: isoTime(decision.expiresAt),
     origin: decision.origin,
     version: decision.version,
   };
+}
+
+/**
+ * The `--policies` NDJSON and report shape: the CachePolicy with its times as ISO 8601 in log time,
+ * as decisions have them (the cache-policies topic keeps epoch ms: only the CLI's files change).
+ */
+export function policyRecord(policy: CachePolicy) {
+  return { ...policy, decidedAt: isoTime(policy.decidedAt), expiresAt: isoTime(policy.expiresAt) };
+}
+
+/** A log time (epoch ms) as the CLI's outputs write it: ISO 8601, UTC; null stays null. */
+export function isoTime(ms: number): string;
+export function isoTime(ms: number | null): string | null;
+export function isoTime(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
 }

@@ -1,7 +1,7 @@
 import { formatGoDuration } from '@edgeguard/config';
 import { actionStrength } from '@edgeguard/schema';
 import type { KeptDecision } from './kept-decisions.js';
-import type { ReplayResult } from './replay.js';
+import { policyRecord, type ReplayResult, type UnverifiedCrawler } from './replay.js';
 
 /** The `--report` JSON: what an operator needs to answer "who are the bots, what do they do, what should change". */
 export function buildReport(result: ReplayResult) {
@@ -37,6 +37,7 @@ export function buildReport(result: ReplayResult) {
       lines: result.lines,
       parsed: result.parsed,
       rejected: result.rejects.total,
+      cutShort: result.cutShort,
       from: result.firstEventTime === null ? null : new Date(result.firstEventTime).toISOString(),
       to: result.lastEventTime === null ? null : new Date(result.lastEventTime).toISOString(),
     },
@@ -55,11 +56,12 @@ export function buildReport(result: ReplayResult) {
       byScope: count((d) => d.scope),
     },
     topOffenders,
-    cachePolicies: result.policies,
+    cachePolicies: result.policies.map(policyRecord),
     cachePolicyUpdates: result.policyUpdates,
     alerts: result.alerts,
     unverifiedCrawlers: result.unverifiedCrawlers.slice(0, 100),
     unverifiedCrawlerCount: result.unverifiedCrawlers.length,
+    unverifiedCrawlersByCrawler: countByCrawler(result.unverifiedCrawlers),
     rejects: result.rejects.toJSON(),
     timeline: result.timeline,
     stats: result.stats,
@@ -81,6 +83,7 @@ export function renderSummary(report: Report): string {
   lines.push(
     `  ${n(input.lines)} lines, ${n(input.parsed)} parsed, ${n(input.rejected)} rejected; log time ${input.from ?? '-'} → ${input.to ?? '-'}`,
   );
+  if (input.cutShort) lines.push(`  INPUT CUT SHORT: ${input.cutShort}`);
   lines.push(
     `  ${run.wallSeconds.toFixed(2)} s wall, ${n(run.linesPerSecond)} lines/s, peak RSS ${run.peakRssMB} MB`,
   );
@@ -98,22 +101,15 @@ export function renderSummary(report: Report): string {
   lines.push('');
 
   if (report.timeline.length > 0) {
-    lines.push('Traffic over time (requests per minute; ▓ from clients under a decision at the time)');
-    const step = Math.max(1, Math.ceil(report.timeline.length / 30));
-    const buckets: { minute: number; requests: number; flagged: number }[] = [];
-    for (let i = 0; i < report.timeline.length; i += step) {
-      const group = report.timeline.slice(i, i + step);
-      buckets.push({
-        minute: group[0]!.minute,
-        requests: group.reduce((s, b) => s + b.requests, 0),
-        flagged: group.reduce((s, b) => s + b.flagged, 0),
-      });
-    }
+    const { bucketMinutes, buckets, label } = timelineBuckets(report.timeline);
+    lines.push(
+      `Traffic over time (requests per ${describeMinutes(bucketMinutes)}, UTC; ▓ from clients under a decision at the time)`,
+    );
     const max = Math.max(...buckets.map((b) => b.requests), 1);
     for (const b of buckets) {
       const width = Math.round((40 * b.requests) / max);
       const flagged = Math.round((40 * b.flagged) / max);
-      const time = new Date(b.minute).toISOString().slice(11, 16);
+      const time = label(b.minute);
       lines.push(
         `  ${time} ${'▓'.repeat(flagged)}${BAR.repeat(Math.max(0, width - flagged))} ${n(b.requests)} (${pct(b.flagged, b.requests)} flagged)`,
       );
@@ -172,10 +168,19 @@ export function renderSummary(report: Report): string {
 
   if (report.unverifiedCrawlerCount > 0) {
     lines.push(
-      `Declared crawlers from addresses outside their published ranges: ${n(report.unverifiedCrawlerCount)}`,
+      `Declared crawlers from addresses outside their published ranges: ${n(report.unverifiedCrawlerCount)} addresses`,
     );
-    for (const c of report.unverifiedCrawlers.slice(0, 8))
-      lines.push(`  ${c.ip.padEnd(39)} claims ${c.crawler} (${n(c.requests)} req)`);
+    const crawlers = Object.entries(report.unverifiedCrawlersByCrawler);
+    for (const [crawler, c] of crawlers.slice(0, UNVERIFIED_LISTED))
+      lines.push(
+        `  ${crawler.padEnd(24)} ${n(c.addresses).padStart(7)} addresses ${n(c.requests).padStart(11)} req`,
+      );
+    if (crawlers.length > UNVERIFIED_LISTED)
+      lines.push(`  … and ${n(crawlers.length - UNVERIFIED_LISTED)} more crawlers (see --report)`);
+    const listed = takeInTurns(report.unverifiedCrawlers, (c) => c.crawler, UNVERIFIED_LISTED);
+    for (const c of listed) lines.push(`  ${c.ip.padEnd(39)} claims ${c.crawler} (${n(c.requests)} req)`);
+    if (report.unverifiedCrawlerCount > listed.length)
+      lines.push(`  … and ${n(report.unverifiedCrawlerCount - listed.length)} more addresses (see --report)`);
     lines.push('');
   }
 
@@ -218,6 +223,95 @@ function eventTimeNotes(eventTime: Report['eventTime']): string[] {
     );
   }
   return notes;
+}
+
+/** Crawlers, and addresses claiming one, the summary lists of the declared crawlers off their ranges. */
+const UNVERIFIED_LISTED = 8;
+
+/** Addresses and requests per claimed crawler, most requests first. */
+function countByCrawler(
+  unverified: readonly UnverifiedCrawler[],
+): Record<string, { addresses: number; requests: number }> {
+  const counts = new Map<string, { addresses: number; requests: number }>();
+  for (const c of unverified) {
+    const slot = counts.get(c.crawler) ?? { addresses: 0, requests: 0 };
+    counts.set(c.crawler, slot);
+    slot.addresses++;
+    slot.requests += c.requests;
+  }
+  return Object.fromEntries([...counts].sort((a, b) => b[1].requests - a[1].requests));
+}
+
+/**
+ * Up to `max` items taken in turns from each group (groups in order of their first item), so that
+ * one group with many items does not hide the others: the first of every group, then the second...
+ * Within a group the given order is kept.
+ */
+export function takeInTurns<T>(items: readonly T[], groupOf: (item: T) => string, max: number): T[] {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const group = groups.get(groupOf(item)) ?? [];
+    groups.set(groupOf(item), group);
+    group.push(item);
+  }
+  const taken: T[] = [];
+  for (let turn = 0; taken.length < max && taken.length < items.length; turn++)
+    for (const group of groups.values())
+      if (turn < group.length && taken.length < max) taken.push(group[turn]!);
+  return taken;
+}
+
+/** Bucket sizes the summary's timeline picks from, in minutes: round sizes, read at a glance. */
+const TIMELINE_BUCKET_MINUTES = [1, 5, 15, 30, 60, 180, 360, 720, 1440, 10_080];
+/** Rows of the summary's timeline at most: one screen, whatever the log's time span. */
+const TIMELINE_ROWS = 30;
+const MINUTE_MS = 60_000;
+const DAY_MINUTES = 1440;
+
+/**
+ * The per-minute timeline grouped by time into buckets of the smallest round size that shows the
+ * whole span in TIMELINE_ROWS rows (aligned to UTC multiples of the size, so 6 h buckets start at
+ * 00, 06, 12, 18); minutes without requests are empty buckets, not skipped. Labels carry the
+ * date when the buckets cross days.
+ */
+export function timelineBuckets(timeline: readonly { minute: number; requests: number; flagged: number }[]) {
+  const first = timeline[0]!.minute;
+  const last = timeline[timeline.length - 1]!.minute;
+  const rowsOf = (minutes: number) =>
+    Math.floor(last / (minutes * MINUTE_MS)) - Math.floor(first / (minutes * MINUTE_MS)) + 1;
+  const week = TIMELINE_BUCKET_MINUTES[TIMELINE_BUCKET_MINUTES.length - 1]!;
+  const bucketMinutes =
+    TIMELINE_BUCKET_MINUTES.find((minutes) => rowsOf(minutes) <= TIMELINE_ROWS) ??
+    week * Math.ceil((last - first) / (week * MINUTE_MS) / (TIMELINE_ROWS - 1));
+  const size = bucketMinutes * MINUTE_MS;
+  const start = Math.floor(first / size) * size;
+  const buckets = Array.from({ length: Math.floor(last / size) - start / size + 1 }, (_, i) => ({
+    minute: start + i * size,
+    requests: 0,
+    flagged: 0,
+  }));
+  for (const entry of timeline) {
+    const bucket = buckets[Math.floor((entry.minute - start) / size)]!;
+    bucket.requests += entry.requests;
+    bucket.flagged += entry.flagged;
+  }
+  const crossesDays =
+    new Date(start).toISOString().slice(0, 10) !==
+    new Date(buckets[buckets.length - 1]!.minute).toISOString().slice(0, 10);
+  const label = (minute: number) => {
+    const iso = new Date(minute).toISOString();
+    if (bucketMinutes >= DAY_MINUTES) return iso.slice(0, 10);
+    return crossesDays ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}` : iso.slice(11, 16);
+  };
+  return { bucketMinutes, buckets, label };
+}
+
+/** `5 min`, `6 h`, `1 day`, `14 days`. */
+function describeMinutes(minutes: number): string {
+  if (minutes < 60) return `${minutes} min`;
+  if (minutes < DAY_MINUTES) return `${minutes / 60} h`;
+  const days = minutes / DAY_MINUTES;
+  return days === 1 ? '1 day' : `${days} days`;
 }
 
 function round(x: number): string {

@@ -21,18 +21,21 @@ function readNdjson(path: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+const t0 = Date.UTC(2024, 0, 21, 9, 0, 0);
+
+/** `$time_local` of a log time. */
+function stamp(ms: number): string {
+  const d = new Date(ms);
+  const mon = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][
+    d.getUTCMonth()
+  ];
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${p(d.getUTCDate())}/${mon}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+}
+
 /** A small combined log: a scanner probing sensitive files, a browsing human, and two bad lines. */
 function sampleLog(): string {
   const lines: string[] = [];
-  const t0 = Date.UTC(2024, 0, 21, 9, 0, 0);
-  const stamp = (ms: number) => {
-    const d = new Date(ms);
-    const mon = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][
-      d.getUTCMonth()
-    ];
-    const p = (n: number) => String(n).padStart(2, '0');
-    return `${p(d.getUTCDate())}/${mon}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
-  };
   const probes = [
     '/.env',
     '/.git/config',
@@ -65,27 +68,42 @@ function sampleLog(): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The four output flags, each naming its file through `out`. */
+function everyOutput(out: (name: string) => string): string[] {
+  return ['decisions.ndjson', 'verdicts.ndjson', 'policies.ndjson', 'report.json'].flatMap((name) => [
+    `--${name.split('.')[0]}`,
+    out(name),
+  ]);
+}
+
+let demo: { run: ReturnType<typeof edgeguard>; out: (name: string) => string } | undefined;
+
+/** The demo fixture replayed once with every output, for the tests that read them. */
+function demoReplay() {
+  if (demo) return demo;
+  const fixtures = new URL('../../testkit/fixtures/', import.meta.url).pathname;
+  const out = (name: string) => join(work, `demo-${name}`);
+  const run = edgeguard([
+    'replay',
+    join(fixtures, 'demo.log.gz'),
+    '--config',
+    join(fixtures, 'demo.config.json'),
+    '--quiet',
+    ...everyOutput(out),
+  ]);
+  demo = { run, out };
+  return demo;
+}
+
 describe('edgeguard replay', () => {
   it('writes decisions, verdicts, policies and a report, and prints a summary', () => {
     const log = join(work, 'access.log.gz');
     writeFileSync(log, gzipSync(sampleLog()));
     const out = (name: string) => join(work, name);
-    const run = edgeguard([
-      'replay',
-      log,
-      '--format',
-      'combined',
-      '--decisions',
-      out('decisions.ndjson'),
-      '--verdicts',
-      out('verdicts.ndjson'),
-      '--policies',
-      out('policies.ndjson'),
-      '--report',
-      out('report.json'),
-    ]);
+    const run = edgeguard(['replay', log, '--format', 'combined', ...everyOutput(out)]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /Clients by verdict/);
+    assert.match(run.stdout, /Traffic over time \(requests per 1 min, UTC;/);
     assert.match(run.stdout, /Rejected lines: 2/);
 
     const verdicts = readNdjson(out('verdicts.ndjson'));
@@ -146,21 +164,7 @@ describe('edgeguard replay', () => {
   });
 
   it('summarises exactly what the NDJSON outputs hold: verdict counts, top offenders, decisions per key', () => {
-    const fixtures = new URL('../../testkit/fixtures/', import.meta.url).pathname;
-    const out = (name: string) => join(work, `demo-${name}`);
-    const run = edgeguard([
-      'replay',
-      join(fixtures, 'demo.log.gz'),
-      '--config',
-      join(fixtures, 'demo.config.json'),
-      '--quiet',
-      '--decisions',
-      out('decisions.ndjson'),
-      '--verdicts',
-      out('verdicts.ndjson'),
-      '--report',
-      out('report.json'),
-    ]);
+    const { run, out } = demoReplay();
     assert.equal(run.code, 0, run.stderr);
     const report = JSON.parse(readFileSync(out('report.json'), 'utf8'));
     const verdicts = readNdjson(out('verdicts.ndjson')) as {
@@ -252,6 +256,157 @@ describe('edgeguard replay', () => {
     );
   });
 
+  it('replays the lines before the cut of a truncated gzip, writes every output and exits 3', () => {
+    const whole = gzipSync(`${sampleLog().split('\n').slice(0, 100).join('\n')}\n`);
+    const log = join(work, 'cut.log.gz');
+    writeFileSync(log, whole.subarray(0, Math.floor(whole.length * 0.8)));
+    const out = (name: string) => join(work, `cut-${name}`);
+    const run = edgeguard([
+      'replay',
+      log,
+      '--verdicts',
+      out('verdicts.ndjson'),
+      '--report',
+      out('report.json'),
+    ]);
+    assert.equal(run.code, 3, run.stderr);
+    assert.match(run.stdout, /INPUT CUT SHORT: .*cut\.log\.gz:\d+: unexpected end of file in the gzip data/);
+    assert.match(run.stdout, /Clients by verdict/, 'the summary is printed');
+    assert.match(run.stderr, /input cut short: .*cut\.log\.gz/);
+    const report = JSON.parse(readFileSync(out('report.json'), 'utf8'));
+    assert.ok(report.input.parsed > 0 && report.input.parsed < 100, `${report.input.parsed} parsed`);
+    assert.equal(report.rejects.byReason['bad-gzip'], 1);
+    const [sample] = report.rejects.samples['bad-gzip'];
+    assert.equal(sample.location, `${log}:${report.input.lines + 1}`, 'the file and the line it stopped at');
+    assert.match(report.input.cutShort, /unexpected end of file/);
+    assert.ok(readNdjson(out('verdicts.ndjson')).length > 0, 'verdicts of the lines read');
+  });
+
+  it('counts a fake gzip (magic bytes, then garbage) as cut short rather than aborting', () => {
+    const log = join(work, 'fake.gz');
+    writeFileSync(log, Buffer.from('\x1f\x8bgarbage that is not deflate', 'latin1'));
+    const run = edgeguard(['replay', log, '--report', join(work, 'fake.json')]);
+    assert.equal(run.code, 3, run.stderr);
+    assert.match(run.stdout, /unknown compression method/);
+    const report = JSON.parse(readFileSync(join(work, 'fake.json'), 'utf8'));
+    assert.equal(report.rejects.byReason['bad-gzip'], 1);
+  });
+
+  for (const flag of ['--decisions', '--verdicts', '--policies', '--report']) {
+    it(`fails before reading anything when ${flag} cannot be written, naming flag, path and cause`, () => {
+      const path = join(work, 'no-such-dir', 'out.ndjson');
+      const run = edgeguard(['replay', '-', flag, path], sampleLog());
+      assert.equal(run.code, 2, run.stderr);
+      assert.equal(
+        run.stderr,
+        `edgeguard replay: ${flag} ${path}: cannot write it: no such file or directory (ENOENT)\n`,
+      );
+      assert.equal(run.stdout, '', 'no summary: nothing was replayed');
+    });
+  }
+
+  it('names the file when an output fails while being written', () => {
+    const run = edgeguard(['replay', '-', '--quiet', '--verdicts', '/dev/full'], sampleLog());
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /cannot write \/dev\/full: ENOSPC/);
+  });
+
+  it('writes every time of policies, verdicts and the report as ISO 8601 log time', () => {
+    const { run, out } = demoReplay();
+    assert.equal(run.code, 0, run.stderr);
+    const iso = /^2024-01-21T\d\d:\d\d:\d\d\.\d{3}Z$/;
+    const policies = readNdjson(out('policies.ndjson'));
+    const report = JSON.parse(readFileSync(out('report.json'), 'utf8'));
+    assert.ok(policies.length > 0 && report.cachePolicies.length > 0);
+    for (const policy of [...policies, ...report.cachePolicies]) {
+      assert.match(String(policy.decidedAt), iso);
+      assert.match(String(policy.expiresAt), iso);
+    }
+    const verdicts = readNdjson(out('verdicts.ndjson'));
+    const caught = verdicts.filter((v) => v.caughtAt !== null);
+    assert.ok(caught.length > 0, 'some clients were blocked or challenged');
+    for (const v of caught) assert.match(String(v.caughtAt), iso);
+    assert.ok(
+      verdicts.some((v) => v.caughtAt === null),
+      'null stays null',
+    );
+  });
+
+  it('lists declared crawlers off their ranges per crawler, in turns, and says how many more', () => {
+    const claims = [
+      ...Array.from({ length: 12 }, (_, i) => [
+        `198.51.100.${10 + i}`,
+        'Googlebot/2.1; +http://www.google.com/bot.html',
+      ]),
+      ...Array.from({ length: 2 }, (_, i) => [
+        `203.0.113.${50 + i}`,
+        'bingbot/2.0; +http://www.bing.com/bingbot.htm',
+      ]),
+    ];
+    const log = claims.flatMap(([ip, bot], i) =>
+      [0, 1, 2].map(
+        (k) =>
+          `${ip} - - [${stamp(t0 + i * 1000 + k * 20_000)}] "GET /news/${i}-${k} HTTP/1.1" 200 900 "-" "Mozilla/5.0 (compatible; ${bot})"`,
+      ),
+    );
+    const run = edgeguard(['replay', '-', '--format', 'combined'], `${log.join('\n')}\n`);
+    assert.equal(run.code, 0, run.stderr);
+    const section = run.stdout.split('Declared crawlers')[1]!.split('\n\n')[0]!;
+    assert.match(section, /outside their published ranges: 14 addresses/);
+    assert.match(section, /Googlebot +12 addresses +36 req/);
+    assert.match(section, /bingbot +2 addresses +6 req/);
+    const listed = section.split('\n').filter((line) => / claims /.test(line));
+    assert.equal(listed.length, 8);
+    assert.equal(
+      listed.filter((line) => /claims bingbot/.test(line)).length,
+      2,
+      'each crawler gets its turn',
+    );
+    assert.match(section, /… and 6 more addresses \(see --report\)/);
+  });
+
+  it('warns once per $variable of an nginx format that it does not read, and replays', () => {
+    const format =
+      'nginx:$remote_addr - $bogus_var [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agnet"';
+    const run = edgeguard(['replay', '-', '--quiet', '--format', format], sampleLog());
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(
+      run.stderr,
+      "edgeguard replay: warning: the log format's $bogus_var is not a variable edgeguard reads; its values are skipped\n" +
+        "edgeguard replay: warning: the log format's $http_user_agnet is not a variable edgeguard reads; its values are skipped (did you mean 'http_user_agent'?)\n",
+    );
+  });
+
+  it('exits 4 with a hint when no line parses in the given format', () => {
+    const run = edgeguard(
+      ['replay', '-', '--format', 'cloudflare', '--report', join(work, 'none.json')],
+      sampleLog(),
+    );
+    assert.equal(run.code, 4, run.stderr);
+    assert.match(
+      run.stderr,
+      /^edgeguard replay: no line could be parsed as cloudflare: wrong --format\? \(all 102 non-empty lines rejected, e\.g\. -:1: /,
+    );
+    assert.match(run.stdout, /Rejected lines: 102/, 'the summary is still printed');
+    assert.equal(JSON.parse(readFileSync(join(work, 'none.json'), 'utf8')).input.parsed, 0);
+  });
+
+  it("reads lines up to the config's maxLineLength whole, and says an overlong one is longer than it", () => {
+    const config = join(work, 'long-lines.json');
+    writeFileSync(config, JSON.stringify({ input: { maxLineLength: 200_000 } }));
+    const agent = 'A'.repeat(100_000);
+    const long = `203.0.113.10 - - [21/Jan/2024:09:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "${agent}"`;
+    const huge = `203.0.113.11 - - [21/Jan/2024:09:00:00 +0000] "GET /${'x'.repeat(3_000_000)} HTTP/1.1" 200 1 "-" "-"`;
+    const run = edgeguard(
+      ['replay', '-', '--config', config, '--format', 'combined', '--report', join(work, 'long.json')],
+      `${sampleLog()}${long}\n${huge}\n`,
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const { samples } = JSON.parse(readFileSync(join(work, 'long.json'), 'utf8')).rejects;
+    assert.equal(samples['oversized-field'][0].location, '-:103', 'the 100 KB line reached the parser whole');
+    assert.equal(samples['oversized-line'][0].message, 'line longer than maxLineLength 200000');
+  });
+
   it('reads the log from stdin with -', () => {
     const run = edgeguard(['replay', '-', '--quiet', '--report', join(work, 'stdin.json')], sampleLog());
     assert.equal(run.code, 0, run.stderr);
@@ -263,7 +418,7 @@ describe('edgeguard replay', () => {
   it('names an unknown flag and shows the usage', () => {
     const run = edgeguard(['replay', 'x.log', '--trusted-proxy', '10.0.0.0/8']);
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /Unknown option '--trusted-proxy'/);
+    assert.match(run.stderr, /^edgeguard replay: Unknown option '--trusted-proxy'\n/, 'the prefix once');
     assert.match(run.stderr, /Usage: edgeguard replay/);
   });
 
@@ -301,10 +456,14 @@ describe('edgeguard replay', () => {
       '--config',
       '--decisions',
       '--verdicts',
+      'caughtAt',
       '--policies',
       '--report',
     ]) {
       assert.match(run.stdout, new RegExp(flag));
     }
+    assert.match(run.stdout, /REPLACES the config's\s+input\.trustedProxies/);
+    assert.match(run.stdout, /ADDS to\s+the config's allowlist/);
+    for (const code of ['0', '1', '2', '3', '4']) assert.match(run.stdout, new RegExp(`^  ${code}  `, 'm'));
   });
 });

@@ -77,8 +77,8 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** "did you mean" for typos: the known name at edit distance ≤ 2, if any. */
-function suggest(name: string, known: string[]): string {
+/** "did you mean" for typos: the known name at edit distance ≤ 2, if any (else ''). */
+export function suggest(name: string, known: string[]): string {
   let best: string | undefined;
   let bestDistance = 3;
   for (const candidate of known) {

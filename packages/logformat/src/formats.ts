@@ -1,7 +1,12 @@
 import { type AccessLog, BadInput, isBadInput } from '@edgeguard/schema';
 import { ClfParser } from './clf-parser.js';
 import { CloudflareParser } from './cloudflare.js';
-import { compileNginxLogFormat, NginxFormatParser, readNginxFormatSpec } from './nginx-format.js';
+import {
+  compileNginxLogFormat,
+  NGINX_VARIABLES,
+  NginxFormatParser,
+  readNginxFormatSpec,
+} from './nginx-format.js';
 import type { LineParser, ParserOptions } from './parser.js';
 
 /** Format names accepted on the command line and in config, besides `nginx:'<log_format>'`. */
@@ -45,6 +50,19 @@ export function createParser(format: string, options?: ParserOptions): LineParse
       `or nginx:'<log_format string>' (e.g. nginx:'$remote_addr [$time_local] "$request" $status')`,
     'format',
   );
+}
+
+/**
+ * The variables of an `nginx:` format that are not in NGINX_VARIABLES, each once, in order: the
+ * parser reads past their values and keeps nothing of them, which is right for a variable with no
+ * AccessLog field (`$connection`) and silently wrong for a typo (`$http_user_agnet`), so a caller
+ * should say so. Empty for the other formats.
+ */
+export function unknownNginxVariables(format: string): string[] {
+  if (!format.startsWith('nginx:')) return [];
+  const spec = readNginxFormatSpec(format.slice('nginx:'.length));
+  const names = compileNginxLogFormat(spec.format, spec.escape).steps.map((step) => step.name);
+  return [...new Set(names.filter((name) => !Object.hasOwn(NGINX_VARIABLES, name.toLowerCase())))];
 }
 
 function isBlank(line: string): boolean {

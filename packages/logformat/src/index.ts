@@ -19,6 +19,7 @@ export {
   type FormatName,
   SNIFF_LINES,
   sniffFormat,
+  unknownNginxVariables,
 } from './formats.js';
 export {
   type CompiledLogFormat,
@@ -38,6 +39,7 @@ export { REJECT_REASONS, type RejectReason } from './reasons.js';
 export { applyRequestLine, applyRequestTarget } from './request-line.js';
 export {
   gunzipIfGzip,
+  type InputDamage,
   type LineBatch,
   type LogSource,
   type LogSourceOptions,

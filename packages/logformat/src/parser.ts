@@ -74,7 +74,8 @@ function checkLineFully(
   if (line.length > maxLineLength) {
     return reject(
       REJECT_REASONS.oversizedLine,
-      `line of ${line.length} characters is longer than maxLineLength ${maxLineLength}`,
+      // Not its length: a far longer line reaches the parser cut by the source (see openLogSource).
+      `line longer than maxLineLength ${maxLineLength}`,
       undefined,
       location,
     );

@@ -31,6 +31,11 @@ export const REJECT_REASONS = {
   badJson: 'bad-json',
   /** A JSON format line lacks a required field. */
   missingField: 'missing-field',
+  /**
+   * Not a line: the gzip input is cut short or corrupt, so reading stopped there (counted once per
+   * input; the lines before it were kept, the line it broke off is this rejection's excerpt).
+   */
+  badGzip: 'bad-gzip',
 } as const;
 
 export type RejectReason = (typeof REJECT_REASONS)[keyof typeof REJECT_REASONS];

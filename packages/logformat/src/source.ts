@@ -27,11 +27,27 @@ export interface LogSource {
   /** Whether the input is gzip; null until the first bytes were read. */
   readonly gzip: boolean | null;
   /**
+   * Why reading stopped before the end of the input: gzip data cut short or corrupt. The lines
+   * decoded before it were delivered; the line the damage broke off is not. Null while reading, and
+   * after an input read to its end.
+   */
+  readonly damage: InputDamage | null;
+  /**
    * The lines, in order, in batches (one per chunk read). Lines are split on `\n`, a trailing `\r`
    * is removed, the last line is delivered even without a final newline, a line is never split
    * across batches, and empty lines are kept (so that line numbers stay true). Can be iterated once.
    */
   batches(): AsyncIterable<LineBatch>;
+}
+
+/** Where and why a gzip input could not be read to its end (see LogSource.damage). */
+export interface InputDamage {
+  /** zlib's words, as zcat prints them: `unexpected end of file`, `incorrect header check`... */
+  message: string;
+  /** Bytes of the log (decompressed) delivered before the damage. */
+  decodedBytes: number;
+  /** The start of the line the damage broke off (empty when it fell on a line's end). */
+  brokenLine: string;
 }
 
 /**
@@ -63,6 +79,7 @@ export function openLogSource(path: string, options: LogSourceOptions = {}): Log
 class FileLogSource implements LogSource {
   bytesRead = 0;
   gzip: boolean | null = null;
+  damage: InputDamage | null = null;
   private started = false;
   private readonly chunkBytes: number;
   /** Longest line kept in bytes; see LogSourceOptions.maxLineLength. */
@@ -99,13 +116,23 @@ class FileLogSource implements LogSource {
 
   /** The decoded bytes; the file is opened on the first read, not before. */
   private async *decoded(): AsyncGenerator<Buffer> {
-    yield* gunzipIfGzip(this.raw(this.input()), (gzip) => {
-      this.gzip = gzip;
-    });
+    yield* gunzipIfGzip(
+      this.raw(this.input()),
+      (gzip) => {
+        this.gzip = gzip;
+      },
+      (error, decodedBytes) => {
+        this.damage = { message: error.message, decodedBytes, brokenLine: '' };
+      },
+    );
   }
 
   private lines(): AsyncGenerator<LineBatch> {
-    return splitLines(this.decoded(), this.maxLineBytes);
+    return splitLines(this.decoded(), this.maxLineBytes, (line) => {
+      if (!this.damage) return false;
+      this.damage.brokenLine = line;
+      return true;
+    });
   }
 }
 
@@ -114,10 +141,16 @@ class FileLogSource implements LogSource {
  * rotated `.gz` read the same whatever their names. `sniffed` is told once which it was. Collects
  * at least two bytes before deciding, since a pipe may deliver one byte first. Multi-member gzip
  * (concatenated rotations) is read through by zlib's gunzip.
+ *
+ * gzip data that is cut short (a copy still being written, a partial download) or corrupt makes
+ * zlib fail after it delivered what it could decode. With `damaged`, that failure ends the
+ * output there and is told to it, with the decoded bytes delivered so far, so that a reader can
+ * keep what came before; without it, the zlib error is thrown.
  */
 export async function* gunzipIfGzip(
   raw: AsyncGenerator<Buffer>,
   sniffed?: (gzip: boolean) => void,
+  damaged?: (error: Error, decodedBytes: number) => void,
 ): AsyncGenerator<Buffer> {
   const head: Buffer[] = [];
   let headLength = 0;
@@ -139,17 +172,35 @@ export async function* gunzipIfGzip(
     return;
   }
   const gunzip = Readable.from(replay()).pipe(createGunzip({ chunkSize: 256 * 1024 }));
-  for await (const chunk of gunzip) yield chunk as Buffer;
+  let decodedBytes = 0;
+  try {
+    for await (const chunk of gunzip) {
+      decodedBytes += (chunk as Buffer).length;
+      yield chunk as Buffer;
+    }
+  } catch (error) {
+    if (!damaged || !isZlibError(error)) throw error;
+    damaged(error, decodedBytes);
+  }
+}
+
+/** zlib's own failures (Z_BUF_ERROR, Z_DATA_ERROR...): the data, not the reading, is at fault. */
+function isZlibError(error: unknown): error is Error {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return error instanceof Error && typeof code === 'string' && code.startsWith('Z_');
 }
 
 /**
  * Splits a byte stream into batches of lines (one batch per chunk): `\n` separated, a trailing
  * `\r` removed, the last line delivered without a final newline, no line split across batches,
  * and a line longer than `maxLineBytes` cut to that length (the rest skipped up to its newline).
+ * `brokenOff`, when given, is asked about a last line without a final newline: true when the input
+ * broke off inside it (damaged gzip), and the line is then left out, since it is not a whole line.
  */
 export async function* splitLines(
   chunks: AsyncIterable<Buffer>,
   maxLineBytes: number,
+  brokenOff?: (line: string) => boolean,
 ): AsyncGenerator<LineBatch> {
   /** Bytes of a line not yet ended by a newline (at most maxLineBytes of it are kept). */
   let carry: Buffer[] = [];
@@ -197,7 +248,10 @@ export async function* splitLines(
     }
     yield batch;
   }
-  if (carryLength > 0) yield [decodeLine(Buffer.concat(carry), 0, carryLength, false)];
+  if (carryLength > 0) {
+    const last = decodeLine(Buffer.concat(carry), 0, carryLength, false);
+    if (!brokenOff?.(last)) yield [last];
+  }
 }
 
 const BACKSLASH = 0x5c;

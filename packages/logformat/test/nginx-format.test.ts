@@ -8,6 +8,7 @@ import {
   type LineParser,
   readNginxFormatSpec,
   secondsListToMs,
+  unknownNginxVariables,
 } from '../src/index.js';
 
 function parsed(parser: LineParser, line: string): AccessLog {
@@ -292,5 +293,30 @@ describe('nginx log_format of combined gives the same records as the combined pa
       compared++;
     }
     assert.ok(compared > 1900);
+  });
+});
+
+describe('nginx log_format: variables edgeguard does not know', () => {
+  const format =
+    'nginx:$remote_addr - $bogus_var [$time_local] "$request" $status "$http_user_agnet" $bogus_var';
+
+  it('names each once, so that a caller can warn about a typo', () => {
+    assert.deepEqual(unknownNginxVariables(format), ['bogus_var', 'http_user_agnet']);
+    assert.deepEqual(
+      unknownNginxVariables(everything),
+      [],
+      '$remote_user, $ssl_* are known to carry no field',
+    );
+    assert.deepEqual(unknownNginxVariables('combined'), []);
+  });
+
+  it('still parses the line, reading past their values', () => {
+    const record = parsed(
+      createParser(format),
+      '203.0.113.7 - xyz [21/Jan/2024:09:30:12 +0000] "GET / HTTP/1.1" 200 "curl/8" 42',
+    );
+    assert.equal(record.clientAddress, '203.0.113.7');
+    assert.equal(record.status, 200);
+    assert.equal(record.userAgent, null, 'a typo leaves its field empty: why callers warn');
   });
 });

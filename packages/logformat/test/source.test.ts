@@ -6,7 +6,14 @@ import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { isBadInput } from '@edgeguard/schema';
-import { createParser, type LineBatch, type LogSource, openLogSource, splitLines } from '../src/index.js';
+import {
+  createParser,
+  gunzipIfGzip,
+  type LineBatch,
+  type LogSource,
+  openLogSource,
+  splitLines,
+} from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'logformat-source-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -104,6 +111,7 @@ describe('openLogSource', () => {
         const result = parser.parse(cut);
         assert.ok(isBadInput(result));
         assert.equal(result.reason, 'oversized-line');
+        assert.equal(result.message, 'line longer than maxLineLength 100', 'not the length it was cut to');
       }
     }
   });
@@ -165,6 +173,44 @@ describe('openLogSource', () => {
     const source = openLogSource(file('empty.log', ''));
     assert.deepEqual((await collect(source)).lines, []);
     assert.throws(() => source.batches(), /only once/);
+  });
+
+  it('keeps the lines before the cut of a truncated gzip and says where it stopped', async () => {
+    const log = Array.from({ length: 5000 }, (_, i) => `${sample[i % 50]!} ${(i * 7919) % 100_003}`);
+    const gzip = gzipSync(`${log.join('\n')}\n`);
+    const source = openLogSource(file('cut.log.gz', gzip.subarray(0, Math.floor(gzip.length * 0.6))));
+    const { lines } = await collect(source);
+    assert.ok(lines.length > 1000 && lines.length < 5000, `${lines.length} lines before the cut`);
+    assert.deepEqual(lines, log.slice(0, lines.length), 'every whole line before the cut, in order');
+    assert.ok(source.damage, 'the damage is reported, not thrown');
+    assert.equal(source.damage.message, 'unexpected end of file');
+    const next = log[lines.length]!;
+    assert.ok(next.startsWith(source.damage.brokenLine), 'the broken-off line is not delivered');
+    assert.ok(source.damage.brokenLine.length < next.length);
+    const delivered = lines.reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0);
+    assert.equal(source.damage.decodedBytes, delivered + Buffer.byteLength(source.damage.brokenLine));
+  });
+
+  it('reports a fake gzip (magic bytes, then garbage) as damaged input with no lines', async () => {
+    const source = openLogSource(file('fake.gz', Buffer.from('\x1f\x8bnot gzip at all\n', 'latin1')));
+    assert.deepEqual((await collect(source)).lines, []);
+    assert.match(source.damage?.message ?? '', /unknown compression method/);
+  });
+
+  it('reads an intact gzip to its end with no damage', async () => {
+    const source = openLogSource(file('whole.log.gz', gzipSync(`${sample.join('\n')}`)));
+    assert.deepEqual((await collect(source)).lines, sample, 'the last line needs no newline');
+    assert.equal(source.damage, null);
+  });
+
+  it('throws from gunzipIfGzip on a truncated gzip when no one takes the damage', async () => {
+    const gzip = gzipSync(sample.join('\n'));
+    async function* raw() {
+      yield gzip.subarray(0, gzip.length - 10);
+    }
+    await assert.rejects(async () => {
+      for await (const _ of gunzipIfGzip(raw()));
+    }, /unexpected end of file/);
   });
 
   it('fails at open for a missing file or a directory', () => {

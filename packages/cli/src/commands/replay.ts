@@ -1,7 +1,9 @@
-import { writeFileSync } from 'node:fs';
-import { loadConfig, validateConfig } from '@edgeguard/config';
+import { closeSync, writeFileSync } from 'node:fs';
+import { loadConfig, suggest, validateConfig } from '@edgeguard/config';
+import { NGINX_VARIABLES, unknownNginxVariables } from '@edgeguard/logformat';
 import { BadInput } from '@edgeguard/schema';
 import { parseCommandArgs } from '../args.js';
+import { openOutput } from '../ndjson.js';
 import { replayLog } from '../replay.js';
 import { buildReport, renderSummary } from '../report.js';
 
@@ -13,23 +15,49 @@ and reports which clients are bots, why, and what the cache should change.
 Input:
   <file|->                    a log file (plain or gzip, detected by content) or - for stdin
   --format NAME               auto (default: sniffed from the first lines), combined, nginx-main,
-                              apache, cloudflare, or nginx:'<log_format string>'
+                              apache, cloudflare, or nginx:'<log_format string>'; a $variable
+                              edgeguard does not know is read past and skipped, with a warning
+                              naming it on stderr (a typo would leave its field empty)
   --trusted-proxies CIDRS     comma-separated proxies whose X-Forwarded-For is believed; the client
-                              is the rightmost untrusted hop (repeatable)
-  --allowlist CIDRS           comma-separated addresses/CIDRs never blocked (repeatable)
+                              is the rightmost untrusted hop (repeatable). REPLACES the config's
+                              input.trustedProxies: which proxies to believe depends on where the
+                              log was written, so a flag for another site's log must not inherit
+  --allowlist CIDRS           comma-separated addresses/CIDRs never blocked (repeatable). ADDS to
+                              the config's allowlist: entries there are never dropped by a flag
   --config FILE               JSON config (see docs/CONFIG.md); flags override it
 
-Outputs (NDJSON unless noted; times are log time, ISO 8601):
+Outputs (NDJSON unless noted; times are log time, ISO 8601). Each is created or truncated before
+any input is read, so a path that cannot be written fails at once (exit 2, naming flag and path):
   --decisions FILE            every decision published: key, scope, value, action, reason, signals,
                               score, decidedAt, expiresAt
   --verdicts FILE             one line per client address: ip, requests, verdict (strongest action
-                              that covered it), decidedAt (first covered), by (decision keys)
-  --policies FILE             cache-policy updates
+                              that covered it), decidedAt (first covered), caughtAt (the log time of
+                              its first request covered by a block or challenge; null if none), by
+                              (decision keys)
+  --policies FILE             cache-policy updates: key, match, the cache knobs, reason, signals,
+                              decidedAt, expiresAt, version
   --report FILE               JSON summary (the same numbers as the printed summary, and more)
   --quiet                     do not print the summary
   --no-progress               no progress bar (it is shown only on a terminal anyway)
   -h, --help                  this help
+
+Exit codes:
+  0  done
+  1  could not run: the input cannot be opened, an output could not be written
+  2  bad usage or config, or an output path that cannot be written (the flag or field is named;
+     nothing was read)
+  3  the input was cut short (a truncated or corrupt gzip): every line before the damage was
+     replayed and all outputs written; the report counts it as rejected reason 'bad-gzip' with
+     the file and line where reading stopped. Non-zero so that a script does not take a partial
+     log's results for the whole log's.
+  4  no line could be parsed (every non-empty line rejected): the format is probably wrong; the
+     outputs are written and stderr names the format and the first rejection. Takes precedence
+     over 3.
 `;
+
+/** See the help's exit codes. */
+const EXIT_INPUT_CUT_SHORT = 3;
+const EXIT_NOTHING_PARSED = 4;
 
 export async function replayCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(
@@ -73,7 +101,13 @@ export async function replayCommand(argv: string[]): Promise<number> {
   if (values['trusted-proxies']) config.input.trustedProxies = list(values['trusted-proxies']);
   if (values.allowlist) config.allowlist = [...config.allowlist, ...list(values.allowlist)];
   validateConfig(config, 'command line');
+  for (const name of unknownNginxVariables(config.input.format)) {
+    process.stderr.write(
+      `edgeguard replay: warning: the log format's $${name} is not a variable edgeguard reads; its values are skipped${suggest(name, Object.keys(NGINX_VARIABLES))}\n`,
+    );
+  }
 
+  const reportFd = values.report ? openOutput('--report', values.report) : null;
   const result = await replayLog({
     input,
     config,
@@ -83,7 +117,23 @@ export async function replayCommand(argv: string[]): Promise<number> {
     progress: values['no-progress'] ? false : undefined,
   });
   const report = buildReport(result);
-  if (values.report) writeFileSync(values.report, `${JSON.stringify(report, null, 2)}\n`);
+  if (reportFd !== null) {
+    writeFileSync(reportFd, `${JSON.stringify(report, null, 2)}\n`);
+    closeSync(reportFd);
+  }
   if (!values.quiet) process.stdout.write(`${renderSummary(report)}\n`);
+  const linesRejected = result.rejects.total - (result.cutShort ? 1 : 0);
+  if (result.parsed === 0 && linesRejected > 0) {
+    const [first] = Object.values(result.rejects.toJSON().samples).flat();
+    const where = first?.location ? `${first.location}: ` : '';
+    process.stderr.write(
+      `edgeguard replay: no line could be parsed as ${result.format}: wrong --format? (all ${linesRejected} non-empty lines rejected, e.g. ${where}${first?.message})\n`,
+    );
+    return EXIT_NOTHING_PARSED;
+  }
+  if (result.cutShort) {
+    process.stderr.write(`edgeguard replay: input cut short: ${result.cutShort}\n`);
+    return EXIT_INPUT_CUT_SHORT;
+  }
   return 0;
 }
