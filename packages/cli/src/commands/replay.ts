@@ -23,7 +23,10 @@ Outputs (NDJSON unless noted; times are log time, ISO 8601):
   --decisions FILE            every decision published: key, scope, value, action, reason, signals,
                               score, decidedAt, expiresAt
   --verdicts FILE             one line per client address: ip, requests, verdict (strongest action
-                              that covered it), decidedAt (first covered), by (decision keys)
+                              that covered it: a decision on the address from its decidedAt on, a
+                              range or fingerprint decision through the requests it matched),
+                              decidedAt (first covered), caughtAt (first request blocked or
+                              challenged), by (decision keys)
   --policies FILE             cache-policy updates
   --report FILE               JSON summary (the same numbers as the printed summary, and more)
   --quiet                     do not print the summary
