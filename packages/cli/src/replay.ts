@@ -1,4 +1,4 @@
-import type { EdgeguardConfig } from '@edgeguard/config';
+import { detectionAllowlist, type EdgeguardConfig, trustedProxiesWarning } from '@edgeguard/config';
 import { createParser, openLogSource, sniffFormat } from '@edgeguard/logformat';
 import { type ClientVerdict, createReplay, TOPICS, type UnverifiedCrawler } from '@edgeguard/pipeline';
 import {
@@ -50,6 +50,8 @@ export interface ReplayResult {
   /** Requests per minute of log time: all, and those from clients covered by a decision at that time. */
   timeline: { minute: number; requests: number; flagged: number }[];
   stats: unknown;
+  /** Configuration problems found while replaying, each also written once to stderr. */
+  warnings: string[];
 }
 
 /** The clients by verdict, counted as the verdicts stream out (the report never holds them all). */
@@ -88,7 +90,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   const source = openLogSource(options.input, { chunkBytes: READ_CHUNK_BYTES });
   const replay = createReplay({
     detect: config.detect,
-    allowlist: config.allowlist,
+    allowlist: detectionAllowlist(config),
     partitions: config.pipeline.partitions,
   });
 
@@ -132,6 +134,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   let peakRssBytes = process.memoryUsage.rss();
   const heapGuard = new HeapGuard();
   let batches = 0;
+  const warnings: string[] = [];
 
   try {
     for await (const batch of source.batches()) {
@@ -142,6 +145,11 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
           maxLineLength: config.input.maxLineLength,
           maxFieldLength: config.input.maxFieldLength,
         });
+        const warning = trustedProxiesWarning(config, format);
+        if (warning !== null) {
+          warnings.push(warning);
+          progress.message(`edgeguard replay: warning: ${warning}`);
+        }
       }
       const plain = batch.plain === true;
       for (const line of batch) {
@@ -195,6 +203,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     unverifiedCrawlers: replay.unverifiedCrawlers().sort((a, b) => b.requests - a.requests),
     timeline,
     stats,
+    warnings,
   };
 }
 

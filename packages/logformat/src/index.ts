@@ -8,12 +8,14 @@ export {
   createParser,
   FORMAT_NAMES,
   type FormatName,
+  logsClientBehindProxies,
   SNIFF_LINES,
   sniffFormat,
 } from './formats.js';
 export {
   type CompiledLogFormat,
   compileNginxLogFormat,
+  logsForwardedFor,
   NGINX_VARIABLES,
   NginxFormatParser,
   readNginxFormatSpec,

@@ -15,7 +15,8 @@ Input:
   --format NAME               auto (default: sniffed from the first lines), combined, nginx-main,
                               apache, cloudflare, or nginx:'<log_format string>'
   --trusted-proxies CIDRS     comma-separated proxies whose X-Forwarded-For is believed; the client
-                              is the rightmost untrusted hop (repeatable)
+                              is the rightmost untrusted hop (repeatable). Never decided on; warns
+                              when the format logs no X-Forwarded-For (combined, apache)
   --allowlist CIDRS           comma-separated addresses/CIDRs never blocked (repeatable)
   --config FILE               JSON config (see docs/CONFIG.md); flags override it
 
