@@ -218,6 +218,27 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
         assert.deepEqual(back.records[p], expected.records[p], `partition ${p}: records and order`);
     });
 
+  it('warns once when trusted proxies are set but the format logs no X-Forwarded-For', () => {
+    // Load-balanced lines with X-Forwarded-For after the host: `auto` reads them as combined.
+    const line = (i: number, xffLast: boolean) =>
+      `10.0.0.${5 + (i % 2)} - - [27/Nov/2026:10:00:${String(i % 60).padStart(2, '0')} +0000] "GET /p/${i} HTTP/1.1" 200 512 "-" "Mozilla/5.0"${xffLast ? ' shop.example' : ''} "198.51.100.${i % 9}"`;
+    const prefix = uniquePrefix('shipper-proxies');
+    const env = { EDGEGUARD_TOPIC_PREFIX: prefix };
+    const ensure = edgeguard(['topics', 'ensure', '--partitions', String(PARTITIONS)], env);
+    assert.equal(ensure.code, 0, ensure.stderr);
+    const shipped = (xffLast: boolean) => {
+      const path = join(work, `proxies-${xffLast}.log`);
+      writeFileSync(path, `${Array.from({ length: 60 }, (_, i) => line(i, xffLast)).join('\n')}\n`);
+      const run = edgeguard(['ship', path, '--trusted-proxies', '10.0.0.0/8'], env);
+      assert.equal(run.code, 0, run.stderr);
+      return run.stderr;
+    };
+    const combined = shipped(true);
+    assert.equal(combined.match(/logs no X-Forwarded-For/g)?.length, 1, combined);
+    assert.match(combined, /'combined'.*--format nginx-main/);
+    assert.doesNotMatch(shipped(false), /X-Forwarded-For/, 'nginx-main resolves the client');
+  });
+
   it('holds the reader back while the broker is slow: at most a request in flight and one queued', async () => {
     const prefix = uniquePrefix('shipper-slow');
     const ensure = edgeguard(['topics', 'ensure', '--partitions', String(PARTITIONS)], {

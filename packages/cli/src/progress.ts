@@ -41,6 +41,14 @@ export class Progress {
     this.bar.update(this.totalBytes !== null ? Math.min(bytesRead, this.totalBytes) : 0, payload);
   }
 
+  /**
+   * Writes a line of its own to stderr: over the bar while it shows (which redraws below it), with
+   * line wrapping on for it (the bar turns it off, which would cut the line at the terminal's width).
+   */
+  message(text: string): void {
+    process.stderr.write(this.bar ? `\r\x1b[K\x1b[?7h${text}\n\x1b[?7l` : `${text}\n`);
+  }
+
   stop(): void {
     this.bar?.stop();
   }

@@ -1,4 +1,4 @@
-import type { EdgeguardConfig } from '@edgeguard/config';
+import { detectionAllowlist, type EdgeguardConfig, trustedProxiesWarning } from '@edgeguard/config';
 import {
   ClockJumpCounter,
   ClockJumpGuard,
@@ -72,6 +72,8 @@ export interface ReplayResult {
   /** Requests per minute of log time: all, and those from clients covered by a decision at that time. */
   timeline: { minute: number; requests: number; flagged: number }[];
   stats: unknown;
+  /** Configuration problems found while replaying, each also written once to stderr. */
+  warnings: string[];
 }
 
 /** The clients by verdict, counted as the verdicts stream out (the report never holds them all). */
@@ -113,7 +115,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   });
   const replay = createReplay({
     detect: config.detect,
-    allowlist: config.allowlist,
+    allowlist: detectionAllowlist(config),
     partitions: config.pipeline.partitions,
   });
 
@@ -163,6 +165,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   let cutShort: BadInput | null = null;
   const heapGuard = new HeapGuard();
   let batches = 0;
+  const warnings: string[] = [];
 
   try {
     for await (const batch of source.batches()) {
@@ -173,6 +176,11 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
           maxLineLength: config.input.maxLineLength,
           maxFieldLength: config.input.maxFieldLength,
         });
+        const warning = trustedProxiesWarning(config, format);
+        if (warning !== null) {
+          warnings.push(warning);
+          progress.message(`edgeguard replay: warning: ${warning}`);
+        }
       }
       const plain = batch.plain === true;
       for (const line of batch) {
@@ -238,6 +246,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     unverifiedCrawlers: replay.unverifiedCrawlers().sort((a, b) => b.requests - a.requests),
     timeline,
     stats,
+    warnings,
   };
 }
 

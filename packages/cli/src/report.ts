@@ -65,6 +65,7 @@ export function buildReport(result: ReplayResult) {
     rejects: result.rejects.toJSON(),
     timeline: result.timeline,
     stats: result.stats,
+    warnings: result.warnings,
   };
 }
 

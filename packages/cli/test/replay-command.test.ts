@@ -407,6 +407,64 @@ describe('edgeguard replay', () => {
     assert.equal(samples['oversized-line'][0].message, 'line longer than maxLineLength 200000');
   });
 
+  it('never decides on a trusted proxy, and warns once when the format logs no X-Forwarded-For', () => {
+    // sampleLog's clients behind two load balancers, X-Forwarded-For logged after the host (so
+    // `auto` reads the lines as combined and the client is the balancer), then the same traffic in
+    // nginx's `main` format, whose X-Forwarded-For the trusted proxies resolve.
+    const lines = sampleLog()
+      .split('\n')
+      .filter((line) => /^\d+\.\d+\.\d+\.\d+ - - \[/.test(line));
+    const behind = (xffLast: boolean) =>
+      lines
+        .map((line, i) => {
+          const client = line.slice(0, line.indexOf(' '));
+          const rest = line.slice(client.length);
+          const peer = `10.0.0.${5 + (i % 2)}`;
+          return xffLast ? `${peer}${rest} shop.example "${client}"` : `${peer}${rest} "${client}"`;
+        })
+        .join('\n');
+    const replay = (name: string, log: string) => {
+      const run = edgeguard(
+        [
+          'replay',
+          '-',
+          '--trusted-proxies',
+          '10.0.0.0/8',
+          '--quiet',
+          '--decisions',
+          join(work, `${name}-decisions.ndjson`),
+          '--report',
+          join(work, `${name}-report.json`),
+        ],
+        log,
+      );
+      assert.equal(run.code, 0, run.stderr);
+      const report = JSON.parse(readFileSync(join(work, `${name}-report.json`), 'utf8'));
+      return { stderr: run.stderr, report, decided: readNdjson(join(work, `${name}-decisions.ndjson`)) };
+    };
+
+    const unresolved = replay('lb-combined', behind(true));
+    assert.equal(unresolved.report.input.format, 'combined');
+    assert.deepEqual(
+      unresolved.decided.filter((d) => String(d.value).startsWith('10.')),
+      [],
+      'blocking a load balancer blocks everyone behind it',
+    );
+    assert.equal(unresolved.report.warnings.length, 1);
+    assert.match(unresolved.report.warnings[0], /'combined'.*no X-Forwarded-For.*--format nginx-main/);
+    assert.equal(unresolved.stderr.match(/warning:/g)?.length, 1, unresolved.stderr);
+    assert.match(unresolved.stderr, /\$http_x_forwarded_for/);
+
+    const resolved = replay('lb-main', behind(false));
+    assert.equal(resolved.report.input.format, 'nginx-main');
+    assert.deepEqual(resolved.report.warnings, []);
+    assert.doesNotMatch(resolved.stderr, /warning/);
+    assert.ok(
+      resolved.decided.some((d) => d.value === '198.51.100.66'),
+      'the scanner behind them is decided on',
+    );
+  });
+
   it('reads the log from stdin with -', () => {
     const run = edgeguard(['replay', '-', '--quiet', '--report', join(work, 'stdin.json')], sampleLog());
     assert.equal(run.code, 0, run.stderr);

@@ -1,5 +1,5 @@
 import { type DetectConfig, defaultDetectConfig } from '@edgeguard/detect';
-import { createParser, DEFAULT_MAX_CLOCK_JUMP_MS } from '@edgeguard/logformat';
+import { createParser, DEFAULT_MAX_CLOCK_JUMP_MS, logsClientBehindProxies } from '@edgeguard/logformat';
 import { type Cidr, canonicalIp, parseCidr } from '@edgeguard/netaddr';
 import { ACTIONS, BadInput } from '@edgeguard/schema';
 import { readConfigFile } from './load.js';
@@ -49,6 +49,35 @@ export const defaultConfig: EdgeguardConfig = {
   detect: defaultDetectConfig,
   pipeline: { partitions: 1 },
 };
+
+/**
+ * The addresses automatic decisions never cover: the allowlist, and the trusted proxies. A trusted
+ * proxy is not a client; when one shows up as a client, the log does not tell the client behind it
+ * (a format without X-Forwarded-For), and deciding on it would block everyone behind it. Replay
+ * and the Kafka stages build their allowlist from this, so both decide alike.
+ */
+export function detectionAllowlist(config: EdgeguardConfig): string[] {
+  return [...config.allowlist, ...config.input.trustedProxies];
+}
+
+/**
+ * Why `input.trustedProxies` cannot work with `format`, the format the log is read with (`auto`
+ * resolved), or null when it can or none is set: a format that logs no X-Forwarded-For (`combined`,
+ * `apache`, an nginx log_format without `$http_x_forwarded_for`) attributes every request to the
+ * address that connected, behind a load balancer the balancer itself.
+ */
+export function trustedProxiesWarning(config: EdgeguardConfig, format: string): string | null {
+  if (config.input.trustedProxies.length === 0 || logsClientBehindProxies(format) !== false) return null;
+  const name = format.length > 60 ? `${format.slice(0, 59)}…` : format;
+  const sniffed = config.input.format === 'auto' ? ' (as --format auto read it)' : '';
+  return (
+    `trusted proxies are set (${config.input.trustedProxies.join(', ')}) but the log format '${name}'${sniffed} ` +
+    'logs no X-Forwarded-For: every request is attributed to the address that connected, behind a load ' +
+    'balancer the balancer itself (never decided on: trusted proxies are allowlisted). Read the log with ' +
+    `--format nginx-main (combined plus "$http_x_forwarded_for") or --format nginx:'<log_format>' with ` +
+    '$http_x_forwarded_for (input.format in the config file)'
+  );
+}
 
 /** Fields whose string value must be one of a few words. */
 const ENUM_FIELDS: [string, (c: EdgeguardConfig) => string, readonly string[]][] = [

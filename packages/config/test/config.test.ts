@@ -6,11 +6,13 @@ import { describe, it } from 'node:test';
 import { BadInput } from '@edgeguard/schema';
 import {
   defaultConfig,
+  detectionAllowlist,
   type EdgeguardConfig,
   formatGoDuration,
   parseConfigText,
   parseDuration,
   readConfigFile,
+  trustedProxiesWarning,
   validateConfig,
   withDefaults,
 } from '../src/index.js';
@@ -165,5 +167,45 @@ describe('edgeguard config checks beyond types', () => {
       c.input.trustedProxies.push('10.0.0.0/8', 'fc00::/7', 'fd00::/8', '2001:db8::/32', '192.0.2.7'),
     )();
     check((c) => c.allowlist.push('0.0.0.0/0'))();
+  });
+});
+
+describe('trusted proxies', () => {
+  const withProxies = (format: string, trustedProxies: string[] = ['10.0.0.0/8']) => {
+    const config = structuredClone(defaultConfig);
+    config.input.format = format;
+    config.input.trustedProxies = trustedProxies;
+    config.allowlist = ['192.0.2.7'];
+    return config;
+  };
+
+  it('are never decided on: the detection allowlist holds them beside the allowlist', () => {
+    assert.deepEqual(detectionAllowlist(withProxies('auto')), ['192.0.2.7', '10.0.0.0/8']);
+    assert.deepEqual(detectionAllowlist(withProxies('auto', [])), ['192.0.2.7']);
+  });
+
+  it('draw a warning, naming the format and the fix, when the format logs no X-Forwarded-For', () => {
+    const warning = trustedProxiesWarning(withProxies('auto'), 'combined');
+    assert.match(
+      warning ?? '',
+      /10\.0\.0\.0\/8.*'combined' \(as --format auto read it\) logs no X-Forwarded-For/,
+    );
+    assert.match(
+      warning ?? '',
+      /--format nginx-main.*--format nginx:'<log_format>' with \$http_x_forwarded_for/,
+    );
+    assert.match(trustedProxiesWarning(withProxies('apache'), 'apache') ?? '', /'apache' logs no/);
+    const noForwardedFor = `nginx:$remote_addr [$time_local] "$request" $status "$http_user_agent" $host $request_time`;
+    assert.match(
+      trustedProxiesWarning(withProxies(noForwardedFor), noForwardedFor) ?? '',
+      /'nginx:\$remote_addr.*…'/,
+    );
+    for (const format of [
+      'nginx-main',
+      'cloudflare',
+      `nginx:$remote_addr [$time_local] "$request" $status "$http_x_forwarded_for"`,
+    ])
+      assert.equal(trustedProxiesWarning(withProxies(format), format), null, format);
+    assert.equal(trustedProxiesWarning(withProxies('combined', []), 'combined'), null, 'no trusted proxies');
   });
 });

@@ -2,7 +2,9 @@ import { type AccessLog, BadInput, isBadInput } from '@edgeguard/schema';
 import { ClfParser } from './clf-parser.js';
 import { CloudflareParser } from './cloudflare.js';
 import {
+  type CompiledLogFormat,
   compileNginxLogFormat,
+  logsForwardedFor,
   NGINX_VARIABLES,
   NginxFormatParser,
   readNginxFormatSpec,
@@ -40,10 +42,7 @@ export function createParser(format: string, options?: ParserOptions): LineParse
     case 'cloudflare':
       return new CloudflareParser(options);
   }
-  if (format.startsWith('nginx:')) {
-    const spec = readNginxFormatSpec(format.slice('nginx:'.length));
-    return new NginxFormatParser(compileNginxLogFormat(spec.format, spec.escape), options);
-  }
+  if (format.startsWith('nginx:')) return new NginxFormatParser(compileNginxFormatName(format), options);
   throw new BadInput(
     'unknown-format',
     `unknown log format ${JSON.stringify(format)}: expected one of ${FORMAT_NAMES.join(', ')}, ` +
@@ -60,9 +59,33 @@ export function createParser(format: string, options?: ParserOptions): LineParse
  */
 export function unknownNginxVariables(format: string): string[] {
   if (!format.startsWith('nginx:')) return [];
-  const spec = readNginxFormatSpec(format.slice('nginx:'.length));
-  const names = compileNginxLogFormat(spec.format, spec.escape).steps.map((step) => step.name);
+  const names = compileNginxFormatName(format).steps.map((step) => step.name);
   return [...new Set(names.filter((name) => !Object.hasOwn(NGINX_VARIABLES, name.toLowerCase())))];
+}
+
+/** The log_format of an `nginx:'<log_format string>'` format name, compiled (throws as createParser does). */
+function compileNginxFormatName(format: string): CompiledLogFormat {
+  const spec = readNginxFormatSpec(format.slice('nginx:'.length));
+  return compileNginxLogFormat(spec.format, spec.escape);
+}
+
+/**
+ * Whether lines of `format` tell the client behind a proxy: `nginx-main` and an nginx log_format
+ * with `$http_x_forwarded_for` log X-Forwarded-For, which `trustedProxies` resolves; `cloudflare`'s
+ * ClientIP is the client already. `combined`, `apache` and other log_formats log only the address
+ * that connected: behind a load balancer every request is the balancer's, whatever
+ * `trustedProxies` says. Null for `auto` (ask of the format it settles on) and unknown names.
+ */
+export function logsClientBehindProxies(format: string): boolean | null {
+  switch (format) {
+    case 'nginx-main':
+    case 'cloudflare':
+      return true;
+    case 'combined':
+    case 'apache':
+      return false;
+  }
+  return format.startsWith('nginx:') ? logsForwardedFor(compileNginxFormatName(format)) : null;
 }
 
 function isBlank(line: string): boolean {

@@ -17,6 +17,7 @@ export {
   createParser,
   FORMAT_NAMES,
   type FormatName,
+  logsClientBehindProxies,
   SNIFF_LINES,
   sniffFormat,
   unknownNginxVariables,
@@ -24,6 +25,7 @@ export {
 export {
   type CompiledLogFormat,
   compileNginxLogFormat,
+  logsForwardedFor,
   NGINX_VARIABLES,
   NginxFormatParser,
   readNginxFormatSpec,

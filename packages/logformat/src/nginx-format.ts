@@ -247,6 +247,11 @@ export function compileNginxLogFormat(format: string, escapeMode: EscapeMode = '
   return { format, escape: escapeMode, prefix: literals[0] as string, steps };
 }
 
+/** Whether a compiled format logs `$http_x_forwarded_for`, the client behind trusted proxies. */
+export function logsForwardedFor(compiled: CompiledLogFormat): boolean {
+  return compiled.steps.some((step) => step.sink === SINK.forwardedFor);
+}
+
 /** Parser for any nginx log_format, compiled once (see compileNginxLogFormat). */
 export class NginxFormatParser implements LineParser {
   readonly format: string;

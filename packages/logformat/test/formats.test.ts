@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BadInput, isBadInput } from '@edgeguard/schema';
-import { createParser, FORMAT_NAMES, SNIFF_LINES, sniffFormat } from '../src/index.js';
+import {
+  createParser,
+  FORMAT_NAMES,
+  logsClientBehindProxies,
+  SNIFF_LINES,
+  sniffFormat,
+} from '../src/index.js';
 
 const combined = (i: number) =>
   `198.51.100.${i % 250} - - [21/Jan/2024:09:30:${String(i % 60).padStart(2, '0')} +0000] "GET /p/${i} HTTP/1.1" 200 ${i} "-" "bot/${i}"`;
@@ -83,5 +89,30 @@ describe('createParser', () => {
         FORMAT_NAMES.every((name) => error.message.includes(name)) &&
         error.message.includes("nginx:'"),
     );
+  });
+});
+
+describe('logsClientBehindProxies', () => {
+  it('tells the formats whose lines carry the client behind a proxy from those that log only the peer', () => {
+    assert.equal(logsClientBehindProxies('nginx-main'), true);
+    assert.equal(logsClientBehindProxies('cloudflare'), true, 'ClientIP is the client');
+    assert.equal(logsClientBehindProxies('combined'), false);
+    assert.equal(logsClientBehindProxies('apache'), false);
+    assert.equal(
+      logsClientBehindProxies(
+        `nginx:'$remote_addr [$time_local] "$request" $status "$http_x_forwarded_for"'`,
+      ),
+      true,
+    );
+    assert.equal(
+      logsClientBehindProxies(`nginx:$remote_addr [$time_local] "$request" $status \${HTTP_X_FORWARDED_FOR}`),
+      true,
+      'variable names are case-insensitive, braces or not',
+    );
+    assert.equal(
+      logsClientBehindProxies(`nginx:$remote_addr [$time_local] "$request" $status $http_x_real_ip`),
+      false,
+    );
+    assert.equal(logsClientBehindProxies('auto'), null, 'known once sniffed');
   });
 });

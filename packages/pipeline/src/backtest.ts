@@ -13,13 +13,20 @@ import { classifyUserAgent, verifyCrawlerClaim } from '@edgeguard/fingerprint';
 import { formatIpv4 } from '@edgeguard/netaddr';
 import { type AccessLog, actionStrength, type Decision, type Verdict } from '@edgeguard/schema';
 
-/** What the decisions did to one client address over the replay. */
+/**
+ * What the decisions did to one client address over the replay. A decision on the address itself
+ * covers it from its decidedAt, whether or not the address sends again; a range or fingerprint
+ * decision covers it through the requests it matched.
+ */
 export interface ClientVerdict {
   ip: string;
   requests: number;
-  /** The strongest action that covered any of its requests; `allow` if none did. */
+  /** The strongest action that covered it (its address, or any of its requests); `allow` if none did. */
   verdict: Verdict;
-  /** Event time (epoch ms) of its first request a decision covered; null if never. */
+  /**
+   * Event time (epoch ms) it was first covered: the earlier of its first address decision's
+   * decidedAt and its first request a decision covered; null if never.
+   */
   decidedAt: number | null;
   /** Event time of its first request covered by a block or challenge; null if never. */
   caughtAt: number | null;
@@ -72,6 +79,18 @@ class Cover {
     /** Which cover it is (from 1, in the order made): entries note the ones applied for good. */
     readonly serial: number,
   ) {}
+}
+
+/**
+ * Decisions on an address with no entry yet (see `VerdictBacktest.pendingIpDecisions`): the one in
+ * effect, and every one published, which covered the address at its decidedAt even if lifted
+ * before the address's first request.
+ */
+class PendingAddress {
+  /** The decision in effect; null once lifted by its tombstone. */
+  cover: Cover | null = null;
+  /** The decisions published on it, in order (a few: escalation steps). */
+  readonly decided: Cover[] = [];
 }
 
 /** One address prefix, shared by its entries: its range decision, if any, is found through it. */
@@ -279,9 +298,11 @@ export class VerdictBacktest {
    * Address decisions live on their address's entry (`Entries.ipCover`): a request then finds its
    * decision by entry number instead of hashing its address text into a map of tens of thousands
    * of decisions (38 % of this function's time). This map holds only decisions on addresses with
-   * no entry yet; the entry takes its decision over when its first request arrives.
+   * no entry yet (the decider decides on addresses it has seen, so mostly none); the entry takes
+   * them over when its first request arrives. None once the table is full (`maxClients`): no new
+   * address gets an entry then.
    */
-  private readonly pendingIpDecisions = new Map<string, Cover>();
+  private readonly pendingIpDecisions = new Map<string, PendingAddress>();
   /**
    * Prefix text → its PrefixRange, whose id entries found by text hold (E_RANGE): a request reads
    * its range decision through its entry instead of probing a map by prefix text. One per prefix of
@@ -388,9 +409,19 @@ export class VerdictBacktest {
     if (key.startsWith('ip:')) {
       // AddressIndex finds an entry by the same text a map would (see `clients`).
       const e = this.clients.get(value);
-      if (e !== undefined) this.entries.setIpCover(e, cover);
-      else if (cover === null) this.pendingIpDecisions.delete(value);
-      else this.pendingIpDecisions.set(value, cover);
+      if (e !== undefined) {
+        this.entries.setIpCover(e, cover);
+        if (cover !== null) this.decidedOn(e, cover);
+        return;
+      }
+      let pending = this.pendingIpDecisions.get(value);
+      if (pending === undefined) {
+        if (cover === null || this.clients.size >= this.maxClients) return;
+        pending = new PendingAddress();
+        this.pendingIpDecisions.set(value, pending);
+      }
+      pending.cover = cover;
+      if (cover !== null) pending.decided.push(cover);
       return;
     }
     if (key.startsWith('range:')) {
@@ -475,7 +506,8 @@ export class VerdictBacktest {
       if (this.pendingIpDecisions.size > 0) {
         const pending = this.pendingIpDecisions.get(ip);
         if (pending !== undefined) {
-          entries.setIpCover(e, pending);
+          if (pending.cover !== null) entries.setIpCover(e, pending.cover);
+          for (const cover of pending.decided) this.decidedOn(e, cover);
           this.pendingIpDecisions.delete(ip);
         }
       }
@@ -649,13 +681,38 @@ export class VerdictBacktest {
    * number writes none — and its key is in `by` or `by` is full), so the caller need not again.
    */
   private applied(e: number, decision: Cover, t: number): boolean {
-    const entries = this.entries;
-    const num = entries.numPages[e >>> PAGE_BITS]!;
-    const o = (e & PAGE_MASK) * E_STRIDE;
-    const times = entries.timePages[e >>> PAGE_BITS]!;
+    const times = this.entries.timePages[e >>> PAGE_BITS]!;
     const to = (e & PAGE_MASK) * T_STRIDE;
     if (Number.isNaN(times[to + T_DECIDED_AT]!)) times[to + T_DECIDED_AT] = t;
     if (decision.strength >= 2 && Number.isNaN(times[to + T_CAUGHT_AT]!)) times[to + T_CAUGHT_AT] = t;
+    this.strengthen(e, decision);
+    return (
+      !Number.isNaN(times[to + T_DECIDED_AT]!) &&
+      (decision.strength < 2 || !Number.isNaN(times[to + T_CAUGHT_AT]!))
+    );
+  }
+
+  /**
+   * Applies an address decision to its address's entry `e` as of the decision's own time: the
+   * address is covered from its decidedAt on, whether or not it sends again (an address the
+   * allowlist holds is not: it always wins). Its requests still set `caughtAt` (see `applied`).
+   */
+  private decidedOn(e: number, decision: Cover): void {
+    const entries = this.entries;
+    const flags = entries.numPages[e >>> PAGE_BITS]![(e & PAGE_MASK) * E_STRIDE + E_FLAGS]!;
+    if (decision.strength === 0 || (flags & B_ALLOWLISTED) !== 0) return;
+    const times = entries.timePages[e >>> PAGE_BITS]!;
+    const to = (e & PAGE_MASK) * T_STRIDE + T_DECIDED_AT;
+    // A time that is not a number writes none, as in `applied`.
+    if (decision.decidedAt < times[to]! || Number.isNaN(times[to]!)) times[to] = decision.decidedAt;
+    this.strengthen(e, decision);
+  }
+
+  /** Raises entry `e`'s verdict to `decision`'s action and notes its key (at most MAX_KEYS_PER_CLIENT). */
+  private strengthen(e: number, decision: Cover): void {
+    const entries = this.entries;
+    const num = entries.numPages[e >>> PAGE_BITS]!;
+    const o = (e & PAGE_MASK) * E_STRIDE;
     const flags = num[o + E_FLAGS]!;
     if (decision.strength > (flags & B_STRENGTH))
       num[o + E_FLAGS] = (flags & ~B_STRENGTH) | decision.strength;
@@ -666,10 +723,6 @@ export class VerdictBacktest {
     } else if (by.length < MAX_KEYS_PER_CLIENT && !by.includes(decision.key)) {
       entries.by.set(e, by.concat(decision.key));
     }
-    return (
-      !Number.isNaN(times[to + T_DECIDED_AT]!) &&
-      (decision.strength < 2 || !Number.isNaN(times[to + T_CAUGHT_AT]!))
-    );
   }
 
   /** Requests per minute (epoch ms of the minute), oldest first. */

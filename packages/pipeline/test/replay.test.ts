@@ -184,7 +184,8 @@ test('a verdict lists each decision key that covered the client once, in the ord
     ip: '192.0.2.7',
     requests: 25,
     verdict: 'block',
-    decidedAt: T0 + 2,
+    // The address decision's own time: it covers its address from then on (not from the next request).
+    decidedAt: T0 + 1,
     caughtAt: T0 + 5,
     by: ['ip:192.0.2.7', 'range:192.0.2.0/24', ...[0, 1, 2, 3, 4, 5].map((i) => `fp:h1:tool${i}`)],
   });
@@ -263,7 +264,8 @@ test('the backtest applies decisions published before an address is seen, upgrad
   request(T0 + 10, '198.51.100.1');
   decide('range:198.51.100.0/24', null, T0 + 11);
   request(T0 + 12, '198.51.100.1');
-  // Outside its window a decision covers nothing.
+  // A request outside its window is not covered (nor flagged, nor caught), but the address was
+  // decided on: its verdict says so.
   decide('ip:203.0.113.10', 'block', T0 + 13);
   request(T0 + 70_000, '203.0.113.10');
 
@@ -272,7 +274,8 @@ test('the backtest applies decisions published before an address is seen, upgrad
     ip: '203.0.113.9',
     requests: 3,
     verdict: 'block',
-    decidedAt: T0 + 1,
+    // Decided at T0, before its first request: covered from the decision on.
+    decidedAt: T0,
     caughtAt: T0 + 3,
     by: ['ip:203.0.113.9'],
   });
@@ -285,9 +288,84 @@ test('the backtest applies decisions published before an address is seen, upgrad
     caughtAt: T0 + 10,
     by: ['range:198.51.100.0/24'],
   });
-  assert.equal(verdicts.get('203.0.113.10')?.verdict, 'allow');
+  assert.deepEqual(verdicts.get('203.0.113.10'), {
+    ip: '203.0.113.10',
+    requests: 1,
+    verdict: 'block',
+    decidedAt: T0 + 13,
+    caughtAt: null,
+    by: ['ip:203.0.113.10'],
+  });
   const flagged = backtest.timelineByMinute().reduce((sum, m) => sum + m.flagged, 0);
   assert.equal(flagged, 5);
+});
+
+test('an address decision covers its address from its decidedAt, whether or not it sends again; range and fingerprint decisions only the requests they match', () => {
+  const backtest = new VerdictBacktest({
+    allowlist: new Allowlist(['192.0.2.99/32']),
+    prefixOf: (ip) => (ip.startsWith('198.51.100.') ? '198.51.100.0/24' : null),
+    httpFingerprint: (log) => `h1:${log.userAgent}`,
+  });
+  const decide = (key: string, action: Decision['action'] | null, decidedAt: number) =>
+    backtest.onDecision(key, action === null ? null : decisionOn(key, action, decidedAt));
+  const request = (time: number, ip: string, userAgent = 'tool') =>
+    backtest.onRequest(get(time, ip, '/', { userAgent }));
+  // Each seen once, then decided on, and silent afterwards.
+  request(T0, '192.0.2.1');
+  request(T0, '192.0.2.2');
+  request(T0, '198.51.100.1', 'other');
+  request(T0, '192.0.2.3', 'swarm');
+  request(T0, '192.0.2.99');
+  decide('ip:192.0.2.1', 'block', T0 + 5);
+  decide('ip:192.0.2.2', 'throttle', T0 + 5);
+  decide('range:198.51.100.0/24', 'block', T0 + 5);
+  decide('fp:h1:swarm', 'block', T0 + 5);
+  decide('ip:192.0.2.99', 'block', T0 + 5);
+  // Covered through a request first, then by an address decision dated earlier (published later):
+  // the earlier time is when it was first covered.
+  request(T0 + 10, '198.51.100.2', 'other');
+  decide('ip:198.51.100.2', 'challenge', T0 + 8);
+  // Decided on before its first request, the decision lifted before it came: covered all the same.
+  decide('ip:203.0.113.1', 'challenge', T0 + 20);
+  decide('ip:203.0.113.1', null, T0 + 30);
+  request(T0 + 40, '203.0.113.1');
+
+  const verdicts = new Map(
+    [...backtest.verdicts()].map((v) => [v.ip, [v.verdict, v.decidedAt, v.caughtAt, v.by.join()]]),
+  );
+  assert.deepEqual(Object.fromEntries(verdicts), {
+    '192.0.2.1': ['block', T0 + 5, null, 'ip:192.0.2.1'],
+    '192.0.2.2': ['throttle', T0 + 5, null, 'ip:192.0.2.2'],
+    // A range or fingerprint decision covers only the requests it matched: none came.
+    '198.51.100.1': ['allow', null, null, ''],
+    '192.0.2.3': ['allow', null, null, ''],
+    // The allowlist always wins.
+    '192.0.2.99': ['allow', null, null, ''],
+    '198.51.100.2': ['block', T0 + 8, T0 + 10, 'range:198.51.100.0/24,ip:198.51.100.2'],
+    '203.0.113.1': ['challenge', T0 + 20, null, 'ip:203.0.113.1'],
+  });
+  // Requests stay what the timeline counts: only the one a decision covered is flagged.
+  assert.equal(
+    backtest.timelineByMinute().reduce((sum, m) => sum + m.flagged, 0),
+    1,
+  );
+});
+
+test('an address decision on an address the full table cannot take leaves it untracked, counted as overflow', () => {
+  const backtest = new VerdictBacktest({
+    allowlist: new Allowlist([]),
+    prefixOf: () => null,
+    httpFingerprint: () => 'h1:x',
+    maxClients: 1,
+  });
+  backtest.onRequest(get(T0, '192.0.2.1', '/'));
+  backtest.onDecision('ip:192.0.2.2', decisionOn('ip:192.0.2.2', 'block', T0 + 1));
+  backtest.onRequest(get(T0 + 2, '192.0.2.2', '/'));
+  assert.deepEqual(
+    [...backtest.verdicts()].map((v) => [v.ip, v.verdict]),
+    [['192.0.2.1', 'allow']],
+  );
+  assert.equal(backtest.overflow, 1);
 });
 
 test('unverified crawlers: a client is classified again when its UA changes, counted from its first claim, allowlisted and untracked addresses too', () => {

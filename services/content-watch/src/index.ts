@@ -1,4 +1,4 @@
-import type { EdgeguardConfig } from '@edgeguard/config';
+import { detectionAllowlist, type EdgeguardConfig } from '@edgeguard/config';
 import { runTopologyStage } from '@edgeguard/kafka';
 
 /**
@@ -6,5 +6,9 @@ import { runTopologyStage } from '@edgeguard/kafka';
  * group, scaled by partitions). `workers`: as for the profiler.
  */
 export function runContentWatch(config: EdgeguardConfig, service: { workers?: number } = {}): Promise<void> {
-  return runTopologyStage('content-watch', { detect: config.detect, allowlist: config.allowlist }, service);
+  return runTopologyStage(
+    'content-watch',
+    { detect: config.detect, allowlist: detectionAllowlist(config) },
+    service,
+  );
 }

@@ -1,4 +1,4 @@
-import type { EdgeguardConfig } from '@edgeguard/config';
+import { detectionAllowlist, type EdgeguardConfig } from '@edgeguard/config';
 import { AllowlistTimeline } from '@edgeguard/detect';
 import {
   AllowlistFollower,
@@ -31,7 +31,7 @@ export function runDecider(config: EdgeguardConfig): Promise<void> {
     createStage: (partitions) => {
       const { topology } = createTopology({
         detect: config.detect,
-        allowlist: config.allowlist,
+        allowlist: detectionAllowlist(config),
         partitions: partitions[TOPICS.accessLogs] ?? 1,
         allowlistTimeline: timeline,
       });

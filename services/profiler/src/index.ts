@@ -1,4 +1,4 @@
-import type { EdgeguardConfig } from '@edgeguard/config';
+import { detectionAllowlist, type EdgeguardConfig } from '@edgeguard/config';
 import { runTopologyStage } from '@edgeguard/kafka';
 
 /**
@@ -7,5 +7,9 @@ import { runTopologyStage } from '@edgeguard/kafka';
  * `EDGEGUARD_WORKERS`, else 0).
  */
 export function runProfiler(config: EdgeguardConfig, service: { workers?: number } = {}): Promise<void> {
-  return runTopologyStage('profiler', { detect: config.detect, allowlist: config.allowlist }, service);
+  return runTopologyStage(
+    'profiler',
+    { detect: config.detect, allowlist: detectionAllowlist(config) },
+    service,
+  );
 }

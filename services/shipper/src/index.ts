@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import type { EdgeguardConfig } from '@edgeguard/config';
+import { type EdgeguardConfig, trustedProxiesWarning } from '@edgeguard/config';
 import {
   AccessLogProducer,
   createKafka,
@@ -210,8 +210,14 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
       if (wait) await wait;
     }
   };
-  /** After each batch or chunk: pacing (--rate) and progress. */
+  let formatChecked = false;
+  /** After each batch or chunk: pacing (--rate), progress, and once the format is known, its check. */
   const paced = async (): Promise<void> => {
+    if (!formatChecked && parser.format !== 'auto') {
+      formatChecked = true;
+      const warning = trustedProxiesWarning(config, parser.format);
+      if (warning !== null) logger.warn({ format: parser.format }, warning);
+    }
     if (options.rate && options.rate > 0) {
       // Pace by wall clock: lines so far should have taken lines/rate seconds.
       const ahead = (lines / options.rate) * 1000 - (Date.now() - started);

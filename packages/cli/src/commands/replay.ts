@@ -21,7 +21,9 @@ Input:
   --trusted-proxies CIDRS     comma-separated proxies whose X-Forwarded-For is believed; the client
                               is the rightmost untrusted hop (repeatable). REPLACES the config's
                               input.trustedProxies: which proxies to believe depends on where the
-                              log was written, so a flag for another site's log must not inherit
+                              log was written, so a flag for another site's log must not inherit.
+                              Never decided on; warns when the format logs no X-Forwarded-For
+                              (combined, apache)
   --allowlist CIDRS           comma-separated addresses/CIDRs never blocked (repeatable). ADDS to
                               the config's allowlist: entries there are never dropped by a flag
   --config FILE               JSON config (see docs/CONFIG.md); flags override it
@@ -31,9 +33,11 @@ any input is read, so a path that cannot be written fails at once (exit 2, namin
   --decisions FILE            every decision published: key, scope, value, action, reason, signals,
                               score, decidedAt, expiresAt
   --verdicts FILE             one line per client address: ip, requests, verdict (strongest action
-                              that covered it), decidedAt (first covered), caughtAt (the log time of
-                              its first request covered by a block or challenge; null if none), by
-                              (decision keys)
+                              that covered it: a decision on the address from its decidedAt on, a
+                              range or fingerprint decision through the requests it matched),
+                              decidedAt (first covered), caughtAt (the log time of its first
+                              request covered by a block or challenge; null if none), by (decision
+                              keys)
   --policies FILE             cache-policy updates: key, match, the cache knobs, reason, signals,
                               decidedAt, expiresAt, version
   --report FILE               JSON summary (the same numbers as the printed summary, and more)
