@@ -465,6 +465,44 @@ describe('edgeguard replay', () => {
     );
   });
 
+  it('keeps a fingerprint decision steady when the demo sits behind load balancers it cannot see through', () => {
+    // The demo log with X-Forwarded-For moved after the host: read as combined, all its traffic
+    // comes from its 6 balancers (allowlisted as trusted proxies), each mixing people and bots. The
+    // credential-stuffing fingerprint's block used to be replaced on every partial, escalating
+    // each time: 226 publishes of one key in 10 minutes, 24 h blocks.
+    const fixtures = new URL('../../testkit/fixtures/', import.meta.url).pathname;
+    const log = join(work, 'demo-behind-balancers.log');
+    writeFileSync(
+      log,
+      gunzipSync(readFileSync(join(fixtures, 'demo.log.gz')))
+        .toString('utf8')
+        .replace(/ ("[^"]*") (\S+) (\S+) \S+ \S+ "[^"]*"$/gm, ' $2 $3 $1'),
+    );
+    const decisions = join(work, 'behind-balancers-decisions.ndjson');
+    const run = edgeguard([
+      'replay',
+      log,
+      '--trusted-proxies',
+      '10.0.0.0/8',
+      '--quiet',
+      '--decisions',
+      decisions,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const published = new Map<string, Record<string, unknown>[]>();
+    for (const d of readNdjson(decisions))
+      published.set(String(d.key), [...(published.get(String(d.key)) ?? []), d]);
+    const stuffing = published.get('fp:h1:664070570986') ?? [];
+    assert.ok(stuffing.length >= 1 && stuffing.length <= 4, `published ${stuffing.length} times`);
+    for (const [key, list] of published) assert.ok(list.length <= 4, `${key} published ${list.length} times`);
+    for (const d of stuffing) {
+      assert.ok(
+        Date.parse(String(d.expiresAt)) - Date.parse(String(d.decidedAt)) <= 3_600_000,
+        'never escalated',
+      );
+    }
+  });
+
   it('reads the log from stdin with -', () => {
     const run = edgeguard(['replay', '-', '--quiet', '--report', join(work, 'stdin.json')], sampleLog());
     assert.equal(run.code, 0, run.stderr);

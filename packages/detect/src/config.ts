@@ -225,6 +225,15 @@ export const defaultDetectConfig = {
      */
     sharedAction: 'throttle',
     /**
+     * Hysteresis of a fingerprint decision (share of each threshold, 0–1): made at
+     * `maxHumanShare`, `minClients` and `minRequestsForAddressDecisions`, it is lifted (or its
+     * action changed) only once the value is past the threshold by this share of it — humans
+     * above 1.2 %, clients under 3.6, requests per client over 3.6 or under 2.4 with the defaults.
+     * A value hovering at a threshold (every address behind a few load balancers mixes people and
+     * bots) otherwise lifted and re-made the decision on every partial. 0 turns it off.
+     */
+    hysteresisShare: 0.2,
+    /**
      * Bot-shaped addresses remembered per fingerprint while it is not (yet) suspect, judged when
      * it turns suspect (a swarm ramping up is recognised a few seconds after its first addresses).
      * Beyond it the oldest are forgotten; those still active are re-signalled anyway.

@@ -402,6 +402,12 @@ class ActiveDecision {
     readonly scope: DecisionScope,
     readonly value: string,
     readonly action: Action,
+    /**
+     * The action the rules asked for, before escalation stepped it up: what a later evaluation
+     * compares with to tell whether the rules now ask for less (an escalated block made for a
+     * throttle is not "weaker now" when the rules still ask for a throttle).
+     */
+    readonly ruleAction: Action,
     readonly reason: string,
     readonly score: number,
     readonly decidedAt: number,
@@ -980,16 +986,34 @@ export class Decider {
       if (!this.allowlist.has(pending.ip)) this.decideClient(pending, aggregate.suspect, sink, true);
     }
 
+    // Schmitt-trigger thresholds: an active decision is undone only once a value that made it is
+    // past its threshold by `hysteresisShare` of it, so a value hovering at the threshold does not
+    // lift and re-make it (or weaken and strengthen it) partial after partial.
+    const band = cfg.hysteresisShare;
+    const shared = this.sharedAction();
     if (humanShare > cfg.maxHumanShare || established >= PRESENT || clients < cfg.minClients) {
-      if (current !== undefined && actionStrength(current.action) > actionStrength(this.sharedAction())) {
+      if (
+        current !== undefined &&
+        actionStrength(current.action) > actionStrength(shared) &&
+        (humanShare > cfg.maxHumanShare * (1 + band) ||
+          established >= PRESENT ||
+          clients < cfg.minClients * (1 - band))
+      ) {
         this.remove(current, this.now, sink);
         this.stats.decisionsLifted++;
       }
       return;
     }
-    const action = perClient < cfg.minRequestsForAddressDecisions ? ruleAction : this.sharedAction();
-    if (current !== undefined && actionStrength(current.action) > actionStrength(action)) {
-      // Weaker now (clients send enough requests each for address decisions): replace.
+    // A decision made for few requests per client keeps the rule's action until clients send
+    // clearly enough for address decisions; one made for enough keeps `sharedAction` until clearly
+    // fewer.
+    let minRequests = cfg.minRequestsForAddressDecisions;
+    if (current !== undefined)
+      minRequests *= actionStrength(current.ruleAction) > actionStrength(shared) ? 1 + band : 1 - band;
+    const action = perClient < minRequests ? ruleAction : shared;
+    if (current !== undefined && actionStrength(current.ruleAction) > actionStrength(action)) {
+      // The rules ask for less than they made it for (clients send enough requests each for
+      // address decisions): replace. An escalated decision is compared by what it was made for.
       this.remove(current, this.now, sink);
     }
     evidence.push({
@@ -1116,6 +1140,8 @@ export class Decider {
     let durationMs: number;
     let isNew = false;
     let offences = 0;
+    /** A new decision on a key whose last one was lifted before it expired (see below). */
+    let resumed = false;
     let key: string;
     if (current !== undefined) {
       key = current.key;
@@ -1139,11 +1165,17 @@ export class Decider {
     } else {
       isNew = true;
       key = `${scope === 'fingerprint' ? 'fp' : scope}:${value}`;
-      offences = this.history.offences(value, now, historySpace(scope));
-      const step = Math.min(LADDER.length - 1, LADDER.indexOf(ruleAction) + offences);
+      const space = historySpace(scope);
+      offences = this.history.offences(value, now, space);
+      // Lifted before it expired (real people seen, the rules asking for less, the guard) and made
+      // again before it would have: the same offence going on, not a repeat. It takes the step it
+      // had; counting it again escalated a decision every time a value crossed a threshold.
+      resumed = offences > 0 && now < this.history.until(value, space);
+      const repeats = resumed ? offences - 1 : offences;
+      const step = Math.min(LADDER.length - 1, LADDER.indexOf(ruleAction) + repeats);
       action = LADDER[step]!;
       const d = this.config.decisions;
-      durationMs = Math.min(d.maxDurationMs, this.baseDuration(action) * d.escalationFactor ** offences);
+      durationMs = Math.min(d.maxDurationMs, this.baseDuration(action) * d.escalationFactor ** repeats);
       expiresAt = now + durationMs;
       if (this.activeCount() >= this.config.bounds.maxDecisions) {
         this.stats.decisionsDropped++;
@@ -1172,6 +1204,9 @@ export class Decider {
       scope,
       value,
       action,
+      current !== undefined && actionStrength(current.ruleAction) > actionStrength(ruleAction)
+        ? current.ruleAction
+        : ruleAction,
       reason,
       score,
       decision.decidedAt,
@@ -1189,7 +1224,8 @@ export class Decider {
       (d, version) => this.activeIn(d.scope).get(d.value)?.version === version,
     );
     if (isNew) {
-      this.history.add(value, now, offences, historySpace(scope));
+      if (resumed) this.history.resume(value, expiresAt, historySpace(scope));
+      else this.history.add(value, now, offences, historySpace(scope), expiresAt);
       if (scope === 'ip' && prefix !== null && this.config.range.enabled) {
         this.prefixAggregate(prefix).badAddresses++;
       }

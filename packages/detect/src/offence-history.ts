@@ -15,7 +15,7 @@
  * counted as expired could depend on how fast a replay ran. Here the clock is the decider's.
  */
 export class OffenceHistory {
-  private readonly spaces: Map<string, { offences: number; at: number; used: number }>[];
+  private readonly spaces: Map<string, { offences: number; at: number; used: number; until: number }>[];
   /** Reads and writes so far: a record's `used` is the count at its last one. */
   private uses = 0;
 
@@ -47,17 +47,32 @@ export class OffenceHistory {
   }
 
   /**
-   * Counts one more offence on `key` (of `space`) at `now`. A caller that has just asked
-   * `offences(key, now, space)` passes the answer as `known`, which saves asking again (the answer
-   * would be the same). 0 then means the key is not held (`offences` forgot it if it was stale):
-   * nothing to take out first.
+   * Counts one more offence on `key` (of `space`) at `now`, whose decision runs `until`. A caller
+   * that has just asked `offences(key, now, space)` passes the answer as `known`, which saves
+   * asking again (the answer would be the same). 0 then means the key is not held (`offences`
+   * forgot it if it was stale): nothing to take out first.
    */
-  add(key: string, now: number, known?: number, space = 0): void {
+  add(key: string, now: number, known?: number, space = 0, until = now): void {
     const entries = this.spaces[space]!;
     const offences = known ?? this.offences(key, now, space);
     if (known !== 0) entries.delete(key);
     if (this.size >= this.max) this.evictLeastRecent();
-    entries.set(key, { offences: offences + 1, at: now, used: ++this.uses });
+    entries.set(key, { offences: offences + 1, at: now, used: ++this.uses, until });
+  }
+
+  /**
+   * When the decision of `key`'s latest offence would have expired (−∞ if none is held). Asked
+   * right after `offences` found one: a key decided again before then was lifted early, and its
+   * new decision is the same offence (a flap), not a repeat.
+   */
+  until(key: string, space = 0): number {
+    return this.spaces[space]!.get(key)?.until ?? Number.NEGATIVE_INFINITY;
+  }
+
+  /** The decision of `key`'s latest offence, made again without a new offence, now runs `until`. */
+  resume(key: string, until: number, space = 0): void {
+    const entry = this.spaces[space]!.get(key);
+    if (entry !== undefined && until > entry.until) entry.until = until;
   }
 
   private evictLeastRecent(): void {

@@ -337,6 +337,81 @@ test('credential stuffing spread over addresses, one request each, is decided on
   assert.equal(decision.action, 'block', 'address decisions cannot stop 1 request per address');
 });
 
+/**
+ * Credential stuffing on one fingerprint, one partial a second for `seconds` from `from`: `clients`
+ * addresses a second, `perClient` failed login posts each.
+ */
+function stuffing(
+  d: Decider,
+  sink: Collect,
+  from: number,
+  seconds: number,
+  perClient: (s: number) => number,
+): void {
+  for (let s = 0; s < seconds; s++) {
+    const requests = 2 * perClient(s);
+    d.process(
+      fingerprint({
+        fingerprint: 'h1:stuffer',
+        time: from + s * 1_000,
+        requests,
+        loginPosts: requests,
+        authFailures: requests,
+        pages: requests,
+        clients: 2,
+      }),
+      sink,
+    );
+  }
+}
+
+/** What was published on `key`: actions, and tombstones as null. */
+function history(sink: Collect, key: string): (string | null)[] {
+  return sink.published.filter((p) => p.key === key).map((p) => p.decision?.action ?? null);
+}
+
+test('a fingerprint block whose clients start sending enough requests each becomes a throttle once, not a flap that escalates', () => {
+  // Behind a few load balancers the same "clients" send more and more requests each: the block
+  // made for one request per address gives way to the shared throttle. It used to be replaced on
+  // every partial, each replacement a repeat offence: block 1 h, 4 h, 8 h, 16 h, then 24 h every second.
+  const { d, sink } = decider();
+  stuffing(d, sink, T0, 10, () => 1);
+  stuffing(d, sink, T0 + 10_000, 170, () => 6);
+  assert.deepEqual(history(sink, 'fp:h1:stuffer'), ['block', null, 'throttle']);
+  const throttle = sink.latest('fp:h1:stuffer')!;
+  assert.equal(throttle.expiresAt - throttle.decidedAt, 600_000, 'the replacement is not escalated');
+});
+
+test('requests per client hovering at minRequestsForAddressDecisions do not switch a fingerprint decision back and forth', () => {
+  const { d, sink } = decider();
+  stuffing(d, sink, T0, 10, () => 1);
+  // 2.8 and 3.2 requests per client in turns of five seconds: the window's ratio crosses 3 every few seconds.
+  stuffing(d, sink, T0 + 10_000, 60, () => 3);
+  stuffing(d, sink, T0 + 70_000, 200, (s) => (Math.floor(s / 5) % 2 === 0 ? 2.8 : 3.2));
+  assert.deepEqual(history(sink, 'fp:h1:stuffer'), ['block']);
+});
+
+test('a fingerprint decision lifted and made again before it would have expired is the same offence, not an escalation', () => {
+  const { d, sink } = decider();
+  stuffing(d, sink, T0, 10, () => 1);
+  // Real people show up (lift), then leave: the block comes back for an hour, not two.
+  d.process(
+    fingerprint({
+      fingerprint: 'h1:stuffer',
+      time: T0 + 10_000,
+      clients: 1,
+      humanClients: 1,
+      requests: 1,
+      pages: 1,
+    }),
+    sink,
+  );
+  stuffing(d, sink, T0 + 11_000, 300, () => 1);
+  assert.deepEqual(history(sink, 'fp:h1:stuffer'), ['block', null, 'block']);
+  const again = sink.latest('fp:h1:stuffer')!;
+  assert.equal(again.expiresAt - again.decidedAt, 3_600_000);
+});
+
 test('a fingerprint real people share is never blocked as a whole', () => {
   const { d, sink } = decider();
   for (let s = 0; s < 10; s++) {

@@ -62,3 +62,15 @@ test('keys of different spaces are apart, and the least recently used key of all
   assert.equal(history.offences('b', 6, 2), 1);
   assert.equal(history.offences('c', 6, 0), 1);
 });
+
+test('an offence remembers until when its decision runs; resuming it moves that later, never earlier', () => {
+  const history = new OffenceHistory(10, 1_000_000, 2);
+  assert.equal(history.until('a'), Number.NEGATIVE_INFINITY);
+  history.add('a', 100, 0, 0, 3_700);
+  assert.equal(history.until('a'), 3_700);
+  history.resume('a', 5_000);
+  history.resume('a', 4_000);
+  assert.equal(history.until('a'), 5_000);
+  assert.equal(history.offences('a', 4_500), 1, 'resuming is not another offence');
+  assert.equal(history.until('a', 1), Number.NEGATIVE_INFINITY, 'per space');
+});
