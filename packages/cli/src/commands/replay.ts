@@ -3,6 +3,7 @@ import { loadConfig, suggest, validateConfig } from '@edgeguard/config';
 import { NGINX_VARIABLES, unknownNginxVariables } from '@edgeguard/logformat';
 import { BadInput } from '@edgeguard/schema';
 import { parseCommandArgs } from '../args.js';
+import { EXIT_INPUT_CUT_SHORT, EXIT_NOTHING_PARSED } from '../exit-codes.js';
 import { openOutput } from '../ndjson.js';
 import { replayLog } from '../replay.js';
 import { buildReport, renderSummary } from '../report.js';
@@ -58,10 +59,6 @@ Exit codes:
      outputs are written and stderr names the format and the first rejection. Takes precedence
      over 3.
 `;
-
-/** See the help's exit codes. */
-const EXIT_INPUT_CUT_SHORT = 3;
-const EXIT_NOTHING_PARSED = 4;
 
 export async function replayCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(
