@@ -3,7 +3,7 @@
 // markers, times held back by the clock-jump guard), whether the lines are parsed in the main
 // thread or by worker threads.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -26,6 +26,16 @@ import { edgeguard, uniquePrefix } from './support/services.js';
 
 const PARTITIONS = 3;
 const work = mkdtempSync(join(tmpdir(), 'eg-shipper-'));
+
+/** A topic prefix of its own, with every edgeguard topic created (PARTITIONS partitions each). */
+function freshTopics(name: string): string {
+  const prefix = uniquePrefix(name);
+  const ensure = edgeguard(['topics', 'ensure', '--partitions', String(PARTITIONS)], {
+    EDGEGUARD_TOPIC_PREFIX: prefix,
+  });
+  assert.equal(ensure.code, 0, ensure.stderr);
+  return prefix;
+}
 
 /** Everything on access-logs under `prefix`, per partition, until every partition's end marker. */
 async function readBack(prefix: string): Promise<{ records: AccessLog[][]; ends: number[] }> {
@@ -143,11 +153,7 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
     it(`ships exactly a direct parse: parsed ${variant.name}`, async () => {
       const expected = await directParse(variant.log.plain, variant.log.config);
       assert.ok(expected.rejectedLines.length >= 3, JSON.stringify(expected.rejects));
-      const prefix = uniquePrefix('shipper');
-      const ensure = edgeguard(['topics', 'ensure', '--partitions', String(PARTITIONS)], {
-        EDGEGUARD_TOPIC_PREFIX: prefix,
-      });
-      assert.equal(ensure.code, 0, ensure.stderr);
+      const prefix = freshTopics('shipper');
       const result = await ship({
         input: variant.input,
         config: variant.log.config,
@@ -184,6 +190,54 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
       }
     });
 
+  // A truncated gzip (a copy still being written) and a fake one (magic bytes, then garbage): read
+  // as replay reads them, in the main thread (openLogSource) and by workers (readLineChunks).
+  const cut = join(work, 'edge-cut.log.gz');
+  const whole = readFileSync(edge.gzipped);
+  writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.6)));
+  const fake = join(work, 'fake.log.gz');
+  writeFileSync(fake, Buffer.from('\x1f\x8bgarbage that is not deflate\n', 'latin1'));
+  for (const workers of [0, 1])
+    for (const damaged of [
+      { name: 'a truncated gzip', input: cut, message: /unexpected end of file/ },
+      { name: 'a fake gzip', input: fake, message: /unknown compression method/ },
+    ])
+      it(`ships every whole line before the damage of ${damaged.name}, counts it as bad-gzip and marks end of input (${workers} workers)`, async () => {
+        const expected = await directParse(damaged.input, edge.config);
+        const prefix = freshTopics('shipper-damaged');
+        const result = await ship({
+          input: damaged.input,
+          config: edge.config,
+          workers,
+          chunkBytes: 32 * 1024,
+          environment: { ...kafkaEnvironment(), topicPrefix: prefix },
+        });
+        assert.equal(result.lines, expected.lines, 'the whole lines before the damage');
+        if (damaged.input === cut) assert.ok(expected.lines > 1000, `${expected.lines} lines before the cut`);
+        assert.deepEqual(result.rejects.byReason(), { ...expected.rejects, 'bad-gzip': 1 });
+        const [sample] = result.rejects.samplesOf('bad-gzip');
+        assert.equal(sample?.location, `${damaged.input}:${expected.lines + 1}`, 'the line it broke off');
+        assert.match(result.cutShort ?? '', damaged.message);
+        const back = await readBack(prefix);
+        assert.deepEqual(back.ends, [1, 1, 1], 'end of input marked on every partition');
+        for (let p = 0; p < PARTITIONS; p++)
+          assert.deepEqual(back.records[p], expected.records[p], `partition ${p}: records and order`);
+      });
+
+  it('edgeguard ship exits 3 on a damaged gzip and says so in its summary', () => {
+    const env = { EDGEGUARD_TOPIC_PREFIX: freshTopics('shipper-damaged-cli') };
+    for (const workers of ['0', '1']) {
+      const run = edgeguard(['ship', fake, '--workers', workers], env);
+      assert.equal(run.code, 3, run.stderr);
+      assert.match(run.stderr, /0 produced, 1 rejected/);
+      assert.match(run.stderr, /rejected bad-gzip: 1/);
+      assert.match(
+        run.stderr,
+        /edgeguard ship: input cut short: .*fake\.log\.gz:1: unknown compression method/,
+      );
+    }
+  });
+
   // 500 lines of ~9 KiB make one ~4.5 MiB envelope: over the broker's 1 MiB message.max.bytes, which
   // would refuse it and stop the shipment. Envelopes are halved until each fits a request.
   for (const workers of [0, 1])
@@ -201,11 +255,7 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
       config.input.format = 'combined';
       const expected = await directParse(path, config);
       assert.equal(expected.rejectedLines.length, 0, JSON.stringify(expected.rejects));
-      const prefix = uniquePrefix('shipper-long');
-      const ensure = edgeguard(['topics', 'ensure', '--partitions', String(PARTITIONS)], {
-        EDGEGUARD_TOPIC_PREFIX: prefix,
-      });
-      assert.equal(ensure.code, 0, ensure.stderr);
+      const prefix = freshTopics('shipper-long');
       const result = await ship({
         input: path,
         config,
@@ -222,10 +272,7 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
     // Load-balanced lines with X-Forwarded-For after the host: `auto` reads them as combined.
     const line = (i: number, xffLast: boolean) =>
       `10.0.0.${5 + (i % 2)} - - [27/Nov/2026:10:00:${String(i % 60).padStart(2, '0')} +0000] "GET /p/${i} HTTP/1.1" 200 512 "-" "Mozilla/5.0"${xffLast ? ' shop.example' : ''} "198.51.100.${i % 9}"`;
-    const prefix = uniquePrefix('shipper-proxies');
-    const env = { EDGEGUARD_TOPIC_PREFIX: prefix };
-    const ensure = edgeguard(['topics', 'ensure', '--partitions', String(PARTITIONS)], env);
-    assert.equal(ensure.code, 0, ensure.stderr);
+    const env = { EDGEGUARD_TOPIC_PREFIX: freshTopics('shipper-proxies') };
     const shipped = (xffLast: boolean) => {
       const path = join(work, `proxies-${xffLast}.log`);
       writeFileSync(path, `${Array.from({ length: 60 }, (_, i) => line(i, xffLast)).join('\n')}\n`);
@@ -240,11 +287,7 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
   });
 
   it('holds the reader back while the broker is slow: at most a request in flight and one queued', async () => {
-    const prefix = uniquePrefix('shipper-slow');
-    const ensure = edgeguard(['topics', 'ensure', '--partitions', String(PARTITIONS)], {
-      EDGEGUARD_TOPIC_PREFIX: prefix,
-    });
-    assert.equal(ensure.code, 0, ensure.stderr);
+    const prefix = freshTopics('shipper-slow');
     const kafka = new Kafka({ brokers: kafkaEnvironment().brokers, logLevel: logLevel.NOTHING });
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();

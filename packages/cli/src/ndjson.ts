@@ -1,4 +1,5 @@
-import { createWriteStream, openSync, type WriteStream } from 'node:fs';
+import { createWriteStream, openSync, statSync, type WriteStream } from 'node:fs';
+import { resolve } from 'node:path';
 import { BadInput } from '@edgeguard/schema';
 
 /**
@@ -15,6 +16,62 @@ export function openOutput(flag: string, path: string): number {
     const why = message.replace(/^[A-Z]+: /, '').replace(/, open '.*'$/, '');
     throw new BadInput('bad-output', `${flag} ${path}: cannot write it: ${why} (${code})`, flag);
   }
+}
+
+/**
+ * Refuses, before any output is created or truncated, an output that is the input log (opening it
+ * would empty the log before it is read) and two outputs naming one file (each would truncate the
+ * other's lines). Paths are compared resolved, and for files that exist by device and inode too, so
+ * that `./x`, a symlink or a hard link is caught. The input `-` (stdin) never clashes. `outputs`:
+ * flag and path, the path undefined when the flag is not given.
+ */
+export function refuseClashingOutputs(
+  input: string,
+  outputs: [flag: string, path: string | undefined][],
+): void {
+  const named = outputs.flatMap(([flag, path]) =>
+    path === undefined ? [] : [{ flag, path, ...fileIdentity(path) }],
+  );
+  if (input !== '-') {
+    const log = fileIdentity(input);
+    const clash = named.find((output) => sameFile(output, log));
+    if (clash)
+      throw new BadInput(
+        'bad-output',
+        `${clash.flag} ${clash.path} is the input log ${input}: writing it would empty the log before it is read`,
+        clash.flag,
+      );
+  }
+  for (const [i, output] of named.entries()) {
+    const earlier = named.slice(0, i).find((other) => sameFile(other, output));
+    if (!earlier) continue;
+    const both =
+      earlier.path === output.path
+        ? `${earlier.flag} and ${output.flag} both name ${output.path}`
+        : `${earlier.flag} ${earlier.path} and ${output.flag} ${output.path} are the same file`;
+    throw new BadInput('bad-output', `${both}: each output needs a file of its own`, output.flag);
+  }
+}
+
+interface FileIdentity {
+  resolved: string;
+  /** `dev:ino` of an existing file, null for a path with no file (yet). */
+  inode: string | null;
+}
+
+function fileIdentity(path: string): FileIdentity {
+  let inode: string | null = null;
+  try {
+    const stats = statSync(path, { throwIfNoEntry: false });
+    if (stats) inode = `${stats.dev}:${stats.ino}`;
+  } catch {
+    // Not statable (a directory not searchable...): compared by path only; opening it reports why.
+  }
+  return { resolved: resolve(path), inode };
+}
+
+function sameFile(a: FileIdentity, b: FileIdentity): boolean {
+  return a.resolved === b.resolved || (a.inode !== null && a.inode === b.inode);
 }
 
 /**

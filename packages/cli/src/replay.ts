@@ -4,9 +4,8 @@ import {
   ClockJumpGuard,
   correctRecordTime,
   createParser,
-  type InputDamage,
+  damageRejection,
   openLogSource,
-  REJECT_REASONS,
   sniffFormat,
 } from '@edgeguard/logformat';
 import { type ClientVerdict, createReplay, TOPICS, type UnverifiedCrawler } from '@edgeguard/pipeline';
@@ -248,16 +247,6 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     stats,
     warnings,
   };
-}
-
-/** A damaged gzip as a rejection: where reading stopped, in lines (as zcat would show) and bytes. */
-function damageRejection(input: string, lines: number, damage: InputDamage): BadInput {
-  return new BadInput(
-    REJECT_REASONS.badGzip,
-    `${damage.message} in the gzip data after line ${lines} (byte ${damage.decodedBytes} of the log): the lines before were replayed, the rest could not be read`,
-    undefined,
-    `${input}:${lines + 1}`,
-  );
 }
 
 /** Most severe verdict first, then most requests; a stable order otherwise. */

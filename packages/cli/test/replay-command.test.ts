@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -304,6 +304,41 @@ describe('edgeguard replay', () => {
       assert.equal(run.stdout, '', 'no summary: nothing was replayed');
     });
   }
+
+  it('refuses two outputs naming one file before creating either, naming both flags', () => {
+    const run = edgeguard(
+      ['replay', '-', '--decisions', 'twice.ndjson', '--verdicts', './twice.ndjson'],
+      sampleLog(),
+    );
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(
+      run.stderr,
+      'edgeguard replay: --decisions twice.ndjson and --verdicts ./twice.ndjson are the same file: each output needs a file of its own\n',
+    );
+    assert.equal(existsSync(join(work, 'twice.ndjson')), false, 'nothing created');
+    const same = edgeguard(['replay', '-', '--policies', 'p.ndjson', '--report', 'p.ndjson'], sampleLog());
+    assert.equal(same.code, 2, same.stderr);
+    assert.match(same.stderr, /--policies and --report both name p\.ndjson/);
+  });
+
+  it('refuses an output that is the input log, however spelled, and leaves the log untouched', () => {
+    const log = join(work, 'access.log');
+    writeFileSync(log, sampleLog());
+    symlinkSync(log, join(work, 'access-link.log'));
+    for (const [flag, path] of [
+      ['--report', 'access.log'],
+      ['--decisions', `${work}/./access.log`],
+      ['--verdicts', 'access-link.log'],
+    ] as const) {
+      const run = edgeguard(['replay', log, '--quiet', flag, path]);
+      assert.equal(run.code, 2, run.stderr);
+      assert.equal(
+        run.stderr,
+        `edgeguard replay: ${flag} ${path} is the input log ${log}: writing it would empty the log before it is read\n`,
+      );
+      assert.equal(readFileSync(log, 'utf8'), sampleLog(), `the log is untouched (${flag} ${path})`);
+    }
+  });
 
   it('names the file when an output fails while being written', () => {
     const run = edgeguard(['replay', '-', '--quiet', '--verdicts', '/dev/full'], sampleLog());

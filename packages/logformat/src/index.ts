@@ -40,6 +40,7 @@ export {
 export { REJECT_REASONS, type RejectReason } from './reasons.js';
 export { applyRequestLine, applyRequestTarget } from './request-line.js';
 export {
+  damageRejection,
   gunzipIfGzip,
   type InputDamage,
   type LineBatch,

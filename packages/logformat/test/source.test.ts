@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { constants, gunzipSync, gzipSync } from 'node:zlib';
 import { isBadInput } from '@edgeguard/schema';
 import {
   createParser,
@@ -189,6 +189,21 @@ describe('openLogSource', () => {
     assert.ok(source.damage.brokenLine.length < next.length);
     const delivered = lines.reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0);
     assert.equal(source.damage.decodedBytes, delivered + Buffer.byteLength(source.damage.brokenLine));
+  });
+
+  it('keeps every whole line before the cut however small the reads (zcat keeps them all)', async () => {
+    const log = Array.from({ length: 3000 }, (_, i) => `${sample[i % 50]!} ${(i * 7919) % 100_003}`);
+    const gzip = gzipSync(`${log.join('\n')}\n`);
+    const cut = gzip.subarray(0, Math.floor(gzip.length * 0.7));
+    // What zlib can decode of it at all: a sync flush instead of the final one that fails.
+    const decodable = gunzipSync(cut, { finishFlush: constants.Z_SYNC_FLUSH }).toString();
+    const whole = decodable.slice(0, decodable.lastIndexOf('\n')).split('\n');
+    for (const chunkBytes of [100, 4096, 1024 * 1024]) {
+      const source = openLogSource(file(`cut-${chunkBytes}.log.gz`, cut), { chunkBytes });
+      const { lines } = await collect(source);
+      assert.deepEqual(lines, whole, `reads of ${chunkBytes} bytes`);
+      assert.equal(source.damage?.decodedBytes, Buffer.byteLength(decodable));
+    }
   });
 
   it('reports a fake gzip (magic bytes, then garbage) as damaged input with no lines', async () => {

@@ -13,7 +13,9 @@ import {
   ClockJumpGuard,
   correctRecordTime,
   createParser,
+  damageRejection,
   followLogFile,
+  type InputDamage,
   type LineBatch,
   openLogSource,
   splitLines,
@@ -88,6 +90,12 @@ export interface ShipResult extends ShipProgress {
   clockJumps: ClockJumpCounter;
   /** Event time of the newest record shipped (the end-of-input marker carries it). */
   lastEventTime: number | null;
+  /**
+   * Why the input ended early, as its `bad-gzip` rejection says it (a truncated or corrupt gzip:
+   * every whole line before the damage was shipped and the end-of-input marker sent); null when
+   * read to its end.
+   */
+  cutShort: string | null;
 }
 
 /**
@@ -95,6 +103,8 @@ export interface ShipResult extends ShipProgress {
  * parsers and trusted-proxy rules as `replay`, and produces AccessLogs to `access-logs` keyed by
  * client address, in Avro batches. A one-shot run ends with an end-of-input marker on every
  * partition and resolves once the broker acknowledged everything. Bad lines are counted, never sent.
+ * A damaged gzip ends the input where it breaks off, as `replay` reads it: the lines before are
+ * shipped, the damage is one `bad-gzip` rejection and `cutShort` says where.
  */
 export async function ship(options: ShipOptions): Promise<ShipResult> {
   const environment = options.environment ?? kafkaEnvironment();
@@ -138,6 +148,15 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
   const maxLineBytes = 4 * config.input.maxLineLength;
 
   const rejects = new RejectCounter();
+  let cutShort: BadInput | null = null;
+  /** Counted once, after the last whole line shipped, so that its line number follows theirs. */
+  const countDamage = (damage: InputDamage | null): BadInput | null => {
+    if (!damage) return null;
+    const bad = damageRejection(input, lines, damage);
+    rejects.record(bad, damage.brokenLine);
+    rejectedCounter.inc({ reason: bad.reason });
+    return bad;
+  };
   // One shipment, one source: its lines come in the order one server's clock wrote them (a
   // followed file's rotations included), so one guard keeps a lone forward-dated line from moving
   // event time for every consumer downstream. Its newest time is the newest record shipped.
@@ -245,15 +264,19 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
         maxLineBytes,
       });
       await shipChunks(chunks, pool);
+      cutShort = countDamage(chunks.damage);
       await out.end(clockGuard.newest ?? 0);
     } else {
-      const batches = options.follow
-        ? followLogFile(input, {
+      const source = options.follow
+        ? null
+        : openLogSource(input, { maxLineLength: config.input.maxLineLength });
+      const batches = source
+        ? source.batches()
+        : followLogFile(input, {
             fromStart: options.fromStart,
             signal: options.signal,
             maxLineLength: config.input.maxLineLength,
-          }).batches
-        : openLogSource(input, { maxLineLength: config.input.maxLineLength }).batches();
+          }).batches;
       for await (const batch of batches) {
         // Live: the machine's clock is a reference too, so the first lines after a quiet spell
         // (more than maxClockJumpMs without traffic) are not held at the time before it, where
@@ -264,17 +287,31 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
         await paced();
         if (options.signal?.aborted) break;
       }
-      if (options.follow) await out.flush();
-      else await out.end(clockGuard.newest ?? 0);
+      if (source) {
+        cutShort = countDamage(source.damage);
+        await out.end(clockGuard.newest ?? 0);
+      } else await out.flush(); // followed: no end of input
     }
   } finally {
     await pool?.close();
     await producer.disconnect();
     await health?.close();
   }
-  const result = { ...progress(), rejects, clockJumps, lastEventTime: clockGuard.newest };
+  const result: ShipResult = {
+    ...progress(),
+    rejects,
+    clockJumps,
+    lastEventTime: clockGuard.newest,
+    cutShort: cutShort?.message ?? null,
+  };
   logger.info(
-    { ...progress(), workers, rejectedByReason: rejects.byReason(), clockJumps: clockJumps.toJSON() },
+    {
+      ...progress(),
+      workers,
+      rejectedByReason: rejects.byReason(),
+      clockJumps: clockJumps.toJSON(),
+      cutShort: result.cutShort,
+    },
     'shipped',
   );
   return result;

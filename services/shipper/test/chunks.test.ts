@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { splitLines } from '@edgeguard/logformat';
-import { alignToLines, streamReader } from '../src/chunks.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { openLogSource, splitLines } from '@edgeguard/logformat';
+import { alignToLines, readLineChunks, streamReader } from '../src/chunks.js';
 
 async function* pieces(bytes: Buffer, sizes: number[]): AsyncGenerator<Buffer> {
   let at = 0;
@@ -77,5 +81,49 @@ describe('alignToLines', () => {
       const expected = await collect(splitLines(pieces(bytes, sizes), maxLineBytes));
       assert.deepEqual(await viaChunks(bytes, sizes, maxLineBytes, chunkBytes), expected, `round ${round}`);
     }
+  });
+});
+
+describe('readLineChunks', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'shipper-chunks-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('ends a truncated gzip after its last whole line and reports the damage as openLogSource does', async () => {
+    const log = Array.from(
+      { length: 4000 },
+      (_, i) => `198.51.100.${i % 250} line ${i} ${(i * 7919) % 100_003}`,
+    );
+    const gzip = gzipSync(`${log.join('\n')}\n`);
+    const path = join(dir, 'cut.log.gz');
+    writeFileSync(path, gzip.subarray(0, Math.floor(gzip.length * 0.6)));
+    const source = openLogSource(path);
+    const expected = await collect(source.batches());
+    assert.ok(expected.length > 1000 && expected.length < 4000, `${expected.length} lines before the cut`);
+    for (const chunkBytes of [100, 4096, 1024 * 1024]) {
+      const chunks = readLineChunks(path, { maxLineBytes: 1024, chunkBytes });
+      const lines: string[] = [];
+      for await (const chunk of chunks) lines.push(...(await collect(splitLines(only(chunk), 1024))));
+      assert.deepEqual(lines, expected, `chunks of ${chunkBytes}: the broken-off line left out`);
+      assert.deepEqual(chunks.damage, source.damage, `chunks of ${chunkBytes}`);
+    }
+    assert.ok(source.damage?.brokenLine, 'the cut fell inside a line');
+  });
+
+  it('reports a fake gzip (magic bytes, then garbage) as damage with no chunks', async () => {
+    const path = join(dir, 'fake.gz');
+    writeFileSync(path, Buffer.from('\x1f\x8bnot gzip at all\n', 'latin1'));
+    const chunks = readLineChunks(path, { maxLineBytes: 1024 });
+    for await (const chunk of chunks) assert.fail(`a chunk: ${chunk.length} bytes`);
+    assert.match(chunks.damage?.message ?? '', /unknown compression method/);
+  });
+
+  it('reads an intact gzip to its end with no damage', async () => {
+    const path = join(dir, 'whole.log.gz');
+    writeFileSync(path, gzipSync('a\nbb\nccc'));
+    const chunks = readLineChunks(path, { maxLineBytes: 1024 });
+    const lines: string[] = [];
+    for await (const chunk of chunks) lines.push(...(await collect(splitLines(only(chunk), 1024))));
+    assert.deepEqual(lines, ['a', 'bb', 'ccc']);
+    assert.equal(chunks.damage, null);
   });
 });

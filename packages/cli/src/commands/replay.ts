@@ -3,7 +3,8 @@ import { loadConfig, suggest, validateConfig } from '@edgeguard/config';
 import { NGINX_VARIABLES, unknownNginxVariables } from '@edgeguard/logformat';
 import { BadInput } from '@edgeguard/schema';
 import { parseCommandArgs } from '../args.js';
-import { openOutput } from '../ndjson.js';
+import { EXIT_INPUT_CUT_SHORT, EXIT_NOTHING_PARSED } from '../exit-codes.js';
+import { openOutput, refuseClashingOutputs } from '../ndjson.js';
 import { replayLog } from '../replay.js';
 import { buildReport, renderSummary } from '../report.js';
 
@@ -29,7 +30,9 @@ Input:
   --config FILE               JSON config (see docs/CONFIG.md); flags override it
 
 Outputs (NDJSON unless noted; times are log time, ISO 8601). Each is created or truncated before
-any input is read, so a path that cannot be written fails at once (exit 2, naming flag and path):
+any input is read, so a path that cannot be written fails at once (exit 2, naming flag and path),
+and so does an output that is the input log or a file another output names (nothing is created
+or truncated then; a symlink or another spelling of the path counts as the same file):
   --decisions FILE            every decision published: key, scope, value, action, reason, signals,
                               score, decidedAt, expiresAt
   --verdicts FILE             one line per client address: ip, requests, verdict (strongest action
@@ -48,8 +51,8 @@ any input is read, so a path that cannot be written fails at once (exit 2, namin
 Exit codes:
   0  done
   1  could not run: the input cannot be opened, an output could not be written
-  2  bad usage or config, or an output path that cannot be written (the flag or field is named;
-     nothing was read)
+  2  bad usage or config, or an output path that cannot be written, is the input log or is
+     named by two outputs (the flag or field is named; nothing was read or written)
   3  the input was cut short (a truncated or corrupt gzip): every line before the damage was
      replayed and all outputs written; the report counts it as rejected reason 'bad-gzip' with
      the file and line where reading stopped. Non-zero so that a script does not take a partial
@@ -58,10 +61,6 @@ Exit codes:
      outputs are written and stderr names the format and the first rejection. Takes precedence
      over 3.
 `;
-
-/** See the help's exit codes. */
-const EXIT_INPUT_CUT_SHORT = 3;
-const EXIT_NOTHING_PARSED = 4;
 
 export async function replayCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(
@@ -111,6 +110,12 @@ export async function replayCommand(argv: string[]): Promise<number> {
     );
   }
 
+  refuseClashingOutputs(input, [
+    ['--decisions', values.decisions],
+    ['--verdicts', values.verdicts],
+    ['--policies', values.policies],
+    ['--report', values.report],
+  ]);
   const reportFd = values.report ? openOutput('--report', values.report) : null;
   const result = await replayLog({
     input,

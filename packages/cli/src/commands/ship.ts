@@ -2,13 +2,15 @@ import { loadConfig, validateConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
 import { ship } from '@edgeguard/service-shipper';
 import { parseCommandArgs, workerCount } from '../args.js';
+import { EXIT_INPUT_CUT_SHORT } from '../exit-codes.js';
 import { positiveInt } from './topics.js';
 
 export const shipHelp = `Usage: edgeguard ship <file|-> [--rate N] [--workers N] [--format NAME] [--trusted-proxies CIDRS] [--config FILE]
 
 The shipper as a one-shot command: parses the log exactly as 'edgeguard replay' does and produces
 it to the access-logs topic (Avro batches keyed by client address), then marks end of input and
-exits once the broker has acknowledged everything.
+exits once the broker has acknowledged everything. Bad lines are counted by reason (the
+summary on stderr), never sent.
 
   --rate N                    at most N lines per second (replay a log at a given speed)
   --workers N                 worker threads that parse and Avro-encode while the main thread
@@ -19,6 +21,15 @@ exits once the broker has acknowledged everything.
   --config FILE               JSON config (docs/CONFIG.md)
 
 Environment: KAFKA_BROKERS, EDGEGUARD_TOPIC_PREFIX, EDGEGUARD_SHIP_WORKERS.
+
+Exit codes:
+  0  done: every line shipped or counted as rejected, end of input marked
+  1  could not run: the input cannot be opened, Kafka did not answer or refused the shipment
+  2  bad usage or config (the flag or field is named)
+  3  the input was cut short (a truncated or corrupt gzip), as for replay: every whole line
+     before the damage was shipped and end of input marked; counted as rejected reason
+     'bad-gzip' with the file and line where reading stopped. Non-zero so that a script does
+     not take a partial log for the whole log.
 `;
 
 export async function shipCommand(argv: string[]): Promise<number> {
@@ -70,5 +81,9 @@ export async function shipCommand(argv: string[]): Promise<number> {
     process.stderr.write(
       `  clock jumps: ${jumps.total} lines dated too far ahead of the lines before them, shipped at their time (e.g. ${jumps.samples[0]!.location} logged ${jumps.samples[0]!.loggedTime})\n`,
     );
+  if (result.cutShort) {
+    process.stderr.write(`edgeguard ship: input cut short: ${result.cutShort}\n`);
+    return EXIT_INPUT_CUT_SHORT;
+  }
   return 0;
 }
