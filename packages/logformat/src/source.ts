@@ -257,6 +257,8 @@ export async function* gunzipIfGzip(
     }
   } finally {
     gunzip.destroy();
+    // A reader that stopped early: close the file under it now, not when it is collected.
+    await input.return(undefined);
   }
   if (failure === null) return;
   if (!damaged || !isZlibError(failure)) throw failure;
