@@ -1223,9 +1223,13 @@ export class Decider {
       this.activeCount(),
       (d, version) => this.activeIn(d.scope).get(d.value)?.version === version,
     );
+    if (isNew && !resumed) this.history.add(value, now, offences, historySpace(scope), expiresAt);
+    // Made again or extended: the offence goes on until the decision's new expiry, so a lift
+    // before then and a remake are still this offence, not a repeat that escalates.
+    else if (current === undefined || expiresAt !== current.expiresAt) {
+      this.history.resume(value, now, expiresAt, historySpace(scope));
+    }
     if (isNew) {
-      if (resumed) this.history.resume(value, expiresAt, historySpace(scope));
-      else this.history.add(value, now, offences, historySpace(scope), expiresAt);
       if (scope === 'ip' && prefix !== null && this.config.range.enabled) {
         this.prefixAggregate(prefix).badAddresses++;
       }

@@ -69,10 +69,21 @@ export class OffenceHistory {
     return this.spaces[space]!.get(key)?.until ?? Number.NEGATIVE_INFINITY;
   }
 
-  /** The decision of `key`'s latest offence, made again without a new offence, now runs `until`. */
-  resume(key: string, until: number, space = 0): void {
-    const entry = this.spaces[space]!.get(key);
-    if (entry !== undefined && until > entry.until) entry.until = until;
+  /**
+   * The decision of `key`'s latest offence, made again or extended at `now` without a new
+   * offence, now runs `until`. The offence is remembered `ttlMs` from `now`, as when it was
+   * counted (a block extended for a day must still count when its key returns after it), and the
+   * key becomes the most recent.
+   */
+  resume(key: string, now: number, until: number, space = 0): void {
+    const entries = this.spaces[space]!;
+    const entry = entries.get(key);
+    if (entry === undefined) return;
+    if (until > entry.until) entry.until = until;
+    if (now > entry.at) entry.at = now;
+    entry.used = ++this.uses;
+    entries.delete(key);
+    entries.set(key, entry);
   }
 
   private evictLeastRecent(): void {

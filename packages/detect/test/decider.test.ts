@@ -412,6 +412,30 @@ test('a fingerprint decision lifted and made again before it would have expired 
   assert.equal(again.expiresAt - again.decidedAt, 3_600_000);
 });
 
+test('a decision extended past its first expiry, lifted, and made again before the extension ends is the same offence', () => {
+  const { d, sink } = decider();
+  // Stuffing for 40 minutes: the hour's block is extended once half of it has run.
+  stuffing(d, sink, T0, 2_400, () => 1);
+  const extended = sink.latest('fp:h1:stuffer')!;
+  assert.ok(extended.expiresAt > T0 + 3_610_000, 'the block was extended past its first hour');
+  // A quiet spell, then real people show up after the first hour would have ended (lift), and leave.
+  d.process(
+    fingerprint({
+      fingerprint: 'h1:stuffer',
+      time: T0 + 4_000_000,
+      clients: 1,
+      humanClients: 1,
+      requests: 1,
+      pages: 1,
+    }),
+    sink,
+  );
+  stuffing(d, sink, T0 + 4_001_000, 300, () => 1);
+  assert.deepEqual(history(sink, 'fp:h1:stuffer'), ['block', 'block', null, 'block']);
+  const again = sink.latest('fp:h1:stuffer')!;
+  assert.equal(again.expiresAt - again.decidedAt, 3_600_000, 'not escalated to two hours');
+});
+
 test('a fingerprint real people share is never blocked as a whole', () => {
   const { d, sink } = decider();
   for (let s = 0; s < 10; s++) {

@@ -68,9 +68,22 @@ test('an offence remembers until when its decision runs; resuming it moves that 
   assert.equal(history.until('a'), Number.NEGATIVE_INFINITY);
   history.add('a', 100, 0, 0, 3_700);
   assert.equal(history.until('a'), 3_700);
-  history.resume('a', 5_000);
-  history.resume('a', 4_000);
+  history.resume('a', 200, 5_000);
+  history.resume('a', 300, 4_000);
   assert.equal(history.until('a'), 5_000);
   assert.equal(history.offences('a', 4_500), 1, 'resuming is not another offence');
   assert.equal(history.until('a', 1), Number.NEGATIVE_INFINITY, 'per space');
+  history.resume('b', 300, 9_000);
+  assert.equal(history.until('b'), Number.NEGATIVE_INFINITY, 'resuming an unknown key holds nothing');
+});
+
+test('a resumed offence is remembered ttlMs from its resumption and becomes the most recent key', () => {
+  const history = new OffenceHistory(2, 1_000);
+  history.add('a', 0, 0, 0, 500);
+  history.add('b', 10, 0, 0, 500);
+  history.resume('a', 900, 1_900);
+  assert.equal(history.offences('a', 1_800), 1, 'counted from 900, not 0');
+  history.add('c', 1_850, 0, 0, 2_000);
+  assert.equal(history.offences('b', 1_850), 0, 'b, not a, was the least recent');
+  assert.equal(history.offences('a', 1_850), 1);
 });
