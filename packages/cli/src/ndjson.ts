@@ -1,4 +1,14 @@
-import { createWriteStream, openSync, statSync, type WriteStream } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  createWriteStream,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  statSync,
+  unlinkSync,
+  type WriteStream,
+} from 'node:fs';
 import { resolve } from 'node:path';
 import { BadInput } from '@edgeguard/schema';
 
@@ -8,14 +18,48 @@ import { BadInput } from '@edgeguard/schema';
  * whole replay. Returns the file descriptor.
  */
 export function openOutput(flag: string, path: string): number {
+  return openOutputs([[flag, path]])[0]!;
+}
+
+/**
+ * Opens (creates or truncates) several output files, all or none: each is first opened without
+ * truncating, and only once every one is open are they emptied. When one cannot be opened, those
+ * already open are closed, the ones this call created are removed, and the error names the flag,
+ * the path and the OS's reason — so an existing `--report` is not emptied because `--verdicts`
+ * names a missing directory. Returns the file descriptors, null where the path is undefined.
+ */
+export function openOutputs(outputs: [flag: string, path: string | undefined][]): (number | null)[] {
+  const opened: { fd: number; path: string; created: boolean }[] = [];
+  const fds: (number | null)[] = [];
   try {
-    return openSync(path, 'w');
+    for (const [flag, path] of outputs) {
+      if (path === undefined) {
+        fds.push(null);
+        continue;
+      }
+      const created = statSync(path, { throwIfNoEntry: false }) === undefined;
+      let fd: number;
+      try {
+        fd = openSync(path, constants.O_WRONLY | constants.O_CREAT);
+      } catch (error) {
+        const { code, message } = error as NodeJS.ErrnoException;
+        // "ENOENT: no such file or directory, open '/x/y'": the words, without the code and path.
+        const why = message.replace(/^[A-Z]+: /, '').replace(/, open '.*'$/, '');
+        throw new BadInput('bad-output', `${flag} ${path}: cannot write it: ${why} (${code})`, flag);
+      }
+      opened.push({ fd, path, created });
+      fds.push(fd);
+    }
   } catch (error) {
-    const { code, message } = error as NodeJS.ErrnoException;
-    // "ENOENT: no such file or directory, open '/x/y'": the words, without the code and path.
-    const why = message.replace(/^[A-Z]+: /, '').replace(/, open '.*'$/, '');
-    throw new BadInput('bad-output', `${flag} ${path}: cannot write it: ${why} (${code})`, flag);
+    for (const { fd, path, created } of opened) {
+      closeSync(fd);
+      if (created) unlinkSync(path);
+    }
+    throw error;
   }
+  // Only regular files are emptied: /dev/stdout, /dev/null or a pipe cannot be, and need not be.
+  for (const { fd } of opened) if (fstatSync(fd).isFile()) ftruncateSync(fd, 0);
+  return fds;
 }
 
 /**
@@ -78,7 +122,7 @@ function sameFile(a: FileIdentity, b: FileIdentity): boolean {
  * Appends JSON lines to a file through a buffered stream. Writes are batched into chunks of about
  * 64 KiB so that millions of verdict lines do not become millions of syscalls; `close()` waits
  * until everything is on disk and reports write errors. The file is opened by the constructor
- * (see openOutput).
+ * (see openOutput) unless the caller opened it already.
  */
 export class NdjsonWriter {
   private readonly stream: WriteStream;
@@ -90,8 +134,10 @@ export class NdjsonWriter {
     readonly path: string,
     /** The flag that named the file, for error messages. */
     flag: string,
+    /** The file already opened by `openOutputs` (default: opened now). */
+    fd: number = openOutput(flag, path),
   ) {
-    this.stream = createWriteStream(path, { fd: openOutput(flag, path) });
+    this.stream = createWriteStream(path, { fd });
     this.stream.on('error', (error) => {
       this.error = error;
     });

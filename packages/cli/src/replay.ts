@@ -19,7 +19,7 @@ import {
 } from '@edgeguard/schema';
 import { HeapGuard } from './heap-guard.js';
 import { type KeptDecision, KeptDecisions } from './kept-decisions.js';
-import { NdjsonWriter } from './ndjson.js';
+import { NdjsonWriter, openOutputs } from './ndjson.js';
 import { Progress } from './progress.js';
 
 export interface ReplayOptions {
@@ -29,6 +29,11 @@ export interface ReplayOptions {
   decisionsPath?: string;
   verdictsPath?: string;
   policiesPath?: string;
+  /**
+   * The outputs' files already opened (`openOutputs`, all or none, with other outputs of the
+   * caller's); where absent, a path given above is opened before the first line is read.
+   */
+  outputFds?: { decisions?: number | null; verdicts?: number | null; policies?: number | null };
   /** Show a progress bar on stderr (default: when stderr is a terminal). */
   progress?: boolean;
 }
@@ -119,9 +124,17 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   });
 
   // Every output is opened before the first line is read: a path that cannot be written fails now.
-  const decisionsOut = options.decisionsPath ? new NdjsonWriter(options.decisionsPath, '--decisions') : null;
-  const policiesOut = options.policiesPath ? new NdjsonWriter(options.policiesPath, '--policies') : null;
-  const verdictsOut = options.verdictsPath ? new NdjsonWriter(options.verdictsPath, '--verdicts') : null;
+  const fds = options.outputFds ?? {};
+  const [decisionsFd, policiesFd, verdictsFd] = openOutputs([
+    ['--decisions', fds.decisions == null ? options.decisionsPath : undefined],
+    ['--policies', fds.policies == null ? options.policiesPath : undefined],
+    ['--verdicts', fds.verdicts == null ? options.verdictsPath : undefined],
+  ]);
+  const writer = (path: string | undefined, flag: string, fd: number | null | undefined) =>
+    path ? new NdjsonWriter(path, flag, fd ?? undefined) : null;
+  const decisionsOut = writer(options.decisionsPath, '--decisions', fds.decisions ?? decisionsFd);
+  const policiesOut = writer(options.policiesPath, '--policies', fds.policies ?? policiesFd);
+  const verdictsOut = writer(options.verdictsPath, '--verdicts', fds.verdicts ?? verdictsFd);
   const decisions = new KeptDecisions(MAX_KEPT_DECISION_KEYS);
   let decisionsPublished = 0;
   const policies = new Map<string, CachePolicy>();

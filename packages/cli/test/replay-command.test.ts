@@ -305,6 +305,29 @@ describe('edgeguard replay', () => {
     });
   }
 
+  it('leaves every output as it was when one of them cannot be written: nothing emptied, nothing created', () => {
+    const report = join(work, 'kept-report.json');
+    writeFileSync(report, '{"kept":true}\n');
+    const created = join(work, 'not-created.ndjson');
+    const run = edgeguard(
+      [
+        'replay',
+        '-',
+        '--report',
+        report,
+        '--decisions',
+        created,
+        '--verdicts',
+        join(work, 'no-such-dir', 'v.ndjson'),
+      ],
+      sampleLog(),
+    );
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /--verdicts .*no-such-dir\/v\.ndjson: cannot write it/);
+    assert.equal(readFileSync(report, 'utf8'), '{"kept":true}\n', 'the existing report is not emptied');
+    assert.equal(existsSync(created), false, 'the decisions file opened before the failure is removed');
+  });
+
   it('refuses two outputs naming one file before creating either, naming both flags', () => {
     const run = edgeguard(
       ['replay', '-', '--decisions', 'twice.ndjson', '--verdicts', './twice.ndjson'],

@@ -4,7 +4,7 @@ import { NGINX_VARIABLES, unknownNginxVariables } from '@edgeguard/logformat';
 import { BadInput } from '@edgeguard/schema';
 import { parseCommandArgs } from '../args.js';
 import { EXIT_INPUT_CUT_SHORT, EXIT_NOTHING_PARSED } from '../exit-codes.js';
-import { openOutput, refuseClashingOutputs } from '../ndjson.js';
+import { openOutputs, refuseClashingOutputs } from '../ndjson.js';
 import { replayLog } from '../replay.js';
 import { buildReport, renderSummary } from '../report.js';
 
@@ -29,10 +29,10 @@ Input:
                               the config's allowlist: entries there are never dropped by a flag
   --config FILE               JSON config (see docs/CONFIG.md); flags override it
 
-Outputs (NDJSON unless noted; times are log time, ISO 8601). Each is created or truncated before
+Outputs (NDJSON unless noted; times are log time, ISO 8601). All are created or truncated before
 any input is read, so a path that cannot be written fails at once (exit 2, naming flag and path),
-and so does an output that is the input log or a file another output names (nothing is created
-or truncated then; a symlink or another spelling of the path counts as the same file):
+and so does an output that is the input log or a file another output names; then no output is
+created or truncated (a symlink or another spelling of the path counts as the same file):
   --decisions FILE            every decision published: key, scope, value, action, reason, signals,
                               score, decidedAt, expiresAt
   --verdicts FILE             one line per client address: ip, requests, verdict (strongest action
@@ -110,23 +110,26 @@ export async function replayCommand(argv: string[]): Promise<number> {
     );
   }
 
-  refuseClashingOutputs(input, [
+  const outputs: [string, string | undefined][] = [
     ['--decisions', values.decisions],
     ['--verdicts', values.verdicts],
     ['--policies', values.policies],
     ['--report', values.report],
-  ]);
-  const reportFd = values.report ? openOutput('--report', values.report) : null;
+  ];
+  refuseClashingOutputs(input, outputs);
+  // All or none: a path that cannot be written leaves the others as they were.
+  const [decisions, verdicts, policies, reportFd] = openOutputs(outputs);
   const result = await replayLog({
     input,
     config,
     decisionsPath: values.decisions,
     verdictsPath: values.verdicts,
     policiesPath: values.policies,
+    outputFds: { decisions, verdicts, policies },
     progress: values['no-progress'] ? false : undefined,
   });
   const report = buildReport(result);
-  if (reportFd !== null) {
+  if (reportFd != null) {
     writeFileSync(reportFd, `${JSON.stringify(report, null, 2)}\n`);
     closeSync(reportFd);
   }
