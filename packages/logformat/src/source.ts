@@ -82,6 +82,13 @@ const GZIP_MAGIC_1 = 0x8b;
  * did; this reads it within noise of it (or faster), for 128 KiB and 1 MiB reads.
  */
 const GUNZIP_AHEAD_BYTES = 1024 * 1024;
+/**
+ * Decoded bytes held for a reader that has not taken them yet, at most (plus one zlib chunk, and
+ * what zlib's own buffer holds): past it zlib is paused until the reader catches up. Without it a
+ * slow reader of a highly compressed log (repeated lines deflate ~1000:1) had every compressed
+ * byte fed ahead decoded and waiting: ~1 GB for the 1 MiB fed.
+ */
+const GUNZIP_PENDING_BYTES = 4 * 1024 * 1024;
 
 /**
  * Opens a log file, or stdin for `-`. gzip is recognised by its magic bytes (1f 8b), not by the
@@ -200,6 +207,7 @@ export async function* gunzipIfGzip(
   const gunzip = createGunzip({ chunkSize: 256 * 1024 });
   const input = replay();
   const pending: Buffer[] = [];
+  let pendingBytes = 0;
   // Set by the 'error' listener: typed so that the checks below are not narrowed to null.
   let failure = null as Error | null;
   let writingBytes = 0;
@@ -213,6 +221,9 @@ export async function* gunzipIfGzip(
   };
   gunzip.on('data', (chunk: Buffer) => {
     pending.push(chunk);
+    pendingBytes += chunk.length;
+    // Paused, zlib's readable side fills and its transform stops taking input until resumed.
+    if (pendingBytes >= GUNZIP_PENDING_BYTES) gunzip.pause();
     news();
   });
   gunzip.on('error', (error) => {
@@ -243,9 +254,12 @@ export async function* gunzipIfGzip(
       }
       if (pending.length > 0) {
         for (let next = pending.shift(); next; next = pending.shift()) {
+          pendingBytes -= next.length;
           decodedBytes += next.length;
           yield next;
         }
+        // All taken: let zlib go on (what it buffered while paused comes out as 'data' at once).
+        if (gunzip.isPaused()) gunzip.resume();
         continue;
       }
       // 'close' comes after the last output, and after the error of a gzip cut short (which

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { constants, gunzipSync, gzipSync } from 'node:zlib';
 import { isBadInput } from '@edgeguard/schema';
 import {
@@ -226,6 +228,35 @@ describe('openLogSource', () => {
     await assert.rejects(async () => {
       for await (const _ of gunzipIfGzip(raw()));
     }, /unexpected end of file/);
+  });
+
+  it('holds a bounded amount of decoded bytes ahead of a slow reader of a highly compressed gzip', async () => {
+    // 96 MiB of one repeated line in ~100 KB of gzip (96 members of 1 MiB each), all of it fed to
+    // zlib at once: unbounded, zlib decoded it all while the reader slept on its first chunks.
+    const line = Buffer.from('192.0.2.1 - - [10/Oct/2025:13:55:36 +0000] "GET / HTTP/1.1" 200 612 "-" "x"\n');
+    const member = gzipSync(Buffer.alloc(1024 * 1024, line));
+    const gzip = Buffer.concat(Array.from({ length: 96 }, () => member));
+    async function* raw() {
+      yield gzip;
+    }
+    // Buffers the reader dropped count until collected: collect before each reading.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    gc();
+    const before = process.memoryUsage().arrayBuffers;
+    let peak = 0;
+    let total = 0;
+    let chunks = 0;
+    for await (const chunk of gunzipIfGzip(raw())) {
+      total += chunk.length;
+      if (chunks++ % 8 === 0) {
+        gc();
+        peak = Math.max(peak, process.memoryUsage().arrayBuffers - before);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    assert.equal(total, 96 * 1024 * 1024, 'every byte delivered');
+    assert.ok(peak < 12 * 1024 * 1024, `at most ~4 MiB waiting, saw ${(peak / 2 ** 20).toFixed(1)} MiB`);
   });
 
   it('fails at open for a missing file or a directory', () => {
