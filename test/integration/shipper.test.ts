@@ -16,6 +16,7 @@ import {
   correctRecordTime,
   createParser,
   openLogSource,
+  startClockGuard,
 } from '@edgeguard/logformat';
 import { partitionFor, TOPICS } from '@edgeguard/pipeline';
 import { type AccessLog, BadInput, decodeAccessLogMessage } from '@edgeguard/schema';
@@ -80,7 +81,8 @@ async function directParse(path: string, config: EdgeguardConfig) {
   const rejects: Record<string, number> = {};
   const rejectedLines: number[] = [];
   let lines = 0;
-  for await (const batch of openLogSource(path).batches())
+  for await (const batch of openLogSource(path).batches()) {
+    startClockGuard(guard, parser, batch);
     for (const line of batch) {
       lines++;
       if (line.length === 0) continue;
@@ -93,14 +95,15 @@ async function directParse(path: string, config: EdgeguardConfig) {
       correctRecordTime(guard, jumps, record, path, lines);
       records[partitionFor(record.clientAddress, PARTITIONS)]!.push(record);
     }
+  }
   return { records, rejects, rejectedLines, lines, jumps };
 }
 
 /**
  * A labelled scenario's log with bad lines among the good: garbage, a line longer than
  * 4 × maxLineLength bytes (cut while read), a bad timestamp, an empty line, a CRLF ending, non-ASCII
- * garbage, no newline after the last line, and a good line dated a year ahead (a clock jump: shipped
- * at its neighbours' time). Written plain and gzipped.
+ * garbage, no newline after the last line, and two good lines dated a year ahead, the first line
+ * and one in the middle (clock jumps: shipped at their neighbours' time). Written plain and gzipped.
  */
 function writeLog(name: string, format: 'edge' | 'combined') {
   const scenario = generateScenario({ seed: 11, durationSec: 120, scale: 0.2, format });
@@ -113,10 +116,9 @@ function writeLog(name: string, format: 'edge' | 'combined') {
   insert(0.6, good[7]!.replace(/\[[^\]]+\]/, '[99/Foo/2024:99:99:99 +0000]'));
   insert(0.7, `${good[9]}\r`);
   insert(0.9, '\u00e9t\u00e9 \ufffd not a log either');
-  insert(
-    0.4,
-    good[11]!.replace(/\/(\d{4}):/, (_, year) => `/${Number(year) + 1}:`),
-  );
+  const yearAhead = (line: string) => line.replace(/\/(\d{4}):/, (_, year) => `/${Number(year) + 1}:`);
+  insert(0.4, yearAhead(good[11]!));
+  lines.unshift(yearAhead(good[13]!));
   const text = lines.join('\n');
   const plain = join(work, `${name}.log`);
   writeFileSync(plain, text);
@@ -172,11 +174,16 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
         expected.rejectedLines.map((n) => `${variant.input}:${n}`).sort(),
         'each rejected line is reported at its line number',
       );
-      assert.equal(expected.jumps.total, 1);
-      assert.equal(result.clockJumps.total, 1, 'the line dated a year ahead is held back');
+      assert.equal(expected.jumps.total, 2);
+      assert.equal(expected.jumps.samples[0]!.location, `${variant.log.plain}:1`);
       assert.equal(
-        result.clockJumps.samples[0]!.location,
-        expected.jumps.samples[0]!.location.replace(variant.log.plain, variant.input),
+        result.clockJumps.total,
+        2,
+        'the lines dated a year ahead are held back, the first one too',
+      );
+      assert.deepEqual(
+        result.clockJumps.samples.map((s) => s.location),
+        expected.jumps.samples.map((s) => s.location.replace(variant.log.plain, variant.input)),
       );
       const produced = expected.records.reduce((n, p) => n + p.length, 0);
       assert.equal(result.produced, produced);

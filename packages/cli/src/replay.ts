@@ -7,6 +7,7 @@ import {
   damageRejection,
   openLogSource,
   sniffFormat,
+  startClockGuard,
 } from '@edgeguard/logformat';
 import { type ClientVerdict, createReplay, TOPICS, type UnverifiedCrawler } from '@edgeguard/pipeline';
 import {
@@ -194,6 +195,8 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
           progress.message(`edgeguard replay: warning: ${warning}`);
         }
       }
+      // Started from the first lines, so that a first line dated hours ahead is held like any other.
+      startClockGuard(clockGuard, parser, batch);
       const plain = batch.plain === true;
       for (const line of batch) {
         lines++;

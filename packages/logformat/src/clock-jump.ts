@@ -1,3 +1,6 @@
+import { isBadInput } from '@edgeguard/schema';
+import type { LineParser } from './parser.js';
+
 /**
  * One source's records come in the order one server wrote them, so its clock only moves forward
  * by what passed between two lines. A line dated hours ahead of its neighbours (a hand edit, a
@@ -5,6 +8,9 @@
  * otherwise move event time forward alone: the watermark follows the newest time, so every later
  * line of the file would count as late and be dropped, silently.
  */
+
+/** Records whose times start a guard: enough for a median no lone line moves. */
+const START_SAMPLE_LINES = 64;
 
 /** How far past the source's newest accepted time one record may move it (10 minutes). */
 export const DEFAULT_MAX_CLOCK_JUMP_MS = 10 * 60_000;
@@ -32,7 +38,8 @@ export interface ClockJumpState {
  * newest accepted time, that newest time (the request still counts, at the time its neighbours
  * have) until `confirmations` such records in a row, within `maxJumpMs` of each other, show the
  * jump is real; the last of them is accepted and time moves on from there. A record within range
- * of the newest time (behind it too) resets the pending jump. The first record is always accepted.
+ * of the newest time (behind it too) resets the pending jump. The first record is accepted as
+ * logged unless the guard was started (`start`, `startClockGuard`) from the first few.
  * A few comparisons per record; no allocation.
  */
 export class ClockJumpGuard {
@@ -73,6 +80,22 @@ export class ClockJumpGuard {
     this.newestMs = ms;
     this.candidateCount = 0;
     return ms;
+  }
+
+  /**
+   * Starts the guard from its source's first records, before any of them is corrected: the
+   * logged times of the first 64 make the newest time their lower median. Without it
+   * the first record is taken as logged, and a first line dated hours ahead moved event time there
+   * before any other line could dispute it: every line after it was late and dropped. A no-op once
+   * the guard has a time, or when `times` holds none.
+   */
+  start(times: ArrayLike<number>): void {
+    if (this.newestMs !== Number.NEGATIVE_INFINITY) return;
+    const sorted = Array.from(times)
+      .slice(0, START_SAMPLE_LINES)
+      .filter((ms) => Number.isFinite(ms))
+      .sort((a, b) => a - b);
+    if (sorted.length > 0) this.newestMs = sorted[(sorted.length - 1) >> 1]!;
   }
 
   /**
@@ -128,6 +151,22 @@ export class ClockJumpCounter {
   toJSON(): { total: number; samples: ClockJumpSample[] } {
     return { total: this.total, samples: this.samples };
   }
+}
+
+/**
+ * Starts `guard` (see ClockJumpGuard.start) from the first lines of `lines` that `parser` reads
+ * (at most 64 parsed a second time, once per source), when it has no time yet; cheap to call per
+ * batch until one has a line that parses.
+ */
+export function startClockGuard(guard: ClockJumpGuard, parser: LineParser, lines: readonly string[]): void {
+  if (guard.newest !== null) return;
+  const times: number[] = [];
+  for (let i = 0; i < lines.length && times.length < START_SAMPLE_LINES; i++) {
+    if (lines[i]!.length === 0) continue;
+    const record = parser.parse(lines[i]!);
+    if (!isBadInput(record)) times.push(record.time);
+  }
+  guard.start(times);
 }
 
 /**

@@ -8,6 +8,7 @@ export {
   correctRecordTime,
   DEFAULT_CLOCK_JUMP_CONFIRMATIONS,
   DEFAULT_MAX_CLOCK_JUMP_MS,
+  startClockGuard,
 } from './clock-jump.js';
 export { CloudflareParser } from './cloudflare.js';
 export { type EscapeMode, unescapeValue } from './escapes.js';

@@ -4,8 +4,10 @@ import {
   ClockJumpCounter,
   ClockJumpGuard,
   correctRecordTime,
+  createParser,
   DEFAULT_CLOCK_JUMP_CONFIRMATIONS,
   DEFAULT_MAX_CLOCK_JUMP_MS,
+  startClockGuard,
 } from '../src/index.js';
 
 const T0 = Date.UTC(2024, 0, 21, 9, 0, 0);
@@ -18,7 +20,38 @@ function corrected(logged: number[], guard = new ClockJumpGuard()): number[] {
 }
 
 describe('ClockJumpGuard', () => {
-  it('accepts the first record, however far it is from anything', () => {
+  it('started from the first records, holds a first record dated hours ahead of the rest', () => {
+    const logged = [T0 + 3 * HOUR, T0, T0 + SECOND, T0 + 2 * SECOND];
+    const guard = new ClockJumpGuard();
+    guard.start(logged);
+    assert.equal(guard.newest, T0 + SECOND, 'the lower median of the first records');
+    assert.deepEqual(corrected(logged, guard), [T0 + SECOND, T0, T0 + SECOND, T0 + 2 * SECOND]);
+    guard.start([T0 + 9 * HOUR]);
+    assert.equal(guard.newest, T0 + 2 * SECOND, 'a started guard is not started again');
+    const empty = new ClockJumpGuard();
+    empty.start([Number.NaN]);
+    assert.equal(empty.newest, null, 'no time, no start');
+  });
+
+  it('startClockGuard starts from the first lines that parse, only while the guard has no time', () => {
+    const parser = createParser('combined');
+    const line = (time: string, path: string) =>
+      `192.0.2.1 - - [21/Jan/2024:${time} +0000] "GET ${path} HTTP/1.1" 200 5 "-" "curl/8.0"`;
+    const guard = new ClockJumpGuard();
+    startClockGuard(guard, parser, ['', 'not a log line']);
+    assert.equal(guard.newest, null, 'nothing parsed yet');
+    startClockGuard(guard, parser, [
+      line('12:00:00', '/a'),
+      '',
+      line('09:00:00', '/b'),
+      line('09:00:01', '/c'),
+    ]);
+    assert.equal(guard.newest, T0 + SECOND, 'the median of 09:00:00, 09:00:01 and 12:00:00');
+    startClockGuard(guard, parser, [line('15:00:00', '/d')]);
+    assert.equal(guard.newest, T0 + SECOND);
+  });
+
+  it('accepts the first record of an unstarted guard, however far it is from anything', () => {
     const guard = new ClockJumpGuard();
     assert.equal(guard.newest, null);
     assert.equal(guard.correct(T0 + 5 * 365 * 24 * HOUR), T0 + 5 * 365 * 24 * HOUR);

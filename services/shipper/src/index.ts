@@ -19,6 +19,7 @@ import {
   type LineBatch,
   openLogSource,
   splitLines,
+  startClockGuard,
 } from '@edgeguard/logformat';
 import { TOPICS } from '@edgeguard/pipeline';
 import { BadInput, RejectCounter } from '@edgeguard/schema';
@@ -177,6 +178,7 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
   });
   /** Parses and produces lines in this thread (line numbers continue from `lines`). */
   const shipLines = async (batch: LineBatch): Promise<void> => {
+    startClockGuard(clockGuard, parser, batch);
     const plain = batch.plain === true;
     const jumpsBefore = clockJumps.total;
     for (const line of batch) {
@@ -203,8 +205,10 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
    * always exactly a direct parse plus the guard.
    */
   const shipParsed = async (result: ChunkResult): Promise<void> => {
-    const before = clockGuard.snapshot();
     const times = result.times;
+    // As shipLines does (a chunk's times are its parsed lines' times, in order).
+    clockGuard.start(times);
+    const before = clockGuard.snapshot();
     for (let i = 0; i < times.length; i++) {
       if (clockGuard.correct(times[i]!) === times[i]) continue;
       clockGuard.restore(before);
