@@ -274,6 +274,9 @@ export async function* gunzipIfGzip(
     // A reader that stopped early: close the file under it now, not when it is collected.
     await input.return(undefined);
   }
+  // 'close' is flagged before 'error' is emitted: the stream's own record, should the loop have
+  // seen the first before the second.
+  failure ??= (gunzip.errored as Error | null) ?? null;
   if (failure === null) return;
   if (!damaged || !isZlibError(failure)) throw failure;
   damaged(failure, decodedBytes);
