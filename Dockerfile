@@ -12,6 +12,8 @@ FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app /app
+# The shipper's position file lives here (a volume in docker-compose.yml), writable by node.
+RUN mkdir -p /var/lib/edgeguard && chown node:node /var/lib/edgeguard
 USER node
 EXPOSE 9464 8080
 ENTRYPOINT ["node", "/app/packages/cli/bin/edgeguard.js"]

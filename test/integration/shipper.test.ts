@@ -3,10 +3,11 @@
 // markers, times held back by the clock-jump guard), whether the lines are parsed in the main
 // thread or by worker threads.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { defaultConfig, type EdgeguardConfig } from '@edgeguard/config';
 import { AccessLogProducer, HEADERS, kafkaEnvironment } from '@edgeguard/kafka';
@@ -332,4 +333,95 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
     // reader ran thousands of records ahead of the broker.
     assert.ok(ahead < 1500, `records packed but not acknowledged at most ${ahead}`);
   });
+
+  it('run shipper --follow with a position file: a restart ships what was written while it was down, across a rotation, each line once', async () => {
+    const prefix = freshTopics('shipper-follow');
+    const dir = mkdtempSync(join(work, 'follow-'));
+    const path = join(dir, 'access.log');
+    const positionFile = join(dir, 'shipper.position');
+    const line = (i: number) =>
+      `198.51.100.${i % 7} - - [27/Nov/2026:10:00:${String(i % 60).padStart(2, '0')} +0000] "GET /f/${i} HTTP/1.1" 200 10 "-" "curl/8.5.0"`;
+    const lines = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, k) => `${line(from + k)}\n`).join('');
+    const config = structuredClone(defaultConfig);
+    config.input.format = 'combined';
+    const environment = { ...kafkaEnvironment(), topicPrefix: prefix };
+    const seen = readFollowed(prefix);
+    try {
+      writeFileSync(path, lines(0, 5)); // before the first start: not shipped (it starts at the end)
+      const run = () => {
+        const abort = new AbortController();
+        const done = ship({
+          input: path,
+          config,
+          follow: true,
+          positionFile,
+          positionSaveMs: 50,
+          signal: abort.signal,
+          environment,
+        });
+        return { abort, done };
+      };
+      const first = run();
+      await waitFor(() => existsSync(positionFile), 'the first position saved');
+      appendFileSync(path, lines(5, 20));
+      await waitFor(() => seen.paths.length >= 15, 'lines 5–19 shipped');
+      first.abort.abort();
+      await first.done;
+
+      // Down: lines appended, then the file rotated and a new one started.
+      appendFileSync(path, lines(20, 30));
+      renameSync(path, `${path}.1`);
+      writeFileSync(path, lines(30, 40));
+      const second = run();
+      await waitFor(() => seen.paths.length >= 35, 'lines 20–39 shipped after the restart');
+      appendFileSync(path, lines(40, 45));
+      await waitFor(() => seen.paths.length >= 40, 'lines 40–44 shipped');
+      await sleep(500); // anything shipped twice would arrive by now
+      second.abort.abort();
+      await second.done;
+      const numbers = seen.paths.map((p) => Number(p.slice('/f/'.length))).sort((a, b) => a - b);
+      assert.deepEqual(
+        numbers,
+        Array.from({ length: 40 }, (_, k) => 5 + k),
+        'lines 5–44, each once',
+      );
+    } finally {
+      await seen.stop();
+    }
+  });
 });
+
+/** Polls `condition` every 20 ms; fails after 30 s naming what it waited for. */
+async function waitFor(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** Every record's path on access-logs under `prefix`, as they arrive. */
+function readFollowed(prefix: string): { paths: string[]; stop: () => Promise<void> } {
+  const kafka = new Kafka({ brokers: kafkaEnvironment().brokers, logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `${prefix}follow-readback` });
+  const paths: string[] = [];
+  const started = (async () => {
+    await consumer.connect();
+    await consumer.subscribe({ topic: prefix + TOPICS.accessLogs, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        if (!message.value) return;
+        const schema = message.headers?.['eg-schema'] ? String(message.headers['eg-schema']) : undefined;
+        for (const r of decodeAccessLogMessage(message.value, schema)) paths.push(r.path);
+      },
+    });
+  })();
+  return {
+    paths,
+    stop: async () => {
+      await started.catch(() => undefined);
+      await consumer.disconnect();
+    },
+  };
+}

@@ -12,7 +12,7 @@ export {
 } from './clock-jump.js';
 export { CloudflareParser } from './cloudflare.js';
 export { type EscapeMode, unescapeValue } from './escapes.js';
-export { type FollowOptions, type FollowStats, followLogFile } from './follow.js';
+export { type FollowOptions, type FollowPosition, type FollowStats, followLogFile } from './follow.js';
 export {
   AutoParser,
   createParser,

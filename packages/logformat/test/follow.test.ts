@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { followLogFile } from '../src/index.js';
+import { type FollowPosition, followLogFile } from '../src/index.js';
 
 /** Collects followed lines until `count` arrived (or the 5 s safety limit of the test passes). */
 async function collect(batches: AsyncGenerator<string[]>, count: number, into: string[]): Promise<void> {
@@ -82,5 +82,105 @@ describe('following a log file (tail -F)', () => {
     clearTimeout(timeout);
     abort.abort();
     assert.deepEqual(lines, ['first', 'second']);
+  });
+
+  it('hands out only whole lines: a line being written waits for its newline', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eg-follow-'));
+    const path = join(dir, 'access.log');
+    writeFileSync(path, '');
+    const abort = new AbortController();
+    aborts.push(abort);
+    const follower = followLogFile(path, { pollMs: 10, signal: abort.signal });
+    const lines: string[] = [];
+    const done = collect(follower.batches, 2, lines);
+    await until(() => follower.stats.filesOpened === 1);
+    appendFileSync(path, 'one\ntw');
+    await until(() => lines.length === 1);
+    await sleep(100); // several polls see the unfinished "tw"
+    assert.deepEqual(lines, ['one']);
+    assert.deepEqual(follower.position()?.offset, 4, 'the position is the end of "one\\n"');
+    appendFileSync(path, 'o\n');
+    await done;
+    assert.equal(follower.position()?.offset, 4, 'the batch of "two" is still held: not counted');
+    assert.equal(follower.position(true)?.offset, 8, '…unless the holder says it is done with it');
+    abort.abort();
+    assert.deepEqual(lines, ['one', 'two']);
+  });
+
+  it('hands out an unfinished last line of a rotated file as a line of its own', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eg-follow-'));
+    const path = join(dir, 'access.log');
+    writeFileSync(path, '');
+    const abort = new AbortController();
+    aborts.push(abort);
+    const follower = followLogFile(path, { pollMs: 10, signal: abort.signal });
+    const lines: string[] = [];
+    const done = collect(follower.batches, 3, lines);
+    await until(() => follower.stats.filesOpened === 1);
+    appendFileSync(path, 'a1\na2 cut');
+    await until(() => lines.length === 1);
+    renameSync(path, join(dir, 'access.log.1'));
+    writeFileSync(path, 'b1\n');
+    await done;
+    abort.abort();
+    assert.deepEqual(lines, ['a1', 'a2 cut', 'b1']);
+  });
+
+  /** Follows `path` from `resumeFrom` until `count` lines came; returns them and where it stopped. */
+  async function followFrom(path: string, resumeFrom: FollowPosition | undefined, count: number) {
+    const abort = new AbortController();
+    aborts.push(abort);
+    const follower = followLogFile(path, { pollMs: 10, signal: abort.signal, resumeFrom });
+    const lines: string[] = [];
+    const timeout = setTimeout(() => abort.abort(), 5000);
+    await collect(follower.batches, count, lines);
+    clearTimeout(timeout);
+    abort.abort();
+    return { lines, position: follower.position(true), stats: follower.stats };
+  }
+
+  it('resumes from a position: the same file, a rotated one found next to it, a truncated one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eg-follow-'));
+    const path = join(dir, 'access.log');
+    writeFileSync(path, 'before start\n');
+    const abort = new AbortController();
+    aborts.push(abort);
+    const first = followLogFile(path, { pollMs: 10, signal: abort.signal });
+    const seen: string[] = [];
+    const done = collect(first.batches, 1, seen);
+    await until(() => first.stats.filesOpened === 1);
+    appendFileSync(path, 'x1\n');
+    await done;
+    abort.abort();
+    const stopped = first.position(true)!;
+    assert.deepEqual(seen, ['x1']);
+
+    // Down while lines were written: a restart from the position reads them.
+    appendFileSync(path, 'x2 while down\nx3 while down\n');
+    const same = await followFrom(path, stopped, 2);
+    assert.deepEqual(same.lines, ['x2 while down', 'x3 while down']);
+    assert.equal(same.stats.resumedFrom, null);
+
+    // Down across a rotation: the old file's rest (under its new name), then the new file.
+    appendFileSync(path, 'x4 before rotation\n');
+    renameSync(path, join(dir, 'access.log.1'));
+    writeFileSync(path, 'y1 in the new file\n');
+    const rotated = await followFrom(path, same.position!, 2);
+    assert.deepEqual(rotated.lines, ['x4 before rotation', 'y1 in the new file']);
+    assert.equal(rotated.stats.resumedFrom, join(dir, 'access.log.1'));
+    assert.equal(rotated.stats.rotations, 1);
+
+    // Truncated while down (copytruncate): shorter than the position, so from its start.
+    truncateSync(path, 0);
+    writeFileSync(path, 'z1\n');
+    const truncated = await followFrom(path, rotated.position!, 1);
+    assert.deepEqual(truncated.lines, ['z1']);
+    assert.equal(truncated.stats.truncations, 1);
+
+    // The old file gone altogether (deleted): the new file from its start, and it says so.
+    const gone = { ...truncated.position!, ino: truncated.position!.ino + 1_000_003 };
+    const lost = await followFrom(path, gone, 1);
+    assert.deepEqual(lost.lines, ['z1']);
+    assert.equal(lost.stats.resumeLost, true);
   });
 });

@@ -26,8 +26,10 @@ import { BadInput, RejectCounter } from '@edgeguard/schema';
 import { createLogger, Metrics, startHealthServer } from '@edgeguard/telemetry';
 import { only, readLineChunks } from './chunks.js';
 import { type ChunkResult, ParsePool } from './parse-pool.js';
+import { readPosition, savePosition } from './position-file.js';
 
 export { alignToLines, readLineChunks } from './chunks.js';
+export { readPosition, type SavedPosition, savePosition } from './position-file.js';
 
 export interface ShipOptions {
   /** A file (plain or gzip), or `-` for stdin. */
@@ -37,6 +39,15 @@ export interface ShipOptions {
   follow?: boolean;
   /** With `follow`: start at the beginning of the file instead of its end. */
   fromStart?: boolean;
+  /**
+   * With `follow`: where the position acknowledged by the broker is saved (at most every
+   * `positionSaveMs` and at stop) and read back at start, so a restart resumes there — lines
+   * written while the shipper was down are shipped, across a rotation too. Overrides `fromStart`
+   * once a position is saved. Without it, a restart starts at the file's end.
+   */
+  positionFile?: string;
+  /** How often (ms) the position is saved at most (default 1000). */
+  positionSaveMs?: number;
   /** Replay at most this many lines per second (0 or absent: as fast as the broker takes them). */
   rate?: number;
   environment?: KafkaEnvironment;
@@ -233,6 +244,8 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
       if (wait) await wait;
     }
   };
+  /** Stops the followed file's periodic position saving (set when following with a position file). */
+  let stopSaving = (): void => undefined;
   let formatChecked = false;
   /** After each batch or chunk: pacing (--rate), progress, and once the format is known, its check. */
   const paced = async (): Promise<void> => {
@@ -274,29 +287,31 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
       const source = options.follow
         ? null
         : openLogSource(input, { maxLineLength: config.input.maxLineLength });
-      const batches = source
-        ? source.batches()
-        : followLogFile(input, {
-            fromStart: options.fromStart,
-            signal: options.signal,
-            maxLineLength: config.input.maxLineLength,
-          }).batches;
+      const follower = source ? null : await startFollowing();
+      const batches = source ? source.batches() : follower!.batches;
       for await (const batch of batches) {
         // Live: the machine's clock is a reference too, so the first lines after a quiet spell
         // (more than maxClockJumpMs without traffic) are not held at the time before it, where
         // consumers already past it would drop them as late; only lines ahead of now are.
         if (options.follow) clockGuard.advanceTo(Date.now());
         await shipLines(batch);
-        if (options.follow) await out.flush(); // a followed file: ship what arrived, now
+        if (follower) {
+          await out.flush(); // a followed file: ship what arrived, now
+          await follower.acknowledged(false);
+        }
         await paced();
         if (options.signal?.aborted) break;
       }
       if (source) {
         cutShort = countDamage(source.damage);
         await out.end(clockGuard.newest ?? 0);
-      } else await out.flush(); // followed: no end of input
+      } else {
+        await out.flush(); // followed: no end of input
+        await follower!.acknowledged(true);
+      }
     }
   } finally {
+    stopSaving(); // a failed shipment must not save the position of lines it did not ship
     await pool?.close();
     await producer.disconnect();
     await health?.close();
@@ -319,6 +334,81 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
     'shipped',
   );
   return result;
+
+  /**
+   * Follows the input from the saved position (if any), and saves the position once the broker
+   * acknowledged the lines before it: at most every positionSaveMs, and at stop.
+   */
+  async function startFollowing() {
+    const file = options.positionFile;
+    const resumeFrom = file ? ((await readPosition(file, input)) ?? undefined) : undefined;
+    const follower = followLogFile(input, {
+      fromStart: options.fromStart,
+      resumeFrom,
+      signal: options.signal,
+      maxLineLength: config.input.maxLineLength,
+    });
+    if (!file)
+      logger.warn(
+        { input },
+        'no position file: a restart starts at the end of the file and lines written meanwhile are not shipped (--position-file)',
+      );
+    else if (resumeFrom)
+      logger.info({ input, positionFile: file, ...resumeFrom }, 'resuming where the last run stopped');
+    let saved = '';
+    let saving: Promise<void> = Promise.resolve();
+    let failed = false;
+    /** Saves the follower's position (batches it handed out and we shipped) if it moved. */
+    const save = (taken = false): Promise<void> => {
+      saving = saving.then(async () => {
+        const position = follower.position(taken);
+        if (!file || !position) return;
+        const key = `${position.dev}:${position.ino}:${position.offset}`;
+        if (key === saved) return;
+        try {
+          await savePosition(file, input, position);
+          saved = key;
+          failed = false;
+        } catch (error) {
+          if (!failed)
+            logger.error(
+              { err: error, positionFile: file },
+              'cannot save the position file: a restart would start from the last one saved',
+            );
+          failed = true;
+        }
+      });
+      return saving;
+    };
+    // The follower's position moves only once a batch was shipped and acknowledged (the loop asks
+    // for the next batch after flushing), so saving it at any moment loses nothing; a crash ships
+    // at most the lines of the last interval twice.
+    const timer = file ? setInterval(() => void save(), options.positionSaveMs ?? 1000) : null;
+    timer?.unref();
+    let reported = false;
+    const acknowledged = async (final: boolean): Promise<void> => {
+      if (!reported && (follower.stats.resumedFrom || follower.stats.resumeLost)) {
+        reported = true;
+        if (follower.stats.resumeLost)
+          logger.warn(
+            { input, positionFile: file },
+            'the file the saved position names is gone (rotated and deleted or compressed while the shipper was down): its rest is not shipped; following the new file from its start',
+          );
+        else
+          logger.info(
+            { input, rotated: follower.stats.resumedFrom },
+            'rotated while down: reading the rest of the old file first',
+          );
+      }
+      if (!final) return;
+      stopSaving();
+      await save(true); // stopped after shipping the last batch it took: that one is acknowledged too
+    };
+    stopSaving = () => {
+      if (timer) clearInterval(timer);
+    };
+    return { batches: follower.batches, acknowledged };
+  }
 
   /**
    * Chunks of whole lines to the pool, at most 2 per worker outstanding, results produced in

@@ -3,7 +3,7 @@ import { BadInput } from '@edgeguard/schema';
 import { parseCommandArgs, workerCount } from '../args.js';
 
 export const runHelp = `Usage: edgeguard run <service> [--config FILE] [--workers N]
-       edgeguard run shipper --follow FILE [--from-start] [--config FILE]
+       edgeguard run shipper --follow FILE [--position-file FILE] [--from-start] [--config FILE]
 
 Starts one edgeguard service in the foreground; it runs until SIGTERM/SIGINT, then finishes the
 batch in flight, checkpoints, commits and exits.
@@ -11,6 +11,13 @@ batch in flight, checkpoints, commits and exits.
 Services:
   shipper         follows an access log (rotation and truncation handled) and produces it to
                   access-logs; --from-start reads the file from its beginning first
+    --position-file FILE
+                  where the shipper keeps its place in the followed file (what the broker
+                  acknowledged; saved about once a second and at stop; default
+                  EDGEGUARD_SHIP_POSITION_FILE): a restart resumes there, so lines written while
+                  it was down are shipped, the rest of a file rotated meanwhile too (found next to
+                  it by inode). Without it, a restart starts at the file's end. A crash ships at
+                  most the last second's lines twice.
   profiler        per-client windows and signals; partials for content-watch and the decider
   content-watch   per-content aggregates → cache-policies
   decider         client and fingerprint signals → decisions (blast-radius guard, allowlists)
@@ -37,6 +44,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       config: { type: 'string' },
       follow: { type: 'string' },
       'from-start': { type: 'boolean' },
+      'position-file': { type: 'string' },
       workers: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -55,6 +63,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       undefined,
       'edgeguard run',
     );
+  if (values['position-file'] !== undefined && positionals[0] !== 'shipper')
+    throw new BadInput('bad-usage', '--position-file is for the shipper', undefined, 'edgeguard run');
   // Each service's modules are imported only when that service runs.
   switch (positionals[0]) {
     case 'profiler': {
@@ -94,6 +104,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         config,
         follow: true,
         fromStart: values['from-start'] === true,
+        positionFile: values['position-file'] ?? (process.env.EDGEGUARD_SHIP_POSITION_FILE || undefined),
         signal: abort.signal,
         healthPort: Number(process.env.EDGEGUARD_HEALTH_PORT ?? 9464),
       });
