@@ -42,9 +42,15 @@ export class KeptDecisions {
     readonly maxShared = 65_536,
   ) {}
 
+  /** Decisions of keys not kept (past `maxKeys`): the report says so rather than undercount silently. */
+  notKept = 0;
+
   /** Keeps `decision` as the latest of its key. */
   note(decision: Decision): void {
-    if (this.latest.size >= this.maxKeys && !this.latest.has(decision.key)) return;
+    if (this.latest.size >= this.maxKeys && !this.latest.has(decision.key)) {
+      this.notKept++;
+      return;
+    }
     this.latest.set(decision.key, this.share(decision));
   }
 

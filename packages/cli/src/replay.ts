@@ -37,6 +37,8 @@ export interface ReplayOptions {
   outputFds?: { decisions?: number | null; verdicts?: number | null; policies?: number | null };
   /** Show a progress bar on stderr (default: when stderr is a terminal). */
   progress?: boolean;
+  /** Decision keys the report keeps in memory (default 100,000); --decisions is always complete. */
+  maxReportKeys?: number;
 }
 
 export type { UnverifiedCrawler };
@@ -66,8 +68,12 @@ export interface ReplayResult {
   peakRssBytes: number;
   /** Decisions published (tombstones not counted). */
   decisionsPublished: number;
-  /** The latest decision per key, first-published order (at most MAX_KEPT_DECISION_KEYS keys). */
+  /** The latest decision per key, first-published order (at most `decisionsKeyLimit` keys). */
   decisions: Map<string, KeptDecision>;
+  /** The most keys `decisions` keeps (the report's memory bound; --decisions has every one). */
+  decisionsKeyLimit: number;
+  /** Decisions published for keys past that bound: in --decisions, not in the report's counts. */
+  decisionsNotKept: number;
   /** The latest version of each cache policy (removed ones dropped). */
   policies: CachePolicy[];
   policyUpdates: number;
@@ -136,7 +142,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   const decisionsOut = writer(options.decisionsPath, '--decisions', fds.decisions ?? decisionsFd);
   const policiesOut = writer(options.policiesPath, '--policies', fds.policies ?? policiesFd);
   const verdictsOut = writer(options.verdictsPath, '--verdicts', fds.verdicts ?? verdictsFd);
-  const decisions = new KeptDecisions(MAX_KEPT_DECISION_KEYS);
+  const decisions = new KeptDecisions(options.maxReportKeys ?? MAX_KEPT_DECISION_KEYS);
   let decisionsPublished = 0;
   const policies = new Map<string, CachePolicy>();
   let policyUpdates = 0;
@@ -254,6 +260,8 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     peakRssBytes: Math.max(peakRssBytes, process.memoryUsage.rss()),
     decisionsPublished,
     decisions: decisions.latest,
+    decisionsKeyLimit: decisions.maxKeys,
+    decisionsNotKept: decisions.notKept,
     policies: [...policies.values()],
     policyUpdates,
     alerts,

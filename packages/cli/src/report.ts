@@ -51,6 +51,10 @@ export function buildReport(result: ReplayResult) {
     decisions: {
       published: result.decisionsPublished,
       keys: latest.size,
+      // The report keeps at most keysLimit keys in memory; notKept decisions of later keys are in
+      // --decisions but not in keys, byReason, byAction or byScope.
+      keysLimit: result.decisionsKeyLimit,
+      notKept: result.decisionsNotKept,
       byReason: count((d) => d.reason),
       byAction: count((d) => d.action),
       byScope: count((d) => d.scope),
@@ -133,6 +137,10 @@ export function renderSummary(report: Report): string {
   }
 
   lines.push(`Decisions: ${n(decisions.keys)} keys (${n(decisions.published)} published)`);
+  if (decisions.notKept > 0)
+    lines.push(
+      `  (the report counts the first ${n(decisions.keysLimit)} keys only: ${n(decisions.notKept)} decisions of later keys are in --decisions, not below)`,
+    );
   for (const [reason, count] of Object.entries(decisions.byReason))
     lines.push(`  ${reason.padEnd(22)} ${n(count)}`);
   if (Object.keys(decisions.byScope).length > 0) {

@@ -81,3 +81,13 @@ test('past maxShared distinct records the table starts over and every record sta
   for (let i = 0; i < 40; i++) kept.note(decision(`ip:192.0.2.${i}`, [{ name: 'n', value: i % 20 }]));
   for (let i = 0; i < 40; i++) assert.equal(kept.latest.get(`ip:192.0.2.${i}`)!.signals[0]!.value, i % 20);
 });
+
+test('past its bound it counts the decisions of keys it did not keep, and still updates the kept ones', () => {
+  const kept = new KeptDecisions(3);
+  for (let i = 0; i < 5; i++) kept.note(decision(`ip:192.0.2.${i}`, shared));
+  kept.note(decision('ip:192.0.2.0', [{ name: 'requestsPerMinute', value: 9 }]));
+  kept.note(decision('ip:192.0.2.4', shared));
+  assert.deepEqual([...kept.latest.keys()], ['ip:192.0.2.0', 'ip:192.0.2.1', 'ip:192.0.2.2']);
+  assert.equal(kept.notKept, 3, '.3 and .4 (twice)');
+  assert.deepEqual(kept.latest.get('ip:192.0.2.0')!.signals, [{ name: 'requestsPerMinute', value: 9 }]);
+});
