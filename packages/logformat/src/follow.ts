@@ -111,6 +111,21 @@ async function findRotated(path: string, wanted: FollowPosition): Promise<string
   return null;
 }
 
+/**
+ * Where "the end" of a file is for a follower starting there: after its last whole line, so a
+ * line the writer is in the middle of is read whole once finished, not from its middle. Looks at
+ * most `window` bytes back (a longer unfinished line starts at the end, as before).
+ */
+async function afterLastLine(handle: FileHandle, size: number, window: number): Promise<number> {
+  const length = Math.min(size, window);
+  if (length === 0) return size;
+  const tail = Buffer.allocUnsafe(length);
+  const { bytesRead } = await handle.read(tail, 0, length, size - length);
+  if (bytesRead !== length || tail[length - 1] === 10) return size;
+  const newline = tail.lastIndexOf(10);
+  return newline >= 0 ? size - length + newline + 1 : length === size ? 0 : size;
+}
+
 async function* followBytes(
   path: string,
   options: FollowOptions,
@@ -119,6 +134,7 @@ async function* followBytes(
 ): AsyncGenerator<Buffer> {
   const pollMs = options.pollMs ?? 250;
   const chunkBytes = options.chunkBytes ?? 1024 * 1024;
+  const maxLineBytes = 4 * (options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH);
   const signal = options.signal;
   let handle: FileHandle | null = null;
   let dev = -1;
@@ -164,7 +180,12 @@ async function* followBytes(
         const current = await handle.stat();
         dev = current.dev;
         inode = current.ino;
-        position = startAt === 'end' ? current.size : startAt === 'start' ? 0 : startAt;
+        position =
+          startAt === 'end'
+            ? await afterLastLine(handle, current.size, maxLineBytes)
+            : startAt === 'start'
+              ? 0
+              : startAt;
         if (position > current.size) {
           stats.truncations++; // shorter than where we stopped: truncated while we were away
           position = 0;

@@ -183,4 +183,20 @@ describe('following a log file (tail -F)', () => {
     assert.deepEqual(lost.lines, ['z1']);
     assert.equal(lost.stats.resumeLost, true);
   });
+
+  it('starting at the end, reads a line the writer was in the middle of whole, not from its middle', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eg-follow-'));
+    const path = join(dir, 'access.log');
+    writeFileSync(path, 'old line\nhalf of a li');
+    const abort = new AbortController();
+    aborts.push(abort);
+    const follower = followLogFile(path, { pollMs: 10, signal: abort.signal });
+    const lines: string[] = [];
+    const done = collect(follower.batches, 2, lines);
+    await until(() => follower.stats.filesOpened === 1);
+    appendFileSync(path, 'ne, finished\nnext\n');
+    await done;
+    abort.abort();
+    assert.deepEqual(lines, ['half of a line, finished', 'next']);
+  });
 });
