@@ -117,17 +117,35 @@ const list = (text: string | undefined): string[] =>
     .map((s) => s.trim().toLowerCase())
     .filter(Boolean);
 
-/** The bouncer's filters as one predicate over CrowdSec-shaped decisions. */
-function filterOf(query: StreamQuery): (d: CrowdsecDecision) => boolean {
+/**
+ * The bouncer's filters as predicates over CrowdSec-shaped decisions: `keep` for active decisions
+ * (scopes, origins, scenarios), `keepDeleted` for deletions (scopes only).
+ *
+ * Why deletions skip the origin and scenario filters: CrowdSec filters its expired rows with the
+ * same filters as its active ones (crowdsecurity/crowdsec pkg/database/decisions.go,
+ * QueryExpiredDecisionsSinceWithFilters → BuildDecisionRequestWithFilter), which works there
+ * because an expired row keeps the origin and scenario it was sent with. Our change log's
+ * deletions carry only the key and a reason, so filtering them on an origin or scenario they do
+ * not have would drop the deletion of a decision the bouncer holds, and it would block forever.
+ * A deletion of a value the bouncer never held is a no-op for it; a missed one is not.
+ */
+function filtersOf(query: StreamQuery): {
+  keep: (d: CrowdsecDecision) => boolean;
+  keepDeleted: (d: CrowdsecDecision) => boolean;
+} {
   const scopes = list(query.scopes ?? 'ip,range');
   const origins = list(query.origins);
   const containing = list(query.scenarios_containing);
   const notContaining = list(query.scenarios_not_containing);
-  return (d) =>
-    scopes.includes(d.scope.toLowerCase()) &&
-    (origins.length === 0 || origins.includes(d.origin.toLowerCase())) &&
-    (containing.length === 0 || containing.some((s) => d.scenario.toLowerCase().includes(s))) &&
-    !notContaining.some((s) => d.scenario.toLowerCase().includes(s));
+  const keepDeleted = (d: CrowdsecDecision) => scopes.includes(d.scope.toLowerCase());
+  return {
+    keepDeleted,
+    keep: (d) =>
+      keepDeleted(d) &&
+      (origins.length === 0 || origins.includes(d.origin.toLowerCase())) &&
+      (containing.length === 0 || containing.some((s) => d.scenario.toLowerCase().includes(s))) &&
+      !notContaining.some((s) => d.scenario.toLowerCase().includes(s)),
+  };
 }
 
 const str = { type: 'string', maxLength: 256 } as const;
@@ -245,7 +263,7 @@ export function registerCrowdsecRoutes(
       reply.type('application/json');
       if (request.method === 'HEAD') return reply.send();
       const key = (request as FastifyRequest & { apiKey: ApiKeyRecord }).apiKey;
-      const keep = filterOf(request.query);
+      const { keep, keepDeleted } = filtersOf(request.query);
       let cursor = request.query.startup ? null : await deps.redis.hget(deps.cursors, key.name);
       let body: AsyncGenerator<string>;
       let next: number;
@@ -266,7 +284,7 @@ export function registerCrowdsecRoutes(
             if (keep(converted)) fresh.push(converted);
           } else if (change.op === 'del') {
             const converted = deletedOf(change);
-            if (converted && keep(converted)) deleted.push(converted);
+            if (converted && keepDeleted(converted)) deleted.push(converted);
           }
         }
         body = streamBody([fresh], deleted);
