@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { formatGoDuration } from '@edgeguard/config';
-import { type Change, parseDecisionKey } from '@edgeguard/decisions';
-import { parseCidr, parseIp } from '@edgeguard/netaddr';
+import { type AllowEntry, type Change, parseDecisionKey } from '@edgeguard/decisions';
+import { type Cidr, CidrSet, maskIpv6Words, parseCidr, parseIp, wordMask } from '@edgeguard/netaddr';
 import type { Decision } from '@edgeguard/schema';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Cluster, Redis } from 'ioredis';
@@ -148,6 +148,44 @@ function filtersOf(query: StreamQuery): {
   };
 }
 
+/** Whether two CIDRs share any address. */
+function overlaps(a: Cidr, b: Cidr): boolean {
+  if (a.version === 4 && b.version === 4) {
+    return ((a.network ^ b.network) & wordMask(Math.min(a.prefixLength, b.prefixLength))) === 0;
+  }
+  if (a.version !== 6 || b.version !== 6) return false;
+  const length = Math.min(a.prefixLength, b.prefixLength);
+  const x = maskIpv6Words(a.words, length);
+  const y = maskIpv6Words(b.words, length);
+  return x[0] === y[0] && x[1] === y[1] && x[2] === y[2] && x[3] === y[3];
+}
+
+/**
+ * The allowlist as the CrowdSec routes apply it. Bouncers do not know edgeguard's allowlist, so
+ * the allowlist wins here, as it does in explain's verdict and at the edge agent: a decision
+ * covering any allowlisted address is never sent (a range holding one allowlisted address is
+ * withheld whole, since a bouncer cannot be told "this range but that address").
+ */
+class AllowFilter {
+  private readonly cidrs: Cidr[];
+  private readonly set: CidrSet;
+
+  constructor(entries: readonly AllowEntry[]) {
+    this.cidrs = entries.map((entry) => parseCidr(entry.cidr));
+    this.set = new CidrSet(this.cidrs);
+  }
+
+  /** Whether the allowlist holds any address of `target` (an address or CIDR text). */
+  covers(target: string | Cidr): boolean {
+    const cidr = typeof target === 'string' ? parseCidr(target) : target;
+    const hostLength = cidr.version === 4 ? 32 : 128;
+    if (cidr.prefixLength === hostLength) {
+      return this.set.match(cidr.text.slice(0, cidr.text.indexOf('/'))) !== null;
+    }
+    return this.cidrs.some((entry) => overlaps(entry, cidr));
+  }
+}
+
 const str = { type: 'string', maxLength: 256 } as const;
 const csv = { type: 'string', maxLength: 1024 } as const;
 
@@ -158,18 +196,56 @@ export function registerCrowdsecRoutes(
   const clock = deps.clock ?? Date.now;
   const { blocklist } = deps;
 
-  /** Every active ip/range decision, page by page, as CrowdSec decisions passing `keep`. */
+  /** The current allowlist (read whole: operator-made, hundreds of entries), or null when empty. */
+  async function allowFilter(): Promise<AllowFilter | null> {
+    const entries = await blocklist.store.listAllowlist();
+    return entries.length === 0 ? null : new AllowFilter(entries);
+  }
+
+  /**
+   * Every active ip/range decision the allowlist does not cover, page by page, as CrowdSec
+   * decisions passing `keep`.
+   */
   async function* allActive(keep: (d: CrowdsecDecision) => boolean): AsyncGenerator<CrowdsecDecision[]> {
+    const allow = await allowFilter();
     for await (const page of blocklist.store.pages({ count: PAGE })) {
       const now = clock();
       const batch: CrowdsecDecision[] = [];
       for (const decision of page.decisions) {
-        if (decision.scope === 'fingerprint') continue;
+        if (decision.scope === 'fingerprint' || allow?.covers(decision.value)) continue;
         const converted = toCrowdsec(decision, now);
         if (keep(converted)) batch.push(converted);
       }
       yield batch;
     }
+  }
+
+  /**
+   * What allowlist changes in a pull's window mean to a bouncer: every active decision
+   * overlapping a CIDR allowed or disallowed in the window is deleted when the allowlist now
+   * covers it, and sent again when it does not (resending one it holds is harmless). One scan of
+   * the store, only for pulls whose window holds an allowlist change (operator-made, rare).
+   */
+  async function allowlistEffects(
+    touched: readonly Cidr[],
+    allow: AllowFilter | null,
+    now: number,
+  ): Promise<{ fresh: Map<string, CrowdsecDecision>; deleted: Map<string, CrowdsecDecision> }> {
+    const fresh = new Map<string, CrowdsecDecision>();
+    const deleted = new Map<string, CrowdsecDecision>();
+    for await (const page of blocklist.store.pages({ count: PAGE })) {
+      for (const decision of page.decisions) {
+        if (decision.scope === 'fingerprint' || decision.expiresAt <= now) continue;
+        const cidr = parseCidr(decision.value);
+        if (!touched.some((t) => overlaps(t, cidr))) continue;
+        const converted = toCrowdsec(decision, now);
+        if (allow?.covers(cidr)) {
+          const { until: _, ...rest } = converted;
+          deleted.set(decision.key, { ...rest, duration: '-1s' });
+        } else fresh.set(decision.key, converted);
+      }
+    }
+    return { fresh, deleted };
   }
 
   /** `{"new": [...]|null, "deleted": [...]|null}` written as the pages come. */
@@ -198,7 +274,6 @@ export function registerCrowdsecRoutes(
       const page = await blocklist.store.changesSince(since, PAGE);
       if (page.resync) return null;
       for (const change of page.changes) {
-        if (change.op !== 'add' && change.op !== 'del') continue;
         // Keep the type of an add this pull saw, for a later del of the same key.
         const before = last.get(change.key);
         last.delete(change.key);
@@ -275,19 +350,38 @@ export function registerCrowdsecRoutes(
       } else {
         next = changes.version;
         const now = clock();
-        const fresh: CrowdsecDecision[] = [];
-        const deleted: CrowdsecDecision[] = [];
+        const allow = await allowFilter();
+        const touched: Cidr[] = [];
+        const fresh = new Map<string, CrowdsecDecision>();
+        const deleted = new Map<string, CrowdsecDecision>();
         for (const change of changes.last.values()) {
           if (change.op === 'add') {
-            if (change.decision.scope === 'fingerprint' || change.decision.expiresAt <= now) continue;
-            const converted = toCrowdsec(change.decision, now);
-            if (keep(converted)) fresh.push(converted);
+            const { decision } = change;
+            if (decision.scope === 'fingerprint' || decision.expiresAt <= now) continue;
+            if (allow?.covers(decision.value)) continue;
+            const converted = toCrowdsec(decision, now);
+            if (keep(converted)) fresh.set(change.key, converted);
           } else if (change.op === 'del') {
             const converted = deletedOf(change);
-            if (converted && keepDeleted(converted)) deleted.push(converted);
+            if (converted && keepDeleted(converted)) deleted.set(change.key, converted);
+          } else {
+            try {
+              touched.push(parseCidr(change.key));
+            } catch {
+              // not a CIDR: no decision can overlap it
+            }
           }
         }
-        body = streamBody([fresh], deleted);
+        if (touched.length > 0) {
+          const effects = await allowlistEffects(touched, allow, now);
+          for (const [key, converted] of effects.fresh) if (keep(converted)) fresh.set(key, converted);
+          for (const [key, converted] of effects.deleted) {
+            if (!keepDeleted(converted)) continue;
+            fresh.delete(key);
+            deleted.set(key, converted);
+          }
+        }
+        body = streamBody([[...fresh.values()]], [...deleted.values()]);
       }
       // The cursor moves only when the whole answer was handed to the client (CrowdSec: LastPull
       // is updated on success).
@@ -348,6 +442,8 @@ export function registerCrowdsecRoutes(
         return Readable.from(arrayBody(allActive(keepAll)), { highWaterMark: 2 });
       }
       let found: Decision[] | Promise<Decision[]>;
+      /** Whether the allowlist holds any address of the query: then nothing is answered. */
+      let allowlisted: () => Promise<boolean>;
       if (ip !== undefined) {
         const address = parseIp(ip);
         if (!address)
@@ -357,6 +453,8 @@ export function registerCrowdsecRoutes(
             `ip: expected an IPv4 or IPv6 address, got ${JSON.stringify(ip)}`,
           );
         found = blocklist.lookupAddress(address);
+        // explain's allowlist logic (operator.ts): the unexpired entries holding the address.
+        allowlisted = async () => (await blocklist.store.allowEntriesFor(address.text)).length > 0;
       } else {
         let cidr: ReturnType<typeof parseCidr>;
         try {
@@ -375,9 +473,16 @@ export function registerCrowdsecRoutes(
           );
         const hits = blocklist.lookupIp(network);
         found = Array.isArray(hits) ? covering(hits) : hits.then(covering);
+        allowlisted = async () => (await allowFilter())?.covers(cidr) ?? false;
       }
-      if (Array.isArray(found)) return liveAnswer(request, reply, found, types, origins, clock());
-      return found.then((hits) => liveAnswer(request, reply, hits, types, origins, clock()));
+      // The allowlist is read only when a decision matched: most lookups stay without a promise.
+      const answer = (hits: Decision[]) =>
+        hits.length === 0
+          ? liveAnswer(request, reply, hits, types, origins, clock())
+          : allowlisted().then((allowed) =>
+              liveAnswer(request, reply, allowed ? [] : hits, types, origins, clock()),
+            );
+      return Array.isArray(found) ? answer(found) : found.then(answer);
     },
   });
 }

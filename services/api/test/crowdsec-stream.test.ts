@@ -85,4 +85,69 @@ describe('CrowdSec stream and live lookups', { timeout: 60_000 }, () => {
       [['203.0.113.0/24', 'Range']],
     );
   });
+
+  describe('the allowlist always wins', () => {
+    const lookup = async (query: string): Promise<Body> => {
+      const response = await fetch(`${server.url}/v1/decisions?${query}`, { headers: { 'x-api-key': key } });
+      assert.equal(response.status, 200, await response.clone().text());
+      return response.json();
+    };
+    /** The live answer once the in-memory follower has seen the writes (a feed round trip). */
+    const settled = async (query: string, done: (body: Body) => boolean): Promise<Body> => {
+      const deadline = Date.now() + 5_000;
+      for (;;) {
+        const body = await lookup(query);
+        if (done(body) || Date.now() > deadline) return body;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    const values = (body: Body) => (body ?? []).map((d: Body) => d.value).sort();
+
+    it('never answers an allowlisted address or range as a ban in live lookups', async () => {
+      key = (await server.keys.create('edge-live', 'bouncer')).key;
+      await server.store.put(decision('ip', '192.0.2.20'));
+      await server.store.put(decision('range', '198.51.100.0/24', { reason: 'swarm' }));
+      await server.store.put(decision('ip', '2001:db8::20'));
+      assert.deepEqual(values(await settled('ip=192.0.2.20', (b) => b !== null)), ['192.0.2.20']);
+      await server.store.allow('192.0.2.20', 'partner');
+      await server.store.allow('198.51.100.7', 'monitoring probe');
+      await server.store.allow('2001:db8::/64', 'office');
+      assert.equal(await lookup('ip=192.0.2.20'), null);
+      assert.equal(await lookup('ip=198.51.100.7'), null, 'inside a banned range, allowlisted');
+      assert.equal(await lookup('ip=2001:db8::20'), null);
+      assert.deepEqual(
+        values(await lookup('ip=198.51.100.8')),
+        ['198.51.100.0/24'],
+        'its neighbour stays banned',
+      );
+      assert.equal(await lookup('range=198.51.100.0/24'), null, 'the range holds an allowlisted address');
+      assert.equal(await lookup('scope=ip&value=192.0.2.20'), null);
+      const all = values(await lookup(''));
+      assert.ok(!all.includes('192.0.2.20') && !all.includes('2001:db8::20'), JSON.stringify(all));
+      assert.ok(!all.includes('198.51.100.0/24'), 'a range covering an allowlisted address is not listed');
+    });
+
+    it('never streams an allowlisted decision; an allowlist change reaches a bouncer as delete / new', async () => {
+      key = (await server.keys.create('edge-allow-stream', 'bouncer')).key;
+      await server.store.put(decision('ip', '203.0.113.9'));
+      await server.store.put(decision('range', '203.0.113.128/25'));
+      const startup = await pull('?startup=true');
+      const held = values(startup.new);
+      assert.ok(held.includes('203.0.113.9') && held.includes('203.0.113.128/25'), JSON.stringify(held));
+      for (const allowlisted of ['192.0.2.20', '198.51.100.0/24', '2001:db8::20'])
+        assert.ok(!held.includes(allowlisted), `${allowlisted} streamed at startup although allowlisted`);
+
+      await server.store.allow('203.0.113.0/24', 'customer network');
+      const allowed = await pull('');
+      assert.deepEqual(values(allowed.deleted), ['203.0.113.128/25', '203.0.113.9']);
+      assert.equal(allowed.new, null);
+      await server.store.put(decision('ip', '203.0.113.10'));
+      assert.deepEqual(await pull(''), { new: null, deleted: null }, 'a decision inside the allowlist');
+
+      await server.store.disallow('203.0.113.0/24');
+      const disallowed = await pull('');
+      assert.deepEqual(values(disallowed.new), ['203.0.113.10', '203.0.113.128/25', '203.0.113.9']);
+      assert.equal(disallowed.deleted, null);
+    });
+  });
 });
