@@ -145,6 +145,17 @@ export class ApiKeyStore {
     return true;
   }
 
+  /** The names among `names` whose key is revoked (one round trip; an unknown name is not revoked). */
+  async revoked(names: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    if (names.length === 0) return found;
+    const records = await this.redis.hmget(this.keys.records, ...names);
+    records.forEach((json, i) => {
+      if (json !== null && (JSON.parse(json) as ApiKeyRecord).revokedAt !== null) found.add(names[i]!);
+    });
+    return found;
+  }
+
   async touch(name: string, now = Date.now()): Promise<void> {
     await this.redis.hset(this.keys.lastUsed, name, String(now));
   }

@@ -88,7 +88,7 @@ export function registerNativeRoutes(
     },
   ): Promise<void> {
     const since = sinceOf(request) ?? 0;
-    const connection = hub.open(reply.raw, stream);
+    const connection = hub.open(reply.raw, stream, request.apiKey.name);
     reply.hijack();
     const follower = new StreamFollower<C>(
       connection,

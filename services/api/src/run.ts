@@ -59,13 +59,22 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
   const feed = new ChangeFeed(feedRedis, keys, logger);
   const mirror = options.lookup === 'memory' ? new DecisionMirror(store, logger) : null;
   const blocklist = new Blocklist(store, redis, keys, mirror);
-  const hub = new SseHub(options.maxStreams, {
-    clients: metrics.gauge('edgeguard_api_sse_clients', 'Open event streams', ['stream']),
-    dropped: metrics.counter('edgeguard_api_sse_dropped_total', 'Event streams dropped for being too slow', [
-      'stream',
-    ]),
-    events: metrics.counter('edgeguard_api_sse_events_total', 'Events written to streams', ['stream']),
-  });
+  const hub = new SseHub(
+    {
+      max: options.maxStreams,
+      revoked: (names) => keyStore.revoked(names),
+      onCheckError: (error) => logger.warn({ err: error }, 'event streams: key revocation not checked'),
+    },
+    {
+      clients: metrics.gauge('edgeguard_api_sse_clients', 'Open event streams', ['stream']),
+      dropped: metrics.counter(
+        'edgeguard_api_sse_dropped_total',
+        'Event streams dropped for being too slow',
+        ['stream'],
+      ),
+      events: metrics.counter('edgeguard_api_sse_events_total', 'Events written to streams', ['stream']),
+    },
+  );
   const policies = new CachePolicyState();
   const badPolicies = metrics.counter(
     'edgeguard_api_bad_policies_total',

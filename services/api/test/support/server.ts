@@ -14,7 +14,7 @@ import { ApiKeyStore } from '../../src/keys.js';
 import { DecisionMirror } from '../../src/mirror.js';
 import { CachePolicyState } from '../../src/policies.js';
 import { createApiServer } from '../../src/server.js';
-import { SseHub } from '../../src/sse.js';
+import { SseHub, type SseHubOptions } from '../../src/sse.js';
 
 export interface TestServer {
   url: string;
@@ -29,7 +29,9 @@ export interface TestServer {
 
 let serial = 0;
 
-export async function startServer(options: { lookup?: 'memory' | 'redis' } = {}): Promise<TestServer> {
+export async function startServer(
+  options: { hub?: Partial<SseHubOptions>; lookup?: 'memory' | 'redis' } = {},
+): Promise<TestServer> {
   const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const prefix = `test.apisrv.${process.pid}.${Date.now().toString(36)}.${serial++}.`;
   const redis = new Redis(url);
@@ -44,11 +46,14 @@ export async function startServer(options: { lookup?: 'memory' | 'redis' } = {})
   feed.start(await store.version());
   await mirror?.load();
   const blocklist = new Blocklist(store, redis, storeKeys(prefix), mirror);
-  const hub = new SseHub(100, {
-    clients: metrics.gauge('edgeguard_api_sse_clients', 'Open event streams', ['stream']),
-    dropped: metrics.counter('edgeguard_api_sse_dropped_total', 'dropped', ['stream']),
-    events: metrics.counter('edgeguard_api_sse_events_total', 'events', ['stream']),
-  });
+  const hub = new SseHub(
+    { max: 100, revoked: (names) => keys.revoked(names), ...options.hub },
+    {
+      clients: metrics.gauge('edgeguard_api_sse_clients', 'Open event streams', ['stream']),
+      dropped: metrics.counter('edgeguard_api_sse_dropped_total', 'dropped', ['stream']),
+      events: metrics.counter('edgeguard_api_sse_events_total', 'events', ['stream']),
+    },
+  );
   const app = await createApiServer({
     logger,
     metrics,
