@@ -62,6 +62,7 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
   const hub = new SseHub(
     {
       max: options.maxStreams,
+      maxPerKey: options.maxStreamsPerKey,
       revoked: (names) => keyStore.revoked(names),
       onCheckError: (error) => logger.warn({ err: error }, 'event streams: key revocation not checked'),
     },

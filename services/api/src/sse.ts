@@ -15,6 +15,11 @@ export interface SseMetrics {
 export interface SseHubOptions {
   /** Concurrent streams per process (`EDGEGUARD_API_MAX_STREAMS`). */
   max: number;
+  /**
+   * Concurrent streams per API key and process (`EDGEGUARD_API_MAX_STREAMS_PER_KEY`): one key,
+   * leaked or looping, cannot take the streams every other edge needs. An edge agent holds two.
+   */
+  maxPerKey: number;
   /** Period of the `: ping` comment and of the revocation check (ms, default 15 s). */
   pingIntervalMs?: number;
   /**
@@ -97,8 +102,8 @@ export class SseConnection {
 }
 
 /**
- * Every SSE connection of the process: bounded in number, pinged every ping period, ended when
- * their key is revoked, closed at shutdown.
+ * Every SSE connection of the process: bounded in number (per process and per key), pinged every
+ * ping period, ended when their key is revoked, closed at shutdown.
  */
 export class SseHub {
   private readonly connections = new Set<SseConnection>();
@@ -122,15 +127,26 @@ export class SseHub {
     return this.connections.size;
   }
 
-  /** Opens a stream on `res` for the key `keyName`; 503 `too-many-streams` when the process holds `max` already. */
+  /**
+   * Opens a stream on `res` for the key `keyName`; 503 `too-many-streams` when the process holds
+   * `max` already, 429 `too-many-streams-for-key` when this key holds `maxPerKey`.
+   */
   open(res: ServerResponse, stream: string, keyName: string): SseConnection {
-    const { max } = this.options;
+    const { max, maxPerKey } = this.options;
     if (this.connections.size >= max) {
       throw new ApiError(503, 'too-many-streams', `this API process serves at most ${max} event streams`, {
         'retry-after': '5',
       });
     }
     const held = this.perKey.get(keyName) ?? 0;
+    if (held >= maxPerKey) {
+      throw new ApiError(
+        429,
+        'too-many-streams-for-key',
+        `the API key '${keyName}' holds ${held} event streams on this API process, the most one key may (EDGEGUARD_API_MAX_STREAMS_PER_KEY=${maxPerKey}); close one or give each edge its own key`,
+        { 'retry-after': '5' },
+      );
+    }
     const connection = new SseConnection(res, this.metrics, stream, keyName);
     this.connections.add(connection);
     this.perKey.set(keyName, held + 1);

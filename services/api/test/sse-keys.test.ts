@@ -1,8 +1,9 @@
 // Event streams and the key that opened them, over the real Redis key store and decision store:
-// a revoked key loses its open streams.
+// a revoked key loses its open streams, and one key cannot hold more than its share of streams.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { apiOptions } from '../src/options.js';
 import { startServer, type TestServer } from './support/server.js';
 
 interface Stream {
@@ -42,7 +43,7 @@ describe('event streams and API keys', { timeout: 60_000 }, () => {
   let server: TestServer;
   let events: string;
   before(async () => {
-    server = await startServer({ hub: { pingIntervalMs: 100 } });
+    server = await startServer({ hub: { pingIntervalMs: 100, maxPerKey: 2 } });
     const version = await server.store.put({
       key: 'ip:192.0.2.1',
       scope: 'ip',
@@ -76,5 +77,37 @@ describe('event streams and API keys', { timeout: 60_000 }, () => {
     await sleep(300);
     assert.equal(keptStream.ended, false, 'another key’s stream stays open');
     keptStream.close();
+  });
+
+  it('refuses a key’s stream past its per-key cap with 429, not other keys’ streams', async () => {
+    const { key } = await server.keys.create('edge-greedy', 'bouncer');
+    const { key: other } = await server.keys.create('edge-other', 'bouncer');
+    const first = await open(events, key);
+    const second = await open(events, key);
+    assert.deepEqual([first.status, second.status], [200, 200]);
+    const third = await fetch(events, { headers: { 'x-api-key': key } });
+    assert.equal(third.status, 429);
+    assert.ok(Number(third.headers.get('retry-after')) >= 1);
+    const body = await third.json();
+    assert.deepEqual(Object.keys(body), ['error', 'message']);
+    assert.equal(body.error, 'too-many-streams-for-key');
+    assert.match(body.message, /edge-greedy.*2/);
+    const others = await open(events, other);
+    assert.equal(others.status, 200, 'another key is not affected');
+    first.close();
+    await until('the closed stream freed its slot', () => server.hub.size === 2);
+    const fourth = await open(events, key);
+    assert.equal(fourth.status, 200);
+    for (const s of [second, others, fourth]) s.close();
+  });
+
+  it('reads the per-key cap from EDGEGUARD_API_MAX_STREAMS_PER_KEY: 100 by default, never above the process cap', () => {
+    assert.equal(apiOptions({}).maxStreamsPerKey, 100);
+    assert.equal(apiOptions({ EDGEGUARD_API_MAX_STREAMS_PER_KEY: '3' }).maxStreamsPerKey, 3);
+    assert.equal(apiOptions({ EDGEGUARD_API_MAX_STREAMS: '4' }).maxStreamsPerKey, 4);
+    assert.throws(
+      () => apiOptions({ EDGEGUARD_API_MAX_STREAMS_PER_KEY: '0' }),
+      /PER_KEY: expected a whole number ≥ 1/,
+    );
   });
 });

@@ -47,7 +47,7 @@ export async function startServer(
   await mirror?.load();
   const blocklist = new Blocklist(store, redis, storeKeys(prefix), mirror);
   const hub = new SseHub(
-    { max: 100, revoked: (names) => keys.revoked(names), ...options.hub },
+    { max: 100, maxPerKey: 100, revoked: (names) => keys.revoked(names), ...options.hub },
     {
       clients: metrics.gauge('edgeguard_api_sse_clients', 'Open event streams', ['stream']),
       dropped: metrics.counter('edgeguard_api_sse_dropped_total', 'dropped', ['stream']),
