@@ -23,6 +23,11 @@ export interface ApiOptions {
    */
   maxStreamsPerKey: number;
   /**
+   * `EDGEGUARD_API_REQUIRE_KEYS=1`: /readyz is 503 while the key store holds no key (default: only
+   * once this process has seen keys, so a fresh install is ready before its first key).
+   */
+  requireKeys: boolean;
+  /**
    * `EDGEGUARD_API_LOOKUP`: `memory` (default) answers `/v1/decisions` from an in-process follower
    * of the store fed by its change log; `redis` asks the store for every request.
    */
@@ -68,5 +73,6 @@ export function apiOptions(env: NodeJS.ProcessEnv = process.env): ApiOptions {
     ),
     lookup,
     sweeper: env.EDGEGUARD_API_SWEEPER === '1',
+    requireKeys: env.EDGEGUARD_API_REQUIRE_KEYS === '1',
   };
 }

@@ -8,7 +8,7 @@ import { Authenticator } from './auth.js';
 import { Blocklist } from './blocklist.js';
 import { ApiError } from './errors.js';
 import { ChangeFeed } from './feed.js';
-import { ApiKeyStore } from './keys.js';
+import { ApiKeyStore, KeyStoreWatch } from './keys.js';
 import { DecisionMirror } from './mirror.js';
 import { type ApiOptions, apiOptions } from './options.js';
 import { CachePolicyState, followCachePolicies } from './policies.js';
@@ -56,6 +56,7 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
   const auth = new Authenticator(keyStore, { rate: options.rateLimit, burst: options.rateBurst }, (error) =>
     logger.warn({ err: error }, 'key last-use not recorded'),
   );
+  const keyWatch = new KeyStoreWatch(keyStore, options.requireKeys, logger);
   const feed = new ChangeFeed(feedRedis, keys, logger);
   const mirror = options.lookup === 'memory' ? new DecisionMirror(store, logger) : null;
   const blocklist = new Blocklist(store, redis, keys, mirror);
@@ -103,6 +104,7 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
 
   // Background start: the server listens at once and /readyz says what is still missing.
   const version = await store.version().catch(() => 0);
+  await keyWatch.start();
   if (mirror) feed.subscribe(mirror.onChanges);
   feed.start(version);
   void mirror?.load();
@@ -164,6 +166,7 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
     cursorsKey: keyStore.keys.cursors,
     ready: () => {
       if (redis.status !== 'ready') return `redis: ${redis.status}`;
+      if (keyWatch.problem !== null) return keyWatch.problem;
       if (!feed.healthy) return 'change log not read yet';
       if (mirror && !mirror.ready) return 'decision mirror loading';
       if (!policiesCaughtUp) return 'cache policies loading';
@@ -180,6 +183,7 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
     if (stopping) return;
     stopping = true;
     clearInterval(gaugeTimer);
+    keyWatch.stop();
     hub.closeAll();
     await app.close();
     await Promise.allSettled([feed.stop(), stopSweeper(), policyFollower?.stop(), producer.disconnect()]);
