@@ -204,17 +204,21 @@ export function registerCrowdsecRoutes(
 
   /**
    * Every active ip/range decision the allowlist does not cover, page by page, as CrowdSec
-   * decisions passing `keep`.
+   * decisions passing `keep`; those it covers go to `allowlisted` as deletions.
    */
-  async function* allActive(keep: (d: CrowdsecDecision) => boolean): AsyncGenerator<CrowdsecDecision[]> {
+  async function* allActive(
+    keep: (d: CrowdsecDecision) => boolean,
+    allowlisted?: (deletion: CrowdsecDecision) => void,
+  ): AsyncGenerator<CrowdsecDecision[]> {
     const allow = await allowFilter();
     for await (const page of blocklist.store.pages({ count: PAGE })) {
       const now = clock();
       const batch: CrowdsecDecision[] = [];
       for (const decision of page.decisions) {
-        if (decision.scope === 'fingerprint' || allow?.covers(decision.value)) continue;
+        if (decision.scope === 'fingerprint') continue;
         const converted = toCrowdsec(decision, now);
-        if (keep(converted)) batch.push(converted);
+        if (allow?.covers(decision.value)) allowlisted?.(asDeletion(converted));
+        else if (keep(converted)) batch.push(converted);
       }
       yield batch;
     }
@@ -239,10 +243,8 @@ export function registerCrowdsecRoutes(
         const cidr = parseCidr(decision.value);
         if (!touched.some((t) => overlaps(t, cidr))) continue;
         const converted = toCrowdsec(decision, now);
-        if (allow?.covers(cidr)) {
-          const { until: _, ...rest } = converted;
-          deleted.set(decision.key, { ...rest, duration: '-1s' });
-        } else fresh.set(decision.key, converted);
+        if (allow?.covers(cidr)) deleted.set(decision.key, asDeletion(converted));
+        else fresh.set(decision.key, converted);
       }
     }
     return { fresh, deleted };
@@ -346,7 +348,16 @@ export function registerCrowdsecRoutes(
       if (changes === null) {
         cursor = null;
         next = (await blocklist.state()).version;
-        body = streamBody(allActive(keep), []);
+        // A full set cannot say what the bouncer should drop, except what the allowlist covers: those
+        // are sent as deletions, so a bouncer whose delta fell back to a full set (log trimmed,
+        // store rebuilt) after an allowlist entry was added stops blocking it.
+        const withheld: CrowdsecDecision[] = [];
+        body = streamBody(
+          allActive(keep, (d) => {
+            if (keepDeleted(d)) withheld.push(d);
+          }),
+          withheld,
+        );
       } else {
         next = changes.version;
         const now = clock();
@@ -488,6 +499,12 @@ export function registerCrowdsecRoutes(
 }
 
 /** A decision passes the live query's `type` and `origins` filters (absent or empty: any). */
+/** A decision as a `deleted` entry: its own type and scenario, a negative duration (CrowdSec's). */
+function asDeletion(converted: CrowdsecDecision): CrowdsecDecision {
+  const { until: _, ...rest } = converted;
+  return { ...rest, duration: '-1s' };
+}
+
 function kept(types: string[] | null, origins: string[] | null, type: string, origin: string): boolean {
   return (
     (types === null || types.length === 0 || types.includes(type)) &&

@@ -149,5 +149,20 @@ describe('CrowdSec stream and live lookups', { timeout: 60_000 }, () => {
       assert.deepEqual(values(disallowed.new), ['203.0.113.10', '203.0.113.128/25', '203.0.113.9']);
       assert.equal(disallowed.deleted, null);
     });
+
+    it('sends allowlisted decisions as deletions when a pull falls back to a full set', async () => {
+      key = (await server.keys.create('edge-allow-resync', 'bouncer')).key;
+      await server.store.put(decision('ip', '203.0.113.60'));
+      await server.store.put(decision('ip', '203.0.113.61'));
+      assert.ok(values((await pull('?startup=true')).new).includes('203.0.113.60'));
+      await server.store.allow('203.0.113.60', 'customer');
+      // The change log cannot serve this bouncer's cursor (as after a trim or a rebuilt store).
+      await server.redis.hset(server.keys.keys.cursors, 'edge-allow-resync', String(Number.MAX_SAFE_INTEGER));
+      const full = await pull('');
+      assert.ok(values(full.new).includes('203.0.113.61'), 'a full set');
+      assert.ok(!values(full.new).includes('203.0.113.60'));
+      assert.ok(values(full.deleted).includes('203.0.113.60'), JSON.stringify(full.deleted));
+      assert.ok(full.deleted.every((d: Body) => d.duration === '-1s' && d.until === undefined));
+    });
   });
 });
