@@ -427,6 +427,12 @@ class HttpFeedFollower {
             await response.body.cancel().catch(() => undefined);
             return;
           }
+          // The API ended the stream because the key was revoked: an auth error (reported, retried
+          // slowly), not a blip to reconnect from at once.
+          if (event.event === 'revoked') {
+            await response.body.cancel().catch(() => undefined);
+            throw new AuthError(`${this.paths.events}: the API revoked the key`);
+          }
           if (event.event !== 'change') continue;
           this.sink.count('sseEvents');
           this.applyChange(parseJson(event.data, this.paths.events));

@@ -246,6 +246,23 @@ describe('HttpSource (native API contract)', () => {
     assert.ok(agent.stats().counters.disconnects >= 1);
   });
 
+  it('reports a stream ended for a revoked key as an auth error and keeps its state', async () => {
+    const { api, agent } = await setup();
+    api.addDecision(decision('192.0.2.44'));
+    const errors: Error[] = [];
+    agent.on('error', (error) => errors.push(error));
+    await agent.start();
+    await agent.whenReady(3000);
+    await until('the event stream', () =>
+      api.requests.some((r) => r.path.startsWith('/api/blocklist/events')) ? true : undefined,
+    );
+    api.apiKey = 'revoked';
+    api.revokeStreams();
+    await until('an auth error', () => (errors.length > 0 ? true : undefined));
+    assert.match(errors[0]!.message, /revoked the key/);
+    assert.equal(agent.check({ ip: '192.0.2.44' }).verdict, 'block', 'the last state is kept');
+  });
+
   it('cold start: fail-open answers allow, fail-closed answers block until the first load', async () => {
     const open = await setup({ apiKey: 'wrong' }, 'open');
     const errors: Error[] = [];

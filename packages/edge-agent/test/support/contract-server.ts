@@ -92,6 +92,16 @@ export class ContractServer {
     this.push('policies', { version: ++this.policyVersion, op: 'put', key: policy.key, policy });
   }
 
+  /** The key was revoked: every open event stream gets `event: revoked` and ends (as the API does). */
+  revokeStreams(): void {
+    for (const stream of this.streams) {
+      stream.res.end(
+        `event: revoked\ndata: ${JSON.stringify({ error: 'revoked-key', message: "the API key 'edge' was revoked" })}\n\n`,
+      );
+    }
+    this.streams.clear();
+  }
+
   /** The store was rebuilt: new epoch, versions move on, old cursors must resync. */
   rebuild(): void {
     this.epoch++;
