@@ -92,4 +92,14 @@ describe('the error contract', { timeout: 30_000 }, () => {
     assert.deepEqual(Object.keys(JSON.parse(garbage.body)), ['error', 'message']);
     assert.equal(JSON.parse(garbage.body).error, 'bad-request');
   });
+
+  it('documents these errors in /openapi.json', async () => {
+    const doc: Body = await (await fetch(`${server.url}/openapi.json`)).json();
+    const post = doc.paths['/api/decisions'].post.responses;
+    assert.ok(post['413'] && post['415'], Object.keys(post).join(','));
+    const events = doc.paths['/api/blocklist/events'].get.responses;
+    assert.match(events['429'].description, /too-many-streams-for-key/);
+    assert.ok(events['503']);
+    assert.equal(doc.paths['/api/blocklist/changes'].get.responses['415'], undefined, 'no body, no 415');
+  });
 });
