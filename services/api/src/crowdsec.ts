@@ -175,9 +175,14 @@ class AllowFilter {
     this.set = new CidrSet(this.cidrs);
   }
 
-  /** Whether the allowlist holds any address of `target` (an address or CIDR text). */
+  /** Whether the allowlist holds any address of `target` (an address or CIDR text; false if neither). */
   covers(target: string | Cidr): boolean {
-    const cidr = typeof target === 'string' ? parseCidr(target) : target;
+    let cidr: Cidr;
+    try {
+      cidr = typeof target === 'string' ? parseCidr(target) : target;
+    } catch {
+      return false;
+    }
     const hostLength = cidr.version === 4 ? 32 : 128;
     if (cidr.prefixLength === hostLength) {
       return this.set.match(cidr.text.slice(0, cidr.text.indexOf('/'))) !== null;
@@ -240,7 +245,12 @@ export function registerCrowdsecRoutes(
     for await (const page of blocklist.store.pages({ count: PAGE })) {
       for (const decision of page.decisions) {
         if (decision.scope === 'fingerprint' || decision.expiresAt <= now) continue;
-        const cidr = parseCidr(decision.value);
+        let cidr: Cidr;
+        try {
+          cidr = parseCidr(decision.value);
+        } catch {
+          continue; // not an address or range: nothing an allowlist entry can overlap
+        }
         if (!touched.some((t) => overlaps(t, cidr))) continue;
         const converted = toCrowdsec(decision, now);
         if (allow?.covers(cidr)) deleted.set(decision.key, asDeletion(converted));
@@ -498,13 +508,13 @@ export function registerCrowdsecRoutes(
   });
 }
 
-/** A decision passes the live query's `type` and `origins` filters (absent or empty: any). */
 /** A decision as a `deleted` entry: its own type and scenario, a negative duration (CrowdSec's). */
 function asDeletion(converted: CrowdsecDecision): CrowdsecDecision {
   const { until: _, ...rest } = converted;
   return { ...rest, duration: '-1s' };
 }
 
+/** A decision passes the live query's `type` and `origins` filters (absent or empty: any). */
 function kept(types: string[] | null, origins: string[] | null, type: string, origin: string): boolean {
   return (
     (types === null || types.length === 0 || types.includes(type)) &&
