@@ -3,7 +3,7 @@
 // the running API and calls its script with `add` and `del` as decisions come and go.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -26,74 +26,94 @@ describe('a real CrowdSec bouncer against the API', { timeout: 120_000, skip }, 
   const work = mkdtempSync(join(tmpdir(), 'eg-bouncer-'));
   const calls = join(work, 'calls.log');
   let api: RunningApi;
+  let key: string;
   let bouncer: ChildProcess;
   let bouncerLog = '';
 
-  before(async () => {
-    const ensure = edgeguard(['topics', 'ensure', '--partitions', '1'], env);
-    assert.equal(ensure.code, 0, ensure.stderr);
-    const key = createKey(env, 'custom-bouncer', 'bouncer');
-    await store.put(decision('ip', '192.0.2.10', { reason: 'scanner' })); // present before the bouncer starts
-    api = await startApi(env);
-    const script = join(work, 'record.sh');
-    writeFileSync(script, `#!/bin/sh\necho "$@" >> ${calls}\n`);
-    chmodSync(script, 0o755);
-    writeFileSync(calls, '');
-    const config = join(work, 'bouncer.yaml');
+  /**
+   * Writes a bouncer config calling `script` (filters as YAML lines) and starts the bouncer. Each
+   * bouncer needs its own key: the API keeps one stream cursor per key.
+   */
+  const startBouncer = (name: string, script: string, filters: string[], apiKey = key): ChildProcess => {
+    const config = join(work, `${name}.yaml`);
+    mkdirSync(join(work, name), { recursive: true });
     writeFileSync(
       config,
       [
         `bin_path: ${script}`,
         'feed_via_stdin: false',
         'total_retries: 0',
-        'scenarios_containing: []',
-        'scenarios_not_containing: []',
-        'origins: []',
-        `piddir: ${work}`,
+        ...filters,
+        `piddir: ${join(work, name)}`,
         'update_frequency: 1s',
         'cache_retention_duration: 10s',
         'daemonize: false',
         'log_mode: stdout',
         'log_level: info',
         `api_url: ${api.url}/`,
-        `api_key: ${key}`,
+        `api_key: ${apiKey}`,
         'prometheus:',
         '  enabled: false',
         '',
       ].join('\n'),
     );
-    bouncer = spawn(BOUNCER, ['-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-    bouncer.stdout?.on('data', (d) => {
+    const child = spawn(BOUNCER, ['-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (d) => {
       bouncerLog = (bouncerLog + d).slice(-20_000);
     });
-    bouncer.stderr?.on('data', (d) => {
+    child.stderr?.on('data', (d) => {
       bouncerLog = (bouncerLog + d).slice(-20_000);
     });
+    return child;
+  };
+  const stopBouncer = async (child: ChildProcess) => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  };
+
+  before(async () => {
+    const ensure = edgeguard(['topics', 'ensure', '--partitions', '1'], env);
+    assert.equal(ensure.code, 0, ensure.stderr);
+    key = createKey(env, 'custom-bouncer', 'bouncer');
+    await store.put(decision('ip', '192.0.2.10', { reason: 'scanner' })); // present before the bouncer starts
+    api = await startApi(env);
+    const script = join(work, 'record.sh');
+    writeFileSync(script, `#!/bin/sh\necho "$@" >> ${calls}\n`);
+    chmodSync(script, 0o755);
+    writeFileSync(calls, '');
+    bouncer = startBouncer('bouncer', script, [
+      'scenarios_containing: []',
+      'scenarios_not_containing: []',
+      'origins: []',
+    ]);
   });
 
   after(async () => {
-    if (bouncer && bouncer.exitCode === null) {
-      const exited = new Promise((resolve) => bouncer.once('exit', resolve));
-      bouncer.kill('SIGTERM');
-      await exited;
-    }
+    if (bouncer) await stopBouncer(bouncer);
     await api?.stop();
     await dropPrefix(redis, prefix);
     redis.disconnect();
   });
 
-  const lines = () => readFileSync(calls, 'utf8').split('\n').filter(Boolean);
-  const waitForCall = (what: string, match: (line: string) => boolean) =>
+  const lines = (file = calls) => readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  const waitForCall = (
+    what: string,
+    match: (line: string) => boolean,
+    file = calls,
+    child: () => ChildProcess = () => bouncer,
+  ) =>
     eventually(
       what,
       () => {
-        if (bouncer.exitCode !== null) throw new Error(`bouncer exited ${bouncer.exitCode}: ${bouncerLog}`);
-        return lines().find(match);
+        if (child().exitCode !== null) throw new Error(`bouncer exited ${child().exitCode}: ${bouncerLog}`);
+        return lines(file).find(match);
       },
       20_000,
     ).catch((error: Error) => {
       throw new Error(
-        `${error.message}\ncalls:\n${lines().join('\n')}\nbouncer log:\n${bouncerLog}\napi log:\n${api.output()}`,
+        `${error.message}\ncalls:\n${lines(file).join('\n')}\nbouncer log:\n${bouncerLog}\napi log:\n${api.output()}`,
       );
     });
 
@@ -113,5 +133,44 @@ describe('a real CrowdSec bouncer against the API', { timeout: 120_000, skip }, 
     await waitForCall('del of the removed range decision', (l) => l.startsWith('del 198.51.100.0/24 '));
     await store.delete('ip:192.0.2.10');
     await waitForCall('del of the startup decision', (l) => l.startsWith('del 192.0.2.10 '));
+  });
+
+  it('stops blocking an address once it is allowlisted', async () => {
+    await store.put(decision('ip', '192.0.2.20', { reason: 'scanner' }));
+    await waitForCall('add of the decision', (l) => l.startsWith('add 192.0.2.20 '));
+    await store.allow('192.0.2.20', 'partner');
+    await waitForCall('del of the allowlisted address', (l) => l.startsWith('del 192.0.2.20 '));
+  });
+
+  it('a bouncer filtering on scenarios still receives the deletion of what it holds', async () => {
+    const filteredCalls = join(work, 'filtered.log');
+    writeFileSync(filteredCalls, '');
+    const script = join(work, 'record-filtered.sh');
+    writeFileSync(script, `#!/bin/sh\necho "$@" >> ${filteredCalls}\n`);
+    chmodSync(script, 0o755);
+    await store.put(decision('ip', '192.0.2.30', { reason: 'scanner' }));
+    const filtered = startBouncer(
+      'filtered',
+      script,
+      ['scenarios_containing: [scanner]', 'scenarios_not_containing: []', 'origins: []'],
+      createKey(env, 'filtered-bouncer', 'bouncer'),
+    );
+    try {
+      await waitForCall(
+        'add',
+        (l) => l.startsWith('add 192.0.2.30 '),
+        filteredCalls,
+        () => filtered,
+      );
+      await store.delete('ip:192.0.2.30');
+      await waitForCall(
+        'del',
+        (l) => l.startsWith('del 192.0.2.30 '),
+        filteredCalls,
+        () => filtered,
+      );
+    } finally {
+      await stopBouncer(filtered);
+    }
   });
 });

@@ -252,6 +252,8 @@ class HttpFeedFollower {
     if (this.etag !== null) headers['If-None-Match'] = this.etag;
     const link = childSignal(this.signal, this.options.requestTimeoutMs ?? 30_000);
     try {
+      // Ask for the blocklist snapshot's end line (docs/API.md); an older API ignores the header.
+      if (this.paths.feed === 'decisions') headers['Edgeguard-Snapshot-Trailer'] = '1';
       const response = await this.request(
         this.paths.snapshot,
         this.paths.feed === 'decisions' ? 'application/x-ndjson' : 'application/json',
@@ -282,29 +284,52 @@ class HttpFeedFollower {
     return match ? Number(match[1]) : null;
   }
 
+  /**
+   * A cut connection ends the body early: never swap in a partial blocklist. With the end line
+   * (`{"end":true,"lines":N}`, announced by `trailer: true` in the header) the snapshot is whole
+   * when the end line came last and N lines came before it; the header's count is only what was
+   * active when the API started (churn during the scan makes it differ). An API without end lines
+   * is checked against its count, as before.
+   */
   private async readBlocklist(response: Response): Promise<void> {
     const index = this.sink.newDecisionIndex();
-    let header: { version: number; count: number } | null = null;
+    let header: { version: number; count: number; trailer: boolean } | null = null;
+    let end: number | null = null;
     let lines = 0;
     for await (const line of readLines(response, this.maxLine)) {
       if (line.trim() === '') continue;
+      if (end !== null)
+        throw new BadInput('bad-snapshot', `${this.paths.snapshot}: a line after the end line`);
       const value = parseJson(line, this.paths.snapshot);
       if (header === null) {
-        const h = value as { version?: unknown; count?: unknown };
+        const h = value as { version?: unknown; count?: unknown; trailer?: unknown };
         if (typeof h?.version !== 'number' || typeof h.count !== 'number')
           throw new BadInput(
             'bad-snapshot',
             `${this.paths.snapshot}: first line must be {version, epoch, count}`,
           );
-        header = { version: h.version, count: h.count };
+        header = { version: h.version, count: h.count, trailer: h.trailer === true };
+        continue;
+      }
+      if (header.trailer && (value as { end?: unknown } | null)?.end === true) {
+        const sent = (value as { lines?: unknown }).lines;
+        if (typeof sent !== 'number')
+          throw new BadInput('bad-snapshot', `${this.paths.snapshot}: end line must be {end: true, lines}`);
+        end = sent;
         continue;
       }
       lines++;
       this.sink.loadDecision(index, value);
     }
     if (header === null) throw new BadInput('bad-snapshot', `${this.paths.snapshot}: empty response`);
-    // A cut connection ends the body early: never swap in a partial blocklist.
-    if (lines !== header.count)
+    if (header.trailer) {
+      if (end === null)
+        throw new Error(
+          `${this.paths.snapshot}: snapshot ended after ${lines} decisions, before its end line`,
+        );
+      if (end !== lines)
+        throw new Error(`${this.paths.snapshot}: snapshot has ${lines} decisions, its end line says ${end}`);
+    } else if (lines !== header.count)
       throw new Error(`${this.paths.snapshot}: snapshot ended after ${lines} of ${header.count} decisions`);
     this.sink.replaceDecisions(index);
     this.version = header.version;
@@ -401,6 +426,12 @@ class HttpFeedFollower {
             this.resync();
             await response.body.cancel().catch(() => undefined);
             return;
+          }
+          // The API ended the stream because the key was revoked: an auth error (reported, retried
+          // slowly), not a blip to reconnect from at once.
+          if (event.event === 'revoked') {
+            await response.body.cancel().catch(() => undefined);
+            throw new AuthError(`${this.paths.events}: the API revoked the key`);
           }
           if (event.event !== 'change') continue;
           this.sink.count('sseEvents');

@@ -191,6 +191,44 @@ describe('HttpSource (native API contract)', () => {
     assert.equal(agent.check({ ip: '192.0.2.31' }).verdict, 'block');
   });
 
+  it('takes a snapshot whose lines differ from the announced count under churn, checked by its end line', async () => {
+    const { api, agent } = await setup();
+    api.addDecision(decision('192.0.2.40'));
+    api.addDecision(decision('192.0.2.41'));
+    // A decision removed while the API scanned its pages: announced, never sent.
+    api.snapshotCountSkew = 1;
+    await agent.start();
+    await agent.whenReady(3000);
+    assert.equal(agent.check({ ip: '192.0.2.41' }).verdict, 'block');
+    assert.equal(api.requests.filter((r) => r.path === '/api/blocklist').length, 1, 'taken at once');
+  });
+
+  it('never swaps in a snapshot cut before its end line, even with every announced line', async () => {
+    const { api, agent } = await setup();
+    api.addDecision(decision('192.0.2.42'));
+    api.cutBeforeTrailer = true;
+    await agent.start();
+    await sleep(300);
+    assert.equal(agent.ready, false);
+    assert.equal(agent.check({ ip: '192.0.2.42' }).verdict, 'allow', 'cold start, fail-open');
+    api.cutBeforeTrailer = false;
+    await agent.whenReady(5000);
+    assert.equal(agent.check({ ip: '192.0.2.42' }).verdict, 'block');
+  });
+
+  it('checks the header count against an API without end lines, as before', async () => {
+    const { api, agent } = await setup();
+    api.endLines = false;
+    api.addDecision(decision('192.0.2.43'));
+    api.snapshotCountSkew = 1;
+    await agent.start();
+    await sleep(300);
+    assert.equal(agent.ready, false, 'one line short of the count: refused');
+    api.snapshotCountSkew = 0;
+    await agent.whenReady(5000);
+    assert.equal(agent.check({ ip: '192.0.2.43' }).verdict, 'block');
+  });
+
   it('keeps its last state while the API is down, and still expires decisions offline', async () => {
     const { api, agent } = await setup();
     api.addDecision(decision('192.0.2.40', 'block', 400));
@@ -206,6 +244,23 @@ describe('HttpSource (native API contract)', () => {
     assert.equal(agent.check({ ip: '192.0.2.40' }).verdict, 'allow', 'expired while offline');
     assert.equal(agent.check({ ip: '192.0.2.41' }).verdict, 'block');
     assert.ok(agent.stats().counters.disconnects >= 1);
+  });
+
+  it('reports a stream ended for a revoked key as an auth error and keeps its state', async () => {
+    const { api, agent } = await setup();
+    api.addDecision(decision('192.0.2.44'));
+    const errors: Error[] = [];
+    agent.on('error', (error) => errors.push(error));
+    await agent.start();
+    await agent.whenReady(3000);
+    await until('the event stream', () =>
+      api.requests.some((r) => r.path.startsWith('/api/blocklist/events')) ? true : undefined,
+    );
+    api.apiKey = 'revoked';
+    api.revokeStreams();
+    await until('an auth error', () => (errors.length > 0 ? true : undefined));
+    assert.match(errors[0]!.message, /revoked the key/);
+    assert.equal(agent.check({ ip: '192.0.2.44' }).verdict, 'block', 'the last state is kept');
   });
 
   it('cold start: fail-open answers allow, fail-closed answers block until the first load', async () => {

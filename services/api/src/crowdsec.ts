@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { formatGoDuration } from '@edgeguard/config';
-import { type Change, parseDecisionKey } from '@edgeguard/decisions';
-import { parseCidr, parseIp } from '@edgeguard/netaddr';
+import { type AllowEntry, type Change, parseDecisionKey } from '@edgeguard/decisions';
+import { type Cidr, CidrSet, maskIpv6Words, parseCidr, parseIp, wordMask } from '@edgeguard/netaddr';
 import type { Decision } from '@edgeguard/schema';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Cluster, Redis } from 'ioredis';
@@ -117,17 +117,78 @@ const list = (text: string | undefined): string[] =>
     .map((s) => s.trim().toLowerCase())
     .filter(Boolean);
 
-/** The bouncer's filters as one predicate over CrowdSec-shaped decisions. */
-function filterOf(query: StreamQuery): (d: CrowdsecDecision) => boolean {
+/**
+ * The bouncer's filters as predicates over CrowdSec-shaped decisions: `keep` for active decisions
+ * (scopes, origins, scenarios), `keepDeleted` for deletions (scopes only).
+ *
+ * Why deletions skip the origin and scenario filters: CrowdSec filters its expired rows with the
+ * same filters as its active ones (crowdsecurity/crowdsec pkg/database/decisions.go,
+ * QueryExpiredDecisionsSinceWithFilters → BuildDecisionRequestWithFilter), which works there
+ * because an expired row keeps the origin and scenario it was sent with. Our change log's
+ * deletions carry only the key and a reason, so filtering them on an origin or scenario they do
+ * not have would drop the deletion of a decision the bouncer holds, and it would block forever.
+ * A deletion of a value the bouncer never held is a no-op for it; a missed one is not.
+ */
+function filtersOf(query: StreamQuery): {
+  keep: (d: CrowdsecDecision) => boolean;
+  keepDeleted: (d: CrowdsecDecision) => boolean;
+} {
   const scopes = list(query.scopes ?? 'ip,range');
   const origins = list(query.origins);
   const containing = list(query.scenarios_containing);
   const notContaining = list(query.scenarios_not_containing);
-  return (d) =>
-    scopes.includes(d.scope.toLowerCase()) &&
-    (origins.length === 0 || origins.includes(d.origin.toLowerCase())) &&
-    (containing.length === 0 || containing.some((s) => d.scenario.toLowerCase().includes(s))) &&
-    !notContaining.some((s) => d.scenario.toLowerCase().includes(s));
+  const keepDeleted = (d: CrowdsecDecision) => scopes.includes(d.scope.toLowerCase());
+  return {
+    keepDeleted,
+    keep: (d) =>
+      keepDeleted(d) &&
+      (origins.length === 0 || origins.includes(d.origin.toLowerCase())) &&
+      (containing.length === 0 || containing.some((s) => d.scenario.toLowerCase().includes(s))) &&
+      !notContaining.some((s) => d.scenario.toLowerCase().includes(s)),
+  };
+}
+
+/** Whether two CIDRs share any address. */
+function overlaps(a: Cidr, b: Cidr): boolean {
+  if (a.version === 4 && b.version === 4) {
+    return ((a.network ^ b.network) & wordMask(Math.min(a.prefixLength, b.prefixLength))) === 0;
+  }
+  if (a.version !== 6 || b.version !== 6) return false;
+  const length = Math.min(a.prefixLength, b.prefixLength);
+  const x = maskIpv6Words(a.words, length);
+  const y = maskIpv6Words(b.words, length);
+  return x[0] === y[0] && x[1] === y[1] && x[2] === y[2] && x[3] === y[3];
+}
+
+/**
+ * The allowlist as the CrowdSec routes apply it. Bouncers do not know edgeguard's allowlist, so
+ * the allowlist wins here, as it does in explain's verdict and at the edge agent: a decision
+ * covering any allowlisted address is never sent (a range holding one allowlisted address is
+ * withheld whole, since a bouncer cannot be told "this range but that address").
+ */
+class AllowFilter {
+  private readonly cidrs: Cidr[];
+  private readonly set: CidrSet;
+
+  constructor(entries: readonly AllowEntry[]) {
+    this.cidrs = entries.map((entry) => parseCidr(entry.cidr));
+    this.set = new CidrSet(this.cidrs);
+  }
+
+  /** Whether the allowlist holds any address of `target` (an address or CIDR text; false if neither). */
+  covers(target: string | Cidr): boolean {
+    let cidr: Cidr;
+    try {
+      cidr = typeof target === 'string' ? parseCidr(target) : target;
+    } catch {
+      return false;
+    }
+    const hostLength = cidr.version === 4 ? 32 : 128;
+    if (cidr.prefixLength === hostLength) {
+      return this.set.match(cidr.text.slice(0, cidr.text.indexOf('/'))) !== null;
+    }
+    return this.cidrs.some((entry) => overlaps(entry, cidr));
+  }
 }
 
 const str = { type: 'string', maxLength: 256 } as const;
@@ -140,18 +201,63 @@ export function registerCrowdsecRoutes(
   const clock = deps.clock ?? Date.now;
   const { blocklist } = deps;
 
-  /** Every active ip/range decision, page by page, as CrowdSec decisions passing `keep`. */
-  async function* allActive(keep: (d: CrowdsecDecision) => boolean): AsyncGenerator<CrowdsecDecision[]> {
+  /** The current allowlist (read whole: operator-made, hundreds of entries), or null when empty. */
+  async function allowFilter(): Promise<AllowFilter | null> {
+    const entries = await blocklist.store.listAllowlist();
+    return entries.length === 0 ? null : new AllowFilter(entries);
+  }
+
+  /**
+   * Every active ip/range decision the allowlist does not cover, page by page, as CrowdSec
+   * decisions passing `keep`; those it covers go to `allowlisted` as deletions.
+   */
+  async function* allActive(
+    keep: (d: CrowdsecDecision) => boolean,
+    allowlisted?: (deletion: CrowdsecDecision) => void,
+  ): AsyncGenerator<CrowdsecDecision[]> {
+    const allow = await allowFilter();
     for await (const page of blocklist.store.pages({ count: PAGE })) {
       const now = clock();
       const batch: CrowdsecDecision[] = [];
       for (const decision of page.decisions) {
         if (decision.scope === 'fingerprint') continue;
         const converted = toCrowdsec(decision, now);
-        if (keep(converted)) batch.push(converted);
+        if (allow?.covers(decision.value)) allowlisted?.(asDeletion(converted));
+        else if (keep(converted)) batch.push(converted);
       }
       yield batch;
     }
+  }
+
+  /**
+   * What allowlist changes in a pull's window mean to a bouncer: every active decision
+   * overlapping a CIDR allowed or disallowed in the window is deleted when the allowlist now
+   * covers it, and sent again when it does not (resending one it holds is harmless). One scan of
+   * the store, only for pulls whose window holds an allowlist change (operator-made, rare).
+   */
+  async function allowlistEffects(
+    touched: readonly Cidr[],
+    allow: AllowFilter | null,
+    now: number,
+  ): Promise<{ fresh: Map<string, CrowdsecDecision>; deleted: Map<string, CrowdsecDecision> }> {
+    const fresh = new Map<string, CrowdsecDecision>();
+    const deleted = new Map<string, CrowdsecDecision>();
+    for await (const page of blocklist.store.pages({ count: PAGE })) {
+      for (const decision of page.decisions) {
+        if (decision.scope === 'fingerprint' || decision.expiresAt <= now) continue;
+        let cidr: Cidr;
+        try {
+          cidr = parseCidr(decision.value);
+        } catch {
+          continue; // not an address or range: nothing an allowlist entry can overlap
+        }
+        if (!touched.some((t) => overlaps(t, cidr))) continue;
+        const converted = toCrowdsec(decision, now);
+        if (allow?.covers(cidr)) deleted.set(decision.key, asDeletion(converted));
+        else fresh.set(decision.key, converted);
+      }
+    }
+    return { fresh, deleted };
   }
 
   /** `{"new": [...]|null, "deleted": [...]|null}` written as the pages come. */
@@ -180,7 +286,6 @@ export function registerCrowdsecRoutes(
       const page = await blocklist.store.changesSince(since, PAGE);
       if (page.resync) return null;
       for (const change of page.changes) {
-        if (change.op !== 'add' && change.op !== 'del') continue;
         // Keep the type of an add this pull saw, for a later del of the same key.
         const before = last.get(change.key);
         last.delete(change.key);
@@ -245,7 +350,7 @@ export function registerCrowdsecRoutes(
       reply.type('application/json');
       if (request.method === 'HEAD') return reply.send();
       const key = (request as FastifyRequest & { apiKey: ApiKeyRecord }).apiKey;
-      const keep = filterOf(request.query);
+      const { keep, keepDeleted } = filtersOf(request.query);
       let cursor = request.query.startup ? null : await deps.redis.hget(deps.cursors, key.name);
       let body: AsyncGenerator<string>;
       let next: number;
@@ -253,23 +358,51 @@ export function registerCrowdsecRoutes(
       if (changes === null) {
         cursor = null;
         next = (await blocklist.state()).version;
-        body = streamBody(allActive(keep), []);
+        // A full set cannot say what the bouncer should drop, except what the allowlist covers: those
+        // are sent as deletions, so a bouncer whose delta fell back to a full set (log trimmed,
+        // store rebuilt) after an allowlist entry was added stops blocking it.
+        const withheld: CrowdsecDecision[] = [];
+        body = streamBody(
+          allActive(keep, (d) => {
+            if (keepDeleted(d)) withheld.push(d);
+          }),
+          withheld,
+        );
       } else {
         next = changes.version;
         const now = clock();
-        const fresh: CrowdsecDecision[] = [];
-        const deleted: CrowdsecDecision[] = [];
+        const allow = await allowFilter();
+        const touched: Cidr[] = [];
+        const fresh = new Map<string, CrowdsecDecision>();
+        const deleted = new Map<string, CrowdsecDecision>();
         for (const change of changes.last.values()) {
           if (change.op === 'add') {
-            if (change.decision.scope === 'fingerprint' || change.decision.expiresAt <= now) continue;
-            const converted = toCrowdsec(change.decision, now);
-            if (keep(converted)) fresh.push(converted);
+            const { decision } = change;
+            if (decision.scope === 'fingerprint' || decision.expiresAt <= now) continue;
+            if (allow?.covers(decision.value)) continue;
+            const converted = toCrowdsec(decision, now);
+            if (keep(converted)) fresh.set(change.key, converted);
           } else if (change.op === 'del') {
             const converted = deletedOf(change);
-            if (converted && keep(converted)) deleted.push(converted);
+            if (converted && keepDeleted(converted)) deleted.set(change.key, converted);
+          } else {
+            try {
+              touched.push(parseCidr(change.key));
+            } catch {
+              // not a CIDR: no decision can overlap it
+            }
           }
         }
-        body = streamBody([fresh], deleted);
+        if (touched.length > 0) {
+          const effects = await allowlistEffects(touched, allow, now);
+          for (const [key, converted] of effects.fresh) if (keep(converted)) fresh.set(key, converted);
+          for (const [key, converted] of effects.deleted) {
+            if (!keepDeleted(converted)) continue;
+            fresh.delete(key);
+            deleted.set(key, converted);
+          }
+        }
+        body = streamBody([[...fresh.values()]], [...deleted.values()]);
       }
       // The cursor moves only when the whole answer was handed to the client (CrowdSec: LastPull
       // is updated on success).
@@ -330,6 +463,8 @@ export function registerCrowdsecRoutes(
         return Readable.from(arrayBody(allActive(keepAll)), { highWaterMark: 2 });
       }
       let found: Decision[] | Promise<Decision[]>;
+      /** Whether the allowlist holds any address of the query: then nothing is answered. */
+      let allowlisted: () => Promise<boolean>;
       if (ip !== undefined) {
         const address = parseIp(ip);
         if (!address)
@@ -339,6 +474,8 @@ export function registerCrowdsecRoutes(
             `ip: expected an IPv4 or IPv6 address, got ${JSON.stringify(ip)}`,
           );
         found = blocklist.lookupAddress(address);
+        // explain's allowlist logic (operator.ts): the unexpired entries holding the address.
+        allowlisted = async () => (await blocklist.store.allowEntriesFor(address.text)).length > 0;
       } else {
         let cidr: ReturnType<typeof parseCidr>;
         try {
@@ -357,11 +494,24 @@ export function registerCrowdsecRoutes(
           );
         const hits = blocklist.lookupIp(network);
         found = Array.isArray(hits) ? covering(hits) : hits.then(covering);
+        allowlisted = async () => (await allowFilter())?.covers(cidr) ?? false;
       }
-      if (Array.isArray(found)) return liveAnswer(request, reply, found, types, origins, clock());
-      return found.then((hits) => liveAnswer(request, reply, hits, types, origins, clock()));
+      // The allowlist is read only when a decision matched: most lookups stay without a promise.
+      const answer = (hits: Decision[]) =>
+        hits.length === 0
+          ? liveAnswer(request, reply, hits, types, origins, clock())
+          : allowlisted().then((allowed) =>
+              liveAnswer(request, reply, allowed ? [] : hits, types, origins, clock()),
+            );
+      return Array.isArray(found) ? answer(found) : found.then(answer);
     },
   });
+}
+
+/** A decision as a `deleted` entry: its own type and scenario, a negative duration (CrowdSec's). */
+function asDeletion(converted: CrowdsecDecision): CrowdsecDecision {
+  const { until: _, ...rest } = converted;
+  return { ...rest, duration: '-1s' };
 }
 
 /** A decision passes the live query's `type` and `origins` filters (absent or empty: any). */

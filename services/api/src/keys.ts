@@ -145,7 +145,74 @@ export class ApiKeyStore {
     return true;
   }
 
+  /** The names among `names` whose key is revoked (one round trip; an unknown name is not revoked). */
+  async revoked(names: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    if (names.length === 0) return found;
+    const records = await this.redis.hmget(this.keys.records, ...names);
+    records.forEach((json, i) => {
+      if (json !== null && (JSON.parse(json) as ApiKeyRecord).revokedAt !== null) found.add(names[i]!);
+    });
+    return found;
+  }
+
+  /** How many keys (revoked ones included) the store holds. */
+  count(): Promise<number> {
+    return this.redis.hlen(this.keys.records);
+  }
+
   async touch(name: string, now = Date.now()): Promise<void> {
     await this.redis.hset(this.keys.lastUsed, name, String(now));
+  }
+}
+
+/** Where the recovery from a lost key store is written down. */
+const RECOVERY =
+  're-create the keys with `edgeguard keys create --scope bouncer|admin --name NAME` and hand them to the edges (services/api/README.md, "Lost keys")';
+
+/**
+ * Watches that the key store still holds keys when keys are expected: this process has seen some
+ * since it started, or `required` (`EDGEGUARD_API_REQUIRE_KEYS=1`, for a process started after
+ * Redis lost them). Redis flushed or restarted without persistence leaves every key refused 401;
+ * `problem` then says so (for /readyz) and the change is logged once, as is the recovery.
+ */
+export class KeyStoreWatch {
+  /** Why the key store cannot serve clients, or null. */
+  problem: string | null = null;
+  private seen = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: ApiKeyStore,
+    private readonly required: boolean,
+    private readonly log: { error(obj: object, msg: string): void; info(obj: object, msg: string): void },
+  ) {}
+
+  async check(): Promise<void> {
+    let problem: string | null;
+    try {
+      const count = await this.store.count();
+      if (count > 0) this.seen = true;
+      problem =
+        count > 0 || !(this.seen || this.required)
+          ? null
+          : `API key store ${this.store.keys.records} is empty (Redis lost its data?): every key is refused; ${RECOVERY}`;
+    } catch (error) {
+      problem = `API key store ${this.store.keys.records} unreadable: ${(error as Error).message}`;
+    }
+    if (problem !== null && this.problem === null) this.log.error({ problem }, 'API keys lost: not ready');
+    if (problem === null && this.problem !== null) this.log.info({}, 'API keys readable again: ready');
+    this.problem = problem;
+  }
+
+  /** Checks now and every `intervalMs`. */
+  async start(intervalMs = 5_000): Promise<void> {
+    await this.check();
+    this.timer = setInterval(() => void this.check(), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
   }
 }

@@ -8,6 +8,13 @@ import { Follower, type Page } from './follower.js';
 import type { CachePolicyState, PolicyChange } from './policies.js';
 import type { SseConnection, SseHub } from './sse.js';
 
+/**
+ * Request header (value `1`) asking `/api/blocklist` for the snapshot's end line
+ * `{"end":true,"lines":N}` (docs/API.md). A header, not a query parameter: an older API refuses
+ * unknown query parameters but ignores the header, so a new agent works against it too.
+ */
+export const SNAPSHOT_TRAILER_HEADER = 'edgeguard-snapshot-trailer';
+
 /** A blocklist change as the native API sends it: decision adds and deletes only. */
 function isBlocklistChange(change: Change): boolean {
   return change.op === 'add' || change.op === 'del';
@@ -81,7 +88,7 @@ export function registerNativeRoutes(
     },
   ): Promise<void> {
     const since = sinceOf(request) ?? 0;
-    const connection = hub.open(reply.raw, stream);
+    const connection = hub.open(reply.raw, stream, request.apiKey.name);
     reply.hijack();
     const follower = new StreamFollower<C>(
       connection,
@@ -100,7 +107,7 @@ export function registerNativeRoutes(
       config: { scope: 'bouncer' },
       schema: {
         summary:
-          'Blocklist snapshot as NDJSON: a header line {version, epoch, count}, then one Decision per line',
+          'Blocklist snapshot as NDJSON: a header line {version, epoch, count}, one Decision per line, and with the request header Edgeguard-Snapshot-Trailer: 1 an end line {end: true, lines}',
         tags: ['blocklist'],
         querystring: noQuery,
       },
@@ -110,12 +117,21 @@ export function registerNativeRoutes(
       const etag = `"${state.epoch}-${state.version}"`;
       reply.header('etag', etag).header('cache-control', 'no-cache');
       if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+      // `count` is the active decisions when the snapshot starts: decisions added, removed or
+      // expiring while the pages are scanned make the lines sent differ from it. A client that
+      // asks for it (SNAPSHOT_TRAILER_HEADER) gets a last line with the exact number of decision
+      // lines sent; a body without it was cut short. Without the header the body is as before.
+      const trailer = request.headers[SNAPSHOT_TRAILER_HEADER] === '1';
       const count = await blocklist.activeCount();
       async function* body(): AsyncGenerator<string> {
-        yield `${JSON.stringify({ ...state, count })}\n`;
+        yield `${JSON.stringify(trailer ? { ...state, count, trailer: true } : { ...state, count })}\n`;
+        let lines = 0;
         for await (const page of blocklist.store.pages({ count: 1000 })) {
-          if (page.decisions.length > 0) yield `${page.decisions.map((d) => JSON.stringify(d)).join('\n')}\n`;
+          if (page.decisions.length === 0) continue;
+          lines += page.decisions.length;
+          yield `${page.decisions.map((d) => JSON.stringify(d)).join('\n')}\n`;
         }
+        if (trailer) yield `${JSON.stringify({ end: true, lines })}\n`;
       }
       return reply.type('application/x-ndjson').send(Readable.from(body(), { highWaterMark: 2 }));
     },

@@ -70,12 +70,25 @@ export class OpenApiCollector {
             ? { '202': { description: 'Accepted: produced to Kafka' } }
             : {}),
           '400': errorResponse('Malformed request'),
+          ...(route.schema.body
+            ? {
+                '413': errorResponse('Body larger than 16 KiB'),
+                '415': errorResponse('Body not application/json (text/plain included)'),
+              }
+            : {}),
           ...(secured
             ? {
                 '401': errorResponse('Missing, unknown or revoked key'),
                 '403': errorResponse('The key’s scope does not allow this'),
-                '429': errorResponse('Rate limit of the key exceeded (Retry-After says when to retry)'),
+                '429': errorResponse(
+                  route.url.endsWith('/events')
+                    ? 'Rate limit of the key exceeded, or the key holds EDGEGUARD_API_MAX_STREAMS_PER_KEY event streams (too-many-streams-for-key); Retry-After says when to retry'
+                    : 'Rate limit of the key exceeded (Retry-After says when to retry)',
+                ),
               }
+            : {}),
+          ...(route.url.endsWith('/events')
+            ? { '503': errorResponse('The process serves EDGEGUARD_API_MAX_STREAMS event streams already') }
             : {}),
         },
       };

@@ -18,6 +18,16 @@ export interface ApiOptions {
   /** `EDGEGUARD_API_MAX_STREAMS`: concurrent SSE connections per process (default 1000). */
   maxStreams: number;
   /**
+   * `EDGEGUARD_API_MAX_STREAMS_PER_KEY`: concurrent SSE connections per API key and process
+   * (default 100, at most `maxStreams`; an edge agent holds two).
+   */
+  maxStreamsPerKey: number;
+  /**
+   * `EDGEGUARD_API_REQUIRE_KEYS=1`: /readyz is 503 while the key store holds no key (default: only
+   * once this process has seen keys, so a fresh install is ready before its first key).
+   */
+  requireKeys: boolean;
+  /**
    * `EDGEGUARD_API_LOOKUP`: `memory` (default) answers `/v1/decisions` from an in-process follower
    * of the store fed by its change log; `redis` asks the store for every request.
    */
@@ -43,6 +53,7 @@ export function apiOptions(env: NodeJS.ProcessEnv = process.env): ApiOptions {
   const port = intVar('EDGEGUARD_API_PORT', env.EDGEGUARD_API_PORT, 8080);
   if (port > 65_535) throw new BadInput('bad-config', `EDGEGUARD_API_PORT: ${port} is not a port`);
   const rateLimit = intVar('EDGEGUARD_API_RATE_LIMIT', env.EDGEGUARD_API_RATE_LIMIT, 1000);
+  const maxStreams = intVar('EDGEGUARD_API_MAX_STREAMS', env.EDGEGUARD_API_MAX_STREAMS, 1000, 1);
   const lookup = env.EDGEGUARD_API_LOOKUP || 'memory';
   if (lookup !== 'memory' && lookup !== 'redis') {
     throw new BadInput('bad-config', `EDGEGUARD_API_LOOKUP: expected memory or redis, got '${lookup}'`);
@@ -55,8 +66,13 @@ export function apiOptions(env: NodeJS.ProcessEnv = process.env): ApiOptions {
     prefix: kafka.topicPrefix,
     rateLimit,
     rateBurst: intVar('EDGEGUARD_API_RATE_BURST', env.EDGEGUARD_API_RATE_BURST, rateLimit * 2),
-    maxStreams: intVar('EDGEGUARD_API_MAX_STREAMS', env.EDGEGUARD_API_MAX_STREAMS, 1000, 1),
+    maxStreams,
+    maxStreamsPerKey: Math.min(
+      maxStreams,
+      intVar('EDGEGUARD_API_MAX_STREAMS_PER_KEY', env.EDGEGUARD_API_MAX_STREAMS_PER_KEY, 100, 1),
+    ),
     lookup,
     sweeper: env.EDGEGUARD_API_SWEEPER === '1',
+    requireKeys: env.EDGEGUARD_API_REQUIRE_KEYS === '1',
   };
 }

@@ -8,7 +8,7 @@ import { Authenticator } from './auth.js';
 import { Blocklist } from './blocklist.js';
 import { ApiError } from './errors.js';
 import { ChangeFeed } from './feed.js';
-import { ApiKeyStore } from './keys.js';
+import { ApiKeyStore, KeyStoreWatch } from './keys.js';
 import { DecisionMirror } from './mirror.js';
 import { type ApiOptions, apiOptions } from './options.js';
 import { CachePolicyState, followCachePolicies } from './policies.js';
@@ -56,16 +56,27 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
   const auth = new Authenticator(keyStore, { rate: options.rateLimit, burst: options.rateBurst }, (error) =>
     logger.warn({ err: error }, 'key last-use not recorded'),
   );
+  const keyWatch = new KeyStoreWatch(keyStore, options.requireKeys, logger);
   const feed = new ChangeFeed(feedRedis, keys, logger);
   const mirror = options.lookup === 'memory' ? new DecisionMirror(store, logger) : null;
   const blocklist = new Blocklist(store, redis, keys, mirror);
-  const hub = new SseHub(options.maxStreams, {
-    clients: metrics.gauge('edgeguard_api_sse_clients', 'Open event streams', ['stream']),
-    dropped: metrics.counter('edgeguard_api_sse_dropped_total', 'Event streams dropped for being too slow', [
-      'stream',
-    ]),
-    events: metrics.counter('edgeguard_api_sse_events_total', 'Events written to streams', ['stream']),
-  });
+  const hub = new SseHub(
+    {
+      max: options.maxStreams,
+      maxPerKey: options.maxStreamsPerKey,
+      revoked: (names) => keyStore.revoked(names),
+      onCheckError: (error) => logger.warn({ err: error }, 'event streams: key revocation not checked'),
+    },
+    {
+      clients: metrics.gauge('edgeguard_api_sse_clients', 'Open event streams', ['stream']),
+      dropped: metrics.counter(
+        'edgeguard_api_sse_dropped_total',
+        'Event streams dropped for being too slow',
+        ['stream'],
+      ),
+      events: metrics.counter('edgeguard_api_sse_events_total', 'Events written to streams', ['stream']),
+    },
+  );
   const policies = new CachePolicyState();
   const badPolicies = metrics.counter(
     'edgeguard_api_bad_policies_total',
@@ -93,6 +104,7 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
 
   // Background start: the server listens at once and /readyz says what is still missing.
   const version = await store.version().catch(() => 0);
+  await keyWatch.start();
   if (mirror) feed.subscribe(mirror.onChanges);
   feed.start(version);
   void mirror?.load();
@@ -154,6 +166,7 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
     cursorsKey: keyStore.keys.cursors,
     ready: () => {
       if (redis.status !== 'ready') return `redis: ${redis.status}`;
+      if (keyWatch.problem !== null) return keyWatch.problem;
       if (!feed.healthy) return 'change log not read yet';
       if (mirror && !mirror.ready) return 'decision mirror loading';
       if (!policiesCaughtUp) return 'cache policies loading';
@@ -170,6 +183,7 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
     if (stopping) return;
     stopping = true;
     clearInterval(gaugeTimer);
+    keyWatch.stop();
     hub.closeAll();
     await app.close();
     await Promise.allSettled([feed.stop(), stopSweeper(), policyFollower?.stop(), producer.disconnect()]);

@@ -1,3 +1,5 @@
+import { maxHeaderSize, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { BadInput } from '@edgeguard/schema';
 import type { Logger, Metrics } from '@edgeguard/telemetry';
 import Fastify, {
@@ -15,7 +17,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import type { Authenticator } from './auth.js';
 import type { Blocklist } from './blocklist.js';
 import { registerCrowdsecRoutes } from './crowdsec.js';
-import { ApiError } from './errors.js';
+import { ApiError, type ErrorBody } from './errors.js';
 import type { ChangeFeed } from './feed.js';
 import type { ApiKeyRecord, Scope } from './keys.js';
 import { registerNativeRoutes } from './native.js';
@@ -83,6 +85,28 @@ function errorCode(error: FastifyError): string {
   }
 }
 
+/**
+ * Errors node's HTTP parser meets before any route runs (headers too large, a request that is not
+ * HTTP, a client too slow to send its headers), answered in the API's error shape. Fastify's
+ * default writes `{"error": "<status text>", "message", "statusCode"}` instead.
+ */
+function clientErrorBody(error: NodeJS.ErrnoException): { status: number; body: ErrorBody } {
+  if (error.code === 'HPE_HEADER_OVERFLOW')
+    return {
+      status: 431,
+      body: {
+        error: 'headers-too-large',
+        message: `the request's headers are larger than ${maxHeaderSize} bytes (${maxHeaderSize / 1024} KiB)`,
+      },
+    };
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT')
+    return {
+      status: 408,
+      body: { error: 'request-timeout', message: 'the request was not received in time' },
+    };
+  return { status: 400, body: { error: 'bad-request', message: 'the request is not valid HTTP/1.1' } };
+}
+
 /** A route's own hooks of one kind as a list (fastify takes one function or an array). */
 function hookList<T>(hooks: T | T[] | undefined): T[] {
   if (hooks === undefined) return [];
@@ -92,6 +116,8 @@ function hookList<T>(hooks: T | T[] | undefined): T[] {
 /** The API's routes, hooks and error handling on a fastify instance (not listening yet). */
 export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const { metrics } = deps;
+  // Made after the instance (the client-error handler, given to Fastify(), counts into it).
+  let rejected: ReturnType<Metrics['counter']> | undefined;
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     // One log line per request at 20k requests/s costs more than the request: errors are logged,
@@ -102,10 +128,25 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 200 },
     requestTimeout: 30_000,
     exposeHeadRoutes: false,
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket: Socket) => {
+      // A reset connection has nobody to answer (https://nodejs.org/api/http.html#event-clienterror).
+      if (error.code === 'ECONNRESET' || socket.destroyed) return;
+      const { status, body } = clientErrorBody(error);
+      rejected?.inc({ reason: body.error });
+      const text = JSON.stringify(body);
+      if (socket.writable)
+        socket.write(
+          `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${text}`,
+        );
+      socket.destroy(error);
+    },
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
     },
   });
+  // Only JSON bodies: fastify's built-in text/plain parser would hand a string to the schema (a
+  // 400 "must be object") where any other non-JSON type gets 415.
+  app.removeContentTypeParser('text/plain');
   const openapi = new OpenApiCollector();
   openapi.attach(app);
 
@@ -119,7 +160,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     },
     [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
   );
-  const rejected = metrics.counter('edgeguard_api_rejected_total', 'Requests refused, by reason', ['reason']);
+  rejected = metrics.counter('edgeguard_api_rejected_total', 'Requests refused, by reason', ['reason']);
 
   /** The URL limit and, on a keyed route, the key: callback style, no promise when the key is cached. */
   const guard =
@@ -184,13 +225,17 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       body = { error: error.reason, message: error.message };
     } else if ((error as FastifyError).validation) {
       status = 400;
-      body = {
-        error: 'bad-request',
-        message: `${(error as FastifyError).validationContext ?? 'request'} ${error.message}`,
-      };
+      // fastify's message already names the part and field (`querystring/since must be integer`).
+      body = { error: 'bad-request', message: error.message };
     } else if ((error as FastifyError).statusCode && (error as FastifyError).statusCode! < 500) {
       status = (error as FastifyError).statusCode!;
-      body = { error: errorCode(error as FastifyError), message: error.message };
+      body = {
+        error: errorCode(error as FastifyError),
+        message:
+          status === 415
+            ? `content-type ${JSON.stringify(request.headers['content-type'] ?? '')} is not accepted: send application/json`
+            : error.message,
+      };
     } else if (error.name.startsWith('KafkaJS')) {
       status = 503;
       body = { error: 'kafka-unavailable', message: `Kafka did not take the write: ${error.message}` };
@@ -200,7 +245,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       body = { error: 'internal', message: 'internal error (logged)' };
       request.log.error({ err: error, route: request.routeOptions.url }, 'request failed');
     }
-    rejected.inc({ reason: body.error });
+    rejected?.inc({ reason: body.error });
     reply.code(status).type('application/json').send(body);
   });
 
@@ -209,7 +254,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     unmatched.addHook('onRequest', guard('public'));
     unmatched.addHook('onResponse', counted('unmatched'));
     unmatched.setNotFoundHandler((request, reply) => {
-      rejected.inc({ reason: 'not-found' });
+      rejected?.inc({ reason: 'not-found' });
       reply
         .code(404)
         .send({ error: 'not-found', message: `no route ${request.method} ${request.url.split('?')[0]}` });

@@ -12,6 +12,25 @@ export interface SseMetrics {
   events: Counter<string>;
 }
 
+export interface SseHubOptions {
+  /** Concurrent streams per process (`EDGEGUARD_API_MAX_STREAMS`). */
+  max: number;
+  /**
+   * Concurrent streams per API key and process (`EDGEGUARD_API_MAX_STREAMS_PER_KEY`): one key,
+   * leaked or looping, cannot take the streams every other edge needs. An edge agent holds two.
+   */
+  maxPerKey: number;
+  /** Period of the `: ping` comment and of the revocation check (ms, default 15 s). */
+  pingIntervalMs?: number;
+  /**
+   * The names among `names` whose key is revoked (checked each ping period for the keys holding
+   * streams); their streams end with `event: revoked`. A failed check closes nothing.
+   */
+  revoked?: (names: readonly string[]) => Promise<Set<string>>;
+  /** A failed revocation check (logged by the caller). */
+  onCheckError?: (error: Error) => void;
+}
+
 /** One Server-Sent Events connection. */
 export class SseConnection {
   closed = false;
@@ -21,6 +40,8 @@ export class SseConnection {
     readonly res: ServerResponse,
     private readonly metrics: SseMetrics,
     readonly stream: string,
+    /** The name of the API key that opened it. */
+    readonly keyName: string,
   ) {
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -80,18 +101,25 @@ export class SseConnection {
   }
 }
 
-/** Every SSE connection of the process: bounded in number, pinged every 15 s, closed at shutdown. */
+/**
+ * Every SSE connection of the process: bounded in number (per process and per key), pinged every
+ * ping period, ended when their key is revoked, closed at shutdown.
+ */
 export class SseHub {
   private readonly connections = new Set<SseConnection>();
+  /** Open streams per key name (an entry only while the key holds one: bounded by `max`). */
+  private readonly perKey = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
+  private checking = false;
 
   constructor(
-    private readonly max: number,
+    private readonly options: SseHubOptions,
     private readonly metrics: SseMetrics,
   ) {
     this.timer = setInterval(() => {
       for (const connection of this.connections) connection.ping();
-    }, PING_INTERVAL_MS);
+      void this.checkKeys();
+    }, options.pingIntervalMs ?? PING_INTERVAL_MS);
     this.timer.unref();
   }
 
@@ -99,26 +127,62 @@ export class SseHub {
     return this.connections.size;
   }
 
-  /** Opens a stream on `res`; 503 `too-many-streams` when the process holds `max` already. */
-  open(res: ServerResponse, stream: string): SseConnection {
-    if (this.connections.size >= this.max) {
+  /**
+   * Opens a stream on `res` for the key `keyName`; 503 `too-many-streams` when the process holds
+   * `max` already, 429 `too-many-streams-for-key` when this key holds `maxPerKey`.
+   */
+  open(res: ServerResponse, stream: string, keyName: string): SseConnection {
+    const { max, maxPerKey } = this.options;
+    if (this.connections.size >= max) {
+      throw new ApiError(503, 'too-many-streams', `this API process serves at most ${max} event streams`, {
+        'retry-after': '5',
+      });
+    }
+    const held = this.perKey.get(keyName) ?? 0;
+    if (held >= maxPerKey) {
       throw new ApiError(
-        503,
-        'too-many-streams',
-        `this API process serves at most ${this.max} event streams`,
-        {
-          'retry-after': '5',
-        },
+        429,
+        'too-many-streams-for-key',
+        `the API key '${keyName}' holds ${held} event streams on this API process, the most one key may (EDGEGUARD_API_MAX_STREAMS_PER_KEY=${maxPerKey}); close one or give each edge its own key`,
+        { 'retry-after': '5' },
       );
     }
-    const connection = new SseConnection(res, this.metrics, stream);
+    const connection = new SseConnection(res, this.metrics, stream, keyName);
     this.connections.add(connection);
+    this.perKey.set(keyName, held + 1);
     this.metrics.clients.inc({ stream });
     connection.whenClosed(() => {
       this.connections.delete(connection);
+      const left = (this.perKey.get(keyName) ?? 1) - 1;
+      if (left > 0) this.perKey.set(keyName, left);
+      else this.perKey.delete(keyName);
       this.metrics.clients.dec({ stream });
     });
     return connection;
+  }
+
+  /** Ends the streams of keys revoked since they opened (one check at a time). */
+  private async checkKeys(): Promise<void> {
+    if (!this.options.revoked || this.checking || this.perKey.size === 0) return;
+    this.checking = true;
+    try {
+      const revoked = await this.options.revoked([...this.perKey.keys()]);
+      if (revoked.size === 0) return;
+      for (const connection of this.connections) {
+        if (!revoked.has(connection.keyName)) continue;
+        connection.event(
+          'revoked',
+          null,
+          { error: 'revoked-key', message: `the API key '${connection.keyName}' was revoked` },
+          true,
+        );
+        connection.close();
+      }
+    } catch (error) {
+      this.options.onCheckError?.(error as Error);
+    } finally {
+      this.checking = false;
+    }
   }
 
   closeAll(): void {

@@ -28,6 +28,15 @@ export class ContractServer {
   /** Behaviour switches for the tests. */
   sse = true;
   truncateSnapshot = false;
+  /**
+   * Churn during the snapshot: the header's count is off by this many from the lines sent (as the
+   * real API's is when decisions are added, removed or expire while its pages are scanned).
+   */
+  snapshotCountSkew = 0;
+  /** An API from before end lines: the request header asking for one is ignored. */
+  endLines = true;
+  /** End the snapshot cleanly after every decision line, before its end line (the trailer). */
+  cutBeforeTrailer = false;
   /** The cache-policy snapshot answers 503. */
   policiesBroken = false;
   /** Answer this many more requests to /changes with 429 and Retry-After: 1. */
@@ -83,6 +92,16 @@ export class ContractServer {
     this.push('policies', { version: ++this.policyVersion, op: 'put', key: policy.key, policy });
   }
 
+  /** The key was revoked: every open event stream gets `event: revoked` and ends (as the API does). */
+  revokeStreams(): void {
+    for (const stream of this.streams) {
+      stream.res.end(
+        `event: revoked\ndata: ${JSON.stringify({ error: 'revoked-key', message: "the API key 'edge' was revoked" })}\n\n`,
+      );
+    }
+    this.streams.clear();
+  }
+
   /** The store was rebuilt: new epoch, versions move on, old cursors must resync. */
   rebuild(): void {
     this.epoch++;
@@ -136,13 +155,25 @@ export class ContractServer {
           return;
         }
         res.writeHead(200, { 'content-type': 'application/x-ndjson', etag });
+        const trailer = this.endLines && req.headers['edgeguard-snapshot-trailer'] === '1';
+        const count = this.decisions.size + this.snapshotCountSkew;
         res.write(
-          `${JSON.stringify({ version: this.version, epoch: this.epoch, count: this.decisions.size })}\n`,
+          `${JSON.stringify({ version: this.version, epoch: this.epoch, count, ...(trailer ? { trailer } : {}) })}\n`,
         );
         const all = [...this.decisions.values()];
-        for (const d of this.truncateSnapshot ? all.slice(0, -1) : all) res.write(`${JSON.stringify(d)}\n`);
-        if (this.truncateSnapshot) res.destroy();
-        else res.end();
+        const sent = this.truncateSnapshot ? all.slice(0, -1) : all;
+        for (const d of sent) res.write(`${JSON.stringify(d)}\n`);
+        if (this.truncateSnapshot) {
+          res.destroy();
+          return;
+        }
+        // A body that ends cleanly before the end line (a proxy closing it, a server stopping mid-scan).
+        if (this.cutBeforeTrailer) {
+          res.end();
+          return;
+        }
+        if (trailer) res.write(`${JSON.stringify({ end: true, lines: sent.length })}\n`);
+        res.end();
         return;
       }
       case '/api/cache-policies':

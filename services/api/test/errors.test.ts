@@ -1,0 +1,105 @@
+// The error contract: every error the API answers, including those answered before a route runs
+// (content type, header size), is {"error": "<code>", "message": "<what was expected>"}.
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { startServer, type TestServer } from './support/server.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: error bodies, checked field by field
+type Body = any;
+
+/** One raw HTTP/1.1 request: status, headers text and body, as the socket got them. */
+function raw(port: number, request: string): Promise<{ status: number; head: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(request));
+    let text = '';
+    socket.on('data', (chunk) => {
+      text += chunk;
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      const end = text.indexOf('\r\n\r\n');
+      if (end < 0) return reject(new Error(`no response: ${JSON.stringify(text)}`));
+      const head = text.slice(0, end);
+      resolve({ status: Number(head.split(' ')[1]), head, body: text.slice(end + 4) });
+    });
+  });
+}
+
+describe('the error contract', { timeout: 30_000 }, () => {
+  let server: TestServer;
+  let admin: string;
+  const send = async (path: string, init: RequestInit = {}): Promise<{ status: number; body: Body }> => {
+    const response = await fetch(`${server.url}${path}`, {
+      ...init,
+      headers: { 'x-api-key': admin, ...(init.headers as Record<string, string>) },
+    });
+    return { status: response.status, body: await response.json() };
+  };
+  const post = (type: string, body: string) =>
+    send('/api/decisions', { method: 'POST', headers: { 'content-type': type }, body });
+
+  before(async () => {
+    server = await startServer();
+    admin = (await server.keys.create('ops', 'admin')).key;
+  });
+  after(() => server.close());
+
+  it('refuses a text/plain body with 415 like any other non-JSON body, saying what is accepted', async () => {
+    for (const type of ['text/plain', 'text/plain; charset=utf-8', 'application/xml']) {
+      const { status, body } = await post(type, '<decision/>');
+      assert.equal(status, 415, type);
+      assert.deepEqual(Object.keys(body), ['error', 'message']);
+      assert.equal(body.error, 'unsupported-media-type');
+      assert.match(body.message, /application\/json/, body.message);
+    }
+  });
+
+  it('names the failing field once in validation messages (no doubled "querystring" or "body")', async () => {
+    const cases: Array<[string, RequestInit, RegExp]> = [
+      ['/api/blocklist/changes?since=abc', {}, /^querystring\/since must be integer$/],
+      ['/api/blocklist/changes?since=1&colour=red', {}, /^querystring must NOT have additional properties/],
+      ['/v1/decisions?contains=maybe', {}, /^querystring\/contains must be boolean$/],
+      [
+        '/api/decisions',
+        { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"ip":"192.0.2.1"}' },
+        /^body must have required property/,
+      ],
+    ];
+    for (const [path, init, expected] of cases) {
+      const { status, body } = await send(path, init);
+      assert.equal(status, 400, path);
+      assert.deepEqual(Object.keys(body), ['error', 'message']);
+      assert.equal(body.error, 'bad-request');
+      assert.match(body.message, expected, `${path}: ${body.message}`);
+    }
+  });
+
+  it('answers headers too large with 431 in the same JSON shape', async () => {
+    const port = Number(new URL(server.url).port);
+    const response = await raw(
+      port,
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\nConnection: close\r\n\r\n`,
+    );
+    assert.equal(response.status, 431);
+    assert.match(response.head, /content-type: application\/json/i);
+    const body = JSON.parse(response.body);
+    assert.deepEqual(Object.keys(body), ['error', 'message']);
+    assert.equal(body.error, 'headers-too-large');
+    assert.match(body.message, /16 KiB|16384/);
+    const garbage = await raw(port, 'NOT HTTP\r\n\r\n');
+    assert.equal(garbage.status, 400);
+    assert.deepEqual(Object.keys(JSON.parse(garbage.body)), ['error', 'message']);
+    assert.equal(JSON.parse(garbage.body).error, 'bad-request');
+  });
+
+  it('documents these errors in /openapi.json', async () => {
+    const doc: Body = await (await fetch(`${server.url}/openapi.json`)).json();
+    const post = doc.paths['/api/decisions'].post.responses;
+    assert.ok(post['413'] && post['415'], Object.keys(post).join(','));
+    const events = doc.paths['/api/blocklist/events'].get.responses;
+    assert.match(events['429'].description, /too-many-streams-for-key/);
+    assert.ok(events['503']);
+    assert.equal(doc.paths['/api/blocklist/changes'].get.responses['415'], undefined, 'no body, no 415');
+  });
+});

@@ -1,0 +1,95 @@
+// The API's fastify server in this process over the real Redis, for tests that need its settings
+// (stream cap, ping interval) or its pieces (the key store): the store, the change feed, the key
+// store and the SSE hub are the real ones; only Kafka writes are left out (the producer answers
+// 503 `kafka-unavailable`, as run.ts does while not connected).
+import { DecisionStore, storeKeys } from '@edgeguard/decisions';
+import { createLogger, Metrics } from '@edgeguard/telemetry';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { Authenticator } from '../../src/auth.js';
+import { Blocklist } from '../../src/blocklist.js';
+import { ApiError } from '../../src/errors.js';
+import { ChangeFeed } from '../../src/feed.js';
+import { ApiKeyStore } from '../../src/keys.js';
+import { DecisionMirror } from '../../src/mirror.js';
+import { CachePolicyState } from '../../src/policies.js';
+import { createApiServer } from '../../src/server.js';
+import { SseHub, type SseHubOptions } from '../../src/sse.js';
+
+export interface TestServer {
+  url: string;
+  app: FastifyInstance;
+  store: DecisionStore;
+  keys: ApiKeyStore;
+  hub: SseHub;
+  redis: Redis;
+  prefix: string;
+  close(): Promise<void>;
+}
+
+let serial = 0;
+
+export async function startServer(
+  options: { hub?: Partial<SseHubOptions>; lookup?: 'memory' | 'redis' } = {},
+): Promise<TestServer> {
+  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const prefix = `test.apisrv.${process.pid}.${Date.now().toString(36)}.${serial++}.`;
+  const redis = new Redis(url);
+  const feedRedis = new Redis(url, { maxRetriesPerRequest: null });
+  const logger = createLogger('api-test');
+  const metrics = new Metrics('api');
+  const store = new DecisionStore({ redis, prefix });
+  const keys = new ApiKeyStore(redis, prefix);
+  const feed = new ChangeFeed(feedRedis, storeKeys(prefix), logger);
+  const mirror = options.lookup === 'redis' ? null : new DecisionMirror(store, logger);
+  if (mirror) feed.subscribe(mirror.onChanges);
+  feed.start(await store.version());
+  await mirror?.load();
+  const blocklist = new Blocklist(store, redis, storeKeys(prefix), mirror);
+  const hub = new SseHub(
+    { max: 100, maxPerKey: 100, revoked: (names) => keys.revoked(names), ...options.hub },
+    {
+      clients: metrics.gauge('edgeguard_api_sse_clients', 'Open event streams', ['stream']),
+      dropped: metrics.counter('edgeguard_api_sse_dropped_total', 'dropped', ['stream']),
+      events: metrics.counter('edgeguard_api_sse_events_total', 'events', ['stream']),
+    },
+  );
+  const app = await createApiServer({
+    logger,
+    metrics,
+    auth: new Authenticator(keys, { rate: 0, burst: 0 }),
+    blocklist,
+    feed,
+    hub,
+    policies: new CachePolicyState(),
+    producer: () => {
+      throw new ApiError(503, 'kafka-unavailable', 'no Kafka in this test');
+    },
+    prefix,
+    redis,
+    cursorsKey: keys.keys.cursors,
+    ready: () => true,
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    app,
+    store,
+    keys,
+    hub,
+    redis,
+    prefix,
+    async close() {
+      hub.closeAll();
+      await app.close();
+      await feed.stop();
+      for (const tag of [`{${prefix}bl}`, `{${prefix}api}`]) {
+        const found = await redis.keys(`${tag}:*`);
+        if (found.length > 0) await redis.del(...found);
+      }
+      redis.disconnect();
+    },
+  };
+}
