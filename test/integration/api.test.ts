@@ -645,6 +645,22 @@ describe('the API service', { timeout: 240_000 }, () => {
         202,
       );
       assert.equal((await send('DELETE', '/api/allowlist?cidr=10.1.0.0/16')).status, 202);
+      // Nothing is produced for these: the whole internet allowed (every block off) or blocked,
+      // and a typo that would allow a whole /8.
+      for (const [path, body, message] of [
+        ['/api/allowlist', { cidr: '0.0.0.0/0' }, /is wider than \/8/],
+        ['/api/allowlist', { cidr: '::/0' }, /is wider than \/32/],
+        ['/api/allowlist', { cidr: '203.0.113.7/8' }, /bits set after its prefix length/],
+        [
+          '/api/decisions',
+          { range: '0.0.0.0/0', action: 'block', duration: '1h', reason: 'oops' },
+          /is wider than \/8/,
+        ],
+      ] as const) {
+        const refused = await send('POST', path, body);
+        assert.equal(refused.status, 400, JSON.stringify(body));
+        assert.match(await refused.text(), message);
+      }
 
       const decisions = tail('decisions', env, 3);
       assert.deepEqual(

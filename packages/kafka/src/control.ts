@@ -1,5 +1,5 @@
 import { type AllowEntry, canonicalDecisionKey, parseDecisionKey } from '@edgeguard/decisions';
-import { parseCidr } from '@edgeguard/netaddr';
+import { type Cidr, parseExactCidr } from '@edgeguard/netaddr';
 import { partitionFor, TOPICS } from '@edgeguard/pipeline';
 import { ACTIONS, type Action, BadInput, type Decision, type DecisionScope } from '@edgeguard/schema';
 import type { Message, Producer } from 'kafkajs';
@@ -20,6 +20,21 @@ const MAX_REASON_LENGTH = 200;
 const MAX_FINGERPRINT_LENGTH = 256;
 const MAX_COMMENT_LENGTH = 500;
 
+/**
+ * The widest range an operator may block or allowlist without `force`: an IPv4 /8 (a whole legacy
+ * class A) and an IPv6 /32 (a regional registry's usual allocation to one ISP). Wider is almost
+ * surely a mistake — `0.0.0.0/0` in the allowlist switches every block off everywhere (allowlists
+ * always win), a manual block of it blocks every client.
+ */
+export const WIDEST_MANUAL_RANGE = { 4: 8, 6: 32 } as const;
+
+/** A range wider than WIDEST_MANUAL_RANGE, refused unless forced; null when it is not too wide. */
+function tooWide(cidr: Cidr, force: boolean | undefined): string | null {
+  const widest = WIDEST_MANUAL_RANGE[cidr.version];
+  if (force || cidr.prefixLength >= widest) return null;
+  return `${cidr.text} is wider than /${widest} (${cidr.version === 4 ? 'an IPv4' : 'an IPv6'} /${cidr.prefixLength}): almost surely a mistake; force it (--force, or "force": true in the API) if it really is meant`;
+}
+
 export interface ManualDecisionInput {
   /** Exactly one of ip, range, fingerprint. */
   ip?: string;
@@ -33,6 +48,8 @@ export interface ManualDecisionInput {
   reason: string;
   /** Epoch ms; default the wall clock (event time and wall time are the same thing live). */
   now?: number;
+  /** Allow a range wider than WIDEST_MANUAL_RANGE. */
+  force?: boolean;
 }
 
 let lastVersion = 0;
@@ -98,12 +115,16 @@ export function decisionTarget(input: { ip?: string; range?: string; fingerprint
   }
   const scope = given[0]!;
   const field = scope;
-  const raw = text(input[scope], field, scope === 'fingerprint' ? MAX_FINGERPRINT_LENGTH : 64, true);
+  let raw = text(input[scope], field, scope === 'fingerprint' ? MAX_FINGERPRINT_LENGTH : 64, true);
   if (scope === 'fingerprint' && /\s/.test(raw)) throw bad(field, 'fingerprint: must not contain spaces');
+  // A key copied from `decisions list` (fp:h1:…) names the fingerprint h1:…; kept, it would name
+  // fp:fp:h1:…, which no request ever matches (an add that never blocks, a delete that deletes nothing).
+  if (scope === 'fingerprint' && raw.startsWith('fp:')) raw = raw.slice(3);
   if (scope === 'ip' && raw.includes('/')) {
     throw bad(field, `ip: expected one address, got the range ${JSON.stringify(raw)} (use range)`);
   }
   try {
+    if (scope === 'range') parseExactCidr(raw); // 192.0.2.5/16 is a typo, not 192.0.0.0/16
     return canonicalDecisionKey(scope, raw);
   } catch (error) {
     if (error instanceof BadInput) {
@@ -125,6 +146,10 @@ export function decisionTarget(input: { ip?: string; range?: string; fingerprint
  */
 export function manualDecision(input: ManualDecisionInput): Decision {
   const target = decisionTarget(input);
+  if (target.scope === 'range') {
+    const wide = tooWide(parseExactCidr(target.value), input.force);
+    if (wide) throw bad('range', `range: ${wide}`);
+  }
   if (!ACTIONS.includes(input.action as Action)) {
     throw bad('action', `action: expected one of ${ACTIONS.join(', ')}, got ${JSON.stringify(input.action)}`);
   }
@@ -148,20 +173,21 @@ export function manualDecision(input: ManualDecisionInput): Decision {
 
 /**
  * An allowlist entry for an address (stored as /32 or /128) or a CIDR, canonical. `duration`
- * (ms) makes it expire; without it, it stays until removed. Throws BadInput (`bad-allow-entry`).
+ * (ms) makes it expire; without it, it stays until removed. A CIDR with bits set after its prefix
+ * length, or wider than WIDEST_MANUAL_RANGE without `force`, is refused. Throws BadInput
+ * (`bad-allow-entry`).
  */
 export function allowEntry(input: {
   cidr: string;
   comment?: string;
   duration?: number;
   now?: number;
+  /** Allow a range wider than WIDEST_MANUAL_RANGE. */
+  force?: boolean;
 }): AllowEntry {
-  let cidr: string;
-  try {
-    cidr = parseCidr(String(input.cidr ?? '')).text;
-  } catch (error) {
-    throw new BadInput('bad-allow-entry', `cidr: ${(error as Error).message}`, 'cidr');
-  }
+  const cidr = allowKey(String(input.cidr ?? ''));
+  const wide = tooWide(parseExactCidr(cidr), input.force);
+  if (wide) throw new BadInput('bad-allow-entry', `cidr: ${wide}`, 'cidr');
   const now = Math.floor(input.now ?? Date.now());
   let comment: string;
   let expiresAt: number | null = null;
@@ -178,7 +204,7 @@ export function allowEntry(input: {
 /** The canonical CIDR text of an address or CIDR (the allowlist topic's key). */
 export function allowKey(cidrOrIp: string): string {
   try {
-    return parseCidr(cidrOrIp).text;
+    return parseExactCidr(cidrOrIp).text;
   } catch (error) {
     throw new BadInput('bad-allow-entry', `cidr: ${(error as Error).message}`, 'cidr');
   }

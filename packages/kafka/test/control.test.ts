@@ -31,11 +31,16 @@ describe('manual decisions', () => {
     assert.ok(a < b && b < c);
   });
 
-  it('canonicalises ranges and keeps fingerprints as given', () => {
+  it('canonicalises ranges and keeps fingerprints as given (a whole key copied names the same one)', () => {
     assert.equal(
-      manualDecision({ range: '198.51.100.77/24', action: 'challenge', duration: 60_000, reason: 'x', now })
+      manualDecision({ range: '2001:DB8:0::/48', action: 'challenge', duration: 60_000, reason: 'x', now })
         .key,
-      'range:198.51.100.0/24',
+      'range:2001:db8::/48',
+    );
+    assert.equal(
+      manualDecision({ fingerprint: 'fp:h1:deadbeef', action: 'block', duration: 60_000, reason: 'x', now })
+        .key,
+      'fp:h1:deadbeef',
     );
     assert.equal(
       manualDecision({
@@ -55,6 +60,15 @@ describe('manual decisions', () => {
     ['a range given as ip', { ip: '192.0.2.0/24' }, /use range/],
     ['a bad address', { ip: '192.0.2.300' }, /ip: expected an IPv4 or IPv6 address/],
     ['a bad range', { range: '192.0.2.0/33' }, /range: .*prefix length/],
+    [
+      'a range with bits set after its prefix length',
+      { range: '192.0.2.5/16' },
+      /192\.0\.2\.5\/16' has bits set after its prefix length: the network is 192\.0\.0\.0\/16/,
+    ],
+    ['the whole IPv4 internet', { range: '0.0.0.0/0' }, /0\.0\.0\.0\/0 is wider than \/8.*--force/],
+    ['the whole IPv4 internet as IPv6', { range: '::ffff:0:0/96' }, /0\.0\.0\.0\/0 is wider than \/8/],
+    ['the whole IPv6 internet', { range: '::/0' }, /::\/0 is wider than \/32/],
+    ['an IPv4 /7', { range: '10.0.0.0/7' }, /wider than \/8/],
     [
       'an unknown action',
       { ip: '192.0.2.1', action: 'ban' },
@@ -83,12 +97,35 @@ describe('allowlist entries', () => {
       createdAt: now,
       expiresAt: null,
     });
-    assert.equal(allowEntry({ cidr: '10.1.2.3/8', duration: 1000, now }).expiresAt, now + 1000);
-    assert.equal(allowKey('2001:db8::1/64'), '2001:db8::/64');
+    assert.equal(allowEntry({ cidr: '10.0.0.0/8', duration: 1000, now }).expiresAt, now + 1000);
+    assert.equal(allowKey('2001:DB8::/64'), '2001:db8::/64');
   });
 
   it('rejects what is not an address or CIDR', () => {
     assert.throws(() => allowEntry({ cidr: 'example.com' }), /cidr: .*not/);
     assert.throws(() => allowKey('10.0.0.0/40'), BadInput);
+  });
+
+  it('refuses a typo that would allow a whole /8, and what is wider than a /8 or /32 unless forced', () => {
+    const refused = (cidr: string, message: RegExp) =>
+      assert.throws(
+        () => allowEntry({ cidr }),
+        (error: unknown) =>
+          error instanceof BadInput && error.reason === 'bad-allow-entry' && message.test(error.message),
+        cidr,
+      );
+    refused('10.1.2.3/8', /has bits set after its prefix length: the network is 10\.0\.0\.0\/8/);
+    refused('0.0.0.0/0', /0\.0\.0\.0\/0 is wider than \/8/);
+    refused('::ffff:0:0/96', /0\.0\.0\.0\/0 is wider than \/8/);
+    refused('::/0', /::\/0 is wider than \/32/);
+    refused('2001::/16', /wider than \/32/);
+    assert.throws(() => allowKey('203.0.113.7/8'), /the network is 203\.0\.0\.0\/8/);
+    assert.equal(allowEntry({ cidr: '2001:db8::/32' }).cidr, '2001:db8::/32', 'a /32 is fine');
+    assert.equal(allowEntry({ cidr: '0.0.0.0/0', force: true }).cidr, '0.0.0.0/0', 'forced');
+    assert.equal(allowKey('0.0.0.0/0'), '0.0.0.0/0', 'deleting a wide entry needs no force');
+    assert.equal(
+      manualDecision({ range: '0.0.0.0/0', action: 'block', duration: 1000, reason: 'x', force: true }).key,
+      'range:0.0.0.0/0',
+    );
   });
 });

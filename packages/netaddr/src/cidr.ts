@@ -1,5 +1,5 @@
 import { BadInput } from '@edgeguard/schema';
-import { formatIpv4, formatIpv6Words, type IpAddress, parseIp } from './ip.js';
+import { canonicalIp, formatIpv4, formatIpv6Words, type IpAddress, parseIp } from './ip.js';
 
 export interface Ipv4Cidr {
   version: 4;
@@ -90,4 +90,23 @@ export function parseCidr(text: string): Cidr {
     throw badCidr(text, `a prefix length of 0 to ${maxLength} for an IPv${address.version} address`);
   }
   return cidrOf(address, prefixLength);
+}
+
+/**
+ * {@link parseCidr} for what an operator writes (config, allowlist entries, manual range
+ * decisions): an address with bits set after its prefix length is refused instead of cleared —
+ * `203.0.113.7/8` is almost surely a typo, and read as 203.0.0.0/8 it would trust, allow or block
+ * a whole /8. The message names the network it would have been. Throws BadInput `bad-cidr`.
+ */
+export function parseExactCidr(text: string): Cidr {
+  const cidr = parseCidr(text);
+  const slash = text.indexOf('/');
+  const address = slash < 0 ? null : canonicalIp(text.slice(0, slash).trim());
+  if (address !== null && address !== cidr.text.slice(0, cidr.text.indexOf('/')))
+    throw new BadInput(
+      'bad-cidr',
+      `'${text.trim()}' has bits set after its prefix length: the network is ${cidr.text}`,
+      'cidr',
+    );
+  return cidr;
 }

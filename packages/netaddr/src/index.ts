@@ -5,6 +5,7 @@ export {
   type Ipv6Cidr,
   maskIpv6Words,
   parseCidr,
+  parseExactCidr,
   wordMask,
 } from './cidr.js';
 export { CidrSet } from './cidr-set.js';

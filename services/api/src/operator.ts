@@ -187,6 +187,7 @@ export function registerOperatorRoutes(
             action: { type: 'string', enum: ['block', 'challenge', 'throttle'] },
             duration: durationText,
             reason: { type: 'string', minLength: 1, maxLength: 200 },
+            force: { type: 'boolean', description: 'allow a range wider than an IPv4 /8 or an IPv6 /32' },
           },
         },
       },
@@ -200,6 +201,7 @@ export function registerOperatorRoutes(
           action: string;
           duration: string;
           reason: string;
+          force?: boolean;
         };
       }>,
       reply,
@@ -235,6 +237,7 @@ export function registerOperatorRoutes(
         action: current.action,
         reason: current.reason,
         duration: durationMs(request.body.duration, 'duration'),
+        force: true, // extending what is in effect: a range as wide as it already is
       });
       await publishDecisions(deps.producer(), prefix, [decision]);
       return reply.code(202).send({ decision });
@@ -286,17 +289,21 @@ export function registerOperatorRoutes(
             cidr: { type: 'string', minLength: 1, maxLength: 64 },
             comment: { type: 'string', maxLength: 500 },
             duration: durationText,
+            force: { type: 'boolean', description: 'allow a range wider than an IPv4 /8 or an IPv6 /32' },
           },
         },
       },
     },
     async (
-      request: FastifyRequest<{ Body: { cidr: string; comment?: string; duration?: string } }>,
+      request: FastifyRequest<{
+        Body: { cidr: string; comment?: string; duration?: string; force?: boolean };
+      }>,
       reply,
     ) => {
-      const { cidr, comment, duration } = request.body;
+      const { cidr, comment, duration, force } = request.body;
       const entry = allowEntry({
         cidr,
+        force,
         ...(comment !== undefined ? { comment } : {}),
         ...(duration !== undefined ? { duration: durationMs(duration, 'duration') } : {}),
       });

@@ -11,7 +11,7 @@ import { BadInput } from '@edgeguard/schema';
 import { parseCommandArgs } from '../args.js';
 import { durationFlag, withProducer, withStore } from './decisions.js';
 
-export const allowlistHelp = `Usage: edgeguard allowlist add CIDR [--comment TEXT] [--duration 30d]
+export const allowlistHelp = `Usage: edgeguard allowlist add CIDR [--comment TEXT] [--duration 30d] [--force]
        edgeguard allowlist delete CIDR
        edgeguard allowlist list [--json]
 
@@ -21,11 +21,15 @@ its automatic decisions on them) as soon as the entry is in effect.
 
 add     produces the entry to the allowlist topic and exits once the broker has it. CIDR is an
         address (stored as /32 or /128) or a range. Without --duration it stays until deleted.
+        A range with bits set after its prefix length (203.0.113.7/8) is refused as a typo, and
+        one wider than an IPv4 /8 or an IPv6 /32 unless --force: an allowlist entry switches
+        every block on its addresses off, everywhere.
 delete  produces a tombstone: the entry is removed everywhere.
 list    reads the current entries from the Redis store.
 
   --comment TEXT    who asked and why (kept with the entry)
   --duration D      the entry expires after this long: 30m, 12h, 30d (at most 366d)
+  --force           allow a range wider than an IPv4 /8 or an IPv6 /32
   --json            list as JSON lines {cidr, comment, createdAt, expiresAt}
 
 Entries in the edgeguard config file ("allowlist") apply too; they are not listed here.
@@ -40,6 +44,7 @@ export async function allowlistCommand(argv: string[]): Promise<number> {
     {
       comment: { type: 'string' },
       duration: { type: 'string' },
+      force: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -59,6 +64,7 @@ export async function allowlistCommand(argv: string[]): Promise<number> {
         cidr: cidr!,
         comment: values.comment,
         duration: values.duration === undefined ? undefined : durationFlag(values.duration, '--duration'),
+        force: values.force === true,
       });
       await withProducer(env, 'allowlist', TOPICS.allowlist, (producer) =>
         publishAllowEntry(producer, env.topicPrefix, entry),

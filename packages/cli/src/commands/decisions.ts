@@ -19,7 +19,7 @@ import type { Producer } from 'kafkajs';
 import { parseCommandArgs } from '../args.js';
 
 export const decisionsHelp = `Usage: edgeguard decisions add (--ip ADDR | --range CIDR | --fingerprint FP)
-                              --action block|challenge|throttle --duration 4h --reason TEXT
+                              --action block|challenge|throttle --duration 4h --reason TEXT [--force]
        edgeguard decisions delete (--ip ADDR | --range CIDR | --fingerprint FP)
        edgeguard decisions list [--scope ip|range|fingerprint] [--json]
 
@@ -35,8 +35,12 @@ list    reads the current decisions from the Redis store: a table, or one JSON D
         line with --json.
 
   --ip ADDR           one IPv4 or IPv6 address
-  --range CIDR        a range, e.g. 198.51.100.0/24 or 2001:db8:1::/48
-  --fingerprint FP    a client fingerprint as edgeguard's decisions show it (fp:… without 'fp:')
+  --range CIDR        a range, e.g. 198.51.100.0/24 or 2001:db8:1::/48; one with bits set after
+                      its prefix length (192.0.2.5/16) is refused as a typo, and add refuses one
+                      wider than an IPv4 /8 or an IPv6 /32 unless --force
+  --fingerprint FP    a client fingerprint as edgeguard's decisions show it (h1:…, ja4:…; a key
+                      copied whole, fp:h1:…, names the same fingerprint)
+  --force             add: allow a range wider than an IPv4 /8 or an IPv6 /32
   --action ACTION     block, challenge or throttle
   --duration D        how long it applies: 30m, 4h, 7d, 1h30m (at most 366d)
   --reason TEXT       why, in a few words (shown to bouncers as edgeguard/<reason>)
@@ -136,6 +140,7 @@ export async function decisionsCommand(argv: string[]): Promise<number> {
       duration: { type: 'string' },
       reason: { type: 'string' },
       scope: { type: 'string' },
+      force: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -158,6 +163,7 @@ export async function decisionsCommand(argv: string[]): Promise<number> {
         action: values.action!,
         duration: durationFlag(values.duration!, '--duration'),
         reason: values.reason!,
+        force: values.force === true,
       });
       await withProducer(env, 'decisions', TOPICS.decisions, (producer, partitions) =>
         publishDecisions(producer, env.topicPrefix, [decision], { partitions }),
