@@ -871,7 +871,7 @@ export class Decider {
     const window = this.config.windows.aggregateMs;
     for (const hash of partial.paths) aggregate.addPath(hash, partial.time, window);
     if (partial.pathsOverflow) aggregate.pathsOverflowAt = Math.max(aggregate.pathsOverflowAt, partial.time);
-    if (!aggregate.declaredCrawler) this.evaluateFingerprint(partial.fingerprint, aggregate, sink);
+    this.evaluateFingerprint(partial.fingerprint, aggregate, sink);
   }
 
   /**
@@ -966,7 +966,15 @@ export class Decider {
       });
       evidence.push({ name: 'assetShare', value: r3(assetShare), threshold: cfg.swarm.maxAssetShare });
     }
-    if (points === 0 && flagged >= cfg.flagged.minFlagged && flagged >= cfg.flagged.minShare * clients) {
+    // Not for a UA that declares a crawler: impostors flagged for their own volume are decided on
+    // their own, and say nothing of a slow claimant (a real crawler from a range not published
+    // yet shares the UA by definition). What the claimants do together still counts (above).
+    if (
+      points === 0 &&
+      !aggregate.declaredCrawler &&
+      flagged >= cfg.flagged.minFlagged &&
+      flagged >= cfg.flagged.minShare * clients
+    ) {
       reason = 'swarm';
       points = cfg.flagged.points;
       evidence.push({ name: 'flaggedClients', value: r3(flagged), threshold: cfg.flagged.minFlagged });
@@ -985,6 +993,10 @@ export class Decider {
     for (const pending of aggregate.takePending(this.now - this.config.windows.aggregateMs)) {
       if (!this.allowlist.has(pending.ip)) this.decideClient(pending, aggregate.suspect, sink, true);
     }
+    // A fingerprint whose UA declares a crawler is never decided as a whole: the genuine crawler
+    // shares it (it is allowlisted, but an edge may enforce before knowing its ranges). Its
+    // unverified claimants are judged per address (guilt by fingerprint above).
+    if (aggregate.declaredCrawler) return;
 
     // Schmitt-trigger thresholds: an active decision is undone only once a value that made it is
     // past its threshold by `hysteresisShare` of it, so a value hovering at the threshold does not

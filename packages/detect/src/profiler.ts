@@ -204,6 +204,8 @@ const F_PATH_SENSITIVE = 32;
 const F_HUMAN_LOOKING = 64;
 const F_HUMAN_COUNTED = 128;
 const F_FLAGGED_COUNTED = 256;
+/** The UA declares a crawler and the crawler's published ranges hold the address. */
+const F_VERIFIED_CRAWLER = 512;
 // Per slot (one packed array, T_STRIDE entries per slot): texts, and the objects the client counts
 // in (its prefix's entry, its fingerprint's accumulator, its last path's entry).
 const T_IP = 0;
@@ -550,6 +552,17 @@ class ClientProfile implements ClientTraits {
   }
   set unverifiedCrawler(v: boolean) {
     this.setFlag(F_UNVERIFIED_CRAWLER, v);
+  }
+  /**
+   * The claim of a crawler is verified (its published ranges hold the address). Only such a
+   * client gets a crawler's leniency: a claim alone (unverified, or a crawler whose ranges we do
+   * not hold) is no claim for any exemption.
+   */
+  get verifiedCrawler(): boolean {
+    return this.flag(F_VERIFIED_CRAWLER);
+  }
+  set verifiedCrawler(v: boolean) {
+    this.setFlag(F_VERIFIED_CRAWLER, v);
   }
   // The last path's hash and facts, so a client repeating a path costs no classification.
   get pathHash(): number {
@@ -917,6 +930,8 @@ export class Profiler implements SlotAttachments {
   private readonly fingerprints = new Map<string, FingerprintAccumulator>();
   /** Those counted in the current flush, in the order of their first count (the emitted order). */
   private readonly fingerprintList: FingerprintAccumulator[] = [];
+  /** Where verified crawlers' requests are counted: never listed, never sent (see fingerprintAccumulator). */
+  private readonly unlistedFingerprint = new FingerprintAccumulator();
   private fingerprintEpoch = 0;
   /**
    * Prefix text → entry (see PrefixEntry). Past maxClients entries (more than the clients held can
@@ -1285,8 +1300,10 @@ export class Profiler implements SlotAttachments {
     if (log.userAgent !== client.userAgent) {
       client.browserClaim = entry.browserClaim;
       client.crawlerClaim = entry.crawlerClaim;
-      client.unverifiedCrawler =
-        entry.crawler !== null && this.deps.verifyCrawlerClaim(entry.crawler, client.ip) === 'unverified';
+      const verification =
+        entry.crawler === null ? null : this.deps.verifyCrawlerClaim(entry.crawler, client.ip);
+      client.unverifiedCrawler = verification === 'unverified';
+      client.verifiedCrawler = verification === 'verified';
     }
     client.userAgent = entry.userAgent;
     if (
@@ -1509,6 +1526,16 @@ export class Profiler implements SlotAttachments {
     held: FingerprintAccumulator | null,
   ): FingerprintAccumulator {
     const fingerprint = client.fingerprint;
+    if (client.verifiedCrawler) {
+      // A verified crawler (allowlisted) shares its user agent with whoever claims it: its
+      // requests, many distinct pages, must not shape how that fingerprint's other clients are
+      // judged (a swarm faking its UA would hide behind its breadth). Counted in an accumulator no
+      // partial is made of.
+      const unlisted = this.unlistedFingerprint;
+      if (unlisted.flush !== this.stats.flushes) startFingerprintFlush(unlisted, this.stats.flushes);
+      unlisted.fingerprint = fingerprint;
+      return unlisted;
+    }
     let acc: FingerprintAccumulator | undefined = held ?? undefined;
     if (acc === undefined || acc.fingerprint !== fingerprint || acc.epoch !== this.fingerprintEpoch) {
       acc = this.fingerprints.get(fingerprint);
@@ -1680,7 +1707,7 @@ export class Profiler implements SlotAttachments {
     const manyPages = client.pages >= botShape.minPages;
     const botShaped =
       !score.humanLooking &&
-      !client.crawlerClaim &&
+      !client.verifiedCrawler &&
       manyPages &&
       client.assets === 0 &&
       client.withReferer === 0;

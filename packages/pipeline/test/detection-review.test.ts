@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { withDefaults } from '@edgeguard/detect';
+import { type AccessLog, type Decision, emptyAccessLog } from '@edgeguard/schema';
+import { createReplay } from '../src/replay.js';
+
+/**
+ * End-to-end checks of detection behaviours found in review (the real user-agent classification,
+ * crawler verification and fingerprints, over the in-process pipeline).
+ */
+
+const T0 = Date.UTC(2024, 0, 21, 9, 0, 0);
+const GOOGLEBOT = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)';
+const FIREFOX = 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0';
+
+interface Line {
+  at: number;
+  ip: string;
+  path: string;
+  ua: string;
+  status?: number;
+  referer?: string | null;
+  cacheStatus?: string;
+}
+
+function log(l: Line): AccessLog {
+  return {
+    ...emptyAccessLog(),
+    time: T0 + l.at,
+    clientAddress: l.ip,
+    method: 'GET',
+    host: 'shop.example',
+    path: l.path,
+    protocol: 'HTTP/1.1',
+    status: l.status ?? 200,
+    bytes: 1000,
+    cacheStatus: l.cacheStatus ?? 'MISS',
+    userAgent: l.ua,
+    referer: l.referer ?? null,
+  };
+}
+
+/** A person: pages with their assets and referers, every 20 s. */
+function human(ip: string, from: number, pages: number): Line[] {
+  const out: Line[] = [];
+  for (let p = 0; p < pages; p++) {
+    const at = from + p * 20_000;
+    const page = `/articles/${p}`;
+    out.push({ at, ip, path: page, ua: FIREFOX, referer: p > 0 ? 'https://shop.example/' : null });
+    for (let a = 0; a < 4; a++)
+      out.push({
+        at: at + 200,
+        ip,
+        path: `/static/app-${a}.js`,
+        ua: FIREFOX,
+        referer: `https://shop.example${page}`,
+      });
+  }
+  return out;
+}
+
+function run(lines: Line[]): { decisions: Decision[]; verdicts: Map<string, string> } {
+  const replay = createReplay({ detect: withDefaults(), allowlist: [] });
+  const decisions: Decision[] = [];
+  replay.bus.on('decisions', (m) => {
+    if (m.value !== null) decisions.push(m.value as Decision);
+  });
+  for (const line of [...lines].sort((a, b) => a.at - b.at)) replay.push(log(line));
+  replay.finish();
+  return { decisions, verdicts: new Map([...replay.verdicts()].map((v) => [v.ip, v.verdict])) };
+}
+
+test('a swarm declaring Googlebot from addresses Google does not publish is judged like any swarm; the real Googlebot is not', () => {
+  const lines: Line[] = [];
+  // A few hosting bots hammer two pages for minutes (flagged on their own).
+  for (let b = 0; b < 6; b++)
+    for (let s = 0; s < 150; s++)
+      lines.push({
+        at: s * 1_000 + b * 300,
+        ip: `192.0.2.${b + 100}`,
+        path: ['/deals', '/products/18'][(s + b) % 2]!,
+        ua: GOOGLEBOT,
+      });
+  // Eighty residential exits, five requests each within ten seconds, same UA, same pages.
+  const exits: string[] = [];
+  for (let r = 0; r < 80; r++) {
+    const ip = `${71 + (r % 20)}.${(r * 53) % 250}.${(r * 29) % 250}.${((r * 17) % 250) + 1}`;
+    exits.push(ip);
+    const from = 20_000 + r * 1_500;
+    for (let k = 0; k < 5; k++)
+      lines.push({ at: from + k * 2_000, ip, path: ['/deals', '/products/18'][k % 2]!, ua: GOOGLEBOT });
+  }
+  // The real Googlebot (a published address) crawls politely with the same user agent.
+  for (let i = 0; i < 30; i++)
+    lines.push({ at: 1_000 + i * 5_000, ip: '66.249.66.1', path: `/category/${i}`, ua: GOOGLEBOT });
+  lines.push(...human('198.51.100.25', 3_000, 8));
+
+  const { decisions, verdicts } = run(lines);
+  const caught = exits.filter((ip) => verdicts.get(ip) === 'block' || verdicts.get(ip) === 'challenge');
+  assert.ok(caught.length >= 70, `exits caught ${caught.length} of ${exits.length}`);
+  assert.equal(verdicts.get('66.249.66.1'), 'allow');
+  assert.equal(verdicts.get('198.51.100.25'), 'allow');
+  assert.deepEqual(
+    decisions
+      .filter(
+        (d) => d.key === 'ip:66.249.66.1' || d.key.startsWith('fp:') || d.key.startsWith('range:66.249.'),
+      )
+      .map((d) => d.key),
+    [],
+  );
+});
+
+test("the real Googlebot's breadth does not hide a swarm faking its user agent (its requests are not in the fingerprint's aggregate)", () => {
+  // No address is flagged on its own here: only the fingerprint's aggregate tells the swarm.
+  const lines: Line[] = [];
+  const exits: string[] = [];
+  for (let r = 0; r < 80; r++) {
+    const ip = `${71 + (r % 20)}.${(r * 53) % 250}.${(r * 29) % 250}.${((r * 17) % 250) + 1}`;
+    exits.push(ip);
+    const from = 5_000 + r * 1_500;
+    for (let k = 0; k < 6; k++)
+      lines.push({ at: from + k * 2_000, ip, path: ['/deals', '/products/18'][k % 2]!, ua: GOOGLEBOT });
+  }
+  // The real Googlebot walks a new page every two seconds with the same user agent.
+  for (let i = 0; i < 90; i++)
+    lines.push({ at: i * 2_000, ip: '66.249.66.1', path: `/category/${i}`, ua: GOOGLEBOT });
+
+  const { decisions, verdicts } = run(lines);
+  const caught = exits.filter((ip) => verdicts.get(ip) === 'block' || verdicts.get(ip) === 'challenge');
+  assert.ok(caught.length >= 70, `exits caught ${caught.length} of ${exits.length}`);
+  assert.equal(verdicts.get('66.249.66.1'), 'allow');
+  assert.deepEqual(
+    decisions.filter((d) => d.key === 'ip:66.249.66.1' || d.key.startsWith('fp:')).map((d) => d.key),
+    [],
+  );
+});
