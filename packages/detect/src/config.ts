@@ -341,7 +341,10 @@ export const defaultDetectConfig = {
     maxEstablishedShare: 0.05,
     /** ... and at least this many of them (one NAT address is not a blast). */
     minEstablishedClients: 5,
-    /** How long (ms) automatic decisions are held once tripped. */
+    /**
+     * How long (ms) automatic decisions that would cover established clients are held once tripped
+     * (the others are still published).
+     */
     holdMs: 600_000,
   },
 

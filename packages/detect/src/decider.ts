@@ -8,6 +8,7 @@ import {
 } from '@edgeguard/schema';
 import { ipv4Number } from './address-index.js';
 import type { Allowlist } from './allowlist.js';
+import { PRIMARY_SIGNALS } from './client-rules.js';
 import { ClockTable } from './clock-table.js';
 import { type DetectConfig, rangeMaxAction } from './config.js';
 import { DecayedCounters, decayFactor, pooledDecayAt, pooledRead, poolWithSlot } from './decay.js';
@@ -99,6 +100,16 @@ function withFingerprintEvidence(own: Signal[], fingerprint: Signal[]): Signal[]
  * decision. The names are a fixed vocabulary of the rules; bounded all the same.
  */
 const FINGERPRINT_NAMES = new Map<string, string>();
+/**
+ * Whether a client was flagged by its own behaviour (a primary rule's evidence). An established
+ * client flagged so is not a bystander the blast-radius guard protects: counting it let a few
+ * clients that looked human for five minutes, then stuffed credentials, trip the guard at will.
+ */
+function hasOwnEvidence(client: JudgedClient): boolean {
+  for (const s of client.signals) if (PRIMARY_SIGNALS.has(s.name)) return true;
+  return false;
+}
+
 function fingerprintSignalName(name: string): string {
   let prefixed = FINGERPRINT_NAMES.get(name);
   if (prefixed === undefined) {
@@ -783,7 +794,7 @@ export class Decider {
       reason,
       evidence,
       score,
-      signal.established ? 1 : 0,
+      signal.established && !hasOwnEvidence(signal) ? 1 : 0,
       sink,
       signal.prefix,
     );
@@ -1137,7 +1148,7 @@ export class Decider {
     if (current !== undefined && coveredEstablished > current.coveredEstablished) {
       // An active decision now covers more established benign clients than when it was made.
       const delta = coveredEstablished - current.coveredEstablished;
-      if (!this.guardAllows(delta, false, current.key, sink)) {
+      if (!this.guardAllows(delta, current.key, sink)) {
         if (decisions.get(value) === current) {
           this.remove(current, now, sink);
           this.stats.decisionsLifted++;
@@ -1195,7 +1206,7 @@ export class Decider {
       }
     }
 
-    if (isNew && !this.guardAllows(coveredEstablished, true, key, sink)) return false;
+    if (isNew && !this.guardAllows(coveredEstablished, key, sink)) return false;
 
     const decision: Decision = {
       key,
@@ -1255,17 +1266,21 @@ export class Decider {
    * The blast-radius guard. It trips when active decisions would cover more ESTABLISHED benign
    * clients (human-looking, active for ≥ `windows.establishedAfterMs`) than `maxEstablishedShare`
    * of those active, and at least `minEstablishedClients`. New bot addresses never count, however
-   * many: a residential swarm may outnumber the humans and must still be blocked. Once tripped,
-   * decisions covering established clients are retracted and no new decision is published until
-   * `holdMs` has passed; an alert says why.
+   * many: a residential swarm may outnumber the humans and must still be blocked; nor do
+   * established clients flagged by their own evidence (see hasOwnEvidence). Once tripped,
+   * decisions covering established clients are retracted and no new decision covering one is
+   * published until `holdMs` has passed (the others are); an alert says why.
    */
-  private guardAllows(delta: number, isNew: boolean, key: string, sink: DeciderSink): boolean {
+  private guardAllows(delta: number, key: string, sink: DeciderSink): boolean {
     const cfg = this.config.guard;
     if (!cfg.enabled) return true;
     const now = this.now;
     if (now < this.heldUntil) {
-      if (isNew || delta > 0) this.hold(key);
-      return !(isNew || delta > 0);
+      // Held: what would cover established clients (for a new decision `delta` is all it covers).
+      // The rest goes on: a hold that stopped every decision would let whoever can trip the guard
+      // (a few established-looking clients) switch off blocking for everyone.
+      if (delta > 0) this.hold(key);
+      return delta <= 0;
     }
     if (delta <= 0) return true;
     const total = this.coveringEstablished + delta;
