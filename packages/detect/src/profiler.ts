@@ -175,11 +175,13 @@ const I_URLS_FILLED = 13;
 const I_PATH_BLOCK = 14;
 /** What another consumer of the requests keeps for the client (see {@link SlotAttachments}). */
 const I_ATTACHMENT = 15;
+/** The client's requests in its fingerprint's current aggregate window (see Profiler.observe). */
+const I_FP_WINDOW_REQUESTS = 16;
 /**
  * Then the recent URL hashes (recentUrlsPerClient), then the first INLINE_PATHS recent path
  * hashes, as Int32.
  */
-const I_RECENT = 16;
+const I_RECENT = 17;
 
 /**
  * Recent paths a slot holds itself. Most clients ask for a few distinct paths (95 % of the
@@ -527,6 +529,12 @@ class ClientProfile implements ClientTraits {
   }
   set fingerprintHash(v: number) {
     this.ints[this.i + I_FINGERPRINT_HASH] = v;
+  }
+  get fingerprintWindowRequests(): number {
+    return this.ints[this.i + I_FP_WINDOW_REQUESTS]!;
+  }
+  set fingerprintWindowRequests(v: number) {
+    this.ints[this.i + I_FP_WINDOW_REQUESTS] = v;
   }
   /** How often the fingerprint changed: > 1 marks a shared address (NAT) with many browsers. */
   get fingerprintChanges(): number {
@@ -987,6 +995,11 @@ export class Profiler implements SlotAttachments {
 
   /** Decay factors (medium, short, long) of whole-second gaps up to DECAY_TABLE_SECONDS. */
   private readonly decayTable = new Float64Array((DECAY_TABLE_SECONDS + 1) * 3);
+  /**
+   * A client's requests counted in its fingerprint's partials per aggregate window: twice the
+   * swarm rule's requests per client (see observe), so a client over that bar still reads over it.
+   */
+  private readonly fingerprintRequestCap: number;
   private readonly tauShort: number;
   private readonly tauMedium: number;
   private readonly tauLong: number;
@@ -1012,6 +1025,7 @@ export class Profiler implements SlotAttachments {
     // Filled by push: a packed array (one made by `new Array(n)` stays holey).
     for (let k = 0; k < 1 << PATH_CACHE_BITS; k++) this.pathCache.push(null);
     this.ipv4PrefixShift = ipv4PrefixShift(deps.ipv4PrefixBits);
+    this.fingerprintRequestCap = 2 * config.fingerprint.swarm.minRequestsPerClient;
     this.tauShort = config.windows.shortMs;
     this.tauMedium = config.windows.mediumMs;
     this.tauLong = config.windows.longMs;
@@ -1236,23 +1250,34 @@ export class Profiler implements SlotAttachments {
       client.fingerprintAccFlush = this.stats.flushes;
       client.lastFingerprintPath = 0;
     }
-    fp.requests++;
+    // A client's requests count in its fingerprint's partials up to `fingerprintRequestCap` per
+    // aggregate window (the window it is counted once in, see countFingerprint): the per-client
+    // figures of a fingerprint (requests per client, shares) then describe what its clients do
+    // each, not what its busiest client does. One app install polling five times a second made
+    // its 40 users' fingerprint a swarm (requests / clients), and every user of the app a bot.
+    const sameWindow =
+      client.fingerprint === client.countedFingerprint &&
+      t - client.fingerprintCountedAt < this.config.windows.aggregateMs;
+    const windowRequests = sameWindow ? client.fingerprintWindowRequests + 1 : 1;
+    client.fingerprintWindowRequests = windowRequests;
+    const w = windowRequests <= this.fingerprintRequestCap ? 1 : 0;
+    fp.requests += w;
     // Assets of human-looking clients are left out: the swarm rule asks whether the fingerprint's
     // OTHER clients load assets (one person sharing a swarm's UA must not hide it; the human
     // share is judged separately).
     if (isAsset) {
-      if (!client.humanLooking) fp.assets++;
+      if (!client.humanLooking) fp.assets += w;
     } else {
-      fp.pages++;
+      fp.pages += w;
     }
     // Added on every request, 0 when it does not count (as the client's counters above).
-    fp.repeats += repeat ? 1 : 0;
-    fp.pathRepeats += pathSeen ? 1 : 0;
-    fp.busts += bust ? bustWeight : 0;
-    fp.loginPosts += (flags & LOGIN_POST) !== 0 ? 1 : 0;
-    fp.authFailures += (flags & AUTH_FAILURE) !== 0 ? 1 : 0;
-    fp.sensitiveHits += sensitive ? 1 : 0;
-    fp.errors += (flags & ERROR) !== 0 ? 1 : 0;
+    fp.repeats += repeat ? w : 0;
+    fp.pathRepeats += pathSeen ? w : 0;
+    fp.busts += bust ? bustWeight * w : 0;
+    fp.loginPosts += (flags & LOGIN_POST) !== 0 ? w : 0;
+    fp.authFailures += (flags & AUTH_FAILURE) !== 0 ? w : 0;
+    fp.sensitiveHits += sensitive ? w : 0;
+    fp.errors += (flags & ERROR) !== 0 ? w : 0;
     if (!fp.pathsOverflow && !isAsset && pathHash !== client.lastFingerprintPath) {
       client.lastFingerprintPath = pathHash;
       addPath(fp, pathHash, this.config.bounds.pathsPerFingerprint);

@@ -187,7 +187,8 @@ test('partials are pre-aggregated: one per key per flush interval, not one per r
   const logs = Array.from({ length: 1_000 }, (_, i) =>
     request({ time: T0 + i * 10, clientAddress: `198.51.100.${i % 50}`, path: `/p/${i % 5}` }),
   );
-  const { sink } = profile(logs);
+  // (A cap of requests per client in fingerprint partials past the 20 each sends here.)
+  const { sink } = profile(logs, { fingerprint: { swarm: { minRequestsPerClient: 20 } } });
   // 10 s of traffic, 1 s flushes: ≤ 11 flushes × 5 content keys.
   assert.ok(sink.content.length <= 55, `${sink.content.length} content partials`);
   assert.equal(
@@ -204,6 +205,34 @@ test('partials are pre-aggregated: one per key per flush interval, not one per r
     50,
   );
   assert.ok(sink.ticks.length >= 10 && sink.ticks.length <= 11);
+});
+
+test("a client's requests count in its fingerprint's partials up to twice the swarm's requests per client per window", () => {
+  // One client polling five times a second for two minutes, three others once every 20 s.
+  const logs = merge(
+    Array.from({ length: 600 }, (_, i) =>
+      request({ time: T0 + i * 200, clientAddress: '198.51.100.1', path: `/api/${i % 3}`, userAgent: CURL }),
+    ),
+    ...[2, 3, 4].map((c) =>
+      Array.from({ length: 6 }, (_, k) =>
+        request({
+          time: T0 + c * 100 + k * 20_000,
+          clientAddress: `198.51.100.${c}`,
+          path: `/api/${k % 3}`,
+          userAgent: CURL,
+        }),
+      ),
+    ),
+  );
+  const { sink } = profile(logs);
+  const sum = (field: 'requests' | 'pages' | 'pathRepeats') =>
+    sink.fingerprints.reduce((n, p) => n + p[field], 0);
+  // The busy client: 10 in each of its two 60 s windows; the others all of theirs.
+  assert.equal(sum('requests'), 10 + 10 + 3 * 6);
+  assert.equal(sum('pages'), sum('requests'));
+  assert.ok(sum('pathRepeats') < sum('requests'));
+  // Its own profile still counts every request (and flags it).
+  assert.ok((sink.signals.filter((s) => s.ip === '198.51.100.1').at(-1)?.requests ?? 0) > 400);
 });
 
 test('a flood from many distinct addresses never holds more than maxClients profiles', () => {
@@ -380,7 +409,10 @@ test('a client asking for many distinct paths remembers the last recentPathsPerC
     const logs = ['203.0.113.90', '203.0.113.91'].flatMap((clientAddress, c) =>
       paths.map((path, i) => request({ time: T0 + c * 500 + i * 10, clientAddress, path })),
     );
-    const { sink } = profile(logs, { bounds: { recentPathsPerClient, maxClients } });
+    const { sink } = profile(logs, {
+      bounds: { recentPathsPerClient, maxClients },
+      fingerprint: { swarm: { minRequestsPerClient: 20 } },
+    });
     return sink.fingerprints.reduce((n, p) => n + p.pathRepeats, 0);
   };
   assert.equal(repeats(32), 6);

@@ -134,3 +134,44 @@ test("the real Googlebot's breadth does not hide a swarm faking its user agent (
     [],
   );
 });
+
+test("one heavy client of an app does not make its fingerprint a swarm: the app's other users are not blocked", () => {
+  const OKHTTP = 'okhttp/4.12.0';
+  const endpoints = ['/api/v1/feed', '/api/v1/me', '/api/v1/cart'];
+  const lines: Line[] = [];
+  // One client (a misbehaving install, or a bot using the app's library) polls five times a second.
+  for (let i = 0; i < 5 * 180; i++)
+    lines.push({
+      at: i * 200,
+      ip: '198.18.0.10',
+      path: endpoints[i % 3]!,
+      ua: OKHTTP,
+      cacheStatus: 'BYPASS',
+    });
+  // Forty app users poll every 30 s, as the app does.
+  const users: string[] = [];
+  for (let u = 0; u < 40; u++) {
+    const ip = `100.${70 + (u % 10)}.${u * 3}.${u + 1}`;
+    users.push(ip);
+    for (let k = 0; k < 6; k++)
+      lines.push({
+        at: u * 700 + k * 30_000,
+        ip,
+        path: endpoints[k % 3]!,
+        ua: OKHTTP,
+        cacheStatus: 'BYPASS',
+      });
+  }
+  const { decisions, verdicts } = run(lines);
+  const hit = users.filter((ip) => verdicts.get(ip) === 'block' || verdicts.get(ip) === 'challenge');
+  assert.deepEqual(hit, []);
+  assert.deepEqual(
+    decisions.filter((d) => d.key.startsWith('fp:')).map((d) => `${d.key} ${d.action}`),
+    [],
+  );
+  // The heavy client itself is decided on its own behaviour.
+  assert.ok(
+    decisions.some((d) => d.key === 'ip:198.18.0.10'),
+    'the heavy client is decided',
+  );
+});
