@@ -284,6 +284,11 @@ class ClientStore {
     return block;
   }
 
+  /** Gives back a block no slot holds any more. */
+  freePathBlock(block: number): void {
+    this.freeBlocks.push(block);
+  }
+
   /** Adds one page of slots (fewer for the last page). */
   grow(): void {
     const slots = Math.min(PAGE_SLOTS, this.maxSlots - this.capacity);
@@ -389,6 +394,27 @@ class ClientProfile implements ClientTraits {
     this.texts = store.textPages[page]!;
     this.t = k * T_STRIDE;
     return this;
+  }
+
+  /**
+   * Forgets the recent paths and URLs (a new session): what the client asks for next is new to it
+   * again, so a scanner back with the same probes after its decision expired counts them again.
+   * A block of paths goes back to the pool (the next spill takes one), as when the slot is reused.
+   */
+  forgetRecentKeys(): void {
+    const ints = this.ints;
+    const i = this.i;
+    const block = ints[i + I_PATH_BLOCK]!;
+    if (block !== 0) {
+      this.store.freePathBlock(block - 1);
+      ints[i + I_PATH_BLOCK] = 0;
+      this.paths = ints;
+      this.po = i + I_RECENT + this.store.recentUrls;
+    }
+    ints[i + I_PATHS_FILLED] = 0;
+    ints[i + I_URLS_FILLED] = 0;
+    ints[i + I_PATH_CURSOR] = 0;
+    ints[i + I_URL_CURSOR] = 0;
   }
 
   /** Moves the recent paths (all inline) to a block of their own. */
@@ -1113,7 +1139,11 @@ export class Profiler implements SlotAttachments {
         for (let i = 0; i < MEDIUM_END; i++) v[o + i]! *= fMedium;
         for (let i = MEDIUM_END; i < SHORT_END; i++) v[o + i]! *= fShort;
         for (let i = SHORT_END; i < COUNTER_STRIDE; i++) v[o + i]! *= fLong;
-        if (dt > this.config.windows.sessionIdleMs) client.sessionStart = t;
+        if (dt > this.config.windows.sessionIdleMs) {
+          // A new session: it starts with no recent keys (probes, repeats and busts count afresh).
+          client.sessionStart = t;
+          client.forgetRecentKeys();
+        }
         this.observeInterArrival(client, dt);
       }
       client.clock = t;

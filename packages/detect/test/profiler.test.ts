@@ -235,6 +235,30 @@ test("a client's requests count in its fingerprint's partials up to twice the sw
   assert.ok((sink.signals.filter((s) => s.ip === '198.51.100.1').at(-1)?.requests ?? 0) > 400);
 });
 
+test('a new session (30 min idle) starts with no recent keys, and reuses its block of paths', () => {
+  const paths = Array.from({ length: 10 }, (_, i) => `/p/${i}`);
+  const sessions = 50;
+  // Each session: ten distinct paths, then the same ten again; 31 min apart.
+  const logs = Array.from({ length: sessions }, (_, n) =>
+    [...paths, ...paths].map((path, i) =>
+      request({
+        time: T0 + n * 31 * 60_000 + i * 1_000,
+        clientAddress: '203.0.113.90',
+        path,
+        userAgent: CURL,
+      }),
+    ),
+  ).flat();
+  const { sink, profiler } = profile(logs, { fingerprint: { swarm: { minRequestsPerClient: 20 } } });
+  // Only the second pass of each session repeats: the first is new to the session.
+  assert.equal(
+    sink.fingerprints.reduce((n, p) => n + p.pathRepeats, 0),
+    sessions * paths.length,
+  );
+  // One block of paths, taken again each session (given back when the session ended).
+  assert.equal((profiler as unknown as { store: { blocks: number } }).store.blocks, 1);
+});
+
 test('a flood from many distinct addresses never holds more than maxClients profiles', () => {
   const logs = Array.from({ length: 20_000 }, (_, i) =>
     request({ time: T0 + i, clientAddress: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` }),

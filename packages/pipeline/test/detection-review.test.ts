@@ -175,3 +175,32 @@ test("one heavy client of an app does not make its fingerprint a swarm: the app'
     'the heavy client is decided',
   );
 });
+
+test('a scanner returning after its decision expired with the same probes is decided again', () => {
+  const probes = [
+    '/.env',
+    '/.git/config',
+    '/wp-login.php',
+    '/phpmyadmin/',
+    '/backup.sql',
+    '/.aws/credentials',
+  ];
+  const visit = (from: number): Line[] =>
+    probes.map((path, i) => ({
+      at: from + i * 1_000,
+      ip: '192.0.2.66',
+      path,
+      ua: 'Mozilla/5.0 zgrab/0.x',
+      status: 404,
+    }));
+  const lines = [...visit(0), ...visit(2 * 3_600_000)];
+  // Someone else keeps the clock moving in between.
+  for (let m = 0; m <= 130; m++)
+    lines.push({ at: m * 60_000 + 500, ip: '198.51.100.25', path: '/', ua: FIREFOX });
+  const { decisions } = run(lines);
+  const onScanner = decisions.filter((d) => d.key === 'ip:192.0.2.66');
+  assert.ok(onScanner.length > 0 && onScanner[0]!.decidedAt < T0 + 60_000, 'decided on its first visit');
+  const again = onScanner.filter((d) => d.decidedAt >= T0 + 2 * 3_600_000);
+  assert.ok(again.length > 0, `decided again on its return: ${onScanner.map((d) => d.decidedAt).join(', ')}`);
+  assert.equal(again[0]!.reason, 'scanner');
+});
