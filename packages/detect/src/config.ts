@@ -266,8 +266,10 @@ export const defaultDetectConfig = {
      * Its addresses are individually flagged (score ≥ challenge): the whole fingerprint is the same
      * tool. Two independent addresses with the same exact fingerprint, both abusive, are enough
      * to suspect it (not to decide it: that needs `minClients`), so the swarm's other addresses
-     * are judged from their first bot-shaped requests even while the swarm ramps up. Counts are
-     * decayed: 1.5 ≈ two addresses flagged within about a minute of each other.
+     * are judged from their first bot-shaped requests even while the swarm ramps up.
+     * `minFlagged` counts distinct addresses whose signals said flagged within the aggregate
+     * window (1.5: two; at most max(8, ⌈minFlagged⌉) ≤ 64 are remembered per fingerprint);
+     * `minShare` compares the partials' decayed counts of flagged and all clients.
      */
     flagged: { minShare: 0.5, minFlagged: 1.5, points: 3 },
   },

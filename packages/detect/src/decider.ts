@@ -45,6 +45,8 @@ const F_ESTABLISHED = 11;
 const F_FLAGGED = 12;
 const F_PATH_REPEATS = 13;
 const F_SIZE = 14;
+/** Addresses flagged on their own a fingerprint remembers at most (the `flagged` rule's count). */
+const MAX_FLAGGED_ADDRESSES = 64;
 
 // Prefix aggregate slots.
 const P_CLIENTS = 0;
@@ -338,6 +340,48 @@ class FingerprintAggregate {
       this.pathsOverflowAt = Math.max(this.pathsOverflowAt, time);
     this.paths[oldest] = hash;
     this.pathSeenAt[oldest] = time;
+  }
+
+  /**
+   * Addresses of this fingerprint flagged on their own (from their signals), and when each was
+   * last; at most `capacity`, the least recent replaced. Null until the first one.
+   */
+  private flaggedIps: string[] | null = null;
+  private flaggedAt: number[] | null = null;
+
+  /** Notes a signal of an address flagged on its own at `time`. */
+  noteFlagged(ip: string, time: number, capacity: number): void {
+    if (this.flaggedIps === null || this.flaggedAt === null) {
+      this.flaggedIps = [ip];
+      this.flaggedAt = [time];
+      return;
+    }
+    const ips = this.flaggedIps;
+    const at = this.flaggedAt;
+    let oldest = 0;
+    for (let i = 0; i < ips.length; i++) {
+      if (ips[i] === ip) {
+        if (time > at[i]!) at[i] = time;
+        return;
+      }
+      if (at[i]! < at[oldest]!) oldest = i;
+    }
+    if (ips.length < capacity) {
+      ips.push(ip);
+      at.push(time);
+    } else if (time > at[oldest]!) {
+      ips[oldest] = ip;
+      at[oldest] = time;
+    }
+  }
+
+  /** Distinct addresses flagged on their own since `since` (each counts once, however long). */
+  flaggedAddresses(since: number): number {
+    const at = this.flaggedAt;
+    if (at === null) return 0;
+    let n = 0;
+    for (let i = 0; i < at.length; i++) if (at[i]! >= since) n++;
+    return n;
   }
 
   /** Distinct paths seen within the window, or +Infinity when they overflowed the slots. */
@@ -662,6 +706,7 @@ export class Decider {
     // A client flagged on its own for hammering paths marks those paths as attacked.
     // (What the test reads is read on every signal, see onPrefix.)
     const attackReason = ATTACK_REASONS.has(signal.reason);
+    if (signal.score >= this.config.decisions.scoreForChallenge) this.noteFlagged(signal);
     const paths = signal.paths;
     const markedNewPaths =
       signal.score >= this.config.decisions.scoreForChallenge && attackReason && this.markAttacked(paths);
@@ -847,18 +892,36 @@ export class Decider {
     }
   }
 
-  private onFingerprint(partial: FingerprintPartial, sink: DeciderSink): void {
-    this.stats.fingerprintPartials++;
+  /**
+   * An address flagged on its own counts once in its fingerprint's flagged addresses (see the
+   * `flagged` rule). The partials' decayed count of flagged clients cannot say how many there are:
+   * a client is counted again every window, and one flagged for minutes read ~1.58.
+   */
+  private noteFlagged(signal: ClientSignal): void {
     if (!this.config.fingerprint.enabled) return;
-    let aggregate = this.fingerprints.get(partial.fingerprint);
+    const minFlagged = this.config.fingerprint.flagged.minFlagged;
+    const capacity = Math.min(MAX_FLAGGED_ADDRESSES, Math.max(8, Math.ceil(minFlagged)));
+    this.fingerprintAggregate(signal.fingerprint).noteFlagged(signal.ip, signal.time, capacity);
+  }
+
+  /** The aggregate of a fingerprint, inserted when new. */
+  private fingerprintAggregate(fingerprint: string): FingerprintAggregate {
+    let aggregate = this.fingerprints.get(fingerprint);
     if (aggregate === undefined) {
       aggregate = new FingerprintAggregate(
         this.config.windows.aggregateMs,
         this.config.bounds.pathsPerFingerprint,
         this.config.fingerprint.pendingAddresses,
       );
-      this.fingerprints.insert(partial.fingerprint, () => aggregate!);
+      this.fingerprints.insert(fingerprint, () => aggregate!);
     }
+    return aggregate;
+  }
+
+  private onFingerprint(partial: FingerprintPartial, sink: DeciderSink): void {
+    this.stats.fingerprintPartials++;
+    if (!this.config.fingerprint.enabled) return;
+    const aggregate = this.fingerprintAggregate(partial.fingerprint);
     if (aggregate.userAgent === null) aggregate.userAgent = partial.userAgent;
     if (partial.declaredCrawler === true) aggregate.declaredCrawler = true;
     const c = aggregate.counters;
@@ -908,8 +971,11 @@ export class Decider {
     aggregate.suspect = null;
     const humanShare = clients > 0 ? humans / clients : 1;
     const current = this.activeFingerprints.get(fingerprint);
+    // Decayed (for the share of its clients, counted the same way) and distinct addresses (for
+    // how many: one address is one).
     const flagged = v[F_FLAGGED]!;
-    const enoughClients = clients >= cfg.minClients || flagged >= cfg.flagged.minFlagged;
+    const flaggedAddresses = aggregate.flaggedAddresses(this.now - this.config.windows.aggregateMs);
+    const enoughClients = clients >= cfg.minClients || flaggedAddresses >= cfg.flagged.minFlagged;
     if (!enoughClients || requests <= 0 || humanShare > cfg.maxSuspectHumanShare) {
       if (current !== undefined && humanShare > cfg.maxSuspectHumanShare) {
         // Real people share it after all: lift.
@@ -983,12 +1049,12 @@ export class Decider {
     if (
       points === 0 &&
       !aggregate.declaredCrawler &&
-      flagged >= cfg.flagged.minFlagged &&
+      flaggedAddresses >= cfg.flagged.minFlagged &&
       flagged >= cfg.flagged.minShare * clients
     ) {
       reason = 'swarm';
       points = cfg.flagged.points;
-      evidence.push({ name: 'flaggedClients', value: r3(flagged), threshold: cfg.flagged.minFlagged });
+      evidence.push({ name: 'flaggedClients', value: flaggedAddresses, threshold: cfg.flagged.minFlagged });
       evidence.push({
         name: 'flaggedShare',
         value: r3(Math.min(1, flagged / clients)),

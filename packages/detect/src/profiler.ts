@@ -1692,7 +1692,9 @@ export class Profiler implements SlotAttachments {
     fp.humanClients += (counted ? human : turnedHuman) ? 1 : 0;
     fp.establishedClients += counted && established ? 1 : 0;
     fp.flaggedClients += (counted ? flagged : turnedFlagged) ? 1 : 0;
-    client.flaggedCounted = flagged;
+    // Once flagged in a window it stays counted there: a score dipping under the threshold and back
+    // counted the client again each time it crossed.
+    client.flaggedCounted = counted ? flagged : flaggedCounted || flagged;
     const prefix = client.prefixEntry;
     const allowlisted = client.allowlisted;
     const newWindow = t - client.countedAt >= window;

@@ -259,6 +259,23 @@ test('a new session (30 min idle) starts with no recent keys, and reuses its blo
   assert.equal((profiler as unknown as { store: { blocks: number } }).store.blocks, 1);
 });
 
+test("a client counts once per window in its fingerprint's flagged clients, however often its score crosses the bar", () => {
+  // Two probes (flagged), a page 25 s later (the probes decayed: no longer flagged), a probe
+  // (flagged again), a page: all within one aggregate window.
+  const at = (s: number, path: string) =>
+    request({ time: T0 + s * 1_000, clientAddress: '192.0.2.66', path, userAgent: CURL });
+  const logs = [at(0, '/.env'), at(1, '/.git/config'), at(25, '/'), at(30, '/backup.sql'), at(31, '/about')];
+  const { sink } = profile(logs);
+  assert.equal(
+    sink.fingerprints.reduce((n, p) => n + p.flaggedClients, 0),
+    1,
+  );
+  assert.equal(
+    sink.fingerprints.reduce((n, p) => n + p.clients, 0),
+    1,
+  );
+});
+
 test('a flood from many distinct addresses never holds more than maxClients profiles', () => {
   const logs = Array.from({ length: 20_000 }, (_, i) =>
     request({ time: T0 + i, clientAddress: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` }),

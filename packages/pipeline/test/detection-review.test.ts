@@ -204,3 +204,24 @@ test('a scanner returning after its decision expired with the same probes is dec
   assert.ok(again.length > 0, `decided again on its return: ${onScanner.map((d) => d.decidedAt).join(', ')}`);
   assert.equal(again[0]!.reason, 'scanner');
 });
+
+test('one flagged address is one: it does not make its fingerprint a swarm that takes a monitor sharing its UA', () => {
+  const CURL = 'curl/8.4.0';
+  const lines: Line[] = [];
+  // One curl client hammers one endpoint (flagged on its own) for ten minutes ...
+  for (let i = 0; i < 600; i++)
+    lines.push({ at: i * 1_000, ip: '203.0.113.9', path: '/api/price', ua: CURL });
+  // ... while a curl health check from elsewhere asks for /health every 20 s.
+  for (let i = 0; i < 30; i++)
+    lines.push({ at: 5_000 + i * 20_000, ip: '198.51.100.77', path: '/health', ua: CURL });
+  const { decisions, verdicts } = run(lines);
+  assert.ok(
+    decisions.some((d) => d.key === 'ip:203.0.113.9'),
+    'the hammering client is decided',
+  );
+  assert.equal(
+    verdicts.get('198.51.100.77'),
+    'allow',
+    JSON.stringify(decisions.filter((d) => d.key === 'ip:198.51.100.77')),
+  );
+});
