@@ -1,6 +1,7 @@
 import {
   type Action,
   actionStrength,
+  BadInput,
   type Decision,
   type DecisionScope,
   isPlainSignal,
@@ -602,11 +603,15 @@ export class Decider {
     this.establishedActive = new DecayedCounters(1, config.windows.aggregateMs);
   }
 
-  /** Handles one input. Malformed inputs are counted and ignored, never thrown. */
+  /**
+   * Handles one input. A malformed input (another producer's, or a mangled record) is counted and
+   * thrown as a `BadInput` ('bad-signal') before it changes anything: the Kafka stage runner
+   * dead-letters and counts it by reason (dropping it silently hid it from both), and goes on.
+   */
   process(input: DeciderInput, sink: DeciderSink): void {
     if (!isInput(input)) {
       this.stats.rejected++;
-      return;
+      throw new BadInput('bad-signal', `not a decider input: ${describeInput(input)}`);
     }
     this.stats.inputs++;
     this.advance(input.time, sink);
@@ -1519,6 +1524,13 @@ function isInput(value: unknown): value is DeciderInput {
     default:
       return false;
   }
+}
+
+/** What a rejected input was, for its dead letter: its kind and time, or its type. */
+function describeInput(value: unknown): string {
+  if (value === null || typeof value !== 'object') return String(value).slice(0, 40);
+  const { kind, time } = value as { kind?: unknown; time?: unknown };
+  return `kind ${JSON.stringify(kind) ?? 'missing'}, time ${JSON.stringify(time) ?? 'missing'} (a field missing or of the wrong type)`;
 }
 
 function isNumber(value: unknown): value is number {

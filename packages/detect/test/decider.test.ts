@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { prefixOf } from '@edgeguard/netaddr';
-import type { Decision } from '@edgeguard/schema';
+import { BadInput, type Decision } from '@edgeguard/schema';
 import { ipv4Number } from '../src/address-index.js';
 import { Allowlist } from '../src/allowlist.js';
 import { type DeepPartial, type DetectConfig, withDefaults } from '../src/config.js';
@@ -742,7 +742,7 @@ test('established clients flagged by their own evidence are decided and do not t
   assert.equal(d.getStats().decisionsHeld, 0);
 });
 
-test('malformed inputs are counted and ignored, never thrown', () => {
+test('malformed inputs are counted and thrown as BadInput (bad-signal), changing nothing', () => {
   const { d, sink } = decider();
   for (const bad of [
     null,
@@ -759,7 +759,11 @@ test('malformed inputs are counted and ignored, never thrown', () => {
     { ...tick(T0 + 99_000_000), prefixes: [{ prefix: 7 }] },
     { kind: 'fingerprint', time: T0 + 99_000_000, fingerprint: 'h1:abc' },
   ]) {
-    d.process(bad as never, sink);
+    assert.throws(
+      () => d.process(bad as never, sink),
+      (error: unknown) => error instanceof BadInput && error.reason === 'bad-signal',
+      JSON.stringify(bad),
+    );
   }
   assert.equal(d.getStats().rejected, 12);
   assert.deepEqual(sink.published, []);

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { withDefaults } from '@edgeguard/detect';
-import { type AccessLog, type Decision, emptyAccessLog } from '@edgeguard/schema';
+import { Allowlist, withDefaults } from '@edgeguard/detect';
+import { type AccessLog, type Decision, emptyAccessLog, isBadInput } from '@edgeguard/schema';
+import { TOPICS } from '../src/bus.js';
 import { createReplay } from '../src/replay.js';
+import { type ContentWatchInstance, contentWatchStage } from '../src/stages/content-watch.js';
+import { deciderStage } from '../src/stages/decider.js';
 
 /**
  * End-to-end checks of detection behaviours found in review (the real user-agent classification,
@@ -224,4 +227,59 @@ test('one flagged address is one: it does not make its fingerprint a swarm that 
     'allow',
     JSON.stringify(decisions.filter((d) => d.key === 'ip:198.51.100.77')),
   );
+});
+
+test('malformed signals and content partials are thrown as BadInput for the stage runner to dead-letter; a batch keeps its good partials', () => {
+  const config = withDefaults();
+  const decider = deciderStage({ config, allowlist: new Allowlist([]), prefixOf: () => null }).create(0);
+  const out = { emit: () => {} };
+  const message = (topic: string, value: unknown) => ({
+    topic,
+    partition: 0,
+    offset: 0,
+    key: 'k',
+    value,
+    timestamp: T0,
+  });
+  assert.throws(
+    () => decider.process(message(TOPICS.signals, { kind: 'client', time: T0 }), out),
+    (error: unknown) => isBadInput(error) && error.reason === 'bad-signal',
+  );
+  const watch = contentWatchStage({ config, partitions: 1 }).create(0) as ContentWatchInstance;
+  const good = {
+    host: 'shop.example',
+    path: '/deals',
+    time: T0,
+    requests: 3,
+    withQuery: 0,
+    newVisitors: 0,
+    hits: 3,
+    misses: 0,
+    expired: 0,
+    stale: 0,
+    uncacheable: 0,
+    plainRequests: 3,
+    plainCached: 3,
+    busts: 0,
+    queryMisses: 0,
+    serverErrors: 0,
+    originMsSum: 0,
+    originCount: 0,
+    queryHashes: [],
+    queryOverflow: 0,
+  };
+  assert.throws(
+    () =>
+      watch.process(
+        message(TOPICS.contentPartials, {
+          kind: 'content-batch',
+          time: T0,
+          partials: [good, { path: 7 }, { ...good, path: '/cart' }],
+        }),
+        out,
+      ),
+    (error: unknown) => isBadInput(error) && error.reason === 'bad-content-partial',
+  );
+  assert.equal(watch.core.getStats().partials, 2);
+  assert.equal(watch.core.getStats().rejected, 1);
 });
