@@ -263,7 +263,9 @@ export function scoreClient(
     rep.minRatio,
   );
 
-  // Scraper: many new pages, no assets.
+  // Scraper: many new pages, no assets. Both thresholds compare new pages, the value the evidence
+  // names (the lower one compared all pages, and a client with 29 new pages of 30 was reported
+  // as 29 against 29.5).
   const newPages = pages - Math.min(pages, repeats);
   const scr = c.scraper;
   const scrapeShare = newPages >= scr.minNewPathShare * pages;
@@ -272,7 +274,7 @@ export function scoreClient(
   fireIf(
     out,
     R_SCRAPER,
-    pages >= scr.minPages && scrapeShare && scrapeAssets && !human,
+    newPages >= scr.minPages && scrapeShare && scrapeAssets && !human,
     pick(scrapeStrong, scr.strongPoints, scr.points),
     newPages,
     pick(scrapeStrong, scr.strongPages, scr.minPages),

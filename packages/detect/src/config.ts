@@ -154,7 +154,10 @@ export const defaultDetectConfig = {
     },
     /** Scraper: many distinct pages fast, no assets. */
     scraper: {
-      /** Pages (decayed, medium window). Verified crawlers are allowlisted before this applies. */
+      /**
+       * New pages (pages not among the client's recent ones; decayed, medium window), as
+       * `strongPages`. Verified crawlers are allowlisted before this applies.
+       */
       minPages: 29.5,
       /** Share of requests to paths new for the client. */
       minNewPathShare: 0.7,
