@@ -1539,10 +1539,16 @@ export class Profiler implements SlotAttachments {
     // late in a run (expired, stale) deoptimised this function.
     acc.newVisitors += pathSeen ? 0 : 1;
     acc.hits += (flags & HIT) !== 0 ? 1 : 0;
-    acc.misses += (flags & MISS) !== 0 ? 1 : 0;
-    acc.expired += (flags & EXPIRED) !== 0 ? 1 : 0;
+    // A client error (4xx: a probe for a path the site does not have, a denied request) is no
+    // content to collapse requests for: counted as not cacheable, never as a miss, so a scanner
+    // hammering /wp-login.php cannot make it "hot" (request-collapsing advice for a 404). Not 499
+    // (nginx: the client gave up waiting): that is a miss the origin was too slow for, the very
+    // thing collapsing is for.
+    const clientError = log.status >= 400 && log.status < 499;
+    acc.misses += (flags & MISS) !== 0 && !clientError ? 1 : 0;
+    acc.expired += (flags & EXPIRED) !== 0 && !clientError ? 1 : 0;
     acc.stale += (flags & STALE) !== 0 ? 1 : 0;
-    acc.uncacheable += (flags & UNCACHEABLE) !== 0 ? 1 : 0;
+    acc.uncacheable += (flags & UNCACHEABLE) !== 0 || clientError ? 1 : 0;
     acc.serverErrors += log.status >= 500 ? 1 : 0;
     acc.busts += bust ? 1 : 0;
     if (log.originDurationMs !== null) {

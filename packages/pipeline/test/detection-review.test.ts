@@ -283,3 +283,35 @@ test('malformed signals and content partials are thrown as BadInput for the stag
   assert.equal(watch.core.getStats().partials, 2);
   assert.equal(watch.core.getStats().rejected, 1);
 });
+
+test('error responses do not make a path hot: no request-collapsing advice for a probed 404, still for a hot page missing the cache', () => {
+  const replay = createReplay({ detect: withDefaults(), allowlist: [] });
+  const policies: { key: string; reasons: string }[] = [];
+  replay.bus.on('cache-policies', (m) => {
+    const p = m.value as { reason: string } | null;
+    if (p !== null) policies.push({ key: m.key, reasons: p.reason });
+  });
+  const lines: Line[] = [];
+  for (let i = 0; i < 360; i++) {
+    // Scanners from many addresses hammer a path the site does not have (404, not cached) ...
+    lines.push({
+      at: i * 333,
+      ip: `192.0.2.${(i % 50) + 1}`,
+      path: '/wp-login.php',
+      ua: 'python-requests/2.31.0',
+      status: 404,
+    });
+    // ... while a real hot page misses the cache (200).
+    lines.push({ at: i * 333 + 100, ip: `198.51.100.${(i % 90) + 1}`, path: '/deals', ua: FIREFOX });
+  }
+  for (const line of lines.sort((a, b) => a.at - b.at)) replay.push(log(line));
+  replay.finish();
+  assert.ok(
+    policies.some((p) => p.key.endsWith('/deals') && p.reasons.includes('hot-miss')),
+    JSON.stringify(policies),
+  );
+  assert.deepEqual(
+    policies.filter((p) => p.key.includes('wp-login')),
+    [],
+  );
+});
