@@ -708,10 +708,11 @@ export class Decider {
       this.stats.allowlistedSkipped++;
       return;
     }
+    // A client flagged on its own counts once in its fingerprint's flagged addresses.
+    if (signal.score >= this.config.decisions.scoreForChallenge) this.noteFlagged(signal);
     // A client flagged on its own for hammering paths marks those paths as attacked.
     // (What the test reads is read on every signal, see onPrefix.)
     const attackReason = ATTACK_REASONS.has(signal.reason);
-    if (signal.score >= this.config.decisions.scoreForChallenge) this.noteFlagged(signal);
     const paths = signal.paths;
     const markedNewPaths =
       signal.score >= this.config.decisions.scoreForChallenge && attackReason && this.markAttacked(paths);
