@@ -66,6 +66,13 @@ const RULE_COUNT = RULES.length;
 const REASONS: readonly string[] = ['none', ...RULES.map((rule) => rule.reason)];
 /** Rules from this index on are supporting evidence only. */
 const FIRST_SUPPORTING_RULE = R_UA_MISMATCH;
+/**
+ * The evidence names of the primary rules: a client signal carrying one of them was flagged by its
+ * own behaviour (supporting evidence never appears without one).
+ */
+export const PRIMARY_SIGNALS: ReadonlySet<string> = new Set(
+  RULES.slice(0, FIRST_SUPPORTING_RULE).map((rule) => rule.signal),
+);
 /** The bits of the primary rules (a constant: computed in place it is arithmetic a late branch meets). */
 const PRIMARY_RULES = (1 << FIRST_SUPPORTING_RULE) - 1;
 
@@ -256,7 +263,9 @@ export function scoreClient(
     rep.minRatio,
   );
 
-  // Scraper: many new pages, no assets.
+  // Scraper: many new pages, no assets. Both thresholds compare new pages, the value the evidence
+  // names (the lower one compared all pages, and a client with 29 new pages of 30 was reported
+  // as 29 against 29.5).
   const newPages = pages - Math.min(pages, repeats);
   const scr = c.scraper;
   const scrapeShare = newPages >= scr.minNewPathShare * pages;
@@ -265,7 +274,7 @@ export function scoreClient(
   fireIf(
     out,
     R_SCRAPER,
-    pages >= scr.minPages && scrapeShare && scrapeAssets && !human,
+    newPages >= scr.minPages && scrapeShare && scrapeAssets && !human,
     pick(scrapeStrong, scr.strongPoints, scr.points),
     newPages,
     pick(scrapeStrong, scr.strongPages, scr.minPages),

@@ -154,7 +154,10 @@ export const defaultDetectConfig = {
     },
     /** Scraper: many distinct pages fast, no assets. */
     scraper: {
-      /** Pages (decayed, medium window). Verified crawlers are allowlisted before this applies. */
+      /**
+       * New pages (pages not among the client's recent ones; decayed, medium window), as
+       * `strongPages`. Verified crawlers are allowlisted before this applies.
+       */
       minPages: 29.5,
       /** Share of requests to paths new for the client. */
       minNewPathShare: 0.7,
@@ -266,8 +269,10 @@ export const defaultDetectConfig = {
      * Its addresses are individually flagged (score ≥ challenge): the whole fingerprint is the same
      * tool. Two independent addresses with the same exact fingerprint, both abusive, are enough
      * to suspect it (not to decide it: that needs `minClients`), so the swarm's other addresses
-     * are judged from their first bot-shaped requests even while the swarm ramps up. Counts are
-     * decayed: 1.5 ≈ two addresses flagged within about a minute of each other.
+     * are judged from their first bot-shaped requests even while the swarm ramps up.
+     * `minFlagged` counts distinct addresses whose signals said flagged within the aggregate
+     * window (1.5: two; at most max(8, ⌈minFlagged⌉) ≤ 64 are remembered per fingerprint);
+     * `minShare` compares the partials' decayed counts of flagged and all clients.
      */
     flagged: { minShare: 0.5, minFlagged: 1.5, points: 3 },
   },
@@ -341,7 +346,10 @@ export const defaultDetectConfig = {
     maxEstablishedShare: 0.05,
     /** ... and at least this many of them (one NAT address is not a blast). */
     minEstablishedClients: 5,
-    /** How long (ms) automatic decisions are held once tripped. */
+    /**
+     * How long (ms) automatic decisions that would cover established clients are held once tripped
+     * (the others are still published).
+     */
     holdMs: 600_000,
   },
 

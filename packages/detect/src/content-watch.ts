@@ -1,4 +1,4 @@
-import type { CacheKeyRule, CachePolicy, Signal } from '@edgeguard/schema';
+import { BadInput, type CacheKeyRule, type CachePolicy, type Signal } from '@edgeguard/schema';
 import { ClockTable } from './clock-table.js';
 import type { DetectConfig } from './config.js';
 import { pooledDecayAt, poolWithSlot } from './decay.js';
@@ -133,10 +133,18 @@ export class ContentWatch {
     this.pool = new Float64Array(Math.min(1024, this.keys.capacity) * CX_STRIDE);
   }
 
+  /**
+   * Merges one content partial. A malformed one is counted and thrown as a `BadInput`
+   * ('bad-content-partial') before it changes anything, for the Kafka stage runner to dead-letter
+   * and count (dropping it silently hid it).
+   */
   process(partial: ContentPartial, sink: ContentWatchSink): void {
     if (!isContentPartial(partial)) {
       this.stats.rejected++;
-      return;
+      throw new BadInput(
+        'bad-content-partial',
+        'not a content partial (time, path, requests or queryHashes missing or of the wrong type)',
+      );
     }
     this.stats.partials++;
     this.advance(partial.time, sink);

@@ -1,6 +1,7 @@
 import {
   type Action,
   actionStrength,
+  BadInput,
   type Decision,
   type DecisionScope,
   isPlainSignal,
@@ -8,6 +9,7 @@ import {
 } from '@edgeguard/schema';
 import { ipv4Number } from './address-index.js';
 import type { Allowlist } from './allowlist.js';
+import { PRIMARY_SIGNALS } from './client-rules.js';
 import { ClockTable } from './clock-table.js';
 import { type DetectConfig, rangeMaxAction } from './config.js';
 import { DecayedCounters, decayFactor, pooledDecayAt, pooledRead, poolWithSlot } from './decay.js';
@@ -44,6 +46,8 @@ const F_ESTABLISHED = 11;
 const F_FLAGGED = 12;
 const F_PATH_REPEATS = 13;
 const F_SIZE = 14;
+/** Addresses flagged on their own a fingerprint remembers at most (the `flagged` rule's count). */
+const MAX_FLAGGED_ADDRESSES = 64;
 
 // Prefix aggregate slots.
 const P_CLIENTS = 0;
@@ -99,6 +103,16 @@ function withFingerprintEvidence(own: Signal[], fingerprint: Signal[]): Signal[]
  * decision. The names are a fixed vocabulary of the rules; bounded all the same.
  */
 const FINGERPRINT_NAMES = new Map<string, string>();
+/**
+ * Whether a client was flagged by its own behaviour (a primary rule's evidence). An established
+ * client flagged so is not a bystander the blast-radius guard protects: counting it let a few
+ * clients that looked human for five minutes, then stuffed credentials, trip the guard at will.
+ */
+function hasOwnEvidence(client: JudgedClient): boolean {
+  for (const s of client.signals) if (PRIMARY_SIGNALS.has(s.name)) return true;
+  return false;
+}
+
 function fingerprintSignalName(name: string): string {
   let prefixed = FINGERPRINT_NAMES.get(name);
   if (prefixed === undefined) {
@@ -329,6 +343,48 @@ class FingerprintAggregate {
     this.pathSeenAt[oldest] = time;
   }
 
+  /**
+   * Addresses of this fingerprint flagged on their own (from their signals), and when each was
+   * last; at most `capacity`, the least recent replaced. Null until the first one.
+   */
+  private flaggedIps: string[] | null = null;
+  private flaggedAt: number[] | null = null;
+
+  /** Notes a signal of an address flagged on its own at `time`. */
+  noteFlagged(ip: string, time: number, capacity: number): void {
+    if (this.flaggedIps === null || this.flaggedAt === null) {
+      this.flaggedIps = [ip];
+      this.flaggedAt = [time];
+      return;
+    }
+    const ips = this.flaggedIps;
+    const at = this.flaggedAt;
+    let oldest = 0;
+    for (let i = 0; i < ips.length; i++) {
+      if (ips[i] === ip) {
+        if (time > at[i]!) at[i] = time;
+        return;
+      }
+      if (at[i]! < at[oldest]!) oldest = i;
+    }
+    if (ips.length < capacity) {
+      ips.push(ip);
+      at.push(time);
+    } else if (time > at[oldest]!) {
+      ips[oldest] = ip;
+      at[oldest] = time;
+    }
+  }
+
+  /** Distinct addresses flagged on their own since `since` (each counts once, however long). */
+  flaggedAddresses(since: number): number {
+    const at = this.flaggedAt;
+    if (at === null) return 0;
+    let n = 0;
+    for (let i = 0; i < at.length; i++) if (at[i]! >= since) n++;
+    return n;
+  }
+
   /** Distinct paths seen within the window, or +Infinity when they overflowed the slots. */
   distinctPaths(now: number, window: number): number {
     if (this.pathsOverflowAt >= now - window) return Number.POSITIVE_INFINITY;
@@ -547,11 +603,15 @@ export class Decider {
     this.establishedActive = new DecayedCounters(1, config.windows.aggregateMs);
   }
 
-  /** Handles one input. Malformed inputs are counted and ignored, never thrown. */
+  /**
+   * Handles one input. A malformed input (another producer's, or a mangled record) is counted and
+   * thrown as a `BadInput` ('bad-signal') before it changes anything: the Kafka stage runner
+   * dead-letters and counts it by reason (dropping it silently hid it from both), and goes on.
+   */
   process(input: DeciderInput, sink: DeciderSink): void {
     if (!isInput(input)) {
       this.stats.rejected++;
-      return;
+      throw new BadInput('bad-signal', `not a decider input: ${describeInput(input)}`);
     }
     this.stats.inputs++;
     this.advance(input.time, sink);
@@ -648,6 +708,8 @@ export class Decider {
       this.stats.allowlistedSkipped++;
       return;
     }
+    // A client flagged on its own counts once in its fingerprint's flagged addresses.
+    if (signal.score >= this.config.decisions.scoreForChallenge) this.noteFlagged(signal);
     // A client flagged on its own for hammering paths marks those paths as attacked.
     // (What the test reads is read on every signal, see onPrefix.)
     const attackReason = ATTACK_REASONS.has(signal.reason);
@@ -783,7 +845,7 @@ export class Decider {
       reason,
       evidence,
       score,
-      signal.established ? 1 : 0,
+      signal.established && !hasOwnEvidence(signal) ? 1 : 0,
       sink,
       signal.prefix,
     );
@@ -836,18 +898,36 @@ export class Decider {
     }
   }
 
-  private onFingerprint(partial: FingerprintPartial, sink: DeciderSink): void {
-    this.stats.fingerprintPartials++;
+  /**
+   * An address flagged on its own counts once in its fingerprint's flagged addresses (see the
+   * `flagged` rule). The partials' decayed count of flagged clients cannot say how many there are:
+   * a client is counted again every window, and one flagged for minutes read ~1.58.
+   */
+  private noteFlagged(signal: ClientSignal): void {
     if (!this.config.fingerprint.enabled) return;
-    let aggregate = this.fingerprints.get(partial.fingerprint);
+    const minFlagged = this.config.fingerprint.flagged.minFlagged;
+    const capacity = Math.min(MAX_FLAGGED_ADDRESSES, Math.max(8, Math.ceil(minFlagged)));
+    this.fingerprintAggregate(signal.fingerprint).noteFlagged(signal.ip, signal.time, capacity);
+  }
+
+  /** The aggregate of a fingerprint, inserted when new. */
+  private fingerprintAggregate(fingerprint: string): FingerprintAggregate {
+    let aggregate = this.fingerprints.get(fingerprint);
     if (aggregate === undefined) {
       aggregate = new FingerprintAggregate(
         this.config.windows.aggregateMs,
         this.config.bounds.pathsPerFingerprint,
         this.config.fingerprint.pendingAddresses,
       );
-      this.fingerprints.insert(partial.fingerprint, () => aggregate!);
+      this.fingerprints.insert(fingerprint, () => aggregate!);
     }
+    return aggregate;
+  }
+
+  private onFingerprint(partial: FingerprintPartial, sink: DeciderSink): void {
+    this.stats.fingerprintPartials++;
+    if (!this.config.fingerprint.enabled) return;
+    const aggregate = this.fingerprintAggregate(partial.fingerprint);
     if (aggregate.userAgent === null) aggregate.userAgent = partial.userAgent;
     if (partial.declaredCrawler === true) aggregate.declaredCrawler = true;
     const c = aggregate.counters;
@@ -871,7 +951,7 @@ export class Decider {
     const window = this.config.windows.aggregateMs;
     for (const hash of partial.paths) aggregate.addPath(hash, partial.time, window);
     if (partial.pathsOverflow) aggregate.pathsOverflowAt = Math.max(aggregate.pathsOverflowAt, partial.time);
-    if (!aggregate.declaredCrawler) this.evaluateFingerprint(partial.fingerprint, aggregate, sink);
+    this.evaluateFingerprint(partial.fingerprint, aggregate, sink);
   }
 
   /**
@@ -897,8 +977,11 @@ export class Decider {
     aggregate.suspect = null;
     const humanShare = clients > 0 ? humans / clients : 1;
     const current = this.activeFingerprints.get(fingerprint);
+    // Decayed (for the share of its clients, counted the same way) and distinct addresses (for
+    // how many: one address is one).
     const flagged = v[F_FLAGGED]!;
-    const enoughClients = clients >= cfg.minClients || flagged >= cfg.flagged.minFlagged;
+    const flaggedAddresses = aggregate.flaggedAddresses(this.now - this.config.windows.aggregateMs);
+    const enoughClients = clients >= cfg.minClients || flaggedAddresses >= cfg.flagged.minFlagged;
     if (!enoughClients || requests <= 0 || humanShare > cfg.maxSuspectHumanShare) {
       if (current !== undefined && humanShare > cfg.maxSuspectHumanShare) {
         // Real people share it after all: lift.
@@ -966,10 +1049,18 @@ export class Decider {
       });
       evidence.push({ name: 'assetShare', value: r3(assetShare), threshold: cfg.swarm.maxAssetShare });
     }
-    if (points === 0 && flagged >= cfg.flagged.minFlagged && flagged >= cfg.flagged.minShare * clients) {
+    // Not for a UA that declares a crawler: impostors flagged for their own volume are decided on
+    // their own, and say nothing of a slow claimant (a real crawler from a range not published
+    // yet shares the UA by definition). What the claimants do together still counts (above).
+    if (
+      points === 0 &&
+      !aggregate.declaredCrawler &&
+      flaggedAddresses >= cfg.flagged.minFlagged &&
+      flagged >= cfg.flagged.minShare * clients
+    ) {
       reason = 'swarm';
       points = cfg.flagged.points;
-      evidence.push({ name: 'flaggedClients', value: r3(flagged), threshold: cfg.flagged.minFlagged });
+      evidence.push({ name: 'flaggedClients', value: flaggedAddresses, threshold: cfg.flagged.minFlagged });
       evidence.push({
         name: 'flaggedShare',
         value: r3(Math.min(1, flagged / clients)),
@@ -985,6 +1076,10 @@ export class Decider {
     for (const pending of aggregate.takePending(this.now - this.config.windows.aggregateMs)) {
       if (!this.allowlist.has(pending.ip)) this.decideClient(pending, aggregate.suspect, sink, true);
     }
+    // A fingerprint whose UA declares a crawler is never decided as a whole: the genuine crawler
+    // shares it (it is allowlisted, but an edge may enforce before knowing its ranges). Its
+    // unverified claimants are judged per address (guilt by fingerprint above).
+    if (aggregate.declaredCrawler) return;
 
     // Schmitt-trigger thresholds: an active decision is undone only once a value that made it is
     // past its threshold by `hysteresisShare` of it, so a value hovering at the threshold does not
@@ -1125,7 +1220,7 @@ export class Decider {
     if (current !== undefined && coveredEstablished > current.coveredEstablished) {
       // An active decision now covers more established benign clients than when it was made.
       const delta = coveredEstablished - current.coveredEstablished;
-      if (!this.guardAllows(delta, false, current.key, sink)) {
+      if (!this.guardAllows(delta, current.key, sink)) {
         if (decisions.get(value) === current) {
           this.remove(current, now, sink);
           this.stats.decisionsLifted++;
@@ -1183,7 +1278,7 @@ export class Decider {
       }
     }
 
-    if (isNew && !this.guardAllows(coveredEstablished, true, key, sink)) return false;
+    if (isNew && !this.guardAllows(coveredEstablished, key, sink)) return false;
 
     const decision: Decision = {
       key,
@@ -1243,17 +1338,21 @@ export class Decider {
    * The blast-radius guard. It trips when active decisions would cover more ESTABLISHED benign
    * clients (human-looking, active for ≥ `windows.establishedAfterMs`) than `maxEstablishedShare`
    * of those active, and at least `minEstablishedClients`. New bot addresses never count, however
-   * many: a residential swarm may outnumber the humans and must still be blocked. Once tripped,
-   * decisions covering established clients are retracted and no new decision is published until
-   * `holdMs` has passed; an alert says why.
+   * many: a residential swarm may outnumber the humans and must still be blocked; nor do
+   * established clients flagged by their own evidence (see hasOwnEvidence). Once tripped,
+   * decisions covering established clients are retracted and no new decision covering one is
+   * published until `holdMs` has passed (the others are); an alert says why.
    */
-  private guardAllows(delta: number, isNew: boolean, key: string, sink: DeciderSink): boolean {
+  private guardAllows(delta: number, key: string, sink: DeciderSink): boolean {
     const cfg = this.config.guard;
     if (!cfg.enabled) return true;
     const now = this.now;
     if (now < this.heldUntil) {
-      if (isNew || delta > 0) this.hold(key);
-      return !(isNew || delta > 0);
+      // Held: what would cover established clients (for a new decision `delta` is all it covers).
+      // The rest goes on: a hold that stopped every decision would let whoever can trip the guard
+      // (a few established-looking clients) switch off blocking for everyone.
+      if (delta > 0) this.hold(key);
+      return delta <= 0;
     }
     if (delta <= 0) return true;
     const total = this.coveringEstablished + delta;
@@ -1426,6 +1525,13 @@ function isInput(value: unknown): value is DeciderInput {
     default:
       return false;
   }
+}
+
+/** What a rejected input was, for its dead letter: its kind and time, or its type. */
+function describeInput(value: unknown): string {
+  if (value === null || typeof value !== 'object') return String(value).slice(0, 40);
+  const { kind, time } = value as { kind?: unknown; time?: unknown };
+  return `kind ${JSON.stringify(kind) ?? 'missing'}, time ${JSON.stringify(time) ?? 'missing'} (a field missing or of the wrong type)`;
 }
 
 function isNumber(value: unknown): value is number {

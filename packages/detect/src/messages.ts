@@ -67,11 +67,17 @@ export interface FingerprintPartial {
   authFailures: number;
   sensitiveHits: number;
   errors: number;
-  /** Clients counted (once per aggregate window each). */
+  /**
+   * Clients counted (once per aggregate window each; a client's requests count in the fields above
+   * up to twice `fingerprint.swarm.minRequestsPerClient` per window; verified crawlers not at all).
+   */
   clients: number;
   humanClients: number;
   establishedClients: number;
-  /** Clients whose own score reached the challenge threshold. */
+  /**
+   * Clients whose own score reached the challenge threshold (once per window each). Decayed, for
+   * the share of `clients`; the decider counts distinct flagged addresses from their signals.
+   */
   flaggedClients: number;
   /** Distinct path hashes seen in this partial (at most `bounds.pathsPerFingerprint`). */
   paths: number[];
@@ -81,7 +87,9 @@ export interface FingerprintPartial {
   userAgent: string | null;
   /**
    * Its user agent declares a crawler. Such a fingerprint is shared by the genuine crawler by
-   * design, so it is never judged as a whole: verifying the claim per address tells them apart.
+   * design, so it never gets a fingerprint decision (nor by its flagged share); the verified
+   * crawler's own requests are not in it, and its unverified claimants are judged per address
+   * (guilt by fingerprint) like any other bot-shaped clients.
    */
   declaredCrawler: boolean;
 }

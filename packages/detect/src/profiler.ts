@@ -175,11 +175,13 @@ const I_URLS_FILLED = 13;
 const I_PATH_BLOCK = 14;
 /** What another consumer of the requests keeps for the client (see {@link SlotAttachments}). */
 const I_ATTACHMENT = 15;
+/** The client's requests in its fingerprint's current aggregate window (see Profiler.observe). */
+const I_FP_WINDOW_REQUESTS = 16;
 /**
  * Then the recent URL hashes (recentUrlsPerClient), then the first INLINE_PATHS recent path
  * hashes, as Int32.
  */
-const I_RECENT = 16;
+const I_RECENT = 17;
 
 /**
  * Recent paths a slot holds itself. Most clients ask for a few distinct paths (95 % of the
@@ -204,6 +206,8 @@ const F_PATH_SENSITIVE = 32;
 const F_HUMAN_LOOKING = 64;
 const F_HUMAN_COUNTED = 128;
 const F_FLAGGED_COUNTED = 256;
+/** The UA declares a crawler and the crawler's published ranges hold the address. */
+const F_VERIFIED_CRAWLER = 512;
 // Per slot (one packed array, T_STRIDE entries per slot): texts, and the objects the client counts
 // in (its prefix's entry, its fingerprint's accumulator, its last path's entry).
 const T_IP = 0;
@@ -278,6 +282,11 @@ class ClientStore {
       this.blockPages.push(new Int32Array((BLOCK_MASK + 1) * this.recentPaths));
     }
     return block;
+  }
+
+  /** Gives back a block no slot holds any more. */
+  freePathBlock(block: number): void {
+    this.freeBlocks.push(block);
   }
 
   /** Adds one page of slots (fewer for the last page). */
@@ -385,6 +394,27 @@ class ClientProfile implements ClientTraits {
     this.texts = store.textPages[page]!;
     this.t = k * T_STRIDE;
     return this;
+  }
+
+  /**
+   * Forgets the recent paths and URLs (a new session): what the client asks for next is new to it
+   * again, so a scanner back with the same probes after its decision expired counts them again.
+   * A block of paths goes back to the pool (the next spill takes one), as when the slot is reused.
+   */
+  forgetRecentKeys(): void {
+    const ints = this.ints;
+    const i = this.i;
+    const block = ints[i + I_PATH_BLOCK]!;
+    if (block !== 0) {
+      this.store.freePathBlock(block - 1);
+      ints[i + I_PATH_BLOCK] = 0;
+      this.paths = ints;
+      this.po = i + I_RECENT + this.store.recentUrls;
+    }
+    ints[i + I_PATHS_FILLED] = 0;
+    ints[i + I_URLS_FILLED] = 0;
+    ints[i + I_PATH_CURSOR] = 0;
+    ints[i + I_URL_CURSOR] = 0;
   }
 
   /** Moves the recent paths (all inline) to a block of their own. */
@@ -526,6 +556,12 @@ class ClientProfile implements ClientTraits {
   set fingerprintHash(v: number) {
     this.ints[this.i + I_FINGERPRINT_HASH] = v;
   }
+  get fingerprintWindowRequests(): number {
+    return this.ints[this.i + I_FP_WINDOW_REQUESTS]!;
+  }
+  set fingerprintWindowRequests(v: number) {
+    this.ints[this.i + I_FP_WINDOW_REQUESTS] = v;
+  }
   /** How often the fingerprint changed: > 1 marks a shared address (NAT) with many browsers. */
   get fingerprintChanges(): number {
     return this.ints[this.i + I_FP_CHANGES]!;
@@ -550,6 +586,17 @@ class ClientProfile implements ClientTraits {
   }
   set unverifiedCrawler(v: boolean) {
     this.setFlag(F_UNVERIFIED_CRAWLER, v);
+  }
+  /**
+   * The claim of a crawler is verified (its published ranges hold the address). Only such a
+   * client gets a crawler's leniency: a claim alone (unverified, or a crawler whose ranges we do
+   * not hold) is no claim for any exemption.
+   */
+  get verifiedCrawler(): boolean {
+    return this.flag(F_VERIFIED_CRAWLER);
+  }
+  set verifiedCrawler(v: boolean) {
+    this.setFlag(F_VERIFIED_CRAWLER, v);
   }
   // The last path's hash and facts, so a client repeating a path costs no classification.
   get pathHash(): number {
@@ -917,6 +964,8 @@ export class Profiler implements SlotAttachments {
   private readonly fingerprints = new Map<string, FingerprintAccumulator>();
   /** Those counted in the current flush, in the order of their first count (the emitted order). */
   private readonly fingerprintList: FingerprintAccumulator[] = [];
+  /** Where verified crawlers' requests are counted: never listed, never sent (see fingerprintAccumulator). */
+  private readonly unlistedFingerprint = new FingerprintAccumulator();
   private fingerprintEpoch = 0;
   /**
    * Prefix text → entry (see PrefixEntry). Past maxClients entries (more than the clients held can
@@ -972,6 +1021,11 @@ export class Profiler implements SlotAttachments {
 
   /** Decay factors (medium, short, long) of whole-second gaps up to DECAY_TABLE_SECONDS. */
   private readonly decayTable = new Float64Array((DECAY_TABLE_SECONDS + 1) * 3);
+  /**
+   * A client's requests counted in its fingerprint's partials per aggregate window: twice the
+   * swarm rule's requests per client (see observe), so a client over that bar still reads over it.
+   */
+  private readonly fingerprintRequestCap: number;
   private readonly tauShort: number;
   private readonly tauMedium: number;
   private readonly tauLong: number;
@@ -997,6 +1051,7 @@ export class Profiler implements SlotAttachments {
     // Filled by push: a packed array (one made by `new Array(n)` stays holey).
     for (let k = 0; k < 1 << PATH_CACHE_BITS; k++) this.pathCache.push(null);
     this.ipv4PrefixShift = ipv4PrefixShift(deps.ipv4PrefixBits);
+    this.fingerprintRequestCap = 2 * config.fingerprint.swarm.minRequestsPerClient;
     this.tauShort = config.windows.shortMs;
     this.tauMedium = config.windows.mediumMs;
     this.tauLong = config.windows.longMs;
@@ -1084,7 +1139,11 @@ export class Profiler implements SlotAttachments {
         for (let i = 0; i < MEDIUM_END; i++) v[o + i]! *= fMedium;
         for (let i = MEDIUM_END; i < SHORT_END; i++) v[o + i]! *= fShort;
         for (let i = SHORT_END; i < COUNTER_STRIDE; i++) v[o + i]! *= fLong;
-        if (dt > this.config.windows.sessionIdleMs) client.sessionStart = t;
+        if (dt > this.config.windows.sessionIdleMs) {
+          // A new session: it starts with no recent keys (probes, repeats and busts count afresh).
+          client.sessionStart = t;
+          client.forgetRecentKeys();
+        }
         this.observeInterArrival(client, dt);
       }
       client.clock = t;
@@ -1221,23 +1280,34 @@ export class Profiler implements SlotAttachments {
       client.fingerprintAccFlush = this.stats.flushes;
       client.lastFingerprintPath = 0;
     }
-    fp.requests++;
+    // A client's requests count in its fingerprint's partials up to `fingerprintRequestCap` per
+    // aggregate window (the window it is counted once in, see countFingerprint): the per-client
+    // figures of a fingerprint (requests per client, shares) then describe what its clients do
+    // each, not what its busiest client does. One app install polling five times a second made
+    // its 40 users' fingerprint a swarm (requests / clients), and every user of the app a bot.
+    const sameWindow =
+      client.fingerprint === client.countedFingerprint &&
+      t - client.fingerprintCountedAt < this.config.windows.aggregateMs;
+    const windowRequests = sameWindow ? client.fingerprintWindowRequests + 1 : 1;
+    client.fingerprintWindowRequests = windowRequests;
+    const w = windowRequests <= this.fingerprintRequestCap ? 1 : 0;
+    fp.requests += w;
     // Assets of human-looking clients are left out: the swarm rule asks whether the fingerprint's
     // OTHER clients load assets (one person sharing a swarm's UA must not hide it; the human
     // share is judged separately).
     if (isAsset) {
-      if (!client.humanLooking) fp.assets++;
+      if (!client.humanLooking) fp.assets += w;
     } else {
-      fp.pages++;
+      fp.pages += w;
     }
     // Added on every request, 0 when it does not count (as the client's counters above).
-    fp.repeats += repeat ? 1 : 0;
-    fp.pathRepeats += pathSeen ? 1 : 0;
-    fp.busts += bust ? bustWeight : 0;
-    fp.loginPosts += (flags & LOGIN_POST) !== 0 ? 1 : 0;
-    fp.authFailures += (flags & AUTH_FAILURE) !== 0 ? 1 : 0;
-    fp.sensitiveHits += sensitive ? 1 : 0;
-    fp.errors += (flags & ERROR) !== 0 ? 1 : 0;
+    fp.repeats += repeat ? w : 0;
+    fp.pathRepeats += pathSeen ? w : 0;
+    fp.busts += bust ? bustWeight * w : 0;
+    fp.loginPosts += (flags & LOGIN_POST) !== 0 ? w : 0;
+    fp.authFailures += (flags & AUTH_FAILURE) !== 0 ? w : 0;
+    fp.sensitiveHits += sensitive ? w : 0;
+    fp.errors += (flags & ERROR) !== 0 ? w : 0;
     if (!fp.pathsOverflow && !isAsset && pathHash !== client.lastFingerprintPath) {
       client.lastFingerprintPath = pathHash;
       addPath(fp, pathHash, this.config.bounds.pathsPerFingerprint);
@@ -1285,8 +1355,10 @@ export class Profiler implements SlotAttachments {
     if (log.userAgent !== client.userAgent) {
       client.browserClaim = entry.browserClaim;
       client.crawlerClaim = entry.crawlerClaim;
-      client.unverifiedCrawler =
-        entry.crawler !== null && this.deps.verifyCrawlerClaim(entry.crawler, client.ip) === 'unverified';
+      const verification =
+        entry.crawler === null ? null : this.deps.verifyCrawlerClaim(entry.crawler, client.ip);
+      client.unverifiedCrawler = verification === 'unverified';
+      client.verifiedCrawler = verification === 'verified';
     }
     client.userAgent = entry.userAgent;
     if (
@@ -1467,10 +1539,16 @@ export class Profiler implements SlotAttachments {
     // late in a run (expired, stale) deoptimised this function.
     acc.newVisitors += pathSeen ? 0 : 1;
     acc.hits += (flags & HIT) !== 0 ? 1 : 0;
-    acc.misses += (flags & MISS) !== 0 ? 1 : 0;
-    acc.expired += (flags & EXPIRED) !== 0 ? 1 : 0;
+    // A client error (4xx: a probe for a path the site does not have, a denied request) is no
+    // content to collapse requests for: counted as not cacheable, never as a miss, so a scanner
+    // hammering /wp-login.php cannot make it "hot" (request-collapsing advice for a 404). Not 499
+    // (nginx: the client gave up waiting): that is a miss the origin was too slow for, the very
+    // thing collapsing is for.
+    const clientError = log.status >= 400 && log.status < 499;
+    acc.misses += (flags & MISS) !== 0 && !clientError ? 1 : 0;
+    acc.expired += (flags & EXPIRED) !== 0 && !clientError ? 1 : 0;
     acc.stale += (flags & STALE) !== 0 ? 1 : 0;
-    acc.uncacheable += (flags & UNCACHEABLE) !== 0 ? 1 : 0;
+    acc.uncacheable += (flags & UNCACHEABLE) !== 0 || clientError ? 1 : 0;
     acc.serverErrors += log.status >= 500 ? 1 : 0;
     acc.busts += bust ? 1 : 0;
     if (log.originDurationMs !== null) {
@@ -1509,6 +1587,16 @@ export class Profiler implements SlotAttachments {
     held: FingerprintAccumulator | null,
   ): FingerprintAccumulator {
     const fingerprint = client.fingerprint;
+    if (client.verifiedCrawler) {
+      // A verified crawler (allowlisted) shares its user agent with whoever claims it: its
+      // requests, many distinct pages, must not shape how that fingerprint's other clients are
+      // judged (a swarm faking its UA would hide behind its breadth). Counted in an accumulator no
+      // partial is made of.
+      const unlisted = this.unlistedFingerprint;
+      if (unlisted.flush !== this.stats.flushes) startFingerprintFlush(unlisted, this.stats.flushes);
+      unlisted.fingerprint = fingerprint;
+      return unlisted;
+    }
     let acc: FingerprintAccumulator | undefined = held ?? undefined;
     if (acc === undefined || acc.fingerprint !== fingerprint || acc.epoch !== this.fingerprintEpoch) {
       acc = this.fingerprints.get(fingerprint);
@@ -1610,7 +1698,9 @@ export class Profiler implements SlotAttachments {
     fp.humanClients += (counted ? human : turnedHuman) ? 1 : 0;
     fp.establishedClients += counted && established ? 1 : 0;
     fp.flaggedClients += (counted ? flagged : turnedFlagged) ? 1 : 0;
-    client.flaggedCounted = flagged;
+    // Once flagged in a window it stays counted there: a score dipping under the threshold and back
+    // counted the client again each time it crossed.
+    client.flaggedCounted = counted ? flagged : flaggedCounted || flagged;
     const prefix = client.prefixEntry;
     const allowlisted = client.allowlisted;
     const newWindow = t - client.countedAt >= window;
@@ -1680,7 +1770,7 @@ export class Profiler implements SlotAttachments {
     const manyPages = client.pages >= botShape.minPages;
     const botShaped =
       !score.humanLooking &&
-      !client.crawlerClaim &&
+      !client.verifiedCrawler &&
       manyPages &&
       client.assets === 0 &&
       client.withReferer === 0;

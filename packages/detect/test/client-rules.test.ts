@@ -5,6 +5,7 @@ import {
   type ClientTraits,
   COUNTER_STRIDE,
   M_PAGES,
+  M_REPEATS,
   M_REQUESTS,
   M_SENSITIVE,
   scoreClient,
@@ -66,4 +67,35 @@ test('supporting evidence alone scores 0 and is not listed, with a primary rule 
     score.signals(v, 0).map((s) => s.name),
     ['sensitiveHits', 'interArrivalVariation', 'requestsPerMinute'],
   );
+});
+
+test('the scraper rule fires on new pages, the value its evidence names, never below its threshold', () => {
+  const config = defaultDetectConfig;
+  const v = new Float64Array(COUNTER_STRIDE);
+  const score = new ClientScore();
+  let fired = 0;
+  for (let pages = 20; pages <= 140; pages += 1) {
+    for (let repeats = 0; repeats <= pages * 0.3; repeats += 1) {
+      v.fill(0);
+      v[M_REQUESTS] = pages;
+      v[M_PAGES] = pages;
+      v[M_REPEATS] = repeats;
+      scoreClient(v, 0, traits, config, config.windows.shortMs, score);
+      const evidence = score.signals(v, 0).find((s) => s.name === 'newPages');
+      if (evidence === undefined) continue;
+      fired++;
+      assert.ok(
+        evidence.value >= evidence.threshold!,
+        `pages ${pages}, repeats ${repeats}: ${JSON.stringify(evidence)}`,
+      );
+    }
+  }
+  assert.ok(fired > 100, `fired ${fired} times`);
+  // 40 pages, 11 of them repeats: 29 new, 72 % new, under the 29.5 new pages asked for.
+  v.fill(0);
+  v[M_REQUESTS] = 40;
+  v[M_PAGES] = 40;
+  v[M_REPEATS] = 11;
+  scoreClient(v, 0, traits, config, config.windows.shortMs, score);
+  assert.notEqual(score.reason, 'scraper');
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { CachePolicy } from '@edgeguard/schema';
+import { BadInput, type CachePolicy } from '@edgeguard/schema';
 import { withDefaults } from '../src/config.js';
 import { ContentWatch, type ContentWatchSink } from '../src/content-watch.js';
 import type { ContentPartial } from '../src/messages.js';
@@ -140,11 +140,18 @@ test('advice is re-emitted only when it changes, and removed by a tombstone at i
   assert.equal(watch.getStats().activePolicies, 0);
 });
 
-test('malformed partials are counted, never thrown', () => {
+test('malformed partials are counted and thrown as BadInput (bad-content-partial), changing nothing', () => {
   const watch = new ContentWatch(withDefaults());
   const sink = new Collect();
-  for (const bad of [null, {}, { time: 1, path: '/x' }]) watch.process(bad as never, sink);
+  for (const bad of [null, {}, { time: 1, path: '/x' }]) {
+    assert.throws(
+      () => watch.process(bad as never, sink),
+      (error: unknown) => error instanceof BadInput && error.reason === 'bad-content-partial',
+    );
+  }
   assert.equal(watch.getStats().rejected, 3);
+  assert.equal(watch.getStats().partials, 0);
+  assert.deepEqual(sink.published, []);
 });
 
 test('partials of one key meet on one aggregate however they arrive: a path on other hosts, no host, evictions', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { prefixOf } from '@edgeguard/netaddr';
-import type { Decision } from '@edgeguard/schema';
+import { BadInput, type Decision } from '@edgeguard/schema';
 import { ipv4Number } from '../src/address-index.js';
 import { Allowlist } from '../src/allowlist.js';
 import { type DeepPartial, type DetectConfig, withDefaults } from '../src/config.js';
@@ -684,26 +684,65 @@ test('bot-shaped bursts seen before their paths were attacked are judged when th
 });
 
 test('the guard trips when decisions would cover established benign clients: held, retracted, alerted', () => {
-  const { d, sink } = decider();
+  // Rule settings that decide clients no rule flagged (score 0 reaches every action): established
+  // people decided without evidence of their own are the bystanders the guard is for.
+  const { d, sink } = decider({ decisions: { scoreForThrottle: 0, scoreForChallenge: 0, scoreForBlock: 0 } });
+  const bystander = (ip: string, time: number): ClientSignal =>
+    signal({
+      ip,
+      time,
+      score: 0,
+      reason: 'none',
+      signals: [{ name: 'requestsPerMinute', value: 4, threshold: undefined }],
+      established: true,
+      humanLooking: true,
+      botShaped: false,
+    });
   d.process(tick(T0, { establishedClients: 40 }), sink);
-  for (let i = 1; i <= 6; i++)
-    d.process(signal({ ip: `198.51.100.${i}`, time: T0 + i, established: true, humanLooking: true }), sink);
+  for (let i = 1; i <= 6; i++) d.process(bystander(`198.51.100.${i}`, T0 + i), sink);
   assert.equal(sink.alerts.length, 1);
   const alert = sink.alerts[0]!;
   assert.equal(alert.state, 'tripped');
   assert.ok(alert.coveredEstablished >= alert.threshold);
   // The decisions that covered established clients were retracted (tombstones) ...
   for (let i = 1; i <= 6; i++) assert.equal(sink.latest(`ip:198.51.100.${i}`) ?? null, null);
-  // ... and nothing new is published while held, not even for a real bot.
-  d.process(signal({ ip: '203.0.113.200', time: T0 + 10 }), sink);
-  assert.equal(sink.latest('ip:203.0.113.200'), undefined);
+  // ... and nothing new that would cover one is published while held ...
+  d.process(bystander('198.51.100.7', T0 + 9), sink);
+  assert.equal(sink.latest('ip:198.51.100.7'), undefined);
   assert.ok(d.getStats().decisionsHeld >= 2);
+  // ... while a bot that covers nobody established is still decided: a hold must not switch off
+  // blocking for everyone.
+  d.process(signal({ ip: '203.0.113.200', time: T0 + 10, score: 3 }), sink);
+  assert.equal(sink.latest('ip:203.0.113.200')?.action, 'block');
   // The hold ends in event time.
   d.process(tick(alert.heldUntil + 1), sink);
   assert.equal(sink.alerts.at(-1)!.state, 'released');
 });
 
-test('malformed inputs are counted and ignored, never thrown', () => {
+test('established clients flagged by their own evidence are decided and do not trip the guard', () => {
+  // Six clients that looked human for five minutes, then stuff credentials: offenders, not
+  // bystanders, so they cannot hold the guard (and with it all blocking) at will.
+  const { d, sink } = decider();
+  d.process(tick(T0, { establishedClients: 40 }), sink);
+  for (let i = 1; i <= 8; i++)
+    d.process(
+      signal({
+        ip: `198.51.100.${i}`,
+        time: T0 + i,
+        established: true,
+        humanLooking: true,
+        botShaped: false,
+        reason: 'credential-stuffing',
+        signals: [{ name: 'authFailures', value: 6, threshold: 4.5 }],
+      }),
+      sink,
+    );
+  assert.deepEqual(sink.alerts, []);
+  for (let i = 1; i <= 8; i++) assert.equal(sink.latest(`ip:198.51.100.${i}`)?.action, 'block');
+  assert.equal(d.getStats().decisionsHeld, 0);
+});
+
+test('malformed inputs are counted and thrown as BadInput (bad-signal), changing nothing', () => {
   const { d, sink } = decider();
   for (const bad of [
     null,
@@ -720,7 +759,11 @@ test('malformed inputs are counted and ignored, never thrown', () => {
     { ...tick(T0 + 99_000_000), prefixes: [{ prefix: 7 }] },
     { kind: 'fingerprint', time: T0 + 99_000_000, fingerprint: 'h1:abc' },
   ]) {
-    d.process(bad as never, sink);
+    assert.throws(
+      () => d.process(bad as never, sink),
+      (error: unknown) => error instanceof BadInput && error.reason === 'bad-signal',
+      JSON.stringify(bad),
+    );
   }
   assert.equal(d.getStats().rejected, 12);
   assert.deepEqual(sink.published, []);

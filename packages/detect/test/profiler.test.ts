@@ -187,7 +187,8 @@ test('partials are pre-aggregated: one per key per flush interval, not one per r
   const logs = Array.from({ length: 1_000 }, (_, i) =>
     request({ time: T0 + i * 10, clientAddress: `198.51.100.${i % 50}`, path: `/p/${i % 5}` }),
   );
-  const { sink } = profile(logs);
+  // (A cap of requests per client in fingerprint partials past the 20 each sends here.)
+  const { sink } = profile(logs, { fingerprint: { swarm: { minRequestsPerClient: 20 } } });
   // 10 s of traffic, 1 s flushes: ≤ 11 flushes × 5 content keys.
   assert.ok(sink.content.length <= 55, `${sink.content.length} content partials`);
   assert.equal(
@@ -204,6 +205,75 @@ test('partials are pre-aggregated: one per key per flush interval, not one per r
     50,
   );
   assert.ok(sink.ticks.length >= 10 && sink.ticks.length <= 11);
+});
+
+test("a client's requests count in its fingerprint's partials up to twice the swarm's requests per client per window", () => {
+  // One client polling five times a second for two minutes, three others once every 20 s.
+  const logs = merge(
+    Array.from({ length: 600 }, (_, i) =>
+      request({ time: T0 + i * 200, clientAddress: '198.51.100.1', path: `/api/${i % 3}`, userAgent: CURL }),
+    ),
+    ...[2, 3, 4].map((c) =>
+      Array.from({ length: 6 }, (_, k) =>
+        request({
+          time: T0 + c * 100 + k * 20_000,
+          clientAddress: `198.51.100.${c}`,
+          path: `/api/${k % 3}`,
+          userAgent: CURL,
+        }),
+      ),
+    ),
+  );
+  const { sink } = profile(logs);
+  const sum = (field: 'requests' | 'pages' | 'pathRepeats') =>
+    sink.fingerprints.reduce((n, p) => n + p[field], 0);
+  // The busy client: 10 in each of its two 60 s windows; the others all of theirs.
+  assert.equal(sum('requests'), 10 + 10 + 3 * 6);
+  assert.equal(sum('pages'), sum('requests'));
+  assert.ok(sum('pathRepeats') < sum('requests'));
+  // Its own profile still counts every request (and flags it).
+  assert.ok((sink.signals.filter((s) => s.ip === '198.51.100.1').at(-1)?.requests ?? 0) > 400);
+});
+
+test('a new session (30 min idle) starts with no recent keys, and reuses its block of paths', () => {
+  const paths = Array.from({ length: 10 }, (_, i) => `/p/${i}`);
+  const sessions = 50;
+  // Each session: ten distinct paths, then the same ten again; 31 min apart.
+  const logs = Array.from({ length: sessions }, (_, n) =>
+    [...paths, ...paths].map((path, i) =>
+      request({
+        time: T0 + n * 31 * 60_000 + i * 1_000,
+        clientAddress: '203.0.113.90',
+        path,
+        userAgent: CURL,
+      }),
+    ),
+  ).flat();
+  const { sink, profiler } = profile(logs, { fingerprint: { swarm: { minRequestsPerClient: 20 } } });
+  // Only the second pass of each session repeats: the first is new to the session.
+  assert.equal(
+    sink.fingerprints.reduce((n, p) => n + p.pathRepeats, 0),
+    sessions * paths.length,
+  );
+  // One block of paths, taken again each session (given back when the session ended).
+  assert.equal((profiler as unknown as { store: { blocks: number } }).store.blocks, 1);
+});
+
+test("a client counts once per window in its fingerprint's flagged clients, however often its score crosses the bar", () => {
+  // Two probes (flagged), a page 25 s later (the probes decayed: no longer flagged), a probe
+  // (flagged again), a page: all within one aggregate window.
+  const at = (s: number, path: string) =>
+    request({ time: T0 + s * 1_000, clientAddress: '192.0.2.66', path, userAgent: CURL });
+  const logs = [at(0, '/.env'), at(1, '/.git/config'), at(25, '/'), at(30, '/backup.sql'), at(31, '/about')];
+  const { sink } = profile(logs);
+  assert.equal(
+    sink.fingerprints.reduce((n, p) => n + p.flaggedClients, 0),
+    1,
+  );
+  assert.equal(
+    sink.fingerprints.reduce((n, p) => n + p.clients, 0),
+    1,
+  );
 });
 
 test('a flood from many distinct addresses never holds more than maxClients profiles', () => {
@@ -380,7 +450,10 @@ test('a client asking for many distinct paths remembers the last recentPathsPerC
     const logs = ['203.0.113.90', '203.0.113.91'].flatMap((clientAddress, c) =>
       paths.map((path, i) => request({ time: T0 + c * 500 + i * 10, clientAddress, path })),
     );
-    const { sink } = profile(logs, { bounds: { recentPathsPerClient, maxClients } });
+    const { sink } = profile(logs, {
+      bounds: { recentPathsPerClient, maxClients },
+      fingerprint: { swarm: { minRequestsPerClient: 20 } },
+    });
     return sink.fingerprints.reduce((n, p) => n + p.pathRepeats, 0);
   };
   assert.equal(repeats(32), 6);

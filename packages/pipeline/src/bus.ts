@@ -42,7 +42,12 @@ export interface Emitter {
  */
 export interface Stage {
   readonly name: string;
-  /** Handles one input message; may emit any number of outputs. Must not throw on bad values: count them. */
+  /**
+   * Handles one input message; may emit any number of outputs. Bad values are counted; a value
+   * the stage cannot use at all may then be thrown as a `BadInput` (the Kafka runner dead-letters
+   * it by reason and goes on; in-process, stages only ever get what stages emitted). Nothing else
+   * is thrown for bad values.
+   */
   process(message: BusMessage, out: Emitter): void;
   /**
    * Called when event time on this stage's input has advanced (watermark = max seen event time

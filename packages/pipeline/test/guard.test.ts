@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { GuardAlert } from '@edgeguard/detect';
-import { withDefaults } from '@edgeguard/detect';
+import type { ClientSignal, GuardAlert } from '@edgeguard/detect';
+import { PRIMARY_SIGNALS, withDefaults } from '@edgeguard/detect';
 import { createParser } from '@edgeguard/logformat';
 import type { AccessLog, Decision } from '@edgeguard/schema';
 import { generateScenario } from '@edgeguard/testkit';
@@ -15,9 +15,16 @@ test('a broken config that flags everyone trips the blast-radius guard: decision
   const replay = createReplay({ detect: broken, allowlist: [] });
   const alerts: GuardAlert[] = [];
   const published: Decision[] = [];
+  /** Per address, the times of its signals as an established client flagged by no rule of its own. */
+  const bystanderAt = new Map<string, number[]>();
   replay.bus.on('alerts', (m) => alerts.push(m.value as GuardAlert));
   replay.bus.on('decisions', (m) => {
     if (m.value !== null) published.push(m.value as Decision);
+  });
+  replay.bus.on('signals', (m) => {
+    const s = m.value as ClientSignal;
+    if (s.kind !== 'client' || !s.established || s.signals.some((e) => PRIMARY_SIGNALS.has(e.name))) return;
+    bystanderAt.set(s.ip, [...(bystanderAt.get(s.ip) ?? []), s.time]);
   });
   for (const line of scenario.lines()) {
     const log = parser.parse(line);
@@ -32,13 +39,17 @@ test('a broken config that flags everyone trips the blast-radius guard: decision
   assert.ok(first.coveredEstablished >= first.threshold, JSON.stringify(first));
   assert.match(first.message, /held until/);
   assert.ok(replay.stats().decisionsHeld > 0, 'decisions were held');
-  // While held, no new automatic decision is published.
+  // While held, no new automatic decision covers an established bystander (made on its signal) ...
   const during = published.filter((d) => d.decidedAt > first.time && d.decidedAt < first.heldUntil);
   const newKeys = during.filter((d) => !published.some((e) => e.key === d.key && e.decidedAt <= first.time));
   assert.deepEqual(
-    newKeys.map((d) => d.key),
+    newKeys
+      .filter((d) => d.scope === 'ip' && bystanderAt.get(d.value)?.includes(d.decidedAt))
+      .map((d) => d.key),
     [],
   );
+  // ... while the others go on: a hold does not switch off blocking for everyone.
+  assert.ok(newKeys.length > 0, 'decisions covering no established client are published during the hold');
 });
 
 test('an attack that brings many new bot addresses does not trip the guard', () => {

@@ -6,7 +6,7 @@ import {
   type ContentWatchStats,
   type DetectConfig,
 } from '@edgeguard/detect';
-import type { CachePolicy } from '@edgeguard/schema';
+import { type CachePolicy, isBadInput } from '@edgeguard/schema';
 import {
   type BusMessage,
   type Emitter,
@@ -47,9 +47,22 @@ export class ContentWatchInstance implements Stage, ContentWatchSink {
     this.out = out;
     const value = message.value as ContentPartial | ContentPartialBatch | null;
     if (value !== null && typeof value === 'object' && 'kind' in value && value.kind === 'content-batch') {
-      if (Array.isArray(value.partials))
-        for (const partial of value.partials) this.core.process(partial, this);
-      else this.core.process(value as never, this); // counted as rejected
+      if (!Array.isArray(value.partials)) {
+        this.core.process(value as never, this); // counted as rejected, thrown (BadInput)
+        return;
+      }
+      // A malformed partial does not cost the batch's others: they are merged, then the first
+      // BadInput is thrown (the Kafka runner dead-letters the batch and counts it).
+      let bad: unknown = null;
+      for (const partial of value.partials) {
+        try {
+          this.core.process(partial, this);
+        } catch (error) {
+          if (!isBadInput(error)) throw error;
+          bad ??= error;
+        }
+      }
+      if (bad !== null) throw bad;
       return;
     }
     this.core.process(value as ContentPartial, this);
