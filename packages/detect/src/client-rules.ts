@@ -66,13 +66,6 @@ const RULE_COUNT = RULES.length;
 const REASONS: readonly string[] = ['none', ...RULES.map((rule) => rule.reason)];
 /** Rules from this index on are supporting evidence only. */
 const FIRST_SUPPORTING_RULE = R_UA_MISMATCH;
-/**
- * The evidence names of the primary rules: a client signal carrying one of them was flagged by its
- * own behaviour (supporting evidence never appears without one).
- */
-export const PRIMARY_SIGNALS: ReadonlySet<string> = new Set(
-  RULES.slice(0, FIRST_SUPPORTING_RULE).map((rule) => rule.signal),
-);
 /** The bits of the primary rules (a constant: computed in place it is arithmetic a late branch meets). */
 const PRIMARY_RULES = (1 << FIRST_SUPPORTING_RULE) - 1;
 

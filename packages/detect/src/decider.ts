@@ -9,7 +9,6 @@ import {
 } from '@edgeguard/schema';
 import { ipv4Number } from './address-index.js';
 import type { Allowlist } from './allowlist.js';
-import { PRIMARY_SIGNALS } from './client-rules.js';
 import { ClockTable } from './clock-table.js';
 import { type DetectConfig, rangeMaxAction } from './config.js';
 import { DecayedCounters, decayFactor, pooledDecayAt, pooledRead, poolWithSlot } from './decay.js';
@@ -103,16 +102,6 @@ function withFingerprintEvidence(own: Signal[], fingerprint: Signal[]): Signal[]
  * decision. The names are a fixed vocabulary of the rules; bounded all the same.
  */
 const FINGERPRINT_NAMES = new Map<string, string>();
-/**
- * Whether a client was flagged by its own behaviour (a primary rule's evidence). An established
- * client flagged so is not a bystander the blast-radius guard protects: counting it let a few
- * clients that looked human for five minutes, then stuffed credentials, trip the guard at will.
- */
-function hasOwnEvidence(client: JudgedClient): boolean {
-  for (const s of client.signals) if (PRIMARY_SIGNALS.has(s.name)) return true;
-  return false;
-}
-
 function fingerprintSignalName(name: string): string {
   let prefixed = FINGERPRINT_NAMES.get(name);
   if (prefixed === undefined) {
@@ -845,7 +834,7 @@ export class Decider {
       reason,
       evidence,
       score,
-      signal.established && !hasOwnEvidence(signal) ? 1 : 0,
+      signal.established ? 1 : 0,
       sink,
       signal.prefix,
     );
@@ -1338,10 +1327,13 @@ export class Decider {
    * The blast-radius guard. It trips when active decisions would cover more ESTABLISHED benign
    * clients (human-looking, active for ≥ `windows.establishedAfterMs`) than `maxEstablishedShare`
    * of those active, and at least `minEstablishedClients`. New bot addresses never count, however
-   * many: a residential swarm may outnumber the humans and must still be blocked; nor do
-   * established clients flagged by their own evidence (see hasOwnEvidence). Once tripped,
-   * decisions covering established clients are retracted and no new decision covering one is
-   * published until `holdMs` has passed (the others are); an alert says why.
+   * many: a residential swarm may outnumber the humans and must still be blocked. Established
+   * clients count even when a rule flagged them with evidence of their own: a mis-tuned rule that
+   * suddenly flags many real people is exactly what the guard is for. Once tripped, decisions
+   * covering established clients are retracted and no new decision covering one is published
+   * until `holdMs` has passed; the others are (so whoever can trip the guard with a few
+   * established-looking clients holds only decisions on such clients, never all blocking); an
+   * alert says why.
    */
   private guardAllows(delta: number, key: string, sink: DeciderSink): boolean {
     const cfg = this.config.guard;
