@@ -31,5 +31,15 @@ describe('edgeguard keys|decisions without Redis', () => {
     assert.equal(redactUrl('rediss://:pw@host'), 'rediss://:***@host');
     assert.equal(redactUrl('redis://host:6379'), 'redis://host:6379');
     assert.equal(redactUrl('redis://user@host'), 'redis://user@host');
+    assert.equal(
+      redactUrl('redis://u:my@s3cret@host:6379'),
+      'redis://u:***@host:6379',
+      'an @ in the password',
+    );
+    assert.equal(
+      redactUrl('redis://127.0.0.1:1?password=s3cret&db=2'),
+      'redis://127.0.0.1:1?password=***&db=2',
+    );
+    assert.doesNotMatch(redactUrl('not a url s3cret'), /s3cret/);
   });
 });

@@ -3,7 +3,7 @@ import { BadInput } from '@edgeguard/schema';
 import { ship } from '@edgeguard/service-shipper';
 import { parseCommandArgs, workerCount } from '../args.js';
 import { EXIT_INPUT_CUT_SHORT } from '../exit-codes.js';
-import { positiveInt } from './topics.js';
+import { wholeNumber } from './topics.js';
 
 export const shipHelp = `Usage: edgeguard ship <file|-> [--rate N] [--workers N] [--format NAME] [--trusted-proxies CIDRS] [--config FILE]
 
@@ -64,7 +64,7 @@ export async function shipCommand(argv: string[]): Promise<number> {
   const result = await ship({
     input,
     config,
-    rate: values.rate ? positiveInt(values.rate, '--rate') : undefined,
+    rate: values.rate ? wholeNumber(values.rate, '--rate') : undefined,
     workers: values.workers !== undefined ? workerCount(values.workers) : undefined,
     onProgress: (p) =>
       process.stderr.write(

@@ -2,7 +2,7 @@ import { createKafka, kafkaEnvironment, tailTopic } from '@edgeguard/kafka';
 import { BadInput } from '@edgeguard/schema';
 import { createLogger } from '@edgeguard/telemetry';
 import { parseCommandArgs } from '../args.js';
-import { positiveInt } from './topics.js';
+import { wholeNumber } from './topics.js';
 
 export const tailHelp = `Usage: edgeguard tail --topic NAME [--from-beginning] [--idle-exit SECONDS]
 
@@ -39,18 +39,34 @@ export async function tailCommand(argv: string[]): Promise<number> {
     logger: createLogger('tail'),
   });
   const abort = new AbortController();
-  process.once('SIGINT', () => abort.abort());
-  process.once('SIGTERM', () => abort.abort());
+  // A signal (or `tail | head` closing the pipe) ends the tail and deletes its throw-away group.
+  // Connecting and joining the group do not watch the abort, so a stop that does not finish
+  // within STOP_GRACE_MS (an unreachable broker, a slow join), or a second signal, exits at once.
+  const stop = (code: number) => {
+    if (abort.signal.aborted) process.exit(code);
+    abort.abort();
+    setTimeout(() => process.exit(code), STOP_GRACE_MS).unref();
+  };
+  process.on('SIGINT', () => stop(130));
+  process.on('SIGTERM', () => stop(143));
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') stop(0);
+  });
   await tailTopic(
     kafka,
     {
       prefix: env.topicPrefix,
       topic: values.topic,
       fromBeginning: values['from-beginning'] === true,
-      idleExitMs: values['idle-exit'] ? positiveInt(values['idle-exit'], '--idle-exit') * 1000 : 0,
+      idleExitMs: values['idle-exit'] ? wholeNumber(values['idle-exit'], '--idle-exit') * 1000 : 0,
       signal: abort.signal,
     },
-    (record) => process.stdout.write(`${JSON.stringify(record)}\n`),
+    (record) => {
+      if (!abort.signal.aborted) process.stdout.write(`${JSON.stringify(record)}\n`);
+    },
   );
   return 0;
 }
+
+/** How long a stopped tail may take to leave its group before it exits anyway. */
+const STOP_GRACE_MS = 5_000;

@@ -29,8 +29,8 @@ export async function topicsCommand(argv: string[]): Promise<number> {
     process.stdout.write(topicsHelp);
     return 0;
   }
-  const partitions = positiveInt(values.partitions ?? '6', '--partitions');
-  const replication = positiveInt(values['replication-factor'] ?? '1', '--replication-factor');
+  const partitions = wholeNumber(values.partitions ?? '6', '--partitions', 1);
+  const replication = wholeNumber(values['replication-factor'] ?? '1', '--replication-factor', 1);
   const env = kafkaEnvironment();
   const specs = edgeguardTopics(partitions);
   if (positionals[0] === 'list') {
@@ -64,9 +64,10 @@ export async function topicsCommand(argv: string[]): Promise<number> {
   }
 }
 
-export function positiveInt(text: string, flag: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0)
-    throw new BadInput('bad-usage', `${flag}: expected a non-negative whole number, got '${text}'`);
+/** A whole-number flag, written as digits only (`1e3`, `1.0`, `-1` are refused), at least `min`. */
+export function wholeNumber(text: string, flag: string, min = 0): number {
+  const n = /^\d{1,15}$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!(n >= min))
+    throw new BadInput('bad-usage', `${flag}: expected a whole number ≥ ${min}, got '${text}'`);
   return n;
 }
