@@ -9,7 +9,9 @@ export const topicsHelp = `Usage: edgeguard topics ensure [--partitions N] [--re
 ensure  creates every edgeguard topic that is missing (with its partitions, cleanup policy and
         retention) and checks the existing ones; a mismatch is reported, not changed, and makes
         the command exit 1.
-list    prints the topics edgeguard uses and what each carries.
+list    prints the layout edgeguard uses — each topic, the partitions and cleanup policy ensure
+        would give it (with the same --partitions) and what it carries — without contacting the
+        broker; 'ensure' is what checks the broker's topics against it.
 
 Environment: KAFKA_BROKERS (default 127.0.0.1:9092), EDGEGUARD_TOPIC_PREFIX (default edgeguard.)
 `;
