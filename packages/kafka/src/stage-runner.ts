@@ -68,6 +68,11 @@ interface PartitionTask {
    */
   rewindTo?: string;
   /**
+   * Replaying up to the checkpoint it was restored from (its offset): that checkpoint covers more
+   * than any the replay could write before it gets there, so none is written until then.
+   */
+  replayUntil?: bigint;
+  /**
    * The task's last send (its outputs go out in order on one chain): settled, every output of the
    * batches it processed so far is acknowledged; rejected, one of them was not. A checkpoint awaits it.
    */
@@ -577,10 +582,16 @@ export class StageRunner {
       }
       task.seekTo = low;
       task.rewindTo = low;
+      if (opened.savedOffset !== undefined) task.replayUntil = BigInt(opened.savedOffset);
       this.log.info(
         { partition, from: low, until: opened.savedOffset },
         'rebuilding state by replaying the partition',
       );
+      if (opened.savedOffset !== undefined && BigInt(low) > BigInt(opened.savedOffset))
+        this.log.warn(
+          { partition, from: low, checkpoint: opened.savedOffset },
+          'input the checkpoint covers is no longer retained: the state is rebuilt without it',
+        );
     }
     this.tasks.set(key, task);
     return task;
@@ -601,6 +612,10 @@ export class StageRunner {
       await task.sent;
     } catch {
       return;
+    }
+    if (task.replayUntil !== undefined) {
+      if (BigInt(task.nextOffset) < task.replayUntil) return;
+      task.replayUntil = undefined;
     }
     const checkpoint = await this.host.checkpoint(task.id);
     await this.options.redis.set(this.checkpointKey(key), checkpoint);
