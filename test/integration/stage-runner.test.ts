@@ -499,6 +499,86 @@ for (const workers of [0, 2])
       await runner.stop();
     });
 
+    it('never blocks a partition on a dead letter too large for the broker: its value is cut, or dropped', async () => {
+      const bigPrefix = topics(`bigdead${workers}`);
+      const env = { EDGEGUARD_TOPIC_PREFIX: bigPrefix };
+      const kafka = newKafka();
+      // The dead-letter topic takes at most 300 000 bytes per batch (the broker: ~1 MiB).
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin
+        .alterConfigs({
+          validateOnly: false,
+          resources: [
+            {
+              type: 2, // TOPIC
+              name: `${bigPrefix}${TOPICS.deadLetter}`,
+              configEntries: [{ name: 'max.message.bytes', value: '300000' }],
+            },
+          ],
+        })
+        .finally(() => admin.disconnect());
+      const producer = createProducer(kafka);
+      await producer.connect();
+      const topic = `${bigPrefix}${TOPICS.accessLogs}`;
+      // Undecodable and as large as the broker takes: with its dead-letter headers it was too large.
+      await producer.send({
+        topic,
+        messages: [{ key: 'big', value: Buffer.alloc(1_048_400, 'x'), partition: 0 }],
+      });
+      // Below the cut, but its own headers make its dead letter too large for the topic.
+      await producer.send({
+        topic,
+        messages: [
+          {
+            key: 'padded',
+            value: Buffer.alloc(200_000, 'y'),
+            headers: { 'x-pad': 'p'.repeat(150_000) },
+            partition: 0,
+          },
+        ],
+      });
+      await producer.disconnect();
+      await shipRecords(bigPrefix, 50);
+      const runner = await start(bigPrefix, newKafka());
+      // The partition flows on past both.
+      await outputsUpTo(50, env);
+      const consumer = kafka.consumer({ groupId: `${bigPrefix}read-dead`, maxWaitTimeInMs: 100 });
+      const dead: { key: string; size: number | null; truncated: string; error: string; pad: boolean }[] = [];
+      await consumer.connect();
+      await consumer.subscribe({ topic: `${bigPrefix}${TOPICS.deadLetter}`, fromBeginning: true });
+      await new Promise<void>((resolve) => {
+        void consumer.run({
+          eachMessage: async ({ message }) => {
+            dead.push({
+              key: message.key?.toString() ?? '',
+              size: message.value?.length ?? null,
+              truncated: message.headers?.['eg-truncated']?.toString() ?? '',
+              error: message.headers?.['eg-error']?.toString() ?? '',
+              pad: message.headers?.['x-pad'] !== undefined,
+            });
+            if (dead.length >= 2) resolve();
+          },
+        });
+      });
+      await consumer.disconnect();
+      await runner.stop();
+      assert.deepEqual(
+        dead.map(({ key, size, truncated, pad }) => ({ key, size, truncated, pad })),
+        [
+          { key: 'big', size: 256 * 1024, truncated: '1048400', pad: false },
+          { key: 'padded', size: null, truncated: '200000', pad: false },
+        ],
+      );
+      for (const d of dead) assert.match(d.error, /^undecodable: /);
+      const text = await metrics.text();
+      for (const how of ['cut', 'dropped'])
+        assert.match(
+          text,
+          new RegExp(`edgeguard_dead_letters_truncated_total\\{stage="counting",how="${how}"[^}]*\\} 1\\b`),
+        );
+    });
+
     if (workers > 0)
       it('replaces a stage worker that dies mid-batch: the batch is processed again, every output arrives', async () => {
         const crashPrefix = topics('crash');

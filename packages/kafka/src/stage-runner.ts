@@ -1,11 +1,13 @@
-import type { StageFactory } from '@edgeguard/pipeline';
+import { type StageFactory, TOPICS } from '@edgeguard/pipeline';
 import type { Logger, Metrics } from '@edgeguard/telemetry';
 import type { Redis } from 'ioredis';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { createProducer } from './client.js';
+import { HEADERS } from './codec.js';
 import { StagePool, type StageRecipe } from './stage-pool.js';
 import {
   type BatchOutcome,
+  DEAD_LETTER_HEADERS,
   InlineTasks,
   MAX_REQUEST_BYTES,
   type PendingOutput,
@@ -193,6 +195,11 @@ export class StageRunner {
         'edgeguard_checkpoint_unreadable_total',
         'checkpoints that could not be read (the partition was replayed instead)',
         ['stage'],
+      ),
+      deadLettersCut: m.counter(
+        'edgeguard_dead_letters_truncated_total',
+        'dead letters whose value was cut to 256 KiB (cut) or dropped because the broker refused it as too large (dropped)',
+        ['stage', 'how'],
       ),
       stateSize: m.gauge('edgeguard_state_bytes', 'size of the last checkpointed state (JSON bytes)', [
         'stage',
@@ -440,6 +447,7 @@ export class StageRunner {
     if (outcome.duplicates > 0) this.counters.duplicates.inc({ stage }, outcome.duplicates);
     for (const note of outcome.deadLetters) {
       this.counters.deadLetters.inc({ stage, reason: note.reason });
+      if (note.truncated !== undefined) this.counters.deadLettersCut.inc({ stage, how: 'cut' });
       this.log.warn(note, 'message routed to dead-letter topic');
     }
   }
@@ -508,14 +516,30 @@ export class StageRunner {
   }
 
   private async send(outputs: PendingOutput[], stageName: string): Promise<void> {
+    const deadLetterTopic = this.options.prefix + TOPICS.deadLetter;
     const byTopic = new Map<string, Message[]>();
+    const deadLetters: Message[] = [];
     for (const { topic, message } of outputs) {
+      this.counters.outputs.inc({ stage: stageName, topic: topic.slice(this.options.prefix.length) });
+      if (topic === deadLetterTopic) {
+        deadLetters.push(message);
+        continue;
+      }
       const list = byTopic.get(topic);
       if (list) list.push(message);
       else byTopic.set(topic, [message]);
-      this.counters.outputs.inc({ stage: stageName, topic: topic.slice(this.options.prefix.length) });
     }
-    // Requests stay under the broker's message.max.bytes (1 MiB default) for any one partition.
+    await this.sendRequests(byTopic);
+    // Dead letters in requests of their own (only the order within a topic matters): one the
+    // broker refuses as too large must not fail, or duplicate, the stage's outputs.
+    if (deadLetters.length > 0) await this.sendDeadLetters(deadLetterTopic, deadLetters, stageName);
+  }
+
+  /**
+   * Sends messages in requests that stay under the broker's message.max.bytes (1 MiB default) for
+   * any one partition, one request at a time, in order.
+   */
+  private async sendRequests(byTopic: Map<string, Message[]>): Promise<void> {
     let request: { topic: string; messages: Message[] }[] = [];
     let requestBytes = 0;
     for (const [topic, messages] of byTopic) {
@@ -536,7 +560,48 @@ export class StageRunner {
         requestBytes += size;
       }
     }
-    await this.producer.sendBatch({ acks: -1, topicMessages: request.filter((t) => t.messages.length > 0) });
+    const last = request.filter((t) => t.messages.length > 0);
+    if (last.length > 0) await this.producer.sendBatch({ acks: -1, topicMessages: last });
+  }
+
+  /**
+   * Dead letters, so that none can block its partition: when the broker refuses them as too large
+   * (a topic or broker limit below the value cut, or large headers of the input), they are sent one
+   * by one, and one still refused goes without its value and the input's headers: the dead-letter
+   * headers (origin, error, `eg-truncated` with the value's size) are what is left of it.
+   */
+  private async sendDeadLetters(topic: string, messages: Message[], stage: string): Promise<void> {
+    const send = (batch: Message[]) =>
+      this.producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages: batch }] });
+    try {
+      await this.sendRequests(new Map([[topic, messages]]));
+      return;
+    } catch (error) {
+      if (!tooLarge(error)) throw error;
+    }
+    for (const message of messages) {
+      try {
+        await send([message]);
+        continue;
+      } catch (error) {
+        if (!tooLarge(error)) throw error;
+      }
+      const headers: Record<string, string> = {};
+      for (const name of DEAD_LETTER_HEADERS) {
+        const value = message.headers?.[name];
+        if (value !== undefined) headers[name] = String(value);
+      }
+      headers[HEADERS.truncated] ??= String(message.value?.length ?? 0);
+      await send([{ key: message.key ?? null, value: null, headers }]);
+      this.counters.deadLettersCut.inc({ stage, how: 'dropped' });
+      this.log.warn(
+        {
+          origin: `${headers[HEADERS.originTopic]}/${headers[HEADERS.originPartition]}@${headers[HEADERS.originOffset]}`,
+          bytes: Number(headers[HEADERS.truncated]),
+        },
+        'dead letter too large for the broker: sent without its value',
+      );
+    }
   }
 
   private checkpointKey(key: string): string {
@@ -638,6 +703,15 @@ const DEFAULT_MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
 /** What a message adds to a produce request: its value plus ~128 bytes of framing, key and headers. */
 function requestBytesOf(message: Message): number {
   return (message.value?.length ?? 0) + 128;
+}
+
+/** The broker refused a message or batch as larger than its (or the topic's) limit. */
+function tooLarge(error: unknown): boolean {
+  for (let e = error as { type?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+    if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE') return true;
+    e = e.cause as typeof e;
+  }
+  return false;
 }
 
 function taskKey(topic: string, partition: number): string {

@@ -73,6 +73,8 @@ export interface DeadLetterNote {
   index?: number;
   reason: string;
   error: string;
+  /** The value was cut to MAX_DEAD_LETTER_BYTES: its original size. */
+  truncated?: number;
 }
 
 export interface BatchOutcome {
@@ -105,6 +107,23 @@ export interface RestoreOutcome {
 /** Upstream sources remembered per partition (each is a stage instance: `<stage>/<partition>`). */
 const MAX_SOURCES = 4096;
 const COUNT = /^[0-9]{1,15}$/;
+
+/**
+ * Bytes of a dead letter's value: the rest is cut (`eg-truncated` holds the original size), so a
+ * bad input near the broker's message size does not make a dead letter the broker refuses.
+ */
+export const MAX_DEAD_LETTER_BYTES = 256 * 1024;
+
+/** The headers a dead letter is given (the rest are the input message's own). */
+export const DEAD_LETTER_HEADERS: readonly string[] = [
+  HEADERS.error,
+  HEADERS.originTopic,
+  HEADERS.originPartition,
+  HEADERS.originOffset,
+  HEADERS.originIndex,
+  HEADERS.stage,
+  HEADERS.truncated,
+];
 
 /** Bytes per produce request: below the broker's default message.max.bytes of 1 MiB. */
 export const MAX_REQUEST_BYTES = 768 * 1024;
@@ -490,6 +509,11 @@ export class StageTask {
     if (this.resending) return;
     const { topic } = work;
     const reason = error instanceof BadInput ? error.reason : 'processing-error';
+    let value = record !== undefined ? encodeJson(record.value) : message.value;
+    const size = value?.length ?? 0;
+    const truncated = size > MAX_DEAD_LETTER_BYTES ? size : undefined;
+    // A copy: the cut value must not keep the whole input alive while it is in flight.
+    if (value && truncated !== undefined) value = Buffer.from(value.subarray(0, MAX_DEAD_LETTER_BYTES));
     work.deadLetters.push({
       topic,
       partition: this.partition,
@@ -497,31 +521,27 @@ export class StageTask {
       index: record?.index,
       reason,
       error: error.message,
+      truncated,
     });
     const { stageName, prefix } = this.settings;
-    const origin = {
+    const origin: IHeaders = {
       [HEADERS.error]: `${reason}: ${error.message}`.slice(0, 1000),
       [HEADERS.originTopic]: topic,
       [HEADERS.originPartition]: String(this.partition),
       [HEADERS.originOffset]: message.offset,
       [HEADERS.stage]: stageName,
     };
-    const key = message.key ?? null;
-    work.outputs.push(
-      record !== undefined
-        ? {
-            topic: prefix + TOPICS.deadLetter,
-            message: {
-              key,
-              value: encodeJson(record.value),
-              headers: { ...origin, [HEADERS.originIndex]: String(record.index) },
-            },
-          }
-        : {
-            topic: prefix + TOPICS.deadLetter,
-            message: { key, value: message.value, headers: { ...(message.headers ?? {}), ...origin } },
-          },
-    );
+    if (record !== undefined) origin[HEADERS.originIndex] = String(record.index);
+    if (truncated !== undefined) origin[HEADERS.truncated] = String(truncated);
+    work.outputs.push({
+      topic: prefix + TOPICS.deadLetter,
+      message: {
+        key: message.key ?? null,
+        value,
+        // An undecodable message keeps its own headers (under the dead letter's).
+        headers: record !== undefined ? origin : { ...(message.headers ?? {}), ...origin },
+      },
+    });
   }
 }
 
