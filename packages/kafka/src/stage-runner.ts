@@ -46,6 +46,12 @@ export interface StageRunnerOptions {
   workers?: number;
   /** How a worker thread builds the same stage as `factory` (with `workers`). */
   recipe?: StageRecipe;
+  /**
+   * How long a Redis command of the runner (checkpoint read or write, the readiness probe) may go
+   * unanswered before the runner gives up on it and counts the checkpoint store as unreachable.
+   * Default 5 s.
+   */
+  redisTimeoutMs?: number;
   /** Called when the consumer crashed for good (the service should exit non-zero and be restarted). */
   onFatal?: (error: Error) => void;
 }
@@ -130,6 +136,18 @@ export class StageRunner {
   private readonly sendFailures = new Map<string, Error>();
   private lastTaskId = 0;
   private idleTimer: NodeJS.Timeout | null = null;
+  /** An idle checkpoint pass is running (the next tick does not start another). */
+  private idleCheckpointing = false;
+  private readonly redisTimeoutMs: number;
+  /**
+   * Why the checkpoint store (Redis) counts as unreachable, or null. Set when the probe or a
+   * checkpoint command goes unanswered or fails, cleared when a probe is answered. Meanwhile
+   * readiness is false and no checkpoint is written (none would be answered; each would wait).
+   */
+  private storeDown: string | null = null;
+  private probeTimer: NodeJS.Timeout | null = null;
+  /** When the probe's PING still unanswered was sent (0: none is): at most one at a time. */
+  private probeSentAt = 0;
   private stopping = false;
   private readonly log: Logger;
   private readonly counters;
@@ -139,6 +157,7 @@ export class StageRunner {
     this.group = `${prefix}${factory.name}`;
     this.log = options.logger.child({ stage: factory.name });
     this.maxInFlightBytes = options.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES;
+    this.redisTimeoutMs = options.redisTimeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
     this.consumer = kafka.consumer({
       groupId: this.group,
       maxWaitTimeInMs: options.maxWaitTimeInMs ?? 500,
@@ -214,11 +233,84 @@ export class StageRunner {
   /** `true`, or why the service is not ready yet (for /readyz). */
   ready(): true | string {
     if (this.stopping) return 'stopping';
+    if (this.storeDown !== null) return this.storeDown;
     return this.assigned ? true : 'waiting for partition assignment';
+  }
+
+  /** Redis' address, for log lines and readiness. */
+  private get storeAddress(): string {
+    const { host, port } = this.options.redis.options;
+    return `${host ?? '127.0.0.1'}:${port ?? 6379}`;
+  }
+
+  /** A Redis command of the runner, given up on (rejected) after `redisTimeoutMs`. */
+  private redisCall<T>(command: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `${what}: Redis at ${this.storeAddress} did not answer within ${this.redisTimeoutMs} ms`,
+            ),
+          ),
+        this.redisTimeoutMs,
+      );
+    });
+    return Promise.race([command, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /** The checkpoint store's state changed: `why` it is unreachable, or null (answering). */
+  private storeIs(why: string | null): void {
+    if (why === null) {
+      if (this.storeDown !== null)
+        this.log.warn({ redis: this.storeAddress }, 'checkpoint store (Redis) answers again');
+    } else if (this.storeDown === null) {
+      this.log.error(
+        { redis: this.storeAddress, error: why },
+        'checkpoint store (Redis) unreachable: not ready, no checkpoints until it answers',
+      );
+    }
+    this.storeDown =
+      why === null ? null : `checkpoint store (Redis at ${this.storeAddress}) unreachable: ${why}`;
+  }
+
+  /**
+   * Every second: the checkpoint age of every owned partition (it keeps growing while no
+   * checkpoint can be written), and a PING to Redis, one at a time; one unanswered for longer
+   * than `redisTimeoutMs`, or a connection that is not up, counts the store as unreachable.
+   */
+  private probe(): void {
+    const now = Date.now();
+    for (const task of this.tasks.values())
+      this.counters.checkpointAge.set(
+        { stage: this.options.factory.name, partition: String(task.partition) },
+        (now - task.lastCheckpointAt) / 1000,
+      );
+    const { redis } = this.options;
+    if (this.probeSentAt !== 0) {
+      if (now - this.probeSentAt > this.redisTimeoutMs)
+        this.storeIs(`no answer to PING for ${Math.round((now - this.probeSentAt) / 1000)} s`);
+      return;
+    }
+    if (redis.status !== 'ready') this.storeIs(`connection ${redis.status}`);
+    this.probeSentAt = now;
+    redis.ping().then(
+      () => {
+        this.probeSentAt = 0;
+        this.storeIs(null);
+      },
+      (error: Error) => {
+        this.probeSentAt = 0;
+        this.storeIs(error.message);
+      },
+    );
   }
 
   async start(): Promise<void> {
     const { factory, prefix, partitions } = this.options;
+    this.probeTimer = setInterval(() => this.probe(), PROBE_INTERVAL_MS);
+    this.probeTimer.unref();
     await this.producer.connect();
     await this.consumer.connect();
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
@@ -262,9 +354,13 @@ export class StageRunner {
     // without waiting for the next batch.
     const interval = this.options.checkpointIntervalMs ?? 5_000;
     this.idleTimer = setInterval(() => {
-      void this.checkpointDue(interval).catch((error: Error) =>
-        this.log.warn({ error: error.message }, 'idle checkpoint failed'),
-      );
+      if (this.idleCheckpointing) return;
+      this.idleCheckpointing = true;
+      void this.checkpointDue(interval)
+        .catch((error: Error) => this.log.warn({ error: error.message }, 'idle checkpoint failed'))
+        .finally(() => {
+          this.idleCheckpointing = false;
+        });
     }, interval);
     this.idleTimer.unref();
   }
@@ -299,22 +395,39 @@ export class StageRunner {
     }
   }
 
-  /** Graceful stop: finish the batches in flight, checkpoint and commit every owned partition, close. */
+  /**
+   * Graceful stop: finish the batches in flight, checkpoint and commit every owned partition, close.
+   * Bounded while Redis does not answer: each checkpoint write is given up after `redisTimeoutMs`
+   * (and none is tried once the store counts as unreachable); the partitions not checkpointed then
+   * resume from their last checkpoint, and stop rejects, saying so, once everything is closed.
+   */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     if (this.idleTimer) clearInterval(this.idleTimer);
+    if (this.probeTimer) clearInterval(this.probeTimer);
     // Stop fetching, let the batches in flight finish, then checkpoint and commit while the group
     // membership is still valid (kafkajs refuses commits after stop()).
     this.consumer.pause(this.options.factory.inputs.map((topic) => ({ topic: this.options.prefix + topic })));
     while (this.locks.size > 0) await Promise.all([...this.locks.values()]);
+    const missed: number[] = [];
     for (const [key, task] of this.tasks) {
-      if (task.dirty) await this.saveCheckpoint(key, task);
+      if (!task.dirty) continue;
+      const saved = await this.saveCheckpoint(key, task).catch((error: Error) => {
+        this.log.error({ partition: task.partition, error: error.message }, 'checkpoint at stop failed');
+        return false;
+      });
+      if (!saved && task.dirty) missed.push(task.partition);
     }
     await this.sending;
     await this.consumer.disconnect();
     await this.producer.disconnect();
     await this.host.close();
+    if (missed.length > 0) {
+      const why = `stopped without checkpointing partitions ${missed.join(', ')} (${this.storeDown ?? 'checkpoint write failed'}): they resume from their last checkpoint`;
+      this.log.error({ partitions: missed }, why);
+      throw new Error(why);
+    }
     this.log.info('stopped');
   }
 
@@ -615,8 +728,13 @@ export class StageRunner {
    * StageTask.restore). Exact while the input is retained; a replay costs that input at start.
    */
   private async restoreTask(key: string, partition: number, topic: string): Promise<PartitionTask> {
+    // Not while Redis does not answer: the batch fails (kafkajs backs off) without queueing reads.
+    if (this.storeDown !== null) throw new Error(this.storeDown);
     const id = ++this.lastTaskId;
-    const saved = await this.options.redis.getBuffer(this.checkpointKey(key));
+    const saved = await this.redisCall(
+      this.options.redis.getBuffer(this.checkpointKey(key)),
+      'checkpoint read',
+    );
     // Read before the bytes go to a worker (handed over, not copied).
     const preview = saved?.subarray(0, 200).toString();
     const opened = await this.host.open(id, partition, saved !== null && saved.length > 0 ? saved : null);
@@ -670,20 +788,32 @@ export class StageRunner {
     return offsets.find((o) => o.partition === partition)?.low ?? '0';
   }
 
-  private async saveCheckpoint(key: string, task: PartitionTask): Promise<void> {
+  /**
+   * Writes the task's checkpoint and commits its offset; false when there was nothing to write or
+   * it could not be (a failed send, a replay not yet past its checkpoint, Redis unreachable: then
+   * the task stays dirty and its checkpoint age grows).
+   */
+  private async saveCheckpoint(key: string, task: PartitionTask): Promise<boolean> {
     // Only once every output of the input it covers is acknowledged. A failed send rewinds the
     // task instead (sendFailed): nothing to checkpoint.
     try {
       await task.sent;
     } catch {
-      return;
+      return false;
     }
     if (task.replayUntil !== undefined) {
-      if (BigInt(task.nextOffset) < task.replayUntil) return;
+      if (BigInt(task.nextOffset) < task.replayUntil) return false;
       task.replayUntil = undefined;
     }
+    // Not while Redis does not answer: the write would wait (and hold the partition) for nothing.
+    if (this.storeDown !== null) return false;
     const checkpoint = await this.host.checkpoint(task.id);
-    await this.options.redis.set(this.checkpointKey(key), checkpoint);
+    try {
+      await this.redisCall(this.options.redis.set(this.checkpointKey(key), checkpoint), 'checkpoint write');
+    } catch (error) {
+      this.storeIs((error as Error).message);
+      throw error;
+    }
     const [topic] = splitTaskKey(key);
     // Commit only what the checkpoint covers: a new owner resumes exactly at the restored state.
     await this.consumer.commitOffsets([{ topic, partition: task.partition, offset: task.nextOffset }]);
@@ -694,11 +824,18 @@ export class StageRunner {
       { stage: this.options.factory.name, partition: String(task.partition) },
       checkpoint.length,
     );
+    return true;
   }
 }
 
 /** Unacknowledged output bytes before a batch waits: about one fetch's outputs of the profiler (A/B: 8 MiB beat 4 and 16). */
 const DEFAULT_MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
+
+/** Redis commands of the runner unanswered this long are given up (StageRunnerOptions.redisTimeoutMs). */
+const DEFAULT_REDIS_TIMEOUT_MS = 5_000;
+
+/** How often the runner probes Redis and exports the checkpoint ages. */
+const PROBE_INTERVAL_MS = 1_000;
 
 /** What a message adds to a produce request: its value plus ~128 bytes of framing, key and headers. */
 function requestBytesOf(message: Message): number {

@@ -92,6 +92,23 @@ export function maxInFlightBytes(env: NodeJS.ProcessEnv = process.env): number |
 }
 
 /**
+ * `EDGEGUARD_REDIS_TIMEOUT_MS`: how long a stage service waits for Redis to answer a checkpoint
+ * read or write or the readiness probe before it counts the checkpoint store as unreachable
+ * (readiness false, no checkpoints meanwhile, a stop gives up on its checkpoints). Default 5000.
+ */
+export function redisTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  return Math.max(1, wholeNumber(env, 'EDGEGUARD_REDIS_TIMEOUT_MS', 600_000, 5_000));
+}
+
+/**
+ * `EDGEGUARD_STOP_TIMEOUT_MS`: after SIGTERM/SIGINT, a stage service that has not stopped within
+ * this long logs so and exits 1. Default 30000.
+ */
+export function stopTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  return Math.max(1, wholeNumber(env, 'EDGEGUARD_STOP_TIMEOUT_MS', 3_600_000, 30_000));
+}
+
+/**
  * The shell every stage service shares: logger, metrics, health endpoints, Kafka and Redis
  * connections, the stage runner, and a graceful stop on SIGTERM/SIGINT (finish the batch in
  * flight, checkpoint, commit, close). A service's main only chooses the stage.
@@ -143,6 +160,7 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
     checkpointIntervalMs: options.checkpointIntervalMs,
     maxWaitTimeInMs: options.maxWaitTimeInMs,
     maxInFlightBytes: maxInFlightBytes(),
+    redisTimeoutMs: redisTimeoutMs(),
     workers,
     recipe: workers > 0 ? options.recipe?.(partitions) : undefined,
     onFatal: (error) => {
@@ -174,15 +192,25 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
   const stop = () => {
     stopping ??= (async () => {
       logger.info('stopping: finishing the batch in flight, checkpointing, committing');
-      await runner.stop();
+      // The companions stop and the connections close even when the runner could not checkpoint.
+      const failure = await runner.stop().then(
+        () => null,
+        (error: Error) => error,
+      );
       for (const companion of companions) await companion.stop();
       await health.close();
       redis.disconnect();
+      if (failure !== null) throw failure;
     })();
     return stopping;
   };
+  const stopLimit = stopTimeoutMs();
   const onSignal = (signal: string) => {
     logger.info({ signal }, 'signal received');
+    setTimeout(() => {
+      logger.fatal({ stopTimeoutMs: stopLimit }, 'did not stop in time (EDGEGUARD_STOP_TIMEOUT_MS): exiting');
+      process.exit(1);
+    }, stopLimit).unref();
     stop().then(
       () => process.exit(0),
       (error: Error) => {
