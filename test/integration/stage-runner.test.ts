@@ -429,6 +429,31 @@ for (const workers of [0, 2])
       await restartWithReplay('more', { emits: 1 }, { emits: 2 }, async () => undefined);
     });
 
+    it('stops cleanly while a replay-restore is short of its checkpoint, and keeps that checkpoint', async () => {
+      const shortPrefix = topics(`short${workers}`);
+      await shipRecords(shortPrefix, 500);
+      const key = `${shortPrefix}checkpoint:${shortPrefix}counting:${shortPrefix}${TOPICS.accessLogs}#0`;
+      // A checkpoint past the 5 retained messages: the replay stays short of it, as one stopped
+      // mid-way does.
+      const ahead = JSON.stringify({
+        nextOffset: '9',
+        outSeq: 900,
+        lastSeq: {},
+        ended: [],
+        state: null,
+        savedAt: 1,
+      });
+      await redis.set(key, ahead);
+      const runner = await start(shortPrefix, newKafka());
+      await eventually('the replay to reach the partition end', async () => {
+        const events = /edgeguard_events_total\{stage="counting"[^}]*\} (\d+)/.exec(await metrics.text());
+        return events && Number(events[1]) >= 500 ? true : undefined;
+      });
+      await sleep(500); // a few checkpoint intervals
+      await runner.stop(); // resolves: nothing to checkpoint, Redis answers
+      assert.equal(await redis.get(key), ahead, 'the checkpoint restored from is kept');
+    });
+
     it('replays over an unreadable checkpoint instead of stalling the partition', async () => {
       const env = { EDGEGUARD_TOPIC_PREFIX: prefix };
       const keys = await redis.keys(`${prefix}checkpoint:*`);

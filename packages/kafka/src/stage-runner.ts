@@ -417,7 +417,7 @@ export class StageRunner {
         this.log.error({ partition: task.partition, error: error.message }, 'checkpoint at stop failed');
         return false;
       });
-      if (!saved && task.dirty) missed.push(task.partition);
+      if (!saved) missed.push(task.partition);
     }
     await this.sending;
     await this.consumer.disconnect();
@@ -789,9 +789,9 @@ export class StageRunner {
   }
 
   /**
-   * Writes the task's checkpoint and commits its offset; false when there was nothing to write or
-   * it could not be (a failed send, a replay not yet past its checkpoint, Redis unreachable: then
-   * the task stays dirty and its checkpoint age grows).
+   * Writes the task's checkpoint and commits its offset, unless there is nothing to write (a failed
+   * send rewinds the task instead; a replay not yet past the checkpoint it restored keeps that one).
+   * False only when Redis counts as unreachable: the task stays dirty, its checkpoint age grows.
    */
   private async saveCheckpoint(key: string, task: PartitionTask): Promise<boolean> {
     // Only once every output of the input it covers is acknowledged. A failed send rewinds the
@@ -799,10 +799,10 @@ export class StageRunner {
     try {
       await task.sent;
     } catch {
-      return false;
+      return true;
     }
     if (task.replayUntil !== undefined) {
-      if (BigInt(task.nextOffset) < task.replayUntil) return false;
+      if (BigInt(task.nextOffset) < task.replayUntil) return true;
       task.replayUntil = undefined;
     }
     // Not while Redis does not answer: the write would wait (and hold the partition) for nothing.
