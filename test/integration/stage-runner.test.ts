@@ -145,6 +145,58 @@ async function shipRecords(
   await producer.disconnect();
 }
 
+/** An `alerts` output as a consumer downstream sees it: its value and its (source, sequence) headers. */
+interface SequencedOutput {
+  path: string;
+  n: number;
+  source: string;
+  seq: number;
+}
+
+/** Every `alerts` output on partition 0, in topic order, with its provenance headers. */
+async function sequencedOutputs(prefix: string): Promise<SequencedOutput[]> {
+  const kafka = newKafka();
+  const topic = `${prefix}${TOPICS.alerts}`;
+  const admin = kafka.admin();
+  await admin.connect();
+  const high = Number(
+    (await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect())).find((o) => o.partition === 0)
+      ?.high ?? '0',
+  );
+  const outputs: SequencedOutput[] = [];
+  if (high === 0) return outputs;
+  const consumer = kafka.consumer({ groupId: `${prefix}read-${Date.now()}`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve) => {
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          const header = (name: string) => message.headers?.[name]?.toString() ?? '';
+          if (message.value !== null && header('eg-control') !== 'end') {
+            const value = JSON.parse(message.value.toString()) as { path: string; n: number };
+            outputs.push({ ...value, source: header('eg-src'), seq: Number(header('eg-seq')) });
+          }
+          if (Number(message.offset) >= high - 1) resolve();
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return outputs;
+}
+
+/** What a consumer downstream keeps: per source, only sequence numbers above the highest seen. */
+function keptDownstream(outputs: SequencedOutput[]): SequencedOutput[] {
+  const highest = new Map<string, number>();
+  return outputs.filter((o) => {
+    if (o.seq <= (highest.get(o.source) ?? 0)) return false;
+    highest.set(o.source, o.seq);
+    return true;
+  });
+}
+
 /** The counting stage as a stage worker builds it. */
 const countingRecipe = (args: CountingOptions) => ({
   module: new URL('./support/stages-in-worker.mjs', import.meta.url).href,
@@ -306,6 +358,102 @@ for (const workers of [0, 2])
       );
     });
 
+    /**
+     * The counting stage keeps no snapshot, so a restart replays its partition. Runs it over 1000
+     * records, stops it (checkpoint: offset 10), disturbs the replay with `between`, restarts it
+     * with `second`, ships 100 new records: every new record's outputs must reach a consumer that
+     * drops the sequence numbers it has seen, and none of the old ones be sent again.
+     */
+    async function restartWithReplay(
+      name: string,
+      first: CountingOptions,
+      second: CountingOptions,
+      between: (prefix: string) => Promise<void>,
+    ): Promise<void> {
+      const replayPrefix = topics(`${name}${workers}`);
+      await shipRecords(replayPrefix, 1000);
+      const key = `${replayPrefix}checkpoint:${replayPrefix}counting:${replayPrefix}${TOPICS.accessLogs}#0`;
+      let runner = await start(replayPrefix, newKafka(), first);
+      await eventually('the first run checkpointed all 10 messages', async () =>
+        (JSON.parse((await redis.get(key)) ?? '{}') as { nextOffset?: string }).nextOffset === '10'
+          ? true
+          : undefined,
+      );
+      await runner.stop();
+      const before = (await sequencedOutputs(replayPrefix)).length;
+      assert.equal(before, 1000 * (first.emits ?? 1));
+      await between(replayPrefix);
+      runner = await start(replayPrefix, newKafka(), second);
+      await shipRecords(replayPrefix, 100, (i) => `/new/${i}`);
+      const wanted = 100 * (second.emits ?? 1);
+      const outputs = await eventually(
+        `the ${wanted} outputs of the new records`,
+        async () => {
+          const all = await sequencedOutputs(replayPrefix);
+          return all.filter((o) => o.path.startsWith('/new/')).length >= wanted ? all : undefined;
+        },
+        30_000,
+      );
+      await runner.stop();
+      // Nothing of the first run was sent again, and every new output is kept downstream.
+      assert.equal(outputs.length, before + wanted);
+      const kept = keptDownstream(outputs).filter((o) => o.path.startsWith('/new/'));
+      assert.equal(kept.length, wanted, 'a consumer downstream takes every new output');
+      assert.deepEqual(
+        [...new Set(kept.map((o) => o.path))].sort(),
+        Array.from({ length: 100 }, (_, i) => `/new/${i}`).sort(),
+      );
+    }
+
+    it('after retention deleted the oldest input, a replay-restore still sends every new output', async () => {
+      await restartWithReplay('retention', {}, {}, async (replayPrefix) => {
+        // What retention does: the partition now starts at offset 5 (records 500..999).
+        const admin = newKafka().admin();
+        await admin.connect();
+        const topic = `${replayPrefix}${TOPICS.accessLogs}`;
+        await admin.fetchTopicMetadata({ topics: [topic] });
+        await admin
+          .deleteTopicRecords({
+            topic,
+            partitions: [{ partition: 0, offset: '5' }],
+          })
+          .finally(() => admin.disconnect());
+      });
+    });
+
+    it('after a configuration change that yields fewer outputs per input, a replay-restore still sends every new output', async () => {
+      await restartWithReplay('config', { emits: 2 }, { emits: 1 }, async () => undefined);
+    });
+
+    it('after a configuration change that yields more outputs per input, a replay-restore sends none of the old inputs again', async () => {
+      await restartWithReplay('more', { emits: 1 }, { emits: 2 }, async () => undefined);
+    });
+
+    it('stops cleanly while a replay-restore is short of its checkpoint, and keeps that checkpoint', async () => {
+      const shortPrefix = topics(`short${workers}`);
+      await shipRecords(shortPrefix, 500);
+      const key = `${shortPrefix}checkpoint:${shortPrefix}counting:${shortPrefix}${TOPICS.accessLogs}#0`;
+      // A checkpoint past the 5 retained messages: the replay stays short of it, as one stopped
+      // mid-way does.
+      const ahead = JSON.stringify({
+        nextOffset: '9',
+        outSeq: 900,
+        lastSeq: {},
+        ended: [],
+        state: null,
+        savedAt: 1,
+      });
+      await redis.set(key, ahead);
+      const runner = await start(shortPrefix, newKafka());
+      await eventually('the replay to reach the partition end', async () => {
+        const events = /edgeguard_events_total\{stage="counting"[^}]*\} (\d+)/.exec(await metrics.text());
+        return events && Number(events[1]) >= 500 ? true : undefined;
+      });
+      await sleep(500); // a few checkpoint intervals
+      await runner.stop(); // resolves: nothing to checkpoint, Redis answers
+      assert.equal(await redis.get(key), ahead, 'the checkpoint restored from is kept');
+    });
+
     it('replays over an unreadable checkpoint instead of stalling the partition', async () => {
       const env = { EDGEGUARD_TOPIC_PREFIX: prefix };
       const keys = await redis.keys(`${prefix}checkpoint:*`);
@@ -374,6 +522,86 @@ for (const workers of [0, 2])
           ),
         );
       await runner.stop();
+    });
+
+    it('never blocks a partition on a dead letter too large for the broker: its value is cut, or dropped', async () => {
+      const bigPrefix = topics(`bigdead${workers}`);
+      const env = { EDGEGUARD_TOPIC_PREFIX: bigPrefix };
+      const kafka = newKafka();
+      // The dead-letter topic takes at most 300 000 bytes per batch (the broker: ~1 MiB).
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin
+        .alterConfigs({
+          validateOnly: false,
+          resources: [
+            {
+              type: 2, // TOPIC
+              name: `${bigPrefix}${TOPICS.deadLetter}`,
+              configEntries: [{ name: 'max.message.bytes', value: '300000' }],
+            },
+          ],
+        })
+        .finally(() => admin.disconnect());
+      const producer = createProducer(kafka);
+      await producer.connect();
+      const topic = `${bigPrefix}${TOPICS.accessLogs}`;
+      // Undecodable and as large as the broker takes: with its dead-letter headers it was too large.
+      await producer.send({
+        topic,
+        messages: [{ key: 'big', value: Buffer.alloc(1_048_400, 'x'), partition: 0 }],
+      });
+      // Below the cut, but its own headers make its dead letter too large for the topic.
+      await producer.send({
+        topic,
+        messages: [
+          {
+            key: 'padded',
+            value: Buffer.alloc(200_000, 'y'),
+            headers: { 'x-pad': 'p'.repeat(150_000) },
+            partition: 0,
+          },
+        ],
+      });
+      await producer.disconnect();
+      await shipRecords(bigPrefix, 50);
+      const runner = await start(bigPrefix, newKafka());
+      // The partition flows on past both.
+      await outputsUpTo(50, env);
+      const consumer = kafka.consumer({ groupId: `${bigPrefix}read-dead`, maxWaitTimeInMs: 100 });
+      const dead: { key: string; size: number | null; truncated: string; error: string; pad: boolean }[] = [];
+      await consumer.connect();
+      await consumer.subscribe({ topic: `${bigPrefix}${TOPICS.deadLetter}`, fromBeginning: true });
+      await new Promise<void>((resolve) => {
+        void consumer.run({
+          eachMessage: async ({ message }) => {
+            dead.push({
+              key: message.key?.toString() ?? '',
+              size: message.value?.length ?? null,
+              truncated: message.headers?.['eg-truncated']?.toString() ?? '',
+              error: message.headers?.['eg-error']?.toString() ?? '',
+              pad: message.headers?.['x-pad'] !== undefined,
+            });
+            if (dead.length >= 2) resolve();
+          },
+        });
+      });
+      await consumer.disconnect();
+      await runner.stop();
+      assert.deepEqual(
+        dead.map(({ key, size, truncated, pad }) => ({ key, size, truncated, pad })),
+        [
+          { key: 'big', size: 256 * 1024, truncated: '1048400', pad: false },
+          { key: 'padded', size: null, truncated: '200000', pad: false },
+        ],
+      );
+      for (const d of dead) assert.match(d.error, /^undecodable: /);
+      const text = await metrics.text();
+      for (const how of ['cut', 'dropped'])
+        assert.match(
+          text,
+          new RegExp(`edgeguard_dead_letters_truncated_total\\{stage="counting",how="${how}"[^}]*\\} 1\\b`),
+        );
     });
 
     if (workers > 0)

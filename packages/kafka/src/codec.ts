@@ -33,6 +33,11 @@ export const HEADERS = {
   /** Index of the failed record inside a batch message (dead letters of one record). */
   originIndex: 'eg-origin-index',
   /**
+   * On a dead letter whose value was cut (to MAX_DEAD_LETTER_BYTES) or dropped (the broker would
+   * not take it): the original value's size in bytes.
+   */
+  truncated: 'eg-truncated',
+  /**
    * `records-avro-v1`: the value is an Avro batch of keyed records (@edgeguard/schema
    * record-batch.ts, writer schema in `eg-schema`); `records-v1`: a JSON array of them.
    */

@@ -1,11 +1,13 @@
-import type { StageFactory } from '@edgeguard/pipeline';
+import { type StageFactory, TOPICS } from '@edgeguard/pipeline';
 import type { Logger, Metrics } from '@edgeguard/telemetry';
 import type { Redis } from 'ioredis';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { createProducer } from './client.js';
+import { HEADERS } from './codec.js';
 import { StagePool, type StageRecipe } from './stage-pool.js';
 import {
   type BatchOutcome,
+  DEAD_LETTER_HEADERS,
   InlineTasks,
   MAX_REQUEST_BYTES,
   type PendingOutput,
@@ -44,6 +46,12 @@ export interface StageRunnerOptions {
   workers?: number;
   /** How a worker thread builds the same stage as `factory` (with `workers`). */
   recipe?: StageRecipe;
+  /**
+   * How long a Redis command of the runner (checkpoint read or write, the readiness probe) may go
+   * unanswered before the runner gives up on it and counts the checkpoint store as unreachable.
+   * Default 5 s.
+   */
+  redisTimeoutMs?: number;
   /** Called when the consumer crashed for good (the service should exit non-zero and be restarted). */
   onFatal?: (error: Error) => void;
 }
@@ -67,6 +75,11 @@ interface PartitionTask {
    * after a failed batch the partition is fetched again from here into a freshly restored task.
    */
   rewindTo?: string;
+  /**
+   * Replaying up to the checkpoint it was restored from (its offset): that checkpoint covers more
+   * than any the replay could write before it gets there, so none is written until then.
+   */
+  replayUntil?: bigint;
   /**
    * The task's last send (its outputs go out in order on one chain): settled, every output of the
    * batches it processed so far is acknowledged; rejected, one of them was not. A checkpoint awaits it.
@@ -123,6 +136,18 @@ export class StageRunner {
   private readonly sendFailures = new Map<string, Error>();
   private lastTaskId = 0;
   private idleTimer: NodeJS.Timeout | null = null;
+  /** An idle checkpoint pass is running (the next tick does not start another). */
+  private idleCheckpointing = false;
+  private readonly redisTimeoutMs: number;
+  /**
+   * Why the checkpoint store (Redis) counts as unreachable, or null. Set when the probe or a
+   * checkpoint command goes unanswered or fails, cleared when a probe is answered. Meanwhile
+   * readiness is false and no checkpoint is written (none would be answered; each would wait).
+   */
+  private storeDown: string | null = null;
+  private probeTimer: NodeJS.Timeout | null = null;
+  /** When the probe's PING still unanswered was sent (0: none is): at most one at a time. */
+  private probeSentAt = 0;
   private stopping = false;
   private readonly log: Logger;
   private readonly counters;
@@ -132,6 +157,7 @@ export class StageRunner {
     this.group = `${prefix}${factory.name}`;
     this.log = options.logger.child({ stage: factory.name });
     this.maxInFlightBytes = options.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES;
+    this.redisTimeoutMs = options.redisTimeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
     this.consumer = kafka.consumer({
       groupId: this.group,
       maxWaitTimeInMs: options.maxWaitTimeInMs ?? 500,
@@ -189,6 +215,11 @@ export class StageRunner {
         'checkpoints that could not be read (the partition was replayed instead)',
         ['stage'],
       ),
+      deadLettersCut: m.counter(
+        'edgeguard_dead_letters_truncated_total',
+        'dead letters whose value was cut to 256 KiB (cut) or dropped because the broker refused it as too large (dropped)',
+        ['stage', 'how'],
+      ),
       stateSize: m.gauge('edgeguard_state_bytes', 'size of the last checkpointed state (JSON bytes)', [
         'stage',
         'partition',
@@ -202,11 +233,84 @@ export class StageRunner {
   /** `true`, or why the service is not ready yet (for /readyz). */
   ready(): true | string {
     if (this.stopping) return 'stopping';
+    if (this.storeDown !== null) return this.storeDown;
     return this.assigned ? true : 'waiting for partition assignment';
+  }
+
+  /** Redis' address, for log lines and readiness. */
+  private get storeAddress(): string {
+    const { host, port } = this.options.redis.options;
+    return `${host ?? '127.0.0.1'}:${port ?? 6379}`;
+  }
+
+  /** A Redis command of the runner, given up on (rejected) after `redisTimeoutMs`. */
+  private redisCall<T>(command: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `${what}: Redis at ${this.storeAddress} did not answer within ${this.redisTimeoutMs} ms`,
+            ),
+          ),
+        this.redisTimeoutMs,
+      );
+    });
+    return Promise.race([command, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /** The checkpoint store's state changed: `why` it is unreachable, or null (answering). */
+  private storeIs(why: string | null): void {
+    if (why === null) {
+      if (this.storeDown !== null)
+        this.log.warn({ redis: this.storeAddress }, 'checkpoint store (Redis) answers again');
+    } else if (this.storeDown === null) {
+      this.log.error(
+        { redis: this.storeAddress, error: why },
+        'checkpoint store (Redis) unreachable: not ready, no checkpoints until it answers',
+      );
+    }
+    this.storeDown =
+      why === null ? null : `checkpoint store (Redis at ${this.storeAddress}) unreachable: ${why}`;
+  }
+
+  /**
+   * Every second: the checkpoint age of every owned partition (it keeps growing while no
+   * checkpoint can be written), and a PING to Redis, one at a time; one unanswered for longer
+   * than `redisTimeoutMs`, or a connection that is not up, counts the store as unreachable.
+   */
+  private probe(): void {
+    const now = Date.now();
+    for (const task of this.tasks.values())
+      this.counters.checkpointAge.set(
+        { stage: this.options.factory.name, partition: String(task.partition) },
+        (now - task.lastCheckpointAt) / 1000,
+      );
+    const { redis } = this.options;
+    if (this.probeSentAt !== 0) {
+      if (now - this.probeSentAt > this.redisTimeoutMs)
+        this.storeIs(`no answer to PING for ${Math.round((now - this.probeSentAt) / 1000)} s`);
+      return;
+    }
+    if (redis.status !== 'ready') this.storeIs(`connection ${redis.status}`);
+    this.probeSentAt = now;
+    redis.ping().then(
+      () => {
+        this.probeSentAt = 0;
+        this.storeIs(null);
+      },
+      (error: Error) => {
+        this.probeSentAt = 0;
+        this.storeIs(error.message);
+      },
+    );
   }
 
   async start(): Promise<void> {
     const { factory, prefix, partitions } = this.options;
+    this.probeTimer = setInterval(() => this.probe(), PROBE_INTERVAL_MS);
+    this.probeTimer.unref();
     await this.producer.connect();
     await this.consumer.connect();
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
@@ -250,9 +354,13 @@ export class StageRunner {
     // without waiting for the next batch.
     const interval = this.options.checkpointIntervalMs ?? 5_000;
     this.idleTimer = setInterval(() => {
-      void this.checkpointDue(interval).catch((error: Error) =>
-        this.log.warn({ error: error.message }, 'idle checkpoint failed'),
-      );
+      if (this.idleCheckpointing) return;
+      this.idleCheckpointing = true;
+      void this.checkpointDue(interval)
+        .catch((error: Error) => this.log.warn({ error: error.message }, 'idle checkpoint failed'))
+        .finally(() => {
+          this.idleCheckpointing = false;
+        });
     }, interval);
     this.idleTimer.unref();
   }
@@ -287,22 +395,39 @@ export class StageRunner {
     }
   }
 
-  /** Graceful stop: finish the batches in flight, checkpoint and commit every owned partition, close. */
+  /**
+   * Graceful stop: finish the batches in flight, checkpoint and commit every owned partition, close.
+   * Bounded while Redis does not answer: each checkpoint write is given up after `redisTimeoutMs`
+   * (and none is tried once the store counts as unreachable); the partitions not checkpointed then
+   * resume from their last checkpoint, and stop rejects, saying so, once everything is closed.
+   */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     if (this.idleTimer) clearInterval(this.idleTimer);
+    if (this.probeTimer) clearInterval(this.probeTimer);
     // Stop fetching, let the batches in flight finish, then checkpoint and commit while the group
     // membership is still valid (kafkajs refuses commits after stop()).
     this.consumer.pause(this.options.factory.inputs.map((topic) => ({ topic: this.options.prefix + topic })));
     while (this.locks.size > 0) await Promise.all([...this.locks.values()]);
+    const missed: number[] = [];
     for (const [key, task] of this.tasks) {
-      if (task.dirty) await this.saveCheckpoint(key, task);
+      if (!task.dirty) continue;
+      const saved = await this.saveCheckpoint(key, task).catch((error: Error) => {
+        this.log.error({ partition: task.partition, error: error.message }, 'checkpoint at stop failed');
+        return false;
+      });
+      if (!saved) missed.push(task.partition);
     }
     await this.sending;
     await this.consumer.disconnect();
     await this.producer.disconnect();
     await this.host.close();
+    if (missed.length > 0) {
+      const why = `stopped without checkpointing partitions ${missed.join(', ')} (${this.storeDown ?? 'checkpoint write failed'}): they resume from their last checkpoint`;
+      this.log.error({ partitions: missed }, why);
+      throw new Error(why);
+    }
     this.log.info('stopped');
   }
 
@@ -435,6 +560,7 @@ export class StageRunner {
     if (outcome.duplicates > 0) this.counters.duplicates.inc({ stage }, outcome.duplicates);
     for (const note of outcome.deadLetters) {
       this.counters.deadLetters.inc({ stage, reason: note.reason });
+      if (note.truncated !== undefined) this.counters.deadLettersCut.inc({ stage, how: 'cut' });
       this.log.warn(note, 'message routed to dead-letter topic');
     }
   }
@@ -503,14 +629,30 @@ export class StageRunner {
   }
 
   private async send(outputs: PendingOutput[], stageName: string): Promise<void> {
+    const deadLetterTopic = this.options.prefix + TOPICS.deadLetter;
     const byTopic = new Map<string, Message[]>();
+    const deadLetters: Message[] = [];
     for (const { topic, message } of outputs) {
+      this.counters.outputs.inc({ stage: stageName, topic: topic.slice(this.options.prefix.length) });
+      if (topic === deadLetterTopic) {
+        deadLetters.push(message);
+        continue;
+      }
       const list = byTopic.get(topic);
       if (list) list.push(message);
       else byTopic.set(topic, [message]);
-      this.counters.outputs.inc({ stage: stageName, topic: topic.slice(this.options.prefix.length) });
     }
-    // Requests stay under the broker's message.max.bytes (1 MiB default) for any one partition.
+    await this.sendRequests(byTopic);
+    // Dead letters in requests of their own (only the order within a topic matters): one the
+    // broker refuses as too large must not fail, or duplicate, the stage's outputs.
+    if (deadLetters.length > 0) await this.sendDeadLetters(deadLetterTopic, deadLetters, stageName);
+  }
+
+  /**
+   * Sends messages in requests that stay under the broker's message.max.bytes (1 MiB default) for
+   * any one partition, one request at a time, in order.
+   */
+  private async sendRequests(byTopic: Map<string, Message[]>): Promise<void> {
     let request: { topic: string; messages: Message[] }[] = [];
     let requestBytes = 0;
     for (const [topic, messages] of byTopic) {
@@ -531,7 +673,48 @@ export class StageRunner {
         requestBytes += size;
       }
     }
-    await this.producer.sendBatch({ acks: -1, topicMessages: request.filter((t) => t.messages.length > 0) });
+    const last = request.filter((t) => t.messages.length > 0);
+    if (last.length > 0) await this.producer.sendBatch({ acks: -1, topicMessages: last });
+  }
+
+  /**
+   * Dead letters, so that none can block its partition: when the broker refuses them as too large
+   * (a topic or broker limit below the value cut, or large headers of the input), they are sent one
+   * by one, and one still refused goes without its value and the input's headers: the dead-letter
+   * headers (origin, error, `eg-truncated` with the value's size) are what is left of it.
+   */
+  private async sendDeadLetters(topic: string, messages: Message[], stage: string): Promise<void> {
+    const send = (batch: Message[]) =>
+      this.producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages: batch }] });
+    try {
+      await this.sendRequests(new Map([[topic, messages]]));
+      return;
+    } catch (error) {
+      if (!tooLarge(error)) throw error;
+    }
+    for (const message of messages) {
+      try {
+        await send([message]);
+        continue;
+      } catch (error) {
+        if (!tooLarge(error)) throw error;
+      }
+      const headers: Record<string, string> = {};
+      for (const name of DEAD_LETTER_HEADERS) {
+        const value = message.headers?.[name];
+        if (value !== undefined) headers[name] = String(value);
+      }
+      headers[HEADERS.truncated] ??= String(message.value?.length ?? 0);
+      await send([{ key: message.key ?? null, value: null, headers }]);
+      this.counters.deadLettersCut.inc({ stage, how: 'dropped' });
+      this.log.warn(
+        {
+          origin: `${headers[HEADERS.originTopic]}/${headers[HEADERS.originPartition]}@${headers[HEADERS.originOffset]}`,
+          bytes: Number(headers[HEADERS.truncated]),
+        },
+        'dead letter too large for the broker: sent without its value',
+      );
+    }
   }
 
   private checkpointKey(key: string): string {
@@ -545,8 +728,13 @@ export class StageRunner {
    * StageTask.restore). Exact while the input is retained; a replay costs that input at start.
    */
   private async restoreTask(key: string, partition: number, topic: string): Promise<PartitionTask> {
+    // Not while Redis does not answer: the batch fails (kafkajs backs off) without queueing reads.
+    if (this.storeDown !== null) throw new Error(this.storeDown);
     const id = ++this.lastTaskId;
-    const saved = await this.options.redis.getBuffer(this.checkpointKey(key));
+    const saved = await this.redisCall(
+      this.options.redis.getBuffer(this.checkpointKey(key)),
+      'checkpoint read',
+    );
     // Read before the bytes go to a worker (handed over, not copied).
     const preview = saved?.subarray(0, 200).toString();
     const opened = await this.host.open(id, partition, saved !== null && saved.length > 0 ? saved : null);
@@ -577,10 +765,16 @@ export class StageRunner {
       }
       task.seekTo = low;
       task.rewindTo = low;
+      if (opened.savedOffset !== undefined) task.replayUntil = BigInt(opened.savedOffset);
       this.log.info(
         { partition, from: low, until: opened.savedOffset },
         'rebuilding state by replaying the partition',
       );
+      if (opened.savedOffset !== undefined && BigInt(low) > BigInt(opened.savedOffset))
+        this.log.warn(
+          { partition, from: low, checkpoint: opened.savedOffset },
+          'input the checkpoint covers is no longer retained: the state is rebuilt without it',
+        );
     }
     this.tasks.set(key, task);
     return task;
@@ -594,16 +788,32 @@ export class StageRunner {
     return offsets.find((o) => o.partition === partition)?.low ?? '0';
   }
 
-  private async saveCheckpoint(key: string, task: PartitionTask): Promise<void> {
+  /**
+   * Writes the task's checkpoint and commits its offset, unless there is nothing to write (a failed
+   * send rewinds the task instead; a replay not yet past the checkpoint it restored keeps that one).
+   * False only when Redis counts as unreachable: the task stays dirty, its checkpoint age grows.
+   */
+  private async saveCheckpoint(key: string, task: PartitionTask): Promise<boolean> {
     // Only once every output of the input it covers is acknowledged. A failed send rewinds the
     // task instead (sendFailed): nothing to checkpoint.
     try {
       await task.sent;
     } catch {
-      return;
+      return true;
     }
+    if (task.replayUntil !== undefined) {
+      if (BigInt(task.nextOffset) < task.replayUntil) return true;
+      task.replayUntil = undefined;
+    }
+    // Not while Redis does not answer: the write would wait (and hold the partition) for nothing.
+    if (this.storeDown !== null) return false;
     const checkpoint = await this.host.checkpoint(task.id);
-    await this.options.redis.set(this.checkpointKey(key), checkpoint);
+    try {
+      await this.redisCall(this.options.redis.set(this.checkpointKey(key), checkpoint), 'checkpoint write');
+    } catch (error) {
+      this.storeIs((error as Error).message);
+      throw error;
+    }
     const [topic] = splitTaskKey(key);
     // Commit only what the checkpoint covers: a new owner resumes exactly at the restored state.
     await this.consumer.commitOffsets([{ topic, partition: task.partition, offset: task.nextOffset }]);
@@ -614,15 +824,31 @@ export class StageRunner {
       { stage: this.options.factory.name, partition: String(task.partition) },
       checkpoint.length,
     );
+    return true;
   }
 }
 
 /** Unacknowledged output bytes before a batch waits: about one fetch's outputs of the profiler (A/B: 8 MiB beat 4 and 16). */
 const DEFAULT_MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
 
+/** Redis commands of the runner unanswered this long are given up (StageRunnerOptions.redisTimeoutMs). */
+const DEFAULT_REDIS_TIMEOUT_MS = 5_000;
+
+/** How often the runner probes Redis and exports the checkpoint ages. */
+const PROBE_INTERVAL_MS = 1_000;
+
 /** What a message adds to a produce request: its value plus ~128 bytes of framing, key and headers. */
 function requestBytesOf(message: Message): number {
   return (message.value?.length ?? 0) + 128;
+}
+
+/** The broker refused a message or batch as larger than its (or the topic's) limit. */
+function tooLarge(error: unknown): boolean {
+  for (let e = error as { type?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+    if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE') return true;
+    e = e.cause as typeof e;
+  }
+  return false;
 }
 
 function taskKey(topic: string, partition: number): string {

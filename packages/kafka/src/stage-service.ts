@@ -3,7 +3,7 @@ import { BadInput } from '@edgeguard/schema';
 import type { Logger } from '@edgeguard/telemetry';
 import { createLogger, Metrics, startHealthServer } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { createKafka } from './client.js';
 import { type KafkaEnvironment, kafkaEnvironment } from './environment.js';
 import type { StageRecipe } from './stage-pool.js';
@@ -92,6 +92,87 @@ export function maxInFlightBytes(env: NodeJS.ProcessEnv = process.env): number |
 }
 
 /**
+ * `EDGEGUARD_REDIS_TIMEOUT_MS`: how long a stage service waits for Redis to answer a checkpoint
+ * read or write or the readiness probe before it counts the checkpoint store as unreachable
+ * (readiness false, no checkpoints meanwhile, a stop gives up on its checkpoints). Default 5000.
+ */
+export function redisTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  return Math.max(1, wholeNumber(env, 'EDGEGUARD_REDIS_TIMEOUT_MS', 600_000, 5_000));
+}
+
+/**
+ * `EDGEGUARD_STOP_TIMEOUT_MS`: after SIGTERM/SIGINT, a stage service that has not stopped within
+ * this long logs so and exits 1. Default 30000.
+ */
+export function stopTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  return Math.max(1, wholeNumber(env, 'EDGEGUARD_STOP_TIMEOUT_MS', 3_600_000, 30_000));
+}
+
+/**
+ * `EDGEGUARD_STARTUP_TIMEOUT_MS`: how long a stage service waits at start for Redis and a Kafka
+ * broker to answer before it exits 1 naming the one that did not, and where. Default 30000.
+ */
+export function startupTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  return Math.max(1, wholeNumber(env, 'EDGEGUARD_STARTUP_TIMEOUT_MS', 3_600_000, 30_000));
+}
+
+/** `work`, or an Error saying `what` did not answer within `ms` (with the last error seen). */
+async function within<T>(
+  ms: number,
+  work: Promise<T>,
+  what: string,
+  lastError: () => string | undefined,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const last = lastError();
+      reject(
+        new Error(`${what} did not answer within ${ms / 1000} s${last ? ` (last error: ${last})` : ''}`),
+      );
+    }, ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new Error(message.startsWith(what) ? message : `${what}: ${message}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Startup check: Redis answers a PING and the admin client reaches a broker, both within `ms`
+ * (together, not one after the other). Otherwise one error naming each that did not, and where;
+ * kafkajs alone retried for about two minutes and then named only the last broker's socket error.
+ */
+async function checkReachable(
+  redis: Redis,
+  admin: Admin,
+  environment: KafkaEnvironment,
+  ms: number,
+  logger: Logger,
+): Promise<void> {
+  let redisError: string | undefined;
+  const onError = (error: Error) => {
+    redisError = error.message;
+  };
+  redis.on('error', onError);
+  const { host, port } = redis.options;
+  const results = await Promise.allSettled([
+    // A PING waits through ioredis' reconnects (maxRetriesPerRequest: null) until Redis answers.
+    within(ms, redis.ping(), `Redis at ${host}:${port} (REDIS_URL)`, () => redisError),
+    within(ms, admin.connect(), `Kafka at ${environment.brokers.join(',')} (KAFKA_BROKERS)`, () => undefined),
+  ]);
+  redis.off('error', onError);
+  const failures = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+  if (failures.length === 0) return;
+  for (const failure of failures) logger.error(failure);
+  throw new Error(`cannot start: ${failures.join('; ')}`);
+}
+
+/**
  * The shell every stage service shares: logger, metrics, health endpoints, Kafka and Redis
  * connections, the stage runner, and a graceful stop on SIGTERM/SIGINT (finish the batch in
  * flight, checkpoint, commit, close). A service's main only chooses the stage.
@@ -105,10 +186,14 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
   // Unlimited reconnects: a Redis restart must not need a manual restart of the service.
   const redis = new Redis(environment.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
   redis.on('error', (error) => logger.warn({ error: error.message }, 'redis connection error'));
-  await redis.connect();
-
   const admin = kafka.admin();
-  await admin.connect();
+  try {
+    await checkReachable(redis, admin, environment, startupTimeoutMs(), logger);
+  } catch (error) {
+    redis.disconnect();
+    void admin.disconnect().catch(() => undefined); // may still be retrying: not awaited
+    throw error;
+  }
   let partitions: Record<string, number>;
   try {
     if (options.ensureTopics ?? process.env.EDGEGUARD_ENSURE_TOPICS === '1') {
@@ -143,6 +228,7 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
     checkpointIntervalMs: options.checkpointIntervalMs,
     maxWaitTimeInMs: options.maxWaitTimeInMs,
     maxInFlightBytes: maxInFlightBytes(),
+    redisTimeoutMs: redisTimeoutMs(),
     workers,
     recipe: workers > 0 ? options.recipe?.(partitions) : undefined,
     onFatal: (error) => {
@@ -174,15 +260,25 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
   const stop = () => {
     stopping ??= (async () => {
       logger.info('stopping: finishing the batch in flight, checkpointing, committing');
-      await runner.stop();
+      // The companions stop and the connections close even when the runner could not checkpoint.
+      const failure = await runner.stop().then(
+        () => null,
+        (error: Error) => error,
+      );
       for (const companion of companions) await companion.stop();
       await health.close();
       redis.disconnect();
+      if (failure !== null) throw failure;
     })();
     return stopping;
   };
+  const stopLimit = stopTimeoutMs();
   const onSignal = (signal: string) => {
     logger.info({ signal }, 'signal received');
+    setTimeout(() => {
+      logger.fatal({ stopTimeoutMs: stopLimit }, 'did not stop in time (EDGEGUARD_STOP_TIMEOUT_MS): exiting');
+      process.exit(1);
+    }, stopLimit).unref();
     stop().then(
       () => process.exit(0),
       (error: Error) => {

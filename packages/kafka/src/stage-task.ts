@@ -73,6 +73,8 @@ export interface DeadLetterNote {
   index?: number;
   reason: string;
   error: string;
+  /** The value was cut to MAX_DEAD_LETTER_BYTES: its original size. */
+  truncated?: number;
 }
 
 export interface BatchOutcome {
@@ -91,8 +93,8 @@ export interface BatchOutcome {
 
 /**
  * How a task began: `empty` (no checkpoint), `restored` (state and offset from the checkpoint), or
- * `replay` (rebuild the state from the partition's first offset; outputs up to `suppressUpTo` were
- * sent already). `unreadable`: the saved checkpoint was not one.
+ * `replay` (rebuild the state from the partition's first offset; the outputs of inputs before
+ * `savedOffset` were sent already). `unreadable`: the saved checkpoint was not one.
  */
 export interface RestoreOutcome {
   kind: 'empty' | 'restored' | 'replay';
@@ -105,6 +107,23 @@ export interface RestoreOutcome {
 /** Upstream sources remembered per partition (each is a stage instance: `<stage>/<partition>`). */
 const MAX_SOURCES = 4096;
 const COUNT = /^[0-9]{1,15}$/;
+
+/**
+ * Bytes of a dead letter's value: the rest is cut (`eg-truncated` holds the original size), so a
+ * bad input near the broker's message size does not make a dead letter the broker refuses.
+ */
+export const MAX_DEAD_LETTER_BYTES = 256 * 1024;
+
+/** The headers a dead letter is given (the rest are the input message's own). */
+export const DEAD_LETTER_HEADERS: readonly string[] = [
+  HEADERS.error,
+  HEADERS.originTopic,
+  HEADERS.originPartition,
+  HEADERS.originOffset,
+  HEADERS.originIndex,
+  HEADERS.stage,
+  HEADERS.truncated,
+];
 
 /** Bytes per produce request: below the broker's default message.max.bytes of 1 MiB. */
 export const MAX_REQUEST_BYTES = 768 * 1024;
@@ -188,15 +207,26 @@ interface BatchWork {
   events: number;
   duplicates: number;
   deadLetters: DeadLetterNote[];
-  /** Event times of the end-of-input markers to pass on after the batch's outputs. */
-  ends: number[];
+  /**
+   * End-of-input markers to pass on after the batch's outputs: their event time, and whether the
+   * end came from an input whose outputs were sent before the restart (numbered, not sent again).
+   */
+  ends: { timestamp: number; resent: boolean }[];
 }
 
 /** One stage instance on one input partition (a Kafka Streams task), with its checkpoint. */
 export class StageTask {
   private checkpoint = blankCheckpoint();
-  /** Outputs up to this sequence were sent before the restart: not sent again while replaying. */
-  private suppressUpToSeq = 0;
+  /**
+   * While replaying after a restart: the restored checkpoint's offset. Every output of an input
+   * before it was sent (and acknowledged) before the checkpoint was written, so it is not sent
+   * again; every output of an input at or past it is sent. Null once the replay reached it.
+   */
+  private resendUntil: bigint | null = null;
+  /** The restored checkpoint's output sequence: numbering goes on above it once the replay is done. */
+  private savedOutSeq = 0;
+  /** The input being processed is one whose outputs were sent before the restart. */
+  private resending = false;
   private readonly source: string;
   /** Outputs to record-batch topics of the batch being processed (their buffers kept between batches). */
   private readonly batches: RecordBatches;
@@ -229,9 +259,16 @@ export class StageTask {
       this.checkpoint = checkpoint;
       return { kind: 'restored', unreadable: false, nextOffset: checkpoint.nextOffset };
     }
-    // Not ours or cut short: rebuild from the partition's start; re-sent outputs keep their
-    // sequence numbers, so consumers downstream drop the ones they already have.
-    this.suppressUpToSeq = checkpoint?.outSeq ?? 0;
+    // Replay from the partition's first retained offset. The outputs sent before are known by the
+    // input offset they came from, not by counting outputs: the replay may produce fewer or more
+    // of them than the first run (retention deleted the partition's oldest input, the stage's
+    // configuration changed), and counting would then drop live outputs or send old ones again.
+    // A checkpoint that is not ours or cut short: everything is sent again, numbered from 1 as
+    // before, so consumers downstream drop the ones they already have.
+    if (checkpoint !== null) {
+      this.resendUntil = BigInt(checkpoint.nextOffset);
+      this.savedOutSeq = checkpoint.outSeq;
+    }
     return {
       kind: 'replay',
       unreadable: checkpoint === null,
@@ -257,12 +294,13 @@ export class StageTask {
     let processed = 0;
     for (const message of messages) {
       if (!keepGoing()) break;
+      this.enter(BigInt(message.offset));
       this.processMessage(work, message);
       this.checkpoint.nextOffset = (BigInt(message.offset) + 1n).toString();
       processed++;
     }
     for (const output of work.batches.drain()) work.outputs.push(output);
-    for (const timestamp of work.ends) this.passEndOn(work, timestamp);
+    for (const end of work.ends) this.passEndOn(work, end.timestamp, end.resent);
     return {
       processed,
       nextOffset: this.checkpoint.nextOffset,
@@ -271,6 +309,23 @@ export class StageTask {
       duplicates: work.duplicates,
       deadLetters: work.deadLetters,
     };
+  }
+
+  /**
+   * Before an input is processed during a replay: are its outputs ones sent before the restart?
+   * At the first input at or past the restored offset the replay is over, and sequence numbers go
+   * on above both the replay's and the checkpoint's (consumers downstream drop any number not above
+   * the highest they have seen from this source).
+   */
+  private enter(offset: bigint): void {
+    if (this.resendUntil === null) return;
+    if (offset < this.resendUntil) {
+      this.resending = true;
+      return;
+    }
+    this.resending = false;
+    this.resendUntil = null;
+    this.checkpoint.outSeq = Math.max(this.checkpoint.outSeq, this.savedOutSeq);
   }
 
   private newBatch(topic: string): BatchWork {
@@ -282,7 +337,7 @@ export class StageTask {
     const emitter: Emitter = {
       emit: (outTopic, outKey, value, timestamp) => {
         const seq = ++this.checkpoint.outSeq;
-        if (seq <= this.suppressUpToSeq) return; // sent before the restart
+        if (this.resending) return; // sent before the restart
         const partition = partitionFor(outKey, partitions[outTopic] ?? 1);
         if (value !== null && RECORD_BATCH_TOPICS.has(outTopic)) {
           batches.add(outTopic, partition, { key: outKey, time: timestamp, seq, value });
@@ -413,17 +468,17 @@ export class StageTask {
     if (checkpoint.ended.length < sources) return;
     checkpoint.ended = [];
     this.stage.finish?.(work.emitter);
-    work.ends.push(timestamp);
+    work.ends.push({ timestamp, resent: this.resending });
   }
 
   /** End markers to every partition of every output topic, numbered after the batch's outputs. */
-  private passEndOn(work: BatchWork, timestamp: number): void {
+  private passEndOn(work: BatchWork, timestamp: number, resent: boolean): void {
     const { prefix, partitions, outputs } = this.settings;
     for (const outTopic of outputs) {
       const parts = partitions[outTopic] ?? 1;
       for (let p = 0; p < parts; p++) {
         const seq = ++this.checkpoint.outSeq;
-        if (seq <= this.suppressUpToSeq) continue;
+        if (resent) continue;
         work.outputs.push({
           topic: prefix + outTopic,
           message: {
@@ -450,8 +505,15 @@ export class StageTask {
     error: Error,
     record?: { index: number; value: unknown },
   ): void {
+    // Routed aside (and counted) before the restart already.
+    if (this.resending) return;
     const { topic } = work;
     const reason = error instanceof BadInput ? error.reason : 'processing-error';
+    let value = record !== undefined ? encodeJson(record.value) : message.value;
+    const size = value?.length ?? 0;
+    const truncated = size > MAX_DEAD_LETTER_BYTES ? size : undefined;
+    // A copy: the cut value must not keep the whole input alive while it is in flight.
+    if (value && truncated !== undefined) value = Buffer.from(value.subarray(0, MAX_DEAD_LETTER_BYTES));
     work.deadLetters.push({
       topic,
       partition: this.partition,
@@ -459,31 +521,27 @@ export class StageTask {
       index: record?.index,
       reason,
       error: error.message,
+      truncated,
     });
     const { stageName, prefix } = this.settings;
-    const origin = {
+    const origin: IHeaders = {
       [HEADERS.error]: `${reason}: ${error.message}`.slice(0, 1000),
       [HEADERS.originTopic]: topic,
       [HEADERS.originPartition]: String(this.partition),
       [HEADERS.originOffset]: message.offset,
       [HEADERS.stage]: stageName,
     };
-    const key = message.key ?? null;
-    work.outputs.push(
-      record !== undefined
-        ? {
-            topic: prefix + TOPICS.deadLetter,
-            message: {
-              key,
-              value: encodeJson(record.value),
-              headers: { ...origin, [HEADERS.originIndex]: String(record.index) },
-            },
-          }
-        : {
-            topic: prefix + TOPICS.deadLetter,
-            message: { key, value: message.value, headers: { ...(message.headers ?? {}), ...origin } },
-          },
-    );
+    if (record !== undefined) origin[HEADERS.originIndex] = String(record.index);
+    if (truncated !== undefined) origin[HEADERS.truncated] = String(truncated);
+    work.outputs.push({
+      topic: prefix + TOPICS.deadLetter,
+      message: {
+        key: message.key ?? null,
+        value,
+        // An undecodable message keeps its own headers (under the dead letter's).
+        headers: record !== undefined ? origin : { ...(message.headers ?? {}), ...origin },
+      },
+    });
   }
 }
 

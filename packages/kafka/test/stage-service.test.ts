@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BadInput } from '@edgeguard/schema';
-import { maxInFlightBytes, stageWorkers } from '../src/stage-service.js';
+import { maxInFlightBytes, redisTimeoutMs, stageWorkers, stopTimeoutMs } from '../src/stage-service.js';
 
 describe('EDGEGUARD_WORKERS (stage worker threads)', () => {
   it('defaults to the main thread alone', () => {
@@ -40,6 +40,27 @@ describe('EDGEGUARD_MAX_IN_FLIGHT_BYTES (unacknowledged outputs)', () => {
       assert.throws(
         () => maxInFlightBytes({ EDGEGUARD_MAX_IN_FLIGHT_BYTES: bad }),
         (error: unknown) => error instanceof BadInput && /EDGEGUARD_MAX_IN_FLIGHT_BYTES/.test(error.message),
+        bad,
+      );
+  });
+});
+
+describe('EDGEGUARD_REDIS_TIMEOUT_MS and EDGEGUARD_STOP_TIMEOUT_MS', () => {
+  it('default to 5 s and 30 s', () => {
+    assert.equal(redisTimeoutMs({}), 5_000);
+    assert.equal(stopTimeoutMs({ EDGEGUARD_STOP_TIMEOUT_MS: '' }), 30_000);
+  });
+
+  it('take a whole number of milliseconds', () => {
+    assert.equal(redisTimeoutMs({ EDGEGUARD_REDIS_TIMEOUT_MS: '1000' }), 1_000);
+    assert.equal(stopTimeoutMs({ EDGEGUARD_STOP_TIMEOUT_MS: '60000' }), 60_000);
+  });
+
+  it('reject anything else, naming the variable', () => {
+    for (const bad of ['-1', '5s', '1e3'])
+      assert.throws(
+        () => redisTimeoutMs({ EDGEGUARD_REDIS_TIMEOUT_MS: bad }),
+        (error: unknown) => error instanceof BadInput && /EDGEGUARD_REDIS_TIMEOUT_MS/.test(error.message),
         bad,
       );
   });

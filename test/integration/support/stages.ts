@@ -11,10 +11,12 @@ export interface CountingOptions {
    * exist yet (it is created then). Never on the runner's own thread.
    */
   crashFlag?: string;
+  /** Outputs per record (each numbered): a configuration that changes how many a record yields. Default 1. */
+  emits?: number;
 }
 
 /**
- * Emits one `alerts` value per access-log record: its path and its number on the partition. A
+ * Emits one `alerts` value per access-log record (`emits` of them): its path and its number on the partition. A
  * record whose path is `/throw` makes the stage throw (its dead letter is the record alone).
  */
 export function countingStage(options: CountingOptions = {}): StageFactory {
@@ -32,8 +34,10 @@ export function countingStage(options: CountingOptions = {}): StageFactory {
             writeFileSync(options.crashFlag, 'crashed');
             process.exit(7);
           }
-          n++;
-          out.emit(TOPICS.alerts, `${log.path}`, { path: log.path, n }, log.time);
+          for (let i = 0; i < (options.emits ?? 1); i++) {
+            n++;
+            out.emit(TOPICS.alerts, `${log.path}`, { path: log.path, n }, log.time);
+          }
         },
       };
     },
