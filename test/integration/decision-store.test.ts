@@ -321,12 +321,30 @@ describe('the decision store fed through Kafka', { timeout: 240_000 }, () => {
   });
 
   it('adds, lists and deletes decisions and allowlist entries with the edgeguard command', async () => {
-    const add = edgeguard(
+    // A range with bits set after its prefix length is a typo, refused before anything is produced.
+    const typo = edgeguard(
       [
         'decisions',
         'add',
         '--range',
         '192.0.2.77/24',
+        '--action',
+        'challenge',
+        '--duration',
+        '2h',
+        '--reason',
+        'x',
+      ],
+      env,
+    );
+    assert.equal(typo.code, 2, typo.stderr);
+    assert.match(typo.stderr, /has bits set after its prefix length: the network is 192\.0\.2\.0\/24/);
+    const add = edgeguard(
+      [
+        'decisions',
+        'add',
+        '--range',
+        '192.0.2.0/24',
         '--action',
         'challenge',
         '--duration',
