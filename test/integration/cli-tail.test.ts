@@ -1,5 +1,6 @@
-// `edgeguard tail` and `topics` as an operator uses them from a shell: `tail | head` ends quietly,
-// a stop while the broker cannot be reached does not hang, and bad counts are refused up front.
+// `edgeguard tail`, `topics` and the other one-shot commands as an operator uses them from a shell:
+// `tail | head` ends quietly, a stop or a start while the broker cannot be reached does not hang,
+// and bad counts are refused up front.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
@@ -66,6 +67,33 @@ describe('edgeguard tail and topics from a shell', { timeout: 120_000 }, () => {
         run.stderr,
         new RegExp(`${flag}: expected a whole number ≥ 1, got '${value.replace('.', '\\.')}'`),
       );
+    }
+  });
+
+  it('one-shot commands fail within EDGEGUARD_STARTUP_TIMEOUT_MS naming Kafka when no broker answers', () => {
+    // (decisions and allowlist retry less, for an operator at the prompt: they may fail sooner.)
+    for (const args of [
+      ['lag'],
+      ['topics', 'ensure'],
+      ['tail', '--topic', 'decisions'],
+      ['ship', '-'],
+      ['decisions', 'add', '--ip', '192.0.2.1', '--action', 'block', '--duration', '1h', '--reason', 'x'],
+    ]) {
+      const started = Date.now();
+      const run = edgeguard(
+        args,
+        { KAFKA_BROKERS: '127.0.0.1:1', EDGEGUARD_STARTUP_TIMEOUT_MS: '2000' },
+        '',
+        60_000,
+      );
+      const took = Date.now() - started;
+      assert.equal(run.code, 1, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(
+        run.stderr,
+        /Kafka at 127\.0\.0\.1:1 \(KAFKA_BROKERS\)( did not answer within 2 s|: Connection error)/,
+        args.join(' '),
+      );
+      assert.ok(took < 20_000, `${args.join(' ')} took ${took} ms`);
     }
   });
 });

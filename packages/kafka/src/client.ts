@@ -1,4 +1,10 @@
-import kafkajs, { type Kafka, type KafkaConfig, type Producer, type ProducerConfig } from 'kafkajs';
+import kafkajs, {
+  type Admin,
+  type Kafka,
+  type KafkaConfig,
+  type Producer,
+  type ProducerConfig,
+} from 'kafkajs';
 
 // kafkajs is CommonJS: its runtime values come through the default export under ESM.
 const { logLevel } = kafkajs;
@@ -55,4 +61,48 @@ export function createProducer(kafka: Kafka, config: ProducerConfig = {}): Produ
     ...(config.idempotent ? { retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 5_000 } } : {}),
     ...config,
   });
+}
+
+/** `work`, or an Error saying `what` did not answer within `ms` (with the last error seen). */
+export async function within<T>(
+  ms: number,
+  work: Promise<T>,
+  what: string,
+  lastError: () => string | undefined,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const last = lastError();
+      reject(
+        new Error(`${what} did not answer within ${ms / 1000} s${last ? ` (last error: ${last})` : ''}`),
+      );
+    }, ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new Error(message.startsWith(what) ? message : `${what}: ${message}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Connects `admin` within `ms` (callers pass EDGEGUARD_STARTUP_TIMEOUT_MS, `startupTimeoutMs()`), or one Error naming the
+ * brokers and KAFKA_BROKERS: a one-shot command or the shipper waiting at the prompt for kafkajs'
+ * ~2 minutes of retries, to end with a bare socket error, was the alternative.
+ */
+export function connectAdmin(admin: Admin, brokers: string[], ms: number): Promise<void> {
+  let last: string | undefined;
+  return within(
+    ms,
+    admin.connect().catch((error: Error) => {
+      last = error.message;
+      throw error;
+    }),
+    `Kafka at ${brokers.join(',')} (KAFKA_BROKERS)`,
+    () => last,
+  );
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BadInput } from '@edgeguard/schema';
 import type { Admin, Kafka } from 'kafkajs';
+import { connectAdmin } from './client.js';
 import {
   decodeRecordBatch,
   decodeTopicValue,
@@ -9,6 +10,7 @@ import {
   headerText,
   isRecordBatch,
 } from './codec.js';
+import { startupTimeoutMs } from './stage-service.js';
 import { edgeguardTopics } from './topics.js';
 
 export interface TailRecord {
@@ -39,12 +41,15 @@ export async function tailTopic(
     fromBeginning: boolean;
     idleExitMs: number;
     signal?: AbortSignal;
+    /** The brokers, to name them when none answers within EDGEGUARD_STARTUP_TIMEOUT_MS. */
+    brokers?: string[];
   },
   onRecord: (record: TailRecord) => void,
 ): Promise<number> {
   const known = edgeguardTopics().map((t) => t.name);
   const admin = kafka.admin();
-  await admin.connect();
+  if (options.brokers) await connectAdmin(admin, options.brokers, startupTimeoutMs());
+  else await admin.connect();
   try {
     const topics = await admin.listTopics();
     if (!topics.includes(options.prefix + options.topic)) {

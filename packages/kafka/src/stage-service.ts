@@ -4,7 +4,7 @@ import type { Logger } from '@edgeguard/telemetry';
 import { createLogger, Metrics, startHealthServer } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
 import type { Admin, Kafka } from 'kafkajs';
-import { createKafka } from './client.js';
+import { createKafka, within } from './client.js';
 import { type KafkaEnvironment, kafkaEnvironment } from './environment.js';
 import type { StageRecipe } from './stage-pool.js';
 import { StageRunner } from './stage-runner.js';
@@ -114,32 +114,6 @@ export function stopTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
  */
 export function startupTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
   return Math.max(1, wholeNumber(env, 'EDGEGUARD_STARTUP_TIMEOUT_MS', 3_600_000, 30_000));
-}
-
-/** `work`, or an Error saying `what` did not answer within `ms` (with the last error seen). */
-async function within<T>(
-  ms: number,
-  work: Promise<T>,
-  what: string,
-  lastError: () => string | undefined,
-): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const last = lastError();
-      reject(
-        new Error(`${what} did not answer within ${ms / 1000} s${last ? ` (last error: ${last})` : ''}`),
-      );
-    }, ms);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } catch (error) {
-    const message = (error as Error).message;
-    throw new Error(message.startsWith(what) ? message : `${what}: ${message}`);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**

@@ -2,10 +2,12 @@ import { availableParallelism } from 'node:os';
 import { type EdgeguardConfig, trustedProxiesWarning } from '@edgeguard/config';
 import {
   AccessLogProducer,
+  connectAdmin,
   createKafka,
   createProducer,
   type KafkaEnvironment,
   kafkaEnvironment,
+  startupTimeoutMs,
   topicPartitions,
 } from '@edgeguard/kafka';
 import {
@@ -132,7 +134,7 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
   const kafka = createKafka({ brokers: environment.brokers, clientId: 'edgeguard-shipper', logger });
   const connect = async () => {
     const admin = kafka.admin();
-    await admin.connect();
+    await connectAdmin(admin, environment.brokers, startupTimeoutMs());
     const partitions = (
       await topicPartitions(admin, environment.topicPrefix, [TOPICS.accessLogs]).finally(() =>
         admin.disconnect(),

@@ -1,6 +1,7 @@
 import { formatGoDuration, parseDuration } from '@edgeguard/config';
 import { DecisionStore } from '@edgeguard/decisions';
 import {
+  connectAdmin,
   createKafka,
   createProducer,
   decisionTarget,
@@ -9,6 +10,7 @@ import {
   manualDecision,
   publishDecisionDeletes,
   publishDecisions,
+  startupTimeoutMs,
   topicPartitions,
 } from '@edgeguard/kafka';
 import { TOPICS } from '@edgeguard/pipeline';
@@ -74,7 +76,7 @@ export async function withProducer<T>(
     config: { retry: { initialRetryTime: 300, retries: 3 }, connectionTimeout: 3000 },
   });
   const admin = kafka.admin();
-  await admin.connect();
+  await connectAdmin(admin, env.brokers, startupTimeoutMs());
   let partitions: number;
   try {
     partitions = (await topicPartitions(admin, env.topicPrefix, [topic]))[topic] ?? 1;

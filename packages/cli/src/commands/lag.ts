@@ -1,4 +1,4 @@
-import { consumerLag, createKafka, kafkaEnvironment } from '@edgeguard/kafka';
+import { connectAdmin, consumerLag, createKafka, kafkaEnvironment, startupTimeoutMs } from '@edgeguard/kafka';
 import { createLogger } from '@edgeguard/telemetry';
 import { parseCommandArgs } from '../args.js';
 
@@ -22,7 +22,7 @@ export async function lagCommand(argv: string[]): Promise<number> {
   const env = kafkaEnvironment();
   const kafka = createKafka({ brokers: env.brokers, clientId: 'edgeguard-lag', logger: createLogger('lag') });
   const admin = kafka.admin();
-  await admin.connect();
+  await connectAdmin(admin, env.brokers, startupTimeoutMs());
   try {
     const rows = await consumerLag(admin, env.topicPrefix);
     if (values.json) {

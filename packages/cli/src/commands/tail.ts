@@ -60,6 +60,7 @@ export async function tailCommand(argv: string[]): Promise<number> {
       fromBeginning: values['from-beginning'] === true,
       idleExitMs: values['idle-exit'] ? wholeNumber(values['idle-exit'], '--idle-exit') * 1000 : 0,
       signal: abort.signal,
+      brokers: env.brokers,
     },
     (record) => {
       if (!abort.signal.aborted) process.stdout.write(`${JSON.stringify(record)}\n`);

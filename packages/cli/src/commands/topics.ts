@@ -1,4 +1,11 @@
-import { createKafka, edgeguardTopics, ensureTopics, kafkaEnvironment } from '@edgeguard/kafka';
+import {
+  connectAdmin,
+  createKafka,
+  edgeguardTopics,
+  ensureTopics,
+  kafkaEnvironment,
+  startupTimeoutMs,
+} from '@edgeguard/kafka';
 import { BadInput } from '@edgeguard/schema';
 import { createLogger } from '@edgeguard/telemetry';
 import { parseCommandArgs } from '../args.js';
@@ -56,7 +63,7 @@ export async function topicsCommand(argv: string[]): Promise<number> {
     logger: createLogger('topics'),
   });
   const admin = kafka.admin();
-  await admin.connect();
+  await connectAdmin(admin, env.brokers, startupTimeoutMs());
   try {
     const checks = await ensureTopics(admin, env.topicPrefix, specs, replication);
     for (const c of checks) process.stdout.write(`${c.status.padEnd(8)} ${c.topic.padEnd(32)} ${c.detail}\n`);
