@@ -84,16 +84,25 @@ describe('following a log file (tail -F)', () => {
     assert.deepEqual(lines, ['first', 'second']);
   });
 
-  it('hands out only whole lines: a line being written waits for its newline', async () => {
+  /**
+   * A new log holding `content`, followed from its end (polling every 10 ms, stopped at the test's
+   * end), collecting `count` lines into `lines` (`done`); resolves once the follower has opened it.
+   */
+  async function followNewLog(content: string, count: number) {
     const dir = mkdtempSync(join(tmpdir(), 'eg-follow-'));
     const path = join(dir, 'access.log');
-    writeFileSync(path, '');
+    writeFileSync(path, content);
     const abort = new AbortController();
     aborts.push(abort);
     const follower = followLogFile(path, { pollMs: 10, signal: abort.signal });
     const lines: string[] = [];
-    const done = collect(follower.batches, 2, lines);
+    const done = collect(follower.batches, count, lines);
     await until(() => follower.stats.filesOpened === 1);
+    return { dir, path, abort, follower, lines, done };
+  }
+
+  it('hands out only whole lines: a line being written waits for its newline', async () => {
+    const { path, abort, follower, lines, done } = await followNewLog('', 2);
     appendFileSync(path, 'one\ntw');
     await until(() => lines.length === 1);
     await sleep(100); // several polls see the unfinished "tw"
@@ -108,15 +117,7 @@ describe('following a log file (tail -F)', () => {
   });
 
   it('hands out an unfinished last line of a rotated file as a line of its own', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'eg-follow-'));
-    const path = join(dir, 'access.log');
-    writeFileSync(path, '');
-    const abort = new AbortController();
-    aborts.push(abort);
-    const follower = followLogFile(path, { pollMs: 10, signal: abort.signal });
-    const lines: string[] = [];
-    const done = collect(follower.batches, 3, lines);
-    await until(() => follower.stats.filesOpened === 1);
+    const { dir, path, abort, lines, done } = await followNewLog('', 3);
     appendFileSync(path, 'a1\na2 cut');
     await until(() => lines.length === 1);
     renameSync(path, join(dir, 'access.log.1'));
@@ -140,15 +141,7 @@ describe('following a log file (tail -F)', () => {
   }
 
   it('resumes from a position: the same file, a rotated one found next to it, a truncated one', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'eg-follow-'));
-    const path = join(dir, 'access.log');
-    writeFileSync(path, 'before start\n');
-    const abort = new AbortController();
-    aborts.push(abort);
-    const first = followLogFile(path, { pollMs: 10, signal: abort.signal });
-    const seen: string[] = [];
-    const done = collect(first.batches, 1, seen);
-    await until(() => first.stats.filesOpened === 1);
+    const { dir, path, abort, follower: first, lines: seen, done } = await followNewLog('before start\n', 1);
     appendFileSync(path, 'x1\n');
     await done;
     abort.abort();
@@ -185,15 +178,7 @@ describe('following a log file (tail -F)', () => {
   });
 
   it('starting at the end, reads a line the writer was in the middle of whole, not from its middle', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'eg-follow-'));
-    const path = join(dir, 'access.log');
-    writeFileSync(path, 'old line\nhalf of a li');
-    const abort = new AbortController();
-    aborts.push(abort);
-    const follower = followLogFile(path, { pollMs: 10, signal: abort.signal });
-    const lines: string[] = [];
-    const done = collect(follower.batches, 2, lines);
-    await until(() => follower.stats.filesOpened === 1);
+    const { path, abort, lines, done } = await followNewLog('old line\nhalf of a li', 2);
     appendFileSync(path, 'ne, finished\nnext\n');
     await done;
     abort.abort();
