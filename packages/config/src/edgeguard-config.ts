@@ -1,5 +1,10 @@
 import { type DetectConfig, defaultDetectConfig } from '@edgeguard/detect';
-import { createParser, DEFAULT_MAX_CLOCK_JUMP_MS, logsClientBehindProxies } from '@edgeguard/logformat';
+import {
+  clientCanShiftFields,
+  createParser,
+  DEFAULT_MAX_CLOCK_JUMP_MS,
+  logsClientBehindProxies,
+} from '@edgeguard/logformat';
 import { type Cidr, parseExactCidr } from '@edgeguard/netaddr';
 import { ACTIONS, BadInput } from '@edgeguard/schema';
 import { readConfigFile } from './load.js';
@@ -67,8 +72,16 @@ export function detectionAllowlist(config: EdgeguardConfig): string[] {
  * address that connected, behind a load balancer the balancer itself.
  */
 export function trustedProxiesWarning(config: EdgeguardConfig, format: string): string | null {
-  if (config.input.trustedProxies.length === 0 || logsClientBehindProxies(format) !== false) return null;
+  if (config.input.trustedProxies.length === 0) return null;
   const name = format.length > 60 ? `${format.slice(0, 59)}…` : format;
+  if (clientCanShiftFields(format))
+    return (
+      `the log format '${name}' logs $http_x_forwarded_for unquoted with other variables after it: a client ` +
+      'can put a space in its X-Forwarded-For (e.g. "66.249.66.1 HIT") and shift the fields after it, so the ' +
+      'address it names is read as the rightmost hop — the client picks the address it is blamed as (a ' +
+      'verified crawler, a victim). Log it quoted ("$http_x_forwarded_for") or as the last variable'
+    );
+  if (logsClientBehindProxies(format) !== false) return null;
   const sniffed = config.input.format === 'auto' ? ' (as --format auto read it)' : '';
   return (
     `trusted proxies are set (${config.input.trustedProxies.join(', ')}) but the log format '${name}'${sniffed} ` +

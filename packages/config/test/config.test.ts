@@ -208,4 +208,12 @@ describe('trusted proxies', () => {
       assert.equal(trustedProxiesWarning(withProxies(format), format), null, format);
     assert.equal(trustedProxiesWarning(withProxies('combined', []), 'combined'), null, 'no trusted proxies');
   });
+
+  it('draw a warning when the format logs X-Forwarded-For unquoted with fields after it (a client could shift them)', () => {
+    const shiftable = `nginx:$remote_addr [$time_local] "$request" $status $http_x_forwarded_for $upstream_cache_status`;
+    assert.match(
+      trustedProxiesWarning(withProxies(shiftable), shiftable) ?? '',
+      /unquoted with other variables after it.*Log it quoted/,
+    );
+  });
 });

@@ -114,10 +114,24 @@ export class ClfParser implements LineParser {
     }
 
     // ` - - [` (no ident, no user: nearly every line) and a 26-character time are checked in
-    // place; anything else is searched for.
-    const open = isNoIdentNoUser(line, space) ? space + 5 : line.indexOf('[', space + 1);
+    // place. Otherwise the ident and user (not kept) may hold `[`, `]` and spaces — nginx fills
+    // $remote_user from any client's `Authorization: Basic` header and escapes none of them — but
+    // never a `"` (escaped as \x22): the time is the bracketed text that ends right before the
+    // request's ` "`. Searching for the first `[` let one client with the user `[x` get every line
+    // of its own rejected as a bad timestamp, its traffic invisible to detection.
+    let open: number;
+    let close: number;
+    if (isNoIdentNoUser(line, space)) {
+      open = space + 5;
+      close = line.charCodeAt(open + 27) === 93 ? open + 27 : line.indexOf(']', open + 1);
+    } else {
+      const quote = line.indexOf('"', space + 1);
+      close = quote > space + 2 && line.charCodeAt(quote - 1) === 32 ? quote - 2 : -1;
+      open = close > 0 && line.charCodeAt(close) === 93 ? line.lastIndexOf('[', close) : -1;
+      // No `] "` before the request: a mismatch where the request starts, truncated without one.
+      if (open <= space) return this.shape(line, quote >= 0 ? quote : end, 'time_local', location);
+    }
     if (open < 0) return this.shape(line, end, 'time_local', location);
-    const close = line.charCodeAt(open + 27) === 93 ? open + 27 : line.indexOf(']', open + 1);
     if (close < 0) return this.shape(line, end, 'time_local', location);
     const time = this.clock.read(line, open + 1, close);
     if (Number.isNaN(time)) {

@@ -4,12 +4,14 @@ import { CloudflareParser } from './cloudflare.js';
 import {
   type CompiledLogFormat,
   compileNginxLogFormat,
+  forwardedForShiftable,
   logsForwardedFor,
   NGINX_VARIABLES,
   NginxFormatParser,
   readNginxFormatSpec,
 } from './nginx-format.js';
 import type { LineParser, ParserOptions } from './parser.js';
+import { REJECT_REASONS } from './reasons.js';
 
 /** Format names accepted on the command line and in config, besides `nginx:'<log_format>'`. */
 export const FORMAT_NAMES = ['auto', 'combined', 'nginx-main', 'apache', 'cloudflare'] as const;
@@ -88,6 +90,11 @@ export function logsClientBehindProxies(format: string): boolean | null {
   return format.startsWith('nginx:') ? logsForwardedFor(compileNginxFormatName(format)) : null;
 }
 
+/** Whether `format` is an nginx: format whose unquoted X-Forwarded-For a client can use to shift fields (see forwardedForShiftable). */
+export function clientCanShiftFields(format: string): boolean {
+  return format.startsWith('nginx:') && forwardedForShiftable(compileNginxFormatName(format));
+}
+
 function isBlank(line: string): boolean {
   return line.trim().length === 0;
 }
@@ -105,12 +112,23 @@ export function sniffFormat(lines: readonly string[]): string {
   for (const line of lines) {
     if (isBlank(line)) continue;
     candidates.forEach((parser, k) => {
-      if (!isBadInput(parser.parse(line))) successes[k]!++;
+      if (hasShape(parser.parse(line))) successes[k]!++;
     });
     if (++seen >= SNIFF_LINES) break;
   }
   const best = leader(successes);
   return SNIFF_CANDIDATES[best < 0 ? FALLBACK_CANDIDATE : best] as string;
+}
+
+/**
+ * Whether a candidate read a line as its format: parsed, or refused only for a field longer than
+ * maxFieldLength. The field was found, so the shape matched; counted as a miss, one line with a
+ * long X-Forwarded-For (a client writes it, nginx takes 8 KiB) made `combined`, which ignores what
+ * follows the user agent, outscore `nginx-main` on a load-balanced log, and every request was then
+ * the balancer's (trusted, so never decided on).
+ */
+function hasShape(result: AccessLog | BadInput): boolean {
+  return !isBadInput(result) || result.reason === REJECT_REASONS.oversizedField;
 }
 
 /** Index of the highest count (the first on a tie), or -1 when every count is 0. */
@@ -153,7 +171,7 @@ export class AutoParser implements LineParser {
     const results = this.candidates.map((parser) => parser.parse(line, location, plain));
     if (!isBlank(line)) {
       results.forEach((result, k) => {
-        if (!isBadInput(result)) this.successes[k]!++;
+        if (hasShape(result)) this.successes[k]!++;
       });
       this.seen++;
     }

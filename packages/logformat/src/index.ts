@@ -15,6 +15,7 @@ export { type EscapeMode, unescapeValue } from './escapes.js';
 export { type FollowOptions, type FollowPosition, type FollowStats, followLogFile } from './follow.js';
 export {
   AutoParser,
+  clientCanShiftFields,
   createParser,
   FORMAT_NAMES,
   type FormatName,
@@ -26,6 +27,7 @@ export {
 export {
   type CompiledLogFormat,
   compileNginxLogFormat,
+  forwardedForShiftable,
   logsForwardedFor,
   NGINX_VARIABLES,
   NginxFormatParser,

@@ -98,6 +98,9 @@ export const NGINX_VARIABLES: Readonly<Record<string, { sink: number; field: str
   ssl_cipher: { sink: SKIP, field: '(read, not kept: no AccessLog field)' },
 };
 
+/** Characters of a `$time_local` value: `21/Jan/2024:09:30:12 +0000`. */
+const CLF_TIME_LENGTH = 26;
+
 /** One variable of a compiled format, and the literal text that must follow it. */
 interface Step {
   name: string;
@@ -252,6 +255,18 @@ export function logsForwardedFor(compiled: CompiledLogFormat): boolean {
   return compiled.steps.some((step) => step.sink === SINK.forwardedFor);
 }
 
+/**
+ * Whether a compiled format logs `$http_x_forwarded_for` unquoted with other variables after it.
+ * The client writes X-Forwarded-For: a space in it ends the value early and shifts every field
+ * after it, so a value like `66.249.66.1 HIT` makes 66.249.66.1 (a verified crawler, a victim)
+ * the rightmost hop. Quoted, or last on the line, it cannot shift anything.
+ */
+export function forwardedForShiftable(compiled: CompiledLogFormat): boolean {
+  return compiled.steps.some(
+    (step, k) => step.sink === SINK.forwardedFor && !step.quoted && k < compiled.steps.length - 1,
+  );
+}
+
 /** Parser for any nginx log_format, compiled once (see compileNginxLogFormat). */
 export class NginxFormatParser implements LineParser {
   readonly format: string;
@@ -291,6 +306,16 @@ export class NginxFormatParser implements LineParser {
         end = line.indexOf(terminator, pos);
         if (step.list) {
           while (end > pos && isInsideList(line, end, terminator)) end = line.indexOf(terminator, end + 1);
+        } else if (steps[k + 1]?.sink === SINK.timeLocal) {
+          // `$remote_user [$time_local]`: the user comes from any client's Basic header and nginx
+          // escapes neither `[` nor spaces in it: the value ends where a readable time follows.
+          const at = end + terminator.length;
+          for (let tries = 0; end >= 0 && tries < 64; tries++) {
+            const timeAt = end + terminator.length;
+            if (!Number.isNaN(this.clock.read(line, timeAt, timeAt + CLF_TIME_LENGTH))) break;
+            end = line.indexOf(terminator, end + 1);
+          }
+          if (end < 0) end = at - terminator.length; // none: the first, whose time is then rejected
         }
         if (end < 0) {
           // Truncated if the line simply stops; a mismatch if a later separator shows up anyway.
