@@ -1,5 +1,5 @@
 import { DecisionStore, storeKeys } from '@edgeguard/decisions';
-import { createKafka, createProducer } from '@edgeguard/kafka';
+import { createKafka, createProducer, stopTimeoutMs } from '@edgeguard/kafka';
 import { createLogger, Metrics } from '@edgeguard/telemetry';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
@@ -187,12 +187,21 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
     hub.closeAll();
     await app.close();
     await Promise.allSettled([feed.stop(), stopSweeper(), policyFollower?.stop(), producer.disconnect()]);
-    await redis.quit().catch(() => undefined);
+    // QUIT waits for a reply: with Redis unreachable it would wait for good.
+    if (redis.status === 'ready') await redis.quit().catch(() => undefined);
+    else redis.disconnect();
     logger.info('api stopped');
   };
   if (handleSignals) {
     const onSignal = (signal: string) => {
       logger.info({ signal }, 'stopping');
+      // Whatever still waits (Redis or Kafka unreachable), the process ends: a stop that hung
+      // for good with Redis down kept the port and never restarted.
+      const limit = stopTimeoutMs();
+      setTimeout(() => {
+        logger.error({ stopTimeoutMs: limit }, 'stop timed out (Redis or Kafka unreachable?); exiting');
+        process.exit(1);
+      }, limit).unref();
       close().then(
         () => process.exit(0),
         (error) => {

@@ -1,0 +1,44 @@
+// `edgeguard run api` stops on SIGTERM even when Redis is unreachable: its graceful close waited
+// for Redis for good (the process kept its port and an orchestrator's restart never came).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { bin, freePort } from './support/services.js';
+
+describe('the api stopping with Redis unreachable', { timeout: 120_000 }, () => {
+  it('exits within EDGEGUARD_STOP_TIMEOUT_MS of SIGTERM, saying why', async () => {
+    const child = spawn(process.execPath, [bin, 'run', 'api'], {
+      env: {
+        ...process.env,
+        REDIS_URL: 'redis://127.0.0.1:1',
+        EDGEGUARD_API_PORT: String(await freePort()),
+        EDGEGUARD_STOP_TIMEOUT_MS: '3000',
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout!.on('data', (chunk) => {
+      output += chunk;
+    });
+    child.stderr!.on('data', (chunk) => {
+      output += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const deadline = Date.now() + 60_000;
+    while (!output.includes('api listening') && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.ok(output.includes('api listening'), 'the api listens without Redis (not ready)');
+    const stoppedAt = Date.now();
+    child.kill('SIGTERM');
+    const code = await Promise.race([
+      exited,
+      new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 20_000)),
+    ]);
+    if (code === 'hung') child.kill('SIGKILL');
+    assert.notEqual(code, 'hung', 'still running 20 s after SIGTERM');
+    assert.ok(Date.now() - stoppedAt < 10_000);
+    assert.equal(code, 1);
+    assert.match(output, /stop timed out/);
+  });
+});
