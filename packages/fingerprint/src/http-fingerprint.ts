@@ -1,7 +1,7 @@
 import type { AccessLog } from '@edgeguard/schema';
 import { LRUCache } from 'lru-cache';
 import { Fnv1a64, fnv1a64Hex } from './fnv.js';
-import { classifyUserAgent, type UaInfo } from './user-agent.js';
+import { classifyUserAgent, MAX_SCANNED_UA_LENGTH, type UaInfo } from './user-agent.js';
 
 /** What a behavioural HTTP fingerprint is made of (README.md, "httpFingerprint", says why). */
 export interface HttpFingerprintParts {
@@ -57,6 +57,18 @@ const MAX_LANGUAGE_TAGS = 8;
 const MAX_HEADER_ORDER_LENGTH = 512;
 /** Fields longer than this are fingerprinted but not cached (see maxFingerprints). */
 const MAX_CACHED_FIELD_LENGTH = 512;
+
+/**
+ * The exact-UA hash: FNV-1a 64 of the UA, first 8 hex digits. Of a UA longer than
+ * MAX_SCANNED_UA_LENGTH, of its first MAX_SCANNED_UA_LENGTH characters and its length: hashing
+ * every character of a flood of 4 KB random UAs (a client writes them; nginx takes 8 KB) cost
+ * ~100 µs a request. Two such UAs that differ only past that point and have one length share a
+ * hash — a swarm would gain nothing by it (they already share the fingerprint's other parts).
+ */
+export function exactUserAgentHash(userAgent: string): string {
+  if (userAgent.length <= MAX_SCANNED_UA_LENGTH) return fnv1a64Hex(userAgent, 8);
+  return fnv1a64Hex(`${userAgent.slice(0, MAX_SCANNED_UA_LENGTH)}\u0000${userAgent.length}`, 8);
+}
 /** Separates fields in the hashed text; a control byte no normalised field contains. */
 const FIELD_SEPARATOR = 0x1f;
 
@@ -88,7 +100,7 @@ export function createHttpFingerprinter(options: HttpFingerprintOptions = {}): H
   /** Hashes the UA fields; leaves the state in `hasher`. */
   function hashUserAgent(userAgent: string | null): { ua: UaInfo; userAgentHash: string } {
     const ua = classifyUserAgent(userAgent);
-    const userAgentHash = exactUserAgent && ua.kind !== 'empty' ? fnv1a64Hex(userAgent ?? '', 8) : '';
+    const userAgentHash = exactUserAgent && ua.kind !== 'empty' ? exactUserAgentHash(userAgent ?? '') : '';
     hasher.reset().update(ua.kind);
     hasher.byte(FIELD_SEPARATOR).update(ua.family);
     hasher.byte(FIELD_SEPARATOR).update(ua.major === null ? '' : String(ua.major));

@@ -2,6 +2,7 @@ export { addressKey, fingerprintKey, prefixKey, tlsFingerprint } from './client-
 export { Fnv1a64, fnv1a64Hex } from './fnv.js';
 export {
   createHttpFingerprinter,
+  exactUserAgentHash,
   fingerprintLabel,
   type HttpFingerprinter,
   type HttpFingerprintOptions,

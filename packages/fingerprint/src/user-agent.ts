@@ -57,10 +57,13 @@ const uaCache = new LRUCache<string, UaInfo>({
 /** Classifies a UA string (cached; see {@link parseUserAgent} for the rules). */
 export function classifyUserAgent(ua: string | null): UaInfo {
   if (ua === null || ua.length === 0 || ua === '-') return EMPTY;
-  const cached = uaCache.get(ua);
+  // Only the first MAX_SCANNED_UA_LENGTH characters are read, so they are the key: a flood of
+  // long UAs that differ further on is classified once, not once per request.
+  const key = ua.length > MAX_SCANNED_UA_LENGTH ? ua.slice(0, MAX_SCANNED_UA_LENGTH) : ua;
+  const cached = uaCache.get(key);
   if (cached !== undefined) return cached;
-  const info = parseUserAgent(ua);
-  if (ua.length <= MAX_SCANNED_UA_LENGTH) uaCache.set(ua, info);
+  const info = parseUserAgent(key);
+  uaCache.set(key, info);
   return info;
 }
 

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { Fnv1a64, fnv1a64Hex } from '../src/fnv.js';
 import {
   createHttpFingerprinter,
+  exactUserAgentHash,
   fingerprintLabel,
   httpFingerprint,
   httpFingerprintParts,
@@ -180,5 +181,29 @@ describe('fingerprintLabel', () => {
 
   test('no UA says so', () => {
     assert.equal(fingerprintLabel(request(null, 'pt-br')), 'no user agent / pt-BR');
+  });
+});
+
+describe('long user agents (a client writes them)', () => {
+  const long = (tail: string, pad = 4000) => `Mozilla/5.0 (X11; Linux x86_64) ${'a'.repeat(pad)}${tail}`;
+
+  test('up to 1,024 characters the exact-UA hash is of the whole UA', () => {
+    const ua = `Mozilla/5.0 ${'b'.repeat(1000)}`;
+    assert.equal(exactUserAgentHash(ua), fnv1a64Hex(ua, 8));
+  });
+
+  test('past 1,024 characters it is of the first 1,024 and the length: bounded work, still told apart by length', () => {
+    assert.equal(
+      exactUserAgentHash(long('x')),
+      exactUserAgentHash(long('y')),
+      'differ only past 1,024: one hash',
+    );
+    assert.notEqual(exactUserAgentHash(long('x')), exactUserAgentHash(long('xx')), 'another length');
+    assert.notEqual(exactUserAgentHash(long('x')), fnv1a64Hex(long('x'), 8));
+    const fingerprinter = createHttpFingerprinter();
+    assert.equal(
+      fingerprinter.fingerprint({ userAgent: long('x'), acceptLanguage: null, headerOrder: null }),
+      fingerprinter.fingerprint({ userAgent: long('y'), acceptLanguage: null, headerOrder: null }),
+    );
   });
 });
