@@ -20,7 +20,7 @@ import { TOPICS } from '@edgeguard/pipeline';
 import { BadInput } from '@edgeguard/schema';
 import { createLogger, Metrics } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
-import type { Consumer, Kafka, Message, Producer, RecordMetadata } from 'kafkajs';
+import type { Consumer, ConsumerConfig, Kafka, Message, Producer, RecordMetadata } from 'kafkajs';
 import { edgeguard, eventually, tail, uniquePrefix } from './support/services.js';
 import { type CountingOptions, countingStage } from './support/stages.js';
 
@@ -51,11 +51,15 @@ function failingSends(kafka: Kafka, failures: number): Kafka {
   });
 }
 
-/** Hooks into a Kafka client: around every sendBatch of its producers, after every eachBatch of its consumers. */
+/**
+ * Hooks into a Kafka client: around every sendBatch of its producers, after every eachBatch of its
+ * consumers, and settings its consumers are made with instead of the caller's.
+ */
 interface Hooks {
   send?: (send: () => Promise<RecordMetadata[]>) => Promise<RecordMetadata[]>;
-  /** With the batch's last offset, once `eachBatch` returned. */
-  handled?: (lastOffset: number) => void;
+  /** With the batch's last offset, once `eachBatch` returned (kafkajs waits for a promise returned). */
+  handled?: (lastOffset: number) => void | Promise<void>;
+  consumer?: Partial<ConsumerConfig>;
 }
 
 function instrumented(kafka: Kafka, hooks: Hooks): Kafka {
@@ -69,17 +73,17 @@ function instrumented(kafka: Kafka, hooks: Hooks): Kafka {
           producer.sendBatch = (batch) => around(() => sendBatch(batch));
           return producer;
         };
-      if (property === 'consumer' && hooks.handled)
-        return (...args: Parameters<Kafka['consumer']>): Consumer => {
-          const consumer = target.consumer(...args);
+      if (property === 'consumer' && (hooks.handled || hooks.consumer))
+        return (config: ConsumerConfig): Consumer => {
+          const consumer = target.consumer({ ...config, ...hooks.consumer });
           const run = consumer.run.bind(consumer);
-          const handled = hooks.handled!;
+          const handled = hooks.handled ?? (() => undefined);
           consumer.run = (config) =>
             run({
               ...config,
               eachBatch: async (payload) => {
                 await config?.eachBatch?.(payload);
-                handled(Number(payload.batch.lastOffset()));
+                await handled(Number(payload.batch.lastOffset()));
               },
             });
           return consumer;
@@ -431,27 +435,103 @@ for (const workers of [0, 2])
 
     it('stops cleanly while a replay-restore is short of its checkpoint, and keeps that checkpoint', async () => {
       const shortPrefix = topics(`short${workers}`);
-      await shipRecords(shortPrefix, 500);
+      // 5 messages, each in a produce request (a record batch) of its own.
+      for (let i = 0; i < 5; i++) await shipRecords(shortPrefix, 100);
       const key = `${shortPrefix}checkpoint:${shortPrefix}counting:${shortPrefix}${TOPICS.accessLogs}#0`;
-      // A checkpoint past the 5 retained messages: the replay stays short of it, as one stopped
-      // mid-way does.
-      const ahead = JSON.stringify({
-        nextOffset: '9',
+      // A checkpoint at the log end (offset 5).
+      const saved = JSON.stringify({
+        nextOffset: '5',
         outSeq: 900,
         lastSeq: {},
         ended: [],
         state: null,
         savedAt: 1,
       });
-      await redis.set(key, ahead);
-      const runner = await start(shortPrefix, newKafka());
-      await eventually('the replay to reach the partition end', async () => {
-        const events = /edgeguard_events_total\{stage="counting"[^}]*\} (\d+)/.exec(await metrics.text());
-        return events && Number(events[1]) >= 500 ? true : undefined;
+      await redis.set(key, saved);
+      // One record batch per fetch; the replay is held once it processed offsets 0 and 1 (the first
+      // batch, offset 0, only restores), and stopped there, short of its checkpoint.
+      let release = () => {};
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
       });
-      await sleep(500); // a few checkpoint intervals
-      await runner.stop(); // resolves: nothing to checkpoint, Redis answers
-      assert.equal(await redis.get(key), ahead, 'the checkpoint restored from is kept');
+      let held = () => {};
+      const holding = new Promise<void>((resolve) => {
+        held = resolve;
+      });
+      const kafka = instrumented(newKafka(), {
+        consumer: { maxBytes: 1, maxBytesPerPartition: 1 },
+        handled: async (lastOffset) => {
+          if (lastOffset < 1) return;
+          held();
+          await released;
+        },
+      });
+      const runner = await start(shortPrefix, kafka);
+      await holding;
+      const events = /edgeguard_events_total\{stage="counting"[^}]*\} (\d+)/.exec(await metrics.text());
+      assert.equal(events?.[1], '200', 'the replay processed offsets 0 and 1 before the stop');
+      const stopped = runner.stop();
+      release();
+      await stopped; // resolves: nothing to checkpoint, Redis answers
+      assert.equal(await redis.get(key), saved, 'the checkpoint restored from is kept');
+    });
+
+    it('after the input topic was deleted and created again, a replay-restore sends every new output, numbered above the old ones', async () => {
+      const recreatePrefix = topics(`recreate${workers}`);
+      const env = { EDGEGUARD_TOPIC_PREFIX: recreatePrefix };
+      const input = `${recreatePrefix}${TOPICS.accessLogs}`;
+      const key = `${recreatePrefix}checkpoint:${recreatePrefix}counting:${input}#0`;
+      await shipRecords(recreatePrefix, 1000);
+      let runner = await start(recreatePrefix, newKafka());
+      await eventually('the first run checkpointed all 10 messages', async () =>
+        (JSON.parse((await redis.get(key)) ?? '{}') as { nextOffset?: string }).nextOffset === '10'
+          ? true
+          : undefined,
+      );
+      await runner.stop();
+      const old = JSON.parse((await redis.get(key))!) as { nextOffset: string; outSeq: number };
+      assert.deepEqual([old.nextOffset, old.outSeq], ['10', 1000]);
+      assert.equal((await sequencedOutputs(recreatePrefix)).length, 1000);
+      // The input topic deleted and created again, its checkpoint left in Redis: 3 new messages
+      // (offsets 0..2, the checkpoint is at 10).
+      const admin = newKafka().admin();
+      await admin.connect();
+      try {
+        await admin.deleteTopics({ topics: [input] });
+        await eventually('the input topic created again', async () => {
+          if ((await admin.listTopics()).includes(input)) return undefined;
+          const ensure = edgeguard(['topics', 'ensure', '--partitions', '1'], env);
+          return ensure.code === 0 && (await admin.listTopics()).includes(input) ? true : undefined;
+        });
+      } finally {
+        await admin.disconnect();
+      }
+      await shipRecords(recreatePrefix, 300, (i) => `/new/${i}`);
+      runner = await start(recreatePrefix, newKafka());
+      const outputs = await eventually(
+        'the 300 outputs of the new records',
+        async () => {
+          const all = await sequencedOutputs(recreatePrefix);
+          return all.filter((o) => o.path.startsWith('/new/')).length >= 300 ? all : undefined;
+        },
+        30_000,
+      );
+      await runner.stop();
+      assert.equal(outputs.length, 1300, 'each new record has one output, none was sent twice');
+      const fresh = outputs.filter((o) => o.path.startsWith('/new/'));
+      assert.ok(
+        fresh.every((o) => o.seq > old.outSeq),
+        `numbered above the old checkpoint's ${old.outSeq}: ${fresh[0]?.seq}..${fresh.at(-1)?.seq}`,
+      );
+      const kept = keptDownstream(outputs).filter((o) => o.path.startsWith('/new/'));
+      assert.deepEqual(
+        kept.map((o) => o.path).sort(),
+        Array.from({ length: 300 }, (_, i) => `/new/${i}`).sort(),
+        'a consumer downstream takes every new output',
+      );
+      // The checkpoint of the old topic was replaced by one of the new one.
+      const now = JSON.parse((await redis.get(key))!) as { nextOffset: string; outSeq: number };
+      assert.deepEqual([now.nextOffset, now.outSeq], ['3', 1300]);
     });
 
     it('replays over an unreadable checkpoint instead of stalling the partition', async () => {

@@ -18,7 +18,14 @@ export interface StageWorkerData {
 }
 
 export type WorkerRequest =
-  | { op: 'open'; req: number; task: number; partition: number; saved: ArrayBuffer | null }
+  | {
+      op: 'open';
+      req: number;
+      task: number;
+      partition: number;
+      saved: ArrayBuffer | null;
+      logEnd: string | undefined;
+    }
   | { op: 'process'; req: number; task: number; topic: string; messages: ArrayBuffer }
   | { op: 'checkpoint'; req: number; task: number }
   | { op: 'drop'; req: number; task: number };
@@ -74,7 +81,7 @@ export class StagePool implements StageTasks {
     });
   }
 
-  async open(id: number, partition: number, saved: Buffer | null): Promise<RestoreOutcome> {
+  async open(id: number, partition: number, saved: Buffer | null, logEnd?: string): Promise<RestoreOutcome> {
     let slot = this.slots[0]!;
     for (const s of this.slots) if (s.tasks.size < slot.tasks.size) slot = s;
     slot.tasks.add(id);
@@ -83,7 +90,7 @@ export class StagePool implements StageTasks {
     try {
       const reply = await this.request(
         slot,
-        { op: 'open', req: 0, task: id, partition, saved: bytes },
+        { op: 'open', req: 0, task: id, partition, saved: bytes, logEnd },
         bytes ? [bytes] : [],
       );
       return (reply as { opened: RestoreOutcome }).opened;

@@ -737,7 +737,11 @@ export class StageRunner {
     );
     // Read before the bytes go to a worker (handed over, not copied).
     const preview = saved?.subarray(0, 200).toString();
-    const opened = await this.host.open(id, partition, saved !== null && saved.length > 0 ? saved : null);
+    const checkpoint = saved !== null && saved.length > 0 ? saved : null;
+    // Where a replay starts, and the log end: a checkpoint past it is of an older incarnation of
+    // the topic (deleted and created again, or truncated), see StageTask.restore.
+    const offsets = checkpoint === null ? undefined : await this.partitionOffsets(topic, partition);
+    const opened = await this.host.open(id, partition, checkpoint, offsets?.high);
     const task: PartitionTask = {
       id,
       partition,
@@ -756,21 +760,34 @@ export class StageRunner {
       task.rewindTo = opened.nextOffset;
       this.log.info({ partition, nextOffset: opened.nextOffset }, 'state restored from checkpoint');
     } else {
-      let low: string;
-      try {
-        low = await this.firstOffset(topic, partition);
-      } catch (error) {
-        this.host.drop(id);
-        throw error;
-      }
+      const low = offsets?.low ?? '0'; // a replay has a checkpoint: offsets were fetched
       task.seekTo = low;
       task.rewindTo = low;
-      if (opened.savedOffset !== undefined) task.replayUntil = BigInt(opened.savedOffset);
+      if (opened.stale !== undefined) {
+        this.log.warn(
+          {
+            topic,
+            partition,
+            checkpoint: opened.savedOffset,
+            logEnd: offsets?.high,
+            outSeq: opened.stale.outSeq,
+          },
+          "checkpoint is past the partition's log end: it belongs to an older incarnation of the topic (deleted and created again, or truncated); replaying the partition from its start, sending every output, numbered above the checkpoint's",
+        );
+        // Replaced at the first chance: once the topic has grown past the old offset, a restart
+        // could no longer tell the stale checkpoint from one of this incarnation.
+        task.dirty = true;
+        task.lastCheckpointAt = 0;
+      } else if (opened.savedOffset !== undefined) task.replayUntil = BigInt(opened.savedOffset);
       this.log.info(
-        { partition, from: low, until: opened.savedOffset },
+        { partition, from: low, until: opened.stale === undefined ? opened.savedOffset : undefined },
         'rebuilding state by replaying the partition',
       );
-      if (opened.savedOffset !== undefined && BigInt(low) > BigInt(opened.savedOffset))
+      if (
+        opened.stale === undefined &&
+        opened.savedOffset !== undefined &&
+        BigInt(low) > BigInt(opened.savedOffset)
+      )
         this.log.warn(
           { partition, from: low, checkpoint: opened.savedOffset },
           'input the checkpoint covers is no longer retained: the state is rebuilt without it',
@@ -780,12 +797,16 @@ export class StageRunner {
     return task;
   }
 
-  /** The partition's first retained offset. */
-  private async firstOffset(topic: string, partition: number): Promise<string> {
+  /** The partition's first retained offset (`low`) and its log end offset (`high`). */
+  private async partitionOffsets(topic: string, partition: number): Promise<{ low: string; high: string }> {
     const admin = this.options.kafka.admin();
     await admin.connect();
     const offsets = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
-    return offsets.find((o) => o.partition === partition)?.low ?? '0';
+    const found = offsets.find((o) => o.partition === partition);
+    // Not guessed: a log end of 0 would take every checkpoint for one of an older topic.
+    if (found === undefined)
+      throw new Error(`the broker gave no offsets for ${topic} partition ${partition}`);
+    return { low: found.low, high: found.high };
   }
 
   /**

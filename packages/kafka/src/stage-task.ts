@@ -102,6 +102,12 @@ export interface RestoreOutcome {
   nextOffset: string;
   /** The checkpoint's offset, when it was readable (what a replay catches up to). */
   savedOffset?: string;
+  /**
+   * The checkpoint's offset is past the partition's log end: it belongs to an older incarnation of
+   * the topic (deleted and created again, or truncated). A replay that sends every output,
+   * numbered above the checkpoint's `outSeq`.
+   */
+  stale?: { outSeq: number };
 }
 
 /** Upstream sources remembered per partition (each is a stage instance: `<stage>/<partition>`). */
@@ -250,10 +256,26 @@ export class StageTask {
    * runner replays the partition from its first retained offset: stages are deterministic, so the
    * replay regenerates the same state and the same outputs with the same sequence numbers, and the
    * outputs sent before are not sent again.
+   *
+   * `logEnd` is the partition's log end offset (high watermark): a checkpoint past it was written
+   * for an older incarnation of the topic (deleted and created again, or truncated), whose offsets
+   * say nothing of this one's. Its state and offset are not used: the partition is replayed from
+   * its start and every output is sent (none of the new inputs' outputs was), numbered above the
+   * checkpoint's sequence so that consumers downstream do not drop them as already seen.
    */
-  restore(saved: string | null): RestoreOutcome {
+  restore(saved: string | null, logEnd?: string): RestoreOutcome {
     if (saved === null) return { kind: 'empty', unreadable: false, nextOffset: '0' };
     const checkpoint = parseCheckpoint(saved);
+    if (checkpoint !== null && logEnd !== undefined && BigInt(checkpoint.nextOffset) > BigInt(logEnd)) {
+      this.checkpoint.outSeq = checkpoint.outSeq;
+      return {
+        kind: 'replay',
+        unreadable: false,
+        nextOffset: '0',
+        savedOffset: checkpoint.nextOffset,
+        stale: { outSeq: checkpoint.outSeq },
+      };
+    }
     if (checkpoint !== null && checkpoint.state !== null && this.stage.restore) {
       this.stage.restore(checkpoint.state);
       this.checkpoint = checkpoint;
@@ -553,7 +575,8 @@ const always = () => true;
  * after the previous one settled.
  */
 export interface StageTasks {
-  open(id: number, partition: number, saved: Buffer | null): Promise<RestoreOutcome>;
+  /** `logEnd`: the partition's log end offset, to tell a checkpoint of an older incarnation of the topic. */
+  open(id: number, partition: number, saved: Buffer | null, logEnd?: string): Promise<RestoreOutcome>;
   /** `keepGoing` is asked before each message where the tasks run on the runner's thread. */
   process(
     id: number,
@@ -577,13 +600,13 @@ export class InlineTasks implements StageTasks {
     private readonly settings: TaskSettings,
   ) {}
 
-  async open(id: number, partition: number, saved: Buffer | null): Promise<RestoreOutcome> {
-    return this.openNow(id, partition, saved);
+  async open(id: number, partition: number, saved: Buffer | null, logEnd?: string): Promise<RestoreOutcome> {
+    return this.openNow(id, partition, saved, logEnd);
   }
 
-  openNow(id: number, partition: number, saved: Buffer | null): RestoreOutcome {
+  openNow(id: number, partition: number, saved: Buffer | null, logEnd?: string): RestoreOutcome {
     const task = new StageTask(this.factory.create(partition), partition, this.settings);
-    const outcome = task.restore(saved === null ? null : saved.toString('utf8'));
+    const outcome = task.restore(saved === null ? null : saved.toString('utf8'), logEnd);
     this.tasks.set(id, task);
     return outcome;
   }

@@ -28,7 +28,10 @@ function answer(tasks: InlineTasks, request: WorkerRequest): { reply: WorkerRepl
     case 'open': {
       const saved = request.saved === null ? null : Buffer.from(request.saved);
       return {
-        reply: { req: request.req, opened: tasks.openNow(request.task, request.partition, saved) },
+        reply: {
+          req: request.req,
+          opened: tasks.openNow(request.task, request.partition, saved, request.logEnd),
+        },
         transfer: [],
       };
     }
