@@ -91,6 +91,9 @@ describe('the API service', { timeout: 240_000 }, () => {
       assert.equal((await get('/v1/decisions?ip=192.0.2.1', temporary)).status, 200);
       const revoke = edgeguard(['keys', 'revoke', 'temporary'], env);
       assert.equal(revoke.code, 0, revoke.stderr);
+      const again = edgeguard(['keys', 'revoke', 'temporary'], env);
+      assert.equal(again.code, 2, 'a name with no active key is bad input, not a failed Redis');
+      assert.match(again.stderr, /no active key named 'temporary'/);
       const started = Date.now();
       await eventually(
         'the revoked key refused',

@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
+import { kafkaEnvironment } from '@edgeguard/kafka';
+import { Kafka, logLevel } from 'kafkajs';
 import { bin, edgeguard, uniquePrefix } from './support/services.js';
 
 describe('edgeguard tail and topics from a shell', { timeout: 120_000 }, () => {
@@ -95,5 +97,30 @@ describe('edgeguard tail and topics from a shell', { timeout: 120_000 }, () => {
       );
       assert.ok(took < 20_000, `${args.join(' ')} took ${took} ms`);
     }
+  });
+
+  it("lag lists its own deployment's groups, not those of a prefix that extends it", async () => {
+    const prefix = uniquePrefix('cli-lag');
+    const env = { EDGEGUARD_TOPIC_PREFIX: prefix };
+    assert.equal(edgeguard(['topics', 'ensure', '--partitions', '1'], env).code, 0);
+    const kafka = new Kafka({ brokers: kafkaEnvironment().brokers, logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const topic = `${prefix}decisions`;
+      for (const group of [`${prefix}decider`, `${prefix}staging.decider`])
+        await admin.setOffsets({ groupId: group, topic, partitions: [{ partition: 0, offset: '0' }] });
+    } finally {
+      await admin.disconnect();
+    }
+    const lag = edgeguard(['lag', '--json'], env);
+    assert.equal(lag.code, 0, lag.stderr);
+    const groups = new Set(
+      lag.stdout
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { group: string }).group),
+    );
+    assert.deepEqual([...groups], [`${prefix}decider`]);
   });
 });

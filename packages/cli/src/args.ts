@@ -23,6 +23,21 @@ export function parseCommandArgs<O extends OptionSpec>(
       allowPositionals: true,
       strict: true,
     });
+    // parseArgs keeps the last of a repeated flag: `decisions add --ip A --ip B` would act on B
+    // alone without a word. A flag that takes one value is given once.
+    const seen = new Set<string>();
+    for (const token of parseArgs({ args: argv, options, allowPositionals: true, strict: true, tokens: true })
+      .tokens ?? []) {
+      if (token.kind !== 'option' || options[token.name]?.multiple) continue;
+      if (seen.has(token.name))
+        throw new BadInput(
+          'bad-usage',
+          `--${token.name} given more than once`,
+          undefined,
+          `edgeguard ${command}`,
+        );
+      seen.add(token.name);
+    }
     if (parsed.positionals.length > maxPositionals) {
       throw new BadInput(
         'bad-usage',

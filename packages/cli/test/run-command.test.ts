@@ -24,4 +24,32 @@ describe('edgeguard run: usage', () => {
     assert.match(result.stdout, /--position-file FILE/);
     assert.match(result.stdout, /EDGEGUARD_SHIP_POSITION_FILE/);
   });
+
+  it('refuses a flag given twice instead of acting on the last one alone', () => {
+    const result = spawnSync(
+      process.execPath,
+      [
+        bin,
+        'decisions',
+        'add',
+        '--ip',
+        '192.0.2.1',
+        '--ip',
+        '192.0.2.2',
+        '--action',
+        'block',
+        '--duration',
+        '1h',
+        '--reason',
+        'x',
+      ],
+      {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: { ...process.env, LOG_LEVEL: 'silent', KAFKA_BROKERS: '127.0.0.1:1' },
+      },
+    );
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(result.stderr, /--ip given more than once/);
+  });
 });

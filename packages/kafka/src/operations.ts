@@ -135,12 +135,19 @@ export interface LagRow {
   lag: number;
 }
 
-/** Consumer lag of every edgeguard consumer group (those under the prefix), per partition. */
+/**
+ * Consumer lag of every edgeguard consumer group under the prefix, per partition. edgeguard's own
+ * group names (`profiler`, `store-writer`, …) hold no `.`, so a group whose name after the prefix
+ * does is another deployment's whose prefix extends this one (`edgeguard.staging.` under the
+ * default `edgeguard.`), not ours.
+ */
 export async function consumerLag(admin: Admin, prefix: string): Promise<LagRow[]> {
   const { groups } = await admin.listGroups();
   const ours = groups
     .map((g) => g.groupId)
-    .filter((g) => g.startsWith(prefix) && !g.startsWith(`${prefix}tail-`));
+    .filter(
+      (g) => g.startsWith(prefix) && !g.startsWith(`${prefix}tail-`) && !g.slice(prefix.length).includes('.'),
+    );
   const rows: LagRow[] = [];
   const highs = new Map<string, Map<number, string>>();
   for (const group of ours.sort()) {

@@ -75,8 +75,9 @@ export async function keysCommand(argv: string[]): Promise<number> {
         const name = positionals[1] ?? values.name;
         if (!name) throw usage('revoke needs the key name');
         if (!(await store.revoke(name))) {
-          process.stderr.write(`edgeguard keys: no active key named '${name}'\n`);
-          return 1;
+          // Bad input, not a failed Redis (exit 1): `keys list` shows the names.
+          process.stderr.write(`edgeguard keys: no active key named '${name}' (see edgeguard keys list)\n`);
+          return 2;
         }
         process.stdout.write(
           `revoked '${name}' (API processes stop accepting it within ${KEY_CACHE_TTL_MS / 1000} s)\n`,
