@@ -3,7 +3,7 @@ import { BadInput } from '@edgeguard/schema';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 type Parsed<O extends OptionSpec> = ReturnType<
-  typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>
+  typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true; tokens: true }>
 >;
 
 /**
@@ -17,17 +17,23 @@ export function parseCommandArgs<O extends OptionSpec>(
   maxPositionals: number,
 ): Parsed<O> {
   try {
-    const parsed = parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>({
+    const parsed = parseArgs<{
+      args: string[];
+      options: O;
+      allowPositionals: true;
+      strict: true;
+      tokens: true;
+    }>({
       args: argv,
       options,
       allowPositionals: true,
       strict: true,
+      tokens: true,
     });
     // parseArgs keeps the last of a repeated flag: `decisions add --ip A --ip B` would act on B
     // alone without a word. A flag that takes one value is given once.
     const seen = new Set<string>();
-    for (const token of parseArgs({ args: argv, options, allowPositionals: true, strict: true, tokens: true })
-      .tokens ?? []) {
+    for (const token of parsed.tokens) {
       if (token.kind !== 'option' || options[token.name]?.multiple) continue;
       if (seen.has(token.name))
         throw new BadInput(
@@ -66,5 +72,13 @@ export function workerCount(value: string): number {
       'bad-usage',
       `--workers must be a whole number from 0 to 64, not ${JSON.stringify(value)}`,
     );
+  return n;
+}
+
+/** A whole-number flag, written as digits only (`1e3`, `1.0`, `-1` are refused), at least `min`. */
+export function wholeNumber(text: string, flag: string, min = 0): number {
+  const n = /^\d{1,15}$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!(n >= min))
+    throw new BadInput('bad-usage', `${flag}: expected a whole number ≥ ${min}, got '${text}'`);
   return n;
 }

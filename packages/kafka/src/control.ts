@@ -185,9 +185,10 @@ export function allowEntry(input: {
   /** Allow a range wider than WIDEST_MANUAL_RANGE. */
   force?: boolean;
 }): AllowEntry {
-  const cidr = allowKey(String(input.cidr ?? ''));
-  const wide = tooWide(parseExactCidr(cidr), input.force);
+  const parsed = allowCidr(String(input.cidr ?? ''));
+  const wide = tooWide(parsed, input.force);
   if (wide) throw new BadInput('bad-allow-entry', `cidr: ${wide}`, 'cidr');
+  const cidr = parsed.text;
   const now = Math.floor(input.now ?? Date.now());
   let comment: string;
   let expiresAt: number | null = null;
@@ -203,8 +204,13 @@ export function allowEntry(input: {
 
 /** The canonical CIDR text of an address or CIDR (the allowlist topic's key). */
 export function allowKey(cidrOrIp: string): string {
+  return allowCidr(cidrOrIp).text;
+}
+
+/** An allowlist address or CIDR, exact (no bits after its prefix length); BadInput `bad-allow-entry`. */
+function allowCidr(cidrOrIp: string): Cidr {
   try {
-    return parseExactCidr(cidrOrIp).text;
+    return parseExactCidr(cidrOrIp);
   } catch (error) {
     throw new BadInput('bad-allow-entry', `cidr: ${(error as Error).message}`, 'cidr');
   }

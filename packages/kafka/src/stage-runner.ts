@@ -2,7 +2,7 @@ import { type StageFactory, TOPICS } from '@edgeguard/pipeline';
 import type { Logger, Metrics } from '@edgeguard/telemetry';
 import type { Redis } from 'ioredis';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
-import { createProducer } from './client.js';
+import { createProducer, within } from './client.js';
 import { HEADERS } from './codec.js';
 import { StagePool, type StageRecipe } from './stage-pool.js';
 import {
@@ -245,19 +245,7 @@ export class StageRunner {
 
   /** A Redis command of the runner, given up on (rejected) after `redisTimeoutMs`. */
   private redisCall<T>(command: Promise<T>, what: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new Error(
-              `${what}: Redis at ${this.storeAddress} did not answer within ${this.redisTimeoutMs} ms`,
-            ),
-          ),
-        this.redisTimeoutMs,
-      );
-    });
-    return Promise.race([command, timeout]).finally(() => clearTimeout(timer));
+    return within(this.redisTimeoutMs, command, `${what}: Redis at ${this.storeAddress}`, () => undefined);
   }
 
   /** The checkpoint store's state changed: `why` it is unreachable, or null (answering). */

@@ -4,7 +4,7 @@ import type { Logger } from '@edgeguard/telemetry';
 import { createLogger, Metrics, startHealthServer } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
 import type { Admin, Kafka } from 'kafkajs';
-import { createKafka, within } from './client.js';
+import { connectAdmin, createKafka, within } from './client.js';
 import { type KafkaEnvironment, kafkaEnvironment } from './environment.js';
 import type { StageRecipe } from './stage-pool.js';
 import { StageRunner } from './stage-runner.js';
@@ -117,6 +117,34 @@ export function startupTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 /**
+ * SIGTERM/SIGINT run `stop`, then the process exits: 0 when it resolved, 1 when it rejected or has
+ * not settled within EDGEGUARD_STOP_TIMEOUT_MS (whatever still waits: Redis or Kafka unreachable).
+ * The stage services and the api share it.
+ */
+export function exitOnStopSignals(logger: Logger, stop: () => Promise<void>): void {
+  const limit = stopTimeoutMs();
+  const onSignal = (signal: string) => {
+    logger.info({ signal }, 'signal received: stopping');
+    setTimeout(() => {
+      logger.fatal(
+        { stopTimeoutMs: limit },
+        'stop timed out (EDGEGUARD_STOP_TIMEOUT_MS; Redis or Kafka unreachable?): exiting',
+      );
+      process.exit(1);
+    }, limit).unref();
+    stop().then(
+      () => process.exit(0),
+      (error: Error) => {
+        logger.error({ error: error.message }, 'unclean stop');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+}
+
+/**
  * Startup check: Redis answers a PING and the admin client reaches a broker, both within `ms`
  * (together, not one after the other). Otherwise one error naming each that did not, and where;
  * kafkajs alone retried for about two minutes and then named only the last broker's socket error.
@@ -137,7 +165,7 @@ async function checkReachable(
   const results = await Promise.allSettled([
     // A PING waits through ioredis' reconnects (maxRetriesPerRequest: null) until Redis answers.
     within(ms, redis.ping(), `Redis at ${host}:${port} (REDIS_URL)`, () => redisError),
-    within(ms, admin.connect(), `Kafka at ${environment.brokers.join(',')} (KAFKA_BROKERS)`, () => undefined),
+    connectAdmin(admin, environment.brokers, ms),
   ]);
   redis.off('error', onError);
   const failures = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
@@ -246,22 +274,6 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
     })();
     return stopping;
   };
-  const stopLimit = stopTimeoutMs();
-  const onSignal = (signal: string) => {
-    logger.info({ signal }, 'signal received');
-    setTimeout(() => {
-      logger.fatal({ stopTimeoutMs: stopLimit }, 'did not stop in time (EDGEGUARD_STOP_TIMEOUT_MS): exiting');
-      process.exit(1);
-    }, stopLimit).unref();
-    stop().then(
-      () => process.exit(0),
-      (error: Error) => {
-        logger.error({ error: error.message }, 'unclean stop');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
+  exitOnStopSignals(logger, stop);
   options.onStarted?.({ stop, healthPort: health.port });
 }

@@ -90,7 +90,7 @@ export function followLogFile(
   const maxLineBytes = 4 * (options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH);
   return {
     stats,
-    batches: splitLines(followBytes(path, options, stats, at), maxLineBytes),
+    batches: splitLines(followBytes(path, options, maxLineBytes, stats, at), maxLineBytes),
     position: (taken = false) => {
       const position = taken ? (at.handedOut ?? at.position) : at.position;
       return position ? { ...position } : null;
@@ -129,12 +129,12 @@ async function afterLastLine(handle: FileHandle, size: number, window: number): 
 async function* followBytes(
   path: string,
   options: FollowOptions,
+  maxLineBytes: number,
   stats: FollowStats,
   at: { position: FollowPosition | null; handedOut: FollowPosition | null },
 ): AsyncGenerator<Buffer> {
   const pollMs = options.pollMs ?? 250;
   const chunkBytes = options.chunkBytes ?? 1024 * 1024;
-  const maxLineBytes = 4 * (options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH);
   const signal = options.signal;
   let handle: FileHandle | null = null;
   let dev = -1;
@@ -165,7 +165,7 @@ async function* followBytes(
             if (rotated) opened = rotated;
             else stats.resumeLost = true;
           }
-          startAt = opened === path && stats.resumeLost ? 'start' : resume.offset;
+          startAt = stats.resumeLost ? 'start' : resume.offset;
           resume = null;
         }
         try {

@@ -309,13 +309,13 @@ export class NginxFormatParser implements LineParser {
         } else if (steps[k + 1]?.sink === SINK.timeLocal) {
           // `$remote_user [$time_local]`: the user comes from any client's Basic header and nginx
           // escapes neither `[` nor spaces in it: the value ends where a readable time follows.
-          const at = end + terminator.length;
+          const first = end;
           for (let tries = 0; end >= 0 && tries < 64; tries++) {
             const timeAt = end + terminator.length;
             if (!Number.isNaN(this.clock.read(line, timeAt, timeAt + CLF_TIME_LENGTH))) break;
             end = line.indexOf(terminator, end + 1);
           }
-          if (end < 0) end = at - terminator.length; // none: the first, whose time is then rejected
+          if (end < 0) end = first; // none: the first, whose time is then rejected
         }
         if (end < 0) {
           // Truncated if the line simply stops; a mismatch if a later separator shows up anyway.

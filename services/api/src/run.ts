@@ -1,5 +1,5 @@
 import { DecisionStore, storeKeys } from '@edgeguard/decisions';
-import { createKafka, createProducer, stopTimeoutMs } from '@edgeguard/kafka';
+import { createKafka, createProducer, exitOnStopSignals } from '@edgeguard/kafka';
 import { createLogger, Metrics } from '@edgeguard/telemetry';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
@@ -192,26 +192,6 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
     else redis.disconnect();
     logger.info('api stopped');
   };
-  if (handleSignals) {
-    const onSignal = (signal: string) => {
-      logger.info({ signal }, 'stopping');
-      // Whatever still waits (Redis or Kafka unreachable), the process ends: a stop that hung
-      // for good with Redis down kept the port and never restarted.
-      const limit = stopTimeoutMs();
-      setTimeout(() => {
-        logger.error({ stopTimeoutMs: limit }, 'stop timed out (Redis or Kafka unreachable?); exiting');
-        process.exit(1);
-      }, limit).unref();
-      close().then(
-        () => process.exit(0),
-        (error) => {
-          logger.error({ err: error }, 'unclean stop');
-          process.exit(1);
-        },
-      );
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-  }
+  if (handleSignals) exitOnStopSignals(logger, close);
   return { app, port, close };
 }

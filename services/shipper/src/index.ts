@@ -299,7 +299,7 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
         await shipLines(batch);
         if (follower) {
           await out.flush(); // a followed file: ship what arrived, now
-          await follower.acknowledged(false);
+          follower.afterBatch();
         }
         await paced();
         if (options.signal?.aborted) break;
@@ -309,7 +309,7 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
         await out.end(clockGuard.newest ?? 0);
       } else {
         await out.flush(); // followed: no end of input
-        await follower!.acknowledged(true);
+        await follower!.finish();
       }
     }
   } finally {
@@ -388,7 +388,8 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
     const timer = file ? setInterval(() => void save(), options.positionSaveMs ?? 1000) : null;
     timer?.unref();
     let reported = false;
-    const acknowledged = async (final: boolean): Promise<void> => {
+    /** After each batch shipped: says once how a resume went (known once the file is open). */
+    const afterBatch = (): void => {
       if (!reported && (follower.stats.resumedFrom || follower.stats.resumeLost)) {
         reported = true;
         if (follower.stats.resumeLost)
@@ -402,14 +403,16 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
             'rotated while down: reading the rest of the old file first',
           );
       }
-      if (!final) return;
+    };
+    /** At a clean stop: the last save, the batch it took last included (it was shipped and acknowledged). */
+    const finish = async (): Promise<void> => {
       stopSaving();
-      await save(true); // stopped after shipping the last batch it took: that one is acknowledged too
+      await save(true);
     };
     stopSaving = () => {
       if (timer) clearInterval(timer);
     };
-    return { batches: follower.batches, acknowledged };
+    return { batches: follower.batches, afterBatch, finish };
   }
 
   /**

@@ -1,9 +1,8 @@
 import { loadConfig, validateConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
 import { ship } from '@edgeguard/service-shipper';
-import { parseCommandArgs, workerCount } from '../args.js';
+import { parseCommandArgs, wholeNumber, workerCount } from '../args.js';
 import { EXIT_INPUT_CUT_SHORT } from '../exit-codes.js';
-import { wholeNumber } from './topics.js';
 
 export const shipHelp = `Usage: edgeguard ship <file|-> [--rate N] [--workers N] [--format NAME] [--trusted-proxies CIDRS] [--config FILE]
 

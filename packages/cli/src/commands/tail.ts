@@ -1,8 +1,7 @@
 import { createKafka, kafkaEnvironment, tailTopic } from '@edgeguard/kafka';
 import { BadInput } from '@edgeguard/schema';
 import { createLogger } from '@edgeguard/telemetry';
-import { parseCommandArgs } from '../args.js';
-import { wholeNumber } from './topics.js';
+import { parseCommandArgs, wholeNumber } from '../args.js';
 
 export const tailHelp = `Usage: edgeguard tail --topic NAME [--from-beginning] [--idle-exit SECONDS]
 

@@ -8,7 +8,7 @@ import {
 } from '@edgeguard/kafka';
 import { BadInput } from '@edgeguard/schema';
 import { createLogger } from '@edgeguard/telemetry';
-import { parseCommandArgs } from '../args.js';
+import { parseCommandArgs, wholeNumber } from '../args.js';
 
 export const topicsHelp = `Usage: edgeguard topics ensure [--partitions N] [--replication-factor N]
        edgeguard topics list
@@ -71,12 +71,4 @@ export async function topicsCommand(argv: string[]): Promise<number> {
   } finally {
     await admin.disconnect();
   }
-}
-
-/** A whole-number flag, written as digits only (`1e3`, `1.0`, `-1` are refused), at least `min`. */
-export function wholeNumber(text: string, flag: string, min = 0): number {
-  const n = /^\d{1,15}$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
-  if (!(n >= min))
-    throw new BadInput('bad-usage', `${flag}: expected a whole number ≥ ${min}, got '${text}'`);
-  return n;
 }
