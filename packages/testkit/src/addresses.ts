@@ -7,10 +7,12 @@
 import type { Rng } from './rng.js';
 
 /**
- * Googlebot: 66.249.64.0/19 is the range most Googlebot requests come from, per the published
- * googlebot.json list (https://developers.google.com/search/docs/crawling-indexing/verifying-googlebot).
+ * Googlebot: 66.249.64.0/20, the block that covers most of the ranges in Google's published
+ * googlebot.json (https://developers.google.com/search/docs/crawling-indexing/verifying-googlebot)
+ * and the one the detector's verified-crawler list holds whole. The wider 66.249.64.0/19 is not
+ * all Googlebot's: an address drawn from its upper half is, to the detector, an impostor.
  */
-export const GOOGLEBOT_RANGES = ['66.249.64.0/19'] as const;
+export const GOOGLEBOT_RANGES = ['66.249.64.0/20'] as const;
 
 /**
  * Bingbot: ranges listed in Bing's published bingbot.json

@@ -158,7 +158,7 @@ describe('crawler and fake-crawler', () => {
     assert.ok(crawlers.length >= 2);
     for (const { label, lines: own } of crawlers) {
       const google = own[0]?.userAgent?.includes('Googlebot');
-      const ranges = google ? ['66.249.64.0/19'] : ['157.55.39.0/24', '207.46.13.0/24', '40.77.167.0/24'];
+      const ranges = google ? ['66.249.64.0/20'] : ['157.55.39.0/24', '207.46.13.0/24', '40.77.167.0/24'];
       assert.ok(
         ranges.some((range) => inIPv4Range(label.ip, range)),
         `${label.ip} outside ${ranges}`,
