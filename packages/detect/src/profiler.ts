@@ -56,6 +56,8 @@ import {
 const SIGNAL_PATHS = 8;
 
 /** Whole-second gaps whose decay factors are precomputed. */
+/** Logged characters that key a request that was not HTTP (`\x16\x03\x01\x02\x00\x01`: 6 bytes). */
+const NON_HTTP_KIND_LENGTH = 24;
 const DECAY_TABLE_SECONDS = 600;
 
 /**
@@ -1169,7 +1171,14 @@ export class Profiler implements SlotAttachments {
     // Path facts, cached for a client repeating its last path. The content-key hash tells a new
     // path (what follows depends on the path only through this hash: the facts cache is keyed by
     // it too), so the profile keeps no copy of the path and compares no text.
-    const contentState = hashContentState(log.host, log.path);
+    // A request that was not HTTP (no method) is keyed by how it starts: one kind of probe counts
+    // once however often it is retried (a TLS handshake's random bytes come after its first 6).
+    const contentState = hashContentState(
+      log.host,
+      log.method === '' && log.path.length > NON_HTTP_KIND_LENGTH
+        ? log.path.slice(0, NON_HTTP_KIND_LENGTH)
+        : log.path,
+    );
     const hash = hashFinish(contentState);
     let pathEntry = client.pathEntry;
     if (hash !== client.pathHash) {
@@ -1245,7 +1254,8 @@ export class Profiler implements SlotAttachments {
     const sensitive = (flags & SENSITIVE) !== 0 && !repeat;
     addTo(v, o + M_SENSITIVE, sensitive ? wMedium : 0);
 
-    this.addContent(log, pathEntry, flags, pathSeen, bust);
+    // A request that was not HTTP (no method) asked for no content.
+    if (log.method !== '') this.addContent(log, pathEntry, flags, pathSeen, bust);
 
     // Evaluate the client's rules now and then, not on every request; what is left waits for the
     // flush.

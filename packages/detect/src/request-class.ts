@@ -83,6 +83,10 @@ export class RequestClassifier {
     if (pathSensitive || (!pathIsAsset && queryMayProbe && this.sensitive.probeMatches(log.query!))) {
       flags |= SENSITIVE;
     }
+    // Not an HTTP request (no method; the path holds what was sent: a TLS handshake or a RAT
+    // probe on the HTTP port, a lone word): a probe. Not `-` or nothing, which a browser's unused
+    // preconnection also leaves in some servers' logs.
+    if (log.method === '' && log.path.length > 1) flags |= SENSITIVE;
     if (log.method === 'POST' && this.isLoginPath(log.path)) {
       flags |= LOGIN_POST;
       if (status === 401 || status === 403) flags |= AUTH_FAILURE;

@@ -10,7 +10,12 @@ import {
   resolveOptions,
 } from './parser.js';
 import { quoteExcerpt, REJECT_REASONS, type RejectReason, reject, tooFarAhead } from './reasons.js';
-import { applyRequestLine, applyRequestLineAt, hostOfAuthority } from './request-line.js';
+import {
+  applyNonHttpRequest,
+  applyRequestLine,
+  applyRequestLineAt,
+  hostOfAuthority,
+} from './request-line.js';
 import { ClfTimeReader, isTooFarAhead } from './time.js';
 
 /** The fixed formats built on the Common Log Format. */
@@ -165,14 +170,7 @@ export class ClfParser implements LineParser {
       request === null
         ? applyRequestLineAt(line, requestStart, requestEnd, record, false)
         : applyRequestLine(request, record, request.length !== requestEnd - requestStart);
-    if (!requestRead) {
-      return reject(
-        REJECT_REASONS.badRequest,
-        `request line ${quoteExcerpt(request ?? line.slice(requestStart, requestEnd))} is not "METHOD target [HTTP/x]"`,
-        'request',
-        location,
-      );
-    }
+    if (!requestRead) applyNonHttpRequest(record, line.slice(requestStart, requestEnd));
 
     let pos = requestEnd + 1;
     if (line.charCodeAt(pos) !== 32) return this.shape(line, pos, 'status', location);

@@ -11,7 +11,12 @@ import {
   resolveOptions,
 } from './parser.js';
 import { quoteExcerpt, REJECT_REASONS, reject, tooFarAhead } from './reasons.js';
-import { applyRequestLine, applyRequestTarget, hostOfAuthority } from './request-line.js';
+import {
+  applyNonHttpRequest,
+  applyRequestLine,
+  applyRequestTarget,
+  hostOfAuthority,
+} from './request-line.js';
 import {
   ClfTimeReader,
   isTooFarAhead,
@@ -385,12 +390,7 @@ export class NginxFormatParser implements LineParser {
       const request = this.text(line, SINK.request, backslashAt);
       const unescaped = request.length !== ends[SINK.request]! - starts[SINK.request]!;
       if (!applyRequestLine(request, record, unescaped)) {
-        return reject(
-          REJECT_REASONS.badRequest,
-          `request line ${quoteExcerpt(request)} is not "METHOD target [HTTP/x]"`,
-          'request',
-          location,
-        );
+        applyNonHttpRequest(record, line.slice(starts[SINK.request]!, ends[SINK.request]!));
       }
     } else {
       const method = this.optional(line, SINK.requestMethod, backslashAt);

@@ -197,6 +197,21 @@ function protocolOf(text: string, start: number, end: number): string {
 }
 
 /**
+ * A request field that is not an HTTP request line (what applyRequestLine refuses): kept as a
+ * request with no method and the field, as logged (escapes not undone), for its path. The line
+ * itself is sound — the server answered the client (nginx: 400) and logged what it received — and
+ * a client that sends TLS handshakes or RAT probes to the HTTP port is probing: fail2ban's
+ * nginx-bad-request and CrowdSec's http-probing both count such requests (../shared/data
+ * fail2ban-http-tests/logs/nginx-bad-request, crowdsec-hub-tests/tests/nginx-http-malformed).
+ */
+export function applyNonHttpRequest(record: AccessLog, logged: string): void {
+  record.method = '';
+  record.path = logged;
+  record.query = null;
+  record.protocol = null;
+}
+
+/**
  * Reads `METHOD target PROTOCOL` (or HTTP/0.9's `METHOD target`) into the record. False for
  * `-`, a single word (`HELP`), a method that is not a token, or (when `checkControl`, i.e. the
  * text came out of unescaping) control characters: binary noise such as a TLS handshake sent to

@@ -172,6 +172,18 @@ describe('nginx log_format: syntax', () => {
     assert.equal(record.referer, null);
   });
 
+  it('keeps a $request that is not an HTTP request line as a request with no method, the field as logged', () => {
+    const parser = createParser('nginx:\'$remote_addr [$time_local] "$request" $status "$http_user_agent"\'');
+    const record = parsed(
+      parser,
+      '192.0.2.1 [21/Jan/2024:09:30:12 +0000] "\\x16\\x03\\x01\\x02\\x00" 400 "-"',
+    );
+    assert.equal(record.method, '');
+    assert.equal(record.path, '\\x16\\x03\\x01\\x02\\x00');
+    assert.equal(record.status, 400);
+    assert.equal(parsed(parser, '192.0.2.1 [21/Jan/2024:09:30:12 +0000] "-" 400 "-"').path, '-');
+  });
+
   it('reads escape=json formats', () => {
     const parser = createParser(
       'nginx:escape=json \'{"ip":"$remote_addr","t":"$time_iso8601","r":"$request","s":$status,"ua":"$http_user_agent"}\'',

@@ -27,6 +27,8 @@ interface Line {
   ip: string;
   method?: string;
   path: string;
+  /** The request field as logged when it is not an HTTP request line (`method` and `path` unused). */
+  raw?: string;
   status?: number;
   bytes?: number;
   referer?: string;
@@ -41,7 +43,8 @@ function timeLocal(ms: number): string {
 }
 
 function combined(l: Line): string {
-  return `${l.ip} - - [${timeLocal(l.at)}] "${l.method ?? 'GET'} ${l.path} HTTP/1.1" ${l.status ?? 200} ${l.bytes ?? 5120} "${l.referer ?? '-'}" "${l.ua}"`;
+  const request = l.raw ?? `${l.method ?? 'GET'} ${l.path} HTTP/1.1`;
+  return `${l.ip} - - [${timeLocal(l.at)}] "${request}" ${l.status ?? 200} ${l.bytes ?? 5120} "${l.referer ?? '-'}" "${l.ua}"`;
 }
 
 function nginxMain(l: Line): string {
@@ -478,6 +481,61 @@ write(
     must: [],
     mustNot: ['ip:*', 'fp:*'],
     verdicts: { '198.51.100.27': 'allow', '94.130.219.236': 'allow' },
+  });
+}
+
+// 16. Requests that are not HTTP: a scanner tries other protocols on the HTTP port (nginx logs
+// what it received, escaped, with a 400); a person's browser leaves `-` lines (preconnections
+// it never used) and a misconfigured client retries a TLS handshake on the plain port.
+{
+  // A TLS ClientHello as nginx logs it: the same first bytes, then the random ones.
+  const hello = (n: number) =>
+    `\\x16\\x03\\x01\\x02\\x00\\x01\\x00\\x01\\xFC\\x03\\x03\\x${(16 + n).toString(16).toUpperCase()}\\x9A\\x${(32 + 3 * n).toString(16).toUpperCase()}`;
+  const probes = [
+    hello(0),
+    '\\x03\\x00\\x00/*\\xE0\\x00\\x00\\x00\\x00\\x00Cookie: mstshash=Administr',
+    'SSH-2.0-Go',
+    'HELP',
+    'Gh0st\\xAD\\x00\\x00\\x00\\xE0\\x00\\x00\\x00x\\x9CKS',
+    'batman',
+  ];
+  const lines: Line[] = [
+    ...probes.map((raw, i) => ({
+      at: 4_000 + i * 700,
+      ip: '192.0.2.91',
+      path: '',
+      raw,
+      status: 400,
+      bytes: 157,
+      ua: '-',
+    })),
+    ...human('198.51.100.31'),
+    ...[0, 41_000, 83_000].map((at) => ({
+      at: at + 9_000,
+      ip: '198.51.100.31',
+      path: '',
+      raw: '-',
+      status: 400,
+      bytes: 0,
+      ua: '-',
+    })),
+    ...Array.from({ length: 6 }, (_, i) => ({
+      at: 2_000 + i * 20_000,
+      ip: '198.51.100.32',
+      path: '',
+      raw: hello(i + 1),
+      status: 400,
+      bytes: 157,
+      ua: '-',
+    })),
+  ];
+  write('non-http-probes', lines, {
+    description:
+      'One address sends six kinds of non-HTTP probes (TLS, RDP, SSH, Gh0st, lone words) to the HTTP port; a person leaves "-" lines; a misconfigured client retries one TLS handshake: only the prober is a scanner.',
+    format: 'combined',
+    must: [{ key: 'ip:192.0.2.91', action: 'block', reason: 'scanner' }],
+    mustNot: ['ip:198.51.100.31', 'ip:198.51.100.32', 'fp:*', 'range:*'],
+    verdicts: { '192.0.2.91': 'block', '198.51.100.31': 'allow', '198.51.100.32': 'allow' },
   });
 }
 

@@ -13,11 +13,13 @@ const hub = new URL('../../../../shared/data/crowdsec-hub-tests/', import.meta.u
 const BEHAVIOURAL = [
   'apache-http-probing',
   'apache2-http-sensitive-files',
+  'apache2-malformed',
   'http-bf-wordpress-bf',
   'http-dos-bypass-cache',
   'http-dos-random-uri',
   'http-dos-switching-ua',
   'nginx-http-backdoor',
+  'nginx-http-malformed',
   'nginx-http-path-traversal',
   'nginx-http-sensitive-files',
   'nginx-http-sqli-probing',

@@ -12,17 +12,11 @@ import { crowdsecScenarios, runScenarios } from './crowdsec-model.js';
 const hub = new URL('../../../../shared/data/crowdsec-hub-tests/', import.meta.url);
 
 /**
- * Where the model cannot see what CrowdSec sees, because edgeguard's parser keeps less: request
- * lines that are not HTTP (TLS handshakes and RAT probes sent to port 80) are rejected as bad
- * lines, not passed on as requests (CrowdSec's http-probing counts their 400s); an absolute-form
- * target (`GET http://host/x`, an open-proxy probe) becomes host and path, so the scheme
- * http-open-proxy looks for is gone.
+ * Where the model cannot see what CrowdSec sees, because edgeguard's parser keeps less: an
+ * absolute-form target (`GET http://host/x`, an open-proxy probe) becomes host and path, so the
+ * scheme http-open-proxy looks for is gone.
  */
-const NOT_MODELLED = new Set([
-  'apache2-malformed:http-probing',
-  'nginx-http-malformed:http-probing',
-  'nginx-http-open-proxy:http-open-proxy',
-]);
+const NOT_MODELLED = new Set(['nginx-http-open-proxy:http-open-proxy']);
 
 interface HubTest {
   test: string;

@@ -18,6 +18,10 @@ export interface AccessLog {
   clientAddress: string;
   /** TCP peer as logged (`$remote_addr`); null when the format only has the client. */
   peerAddress: string | null;
+  /**
+   * The request method; '' when the request field was not an HTTP request line (binary sent to
+   * the HTTP port, a lone word, `-` for none): then `path` holds that field as logged.
+   */
   method: string;
   host: string | null;
   path: string;
