@@ -46,6 +46,7 @@ export const RULES = [
   { reason: 'scraper', signal: 'newPages' },
   { reason: 'scanner', signal: 'errorRatio' },
   { reason: 'flood', signal: 'requestsPerSecond' },
+  { reason: 'scanner', signal: 'scannerUserAgentRequests' },
   { reason: 'ua-mismatch', signal: 'assetShare' },
   { reason: 'no-referer', signal: 'refererShare' },
   { reason: 'timing-regularity', signal: 'interArrivalVariation' },
@@ -58,9 +59,10 @@ const R_REPETITION = 4;
 const R_SCRAPER = 5;
 const R_ERRORS = 6;
 const R_FLOOD = 7;
-const R_UA_MISMATCH = 8;
-const R_NO_REFERER = 9;
-const R_TIMING = 10;
+const R_SCANNER_TOOL = 8;
+const R_UA_MISMATCH = 9;
+const R_NO_REFERER = 10;
+const R_TIMING = 11;
 const RULE_COUNT = RULES.length;
 /** `none`, then each rule's reason: by `reasonRule + 1`. */
 const REASONS: readonly string[] = ['none', ...RULES.map((rule) => rule.reason)];
@@ -75,6 +77,8 @@ export interface ClientTraits {
   browserClaim: boolean;
   /** The UA claims a crawler its published ranges do not confirm. */
   unverifiedCrawler: boolean;
+  /** The UA names a vulnerability scanner or fuzzer (`client.scanner.toolFamilies`). */
+  scannerTool: boolean;
   /** Inter-arrival statistics (ms): exponentially weighted mean and variance, and how many. */
   interArrivalMean: number;
   interArrivalVariance: number;
@@ -200,6 +204,16 @@ export function scoreClient(
     pick(scanStrong, scan.strongPoints, scan.points),
     sensitive,
     pick(scanStrong, scan.strongHits, scan.minHits),
+  );
+
+  // Scanner by name: a UA that declares a vulnerability scanner or fuzzer.
+  fireIf(
+    out,
+    R_SCANNER_TOOL,
+    traits.scannerTool && requests >= scan.toolMinRequests,
+    scan.strongPoints,
+    requests,
+    scan.toolMinRequests,
   );
 
   // Fake crawler: claims a crawler its ranges deny, at volume.

@@ -151,6 +151,30 @@ export const defaultDetectConfig = {
       minErrorRatio: 0.6,
       minErrorRequests: 19.5,
       errorPoints: 2,
+      /**
+       * Or: the user agent names a vulnerability scanner or fuzzer (its family as the fingerprint
+       * package's classifier reports it), at `toolMinRequests` requests (decayed, medium window):
+       * `strongPoints`. An authorised scan is allowlisted by address.
+       */
+      toolFamilies: [
+        'zgrab',
+        'masscan',
+        'Nmap',
+        'Nikto',
+        'sqlmap',
+        'Nuclei',
+        'WPScan',
+        'gobuster',
+        'DirBuster',
+        'ffuf',
+        'feroxbuster',
+        'Wfuzz',
+        'WhatWeb',
+        'Acunetix',
+        'OpenVAS',
+        'LeakIX',
+      ],
+      toolMinRequests: 1.5,
     },
     /** Scraper: many distinct pages fast, no assets. */
     scraper: {

@@ -210,6 +210,8 @@ const F_HUMAN_COUNTED = 128;
 const F_FLAGGED_COUNTED = 256;
 /** The UA declares a crawler and the crawler's published ranges hold the address. */
 const F_VERIFIED_CRAWLER = 512;
+/** The UA names a vulnerability scanner or fuzzer. */
+const F_SCANNER_TOOL = 1024;
 // Per slot (one packed array, T_STRIDE entries per slot): texts, and the objects the client counts
 // in (its prefix's entry, its fingerprint's accumulator, its last path's entry).
 const T_IP = 0;
@@ -583,6 +585,12 @@ class ClientProfile implements ClientTraits {
   set crawlerClaim(v: boolean) {
     this.setFlag(F_CRAWLER_CLAIM, v);
   }
+  get scannerTool(): boolean {
+    return this.flag(F_SCANNER_TOOL);
+  }
+  set scannerTool(v: boolean) {
+    this.setFlag(F_SCANNER_TOOL, v);
+  }
   get unverifiedCrawler(): boolean {
     return this.flag(F_UNVERIFIED_CRAWLER);
   }
@@ -792,6 +800,8 @@ class UserAgentEntry {
     readonly crawlerClaim: boolean,
     /** The declared crawler's name (to verify against the client's address). */
     readonly crawler: string | null,
+    /** It names a vulnerability scanner or fuzzer. */
+    readonly scannerTool: boolean,
   ) {}
 }
 
@@ -933,6 +943,8 @@ export class Profiler implements SlotAttachments {
   /** The client being worked on (a view on the store; see ClientProfile). */
   private readonly view: ClientProfile;
   private readonly classifier: RequestClassifier;
+  /** `client.scanner.toolFamilies`. */
+  private readonly scannerTools: ReadonlySet<string>;
   private readonly score = new ClientScore();
   private readonly maxClients: number;
   private readonly recentPaths: number;
@@ -1050,6 +1062,7 @@ export class Profiler implements SlotAttachments {
     this.view = new ClientProfile(this.store);
     this.clients = new ClockTable<string, number>(this.maxClients, undefined, this.addresses);
     this.classifier = new RequestClassifier(config);
+    this.scannerTools = new Set(config.client.scanner.toolFamilies);
     // Filled by push: a packed array (one made by `new Array(n)` stays holey).
     for (let k = 0; k < 1 << PATH_CACHE_BITS; k++) this.pathCache.push(null);
     this.ipv4PrefixShift = ipv4PrefixShift(deps.ipv4PrefixBits);
@@ -1365,6 +1378,7 @@ export class Profiler implements SlotAttachments {
     if (log.userAgent !== client.userAgent) {
       client.browserClaim = entry.browserClaim;
       client.crawlerClaim = entry.crawlerClaim;
+      client.scannerTool = entry.scannerTool;
       const verification =
         entry.crawler === null ? null : this.deps.verifyCrawlerClaim(entry.crawler, client.ip);
       client.unverifiedCrawler = verification === 'unverified';
@@ -1404,6 +1418,7 @@ export class Profiler implements SlotAttachments {
         ua.kind === 'browser',
         crawlerClaim,
         crawlerClaim ? ua.crawler : null,
+        ua.kind === 'tool' && this.scannerTools.has(ua.family),
       );
       if (entry.userAgent === null) {
         this.noUserAgent = entry;

@@ -539,4 +539,43 @@ write(
   });
 }
 
+// 17. A scanner that names itself: Nikto and Nuclei fetch ordinary pages (nothing on the sensitive
+// lists); curl, a tool but no scanner, fetches the same pages; an authorised Nmap scan comes
+// from an allowlisted address.
+{
+  const pages = ['/', '/products/12', '/cart', '/category/shoes'];
+  const fetch = (ip: string, ua: string, from: number): Line[] =>
+    pages.map((path, i) => ({ at: from + i * 1_500, ip, path, status: 200, ua }));
+  write(
+    'scanner-tool',
+    [
+      ...fetch('192.0.2.101', 'Mozilla/5.00 (Nikto/2.1.6) (Evasions:None) (Test:map_codes)', 3_000),
+      ...fetch(
+        '192.0.2.102',
+        'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/74.0.3729.169 Safari/537.36 Nuclei',
+        5_000,
+      ),
+      ...fetch('198.51.100.41', 'curl/8.5.0', 4_000),
+      ...fetch('203.0.113.50', 'Mozilla/5.0 (compatible; Nmap Scripting Engine; https://nmap.org/book/nse.html)', 6_000),
+    ],
+    {
+      description:
+        'Nikto and Nuclei, named in their user agents, fetch ordinary pages: scanners by name; curl fetching the same is not; an allowlisted Nmap scan is not decided.',
+      format: 'combined',
+      allowlist: ['203.0.113.50'],
+      must: [
+        { key: 'ip:192.0.2.101', action: 'block', reason: 'scanner' },
+        { key: 'ip:192.0.2.102', action: 'block', reason: 'scanner' },
+      ],
+      mustNot: ['ip:198.51.100.41', 'ip:203.0.113.50', 'fp:*', 'range:*'],
+      verdicts: {
+        '192.0.2.101': 'block',
+        '192.0.2.102': 'block',
+        '198.51.100.41': 'allow',
+        '203.0.113.50': 'allow',
+      },
+    },
+  );
+}
+
 console.log('fixtures written to', root.pathname);

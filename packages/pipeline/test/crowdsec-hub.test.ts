@@ -18,6 +18,7 @@ const BEHAVIOURAL = [
   'http-dos-bypass-cache',
   'http-dos-random-uri',
   'http-dos-switching-ua',
+  'nginx-bad-user-agent',
   'nginx-http-backdoor',
   'nginx-http-malformed',
   'nginx-http-path-traversal',
