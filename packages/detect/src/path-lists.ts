@@ -115,10 +115,27 @@ export class SensitivePathMatcher {
     );
   }
 
-  /** Whether a request for `path` (no query) with `query` is a probe for something sensitive. */
-  matches(path: string, query: string | null): boolean {
-    if (this.suffixes.matches(path) || this.prefixes.matches(path)) return true;
-    if (mayTraverse(path) && this.containsTraversal(path)) return true;
+  /**
+   * What a request for `path` (no query) probes for: PROBE_ALWAYS (secrets, backups, backdoors,
+   * traversal, a WordPress config: no site serves them to visitors), PROBE_IF_REFUSED (an admin
+   * interface, a WordPress script: real on the sites that run them, a probe where the answer is
+   * 403 or 404 — CrowdSec's http-admin-interface-probing and http-wordpress-scan have the same
+   * status condition), or 0.
+   */
+  pathProbe(path: string): number {
+    if (this.suffixes.matches(path) || isWordPressConfig(path)) return PROBE_ALWAYS;
+    if (mayTraverse(path) && this.containsTraversal(path)) return PROBE_ALWAYS;
+    if (this.prefixes.matches(path) || isWordPressScript(path)) return PROBE_IF_REFUSED;
+    return 0;
+  }
+
+  /**
+   * Whether a request for `path` with `query`, answered `status`, is a probe for something
+   * sensitive (pathProbe, and the query's probes).
+   */
+  matches(path: string, query: string | null, status: number): boolean {
+    const probe = this.pathProbe(path);
+    if (probe === PROBE_ALWAYS || (probe === PROBE_IF_REFUSED && isRefused(status))) return true;
     return query !== null && this.queryMatches(query);
   }
 
@@ -144,6 +161,39 @@ export class SensitivePathMatcher {
     for (const pattern of this.traversal) if (lowered.includes(pattern)) return true;
     return false;
   }
+}
+
+/** {@link SensitivePathMatcher.pathProbe}: a probe whatever the answer. */
+export const PROBE_ALWAYS = 2;
+/** {@link SensitivePathMatcher.pathProbe}: a probe when refused (see isRefused). */
+export const PROBE_IF_REFUSED = 4;
+
+/** 403 or 404: the site has no such thing, or will not show it. */
+export function isRefused(status: number): boolean {
+  return status === 404 || status === 403;
+}
+
+/**
+ * `wp-config.php` and its editors' and backups' copies (`.wp-config.php.swp`, `wp-config.php~`,
+ * `wp-config.php.orig`, …): WordPress never serves it (CrowdSec: http-wordpress_wpconfig matches
+ * a file name containing `wp-config.php`).
+ */
+function isWordPressConfig(path: string): boolean {
+  const at = path.lastIndexOf('/');
+  return path.indexOf('wp-config', at) >= 0 || path.indexOf('WP-CONFIG', at) >= 0;
+}
+
+/**
+ * A WordPress script (`/wp-…/….php`) or a plugin's readme (`/wp-content/plugins/x/readme.txt`):
+ * what scanners fetch to find a vulnerable plugin (CrowdSec: http-wordpress-scan,
+ * `(/wp-.*\.php|/wp-content/plugins/.*\.(txt|md))$` answered 403/404). Only a probe when refused:
+ * a WordPress site serves its own.
+ */
+function isWordPressScript(path: string): boolean {
+  const wp = path.indexOf('/wp-');
+  if (wp < 0) return false;
+  if (path.endsWith('.php')) return true;
+  return path.startsWith('/wp-content/plugins/', wp) && (path.endsWith('.txt') || path.endsWith('.md'));
 }
 
 /** 1 at the character codes of `.`, `%`, `:`, `\`, `/`, `<`, `(` and `_` (see mayProbe). */

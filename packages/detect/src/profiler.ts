@@ -36,7 +36,7 @@ import type {
   PrefixCount,
   TrafficTick,
 } from './messages.js';
-import { isProbeChar } from './path-lists.js';
+import { isProbeChar, PROBE_ALWAYS, PROBE_IF_REFUSED } from './path-lists.js';
 import {
   ASSET,
   AUTH_FAILURE,
@@ -204,6 +204,7 @@ const F_BROWSER_CLAIM = 2;
 const F_CRAWLER_CLAIM = 4;
 const F_UNVERIFIED_CRAWLER = 8;
 const F_PATH_IS_ASSET = 16;
+/** The path is a probe whatever the answer (PROBE_ALWAYS). */
 const F_PATH_SENSITIVE = 32;
 const F_HUMAN_LOOKING = 64;
 const F_HUMAN_COUNTED = 128;
@@ -212,6 +213,8 @@ const F_FLAGGED_COUNTED = 256;
 const F_VERIFIED_CRAWLER = 512;
 /** The UA names a vulnerability scanner or fuzzer. */
 const F_SCANNER_TOOL = 1024;
+/** The path is a probe when refused (PROBE_IF_REFUSED). */
+const F_PATH_PROBE_IF_REFUSED = 2048;
 // Per slot (one packed array, T_STRIDE entries per slot): texts, and the objects the client counts
 // in (its prefix's entry, its fingerprint's accumulator, its last path's entry).
 const T_IP = 0;
@@ -621,11 +624,18 @@ class ClientProfile implements ClientTraits {
   set pathIsAsset(v: boolean) {
     this.setFlag(F_PATH_IS_ASSET, v);
   }
-  get pathSensitive(): boolean {
-    return this.flag(F_PATH_SENSITIVE);
+  /** The path's probe fact (see SensitivePathMatcher.pathProbe): PROBE_ALWAYS, PROBE_IF_REFUSED or 0. */
+  get pathProbe(): number {
+    const f = this.ints[this.i + I_FLAGS]!;
+    return (f & F_PATH_SENSITIVE) !== 0
+      ? PROBE_ALWAYS
+      : (f & F_PATH_PROBE_IF_REFUSED) !== 0
+        ? PROBE_IF_REFUSED
+        : 0;
   }
-  set pathSensitive(v: boolean) {
-    this.setFlag(F_PATH_SENSITIVE, v);
+  set pathProbe(v: number) {
+    this.setFlag(F_PATH_SENSITIVE, v === PROBE_ALWAYS);
+    this.setFlag(F_PATH_PROBE_IF_REFUSED, v === PROBE_IF_REFUSED);
   }
   get pathCursor(): number {
     return this.ints[this.i + I_PATH_CURSOR]!;
@@ -1199,7 +1209,7 @@ export class Profiler implements SlotAttachments {
       pathEntry = this.pathEntry(hash, log);
       client.pathEntry = pathEntry;
       client.pathIsAsset = (pathEntry.facts & 1) !== 0;
-      client.pathSensitive = (pathEntry.facts & 2) !== 0;
+      client.pathProbe = pathEntry.facts & (PROBE_ALWAYS | PROBE_IF_REFUSED);
     } else if (pathEntry === null || pathEntry.epoch !== this.pathEpoch) {
       // The same path, but the table started over since: its current entry (facts as cached).
       pathEntry = this.pathEntry(hash, log);
@@ -1210,7 +1220,7 @@ export class Profiler implements SlotAttachments {
     const flags = this.classifier.classify(
       log,
       client.pathIsAsset,
-      client.pathSensitive,
+      client.pathProbe,
       query !== null && this.queryMayProbe,
     );
     const isAsset = (flags & ASSET) !== 0;
@@ -1509,7 +1519,8 @@ export class Profiler implements SlotAttachments {
     let entry = this.paths.get(key);
     if (entry === undefined) {
       const asset = this.classifier.isAsset(log.path);
-      const facts = (asset ? 1 : 0) | (!asset && this.classifier.isSensitive(log.path, null) ? 2 : 0);
+      // 1: asset; PROBE_ALWAYS (2) or PROBE_IF_REFUSED (4): a probe (see pathProbe).
+      const facts = asset ? 1 : this.classifier.pathProbe(log.path);
       entry = new PathEntry(
         key,
         facts,

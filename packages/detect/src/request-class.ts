@@ -1,6 +1,6 @@
 import type { AccessLog } from '@edgeguard/schema';
 import type { DetectConfig } from './config.js';
-import { mayProbe, SensitivePathMatcher } from './path-lists.js';
+import { isRefused, mayProbe, PROBE_ALWAYS, PROBE_IF_REFUSED, SensitivePathMatcher } from './path-lists.js';
 
 /** Request facts as bit flags: one number per request, no allocation. */
 export const ASSET = 1;
@@ -54,20 +54,21 @@ export class RequestClassifier {
     return false;
   }
 
-  isSensitive(path: string, query: string | null): boolean {
-    return this.sensitive.matches(path, query);
+  /** {@link SensitivePathMatcher.pathProbe}: PROBE_ALWAYS, PROBE_IF_REFUSED or 0. */
+  pathProbe(path: string): number {
+    return this.sensitive.pathProbe(path);
   }
 
   /**
-   * The flags of one request. The path facts (`pathIsAsset`, `pathSensitive` = isSensitive(path,
-   * null)) are passed in because the profiler caches them per client; the query is checked here.
+   * The flags of one request. The path facts (`pathIsAsset`, `pathProbe` = pathProbe(path)) are
+   * passed in because the profiler caches them per client; the query is checked here.
    * `queryMayProbe`: whether the query holds a probe character (isProbeChar), for a caller that
    * read the query already (the profiler hashes it); by default the query is scanned for them.
    */
   classify(
     log: AccessLog,
     pathIsAsset: boolean,
-    pathSensitive: boolean,
+    pathProbe: number,
     queryMayProbe: boolean = log.query !== null && mayProbe(log.query),
   ): number {
     const status = log.status;
@@ -80,7 +81,9 @@ export class RequestClassifier {
     }
     if (log.referer !== null) flags |= REFERER;
     if (log.query !== null) flags |= HAS_QUERY;
-    if (pathSensitive || (!pathIsAsset && queryMayProbe && this.sensitive.probeMatches(log.query!))) {
+    // Both read on every request (a branch first taken late deoptimises the profiler's caller).
+    const probe = pathProbe === PROBE_ALWAYS || (pathProbe === PROBE_IF_REFUSED && isRefused(status));
+    if (probe || (!pathIsAsset && queryMayProbe && this.sensitive.probeMatches(log.query!))) {
       flags |= SENSITIVE;
     }
     // Not an HTTP request (no method; the path holds what was sent: a TLS handshake or a RAT

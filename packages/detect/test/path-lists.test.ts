@@ -1,28 +1,64 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { isProbeChar, mayProbe, SensitivePathMatcher } from '../src/path-lists.js';
+import {
+  isProbeChar,
+  mayProbe,
+  PROBE_ALWAYS,
+  PROBE_IF_REFUSED,
+  SensitivePathMatcher,
+} from '../src/path-lists.js';
 
 const matcher = new SensitivePathMatcher();
 
-test('probes for secrets, backdoors, admin panels and traversal are sensitive', () => {
+test('probes for secrets, backups, backdoors and traversal are sensitive whatever the answer', () => {
   for (const path of [
     '/.env',
     '/app/.env',
     '/.git/config',
     '/backup.sql',
-    '/wp-admin/install.php',
-    '/phpmyadmin/',
     '/shell/c99.php',
     '/uploads/alfa-rex.php',
     '/static/../../etc/passwd',
     '/.aws/credentials',
+    '/wp-config.php',
+    '/.wp-config.php.swp',
+    '/blog/wp-config.php~',
+    '/wp-config.php.orig',
   ]) {
-    assert.equal(matcher.matches(path, null), true, path);
+    assert.equal(matcher.pathProbe(path), PROBE_ALWAYS, path);
+    for (const status of [200, 301, 403, 404]) assert.equal(matcher.matches(path, null, status), true, path);
   }
-  assert.equal(matcher.matches('/download', 'file=php://filter/resource=index'), true);
-  assert.equal(matcher.matches('/products', 'id=1%20UNION%20SELECT%20password'), true);
-  assert.equal(matcher.matches('/search', 'q=%3Cscript%3Ealert(1)%3C/script%3E'), true);
+  assert.equal(matcher.matches('/download', 'file=php://filter/resource=index', 200), true);
+  assert.equal(matcher.matches('/products', 'id=1%20UNION%20SELECT%20password', 200), true);
+  assert.equal(matcher.matches('/search', 'q=%3Cscript%3Ealert(1)%3C/script%3E', 200), true);
+});
+
+test('admin interfaces and WordPress scripts are probes only when refused (403, 404): real where the site runs them', () => {
+  for (const path of [
+    '/wp-admin/install.php',
+    '/wp-admin/',
+    '/wp-login.php',
+    '/phpmyadmin/',
+    '/smth/wp-admin/admin-ajax.php',
+    '/wp-content/plugins/adminimize/adminimize_page.php',
+    '/wp-content/plugins/blocksy-companion/README.txt',
+    '/wp-content/plugins/another-plugin/readme.md',
+  ]) {
+    assert.equal(matcher.pathProbe(path), PROBE_IF_REFUSED, path);
+    assert.equal(matcher.matches(path, null, 404), true, path);
+    assert.equal(matcher.matches(path, null, 403), true, path);
+    assert.equal(matcher.matches(path, null, 200), false, path);
+    assert.equal(matcher.matches(path, null, 302), false, path);
+  }
+  // A missing upload or theme asset is a broken link, not a probe.
+  for (const path of [
+    '/wp-content/uploads/2019/05/photo.jpg',
+    '/wp-content/themes/x/style.css',
+    '/wp-json/wp/v2/posts',
+  ]) {
+    assert.equal(matcher.pathProbe(path), 0, path);
+  }
 });
 
 test('ordinary pages, assets and look-alikes are not sensitive', () => {
@@ -36,11 +72,11 @@ test('ordinary pages, assets and look-alikes are not sensitive', () => {
     '/feed.xml',
     '/api/v1/feed',
   ]) {
-    assert.equal(matcher.matches(path, null), false, path);
+    assert.equal(matcher.pathProbe(path), 0, path);
   }
-  assert.equal(matcher.matches('/search', 'q=hello+world&page=2'), false);
-  assert.equal(matcher.matches('/search', 'q=caf%C3%A9+(paris)'), false);
-  assert.equal(matcher.matches('/products/18', '_=1705827706309'), false);
+  assert.equal(matcher.matches('/search', 'q=hello+world&page=2', 200), false);
+  assert.equal(matcher.matches('/search', 'q=caf%C3%A9+(paris)', 200), false);
+  assert.equal(matcher.matches('/products/18', '_=1705827706309', 200), false);
 });
 
 test('every traversal, SQL-injection and XSS pattern of the lists is a probe in a query', () => {

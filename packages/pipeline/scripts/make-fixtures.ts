@@ -556,7 +556,11 @@ write(
         5_000,
       ),
       ...fetch('198.51.100.41', 'curl/8.5.0', 4_000),
-      ...fetch('203.0.113.50', 'Mozilla/5.0 (compatible; Nmap Scripting Engine; https://nmap.org/book/nse.html)', 6_000),
+      ...fetch(
+        '203.0.113.50',
+        'Mozilla/5.0 (compatible; Nmap Scripting Engine; https://nmap.org/book/nse.html)',
+        6_000,
+      ),
     ],
     {
       description:
@@ -576,6 +580,51 @@ write(
       },
     },
   );
+}
+
+// 18. A WordPress site: its editor works in /wp-admin (pages, the admin's own scripts and assets,
+// all answered 200); a scanner looks for vulnerable plugins (404s) and for copies of wp-config.php.
+{
+  const editor = browse('198.51.100.51', FIREFOX, 0, [
+    '/wp-admin/',
+    '/wp-admin/edit.php',
+    '/wp-admin/post.php?post=12&action=edit',
+    '/wp-admin/upload.php',
+    '/wp-admin/options-general.php',
+    '/wp-admin/plugins.php',
+    '/wp-admin/users.php',
+  ]);
+  editor.push(
+    ...Array.from({ length: 6 }, (_, i) => ({
+      at: 3_000 + i * 15_000,
+      ip: '198.51.100.51',
+      method: 'POST',
+      path: '/wp-admin/admin-ajax.php',
+      referer: 'https://shop.example/wp-admin/post.php?post=12&action=edit',
+      ua: FIREFOX,
+    })),
+  );
+  const probes = [
+    '/wp-content/plugins/adminimize/adminimize_page.php',
+    '/wp-content/plugins/blocksy-companion/readme.txt',
+    '/wp-content/plugins/wp-file-manager/lib/php/connector.minimal.php',
+    '/wp-config.php.bak',
+    '/.wp-config.php.swp',
+  ].map((path, i) => ({
+    at: 20_000 + i * 900,
+    ip: '192.0.2.111',
+    path,
+    status: 404,
+    ua: 'Go-http-client/1.1',
+  }));
+  write('wordpress', [...editor, ...probes], {
+    description:
+      'A WordPress editor in /wp-admin (all answered 200) is no scanner; an address probing for plugins (404) and wp-config.php copies is.',
+    format: 'combined',
+    must: [{ key: 'ip:192.0.2.111', action: 'block', reason: 'scanner' }],
+    mustNot: ['ip:198.51.100.51', 'fp:*', 'range:*'],
+    verdicts: { '198.51.100.51': 'allow', '192.0.2.111': 'block' },
+  });
 }
 
 console.log('fixtures written to', root.pathname);

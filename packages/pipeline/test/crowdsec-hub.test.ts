@@ -18,6 +18,8 @@ const BEHAVIOURAL = [
   'http-dos-bypass-cache',
   'http-dos-random-uri',
   'http-dos-switching-ua',
+  'http-wordpress-scan',
+  'http-wordpress_wpconfig',
   'nginx-bad-user-agent',
   'nginx-http-backdoor',
   'nginx-http-malformed',
