@@ -14,6 +14,7 @@ import { type ApiOptions, apiOptions } from './options.js';
 import { CachePolicyState, followCachePolicies } from './policies.js';
 import { createApiServer } from './server.js';
 import { SseHub } from './sse.js';
+import { TombstoneRecorder, Tombstones } from './tombstones.js';
 
 export interface RunningApi {
   app: FastifyInstance;
@@ -60,6 +61,8 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
   const feed = new ChangeFeed(feedRedis, keys, logger);
   const mirror = options.lookup === 'memory' ? new DecisionMirror(store, logger) : null;
   const blocklist = new Blocklist(store, redis, keys, mirror);
+  const tombstones = new Tombstones(redis, keyStore.keys);
+  const recorder = new TombstoneRecorder(tombstones, store, logger, options.tombstones);
   const hub = new SseHub(
     {
       max: options.maxStreams,
@@ -106,8 +109,13 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
   const version = await store.version().catch(() => 0);
   await keyWatch.start();
   if (mirror) feed.subscribe(mirror.onChanges);
+  feed.subscribe(recorder.onChanges);
   feed.start(version);
   void mirror?.load();
+  void recorder.start().catch((error: Error) => {
+    logger.warn({ err: error }, 'tombstone recorder not started; retrying in 1 s');
+    setTimeout(() => void recorder.catchUp(), 1000).unref();
+  });
   void retrying(
     () => producer.connect(),
     (e) => logger.warn({ err: e }, 'kafka producer: connect failed; retrying'),
@@ -164,6 +172,7 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
     prefix: options.prefix,
     redis,
     cursorsKey: keyStore.keys.cursors,
+    tombstones,
     ready: () => {
       if (redis.status !== 'ready') return `redis: ${redis.status}`;
       if (keyWatch.problem !== null) return keyWatch.problem;
@@ -185,6 +194,7 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
     clearInterval(gaugeTimer);
     keyWatch.stop();
     hub.closeAll();
+    recorder.closed = true;
     await app.close();
     await Promise.allSettled([feed.stop(), stopSweeper(), policyFollower?.stop(), producer.disconnect()]);
     // QUIT waits for a reply: with Redis unreachable it would wait for good.

@@ -26,6 +26,7 @@ import { registerOperatorRoutes } from './operator.js';
 import type { CachePolicyState } from './policies.js';
 import { RequestMetrics } from './request-metrics.js';
 import type { SseHub } from './sse.js';
+import type { Tombstones } from './tombstones.js';
 
 /** Request body limit: the largest body (a manual decision) is well under 1 KiB. */
 export const BODY_LIMIT = 16 * 1024;
@@ -65,6 +66,8 @@ export interface ApiDeps {
   prefix: string;
   redis: Redis | Cluster;
   cursorsKey: string;
+  /** Tombstones of deleted decisions, for the CrowdSec stream's full sets (recorded by a TombstoneRecorder). */
+  tombstones: Tombstones;
   /** true, or why the process is not ready. */
   ready: () => true | string;
   version?: string;
@@ -291,7 +294,12 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     async () => openapi.document(deps.version ?? '0.1.0'),
   );
 
-  registerCrowdsecRoutes(app, { blocklist: deps.blocklist, redis: deps.redis, cursors: deps.cursorsKey });
+  registerCrowdsecRoutes(app, {
+    blocklist: deps.blocklist,
+    redis: deps.redis,
+    cursors: deps.cursorsKey,
+    tombstones: deps.tombstones,
+  });
   registerNativeRoutes(app, {
     blocklist: deps.blocklist,
     feed: deps.feed,
