@@ -8,6 +8,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Blocklist } from './blocklist.js';
 import { ApiError } from './errors.js';
 import type { ApiKeyRecord } from './keys.js';
+import type { RedisHealth } from './redis-health.js';
 import type { Tombstones } from './tombstones.js';
 
 /**
@@ -202,11 +203,14 @@ export function registerCrowdsecRoutes(
     redis: Redis | Cluster;
     cursors: string;
     tombstones: Tombstones;
+    redisHealth?: RedisHealth;
     clock?: () => number;
   },
 ): void {
   const clock = deps.clock ?? Date.now;
   const { blocklist } = deps;
+  /** The live route is answered from memory when it can; where it needs Redis, it fails fast as the others. */
+  const needRedis = () => deps.redisHealth?.check();
 
   /** The current allowlist (read whole: operator-made, hundreds of entries), or null when empty. */
   async function allowFilter(): Promise<AllowFilter | null> {
@@ -471,7 +475,7 @@ export function registerCrowdsecRoutes(
   app.route({
     method: ['GET', 'HEAD'],
     url: '/v1/decisions',
-    config: { scope: 'bouncer' },
+    config: { scope: 'bouncer', redis: false },
     schema: {
       summary: 'CrowdSec live mode: the decisions covering an address or range, or null',
       tags: ['crowdsec'],
@@ -511,9 +515,11 @@ export function registerCrowdsecRoutes(
           reply.send();
           return;
         }
+        needRedis();
         const keepAll = (d: CrowdsecDecision) => kept(types, origins, d.type, d.origin);
         return Readable.from(arrayBody(allActive(keepAll)), { highWaterMark: 2 });
       }
+      if (!blocklist.mirror?.ready) needRedis();
       let found: Decision[] | Promise<Decision[]>;
       /** Whether the allowlist holds any address of the query: then nothing is answered. */
       let allowlisted: () => Promise<boolean>;
@@ -552,9 +558,10 @@ export function registerCrowdsecRoutes(
       const answer = (hits: Decision[]) =>
         hits.length === 0
           ? liveAnswer(request, reply, hits, types, origins, clock())
-          : allowlisted().then((allowed) =>
-              liveAnswer(request, reply, allowed ? [] : hits, types, origins, clock()),
-            );
+          : Promise.resolve()
+              .then(needRedis)
+              .then(allowlisted)
+              .then((allowed) => liveAnswer(request, reply, allowed ? [] : hits, types, origins, clock()));
       return Array.isArray(found) ? answer(found) : found.then(answer);
     },
   });

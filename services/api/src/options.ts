@@ -1,4 +1,4 @@
-import { kafkaEnvironment } from '@edgeguard/kafka';
+import { kafkaEnvironment, redisTimeoutMs } from '@edgeguard/kafka';
 import { BadInput } from '@edgeguard/schema';
 import { DEFAULT_TOMBSTONES, type TombstoneOptions } from './tombstones.js';
 
@@ -44,6 +44,12 @@ export interface ApiOptions {
    * `EDGEGUARD_API_TOMBSTONE_MAX_AGE_MS` (default 86,400,000: the decider's longest decision).
    */
   tombstones: TombstoneOptions;
+  /**
+   * `EDGEGUARD_REDIS_TIMEOUT_MS` (default 5000, as the stage services): a Redis command unanswered
+   * this long fails its request with 503 `redis-unavailable`, and Redis counts as unavailable
+   * until a PING answers (redis-health.ts).
+   */
+  redisTimeoutMs: number;
 }
 
 function intVar(name: string, text: string | undefined, fallback: number, min = 0): number {
@@ -81,6 +87,7 @@ export function apiOptions(env: NodeJS.ProcessEnv = process.env): ApiOptions {
     lookup,
     sweeper: env.EDGEGUARD_API_SWEEPER === '1',
     requireKeys: env.EDGEGUARD_API_REQUIRE_KEYS === '1',
+    redisTimeoutMs: redisTimeoutMs(env),
     tombstones: {
       maxCount: intVar(
         'EDGEGUARD_API_TOMBSTONES',

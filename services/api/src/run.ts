@@ -12,6 +12,7 @@ import { ApiKeyStore, KeyStoreWatch } from './keys.js';
 import { DecisionMirror } from './mirror.js';
 import { type ApiOptions, apiOptions } from './options.js';
 import { CachePolicyState, followCachePolicies } from './policies.js';
+import { RedisHealth } from './redis-health.js';
 import { createApiServer } from './server.js';
 import { SseHub } from './sse.js';
 import { TombstoneRecorder, Tombstones } from './tombstones.js';
@@ -47,10 +48,23 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
   const logger = createLogger('api');
   const metrics = new Metrics('api');
   let stopping = false;
-  const redis = new Redis(options.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 3 });
+  // Every command bounded (the change feed's XREAD BLOCK has its own connection, unbounded).
+  const redis = new Redis(options.redisUrl, {
+    lazyConnect: false,
+    maxRetriesPerRequest: 3,
+    commandTimeout: options.redisTimeoutMs,
+  });
   const feedRedis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
   redis.on('error', (error) => logger.warn({ err: error }, 'redis'));
   feedRedis.on('error', (error) => logger.warn({ err: error }, 'redis (change feed)'));
+  const { host, port: redisPort } = redis.options;
+  const health = new RedisHealth(
+    redis,
+    options.redisTimeoutMs,
+    `Redis at ${host ?? '127.0.0.1'}:${redisPort ?? 6379} (REDIS_URL)`,
+    logger,
+  );
+  health.start();
   const store = new DecisionStore({ redis, prefix: options.prefix });
   const keys = storeKeys(options.prefix);
   const keyStore = new ApiKeyStore(redis, options.prefix);
@@ -173,8 +187,10 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
     redis,
     cursorsKey: keyStore.keys.cursors,
     tombstones,
+    redisHealth: health,
     ready: () => {
       if (redis.status !== 'ready') return `redis: ${redis.status}`;
+      if (health.problem !== null) return health.problem;
       if (keyWatch.problem !== null) return keyWatch.problem;
       if (!feed.healthy) return 'change log not read yet';
       if (mirror && !mirror.ready) return 'decision mirror loading';
@@ -192,13 +208,14 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
     if (stopping) return;
     stopping = true;
     clearInterval(gaugeTimer);
+    health.stop();
     keyWatch.stop();
     hub.closeAll();
     recorder.closed = true;
     await app.close();
     await Promise.allSettled([feed.stop(), stopSweeper(), policyFollower?.stop(), producer.disconnect()]);
     // QUIT waits for a reply: with Redis unreachable it would wait for good.
-    if (redis.status === 'ready') await redis.quit().catch(() => undefined);
+    if (redis.status === 'ready' && health.problem === null) await redis.quit().catch(() => undefined);
     else redis.disconnect();
     logger.info('api stopped');
   };
