@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { apiKeys } from '@edgeguard/service-api';
 import { createKey, decision, dropPrefix, openStore, type RunningApi, startApi } from './support/api.js';
 import { edgeguard, eventually, uniquePrefix } from './support/services.js';
 
@@ -172,5 +173,27 @@ describe('a real CrowdSec bouncer against the API', { timeout: 120_000, skip }, 
     } finally {
       await stopBouncer(filtered);
     }
+  });
+
+  it('is told of a deletion its pull missed when the change log no longer holds its cursor', async () => {
+    await store.put(decision('ip', '192.0.2.40', { reason: 'scanner' }));
+    await waitForCall('add of the decision', (l) => l.startsWith('add 192.0.2.40 '));
+    // Frozen between two pulls while the decision is lifted and the change log trimmed past its
+    // cursor (as XADD MAXLEN does to a bouncer that was away long): its next pull is a full set.
+    bouncer.kill('SIGSTOP');
+    try {
+      await store.delete('ip:192.0.2.40');
+      const target = await store.version();
+      const state = apiKeys(prefix).tombstoneState;
+      await eventually(
+        'the deletion recorded',
+        async () => Number(await redis.hget(state, 'cursor')) >= target || undefined,
+        10_000,
+      );
+      await redis.xtrim(store.keys.changes, 'MAXLEN', 0);
+    } finally {
+      bouncer.kill('SIGCONT');
+    }
+    await waitForCall('del of the lifted decision', (l) => l.startsWith('del 192.0.2.40 '));
   });
 });

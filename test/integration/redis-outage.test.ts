@@ -3,17 +3,17 @@
 // stop it in bounded time. The test owns its Redis (a separate redis-server on a free port, paused
 // with SIGSTOP), so the shared one on 6379 is never disturbed.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { startRedis } from './support/redis.js';
 import {
   edgeguard,
   eventually,
-  freePort,
   type RunningService,
   startService,
   stopService,
@@ -21,25 +21,6 @@ import {
 } from './support/services.js';
 
 const work = mkdtempSync(join(tmpdir(), 'eg-redis-outage-'));
-
-/** A private redis-server on a free port, answering. */
-async function startRedis(): Promise<{ port: number; server: ChildProcess }> {
-  const port = await freePort();
-  const server = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work],
-    { stdio: 'ignore' },
-  );
-  const client = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 1 });
-  client.on('error', () => undefined);
-  await eventually(
-    'the private redis-server to answer',
-    async () => ((await client.ping().catch(() => '')) === 'PONG' ? true : undefined),
-    20_000,
-  );
-  client.disconnect();
-  return { port, server };
-}
 
 /** A few access-log lines, one client, at second `from` onwards. */
 function shipLines(env: NodeJS.ProcessEnv, name: string, from: number): void {

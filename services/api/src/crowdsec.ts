@@ -8,6 +8,8 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Blocklist } from './blocklist.js';
 import { ApiError } from './errors.js';
 import type { ApiKeyRecord } from './keys.js';
+import type { RedisHealth } from './redis-health.js';
+import type { Tombstones } from './tombstones.js';
 
 /**
  * The CrowdSec Local API routes bouncers use (crowdsecurity/crowdsec pkg/apiserver/controllers/v1/
@@ -196,10 +198,19 @@ const csv = { type: 'string', maxLength: 1024 } as const;
 
 export function registerCrowdsecRoutes(
   app: FastifyInstance,
-  deps: { blocklist: Blocklist; redis: Redis | Cluster; cursors: string; clock?: () => number },
+  deps: {
+    blocklist: Blocklist;
+    redis: Redis | Cluster;
+    cursors: string;
+    tombstones: Tombstones;
+    redisHealth?: RedisHealth;
+    clock?: () => number;
+  },
 ): void {
   const clock = deps.clock ?? Date.now;
   const { blocklist } = deps;
+  /** The live route is answered from memory when it can; where it needs Redis, it fails fast as the others. */
+  const needRedis = () => deps.redisHealth?.check();
 
   /** The current allowlist (read whole: operator-made, hundreds of entries), or null when empty. */
   async function allowFilter(): Promise<AllowFilter | null> {
@@ -260,10 +271,10 @@ export function registerCrowdsecRoutes(
     return { fresh, deleted };
   }
 
-  /** `{"new": [...]|null, "deleted": [...]|null}` written as the pages come. */
+  /** `{"new": [...]|null, "deleted": [...]|null}` written as the pages come (`deleted` read after `new`). */
   async function* streamBody(
     fresh: AsyncIterable<CrowdsecDecision[]> | Iterable<CrowdsecDecision[]>,
-    deleted: CrowdsecDecision[],
+    deleted: AsyncIterable<CrowdsecDecision[]> | Iterable<CrowdsecDecision[]>,
   ): AsyncGenerator<string> {
     let first = true;
     for await (const batch of fresh) {
@@ -271,7 +282,41 @@ export function registerCrowdsecRoutes(
       yield (first ? '{"new":[' : ',') + batch.map((d) => JSON.stringify(d)).join(',');
       first = false;
     }
-    yield `${first ? '{"new":null' : ']'},"deleted":${deleted.length > 0 ? JSON.stringify(deleted) : 'null'}}`;
+    yield first ? '{"new":null,"deleted":' : '],"deleted":';
+    first = true;
+    for await (const batch of deleted) {
+      if (batch.length === 0) continue;
+      yield (first ? '[' : ',') + batch.map((d) => JSON.stringify(d)).join(',');
+      first = false;
+    }
+    yield first ? 'null}' : ']}';
+  }
+
+  /**
+   * A full set's `deleted`: the active decisions the allowlist covers (`withheld`, filled while
+   * `new` is written), then the tombstones of decisions deleted since `since` (the key's last
+   * pull; none without one) that are not active again, page by page.
+   */
+  async function* fullSetDeletions(
+    withheld: CrowdsecDecision[],
+    since: number | null,
+    keepDeleted: (d: CrowdsecDecision) => boolean,
+  ): AsyncGenerator<CrowdsecDecision[]> {
+    yield withheld;
+    if (since === null) return;
+    for await (const page of deps.tombstones.since(since, PAGE)) {
+      const expiries = await deps.redis.zmscore(blocklist.keys.expiry, ...page.map(([key]) => key));
+      const now = clock();
+      const batch: CrowdsecDecision[] = [];
+      for (let i = 0; i < page.length; i++) {
+        const expiresAt = expiries[i];
+        if (expiresAt != null && Number(expiresAt) > now) continue; // active again: it is in `new`
+        const [key, version] = page[i]!;
+        const converted = deletedOf({ op: 'del', key, version, reason: '' });
+        if (converted && keepDeleted(converted)) batch.push(converted);
+      }
+      yield batch;
+    }
   }
 
   /**
@@ -351,22 +396,33 @@ export function registerCrowdsecRoutes(
       if (request.method === 'HEAD') return reply.send();
       const key = (request as FastifyRequest & { apiKey: ApiKeyRecord }).apiKey;
       const { keep, keepDeleted } = filtersOf(request.query);
-      let cursor = request.query.startup ? null : await deps.redis.hget(deps.cursors, key.name);
+      const stored = await deps.redis.hget(deps.cursors, key.name);
+      const cursor = stored === null ? null : Number(stored);
       let body: AsyncGenerator<string>;
       let next: number;
-      const changes = cursor === null ? null : await delta(Number(cursor));
+      const changes = request.query.startup || cursor === null ? null : await delta(cursor);
       if (changes === null) {
-        cursor = null;
-        next = (await blocklist.state()).version;
-        // A full set cannot say what the bouncer should drop, except what the allowlist covers: those
-        // are sent as deletions, so a bouncer whose delta fell back to a full set (log trimmed,
-        // store rebuilt) after an allowlist entry was added stops blocking it.
+        const [state, recorded] = await Promise.all([blocklist.state(), deps.tombstones.state()]);
+        next = state.version;
+        // The tombstones run a feed round trip behind the log (more after a restart): what they have
+        // not recorded yet is left to the next pull's delta, read from the log.
+        const behind = state.version - recorded.cursor;
+        if (recorded.cursor > 0 && behind > 0 && behind <= MAX_DELTA_CHANGES) next = recorded.cursor;
+        if (cursor !== null && (cursor < recorded.floor || next > recorded.cursor)) {
+          request.log.warn(
+            { key: key.name, cursor, floor: recorded.floor, recorded: recorded.cursor },
+            'bouncer stream: a full set that may miss deletions (their tombstones were trimmed or not recorded)',
+          );
+        }
+        // A full set says what the bouncer should drop: the active decisions the allowlist covers
+        // (so a bouncer stops blocking an address allowlisted meanwhile), and the decisions deleted
+        // since its last pull (tombstones.ts), on a startup too (CrowdSec sends its expired rows then).
         const withheld: CrowdsecDecision[] = [];
         body = streamBody(
           allActive(keep, (d) => {
             if (keepDeleted(d)) withheld.push(d);
           }),
-          withheld,
+          fullSetDeletions(withheld, cursor, keepDeleted),
         );
       } else {
         next = changes.version;
@@ -402,7 +458,7 @@ export function registerCrowdsecRoutes(
             deleted.set(key, converted);
           }
         }
-        body = streamBody([[...fresh.values()]], [...deleted.values()]);
+        body = streamBody([[...fresh.values()]], [[...deleted.values()]]);
       }
       // The cursor moves only when the whole answer was handed to the client (CrowdSec: LastPull
       // is updated on success).
@@ -419,7 +475,7 @@ export function registerCrowdsecRoutes(
   app.route({
     method: ['GET', 'HEAD'],
     url: '/v1/decisions',
-    config: { scope: 'bouncer' },
+    config: { scope: 'bouncer', redis: false },
     schema: {
       summary: 'CrowdSec live mode: the decisions covering an address or range, or null',
       tags: ['crowdsec'],
@@ -459,9 +515,11 @@ export function registerCrowdsecRoutes(
           reply.send();
           return;
         }
+        needRedis();
         const keepAll = (d: CrowdsecDecision) => kept(types, origins, d.type, d.origin);
         return Readable.from(arrayBody(allActive(keepAll)), { highWaterMark: 2 });
       }
+      if (!blocklist.mirror?.ready) needRedis();
       let found: Decision[] | Promise<Decision[]>;
       /** Whether the allowlist holds any address of the query: then nothing is answered. */
       let allowlisted: () => Promise<boolean>;
@@ -500,9 +558,10 @@ export function registerCrowdsecRoutes(
       const answer = (hits: Decision[]) =>
         hits.length === 0
           ? liveAnswer(request, reply, hits, types, origins, clock())
-          : allowlisted().then((allowed) =>
-              liveAnswer(request, reply, allowed ? [] : hits, types, origins, clock()),
-            );
+          : Promise.resolve()
+              .then(needRedis)
+              .then(allowlisted)
+              .then((allowed) => liveAnswer(request, reply, allowed ? [] : hits, types, origins, clock()));
       return Array.isArray(found) ? answer(found) : found.then(answer);
     },
   });

@@ -6,3 +6,4 @@ export { type ApiOptions, apiOptions } from './options.js';
 export { CachePolicyState } from './policies.js';
 export { type RunningApi, runApi } from './run.js';
 export { BODY_LIMIT, createApiServer, URL_LIMIT } from './server.js';
+export { DEFAULT_TOMBSTONES, type TombstoneOptions, TombstoneRecorder, Tombstones } from './tombstones.js';

@@ -35,6 +35,12 @@ export function apiKeys(prefix: string) {
     lastUsed: `${tag}:keyused`,
     /** hash: name → store version of the key's last successful /v1/decisions/stream pull */
     cursors: `${tag}:cursors`,
+    /** sorted set: decision key → store version of its latest deletion (tombstones.ts) */
+    tombstones: `${tag}:tomb`,
+    /** sorted set: decision key → when its tombstone was recorded, epoch ms (for the age bound) */
+    tombstoneTimes: `${tag}:tombat`,
+    /** hash: `cursor` (change-log version recorded through), `floor` (deletions up to it may be missing) */
+    tombstoneState: `${tag}:tombstate`,
   };
 }
 

@@ -183,7 +183,7 @@ export function registerNativeRoutes(
   app.get(
     '/api/cache-policies',
     {
-      config: { scope: 'bouncer' },
+      config: { scope: 'bouncer', redis: false },
       schema: {
         summary: 'Every current cache policy with the version they are at',
         tags: ['cache-policies'],
@@ -196,7 +196,7 @@ export function registerNativeRoutes(
   app.get(
     '/api/cache-policies/changes',
     {
-      config: { scope: 'bouncer' },
+      config: { scope: 'bouncer', redis: false },
       schema: {
         summary:
           'Cache-policy changes after a version (version = topic offset + 1); resync=true: take a snapshot',
@@ -219,7 +219,7 @@ export function registerNativeRoutes(
   app.get(
     '/api/cache-policies/events',
     {
-      config: { scope: 'bouncer' },
+      config: { scope: 'bouncer', redis: false },
       schema: {
         summary: 'Cache-policy changes pushed as Server-Sent Events',
         tags: ['cache-policies'],

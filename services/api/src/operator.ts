@@ -174,7 +174,7 @@ export function registerOperatorRoutes(
   app.post(
     '/api/decisions',
     {
-      config: { scope: 'admin' },
+      config: { scope: 'admin', redis: false },
       schema: {
         summary: 'Add a manual decision (produced to the decisions topic); 202 with the decision',
         tags: ['operator'],
@@ -247,7 +247,7 @@ export function registerOperatorRoutes(
   app.delete(
     '/api/decisions',
     {
-      config: { scope: 'admin' },
+      config: { scope: 'admin', redis: false },
       schema: {
         summary:
           'Remove the decision on an address, range or fingerprint (a tombstone on the decisions topic)',
@@ -277,7 +277,7 @@ export function registerOperatorRoutes(
   app.post(
     '/api/allowlist',
     {
-      config: { scope: 'admin' },
+      config: { scope: 'admin', redis: false },
       schema: {
         summary: 'Add an allowlist entry (produced to the allowlist topic); 202 with the entry',
         tags: ['operator'],
@@ -315,7 +315,7 @@ export function registerOperatorRoutes(
   app.delete(
     '/api/allowlist',
     {
-      config: { scope: 'admin' },
+      config: { scope: 'admin', redis: false },
       schema: {
         summary: 'Remove an allowlist entry (a tombstone on the allowlist topic)',
         tags: ['operator'],

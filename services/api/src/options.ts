@@ -1,5 +1,6 @@
-import { kafkaEnvironment } from '@edgeguard/kafka';
+import { kafkaEnvironment, redisTimeoutMs } from '@edgeguard/kafka';
 import { BadInput } from '@edgeguard/schema';
+import { DEFAULT_TOMBSTONES, type TombstoneOptions } from './tombstones.js';
 
 /** Everything the API reads from its environment (see services/api/README.md). */
 export interface ApiOptions {
@@ -37,6 +38,18 @@ export interface ApiOptions {
    * decider's store writer sweeps; turn it on when the API reads a store nobody else sweeps).
    */
   sweeper: boolean;
+  /**
+   * Tombstones of deleted decisions kept for the CrowdSec stream's full sets (tombstones.ts):
+   * `EDGEGUARD_API_TOMBSTONES` (count, default 200,000, at least 1) and
+   * `EDGEGUARD_API_TOMBSTONE_MAX_AGE_MS` (default 86,400,000: the decider's longest decision).
+   */
+  tombstones: TombstoneOptions;
+  /**
+   * `EDGEGUARD_REDIS_TIMEOUT_MS` (default 5000, as the stage services): a Redis command unanswered
+   * this long fails its request with 503 `redis-unavailable`, and Redis counts as unavailable
+   * until a PING answers (redis-health.ts).
+   */
+  redisTimeoutMs: number;
 }
 
 function intVar(name: string, text: string | undefined, fallback: number, min = 0): number {
@@ -74,5 +87,20 @@ export function apiOptions(env: NodeJS.ProcessEnv = process.env): ApiOptions {
     lookup,
     sweeper: env.EDGEGUARD_API_SWEEPER === '1',
     requireKeys: env.EDGEGUARD_API_REQUIRE_KEYS === '1',
+    redisTimeoutMs: redisTimeoutMs(env),
+    tombstones: {
+      maxCount: intVar(
+        'EDGEGUARD_API_TOMBSTONES',
+        env.EDGEGUARD_API_TOMBSTONES,
+        DEFAULT_TOMBSTONES.maxCount,
+        1,
+      ),
+      maxAgeMs: intVar(
+        'EDGEGUARD_API_TOMBSTONE_MAX_AGE_MS',
+        env.EDGEGUARD_API_TOMBSTONE_MAX_AGE_MS,
+        DEFAULT_TOMBSTONES.maxAgeMs,
+        1,
+      ),
+    },
   };
 }

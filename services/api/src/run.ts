@@ -12,8 +12,10 @@ import { ApiKeyStore, KeyStoreWatch } from './keys.js';
 import { DecisionMirror } from './mirror.js';
 import { type ApiOptions, apiOptions } from './options.js';
 import { CachePolicyState, followCachePolicies } from './policies.js';
+import { RedisHealth } from './redis-health.js';
 import { createApiServer } from './server.js';
 import { SseHub } from './sse.js';
+import { TombstoneRecorder, Tombstones } from './tombstones.js';
 
 export interface RunningApi {
   app: FastifyInstance;
@@ -46,10 +48,23 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
   const logger = createLogger('api');
   const metrics = new Metrics('api');
   let stopping = false;
-  const redis = new Redis(options.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 3 });
+  // Every command bounded (the change feed's XREAD BLOCK has its own connection, unbounded).
+  const redis = new Redis(options.redisUrl, {
+    lazyConnect: false,
+    maxRetriesPerRequest: 3,
+    commandTimeout: options.redisTimeoutMs,
+  });
   const feedRedis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
   redis.on('error', (error) => logger.warn({ err: error }, 'redis'));
   feedRedis.on('error', (error) => logger.warn({ err: error }, 'redis (change feed)'));
+  const { host, port: redisPort } = redis.options;
+  const health = new RedisHealth(
+    redis,
+    options.redisTimeoutMs,
+    `Redis at ${host ?? '127.0.0.1'}:${redisPort ?? 6379} (REDIS_URL)`,
+    logger,
+  );
+  health.start();
   const store = new DecisionStore({ redis, prefix: options.prefix });
   const keys = storeKeys(options.prefix);
   const keyStore = new ApiKeyStore(redis, options.prefix);
@@ -60,6 +75,8 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
   const feed = new ChangeFeed(feedRedis, keys, logger);
   const mirror = options.lookup === 'memory' ? new DecisionMirror(store, logger) : null;
   const blocklist = new Blocklist(store, redis, keys, mirror);
+  const tombstones = new Tombstones(redis, keyStore.keys);
+  const recorder = new TombstoneRecorder(tombstones, store, logger, options.tombstones);
   const hub = new SseHub(
     {
       max: options.maxStreams,
@@ -106,8 +123,13 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
   const version = await store.version().catch(() => 0);
   await keyWatch.start();
   if (mirror) feed.subscribe(mirror.onChanges);
+  feed.subscribe(recorder.onChanges);
   feed.start(version);
   void mirror?.load();
+  void recorder.start().catch((error: Error) => {
+    logger.warn({ err: error }, 'tombstone recorder not started; retrying in 1 s');
+    setTimeout(() => void recorder.catchUp(), 1000).unref();
+  });
   void retrying(
     () => producer.connect(),
     (e) => logger.warn({ err: e }, 'kafka producer: connect failed; retrying'),
@@ -164,8 +186,11 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
     prefix: options.prefix,
     redis,
     cursorsKey: keyStore.keys.cursors,
+    tombstones,
+    redisHealth: health,
     ready: () => {
       if (redis.status !== 'ready') return `redis: ${redis.status}`;
+      if (health.problem !== null) return health.problem;
       if (keyWatch.problem !== null) return keyWatch.problem;
       if (!feed.healthy) return 'change log not read yet';
       if (mirror && !mirror.ready) return 'decision mirror loading';
@@ -183,12 +208,14 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
     if (stopping) return;
     stopping = true;
     clearInterval(gaugeTimer);
+    health.stop();
     keyWatch.stop();
     hub.closeAll();
+    recorder.closed = true;
     await app.close();
     await Promise.allSettled([feed.stop(), stopSweeper(), policyFollower?.stop(), producer.disconnect()]);
     // QUIT waits for a reply: with Redis unreachable it would wait for good.
-    if (redis.status === 'ready') await redis.quit().catch(() => undefined);
+    if (redis.status === 'ready' && health.problem === null) await redis.quit().catch(() => undefined);
     else redis.disconnect();
     logger.info('api stopped');
   };

@@ -24,8 +24,10 @@ import { registerNativeRoutes } from './native.js';
 import { OpenApiCollector } from './openapi.js';
 import { registerOperatorRoutes } from './operator.js';
 import type { CachePolicyState } from './policies.js';
+import type { RedisHealth } from './redis-health.js';
 import { RequestMetrics } from './request-metrics.js';
 import type { SseHub } from './sse.js';
+import type { Tombstones } from './tombstones.js';
 
 /** Request body limit: the largest body (a manual decision) is well under 1 KiB. */
 export const BODY_LIMIT = 16 * 1024;
@@ -44,6 +46,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Who may call the route: `public`, `bouncer` (any key) or `admin`. */
     scope?: 'public' | Scope;
+    /**
+     * false for routes answered without Redis (from memory, or writes produced to Kafka): they are
+     * not refused while Redis does not answer. Default true.
+     */
+    redis?: boolean;
   }
   interface FastifyRequest {
     apiKey: ApiKeyRecord;
@@ -65,6 +72,13 @@ export interface ApiDeps {
   prefix: string;
   redis: Redis | Cluster;
   cursorsKey: string;
+  /** Tombstones of deleted decisions, for the CrowdSec stream's full sets (recorded by a TombstoneRecorder). */
+  tombstones: Tombstones;
+  /**
+   * Whether Redis answers: routes that need it are refused 503 `redis-unavailable` at once while it
+   * does not, and Redis errors of the kind "did not answer" are answered so (without: neither).
+   */
+  redisHealth?: RedisHealth;
   /** true, or why the process is not ready. */
   ready: () => true | string;
   version?: string;
@@ -105,6 +119,19 @@ function clientErrorBody(error: NodeJS.ErrnoException): { status: number; body: 
       body: { error: 'request-timeout', message: 'the request was not received in time' },
     };
   return { status: 400, body: { error: 'bad-request', message: 'the request is not valid HTTP/1.1' } };
+}
+
+/** Refuses a request at once (503 `redis-unavailable`) while Redis counts as not answering. */
+function redisCheck(health: RedisHealth) {
+  return (_request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+    try {
+      health.check();
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    done();
+  };
 }
 
 /** A route's own hooks of one kind as a list (fastify takes one function or an array). */
@@ -208,14 +235,25 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   // (a global hook would read request.routeOptions, which builds an object per call).
   app.decorateRequest('apiKey', null as unknown as ApiKeyRecord);
   app.addHook('onRoute', (route: RouteOptions) => {
-    const scope = (route.config as { scope?: 'public' | Scope } | undefined)?.scope ?? 'public';
-    route.onRequest = [guard(scope), ...hookList(route.onRequest)];
+    const config = route.config as { scope?: 'public' | Scope; redis?: boolean } | undefined;
+    const scope = config?.scope ?? 'public';
+    const health = deps.redisHealth;
+    const needsRedis = health !== undefined && scope !== 'public' && config?.redis !== false;
+    route.onRequest = [
+      ...(needsRedis ? [redisCheck(health)] : []),
+      guard(scope),
+      ...hookList(route.onRequest),
+    ];
     route.onResponse = [...hookList(route.onResponse), counted(route.url)];
   });
 
   app.setErrorHandler((error: FastifyError | ApiError | BadInput, request, reply) => {
     let status: number;
     let body: { error: string; message: string };
+    const redisDown =
+      error instanceof ApiError || error instanceof BadInput
+        ? null
+        : (deps.redisHealth?.unavailable(error) ?? null);
     if (error instanceof ApiError) {
       status = error.status;
       body = { error: error.code, message: error.message };
@@ -236,6 +274,10 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
             ? `content-type ${JSON.stringify(request.headers['content-type'] ?? '')} is not accepted: send application/json`
             : error.message,
       };
+    } else if (redisDown) {
+      status = 503;
+      body = { error: redisDown.code, message: redisDown.message };
+      reply.headers(redisDown.headers);
     } else if (error.name.startsWith('KafkaJS')) {
       status = 503;
       body = { error: 'kafka-unavailable', message: `Kafka did not take the write: ${error.message}` };
@@ -282,7 +324,10 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   );
   app.get(
     '/metrics',
-    { config: { scope: 'admin' }, schema: { summary: 'Prometheus metrics', tags: ['service'] } },
+    {
+      config: { scope: 'admin', redis: false },
+      schema: { summary: 'Prometheus metrics', tags: ['service'] },
+    },
     async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.text()),
   );
   app.get(
@@ -291,7 +336,13 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     async () => openapi.document(deps.version ?? '0.1.0'),
   );
 
-  registerCrowdsecRoutes(app, { blocklist: deps.blocklist, redis: deps.redis, cursors: deps.cursorsKey });
+  registerCrowdsecRoutes(app, {
+    blocklist: deps.blocklist,
+    redis: deps.redis,
+    cursors: deps.cursorsKey,
+    tombstones: deps.tombstones,
+    ...(deps.redisHealth ? { redisHealth: deps.redisHealth } : {}),
+  });
   registerNativeRoutes(app, {
     blocklist: deps.blocklist,
     feed: deps.feed,

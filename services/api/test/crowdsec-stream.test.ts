@@ -2,30 +2,11 @@
 // filters is sent, and what it must never be sent.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Decision } from '@edgeguard/schema';
+import { decision } from './support/decision.js';
 import { startServer, type TestServer } from './support/server.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: CrowdSec JSON, checked field by field
 type Body = any;
-
-let version = 1;
-function decision(scope: 'ip' | 'range', value: string, overrides: Partial<Decision> = {}): Decision {
-  const now = Date.now();
-  return {
-    key: `${scope}:${value}`,
-    scope,
-    value,
-    action: 'block',
-    reason: 'scanner',
-    signals: [],
-    score: 1,
-    decidedAt: now,
-    expiresAt: now + 3_600_000,
-    origin: 'auto',
-    version: version++,
-    ...overrides,
-  };
-}
 
 describe('CrowdSec stream and live lookups', { timeout: 60_000 }, () => {
   let server: TestServer;

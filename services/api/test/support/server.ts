@@ -15,6 +15,7 @@ import { DecisionMirror } from '../../src/mirror.js';
 import { CachePolicyState } from '../../src/policies.js';
 import { createApiServer } from '../../src/server.js';
 import { SseHub, type SseHubOptions } from '../../src/sse.js';
+import { type TombstoneOptions, TombstoneRecorder, Tombstones } from '../../src/tombstones.js';
 
 export interface TestServer {
   url: string;
@@ -24,15 +25,22 @@ export interface TestServer {
   hub: SseHub;
   redis: Redis;
   prefix: string;
+  recorder: TombstoneRecorder;
   close(): Promise<void>;
 }
 
 let serial = 0;
 
 export async function startServer(
-  options: { hub?: Partial<SseHubOptions>; lookup?: 'memory' | 'redis' } = {},
+  options: {
+    hub?: Partial<SseHubOptions>;
+    lookup?: 'memory' | 'redis';
+    tombstones?: TombstoneOptions;
+    /** Redis URL (default REDIS_URL or the shared 127.0.0.1:6379). */
+    redisUrl?: string;
+  } = {},
 ): Promise<TestServer> {
-  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const url = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const prefix = `test.apisrv.${process.pid}.${Date.now().toString(36)}.${serial++}.`;
   const redis = new Redis(url);
   const feedRedis = new Redis(url, { maxRetriesPerRequest: null });
@@ -43,8 +51,12 @@ export async function startServer(
   const feed = new ChangeFeed(feedRedis, storeKeys(prefix), logger);
   const mirror = options.lookup === 'redis' ? null : new DecisionMirror(store, logger);
   if (mirror) feed.subscribe(mirror.onChanges);
+  const tombstones = new Tombstones(redis, keys.keys);
+  const recorder = new TombstoneRecorder(tombstones, store, logger, options.tombstones);
+  feed.subscribe(recorder.onChanges);
   feed.start(await store.version());
   await mirror?.load();
+  await recorder.start();
   const blocklist = new Blocklist(store, redis, storeKeys(prefix), mirror);
   const hub = new SseHub(
     { max: 100, maxPerKey: 100, revoked: (names) => keys.revoked(names), ...options.hub },
@@ -68,6 +80,7 @@ export async function startServer(
     prefix,
     redis,
     cursorsKey: keys.keys.cursors,
+    tombstones,
     ready: () => true,
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -81,8 +94,10 @@ export async function startServer(
     hub,
     redis,
     prefix,
+    recorder,
     async close() {
       hub.closeAll();
+      recorder.closed = true;
       await app.close();
       await feed.stop();
       for (const tag of [`{${prefix}bl}`, `{${prefix}api}`]) {

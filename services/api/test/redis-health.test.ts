@@ -1,0 +1,48 @@
+// Which errors mean "Redis did not answer" (503 redis-unavailable) and which stay errors (500), and
+// the probe over the real Redis. The outage itself is in test/integration/api-redis-outage.test.ts.
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { createLogger } from '@edgeguard/telemetry';
+import { Redis, ReplyError } from 'ioredis';
+import { ApiError } from '../src/errors.js';
+import { RedisHealth } from '../src/redis-health.js';
+
+describe('RedisHealth', () => {
+  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  after(() => redis.disconnect());
+  const health = () => new RedisHealth(redis, 1500, 'Redis at here:1 (REDIS_URL)', createLogger('api-test'));
+
+  it('answers a timed-out command 503 redis-unavailable, and refuses later requests until a PING answers', async () => {
+    const h = health();
+    h.check();
+    const refused = h.unavailable(new Error('Command timed out'));
+    assert.ok(refused instanceof ApiError);
+    assert.equal(refused.status, 503);
+    assert.equal(refused.code, 'redis-unavailable');
+    assert.equal(refused.message, 'Redis at here:1 (REDIS_URL) did not answer within 1.5 s');
+    assert.deepEqual(refused.headers, { 'retry-after': '1' });
+    assert.throws(
+      () => h.check(),
+      (e: unknown) => e instanceof ApiError && e.code === 'redis-unavailable',
+    );
+    await h.probe(); // the real Redis answers
+    assert.equal(h.problem, null);
+    h.check();
+  });
+
+  it('counts a closed or retried-out connection as unavailable, never a Redis error reply', () => {
+    const h = health();
+    for (const message of [
+      'Connection is closed.',
+      'Reached the max retries per request limit (which is 3).',
+    ])
+      assert.equal(h.unavailable(new Error(message))?.code, 'redis-unavailable', message);
+    const fresh = health();
+    assert.equal(
+      fresh.unavailable(new ReplyError('WRONGTYPE Operation against a key holding the wrong kind of value')),
+      null,
+    );
+    assert.equal(fresh.unavailable(new TypeError('x is not a function')), null);
+    assert.equal(fresh.problem, null);
+  });
+});
