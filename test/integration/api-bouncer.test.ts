@@ -175,18 +175,19 @@ describe('a real CrowdSec bouncer against the API', { timeout: 120_000, skip }, 
     }
   });
 
-  it('is told of a deletion its pull missed when the change log no longer holds its cursor', async () => {
-    await store.put(decision('ip', '192.0.2.40', { reason: 'scanner' }));
-    await waitForCall('add of the decision', (l) => l.startsWith('add 192.0.2.40 '));
-    // Frozen between two pulls while the decision is lifted and the change log trimmed past its
-    // cursor (as XADD MAXLEN does to a bouncer that was away long): its next pull is a full set.
+  /**
+   * Freezes the bouncer between two pulls while `change` runs, then trims the change log past its
+   * cursor once the tombstones have recorded it (as XADD MAXLEN does to a bouncer away long): its
+   * next pull is a full set.
+   */
+  const whileFrozen = async (change: () => Promise<unknown>) => {
     bouncer.kill('SIGSTOP');
     try {
-      await store.delete('ip:192.0.2.40');
+      await change();
       const target = await store.version();
       const state = apiKeys(prefix).tombstoneState;
       await eventually(
-        'the deletion recorded',
+        'the changes recorded',
         async () => Number(await redis.hget(state, 'cursor')) >= target || undefined,
         10_000,
       );
@@ -194,6 +195,60 @@ describe('a real CrowdSec bouncer against the API', { timeout: 120_000, skip }, 
     } finally {
       bouncer.kill('SIGCONT');
     }
+  };
+
+  /** The `type` of a script call's decision JSON (the call's last argument). */
+  const typeOf = (line: string) => JSON.parse(line.slice(line.indexOf('{'))).type as string;
+  const call = (op: 'add' | 'del', value: string, type: string) => (l: string) =>
+    l.startsWith(`${op} ${value} `) && typeOf(l) === type;
+
+  it('drops the old type when a decision changes action, and deletes a captcha as a captcha', async () => {
+    // The bouncer keeps decisions by value and type: a ban replaced by a captcha must be deleted
+    // as a ban, or its script's ban stays.
+    await store.put(decision('ip', '192.0.2.50', { reason: 'scanner' }));
+    await waitForCall('add of the ban', call('add', '192.0.2.50', 'ban'));
+    await store.put(decision('ip', '192.0.2.50', { reason: 'scanner', action: 'challenge' }));
+    await waitForCall('add of the captcha', call('add', '192.0.2.50', 'captcha'));
+    await waitForCall('del of the replaced ban', call('del', '192.0.2.50', 'ban'));
+    // Escalated back: the captcha goes, the ban comes.
+    await store.put(decision('ip', '192.0.2.50', { reason: 'scanner' }));
+    await waitForCall('del of the replaced captcha', call('del', '192.0.2.50', 'captcha'));
+    await waitForCall(
+      'add of the ban again',
+      () => lines().filter(call('add', '192.0.2.50', 'ban')).length === 2,
+    );
+
+    await store.put(decision('ip', '192.0.2.51', { reason: 'scanner', action: 'challenge' }));
+    await waitForCall('add of a captcha', call('add', '192.0.2.51', 'captcha'));
+    await store.delete('ip:192.0.2.51');
+    await waitForCall('del of the captcha as a captcha', call('del', '192.0.2.51', 'captcha'));
+    // The bouncer runs a pull's deletions before its additions (seen here), so a script that
+    // ignores the type still ends with the value blocked: del (ban), then add (captcha).
+    const order = lines().filter((l) => l.startsWith('add 192.0.2.50 ') || l.startsWith('del 192.0.2.50 '));
+    assert.deepEqual(
+      order.map((l) => `${l.split(' ')[0]} ${typeOf(l)}`),
+      ['add ban', 'del ban', 'add captcha', 'del captcha', 'add ban'],
+    );
+  });
+
+  it('drops the old type in a full set too (change log trimmed past its cursor)', async () => {
+    await store.put(decision('ip', '192.0.2.60', { reason: 'scanner' }));
+    await store.put(decision('ip', '192.0.2.61', { reason: 'scanner', action: 'challenge' }));
+    await waitForCall('add of the ban', call('add', '192.0.2.60', 'ban'));
+    await waitForCall('add of the captcha', call('add', '192.0.2.61', 'captcha'));
+    await whileFrozen(async () => {
+      await store.put(decision('ip', '192.0.2.60', { reason: 'scanner', action: 'challenge' }));
+      await store.delete('ip:192.0.2.61');
+    });
+    await waitForCall('add of the new captcha', call('add', '192.0.2.60', 'captcha'));
+    await waitForCall('del of the replaced ban', call('del', '192.0.2.60', 'ban'));
+    await waitForCall('del of the deleted captcha', call('del', '192.0.2.61', 'captcha'));
+  });
+
+  it('is told of a deletion its pull missed when the change log no longer holds its cursor', async () => {
+    await store.put(decision('ip', '192.0.2.40', { reason: 'scanner' }));
+    await waitForCall('add of the decision', (l) => l.startsWith('add 192.0.2.40 '));
+    await whileFrozen(() => store.delete('ip:192.0.2.40'));
     await waitForCall('del of the lifted decision', (l) => l.startsWith('del 192.0.2.40 '));
   });
 });

@@ -81,13 +81,23 @@ local function matchIndex(indexKey, lenKey, family, hex)
   return matches
 end
 
+-- The action of a stored payload ('' when unreadable): change-log entries carry the action a
+-- replaced or deleted decision had, since a CrowdSec bouncer holds decisions by value and type.
+local function actionOf(payload)
+  if not payload then return '' end
+  local ok, decoded = pcall(cjson.decode, payload)
+  if ok and type(decoded) == 'table' and type(decoded.action) == 'string' then return decoded.action end
+  return ''
+end
+
 local function removeDecision(key, reason)
+  local action = actionOf(redis.call('HGET', data, key))
   if redis.call('HDEL', data, key) == 0 then return 0 end
   redis.call('HDEL', ver, key)
   redis.call('ZREM', exp, key)
   indexRemove(rng, rngof, rlen, key)
   local v = nextVersion()
-  logChange(v, 'op', 'del', 'key', key, 'reason', reason)
+  logChange(v, 'op', 'del', 'key', key, 'reason', reason, 'action', action)
   return v
 end
 
@@ -116,12 +126,15 @@ local function putDecision(key, versionText, expiresText, payload, field)
     if current then return removeDecision(key, 'expired') end
     return 0
   end
+  -- 'previous': the action of the decision this one replaces, '' when none was stored.
+  local previous = ''
+  if current then previous = actionOf(redis.call('HGET', data, key)) end
   redis.call('HSET', data, key, payload)
   redis.call('HSET', ver, key, versionText)
   redis.call('ZADD', exp, expiresText, key)
   if field ~= '' and not current then indexAdd(rng, rngof, rlen, key, field) end
   local v = nextVersion()
-  logChange(v, 'op', 'add', 'key', key, 'decision', payload)
+  logChange(v, 'op', 'add', 'key', key, 'decision', payload, 'previous', previous)
   return v
 end
 local versions = {}

@@ -1,5 +1,5 @@
 import { parseCidr, parseIp } from '@edgeguard/netaddr';
-import { actionStrength, type Decision, type DecisionScope } from '@edgeguard/schema';
+import { ACTIONS, type Action, actionStrength, type Decision, type DecisionScope } from '@edgeguard/schema';
 import type { Cluster, Redis } from 'ioredis';
 import {
   addressHex,
@@ -40,8 +40,25 @@ export interface AllowEntry {
 }
 
 export type Change =
-  | { version: number; op: 'add'; key: string; decision: Decision }
-  | { version: number; op: 'del'; key: string; reason: string }
+  | {
+      version: number;
+      op: 'add';
+      key: string;
+      decision: Decision;
+      /**
+       * The action of the decision this one replaced; null when the key held none. Absent in
+       * entries written before the log kept it (unknown).
+       */
+      previous?: Action | null;
+    }
+  | {
+      version: number;
+      op: 'del';
+      key: string;
+      reason: string;
+      /** The deleted decision's action. Absent in entries written before the log kept it (unknown). */
+      action?: Action;
+    }
   | { version: number; op: 'allow'; key: string; entry: AllowEntry }
   | { version: number; op: 'disallow'; key: string; reason: string };
 
@@ -523,12 +540,25 @@ export function parseChangeEntry(id: string, fields: readonly string[]): Change 
   };
   if (op === 'add') {
     const decision = json<Decision>('decision');
-    return decision && { version, op, key, decision };
+    if (!decision) return null;
+    const previous = byName.get('previous');
+    if (previous === undefined) return { version, op, key, decision };
+    return { version, op, key, decision, previous: knownAction(previous) };
   }
   if (op === 'allow') {
     const entry = json<AllowEntry>('entry');
     return entry && { version, op, key, entry };
   }
-  if (op === 'del' || op === 'disallow') return { version, op, key, reason: byName.get('reason') ?? '' };
+  if (op === 'del') {
+    const action = knownAction(byName.get('action'));
+    const reason = byName.get('reason') ?? '';
+    return action === null ? { version, op, key, reason } : { version, op, key, reason, action };
+  }
+  if (op === 'disallow') return { version, op, key, reason: byName.get('reason') ?? '' };
   return null;
+}
+
+/** An action named in a change-log entry, or null ('' or absent: none stored, or not known). */
+function knownAction(text: string | undefined): Action | null {
+  return (ACTIONS as readonly string[]).includes(text ?? '') ? (text as Action) : null;
 }

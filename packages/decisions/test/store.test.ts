@@ -261,6 +261,63 @@ describe('change log', () => {
     });
   });
 
+  test('an add says the action it replaced, a del the action it deleted; old entries read without', async () => {
+    const { store, clock } = newStore();
+    await store.initialize();
+    const start = await store.version();
+    await store.put(decision('ip', '203.0.113.5'));
+    await store.put(decision('ip', '203.0.113.5', { version: 2, action: 'challenge' }));
+    await store.put(decision('ip', '203.0.113.5', { version: 3, action: 'challenge' }));
+    await store.delete('ip:203.0.113.5');
+    await store.put(decision('ip', '203.0.113.6', { action: 'throttle', expiresAt: T0 + HOUR }));
+    clock.now = T0 + HOUR;
+    await store.sweepExpired();
+    const { changes } = await store.changesSince(start);
+    assert.deepEqual(
+      changes.map((c) =>
+        c.op === 'add'
+          ? `add ${c.decision.action} ${c.previous}`
+          : `${c.op} ${'action' in c ? c.action : '?'}`,
+      ),
+      [
+        'add block null',
+        'add challenge block',
+        'add challenge challenge',
+        'del challenge',
+        'add throttle null',
+        'del throttle',
+      ],
+    );
+    // Entries written before the log kept actions: read, with the action left out (unknown).
+    const redis = (store as unknown as { redis: Redis }).redis;
+    const next = (await store.version()) + 1;
+    await redis.set(store.keys.sequence, String(next + 1));
+    await redis.xadd(
+      store.keys.changes,
+      `${next}-0`,
+      'op',
+      'add',
+      'key',
+      'ip:203.0.113.7',
+      'decision',
+      JSON.stringify(decision('ip', '203.0.113.7')),
+    );
+    await redis.xadd(
+      store.keys.changes,
+      `${next + 1}-0`,
+      'op',
+      'del',
+      'key',
+      'ip:203.0.113.7',
+      'reason',
+      'removed',
+    );
+    const old = (await store.changesSince(next - 1)).changes;
+    assert.equal(old.length, 2);
+    assert.ok(old[0]?.op === 'add' && !('previous' in old[0]));
+    assert.ok(old[1]?.op === 'del' && !('action' in old[1]) && old[1].reason === 'removed');
+  });
+
   test('an entry it cannot read is skipped and counted; the version moves past it', async () => {
     const { store } = newStore();
     await store.put(decision('ip', '203.0.113.1'));

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { formatGoDuration } from '@edgeguard/config';
 import { type AllowEntry, type Change, parseDecisionKey } from '@edgeguard/decisions';
 import { type Cidr, CidrSet, maskIpv6Words, parseCidr, parseIp, wordMask } from '@edgeguard/netaddr';
-import type { Decision } from '@edgeguard/schema';
+import type { Action, Decision } from '@edgeguard/schema';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Cluster, Redis } from 'ioredis';
 import type { Blocklist } from './blocklist.js';
@@ -127,7 +127,7 @@ const list = (text: string | undefined): string[] =>
  * same filters as its active ones (crowdsecurity/crowdsec pkg/database/decisions.go,
  * QueryExpiredDecisionsSinceWithFilters → BuildDecisionRequestWithFilter), which works there
  * because an expired row keeps the origin and scenario it was sent with. Our change log's
- * deletions carry only the key and a reason, so filtering them on an origin or scenario they do
+ * deletions carry only the key, a reason and the action (its type), so filtering them on an origin or scenario they do
  * not have would drop the deletion of a decision the bouncer holds, and it would block forever.
  * A deletion of a value the bouncer never held is a no-op for it; a missed one is not.
  */
@@ -305,14 +305,22 @@ export function registerCrowdsecRoutes(
     yield withheld;
     if (since === null) return;
     for await (const page of deps.tombstones.since(since, PAGE)) {
-      const expiries = await deps.redis.zmscore(blocklist.keys.expiry, ...page.map(([key]) => key));
+      const keys = page.map((t) => t.key);
+      const [expiries, payloads] = await Promise.all([
+        deps.redis.zmscore(blocklist.keys.expiry, ...keys),
+        deps.redis.hmget(blocklist.keys.data, ...keys),
+      ]);
       const now = clock();
       const batch: CrowdsecDecision[] = [];
       for (let i = 0; i < page.length; i++) {
+        const { key, version, action } = page[i]!;
         const expiresAt = expiries[i];
-        if (expiresAt != null && Number(expiresAt) > now) continue; // active again: it is in `new`
-        const [key, version] = page[i]!;
-        const converted = deletedOf({ op: 'del', key, version, reason: '' });
+        if (expiresAt != null && Number(expiresAt) > now) {
+          // Active again: in `new`, unless with another type than the one deleted or replaced.
+          // A tombstone without its action (written before they kept it) counts as the same type.
+          if (action === undefined || actionOfPayload(payloads[i] ?? null) === action) continue;
+        }
+        const converted = deletedOf(key, version, action);
         if (converted && keepDeleted(converted)) batch.push(converted);
       }
       yield batch;
@@ -320,26 +328,27 @@ export function registerCrowdsecRoutes(
   }
 
   /**
-   * What changed since `cursor`, netted per key (the last change wins), or null when the log
+   * What changed since `cursor`, netted per key (the last change wins, with the action the key
+   * had before the first change of the window: what the bouncer holds), or null when the log
    * cannot serve it (trimmed, a rebuilt store, too many changes): then a full set is sent.
    */
-  async function delta(cursor: number): Promise<{ last: Map<string, Change>; version: number } | null> {
-    const last = new Map<string, Change>();
+  async function delta(cursor: number): Promise<{ last: Map<string, Netted>; version: number } | null> {
+    const last = new Map<string, Netted>();
     let since = cursor;
     let read = 0;
     for (;;) {
       const page = await blocklist.store.changesSince(since, PAGE);
       if (page.resync) return null;
       for (const change of page.changes) {
-        // Keep the type of an add this pull saw, for a later del of the same key.
         const before = last.get(change.key);
         last.delete(change.key);
-        last.set(
-          change.key,
-          change.op === 'del' && before?.op === 'add'
-            ? { ...change, reason: before.decision.action }
-            : change,
-        );
+        last.set(change.key, {
+          change,
+          held: before ? before.held : heldBefore(change),
+          // For a del logged without its action (written before the log kept it): the type of an
+          // add this pull saw, else ban.
+          seen: change.op === 'add' ? change.decision.action : before?.seen,
+        });
       }
       read += page.changes.length;
       since = page.version;
@@ -348,11 +357,12 @@ export function registerCrowdsecRoutes(
     }
   }
 
-  function deletedOf(change: Change & { op: 'del' }): CrowdsecDecision | null {
+  /** A deletion of `key` as a bouncer holds it: by value and `action`'s type (ban when unknown). */
+  function deletedOf(key: string, version: number, action: string | undefined): CrowdsecDecision | null {
     let scope: 'Ip' | 'Range';
     let value: string;
     try {
-      const parsed = parseDecisionKey(change.key);
+      const parsed = parseDecisionKey(key);
       if (parsed.scope === 'fingerprint') return null;
       scope = parsed.scope === 'range' ? 'Range' : 'Ip';
       value = parsed.value;
@@ -360,10 +370,11 @@ export function registerCrowdsecRoutes(
       return null;
     }
     return {
-      id: decisionId(change.key, change.version),
+      id: decisionId(key, version),
       origin: 'edgeguard',
-      // The type of the decision the pull saw added, else ban (bouncers delete by value).
-      type: TYPES[change.reason] ?? 'ban',
+      // Unknown only for tombstones and change-log entries written before they kept the action:
+      // then ban, as before (a bouncer holding another type for the value keeps it).
+      type: TYPES[action ?? ''] ?? 'ban',
       scope,
       value,
       duration: '-1s',
@@ -431,22 +442,35 @@ export function registerCrowdsecRoutes(
         const touched: Cidr[] = [];
         const fresh = new Map<string, CrowdsecDecision>();
         const deleted = new Map<string, CrowdsecDecision>();
-        for (const change of changes.last.values()) {
+        for (const { change, held, seen } of changes.last.values()) {
+          /** The type sent as new for this key, if any: the held type is then deleted only if it differs. */
+          let sent: string | undefined;
           if (change.op === 'add') {
             const { decision } = change;
-            if (decision.scope === 'fingerprint' || decision.expiresAt <= now) continue;
-            if (allow?.covers(decision.value)) continue;
-            const converted = toCrowdsec(decision, now);
-            if (keep(converted)) fresh.set(change.key, converted);
+            if (decision.scope === 'fingerprint') continue;
+            if (decision.expiresAt > now && !allow?.covers(decision.value)) {
+              const converted = toCrowdsec(decision, now);
+              if (keep(converted)) {
+                fresh.set(change.key, converted);
+                sent = converted.type;
+              }
+            }
           } else if (change.op === 'del') {
-            const converted = deletedOf(change);
-            if (converted && keepDeleted(converted)) deleted.set(change.key, converted);
+            const converted = deletedOf(change.key, change.version, change.action ?? seen);
+            if (converted && keepDeleted(converted)) deleted.set(deletionKey(converted), converted);
           } else {
             try {
               touched.push(parseCidr(change.key));
             } catch {
               // not a CIDR: no decision can overlap it
             }
+            continue;
+          }
+          // The bouncer holds decisions by value and type: the type it held before this window
+          // goes when the key now has another (ban → captcha) or nothing it passes.
+          if (held && TYPES[held] !== sent) {
+            const converted = deletedOf(change.key, change.version, held);
+            if (converted && keepDeleted(converted)) deleted.set(deletionKey(converted), converted);
           }
         }
         if (touched.length > 0) {
@@ -455,7 +479,7 @@ export function registerCrowdsecRoutes(
           for (const [key, converted] of effects.deleted) {
             if (!keepDeleted(converted)) continue;
             fresh.delete(key);
-            deleted.set(key, converted);
+            deleted.set(deletionKey(converted), converted);
           }
         }
         body = streamBody([[...fresh.values()]], [[...deleted.values()]]);
@@ -565,6 +589,41 @@ export function registerCrowdsecRoutes(
       return Array.isArray(found) ? answer(found) : found.then(answer);
     },
   });
+}
+
+/** A key's changes in a pull's window, netted. */
+interface Netted {
+  /** The last change. */
+  change: Change;
+  /**
+   * The action the key held before the window's first change (what the bouncer holds): the
+   * replaced or deleted decision's action; null when it held none; undefined when the first
+   * change was logged before the log kept actions (as before: nothing is deleted for it).
+   */
+  held: Action | null | undefined;
+  /** The action of the window's last add of the key, if any. */
+  seen: Action | undefined;
+}
+
+function heldBefore(change: Change): Action | null | undefined {
+  if (change.op === 'add') return change.previous;
+  if (change.op === 'del') return change.action;
+  return undefined;
+}
+
+/** A bouncer's identity of a decision: value and type (one key may be deleted as two types). */
+function deletionKey(d: CrowdsecDecision): string {
+  return `${d.type} ${d.scope} ${d.value}`;
+}
+
+/** The action of a stored decision payload, or undefined when there is none or it cannot be read. */
+function actionOfPayload(payload: string | null): Action | undefined {
+  if (payload === null) return undefined;
+  try {
+    return (JSON.parse(payload) as Partial<Decision>).action;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A decision as a `deleted` entry: its own type and scenario, a negative duration (CrowdSec's). */

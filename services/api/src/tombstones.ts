@@ -1,4 +1,5 @@
 import type { Change, DecisionStore } from '@edgeguard/decisions';
+import { ACTIONS, type Action } from '@edgeguard/schema';
 import type { Logger } from '@edgeguard/telemetry';
 import type { Cluster, Redis } from 'ioredis';
 import { Follower } from './follower.js';
@@ -21,7 +22,9 @@ import type { apiKeys } from './keys.js';
  *
  * What: every process follows the store's change log (from a cursor kept in Redis, so deletions
  * made while no API ran are recorded on start as long as the log still holds them) and records
- * each `del` as the decision key → the deletion's version. Bounded in count (oldest first) and in
+ * each `del` as the decision key and the deleted action → the deletion's version, and each `add`
+ * that replaced a decision of another action as the key and the replaced action (a CrowdSec
+ * bouncer holds decisions by value and type: it must be told to drop the old type). Bounded in count (oldest first) and in
  * age. `floor` is the highest version whose deletion may be missing (trimmed by a bound, or never
  * recorded: the recorder's first start, a log trimmed past its cursor, a rebuilt store): a cursor
  * at or above it gets every deletion since, one below it may miss those up to `floor`.
@@ -93,6 +96,34 @@ const BATCH = 1000;
 /** Deletions held while Redis does not take them; past this they are dropped (and counted as a gap). */
 const MAX_HELD = 100_000;
 
+/** A deleted decision, or the action of a replaced one: what a bouncer may still hold. */
+export interface Tombstone {
+  key: string;
+  /** The change's version. */
+  version: number;
+  /** The action deleted or replaced; undefined for members recorded before tombstones kept it. */
+  action?: Action;
+}
+
+/**
+ * The sorted-set member of a tombstone: `<action>|<key>` (one per key and action: a key replaced
+ * ban → captcha, then deleted, has two), or the bare key when the action is not known (a
+ * change-log entry written before the log kept it; also how members were written before).
+ * Decision keys start with ip:, range: or fp:, never with an action and `|`.
+ */
+function memberOf(key: string, action: Action | null | undefined): string {
+  return action ? `${action}|${key}` : key;
+}
+
+function parseMember(member: string, version: number): Tombstone {
+  const bar = member.indexOf('|');
+  const action = bar > 0 ? member.slice(0, bar) : '';
+  if ((ACTIONS as readonly string[]).includes(action)) {
+    return { key: member.slice(bar + 1), version, action: action as Action };
+  }
+  return { key: member, version };
+}
+
 /** The read side: what a stream pull needs of the tombstones. */
 export class Tombstones {
   constructor(
@@ -105,8 +136,8 @@ export class Tombstones {
     return { cursor: Number(cursor ?? 0), floor: Number(floor ?? 0) };
   }
 
-  /** Tombstones with a version above `since`, oldest first, a page at a time: [key, version][]. */
-  async *since(since: number, count = 1000): AsyncGenerator<Array<[string, number]>> {
+  /** Tombstones with a version above `since`, oldest first, a page at a time. */
+  async *since(since: number, count = 1000): AsyncGenerator<Tombstone[]> {
     let after = since;
     for (;;) {
       const flat = await this.redis.zrangebyscore(
@@ -118,11 +149,11 @@ export class Tombstones {
         0,
         count,
       );
-      const page: Array<[string, number]> = [];
-      for (let i = 0; i + 1 < flat.length; i += 2) page.push([flat[i]!, Number(flat[i + 1])]);
+      const page: Tombstone[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) page.push(parseMember(flat[i]!, Number(flat[i + 1])));
       if (page.length > 0) yield page;
       if (page.length < count) return;
-      after = page.at(-1)![1];
+      after = page.at(-1)!.version;
     }
   }
 }
@@ -157,7 +188,10 @@ export class TombstoneRecorder extends Follower<Change> {
   }
 
   protected apply(change: Change, live: boolean): undefined | Promise<void> {
-    if (change.op === 'del') this.batch.push(change.version, change.key);
+    if (change.op === 'del') this.batch.push(change.version, memberOf(change.key, change.action));
+    // A decision replaced by one of another action: the bouncer's entry of the old type must go.
+    else if (change.op === 'add' && change.previous && change.previous !== change.decision.action)
+      this.batch.push(change.version, memberOf(change.key, change.previous));
     if (this.batch.length > MAX_HELD * 2) {
       // Redis has not taken the recordings for long: drop them, and say deletions up to here may be missing.
       this.batch = [];

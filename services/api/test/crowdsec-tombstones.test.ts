@@ -6,7 +6,7 @@ import { createLogger } from '@edgeguard/telemetry';
 import { apiOptions } from '../src/options.js';
 import { TombstoneRecorder, Tombstones } from '../src/tombstones.js';
 import { decision } from './support/decision.js';
-import { startServer, type TestServer } from './support/server.js';
+import { recorded, startServer, type TestServer, trimLog } from './support/server.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: CrowdSec JSON, checked field by field
 type Body = any;
@@ -20,22 +20,6 @@ async function pull(server: TestServer, key: string, query: string): Promise<Bod
   });
   assert.equal(response.status, 200, await response.clone().text());
   return response.json();
-}
-
-/** Once the recorder has recorded through the store's current version. */
-async function recorded(server: TestServer): Promise<void> {
-  const target = await server.store.version();
-  const tombstones = new Tombstones(server.redis, server.keys.keys);
-  const deadline = Date.now() + 5_000;
-  while ((await tombstones.state()).cursor < target) {
-    if (Date.now() > deadline) throw new Error(`tombstones not recorded through ${target}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** Trims the store's change log to nothing, as XADD MAXLEN does to a bouncer's cursor over time. */
-async function trimLog(server: TestServer): Promise<void> {
-  await server.redis.xtrim(server.store.keys.changes, 'MAXLEN', 0);
 }
 
 describe('CrowdSec stream: deletions in a full set', { timeout: 60_000 }, () => {
@@ -139,8 +123,8 @@ describe('tombstones stay within their bounds', { timeout: 60_000 }, () => {
     const kept = [];
     for await (const page of tombstones.since(0)) kept.push(...page);
     assert.deepEqual(kept, [
-      ['ip:192.0.2.52', versions[1]],
-      ['ip:192.0.2.53', versions[2]],
+      { key: 'ip:192.0.2.52', version: versions[1], action: 'block' },
+      { key: 'ip:192.0.2.53', version: versions[2], action: 'block' },
     ]);
     assert.equal((await tombstones.state()).floor, versions[0], 'the trimmed deletion');
   });

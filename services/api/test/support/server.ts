@@ -108,3 +108,19 @@ export async function startServer(
     },
   };
 }
+
+/** Once the server's tombstone recorder has recorded through the store's current version. */
+export async function recorded(server: TestServer): Promise<void> {
+  const target = await server.store.version();
+  const tombstones = new Tombstones(server.redis, server.keys.keys);
+  const deadline = Date.now() + 5_000;
+  while ((await tombstones.state()).cursor < target) {
+    if (Date.now() > deadline) throw new Error(`tombstones not recorded through ${target}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Trims the store's change log to nothing, as XADD MAXLEN does to a bouncer's cursor over time. */
+export async function trimLog(server: TestServer): Promise<void> {
+  await server.redis.xtrim(server.store.keys.changes, 'MAXLEN', 0);
+}
