@@ -189,7 +189,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   try {
     for await (const batch of source.batches()) {
       if (!parser) {
-        if (format === 'auto') format = sniffFormat(batch.slice(0, 50));
+        if (format === 'auto') format = sniffFormat(batch);
         parser = createParser(format, {
           trustedProxies: config.input.trustedProxies,
           maxLineLength: config.input.maxLineLength,

@@ -76,6 +76,27 @@ function everyOutput(out: (name: string) => string): string[] {
   ]);
 }
 
+/** Replays `log` from stdin with --trusted-proxies 10.0.0.0/8; its report and decisions (`name` names the files). */
+function replayBehindProxies(name: string, log: string) {
+  const run = edgeguard(
+    [
+      'replay',
+      '-',
+      '--trusted-proxies',
+      '10.0.0.0/8',
+      '--quiet',
+      '--decisions',
+      join(work, `${name}-decisions.ndjson`),
+      '--report',
+      join(work, `${name}-report.json`),
+    ],
+    log,
+  );
+  assert.equal(run.code, 0, run.stderr);
+  const report = JSON.parse(readFileSync(join(work, `${name}-report.json`), 'utf8'));
+  return { stderr: run.stderr, report, decided: readNdjson(join(work, `${name}-decisions.ndjson`)) };
+}
+
 let demo: { run: ReturnType<typeof edgeguard>; out: (name: string) => string } | undefined;
 
 /** The demo fixture replayed once with every output, for the tests that read them. */
@@ -484,27 +505,8 @@ describe('edgeguard replay', () => {
           return xffLast ? `${peer}${rest} shop.example "${client}"` : `${peer}${rest} "${client}"`;
         })
         .join('\n');
-    const replay = (name: string, log: string) => {
-      const run = edgeguard(
-        [
-          'replay',
-          '-',
-          '--trusted-proxies',
-          '10.0.0.0/8',
-          '--quiet',
-          '--decisions',
-          join(work, `${name}-decisions.ndjson`),
-          '--report',
-          join(work, `${name}-report.json`),
-        ],
-        log,
-      );
-      assert.equal(run.code, 0, run.stderr);
-      const report = JSON.parse(readFileSync(join(work, `${name}-report.json`), 'utf8'));
-      return { stderr: run.stderr, report, decided: readNdjson(join(work, `${name}-decisions.ndjson`)) };
-    };
 
-    const unresolved = replay('lb-combined', behind(true));
+    const unresolved = replayBehindProxies('lb-combined', behind(true));
     assert.equal(unresolved.report.input.format, 'combined');
     assert.deepEqual(
       unresolved.decided.filter((d) => String(d.value).startsWith('10.')),
@@ -516,7 +518,7 @@ describe('edgeguard replay', () => {
     assert.equal(unresolved.stderr.match(/warning:/g)?.length, 1, unresolved.stderr);
     assert.match(unresolved.stderr, /\$http_x_forwarded_for/);
 
-    const resolved = replay('lb-main', behind(false));
+    const resolved = replayBehindProxies('lb-main', behind(false));
     assert.equal(resolved.report.input.format, 'nginx-main');
     assert.deepEqual(resolved.report.warnings, []);
     assert.doesNotMatch(resolved.stderr, /warning/);
@@ -601,6 +603,49 @@ describe('edgeguard replay', () => {
     const run = edgeguard(['replay', join(work, 'missing.log')]);
     assert.notEqual(run.code, 0);
     assert.match(run.stderr, /missing\.log/);
+  });
+
+  for (const [what, input] of [
+    ['does not exist', 'missing-again.log'],
+    ['is a directory', '.'],
+  ]) {
+    it(`exits 1 and leaves every output as it was when the input ${what}`, () => {
+      const report = join(work, `kept-${what.length}.json`);
+      writeFileSync(report, '{"yesterday":true}\n');
+      const created = join(work, `never-${what.length}.ndjson`);
+      const run = edgeguard(['replay', join(work, input), '--report', report, '--verdicts', created]);
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stderr, new RegExp(input === '.' ? 'is a directory' : 'missing-again\\.log'));
+      assert.equal(
+        readFileSync(report, 'utf8'),
+        '{"yesterday":true}\n',
+        'the existing report is not emptied',
+      );
+      assert.equal(existsSync(created), false, 'no output is created');
+    });
+  }
+
+  it('reads the clients behind trusted proxies of an nginx-main log that starts with error-log lines', () => {
+    // 25 error-log lines (a concatenated or mis-rotated file) before the access log: `auto` settled
+    // on them, fell back to combined (which ignores X-Forwarded-For) and every request was the
+    // balancer's; the scanner behind it went undecided.
+    const errors = Array.from(
+      { length: 25 },
+      (_, i) =>
+        `2024/01/21 08:59:${String(i).padStart(2, '0')} [error] 31#31: *${i} open() "/x" failed (2: No such file or directory)`,
+    );
+    const access = sampleLog()
+      .split('\n')
+      .filter((line) => /^\d+\.\d+\.\d+\.\d+ - - \[.*" \d{3} /.test(line))
+      .map((line) => `10.0.0.5${line.slice(line.indexOf(' '))} "${line.slice(0, line.indexOf(' '))}"`);
+    const { report, decided } = replayBehindProxies('errfirst', `${[...errors, ...access].join('\n')}\n`);
+    assert.equal(report.input.format, 'nginx-main');
+    assert.deepEqual(report.warnings, []);
+    assert.equal(report.rejects.byReason['format-mismatch'], 25, 'the error-log lines are rejected, counted');
+    assert.ok(
+      decided.some((d) => d.value === '198.51.100.66'),
+      'the scanner behind the balancer is decided on',
+    );
   });
 
   it('documents every flag in --help', () => {

@@ -21,6 +21,7 @@ export {
   type FormatName,
   logsClientBehindProxies,
   SNIFF_LINES,
+  SNIFF_MAX_LINES,
   sniffFormat,
   unknownNginxVariables,
 } from './formats.js';
@@ -43,6 +44,7 @@ export {
 export { REJECT_REASONS, type RejectReason } from './reasons.js';
 export { applyRequestLine, applyRequestTarget } from './request-line.js';
 export {
+  checkLogInput,
   damageRejection,
   gunzipIfGzip,
   type InputDamage,

@@ -1,6 +1,6 @@
 import { closeSync, writeFileSync } from 'node:fs';
 import { loadConfig, suggest, validateConfig } from '@edgeguard/config';
-import { NGINX_VARIABLES, unknownNginxVariables } from '@edgeguard/logformat';
+import { checkLogInput, NGINX_VARIABLES, unknownNginxVariables } from '@edgeguard/logformat';
 import { BadInput } from '@edgeguard/schema';
 import { parseCommandArgs } from '../args.js';
 import { EXIT_INPUT_CUT_SHORT, EXIT_NOTHING_PARSED } from '../exit-codes.js';
@@ -31,8 +31,9 @@ Input:
 
 Outputs (NDJSON unless noted; times are log time, ISO 8601). All are created or truncated before
 any input is read, so a path that cannot be written fails at once (exit 2, naming flag and path),
-and so does an output that is the input log or a file another output names; then no output is
-created or truncated (a symlink or another spelling of the path counts as the same file):
+and so does an output that is the input log or a file another output names, and an input that
+cannot be opened (exit 1); then no output is created or truncated (a symlink or another spelling
+of the path counts as the same file):
   --decisions FILE            every decision published: key, scope, value, action, reason, signals,
                               score, decidedAt, expiresAt
   --verdicts FILE             one line per client address: ip, requests, verdict (strongest action
@@ -50,7 +51,8 @@ created or truncated (a symlink or another spelling of the path counts as the sa
 
 Exit codes:
   0  done
-  1  could not run: the input cannot be opened, an output could not be written
+  1  could not run: the input cannot be opened (no output is touched), an output could not be
+     written
   2  bad usage or config, or an output path that cannot be written, is the input log or is
      named by two outputs (the flag or field is named; nothing was read or written)
   3  the input was cut short (a truncated or corrupt gzip): every line before the damage was
@@ -117,6 +119,9 @@ export async function replayCommand(argv: string[]): Promise<number> {
     ['--report', values.report],
   ];
   refuseClashingOutputs(input, outputs);
+  // A log that cannot be read (a mistyped path, a rotated-away file) fails before the outputs are
+  // created or truncated: a cron job with a wrong path must not empty yesterday's report.
+  checkLogInput(input);
   // All or none: a path that cannot be written leaves the others as they were.
   const [decisions, verdicts, policies, reportFd] = openOutputs(outputs);
   const result = await replayLog({
