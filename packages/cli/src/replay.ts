@@ -5,7 +5,10 @@ import {
   correctRecordTime,
   createParser,
   damageRejection,
+  type LineBatch,
+  type LineParser,
   openLogSource,
+  settledFormat,
   sniffFormat,
   startClockGuard,
 } from '@edgeguard/logformat';
@@ -112,6 +115,12 @@ const READ_CHUNK_BYTES = 128 * 1024;
  * CPU when taken per 128 KiB batch); every 2 MiB of input still follows the heap's growth closely.
  */
 const RSS_SAMPLE_BATCHES = 16;
+/**
+ * Lines (empty ones too) held while `auto` has not settled: past them the format is chosen from
+ * what they hold. settledFormat settles within SNIFF_MAX_LINES non-empty lines, so only a log of
+ * blank lines gets here; the bound keeps it from being held whole.
+ */
+const MAX_SNIFF_HELD_LINES = 65_536;
 
 /**
  * Runs the whole pipeline in this process over one log, on the log's own timestamps, and writes the
@@ -174,7 +183,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   const clockGuard = new ClockJumpGuard(config.input.maxClockJumpMs);
   const clockJumps = new ClockJumpCounter();
   const progress = new Progress(source.totalBytes, options.progress);
-  let parser: ReturnType<typeof createParser> | null = null;
+  let parser: LineParser | null = null;
   let format = config.input.format;
   let lines = 0;
   let parsed = 0;
@@ -187,20 +196,21 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   const warnings: string[] = [];
 
   try {
-    for await (const batch of source.batches()) {
-      if (!parser) {
-        if (format === 'auto') format = sniffFormat(batch);
-        parser = createParser(format, {
-          trustedProxies: config.input.trustedProxies,
-          maxLineLength: config.input.maxLineLength,
-          maxFieldLength: config.input.maxFieldLength,
-        });
-        const warning = trustedProxiesWarning(config, format);
-        if (warning !== null) {
-          warnings.push(warning);
-          progress.message(`edgeguard replay: warning: ${warning}`);
-        }
+    /** Starts the parser for `format` (sniffed or given), with its warning. */
+    const startParser = (): LineParser => {
+      const started = createParser(format, {
+        trustedProxies: config.input.trustedProxies,
+        maxLineLength: config.input.maxLineLength,
+        maxFieldLength: config.input.maxFieldLength,
+      });
+      const warning = trustedProxiesWarning(config, format);
+      if (warning !== null) {
+        warnings.push(warning);
+        progress.message(`edgeguard replay: warning: ${warning}`);
       }
+      return started;
+    };
+    const replayBatch = async (batch: LineBatch, parser: LineParser): Promise<void> => {
       // Started from the first lines, so that a first line dated hours ahead is held like any other.
       startClockGuard(clockGuard, parser, batch);
       const plain = batch.plain === true;
@@ -226,6 +236,32 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
       }
       if (decisionsOut) await decisionsOut.drain();
       if (policiesOut) await policiesOut.drain();
+    };
+    // With --format auto, batches are held until their lines settle the format: a pipe's first
+    // batch can be a single line (a slow producer, ssh), and a line no format reads must not decide.
+    const held: LineBatch[] = [];
+    let heldLines = 0;
+    for await (const batch of source.batches()) {
+      if (parser) {
+        await replayBatch(batch, parser);
+        continue;
+      }
+      held.push(batch);
+      heldLines += batch.length;
+      if (format === 'auto') {
+        const settled =
+          heldLines < MAX_SNIFF_HELD_LINES ? settledFormat(held.flat()) : sniffFormat(held.flat());
+        if (settled === null) continue;
+        format = settled;
+      }
+      parser = startParser();
+      for (const first of held.splice(0)) await replayBatch(first, parser);
+    }
+    if (!parser && held.length > 0) {
+      // The whole log was fewer lines than settle a format: the best of them.
+      if (format === 'auto') format = sniffFormat(held.flat());
+      parser = startParser();
+      for (const first of held.splice(0)) await replayBatch(first, parser);
     }
     if (source.damage) {
       cutShort = damageRejection(options.input, lines, source.damage);

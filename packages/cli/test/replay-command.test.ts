@@ -648,6 +648,37 @@ describe('edgeguard replay', () => {
     );
   });
 
+  it("does not settle the format on a pipe's first batch when it holds only a line no format reads", () => {
+    // A slow producer (ssh, a tail): the first read is one error-log line. Sniffed from that batch
+    // alone, the log was combined and every request behind the balancer was the balancer's.
+    const log = join(work, 'slow-pipe.log');
+    const access = sampleLog()
+      .split('\n')
+      .filter((line) => /^\d+\.\d+\.\d+\.\d+ - - \[.*" \d{3} /.test(line))
+      .map((line) => `10.0.0.5${line.slice(line.indexOf(' '))} "${line.slice(0, line.indexOf(' '))}"`);
+    writeFileSync(log, `2024/01/21 08:59:00 [error] 31#31: *1 open() "/x" failed\n${access.join('\n')}\n`);
+    const report = join(work, 'slow-pipe.json');
+    const run = spawnSync(
+      'sh',
+      [
+        '-c',
+        `(head -n 1 "$1"; sleep 0.5; tail -n +2 "$1") | "$2" "$3" replay - --trusted-proxies 10.0.0.0/8 --quiet --report "$4"`,
+        'sh',
+        log,
+        process.execPath,
+        bin,
+        report,
+      ],
+      { encoding: 'utf8', cwd: work },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    const summary = JSON.parse(readFileSync(report, 'utf8'));
+    assert.equal(summary.input.format, 'nginx-main');
+    assert.deepEqual(summary.warnings, []);
+    assert.equal(summary.input.parsed, access.length);
+    assert.ok(summary.clients.total > 1, `${summary.clients.total} client(s): not all the balancer's`);
+  });
+
   it('documents every flag in --help', () => {
     const run = edgeguard(['replay', '--help']);
     assert.equal(run.code, 0);

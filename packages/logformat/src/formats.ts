@@ -117,13 +117,28 @@ function isBlank(line: string): boolean {
  * (or no lines), `combined`, whose rejections will then tell what is wrong.
  */
 export function sniffFormat(lines: readonly string[]): string {
+  return SNIFF_CANDIDATES[sniffLines(lines).chosen] as string;
+}
+
+/**
+ * What sniffFormat would choose from `lines` when they are enough to settle on it (SNIFF_LINES
+ * lines some format reads, or SNIFF_MAX_LINES non-empty lines), null when a caller reading a log
+ * in batches should read on: a pipe's first batch can be one line, and one line no format reads
+ * must not decide.
+ */
+export function settledFormat(lines: readonly string[]): string | null {
+  const sniff = sniffLines(lines);
+  return sniff.done ? (SNIFF_CANDIDATES[sniff.chosen] as string) : null;
+}
+
+function sniffLines(lines: readonly string[]): FormatSniff {
   const sniff = new FormatSniff(SNIFF_CANDIDATES.map((name) => createParser(name)));
   for (const line of lines) {
     if (isBlank(line)) continue;
     sniff.count(sniff.candidates.map((parser) => parser.parse(line)));
     if (sniff.done) break;
   }
-  return SNIFF_CANDIDATES[sniff.chosen] as string;
+  return sniff;
 }
 
 /** The candidates' scores while sniffing: what sniffFormat and AutoParser both keep. */

@@ -22,6 +22,7 @@ export {
   logsClientBehindProxies,
   SNIFF_LINES,
   SNIFF_MAX_LINES,
+  settledFormat,
   sniffFormat,
   unknownNginxVariables,
 } from './formats.js';
