@@ -2,7 +2,7 @@ import { detectionAllowlist, type EdgeguardConfig, trustedProxiesWarning } from 
 import {
   ClockJumpCounter,
   ClockJumpGuard,
-  correctRecordTime,
+  ClockJumpHold,
   createParser,
   damageRejection,
   type LineBatch,
@@ -14,6 +14,7 @@ import {
 } from '@edgeguard/logformat';
 import { type ClientVerdict, createReplay, TOPICS, type UnverifiedCrawler } from '@edgeguard/pipeline';
 import {
+  type AccessLog,
   actionStrength,
   BadInput,
   type CachePolicy,
@@ -189,6 +190,12 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   let parsed = 0;
   let firstEventTime: number | null = null;
   let lastEventTime: number | null = null;
+  // A genuine gap's first records keep their time: replay can wait for the jump to be decided.
+  const clockHold = new ClockJumpHold<AccessLog>(clockGuard, clockJumps, options.input, (record) => {
+    if (firstEventTime === null || record.time < firstEventTime) firstEventTime = record.time;
+    if (lastEventTime === null || record.time > lastEventTime) lastEventTime = record.time;
+    replay.push(record);
+  });
   let peakRssBytes = process.memoryUsage.rss();
   let cutShort: BadInput | null = null;
   const heapGuard = new HeapGuard();
@@ -223,10 +230,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
           continue;
         }
         parsed++;
-        correctRecordTime(clockGuard, clockJumps, result, options.input, lines);
-        if (firstEventTime === null || result.time < firstEventTime) firstEventTime = result.time;
-        if (lastEventTime === null || result.time > lastEventTime) lastEventTime = result.time;
-        replay.push(result);
+        clockHold.pass(result, lines);
       }
       progress.update(source.bytesRead, lines);
       heapGuard.check();
@@ -263,6 +267,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
       parser = startParser();
       for (const first of held.splice(0)) await replayBatch(first, parser);
     }
+    clockHold.flush();
     if (source.damage) {
       cutShort = damageRejection(options.input, lines, source.damage);
       rejects.record(cutShort, source.damage.brokenLine);

@@ -266,6 +266,43 @@ describe('edgeguard replay', () => {
     }
   });
 
+  it('counts the first requests after a quiet gap at their own time, not as a clock jump', () => {
+    // A person reads at 09:00; two hours later a scanner starts. Its first 7 requests were counted
+    // at 09:04:45 (a jump not yet confirmed) and reported as 7 clock jumps: a small site's every
+    // quiet spell misdated its first requests (1,077 of almhuette-raith-10k's 10,000 lines).
+    const lines = sampleLog().split('\n');
+    const human = lines.filter((line) => line.startsWith('203.0.113.10 ') && line.includes('" 200 '));
+    const gap = 2 * 3_600_000;
+    const scanner = lines
+      .filter((line) => line.startsWith('198.51.100.66 '))
+      .map((line, i) => line.replace(/\[[^\]]+\]/, `[${stamp(t0 + gap + i * 500)}]`));
+    const out = (name: string) => join(work, `gap-${name}`);
+    const run = edgeguard(
+      [
+        'replay',
+        '-',
+        '--quiet',
+        '--decisions',
+        out('decisions.ndjson'),
+        '--verdicts',
+        out('verdicts.ndjson'),
+        '--report',
+        out('report.json'),
+      ],
+      `${[...human, ...scanner].join('\n')}\n`,
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(readFileSync(out('report.json'), 'utf8'));
+    assert.equal(report.eventTime.clockJumps, 0, 'a real gap is no clock jump');
+    const decided = readNdjson(out('decisions.ndjson')).filter((d) => d.value === '198.51.100.66');
+    assert.ok(decided.length > 0, 'the scanner is decided on');
+    const arrived = new Date(t0 + gap).toISOString();
+    for (const d of decided)
+      assert.ok(String(d.decidedAt) >= arrived, `decided at ${d.decidedAt}, arrived ${arrived}`);
+    const verdict = readNdjson(out('verdicts.ndjson')).find((v) => v.ip === '198.51.100.66')!;
+    assert.ok(String(verdict.caughtAt) >= arrived, `caught at ${verdict.caughtAt}`);
+  });
+
   it('says how many lines were too late to count, and what to check', () => {
     // The scanner's first probe again after 4 minutes of traffic: far behind the 60 s allowed.
     const log = sampleLog().replace(/\n([^\n]*\n)$/, (_, last) => `\n${sampleLog().split('\n')[0]}\n${last}`);

@@ -3,6 +3,7 @@ export { resolveClientAddress, type TrustedProxies } from './client-address.js';
 export {
   ClockJumpCounter,
   ClockJumpGuard,
+  ClockJumpHold,
   type ClockJumpSample,
   type ClockJumpState,
   correctRecordTime,
