@@ -339,6 +339,8 @@ describe('edgeguard replay', () => {
     assert.equal(report.rejects.byReason['bad-gzip'], 1);
     const [sample] = report.rejects.samples['bad-gzip'];
     assert.equal(sample.location, `${log}:${report.input.lines + 1}`, 'the file and the line it stopped at');
+    assert.match(sample.message, /^unexpected end of file/, 'the location is said once, in its own field');
+    assert.match(run.stdout, /bad-gzip +1 {2}e\.g\. \S+cut\.log\.gz:\d+ unexpected end of file/);
     assert.match(report.input.cutShort, /unexpected end of file/);
     assert.ok(readNdjson(out('verdicts.ndjson')).length > 0, 'verdicts of the lines read');
   });
