@@ -638,6 +638,21 @@ describe('edgeguard replay', () => {
     assert.match(run.stderr, /combined/);
   });
 
+  it("names the flag, not a config field and an index into the merged list, when a flag's value is bad", () => {
+    const config = join(work, 'one-allowed.json');
+    writeFileSync(config, '{"allowlist":["192.0.2.0/24"]}');
+    for (const [flag, value, said] of [
+      ['--allowlist', '1.2.3.4,bad', /--allowlist: "bad" is not a CIDR/],
+      ['--trusted-proxies', '10.0.0.0/33', /--trusted-proxies: "10\.0\.0\.0\/33" is not a CIDR/],
+      ['--format', 'nginx-mian', /--format: unknown log format "nginx-mian"/],
+    ] as const) {
+      const run = edgeguard(['replay', '-', '--config', config, flag, value], sampleLog());
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, said);
+      assert.doesNotMatch(run.stderr, /field '/, run.stderr);
+    }
+  });
+
   it('says clearly when the input file does not exist', () => {
     const run = edgeguard(['replay', join(work, 'missing.log')]);
     assert.notEqual(run.code, 0);

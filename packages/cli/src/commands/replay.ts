@@ -105,7 +105,12 @@ export async function replayCommand(argv: string[]): Promise<number> {
       .filter(Boolean);
   if (values['trusted-proxies']) config.input.trustedProxies = list(values['trusted-proxies']);
   if (values.allowlist) config.allowlist = [...config.allowlist, ...list(values.allowlist)];
-  validateConfig(config, 'command line');
+  validateConfig(config, 'command line', {
+    ...(values.format ? { 'input.format': '--format' } : {}),
+    ...(values['trusted-proxies'] ? { 'input.trustedProxies': '--trusted-proxies' } : {}),
+    // The config's entries were checked when it was loaded: a bad one now is the flag's.
+    ...(values.allowlist ? { allowlist: '--allowlist' } : {}),
+  });
   for (const name of unknownNginxVariables(config.input.format)) {
     process.stderr.write(
       `edgeguard replay: warning: the log format's $${name} is not a variable edgeguard reads; its values are skipped${suggest(name, Object.keys(NGINX_VARIABLES))}\n`,
