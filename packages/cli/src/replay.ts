@@ -272,6 +272,12 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
       cutShort = damageRejection(options.input, lines, source.damage);
       rejects.record(cutShort, source.damage.brokenLine);
     }
+    if (parsed === 0 && rejects.total === 0) {
+      // Exit 0 with an empty summary read as "no bots" in a script: `zcat gone.gz | replay -`.
+      const warning = `the input ${options.input === '-' ? '(stdin)' : options.input} holds no log line${lines > 0 ? ` (${lines} blank)` : ''}: nothing was replayed`;
+      warnings.push(warning);
+      progress.message(`edgeguard replay: warning: ${warning}`);
+    }
     replay.finish();
   } finally {
     progress.stop();

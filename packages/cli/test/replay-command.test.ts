@@ -605,6 +605,19 @@ describe('edgeguard replay', () => {
     }
   });
 
+  it('warns on stderr and in the report when the input holds no log line', () => {
+    for (const [input, said] of [
+      ['', /the input \(stdin\) holds no log line: nothing was replayed/],
+      ['\n\n', /holds no log line \(2 blank\)/],
+    ] as const) {
+      const report = join(work, 'empty-report.json');
+      const run = edgeguard(['replay', '-', '--quiet', '--report', report], input);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, said);
+      assert.match(JSON.parse(readFileSync(report, 'utf8')).warnings[0], said);
+    }
+  });
+
   it('reads the log from stdin with -', () => {
     const run = edgeguard(['replay', '-', '--quiet', '--report', join(work, 'stdin.json')], sampleLog());
     assert.equal(run.code, 0, run.stderr);

@@ -50,7 +50,8 @@ of the path counts as the same file):
   -h, --help                  this help
 
 Exit codes:
-  0  done
+  0  done (an input with no log line at all, e.g. a pipe whose producer failed, is warned about
+     on stderr and in the report's warnings)
   1  could not run: the input cannot be opened (no output is touched), an output could not be
      written
   2  bad usage or config, or an output path that cannot be written, is the input log or is
