@@ -50,6 +50,11 @@ export type { UnverifiedCrawler };
 export interface ReplayResult {
   input: string;
   format: string;
+  /**
+   * When a format was given and no line parsed: the format `--format auto` reads the first lines
+   * as (one that parses at least one of them), for the hint; null otherwise.
+   */
+  formatSuggestion: string | null;
   lines: number;
   parsed: number;
   rejects: RejectCounter;
@@ -122,6 +127,11 @@ const RSS_SAMPLE_BATCHES = 16;
  * blank lines gets here; the bound keeps it from being held whole.
  */
 const MAX_SNIFF_HELD_LINES = 65_536;
+/**
+ * First lines of a log in a given format kept, while none of the first batch parsed, to suggest
+ * another format (at most 100 × 4 × maxLineLength bytes: 6.4 MiB by default, a few KiB usually).
+ */
+const SNIFF_SAMPLE_LINES = 100;
 
 /**
  * Runs the whole pipeline in this process over one log, on the log's own timestamps, and writes the
@@ -201,6 +211,8 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   const heapGuard = new HeapGuard();
   let batches = 0;
   const warnings: string[] = [];
+  /** The first lines of a log read in a given format, kept for formatSuggestion. */
+  let firstLines: string[] = [];
 
   try {
     /** Starts the parser for `format` (sniffed or given), with its warning. */
@@ -258,8 +270,10 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
         if (settled === null) continue;
         format = settled;
       }
+      if (format === config.input.format) firstLines = batch.slice(0, SNIFF_SAMPLE_LINES);
       parser = startParser();
       for (const first of held.splice(0)) await replayBatch(first, parser);
+      if (parsed > 0) firstLines = [];
     }
     if (!parser && held.length > 0) {
       // The whole log was fewer lines than settle a format: the best of them.
@@ -291,6 +305,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   return {
     input: options.input,
     format,
+    formatSuggestion: parsed === 0 ? formatSuggestion(firstLines, format) : null,
     lines,
     parsed,
     rejects,
@@ -318,6 +333,18 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     stats,
     warnings,
   };
+}
+
+/**
+ * What `auto` reads `lines` as, when that is another format than `format` and reads at least one of
+ * them: a hint for an explicit --format that parsed nothing (a Logpush file read as combined).
+ */
+function formatSuggestion(lines: string[], format: string): string | null {
+  if (lines.length === 0) return null;
+  const sniffed = sniffFormat(lines);
+  if (sniffed === format) return null;
+  const parser = createParser(sniffed);
+  return lines.some((line) => line.length > 0 && !(parser.parse(line) instanceof BadInput)) ? sniffed : null;
 }
 
 /** Most severe verdict first, then most requests; a stable order otherwise. */

@@ -510,6 +510,13 @@ describe('edgeguard replay', () => {
     );
     assert.match(run.stdout, /Rejected lines: 102/, 'the summary is still printed');
     assert.equal(JSON.parse(readFileSync(join(work, 'none.json'), 'utf8')).input.parsed, 0);
+    assert.match(run.stderr, /; the first lines read as combined: try --format combined or auto\n$/);
+  });
+
+  it('suggests no format when nothing reads the lines', () => {
+    const run = edgeguard(['replay', '-', '--format', 'apache', '--quiet'], 'hello\n\u0000\u0001 binary\n');
+    assert.equal(run.code, 4, run.stderr);
+    assert.doesNotMatch(run.stderr, /read as/);
   });
 
   it("reads lines up to the config's maxLineLength whole, and says an overlong one is longer than it", () => {

@@ -61,8 +61,8 @@ Exit codes:
      the file and line where reading stopped. Non-zero so that a script does not take a partial
      log's results for the whole log's.
   4  no line could be parsed (every non-empty line rejected): the format is probably wrong; the
-     outputs are written and stderr names the format and the first rejection. Takes precedence
-     over 3.
+     outputs are written and stderr names the format, the first rejection and, when another
+     format reads the first lines, that one. Takes precedence over 3.
 `;
 
 export async function replayCommand(argv: string[]): Promise<number> {
@@ -150,7 +150,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     const [first] = Object.values(result.rejects.toJSON().samples).flat();
     const where = first?.location ? `${first.location}: ` : '';
     process.stderr.write(
-      `edgeguard replay: no line could be parsed as ${result.format}: wrong --format? (all ${linesRejected} non-empty lines rejected, e.g. ${where}${first?.message})\n`,
+      `edgeguard replay: no line could be parsed as ${result.format}: wrong --format? (all ${linesRejected} non-empty lines rejected, e.g. ${where}${first?.message})${result.formatSuggestion ? `; the first lines read as ${result.formatSuggestion}: try --format ${result.formatSuggestion} or auto` : ''}\n`,
     );
     return EXIT_NOTHING_PARSED;
   }
