@@ -2,15 +2,19 @@ import { detectionAllowlist, type EdgeguardConfig, trustedProxiesWarning } from 
 import {
   ClockJumpCounter,
   ClockJumpGuard,
-  correctRecordTime,
+  ClockJumpHold,
   createParser,
   damageRejection,
+  type LineBatch,
+  type LineParser,
   openLogSource,
+  settledFormat,
   sniffFormat,
   startClockGuard,
 } from '@edgeguard/logformat';
 import { type ClientVerdict, createReplay, TOPICS, type UnverifiedCrawler } from '@edgeguard/pipeline';
 import {
+  type AccessLog,
   actionStrength,
   BadInput,
   type CachePolicy,
@@ -46,6 +50,11 @@ export type { UnverifiedCrawler };
 export interface ReplayResult {
   input: string;
   format: string;
+  /**
+   * When a format was given and no line parsed: the format `--format auto` reads the first lines
+   * as (one that parses at least one of them), for the hint; null otherwise.
+   */
+  formatSuggestion: string | null;
   lines: number;
   parsed: number;
   rejects: RejectCounter;
@@ -112,6 +121,17 @@ const READ_CHUNK_BYTES = 128 * 1024;
  * CPU when taken per 128 KiB batch); every 2 MiB of input still follows the heap's growth closely.
  */
 const RSS_SAMPLE_BATCHES = 16;
+/**
+ * Lines (empty ones too) held while `auto` has not settled: past them the format is chosen from
+ * what they hold. settledFormat settles within SNIFF_MAX_LINES non-empty lines, so only a log of
+ * blank lines gets here; the bound keeps it from being held whole.
+ */
+const MAX_SNIFF_HELD_LINES = 65_536;
+/**
+ * First lines of a log in a given format kept, while none of the first batch parsed, to suggest
+ * another format (at most 100 × 4 × maxLineLength bytes: 6.4 MiB by default, a few KiB usually).
+ */
+const SNIFF_SAMPLE_LINES = 100;
 
 /**
  * Runs the whole pipeline in this process over one log, on the log's own timestamps, and writes the
@@ -174,33 +194,42 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   const clockGuard = new ClockJumpGuard(config.input.maxClockJumpMs);
   const clockJumps = new ClockJumpCounter();
   const progress = new Progress(source.totalBytes, options.progress);
-  let parser: ReturnType<typeof createParser> | null = null;
+  let parser: LineParser | null = null;
   let format = config.input.format;
   let lines = 0;
   let parsed = 0;
   let firstEventTime: number | null = null;
   let lastEventTime: number | null = null;
+  // A genuine gap's first records keep their time: replay can wait for the jump to be decided.
+  const clockHold = new ClockJumpHold<AccessLog>(clockGuard, clockJumps, options.input, (record) => {
+    if (firstEventTime === null || record.time < firstEventTime) firstEventTime = record.time;
+    if (lastEventTime === null || record.time > lastEventTime) lastEventTime = record.time;
+    replay.push(record);
+  });
   let peakRssBytes = process.memoryUsage.rss();
   let cutShort: BadInput | null = null;
   const heapGuard = new HeapGuard();
   let batches = 0;
   const warnings: string[] = [];
+  /** The first lines of a log read in a given format, kept for formatSuggestion. */
+  let firstLines: string[] = [];
 
   try {
-    for await (const batch of source.batches()) {
-      if (!parser) {
-        if (format === 'auto') format = sniffFormat(batch.slice(0, 50));
-        parser = createParser(format, {
-          trustedProxies: config.input.trustedProxies,
-          maxLineLength: config.input.maxLineLength,
-          maxFieldLength: config.input.maxFieldLength,
-        });
-        const warning = trustedProxiesWarning(config, format);
-        if (warning !== null) {
-          warnings.push(warning);
-          progress.message(`edgeguard replay: warning: ${warning}`);
-        }
+    /** Starts the parser for `format` (sniffed or given), with its warning. */
+    const startParser = (): LineParser => {
+      const started = createParser(format, {
+        trustedProxies: config.input.trustedProxies,
+        maxLineLength: config.input.maxLineLength,
+        maxFieldLength: config.input.maxFieldLength,
+      });
+      const warning = trustedProxiesWarning(config, format);
+      if (warning !== null) {
+        warnings.push(warning);
+        progress.message(`edgeguard replay: warning: ${warning}`);
       }
+      return started;
+    };
+    const replayBatch = async (batch: LineBatch, parser: LineParser): Promise<void> => {
       // Started from the first lines, so that a first line dated hours ahead is held like any other.
       startClockGuard(clockGuard, parser, batch);
       const plain = batch.plain === true;
@@ -213,10 +242,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
           continue;
         }
         parsed++;
-        correctRecordTime(clockGuard, clockJumps, result, options.input, lines);
-        if (firstEventTime === null || result.time < firstEventTime) firstEventTime = result.time;
-        if (lastEventTime === null || result.time > lastEventTime) lastEventTime = result.time;
-        replay.push(result);
+        clockHold.pass(result, lines);
       }
       progress.update(source.bytesRead, lines);
       heapGuard.check();
@@ -226,10 +252,45 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
       }
       if (decisionsOut) await decisionsOut.drain();
       if (policiesOut) await policiesOut.drain();
+    };
+    // With --format auto, batches are held until their lines settle the format: a pipe's first
+    // batch can be a single line (a slow producer, ssh), and a line no format reads must not decide.
+    const held: LineBatch[] = [];
+    let heldLines = 0;
+    for await (const batch of source.batches()) {
+      if (parser) {
+        await replayBatch(batch, parser);
+        continue;
+      }
+      held.push(batch);
+      heldLines += batch.length;
+      if (format === 'auto') {
+        const settled =
+          heldLines < MAX_SNIFF_HELD_LINES ? settledFormat(held.flat()) : sniffFormat(held.flat());
+        if (settled === null) continue;
+        format = settled;
+      }
+      if (format === config.input.format) firstLines = batch.slice(0, SNIFF_SAMPLE_LINES);
+      parser = startParser();
+      for (const first of held.splice(0)) await replayBatch(first, parser);
+      if (parsed > 0) firstLines = [];
     }
+    if (!parser && held.length > 0) {
+      // The whole log was fewer lines than settle a format: the best of them.
+      if (format === 'auto') format = sniffFormat(held.flat());
+      parser = startParser();
+      for (const first of held.splice(0)) await replayBatch(first, parser);
+    }
+    clockHold.flush();
     if (source.damage) {
       cutShort = damageRejection(options.input, lines, source.damage);
       rejects.record(cutShort, source.damage.brokenLine);
+    }
+    if (parsed === 0 && rejects.total === 0) {
+      // Exit 0 with an empty summary read as "no bots" in a script: `zcat gone.gz | replay -`.
+      const warning = `the input ${options.input === '-' ? '(stdin)' : options.input} holds no log line${lines > 0 ? ` (${lines} blank)` : ''}: nothing was replayed`;
+      warnings.push(warning);
+      progress.message(`edgeguard replay: warning: ${warning}`);
     }
     replay.finish();
   } finally {
@@ -244,6 +305,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   return {
     input: options.input,
     format,
+    formatSuggestion: parsed === 0 ? formatSuggestion(firstLines, format) : null,
     lines,
     parsed,
     rejects,
@@ -271,6 +333,18 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     stats,
     warnings,
   };
+}
+
+/**
+ * What `auto` reads `lines` as, when that is another format than `format` and reads at least one of
+ * them: a hint for an explicit --format that parsed nothing (a Logpush file read as combined).
+ */
+function formatSuggestion(lines: string[], format: string): string | null {
+  if (lines.length === 0) return null;
+  const sniffed = sniffFormat(lines);
+  if (sniffed === format) return null;
+  const parser = createParser(sniffed);
+  return lines.some((line) => line.length > 0 && !(parser.parse(line) instanceof BadInput)) ? sniffed : null;
 }
 
 /** Most severe verdict first, then most requests; a stable order otherwise. */

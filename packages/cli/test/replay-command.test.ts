@@ -76,6 +76,27 @@ function everyOutput(out: (name: string) => string): string[] {
   ]);
 }
 
+/** Replays `log` from stdin with --trusted-proxies 10.0.0.0/8; its report and decisions (`name` names the files). */
+function replayBehindProxies(name: string, log: string) {
+  const run = edgeguard(
+    [
+      'replay',
+      '-',
+      '--trusted-proxies',
+      '10.0.0.0/8',
+      '--quiet',
+      '--decisions',
+      join(work, `${name}-decisions.ndjson`),
+      '--report',
+      join(work, `${name}-report.json`),
+    ],
+    log,
+  );
+  assert.equal(run.code, 0, run.stderr);
+  const report = JSON.parse(readFileSync(join(work, `${name}-report.json`), 'utf8'));
+  return { stderr: run.stderr, report, decided: readNdjson(join(work, `${name}-decisions.ndjson`)) };
+}
+
 let demo: { run: ReturnType<typeof edgeguard>; out: (name: string) => string } | undefined;
 
 /** The demo fixture replayed once with every output, for the tests that read them. */
@@ -245,6 +266,43 @@ describe('edgeguard replay', () => {
     }
   });
 
+  it('counts the first requests after a quiet gap at their own time, not as a clock jump', () => {
+    // A person reads at 09:00; two hours later a scanner starts. Its first 7 requests were counted
+    // at 09:04:45 (a jump not yet confirmed) and reported as 7 clock jumps: a small site's every
+    // quiet spell misdated its first requests (1,077 of almhuette-raith-10k's 10,000 lines).
+    const lines = sampleLog().split('\n');
+    const human = lines.filter((line) => line.startsWith('203.0.113.10 ') && line.includes('" 200 '));
+    const gap = 2 * 3_600_000;
+    const scanner = lines
+      .filter((line) => line.startsWith('198.51.100.66 '))
+      .map((line, i) => line.replace(/\[[^\]]+\]/, `[${stamp(t0 + gap + i * 500)}]`));
+    const out = (name: string) => join(work, `gap-${name}`);
+    const run = edgeguard(
+      [
+        'replay',
+        '-',
+        '--quiet',
+        '--decisions',
+        out('decisions.ndjson'),
+        '--verdicts',
+        out('verdicts.ndjson'),
+        '--report',
+        out('report.json'),
+      ],
+      `${[...human, ...scanner].join('\n')}\n`,
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(readFileSync(out('report.json'), 'utf8'));
+    assert.equal(report.eventTime.clockJumps, 0, 'a real gap is no clock jump');
+    const decided = readNdjson(out('decisions.ndjson')).filter((d) => d.value === '198.51.100.66');
+    assert.ok(decided.length > 0, 'the scanner is decided on');
+    const arrived = new Date(t0 + gap).toISOString();
+    for (const d of decided)
+      assert.ok(String(d.decidedAt) >= arrived, `decided at ${d.decidedAt}, arrived ${arrived}`);
+    const verdict = readNdjson(out('verdicts.ndjson')).find((v) => v.ip === '198.51.100.66')!;
+    assert.ok(String(verdict.caughtAt) >= arrived, `caught at ${verdict.caughtAt}`);
+  });
+
   it('says how many lines were too late to count, and what to check', () => {
     // The scanner's first probe again after 4 minutes of traffic: far behind the 60 s allowed.
     const log = sampleLog().replace(/\n([^\n]*\n)$/, (_, last) => `\n${sampleLog().split('\n')[0]}\n${last}`);
@@ -281,6 +339,8 @@ describe('edgeguard replay', () => {
     assert.equal(report.rejects.byReason['bad-gzip'], 1);
     const [sample] = report.rejects.samples['bad-gzip'];
     assert.equal(sample.location, `${log}:${report.input.lines + 1}`, 'the file and the line it stopped at');
+    assert.match(sample.message, /^unexpected end of file/, 'the location is said once, in its own field');
+    assert.match(run.stdout, /bad-gzip +1 {2}e\.g\. \S+cut\.log\.gz:\d+ unexpected end of file/);
     assert.match(report.input.cutShort, /unexpected end of file/);
     assert.ok(readNdjson(out('verdicts.ndjson')).length > 0, 'verdicts of the lines read');
   });
@@ -450,6 +510,13 @@ describe('edgeguard replay', () => {
     );
     assert.match(run.stdout, /Rejected lines: 102/, 'the summary is still printed');
     assert.equal(JSON.parse(readFileSync(join(work, 'none.json'), 'utf8')).input.parsed, 0);
+    assert.match(run.stderr, /; the first lines read as combined: try --format combined or auto\n$/);
+  });
+
+  it('suggests no format when nothing reads the lines', () => {
+    const run = edgeguard(['replay', '-', '--format', 'apache', '--quiet'], 'hello\n\u0000\u0001 binary\n');
+    assert.equal(run.code, 4, run.stderr);
+    assert.doesNotMatch(run.stderr, /read as/);
   });
 
   it("reads lines up to the config's maxLineLength whole, and says an overlong one is longer than it", () => {
@@ -484,27 +551,8 @@ describe('edgeguard replay', () => {
           return xffLast ? `${peer}${rest} shop.example "${client}"` : `${peer}${rest} "${client}"`;
         })
         .join('\n');
-    const replay = (name: string, log: string) => {
-      const run = edgeguard(
-        [
-          'replay',
-          '-',
-          '--trusted-proxies',
-          '10.0.0.0/8',
-          '--quiet',
-          '--decisions',
-          join(work, `${name}-decisions.ndjson`),
-          '--report',
-          join(work, `${name}-report.json`),
-        ],
-        log,
-      );
-      assert.equal(run.code, 0, run.stderr);
-      const report = JSON.parse(readFileSync(join(work, `${name}-report.json`), 'utf8'));
-      return { stderr: run.stderr, report, decided: readNdjson(join(work, `${name}-decisions.ndjson`)) };
-    };
 
-    const unresolved = replay('lb-combined', behind(true));
+    const unresolved = replayBehindProxies('lb-combined', behind(true));
     assert.equal(unresolved.report.input.format, 'combined');
     assert.deepEqual(
       unresolved.decided.filter((d) => String(d.value).startsWith('10.')),
@@ -516,7 +564,7 @@ describe('edgeguard replay', () => {
     assert.equal(unresolved.stderr.match(/warning:/g)?.length, 1, unresolved.stderr);
     assert.match(unresolved.stderr, /\$http_x_forwarded_for/);
 
-    const resolved = replay('lb-main', behind(false));
+    const resolved = replayBehindProxies('lb-main', behind(false));
     assert.equal(resolved.report.input.format, 'nginx-main');
     assert.deepEqual(resolved.report.warnings, []);
     assert.doesNotMatch(resolved.stderr, /warning/);
@@ -564,6 +612,19 @@ describe('edgeguard replay', () => {
     }
   });
 
+  it('warns on stderr and in the report when the input holds no log line', () => {
+    for (const [input, said] of [
+      ['', /the input \(stdin\) holds no log line: nothing was replayed/],
+      ['\n\n', /holds no log line \(2 blank\)/],
+    ] as const) {
+      const report = join(work, 'empty-report.json');
+      const run = edgeguard(['replay', '-', '--quiet', '--report', report], input);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, said);
+      assert.match(JSON.parse(readFileSync(report, 'utf8')).warnings[0], said);
+    }
+  });
+
   it('reads the log from stdin with -', () => {
     const run = edgeguard(['replay', '-', '--quiet', '--report', join(work, 'stdin.json')], sampleLog());
     assert.equal(run.code, 0, run.stderr);
@@ -597,10 +658,99 @@ describe('edgeguard replay', () => {
     assert.match(run.stderr, /combined/);
   });
 
+  it("names the flag, not a config field and an index into the merged list, when a flag's value is bad", () => {
+    const config = join(work, 'one-allowed.json');
+    writeFileSync(config, '{"allowlist":["192.0.2.0/24"]}');
+    for (const [flag, value, said] of [
+      ['--allowlist', '1.2.3.4,bad', /--allowlist: "bad" is not a CIDR/],
+      ['--trusted-proxies', '10.0.0.0/33', /--trusted-proxies: "10\.0\.0\.0\/33" is not a CIDR/],
+      ['--format', 'nginx-mian', /--format: unknown log format "nginx-mian"/],
+    ] as const) {
+      const run = edgeguard(['replay', '-', '--config', config, flag, value], sampleLog());
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, said);
+      assert.doesNotMatch(run.stderr, /field '/, run.stderr);
+    }
+  });
+
   it('says clearly when the input file does not exist', () => {
     const run = edgeguard(['replay', join(work, 'missing.log')]);
     assert.notEqual(run.code, 0);
     assert.match(run.stderr, /missing\.log/);
+  });
+
+  for (const [what, input] of [
+    ['does not exist', 'missing-again.log'],
+    ['is a directory', '.'],
+  ]) {
+    it(`exits 1 and leaves every output as it was when the input ${what}`, () => {
+      const report = join(work, `kept-${what.length}.json`);
+      writeFileSync(report, '{"yesterday":true}\n');
+      const created = join(work, `never-${what.length}.ndjson`);
+      const run = edgeguard(['replay', join(work, input), '--report', report, '--verdicts', created]);
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stderr, new RegExp(input === '.' ? 'is a directory' : 'missing-again\\.log'));
+      assert.equal(
+        readFileSync(report, 'utf8'),
+        '{"yesterday":true}\n',
+        'the existing report is not emptied',
+      );
+      assert.equal(existsSync(created), false, 'no output is created');
+    });
+  }
+
+  it('reads the clients behind trusted proxies of an nginx-main log that starts with error-log lines', () => {
+    // 25 error-log lines (a concatenated or mis-rotated file) before the access log: `auto` settled
+    // on them, fell back to combined (which ignores X-Forwarded-For) and every request was the
+    // balancer's; the scanner behind it went undecided.
+    const errors = Array.from(
+      { length: 25 },
+      (_, i) =>
+        `2024/01/21 08:59:${String(i).padStart(2, '0')} [error] 31#31: *${i} open() "/x" failed (2: No such file or directory)`,
+    );
+    const access = sampleLog()
+      .split('\n')
+      .filter((line) => /^\d+\.\d+\.\d+\.\d+ - - \[.*" \d{3} /.test(line))
+      .map((line) => `10.0.0.5${line.slice(line.indexOf(' '))} "${line.slice(0, line.indexOf(' '))}"`);
+    const { report, decided } = replayBehindProxies('errfirst', `${[...errors, ...access].join('\n')}\n`);
+    assert.equal(report.input.format, 'nginx-main');
+    assert.deepEqual(report.warnings, []);
+    assert.equal(report.rejects.byReason['format-mismatch'], 25, 'the error-log lines are rejected, counted');
+    assert.ok(
+      decided.some((d) => d.value === '198.51.100.66'),
+      'the scanner behind the balancer is decided on',
+    );
+  });
+
+  it("does not settle the format on a pipe's first batch when it holds only a line no format reads", () => {
+    // A slow producer (ssh, a tail): the first read is one error-log line. Sniffed from that batch
+    // alone, the log was combined and every request behind the balancer was the balancer's.
+    const log = join(work, 'slow-pipe.log');
+    const access = sampleLog()
+      .split('\n')
+      .filter((line) => /^\d+\.\d+\.\d+\.\d+ - - \[.*" \d{3} /.test(line))
+      .map((line) => `10.0.0.5${line.slice(line.indexOf(' '))} "${line.slice(0, line.indexOf(' '))}"`);
+    writeFileSync(log, `2024/01/21 08:59:00 [error] 31#31: *1 open() "/x" failed\n${access.join('\n')}\n`);
+    const report = join(work, 'slow-pipe.json');
+    const run = spawnSync(
+      'sh',
+      [
+        '-c',
+        `(head -n 1 "$1"; sleep 0.5; tail -n +2 "$1") | "$2" "$3" replay - --trusted-proxies 10.0.0.0/8 --quiet --report "$4"`,
+        'sh',
+        log,
+        process.execPath,
+        bin,
+        report,
+      ],
+      { encoding: 'utf8', cwd: work },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    const summary = JSON.parse(readFileSync(report, 'utf8'));
+    assert.equal(summary.input.format, 'nginx-main');
+    assert.deepEqual(summary.warnings, []);
+    assert.equal(summary.input.parsed, access.length);
+    assert.ok(summary.clients.total > 1, `${summary.clients.total} client(s): not all the balancer's`);
   });
 
   it('documents every flag in --help', () => {

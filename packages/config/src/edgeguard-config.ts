@@ -110,13 +110,20 @@ export function loadConfig(
 
 /**
  * Checks what the shape of the defaults cannot: CIDRs parse, the format name is known, enums
- * are one of their words. Runs again after command-line flags are applied.
+ * are one of their words. Runs again after command-line flags are applied: `flags` then maps a
+ * field to the flag that set it (`{ allowlist: '--allowlist' }`), and an error in it names the flag
+ * the operator typed, not a config field and an index into a list merged from file and flag.
  */
-export function validateConfig(config: EdgeguardConfig, source: string): void {
-  const cidrs = (field: string, list: string[], shortest?: { 4: number; 6: number }) =>
+export function validateConfig(
+  config: EdgeguardConfig,
+  source: string,
+  flags: Partial<Record<'input.format' | 'input.trustedProxies' | 'allowlist', string>> = {},
+): void {
+  const cidrs = (field: keyof typeof flags, list: string[], shortest?: { 4: number; 6: number }) =>
     list.forEach((text, i) => {
+      const flag = flags[field];
       const bad = (message: string) =>
-        new BadInput('bad-config', `field '${field}[${i}]': ${message}`, field, source);
+        new BadInput('bad-config', `${flag ?? `field '${field}[${i}]'`}: ${message}`, flag ?? field, source);
       let cidr: Cidr;
       try {
         // `203.0.113.7/8` is refused, not read as 203.0.0.0/8: a typo that would trust or allow a whole /8.
@@ -135,10 +142,11 @@ export function validateConfig(config: EdgeguardConfig, source: string): void {
     try {
       createParser(config.input.format, {});
     } catch (error) {
+      const flag = flags['input.format'];
       throw new BadInput(
         'bad-config',
-        `field 'input.format': ${(error as Error).message}`,
-        'input.format',
+        `${flag ?? "field 'input.format'"}: ${(error as Error).message}`,
+        flag ?? 'input.format',
         source,
       );
     }

@@ -17,8 +17,18 @@ import { REJECT_REASONS } from './reasons.js';
 export const FORMAT_NAMES = ['auto', 'combined', 'nginx-main', 'apache', 'cloudflare'] as const;
 export type FormatName = (typeof FORMAT_NAMES)[number];
 
-/** How many non-empty lines `auto` looks at before it settles on a format. */
+/** How many lines some candidate reads `auto` looks at before it settles on a format. */
 export const SNIFF_LINES = 20;
+
+/**
+ * How many non-empty lines `auto` looks at in all before it settles without SNIFF_LINES read by
+ * any candidate. Lines no format reads (an error log's, a banner, a few KiB of junk before the
+ * log) do not count towards SNIFF_LINES: settling on them was settling on no evidence, and the
+ * fallback `combined` ignores X-Forwarded-For, so a load-balanced nginx-main log whose first 20
+ * lines were error-log lines had every request attributed to the balancer (never decided on).
+ * The bound keeps a file of junk from being parsed four times over to its end.
+ */
+export const SNIFF_MAX_LINES = 1000;
 
 /**
  * Formats `auto` chooses between, most specific first: on a tie the earlier wins (a combined line
@@ -100,24 +110,71 @@ function isBlank(line: string): boolean {
 }
 
 /**
- * The format of a log from its first lines: each candidate parses up to SNIFF_LINES non-empty
- * lines and the one with the most successes wins (ties: the more specific). Lines that look like
- * JSON objects count for cloudflare only when they parse as Logpush records. With no line parsed
- * by any candidate (or no lines), `combined`, whose rejections will then tell what is wrong.
+ * The format of a log from its first lines: each candidate parses the lines up to the
+ * SNIFF_LINES-th that some candidate reads (at most SNIFF_MAX_LINES non-empty lines) and the one
+ * with the most successes wins (ties: the more specific). Lines that look like JSON objects count
+ * for cloudflare only when they parse as Logpush records. With no line parsed by any candidate
+ * (or no lines), `combined`, whose rejections will then tell what is wrong.
  */
 export function sniffFormat(lines: readonly string[]): string {
-  const candidates = SNIFF_CANDIDATES.map((name) => createParser(name));
-  const successes = candidates.map(() => 0);
-  let seen = 0;
+  return SNIFF_CANDIDATES[sniffLines(lines).chosen] as string;
+}
+
+/**
+ * What sniffFormat would choose from `lines` when they are enough to settle on it (SNIFF_LINES
+ * lines some format reads, or SNIFF_MAX_LINES non-empty lines), null when a caller reading a log
+ * in batches should read on: a pipe's first batch can be one line, and one line no format reads
+ * must not decide.
+ */
+export function settledFormat(lines: readonly string[]): string | null {
+  const sniff = sniffLines(lines);
+  return sniff.done ? (SNIFF_CANDIDATES[sniff.chosen] as string) : null;
+}
+
+function sniffLines(lines: readonly string[]): FormatSniff {
+  const sniff = new FormatSniff(SNIFF_CANDIDATES.map((name) => createParser(name)));
   for (const line of lines) {
     if (isBlank(line)) continue;
-    candidates.forEach((parser, k) => {
-      if (hasShape(parser.parse(line))) successes[k]!++;
-    });
-    if (++seen >= SNIFF_LINES) break;
+    sniff.count(sniff.candidates.map((parser) => parser.parse(line)));
+    if (sniff.done) break;
   }
-  const best = leader(successes);
-  return SNIFF_CANDIDATES[best < 0 ? FALLBACK_CANDIDATE : best] as string;
+  return sniff;
+}
+
+/** The candidates' scores while sniffing: what sniffFormat and AutoParser both keep. */
+class FormatSniff {
+  private readonly successes: number[];
+  /** Non-empty lines counted, and those of them some candidate read. */
+  private seen = 0;
+  private shaped = 0;
+
+  constructor(readonly candidates: LineParser[]) {
+    this.successes = candidates.map(() => 0);
+  }
+
+  /** Counts one non-empty line from each candidate's result for it (in candidate order). */
+  count(results: readonly (AccessLog | BadInput)[]): void {
+    let read = false;
+    results.forEach((result, k) => {
+      if (hasShape(result)) {
+        this.successes[k]!++;
+        read = true;
+      }
+    });
+    this.seen++;
+    if (read) this.shaped++;
+  }
+
+  /** Whether the lines counted are enough to settle on `chosen`. */
+  get done(): boolean {
+    return this.shaped >= SNIFF_LINES || this.seen >= SNIFF_MAX_LINES;
+  }
+
+  /** The index of the leading candidate, or of the fallback when none has read a line. */
+  get chosen(): number {
+    const best = leader(this.successes);
+    return best < 0 ? FALLBACK_CANDIDATE : best;
+  }
 }
 
 /**
@@ -145,21 +202,18 @@ function leader(successes: readonly number[]): number {
 }
 
 /**
- * `auto`: parses the first SNIFF_LINES non-empty lines with every candidate (returning the
- * leading candidate's result, or any candidate's success), then settles on the leader, exactly as
+ * `auto`: parses the first lines with every candidate (returning the leading candidate's result,
+ * or any candidate's success) until sniffFormat would stop, then settles on the leader, exactly as
  * sniffFormat would choose from those lines, and parses the rest with it alone. `format` tells
  * the settled name (`auto` until then). Callers that already hold the first lines can call
  * sniffFormat and createParser themselves.
  */
 export class AutoParser implements LineParser {
-  private readonly candidates: LineParser[];
-  private readonly successes: number[];
-  private seen = 0;
+  private readonly sniff: FormatSniff;
   private settled: LineParser | null = null;
 
   constructor(options?: ParserOptions) {
-    this.candidates = SNIFF_CANDIDATES.map((name) => createParser(name, options));
-    this.successes = this.candidates.map(() => 0);
+    this.sniff = new FormatSniff(SNIFF_CANDIDATES.map((name) => createParser(name, options)));
   }
 
   get format(): string {
@@ -168,16 +222,11 @@ export class AutoParser implements LineParser {
 
   parse(line: string, location?: string, plain = false): AccessLog | BadInput {
     if (this.settled) return this.settled.parse(line, location, plain);
-    const results = this.candidates.map((parser) => parser.parse(line, location, plain));
-    if (!isBlank(line)) {
-      results.forEach((result, k) => {
-        if (hasShape(result)) this.successes[k]!++;
-      });
-      this.seen++;
-    }
-    const best = leader(this.successes);
-    const chosen = best < 0 ? FALLBACK_CANDIDATE : best;
-    if (this.seen >= SNIFF_LINES) this.settled = this.candidates[chosen]!;
+    const sniff = this.sniff;
+    const results = sniff.candidates.map((parser) => parser.parse(line, location, plain));
+    if (!isBlank(line)) sniff.count(results);
+    const chosen = sniff.chosen;
+    if (sniff.done) this.settled = sniff.candidates[chosen]!;
     const preferred = results[chosen]!;
     if (!isBadInput(preferred)) return preferred;
     // A rejection by the leader; keep the line if another format reads it.

@@ -3,6 +3,7 @@ export { resolveClientAddress, type TrustedProxies } from './client-address.js';
 export {
   ClockJumpCounter,
   ClockJumpGuard,
+  ClockJumpHold,
   type ClockJumpSample,
   type ClockJumpState,
   correctRecordTime,
@@ -21,6 +22,8 @@ export {
   type FormatName,
   logsClientBehindProxies,
   SNIFF_LINES,
+  SNIFF_MAX_LINES,
+  settledFormat,
   sniffFormat,
   unknownNginxVariables,
 } from './formats.js';
@@ -43,6 +46,7 @@ export {
 export { REJECT_REASONS, type RejectReason } from './reasons.js';
 export { applyRequestLine, applyRequestTarget } from './request-line.js';
 export {
+  checkLogInput,
   damageRejection,
   gunzipIfGzip,
   type InputDamage,

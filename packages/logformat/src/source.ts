@@ -1,5 +1,5 @@
 import { isAscii } from 'node:buffer';
-import { createReadStream, statSync } from 'node:fs';
+import { accessSync, constants, createReadStream, statSync } from 'node:fs';
 import { createGunzip, constants as zlibConstants } from 'node:zlib';
 import { BadInput } from '@edgeguard/schema';
 import { DEFAULT_MAX_LINE_LENGTH } from './parser.js';
@@ -96,13 +96,21 @@ const GUNZIP_PENDING_BYTES = 4 * 1024 * 1024;
  * Throws (ENOENT, EISDIR...) at once when the file cannot be opened as a regular file.
  */
 export function openLogSource(path: string, options: LogSourceOptions = {}): LogSource {
-  let totalBytes: number | null = null;
-  if (path !== '-') {
-    const stats = statSync(path);
-    if (stats.isDirectory()) throw new Error(`${path} is a directory, not a log file`);
-    totalBytes = stats.isFile() ? stats.size : null;
-  }
-  return new FileLogSource(path, totalBytes, options);
+  return new FileLogSource(path, checkLogInput(path), options);
+}
+
+/**
+ * Checks that `path` is a log openLogSource can read — `-`, or a file (or a FIFO, a device) that
+ * exists, is not a directory and may be read — and returns its size in bytes (null when it is not
+ * a regular file, or is `-`). Throws an Error naming the path and the reason otherwise. A command
+ * calls it before it creates its outputs, so that a mistyped input path leaves them as they were.
+ */
+export function checkLogInput(path: string): number | null {
+  if (path === '-') return null;
+  const stats = statSync(path);
+  if (stats.isDirectory()) throw new Error(`${path} is a directory, not a log file`);
+  accessSync(path, constants.R_OK);
+  return stats.isFile() ? stats.size : null;
 }
 
 class FileLogSource implements LogSource {

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   ClockJumpCounter,
   ClockJumpGuard,
+  ClockJumpHold,
   correctRecordTime,
   createParser,
   DEFAULT_CLOCK_JUMP_CONFIRMATIONS,
@@ -150,5 +151,84 @@ describe('correctRecordTime', () => {
         countedAt: '2024-01-21T09:00:00.000Z',
       },
     ]);
+  });
+});
+
+describe('ClockJumpHold', () => {
+  /** Passes `logged` through a hold over a fresh guard: what was emitted, in order, and the jumps counted. */
+  function hold(logged: number[]) {
+    const emitted: { time: number; line: number }[] = [];
+    const jumps = new ClockJumpCounter();
+    const held = new ClockJumpHold<{ time: number; line: number }>(
+      new ClockJumpGuard(),
+      jumps,
+      'access.log',
+      (r) => emitted.push(r),
+    );
+    for (const [i, time] of logged.entries()) held.pass({ time, line: i + 1 }, i + 1);
+    held.flush();
+    return { emitted, jumps };
+  }
+
+  it("gives a real gap's first records their own time, in input order, and counts no jump", () => {
+    const morning = T0 + 8 * HOUR;
+    const after = Array.from({ length: 12 }, (_, i) => morning + i * SECOND);
+    const { emitted, jumps } = hold([T0, T0 + SECOND, ...after]);
+    assert.deepEqual(
+      emitted.map((r) => r.time),
+      [T0, T0 + SECOND, ...after],
+    );
+    assert.deepEqual(
+      emitted.map((r) => r.line),
+      Array.from({ length: 14 }, (_, i) => i + 1),
+    );
+    assert.equal(jumps.total, 0);
+  });
+
+  it('counts a lone forward-dated line at the time before it, as correctRecordTime does, and keeps the order', () => {
+    const logged = [T0, T0 + SECOND, T0 + 3 * HOUR, T0 + 2 * SECOND, T0 + 3 * SECOND];
+    const { emitted, jumps } = hold(logged);
+    assert.deepEqual(
+      emitted.map((r) => [r.line, r.time]),
+      [
+        [1, T0],
+        [2, T0 + SECOND],
+        [3, T0 + SECOND],
+        [4, T0 + 2 * SECOND],
+        [5, T0 + 3 * SECOND],
+      ],
+    );
+    assert.equal(jumps.total, 1);
+    assert.equal(jumps.samples[0]!.location, 'access.log:3');
+  });
+
+  it('refutes a pending run when a far-ahead line disagrees with it, and holds an unconfirmed run to the end', () => {
+    const run = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i * SECOND);
+    // 3 lines 2 h ahead, then 3 lines 9 h ahead (another jump), then the input ends.
+    const logged = [T0, ...run(T0 + 2 * HOUR, 3), ...run(T0 + 9 * HOUR, 3)];
+    const { emitted, jumps } = hold(logged);
+    assert.deepEqual(
+      emitted.map((r) => r.time),
+      Array(7).fill(T0),
+    );
+    assert.deepEqual(
+      emitted.map((r) => r.line),
+      [1, 2, 3, 4, 5, 6, 7],
+    );
+    assert.equal(jumps.total, 6);
+  });
+
+  it('never holds more than confirmations − 1 records', () => {
+    let most = 0;
+    const guard = new ClockJumpGuard();
+    const out: number[] = [];
+    const held = new ClockJumpHold<{ time: number }>(guard, new ClockJumpCounter(), 'x', (r) =>
+      out.push(r.time),
+    );
+    for (let i = 0; i < 1000; i++) {
+      held.pass({ time: T0 + i * 3 * HOUR + (i % 9) * SECOND }, i + 1);
+      most = Math.max(most, i + 1 - out.length);
+    }
+    assert.ok(most <= DEFAULT_CLOCK_JUMP_CONFIRMATIONS - 1, `${most} held`);
   });
 });

@@ -6,8 +6,13 @@ import {
   FORMAT_NAMES,
   logsClientBehindProxies,
   SNIFF_LINES,
+  SNIFF_MAX_LINES,
   sniffFormat,
 } from '../src/index.js';
+
+/** An nginx error-log line: what a concatenated or mis-rotated access log can start with. */
+const errorLine = (i: number) =>
+  `2024/01/21 09:29:${String(i % 60).padStart(2, '0')} [error] 31#31: *${i} open() "/usr/share/nginx/html/x" failed (2: No such file or directory)`;
 
 const combined = (i: number) =>
   `198.51.100.${i % 250} - - [21/Jan/2024:09:30:${String(i % 60).padStart(2, '0')} +0000] "GET /p/${i} HTTP/1.1" 200 ${i} "-" "bot/${i}"`;
@@ -40,6 +45,23 @@ describe('sniffFormat', () => {
     assert.equal(sniffFormat([common(0), combined(1), combined(2), combined(3)]), 'apache');
   });
 
+  it('reads past leading lines no format reads: 25 error-log lines do not decide an nginx-main log', () => {
+    const lines = [
+      ...Array.from({ length: SNIFF_LINES + 5 }, (_, i) => errorLine(i)),
+      ...Array.from({ length: 30 }, (_, i) => `${combined(i)} "203.0.113.${i}"`),
+    ];
+    assert.equal(sniffFormat(lines), 'nginx-main');
+  });
+
+  it('stops after SNIFF_MAX_LINES lines when none parses, and falls back to combined', () => {
+    const junk = Array.from({ length: SNIFF_MAX_LINES }, (_, i) => errorLine(i));
+    assert.equal(
+      sniffFormat([...junk, `${combined(1)} "-"`]),
+      'combined',
+      'the line after the bound is not read',
+    );
+  });
+
   it('falls back to combined when nothing parses or there are no lines', () => {
     assert.equal(sniffFormat([]), 'combined');
     assert.equal(sniffFormat(['hello', 'world']), 'combined');
@@ -55,6 +77,24 @@ describe('auto format', () => {
       assert.ok(!isBadInput(result), `line ${i}`);
     }
     assert.equal(parser.format, 'nginx-main');
+  });
+
+  it('keeps sniffing past leading lines no format reads, then settles on what the log is', () => {
+    const parser = createParser('auto', { trustedProxies: ['10.0.0.0/8'] });
+    for (let i = 0; i < SNIFF_LINES + 5; i++) assert.ok(isBadInput(parser.parse(errorLine(i))));
+    assert.equal(parser.format, 'auto', 'not settled on lines nothing reads');
+    for (let i = 0; i < SNIFF_LINES; i++) {
+      const result = parser.parse(`10.0.0.5${combined(i).slice(combined(i).indexOf(' '))} "203.0.113.9"`);
+      assert.ok(!isBadInput(result), `line ${i}`);
+      assert.equal(result.clientAddress, '203.0.113.9', 'the client behind the proxy, not the proxy');
+    }
+    assert.equal(parser.format, 'nginx-main');
+  });
+
+  it('settles on combined after SNIFF_MAX_LINES lines that no format reads', () => {
+    const parser = createParser('auto');
+    for (let i = 0; i < SNIFF_MAX_LINES; i++) parser.parse(errorLine(i));
+    assert.equal(parser.format, 'combined');
   });
 
   it('reports rejections of the leading format while sniffing', () => {

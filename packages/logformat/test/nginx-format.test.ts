@@ -82,6 +82,17 @@ describe('nginx log_format: time variables', () => {
     );
   });
 
+  it('reads the time from $msec when $time_local or $time_iso8601 is logged beside it', () => {
+    for (const time of ['[21/Jan/2024:09:30:12 +0000]', '2024-01-21T09:30:12+00:00']) {
+      const parser = createParser(
+        `nginx:'$remote_addr ${time.startsWith('[') ? '[$time_local]' : '$time_iso8601'} $msec "$request" $status'`,
+      );
+      const record = parser.parse(`203.0.113.7 ${time} 1705829412.345 "GET / HTTP/1.1" 200`);
+      assert.ok(!isBadInput(record), String(record));
+      assert.equal(record.time, Date.UTC(2024, 0, 21, 9, 30, 12, 345));
+    }
+  });
+
   it('reads $msec with millisecond precision', () => {
     const parser = createParser('nginx:\'$msec $remote_addr "$request" $status\'');
     assert.equal(parsed(parser, '1705829412.123 192.0.2.1 "GET / HTTP/1.1" 200').time, 1705829412123);

@@ -57,9 +57,12 @@ export class RejectCounter {
       this.samples.set(reason, list);
     }
     if (list.length < this.samplesPerReason) {
+      // The sample has the location; a BadInput that carries its own has it in front of its
+      // message too, and a summary printing `location message` said it twice.
+      const own = bad.location === undefined ? '' : `${bad.location}: `;
       list.push({
         location: location ?? bad.location,
-        message: bad.message,
+        message: own && bad.message.startsWith(own) ? bad.message.slice(own.length) : bad.message,
         excerpt: printableExcerpt(input, this.excerptLength),
       });
     }

@@ -1,6 +1,6 @@
 import { closeSync, writeFileSync } from 'node:fs';
 import { loadConfig, suggest, validateConfig } from '@edgeguard/config';
-import { NGINX_VARIABLES, unknownNginxVariables } from '@edgeguard/logformat';
+import { checkLogInput, NGINX_VARIABLES, unknownNginxVariables } from '@edgeguard/logformat';
 import { BadInput } from '@edgeguard/schema';
 import { parseCommandArgs } from '../args.js';
 import { EXIT_INPUT_CUT_SHORT, EXIT_NOTHING_PARSED } from '../exit-codes.js';
@@ -31,8 +31,9 @@ Input:
 
 Outputs (NDJSON unless noted; times are log time, ISO 8601). All are created or truncated before
 any input is read, so a path that cannot be written fails at once (exit 2, naming flag and path),
-and so does an output that is the input log or a file another output names; then no output is
-created or truncated (a symlink or another spelling of the path counts as the same file):
+and so does an output that is the input log or a file another output names, and an input that
+cannot be opened (exit 1); then no output is created or truncated (a symlink or another spelling
+of the path counts as the same file):
   --decisions FILE            every decision published: key, scope, value, action, reason, signals,
                               score, decidedAt, expiresAt
   --verdicts FILE             one line per client address: ip, requests, verdict (strongest action
@@ -49,8 +50,10 @@ created or truncated (a symlink or another spelling of the path counts as the sa
   -h, --help                  this help
 
 Exit codes:
-  0  done
-  1  could not run: the input cannot be opened, an output could not be written
+  0  done (an input with no log line at all, e.g. a pipe whose producer failed, is warned about
+     on stderr and in the report's warnings)
+  1  could not run: the input cannot be opened (no output is touched), an output could not be
+     written
   2  bad usage or config, or an output path that cannot be written, is the input log or is
      named by two outputs (the flag or field is named; nothing was read or written)
   3  the input was cut short (a truncated or corrupt gzip): every line before the damage was
@@ -58,8 +61,8 @@ Exit codes:
      the file and line where reading stopped. Non-zero so that a script does not take a partial
      log's results for the whole log's.
   4  no line could be parsed (every non-empty line rejected): the format is probably wrong; the
-     outputs are written and stderr names the format and the first rejection. Takes precedence
-     over 3.
+     outputs are written and stderr names the format, the first rejection and, when another
+     format reads the first lines, that one. Takes precedence over 3.
 `;
 
 export async function replayCommand(argv: string[]): Promise<number> {
@@ -103,7 +106,12 @@ export async function replayCommand(argv: string[]): Promise<number> {
       .filter(Boolean);
   if (values['trusted-proxies']) config.input.trustedProxies = list(values['trusted-proxies']);
   if (values.allowlist) config.allowlist = [...config.allowlist, ...list(values.allowlist)];
-  validateConfig(config, 'command line');
+  validateConfig(config, 'command line', {
+    ...(values.format ? { 'input.format': '--format' } : {}),
+    ...(values['trusted-proxies'] ? { 'input.trustedProxies': '--trusted-proxies' } : {}),
+    // The config's entries were checked when it was loaded: a bad one now is the flag's.
+    ...(values.allowlist ? { allowlist: '--allowlist' } : {}),
+  });
   for (const name of unknownNginxVariables(config.input.format)) {
     process.stderr.write(
       `edgeguard replay: warning: the log format's $${name} is not a variable edgeguard reads; its values are skipped${suggest(name, Object.keys(NGINX_VARIABLES))}\n`,
@@ -117,6 +125,9 @@ export async function replayCommand(argv: string[]): Promise<number> {
     ['--report', values.report],
   ];
   refuseClashingOutputs(input, outputs);
+  // A log that cannot be read (a mistyped path, a rotated-away file) fails before the outputs are
+  // created or truncated: a cron job with a wrong path must not empty yesterday's report.
+  checkLogInput(input);
   // All or none: a path that cannot be written leaves the others as they were.
   const [decisions, verdicts, policies, reportFd] = openOutputs(outputs);
   const result = await replayLog({
@@ -139,7 +150,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     const [first] = Object.values(result.rejects.toJSON().samples).flat();
     const where = first?.location ? `${first.location}: ` : '';
     process.stderr.write(
-      `edgeguard replay: no line could be parsed as ${result.format}: wrong --format? (all ${linesRejected} non-empty lines rejected, e.g. ${where}${first?.message})\n`,
+      `edgeguard replay: no line could be parsed as ${result.format}: wrong --format? (all ${linesRejected} non-empty lines rejected, e.g. ${where}${first?.message})${result.formatSuggestion ? `; the first lines read as ${result.formatSuggestion}: try --format ${result.formatSuggestion} or auto` : ''}\n`,
     );
     return EXIT_NOTHING_PARSED;
   }

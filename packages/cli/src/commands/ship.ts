@@ -59,7 +59,10 @@ export async function shipCommand(argv: string[]): Promise<number> {
       .map((v) => v.trim())
       .filter(Boolean);
   }
-  validateConfig(config, 'command line');
+  validateConfig(config, 'command line', {
+    ...(values.format ? { 'input.format': '--format' } : {}),
+    ...(values['trusted-proxies'] ? { 'input.trustedProxies': '--trusted-proxies' } : {}),
+  });
   const result = await ship({
     input,
     config,
