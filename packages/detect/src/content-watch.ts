@@ -239,15 +239,32 @@ export class ContentWatch {
     let maxStale: number | null = null;
     let cacheKey: CacheKeyRule | null = null;
 
+    // A reason the key's policy already gives holds until its measure falls below `releaseShare`
+    // of its threshold (hysteresis), so a ratio wavering around a threshold does not republish
+    // the policy at every crossing.
+    const current = aggregate.policy;
+    const given = current === null ? '' : current.reason;
+    const release = cfg.releaseShare;
+    const hold = (reason: string): number => (given.includes(reason) ? release : 1);
+
     // Hot key missing the cache: collapse concurrent misses, serve stale while one revalidates.
+    // Only on a key the cache stores (some requests answered from it or found expired): a key
+    // that misses every time is not cached, and collapsing it would only queue its requests.
     const missRatio = (pool[c + C_MISSES]! + pool[c + C_EXPIRED]!) / requests;
     const cacheable = requests - pool[c + C_UNCACHEABLE]!;
-    if (cacheable >= cfg.minRequests && missRatio >= cfg.hotMissRatio) {
+    const cachedShare = (pool[c + C_HITS]! + pool[c + C_STALE]! + pool[c + C_EXPIRED]!) / cacheable;
+    const hotHold = hold('hot-miss');
+    if (
+      cacheable >= cfg.minRequests * hotHold &&
+      missRatio >= cfg.hotMissRatio * hotHold &&
+      cachedShare >= cfg.hotMinCachedShare
+    ) {
       reasons.push('hot-miss');
       collapse = true;
       swr = cfg.collapseStaleWhileRevalidateSeconds;
       sie = cfg.collapseStaleIfErrorSeconds;
       signals.push({ name: 'missRatio', value: r3(missRatio), threshold: cfg.hotMissRatio });
+      signals.push({ name: 'cachedShare', value: r3(cachedShare), threshold: cfg.hotMinCachedShare });
     }
 
     // Busted path: unique query strings missing the cache on a path the cache serves fine without them.
@@ -260,10 +277,11 @@ export class ContentWatch {
     const distinctShare = Math.min(1, pool[c + C_DISTINCT_QUERIES]! / withQuery);
     const queryMissShare = pool[c + C_QUERY_MISSES]! / withQuery;
     const plainCachedShare = pool[c + C_PLAIN_CACHED]! / plain;
-    const manyQueries = queryShare >= cfg.bustQueryShare;
-    const distinctQueries = distinctShare >= cfg.bustDistinctShare;
-    const queriesMiss = queryMissShare >= cfg.bustMissShare;
-    const plainCached = plainCachedShare >= cfg.bustMinPlainHitShare;
+    const bustHold = hold('cache-bust');
+    const manyQueries = queryShare >= cfg.bustQueryShare * bustHold;
+    const distinctQueries = distinctShare >= cfg.bustDistinctShare * bustHold;
+    const queriesMiss = queryMissShare >= cfg.bustMissShare * bustHold;
+    const plainCached = plainCachedShare >= cfg.bustMinPlainHitShare * bustHold;
     if (withQuery > 0 && plain > 0) {
       if (manyQueries && distinctQueries && queriesMiss && plainCached) {
         reasons.push('cache-bust');
@@ -283,11 +301,14 @@ export class ContentWatch {
       }
     }
 
-    // Too much stale serving: cap how stale a response may be.
+    // Too much stale serving: cap how stale a response may be. The stale windows the same policy
+    // gives stay within that cap (stale-if-error 300 s beside max-stale 60 s contradicted it).
     const staleRatio = pool[c + C_STALE]! / requests;
-    if (staleRatio >= cfg.staleRatio) {
+    if (staleRatio >= cfg.staleRatio * hold('stale-serving')) {
       reasons.push('stale-serving');
       maxStale = cfg.maxStaleSeconds;
+      if (swr !== null) swr = Math.min(swr, maxStale);
+      if (sie !== null) sie = Math.min(sie, maxStale);
       signals.push({ name: 'staleRatio', value: r3(staleRatio), threshold: cfg.staleRatio });
     }
 
@@ -307,7 +328,6 @@ export class ContentWatch {
     });
 
     const now = this.now;
-    const current = aggregate.policy;
     const reason = reasons.join('+');
     const unchanged =
       current !== null &&

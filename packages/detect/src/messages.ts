@@ -134,6 +134,7 @@ export interface ContentPartial {
   /** Requests to the key from a client that had not asked for it recently (≈ distinct clients). */
   newVisitors: number;
   hits: number;
+  /** MISS (not EXPIRED: those are `expired` only; the two add up to the requests the origin answered). */
   misses: number;
   expired: number;
   stale: number;

@@ -184,3 +184,64 @@ test('partials of one key meet on one aggregate however they arrive: a path on o
   assert.deepEqual(keys().slice(3), ['b.example/p', 'a.example/p']);
   assert.equal(watch.getStats().contentKeys, 2);
 });
+
+test('a stale ratio wavering around its threshold does not republish the policy at every crossing', () => {
+  const watch = new ContentWatch(withDefaults());
+  const sink = new Collect();
+  // 0.33 then 0.27 of the requests STALE, 20 s each, for 5 minutes: the decayed ratio crosses 0.3
+  // again and again, but stays well above 0.8 × 0.3.
+  for (let s = 0; s < 300; s++) {
+    const stale = Math.floor(s / 20) % 2 === 0 ? 33 : 27;
+    watch.process(
+      partial({
+        time: T0 + s * 1_000,
+        requests: 100,
+        plainRequests: 100,
+        stale,
+        hits: 100 - stale,
+        plainCached: 100,
+      }),
+      sink,
+    );
+  }
+  assert.deepEqual(
+    sink.published.map((p) => p.policy?.reason),
+    ['stale-serving'],
+    'one policy, held while the ratio stays near its threshold',
+  );
+  // The condition ends (no stale answer for two minutes): the reason is released, and the
+  // policy is neither republished nor extended (the extension due at 300 s came while stale
+  // answers were still in the window); it runs to its expiry.
+  for (let s = 300; s < 420; s++) {
+    watch.process(
+      partial({ time: T0 + s * 1_000, requests: 100, plainRequests: 100, hits: 100, plainCached: 100 }),
+      sink,
+    );
+  }
+  const extensions = sink.published.slice(1);
+  assert.deepEqual(
+    extensions.map((p) => [p.policy?.reason, p.policy!.decidedAt - T0]),
+    [['stale-serving', 300_000]],
+  );
+  watch.advance(extensions[0]!.policy!.expiresAt, sink);
+  assert.equal(sink.published.at(-1)!.policy, null, 'removed at its expiry');
+});
+
+test('a policy that caps stale serving keeps its stale-while-revalidate and stale-if-error within the cap', () => {
+  const watch = new ContentWatch(withDefaults());
+  const sink = new Collect();
+  feed(watch, sink, () => ({
+    requests: 20,
+    plainRequests: 20,
+    misses: 8,
+    stale: 8,
+    hits: 4,
+    plainCached: 12,
+  }));
+  const policy = sink.published.at(-1)!.policy!;
+  assert.equal(policy.reason, 'hot-miss+stale-serving');
+  assert.equal(policy.maxStaleSeconds, 60);
+  assert.equal(policy.collapse, true);
+  assert.ok(policy.staleWhileRevalidateSeconds! <= 60);
+  assert.equal(policy.staleIfErrorSeconds, 60, 'not 300 s of stale on error beside a 60 s max-stale');
+});
