@@ -96,7 +96,6 @@ export interface ContentWatchStats {
  */
 export class ContentWatch {
   private now = Number.NEGATIVE_INFINITY;
-  private sequence = 0;
   private readonly keys: ClockTable<string, ContentAggregate>;
   /**
    * The aggregate last added under each path, to find a partial's aggregate by its own host and
@@ -351,7 +350,7 @@ export class ContentWatch {
       signals,
       decidedAt: now,
       expiresAt: now + cfg.policyTtlMs,
-      version: ++this.sequence,
+      version: policyVersion(current ?? this.policies.get(key) ?? null, now),
     };
     aggregate.policy = policy;
     this.policies.set(key, policy);
@@ -360,6 +359,18 @@ export class ContentWatch {
     this.stats.policiesPublished++;
     sink.cachePolicy(key, policy, now);
   }
+}
+
+/**
+ * A policy's version: its event time in microseconds (above every earlier one of the key). Edges
+ * keep the highest version of a key until it expires. A count of this process's policies
+ * (1, 2, 3 …) started over when content-watch restarted (it keeps no checkpoint: it replays the
+ * retained partials, a day, not its whole life), so edges ignored its next advice for a key they
+ * held at a higher number until that expired (10 min). Event-time milliseconds × 1000 are exact in
+ * a double until the year 2255 and the same in every replay of the same input.
+ */
+function policyVersion(previous: CachePolicy | null, now: number): number {
+  return Math.max(previous === null ? 0 : previous.version + 1, Math.floor(now) * 1000);
 }
 
 /** The content key: host + path (`*` for an unknown host). */

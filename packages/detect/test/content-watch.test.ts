@@ -245,3 +245,35 @@ test('a policy that caps stale serving keeps its stale-while-revalidate and stal
   assert.ok(policy.staleWhileRevalidateSeconds! <= 60);
   assert.equal(policy.staleIfErrorSeconds, 60, 'not 300 s of stale on error beside a 60 s max-stale');
 });
+
+test('a restarted content-watch advises a key at a version above the one edges hold from before', () => {
+  // Edges keep the highest version of a key until it expires. Content-watch keeps no checkpoint:
+  // restarted, it replays the retained partials, not its whole life, so a count of its policies
+  // started over below what edges held and its next advice was ignored for up to 10 minutes.
+  const busy = (watch: ContentWatch, sink: Collect, from: number) => {
+    for (let s = from; s < from + 60; s++) {
+      for (const path of ['/a', '/b', '/c', '/d', '/deals']) {
+        watch.process(
+          partial({
+            time: T0 + s * 1_000,
+            path,
+            requests: 20,
+            plainRequests: 20,
+            stale: 10,
+            hits: 10,
+            plainCached: 20,
+          }),
+          sink,
+        );
+      }
+    }
+  };
+  const before = new Collect();
+  busy(new ContentWatch(withDefaults()), before, 0);
+  const held = before.published.filter((p) => p.key === 'shop.example/deals').at(-1)!.policy!;
+  const after = new Collect();
+  busy(new ContentWatch(withDefaults()), after, 120); // the restarted one sees the later partials only
+  const next = after.published.find((p) => p.key === 'shop.example/deals')!.policy!;
+  assert.ok(next.version > held.version, `version ${next.version} after the restart > ${held.version} held`);
+  assert.equal(next.version, next.decidedAt * 1000);
+});
