@@ -399,6 +399,16 @@ export const defaultDetectConfig = {
     bustMissShare: 0.7,
     /** The path must also be served from cache without a query (proof it is cacheable). */
     bustMinPlainHitShare: 0.3,
+    /**
+     * ... and the query must change nothing: this share of the query requests' 200 answers the
+     * plain page's size (within 5 % or 1 KiB), over at least `bustMinComparedShare` of the query
+     * requests (200 answers once the plain page's size is known). A search, an API polled with
+     * `since=`, a filter select content with their queries; dropping the query from their cache
+     * key would answer every request with the plain page. A log without sizes gets no cache-key
+     * advice.
+     */
+    bustSamePageShare: 0.8,
+    bustMinComparedShare: 0.5,
     /** Too much stale serving: share of STALE responses, and the max-stale to advise (s). */
     staleRatio: 0.3,
     /** The max-stale to advise (s); the same policy's stale-while-revalidate and stale-if-error stay within it. */

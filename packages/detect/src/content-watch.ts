@@ -27,7 +27,9 @@ const C_DISTINCT_QUERIES = 11;
 const C_SERVER_ERRORS = 12;
 const C_ORIGIN_MS = 13;
 const C_ORIGIN_COUNT = 14;
-const C_SIZE = 15;
+const C_QUERY_COMPARED = 15;
+const C_QUERY_SAME_AS_PLAIN = 16;
+const C_SIZE = 17;
 
 // Counter pool layout (per table slot): the counters' clock, then the C_SIZE counters.
 const CX_TIME = 0;
@@ -184,6 +186,9 @@ export class ContentWatch {
     pool[c + C_SERVER_ERRORS]! += w * partial.serverErrors;
     pool[c + C_ORIGIN_MS]! += w * partial.originMsSum;
     pool[c + C_ORIGIN_COUNT]! += w * partial.originCount;
+    // Absent from a profiler older than the fields: no evidence, so no cache-key advice.
+    pool[c + C_QUERY_COMPARED]! += w * (partial.queryCompared ?? 0);
+    pool[c + C_QUERY_SAME_AS_PLAIN]! += w * (partial.querySameAsPlain ?? 0);
     let distinct = partial.queryOverflow;
     for (const hash of partial.queryHashes) if (aggregate.newQuery(hash, partial.time)) distinct++;
     pool[c + C_DISTINCT_QUERIES]! += w * distinct;
@@ -276,13 +281,22 @@ export class ContentWatch {
     const distinctShare = Math.min(1, pool[c + C_DISTINCT_QUERIES]! / withQuery);
     const queryMissShare = pool[c + C_QUERY_MISSES]! / withQuery;
     const plainCachedShare = pool[c + C_PLAIN_CACHED]! / plain;
+    // The query changes nothing: its answers are the plain page's size. A search (`?q=`), an API
+    // polled with `since=`, a filter: their queries select content (other sizes), and dropping
+    // the query from the cache key would answer every one of them with the plain page.
+    const compared = pool[c + C_QUERY_COMPARED]!;
+    const comparedShare = compared / withQuery;
+    const samePageShare = pool[c + C_QUERY_SAME_AS_PLAIN]! / compared;
     const bustHold = hold('cache-bust');
     const manyQueries = queryShare >= cfg.bustQueryShare * bustHold;
     const distinctQueries = distinctShare >= cfg.bustDistinctShare * bustHold;
     const queriesMiss = queryMissShare >= cfg.bustMissShare * bustHold;
     const plainCached = plainCachedShare >= cfg.bustMinPlainHitShare * bustHold;
+    const queryIgnored =
+      comparedShare >= cfg.bustMinComparedShare * bustHold &&
+      samePageShare >= cfg.bustSamePageShare * bustHold;
     if (withQuery > 0 && plain > 0) {
-      if (manyQueries && distinctQueries && queriesMiss && plainCached) {
+      if (manyQueries && distinctQueries && queriesMiss && plainCached && queryIgnored) {
         reasons.push('cache-bust');
         cacheKey = { kind: 'drop' };
         signals.push({ name: 'queryShare', value: r3(queryShare), threshold: cfg.bustQueryShare });
@@ -297,6 +311,7 @@ export class ContentWatch {
           value: r3(plainCachedShare),
           threshold: cfg.bustMinPlainHitShare,
         });
+        signals.push({ name: 'samePageShare', value: r3(samePageShare), threshold: cfg.bustSamePageShare });
       }
     }
 

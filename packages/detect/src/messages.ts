@@ -152,6 +152,13 @@ export interface ContentPartial {
   queryHashes: number[];
   /** ... and how many further distinct-looking queries did not fit. */
   queryOverflow: number;
+  /**
+   * Requests with a query answered 200 once the key's plain 200 answers gave a mean size, and how
+   * many of them were that size (within 5 % or 1 KiB): the query changed nothing, as a cache-buster's
+   * does. Absent (0) from a profiler older than these fields.
+   */
+  queryCompared: number;
+  querySameAsPlain: number;
 }
 
 /**

@@ -851,6 +851,39 @@ class ContentAccumulator {
   originCount = 0;
   queryHashes: number[] = [];
   queryOverflow = 0;
+  /** Requests with a query answered 200 with a size to compare with the plain page's ... */
+  queryCompared = 0;
+  /** ... and how many of them were the plain page's size (the query changed nothing). */
+  querySameAsPlain = 0;
+  /**
+   * The key's plain 200 answers' mean size (bytes) and how many made it: kept across flushes
+   * (not emitted), started over when the accumulator changes key.
+   */
+  plainBytesMean = 0;
+  plainBytesCount = 0;
+
+  /** Takes the accumulator over for another key: the plain page's size is not that key's. */
+  rename(host: string | null, path: string): void {
+    this.host = host;
+    this.path = path;
+    this.plainBytesMean = 0;
+    this.plainBytesCount = 0;
+  }
+}
+
+/** Plain answers a key's mean size needs before query answers are compared with it. */
+const PLAIN_BYTES_MIN = 3;
+/** The mean size follows the last ~16 plain answers (exponential mean). */
+const PLAIN_BYTES_WINDOW = 16;
+
+/**
+ * Whether an answer of `bytes` is the plain page of mean size `mean`: within 5 % or 1 KiB
+ * (pages carry per-request tokens, timestamps, compression noise). A query the origin ignores
+ * (a cache-buster, `?_=<epoch ms>`) gets the plain page; one that selects content (a search,
+ * `since=` on an API, a filter) mostly gets another size.
+ */
+function samePage(bytes: number, mean: number): boolean {
+  return Math.abs(bytes - mean) <= Math.max(1024, mean * 0.05);
 }
 
 /**
@@ -1540,11 +1573,9 @@ export class Profiler implements SlotAttachments {
         // lines of one flush outlive young-generation collections). The path's entry usually
         // has them (one text compare instead of hashing the path again).
         if (entry.path === log.path && entry.host === log.host) {
-          acc.host = entry.host;
-          acc.path = entry.path;
+          acc.rename(entry.host, entry.path);
         } else {
-          acc.host = this.sharedStrings.getOptional(log.host);
-          acc.path = this.sharedStrings.get(log.path);
+          acc.rename(this.sharedStrings.getOptional(log.host), this.sharedStrings.get(log.path));
         }
       }
     } else if (acc.path !== log.path || acc.host !== log.host) {
@@ -1553,8 +1584,7 @@ export class Profiler implements SlotAttachments {
       let other = this.contentByText.get(text);
       if (other === undefined) {
         other = this.spareContent.pop() ?? new ContentAccumulator();
-        other.host = this.sharedStrings.getOptional(log.host);
-        other.path = this.sharedStrings.get(log.path);
+        other.rename(this.sharedStrings.getOptional(log.host), this.sharedStrings.get(log.path));
         this.contentByText.set(text, other);
       }
       acc = other;
@@ -1583,12 +1613,21 @@ export class Profiler implements SlotAttachments {
       acc.originMsSum += log.originDurationMs;
       acc.originCount++;
     }
+    // Sizes of 200 answers: the plain page's mean, and whether a query's answer is that page.
+    const sized = log.status === 200 && log.bytes > 0;
     if (log.query === null) {
       acc.plainRequests++;
       acc.plainCached += (flags & (HIT | STALE)) !== 0 ? 1 : 0;
+      if (sized) {
+        const n = acc.plainBytesCount < PLAIN_BYTES_WINDOW ? ++acc.plainBytesCount : PLAIN_BYTES_WINDOW;
+        acc.plainBytesMean += (log.bytes - acc.plainBytesMean) / n;
+      }
     } else {
       acc.withQuery++;
       acc.queryMisses += (flags & MISS) !== 0 ? 1 : 0;
+      const compared = sized && acc.plainBytesCount >= PLAIN_BYTES_MIN;
+      acc.queryCompared += compared ? 1 : 0;
+      acc.querySameAsPlain += compared && samePage(log.bytes, acc.plainBytesMean) ? 1 : 0;
       if (acc.queryOverflow === 0) {
         const q = this.queryHash;
         const hashes = acc.queryHashes;
@@ -1988,6 +2027,8 @@ export class Profiler implements SlotAttachments {
       originCount: acc.originCount,
       queryHashes: acc.queryHashes,
       queryOverflow: acc.queryOverflow,
+      queryCompared: acc.queryCompared,
+      querySameAsPlain: acc.querySameAsPlain,
     });
     // Reuse the accumulator; the emitted message keeps the old hash array.
     acc.requests = 0;
@@ -2007,6 +2048,8 @@ export class Profiler implements SlotAttachments {
     acc.originCount = 0;
     acc.queryHashes = [];
     acc.queryOverflow = 0;
+    acc.queryCompared = 0;
+    acc.querySameAsPlain = 0;
   }
 }
 

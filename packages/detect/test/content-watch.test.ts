@@ -34,6 +34,8 @@ function partial(fields: Partial<ContentPartial> & { time: number }): ContentPar
     originCount: 0,
     queryHashes: [],
     queryOverflow: 0,
+    queryCompared: 0,
+    querySameAsPlain: 0,
     ...fields,
   };
 }
@@ -81,9 +83,12 @@ test('a page busted with random query strings gets a cache-key rule dropping the
     queryMisses: 10,
     busts: 10,
     queryHashes: Array.from({ length: 10 }, () => q++),
+    queryCompared: 10,
+    querySameAsPlain: 10,
   }));
   const policy = sink.published.at(-1)!.policy!;
   assert.deepEqual(policy.cacheKey, { kind: 'drop' });
+  assert.ok(policy.signals.some((s) => s.name === 'samePageShare' && s.value === 1));
   assert.match(policy.reason, /cache-bust/);
   assert.ok(policy.signals.some((s) => s.name === 'distinctQueryShare' && s.value >= 0.8));
 });
@@ -276,4 +281,33 @@ test('a restarted content-watch advises a key at a version above the one edges h
   const next = after.published.find((p) => p.key === 'shop.example/deals')!.policy!;
   assert.ok(next.version > held.version, `version ${next.version} after the restart > ${held.version} held`);
   assert.equal(next.version, next.decidedAt * 1000);
+});
+
+test('unique queries whose answers are not the plain page (they select content) get no cache-key rule', () => {
+  for (const [compared, same] of [
+    [10, 2], // answered with other pages: a search, an API's `since=`
+    [0, 0], // no sizes to compare (a log without them, or a profiler from before them)
+  ]) {
+    const watch = new ContentWatch(withDefaults());
+    const sink = new Collect();
+    let q = 1;
+    feed(watch, sink, () => ({
+      requests: 20,
+      plainRequests: 10,
+      plainCached: 9,
+      hits: 9,
+      withQuery: 10,
+      misses: 11,
+      queryMisses: 10,
+      queryHashes: Array.from({ length: 10 }, () => q++),
+      queryCompared: compared,
+      querySameAsPlain: same,
+    }));
+    assert.ok(sink.published.length > 0, 'still hot-miss advice');
+    assert.deepEqual(
+      sink.published.map((p) => p.policy?.cacheKey ?? null),
+      sink.published.map(() => null),
+      `${same} of ${compared} answers the plain page`,
+    );
+  }
 });

@@ -99,3 +99,54 @@ test('a hot page the cache stores but keeps missing still gets collapsing, with 
   const cachedShare = signal(policy, 'cachedShare')!;
   assert.ok(cachedShare > 0.4 && cachedShare < 0.6, `cachedShare ${cachedShare}`);
 });
+
+/** A second draw for request `i` (independent enough of the stream's). */
+const other = (i: number) => ((i * 7919) % 1000) / 1000;
+
+test('a popular search (?q= with many distinct terms) gets no cache-key rule: its answers are other pages', () => {
+  const published = run(600, (i, r) =>
+    r < 0.35
+      ? { path: '/search', cacheStatus: 'HIT', bytes: 15_000 + (i % 300) }
+      : {
+          path: '/search',
+          query: `q=term${Math.floor(other(i) * 400)}${i}`,
+          cacheStatus: 'MISS',
+          bytes: 9_000 + Math.floor(other(i) * 5_000),
+        },
+  );
+  assert.ok(published.length > 0, 'a hot path that misses: hot-miss advice');
+  assert.deepEqual(
+    published.filter((p) => p.policy?.cacheKey != null).map((p) => p.policy?.reason),
+    [],
+  );
+});
+
+test('an app API polled with a changing since= gets no cache-key rule, even where its plain answer is cached', () => {
+  const published = run(600, (i, r) =>
+    r < 0.4
+      ? { path: '/api/v1/feed', cacheStatus: 'HIT', bytes: 20_000 + (i % 300) }
+      : {
+          path: '/api/v1/feed',
+          query: `since=${T0 + i * 200 - Math.floor(other(i) * 60_000)}`,
+          cacheStatus: 'MISS',
+          bytes: 200 + Math.floor(other(i) * 3_000),
+        },
+  );
+  assert.deepEqual(
+    published.filter((p) => p.policy?.cacheKey != null).map((p) => p.policy?.reason),
+    [],
+  );
+});
+
+test('a page busted with ?_=<epoch ms> (answers the plain page) gets its query dropped from the cache key', () => {
+  const published = run(300, (i, r) =>
+    r < 0.5
+      ? { path: '/deals', cacheStatus: 'HIT', bytes: 15_000 + (i % 400) }
+      : { path: '/deals', query: `_=${T0 + i * 200}`, cacheStatus: 'MISS', bytes: 15_000 + ((i * 7) % 400) },
+  );
+  const policy = published.at(-1)?.policy;
+  assert.ok(policy);
+  assert.match(policy.reason, /cache-bust/);
+  assert.deepEqual(policy.cacheKey, { kind: 'drop' });
+  assert.equal(signal(policy, 'samePageShare'), 1);
+});
