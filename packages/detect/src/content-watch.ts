@@ -4,7 +4,7 @@ import type { DetectConfig } from './config.js';
 import { pooledDecayAt, poolWithSlot } from './decay.js';
 import { detachOptional, detachString } from './detach-string.js';
 import { ExpiryQueue } from './expiry-queue.js';
-import type { ContentPartial } from './messages.js';
+import { CONTENT_PARAMS_MAX, type ContentPartial } from './messages.js';
 
 /** Where content-watch publishes cache policies (null = tombstone), keyed by `host + path`. */
 export interface ContentWatchSink {
@@ -38,6 +38,10 @@ const CX_STRIDE = CX_COUNTERS + C_SIZE;
 
 /** Query hashes remembered per content key to tell a repeated query from a new one. */
 const QUERY_SLOTS = 64;
+/** Content-selecting parameter names remembered per content key (the least recent replaced). */
+const PARAM_SLOTS = CONTENT_PARAMS_MAX;
+/** Partials that must name a parameter before the cache key keeps it (one odd answer is noise). */
+const PARAM_MIN_PARTIALS = 2;
 
 /**
  * One content key's state. Its decayed counters and their clock live in the watch's Float64Array
@@ -49,6 +53,13 @@ class ContentAggregate {
   private queries: Uint32Array | null = null;
   private querySeenAt: Float64Array | null = null;
   policy: CachePolicy | null = null;
+  /**
+   * Parameter names whose answers were not the plain page (they select content), how many
+   * partials named each, and when one last did. Allocated on the first such name.
+   */
+  private params: string[] | null = null;
+  private paramPartials: number[] | null = null;
+  private paramSeenAt: number[] | null = null;
 
   constructor(
     /** Its content key (`contentKey(host, path)`), as the table holds it. */
@@ -78,6 +89,44 @@ class ContentAggregate {
     queries[oldest] = hash;
     seenAt[oldest] = time;
     return true;
+  }
+
+  /** Remembers content-selecting parameter names (at most PARAM_SLOTS, the least recent replaced). */
+  addParams(names: readonly string[], time: number): void {
+    if (this.params === null || this.paramPartials === null || this.paramSeenAt === null) {
+      this.params = [];
+      this.paramPartials = [];
+      this.paramSeenAt = [];
+    }
+    const params = this.params;
+    for (let n = 0; n < names.length && n < PARAM_SLOTS; n++) {
+      const name = names[n]!;
+      if (typeof name !== 'string') continue;
+      let i = params.indexOf(name);
+      if (i < 0) {
+        if (params.length < PARAM_SLOTS) {
+          i = params.length;
+        } else {
+          i = 0;
+          for (let j = 1; j < params.length; j++) if (this.paramSeenAt[j]! < this.paramSeenAt[i]!) i = j;
+        }
+        params[i] = detachString(name);
+        this.paramPartials[i] = 0;
+      }
+      this.paramPartials[i]! += 1;
+      this.paramSeenAt[i] = time;
+    }
+  }
+
+  /** The parameter names to keep in the cache key: named by PARAM_MIN_PARTIALS partials since `since`, sorted. */
+  keptParams(since: number): string[] {
+    const kept: string[] = [];
+    if (this.params === null) return kept;
+    for (let i = 0; i < this.params.length; i++) {
+      if (this.paramPartials![i]! >= PARAM_MIN_PARTIALS && this.paramSeenAt![i]! >= since)
+        kept.push(this.params[i]!);
+    }
+    return kept.sort();
   }
 }
 
@@ -191,6 +240,8 @@ export class ContentWatch {
     pool[c + C_QUERY_SAME_AS_PLAIN]! += w * (partial.querySameAsPlain ?? 0);
     let distinct = partial.queryOverflow;
     for (const hash of partial.queryHashes) if (aggregate.newQuery(hash, partial.time)) distinct++;
+    const params = partial.contentParams;
+    if (Array.isArray(params) && params.length > 0) aggregate.addParams(params, partial.time);
     pool[c + C_DISTINCT_QUERIES]! += w * distinct;
     this.evaluate(aggregate.key, aggregate, sink);
   }
@@ -298,7 +349,10 @@ export class ContentWatch {
     if (withQuery > 0 && plain > 0) {
       if (manyQueries && distinctQueries && queriesMiss && plainCached && queryIgnored) {
         reasons.push('cache-bust');
-        cacheKey = { kind: 'drop' };
+        // Drop the query, but keep the parameters seen selecting content on this path lately
+        // (`page`, `sort` beside a buster's `_=`): dropping them would answer page 2 with page 1.
+        const kept = aggregate.keptParams(this.now - cfg.policyTtlMs);
+        cacheKey = kept.length === 0 ? { kind: 'drop' } : { kind: 'allow', params: kept };
         signals.push({ name: 'queryShare', value: r3(queryShare), threshold: cfg.bustQueryShare });
         signals.push({
           name: 'distinctQueryShare',

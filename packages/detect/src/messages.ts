@@ -159,7 +159,18 @@ export interface ContentPartial {
    */
   queryCompared: number;
   querySameAsPlain: number;
+  /**
+   * Names of the query parameters of answers that were not the plain page (they select content:
+   * `page`, `sort`, `q`), distinct, at most `CONTENT_PARAMS_MAX` of at most `CONTENT_PARAM_MAX_LENGTH`
+   * characters. Absent (none) from a profiler older than the field.
+   */
+  contentParams: string[];
 }
+
+/** Content-selecting parameter names a content partial carries at most ... */
+export const CONTENT_PARAMS_MAX = 8;
+/** ... and their longest name (a longer one is not a parameter an operator keeps in a cache key). */
+export const CONTENT_PARAM_MAX_LENGTH = 64;
 
 /**
  * Several content partials of one flush bound for one `content-partials` partition, in one

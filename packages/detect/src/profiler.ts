@@ -29,12 +29,14 @@ import type { DetectConfig } from './config.js';
 import type { DetectDeps } from './deps.js';
 import { detachString, SharedStrings } from './detach-string.js';
 import { FNV_PRIME, hashContentState, hashFinish, hashString, QUERY_HASH_START, queryStart } from './hash.js';
-import type {
-  ClientSignal,
-  ContentPartial,
-  FingerprintPartial,
-  PrefixCount,
-  TrafficTick,
+import {
+  type ClientSignal,
+  CONTENT_PARAM_MAX_LENGTH,
+  CONTENT_PARAMS_MAX,
+  type ContentPartial,
+  type FingerprintPartial,
+  type PrefixCount,
+  type TrafficTick,
 } from './messages.js';
 import { isProbeChar } from './path-lists.js';
 import {
@@ -855,6 +857,8 @@ class ContentAccumulator {
   queryCompared = 0;
   /** ... and how many of them were the plain page's size (the query changed nothing). */
   querySameAsPlain = 0;
+  /** Parameter names of the answers that were not the plain page (see ContentPartial). */
+  contentParams: string[] = [];
   /**
    * The key's plain 200 answers' mean size (bytes) and how many made it: kept across flushes
    * (not emitted), started over when the accumulator changes key.
@@ -868,6 +872,25 @@ class ContentAccumulator {
     this.path = path;
     this.plainBytesMean = 0;
     this.plainBytesCount = 0;
+  }
+}
+
+/**
+ * Adds a query's parameter names (`a=1&b&c=` → a, b, c) to `names`, distinct, until it holds
+ * CONTENT_PARAMS_MAX; names that are empty or longer than CONTENT_PARAM_MAX_LENGTH are skipped.
+ */
+function addParamNames(names: string[], query: string): void {
+  let start = 0;
+  while (start <= query.length && names.length < CONTENT_PARAMS_MAX) {
+    let end = query.indexOf('&', start);
+    if (end < 0) end = query.length;
+    const eq = query.indexOf('=', start);
+    const nameEnd = eq >= 0 && eq < end ? eq : end;
+    if (nameEnd > start && nameEnd - start <= CONTENT_PARAM_MAX_LENGTH) {
+      const name = query.slice(start, nameEnd);
+      if (!names.includes(name)) names.push(detachString(name));
+    }
+    start = end + 1;
   }
 }
 
@@ -1626,8 +1649,12 @@ export class Profiler implements SlotAttachments {
       acc.withQuery++;
       acc.queryMisses += (flags & MISS) !== 0 ? 1 : 0;
       const compared = sized && acc.plainBytesCount >= PLAIN_BYTES_MIN;
+      const same = compared && samePage(log.bytes, acc.plainBytesMean);
       acc.queryCompared += compared ? 1 : 0;
-      acc.querySameAsPlain += compared && samePage(log.bytes, acc.plainBytesMean) ? 1 : 0;
+      acc.querySameAsPlain += same ? 1 : 0;
+      if (compared && !same && acc.contentParams.length < CONTENT_PARAMS_MAX) {
+        addParamNames(acc.contentParams, log.query);
+      }
       if (acc.queryOverflow === 0) {
         const q = this.queryHash;
         const hashes = acc.queryHashes;
@@ -2029,6 +2056,7 @@ export class Profiler implements SlotAttachments {
       queryOverflow: acc.queryOverflow,
       queryCompared: acc.queryCompared,
       querySameAsPlain: acc.querySameAsPlain,
+      contentParams: acc.contentParams,
     });
     // Reuse the accumulator; the emitted message keeps the old hash array.
     acc.requests = 0;
@@ -2050,6 +2078,7 @@ export class Profiler implements SlotAttachments {
     acc.queryOverflow = 0;
     acc.queryCompared = 0;
     acc.querySameAsPlain = 0;
+    if (acc.contentParams.length > 0) acc.contentParams = [];
   }
 }
 

@@ -311,3 +311,43 @@ test('unique queries whose answers are not the plain page (they select content) 
     );
   }
 });
+
+test('a busted path keeps in its cache key the parameters named by two partials lately, not one odd answer', () => {
+  const watch = new ContentWatch(withDefaults());
+  const sink = new Collect();
+  let q = 1;
+  feed(watch, sink, (s) => ({
+    requests: 20,
+    plainRequests: 10,
+    plainCached: 9,
+    hits: 9,
+    withQuery: 10,
+    misses: 11,
+    queryMisses: 10,
+    queryHashes: Array.from({ length: 10 }, () => q++),
+    queryCompared: 10,
+    querySameAsPlain: 9,
+    contentParams: s % 10 === 0 ? ['sort', 'page'] : s === 5 ? ['utm_x'] : [],
+  }));
+  assert.deepEqual(sink.published.at(-1)!.policy!.cacheKey, { kind: 'allow', params: ['page', 'sort'] });
+  // Forgotten once no partial named them for a policy's lifetime: the whole query dropped again.
+  for (let s = 60; s < 60 + 11 * 60; s++) {
+    watch.process(
+      partial({
+        time: T0 + s * 1_000,
+        requests: 20,
+        plainRequests: 10,
+        plainCached: 9,
+        hits: 9,
+        withQuery: 10,
+        misses: 11,
+        queryMisses: 10,
+        queryHashes: Array.from({ length: 10 }, () => q++),
+        queryCompared: 10,
+        querySameAsPlain: 10,
+      }),
+      sink,
+    );
+  }
+  assert.deepEqual(sink.published.at(-1)!.policy!.cacheKey, { kind: 'drop' });
+});

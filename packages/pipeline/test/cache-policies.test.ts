@@ -150,3 +150,27 @@ test('a page busted with ?_=<epoch ms> (answers the plain page) gets its query d
   assert.deepEqual(policy.cacheKey, { kind: 'drop' });
   assert.equal(signal(policy, 'samePageShare'), 1);
 });
+
+test('a busted page that also has real parameters (page=) keeps them in the cache key and drops the rest', () => {
+  // Dropping the whole query from /category/sale's cache key answered its page 2 with page 1.
+  const published = run(300, (i, r) => {
+    if (r < 0.4) return { path: '/category/sale', cacheStatus: 'HIT', bytes: 15_000 + (i % 400) };
+    if (r < 0.9)
+      return {
+        path: '/category/sale',
+        query: `_=${T0 + i * 200}`,
+        cacheStatus: 'MISS',
+        bytes: 15_000 + ((i * 7) % 400),
+      };
+    return {
+      path: '/category/sale',
+      query: `page=${2 + (i % 5)}`,
+      cacheStatus: 'MISS',
+      bytes: 11_000 + ((i * 13) % 400),
+    };
+  });
+  const policy = published.at(-1)?.policy;
+  assert.ok(policy);
+  assert.match(policy.reason, /cache-bust/);
+  assert.deepEqual(policy.cacheKey, { kind: 'allow', params: ['page'] });
+});

@@ -90,10 +90,14 @@ const contentPartialFields = [
   hashes('queryHashes'),
   long('queryOverflow'),
 ];
-/** Since 2026-11: a query answer's size compared with the plain page's (older writers: 0). */
+/**
+ * Since 2026-11: a query answer's size compared with the plain page's, and the parameter names
+ * of answers that were not the plain page (older writers: 0 and none).
+ */
 const contentPartialSizeFields = [
   { name: 'queryCompared', type: 'long', default: 0 },
   { name: 'querySameAsPlain', type: 'long', default: 0 },
+  { name: 'contentParams', type: { type: 'array', items: 'string' }, default: [] },
 ];
 
 const contentPartialBatchSchema = (fields: object[]) =>

@@ -94,6 +94,7 @@ const contentBatch = {
       queryOverflow: 0,
       queryCompared: 3,
       querySameAsPlain: 2,
+      contentParams: ['page', 'é'],
     },
   ],
 };
@@ -241,7 +242,7 @@ describe('stage record batches (Avro on signals and content-partials)', () => {
     });
   });
 
-  it('reads content partials of a profiler from before answer sizes, the sizes 0 (a rolling upgrade)', () => {
+  it('reads content partials of a profiler from before answer sizes, the sizes 0 and no parameter names (a rolling upgrade)', () => {
     const older = new StageRecordCodec(stageRecordBatchSchemaWithoutSizes);
     const writer = older.writer();
     writer.add({ key: 'c', time: T, seq: 1, value: contentBatch }, 1 << 20);
@@ -250,7 +251,11 @@ describe('stage record batches (Avro on signals and content-partials)', () => {
     const partial = (record!.value as typeof contentBatch).partials[0]!;
     assert.equal(partial.queryCompared, 0);
     assert.equal(partial.querySameAsPlain, 0);
-    assert.deepStrictEqual({ ...partial, queryCompared: 3, querySameAsPlain: 2 }, contentBatch.partials[0]);
+    assert.deepStrictEqual(partial.contentParams, []);
+    assert.deepStrictEqual(
+      { ...partial, queryCompared: 3, querySameAsPlain: 2, contentParams: ['page', 'é'] },
+      contentBatch.partials[0],
+    );
   });
 
   describe('the hand-written encoder (stage-record-encoder.ts)', () => {
