@@ -40,6 +40,20 @@ function partial(fields: Partial<ContentPartial> & { time: number }): ContentPar
   };
 }
 
+/** A second of a path with as many plain requests (cached) as distinct queries (missing). */
+function bustedPath(nextHash: () => number): Partial<ContentPartial> {
+  return {
+    requests: 20,
+    plainRequests: 10,
+    plainCached: 9,
+    hits: 9,
+    withQuery: 10,
+    misses: 11,
+    queryMisses: 10,
+    queryHashes: Array.from({ length: 10 }, nextHash),
+  };
+}
+
 /** 60 s of one partial per second. */
 function feed(watch: ContentWatch, sink: Collect, make: (second: number) => Partial<ContentPartial>): void {
   for (let s = 0; s < 60; s++) watch.process(partial({ time: T0 + s * 1_000, ...make(s) }), sink);
@@ -74,15 +88,8 @@ test('a page busted with random query strings gets a cache-key rule dropping the
   const sink = new Collect();
   let q = 1;
   feed(watch, sink, () => ({
-    requests: 20,
-    plainRequests: 10,
-    plainCached: 9,
-    hits: 9,
-    withQuery: 10,
-    misses: 11,
-    queryMisses: 10,
+    ...bustedPath(() => q++),
     busts: 10,
-    queryHashes: Array.from({ length: 10 }, () => q++),
     queryCompared: 10,
     querySameAsPlain: 10,
   }));
@@ -292,14 +299,7 @@ test('unique queries whose answers are not the plain page (they select content) 
     const sink = new Collect();
     let q = 1;
     feed(watch, sink, () => ({
-      requests: 20,
-      plainRequests: 10,
-      plainCached: 9,
-      hits: 9,
-      withQuery: 10,
-      misses: 11,
-      queryMisses: 10,
-      queryHashes: Array.from({ length: 10 }, () => q++),
+      ...bustedPath(() => q++),
       queryCompared: compared,
       querySameAsPlain: same,
     }));
@@ -317,14 +317,7 @@ test('a busted path keeps in its cache key the parameters named by two partials 
   const sink = new Collect();
   let q = 1;
   feed(watch, sink, (s) => ({
-    requests: 20,
-    plainRequests: 10,
-    plainCached: 9,
-    hits: 9,
-    withQuery: 10,
-    misses: 11,
-    queryMisses: 10,
-    queryHashes: Array.from({ length: 10 }, () => q++),
+    ...bustedPath(() => q++),
     queryCompared: 10,
     querySameAsPlain: 9,
     contentParams: s % 10 === 0 ? ['sort', 'page'] : s === 5 ? ['utm_x'] : [],
@@ -335,14 +328,7 @@ test('a busted path keeps in its cache key the parameters named by two partials 
     watch.process(
       partial({
         time: T0 + s * 1_000,
-        requests: 20,
-        plainRequests: 10,
-        plainCached: 9,
-        hits: 9,
-        withQuery: 10,
-        misses: 11,
-        queryMisses: 10,
-        queryHashes: Array.from({ length: 10 }, () => q++),
+        ...bustedPath(() => q++),
         queryCompared: 10,
         querySameAsPlain: 10,
       }),
