@@ -337,3 +337,28 @@ test('a busted path keeps in its cache key the parameters named by two partials 
   }
   assert.deepEqual(sink.published.at(-1)!.policy!.cacheKey, { kind: 'drop' });
 });
+
+test('a flood of one-time keys (spoofed hosts, random paths) stays within the bound and does not evict a hot key', () => {
+  const watch = new ContentWatch(withDefaults({ bounds: { maxContentKeys: 1_000 } }));
+  const sink = new Collect();
+  let q = 1;
+  // 500 new keys a second in a 1,000-key table, beside a busted path seen every second: the
+  // table started every key referenced, so the hand evicted in slot order and the busted path's
+  // counters started over every few seconds (its policy republished again and again, or, with a
+  // larger flood, never reaching minRequests at all).
+  for (let s = 0; s < 120; s++) {
+    const time = T0 + s * 1_000;
+    watch.process(partial({ time, ...bustedPath(() => q++), queryCompared: 10, querySameAsPlain: 10 }), sink);
+    for (let k = 0; k < 500; k++) {
+      watch.process(
+        partial({ time, host: `h${s}-${k}.spoofed.example`, path: '/x', requests: 1, misses: 1 }),
+        sink,
+      );
+    }
+  }
+  assert.equal(watch.getStats().contentKeys, 1_000);
+  assert.deepEqual(
+    sink.published.map((p) => [p.key, p.policy?.reason]),
+    [['shop.example/deals', 'hot-miss+cache-bust']],
+  );
+});
