@@ -32,6 +32,14 @@ export class ClockTable<K, V> {
     private readonly onEvict: (value: V, key: K) => void = () => {},
     /** Where keys are looked up (a specialised index for one kind of key; initially empty). */
     private readonly index: KeyIndex<K> = new Map<K, number>(),
+    /**
+     * Whether a new entry starts referenced. false: a key seen once goes at the hand's next pass
+     * unless it is used again before, so a flood of one-time keys evicts itself and not the keys
+     * in use. (Inserted referenced, a flood leaves every entry referenced: the hand clears them
+     * all in one sweep and then evicts in slot order, FIFO, a key in use included if the hand
+     * reaches it before its next use.)
+     */
+    private readonly insertReferenced = true,
   ) {
     if (!(capacity >= 1)) throw new RangeError(`ClockTable capacity must be ≥ 1, got ${capacity}`);
     this.referenced = new Uint8Array(Math.min(capacity, 1024));
@@ -70,7 +78,7 @@ export class ClockTable<K, V> {
       this.keys.push(key);
       this.values.push(value);
       this.index.set(key, slot);
-      this.referenced[slot] = 1;
+      this.referenced[slot] = this.insertReferenced ? 1 : 0;
       return value;
     }
     slot = this.victim();
@@ -82,7 +90,7 @@ export class ClockTable<K, V> {
     this.keys[slot] = key;
     this.values[slot] = value;
     this.index.set(key, slot);
-    this.referenced[slot] = 1;
+    this.referenced[slot] = this.insertReferenced ? 1 : 0;
     return value;
   }
 

@@ -383,6 +383,14 @@ export const defaultDetectConfig = {
     minRequests: 100,
     /** Hot key with many misses/expirations: collapse requests + stale-while-revalidate. */
     hotMissRatio: 0.3,
+    /**
+     * ... on a key the cache does store: at least this share of its cacheable requests answered
+     * from cache or found expired (HIT, STALE, UPDATING, EXPIRED). A key that is a MISS every time
+     * is not cached at all (nginx logs MISS for a response with Set-Cookie or `private`): locking
+     * it (nginx `proxy_cache_lock`) would queue every request behind the one before, up to the
+     * lock timeout, and save the origin nothing.
+     */
+    hotMinCachedShare: 0.05,
     collapseStaleWhileRevalidateSeconds: 30,
     collapseStaleIfErrorSeconds: 300,
     /** Busted path: share of requests with a query, distinct-query share, miss share of those. */
@@ -391,9 +399,26 @@ export const defaultDetectConfig = {
     bustMissShare: 0.7,
     /** The path must also be served from cache without a query (proof it is cacheable). */
     bustMinPlainHitShare: 0.3,
+    /**
+     * ... and the query must change nothing: this share of the query requests' 200 answers the
+     * plain page's size (within 5 % or 1 KiB), over at least `bustMinComparedShare` of the query
+     * requests (200 answers once the plain page's size is known). A search, an API polled with
+     * `since=`, a filter select content with their queries; dropping the query from their cache
+     * key would answer every request with the plain page. A log without sizes gets no cache-key
+     * advice.
+     */
+    bustSamePageShare: 0.8,
+    bustMinComparedShare: 0.5,
     /** Too much stale serving: share of STALE responses, and the max-stale to advise (s). */
     staleRatio: 0.3,
+    /** The max-stale to advise (s); the same policy's stale-while-revalidate and stale-if-error stay within it. */
     maxStaleSeconds: 60,
+    /**
+     * A reason a key's policy already gives is kept while its measure stays above this share of
+     * its threshold (hysteresis): a ratio wavering around a threshold (a stale ratio of 0.29, 0.31,
+     * 0.30 …) republished the policy at every crossing (the demo: 10 versions of one key in 80 s).
+     */
+    releaseShare: 0.8,
     /** A policy lives this long (ms) after its evidence was last seen. */
     policyTtlMs: 600_000,
   },

@@ -4,7 +4,7 @@ import type { DetectConfig } from './config.js';
 import { pooledDecayAt, poolWithSlot } from './decay.js';
 import { detachOptional, detachString } from './detach-string.js';
 import { ExpiryQueue } from './expiry-queue.js';
-import type { ContentPartial } from './messages.js';
+import { CONTENT_PARAMS_MAX, type ContentPartial } from './messages.js';
 
 /** Where content-watch publishes cache policies (null = tombstone), keyed by `host + path`. */
 export interface ContentWatchSink {
@@ -27,7 +27,9 @@ const C_DISTINCT_QUERIES = 11;
 const C_SERVER_ERRORS = 12;
 const C_ORIGIN_MS = 13;
 const C_ORIGIN_COUNT = 14;
-const C_SIZE = 15;
+const C_QUERY_COMPARED = 15;
+const C_QUERY_SAME_AS_PLAIN = 16;
+const C_SIZE = 17;
 
 // Counter pool layout (per table slot): the counters' clock, then the C_SIZE counters.
 const CX_TIME = 0;
@@ -36,6 +38,10 @@ const CX_STRIDE = CX_COUNTERS + C_SIZE;
 
 /** Query hashes remembered per content key to tell a repeated query from a new one. */
 const QUERY_SLOTS = 64;
+/** Content-selecting parameter names remembered per content key (the least recent replaced). */
+const PARAM_SLOTS = CONTENT_PARAMS_MAX;
+/** Partials that must name a parameter before the cache key keeps it (one odd answer is noise). */
+const PARAM_MIN_PARTIALS = 2;
 
 /**
  * One content key's state. Its decayed counters and their clock live in the watch's Float64Array
@@ -47,6 +53,13 @@ class ContentAggregate {
   private queries: Uint32Array | null = null;
   private querySeenAt: Float64Array | null = null;
   policy: CachePolicy | null = null;
+  /**
+   * Parameter names whose answers were not the plain page (they select content), how many
+   * partials named each, and when one last did. Allocated on the first such name.
+   */
+  private params: string[] | null = null;
+  private paramPartials: number[] | null = null;
+  private paramSeenAt: number[] | null = null;
 
   constructor(
     /** Its content key (`contentKey(host, path)`), as the table holds it. */
@@ -77,6 +90,44 @@ class ContentAggregate {
     seenAt[oldest] = time;
     return true;
   }
+
+  /** Remembers content-selecting parameter names (at most PARAM_SLOTS, the least recent replaced). */
+  addParams(names: readonly string[], time: number): void {
+    if (this.params === null || this.paramPartials === null || this.paramSeenAt === null) {
+      this.params = [];
+      this.paramPartials = [];
+      this.paramSeenAt = [];
+    }
+    const params = this.params;
+    for (let n = 0; n < names.length && n < PARAM_SLOTS; n++) {
+      const name = names[n]!;
+      if (typeof name !== 'string') continue;
+      let i = params.indexOf(name);
+      if (i < 0) {
+        if (params.length < PARAM_SLOTS) {
+          i = params.length;
+        } else {
+          i = 0;
+          for (let j = 1; j < params.length; j++) if (this.paramSeenAt[j]! < this.paramSeenAt[i]!) i = j;
+        }
+        params[i] = detachString(name);
+        this.paramPartials[i] = 0;
+      }
+      this.paramPartials[i]! += 1;
+      this.paramSeenAt[i] = time;
+    }
+  }
+
+  /** The parameter names to keep in the cache key: named by PARAM_MIN_PARTIALS partials since `since`, sorted. */
+  keptParams(since: number): string[] {
+    const kept: string[] = [];
+    if (this.params === null) return kept;
+    for (let i = 0; i < this.params.length; i++) {
+      if (this.paramPartials![i]! >= PARAM_MIN_PARTIALS && this.paramSeenAt![i]! >= since)
+        kept.push(this.params[i]!);
+    }
+    return kept.sort();
+  }
 }
 
 export interface ContentWatchStats {
@@ -96,7 +147,6 @@ export interface ContentWatchStats {
  */
 export class ContentWatch {
   private now = Number.NEGATIVE_INFINITY;
-  private sequence = 0;
   private readonly keys: ClockTable<string, ContentAggregate>;
   /**
    * The aggregate last added under each path, to find a partial's aggregate by its own host and
@@ -129,6 +179,11 @@ export class ContentWatch {
       (evicted) => {
         if (this.byPath.get(evicted.path) === evicted) this.byPath.delete(evicted.path);
       },
+      new Map(),
+      // A key starts unreferenced: a flood of one-time keys (random Host headers or paths) evicts
+      // itself, not the hot keys. Started referenced, 2,000 new keys a second in a 10k table
+      // evicted a busted path fed every second before it reached minRequests: no advice at all.
+      false,
     );
     this.pool = new Float64Array(Math.min(1024, this.keys.capacity) * CX_STRIDE);
   }
@@ -185,8 +240,13 @@ export class ContentWatch {
     pool[c + C_SERVER_ERRORS]! += w * partial.serverErrors;
     pool[c + C_ORIGIN_MS]! += w * partial.originMsSum;
     pool[c + C_ORIGIN_COUNT]! += w * partial.originCount;
+    // Absent from a profiler older than the fields: no evidence, so no cache-key advice.
+    pool[c + C_QUERY_COMPARED]! += w * (partial.queryCompared ?? 0);
+    pool[c + C_QUERY_SAME_AS_PLAIN]! += w * (partial.querySameAsPlain ?? 0);
     let distinct = partial.queryOverflow;
     for (const hash of partial.queryHashes) if (aggregate.newQuery(hash, partial.time)) distinct++;
+    const params = partial.contentParams;
+    if (Array.isArray(params) && params.length > 0) aggregate.addParams(params, partial.time);
     pool[c + C_DISTINCT_QUERIES]! += w * distinct;
     this.evaluate(aggregate.key, aggregate, sink);
   }
@@ -239,15 +299,32 @@ export class ContentWatch {
     let maxStale: number | null = null;
     let cacheKey: CacheKeyRule | null = null;
 
+    // A reason the key's policy already gives holds until its measure falls below `releaseShare`
+    // of its threshold (hysteresis), so a ratio wavering around a threshold does not republish
+    // the policy at every crossing.
+    const current = aggregate.policy;
+    const given = current === null ? '' : current.reason;
+    const release = cfg.releaseShare;
+    const hold = (reason: string): number => (given.includes(reason) ? release : 1);
+
     // Hot key missing the cache: collapse concurrent misses, serve stale while one revalidates.
+    // Only on a key the cache stores (some requests answered from it or found expired): a key
+    // that misses every time is not cached, and collapsing it would only queue its requests.
     const missRatio = (pool[c + C_MISSES]! + pool[c + C_EXPIRED]!) / requests;
     const cacheable = requests - pool[c + C_UNCACHEABLE]!;
-    if (cacheable >= cfg.minRequests && missRatio >= cfg.hotMissRatio) {
+    const cachedShare = (pool[c + C_HITS]! + pool[c + C_STALE]! + pool[c + C_EXPIRED]!) / cacheable;
+    const hotHold = hold('hot-miss');
+    if (
+      cacheable >= cfg.minRequests * hotHold &&
+      missRatio >= cfg.hotMissRatio * hotHold &&
+      cachedShare >= cfg.hotMinCachedShare
+    ) {
       reasons.push('hot-miss');
       collapse = true;
       swr = cfg.collapseStaleWhileRevalidateSeconds;
       sie = cfg.collapseStaleIfErrorSeconds;
       signals.push({ name: 'missRatio', value: r3(missRatio), threshold: cfg.hotMissRatio });
+      signals.push({ name: 'cachedShare', value: r3(cachedShare), threshold: cfg.hotMinCachedShare });
     }
 
     // Busted path: unique query strings missing the cache on a path the cache serves fine without them.
@@ -260,14 +337,27 @@ export class ContentWatch {
     const distinctShare = Math.min(1, pool[c + C_DISTINCT_QUERIES]! / withQuery);
     const queryMissShare = pool[c + C_QUERY_MISSES]! / withQuery;
     const plainCachedShare = pool[c + C_PLAIN_CACHED]! / plain;
-    const manyQueries = queryShare >= cfg.bustQueryShare;
-    const distinctQueries = distinctShare >= cfg.bustDistinctShare;
-    const queriesMiss = queryMissShare >= cfg.bustMissShare;
-    const plainCached = plainCachedShare >= cfg.bustMinPlainHitShare;
+    // The query changes nothing: its answers are the plain page's size. A search (`?q=`), an API
+    // polled with `since=`, a filter: their queries select content (other sizes), and dropping
+    // the query from the cache key would answer every one of them with the plain page.
+    const compared = pool[c + C_QUERY_COMPARED]!;
+    const comparedShare = compared / withQuery;
+    const samePageShare = pool[c + C_QUERY_SAME_AS_PLAIN]! / compared;
+    const bustHold = hold('cache-bust');
+    const manyQueries = queryShare >= cfg.bustQueryShare * bustHold;
+    const distinctQueries = distinctShare >= cfg.bustDistinctShare * bustHold;
+    const queriesMiss = queryMissShare >= cfg.bustMissShare * bustHold;
+    const plainCached = plainCachedShare >= cfg.bustMinPlainHitShare * bustHold;
+    const queryIgnored =
+      comparedShare >= cfg.bustMinComparedShare * bustHold &&
+      samePageShare >= cfg.bustSamePageShare * bustHold;
     if (withQuery > 0 && plain > 0) {
-      if (manyQueries && distinctQueries && queriesMiss && plainCached) {
+      if (manyQueries && distinctQueries && queriesMiss && plainCached && queryIgnored) {
         reasons.push('cache-bust');
-        cacheKey = { kind: 'drop' };
+        // Drop the query, but keep the parameters seen selecting content on this path lately
+        // (`page`, `sort` beside a buster's `_=`): dropping them would answer page 2 with page 1.
+        const kept = aggregate.keptParams(this.now - cfg.policyTtlMs);
+        cacheKey = kept.length === 0 ? { kind: 'drop' } : { kind: 'allow', params: kept };
         signals.push({ name: 'queryShare', value: r3(queryShare), threshold: cfg.bustQueryShare });
         signals.push({
           name: 'distinctQueryShare',
@@ -280,14 +370,18 @@ export class ContentWatch {
           value: r3(plainCachedShare),
           threshold: cfg.bustMinPlainHitShare,
         });
+        signals.push({ name: 'samePageShare', value: r3(samePageShare), threshold: cfg.bustSamePageShare });
       }
     }
 
-    // Too much stale serving: cap how stale a response may be.
+    // Too much stale serving: cap how stale a response may be. The stale windows the same policy
+    // gives stay within that cap (stale-if-error 300 s beside max-stale 60 s contradicted it).
     const staleRatio = pool[c + C_STALE]! / requests;
-    if (staleRatio >= cfg.staleRatio) {
+    if (staleRatio >= cfg.staleRatio * hold('stale-serving')) {
       reasons.push('stale-serving');
       maxStale = cfg.maxStaleSeconds;
+      if (swr !== null) swr = Math.min(swr, maxStale);
+      if (sie !== null) sie = Math.min(sie, maxStale);
       signals.push({ name: 'staleRatio', value: r3(staleRatio), threshold: cfg.staleRatio });
     }
 
@@ -307,7 +401,6 @@ export class ContentWatch {
     });
 
     const now = this.now;
-    const current = aggregate.policy;
     const reason = reasons.join('+');
     const unchanged =
       current !== null &&
@@ -331,7 +424,7 @@ export class ContentWatch {
       signals,
       decidedAt: now,
       expiresAt: now + cfg.policyTtlMs,
-      version: ++this.sequence,
+      version: policyVersion(current ?? this.policies.get(key) ?? null, now),
     };
     aggregate.policy = policy;
     this.policies.set(key, policy);
@@ -340,6 +433,18 @@ export class ContentWatch {
     this.stats.policiesPublished++;
     sink.cachePolicy(key, policy, now);
   }
+}
+
+/**
+ * A policy's version: its event time in microseconds (above every earlier one of the key). Edges
+ * keep the highest version of a key until it expires. A count of this process's policies
+ * (1, 2, 3 …) started over when content-watch restarted (it keeps no checkpoint: it replays the
+ * retained partials, a day, not its whole life), so edges ignored its next advice for a key they
+ * held at a higher number until that expired (10 min). Event-time milliseconds × 1000 are exact in
+ * a double until the year 2255 and the same in every replay of the same input.
+ */
+function policyVersion(previous: CachePolicy | null, now: number): number {
+  return Math.max(previous === null ? 0 : previous.version + 1, Math.floor(now) * 1000);
 }
 
 /** The content key: host + path (`*` for an unknown host). */

@@ -134,6 +134,7 @@ export interface ContentPartial {
   /** Requests to the key from a client that had not asked for it recently (≈ distinct clients). */
   newVisitors: number;
   hits: number;
+  /** MISS (not EXPIRED: those are `expired` only; the two add up to the requests the origin answered). */
   misses: number;
   expired: number;
   stale: number;
@@ -151,7 +152,25 @@ export interface ContentPartial {
   queryHashes: number[];
   /** ... and how many further distinct-looking queries did not fit. */
   queryOverflow: number;
+  /**
+   * Requests with a query answered 200 once the key's plain 200 answers gave a mean size, and how
+   * many of them were that size (within 5 % or 1 KiB): the query changed nothing, as a cache-buster's
+   * does. Absent (0) from a profiler older than these fields.
+   */
+  queryCompared: number;
+  querySameAsPlain: number;
+  /**
+   * Names of the query parameters of answers that were not the plain page (they select content:
+   * `page`, `sort`, `q`), distinct, at most `CONTENT_PARAMS_MAX` of at most `CONTENT_PARAM_MAX_LENGTH`
+   * characters. Absent (none) from a profiler older than the field.
+   */
+  contentParams: string[];
 }
+
+/** Content-selecting parameter names a content partial carries at most ... */
+export const CONTENT_PARAMS_MAX = 8;
+/** ... and their longest name (a longer one is not a parameter an operator keeps in a cache key). */
+export const CONTENT_PARAM_MAX_LENGTH = 64;
 
 /**
  * Several content partials of one flush bound for one `content-partials` partition, in one

@@ -29,12 +29,14 @@ import type { DetectConfig } from './config.js';
 import type { DetectDeps } from './deps.js';
 import { detachString, SharedStrings } from './detach-string.js';
 import { FNV_PRIME, hashContentState, hashFinish, hashString, QUERY_HASH_START, queryStart } from './hash.js';
-import type {
-  ClientSignal,
-  ContentPartial,
-  FingerprintPartial,
-  PrefixCount,
-  TrafficTick,
+import {
+  type ClientSignal,
+  CONTENT_PARAM_MAX_LENGTH,
+  CONTENT_PARAMS_MAX,
+  type ContentPartial,
+  type FingerprintPartial,
+  type PrefixCount,
+  type TrafficTick,
 } from './messages.js';
 import { isProbeChar, PROBE_ALWAYS, PROBE_IF_REFUSED } from './path-lists.js';
 import {
@@ -861,6 +863,60 @@ class ContentAccumulator {
   originCount = 0;
   queryHashes: number[] = [];
   queryOverflow = 0;
+  /** Requests with a query answered 200 with a size to compare with the plain page's ... */
+  queryCompared = 0;
+  /** ... and how many of them were the plain page's size (the query changed nothing). */
+  querySameAsPlain = 0;
+  /** Parameter names of the answers that were not the plain page (see ContentPartial). */
+  contentParams: string[] = [];
+  /**
+   * The key's plain 200 answers' mean size (bytes) and how many made it: kept across flushes
+   * (not emitted), started over when the accumulator changes key.
+   */
+  plainBytesMean = 0;
+  plainBytesCount = 0;
+
+  /** Takes the accumulator over for another key: the plain page's size is not that key's. */
+  rename(host: string | null, path: string): void {
+    this.host = host;
+    this.path = path;
+    this.plainBytesMean = 0;
+    this.plainBytesCount = 0;
+  }
+}
+
+/**
+ * Adds a query's parameter names (`a=1&b&c=` → a, b, c) to `names`, distinct, until it holds
+ * CONTENT_PARAMS_MAX; names that are empty or longer than CONTENT_PARAM_MAX_LENGTH are skipped.
+ */
+function addParamNames(names: string[], query: string): void {
+  let start = 0;
+  while (start <= query.length && names.length < CONTENT_PARAMS_MAX) {
+    let end = query.indexOf('&', start);
+    if (end < 0) end = query.length;
+    const eq = query.indexOf('=', start);
+    const nameEnd = eq >= 0 && eq < end ? eq : end;
+    if (nameEnd > start && nameEnd - start <= CONTENT_PARAM_MAX_LENGTH) {
+      const name = query.slice(start, nameEnd);
+      if (!names.includes(name)) names.push(detachString(name));
+    }
+    start = end + 1;
+  }
+}
+
+/** Plain answers a key's mean size needs before query answers are compared with it. */
+const PLAIN_BYTES_MIN = 3;
+/** The mean size follows the last ~16 plain answers (exponential mean). */
+const PLAIN_BYTES_WINDOW = 16;
+
+/**
+ * Whether an answer of `bytes` is the plain page of mean size `mean`: within 5 % or 1 KiB
+ * (pages carry per-request tokens, timestamps, compression noise). A query the origin ignores
+ * (a cache-buster, `?_=<epoch ms>`) gets the plain page; one that selects content (a search,
+ * `since=` on an API, a filter) mostly gets another size.
+ */
+function samePage(bytes: number, mean: number): boolean {
+  return Math.abs(bytes - mean) <= Math.max(1024, mean * 0.05);
 }
 
 /**
@@ -1551,11 +1607,9 @@ export class Profiler implements SlotAttachments {
         // lines of one flush outlive young-generation collections). The path's entry usually
         // has them (one text compare instead of hashing the path again).
         if (entry.path === log.path && entry.host === log.host) {
-          acc.host = entry.host;
-          acc.path = entry.path;
+          acc.rename(entry.host, entry.path);
         } else {
-          acc.host = this.sharedStrings.getOptional(log.host);
-          acc.path = this.sharedStrings.get(log.path);
+          acc.rename(this.sharedStrings.getOptional(log.host), this.sharedStrings.get(log.path));
         }
       }
     } else if (acc.path !== log.path || acc.host !== log.host) {
@@ -1564,8 +1618,7 @@ export class Profiler implements SlotAttachments {
       let other = this.contentByText.get(text);
       if (other === undefined) {
         other = this.spareContent.pop() ?? new ContentAccumulator();
-        other.host = this.sharedStrings.getOptional(log.host);
-        other.path = this.sharedStrings.get(log.path);
+        other.rename(this.sharedStrings.getOptional(log.host), this.sharedStrings.get(log.path));
         this.contentByText.set(text, other);
       }
       acc = other;
@@ -1581,7 +1634,10 @@ export class Profiler implements SlotAttachments {
     // (nginx: the client gave up waiting): that is a miss the origin was too slow for, the very
     // thing collapsing is for.
     const clientError = log.status >= 400 && log.status < 499;
-    acc.misses += (flags & MISS) !== 0 && !clientError ? 1 : 0;
+    // MISS alone: an EXPIRED request (flagged MISS too, the origin was asked) counts in `expired`
+    // only. Counted in both, it counted twice in content-watch's miss ratio (misses + expired):
+    // a hot page answered HIT 83 % of the time and EXPIRED 17 % got "hot-miss" advice (0.34).
+    acc.misses += (flags & (MISS | EXPIRED)) === MISS && !clientError ? 1 : 0;
     acc.expired += (flags & EXPIRED) !== 0 && !clientError ? 1 : 0;
     acc.stale += (flags & STALE) !== 0 ? 1 : 0;
     acc.uncacheable += (flags & UNCACHEABLE) !== 0 || clientError ? 1 : 0;
@@ -1591,12 +1647,25 @@ export class Profiler implements SlotAttachments {
       acc.originMsSum += log.originDurationMs;
       acc.originCount++;
     }
+    // Sizes of 200 answers: the plain page's mean, and whether a query's answer is that page.
+    const sized = log.status === 200 && log.bytes > 0;
     if (log.query === null) {
       acc.plainRequests++;
       acc.plainCached += (flags & (HIT | STALE)) !== 0 ? 1 : 0;
+      if (sized) {
+        const n = acc.plainBytesCount < PLAIN_BYTES_WINDOW ? ++acc.plainBytesCount : PLAIN_BYTES_WINDOW;
+        acc.plainBytesMean += (log.bytes - acc.plainBytesMean) / n;
+      }
     } else {
       acc.withQuery++;
       acc.queryMisses += (flags & MISS) !== 0 ? 1 : 0;
+      const compared = sized && acc.plainBytesCount >= PLAIN_BYTES_MIN;
+      const same = compared && samePage(log.bytes, acc.plainBytesMean);
+      acc.queryCompared += compared ? 1 : 0;
+      acc.querySameAsPlain += same ? 1 : 0;
+      if (compared && !same && acc.contentParams.length < CONTENT_PARAMS_MAX) {
+        addParamNames(acc.contentParams, log.query);
+      }
       if (acc.queryOverflow === 0) {
         const q = this.queryHash;
         const hashes = acc.queryHashes;
@@ -1996,6 +2065,9 @@ export class Profiler implements SlotAttachments {
       originCount: acc.originCount,
       queryHashes: acc.queryHashes,
       queryOverflow: acc.queryOverflow,
+      queryCompared: acc.queryCompared,
+      querySameAsPlain: acc.querySameAsPlain,
+      contentParams: acc.contentParams,
     });
     // Reuse the accumulator; the emitted message keeps the old hash array.
     acc.requests = 0;
@@ -2015,6 +2087,9 @@ export class Profiler implements SlotAttachments {
     acc.originCount = 0;
     acc.queryHashes = [];
     acc.queryOverflow = 0;
+    acc.queryCompared = 0;
+    acc.querySameAsPlain = 0;
+    if (acc.contentParams.length > 0) acc.contentParams = [];
   }
 }
 

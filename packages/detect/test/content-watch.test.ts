@@ -34,7 +34,23 @@ function partial(fields: Partial<ContentPartial> & { time: number }): ContentPar
     originCount: 0,
     queryHashes: [],
     queryOverflow: 0,
+    queryCompared: 0,
+    querySameAsPlain: 0,
     ...fields,
+  };
+}
+
+/** A second of a path with as many plain requests (cached) as distinct queries (missing). */
+function bustedPath(nextHash: () => number): Partial<ContentPartial> {
+  return {
+    requests: 20,
+    plainRequests: 10,
+    plainCached: 9,
+    hits: 9,
+    withQuery: 10,
+    misses: 11,
+    queryMisses: 10,
+    queryHashes: Array.from({ length: 10 }, nextHash),
   };
 }
 
@@ -72,18 +88,14 @@ test('a page busted with random query strings gets a cache-key rule dropping the
   const sink = new Collect();
   let q = 1;
   feed(watch, sink, () => ({
-    requests: 20,
-    plainRequests: 10,
-    plainCached: 9,
-    hits: 9,
-    withQuery: 10,
-    misses: 11,
-    queryMisses: 10,
+    ...bustedPath(() => q++),
     busts: 10,
-    queryHashes: Array.from({ length: 10 }, () => q++),
+    queryCompared: 10,
+    querySameAsPlain: 10,
   }));
   const policy = sink.published.at(-1)!.policy!;
   assert.deepEqual(policy.cacheKey, { kind: 'drop' });
+  assert.ok(policy.signals.some((s) => s.name === 'samePageShare' && s.value === 1));
   assert.match(policy.reason, /cache-bust/);
   assert.ok(policy.signals.some((s) => s.name === 'distinctQueryShare' && s.value >= 0.8));
 });
@@ -183,4 +195,170 @@ test('partials of one key meet on one aggregate however they arrive: a path on o
   watch.process(half('a.example', '/p'), sink);
   assert.deepEqual(keys().slice(3), ['b.example/p', 'a.example/p']);
   assert.equal(watch.getStats().contentKeys, 2);
+});
+
+test('a stale ratio wavering around its threshold does not republish the policy at every crossing', () => {
+  const watch = new ContentWatch(withDefaults());
+  const sink = new Collect();
+  // 0.33 then 0.27 of the requests STALE, 20 s each, for 5 minutes: the decayed ratio crosses 0.3
+  // again and again, but stays well above 0.8 × 0.3.
+  for (let s = 0; s < 300; s++) {
+    const stale = Math.floor(s / 20) % 2 === 0 ? 33 : 27;
+    watch.process(
+      partial({
+        time: T0 + s * 1_000,
+        requests: 100,
+        plainRequests: 100,
+        stale,
+        hits: 100 - stale,
+        plainCached: 100,
+      }),
+      sink,
+    );
+  }
+  assert.deepEqual(
+    sink.published.map((p) => p.policy?.reason),
+    ['stale-serving'],
+    'one policy, held while the ratio stays near its threshold',
+  );
+  // The condition ends (no stale answer for two minutes): the reason is released, and the
+  // policy is neither republished nor extended (the extension due at 300 s came while stale
+  // answers were still in the window); it runs to its expiry.
+  for (let s = 300; s < 420; s++) {
+    watch.process(
+      partial({ time: T0 + s * 1_000, requests: 100, plainRequests: 100, hits: 100, plainCached: 100 }),
+      sink,
+    );
+  }
+  const extensions = sink.published.slice(1);
+  assert.deepEqual(
+    extensions.map((p) => [p.policy?.reason, p.policy!.decidedAt - T0]),
+    [['stale-serving', 300_000]],
+  );
+  watch.advance(extensions[0]!.policy!.expiresAt, sink);
+  assert.equal(sink.published.at(-1)!.policy, null, 'removed at its expiry');
+});
+
+test('a policy that caps stale serving keeps its stale-while-revalidate and stale-if-error within the cap', () => {
+  const watch = new ContentWatch(withDefaults());
+  const sink = new Collect();
+  feed(watch, sink, () => ({
+    requests: 20,
+    plainRequests: 20,
+    misses: 8,
+    stale: 8,
+    hits: 4,
+    plainCached: 12,
+  }));
+  const policy = sink.published.at(-1)!.policy!;
+  assert.equal(policy.reason, 'hot-miss+stale-serving');
+  assert.equal(policy.maxStaleSeconds, 60);
+  assert.equal(policy.collapse, true);
+  assert.ok(policy.staleWhileRevalidateSeconds! <= 60);
+  assert.equal(policy.staleIfErrorSeconds, 60, 'not 300 s of stale on error beside a 60 s max-stale');
+});
+
+test('a restarted content-watch advises a key at a version above the one edges hold from before', () => {
+  // Edges keep the highest version of a key until it expires. Content-watch keeps no checkpoint:
+  // restarted, it replays the retained partials, not its whole life, so a count of its policies
+  // started over below what edges held and its next advice was ignored for up to 10 minutes.
+  const busy = (watch: ContentWatch, sink: Collect, from: number) => {
+    for (let s = from; s < from + 60; s++) {
+      for (const path of ['/a', '/b', '/c', '/d', '/deals']) {
+        watch.process(
+          partial({
+            time: T0 + s * 1_000,
+            path,
+            requests: 20,
+            plainRequests: 20,
+            stale: 10,
+            hits: 10,
+            plainCached: 20,
+          }),
+          sink,
+        );
+      }
+    }
+  };
+  const before = new Collect();
+  busy(new ContentWatch(withDefaults()), before, 0);
+  const held = before.published.filter((p) => p.key === 'shop.example/deals').at(-1)!.policy!;
+  const after = new Collect();
+  busy(new ContentWatch(withDefaults()), after, 120); // the restarted one sees the later partials only
+  const next = after.published.find((p) => p.key === 'shop.example/deals')!.policy!;
+  assert.ok(next.version > held.version, `version ${next.version} after the restart > ${held.version} held`);
+  assert.equal(next.version, next.decidedAt * 1000);
+});
+
+test('unique queries whose answers are not the plain page (they select content) get no cache-key rule', () => {
+  for (const [compared, same] of [
+    [10, 2], // answered with other pages: a search, an API's `since=`
+    [0, 0], // no sizes to compare (a log without them, or a profiler from before them)
+  ]) {
+    const watch = new ContentWatch(withDefaults());
+    const sink = new Collect();
+    let q = 1;
+    feed(watch, sink, () => ({
+      ...bustedPath(() => q++),
+      queryCompared: compared,
+      querySameAsPlain: same,
+    }));
+    assert.ok(sink.published.length > 0, 'still hot-miss advice');
+    assert.deepEqual(
+      sink.published.map((p) => p.policy?.cacheKey ?? null),
+      sink.published.map(() => null),
+      `${same} of ${compared} answers the plain page`,
+    );
+  }
+});
+
+test('a busted path keeps in its cache key the parameters named by two partials lately, not one odd answer', () => {
+  const watch = new ContentWatch(withDefaults());
+  const sink = new Collect();
+  let q = 1;
+  feed(watch, sink, (s) => ({
+    ...bustedPath(() => q++),
+    queryCompared: 10,
+    querySameAsPlain: 9,
+    contentParams: s % 10 === 0 ? ['sort', 'page'] : s === 5 ? ['utm_x'] : [],
+  }));
+  assert.deepEqual(sink.published.at(-1)!.policy!.cacheKey, { kind: 'allow', params: ['page', 'sort'] });
+  // Forgotten once no partial named them for a policy's lifetime: the whole query dropped again.
+  for (let s = 60; s < 60 + 11 * 60; s++) {
+    watch.process(
+      partial({
+        time: T0 + s * 1_000,
+        ...bustedPath(() => q++),
+        queryCompared: 10,
+        querySameAsPlain: 10,
+      }),
+      sink,
+    );
+  }
+  assert.deepEqual(sink.published.at(-1)!.policy!.cacheKey, { kind: 'drop' });
+});
+
+test('a flood of one-time keys (spoofed hosts, random paths) stays within the bound and does not evict a hot key', () => {
+  const watch = new ContentWatch(withDefaults({ bounds: { maxContentKeys: 1_000 } }));
+  const sink = new Collect();
+  let q = 1;
+  // 500 new keys a second in a 1,000-key table, beside a busted path seen every second: the
+  // table started every key referenced, so the hand evicted in slot order and the busted path's
+  // counters started over every few seconds (its policy republished again and again, or, with a
+  // larger flood, never reaching minRequests at all).
+  for (let s = 0; s < 120; s++) {
+    const time = T0 + s * 1_000;
+    watch.process(partial({ time, ...bustedPath(() => q++), queryCompared: 10, querySameAsPlain: 10 }), sink);
+    for (let k = 0; k < 500; k++) {
+      watch.process(
+        partial({ time, host: `h${s}-${k}.spoofed.example`, path: '/x', requests: 1, misses: 1 }),
+        sink,
+      );
+    }
+  }
+  assert.equal(watch.getStats().contentKeys, 1_000);
+  assert.deepEqual(
+    sink.published.map((p) => [p.key, p.policy?.reason]),
+    [['shop.example/deals', 'hot-miss+cache-bust']],
+  );
 });

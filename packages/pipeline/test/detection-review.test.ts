@@ -301,8 +301,15 @@ test('error responses do not make a path hot: no request-collapsing advice for a
       ua: 'python-requests/2.31.0',
       status: 404,
     });
-    // ... while a real hot page misses the cache (200).
-    lines.push({ at: i * 333 + 100, ip: `198.51.100.${(i % 90) + 1}`, path: '/deals', ua: FIREFOX });
+    // ... while a real hot page misses the cache (200): one the cache stores (a HIT now and then;
+    // a page that is a MISS every time is not cached at all, and gets no collapsing).
+    lines.push({
+      at: i * 333 + 100,
+      ip: `198.51.100.${(i % 90) + 1}`,
+      path: '/deals',
+      ua: FIREFOX,
+      cacheStatus: i % 3 === 0 ? 'HIT' : 'MISS',
+    });
   }
   for (const line of lines.sort((a, b) => a.at - b.at)) replay.push(log(line));
   replay.finish();

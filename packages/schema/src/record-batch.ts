@@ -79,7 +79,7 @@ const trafficTickSchema = record('TrafficTick', [
   { name: 'prefixes', type: { type: 'array', items: prefixCountSchema } },
 ]);
 
-const contentPartialSchema = record('ContentPartial', [
+const contentPartialFields = [
   nullableString('host'),
   string('path'),
   long('time'),
@@ -89,50 +89,73 @@ const contentPartialSchema = record('ContentPartial', [
   long('originCount'),
   hashes('queryHashes'),
   long('queryOverflow'),
-]);
+];
+/**
+ * Since 2026-11: a query answer's size compared with the plain page's, and the parameter names
+ * of answers that were not the plain page (older writers: 0 and none).
+ */
+const contentPartialSizeFields = [
+  { name: 'queryCompared', type: 'long', default: 0 },
+  { name: 'querySameAsPlain', type: 'long', default: 0 },
+  { name: 'contentParams', type: { type: 'array', items: 'string' }, default: [] },
+];
 
-const contentPartialBatchSchema = record('ContentPartialBatch', [
-  kind,
-  long('time'),
-  { name: 'partials', type: { type: 'array', items: contentPartialSchema } },
-]);
+const contentPartialBatchSchema = (fields: object[]) =>
+  record('ContentPartialBatch', [
+    kind,
+    long('time'),
+    { name: 'partials', type: { type: 'array', items: record('ContentPartial', fields) } },
+  ]);
 
 /** The value branches, in union order; `kind` picks the branch. */
 const BRANCHES = [
   ['client', clientSignalSchema],
   ['fingerprint', fingerprintPartialSchema],
   ['tick', trafficTickSchema],
-  ['content-batch', contentPartialBatchSchema],
+  ['content-batch', contentPartialBatchSchema([...contentPartialFields, ...contentPartialSizeFields])],
 ] as const;
 
 /** Batch of stage records (namespace `io.edgeguard`, version 1): the `eg-schema` fingerprint's schema. */
-export const stageRecordBatchSchema = {
-  type: 'record',
-  name: 'StageRecordBatch',
-  namespace: NS,
-  fields: [
-    {
-      name: 'records',
-      type: {
-        type: 'array',
-        items: {
-          type: 'record',
-          name: 'StageRecord',
-          fields: [
-            { name: 'key', type: 'string' },
-            { name: 'time', type: 'long', doc: 'event time, epoch ms' },
-            { name: 'seq', type: 'long', doc: 'per-source sequence number' },
-            {
-              name: 'value',
-              doc: 'a stage message by its kind, or its JSON text when it does not fit a schema',
-              type: [...BRANCHES.map(([, schema]) => schema), 'string'],
-            },
-          ],
+export const stageRecordBatchSchema = batchSchema(BRANCHES.map(([, schema]) => schema));
+
+/**
+ * The batch schema profilers wrote before content partials carried answer sizes: still read (a
+ * content-watch upgraded before the profilers reads their batches, the sizes 0).
+ */
+export const stageRecordBatchSchemaWithoutSizes = batchSchema([
+  ...BRANCHES.slice(0, 3).map(([, schema]) => schema),
+  contentPartialBatchSchema(contentPartialFields),
+]);
+
+function batchSchema(branches: object[]) {
+  return {
+    type: 'record',
+    name: 'StageRecordBatch',
+    namespace: NS,
+    fields: [
+      {
+        name: 'records',
+        type: {
+          type: 'array',
+          items: {
+            type: 'record',
+            name: 'StageRecord',
+            fields: [
+              { name: 'key', type: 'string' },
+              { name: 'time', type: 'long', doc: 'event time, epoch ms' },
+              { name: 'seq', type: 'long', doc: 'per-source sequence number' },
+              {
+                name: 'value',
+                doc: 'a stage message by its kind, or its JSON text when it does not fit a schema',
+                type: [...branches, 'string'],
+              },
+            ],
+          },
         },
       },
-    },
-  ],
-};
+    ],
+  };
+}
 
 /** One record of a batch: its own key, event time and per-source sequence number. */
 export interface StageRecord {
@@ -178,6 +201,7 @@ export class StageRecordCodec {
     });
     this.jsonBranch = union.types.find((type) => type.typeName === 'string')!;
     this.handWritten = handWritten && this.format.fingerprint === STAGE_RECORD_ENCODER_FINGERPRINT;
+    if (schema === stageRecordBatchSchema) this.format.register(stageRecordBatchSchemaWithoutSizes);
   }
 
   /** Hex SHA-256 of the reader's (and writer's) batch schema: the `eg-schema` header value. */

@@ -16,7 +16,7 @@ import { writeUtf8AsAvsc } from './avro-batch.js';
 
 /** SHA-256 of the canonical `stageRecordBatchSchema` this encoder writes. */
 export const STAGE_RECORD_ENCODER_FINGERPRINT =
-  '79ea1ab33374a332e0be49e0ab259da5391d40b88c085517a1804013597f5dab';
+  '986780b3be9ea0c8b7b4e9dba1afcb85424613e8ce393148d9fb58ee20f288cb';
 
 /** Thrown when a value does not fit its field's type: the record goes as JSON text instead. */
 const MISFIT = new Error('value does not fit the stage record schema');
@@ -206,6 +206,20 @@ export class StageRecordEncoder {
     this.long(p.originCount);
     this.longs(p.queryHashes);
     this.long(p.queryOverflow);
+    // Fields with a default: avsc writes the default for an absent one.
+    this.long(p.queryCompared === undefined ? 0 : p.queryCompared);
+    this.long(p.querySameAsPlain === undefined ? 0 : p.querySameAsPlain);
+    if (p.contentParams === undefined) this.int(0);
+    else this.strings(p.contentParams);
+  }
+
+  private strings(value: unknown): void {
+    const items = this.arrayOf(value);
+    if (items.length > 0) {
+      this.int(items.length);
+      for (let i = 0; i < items.length; i++) this.string(items[i]);
+    }
+    this.int(0);
   }
 
   /**

@@ -6,6 +6,7 @@ import {
   type StageRecord,
   StageRecordCodec,
   stageRecordBatchSchema,
+  stageRecordBatchSchemaWithoutSizes,
   stageRecords,
 } from '../src/index.js';
 
@@ -91,6 +92,9 @@ const contentBatch = {
       originCount: 5,
       queryHashes: [3_000_000_000, 7],
       queryOverflow: 0,
+      queryCompared: 3,
+      querySameAsPlain: 2,
+      contentParams: ['page', 'é'],
     },
   ],
 };
@@ -236,6 +240,22 @@ describe('stage record batches (Avro on signals and content-partials)', () => {
       const [record] = newer.decode(writer.finish()!, stageRecords.fingerprint);
       assert.deepStrictEqual(record!.value, { ...fingerprintPartial, asn: null });
     });
+  });
+
+  it('reads content partials of a profiler from before answer sizes, the sizes 0 and no parameter names (a rolling upgrade)', () => {
+    const older = new StageRecordCodec(stageRecordBatchSchemaWithoutSizes);
+    const writer = older.writer();
+    writer.add({ key: 'c', time: T, seq: 1, value: contentBatch }, 1 << 20);
+    assert.notEqual(older.fingerprint, stageRecords.fingerprint);
+    const [record] = stageRecords.decode(writer.finish()!, older.fingerprint);
+    const partial = (record!.value as typeof contentBatch).partials[0]!;
+    assert.equal(partial.queryCompared, 0);
+    assert.equal(partial.querySameAsPlain, 0);
+    assert.deepStrictEqual(partial.contentParams, []);
+    assert.deepStrictEqual(
+      { ...partial, queryCompared: 3, querySameAsPlain: 2, contentParams: ['page', 'é'] },
+      contentBatch.partials[0],
+    );
   });
 
   describe('the hand-written encoder (stage-record-encoder.ts)', () => {
