@@ -1649,7 +1649,12 @@ export class Profiler implements SlotAttachments {
     }
     // Sizes of 200 answers: the plain page's mean, and whether a query's answer is that page.
     const sized = log.status === 200 && log.bytes > 0;
-    if (log.query === null) {
+    // A refused request (4xx: a blocked buster's 403, a probe's 404) never reached the cache: it
+    // says nothing of how the cache serves the key with or without a query string (counted, the
+    // busters' own 403s withdrew the cache-bust advice a second after it was given).
+    if (clientError) {
+      // counted above (requests, uncacheable); no plain or query share
+    } else if (log.query === null) {
       acc.plainRequests++;
       acc.plainCached += (flags & (HIT | STALE)) !== 0 ? 1 : 0;
       if (sized) {
