@@ -134,8 +134,7 @@ export class SensitivePathMatcher {
    * sensitive (pathProbe, and the query's probes).
    */
   matches(path: string, query: string | null, status: number): boolean {
-    const probe = this.pathProbe(path);
-    if (probe === PROBE_ALWAYS || (probe === PROBE_IF_REFUSED && isRefused(status))) return true;
+    if (isProbeAnswer(this.pathProbe(path), status)) return true;
     return query !== null && this.queryMatches(query);
   }
 
@@ -165,12 +164,17 @@ export class SensitivePathMatcher {
 
 /** {@link SensitivePathMatcher.pathProbe}: a probe whatever the answer. */
 export const PROBE_ALWAYS = 2;
-/** {@link SensitivePathMatcher.pathProbe}: a probe when refused (see isRefused). */
+/** {@link SensitivePathMatcher.pathProbe}: a probe when refused (403 or 404). */
 export const PROBE_IF_REFUSED = 4;
 
 /** 403 or 404: the site has no such thing, or will not show it. */
-export function isRefused(status: number): boolean {
+function isRefused(status: number): boolean {
   return status === 404 || status === 403;
+}
+
+/** Whether a request for a path of probe fact `pathProbe` (see pathProbe) answered `status` is a probe. */
+export function isProbeAnswer(pathProbe: number, status: number): boolean {
+  return pathProbe === PROBE_ALWAYS || (pathProbe === PROBE_IF_REFUSED && isRefused(status));
 }
 
 /**

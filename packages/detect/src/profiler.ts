@@ -57,9 +57,9 @@ import {
 /** Path hashes a client signal carries (the decider matches them with attacked paths). */
 const SIGNAL_PATHS = 8;
 
-/** Whole-second gaps whose decay factors are precomputed. */
 /** Logged characters that key a request that was not HTTP (`\x16\x03\x01\x02\x00\x01`: 6 bytes). */
 const NON_HTTP_KIND_LENGTH = 24;
+/** Whole-second gaps whose decay factors are precomputed. */
 const DECAY_TABLE_SECONDS = 600;
 
 /**

@@ -1,6 +1,6 @@
 import type { AccessLog } from '@edgeguard/schema';
 import type { DetectConfig } from './config.js';
-import { isRefused, mayProbe, PROBE_ALWAYS, PROBE_IF_REFUSED, SensitivePathMatcher } from './path-lists.js';
+import { isProbeAnswer, mayProbe, SensitivePathMatcher } from './path-lists.js';
 
 /** Request facts as bit flags: one number per request, no allocation. */
 export const ASSET = 1;
@@ -81,9 +81,10 @@ export class RequestClassifier {
     }
     if (log.referer !== null) flags |= REFERER;
     if (log.query !== null) flags |= HAS_QUERY;
-    // Both read on every request (a branch first taken late deoptimises the profiler's caller).
-    const probe = pathProbe === PROBE_ALWAYS || (pathProbe === PROBE_IF_REFUSED && isRefused(status));
-    if (probe || (!pathIsAsset && queryMayProbe && this.sensitive.probeMatches(log.query!))) {
+    if (
+      isProbeAnswer(pathProbe, status) ||
+      (!pathIsAsset && queryMayProbe && this.sensitive.probeMatches(log.query!))
+    ) {
       flags |= SENSITIVE;
     }
     // Not an HTTP request (no method; the path holds what was sent: a TLS handshake or a RAT
