@@ -47,7 +47,11 @@ describe('a real CrowdSec bouncer against the API', { timeout: 120_000, skip }, 
         ...filters,
         `piddir: ${join(work, name)}`,
         'update_frequency: 1s',
-        'cache_retention_duration: 10s',
+        // The bouncer skips an add (a delete) of a value and type it added (deleted) within this
+        // duration (default 10s): with it longer than a pull, ban → captcha → ban left the script's
+        // value unblocked (the second add of the ban was skipped). Shorter than update_frequency,
+        // it only merges what one pull repeats (docs/API.md).
+        'cache_retention_duration: 500ms',
         'daemonize: false',
         'log_mode: stdout',
         'log_level: info',
