@@ -3,6 +3,7 @@ import { formatGoDuration } from '@edgeguard/config';
 import { type AllowEntry, type Change, parseDecisionKey } from '@edgeguard/decisions';
 import { type Cidr, CidrSet, maskIpv6Words, parseCidr, parseIp, wordMask } from '@edgeguard/netaddr';
 import type { Action, Decision } from '@edgeguard/schema';
+import type { Metrics } from '@edgeguard/telemetry';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Cluster, Redis } from 'ioredis';
 import type { Blocklist } from './blocklist.js';
@@ -205,10 +206,22 @@ export function registerCrowdsecRoutes(
     tombstones: Tombstones;
     redisHealth?: RedisHealth;
     clock?: () => number;
+    /** Where full sets are counted; none in unit tests that build the routes alone. */
+    metrics?: Metrics;
   },
 ): void {
   const clock = deps.clock ?? Date.now;
   const { blocklist } = deps;
+  /** Full sets by cause, and those that may miss deletions: what an operator alerts on. */
+  const fullSets = deps.metrics?.counter(
+    'edgeguard_api_bouncer_full_sets_total',
+    'CrowdSec stream pulls answered with the full set, by cause (startup, first-pull, resync: the change log could not serve the cursor)',
+    ['cause'],
+  );
+  const incompleteSets = deps.metrics?.counter(
+    'edgeguard_api_bouncer_full_sets_incomplete_total',
+    'Full sets that may miss deletions (their tombstones were trimmed or not recorded yet): a bouncer may keep a deleted decision until it expires',
+  );
   /** The live route is answered from memory when it can; where it needs Redis, it fails fast as the others. */
   const needRedis = () => deps.redisHealth?.check();
 
@@ -413,6 +426,9 @@ export function registerCrowdsecRoutes(
       let next: number;
       const changes = request.query.startup || cursor === null ? null : await delta(cursor);
       if (changes === null) {
+        fullSets?.inc({
+          cause: request.query.startup ? 'startup' : cursor === null ? 'first-pull' : 'resync',
+        });
         const [state, recorded] = await Promise.all([blocklist.state(), deps.tombstones.state()]);
         next = state.version;
         // The tombstones run a feed round trip behind the log (more after a restart): what they have
@@ -420,6 +436,7 @@ export function registerCrowdsecRoutes(
         const behind = state.version - recorded.cursor;
         if (recorded.cursor > 0 && behind > 0 && behind <= MAX_DELTA_CHANGES) next = recorded.cursor;
         if (cursor !== null && (cursor < recorded.floor || next > recorded.cursor)) {
+          incompleteSets?.inc();
           request.log.warn(
             { key: key.name, cursor, floor: recorded.floor, recorded: recorded.cursor },
             'bouncer stream: a full set that may miss deletions (their tombstones were trimmed or not recorded)',

@@ -1,6 +1,7 @@
 import { within } from '@edgeguard/kafka';
 import type { Logger } from '@edgeguard/telemetry';
 import type { Cluster, Redis } from 'ioredis';
+import type { Gauge } from 'prom-client';
 import { ApiError } from './errors.js';
 
 /**
@@ -28,8 +29,12 @@ export class RedisHealth {
     /** How Redis is named in messages, e.g. `Redis at 127.0.0.1:6379 (REDIS_URL)`. */
     private readonly what: string,
     private readonly logger: Logger,
+    /** Set to 1 while Redis answers, 0 while it counts as unavailable (`edgeguard_api_redis_available`). */
+    private readonly available?: Gauge<string>,
     private readonly intervalMs = 1_000,
-  ) {}
+  ) {
+    available?.set(1);
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.probe(), this.intervalMs);
@@ -48,6 +53,7 @@ export class RedisHealth {
       await within(this.timeoutMs, this.redis.ping(), this.what, () => this.lastError);
       if (this.problem !== null) this.logger.info(`${this.what} answers again`);
       this.problem = null;
+      this.available?.set(1);
       this.lastError = undefined;
     } catch (error) {
       this.down((error as Error).message);
@@ -78,6 +84,7 @@ export class RedisHealth {
   private down(message: string): void {
     if (this.problem === null) this.logger.warn(`${message}: requests that need Redis are refused (503)`);
     this.problem = message;
+    this.available?.set(0);
   }
 }
 

@@ -63,6 +63,10 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
     options.redisTimeoutMs,
     `Redis at ${host ?? '127.0.0.1'}:${redisPort ?? 6379} (REDIS_URL)`,
     logger,
+    metrics.gauge(
+      'edgeguard_api_redis_available',
+      '1 while Redis answers, 0 while requests that need it are refused 503 redis-unavailable',
+    ),
   );
   health.start();
   const store = new DecisionStore({ redis, prefix: options.prefix });

@@ -341,6 +341,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     redis: deps.redis,
     cursors: deps.cursorsKey,
     tombstones: deps.tombstones,
+    metrics,
     ...(deps.redisHealth ? { redisHealth: deps.redisHealth } : {}),
   });
   registerNativeRoutes(app, {

@@ -22,6 +22,19 @@ async function pull(server: TestServer, key: string, query: string): Promise<Bod
   return response.json();
 }
 
+/** What /metrics would answer (it needs an admin key; read from the registry directly). */
+const metricsText = async (server: TestServer) =>
+  (await server.metrics.text())
+    .split('\n')
+    .filter((line) => line.startsWith('edgeguard_api_bouncer_'))
+    .join('\n');
+
+const incomplete = (text: string) =>
+  Number(
+    /^edgeguard_api_bouncer_full_sets_incomplete_total\{service="api"\} (\d+)$/m.exec(text)?.[1] ??
+      Number.NaN,
+  );
+
 describe('CrowdSec stream: deletions in a full set', { timeout: 60_000 }, () => {
   let server: TestServer;
   before(async () => {
@@ -55,6 +68,14 @@ describe('CrowdSec stream: deletions in a full set', { timeout: 60_000 }, () => 
     assert.deepEqual(full.deleted.map((d: Body) => d.scope).sort(), ['Ip', 'Range']);
     // The cursor moved: the next pull is a delta again, without those deletions.
     assert.deepEqual(await pull(server, key, ''), { new: null, deleted: null });
+    const text = await metricsText(server);
+    assert.match(text, /edgeguard_api_bouncer_full_sets_total\{cause="startup",service="api"\} [1-9]/);
+    assert.match(text, /edgeguard_api_bouncer_full_sets_total\{cause="resync",service="api"\} [1-9]/);
+    assert.match(
+      text,
+      /^edgeguard_api_bouncer_full_sets_incomplete_total\{service="api"\} 0$/m,
+      'its tombstones were all kept',
+    );
   });
 
   it('a bouncer restarting with startup=true is told what was deleted since its last pull', async () => {
@@ -127,6 +148,22 @@ describe('tombstones stay within their bounds', { timeout: 60_000 }, () => {
       { key: 'ip:192.0.2.53', version: versions[2], action: 'block' },
     ]);
     assert.equal((await tombstones.state()).floor, versions[0], 'the trimmed deletion');
+  });
+
+  it('counts a full set that may miss deletions (its cursor is older than the kept tombstones)', async () => {
+    const key = (await server.keys.create('edge-behind', 'bouncer')).key;
+    await pull(server, key, '?startup=true');
+    for (const ip of ['192.0.2.71', '192.0.2.72', '192.0.2.73']) {
+      await server.store.put(decision('ip', ip));
+      await server.store.delete(`ip:${ip}`);
+    }
+    await recorded(server);
+    await trimLog(server);
+    const before = incomplete(await metricsText(server));
+    const full = await pull(server, key, '');
+    // Two of the three deletions are still told; the first one's tombstone was trimmed.
+    assert.deepEqual(values(full.deleted), ['192.0.2.72', '192.0.2.73']);
+    assert.equal(incomplete(await metricsText(server)), before + 1);
   });
 
   it('drops tombstones older than maxAgeMs', async () => {

@@ -2,18 +2,24 @@
 // the probe over the real Redis. The outage itself is in test/integration/api-redis-outage.test.ts.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { createLogger } from '@edgeguard/telemetry';
+import { createLogger, Metrics } from '@edgeguard/telemetry';
 import { Redis, ReplyError } from 'ioredis';
+import type { Gauge } from 'prom-client';
 import { ApiError } from '../src/errors.js';
 import { RedisHealth } from '../src/redis-health.js';
 
 describe('RedisHealth', () => {
   const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
   after(() => redis.disconnect());
-  const health = () => new RedisHealth(redis, 1500, 'Redis at here:1 (REDIS_URL)', createLogger('api-test'));
+  const health = (available?: Gauge<string>) =>
+    new RedisHealth(redis, 1500, 'Redis at here:1 (REDIS_URL)', createLogger('api-test'), available);
+  const availability = async (metrics: Metrics) =>
+    (await metrics.registry.getSingleMetric('edgeguard_api_redis_available')?.get())?.values[0]?.value;
 
   it('answers a timed-out command 503 redis-unavailable, and refuses later requests until a PING answers', async () => {
-    const h = health();
+    const metrics = new Metrics('api');
+    const h = health(metrics.gauge('edgeguard_api_redis_available', 'Redis answers'));
+    assert.equal(await availability(metrics), 1);
     h.check();
     const refused = h.unavailable(new Error('Command timed out'));
     assert.ok(refused instanceof ApiError);
@@ -25,8 +31,10 @@ describe('RedisHealth', () => {
       () => h.check(),
       (e: unknown) => e instanceof ApiError && e.code === 'redis-unavailable',
     );
+    assert.equal(await availability(metrics), 0, 'an operator sees the outage in /metrics');
     await h.probe(); // the real Redis answers
     assert.equal(h.problem, null);
+    assert.equal(await availability(metrics), 1);
     h.check();
   });
 

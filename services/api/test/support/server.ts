@@ -26,6 +26,7 @@ export interface TestServer {
   redis: Redis;
   prefix: string;
   recorder: TombstoneRecorder;
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -95,6 +96,7 @@ export async function startServer(
     redis,
     prefix,
     recorder,
+    metrics,
     async close() {
       hub.closeAll();
       recorder.closed = true;
