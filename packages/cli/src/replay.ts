@@ -285,6 +285,9 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     if (source.damage) {
       cutShort = damageRejection(options.input, lines, source.damage);
       rejects.record(cutShort, source.damage.brokenLine);
+      // The line the cut broke off (empty when it fell between lines) is a line read and rejected:
+      // lines = parsed + rejected + blank, as for any other input.
+      lines++;
     }
     if (parsed === 0 && rejects.total === 0) {
       // Exit 0 with an empty summary read as "no bots" in a script: `zcat gone.gz | replay -`.

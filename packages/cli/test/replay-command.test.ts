@@ -338,7 +338,8 @@ describe('edgeguard replay', () => {
     assert.ok(report.input.parsed > 0 && report.input.parsed < 100, `${report.input.parsed} parsed`);
     assert.equal(report.rejects.byReason['bad-gzip'], 1);
     const [sample] = report.rejects.samples['bad-gzip'];
-    assert.equal(sample.location, `${log}:${report.input.lines + 1}`, 'the file and the line it stopped at');
+    assert.equal(sample.location, `${log}:${report.input.lines}`, 'the file and the line it broke off');
+    assert.equal(report.input.lines, report.input.parsed + report.input.rejected, 'the counts add up');
     assert.match(sample.message, /^unexpected end of file/, 'the location is said once, in its own field');
     assert.match(run.stdout, /bad-gzip +1 {2}e\.g\. \S+cut\.log\.gz:\d+ unexpected end of file/);
     assert.match(report.input.cutShort, /unexpected end of file/);
@@ -623,6 +624,20 @@ describe('edgeguard replay', () => {
       assert.match(run.stderr, said);
       assert.match(JSON.parse(readFileSync(report, 'utf8')).warnings[0], said);
     }
+  });
+
+  it('says how to end the input when `-` is a terminal, and not when it is a pipe', (t) => {
+    // util-linux `script` runs the command on a pseudo-terminal; Ctrl-D written to it ends the input.
+    if (spawnSync('script', ['--version']).error) return t.skip('util-linux `script` is not installed');
+    const command = `${process.execPath} ${bin} replay - --no-progress --quiet`;
+    const run = spawnSync('script', ['-qec', command, '/dev/null'], {
+      input: '\x04',
+      encoding: 'utf8',
+      cwd: work,
+    });
+    assert.equal(run.status, 0, run.stdout);
+    assert.match(run.stdout, /reading the log from the terminal: paste lines and end with Ctrl-D/);
+    assert.doesNotMatch(edgeguard(['replay', '-', '--quiet'], '').stderr, /from the terminal/);
   });
 
   it('reads the log from stdin with -', () => {

@@ -32,8 +32,9 @@ export const REJECT_REASONS = {
   /** A JSON format line lacks a required field. */
   missingField: 'missing-field',
   /**
-   * Not a line: the gzip input is cut short or corrupt, so reading stopped there (counted once per
-   * input; the lines before it were kept, the line it broke off is this rejection's excerpt).
+   * The gzip input is cut short or corrupt, so reading stopped there (counted once per input, as
+   * one line: the line it broke off, this rejection's excerpt, empty when the cut fell between
+   * lines; the lines before it were kept).
    */
   badGzip: 'bad-gzip',
 } as const;

@@ -128,6 +128,11 @@ export async function replayCommand(argv: string[]): Promise<number> {
   // A log that cannot be read (a mistyped path, a rotated-away file) fails before the outputs are
   // created or truncated: a cron job with a wrong path must not empty yesterday's report.
   checkLogInput(input);
+  // `replay -` typed at a terminal would otherwise wait silently for lines.
+  if (input === '-' && process.stdin.isTTY)
+    process.stderr.write(
+      'edgeguard replay: reading the log from the terminal: paste lines and end with Ctrl-D, or pipe one in (zcat access.log.gz | edgeguard replay -)\n',
+    );
   // All or none: a path that cannot be written leaves the others as they were.
   const [decisions, verdicts, policies, reportFd] = openOutputs(outputs);
   const result = await replayLog({
