@@ -1,4 +1,5 @@
 import { formatGoDuration } from '@edgeguard/config';
+import { CRAWLER_RANGES_DATE } from '@edgeguard/fingerprint';
 import { actionStrength } from '@edgeguard/schema';
 import type { KeptDecision } from './kept-decisions.js';
 import { policyRecord, type ReplayResult, type UnverifiedCrawler } from './replay.js';
@@ -66,6 +67,8 @@ export function buildReport(result: ReplayResult) {
     unverifiedCrawlers: result.unverifiedCrawlers.slice(0, 100),
     unverifiedCrawlerCount: result.unverifiedCrawlers.length,
     unverifiedCrawlersByCrawler: countByCrawler(result.unverifiedCrawlers),
+    unverifiedCrawlersNote:
+      result.unverifiedCrawlers.length > 0 ? rangesOlderThanLog(result.lastEventTime) : null,
     rejects: result.rejects.toJSON(),
     timeline: result.timeline,
     stats: result.stats,
@@ -190,6 +193,7 @@ export function renderSummary(report: Report): string {
     for (const c of listed) lines.push(`  ${c.ip.padEnd(39)} claims ${c.crawler} (${n(c.requests)} req)`);
     if (report.unverifiedCrawlerCount > listed.length)
       lines.push(`  … and ${n(report.unverifiedCrawlerCount - listed.length)} more addresses (see --report)`);
+    if (report.unverifiedCrawlersNote !== null) lines.push(`  Note: ${report.unverifiedCrawlersNote}`);
     lines.push('');
   }
 
@@ -232,6 +236,21 @@ function eventTimeNotes(eventTime: Report['eventTime']): string[] {
     );
   }
   return notes;
+}
+
+/** A log that ended more than this before the crawler ranges' date is said to predate them. */
+const RANGES_AGE_NOTED_MS = 365 * 86_400_000;
+
+/**
+ * Why addresses called out against today's crawler ranges may have been genuine, when the log ended
+ * more than a year before the oldest list's date (the elastic log of 2015 against Bing's list of
+ * 2024: 49 Microsoft addresses); null otherwise.
+ */
+function rangesOlderThanLog(lastEventTime: number | null): string | null {
+  const rangesDate = Date.parse(CRAWLER_RANGES_DATE);
+  if (lastEventTime === null || rangesDate - lastEventTime <= RANGES_AGE_NOTED_MS) return null;
+  const years = ((rangesDate - lastEventTime) / (365.25 * 86_400_000)).toFixed(1);
+  return `this log ends ${new Date(lastEventTime).toISOString().slice(0, 10)}, ${years} years before the oldest published crawler list these ranges come from (${CRAWLER_RANGES_DATE}); crawlers change addresses, so some of these may have been genuine then`;
 }
 
 /** Crawlers, and addresses claiming one, the summary lists of the declared crawlers off their ranges. */

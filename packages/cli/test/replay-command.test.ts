@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { CRAWLER_RANGES_DATE } from '@edgeguard/fingerprint';
 
 const bin = new URL('../bin/edgeguard.js', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'eg-cli-'));
@@ -485,6 +486,29 @@ describe('edgeguard replay', () => {
       'each crawler gets its turn',
     );
     assert.match(section, /… and 6 more addresses \(see --report\)/);
+    assert.doesNotMatch(section, /Note:/, 'a log of 2024 is not older than the ranges');
+  });
+
+  it('notes when a log is years older than the crawler ranges it is checked against', () => {
+    const old = Date.UTC(2015, 4, 20, 9, 0, 0);
+    const log = [0, 1, 2].map(
+      (k) =>
+        `198.51.100.7 - - [${stamp(old + k * 20_000)}] "GET /news/${k} HTTP/1.1" 200 900 "-" "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)"`,
+    );
+    const report = join(work, 'old-crawlers.json');
+    const run = edgeguard(['replay', '-', '--format', 'combined', '--report', report], `${log.join('\n')}\n`);
+    assert.equal(run.code, 0, run.stderr);
+    const note =
+      /Note: this log ends 2015-05-20, (\d+\.\d) years before the oldest published crawler list/.exec(
+        run.stdout,
+      );
+    assert.ok(note, run.stdout);
+    const last = old + 40_000;
+    assert.equal(note[1], ((Date.parse(CRAWLER_RANGES_DATE) - last) / (365.25 * 86_400_000)).toFixed(1));
+    assert.match(
+      JSON.parse(readFileSync(report, 'utf8')).unverifiedCrawlersNote,
+      /^this log ends 2015-05-20/,
+    );
   });
 
   it('warns once per $variable of an nginx format that it does not read, and replays', () => {

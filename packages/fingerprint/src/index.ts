@@ -20,6 +20,7 @@ export {
   type UaKind,
 } from './user-agent.js';
 export {
+  CRAWLER_RANGES_DATE,
   type CrawlerClaim,
   cdnProviderOf,
   cdnProviderOfIpv4,

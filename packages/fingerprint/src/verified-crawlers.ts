@@ -12,6 +12,14 @@ import {
  */
 
 /**
+ * The date of the oldest published list the ranges were built from (Bingbot's bingbot.json,
+ * creationTime 2024-01-03; Googlebot's is 2025-08-19, crowdsec sec-lists 2026-07-20: see
+ * data/verified-crawlers/SOURCE.md). Crawler addresses change: a log much older than this is checked
+ * against ranges its crawlers may not have used then. Update it with the data.
+ */
+export const CRAWLER_RANGES_DATE = '2024-01-03';
+
+/**
  * - `verified`: the operator publishes ranges and the address is in them.
  * - `unverified`: the operator publishes ranges and the address is not in them: evidence of a
  *   spoofed claim, not proof (published lists lag behind new crawler addresses).
