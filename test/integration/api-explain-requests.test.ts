@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { AccessLogProducer, createKafka, createProducer } from '@edgeguard/kafka';
+import { AccessLogProducer, createKafka, createProducer, kafkaEnvironment } from '@edgeguard/kafka';
 import { TOPICS } from '@edgeguard/pipeline';
 import type { AccessLog } from '@edgeguard/schema';
 import { createLogger } from '@edgeguard/telemetry';
@@ -43,7 +43,7 @@ async function withAccessLogs(
 ): Promise<void> {
   const prefix = `egtest.${randomBytes(4).toString('hex')}.`;
   const kafka = createKafka({
-    brokers: ['127.0.0.1:9092'],
+    brokers: kafkaEnvironment().brokers,
     clientId: 'explain-test',
     logger: createLogger('explain-test'),
   });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AccessLogProducer } from '@edgeguard/kafka';
+import { AccessLogProducer, kafkaEnvironment } from '@edgeguard/kafka';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import {
   createKey,
@@ -32,7 +32,11 @@ describe('the API service', { timeout: 240_000 }, () => {
     EDGEGUARD_API_MAX_STREAMS: '4',
   };
   const { store, redis } = openStore(prefix);
-  const kafka = new Kafka({ brokers: ['127.0.0.1:9092'], clientId: 'api-test', logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    brokers: kafkaEnvironment().brokers,
+    clientId: 'api-test',
+    logLevel: logLevel.NOTHING,
+  });
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   let api: RunningApi;
   let admin: string;

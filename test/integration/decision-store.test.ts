@@ -9,6 +9,7 @@ import {
   allowEntry,
   createProducer,
   HEADERS,
+  kafkaEnvironment,
   manualDecision,
   publishAllowEntry,
   publishDecisionDeletes,
@@ -72,7 +73,7 @@ function clientSignal(ip: string, time: number): ClientSignal {
 describe('the decision store fed through Kafka', { timeout: 240_000 }, () => {
   const kafka = new Kafka({
     clientId: 'eg-store-test',
-    brokers: ['127.0.0.1:9092'],
+    brokers: kafkaEnvironment().brokers,
     logLevel: logLevel.NOTHING,
   });
   let producer: Producer;

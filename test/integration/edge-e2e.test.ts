@@ -16,6 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EdgeAgent, HttpSource, KafkaSource } from '@edgeguard/edge-agent';
 import { ACCESS_LOG_FORMAT, AccessLogWriter, EdgeProxy } from '@edgeguard/example-edge-proxy';
+import { kafkaEnvironment } from '@edgeguard/kafka';
 import { createKey, dropPrefix, openStore, type RunningApi, startApi } from './support/api.js';
 import {
   bin,
@@ -170,7 +171,7 @@ describe('edge proxy end to end (Kafka and API agents)', { timeout: 360_000 }, (
     shipper = await startShipper(logPath, { ...env, EDGEGUARD_CONFIG: config });
     agents.kafka = new EdgeAgent({
       source: new KafkaSource({
-        brokers: [process.env.KAFKA_BROKERS ?? '127.0.0.1:9092'],
+        brokers: kafkaEnvironment().brokers,
         topicPrefix: prefix,
       }),
     });

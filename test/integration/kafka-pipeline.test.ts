@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { kafkaEnvironment } from '@edgeguard/kafka';
 import { stageRecords } from '@edgeguard/schema';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { scenarioFiles } from './support/scenario.js';
@@ -101,7 +102,7 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
 
   it('routes a poison message to the dead-letter topic and keeps the partition flowing', async () => {
     const kafka = new Kafka({
-      brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+      brokers: kafkaEnvironment().brokers,
       logLevel: logLevel.NOTHING,
     });
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
