@@ -512,6 +512,26 @@ export interface DeciderStats {
  * rules, expiry (tombstones in event time) and the blast-radius guard. Event time only: its clock
  * is the newest input time.
  */
+/** Automatic versions per millisecond of event time: see autoVersion. */
+const AUTO_VERSIONS_PER_MS = 100;
+
+/**
+ * The version of an automatic decision: its event time in milliseconds × 100, or one above the
+ * key's active decision when that is higher (two decisions of a key in one millisecond, or
+ * out-of-order input). The store, the API and the edge keep
+ * the highest version per key, so versions must not go back when a decider restarts: numbered
+ * 1, 2, 3… per process (as until 2026-11-29), a decider that replayed less input after a restart
+ * (retention had dropped the oldest) numbered below what the store held, and its escalations of
+ * those keys were ignored until the old decisions expired. Event time only moves on. Manual
+ * decisions (packages/kafka nextManualVersion: wall-clock milliseconds × 1000) stay ten times
+ * above any automatic one of the same time, so an automatic decision never replaces a manual one.
+ * Exact in a double (< 2^53) for any event time before the year 30000.
+ */
+export function autoVersion(previous: number | undefined, decidedAt: number): number {
+  const floor = Number.isFinite(decidedAt) ? Math.floor(decidedAt) * AUTO_VERSIONS_PER_MS : 0;
+  return Math.max((previous ?? 0) + 1, floor);
+}
+
 export class Decider {
   private now = Number.NEGATIVE_INFINITY;
   /**
@@ -519,7 +539,6 @@ export class Decider {
    * by the newest time seen (inputs are out of order by up to the allowed lateness).
    */
   private inputTime = Number.NEGATIVE_INFINITY;
-  private sequence = 0;
   /**
    * Active decisions by value, one map per scope: a fingerprint partial or a prefix count probes
    * a table of a few hundred fingerprint or range decisions rather than one also holding tens of
@@ -1280,7 +1299,7 @@ export class Decider {
       decidedAt: Math.min(this.inputTime, now),
       expiresAt,
       origin: 'auto',
-      version: ++this.sequence,
+      version: autoVersion(current?.version, Math.min(this.inputTime, now)),
     };
     const covering = current !== undefined ? current.coveredEstablished : coveredEstablished;
     const active = new ActiveDecision(

@@ -150,6 +150,29 @@ test('a repeat offender escalates one step and for longer each time', () => {
   assert.ok(second.version > first.version);
 });
 
+test('versions follow event time, so a decider restarted on less input never numbers below the one before', () => {
+  // The first decider saw many decisions before this key's; a restarted one replays only the last
+  // part of its input (retention dropped the rest). Numbered per process, the restarted one's
+  // escalation would get a lower version than the stored decision and the store would ignore it.
+  const before = decider();
+  for (let i = 0; i < 50; i++)
+    before.d.process(signal({ ip: `198.51.100.${i}`, time: T0 + i, score: 1 }), before.sink);
+  before.d.process(signal({ ip: '203.0.113.9', time: T0 + 100, score: 1 }), before.sink);
+  const stored = before.sink.latest('ip:203.0.113.9')!;
+  const restarted = decider();
+  restarted.d.process(signal({ ip: '203.0.113.9', time: T0 + 100, score: 1 }), restarted.sink);
+  restarted.d.process(signal({ ip: '203.0.113.9', time: T0 + 200, score: 3 }), restarted.sink);
+  const escalated = restarted.sink.latest('ip:203.0.113.9')!;
+  assert.notEqual(escalated.action, stored.action, 'the stronger evidence escalated it');
+  assert.ok(escalated.version > stored.version, `${escalated.version} > ${stored.version} stored`);
+  assert.equal(stored.version, (T0 + 100) * 100, 'event-time milliseconds × 100');
+  // Two decisions of one key in one millisecond still get distinct, increasing versions.
+  restarted.d.process(signal({ ip: '203.0.113.10', time: T0 + 300, score: 1 }), restarted.sink);
+  restarted.d.process(signal({ ip: '203.0.113.10', time: T0 + 300, score: 3 }), restarted.sink);
+  const [first, second] = restarted.sink.published.filter((p) => p.key === 'ip:203.0.113.10');
+  assert.equal(second!.decision!.version, first!.decision!.version + 1);
+});
+
 test('stronger evidence upgrades an active decision; weaker evidence leaves it alone', () => {
   const { d, sink } = decider();
   d.process(signal({ ip: '203.0.113.9', time: T0, score: 2 }), sink);

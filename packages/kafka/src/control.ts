@@ -56,8 +56,8 @@ let lastVersion = 0;
 
 /**
  * A version that beats every version the decider gives the same key. The decider numbers its
- * decisions 1, 2, 3… per process (`Decider.sequence`: a few million at most over its input's
- * retention); wall-clock microseconds (≈1.8e15 in 2027) are far above that and still exact in a
+ * decisions by event time, milliseconds × 100 (`autoVersion` in packages/detect, ≈1.8e14 in 2027);
+ * wall-clock microseconds (≈1.8e15) are ten times above that for the same time and still exact in a
  * double (< 2^53 until the year 2255). The counter keeps versions strictly increasing within a
  * process when several writes share a millisecond or the clock steps back. The store keeps the
  * highest version per key, so a manual decision replaces an automatic one, and an automatic one
