@@ -16,6 +16,7 @@ import {
   ClockJumpGuard,
   correctRecordTime,
   createParser,
+  FieldCutCounter,
   openLogSource,
   startClockGuard,
 } from '@edgeguard/logformat';
@@ -81,6 +82,7 @@ async function directParse(path: string, config: EdgeguardConfig) {
   const records: AccessLog[][] = Array.from({ length: PARTITIONS }, () => []);
   const rejects: Record<string, number> = {};
   const rejectedLines: number[] = [];
+  const fieldCuts = new FieldCutCounter(config.input.maxFieldLength);
   let lines = 0;
   for await (const batch of openLogSource(path).batches()) {
     startClockGuard(guard, parser, batch);
@@ -93,18 +95,20 @@ async function directParse(path: string, config: EdgeguardConfig) {
         rejectedLines.push(lines);
         continue;
       }
+      fieldCuts.record(parser.fieldCuts, line, `${path}:${lines}`);
       correctRecordTime(guard, jumps, record, path, lines);
       records[partitionFor(record.clientAddress, PARTITIONS)]!.push(record);
     }
   }
-  return { records, rejects, rejectedLines, lines, jumps };
+  return { records, rejects, rejectedLines, lines, jumps, fieldCuts };
 }
 
 /**
  * A labelled scenario's log with bad lines among the good: garbage, a line longer than
  * 4 × maxLineLength bytes (cut while read), a bad timestamp, an empty line, a CRLF ending, non-ASCII
- * garbage, no newline after the last line, and two good lines dated a year ahead, the first line
- * and one in the middle (clock jumps: shipped at their neighbours' time). Written plain and gzipped.
+ * garbage, no newline after the last line, two good lines dated a year ahead, the first line
+ * and one in the middle (clock jumps: shipped at their neighbours' time), and three good lines with
+ * a user agent padded past maxFieldLength (cut, shipped, counted). Written plain and gzipped.
  */
 function writeLog(name: string, format: 'edge' | 'combined') {
   const scenario = generateScenario({ seed: 11, durationSec: 120, scale: 0.2, format });
@@ -120,6 +124,9 @@ function writeLog(name: string, format: 'edge' | 'combined') {
   const yearAhead = (line: string) => line.replace(/\/(\d{4}):/, (_, year) => `/${Number(year) + 1}:`);
   insert(0.4, yearAhead(good[11]!));
   lines.unshift(yearAhead(good[13]!));
+  const padded = good.filter((line) => line.includes('"Mozilla/5.0'));
+  for (const [k, at] of [0.05, 0.45, 0.85].entries())
+    insert(at, padded[k * 7]!.replace('"Mozilla/5.0', `"Mozilla/5.0 ${'(padding) '.repeat(600)}`));
   const text = lines.join('\n');
   const plain = join(work, `${name}.log`);
   writeFileSync(plain, text);
@@ -185,6 +192,19 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
       assert.deepEqual(
         result.clockJumps.samples.map((s) => s.location),
         expected.jumps.samples.map((s) => s.location.replace(variant.log.plain, variant.input)),
+      );
+      assert.deepEqual(expected.fieldCuts.toJSON().byField, { http_user_agent: 3 });
+      assert.deepEqual(
+        result.fieldCuts.byField(),
+        expected.fieldCuts.byField(),
+        'padded fields cut, counted',
+      );
+      assert.deepEqual(
+        result.fieldCuts.samplesOf('http_user_agent').map((s) => s.location),
+        expected.fieldCuts
+          .samplesOf('http_user_agent')
+          .map((s) => s.location.replace(variant.log.plain, variant.input)),
+        'each cut at its line number',
       );
       const produced = expected.records.reduce((n, p) => n + p.length, 0);
       assert.equal(result.produced, produced);

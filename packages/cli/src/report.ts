@@ -207,7 +207,7 @@ export function renderSummary(report: Report): string {
     for (const [field, count] of Object.entries(report.fieldCuts.byField)) {
       const sample = report.fieldCuts.samples[field]?.[0];
       lines.push(
-        `  ${field.padEnd(18)} ${n(count).padStart(8)}${sample ? `  e.g. ${sample.location ?? ''} ${sample.message}` : ''}`,
+        `  ${field.padEnd(20)} ${n(count).padStart(6)}${sample ? `  e.g. ${sample.location ?? ''} ${sample.message}` : ''}`,
       );
     }
   }
