@@ -25,7 +25,7 @@ import { type AccessLog, BadInput, decodeAccessLogMessage } from '@edgeguard/sch
 import { ship } from '@edgeguard/service-shipper';
 import { generateScenario } from '@edgeguard/testkit';
 import { Kafka, logLevel } from 'kafkajs';
-import { edgeguard, uniquePrefix } from './support/services.js';
+import { edgeguard, freePort, uniquePrefix } from './support/services.js';
 
 const PARTITIONS = 3;
 const work = mkdtempSync(join(tmpdir(), 'eg-shipper-'));
@@ -295,6 +295,58 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
       for (let p = 0; p < PARTITIONS; p++)
         assert.deepEqual(back.records[p], expected.records[p], `partition ${p}: records and order`);
     });
+
+  it('ships a line whose user agent is padded to 6 KiB, and says the field was cut in its summary, log and metrics', async () => {
+    const line = (i: number, agent: string) =>
+      `198.51.100.${i} - - [27/Nov/2026:10:00:0${i} +0000] "GET /padded/${i} HTTP/1.1" 200 10 "-" "${agent}"`;
+    const padded = line(2, `sqlmap/1.7.2#stable ${'x'.repeat(6000)}`);
+    const path = join(work, 'padded.log');
+    writeFileSync(path, `${line(1, 'curl/8.5.0')}\n${padded}\n`);
+    const env = { EDGEGUARD_TOPIC_PREFIX: freshTopics('shipper-padded') };
+    for (const workers of ['0', '1']) {
+      const run = edgeguard(['ship', path, '--format', 'combined', '--workers', workers], env);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, /2 produced, 0 rejected/);
+      assert.match(run.stderr, /field cut to maxFieldLength \(line shipped\) http_user_agent: 1/);
+      assert.match(
+        run.stdout + run.stderr,
+        /"reason":"field-cut","field":"http_user_agent","location":"[^"]*padded\.log:2".*a field longer than input\.maxFieldLength was cut/,
+      );
+    }
+
+    // Followed: the count is in /metrics, by field.
+    const prefix = freshTopics('shipper-padded-follow');
+    const dir = mkdtempSync(join(work, 'padded-'));
+    const followed = join(dir, 'access.log');
+    writeFileSync(followed, '');
+    const config = structuredClone(defaultConfig);
+    config.input.format = 'combined';
+    const healthPort = await freePort();
+    const seen = readFollowed(prefix);
+    const abort = new AbortController();
+    const done = ship({
+      input: followed,
+      config,
+      follow: true,
+      positionFile: join(dir, 'position'),
+      positionSaveMs: 50,
+      healthPort,
+      signal: abort.signal,
+      environment: { ...kafkaEnvironment(), topicPrefix: prefix },
+    });
+    try {
+      await waitFor(() => existsSync(join(dir, 'position')), 'the first position saved');
+      appendFileSync(followed, `${padded}\n`);
+      await waitFor(() => seen.paths.length >= 1, 'the padded line shipped');
+      assert.deepEqual(seen.paths, ['/padded/2']);
+      const metrics = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
+      assert.match(metrics, /edgeguard_shipper_fields_cut_total\{[^}]*field="http_user_agent"[^}]*\} 1\b/);
+    } finally {
+      abort.abort();
+      await done;
+      await seen.stop();
+    }
+  });
 
   it('warns once when trusted proxies are set but the format logs no X-Forwarded-For', () => {
     // Load-balanced lines with X-Forwarded-For after the host: `auto` reads them as combined.
