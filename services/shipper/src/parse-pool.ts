@@ -29,7 +29,7 @@ export interface WireReject {
 /** A kept line whose fields were cut to maxFieldLength, as it crosses threads (index as WireReject's). */
 export interface WireFieldCuts {
   index: number;
-  cuts: FieldCut[];
+  cuts: readonly FieldCut[];
   line: string;
 }
 
