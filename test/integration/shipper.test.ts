@@ -16,6 +16,7 @@ import {
   ClockJumpGuard,
   correctRecordTime,
   createParser,
+  FieldCutCounter,
   openLogSource,
   startClockGuard,
 } from '@edgeguard/logformat';
@@ -24,7 +25,7 @@ import { type AccessLog, BadInput, decodeAccessLogMessage } from '@edgeguard/sch
 import { ship } from '@edgeguard/service-shipper';
 import { generateScenario } from '@edgeguard/testkit';
 import { Kafka, logLevel } from 'kafkajs';
-import { edgeguard, uniquePrefix } from './support/services.js';
+import { edgeguard, freePort, uniquePrefix } from './support/services.js';
 
 const PARTITIONS = 3;
 const work = mkdtempSync(join(tmpdir(), 'eg-shipper-'));
@@ -81,6 +82,7 @@ async function directParse(path: string, config: EdgeguardConfig) {
   const records: AccessLog[][] = Array.from({ length: PARTITIONS }, () => []);
   const rejects: Record<string, number> = {};
   const rejectedLines: number[] = [];
+  const fieldCuts = new FieldCutCounter(config.input.maxFieldLength);
   let lines = 0;
   for await (const batch of openLogSource(path).batches()) {
     startClockGuard(guard, parser, batch);
@@ -93,18 +95,20 @@ async function directParse(path: string, config: EdgeguardConfig) {
         rejectedLines.push(lines);
         continue;
       }
+      fieldCuts.record(parser.fieldCuts, line, `${path}:${lines}`);
       correctRecordTime(guard, jumps, record, path, lines);
       records[partitionFor(record.clientAddress, PARTITIONS)]!.push(record);
     }
   }
-  return { records, rejects, rejectedLines, lines, jumps };
+  return { records, rejects, rejectedLines, lines, jumps, fieldCuts };
 }
 
 /**
  * A labelled scenario's log with bad lines among the good: garbage, a line longer than
  * 4 × maxLineLength bytes (cut while read), a bad timestamp, an empty line, a CRLF ending, non-ASCII
- * garbage, no newline after the last line, and two good lines dated a year ahead, the first line
- * and one in the middle (clock jumps: shipped at their neighbours' time). Written plain and gzipped.
+ * garbage, no newline after the last line, two good lines dated a year ahead, the first line
+ * and one in the middle (clock jumps: shipped at their neighbours' time), and three good lines with
+ * a user agent padded past maxFieldLength (cut, shipped, counted). Written plain and gzipped.
  */
 function writeLog(name: string, format: 'edge' | 'combined') {
   const scenario = generateScenario({ seed: 11, durationSec: 120, scale: 0.2, format });
@@ -120,6 +124,9 @@ function writeLog(name: string, format: 'edge' | 'combined') {
   const yearAhead = (line: string) => line.replace(/\/(\d{4}):/, (_, year) => `/${Number(year) + 1}:`);
   insert(0.4, yearAhead(good[11]!));
   lines.unshift(yearAhead(good[13]!));
+  const padded = good.filter((line) => line.includes('"Mozilla/5.0'));
+  for (const [k, at] of [0.05, 0.45, 0.85].entries())
+    insert(at, padded[k * 7]!.replace('"Mozilla/5.0', `"Mozilla/5.0 ${'(padding) '.repeat(600)}`));
   const text = lines.join('\n');
   const plain = join(work, `${name}.log`);
   writeFileSync(plain, text);
@@ -185,6 +192,19 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
       assert.deepEqual(
         result.clockJumps.samples.map((s) => s.location),
         expected.jumps.samples.map((s) => s.location.replace(variant.log.plain, variant.input)),
+      );
+      assert.deepEqual(expected.fieldCuts.toJSON().byField, { http_user_agent: 3 });
+      assert.deepEqual(
+        result.fieldCuts.byField(),
+        expected.fieldCuts.byField(),
+        'padded fields cut, counted',
+      );
+      assert.deepEqual(
+        result.fieldCuts.samplesOf('http_user_agent').map((s) => s.location),
+        expected.fieldCuts
+          .samplesOf('http_user_agent')
+          .map((s) => s.location.replace(variant.log.plain, variant.input)),
+        'each cut at its line number',
       );
       const produced = expected.records.reduce((n, p) => n + p.length, 0);
       assert.equal(result.produced, produced);
@@ -275,6 +295,58 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
       for (let p = 0; p < PARTITIONS; p++)
         assert.deepEqual(back.records[p], expected.records[p], `partition ${p}: records and order`);
     });
+
+  it('ships a line whose user agent is padded to 6 KiB, and says the field was cut in its summary, log and metrics', async () => {
+    const line = (i: number, agent: string) =>
+      `198.51.100.${i} - - [27/Nov/2026:10:00:0${i} +0000] "GET /padded/${i} HTTP/1.1" 200 10 "-" "${agent}"`;
+    const padded = line(2, `sqlmap/1.7.2#stable ${'x'.repeat(6000)}`);
+    const path = join(work, 'padded.log');
+    writeFileSync(path, `${line(1, 'curl/8.5.0')}\n${padded}\n`);
+    const env = { EDGEGUARD_TOPIC_PREFIX: freshTopics('shipper-padded') };
+    for (const workers of ['0', '1']) {
+      const run = edgeguard(['ship', path, '--format', 'combined', '--workers', workers], env);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, /2 produced, 0 rejected/);
+      assert.match(run.stderr, /field cut to maxFieldLength \(line shipped\) http_user_agent: 1/);
+      assert.match(
+        run.stdout + run.stderr,
+        /"reason":"field-cut","field":"http_user_agent","location":"[^"]*padded\.log:2".*a field longer than input\.maxFieldLength was cut/,
+      );
+    }
+
+    // Followed: the count is in /metrics, by field.
+    const prefix = freshTopics('shipper-padded-follow');
+    const dir = mkdtempSync(join(work, 'padded-'));
+    const followed = join(dir, 'access.log');
+    writeFileSync(followed, '');
+    const config = structuredClone(defaultConfig);
+    config.input.format = 'combined';
+    const healthPort = await freePort();
+    const seen = readFollowed(prefix);
+    const abort = new AbortController();
+    const done = ship({
+      input: followed,
+      config,
+      follow: true,
+      positionFile: join(dir, 'position'),
+      positionSaveMs: 50,
+      healthPort,
+      signal: abort.signal,
+      environment: { ...kafkaEnvironment(), topicPrefix: prefix },
+    });
+    try {
+      await waitFor(() => existsSync(join(dir, 'position')), 'the first position saved');
+      appendFileSync(followed, `${padded}\n`);
+      await waitFor(() => seen.paths.length >= 1, 'the padded line shipped');
+      assert.deepEqual(seen.paths, ['/padded/2']);
+      const metrics = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
+      assert.match(metrics, /edgeguard_shipper_fields_cut_total\{[^}]*field="http_user_agent"[^}]*\} 1\b/);
+    } finally {
+      abort.abort();
+      await done;
+      await seen.stop();
+    }
+  });
 
   it('warns once when trusted proxies are set but the format logs no X-Forwarded-For', () => {
     // Load-balanced lines with X-Forwarded-For after the host: `auto` reads them as combined.

@@ -5,6 +5,7 @@ import {
   ClockJumpHold,
   createParser,
   damageRejection,
+  FieldCutCounter,
   type LineBatch,
   type LineParser,
   openLogSource,
@@ -58,6 +59,8 @@ export interface ReplayResult {
   lines: number;
   parsed: number;
   rejects: RejectCounter;
+  /** Fields longer than `input.maxFieldLength`, cut (their lines were kept and replayed), by field. */
+  fieldCuts: FieldCutCounter;
   /**
    * How event time held: records dated more than `maxClockJumpMs` ahead of the lines before them
    * (counted at those lines' time), and records more than `allowedLatenessMs` behind the newest
@@ -129,7 +132,8 @@ const RSS_SAMPLE_BATCHES = 16;
 const MAX_SNIFF_HELD_LINES = 65_536;
 /**
  * First lines of a log in a given format kept, while none of the first batch parsed, to suggest
- * another format (at most 100 × 4 × maxLineLength bytes: 6.4 MiB by default, a few KiB usually).
+ * another format (at most 100 × maxLineLength characters: lines longer are dropped, since no
+ * format reads them; 6.4 MiB by default, a few KiB usually).
  */
 const SNIFF_SAMPLE_LINES = 100;
 
@@ -190,6 +194,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   });
 
   const rejects = new RejectCounter();
+  const fieldCuts = new FieldCutCounter(config.input.maxFieldLength);
   // One input, one source: its lines come in the order one server's clock wrote them.
   const clockGuard = new ClockJumpGuard(config.input.maxClockJumpMs);
   const clockJumps = new ClockJumpCounter();
@@ -242,6 +247,8 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
           continue;
         }
         parsed++;
+        if (parser.fieldCuts.length > 0)
+          fieldCuts.record(parser.fieldCuts, line, `${options.input}:${lines}`);
         clockHold.pass(result, lines);
       }
       progress.update(source.bytesRead, lines);
@@ -270,7 +277,10 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
         if (settled === null) continue;
         format = settled;
       }
-      if (format === config.input.format) firstLines = batch.slice(0, SNIFF_SAMPLE_LINES);
+      if (format === config.input.format)
+        firstLines = batch
+          .slice(0, SNIFF_SAMPLE_LINES)
+          .map((line) => (line.length > config.input.maxLineLength ? '' : line));
       parser = startParser();
       for (const first of held.splice(0)) await replayBatch(first, parser);
       if (parsed > 0) firstLines = [];
@@ -312,6 +322,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     lines,
     parsed,
     rejects,
+    fieldCuts,
     eventTime: {
       clockJumps,
       maxClockJumpMs: config.input.maxClockJumpMs,

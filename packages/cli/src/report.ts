@@ -38,6 +38,7 @@ export function buildReport(result: ReplayResult) {
       lines: result.lines,
       parsed: result.parsed,
       rejected: result.rejects.total,
+      fieldsCut: result.fieldCuts.total,
       cutShort: result.cutShort,
       from: result.firstEventTime === null ? null : new Date(result.firstEventTime).toISOString(),
       to: result.lastEventTime === null ? null : new Date(result.lastEventTime).toISOString(),
@@ -70,6 +71,7 @@ export function buildReport(result: ReplayResult) {
     unverifiedCrawlersNote:
       result.unverifiedCrawlers.length > 0 ? rangesOlderThanLog(result.lastEventTime) : null,
     rejects: result.rejects.toJSON(),
+    fieldCuts: result.fieldCuts.toJSON(),
     timeline: result.timeline,
     stats: result.stats,
     warnings: result.warnings,
@@ -203,6 +205,15 @@ export function renderSummary(report: Report): string {
     lines.push(
       `  ${reason.padEnd(18)} ${n(count).padStart(8)}${sample ? `  e.g. ${sample.location ?? ''} ${sample.message}` : ''}`,
     );
+  }
+  if (report.fieldCuts.total > 0) {
+    lines.push(`Fields cut to maxFieldLength (lines kept): ${n(report.fieldCuts.total)}`);
+    for (const [field, count] of Object.entries(report.fieldCuts.byField)) {
+      const sample = report.fieldCuts.samples[field]?.[0];
+      lines.push(
+        `  ${field.padEnd(20)} ${n(count).padStart(6)}${sample ? `  e.g. ${sample.location ?? ''} ${sample.message}` : ''}`,
+      );
+    }
   }
   return lines.join('\n');
 }

@@ -544,7 +544,7 @@ describe('edgeguard replay', () => {
     assert.doesNotMatch(run.stderr, /read as/);
   });
 
-  it("reads lines up to the config's maxLineLength whole, and says an overlong one is longer than it", () => {
+  it("reads lines up to the config's maxLineLength whole, cuts a long field, and says an overlong line is longer than it", () => {
     const config = join(work, 'long-lines.json');
     writeFileSync(config, JSON.stringify({ input: { maxLineLength: 200_000 } }));
     const agent = 'A'.repeat(100_000);
@@ -555,8 +555,21 @@ describe('edgeguard replay', () => {
       `${sampleLog()}${long}\n${huge}\n`,
     );
     assert.equal(run.code, 0, run.stderr);
-    const { samples } = JSON.parse(readFileSync(join(work, 'long.json'), 'utf8')).rejects;
-    assert.equal(samples['oversized-field'][0].location, '-:103', 'the 100 KB line reached the parser whole');
+    const report = JSON.parse(readFileSync(join(work, 'long.json'), 'utf8'));
+    const { samples } = report.rejects;
+    // Its 100 KB user agent is cut to maxFieldLength, the line kept and the cut counted.
+    assert.equal(
+      report.fieldCuts.samples.http_user_agent[0].location,
+      '-:103',
+      'the 100 KB line reached the parser whole',
+    );
+    assert.deepEqual(report.fieldCuts.byField, { http_user_agent: 1 });
+    assert.equal(report.input.fieldsCut, 1);
+    assert.match(
+      run.stdout,
+      /Fields cut to maxFieldLength \(lines kept\): 1\n {2}http_user_agent +1 {2}e\.g\. -:103 http_user_agent of 100000 characters/,
+    );
+    assert.equal(samples['oversized-field'], undefined);
     assert.equal(samples['oversized-line'][0].message, 'line longer than maxLineLength 200000');
   });
 

@@ -21,9 +21,15 @@ export interface EdgeguardConfig {
     format: string;
     /** Proxies whose X-Forwarded-For is believed (CIDRs). Empty: the TCP peer is the client. */
     trustedProxies: string[];
-    /** Lines longer than this (bytes) are rejected as `oversized-line`. */
+    /**
+     * Lines longer than this (characters) are rejected as `oversized-line`; readers keep at most 4×
+     * this many bytes of a line. Default 64 KiB: a request line and several headers of nginx's 8 KiB.
+     */
     maxLineLength: number;
-    /** Fields longer than this are rejected as `oversized-field`. */
+    /**
+     * Fields longer than this (characters) are cut to it and the line kept, the cut counted by field
+     * (X-Forwarded-For keeps its rightmost hops). Default 4 KiB.
+     */
     maxFieldLength: number;
     /**
      * Milliseconds one record may move its source's time ahead of the newest time seen so far. A
@@ -46,7 +52,7 @@ export const defaultConfig: EdgeguardConfig = {
   input: {
     format: 'auto',
     trustedProxies: [],
-    maxLineLength: 16 * 1024,
+    maxLineLength: 64 * 1024,
     maxFieldLength: 4 * 1024,
     maxClockJumpMs: DEFAULT_MAX_CLOCK_JUMP_MS,
   },

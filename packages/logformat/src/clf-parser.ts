@@ -2,12 +2,16 @@ import { canonicalIpAt } from '@edgeguard/netaddr';
 import { type AccessLog, type BadInput, emptyAccessLog } from '@edgeguard/schema';
 import { resolveClientAddress } from './client-address.js';
 import { type EscapeMode, findClosingQuote, unescapeValue } from './escapes.js';
+import { cutRequestTarget, cutText, keepRightmostHops } from './field-cut.js';
 import {
   checkLine,
+  type FieldCut,
   type LineParser,
+  NO_FIELD_CUTS,
   type ParserOptions,
   type ResolvedOptions,
   resolveOptions,
+  withFieldCut,
 } from './parser.js';
 import { quoteExcerpt, REJECT_REASONS, type RejectReason, reject, tooFarAhead } from './reasons.js';
 import {
@@ -47,6 +51,7 @@ export class ClfParser implements LineParser {
   private readonly options: ResolvedOptions;
   private readonly agentRequired: boolean;
   private readonly forwardedForLogged: boolean;
+  fieldCuts: readonly FieldCut[] = NO_FIELD_CUTS;
 
   constructor(
     readonly format: ClfFormat,
@@ -58,6 +63,7 @@ export class ClfParser implements LineParser {
   }
 
   parse(line: string, location?: string, plain = false): AccessLog | BadInput {
+    this.fieldCuts = NO_FIELD_CUTS;
     return this.parseLine(line, location, true, plain);
   }
 
@@ -158,8 +164,6 @@ export class ClfParser implements LineParser {
     const requestStart = close + 3;
     const requestEnd = closingQuote(line, requestStart, backslashAt);
     if (requestEnd < 0) return this.shape(line, end, 'request', location);
-    if (requestEnd - requestStart > maxField)
-      return this.oversized('request', requestEnd - requestStart, location);
     // Raw lines were checked for NUL/U+FFFD; control characters can only come out of unescaping.
     // Without a backslash the request is read in place in the line (no substring of it).
     let request: string | null = null;
@@ -171,6 +175,10 @@ export class ClfParser implements LineParser {
         ? applyRequestLineAt(line, requestStart, requestEnd, record, false)
         : applyRequestLine(request, record, request.length !== requestEnd - requestStart);
     if (!requestRead) applyNonHttpRequest(record, line.slice(requestStart, requestEnd));
+    if (requestEnd - requestStart > maxField) {
+      this.fieldCuts = withFieldCut(this.fieldCuts, 'request', requestEnd - requestStart);
+      cutRequestTarget(record, maxField);
+    }
 
     let pos = requestEnd + 1;
     if (line.charCodeAt(pos) !== 32) return this.shape(line, pos, 'status', location);
@@ -215,18 +223,18 @@ export class ClfParser implements LineParser {
           ? pos + 3
           : closingQuote(line, pos + 2, backslashAt);
       if (refererEnd < 0) return this.shape(line, end, 'http_referer', location);
-      if (refererEnd - pos - 2 > maxField)
-        return this.oversized('http_referer', refererEnd - pos - 2, location);
       record.referer = optionalText(line, pos + 2, refererEnd, backslashAt);
+      if (refererEnd - pos - 2 > maxField)
+        record.referer = this.cut('http_referer', record.referer!, refererEnd - pos - 2);
       pos = refererEnd + 1;
       if (line.charCodeAt(pos) !== 32 || line.charCodeAt(pos + 1) !== 34) {
         return this.shape(line, pos, 'http_user_agent', location);
       }
       const agentEnd = closingQuote(line, pos + 2, backslashAt);
       if (agentEnd < 0) return this.shape(line, end, 'http_user_agent', location);
-      if (agentEnd - pos - 2 > maxField)
-        return this.oversized('http_user_agent', agentEnd - pos - 2, location);
       record.userAgent = optionalText(line, pos + 2, agentEnd, backslashAt);
+      if (agentEnd - pos - 2 > maxField)
+        record.userAgent = this.cut('http_user_agent', record.userAgent!, agentEnd - pos - 2);
       pos = agentEnd + 1;
       if (this.forwardedForLogged) {
         if (line.charCodeAt(pos) !== 32 || line.charCodeAt(pos + 1) !== 34) {
@@ -234,10 +242,11 @@ export class ClfParser implements LineParser {
         }
         const forwardedEnd = closingQuote(line, pos + 2, backslashAt);
         if (forwardedEnd < 0) return this.shape(line, end, 'http_x_forwarded_for', location);
-        if (forwardedEnd - pos - 2 > maxField) {
-          return this.oversized('http_x_forwarded_for', forwardedEnd - pos - 2, location);
-        }
         forwardedFor = optionalText(line, pos + 2, forwardedEnd, backslashAt);
+        if (forwardedEnd - pos - 2 > maxField) {
+          this.fieldCuts = withFieldCut(this.fieldCuts, 'http_x_forwarded_for', forwardedEnd - pos - 2);
+          forwardedFor = keepRightmostHops(forwardedFor!, maxField);
+        }
       }
     }
 
@@ -256,13 +265,10 @@ export class ClfParser implements LineParser {
     return reject(reason, message, field, location);
   }
 
-  private oversized(field: string, length: number, location: string | undefined): BadInput {
-    return reject(
-      REJECT_REASONS.oversizedField,
-      `${field} of ${length} characters is longer than maxFieldLength ${this.options.maxFieldLength}`,
-      field,
-      location,
-    );
+  /** `text` (a field of `length` characters as logged) cut to maxFieldLength, the cut noted. */
+  private cut(field: string, text: string, length: number): string {
+    this.fieldCuts = withFieldCut(this.fieldCuts, field, length);
+    return cutText(text, this.options.maxFieldLength);
   }
 }
 

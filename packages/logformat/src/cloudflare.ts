@@ -1,12 +1,16 @@
 import { canonicalIp } from '@edgeguard/netaddr';
 import { type AccessLog, type BadInput, emptyAccessLog } from '@edgeguard/schema';
 import { resolveClientAddress } from './client-address.js';
+import { cutLongFields, keepRightmostHops } from './field-cut.js';
 import {
   checkLine,
+  type FieldCut,
   type LineParser,
+  NO_FIELD_CUTS,
   type ParserOptions,
   type ResolvedOptions,
   resolveOptions,
+  withFieldCut,
 } from './parser.js';
 import { describeValue, quoteExcerpt, REJECT_REASONS, reject, tooFarAhead } from './reasons.js';
 import { applyRequestTarget, hostOfAuthority } from './request-line.js';
@@ -34,12 +38,14 @@ import { epochToMs, isTooFarAhead, parseRfc3339, plausibleDurationMs } from './t
 export class CloudflareParser implements LineParser {
   readonly format = 'cloudflare';
   private readonly options: ResolvedOptions;
+  fieldCuts: readonly FieldCut[] = NO_FIELD_CUTS;
 
   constructor(options?: ParserOptions) {
     this.options = resolveOptions(options);
   }
 
   parse(line: string, location?: string, plain = false): AccessLog | BadInput {
+    this.fieldCuts = NO_FIELD_CUTS;
     const bad = checkLine(line, this.options.maxLineLength, location, plain);
     if (bad) return bad;
     let start = 0;
@@ -72,12 +78,11 @@ export class CloudflareParser implements LineParser {
 
   private build(entry: Record<string, unknown>, location: string | undefined): AccessLog | BadInput {
     const maxField = this.options.maxFieldLength;
-    let oversizedField: string | null = null;
-    /** A string field, null when absent or empty; notes the first field over maxFieldLength. */
+    /** A string field, null when absent or empty; a field over maxFieldLength is noted (cut below). */
     const str = (name: string): string | null => {
       const raw = entry[name];
       if (typeof raw !== 'string' || raw === '') return null;
-      if (raw.length > maxField && oversizedField === null) oversizedField = name;
+      if (raw.length > maxField) this.fieldCuts = withFieldCut(this.fieldCuts, name, raw.length);
       return raw;
     };
     const record = emptyAccessLog();
@@ -169,18 +174,20 @@ export class CloudflareParser implements LineParser {
       const byName = headers as Record<string, unknown>;
       record.acceptLanguage = headerValue(byName, 'accept-language');
       forwardedFor = headerValue(byName, 'x-forwarded-for');
-      for (const value of [record.acceptLanguage, forwardedFor]) {
-        if (value !== null && value.length > maxField && oversizedField === null)
-          oversizedField = 'RequestHeaders';
+      if (record.acceptLanguage !== null && record.acceptLanguage.length > maxField) {
+        this.fieldCuts = withFieldCut(
+          this.fieldCuts,
+          'RequestHeaders.accept-language',
+          record.acceptLanguage.length,
+        );
+      }
+      if (forwardedFor !== null && forwardedFor.length > maxField) {
+        this.fieldCuts = withFieldCut(this.fieldCuts, 'RequestHeaders.x-forwarded-for', forwardedFor.length);
+        forwardedFor = keepRightmostHops(forwardedFor, maxField);
       }
     }
-    if (oversizedField !== null) {
-      return reject(
-        REJECT_REASONS.oversizedField,
-        `${oversizedField} is longer than maxFieldLength ${maxField}`,
-        oversizedField,
-        location,
-      );
+    if (this.fieldCuts !== NO_FIELD_CUTS) {
+      cutLongFields(record, maxField, target.length > maxField);
     }
 
     record.peerAddress = peer;

@@ -10,8 +10,7 @@ import {
   NginxFormatParser,
   readNginxFormatSpec,
 } from './nginx-format.js';
-import type { LineParser, ParserOptions } from './parser.js';
-import { REJECT_REASONS } from './reasons.js';
+import { type FieldCut, type LineParser, NO_FIELD_CUTS, type ParserOptions } from './parser.js';
 
 /** Format names accepted on the command line and in config, besides `nginx:'<log_format>'`. */
 export const FORMAT_NAMES = ['auto', 'combined', 'nginx-main', 'apache', 'cloudflare'] as const;
@@ -156,7 +155,7 @@ class FormatSniff {
   count(results: readonly (AccessLog | BadInput)[]): void {
     let read = false;
     results.forEach((result, k) => {
-      if (hasShape(result)) {
+      if (!isBadInput(result)) {
         this.successes[k]!++;
         read = true;
       }
@@ -175,17 +174,6 @@ class FormatSniff {
     const best = leader(this.successes);
     return best < 0 ? FALLBACK_CANDIDATE : best;
   }
-}
-
-/**
- * Whether a candidate read a line as its format: parsed, or refused only for a field longer than
- * maxFieldLength. The field was found, so the shape matched; counted as a miss, one line with a
- * long X-Forwarded-For (a client writes it, nginx takes 8 KiB) made `combined`, which ignores what
- * follows the user agent, outscore `nginx-main` on a load-balanced log, and every request was then
- * the balancer's (trusted, so never decided on).
- */
-function hasShape(result: AccessLog | BadInput): boolean {
-  return !isBadInput(result) || result.reason === REJECT_REASONS.oversizedField;
 }
 
 /** Index of the highest count (the first on a tie), or -1 when every count is 0. */
@@ -211,6 +199,8 @@ function leader(successes: readonly number[]): number {
 export class AutoParser implements LineParser {
   private readonly sniff: FormatSniff;
   private settled: LineParser | null = null;
+  /** The candidate whose record the last parse returned, while sniffing (null after: the settled one's). */
+  private answered: LineParser | null = null;
 
   constructor(options?: ParserOptions) {
     this.sniff = new FormatSniff(SNIFF_CANDIDATES.map((name) => createParser(name, options)));
@@ -220,16 +210,24 @@ export class AutoParser implements LineParser {
     return this.settled?.format ?? 'auto';
   }
 
+  get fieldCuts(): readonly FieldCut[] {
+    return (this.answered ?? this.settled)?.fieldCuts ?? NO_FIELD_CUTS;
+  }
+
   parse(line: string, location?: string, plain = false): AccessLog | BadInput {
-    if (this.settled) return this.settled.parse(line, location, plain);
+    if (this.settled) {
+      if (this.answered !== null) this.answered = null;
+      return this.settled.parse(line, location, plain);
+    }
     const sniff = this.sniff;
     const results = sniff.candidates.map((parser) => parser.parse(line, location, plain));
     if (!isBlank(line)) sniff.count(results);
     const chosen = sniff.chosen;
     if (sniff.done) this.settled = sniff.candidates[chosen]!;
     const preferred = results[chosen]!;
-    if (!isBadInput(preferred)) return preferred;
-    // A rejection by the leader; keep the line if another format reads it.
-    return results.find((result) => !isBadInput(result)) ?? preferred;
+    // A rejection by the leader: keep the line if another format reads it.
+    const k = isBadInput(preferred) ? results.findIndex((result) => !isBadInput(result)) : chosen;
+    this.answered = k < 0 ? null : sniff.candidates[k]!;
+    return k < 0 ? preferred : results[k]!;
   }
 }

@@ -13,6 +13,7 @@ export {
 } from './clock-jump.js';
 export { CloudflareParser } from './cloudflare.js';
 export { type EscapeMode, unescapeValue } from './escapes.js';
+export { FIELD_CUT, FieldCutCounter, keepRightmostHops } from './field-cut.js';
 export { type FollowOptions, type FollowPosition, type FollowStats, followLogFile } from './follow.js';
 export {
   AutoParser,
@@ -40,7 +41,9 @@ export {
 export {
   DEFAULT_MAX_FIELD_LENGTH,
   DEFAULT_MAX_LINE_LENGTH,
+  type FieldCut,
   type LineParser,
+  NO_FIELD_CUTS,
   type ParserOptions,
 } from './parser.js';
 export { REJECT_REASONS, type RejectReason } from './reasons.js';

@@ -3,12 +3,16 @@ import { type AccessLog, BadInput, emptyAccessLog } from '@edgeguard/schema';
 import { byteCount, fieldText, optionalText, threeDigits } from './clf-parser.js';
 import { resolveClientAddress } from './client-address.js';
 import { type EscapeMode, findClosingQuote } from './escapes.js';
+import { cutLongFields, keepRightmostHops } from './field-cut.js';
 import {
   checkLine,
+  type FieldCut,
   type LineParser,
+  NO_FIELD_CUTS,
   type ParserOptions,
   type ResolvedOptions,
   resolveOptions,
+  withFieldCut,
 } from './parser.js';
 import { quoteExcerpt, REJECT_REASONS, reject, tooFarAhead } from './reasons.js';
 import {
@@ -281,6 +285,7 @@ export class NginxFormatParser implements LineParser {
   /** Where each sink's value starts and ends in the current line; -1 when not logged. */
   private readonly starts = new Int32Array(SINK_COUNT);
   private readonly ends = new Int32Array(SINK_COUNT);
+  fieldCuts: readonly FieldCut[] = NO_FIELD_CUTS;
 
   constructor(compiled: CompiledLogFormat, options?: ParserOptions) {
     this.compiled = compiled;
@@ -290,6 +295,7 @@ export class NginxFormatParser implements LineParser {
 
   parse(line: string, location?: string, plain = false): AccessLog | BadInput {
     const bad = checkLine(line, this.options.maxLineLength, location, plain);
+    this.fieldCuts = NO_FIELD_CUTS;
     if (bad) return bad;
     const { prefix, steps } = this.compiled;
     const starts = this.starts;
@@ -330,14 +336,9 @@ export class NginxFormatParser implements LineParser {
           return this.shape(line, later ? pos : line.length, step.name, location);
         }
       }
-      if (end - pos > this.options.maxFieldLength) {
-        return reject(
-          REJECT_REASONS.oversizedField,
-          `$${step.name} of ${end - pos} characters is longer than maxFieldLength ${this.options.maxFieldLength}`,
-          step.name,
-          location,
-        );
-      }
+      // Cut (in build), not rejected: see FieldCut.
+      if (end - pos > this.options.maxFieldLength)
+        this.fieldCuts = withFieldCut(this.fieldCuts, step.name, end - pos);
       if (step.sink !== SKIP) {
         starts[step.sink] = pos;
         ends[step.sink] = end;
@@ -460,12 +461,17 @@ export class NginxFormatParser implements LineParser {
     record.ja3 = this.optional(line, SINK.ja3, backslashAt);
     record.ja4 = this.optional(line, SINK.ja4, backslashAt);
 
+    let forwardedFor = this.optional(line, SINK.forwardedFor, backslashAt);
+    if (this.fieldCuts !== NO_FIELD_CUTS) {
+      const max = this.options.maxFieldLength;
+      const over = (sink: number) => starts[sink]! >= 0 && ends[sink]! - starts[sink]! > max;
+      if (forwardedFor !== null && over(SINK.forwardedFor))
+        forwardedFor = keepRightmostHops(forwardedFor, max);
+      const targetCut = over(SINK.request) || over(SINK.requestUri) || over(SINK.uri) || over(SINK.args);
+      cutLongFields(record, max, targetCut);
+    }
     record.peerAddress = peer;
-    record.clientAddress = resolveClientAddress(
-      peer,
-      this.optional(line, SINK.forwardedFor, backslashAt),
-      this.options.trustedProxies,
-    );
+    record.clientAddress = resolveClientAddress(peer, forwardedFor, this.options.trustedProxies);
     return record;
   }
 

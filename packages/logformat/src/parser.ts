@@ -9,14 +9,44 @@ export interface ParserOptions {
    * so the client is always the logged peer.
    */
   trustedProxies?: TrustedProxies;
-  /** Lines longer than this many characters are rejected as `oversized-line`. Default 16 KiB. */
+  /**
+   * Lines longer than this many characters are rejected as `oversized-line`. Default 64 KiB: a
+   * request line and several headers of nginx's 8 KiB each (`large_client_header_buffers 4 8k`).
+   */
   maxLineLength?: number;
-  /** A field longer than this many characters rejects the line as `oversized-field`. Default 4 KiB. */
+  /**
+   * A field longer than this many characters (as logged) is cut to it and the line kept, the cut
+   * noted in the parser's `fieldCuts` (X-Forwarded-For keeps its rightmost hops; see FieldCut).
+   * Default 4 KiB.
+   */
   maxFieldLength?: number;
 }
 
-export const DEFAULT_MAX_LINE_LENGTH = 16 * 1024;
+export const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
 export const DEFAULT_MAX_FIELD_LENGTH = 4 * 1024;
+
+/**
+ * A field of the line just parsed that was longer than maxFieldLength as logged, and was cut
+ * rather than rejecting the line: a client pads its User-Agent or Referer (nginx takes headers up
+ * to 8 KiB) to make its every request a rejected line, invisible to detection. `field` is the
+ * format's name for it (`http_user_agent`, `$request_uri`'s `request_uri`, `ClientRequestUserAgent`):
+ * a vocabulary fixed by the format, never by the input.
+ */
+export interface FieldCut {
+  readonly field: string;
+  /** Its length as logged, in characters. */
+  readonly length: number;
+}
+
+/** `fieldCuts` of a line with no field cut (shared: nothing is allocated per line). */
+export const NO_FIELD_CUTS: readonly FieldCut[] = Object.freeze([]);
+
+/** `cuts` with one more cut (a new array the first time: NO_FIELD_CUTS is shared). */
+export function withFieldCut(cuts: readonly FieldCut[], field: string, length: number): FieldCut[] {
+  const list = cuts === NO_FIELD_CUTS ? [] : (cuts as FieldCut[]);
+  list.push({ field, length });
+  return list;
+}
 
 /** One log format's line parser. `parse` never throws: a bad line is a BadInput to count. */
 export interface LineParser {
@@ -29,6 +59,12 @@ export interface LineParser {
    * is not plain gets that line's escapes kept as written and its binary data not rejected.
    */
   parse(line: string, location?: string, plain?: boolean): AccessLog | BadInput;
+  /**
+   * The fields the last `parse` cut to maxFieldLength (NO_FIELD_CUTS, empty, nearly always). Read
+   * it after a parse that returned a record, before the next parse: a caller counts them (e.g. in
+   * a FieldCutCounter), since the record alone does not say it was cut.
+   */
+  readonly fieldCuts: readonly FieldCut[];
 }
 
 export interface ResolvedOptions {

@@ -9,8 +9,6 @@ export const REJECT_REASONS = {
   empty: 'empty',
   /** The line is longer than `maxLineLength` (or was cut by the source for being far longer). */
   oversizedLine: 'oversized-line',
-  /** A field is longer than `maxFieldLength`. */
-  oversizedField: 'oversized-field',
   /** The line holds a NUL or U+FFFD (the replacement for bytes that were not valid UTF-8). */
   binary: 'binary',
   /** The line ends before the format's last field (e.g. a quote never closed). */

@@ -16,6 +16,9 @@ import {
   correctRecordTime,
   createParser,
   damageRejection,
+  FIELD_CUT,
+  type FieldCut,
+  FieldCutCounter,
   followLogFile,
   type InputDamage,
   type LineBatch,
@@ -100,6 +103,8 @@ export interface ShipProgress {
 
 export interface ShipResult extends ShipProgress {
   rejects: RejectCounter;
+  /** Fields longer than `input.maxFieldLength`, cut (their lines were shipped), by field. */
+  fieldCuts: FieldCutCounter;
   /** Records dated more than `input.maxClockJumpMs` ahead of the lines before them, shipped at those lines' time. */
   clockJumps: ClockJumpCounter;
   /** Event time of the newest record shipped (the end-of-input marker carries it). */
@@ -162,6 +167,27 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
   const maxLineBytes = 4 * config.input.maxLineLength;
 
   const rejects = new RejectCounter();
+  const fieldCuts = new FieldCutCounter(config.input.maxFieldLength);
+  const fieldCutsCounter = metrics.counter(
+    'edgeguard_shipper_fields_cut_total',
+    'fields longer than input.maxFieldLength, cut (the line is shipped)',
+    ['field'],
+  );
+  /** Fields whose cut was logged (a handful: field names come from the format, not the input). */
+  const fieldCutsLogged = new Set<string>();
+  /** Counts one shipped line's cut fields; says so in the log the first time a field is cut. */
+  const countFieldCuts = (cuts: readonly FieldCut[], line: string, lineNumber: number): void => {
+    fieldCuts.record(cuts, line, `${input}:${lineNumber}`);
+    for (const cut of cuts) {
+      fieldCutsCounter.inc({ field: cut.field });
+      if (fieldCutsLogged.has(cut.field) || fieldCutsLogged.size >= 64) continue;
+      fieldCutsLogged.add(cut.field);
+      logger.warn(
+        { reason: FIELD_CUT, field: cut.field, ...fieldCuts.samplesOf(cut.field)[0] },
+        'a field longer than input.maxFieldLength was cut and its line shipped (counted in edgeguard_shipper_fields_cut_total; this is said once per field)',
+      );
+    }
+  };
   let cutShort: BadInput | null = null;
   /** Counted once, after the last whole line shipped, so that its line number follows theirs. */
   const countDamage = (damage: InputDamage | null): BadInput | null => {
@@ -203,6 +229,7 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
         rejectedCounter.inc({ reason: record.reason });
         continue;
       }
+      if (parser.fieldCuts.length > 0) countFieldCuts(parser.fieldCuts, line, lines);
       correctRecordTime(clockGuard, clockJumps, record, input, lines);
       const wait = out.add(record);
       if (wait) await wait;
@@ -237,6 +264,7 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
       rejects.record(bad, reject.line, `${input}:${lines + reject.index + 1}`);
       rejectedCounter.inc({ reason: reject.reason });
     }
+    for (const cut of result.fieldCuts) countFieldCuts(cut.cuts, cut.line, lines + cut.index + 1);
     lines += result.lines;
     linesCounter.inc(result.lines);
     const m = result.messages;
@@ -321,6 +349,7 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
   const result: ShipResult = {
     ...progress(),
     rejects,
+    fieldCuts,
     clockJumps,
     lastEventTime: clockGuard.newest,
     cutShort: cutShort?.message ?? null,
@@ -330,6 +359,7 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
       ...progress(),
       workers,
       rejectedByReason: rejects.byReason(),
+      fieldsCutByField: fieldCuts.byField(),
       clockJumps: clockJumps.toJSON(),
       cutShort: result.cutShort,
     },

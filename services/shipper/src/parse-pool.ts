@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import type { FieldCut } from '@edgeguard/logformat';
 
 export interface ParseWorkerData {
   format: string;
@@ -25,6 +26,13 @@ export interface WireReject {
   line: string;
 }
 
+/** A kept line whose fields were cut to maxFieldLength, as it crosses threads (index as WireReject's). */
+export interface WireFieldCuts {
+  index: number;
+  cuts: readonly FieldCut[];
+  line: string;
+}
+
 export interface ChunkResult {
   seq: number;
   /** Lines in the chunk, empty ones included (line numbers stay true). */
@@ -39,6 +47,7 @@ export interface ChunkResult {
   /** Per envelope, 5 numbers: partition, offset in `values`, length, records, last record's time. */
   messages: Float64Array;
   rejects: WireReject[];
+  fieldCuts: WireFieldCuts[];
 }
 
 interface Slot {

@@ -7,7 +7,7 @@ import { createParser, type LineParser, splitLines } from '@edgeguard/logformat'
 import { partitionFor } from '@edgeguard/pipeline';
 import { type AccessLog, BadInput } from '@edgeguard/schema';
 import { only } from './chunks.js';
-import type { ChunkRequest, ChunkResult, ParseWorkerData, WireReject } from './parse-pool.js';
+import type { ChunkRequest, ChunkResult, ParseWorkerData, WireFieldCuts, WireReject } from './parse-pool.js';
 
 let settings: ParseWorkerData;
 let parser: LineParser;
@@ -30,10 +30,16 @@ port.on('message', (request: ChunkRequest | { settings: ParseWorkerData } | { fo
   );
 });
 
+/** RejectCounter and FieldCutCounter keep a 200-character excerpt; the rest need not cross threads. */
+function excerpt(line: string): string {
+  return line.length > 256 ? line.slice(0, 256) : line;
+}
+
 async function parseChunk(request: ChunkRequest): Promise<{ result: ChunkResult; transfer: ArrayBuffer[] }> {
   const bytes = Buffer.from(request.chunk, 0, request.length);
   const byPartition: AccessLog[][] = Array.from({ length: settings.partitions }, () => []);
   const rejects: WireReject[] = [];
+  const fieldCuts: WireFieldCuts[] = [];
   let lines = 0;
   const times: number[] = [];
   // One chunk of whole lines: splitLines yields it as one batch (two when it lacks a final newline).
@@ -49,11 +55,11 @@ async function parseChunk(request: ChunkRequest): Promise<{ result: ChunkResult;
           reason: record.reason,
           message: record.message,
           field: record.field,
-          // RejectCounter keeps a 200-character excerpt; the rest need not cross threads.
-          line: line.length > 256 ? line.slice(0, 256) : line,
+          line: excerpt(line),
         });
         continue;
       }
+      if (parser.fieldCuts.length > 0) fieldCuts.push({ index, cuts: parser.fieldCuts, line: excerpt(line) });
       times.push(record.time);
       byPartition[partitionFor(record.clientAddress, settings.partitions)]!.push(record);
     }
@@ -97,6 +103,7 @@ async function parseChunk(request: ChunkRequest): Promise<{ result: ChunkResult;
       values: out.buffer as ArrayBuffer,
       messages,
       rejects,
+      fieldCuts,
     },
     transfer: [
       out.buffer as ArrayBuffer,

@@ -78,6 +78,8 @@ export async function shipCommand(argv: string[]): Promise<number> {
   );
   for (const [reason, count] of Object.entries(result.rejects.byReason()))
     process.stderr.write(`  rejected ${reason}: ${count}\n`);
+  for (const [field, count] of Object.entries(result.fieldCuts.byField()))
+    process.stderr.write(`  field cut to maxFieldLength (line shipped) ${field}: ${count}\n`);
   const jumps = result.clockJumps;
   if (jumps.total > 0)
     process.stderr.write(
