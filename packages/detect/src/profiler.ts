@@ -26,6 +26,7 @@ import {
 } from './client-rules.js';
 import { ClockTable } from './clock-table.js';
 import type { DetectConfig } from './config.js';
+import { contentKeyLength } from './content-watch.js';
 import type { DetectDeps } from './deps.js';
 import { detachString, SharedStrings } from './detach-string.js';
 import { FNV_PRIME, hashContentState, hashFinish, hashString, QUERY_HASH_START, queryStart } from './hash.js';
@@ -985,6 +986,11 @@ export interface ProfilerStats {
   clientsEvicted: number;
   signals: number;
   flushes: number;
+  /**
+   * HTTP requests whose content key was longer than `bounds.maxContentKeyLength`: counted for
+   * their client, not as content (no partial, so no cache policy can name them).
+   */
+  untrackedContentRequests: number;
 }
 
 /**
@@ -1015,6 +1021,8 @@ export class Profiler implements SlotAttachments {
   private readonly maxClients: number;
   private readonly recentPaths: number;
   private readonly recentUrls: number;
+  /** `bounds.maxContentKeyLength`. */
+  private readonly maxContentKeyLength: number;
   /**
    * Entries of recently seen paths (facts, texts, content accumulator) by 30-bit content hash, so
    * the classification runs once per path rather than once per client. Past PATH_ENTRIES,
@@ -1097,6 +1105,7 @@ export class Profiler implements SlotAttachments {
     clientsEvicted: 0,
     signals: 0,
     flushes: 0,
+    untrackedContentRequests: 0,
   };
 
   /** Decay factors (medium, short, long) of whole-second gaps up to DECAY_TABLE_SECONDS. */
@@ -1124,6 +1133,7 @@ export class Profiler implements SlotAttachments {
     this.maxClients = Math.max(1, Math.ceil(config.bounds.maxClients / Math.max(1, partitions)));
     this.recentPaths = config.bounds.recentPathsPerClient;
     this.recentUrls = config.bounds.recentUrlsPerClient;
+    this.maxContentKeyLength = config.bounds.maxContentKeyLength;
     this.store = new ClientStore(this.maxClients, this.recentPaths, this.recentUrls);
     this.view = new ClientProfile(this.store);
     this.clients = new ClockTable<string, number>(this.maxClients, undefined, this.addresses);
@@ -1259,14 +1269,22 @@ export class Profiler implements SlotAttachments {
         : log.path,
     );
     const hash = hashFinish(contentState);
+    // null: a content key longer than maxContentKeyLength, not tracked as content (see there).
     let pathEntry = client.pathEntry;
     if (hash !== client.pathHash) {
       client.pathHash = hash;
-      pathEntry = this.pathEntry(hash, log);
+      let facts: number;
+      if (contentKeyLength(log.host, log.path) <= this.maxContentKeyLength) {
+        pathEntry = this.pathEntry(hash, log);
+        facts = pathEntry.facts;
+      } else {
+        pathEntry = null;
+        facts = this.pathFacts(log.path);
+      }
       client.pathEntry = pathEntry;
-      client.pathIsAsset = (pathEntry.facts & 1) !== 0;
-      client.pathProbe = pathEntry.facts & (PROBE_ALWAYS | PROBE_IF_REFUSED);
-    } else if (pathEntry === null || pathEntry.epoch !== this.pathEpoch) {
+      client.pathIsAsset = (facts & 1) !== 0;
+      client.pathProbe = facts & (PROBE_ALWAYS | PROBE_IF_REFUSED);
+    } else if (pathEntry !== null && pathEntry.epoch !== this.pathEpoch) {
       // The same path, but the table started over since: its current entry (facts as cached).
       pathEntry = this.pathEntry(hash, log);
       client.pathEntry = pathEntry;
@@ -1334,7 +1352,10 @@ export class Profiler implements SlotAttachments {
     addTo(v, o + M_SENSITIVE, sensitive ? wMedium : 0);
 
     // A request that was not HTTP (no method) asked for no content.
-    if (log.method !== '') this.addContent(log, pathEntry, flags, pathSeen, bust);
+    if (log.method !== '') {
+      if (pathEntry !== null) this.addContent(log, pathEntry, flags, pathSeen, bust);
+      else this.stats.untrackedContentRequests++;
+    }
 
     // Evaluate the client's rules now and then, not on every request; what is left waits for the
     // flush.
@@ -1565,6 +1586,11 @@ export class Profiler implements SlotAttachments {
     return false;
   }
 
+  /** A path's facts: 1 asset; PROBE_ALWAYS (2) or PROBE_IF_REFUSED (4) a probe (see pathProbe). */
+  private pathFacts(path: string): number {
+    return this.classifier.isAsset(path) ? 1 : this.classifier.pathProbe(path);
+  }
+
   /** The current entry of a content hash (classified on first sight in the epoch). */
   private pathEntry(hash: number, log: AccessLog): PathEntry {
     // 30 bits: small-integer map keys are much cheaper than heap-number ones.
@@ -1574,12 +1600,9 @@ export class Profiler implements SlotAttachments {
     if (cached?.key === key) return cached;
     let entry = this.paths.get(key);
     if (entry === undefined) {
-      const asset = this.classifier.isAsset(log.path);
-      // 1: asset; PROBE_ALWAYS (2) or PROBE_IF_REFUSED (4): a probe (see pathProbe).
-      const facts = asset ? 1 : this.classifier.pathProbe(log.path);
       entry = new PathEntry(
         key,
-        facts,
+        this.pathFacts(log.path),
         this.sharedStrings.getOptional(log.host),
         this.sharedStrings.get(log.path),
         this.pathEpoch,

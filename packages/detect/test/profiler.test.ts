@@ -521,3 +521,69 @@ test('slot attachments: a number per client slot, for the request observed last 
   profiler.observe(late, sink);
   assert.equal(profiler.slotOf(late), -1);
 });
+
+/** A path of `length` characters (`/long/<n>/xxx…`), distinct per `n`. */
+function longPath(n: number, length: number): string {
+  const head = `/long/${n}/`;
+  return head + 'x'.repeat(length - head.length);
+}
+
+test('over-long paths are no content keys, but their requests still count for the client', () => {
+  // 600 + 12 characters of host: over the 512 of bounds.maxContentKeyLength.
+  const repeater = Array.from({ length: 40 }, (_, i) =>
+    request({ time: T0 + i * 700, clientAddress: '203.0.113.9', path: longPath(i % 3, 600) }),
+  );
+  const buster = Array.from({ length: 30 }, (_, i) =>
+    request({
+      time: T0 + i * 500,
+      clientAddress: '203.0.113.50',
+      path: longPath(7, 600),
+      query: `_=${1705827600000 + i * 517}`,
+      cacheStatus: 'MISS',
+    }),
+  );
+  // A probe padded past the limit is still a probe (classified on its full path).
+  const probes = Array.from({ length: 6 }, (_, i) =>
+    request({
+      time: T0 + i * 1_000,
+      clientAddress: '192.0.2.66',
+      path: `${longPath(100 + i, 600)}/.env`,
+      status: 404,
+      userAgent: CURL,
+    }),
+  );
+  const short = request({ time: T0 + 30_000, clientAddress: '198.51.100.1', path: '/deals' });
+  const { sink, profiler } = profile(merge(repeater, buster, probes, [short]));
+  assert.ok(
+    sink.reasonsOf('203.0.113.9').includes('repetition'),
+    JSON.stringify(sink.reasonsOf('203.0.113.9')),
+  );
+  assert.ok(
+    sink.reasonsOf('203.0.113.50').includes('cache-bust'),
+    JSON.stringify(sink.reasonsOf('203.0.113.50')),
+  );
+  const scanner = sink.signals.find((s) => s.ip === '192.0.2.66' && s.reason === 'scanner');
+  assert.ok(
+    scanner?.signals.some((s) => s.name === 'sensitiveHits' && s.value >= 1),
+    JSON.stringify(scanner),
+  );
+  // No content partial names an over-long key; the short path's does.
+  assert.deepEqual([...new Set(sink.content.map((p) => `${p.host}${p.path}`))], ['shop.example/deals']);
+  assert.equal(profiler.getStats().untrackedContentRequests, 40 + 30 + 6);
+});
+
+test('bounds.maxContentKeyLength counts host and path: a key at the limit is content, one character more is not', () => {
+  const host = 'shop.example'; // 12 characters
+  const logs = [
+    request({ time: T0, clientAddress: '198.51.100.1', path: longPath(1, 64 - host.length) }),
+    request({ time: T0 + 1, clientAddress: '198.51.100.1', path: longPath(2, 65 - host.length) }),
+    request({ time: T0 + 2, clientAddress: '198.51.100.1', host: null, path: longPath(3, 63) }),
+    request({ time: T0 + 3, clientAddress: '198.51.100.1', host: null, path: longPath(4, 64) }),
+  ];
+  const { sink, profiler } = profile(logs, { bounds: { maxContentKeyLength: 64 } });
+  assert.deepEqual(
+    sink.content.map((p) => (p.host ?? '*').length + p.path.length),
+    [64, 64],
+  );
+  assert.equal(profiler.getStats().untrackedContentRequests, 2);
+});
