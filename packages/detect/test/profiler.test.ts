@@ -587,3 +587,87 @@ test('bounds.maxContentKeyLength counts host and path: a key at the limit is con
   );
   assert.equal(profiler.getStats().untrackedContentRequests, 2);
 });
+
+/** Variants of `/products/18` an origin serves as that page (see normalizePath). */
+function variantOf(i: number): string {
+  const n = Math.floor(i / 4) + 1;
+  switch (i % 4) {
+    case 0:
+      return `${'/'.repeat(n + 1)}products/18`;
+    case 1:
+      return `/products/${'./'.repeat(n)}18`;
+    case 2:
+      return `/products/${'x/../'.repeat(n)}18`;
+    default: {
+      // One letter of `products` percent-encoded (n ≤ 8 for i < 32).
+      const word = 'products';
+      return `/${word.slice(0, n - 1)}%${word.charCodeAt(n - 1).toString(16)}${word.slice(n)}/18`;
+    }
+  }
+}
+
+test('new variants of a page the client already asked for (escapes, slashes, dot segments), missing the cache, are cache-busting', () => {
+  const paths = new Set(Array.from({ length: 30 }, (_, i) => variantOf(i)));
+  assert.equal(paths.size, 30);
+  const logs = Array.from({ length: 31 }, (_, i) =>
+    request({
+      time: T0 + i * 500,
+      clientAddress: '203.0.113.51',
+      path: i === 0 ? '/products/18' : variantOf(i - 1),
+      cacheStatus: 'MISS',
+    }),
+  );
+  const { sink } = profile(logs);
+  assert.ok(
+    sink.reasonsOf('203.0.113.51').includes('cache-bust'),
+    JSON.stringify(sink.reasonsOf('203.0.113.51')),
+  );
+  // One content key, the page's: the variants are its busts, not requests of other keys.
+  assert.deepEqual([...new Set(sink.content.map((p) => p.path))], ['/products/18']);
+  assert.equal(
+    sink.content.reduce((n, p) => n + p.busts, 0),
+    30,
+  );
+  assert.equal(
+    sink.content.reduce((n, p) => n + p.requests, 0),
+    1,
+  );
+});
+
+test('the same variant again, or a variant the cache answered, is not busting', () => {
+  const logs = Array.from({ length: 30 }, (_, i) =>
+    request({
+      time: T0 + i * 2_000,
+      clientAddress: '198.51.100.31',
+      // A site linking one page two ways (the second way new once: one bust), and new variants
+      // its edge already normalises (HIT: never a bust).
+      path: i === 0 ? '/about' : i % 2 ? '/a%62out' : `//about${'/.'.repeat(i)}`,
+      cacheStatus: i % 2 ? 'MISS' : 'HIT',
+    }),
+  );
+  const { sink } = profile(logs);
+  assert.ok(!sink.reasonsOf('198.51.100.31').includes('cache-bust'), JSON.stringify(sink.signals));
+  assert.equal(
+    sink.content.reduce((n, p) => n + p.busts, 0),
+    1,
+  );
+});
+
+test('a traversal probe is classified on the path as sent, not on its normalised form', () => {
+  const probes = Array.from({ length: 6 }, (_, i) =>
+    request({
+      time: T0 + i * 1_000,
+      clientAddress: '192.0.2.67',
+      // Normalised, `/srv/notes.html`: no probe at all.
+      path: `/static/${'../'.repeat(i + 2)}srv/notes.html`,
+      status: 404,
+      userAgent: CURL,
+    }),
+  );
+  const { sink } = profile(probes);
+  const scanner = sink.signals.find((s) => s.ip === '192.0.2.67' && s.reason === 'scanner');
+  assert.ok(
+    scanner?.signals.some((s) => s.name === 'sensitiveHits' && s.value >= 1.5),
+    JSON.stringify(sink.signals),
+  );
+});
