@@ -13,7 +13,13 @@ import {
   sniffFormat,
   startClockGuard,
 } from '@edgeguard/logformat';
-import { type ClientVerdict, createReplay, TOPICS, type UnverifiedCrawler } from '@edgeguard/pipeline';
+import {
+  type ClientVerdict,
+  createReplay,
+  type ReplayStats,
+  TOPICS,
+  type UnverifiedCrawler,
+} from '@edgeguard/pipeline';
 import {
   type AccessLog,
   actionStrength,
@@ -94,7 +100,8 @@ export interface ReplayResult {
   unverifiedCrawlers: UnverifiedCrawler[];
   /** Requests per minute of log time: all, and those from clients covered by a decision at that time. */
   timeline: { minute: number; requests: number; flagged: number }[];
-  stats: unknown;
+  /** The pipeline's counters and state sizes at the end (see ReplayStats). */
+  stats: Omit<ReplayStats, 'timeline'>;
   /** Configuration problems found while replaying, each also written once to stderr. */
   warnings: string[];
 }

@@ -172,6 +172,11 @@ export function renderSummary(report: Report): string {
     ].filter(Boolean);
     lines.push(`  ${(p.match.host ?? '*') + p.match.pathPattern}  ${knobs.join(' ')}  — ${p.reason}`);
   }
+  const untracked = report.stats.untrackedContentRequests;
+  if (untracked > 0)
+    lines.push(
+      `  ${n(untracked)} ${untracked === 1 ? 'request' : 'requests'} for a host + path longer than detect.bounds.maxContentKeyLength: judged for their clients, but no cache advice covers them`,
+    );
   lines.push('');
 
   if (report.alerts.length > 0) {

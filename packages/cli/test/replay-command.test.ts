@@ -318,6 +318,22 @@ describe('edgeguard replay', () => {
     );
   });
 
+  it('says how many requests had a host + path too long to track as content, in the summary and the report', () => {
+    const long = `/a/${'x'.repeat(700)}`;
+    const log = [1, 2, 3]
+      .map((s) => `203.0.113.5 - - [${stamp(t0 + s * 1000)}] "GET ${long} HTTP/1.1" 200 100 "-" "curl/8.4.0"`)
+      .join('\n');
+    const run = edgeguard(
+      ['replay', '-', '--format', 'combined', '--report', join(work, 'long.json')],
+      `${log}\n`,
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(readFileSync(join(work, 'long.json'), 'utf8'));
+    assert.equal(report.stats.untrackedContentRequests, 3);
+    assert.equal(report.stats.state.contentKeys, 0);
+    assert.match(run.stdout, /3 requests for a host \+ path longer than detect\.bounds\.maxContentKeyLength/);
+  });
+
   it('replays the lines before the cut of a truncated gzip, writes every output and exits 3', () => {
     const whole = gzipSync(`${sampleLog().split('\n').slice(0, 100).join('\n')}\n`);
     const log = join(work, 'cut.log.gz');

@@ -190,6 +190,8 @@ const NUMBER_RANGES: Record<string, [number, number, boolean]> = {
   'detect.bounds.recentUrlsPerClient': [1, 1024, true],
   'detect.bounds.pathsPerFingerprint': [1, 1024, true],
   'detect.bounds.queryHashesPerPartial': [1, 1024, true],
+  // Characters, not a table size: below 16 hardly a page would be tracked; fields stop at 1 MiB.
+  'detect.bounds.maxContentKeyLength': [16, 1 << 20, true],
   'pipeline.partitions': [1, 1024, true],
 };
 /** Table sizes (`detect.bounds.max*`): whole numbers, at least 1, at most this. */

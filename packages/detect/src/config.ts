@@ -35,6 +35,22 @@ export const defaultDetectConfig = {
     maxClients: 200_000,
     /** Content keys (host+path) aggregated by content-watch; least recently seen are evicted. */
     maxContentKeys: 100_000,
+    /**
+     * Longest content key (host + path, in characters; an unknown host counts as one) tracked as
+     * content. A longer one gets no path entry in the profiler, no content partial and so no
+     * content-watch key or cache policy; its requests are counted (`untrackedContentRequests`
+     * in the replay's stats) and still count for their client (repetition, distinct paths,
+     * busting and probes work on the full path's hash). Why: keys are otherwise bounded in number
+     * only, and a path may be `input.maxFieldLength` (4 KiB) long: 100k distinct 4 KiB paths
+     * held 1.2 GB of live heap and peaked at 2.7 GB RSS (`bench/long-paths.mjs`); with this
+     * bound the same flood holds 27 MB (peak 170 MB RSS), and the worst case, 100k keys just at
+     * 512, ~90 MB more than 100k short keys (each key's text is held twice: the profiler's copy
+     * and content-watch's). What it trades: no hot-miss, bust or stale advice for a page whose
+     * key is longer; real page paths are far shorter (long ones are mostly generated: session
+     * ids in the path, tracking junk, probes), and an edge rule for one such key is rarely
+     * worth having.
+     */
+    maxContentKeyLength: 512,
     /** Fingerprints aggregated by the decider; least recently seen are evicted (their window restarts). */
     maxFingerprints: 50_000,
     /** Prefixes (/24, /64) aggregated by the decider for range decisions. */

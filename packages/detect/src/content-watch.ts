@@ -133,6 +133,11 @@ class ContentAggregate {
 export interface ContentWatchStats {
   partials: number;
   rejected: number;
+  /**
+   * Partials whose content key was longer than `bounds.maxContentKeyLength`, not merged (a
+   * profiler with the same config never sends one; one with a longer limit may).
+   */
+  untrackedPartials: number;
   contentKeys: number;
   policiesPublished: number;
   policiesExpired: number;
@@ -164,6 +169,7 @@ export class ContentWatch {
   private readonly stats: ContentWatchStats = {
     partials: 0,
     rejected: 0,
+    untrackedPartials: 0,
     contentKeys: 0,
     policiesPublished: 0,
     policiesExpired: 0,
@@ -203,6 +209,10 @@ export class ContentWatch {
     }
     this.stats.partials++;
     this.advance(partial.time, sink);
+    if (contentKeyLength(partial.host, partial.path) > this.config.bounds.maxContentKeyLength) {
+      this.stats.untrackedPartials++;
+      return;
+    }
     let aggregate = this.byPath.get(partial.path);
     if (aggregate !== undefined && aggregate.host === partial.host) {
       this.keys.touch(aggregate.slot);
@@ -210,12 +220,18 @@ export class ContentWatch {
       const key = contentKey(partial.host, partial.path);
       aggregate = this.keys.get(key);
       if (aggregate === undefined) {
-        // Kept for long: copies, not slices of some log line.
+        // Kept for long: a copy, not a slice of some log line; the path is a slice of that copy
+        // (V8 keeps it as a pointer into the key), so the key's text is held once, not twice.
         const kept = detachString(key);
         const added = this.keys.insert(
           kept,
           (slot) =>
-            new ContentAggregate(kept, slot, detachOptional(partial.host), detachString(partial.path)),
+            new ContentAggregate(
+              kept,
+              slot,
+              detachOptional(partial.host),
+              kept.slice(key.length - partial.path.length),
+            ),
         );
         this.byPath.set(added.path, added);
         this.clearCounters(added.slot);
@@ -450,6 +466,11 @@ function policyVersion(previous: CachePolicy | null, now: number): number {
 /** The content key: host + path (`*` for an unknown host). */
 export function contentKey(host: string | null, path: string): string {
   return `${host ?? '*'}${path}`;
+}
+
+/** The length of {@link contentKey}`(host, path)`, without building it. */
+export function contentKeyLength(host: string | null, path: string): number {
+  return (host === null ? 1 : host.length) + path.length;
 }
 
 function sameCacheKey(a: CacheKeyRule | null, b: CacheKeyRule | null): boolean {

@@ -9,6 +9,7 @@ export * from './deps.js';
 export * from './detach-string.js';
 export * from './hash.js';
 export * from './messages.js';
+export * from './normalize-path.js';
 export * from './path-lists.js';
 export * from './profiler.js';
 export * from './request-class.js';

@@ -59,8 +59,9 @@ export interface FingerprintPartial {
   /** Requests to a path the same client had already asked for (whatever the query). */
   pathRepeats: number;
   /**
-   * Requests with a new query string on a path the same client had already asked for, not a hit
-   * (weighted: `client.cacheBust.unconfirmedWeight` when the log has no cache status).
+   * Requests with a new query string or a new path variant (see normalizePath) on a path the same
+   * client had already asked for, not a hit (weighted: `client.cacheBust.unconfirmedWeight` when
+   * the log has no cache status).
    */
   busts: number;
   loginPosts: number;
@@ -142,6 +143,11 @@ export interface ContentPartial {
   /** Requests without a query string, and how many of them the cache answered (HIT or STALE). */
   plainRequests: number;
   plainCached: number;
+  /**
+   * Busting requests for the key (a client's new query string or new path variant of it, not a
+   * hit). A path variant counts here only, not in `requests` or any other field: it is another
+   * key to the edge's cache.
+   */
   busts: number;
   /** Requests with a query string that missed the cache (MISS or EXPIRED). */
   queryMisses: number;

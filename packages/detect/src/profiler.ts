@@ -26,6 +26,7 @@ import {
 } from './client-rules.js';
 import { ClockTable } from './clock-table.js';
 import type { DetectConfig } from './config.js';
+import { contentKeyLength } from './content-watch.js';
 import type { DetectDeps } from './deps.js';
 import { detachString, SharedStrings } from './detach-string.js';
 import { FNV_PRIME, hashContentState, hashFinish, hashString, QUERY_HASH_START, queryStart } from './hash.js';
@@ -38,6 +39,7 @@ import {
   type PrefixCount,
   type TrafficTick,
 } from './messages.js';
+import { normalizePath } from './normalize-path.js';
 import { isProbeChar, PROBE_ALWAYS, PROBE_IF_REFUSED } from './path-lists.js';
 import {
   ASSET,
@@ -985,6 +987,11 @@ export interface ProfilerStats {
   clientsEvicted: number;
   signals: number;
   flushes: number;
+  /**
+   * HTTP requests whose content key was longer than `bounds.maxContentKeyLength`: counted for
+   * their client, not as content (no partial, so no cache policy can name them).
+   */
+  untrackedContentRequests: number;
 }
 
 /**
@@ -1015,6 +1022,8 @@ export class Profiler implements SlotAttachments {
   private readonly maxClients: number;
   private readonly recentPaths: number;
   private readonly recentUrls: number;
+  /** `bounds.maxContentKeyLength`. */
+  private readonly maxContentKeyLength: number;
   /**
    * Entries of recently seen paths (facts, texts, content accumulator) by 30-bit content hash, so
    * the classification runs once per path rather than once per client. Past PATH_ENTRIES,
@@ -1097,6 +1106,7 @@ export class Profiler implements SlotAttachments {
     clientsEvicted: 0,
     signals: 0,
     flushes: 0,
+    untrackedContentRequests: 0,
   };
 
   /** Decay factors (medium, short, long) of whole-second gaps up to DECAY_TABLE_SECONDS. */
@@ -1124,6 +1134,7 @@ export class Profiler implements SlotAttachments {
     this.maxClients = Math.max(1, Math.ceil(config.bounds.maxClients / Math.max(1, partitions)));
     this.recentPaths = config.bounds.recentPathsPerClient;
     this.recentUrls = config.bounds.recentUrlsPerClient;
+    this.maxContentKeyLength = config.bounds.maxContentKeyLength;
     this.store = new ClientStore(this.maxClients, this.recentPaths, this.recentUrls);
     this.view = new ClientProfile(this.store);
     this.clients = new ClockTable<string, number>(this.maxClients, undefined, this.addresses);
@@ -1247,46 +1258,74 @@ export class Profiler implements SlotAttachments {
       this.observeHeaders(client, log);
     }
 
-    // Path facts, cached for a client repeating its last path. The content-key hash tells a new
-    // path (what follows depends on the path only through this hash: the facts cache is keyed by
-    // it too), so the profile keeps no copy of the path and compares no text.
+    // An HTTP path's variants (`/a%62c`, `//abc`, `/x/../abc` for `/abc`: one page to the origin,
+    // a new key to a cache keyed on the raw path) count under the normalised path: its content
+    // key, its place among the client's distinct paths; a variant new to the client busts like
+    // a new query string (below).
     // A request that was not HTTP (no method) is keyed by how it starts: one kind of probe counts
     // once however often it is retried (a TLS handshake's random bytes come after its first 6).
-    const contentState = hashContentState(
-      log.host,
-      log.method === '' && log.path.length > NON_HTTP_KIND_LENGTH
+    const http = log.method !== '';
+    const keyPath = http
+      ? normalizePath(log.path)
+      : log.path.length > NON_HTTP_KIND_LENGTH
         ? log.path.slice(0, NON_HTTP_KIND_LENGTH)
-        : log.path,
-    );
+        : log.path;
+    const variant = http && keyPath !== log.path;
+    const contentState = hashContentState(log.host, keyPath);
     const hash = hashFinish(contentState);
-    let pathEntry = client.pathEntry;
-    if (hash !== client.pathHash) {
-      client.pathHash = hash;
-      pathEntry = this.pathEntry(hash, log);
-      client.pathEntry = pathEntry;
-      client.pathIsAsset = (pathEntry.facts & 1) !== 0;
-      client.pathProbe = pathEntry.facts & (PROBE_ALWAYS | PROBE_IF_REFUSED);
-    } else if (pathEntry === null || pathEntry.epoch !== this.pathEpoch) {
-      // The same path, but the table started over since: its current entry (facts as cached).
-      pathEntry = this.pathEntry(hash, log);
-      client.pathEntry = pathEntry;
+    // null: a content key longer than maxContentKeyLength, not tracked as content (see there).
+    let pathEntry: PathEntry | null;
+    let pathIsAsset: boolean;
+    let pathProbe: number;
+    if (variant) {
+      // Facts of the path as sent (traversal and probe patterns are in its dots and escapes);
+      // the client's cache of its last path's facts is left to its plain paths.
+      const facts = this.pathFacts(log.path);
+      pathIsAsset = (facts & 1) !== 0;
+      pathProbe = facts & (PROBE_ALWAYS | PROBE_IF_REFUSED);
+      pathEntry =
+        contentKeyLength(log.host, keyPath) <= this.maxContentKeyLength
+          ? this.pathEntry(hash, log.host, keyPath)
+          : null;
+    } else {
+      // Path facts, cached for a client repeating its last path. The content-key hash tells a
+      // new path (what follows depends on the path only through this hash: the facts cache is
+      // keyed by it too), so the profile keeps no copy of the path and compares no text.
+      pathEntry = client.pathEntry;
+      if (hash !== client.pathHash) {
+        client.pathHash = hash;
+        let facts: number;
+        if (contentKeyLength(log.host, log.path) <= this.maxContentKeyLength) {
+          pathEntry = this.pathEntry(hash, log.host, log.path);
+          facts = pathEntry.facts;
+        } else {
+          pathEntry = null;
+          facts = this.pathFacts(log.path);
+        }
+        client.pathEntry = pathEntry;
+        client.pathIsAsset = (facts & 1) !== 0;
+        client.pathProbe = facts & (PROBE_ALWAYS | PROBE_IF_REFUSED);
+      } else if (pathEntry !== null && pathEntry.epoch !== this.pathEpoch) {
+        // The same path, but the table started over since: its current entry (facts as cached).
+        pathEntry = this.pathEntry(hash, log.host, log.path);
+        client.pathEntry = pathEntry;
+      }
+      pathIsAsset = client.pathIsAsset;
+      pathProbe = client.pathProbe;
     }
+    // The URL as a cache keyed on the raw path and query sees it (a variant's own path).
+    const urlState = variant ? hashContentState(log.host, log.path) : contentState;
     const query = log.query;
-    if (query !== null) this.readQuery(contentState, query);
-    const flags = this.classifier.classify(
-      log,
-      client.pathIsAsset,
-      client.pathProbe,
-      query !== null && this.queryMayProbe,
-    );
+    if (query !== null) this.readQuery(urlState, query);
+    const flags = this.classifier.classify(log, pathIsAsset, pathProbe, query !== null && this.queryMayProbe);
     const isAsset = (flags & ASSET) !== 0;
     if (isAsset) client.assets++;
     else client.pages++;
     if ((flags & REFERER) !== 0) client.withReferer++;
 
-    // Repetition (the same URL again) and cache-busting (a known path with a new query string)
-    // from the client's recent keys.
-    const pathHash = client.pathHash;
+    // Repetition (the same URL again) and cache-busting (a known path with a new query string or
+    // a new variant of it) from the client's recent keys.
+    const pathHash = hash;
     const pathSeen = this.seenOrInsertPath(client, pathHash);
     let repeat = pathSeen;
     let bust = false;
@@ -1295,8 +1334,8 @@ export class Profiler implements SlotAttachments {
     const cacheAnswered = (flags & (HIT | STALE | UNCACHEABLE)) !== 0;
     const missLogged = (flags & MISS) !== 0;
     const unconfirmedWeight = this.config.client.cacheBust.unconfirmedWeight;
-    if (log.query !== null) {
-      const urlSeen = this.seenOrInsertUrl(client, this.urlHash);
+    if (query !== null || variant) {
+      const urlSeen = this.seenOrInsertUrl(client, query !== null ? this.urlHash : hashFinish(urlState));
       repeat = urlSeen;
       bust = pathSeen && !urlSeen && !cacheAnswered;
       // Without a logged cache status a new query string may just be new content (sites that
@@ -1334,7 +1373,10 @@ export class Profiler implements SlotAttachments {
     addTo(v, o + M_SENSITIVE, sensitive ? wMedium : 0);
 
     // A request that was not HTTP (no method) asked for no content.
-    if (log.method !== '') this.addContent(log, pathEntry, flags, pathSeen, bust);
+    if (log.method !== '') {
+      if (pathEntry !== null) this.addContent(log, keyPath, variant, pathEntry, flags, pathSeen, bust);
+      else this.stats.untrackedContentRequests++;
+    }
 
     // Evaluate the client's rules now and then, not on every request; what is left waits for the
     // flush.
@@ -1565,8 +1607,13 @@ export class Profiler implements SlotAttachments {
     return false;
   }
 
+  /** A path's facts: 1 asset; PROBE_ALWAYS (2) or PROBE_IF_REFUSED (4) a probe (see pathProbe). */
+  private pathFacts(path: string): number {
+    return this.classifier.isAsset(path) ? 1 : this.classifier.pathProbe(path);
+  }
+
   /** The current entry of a content hash (classified on first sight in the epoch). */
-  private pathEntry(hash: number, log: AccessLog): PathEntry {
+  private pathEntry(hash: number, host: string | null, path: string): PathEntry {
     // 30 bits: small-integer map keys are much cheaper than heap-number ones.
     const key = hash & 0x3fffffff;
     const cacheSlot = key & ((1 << PATH_CACHE_BITS) - 1);
@@ -1574,14 +1621,11 @@ export class Profiler implements SlotAttachments {
     if (cached?.key === key) return cached;
     let entry = this.paths.get(key);
     if (entry === undefined) {
-      const asset = this.classifier.isAsset(log.path);
-      // 1: asset; PROBE_ALWAYS (2) or PROBE_IF_REFUSED (4): a probe (see pathProbe).
-      const facts = asset ? 1 : this.classifier.pathProbe(log.path);
       entry = new PathEntry(
         key,
-        facts,
-        this.sharedStrings.getOptional(log.host),
-        this.sharedStrings.get(log.path),
+        this.pathFacts(path),
+        this.sharedStrings.getOptional(host),
+        this.sharedStrings.get(path),
         this.pathEpoch,
       );
       this.paths.set(key, entry);
@@ -1590,8 +1634,14 @@ export class Profiler implements SlotAttachments {
     return entry;
   }
 
+  /**
+   * Counts a request in its content key's accumulator: `path` is the key's path (normalised),
+   * `variant` whether the request's own path differed from it.
+   */
   private addContent(
     log: AccessLog,
+    path: string,
+    variant: boolean,
     entry: PathEntry,
     flags: number,
     pathSeen: boolean,
@@ -1602,26 +1652,36 @@ export class Profiler implements SlotAttachments {
       // The flush's first request for this hash names its key (as a map rebuilt per flush did).
       acc.flush = this.stats.flushes;
       this.contentList.push(acc);
-      if (acc.path !== log.path || acc.host !== log.host) {
+      if (acc.path !== path || acc.host !== log.host) {
         // Shared copies: a slice would keep its whole log line alive until the flush (and the
         // lines of one flush outlive young-generation collections). The path's entry usually
         // has them (one text compare instead of hashing the path again).
-        if (entry.path === log.path && entry.host === log.host) {
+        if (entry.path === path && entry.host === log.host) {
           acc.rename(entry.host, entry.path);
         } else {
-          acc.rename(this.sharedStrings.getOptional(log.host), this.sharedStrings.get(log.path));
+          acc.rename(this.sharedStrings.getOptional(log.host), this.sharedStrings.get(path));
         }
       }
-    } else if (acc.path !== log.path || acc.host !== log.host) {
+    } else if (acc.path !== path || acc.host !== log.host) {
       // A 32-bit collision between two keys of one flush: keep the second key apart by its text.
-      const text = `${log.host ?? ''}${log.path}`;
+      const text = `${log.host ?? ''}${path}`;
       let other = this.contentByText.get(text);
       if (other === undefined) {
         other = this.spareContent.pop() ?? new ContentAccumulator();
-        other.rename(this.sharedStrings.getOptional(log.host), this.sharedStrings.get(log.path));
+        other.rename(this.sharedStrings.getOptional(log.host), this.sharedStrings.get(path));
         this.contentByText.set(text, other);
       }
       acc = other;
+    }
+    if (variant) {
+      // A path variant is another key to the edge's cache, whatever it answered: its answers say
+      // nothing of how the cache serves this key (no hot-miss evidence: collapsing cannot join
+      // requests for other keys), and no cache-key rule can fold it in (CachePolicy's rules act
+      // on the query only; dropping it would not help, so it is no query evidence either). It
+      // counts as the key's bust only: variant-only busting gets no cache advice, its clients
+      // are judged as busters.
+      acc.busts += bust ? 1 : 0;
+      return;
     }
     acc.requests++;
     // Added on every request, 0 when it does not count (as in observe): a cache status first seen

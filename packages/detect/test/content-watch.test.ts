@@ -362,3 +362,33 @@ test('a flood of one-time keys (spoofed hosts, random paths) stays within the bo
     [['shop.example/deals', 'hot-miss+cache-bust']],
   );
 });
+
+test('a partial whose host + path is longer than bounds.maxContentKeyLength is counted, not kept', () => {
+  const watch = new ContentWatch(withDefaults({ bounds: { maxContentKeyLength: 64 } }));
+  const sink = new Collect();
+  let q = 1;
+  // A busted path 65 characters long with its host: advised if it were tracked.
+  const path = `/${'x'.repeat(64 - 'shop.example'.length)}`;
+  feed(watch, sink, () => ({ ...bustedPath(() => q++), path, queryCompared: 10, querySameAsPlain: 10 }));
+  watch.process(partial({ time: T0 + 60_000, host: null, path: `/${'y'.repeat(62)}`, requests: 1 }), sink);
+  assert.deepEqual(sink.published, []);
+  const stats = watch.getStats();
+  assert.equal(stats.contentKeys, 1); // `*` + 63 characters: at the limit
+  assert.equal(stats.untrackedPartials, 60);
+});
+
+test("a content key's path is the key's own text: policies name it as sent", () => {
+  const watch = new ContentWatch(withDefaults());
+  const sink = new Collect();
+  let q = 1;
+  feed(watch, sink, () => ({
+    ...bustedPath(() => q++),
+    host: null,
+    path: '/deals/of-the-week',
+    queryCompared: 10,
+    querySameAsPlain: 10,
+  }));
+  const policy = sink.published.at(-1)!.policy!;
+  assert.equal(policy.key, '*/deals/of-the-week');
+  assert.deepEqual(policy.match, { host: null, pathPattern: '/deals/of-the-week' });
+});

@@ -521,3 +521,153 @@ test('slot attachments: a number per client slot, for the request observed last 
   profiler.observe(late, sink);
   assert.equal(profiler.slotOf(late), -1);
 });
+
+/** A path of `length` characters (`/long/<n>/xxx…`), distinct per `n`. */
+function longPath(n: number, length: number): string {
+  const head = `/long/${n}/`;
+  return head + 'x'.repeat(length - head.length);
+}
+
+test('over-long paths are no content keys, but their requests still count for the client', () => {
+  // 600 + 12 characters of host: over the 512 of bounds.maxContentKeyLength.
+  const repeater = Array.from({ length: 40 }, (_, i) =>
+    request({ time: T0 + i * 700, clientAddress: '203.0.113.9', path: longPath(i % 3, 600) }),
+  );
+  const buster = Array.from({ length: 30 }, (_, i) =>
+    request({
+      time: T0 + i * 500,
+      clientAddress: '203.0.113.50',
+      path: longPath(7, 600),
+      query: `_=${1705827600000 + i * 517}`,
+      cacheStatus: 'MISS',
+    }),
+  );
+  // A probe padded past the limit is still a probe (classified on its full path).
+  const probes = Array.from({ length: 6 }, (_, i) =>
+    request({
+      time: T0 + i * 1_000,
+      clientAddress: '192.0.2.66',
+      path: `${longPath(100 + i, 600)}/.env`,
+      status: 404,
+      userAgent: CURL,
+    }),
+  );
+  const short = request({ time: T0 + 30_000, clientAddress: '198.51.100.1', path: '/deals' });
+  const { sink, profiler } = profile(merge(repeater, buster, probes, [short]));
+  assert.ok(
+    sink.reasonsOf('203.0.113.9').includes('repetition'),
+    JSON.stringify(sink.reasonsOf('203.0.113.9')),
+  );
+  assert.ok(
+    sink.reasonsOf('203.0.113.50').includes('cache-bust'),
+    JSON.stringify(sink.reasonsOf('203.0.113.50')),
+  );
+  const scanner = sink.signals.find((s) => s.ip === '192.0.2.66' && s.reason === 'scanner');
+  assert.ok(
+    scanner?.signals.some((s) => s.name === 'sensitiveHits' && s.value >= 1),
+    JSON.stringify(scanner),
+  );
+  // No content partial names an over-long key; the short path's does.
+  assert.deepEqual([...new Set(sink.content.map((p) => `${p.host}${p.path}`))], ['shop.example/deals']);
+  assert.equal(profiler.getStats().untrackedContentRequests, 40 + 30 + 6);
+});
+
+test('bounds.maxContentKeyLength counts host and path: a key at the limit is content, one character more is not', () => {
+  const host = 'shop.example'; // 12 characters
+  const logs = [
+    request({ time: T0, clientAddress: '198.51.100.1', path: longPath(1, 64 - host.length) }),
+    request({ time: T0 + 1, clientAddress: '198.51.100.1', path: longPath(2, 65 - host.length) }),
+    request({ time: T0 + 2, clientAddress: '198.51.100.1', host: null, path: longPath(3, 63) }),
+    request({ time: T0 + 3, clientAddress: '198.51.100.1', host: null, path: longPath(4, 64) }),
+  ];
+  const { sink, profiler } = profile(logs, { bounds: { maxContentKeyLength: 64 } });
+  assert.deepEqual(
+    sink.content.map((p) => (p.host ?? '*').length + p.path.length),
+    [64, 64],
+  );
+  assert.equal(profiler.getStats().untrackedContentRequests, 2);
+});
+
+/** Variants of `/products/18` an origin serves as that page (see normalizePath). */
+function variantOf(i: number): string {
+  const n = Math.floor(i / 4) + 1;
+  switch (i % 4) {
+    case 0:
+      return `${'/'.repeat(n + 1)}products/18`;
+    case 1:
+      return `/products/${'./'.repeat(n)}18`;
+    case 2:
+      return `/products/${'x/../'.repeat(n)}18`;
+    default: {
+      // One letter of `products` percent-encoded (n ≤ 8 for i < 32).
+      const word = 'products';
+      return `/${word.slice(0, n - 1)}%${word.charCodeAt(n - 1).toString(16)}${word.slice(n)}/18`;
+    }
+  }
+}
+
+test('new variants of a page the client already asked for (escapes, slashes, dot segments), missing the cache, are cache-busting', () => {
+  const paths = new Set(Array.from({ length: 30 }, (_, i) => variantOf(i)));
+  assert.equal(paths.size, 30);
+  const logs = Array.from({ length: 31 }, (_, i) =>
+    request({
+      time: T0 + i * 500,
+      clientAddress: '203.0.113.51',
+      path: i === 0 ? '/products/18' : variantOf(i - 1),
+      cacheStatus: 'MISS',
+    }),
+  );
+  const { sink } = profile(logs);
+  assert.ok(
+    sink.reasonsOf('203.0.113.51').includes('cache-bust'),
+    JSON.stringify(sink.reasonsOf('203.0.113.51')),
+  );
+  // One content key, the page's: the variants are its busts, not requests of other keys.
+  assert.deepEqual([...new Set(sink.content.map((p) => p.path))], ['/products/18']);
+  assert.equal(
+    sink.content.reduce((n, p) => n + p.busts, 0),
+    30,
+  );
+  assert.equal(
+    sink.content.reduce((n, p) => n + p.requests, 0),
+    1,
+  );
+});
+
+test('the same variant again, or a variant the cache answered, is not busting', () => {
+  const logs = Array.from({ length: 30 }, (_, i) =>
+    request({
+      time: T0 + i * 2_000,
+      clientAddress: '198.51.100.31',
+      // A site linking one page two ways (the second way new once: one bust), and new variants
+      // its edge already normalises (HIT: never a bust).
+      path: i === 0 ? '/about' : i % 2 ? '/a%62out' : `//about${'/.'.repeat(i)}`,
+      cacheStatus: i % 2 ? 'MISS' : 'HIT',
+    }),
+  );
+  const { sink } = profile(logs);
+  assert.ok(!sink.reasonsOf('198.51.100.31').includes('cache-bust'), JSON.stringify(sink.signals));
+  assert.equal(
+    sink.content.reduce((n, p) => n + p.busts, 0),
+    1,
+  );
+});
+
+test('a traversal probe is classified on the path as sent, not on its normalised form', () => {
+  const probes = Array.from({ length: 6 }, (_, i) =>
+    request({
+      time: T0 + i * 1_000,
+      clientAddress: '192.0.2.67',
+      // Normalised, `/srv/notes.html`: no probe at all.
+      path: `/static/${'../'.repeat(i + 2)}srv/notes.html`,
+      status: 404,
+      userAgent: CURL,
+    }),
+  );
+  const { sink } = profile(probes);
+  const scanner = sink.signals.find((s) => s.ip === '192.0.2.67' && s.reason === 'scanner');
+  assert.ok(
+    scanner?.signals.some((s) => s.name === 'sensitiveHits' && s.value >= 1.5),
+    JSON.stringify(sink.signals),
+  );
+});

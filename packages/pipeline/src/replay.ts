@@ -42,6 +42,11 @@ export interface ReplayStats {
   late: number;
   /** Clients evicted from the profiler's bounded state. */
   clientsEvicted: number;
+  /**
+   * Requests whose content key (host + path) was longer than `bounds.maxContentKeyLength`:
+   * judged for their client, but no content key or cache policy tracks their path.
+   */
+  untrackedContentRequests: number;
   /** Messages rejected by any stage. */
   rejected: number;
   /** Requests from addresses beyond the backtest's table. */
@@ -160,6 +165,7 @@ export function createReplay(config: PipelineConfig): Replay {
         },
         late: sum(profilerStats, (p) => p.late),
         clientsEvicted: sum(profilerStats, (p) => p.clientsEvicted),
+        untrackedContentRequests: sum(profilerStats, (p) => p.untrackedContentRequests),
         rejected: stages.profiler.rejected + stages['content-watch'].rejected + stages.decider.rejected,
         backtestOverflow: backtest.overflow,
         timeline: backtest.timelineByMinute(),
