@@ -5,15 +5,16 @@
  *
  * - percent-encoded unreserved characters are decoded (`/a%62c` → `/abc`; RFC 3986 §2.3 and
  *   §6.2.2.2: `ALPHA / DIGIT / - . _ ~` encoded or not are the same URI);
- * - the hex digits of the escapes left are upper-cased (`%2f` → `%2F`; §6.2.2.1);
  * - runs of slashes are one slash (`//abc` → `/abc`; not RFC 3986, what nginx and most servers do);
  * - dot segments are removed (`/./abc`, `/x/../abc` → `/abc`; §5.2.4 remove_dot_segments, after
  *   the decoding, as §6.2.2 orders them: `/%2e%2e/abc` is `/../abc`, then `/abc`).
  *
  * Not changed: reserved characters' escapes (`%2F` is not a slash: decoding it changes which
- * resource is named, §2.2), any other escape (`%20`, UTF-8 bytes), an escape that is not one
- * (`%zz`, `%4`), letter case (paths are case-sensitive), a path that does not start with `/` (an
- * empty path, `*`, an absolute URI: no origin-form path to normalise).
+ * resource is named, §2.2), any other escape (`%20`, UTF-8 bytes) and the case of its hex digits
+ * (§6.2.2.1 calls `%c3` and `%C3` equal, but WordPress writes its non-Latin slugs' links in lower
+ * case: upper-casing made every request for such a page a variant, its content untracked), an
+ * escape that is not one (`%zz`, `%4`), letter case (paths are case-sensitive), a path that does
+ * not start with `/` (an empty path, `*`, an absolute URI: no origin-form path to normalise).
  *
  * Returns `path` itself (the same string) when nothing changes: the common case costs one pass
  * over its characters (a compare or two each) and no allocation. (Three `indexOf` scans for `%`,
@@ -58,12 +59,7 @@ function needsNormalizing(path: string): boolean {
       const high = hexValue(path.charCodeAt(i + 1));
       const low = hexValue(path.charCodeAt(i + 2));
       if (high < 0 || low < 0) continue;
-      if (
-        isUnreserved(high * 16 + low) ||
-        isLowerHex(path.charCodeAt(i + 1)) ||
-        isLowerHex(path.charCodeAt(i + 2))
-      )
-        return true;
+      if (isUnreserved(high * 16 + low)) return true;
       i += 2;
     } else if (c === SLASH) {
       const next = path.charCodeAt(i + 1);
@@ -78,7 +74,7 @@ function needsNormalizing(path: string): boolean {
   return false;
 }
 
-/** Decodes escapes of unreserved characters and upper-cases the hex of the others. */
+/** Decodes escapes of unreserved characters; the others stay as written. */
 function decodeUnreserved(path: string): string {
   let out = '';
   let from = 0;
@@ -87,8 +83,8 @@ function decodeUnreserved(path: string): string {
     const low = hexValue(path.charCodeAt(i + 2));
     if (high < 0 || low < 0) continue;
     const code = high * 16 + low;
-    out += path.slice(from, i);
-    out += isUnreserved(code) ? String.fromCharCode(code) : path.slice(i, i + 3).toUpperCase();
+    if (!isUnreserved(code)) continue;
+    out += path.slice(from, i) + String.fromCharCode(code);
     from = i + 3;
     i += 2;
   }
@@ -106,10 +102,6 @@ function isUnreserved(c: number): boolean {
     c === 0x5f ||
     c === 0x7e
   );
-}
-
-function isLowerHex(c: number): boolean {
-  return c >= 0x61 && c <= 0x66;
 }
 
 /** 0–15 for a hex digit, -1 otherwise (NaN past the end included). */

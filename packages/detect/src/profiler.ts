@@ -1278,15 +1278,20 @@ export class Profiler implements SlotAttachments {
     let pathIsAsset: boolean;
     let pathProbe: number;
     if (variant) {
-      // Facts of the path as sent (traversal and probe patterns are in its dots and escapes);
-      // the client's cache of its last path's facts is left to its plain paths.
-      const facts = this.pathFacts(log.path);
-      pathIsAsset = (facts & 1) !== 0;
-      pathProbe = facts & (PROBE_ALWAYS | PROBE_IF_REFUSED);
+      // Facts of the path as sent (traversal is in its dots and escapes) and as served (the server
+      // decodes and merges a variant before it finds the file: `/%2eenv` is `/.env`,
+      // `//phpmyadmin/` is `/phpmyadmin/`); the client's cache of its last path's facts is left
+      // to its plain paths.
       pathEntry =
         contentKeyLength(log.host, keyPath) <= this.maxContentKeyLength
           ? this.pathEntry(hash, log.host, keyPath)
           : null;
+      const facts = variantFacts(
+        this.pathFacts(log.path),
+        pathEntry !== null ? pathEntry.facts : this.pathFacts(keyPath),
+      );
+      pathIsAsset = (facts & 1) !== 0;
+      pathProbe = facts & (PROBE_ALWAYS | PROBE_IF_REFUSED);
     } else {
       // Path facts, cached for a client repeating its last path. The content-key hash tells a
       // new path (what follows depends on the path only through this hash: the facts cache is
@@ -2189,4 +2194,14 @@ function addPath(fp: FingerprintAccumulator, hash: number, max: number): void {
   for (let i = 0; i < paths.length; i++) if (paths[i] === hash) return;
   if (paths.length < max) paths.push(hash);
   else fp.pathsOverflow = true;
+}
+
+/**
+ * The path facts of a variant (pathFacts: 1 for an asset, else its probe kind): the stronger probe
+ * of the path as sent and as served, else whether what is served is an asset.
+ */
+function variantFacts(sent: number, served: number): number {
+  if (sent === PROBE_ALWAYS || served === PROBE_ALWAYS) return PROBE_ALWAYS;
+  if (sent === PROBE_IF_REFUSED || served === PROBE_IF_REFUSED) return PROBE_IF_REFUSED;
+  return served;
 }

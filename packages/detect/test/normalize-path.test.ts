@@ -9,9 +9,8 @@ test('variants of one path an origin serves alike come back as that path', () =>
     ['/%61%62%63', '/abc'],
     ['/a%2Db%5Fc%7Ed%2Ee', '/a-b_c~d.e'],
     ['/A%42C', '/ABC'],
-    // Hex of other escapes upper-cased (§6.2.2.1).
-    ['/caf%c3%a9', '/caf%C3%A9'],
-    ['/a%2fb', '/a%2Fb'],
+    // Escapes of other characters kept as written, lower-case hex too, beside a decoded one.
+    ['/caf%c3%a9/%61', '/caf%c3%a9/a'],
     // Runs of slashes.
     ['//abc', '/abc'],
     ['/a//b///c', '/a/b/c'],
@@ -44,6 +43,11 @@ test('paths that name another resource, or are already normal, come back unchang
     '/a%3Fb%23c%3D', // ? # = encoded: reserved, kept
     '/hello%20world',
     '/caf%C3%A9',
+    // Lower-case hex alone is not a variant (§6.2.2.1 calls the cases equal, but WordPress writes
+    // its non-Latin slugs' links in lower case: each such page would be all variants, its content
+    // untracked).
+    '/caf%c3%a9/',
+    '/a%2fb',
     '/100%',
     '/a%zz',
     '/a%4',

@@ -653,6 +653,27 @@ test('the same variant again, or a variant the cache answered, is not busting', 
   );
 });
 
+test('a probe written as a variant is classified on the path the server finds too', () => {
+  // The server decodes and merges these before it finds the file: each one is the probe it names.
+  const variants = [
+    '/%2eenv',
+    '//phpmyadmin/',
+    '/./phpmyadmin/',
+    '/%70hpmyadmin/',
+    '/.git/confi%67',
+    '/%2egit/config',
+  ];
+  const probes = variants.map((path, i) =>
+    request({ time: T0 + i * 1_000, clientAddress: '192.0.2.68', path, status: 404, userAgent: CURL }),
+  );
+  const { sink } = profile(probes);
+  // Signals go out as the score steps up: by the fourth probe the client is at a block's score.
+  const hits = sink.signals
+    .filter((s) => s.ip === '192.0.2.68' && s.reason === 'scanner')
+    .flatMap((s) => s.signals.filter((x) => x.name === 'sensitiveHits').map((x) => x.value));
+  assert.ok(Math.max(0, ...hits) >= 3.5, JSON.stringify(sink.signals));
+});
+
 test('a traversal probe is classified on the path as sent, not on its normalised form', () => {
   const probes = Array.from({ length: 6 }, (_, i) =>
     request({

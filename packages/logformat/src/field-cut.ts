@@ -18,6 +18,23 @@ export function cutText(text: string, max: number): string {
 }
 
 /**
+ * `text` cut to at most `max` characters by dropping its middle: its start and its end stay, so
+ * what detection reads at either end still counts — a probe's file name after a padded directory
+ * (`/AAAA…/../.env`), an injection appended to a padded query. Not between the two halves of a
+ * surrogate pair on either side.
+ */
+export function cutMiddle(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let head = max >> 1;
+  let tail = text.length - (max - head);
+  const last = text.charCodeAt(head - 1);
+  if (last >= 0xd800 && last <= 0xdbff) head--;
+  const first = text.charCodeAt(tail);
+  if (first >= 0xdc00 && first <= 0xdfff) tail++;
+  return text.slice(0, head) + text.slice(tail);
+}
+
+/**
  * The rightmost hops of an X-Forwarded-For longer than `max`, at most `max` characters, starting at
  * a hop boundary (no partial address is read), or null when no whole hop fits. The right end is
  * what client-address resolution reads (nginx `real_ip_recursive`: the hops our proxies appended);
@@ -38,19 +55,21 @@ export function keepRightmostHops(forwardedFor: string, max: number): string | n
 
 /**
  * Cuts a request read from a field longer than `max` so that `METHOD target PROTOCOL` fits in `max`
- * characters: the path first (cut when it alone does not fit, and the query dropped), then the query
- * gets what is left (cut, null when nothing is). Method, protocol and host stay as read, so the
- * record is still a request (a path cut to 4 KiB still names the scanner's probe).
+ * characters: the path first (its middle dropped when it alone does not fit, and the query dropped),
+ * then the query gets what is left (its middle dropped, null when nothing is). Protocol and host stay
+ * as read, the method (a word) to a sixteenth of `max`, so the record is still a request; the ends of
+ * path and query stay (cutMiddle), so a probe padded in front (`/AAAA…/../.env`) is still one.
  */
 export function cutRequestTarget(record: AccessLog, max: number): void {
+  record.method = cutText(record.method, max >> 4);
   const protocol = record.protocol === null ? 0 : record.protocol.length + 1;
   const room = Math.max(1, max - protocol - (record.method === '' ? 0 : record.method.length + 1));
   if (record.path.length >= room) {
-    record.path = cutText(record.path, room);
+    record.path = cutMiddle(record.path, room);
     record.query = null;
   } else if (record.query !== null && record.path.length + 1 + record.query.length > room) {
     const left = room - record.path.length - 1;
-    record.query = left > 0 ? cutText(record.query, left) : null;
+    record.query = left > 0 ? cutMiddle(record.query, left) : null;
   }
 }
 
@@ -105,8 +124,13 @@ export class FieldCutCounter {
   /** Counts the cuts of one kept line (`parser.fieldCuts` after its parse), at `location` (`file:line`). */
   record(cuts: readonly FieldCut[], line: string, location: string): void {
     for (const cut of cuts) {
+      // Keyed by field: the counter's reason is the field's name here. In a flood of padded lines
+      // only the first few build a sample (a BadInput is an Error: its stack costs microseconds).
+      if (this.counter.samplesFull(cut.field)) {
+        this.counter.countOnly(cut.field);
+        continue;
+      }
       const message = `${cut.field} of ${cut.length} characters is longer than maxFieldLength ${this.maxFieldLength}: cut, the line kept`;
-      // Keyed by field: the counter's reason is the field's name here.
       this.counter.record(new BadInput(cut.field, message, cut.field), line, location);
     }
   }

@@ -76,9 +76,14 @@ describe('fields longer than maxFieldLength', () => {
     assert.equal(record.method, 'GET');
     assert.equal(record.path, '/search');
     assert.equal(record.protocol, 'HTTP/1.1');
-    assert.ok(record.query !== null && query.startsWith(record.query));
-    // `GET /search?<query> HTTP/1.1` fits maxFieldLength.
+    assert.ok(record.query !== null);
+    // `GET /search?<query> HTTP/1.1` fits maxFieldLength: the query's middle went, its ends stay.
     assert.equal(4 + record.path.length + 1 + record.query.length + 9, MAX);
+    const head = record.query.length >> 1;
+    assert.equal(
+      record.query,
+      query.slice(0, head) + query.slice(query.length - (record.query.length - head)),
+    );
     assert.deepEqual(parser.fieldCuts, [{ field: 'request', length: 4 + 8 + query.length + 9 }]);
   });
 
@@ -88,13 +93,30 @@ describe('fields longer than maxFieldLength', () => {
     const record = parsed(parser, clf({ request: `POST ${path}?x=1 HTTP/2.0` }));
     assert.equal(record.method, 'POST');
     assert.equal(record.protocol, 'HTTP/2.0');
-    assert.equal(record.path, path.slice(0, MAX - 5 - 9));
+    const room = MAX - 5 - 9;
+    assert.equal(record.path, path.slice(0, room >> 1) + path.slice(path.length - (room - (room >> 1))));
+    assert.ok(record.path.endsWith('../etc/passwd'), 'the probe at the end of a padded path stays');
     assert.equal(record.query, null);
     // A field that is not a request line (binary noise) is cut as logged.
     const noise = 'Z'.repeat(5000);
     const probe = parsed(parser, clf({ request: noise }));
     assert.equal(probe.method, '');
-    assert.equal(probe.path, noise.slice(0, MAX));
+    assert.equal(probe.path, noise.slice(0, MAX >> 1) + noise.slice(noise.length - (MAX - (MAX >> 1))));
+  });
+
+  it('keeps what a probe padded in front is: the end of the path, an injection after a padded query', () => {
+    const parser = createParser('combined');
+    const hidden = parsed(parser, clf({ request: `GET /${'A'.repeat(4100)}/../.env HTTP/1.1` }));
+    assert.ok(hidden.path.endsWith('/../.env'), hidden.path.slice(-20));
+    const injected = parsed(
+      parser,
+      clf({ request: `GET /item?pad=${'A'.repeat(4100)}&id=1%27%20UNION%20SELECT%20password HTTP/1.1` }),
+    );
+    assert.ok(injected.query?.endsWith('&id=1%27%20UNION%20SELECT%20password'), injected.query?.slice(-40));
+    // A method is a word: a padded one is cut, and the request still has room for its path.
+    const method = parsed(parser, clf({ request: `${'M'.repeat(5000)} /x HTTP/1.1` }));
+    assert.ok(method.method.length <= MAX >> 4, `${method.method.length}`);
+    assert.equal(method.path, '/x');
   });
 
   it('keeps the rightmost X-Forwarded-For hops: the client behind trusted proxies resolves as from the whole header', () => {

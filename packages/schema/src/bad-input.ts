@@ -45,10 +45,29 @@ export class RejectCounter {
     private readonly maxReasons = 64,
   ) {}
 
+  /** `reason` as counted: itself, or `other` once maxReasons reasons are counted. */
+  private counted(reason: string): string {
+    return !this.counts.has(reason) && this.counts.size >= this.maxReasons ? 'other' : reason;
+  }
+
+  /**
+   * Whether a record of `reason` would keep no sample (its samples are full): a caller may then
+   * count it with countOnly and skip building the BadInput (an Error, with its stack).
+   */
+  samplesFull(reason: string): boolean {
+    return (this.samples.get(this.counted(reason))?.length ?? 0) >= this.samplesPerReason;
+  }
+
+  /** Counts one rejection of `reason` without a sample. */
+  countOnly(reason: string): void {
+    const key = this.counted(reason);
+    this.total++;
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+  }
+
   /** Counts one rejection; `location` (e.g. `file:line`) overrides the error's own, for samples only. */
   record(bad: BadInput, input: string, location?: string): void {
-    let reason = bad.reason;
-    if (!this.counts.has(reason) && this.counts.size >= this.maxReasons) reason = 'other';
+    const reason = this.counted(bad.reason);
     this.total++;
     this.counts.set(reason, (this.counts.get(reason) ?? 0) + 1);
     let list = this.samples.get(reason);

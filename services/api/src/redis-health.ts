@@ -29,14 +29,19 @@ export class RedisHealth {
     /** How Redis is named in messages, e.g. `Redis at 127.0.0.1:6379 (REDIS_URL)`. */
     private readonly what: string,
     private readonly logger: Logger,
-    /** Set to 1 while Redis answers, 0 while it counts as unavailable (`edgeguard_api_redis_available`). */
+    /**
+     * `edgeguard_api_redis_available`: 0 until a PING is answered (a Redis down at startup is not
+     * reported as up), 1 while Redis answers, 0 while it counts as unavailable.
+     */
     private readonly available?: Gauge<string>,
     private readonly intervalMs = 1_000,
   ) {
-    available?.set(1);
+    available?.set(0);
   }
 
+  /** Probes at once, then every intervalMs. */
   start(): void {
+    void this.probe();
     this.timer = setInterval(() => void this.probe(), this.intervalMs);
     this.timer.unref();
   }

@@ -19,6 +19,8 @@ describe('RedisHealth', () => {
   it('answers a timed-out command 503 redis-unavailable, and refuses later requests until a PING answers', async () => {
     const metrics = new Metrics('api');
     const h = health(metrics.gauge('edgeguard_api_redis_available', 'Redis answers'));
+    assert.equal(await availability(metrics), 0, 'not reported up before a PING answered');
+    await h.probe();
     assert.equal(await availability(metrics), 1);
     h.check();
     const refused = h.unavailable(new Error('Command timed out'));

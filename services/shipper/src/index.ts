@@ -195,6 +195,8 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
     const bad = damageRejection(input, lines, damage);
     rejects.record(bad, damage.brokenLine);
     rejectedCounter.inc({ reason: bad.reason });
+    // The line the cut broke off is a line read and rejected, as replay counts it.
+    lines++;
     return bad;
   };
   // One shipment, one source: its lines come in the order one server's clock wrote them (a
