@@ -57,20 +57,50 @@ export function keepRightmostHops(forwardedFor: string, max: number): string | n
  * Cuts a request read from a field longer than `max` so that `METHOD target PROTOCOL` fits in `max`
  * characters: the path first (its middle dropped when it alone does not fit, and the query dropped),
  * then the query gets what is left (its middle dropped, null when nothing is). Protocol and host stay
- * as read, the method (a word) to a sixteenth of `max`, so the record is still a request; the ends of
- * path and query stay (cutMiddle), so a probe padded in front (`/AAAA…/../.env`) is still one.
+ * as read, the method (a word) to a sixteenth of `max`, so the record is still a request; path and
+ * query lose the middles of their longest parts (cutLongestParts), so a probe padded in front
+ * (`/AAAA…/../.env`) or between padded parameters is still one.
  */
 export function cutRequestTarget(record: AccessLog, max: number): void {
   record.method = cutText(record.method, max >> 4);
   const protocol = record.protocol === null ? 0 : record.protocol.length + 1;
   const room = Math.max(1, max - protocol - (record.method === '' ? 0 : record.method.length + 1));
   if (record.path.length >= room) {
-    record.path = cutMiddle(record.path, room);
+    record.path = cutLongestParts(record.path, '/', room);
     record.query = null;
   } else if (record.query !== null && record.path.length + 1 + record.query.length > room) {
     const left = room - record.path.length - 1;
-    record.query = left > 0 ? cutMiddle(record.query, left) : null;
+    record.query = left > 0 ? cutLongestParts(record.query, '&', left) : null;
   }
+}
+
+/** A part cutLongestParts does not cut below (then it cuts the whole text's middle instead). */
+const PART_FLOOR = 32;
+/** Texts of more parts than this are cut in the middle (bounds the work on a line of `&&&&…`). */
+const MAX_PARTS = 64;
+
+/**
+ * `text` (path segments or query parameters, split at `separator`) cut to at most `max` characters
+ * by cutting the middle of its longest parts, so that the short ones stay whole: padding is what
+ * makes a request long, and a probe or an injection written between two padded parameters
+ * (`?a=AAAA…&id=1' UNION SELECT…&b=BBBB…`) would be lost to a cut of the whole text's middle.
+ * Falls back to cutMiddle of the whole text when the parts are many or all short.
+ */
+export function cutLongestParts(text: string, separator: string, max: number): string {
+  if (text.length <= max) return text;
+  const parts = text.split(separator);
+  if (parts.length > MAX_PARTS) return cutMiddle(text, max);
+  let over = text.length - max;
+  while (over > 0) {
+    let longest = 0;
+    for (let i = 1; i < parts.length; i++) if (parts[i]!.length > parts[longest]!.length) longest = i;
+    const part = parts[longest]!;
+    if (part.length <= PART_FLOOR) return cutMiddle(parts.join(separator), max);
+    const cut = cutMiddle(part, Math.max(PART_FLOOR, part.length - over));
+    over -= part.length - cut.length;
+    parts[longest] = cut;
+  }
+  return parts.join(separator);
 }
 
 /**

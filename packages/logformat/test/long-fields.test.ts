@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CidrSet } from '@edgeguard/netaddr';
 import { type AccessLog, isBadInput } from '@edgeguard/schema';
+import { cutLongestParts, cutMiddle } from '../src/field-cut.js';
 import {
   createParser,
   FieldCutCounter,
@@ -113,6 +114,15 @@ describe('fields longer than maxFieldLength', () => {
       clf({ request: `GET /item?pad=${'A'.repeat(4100)}&id=1%27%20UNION%20SELECT%20password HTTP/1.1` }),
     );
     assert.ok(injected.query?.endsWith('&id=1%27%20UNION%20SELECT%20password'), injected.query?.slice(-40));
+    // Padding on both sides of an injection: the padded parameters are cut, the injection stays.
+    const between = parsed(
+      parser,
+      clf({
+        request: `GET /item?a=${'A'.repeat(2500)}&id=1%27%20UNION%20SELECT%20password&b=${'B'.repeat(2500)} HTTP/1.1`,
+      }),
+    );
+    assert.ok(between.query?.includes('&id=1%27%20UNION%20SELECT%20password&'), between.query?.slice(0, 40));
+    assert.ok(4 + between.path.length + 1 + between.query!.length + 9 <= MAX);
     // A method is a word: a padded one is cut, and the request still has room for its path.
     const method = parsed(parser, clf({ request: `${'M'.repeat(5000)} /x HTTP/1.1` }));
     assert.ok(method.method.length <= MAX >> 4, `${method.method.length}`);
@@ -258,6 +268,21 @@ describe('fields longer than maxFieldLength', () => {
       assert.equal(record.userAgent?.length, i % 7 === 3 ? MAX : UA.length);
     }
     assert.equal(parser.format, 'nginx-main');
+  });
+
+  it('cuts the longest parts of a path or query first, and the whole middle when the parts are many or short', () => {
+    assert.equal(
+      cutLongestParts(`/${'a'.repeat(100)}/x/${'b'.repeat(50)}`, '/', 80),
+      // The longest part down to 32 characters, then the next longest for what is still over.
+      `/${'a'.repeat(32)}/x/${'b'.repeat(44)}`,
+    );
+    const many = Array.from({ length: 100 }, (_, i) => `p${i}=${'v'.repeat(20)}`).join('&');
+    assert.equal(cutLongestParts(many, '&', 200), cutMiddle(many, 200));
+    const short = Array.from({ length: 20 }, (_, i) => `p${i}=${'v'.repeat(20)}`).join('&');
+    assert.equal(cutLongestParts(short, '&', 100), cutMiddle(short, 100));
+    for (const text of [many, short, `/${'a'.repeat(100)}/x/${'b'.repeat(50)}`])
+      for (const max of [40, 80, 200])
+        assert.ok(cutLongestParts(text, text.startsWith('/') ? '/' : '&', max).length <= max);
   });
 
   it('counts cuts by field with samples, bounded like rejections', () => {
