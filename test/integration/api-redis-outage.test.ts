@@ -133,6 +133,10 @@ describe('the API with Redis not answering', { timeout: 180_000 }, () => {
     const ready = await timed('/readyz', null);
     assert.equal(ready.status, 503);
     assert.match(ready.text, /redis/i);
+    // What an operator alerts on: /metrics answers without Redis and says it is not available.
+    const metrics = await timed('/metrics', admin);
+    assert.equal(metrics.status, 200, metrics.text);
+    assert.match(metrics.text, /^edgeguard_api_redis_available\{service="api"\} 0$/m);
     assert.ok(Date.now() - paused < 12_000, 'all measured while Redis was paused');
 
     // Redis answers again: everything recovers, without restarting the API.
@@ -149,6 +153,10 @@ describe('the API with Redis not answering', { timeout: 180_000 }, () => {
       'ready again',
       async () => ((await timed('/readyz', null)).status === 200 ? true : undefined),
       15_000,
+    );
+    assert.match(
+      (await timed('/metrics', admin)).text,
+      /^edgeguard_api_redis_available\{service="api"\} 1$/m,
     );
   });
 
