@@ -506,21 +506,15 @@ export interface DeciderStats {
   prefixes: number;
 }
 
-/**
- * The decider core: merges client signals, fingerprint and prefix partials and traffic ticks (one
- * ordered input) into decisions. Applies allowlists, escalation, range aggregation, fingerprint
- * rules, expiry (tombstones in event time) and the blast-radius guard. Event time only: its clock
- * is the newest input time.
- */
 /** Automatic versions per millisecond of event time: see autoVersion. */
 const AUTO_VERSIONS_PER_MS = 100;
 
 /**
  * The version of an automatic decision: its event time in milliseconds × 100, or one above the
  * key's active decision when that is higher (two decisions of a key in one millisecond, or
- * out-of-order input). The store, the API and the edge keep
- * the highest version per key, so versions must not go back when a decider restarts: numbered
- * 1, 2, 3… per process (as until 2026-11-29), a decider that replayed less input after a restart
+ * out-of-order input). The store, the API and the edge keep the highest version per key, so
+ * versions must not go back when a decider restarts: numbered 1, 2, 3… per process (as until
+ * 2026-11-29), a decider that replayed less input after a restart
  * (retention had dropped the oldest) numbered below what the store held, and its escalations of
  * those keys were ignored until the old decisions expired. Event time only moves on. Manual
  * decisions (packages/kafka nextManualVersion: wall-clock milliseconds × 1000) stay ten times
@@ -532,6 +526,12 @@ export function autoVersion(previous: number | undefined, decidedAt: number): nu
   return Math.max((previous ?? 0) + 1, floor);
 }
 
+/**
+ * The decider core: merges client signals, fingerprint and prefix partials and traffic ticks (one
+ * ordered input) into decisions. Applies allowlists, escalation, range aggregation, fingerprint
+ * rules, expiry (tombstones in event time) and the blast-radius guard. Event time only: its clock
+ * is the newest input time.
+ */
 export class Decider {
   private now = Number.NEGATIVE_INFINITY;
   /**
@@ -1288,6 +1288,7 @@ export class Decider {
 
     if (isNew && !this.guardAllows(coveredEstablished, key, sink)) return false;
 
+    const decidedAt = Math.min(this.inputTime, now);
     const decision: Decision = {
       key,
       scope,
@@ -1296,10 +1297,10 @@ export class Decider {
       reason,
       signals,
       score,
-      decidedAt: Math.min(this.inputTime, now),
+      decidedAt,
       expiresAt,
       origin: 'auto',
-      version: autoVersion(current?.version, Math.min(this.inputTime, now)),
+      version: autoVersion(current?.version, decidedAt),
     };
     const covering = current !== undefined ? current.coveredEstablished : coveredEstablished;
     const active = new ActiveDecision(

@@ -1282,10 +1282,7 @@ export class Profiler implements SlotAttachments {
       // decodes and merges a variant before it finds the file: `/%2eenv` is `/.env`,
       // `//phpmyadmin/` is `/phpmyadmin/`); the client's cache of its last path's facts is left
       // to its plain paths.
-      pathEntry =
-        contentKeyLength(log.host, keyPath) <= this.maxContentKeyLength
-          ? this.pathEntry(hash, log.host, keyPath)
-          : null;
+      pathEntry = this.trackedPathEntry(hash, log.host, keyPath);
       const facts = variantFacts(
         this.pathFacts(log.path),
         pathEntry !== null ? pathEntry.facts : this.pathFacts(keyPath),
@@ -1299,14 +1296,8 @@ export class Profiler implements SlotAttachments {
       pathEntry = client.pathEntry;
       if (hash !== client.pathHash) {
         client.pathHash = hash;
-        let facts: number;
-        if (contentKeyLength(log.host, log.path) <= this.maxContentKeyLength) {
-          pathEntry = this.pathEntry(hash, log.host, log.path);
-          facts = pathEntry.facts;
-        } else {
-          pathEntry = null;
-          facts = this.pathFacts(log.path);
-        }
+        pathEntry = this.trackedPathEntry(hash, log.host, log.path);
+        const facts = pathEntry !== null ? pathEntry.facts : this.pathFacts(log.path);
         client.pathEntry = pathEntry;
         client.pathIsAsset = (facts & 1) !== 0;
         client.pathProbe = facts & (PROBE_ALWAYS | PROBE_IF_REFUSED);
@@ -1615,6 +1606,11 @@ export class Profiler implements SlotAttachments {
   /** A path's facts: 1 asset; PROBE_ALWAYS (2) or PROBE_IF_REFUSED (4) a probe (see pathProbe). */
   private pathFacts(path: string): number {
     return this.classifier.isAsset(path) ? 1 : this.classifier.pathProbe(path);
+  }
+
+  /** pathEntry, or null for a content key longer than maxContentKeyLength (not tracked as content). */
+  private trackedPathEntry(hash: number, host: string | null, path: string): PathEntry | null {
+    return contentKeyLength(host, path) <= this.maxContentKeyLength ? this.pathEntry(hash, host, path) : null;
   }
 
   /** The current entry of a content hash (classified on first sight in the epoch). */

@@ -25,13 +25,11 @@ export function cutText(text: string, max: number): string {
  */
 export function cutMiddle(text: string, max: number): string {
   if (text.length <= max) return text;
-  let head = max >> 1;
+  const head = max >> 1;
   let tail = text.length - (max - head);
-  const last = text.charCodeAt(head - 1);
-  if (last >= 0xd800 && last <= 0xdbff) head--;
   const first = text.charCodeAt(tail);
   if (first >= 0xdc00 && first <= 0xdfff) tail++;
-  return text.slice(0, head) + text.slice(tail);
+  return cutText(text, head) + text.slice(tail);
 }
 
 /**
