@@ -82,7 +82,7 @@ describe('the decision store fed through Kafka', { timeout: 240_000 }, () => {
   let decider: RunningService;
 
   /** Produces as the decider's stage does (its source header), so the writer treats it as automatic. */
-  async function produceAuto(key: string, decision: Decision | null): Promise<void> {
+  async function produceAuto(key: string, decision: Decision | null, eventTime = Date.now()): Promise<void> {
     await producer.send({
       topic: `${prefix}decisions`,
       acks: -1,
@@ -90,7 +90,7 @@ describe('the decision store fed through Kafka', { timeout: 240_000 }, () => {
         {
           key,
           value: decision === null ? null : JSON.stringify(decision),
-          headers: { [HEADERS.source]: 'decider/0', [HEADERS.eventTime]: String(Date.now()) },
+          headers: { [HEADERS.source]: 'decider/0', [HEADERS.eventTime]: String(eventTime) },
         },
       ],
     });
@@ -236,6 +236,38 @@ describe('the decision store fed through Kafka', { timeout: 240_000 }, () => {
     await eventually(
       'the operator’s delete applied',
       async () => ((await redis.hexists(store.keys.data, 'ip:192.0.2.20')) === 0 ? true : undefined),
+      30_000,
+    );
+  });
+
+  it('keeps a decision through a tombstone the decider made before deciding it, and keeps it the latest on the topic', async () => {
+    const decidedAt = Date.now();
+    const escalated = autoDecision('192.0.2.30', { version: decidedAt * 100, decidedAt });
+    await produceAuto(escalated.key, escalated, decidedAt);
+    await eventually(
+      'the decision stored',
+      async () => ((await store.get(escalated.key))?.version === escalated.version ? true : undefined),
+      30_000,
+    );
+    // A partition rewound to its checkpoint produces the previous decision's expiry again, after
+    // the escalation: made a minute before it, it must not delete it.
+    await produceAuto(escalated.key, null, decidedAt - 60_000);
+    await eventually(
+      'the decision produced again after the old tombstone',
+      () => {
+        const records = tail('decisions', env, 2).filter((r) => r.key === escalated.key);
+        return (records.at(-1)?.value as Decision | null | undefined)?.version === escalated.version
+          ? true
+          : undefined;
+      },
+      60_000,
+    );
+    assert.equal((await store.get(escalated.key))?.version, escalated.version, 'still stored');
+    // Its own expiry (made at or after it) deletes it.
+    await produceAuto(escalated.key, null, decidedAt + 1000);
+    await eventually(
+      'the current tombstone applied',
+      async () => ((await redis.hexists(store.keys.data, escalated.key)) === 0 ? true : undefined),
       30_000,
     );
   });

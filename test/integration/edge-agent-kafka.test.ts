@@ -142,6 +142,24 @@ describe('the edge agent following the compacted topics', { timeout: 120_000 }, 
     await until("the operator's removal", () => agent.check({ ip: '192.0.2.150' }).verdict === 'allow');
   });
 
+  it("keeps a decision through an older tombstone of the decider's (a rewound partition's past), and drops it on a current one", async () => {
+    const decidedAt = Date.now();
+    const escalated = decision('ip', '192.0.2.160', { action: 'block', decidedAt });
+    await send('decisions', [{ key: escalated.key, value: JSON.stringify(escalated) }]);
+    await until('the decision', () => agent.check({ ip: '192.0.2.160' }).verdict === 'block');
+    // The decider re-processing input from before it decided: the tombstone of the previous
+    // decision for the key, made (event time) a minute earlier, arrives after the newer one.
+    const past = { 'eg-src': 'decider/0', 'eg-time': String(decidedAt - 60_000) };
+    await send('decisions', [{ key: escalated.key, value: null, headers: past }]);
+    await until('the old tombstone to be read', () => agent.stats().counters.newerKept === 1);
+    assert.equal(agent.check({ ip: '192.0.2.160' }).verdict, 'block', 'the newer decision stays');
+    // Its own expiry or lift: made at or after the decision.
+    const current = { 'eg-src': 'decider/0', 'eg-time': String(decidedAt + 1000) };
+    await send('decisions', [{ key: escalated.key, value: null, headers: current }]);
+    await until('the current tombstone', () => agent.check({ ip: '192.0.2.160' }).verdict === 'allow');
+    assert.equal(agent.stats().counters.newerKept, 1);
+  });
+
   it('starts while the broker is unreachable: cold-start policy applies, nothing throws, stop() returns', async () => {
     const warnings: string[] = [];
     const logger = {

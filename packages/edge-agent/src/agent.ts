@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { BadInput, type CachePolicy } from '@edgeguard/schema';
+import { BadInput, type CachePolicy, survivesTombstone } from '@edgeguard/schema';
 import { AllowIndex, parseAllowEntry } from './allowlist.js';
 import {
   ALLOW,
@@ -31,11 +31,13 @@ export interface FeedSink {
   /** A decision or policy as received (untrusted); parsed here, rejected and counted when bad. */
   putDecision(value: unknown, key?: string): void;
   /**
-   * A deletion. `automatic`: from the decider (a Kafka tombstone without the operator's
-   * `eg-src: manual` header), which never removes an operator's active manual decision — the
-   * decision store's rule (packages/kafka store-writer); the API applies it before the agent sees changes.
+   * A deletion. `tombstoneTime` (event time, epoch ms) when it is the decider's (a Kafka tombstone
+   * without the operator's `eg-src: manual` header): it never removes an operator's active manual
+   * decision, nor a decision decided after it was made (a rewound decider's past) — the decision
+   * store's rule (`survivesTombstone`, packages/schema); the API applies it before the agent sees
+   * changes. Without it (the operator's, the API's changes) the key is removed.
    */
-  deleteDecision(key: string, automatic?: boolean): void;
+  deleteDecision(key: string, tombstoneTime?: number): void;
   putPolicy(value: unknown, key?: string): void;
   deletePolicy(key: string): void;
   putAllow(value: unknown, key?: string): void;
@@ -70,6 +72,7 @@ export type CounterName =
   | 'checks'
   | 'allowlisted'
   | 'manualKept'
+  | 'newerKept'
   | 'changesApplied'
   | 'rejected'
   | 'snapshots'
@@ -143,6 +146,7 @@ export class EdgeAgent extends EventEmitter {
     checks: 0,
     allowlisted: 0,
     manualKept: 0,
+    newerKept: 0,
     changesApplied: 0,
     rejected: 0,
     snapshots: 0,
@@ -283,11 +287,11 @@ export class EdgeAgent extends EventEmitter {
           agent.reject(error, 'decision');
         }
       },
-      deleteDecision(key, automatic = false) {
-        if (automatic) {
-          const current = agent.decisions.get(key);
-          if (current?.origin === 'manual' && current.expiresAt > Date.now()) {
-            agent.counters.manualKept++;
+      deleteDecision(key, tombstoneTime) {
+        if (tombstoneTime !== undefined) {
+          const kept = survivesTombstone(agent.decisions.get(key), tombstoneTime, Date.now());
+          if (kept !== null) {
+            agent.counters[kept === 'manual' ? 'manualKept' : 'newerKept']++;
             return;
           }
         }

@@ -28,6 +28,8 @@ const CONTROL_HEADER = 'eg-control';
 /** Operator writes (packages/kafka control.ts) carry `eg-src: manual`; the decider's carry its stage. */
 const SOURCE_HEADER = 'eg-src';
 const MANUAL_SOURCE = 'manual';
+/** Event time (epoch ms) of an edgeguard record; the record timestamp is the producer's wall clock. */
+const EVENT_TIME_HEADER = 'eg-time';
 
 /**
  * Follows the compacted `decisions`, `cache-policies` and `allowlist` topics directly, for edges with Kafka
@@ -198,7 +200,12 @@ function apply(sink: FeedSink, feed: Feed, message: KafkaMessage): void {
   }
   if (message.value === null) {
     if (feed === 'decisions')
-      sink.deleteDecision(key, headerText(message.headers, SOURCE_HEADER) !== MANUAL_SOURCE);
+      sink.deleteDecision(
+        key,
+        headerText(message.headers, SOURCE_HEADER) === MANUAL_SOURCE
+          ? undefined
+          : Number(headerText(message.headers, EVENT_TIME_HEADER) ?? message.timestamp),
+      );
     else if (feed === 'policies') sink.deletePolicy(key);
     else sink.deleteAllow(key);
     return;

@@ -1,12 +1,12 @@
 import { canonicalDecisionKey, DecisionStore, parseDecisionKey } from '@edgeguard/decisions';
 import { TOPICS } from '@edgeguard/pipeline';
-import { ACTIONS, type Action, BadInput, type Decision } from '@edgeguard/schema';
+import { ACTIONS, type Action, BadInput, type Decision, survivesTombstone } from '@edgeguard/schema';
 import type { Logger, Metrics } from '@edgeguard/telemetry';
 import type { Redis } from 'ioredis';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { parseAllowRecord } from './allowlist-follower.js';
 import { createProducer } from './client.js';
-import { decodeTopicValue, HEADERS, headerText } from './codec.js';
+import { decodeTopicValue, eventTimeOf, HEADERS, headerText } from './codec.js';
 import { MANUAL_SOURCE, publishDecisions } from './control.js';
 import { topicPartitions } from './topics.js';
 
@@ -61,7 +61,8 @@ export interface StoreWriterOptions {
 
 type Op =
   | { kind: 'put'; decision: Decision; manual: boolean }
-  | { kind: 'delete'; key: string; manual: boolean }
+  /** `time`: the tombstone's event time (when the decider removed the decision). */
+  | { kind: 'delete'; key: string; manual: boolean; time: number }
   | { kind: 'allow'; entry: ReturnType<typeof parseAllowRecord> }
   | { kind: 'disallow'; cidr: string };
 
@@ -75,8 +76,10 @@ type Op =
  *
  * Manual decisions win over the decider's: an automatic decision never replaces one (versions,
  * see control.ts), and an automatic tombstone (the decider's own expiry or lift) does not delete
- * one. Then the manual decision is produced again, so it stays the latest value of its key on
- * the compacted topic and a rebuild restores it.
+ * one. Nor does an automatic tombstone made (event time) before the stored decision was decided:
+ * it is a rewound or lost decider instance's past (`survivesTombstone` in packages/schema). Then
+ * the stored decision is produced again, so it stays the latest value of its key on the
+ * compacted topic and a rebuild restores it.
  *
  * The store's clock is the wall clock: decisions' `expiresAt` is event time, which live is wall
  * time (a replayed old log's decisions are expired on arrival and not stored).
@@ -130,8 +133,9 @@ export class StoreWriter {
       swept: m.counter('edgeguard_store_swept_total', 'expired entries deleted by the sweeper', ['kind']),
       version: m.gauge('edgeguard_store_version', 'latest change-log version of the decision store'),
       republished: m.counter(
-        'edgeguard_store_manual_republished_total',
-        'manual decisions produced again after an automatic record for their key',
+        'edgeguard_store_republished_total',
+        'stored decisions produced again after an automatic record for their key that did not replace them (kept: manual | newer)',
+        ['kept'],
       ),
     };
   }
@@ -322,7 +326,12 @@ export class StoreWriter {
       }
       if (value === null) {
         if (key === null) throw new BadInput('bad-decision', 'tombstone without a key');
-        return { kind: 'delete', key: parseDecisionKey(key).key, manual };
+        return {
+          kind: 'delete',
+          key: parseDecisionKey(key).key,
+          manual,
+          time: eventTimeOf(message.headers, message.timestamp),
+        };
       }
       return { kind: 'put', decision: parseDecisionRecord(key, value), manual };
     } catch (error) {
@@ -359,7 +368,8 @@ export class StoreWriter {
           } else {
             ignored++;
             // An automatic decision met a newer manual one: produce the manual one again (live only).
-            if (!put.manual && !replaying) await this.keepManual(put.decision.key, replaying);
+            if (!put.manual && !replaying)
+              await this.keepStored(put.decision.key, Number.POSITIVE_INFINITY, replaying);
           }
         }
       }
@@ -374,7 +384,7 @@ export class StoreWriter {
           break;
         case 'delete':
           await flush();
-          if (!op.manual && (await this.keepManual(op.key, replaying))) break;
+          if (!op.manual && (await this.keepStored(op.key, op.time, replaying))) break;
           this.metrics.writes.inc({
             topic,
             result:
@@ -399,19 +409,24 @@ export class StoreWriter {
   }
 
   /**
-   * An automatic record met a manual decision on its key: the manual one stays, and is produced
-   * again (same version, so applying it again changes nothing) to stay the key's latest value on
-   * the compacted topic. Returns whether a manual decision holds the key.
+   * An automatic record met a stored decision it must not replace: an operator's manual decision,
+   * or (a tombstone made at event time `tombstoneTime`; +∞ for a put the store's versions refused,
+   * so that only a manual decision counts) one decided after the tombstone was made
+   * (`survivesTombstone`). The stored one stays and, live, is produced again (same version, so
+   * applying it again changes nothing) to stay the key's latest value on the compacted topic:
+   * compaction would otherwise keep the tombstone and a rebuild would lose it. Returns whether the
+   * stored decision stays.
    */
-  private async keepManual(key: string, replaying: boolean): Promise<boolean> {
+  private async keepStored(key: string, tombstoneTime: number, replaying: boolean): Promise<boolean> {
     const stored = await this.store.get(key);
-    if (stored === null || stored.origin !== 'manual') return false;
-    this.metrics.writes.inc({ topic: TOPICS.decisions, result: 'kept-manual' });
+    const kept = survivesTombstone(stored, tombstoneTime, Date.now());
+    if (kept === null || stored === null) return false;
+    this.metrics.writes.inc({ topic: TOPICS.decisions, result: `kept-${kept}` });
     if (!replaying) {
       await publishDecisions(this.producer, this.options.prefix, [stored], {
         partitions: this.decisionPartitions,
       });
-      this.metrics.republished.inc();
+      this.metrics.republished.inc({ kept });
     }
     return true;
   }

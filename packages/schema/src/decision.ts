@@ -81,6 +81,29 @@ export interface Decision {
   version: number;
 }
 
+/**
+ * Why the decision held for a key outlives a decider's tombstone (an automatic deletion made at
+ * event time `tombstoneTime`), or null when the tombstone removes it:
+ * - `manual`: an operator's unexpired decision holds the key (manual beats automatic);
+ * - `newer`: the held decision was decided after the tombstone was made, so the tombstone is not
+ *   about it. The decider only removes a decision at or after the time it made it (expiry, a lift,
+ *   the blast-radius guard), so such a tombstone comes from the decider's past: a partition
+ *   rewound to its checkpoint (a failed batch, a crash, a rebalance) produces its old records
+ *   again after the newer ones were applied, and an instance that lost its partition may still be
+ *   producing for a moment. Applied, it would drop a live block until the decision came again.
+ * Equal times delete: the decider never makes and removes one key's decision at the same moment
+ * out of order.
+ */
+export function survivesTombstone(
+  held: Pick<Decision, 'origin' | 'decidedAt' | 'expiresAt'> | null | undefined,
+  tombstoneTime: number,
+  now: number,
+): 'manual' | 'newer' | null {
+  if (held === null || held === undefined || held.expiresAt <= now) return null;
+  if (held.origin === 'manual') return 'manual';
+  return held.decidedAt > tombstoneTime ? 'newer' : null;
+}
+
 /** How a cache builds its key for a matched path's query string. */
 export type CacheKeyRule =
   | { kind: 'keep' }
