@@ -75,6 +75,18 @@ describe('the error contract', { timeout: 30_000 }, () => {
     }
   });
 
+  it('refuses a decisions cursor Redis cannot take with 400, not 500', async () => {
+    for (const cursor of ['18446744073709551616', '99999999999999999999']) {
+      const { status, body } = await send(`/api/decisions?cursor=${cursor}`);
+      assert.equal(status, 400, cursor);
+      assert.deepEqual(Object.keys(body), ['error', 'message']);
+      assert.equal(body.error, 'bad-request');
+      assert.match(body.message, /cursor/, body.message);
+    }
+    const last = await send('/api/decisions?cursor=18446744073709551615');
+    assert.equal(last.status, 200, JSON.stringify(last.body));
+  });
+
   it('answers headers too large with 431 in the same JSON shape', async () => {
     const port = Number(new URL(server.url).port);
     const response = await raw(
