@@ -119,7 +119,11 @@ export function decisionTarget(input: { ip?: string; range?: string; fingerprint
   if (scope === 'fingerprint' && /\s/.test(raw)) throw bad(field, 'fingerprint: must not contain spaces');
   // A key copied from `decisions list` (fp:h1:…) names the fingerprint h1:…; kept, it would name
   // fp:fp:h1:…, which no request ever matches (an add that never blocks, a delete that deletes nothing).
-  if (scope === 'fingerprint' && raw.startsWith('fp:')) raw = raw.slice(3);
+  if (scope === 'fingerprint' && raw.startsWith('fp:')) {
+    raw = raw.slice(3);
+    if (raw.length === 0)
+      throw bad(field, 'fingerprint: "fp:" names no fingerprint (expected fp:<fingerprint>)');
+  }
   if (scope === 'ip' && raw.includes('/')) {
     throw bad(field, `ip: expected one address, got the range ${JSON.stringify(raw)} (use range)`);
   }
