@@ -167,6 +167,15 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
         );
       socket.destroy(error);
     },
+    // A URL fastify's router cannot decode (`/api/%ZZ`): its default answer is fastify's own shape.
+    frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      const body = { error: errorCode(error), message: error.message };
+      rejected?.inc({ reason: body.error });
+      reply
+        .code(error.statusCode ?? 400)
+        .type('application/json')
+        .send(body);
+    },
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
     },

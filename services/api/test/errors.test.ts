@@ -87,7 +87,7 @@ describe('the error contract', { timeout: 30_000 }, () => {
     assert.equal(last.status, 200, JSON.stringify(last.body));
   });
 
-  it('answers headers too large with 431 in the same JSON shape', async () => {
+  it('answers headers too large (431), a URL that does not decode and garbage (400) in the same JSON shape', async () => {
     const port = Number(new URL(server.url).port);
     const response = await raw(
       port,
@@ -99,6 +99,12 @@ describe('the error contract', { timeout: 30_000 }, () => {
     assert.deepEqual(Object.keys(body), ['error', 'message']);
     assert.equal(body.error, 'headers-too-large');
     assert.match(body.message, /16 KiB|16384/);
+    const badUrl = await raw(port, 'GET /api/%ZZ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.equal(badUrl.status, 400);
+    assert.deepEqual(JSON.parse(badUrl.body), {
+      error: 'bad-request',
+      message: "'/api/%ZZ' is not a valid url component",
+    });
     const garbage = await raw(port, 'NOT HTTP\r\n\r\n');
     assert.equal(garbage.status, 400);
     assert.deepEqual(Object.keys(JSON.parse(garbage.body)), ['error', 'message']);
