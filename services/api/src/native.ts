@@ -54,11 +54,15 @@ class StreamFollower<C extends { version: number }> extends Follower<C> {
 
 const sinceSchema = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
 
-/** `since` from the query, else `Last-Event-ID`; 400 on a malformed header. */
+/**
+ * The later of `since` and `Last-Event-ID`; 400 on a malformed header. An EventSource reconnecting
+ * keeps its URL's `since` and sends the id of the last event it got: that one must win, or every
+ * reconnect replays from where the stream first began.
+ */
 function sinceOf(request: FastifyRequest<{ Querystring: { since?: number } }>): number | undefined {
-  if (request.query.since !== undefined) return request.query.since;
+  const since = request.query.since;
   const header = request.headers['last-event-id'];
-  if (header === undefined || header === '') return undefined;
+  if (header === undefined || header === '') return since;
   if (typeof header !== 'string' || !/^\d{1,16}$/.test(header)) {
     throw new ApiError(
       400,
@@ -66,7 +70,7 @@ function sinceOf(request: FastifyRequest<{ Querystring: { since?: number } }>): 
       `Last-Event-ID: expected a version (a whole number), got ${JSON.stringify(header)}`,
     );
   }
-  return Number(header);
+  return Math.max(since ?? 0, Number(header));
 }
 
 export function registerNativeRoutes(
