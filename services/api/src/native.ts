@@ -73,6 +73,18 @@ function sinceOf(request: FastifyRequest<{ Querystring: { since?: number } }>): 
   return Math.max(since ?? 0, Number(header));
 }
 
+/**
+ * If-None-Match as RFC 9110 compares it: a list of tags, weakly (a proxy that compresses the body
+ * sends `W/"E-V"` on), or `*`.
+ */
+function etagMatches(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((tag) => {
+    const trimmed = tag.trim();
+    return trimmed === '*' || (trimmed.startsWith('W/') ? trimmed.slice(2) : trimmed) === etag;
+  });
+}
+
 export function registerNativeRoutes(
   app: FastifyInstance,
   deps: { blocklist: Blocklist; feed: ChangeFeed; hub: SseHub; policies: CachePolicyState },
@@ -120,7 +132,7 @@ export function registerNativeRoutes(
       const state = await blocklist.state();
       const etag = `"${state.epoch}-${state.version}"`;
       reply.header('etag', etag).header('cache-control', 'no-cache');
-      if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+      if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send();
       // `count` is the active decisions when the snapshot starts: decisions added, removed or
       // expiring while the pages are scanned make the lines sent differ from it. A client that
       // asks for it (SNAPSHOT_TRAILER_HEADER) gets a last line with the exact number of decision
