@@ -272,8 +272,13 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       body = { error: error.reason, message: error.message };
     } else if ((error as FastifyError).validation) {
       status = 400;
-      // fastify's message already names the part and field (`querystring/since must be integer`).
-      body = { error: 'bad-request', message: error.message };
+      // fastify's message already names the part and field (`querystring/since must be integer`),
+      // but not an unknown one.
+      const unknown = (error as FastifyError).validation?.[0]?.params?.additionalProperty;
+      body = {
+        error: 'bad-request',
+        message: typeof unknown === 'string' ? `${error.message}: ${JSON.stringify(unknown)}` : error.message,
+      };
     } else if ((error as FastifyError).statusCode && (error as FastifyError).statusCode! < 500) {
       status = (error as FastifyError).statusCode!;
       body = {
