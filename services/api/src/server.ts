@@ -121,6 +121,22 @@ function clientErrorBody(error: NodeJS.ErrnoException): { status: number; body: 
   return { status: 400, body: { error: 'bad-request', message: 'the request is not valid HTTP/1.1' } };
 }
 
+/**
+ * fastify's message names the part and field (`querystring/since must be integer`); added: the
+ * name of an unknown field, and a query parameter given more than once (else "must be integer").
+ */
+function validationMessage(error: FastifyError, query: unknown): string {
+  const first = error.validation?.[0];
+  const unknown = first?.params?.additionalProperty;
+  if (typeof unknown === 'string') return `${error.message}: ${JSON.stringify(unknown)}`;
+  if (error.validationContext === 'querystring' && first?.instancePath) {
+    const name = first.instancePath.split('/')[1] ?? '';
+    const value = (query as Record<string, unknown> | undefined)?.[name];
+    if (Array.isArray(value)) return `querystring/${name}: given ${value.length} times, expected once`;
+  }
+  return error.message;
+}
+
 /** Refuses a request at once (503 `redis-unavailable`) while Redis counts as not answering. */
 function redisCheck(health: RedisHealth) {
   return (_request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
@@ -272,13 +288,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       body = { error: error.reason, message: error.message };
     } else if ((error as FastifyError).validation) {
       status = 400;
-      // fastify's message already names the part and field (`querystring/since must be integer`),
-      // but not an unknown one.
-      const unknown = (error as FastifyError).validation?.[0]?.params?.additionalProperty;
-      body = {
-        error: 'bad-request',
-        message: typeof unknown === 'string' ? `${error.message}: ${JSON.stringify(unknown)}` : error.message,
-      };
+      body = { error: 'bad-request', message: validationMessage(error as FastifyError, request.query) };
     } else if ((error as FastifyError).statusCode && (error as FastifyError).statusCode! < 500) {
       status = (error as FastifyError).statusCode!;
       body = {

@@ -73,6 +73,8 @@ describe('the error contract', { timeout: 30_000 }, () => {
         /^body must NOT have additional properties: "colour"$/,
       ],
       ['/v1/decisions?contains=maybe', {}, /^querystring\/contains must be boolean$/],
+      ['/v1/decisions?ip=192.0.2.1&ip=192.0.2.2', {}, /^querystring\/ip: given 2 times, expected once$/],
+      ['/api/blocklist/changes?since=1&since=2&since=3', {}, /^querystring\/since: given 3 times/],
       [
         '/api/decisions',
         { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"ip":"192.0.2.1"}' },
