@@ -123,12 +123,15 @@ function clientErrorBody(error: NodeJS.ErrnoException): { status: number; body: 
 
 /**
  * fastify's message names the part and field (`querystring/since must be integer`); added: the
- * name of an unknown field, and a query parameter given more than once (else "must be integer").
+ * name of an unknown field, the values an enum allows, and a query parameter given more than once
+ * (else "must be integer").
  */
 function validationMessage(error: FastifyError, query: unknown): string {
   const first = error.validation?.[0];
   const unknown = first?.params?.additionalProperty;
   if (typeof unknown === 'string') return `${error.message}: ${JSON.stringify(unknown)}`;
+  const allowed = first?.params?.allowedValues;
+  if (Array.isArray(allowed)) return `${error.message}: ${allowed.join(', ')}`;
   if (error.validationContext === 'querystring' && first?.instancePath) {
     const name = first.instancePath.split('/')[1] ?? '';
     const value = (query as Record<string, unknown> | undefined)?.[name];

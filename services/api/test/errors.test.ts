@@ -76,6 +76,11 @@ describe('the error contract', { timeout: 30_000 }, () => {
       ['/v1/decisions?ip=192.0.2.1&ip=192.0.2.2', {}, /^querystring\/ip: given 2 times, expected once$/],
       ['/api/blocklist/changes?since=1&since=2&since=3', {}, /^querystring\/since: given 3 times/],
       [
+        '/api/decisions?scope=country',
+        {},
+        /^querystring\/scope must be equal to one of the allowed values: ip, range, fingerprint$/,
+      ],
+      [
         '/api/decisions',
         { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"ip":"192.0.2.1"}' },
         /^body must have required property/,
