@@ -33,6 +33,8 @@ import type { Tombstones } from './tombstones.js';
 export const BODY_LIMIT = 16 * 1024;
 /** URL limit (path + query): longer is answered 414. */
 export const URL_LIMIT = 4096;
+/** A request (headers and body) not received within this long is answered 408. */
+export const REQUEST_TIMEOUT_MS = 30_000;
 
 declare module 'fastify/types/schema.js' {
   /** Documentation fields, read by the OpenAPI collector (fastify ignores them). */
@@ -79,6 +81,8 @@ export interface ApiDeps {
    * does not, and Redis errors of the kind "did not answer" are answered so (without: neither).
    */
   redisHealth?: RedisHealth;
+  /** 408 for a request not received within this long (default REQUEST_TIMEOUT_MS; tests shorten it). */
+  requestTimeoutMs?: number;
   /** true, or why the process is not ready. */
   ready: () => true | string;
   version?: string;
@@ -172,7 +176,10 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     childLoggerFactory: (logger) => logger,
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: 200 },
-    requestTimeout: 30_000,
+    requestTimeout: deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+    // node checks that timeout every connectionsCheckingInterval (default 30 s: a slow client held
+    // its connection up to 60 s); every second it is 30 to 31 s, as documented.
+    http: { connectionsCheckingInterval: 1_000 },
     exposeHeadRoutes: false,
     clientErrorHandler: (error: NodeJS.ErrnoException, socket: Socket) => {
       // A reset connection has nobody to answer (https://nodejs.org/api/http.html#event-clienterror).

@@ -141,3 +141,22 @@ describe('the error contract', { timeout: 30_000 }, () => {
     assert.equal(doc.paths['/api/blocklist/changes'].get.responses['415'], undefined, 'no body, no 415');
   });
 });
+
+describe('a request not received in time', { timeout: 30_000 }, () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ requestTimeoutMs: 1_000 });
+  });
+  after(() => server.close());
+
+  it('is answered 408 in the JSON shape about the request timeout after it began, not up to 30 s later', async () => {
+    const port = Number(new URL(server.url).port);
+    const started = Date.now();
+    // Headers never finished (a slowloris): the connection is answered and closed.
+    const response = await raw(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    const ms = Date.now() - started;
+    assert.equal(response.status, 408);
+    assert.equal(JSON.parse(response.body).error, 'request-timeout');
+    assert.ok(ms >= 1_000 && ms < 3_500, `answered after ${ms} ms`);
+  });
+});
