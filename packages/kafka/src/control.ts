@@ -91,7 +91,9 @@ function duration(value: unknown, field: string): number {
     throw bad(field, `${field}: expected a positive duration in ms, got ${String(value)}`);
   }
   if (value > MAX_CONTROL_DURATION_MS) {
-    throw bad(field, `${field}: at most 366 days, got ${Math.round(value / 86_400_000)} days`);
+    // Two decimals: 8785h is 366.04 days, which rounded to a whole day read "at most 366, got 366".
+    const days = Number((value / 86_400_000).toFixed(2));
+    throw bad(field, `${field}: at most 366 days, got ${days} days`);
   }
   return Math.round(value);
 }
