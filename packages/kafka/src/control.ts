@@ -91,7 +91,9 @@ function duration(value: unknown, field: string): number {
     throw bad(field, `${field}: expected a positive duration in ms, got ${String(value)}`);
   }
   if (value > MAX_CONTROL_DURATION_MS) {
-    throw bad(field, `${field}: at most 366 days, got ${Math.round(value / 86_400_000)} days`);
+    // Two decimals: 8785h is 366.04 days, which rounded to a whole day read "at most 366, got 366".
+    const days = Number((value / 86_400_000).toFixed(2));
+    throw bad(field, `${field}: at most 366 days, got ${days} days`);
   }
   return Math.round(value);
 }
@@ -119,7 +121,11 @@ export function decisionTarget(input: { ip?: string; range?: string; fingerprint
   if (scope === 'fingerprint' && /\s/.test(raw)) throw bad(field, 'fingerprint: must not contain spaces');
   // A key copied from `decisions list` (fp:h1:…) names the fingerprint h1:…; kept, it would name
   // fp:fp:h1:…, which no request ever matches (an add that never blocks, a delete that deletes nothing).
-  if (scope === 'fingerprint' && raw.startsWith('fp:')) raw = raw.slice(3);
+  if (scope === 'fingerprint' && raw.startsWith('fp:')) {
+    raw = raw.slice(3);
+    if (raw.length === 0)
+      throw bad(field, 'fingerprint: "fp:" names no fingerprint (expected fp:<fingerprint>)');
+  }
   if (scope === 'ip' && raw.includes('/')) {
     throw bad(field, `ip: expected one address, got the range ${JSON.stringify(raw)} (use range)`);
   }

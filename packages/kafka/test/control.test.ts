@@ -76,7 +76,13 @@ describe('manual decisions', () => {
     ],
     ['a zero duration', { ip: '192.0.2.1', duration: 0 }, /duration: expected a positive duration/],
     ['a duration of years', { ip: '192.0.2.1', duration: 3 * 366 * 86_400_000 }, /at most 366 days/],
+    [
+      'a duration just over 366 days',
+      { ip: '192.0.2.1', duration: 8785 * 3_600_000 },
+      /at most 366 days, got 366\.04 days/,
+    ],
     ['an empty reason', { ip: '192.0.2.1', reason: '  ' }, /reason: must not be empty/],
+    ['a fingerprint key naming no fingerprint', { fingerprint: 'fp:' }, /^fingerprint: "fp:" names no/],
     ['a reason with a newline', { ip: '192.0.2.1', reason: 'a\nb' }, /control characters/],
   ];
   for (const [name, input, message] of cases) {

@@ -54,11 +54,15 @@ class StreamFollower<C extends { version: number }> extends Follower<C> {
 
 const sinceSchema = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
 
-/** `since` from the query, else `Last-Event-ID`; 400 on a malformed header. */
+/**
+ * The later of `since` and `Last-Event-ID`; 400 on a malformed header. An EventSource reconnecting
+ * keeps its URL's `since` and sends the id of the last event it got: that one must win, or every
+ * reconnect replays from where the stream first began.
+ */
 function sinceOf(request: FastifyRequest<{ Querystring: { since?: number } }>): number | undefined {
-  if (request.query.since !== undefined) return request.query.since;
+  const since = request.query.since;
   const header = request.headers['last-event-id'];
-  if (header === undefined || header === '') return undefined;
+  if (header === undefined || header === '') return since;
   if (typeof header !== 'string' || !/^\d{1,16}$/.test(header)) {
     throw new ApiError(
       400,
@@ -66,7 +70,19 @@ function sinceOf(request: FastifyRequest<{ Querystring: { since?: number } }>): 
       `Last-Event-ID: expected a version (a whole number), got ${JSON.stringify(header)}`,
     );
   }
-  return Number(header);
+  return Math.max(since ?? 0, Number(header));
+}
+
+/**
+ * If-None-Match as RFC 9110 compares it: a list of tags, weakly (a proxy that compresses the body
+ * sends `W/"E-V"` on), or `*`.
+ */
+function etagMatches(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((tag) => {
+    const trimmed = tag.trim();
+    return trimmed === '*' || (trimmed.startsWith('W/') ? trimmed.slice(2) : trimmed) === etag;
+  });
 }
 
 export function registerNativeRoutes(
@@ -116,7 +132,7 @@ export function registerNativeRoutes(
       const state = await blocklist.state();
       const etag = `"${state.epoch}-${state.version}"`;
       reply.header('etag', etag).header('cache-control', 'no-cache');
-      if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+      if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send();
       // `count` is the active decisions when the snapshot starts: decisions added, removed or
       // expiring while the pages are scanned make the lines sent differ from it. A client that
       // asks for it (SNAPSHOT_TRAILER_HEADER) gets a last line with the exact number of decision

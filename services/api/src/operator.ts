@@ -23,6 +23,8 @@ const target = {
   range: { type: 'string', maxLength: 64 },
   fingerprint: { type: 'string', maxLength: 256 },
 } as const;
+/** The largest cursor Redis' HSCAN takes (unsigned 64-bit). */
+const MAX_CURSOR = 2n ** 64n - 1n;
 const durationText = {
   type: 'string',
   minLength: 1,
@@ -164,6 +166,14 @@ export function registerOperatorRoutes(
       }>,
     ) => {
       const { scope, cursor, limit } = request.query;
+      // Redis cursors are unsigned 64-bit: a larger one is Redis' "invalid cursor", a client's mistake.
+      if (BigInt(cursor) > MAX_CURSOR) {
+        throw new ApiError(
+          400,
+          'bad-request',
+          `querystring/cursor: expected "0" or the cursor of the previous page, got ${cursor}`,
+        );
+      }
       for await (const page of blocklist.store.pages({ cursor, count: limit, ...(scope ? { scope } : {}) })) {
         return { decisions: page.decisions, cursor: page.cursor };
       }

@@ -78,7 +78,13 @@ export function apiOptions(env: NodeJS.ProcessEnv = process.env): ApiOptions {
     redisUrl: kafka.redisUrl,
     prefix: kafka.topicPrefix,
     rateLimit,
-    rateBurst: intVar('EDGEGUARD_API_RATE_BURST', env.EDGEGUARD_API_RATE_BURST, rateLimit * 2),
+    // A bucket smaller than one request refuses every request (429) whatever the rate.
+    rateBurst: intVar(
+      'EDGEGUARD_API_RATE_BURST',
+      env.EDGEGUARD_API_RATE_BURST,
+      rateLimit * 2,
+      rateLimit > 0 ? 1 : 0,
+    ),
     maxStreams,
     maxStreamsPerKey: Math.min(
       maxStreams,

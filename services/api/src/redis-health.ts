@@ -61,7 +61,9 @@ export class RedisHealth {
       this.available?.set(1);
       this.lastError = undefined;
     } catch (error) {
-      this.down((error as Error).message);
+      const message = (error as Error).message;
+      // The PING's own commandTimeout fires about when `within` does: the same words as a request's 503.
+      this.down(/Command timed out/i.test(message) ? this.noAnswer() : message);
     } finally {
       this.probing = false;
     }
@@ -79,11 +81,13 @@ export class RedisHealth {
   unavailable(error: Error): ApiError | null {
     if (error.name === 'ReplyError' || !REDIS_DOWN.test(error.message)) return null;
     this.lastError = error.message;
-    const message = /timed out/i.test(error.message)
-      ? `${this.what} did not answer within ${this.timeoutMs / 1000} s`
-      : `${this.what}: ${error.message}`;
+    const message = /timed out/i.test(error.message) ? this.noAnswer() : `${this.what}: ${error.message}`;
     this.down(message);
     return new ApiError(503, 'redis-unavailable', message, RETRY);
+  }
+
+  private noAnswer(): string {
+    return `${this.what} did not answer within ${this.timeoutMs / 1000} s`;
   }
 
   private down(message: string): void {

@@ -33,6 +33,8 @@ import type { Tombstones } from './tombstones.js';
 export const BODY_LIMIT = 16 * 1024;
 /** URL limit (path + query): longer is answered 414. */
 export const URL_LIMIT = 4096;
+/** A request (headers and body) not received within this long is answered 408. */
+export const REQUEST_TIMEOUT_MS = 30_000;
 
 declare module 'fastify/types/schema.js' {
   /** Documentation fields, read by the OpenAPI collector (fastify ignores them). */
@@ -79,6 +81,8 @@ export interface ApiDeps {
    * does not, and Redis errors of the kind "did not answer" are answered so (without: neither).
    */
   redisHealth?: RedisHealth;
+  /** 408 for a request not received within this long (default REQUEST_TIMEOUT_MS; tests shorten it). */
+  requestTimeoutMs?: number;
   /** true, or why the process is not ready. */
   ready: () => true | string;
   version?: string;
@@ -121,6 +125,25 @@ function clientErrorBody(error: NodeJS.ErrnoException): { status: number; body: 
   return { status: 400, body: { error: 'bad-request', message: 'the request is not valid HTTP/1.1' } };
 }
 
+/**
+ * fastify's message names the part and field (`querystring/since must be integer`); added: the
+ * name of an unknown field, the values an enum allows, and a query parameter given more than once
+ * (else "must be integer").
+ */
+function validationMessage(error: FastifyError, query: unknown): string {
+  const first = error.validation?.[0];
+  const unknown = first?.params?.additionalProperty;
+  if (typeof unknown === 'string') return `${error.message}: ${JSON.stringify(unknown)}`;
+  const allowed = first?.params?.allowedValues;
+  if (Array.isArray(allowed)) return `${error.message}: ${allowed.join(', ')}`;
+  if (error.validationContext === 'querystring' && first?.instancePath) {
+    const name = first.instancePath.split('/')[1] ?? '';
+    const value = (query as Record<string, unknown> | undefined)?.[name];
+    if (Array.isArray(value)) return `querystring/${name}: given ${value.length} times, expected once`;
+  }
+  return error.message;
+}
+
 /** Refuses a request at once (503 `redis-unavailable`) while Redis counts as not answering. */
 function redisCheck(health: RedisHealth) {
   return (_request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
@@ -153,7 +176,10 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     childLoggerFactory: (logger) => logger,
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: 200 },
-    requestTimeout: 30_000,
+    requestTimeout: deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+    // node checks that timeout every connectionsCheckingInterval (default 30 s: a slow client held
+    // its connection up to 60 s); every second it is 30 to 31 s, as documented.
+    http: { connectionsCheckingInterval: 1_000 },
     exposeHeadRoutes: false,
     clientErrorHandler: (error: NodeJS.ErrnoException, socket: Socket) => {
       // A reset connection has nobody to answer (https://nodejs.org/api/http.html#event-clienterror).
@@ -166,6 +192,15 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
           `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${text}`,
         );
       socket.destroy(error);
+    },
+    // A URL fastify's router cannot decode (`/api/%ZZ`): its default answer is fastify's own shape.
+    frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      const body = { error: errorCode(error), message: error.message };
+      rejected?.inc({ reason: body.error });
+      reply
+        .code(error.statusCode ?? 400)
+        .type('application/json')
+        .send(body);
     },
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
@@ -263,8 +298,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       body = { error: error.reason, message: error.message };
     } else if ((error as FastifyError).validation) {
       status = 400;
-      // fastify's message already names the part and field (`querystring/since must be integer`).
-      body = { error: 'bad-request', message: error.message };
+      body = { error: 'bad-request', message: validationMessage(error as FastifyError, request.query) };
     } else if ((error as FastifyError).statusCode && (error as FastifyError).statusCode! < 500) {
       status = (error as FastifyError).statusCode!;
       body = {

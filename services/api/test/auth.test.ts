@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { Authenticator, KEY_CACHE_TTL_MS, KEY_LOOKUPS_PER_SECOND } from '../src/auth.js';
 import { ApiError } from '../src/errors.js';
 import { ApiKeyStore } from '../src/keys.js';
+import { apiOptions } from '../src/options.js';
 
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 const prefix = `test.auth.${process.pid}.${Date.now().toString(36)}.`;
@@ -78,4 +79,13 @@ test('a flood of unknown keys: lookups budgeted per second, real keys stay cache
   const again = auth.authenticate({ 'x-api-key': key }, 'bouncer');
   assert.ok(again instanceof Promise, 'looked up again after the cache time');
   assert.equal((await again).name, 'edge-1');
+});
+
+test('EDGEGUARD_API_RATE_BURST below one request is refused at start while a rate is set', () => {
+  assert.equal(apiOptions({ EDGEGUARD_API_RATE_LIMIT: '10' }).rateBurst, 20);
+  assert.throws(
+    () => apiOptions({ EDGEGUARD_API_RATE_LIMIT: '10', EDGEGUARD_API_RATE_BURST: '0' }),
+    /EDGEGUARD_API_RATE_BURST: expected a whole number ≥ 1, got '0'/,
+  );
+  assert.equal(apiOptions({ EDGEGUARD_API_RATE_LIMIT: '0', EDGEGUARD_API_RATE_BURST: '0' }).rateBurst, 0);
 });

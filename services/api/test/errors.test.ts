@@ -58,8 +58,28 @@ describe('the error contract', { timeout: 30_000 }, () => {
   it('names the failing field once in validation messages (no doubled "querystring" or "body")', async () => {
     const cases: Array<[string, RequestInit, RegExp]> = [
       ['/api/blocklist/changes?since=abc', {}, /^querystring\/since must be integer$/],
-      ['/api/blocklist/changes?since=1&colour=red', {}, /^querystring must NOT have additional properties/],
+      [
+        '/api/blocklist/changes?since=1&colour=red',
+        {},
+        /^querystring must NOT have additional properties: "colour"$/,
+      ],
+      [
+        '/api/decisions',
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"ip":"192.0.2.1","action":"block","duration":"1h","reason":"r","colour":"red"}',
+        },
+        /^body must NOT have additional properties: "colour"$/,
+      ],
       ['/v1/decisions?contains=maybe', {}, /^querystring\/contains must be boolean$/],
+      ['/v1/decisions?ip=192.0.2.1&ip=192.0.2.2', {}, /^querystring\/ip: given 2 times, expected once$/],
+      ['/api/blocklist/changes?since=1&since=2&since=3', {}, /^querystring\/since: given 3 times/],
+      [
+        '/api/decisions?scope=country',
+        {},
+        /^querystring\/scope must be equal to one of the allowed values: ip, range, fingerprint$/,
+      ],
       [
         '/api/decisions',
         { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"ip":"192.0.2.1"}' },
@@ -75,7 +95,19 @@ describe('the error contract', { timeout: 30_000 }, () => {
     }
   });
 
-  it('answers headers too large with 431 in the same JSON shape', async () => {
+  it('refuses a decisions cursor Redis cannot take with 400, not 500', async () => {
+    for (const cursor of ['18446744073709551616', '99999999999999999999']) {
+      const { status, body } = await send(`/api/decisions?cursor=${cursor}`);
+      assert.equal(status, 400, cursor);
+      assert.deepEqual(Object.keys(body), ['error', 'message']);
+      assert.equal(body.error, 'bad-request');
+      assert.match(body.message, /cursor/, body.message);
+    }
+    const last = await send('/api/decisions?cursor=18446744073709551615');
+    assert.equal(last.status, 200, JSON.stringify(last.body));
+  });
+
+  it('answers headers too large (431), a URL that does not decode and garbage (400) in the same JSON shape', async () => {
     const port = Number(new URL(server.url).port);
     const response = await raw(
       port,
@@ -87,6 +119,12 @@ describe('the error contract', { timeout: 30_000 }, () => {
     assert.deepEqual(Object.keys(body), ['error', 'message']);
     assert.equal(body.error, 'headers-too-large');
     assert.match(body.message, /16 KiB|16384/);
+    const badUrl = await raw(port, 'GET /api/%ZZ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.equal(badUrl.status, 400);
+    assert.deepEqual(JSON.parse(badUrl.body), {
+      error: 'bad-request',
+      message: "'/api/%ZZ' is not a valid url component",
+    });
     const garbage = await raw(port, 'NOT HTTP\r\n\r\n');
     assert.equal(garbage.status, 400);
     assert.deepEqual(Object.keys(JSON.parse(garbage.body)), ['error', 'message']);
@@ -101,5 +139,24 @@ describe('the error contract', { timeout: 30_000 }, () => {
     assert.match(events['429'].description, /too-many-streams-for-key/);
     assert.ok(events['503']);
     assert.equal(doc.paths['/api/blocklist/changes'].get.responses['415'], undefined, 'no body, no 415');
+  });
+});
+
+describe('a request not received in time', { timeout: 30_000 }, () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ requestTimeoutMs: 1_000 });
+  });
+  after(() => server.close());
+
+  it('is answered 408 in the JSON shape about the request timeout after it began, not up to 30 s later', async () => {
+    const port = Number(new URL(server.url).port);
+    const started = Date.now();
+    // Headers never finished (a slowloris): the connection is answered and closed.
+    const response = await raw(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    const ms = Date.now() - started;
+    assert.equal(response.status, 408);
+    assert.equal(JSON.parse(response.body).error, 'request-timeout');
+    assert.ok(ms >= 1_000 && ms < 3_500, `answered after ${ms} ms`);
   });
 });

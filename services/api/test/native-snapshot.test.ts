@@ -93,4 +93,19 @@ describe('the native blocklist snapshot', { timeout: 120_000 }, () => {
     assert.equal(lines.length - 1, lines[0]!.count);
     assert.ok(lines.slice(1).every((d) => typeof d.key === 'string'));
   });
+
+  it('answers 304 to If-None-Match holding the ETag weakly or in a list, 200 to another', async () => {
+    const status = async (ifNoneMatch?: string) => {
+      const response = await fetch(`${server.url}/api/blocklist`, {
+        headers: { 'x-api-key': key, ...(ifNoneMatch ? { 'if-none-match': ifNoneMatch } : {}) },
+      });
+      await response.body?.cancel();
+      return { status: response.status, etag: response.headers.get('etag')! };
+    };
+    const { etag } = await status();
+    for (const header of [etag, `W/${etag}`, `"other", ${etag}`, `"other",W/${etag}`, '*'])
+      assert.equal((await status(header)).status, 304, header);
+    for (const header of ['"other"', `W/"x${etag.slice(1)}`, etag.slice(1, -1)])
+      assert.equal((await status(header)).status, 200, header);
+  });
 });

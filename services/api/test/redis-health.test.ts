@@ -1,6 +1,7 @@
 // Which errors mean "Redis did not answer" (503 redis-unavailable) and which stay errors (500), and
 // the probe over the real Redis. The outage itself is in test/integration/api-redis-outage.test.ts.
 import assert from 'node:assert/strict';
+import { type AddressInfo, createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { createLogger, Metrics } from '@edgeguard/telemetry';
 import { Redis, ReplyError } from 'ioredis';
@@ -38,6 +39,27 @@ describe('RedisHealth', () => {
     assert.equal(h.problem, null);
     assert.equal(await availability(metrics), 1);
     h.check();
+  });
+
+  it('says "did not answer within" when the probe\'s PING times out, in the words of a request\'s 503', async () => {
+    // A server that accepts and never answers: the PING's commandTimeout (50 ms) fires first.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    const mute = new Redis(port, '127.0.0.1', {
+      commandTimeout: 50,
+      enableReadyCheck: false,
+      maxRetriesPerRequest: 0,
+    });
+    mute.on('error', () => undefined);
+    try {
+      const h = new RedisHealth(mute, 1500, 'Redis at here:1 (REDIS_URL)', createLogger('api-test'));
+      await h.probe();
+      assert.equal(h.problem, 'Redis at here:1 (REDIS_URL) did not answer within 1.5 s');
+    } finally {
+      mute.disconnect();
+      silent.close();
+    }
   });
 
   it('counts a closed or retried-out connection as unavailable, never a Redis error reply', () => {

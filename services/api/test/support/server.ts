@@ -39,6 +39,7 @@ export async function startServer(
     tombstones?: TombstoneOptions;
     /** Redis URL (default REDIS_URL or the shared 127.0.0.1:6379). */
     redisUrl?: string;
+    requestTimeoutMs?: number;
   } = {},
 ): Promise<TestServer> {
   const url = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -83,6 +84,7 @@ export async function startServer(
     cursorsKey: keys.keys.cursors,
     tombstones,
     ready: () => true,
+    ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
