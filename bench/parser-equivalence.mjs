@@ -67,7 +67,10 @@ const configs = [
     'nginx:$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for" $host $request_time $upstream_response_time $upstream_cache_status "$http_accept_language"',
     { trustedProxies: ['10.0.0.0/8'] },
   ],
-  ['nginx:escape=json $remote_addr [$time_local] "$request" $status $bytes_sent $request_time "$http_user_agent"', {}],
+  [
+    'nginx:escape=json $remote_addr [$time_local] "$request" $status $bytes_sent $request_time "$http_user_agent"',
+    {},
+  ],
 ];
 const pairs = configs.map(([format, options]) => ({
   name: `${format}${Object.keys(options).length ? JSON.stringify(options) : ''}`,

@@ -51,6 +51,16 @@ export function cidrOf(address: IpAddress, prefixLength: number): Cidr {
   return { version: 6, prefixLength, words, text: `${formatIpv6Words(words)}/${prefixLength}` };
 }
 
+/** Whether two CIDRs share any address (one holds the other); never across IP versions. */
+export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+  const length = Math.min(a.prefixLength, b.prefixLength);
+  if (a.version === 4 && b.version === 4) return ((a.network ^ b.network) & wordMask(length)) === 0;
+  if (a.version !== 6 || b.version !== 6) return false;
+  const x = maskIpv6Words(a.words, length);
+  const y = maskIpv6Words(b.words, length);
+  return x[0] === y[0] && x[1] === y[1] && x[2] === y[2] && x[3] === y[3];
+}
+
 function badCidr(text: string, expected: string): BadInput {
   return new BadInput('bad-cidr', `${JSON.stringify(text)} is not a CIDR: expected ${expected}`, 'cidr');
 }

@@ -1,6 +1,7 @@
 export {
   type Cidr,
   cidrOf,
+  cidrsOverlap,
   type Ipv4Cidr,
   type Ipv6Cidr,
   maskIpv6Words,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BadInput } from '@edgeguard/schema';
-import { CidrSet, parseCidr } from '../src/index.js';
+import { CidrSet, cidrsOverlap, parseCidr } from '../src/index.js';
 
 describe('parseCidr', () => {
   it('reads IPv4 and IPv6 CIDRs into canonical text', () => {
@@ -197,5 +197,26 @@ describe('CidrSet', () => {
       }
       assert.equal(set.match(toText(value)), expected, toText(value));
     }
+  });
+});
+
+describe('cidrsOverlap', () => {
+  const overlap = (a: string, b: string) => cidrsOverlap(parseCidr(a), parseCidr(b));
+
+  it('is true when one range holds the other, either way round, and for the same range', () => {
+    assert.equal(overlap('10.0.0.0/8', '10.1.2.0/24'), true);
+    assert.equal(overlap('10.1.2.3', '10.0.0.0/8'), true);
+    assert.equal(overlap('192.0.2.0/24', '192.0.2.0/24'), true);
+    assert.equal(overlap('0.0.0.0/0', '203.0.113.9'), true);
+    assert.equal(overlap('2001:db8::/32', '2001:db8:ffff::/48'), true);
+    assert.equal(overlap('2001:db8::1', '2001:db8::/126'), true);
+  });
+
+  it('is false for disjoint ranges and across IP versions', () => {
+    assert.equal(overlap('10.0.0.0/9', '10.128.0.0/9'), false);
+    assert.equal(overlap('192.0.2.1', '192.0.2.2'), false);
+    assert.equal(overlap('2001:db8::/33', '2001:db8:8000::/33'), false);
+    assert.equal(overlap('2001:db8::/127', '2001:db8::2'), false);
+    assert.equal(overlap('0.0.0.0/0', '::/0'), false);
   });
 });

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { formatGoDuration } from '@edgeguard/config';
 import { type AllowEntry, type Change, parseDecisionKey } from '@edgeguard/decisions';
-import { type Cidr, CidrSet, maskIpv6Words, parseCidr, parseIp, wordMask } from '@edgeguard/netaddr';
+import { type Cidr, CidrSet, cidrsOverlap, parseCidr, parseIp } from '@edgeguard/netaddr';
 import type { Action, Decision } from '@edgeguard/schema';
 import type { Metrics } from '@edgeguard/telemetry';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -151,18 +151,6 @@ function filtersOf(query: StreamQuery): {
   };
 }
 
-/** Whether two CIDRs share any address. */
-function overlaps(a: Cidr, b: Cidr): boolean {
-  if (a.version === 4 && b.version === 4) {
-    return ((a.network ^ b.network) & wordMask(Math.min(a.prefixLength, b.prefixLength))) === 0;
-  }
-  if (a.version !== 6 || b.version !== 6) return false;
-  const length = Math.min(a.prefixLength, b.prefixLength);
-  const x = maskIpv6Words(a.words, length);
-  const y = maskIpv6Words(b.words, length);
-  return x[0] === y[0] && x[1] === y[1] && x[2] === y[2] && x[3] === y[3];
-}
-
 /**
  * The allowlist as the CrowdSec routes apply it. Bouncers do not know edgeguard's allowlist, so
  * the allowlist wins here, as it does in explain's verdict and at the edge agent: a decision
@@ -190,7 +178,7 @@ class AllowFilter {
     if (cidr.prefixLength === hostLength) {
       return this.set.match(cidr.text.slice(0, cidr.text.indexOf('/'))) !== null;
     }
-    return this.cidrs.some((entry) => overlaps(entry, cidr));
+    return this.cidrs.some((entry) => cidrsOverlap(entry, cidr));
   }
 }
 
@@ -275,7 +263,7 @@ export function registerCrowdsecRoutes(
         } catch {
           continue; // not an address or range: nothing an allowlist entry can overlap
         }
-        if (!touched.some((t) => overlaps(t, cidr))) continue;
+        if (!touched.some((t) => cidrsOverlap(t, cidr))) continue;
         const converted = toCrowdsec(decision, now);
         if (allow?.covers(cidr)) deleted.set(decision.key, asDeletion(converted));
         else fresh.set(decision.key, converted);
