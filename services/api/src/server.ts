@@ -163,6 +163,37 @@ function hookList<T>(hooks: T | T[] | undefined): T[] {
   return Array.isArray(hooks) ? hooks : [hooks];
 }
 
+/** The JSON type of a value, as JSON Schema names it. */
+function jsonTypeOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'number';
+  return typeof value;
+}
+
+/**
+ * A preValidation hook refusing body fields of another JSON type than their schema's. The schema
+ * validator coerces types, which query strings need (every value there is text), but in a JSON
+ * body it took `"force": "true"` as true, `"reason": 1` as "1" and `"cidr": ["x"]` as "x".
+ */
+function strictBodyTypes(schema: unknown) {
+  const properties = (schema as { properties?: Record<string, { type?: unknown }> }).properties ?? {};
+  return (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void): void => {
+    const body = request.body;
+    if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
+      for (const [name, value] of Object.entries(body)) {
+        const expected = Object.hasOwn(properties, name) ? properties[name]!.type : undefined;
+        if (typeof expected !== 'string') continue;
+        const actual = jsonTypeOf(value);
+        if (actual === expected || (expected === 'number' && actual === 'integer')) continue;
+        done(new ApiError(400, 'bad-request', `body/${name} must be ${expected}, got ${actual}`));
+        return;
+      }
+    }
+    done();
+  };
+}
+
 /** The API's routes, hooks and error handling on a fastify instance (not listening yet). */
 export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const { metrics } = deps;
@@ -280,6 +311,8 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       ...hookList(route.onRequest),
     ];
     route.onResponse = [...hookList(route.onResponse), counted(route.url)];
+    const body = (route.schema as { body?: unknown } | undefined)?.body;
+    if (body !== undefined) route.preValidation = [...hookList(route.preValidation), strictBodyTypes(body)];
   });
 
   app.setErrorHandler((error: FastifyError | ApiError | BadInput, request, reply) => {

@@ -95,6 +95,41 @@ describe('the error contract', { timeout: 30_000 }, () => {
     }
   });
 
+  it('refuses body fields of the wrong JSON type instead of coercing them', async () => {
+    const cases: Array<[string, string, string, RegExp]> = [
+      [
+        'POST',
+        '/api/decisions',
+        '{"ip":"192.0.2.1","action":"block","duration":"1h","reason":"r","force":"true"}',
+        /^body\/force must be boolean, got string$/,
+      ],
+      [
+        'POST',
+        '/api/decisions',
+        '{"ip":"192.0.2.1","action":"block","duration":"1h","reason":1}',
+        /^body\/reason must be string, got integer$/,
+      ],
+      ['POST', '/api/allowlist', '{"cidr":["192.0.2.0/24"]}', /^body\/cidr must be string, got array$/],
+      [
+        'PATCH',
+        '/api/decisions',
+        '{"key":"ip:192.0.2.1","duration":null}',
+        /^body\/duration must be string, got null$/,
+      ],
+    ];
+    for (const [method, path, json, expected] of cases) {
+      const { status, body } = await send(path, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        body: json,
+      });
+      assert.equal(status, 400, json);
+      assert.deepEqual(Object.keys(body), ['error', 'message']);
+      assert.equal(body.error, 'bad-request');
+      assert.match(body.message, expected, `${json}: ${body.message}`);
+    }
+  });
+
   it('refuses a decisions cursor Redis cannot take with 400, not 500', async () => {
     for (const cursor of ['18446744073709551616', '99999999999999999999']) {
       const { status, body } = await send(`/api/decisions?cursor=${cursor}`);
