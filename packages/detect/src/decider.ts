@@ -1422,6 +1422,11 @@ export class Decider {
     this.heldUntil = Number.NEGATIVE_INFINITY;
   }
 
+  /**
+   * Lifts or expires a decision with a tombstone dated `time`, never before the decision's
+   * `decidedAt`: the decision store and edges keep a decision decided after a tombstone's time
+   * (`survivesTombstone`, packages/schema; packages/pipeline test tombstone-times).
+   */
   private remove(current: ActiveDecision, time: number, sink: DeciderSink): void {
     this.activeIn(current.scope).delete(current.value);
     this.coveringEstablished -= current.coveredEstablished;
