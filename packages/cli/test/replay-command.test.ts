@@ -701,6 +701,21 @@ describe('edgeguard replay', () => {
     assert.equal(report.input.format, 'combined', 'auto sniffs the combined format');
   });
 
+  it('counts empty lines as blank in the summary and the report, so the counts add up', () => {
+    const log = sampleLog().split('\n').filter(Boolean);
+    const input = `${log.slice(0, 3).join('\n')}\n\n\r\n${log.slice(3).join('\n')}\n`;
+    const report = join(work, 'blank.json');
+    const run = edgeguard(['replay', '-', '--report', report], input);
+    assert.equal(run.code, 0, run.stderr);
+    const { input: counts } = JSON.parse(readFileSync(report, 'utf8'));
+    assert.equal(counts.blank, 2);
+    assert.equal(counts.lines, counts.parsed + counts.rejected + counts.blank);
+    assert.match(
+      run.stdout,
+      new RegExp(`${counts.lines} lines, ${counts.parsed} parsed, ${counts.rejected} rejected, 2 blank;`),
+    );
+  });
+
   it('names an unknown flag and shows the usage', () => {
     const run = edgeguard(['replay', 'x.log', '--trusted-proxy', '10.0.0.0/8']);
     assert.equal(run.code, 2);

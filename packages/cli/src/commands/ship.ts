@@ -73,8 +73,10 @@ export async function shipCommand(argv: string[]): Promise<number> {
         `ship: ${p.lines.toLocaleString('en-US')} lines, ${p.linesPerSecond.toLocaleString('en-US')} lines/s\n`,
       ),
   });
+  // Empty lines are read and skipped: said, so that lines = produced + rejected + blank adds up.
+  const blank = result.lines - result.produced - result.rejected;
   process.stderr.write(
-    `ship: ${result.lines.toLocaleString('en-US')} lines, ${result.produced.toLocaleString('en-US')} produced, ${result.rejected} rejected, ${result.linesPerSecond.toLocaleString('en-US')} lines/s\n`,
+    `ship: ${result.lines.toLocaleString('en-US')} lines, ${result.produced.toLocaleString('en-US')} produced, ${result.rejected.toLocaleString('en-US')} rejected${blank > 0 ? `, ${blank.toLocaleString('en-US')} blank` : ''}, ${result.linesPerSecond.toLocaleString('en-US')} lines/s\n`,
   );
   for (const [reason, count] of Object.entries(result.rejects.byReason()))
     process.stderr.write(`  rejected ${reason}: ${count}\n`);
