@@ -758,8 +758,11 @@ describe('edgeguard replay', () => {
 
   it('says clearly when the input file does not exist', () => {
     const run = edgeguard(['replay', join(work, 'missing.log')]);
-    assert.notEqual(run.code, 0);
-    assert.match(run.stderr, /missing\.log/);
+    assert.equal(run.code, 1);
+    assert.match(
+      run.stderr,
+      /^edgeguard replay: \S*missing\.log: cannot read it: no such file or directory \(ENOENT\)\n$/,
+    );
   });
 
   for (const [what, input] of [
