@@ -425,6 +425,21 @@ describe('edgeguard replay', () => {
     assert.match(same.stderr, /--policies and --report both name p\.ndjson/);
   });
 
+  it("refuses '-' as an output, which would create a file named '-', and says how to print one", () => {
+    const run = edgeguard(['replay', '-', '--quiet', '--report', '-'], sampleLog());
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /^edgeguard replay: --report -: outputs are files .*give \/dev\/stdout/);
+    assert.equal(existsSync(join(work, '-')), false, 'no file named -');
+    // Through a shell pipe: the test's own stdout is a socket, which /dev/stdout cannot open (ENXIO).
+    const printed = spawnSync(
+      'sh',
+      ['-c', `"${process.execPath}" "${bin}" replay - --quiet --report /dev/stdout | cat`],
+      { encoding: 'utf8', input: sampleLog(), cwd: work },
+    );
+    assert.equal(printed.status, 0, printed.stderr);
+    assert.equal(JSON.parse(printed.stdout).input.parsed, 100);
+  });
+
   it('refuses an output that is the input log, however spelled, and leaves the log untouched', () => {
     const log = join(work, 'access.log');
     writeFileSync(log, sampleLog());
