@@ -82,3 +82,13 @@ export function wholeNumber(text: string, flag: string, min = 0): number {
     throw new BadInput('bad-usage', `${flag}: expected a whole number ≥ ${min}, got '${text}'`);
   return n;
 }
+
+/**
+ * The usage message for a command's first word when it is missing or not one of `choices`:
+ * `missing the action: 'print' or 'check'`, `expected 'print' or 'check', got 'prnt'`.
+ */
+export function expectedAction(choices: readonly string[], got: string | undefined, noun = 'action'): string {
+  const quoted = choices.map((c) => `'${c}'`);
+  const list = `${quoted.slice(0, -1).join(', ')} or ${quoted[quoted.length - 1]}`;
+  return got === undefined ? `missing the ${noun}: ${list}` : `expected ${list}, got '${got}'`;
+}

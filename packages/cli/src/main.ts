@@ -63,7 +63,7 @@ ${Object.entries(commands)
   .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
   .join('\n')}
 
-Run 'edgeguard <command> --help' for a command's options.
+Run 'edgeguard <command> --help' for a command's options, 'edgeguard version' for the version.
 `;
 }
 
@@ -72,6 +72,11 @@ export async function main(argv: string[]): Promise<number> {
   if (!name || name === '-h' || name === '--help' || name === 'help') {
     const topic = name === 'help' ? rest[0] : undefined;
     const entry = topic !== undefined && Object.hasOwn(commands, topic) ? commands[topic] : undefined;
+    if (topic !== undefined && !entry) {
+      // `edgeguard help shp`: the typo named and exit 2, as `edgeguard shp` does.
+      process.stderr.write(`edgeguard: unknown command '${topic}'\n\n${usage()}`);
+      return 2;
+    }
     process.stdout.write(entry ? (await entry.load()).help : usage());
     return 0;
   }

@@ -18,7 +18,7 @@ import { BadInput, type Decision, type DecisionScope } from '@edgeguard/schema';
 import { createLogger } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
-import { parseCommandArgs } from '../args.js';
+import { expectedAction, parseCommandArgs } from '../args.js';
 
 export const decisionsHelp = `Usage: edgeguard decisions add (--ip ADDR | --range CIDR | --fingerprint FP)
                               --action block|challenge|throttle --duration 4h --reason TEXT [--force]
@@ -207,7 +207,7 @@ export async function decisionsCommand(argv: string[]): Promise<number> {
       );
     }
     default:
-      throw usage(`expected 'add', 'delete' or 'list', got '${positionals[0] ?? ''}'`);
+      throw usage(expectedAction(['add', 'delete', 'list'], positionals[0]));
   }
 }
 

@@ -1,6 +1,6 @@
 import { loadConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
-import { parseCommandArgs, workerCount } from '../args.js';
+import { expectedAction, parseCommandArgs, workerCount } from '../args.js';
 
 export const runHelp = `Usage: edgeguard run <service> [--config FILE] [--workers N]
        edgeguard run shipper --follow FILE [--position-file FILE] [--from-start] [--config FILE]
@@ -113,7 +113,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     default:
       throw new BadInput(
         'bad-usage',
-        `unknown service '${positionals[0] ?? ''}' (services: shipper, profiler, content-watch, decider, api)`,
+        expectedAction(['shipper', 'profiler', 'content-watch', 'decider', 'api'], positionals[0], 'service'),
         undefined,
         'edgeguard run',
       );

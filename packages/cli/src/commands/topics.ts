@@ -8,7 +8,7 @@ import {
 } from '@edgeguard/kafka';
 import { BadInput } from '@edgeguard/schema';
 import { createLogger } from '@edgeguard/telemetry';
-import { parseCommandArgs, wholeNumber } from '../args.js';
+import { expectedAction, parseCommandArgs, wholeNumber } from '../args.js';
 
 export const topicsHelp = `Usage: edgeguard topics ensure [--partitions N] [--replication-factor N]
        edgeguard topics list
@@ -53,7 +53,7 @@ export async function topicsCommand(argv: string[]): Promise<number> {
   if (positionals[0] !== 'ensure')
     throw new BadInput(
       'bad-usage',
-      `expected 'ensure' or 'list', got '${positionals[0] ?? ''}'`,
+      expectedAction(['ensure', 'list'], positionals[0]),
       undefined,
       'edgeguard topics',
     );
