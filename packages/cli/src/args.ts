@@ -92,3 +92,10 @@ export function expectedAction(choices: readonly string[], got: string | undefin
   const list = `${quoted.slice(0, -1).join(', ')} or ${quoted[quoted.length - 1]}`;
   return got === undefined ? `missing the ${noun}: ${list}` : `expected ${list}, got '${got}'`;
 }
+
+/**
+ * Log level of the one-shot Kafka commands (tail, lag, topics, decisions, allowlist) when LOG_LEVEL
+ * is unset: kafkajs' retries are logged as JSON lines with socket stacks, several before the
+ * command's own one-line error, which names the cause. LOG_LEVEL=info shows them.
+ */
+export const ONE_SHOT_LOG_LEVEL = 'silent';

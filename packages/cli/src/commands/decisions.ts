@@ -18,7 +18,7 @@ import { BadInput, type Decision, type DecisionScope } from '@edgeguard/schema';
 import { createLogger } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
-import { expectedAction, parseCommandArgs } from '../args.js';
+import { expectedAction, ONE_SHOT_LOG_LEVEL, parseCommandArgs } from '../args.js';
 
 export const decisionsHelp = `Usage: edgeguard decisions add (--ip ADDR | --range CIDR | --fingerprint FP)
                               --action block|challenge|throttle --duration 4h --reason TEXT [--force]
@@ -71,7 +71,7 @@ export async function withProducer<T>(
   const kafka = createKafka({
     brokers: env.brokers,
     clientId: `edgeguard-${command}`,
-    logger: createLogger(command),
+    logger: createLogger(command, {}, ONE_SHOT_LOG_LEVEL),
     // An operator waits at the prompt: fail within seconds when the broker is not there.
     config: { retry: { initialRetryTime: 300, retries: 3 }, connectionTimeout: 3000 },
   });

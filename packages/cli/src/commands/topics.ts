@@ -8,7 +8,7 @@ import {
 } from '@edgeguard/kafka';
 import { BadInput } from '@edgeguard/schema';
 import { createLogger } from '@edgeguard/telemetry';
-import { expectedAction, parseCommandArgs, wholeNumber } from '../args.js';
+import { expectedAction, ONE_SHOT_LOG_LEVEL, parseCommandArgs, wholeNumber } from '../args.js';
 
 export const topicsHelp = `Usage: edgeguard topics ensure [--partitions N] [--replication-factor N]
        edgeguard topics list
@@ -60,7 +60,7 @@ export async function topicsCommand(argv: string[]): Promise<number> {
   const kafka = createKafka({
     brokers: env.brokers,
     clientId: 'edgeguard-topics',
-    logger: createLogger('topics'),
+    logger: createLogger('topics', {}, ONE_SHOT_LOG_LEVEL),
   });
   const admin = kafka.admin();
   await connectAdmin(admin, env.brokers, startupTimeoutMs());
