@@ -2,6 +2,7 @@
 // Redis is contacted (both are unreachable here, so a command that tried would exit 1 instead).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
 const bin = new URL('../bin/edgeguard.js', import.meta.url).pathname;
@@ -62,5 +63,44 @@ describe('edgeguard usage errors', () => {
     const run = edgeguard(['run']);
     assert.equal(run.status, 2);
     assert.match(run.stderr, /^edgeguard run: missing the service: 'shipper', .* or 'api'\n/);
+  });
+});
+
+describe('edgeguard stdout', () => {
+  it('stops quietly, exit 0, when the reader of its stdout is gone (| head)', () => {
+    // `true` exits long before node has started, so the first write meets a closed pipe.
+    for (const args of ['topics list', 'config print', '--help']) {
+      const run = spawnSync(
+        'bash',
+        ['-c', `set -o pipefail; "${process.execPath}" "${bin}" ${args} | true`],
+        {
+          encoding: 'utf8',
+          timeout: 20_000,
+        },
+      );
+      assert.equal(run.status, 0, `${args}: ${run.stderr}`);
+      assert.equal(run.stderr, '', args);
+    }
+  });
+
+  it('says in one line, exit 1, when its stdout cannot be written', (t) => {
+    if (!existsSync('/dev/full')) return t.skip('no /dev/full');
+    const full = openSync('/dev/full', 'w');
+    try {
+      for (const [args, who] of [
+        [['topics', 'list'], 'edgeguard topics'],
+        [['--help'], 'edgeguard'],
+      ] as const) {
+        const run = spawnSync(process.execPath, [bin, ...args], {
+          encoding: 'utf8',
+          stdio: ['ignore', full, 'pipe'],
+          timeout: 20_000,
+        });
+        assert.equal(run.status, 1);
+        assert.equal(run.stderr, `${who}: cannot write to stdout: no space left on device (ENOSPC)\n`);
+      }
+    } finally {
+      closeSync(full);
+    }
   });
 });
