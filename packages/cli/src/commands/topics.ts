@@ -20,6 +20,11 @@ list    prints the layout edgeguard uses — each topic, the partitions and clea
         would give it (with the same --partitions) and what it carries — without contacting the
         broker; 'ensure' is what checks the broker's topics against it.
 
+  --partitions N          partitions of access-logs and content-partials, the keyed topics the
+                          stages scale on (default 6; the others have 1)
+  --replication-factor N  replicas of each topic ensure creates (default 1: a single broker);
+                          existing topics are not checked for it
+
 Environment: KAFKA_BROKERS (default 127.0.0.1:9092), EDGEGUARD_TOPIC_PREFIX (default edgeguard.)
 `;
 
