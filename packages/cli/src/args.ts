@@ -31,10 +31,12 @@ export function parseCommandArgs<O extends OptionSpec>(
       tokens: true,
     });
     // parseArgs keeps the last of a repeated flag: `decisions add --ip A --ip B` would act on B
-    // alone without a word. A flag that takes one value is given once.
+    // alone without a word. A flag that takes one value is given once; a switch (--quiet) repeated
+    // means the same, and is let be (an alias that adds it, and a command line that adds it again).
     const seen = new Set<string>();
     for (const token of parsed.tokens) {
-      if (token.kind !== 'option' || options[token.name]?.multiple) continue;
+      if (token.kind !== 'option' || options[token.name]?.multiple || options[token.name]?.type === 'boolean')
+        continue;
       if (seen.has(token.name))
         throw new BadInput(
           'bad-usage',

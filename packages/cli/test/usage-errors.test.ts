@@ -59,6 +59,14 @@ describe('edgeguard usage errors', () => {
     }
   });
 
+  it('a switch given twice is let be; a flag with a value given twice is refused', () => {
+    const quiet = edgeguard(['replay', '-', '--quiet', '--no-progress', '--quiet']);
+    assert.equal(quiet.status, 0, quiet.stderr);
+    const format = edgeguard(['replay', '-', '--format', 'combined', '--format', 'apache']);
+    assert.equal(format.status, 2);
+    assert.match(format.stderr, /^edgeguard replay: --format given more than once\n/);
+  });
+
   it('run: a missing service is named with the services there are', () => {
     const run = edgeguard(['run']);
     assert.equal(run.status, 2);
