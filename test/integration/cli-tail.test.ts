@@ -53,6 +53,22 @@ describe('edgeguard tail and topics from a shell', { timeout: 120_000 }, () => {
     assert.equal(code, 130);
   });
 
+  it('tail given a topic with its prefix (copied from the broker) says to drop the prefix', () => {
+    const prefix = uniquePrefix('cli-tail-prefixed');
+    assert.equal(
+      edgeguard(['topics', 'ensure', '--partitions', '1'], { EDGEGUARD_TOPIC_PREFIX: prefix }).code,
+      0,
+    );
+    const run = edgeguard(['tail', '--topic', `${prefix}decisions`, '--idle-exit', '1'], {
+      EDGEGUARD_TOPIC_PREFIX: prefix,
+    });
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(
+      run.stderr,
+      new RegExp(`name the topic without the prefix '${prefix.replace(/\./g, '\\.')}', as --topic decisions`),
+    );
+  });
+
   it('topics ensure refuses --partitions 0 and counts that are not whole numbers before touching the broker', () => {
     for (const [flag, value] of [
       ['--partitions', '0'],

@@ -67,6 +67,18 @@ describe('edgeguard usage errors', () => {
     assert.match(format.stderr, /^edgeguard replay: --format given more than once\n/);
   });
 
+  it('decisions and allowlist refuse a zero duration in the words typed, before contacting Kafka', () => {
+    for (const args of [
+      ['decisions', 'add', '--ip', '192.0.2.1', '--action', 'block', '--duration', '0m', '--reason', 'x'],
+      ['allowlist', 'add', '192.0.2.1', '--duration', '0m'],
+    ]) {
+      const run = edgeguard(args);
+      assert.equal(run.status, 2, run.stderr);
+      assert.match(run.stderr, /: --duration: must be longer than 0, got '0m'\n/);
+      assert.doesNotMatch(run.stderr, / ms/);
+    }
+  });
+
   it('run: a missing service is named with the services there are', () => {
     const run = edgeguard(['run']);
     assert.equal(run.status, 2);

@@ -55,7 +55,10 @@ Exit codes: 0 done, 1 Kafka or Redis failed, 2 bad usage or input.
 
 /** A duration flag with a unit (a bare number would silently be milliseconds). */
 export function durationFlag(text: string, flag: string): number {
-  return parseDuration(text, flag, { unitRequired: true });
+  const ms = parseDuration(text, flag, { unitRequired: true });
+  // Said here in the operator's words: the shared check counts milliseconds (the API's unit).
+  if (ms < 1) throw new BadInput('bad-usage', `${flag}: must be longer than 0, got '${text}'`);
+  return ms;
 }
 
 /**
