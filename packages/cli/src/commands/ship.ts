@@ -85,7 +85,7 @@ export async function shipCommand(argv: string[]): Promise<number> {
   const jumps = result.clockJumps;
   if (jumps.total > 0)
     process.stderr.write(
-      `  clock jumps: ${jumps.total} lines dated too far ahead of the lines before them, shipped at their time (e.g. ${jumps.samples[0]!.location} logged ${jumps.samples[0]!.loggedTime})\n`,
+      `  clock jumps: ${jumps.total} lines dated too far ahead of the lines before them, shipped at the newest time before them (e.g. ${jumps.samples[0]!.location} logged ${jumps.samples[0]!.loggedTime})\n`,
     );
   if (result.cutShort) {
     process.stderr.write(`edgeguard ship: input cut short: ${result.cutShort}\n`);
