@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BadInput } from '@edgeguard/schema';
-import { maxInFlightBytes, redisTimeoutMs, stageWorkers, stopTimeoutMs } from '../src/stage-service.js';
+import {
+  healthPort,
+  maxInFlightBytes,
+  redisTimeoutMs,
+  stageWorkers,
+  stopTimeoutMs,
+} from '../src/stage-service.js';
 
 describe('EDGEGUARD_WORKERS (stage worker threads)', () => {
   it('defaults to the main thread alone', () => {
@@ -61,6 +67,23 @@ describe('EDGEGUARD_REDIS_TIMEOUT_MS and EDGEGUARD_STOP_TIMEOUT_MS', () => {
       assert.throws(
         () => redisTimeoutMs({ EDGEGUARD_REDIS_TIMEOUT_MS: bad }),
         (error: unknown) => error instanceof BadInput && /EDGEGUARD_REDIS_TIMEOUT_MS/.test(error.message),
+        bad,
+      );
+  });
+});
+
+describe('EDGEGUARD_HEALTH_PORT', () => {
+  it('defaults to 9464, takes 0 to 65535, and names the variable otherwise', () => {
+    assert.equal(healthPort({}), 9464);
+    assert.equal(healthPort({ EDGEGUARD_HEALTH_PORT: '' }), 9464);
+    assert.equal(healthPort({ EDGEGUARD_HEALTH_PORT: '0' }), 0);
+    assert.equal(healthPort({ EDGEGUARD_HEALTH_PORT: '9465' }), 9465);
+    for (const bad of ['abc', '99999', '-1', '9464.5'])
+      assert.throws(
+        () => healthPort({ EDGEGUARD_HEALTH_PORT: bad }),
+        (error: unknown) =>
+          error instanceof BadInput &&
+          error.message.startsWith('EDGEGUARD_HEALTH_PORT must be a whole number'),
         bad,
       );
   });
