@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BadInput } from '@edgeguard/schema';
+import { kafkaEnvironment } from '../src/environment.js';
 import {
   healthPort,
   maxInFlightBytes,
@@ -85,6 +86,35 @@ describe('EDGEGUARD_HEALTH_PORT', () => {
           error instanceof BadInput &&
           error.message.startsWith('EDGEGUARD_HEALTH_PORT must be a whole number'),
         bad,
+      );
+  });
+});
+
+describe('KAFKA_BROKERS and EDGEGUARD_TOPIC_PREFIX', () => {
+  it('take host:port lists and topic-name characters; empty means the default', () => {
+    assert.deepEqual(kafkaEnvironment({}).brokers, ['127.0.0.1:9092']);
+    assert.deepEqual(kafkaEnvironment({ KAFKA_BROKERS: '' }).brokers, ['127.0.0.1:9092']);
+    assert.deepEqual(kafkaEnvironment({ KAFKA_BROKERS: 'k1:9092, k2.example:19092' }).brokers, [
+      'k1:9092',
+      'k2.example:19092',
+    ]);
+    assert.equal(kafkaEnvironment({ EDGEGUARD_TOPIC_PREFIX: 'prod-eu_1.' }).topicPrefix, 'prod-eu_1.');
+    assert.equal(kafkaEnvironment({ EDGEGUARD_TOPIC_PREFIX: '' }).topicPrefix, '');
+  });
+
+  it('refuse a broker without a port and a prefix no topic name can hold, naming the variable', () => {
+    for (const brokers of ['localhost', '127.0.0.1:abc', ' , ', 'k1:9092,k2'])
+      assert.throws(
+        () => kafkaEnvironment({ KAFKA_BROKERS: brokers }),
+        (error: unknown) =>
+          error instanceof BadInput && /^KAFKA_BROKERS: expected host:port/.test(error.message),
+        brokers,
+      );
+    for (const prefix of ['x y.', 'a/b.'])
+      assert.throws(
+        () => kafkaEnvironment({ EDGEGUARD_TOPIC_PREFIX: prefix }),
+        (error: unknown) => error instanceof BadInput && /^EDGEGUARD_TOPIC_PREFIX: /.test(error.message),
+        prefix,
       );
   });
 });
