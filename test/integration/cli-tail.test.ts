@@ -53,6 +53,22 @@ describe('edgeguard tail and topics from a shell', { timeout: 120_000 }, () => {
     assert.equal(code, 130);
   });
 
+  it('tail given a topic with its prefix (copied from the broker) says to drop the prefix', () => {
+    const prefix = uniquePrefix('cli-tail-prefixed');
+    assert.equal(
+      edgeguard(['topics', 'ensure', '--partitions', '1'], { EDGEGUARD_TOPIC_PREFIX: prefix }).code,
+      0,
+    );
+    const run = edgeguard(['tail', '--topic', `${prefix}decisions`, '--idle-exit', '1'], {
+      EDGEGUARD_TOPIC_PREFIX: prefix,
+    });
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(
+      run.stderr,
+      new RegExp(`name the topic without the prefix '${prefix.replace(/\./g, '\\.')}', as --topic decisions`),
+    );
+  });
+
   it('topics ensure refuses --partitions 0 and counts that are not whole numbers before touching the broker', () => {
     for (const [flag, value] of [
       ['--partitions', '0'],
@@ -82,9 +98,10 @@ describe('edgeguard tail and topics from a shell', { timeout: 120_000 }, () => {
       ['decisions', 'add', '--ip', '192.0.2.1', '--action', 'block', '--duration', '1h', '--reason', 'x'],
     ]) {
       const started = Date.now();
+      // LOG_LEVEL unset, as an operator runs them.
       const run = edgeguard(
         args,
-        { KAFKA_BROKERS: '127.0.0.1:1', EDGEGUARD_STARTUP_TIMEOUT_MS: '2000' },
+        { KAFKA_BROKERS: '127.0.0.1:1', EDGEGUARD_STARTUP_TIMEOUT_MS: '2000', LOG_LEVEL: '' },
         '',
         60_000,
       );
@@ -92,9 +109,13 @@ describe('edgeguard tail and topics from a shell', { timeout: 120_000 }, () => {
       assert.equal(run.code, 1, `${args.join(' ')}: ${run.stderr}`);
       assert.match(
         run.stderr,
-        /Kafka at 127\.0\.0\.1:1 \(KAFKA_BROKERS\)( did not answer within 2 s|: Connection error)/,
+        /Kafka at 127\.0\.0\.1:1 \(KAFKA_BROKERS\)( did not answer within 2 s \(last error: |: )Connection error: connect ECONNREFUSED 127\.0\.0\.1:1/,
         args.join(' '),
       );
+      // The one-shot operator commands say it in that one line: no kafkajs retry log, no stacks.
+      // (ship logs as the shipper service does.)
+      if (args[0] !== 'ship')
+        assert.match(run.stderr, /^edgeguard \S+: Kafka at [^\n]*\n$/, `${args.join(' ')}: ${run.stderr}`);
       assert.ok(took < 20_000, `${args.join(' ')} took ${took} ms`);
     }
   });

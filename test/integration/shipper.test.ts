@@ -270,6 +270,18 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
     }
   });
 
+  it('edgeguard ship counts empty lines as blank, so its summary adds up', () => {
+    const log = join(work, 'blank-lines.log');
+    const line = (i: number) =>
+      `192.0.2.${i} - - [27/Nov/2026:10:00:0${i} +0000] "GET / HTTP/1.1" 200 512 "-" "curl/8.5.0"`;
+    writeFileSync(log, `${line(1)}\n\n${line(2)}\r\n\r\nnot a log line\n`);
+    const run = edgeguard(['ship', log, '--format', 'combined'], {
+      EDGEGUARD_TOPIC_PREFIX: freshTopics('shipper-blank'),
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /ship: 5 lines, 2 produced, 1 rejected, 2 blank,/);
+  });
+
   // 500 lines of ~9 KiB make one ~4.5 MiB envelope: over the broker's 1 MiB message.max.bytes, which
   // would refuse it and stop the shipment. Envelopes are halved until each fits a request.
   for (const workers of [0, 1])

@@ -31,10 +31,12 @@ export function parseCommandArgs<O extends OptionSpec>(
       tokens: true,
     });
     // parseArgs keeps the last of a repeated flag: `decisions add --ip A --ip B` would act on B
-    // alone without a word. A flag that takes one value is given once.
+    // alone without a word. A flag that takes one value is given once; a switch (--quiet) repeated
+    // means the same, and is let be (an alias that adds it, and a command line that adds it again).
     const seen = new Set<string>();
     for (const token of parsed.tokens) {
-      if (token.kind !== 'option' || options[token.name]?.multiple) continue;
+      if (token.kind !== 'option' || options[token.name]?.multiple || options[token.name]?.type === 'boolean')
+        continue;
       if (seen.has(token.name))
         throw new BadInput(
           'bad-usage',
@@ -82,3 +84,20 @@ export function wholeNumber(text: string, flag: string, min = 0): number {
     throw new BadInput('bad-usage', `${flag}: expected a whole number ≥ ${min}, got '${text}'`);
   return n;
 }
+
+/**
+ * The usage message for a command's first word when it is missing or not one of `choices`:
+ * `missing the action: 'print' or 'check'`, `expected 'print' or 'check', got 'prnt'`.
+ */
+export function expectedAction(choices: readonly string[], got: string | undefined, noun = 'action'): string {
+  const quoted = choices.map((c) => `'${c}'`);
+  const list = `${quoted.slice(0, -1).join(', ')} or ${quoted[quoted.length - 1]}`;
+  return got === undefined ? `missing the ${noun}: ${list}` : `expected ${list}, got '${got}'`;
+}
+
+/**
+ * Log level of the one-shot Kafka commands (tail, lag, topics, decisions, allowlist) when LOG_LEVEL
+ * is unset: kafkajs' retries are logged as JSON lines with socket stacks, several before the
+ * command's own one-line error, which names the cause. LOG_LEVEL=info shows them.
+ */
+export const ONE_SHOT_LOG_LEVEL = 'silent';

@@ -63,15 +63,33 @@ ${Object.entries(commands)
   .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
   .join('\n')}
 
-Run 'edgeguard <command> --help' for a command's options.
+Run 'edgeguard <command> --help' for a command's options, 'edgeguard version' for the version.
 `;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  // `edgeguard topics list | head -1`: the reader is gone, so stop quietly (exit 0), as `tail` does
+  // (which handles it itself, to leave its consumer group). A stdout that cannot be written (a full
+  // disk) is one line on stderr, exit 1. Either was Node's unhandled 'error' event and its stack.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') {
+      if (process.stdout.listenerCount('error') === 1) process.exit(0);
+      return;
+    }
+    const why = error.message.replace(/^[A-Z]+: /, '').replace(/, write$/, '');
+    const who = name && Object.hasOwn(commands, name) ? `edgeguard ${name}` : 'edgeguard';
+    process.stderr.write(`${who}: cannot write to stdout: ${why} (${error.code})\n`);
+    process.exit(1);
+  });
   if (!name || name === '-h' || name === '--help' || name === 'help') {
     const topic = name === 'help' ? rest[0] : undefined;
     const entry = topic !== undefined && Object.hasOwn(commands, topic) ? commands[topic] : undefined;
+    if (topic !== undefined && !entry) {
+      // `edgeguard help shp`: the typo named and exit 2, as `edgeguard shp` does.
+      process.stderr.write(`edgeguard: unknown command '${topic}'\n\n${usage()}`);
+      return 2;
+    }
     process.stdout.write(entry ? (await entry.load()).help : usage());
     return 0;
   }

@@ -66,13 +66,22 @@ export function openOutputs(outputs: [flag: string, path: string | undefined][])
  * Refuses, before any output is created or truncated, an output that is the input log (opening it
  * would empty the log before it is read) and two outputs naming one file (each would truncate the
  * other's lines). Paths are compared resolved, and for files that exist by device and inode too, so
- * that `./x`, a symlink or a hard link is caught. The input `-` (stdin) never clashes. `outputs`:
+ * that `./x`, a symlink or a hard link is caught. The input `-` (stdin) never clashes; an output
+ * `-` is refused (it is not stdout: it would create a file named '-'). `outputs`:
  * flag and path, the path undefined when the flag is not given.
  */
 export function refuseClashingOutputs(
   input: string,
   outputs: [flag: string, path: string | undefined][],
 ): void {
+  // `-` is stdin for the input only: as an output it would create a file named '-'.
+  const dash = outputs.find(([, path]) => path === '-');
+  if (dash)
+    throw new BadInput(
+      'bad-output',
+      `${dash[0]} -: outputs are files ('-' would create one named '-'); to print it, give /dev/stdout (with --quiet)`,
+      dash[0],
+    );
   const named = outputs.flatMap(([flag, path]) =>
     path === undefined ? [] : [{ flag, path, ...fileIdentity(path) }],
   );

@@ -64,6 +64,8 @@ export interface ReplayResult {
   formatSuggestion: string | null;
   lines: number;
   parsed: number;
+  /** Empty lines: read and skipped, neither parsed nor rejected (lines = parsed + rejected + blank). */
+  blank: number;
   rejects: RejectCounter;
   /** Fields longer than `input.maxFieldLength`, cut (their lines were kept and replayed), by field. */
   fieldCuts: FieldCutCounter;
@@ -210,6 +212,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   let format = config.input.format;
   let lines = 0;
   let parsed = 0;
+  let blank = 0;
   let firstEventTime: number | null = null;
   let lastEventTime: number | null = null;
   // A genuine gap's first records keep their time: replay can wait for the jump to be decided.
@@ -247,7 +250,10 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
       const plain = batch.plain === true;
       for (const line of batch) {
         lines++;
-        if (line.length === 0) continue;
+        if (line.length === 0) {
+          blank++;
+          continue;
+        }
         const result = parser.parse(line, undefined, plain);
         if (result instanceof BadInput) {
           rejects.record(result, line, `${options.input}:${lines}`);
@@ -328,6 +334,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     formatSuggestion: parsed === 0 ? formatSuggestion(firstLines, format) : null,
     lines,
     parsed,
+    blank,
     rejects,
     fieldCuts,
     eventTime: {

@@ -38,6 +38,7 @@ export function buildReport(result: ReplayResult) {
       lines: result.lines,
       parsed: result.parsed,
       rejected: result.rejects.total,
+      blank: result.blank,
       fieldsCut: result.fieldCuts.total,
       cutShort: result.cutShort,
       from: result.firstEventTime === null ? null : new Date(result.firstEventTime).toISOString(),
@@ -91,7 +92,7 @@ export function renderSummary(report: Report): string {
 
   lines.push(`edgeguard replay: ${input.file} (${input.format})`);
   lines.push(
-    `  ${n(input.lines)} lines, ${n(input.parsed)} parsed, ${n(input.rejected)} rejected; log time ${input.from ?? '-'} → ${input.to ?? '-'}`,
+    `  ${n(input.lines)} lines, ${n(input.parsed)} parsed, ${n(input.rejected)} rejected${input.blank > 0 ? `, ${n(input.blank)} blank` : ''}; log time ${input.from ?? '-'} → ${input.to ?? '-'}`,
   );
   if (input.cutShort) lines.push(`  INPUT CUT SHORT: ${input.cutShort}`);
   lines.push(

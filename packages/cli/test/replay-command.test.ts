@@ -425,6 +425,21 @@ describe('edgeguard replay', () => {
     assert.match(same.stderr, /--policies and --report both name p\.ndjson/);
   });
 
+  it("refuses '-' as an output, which would create a file named '-', and says how to print one", () => {
+    const run = edgeguard(['replay', '-', '--quiet', '--report', '-'], sampleLog());
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /^edgeguard replay: --report -: outputs are files .*give \/dev\/stdout/);
+    assert.equal(existsSync(join(work, '-')), false, 'no file named -');
+    // Through a shell pipe: the test's own stdout is a socket, which /dev/stdout cannot open (ENXIO).
+    const printed = spawnSync(
+      'sh',
+      ['-c', `"${process.execPath}" "${bin}" replay - --quiet --report /dev/stdout | cat`],
+      { encoding: 'utf8', input: sampleLog(), cwd: work },
+    );
+    assert.equal(printed.status, 0, printed.stderr);
+    assert.equal(JSON.parse(printed.stdout).input.parsed, 100);
+  });
+
   it('refuses an output that is the input log, however spelled, and leaves the log untouched', () => {
     const log = join(work, 'access.log');
     writeFileSync(log, sampleLog());
@@ -701,6 +716,21 @@ describe('edgeguard replay', () => {
     assert.equal(report.input.format, 'combined', 'auto sniffs the combined format');
   });
 
+  it('counts empty lines as blank in the summary and the report, so the counts add up', () => {
+    const log = sampleLog().split('\n').filter(Boolean);
+    const input = `${log.slice(0, 3).join('\n')}\n\n\r\n${log.slice(3).join('\n')}\n`;
+    const report = join(work, 'blank.json');
+    const run = edgeguard(['replay', '-', '--report', report], input);
+    assert.equal(run.code, 0, run.stderr);
+    const { input: counts } = JSON.parse(readFileSync(report, 'utf8'));
+    assert.equal(counts.blank, 2);
+    assert.equal(counts.lines, counts.parsed + counts.rejected + counts.blank);
+    assert.match(
+      run.stdout,
+      new RegExp(`${counts.lines} lines, ${counts.parsed} parsed, ${counts.rejected} rejected, 2 blank;`),
+    );
+  });
+
   it('names an unknown flag and shows the usage', () => {
     const run = edgeguard(['replay', 'x.log', '--trusted-proxy', '10.0.0.0/8']);
     assert.equal(run.code, 2);
@@ -743,8 +773,11 @@ describe('edgeguard replay', () => {
 
   it('says clearly when the input file does not exist', () => {
     const run = edgeguard(['replay', join(work, 'missing.log')]);
-    assert.notEqual(run.code, 0);
-    assert.match(run.stderr, /missing\.log/);
+    assert.equal(run.code, 1);
+    assert.match(
+      run.stderr,
+      /^edgeguard replay: \S*missing\.log: cannot read it: no such file or directory \(ENOENT\)\n$/,
+    );
   });
 
   for (const [what, input] of [

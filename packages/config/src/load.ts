@@ -11,13 +11,23 @@ export function readConfigFile(path: string): unknown {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new BadInput('bad-config', `cannot read config file: ${(error as Error).message}`, undefined, path);
+    // "ENOENT: no such file or directory, open '/x'": the words and the code; the path leads.
+    const { code, message } = error as NodeJS.ErrnoException;
+    const why = message.replace(/^[A-Z]+: /, '').replace(/, (open|read) '.*'$|, read$/, '');
+    throw new BadInput(
+      'bad-config',
+      `cannot read config file: ${why}${code ? ` (${code})` : ''}`,
+      undefined,
+      path,
+    );
   }
   return parseConfigText(text, path);
 }
 
 export function parseConfigText(text: string, source: string): unknown {
-  const stripped = stripLineComments(text);
+  // A byte order mark (Windows editors save one) is not JSON, and JSON.parse's error shows it as
+  // an invisible character: dropped, as a BOM at the start of a file says nothing.
+  const stripped = stripLineComments(text.replace(/^\uFEFF/, ''));
   try {
     return JSON.parse(stripped);
   } catch (error) {

@@ -81,9 +81,21 @@ describe('config files', () => {
     assert.deepEqual(value, { url: 'http://x//y' });
   });
 
+  it('reads a file saved with a byte order mark, positions counted without it', () => {
+    assert.deepEqual(parseConfigText('\uFEFF{"input": {}}', 's'), { input: {} });
+    assert.throws(() => parseConfigText('\uFEFF{\n  "a": 1,\n}', 'bom.json'), /bom\.json:3:1: invalid JSON/);
+  });
+
   it('names a missing file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'eg-config-'));
-    assert.throws(() => readConfigFile(join(dir, 'nope.json')), /nope\.json: cannot read config file/);
+    assert.throws(
+      () => readConfigFile(join(dir, 'nope.json')),
+      /nope\.json: cannot read config file: no such file or directory \(ENOENT\)$/,
+    );
+    assert.throws(
+      () => readConfigFile(dir),
+      /: cannot read config file: illegal operation on a directory \(EISDIR\)$/,
+    );
     writeFileSync(join(dir, 'ok.json'), '{"a": 1}');
     assert.deepEqual(readConfigFile(join(dir, 'ok.json')), { a: 1 });
   });

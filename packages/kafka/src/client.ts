@@ -13,6 +13,14 @@ import type { Logger } from '@edgeguard/telemetry';
 import { installKafkajsProduceEncoder } from './produce-encoder.js';
 
 /**
+ * The last connection error kafkajs logged per broker list (`KAFKA_BROKERS` as given): kafkajs
+ * retries a refused connection for minutes before `connect()` rejects, so connectAdmin's timeout
+ * takes the cause from here ("connect ECONNREFUSED 127.0.0.1:1") rather than saying only that the
+ * broker did not answer — a one-shot command logs nothing else by default.
+ */
+const lastConnectionErrors = new Map<string, string>();
+
+/**
  * Builds the kafkajs client with its log bridged into pino. kafkajs is frozen upstream (2.2.4), so
  * it stays behind this package: the rest of edgeguard sees Bus, Stage and the commands only.
  */
@@ -32,6 +40,7 @@ export function createKafka(options: {
     [logLevel.DEBUG]: 'debug',
   };
   const kafkaLogger = options.logger.child({ component: 'kafkajs' });
+  const brokers = options.brokers.join(',');
   return new kafkajs.Kafka({
     clientId: options.clientId,
     brokers: options.brokers,
@@ -40,6 +49,8 @@ export function createKafka(options: {
       () =>
       ({ namespace, level, log }) => {
         const { message, ...extra } = log;
+        if (level === logLevel.ERROR && namespace === 'Connection')
+          lastConnectionErrors.set(brokers, message);
         kafkaLogger[toPino[level] ?? 'info']({ namespace, ...extra }, message);
       },
     retry: { initialRetryTime: 300, retries: 10 },
@@ -103,6 +114,6 @@ export function connectAdmin(admin: Admin, brokers: string[], ms: number): Promi
       throw error;
     }),
     `Kafka at ${brokers.join(',')} (KAFKA_BROKERS)`,
-    () => last,
+    () => last ?? lastConnectionErrors.get(brokers.join(',')),
   );
 }

@@ -1,3 +1,5 @@
+import { BadInput } from '@edgeguard/schema';
+
 /**
  * Connection settings every Kafka-facing command and service reads, from the environment (a config
  * file's `kafka` section may override them): one place, one set of defaults.
@@ -15,12 +17,30 @@ export interface KafkaEnvironment {
 }
 
 export function kafkaEnvironment(env: NodeJS.ProcessEnv = process.env): KafkaEnvironment {
+  const brokers = (env.KAFKA_BROKERS || '127.0.0.1:9092')
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
+  // Checked here, named: kafkajs takes 'localhost' (no port) or ':abc' and retries it until the
+  // startup timeout, which then says only that the broker did not answer.
+  const bad = brokers.find((b) => !/^[^\s:]+:\d{1,5}$/.test(b));
+  if (brokers.length === 0 || bad !== undefined)
+    throw new BadInput(
+      'bad-config',
+      `KAFKA_BROKERS: expected host:port[,host:port...], got ${JSON.stringify(bad ?? env.KAFKA_BROKERS)}`,
+      'KAFKA_BROKERS',
+    );
+  const topicPrefix = env.EDGEGUARD_TOPIC_PREFIX ?? 'edgeguard.';
+  // Kafka's topic names (and so every edgeguard topic) are letters, digits, '.', '_' and '-'.
+  if (!/^[A-Za-z0-9._-]*$/.test(topicPrefix))
+    throw new BadInput(
+      'bad-config',
+      `EDGEGUARD_TOPIC_PREFIX: a topic name holds only letters, digits, '.', '_' and '-', got ${JSON.stringify(topicPrefix)}`,
+      'EDGEGUARD_TOPIC_PREFIX',
+    );
   return {
-    brokers: (env.KAFKA_BROKERS ?? '127.0.0.1:9092')
-      .split(',')
-      .map((b) => b.trim())
-      .filter(Boolean),
-    redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-    topicPrefix: env.EDGEGUARD_TOPIC_PREFIX ?? 'edgeguard.',
+    brokers,
+    redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
+    topicPrefix,
   };
 }

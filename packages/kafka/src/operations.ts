@@ -53,9 +53,14 @@ export async function tailTopic(
   try {
     const topics = await admin.listTopics();
     if (!topics.includes(options.prefix + options.topic)) {
+      // `--topic edgeguard.decisions`, copied from the broker's topic list: the prefix given twice.
+      const unprefixed = options.prefix && options.topic.startsWith(options.prefix);
+      const bare = unprefixed ? options.topic.slice(options.prefix.length) : '';
       throw new BadInput(
         'unknown-topic',
-        `topic '${options.prefix + options.topic}' does not exist (edgeguard topics: ${known.join(', ')}; run 'edgeguard topics ensure')`,
+        unprefixed && known.includes(bare)
+          ? `topic '${options.prefix + options.topic}' does not exist: name the topic without the prefix '${options.prefix}', as --topic ${bare}`
+          : `topic '${options.prefix + options.topic}' does not exist (edgeguard topics: ${known.join(', ')}; run 'edgeguard topics ensure')`,
       );
     }
   } finally {

@@ -109,6 +109,15 @@ export function stopTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 /**
+ * `EDGEGUARD_HEALTH_PORT`: the port of a service's `/healthz`, `/readyz` and `/metrics`, 0 to 65535
+ * (0 picks a free one); unset or empty means 9464. `abc` was port NaN, and Node's message named neither.
+ */
+export function healthPort(env: NodeJS.ProcessEnv = process.env): number {
+  const port = { EDGEGUARD_HEALTH_PORT: env.EDGEGUARD_HEALTH_PORT };
+  return wholeNumber(port, 'EDGEGUARD_HEALTH_PORT', 65_535, 9464);
+}
+
+/**
  * `EDGEGUARD_STARTUP_TIMEOUT_MS`: how long a stage service waits at start for Redis and a Kafka
  * broker to answer before it exits 1 naming the one that did not, and where. Default 30000.
  */
@@ -242,7 +251,7 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
     },
   });
   const health = await startHealthServer({
-    port: options.healthPort ?? Number(process.env.EDGEGUARD_HEALTH_PORT ?? 9464),
+    port: options.healthPort ?? healthPort(),
     metrics,
     ready: () => {
       for (const companion of companions) {

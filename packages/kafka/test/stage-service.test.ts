@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BadInput } from '@edgeguard/schema';
-import { maxInFlightBytes, redisTimeoutMs, stageWorkers, stopTimeoutMs } from '../src/stage-service.js';
+import { kafkaEnvironment } from '../src/environment.js';
+import {
+  healthPort,
+  maxInFlightBytes,
+  redisTimeoutMs,
+  stageWorkers,
+  stopTimeoutMs,
+} from '../src/stage-service.js';
 
 describe('EDGEGUARD_WORKERS (stage worker threads)', () => {
   it('defaults to the main thread alone', () => {
@@ -62,6 +69,52 @@ describe('EDGEGUARD_REDIS_TIMEOUT_MS and EDGEGUARD_STOP_TIMEOUT_MS', () => {
         () => redisTimeoutMs({ EDGEGUARD_REDIS_TIMEOUT_MS: bad }),
         (error: unknown) => error instanceof BadInput && /EDGEGUARD_REDIS_TIMEOUT_MS/.test(error.message),
         bad,
+      );
+  });
+});
+
+describe('EDGEGUARD_HEALTH_PORT', () => {
+  it('defaults to 9464, takes 0 to 65535, and names the variable otherwise', () => {
+    assert.equal(healthPort({}), 9464);
+    assert.equal(healthPort({ EDGEGUARD_HEALTH_PORT: '' }), 9464);
+    assert.equal(healthPort({ EDGEGUARD_HEALTH_PORT: '0' }), 0);
+    assert.equal(healthPort({ EDGEGUARD_HEALTH_PORT: '9465' }), 9465);
+    for (const bad of ['abc', '99999', '-1', '9464.5'])
+      assert.throws(
+        () => healthPort({ EDGEGUARD_HEALTH_PORT: bad }),
+        (error: unknown) =>
+          error instanceof BadInput &&
+          error.message.startsWith('EDGEGUARD_HEALTH_PORT must be a whole number'),
+        bad,
+      );
+  });
+});
+
+describe('KAFKA_BROKERS and EDGEGUARD_TOPIC_PREFIX', () => {
+  it('take host:port lists and topic-name characters; empty means the default', () => {
+    assert.deepEqual(kafkaEnvironment({}).brokers, ['127.0.0.1:9092']);
+    assert.deepEqual(kafkaEnvironment({ KAFKA_BROKERS: '' }).brokers, ['127.0.0.1:9092']);
+    assert.deepEqual(kafkaEnvironment({ KAFKA_BROKERS: 'k1:9092, k2.example:19092' }).brokers, [
+      'k1:9092',
+      'k2.example:19092',
+    ]);
+    assert.equal(kafkaEnvironment({ EDGEGUARD_TOPIC_PREFIX: 'prod-eu_1.' }).topicPrefix, 'prod-eu_1.');
+    assert.equal(kafkaEnvironment({ EDGEGUARD_TOPIC_PREFIX: '' }).topicPrefix, '');
+  });
+
+  it('refuse a broker without a port and a prefix no topic name can hold, naming the variable', () => {
+    for (const brokers of ['localhost', '127.0.0.1:abc', ' , ', 'k1:9092,k2'])
+      assert.throws(
+        () => kafkaEnvironment({ KAFKA_BROKERS: brokers }),
+        (error: unknown) =>
+          error instanceof BadInput && /^KAFKA_BROKERS: expected host:port/.test(error.message),
+        brokers,
+      );
+    for (const prefix of ['x y.', 'a/b.'])
+      assert.throws(
+        () => kafkaEnvironment({ EDGEGUARD_TOPIC_PREFIX: prefix }),
+        (error: unknown) => error instanceof BadInput && /^EDGEGUARD_TOPIC_PREFIX: /.test(error.message),
+        prefix,
       );
   });
 });

@@ -54,9 +54,16 @@ export function createParser(format: string, options?: ParserOptions): LineParse
       return new CloudflareParser(options);
   }
   if (format.startsWith('nginx:')) return new NginxFormatParser(compileNginxFormatName(format), options);
+  // `Combined`, `NGINX-MAIN`; a log_format string given without its `nginx:`.
+  const named = FORMAT_NAMES.find((name) => name === format.trim().toLowerCase());
+  const hint = named
+    ? ` (did you mean '${named}'?)`
+    : format.includes('$')
+      ? ` (a log_format string is given as nginx:'${format}')`
+      : '';
   throw new BadInput(
     'unknown-format',
-    `unknown log format ${JSON.stringify(format)}: expected one of ${FORMAT_NAMES.join(', ')}, ` +
+    `unknown log format ${JSON.stringify(format)}${hint}: expected one of ${FORMAT_NAMES.join(', ')}, ` +
       `or nginx:'<log_format string>' (e.g. nginx:'$remote_addr [$time_local] "$request" $status')`,
     'format',
   );

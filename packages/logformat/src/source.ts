@@ -1,5 +1,5 @@
 import { isAscii } from 'node:buffer';
-import { accessSync, constants, createReadStream, statSync } from 'node:fs';
+import { accessSync, constants, createReadStream, type Stats, statSync } from 'node:fs';
 import { createGunzip, constants as zlibConstants } from 'node:zlib';
 import { BadInput } from '@edgeguard/schema';
 import { DEFAULT_MAX_LINE_LENGTH } from './parser.js';
@@ -107,9 +107,18 @@ export function openLogSource(path: string, options: LogSourceOptions = {}): Log
  */
 export function checkLogInput(path: string): number | null {
   if (path === '-') return null;
-  const stats = statSync(path);
+  let stats: Stats;
+  try {
+    stats = statSync(path);
+    accessSync(path, constants.R_OK);
+  } catch (error) {
+    // "ENOENT: no such file or directory, stat '/x'" → "/x: cannot read it: no such file or
+    // directory (ENOENT)": the path first, the OS's words, the code kept for callers.
+    const { code, message } = error as NodeJS.ErrnoException;
+    const why = message.replace(/^[A-Z]+: /, '').replace(/, (stat|access) '.*'$/, '');
+    throw Object.assign(new Error(`${path}: cannot read it: ${why}${code ? ` (${code})` : ''}`), { code });
+  }
   if (stats.isDirectory()) throw new Error(`${path} is a directory, not a log file`);
-  accessSync(path, constants.R_OK);
   return stats.isFile() ? stats.size : null;
 }
 

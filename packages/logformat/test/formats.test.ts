@@ -130,6 +130,18 @@ describe('createParser', () => {
         error.message.includes("nginx:'"),
     );
   });
+
+  it('suggests the name for a wrong case, and nginx: for a log_format string given without it', () => {
+    assert.throws(
+      () => createParser('Combined'),
+      /unknown log format "Combined" \(did you mean 'combined'\?\)/,
+    );
+    assert.throws(
+      () => createParser('$remote_addr [$time_local] "$request" $status'),
+      /\(a log_format string is given as nginx:'\$remote_addr \[\$time_local\] "\$request" \$status'\)/,
+    );
+    assert.doesNotThrow(() => createParser('nginx:$remote_addr [$time_local] "$request" $status'));
+  });
 });
 
 describe('logsClientBehindProxies', () => {

@@ -260,7 +260,12 @@ describe('openLogSource', () => {
   });
 
   it('fails at open for a missing file or a directory', () => {
-    assert.throws(() => openLogSource(join(dir, 'missing.log')), /ENOENT/);
+    assert.throws(
+      () => openLogSource(join(dir, 'missing.log')),
+      (error: NodeJS.ErrnoException) =>
+        error.code === 'ENOENT' &&
+        error.message === `${join(dir, 'missing.log')}: cannot read it: no such file or directory (ENOENT)`,
+    );
     assert.throws(() => openLogSource(dir), /directory/);
   });
 });

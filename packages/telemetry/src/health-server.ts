@@ -44,9 +44,22 @@ export async function startHealthServer(
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
   });
+  const host = options.host ?? '0.0.0.0';
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host ?? '0.0.0.0', resolve);
+    // "listen EADDRINUSE: address already in use 0.0.0.0:9464" named neither what listens nor
+    // the variable that moves it (two services on one host need one port each).
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      const why = error.message.replace(/^listen [A-Z]+: /, '').replace(/ \S+:\d+$/, '');
+      reject(
+        Object.assign(
+          new Error(
+            `cannot serve /healthz, /readyz and /metrics on ${host}:${options.port} (EDGEGUARD_HEALTH_PORT): ${why}${error.code ? ` (${error.code})` : ''}`,
+          ),
+          { code: error.code },
+        ),
+      );
+    });
+    server.listen(options.port, host, resolve);
   });
   return {
     server,

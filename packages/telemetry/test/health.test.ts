@@ -26,6 +26,22 @@ describe('health and metrics endpoints', () => {
     }
   });
 
+  it('names the endpoints, the address and EDGEGUARD_HEALTH_PORT when the port is taken', async () => {
+    const metrics = new Metrics('test-taken');
+    const first = await startHealthServer({ port: 0, host: '127.0.0.1', metrics, ready: () => true });
+    try {
+      await assert.rejects(
+        startHealthServer({ port: first.port, host: '127.0.0.1', metrics, ready: () => true }),
+        {
+          code: 'EADDRINUSE',
+          message: `cannot serve /healthz, /readyz and /metrics on 127.0.0.1:${first.port} (EDGEGUARD_HEALTH_PORT): address already in use (EADDRINUSE)`,
+        },
+      );
+    } finally {
+      await first.close();
+    }
+  });
+
   it('returns the same metric when asked twice by name', () => {
     const metrics = new Metrics('test2');
     assert.equal(

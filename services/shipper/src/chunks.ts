@@ -1,6 +1,6 @@
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { gunzipIfGzip, type InputDamage } from '@edgeguard/logformat';
+import { checkLogInput, gunzipIfGzip, type InputDamage } from '@edgeguard/logformat';
 
 export interface LineChunkOptions {
   /** Bytes per read (default 1 MiB); a chunk is at most this plus one carried line. */
@@ -33,8 +33,8 @@ export interface LineChunks extends AsyncIterable<Buffer> {
  * when the path cannot be opened as a regular file, like `openLogSource`.
  */
 export function readLineChunks(path: string, options: LineChunkOptions): LineChunks {
-  const stats = path === '-' ? null : statSync(path);
-  if (stats?.isDirectory()) throw new Error(`${path} is a directory, not a log file`);
+  // Throws, naming the path and the OS's reason, for a missing, unreadable or directory path.
+  const size = checkLogInput(path);
   const chunkBytes = options.chunkBytes ?? 1024 * 1024;
   const lineChunks = { damage: null as InputDamage | null, [Symbol.asyncIterator]: () => chunks };
   /** A stream, gunzipped when it is gzip, in chunks; a damage ends it and is kept in `lineChunks`. */
@@ -54,7 +54,7 @@ export function readLineChunks(path: string, options: LineChunkOptions): LineChu
       },
     );
   const chunks =
-    stats && !stats.isFile()
+    path !== '-' && size === null
       ? // A named pipe or device: read as a stream (no positions).
         streamed(createReadStream(path, { highWaterMark: chunkBytes }))
       : path === '-'

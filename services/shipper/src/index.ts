@@ -206,7 +206,7 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
   const clockJumps = new ClockJumpCounter();
   const clockJumpsCounter = metrics.counter(
     'edgeguard_shipper_clock_jumps_total',
-    'records dated too far ahead of the lines before them, shipped at their time',
+    'records dated too far ahead of the lines before them, shipped at the newest time before them',
   );
   const started = Date.now();
   let lines = 0;

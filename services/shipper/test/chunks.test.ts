@@ -117,6 +117,25 @@ describe('readLineChunks', () => {
     assert.match(chunks.damage?.message ?? '', /unknown compression method/);
   });
 
+  it('fails at once, as openLogSource does, for a missing path or a directory', () => {
+    const missing = join(dir, 'missing.log');
+    for (const path of [missing, dir]) {
+      const expected = (() => {
+        try {
+          openLogSource(path);
+        } catch (error) {
+          return (error as Error).message;
+        }
+        return assert.fail(`openLogSource(${path}) did not throw`);
+      })();
+      assert.throws(() => readLineChunks(path, { maxLineBytes: 1024 }), { message: expected });
+    }
+    assert.throws(
+      () => readLineChunks(missing, { maxLineBytes: 1024 }),
+      /missing\.log: cannot read it: .*\(ENOENT\)/,
+    );
+  });
+
   it('reads an intact gzip to its end with no damage', async () => {
     const path = join(dir, 'whole.log.gz');
     writeFileSync(path, gzipSync('a\nbb\nccc'));

@@ -8,7 +8,7 @@ import {
 } from '@edgeguard/kafka';
 import { TOPICS } from '@edgeguard/pipeline';
 import { BadInput } from '@edgeguard/schema';
-import { parseCommandArgs } from '../args.js';
+import { expectedAction, parseCommandArgs } from '../args.js';
 import { durationFlag, withProducer, withStore } from './decisions.js';
 
 export const allowlistHelp = `Usage: edgeguard allowlist add CIDR [--comment TEXT] [--duration 30d] [--force]
@@ -100,6 +100,6 @@ export async function allowlistCommand(argv: string[]): Promise<number> {
       return 0;
     }
     default:
-      throw usage(`expected 'add', 'delete' or 'list', got '${action ?? ''}'`);
+      throw usage(expectedAction(['add', 'delete', 'list'], action));
   }
 }

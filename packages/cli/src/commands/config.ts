@@ -1,6 +1,6 @@
 import { loadConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
-import { parseCommandArgs } from '../args.js';
+import { expectedAction, parseCommandArgs } from '../args.js';
 
 export const configHelp = `Usage: edgeguard config print [--config FILE]
        edgeguard config check --config FILE
@@ -33,10 +33,5 @@ export async function configCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${values.config}: ok\n`);
     return 0;
   }
-  throw new BadInput(
-    'bad-usage',
-    `expected 'print' or 'check', got '${action ?? ''}'`,
-    undefined,
-    'edgeguard config',
-  );
+  throw new BadInput('bad-usage', expectedAction(['print', 'check'], action), undefined, 'edgeguard config');
 }

@@ -18,7 +18,7 @@ import { BadInput, type Decision, type DecisionScope } from '@edgeguard/schema';
 import { createLogger } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
-import { parseCommandArgs } from '../args.js';
+import { expectedAction, ONE_SHOT_LOG_LEVEL, parseCommandArgs } from '../args.js';
 
 export const decisionsHelp = `Usage: edgeguard decisions add (--ip ADDR | --range CIDR | --fingerprint FP)
                               --action block|challenge|throttle --duration 4h --reason TEXT [--force]
@@ -55,7 +55,10 @@ Exit codes: 0 done, 1 Kafka or Redis failed, 2 bad usage or input.
 
 /** A duration flag with a unit (a bare number would silently be milliseconds). */
 export function durationFlag(text: string, flag: string): number {
-  return parseDuration(text, flag, { unitRequired: true });
+  const ms = parseDuration(text, flag, { unitRequired: true });
+  // Said here in the operator's words: the shared check counts milliseconds (the API's unit).
+  if (ms < 1) throw new BadInput('bad-usage', `${flag}: must be longer than 0, got '${text}'`);
+  return ms;
 }
 
 /**
@@ -71,7 +74,7 @@ export async function withProducer<T>(
   const kafka = createKafka({
     brokers: env.brokers,
     clientId: `edgeguard-${command}`,
-    logger: createLogger(command),
+    logger: createLogger(command, {}, ONE_SHOT_LOG_LEVEL),
     // An operator waits at the prompt: fail within seconds when the broker is not there.
     config: { retry: { initialRetryTime: 300, retries: 3 }, connectionTimeout: 3000 },
   });
@@ -207,7 +210,7 @@ export async function decisionsCommand(argv: string[]): Promise<number> {
       );
     }
     default:
-      throw usage(`expected 'add', 'delete' or 'list', got '${positionals[0] ?? ''}'`);
+      throw usage(expectedAction(['add', 'delete', 'list'], positionals[0]));
   }
 }
 

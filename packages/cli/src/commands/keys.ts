@@ -1,7 +1,7 @@
 import { kafkaEnvironment } from '@edgeguard/kafka';
 import { BadInput } from '@edgeguard/schema';
 import { ApiKeyStore, KEY_CACHE_TTL_MS } from '@edgeguard/service-api';
-import { parseCommandArgs } from '../args.js';
+import { expectedAction, parseCommandArgs } from '../args.js';
 import { withRedis } from './decisions.js';
 
 export const keysHelp = `Usage: edgeguard keys create --scope bouncer|admin --name NAME
@@ -37,10 +37,17 @@ export async function keysCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const usage = (message: string) => new BadInput('bad-usage', message, undefined, 'edgeguard keys');
+  // Checked before Redis is contacted: a typo is exit 2 naming it, not 'Redis unreachable'.
+  const action = positionals[0];
+  if (action !== 'create' && action !== 'list' && action !== 'revoke')
+    throw usage(expectedAction(['create', 'list', 'revoke'], action));
+  if (action === 'create' && (!values.name || !values.scope))
+    throw usage('create needs --scope bouncer|admin and --name NAME');
+  if (action === 'revoke' && !(positionals[1] ?? values.name)) throw usage('revoke needs the key name');
   const env = kafkaEnvironment();
   return withRedis(env, async (redis) => {
     const store = new ApiKeyStore(redis, env.topicPrefix);
-    switch (positionals[0]) {
+    switch (action) {
       case 'create': {
         if (!values.name || !values.scope) throw usage('create needs --scope bouncer|admin and --name NAME');
         const { key, record } = await store.create(values.name, values.scope);
@@ -84,8 +91,6 @@ export async function keysCommand(argv: string[]): Promise<number> {
         );
         return 0;
       }
-      default:
-        throw usage(`expected create, list or revoke, got '${positionals[0] ?? ''}'`);
     }
   });
 }

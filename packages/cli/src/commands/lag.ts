@@ -1,6 +1,6 @@
 import { connectAdmin, consumerLag, createKafka, kafkaEnvironment, startupTimeoutMs } from '@edgeguard/kafka';
 import { createLogger } from '@edgeguard/telemetry';
-import { parseCommandArgs } from '../args.js';
+import { ONE_SHOT_LOG_LEVEL, parseCommandArgs } from '../args.js';
 
 export const lagHelp = `Usage: edgeguard lag [--json]
 
@@ -20,7 +20,11 @@ export async function lagCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const env = kafkaEnvironment();
-  const kafka = createKafka({ brokers: env.brokers, clientId: 'edgeguard-lag', logger: createLogger('lag') });
+  const kafka = createKafka({
+    brokers: env.brokers,
+    clientId: 'edgeguard-lag',
+    logger: createLogger('lag', {}, ONE_SHOT_LOG_LEVEL),
+  });
   const admin = kafka.admin();
   await connectAdmin(admin, env.brokers, startupTimeoutMs());
   try {

@@ -33,7 +33,7 @@ Outputs (NDJSON unless noted; times are log time, ISO 8601). All are created or 
 any input is read, so a path that cannot be written fails at once (exit 2, naming flag and path),
 and so does an output that is the input log or a file another output names, and an input that
 cannot be opened (exit 1); then no output is created or truncated (a symlink or another spelling
-of the path counts as the same file):
+of the path counts as the same file; - is refused: give /dev/stdout to print one):
   --decisions FILE            every decision published: key, scope, value, action, reason, signals,
                               score, decidedAt, expiresAt
   --verdicts FILE             one line per client address: ip, requests, verdict (strongest action

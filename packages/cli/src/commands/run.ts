@@ -1,6 +1,6 @@
 import { loadConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
-import { parseCommandArgs, workerCount } from '../args.js';
+import { expectedAction, parseCommandArgs, workerCount } from '../args.js';
 
 export const runHelp = `Usage: edgeguard run <service> [--config FILE] [--workers N]
        edgeguard run shipper --follow FILE [--position-file FILE] [--from-start] [--config FILE]
@@ -96,6 +96,7 @@ export async function runCommand(argv: string[]): Promise<number> {
           'edgeguard run',
         );
       const { ship } = await import('@edgeguard/service-shipper');
+      const { healthPort } = await import('@edgeguard/kafka');
       const abort = new AbortController();
       process.once('SIGTERM', () => abort.abort());
       process.once('SIGINT', () => abort.abort());
@@ -106,14 +107,14 @@ export async function runCommand(argv: string[]): Promise<number> {
         fromStart: values['from-start'] === true,
         positionFile: values['position-file'] ?? (process.env.EDGEGUARD_SHIP_POSITION_FILE || undefined),
         signal: abort.signal,
-        healthPort: Number(process.env.EDGEGUARD_HEALTH_PORT ?? 9464),
+        healthPort: healthPort(),
       });
       return 0;
     }
     default:
       throw new BadInput(
         'bad-usage',
-        `unknown service '${positionals[0] ?? ''}' (services: shipper, profiler, content-watch, decider, api)`,
+        expectedAction(['shipper', 'profiler', 'content-watch', 'decider', 'api'], positionals[0], 'service'),
         undefined,
         'edgeguard run',
       );

@@ -73,8 +73,10 @@ export async function shipCommand(argv: string[]): Promise<number> {
         `ship: ${p.lines.toLocaleString('en-US')} lines, ${p.linesPerSecond.toLocaleString('en-US')} lines/s\n`,
       ),
   });
+  // Empty lines are read and skipped: said, so that lines = produced + rejected + blank adds up.
+  const blank = result.lines - result.produced - result.rejected;
   process.stderr.write(
-    `ship: ${result.lines.toLocaleString('en-US')} lines, ${result.produced.toLocaleString('en-US')} produced, ${result.rejected} rejected, ${result.linesPerSecond.toLocaleString('en-US')} lines/s\n`,
+    `ship: ${result.lines.toLocaleString('en-US')} lines, ${result.produced.toLocaleString('en-US')} produced, ${result.rejected.toLocaleString('en-US')} rejected${blank > 0 ? `, ${blank.toLocaleString('en-US')} blank` : ''}, ${result.linesPerSecond.toLocaleString('en-US')} lines/s\n`,
   );
   for (const [reason, count] of Object.entries(result.rejects.byReason()))
     process.stderr.write(`  rejected ${reason}: ${count}\n`);
@@ -83,7 +85,7 @@ export async function shipCommand(argv: string[]): Promise<number> {
   const jumps = result.clockJumps;
   if (jumps.total > 0)
     process.stderr.write(
-      `  clock jumps: ${jumps.total} lines dated too far ahead of the lines before them, shipped at their time (e.g. ${jumps.samples[0]!.location} logged ${jumps.samples[0]!.loggedTime})\n`,
+      `  clock jumps: ${jumps.total} lines dated too far ahead of the lines before them, shipped at the newest time before them (e.g. ${jumps.samples[0]!.location} logged ${jumps.samples[0]!.loggedTime})\n`,
     );
   if (result.cutShort) {
     process.stderr.write(`edgeguard ship: input cut short: ${result.cutShort}\n`);

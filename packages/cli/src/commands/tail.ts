@@ -1,7 +1,7 @@
 import { createKafka, kafkaEnvironment, tailTopic } from '@edgeguard/kafka';
 import { BadInput } from '@edgeguard/schema';
 import { createLogger } from '@edgeguard/telemetry';
-import { parseCommandArgs, wholeNumber } from '../args.js';
+import { ONE_SHOT_LOG_LEVEL, parseCommandArgs, wholeNumber } from '../args.js';
 
 export const tailHelp = `Usage: edgeguard tail --topic NAME [--from-beginning] [--idle-exit SECONDS]
 
@@ -35,7 +35,7 @@ export async function tailCommand(argv: string[]): Promise<number> {
   const kafka = createKafka({
     brokers: env.brokers,
     clientId: 'edgeguard-tail',
-    logger: createLogger('tail'),
+    logger: createLogger('tail', {}, ONE_SHOT_LOG_LEVEL),
   });
   const abort = new AbortController();
   // A signal (or `tail | head` closing the pipe) ends the tail and deletes its throw-away group.

@@ -8,7 +8,7 @@ import {
 } from '@edgeguard/kafka';
 import { BadInput } from '@edgeguard/schema';
 import { createLogger } from '@edgeguard/telemetry';
-import { parseCommandArgs, wholeNumber } from '../args.js';
+import { expectedAction, ONE_SHOT_LOG_LEVEL, parseCommandArgs, wholeNumber } from '../args.js';
 
 export const topicsHelp = `Usage: edgeguard topics ensure [--partitions N] [--replication-factor N]
        edgeguard topics list
@@ -19,6 +19,11 @@ ensure  creates every edgeguard topic that is missing (with its partitions, clea
 list    prints the layout edgeguard uses — each topic, the partitions and cleanup policy ensure
         would give it (with the same --partitions) and what it carries — without contacting the
         broker; 'ensure' is what checks the broker's topics against it.
+
+  --partitions N          partitions of access-logs and content-partials, the keyed topics the
+                          stages scale on (default 6; the others have 1)
+  --replication-factor N  replicas of each topic ensure creates (default 1: a single broker);
+                          existing topics are not checked for it
 
 Environment: KAFKA_BROKERS (default 127.0.0.1:9092), EDGEGUARD_TOPIC_PREFIX (default edgeguard.)
 `;
@@ -53,14 +58,14 @@ export async function topicsCommand(argv: string[]): Promise<number> {
   if (positionals[0] !== 'ensure')
     throw new BadInput(
       'bad-usage',
-      `expected 'ensure' or 'list', got '${positionals[0] ?? ''}'`,
+      expectedAction(['ensure', 'list'], positionals[0]),
       undefined,
       'edgeguard topics',
     );
   const kafka = createKafka({
     brokers: env.brokers,
     clientId: 'edgeguard-topics',
-    logger: createLogger('topics'),
+    logger: createLogger('topics', {}, ONE_SHOT_LOG_LEVEL),
   });
   const admin = kafka.admin();
   await connectAdmin(admin, env.brokers, startupTimeoutMs());
