@@ -244,7 +244,7 @@ function eventTimeNotes(eventTime: Report['eventTime']): string[] {
     const sample = eventTime.clockJumpSamples[0]!;
     const one = eventTime.clockJumps === 1;
     notes.push(
-      `  ${n(eventTime.clockJumps)} ${one ? 'line was' : 'lines were'} dated more than ${formatGoDuration(eventTime.maxClockJumpMs)} ahead of the newest line before ${one ? 'it' : 'them'}, so counted at that line's time (a clock jump: fewer than 8 lines in a row agreed on it; a real gap's lines keep their time), e.g. ${sample.location} logged ${sample.loggedTime}, counted at ${sample.countedAt}`,
+      `  ${n(eventTime.clockJumps)} ${one ? 'line was' : 'lines were'} dated more than ${formatGoDuration(eventTime.maxClockJumpMs)} ahead of the newest line before ${one ? 'it' : 'them'}, so counted at that line's time (a clock jump: fewer than 8 lines in a row went on from it; a real gap's lines keep their time), e.g. ${sample.location} logged ${sample.loggedTime}, counted at ${sample.countedAt}`,
     );
   }
   if (eventTime.late > 0) {

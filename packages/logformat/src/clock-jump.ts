@@ -36,8 +36,8 @@ export interface ClockJumpState {
  * Keeps one source's event time from jumping ahead on a lone record. `correct(ms)` is the time to
  * use for a record logged at `ms`: `ms` itself, or, for a record more than `maxJumpMs` past the
  * newest accepted time, that newest time (the request still counts, at the time its neighbours
- * have) until `confirmations` such records in a row, within `maxJumpMs` of each other, show the
- * jump is real; the last of them is accepted and time moves on from there. A record within range
+ * have) until `confirmations` such records in a row, none more than `maxJumpMs` before the newest
+ * of them, show the jump is real; the last of them is accepted and time moves on from there. A record within range
  * of the newest time (behind it too) resets the pending jump. The first record is accepted as
  * logged unless the guard was started (`start`, `startClockGuard`) from the first few.
  * A few comparisons per record; no allocation.
@@ -69,7 +69,11 @@ export class ClockJumpGuard {
       this.newestMs = ms;
       return ms;
     }
-    if (this.candidateCount > 0 && Math.abs(ms - this.candidateMs) <= this.maxJumpMs) {
+    // A far-ahead record not before the pending jump (within maxJumpMs of disorder) goes on with
+    // it, also one further ahead: a sparse site's next quiet gap. A lone bad line is followed by
+    // lines back in range, never by lines still further ahead; counted as a new jump, each short
+    // burst between a small site's gaps refuted the one before it and time never moved on.
+    if (this.candidateCount > 0 && ms >= this.candidateMs - this.maxJumpMs) {
       this.candidateCount++;
       if (ms > this.candidateMs) this.candidateMs = ms;
     } else {

@@ -15,6 +15,15 @@ const T0 = Date.UTC(2024, 0, 21, 9, 0, 0);
 const SECOND = 1000;
 const HOUR = 3_600_000;
 
+/** T0, then bursts of 2 or 3 requests a second apart every 40 minutes, for 8 hours. */
+function sparseBursts(): number[] {
+  const logged = [T0];
+  for (let burst = 1; burst <= 12; burst++) {
+    for (let k = 0; k < 2 + (burst % 2); k++) logged.push(T0 + burst * 40 * 60_000 + k * SECOND);
+  }
+  return logged;
+}
+
 /** The times a fresh guard counts `logged` at, in order. */
 function corrected(logged: number[], guard = new ClockJumpGuard()): number[] {
   return logged.map((ms) => guard.correct(ms));
@@ -95,10 +104,30 @@ describe('ClockJumpGuard', () => {
     assert.equal(guard.newest, T0 + 999 * SECOND);
   });
 
-  it('needs the far-ahead records to agree with each other, not only to be far ahead', () => {
-    // Each far-ahead line is hours from the one before it: garbage, not a clock that moved.
-    const logged = [T0, ...Array.from({ length: 20 }, (_, i) => T0 + (i + 1) * 3 * HOUR)];
+  it('needs the far-ahead records to go forward together, not only to be far ahead', () => {
+    // Far-ahead lines jumping back and forth by hours: garbage, not a clock that moved.
+    const logged = [
+      T0,
+      ...Array.from({ length: 20 }, (_, i) => T0 + (i % 2 === 0 ? 9 : 2) * HOUR + i * SECOND),
+    ];
     assert.deepEqual(corrected(logged), Array(21).fill(T0));
+  });
+
+  it("follows a sparse site's short bursts between quiet gaps: 8 far-ahead lines in a row going forward move time on", () => {
+    // Two or three requests, then 40 quiet minutes, again and again (a small site at night): each
+    // burst is shorter than the confirmations, and each counted as a jump of its own refuted the
+    // one before, so time stayed at the first line for good (419 of almhuette-raith-10k's lines).
+    const logged = sparseBursts();
+    const times = corrected(logged);
+    const held = DEFAULT_CLOCK_JUMP_CONFIRMATIONS - 1;
+    assert.deepEqual(times.slice(1, 1 + held), Array(held).fill(T0), 'held until 8 in a row went forward');
+    assert.equal(times[1 + held], logged[1 + held], 'the eighth confirms the move');
+    for (let i = DEFAULT_CLOCK_JUMP_CONFIRMATIONS; i < logged.length; i++) {
+      assert.ok(
+        times[i]! >= logged[i - DEFAULT_CLOCK_JUMP_CONFIRMATIONS]!,
+        `line ${i} counted at ${times[i]}`,
+      );
+    }
   });
 
   it('restores a snapshot exactly (a shipper chunk parsed again, a checkpoint)', () => {
@@ -204,8 +233,8 @@ describe('ClockJumpHold', () => {
 
   it('refutes a pending run when a far-ahead line disagrees with it, and holds an unconfirmed run to the end', () => {
     const run = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i * SECOND);
-    // 3 lines 2 h ahead, then 3 lines 9 h ahead (another jump), then the input ends.
-    const logged = [T0, ...run(T0 + 2 * HOUR, 3), ...run(T0 + 9 * HOUR, 3)];
+    // 3 lines 9 h ahead, then 3 lines 2 h ahead (back before them: another jump), then the input ends.
+    const logged = [T0, ...run(T0 + 9 * HOUR, 3), ...run(T0 + 2 * HOUR, 3)];
     const { emitted, jumps } = hold(logged);
     assert.deepEqual(
       emitted.map((r) => r.time),
@@ -216,6 +245,18 @@ describe('ClockJumpHold', () => {
       [1, 2, 3, 4, 5, 6, 7],
     );
     assert.equal(jumps.total, 6);
+  });
+
+  it("gives a sparse site's bursts between quiet gaps their own time once they confirm each other", () => {
+    // Ending with a busy spell, so that no run is left unconfirmed at the end of the input.
+    const busy = Array.from({ length: 10 }, (_, i) => T0 + 10 * HOUR + i * SECOND);
+    const logged = [...sparseBursts(), ...busy];
+    const { emitted, jumps } = hold(logged);
+    assert.deepEqual(
+      emitted.map((r) => r.time),
+      logged,
+    );
+    assert.equal(jumps.total, 0);
   });
 
   it('never holds more than confirmations − 1 records', () => {
