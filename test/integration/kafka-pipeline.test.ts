@@ -122,6 +122,14 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
           value: Buffer.from('x'),
           headers: { 'eg-src': 'x/0', 'eg-seq': 'abc' },
         },
+        // a record batch that decodes, holding something that is not an access log: dead-lettered
+        // with its origin and counted by reason (the stage emitted it without either)
+        {
+          partition: 0,
+          key: 'not-a-log',
+          value: Buffer.from(JSON.stringify([['a', 1, 1, { kind: 'bogus' }]])),
+          headers: { 'eg-format': 'records-v1' },
+        },
       ],
     });
     // On `signals` (record batches): an Avro batch cut short is dead-lettered by the decider, and a
@@ -165,11 +173,11 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
     );
     assert.equal(edgeguard(['ship', after, '--format', 'combined'], env).code, 0);
 
-    const dead = await eventually('five dead letters', () => {
+    const dead = await eventually('six dead letters', () => {
       const records = tail('dead-letter', env, 3);
-      return records.length >= 5 ? records : undefined;
+      return records.length >= 6 ? records : undefined;
     });
-    assert.equal(dead.length, 5);
+    assert.equal(dead.length, 6);
     const cut = dead.find((r) => r.topic === 'dead-letter' && typeof r.error === 'string' && r.key === null);
     assert.ok(cut, 'the cut Avro batch is dead-lettered as it was (tail cannot decode it either)');
     const lag = await eventually('the profiler to move past the poison', () => {
@@ -191,6 +199,10 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
     assert.match(
       metrics,
       /edgeguard_dead_letters_total\{stage="profiler",reason="bad-header",service="profiler"\} 1/,
+    );
+    assert.match(
+      metrics,
+      /edgeguard_dead_letters_total\{stage="profiler",reason="not-an-access-log",service="profiler"\} 1/,
     );
     const decider = services.find((s) => s.name === 'decider')!;
     const deciderMetrics = await (await fetch(`http://127.0.0.1:${decider.healthPort}/metrics`)).text();
