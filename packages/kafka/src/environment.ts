@@ -1,3 +1,5 @@
+import { BadInput } from '@edgeguard/schema';
+
 /**
  * Connection settings every Kafka-facing command and service reads, from the environment (a config
  * file's `kafka` section may override them): one place, one set of defaults.
@@ -14,12 +16,33 @@ export interface KafkaEnvironment {
   topicPrefix: string;
 }
 
+/** `host:port`, the port a whole number from 1 to 65535 (what kafkajs needs of a broker address). */
+const BROKER = /^[^\s,]+:([0-9]{1,5})$/;
+
+/**
+ * The environment's connection settings. Throws `BadInput` naming KAFKA_BROKERS when it lists no
+ * broker or an entry that is not `host:port` (kafkajs retried those until the startup timeout, with
+ * `Port should be >= 0 and < 65536. Received type number (NaN).`).
+ */
 export function kafkaEnvironment(env: NodeJS.ProcessEnv = process.env): KafkaEnvironment {
+  const configured = env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+  const brokers = configured
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
+  if (brokers.length === 0)
+    throw new BadInput('bad-config', 'KAFKA_BROKERS is empty: give host:port[,host:port…]', 'KAFKA_BROKERS');
+  for (const broker of brokers) {
+    const port = BROKER.exec(broker)?.[1];
+    if (port === undefined || Number(port) < 1 || Number(port) > 65_535)
+      throw new BadInput(
+        'bad-config',
+        `KAFKA_BROKERS: ${JSON.stringify(broker)} is not host:port (port 1 to 65535)`,
+        'KAFKA_BROKERS',
+      );
+  }
   return {
-    brokers: (env.KAFKA_BROKERS ?? '127.0.0.1:9092')
-      .split(',')
-      .map((b) => b.trim())
-      .filter(Boolean),
+    brokers,
     redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     topicPrefix: env.EDGEGUARD_TOPIC_PREFIX ?? 'edgeguard.',
   };

@@ -117,6 +117,28 @@ export function startupTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 /**
+ * `EDGEGUARD_HEALTH_PORT`: the port of a service's `/healthz`, `/readyz` and `/metrics`, a whole
+ * number from 0 (any free port) to 65535. Default 9464.
+ */
+export function healthPort(env: NodeJS.ProcessEnv = process.env): number {
+  return wholeNumber(env, 'EDGEGUARD_HEALTH_PORT', 65_535, 9_464);
+}
+
+/**
+ * Every environment variable a stage service reads, checked before it connects to anything: a
+ * bad value is refused at once, naming the variable (EDGEGUARD_STOP_TIMEOUT_MS was read only once
+ * the service had joined its consumer group, EDGEGUARD_HEALTH_PORT reached Node's `listen` as NaN).
+ */
+export function checkServiceEnvironment(env: NodeJS.ProcessEnv = process.env): void {
+  healthPort(env);
+  stageWorkers(env);
+  maxInFlightBytes(env);
+  redisTimeoutMs(env);
+  stopTimeoutMs(env);
+  startupTimeoutMs(env);
+}
+
+/**
  * SIGTERM/SIGINT run `stop`, then the process exits: 0 when it resolved, 1 when it rejected or has
  * not settled within EDGEGUARD_STOP_TIMEOUT_MS (whatever still waits: Redis or Kafka unreachable).
  * The stage services and the api share it.
@@ -180,6 +202,7 @@ async function checkReachable(
  * flight, checkpoint, commit, close). A service's main only chooses the stage.
  */
 export async function runStageService(options: StageServiceOptions): Promise<void> {
+  checkServiceEnvironment();
   const environment = options.environment ?? kafkaEnvironment();
   const name = options.name;
   const logger = createLogger(name);
@@ -242,7 +265,7 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
     },
   });
   const health = await startHealthServer({
-    port: options.healthPort ?? Number(process.env.EDGEGUARD_HEALTH_PORT ?? 9464),
+    port: options.healthPort ?? healthPort(),
     metrics,
     ready: () => {
       for (const companion of companions) {

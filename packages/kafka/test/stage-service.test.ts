@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BadInput } from '@edgeguard/schema';
-import { maxInFlightBytes, redisTimeoutMs, stageWorkers, stopTimeoutMs } from '../src/stage-service.js';
+import { kafkaEnvironment } from '../src/environment.js';
+import {
+  checkServiceEnvironment,
+  healthPort,
+  maxInFlightBytes,
+  redisTimeoutMs,
+  stageWorkers,
+  stopTimeoutMs,
+} from '../src/stage-service.js';
 
 describe('EDGEGUARD_WORKERS (stage worker threads)', () => {
   it('defaults to the main thread alone', () => {
@@ -61,6 +69,69 @@ describe('EDGEGUARD_REDIS_TIMEOUT_MS and EDGEGUARD_STOP_TIMEOUT_MS', () => {
       assert.throws(
         () => redisTimeoutMs({ EDGEGUARD_REDIS_TIMEOUT_MS: bad }),
         (error: unknown) => error instanceof BadInput && /EDGEGUARD_REDIS_TIMEOUT_MS/.test(error.message),
+        bad,
+      );
+  });
+});
+
+describe('EDGEGUARD_HEALTH_PORT', () => {
+  it('defaults to 9464 and takes 0 (any free port) to 65535', () => {
+    assert.equal(healthPort({}), 9464);
+    assert.equal(healthPort({ EDGEGUARD_HEALTH_PORT: '0' }), 0);
+    assert.equal(healthPort({ EDGEGUARD_HEALTH_PORT: '65535' }), 65535);
+  });
+
+  it('rejects anything else, naming the variable', () => {
+    for (const bad of ['abc', '99999', '-1', '80 '])
+      assert.throws(
+        () => healthPort({ EDGEGUARD_HEALTH_PORT: bad }),
+        (error: unknown) => error instanceof BadInput && /EDGEGUARD_HEALTH_PORT/.test(error.message),
+        bad,
+      );
+  });
+});
+
+describe('a stage service checks its whole environment before connecting', () => {
+  it('refuses any bad variable, naming it (the stop timeout was read only once running)', () => {
+    assert.doesNotThrow(() => checkServiceEnvironment({}));
+    for (const name of [
+      'EDGEGUARD_HEALTH_PORT',
+      'EDGEGUARD_WORKERS',
+      'EDGEGUARD_MAX_IN_FLIGHT_BYTES',
+      'EDGEGUARD_REDIS_TIMEOUT_MS',
+      'EDGEGUARD_STOP_TIMEOUT_MS',
+      'EDGEGUARD_STARTUP_TIMEOUT_MS',
+    ])
+      assert.throws(
+        () => checkServiceEnvironment({ [name]: '-1' }),
+        (error: unknown) => error instanceof BadInput && error.message.includes(name),
+        name,
+      );
+  });
+});
+
+describe('KAFKA_BROKERS', () => {
+  it('defaults to 127.0.0.1:9092 and takes a comma-separated list of host:port', () => {
+    assert.deepEqual(kafkaEnvironment({}).brokers, ['127.0.0.1:9092']);
+    assert.deepEqual(kafkaEnvironment({ KAFKA_BROKERS: 'a:9092, b.example:19092,' }).brokers, [
+      'a:9092',
+      'b.example:19092',
+    ]);
+  });
+
+  it('refuses an empty list or an entry that is not host:port, naming the variable and the entry', () => {
+    for (const [bad, entry] of [
+      ['', ''],
+      [' , ', ''],
+      ['garbage', 'garbage'],
+      ['127.0.0.1:notaport', '127.0.0.1:notaport'],
+      ['a:9092,b:99999', 'b:99999'],
+      [':9092', ':9092'],
+    ])
+      assert.throws(
+        () => kafkaEnvironment({ KAFKA_BROKERS: bad }),
+        (error: unknown) =>
+          error instanceof BadInput && /^KAFKA_BROKERS/.test(error.message) && error.message.includes(entry),
         bad,
       );
   });

@@ -96,6 +96,7 @@ export async function runCommand(argv: string[]): Promise<number> {
           'edgeguard run',
         );
       const { ship } = await import('@edgeguard/service-shipper');
+      const { healthPort } = await import('@edgeguard/kafka');
       const abort = new AbortController();
       process.once('SIGTERM', () => abort.abort());
       process.once('SIGINT', () => abort.abort());
@@ -106,7 +107,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         fromStart: values['from-start'] === true,
         positionFile: values['position-file'] ?? (process.env.EDGEGUARD_SHIP_POSITION_FILE || undefined),
         signal: abort.signal,
-        healthPort: Number(process.env.EDGEGUARD_HEALTH_PORT ?? 9464),
+        healthPort: healthPort(),
       });
       return 0;
     }
