@@ -27,9 +27,11 @@ describe('edgeguard run: usage', () => {
         /EDGEGUARD_HEALTH_PORT must be a whole number from 0 to 65535, not "abc"/,
       ],
       ['EDGEGUARD_STOP_TIMEOUT_MS', '-1', /EDGEGUARD_STOP_TIMEOUT_MS must be a whole number/],
+      ['EDGEGUARD_ENSURE_TOPICS', 'yes please', /EDGEGUARD_ENSURE_TOPICS must be on or off/],
+      ['EDGEGUARD_DECISION_STORE', 'maybe', /EDGEGUARD_DECISION_STORE must be on or off/],
     ] as const) {
       const started = Date.now();
-      const result = spawnSync(process.execPath, [bin, 'run', 'profiler'], {
+      const result = spawnSync(process.execPath, [bin, 'run', 'decider'], {
         encoding: 'utf8',
         timeout: 20_000,
         // An unreachable Redis: a service that got as far as connecting would wait for it.

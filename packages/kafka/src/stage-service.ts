@@ -73,6 +73,31 @@ function wholeNumber(env: NodeJS.ProcessEnv, name: string, max: number, fallback
   return n;
 }
 
+const SWITCH_ON = ['1', 'on', 'true', 'yes'];
+const SWITCH_OFF = ['0', 'off', 'false', 'no'];
+
+/**
+ * An on/off environment variable: `1`, `on`, `true`, `yes` or `0`, `off`, `false`, `no` (any
+ * case); unset or empty: `fallback`. Anything else is refused naming the variable (a typo
+ * silently kept the default: `EDGEGUARD_ENSURE_TOPICS=yes` created no topic).
+ */
+export function switchVariable(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const value = (env[name] ?? '').trim().toLowerCase();
+  if (value === '') return fallback;
+  if (SWITCH_ON.includes(value)) return true;
+  if (SWITCH_OFF.includes(value)) return false;
+  throw new BadInput(
+    'bad-config',
+    `${name} must be on or off (1/0, true/false, yes/no), not ${JSON.stringify(env[name])}`,
+    name,
+  );
+}
+
+/** `EDGEGUARD_ENSURE_TOPICS`: a stage service creates missing topics at start (default off). */
+export function ensureTopicsAtStart(env: NodeJS.ProcessEnv = process.env): boolean {
+  return switchVariable(env, 'EDGEGUARD_ENSURE_TOPICS', false);
+}
+
 /**
  * `EDGEGUARD_WORKERS`: stage worker threads of a stage service, a whole number from 0 to 64;
  * unset or empty means 0.
@@ -131,6 +156,7 @@ export function healthPort(env: NodeJS.ProcessEnv = process.env): number {
  */
 export function checkServiceEnvironment(env: NodeJS.ProcessEnv = process.env): void {
   healthPort(env);
+  ensureTopicsAtStart(env);
   stageWorkers(env);
   maxInFlightBytes(env);
   redisTimeoutMs(env);
@@ -221,7 +247,7 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
   }
   let partitions: Record<string, number>;
   try {
-    if (options.ensureTopics ?? process.env.EDGEGUARD_ENSURE_TOPICS === '1') {
+    if (options.ensureTopics ?? ensureTopicsAtStart()) {
       for (const check of await ensureTopics(admin, environment.topicPrefix, edgeguardTopics()))
         logger.info(check, 'topic');
     }
@@ -229,6 +255,7 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
       admin,
       environment.topicPrefix,
       edgeguardTopics().map((t) => t.name),
+      true,
     );
   } finally {
     await admin.disconnect();

@@ -4,11 +4,13 @@ import { BadInput } from '@edgeguard/schema';
 import { kafkaEnvironment } from '../src/environment.js';
 import {
   checkServiceEnvironment,
+  ensureTopicsAtStart,
   healthPort,
   maxInFlightBytes,
   redisTimeoutMs,
   stageWorkers,
   stopTimeoutMs,
+  switchVariable,
 } from '../src/stage-service.js';
 
 describe('EDGEGUARD_WORKERS (stage worker threads)', () => {
@@ -101,6 +103,7 @@ describe('a stage service checks its whole environment before connecting', () =>
       'EDGEGUARD_REDIS_TIMEOUT_MS',
       'EDGEGUARD_STOP_TIMEOUT_MS',
       'EDGEGUARD_STARTUP_TIMEOUT_MS',
+      'EDGEGUARD_ENSURE_TOPICS',
     ])
       assert.throws(
         () => checkServiceEnvironment({ [name]: '-1' }),
@@ -132,6 +135,32 @@ describe('KAFKA_BROKERS', () => {
         () => kafkaEnvironment({ KAFKA_BROKERS: bad }),
         (error: unknown) =>
           error instanceof BadInput && /^KAFKA_BROKERS/.test(error.message) && error.message.includes(entry),
+        bad,
+      );
+  });
+});
+
+describe('on/off variables (EDGEGUARD_ENSURE_TOPICS, EDGEGUARD_DECISION_STORE)', () => {
+  it('take 1/0, on/off, true/false, yes/no in any case; unset or empty is the default', () => {
+    assert.equal(ensureTopicsAtStart({}), false);
+    assert.equal(ensureTopicsAtStart({ EDGEGUARD_ENSURE_TOPICS: '' }), false);
+    for (const on of ['1', 'on', 'TRUE', 'yes', ' Yes '])
+      assert.equal(ensureTopicsAtStart({ EDGEGUARD_ENSURE_TOPICS: on }), true, on);
+    for (const off of ['0', 'off', 'False', 'no'])
+      assert.equal(
+        switchVariable({ EDGEGUARD_DECISION_STORE: off }, 'EDGEGUARD_DECISION_STORE', true),
+        false,
+        off,
+      );
+    assert.equal(switchVariable({}, 'EDGEGUARD_DECISION_STORE', true), true);
+  });
+
+  it('refuse anything else, naming the variable (a typo silently kept the default)', () => {
+    for (const bad of ['maybe', 'of', '2', 'enabled'])
+      assert.throws(
+        () => ensureTopicsAtStart({ EDGEGUARD_ENSURE_TOPICS: bad }),
+        (error: unknown) =>
+          error instanceof BadInput && error.message.includes(`EDGEGUARD_ENSURE_TOPICS must be on or off`),
         bad,
       );
   });
