@@ -236,7 +236,17 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
   const kafka = createKafka({ brokers: environment.brokers, clientId: `edgeguard-${name}`, logger });
   // Unlimited reconnects: a Redis restart must not need a manual restart of the service.
   const redis = new Redis(environment.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
-  redis.on('error', (error) => logger.warn({ error: error.message }, 'redis connection error'));
+  // ioredis reports every failed reconnect (about one a second while Redis is down): logged when
+  // the error changes and again after Redis was back, not once a second for the whole outage.
+  let redisError: string | null = null;
+  redis.on('error', (error) => {
+    if (error.message === redisError) return;
+    redisError = error.message;
+    logger.warn({ error: error.message }, 'redis connection error (not logged again until it changes)');
+  });
+  redis.on('ready', () => {
+    redisError = null;
+  });
   const admin = kafka.admin();
   try {
     await checkReachable(redis, admin, environment, startupTimeoutMs(), logger);
