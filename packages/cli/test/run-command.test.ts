@@ -29,6 +29,8 @@ describe('edgeguard run: usage', () => {
       ['EDGEGUARD_STOP_TIMEOUT_MS', '-1', /EDGEGUARD_STOP_TIMEOUT_MS must be a whole number/],
       ['EDGEGUARD_ENSURE_TOPICS', 'yes please', /EDGEGUARD_ENSURE_TOPICS must be on or off/],
       ['EDGEGUARD_DECISION_STORE', 'maybe', /EDGEGUARD_DECISION_STORE must be on or off/],
+      ['REDIS_URL', 'http://127.0.0.1:6379', /REDIS_URL must be redis:\/\//],
+      ['EDGEGUARD_TOPIC_PREFIX', 'qa qasvc.', /EDGEGUARD_TOPIC_PREFIX must be/],
     ] as const) {
       const started = Date.now();
       const result = spawnSync(process.execPath, [bin, 'run', 'decider'], {

@@ -41,9 +41,45 @@ export function kafkaEnvironment(env: NodeJS.ProcessEnv = process.env): KafkaEnv
         'KAFKA_BROKERS',
       );
   }
+  const topicPrefix = env.EDGEGUARD_TOPIC_PREFIX ?? 'edgeguard.';
+  // Kafka's legal topic characters; the longest topic name (`content-partials`) must still fit.
+  if (!/^[A-Za-z0-9._-]{0,200}$/.test(topicPrefix))
+    throw new BadInput(
+      'bad-config',
+      `EDGEGUARD_TOPIC_PREFIX must be at most 200 of the characters Kafka allows in topic names (letters, digits, '.', '_', '-'), not ${JSON.stringify(topicPrefix)}`,
+      'EDGEGUARD_TOPIC_PREFIX',
+    );
   return {
     brokers,
     redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-    topicPrefix: env.EDGEGUARD_TOPIC_PREFIX ?? 'edgeguard.',
+    topicPrefix,
   };
+}
+
+/**
+ * Throws `BadInput` naming REDIS_URL when it is neither a `redis://` or `rediss://` URL (with a
+ * port from 1 to 65535) nor a socket path: ioredis took `http://host:6379` for a socket path
+ * and retried it until the startup timeout, and a bad port failed with a bare `Invalid URL`.
+ * The password, if any, is not repeated.
+ */
+export function checkRedisUrl(url: string): void {
+  if (url.startsWith('/')) return;
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // reported below
+  }
+  if (
+    parsed !== null &&
+    (parsed.protocol === 'redis:' || parsed.protocol === 'rediss:') &&
+    parsed.hostname !== ''
+  )
+    return;
+  const shown = url.replace(/\/\/[^@/]*@/, '//…@');
+  throw new BadInput(
+    'bad-config',
+    `REDIS_URL must be redis://[user:password@]host[:port][/db] (or rediss://…, or a socket path), not ${JSON.stringify(shown)}`,
+    'REDIS_URL',
+  );
 }

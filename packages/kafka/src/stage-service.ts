@@ -5,7 +5,7 @@ import { createLogger, Metrics, startHealthServer } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
 import type { Admin, Kafka } from 'kafkajs';
 import { connectAdmin, createKafka, within } from './client.js';
-import { type KafkaEnvironment, kafkaEnvironment } from './environment.js';
+import { checkRedisUrl, type KafkaEnvironment, kafkaEnvironment } from './environment.js';
 import type { StageRecipe } from './stage-pool.js';
 import { StageRunner } from './stage-runner.js';
 import { edgeguardTopics, ensureTopics, topicPartitions } from './topics.js';
@@ -230,6 +230,7 @@ async function checkReachable(
 export async function runStageService(options: StageServiceOptions): Promise<void> {
   checkServiceEnvironment();
   const environment = options.environment ?? kafkaEnvironment();
+  checkRedisUrl(environment.redisUrl);
   const name = options.name;
   const logger = createLogger(name);
   const metrics = new Metrics(name);

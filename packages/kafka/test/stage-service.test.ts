@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BadInput } from '@edgeguard/schema';
-import { kafkaEnvironment } from '../src/environment.js';
+import { checkRedisUrl, kafkaEnvironment } from '../src/environment.js';
 import {
   checkServiceEnvironment,
   ensureTopicsAtStart,
@@ -161,6 +161,53 @@ describe('on/off variables (EDGEGUARD_ENSURE_TOPICS, EDGEGUARD_DECISION_STORE)',
         () => ensureTopicsAtStart({ EDGEGUARD_ENSURE_TOPICS: bad }),
         (error: unknown) =>
           error instanceof BadInput && error.message.includes(`EDGEGUARD_ENSURE_TOPICS must be on or off`),
+        bad,
+      );
+  });
+});
+
+describe('EDGEGUARD_TOPIC_PREFIX', () => {
+  it("takes Kafka's topic characters, empty included", () => {
+    assert.equal(kafkaEnvironment({}).topicPrefix, 'edgeguard.');
+    assert.equal(kafkaEnvironment({ EDGEGUARD_TOPIC_PREFIX: '' }).topicPrefix, '');
+    assert.equal(kafkaEnvironment({ EDGEGUARD_TOPIC_PREFIX: 'prod_eu-1.' }).topicPrefix, 'prod_eu-1.');
+  });
+
+  it('refuses anything else, naming the variable (the broker said only "Topic creation errors")', () => {
+    for (const bad of ['qa qasvc.', 'prod/', 'prod:', 'é.', 'x'.repeat(201)])
+      assert.throws(
+        () => kafkaEnvironment({ EDGEGUARD_TOPIC_PREFIX: bad }),
+        (error: unknown) =>
+          error instanceof BadInput && /^EDGEGUARD_TOPIC_PREFIX must be/.test(error.message),
+        bad,
+      );
+  });
+});
+
+describe('REDIS_URL', () => {
+  it('takes redis:// and rediss:// URLs and socket paths', () => {
+    for (const good of [
+      'redis://127.0.0.1:6379',
+      'redis://:secret@redis.internal:6380/2',
+      'rediss://user:pw@cache.example',
+      '/run/redis/redis.sock',
+    ])
+      assert.doesNotThrow(() => checkRedisUrl(good), good);
+  });
+
+  it('refuses anything else naming the variable, without repeating a password', () => {
+    for (const bad of [
+      'http://127.0.0.1:6379',
+      'redis://127.0.0.1:99999',
+      '127.0.0.1:6379',
+      'redis://:hunter2@',
+    ])
+      assert.throws(
+        () => checkRedisUrl(bad),
+        (error: unknown) =>
+          error instanceof BadInput &&
+          /^REDIS_URL must be redis:\/\//.test(error.message) &&
+          !error.message.includes('hunter2'),
         bad,
       );
   });
