@@ -178,6 +178,29 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
       return records.length >= 6 ? records : undefined;
     });
     assert.equal(dead.length, 6);
+    // Each says why and where from (the eg-* headers), whatever tail made of its value.
+    const bogus = dead.find((r) => r.key === 'not-a-log') as
+      | {
+          deadLetter: {
+            error: string;
+            stage: string;
+            origin: { topic: string; partition: number; index: number };
+          };
+        }
+      | undefined;
+    assert.ok(bogus, JSON.stringify(dead));
+    assert.match(bogus.deadLetter.error, /^not-an-access-log: /);
+    assert.equal(bogus.deadLetter.stage, 'profiler');
+    assert.deepEqual(
+      {
+        topic: bogus.deadLetter.origin.topic,
+        partition: bogus.deadLetter.origin.partition,
+        index: bogus.deadLetter.origin.index,
+      },
+      { topic: 'access-logs', partition: 0, index: 0 },
+    );
+    const poison = dead.find((r) => r.key === 'poison') as { deadLetter: { error: string } } | undefined;
+    assert.match(poison?.deadLetter.error ?? '', /^undecodable: /);
     const cut = dead.find((r) => r.topic === 'dead-letter' && typeof r.error === 'string' && r.key === null);
     assert.ok(cut, 'the cut Avro batch is dead-lettered as it was (tail cannot decode it either)');
     const lag = await eventually('the profiler to move past the poison', () => {
