@@ -59,15 +59,18 @@ export interface StageServiceOptions {
   onStarted?: (service: { stop(): Promise<void>; healthPort: number }) => void;
 }
 
-/** A whole number from 0 to `max` in the environment variable `name`; unset or empty: `fallback`. */
-function wholeNumber(env: NodeJS.ProcessEnv, name: string, max: number, fallback: number): number {
+/**
+ * A whole number from `min` (default 0) to `max` in the environment variable `name`; unset or
+ * empty: `fallback`.
+ */
+function wholeNumber(env: NodeJS.ProcessEnv, name: string, max: number, fallback: number, min = 0): number {
   const configured = env[name];
   if (configured === undefined || configured === '') return fallback;
   const n = Number(configured);
-  if (!/^[0-9]+$/.test(configured) || n > max)
+  if (!/^[0-9]+$/.test(configured) || n > max || n < min)
     throw new BadInput(
       'bad-config',
-      `${name} must be a whole number from 0 to ${max}, not ${JSON.stringify(configured)}`,
+      `${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(configured)}`,
       name,
     );
   return n;
@@ -122,7 +125,7 @@ export function maxInFlightBytes(env: NodeJS.ProcessEnv = process.env): number |
  * (readiness false, no checkpoints meanwhile, a stop gives up on its checkpoints). Default 5000.
  */
 export function redisTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
-  return Math.max(1, wholeNumber(env, 'EDGEGUARD_REDIS_TIMEOUT_MS', 600_000, 5_000));
+  return wholeNumber(env, 'EDGEGUARD_REDIS_TIMEOUT_MS', 600_000, 5_000, 1);
 }
 
 /**
@@ -130,7 +133,7 @@ export function redisTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
  * this long logs so and exits 1. Default 30000.
  */
 export function stopTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
-  return Math.max(1, wholeNumber(env, 'EDGEGUARD_STOP_TIMEOUT_MS', 3_600_000, 30_000));
+  return wholeNumber(env, 'EDGEGUARD_STOP_TIMEOUT_MS', 3_600_000, 30_000, 1);
 }
 
 /**
@@ -138,7 +141,7 @@ export function stopTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
  * broker to answer before it exits 1 naming the one that did not, and where. Default 30000.
  */
 export function startupTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
-  return Math.max(1, wholeNumber(env, 'EDGEGUARD_STARTUP_TIMEOUT_MS', 3_600_000, 30_000));
+  return wholeNumber(env, 'EDGEGUARD_STARTUP_TIMEOUT_MS', 3_600_000, 30_000, 1);
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   maxInFlightBytes,
   redisTimeoutMs,
   stageWorkers,
+  startupTimeoutMs,
   stopTimeoutMs,
   switchVariable,
 } from '../src/stage-service.js';
@@ -210,5 +211,24 @@ describe('REDIS_URL', () => {
           !error.message.includes('hunter2'),
         bad,
       );
+  });
+});
+
+describe('the timeouts refuse 0 (it read as "no limit" and meant 1 ms: every start, stop or Redis command failed)', () => {
+  it('EDGEGUARD_REDIS_TIMEOUT_MS, EDGEGUARD_STOP_TIMEOUT_MS and EDGEGUARD_STARTUP_TIMEOUT_MS take 1 and up', () => {
+    for (const name of [
+      'EDGEGUARD_REDIS_TIMEOUT_MS',
+      'EDGEGUARD_STOP_TIMEOUT_MS',
+      'EDGEGUARD_STARTUP_TIMEOUT_MS',
+    ]) {
+      assert.throws(
+        () => checkServiceEnvironment({ [name]: '0' }),
+        (error: unknown) =>
+          error instanceof BadInput && error.message.includes(`${name} must be a whole number from 1 to`),
+        name,
+      );
+      assert.doesNotThrow(() => checkServiceEnvironment({ [name]: '1' }), name);
+    }
+    assert.equal(startupTimeoutMs({ EDGEGUARD_STARTUP_TIMEOUT_MS: '1' }), 1);
   });
 });
