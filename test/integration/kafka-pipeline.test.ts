@@ -122,6 +122,14 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
           value: Buffer.from('x'),
           headers: { 'eg-src': 'x/0', 'eg-seq': 'abc' },
         },
+        // a record batch that decodes, holding something that is not an access log: dead-lettered
+        // with its origin and counted by reason (the stage emitted it without either)
+        {
+          partition: 0,
+          key: 'not-a-log',
+          value: Buffer.from(JSON.stringify([['a', 1, 1, { kind: 'bogus' }]])),
+          headers: { 'eg-format': 'records-v1' },
+        },
       ],
     });
     // On `signals` (record batches): an Avro batch cut short is dead-lettered by the decider, and a
@@ -165,11 +173,34 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
     );
     assert.equal(edgeguard(['ship', after, '--format', 'combined'], env).code, 0);
 
-    const dead = await eventually('five dead letters', () => {
+    const dead = await eventually('six dead letters', () => {
       const records = tail('dead-letter', env, 3);
-      return records.length >= 5 ? records : undefined;
+      return records.length >= 6 ? records : undefined;
     });
-    assert.equal(dead.length, 5);
+    assert.equal(dead.length, 6);
+    // Each says why and where from (the eg-* headers), whatever tail made of its value.
+    const bogus = dead.find((r) => r.key === 'not-a-log') as
+      | {
+          deadLetter: {
+            error: string;
+            stage: string;
+            origin: { topic: string; partition: number; index: number };
+          };
+        }
+      | undefined;
+    assert.ok(bogus, JSON.stringify(dead));
+    assert.match(bogus.deadLetter.error, /^not-an-access-log: /);
+    assert.equal(bogus.deadLetter.stage, 'profiler');
+    assert.deepEqual(
+      {
+        topic: bogus.deadLetter.origin.topic,
+        partition: bogus.deadLetter.origin.partition,
+        index: bogus.deadLetter.origin.index,
+      },
+      { topic: 'access-logs', partition: 0, index: 0 },
+    );
+    const poison = dead.find((r) => r.key === 'poison') as { deadLetter: { error: string } } | undefined;
+    assert.match(poison?.deadLetter.error ?? '', /^undecodable: /);
     const cut = dead.find((r) => r.topic === 'dead-letter' && typeof r.error === 'string' && r.key === null);
     assert.ok(cut, 'the cut Avro batch is dead-lettered as it was (tail cannot decode it either)');
     const lag = await eventually('the profiler to move past the poison', () => {
@@ -192,6 +223,10 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
       metrics,
       /edgeguard_dead_letters_total\{stage="profiler",reason="bad-header",service="profiler"\} 1/,
     );
+    assert.match(
+      metrics,
+      /edgeguard_dead_letters_total\{stage="profiler",reason="not-an-access-log",service="profiler"\} 1/,
+    );
     const decider = services.find((s) => s.name === 'decider')!;
     const deciderMetrics = await (await fetch(`http://127.0.0.1:${decider.healthPort}/metrics`)).text();
     assert.match(
@@ -209,7 +244,22 @@ describe('the Kafka runtime', { timeout: 240_000 }, () => {
     );
     assert.equal(missing.signal, null, 'exited on its own');
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /missing topics: .*access-logs.*edgeguard topics ensure/);
+    assert.match(
+      missing.stderr,
+      /missing topics: .*access-logs.*edgeguard topics ensure' or set EDGEGUARD_ENSURE_TOPICS=1/,
+    );
+    // The shipper does not create topics: its hint names only 'edgeguard topics ensure'.
+    const line = join(work, 'one.log');
+    writeFileSync(
+      line,
+      '198.51.100.7 - - [21/Jan/2024:11:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "curl/8"\n',
+    );
+    const shipped = edgeguard(['ship', line, '--format', 'combined'], {
+      EDGEGUARD_TOPIC_PREFIX: uniquePrefix('no-topics'),
+    });
+    assert.equal(shipped.code, 1, shipped.stderr);
+    assert.match(shipped.stderr, /missing topics: .*access-logs \(run 'edgeguard topics ensure'\)/);
+    assert.doesNotMatch(shipped.stderr, /EDGEGUARD_ENSURE_TOPICS/);
     // The API on a port that is taken (the profiler's health port).
     const profiler = services.find((s) => s.name === 'profiler')!;
     const taken = edgeguard(

@@ -118,4 +118,28 @@ describe('the checkpoint store (Redis) unreachable', { timeout: 180_000 }, () =>
     t.diagnostic(`SIGTERM with Redis paused: exit ${code} after ${took} ms`);
     server.kill('SIGCONT');
   });
+
+  it('a Redis that is down (connections refused) is logged once, not once a second', async () => {
+    const { port, server } = await startRedis();
+    servers.push(server);
+    const env = {
+      EDGEGUARD_TOPIC_PREFIX: uniquePrefix('redisgone'),
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      EDGEGUARD_REDIS_TIMEOUT_MS: '1000',
+    };
+    assert.equal(edgeguard(['topics', 'ensure', '--partitions', '1'], env).code, 0);
+    const service = await startService('profiler', env);
+    services.push(service);
+    server.kill('SIGKILL'); // every reconnect is refused from now on
+    await eventually(
+      'readiness to go false',
+      async () => ((await readiness(service)).status === 503 ? true : undefined),
+      15_000,
+    );
+    await sleep(6000); // ioredis retries about once a second meanwhile
+    const errors = service.output().match(/redis connection error/g) ?? [];
+    // One per distinct error (the connection lost, then refused), not one per reconnect.
+    assert.ok(errors.length <= 2, `logged ${errors.length} times:\n${service.output()}`);
+    assert.ok(errors.length >= 1, 'the outage is logged');
+  });
 });

@@ -3,6 +3,7 @@
 // markers, times held back by the clock-jump guard), whether the lines are parsed in the main
 // thread or by worker threads.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +26,7 @@ import { type AccessLog, BadInput, decodeAccessLogMessage } from '@edgeguard/sch
 import { ship } from '@edgeguard/service-shipper';
 import { generateScenario } from '@edgeguard/testkit';
 import { Kafka, logLevel } from 'kafkajs';
-import { edgeguard, freePort, uniquePrefix } from './support/services.js';
+import { bin, edgeguard, freePort, uniquePrefix } from './support/services.js';
 
 const PARTITIONS = 3;
 const work = mkdtempSync(join(tmpdir(), 'eg-shipper-'));
@@ -420,6 +421,39 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
     // Two requests of 16 KiB hold about 2 × 16384 / ~60 bytes per record; without backpressure the
     // reader ran thousands of records ahead of the broker.
     assert.ok(ahead < 1500, `records packed but not acknowledged at most ${ahead}`);
+  });
+
+  it('run shipper --follow on a path that names nothing says so once, then ships the file once it appears', async () => {
+    const prefix = freshTopics('shipper-absent');
+    const dir = mkdtempSync(join(work, 'absent-'));
+    const path = join(dir, 'access.log');
+    const seen = readFollowed(prefix);
+    const child = spawn(process.execPath, [bin, 'run', 'shipper', '--follow', path], {
+      env: { ...process.env, LOG_LEVEL: 'warn', EDGEGUARD_TOPIC_PREFIX: prefix, EDGEGUARD_HEALTH_PORT: '0' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      await waitFor(() => stderr.includes('does not exist'), 'the missing file logged');
+      assert.match(
+        stderr,
+        /"input":"[^"]*access\.log".*the followed file does not exist: waiting for it to appear/,
+      );
+      writeFileSync(
+        path,
+        '198.51.100.9 - - [27/Nov/2026:10:00:00 +0000] "GET /f/1 HTTP/1.1" 200 10 "-" "curl/8.5.0"\n',
+      );
+      await waitFor(() => seen.paths.length >= 1, 'the line of the file that appeared shipped');
+      assert.equal(stderr.match(/does not exist/g)?.length, 1, stderr);
+    } finally {
+      child.kill('SIGTERM');
+      await seen.stop();
+    }
+    assert.equal(await exited, 0, stderr);
   });
 
   it('run shipper --follow with a position file: a restart ships what was written while it was down, across a rotation, each line once', async () => {

@@ -61,6 +61,21 @@ describe('a stage service starting without Redis or Kafka', { timeout: 120_000 }
     );
   });
 
+  it('logs kafkajs connection errors without stack traces (kept for EDGEGUARD_DEBUG=1)', async () => {
+    const port = await freePort();
+    const env = {
+      KAFKA_BROKERS: `127.0.0.1:${port}`,
+      EDGEGUARD_STARTUP_TIMEOUT_MS: '2000',
+      LOG_LEVEL: 'error',
+    };
+    const run = runProfiler(env);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /Connection error: connect ECONNREFUSED/);
+    assert.doesNotMatch(run.stderr, /"stack"|TCPConnectWrap/);
+    const debug = runProfiler({ ...env, EDGEGUARD_DEBUG: '1' });
+    assert.match(debug.stderr, /"stack":"Error: connect ECONNREFUSED/);
+  });
+
   it('waits for a Redis that comes up within the startup timeout', async () => {
     const port = await freePort();
     const env = {

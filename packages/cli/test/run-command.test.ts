@@ -18,6 +18,43 @@ describe('edgeguard run: usage', () => {
     assert.match(result.stderr, /--position-file is for the shipper/);
   });
 
+  it('refuses a bad environment variable at once, naming it, before connecting to anything', () => {
+    for (const [name, value, message] of [
+      ['KAFKA_BROKERS', 'garbage', /KAFKA_BROKERS: "garbage" is not host:port/],
+      [
+        'EDGEGUARD_HEALTH_PORT',
+        'abc',
+        /EDGEGUARD_HEALTH_PORT must be a whole number from 0 to 65535, not "abc"/,
+      ],
+      ['EDGEGUARD_STOP_TIMEOUT_MS', '-1', /EDGEGUARD_STOP_TIMEOUT_MS must be a whole number/],
+      ['EDGEGUARD_ENSURE_TOPICS', 'yes please', /EDGEGUARD_ENSURE_TOPICS must be on or off/],
+      ['EDGEGUARD_DECISION_STORE', 'maybe', /EDGEGUARD_DECISION_STORE must be on or off/],
+      ['REDIS_URL', 'http://127.0.0.1:6379', /REDIS_URL must be redis:\/\//],
+      ['EDGEGUARD_TOPIC_PREFIX', 'qa qasvc.', /EDGEGUARD_TOPIC_PREFIX must be/],
+    ] as const) {
+      const started = Date.now();
+      const result = spawnSync(process.execPath, [bin, 'run', 'decider'], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        // An unreachable Redis: a service that got as far as connecting would wait for it.
+        env: { ...process.env, LOG_LEVEL: 'silent', REDIS_URL: 'redis://127.0.0.1:1', [name]: value },
+      });
+      assert.equal(result.status, 2, `${name}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+      assert.ok(Date.now() - started < 10_000, `${name}: took ${Date.now() - started} ms`);
+    }
+  });
+
+  it('refuses an unknown LOG_LEVEL naming the variable, not with a pino internal message', () => {
+    const result = spawnSync(process.execPath, [bin, 'run', 'profiler'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: { ...process.env, LOG_LEVEL: 'loud', REDIS_URL: 'redis://127.0.0.1:1' },
+    });
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(result.stderr, /LOG_LEVEL must be one of .*, not "loud"/);
+  });
+
   it('documents --position-file in --help', () => {
     const result = run('--help');
     assert.equal(result.status, 0);

@@ -48,10 +48,13 @@ export function createKafka(options: {
     logCreator:
       () =>
       ({ namespace, level, log }) => {
-        const { message, ...extra } = log;
+        // kafkajs attaches the stack of every socket error (a broker down or misnamed is logged
+        // with `at TCPConnectWrap.afterConnect …` each retry): kept for EDGEGUARD_DEBUG=1 only.
+        const { message, stack, ...extra } = log;
         if (level === logLevel.ERROR && namespace === 'Connection')
           lastConnectionErrors.set(brokers, message);
-        kafkaLogger[toPino[level] ?? 'info']({ namespace, ...extra }, message);
+        const debug = process.env.EDGEGUARD_DEBUG ? { stack } : {};
+        kafkaLogger[toPino[level] ?? 'info']({ namespace, ...extra, ...debug }, message);
       },
     retry: { initialRetryTime: 300, retries: 10 },
     ...options.config,

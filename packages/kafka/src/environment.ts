@@ -16,26 +16,38 @@ export interface KafkaEnvironment {
   topicPrefix: string;
 }
 
+/** `host:port`, the port a whole number from 1 to 65535 (what kafkajs needs of a broker address). */
+const BROKER = /^[^\s,]+:([0-9]{1,5})$/;
+
+/**
+ * The environment's connection settings. Throws `BadInput` naming KAFKA_BROKERS when it lists no
+ * broker or an entry that is not `host:port` (kafkajs retried those until the startup timeout, with
+ * `Port should be >= 0 and < 65536. Received type number (NaN).`).
+ */
 export function kafkaEnvironment(env: NodeJS.ProcessEnv = process.env): KafkaEnvironment {
-  const brokers = (env.KAFKA_BROKERS || '127.0.0.1:9092')
+  // Empty is unset (a compose file's `KAFKA_BROKERS=`): the default.
+  const configured = env.KAFKA_BROKERS || '127.0.0.1:9092';
+  const brokers = configured
     .split(',')
     .map((b) => b.trim())
     .filter(Boolean);
-  // Checked here, named: kafkajs takes 'localhost' (no port) or ':abc' and retries it until the
-  // startup timeout, which then says only that the broker did not answer.
-  const bad = brokers.find((b) => !/^[^\s:]+:\d{1,5}$/.test(b));
-  if (brokers.length === 0 || bad !== undefined)
-    throw new BadInput(
-      'bad-config',
-      `KAFKA_BROKERS: expected host:port[,host:port...], got ${JSON.stringify(bad ?? env.KAFKA_BROKERS)}`,
-      'KAFKA_BROKERS',
-    );
+  if (brokers.length === 0)
+    throw new BadInput('bad-config', 'KAFKA_BROKERS is empty: give host:port[,host:port…]', 'KAFKA_BROKERS');
+  for (const broker of brokers) {
+    const port = BROKER.exec(broker)?.[1];
+    if (port === undefined || Number(port) < 1 || Number(port) > 65_535)
+      throw new BadInput(
+        'bad-config',
+        `KAFKA_BROKERS: ${JSON.stringify(broker)} is not host:port (port 1 to 65535)`,
+        'KAFKA_BROKERS',
+      );
+  }
   const topicPrefix = env.EDGEGUARD_TOPIC_PREFIX ?? 'edgeguard.';
-  // Kafka's topic names (and so every edgeguard topic) are letters, digits, '.', '_' and '-'.
-  if (!/^[A-Za-z0-9._-]*$/.test(topicPrefix))
+  // Kafka's legal topic characters; the longest topic name (`content-partials`) must still fit.
+  if (!/^[A-Za-z0-9._-]{0,200}$/.test(topicPrefix))
     throw new BadInput(
       'bad-config',
-      `EDGEGUARD_TOPIC_PREFIX: a topic name holds only letters, digits, '.', '_' and '-', got ${JSON.stringify(topicPrefix)}`,
+      `EDGEGUARD_TOPIC_PREFIX must be at most 200 of the characters Kafka allows in topic names (letters, digits, '.', '_', '-'), not ${JSON.stringify(topicPrefix)}`,
       'EDGEGUARD_TOPIC_PREFIX',
     );
   return {
@@ -43,4 +55,32 @@ export function kafkaEnvironment(env: NodeJS.ProcessEnv = process.env): KafkaEnv
     redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
     topicPrefix,
   };
+}
+
+/**
+ * Throws `BadInput` naming REDIS_URL when it is neither a `redis://` or `rediss://` URL (with a
+ * port from 1 to 65535) nor a socket path: ioredis took `http://host:6379` for a socket path
+ * and retried it until the startup timeout, and a bad port failed with a bare `Invalid URL`.
+ * The password, if any, is not repeated.
+ */
+export function checkRedisUrl(url: string): void {
+  if (url.startsWith('/')) return;
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // reported below
+  }
+  if (
+    parsed !== null &&
+    (parsed.protocol === 'redis:' || parsed.protocol === 'rediss:') &&
+    parsed.hostname !== ''
+  )
+    return;
+  const shown = url.replace(/\/\/[^@/]*@/, '//…@');
+  throw new BadInput(
+    'bad-config',
+    `REDIS_URL must be redis://[user:password@]host[:port][/db] (or rediss://…, or a socket path), not ${JSON.stringify(shown)}`,
+    'REDIS_URL',
+  );
 }

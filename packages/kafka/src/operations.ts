@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { TOPICS } from '@edgeguard/pipeline';
 import { BadInput } from '@edgeguard/schema';
-import type { Admin, Kafka } from 'kafkajs';
+import type { Admin, IHeaders, Kafka } from 'kafkajs';
 import { connectAdmin } from './client.js';
 import {
   decodeRecordBatch,
@@ -25,6 +26,45 @@ export interface TailRecord {
   control?: string;
   /** Why the value could not be decoded (it is then the raw bytes as base64). */
   error?: string;
+  /**
+   * On `dead-letter`: why the stage routed it aside and where it came from, from the dead letter's
+   * headers (without them a tailed dead letter said neither; `error` above is only tail's own
+   * decoding of the value).
+   */
+  deadLetter?: {
+    /** `<reason>: <message>`, as the stage logged it. */
+    error: string | undefined;
+    stage: string | undefined;
+    origin: {
+      topic: string | undefined;
+      partition: number | undefined;
+      offset: string | undefined;
+      index?: number;
+    };
+    truncatedFrom?: number;
+  };
+}
+
+/** A dead letter's `eg-*` headers, as `TailRecord.deadLetter`. */
+function deadLetterHeaders(headers: IHeaders | undefined): NonNullable<TailRecord['deadLetter']> {
+  const text = (name: string) => headerText(headers, name);
+  const number = (name: string) => {
+    const value = text(name);
+    return value === undefined ? undefined : Number(value);
+  };
+  const index = number(HEADERS.originIndex);
+  const truncatedFrom = number(HEADERS.truncated);
+  return {
+    error: text(HEADERS.error),
+    stage: text(HEADERS.stage),
+    origin: {
+      topic: text(HEADERS.originTopic),
+      partition: number(HEADERS.originPartition),
+      offset: text(HEADERS.originOffset),
+      ...(index !== undefined ? { index } : {}),
+    },
+    ...(truncatedFrom !== undefined ? { truncatedFrom } : {}),
+  };
 }
 
 /**
@@ -82,6 +122,7 @@ export async function tailTopic(
           offset: message.offset,
           key: message.key?.toString() ?? null,
           timestamp: eventTimeOf(message.headers, message.timestamp),
+          ...(options.topic === TOPICS.deadLetter ? { deadLetter: deadLetterHeaders(message.headers) } : {}),
         };
         const control = headerText(message.headers, HEADERS.control);
         if (control) {

@@ -5,7 +5,7 @@ import { createLogger, Metrics, startHealthServer } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
 import type { Admin, Kafka } from 'kafkajs';
 import { connectAdmin, createKafka, within } from './client.js';
-import { type KafkaEnvironment, kafkaEnvironment } from './environment.js';
+import { checkRedisUrl, type KafkaEnvironment, kafkaEnvironment } from './environment.js';
 import type { StageRecipe } from './stage-pool.js';
 import { StageRunner } from './stage-runner.js';
 import { edgeguardTopics, ensureTopics, topicPartitions } from './topics.js';
@@ -59,18 +59,46 @@ export interface StageServiceOptions {
   onStarted?: (service: { stop(): Promise<void>; healthPort: number }) => void;
 }
 
-/** A whole number from 0 to `max` in the environment variable `name`; unset or empty: `fallback`. */
-function wholeNumber(env: NodeJS.ProcessEnv, name: string, max: number, fallback: number): number {
+/**
+ * A whole number from `min` (default 0) to `max` in the environment variable `name`; unset or
+ * empty: `fallback`.
+ */
+function wholeNumber(env: NodeJS.ProcessEnv, name: string, max: number, fallback: number, min = 0): number {
   const configured = env[name];
   if (configured === undefined || configured === '') return fallback;
   const n = Number(configured);
-  if (!/^[0-9]+$/.test(configured) || n > max)
+  if (!/^[0-9]+$/.test(configured) || n > max || n < min)
     throw new BadInput(
       'bad-config',
-      `${name} must be a whole number from 0 to ${max}, not ${JSON.stringify(configured)}`,
+      `${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(configured)}`,
       name,
     );
   return n;
+}
+
+const SWITCH_ON = ['1', 'on', 'true', 'yes'];
+const SWITCH_OFF = ['0', 'off', 'false', 'no'];
+
+/**
+ * An on/off environment variable: `1`, `on`, `true`, `yes` or `0`, `off`, `false`, `no` (any
+ * case); unset or empty: `fallback`. Anything else is refused naming the variable (a typo
+ * silently kept the default: `EDGEGUARD_ENSURE_TOPICS=yes` created no topic).
+ */
+export function switchVariable(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const value = (env[name] ?? '').trim().toLowerCase();
+  if (value === '') return fallback;
+  if (SWITCH_ON.includes(value)) return true;
+  if (SWITCH_OFF.includes(value)) return false;
+  throw new BadInput(
+    'bad-config',
+    `${name} must be on or off (1/0, true/false, yes/no), not ${JSON.stringify(env[name])}`,
+    name,
+  );
+}
+
+/** `EDGEGUARD_ENSURE_TOPICS`: a stage service creates missing topics at start (default off). */
+export function ensureTopicsAtStart(env: NodeJS.ProcessEnv = process.env): boolean {
+  return switchVariable(env, 'EDGEGUARD_ENSURE_TOPICS', false);
 }
 
 /**
@@ -97,7 +125,7 @@ export function maxInFlightBytes(env: NodeJS.ProcessEnv = process.env): number |
  * (readiness false, no checkpoints meanwhile, a stop gives up on its checkpoints). Default 5000.
  */
 export function redisTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
-  return Math.max(1, wholeNumber(env, 'EDGEGUARD_REDIS_TIMEOUT_MS', 600_000, 5_000));
+  return wholeNumber(env, 'EDGEGUARD_REDIS_TIMEOUT_MS', 600_000, 5_000, 1);
 }
 
 /**
@@ -105,16 +133,7 @@ export function redisTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
  * this long logs so and exits 1. Default 30000.
  */
 export function stopTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
-  return Math.max(1, wholeNumber(env, 'EDGEGUARD_STOP_TIMEOUT_MS', 3_600_000, 30_000));
-}
-
-/**
- * `EDGEGUARD_HEALTH_PORT`: the port of a service's `/healthz`, `/readyz` and `/metrics`, 0 to 65535
- * (0 picks a free one); unset or empty means 9464. `abc` was port NaN, and Node's message named neither.
- */
-export function healthPort(env: NodeJS.ProcessEnv = process.env): number {
-  const port = { EDGEGUARD_HEALTH_PORT: env.EDGEGUARD_HEALTH_PORT };
-  return wholeNumber(port, 'EDGEGUARD_HEALTH_PORT', 65_535, 9464);
+  return wholeNumber(env, 'EDGEGUARD_STOP_TIMEOUT_MS', 3_600_000, 30_000, 1);
 }
 
 /**
@@ -122,7 +141,31 @@ export function healthPort(env: NodeJS.ProcessEnv = process.env): number {
  * broker to answer before it exits 1 naming the one that did not, and where. Default 30000.
  */
 export function startupTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
-  return Math.max(1, wholeNumber(env, 'EDGEGUARD_STARTUP_TIMEOUT_MS', 3_600_000, 30_000));
+  return wholeNumber(env, 'EDGEGUARD_STARTUP_TIMEOUT_MS', 3_600_000, 30_000, 1);
+}
+
+/**
+ * `EDGEGUARD_HEALTH_PORT`: the port of a service's `/healthz`, `/readyz` and `/metrics`, a whole
+ * number from 0 (any free port) to 65535; unset or empty means 9464. (`abc` was port NaN, and
+ * Node's message named neither.)
+ */
+export function healthPort(env: NodeJS.ProcessEnv = process.env): number {
+  return wholeNumber(env, 'EDGEGUARD_HEALTH_PORT', 65_535, 9_464);
+}
+
+/**
+ * Every environment variable a stage service reads, checked before it connects to anything: a
+ * bad value is refused at once, naming the variable (EDGEGUARD_STOP_TIMEOUT_MS was read only once
+ * the service had joined its consumer group, EDGEGUARD_HEALTH_PORT reached Node's `listen` as NaN).
+ */
+export function checkServiceEnvironment(env: NodeJS.ProcessEnv = process.env): void {
+  healthPort(env);
+  ensureTopicsAtStart(env);
+  stageWorkers(env);
+  maxInFlightBytes(env);
+  redisTimeoutMs(env);
+  stopTimeoutMs(env);
+  startupTimeoutMs(env);
 }
 
 /**
@@ -189,14 +232,26 @@ async function checkReachable(
  * flight, checkpoint, commit, close). A service's main only chooses the stage.
  */
 export async function runStageService(options: StageServiceOptions): Promise<void> {
+  checkServiceEnvironment();
   const environment = options.environment ?? kafkaEnvironment();
+  checkRedisUrl(environment.redisUrl);
   const name = options.name;
   const logger = createLogger(name);
   const metrics = new Metrics(name);
   const kafka = createKafka({ brokers: environment.brokers, clientId: `edgeguard-${name}`, logger });
   // Unlimited reconnects: a Redis restart must not need a manual restart of the service.
   const redis = new Redis(environment.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
-  redis.on('error', (error) => logger.warn({ error: error.message }, 'redis connection error'));
+  // ioredis reports every failed reconnect (about one a second while Redis is down): logged when
+  // the error changes and again after Redis was back, not once a second for the whole outage.
+  let redisError: string | null = null;
+  redis.on('error', (error) => {
+    if (error.message === redisError) return;
+    redisError = error.message;
+    logger.warn({ error: error.message }, 'redis connection error (not logged again until it changes)');
+  });
+  redis.on('ready', () => {
+    redisError = null;
+  });
   const admin = kafka.admin();
   try {
     await checkReachable(redis, admin, environment, startupTimeoutMs(), logger);
@@ -207,7 +262,7 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
   }
   let partitions: Record<string, number>;
   try {
-    if (options.ensureTopics ?? process.env.EDGEGUARD_ENSURE_TOPICS === '1') {
+    if (options.ensureTopics ?? ensureTopicsAtStart()) {
       for (const check of await ensureTopics(admin, environment.topicPrefix, edgeguardTopics()))
         logger.info(check, 'topic');
     }
@@ -215,6 +270,7 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
       admin,
       environment.topicPrefix,
       edgeguardTopics().map((t) => t.name),
+      true,
     );
   } finally {
     await admin.disconnect();

@@ -149,19 +149,22 @@ export async function ensureTopics(
 
 /**
  * Partition counts of the given topics as the cluster has them (a service adapts to the deployed
- * topics instead of trusting its config). Missing topics are an error naming them.
+ * topics instead of trusting its config). Missing topics are an error naming them and the fix;
+ * `ensurable`: the caller honours EDGEGUARD_ENSURE_TOPICS (the stage services; not the shipper).
  */
 export async function topicPartitions(
   admin: Admin,
   prefix: string,
   names: string[],
+  ensurable = false,
 ): Promise<Record<string, number>> {
   const existing = new Set(await admin.listTopics());
   const missing = names.filter((n) => !existing.has(prefix + n));
   if (missing.length > 0) {
-    throw new Error(
-      `missing topics: ${missing.map((n) => prefix + n).join(', ')} (run 'edgeguard topics ensure' or set EDGEGUARD_ENSURE_TOPICS=1)`,
-    );
+    const fix = ensurable
+      ? "run 'edgeguard topics ensure' or set EDGEGUARD_ENSURE_TOPICS=1"
+      : "run 'edgeguard topics ensure'";
+    throw new Error(`missing topics: ${missing.map((n) => prefix + n).join(', ')} (${fix})`);
   }
   const metadata = await admin.fetchTopicMetadata({ topics: names.map((n) => prefix + n) });
   const result: Record<string, number> = {};

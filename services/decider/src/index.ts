@@ -6,6 +6,7 @@ import {
   runStageService,
   STAGE_OUTPUTS,
   StoreWriter,
+  switchVariable,
 } from '@edgeguard/kafka';
 import { createTopology, TOPICS } from '@edgeguard/pipeline';
 
@@ -14,8 +15,7 @@ import { createTopology, TOPICS } from '@edgeguard/pipeline';
  * `off`, `0` or `false` for a deployment without Redis-backed serving).
  */
 export function decisionStoreEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
-  const value = (env.EDGEGUARD_DECISION_STORE ?? 'on').trim().toLowerCase();
-  return !['off', '0', 'false', 'no'].includes(value);
+  return switchVariable(env, 'EDGEGUARD_DECISION_STORE', true);
 }
 
 /**
@@ -24,6 +24,7 @@ export function decisionStoreEnabled(env: NodeJS.ProcessEnv = process.env): bool
  * Redis decision store equal to the `decisions` and `allowlist` topics.
  */
 export function runDecider(config: EdgeguardConfig): Promise<void> {
+  const keepStore = decisionStoreEnabled(); // refused before connecting when it is neither on nor off
   const timeline = new AllowlistTimeline();
   return runStageService({
     name: 'decider',
@@ -59,7 +60,7 @@ export function runDecider(config: EdgeguardConfig): Promise<void> {
       });
       await follower.start();
       companions.push(follower);
-      if (decisionStoreEnabled()) {
+      if (keepStore) {
         const writer = new StoreWriter({
           kafka,
           redis,

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { type EdgeguardConfig, trustedProxiesWarning } from '@edgeguard/config';
 import {
@@ -382,6 +383,13 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
       signal: options.signal,
       maxLineLength: config.input.maxLineLength,
     });
+    // A path that names nothing is waited for (a log created later, or mid-rotation), but said once:
+    // a mistyped --follow otherwise ran silently, shipping nothing.
+    const exists = await stat(input).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) logger.warn({ input }, 'the followed file does not exist: waiting for it to appear');
     if (!file)
       logger.warn(
         { input },

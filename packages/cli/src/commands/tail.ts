@@ -8,6 +8,9 @@ export const tailHelp = `Usage: edgeguard tail --topic NAME [--from-beginning] [
 Decodes an edgeguard topic and prints it as JSON lines: {topic, partition, offset, key, timestamp,
 value}. Name the topic without its prefix (access-logs, decisions, cache-policies, alerts,
 dead-letter, ...). Tombstones print with "value": null; end-of-input markers with "control": "end".
+A value tail cannot decode prints as base64 with "error" saying why. On dead-letter each record
+also has "deadLetter": {error, stage, origin: {topic, partition, offset[, index]}[, truncatedFrom]}:
+why the stage routed it aside and where it came from.
 
   --topic NAME          the topic, without EDGEGUARD_TOPIC_PREFIX
   --from-beginning      start at the oldest retained message (default: only new ones)

@@ -13,7 +13,7 @@ import {
   type SlotAttachments,
   type TrafficTick,
 } from '@edgeguard/detect';
-import type { AccessLog } from '@edgeguard/schema';
+import { type AccessLog, BadInput } from '@edgeguard/schema';
 import {
   type BusMessage,
   type Emitter,
@@ -94,14 +94,13 @@ export class ProfilerInstance implements Stage, ProfilerSink {
   process(message: BusMessage, out: Emitter): void {
     const log = message.value as AccessLog | null;
     if (!isAccessLog(log)) {
+      // Thrown, not emitted: the Kafka stage runner dead-letters it with its origin and counts it
+      // by reason (an emitted dead letter lost both and counted as an output).
       this.rejected++;
-      out.emit(
-        TOPICS.deadLetter,
-        message.key,
-        { topic: message.topic, reason: 'not-an-access-log' },
-        message.timestamp,
+      throw new BadInput(
+        'not-an-access-log',
+        'not an access log (time, clientAddress, path or status missing or of the wrong type)',
       );
-      return;
     }
     this.processed++;
     this.out = out;
