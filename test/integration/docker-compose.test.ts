@@ -33,7 +33,9 @@ function variablesReadByCode(): Set<string> {
       if (entry === 'node_modules' || entry === 'dist' || entry === 'test') continue;
       if (statSync(full).isDirectory()) walk(full);
       else if (full.endsWith('.ts'))
-        for (const m of readFileSync(full, 'utf8').matchAll(/\benv\.([A-Z][A-Z_]+)/g)) names.add(m[1]!);
+        // `env.NAME`, and `reader(env, 'NAME', …)` (the checked number and switch readers).
+        for (const m of readFileSync(full, 'utf8').matchAll(/\benv(?:\.|, ')([A-Z][A-Z0-9_]+)/g))
+          names.add(m[1]!);
     }
   };
   walk(join(root, 'packages'));
