@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { suggest } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
@@ -8,7 +9,8 @@ type Parsed<O extends OptionSpec> = ReturnType<
 
 /**
  * Parses a command's flags strictly: an unknown flag, a missing value or a stray argument is a
- * `BadInput` (reason `bad-usage`) that names it; the caller prints it with the command's help.
+ * `BadInput` (reason `bad-usage`) that names it (an unknown flag with the one it most likely meant);
+ * the caller prints it with the command's synopsis.
  */
 export function parseCommandArgs<O extends OptionSpec>(
   command: string,
@@ -57,12 +59,15 @@ export function parseCommandArgs<O extends OptionSpec>(
     return parsed;
   } catch (error) {
     if (error instanceof BadInput) throw error;
-    throw new BadInput(
-      'bad-usage',
-      (error as Error).message.replace(/\. To specify a positional.*$/, ''),
-      undefined,
-      `edgeguard ${command}`,
-    );
+    let message = (error as Error).message.replace(/\. To specify a positional.*$/, '');
+    // `Unknown option '--trusted-proxy'`: the flag it most likely meant (a longer flag may be
+    // further off: --trusted-proxy is 3 edits from --trusted-proxies).
+    const unknown = /^Unknown option '(--[^']+)'$/.exec(message)?.[1];
+    if (unknown !== undefined) {
+      const flags = Object.keys(options).map((name) => `--${name}`);
+      message += suggest(unknown, flags, Math.max(2, Math.floor(unknown.length / 5)));
+    }
+    throw new BadInput('bad-usage', message, undefined, `edgeguard ${command}`);
   }
 }
 

@@ -115,7 +115,12 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof BadInput) {
       process.stderr.write(`${prefixed(error.message)}\n`);
-      if (error.reason === 'bad-usage') process.stderr.write(`\n${command.help}`);
+      // The synopsis (the help's first paragraph) and where the rest is, not the whole help: the
+      // error scrolled away above 60 lines of it.
+      if (error.reason === 'bad-usage')
+        process.stderr.write(
+          `${command.help.split('\n\n', 1)[0]!.trimEnd()}\nRun 'edgeguard ${name} --help' for every option.\n`,
+        );
       return 2;
     }
     // Anything else (a missing file, a closed pipe, a broker that does not answer) is reported in

@@ -731,11 +731,17 @@ describe('edgeguard replay', () => {
     );
   });
 
-  it('names an unknown flag and shows the usage', () => {
+  it('names an unknown flag, the one it most likely meant, and the synopsis (not the whole help)', () => {
     const run = edgeguard(['replay', 'x.log', '--trusted-proxy', '10.0.0.0/8']);
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /^edgeguard replay: Unknown option '--trusted-proxy'\n/, 'the prefix once');
-    assert.match(run.stderr, /Usage: edgeguard replay/);
+    assert.equal(
+      run.stderr,
+      "edgeguard replay: Unknown option '--trusted-proxy' (did you mean '--trusted-proxies'?)\n" +
+        'Usage: edgeguard replay <file|-> [options]\n' +
+        "Run 'edgeguard replay --help' for every option.\n",
+    );
+    const far = edgeguard(['replay', 'x.log', '--colour']);
+    assert.match(far.stderr, /^edgeguard replay: Unknown option '--colour'\nUsage:/, 'no far-fetched guess');
   });
 
   it('names a bad config field with the file it came from', () => {

@@ -77,10 +77,10 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** "did you mean" for typos: the known name at edit distance ≤ 2, if any (else ''). */
-export function suggest(name: string, known: string[]): string {
+/** "did you mean" for typos: the known name at edit distance ≤ `maxDistance` (2), if any (else ''). */
+export function suggest(name: string, known: readonly string[], maxDistance = 2): string {
   let best: string | undefined;
-  let bestDistance = 3;
+  let bestDistance = maxDistance + 1;
   for (const candidate of known) {
     const d = editDistance(name.toLowerCase(), candidate.toLowerCase());
     if (d < bestDistance) {
