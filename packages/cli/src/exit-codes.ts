@@ -10,3 +10,10 @@ export const EXIT_INPUT_CUT_SHORT = 3;
 
 /** `replay`: every non-empty line was rejected, almost always a wrong --format. Takes precedence over 3. */
 export const EXIT_NOTHING_PARSED = 4;
+
+/**
+ * `replay` stopped by Ctrl-C (SIGINT): the lines read until then were replayed to the end and every
+ * output written for them (the report says where reading stopped). 128 + SIGINT, as a shell reports
+ * a process the signal ended.
+ */
+export const EXIT_INTERRUPTED = 130;

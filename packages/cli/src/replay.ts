@@ -50,6 +50,11 @@ export interface ReplayOptions {
   progress?: boolean;
   /** Decision keys the report keeps in memory (default 100,000); --decisions is always complete. */
   maxReportKeys?: number;
+  /**
+   * Stops reading when aborted (the command's Ctrl-C): the lines read so far are replayed to the
+   * end and every output written for them, `interrupted` says where reading stopped.
+   */
+  signal?: AbortSignal;
 }
 
 export type { UnverifiedCrawler };
@@ -82,6 +87,8 @@ export interface ReplayResult {
   };
   /** Why the input ended early (damaged gzip: also counted as a `bad-gzip` rejection); null when read to its end. */
   cutShort: string | null;
+  /** Reading was stopped (`signal`) after this many lines: the outputs cover those only; else null. */
+  interruptedAfterLines: number | null;
   firstEventTime: number | null;
   lastEventTime: number | null;
   wallMs: number;
@@ -156,6 +163,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   const source = openLogSource(options.input, {
     chunkBytes: READ_CHUNK_BYTES,
     maxLineLength: config.input.maxLineLength,
+    signal: options.signal,
   });
   const replay = createReplay({
     detect: config.detect,
@@ -223,6 +231,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
   });
   let peakRssBytes = process.memoryUsage.rss();
   let cutShort: BadInput | null = null;
+  let interruptedAfterLines: number | null = null;
   const heapGuard = new HeapGuard();
   let batches = 0;
   const warnings: string[] = [];
@@ -278,6 +287,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     const held: LineBatch[] = [];
     let heldLines = 0;
     for await (const batch of source.batches()) {
+      if (options.signal?.aborted) break;
       if (parser) {
         await replayBatch(batch, parser);
         continue;
@@ -304,6 +314,8 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
       parser = startParser();
       for (const first of held.splice(0)) await replayBatch(first, parser);
     }
+    // Aborted: the source ended its lines there (or the batch in hand was the last taken).
+    if (options.signal?.aborted) interruptedAfterLines = lines;
     clockHold.flush();
     if (source.damage) {
       cutShort = damageRejection(options.input, lines, source.damage);
@@ -344,6 +356,7 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
       allowedLatenessMs: config.detect.allowedLatenessMs,
     },
     cutShort: cutShort?.message ?? null,
+    interruptedAfterLines,
     firstEventTime,
     lastEventTime,
     wallMs: Date.now() - started,

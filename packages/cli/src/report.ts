@@ -41,6 +41,7 @@ export function buildReport(result: ReplayResult) {
       blank: result.blank,
       fieldsCut: result.fieldCuts.total,
       cutShort: result.cutShort,
+      interruptedAfterLines: result.interruptedAfterLines,
       from: result.firstEventTime === null ? null : new Date(result.firstEventTime).toISOString(),
       to: result.lastEventTime === null ? null : new Date(result.lastEventTime).toISOString(),
     },
@@ -95,6 +96,10 @@ export function renderSummary(report: Report): string {
     `  ${n(input.lines)} lines, ${n(input.parsed)} parsed, ${n(input.rejected)} rejected${input.blank > 0 ? `, ${n(input.blank)} blank` : ''}; log time ${input.from ?? '-'} → ${input.to ?? '-'}`,
   );
   if (input.cutShort) lines.push(`  INPUT CUT SHORT: ${input.cutShort}`);
+  if (input.interruptedAfterLines !== null)
+    lines.push(
+      `  INTERRUPTED: reading stopped after ${n(input.interruptedAfterLines)} lines (Ctrl-C); everything below and every output covers those lines only`,
+    );
   lines.push(
     `  ${run.wallSeconds.toFixed(2)} s wall, ${n(run.linesPerSecond)} lines/s, peak RSS ${run.peakRssMB} MB`,
   );

@@ -16,6 +16,12 @@ export interface LogSourceOptions {
   maxLineLength?: number;
   /** The stream read for the path `-` (default process.stdin); tests pass their own. */
   stdin?: NodeJS.ReadableStream;
+  /**
+   * Stops reading when aborted: the input stream is destroyed and the lines end there, as if the
+   * input had, also while a pipe or a terminal sends nothing (the line it cut is dropped, and a
+   * gzip it cut is not reported as damaged).
+   */
+  signal?: AbortSignal;
 }
 
 export interface LogSource {
@@ -151,12 +157,23 @@ class FileLogSource implements LogSource {
     return createReadStream(this.path, { highWaterMark: this.chunkBytes });
   }
 
-  /** Raw chunks, counted, with gzip decided from the first two bytes. */
+  /** Raw chunks, counted, with gzip decided from the first two bytes; until `signal` aborts. */
   private async *raw(stream: NodeJS.ReadableStream): AsyncGenerator<Buffer> {
-    for await (const chunk of stream) {
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-      this.bytesRead += bytes.length;
-      yield bytes;
+    const signal = this.options.signal;
+    if (signal?.aborted) return;
+    // Destroyed, the stream ends the loop below with an error, also while it waits for data.
+    const stop = () => (stream as NodeJS.ReadableStream & { destroy(): void }).destroy();
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      for await (const chunk of stream) {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+        this.bytesRead += bytes.length;
+        yield bytes;
+      }
+    } catch (error) {
+      if (!signal?.aborted) throw error;
+    } finally {
+      signal?.removeEventListener('abort', stop);
     }
   }
 
@@ -168,6 +185,8 @@ class FileLogSource implements LogSource {
         this.gzip = gzip;
       },
       (error, decodedBytes) => {
+        // Cut by the abort, not damaged.
+        if (this.options.signal?.aborted) return;
         this.damage = { message: error.message, decodedBytes, brokenLine: '' };
       },
     );
@@ -175,6 +194,8 @@ class FileLogSource implements LogSource {
 
   private lines(): AsyncGenerator<LineBatch> {
     return splitLines(this.decoded(), this.maxLineBytes, (line) => {
+      // The line an abort cut: not a line of the log.
+      if (this.options.signal?.aborted) return true;
       if (!this.damage) return false;
       this.damage.brokenLine = line;
       return true;

@@ -3,7 +3,7 @@ import { loadConfig, suggest, validateConfig } from '@edgeguard/config';
 import { checkLogInput, NGINX_VARIABLES, unknownNginxVariables } from '@edgeguard/logformat';
 import { BadInput } from '@edgeguard/schema';
 import { parseCommandArgs } from '../args.js';
-import { EXIT_INPUT_CUT_SHORT, EXIT_NOTHING_PARSED } from '../exit-codes.js';
+import { EXIT_INPUT_CUT_SHORT, EXIT_INTERRUPTED, EXIT_NOTHING_PARSED } from '../exit-codes.js';
 import { openOutputs, refuseClashingOutputs } from '../ndjson.js';
 import { replayLog } from '../replay.js';
 import { buildReport, renderSummary } from '../report.js';
@@ -63,6 +63,9 @@ Exit codes:
   4  no line could be parsed (every non-empty line rejected): the format is probably wrong; the
      outputs are written and stderr names the format, the first rejection and, when another
      format reads the first lines, that one. Takes precedence over 3.
+  130  interrupted (Ctrl-C): reading stopped, the lines read until then were replayed and every
+     output written for them; the summary and the report (input.interruptedAfterLines) say how
+     many. A second Ctrl-C quits at once, outputs unfinished.
 `;
 
 export async function replayCommand(argv: string[]): Promise<number> {
@@ -135,15 +138,32 @@ export async function replayCommand(argv: string[]): Promise<number> {
     );
   // All or none: a path that cannot be written leaves the others as they were.
   const [decisions, verdicts, policies, reportFd] = openOutputs(outputs);
-  const result = await replayLog({
-    input,
-    config,
-    decisionsPath: values.decisions,
-    verdictsPath: values.verdicts,
-    policiesPath: values.policies,
-    outputFds: { decisions, verdicts, policies },
-    progress: values['no-progress'] ? false : undefined,
-  });
+  // Ctrl-C stops reading and finishes with what was read (an hour into a big log, the outputs so
+  // far are worth keeping); a second one quits at once.
+  const interrupt = new AbortController();
+  const onInterrupt = () => {
+    if (interrupt.signal.aborted) process.exit(EXIT_INTERRUPTED);
+    interrupt.abort();
+    process.stderr.write(
+      '\nedgeguard replay: interrupted: finishing with the lines read so far (Ctrl-C again to quit at once)\n',
+    );
+  };
+  process.on('SIGINT', onInterrupt);
+  let result: Awaited<ReturnType<typeof replayLog>>;
+  try {
+    result = await replayLog({
+      input,
+      config,
+      decisionsPath: values.decisions,
+      verdictsPath: values.verdicts,
+      policiesPath: values.policies,
+      outputFds: { decisions, verdicts, policies },
+      progress: values['no-progress'] ? false : undefined,
+      signal: interrupt.signal,
+    });
+  } finally {
+    process.off('SIGINT', onInterrupt);
+  }
   const report = buildReport(result);
   if (reportFd != null) {
     writeFileSync(reportFd, `${JSON.stringify(report, null, 2)}\n`);
@@ -163,5 +183,6 @@ export async function replayCommand(argv: string[]): Promise<number> {
     process.stderr.write(`edgeguard replay: input cut short: ${result.cutShort}\n`);
     return EXIT_INPUT_CUT_SHORT;
   }
+  if (result.interruptedAfterLines !== null) return EXIT_INTERRUPTED;
   return 0;
 }
