@@ -37,8 +37,11 @@ export interface ClockJumpState {
  * use for a record logged at `ms`: `ms` itself, or, for a record more than `maxJumpMs` past the
  * newest accepted time, that newest time (the request still counts, at the time its neighbours
  * have) until `confirmations` such records in a row, none more than `maxJumpMs` before the newest
- * of them, show the jump is real; the last of them is accepted and time moves on from there. A record within range
- * of the newest time (behind it too) resets the pending jump. The first record is accepted as
+ * of them, show the jump is real; the last of them is accepted and time moves on from there — when
+ * it is within `maxJumpMs` of the run's newest time before it; when it jumps again, time moves on to
+ * that newest time and the record starts the next pending jump (so a far-future line coming last
+ * never moves time alone). A record within range of the newest time (behind it too) resets the
+ * pending jump. The first record is accepted as
  * logged unless the guard was started (`start`, `startClockGuard`) from the first few.
  * A few comparisons per record; no allocation.
  */
@@ -73,15 +76,27 @@ export class ClockJumpGuard {
     // it, also one further ahead: a sparse site's next quiet gap. A lone bad line is followed by
     // lines back in range, never by lines still further ahead; counted as a new jump, each short
     // burst between a small site's gaps refuted the one before it and time never moved on.
+    const agrees = this.candidateCount > 0 && Math.abs(ms - this.candidateMs) <= this.maxJumpMs;
     if (this.candidateCount > 0 && ms >= this.candidateMs - this.maxJumpMs) {
       this.candidateCount++;
-      if (ms > this.candidateMs) this.candidateMs = ms;
     } else {
       this.candidateMs = ms;
       this.candidateCount = 1;
     }
-    if (this.candidateCount < this.confirmations) return newest;
-    this.newestMs = ms;
+    if (this.candidateCount < this.confirmations) {
+      if (ms > this.candidateMs) this.candidateMs = ms;
+      return newest;
+    }
+    if (!agrees) {
+      // The run is confirmed up to its newest time before this record, which jumps again (a gap,
+      // or a far-future line that happens to come last: it must not move time alone). It starts
+      // the next pending jump.
+      this.newestMs = this.candidateMs;
+      this.candidateMs = ms;
+      this.candidateCount = 1;
+      return this.newestMs;
+    }
+    this.newestMs = Math.max(ms, this.candidateMs);
     this.candidateCount = 0;
     return ms;
   }
@@ -222,8 +237,9 @@ export class ClockJumpHold<R extends { time: number }> {
     const logged = record.time;
     const counted = guard.correct(logged);
     if (counted !== logged) {
-      // Far ahead and pending: a new candidate refutes the one held before it.
-      if (guard.pending === 1) this.release(false);
+      // Far ahead and pending: a new candidate refutes the one held before it — unless the guard
+      // took that one (time moved on to its newest) and this record jumps again.
+      if (guard.pending === 1) this.release(guard.newest !== before);
       this.held.push({ record, line, countedMs: counted });
       return;
     }

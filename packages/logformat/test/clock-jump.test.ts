@@ -130,6 +130,18 @@ describe('ClockJumpGuard', () => {
     }
   });
 
+  it('never lets a far-future line coming last in a run move time alone', () => {
+    // A quiet hour, 7 lines, then one corrupt line dated 2099, then the log goes on.
+    const after = Array.from({ length: 7 }, (_, i) => T0 + HOUR + i * SECOND);
+    const future = Date.UTC(2099, 0, 1);
+    const on = Array.from({ length: 5 }, (_, i) => T0 + HOUR + 60 * SECOND + i * SECOND);
+    const guard = new ClockJumpGuard();
+    const times = corrected([T0, ...after, future, ...on], guard);
+    assert.equal(times[8], after.at(-1), 'the 2099 line counted at the time before it');
+    assert.deepEqual(times.slice(9), on, 'the log goes on at its own time');
+    assert.equal(guard.newest, on.at(-1));
+  });
+
   it('restores a snapshot exactly (a shipper chunk parsed again, a checkpoint)', () => {
     const guard = new ClockJumpGuard(60_000, 3);
     corrected([T0, T0 + HOUR, T0 + HOUR + SECOND], guard);
@@ -257,6 +269,19 @@ describe('ClockJumpHold', () => {
       logged,
     );
     assert.equal(jumps.total, 0);
+  });
+
+  it('gives a sparse run its own time when a far-future line comes last in it, and counts that line as the jump', () => {
+    const after = Array.from({ length: 7 }, (_, i) => T0 + HOUR + i * SECOND);
+    const future = Date.UTC(2099, 0, 1);
+    const on = Array.from({ length: 5 }, (_, i) => T0 + HOUR + 60 * SECOND + i * SECOND);
+    const { emitted, jumps } = hold([T0, ...after, future, ...on]);
+    assert.deepEqual(
+      emitted.map((r) => r.time),
+      [T0, ...after, after.at(-1), ...on],
+    );
+    assert.equal(jumps.total, 1);
+    assert.equal(jumps.samples[0]!.location, 'access.log:9');
   });
 
   it('never holds more than confirmations − 1 records', () => {
