@@ -76,10 +76,10 @@ type Op =
  *
  * Manual decisions win over the decider's: an automatic decision never replaces one (versions,
  * see control.ts), and an automatic tombstone (the decider's own expiry or lift) does not delete
- * one. Nor does an automatic tombstone made (event time) before the stored decision was decided:
- * it is a rewound or lost decider instance's past (`survivesTombstone` in packages/schema). Then
- * the stored decision is produced again, so it stays the latest value of its key on the
- * compacted topic and a rebuild restores it.
+ * one; then the manual decision is produced again, so it stays the latest value of its key on the
+ * compacted topic and a rebuild restores it. Nor does an automatic tombstone made (event time)
+ * before the stored decision was decided: it is a rewound or lost decider instance's past
+ * (`survivesTombstone` in packages/schema); see keepStored for why that one is not produced again.
  *
  * The store's clock is the wall clock: decisions' `expiresAt` is event time, which live is wall
  * time (a replayed old log's decisions are expired on arrival and not stored).
@@ -133,9 +133,8 @@ export class StoreWriter {
       swept: m.counter('edgeguard_store_swept_total', 'expired entries deleted by the sweeper', ['kind']),
       version: m.gauge('edgeguard_store_version', 'latest change-log version of the decision store'),
       republished: m.counter(
-        'edgeguard_store_republished_total',
-        'stored decisions produced again after an automatic record for their key that did not replace them (kept: manual | newer)',
-        ['kept'],
+        'edgeguard_store_manual_republished_total',
+        'manual decisions produced again after an automatic record for their key',
       ),
     };
   }
@@ -412,21 +411,24 @@ export class StoreWriter {
    * An automatic record met a stored decision it must not replace: an operator's manual decision,
    * or (a tombstone made at event time `tombstoneTime`; +∞ for a put the store's versions refused,
    * so that only a manual decision counts) one decided after the tombstone was made
-   * (`survivesTombstone`). The stored one stays and, live, is produced again (same version, so
-   * applying it again changes nothing) to stay the key's latest value on the compacted topic:
-   * compaction would otherwise keep the tombstone and a rebuild would lose it. Returns whether the
-   * stored decision stays.
+   * (`survivesTombstone`). The stored one stays. A manual one is, live, produced again (same
+   * version, so applying it again changes nothing) to stay the key's latest value on the compacted
+   * topic: compaction would otherwise keep the tombstone and a rebuild would lose it. A newer
+   * automatic one is not: the decider that sends its past again (a rewound partition) sends the
+   * newer decision again after it, and a copy of ours could land after the decider's own later
+   * lift of it and bring the lifted decision back (the store forgets a deleted key's version).
+   * Returns whether the stored decision stays.
    */
   private async keepStored(key: string, tombstoneTime: number, replaying: boolean): Promise<boolean> {
     const stored = await this.store.get(key);
     const kept = survivesTombstone(stored, tombstoneTime, Date.now());
     if (kept === null || stored === null) return false;
     this.metrics.writes.inc({ topic: TOPICS.decisions, result: `kept-${kept}` });
-    if (!replaying) {
+    if (kept === 'manual' && !replaying) {
       await publishDecisions(this.producer, this.options.prefix, [stored], {
         partitions: this.decisionPartitions,
       });
-      this.metrics.republished.inc({ kept });
+      this.metrics.republished.inc();
     }
     return true;
   }
