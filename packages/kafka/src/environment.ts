@@ -77,7 +77,11 @@ export function checkRedisUrl(url: string): void {
     parsed.hostname !== ''
   )
     return;
-  const shown = url.replace(/\/\/[^@/]*@/, '//…@');
+  // Everything before the last `@` may be credentials (a password may hold `/` and `@` itself).
+  const at = url.lastIndexOf('@');
+  const scheme = url.indexOf('//');
+  const shown =
+    at < 0 ? url : `${scheme >= 0 && scheme < at ? url.slice(0, scheme + 2) : ''}…${url.slice(at)}`;
   throw new BadInput(
     'bad-config',
     `REDIS_URL must be redis://[user:password@]host[:port][/db] (or rediss://…, or a socket path), not ${JSON.stringify(shown)}`,

@@ -203,6 +203,9 @@ describe('REDIS_URL', () => {
       'redis://127.0.0.1:99999',
       '127.0.0.1:6379',
       'redis://:hunter2@',
+      'redis://:hunter2/x@redis:99999',
+      'redis://user:p@hunter2@redis:99999',
+      'user:hunter2@redis:6379',
     ])
       assert.throws(
         () => checkRedisUrl(bad),
