@@ -110,6 +110,8 @@ export async function within<T>(
  */
 export function connectAdmin(admin: Admin, brokers: string[], ms: number): Promise<void> {
   let last: string | undefined;
+  // Only this attempt's errors: an earlier one's (a broker that refused then, hangs now) misled.
+  lastConnectionErrors.delete(brokers.join(','));
   return within(
     ms,
     admin.connect().catch((error: Error) => {
