@@ -45,8 +45,8 @@ export interface Stage {
   /**
    * Handles one input message; may emit any number of outputs. Bad values are counted; a value
    * the stage cannot use at all may then be thrown as a `BadInput` (the Kafka runner dead-letters
-   * it by reason and goes on; in-process, stages only ever get what stages emitted). Nothing else
-   * is thrown for bad values.
+   * it by reason and goes on; so does the MemoryBus, onto its dead-letter topic). Nothing else is
+   * thrown for bad values.
    */
   process(message: BusMessage, out: Emitter): void;
   /**

@@ -1,4 +1,5 @@
-import { type BusMessage, type Emitter, partitionFor, type Stage, type Topology } from './bus.js';
+import { BadInput } from '@edgeguard/schema';
+import { type BusMessage, type Emitter, partitionFor, type Stage, TOPICS, type Topology } from './bus.js';
 
 type Listener = (message: BusMessage) => void;
 
@@ -44,7 +45,14 @@ export class MemoryBus implements Emitter {
       for (const topic of factory.inputs) {
         this.on(topic, (message) => {
           const stage = perPartition[message.partition % perPartition.length]!;
-          stage.process(message, this);
+          try {
+            stage.process(message, this);
+          } catch (error) {
+            // A value the stage cannot use at all (it counted it): dead-lettered as the Kafka
+            // runner does, and the stream goes on.
+            if (!(error instanceof BadInput)) throw error;
+            this.emit(TOPICS.deadLetter, message.key, message.value, message.timestamp);
+          }
         });
       }
     }
