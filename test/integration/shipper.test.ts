@@ -276,11 +276,19 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
     const line = (i: number) =>
       `192.0.2.${i} - - [27/Nov/2026:10:00:0${i} +0000] "GET / HTTP/1.1" 200 512 "-" "curl/8.5.0"`;
     writeFileSync(log, `${line(1)}\n\n${line(2)}\r\n\r\nnot a log line\n`);
+    // LOG_LEVEL unset: the summary alone, no JSON 'shipped' line beside it (warnings only).
     const run = edgeguard(['ship', log, '--format', 'combined'], {
       EDGEGUARD_TOPIC_PREFIX: freshTopics('shipper-blank'),
+      LOG_LEVEL: '',
     });
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /ship: 5 lines, 2 produced, 1 rejected, 2 blank,/);
+    assert.doesNotMatch(run.stderr, /"msg":"shipped"/);
+    const logged = edgeguard(['ship', log, '--format', 'combined'], {
+      EDGEGUARD_TOPIC_PREFIX: freshTopics('shipper-blank-logged'),
+      LOG_LEVEL: 'info',
+    });
+    assert.match(logged.stderr, /"msg":"shipped"/, 'LOG_LEVEL=info shows it');
   });
 
   // 500 lines of ~9 KiB make one ~4.5 MiB envelope: over the broker's 1 MiB message.max.bytes, which

@@ -41,6 +41,11 @@ export interface ShipOptions {
   /** A file (plain or gzip), or `-` for stdin. */
   input: string;
   config: EdgeguardConfig;
+  /**
+   * Log level when `LOG_LEVEL` is unset (default `info`). `edgeguard ship` prints its own summary
+   * and passes `warn`; the `run shipper` service logs at `info`.
+   */
+  defaultLogLevel?: string;
   /** Keep following the file (rotation and truncation handled) instead of exiting at its end. */
   follow?: boolean;
   /** With `follow`: start at the beginning of the file instead of its end. */
@@ -128,7 +133,7 @@ export interface ShipResult extends ShipProgress {
  */
 export async function ship(options: ShipOptions): Promise<ShipResult> {
   const environment = options.environment ?? kafkaEnvironment();
-  const logger = createLogger('shipper');
+  const logger = createLogger('shipper', {}, options.defaultLogLevel);
   const metrics = new Metrics('shipper');
   const linesCounter = metrics.counter('edgeguard_shipper_lines_total', 'log lines read');
   const rejectedCounter = metrics.counter('edgeguard_shipper_rejected_total', 'log lines rejected', [

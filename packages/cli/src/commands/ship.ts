@@ -66,6 +66,8 @@ export async function shipCommand(argv: string[]): Promise<number> {
   const result = await ship({
     input,
     config,
+    // Warnings only: the summary below says what the info lines would (LOG_LEVEL=info for them).
+    defaultLogLevel: 'warn',
     rate: values.rate ? wholeNumber(values.rate, '--rate') : undefined,
     workers: values.workers !== undefined ? workerCount(values.workers) : undefined,
     onProgress: (p) =>
