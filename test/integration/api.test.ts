@@ -645,6 +645,11 @@ describe('the API service', { timeout: 240_000 }, () => {
         (await send('PATCH', '/api/decisions', { key: 'ip:192.0.2.254', duration: '1h' })).status,
         404,
       );
+      // A range key with host bits is refused as DELETE refuses it, not taken as the /24.
+      const typo = await send('PATCH', '/api/decisions', { key: 'range:203.0.113.7/24', duration: '1h' });
+      assert.equal(typo.status, 400);
+      assert.match((await typo.json()).message, /203\.0\.113\.0\/24/);
+      assert.equal((await send('PATCH', '/api/decisions', { key: 'host:x', duration: '1h' })).status, 400);
       assert.equal((await send('DELETE', '/api/decisions?range=203.0.113.0/24')).status, 202);
       assert.equal(
         (await send('POST', '/api/allowlist', { cidr: '10.1.0.0/16', comment: 'office', duration: '30d' }))

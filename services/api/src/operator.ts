@@ -239,7 +239,10 @@ export function registerOperatorRoutes(
       },
     },
     async (request: FastifyRequest<{ Body: { key: string; duration: string } }>, reply) => {
-      const current = await blocklist.store.get(request.body.key);
+      // Checked as DELETE and `decisions add` check a target: `range:198.51.100.7/24` (host bits
+      // set, almost surely a typo) is refused, not taken as the /24.
+      const { key } = decisionTarget(targetOfKey(request.body.key));
+      const current = await blocklist.store.get(key);
       if (!current)
         throw new ApiError(404, 'not-found', `no active decision ${JSON.stringify(request.body.key)}`);
       const decision = manualDecision({
@@ -343,4 +346,16 @@ export function registerOperatorRoutes(
       return reply.code(202).send({ cidr });
     },
   );
+}
+
+/** The target a decision key names (`ip:…`, `range:…`, `fp:…`), for decisionTarget to check. */
+function targetOfKey(key: string): { ip?: string; range?: string; fingerprint?: string } {
+  for (const [prefix, field] of [
+    ['ip:', 'ip'],
+    ['range:', 'range'],
+    ['fp:', 'fingerprint'],
+  ] as const) {
+    if (key.startsWith(prefix)) return { [field]: key.slice(prefix.length) };
+  }
+  throw new ApiError(400, 'bad-request', `key: expected ip:…, range:… or fp:…, got ${JSON.stringify(key)}`);
 }
