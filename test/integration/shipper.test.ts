@@ -291,6 +291,19 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
     assert.match(logged.stderr, /"msg":"shipped"/, 'LOG_LEVEL=info shows it');
   });
 
+  it('edgeguard ship exits 4 when no line could be parsed (a wrong --format), as replay does', () => {
+    const log = join(work, 'nginx-main.log');
+    writeFileSync(log, '{"ClientIP":"192.0.2.1"}\n{"ClientIP":"192.0.2.2"}\n');
+    const run = edgeguard(['ship', log, '--format', 'combined'], {
+      EDGEGUARD_TOPIC_PREFIX: freshTopics('shipper-nothing'),
+    });
+    assert.equal(run.code, 4, run.stderr);
+    assert.match(
+      run.stderr,
+      /no line could be parsed as combined: wrong --format\? \(all 2 non-empty lines rejected/,
+    );
+  });
+
   // 500 lines of ~9 KiB make one ~4.5 MiB envelope: over the broker's 1 MiB message.max.bytes, which
   // would refuse it and stop the shipment. Envelopes are halved until each fits a request.
   for (const workers of [0, 1])
