@@ -5,6 +5,7 @@ export {
   networkField,
   parseDecisionKey,
   type StoreKeys,
+  splitDecisionKey,
   storeKeys,
 } from './keys.js';
 export {

@@ -130,9 +130,19 @@ export function canonicalDecisionKey(scope: DecisionScope, value: string): Canon
 
 /** Parses `ip:…`, `range:…` or `fp:…` into its canonical form. Throws BadInput (`bad-decision-key`). */
 export function parseDecisionKey(key: string): CanonicalKey {
+  const { scope, value } = splitDecisionKey(key);
+  return canonicalDecisionKey(scope, value);
+}
+
+/**
+ * The scope and value a key names, as written (not made canonical: a caller that refuses what
+ * canonical form would mend, such as host bits, checks the value itself). Throws `BadInput`
+ * (`bad-decision-key`) for a key without a scope prefix.
+ */
+export function splitDecisionKey(key: string): { scope: DecisionScope; value: string } {
   for (const scope of ['ip', 'range', 'fingerprint'] as const) {
     const prefix = SCOPE_PREFIX[scope];
-    if (key.startsWith(prefix)) return canonicalDecisionKey(scope, key.slice(prefix.length));
+    if (key.startsWith(prefix)) return { scope, value: key.slice(prefix.length) };
   }
   throw badKey(key, 'expected ip:<address>, range:<cidr> or fp:<fingerprint>');
 }

@@ -1,4 +1,5 @@
 import { parseDuration } from '@edgeguard/config';
+import { splitDecisionKey } from '@edgeguard/decisions';
 import {
   allowEntry,
   allowKey,
@@ -241,7 +242,8 @@ export function registerOperatorRoutes(
     async (request: FastifyRequest<{ Body: { key: string; duration: string } }>, reply) => {
       // Checked as DELETE and `decisions add` check a target: `range:198.51.100.7/24` (host bits
       // set, almost surely a typo) is refused, not taken as the /24.
-      const { key } = decisionTarget(targetOfKey(request.body.key));
+      const { scope, value } = splitDecisionKey(request.body.key);
+      const { key } = decisionTarget({ [scope]: value });
       const current = await blocklist.store.get(key);
       if (!current)
         throw new ApiError(404, 'not-found', `no active decision ${JSON.stringify(request.body.key)}`);
@@ -346,16 +348,4 @@ export function registerOperatorRoutes(
       return reply.code(202).send({ cidr });
     },
   );
-}
-
-/** The target a decision key names (`ip:…`, `range:…`, `fp:…`), for decisionTarget to check. */
-function targetOfKey(key: string): { ip?: string; range?: string; fingerprint?: string } {
-  for (const [prefix, field] of [
-    ['ip:', 'ip'],
-    ['range:', 'range'],
-    ['fp:', 'fingerprint'],
-  ] as const) {
-    if (key.startsWith(prefix)) return { [field]: key.slice(prefix.length) };
-  }
-  throw new ApiError(400, 'bad-request', `key: expected ip:…, range:… or fp:…, got ${JSON.stringify(key)}`);
 }
