@@ -3,7 +3,7 @@ import { loadConfig, suggest, validateConfig } from '@edgeguard/config';
 import { checkLogInput, NGINX_VARIABLES, unknownNginxVariables } from '@edgeguard/logformat';
 import { BadInput } from '@edgeguard/schema';
 import { parseCommandArgs } from '../args.js';
-import { EXIT_INPUT_CUT_SHORT, EXIT_INTERRUPTED, EXIT_NOTHING_PARSED } from '../exit-codes.js';
+import { EXIT_INPUT_CUT_SHORT, EXIT_INTERRUPTED, EXIT_NOTHING_PARSED, nothingParsed } from '../exit-codes.js';
 import { openOutputs, refuseClashingOutputs } from '../ndjson.js';
 import { replayLog } from '../replay.js';
 import { buildReport, renderSummary } from '../report.js';
@@ -170,12 +170,10 @@ export async function replayCommand(argv: string[]): Promise<number> {
     closeSync(reportFd);
   }
   if (!values.quiet) process.stdout.write(`${renderSummary(report)}\n`);
-  const linesRejected = result.rejects.total - (result.cutShort ? 1 : 0);
-  if (result.parsed === 0 && linesRejected > 0) {
-    const [first] = Object.values(result.rejects.toJSON().samples).flat();
-    const where = first?.location ? `${first.location}: ` : '';
+  const unparsed = nothingParsed(result, result.format);
+  if (unparsed !== null) {
     process.stderr.write(
-      `edgeguard replay: no line could be parsed as ${result.format}: wrong --format? (all ${linesRejected} non-empty lines rejected, e.g. ${where}${first?.message})${result.formatSuggestion ? `; the first lines read as ${result.formatSuggestion}: try --format ${result.formatSuggestion} or auto` : ''}\n`,
+      `edgeguard replay: ${unparsed}${result.formatSuggestion ? `; the first lines read as ${result.formatSuggestion}: try --format ${result.formatSuggestion} or auto` : ''}\n`,
     );
     return EXIT_NOTHING_PARSED;
   }

@@ -2,7 +2,7 @@ import { loadConfig, validateConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
 import { ship } from '@edgeguard/service-shipper';
 import { parseCommandArgs, wholeNumber, workerCount } from '../args.js';
-import { EXIT_INPUT_CUT_SHORT, EXIT_NOTHING_PARSED } from '../exit-codes.js';
+import { EXIT_INPUT_CUT_SHORT, EXIT_NOTHING_PARSED, nothingParsed } from '../exit-codes.js';
 
 export const shipHelp = `Usage: edgeguard ship <file|-> [--rate N] [--workers N] [--format NAME] [--trusted-proxies CIDRS] [--config FILE]
 
@@ -91,12 +91,9 @@ export async function shipCommand(argv: string[]): Promise<number> {
     process.stderr.write(
       `  clock jumps: ${jumps.total} lines dated too far ahead of the lines before them, shipped at the newest time before them (e.g. ${jumps.samples[0]!.location} logged ${jumps.samples[0]!.loggedTime})\n`,
     );
-  const linesRejected = result.rejected - (result.cutShort ? 1 : 0);
-  if (result.produced === 0 && linesRejected > 0) {
-    const [first] = Object.values(result.rejects.toJSON().samples).flat();
-    process.stderr.write(
-      `edgeguard ship: no line could be parsed as ${config.input.format}: wrong --format? (all ${linesRejected} non-empty lines rejected, e.g. ${first?.location ? `${first.location}: ` : ''}${first?.message})\n`,
-    );
+  const unparsed = nothingParsed({ ...result, parsed: result.produced }, config.input.format);
+  if (unparsed !== null) {
+    process.stderr.write(`edgeguard ship: ${unparsed}\n`);
     return EXIT_NOTHING_PARSED;
   }
   if (result.cutShort) {
