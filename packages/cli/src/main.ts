@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { BadInput } from '@edgeguard/schema';
+import { BadInput, systemErrorText } from '@edgeguard/schema';
 
 /** A command's module: loaded only when that command runs, so `edgeguard ship` does not pay for
  *  importing the API server, the services and kafkajs' admin paths of every other command
@@ -77,9 +77,8 @@ export async function main(argv: string[]): Promise<number> {
       if (process.stdout.listenerCount('error') === 1) process.exit(0);
       return;
     }
-    const why = error.message.replace(/^[A-Z]+: /, '').replace(/, write$/, '');
     const who = name && Object.hasOwn(commands, name) ? `edgeguard ${name}` : 'edgeguard';
-    process.stderr.write(`${who}: cannot write to stdout: ${why} (${error.code})\n`);
+    process.stderr.write(`${who}: cannot write to stdout: ${systemErrorText(error)}\n`);
     process.exit(1);
   });
   if (!name || name === '-h' || name === '--help' || name === 'help') {

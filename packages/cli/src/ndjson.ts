@@ -10,7 +10,7 @@ import {
   type WriteStream,
 } from 'node:fs';
 import { resolve } from 'node:path';
-import { BadInput } from '@edgeguard/schema';
+import { BadInput, systemErrorText } from '@edgeguard/schema';
 
 /**
  * Opens (creates or truncates) an output file now, so that a path that cannot be written fails
@@ -42,10 +42,7 @@ export function openOutputs(outputs: [flag: string, path: string | undefined][])
       try {
         fd = openSync(path, constants.O_WRONLY | constants.O_CREAT);
       } catch (error) {
-        const { code, message } = error as NodeJS.ErrnoException;
-        // "ENOENT: no such file or directory, open '/x/y'": the words, without the code and path.
-        const why = message.replace(/^[A-Z]+: /, '').replace(/, open '.*'$/, '');
-        throw new BadInput('bad-output', `${flag} ${path}: cannot write it: ${why} (${code})`, flag);
+        throw new BadInput('bad-output', `${flag} ${path}: cannot write it: ${systemErrorText(error)}`, flag);
       }
       opened.push({ fd, path, created });
       fds.push(fd);

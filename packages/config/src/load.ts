@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { BadInput } from '@edgeguard/schema';
+import { BadInput, systemErrorText } from '@edgeguard/schema';
 
 /**
  * Reads a JSON config file. Errors name the file and, for syntax errors, the line and column.
@@ -11,15 +11,8 @@ export function readConfigFile(path: string): unknown {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    // "ENOENT: no such file or directory, open '/x'": the words and the code; the path leads.
-    const { code, message } = error as NodeJS.ErrnoException;
-    const why = message.replace(/^[A-Z]+: /, '').replace(/, (open|read) '.*'$|, read$/, '');
-    throw new BadInput(
-      'bad-config',
-      `cannot read config file: ${why}${code ? ` (${code})` : ''}`,
-      undefined,
-      path,
-    );
+    // The OS's words and the code; the path leads (the location).
+    throw new BadInput('bad-config', `cannot read config file: ${systemErrorText(error)}`, undefined, path);
   }
   return parseConfigText(text, path);
 }

@@ -1,7 +1,7 @@
 import { isAscii } from 'node:buffer';
 import { accessSync, constants, createReadStream, type Stats, statSync } from 'node:fs';
 import { createGunzip, constants as zlibConstants } from 'node:zlib';
-import { BadInput } from '@edgeguard/schema';
+import { BadInput, systemErrorText } from '@edgeguard/schema';
 import { DEFAULT_MAX_LINE_LENGTH } from './parser.js';
 import { REJECT_REASONS } from './reasons.js';
 
@@ -118,11 +118,9 @@ export function checkLogInput(path: string): number | null {
     stats = statSync(path);
     accessSync(path, constants.R_OK);
   } catch (error) {
-    // "ENOENT: no such file or directory, stat '/x'" → "/x: cannot read it: no such file or
-    // directory (ENOENT)": the path first, the OS's words, the code kept for callers.
-    const { code, message } = error as NodeJS.ErrnoException;
-    const why = message.replace(/^[A-Z]+: /, '').replace(/, (stat|access) '.*'$/, '');
-    throw Object.assign(new Error(`${path}: cannot read it: ${why}${code ? ` (${code})` : ''}`), { code });
+    // "/x: cannot read it: no such file or directory (ENOENT)": the path first, the code kept for callers.
+    const { code } = error as NodeJS.ErrnoException;
+    throw Object.assign(new Error(`${path}: cannot read it: ${systemErrorText(error)}`), { code });
   }
   if (stats.isDirectory()) throw new Error(`${path} is a directory, not a log file`);
   return stats.isFile() ? stats.size : null;

@@ -1,3 +1,5 @@
+import { getSystemErrorMap } from 'node:util';
+
 /**
  * The one error type for bad input (log lines, Kafka messages, HTTP bodies, config). Parsers return
  * it (hot paths) or throw it (config); consumers count it by `reason` and keep a few samples.
@@ -107,4 +109,15 @@ export function printableExcerpt(text: string, max = 200): string {
     /[\u0000-\u001f\u007f-\u009f\ufffd]/g,
     (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
   );
+}
+
+/**
+ * What a Node system error says, as `<the OS's words> (<CODE>)`: `ENOENT: no such file or
+ * directory, open '/x'` gives `no such file or directory (ENOENT)`, so that a message can lead with
+ * the path or the setting itself. Any other error: its message.
+ */
+export function systemErrorText(error: unknown): string {
+  const { errno, code, message } = error as NodeJS.ErrnoException;
+  const words = typeof errno === 'number' ? getSystemErrorMap().get(errno)?.[1] : undefined;
+  return words === undefined ? message : `${words}${code ? ` (${code})` : ''}`;
 }
