@@ -238,6 +238,17 @@ describe('the decision store fed through Kafka', { timeout: 240_000 }, () => {
       async () => ((await redis.hexists(store.keys.data, 'ip:192.0.2.20')) === 0 ? true : undefined),
       30_000,
     );
+    // A copy produced again by the writer just before the operator's delete lands after it: the
+    // store remembers the deleted manual version and refuses the copy, which would bring it back.
+    await publishDecisions(producer, prefix, [manual]);
+    const marker = autoDecision('192.0.2.21');
+    await produceAuto(marker.key, marker);
+    await eventually(
+      'the record after the copy applied',
+      async () => ((await store.get(marker.key)) !== null ? true : undefined),
+      30_000,
+    );
+    assert.equal(await store.get('ip:192.0.2.20'), null, 'the deleted manual decision stays deleted');
   });
 
   it('keeps a decision through a tombstone the decider made before deciding it, without producing it again', async () => {

@@ -140,6 +140,17 @@ describe('the edge agent following the compacted topics', { timeout: 120_000 }, 
     assert.equal(agent.check({ ip: '192.0.2.150' }).verdict, 'block', 'the manual decision stays');
     await send('decisions', [{ key: manual.key, value: null, headers: { 'eg-src': 'manual' } }]);
     await until("the operator's removal", () => agent.check({ ip: '192.0.2.150' }).verdict === 'allow');
+    // The store writer's copy of it, produced just before the operator's removal, lands after it:
+    // refused (it would bring the removed block back); a manual decision made since is taken.
+    const copy = { key: manual.key, value: JSON.stringify(manual), headers: { 'eg-src': 'manual' } };
+    await send('decisions', [copy]);
+    await until('the copy to be read', () => agent.stats().counters.deletedRefused === 1);
+    assert.equal(agent.check({ ip: '192.0.2.150' }).verdict, 'allow', 'the removed decision stays removed');
+    const again = { ...manual, action: 'challenge' as const, version: manual.version + 1 };
+    await send('decisions', [
+      { key: manual.key, value: JSON.stringify(again), headers: { 'eg-src': 'manual' } },
+    ]);
+    await until('the new manual decision', () => agent.check({ ip: '192.0.2.150' }).verdict === 'challenge');
   });
 
   it("keeps a decision through an older tombstone of the decider's (a rewound partition's past), and drops it on a current one", async () => {

@@ -19,6 +19,7 @@ export {
   type DecisionStoreOptions,
   entryVersion,
   type ListOptions,
+  PUT_REFUSED_DELETED,
   parseChangeEntry,
   type RebuildResult,
   restoreIfEmpty,

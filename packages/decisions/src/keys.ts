@@ -20,6 +20,8 @@ export interface StoreKeys {
   allowIndex: string;
   allowOf: string;
   allowLengths: string;
+  deleted: string;
+  deletedExpiry: string;
 }
 
 export function storeKeys(prefix: string): StoreKeys {
@@ -39,10 +41,12 @@ export function storeKeys(prefix: string): StoreKeys {
     allowIndex: `${tag}:aidx`,
     allowOf: `${tag}:aof`,
     allowLengths: `${tag}:alen`,
+    deleted: `${tag}:gone`,
+    deletedExpiry: `${tag}:gonex`,
   };
 }
 
-/** The order in which every script receives the keys (KEYS[1..14] in scripts.ts). */
+/** The order in which every script receives the keys (KEYS[1..16] in scripts.ts). */
 export function keyList(keys: StoreKeys): string[] {
   return [
     keys.data,
@@ -59,6 +63,8 @@ export function keyList(keys: StoreKeys): string[] {
     keys.allowIndex,
     keys.allowOf,
     keys.allowLengths,
+    keys.deleted,
+    keys.deletedExpiry,
   ];
 }
 

@@ -11,6 +11,7 @@
 const PRELUDE = `
 local data, exp, ver, rng, rngof, rlen, chg, seq, epoch = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local allow, aexp, aidx, aof, alen = KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14]
+local gone, gonex = KEYS[15], KEYS[16]
 local maxlen = ARGV[1]
 local nowText = ARGV[2]
 local now = tonumber(nowText)
@@ -83,16 +84,51 @@ end
 
 -- The action of a stored payload ('' when unreadable): change-log entries carry the action a
 -- replaced or deleted decision had, since a CrowdSec bouncer holds decisions by value and type.
-local function actionOf(payload)
-  if not payload then return '' end
+-- A stored payload's string fields (an empty table when unreadable).
+local function fieldsOf(payload)
+  if not payload then return {} end
   local ok, decoded = pcall(cjson.decode, payload)
-  if ok and type(decoded) == 'table' and type(decoded.action) == 'string' then return decoded.action end
+  if ok and type(decoded) == 'table' then return decoded end
+  return {}
+end
+
+local function textOf(value)
+  if type(value) == 'string' then return value end
   return ''
 end
 
+local function actionOf(payload)
+  return textOf(fieldsOf(payload).action)
+end
+
+-- A deleted manual decision's version is remembered ('gone': key → version) until the decision
+-- would have expired and at most a day (GONE_MEMORY_MS): a copy of it produced before the
+-- deletion but read after it (the store writer producing an operator's decision again, to keep it
+-- the key's latest value on the topic, while the operator deletes it) is then refused instead of
+-- bringing the deleted decision back. Manual versions only: they come from the wall clock and only
+-- go up, while the decider numbers a decision made after a lift by its evidence's event time,
+-- which may be a little before the lifted one's (late input); and only manual puts are checked,
+-- so an operator deleting a manual decision never keeps the decider from deciding on the key.
+local GONE_MEMORY_MS = 86400000
+local function rememberGone(key, versionText)
+  local expiresAt = tonumber(redis.call('ZSCORE', exp, key))
+  local untilMs = now + GONE_MEMORY_MS
+  if expiresAt and expiresAt < untilMs then untilMs = expiresAt end
+  if untilMs <= now then return end
+  local known = redis.call('HGET', gone, key)
+  if known and tonumber(known) >= tonumber(versionText) then return end
+  redis.call('HSET', gone, key, versionText)
+  redis.call('ZADD', gonex, string.format('%d', untilMs), key)
+end
+
 local function removeDecision(key, reason)
-  local action = actionOf(redis.call('HGET', data, key))
-  if redis.call('HDEL', data, key) == 0 then return 0 end
+  local payload = redis.call('HGET', data, key)
+  if not payload then return 0 end
+  local fields = fieldsOf(payload)
+  local action = textOf(fields.action)
+  local versionText = redis.call('HGET', ver, key)
+  if versionText and fields.origin == 'manual' then rememberGone(key, versionText) end
+  redis.call('HDEL', data, key)
   redis.call('HDEL', ver, key)
   redis.call('ZREM', exp, key)
   indexRemove(rng, rngof, rlen, key)
@@ -112,15 +148,21 @@ end
 `;
 
 /**
- * ARGV[3..] groups of five: key, version, expiresAt, payload JSON, range index field or ''.
+ * ARGV[3..] groups of six: key, version, expiresAt, payload JSON, range index field or '', origin.
  * Returns one change version per decision, 0 where ignored (an older or equal version is stored,
- * or the decision has already expired and nothing older is stored). Several decisions per call
- * make a rebuild cheap; keep batches to a few hundred, as a script blocks Redis while it runs.
+ * or the decision has already expired and nothing older is stored), -1 where refused as a copy of
+ * a deleted manual decision (a manual version not above the one deleted; see rememberGone).
+ * Several decisions per call make a rebuild cheap; keep batches to a few hundred, as a script
+ * blocks Redis while it runs.
  */
 export const PUT = `${PRELUDE}
-local function putDecision(key, versionText, expiresText, payload, field)
+local function putDecision(key, versionText, expiresText, payload, field, origin)
   local current = redis.call('HGET', ver, key)
   if current and tonumber(current) >= tonumber(versionText) then return 0 end
+  if origin == 'manual' then
+    local deleted = redis.call('HGET', gone, key)
+    if deleted and tonumber(deleted) >= tonumber(versionText) then return -1 end
+  end
   if tonumber(expiresText) <= now then
     -- A newer version that has already expired supersedes the stored one: it no longer applies.
     if current then return removeDecision(key, 'expired') end
@@ -138,8 +180,8 @@ local function putDecision(key, versionText, expiresText, payload, field)
   return v
 end
 local versions = {}
-for i = 3, #ARGV, 5 do
-  table.insert(versions, putDecision(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]))
+for i = 3, #ARGV, 6 do
+  table.insert(versions, putDecision(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]))
 end
 return versions
 `;
@@ -151,7 +193,9 @@ return removeDecision(ARGV[3], ARGV[4])
 
 /**
  * ARGV[3] limit. Deletes up to `limit` expired decisions and up to `limit` expired allowlist
- * entries, logging each. Returns { decisions removed, allowlist entries removed }.
+ * entries, logging each, and forgets up to `limit` deleted manual versions past their time (not logged:
+ * followers never saw them). Returns { decisions removed, allowlist entries removed, versions
+ * forgotten }.
  */
 export const SWEEP = `${PRELUDE}
 local limit = ARGV[3]
@@ -159,7 +203,12 @@ local expired = redis.call('ZRANGE', exp, '-inf', nowText, 'BYSCORE', 'LIMIT', '
 for _, key in ipairs(expired) do removeDecision(key, 'expired') end
 local allowExpired = redis.call('ZRANGE', aexp, '-inf', nowText, 'BYSCORE', 'LIMIT', '0', limit)
 for _, cidr in ipairs(allowExpired) do removeAllow(cidr, 'expired') end
-return { #expired, #allowExpired }
+local forgotten = redis.call('ZRANGE', gonex, '-inf', nowText, 'BYSCORE', 'LIMIT', '0', limit)
+for _, field in ipairs(forgotten) do
+  redis.call('HDEL', gone, field)
+  redis.call('ZREM', gonex, field)
+end
+return { #expired, #allowExpired, #forgotten }
 `;
 
 /**

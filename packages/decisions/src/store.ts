@@ -101,7 +101,12 @@ export interface RebuildResult {
 export interface SweepResult {
   decisions: number;
   allowEntries: number;
+  /** Deleted manual decisions' versions forgotten (past the time a copy of them could still apply). */
+  deletedVersions: number;
 }
+
+/** What put() returns for a copy of a deleted decision (see put()). */
+export const PUT_REFUSED_DELETED = -1;
 
 type ScriptFn = (...args: Array<string | number>) => Promise<unknown>;
 interface ScriptCommands {
@@ -126,7 +131,7 @@ const SCRIPTS: Record<keyof ScriptCommands, string> = {
   edgeguardStoreInitialize: INITIALIZE,
 };
 
-const KEY_COUNT = 14;
+const KEY_COUNT = 16;
 
 /** Specificity used to order decisions of equal action: an address beats any range, a longer prefix a shorter one. */
 function specificity(decision: Decision): number {
@@ -182,6 +187,7 @@ export class DecisionStore {
       decision.expiresAt,
       JSON.stringify(stored),
       canonical.cidr ? cidrField(canonical.cidr) : '',
+      decision.origin,
     ];
   }
 
@@ -189,14 +195,17 @@ export class DecisionStore {
    * Stores a decision (payload, expiry, range index and an `add` change, atomically). The key is
    * rebuilt from scope + value in canonical form. Idempotent by (key, version): a version not newer
    * than the stored one is ignored, as is a decision that has already expired (if it supersedes a
-   * stored one, that one is deleted). Returns the change version, or 0 when ignored.
+   * stored one, that one is deleted). Returns the change version, or 0 when ignored, or
+   * PUT_REFUSED_DELETED (-1) when refused as a copy of a manual decision deleted since (a manual
+   * version not above the last one deleted for the key, remembered until that decision would have
+   * expired and at most a day; see README.md, Deleted manual decisions).
    * Throws BadInput (`bad-decision-key`, `bad-cidr`) when the value is not of its scope.
    */
   async put(decision: Decision): Promise<number> {
     return (await this.putMany([decision]))[0]!;
   }
 
-  /** put() for several decisions in one script call (in order); returns each one's change version or 0. */
+  /** put() for several decisions in one script call (in order); returns each one's change version, 0 or -1. */
   async putMany(decisions: readonly Decision[]): Promise<number[]> {
     const fields = decisions.flatMap((decision) => this.putFields(decision));
     const versions = (await this.scripts.edgeguardDecisionPut(
@@ -331,10 +340,10 @@ export class DecisionStore {
    * the sweep frees memory and tells followers.
    */
   async sweepExpired(now = this.clock(), limit = 1000): Promise<SweepResult> {
-    const [decisions, allowEntries] = (await this.scripts.edgeguardDecisionSweep(
+    const [decisions, allowEntries, deletedVersions] = (await this.scripts.edgeguardDecisionSweep(
       ...this.args(now, limit),
-    )) as [number, number];
-    return { decisions, allowEntries };
+    )) as [number, number, number];
+    return { decisions, allowEntries, deletedVersions };
   }
 
   /**
@@ -353,8 +362,8 @@ export class DecisionStore {
     const round = async (): Promise<void> => {
       for (;;) {
         const swept = await this.sweepExpired(this.clock(), batch);
-        if (swept.decisions > 0 || swept.allowEntries > 0) onSwept(swept);
-        if (swept.decisions < batch && swept.allowEntries < batch) return;
+        if (swept.decisions > 0 || swept.allowEntries > 0 || swept.deletedVersions > 0) onSwept(swept);
+        if (swept.decisions < batch && swept.allowEntries < batch && swept.deletedVersions < batch) return;
       }
     };
     const timer = setInterval(() => {
@@ -475,7 +484,7 @@ export class DecisionStore {
     const flush = async (): Promise<void> => {
       if (batch.length === 0) return;
       for (const version of await this.putMany(batch)) {
-        if (version === 0) result.ignored++;
+        if (version <= 0) result.ignored++;
         else result.applied++;
       }
       batch = [];

@@ -3,7 +3,13 @@ import { after, before, describe, test } from 'node:test';
 import { type Action, BadInput, type Decision, type DecisionScope } from '@edgeguard/schema';
 import { Redis } from 'ioredis';
 import { storeKeys } from '../src/keys.js';
-import { type DecisionRecord, DecisionStore, restoreIfEmpty } from '../src/store.js';
+import {
+  type DecisionRecord,
+  DecisionStore,
+  PUT_REFUSED_DELETED,
+  restoreIfEmpty,
+  type SweepResult,
+} from '../src/store.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const T0 = Date.UTC(2024, 0, 21, 9, 0, 0);
@@ -194,9 +200,13 @@ describe('versions and expiry', () => {
     await store.allow('192.0.2.0/24', 'partner monitoring', T0 + HOUR);
     const since = await store.version();
     clock.now = T0 + 2 * HOUR;
-    assert.deepEqual(await store.sweepExpired(clock.now, 1), { decisions: 1, allowEntries: 1 });
-    assert.deepEqual(await store.sweepExpired(), { decisions: 1, allowEntries: 0 });
-    assert.deepEqual(await store.sweepExpired(), { decisions: 0, allowEntries: 0 });
+    assert.deepEqual(await store.sweepExpired(clock.now, 1), {
+      decisions: 1,
+      allowEntries: 1,
+      deletedVersions: 0,
+    });
+    assert.deepEqual(await store.sweepExpired(), { decisions: 1, allowEntries: 0, deletedVersions: 0 });
+    assert.deepEqual(await store.sweepExpired(), { decisions: 0, allowEntries: 0, deletedVersions: 0 });
     assert.equal(await redis.hlen(store.keys.data), 1);
     assert.equal(await redis.exists(store.keys.rangeIndex), 0, 'range index emptied');
     const { changes } = await store.changesSince(since);
@@ -505,10 +515,98 @@ describe('what the store writer needs', () => {
     const { store, clock } = newStore();
     await store.put(decision('ip', '192.0.2.3', { expiresAt: T0 + 1000 }));
     clock.now = T0 + 2000;
-    const swept: { decisions: number; allowEntries: number }[] = [];
+    const swept: SweepResult[] = [];
     const stop = store.startSweeper(20, 100, undefined, (s) => swept.push(s));
     for (let i = 0; i < 50 && swept.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     await stop();
-    assert.deepEqual(swept, [{ decisions: 1, allowEntries: 0 }]);
+    assert.deepEqual(swept, [{ decisions: 1, allowEntries: 0, deletedVersions: 0 }]);
+  });
+});
+
+describe('deleted versions', () => {
+  const MANUAL_VERSION = T0 * 1000;
+
+  test('a copy of a deleted manual decision read after the deletion is refused; one made since is stored', async () => {
+    const { store } = newStore();
+    const manual = decision('ip', '192.0.2.7', {
+      origin: 'manual',
+      version: MANUAL_VERSION,
+      expiresAt: T0 + HOUR,
+    });
+    assert.ok((await store.put(manual)) > 0);
+    assert.ok((await store.delete('ip:192.0.2.7', 'removed')) > 0);
+    const since = await store.version();
+    // The store writer's copy of it, produced before the operator's deletion and read after it.
+    assert.equal(await store.put(manual), PUT_REFUSED_DELETED);
+    assert.equal(
+      await store.put({ ...manual, version: MANUAL_VERSION - 5 }),
+      PUT_REFUSED_DELETED,
+      'older too',
+    );
+    assert.equal(await store.get('ip:192.0.2.7'), null);
+    assert.deepEqual((await store.changesSince(since)).changes, [], 'followers hear nothing');
+    // A decision made after the deletion (a higher version) is stored.
+    assert.ok((await store.put({ ...manual, version: MANUAL_VERSION + 1 })) > 0);
+    assert.equal((await store.get('ip:192.0.2.7'))?.version, MANUAL_VERSION + 1);
+  });
+
+  test('only manual versions are remembered: the decider decides on a key an operator cleared, and after its own lifts', async () => {
+    const { store } = newStore();
+    const manual = decision('ip', '192.0.2.8', { origin: 'manual', version: MANUAL_VERSION });
+    await store.put(manual);
+    await store.delete('ip:192.0.2.8', 'removed');
+    // The decider's versions (event time × 100) are far below manual ones.
+    const auto = decision('ip', '192.0.2.8', { version: T0 * 100 });
+    assert.ok((await store.put(auto)) > 0);
+    // ...and the manual copy is still refused while the automatic decision is stored.
+    await store.delete('ip:192.0.2.8', 'tombstone');
+    assert.equal(await store.put(manual), PUT_REFUSED_DELETED);
+    // A decision made after the decider's lift may be numbered a little below the lifted one
+    // (its evidence came late): it is stored.
+    assert.ok((await store.put({ ...auto, version: T0 * 100 - 500 })) > 0);
+    assert.equal((await store.get('ip:192.0.2.8'))?.origin, 'auto');
+    assert.equal(await redis.hlen(store.keys.deleted), 1, 'the manual version only');
+  });
+
+  test('a deleted version is forgotten by the sweeper once the decision would have expired (bounded memory)', async () => {
+    const { store, clock } = newStore();
+    const lifted = decision('ip', '192.0.2.9', {
+      origin: 'manual',
+      version: MANUAL_VERSION,
+      expiresAt: T0 + HOUR,
+    });
+    const longManual = decision('range', '198.51.100.0/24', {
+      origin: 'manual',
+      version: MANUAL_VERSION,
+      expiresAt: T0 + 30 * 24 * HOUR,
+    });
+    await store.put(lifted);
+    await store.put(longManual);
+    await store.delete('ip:192.0.2.9', 'removed');
+    await store.delete('range:198.51.100.0/24', 'removed');
+    assert.equal(await redis.hlen(store.keys.deleted), 2);
+    clock.now = T0 + HOUR - 1;
+    assert.deepEqual(await store.sweepExpired(), { decisions: 0, allowEntries: 0, deletedVersions: 0 });
+    assert.equal(await store.put(lifted), PUT_REFUSED_DELETED);
+    clock.now = T0 + HOUR;
+    assert.deepEqual(await store.sweepExpired(), { decisions: 0, allowEntries: 0, deletedVersions: 1 });
+    // A manual decision of a month is remembered a day at most.
+    clock.now = T0 + 24 * HOUR;
+    assert.deepEqual(await store.sweepExpired(), { decisions: 0, allowEntries: 0, deletedVersions: 1 });
+    assert.equal(await redis.hlen(store.keys.deleted), 0);
+    assert.equal(await redis.zcard(store.keys.deletedExpiry), 0);
+    assert.ok((await store.put(longManual)) > 0, 'a copy after that is stored again');
+  });
+
+  test('an expired decision swept is not remembered, and a rebuild counts refused copies as ignored', async () => {
+    const { store, clock } = newStore();
+    await store.put(decision('ip', '192.0.2.10', { origin: 'manual', expiresAt: T0 + 1000 }));
+    clock.now = T0 + 2000;
+    await store.sweepExpired();
+    assert.equal(await redis.hlen(store.keys.deleted), 0);
+    const d = decision('ip', '192.0.2.11', { origin: 'manual', version: 3 });
+    const result = await store.rebuild(fromArray<DecisionRecord>([d, { key: d.key, value: null }, d]));
+    assert.deepEqual(result, { applied: 1, removed: 1, ignored: 1 });
+    assert.equal(await store.get(d.key), null);
   });
 });

@@ -8,6 +8,7 @@ import {
   DecisionIndex,
   type DecisionIndexStats,
 } from './decision-index.js';
+import { DeletedVersions } from './deleted-versions.js';
 import { PolicyIndex } from './policy-index.js';
 import { parseCachePolicy, parseDecision } from './records.js';
 
@@ -73,6 +74,7 @@ export type CounterName =
   | 'allowlisted'
   | 'manualKept'
   | 'newerKept'
+  | 'deletedRefused'
   | 'changesApplied'
   | 'rejected'
   | 'snapshots'
@@ -130,6 +132,7 @@ export class EdgeAgent extends EventEmitter {
   private policies: PolicyIndex;
   private readonly loadedFeeds = new Set<Feed>();
   private readonly allowlist = new AllowIndex();
+  private readonly deletedManual = new DeletedVersions();
   private readonly connectedFeeds: Record<Feed, boolean> = {
     decisions: false,
     policies: false,
@@ -147,6 +150,7 @@ export class EdgeAgent extends EventEmitter {
     allowlisted: 0,
     manualKept: 0,
     newerKept: 0,
+    deletedRefused: 0,
     changesApplied: 0,
     rejected: 0,
     snapshots: 0,
@@ -236,6 +240,7 @@ export class EdgeAgent extends EventEmitter {
     this.decisions.prune(now);
     this.policies.prune(now);
     this.allowlist.prune(now);
+    this.deletedManual.prune(now);
   }
 
   stats(): AgentStats {
@@ -282,19 +287,30 @@ export class EdgeAgent extends EventEmitter {
       putDecision(value, key) {
         try {
           const { decision, target } = parseDecision(value, key);
+          if (
+            decision.origin === 'manual' &&
+            agent.deletedManual.refuses(decision.key, decision.version, Date.now())
+          ) {
+            agent.counters.deletedRefused++;
+            return;
+          }
           if (agent.decisions.put(decision, target)) agent.changed('decisions', 'put', decision.key);
         } catch (error) {
           agent.reject(error, 'decision');
         }
       },
       deleteDecision(key, tombstoneTime) {
+        const held = agent.decisions.get(key);
+        const now = Date.now();
         if (tombstoneTime !== undefined) {
-          const kept = survivesTombstone(agent.decisions.get(key), tombstoneTime, Date.now());
+          const kept = survivesTombstone(held, tombstoneTime, now);
           if (kept !== null) {
             agent.counters[kept === 'manual' ? 'manualKept' : 'newerKept']++;
             return;
           }
         }
+        if (held?.origin === 'manual')
+          agent.deletedManual.remember(held.key, held.version, held.expiresAt, now);
         agent.decisions.delete(key);
         agent.changed('decisions', 'delete', key);
       },

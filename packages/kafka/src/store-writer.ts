@@ -1,4 +1,9 @@
-import { canonicalDecisionKey, DecisionStore, parseDecisionKey } from '@edgeguard/decisions';
+import {
+  canonicalDecisionKey,
+  DecisionStore,
+  PUT_REFUSED_DELETED,
+  parseDecisionKey,
+} from '@edgeguard/decisions';
 import { TOPICS } from '@edgeguard/pipeline';
 import { ACTIONS, type Action, BadInput, type Decision, survivesTombstone } from '@edgeguard/schema';
 import type { Logger, Metrics } from '@edgeguard/telemetry';
@@ -77,7 +82,9 @@ type Op =
  * Manual decisions win over the decider's: an automatic decision never replaces one (versions,
  * see control.ts), and an automatic tombstone (the decider's own expiry or lift) does not delete
  * one; then the manual decision is produced again, so it stays the latest value of its key on the
- * compacted topic and a rebuild restores it. Nor does an automatic tombstone made (event time)
+ * compacted topic and a rebuild restores it. If the operator deletes it meanwhile, that copy lands
+ * after the deletion: the store remembers a deleted manual decision's version and refuses it
+ * (`refused-deleted`; packages/decisions, Deleted manual decisions). Nor does an automatic tombstone made (event time)
  * before the stored decision was decided: it is a rewound or lost decider instance's past
  * (`survivesTombstone` in packages/schema); see keepStored for why that one is not produced again.
  *
@@ -204,6 +211,7 @@ export class StoreWriter {
       (swept) => {
         this.metrics.swept.inc({ kind: 'decision' }, swept.decisions);
         this.metrics.swept.inc({ kind: 'allow' }, swept.allowEntries);
+        this.metrics.swept.inc({ kind: 'deleted-version' }, swept.deletedVersions);
       },
     );
     this.checkTimer = setInterval(() => {
@@ -360,10 +368,15 @@ export class StoreWriter {
       );
       let applied = 0;
       let ignored = 0;
+      let refused = 0;
       for (const [c, chunk] of chunks.entries()) {
         for (const [j, put] of chunk.entries()) {
-          if (results[c]![j]! > 0) {
+          const result = results[c]![j]!;
+          if (result > 0) {
             applied++;
+          } else if (result === PUT_REFUSED_DELETED) {
+            // A copy of a manual decision the operator has deleted since (keepStored produced it).
+            refused++;
           } else {
             ignored++;
             // An automatic decision met a newer manual one: produce the manual one again (live only).
@@ -374,6 +387,7 @@ export class StoreWriter {
       }
       this.metrics.writes.inc({ topic, result: 'applied' }, applied);
       this.metrics.writes.inc({ topic, result: 'ignored' }, ignored);
+      this.metrics.writes.inc({ topic, result: 'refused-deleted' }, refused);
     };
     for (const op of ops) {
       switch (op.kind) {

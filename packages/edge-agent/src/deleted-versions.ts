@@ -1,0 +1,44 @@
+/**
+ * The versions of manual decisions deleted lately, so that a copy of one produced before its
+ * deletion and read after it does not bring it back: the decision store writer produces an
+ * operator's decision again after an automatic record for its key (to keep it the key's latest
+ * value on the compacted topic), and the operator may delete it meanwhile. The decision store keeps
+ * the same memory (packages/decisions, Deleted manual decisions); an agent following Kafka reads
+ * the topic itself, so it needs its own. Manual versions come from the wall clock and only go up:
+ * a manual decision made after the deletion has a higher version and is taken.
+ *
+ * Bounded: an entry lives until the deleted decision would have expired and at most a day, and at
+ * most `max` entries are kept (the oldest deletion is forgotten first; manual decisions are made
+ * by operators, hundreds, not by traffic).
+ */
+export class DeletedVersions {
+  static readonly MEMORY_MS = 86_400_000;
+  private readonly entries = new Map<string, { version: number; until: number }>();
+
+  constructor(private readonly max = 10_000) {}
+
+  remember(key: string, version: number, expiresAt: number, now: number): void {
+    const until = Math.min(expiresAt, now + DeletedVersions.MEMORY_MS);
+    if (!(until > now)) return;
+    const known = this.entries.get(key);
+    if (known !== undefined && known.version >= version) return;
+    // Re-inserted: the Map's order is the order of deletion, oldest first.
+    this.entries.delete(key);
+    this.entries.set(key, { version, until });
+    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  /** Whether a manual decision of `version` for `key` is a copy of one deleted since. */
+  refuses(key: string, version: number, now: number): boolean {
+    const known = this.entries.get(key);
+    return known !== undefined && known.until > now && version <= known.version;
+  }
+
+  prune(now: number): void {
+    for (const [key, entry] of this.entries) if (entry.until <= now) this.entries.delete(key);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
