@@ -63,7 +63,13 @@ export interface StageServiceOptions {
  * A whole number from `min` (default 0) to `max` in the environment variable `name`; unset or
  * empty: `fallback`.
  */
-function wholeNumber(env: NodeJS.ProcessEnv, name: string, max: number, fallback: number, min = 0): number {
+export function wholeNumber(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  max: number,
+  fallback: number,
+  min = 0,
+): number {
   const configured = env[name];
   if (configured === undefined || configured === '') return fallback;
   const n = Number(configured);

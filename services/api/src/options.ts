@@ -1,4 +1,4 @@
-import { kafkaEnvironment, redisTimeoutMs } from '@edgeguard/kafka';
+import { kafkaEnvironment, redisTimeoutMs, switchVariable, wholeNumber } from '@edgeguard/kafka';
 import { BadInput } from '@edgeguard/schema';
 import { DEFAULT_TOMBSTONES, type TombstoneOptions } from './tombstones.js';
 
@@ -24,8 +24,9 @@ export interface ApiOptions {
    */
   maxStreamsPerKey: number;
   /**
-   * `EDGEGUARD_API_REQUIRE_KEYS=1`: /readyz is 503 while the key store holds no key (default: only
-   * once this process has seen keys, so a fresh install is ready before its first key).
+   * `EDGEGUARD_API_REQUIRE_KEYS` on (`1`, `on`, `true`, `yes`; off: `0`, `off`, `false`, `no`; any
+   * other value is refused at start): /readyz is 503 while the key store holds no key (default:
+   * only once this process has seen keys, so a fresh install is ready before its first key).
    */
   requireKeys: boolean;
   /**
@@ -34,8 +35,9 @@ export interface ApiOptions {
    */
   lookup: 'memory' | 'redis';
   /**
-   * `EDGEGUARD_API_SWEEPER=1`: run the store's expiry sweeper in this process too (default off: the
-   * decider's store writer sweeps; turn it on when the API reads a store nobody else sweeps).
+   * `EDGEGUARD_API_SWEEPER` on (the same words as above): run the store's expiry sweeper in this
+   * process too (default off: the decider's store writer sweeps; turn it on when the API reads a
+   * store nobody else sweeps).
    */
   sweeper: boolean;
   /**
@@ -52,21 +54,17 @@ export interface ApiOptions {
   redisTimeoutMs: number;
 }
 
-function intVar(name: string, text: string | undefined, fallback: number, min = 0): number {
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min) {
-    throw new BadInput('bad-config', `${name}: expected a whole number ≥ ${min}, got '${text}'`, name);
-  }
-  return value;
-}
+/**
+ * The ceiling of the API's counts and durations that have no limit of their own: past it a number
+ * is no longer exact (they took any whole number before; `1e300` was a rate).
+ */
+const UNBOUNDED = Number.MAX_SAFE_INTEGER;
 
 export function apiOptions(env: NodeJS.ProcessEnv = process.env): ApiOptions {
   const kafka = kafkaEnvironment(env);
-  const port = intVar('EDGEGUARD_API_PORT', env.EDGEGUARD_API_PORT, 8080);
-  if (port > 65_535) throw new BadInput('bad-config', `EDGEGUARD_API_PORT: ${port} is not a port`);
-  const rateLimit = intVar('EDGEGUARD_API_RATE_LIMIT', env.EDGEGUARD_API_RATE_LIMIT, 1000);
-  const maxStreams = intVar('EDGEGUARD_API_MAX_STREAMS', env.EDGEGUARD_API_MAX_STREAMS, 1000, 1);
+  const port = wholeNumber(env, 'EDGEGUARD_API_PORT', 65_535, 8080);
+  const rateLimit = wholeNumber(env, 'EDGEGUARD_API_RATE_LIMIT', UNBOUNDED, 1000);
+  const maxStreams = wholeNumber(env, 'EDGEGUARD_API_MAX_STREAMS', UNBOUNDED, 1000, 1);
   const lookup = env.EDGEGUARD_API_LOOKUP || 'memory';
   if (lookup !== 'memory' && lookup !== 'redis') {
     throw new BadInput('bad-config', `EDGEGUARD_API_LOOKUP: expected memory or redis, got '${lookup}'`);
@@ -79,31 +77,22 @@ export function apiOptions(env: NodeJS.ProcessEnv = process.env): ApiOptions {
     prefix: kafka.topicPrefix,
     rateLimit,
     // A bucket smaller than one request refuses every request (429) whatever the rate.
-    rateBurst: intVar(
-      'EDGEGUARD_API_RATE_BURST',
-      env.EDGEGUARD_API_RATE_BURST,
-      rateLimit * 2,
-      rateLimit > 0 ? 1 : 0,
-    ),
+    rateBurst: wholeNumber(env, 'EDGEGUARD_API_RATE_BURST', UNBOUNDED, rateLimit * 2, rateLimit > 0 ? 1 : 0),
     maxStreams,
     maxStreamsPerKey: Math.min(
       maxStreams,
-      intVar('EDGEGUARD_API_MAX_STREAMS_PER_KEY', env.EDGEGUARD_API_MAX_STREAMS_PER_KEY, 100, 1),
+      wholeNumber(env, 'EDGEGUARD_API_MAX_STREAMS_PER_KEY', UNBOUNDED, 100, 1),
     ),
     lookup,
-    sweeper: env.EDGEGUARD_API_SWEEPER === '1',
-    requireKeys: env.EDGEGUARD_API_REQUIRE_KEYS === '1',
+    sweeper: switchVariable(env, 'EDGEGUARD_API_SWEEPER', false),
+    requireKeys: switchVariable(env, 'EDGEGUARD_API_REQUIRE_KEYS', false),
     redisTimeoutMs: redisTimeoutMs(env),
     tombstones: {
-      maxCount: intVar(
-        'EDGEGUARD_API_TOMBSTONES',
-        env.EDGEGUARD_API_TOMBSTONES,
-        DEFAULT_TOMBSTONES.maxCount,
-        1,
-      ),
-      maxAgeMs: intVar(
+      maxCount: wholeNumber(env, 'EDGEGUARD_API_TOMBSTONES', UNBOUNDED, DEFAULT_TOMBSTONES.maxCount, 1),
+      maxAgeMs: wholeNumber(
+        env,
         'EDGEGUARD_API_TOMBSTONE_MAX_AGE_MS',
-        env.EDGEGUARD_API_TOMBSTONE_MAX_AGE_MS,
+        UNBOUNDED,
         DEFAULT_TOMBSTONES.maxAgeMs,
         1,
       ),

@@ -85,7 +85,7 @@ test('EDGEGUARD_API_RATE_BURST below one request is refused at start while a rat
   assert.equal(apiOptions({ EDGEGUARD_API_RATE_LIMIT: '10' }).rateBurst, 20);
   assert.throws(
     () => apiOptions({ EDGEGUARD_API_RATE_LIMIT: '10', EDGEGUARD_API_RATE_BURST: '0' }),
-    /EDGEGUARD_API_RATE_BURST: expected a whole number ≥ 1, got '0'/,
+    /EDGEGUARD_API_RATE_BURST must be a whole number from 1 to \d+, not "0"/,
   );
   assert.equal(apiOptions({ EDGEGUARD_API_RATE_LIMIT: '0', EDGEGUARD_API_RATE_BURST: '0' }).rateBurst, 0);
 });

@@ -192,7 +192,7 @@ describe('tombstone bounds from the environment', () => {
     );
     assert.throws(
       () => apiOptions({ EDGEGUARD_API_TOMBSTONES: '0' }),
-      /EDGEGUARD_API_TOMBSTONES: expected a whole number ≥ 1/,
+      /EDGEGUARD_API_TOMBSTONES must be a whole number from 1 to/,
     );
   });
 });

@@ -107,7 +107,7 @@ describe('event streams and API keys', { timeout: 60_000 }, () => {
     assert.equal(apiOptions({ EDGEGUARD_API_MAX_STREAMS: '4' }).maxStreamsPerKey, 4);
     assert.throws(
       () => apiOptions({ EDGEGUARD_API_MAX_STREAMS_PER_KEY: '0' }),
-      /PER_KEY: expected a whole number ≥ 1/,
+      /PER_KEY must be a whole number from 1 to/,
     );
   });
 });
