@@ -818,7 +818,13 @@ describe('the API service', { timeout: 240_000 }, () => {
       '/openapi.json',
     ])
       assert.ok(paths.includes(path), `${path} missing from ${paths.join(', ')}`);
-    assert.deepEqual(Object.keys(doc.paths['/api/decisions']).sort(), ['delete', 'get', 'patch', 'post']);
+    assert.deepEqual(Object.keys(doc.paths['/api/decisions']).sort(), [
+      'delete',
+      'get',
+      'head',
+      'patch',
+      'post',
+    ]);
     assert.ok(
       doc.paths['/api/decisions'].post.requestBody.content['application/json'].schema.properties.action,
     );

@@ -104,6 +104,15 @@ export function registerNativeRoutes(
     },
   ): Promise<void> {
     const since = sinceOf(request) ?? 0;
+    // HEAD (server.ts adds it to every GET route): the stream's status and headers, no stream held.
+    if (request.method === 'HEAD') {
+      hub.checkRoom(request.apiKey.name);
+      reply
+        .header('content-type', 'text/event-stream; charset=utf-8')
+        .header('cache-control', 'no-cache, no-transform')
+        .send();
+      return;
+    }
     const connection = hub.open(reply.raw, stream, request.apiKey.name);
     reply.hijack();
     const follower = new StreamFollower<C>(
@@ -133,6 +142,8 @@ export function registerNativeRoutes(
       const etag = `"${state.epoch}-${state.version}"`;
       reply.header('etag', etag).header('cache-control', 'no-cache');
       if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send();
+      // HEAD: the ETag without the scan (fastify's own HEAD would read the whole store to drop it).
+      if (request.method === 'HEAD') return reply.type('application/x-ndjson').send();
       // `count` is the active decisions when the snapshot starts: decisions added, removed or
       // expiring while the pages are scanned make the lines sent differ from it. A client that
       // asks for it (SNAPSHOT_TRAILER_HEADER) gets a last line with the exact number of decision

@@ -240,6 +240,13 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   // Only JSON bodies: fastify's built-in text/plain parser would hand a string to the schema (a
   // 400 "must be object") where any other non-JSON type gets 415.
   app.removeContentTypeParser('text/plain');
+  // HEAD wherever GET (RFC 9110 §9.3.2: same status and headers, no body; node drops the body of
+  // a HEAD response), before the OpenAPI collector sees the route. Not fastify's exposeHeadRoutes,
+  // whose HEAD reads a streamed body to its end to drop it and would open event streams: the
+  // streaming routes answer HEAD themselves (native.ts, crowdsec.ts).
+  app.addHook('onRoute', (route: RouteOptions) => {
+    if (route.method === 'GET') route.method = ['GET', 'HEAD'];
+  });
   const openapi = new OpenApiCollector();
   openapi.attach(app);
 
@@ -300,7 +307,11 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   // Per route, at registration: its guard and its counting hooks know the route's scope and URL
   // (a global hook would read request.routeOptions, which builds an object per call).
   app.decorateRequest('apiKey', null as unknown as ApiKeyRecord);
+  /** Every method some route answers: a path without the request's method is checked for them. */
+  const routeMethods = new Set<string>();
   app.addHook('onRoute', (route: RouteOptions) => {
+    for (const method of Array.isArray(route.method) ? route.method : [route.method])
+      routeMethods.add(method);
     const config = route.config as { scope?: 'public' | Scope; redis?: boolean } | undefined;
     const scope = config?.scope ?? 'public';
     const health = deps.redisHealth;
@@ -363,10 +374,23 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     unmatched.addHook('onRequest', guard('public'));
     unmatched.addHook('onResponse', counted('unmatched'));
     unmatched.setNotFoundHandler((request, reply) => {
+      const path = request.url.split('?')[0]!;
+      // A known path asked with another method: 405 with the methods it takes (RFC 9110 §15.5.6:
+      // the Allow header is required). Looked up as the router does, so parametric routes too.
+      const allowed = [...routeMethods].filter((method) => app.findRoute({ method, url: path }) !== null);
+      if (allowed.length > 0) {
+        rejected?.inc({ reason: 'method-not-allowed' });
+        reply
+          .code(405)
+          .header('allow', allowed.join(', '))
+          .send({
+            error: 'method-not-allowed',
+            message: `${request.method} is not a method of ${path}: use ${allowed.join(', ')}`,
+          });
+        return;
+      }
       rejected?.inc({ reason: 'not-found' });
-      reply
-        .code(404)
-        .send({ error: 'not-found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+      reply.code(404).send({ error: 'not-found', message: `no route ${request.method} ${path}` });
     });
   });
 

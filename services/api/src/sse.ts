@@ -128,10 +128,10 @@ export class SseHub {
   }
 
   /**
-   * Opens a stream on `res` for the key `keyName`; 503 `too-many-streams` when the process holds
-   * `max` already, 429 `too-many-streams-for-key` when this key holds `maxPerKey`.
+   * Throws what `open` would for the key `keyName` (503 `too-many-streams`, 429
+   * `too-many-streams-for-key`), opening nothing: a HEAD request answers as its GET would.
    */
-  open(res: ServerResponse, stream: string, keyName: string): SseConnection {
+  checkRoom(keyName: string): void {
     const { max, maxPerKey } = this.options;
     if (this.connections.size >= max) {
       throw new ApiError(503, 'too-many-streams', `this API process serves at most ${max} event streams`, {
@@ -147,6 +147,15 @@ export class SseHub {
         { 'retry-after': '5' },
       );
     }
+  }
+
+  /**
+   * Opens a stream on `res` for the key `keyName`; 503 `too-many-streams` when the process holds
+   * `max` already, 429 `too-many-streams-for-key` when this key holds `maxPerKey`.
+   */
+  open(res: ServerResponse, stream: string, keyName: string): SseConnection {
+    this.checkRoom(keyName);
+    const held = this.perKey.get(keyName) ?? 0;
     const connection = new SseConnection(res, this.metrics, stream, keyName);
     this.connections.add(connection);
     this.perKey.set(keyName, held + 1);
