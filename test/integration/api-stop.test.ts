@@ -1,18 +1,20 @@
 // `edgeguard run api` stops on SIGTERM even when Redis is unreachable: its graceful close waited
-// for Redis for good (the process kept its port and an orchestrator's restart never came).
+// for Redis for good (the process kept its port and an orchestrator's restart never came); then
+// until EDGEGUARD_STOP_TIMEOUT_MS, exit 1 (the change-log reader awaited a read ioredis never
+// settles once disconnected while reconnecting); now it closes at once, exit 0.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { bin, freePort } from './support/services.js';
 
 describe('the api stopping with Redis unreachable', { timeout: 120_000 }, () => {
-  it('exits within EDGEGUARD_STOP_TIMEOUT_MS of SIGTERM, saying why', async () => {
+  it('exits 0 promptly after SIGTERM, well within EDGEGUARD_STOP_TIMEOUT_MS', async () => {
     const child = spawn(process.execPath, [bin, 'run', 'api'], {
       env: {
         ...process.env,
         REDIS_URL: 'redis://127.0.0.1:1',
         EDGEGUARD_API_PORT: String(await freePort()),
-        EDGEGUARD_STOP_TIMEOUT_MS: '3000',
+        EDGEGUARD_STOP_TIMEOUT_MS: '15000',
         LOG_LEVEL: 'info',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -37,8 +39,9 @@ describe('the api stopping with Redis unreachable', { timeout: 120_000 }, () => 
     ]);
     if (code === 'hung') child.kill('SIGKILL');
     assert.notEqual(code, 'hung', 'still running 20 s after SIGTERM');
-    assert.ok(Date.now() - stoppedAt < 10_000);
-    assert.equal(code, 1);
-    assert.match(output, /stop timed out/);
+    assert.ok(Date.now() - stoppedAt < 5_000, `stopped after ${Date.now() - stoppedAt} ms`);
+    assert.equal(code, 0, output.slice(-2000));
+    assert.match(output, /api stopped/);
+    assert.doesNotMatch(output, /stop timed out/);
   });
 });

@@ -2,6 +2,7 @@
 // cannot read is skipped and counted instead of being read again forever (which stalled every SSE
 // client and the in-memory follower).
 import assert from 'node:assert/strict';
+import { type AddressInfo, createServer } from 'node:net';
 import { after, test } from 'node:test';
 import type { Change } from '@edgeguard/decisions';
 import { DecisionStore } from '@edgeguard/decisions';
@@ -53,4 +54,25 @@ test('the change feed skips an unreadable entry and goes on', { timeout: 20_000 
   } finally {
     await feed.stop();
   }
+});
+
+test('the change feed stops at once while Redis is unreachable', { timeout: 20_000 }, async () => {
+  // A port nothing listens on: the feed's client keeps reconnecting, its XREAD queued offline.
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  const down = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: null });
+  down.on('error', () => undefined);
+  const feed = new ChangeFeed(down, store.keys, createLogger('feed-test'), 200);
+  feed.start(0);
+  for (let i = 0; i < 100 && down.status !== 'reconnecting'; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(down.status, 'reconnecting');
+  const started = Date.now();
+  const stopped = await Promise.race([
+    feed.stop().then(() => true),
+    new Promise<false>((resolve) => setTimeout(() => resolve(false), 3_000)),
+  ]);
+  assert.ok(stopped, 'stop() returned (it waited for good: the queued XREAD never settles)');
+  assert.ok(Date.now() - started < 1_000, `stopped in ${Date.now() - started} ms`);
 });
