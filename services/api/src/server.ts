@@ -10,6 +10,7 @@ import Fastify, {
   type FastifyRequest,
   type HookHandlerDoneFunction,
   LogController,
+  type RequestPayload,
   type RouteOptions,
 } from 'fastify';
 import type { Cluster, Redis } from 'ioredis';
@@ -161,6 +162,32 @@ function redisCheck(health: RedisHealth) {
 function hookList<T>(hooks: T | T[] | undefined): T[] {
   if (hooks === undefined) return [];
   return Array.isArray(hooks) ? hooks : [hooks];
+}
+
+/**
+ * A preParsing hook refusing a compressed body with 415 (RFC 9110 §15.5.16: a content coding the
+ * server does not take). Nothing decodes it, so the JSON parser met gzip bytes and answered 400
+ * "Body is not valid JSON", which points at the JSON rather than at the coding.
+ */
+function identityBody(
+  request: FastifyRequest,
+  _reply: FastifyReply,
+  payload: RequestPayload,
+  done: (error?: Error | null, payload?: RequestPayload) => void,
+): void {
+  const coding = request.headers['content-encoding'];
+  if (coding === undefined || coding.trim().toLowerCase() === 'identity' || coding.trim() === '') {
+    done(null, payload);
+    return;
+  }
+  done(
+    new ApiError(
+      415,
+      'unsupported-media-type',
+      `content-encoding ${JSON.stringify(coding)} is not accepted: send the JSON body uncompressed`,
+      { 'accept-encoding': 'identity' },
+    ),
+  );
 }
 
 /** The JSON type of a value, as JSON Schema names it. */
@@ -323,7 +350,10 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     ];
     route.onResponse = [...hookList(route.onResponse), counted(route.url)];
     const body = (route.schema as { body?: unknown } | undefined)?.body;
-    if (body !== undefined) route.preValidation = [...hookList(route.preValidation), strictBodyTypes(body)];
+    if (body !== undefined) {
+      route.preParsing = [...hookList(route.preParsing), identityBody];
+      route.preValidation = [...hookList(route.preValidation), strictBodyTypes(body)];
+    }
   });
 
   app.setErrorHandler((error: FastifyError | ApiError | BadInput, request, reply) => {

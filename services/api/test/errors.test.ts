@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { startServer, type TestServer } from './support/server.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: error bodies, checked field by field
@@ -53,6 +54,29 @@ describe('the error contract', { timeout: 30_000 }, () => {
       assert.equal(body.error, 'unsupported-media-type');
       assert.match(body.message, /application\/json/, body.message);
     }
+  });
+
+  it('refuses a compressed body with 415 naming the content coding, not 400 "not valid JSON"', async () => {
+    const json = '{"ip":"192.0.2.1","action":"block","duration":"1h","reason":"r"}';
+    for (const coding of ['gzip', 'br', 'GZIP, identity']) {
+      const { status, body } = await send('/api/decisions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': coding },
+        body: coding === 'br' ? brotliCompressSync(json) : gzipSync(json),
+      });
+      assert.equal(status, 415, coding);
+      assert.deepEqual(body, {
+        error: 'unsupported-media-type',
+        message: `content-encoding ${JSON.stringify(coding)} is not accepted: send the JSON body uncompressed`,
+      });
+    }
+    // identity is no coding: the body is read (and refused by Kafka's absence here, not by its coding).
+    const plain = await send('/api/decisions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'identity' },
+      body: json,
+    });
+    assert.equal(plain.body.error, 'kafka-unavailable');
   });
 
   it('names the failing field once in validation messages (no doubled "querystring" or "body")', async () => {
