@@ -396,7 +396,13 @@ export class StageRunner {
     if (this.probeTimer) clearInterval(this.probeTimer);
     // Stop fetching, let the batches in flight finish, then checkpoint and commit while the group
     // membership is still valid (kafkajs refuses commits after stop()).
-    this.consumer.pause(this.options.factory.inputs.map((topic) => ({ topic: this.options.prefix + topic })));
+    try {
+      this.consumer.pause(
+        this.options.factory.inputs.map((topic) => ({ topic: this.options.prefix + topic })),
+      );
+    } catch {
+      // Not running (a stop while starting, after a start that failed): nothing is fetched.
+    }
     while (this.locks.size > 0) await Promise.all([...this.locks.values()]);
     const missed: number[] = [];
     for (const [key, task] of this.tasks) {
