@@ -102,3 +102,33 @@ describe('health and metrics endpoints', () => {
     );
   });
 });
+
+describe('counters of known label values', () => {
+  it('are on /metrics at 0 before their first event, every combination', async () => {
+    const metrics = new Metrics('test-zero');
+    metrics.counter('edgeguard_dead_letters_total', 'dead letters', ['stage', 'reason']);
+    metrics.countFromZero('edgeguard_dead_letters_total', {
+      stage: ['profiler'],
+      reason: ['undecodable', 'bad-header'],
+    });
+    metrics
+      .counter('edgeguard_dead_letters_total', 'dead letters')
+      .inc({ stage: 'profiler', reason: 'bad-header' });
+    metrics.countFromZero('edgeguard_dead_letters_total', { stage: ['profiler'], reason: ['bad-header'] });
+    const text = await metrics.text();
+    assert.match(
+      text,
+      /edgeguard_dead_letters_total\{stage="profiler",reason="undecodable",service="test-zero"\} 0\n/,
+    );
+    // Starting at 0 again does not reset what was counted.
+    assert.match(
+      text,
+      /edgeguard_dead_letters_total\{stage="profiler",reason="bad-header",service="test-zero"\} 1\n/,
+    );
+    assert.equal(text.match(/^edgeguard_dead_letters_total\{/gm)?.length, 2);
+    assert.throws(
+      () => metrics.countFromZero('edgeguard_nothing_total', { stage: ['x'] }),
+      /not a registered counter/,
+    );
+  });
+});

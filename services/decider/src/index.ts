@@ -63,6 +63,17 @@ export function runDecider(config: EdgeguardConfig): Promise<void> {
         companions.push(
           new StoreWriter({ kafka, redis, prefix: environment.topicPrefix, logger, metrics, onFatal }),
         );
+        // The writer's known outcomes (packages/kafka/src/store-writer.ts, `apply`, `keepStored`
+        // and the sweeper) on /metrics at 0 from the start; rejection reasons come as they occur.
+        metrics.countFromZero('edgeguard_store_writes_total', {
+          topic: [TOPICS.decisions],
+          result: ['applied', 'ignored', 'deleted', 'absent', 'kept-manual', 'kept-newer'],
+        });
+        metrics.countFromZero('edgeguard_store_writes_total', {
+          topic: [TOPICS.allowlist],
+          result: ['allowed', 'disallowed', 'absent'],
+        });
+        metrics.countFromZero('edgeguard_store_swept_total', { kind: ['decision', 'allow'] });
       } else {
         logger.info('decision store disabled (EDGEGUARD_DECISION_STORE=off)');
       }
