@@ -379,6 +379,12 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
       assert.deepEqual(seen.paths, ['/padded/2']);
       const metrics = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
       assert.match(metrics, /edgeguard_shipper_fields_cut_total\{[^}]*field="http_user_agent"[^}]*\} 1\b/);
+      // Nothing rejected: the parsers' reasons are on /metrics all the same, at 0.
+      for (const reason of ['truncated', 'bad-timestamp', 'bad-gzip'])
+        assert.match(
+          metrics,
+          new RegExp(`edgeguard_shipper_rejected_total\\{reason="${reason}",service="shipper"\\} 0\n`),
+        );
     } finally {
       abort.abort();
       await done;

@@ -83,6 +83,7 @@ export class AllowlistFollower {
         'runtime allowlist entries known (removed ones kept for replays)',
       ),
     };
+    options.metrics.countFromZero('edgeguard_allowlist_records_total', { op: ['add', 'remove', 'rejected'] });
   }
 
   /** Starts following; resolves once the topic has been read up to the end offsets it had at start. */

@@ -8,6 +8,7 @@ import { StagePool, type StageRecipe } from './stage-pool.js';
 import {
   type BatchOutcome,
   DEAD_LETTER_HEADERS,
+  DEAD_LETTER_REASONS,
   InlineTasks,
   MAX_REQUEST_BYTES,
   type PendingOutput,
@@ -225,6 +226,14 @@ export class StageRunner {
         'partition',
       ]),
     };
+    // Known label values on /metrics from the start (at 0): alerts and rate() see them before the
+    // first event. Per-partition and per-output-topic series come with their first value.
+    const stage = [factory.name];
+    m.countFromZero('edgeguard_events_total', { stage, topic: [...factory.inputs] });
+    m.countFromZero('edgeguard_dead_letters_total', { stage, reason: DEAD_LETTER_REASONS });
+    m.countFromZero('edgeguard_dead_letters_truncated_total', { stage, how: ['cut', 'dropped'] });
+    m.countFromZero('edgeguard_duplicates_dropped_total', { stage });
+    m.countFromZero('edgeguard_checkpoint_unreadable_total', { stage });
     m.gauge('edgeguard_stage_workers', 'worker threads running the stage (0: the main thread)', [
       'stage',
     ]).set({ stage: factory.name }, this.host instanceof StagePool ? workers : 0);
@@ -396,7 +405,13 @@ export class StageRunner {
     if (this.probeTimer) clearInterval(this.probeTimer);
     // Stop fetching, let the batches in flight finish, then checkpoint and commit while the group
     // membership is still valid (kafkajs refuses commits after stop()).
-    this.consumer.pause(this.options.factory.inputs.map((topic) => ({ topic: this.options.prefix + topic })));
+    try {
+      this.consumer.pause(
+        this.options.factory.inputs.map((topic) => ({ topic: this.options.prefix + topic })),
+      );
+    } catch {
+      // Not running (a stop while starting, after a start that failed): nothing is fetched.
+    }
     while (this.locks.size > 0) await Promise.all([...this.locks.values()]);
     const missed: number[] = [];
     for (const [key, task] of this.tasks) {

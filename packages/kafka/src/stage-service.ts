@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import type { Admin, Kafka } from 'kafkajs';
 import { connectAdmin, createKafka, within } from './client.js';
 import { checkRedisUrl, type KafkaEnvironment, kafkaEnvironment } from './environment.js';
+import { Shutdown } from './shutdown.js';
 import type { StageRecipe } from './stage-pool.js';
 import { StageRunner } from './stage-runner.js';
 import { edgeguardTopics, ensureTopics, topicPartitions } from './topics.js';
@@ -21,8 +22,11 @@ export interface ServiceContext {
 
 /** A component running in a service process beside its stage (the decider's store writer, say). */
 export interface Companion {
+  /** Connects and loads what the stage needs; the service starts its companions one by one. */
+  start(): Promise<void>;
   /** `true`, or why it is not ready (reported by /readyz). */
   ready?(): true | string;
+  /** Also called when the service is stopped while `start` is still running or after it failed. */
   stop(): Promise<void>;
 }
 
@@ -51,10 +55,10 @@ export interface StageServiceOptions {
   /** How a worker thread builds the stage (a stage sharing objects with companions has none). */
   recipe?: (partitions: Record<string, number>) => StageRecipe;
   /**
-   * Started after the topics are checked and before the stage consumes (so they can load what the
-   * stage needs), stopped after it.
+   * Built once the topics are checked and started, in order, before the stage consumes (so they
+   * can load what the stage needs); stopped after it, in reverse order.
    */
-  companions?: (context: ServiceContext) => Promise<Companion[]>;
+  companions?: (context: ServiceContext) => Companion[];
   /** Called once the service runs; tests use it to stop the service. */
   onStarted?: (service: { stop(): Promise<void>; healthPort: number }) => void;
 }
@@ -177,12 +181,17 @@ export function checkServiceEnvironment(env: NodeJS.ProcessEnv = process.env): v
 /**
  * SIGTERM/SIGINT run `stop`, then the process exits: 0 when it resolved, 1 when it rejected or has
  * not settled within EDGEGUARD_STOP_TIMEOUT_MS (whatever still waits: Redis or Kafka unreachable).
- * The stage services and the api share it.
+ * A second signal meanwhile ends the process at once (by the signal: exit 143 for SIGTERM).
+ * `message`: the line logged at the signal. The stage services and the api share it.
  */
-export function exitOnStopSignals(logger: Logger, stop: () => Promise<void>): void {
+export function exitOnStopSignals(
+  logger: Logger,
+  stop: () => Promise<void>,
+  message: () => string = () => 'signal received: stopping',
+): void {
   const limit = stopTimeoutMs();
   const onSignal = (signal: string) => {
-    logger.info({ signal }, 'signal received: stopping');
+    logger.info({ signal }, message());
     setTimeout(() => {
       logger.fatal(
         { stopTimeoutMs: limit },
@@ -235,7 +244,9 @@ async function checkReachable(
 /**
  * The shell every stage service shares: logger, metrics, health endpoints, Kafka and Redis
  * connections, the stage runner, and a graceful stop on SIGTERM/SIGINT (finish the batch in
- * flight, checkpoint, commit, close). A service's main only chooses the stage.
+ * flight, checkpoint, commit, close). A signal while it still starts closes what it connected so
+ * far (a group it is joining is joined, then left) and exits 0, saying it was stopped while
+ * starting. A service's main only chooses the stage.
  */
 export async function runStageService(options: StageServiceOptions): Promise<void> {
   checkServiceEnvironment();
@@ -244,14 +255,24 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
   const name = options.name;
   const logger = createLogger(name);
   const metrics = new Metrics(name);
+  const shutdown = new Shutdown();
+  exitOnStopSignals(
+    logger,
+    () => shutdown.stop(),
+    () =>
+      shutdown.starting
+        ? 'stopped while starting: closing what is connected, then exiting'
+        : 'signal received: stopping: finishing the batch in flight, checkpointing, committing',
+  );
   const kafka = createKafka({ brokers: environment.brokers, clientId: `edgeguard-${name}`, logger });
   // Unlimited reconnects: a Redis restart must not need a manual restart of the service.
   const redis = new Redis(environment.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+  shutdown.opened(() => redis.disconnect());
   // ioredis reports every failed reconnect (about one a second while Redis is down): logged when
   // the error changes and again after Redis was back, not once a second for the whole outage.
   let redisError: string | null = null;
   redis.on('error', (error) => {
-    if (error.message === redisError) return;
+    if (error.message === redisError || shutdown.stopping) return;
     redisError = error.message;
     logger.warn({ error: error.message }, 'redis connection error (not logged again until it changes)');
   });
@@ -259,35 +280,47 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
     redisError = null;
   });
   const admin = kafka.admin();
+  const abandonAdmin = () => void admin.disconnect().catch(() => undefined); // may still be retrying
   try {
-    await checkReachable(redis, admin, environment, startupTimeoutMs(), logger);
+    // A stop meanwhile does not wait for what does not answer.
+    await shutdown.step(checkReachable(redis, admin, environment, startupTimeoutMs(), logger), () => {
+      redis.disconnect();
+      abandonAdmin();
+    });
   } catch (error) {
     redis.disconnect();
-    void admin.disconnect().catch(() => undefined); // may still be retrying: not awaited
+    abandonAdmin();
     throw error;
   }
-  let partitions: Record<string, number>;
-  try {
-    if (options.ensureTopics ?? ensureTopicsAtStart()) {
-      for (const check of await ensureTopics(admin, environment.topicPrefix, edgeguardTopics()))
-        logger.info(check, 'topic');
-    }
-    partitions = await topicPartitions(
-      admin,
-      environment.topicPrefix,
-      edgeguardTopics().map((t) => t.name),
-      true,
-    );
-  } finally {
-    await admin.disconnect();
-  }
+  const partitions = await shutdown.step(
+    (async () => {
+      try {
+        if (options.ensureTopics ?? ensureTopicsAtStart()) {
+          for (const check of await ensureTopics(admin, environment.topicPrefix, edgeguardTopics()))
+            logger.info(check, 'topic');
+        }
+        return await topicPartitions(
+          admin,
+          environment.topicPrefix,
+          edgeguardTopics().map((t) => t.name),
+          true,
+        );
+      } finally {
+        await admin.disconnect();
+      }
+    })(),
+  );
   const factory = options.createStage(partitions);
   let workers = options.workers ?? stageWorkers();
   if (workers > 0 && options.recipe === undefined) {
     logger.warn({ workers }, `${name} runs its stage on the main thread: it cannot run in workers`);
     workers = 0;
   }
-  const companions = (await options.companions?.({ kafka, redis, logger, metrics, environment })) ?? [];
+  const companions = options.companions?.({ kafka, redis, logger, metrics, environment }) ?? [];
+  for (const companion of companions) {
+    shutdown.opened(() => companion.stop());
+    await shutdown.step(companion.start());
+  }
 
   const runner = new StageRunner({
     kafka,
@@ -312,39 +345,28 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
       process.exit(1);
     },
   });
-  const health = await startHealthServer({
-    port: options.healthPort ?? healthPort(),
-    metrics,
-    ready: () => {
-      for (const companion of companions) {
-        const ready = companion.ready?.() ?? true;
-        if (ready !== true) return ready;
-      }
-      return runner.ready();
-    },
-  });
+  const health = await shutdown.step(
+    startHealthServer({
+      port: options.healthPort ?? healthPort(),
+      metrics,
+      ready: () => {
+        if (shutdown.stopping) return 'stopping';
+        for (const companion of companions) {
+          const ready = companion.ready?.() ?? true;
+          if (ready !== true) return ready;
+        }
+        return runner.ready();
+      },
+    }),
+  );
+  shutdown.opened(() => health.close());
   logger.info(
     { healthPort: health.port, brokers: environment.brokers, prefix: environment.topicPrefix, workers },
     'starting',
   );
-  await runner.start();
-
-  let stopping: Promise<void> | null = null;
-  const stop = () => {
-    stopping ??= (async () => {
-      logger.info('stopping: finishing the batch in flight, checkpointing, committing');
-      // The companions stop and the connections close even when the runner could not checkpoint.
-      const failure = await runner.stop().then(
-        () => null,
-        (error: Error) => error,
-      );
-      for (const companion of companions) await companion.stop();
-      await health.close();
-      redis.disconnect();
-      if (failure !== null) throw failure;
-    })();
-    return stopping;
-  };
-  exitOnStopSignals(logger, stop);
-  options.onStarted?.({ stop, healthPort: health.port });
+  // Stopped first: the batch in flight is finished, checkpointed and committed while the rest is open.
+  shutdown.opened(() => runner.stop());
+  await shutdown.step(runner.start());
+  shutdown.running();
+  options.onStarted?.({ stop: () => shutdown.stop(), healthPort: health.port });
 }

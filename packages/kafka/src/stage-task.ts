@@ -114,6 +114,9 @@ export interface RestoreOutcome {
 const MAX_SOURCES = 4096;
 const COUNT = /^[0-9]{1,15}$/;
 
+/** A dead letter's reason when what failed was not a BadInput. */
+const PROCESSING_ERROR = 'processing-error';
+
 /**
  * Bytes of a dead letter's value: the rest is cut (`eg-truncated` holds the original size), so a
  * bad input near the broker's message size does not make a dead letter the broker refuses.
@@ -129,6 +132,24 @@ export const DEAD_LETTER_HEADERS: readonly string[] = [
   HEADERS.originIndex,
   HEADERS.stage,
   HEADERS.truncated,
+];
+
+/**
+ * The known reasons an input is dead-lettered (edgeguard_dead_letters_total's `reason`, whose
+ * series start at 0): not decodable (`undecodable`, `unknown-schema`: codec.ts and
+ * packages/schema), bad provenance headers (`bad-header`, here), refused by the stage
+ * (`not-an-access-log`: the profiler, packages/pipeline; `bad-content-partial`: content-watch and
+ * `bad-signal`: the decider, packages/detect), or an error that is not a BadInput
+ * (`processing-error`). A BadInput of another reason thrown by a stage is counted under it as well.
+ */
+export const DEAD_LETTER_REASONS: readonly string[] = [
+  'undecodable',
+  'unknown-schema',
+  'bad-header',
+  'not-an-access-log',
+  'bad-content-partial',
+  'bad-signal',
+  PROCESSING_ERROR,
 ];
 
 /** Bytes per produce request: below the broker's default message.max.bytes of 1 MiB. */
@@ -530,7 +551,7 @@ export class StageTask {
     // Routed aside (and counted) before the restart already.
     if (this.resending) return;
     const { topic } = work;
-    const reason = error instanceof BadInput ? error.reason : 'processing-error';
+    const reason = error instanceof BadInput ? error.reason : PROCESSING_ERROR;
     let value = record !== undefined ? encodeJson(record.value) : message.value;
     const size = value?.length ?? 0;
     const truncated = size > MAX_DEAD_LETTER_BYTES ? size : undefined;

@@ -144,6 +144,17 @@ export class StoreWriter {
         'manual decisions produced again after an automatic record for their key',
       ),
     };
+    // The known outcomes (apply, keepStored and the sweeper) on /metrics at 0 from the start;
+    // rejection reasons come as they occur.
+    m.countFromZero('edgeguard_store_writes_total', {
+      topic: [TOPICS.decisions],
+      result: ['applied', 'ignored', 'refused-deleted', 'deleted', 'absent', 'kept-manual', 'kept-newer'],
+    });
+    m.countFromZero('edgeguard_store_writes_total', {
+      topic: [TOPICS.allowlist],
+      result: ['allowed', 'disallowed', 'absent'],
+    });
+    m.countFromZero('edgeguard_store_swept_total', { kind: ['decision', 'allow', 'deleted-version'] });
   }
 
   /** `true`, or why the writer is not ready yet. */

@@ -12,36 +12,44 @@ export interface HealthOptions {
   ready: () => true | string;
 }
 
+/** The server's paths; anything else is 404 whatever the method. */
+const ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+
 /**
  * `/healthz` (liveness), `/readyz` (readiness, 503 with the reason when not ready) and `/metrics`
- * (Prometheus). Three fixed routes need no framework; anything else is 404.
+ * (Prometheus). Three fixed routes need no framework. GET and HEAD (the same status and headers,
+ * `content-length` included, without the body: RFC 9110 §9.3.2) answer; another method on them is
+ * 405 with `Allow: GET, HEAD`; any other path is 404.
  */
 export async function startHealthServer(
   options: HealthOptions,
 ): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end();
-      return;
-    }
-    if (path === '/healthz') {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    // Node sends no body for HEAD (res.end's data is dropped); the length says what GET would send.
+    const send = (status: number, contentType: string, body: string, headers: Record<string, string> = {}) =>
+      res
+        .writeHead(status, {
+          'content-type': contentType,
+          'content-length': Buffer.byteLength(body),
+          ...headers,
+        })
+        .end(body);
+    if (!ROUTES.has(path)) {
+      send(404, 'text/plain', 'not found\n');
+    } else if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(405, 'text/plain', 'method not allowed: GET or HEAD\n', { allow: 'GET, HEAD' });
+    } else if (path === '/healthz') {
       const ok = options.live ? options.live() : true;
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not live\n');
+      send(ok ? 200 : 503, 'text/plain', ok ? 'ok\n' : 'not live\n');
     } else if (path === '/readyz') {
       const ready = options.ready();
-      res
-        .writeHead(ready === true ? 200 : 503, { 'content-type': 'text/plain' })
-        .end(ready === true ? 'ready\n' : `${ready}\n`);
-    } else if (path === '/metrics') {
-      options.metrics
-        .text()
-        .then((text) =>
-          res.writeHead(200, { 'content-type': options.metrics.registry.contentType }).end(text),
-        )
-        .catch((error: Error) => res.writeHead(500).end(error.message));
+      send(ready === true ? 200 : 503, 'text/plain', ready === true ? 'ready\n' : `${ready}\n`);
     } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      options.metrics.text().then(
+        (text) => send(200, options.metrics.registry.contentType, text),
+        (error: Error) => send(500, 'text/plain', `${error.message}\n`),
+      );
     }
   });
   const host = options.host ?? '0.0.0.0';

@@ -37,6 +37,21 @@ export class Metrics {
     });
   }
 
+  /**
+   * Puts the series of the registered counter `name` on /metrics at 0 for every combination of
+   * the given label values: prom-client exports a labelled series only from its first increment,
+   * and `rate(x{reason="…"}[5m])` or an alert on it saw nothing until then. For label values
+   * known in advance only; open-ended ones (a partition, a field name) appear as they come.
+   */
+  countFromZero(name: string, values: Record<string, readonly string[]>): void {
+    const counter = this.registry.getSingleMetric(name);
+    if (!(counter instanceof Counter)) throw new Error(`${name} is not a registered counter`);
+    let sets: Record<string, string>[] = [{}];
+    for (const [label, options] of Object.entries(values))
+      sets = sets.flatMap((set) => options.map((value) => ({ ...set, [label]: value })));
+    for (const labels of sets) counter.inc(labels, 0);
+  }
+
   text(): Promise<string> {
     return this.registry.metrics();
   }

@@ -40,8 +40,7 @@ export function runDecider(config: EdgeguardConfig): Promise<void> {
       if (!stage) throw new Error("the topology has no stage 'decider'");
       return stage;
     },
-    companions: async ({ kafka, redis, logger, metrics, environment }) => {
-      const companions: Companion[] = [];
+    companions: ({ kafka, redis, logger, metrics, environment }) => {
       const onFatal = (error: Error) => {
         logger.fatal(
           { error: error.message },
@@ -49,28 +48,21 @@ export function runDecider(config: EdgeguardConfig): Promise<void> {
         );
         process.exit(1);
       };
-      // Loaded before the stage consumes: a restarted decider replays its input with the entries.
-      const follower = new AllowlistFollower({
-        kafka,
-        prefix: environment.topicPrefix,
-        logger,
-        metrics,
-        onChange: (entries) => timeline.set(entries),
-        onFatal,
-      });
-      await follower.start();
-      companions.push(follower);
-      if (keepStore) {
-        const writer = new StoreWriter({
+      // Started before the stage consumes: a restarted decider replays its input with the entries.
+      const companions: Companion[] = [
+        new AllowlistFollower({
           kafka,
-          redis,
           prefix: environment.topicPrefix,
           logger,
           metrics,
+          onChange: (entries) => timeline.set(entries),
           onFatal,
-        });
-        await writer.start();
-        companions.push(writer);
+        }),
+      ];
+      if (keepStore) {
+        companions.push(
+          new StoreWriter({ kafka, redis, prefix: environment.topicPrefix, logger, metrics, onFatal }),
+        );
       } else {
         logger.info('decision store disabled (EDGEGUARD_DECISION_STORE=off)');
       }

@@ -24,6 +24,7 @@ import {
   type InputDamage,
   type LineBatch,
   openLogSource,
+  REJECT_REASONS,
   splitLines,
   startClockGuard,
 } from '@edgeguard/logformat';
@@ -139,6 +140,8 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
   const rejectedCounter = metrics.counter('edgeguard_shipper_rejected_total', 'log lines rejected', [
     'reason',
   ]);
+  // Every parser rejects with one of these (packages/logformat): their series start at 0.
+  metrics.countFromZero('edgeguard_shipper_rejected_total', { reason: Object.values(REJECT_REASONS) });
   const workers = options.follow ? 0 : (options.workers ?? defaultShipWorkers());
   // Workers start loading now, while we connect.
   const pool = workers > 0 ? new ParsePool(workers) : null;
