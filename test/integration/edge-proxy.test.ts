@@ -80,6 +80,27 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     origin = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0]!;
       originHits.set(path, (originHits.get(path) ?? 0) + 1);
+      const user = String(req.headers['x-user'] ?? '-');
+      // Per-user answers, slow enough for concurrent misses to overlap.
+      const personal: Record<string, () => void> = {
+        '/session': () => {
+          res.writeHead(200, { 'cache-control': 'public, max-age=60', 'set-cookie': `session=${user}` });
+          res.end(`welcome ${user}`);
+        },
+        '/mine': () => {
+          res.writeHead(200, { 'cache-control': 'private, max-age=60' });
+          res.end(`account of ${user}`);
+        },
+        '/lang': () => {
+          res.writeHead(200, { 'cache-control': 'public, max-age=60', vary: 'Accept-Language' });
+          res.end(`page in ${req.headers['accept-language']}`);
+        },
+      };
+      const answer = personal[path];
+      if (answer !== undefined) {
+        setTimeout(answer, path === '/lang' ? 0 : 300);
+        return;
+      }
       const cacheControl =
         path === '/swr'
           ? 'max-age=1, stale-while-revalidate=30'
@@ -193,6 +214,34 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
       'a stored public copy may serve a request with a cookie',
     );
     assert.equal(originHits.get('/profile'), 2);
+  });
+
+  it("never hands one client's answer to another: concurrent misses of private or cookie-setting pages fetch on their own", async () => {
+    for (const path of ['/session', '/mine']) {
+      const [alice, bob] = await Promise.all([
+        get(path, '192.0.2.41', { 'x-user': 'alice' }),
+        sleep(50).then(() => get(path, '192.0.2.42', { 'x-user': 'bob' })),
+      ]);
+      assert.equal(await alice.text(), path === '/session' ? 'welcome alice' : 'account of alice');
+      assert.equal(await bob.text(), path === '/session' ? 'welcome bob' : 'account of bob', path);
+      if (path === '/session') assert.equal(bob.headers.get('set-cookie'), 'session=bob');
+      assert.equal(originHits.get(path), 2, `${path}: each client asked the origin`);
+    }
+  });
+
+  it('honours Vary: a stored variant answers only requests sending the same header values', async () => {
+    const lang = async (language: string) => {
+      const response = await get('/lang', '192.0.2.43', { 'accept-language': language });
+      return `${response.headers.get('x-cache')} ${await response.text()}`;
+    };
+    assert.equal(await lang('fr'), 'MISS page in fr');
+    assert.equal(await lang('fr'), 'HIT page in fr');
+    assert.equal(await lang('de'), 'MISS page in de', 'not the French copy');
+    assert.equal(await lang('de'), 'HIT page in de');
+    // Concurrent misses in different languages do not share one answer either.
+    const [es, it] = await Promise.all([lang('es'), lang('it')]);
+    assert.match(es, /page in es$/);
+    assert.match(it, /page in it$/);
   });
 
   it('serves stale while one background request revalidates (stale-while-revalidate)', async () => {

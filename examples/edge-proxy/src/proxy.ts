@@ -1,6 +1,7 @@
 import {
   createServer,
   Agent as HttpAgent,
+  type IncomingHttpHeaders,
   type IncomingMessage,
   request,
   type Server,
@@ -17,10 +18,12 @@ import { LRUCache } from 'lru-cache';
 import type { AccessLogRecord, AccessLogWriter, CacheStatus } from './access-log.js';
 import {
   type CachedResponse,
-  forbidsSharedCache,
+  isShareable,
   ResponseCache,
   type ResponseCacheOptions,
   sharedCacheLifetime,
+  varyMatches,
+  varyValues,
 } from './response-cache.js';
 
 export interface EdgeProxyOptions {
@@ -94,7 +97,8 @@ export class EdgeProxy {
   readonly server: Server;
   private readonly trusted: CidrSet | null;
   private readonly cache: ResponseCache;
-  private readonly inFlight = new Map<string, Promise<Fetched>>();
+  /** Origin fetches in flight by cache key, with the headers of the request that started each. */
+  private readonly inFlight = new Map<string, { fetching: Promise<Fetched>; headers: IncomingHttpHeaders }>();
   private readonly buckets: LRUCache<string, { tokens: number; at: number }>;
   private readonly origin: URL;
   private readonly originAgent = new HttpAgent({ keepAlive: true, maxSockets: 256 });
@@ -241,7 +245,10 @@ export class EdgeProxy {
 
     const policy = this.options.agent.cachePolicy(host, path);
     const key = `${host ?? ''}${path}?${cacheKeyQuery(policy?.cacheKey, query)}`;
-    const cached = this.cache.get(key);
+    // A stored response varying by request headers (Vary) answers only requests sending the same
+    // values; another variant is a miss and replaces it (one variant per key).
+    const stored = this.cache.get(key);
+    const cached = stored !== undefined && varyMatches(stored.vary, req.headers) ? stored : undefined;
     const now = Date.now();
     if (cached !== undefined && now < cached.freshUntil) {
       this.counters.hits++;
@@ -279,25 +286,37 @@ export class EdgeProxy {
     if (req.headers.cookie !== undefined) return this.fetchOrigin(req);
     const collapse = policy?.collapse !== false;
     const running = collapse ? this.inFlight.get(key) : undefined;
-    if (running !== undefined) return running;
+    if (running !== undefined) {
+      // The shared answer is another client's: taken only when it could have been stored for
+      // everyone (no Set-Cookie, no private/no-store/no-cache) and varies by nothing this request
+      // sends differently; otherwise this request asks the origin itself.
+      return running.fetching.then((fetched) =>
+        isShareable(fetched.headers) && varyMatches(varyValues(fetched.headers, running.headers), req.headers)
+          ? fetched
+          : this.fetchOrigin(req),
+      );
+    }
     const fetching = this.fetchOrigin(req).then((fetched) => {
-      this.store(key, fetched, policy);
+      this.store(key, fetched, policy, req.headers);
       return fetched;
     });
     if (collapse && this.inFlight.size < MAX_IN_FLIGHT) {
-      this.inFlight.set(key, fetching);
+      this.inFlight.set(key, { fetching, headers: req.headers });
       fetching.finally(() => this.inFlight.delete(key)).catch(() => undefined);
     }
     return fetching;
   }
 
-  private store(key: string, fetched: Fetched, policy: CachePolicy | null): void {
-    // A response setting a cookie is someone's: never shared.
-    if (fetched.status !== 200 || fetched.headers['set-cookie'] !== undefined) return;
-    const header = fetched.headers['cache-control'];
-    const cacheControl = Array.isArray(header) ? header.join(', ') : header;
-    // The origin's no-store/private/no-cache wins over any cache policy's TTL.
-    if (forbidsSharedCache(cacheControl)) return;
+  private store(
+    key: string,
+    fetched: Fetched,
+    policy: CachePolicy | null,
+    requestHeaders: IncomingHttpHeaders,
+  ): void {
+    // A response setting a cookie is someone's, and the origin's no-store/private/no-cache (or
+    // Vary: *) wins over any cache policy's TTL: never shared.
+    if (fetched.status !== 200 || !isShareable(fetched.headers)) return;
+    const cacheControl = headerText(fetched.headers['cache-control']);
     const origin = sharedCacheLifetime(cacheControl);
     const ttl = policy?.ttlSeconds ?? origin?.maxAgeSeconds;
     if (ttl === undefined || ttl <= 0) return;
@@ -313,6 +332,7 @@ export class EdgeProxy {
       freshUntil,
       staleWhileRevalidateUntil: freshUntil + swr * 1000,
       staleIfErrorUntil: freshUntil + sie * 1000,
+      vary: varyValues(fetched.headers, requestHeaders),
     };
     this.cache.set(key, entry);
   }
