@@ -96,6 +96,13 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
           res.end(`page in ${req.headers['accept-language']}`);
         },
       };
+      if (path === '/slow') {
+        // Headers now, the body over 600 ms: a response in flight when the proxy is told to stop.
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('first half, ');
+        setTimeout(() => res.end('second half'), 600);
+        return;
+      }
       const answer = personal[path];
       if (answer !== undefined) {
         setTimeout(answer, path === '/lang' ? 0 : 300);
@@ -305,6 +312,53 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     const usage = spawnSync(process.execPath, [proxyMain, '--port', '1'], { encoding: 'utf8' });
     assert.equal(usage.status, 2);
     assert.match(usage.stderr, /--origin is required/);
+  });
+
+  it('on SIGTERM finishes the requests in flight, writes their access-log lines and exits 0', async () => {
+    const port = await freePort();
+    const log = join(work, 'sigterm.log');
+    const child = spawn(
+      process.execPath,
+      [
+        proxyMain,
+        '--origin',
+        `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
+        '--port',
+        String(port),
+        '--kafka',
+        process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
+        '--topic-prefix',
+        `egtest.edge-proxy-term.${Date.now()}.`,
+        '--access-log',
+        log,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      await eventually('the command to listen', () =>
+        stderr.includes('edge-proxy listening') ? true : undefined,
+      );
+      // A keep-alive client with one idle connection and one request in flight (POST: streamed).
+      const slow = fetch(`http://127.0.0.1:${port}/slow`, { method: 'POST', body: 'x' });
+      const inFlight = fetch(`http://127.0.0.1:${port}/slow`);
+      await sleep(200);
+      child.kill('SIGTERM');
+      const [a, b] = await Promise.all([slow, inFlight]);
+      assert.equal(await a.text(), 'first half, second half');
+      assert.equal(await b.text(), 'first half, second half');
+      assert.equal(await exited, 0, stderr);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 2, 'both requests logged');
+    assert.ok(lines.some((line) => line.includes('"POST /slow HTTP/1.1" 200 ')));
+    assert.ok(lines.some((line) => line.includes('"GET /slow HTTP/1.1" 200 ')));
   });
 
   it('writes an access log the shipper parses back: client, status, host, cache status, language', async () => {

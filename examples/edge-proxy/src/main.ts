@@ -78,11 +78,22 @@ await agent.start();
 const url = await proxy.listen(port, values.host);
 process.stderr.write(`edge-proxy listening on ${url}, origin ${values.origin}, ${source.kind} source\n`);
 
-const stop = async () => {
-  await proxy.close();
-  await agent.stop();
-  await accessLog?.close();
+// SIGTERM/SIGINT: stop accepting, let the requests in flight finish (at most 10 s), stop the
+// agent, flush the access log, exit 0. A second signal exits at once (1).
+let stopping = false;
+const stop = async (signal: string) => {
+  if (stopping) process.exit(1);
+  stopping = true;
+  process.stderr.write(`edge-proxy: ${signal}: finishing the requests in flight\n`);
+  try {
+    await proxy.close();
+    await agent.stop();
+    await accessLog?.close();
+  } catch (error) {
+    process.stderr.write(`edge-proxy: shutdown failed: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
   process.exit(0);
 };
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
+process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGINT', () => void stop('SIGINT'));

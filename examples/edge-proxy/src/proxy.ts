@@ -132,10 +132,24 @@ export class EdgeProxy {
     return `http://${host}:${address.port}`;
   }
 
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.originAgent.destroy();
+  /**
+   * Stops accepting connections and lets the requests in flight finish (their access-log lines
+   * are written as they end); idle keep-alive connections are closed as they become idle. After
+   * `graceMs` whatever is still open is cut.
+   */
+  async close(graceMs = 10_000): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    // A keep-alive connection goes idle when its response ends: close it then, not at its timeout.
+    const idle = setInterval(() => this.server.closeIdleConnections(), 50);
+    const cut = setTimeout(() => this.server.closeAllConnections(), graceMs);
+    try {
+      await closed;
+    } finally {
+      clearInterval(idle);
+      clearTimeout(cut);
+      this.originAgent.destroy();
+    }
   }
 
   stats(): EdgeProxyStats {
