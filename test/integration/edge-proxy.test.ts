@@ -314,6 +314,51 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.match(usage.stderr, /--origin is required/);
   });
 
+  it('refuses bad flags with a usage error (exit 2) naming the flag, never a stack trace', async () => {
+    const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+    const source = ['--kafka', '127.0.0.1:9092'];
+    const cases: Array<[string[], RegExp]> = [
+      [['--origin', originUrl, ...source, '--bogus'], /Unknown option '--bogus'/],
+      [['--origin', originUrl, ...source, 'stray'], /Unexpected argument 'stray'/],
+      [['--origin', 'notaurl', ...source], /--origin must be an http:\/\/ URL/],
+      [['--origin', 'https://origin.example', ...source], /--origin must be an http:\/\/ URL/],
+      [['--origin', originUrl, '--api', 'notaurl', '--api-key', 'k'], /--api must be an http/],
+      [['--origin', originUrl, ...source, '--cache-mb', 'abc'], /--cache-mb must be a positive number/],
+      [['--origin', originUrl, ...source, '--cache-mb', '0'], /--cache-mb must be a positive number/],
+      [
+        ['--origin', originUrl, ...source, '--trusted-proxies', 'bogus'],
+        /--trusted-proxies: "bogus" is not a CIDR/,
+      ],
+      [['--origin', originUrl, ...source, '--port', ''], /--port must be a port number/],
+    ];
+    for (const [args, message] of cases) {
+      const run = spawnSync(process.execPath, [proxyMain, ...args], { encoding: 'utf8', timeout: 10_000 });
+      assert.equal(run.status, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, message, args.join(' '));
+      assert.doesNotMatch(run.stderr, /\n\s+at /, `${args.join(' ')}: no stack trace`);
+    }
+    // A port in use: a one-line error and exit 1.
+    const busy = (origin.address() as AddressInfo).port;
+    const run = spawnSync(
+      process.execPath,
+      [
+        proxyMain,
+        '--origin',
+        originUrl,
+        '--api',
+        'http://127.0.0.1:9',
+        '--api-key',
+        'k',
+        '--port',
+        String(busy),
+      ],
+      { encoding: 'utf8', timeout: 10_000 },
+    );
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(run.stderr, /cannot listen on 127\.0\.0\.1 port \d+: .*EADDRINUSE/);
+    assert.doesNotMatch(run.stderr, /\n\s+at /);
+  });
+
   it('on SIGTERM finishes the requests in flight, writes their access-log lines and exits 0', async () => {
     const port = await freePort();
     const log = join(work, 'sigterm.log');
