@@ -282,6 +282,33 @@ describe('HttpSource (native API contract)', () => {
     assert.equal(closed.agent.check({ ip: '192.0.2.51' }).verdict, 'block');
   });
 
+  it('says once per feed that the API is unreachable at start, however often it retries', async () => {
+    const api = new ContractServer();
+    const url = await api.listen();
+    await api.close(); // nothing listens there now
+    const lines: Array<{ level: string; fields: { feed?: string }; message?: string }> = [];
+    const log = (level: string) => (fields: object, message?: string) =>
+      lines.push({ level, fields, message });
+    const agent = new EdgeAgent({
+      source: new HttpSource({ url, apiKey: 'k', backoff: { baseMs: 5, maxMs: 20 } }),
+      coldStart: 'closed',
+      logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+    });
+    running.push(agent);
+    await agent.start();
+    await until('several retries', () =>
+      lines.filter((l) => l.level === 'debug').length >= 20 ? true : undefined,
+    );
+    const warnings = lines.filter((l) => l.level !== 'debug');
+    assert.deepEqual(
+      warnings.map((l) => `${l.level} ${l.fields.feed}`).sort(),
+      ['warn allowlist', 'warn decisions', 'warn policies'],
+      'one warning per feed, the retries at debug',
+    );
+    assert.match(warnings[0]!.message ?? '', /cannot load its feed yet; answering by its cold-start policy/);
+    assert.equal(agent.check({ ip: '192.0.2.60' }).verdict, 'block', 'closed until loaded');
+  });
+
   it('lets the allowlist win over any decision, including a fingerprint decision, and follows its changes', async () => {
     const { api, agent } = await setup({ allowlistIntervalMs: 50 });
     api.addDecision({
