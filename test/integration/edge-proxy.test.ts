@@ -96,6 +96,19 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
           res.end(`page in ${req.headers['accept-language']}`);
         },
       };
+      if (path === '/sized') {
+        res.writeHead(200, { 'content-length': '5' });
+        res.end(req.method === 'HEAD' ? undefined : 'sized');
+        return;
+      }
+      if (path === '/cut') {
+        // The origin dies mid-body: 7 of the 100 bytes it announced.
+        req.resume();
+        res.writeHead(200, { 'content-length': '100' });
+        res.write('partial');
+        setTimeout(() => res.socket?.destroy(), 100);
+        return;
+      }
       if (path === '/slow') {
         // Headers now, the body over 600 ms: a response in flight when the proxy is told to stop.
         res.writeHead(200, { 'content-type': 'text/plain' });
@@ -270,6 +283,33 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     );
     assert.match(fresh, /#2/);
     assert.equal(originHits.get('/swr'), 2, 'one background fetch, however many stale answers');
+  });
+
+  it('passes a streamed response through with its length, and cuts it when the origin does (no hanging client)', async () => {
+    const head = await fetch(`${base}/sized`, {
+      method: 'HEAD',
+      headers: { 'x-forwarded-for': '192.0.2.70' },
+    });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('x-cache'), 'BYPASS');
+    assert.equal(head.headers.get('content-length'), '5', 'the length a GET gets');
+    const cut = await fetch(`${base}/cut`, {
+      method: 'POST',
+      body: 'x',
+      headers: { 'x-forwarded-for': '192.0.2.71' },
+      signal: AbortSignal.timeout(5000),
+    });
+    assert.equal(cut.status, 200);
+    await assert.rejects(cut.text(), (error: Error) => {
+      assert.doesNotMatch(
+        String((error as { cause?: unknown }).cause ?? error),
+        /TimeoutError|aborted due to timeout/,
+      );
+      return true;
+    });
+    await eventually('the cut request logged', () =>
+      readFileSync(logPath, 'utf8').includes('"POST /cut HTTP/1.1" 200 7 ') ? true : undefined,
+    );
   });
 
   it('runs as a command: serves through the origin under its cold-start policy while Kafka has no topics yet', async () => {

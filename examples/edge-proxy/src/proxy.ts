@@ -409,7 +409,12 @@ export class EdgeProxy {
   ): Promise<void> {
     return new Promise<void>((resolve) => {
       const upstreamStarted = performance.now();
-      const done = (status: number, bytes: number) => {
+      let finished = false;
+      let status = 502;
+      let bytes = 0;
+      const done = () => {
+        if (finished) return;
+        finished = true;
         log.status = status;
         log.bytes = bytes;
         log.cacheStatus = 'BYPASS';
@@ -417,6 +422,13 @@ export class EdgeProxy {
         log.requestTime = (performance.now() - started) / 1000;
         this.options.accessLog?.write(log);
         resolve();
+      };
+      // The response is under way and cannot become a 502 any more: cut it, so the client sees a
+      // truncated response instead of waiting for the rest until its timeout.
+      const cut = () => {
+        if (!finished) this.counters.originErrors++;
+        res.destroy();
+        done();
       };
       const upstream = request(
         {
@@ -430,22 +442,37 @@ export class EdgeProxy {
           timeout: this.options.originTimeoutMs ?? 10_000,
         },
         (response) => {
-          res.writeHead(response.statusCode ?? 502, responseHeaders(response));
-          let bytes = 0;
+          status = response.statusCode ?? 502;
+          const headers = responseHeaders(response);
+          // The body passes through unchanged, so its length still holds (and a HEAD answer keeps
+          // the length a GET would have).
+          const length = response.headers['content-length'];
+          if (length !== undefined && response.headers['transfer-encoding'] === undefined)
+            headers['content-length'] = length;
+          res.writeHead(status, withCacheHeader(headers, 'BYPASS'));
           response.on('data', (chunk: Buffer) => {
             bytes += chunk.length;
           });
           response.pipe(res);
-          response.on('end', () => done(response.statusCode ?? 502, bytes));
-          response.on('error', () => done(response.statusCode ?? 502, bytes));
+          response.on('end', done);
+          response.on('error', cut);
         },
       );
       upstream.on('timeout', () => upstream.destroy(new Error('origin timed out')));
       upstream.on('error', () => {
+        if (finished) return;
+        if (res.headersSent) return cut();
         this.counters.originErrors++;
-        if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
-        res.end('Bad Gateway\n');
-        done(502, 12);
+        const body = 'Bad Gateway\n';
+        res.writeHead(502, { 'content-type': 'text/plain', 'content-length': String(body.length) });
+        res.end(body);
+        status = 502;
+        bytes = body.length;
+        done();
+      });
+      // The client went away before its response ended: stop asking the origin.
+      res.on('close', () => {
+        if (!res.writableFinished) upstream.destroy();
       });
       req.pipe(upstream);
     });
