@@ -167,6 +167,24 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.equal((await get('/news', '192.0.2.10')).status, 200);
   });
 
+  it("refuses a client whose decision's reason is not ASCII (an operator's free text) with its 403, not a 500", async () => {
+    source.sink!.putDecision(
+      decision('ip', '203.0.113.67', { action: 'block', reason: 'abuse — ticket 42 😀' }),
+    );
+    source.sink!.putDecision(
+      decision('ip', '203.0.113.68', { action: 'challenge', reason: 'scraping 100%' }),
+    );
+    const blocked = await get('/news', '203.0.113.67');
+    assert.equal(blocked.status, 403);
+    assert.equal(blocked.headers.get('x-edgeguard-reason'), 'abuse %E2%80%94 ticket 42 %F0%9F%98%80');
+    const challenged = await get('/news', '203.0.113.68');
+    assert.equal(challenged.status, 429);
+    assert.equal(challenged.headers.get('x-edgeguard-reason'), 'scraping 100%25');
+    await eventually('the refusals logged', () =>
+      readFileSync(logPath, 'utf8').includes('203.0.113.67 - - ') ? true : undefined,
+    );
+  });
+
   it('resolves the client behind a trusted proxy: a spoofed leftmost X-Forwarded-For hop cannot frame a victim', async () => {
     // The blocked address written by the client itself, left of the hop our trusted proxy appended.
     const spoofed = await get('/news', '203.0.113.66, 192.0.2.11');

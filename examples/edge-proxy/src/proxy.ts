@@ -221,7 +221,7 @@ export class EdgeProxy {
         403,
         {
           'content-type': 'text/plain; charset=utf-8',
-          'x-edgeguard-reason': decision?.reason ?? 'cold-start',
+          'x-edgeguard-reason': headerSafe(decision?.reason ?? 'cold-start'),
         },
         'Forbidden\n',
         '-',
@@ -236,7 +236,7 @@ export class EdgeProxy {
         {
           'content-type': 'text/html; charset=utf-8',
           'retry-after': '30',
-          'x-edgeguard-reason': decision?.reason ?? '',
+          'x-edgeguard-reason': headerSafe(decision?.reason ?? ''),
         },
         CHALLENGE_PAGE,
         '-',
@@ -512,6 +512,23 @@ function capStale(until: number, cached: CachedResponse, policy: CachePolicy | n
   return maxStale === null || maxStale === undefined
     ? until
     : Math.min(until, cached.freshUntil + maxStale * 1000);
+}
+
+/**
+ * A decision's reason as a header value: an operator's reason is free text (`abuse — ticket 42`),
+ * and Node refuses a header with characters outside printable ASCII (the blocked client got a 500
+ * and no log line). Other bytes are percent-encoded as UTF-8, and the value is cut at 256 bytes.
+ */
+function headerSafe(text: string): string {
+  let out = '';
+  for (const byte of Buffer.from(text.slice(0, 256), 'utf8')) {
+    if (out.length >= 256) break;
+    out +=
+      byte >= 0x20 && byte < 0x7f && byte !== 0x25
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
 }
 
 function headerText(value: string | string[] | undefined): string | undefined {
