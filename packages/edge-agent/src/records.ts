@@ -7,6 +7,7 @@ import {
   type CachePolicy,
   type Decision,
   type DecisionScope,
+  type Signal,
 } from '@edgeguard/schema';
 
 /**
@@ -24,6 +25,34 @@ export type DecisionTarget =
 const KEY_PREFIX: Record<DecisionScope, string> = { ip: 'ip:', range: 'range:', fingerprint: 'fp:' };
 /** Longest fingerprint kept; edgeguard's are ~20 characters (`h1:` + 12 hex, `ja4:…`). */
 const MAX_FINGERPRINT_LENGTH = 256;
+
+/**
+ * What a stored decision keeps of its free-form fields. The index's memory bound (maxDecisions at
+ * ~260 B each) holds only if they are small: a feed line may be 1 MiB, and a 1 MiB reason or 50,000
+ * signals kept per decision would make 1,000 decisions a gigabyte. edgeguard's reasons are a word
+ * (`repetition`) or an operator's sentence; the decider attaches a handful of signals.
+ */
+export const MAX_REASON_LENGTH = 512;
+export const MAX_SIGNALS = 16;
+const MAX_SIGNAL_NAME_LENGTH = 64;
+
+/** The first MAX_SIGNALS well-formed signals ({name, value[, threshold]}), copied; the rest dropped. */
+function boundedSignals(value: unknown): Signal[] {
+  if (!Array.isArray(value)) return [];
+  const signals: Signal[] = [];
+  for (const item of value) {
+    if (signals.length === MAX_SIGNALS) break;
+    const s = item as Partial<Signal> | null;
+    if (typeof s?.name !== 'string' || s.name.length > MAX_SIGNAL_NAME_LENGTH) continue;
+    if (typeof s.value !== 'number') continue;
+    signals.push(
+      typeof s.threshold === 'number'
+        ? { name: s.name, value: s.value, threshold: s.threshold }
+        : { name: s.name, value: s.value },
+    );
+  }
+  return signals;
+}
 
 /** The target of a scope and value; the key is canonical (`ip:2001:db8::1`, `range:10.0.0.0/8`). */
 export function decisionTarget(scope: DecisionScope, value: string): DecisionTarget {
@@ -80,8 +109,8 @@ export function parseDecision(value: unknown, key?: string): { decision: Decisio
     value:
       target.scope === 'ip' ? target.address.text : target.scope === 'range' ? target.cidr.text : d.value,
     action: d.action as Action,
-    reason: typeof d.reason === 'string' ? d.reason : '',
-    signals: Array.isArray(d.signals) ? d.signals : [],
+    reason: typeof d.reason === 'string' ? d.reason.slice(0, MAX_REASON_LENGTH) : '',
+    signals: boundedSignals(d.signals),
     score: typeof d.score === 'number' ? d.score : 0,
     decidedAt: d.decidedAt!,
     expiresAt: d.expiresAt!,

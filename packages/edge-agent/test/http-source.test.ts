@@ -349,6 +349,23 @@ describe('HttpSource (native API contract)', () => {
     await agent.whenReady(5000);
   });
 
+  it('keeps a bounded reason and signal list of a huge decision from the feed, and still enforces it', async () => {
+    const { api, agent } = await setup();
+    const huge = decision('192.0.2.90');
+    huge.reason = `abuse ${'x'.repeat(500_000)}`;
+    huge.signals = Array.from({ length: 10_000 }, (_, i) => ({ name: `s${i}`, value: i }));
+    (huge.signals as unknown[]).unshift({ name: 'n'.repeat(1000), value: 1 }, 'junk', null);
+    api.addDecision(huge);
+    await agent.start();
+    await agent.whenReady(5000);
+    const { verdict, decision: stored } = agent.check({ ip: '192.0.2.90' });
+    assert.equal(verdict, 'block');
+    assert.equal(stored!.reason.length, 512);
+    assert.ok(stored!.reason.startsWith('abuse xxx'));
+    assert.equal(stored!.signals.length, 16, 'the first 16 well-formed signals');
+    assert.deepEqual(stored!.signals[0], { name: 's0', value: 0 });
+  });
+
   it('counts and skips malformed decisions instead of failing the feed', async () => {
     const { api, agent } = await setup();
     api.addDecision(decision('192.0.2.60'));
