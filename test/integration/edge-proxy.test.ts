@@ -59,6 +59,7 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
   const work = mkdtempSync(join(tmpdir(), 'eg-edge-proxy-'));
   const logPath = join(work, 'access.log');
   const originHits = new Map<string, number>();
+  let flakyDown = false;
   let origin: Server;
   let source: InProcessSource;
   let agent: EdgeAgent;
@@ -96,6 +97,12 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
           res.end(`page in ${req.headers['accept-language']}`);
         },
       };
+      if (path === '/flaky') {
+        if (flakyDown) res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '5' });
+        else res.writeHead(200, { 'cache-control': 'max-age=1, stale-if-error=60' });
+        res.end(flakyDown ? 'down for maintenance' : 'the good copy');
+        return;
+      }
       if (path === '/sized') {
         res.writeHead(200, { 'content-length': '5' });
         res.end(req.method === 'HEAD' ? undefined : 'sized');
@@ -301,6 +308,22 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     );
     assert.match(fresh, /#2/);
     assert.equal(originHits.get('/swr'), 2, 'one background fetch, however many stale answers');
+  });
+
+  it('serves the stale copy when the origin answers 503 as when it cannot be reached (stale-if-error)', async () => {
+    const flaky = async () => {
+      const response = await get('/flaky', '192.0.2.80');
+      return `${response.status} ${response.headers.get('x-cache')} ${await response.text()}`;
+    };
+    assert.equal(await flaky(), '200 MISS the good copy');
+    await sleep(1100);
+    flakyDown = true;
+    try {
+      assert.equal(await flaky(), '200 STALE the good copy');
+    } finally {
+      flakyDown = false;
+    }
+    assert.equal(await flaky(), '200 EXPIRED the good copy', 'back: fetched and stored again');
   });
 
   it('passes a streamed response through with its length, and cuts it when the origin does (no hanging client)', async () => {

@@ -67,6 +67,8 @@ const HOP_BY_HOP = new Set([
   'upgrade',
   'content-length',
 ]);
+/** Origin answers that count as an error for stale-if-error (RFC 5861 section 4). */
+const ORIGIN_ERROR_STATUSES = new Set([500, 502, 503, 504]);
 /** Concurrent origin fetches shared by key at most; past it misses fetch on their own. */
 const MAX_IN_FLIGHT = 10_000;
 
@@ -282,21 +284,30 @@ export class EdgeProxy {
       finish(cached.status, withCacheHeader(cached.headers, 'UPDATING'), cached.body, 'UPDATING');
       return;
     }
-    try {
-      const fetched = await this.fetchShared(key, req, policy);
-      log.upstreamTime = fetched.upstreamSeconds;
-      this.counters.misses++;
-      const status: CacheStatus = cached === undefined ? 'MISS' : 'EXPIRED';
-      finish(fetched.status, withCacheHeader(fetched.headers, status), fetched.body, status);
-    } catch (error) {
+    // stale-if-error: the stale copy answers while the origin fails, within what it allows.
+    const servedStale = () => {
       this.counters.originErrors++;
-      if (cached !== undefined && Date.now() < capStale(cached.staleIfErrorUntil, cached, policy)) {
-        this.counters.stale++;
-        finish(cached.status, withCacheHeader(cached.headers, 'STALE'), cached.body, 'STALE');
-        return;
-      }
-      finish(502, { 'content-type': 'text/plain' }, `Bad Gateway: ${(error as Error).message}\n`, 'MISS');
+      if (cached === undefined || Date.now() >= capStale(cached.staleIfErrorUntil, cached, policy))
+        return false;
+      this.counters.stale++;
+      finish(cached.status, withCacheHeader(cached.headers, 'STALE'), cached.body, 'STALE');
+      return true;
+    };
+    let fetched: Fetched;
+    try {
+      fetched = await this.fetchShared(key, req, policy);
+    } catch (error) {
+      if (!servedStale())
+        finish(502, { 'content-type': 'text/plain' }, `Bad Gateway: ${(error as Error).message}\n`, 'MISS');
+      return;
     }
+    log.upstreamTime = fetched.upstreamSeconds;
+    // RFC 5861 section 4: an origin answering 500, 502, 503 or 504 is an error too, not only a
+    // failed connection.
+    if (ORIGIN_ERROR_STATUSES.has(fetched.status) && servedStale()) return;
+    this.counters.misses++;
+    const status: CacheStatus = cached === undefined ? 'MISS' : 'EXPIRED';
+    finish(fetched.status, withCacheHeader(fetched.headers, status), fetched.body, status);
   }
 
   /** Fetches from the origin, sharing one fetch among concurrent requests of one key, and caches the result. */
