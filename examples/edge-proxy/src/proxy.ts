@@ -379,7 +379,9 @@ export class EdgeProxy {
           port: this.origin.port,
           method: 'GET',
           path: req.url,
-          headers: this.originHeaders(req),
+          // No body is sent: no Content-Length either (a GET carrying a body would otherwise leave
+          // the origin waiting for it, or reading the next request on the connection as that body).
+          headers: this.originHeaders(req, false),
           agent: this.originAgent,
           timeout: this.options.originTimeoutMs ?? 10_000,
         },
@@ -448,7 +450,7 @@ export class EdgeProxy {
           port: this.origin.port,
           method: req.method,
           path: req.url,
-          headers: this.originHeaders(req),
+          headers: this.originHeaders(req, true),
           agent: this.originAgent,
           timeout: this.options.originTimeoutMs ?? 10_000,
         },
@@ -489,7 +491,7 @@ export class EdgeProxy {
     });
   }
 
-  private originHeaders(req: IncomingMessage): Record<string, string> {
+  private originHeaders(req: IncomingMessage, withBody: boolean): Record<string, string> {
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value === undefined || HOP_BY_HOP.has(name)) continue;
@@ -498,7 +500,7 @@ export class EdgeProxy {
     // Append the peer as the next hop, as nginx's $proxy_add_x_forwarded_for does.
     const peer = canonicalIp(req.socket.remoteAddress ?? '') ?? '';
     headers['x-forwarded-for'] = headers['x-forwarded-for'] ? `${headers['x-forwarded-for']}, ${peer}` : peer;
-    if (req.headers['content-length'] !== undefined)
+    if (withBody && req.headers['content-length'] !== undefined)
       headers['content-length'] = req.headers['content-length'];
     return headers;
   }
