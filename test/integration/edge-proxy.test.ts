@@ -103,6 +103,12 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
         res.end(flakyDown ? 'down for maintenance' : 'the good copy');
         return;
       }
+      if (path === '/reflect') {
+        // A page reflecting its query string, as search and error pages do.
+        res.writeHead(200, { 'cache-control': 'public, max-age=60' });
+        res.end(`<p>you asked for ${decodeURIComponent((req.url ?? '').split('?')[1] ?? '')}</p>`);
+        return;
+      }
       if (path === '/sized') {
         res.writeHead(200, { 'content-length': '5' });
         res.end(req.method === 'HEAD' ? undefined : 'sized');
@@ -248,6 +254,16 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
       'one fetch, then hits despite random query strings',
     );
     assert.equal(originHits.get('/hot'), 4);
+  });
+
+  it('never lets a query parameter the cache key drops shape the stored page (cache poisoning)', async () => {
+    const host = new URL(base).host.split(':')[0]!;
+    source.sink!.putPolicy(bustPolicy(host, '/reflect'));
+    const attacker = await get('/reflect?cb=<script>alert(1)</script>', '192.0.2.90');
+    assert.doesNotMatch(await attacker.text(), /script/, 'the origin was asked for the keyed URL');
+    const victim = await get('/reflect?cb=42', '192.0.2.91');
+    assert.equal(victim.headers.get('x-cache'), 'HIT');
+    assert.equal(await victim.text(), '<p>you asked for </p>');
   });
 
   it("never shares someone's page: private responses and answers to requests with a cookie are not stored", async () => {

@@ -266,7 +266,12 @@ export class EdgeProxy {
     }
 
     const policy = this.options.agent.cachePolicy(host, path);
-    const key = `${host ?? ''}${path}?${cacheKeyQuery(policy?.cacheKey, query)}`;
+    const keyedQuery = cacheKeyQuery(policy?.cacheKey, query);
+    const key = `${host ?? ''}${path}?${keyedQuery}`;
+    // The origin is asked for what the key names: a query parameter the key leaves out never
+    // reaches the origin, so it cannot shape a response stored for everyone (an unkeyed parameter
+    // reflected in the page would poison the entry for every client).
+    const target = keyedQuery === '' ? path : `${path}?${keyedQuery}`;
     // A stored response varying by request headers (Vary) answers only requests sending the same
     // values; another variant is a miss and replaces it (one variant per key).
     const stored = this.cache.get(key);
@@ -280,7 +285,7 @@ export class EdgeProxy {
     if (cached !== undefined && now < capStale(cached.staleWhileRevalidateUntil, cached, policy)) {
       // Serve the stale copy now; one background fetch refreshes it (shared with concurrent misses).
       this.counters.stale++;
-      this.fetchShared(key, req, policy).catch(() => undefined);
+      this.fetchShared(key, target, req, policy).catch(() => undefined);
       finish(cached.status, withCacheHeader(cached.headers, 'UPDATING'), cached.body, 'UPDATING');
       return;
     }
@@ -295,7 +300,7 @@ export class EdgeProxy {
     };
     let fetched: Fetched;
     try {
-      fetched = await this.fetchShared(key, req, policy);
+      fetched = await this.fetchShared(key, target, req, policy);
     } catch (error) {
       if (!servedStale())
         finish(502, { 'content-type': 'text/plain' }, `Bad Gateway: ${(error as Error).message}\n`, 'MISS');
@@ -311,10 +316,15 @@ export class EdgeProxy {
   }
 
   /** Fetches from the origin, sharing one fetch among concurrent requests of one key, and caches the result. */
-  private fetchShared(key: string, req: IncomingMessage, policy: CachePolicy | null): Promise<Fetched> {
+  private fetchShared(
+    key: string,
+    target: string,
+    req: IncomingMessage,
+    policy: CachePolicy | null,
+  ): Promise<Fetched> {
     // A request with a cookie may be served a stored public copy, but what the origin answers it is
     // that user's: never shared through collapsing, never stored (Authorization is bypassed earlier).
-    if (req.headers.cookie !== undefined) return this.fetchOrigin(req);
+    if (req.headers.cookie !== undefined) return this.fetchOrigin(req, req.url ?? '/');
     const collapse = policy?.collapse !== false;
     const running = collapse ? this.inFlight.get(key) : undefined;
     if (running !== undefined) {
@@ -324,10 +334,10 @@ export class EdgeProxy {
       return running.fetching.then((fetched) =>
         isShareable(fetched.headers) && varyMatches(varyValues(fetched.headers, running.headers), req.headers)
           ? fetched
-          : this.fetchOrigin(req),
+          : this.fetchOrigin(req, target),
       );
     }
-    const fetching = this.fetchOrigin(req).then((fetched) => {
+    const fetching = this.fetchOrigin(req, target).then((fetched) => {
       this.store(key, fetched, policy, req.headers);
       return fetched;
     });
@@ -368,7 +378,7 @@ export class EdgeProxy {
     this.cache.set(key, entry);
   }
 
-  private fetchOrigin(req: IncomingMessage): Promise<Fetched> {
+  private fetchOrigin(req: IncomingMessage, target: string): Promise<Fetched> {
     const started = performance.now();
     const maxBody = this.options.maxBodyBytes ?? 8 << 20;
     return new Promise<Fetched>((resolve, reject) => {
@@ -378,7 +388,7 @@ export class EdgeProxy {
           hostname: this.origin.hostname,
           port: this.origin.port,
           method: 'GET',
-          path: req.url,
+          path: target,
           // No body is sent: no Content-Length either (a GET carrying a body would otherwise leave
           // the origin waiting for it, or reading the next request on the connection as that body).
           headers: this.originHeaders(req, false),
