@@ -103,6 +103,23 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
         res.end(flakyDown ? 'down for maintenance' : 'the good copy');
         return;
       }
+      if (path === '/etag') {
+        // Answers a conditional request with 304 and a range request with 206, slowly enough for
+        // concurrent misses to share one fetch.
+        setTimeout(() => {
+          if (req.headers['if-none-match'] === '"v1"') {
+            res.writeHead(304, { etag: '"v1"', 'cache-control': 'public, max-age=60' });
+            res.end();
+          } else if (req.headers.range !== undefined) {
+            res.writeHead(206, { 'content-range': 'bytes 0-3/13', 'cache-control': 'public, max-age=60' });
+            res.end('<p>e');
+          } else {
+            res.writeHead(200, { etag: '"v1"', 'cache-control': 'public, max-age=60' });
+            res.end('<p>etag v1</p>');
+          }
+        }, 200);
+        return;
+      }
       if (path === '/reflect') {
         // A page reflecting its query string, as search and error pages do.
         res.writeHead(200, { 'cache-control': 'public, max-age=60' });
@@ -254,6 +271,21 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
       'one fetch, then hits despite random query strings',
     );
     assert.equal(originHits.get('/hot'), 4);
+  });
+
+  it("never hands a client another's 304 or 206: the shared origin fetch asks for the whole page", async () => {
+    for (const [i, headers] of [{ 'if-none-match': '"v1"' }, { range: 'bytes=0-3' }].entries()) {
+      const path = `/etag?round=${i}`;
+      const [conditional, plain] = await Promise.all([
+        get(path, '192.0.2.92', headers),
+        sleep(50).then(() => get(path, '192.0.2.93')),
+      ]);
+      assert.equal(plain.status, 200, JSON.stringify(headers));
+      assert.equal(await plain.text(), '<p>etag v1</p>');
+      // The proxy does not revalidate for its clients: the conditional request gets the page too.
+      assert.equal(conditional.status, 200);
+      assert.equal(await conditional.text(), '<p>etag v1</p>');
+    }
   });
 
   it('never lets a query parameter the cache key drops shape the stored page (cache poisoning)', async () => {

@@ -67,6 +67,19 @@ const HOP_BY_HOP = new Set([
   'upgrade',
   'content-length',
 ]);
+/**
+ * Request headers the cached path does not pass to the origin: its fetch must get the whole page
+ * (200), the one it stores and shares with concurrent misses, not one client's 304 or 206
+ * (RFC 9110 sections 13.1 and 14.2). The proxy does not revalidate for its clients: they get the page.
+ */
+const PARTIAL_OR_CONDITIONAL = new Set([
+  'range',
+  'if-range',
+  'if-none-match',
+  'if-modified-since',
+  'if-match',
+  'if-unmodified-since',
+]);
 /** Origin answers that count as an error for stale-if-error (RFC 5861 section 4). */
 const ORIGIN_ERROR_STATUSES = new Set([500, 502, 503, 504]);
 /** Concurrent origin fetches shared by key at most; past it misses fetch on their own. */
@@ -391,7 +404,7 @@ export class EdgeProxy {
           path: target,
           // No body is sent: no Content-Length either (a GET carrying a body would otherwise leave
           // the origin waiting for it, or reading the next request on the connection as that body).
-          headers: this.originHeaders(req, false),
+          headers: this.originHeaders(req, false, PARTIAL_OR_CONDITIONAL),
           agent: this.originAgent,
           timeout: this.options.originTimeoutMs ?? 10_000,
         },
@@ -501,10 +514,14 @@ export class EdgeProxy {
     });
   }
 
-  private originHeaders(req: IncomingMessage, withBody: boolean): Record<string, string> {
+  private originHeaders(
+    req: IncomingMessage,
+    withBody: boolean,
+    dropped?: ReadonlySet<string>,
+  ): Record<string, string> {
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
-      if (value === undefined || HOP_BY_HOP.has(name)) continue;
+      if (value === undefined || HOP_BY_HOP.has(name) || dropped?.has(name)) continue;
       headers[name] = Array.isArray(value) ? value.join(', ') : value;
     }
     // Append the peer as the next hop, as nginx's $proxy_add_x_forwarded_for does.
