@@ -4,7 +4,7 @@
 // Source interface); the Kafka- and API-fed variants run in edge-e2e.test.ts and edge-agent-*.test.ts.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -523,6 +523,58 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.equal(run.status, 1, run.stderr);
     assert.match(run.stderr, /cannot listen on 127\.0\.0\.1 port \d+: .*EADDRINUSE/);
     assert.doesNotMatch(run.stderr, /\n\s+at /);
+  });
+
+  it('reopens its access log on SIGHUP, for logrotate', async () => {
+    const port = await freePort();
+    const log = join(work, 'rotate.log');
+    const child = spawn(
+      process.execPath,
+      [
+        proxyMain,
+        '--origin',
+        `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
+        '--port',
+        String(port),
+        '--kafka',
+        process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
+        '--topic-prefix',
+        `egtest.edge-proxy-hup.${Date.now()}.`,
+        '--access-log',
+        log,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      await eventually('the command to listen', () =>
+        stderr.includes('edge-proxy listening') ? true : undefined,
+      );
+      await (await fetch(`http://127.0.0.1:${port}/before-rotation`)).text();
+      await eventually('the first line', () =>
+        existsSync(log) && readFileSync(log, 'utf8') !== '' ? true : undefined,
+      );
+      renameSync(log, `${log}.1`);
+      child.kill('SIGHUP');
+      await eventually('the new file', () => (existsSync(log) ? true : undefined));
+      await (await fetch(`http://127.0.0.1:${port}/after-rotation`)).text();
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, stderr);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    assert.match(
+      readFileSync(`${log}.1`, 'utf8'),
+      /^\S+ - - \[[^\]]+\] "GET \/before-rotation HTTP\/1.1" 200 [^\n]*\n$/,
+    );
+    assert.match(
+      readFileSync(log, 'utf8'),
+      /^\S+ - - \[[^\]]+\] "GET \/after-rotation HTTP\/1.1" 200 [^\n]*\n$/,
+    );
   });
 
   it('on SIGTERM finishes the requests in flight, writes their access-log lines and exits 0', async () => {

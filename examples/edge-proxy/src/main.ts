@@ -126,4 +126,7 @@ const stop = async (signal: string) => {
   process.exit(0);
 };
 process.on('SIGTERM', () => void stop('SIGTERM'));
+// SIGHUP reopens the access log by its path, for logrotate (nginx uses USR1, which Node keeps for
+// its inspector): postrotate `kill -HUP <pid>`.
+process.on('SIGHUP', () => void accessLog?.reopen());
 process.on('SIGINT', () => void stop('SIGINT'));
