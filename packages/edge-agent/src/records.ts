@@ -122,6 +122,8 @@ export function parseDecision(value: unknown, key?: string): { decision: Decisio
 
 const CACHE_KEY_KINDS = new Set(['keep', 'drop', 'sort', 'allow']);
 const MAX_ALLOWED_PARAMS = 64;
+const MAX_PARAM_NAME_LENGTH = 256;
+const MAX_POLICY_TEXT_LENGTH = 8192;
 
 function nullableNumber(value: unknown, field: string, fail: (m: string) => BadInput): number | null {
   if (value === null || value === undefined) return null;
@@ -141,6 +143,15 @@ export function parseCachePolicy(value: unknown, key?: string): CachePolicy {
   if (typeof match.pathPattern !== 'string' || !match.pathPattern.startsWith('/'))
     throw fail('match.pathPattern must be a path starting with /');
   if (typeof p.key !== 'string') throw fail('key must be text');
+  // Bounded like the decisions' text (maxPolicies × these): a request line is at most 8 KiB in nginx.
+  for (const [field, text] of [
+    ['key', p.key],
+    ['match.host', match.host ?? ''],
+    ['match.pathPattern', match.pathPattern],
+  ] as const) {
+    if (text.length > MAX_POLICY_TEXT_LENGTH)
+      throw fail(`${field} is longer than ${MAX_POLICY_TEXT_LENGTH} characters`);
+  }
   if (key !== undefined && p.key !== key)
     throw fail(`the policy's key is ${quote(p.key)}, not its record key`);
   for (const field of ['decidedAt', 'expiresAt', 'version'] as const) {
@@ -155,9 +166,11 @@ export function parseCachePolicy(value: unknown, key?: string): CachePolicy {
       if (
         !Array.isArray(rule.params) ||
         rule.params.length > MAX_ALLOWED_PARAMS ||
-        !rule.params.every((param) => typeof param === 'string')
+        !rule.params.every((param) => typeof param === 'string' && param.length <= MAX_PARAM_NAME_LENGTH)
       )
-        throw fail(`cacheKey.params must be at most ${MAX_ALLOWED_PARAMS} names`);
+        throw fail(
+          `cacheKey.params must be at most ${MAX_ALLOWED_PARAMS} names of at most ${MAX_PARAM_NAME_LENGTH} characters`,
+        );
       cacheKey = { kind: 'allow', params: [...(rule.params as string[])].sort() };
     } else {
       cacheKey = { kind: rule.kind as 'keep' | 'drop' | 'sort' };
@@ -176,8 +189,8 @@ export function parseCachePolicy(value: unknown, key?: string): CachePolicy {
     maxStaleSeconds: nullableNumber(p.maxStaleSeconds, 'maxStaleSeconds', fail),
     collapse: typeof p.collapse === 'boolean' ? p.collapse : null,
     cacheKey,
-    reason: typeof p.reason === 'string' ? p.reason : '',
-    signals: Array.isArray(p.signals) ? p.signals : [],
+    reason: typeof p.reason === 'string' ? p.reason.slice(0, MAX_REASON_LENGTH) : '',
+    signals: boundedSignals(p.signals),
     decidedAt: p.decidedAt!,
     expiresAt: p.expiresAt!,
     version: p.version!,
