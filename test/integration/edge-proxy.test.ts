@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EdgeAgent, type FeedSink, type Source } from '@edgeguard/edge-agent';
-import { ACCESS_LOG_FORMAT, AccessLogWriter, EdgeProxy } from '@edgeguard/example-edge-proxy';
+import { ACCESS_LOG_FORMAT, AccessLogWriter, EdgeProxy, normalisePath } from '@edgeguard/example-edge-proxy';
 import { httpFingerprint } from '@edgeguard/fingerprint';
 import { createParser } from '@edgeguard/logformat';
 import { type AccessLog, type CachePolicy, isBadInput } from '@edgeguard/schema';
@@ -286,6 +286,21 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
       assert.equal(conditional.status, 200);
       assert.equal(await conditional.text(), '<p>etag v1</p>');
     }
+  });
+
+  it('applies a cache-bust policy to every spelling of its path (percent-encoding, dot segments)', async () => {
+    const host = new URL(base).host.split(':')[0]!;
+    source.sink!.putPolicy(bustPolicy(host, '/spelled'));
+    const statuses = [];
+    for (const url of ['/spelled?cb=1', '/sp%65lled?cb=2', '/a/../spelled?cb=3'])
+      statuses.push((await get(url, '192.0.2.94')).headers.get('x-cache'));
+    assert.deepEqual(statuses, ['MISS', 'HIT', 'HIT']);
+    assert.equal(originHits.get('/spelled'), 1, 'one origin fetch, for /spelled');
+    // fetch() removes dot segments itself; raw clients need not.
+    assert.equal(normalisePath('/a/../x/%2e%2E/spelled'), '/spelled');
+    assert.equal(normalisePath('/a/./b/..'), '/a/');
+    assert.equal(normalisePath('/%7euser/%2fx%2F'), '/~user/%2Fx%2F', 'reserved escapes stay escaped');
+    assert.equal(normalisePath('//double'), '//double');
   });
 
   it('never lets a query parameter the cache key drops shape the stored page (cache poisoning)', async () => {

@@ -25,6 +25,7 @@ import {
   varyMatches,
   varyValues,
 } from './response-cache.js';
+import { normalisePath } from './uri.js';
 
 export interface EdgeProxyOptions {
   /** The agent answering check() and cachePolicy() (started by the caller). */
@@ -278,13 +279,15 @@ export class EdgeProxy {
       return;
     }
 
-    const policy = this.options.agent.cachePolicy(host, path);
+    // Equivalent spellings of a path (`/h%6Ft`, `/a/../hot`) share its policy and cache entry.
+    const resource = normalisePath(path);
+    const policy = this.options.agent.cachePolicy(host, resource);
     const keyedQuery = cacheKeyQuery(policy?.cacheKey, query);
-    const key = `${host ?? ''}${path}?${keyedQuery}`;
+    const key = `${host ?? ''}${resource}?${keyedQuery}`;
     // The origin is asked for what the key names: a query parameter the key leaves out never
     // reaches the origin, so it cannot shape a response stored for everyone (an unkeyed parameter
     // reflected in the page would poison the entry for every client).
-    const target = keyedQuery === '' ? path : `${path}?${keyedQuery}`;
+    const target = keyedQuery === '' ? resource : `${resource}?${keyedQuery}`;
     // A stored response varying by request headers (Vary) answers only requests sending the same
     // values; another variant is a miss and replaces it (one variant per key).
     const stored = this.cache.get(key);
