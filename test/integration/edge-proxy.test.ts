@@ -77,6 +77,38 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
       },
     });
 
+  /** Runs the command against the test origin, on Kafka topics that do not exist (cold start: open). */
+  async function runCommand(name: string, extra: string[] = []) {
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      [
+        proxyMain,
+        '--origin',
+        `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
+        '--port',
+        String(port),
+        '--kafka',
+        process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
+        '--topic-prefix',
+        `egtest.edge-proxy-${name}.${Date.now()}.`,
+        ...extra,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await eventually(
+      'the command to listen',
+      () => (stderr.includes('edge-proxy listening') ? true : undefined),
+      20_000,
+    );
+    return { child, port, exited, stderr: () => stderr };
+  }
+
   before(async () => {
     origin = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0]!;
@@ -454,41 +486,14 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
   });
 
   it('runs as a command: serves through the origin under its cold-start policy while Kafka has no topics yet', async () => {
-    const port = await freePort();
-    const child = spawn(
-      process.execPath,
-      [
-        proxyMain,
-        '--origin',
-        `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
-        '--port',
-        String(port),
-        '--kafka',
-        process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
-        '--topic-prefix',
-        `egtest.edge-proxy-cli.${Date.now()}.`,
-        '--cold-start',
-        'open',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
+    const { child, port, exited, stderr } = await runCommand('cli', ['--cold-start', 'open']);
     try {
-      await eventually(
-        'the command to listen',
-        () => (stderr.includes('edge-proxy listening') ? true : undefined),
-        20_000,
-      );
       const response = await fetch(`http://127.0.0.1:${port}/cli`);
       assert.equal(response.status, 200);
       assert.equal(response.headers.get('x-cache'), 'MISS');
     } finally {
-      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
-      assert.equal(await exited, 0, stderr);
+      assert.equal(await exited, 0, stderr());
     }
     const usage = spawnSync(process.execPath, [proxyMain, '--port', '1'], { encoding: 'utf8' });
     assert.equal(usage.status, 2);
@@ -541,34 +546,9 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
   });
 
   it('reopens its access log on SIGHUP, for logrotate', async () => {
-    const port = await freePort();
     const log = join(work, 'rotate.log');
-    const child = spawn(
-      process.execPath,
-      [
-        proxyMain,
-        '--origin',
-        `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
-        '--port',
-        String(port),
-        '--kafka',
-        process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
-        '--topic-prefix',
-        `egtest.edge-proxy-hup.${Date.now()}.`,
-        '--access-log',
-        log,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { child, port, exited, stderr } = await runCommand('hup', ['--access-log', log]);
     try {
-      await eventually('the command to listen', () =>
-        stderr.includes('edge-proxy listening') ? true : undefined,
-      );
       await (await fetch(`http://127.0.0.1:${port}/before-rotation`)).text();
       await eventually('the first line', () =>
         existsSync(log) && readFileSync(log, 'utf8') !== '' ? true : undefined,
@@ -578,7 +558,7 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
       await eventually('the new file', () => (existsSync(log) ? true : undefined));
       await (await fetch(`http://127.0.0.1:${port}/after-rotation`)).text();
       child.kill('SIGTERM');
-      assert.equal(await exited, 0, stderr);
+      assert.equal(await exited, 0, stderr());
     } finally {
       child.kill('SIGKILL');
     }
@@ -593,34 +573,9 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
   });
 
   it('on SIGTERM finishes the requests in flight, writes their access-log lines and exits 0', async () => {
-    const port = await freePort();
     const log = join(work, 'sigterm.log');
-    const child = spawn(
-      process.execPath,
-      [
-        proxyMain,
-        '--origin',
-        `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
-        '--port',
-        String(port),
-        '--kafka',
-        process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
-        '--topic-prefix',
-        `egtest.edge-proxy-term.${Date.now()}.`,
-        '--access-log',
-        log,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { child, port, exited, stderr } = await runCommand('term', ['--access-log', log]);
     try {
-      await eventually('the command to listen', () =>
-        stderr.includes('edge-proxy listening') ? true : undefined,
-      );
       // A keep-alive client with one idle connection and one request in flight (POST: streamed).
       const slow = fetch(`http://127.0.0.1:${port}/slow`, { method: 'POST', body: 'x' });
       const inFlight = fetch(`http://127.0.0.1:${port}/slow`);
@@ -629,7 +584,7 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
       const [a, b] = await Promise.all([slow, inFlight]);
       assert.equal(await a.text(), 'first half, second half');
       assert.equal(await b.text(), 'first half, second half');
-      assert.equal(await exited, 0, stderr);
+      assert.equal(await exited, 0, stderr());
     } finally {
       child.kill('SIGKILL');
     }
