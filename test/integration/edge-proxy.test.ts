@@ -4,15 +4,15 @@
 // Source interface); the Kafka- and API-fed variants run in edge-e2e.test.ts and edge-agent-*.test.ts.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { existsSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EdgeAgent, type FeedSink, type Source } from '@edgeguard/edge-agent';
-import { ACCESS_LOG_FORMAT, AccessLogWriter, EdgeProxy } from '@edgeguard/example-edge-proxy';
+import { ACCESS_LOG_FORMAT, AccessLogWriter, EdgeProxy, normalisePath } from '@edgeguard/example-edge-proxy';
 import { httpFingerprint } from '@edgeguard/fingerprint';
 import { createParser } from '@edgeguard/logformat';
 import { type AccessLog, type CachePolicy, isBadInput } from '@edgeguard/schema';
@@ -59,6 +59,7 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
   const work = mkdtempSync(join(tmpdir(), 'eg-edge-proxy-'));
   const logPath = join(work, 'access.log');
   const originHits = new Map<string, number>();
+  let flakyDown = false;
   let origin: Server;
   let source: InProcessSource;
   let agent: EdgeAgent;
@@ -76,10 +77,124 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
       },
     });
 
+  /** Runs the command against the test origin, on Kafka topics that do not exist (cold start: open). */
+  async function runCommand(name: string, extra: string[] = []) {
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      [
+        proxyMain,
+        '--origin',
+        `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
+        '--port',
+        String(port),
+        '--kafka',
+        process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
+        '--topic-prefix',
+        `egtest.edge-proxy-${name}.${Date.now()}.`,
+        ...extra,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await eventually(
+      'the command to listen',
+      () => (stderr.includes('edge-proxy listening') ? true : undefined),
+      20_000,
+    );
+    return { child, port, exited, stderr: () => stderr };
+  }
+
   before(async () => {
     origin = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0]!;
       originHits.set(path, (originHits.get(path) ?? 0) + 1);
+      const user = String(req.headers['x-user'] ?? '-');
+      // Per-user answers, slow enough for concurrent misses to overlap.
+      const personal: Record<string, () => void> = {
+        '/session': () => {
+          res.writeHead(200, { 'cache-control': 'public, max-age=60', 'set-cookie': `session=${user}` });
+          res.end(`welcome ${user}`);
+        },
+        '/mine': () => {
+          res.writeHead(200, { 'cache-control': 'private, max-age=60' });
+          res.end(`account of ${user}`);
+        },
+        '/lang': () => {
+          res.writeHead(200, { 'cache-control': 'public, max-age=60', vary: 'Accept-Language' });
+          res.end(`page in ${req.headers['accept-language']}`);
+        },
+      };
+      if (path === '/flaky') {
+        if (flakyDown) res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '5' });
+        else res.writeHead(200, { 'cache-control': 'max-age=1, stale-if-error=60' });
+        res.end(flakyDown ? 'down for maintenance' : 'the good copy');
+        return;
+      }
+      if (path === '/etag') {
+        // Answers a conditional request with 304 and a range request with 206, slowly enough for
+        // concurrent misses to share one fetch.
+        setTimeout(() => {
+          if (req.headers['if-none-match'] === '"v1"') {
+            res.writeHead(304, { etag: '"v1"', 'cache-control': 'public, max-age=60' });
+            res.end();
+          } else if (req.headers.range !== undefined) {
+            res.writeHead(206, { 'content-range': 'bytes 0-3/13', 'cache-control': 'public, max-age=60' });
+            res.end('<p>e');
+          } else {
+            res.writeHead(200, { etag: '"v1"', 'cache-control': 'public, max-age=60' });
+            res.end('<p>etag v1</p>');
+          }
+        }, 200);
+        return;
+      }
+      if (path === '/reflect') {
+        // A page reflecting its query string, as search and error pages do.
+        res.writeHead(200, { 'cache-control': 'public, max-age=60' });
+        res.end(`<p>you asked for ${decodeURIComponent((req.url ?? '').split('?')[1] ?? '')}</p>`);
+        return;
+      }
+      if (path === '/sized') {
+        res.writeHead(200, { 'content-length': '5' });
+        res.end(req.method === 'HEAD' ? undefined : 'sized');
+        return;
+      }
+      if (path === '/cut') {
+        // The origin dies mid-body: 7 of the 100 bytes it announced.
+        req.resume();
+        res.writeHead(200, { 'content-length': '100' });
+        res.write('partial');
+        setTimeout(() => res.socket?.destroy(), 100);
+        return;
+      }
+      if (path === '/slow') {
+        // Headers now, the body over 600 ms: a response in flight when the proxy is told to stop.
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('first half, ');
+        setTimeout(() => res.end('second half'), 600);
+        return;
+      }
+      if (path === '/with-body') {
+        // Read the whole request body before answering, as an application server does.
+        let size = 0;
+        req.on('data', (d: Buffer) => {
+          size += d.length;
+        });
+        req.on('end', () => {
+          res.writeHead(200, { 'cache-control': 'no-store' });
+          res.end(`<p>${path} #${originHits.get(path)}</p> read ${size} bytes`);
+        });
+        return;
+      }
+      const answer = personal[path];
+      if (answer !== undefined) {
+        setTimeout(answer, path === '/lang' ? 0 : 300);
+        return;
+      }
       const cacheControl =
         path === '/swr'
           ? 'max-age=1, stale-while-revalidate=30'
@@ -124,6 +239,24 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.equal(challenged.status, 429);
     assert.match(await challenged.text(), /One moment/);
     assert.equal((await get('/news', '192.0.2.10')).status, 200);
+  });
+
+  it("refuses a client whose decision's reason is not ASCII (an operator's free text) with its 403, not a 500", async () => {
+    source.sink!.putDecision(
+      decision('ip', '203.0.113.67', { action: 'block', reason: 'abuse — ticket 42 😀' }),
+    );
+    source.sink!.putDecision(
+      decision('ip', '203.0.113.68', { action: 'challenge', reason: 'scraping 100%' }),
+    );
+    const blocked = await get('/news', '203.0.113.67');
+    assert.equal(blocked.status, 403);
+    assert.equal(blocked.headers.get('x-edgeguard-reason'), 'abuse %E2%80%94 ticket 42 %F0%9F%98%80');
+    const challenged = await get('/news', '203.0.113.68');
+    assert.equal(challenged.status, 429);
+    assert.equal(challenged.headers.get('x-edgeguard-reason'), 'scraping 100%25');
+    await eventually('the refusals logged', () =>
+      readFileSync(logPath, 'utf8').includes('203.0.113.67 - - ') ? true : undefined,
+    );
   });
 
   it('resolves the client behind a trusted proxy: a spoofed leftmost X-Forwarded-For hop cannot frame a victim', async () => {
@@ -172,6 +305,46 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.equal(originHits.get('/hot'), 4);
   });
 
+  it("never hands a client another's 304 or 206: the shared origin fetch asks for the whole page", async () => {
+    for (const [i, headers] of [{ 'if-none-match': '"v1"' }, { range: 'bytes=0-3' }].entries()) {
+      const path = `/etag?round=${i}`;
+      const [conditional, plain] = await Promise.all([
+        get(path, '192.0.2.92', headers),
+        sleep(50).then(() => get(path, '192.0.2.93')),
+      ]);
+      assert.equal(plain.status, 200, JSON.stringify(headers));
+      assert.equal(await plain.text(), '<p>etag v1</p>');
+      // The proxy does not revalidate for its clients: the conditional request gets the page too.
+      assert.equal(conditional.status, 200);
+      assert.equal(await conditional.text(), '<p>etag v1</p>');
+    }
+  });
+
+  it('applies a cache-bust policy to every spelling of its path (percent-encoding, dot segments)', async () => {
+    const host = new URL(base).host.split(':')[0]!;
+    source.sink!.putPolicy(bustPolicy(host, '/spelled'));
+    const statuses = [];
+    for (const url of ['/spelled?cb=1', '/sp%65lled?cb=2', '/a/../spelled?cb=3'])
+      statuses.push((await get(url, '192.0.2.94')).headers.get('x-cache'));
+    assert.deepEqual(statuses, ['MISS', 'HIT', 'HIT']);
+    assert.equal(originHits.get('/spelled'), 1, 'one origin fetch, for /spelled');
+    // fetch() removes dot segments itself; raw clients need not.
+    assert.equal(normalisePath('/a/../x/%2e%2E/spelled'), '/spelled');
+    assert.equal(normalisePath('/a/./b/..'), '/a/');
+    assert.equal(normalisePath('/%7euser/%2fx%2F'), '/~user/%2Fx%2F', 'reserved escapes stay escaped');
+    assert.equal(normalisePath('//double'), '//double');
+  });
+
+  it('never lets a query parameter the cache key drops shape the stored page (cache poisoning)', async () => {
+    const host = new URL(base).host.split(':')[0]!;
+    source.sink!.putPolicy(bustPolicy(host, '/reflect'));
+    const attacker = await get('/reflect?cb=<script>alert(1)</script>', '192.0.2.90');
+    assert.doesNotMatch(await attacker.text(), /script/, 'the origin was asked for the keyed URL');
+    const victim = await get('/reflect?cb=42', '192.0.2.91');
+    assert.equal(victim.headers.get('x-cache'), 'HIT');
+    assert.equal(await victim.text(), '<p>you asked for </p>');
+  });
+
   it("never shares someone's page: private responses and answers to requests with a cookie are not stored", async () => {
     const host = new URL(base).host.split(':')[0]!;
     // A policy with a TTL must not override the origin's `private`.
@@ -195,6 +368,34 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.equal(originHits.get('/profile'), 2);
   });
 
+  it("never hands one client's answer to another: concurrent misses of private or cookie-setting pages fetch on their own", async () => {
+    for (const path of ['/session', '/mine']) {
+      const [alice, bob] = await Promise.all([
+        get(path, '192.0.2.41', { 'x-user': 'alice' }),
+        sleep(50).then(() => get(path, '192.0.2.42', { 'x-user': 'bob' })),
+      ]);
+      assert.equal(await alice.text(), path === '/session' ? 'welcome alice' : 'account of alice');
+      assert.equal(await bob.text(), path === '/session' ? 'welcome bob' : 'account of bob', path);
+      if (path === '/session') assert.equal(bob.headers.get('set-cookie'), 'session=bob');
+      assert.equal(originHits.get(path), 2, `${path}: each client asked the origin`);
+    }
+  });
+
+  it('honours Vary: a stored variant answers only requests sending the same header values', async () => {
+    const lang = async (language: string) => {
+      const response = await get('/lang', '192.0.2.43', { 'accept-language': language });
+      return `${response.headers.get('x-cache')} ${await response.text()}`;
+    };
+    assert.equal(await lang('fr'), 'MISS page in fr');
+    assert.equal(await lang('fr'), 'HIT page in fr');
+    assert.equal(await lang('de'), 'MISS page in de', 'not the French copy');
+    assert.equal(await lang('de'), 'HIT page in de');
+    // Concurrent misses in different languages do not share one answer either.
+    const [es, it] = await Promise.all([lang('es'), lang('it')]);
+    assert.match(es, /page in es$/);
+    assert.match(it, /page in it$/);
+  });
+
   it('serves stale while one background request revalidates (stale-while-revalidate)', async () => {
     assert.equal((await get('/swr', '192.0.2.30')).headers.get('x-cache'), 'MISS');
     assert.equal((await get('/swr', '192.0.2.30')).headers.get('x-cache'), 'HIT');
@@ -216,46 +417,181 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.equal(originHits.get('/swr'), 2, 'one background fetch, however many stale answers');
   });
 
-  it('runs as a command: serves through the origin under its cold-start policy while Kafka has no topics yet', async () => {
-    const port = await freePort();
-    const child = spawn(
-      process.execPath,
-      [
-        proxyMain,
-        '--origin',
-        `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
-        '--port',
-        String(port),
-        '--kafka',
-        process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
-        '--topic-prefix',
-        `egtest.edge-proxy-cli.${Date.now()}.`,
-        '--cold-start',
-        'open',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
+  it('serves the stale copy when the origin answers 503 as when it cannot be reached (stale-if-error)', async () => {
+    const flaky = async () => {
+      const response = await get('/flaky', '192.0.2.80');
+      return `${response.status} ${response.headers.get('x-cache')} ${await response.text()}`;
+    };
+    assert.equal(await flaky(), '200 MISS the good copy');
+    await sleep(1100);
+    flakyDown = true;
     try {
-      await eventually(
-        'the command to listen',
-        () => (stderr.includes('edge-proxy listening') ? true : undefined),
-        20_000,
+      assert.equal(await flaky(), '200 STALE the good copy');
+    } finally {
+      flakyDown = false;
+    }
+    assert.equal(await flaky(), '200 EXPIRED the good copy', 'back: fetched and stored again');
+  });
+
+  it('fetches a GET that carries a body without announcing a body it does not send to the origin', async () => {
+    // The origin reads request bodies: a Content-Length with no body would leave it waiting.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const req = httpRequest(
+        `${base}/with-body`,
+        {
+          method: 'GET',
+          headers: { 'content-length': '5', 'x-forwarded-for': '192.0.2.81' },
+          timeout: 5000,
+        },
+        (res) => {
+          let body = '';
+          res.on('data', (d) => {
+            body += d;
+          });
+          res.on('end', () => resolve(`${res.statusCode} ${body}`));
+        },
       );
+      req.on('timeout', () => req.destroy(new Error('the proxy did not answer in 5 s')));
+      req.on('error', reject);
+      req.end('hello');
+    });
+    assert.equal(answer, '200 <p>/with-body #1</p> read 0 bytes');
+  });
+
+  it('passes a streamed response through with its length, and cuts it when the origin does (no hanging client)', async () => {
+    const head = await fetch(`${base}/sized`, {
+      method: 'HEAD',
+      headers: { 'x-forwarded-for': '192.0.2.70' },
+    });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('x-cache'), 'BYPASS');
+    assert.equal(head.headers.get('content-length'), '5', 'the length a GET gets');
+    const cut = await fetch(`${base}/cut`, {
+      method: 'POST',
+      body: 'x',
+      headers: { 'x-forwarded-for': '192.0.2.71' },
+      signal: AbortSignal.timeout(5000),
+    });
+    assert.equal(cut.status, 200);
+    await assert.rejects(cut.text(), (error: Error) => {
+      assert.doesNotMatch(
+        String((error as { cause?: unknown }).cause ?? error),
+        /TimeoutError|aborted due to timeout/,
+      );
+      return true;
+    });
+    await eventually('the cut request logged', () =>
+      readFileSync(logPath, 'utf8').includes('"POST /cut HTTP/1.1" 200 7 ') ? true : undefined,
+    );
+  });
+
+  it('runs as a command: serves through the origin under its cold-start policy while Kafka has no topics yet', async () => {
+    const { child, port, exited, stderr } = await runCommand('cli', ['--cold-start', 'open']);
+    try {
       const response = await fetch(`http://127.0.0.1:${port}/cli`);
       assert.equal(response.status, 200);
       assert.equal(response.headers.get('x-cache'), 'MISS');
     } finally {
-      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
-      assert.equal(await exited, 0, stderr);
+      assert.equal(await exited, 0, stderr());
     }
     const usage = spawnSync(process.execPath, [proxyMain, '--port', '1'], { encoding: 'utf8' });
     assert.equal(usage.status, 2);
     assert.match(usage.stderr, /--origin is required/);
+  });
+
+  it('refuses bad flags with a usage error (exit 2) naming the flag, never a stack trace', async () => {
+    const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+    const source = ['--kafka', '127.0.0.1:9092'];
+    const cases: Array<[string[], RegExp]> = [
+      [['--origin', originUrl, ...source, '--bogus'], /Unknown option '--bogus'/],
+      [['--origin', originUrl, ...source, 'stray'], /Unexpected argument 'stray'/],
+      [['--origin', 'notaurl', ...source], /--origin must be an http:\/\/ URL/],
+      [['--origin', 'https://origin.example', ...source], /--origin must be an http:\/\/ URL/],
+      [['--origin', originUrl, '--api', 'notaurl', '--api-key', 'k'], /--api must be an http/],
+      [['--origin', originUrl, ...source, '--cache-mb', 'abc'], /--cache-mb must be a positive number/],
+      [['--origin', originUrl, ...source, '--cache-mb', '0'], /--cache-mb must be a positive number/],
+      [
+        ['--origin', originUrl, ...source, '--trusted-proxies', 'bogus'],
+        /--trusted-proxies: "bogus" is not a CIDR/,
+      ],
+      [['--origin', originUrl, ...source, '--port', ''], /--port must be a port number/],
+    ];
+    for (const [args, message] of cases) {
+      const run = spawnSync(process.execPath, [proxyMain, ...args], { encoding: 'utf8', timeout: 10_000 });
+      assert.equal(run.status, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, message, args.join(' '));
+      assert.doesNotMatch(run.stderr, /\n\s+at /, `${args.join(' ')}: no stack trace`);
+    }
+    // A port in use: a one-line error and exit 1.
+    const busy = (origin.address() as AddressInfo).port;
+    const run = spawnSync(
+      process.execPath,
+      [
+        proxyMain,
+        '--origin',
+        originUrl,
+        '--api',
+        'http://127.0.0.1:9',
+        '--api-key',
+        'k',
+        '--port',
+        String(busy),
+      ],
+      { encoding: 'utf8', timeout: 10_000 },
+    );
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(run.stderr, /cannot listen on 127\.0\.0\.1 port \d+: .*EADDRINUSE/);
+    assert.doesNotMatch(run.stderr, /\n\s+at /);
+  });
+
+  it('reopens its access log on SIGHUP, for logrotate', async () => {
+    const log = join(work, 'rotate.log');
+    const { child, port, exited, stderr } = await runCommand('hup', ['--access-log', log]);
+    try {
+      await (await fetch(`http://127.0.0.1:${port}/before-rotation`)).text();
+      await eventually('the first line', () =>
+        existsSync(log) && readFileSync(log, 'utf8') !== '' ? true : undefined,
+      );
+      renameSync(log, `${log}.1`);
+      child.kill('SIGHUP');
+      await eventually('the new file', () => (existsSync(log) ? true : undefined));
+      await (await fetch(`http://127.0.0.1:${port}/after-rotation`)).text();
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, stderr());
+    } finally {
+      child.kill('SIGKILL');
+    }
+    assert.match(
+      readFileSync(`${log}.1`, 'utf8'),
+      /^\S+ - - \[[^\]]+\] "GET \/before-rotation HTTP\/1.1" 200 [^\n]*\n$/,
+    );
+    assert.match(
+      readFileSync(log, 'utf8'),
+      /^\S+ - - \[[^\]]+\] "GET \/after-rotation HTTP\/1.1" 200 [^\n]*\n$/,
+    );
+  });
+
+  it('on SIGTERM finishes the requests in flight, writes their access-log lines and exits 0', async () => {
+    const log = join(work, 'sigterm.log');
+    const { child, port, exited, stderr } = await runCommand('term', ['--access-log', log]);
+    try {
+      // A keep-alive client with one idle connection and one request in flight (POST: streamed).
+      const slow = fetch(`http://127.0.0.1:${port}/slow`, { method: 'POST', body: 'x' });
+      const inFlight = fetch(`http://127.0.0.1:${port}/slow`);
+      await sleep(200);
+      child.kill('SIGTERM');
+      const [a, b] = await Promise.all([slow, inFlight]);
+      assert.equal(await a.text(), 'first half, second half');
+      assert.equal(await b.text(), 'first half, second half');
+      assert.equal(await exited, 0, stderr());
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 2, 'both requests logged');
+    assert.ok(lines.some((line) => line.includes('"POST /slow HTTP/1.1" 200 ')));
+    assert.ok(lines.some((line) => line.includes('"GET /slow HTTP/1.1" 200 ')));
   });
 
   it('writes an access log the shipper parses back: client, status, host, cache status, language', async () => {

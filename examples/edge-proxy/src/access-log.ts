@@ -85,7 +85,7 @@ export function formatAccessLogLine(record: AccessLogRecord, clock: TimeLocal): 
  * its log is slow; nginx blocks instead, which is no better for an edge).
  */
 export class AccessLogWriter {
-  private readonly stream: WriteStream;
+  private stream: WriteStream;
   private readonly clock = new TimeLocal();
   dropped = 0;
   written = 0;
@@ -94,10 +94,25 @@ export class AccessLogWriter {
     readonly path: string,
     private readonly maxBufferedBytes = 8 << 20,
   ) {
-    this.stream = createWriteStream(path, { flags: 'a' });
-    this.stream.on('error', () => {
+    this.stream = this.open();
+  }
+
+  private open(): WriteStream {
+    const stream = createWriteStream(this.path, { flags: 'a' });
+    stream.on('error', () => {
       this.dropped++;
     });
+    return stream;
+  }
+
+  /**
+   * Reopens the file by its path (after logrotate renamed it; nginx does this on USR1): lines
+   * written from now go to the new file, the old stream is flushed and closed.
+   */
+  reopen(): Promise<void> {
+    const old = this.stream;
+    this.stream = this.open();
+    return new Promise((resolve) => old.end(resolve));
   }
 
   write(record: AccessLogRecord): void {

@@ -14,3 +14,4 @@ export {
   type ResponseCacheOptions,
   sharedCacheLifetime,
 } from './response-cache.js';
+export { normalisePath } from './uri.js';

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { EdgeAgent, HttpSource, KafkaSource, type Source } from '@edgeguard/edge-agent';
+import { CidrSet } from '@edgeguard/netaddr';
 import { ACCESS_LOG_FORMAT, AccessLogWriter } from './access-log.js';
 import { EdgeProxy } from './proxy.js';
 
@@ -22,33 +23,48 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-const { values } = parseArgs({
-  options: {
-    origin: { type: 'string' },
-    port: { type: 'string', default: '8080' },
-    host: { type: 'string', default: '127.0.0.1' },
-    'access-log': { type: 'string' },
-    api: { type: 'string', default: process.env.EDGEGUARD_API_URL },
-    'api-key': { type: 'string', default: process.env.EDGEGUARD_API_KEY },
-    kafka: { type: 'string', default: process.env.KAFKA_BROKERS },
-    'topic-prefix': { type: 'string', default: process.env.EDGEGUARD_TOPIC_PREFIX ?? 'edgeguard.' },
-    'trusted-proxies': { type: 'string', default: '' },
-    'cold-start': { type: 'string', default: 'open' },
-    'cache-mb': { type: 'string', default: '64' },
-    help: { type: 'boolean', default: false },
-  },
-});
+/** parseArgs throws on an unknown flag or a stray argument: a usage error (exit 2), not a crash. */
+function parseFlags() {
+  try {
+    return parseArgs({ options, allowPositionals: false });
+  } catch (error) {
+    fail((error as Error).message);
+  }
+}
+
+const options = {
+  origin: { type: 'string' },
+  port: { type: 'string', default: '8080' },
+  host: { type: 'string', default: '127.0.0.1' },
+  'access-log': { type: 'string' },
+  api: { type: 'string', default: process.env.EDGEGUARD_API_URL },
+  'api-key': { type: 'string', default: process.env.EDGEGUARD_API_KEY },
+  kafka: { type: 'string', default: process.env.KAFKA_BROKERS },
+  'topic-prefix': { type: 'string', default: process.env.EDGEGUARD_TOPIC_PREFIX ?? 'edgeguard.' },
+  'trusted-proxies': { type: 'string', default: '' },
+  'cold-start': { type: 'string', default: 'open' },
+  'cache-mb': { type: 'string', default: '64' },
+  help: { type: 'boolean', default: false },
+} as const;
+const { values } = parseFlags();
 if (values.help) {
   process.stdout.write(usage);
   process.exit(0);
 }
 if (!values.origin) fail('--origin is required');
+const origin = URL.canParse(values.origin) ? new URL(values.origin) : null;
+// The proxy speaks plain HTTP/1.1 to its origin (README, Limits): an https: origin would fail every request.
+if (origin?.protocol !== 'http:' || origin.hostname === '')
+  fail(`--origin must be an http:// URL (e.g. http://127.0.0.1:8081), got ${JSON.stringify(values.origin)}`);
 const coldStart = values['cold-start'];
 if (coldStart !== 'open' && coldStart !== 'closed') fail('--cold-start must be open or closed');
 let source: Source;
 if (values.api) {
   if (!values['api-key'])
     fail('--api needs --api-key (a bouncer key: edgeguard keys create --scope bouncer)');
+  const api = URL.canParse(values.api) ? new URL(values.api) : null;
+  if (api === null || (api.protocol !== 'http:' && api.protocol !== 'https:'))
+    fail(`--api must be an http:// or https:// URL, got ${JSON.stringify(values.api)}`);
   source = new HttpSource({ url: values.api, apiKey: values['api-key'] });
 } else if (values.kafka) {
   source = new KafkaSource({ brokers: values.kafka.split(','), topicPrefix: values['topic-prefix'] });
@@ -56,7 +72,18 @@ if (values.api) {
   fail('give --api URL --api-key KEY, or --kafka BROKERS');
 }
 const port = Number(values.port);
-if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port must be a port number');
+if (!/^\d+$/.test(values.port) || port > 65535) fail('--port must be a port number (0-65535)');
+const cacheMb = Number(values['cache-mb']);
+const cacheBytes = Math.floor(cacheMb * (1 << 20));
+if (!Number.isFinite(cacheMb) || cacheBytes < 1) fail('--cache-mb must be a positive number of MiB');
+const trustedProxies = values['trusted-proxies']
+  ? values['trusted-proxies'].split(',').map((cidr) => cidr.trim())
+  : [];
+try {
+  new CidrSet(trustedProxies);
+} catch (error) {
+  fail(`--trusted-proxies: ${(error as Error).message}`);
+}
 
 const log = (level: string) => (fields: object, message?: string) =>
   process.stderr.write(`${JSON.stringify({ level, time: Date.now(), msg: message, ...fields })}\n`);
@@ -70,19 +97,36 @@ const accessLog = values['access-log'] ? new AccessLogWriter(values['access-log'
 const proxy = new EdgeProxy({
   agent,
   origin: values.origin,
-  trustedProxies: values['trusted-proxies'] ? values['trusted-proxies'].split(',') : [],
+  trustedProxies,
   accessLog,
-  cache: { maxBytes: Number(values['cache-mb']) * (1 << 20) },
+  cache: { maxBytes: cacheBytes },
 });
 await agent.start();
-const url = await proxy.listen(port, values.host);
+const url = await proxy.listen(port, values.host).catch((error: Error) => {
+  process.stderr.write(`edge-proxy: cannot listen on ${values.host} port ${port}: ${error.message}\n`);
+  process.exit(1);
+});
 process.stderr.write(`edge-proxy listening on ${url}, origin ${values.origin}, ${source.kind} source\n`);
 
-const stop = async () => {
-  await proxy.close();
-  await agent.stop();
-  await accessLog?.close();
+// SIGTERM/SIGINT: stop accepting, let the requests in flight finish (at most 10 s), stop the
+// agent, flush the access log, exit 0. A second signal exits at once (1).
+let stopping = false;
+const stop = async (signal: string) => {
+  if (stopping) process.exit(1);
+  stopping = true;
+  process.stderr.write(`edge-proxy: ${signal}: finishing the requests in flight\n`);
+  try {
+    await proxy.close();
+    await agent.stop();
+    await accessLog?.close();
+  } catch (error) {
+    process.stderr.write(`edge-proxy: shutdown failed: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
   process.exit(0);
 };
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
+process.on('SIGTERM', () => void stop('SIGTERM'));
+// SIGHUP reopens the access log by its path, for logrotate (nginx uses USR1, which Node keeps for
+// its inspector): postrotate `kill -HUP <pid>`.
+process.on('SIGHUP', () => void accessLog?.reopen());
+process.on('SIGINT', () => void stop('SIGINT'));

@@ -1,6 +1,7 @@
 import {
   createServer,
   Agent as HttpAgent,
+  type IncomingHttpHeaders,
   type IncomingMessage,
   request,
   type Server,
@@ -17,11 +18,14 @@ import { LRUCache } from 'lru-cache';
 import type { AccessLogRecord, AccessLogWriter, CacheStatus } from './access-log.js';
 import {
   type CachedResponse,
-  forbidsSharedCache,
+  isShareable,
   ResponseCache,
   type ResponseCacheOptions,
   sharedCacheLifetime,
+  varyMatches,
+  varyValues,
 } from './response-cache.js';
+import { normalisePath } from './uri.js';
 
 export interface EdgeProxyOptions {
   /** The agent answering check() and cachePolicy() (started by the caller). */
@@ -64,6 +68,21 @@ const HOP_BY_HOP = new Set([
   'upgrade',
   'content-length',
 ]);
+/**
+ * Request headers the cached path does not pass to the origin: its fetch must get the whole page
+ * (200), the one it stores and shares with concurrent misses, not one client's 304 or 206
+ * (RFC 9110 sections 13.1 and 14.2). The proxy does not revalidate for its clients: they get the page.
+ */
+const PARTIAL_OR_CONDITIONAL = new Set([
+  'range',
+  'if-range',
+  'if-none-match',
+  'if-modified-since',
+  'if-match',
+  'if-unmodified-since',
+]);
+/** Origin answers that count as an error for stale-if-error (RFC 5861 section 4). */
+const ORIGIN_ERROR_STATUSES = new Set([500, 502, 503, 504]);
 /** Concurrent origin fetches shared by key at most; past it misses fetch on their own. */
 const MAX_IN_FLIGHT = 10_000;
 
@@ -94,7 +113,8 @@ export class EdgeProxy {
   readonly server: Server;
   private readonly trusted: CidrSet | null;
   private readonly cache: ResponseCache;
-  private readonly inFlight = new Map<string, Promise<Fetched>>();
+  /** Origin fetches in flight by cache key, with the headers of the request that started each. */
+  private readonly inFlight = new Map<string, { fetching: Promise<Fetched>; headers: IncomingHttpHeaders }>();
   private readonly buckets: LRUCache<string, { tokens: number; at: number }>;
   private readonly origin: URL;
   private readonly originAgent = new HttpAgent({ keepAlive: true, maxSockets: 256 });
@@ -123,15 +143,35 @@ export class EdgeProxy {
   }
 
   async listen(port = 0, host = '127.0.0.1'): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(port, host, resolve));
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
     const address = this.server.address() as AddressInfo;
-    return `http://${host}:${address.port}`;
+    return `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
   }
 
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.originAgent.destroy();
+  /**
+   * Stops accepting connections and lets the requests in flight finish (their access-log lines
+   * are written as they end); idle keep-alive connections are closed as they become idle. After
+   * `graceMs` whatever is still open is cut.
+   */
+  async close(graceMs = 10_000): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    // A keep-alive connection goes idle when its response ends: close it then, not at its timeout.
+    const idle = setInterval(() => this.server.closeIdleConnections(), 50);
+    const cut = setTimeout(() => this.server.closeAllConnections(), graceMs);
+    try {
+      await closed;
+    } finally {
+      clearInterval(idle);
+      clearTimeout(cut);
+      this.originAgent.destroy();
+    }
   }
 
   stats(): EdgeProxyStats {
@@ -197,7 +237,7 @@ export class EdgeProxy {
         403,
         {
           'content-type': 'text/plain; charset=utf-8',
-          'x-edgeguard-reason': decision?.reason ?? 'cold-start',
+          'x-edgeguard-reason': headerSafe(decision?.reason ?? 'cold-start'),
         },
         'Forbidden\n',
         '-',
@@ -212,7 +252,7 @@ export class EdgeProxy {
         {
           'content-type': 'text/html; charset=utf-8',
           'retry-after': '30',
-          'x-edgeguard-reason': decision?.reason ?? '',
+          'x-edgeguard-reason': headerSafe(decision?.reason ?? ''),
         },
         CHALLENGE_PAGE,
         '-',
@@ -239,9 +279,19 @@ export class EdgeProxy {
       return;
     }
 
-    const policy = this.options.agent.cachePolicy(host, path);
-    const key = `${host ?? ''}${path}?${cacheKeyQuery(policy?.cacheKey, query)}`;
-    const cached = this.cache.get(key);
+    // Equivalent spellings of a path (`/h%6Ft`, `/a/../hot`) share its policy and cache entry.
+    const resource = normalisePath(path);
+    const policy = this.options.agent.cachePolicy(host, resource);
+    const keyedQuery = cacheKeyQuery(policy?.cacheKey, query);
+    const key = `${host ?? ''}${resource}?${keyedQuery}`;
+    // The origin is asked for what the key names: a query parameter the key leaves out never
+    // reaches the origin, so it cannot shape a response stored for everyone (an unkeyed parameter
+    // reflected in the page would poison the entry for every client).
+    const target = keyedQuery === '' ? resource : `${resource}?${keyedQuery}`;
+    // A stored response varying by request headers (Vary) answers only requests sending the same
+    // values; another variant is a miss and replaces it (one variant per key).
+    const stored = this.cache.get(key);
+    const cached = stored !== undefined && varyMatches(stored.vary, req.headers) ? stored : undefined;
     const now = Date.now();
     if (cached !== undefined && now < cached.freshUntil) {
       this.counters.hits++;
@@ -251,53 +301,79 @@ export class EdgeProxy {
     if (cached !== undefined && now < capStale(cached.staleWhileRevalidateUntil, cached, policy)) {
       // Serve the stale copy now; one background fetch refreshes it (shared with concurrent misses).
       this.counters.stale++;
-      this.fetchShared(key, req, policy).catch(() => undefined);
+      this.fetchShared(key, target, req, policy).catch(() => undefined);
       finish(cached.status, withCacheHeader(cached.headers, 'UPDATING'), cached.body, 'UPDATING');
       return;
     }
-    try {
-      const fetched = await this.fetchShared(key, req, policy);
-      log.upstreamTime = fetched.upstreamSeconds;
-      this.counters.misses++;
-      const status: CacheStatus = cached === undefined ? 'MISS' : 'EXPIRED';
-      finish(fetched.status, withCacheHeader(fetched.headers, status), fetched.body, status);
-    } catch (error) {
+    // stale-if-error: the stale copy answers while the origin fails, within what it allows.
+    const servedStale = () => {
       this.counters.originErrors++;
-      if (cached !== undefined && Date.now() < capStale(cached.staleIfErrorUntil, cached, policy)) {
-        this.counters.stale++;
-        finish(cached.status, withCacheHeader(cached.headers, 'STALE'), cached.body, 'STALE');
-        return;
-      }
-      finish(502, { 'content-type': 'text/plain' }, `Bad Gateway: ${(error as Error).message}\n`, 'MISS');
+      if (cached === undefined || Date.now() >= capStale(cached.staleIfErrorUntil, cached, policy))
+        return false;
+      this.counters.stale++;
+      finish(cached.status, withCacheHeader(cached.headers, 'STALE'), cached.body, 'STALE');
+      return true;
+    };
+    let fetched: Fetched;
+    try {
+      fetched = await this.fetchShared(key, target, req, policy);
+    } catch (error) {
+      if (!servedStale())
+        finish(502, { 'content-type': 'text/plain' }, `Bad Gateway: ${(error as Error).message}\n`, 'MISS');
+      return;
     }
+    log.upstreamTime = fetched.upstreamSeconds;
+    // RFC 5861 section 4: an origin answering 500, 502, 503 or 504 is an error too, not only a
+    // failed connection.
+    if (ORIGIN_ERROR_STATUSES.has(fetched.status) && servedStale()) return;
+    this.counters.misses++;
+    const status: CacheStatus = cached === undefined ? 'MISS' : 'EXPIRED';
+    finish(fetched.status, withCacheHeader(fetched.headers, status), fetched.body, status);
   }
 
   /** Fetches from the origin, sharing one fetch among concurrent requests of one key, and caches the result. */
-  private fetchShared(key: string, req: IncomingMessage, policy: CachePolicy | null): Promise<Fetched> {
+  private fetchShared(
+    key: string,
+    target: string,
+    req: IncomingMessage,
+    policy: CachePolicy | null,
+  ): Promise<Fetched> {
     // A request with a cookie may be served a stored public copy, but what the origin answers it is
     // that user's: never shared through collapsing, never stored (Authorization is bypassed earlier).
-    if (req.headers.cookie !== undefined) return this.fetchOrigin(req);
+    if (req.headers.cookie !== undefined) return this.fetchOrigin(req, req.url ?? '/');
     const collapse = policy?.collapse !== false;
     const running = collapse ? this.inFlight.get(key) : undefined;
-    if (running !== undefined) return running;
-    const fetching = this.fetchOrigin(req).then((fetched) => {
-      this.store(key, fetched, policy);
+    if (running !== undefined) {
+      // The shared answer is another client's: taken only when it could have been stored for
+      // everyone (no Set-Cookie, no private/no-store/no-cache) and varies by nothing this request
+      // sends differently; otherwise this request asks the origin itself.
+      return running.fetching.then((fetched) =>
+        isShareable(fetched.headers) && varyMatches(varyValues(fetched.headers, running.headers), req.headers)
+          ? fetched
+          : this.fetchOrigin(req, target),
+      );
+    }
+    const fetching = this.fetchOrigin(req, target).then((fetched) => {
+      this.store(key, fetched, policy, req.headers);
       return fetched;
     });
     if (collapse && this.inFlight.size < MAX_IN_FLIGHT) {
-      this.inFlight.set(key, fetching);
+      this.inFlight.set(key, { fetching, headers: req.headers });
       fetching.finally(() => this.inFlight.delete(key)).catch(() => undefined);
     }
     return fetching;
   }
 
-  private store(key: string, fetched: Fetched, policy: CachePolicy | null): void {
-    // A response setting a cookie is someone's: never shared.
-    if (fetched.status !== 200 || fetched.headers['set-cookie'] !== undefined) return;
-    const header = fetched.headers['cache-control'];
-    const cacheControl = Array.isArray(header) ? header.join(', ') : header;
-    // The origin's no-store/private/no-cache wins over any cache policy's TTL.
-    if (forbidsSharedCache(cacheControl)) return;
+  private store(
+    key: string,
+    fetched: Fetched,
+    policy: CachePolicy | null,
+    requestHeaders: IncomingHttpHeaders,
+  ): void {
+    // A response setting a cookie is someone's, and the origin's no-store/private/no-cache (or
+    // Vary: *) wins over any cache policy's TTL: never shared.
+    if (fetched.status !== 200 || !isShareable(fetched.headers)) return;
+    const cacheControl = headerText(fetched.headers['cache-control']);
     const origin = sharedCacheLifetime(cacheControl);
     const ttl = policy?.ttlSeconds ?? origin?.maxAgeSeconds;
     if (ttl === undefined || ttl <= 0) return;
@@ -313,11 +389,12 @@ export class EdgeProxy {
       freshUntil,
       staleWhileRevalidateUntil: freshUntil + swr * 1000,
       staleIfErrorUntil: freshUntil + sie * 1000,
+      vary: varyValues(fetched.headers, requestHeaders),
     };
     this.cache.set(key, entry);
   }
 
-  private fetchOrigin(req: IncomingMessage): Promise<Fetched> {
+  private fetchOrigin(req: IncomingMessage, target: string): Promise<Fetched> {
     const started = performance.now();
     const maxBody = this.options.maxBodyBytes ?? 8 << 20;
     return new Promise<Fetched>((resolve, reject) => {
@@ -327,8 +404,10 @@ export class EdgeProxy {
           hostname: this.origin.hostname,
           port: this.origin.port,
           method: 'GET',
-          path: req.url,
-          headers: this.originHeaders(req),
+          path: target,
+          // No body is sent: no Content-Length either (a GET carrying a body would otherwise leave
+          // the origin waiting for it, or reading the next request on the connection as that body).
+          headers: this.originHeaders(req, false, PARTIAL_OR_CONDITIONAL),
           agent: this.originAgent,
           timeout: this.options.originTimeoutMs ?? 10_000,
         },
@@ -369,7 +448,12 @@ export class EdgeProxy {
   ): Promise<void> {
     return new Promise<void>((resolve) => {
       const upstreamStarted = performance.now();
-      const done = (status: number, bytes: number) => {
+      let finished = false;
+      let status = 502;
+      let bytes = 0;
+      const done = () => {
+        if (finished) return;
+        finished = true;
         log.status = status;
         log.bytes = bytes;
         log.cacheStatus = 'BYPASS';
@@ -378,6 +462,13 @@ export class EdgeProxy {
         this.options.accessLog?.write(log);
         resolve();
       };
+      // The response is under way and cannot become a 502 any more: cut it, so the client sees a
+      // truncated response instead of waiting for the rest until its timeout.
+      const cut = () => {
+        if (!finished) this.counters.originErrors++;
+        res.destroy();
+        done();
+      };
       const upstream = request(
         {
           protocol: this.origin.protocol,
@@ -385,42 +476,61 @@ export class EdgeProxy {
           port: this.origin.port,
           method: req.method,
           path: req.url,
-          headers: this.originHeaders(req),
+          headers: this.originHeaders(req, true),
           agent: this.originAgent,
           timeout: this.options.originTimeoutMs ?? 10_000,
         },
         (response) => {
-          res.writeHead(response.statusCode ?? 502, responseHeaders(response));
-          let bytes = 0;
+          status = response.statusCode ?? 502;
+          const headers = responseHeaders(response);
+          // The body passes through unchanged, so its length still holds (and a HEAD answer keeps
+          // the length a GET would have).
+          const length = response.headers['content-length'];
+          if (length !== undefined && response.headers['transfer-encoding'] === undefined)
+            headers['content-length'] = length;
+          res.writeHead(status, withCacheHeader(headers, 'BYPASS'));
           response.on('data', (chunk: Buffer) => {
             bytes += chunk.length;
           });
           response.pipe(res);
-          response.on('end', () => done(response.statusCode ?? 502, bytes));
-          response.on('error', () => done(response.statusCode ?? 502, bytes));
+          response.on('end', done);
+          response.on('error', cut);
         },
       );
       upstream.on('timeout', () => upstream.destroy(new Error('origin timed out')));
       upstream.on('error', () => {
+        if (finished) return;
+        if (res.headersSent) return cut();
         this.counters.originErrors++;
-        if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
-        res.end('Bad Gateway\n');
-        done(502, 12);
+        const body = 'Bad Gateway\n';
+        res.writeHead(502, { 'content-type': 'text/plain', 'content-length': String(body.length) });
+        res.end(body);
+        status = 502;
+        bytes = body.length;
+        done();
+      });
+      // The client went away before its response ended: stop asking the origin.
+      res.on('close', () => {
+        if (!res.writableFinished) upstream.destroy();
       });
       req.pipe(upstream);
     });
   }
 
-  private originHeaders(req: IncomingMessage): Record<string, string> {
+  private originHeaders(
+    req: IncomingMessage,
+    withBody: boolean,
+    dropped?: ReadonlySet<string>,
+  ): Record<string, string> {
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
-      if (value === undefined || HOP_BY_HOP.has(name)) continue;
+      if (value === undefined || HOP_BY_HOP.has(name) || dropped?.has(name)) continue;
       headers[name] = Array.isArray(value) ? value.join(', ') : value;
     }
     // Append the peer as the next hop, as nginx's $proxy_add_x_forwarded_for does.
     const peer = canonicalIp(req.socket.remoteAddress ?? '') ?? '';
     headers['x-forwarded-for'] = headers['x-forwarded-for'] ? `${headers['x-forwarded-for']}, ${peer}` : peer;
-    if (req.headers['content-length'] !== undefined)
+    if (withBody && req.headers['content-length'] !== undefined)
       headers['content-length'] = req.headers['content-length'];
     return headers;
   }
@@ -445,6 +555,23 @@ function capStale(until: number, cached: CachedResponse, policy: CachePolicy | n
   return maxStale === null || maxStale === undefined
     ? until
     : Math.min(until, cached.freshUntil + maxStale * 1000);
+}
+
+/**
+ * A decision's reason as a header value: an operator's reason is free text (`abuse — ticket 42`),
+ * and Node refuses a header with characters outside printable ASCII (the blocked client got a 500
+ * and no log line). Other bytes are percent-encoded as UTF-8, and the value is cut at 256 bytes.
+ */
+function headerSafe(text: string): string {
+  let out = '';
+  for (const byte of Buffer.from(text.slice(0, 256), 'utf8')) {
+    if (out.length >= 256) break;
+    out +=
+      byte >= 0x20 && byte < 0x7f && byte !== 0x25
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
 }
 
 function headerText(value: string | string[] | undefined): string | undefined {

@@ -12,7 +12,12 @@ export interface CachedResponse {
   staleWhileRevalidateUntil: number;
   /** After freshUntil and until then it may be served when the origin fails. */
   staleIfErrorUntil: number;
+  /** The request headers the response varies by (its `Vary`), as the request that fetched it sent them. */
+  vary: VaryValues;
 }
+
+/** Request header values by name (lower case, `''` when absent), for the names a response's `Vary` lists. */
+export type VaryValues = Record<string, string> | null;
 
 export interface ResponseCacheOptions {
   /** Total body bytes held (default 64 MiB); least recently used responses go first. */
@@ -55,13 +60,62 @@ export class ResponseCache {
   }
 }
 
-/** What an origin's Cache-Control allows a shared cache to do; null when it may not store the response. */
 /** `no-store`, `private` or `no-cache`: a shared cache must not keep (or, for no-cache, reuse
  *  without revalidating) the response, whatever a cache policy says (RFC 9111 §5.2.2). */
 export function forbidsSharedCache(cacheControl: string | undefined): boolean {
   return (
     cacheControl !== undefined && /(?:^|[\s,])(?:no-store|private|no-cache)(?:$|[\s,=])/i.test(cacheControl)
   );
+}
+
+/**
+ * A response may be given to a client other than the one whose request fetched it (stored, or
+ * shared by concurrent misses) only when it sets no cookie and its Cache-Control does not forbid a
+ * shared cache (RFC 9111 §3: `private`, `no-store`; `no-cache` needs revalidation the proxy does not
+ * do) and it does not say `Vary: *`.
+ */
+export function isShareable(headers: Record<string, string | string[]>): boolean {
+  if (headers['set-cookie'] !== undefined) return false;
+  if (forbidsSharedCache(headerList(headers['cache-control']))) return false;
+  return !varyNames(headers).includes('*');
+}
+
+/** The request header names a response's `Vary` lists, lower case. */
+export function varyNames(headers: Record<string, string | string[]>): string[] {
+  const vary = headerList(headers.vary);
+  if (vary === undefined) return [];
+  return vary
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter((name) => name !== '');
+}
+
+/** What a request sent for the headers a response varies by (null: the response varies by nothing). */
+export function varyValues(
+  headers: Record<string, string | string[]>,
+  request: Record<string, string | string[] | undefined>,
+): VaryValues {
+  const names = varyNames(headers);
+  if (names.length === 0) return null;
+  const values: Record<string, string> = {};
+  for (const name of names) values[name] = headerList(request[name]) ?? '';
+  return values;
+}
+
+/** RFC 9111 §4.1: a response with `Vary` answers only a request sending the same values for those headers. */
+export function varyMatches(
+  stored: VaryValues,
+  request: Record<string, string | string[] | undefined>,
+): boolean {
+  if (stored === null) return true;
+  for (const [name, value] of Object.entries(stored)) {
+    if ((headerList(request[name]) ?? '') !== value) return false;
+  }
+  return true;
+}
+
+function headerList(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 export function sharedCacheLifetime(

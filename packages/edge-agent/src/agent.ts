@@ -138,6 +138,8 @@ export class EdgeAgent extends EventEmitter {
     policies: false,
     allowlist: false,
   };
+  /** Feeds whose source answered once, or whose first failure was logged (once, as a warning). */
+  private readonly reportedFeeds = new Set<Feed>();
   private readyFlag = false;
   /**
    * check() answers from the state once the decisions and the allowlist are loaded, without
@@ -389,10 +391,20 @@ export class EdgeAgent extends EventEmitter {
       },
       connection(feed, connected, error) {
         if (agent.connectedFeeds[feed] === connected) {
-          if (error) agent.logger.debug({ feed, error: error.message }, 'edge agent still disconnected');
+          if (!connected && !agent.reportedFeeds.has(feed)) {
+            // Never connected yet (API or broker down at start, a bad URL): say so once, or an
+            // edge answers by its cold-start policy without a word in its log.
+            agent.reportedFeeds.add(feed);
+            agent.logger.warn(
+              { feed, error: error?.message, coldStart: agent.options.coldStart ?? 'open' },
+              'edge agent cannot load its feed yet; answering by its cold-start policy, retrying',
+            );
+          } else if (error)
+            agent.logger.debug({ feed, error: error.message }, 'edge agent still disconnected');
           return;
         }
         agent.connectedFeeds[feed] = connected;
+        agent.reportedFeeds.add(feed);
         if (connected) {
           agent.logger.info({ feed }, 'edge agent connected');
           agent.emit('connected', { feed });

@@ -7,6 +7,7 @@ import {
   type CachePolicy,
   type Decision,
   type DecisionScope,
+  type Signal,
 } from '@edgeguard/schema';
 
 /**
@@ -24,6 +25,34 @@ export type DecisionTarget =
 const KEY_PREFIX: Record<DecisionScope, string> = { ip: 'ip:', range: 'range:', fingerprint: 'fp:' };
 /** Longest fingerprint kept; edgeguard's are ~20 characters (`h1:` + 12 hex, `ja4:…`). */
 const MAX_FINGERPRINT_LENGTH = 256;
+
+/**
+ * What a stored decision keeps of its free-form fields. The index's memory bound (maxDecisions at
+ * ~260 B each) holds only if they are small: a feed line may be 1 MiB, and a 1 MiB reason or 50,000
+ * signals kept per decision would make 1,000 decisions a gigabyte. edgeguard's reasons are a word
+ * (`repetition`) or an operator's sentence; the decider attaches a handful of signals.
+ */
+export const MAX_REASON_LENGTH = 512;
+export const MAX_SIGNALS = 16;
+const MAX_SIGNAL_NAME_LENGTH = 64;
+
+/** The first MAX_SIGNALS well-formed signals ({name, value[, threshold]}), copied; the rest dropped. */
+function boundedSignals(value: unknown): Signal[] {
+  if (!Array.isArray(value)) return [];
+  const signals: Signal[] = [];
+  for (const item of value) {
+    if (signals.length === MAX_SIGNALS) break;
+    const s = item as Partial<Signal> | null;
+    if (typeof s?.name !== 'string' || s.name.length > MAX_SIGNAL_NAME_LENGTH) continue;
+    if (typeof s.value !== 'number') continue;
+    signals.push(
+      typeof s.threshold === 'number'
+        ? { name: s.name, value: s.value, threshold: s.threshold }
+        : { name: s.name, value: s.value },
+    );
+  }
+  return signals;
+}
 
 /** The target of a scope and value; the key is canonical (`ip:2001:db8::1`, `range:10.0.0.0/8`). */
 export function decisionTarget(scope: DecisionScope, value: string): DecisionTarget {
@@ -80,8 +109,8 @@ export function parseDecision(value: unknown, key?: string): { decision: Decisio
     value:
       target.scope === 'ip' ? target.address.text : target.scope === 'range' ? target.cidr.text : d.value,
     action: d.action as Action,
-    reason: typeof d.reason === 'string' ? d.reason : '',
-    signals: Array.isArray(d.signals) ? d.signals : [],
+    reason: typeof d.reason === 'string' ? d.reason.slice(0, MAX_REASON_LENGTH) : '',
+    signals: boundedSignals(d.signals),
     score: typeof d.score === 'number' ? d.score : 0,
     decidedAt: d.decidedAt!,
     expiresAt: d.expiresAt!,
@@ -93,6 +122,8 @@ export function parseDecision(value: unknown, key?: string): { decision: Decisio
 
 const CACHE_KEY_KINDS = new Set(['keep', 'drop', 'sort', 'allow']);
 const MAX_ALLOWED_PARAMS = 64;
+const MAX_PARAM_NAME_LENGTH = 256;
+const MAX_POLICY_TEXT_LENGTH = 8192;
 
 function nullableNumber(value: unknown, field: string, fail: (m: string) => BadInput): number | null {
   if (value === null || value === undefined) return null;
@@ -112,6 +143,15 @@ export function parseCachePolicy(value: unknown, key?: string): CachePolicy {
   if (typeof match.pathPattern !== 'string' || !match.pathPattern.startsWith('/'))
     throw fail('match.pathPattern must be a path starting with /');
   if (typeof p.key !== 'string') throw fail('key must be text');
+  // Bounded like the decisions' text (maxPolicies × these): a request line is at most 8 KiB in nginx.
+  for (const [field, text] of [
+    ['key', p.key],
+    ['match.host', match.host ?? ''],
+    ['match.pathPattern', match.pathPattern],
+  ] as const) {
+    if (text.length > MAX_POLICY_TEXT_LENGTH)
+      throw fail(`${field} is longer than ${MAX_POLICY_TEXT_LENGTH} characters`);
+  }
   if (key !== undefined && p.key !== key)
     throw fail(`the policy's key is ${quote(p.key)}, not its record key`);
   for (const field of ['decidedAt', 'expiresAt', 'version'] as const) {
@@ -126,9 +166,11 @@ export function parseCachePolicy(value: unknown, key?: string): CachePolicy {
       if (
         !Array.isArray(rule.params) ||
         rule.params.length > MAX_ALLOWED_PARAMS ||
-        !rule.params.every((param) => typeof param === 'string')
+        !rule.params.every((param) => typeof param === 'string' && param.length <= MAX_PARAM_NAME_LENGTH)
       )
-        throw fail(`cacheKey.params must be at most ${MAX_ALLOWED_PARAMS} names`);
+        throw fail(
+          `cacheKey.params must be at most ${MAX_ALLOWED_PARAMS} names of at most ${MAX_PARAM_NAME_LENGTH} characters`,
+        );
       cacheKey = { kind: 'allow', params: [...(rule.params as string[])].sort() };
     } else {
       cacheKey = { kind: rule.kind as 'keep' | 'drop' | 'sort' };
@@ -147,8 +189,8 @@ export function parseCachePolicy(value: unknown, key?: string): CachePolicy {
     maxStaleSeconds: nullableNumber(p.maxStaleSeconds, 'maxStaleSeconds', fail),
     collapse: typeof p.collapse === 'boolean' ? p.collapse : null,
     cacheKey,
-    reason: typeof p.reason === 'string' ? p.reason : '',
-    signals: Array.isArray(p.signals) ? p.signals : [],
+    reason: typeof p.reason === 'string' ? p.reason.slice(0, MAX_REASON_LENGTH) : '',
+    signals: boundedSignals(p.signals),
     decidedAt: p.decidedAt!,
     expiresAt: p.expiresAt!,
     version: p.version!,

@@ -282,6 +282,33 @@ describe('HttpSource (native API contract)', () => {
     assert.equal(closed.agent.check({ ip: '192.0.2.51' }).verdict, 'block');
   });
 
+  it('says once per feed that the API is unreachable at start, however often it retries', async () => {
+    const api = new ContractServer();
+    const url = await api.listen();
+    await api.close(); // nothing listens there now
+    const lines: Array<{ level: string; fields: { feed?: string }; message?: string }> = [];
+    const log = (level: string) => (fields: object, message?: string) =>
+      lines.push({ level, fields, message });
+    const agent = new EdgeAgent({
+      source: new HttpSource({ url, apiKey: 'k', backoff: { baseMs: 5, maxMs: 20 } }),
+      coldStart: 'closed',
+      logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+    });
+    running.push(agent);
+    await agent.start();
+    await until('several retries', () =>
+      lines.filter((l) => l.level === 'debug').length >= 20 ? true : undefined,
+    );
+    const warnings = lines.filter((l) => l.level !== 'debug');
+    assert.deepEqual(
+      warnings.map((l) => `${l.level} ${l.fields.feed}`).sort(),
+      ['warn allowlist', 'warn decisions', 'warn policies'],
+      'one warning per feed, the retries at debug',
+    );
+    assert.match(warnings[0]!.message ?? '', /cannot load its feed yet; answering by its cold-start policy/);
+    assert.equal(agent.check({ ip: '192.0.2.60' }).verdict, 'block', 'closed until loaded');
+  });
+
   it('lets the allowlist win over any decision, including a fingerprint decision, and follows its changes', async () => {
     const { api, agent } = await setup({ allowlistIntervalMs: 50 });
     api.addDecision({
@@ -320,6 +347,23 @@ describe('HttpSource (native API contract)', () => {
     assert.equal(agent.ready, false, 'not ready: the cache policies are not loaded');
     api.policiesBroken = false;
     await agent.whenReady(5000);
+  });
+
+  it('keeps a bounded reason and signal list of a huge decision from the feed, and still enforces it', async () => {
+    const { api, agent } = await setup();
+    const huge = decision('192.0.2.90');
+    huge.reason = `abuse ${'x'.repeat(500_000)}`;
+    huge.signals = Array.from({ length: 10_000 }, (_, i) => ({ name: `s${i}`, value: i }));
+    (huge.signals as unknown[]).unshift({ name: 'n'.repeat(1000), value: 1 }, 'junk', null);
+    api.addDecision(huge);
+    await agent.start();
+    await agent.whenReady(5000);
+    const { verdict, decision: stored } = agent.check({ ip: '192.0.2.90' });
+    assert.equal(verdict, 'block');
+    assert.equal(stored!.reason.length, 512);
+    assert.ok(stored!.reason.startsWith('abuse xxx'));
+    assert.equal(stored!.signals.length, 16, 'the first 16 well-formed signals');
+    assert.deepEqual(stored!.signals[0], { name: 's0', value: 0 });
   });
 
   it('counts and skips malformed decisions instead of failing the feed', async () => {

@@ -94,3 +94,29 @@ describe('cacheKeyQuery', () => {
     assert.equal(cacheKeyQuery({ kind: 'drop' }, ''), '');
   });
 });
+
+describe('parseCachePolicy bounds', () => {
+  it('keeps a bounded reason and signal list, and rejects oversized keys, paths and parameter names', () => {
+    const huge = {
+      ...policy('shop.example', '/deals'),
+      reason: `cache-bust ${'x'.repeat(500_000)}`,
+      signals: Array.from({ length: 10_000 }, (_, i) => ({ name: `s${i}`, value: i })),
+    };
+    const parsed = parseCachePolicy(huge);
+    assert.equal(parsed.reason.length, 512);
+    assert.equal(parsed.signals.length, 16);
+    const longPath = `/${'a'.repeat(10_000)}`;
+    assert.throws(
+      () => parseCachePolicy({ ...policy('shop.example', longPath), key: `shop.example${longPath}` }),
+      /match\.pathPattern is longer than 8192|key is longer than 8192/,
+    );
+    assert.throws(
+      () =>
+        parseCachePolicy({
+          ...policy('shop.example', '/deals'),
+          cacheKey: { kind: 'allow', params: ['p'.repeat(300)] },
+        }),
+      /at most 256 characters/,
+    );
+  });
+});
