@@ -4,10 +4,11 @@
 // (a Kafka producer or cache-policy consumer connected after the close kept it alive ~25 s).
 import assert from 'node:assert/strict';
 import { type AddressInfo, createServer } from 'node:net';
-import { before, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { connectAdmin, createKafka, edgeguardTopics, ensureTopics } from '@edgeguard/kafka';
 import { TOPICS } from '@edgeguard/pipeline';
 import { createLogger } from '@edgeguard/telemetry';
+import { Redis } from 'ioredis';
 import { apiOptions } from '../src/options.js';
 import { runApi } from '../src/run.js';
 
@@ -33,6 +34,14 @@ before(async () => {
   } finally {
     await admin.disconnect();
   }
+});
+
+// What the stopped API wrote to Redis before it closed (the tombstone recorder's state).
+after(async () => {
+  const redis = new Redis(apiOptions(env()).redisUrl);
+  const keys = await redis.keys(`{${prefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
 });
 
 test('a taken port is refused naming EDGEGUARD_API_HOST and EDGEGUARD_API_PORT', {
