@@ -73,7 +73,9 @@ export class OpenApiCollector {
           ...(route.schema.body
             ? {
                 '413': errorResponse('Body larger than 16 KiB'),
-                '415': errorResponse('Body not application/json (text/plain included)'),
+                '415': errorResponse(
+                  'Body not application/json (text/plain included), or compressed (Content-Encoding other than identity)',
+                ),
               }
             : {}),
           ...(secured

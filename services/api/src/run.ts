@@ -135,7 +135,8 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
     setTimeout(() => void recorder.catchUp(), 1000).unref();
   });
   void retrying(
-    () => producer.connect(),
+    // A connect that completes after close() (a stop during startup) is undone: nothing is left running.
+    () => producer.connect().then(() => (stopping ? producer.disconnect() : undefined)),
     (e) => logger.warn({ err: e }, 'kafka producer: connect failed; retrying'),
     () => stopping,
   );
@@ -144,6 +145,10 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
       const follower = await followCachePolicies(kafka, options.prefix, policies, logger, () =>
         badPolicies.inc(),
       );
+      if (stopping) {
+        await follower.stop();
+        return;
+      }
       policyFollower = follower;
       // A consumer that crashes for good while catching up is replaced too.
       await Promise.race([
@@ -203,11 +208,6 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
       return true;
     },
   });
-  await app.listen({ port: options.port, host: options.host });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : options.port;
-  logger.info({ port, host: options.host, prefix: options.prefix, lookup: options.lookup }, 'api listening');
-
   const close = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
@@ -223,6 +223,21 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
     else redis.disconnect();
     logger.info('api stopped');
   };
+  try {
+    await app.listen({ port: options.port, host: options.host });
+  } catch (error) {
+    // "listen EADDRINUSE: address already in use 0.0.0.0:8080" named neither the API nor the
+    // variables that move it (as the health server of the stage services says it).
+    await close();
+    const { message, code } = error as NodeJS.ErrnoException;
+    const why = message.replace(/^(listen|getaddrinfo) [A-Z]+:? ?/, '').replace(/ \S+:\d+$/, '');
+    throw new Error(
+      `cannot listen on ${options.host}:${options.port} (EDGEGUARD_API_HOST, EDGEGUARD_API_PORT): ${why || message}${code ? ` (${code})` : ''}`,
+    );
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  logger.info({ port, host: options.host, prefix: options.prefix, lookup: options.lookup }, 'api listening');
   if (handleSignals) exitOnStopSignals(logger, close);
   return { app, port, close };
 }
