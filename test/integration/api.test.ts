@@ -563,14 +563,20 @@ describe('the API service', { timeout: 240_000 }, () => {
           });
       await writer.flush();
       await store.put(decision('ip', '192.0.2.77', { decidedAt: Date.now() }));
-      const answer = await json('/api/explain?ip=192.0.2.77', bouncer);
+      const answer = await json('/api/explain?ip=192.0.2.77', admin);
       const explained = answer.decisions.find((d: { key: string }) => d.key === 'ip:192.0.2.77');
       assert.deepEqual(
         explained.requests.map((r: { path: string }) => r.path),
         Array.from({ length: 8 }, (_, i) => `/192.0.2.77/${i}`),
       );
       assert.ok(explained.scannedMessages > 0);
-      const skipped = await json('/api/explain?ip=192.0.2.77&requests=0', bouncer);
+      // A bouncer key (on every edge node) gets the verdict and the decisions, not the requests.
+      const asBouncer = (await json('/api/explain?ip=192.0.2.77', bouncer)).decisions.find(
+        (d: { key: string }) => d.key === 'ip:192.0.2.77',
+      );
+      assert.equal(asBouncer.requests, undefined);
+      assert.match(asBouncer.requestsError, /admin keys only/);
+      const skipped = await json('/api/explain?ip=192.0.2.77&requests=0', admin);
       assert.equal(
         skipped.decisions.find((d: { key: string }) => d.key === 'ip:192.0.2.77').requests,
         undefined,
@@ -578,7 +584,7 @@ describe('the API service', { timeout: 240_000 }, () => {
       // A range decision covering the client: its own requests up to the range's decision time.
       await store.delete('ip:192.0.2.77');
       await store.put(decision('range', '192.0.2.0/24', { decidedAt: now - 3500 }));
-      const byRange = await json('/api/explain?ip=192.0.2.78', bouncer);
+      const byRange = await json('/api/explain?ip=192.0.2.78', admin);
       const range = byRange.decisions.find((d: { key: string }) => d.key === 'range:192.0.2.0/24');
       assert.deepEqual(
         range.requests.map((r: { path: string }) => r.path),

@@ -26,6 +26,12 @@ const target = {
 } as const;
 /** The largest cursor Redis' HSCAN takes (unsigned 64-bit). */
 const MAX_CURSOR = 2n ** 64n - 1n;
+/**
+ * Explain's requests are clients' paths, query strings (tokens, e-mail addresses) and user agents:
+ * only an admin key reads them. Bouncer keys sit on every edge node and need the verdict only.
+ */
+const REQUESTS_NEED_ADMIN =
+  "the client's requests are shown to admin keys only (they hold paths, query strings and user agents)";
 const durationText = {
   type: 'string',
   minLength: 1,
@@ -137,7 +143,12 @@ export function registerOperatorRoutes(
             : strongest
               ? `${strongest.key} (${strongest.origin}, ${strongest.reason})`
               : 'no decision covers this address',
-        decisions: await withRequests(address.text, covering, request.query.requests !== 0),
+        decisions:
+          request.query.requests === 0
+            ? covering
+            : request.apiKey.scope === 'admin'
+              ? await withRequests(address.text, covering, true)
+              : covering.map((d) => ({ ...d, requestsError: REQUESTS_NEED_ADMIN })),
         allowlist: allowEntries,
       };
     },
