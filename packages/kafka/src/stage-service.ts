@@ -1,7 +1,7 @@
 import type { StageFactory } from '@edgeguard/pipeline';
 import { BadInput } from '@edgeguard/schema';
 import type { Logger } from '@edgeguard/telemetry';
-import { createLogger, Metrics, startHealthServer } from '@edgeguard/telemetry';
+import { createLogger, logLevel, Metrics, startHealthServer } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
 import type { Admin, Kafka } from 'kafkajs';
 import { connectAdmin, createKafka, within } from './client.js';
@@ -163,6 +163,12 @@ export function healthPort(env: NodeJS.ProcessEnv = process.env): number {
  * the service had joined its consumer group, EDGEGUARD_HEALTH_PORT reached Node's `listen` as NaN).
  */
 export function checkServiceEnvironment(env: NodeJS.ProcessEnv = process.env): void {
+  try {
+    logLevel(env.LOG_LEVEL);
+  } catch (error) {
+    // A bad configuration value, exit 2 like the others (it was a plain Error: exit 1).
+    throw new BadInput('bad-config', (error as Error).message, 'LOG_LEVEL');
+  }
   healthPort(env);
   ensureTopicsAtStart(env);
   stageWorkers(env);
@@ -258,6 +264,26 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
         ? 'stopped while starting: closing what is connected, then exiting'
         : 'signal received: stopping: finishing the batch in flight, checkpointing, committing',
   );
+  let companions: Companion[] = [];
+  let runner: StageRunner | undefined;
+  // Served first: a port in use is refused before anything is connected (it was found only once
+  // the decider's companions had joined their groups), and /readyz says what the start waits for.
+  const health = await shutdown.step(
+    startHealthServer({
+      port: options.healthPort ?? healthPort(),
+      metrics,
+      ready: () => {
+        if (shutdown.stopping) return 'stopping';
+        if (runner === undefined) return 'starting';
+        for (const companion of companions) {
+          const ready = companion.ready?.() ?? true;
+          if (ready !== true) return ready;
+        }
+        return runner.ready();
+      },
+    }),
+  );
+  shutdown.opened(() => health.close());
   const kafka = createKafka({ brokers: environment.brokers, clientId: `edgeguard-${name}`, logger });
   // Unlimited reconnects: a Redis restart must not need a manual restart of the service.
   const redis = new Redis(environment.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
@@ -310,13 +336,13 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
     logger.warn({ workers }, `${name} runs its stage on the main thread: it cannot run in workers`);
     workers = 0;
   }
-  const companions = options.companions?.({ kafka, redis, logger, metrics, environment }) ?? [];
+  companions = options.companions?.({ kafka, redis, logger, metrics, environment }) ?? [];
   for (const companion of companions) {
     shutdown.opened(() => companion.stop());
     await shutdown.step(companion.start());
   }
 
-  const runner = new StageRunner({
+  const stageRunner = new StageRunner({
     kafka,
     redis,
     factory,
@@ -339,28 +365,14 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
       process.exit(1);
     },
   });
-  const health = await shutdown.step(
-    startHealthServer({
-      port: options.healthPort ?? healthPort(),
-      metrics,
-      ready: () => {
-        if (shutdown.stopping) return 'stopping';
-        for (const companion of companions) {
-          const ready = companion.ready?.() ?? true;
-          if (ready !== true) return ready;
-        }
-        return runner.ready();
-      },
-    }),
-  );
-  shutdown.opened(() => health.close());
+  runner = stageRunner;
   logger.info(
     { healthPort: health.port, brokers: environment.brokers, prefix: environment.topicPrefix, workers },
     'starting',
   );
   // Stopped first: the batch in flight is finished, checkpointed and committed while the rest is open.
-  shutdown.opened(() => runner.stop());
-  await shutdown.step(runner.start());
+  shutdown.opened(() => stageRunner.stop());
+  await shutdown.step(stageRunner.start());
   shutdown.running();
   options.onStarted?.({ stop: () => shutdown.stop(), healthPort: health.port });
 }
