@@ -100,6 +100,19 @@ describe('a stage service starting without Redis or Kafka', { timeout: 120_000 }
     }
   });
 
+  it('refuses a REDIS_URL database the server does not have (it ran, ready, in database 0)', () => {
+    const run = runProfiler({
+      EDGEGUARD_TOPIC_PREFIX: uniquePrefix('startup-db'),
+      REDIS_URL: 'redis://127.0.0.1:6379/99', // Redis' default `databases` is 16 (redis.conf)
+      EDGEGUARD_STARTUP_TIMEOUT_MS: '5000',
+    });
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(
+      run.stderr,
+      /Redis at 127\.0\.0\.1:6379 \(REDIS_URL\): database 99: ERR DB index is out of range/,
+    );
+  });
+
   it('waits for a Redis that comes up within the startup timeout', async () => {
     const port = await freePort();
     const env = {

@@ -231,7 +231,12 @@ async function checkReachable(
   const { host, port } = redis.options;
   const results = await Promise.allSettled([
     // A PING waits through ioredis' reconnects (maxRetriesPerRequest: null) until Redis answers.
-    within(ms, redis.ping(), `Redis at ${host}:${port} (REDIS_URL)`, () => redisError),
+    within(
+      ms,
+      redis.ping().then(() => selectDatabase(redis)),
+      `Redis at ${host}:${port} (REDIS_URL)`,
+      () => redisError,
+    ),
     connectAdmin(admin, environment.brokers, ms),
   ]);
   redis.off('error', onError);
@@ -239,6 +244,21 @@ async function checkReachable(
   if (failures.length === 0) return;
   for (const failure of failures) logger.error(failure);
   throw new Error(`cannot start: ${failures.join('; ')}`);
+}
+
+/**
+ * Selects REDIS_URL's database once more, so that one the server does not have is refused: when
+ * ioredis' own SELECT fails at connect (`/99` on a server with 16 databases) it emits an error and
+ * goes on in database 0, where the service then kept its checkpoints, ready.
+ */
+async function selectDatabase(redis: Redis): Promise<void> {
+  const db = redis.options.db ?? 0;
+  if (db === 0) return;
+  try {
+    await redis.select(db);
+  } catch (error) {
+    throw new Error(`database ${db}: ${(error as Error).message}`);
+  }
 }
 
 /**
