@@ -1,7 +1,7 @@
 import type { StageFactory } from '@edgeguard/pipeline';
 import { BadInput } from '@edgeguard/schema';
 import type { Logger } from '@edgeguard/telemetry';
-import { createLogger, logLevel, Metrics, startHealthServer } from '@edgeguard/telemetry';
+import { createLogger, Metrics, startHealthServer } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
 import type { Admin, Kafka } from 'kafkajs';
 import { connectAdmin, createKafka, within } from './client.js';
@@ -163,12 +163,6 @@ export function healthPort(env: NodeJS.ProcessEnv = process.env): number {
  * the service had joined its consumer group, EDGEGUARD_HEALTH_PORT reached Node's `listen` as NaN).
  */
 export function checkServiceEnvironment(env: NodeJS.ProcessEnv = process.env): void {
-  try {
-    logLevel(env.LOG_LEVEL);
-  } catch (error) {
-    // A bad configuration value, exit 2 like the others (it was a plain Error: exit 1).
-    throw new BadInput('bad-config', (error as Error).message, 'LOG_LEVEL');
-  }
   healthPort(env);
   ensureTopicsAtStart(env);
   stageWorkers(env);
