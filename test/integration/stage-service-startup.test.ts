@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -74,6 +75,42 @@ describe('a stage service starting without Redis or Kafka', { timeout: 120_000 }
     assert.doesNotMatch(run.stderr, /"stack"|TCPConnectWrap/);
     const debug = runProfiler({ ...env, EDGEGUARD_DEBUG: '1' });
     assert.match(debug.stderr, /"stack":"Error: connect ECONNREFUSED/);
+  });
+
+  it('refuses a health port in use before connecting to anything', async () => {
+    // Found only once connected (the decider's companions had joined their groups by then): with
+    // the broker missing, after the whole startup timeout.
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '0.0.0.0', resolve));
+    const healthPort = (taken.address() as { port: number }).port;
+    try {
+      const run = runProfiler({
+        EDGEGUARD_HEALTH_PORT: String(healthPort),
+        KAFKA_BROKERS: `127.0.0.1:${await freePort()}`,
+        EDGEGUARD_STARTUP_TIMEOUT_MS: '20000',
+      });
+      assert.equal(run.code, 1, run.stderr);
+      assert.ok(run.ms < 10_000, `exited after ${run.ms} ms`);
+      assert.match(
+        run.stderr,
+        new RegExp(`0\\.0\\.0\\.0:${healthPort} \\(EDGEGUARD_HEALTH_PORT\\): address already in use`),
+      );
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
+  });
+
+  it('refuses a REDIS_URL database the server does not have (it ran, ready, in database 0)', () => {
+    const run = runProfiler({
+      EDGEGUARD_TOPIC_PREFIX: uniquePrefix('startup-db'),
+      REDIS_URL: 'redis://127.0.0.1:6379/99', // Redis' default `databases` is 16 (redis.conf)
+      EDGEGUARD_STARTUP_TIMEOUT_MS: '5000',
+    });
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(
+      run.stderr,
+      /Redis at 127\.0\.0\.1:6379 \(REDIS_URL\): database 99: ERR DB index is out of range/,
+    );
   });
 
   it('waits for a Redis that comes up within the startup timeout', async () => {

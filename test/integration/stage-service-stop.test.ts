@@ -15,10 +15,10 @@ import { bin, edgeguard, eventually, freePort, uniquePrefix } from './support/se
 const STOPPED_WHILE_STARTING =
   /"signal":"SIGTERM","msg":"stopped while starting: closing what is connected, then exiting"/;
 
-/** `edgeguard run profiler` with `env`, its log (info and up) kept, and its exit awaited. */
-async function spawnProfiler(env: NodeJS.ProcessEnv) {
+/** `edgeguard run profiler` (or `args`) with `env`, its log (info and up) kept, and its exit awaited. */
+async function spawnService(env: NodeJS.ProcessEnv, args = ['run', 'profiler']) {
   const healthPort = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [bin, 'run', 'profiler'], {
+  const child: ChildProcess = spawn(process.execPath, [bin, ...args], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env, EDGEGUARD_HEALTH_PORT: String(healthPort) },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -45,7 +45,7 @@ describe('a stage service stopped while it starts', { timeout: 120_000 }, () => 
 
   it('while waiting for Redis: says so in one line and exits 0 at once', async () => {
     const redisPort = await freePort(); // nothing listens there
-    const service = await spawnProfiler({
+    const service = await spawnService({
       EDGEGUARD_TOPIC_PREFIX: uniquePrefix('stop-start'),
       REDIS_URL: `redis://127.0.0.1:${redisPort}`,
       EDGEGUARD_STARTUP_TIMEOUT_MS: '60000',
@@ -96,7 +96,7 @@ describe('a stage service stopped while it starts', { timeout: 120_000 }, () => 
     });
     try {
       await eventually('the other member busy with a batch', () => (busy ? true : undefined), 30_000);
-      const service = await spawnProfiler(env);
+      const service = await spawnService(env);
       children.push(service.child);
       await eventually('the service joining', () =>
         /"msg":"starting"/.test(service.log()) ? true : undefined,

@@ -231,7 +231,12 @@ async function checkReachable(
   const { host, port } = redis.options;
   const results = await Promise.allSettled([
     // A PING waits through ioredis' reconnects (maxRetriesPerRequest: null) until Redis answers.
-    within(ms, redis.ping(), `Redis at ${host}:${port} (REDIS_URL)`, () => redisError),
+    within(
+      ms,
+      redis.ping().then(() => selectDatabase(redis)),
+      `Redis at ${host}:${port} (REDIS_URL)`,
+      () => redisError,
+    ),
     connectAdmin(admin, environment.brokers, ms),
   ]);
   redis.off('error', onError);
@@ -239,6 +244,21 @@ async function checkReachable(
   if (failures.length === 0) return;
   for (const failure of failures) logger.error(failure);
   throw new Error(`cannot start: ${failures.join('; ')}`);
+}
+
+/**
+ * Selects REDIS_URL's database once more, so that one the server does not have is refused: when
+ * ioredis' own SELECT fails at connect (`/99` on a server with 16 databases) it emits an error and
+ * goes on in database 0, where the service then kept its checkpoints, ready.
+ */
+async function selectDatabase(redis: Redis): Promise<void> {
+  const db = redis.options.db ?? 0;
+  if (db === 0) return;
+  try {
+    await redis.select(db);
+  } catch (error) {
+    throw new Error(`database ${db}: ${(error as Error).message}`);
+  }
 }
 
 /**
@@ -264,6 +284,26 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
         ? 'stopped while starting: closing what is connected, then exiting'
         : 'signal received: stopping: finishing the batch in flight, checkpointing, committing',
   );
+  let companions: Companion[] = [];
+  let runner: StageRunner | undefined;
+  // Served first: a port in use is refused before anything is connected (it was found only once
+  // the decider's companions had joined their groups), and /readyz says what the start waits for.
+  const health = await shutdown.step(
+    startHealthServer({
+      port: options.healthPort ?? healthPort(),
+      metrics,
+      ready: () => {
+        if (shutdown.stopping) return 'stopping';
+        if (runner === undefined) return 'starting';
+        for (const companion of companions) {
+          const ready = companion.ready?.() ?? true;
+          if (ready !== true) return ready;
+        }
+        return runner.ready();
+      },
+    }),
+  );
+  shutdown.opened(() => health.close());
   const kafka = createKafka({ brokers: environment.brokers, clientId: `edgeguard-${name}`, logger });
   // Unlimited reconnects: a Redis restart must not need a manual restart of the service.
   const redis = new Redis(environment.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
@@ -316,13 +356,13 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
     logger.warn({ workers }, `${name} runs its stage on the main thread: it cannot run in workers`);
     workers = 0;
   }
-  const companions = options.companions?.({ kafka, redis, logger, metrics, environment }) ?? [];
+  companions = options.companions?.({ kafka, redis, logger, metrics, environment }) ?? [];
   for (const companion of companions) {
     shutdown.opened(() => companion.stop());
     await shutdown.step(companion.start());
   }
 
-  const runner = new StageRunner({
+  const stageRunner = new StageRunner({
     kafka,
     redis,
     factory,
@@ -345,28 +385,14 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
       process.exit(1);
     },
   });
-  const health = await shutdown.step(
-    startHealthServer({
-      port: options.healthPort ?? healthPort(),
-      metrics,
-      ready: () => {
-        if (shutdown.stopping) return 'stopping';
-        for (const companion of companions) {
-          const ready = companion.ready?.() ?? true;
-          if (ready !== true) return ready;
-        }
-        return runner.ready();
-      },
-    }),
-  );
-  shutdown.opened(() => health.close());
+  runner = stageRunner;
   logger.info(
     { healthPort: health.port, brokers: environment.brokers, prefix: environment.topicPrefix, workers },
     'starting',
   );
   // Stopped first: the batch in flight is finished, checkpointed and committed while the rest is open.
-  shutdown.opened(() => runner.stop());
-  await shutdown.step(runner.start());
+  shutdown.opened(() => stageRunner.stop());
+  await shutdown.step(stageRunner.start());
   shutdown.running();
   options.onStarted?.({ stop: () => shutdown.stop(), healthPort: health.port });
 }
