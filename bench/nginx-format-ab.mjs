@@ -9,7 +9,8 @@
 // round by round, so that a shared machine's changing load hurts both alike. Each side runs in a
 // loop function of its own (compiled from its own source), so that neither sees the other's parser
 // at its call site. BENCH_ROUNDS (default 20). Prints per format and side the min and median ns per
-// line (wall and process CPU) and the median of the per-round ratios new/base.
+// line (wall and process CPU) and the median of the per-round ratios new/base; the hand-written
+// combined parser (combined@fixed, this checkout's) is measured each round for reference.
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -95,7 +96,16 @@ process.stdout.write(
     .map((x) => x.toFixed(2))
     .join(' ')}\n`,
 );
-const results = new Map(runs.map((run) => [run, []]));
+// The hand-written combined parser on the same lines, measured each round for reference.
+const reference = {
+  format: 'combined',
+  side: 'fixed',
+  parser: sides.new.createParser('combined'),
+  pass: makePass('combined fixed'),
+};
+measure(reference);
+measure(reference);
+const results = new Map([...runs, reference].map((run) => [run, []]));
 for (let round = 0; round < rounds; round++) {
   const cells = [];
   for (const format of Object.keys(formats)) {
@@ -106,6 +116,7 @@ for (let round = 0; round < rounds; round++) {
       cells.push(`${format}@${run.side} ${result.wall.toFixed(0)}`);
     }
   }
+  results.get(reference).push(measure(reference));
   process.stdout.write(
     `round ${round + 1} (load ${os.loadavg()[0].toFixed(2)}) ns/line: ${cells.join(' | ')}\n`,
   );
@@ -118,7 +129,7 @@ const median = (values) => {
     : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
 };
 process.stdout.write('\nns per line (wall min / median, CPU min / median):\n');
-for (const run of runs) {
+for (const run of [...runs, reference]) {
   const r = results.get(run);
   const wall = r.map((x) => x.wall);
   const cpu = r.map((x) => x.cpu);
