@@ -128,6 +128,22 @@ describe('nginx log_format: generated readers of unusual formats', () => {
     assert.equal(suffix.field, 'status');
   });
 
+  it('checks literals longer than the ones written out char by char (prefix, after a quoted value)', () => {
+    const parser = createParser(
+      'nginx:<<< a long literal prefix >>> $remote_addr "$request" is what was asked at [$time_local] $status',
+    );
+    const line = `<<< a long literal prefix >>> 192.0.2.1 "GET /q HTTP/1.1" is what was asked at [${TIME}] 200`;
+    const record = parsed(parser, line);
+    assert.deepEqual([record.path, record.time, record.status], ['/q', EPOCH, 200]);
+    const prefix = rejected(parser, line.replace('prefix', 'prefiX'));
+    assert.equal(prefix.reason, 'format-mismatch');
+    assert.equal(prefix.field, 'remote_addr');
+    const after = rejected(parser, line.replace('was asked', 'was sent'));
+    assert.equal(after.reason, 'format-mismatch');
+    assert.equal(after.field, 'request');
+    assert.match(after.message, /column 57: "\\" is what was sent a"\)$/);
+  });
+
   it('tells a separator that never comes (truncated) from one that a later field shows (mismatch)', () => {
     const parser = createParser('nginx:$remote_addr - [$time_local] "$request" $status');
     const truncated = rejected(parser, '192.0.2.1');
