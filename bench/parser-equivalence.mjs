@@ -4,8 +4,10 @@
 // <baseline checkout> is a built checkout of the commit to compare with (e.g. a detached worktree
 // of main with `npx turbo run build`); this checkout's build is the new side. Default logs: the
 // 1M-line bench log and every log file under ../shared/data (see its README). Every line is
-// parsed with combined, nginx-main (with and without trusted proxies), apache and the compiled
-// nginx log_format of combined by both builds;
+// parsed with combined, nginx-main (with and without trusted proxies), apache and compiled nginx
+// log_formats (combined's, the demo's, escape=json and =none, small caps, the request in parts,
+// unknown variables, a literal prefix, times the lines do not hold, a hostile format string) by
+// both builds;
 // records must match field by field (value and key order) and rejections by reason, field,
 // message and location. The new side parses each line with its batch's `plain` mark (a mutated
 // line: plain when it is ASCII without NUL and backslash), the old side without. Lines are also mutated (cut, characters replaced, escapes and odd times
@@ -50,6 +52,8 @@ function defaultLogs() {
   return logs;
 }
 
+const DEMO =
+  '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for" $host $request_time $upstream_response_time $upstream_cache_status "$http_accept_language"';
 const configs = [
   ['combined', {}],
   ['nginx-main', {}],
@@ -69,6 +73,45 @@ const configs = [
   ],
   [
     'nginx:escape=json $remote_addr [$time_local] "$request" $status $bytes_sent $request_time "$http_user_agent"',
+    {},
+  ],
+  // The demo's format unescaped, and with small caps (fields cut, X-Forwarded-For's hops kept).
+  [`nginx:escape=none ${DEMO}`, { trustedProxies: ['10.0.0.0/8'] }],
+  [`nginx:${DEMO}`, { trustedProxies: ['10.0.0.0/8'], maxFieldLength: 24, maxLineLength: 300 }],
+  // The request in parts, $http_host, $bytes_sent: the demo's lines, other variables.
+  [
+    'nginx:$remote_addr - $remote_user [$time_local] "$request_method $request_uri $server_protocol" $status $bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for" $http_host $request_time $upstream_response_time $upstream_cache_status "$http_accept_language"',
+    {},
+  ],
+  [
+    'nginx:$remote_addr - $remote_user [$time_local] "$request_method $uri?$args $server_protocol" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for" $server_name $request_time',
+    {},
+  ],
+  // Unknown variables and other $http_NAME (read, not kept); the last variable runs to the end.
+  [
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: nginx's ${var} syntax, not a JS template
+    'nginx:$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_x_custom" "$http_user_agent" "$sent_http_x" ${foo} $bar $request_time $upstream_response_time $upstream_cache_status $http_accept_language',
+    { trustedProxies: ['0.0.0.0/0'] },
+  ],
+  // Literal prefix and suffix (the address's first digit is the prefix).
+  [
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: nginx's ${var} syntax, not a JS template
+    'nginx:1${remote_addr} - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "-',
+    {},
+  ],
+  // Times that these lines do not hold: every line rejected, the messages compared.
+  [
+    'nginx:$remote_addr - $remote_user [$time_iso8601] "$request" $status $bytes_sent "$request_id" $hostname',
+    {},
+  ],
+  [
+    'nginx:$remote_addr - $remote_user [$msec] "$request" $status "$http_x_request_id" $http_ssl_ja3_hash',
+    {},
+  ],
+  // A hostile format string: quotes, backticks, `${`, a newline and a comment end are literals.
+  [
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: nginx's ${var} syntax, not a JS template
+    'nginx:$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" `${a-b}*/\'\n\\$"',
     {},
   ],
 ];

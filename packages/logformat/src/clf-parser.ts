@@ -302,7 +302,7 @@ function closingQuote(line: string, from: number, backslashAt: number): number {
 }
 
 /** Whether `line[start, end)` holds a backslash, given the line's first one (-1: none). */
-function hasBackslash(line: string, start: number, end: number, backslashAt: number): boolean {
+export function hasBackslash(line: string, start: number, end: number, backslashAt: number): boolean {
   if (backslashAt < 0 || backslashAt >= end) return false;
   if (backslashAt >= start) return true;
   const next = line.indexOf('\\', start);

@@ -1,6 +1,6 @@
-import { canonicalIp } from '@edgeguard/netaddr';
+import { canonicalIpAt } from '@edgeguard/netaddr';
 import { type AccessLog, BadInput, emptyAccessLog } from '@edgeguard/schema';
-import { byteCount, fieldText, optionalText, threeDigits } from './clf-parser.js';
+import { byteCount, fieldText, hasBackslash, optionalText, threeDigits } from './clf-parser.js';
 import { resolveClientAddress } from './client-address.js';
 import { type EscapeMode, findClosingQuote } from './escapes.js';
 import { cutLongFields, keepRightmostHops } from './field-cut.js';
@@ -18,6 +18,7 @@ import { quoteExcerpt, REJECT_REASONS, reject, tooFarAhead } from './reasons.js'
 import {
   applyNonHttpRequest,
   applyRequestLine,
+  applyRequestLineAt,
   applyRequestTarget,
   hostOfAuthority,
 } from './request-line.js';
@@ -245,16 +246,7 @@ export function compileNginxLogFormat(format: string, escapeMode: EscapeMode = '
       list: name.startsWith('upstream_') || name === 'http_x_forwarded_for',
     };
   });
-  const has = (sink: number) => steps.some((step) => step.sink === sink);
-  const missing: string[] = [];
-  if (!has(SINK.remoteAddr)) missing.push('$remote_addr');
-  if (!has(SINK.timeLocal) && !has(SINK.timeIso8601) && !has(SINK.msec)) {
-    missing.push('a time ($time_local, $time_iso8601 or $msec)');
-  }
-  if (!has(SINK.status)) missing.push('$status');
-  if (!has(SINK.request) && !(has(SINK.requestMethod) && (has(SINK.requestUri) || has(SINK.uri)))) {
-    missing.push('the request ($request, or $request_method with $request_uri or $uri)');
-  }
+  const missing = missingRequirements((sink) => steps.some((step) => step.sink === sink));
   if (missing.length > 0) throw badFormat(format, `it must log ${missing.join(', ')}`);
   return { format, escape: escapeMode, prefix: literals[0] as string, steps };
 }
@@ -279,233 +271,410 @@ export function forwardedForShiftable(compiled: CompiledLogFormat): boolean {
 /** Parser for any nginx log_format, compiled once (see compileNginxLogFormat). */
 export class NginxFormatParser implements LineParser {
   readonly format: string;
-  private readonly compiled: CompiledLogFormat;
-  private readonly options: ResolvedOptions;
-  private readonly clock = new ClfTimeReader();
-  /** Where each sink's value starts and ends in the current line; -1 when not logged. */
-  private readonly starts = new Int32Array(SINK_COUNT);
-  private readonly ends = new Int32Array(SINK_COUNT);
   fieldCuts: readonly FieldCut[] = NO_FIELD_CUTS;
+  /** The line reader generated for this format (see generateLineReader). */
+  readonly parse: (line: string, location?: string, plain?: boolean) => AccessLog | BadInput;
 
   constructor(compiled: CompiledLogFormat, options?: ParserOptions) {
-    this.compiled = compiled;
     this.format = `nginx:'${compiled.format}'`;
-    this.options = resolveOptions(options);
+    this.parse = generateLineReader(compiled, this, resolveOptions(options));
   }
+}
 
-  parse(line: string, location?: string, plain = false): AccessLog | BadInput {
-    const bad = checkLine(line, this.options.maxLineLength, location, plain);
-    this.fieldCuts = NO_FIELD_CUTS;
-    if (bad) return bad;
-    const { prefix, steps } = this.compiled;
-    const starts = this.starts;
-    const ends = this.ends;
-    starts.fill(-1);
-    if (!literalAt(line, 0, prefix)) return this.shape(line, 0, steps[0]?.name ?? 'prefix', location);
-    let pos = prefix.length;
-    for (let k = 0; k < steps.length; k++) {
-      const step = steps[k] as Step;
-      const terminator = step.terminator;
-      let end: number;
-      if (terminator === null) {
-        end = line.length;
-      } else if (step.quoted) {
-        end = findClosingQuote(line, pos);
-        if (end < 0) return this.shape(line, line.length, step.name, location);
-        if (!literalAt(line, end, terminator)) return this.shape(line, end, step.name, location);
-      } else {
-        end = line.indexOf(terminator, pos);
-        if (step.list) {
-          while (end > pos && isInsideList(line, end, terminator)) end = line.indexOf(terminator, end + 1);
-        } else if (steps[k + 1]?.sink === SINK.timeLocal) {
-          // `$remote_user [$time_local]`: the user comes from any client's Basic header and nginx
-          // escapes neither `[` nor spaces in it: the value ends where a readable time follows.
-          const first = end;
-          for (let tries = 0; end >= 0 && tries < 64; tries++) {
-            const timeAt = end + terminator.length;
-            if (!Number.isNaN(this.clock.read(line, timeAt, timeAt + CLF_TIME_LENGTH))) break;
-            end = line.indexOf(terminator, end + 1);
-          }
-          if (end < 0) end = first; // none: the first, whose time is then rejected
-        }
-        if (end < 0) {
-          // Truncated if the line simply stops; a mismatch if a later separator shows up anyway.
-          const later = steps
-            .slice(k + 1)
-            .some((next) => next.terminator && line.includes(next.terminator, pos));
-          return this.shape(line, later ? pos : line.length, step.name, location);
-        }
-      }
-      // Cut (in build), not rejected: see FieldCut.
-      if (end - pos > this.options.maxFieldLength)
-        this.fieldCuts = withFieldCut(this.fieldCuts, step.name, end - pos);
-      if (step.sink !== SKIP) {
-        starts[step.sink] = pos;
-        ends[step.sink] = end;
-      }
-      pos = end + (terminator === null ? 0 : terminator.length);
-    }
-    return this.build(line, location, plain);
+/** The only names a variable may have in generated source (and then only inside a string literal). */
+const VARIABLE_NAME = /^[A-Za-z0-9_]+$/;
+
+/** A literal longer than this is compared by literalAt rather than char by char in the source. */
+const INLINE_LITERAL_MAX = 16;
+
+/**
+ * JavaScript source of a string literal holding `text`: the only way text of the format (literals,
+ * variable names) enters generated source. JSON.stringify escapes quotes, backslashes and control
+ * characters, and a JSON string is a JavaScript string literal (ES2019 made U+2028/U+2029 legal in
+ * them; JSON.stringify escapes lone surrogates).
+ */
+function sourceString(text: string): string {
+  return JSON.stringify(text);
+}
+
+/** Source of a test that `text` is at `at` (an expression of the generator's own) in `line`,
+ *  its chars before `from` known to be there. */
+function literalTest(at: string, text: string, from = 0): string {
+  if (text.length > INLINE_LITERAL_MAX) return `literalAt(line, ${at}, ${sourceString(text)})`;
+  const tests: string[] = [];
+  // Past the end of the line charCodeAt is NaN, equal to no code: no length check needed.
+  for (let i = from; i < text.length; i++) {
+    tests.push(`line.charCodeAt(${i === 0 ? at : `${at} + ${i}`}) === ${text.charCodeAt(i)}`);
   }
+  return tests.length === 0 ? 'true' : tests.join(' && ');
+}
 
-  /** Turns the located values into a record, applying the precedence rules of NGINX_VARIABLES. */
-  private build(line: string, location: string | undefined, plain: boolean): AccessLog | BadInput {
-    const starts = this.starts;
-    const ends = this.ends;
-    const backslashAt = this.compiled.escape === 'none' || plain ? -1 : line.indexOf('\\');
-    const record = emptyAccessLog();
+/** What a generated line reader is given: the helpers it calls and its parser's settings. */
+interface ReaderEnvironment {
+  parser: { fieldCuts: readonly FieldCut[] };
+  clock: ClfTimeReader;
+  maxLineLength: number;
+  maxFieldLength: number;
+  trustedProxies: ResolvedOptions['trustedProxies'];
+  shape: (line: string, at: number, variable: string, location: string | undefined) => BadInput;
+  laterSeparator: (line: string, from: number, step: number) => boolean;
+  [helper: string]: unknown;
+}
 
-    const addressText = this.text(line, SINK.remoteAddr, backslashAt);
-    const peer = canonicalIp(addressText);
-    if (peer === null) {
-      return reject(
-        REJECT_REASONS.badAddress,
-        `$remote_addr ${quoteExcerpt(addressText)} is not an IP address`,
-        'remote_addr',
-        location,
-      );
-    }
+/** Helpers a generated reader calls: the same ones the fixed parsers use. */
+const READER_HELPERS = {
+  applyNonHttpRequest,
+  applyRequestLine,
+  applyRequestLineAt,
+  applyRequestTarget,
+  byteCount,
+  canonicalIpAt,
+  checkLine,
+  cutLongFields,
+  durationMsAt,
+  emptyAccessLog,
+  fieldText,
+  findClosingQuote,
+  hasBackslash,
+  hostOfAuthority,
+  isTooFarAhead,
+  keepRightmostHops,
+  literalAt,
+  NO_FIELD_CUTS,
+  optionalText,
+  parseEpochSeconds,
+  parseRfc3339,
+  quoteExcerpt,
+  REJECT_REASONS,
+  reject,
+  resolveClientAddress,
+  sameText,
+  threeDigits,
+  tooFarAhead,
+  withFieldCut,
+};
 
-    let time: number;
-    let timeSink: number;
-    // $msec is the same instant as $time_local and $time_iso8601 (the log write), to the
-    // millisecond: when a format logs it beside them, it orders requests within a second.
-    if (starts[SINK.msec]! >= 0) {
-      timeSink = SINK.msec;
-      time = parseEpochSeconds(line, starts[timeSink]!, ends[timeSink]!);
-    } else if (starts[SINK.timeLocal]! >= 0) {
-      timeSink = SINK.timeLocal;
-      time = this.clock.read(line, starts[timeSink]!, ends[timeSink]!);
-    } else {
-      timeSink = SINK.timeIso8601;
-      time = parseRfc3339(line, starts[timeSink]!, ends[timeSink]!);
-    }
-    if (Number.isNaN(time) || isTooFarAhead(time)) {
-      const shown = quoteExcerpt(this.text(line, timeSink, backslashAt));
-      const field =
-        timeSink === SINK.timeLocal ? 'time_local' : timeSink === SINK.timeIso8601 ? 'time_iso8601' : 'msec';
-      if (!Number.isNaN(time)) return tooFarAhead(shown, field, location);
-      return reject(REJECT_REASONS.badTimestamp, `time ${shown} cannot be read`, field, location);
-    }
-    record.time = time;
-
-    if (starts[SINK.request]! >= 0) {
-      const request = this.text(line, SINK.request, backslashAt);
-      const unescaped = request.length !== ends[SINK.request]! - starts[SINK.request]!;
-      if (!applyRequestLine(request, record, unescaped)) {
-        applyNonHttpRequest(record, line.slice(starts[SINK.request]!, ends[SINK.request]!));
+/**
+ * Generates the line reader of one format: JavaScript source in which every literal check and
+ * every variable's extraction is written out in format order, then compiled once with `new
+ * Function`. An interpreted loop over the steps cost about as much as all the field reading it
+ * drove (docs/BENCHMARKS.md, "Fourth session of 2026-11-29"). Same results as that loop, by
+ * construction and checked line for line by bench/parser-equivalence.mjs: split first (shape
+ * errors), then build the record (value errors) with the same helpers, in the same order.
+ *
+ * The format comes from config, so no text of it is ever source: literals and variable names are
+ * embedded only as JSON.stringify'd string literals, names must match VARIABLE_NAME, sinks must be
+ * known integers, and everything else in the source is the generator's own text and numbers.
+ */
+function generateLineReader(
+  compiled: CompiledLogFormat,
+  parser: { fieldCuts: readonly FieldCut[]; format: string },
+  options: ResolvedOptions,
+): (line: string, location?: string, plain?: boolean) => AccessLog | BadInput {
+  const { steps, prefix } = compiled;
+  const last = new Array<number>(SINK_COUNT).fill(-1);
+  steps.forEach((step, k) => {
+    if (!VARIABLE_NAME.test(step.name))
+      throw badFormat(compiled.format, 'a variable name is not [A-Za-z0-9_]+');
+    if (step.sink !== SKIP) {
+      if (!Number.isInteger(step.sink) || step.sink < 0 || step.sink >= SINK_COUNT) {
+        throw badFormat(compiled.format, `$${step.name} feeds no known field`);
       }
-    } else {
-      const method = this.optional(line, SINK.requestMethod, backslashAt);
-      const target =
-        starts[SINK.requestUri]! >= 0
-          ? this.optional(line, SINK.requestUri, backslashAt)
-          : this.optional(line, SINK.uri, backslashAt);
-      if (method === null || target === null) {
-        return reject(REJECT_REASONS.badRequest, 'request method or URI is empty', 'request_uri', location);
-      }
-      record.method = method;
-      applyRequestTarget(target, method, record);
-      if (starts[SINK.requestUri]! < 0) record.query = this.optional(line, SINK.args, backslashAt);
-      record.protocol = this.optional(line, SINK.serverProtocol, backslashAt);
+      last[step.sink] = k;
     }
+  });
+  const has = (sink: number) => last[sink]! >= 0;
+  const required = missingRequirements(has);
+  if (steps.length === 0 || required.length > 0) {
+    throw badFormat(compiled.format, `it must log ${required.join(', ') || 'a variable'}`);
+  }
+  const start = (sink: number) => `s${last[sink]}`;
+  const end = (sink: number) => `e${last[sink]}`;
+  const mode = sourceString(compiled.escape);
+  const text = (sink: number) => `fieldText(line, ${start(sink)}, ${end(sink)}, backslashAt, ${mode})`;
+  const optional = (sink: number) =>
+    has(sink) ? `optionalText(line, ${start(sink)}, ${end(sink)}, backslashAt, ${mode})` : 'null';
+  const str = sourceString;
 
-    const status =
-      ends[SINK.status]! - starts[SINK.status]! === 3 ? threeDigits(line, starts[SINK.status]!) : -1;
-    if (status < 0) {
-      return reject(
-        REJECT_REASONS.badStatus,
-        `$status ${quoteExcerpt(this.text(line, SINK.status, backslashAt))} is not a three-digit number`,
-        'status',
-        location,
+  const src: string[] = [];
+  const emit = (...lines: string[]) => src.push(...lines);
+  emit(
+    '"use strict";',
+    `const { ${Object.keys(READER_HELPERS).join(', ')} } = env;`,
+    'const { parser, clock, maxLineLength, maxFieldLength, trustedProxies, shape, laterSeparator } = env;',
+    // The last address read and its canonical form: consecutive lines often share the client.
+    "let lastLine = '';",
+    'let lastStart = 0;',
+    'let lastLength = -1;',
+    "let lastPeer = '';",
+    'return function parse(line, location, plain = false) {',
+    'const bad = checkLine(line, maxLineLength, location, plain);',
+    'parser.fieldCuts = NO_FIELD_CUTS;',
+    'if (bad) return bad;',
+    'let e = 0;',
+    // A $time_local read while splitting (see below), and where.
+    'let checkedTime = Number.NaN;',
+    'let checkedAt = -1;',
+  );
+  if (prefix !== '') {
+    emit(`if (!(${literalTest('0', prefix)})) return shape(line, 0, ${str(steps[0]!.name)}, location);`);
+  }
+  emit(`let p = ${prefix.length};`);
+
+  // Split: where each variable ends, from the literal that follows it.
+  steps.forEach((step, k) => {
+    const name = str(step.name);
+    const terminator = step.terminator;
+    if (step.sink !== SKIP) emit(`const s${k} = p;`);
+    if (terminator === null) {
+      emit('e = line.length;');
+    } else if (step.quoted) {
+      // findClosingQuote's answer, its search skipped when no backslash precedes the first quote.
+      emit(
+        `e = line.indexOf('"', p);`,
+        'if (e > p && line.charCodeAt(e - 1) === 92) e = findClosingQuote(line, p);',
+        `if (e < 0) return shape(line, line.length, ${name}, location);`,
+        // (e is at a quote: a terminator's first char, always a quote from compileNginxLogFormat, is known.)
+        `if (!(${literalTest('e', terminator, terminator.charCodeAt(0) === 34 ? 1 : 0)})) return shape(line, e, ${name}, location);`,
       );
-    }
-    record.status = status;
-
-    const bytesSink = starts[SINK.bytesSent]! >= 0 ? SINK.bytesSent : SINK.bodyBytesSent;
-    if (starts[bytesSink]! >= 0) {
-      const bytes = byteCount(line, starts[bytesSink]!, ends[bytesSink]!);
-      if (bytes < 0) {
-        return reject(
-          REJECT_REASONS.badBytes,
-          `byte count ${quoteExcerpt(this.text(line, bytesSink, backslashAt))} is neither a number nor "-"`,
-          bytesSink === SINK.bytesSent ? 'bytes_sent' : 'body_bytes_sent',
-          location,
+    } else {
+      emit(`e = line.indexOf(${str(terminator)}, p);`);
+      if (step.list) {
+        // A separator found right after `,` or around ` : ` belongs to a list value such as `0.010, 0.020`.
+        if (terminator.charCodeAt(0) === 32) {
+          emit(
+            'while (e > p && (line.charCodeAt(e - 1) === 44 || line.charCodeAt(e - 1) === 58 ||',
+            `  (line.charCodeAt(e + 1) === 58 && line.charCodeAt(e + 2) === 32))) e = line.indexOf(${str(terminator)}, e + 1);`,
+          );
+        }
+      } else if (steps[k + 1]?.sink === SINK.timeLocal) {
+        // `$remote_user [$time_local]`: the user comes from any client's Basic header and nginx
+        // escapes neither `[` nor spaces in it: the value ends where a readable time follows.
+        emit(
+          '{',
+          'const first = e;',
+          'for (let tries = 0; e >= 0 && tries < 64; tries++) {',
+          `const timeAt = e + ${terminator.length};`,
+          `const time = clock.read(line, timeAt, timeAt + ${CLF_TIME_LENGTH});`,
+          // Kept for the build, which reads the same time (when it is the one it takes).
+          'if (!Number.isNaN(time)) { checkedTime = time; checkedAt = timeAt; break; }',
+          `e = line.indexOf(${str(terminator)}, e + 1);`,
+          '}',
+          'if (e < 0) e = first;', // none: the first, whose time is then rejected
+          '}',
         );
       }
-      record.bytes = bytes;
-    }
-
-    if (starts[SINK.requestTime]! >= 0)
-      record.edgeDurationMs = secondsListToMs(this.optional(line, SINK.requestTime, backslashAt));
-    if (starts[SINK.upstreamResponseTime]! >= 0) {
-      record.originDurationMs = secondsListToMs(this.optional(line, SINK.upstreamResponseTime, backslashAt));
-    }
-    const cacheStatus = this.optional(line, SINK.upstreamCacheStatus, backslashAt);
-    record.cacheStatus = cacheStatus === null ? null : cacheStatus.toUpperCase();
-    record.referer = this.optional(line, SINK.referer, backslashAt);
-    record.userAgent = this.optional(line, SINK.userAgent, backslashAt);
-    record.acceptLanguage = this.optional(line, SINK.acceptLanguage, backslashAt);
-
-    const host = this.optional(line, SINK.host, backslashAt);
-    if (host !== null) record.host = host.toLowerCase();
-    else if (record.host === null) {
-      const httpHost = this.optional(line, SINK.httpHost, backslashAt);
-      record.host =
-        httpHost !== null ? hostOfAuthority(httpHost) : this.optional(line, SINK.serverName, backslashAt);
-    }
-    record.edgeNode = this.optional(line, SINK.hostname, backslashAt);
-    record.requestId =
-      this.optional(line, SINK.requestId, backslashAt) ??
-      this.optional(line, SINK.httpRequestId, backslashAt);
-    record.ja3 = this.optional(line, SINK.ja3, backslashAt);
-    record.ja4 = this.optional(line, SINK.ja4, backslashAt);
-
-    let forwardedFor = this.optional(line, SINK.forwardedFor, backslashAt);
-    if (this.fieldCuts !== NO_FIELD_CUTS) {
-      const max = this.options.maxFieldLength;
-      const over = (sink: number) => starts[sink]! >= 0 && ends[sink]! - starts[sink]! > max;
-      if (forwardedFor !== null && over(SINK.forwardedFor))
-        forwardedFor = keepRightmostHops(forwardedFor, max);
-      const targetCut = over(SINK.request) || over(SINK.requestUri) || over(SINK.uri) || over(SINK.args);
-      cutLongFields(record, max, targetCut);
-    }
-    record.peerAddress = peer;
-    record.clientAddress = resolveClientAddress(peer, forwardedFor, this.options.trustedProxies);
-    return record;
-  }
-
-  /** The value of `sink` in `line`, unescaped. */
-  private text(line: string, sink: number, backslashAt: number): string {
-    return fieldText(line, this.starts[sink]!, this.ends[sink]!, backslashAt, this.compiled.escape);
-  }
-
-  /** The value of `sink`, or null when the format does not log it or it is `-` or empty. */
-  private optional(line: string, sink: number, backslashAt: number): string | null {
-    const start = this.starts[sink]!;
-    if (start < 0) return null;
-    return optionalText(line, start, this.ends[sink]!, backslashAt, this.compiled.escape);
-  }
-
-  private shape(line: string, at: number, variable: string, location: string | undefined): BadInput {
-    if (at >= line.length) {
-      return reject(
-        REJECT_REASONS.truncated,
-        `line ends before $${variable} is complete: not a whole line of ${this.format}`,
-        variable,
-        location,
+      // Truncated if the line simply stops; a mismatch if a later separator shows up anyway.
+      emit(
+        `if (e < 0) return shape(line, laterSeparator(line, p, ${k}) ? p : line.length, ${name}, location);`,
       );
     }
+    // Cut (in the build), not rejected: see FieldCut.
+    emit(`if (e - p > maxFieldLength) parser.fieldCuts = withFieldCut(parser.fieldCuts, ${name}, e - p);`);
+    if (step.sink !== SKIP) emit(`const e${k} = e;`);
+    if (terminator !== null) emit(`p = e + ${terminator.length};`);
+  });
+
+  // Build: the located values into a record, with the precedence rules of NGINX_VARIABLES.
+  emit(
+    `const backslashAt = ${compiled.escape === 'none' ? '-1' : "plain ? -1 : line.indexOf('\\\\')"};`,
+    'const record = emptyAccessLog();',
+  );
+  const addressStart = start(SINK.remoteAddr);
+  const addressEnd = end(SINK.remoteAddr);
+  emit(
+    'let peer;',
+    `if (backslashAt >= 0 && hasBackslash(line, ${addressStart}, ${addressEnd}, backslashAt)) {`,
+    `const address = ${text(SINK.remoteAddr)};`,
+    'peer = canonicalIpAt(address, 0, address.length);',
+    `} else if (${addressEnd} - ${addressStart} === lastLength && sameText(line, ${addressStart}, lastLine, lastStart, lastLength)) {`,
+    'peer = lastPeer;',
+    '} else {',
+    `peer = canonicalIpAt(line, ${addressStart}, ${addressEnd});`,
+    `if (peer !== null) { lastLine = line; lastStart = ${addressStart}; lastLength = ${addressEnd} - ${addressStart}; lastPeer = peer; }`,
+    '}',
+    'if (peer === null) {',
+    `return reject(REJECT_REASONS.badAddress, ${str('$remote_addr ')} + quoteExcerpt(${text(SINK.remoteAddr)}) + ${str(' is not an IP address')}, 'remote_addr', location);`,
+    '}',
+  );
+
+  // $msec is the same instant as $time_local and $time_iso8601 (the log write), to the
+  // millisecond: when a format logs it beside them, it orders requests within a second.
+  const timeSink = has(SINK.msec) ? SINK.msec : has(SINK.timeLocal) ? SINK.timeLocal : SINK.timeIso8601;
+  const timeReader =
+    timeSink === SINK.msec
+      ? 'parseEpochSeconds'
+      : timeSink === SINK.timeLocal
+        ? 'clock.read'
+        : 'parseRfc3339';
+  const timeField = str(
+    timeSink === SINK.timeLocal ? 'time_local' : timeSink === SINK.timeIso8601 ? 'time_iso8601' : 'msec',
+  );
+  const readTime = `${timeReader}(line, ${start(timeSink)}, ${end(timeSink)})`;
+  emit(
+    timeSink === SINK.timeLocal
+      ? `const time = ${start(timeSink)} === checkedAt && ${end(timeSink)} - ${start(timeSink)} === ${CLF_TIME_LENGTH} ? checkedTime : ${readTime};`
+      : `const time = ${readTime};`,
+    'if (Number.isNaN(time) || isTooFarAhead(time)) {',
+    `const shown = quoteExcerpt(${text(timeSink)});`,
+    `if (!Number.isNaN(time)) return tooFarAhead(shown, ${timeField}, location);`,
+    `return reject(REJECT_REASONS.badTimestamp, ${str('time ')} + shown + ${str(' cannot be read')}, ${timeField}, location);`,
+    '}',
+    'record.time = time;',
+  );
+
+  if (has(SINK.request)) {
+    const s = start(SINK.request);
+    const e = end(SINK.request);
+    // Read in place in the line unless escapes are to be undone (as the combined parser does).
+    emit(
+      `if (backslashAt >= 0 && hasBackslash(line, ${s}, ${e}, backslashAt)) {`,
+      `const request = ${text(SINK.request)};`,
+      `if (!applyRequestLine(request, record, request.length !== ${e} - ${s})) applyNonHttpRequest(record, line.slice(${s}, ${e}));`,
+      `} else if (!applyRequestLineAt(line, ${s}, ${e}, record, false)) applyNonHttpRequest(record, line.slice(${s}, ${e}));`,
+    );
+  } else {
+    const target = has(SINK.requestUri) ? optional(SINK.requestUri) : optional(SINK.uri);
+    emit(
+      `const method = ${optional(SINK.requestMethod)};`,
+      `const target = ${target};`,
+      "if (method === null || target === null) return reject(REJECT_REASONS.badRequest, 'request method or URI is empty', 'request_uri', location);",
+      'record.method = method;',
+      'applyRequestTarget(target, method, record);',
+    );
+    if (!has(SINK.requestUri)) emit(`record.query = ${optional(SINK.args)};`);
+    emit(`record.protocol = ${optional(SINK.serverProtocol)};`);
+  }
+
+  emit(
+    `const status = ${end(SINK.status)} - ${start(SINK.status)} === 3 ? threeDigits(line, ${start(SINK.status)}) : -1;`,
+    'if (status < 0) {',
+    `return reject(REJECT_REASONS.badStatus, ${str('$status ')} + quoteExcerpt(${text(SINK.status)}) + ${str(' is not a three-digit number')}, 'status', location);`,
+    '}',
+    'record.status = status;',
+  );
+
+  const bytesSink = has(SINK.bytesSent) ? SINK.bytesSent : SINK.bodyBytesSent;
+  if (has(bytesSink)) {
+    const bytesField = str(bytesSink === SINK.bytesSent ? 'bytes_sent' : 'body_bytes_sent');
+    emit(
+      `const bytes = byteCount(line, ${start(bytesSink)}, ${end(bytesSink)});`,
+      'if (bytes < 0) {',
+      `return reject(REJECT_REASONS.badBytes, ${str('byte count ')} + quoteExcerpt(${text(bytesSink)}) + ${str(' is neither a number nor "-"')}, ${bytesField}, location);`,
+      '}',
+      'record.bytes = bytes;',
+    );
+  }
+
+  const durationMs = (sink: number) =>
+    `durationMsAt(line, ${start(sink)}, ${end(sink)}, backslashAt, ${mode})`;
+  if (has(SINK.requestTime)) emit(`record.edgeDurationMs = ${durationMs(SINK.requestTime)};`);
+  if (has(SINK.upstreamResponseTime))
+    emit(`record.originDurationMs = ${durationMs(SINK.upstreamResponseTime)};`);
+  if (has(SINK.upstreamCacheStatus)) {
+    emit(
+      `const cacheStatus = ${optional(SINK.upstreamCacheStatus)};`,
+      'record.cacheStatus = cacheStatus === null ? null : cacheStatus.toUpperCase();',
+    );
+  }
+  if (has(SINK.referer)) emit(`record.referer = ${optional(SINK.referer)};`);
+  if (has(SINK.userAgent)) emit(`record.userAgent = ${optional(SINK.userAgent)};`);
+  if (has(SINK.acceptLanguage)) emit(`record.acceptLanguage = ${optional(SINK.acceptLanguage)};`);
+
+  // $host, else $http_host without its port, else $server_name; an absolute request URI's host
+  // (set above) beats the latter two.
+  const hostFallback = has(SINK.httpHost)
+    ? `const httpHost = ${optional(SINK.httpHost)}; record.host = httpHost !== null ? hostOfAuthority(httpHost) : ${optional(SINK.serverName)};`
+    : has(SINK.serverName)
+      ? `record.host = ${optional(SINK.serverName)};`
+      : '';
+  if (has(SINK.host)) {
+    emit(`const host = ${optional(SINK.host)};`, 'if (host !== null) record.host = host.toLowerCase();');
+    if (hostFallback !== '') emit(`else if (record.host === null) { ${hostFallback} }`);
+  } else if (hostFallback !== '') {
+    emit(`if (record.host === null) { ${hostFallback} }`);
+  }
+  if (has(SINK.hostname)) emit(`record.edgeNode = ${optional(SINK.hostname)};`);
+  if (has(SINK.requestId) && has(SINK.httpRequestId)) {
+    emit(`record.requestId = ${optional(SINK.requestId)} ?? ${optional(SINK.httpRequestId)};`);
+  } else if (has(SINK.requestId) || has(SINK.httpRequestId)) {
+    emit(`record.requestId = ${optional(has(SINK.requestId) ? SINK.requestId : SINK.httpRequestId)};`);
+  }
+  if (has(SINK.ja3)) emit(`record.ja3 = ${optional(SINK.ja3)};`);
+  if (has(SINK.ja4)) emit(`record.ja4 = ${optional(SINK.ja4)};`);
+
+  const over = (sink: number) => `${end(sink)} - ${start(sink)} > maxFieldLength`;
+  const targetCut = [SINK.request, SINK.requestUri, SINK.uri, SINK.args].filter(has).map(over).join(' || ');
+  emit(`let forwardedFor = ${optional(SINK.forwardedFor)};`, 'if (parser.fieldCuts !== NO_FIELD_CUTS) {');
+  if (has(SINK.forwardedFor)) {
+    emit(
+      `if (forwardedFor !== null && ${over(SINK.forwardedFor)}) forwardedFor = keepRightmostHops(forwardedFor, maxFieldLength);`,
+    );
+  }
+  emit(
+    `cutLongFields(record, maxFieldLength, ${targetCut || 'false'});`,
+    '}',
+    'record.peerAddress = peer;',
+    'record.clientAddress = resolveClientAddress(peer, forwardedFor, trustedProxies);',
+    'return record;',
+    '};',
+  );
+
+  const laterTerminators = steps.map((_, k) =>
+    steps.slice(k + 1).flatMap((next) => (next.terminator ? [next.terminator] : [])),
+  );
+  const env: ReaderEnvironment = {
+    ...READER_HELPERS,
+    parser,
+    clock: new ClfTimeReader(),
+    maxLineLength: options.maxLineLength,
+    maxFieldLength: options.maxFieldLength,
+    trustedProxies: options.trustedProxies,
+    shape: (line, at, variable, location) => shapeError(parser.format, line, at, variable, location),
+    laterSeparator: (line, from, step) =>
+      laterTerminators[step]!.some((literal) => line.includes(literal, from)),
+  };
+  return new Function('env', src.join('\n'))(env);
+}
+
+/** What a format lacks of what an AccessLog needs (empty when nothing), given which sinks it logs. */
+function missingRequirements(has: (sink: number) => boolean): string[] {
+  const missing: string[] = [];
+  if (!has(SINK.remoteAddr)) missing.push('$remote_addr');
+  if (!has(SINK.timeLocal) && !has(SINK.timeIso8601) && !has(SINK.msec)) {
+    missing.push('a time ($time_local, $time_iso8601 or $msec)');
+  }
+  if (!has(SINK.status)) missing.push('$status');
+  if (!has(SINK.request) && !(has(SINK.requestMethod) && (has(SINK.requestUri) || has(SINK.uri)))) {
+    missing.push('the request ($request, or $request_method with $request_uri or $uri)');
+  }
+  return missing;
+}
+
+function shapeError(
+  format: string,
+  line: string,
+  at: number,
+  variable: string,
+  location: string | undefined,
+): BadInput {
+  if (at >= line.length) {
     return reject(
-      REJECT_REASONS.formatMismatch,
-      `line does not match ${this.format} around $${variable} (column ${at + 1}: ${quoteExcerpt(line.slice(at, at + 20))})`,
+      REJECT_REASONS.truncated,
+      `line ends before $${variable} is complete: not a whole line of ${format}`,
       variable,
       location,
     );
   }
+  return reject(
+    REJECT_REASONS.formatMismatch,
+    `line does not match ${format} around $${variable} (column ${at + 1}: ${quoteExcerpt(line.slice(at, at + 20))})`,
+    variable,
+    location,
+  );
 }
 
-/** Whether `literal` is at `at` in `line`; literals are short (`" "`, `] "`), and startsWith is slow in V8. */
+/** Whether `literal` is at `at` in `line` (for a literal too long to write out char by char). */
 function literalAt(line: string, at: number, literal: string): boolean {
   if (at + literal.length > line.length) return false;
   for (let i = 0; i < literal.length; i++) {
@@ -514,12 +683,11 @@ function literalAt(line: string, at: number, literal: string): boolean {
   return true;
 }
 
-/** A separator found right after `,` or around ` : ` belongs to a list value such as `0.010, 0.020`. */
-function isInsideList(line: string, at: number, terminator: string): boolean {
-  if (terminator.charCodeAt(0) !== 32) return false;
-  const before = line.charCodeAt(at - 1);
-  if (before === 44 || before === 58) return true; // `, ` or `: `
-  return line.charCodeAt(at + 1) === 58 && line.charCodeAt(at + 2) === 32; // ` : `
+/** Whether `a[aStart, aStart + length)` and `b[bStart, bStart + length)` are the same text (by char
+ *  codes: comparing substrings costs two copies). */
+function sameText(a: string, aStart: number, b: string, bStart: number, length: number): boolean {
+  for (let i = 0; i < length; i++) if (a.charCodeAt(aStart + i) !== b.charCodeAt(bStart + i)) return false;
+  return true;
 }
 
 /**
@@ -544,5 +712,43 @@ export function secondsListToMs(text: string | null): number | null {
     total += seconds;
     found = true;
   }
-  return found ? plausibleDurationMs(Math.round(total * 1e6) / 1e3) : null;
+  return found ? secondsToMs(total) : null;
+}
+
+function secondsToMs(seconds: number): number | null {
+  return plausibleDurationMs(Math.round(seconds * 1e6) / 1e3);
+}
+
+/**
+ * secondsListToMs of the value `line[start, end)` (optionalText's, so `-` and empty are null). A
+ * plain decimal (`0.004`, `12`: the common case) is read in place, with no substring: at most 15
+ * digits make an integer and a power of ten that are exact in a double, so their quotient is the
+ * correctly rounded value of the decimal, the same double Number() reads from its text.
+ */
+export function durationMsAt(
+  line: string,
+  start: number,
+  end: number,
+  backslashAt: number,
+  mode: EscapeMode,
+): number | null {
+  if (end > start && end - start <= 15) {
+    let value = 0;
+    let scale = 1;
+    let dot = -1;
+    let i = start;
+    for (; i < end; i++) {
+      const c = line.charCodeAt(i);
+      if (c === 46 && dot < 0 && i > start && i < end - 1) {
+        dot = i;
+        continue;
+      }
+      const digit = c - 48;
+      if (digit < 0 || digit > 9) break;
+      value = value * 10 + digit;
+      if (dot >= 0) scale *= 10;
+    }
+    if (i === end) return secondsToMs(value / scale);
+  }
+  return secondsListToMs(optionalText(line, start, end, backslashAt, mode));
 }
