@@ -66,8 +66,6 @@ const R_TIMING = 11;
 const RULE_COUNT = RULES.length;
 /** `none`, then each rule's reason: by `reasonRule + 1`. */
 const REASONS: readonly string[] = ['none', ...RULES.map((rule) => rule.reason)];
-/** A number per reason text, by `reasonRule + 1`: rules with the same reason (scanner) share it. */
-const REASON_CODES: readonly number[] = REASONS.map((reason) => REASONS.indexOf(reason));
 /** Rules from this index on are supporting evidence only. */
 const FIRST_SUPPORTING_RULE = R_UA_MISMATCH;
 /** The bits of the primary rules (a constant: computed in place it is arithmetic a late branch meets). */
@@ -113,11 +111,6 @@ export class ClientScore {
     // One load whichever rule (or none): a branch for `none` left the rules' path without type
     // feedback in an evaluation optimised before any rule fired.
     return REASONS[this.reasonRule + 1]!;
-  }
-
-  /** A number for `reason` (≥ 0): equal for equal reasons, different for different ones. */
-  get reasonCode(): number {
-    return REASON_CODES[this.reasonRule + 1]!;
   }
 
   /** The evidence: every rule that contributed, with its value and threshold, plus context. */

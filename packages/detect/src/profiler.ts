@@ -184,15 +184,10 @@ const I_ATTACHMENT = 15;
 /** The client's requests in its fingerprint's current aggregate window (see Profiler.observe). */
 const I_FP_WINDOW_REQUESTS = 16;
 /**
- * The last signal's reason as its ClientScore.reasonCode, or BOT_SHAPED_REASON (a number: an
- * evaluation that may resignal compares it, and a text kept elsewhere was one more cache miss).
- */
-const I_LAST_SIGNAL_REASON = 17;
-/**
  * Then the recent URL hashes (recentUrlsPerClient), then the first INLINE_PATHS recent path
  * hashes, as Int32.
  */
-const I_RECENT = 18;
+const I_RECENT = 17;
 
 /**
  * Recent paths a slot holds itself. Most clients ask for a few distinct paths (95 % of the
@@ -224,29 +219,19 @@ const F_VERIFIED_CRAWLER = 512;
 const F_SCANNER_TOOL = 1024;
 /** The path is a probe when refused (PROBE_IF_REFUSED). */
 const F_PATH_PROBE_IF_REFUSED = 2048;
-// Per slot (one packed array per page, T_STRIDE entries per slot from TEXT_START on): the texts
-// and objects a request reads (its headers, last path's entry, fingerprints and fingerprint's
-// accumulator, prefix entry). One cache line per slot: with ten entries (80 bytes, the address and
-// last signal reason among them) most slots straddled two lines, and a request missed on both
-// (~9 % of the profiler stage's CPU samples, at the user agent's and the path entry's loads).
-const T_USER_AGENT = 0;
-const T_ACCEPT_LANGUAGE = 1;
-const T_HEADER_ORDER = 2;
-const T_PATH_ENTRY = 3;
-const T_FINGERPRINT = 4;
-const T_COUNTED_FINGERPRINT = 5;
-const T_FINGERPRINT_ACC = 6;
-const T_PREFIX = 7;
-const T_STRIDE = 8;
-/**
- * Entries before a text page's first slot. A page's array is a large object (≥ 128 KB), which V8
- * 11 (Node.js 20) places so that its elements start 24 bytes past a 64-byte line: 5 entries of
- * padding put each slot's 8 entries on one line. (Elsewhere a slot straddles two lines, as before:
- * speed only, never results.)
- */
-const TEXT_START = 5;
-/** I_LAST_SIGNAL_REASON of a bot-shaped signal (the rules' reasons are ClientScore.reasonCode, ≥ 0). */
-const BOT_SHAPED_REASON = -1;
+// Per slot (one packed array, T_STRIDE entries per slot): texts, and the objects the client counts
+// in (its prefix's entry, its fingerprint's accumulator, its last path's entry).
+const T_IP = 0;
+const T_PREFIX = 1;
+const T_USER_AGENT = 2;
+const T_ACCEPT_LANGUAGE = 3;
+const T_HEADER_ORDER = 4;
+const T_FINGERPRINT = 5;
+const T_COUNTED_FINGERPRINT = 6;
+const T_LAST_SIGNAL_REASON = 7;
+const T_FINGERPRINT_ACC = 8;
+const T_PATH_ENTRY = 9;
+const T_STRIDE = 10;
 
 /** Slots per page of the client columns (see ClientStore). */
 const PAGE_BITS = 12;
@@ -264,15 +249,10 @@ class ClientStore {
   readonly numPages: Float64Array[] = [];
   readonly intPages: Int32Array[] = [];
   /**
-   * T_STRIDE texts per slot (from TEXT_START): header values, entries, fingerprints; one array per
-   * page (one growing array would be copied whole each time it outgrows its store).
+   * T_STRIDE texts per slot: address, prefix entry, header values, fingerprints, reason; one
+   * array per page (one growing array would be copied whole each time it outgrows its store).
    */
   readonly textPages: SlotText[][] = [];
-  /**
-   * The slots' addresses, one array per page (read now and then: signals, the flush, a new user
-   * agent; kept off the slot's line of texts that every request reads).
-   */
-  readonly addressPages: string[][] = [];
 
   /** Int32 values per slot: I_RECENT + the recent URLs + the inline recent paths. */
   readonly intStride: number;
@@ -290,9 +270,8 @@ class ClientStore {
   /** Blocks given back by slots reused for new clients (at most one block per slot is held). */
   private readonly freeBlocks: number[] = [];
   private blocks = 0;
-  /** A text page and an address page of empty entries, copied for each new page. */
+  /** A text page of nulls, copied for each new page. */
   private emptyTexts: SlotText[] = [];
-  private emptyAddresses: string[] = [];
 
   constructor(
     /** Most slots (the client table's capacity). */
@@ -329,14 +308,11 @@ class ClientStore {
     this.intPages.push(new Int32Array(buffer));
     // The text pages are packed arrays (never holey): copies of one page of nulls, filled by push
     // once (a copy is one block copy; pushing a page's entries cost ~1.5 % of a run).
-    if (this.emptyAddresses.length !== slots) {
+    if (this.emptyTexts.length !== slots * T_STRIDE) {
       this.emptyTexts = [];
-      for (let k = 0; k < TEXT_START + slots * T_STRIDE; k++) this.emptyTexts.push(null);
-      this.emptyAddresses = [];
-      for (let k = 0; k < slots; k++) this.emptyAddresses.push('');
+      for (let k = 0; k < slots * T_STRIDE; k++) this.emptyTexts.push(null);
     }
     this.textPages.push(this.emptyTexts.slice());
-    this.addressPages.push(this.emptyAddresses.slice());
     this.capacity += slots;
   }
 
@@ -364,16 +340,17 @@ class ClientStore {
     ints[i + I_FP_ACC_FLUSH] = -1;
     ints[i + I_FLAGS] = allowlisted ? F_ALLOWLISTED : 0;
     const texts = this.textPages[page]!;
-    const t = TEXT_START + k * T_STRIDE;
+    const t = k * T_STRIDE;
+    texts[t + T_IP] = ip;
+    texts[t + T_PREFIX] = prefix;
     texts[t + T_USER_AGENT] = undefined;
     texts[t + T_ACCEPT_LANGUAGE] = null;
     texts[t + T_HEADER_ORDER] = null;
-    texts[t + T_PATH_ENTRY] = null;
     texts[t + T_FINGERPRINT] = '';
     texts[t + T_COUNTED_FINGERPRINT] = '';
+    texts[t + T_LAST_SIGNAL_REASON] = '';
     texts[t + T_FINGERPRINT_ACC] = null;
-    texts[t + T_PREFIX] = prefix;
-    this.addressPages[page]![k] = ip;
+    texts[t + T_PATH_ENTRY] = null;
   }
 }
 
@@ -398,14 +375,11 @@ class ClientProfile implements ClientTraits {
   private i = 0;
   private texts: SlotText[];
   private t = 0;
-  private addresses: string[];
-  private k = 0;
 
   constructor(private readonly store: ClientStore) {
     this.counters = this.num = new Float64Array(0);
     this.paths = this.urls = this.ints = new Int32Array(0);
     this.texts = [];
-    this.addresses = [];
   }
 
   at(slot: number): this {
@@ -429,9 +403,7 @@ class ClientProfile implements ClientTraits {
       this.pointPathsAt(block - 1);
     }
     this.texts = store.textPages[page]!;
-    this.t = TEXT_START + k * T_STRIDE;
-    this.addresses = store.addressPages[page]!;
-    this.k = k;
+    this.t = k * T_STRIDE;
     return this;
   }
 
@@ -503,7 +475,7 @@ class ClientProfile implements ClientTraits {
     this.ints[this.i + I_EVAL_ENTRY] = v;
   }
   get ip(): string {
-    return this.addresses[this.k]!;
+    return this.text(T_IP) as string;
   }
   get prefix(): string | null {
     const entry = this.prefixEntry;
@@ -749,11 +721,11 @@ class ClientProfile implements ClientTraits {
   set lastSignalScore(v: number) {
     this.num[this.n + N_LAST_SIGNAL_SCORE] = v;
   }
-  get lastSignalReason(): number {
-    return this.ints[this.i + I_LAST_SIGNAL_REASON]!;
+  get lastSignalReason(): string {
+    return this.text(T_LAST_SIGNAL_REASON) as string;
   }
-  set lastSignalReason(v: number) {
-    this.ints[this.i + I_LAST_SIGNAL_REASON] = v;
+  set lastSignalReason(v: string) {
+    this.setText(T_LAST_SIGNAL_REASON, v);
   }
   // "Count once per window" bookkeeping for the cross-address aggregates.
   get countedAt(): number {
@@ -1975,25 +1947,22 @@ export class Profiler implements SlotAttachments {
       client.withReferer === 0;
     if (score.score < this.config.decisions.scoreForThrottle && !botShaped) return;
     const ruleReason = score.reason;
-    const ruleReasonCode = score.reasonCode;
-    const byShape = score.score < this.config.decisions.scoreForThrottle;
-    const reason = byShape ? 'bot-shaped' : ruleReason;
-    const reasonCode = byShape ? BOT_SHAPED_REASON : ruleReasonCode;
+    const reason = score.score < this.config.decisions.scoreForThrottle ? 'bot-shaped' : ruleReason;
     const botShapeResignal = botShape.resignalAfterMs;
     const resignal = this.config.client.resignalAfterMs;
     // Re-send at once only when the reason changes or the score reaches a stronger action.
     if (
       client.lastSignalAt !== Number.NEGATIVE_INFINITY &&
-      reasonCode === client.lastSignalReason &&
+      reason === client.lastSignalReason &&
       this.actionLevel(score.score) <= this.actionLevel(client.lastSignalScore) &&
-      t - client.lastSignalAt < (byShape ? botShapeResignal : resignal)
+      t - client.lastSignalAt < (reason === 'bot-shaped' ? botShapeResignal : resignal)
     ) {
       return;
     }
     const longSession = t - client.sessionStart >= this.config.windows.establishedAfterMs;
     client.lastSignalAt = t;
     client.lastSignalScore = score.score;
-    client.lastSignalReason = reasonCode;
+    client.lastSignalReason = reason;
     this.stats.signals++;
     sink.clientSignal({
       kind: 'client',

@@ -8,7 +8,6 @@ import {
   M_REPEATS,
   M_REQUESTS,
   M_SENSITIVE,
-  S_REQUESTS,
   scoreClient,
 } from '../src/client-rules.js';
 import { defaultDetectConfig } from '../src/config.js';
@@ -16,7 +15,6 @@ import { defaultDetectConfig } from '../src/config.js';
 const traits: ClientTraits = {
   browserClaim: false,
   unverifiedCrawler: false,
-  scannerTool: false,
   interArrivalMean: 0,
   interArrivalVariance: 0,
   interArrivals: 0,
@@ -100,37 +98,4 @@ test('the scraper rule fires on new pages, the value its evidence names, never b
   v[M_REPEATS] = 11;
   scoreClient(v, 0, traits, config, config.windows.shortMs, score);
   assert.notEqual(score.reason, 'scraper');
-});
-
-test('reasonCode is equal for rules with the same reason and differs between reasons', () => {
-  const config = defaultDetectConfig;
-  const v = new Float64Array(3 * COUNTER_STRIDE);
-  // A: sensitive probes (the scanner rule). B: a scanner tool's UA (the scanner-by-name rule, same
-  // reason). C: a flood of requests (another reason).
-  v[M_REQUESTS] = 20;
-  v[M_PAGES] = 20;
-  v[M_SENSITIVE] = 10;
-  v[COUNTER_STRIDE + M_REQUESTS] = 50;
-  v[COUNTER_STRIDE + M_PAGES] = 50;
-  v[2 * COUNTER_STRIDE + M_REQUESTS] = 5000;
-  v[2 * COUNTER_STRIDE + M_PAGES] = 5000;
-  v[2 * COUNTER_STRIDE + S_REQUESTS] = 5000;
-  v[2 * COUNTER_STRIDE + M_REPEATS] = 5000;
-  const score = new ClientScore();
-  const seen: [string, number][] = [];
-  for (const [offset, t] of [
-    [0, traits],
-    [COUNTER_STRIDE, { ...traits, scannerTool: true }],
-    [2 * COUNTER_STRIDE, traits],
-  ] as const) {
-    scoreClient(v, offset, t, config, config.windows.shortMs, score);
-    seen.push([score.reason, score.reasonCode]);
-  }
-  assert.equal(seen[0]![0], 'scanner');
-  assert.equal(seen[1]![0], 'scanner');
-  assert.notEqual(seen[2]![0], 'scanner');
-  assert.equal(seen[0]![1], seen[1]![1]);
-  assert.notEqual(seen[2]![1], seen[0]![1]);
-  scoreClient(v, 0, traits, config, config.windows.shortMs, score);
-  assert.equal(score.reasonCode, seen[0]![1]);
 });
