@@ -20,8 +20,7 @@ export class ChangeFeed {
   /** Change-log entries skipped because they could not be read. */
   unreadable = 0;
   private failing = false;
-  /** Resolves when stop() is called: the read in flight is not waited for (see stop()). */
-  private stopping: Promise<void> = new Promise(() => undefined);
+  /** Ends the wait for the read in flight (see stop()); set per read. */
   private wake: () => void = () => undefined;
 
   constructor(
@@ -45,9 +44,6 @@ export class ChangeFeed {
   start(version: number): void {
     this.last = version;
     this.running = true;
-    this.stopping = new Promise((resolve) => {
-      this.wake = resolve;
-    });
     this.stopped = this.loop();
   }
 
@@ -78,10 +74,15 @@ export class ChangeFeed {
           `${this.last}-0`,
         );
         read.catch(() => undefined); // a read abandoned by stop() may still fail
-        const reply = (await Promise.race([read, this.stopping])) as
-          | Array<[string, Array<[string, string[]]>]>
-          | null
-          | undefined;
+        // One promise per read, settled by the read or by stop(): not Promise.race with one
+        // promise living as long as the feed, which keeps every race, and so every reply, alive.
+        const reply = await new Promise<Array<[string, Array<[string, string[]]>]> | null | undefined>(
+          (resolve, reject) => {
+            this.wake = () => resolve(undefined);
+            if (!this.running) resolve(undefined);
+            read.then(resolve, reject);
+          },
+        );
         if (!this.running) break;
         this.failing = false;
         backoff = 100;

@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { type AddressInfo, createServer } from 'node:net';
 import { after, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Change } from '@edgeguard/decisions';
 import { DecisionStore } from '@edgeguard/decisions';
 import type { Decision } from '@edgeguard/schema';
@@ -75,4 +77,57 @@ test('the change feed stops at once while Redis is unreachable', { timeout: 20_0
   ]);
   assert.ok(stopped, 'stop() returned (it waited for good: the queued XREAD never settles)');
   assert.ok(Date.now() - started < 1_000, `stopped in ${Date.now() - started} ms`);
+});
+
+test('the change feed keeps nothing of the replies it has handled', { timeout: 60_000 }, async () => {
+  // The reviewer's reproduction: racing every read against one promise that lives as long as the
+  // feed kept every race, and so every XREAD reply, reachable: ~18 MB more after 40k entries.
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const heapAfterGc = () => {
+    gc();
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
+  const feed = new ChangeFeed(new Redis(url), store.keys, createLogger('feed-test'), 200);
+  let seen = 0;
+  feed.subscribe((changes) => {
+    seen += changes.length;
+  });
+  const padding = 'x'.repeat(400);
+  const fill = async (n: number) => {
+    const target = seen + n;
+    for (let i = 0; i < n; i += 500) {
+      const batch = redis.pipeline();
+      for (let j = 0; j < 500; j++) {
+        const version = await redis.incr(store.keys.sequence);
+        batch.xadd(
+          store.keys.changes,
+          `${version}-0`,
+          'op',
+          'del',
+          'key',
+          `ip:192.0.2.${j % 250}`,
+          'reason',
+          padding,
+        );
+      }
+      await batch.exec();
+    }
+    for (let i = 0; i < 1200 && seen < target; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(seen, target);
+  };
+  feed.start(await store.version());
+  try {
+    await fill(5_000); // warm-up: the heap's steady state
+    const before = heapAfterGc();
+    await fill(30_000); // 30k entries of ~450 bytes: ~15 MB of replies if they were kept
+    const grown = heapAfterGc() - before;
+    assert.ok(
+      grown < 6 * 1024 * 1024,
+      `the heap grew by ${(grown / 1048576).toFixed(1)} MB over 30k entries`,
+    );
+  } finally {
+    await feed.stop();
+  }
 });
