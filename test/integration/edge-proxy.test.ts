@@ -171,6 +171,12 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
         setTimeout(() => res.socket?.destroy(), 100);
         return;
       }
+      if (path === '/hang') {
+        // Answers only after 500 ms: a client may give up before.
+        req.resume();
+        setTimeout(() => res.end('late'), 500);
+        return;
+      }
       if (path === '/slow') {
         // Headers now, the body over 600 ms: a response in flight when the proxy is told to stop.
         res.writeHead(200, { 'content-type': 'text/plain' });
@@ -343,6 +349,46 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     const victim = await get('/reflect?cb=42', '192.0.2.91');
     assert.equal(victim.headers.get('x-cache'), 'HIT');
     assert.equal(await victim.text(), '<p>you asked for </p>');
+  });
+
+  it('refuses a Host that is not a host name: it would key one page under another', async () => {
+    const { port } = new URL(base);
+    const ask = (host: string, path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest({ port, path, headers: { host, 'x-forwarded-for': '192.0.2.92' } }, (res) => {
+          let body = '';
+          res.on('data', (d) => {
+            body += d;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    // `shop.example/account` + `/login` would share the key of `shop.example` + `/account/login`.
+    const hits = originHits.get('/login') ?? 0;
+    assert.equal((await ask('shop.example/account', '/login')).status, 400);
+    assert.equal(originHits.get('/login') ?? 0, hits, 'the origin was not asked');
+    assert.equal((await ask('shop.example?x', '/')).status, 400);
+    assert.equal((await ask('shop.example', '/account/login')).status, 200);
+    assert.equal((await ask('[2001:db8::1]:8080', '/account/login')).status, 200);
+  });
+
+  it('logs a client that gives up before the answer as 499, not as an origin error', async () => {
+    const before = proxy.stats().originErrors;
+    // A POST goes straight through (BYPASS); /hang answers after 500 ms.
+    await assert.rejects(
+      fetch(`${base}/hang`, {
+        method: 'POST',
+        body: 'x',
+        headers: { 'x-forwarded-for': '192.0.2.93' },
+        signal: AbortSignal.timeout(100),
+      }),
+    );
+    await eventually('the abandoned request logged', () =>
+      readFileSync(logPath, 'utf8').includes('"POST /hang HTTP/1.1" 499 ') ? true : undefined,
+    );
+    assert.equal(proxy.stats().originErrors, before);
   });
 
   it("never shares someone's page: private responses and answers to requests with a cookie are not stored", async () => {

@@ -85,6 +85,11 @@ const PARTIAL_OR_CONDITIONAL = new Set([
 const ORIGIN_ERROR_STATUSES = new Set([500, 502, 503, 504]);
 /** Concurrent origin fetches shared by key at most; past it misses fetch on their own. */
 const MAX_IN_FLIGHT = 10_000;
+/**
+ * A Host header's form (RFC 9110 §7.2: uri-host [":" port]; RFC 3986 §3.2.2: an IP literal in
+ * brackets, or a reg-name of unreserved, percent-encoded and sub-delim characters).
+ */
+const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)(?::[0-9]{0,5})?$/;
 
 interface Fetched {
   status: number;
@@ -271,6 +276,18 @@ export class EdgeProxy {
       return;
     }
 
+    // The Host is part of the cache key and goes to the origin: one that is not an authority
+    // (`shop.example/account`) would let a request for /login fill the entry of /account/login.
+    if (host !== undefined && !AUTHORITY.test(host)) {
+      req.resume();
+      finish(
+        400,
+        { 'content-type': 'text/plain; charset=utf-8' },
+        'Bad Request: Host is not a host name\n',
+        '-',
+      );
+      return;
+    }
     const queryAt = url.indexOf('?');
     const path = queryAt < 0 ? url : url.slice(0, queryAt);
     const query = queryAt < 0 ? '' : url.slice(queryAt + 1);
@@ -449,6 +466,7 @@ export class EdgeProxy {
     return new Promise<void>((resolve) => {
       const upstreamStarted = performance.now();
       let finished = false;
+      let clientGone = false;
       let status = 502;
       let bytes = 0;
       const done = () => {
@@ -465,7 +483,7 @@ export class EdgeProxy {
       // The response is under way and cannot become a 502 any more: cut it, so the client sees a
       // truncated response instead of waiting for the rest until its timeout.
       const cut = () => {
-        if (!finished) this.counters.originErrors++;
+        if (!finished && !clientGone) this.counters.originErrors++;
         res.destroy();
         done();
       };
@@ -501,6 +519,12 @@ export class EdgeProxy {
       upstream.on('error', () => {
         if (finished) return;
         if (res.headersSent) return cut();
+        if (clientGone) {
+          // nginx's 499: the client closed the connection before the response; not the origin's fault.
+          status = 499;
+          done();
+          return;
+        }
         this.counters.originErrors++;
         const body = 'Bad Gateway\n';
         res.writeHead(502, { 'content-type': 'text/plain', 'content-length': String(body.length) });
@@ -511,7 +535,9 @@ export class EdgeProxy {
       });
       // The client went away before its response ended: stop asking the origin.
       res.on('close', () => {
-        if (!res.writableFinished) upstream.destroy();
+        if (res.writableFinished) return;
+        clientGone = true;
+        upstream.destroy();
       });
       req.pipe(upstream);
     });
