@@ -527,10 +527,20 @@ export function registerCrowdsecRoutes(
       const q = request.query;
       let ip = q.ip;
       let range = q.range;
+      /**
+       * `value=` beside `ip=`/`range=`: both filters hold, as in CrowdSec's LAPI, whose live query
+       * ANDs `value` (the decision's value equals it) with `ip`/`range` (the decision covers it):
+       * crowdsecurity/crowdsec pkg/database/decisions.go BuildDecisionRequestWithFilter (commit
+       * 02450813). Before, value replaced ip: `ip=A&value=B` answered B's decisions.
+       */
+      let sameValue: string | null = null;
       if (q.scope !== undefined || q.value !== undefined) {
         const scope = (q.scope ?? 'ip').toLowerCase();
         if (q.value === undefined) throw new ApiError(400, 'bad-request', 'scope needs value');
-        if (scope === 'ip') ip = q.value;
+        if (ip !== undefined || range !== undefined) {
+          if (scope !== 'ip' && scope !== 'range') return 'null';
+          sameValue = q.value;
+        } else if (scope === 'ip') ip = q.value;
         else if (scope === 'range') range = q.value;
         else return 'null'; // other scopes (country, as, username…) hold nothing here
       }
@@ -582,6 +592,11 @@ export function registerCrowdsecRoutes(
         const hits = blocklist.lookupIp(network);
         found = Array.isArray(hits) ? covering(hits) : hits.then(covering);
         allowlisted = async () => (await allowFilter())?.covers(cidr) ?? false;
+      }
+      if (sameValue !== null) {
+        const value = sameValue;
+        const same = (hits: Decision[]) => hits.filter((d) => d.value === value);
+        found = Array.isArray(found) ? same(found) : found.then(same);
       }
       // The allowlist is read only when a decision matched: most lookups stay without a promise.
       const answer = (hits: Decision[]) =>

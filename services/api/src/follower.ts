@@ -3,6 +3,8 @@ export interface Page<C> {
   changes: C[];
   version: number;
   resync: boolean;
+  /** Entries of the page that could not be read (skipped; `version` is past them). */
+  unreadable?: number;
 }
 
 /** Changes held while a follower catches up from the store; past this it catches up again instead. */
@@ -88,7 +90,10 @@ export abstract class Follower<C extends { version: number }> {
             this.cursor = change.version;
             if (this.closed) return;
           }
-          if (page.changes.length < PAGE) break;
+          // Past the page's unreadable entries too (`version` is the last entry read): else a page
+          // of nothing readable stopped the catch-up before it, and every later one read it again.
+          if (page.version > this.cursor) this.cursor = page.version;
+          if (page.changes.length + (page.unreadable ?? 0) < PAGE) break;
         }
       } while (this.overflowed);
       this.catching = false;

@@ -4,6 +4,7 @@ import {
   allowEntry,
   allowKey,
   decisionTarget,
+  MAX_CONTROL_DURATION_MS,
   manualDecision,
   publishAllowDelete,
   publishAllowEntry,
@@ -42,6 +43,10 @@ const durationText = {
 function durationMs(text: string, field: string): number {
   const ms = parseDuration(text, field, { unitRequired: true });
   if (!(ms >= 1)) throw new ApiError(400, 'bad-duration', `${field}: must be positive, got '${text}'`);
+  // The control topic's limit (packages/kafka control.ts), refused here with the code of every
+  // other bad duration rather than the control validator's `bad-manual-decision`.
+  if (ms > MAX_CONTROL_DURATION_MS)
+    throw new ApiError(400, 'bad-duration', `${field}: at most 366 days (8784h), got '${text}'`);
   return ms;
 }
 

@@ -61,9 +61,8 @@ export class RedisHealth {
       this.available?.set(1);
       this.lastError = undefined;
     } catch (error) {
-      const message = (error as Error).message;
-      // The PING's own commandTimeout fires about when `within` does: the same words as a request's 503.
-      this.down(/Command timed out/i.test(message) ? this.noAnswer() : message);
+      // The documented words whatever ioredis said (ECONNREFUSED, closed, timed out): the raw cause is logged.
+      this.down((error as Error).message);
     } finally {
       this.probing = false;
     }
@@ -81,17 +80,19 @@ export class RedisHealth {
   unavailable(error: Error): ApiError | null {
     if (error.name === 'ReplyError' || !REDIS_DOWN.test(error.message)) return null;
     this.lastError = error.message;
-    const message = /timed out/i.test(error.message) ? this.noAnswer() : `${this.what}: ${error.message}`;
-    this.down(message);
-    return new ApiError(503, 'redis-unavailable', message, RETRY);
+    this.down(error.message);
+    return new ApiError(503, 'redis-unavailable', this.noAnswer(), RETRY);
   }
 
   private noAnswer(): string {
     return `${this.what} did not answer within ${this.timeoutMs / 1000} s`;
   }
 
-  private down(message: string): void {
-    if (this.problem === null) this.logger.warn(`${message}: requests that need Redis are refused (503)`);
+  /** Redis counts as unavailable: answered with the documented words, `cause` (ioredis' text) logged. */
+  private down(cause: string): void {
+    const message = this.noAnswer();
+    if (this.problem === null)
+      this.logger.warn({ cause }, `${message}: requests that need Redis are refused (503)`);
     this.problem = message;
     this.available?.set(0);
   }

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { BadInput } from '@edgeguard/schema';
 import type { Logger, Metrics } from '@edgeguard/telemetry';
 import Fastify, {
+  errorCodes,
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
@@ -221,6 +222,78 @@ function strictBodyTypes(schema: unknown) {
   };
 }
 
+/**
+ * A JSON body parsed with a clear refusal of the keys that reach an object's prototype:
+ * `__proto__`, and `constructor` holding `prototype` (fastify's parser refused them as "Body is not
+ * valid JSON", which they are). JSON.parse itself makes them own data properties (no pollution).
+ */
+function parseJsonBody(
+  _request: FastifyRequest,
+  body: string,
+  done: (error: Error | null, body?: unknown) => void,
+) {
+  if (body.length === 0) {
+    done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY());
+    return;
+  }
+  let forbidden: string | null = null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body, function (this: unknown, key: string, value: unknown) {
+      if (key === '__proto__') forbidden ??= '__proto__';
+      else if (
+        key === 'constructor' &&
+        value !== null &&
+        typeof value === 'object' &&
+        Object.hasOwn(value, 'prototype')
+      )
+        forbidden ??= 'constructor.prototype';
+      return value;
+    });
+  } catch {
+    done(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY());
+    return;
+  }
+  if (forbidden !== null) {
+    done(
+      new ApiError(
+        400,
+        'bad-request',
+        `body: the key ${JSON.stringify(forbidden)} is not accepted (it would reach an object's prototype in JavaScript)`,
+      ),
+    );
+    return;
+  }
+  done(null, parsed);
+}
+
+/** A query parameter's number as the API takes it: plain decimal digits. */
+const PLAIN_DIGITS = /^[0-9]+$/;
+
+/**
+ * A preValidation hook refusing integer query parameters that are not plain decimal digits. The
+ * schema validator's coercion took `since=` as 0, `1e3` as 1000, `0x10` as 16 and `12.0` as 12.
+ * A parameter given twice is left to the schema (its message says so).
+ */
+function strictQueryNumbers(names: string[]) {
+  return (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void): void => {
+    const query = request.query as Record<string, unknown>;
+    for (const name of names) {
+      const value = query[name];
+      if (typeof value !== 'string' || PLAIN_DIGITS.test(value)) continue;
+      done(
+        new ApiError(
+          400,
+          'bad-request',
+          `querystring/${name} must be integer (plain decimal digits), got ${JSON.stringify(value)}`,
+        ),
+      );
+      return;
+    }
+    done();
+  };
+}
+
 /** The API's routes, hooks and error handling on a fastify instance (not listening yet). */
 export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const { metrics } = deps;
@@ -267,6 +340,8 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   // Only JSON bodies: fastify's built-in text/plain parser would hand a string to the schema (a
   // 400 "must be object") where any other non-JSON type gets 415.
   app.removeContentTypeParser('text/plain');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
   // HEAD wherever GET (RFC 9110 §9.3.2: same status and headers, no body; node drops the body of
   // a HEAD response), before the OpenAPI collector sees the route. Not fastify's exposeHeadRoutes,
   // whose HEAD reads a streamed body to its end to drop it and would open event streams: the
@@ -349,6 +424,13 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       ...hookList(route.onRequest),
     ];
     route.onResponse = [...hookList(route.onResponse), counted(route.url)];
+    const query = (route.schema as { querystring?: { properties?: Record<string, { type?: unknown }> } })
+      ?.querystring?.properties;
+    const numbers = Object.keys(query ?? {}).filter((name) =>
+      ['integer', 'number'].includes(query![name]!.type as string),
+    );
+    if (numbers.length > 0)
+      route.preValidation = [...hookList(route.preValidation), strictQueryNumbers(numbers)];
     const body = (route.schema as { body?: unknown } | undefined)?.body;
     if (body !== undefined) {
       route.preParsing = [...hookList(route.preParsing), identityBody];
@@ -380,7 +462,9 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
         message:
           status === 415
             ? `content-type ${JSON.stringify(request.headers['content-type'] ?? '')} is not accepted: send application/json`
-            : error.message,
+            : status === 413
+              ? `the body is larger than ${BODY_LIMIT} bytes (${BODY_LIMIT / 1024} KiB), the limit of every request body`
+              : error.message,
       };
     } else if (redisDown) {
       status = 503;

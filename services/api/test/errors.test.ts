@@ -81,7 +81,7 @@ describe('the error contract', { timeout: 30_000 }, () => {
 
   it('names the failing field once in validation messages (no doubled "querystring" or "body")', async () => {
     const cases: Array<[string, RequestInit, RegExp]> = [
-      ['/api/blocklist/changes?since=abc', {}, /^querystring\/since must be integer$/],
+      ['/api/blocklist/changes?since=abc', {}, /^querystring\/since must be integer/],
       [
         '/api/blocklist/changes?since=1&colour=red',
         {},
@@ -151,6 +151,97 @@ describe('the error contract', { timeout: 30_000 }, () => {
       assert.deepEqual(Object.keys(body), ['error', 'message']);
       assert.equal(body.error, 'bad-request');
       assert.match(body.message, expected, `${json}: ${body.message}`);
+    }
+  });
+
+  it('refuses number query parameters that are not plain decimal digits, naming the parameter', async () => {
+    // The validator's coercion took these as 0, 1000, 16, 12 and 10.
+    for (const [param, value] of [
+      ['since', ''],
+      ['since', '1e3'],
+      ['since', '0x10'],
+      ['since', '12.0'],
+      ['limit', ' 10'],
+    ]) {
+      for (const route of [
+        '/api/blocklist/changes',
+        '/api/cache-policies/changes',
+        '/api/blocklist/events',
+      ]) {
+        const path = `${route}?${param}=${encodeURIComponent(value!)}`;
+        const { status, body } = await send(path);
+        if (route.endsWith('/events') && param === 'limit') {
+          assert.equal(status, 400, path); // no limit there: an unknown parameter
+          continue;
+        }
+        assert.equal(status, 400, path);
+        assert.deepEqual(body, {
+          error: 'bad-request',
+          message: `querystring/${param} must be integer (plain decimal digits), got ${JSON.stringify(value)}`,
+        });
+      }
+    }
+    for (const path of ['/api/decisions?limit=1e2', '/api/explain?ip=192.0.2.1&requests=0x0']) {
+      const { status, body } = await send(path);
+      assert.equal(status, 400, path);
+      assert.match(body.message, /^querystring\/(limit|requests) must be integer \(plain decimal digits\)/);
+    }
+    // plain digits (leading zeros too) still work
+    for (const path of ['/api/blocklist/changes?since=0&limit=007', '/api/decisions?limit=5']) {
+      assert.equal((await send(path)).status, 200, path);
+    }
+  });
+
+  it('says why a body is refused: its size limit, a __proto__ key', async () => {
+    const big = await send('/api/decisions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ip: '192.0.2.1', action: 'block', duration: '1h', reason: 'x'.repeat(20_000) }),
+    });
+    assert.equal(big.status, 413);
+    assert.deepEqual(big.body, {
+      error: 'body-too-large',
+      message: 'the body is larger than 16384 bytes (16 KiB), the limit of every request body',
+    });
+    for (const [json, key] of [
+      ['{"ip":"192.0.2.1","action":"block","duration":"1h","reason":"r","__proto__":{"x":1}}', '__proto__'],
+      ['{"cidr":"192.0.2.0/24","constructor":{"prototype":{"x":1}}}', 'constructor.prototype'],
+    ]) {
+      const { status, body } = await send(json!.includes('cidr') ? '/api/allowlist' : '/api/decisions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: json,
+      });
+      assert.equal(status, 400, json);
+      assert.deepEqual(body, {
+        error: 'bad-request',
+        message: `body: the key "${key}" is not accepted (it would reach an object's prototype in JavaScript)`,
+      });
+    }
+    // still: broken JSON is "not valid JSON", and an empty body is named
+    const broken = await send('/api/decisions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"ip": ',
+    });
+    assert.equal(broken.status, 400);
+    assert.match(broken.body.message, /not valid JSON/);
+    assert.equal(({} as Record<string, unknown>).x, undefined);
+  });
+
+  it('answers a manual decision longer than 366 days as bad-duration naming the limit', async () => {
+    for (const [method, json] of [
+      ['POST', '{"ip":"192.0.2.1","action":"block","duration":"367d","reason":"r"}'],
+      ['POST', '{"ip":"192.0.2.1","action":"block","duration":"9000h","reason":"r"}'],
+    ]) {
+      const { status, body } = await send('/api/decisions', {
+        method,
+        headers: { 'content-type': 'application/json' },
+        body: json,
+      });
+      assert.equal(status, 400, json);
+      assert.equal(body.error, 'bad-duration', json);
+      assert.match(body.message, /^duration: at most 366 days \(8784h\), got '(367d|9000h)'$/);
     }
   });
 
