@@ -1,5 +1,6 @@
 import { loadConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
+import { logLevel } from '@edgeguard/telemetry';
 import { expectedAction, parseCommandArgs, workerCount } from '../args.js';
 
 export const runHelp = `Usage: edgeguard run <service> [--config FILE] [--workers N]
@@ -54,6 +55,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.stdout.write(runHelp);
     return 0;
   }
+  checkLogLevel();
   const config = loadConfig(values.config);
   const workers = values.workers !== undefined ? workerCount(values.workers) : undefined;
   if (workers !== undefined && positionals[0] !== 'profiler' && positionals[0] !== 'content-watch')
@@ -118,6 +120,18 @@ export async function runCommand(argv: string[]): Promise<number> {
         undefined,
         'edgeguard run',
       );
+  }
+}
+
+/**
+ * `LOG_LEVEL` checked before anything starts, a usage error (exit 2) like every other bad
+ * environment variable: the service's logger refused it with a plain error (exit 1).
+ */
+function checkLogLevel(): void {
+  try {
+    logLevel(process.env.LOG_LEVEL);
+  } catch (error) {
+    throw new BadInput('bad-config', (error as Error).message, 'LOG_LEVEL');
   }
 }
 
