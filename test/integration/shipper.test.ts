@@ -450,6 +450,52 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
     assert.ok(ahead < 1500, `records packed but not acknowledged at most ${ahead}`);
   });
 
+  it('run shipper stopped while the broker does not answer: one line saying so, exit 0 at once', async () => {
+    // It ignored SIGTERM/SIGINT until EDGEGUARD_STARTUP_TIMEOUT_MS, then exited 1; and once it
+    // returned, kafkajs' retries of the admin connection kept the process alive for minutes.
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const child = spawn(process.execPath, [bin, 'run', 'shipper', '--follow', join(work, 'never.log')], {
+        env: {
+          ...process.env,
+          LOG_LEVEL: 'info',
+          KAFKA_BROKERS: '127.0.0.1:1', // nothing answers there
+          EDGEGUARD_STARTUP_TIMEOUT_MS: '60000',
+          EDGEGUARD_TOPIC_PREFIX: uniquePrefix('shipper-stop-start'),
+          EDGEGUARD_HEALTH_PORT: '0',
+        },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.once('exit', (code, killedBy) => resolve({ code, signal: killedBy })),
+      );
+      try {
+        await waitFor(() => stderr.includes('ECONNREFUSED 127.0.0.1:1'), 'the shipper connecting');
+        const signalled = Date.now();
+        child.kill(signal);
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        const result = await exited;
+        clearTimeout(timer);
+        const ms = Date.now() - signalled;
+        assert.deepEqual(result, { code: 0, signal: null }, stderr);
+        assert.ok(ms < 3_000, `exited ${ms} ms after ${signal}`);
+        const stopped = stderr
+          .split('\n')
+          .filter((l) =>
+            l.includes('"msg":"stopped while starting: closing what is connected, then exiting"'),
+          );
+        assert.equal(stopped.length, 1, stderr);
+        assert.equal(JSON.parse(stopped[0]!).signal, signal);
+        assert.doesNotMatch(stderr, /did not answer within|"msg":"shipped"/);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    }
+  });
+
   it('run shipper --follow on a path that names nothing says so once, then ships the file once it appears', async () => {
     const prefix = freshTopics('shipper-absent');
     const dir = mkdtempSync(join(work, 'absent-'));

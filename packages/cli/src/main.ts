@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { BadInput, systemErrorText } from '@edgeguard/schema';
+import { exitOnStopSignalsWhileLoading, stoppedBySignal } from './stop-signals.js';
 
 /** A command's module: loaded only when that command runs, so `edgeguard ship` does not pay for
  *  importing the API server, the services and kafkajs' admin paths of every other command
@@ -69,6 +70,9 @@ Run 'edgeguard <command> --help' for a command's options, 'edgeguard version' fo
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  // `run`: a stop before the service's modules are loaded (about a second) is one line, exit 0 (the
+  // bin shim installed this already, before loading this module's imports).
+  exitOnStopSignalsWhileLoading(argv);
   // `edgeguard topics list | head -1`: the reader is gone, so stop quietly (exit 0), as `tail` does
   // (which handles it itself, to leave its consumer group). A stdout that cannot be written (a full
   // disk) is one line on stderr, exit 1. Either was Node's unhandled 'error' event and its stack.
@@ -134,9 +138,11 @@ export async function main(argv: string[]): Promise<number> {
 const exitCode = await main(process.argv.slice(2));
 process.exitCode = exitCode;
 // A command that failed may leave connections, servers and timers open (a service that could not
-// start, a shipment the broker refused): exit instead of hanging half-started — once what was
-// written to stdout and stderr is out (a pipe may still hold it), or after 5 s at most.
-if (exitCode !== 0) {
+// start, a shipment the broker refused), and so may one stopped by a signal (kafkajs goes on
+// retrying a broker that never answered for about two minutes after its client was disconnected):
+// exit instead of hanging half-started — once what was written to stdout and stderr is out (a pipe
+// may still hold it), or after 5 s at most.
+if (exitCode !== 0 || stoppedBySignal()) {
   setTimeout(() => process.exit(exitCode), 5_000).unref();
   process.stdout.write('', () => process.stderr.write('', () => process.exit(exitCode)));
 }

@@ -45,14 +45,33 @@ describe('edgeguard run: usage', () => {
     }
   });
 
-  it('refuses an unknown LOG_LEVEL naming the variable, not with a pino internal message', () => {
-    const result = spawnSync(process.execPath, [bin, 'run', 'profiler'], {
-      encoding: 'utf8',
-      timeout: 20_000,
-      env: { ...process.env, LOG_LEVEL: 'loud', REDIS_URL: 'redis://127.0.0.1:1' },
-    });
-    assert.equal(result.status, 1, result.stderr);
-    assert.match(result.stderr, /LOG_LEVEL must be one of .*, not "loud"/);
+  it('refuses an unknown LOG_LEVEL naming the variable, exit 2 like any bad variable, for every service', () => {
+    // It was exit 1 (the service's logger threw a plain error), while every other bad variable is
+    // a usage error, exit 2; and not a pino internal message.
+    for (const args of [
+      ['profiler'],
+      ['decider'],
+      ['api'],
+      ['shipper', '--follow', '/nonexistent/access.log'],
+    ]) {
+      const started = Date.now();
+      const result = spawnSync(process.execPath, [bin, 'run', ...args], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: {
+          ...process.env,
+          LOG_LEVEL: 'loud',
+          REDIS_URL: 'redis://127.0.0.1:1',
+          KAFKA_BROKERS: '127.0.0.1:1',
+        },
+      });
+      assert.equal(result.status, 2, `${args[0]}: ${result.stderr}`);
+      assert.equal(
+        result.stderr,
+        'edgeguard run: LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, not "loud"\n',
+      );
+      assert.ok(Date.now() - started < 10_000, `${args[0]}: took ${Date.now() - started} ms`);
+    }
   });
 
   it('documents --position-file in --help', () => {

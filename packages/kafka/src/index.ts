@@ -8,6 +8,7 @@ export * from './crc32c.js';
 export * from './environment.js';
 export * from './operations.js';
 export * from './produce-encoder.js';
+export * from './shutdown.js';
 export * from './stage-pool.js';
 export * from './stage-runner.js';
 export * from './stage-service.js';

@@ -8,6 +8,7 @@ import {
   createProducer,
   type KafkaEnvironment,
   kafkaEnvironment,
+  Shutdown,
   startupTimeoutMs,
   topicPartitions,
 } from '@edgeguard/kafka';
@@ -63,6 +64,12 @@ export interface ShipOptions {
   /** Replay at most this many lines per second (0 or absent: as fast as the broker takes them). */
   rate?: number;
   environment?: KafkaEnvironment;
+  /**
+   * Stops the shipment: the lines read so far are shipped (a followed file's position saved), then
+   * it resolves. An abort while still starting (connecting to a broker that may not answer) logs
+   * `stopped while starting: closing what is connected, then exiting` (with `signal`, when the
+   * abort's reason is a signal's name), closes what was opened and resolves with nothing shipped.
+   */
   signal?: AbortSignal;
   /** Called about once a second with progress. */
   onProgress?: (progress: ShipProgress) => void;
@@ -146,26 +153,73 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
   // Workers start loading now, while we connect.
   const pool = workers > 0 ? new ParsePool(workers) : null;
   const kafka = createKafka({ brokers: environment.brokers, clientId: 'edgeguard-shipper', logger });
-  const connect = async () => {
-    const admin = kafka.admin();
-    await connectAdmin(admin, environment.brokers, startupTimeoutMs());
+  // The start goes through `shutdown`, as a stage service's does: an abort meanwhile (SIGTERM while
+  // the broker does not answer) ends it at once, closes what it opened and resolves with nothing
+  // shipped. Before, the abort was looked at only once lines flowed: `run shipper` ignored SIGTERM
+  // until EDGEGUARD_STARTUP_TIMEOUT_MS, then exited 1.
+  const shutdown = new Shutdown();
+  if (pool) shutdown.opened(() => pool.close());
+  const stoppedWhileStarting = new Promise<null>((resolve) => {
+    const onAbort = () => {
+      if (!shutdown.starting) return;
+      const reason: unknown = options.signal?.reason;
+      logger.info(
+        typeof reason === 'string' ? { signal: reason } : {},
+        'stopped while starting: closing what is connected, then exiting',
+      );
+      shutdown.stop().then(
+        () => resolve(null),
+        (error: Error) => {
+          logger.warn({ error: error.message }, 'closing what was connected failed');
+          resolve(null);
+        },
+      );
+    };
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  const admin = kafka.admin();
+  // kafkajs goes on retrying a broker that never answered after disconnect(), for about two
+  // minutes: whoever calls ship() exits rather than wait for that (the CLI does).
+  const abandonAdmin = () => void admin.disconnect().catch(() => undefined);
+  const start = async () => {
+    await shutdown.step(connectAdmin(admin, environment.brokers, startupTimeoutMs()), abandonAdmin);
     const partitions = (
-      await topicPartitions(admin, environment.topicPrefix, [TOPICS.accessLogs]).finally(() =>
-        admin.disconnect(),
+      await shutdown.step(
+        topicPartitions(admin, environment.topicPrefix, [TOPICS.accessLogs]).finally(() =>
+          admin.disconnect(),
+        ),
       )
     )[TOPICS.accessLogs]!;
     const producer = createProducer(kafka, { idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    return { partitions, producer };
+    shutdown.opened(() => producer.disconnect());
+    await shutdown.step(producer.connect(), () => void producer.disconnect().catch(() => undefined));
+    const health =
+      options.healthPort !== undefined
+        ? await shutdown.step(startHealthServer({ port: options.healthPort, metrics, ready: () => true }))
+        : null;
+    if (health) shutdown.opened(() => health.close());
+    shutdown.running();
+    return { partitions, producer, health };
   };
-  const { partitions, producer } = await connect().catch(async (error: Error) => {
-    await pool?.close();
+  const opened = await Promise.race([start(), stoppedWhileStarting]).catch(async (error: Error) => {
+    abandonAdmin();
+    await shutdown.stop().catch(() => undefined);
     throw error;
   });
-  const health =
-    options.healthPort !== undefined
-      ? await startHealthServer({ port: options.healthPort, metrics, ready: () => true })
-      : null;
+  if (opened === null)
+    return {
+      lines: 0,
+      produced: 0,
+      rejected: 0,
+      linesPerSecond: 0,
+      rejects: new RejectCounter(),
+      fieldCuts: new FieldCutCounter(options.config.input.maxFieldLength),
+      clockJumps: new ClockJumpCounter(),
+      lastEventTime: null,
+      cutShort: null,
+    };
+  const { partitions, producer, health } = opened;
   const out = new AccessLogProducer({ producer, prefix: environment.topicPrefix, partitions });
   const { input, config } = options;
   const parser = createParser(config.input.format, {

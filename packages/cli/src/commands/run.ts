@@ -1,6 +1,8 @@
 import { loadConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
+import { logLevel } from '@edgeguard/telemetry';
 import { expectedAction, parseCommandArgs, workerCount } from '../args.js';
+import { handOverStopSignals, RUN_SERVICES } from '../stop-signals.js';
 
 export const runHelp = `Usage: edgeguard run <service> [--config FILE] [--workers N]
        edgeguard run shipper --follow FILE [--position-file FILE] [--from-start] [--config FILE]
@@ -54,6 +56,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.stdout.write(runHelp);
     return 0;
   }
+  checkLogLevel();
   const config = loadConfig(values.config);
   const workers = values.workers !== undefined ? workerCount(values.workers) : undefined;
   if (workers !== undefined && positionals[0] !== 'profiler' && positionals[0] !== 'content-watch')
@@ -69,21 +72,25 @@ export async function runCommand(argv: string[]): Promise<number> {
   switch (positionals[0]) {
     case 'profiler': {
       const { runProfiler } = await import('@edgeguard/service-profiler');
+      if (!handOverStopSignals()) return await forever();
       await runProfiler(config, { workers });
       return await forever();
     }
     case 'content-watch': {
       const { runContentWatch } = await import('@edgeguard/service-content-watch');
+      if (!handOverStopSignals()) return await forever();
       await runContentWatch(config, { workers });
       return await forever();
     }
     case 'decider': {
       const { runDecider } = await import('@edgeguard/service-decider');
+      if (!handOverStopSignals()) return await forever();
       await runDecider(config);
       return await forever();
     }
     case 'api': {
       const { apiOptions, runApi } = await import('@edgeguard/service-api');
+      if (!handOverStopSignals()) return await forever();
       await runApi(apiOptions());
       return await forever();
     }
@@ -98,8 +105,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       const { ship } = await import('@edgeguard/service-shipper');
       const { healthPort } = await import('@edgeguard/kafka');
       const abort = new AbortController();
-      process.once('SIGTERM', () => abort.abort());
-      process.once('SIGINT', () => abort.abort());
+      // The signal's name is the abort's reason (the shipper's log line says which).
+      if (!handOverStopSignals((signal) => abort.abort(signal))) return await forever();
       await ship({
         input: values.follow,
         config,
@@ -114,14 +121,29 @@ export async function runCommand(argv: string[]): Promise<number> {
     default:
       throw new BadInput(
         'bad-usage',
-        expectedAction(['shipper', 'profiler', 'content-watch', 'decider', 'api'], positionals[0], 'service'),
+        expectedAction(RUN_SERVICES, positionals[0], 'service'),
         undefined,
         'edgeguard run',
       );
   }
 }
 
-/** Stage services stop through their own signal handlers (which exit the process). */
+/**
+ * `LOG_LEVEL` checked before anything starts, a usage error (exit 2) like every other bad
+ * environment variable: the service's logger refused it with a plain error (exit 1).
+ */
+function checkLogLevel(): void {
+  try {
+    logLevel(process.env.LOG_LEVEL);
+  } catch (error) {
+    throw new BadInput('bad-config', (error as Error).message, 'LOG_LEVEL');
+  }
+}
+
+/**
+ * Stage services stop through their own signal handlers (which exit the process), as does the
+ * CLI's before they have them.
+ */
 function forever(): Promise<number> {
   return new Promise(() => undefined);
 }
