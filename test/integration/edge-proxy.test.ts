@@ -77,6 +77,22 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
       },
     });
 
+  /** A request with headers fetch() will not send as given (Host), or a HEAD whose body is checked. */
+  const raw = (path: string, headers: Record<string, string>, method = 'GET') =>
+    new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>(
+      (resolve, reject) => {
+        const req = httpRequest({ port: new URL(base).port, path, method, headers }, (res) => {
+          let body = '';
+          res.on('data', (d) => {
+            body += d;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      },
+    );
+
   /** Runs the command against the test origin, on Kafka topics that do not exist (cold start: open). */
   async function runCommand(name: string, extra: string[] = []) {
     const port = await freePort();
@@ -352,19 +368,7 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
   });
 
   it('refuses a Host that is not a host name: it would key one page under another', async () => {
-    const { port } = new URL(base);
-    const ask = (host: string, path: string) =>
-      new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = httpRequest({ port, path, headers: { host, 'x-forwarded-for': '192.0.2.92' } }, (res) => {
-          let body = '';
-          res.on('data', (d) => {
-            body += d;
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        req.on('error', reject);
-        req.end();
-      });
+    const ask = (host: string, path: string) => raw(path, { host, 'x-forwarded-for': '192.0.2.92' });
     // `shop.example/account` + `/login` would share the key of `shop.example` + `/account/login`.
     const hits = originHits.get('/login') ?? 0;
     assert.equal((await ask('shop.example/account', '/login')).status, 400);
@@ -372,6 +376,17 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.equal((await ask('shop.example?x', '/')).status, 400);
     assert.equal((await ask('shop.example', '/account/login')).status, 200);
     assert.equal((await ask('[2001:db8::1]:8080', '/account/login')).status, 200);
+  });
+
+  it('keys the cache and finds the policy by the normalised host: any case, any port spelling', async () => {
+    source.sink!.putPolicy(bustPolicy('shop.example', '/site'));
+    const statuses = [];
+    for (const [i, host] of ['SHOP.Example:80', 'shop.example', 'Shop.EXAMPLE:8080'].entries())
+      statuses.push(
+        (await raw(`/site?cb=${i}`, { host, 'x-forwarded-for': '192.0.2.95' })).headers['x-cache'],
+      );
+    assert.deepEqual(statuses, ['MISS', 'HIT', 'HIT'], "one entry, under the bust policy of nginx's $host");
+    assert.equal(originHits.get('/site'), 1);
   });
 
   it('logs a client that gives up before the answer as 499, not as an origin error', async () => {

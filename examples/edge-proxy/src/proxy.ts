@@ -192,6 +192,9 @@ export class EdgeProxy {
     const userAgent = headerText(req.headers['user-agent']);
     const acceptLanguage = headerText(req.headers['accept-language']);
     const host = headerText(req.headers.host);
+    // nginx's $host: lower case, no port. The access log, the policy lookup and the cache key use it,
+    // so `Shop.Example` and `shop.example:80` are one site (the origin still gets the Host as sent).
+    const site = host === undefined ? undefined : normaliseHost(host);
     const url = req.url ?? '/';
     const log: AccessLogRecord = {
       time: Date.now(),
@@ -204,8 +207,7 @@ export class EdgeProxy {
       referer: headerText(req.headers.referer),
       userAgent,
       forwardedFor,
-      // nginx's $host: lower case, no port.
-      host: host === undefined ? undefined : normaliseHost(host),
+      host: site,
       requestTime: 0,
       upstreamTime: null,
       cacheStatus: '-',
@@ -298,9 +300,9 @@ export class EdgeProxy {
 
     // Equivalent spellings of a path (`/h%6Ft`, `/a/../hot`) share its policy and cache entry.
     const resource = normalisePath(path);
-    const policy = this.options.agent.cachePolicy(host, resource);
+    const policy = this.options.agent.cachePolicy(site, resource);
     const keyedQuery = cacheKeyQuery(policy?.cacheKey, query);
-    const key = `${host ?? ''}${resource}?${keyedQuery}`;
+    const key = `${site ?? ''}${resource}?${keyedQuery}`;
     // The origin is asked for what the key names: a query parameter the key leaves out never
     // reaches the origin, so it cannot shape a response stored for everyone (an unkeyed parameter
     // reflected in the page would poison the entry for every client).
