@@ -276,6 +276,14 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     const challenged = await get('/news', '203.0.113.68');
     assert.equal(challenged.status, 429);
     assert.equal(challenged.headers.get('x-edgeguard-reason'), 'scraping 100%25');
+    // At most 256 characters, and an encoded character is never cut in half.
+    const long = `${'a'.repeat(255)}—`;
+    source.sink!.putDecision(decision('ip', '203.0.113.69', { action: 'block', reason: long }));
+    const cut = await get('/news', '203.0.113.69');
+    assert.equal(cut.status, 403);
+    assert.equal(cut.headers.get('x-edgeguard-reason'), 'a'.repeat(255));
+    source.sink!.putDecision(decision('ip', '203.0.113.70', { action: 'block', reason: 'b'.repeat(300) }));
+    assert.equal((await get('/news', '203.0.113.70')).headers.get('x-edgeguard-reason'), 'b'.repeat(256));
     await eventually('the refusals logged', () =>
       readFileSync(logPath, 'utf8').includes('203.0.113.67 - - ') ? true : undefined,
     );

@@ -588,16 +588,22 @@ function capStale(until: number, cached: CachedResponse, policy: CachePolicy | n
 /**
  * A decision's reason as a header value: an operator's reason is free text (`abuse — ticket 42`),
  * and Node refuses a header with characters outside printable ASCII (the blocked client got a 500
- * and no log line). Other bytes are percent-encoded as UTF-8, and the value is cut at 256 bytes.
+ * and no log line). Other bytes are percent-encoded as UTF-8, and the value is at most 256
+ * characters (bytes: it is ASCII), cut before the first character that would not fit whole.
  */
 function headerSafe(text: string): string {
+  const max = 256;
   let out = '';
-  for (const byte of Buffer.from(text.slice(0, 256), 'utf8')) {
-    if (out.length >= 256) break;
-    out +=
-      byte >= 0x20 && byte < 0x7f && byte !== 0x25
-        ? String.fromCharCode(byte)
-        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  // for..of walks code points, so a character is encoded (or cut) with all its UTF-8 bytes.
+  for (const char of text) {
+    let piece = '';
+    for (const byte of Buffer.from(char, 'utf8'))
+      piece +=
+        byte >= 0x20 && byte < 0x7f && byte !== 0x25
+          ? String.fromCharCode(byte)
+          : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+    if (out.length + piece.length > max) break;
+    out += piece;
   }
   return out;
 }
