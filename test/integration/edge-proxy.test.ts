@@ -59,6 +59,7 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
   const work = mkdtempSync(join(tmpdir(), 'eg-edge-proxy-'));
   const logPath = join(work, 'access.log');
   const originHits = new Map<string, number>();
+  const originMethods = new Map<string, string>();
   let flakyDown = false;
   let origin: Server;
   let source: InProcessSource;
@@ -129,6 +130,7 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     origin = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0]!;
       originHits.set(path, (originHits.get(path) ?? 0) + 1);
+      originMethods.set(path, req.method ?? '');
       const user = String(req.headers['x-user'] ?? '-');
       // Per-user answers, slow enough for concurrent misses to overlap.
       const personal: Record<string, () => void> = {
@@ -395,6 +397,32 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
       );
     assert.deepEqual(statuses, ['MISS', 'HIT', 'HIT'], "one entry, under the bust policy of nginx's $host");
     assert.equal(originHits.get('/site'), 1);
+  });
+
+  it('answers a HEAD from a fresh stored GET, and sends a HEAD miss to the origin as a HEAD, storing nothing', async () => {
+    const page = await get('/headed', '192.0.2.96');
+    assert.equal(page.headers.get('x-cache'), 'MISS');
+    const body = await page.text();
+    const head = await raw('/headed', { host: new URL(base).host, 'x-forwarded-for': '192.0.2.96' }, 'HEAD');
+    assert.equal(head.status, 200);
+    assert.equal(head.headers['x-cache'], 'HIT');
+    assert.equal(head.headers['content-length'], String(Buffer.byteLength(body)));
+    assert.equal(head.headers['content-type'], 'text/html');
+    assert.equal(head.body, '');
+    assert.equal(originHits.get('/headed'), 1, 'the HEAD did not reach the origin');
+    // A miss: the origin is asked with HEAD, and its empty answer is not stored as the page.
+    const miss = await raw(
+      '/unheaded',
+      { host: new URL(base).host, 'x-forwarded-for': '192.0.2.96' },
+      'HEAD',
+    );
+    assert.equal(miss.status, 200);
+    assert.equal(miss.body, '');
+    assert.equal(originMethods.get('/unheaded'), 'HEAD');
+    const after = await get('/unheaded', '192.0.2.96');
+    assert.equal(after.headers.get('x-cache'), 'MISS');
+    assert.equal(await after.text(), '<p>/unheaded #2</p>');
+    assert.equal(originMethods.get('/unheaded'), 'GET');
   });
 
   it('logs a client that gives up before the answer as 499, not as an origin error', async () => {

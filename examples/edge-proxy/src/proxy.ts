@@ -106,8 +106,9 @@ interface Fetched {
  * 2. `agent.check({ ip, fingerprint })`: `block` → 403; `challenge` → 429 with a small page (a real
  *    edge would serve a JavaScript or CAPTCHA challenge here); `throttle` → a token bucket per
  *    client, 429 with Retry-After past it.
- * 3. GET requests go through a bounded cache keyed by host + path + the query as the agent's cache
- *    policy says (`cacheKeyQuery`: a busted path's random query strings stop making misses).
+ * 3. GET requests (and HEADs, answered from a fresh stored GET) go through a bounded cache keyed by
+ *    host + path + the query as the agent's cache policy says (`cacheKeyQuery`: a busted path's
+ *    random query strings stop making misses).
  *    Freshness from the policy's ttl or the origin's Cache-Control (s-maxage, max-age);
  *    stale-while-revalidate and stale-if-error likewise (RFC 5861), capped by the policy's
  *    maxStaleSeconds; concurrent misses of one key share one origin fetch unless the policy says
@@ -293,7 +294,8 @@ export class EdgeProxy {
     const queryAt = url.indexOf('?');
     const path = queryAt < 0 ? url : url.slice(0, queryAt);
     const query = queryAt < 0 ? '' : url.slice(queryAt + 1);
-    if (req.method !== 'GET' || req.headers.authorization !== undefined) {
+    const head = req.method === 'HEAD';
+    if ((req.method !== 'GET' && !head) || req.headers.authorization !== undefined) {
       await this.forward(req, res, log, started);
       return;
     }
@@ -315,6 +317,12 @@ export class EdgeProxy {
     if (cached !== undefined && now < cached.freshUntil) {
       this.counters.hits++;
       finish(cached.status, withCacheHeader(cached.headers, 'HIT'), cached.body, 'HIT');
+      return;
+    }
+    // A HEAD is answered from a fresh stored GET (its status and headers, the body's length, no
+    // body: RFC 9110 §9.3.2); otherwise it goes to the origin as a HEAD and nothing is stored.
+    if (head) {
+      await this.forward(req, res, log, started);
       return;
     }
     if (cached !== undefined && now < capStale(cached.staleWhileRevalidateUntil, cached, policy)) {
