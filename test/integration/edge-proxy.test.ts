@@ -493,6 +493,47 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.match(it, /page in it$/);
   });
 
+  it('keeps a few Vary variants per key: clients alternating languages hit, the oldest variant is replaced', async () => {
+    const lang = async (language: string) => {
+      const response = await get('/lang?alternate', '192.0.2.44', { 'accept-language': language });
+      assert.equal(await response.text(), `page in ${language}`);
+      return response.headers.get('x-cache');
+    };
+    const statuses = [];
+    for (const language of ['fr', 'de', 'fr', 'de', 'es', 'it', 'pt', 'fr', 'es'])
+      statuses.push(await lang(language));
+    // Four variants at most: pt replaces fr (the oldest), fr then replaces de; es is still held.
+    assert.deepEqual(statuses, ['MISS', 'MISS', 'HIT', 'HIT', 'MISS', 'MISS', 'MISS', 'MISS', 'HIT']);
+  });
+
+  it('counts every variant against the cache bounds (entries and bytes)', async () => {
+    // Each variant: a 10-byte body + a 22-character key + 512 bytes of overhead.
+    for (const [cache, held] of [
+      [{ maxEntries: 3 }, 3],
+      [{ maxBytes: 1200 }, 2],
+    ] as const) {
+      const small = new EdgeProxy({
+        agent,
+        origin: `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
+        cache,
+      });
+      const url = `${await small.listen()}/lang?bounded`;
+      try {
+        const statuses = [];
+        for (const language of ['fr', 'de', 'es', 'it', 'it'])
+          statuses.push(
+            (await fetch(url, { headers: { 'accept-language': language } })).headers.get('x-cache'),
+          );
+        assert.deepEqual(statuses, ['MISS', 'MISS', 'MISS', 'MISS', 'HIT'], JSON.stringify(cache));
+        assert.equal(small.stats().cachedResponses, held, JSON.stringify(cache));
+        const first = await fetch(url, { headers: { 'accept-language': 'fr' } });
+        assert.equal(first.headers.get('x-cache'), 'MISS', 'the least recently used variant was evicted');
+      } finally {
+        await small.close();
+      }
+    }
+  });
+
   it('serves stale while one background request revalidates (stale-while-revalidate)', async () => {
     assert.equal((await get('/swr', '192.0.2.30')).headers.get('x-cache'), 'MISS');
     assert.equal((await get('/swr', '192.0.2.30')).headers.get('x-cache'), 'HIT');

@@ -310,9 +310,8 @@ export class EdgeProxy {
     // reflected in the page would poison the entry for every client).
     const target = keyedQuery === '' ? resource : `${resource}?${keyedQuery}`;
     // A stored response varying by request headers (Vary) answers only requests sending the same
-    // values; another variant is a miss and replaces it (one variant per key).
-    const stored = this.cache.get(key);
-    const cached = stored !== undefined && varyMatches(stored.vary, req.headers) ? stored : undefined;
+    // values; a key keeps a few variants (the cache's maxVariants), the oldest replaced.
+    const cached = this.cache.get(key, req.headers);
     const now = Date.now();
     if (cached !== undefined && now < cached.freshUntil) {
       this.counters.hits++;
@@ -418,7 +417,7 @@ export class EdgeProxy {
       staleIfErrorUntil: freshUntil + sie * 1000,
       vary: varyValues(fetched.headers, requestHeaders),
     };
-    this.cache.set(key, entry);
+    this.cache.set(key, entry, requestHeaders);
   }
 
   private fetchOrigin(req: IncomingMessage, target: string): Promise<Fetched> {
