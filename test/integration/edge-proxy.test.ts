@@ -59,6 +59,7 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
   const work = mkdtempSync(join(tmpdir(), 'eg-edge-proxy-'));
   const logPath = join(work, 'access.log');
   const originHits = new Map<string, number>();
+  const originMethods = new Map<string, string>();
   let flakyDown = false;
   let origin: Server;
   let source: InProcessSource;
@@ -76,6 +77,22 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
         ...headers,
       },
     });
+
+  /** A request with headers fetch() will not send as given (Host), or a HEAD whose body is checked. */
+  const raw = (path: string, headers: Record<string, string>, method = 'GET') =>
+    new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>(
+      (resolve, reject) => {
+        const req = httpRequest({ port: new URL(base).port, path, method, headers }, (res) => {
+          let body = '';
+          res.on('data', (d) => {
+            body += d;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      },
+    );
 
   /** Runs the command against the test origin, on Kafka topics that do not exist (cold start: open). */
   async function runCommand(name: string, extra: string[] = []) {
@@ -113,6 +130,7 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     origin = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0]!;
       originHits.set(path, (originHits.get(path) ?? 0) + 1);
+      originMethods.set(path, req.method ?? '');
       const user = String(req.headers['x-user'] ?? '-');
       // Per-user answers, slow enough for concurrent misses to overlap.
       const personal: Record<string, () => void> = {
@@ -260,6 +278,14 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     const challenged = await get('/news', '203.0.113.68');
     assert.equal(challenged.status, 429);
     assert.equal(challenged.headers.get('x-edgeguard-reason'), 'scraping 100%25');
+    // At most 256 characters, and an encoded character is never cut in half.
+    const long = `${'a'.repeat(255)}—`;
+    source.sink!.putDecision(decision('ip', '203.0.113.69', { action: 'block', reason: long }));
+    const cut = await get('/news', '203.0.113.69');
+    assert.equal(cut.status, 403);
+    assert.equal(cut.headers.get('x-edgeguard-reason'), 'a'.repeat(255));
+    source.sink!.putDecision(decision('ip', '203.0.113.70', { action: 'block', reason: 'b'.repeat(300) }));
+    assert.equal((await get('/news', '203.0.113.70')).headers.get('x-edgeguard-reason'), 'b'.repeat(256));
     await eventually('the refusals logged', () =>
       readFileSync(logPath, 'utf8').includes('203.0.113.67 - - ') ? true : undefined,
     );
@@ -352,19 +378,7 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
   });
 
   it('refuses a Host that is not a host name: it would key one page under another', async () => {
-    const { port } = new URL(base);
-    const ask = (host: string, path: string) =>
-      new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = httpRequest({ port, path, headers: { host, 'x-forwarded-for': '192.0.2.92' } }, (res) => {
-          let body = '';
-          res.on('data', (d) => {
-            body += d;
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        req.on('error', reject);
-        req.end();
-      });
+    const ask = (host: string, path: string) => raw(path, { host, 'x-forwarded-for': '192.0.2.92' });
     // `shop.example/account` + `/login` would share the key of `shop.example` + `/account/login`.
     const hits = originHits.get('/login') ?? 0;
     assert.equal((await ask('shop.example/account', '/login')).status, 400);
@@ -372,6 +386,43 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.equal((await ask('shop.example?x', '/')).status, 400);
     assert.equal((await ask('shop.example', '/account/login')).status, 200);
     assert.equal((await ask('[2001:db8::1]:8080', '/account/login')).status, 200);
+  });
+
+  it('keys the cache and finds the policy by the normalised host: any case, any port spelling', async () => {
+    source.sink!.putPolicy(bustPolicy('shop.example', '/site'));
+    const statuses = [];
+    for (const [i, host] of ['SHOP.Example:80', 'shop.example', 'Shop.EXAMPLE:8080'].entries())
+      statuses.push(
+        (await raw(`/site?cb=${i}`, { host, 'x-forwarded-for': '192.0.2.95' })).headers['x-cache'],
+      );
+    assert.deepEqual(statuses, ['MISS', 'HIT', 'HIT'], "one entry, under the bust policy of nginx's $host");
+    assert.equal(originHits.get('/site'), 1);
+  });
+
+  it('answers a HEAD from a fresh stored GET, and sends a HEAD miss to the origin as a HEAD, storing nothing', async () => {
+    const page = await get('/headed', '192.0.2.96');
+    assert.equal(page.headers.get('x-cache'), 'MISS');
+    const body = await page.text();
+    const head = await raw('/headed', { host: new URL(base).host, 'x-forwarded-for': '192.0.2.96' }, 'HEAD');
+    assert.equal(head.status, 200);
+    assert.equal(head.headers['x-cache'], 'HIT');
+    assert.equal(head.headers['content-length'], String(Buffer.byteLength(body)));
+    assert.equal(head.headers['content-type'], 'text/html');
+    assert.equal(head.body, '');
+    assert.equal(originHits.get('/headed'), 1, 'the HEAD did not reach the origin');
+    // A miss: the origin is asked with HEAD, and its empty answer is not stored as the page.
+    const miss = await raw(
+      '/unheaded',
+      { host: new URL(base).host, 'x-forwarded-for': '192.0.2.96' },
+      'HEAD',
+    );
+    assert.equal(miss.status, 200);
+    assert.equal(miss.body, '');
+    assert.equal(originMethods.get('/unheaded'), 'HEAD');
+    const after = await get('/unheaded', '192.0.2.96');
+    assert.equal(after.headers.get('x-cache'), 'MISS');
+    assert.equal(await after.text(), '<p>/unheaded #2</p>');
+    assert.equal(originMethods.get('/unheaded'), 'GET');
   });
 
   it('logs a client that gives up before the answer as 499, not as an origin error', async () => {
@@ -440,6 +491,47 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     const [es, it] = await Promise.all([lang('es'), lang('it')]);
     assert.match(es, /page in es$/);
     assert.match(it, /page in it$/);
+  });
+
+  it('keeps a few Vary variants per key: clients alternating languages hit, the oldest variant is replaced', async () => {
+    const lang = async (language: string) => {
+      const response = await get('/lang?alternate', '192.0.2.44', { 'accept-language': language });
+      assert.equal(await response.text(), `page in ${language}`);
+      return response.headers.get('x-cache');
+    };
+    const statuses = [];
+    for (const language of ['fr', 'de', 'fr', 'de', 'es', 'it', 'pt', 'fr', 'es'])
+      statuses.push(await lang(language));
+    // Four variants at most: pt replaces fr (the oldest), fr then replaces de; es is still held.
+    assert.deepEqual(statuses, ['MISS', 'MISS', 'HIT', 'HIT', 'MISS', 'MISS', 'MISS', 'MISS', 'HIT']);
+  });
+
+  it('counts every variant against the cache bounds (entries and bytes)', async () => {
+    // Each variant: a 10-byte body + a 22-character key + 512 bytes of overhead.
+    for (const [cache, held] of [
+      [{ maxEntries: 3 }, 3],
+      [{ maxBytes: 1200 }, 2],
+    ] as const) {
+      const small = new EdgeProxy({
+        agent,
+        origin: `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
+        cache,
+      });
+      const url = `${await small.listen()}/lang?bounded`;
+      try {
+        const statuses = [];
+        for (const language of ['fr', 'de', 'es', 'it', 'it'])
+          statuses.push(
+            (await fetch(url, { headers: { 'accept-language': language } })).headers.get('x-cache'),
+          );
+        assert.deepEqual(statuses, ['MISS', 'MISS', 'MISS', 'MISS', 'HIT'], JSON.stringify(cache));
+        assert.equal(small.stats().cachedResponses, held, JSON.stringify(cache));
+        const first = await fetch(url, { headers: { 'accept-language': 'fr' } });
+        assert.equal(first.headers.get('x-cache'), 'MISS', 'the least recently used variant was evicted');
+      } finally {
+        await small.close();
+      }
+    }
   });
 
   it('serves stale while one background request revalidates (stale-while-revalidate)', async () => {

@@ -106,8 +106,9 @@ interface Fetched {
  * 2. `agent.check({ ip, fingerprint })`: `block` → 403; `challenge` → 429 with a small page (a real
  *    edge would serve a JavaScript or CAPTCHA challenge here); `throttle` → a token bucket per
  *    client, 429 with Retry-After past it.
- * 3. GET requests go through a bounded cache keyed by host + path + the query as the agent's cache
- *    policy says (`cacheKeyQuery`: a busted path's random query strings stop making misses).
+ * 3. GET requests (and HEADs, answered from a fresh stored GET) go through a bounded cache keyed by
+ *    host + path + the query as the agent's cache policy says (`cacheKeyQuery`: a busted path's
+ *    random query strings stop making misses).
  *    Freshness from the policy's ttl or the origin's Cache-Control (s-maxage, max-age);
  *    stale-while-revalidate and stale-if-error likewise (RFC 5861), capped by the policy's
  *    maxStaleSeconds; concurrent misses of one key share one origin fetch unless the policy says
@@ -192,6 +193,9 @@ export class EdgeProxy {
     const userAgent = headerText(req.headers['user-agent']);
     const acceptLanguage = headerText(req.headers['accept-language']);
     const host = headerText(req.headers.host);
+    // nginx's $host: lower case, no port. The access log, the policy lookup and the cache key use it,
+    // so `Shop.Example` and `shop.example:80` are one site (the origin still gets the Host as sent).
+    const site = host === undefined ? undefined : normaliseHost(host);
     const url = req.url ?? '/';
     const log: AccessLogRecord = {
       time: Date.now(),
@@ -204,8 +208,7 @@ export class EdgeProxy {
       referer: headerText(req.headers.referer),
       userAgent,
       forwardedFor,
-      // nginx's $host: lower case, no port.
-      host: host === undefined ? undefined : normaliseHost(host),
+      host: site,
       requestTime: 0,
       upstreamTime: null,
       cacheStatus: '-',
@@ -291,28 +294,34 @@ export class EdgeProxy {
     const queryAt = url.indexOf('?');
     const path = queryAt < 0 ? url : url.slice(0, queryAt);
     const query = queryAt < 0 ? '' : url.slice(queryAt + 1);
-    if (req.method !== 'GET' || req.headers.authorization !== undefined) {
+    const head = req.method === 'HEAD';
+    if ((req.method !== 'GET' && !head) || req.headers.authorization !== undefined) {
       await this.forward(req, res, log, started);
       return;
     }
 
     // Equivalent spellings of a path (`/h%6Ft`, `/a/../hot`) share its policy and cache entry.
     const resource = normalisePath(path);
-    const policy = this.options.agent.cachePolicy(host, resource);
+    const policy = this.options.agent.cachePolicy(site, resource);
     const keyedQuery = cacheKeyQuery(policy?.cacheKey, query);
-    const key = `${host ?? ''}${resource}?${keyedQuery}`;
+    const key = `${site ?? ''}${resource}?${keyedQuery}`;
     // The origin is asked for what the key names: a query parameter the key leaves out never
     // reaches the origin, so it cannot shape a response stored for everyone (an unkeyed parameter
     // reflected in the page would poison the entry for every client).
     const target = keyedQuery === '' ? resource : `${resource}?${keyedQuery}`;
     // A stored response varying by request headers (Vary) answers only requests sending the same
-    // values; another variant is a miss and replaces it (one variant per key).
-    const stored = this.cache.get(key);
-    const cached = stored !== undefined && varyMatches(stored.vary, req.headers) ? stored : undefined;
+    // values; a key keeps a few variants (the cache's maxVariants), the oldest replaced.
+    const cached = this.cache.get(key, req.headers);
     const now = Date.now();
     if (cached !== undefined && now < cached.freshUntil) {
       this.counters.hits++;
       finish(cached.status, withCacheHeader(cached.headers, 'HIT'), cached.body, 'HIT');
+      return;
+    }
+    // A HEAD is answered from a fresh stored GET (its status and headers, the body's length, no
+    // body: RFC 9110 §9.3.2); otherwise it goes to the origin as a HEAD and nothing is stored.
+    if (head) {
+      await this.forward(req, res, log, started);
       return;
     }
     if (cached !== undefined && now < capStale(cached.staleWhileRevalidateUntil, cached, policy)) {
@@ -408,7 +417,7 @@ export class EdgeProxy {
       staleIfErrorUntil: freshUntil + sie * 1000,
       vary: varyValues(fetched.headers, requestHeaders),
     };
-    this.cache.set(key, entry);
+    this.cache.set(key, entry, requestHeaders);
   }
 
   private fetchOrigin(req: IncomingMessage, target: string): Promise<Fetched> {
@@ -586,16 +595,22 @@ function capStale(until: number, cached: CachedResponse, policy: CachePolicy | n
 /**
  * A decision's reason as a header value: an operator's reason is free text (`abuse — ticket 42`),
  * and Node refuses a header with characters outside printable ASCII (the blocked client got a 500
- * and no log line). Other bytes are percent-encoded as UTF-8, and the value is cut at 256 bytes.
+ * and no log line). Other bytes are percent-encoded as UTF-8, and the value is at most 256
+ * characters (bytes: it is ASCII), cut before the first character that would not fit whole.
  */
 function headerSafe(text: string): string {
+  const max = 256;
   let out = '';
-  for (const byte of Buffer.from(text.slice(0, 256), 'utf8')) {
-    if (out.length >= 256) break;
-    out +=
-      byte >= 0x20 && byte < 0x7f && byte !== 0x25
-        ? String.fromCharCode(byte)
-        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  // for..of walks code points, so a character is encoded (or cut) with all its UTF-8 bytes.
+  for (const char of text) {
+    let piece = '';
+    for (const byte of Buffer.from(char, 'utf8'))
+      piece +=
+        byte >= 0x20 && byte < 0x7f && byte !== 0x25
+          ? String.fromCharCode(byte)
+          : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+    if (out.length + piece.length > max) break;
+    out += piece;
   }
   return out;
 }

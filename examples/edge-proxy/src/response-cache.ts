@@ -20,43 +20,104 @@ export interface CachedResponse {
 export type VaryValues = Record<string, string> | null;
 
 export interface ResponseCacheOptions {
-  /** Total body bytes held (default 64 MiB); least recently used responses go first. */
+  /** Total body bytes held (default 64 MiB), every variant counted; least recently used responses go first. */
   maxBytes?: number;
-  /** Responses held at most (default 10,000). */
+  /** Responses held at most, every variant counted (default 10,000). */
   maxEntries?: number;
   /** Largest body cached (default 1 MiB). */
   maxObjectBytes?: number;
+  /** Variants (responses with `Vary`, by the request values they answer) kept per key (default 4); past it the oldest goes. */
+  maxVariants?: number;
+}
+
+/** Request headers as Node gives them (lower-case names). */
+type RequestHeaders = Record<string, string | string[] | undefined>;
+
+interface Stored {
+  key: string;
+  response: CachedResponse;
 }
 
 /**
  * The proxy's cache: an lru-cache bounded by entries and by body bytes. Entries are not removed at
  * freshUntil: an expired entry may still be served stale (stale-while-revalidate, stale-if-error)
  * until it is replaced or evicted.
+ *
+ * A key holds up to maxVariants responses, newest first, each answering only requests sending the
+ * values it was fetched with for the headers its `Vary` lists (RFC 9111 §4.1: the most recent
+ * matching response is used). Every variant is one LRU entry, so the byte and entry bounds count
+ * them all; the per-key lists only name live LRU entries (emptied as they are evicted).
  */
 export class ResponseCache {
-  private readonly lru: LRUCache<string, CachedResponse>;
+  private readonly lru: LRUCache<string, Stored>;
+  /** LRU entry ids of each key's variants, newest first. */
+  private readonly variants = new Map<string, string[]>();
+  private nextId = 0;
   readonly maxObjectBytes: number;
+  readonly maxVariants: number;
 
   constructor(options: ResponseCacheOptions = {}) {
     this.maxObjectBytes = options.maxObjectBytes ?? 1 << 20;
-    this.lru = new LRUCache<string, CachedResponse>({
+    this.maxVariants = Math.max(1, options.maxVariants ?? 4);
+    this.lru = new LRUCache<string, Stored>({
       max: options.maxEntries ?? 10_000,
       maxSize: options.maxBytes ?? 64 << 20,
-      sizeCalculation: (entry, key) => entry.body.length + key.length + 512,
+      sizeCalculation: (stored) => stored.response.body.length + stored.key.length + 512,
+      // Deleted, evicted or replaced: the key's list forgets it (lru-cache calls this synchronously).
+      dispose: (stored, id) => this.forget(stored.key, id),
     });
   }
 
-  get(key: string): CachedResponse | undefined {
-    return this.lru.get(key);
+  /** The newest response stored under key that answers a request with these headers. */
+  get(key: string, request: RequestHeaders): CachedResponse | undefined {
+    for (const id of this.variants.get(key) ?? []) {
+      const stored = this.lru.peek(id);
+      if (stored !== undefined && varyMatches(stored.response.vary, request))
+        return this.lru.get(id)?.response;
+    }
+    return undefined;
   }
 
-  set(key: string, entry: CachedResponse): void {
+  /**
+   * Stores a response fetched for a request with these headers: it replaces the key's variants
+   * answering that request, and the key's oldest variant when maxVariants are held.
+   */
+  set(key: string, entry: CachedResponse, request: RequestHeaders): void {
     if (entry.body.length > this.maxObjectBytes) return;
-    this.lru.set(key, entry);
+    for (const id of [...(this.variants.get(key) ?? [])]) {
+      const stored = this.lru.peek(id);
+      if (stored === undefined || varyMatches(stored.response.vary, request)) this.lru.delete(id);
+    }
+    let ids = this.variants.get(key) ?? [];
+    while (ids.length >= this.maxVariants) {
+      this.lru.delete(ids[ids.length - 1]!);
+      ids = this.variants.get(key) ?? [];
+    }
+    // Ids are unique (a counter), whatever characters keys hold.
+    const id = String(this.nextId++);
+    this.lru.set(id, { key, response: entry });
+    if (!this.lru.has(id)) return;
+    const current = this.variants.get(key) ?? [];
+    current.unshift(id);
+    this.variants.set(key, current);
   }
 
+  /** Responses held, every variant counted. */
   get size(): number {
     return this.lru.size;
+  }
+
+  /** Keys with at least one response held. */
+  get keys(): number {
+    return this.variants.size;
+  }
+
+  private forget(key: string, id: string): void {
+    const ids = this.variants.get(key);
+    if (ids === undefined) return;
+    const at = ids.indexOf(id);
+    if (at >= 0) ids.splice(at, 1);
+    if (ids.length === 0) this.variants.delete(key);
   }
 }
 
