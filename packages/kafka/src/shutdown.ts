@@ -9,6 +9,9 @@
  * its session times out) or interrupts it (waiting for a broker or Redis that does not answer),
  * then closes what was opened; the start goes no further.
  */
+/** The line a service logs when a stop signal comes while it starts (stage services, the shipper). */
+export const STOPPED_WHILE_STARTING = 'stopped while starting: closing what is connected, then exiting';
+
 export class Shutdown {
   private readonly closers: (() => Promise<void> | void)[] = [];
   private current: { settled: Promise<void>; interrupt?: () => void } | null = null;

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import type { Admin, Kafka } from 'kafkajs';
 import { connectAdmin, createKafka, within } from './client.js';
 import { checkRedisUrl, type KafkaEnvironment, kafkaEnvironment } from './environment.js';
-import { Shutdown } from './shutdown.js';
+import { Shutdown, STOPPED_WHILE_STARTING } from './shutdown.js';
 import type { StageRecipe } from './stage-pool.js';
 import { StageRunner } from './stage-runner.js';
 import { edgeguardTopics, ensureTopics, topicPartitions } from './topics.js';
@@ -281,7 +281,7 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
     () => shutdown.stop(),
     () =>
       shutdown.starting
-        ? 'stopped while starting: closing what is connected, then exiting'
+        ? STOPPED_WHILE_STARTING
         : 'signal received: stopping: finishing the batch in flight, checkpointing, committing',
   );
   let companions: Companion[] = [];

@@ -9,6 +9,7 @@ import {
   type KafkaEnvironment,
   kafkaEnvironment,
   Shutdown,
+  STOPPED_WHILE_STARTING,
   startupTimeoutMs,
   topicPartitions,
 } from '@edgeguard/kafka';
@@ -163,10 +164,7 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
     const onAbort = () => {
       if (!shutdown.starting) return;
       const reason: unknown = options.signal?.reason;
-      logger.info(
-        typeof reason === 'string' ? { signal: reason } : {},
-        'stopped while starting: closing what is connected, then exiting',
-      );
+      logger.info(typeof reason === 'string' ? { signal: reason } : {}, STOPPED_WHILE_STARTING);
       shutdown.stop().then(
         () => resolve(null),
         (error: Error) => {
