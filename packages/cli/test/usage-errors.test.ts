@@ -79,6 +79,43 @@ describe('edgeguard usage errors', () => {
     }
   });
 
+  it('every command that logs refuses an unknown LOG_LEVEL up front, exit 2, naming it; --help still works', () => {
+    // ship, tail, lag and topics ensure exited 1 once their logger refused it, topics list and the
+    // Redis listings ran on with it; run alone checked it first.
+    for (const args of [
+      ['ship', '/nonexistent/access.log'],
+      ['tail', '--topic', 'decisions'],
+      ['lag'],
+      ['topics', 'list'],
+      ['topics', 'ensure'],
+      ['decisions', 'list'],
+      ['allowlist', 'list'],
+      ['run', 'profiler'],
+    ]) {
+      const result = spawnSync(process.execPath, [bin, ...args], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: {
+          ...process.env,
+          KAFKA_BROKERS: '127.0.0.1:1',
+          REDIS_URL: 'redis://127.0.0.1:1',
+          LOG_LEVEL: 'loud',
+        },
+      });
+      assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.equal(
+        result.stderr,
+        `edgeguard ${args[0]}: LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, not "loud"\n`,
+      );
+      const help = spawnSync(process.execPath, [bin, args[0]!, '--help'], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: { ...process.env, LOG_LEVEL: 'loud' },
+      });
+      assert.equal(help.status, 0, `${args[0]} --help: ${help.stderr}`);
+    }
+  });
+
   it('run: a missing service is named with the services there are', () => {
     const run = edgeguard(['run']);
     assert.equal(run.status, 2);

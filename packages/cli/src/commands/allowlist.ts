@@ -9,6 +9,7 @@ import {
 import { TOPICS } from '@edgeguard/pipeline';
 import { BadInput } from '@edgeguard/schema';
 import { expectedAction, parseCommandArgs } from '../args.js';
+import { checkLogLevel } from '../log-level.js';
 import { durationFlag, withProducer, withStore } from './decisions.js';
 
 export const allowlistHelp = `Usage: edgeguard allowlist add CIDR [--comment TEXT] [--duration 30d] [--force]
@@ -54,6 +55,7 @@ export async function allowlistCommand(argv: string[]): Promise<number> {
     process.stdout.write(allowlistHelp);
     return 0;
   }
+  checkLogLevel();
   const env = kafkaEnvironment();
   const usage = (message: string) => new BadInput('bad-usage', message);
   const [action, cidr] = positionals;

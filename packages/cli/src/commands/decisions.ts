@@ -19,6 +19,7 @@ import { createLogger } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import { expectedAction, ONE_SHOT_LOG_LEVEL, parseCommandArgs } from '../args.js';
+import { checkLogLevel } from '../log-level.js';
 
 export const decisionsHelp = `Usage: edgeguard decisions add (--ip ADDR | --range CIDR | --fingerprint FP)
                               --action block|challenge|throttle --duration 4h --reason TEXT [--force]
@@ -168,6 +169,7 @@ export async function decisionsCommand(argv: string[]): Promise<number> {
     process.stdout.write(decisionsHelp);
     return 0;
   }
+  checkLogLevel();
   const env = kafkaEnvironment();
   const usage = (message: string) => new BadInput('bad-usage', message);
   const target = { ip: values.ip, range: values.range, fingerprint: values.fingerprint };

@@ -1,6 +1,7 @@
 import { connectAdmin, consumerLag, createKafka, kafkaEnvironment, startupTimeoutMs } from '@edgeguard/kafka';
 import { createLogger } from '@edgeguard/telemetry';
 import { ONE_SHOT_LOG_LEVEL, parseCommandArgs } from '../args.js';
+import { checkLogLevel } from '../log-level.js';
 
 export const lagHelp = `Usage: edgeguard lag [--json]
 
@@ -19,6 +20,7 @@ export async function lagCommand(argv: string[]): Promise<number> {
     process.stdout.write(lagHelp);
     return 0;
   }
+  checkLogLevel();
   const env = kafkaEnvironment();
   const kafka = createKafka({
     brokers: env.brokers,

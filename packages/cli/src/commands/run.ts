@@ -1,7 +1,7 @@
 import { loadConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
-import { logLevel } from '@edgeguard/telemetry';
 import { expectedAction, parseCommandArgs, workerCount } from '../args.js';
+import { checkLogLevel } from '../log-level.js';
 import { handOverStopSignals, RUN_SERVICES } from '../stop-signals.js';
 
 export const runHelp = `Usage: edgeguard run <service> [--config FILE] [--workers N]
@@ -125,18 +125,6 @@ export async function runCommand(argv: string[]): Promise<number> {
         undefined,
         'edgeguard run',
       );
-  }
-}
-
-/**
- * `LOG_LEVEL` checked before anything starts, a usage error (exit 2) like every other bad
- * environment variable: the service's logger refused it with a plain error (exit 1).
- */
-function checkLogLevel(): void {
-  try {
-    logLevel(process.env.LOG_LEVEL);
-  } catch (error) {
-    throw new BadInput('bad-config', (error as Error).message, 'LOG_LEVEL');
   }
 }
 

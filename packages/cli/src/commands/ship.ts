@@ -3,6 +3,7 @@ import { BadInput } from '@edgeguard/schema';
 import { ship } from '@edgeguard/service-shipper';
 import { parseCommandArgs, wholeNumber, workerCount } from '../args.js';
 import { EXIT_INPUT_CUT_SHORT, EXIT_NOTHING_PARSED, nothingParsed } from '../exit-codes.js';
+import { checkLogLevel } from '../log-level.js';
 
 export const shipHelp = `Usage: edgeguard ship <file|-> [--rate N] [--workers N] [--format NAME] [--trusted-proxies CIDRS] [--config FILE]
 
@@ -51,6 +52,7 @@ export async function shipCommand(argv: string[]): Promise<number> {
     process.stdout.write(shipHelp);
     return 0;
   }
+  checkLogLevel();
   const input = positionals[0];
   if (!input) throw new BadInput('bad-usage', 'missing the log file to ship (a path, or - for stdin)');
   const config = loadConfig(values.config);

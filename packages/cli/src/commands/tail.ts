@@ -2,6 +2,7 @@ import { createKafka, kafkaEnvironment, tailTopic } from '@edgeguard/kafka';
 import { BadInput } from '@edgeguard/schema';
 import { createLogger } from '@edgeguard/telemetry';
 import { ONE_SHOT_LOG_LEVEL, parseCommandArgs, wholeNumber } from '../args.js';
+import { checkLogLevel } from '../log-level.js';
 
 export const tailHelp = `Usage: edgeguard tail --topic NAME [--from-beginning] [--idle-exit SECONDS]
 
@@ -33,6 +34,7 @@ export async function tailCommand(argv: string[]): Promise<number> {
     process.stdout.write(tailHelp);
     return 0;
   }
+  checkLogLevel();
   if (!values.topic) throw new BadInput('bad-usage', 'missing --topic NAME', undefined, 'edgeguard tail');
   const env = kafkaEnvironment();
   const kafka = createKafka({

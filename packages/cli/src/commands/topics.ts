@@ -9,6 +9,7 @@ import {
 import { BadInput } from '@edgeguard/schema';
 import { createLogger } from '@edgeguard/telemetry';
 import { expectedAction, ONE_SHOT_LOG_LEVEL, parseCommandArgs, wholeNumber } from '../args.js';
+import { checkLogLevel } from '../log-level.js';
 
 export const topicsHelp = `Usage: edgeguard topics ensure [--partitions N] [--replication-factor N]
        edgeguard topics list
@@ -43,6 +44,7 @@ export async function topicsCommand(argv: string[]): Promise<number> {
     process.stdout.write(topicsHelp);
     return 0;
   }
+  checkLogLevel();
   const partitions = wholeNumber(values.partitions ?? '6', '--partitions', 1);
   const replication = wholeNumber(values['replication-factor'] ?? '1', '--replication-factor', 1);
   const env = kafkaEnvironment();
