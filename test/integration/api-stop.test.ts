@@ -44,4 +44,41 @@ describe('the api stopping with Redis unreachable', { timeout: 120_000 }, () => 
     assert.match(output, /api stopped/);
     assert.doesNotMatch(output, /stop timed out/);
   });
+
+  it('a SIGTERM while it starts (Redis down, not listening yet) closes what it opened and exits 0', async () => {
+    // The api installed its handlers only once listening: a stop in the second or more it spends
+    // reaching Redis and loading the server before that ended the process by the signal (exit
+    // null, SIGTERM), nothing closed, no line said why.
+    const child = spawn(process.execPath, [bin, 'run', 'api'], {
+      env: {
+        ...process.env,
+        REDIS_URL: 'redis://127.0.0.1:1',
+        EDGEGUARD_API_PORT: String(await freePort()),
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const collect = (chunk: Buffer) => {
+      output += chunk;
+    };
+    child.stdout!.on('data', collect);
+    child.stderr!.on('data', collect);
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.on('exit', (code, signal) => resolve([code, signal])),
+    );
+    // Its first line is Redis refusing the connection, logged as runApi starts; listening comes
+    // a second or more later (the key store's read waits for three retries).
+    const deadline = Date.now() + 60_000;
+    while (!output.includes('ECONNREFUSED') && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.ok(output.includes('ECONNREFUSED'), output.slice(-2000));
+    assert.doesNotMatch(output, /api listening/, 'the stop must come before listening');
+    child.kill('SIGTERM');
+    const [code, signal] = await exited;
+    assert.deepEqual([code, signal], [0, null], output.slice(-2000));
+    assert.match(output, /stopped while starting: closing what is connected, then exiting/);
+    assert.match(output, /api stopped before listening/);
+    assert.doesNotMatch(output, /api listening/);
+  });
 });

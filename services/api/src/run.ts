@@ -1,5 +1,5 @@
 import { DecisionStore, storeKeys } from '@edgeguard/decisions';
-import { createKafka, createProducer, exitOnStopSignals } from '@edgeguard/kafka';
+import { createKafka, createProducer, exitOnStopSignals, STOPPED_WHILE_STARTING } from '@edgeguard/kafka';
 import { createLogger, Metrics } from '@edgeguard/telemetry';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
@@ -123,6 +123,31 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
   let policiesCaughtUp = false;
   let policyFollower: { stop(): Promise<void> } | undefined;
 
+  let app: FastifyInstance | undefined;
+  let stopSweeper: () => Promise<void> = async () => undefined;
+  let listening = false;
+  const close = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(gaugeTimer);
+    health.stop();
+    keyWatch.stop();
+    hub.closeAll();
+    recorder.closed = true;
+    await app?.close();
+    await Promise.allSettled([feed.stop(), stopSweeper(), policyFollower?.stop(), producer.disconnect()]);
+    // QUIT waits for a reply: with Redis unreachable it would wait for good.
+    if (redis.status === 'ready' && health.problem === null) await redis.quit().catch(() => undefined);
+    else redis.disconnect();
+    logger.info(listening ? 'api stopped' : 'api stopped before listening');
+  };
+  // From here, not from listening: a stop while the start waits for Redis or loads the server (a
+  // second or more with Redis down) ended the process by the signal (exit 143), nothing closed.
+  if (handleSignals)
+    exitOnStopSignals(logger, close, () =>
+      listening ? 'signal received: stopping' : STOPPED_WHILE_STARTING,
+    );
+
   // Background start: the server listens at once and /readyz says what is still missing.
   const version = await store.version().catch(() => 0);
   await keyWatch.start();
@@ -174,11 +199,10 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
     },
     () => stopping,
   );
-  const stopSweeper = options.sweeper
-    ? store.startSweeper(1000, 1000, (error) => logger.warn({ err: error }, 'sweeper'))
-    : async () => undefined;
+  if (options.sweeper)
+    stopSweeper = store.startSweeper(1000, 1000, (error) => logger.warn({ err: error }, 'sweeper'));
 
-  const app = await createApiServer({
+  app = await createApiServer({
     logger,
     metrics,
     auth,
@@ -208,21 +232,6 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
       return true;
     },
   });
-  const close = async (): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    clearInterval(gaugeTimer);
-    health.stop();
-    keyWatch.stop();
-    hub.closeAll();
-    recorder.closed = true;
-    await app.close();
-    await Promise.allSettled([feed.stop(), stopSweeper(), policyFollower?.stop(), producer.disconnect()]);
-    // QUIT waits for a reply: with Redis unreachable it would wait for good.
-    if (redis.status === 'ready' && health.problem === null) await redis.quit().catch(() => undefined);
-    else redis.disconnect();
-    logger.info('api stopped');
-  };
   try {
     await app.listen({ port: options.port, host: options.host });
   } catch (error) {
@@ -237,7 +246,7 @@ export async function runApi(options: ApiOptions = apiOptions(), handleSignals =
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
+  listening = true;
   logger.info({ port, host: options.host, prefix: options.prefix, lookup: options.lookup }, 'api listening');
-  if (handleSignals) exitOnStopSignals(logger, close);
   return { app, port, close };
 }
