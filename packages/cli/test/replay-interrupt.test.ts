@@ -44,8 +44,13 @@ describe('edgeguard replay interrupted (SIGINT)', { timeout: 60_000 }, () => {
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     // Some lines, and half of the next one, then nothing (stdin stays open: a `tail -f` pipe).
-    child.stdin.write(`${lines.slice(0, written).join('\n')}\n${lines[written]!.slice(0, 40)}`);
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // The write's callback comes once the pipe took the last of it: the replay has read all but a
+    // pipe's buffer (64 KB of ~4 MB), so it is running with its handler installed — 3 s after the
+    // spawn alone was not always enough on a loaded machine. Then time to read the rest.
+    await new Promise((resolve) =>
+      child.stdin.write(`${lines.slice(0, written).join('\n')}\n${lines[written]!.slice(0, 40)}`, resolve),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 2000));
     child.kill('SIGINT');
     const code = await exited;
     assert.equal(code, 130, stderr);
