@@ -8,7 +8,7 @@ import { startServer, type TestServer } from './support/server.js';
 /** The event ids a stream sends until it has sent `last` (then closed). */
 async function idsUntil(url: string, key: string, lastEventId: number, last: number): Promise<number[]> {
   const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), 5_000);
+  const timer = setTimeout(() => abort.abort(), 20_000);
   const response = await fetch(url, {
     headers: { 'x-api-key': key, 'last-event-id': String(lastEventId) },
     signal: abort.signal,
