@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { normalizePath } from '@edgeguard/detect';
 import { EdgeAgent, type FeedSink, type Source } from '@edgeguard/edge-agent';
-import { ACCESS_LOG_FORMAT, AccessLogWriter, EdgeProxy, normalisePath } from '@edgeguard/example-edge-proxy';
+import { ACCESS_LOG_FORMAT, AccessLogWriter, EdgeProxy } from '@edgeguard/example-edge-proxy';
 import { httpFingerprint } from '@edgeguard/fingerprint';
 import { createParser } from '@edgeguard/logformat';
 import { type AccessLog, type CachePolicy, isBadInput } from '@edgeguard/schema';
@@ -360,11 +361,33 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
       statuses.push((await get(url, '192.0.2.94')).headers.get('x-cache'));
     assert.deepEqual(statuses, ['MISS', 'HIT', 'HIT']);
     assert.equal(originHits.get('/spelled'), 1, 'one origin fetch, for /spelled');
-    // fetch() removes dot segments itself; raw clients need not.
-    assert.equal(normalisePath('/a/../x/%2e%2E/spelled'), '/spelled');
-    assert.equal(normalisePath('/a/./b/..'), '/a/');
-    assert.equal(normalisePath('/%7euser/%2fx%2F'), '/~user/%2Fx%2F', 'reserved escapes stay escaped');
-    assert.equal(normalisePath('//double'), '//double');
+    // fetch() removes dot segments itself; raw clients need not. The proxy's normal form is the
+    // detector's (content-watch names its policies by it): reserved escapes stay as written, case
+    // included, and runs of slashes are one.
+    assert.equal(normalizePath('/a/../x/%2e%2E/spelled'), '/spelled');
+    assert.equal(normalizePath('/a/./b/..'), '/a/');
+    assert.equal(normalizePath('/%7euser/%2fx%2F'), '/~user/%2fx%2F', 'reserved escapes stay as written');
+    assert.equal(normalizePath('//double'), '/double');
+  });
+
+  it("matches a policy by the detector's path: `//hot?cb=…` cannot bypass the bust policy of /hot, a lower-case escape finds its own", async () => {
+    const host = new URL(base).host.split(':')[0]!;
+    source.sink!.putPolicy(bustPolicy(host, '/slashed'));
+    // The detector merges slashes (nginx's merge_slashes): `//slashed` is the page it advised for.
+    const statuses = [];
+    for (const url of ['/slashed?cb=1', '//slashed?cb=2', '/slashed//?cb=3', '///slashed?cb=4'])
+      statuses.push((await get(url, '192.0.2.97')).headers.get('x-cache'));
+    assert.deepEqual(statuses, ['MISS', 'HIT', 'MISS', 'HIT'], '`/slashed/` is another path');
+    assert.equal(originHits.get('/slashed'), 1);
+    assert.equal(originHits.get('//slashed'), undefined, 'the stored fetch asks for the path its key names');
+    // The detector keeps an escape's case (WordPress links its non-Latin slugs in lower case): the
+    // policy it names `/caf%c3%a9` applies to that spelling, which the origin gets as sent.
+    source.sink!.putPolicy(bustPolicy(host, '/caf%c3%a9'));
+    const cafe = [];
+    for (const cb of ['1', '2'])
+      cafe.push((await get(`/caf%c3%a9?cb=${cb}`, '192.0.2.97')).headers.get('x-cache'));
+    assert.deepEqual(cafe, ['MISS', 'HIT']);
+    assert.equal(originHits.get('/caf%c3%a9'), 1);
   });
 
   it('never lets a query parameter the cache key drops shape the stored page (cache poisoning)', async () => {

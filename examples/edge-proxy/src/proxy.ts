@@ -9,6 +9,7 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { normalizePath } from '@edgeguard/detect';
 import { cacheKeyQuery, type EdgeAgent, normaliseHost } from '@edgeguard/edge-agent';
 import { httpFingerprint } from '@edgeguard/fingerprint';
 import { resolveClientAddress } from '@edgeguard/logformat';
@@ -25,7 +26,6 @@ import {
   varyMatches,
   varyValues,
 } from './response-cache.js';
-import { normalisePath } from './uri.js';
 
 export interface EdgeProxyOptions {
   /** The agent answering check() and cachePolicy() (started by the caller). */
@@ -300,14 +300,21 @@ export class EdgeProxy {
       return;
     }
 
-    // Equivalent spellings of a path (`/h%6Ft`, `/a/../hot`) share its policy and cache entry.
-    const resource = normalisePath(path);
+    // Equivalent spellings of a path (`/h%6Ft`, `//hot`, `/a/../hot`) share its policy and cache
+    // entry. The normal form is the detector's own function: content-watch names its policies by
+    // it, so a spelling it counts under `/hot` must find `/hot`'s policy here (with a second
+    // definition, `//hot?cb=…` was `/hot` to the detector and another path to the proxy: the bust
+    // policy of `/hot` bypassed at will).
+    const resource = normalizePath(path);
     const policy = this.options.agent.cachePolicy(site, resource);
     const keyedQuery = cacheKeyQuery(policy?.cacheKey, query);
     const key = `${site ?? ''}${resource}?${keyedQuery}`;
     // The origin is asked for what the key names: a query parameter the key leaves out never
     // reaches the origin, so it cannot shape a response stored for everyone (an unkeyed parameter
-    // reflected in the page would poison the entry for every client).
+    // reflected in the page would poison the entry for every client); the path likewise, in its
+    // normal form (an origin answering `//hot` otherwise than `/hot` must not have that answer
+    // stored as `/hot`). What is never stored (a request with a cookie, a HEAD miss, other methods)
+    // goes to the origin as sent.
     const target = keyedQuery === '' ? resource : `${resource}?${keyedQuery}`;
     // A stored response varying by request headers (Vary) answers only requests sending the same
     // values; a key keeps a few variants (the cache's maxVariants), the oldest replaced.
