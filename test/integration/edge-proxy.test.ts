@@ -196,6 +196,27 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
         setTimeout(() => res.end('late'), 500);
         return;
       }
+      if (path === '/huge' || path === '/huge-sized') {
+        // 9 MiB, past the proxy's 8 MiB buffer: chunked, or announced with its Content-Length.
+        const size = 9 << 20;
+        res.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'cache-control': 'public, max-age=60',
+          ...(path === '/huge-sized' ? { 'content-length': String(size) } : {}),
+        });
+        const mib = Buffer.alloc(1 << 20, 'x');
+        let sent = 0;
+        const more = () => {
+          while (sent < size) {
+            sent += mib.length;
+            if (!res.write(sent === size ? Buffer.concat([mib.subarray(1), Buffer.from('!')]) : mib))
+              return void res.once('drain', more);
+          }
+          res.end();
+        };
+        more();
+        return;
+      }
       if (path === '/slow') {
         // Headers now, the body over 600 ms: a response in flight when the proxy is told to stop.
         res.writeHead(200, { 'content-type': 'text/plain' });
@@ -643,6 +664,36 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     });
     await eventually('the cut request logged', () =>
       readFileSync(logPath, 'utf8').includes('"POST /cut HTTP/1.1" 200 7 ') ? true : undefined,
+    );
+  });
+
+  it('streams a GET response too large to buffer (over 8 MiB) through uncached, never a 502', async () => {
+    const before = proxy.stats();
+    for (const path of ['/huge', '/huge-sized']) {
+      // Two at once: the second may join the first's fetch, which it cannot share (a stream).
+      const responses = await Promise.all(['192.0.2.40', '192.0.2.41'].map((client) => get(path, client)));
+      for (const response of responses) {
+        assert.equal(response.status, 200, path);
+        assert.equal(response.headers.get('x-cache'), 'MISS', path);
+        if (path === '/huge-sized') assert.equal(response.headers.get('content-length'), String(9 << 20));
+        const body = Buffer.from(await response.arrayBuffer());
+        assert.equal(body.length, 9 << 20, path);
+        assert.equal(body.subarray(-2).toString(), 'x!', `${path}: the whole body, in order`);
+      }
+      const again = await get(path, '192.0.2.42');
+      assert.equal(again.headers.get('x-cache'), 'MISS', `${path} was not stored`);
+      assert.equal((await again.arrayBuffer()).byteLength, 9 << 20);
+      assert.equal(originHits.get(path), 3, `${path}: every request asked the origin`);
+    }
+    const stats = proxy.stats();
+    assert.equal(stats.tooLarge - before.tooLarge, 6);
+    assert.equal(stats.misses - before.misses, 6);
+    assert.equal(stats.originErrors, before.originErrors);
+    await eventually('the streamed responses logged', () =>
+      readFileSync(logPath, 'utf8').match(/"GET \/huge(-sized)? HTTP\/1.1" 200 9437184 .* MISS "/g)
+        ?.length === 6
+        ? true
+        : undefined,
     );
   });
 
