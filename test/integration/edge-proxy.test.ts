@@ -217,6 +217,14 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
         more();
         return;
       }
+      if (path === '/stalled') {
+        // Headers and a first part now, the rest only after 3 s: longer than a short shutdown grace.
+        req.resume();
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('first part');
+        setTimeout(() => res.end(', the rest'), 3000).unref();
+        return;
+      }
       if (path === '/slow') {
         // Headers now, the body over 600 ms: a response in flight when the proxy is told to stop.
         res.writeHead(200, { 'content-type': 'text/plain' });
@@ -715,7 +723,9 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
   it('refuses bad flags with a usage error (exit 2) naming the flag, never a stack trace', async () => {
     const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
     const source = ['--kafka', '127.0.0.1:9092'];
-    const cases: Array<[string[], RegExp]> = [
+    // args, the message, and the environment the command runs with
+    type Case = [string[], RegExp, Record<string, string>?];
+    const cases: Case[] = [
       [['--origin', originUrl, ...source, '--bogus'], /Unknown option '--bogus'/],
       [['--origin', originUrl, ...source, 'stray'], /Unexpected argument 'stray'/],
       [['--origin', 'notaurl', ...source], /--origin must be an http:\/\/ URL/],
@@ -728,9 +738,24 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
         /--trusted-proxies: "bogus" is not a CIDR/,
       ],
       [['--origin', originUrl, ...source, '--port', ''], /--port must be a port number/],
+      ...['abc', '0', '-1', '1.5', '1e3', '2147483648', ''].map(
+        (grace): Case => [
+          ['--origin', originUrl, ...source, `--shutdown-grace-ms=${grace}`],
+          /--shutdown-grace-ms \(or EDGE_PROXY_SHUTDOWN_GRACE_MS\) must be a whole number of milliseconds/,
+        ],
+      ),
+      [
+        ['--origin', originUrl, ...source],
+        /--shutdown-grace-ms \(or EDGE_PROXY_SHUTDOWN_GRACE_MS\) must be .*, got "soon"/,
+        { EDGE_PROXY_SHUTDOWN_GRACE_MS: 'soon' },
+      ],
     ];
-    for (const [args, message] of cases) {
-      const run = spawnSync(process.execPath, [proxyMain, ...args], { encoding: 'utf8', timeout: 10_000 });
+    for (const [args, message, env] of cases) {
+      const run = spawnSync(process.execPath, [proxyMain, ...args], {
+        encoding: 'utf8',
+        timeout: 10_000,
+        env: { ...process.env, ...env },
+      });
       assert.equal(run.status, 2, `${args.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, message, args.join(' '));
       assert.doesNotMatch(run.stderr, /\n\s+at /, `${args.join(' ')}: no stack trace`);
@@ -804,6 +829,27 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.equal(lines.length, 2, 'both requests logged');
     assert.ok(lines.some((line) => line.includes('"POST /slow HTTP/1.1" 200 ')));
     assert.ok(lines.some((line) => line.includes('"GET /slow HTTP/1.1" 200 ')));
+  });
+
+  it('cuts the requests still in flight after --shutdown-grace-ms, then exits 0', async () => {
+    const log = join(work, 'grace.log');
+    const { child, port, exited, stderr } = await runCommand('grace', [
+      '--access-log',
+      log,
+      '--shutdown-grace-ms',
+      '100',
+    ]);
+    try {
+      // Streamed (POST): its headers and first part are through; the rest comes after 3 s.
+      const stalled = await fetch(`http://127.0.0.1:${port}/stalled`, { method: 'POST', body: 'x' });
+      assert.equal(stalled.status, 200);
+      child.kill('SIGTERM');
+      await assert.rejects(stalled.text(), 'cut after the grace, not finished');
+      assert.equal(await exited, 0, stderr());
+    } finally {
+      child.kill('SIGKILL');
+    }
+    assert.match(readFileSync(log, 'utf8'), /"POST \/stalled HTTP\/1.1" 200 10 /, 'logged with what it got');
   });
 
   it('writes an access log the shipper parses back: client, status, host, cache status, language', async () => {
