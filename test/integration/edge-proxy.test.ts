@@ -462,7 +462,10 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.equal(head.headers['content-type'], 'text/html');
     assert.equal(head.body, '');
     assert.equal(originHits.get('/headed'), 1, 'the HEAD did not reach the origin');
-    // A miss: the origin is asked with HEAD, and its empty answer is not stored as the page.
+    // A miss: the origin is asked with HEAD, and its empty answer is not stored as the page. It is
+    // a MISS (the cache was asked, the origin answered), not a BYPASS: content-watch counts a
+    // BYPASS as a page no cache could serve.
+    const misses = proxy.stats().misses;
     const miss = await raw(
       '/unheaded',
       { host: new URL(base).host, 'x-forwarded-for': '192.0.2.96' },
@@ -470,7 +473,12 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     );
     assert.equal(miss.status, 200);
     assert.equal(miss.body, '');
+    assert.equal(miss.headers['x-cache'], 'MISS');
+    assert.equal(proxy.stats().misses, misses + 1);
     assert.equal(originMethods.get('/unheaded'), 'HEAD');
+    await eventually('the HEAD miss logged', () =>
+      /"HEAD \/unheaded HTTP\/1.1" 200 0 .* MISS "/.test(readFileSync(logPath, 'utf8')) ? true : undefined,
+    );
     const after = await get('/unheaded', '192.0.2.96');
     assert.equal(after.headers.get('x-cache'), 'MISS');
     assert.equal(await after.text(), '<p>/unheaded #2</p>');
@@ -654,7 +662,7 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
       headers: { 'x-forwarded-for': '192.0.2.70' },
     });
     assert.equal(head.status, 200);
-    assert.equal(head.headers.get('x-cache'), 'BYPASS');
+    assert.equal(head.headers.get('x-cache'), 'MISS', 'a HEAD miss');
     assert.equal(head.headers.get('content-length'), '5', 'the length a GET gets');
     const cut = await fetch(`${base}/cut`, {
       method: 'POST',

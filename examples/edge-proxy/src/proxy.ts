@@ -334,9 +334,12 @@ export class EdgeProxy {
       return;
     }
     // A HEAD is answered from a fresh stored GET (its status and headers, the body's length, no
-    // body: RFC 9110 §9.3.2); otherwise it goes to the origin as a HEAD and nothing is stored.
+    // body: RFC 9110 §9.3.2); otherwise it goes to the origin as a HEAD and nothing is stored. That
+    // is a MISS (nginx's word for it too), not a BYPASS: the cache was asked, and content-watch
+    // counts a BYPASS as a page no cache could serve.
     if (head) {
-      await this.forward(req, res, log, started);
+      this.counters.misses++;
+      await this.forward(req, res, log, started, 'MISS');
       return;
     }
     if (cached !== undefined && now < capStale(cached.staleWhileRevalidateUntil, cached, policy)) {
@@ -513,12 +516,16 @@ export class EdgeProxy {
     });
   }
 
-  /** Non-GET (and authorised) requests and HEAD misses: streamed both ways, never cached. */
+  /**
+   * Non-GET (and authorised) requests, `BYPASS`, and HEAD misses, `MISS`: streamed both ways,
+   * never cached.
+   */
   private forward(
     req: IncomingMessage,
     res: ServerResponse,
     log: AccessLogRecord,
     started: number,
+    cacheStatus: CacheStatus = 'BYPASS',
   ): Promise<void> {
     return new Promise<void>((resolve) => {
       const upstreamStarted = performance.now();
@@ -529,7 +536,7 @@ export class EdgeProxy {
         if (finished) return;
         finished = true;
         log.upstreamTime = (performance.now() - upstreamStarted) / 1000;
-        this.logged(log, started, status, bytes, 'BYPASS');
+        this.logged(log, started, status, bytes, cacheStatus);
         resolve();
       };
       const upstream = request(
@@ -545,7 +552,7 @@ export class EdgeProxy {
         },
         (response) => {
           answered = true;
-          this.relay(response, null, res, 'BYPASS', (bytes) => done(response.statusCode ?? 502, bytes));
+          this.relay(response, null, res, cacheStatus, (bytes) => done(response.statusCode ?? 502, bytes));
         },
       );
       upstream.on('timeout', () => upstream.destroy(new Error('origin timed out')));
