@@ -491,12 +491,15 @@ export class EdgeProxy {
             upstreamSeconds: (performance.now() - started) / 1000,
             rest,
           });
+          const ended = () => resolve(fetched());
           // Past maxBody (announced, or read so far) the response is not read on: the request
-          // that asked streams the rest to its client (resolve once; later events change nothing).
+          // that asked streams the rest to its client (an error later is that stream's).
           const tooLarge = () => {
             response.pause();
             response.off('data', collect);
+            response.off('end', ended);
             resolve(fetched({ response, startedAt: started }));
+            chunks.length = 0;
           };
           const collect = (chunk: Buffer) => {
             size += chunk.length;
@@ -507,7 +510,7 @@ export class EdgeProxy {
           response.on('error', reject);
           if (Number(response.headers['content-length']) > maxBody) return tooLarge();
           response.on('data', collect);
-          response.on('end', () => resolve(fetched()));
+          response.on('end', ended);
         },
       );
       upstream.on('timeout', () => upstream.destroy(new Error('origin timed out')));
