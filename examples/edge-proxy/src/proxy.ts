@@ -385,6 +385,7 @@ export class EdgeProxy {
     finish(fetched.status, withCacheHeader(fetched.headers, status), fetched.body, status);
   }
 
+  /** Completes the request's access-log record and writes it. */
   private logged(
     log: AccessLogRecord,
     started: number,
