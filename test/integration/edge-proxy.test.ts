@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { normalizePath } from '@edgeguard/detect';
 import { EdgeAgent, type FeedSink, type Source } from '@edgeguard/edge-agent';
-import { ACCESS_LOG_FORMAT, AccessLogWriter, EdgeProxy, normalisePath } from '@edgeguard/example-edge-proxy';
+import { ACCESS_LOG_FORMAT, AccessLogWriter, EdgeProxy } from '@edgeguard/example-edge-proxy';
 import { httpFingerprint } from '@edgeguard/fingerprint';
 import { createParser } from '@edgeguard/logformat';
 import { type AccessLog, type CachePolicy, isBadInput } from '@edgeguard/schema';
@@ -195,6 +196,35 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
         setTimeout(() => res.end('late'), 500);
         return;
       }
+      if (path === '/huge' || path === '/huge-sized') {
+        // 9 MiB, past the proxy's 8 MiB buffer: chunked, or announced with its Content-Length.
+        const size = 9 << 20;
+        res.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'cache-control': 'public, max-age=60',
+          ...(path === '/huge-sized' ? { 'content-length': String(size) } : {}),
+        });
+        const mib = Buffer.alloc(1 << 20, 'x');
+        let sent = 0;
+        const more = () => {
+          while (sent < size) {
+            sent += mib.length;
+            if (!res.write(sent === size ? Buffer.concat([mib.subarray(1), Buffer.from('!')]) : mib))
+              return void res.once('drain', more);
+          }
+          res.end();
+        };
+        more();
+        return;
+      }
+      if (path === '/stalled') {
+        // Headers and a first part now, the rest only after 3 s: longer than a short shutdown grace.
+        req.resume();
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('first part');
+        setTimeout(() => res.end(', the rest'), 3000).unref();
+        return;
+      }
       if (path === '/slow') {
         // Headers now, the body over 600 ms: a response in flight when the proxy is told to stop.
         res.writeHead(200, { 'content-type': 'text/plain' });
@@ -360,11 +390,33 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
       statuses.push((await get(url, '192.0.2.94')).headers.get('x-cache'));
     assert.deepEqual(statuses, ['MISS', 'HIT', 'HIT']);
     assert.equal(originHits.get('/spelled'), 1, 'one origin fetch, for /spelled');
-    // fetch() removes dot segments itself; raw clients need not.
-    assert.equal(normalisePath('/a/../x/%2e%2E/spelled'), '/spelled');
-    assert.equal(normalisePath('/a/./b/..'), '/a/');
-    assert.equal(normalisePath('/%7euser/%2fx%2F'), '/~user/%2Fx%2F', 'reserved escapes stay escaped');
-    assert.equal(normalisePath('//double'), '//double');
+    // fetch() removes dot segments itself; raw clients need not. The proxy's normal form is the
+    // detector's (content-watch names its policies by it): reserved escapes stay as written, case
+    // included, and runs of slashes are one.
+    assert.equal(normalizePath('/a/../x/%2e%2E/spelled'), '/spelled');
+    assert.equal(normalizePath('/a/./b/..'), '/a/');
+    assert.equal(normalizePath('/%7euser/%2fx%2F'), '/~user/%2fx%2F', 'reserved escapes stay as written');
+    assert.equal(normalizePath('//double'), '/double');
+  });
+
+  it("matches a policy by the detector's path: `//hot?cb=…` cannot bypass the bust policy of /hot, a lower-case escape finds its own", async () => {
+    const host = new URL(base).host.split(':')[0]!;
+    source.sink!.putPolicy(bustPolicy(host, '/slashed'));
+    // The detector merges slashes (nginx's merge_slashes): `//slashed` is the page it advised for.
+    const statuses = [];
+    for (const url of ['/slashed?cb=1', '//slashed?cb=2', '/slashed//?cb=3', '///slashed?cb=4'])
+      statuses.push((await get(url, '192.0.2.97')).headers.get('x-cache'));
+    assert.deepEqual(statuses, ['MISS', 'HIT', 'MISS', 'HIT'], '`/slashed/` is another path');
+    assert.equal(originHits.get('/slashed'), 1);
+    assert.equal(originHits.get('//slashed'), undefined, 'the stored fetch asks for the path its key names');
+    // The detector keeps an escape's case (WordPress links its non-Latin slugs in lower case): the
+    // policy it names `/caf%c3%a9` applies to that spelling, which the origin gets as sent.
+    source.sink!.putPolicy(bustPolicy(host, '/caf%c3%a9'));
+    const cafe = [];
+    for (const cb of ['1', '2'])
+      cafe.push((await get(`/caf%c3%a9?cb=${cb}`, '192.0.2.97')).headers.get('x-cache'));
+    assert.deepEqual(cafe, ['MISS', 'HIT']);
+    assert.equal(originHits.get('/caf%c3%a9'), 1);
   });
 
   it('never lets a query parameter the cache key drops shape the stored page (cache poisoning)', async () => {
@@ -410,7 +462,10 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.equal(head.headers['content-type'], 'text/html');
     assert.equal(head.body, '');
     assert.equal(originHits.get('/headed'), 1, 'the HEAD did not reach the origin');
-    // A miss: the origin is asked with HEAD, and its empty answer is not stored as the page.
+    // A miss: the origin is asked with HEAD, and its empty answer is not stored as the page. It is
+    // a MISS (the cache was asked, the origin answered), not a BYPASS: content-watch counts a
+    // BYPASS as a page no cache could serve.
+    const misses = proxy.stats().misses;
     const miss = await raw(
       '/unheaded',
       { host: new URL(base).host, 'x-forwarded-for': '192.0.2.96' },
@@ -418,7 +473,12 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     );
     assert.equal(miss.status, 200);
     assert.equal(miss.body, '');
+    assert.equal(miss.headers['x-cache'], 'MISS');
+    assert.equal(proxy.stats().misses, misses + 1);
     assert.equal(originMethods.get('/unheaded'), 'HEAD');
+    await eventually('the HEAD miss logged', () =>
+      /"HEAD \/unheaded HTTP\/1.1" 200 0 .* MISS "/.test(readFileSync(logPath, 'utf8')) ? true : undefined,
+    );
     const after = await get('/unheaded', '192.0.2.96');
     assert.equal(after.headers.get('x-cache'), 'MISS');
     assert.equal(await after.text(), '<p>/unheaded #2</p>');
@@ -602,7 +662,7 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
       headers: { 'x-forwarded-for': '192.0.2.70' },
     });
     assert.equal(head.status, 200);
-    assert.equal(head.headers.get('x-cache'), 'BYPASS');
+    assert.equal(head.headers.get('x-cache'), 'MISS', 'a HEAD miss');
     assert.equal(head.headers.get('content-length'), '5', 'the length a GET gets');
     const cut = await fetch(`${base}/cut`, {
       method: 'POST',
@@ -620,6 +680,36 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     });
     await eventually('the cut request logged', () =>
       readFileSync(logPath, 'utf8').includes('"POST /cut HTTP/1.1" 200 7 ') ? true : undefined,
+    );
+  });
+
+  it('streams a GET response too large to buffer (over 8 MiB) through uncached, never a 502', async () => {
+    const before = proxy.stats();
+    for (const path of ['/huge', '/huge-sized']) {
+      // Two at once: the second may join the first's fetch, which it cannot share (a stream).
+      const responses = await Promise.all(['192.0.2.40', '192.0.2.41'].map((client) => get(path, client)));
+      for (const response of responses) {
+        assert.equal(response.status, 200, path);
+        assert.equal(response.headers.get('x-cache'), 'MISS', path);
+        if (path === '/huge-sized') assert.equal(response.headers.get('content-length'), String(9 << 20));
+        const body = Buffer.from(await response.arrayBuffer());
+        assert.equal(body.length, 9 << 20, path);
+        assert.equal(body.subarray(-2).toString(), 'x!', `${path}: the whole body, in order`);
+      }
+      const again = await get(path, '192.0.2.42');
+      assert.equal(again.headers.get('x-cache'), 'MISS', `${path} was not stored`);
+      assert.equal((await again.arrayBuffer()).byteLength, 9 << 20);
+      assert.equal(originHits.get(path), 3, `${path}: every request asked the origin`);
+    }
+    const stats = proxy.stats();
+    assert.equal(stats.tooLarge - before.tooLarge, 6);
+    assert.equal(stats.misses - before.misses, 6);
+    assert.equal(stats.originErrors, before.originErrors);
+    await eventually('the streamed responses logged', () =>
+      readFileSync(logPath, 'utf8').match(/"GET \/huge(-sized)? HTTP\/1.1" 200 9437184 .* MISS "/g)
+        ?.length === 6
+        ? true
+        : undefined,
     );
   });
 
@@ -641,7 +731,9 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
   it('refuses bad flags with a usage error (exit 2) naming the flag, never a stack trace', async () => {
     const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
     const source = ['--kafka', '127.0.0.1:9092'];
-    const cases: Array<[string[], RegExp]> = [
+    // args, the message, and the environment the command runs with
+    type Case = [string[], RegExp, Record<string, string>?];
+    const cases: Case[] = [
       [['--origin', originUrl, ...source, '--bogus'], /Unknown option '--bogus'/],
       [['--origin', originUrl, ...source, 'stray'], /Unexpected argument 'stray'/],
       [['--origin', 'notaurl', ...source], /--origin must be an http:\/\/ URL/],
@@ -654,9 +746,24 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
         /--trusted-proxies: "bogus" is not a CIDR/,
       ],
       [['--origin', originUrl, ...source, '--port', ''], /--port must be a port number/],
+      ...['abc', '0', '-1', '1.5', '1e3', '2147483648', ''].map(
+        (grace): Case => [
+          ['--origin', originUrl, ...source, `--shutdown-grace-ms=${grace}`],
+          /--shutdown-grace-ms \(or EDGE_PROXY_SHUTDOWN_GRACE_MS\) must be a whole number of milliseconds/,
+        ],
+      ),
+      [
+        ['--origin', originUrl, ...source],
+        /--shutdown-grace-ms \(or EDGE_PROXY_SHUTDOWN_GRACE_MS\) must be .*, got "soon"/,
+        { EDGE_PROXY_SHUTDOWN_GRACE_MS: 'soon' },
+      ],
     ];
-    for (const [args, message] of cases) {
-      const run = spawnSync(process.execPath, [proxyMain, ...args], { encoding: 'utf8', timeout: 10_000 });
+    for (const [args, message, env] of cases) {
+      const run = spawnSync(process.execPath, [proxyMain, ...args], {
+        encoding: 'utf8',
+        timeout: 10_000,
+        env: { ...process.env, ...env },
+      });
       assert.equal(run.status, 2, `${args.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, message, args.join(' '));
       assert.doesNotMatch(run.stderr, /\n\s+at /, `${args.join(' ')}: no stack trace`);
@@ -730,6 +837,27 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.equal(lines.length, 2, 'both requests logged');
     assert.ok(lines.some((line) => line.includes('"POST /slow HTTP/1.1" 200 ')));
     assert.ok(lines.some((line) => line.includes('"GET /slow HTTP/1.1" 200 ')));
+  });
+
+  it('cuts the requests still in flight after --shutdown-grace-ms, then exits 0', async () => {
+    const log = join(work, 'grace.log');
+    const { child, port, exited, stderr } = await runCommand('grace', [
+      '--access-log',
+      log,
+      '--shutdown-grace-ms',
+      '100',
+    ]);
+    try {
+      // Streamed (POST): its headers and first part are through; the rest comes after 3 s.
+      const stalled = await fetch(`http://127.0.0.1:${port}/stalled`, { method: 'POST', body: 'x' });
+      assert.equal(stalled.status, 200);
+      child.kill('SIGTERM');
+      await assert.rejects(stalled.text(), 'cut after the grace, not finished');
+      assert.equal(await exited, 0, stderr());
+    } finally {
+      child.kill('SIGKILL');
+    }
+    assert.match(readFileSync(log, 'utf8'), /"POST \/stalled HTTP\/1.1" 200 10 /, 'logged with what it got');
   });
 
   it('writes an access log the shipper parses back: client, status, host, cache status, language', async () => {

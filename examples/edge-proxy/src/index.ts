@@ -14,4 +14,3 @@ export {
   type ResponseCacheOptions,
   sharedCacheLifetime,
 } from './response-cache.js';
-export { normalisePath } from './uri.js';

@@ -10,9 +10,10 @@ const usage = `edge-proxy: a caching reverse proxy on the edgeguard edge agent
   edge-proxy --origin URL [--port 8080] [--host 127.0.0.1] [--access-log FILE]
              (--api URL --api-key KEY | --kafka host:port[,...] [--topic-prefix edgeguard.])
              [--trusted-proxies CIDR,...] [--cold-start open|closed] [--cache-mb 64]
+             [--shutdown-grace-ms 10000]
 
-Environment: EDGEGUARD_API_URL, EDGEGUARD_API_KEY, KAFKA_BROKERS, EDGEGUARD_TOPIC_PREFIX stand in
-for the flags. The access log is written in this nginx log_format (ship it with
+Environment: EDGEGUARD_API_URL, EDGEGUARD_API_KEY, KAFKA_BROKERS, EDGEGUARD_TOPIC_PREFIX,
+EDGE_PROXY_SHUTDOWN_GRACE_MS stand in for the flags. The access log is written in this nginx log_format (ship it with
 edgeguard run shipper --follow FILE, config input.format = "nginx:<format>"):
 
   ${ACCESS_LOG_FORMAT}
@@ -44,6 +45,7 @@ const options = {
   'trusted-proxies': { type: 'string', default: '' },
   'cold-start': { type: 'string', default: 'open' },
   'cache-mb': { type: 'string', default: '64' },
+  'shutdown-grace-ms': { type: 'string', default: process.env.EDGE_PROXY_SHUTDOWN_GRACE_MS ?? '10000' },
   help: { type: 'boolean', default: false },
 } as const;
 const { values } = parseFlags();
@@ -76,6 +78,13 @@ if (!/^\d+$/.test(values.port) || port > 65535) fail('--port must be a port numb
 const cacheMb = Number(values['cache-mb']);
 const cacheBytes = Math.floor(cacheMb * (1 << 20));
 if (!Number.isFinite(cacheMb) || cacheBytes < 1) fail('--cache-mb must be a positive number of MiB');
+// setTimeout's largest delay: past it Node fires after 1 ms instead (TimeoutOverflowWarning). 0 is
+// refused, as EDGEGUARD_STOP_TIMEOUT_MS refuses it: it would read as "no limit" and mean "cut at once".
+const graceMs = Number(values['shutdown-grace-ms']);
+if (!/^\d+$/.test(values['shutdown-grace-ms']) || graceMs < 1 || graceMs > 2 ** 31 - 1)
+  fail(
+    `--shutdown-grace-ms (or EDGE_PROXY_SHUTDOWN_GRACE_MS) must be a whole number of milliseconds from 1 to ${2 ** 31 - 1}, got ${JSON.stringify(values['shutdown-grace-ms'])}`,
+  );
 const trustedProxies = values['trusted-proxies']
   ? values['trusted-proxies'].split(',').map((cidr) => cidr.trim())
   : [];
@@ -108,15 +117,15 @@ const url = await proxy.listen(port, values.host).catch((error: Error) => {
 });
 process.stderr.write(`edge-proxy listening on ${url}, origin ${values.origin}, ${source.kind} source\n`);
 
-// SIGTERM/SIGINT: stop accepting, let the requests in flight finish (at most 10 s), stop the
-// agent, flush the access log, exit 0. A second signal exits at once (1).
+// SIGTERM/SIGINT: stop accepting, let the requests in flight finish (at most --shutdown-grace-ms),
+// stop the agent, flush the access log, exit 0. A second signal exits at once (1).
 let stopping = false;
 const stop = async (signal: string) => {
   if (stopping) process.exit(1);
   stopping = true;
   process.stderr.write(`edge-proxy: ${signal}: finishing the requests in flight\n`);
   try {
-    await proxy.close();
+    await proxy.close(graceMs);
     await agent.stop();
     await accessLog?.close();
   } catch (error) {

@@ -9,6 +9,7 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { normalizePath } from '@edgeguard/detect';
 import { cacheKeyQuery, type EdgeAgent, normaliseHost } from '@edgeguard/edge-agent';
 import { httpFingerprint } from '@edgeguard/fingerprint';
 import { resolveClientAddress } from '@edgeguard/logformat';
@@ -25,7 +26,6 @@ import {
   varyMatches,
   varyValues,
 } from './response-cache.js';
-import { normalisePath } from './uri.js';
 
 export interface EdgeProxyOptions {
   /** The agent answering check() and cachePolicy() (started by the caller). */
@@ -40,7 +40,10 @@ export interface EdgeProxyOptions {
   throttle?: { ratePerSecond?: number; burst?: number; maxClients?: number };
   /** Origin response time limit (ms, default 10 s). */
   originTimeoutMs?: number;
-  /** Largest origin body read for caching (default 8 MiB); larger responses get 502. */
+  /**
+   * Largest origin body read for caching (default 8 MiB); a larger GET response is streamed on to
+   * the client that asked, not stored (nor shared with concurrent misses).
+   */
   maxBodyBytes?: number;
 }
 
@@ -53,6 +56,8 @@ export interface EdgeProxyStats {
   misses: number;
   stale: number;
   originErrors: number;
+  /** GET responses over maxBodyBytes, streamed through uncached (counted in `misses` too). */
+  tooLarge: number;
   cachedResponses: number;
 }
 
@@ -96,6 +101,12 @@ interface Fetched {
   headers: Record<string, string | string[]>;
   body: Buffer;
   upstreamSeconds: number;
+  /**
+   * A body past maxBodyBytes: `body` is what was read of it (nothing when its Content-Length said
+   * so), the rest is still to come from `response` (paused). Never stored or shared: it goes to the
+   * request that made the fetch, which streams it on (or destroys it).
+   */
+  rest?: { response: IncomingMessage; startedAt: number };
 }
 
 /**
@@ -133,6 +144,7 @@ export class EdgeProxy {
     misses: 0,
     stale: 0,
     originErrors: 0,
+    tooLarge: 0,
   };
 
   constructor(private readonly options: EdgeProxyOptions) {
@@ -223,11 +235,7 @@ export class EdgeProxy {
       const payload = typeof body === 'string' ? Buffer.from(body) : body;
       res.writeHead(status, { ...headers, 'content-length': String(payload.length) });
       res.end(req.method === 'HEAD' ? undefined : payload);
-      log.status = status;
-      log.bytes = req.method === 'HEAD' ? 0 : payload.length;
-      log.cacheStatus = cacheStatus;
-      log.requestTime = (performance.now() - started) / 1000;
-      this.options.accessLog?.write(log);
+      this.logged(log, started, status, req.method === 'HEAD' ? 0 : payload.length, cacheStatus);
     };
 
     // The fingerprint edgeguard's detector computes from this request's log line (the same fields
@@ -300,14 +308,21 @@ export class EdgeProxy {
       return;
     }
 
-    // Equivalent spellings of a path (`/h%6Ft`, `/a/../hot`) share its policy and cache entry.
-    const resource = normalisePath(path);
+    // Equivalent spellings of a path (`/h%6Ft`, `//hot`, `/a/../hot`) share its policy and cache
+    // entry. The normal form is the detector's own function: content-watch names its policies by
+    // it, so a spelling it counts under `/hot` must find `/hot`'s policy here (with a second
+    // definition, `//hot?cb=…` was `/hot` to the detector and another path to the proxy: the bust
+    // policy of `/hot` bypassed at will).
+    const resource = normalizePath(path);
     const policy = this.options.agent.cachePolicy(site, resource);
     const keyedQuery = cacheKeyQuery(policy?.cacheKey, query);
     const key = `${site ?? ''}${resource}?${keyedQuery}`;
     // The origin is asked for what the key names: a query parameter the key leaves out never
     // reaches the origin, so it cannot shape a response stored for everyone (an unkeyed parameter
-    // reflected in the page would poison the entry for every client).
+    // reflected in the page would poison the entry for every client); the path likewise, in its
+    // normal form (an origin answering `//hot` otherwise than `/hot` must not have that answer
+    // stored as `/hot`). What is never stored (a request with a cookie, a HEAD miss, other methods)
+    // goes to the origin as sent.
     const target = keyedQuery === '' ? resource : `${resource}?${keyedQuery}`;
     // A stored response varying by request headers (Vary) answers only requests sending the same
     // values; a key keeps a few variants (the cache's maxVariants), the oldest replaced.
@@ -319,15 +334,18 @@ export class EdgeProxy {
       return;
     }
     // A HEAD is answered from a fresh stored GET (its status and headers, the body's length, no
-    // body: RFC 9110 §9.3.2); otherwise it goes to the origin as a HEAD and nothing is stored.
+    // body: RFC 9110 §9.3.2); otherwise it goes to the origin as a HEAD and nothing is stored. That
+    // is a MISS (nginx's word for it too), not a BYPASS: the cache was asked, and content-watch
+    // counts a BYPASS as a page no cache could serve.
     if (head) {
-      await this.forward(req, res, log, started);
+      this.counters.misses++;
+      await this.forward(req, res, log, started, 'MISS');
       return;
     }
     if (cached !== undefined && now < capStale(cached.staleWhileRevalidateUntil, cached, policy)) {
       // Serve the stale copy now; one background fetch refreshes it (shared with concurrent misses).
       this.counters.stale++;
-      this.fetchShared(key, target, req, policy).catch(() => undefined);
+      this.fetchShared(key, target, req, policy).then(discard, () => undefined);
       finish(cached.status, withCacheHeader(cached.headers, 'UPDATING'), cached.body, 'UPDATING');
       return;
     }
@@ -351,10 +369,35 @@ export class EdgeProxy {
     log.upstreamTime = fetched.upstreamSeconds;
     // RFC 5861 section 4: an origin answering 500, 502, 503 or 504 is an error too, not only a
     // failed connection.
-    if (ORIGIN_ERROR_STATUSES.has(fetched.status) && servedStale()) return;
+    if (ORIGIN_ERROR_STATUSES.has(fetched.status) && servedStale()) return discard(fetched);
     this.counters.misses++;
     const status: CacheStatus = cached === undefined ? 'MISS' : 'EXPIRED';
+    if (fetched.rest !== undefined) {
+      // Too large to buffer: what was read, then the rest as it comes (a miss, nothing stored).
+      this.counters.tooLarge++;
+      const { response, startedAt } = fetched.rest;
+      this.relay(response, fetched.body, res, status, (bytes) => {
+        log.upstreamTime = (performance.now() - startedAt) / 1000;
+        this.logged(log, started, response.statusCode ?? 502, bytes, status);
+      });
+      return;
+    }
     finish(fetched.status, withCacheHeader(fetched.headers, status), fetched.body, status);
+  }
+
+  /** Completes the request's access-log record and writes it. */
+  private logged(
+    log: AccessLogRecord,
+    started: number,
+    status: number,
+    bytes: number,
+    cacheStatus: CacheStatus,
+  ): void {
+    log.status = status;
+    log.bytes = bytes;
+    log.cacheStatus = cacheStatus;
+    log.requestTime = (performance.now() - started) / 1000;
+    this.options.accessLog?.write(log);
   }
 
   /** Fetches from the origin, sharing one fetch among concurrent requests of one key, and caches the result. */
@@ -374,7 +417,9 @@ export class EdgeProxy {
       // everyone (no Set-Cookie, no private/no-store/no-cache) and varies by nothing this request
       // sends differently; otherwise this request asks the origin itself.
       return running.fetching.then((fetched) =>
-        isShareable(fetched.headers) && varyMatches(varyValues(fetched.headers, running.headers), req.headers)
+        fetched.rest === undefined &&
+        isShareable(fetched.headers) &&
+        varyMatches(varyValues(fetched.headers, running.headers), req.headers)
           ? fetched
           : this.fetchOrigin(req, target),
       );
@@ -397,8 +442,8 @@ export class EdgeProxy {
     requestHeaders: IncomingHttpHeaders,
   ): void {
     // A response setting a cookie is someone's, and the origin's no-store/private/no-cache (or
-    // Vary: *) wins over any cache policy's TTL: never shared.
-    if (fetched.status !== 200 || !isShareable(fetched.headers)) return;
+    // Vary: *) wins over any cache policy's TTL: never shared. A body too large to read is not.
+    if (fetched.status !== 200 || fetched.rest !== undefined || !isShareable(fetched.headers)) return;
     const cacheControl = headerText(fetched.headers['cache-control']);
     const origin = sharedCacheLifetime(cacheControl);
     const ttl = policy?.ttlSeconds ?? origin?.maxAgeSeconds;
@@ -440,23 +485,33 @@ export class EdgeProxy {
         (response) => {
           const chunks: Buffer[] = [];
           let size = 0;
-          response.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > maxBody) {
-              response.destroy(new Error(`origin response larger than ${maxBody} bytes`));
-              return;
-            }
-            chunks.push(chunk);
+          const fetched = (rest?: Fetched['rest']): Fetched => ({
+            status: response.statusCode ?? 502,
+            headers: responseHeaders(response),
+            body: Buffer.concat(chunks),
+            upstreamSeconds: (performance.now() - started) / 1000,
+            rest,
           });
+          const ended = () => resolve(fetched());
+          // Past maxBody (announced, or read so far) the response is not read on: the request
+          // that asked streams the rest to its client (an error later is that stream's).
+          const tooLarge = () => {
+            response.pause();
+            response.off('data', collect);
+            response.off('end', ended);
+            resolve(fetched({ response, startedAt: started }));
+            chunks.length = 0;
+          };
+          const collect = (chunk: Buffer) => {
+            size += chunk.length;
+            chunks.push(chunk);
+            if (size > maxBody) tooLarge();
+          };
+          // Before anything else: an error before the streaming request listens is no crash.
           response.on('error', reject);
-          response.on('end', () =>
-            resolve({
-              status: response.statusCode ?? 502,
-              headers: responseHeaders(response),
-              body: Buffer.concat(chunks),
-              upstreamSeconds: (performance.now() - started) / 1000,
-            }),
-          );
+          if (Number(response.headers['content-length']) > maxBody) return tooLarge();
+          response.on('data', collect);
+          response.on('end', ended);
         },
       );
       upstream.on('timeout', () => upstream.destroy(new Error('origin timed out')));
@@ -465,36 +520,28 @@ export class EdgeProxy {
     });
   }
 
-  /** Non-GET (and authorised) requests: streamed both ways, never cached. */
+  /**
+   * Non-GET (and authorised) requests, `BYPASS`, and HEAD misses, `MISS`: streamed both ways,
+   * never cached.
+   */
   private forward(
     req: IncomingMessage,
     res: ServerResponse,
     log: AccessLogRecord,
     started: number,
+    cacheStatus: CacheStatus = 'BYPASS',
   ): Promise<void> {
     return new Promise<void>((resolve) => {
       const upstreamStarted = performance.now();
       let finished = false;
       let clientGone = false;
-      let status = 502;
-      let bytes = 0;
-      const done = () => {
+      let answered = false;
+      const done = (status: number, bytes: number) => {
         if (finished) return;
         finished = true;
-        log.status = status;
-        log.bytes = bytes;
-        log.cacheStatus = 'BYPASS';
         log.upstreamTime = (performance.now() - upstreamStarted) / 1000;
-        log.requestTime = (performance.now() - started) / 1000;
-        this.options.accessLog?.write(log);
+        this.logged(log, started, status, bytes, cacheStatus);
         resolve();
-      };
-      // The response is under way and cannot become a 502 any more: cut it, so the client sees a
-      // truncated response instead of waiting for the rest until its timeout.
-      const cut = () => {
-        if (!finished && !clientGone) this.counters.originErrors++;
-        res.destroy();
-        done();
       };
       const upstream = request(
         {
@@ -508,48 +555,81 @@ export class EdgeProxy {
           timeout: this.options.originTimeoutMs ?? 10_000,
         },
         (response) => {
-          status = response.statusCode ?? 502;
-          const headers = responseHeaders(response);
-          // The body passes through unchanged, so its length still holds (and a HEAD answer keeps
-          // the length a GET would have).
-          const length = response.headers['content-length'];
-          if (length !== undefined && response.headers['transfer-encoding'] === undefined)
-            headers['content-length'] = length;
-          res.writeHead(status, withCacheHeader(headers, 'BYPASS'));
-          response.on('data', (chunk: Buffer) => {
-            bytes += chunk.length;
-          });
-          response.pipe(res);
-          response.on('end', done);
-          response.on('error', cut);
+          answered = true;
+          this.relay(response, null, res, cacheStatus, (bytes) => done(response.statusCode ?? 502, bytes));
         },
       );
       upstream.on('timeout', () => upstream.destroy(new Error('origin timed out')));
       upstream.on('error', () => {
-        if (finished) return;
-        if (res.headersSent) return cut();
+        // Once answered, the response's own end or cut is relay's.
+        if (finished || answered) return;
         if (clientGone) {
           // nginx's 499: the client closed the connection before the response; not the origin's fault.
-          status = 499;
-          done();
+          done(499, 0);
           return;
         }
         this.counters.originErrors++;
         const body = 'Bad Gateway\n';
         res.writeHead(502, { 'content-type': 'text/plain', 'content-length': String(body.length) });
         res.end(body);
-        status = 502;
-        bytes = body.length;
-        done();
+        done(502, body.length);
       });
-      // The client went away before its response ended: stop asking the origin.
+      // The client went away before its response: stop asking the origin.
       res.on('close', () => {
-        if (res.writableFinished) return;
+        if (res.writableFinished || answered) return;
         clientGone = true;
         upstream.destroy();
       });
       req.pipe(upstream);
     });
+  }
+
+  /**
+   * Passes an origin response on to the client as it comes, after `read` (what was read of it
+   * already), with the origin's Content-Length: the body passes unchanged, so its length holds (and
+   * a HEAD answer keeps the length a GET would have). `done(bytes)` is called once, when the
+   * response has ended or been cut. Under way it cannot become a 502 any more: one the origin cuts
+   * short is cut short for the client too (not left waiting for the rest until its timeout), and a
+   * client going away stops the origin's.
+   */
+  private relay(
+    response: IncomingMessage,
+    read: Buffer | null,
+    res: ServerResponse,
+    cacheStatus: CacheStatus,
+    done: (bytes: number) => void,
+  ): void {
+    const headers = responseHeaders(response);
+    const length = response.headers['content-length'];
+    if (length !== undefined && response.headers['transfer-encoding'] === undefined)
+      headers['content-length'] = length;
+    res.writeHead(response.statusCode ?? 502, withCacheHeader(headers, cacheStatus));
+    let bytes = 0;
+    let finished = false;
+    const end = (cut: boolean, clientGone = false) => {
+      if (finished) return;
+      finished = true;
+      if (cut) {
+        if (!clientGone) this.counters.originErrors++;
+        res.destroy();
+        response.destroy();
+      }
+      done(bytes);
+    };
+    if (read !== null && read.length > 0) {
+      bytes += read.length;
+      res.write(read);
+    }
+    response.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+    });
+    response.on('end', () => end(false));
+    response.on('error', () => end(true));
+    response.on('close', () => end(!response.complete));
+    res.on('close', () => {
+      if (!res.writableFinished) end(true, true);
+    });
+    response.pipe(res);
   }
 
   private originHeaders(
@@ -582,6 +662,11 @@ export class EdgeProxy {
     this.buckets.set(client, bucket);
     return allowed;
   }
+}
+
+/** Drops the rest of a response too large to buffer that no client is waiting for. */
+function discard(fetched: Fetched): void {
+  fetched.rest?.response.destroy();
 }
 
 /** The cap a policy's maxStaleSeconds puts on how long past freshness a response may be served. */
