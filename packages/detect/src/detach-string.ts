@@ -13,24 +13,6 @@ export function detachString(text: string): string {
   return text.length < 13 ? text : (JSON.parse(JSON.stringify(text)) as string);
 }
 
-/** A dictionary-mode object whose one key at a time internalizes a text (see sharedCopy). */
-const internalizer: Record<string, number> = Object.create(null);
-
-/**
- * {@link detachString}'s copy as the internalized string of the text (V8's weak string table):
- * copies of one text made anywhere are the same string object, among them the shared user agents
- * the log parsers hand out (@edgeguard/logformat's SharedTexts), so a field compared with a kept
- * copy matches by pointer. Slower than detachString for a text seen once (~1.5 vs ~0.8 µs).
- */
-export function sharedCopy(text: string): string {
-  if (text.length < 13) return text;
-  internalizer[text] = 0;
-  let key = text;
-  for (key in internalizer) break;
-  delete internalizer[text];
-  return key;
-}
-
 /** {@link detachString} for optional fields. */
 export function detachOptional<T extends string | null | undefined>(text: T): T {
   return (typeof text === 'string' ? detachString(text) : text) as T;
@@ -51,7 +33,7 @@ export class SharedStrings {
     const shared = this.texts.get(text);
     if (shared !== undefined) return shared;
     if (this.texts.size >= this.capacity) this.texts.clear();
-    const copy = sharedCopy(text);
+    const copy = detachString(text);
     this.texts.set(copy, copy);
     return copy;
   }

@@ -28,7 +28,7 @@ import { ClockTable } from './clock-table.js';
 import type { DetectConfig } from './config.js';
 import { contentKeyLength } from './content-watch.js';
 import type { DetectDeps } from './deps.js';
-import { detachString, SharedStrings, sharedCopy } from './detach-string.js';
+import { detachString, SharedStrings } from './detach-string.js';
 import { FNV_PRIME, hashContentState, hashFinish, hashString, QUERY_HASH_START, queryStart } from './hash.js';
 import {
   type ClientSignal,
@@ -1518,7 +1518,7 @@ export class Profiler implements SlotAttachments {
       const ua = this.deps.classifyUserAgent(userAgent);
       const crawlerClaim = ua.kind === 'crawler';
       entry = new UserAgentEntry(
-        userAgent === null ? null : sharedCopy(userAgent),
+        userAgent === null ? null : detachString(userAgent),
         ua.kind === 'browser',
         crawlerClaim,
         crawlerClaim ? ua.crawler : null,

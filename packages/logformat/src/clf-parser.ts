@@ -20,7 +20,6 @@ import {
   applyRequestLineAt,
   hostOfAuthority,
 } from './request-line.js';
-import { SharedTexts } from './shared-texts.js';
 import { ClfTimeReader, isTooFarAhead } from './time.js';
 
 /** The fixed formats built on the Common Log Format. */
@@ -42,8 +41,6 @@ export type ClfFormat = 'combined' | 'nginx-main' | 'apache';
  */
 export class ClfParser implements LineParser {
   private readonly clock = new ClfTimeReader();
-  /** User agents repeat from line to line: handed out as one shared string each (see SharedTexts). */
-  private readonly sharedTexts = new SharedTexts();
   /**
    * A one-entry memo of the address: the previous line, the length of the address text it starts
    * with (-1: none), and that text's canonical form.
@@ -238,8 +235,6 @@ export class ClfParser implements LineParser {
       record.userAgent = optionalText(line, pos + 2, agentEnd, backslashAt);
       if (agentEnd - pos - 2 > maxField)
         record.userAgent = this.cut('http_user_agent', record.userAgent!, agentEnd - pos - 2);
-      else if (record.userAgent !== null)
-        record.userAgent = this.sharedTexts.shareAt(line, pos + 2, agentEnd, record.userAgent);
       pos = agentEnd + 1;
       if (this.forwardedForLogged) {
         if (line.charCodeAt(pos) !== 32 || line.charCodeAt(pos + 1) !== 34) {

@@ -22,7 +22,6 @@ import {
   applyRequestTarget,
   hostOfAuthority,
 } from './request-line.js';
-import { SharedTexts } from './shared-texts.js';
 import {
   ClfTimeReader,
   isTooFarAhead,
@@ -314,7 +313,6 @@ function literalTest(at: string, text: string, from = 0): string {
 interface ReaderEnvironment {
   parser: { fieldCuts: readonly FieldCut[] };
   clock: ClfTimeReader;
-  sharedTexts: SharedTexts;
   maxLineLength: number;
   maxFieldLength: number;
   trustedProxies: ResolvedOptions['trustedProxies'];
@@ -403,7 +401,7 @@ function generateLineReader(
   emit(
     '"use strict";',
     `const { ${Object.keys(READER_HELPERS).join(', ')} } = env;`,
-    'const { parser, clock, sharedTexts, maxLineLength, maxFieldLength, trustedProxies, shape, laterSeparator } = env;',
+    'const { parser, clock, maxLineLength, maxFieldLength, trustedProxies, shape, laterSeparator } = env;',
     // The last address read and its canonical form: consecutive lines often share the client.
     "let lastLine = '';",
     'let lastStart = 0;',
@@ -580,8 +578,7 @@ function generateLineReader(
     );
   }
   if (has(SINK.referer)) emit(`record.referer = ${optional(SINK.referer)};`);
-  // One shared string per repeated user agent (SharedTexts): consumers compare it by pointer.
-  if (has(SINK.userAgent)) emit(`record.userAgent = sharedTexts.shareOptional(${optional(SINK.userAgent)});`);
+  if (has(SINK.userAgent)) emit(`record.userAgent = ${optional(SINK.userAgent)};`);
   if (has(SINK.acceptLanguage)) emit(`record.acceptLanguage = ${optional(SINK.acceptLanguage)};`);
 
   // $host, else $http_host without its port, else $server_name; an absolute request URI's host
@@ -630,7 +627,6 @@ function generateLineReader(
     ...READER_HELPERS,
     parser,
     clock: new ClfTimeReader(),
-    sharedTexts: new SharedTexts(),
     maxLineLength: options.maxLineLength,
     maxFieldLength: options.maxFieldLength,
     trustedProxies: options.trustedProxies,
