@@ -25,6 +25,13 @@
 //                     on a loaded machine where CPU time is not)
 //   BENCH_CPU_PROF=f  writes a CPU profile of the timed loop only (first run of each build,
 //                     f.<name>.cpuprofile) and prints the top functions by self time
+//   BENCH_PARSE_IN_LOOP=1  keeps the lines, not the records, and parses each line (the first
+//                     build's parser, a fresh one per run) right before the stage takes it, inside
+//                     the timed loop, as a replay does: the line and its fields are then in the
+//                     cache when the stage reads them. Records parsed before the loop are cold (1M
+//                     of them, ~0.5 GB), which overstates whatever reads a field's characters
+//                     (docs/BENCHMARKS.md, fifth session of 2026-11-29). The figures then include
+//                     the parse (the same for every build: the paired difference is the stage's)
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -81,24 +88,45 @@ async function child(logPath) {
   // The records, parsed once by the first build's parser.
   const { logformat, schema, pipeline } = builds[0];
   const parser = logformat.createParser('combined', {});
+  const parseInLoop = process.env.BENCH_PARSE_IN_LOOP === '1';
   const logs = [];
+  const kept = [];
   const limit = Number(process.env.BENCH_EVENTS ?? Number.POSITIVE_INFINITY);
   read: for await (const batch of logformat.openLogSource(logPath).batches()) {
     for (const line of batch) {
       if (logs.length >= limit) break read;
       const log = parser.parse(line);
-      if (!(log instanceof schema.BadInput)) logs.push(log);
+      if (!(log instanceof schema.BadInput)) {
+        // In-loop parsing keeps the lines only (the records made here are dropped).
+        logs.push(parseInLoop ? null : log);
+        if (parseInLoop) kept.push(line);
+      }
     }
   }
-  const messages = logs.map((log, offset) => ({
+  const message = (log, offset) => ({
     topic: pipeline.TOPICS.accessLogs,
     partition: 0,
     offset,
     key: log.clientAddress,
     value: log,
     timestamp: log.time,
-  }));
-  process.stdout.write(`${messages.length.toLocaleString()} records parsed\n`);
+  });
+  // Parsed in the timed loop: a fresh parser per run (its address memo starts empty), and the
+  // lines that parsed above, so offsets and records are the same as parsed beforehand.
+  const messages = parseInLoop
+    ? {
+        length: kept.length,
+        *[Symbol.iterator]() {
+          const inLoop = logformat.createParser('combined', {});
+          for (let offset = 0; offset < kept.length; offset++) {
+            yield message(inLoop.parse(kept[offset]), offset);
+          }
+        },
+      }
+    : logs.map(message);
+  process.stdout.write(
+    `${messages.length.toLocaleString()} records ${parseInLoop ? 'parsed in the timed loop (lines kept)' : 'parsed'}\n`,
+  );
 
   const samples = new Map(builds.map((b) => [b.name, []]));
   for (let round = 0; round < repeat; round++) {
