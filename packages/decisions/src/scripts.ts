@@ -101,14 +101,15 @@ local function actionOf(payload)
   return textOf(fieldsOf(payload).action)
 end
 
--- A deleted manual decision's version is remembered ('gone': key → version) until the decision
--- would have expired and at most a day (GONE_MEMORY_MS): a copy of it produced before the
--- deletion but read after it (the store writer producing an operator's decision again, to keep it
--- the key's latest value on the topic, while the operator deletes it) is then refused instead of
--- bringing the deleted decision back. Manual versions only: they come from the wall clock and only
--- go up, while the decider numbers a decision made after a lift by its evidence's event time,
--- which may be a little before the lifted one's (late input); and only manual puts are checked,
--- so an operator deleting a manual decision never keeps the decider from deciding on the key.
+-- A deleted decision's version is remembered ('gone': key -> version) until the decision would
+-- have expired and at most a day (GONE_MEMORY_MS), so that a copy of it produced before the
+-- deletion but read after it does not bring it back: the store writer produces a decision again
+-- when it keeps it over a record that must not replace it (an operator's decision after the
+-- decider's records; a decision after an older owner's late tombstone), and the operator or the
+-- decider may delete it meanwhile. Only guarded puts are checked (manual decisions, and the
+-- writer's copies): manual versions come from the wall clock and only go up, while the decider
+-- numbers a decision made after a lift by its evidence's event time, which may be a little
+-- before the lifted one's (late input), so its own new decisions must never be refused.
 local GONE_MEMORY_MS = 86400000
 local function rememberGone(key, versionText)
   local expiresAt = tonumber(redis.call('ZSCORE', exp, key))
@@ -127,7 +128,7 @@ local function removeDecision(key, reason)
   local fields = fieldsOf(payload)
   local action = textOf(fields.action)
   local versionText = redis.call('HGET', ver, key)
-  if versionText and fields.origin == 'manual' then rememberGone(key, versionText) end
+  if versionText then rememberGone(key, versionText) end
   redis.call('HDEL', data, key)
   redis.call('HDEL', ver, key)
   redis.call('ZREM', exp, key)
@@ -148,18 +149,19 @@ end
 `;
 
 /**
- * ARGV[3..] groups of six: key, version, expiresAt, payload JSON, range index field or '', origin.
+ * ARGV[3..] groups of six: key, version, expiresAt, payload JSON, range index field or '', guard
+ * ('1' for a manual decision or a copy the store writer produced again, '' otherwise).
  * Returns one change version per decision, 0 where ignored (an older or equal version is stored,
  * or the decision has already expired and nothing older is stored), -1 where refused as a copy of
- * a deleted manual decision (a manual version not above the one deleted; see rememberGone).
+ * a deleted decision (a guarded put whose version is not above the one deleted; see rememberGone).
  * Several decisions per call make a rebuild cheap; keep batches to a few hundred, as a script
  * blocks Redis while it runs.
  */
 export const PUT = `${PRELUDE}
-local function putDecision(key, versionText, expiresText, payload, field, origin)
+local function putDecision(key, versionText, expiresText, payload, field, guard)
   local current = redis.call('HGET', ver, key)
   if current and tonumber(current) >= tonumber(versionText) then return 0 end
-  if origin == 'manual' then
+  if guard == '1' then
     local deleted = redis.call('HGET', gone, key)
     if deleted and tonumber(deleted) >= tonumber(versionText) then return -1 end
   end
@@ -193,7 +195,7 @@ return removeDecision(ARGV[3], ARGV[4])
 
 /**
  * ARGV[3] limit. Deletes up to `limit` expired decisions and up to `limit` expired allowlist
- * entries, logging each, and forgets up to `limit` deleted manual versions past their time (not logged:
+ * entries, logging each, and forgets up to `limit` deleted decisions' versions past their time (not logged:
  * followers never saw them). Returns { decisions removed, allowlist entries removed, versions
  * forgotten }.
  */

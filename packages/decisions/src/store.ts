@@ -101,7 +101,7 @@ export interface RebuildResult {
 export interface SweepResult {
   decisions: number;
   allowEntries: number;
-  /** Deleted manual decisions' versions forgotten (past the time a copy of them could still apply). */
+  /** Deleted decisions' versions forgotten (past the time a copy of them could still apply). */
   deletedVersions: number;
 }
 
@@ -178,7 +178,7 @@ export class DecisionStore {
     return [...this.keyArgs, this.changeLogMaxLength, now, ...rest];
   }
 
-  private putFields(decision: Decision): Array<string | number> {
+  private putFields(decision: Decision, copy: boolean): Array<string | number> {
     const canonical = canonicalDecisionKey(decision.scope, decision.value);
     const stored: Decision = { ...decision, key: canonical.key, value: canonical.value };
     return [
@@ -187,7 +187,7 @@ export class DecisionStore {
       decision.expiresAt,
       JSON.stringify(stored),
       canonical.cidr ? cidrField(canonical.cidr) : '',
-      decision.origin,
+      decision.origin === 'manual' || copy ? '1' : '',
     ];
   }
 
@@ -196,18 +196,22 @@ export class DecisionStore {
    * rebuilt from scope + value in canonical form. Idempotent by (key, version): a version not newer
    * than the stored one is ignored, as is a decision that has already expired (if it supersedes a
    * stored one, that one is deleted). Returns the change version, or 0 when ignored, or
-   * PUT_REFUSED_DELETED (-1) when refused as a copy of a manual decision deleted since (a manual
-   * version not above the last one deleted for the key, remembered until that decision would have
-   * expired and at most a day; see README.md, Deleted manual decisions).
+   * PUT_REFUSED_DELETED (-1) when refused as a copy of a decision deleted since: a manual
+   * decision, or one marked `copy` (the store writer produced it again), whose version is not above
+   * the last one deleted for the key, remembered until that decision would have expired and at
+   * most a day (see README.md, Deleted decisions).
    * Throws BadInput (`bad-decision-key`, `bad-cidr`) when the value is not of its scope.
    */
-  async put(decision: Decision): Promise<number> {
-    return (await this.putMany([decision]))[0]!;
+  async put(decision: Decision, options: { copy?: boolean } = {}): Promise<number> {
+    return (await this.putMany([decision], options.copy ? [true] : []))[0]!;
   }
 
-  /** put() for several decisions in one script call (in order); returns each one's change version, 0 or -1. */
-  async putMany(decisions: readonly Decision[]): Promise<number[]> {
-    const fields = decisions.flatMap((decision) => this.putFields(decision));
+  /**
+   * put() for several decisions in one script call (in order); returns each one's change version,
+   * 0 or -1. `copies[i]` marks decision i as a copy (see put()).
+   */
+  async putMany(decisions: readonly Decision[], copies: readonly boolean[] = []): Promise<number[]> {
+    const fields = decisions.flatMap((decision, i) => this.putFields(decision, copies[i] === true));
     const versions = (await this.scripts.edgeguardDecisionPut(
       ...this.args(this.clock(), ...fields),
     )) as number[];

@@ -550,7 +550,7 @@ describe('deleted versions', () => {
     assert.equal((await store.get('ip:192.0.2.7'))?.version, MANUAL_VERSION + 1);
   });
 
-  test('only manual versions are remembered: the decider decides on a key an operator cleared, and after its own lifts', async () => {
+  test('only guarded puts are refused: the decider decides on a key an operator cleared, and after its own lifts', async () => {
     const { store } = newStore();
     const manual = decision('ip', '192.0.2.8', { origin: 'manual', version: MANUAL_VERSION });
     await store.put(manual);
@@ -565,7 +565,29 @@ describe('deleted versions', () => {
     // (its evidence came late): it is stored.
     assert.ok((await store.put({ ...auto, version: T0 * 100 - 500 })) > 0);
     assert.equal((await store.get('ip:192.0.2.8'))?.origin, 'auto');
-    assert.equal(await redis.hlen(store.keys.deleted), 1, 'the manual version only');
+    assert.equal(
+      await redis.hget(store.keys.deleted, 'ip:192.0.2.8'),
+      String(MANUAL_VERSION),
+      'the highest kept',
+    );
+  });
+
+  test("a copy of the decider's lifted decision read after the lift is refused; its new decisions are not", async () => {
+    const { store } = newStore();
+    const auto = decision('ip', '192.0.2.12', { version: T0 * 100 });
+    await store.put(auto);
+    await store.delete(auto.key, 'tombstone');
+    // The store writer's copy (it kept the decision over an older owner's late tombstone), produced
+    // before the decider's own lift and read after it.
+    assert.equal(await store.put(auto, { copy: true }), PUT_REFUSED_DELETED);
+    assert.equal(
+      await store.put({ ...auto, version: auto.version - 1 }, { copy: true }),
+      PUT_REFUSED_DELETED,
+    );
+    assert.equal(await store.get(auto.key), null);
+    // The decider's own decision after the lift, even numbered below the lifted one, is stored.
+    assert.ok((await store.put({ ...auto, version: auto.version - 1 })) > 0);
+    assert.ok((await store.put({ ...auto, version: auto.version + 1 }, { copy: true })) > 0, 'a newer copy');
   });
 
   test('a deleted version is forgotten by the sweeper once the decision would have expired (bounded memory)', async () => {

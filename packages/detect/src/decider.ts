@@ -23,9 +23,12 @@ import type {
 } from './messages.js';
 import { OffenceHistory } from './offence-history.js';
 
-/** Where the decider publishes: decisions (null = tombstone) keyed by `ip:`/`range:`/`fp:`, and alerts. */
+/**
+ * Where the decider publishes: decisions (null = tombstone) keyed by `ip:`/`range:`/`fp:`, and
+ * alerts. A tombstone names the version of the decision it removes (`version`).
+ */
 export interface DeciderSink {
-  decision(key: string, decision: Decision | null, time: number): void;
+  decision(key: string, decision: Decision | null, time: number, version?: number): void;
   alert(alert: GuardAlert): void;
 }
 
@@ -1424,8 +1427,10 @@ export class Decider {
 
   /**
    * Lifts or expires a decision with a tombstone dated `time`, never before the decision's
-   * `decidedAt`: the decision store and edges keep a decision decided after a tombstone's time
-   * (`survivesTombstone`, packages/schema; packages/pipeline test tombstone-times).
+   * `decidedAt`, naming the decision's version: the decision store and edges keep a decision of a
+   * higher version, and, for a tombstone of an older build without one, a decision decided after
+   * the tombstone's time (`survivesTombstone`, packages/schema; packages/pipeline test
+   * tombstone-times).
    */
   private remove(current: ActiveDecision, time: number, sink: DeciderSink): void {
     this.activeIn(current.scope).delete(current.value);
@@ -1434,7 +1439,7 @@ export class Decider {
       const prefix = this.prefixOfIpDecision(current.value);
       if (prefix !== null && prefix.badAddresses > 0) prefix.badAddresses--;
     }
-    sink.decision(current.key, null, time);
+    sink.decision(current.key, null, time, current.version);
   }
 
   /**

@@ -16,10 +16,10 @@ import type {
 import { T0 } from './helpers.js';
 
 class Collect implements DeciderSink {
-  published: { key: string; decision: Decision | null; time: number }[] = [];
+  published: { key: string; decision: Decision | null; time: number; version?: number }[] = [];
   alerts: GuardAlert[] = [];
-  decision(key: string, decision: Decision | null, time: number): void {
-    this.published.push({ key, decision, time });
+  decision(key: string, decision: Decision | null, time: number, version?: number): void {
+    this.published.push(version === undefined ? { key, decision, time } : { key, decision, time, version });
   }
   alert(alert: GuardAlert): void {
     this.alerts.push(alert);
@@ -126,15 +126,18 @@ test('scores map to throttle, challenge and block; below the throttle score noth
   assert.equal(sink.latest('ip:203.0.113.3')!.action, 'challenge');
 });
 
-test('a decision expires as a tombstone at its expiry, in event time', () => {
+test('a decision expires as a tombstone at its expiry, in event time, naming its version', () => {
   const { d, sink } = decider();
   d.process(signal({ ip: '203.0.113.9', time: T0, score: 1 }), sink);
-  const expiresAt = sink.latest('ip:203.0.113.9')!.expiresAt;
+  const { expiresAt, version } = sink.latest('ip:203.0.113.9')!;
   d.process(tick(expiresAt - 1), sink);
   assert.notEqual(sink.latest('ip:203.0.113.9'), null);
   d.process(tick(expiresAt + 1_000), sink);
   const last = sink.published.at(-1)!;
-  assert.deepEqual([last.key, last.decision, last.time], ['ip:203.0.113.9', null, expiresAt]);
+  assert.deepEqual(
+    [last.key, last.decision, last.time, last.version],
+    ['ip:203.0.113.9', null, expiresAt, version],
+  );
 });
 
 test('a repeat offender escalates one step and for longer each time', () => {

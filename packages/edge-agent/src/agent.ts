@@ -29,16 +29,22 @@ const silentLogger: AgentLogger = { debug() {}, info() {}, warn() {}, error() {}
 /** What a source (HTTP, Kafka) does with the agent's state; see http-source.ts and kafka-source.ts. */
 export interface FeedSink {
   readonly logger: AgentLogger;
-  /** A decision or policy as received (untrusted); parsed here, rejected and counted when bad. */
-  putDecision(value: unknown, key?: string): void;
   /**
-   * A deletion. `tombstoneTime` (event time, epoch ms) when it is the decider's (a Kafka tombstone
-   * without the operator's `eg-src: manual` header): it never removes an operator's active manual
-   * decision, nor a decision decided after it was made (a rewound decider's past) — the decision
-   * store's rule (`survivesTombstone`, packages/schema); the API applies it before the agent sees
-   * changes. Without it (the operator's, the API's changes) the key is removed.
+   * A decision or policy as received (untrusted); parsed here, rejected and counted when bad.
+   * `copy`: the store writer produced it again (a Kafka record with `eg-copy`); refused, as a
+   * manual decision is, when its version was deleted since.
    */
-  deleteDecision(key: string, tombstoneTime?: number): void;
+  putDecision(value: unknown, key?: string, copy?: boolean): void;
+  /**
+   * A deletion. `tombstoneTime` (event time, epoch ms) when it is not the operator's (a Kafka
+   * tombstone without the operator's `eg-src: manual` header), and `tombstoneVersion` when it
+   * names the version it deletes (`eg-version`): it removes that version and below only; one
+   * without a version never removes an operator's active manual decision, nor a decision decided
+   * after it was made (a rewound decider's past) — the decision store's rule (`survivesTombstone`,
+   * packages/schema); the API applies it before the agent sees changes. Without either (the
+   * operator's, the API's changes) the key is removed.
+   */
+  deleteDecision(key: string, tombstoneTime?: number, tombstoneVersion?: number): void;
   putPolicy(value: unknown, key?: string): void;
   deletePolicy(key: string): void;
   putAllow(value: unknown, key?: string): void;
@@ -132,7 +138,7 @@ export class EdgeAgent extends EventEmitter {
   private policies: PolicyIndex;
   private readonly loadedFeeds = new Set<Feed>();
   private readonly allowlist = new AllowIndex();
-  private readonly deletedManual = new DeletedVersions();
+  private readonly deleted = new DeletedVersions();
   private readonly connectedFeeds: Record<Feed, boolean> = {
     decisions: false,
     policies: false,
@@ -242,7 +248,7 @@ export class EdgeAgent extends EventEmitter {
     this.decisions.prune(now);
     this.policies.prune(now);
     this.allowlist.prune(now);
-    this.deletedManual.prune(now);
+    this.deleted.prune(now);
   }
 
   stats(): AgentStats {
@@ -286,12 +292,12 @@ export class EdgeAgent extends EventEmitter {
     const agent = this;
     return {
       logger: agent.logger,
-      putDecision(value, key) {
+      putDecision(value, key, copy) {
         try {
           const { decision, target } = parseDecision(value, key);
           if (
-            decision.origin === 'manual' &&
-            agent.deletedManual.refuses(decision.key, decision.version, Date.now())
+            (decision.origin === 'manual' || copy === true) &&
+            agent.deleted.refuses(decision.key, decision.version, Date.now())
           ) {
             agent.counters.deletedRefused++;
             return;
@@ -301,18 +307,17 @@ export class EdgeAgent extends EventEmitter {
           agent.reject(error, 'decision');
         }
       },
-      deleteDecision(key, tombstoneTime) {
+      deleteDecision(key, tombstoneTime, tombstoneVersion) {
         const held = agent.decisions.get(key);
         const now = Date.now();
-        if (tombstoneTime !== undefined) {
-          const kept = survivesTombstone(held, tombstoneTime, now);
+        if (tombstoneTime !== undefined || tombstoneVersion !== undefined) {
+          const kept = survivesTombstone(held, tombstoneTime ?? Number.NaN, now, tombstoneVersion);
           if (kept !== null) {
             agent.counters[kept === 'manual' ? 'manualKept' : 'newerKept']++;
             return;
           }
         }
-        if (held?.origin === 'manual')
-          agent.deletedManual.remember(held.key, held.version, held.expiresAt, now);
+        if (held) agent.deleted.remember(held.key, held.version, held.expiresAt, now);
         agent.decisions.delete(key);
         agent.changed('decisions', 'delete', key);
       },

@@ -1,15 +1,17 @@
 /**
- * The versions of manual decisions deleted lately, so that a copy of one produced before its
- * deletion and read after it does not bring it back: the decision store writer produces an
- * operator's decision again after an automatic record for its key (to keep it the key's latest
- * value on the compacted topic), and the operator may delete it meanwhile. The decision store keeps
- * the same memory (packages/decisions, Deleted manual decisions); an agent following Kafka reads
- * the topic itself, so it needs its own. Manual versions come from the wall clock and only go up:
- * a manual decision made after the deletion has a higher version and is taken.
+ * The versions of decisions deleted lately, so that a copy of one produced before its deletion
+ * and read after it does not bring it back: the decision store writer produces a decision again
+ * when it keeps it over a record that must not replace it (an operator's decision after the
+ * decider's records, a decision after an older owner's late tombstone), and the operator or the
+ * decider may delete it meanwhile. The decision store keeps the same memory (packages/decisions,
+ * Deleted decisions); an agent following Kafka reads the topic itself, so it needs its own. Only
+ * manual decisions and copies (`eg-copy`) are checked against it: manual versions come from the
+ * wall clock and only go up, and the decider's own decisions after a lift may be numbered below
+ * the lifted one (late evidence), so they are always taken.
  *
  * Bounded: an entry lives until the deleted decision would have expired and at most a day, and at
- * most `max` entries are kept (the oldest deletion is forgotten first; manual decisions are made
- * by operators, hundreds, not by traffic).
+ * most `max` entries are kept (the oldest deletion is forgotten first: a copy lands within moments
+ * of the deletion it races, so the latest deletions are the ones that matter).
  */
 export class DeletedVersions {
   static readonly MEMORY_MS = 86_400_000;
@@ -28,7 +30,7 @@ export class DeletedVersions {
     if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
   }
 
-  /** Whether a manual decision of `version` for `key` is a copy of one deleted since. */
+  /** Whether a decision of `version` for `key` (a manual one, or a copy) is a copy of one deleted since. */
   refuses(key: string, version: number, now: number): boolean {
     const known = this.entries.get(key);
     return known !== undefined && known.until > now && version <= known.version;

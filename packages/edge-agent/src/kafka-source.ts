@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BadInput } from '@edgeguard/schema';
+import { BadInput, tombstoneVersionOf } from '@edgeguard/schema';
 import type { Consumer, IHeaders, Kafka, KafkaConfig, KafkaMessage } from 'kafkajs';
 import type { Feed, FeedSink, Source } from './agent.js';
 import { Backoff } from './backoff.js';
@@ -30,6 +30,10 @@ const SOURCE_HEADER = 'eg-src';
 const MANUAL_SOURCE = 'manual';
 /** Event time (epoch ms) of an edgeguard record; the record timestamp is the producer's wall clock. */
 const EVENT_TIME_HEADER = 'eg-time';
+/** On a tombstone: the version of the decision it deletes (packages/kafka codec.ts HEADERS). */
+const VERSION_HEADER = 'eg-version';
+/** On a record the decision store writer produced again (packages/kafka codec.ts HEADERS). */
+const COPY_HEADER = 'eg-copy';
 
 /**
  * Follows the compacted `decisions`, `cache-policies` and `allowlist` topics directly, for edges with Kafka
@@ -199,14 +203,16 @@ function apply(sink: FeedSink, feed: Feed, message: KafkaMessage): void {
     return;
   }
   if (message.value === null) {
-    if (feed === 'decisions')
+    if (feed === 'decisions') {
+      const version = tombstoneVersionOf(headerText(message.headers, VERSION_HEADER));
       sink.deleteDecision(
         key,
-        headerText(message.headers, SOURCE_HEADER) === MANUAL_SOURCE
+        headerText(message.headers, SOURCE_HEADER) === MANUAL_SOURCE && version === undefined
           ? undefined
           : Number(headerText(message.headers, EVENT_TIME_HEADER) ?? message.timestamp),
+        version,
       );
-    else if (feed === 'policies') sink.deletePolicy(key);
+    } else if (feed === 'policies') sink.deletePolicy(key);
     else sink.deleteAllow(key);
     return;
   }
@@ -221,7 +227,8 @@ function apply(sink: FeedSink, feed: Feed, message: KafkaMessage): void {
     );
     return;
   }
-  if (feed === 'decisions') sink.putDecision(value, key);
+  if (feed === 'decisions')
+    sink.putDecision(value, key, headerText(message.headers, COPY_HEADER) !== undefined);
   else if (feed === 'policies') sink.putPolicy(value, key);
   else sink.putAllow(value, key);
 }

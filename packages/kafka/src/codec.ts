@@ -25,6 +25,18 @@ export const HEADERS = {
    * by a 3-day retention the moment it is written.
    */
   eventTime: 'eg-time',
+  /**
+   * On a `decisions` tombstone: the version of the decision it deletes. Consumers keep a decision
+   * of a higher version (`survivesTombstone`, packages/schema), and the store writer produces it
+   * again so that it stays its key's last record. Without it (older builds, operator deletes),
+   * the older rules apply.
+   */
+  version: 'eg-version',
+  /**
+   * On a `decisions` record the store writer produced again (a decision it kept, a deletion after
+   * a copy it refused): consumers refuse a copied decision whose version they saw deleted since.
+   */
+  copy: 'eg-copy',
   error: 'eg-error',
   originTopic: 'eg-origin-topic',
   originPartition: 'eg-origin-partition',

@@ -227,13 +227,19 @@ interface PublishOptions {
   partitions?: number;
 }
 
-function controlMessage(key: string, value: unknown, time: number, partitions: number): Message {
+function controlMessage(
+  key: string,
+  value: unknown,
+  time: number,
+  partitions: number,
+  headers: Record<string, string> = { [HEADERS.source]: MANUAL_SOURCE },
+): Message {
   return {
     key,
     value: encodeJson(value),
     // Same partition as the decider would pick for the key: per-key order holds on the topic.
     partition: partitionFor(key, partitions),
-    headers: { [HEADERS.eventTime]: String(time), [HEADERS.source]: MANUAL_SOURCE },
+    headers: { [HEADERS.eventTime]: String(time), ...headers },
   };
 }
 
@@ -253,6 +259,44 @@ export async function publishDecisions(
   const messages = decisions.map((decision) => {
     const { key } = canonicalDecisionKey(decision.scope, decision.value);
     return controlMessage(key, { ...decision, key }, decision.decidedAt, options.partitions ?? 1);
+  });
+  await send(producer, prefix + TOPICS.decisions, messages);
+}
+
+/** `eg-src` of the automatic decisions and deletions the store writer produces again. */
+export const STORE_SOURCE = 'decision-store';
+
+/**
+ * What the store writer produces again so that the topic's last record per key says what the
+ * store holds (compaction keeps only that one; a rebuild and an edge reading from the beginning
+ * see only it): a decision it kept over a record that must not replace it, or the deletion of a
+ * decision whose copy it refused. Each carries `eg-copy`; a manual decision keeps `eg-src:
+ * manual` (older consumers know it by that), the rest carry `eg-src: decision-store`. A deletion
+ * names the version it deletes (`eg-version`) and is dated by that decision's `decidedAt`, so
+ * that neither this build's consumers (by version) nor older ones (by time) let it remove a
+ * decision made after it.
+ */
+export async function publishCopies(
+  producer: Producer,
+  prefix: string,
+  records: readonly (Decision | { key: string; deleted: Decision })[],
+  options: PublishOptions = {},
+): Promise<void> {
+  const partitions = options.partitions ?? 1;
+  const messages = records.map((record) => {
+    if ('deleted' in record) {
+      const { deleted } = record;
+      return controlMessage(parseDecisionKey(record.key).key, null, deleted.decidedAt, partitions, {
+        [HEADERS.source]: STORE_SOURCE,
+        [HEADERS.version]: String(deleted.version),
+        [HEADERS.copy]: STORE_SOURCE,
+      });
+    }
+    const { key } = canonicalDecisionKey(record.scope, record.value);
+    return controlMessage(key, { ...record, key }, record.decidedAt, partitions, {
+      [HEADERS.source]: record.origin === 'manual' ? MANUAL_SOURCE : STORE_SOURCE,
+      [HEADERS.copy]: STORE_SOURCE,
+    });
   });
   await send(producer, prefix + TOPICS.decisions, messages);
 }

@@ -378,7 +378,7 @@ export class StageTask {
     const batches = this.batches;
     batches.discard(); // anything left by a batch that failed
     const emitter: Emitter = {
-      emit: (outTopic, outKey, value, timestamp) => {
+      emit: (outTopic, outKey, value, timestamp, version) => {
         const seq = ++this.checkpoint.outSeq;
         if (this.resending) return; // sent before the restart
         const partition = partitionFor(outKey, partitions[outTopic] ?? 1);
@@ -392,7 +392,10 @@ export class StageTask {
             key: outKey,
             value: encodeJson(value),
             partition,
-            headers: provenance(this.source, sources, timestamp, seq),
+            headers:
+              value === null && version !== undefined
+                ? { ...provenance(this.source, sources, timestamp, seq), [HEADERS.version]: String(version) }
+                : provenance(this.source, sources, timestamp, seq),
           },
         });
       },

@@ -5,14 +5,21 @@ import {
   parseDecisionKey,
 } from '@edgeguard/decisions';
 import { TOPICS } from '@edgeguard/pipeline';
-import { ACTIONS, type Action, BadInput, type Decision, survivesTombstone } from '@edgeguard/schema';
+import {
+  ACTIONS,
+  type Action,
+  BadInput,
+  type Decision,
+  survivesTombstone,
+  tombstoneVersionOf,
+} from '@edgeguard/schema';
 import type { Logger, Metrics } from '@edgeguard/telemetry';
 import type { Redis } from 'ioredis';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { parseAllowRecord } from './allowlist-follower.js';
 import { createProducer } from './client.js';
 import { decodeTopicValue, eventTimeOf, HEADERS, headerText } from './codec.js';
-import { MANUAL_SOURCE, publishDecisions } from './control.js';
+import { MANUAL_SOURCE, publishCopies } from './control.js';
 import { topicPartitions } from './topics.js';
 
 const SCOPES = new Set(['ip', 'range', 'fingerprint']);
@@ -65,9 +72,13 @@ export interface StoreWriterOptions {
 }
 
 type Op =
-  | { kind: 'put'; decision: Decision; manual: boolean }
-  /** `time`: the tombstone's event time (when the decider removed the decision). */
-  | { kind: 'delete'; key: string; manual: boolean; time: number }
+  /** `copy`: produced again by a store writer (`eg-copy`). */
+  | { kind: 'put'; decision: Decision; manual: boolean; copy: boolean }
+  /**
+   * `time`: the tombstone's event time (when the decider removed the decision); `version`: the
+   * version it deletes (`eg-version`), when it names one.
+   */
+  | { kind: 'delete'; key: string; manual: boolean; time: number; version: number | undefined }
   | { kind: 'allow'; entry: ReturnType<typeof parseAllowRecord> }
   | { kind: 'disallow'; cidr: string };
 
@@ -81,12 +92,13 @@ type Op =
  *
  * Manual decisions win over the decider's: an automatic decision never replaces one (versions,
  * see control.ts), and an automatic tombstone (the decider's own expiry or lift) does not delete
- * one; then the manual decision is produced again, so it stays the latest value of its key on the
- * compacted topic and a rebuild restores it. If the operator deletes it meanwhile, that copy lands
- * after the deletion: the store remembers a deleted manual decision's version and refuses it
- * (`refused-deleted`; packages/decisions, Deleted manual decisions). Nor does an automatic tombstone made (event time)
- * before the stored decision was decided: it is a rewound or lost decider instance's past
- * (`survivesTombstone` in packages/schema); see keepStored for why that one is not produced again.
+ * one. A tombstone naming a version (`eg-version`) deletes that version and below only; one
+ * without (older builds) does not delete a decision decided after it was made (`survivesTombstone`
+ * in packages/schema). A decision kept over a tombstone is produced again (keepStored), so it
+ * stays the latest value of its key on the compacted topic and a rebuild restores it. If it is
+ * deleted meanwhile, that copy lands after the deletion: the store remembers a deleted decision's
+ * version and refuses the copy (`refused-deleted`; packages/decisions, Deleted decisions), and the
+ * deletion is produced again so that it, not the copy, is the key's last record.
  *
  * The store's clock is the wall clock: decisions' `expiresAt` is event time, which live is wall
  * time (a replayed old log's decisions are expired on arrival and not stored).
@@ -143,6 +155,11 @@ export class StoreWriter {
         'edgeguard_store_manual_republished_total',
         'manual decisions produced again after an automatic record for their key',
       ),
+      copies: m.counter(
+        'edgeguard_store_republished_total',
+        'automatic decisions kept over an older tombstone, and deletions after a refused copy, produced again',
+        ['record'],
+      ),
     };
     // The known outcomes (apply, keepStored and the sweeper) on /metrics at 0 from the start;
     // rejection reasons come as they occur.
@@ -155,6 +172,7 @@ export class StoreWriter {
       result: ['allowed', 'disallowed', 'absent'],
     });
     m.countFromZero('edgeguard_store_swept_total', { kind: ['decision', 'allow', 'deleted-version'] });
+    m.countFromZero('edgeguard_store_republished_total', { record: ['auto', 'tombstone'] });
   }
 
   /** `true`, or why the writer is not ready yet. */
@@ -349,9 +367,15 @@ export class StoreWriter {
           key: parseDecisionKey(key).key,
           manual,
           time: eventTimeOf(message.headers, message.timestamp),
+          version: tombstoneVersionOf(headerText(message.headers, HEADERS.version)),
         };
       }
-      return { kind: 'put', decision: parseDecisionRecord(key, value), manual };
+      return {
+        kind: 'put',
+        decision: parseDecisionRecord(key, value),
+        manual,
+        copy: headerText(message.headers, HEADERS.copy) !== undefined,
+      };
     } catch (error) {
       const reason = error instanceof BadInput ? error.reason : 'unreadable';
       this.metrics.rejected.inc({ topic, reason });
@@ -368,14 +392,20 @@ export class StoreWriter {
 
   /** Applies a batch's records in order: consecutive puts go together, up to PUT_BATCH per script call. */
   private async apply(topic: string, ops: Op[], replaying: boolean): Promise<void> {
-    let puts: { decision: Decision; manual: boolean }[] = [];
+    type Put = Extract<Op, { kind: 'put' }>;
+    let puts: Put[] = [];
     const flush = async () => {
       // All chunks in flight at once: one connection, so Redis runs them in order.
-      const chunks: { decision: Decision; manual: boolean }[][] = [];
+      const chunks: Put[][] = [];
       for (let i = 0; i < puts.length; i += PUT_BATCH) chunks.push(puts.slice(i, i + PUT_BATCH));
       puts = [];
       const results = await Promise.all(
-        chunks.map((chunk) => this.store.putMany(chunk.map((p) => p.decision))),
+        chunks.map((chunk) =>
+          this.store.putMany(
+            chunk.map((p) => p.decision),
+            chunk.map((p) => p.copy),
+          ),
+        ),
       );
       let applied = 0;
       let ignored = 0;
@@ -386,13 +416,27 @@ export class StoreWriter {
           if (result > 0) {
             applied++;
           } else if (result === PUT_REFUSED_DELETED) {
-            // A copy of a manual decision the operator has deleted since (keepStored produced it).
+            // A copy of a decision deleted since (keepStored produced it before the deletion): the
+            // copy is now the key's last record, and compaction would keep it over the deletion.
+            // The deletion goes again (live only), naming the copy's version, so that it does not
+            // remove a decision made since.
             refused++;
+            if (!replaying) {
+              await publishCopies(
+                this.producer,
+                this.options.prefix,
+                [{ key: put.decision.key, deleted: put.decision }],
+                {
+                  partitions: this.decisionPartitions,
+                },
+              );
+              this.metrics.copies.inc({ record: 'tombstone' });
+            }
           } else {
             ignored++;
             // An automatic decision met a newer manual one: produce the manual one again (live only).
             if (!put.manual && !replaying)
-              await this.keepStored(put.decision.key, Number.POSITIVE_INFINITY, replaying);
+              await this.keepStored(put.decision.key, Number.POSITIVE_INFINITY, undefined, replaying);
           }
         }
       }
@@ -408,7 +452,12 @@ export class StoreWriter {
           break;
         case 'delete':
           await flush();
-          if (!op.manual && (await this.keepStored(op.key, op.time, replaying))) break;
+          // The operator's tombstone (no version) deletes whatever is there.
+          if (
+            (!op.manual || op.version !== undefined) &&
+            (await this.keepStored(op.key, op.time, op.version, replaying))
+          )
+            break;
           this.metrics.writes.inc({
             topic,
             result:
@@ -433,28 +482,35 @@ export class StoreWriter {
   }
 
   /**
-   * An automatic record met a stored decision it must not replace: an operator's manual decision,
-   * or (a tombstone made at event time `tombstoneTime`; +∞ for a put the store's versions refused,
+   * An automatic record met a stored decision it must not replace: with `version`, a tombstone
+   * for that version while a higher one is stored; without, an operator's manual decision, or
+   * (a tombstone made at event time `tombstoneTime`; +∞ for a put the store's versions refused,
    * so that only a manual decision counts) one decided after the tombstone was made
-   * (`survivesTombstone`). The stored one stays. A manual one is, live, produced again (same
-   * version, so applying it again changes nothing) to stay the key's latest value on the compacted
-   * topic: compaction would otherwise keep the tombstone and a rebuild would lose it. A newer
-   * automatic one is not: the decider that sends its past again (a rewound partition) sends the
-   * newer decision again after it, and a copy of ours could land after the decider's own later
-   * lift of it and bring the lifted decision back (the store forgets a deleted key's version).
+   * (`survivesTombstone`). The stored one stays and is, live, produced again (same version, so
+   * applying it again changes nothing) to stay the key's latest value on the compacted topic:
+   * compaction would otherwise keep the tombstone and a rebuild, or an edge reading the topic from
+   * its beginning, would lose it. An automatic one is produced again only over a tombstone naming
+   * its version: the copy could land after the decider's own later lift, which names the version
+   * it lifts, so the store and edges remember it and refuse the copy (and the lift is produced
+   * again); a lift of an older build names none, and after it a copy would bring the decision back.
    * Returns whether the stored decision stays.
    */
-  private async keepStored(key: string, tombstoneTime: number, replaying: boolean): Promise<boolean> {
+  private async keepStored(
+    key: string,
+    tombstoneTime: number,
+    version: number | undefined,
+    replaying: boolean,
+  ): Promise<boolean> {
     const stored = await this.store.get(key);
-    const kept = survivesTombstone(stored, tombstoneTime, Date.now());
+    const kept = survivesTombstone(stored, tombstoneTime, Date.now(), version);
     if (kept === null || stored === null) return false;
     this.metrics.writes.inc({ topic: TOPICS.decisions, result: `kept-${kept}` });
-    if (kept === 'manual' && !replaying) {
-      await publishDecisions(this.producer, this.options.prefix, [stored], {
-        partitions: this.decisionPartitions,
-      });
-      this.metrics.republished.inc();
-    }
+    if (replaying || (kept === 'newer' && version === undefined)) return true;
+    await publishCopies(this.producer, this.options.prefix, [stored], {
+      partitions: this.decisionPartitions,
+    });
+    if (kept === 'manual') this.metrics.republished.inc();
+    else this.metrics.copies.inc({ record: 'auto' });
     return true;
   }
 }

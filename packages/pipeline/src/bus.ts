@@ -33,7 +33,12 @@ export interface BusMessage<V = unknown> {
 
 /** Where a stage sends its outputs. Ordered per key; delivery of a whole batch is acknowledged by the runtime. */
 export interface Emitter {
-  emit<V>(topic: string, key: string, value: V | null, timestamp: number): void;
+  /**
+   * `version`, on a tombstone: the version of the record it deletes. The Kafka runtime sends it
+   * as the `eg-version` header, so that consumers keep a newer record for the key; the in-process
+   * runtime has no use for it.
+   */
+  emit<V>(topic: string, key: string, value: V | null, timestamp: number, version?: number): void;
 }
 
 /**

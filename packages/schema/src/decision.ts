@@ -83,7 +83,15 @@ export interface Decision {
 
 /**
  * Why the decision held for a key outlives a decider's tombstone (an automatic deletion made at
- * event time `tombstoneTime`), or null when the tombstone removes it:
+ * event time `tombstoneTime`), or null when the tombstone removes it.
+ *
+ * A tombstone that names the version of the decision it deletes (`tombstoneVersion`: the
+ * `eg-version` header, on the decider's tombstones and the store writer's copies of deletions)
+ * removes a held decision of that version or below, and only those: a higher one was decided
+ * after what the tombstone deletes (a new owner's decision beaten by an old owner's late
+ * tombstone, an operator's decision), `manual` or `newer` by its origin.
+ *
+ * Without a version (tombstones of older builds):
  * - `manual`: an operator's unexpired decision holds the key (manual beats automatic);
  * - `newer`: the held decision was decided after the tombstone was made, so the tombstone is not
  *   about it. The decider only removes a decision at or after the time it made it (expiry, a lift,
@@ -95,13 +103,28 @@ export interface Decision {
  * out of order.
  */
 export function survivesTombstone(
-  held: Pick<Decision, 'origin' | 'decidedAt' | 'expiresAt'> | null | undefined,
+  held: Pick<Decision, 'origin' | 'decidedAt' | 'expiresAt' | 'version'> | null | undefined,
   tombstoneTime: number,
   now: number,
+  tombstoneVersion?: number,
 ): 'manual' | 'newer' | null {
   if (held === null || held === undefined || held.expiresAt <= now) return null;
+  if (tombstoneVersion !== undefined) {
+    if (!(held.version > tombstoneVersion)) return null;
+    return held.origin === 'manual' ? 'manual' : 'newer';
+  }
   if (held.origin === 'manual') return 'manual';
   return held.decidedAt > tombstoneTime ? 'newer' : null;
+}
+
+/**
+ * The version a tombstone names (its `eg-version` header text), or undefined when it names none
+ * or the text is not a positive whole number (then the tombstone follows the unversioned rule).
+ */
+export function tombstoneVersionOf(text: string | undefined): number | undefined {
+  if (text === undefined || !/^[0-9]{1,16}$/.test(text)) return undefined;
+  const version = Number(text);
+  return Number.isSafeInteger(version) && version > 0 ? version : undefined;
 }
 
 /** How a cache builds its key for a matched path's query string. */

@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { survivesTombstone } from '../src/index.js';
+import { survivesTombstone, tombstoneVersionOf } from '../src/index.js';
 
 describe('survivesTombstone', () => {
   const now = 1_800_000_000_000;
-  const auto = { origin: 'auto' as const, decidedAt: now - 10_000, expiresAt: now + 600_000 };
+  const auto = {
+    origin: 'auto' as const,
+    decidedAt: now - 10_000,
+    expiresAt: now + 600_000,
+    version: (now - 10_000) * 100,
+  };
 
   it("deletes the decider's decision with its own expiry or lift (made at or after it)", () => {
     assert.equal(survivesTombstone(auto, auto.decidedAt, now), null, 'same moment');
@@ -29,5 +34,30 @@ describe('survivesTombstone', () => {
     assert.equal(survivesTombstone({ ...auto, origin: 'manual', expiresAt: now }, 0, now), null);
     assert.equal(survivesTombstone({ ...auto, expiresAt: now - 1 }, 0, now), null);
     assert.equal(survivesTombstone(auto, Number.NaN, now), null);
+  });
+
+  it('with a version, deletes what it names and below, whatever its time or origin', () => {
+    assert.equal(survivesTombstone(auto, auto.decidedAt - 60_000, now, auto.version), null);
+    assert.equal(survivesTombstone(auto, auto.decidedAt, now, auto.version + 1), null);
+    const manual = { ...auto, origin: 'manual' as const, version: now * 1000 };
+    assert.equal(
+      survivesTombstone(manual, now, now, manual.version),
+      null,
+      "a copy of the operator's delete",
+    );
+  });
+
+  it("with a version, keeps a higher one: a new owner's decision after an old owner's late tombstone", () => {
+    // Made after the decision (its time says "delete"), but for an older version: kept.
+    assert.equal(survivesTombstone(auto, auto.decidedAt + 60_000, now, auto.version - 1), 'newer');
+    const manual = { ...auto, origin: 'manual' as const, version: now * 1000 };
+    assert.equal(survivesTombstone(manual, now, now, auto.version), 'manual');
+    assert.equal(survivesTombstone({ ...auto, expiresAt: now }, 0, now, 1), null, 'expired');
+  });
+
+  it('reads a version header only when it is a positive whole number', () => {
+    assert.equal(tombstoneVersionOf('180000000000000'), 180_000_000_000_000);
+    for (const bad of [undefined, '', '0', '-5', '1.5', '1e9', ' 7', 'x', '99999999999999999'])
+      assert.equal(tombstoneVersionOf(bad), undefined, String(bad));
   });
 });

@@ -96,8 +96,8 @@ export class DeciderInstance implements Stage, DeciderSink {
     return this.core.getStats();
   }
 
-  decision(key: string, decision: Decision | null, time: number): void {
-    this.out!.emit(TOPICS.decisions, key, decision, time);
+  decision(key: string, decision: Decision | null, time: number, version?: number): void {
+    this.out!.emit(TOPICS.decisions, key, decision, time, version);
   }
 
   alert(alert: GuardAlert): void {
