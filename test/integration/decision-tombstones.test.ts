@@ -115,6 +115,22 @@ describe('decision tombstones after compaction', { timeout: 240_000 }, () => {
     });
   }
 
+  /**
+   * A new owner's decision for `ip`, then the key's previous decision's expiry from the instance
+   * that lost the partition (an older version, made a minute before): it arrives after it.
+   */
+  async function decisionThenLateTombstone(ip: string): Promise<Decision> {
+    const decidedAt = Date.now();
+    const current = autoDecision(ip, decidedAt);
+    await send(current.key, current, { 'eg-src': 'decider/0', 'eg-time': String(decidedAt) });
+    await send(current.key, null, {
+      'eg-src': 'decider/0',
+      'eg-time': String(decidedAt - 60_000),
+      'eg-version': String(current.version - 6_000_000),
+    });
+    return current;
+  }
+
   /** The live topic's records for `key`, once its last one satisfies `done`. */
   async function lastRecord(key: string, done: (last: TopicRecord) => boolean): Promise<TopicRecord> {
     return eventually(
@@ -170,16 +186,7 @@ describe('decision tombstones after compaction', { timeout: 240_000 }, () => {
   });
 
   it("keeps a new owner's decision over an old owner's late tombstone, and produces it again to stay last", async () => {
-    const decidedAt = Date.now();
-    const current = autoDecision('192.0.2.60', decidedAt);
-    await send(current.key, current, { 'eg-src': 'decider/0', 'eg-time': String(decidedAt) });
-    // The instance that lost the partition expires the key's previous decision (an older version),
-    // made a minute before the new owner's: it arrives after it.
-    await send(current.key, null, {
-      'eg-src': 'decider/0',
-      'eg-time': String(decidedAt - 60_000),
-      'eg-version': String(current.version - 6_000_000),
-    });
+    const current = await decisionThenLateTombstone('192.0.2.60');
     const last = await lastRecord(current.key, (r) => r.value !== null && r.headers['eg-copy'] !== undefined);
     assert.equal((JSON.parse(last.value!.toString()) as Decision).version, current.version);
     assert.equal(last.headers['eg-src'], 'decision-store');
@@ -283,5 +290,19 @@ describe('decision tombstones after compaction', { timeout: 240_000 }, () => {
     assert.equal(edge.check({ ip: '192.0.2.61' }).verdict, 'allow', 'the copy after the lift refused');
     assert.equal(edge.check({ ip: '192.0.2.62' }).verdict, 'allow', 'the copy after the delete refused');
     assert.ok(edge.stats().counters.deletedRefused >= 2);
+  });
+
+  it('a rebuild handles the records the writer had not handled before as live ones', async () => {
+    await writer.stop();
+    const current = await decisionThenLateTombstone('192.0.2.63');
+    // Redis loses the store while the writer is down: the restarted writer rebuilds it, and the
+    // two records above, read for the first time in that rebuild, are handled as live ones.
+    await redis.del(...Object.values(storeKeys(live)));
+    const restarted = startWriter(live, redis, new Metrics('tombstone-test-restarted'));
+    await restarted.start();
+    stops.push(() => restarted.stop());
+    const last = await lastRecord(current.key, (r) => r.value !== null && r.headers['eg-copy'] !== undefined);
+    assert.equal((JSON.parse(last.value!.toString()) as Decision).version, current.version);
+    assert.equal((await store.get(current.key))?.version, current.version);
   });
 });

@@ -64,5 +64,7 @@ describe('a fresh stage service', { timeout: 120_000 }, () => {
       atZero(text, 'edgeguard_store_writes_total', `topic="allowlist",result="${result}"`, 'decider');
     for (const kind of ['decision', 'allow'])
       atZero(text, 'edgeguard_store_swept_total', `kind="${kind}"`, 'decider');
+    for (const record of ['auto', 'tombstone'])
+      atZero(text, 'edgeguard_store_republished_total', `record="${record}"`, 'decider');
   });
 });

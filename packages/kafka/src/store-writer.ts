@@ -118,6 +118,11 @@ export class StoreWriter {
   private rebuildPending: string | null = null;
   /** Per owned partition, the end offset a rebuild reads to; cleared when reached. */
   private rebuildUntil = new Map<string, bigint>();
+  /**
+   * Per owned partition being rebuilt, the group's committed offset when the rebuild began: the
+   * records below it were handled live before, those from it on were not (they came in meanwhile).
+   */
+  private handledUntil = new Map<string, bigint>();
   private rebuildStartedAt = 0;
   private work: Promise<unknown> = Promise.resolve();
   private checkTimer: NodeJS.Timeout | null = null;
@@ -199,7 +204,9 @@ export class StoreWriter {
       this.assignment = event.payload.memberAssignment;
       for (const key of [...this.rebuildUntil.keys()]) {
         const [topic, partition] = splitKey(key);
-        if (!this.assignment[topic]?.includes(partition)) this.rebuildUntil.delete(key);
+        if (this.assignment[topic]?.includes(partition)) continue;
+        this.rebuildUntil.delete(key);
+        this.handledUntil.delete(key);
       }
       // Queued before any batch of the new assignment: an empty store is rebuilt before it is written.
       const why = this.rebuildPending;
@@ -287,14 +294,18 @@ export class StoreWriter {
     await admin.connect();
     try {
       this.rebuildUntil.clear();
+      this.handledUntil.clear();
       this.rebuildStartedAt = Date.now();
       for (const [topic, partitions] of Object.entries(this.assignment)) {
         const offsets = await admin.fetchTopicOffsets(topic);
+        const [committed] = await admin.fetchOffsets({ groupId: this.group, topics: [topic] });
         for (const partition of partitions) {
           const o = offsets.find((x) => x.partition === partition);
           if (!o) continue;
-          if (BigInt(o.high) > BigInt(o.low))
-            this.rebuildUntil.set(partitionKey(topic, partition), BigInt(o.high));
+          const key = partitionKey(topic, partition);
+          if (BigInt(o.high) > BigInt(o.low)) this.rebuildUntil.set(key, BigInt(o.high));
+          const handled = committed?.partitions.find((x) => x.partition === partition)?.offset ?? '-1';
+          this.handledUntil.set(key, BigInt(handled) > 0n ? BigInt(handled) : 0n);
           this.consumer.seek({ topic, partition, offset: o.low });
         }
       }
@@ -336,8 +347,12 @@ export class StoreWriter {
       if (op) ops.push(op);
     }
     if (last === null) return;
-    // Records read again during a rebuild were already handled live: nothing is produced for them.
-    const replaying = until !== undefined && BigInt(last) < until;
+    // Records read again during a rebuild that were already handled live (below the offset the
+    // group had committed) produce nothing; the ones that came in meanwhile are handled as live
+    // (a decision kept over a late tombstone is produced again, as a copy it refuses is followed by
+    // its deletion). A batch across that offset counts as live: a copy too many changes nothing.
+    const replaying =
+      until !== undefined && BigInt(last) < until && BigInt(last) < (this.handledUntil.get(key) ?? until);
     await this.apply(topic, ops, replaying);
     resolveOffset(last);
     await this.consumer.commitOffsets([
@@ -345,6 +360,7 @@ export class StoreWriter {
     ]);
     if (until !== undefined && BigInt(last) + 1n >= until) {
       this.rebuildUntil.delete(key);
+      this.handledUntil.delete(key);
       this.rebuildProgress();
     }
     await heartbeat();
@@ -422,14 +438,7 @@ export class StoreWriter {
             // remove a decision made since.
             refused++;
             if (!replaying) {
-              await publishCopies(
-                this.producer,
-                this.options.prefix,
-                [{ key: put.decision.key, deleted: put.decision }],
-                {
-                  partitions: this.decisionPartitions,
-                },
-              );
+              await this.republish({ key: put.decision.key, deleted: put.decision });
               this.metrics.copies.inc({ record: 'tombstone' });
             }
           } else {
@@ -506,12 +515,17 @@ export class StoreWriter {
     if (kept === null || stored === null) return false;
     this.metrics.writes.inc({ topic: TOPICS.decisions, result: `kept-${kept}` });
     if (replaying || (kept === 'newer' && version === undefined)) return true;
-    await publishCopies(this.producer, this.options.prefix, [stored], {
-      partitions: this.decisionPartitions,
-    });
+    await this.republish(stored);
     if (kept === 'manual') this.metrics.republished.inc();
     else this.metrics.copies.inc({ record: 'auto' });
     return true;
+  }
+
+  /** Produces a decision, or a deletion, again to the partition the decider uses for its key. */
+  private republish(record: Parameters<typeof publishCopies>[2][number]): Promise<void> {
+    return publishCopies(this.producer, this.options.prefix, [record], {
+      partitions: this.decisionPartitions,
+    });
   }
 }
 
