@@ -27,6 +27,7 @@ import {
   tail,
   uniquePrefix,
 } from './support/services.js';
+import { readTopic } from './support/topic.js';
 
 const prefix = uniquePrefix('store');
 const env = { EDGEGUARD_TOPIC_PREFIX: prefix };
@@ -342,7 +343,7 @@ describe('the decision store fed through Kafka', { timeout: 240_000 }, () => {
   it('stops deciding on an address allowlisted through the topic, and lifts its decision', async () => {
     const ip = '198.18.7.7';
     await produceSignal(clientSignal(ip, Date.now()));
-    await eventually(
+    const decided = await eventually(
       'the decider decides on the address',
       async () => (await store.get(`ip:${ip}`)) ?? undefined,
       60_000,
@@ -359,6 +360,10 @@ describe('the decision store fed through Kafka', { timeout: 240_000 }, () => {
       60_000,
     );
     assert.equal(await store.isAllowed(ip), true);
+    // The lift names the version it removes: a decision of a higher version for the key survives it.
+    const lift = (await readTopic(kafka, `${prefix}decisions`)).filter((r) => r.key === `ip:${ip}`).at(-1);
+    assert.equal(lift?.value, null);
+    assert.equal(lift?.headers[HEADERS.version], String(decided.version));
     await produceSignal(clientSignal(ip, Date.now()));
     await produceSignal(clientSignal('198.18.7.8', Date.now()));
     await eventually(

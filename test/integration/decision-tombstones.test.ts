@@ -5,7 +5,6 @@
 // order and with its headers, to a second deployment's topic, which a fresh store (empty Redis:
 // rebuilt) and an edge agent then read.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { DecisionStore, storeKeys } from '@edgeguard/decisions';
 import { EdgeAgent, KafkaSource } from '@edgeguard/edge-agent';
@@ -20,68 +19,18 @@ import {
 import type { Decision } from '@edgeguard/schema';
 import { createLogger, Metrics } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
-import { type IHeaders, Kafka, logLevel, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { decision } from './support/api.js';
 import { edgeguard, eventually, uniquePrefix } from './support/services.js';
+import { readTopic, type TopicRecord } from './support/topic.js';
 
 const HOUR = 3_600_000;
 const live = uniquePrefix('tomb-live');
 const compacted = uniquePrefix('tomb-compacted');
 
-interface TopicRecord {
-  offset: string;
-  key: string;
-  value: Buffer | null;
-  headers: Record<string, string>;
-}
-
 /** The decider's decision for an address, numbered as it numbers them (event time × 100). */
 function autoDecision(ip: string, decidedAt: number): Decision {
   return decision('ip', ip, { decidedAt, expiresAt: decidedAt + HOUR, version: decidedAt * 100 });
-}
-
-function text(headers: IHeaders | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    const first = Array.isArray(value) ? value[0] : value;
-    if (first !== undefined) out[name] = first.toString();
-  }
-  return out;
-}
-
-/** Every record of a one-partition topic, from its beginning to its end offset now. */
-async function readTopic(kafka: Kafka, topic: string): Promise<TopicRecord[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const [offsets] = await admin.fetchTopicOffsets(topic);
-  const end = BigInt(offsets!.high);
-  const records: TopicRecord[] = [];
-  if (end > BigInt(offsets!.low)) {
-    const groupId = `${live}tail-test-${randomUUID()}`;
-    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      consumer
-        .run({
-          eachMessage: async ({ message }) => {
-            if (BigInt(message.offset) >= end) return;
-            records.push({
-              offset: message.offset,
-              key: message.key?.toString() ?? '',
-              value: message.value,
-              headers: text(message.headers),
-            });
-            if (BigInt(message.offset) + 1n >= end) resolve();
-          },
-        })
-        .catch(reject);
-    });
-    await consumer.disconnect();
-    await admin.deleteGroups([groupId]).catch(() => undefined);
-  }
-  await admin.disconnect();
-  return records;
 }
 
 /** What compaction keeps: each key's last record, in the order of those records. */
