@@ -54,6 +54,8 @@ describe('decision tombstones after compaction', { timeout: 240_000 }, () => {
   const stops: Array<() => Promise<void>> = [];
   /** The version of the decision the first test keeps over a late tombstone. */
   let keptVersion = 0;
+  /** The version of the decision a test keeps over an older one arriving late. */
+  let keptOverOlder = 0;
 
   /** A record as a decider instance (`eg-src: decider/0`) or another producer sends it. */
   async function send(key: string, value: Decision | null, headers: Record<string, string>): Promise<void> {
@@ -185,6 +187,18 @@ describe('decision tombstones after compaction', { timeout: 240_000 }, () => {
     );
   });
 
+  it("keeps a new owner's decision over an old owner's late decision, and produces it again to stay last", async () => {
+    const decidedAt = Date.now();
+    const current = autoDecision('192.0.2.64', decidedAt);
+    await send(current.key, current, { 'eg-src': 'decider/0', 'eg-time': String(decidedAt) });
+    const older = { ...autoDecision('192.0.2.64', decidedAt - 60_000), action: 'throttle' as const };
+    await send(older.key, older, { 'eg-src': 'decider/0', 'eg-time': String(older.decidedAt) });
+    const last = await lastRecord(current.key, (r) => r.headers['eg-copy'] !== undefined);
+    assert.equal((JSON.parse(last.value!.toString()) as Decision).version, current.version);
+    assert.equal((await store.get(current.key))?.action, 'block');
+    keptOverOlder = current.version;
+  });
+
   it('a store rebuilt, and an edge agent reading from the beginning, after compaction hold the same', async () => {
     // A decision for a key of its own, last: once the rebuild has it, it has read everything.
     const marker = autoDecision('192.0.2.69', Date.now());
@@ -221,11 +235,13 @@ describe('decision tombstones after compaction', { timeout: 240_000 }, () => {
       keptVersion,
       "the new owner's decision, not the old owner's tombstone",
     );
+    assert.equal(await held('192.0.2.64'), keptOverOlder, "the new owner's decision, not the old owner's");
     assert.equal(await held('192.0.2.61'), null, "the decider's lift, not the copy");
     assert.equal(await held('192.0.2.62'), null, "the operator's delete, not the copy");
     assert.equal(edge.check({ ip: '192.0.2.60' }).verdict, 'block');
     assert.equal(edge.check({ ip: '192.0.2.61' }).verdict, 'allow');
     assert.equal(edge.check({ ip: '192.0.2.62' }).verdict, 'allow');
+    assert.equal(edge.check({ ip: '192.0.2.64' }).verdict, 'block');
   });
 
   it('an edge agent reading the uncompacted topic from its beginning refuses the copies and keeps the newer decision', async () => {

@@ -105,7 +105,7 @@ end
 -- have expired and at most a day (GONE_MEMORY_MS), so that a copy of it produced before the
 -- deletion but read after it does not bring it back: the store writer produces a decision again
 -- when it keeps it over a record that must not replace it (an operator's decision after the
--- decider's records; a decision after an older owner's late tombstone), and the operator or the
+-- decider's records; a decision after an older owner's late record), and the operator or the
 -- decider may delete it meanwhile. Only guarded puts are checked (manual decisions, and the
 -- writer's copies): manual versions come from the wall clock and only go up, while the decider
 -- numbers a decision made after a lift by its evidence's event time, which may be a little

@@ -2,12 +2,12 @@
  * The versions of decisions deleted lately, so that a copy of one produced before its deletion
  * and read after it does not bring it back: the decision store writer produces a decision again
  * when it keeps it over a record that must not replace it (an operator's decision after the
- * decider's records, a decision after an older owner's late tombstone), and the operator or the
- * decider may delete it meanwhile. The decision store keeps the same memory (packages/decisions,
- * Deleted decisions); an agent following Kafka reads the topic itself, so it needs its own. Only
- * manual decisions and copies (`eg-copy`) are checked against it: manual versions come from the
- * wall clock and only go up, and the decider's own decisions after a lift may be numbered below
- * the lifted one (late evidence), so they are always taken.
+ * decider's records, a decision after an older owner's late tombstone or decision), and the
+ * operator or the decider may delete it meanwhile. The decision store keeps the same memory
+ * (packages/decisions, Deleted decisions); an agent following Kafka reads the topic itself, so it
+ * needs its own. Only manual decisions and copies (`eg-copy`) are checked against it: manual
+ * versions come from the wall clock and only go up, and the decider's own decisions after a lift
+ * may be numbered below the lifted one (late evidence), so they are always taken.
  *
  * Bounded: an entry lives until the deleted decision would have expired and at most a day, and at
  * most `max` entries are kept (the oldest deletion is forgotten first: a copy lands within moments

@@ -94,11 +94,12 @@ type Op =
  * see control.ts), and an automatic tombstone (the decider's own expiry or lift) does not delete
  * one. A tombstone naming a version (`eg-version`) deletes that version and below only; one
  * without (older builds) does not delete a decision decided after it was made (`survivesTombstone`
- * in packages/schema). A decision kept over a tombstone is produced again (keepStored), so it
- * stays the latest value of its key on the compacted topic and a rebuild restores it. If it is
- * deleted meanwhile, that copy lands after the deletion: the store remembers a deleted decision's
- * version and refuses the copy (`refused-deleted`; packages/decisions, Deleted decisions), and the
- * deletion is produced again so that it, not the copy, is the key's last record.
+ * in packages/schema). A decision kept over a tombstone or an older decision is produced again
+ * (keepStored), so it stays the latest value of its key on the compacted topic and a rebuild
+ * restores it. If it is deleted meanwhile, that copy lands after the deletion: the store remembers
+ * a deleted decision's version and refuses the copy (`refused-deleted`; packages/decisions,
+ * Deleted decisions), and the deletion is produced again so that it, not the copy, is the key's
+ * last record.
  *
  * The store's clock is the wall clock: decisions' `expiresAt` is event time, which live is wall
  * time (a replayed old log's decisions are expired on arrival and not stored).
@@ -162,7 +163,7 @@ export class StoreWriter {
       ),
       copies: m.counter(
         'edgeguard_store_republished_total',
-        'automatic decisions kept over an older tombstone, and deletions after a refused copy, produced again',
+        'automatic decisions kept over an older record, and deletions after a refused copy, produced again',
         ['record'],
       ),
     };
@@ -443,9 +444,12 @@ export class StoreWriter {
             }
           } else {
             ignored++;
-            // An automatic decision met a newer manual one: produce the manual one again (live only).
+            // An automatic decision met a higher version (a manual one, or the decider's newer one:
+            // a late record of an instance that lost its partition): produce that one again, so
+            // that it, not the older record, is the key's last (live only; an equal version is a
+            // redelivery, the same record).
             if (!put.manual && !replaying)
-              await this.keepStored(put.decision.key, Number.POSITIVE_INFINITY, undefined, replaying);
+              await this.keepStored(put.decision.key, Number.NaN, put.decision.version, replaying);
           }
         }
       }
@@ -491,18 +495,16 @@ export class StoreWriter {
   }
 
   /**
-   * An automatic record met a stored decision it must not replace: with `version`, a tombstone
-   * for that version while a higher one is stored; without, an operator's manual decision, or
-   * (a tombstone made at event time `tombstoneTime`; +∞ for a put the store's versions refused,
-   * so that only a manual decision counts) one decided after the tombstone was made
-   * (`survivesTombstone`). The stored one stays and is, live, produced again (same version, so
-   * applying it again changes nothing) to stay the key's latest value on the compacted topic:
-   * compaction would otherwise keep the tombstone and a rebuild, or an edge reading the topic from
-   * its beginning, would lose it. An automatic one is produced again only over a tombstone naming
-   * its version: the copy could land after the decider's own later lift, which names the version
-   * it lifts, so the store and edges remember it and refuse the copy (and the lift is produced
-   * again); a lift of an older build names none, and after it a copy would bring the decision back.
-   * Returns whether the stored decision stays.
+   * An automatic record met a stored decision it must not replace (`survivesTombstone`): with
+   * `version`, a record for that version (a tombstone naming it, an older decision) while a
+   * higher one is stored; without, a tombstone of an older build made at event time
+   * `tombstoneTime`, while an operator's decision or one decided after it is stored. The stored
+   * one stays and is, live, produced again (same version, so applying it again changes nothing)
+   * to stay the key's latest value on the compacted topic: compaction would otherwise keep the
+   * older record, and a rebuild, or an edge reading the topic from its beginning, would lose it.
+   * The copy may land after the decision's own later deletion (the operator's delete, the
+   * decider's lift): the store and edges remember the deleted version and refuse the copy, and
+   * the deletion is produced again (apply). Returns whether the stored decision stays.
    */
   private async keepStored(
     key: string,
@@ -514,7 +516,7 @@ export class StoreWriter {
     const kept = survivesTombstone(stored, tombstoneTime, Date.now(), version);
     if (kept === null || stored === null) return false;
     this.metrics.writes.inc({ topic: TOPICS.decisions, result: `kept-${kept}` });
-    if (replaying || (kept === 'newer' && version === undefined)) return true;
+    if (replaying) return true;
     await this.republish(stored);
     if (kept === 'manual') this.metrics.republished.inc();
     else this.metrics.copies.inc({ record: 'auto' });
