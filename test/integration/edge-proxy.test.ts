@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +54,21 @@ function bustPolicy(host: string, path: string): CachePolicy {
   };
 }
 
+/** Writes `size - 1` bytes of 'x' a MiB at a time as the reader takes them, then calls `last`. */
+function writeMiBs(res: ServerResponse, size: number, last: () => void): void {
+  const mib = Buffer.alloc(1 << 20, 'x');
+  let sent = 0;
+  const more = () => {
+    while (sent < size - 1) {
+      const chunk = mib.subarray(0, Math.min(mib.length, size - 1 - sent));
+      sent += chunk.length;
+      if (!res.write(chunk)) return void res.once('drain', more);
+    }
+    last();
+  };
+  more();
+}
+
 const BROWSER = 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0';
 
 describe('the edge proxy example', { timeout: 60_000 }, () => {
@@ -62,6 +77,8 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
   const originHits = new Map<string, number>();
   const originMethods = new Map<string, string>();
   let flakyDown = false;
+  /** How each origin answer to /late-huge ended: 'finished', or 'cut' when its connection closed first. */
+  const lateHugeClosed: string[] = [];
   let origin: Server;
   let source: InProcessSource;
   let agent: EdgeAgent;
@@ -204,17 +221,23 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
           'cache-control': 'public, max-age=60',
           ...(path === '/huge-sized' ? { 'content-length': String(size) } : {}),
         });
-        const mib = Buffer.alloc(1 << 20, 'x');
-        let sent = 0;
-        const more = () => {
-          while (sent < size) {
-            sent += mib.length;
-            if (!res.write(sent === size ? Buffer.concat([mib.subarray(1), Buffer.from('!')]) : mib))
-              return void res.once('drain', more);
-          }
-          res.end();
-        };
-        more();
+        writeMiBs(res, size, () => res.end('!'));
+        return;
+      }
+      if (path === '/late-huge') {
+        // 32 MiB announced, after 300 ms (a client may have left by then); whether the answer was
+        // cut short is kept.
+        res.on('close', () => lateHugeClosed.push(res.writableFinished ? 'finished' : 'cut'));
+        setTimeout(() => {
+          res.writeHead(200, { 'content-length': String(32 << 20), 'cache-control': 'public, max-age=60' });
+          writeMiBs(res, 32 << 20, () => res.end('!'));
+        }, 300);
+        return;
+      }
+      if (path === '/huge-stall') {
+        // 9 MiB announced, all but the last byte sent, then nothing more.
+        res.writeHead(200, { 'content-length': String(9 << 20) });
+        writeMiBs(res, 9 << 20, () => undefined);
         return;
       }
       if (path === '/stalled') {
@@ -711,6 +734,66 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
         ? true
         : undefined,
     );
+  });
+
+  it('drops the origin answer too large to buffer for a client that left while it was asked: 499, no origin error', async () => {
+    const before = proxy.stats().originErrors;
+    const abandoned = httpRequest({
+      port: new URL(base).port,
+      path: '/late-huge',
+      headers: { 'user-agent': BROWSER, 'x-forwarded-for': '192.0.2.43' },
+    });
+    abandoned.on('error', () => undefined);
+    abandoned.end();
+    await sleep(100);
+    abandoned.destroy();
+    // The origin answers at 300 ms; the proxy's origin timeout (10 s) must not be what ends it.
+    await eventually('the origin answer dropped', () => (lateHugeClosed.length > 0 ? true : undefined), 3000);
+    assert.deepEqual(lateHugeClosed, ['cut']);
+    await eventually('the abandoned request logged', () =>
+      readFileSync(logPath, 'utf8').includes('"GET /late-huge HTTP/1.1" 499 0 ') ? true : undefined,
+    );
+    assert.equal(proxy.stats().originErrors, before, 'the client left: not an origin error');
+  });
+
+  it('streams to a client slower than the origin timeout without cutting it, and still cuts an origin that stalls', async () => {
+    // The origin timeout is for the origin: a client that stops reading for a while (a paused
+    // download) holds the stream up, and the origin's socket idles meanwhile.
+    const slow = new EdgeProxy({
+      agent,
+      origin: `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
+      originTimeoutMs: 300,
+    });
+    const url = await slow.listen();
+    try {
+      const body = await new Promise<Buffer>((resolve, reject) => {
+        const req = httpRequest(`${url}/huge`, { headers: { 'user-agent': BROWSER } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.once('data', () => {
+            res.pause();
+            setTimeout(() => res.resume(), 1000);
+          });
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve(Buffer.concat(chunks)));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(body.length, 9 << 20, 'the whole body');
+      assert.equal(body.subarray(-2).toString(), 'x!');
+      assert.equal(slow.stats().originErrors, 0);
+      // An origin that stops sending while the client reads is still cut after the timeout.
+      const stalled = await fetch(`${url}/huge-stall`, { signal: AbortSignal.timeout(5000) });
+      assert.equal(stalled.status, 200);
+      await assert.rejects(stalled.arrayBuffer(), (error: Error) => {
+        assert.doesNotMatch(String((error as { cause?: unknown }).cause ?? error), /TimeoutError|timeout/);
+        return true;
+      });
+      assert.equal(slow.stats().originErrors, 1);
+    } finally {
+      await slow.close(100);
+    }
   });
 
   it('runs as a command: serves through the origin under its cold-start policy while Kafka has no topics yet', async () => {

@@ -1,4 +1,5 @@
 import {
+  type ClientRequest,
   createServer,
   Agent as HttpAgent,
   type IncomingHttpHeaders,
@@ -106,7 +107,7 @@ interface Fetched {
    * so), the rest is still to come from `response` (paused). Never stored or shared: it goes to the
    * request that made the fetch, which streams it on (or destroys it).
    */
-  rest?: { response: IncomingMessage; startedAt: number };
+  rest?: { upstream: ClientRequest; response: IncomingMessage; startedAt: number };
 }
 
 /**
@@ -135,6 +136,7 @@ export class EdgeProxy {
   private readonly buckets: LRUCache<string, { tokens: number; at: number }>;
   private readonly origin: URL;
   private readonly originAgent = new HttpAgent({ keepAlive: true, maxSockets: 256 });
+  private readonly originTimeoutMs: number;
   private readonly counters: Omit<EdgeProxyStats, 'cachedResponses'> = {
     requests: 0,
     blocked: 0,
@@ -149,6 +151,7 @@ export class EdgeProxy {
 
   constructor(private readonly options: EdgeProxyOptions) {
     this.origin = new URL(options.origin);
+    this.originTimeoutMs = options.originTimeoutMs ?? 10_000;
     this.trusted = options.trustedProxies?.length ? new CidrSet(options.trustedProxies) : null;
     this.cache = new ResponseCache(options.cache);
     this.buckets = new LRUCache({ max: options.throttle?.maxClients ?? 100_000 });
@@ -375,10 +378,10 @@ export class EdgeProxy {
     if (fetched.rest !== undefined) {
       // Too large to buffer: what was read, then the rest as it comes (a miss, nothing stored).
       this.counters.tooLarge++;
-      const { response, startedAt } = fetched.rest;
-      this.relay(response, fetched.body, res, status, (bytes) => {
+      const { upstream, response, startedAt } = fetched.rest;
+      this.relay(upstream, response, fetched.body, res, status, (answered, bytes) => {
         log.upstreamTime = (performance.now() - startedAt) / 1000;
-        this.logged(log, started, response.statusCode ?? 502, bytes, status);
+        this.logged(log, started, answered, bytes, status);
       });
       return;
     }
@@ -480,7 +483,7 @@ export class EdgeProxy {
           // the origin waiting for it, or reading the next request on the connection as that body).
           headers: this.originHeaders(req, false, PARTIAL_OR_CONDITIONAL),
           agent: this.originAgent,
-          timeout: this.options.originTimeoutMs ?? 10_000,
+          timeout: this.originTimeoutMs,
         },
         (response) => {
           const chunks: Buffer[] = [];
@@ -499,7 +502,7 @@ export class EdgeProxy {
             response.pause();
             response.off('data', collect);
             response.off('end', ended);
-            resolve(fetched({ response, startedAt: started }));
+            resolve(fetched({ upstream, response, startedAt: started }));
             chunks.length = 0;
           };
           const collect = (chunk: Buffer) => {
@@ -552,11 +555,11 @@ export class EdgeProxy {
           path: req.url,
           headers: this.originHeaders(req, true),
           agent: this.originAgent,
-          timeout: this.options.originTimeoutMs ?? 10_000,
+          timeout: this.originTimeoutMs,
         },
         (response) => {
           answered = true;
-          this.relay(response, null, res, cacheStatus, (bytes) => done(response.statusCode ?? 502, bytes));
+          this.relay(upstream, response, null, res, cacheStatus, done);
         },
       );
       upstream.on('timeout', () => upstream.destroy(new Error('origin timed out')));
@@ -587,18 +590,29 @@ export class EdgeProxy {
   /**
    * Passes an origin response on to the client as it comes, after `read` (what was read of it
    * already), with the origin's Content-Length: the body passes unchanged, so its length holds (and
-   * a HEAD answer keeps the length a GET would have). `done(bytes)` is called once, when the
+   * a HEAD answer keeps the length a GET would have). `done(status, bytes)` is called once, when the
    * response has ended or been cut. Under way it cannot become a 502 any more: one the origin cuts
    * short is cut short for the client too (not left waiting for the rest until its timeout), and a
-   * client going away stops the origin's.
+   * client going away stops the origin's. A client that had gone before (while a GET too large to
+   * buffer was read) is logged 499 and the origin's answer dropped at once.
+   *
+   * While the client does not take more (its buffer full: a slow or paused download), the origin is
+   * not read and its timeout waits: the client holds the stream up, not the origin, and an idle
+   * origin socket cut it short after originTimeoutMs as an origin error.
    */
   private relay(
+    upstream: ClientRequest,
     response: IncomingMessage,
     read: Buffer | null,
     res: ServerResponse,
     cacheStatus: CacheStatus,
-    done: (bytes: number) => void,
+    done: (status: number, bytes: number) => void,
   ): void {
+    if (res.destroyed) {
+      response.destroy();
+      done(499, 0);
+      return;
+    }
     const headers = responseHeaders(response);
     const length = response.headers['content-length'];
     if (length !== undefined && response.headers['transfer-encoding'] === undefined)
@@ -614,22 +628,36 @@ export class EdgeProxy {
         res.destroy();
         response.destroy();
       }
-      done(bytes);
+      done(response.statusCode ?? 502, bytes);
     };
-    if (read !== null && read.length > 0) {
-      bytes += read.length;
-      res.write(read);
-    }
-    response.on('data', (chunk: Buffer) => {
+    let draining = false;
+    const write = (chunk: Buffer) => {
       bytes += chunk.length;
+      if (res.write(chunk) || draining) return;
+      draining = true;
+      response.pause();
+      upstream.setTimeout(0);
+    };
+    res.on('drain', () => {
+      if (!draining) return;
+      draining = false;
+      // No-op once the response has ended (ClientRequest.setTimeout): its socket may serve another.
+      upstream.setTimeout(this.originTimeoutMs);
+      response.resume();
     });
-    response.on('end', () => end(false));
+    if (read !== null && read.length > 0) write(read);
+    response.on('data', write);
+    response.on('end', () => {
+      res.end();
+      end(false);
+    });
     response.on('error', () => end(true));
     response.on('close', () => end(!response.complete));
     res.on('close', () => {
       if (!res.writableFinished) end(true, true);
     });
-    response.pipe(res);
+    // A response too large to buffer comes paused: flowing again, unless the client is already full.
+    if (!draining) response.resume();
   }
 
   private originHeaders(
