@@ -442,6 +442,30 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.equal(originHits.get('/caf%c3%a9'), 1);
   });
 
+  it('reads an absolute-form target as the detector does (its path finds the policy) and refuses one naming another host', async () => {
+    const { host, hostname } = new URL(base);
+    source.sink!.putPolicy(bustPolicy(hostname, '/absolute'));
+    const headers = { host, 'user-agent': BROWSER, 'x-forwarded-for': '192.0.2.98' };
+    const statuses = [];
+    for (const target of [
+      '/absolute?cb=1',
+      `http://${host}/absolute?cb=2`,
+      `HTTP://${hostname}//absolute?cb=3`,
+    ])
+      statuses.push((await raw(target, headers)).headers['x-cache']);
+    assert.deepEqual(statuses, ['MISS', 'HIT', 'HIT'], 'the bust policy of /absolute applies to every form');
+    assert.equal(originHits.get('/absolute'), 1);
+    // The origin would answer for the target's host (RFC 9112 §3.2.2), stored under Host's.
+    for (const target of [
+      'http://other.example/absolute?cb=4',
+      'http:///absolute',
+      `http://user@${host}/absolute`,
+    ])
+      assert.equal((await raw(target, headers)).status, 400, target);
+    assert.equal(originHits.get('/absolute'), 1, 'the origin was not asked');
+    assert.ok(![...originHits.keys()].some((path) => path.includes('other.example')));
+  });
+
   it('never lets a query parameter the cache key drops shape the stored page (cache poisoning)', async () => {
     const host = new URL(base).host.split(':')[0]!;
     source.sink!.putPolicy(bustPolicy(host, '/reflect'));

@@ -302,9 +302,31 @@ export class EdgeProxy {
       );
       return;
     }
-    const queryAt = url.indexOf('?');
-    const path = queryAt < 0 ? url : url.slice(0, queryAt);
-    const query = queryAt < 0 ? '' : url.slice(queryAt + 1);
+    // An absolute-form target (`GET http://shop.example/hot?cb=1`, RFC 9112 §3.2.2) is its path and
+    // query to the detector (the shipper's parser reads it so, the host from $host): the policy
+    // lookup and the cache key read it so too, or `http://shop.example/hot?cb=…` bypassed the bust
+    // policy of `/hot` at will. Its host must be the Host's: an origin answers for the target's
+    // host (§3.2.2), and that answer would be stored under the Host's.
+    const absolute = absoluteForm(url);
+    if (
+      absolute !== null &&
+      (site === undefined ||
+        !AUTHORITY.test(absolute.authority) ||
+        normaliseHost(absolute.authority) !== site)
+    ) {
+      req.resume();
+      finish(
+        400,
+        { 'content-type': 'text/plain; charset=utf-8' },
+        'Bad Request: the request target names another host than Host\n',
+        '-',
+      );
+      return;
+    }
+    const requested = absolute?.target ?? url;
+    const queryAt = requested.indexOf('?');
+    const path = queryAt < 0 ? requested : requested.slice(0, queryAt);
+    const query = queryAt < 0 ? '' : requested.slice(queryAt + 1);
     const head = req.method === 'HEAD';
     if ((req.method !== 'GET' && !head) || req.headers.authorization !== undefined) {
       await this.forward(req, res, log, started);
@@ -690,6 +712,17 @@ export class EdgeProxy {
     this.buckets.set(client, bucket);
     return allowed;
   }
+}
+
+/** An absolute-form request target's authority and its origin form (`/` when it has no path). */
+function absoluteForm(url: string): { authority: string; target: string } | null {
+  const scheme = /^https?:\/\//i.exec(url);
+  if (scheme === null) return null;
+  const start = scheme[0].length;
+  let end = start;
+  while (end < url.length && !'/?#'.includes(url[end]!)) end++;
+  const rest = url.slice(end);
+  return { authority: url.slice(start, end), target: rest.startsWith('/') ? rest : `/${rest}` };
 }
 
 /** Drops the rest of a response too large to buffer that no client is waiting for. */
