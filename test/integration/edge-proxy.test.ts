@@ -113,7 +113,7 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     );
 
   /** Runs the command against the test origin, on Kafka topics that do not exist (cold start: open). */
-  async function runCommand(name: string, extra: string[] = []) {
+  async function runCommand(name: string, extra: string[] = [], env: Record<string, string> = {}) {
     const port = await freePort();
     const child = spawn(
       process.execPath,
@@ -129,7 +129,7 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
         `egtest.edge-proxy-${name}.${Date.now()}.`,
         ...extra,
       ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } },
     );
     let stderr = '';
     child.stderr.on('data', (d) => {
@@ -926,7 +926,10 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
 
   it('on SIGTERM finishes the requests in flight, writes their access-log lines and exits 0', async () => {
     const log = join(work, 'sigterm.log');
-    const { child, port, exited, stderr } = await runCommand('term', ['--access-log', log]);
+    // An empty EDGE_PROXY_SHUTDOWN_GRACE_MS is unset (as every EDGEGUARD_* number): the default grace.
+    const { child, port, exited, stderr } = await runCommand('term', ['--access-log', log], {
+      EDGE_PROXY_SHUTDOWN_GRACE_MS: '',
+    });
     try {
       // A keep-alive client with one idle connection and one request in flight (POST: streamed).
       const slow = fetch(`http://127.0.0.1:${port}/slow`, { method: 'POST', body: 'x' });
