@@ -188,6 +188,12 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
         }, 200);
         return;
       }
+      if (path === '/host-echo') {
+        // A page whose links are built from the Host, as most frameworks build absolute URLs.
+        res.writeHead(200, { 'cache-control': 'public, max-age=60' });
+        res.end(`<a href="http://${req.headers.host}/next">next</a>`);
+        return;
+      }
       if (path === '/reflect') {
         // A page reflecting its query string, as search and error pages do.
         res.writeHead(200, { 'cache-control': 'public, max-age=60' });
@@ -485,6 +491,16 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.equal((await ask('shop.example?x', '/')).status, 400);
     assert.equal((await ask('shop.example', '/account/login')).status, 200);
     assert.equal((await ask('[2001:db8::1]:8080', '/account/login')).status, 200);
+  });
+
+  it("fetches what it stores with the key's host: a port in one client's Host never shapes the page stored for all", async () => {
+    const { host, hostname } = new URL(base);
+    const poisoner = await raw('/host-echo', { host: `${hostname}:1`, 'x-forwarded-for': '192.0.2.99' });
+    assert.equal(poisoner.headers['x-cache'], 'MISS');
+    const victim = await raw('/host-echo', { host, 'x-forwarded-for': '192.0.2.100' });
+    assert.equal(victim.headers['x-cache'], 'HIT');
+    assert.equal(victim.body, `<a href="http://${hostname}/next">next</a>`);
+    assert.equal(poisoner.body, victim.body);
   });
 
   it('keys the cache and finds the policy by the normalised host: any case, any port spelling', async () => {

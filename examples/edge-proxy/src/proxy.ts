@@ -209,7 +209,7 @@ export class EdgeProxy {
     const acceptLanguage = headerText(req.headers['accept-language']);
     const host = headerText(req.headers.host);
     // nginx's $host: lower case, no port. The access log, the policy lookup and the cache key use it,
-    // so `Shop.Example` and `shop.example:80` are one site (the origin still gets the Host as sent).
+    // so `Shop.Example` and `shop.example:80` are one site (and what is stored is fetched with it).
     const site = host === undefined ? undefined : normaliseHost(host);
     const url = req.url ?? '/';
     const log: AccessLogRecord = {
@@ -370,7 +370,7 @@ export class EdgeProxy {
     if (cached !== undefined && now < capStale(cached.staleWhileRevalidateUntil, cached, policy)) {
       // Serve the stale copy now; one background fetch refreshes it (shared with concurrent misses).
       this.counters.stale++;
-      this.fetchShared(key, target, req, policy).then(discard, () => undefined);
+      this.fetchShared(key, target, site, req, policy).then(discard, () => undefined);
       finish(cached.status, withCacheHeader(cached.headers, 'UPDATING'), cached.body, 'UPDATING');
       return;
     }
@@ -385,7 +385,7 @@ export class EdgeProxy {
     };
     let fetched: Fetched;
     try {
-      fetched = await this.fetchShared(key, target, req, policy);
+      fetched = await this.fetchShared(key, target, site, req, policy);
     } catch (error) {
       if (!servedStale())
         finish(502, { 'content-type': 'text/plain' }, `Bad Gateway: ${(error as Error).message}\n`, 'MISS');
@@ -429,6 +429,7 @@ export class EdgeProxy {
   private fetchShared(
     key: string,
     target: string,
+    site: string | undefined,
     req: IncomingMessage,
     policy: CachePolicy | null,
   ): Promise<Fetched> {
@@ -446,10 +447,10 @@ export class EdgeProxy {
         isShareable(fetched.headers) &&
         varyMatches(varyValues(fetched.headers, running.headers), req.headers)
           ? fetched
-          : this.fetchOrigin(req, target),
+          : this.fetchOrigin(req, target, site),
       );
     }
-    const fetching = this.fetchOrigin(req, target).then((fetched) => {
+    const fetching = this.fetchOrigin(req, target, site).then((fetched) => {
       this.store(key, fetched, policy, req.headers);
       return fetched;
     });
@@ -490,9 +491,16 @@ export class EdgeProxy {
     this.cache.set(key, entry, requestHeaders);
   }
 
-  private fetchOrigin(req: IncomingMessage, target: string): Promise<Fetched> {
+  /**
+   * A GET of `target` from the origin. `site` (the key's host) is the Host it gets for a response
+   * that may be stored: the Host as sent, a port or case in it (`shop.example:1`), would shape the
+   * page stored for every spelling (links and assets built from it), as an unkeyed query would.
+   */
+  private fetchOrigin(req: IncomingMessage, target: string, site?: string): Promise<Fetched> {
     const started = performance.now();
     const maxBody = this.options.maxBodyBytes ?? 8 << 20;
+    const headers = this.originHeaders(req, false, PARTIAL_OR_CONDITIONAL);
+    if (site !== undefined) headers.host = site;
     return new Promise<Fetched>((resolve, reject) => {
       const upstream = request(
         {
@@ -503,7 +511,7 @@ export class EdgeProxy {
           path: target,
           // No body is sent: no Content-Length either (a GET carrying a body would otherwise leave
           // the origin waiting for it, or reading the next request on the connection as that body).
-          headers: this.originHeaders(req, false, PARTIAL_OR_CONDITIONAL),
+          headers,
           agent: this.originAgent,
           timeout: this.originTimeoutMs,
         },
