@@ -836,6 +836,33 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     }
   });
 
+  it('cuts a client that takes nothing for the send timeout: it cannot hold an origin connection for good', async () => {
+    const stuck = new EdgeProxy({
+      agent,
+      origin: `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
+      originTimeoutMs: 2000,
+      sendTimeoutMs: 1000,
+    });
+    const url = await stuck.listen();
+    const answers = lateHugeClosed.length;
+    // Reads nothing (32 MiB on the way): the body waits in the proxy and the kernel's buffers.
+    const req = httpRequest(`${url}/late-huge`, { headers: { 'user-agent': BROWSER } }, (res) => res.pause());
+    req.on('error', () => undefined);
+    req.end();
+    try {
+      await eventually(
+        'the origin answer cut',
+        () => (lateHugeClosed.length > answers ? true : undefined),
+        10_000,
+      );
+      assert.deepEqual(lateHugeClosed.slice(answers), ['cut']);
+      assert.equal(stuck.stats().originErrors, 0, "the client's doing, not the origin's");
+    } finally {
+      req.destroy();
+      await stuck.close(100);
+    }
+  });
+
   it('runs as a command: serves through the origin under its cold-start policy while Kafka has no topics yet', async () => {
     const { child, port, exited, stderr } = await runCommand('cli', ['--cold-start', 'open']);
     try {

@@ -42,6 +42,12 @@ export interface EdgeProxyOptions {
   /** Origin response time limit (ms, default 10 s). */
   originTimeoutMs?: number;
   /**
+   * How long a streamed response waits for a client that takes nothing more (ms, default 60 s,
+   * nginx's send_timeout) before it is cut: meanwhile the origin is not read, and its connection
+   * is held for that client.
+   */
+  sendTimeoutMs?: number;
+  /**
    * Largest origin body read for caching (default 8 MiB); a larger GET response is streamed on to
    * the client that asked, not stored (nor shared with concurrent misses).
    */
@@ -137,6 +143,7 @@ export class EdgeProxy {
   private readonly origin: URL;
   private readonly originAgent = new HttpAgent({ keepAlive: true, maxSockets: 256 });
   private readonly originTimeoutMs: number;
+  private readonly sendTimeoutMs: number;
   private readonly counters: Omit<EdgeProxyStats, 'cachedResponses'> = {
     requests: 0,
     blocked: 0,
@@ -152,6 +159,7 @@ export class EdgeProxy {
   constructor(private readonly options: EdgeProxyOptions) {
     this.origin = new URL(options.origin);
     this.originTimeoutMs = options.originTimeoutMs ?? 10_000;
+    this.sendTimeoutMs = options.sendTimeoutMs ?? 60_000;
     this.trusted = options.trustedProxies?.length ? new CidrSet(options.trustedProxies) : null;
     this.cache = new ResponseCache(options.cache);
     this.buckets = new LRUCache({ max: options.throttle?.maxClients ?? 100_000 });
@@ -628,7 +636,9 @@ export class EdgeProxy {
    *
    * While the client does not take more (its buffer full: a slow or paused download), the origin is
    * not read and its timeout waits: the client holds the stream up, not the origin, and an idle
-   * origin socket cut it short after originTimeoutMs as an origin error.
+   * origin socket cut it short after originTimeoutMs as an origin error. A client that takes
+   * nothing for sendTimeoutMs is cut (not an origin error), so it cannot hold an origin connection
+   * for good.
    */
   private relay(
     upstream: ClientRequest,
@@ -650,9 +660,11 @@ export class EdgeProxy {
     res.writeHead(response.statusCode ?? 502, withCacheHeader(headers, cacheStatus));
     let bytes = 0;
     let finished = false;
+    let stalled: NodeJS.Timeout | undefined;
     const end = (cut: boolean, clientGone = false) => {
       if (finished) return;
       finished = true;
+      clearTimeout(stalled);
       if (cut) {
         if (!clientGone) this.counters.originErrors++;
         res.destroy();
@@ -667,10 +679,12 @@ export class EdgeProxy {
       draining = true;
       response.pause();
       upstream.setTimeout(0);
+      stalled = setTimeout(() => end(true, true), this.sendTimeoutMs);
     };
     res.on('drain', () => {
       if (!draining) return;
       draining = false;
+      clearTimeout(stalled);
       // No-op once the response has ended (ClientRequest.setTimeout): its socket may serve another.
       upstream.setTimeout(this.originTimeoutMs);
       response.resume();
