@@ -188,6 +188,15 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
         }, 200);
         return;
       }
+      if (path.startsWith('/unkeyed')) {
+        // What a framework would build the page from besides the URL and Host.
+        res.writeHead(200, { 'cache-control': 'public, max-age=60' });
+        const h = req.headers;
+        res.end(
+          `host ${h['x-forwarded-host'] ?? '-'} proto ${h['x-forwarded-proto'] ?? '-'} url ${h['x-original-url'] ?? '-'} method ${h['x-http-method-override'] ?? '-'}`,
+        );
+        return;
+      }
       if (path === '/host-echo') {
         // A page whose links are built from the Host, as most frameworks build absolute URLs.
         res.writeHead(200, { 'cache-control': 'public, max-age=60' });
@@ -501,6 +510,40 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.equal(victim.headers['x-cache'], 'HIT');
     assert.equal(victim.body, `<a href="http://${hostname}/next">next</a>`);
     assert.equal(poisoner.body, victim.body);
+  });
+
+  it('never passes a header naming another host, URL or method to a fetch it may store (unkeyed headers)', async () => {
+    // No trusted proxies: the peer is the client.
+    const plain = new EdgeProxy({
+      agent,
+      origin: `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
+    });
+    const url = await plain.listen();
+    try {
+      const poisoner = await fetch(`${url}/unkeyed`, {
+        headers: {
+          'user-agent': BROWSER,
+          'x-forwarded-host': 'evil.example',
+          'x-forwarded-proto': 'gopher',
+          'x-original-url': '/admin',
+          'x-http-method-override': 'DELETE',
+        },
+      });
+      assert.equal(poisoner.headers.get('x-cache'), 'MISS');
+      assert.equal(await poisoner.text(), 'host - proto - url - method -');
+      const victim = await fetch(`${url}/unkeyed`, { headers: { 'user-agent': BROWSER } });
+      assert.equal(victim.headers.get('x-cache'), 'HIT');
+      assert.equal(await victim.text(), 'host - proto - url - method -');
+    } finally {
+      await plain.close(100);
+    }
+    // A trusted proxy's forwarded host and scheme are its own, passed on; a rewrite never is.
+    const behind = await get('/unkeyed-trusted', '192.0.2.102', {
+      'x-forwarded-host': 'shop.example',
+      'x-forwarded-proto': 'https',
+      'x-original-url': '/admin',
+    });
+    assert.equal(await behind.text(), 'host shop.example proto https url - method -');
   });
 
   it('keys the cache and finds the policy by the normalised host: any case, any port spelling', async () => {

@@ -93,6 +93,34 @@ const PARTIAL_OR_CONDITIONAL = new Set([
   'if-match',
   'if-unmodified-since',
 ]);
+/**
+ * Request headers naming another resource, method or host than the cache key does: IIS's and
+ * Symfony's X-Original-URL, method overrides (Express's method-override), the X-Forwarded-Host and
+ * -Proto that Rails and most frameworks build absolute links from. A fetch whose answer may be
+ * stored does not pass them on, or one client's header shapes the page stored for everyone (cache
+ * poisoning by an unkeyed header, as an unkeyed query parameter would). The forwarded host and
+ * scheme are passed on from a trusted proxy (`trustedProxies`), which sets them itself.
+ */
+const UNKEYED_REWRITES = [
+  'x-original-url',
+  'x-rewrite-url',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+];
+const UNKEYED_FORWARDED = [
+  'forwarded',
+  'x-forwarded-host',
+  'x-forwarded-server',
+  'x-forwarded-proto',
+  'x-forwarded-scheme',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-host',
+];
+/** Not passed to a fetch that may be stored: from a client, and from a trusted proxy. */
+const STORED_DROPPED = new Set([...PARTIAL_OR_CONDITIONAL, ...UNKEYED_REWRITES, ...UNKEYED_FORWARDED]);
+const STORED_DROPPED_TRUSTED = new Set([...PARTIAL_OR_CONDITIONAL, ...UNKEYED_REWRITES]);
 /** Origin answers that count as an error for stale-if-error (RFC 5861 section 4). */
 const ORIGIN_ERROR_STATUSES = new Set([500, 502, 503, 504]);
 /** Concurrent origin fetches shared by key at most; past it misses fetch on their own. */
@@ -443,7 +471,7 @@ export class EdgeProxy {
   ): Promise<Fetched> {
     // A request with a cookie may be served a stored public copy, but what the origin answers it is
     // that user's: never shared through collapsing, never stored (Authorization is bypassed earlier).
-    if (req.headers.cookie !== undefined) return this.fetchOrigin(req, req.url ?? '/');
+    if (req.headers.cookie !== undefined) return this.fetchOrigin(req, req.url ?? '/', false);
     const collapse = policy?.collapse !== false;
     const running = collapse ? this.inFlight.get(key) : undefined;
     if (running !== undefined) {
@@ -455,10 +483,10 @@ export class EdgeProxy {
         isShareable(fetched.headers) &&
         varyMatches(varyValues(fetched.headers, running.headers), req.headers)
           ? fetched
-          : this.fetchOrigin(req, target, site),
+          : this.fetchOrigin(req, target, true, site),
       );
     }
-    const fetching = this.fetchOrigin(req, target, site).then((fetched) => {
+    const fetching = this.fetchOrigin(req, target, true, site).then((fetched) => {
       this.store(key, fetched, policy, req.headers);
       return fetched;
     });
@@ -500,15 +528,26 @@ export class EdgeProxy {
   }
 
   /**
-   * A GET of `target` from the origin. `site` (the key's host) is the Host it gets for a response
-   * that may be stored: the Host as sent, a port or case in it (`shop.example:1`), would shape the
-   * page stored for every spelling (links and assets built from it), as an unkeyed query would.
+   * A GET of `target` from the origin. One whose answer may be `stored` gets `site` (the key's
+   * host) as its Host: the Host as sent, a port or case in it (`shop.example:1`), would shape the
+   * page stored for every spelling (links and assets built from it), as an unkeyed query would;
+   * nor does it get the headers naming another resource or host (UNKEYED_REWRITES and _FORWARDED).
    */
-  private fetchOrigin(req: IncomingMessage, target: string, site?: string): Promise<Fetched> {
+  private fetchOrigin(
+    req: IncomingMessage,
+    target: string,
+    stored: boolean,
+    site?: string,
+  ): Promise<Fetched> {
     const started = performance.now();
     const maxBody = this.options.maxBodyBytes ?? 8 << 20;
-    const headers = this.originHeaders(req, false, PARTIAL_OR_CONDITIONAL);
-    if (site !== undefined) headers.host = site;
+    const trusted = this.trusted?.has(canonicalIp(req.socket.remoteAddress ?? '') ?? '') === true;
+    const headers = this.originHeaders(
+      req,
+      false,
+      !stored ? PARTIAL_OR_CONDITIONAL : trusted ? STORED_DROPPED_TRUSTED : STORED_DROPPED,
+    );
+    if (stored && site !== undefined) headers.host = site;
     return new Promise<Fetched>((resolve, reject) => {
       const upstream = request(
         {
