@@ -86,8 +86,9 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
   let accessLog: AccessLogWriter;
   let base: string;
 
-  const get = (path: string, client: string, headers: Record<string, string> = {}) =>
+  const get = (path: string, client: string, headers: Record<string, string> = {}, signal?: AbortSignal) =>
     fetch(`${base}${path}`, {
+      signal,
       headers: {
         'user-agent': BROWSER,
         'accept-language': 'en-US,en;q=0.9',
@@ -606,6 +607,18 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
       readFileSync(logPath, 'utf8').includes('"POST /hang HTTP/1.1" 499 ') ? true : undefined,
     );
     assert.equal(proxy.stats().originErrors, before);
+    // A cached GET's miss likewise (/etag answers after 200 ms): 499, not the 200 it never got.
+    await assert.rejects(get('/etag?gone=1', '192.0.2.93', {}, AbortSignal.timeout(50)));
+    await eventually(
+      'the abandoned miss logged',
+      () => (readFileSync(logPath, 'utf8').includes('"GET /etag?gone=1 HTTP/1.1" 499 0 ') ? true : undefined),
+      5_000,
+    );
+    assert.equal(
+      (await get('/etag?gone=1', '192.0.2.93')).headers.get('x-cache'),
+      'HIT',
+      'its fetch was stored',
+    );
   });
 
   it("never shares someone's page: private responses and answers to requests with a cookie are not stored", async () => {

@@ -271,6 +271,9 @@ export class EdgeProxy {
       body: Buffer | string,
       cacheStatus: CacheStatus,
     ) => {
+      // nginx's 499: the client closed its connection while the origin was asked (a miss's fetch
+      // still completes, and is stored, for the next request).
+      if (res.destroyed) return this.logged(log, started, 499, 0, cacheStatus);
       const payload = typeof body === 'string' ? Buffer.from(body) : body;
       res.writeHead(status, { ...headers, 'content-length': String(payload.length) });
       res.end(req.method === 'HEAD' ? undefined : payload);
