@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +54,21 @@ function bustPolicy(host: string, path: string): CachePolicy {
   };
 }
 
+/** Writes `size - 1` bytes of 'x' a MiB at a time as the reader takes them, then calls `last`. */
+function writeMiBs(res: ServerResponse, size: number, last: () => void): void {
+  const mib = Buffer.alloc(1 << 20, 'x');
+  let sent = 0;
+  const more = () => {
+    while (sent < size - 1) {
+      const chunk = mib.subarray(0, Math.min(mib.length, size - 1 - sent));
+      sent += chunk.length;
+      if (!res.write(chunk)) return void res.once('drain', more);
+    }
+    last();
+  };
+  more();
+}
+
 const BROWSER = 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0';
 
 describe('the edge proxy example', { timeout: 60_000 }, () => {
@@ -62,6 +77,8 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
   const originHits = new Map<string, number>();
   const originMethods = new Map<string, string>();
   let flakyDown = false;
+  /** How each origin answer to /late-huge ended: 'finished', or 'cut' when its connection closed first. */
+  const lateHugeClosed: string[] = [];
   let origin: Server;
   let source: InProcessSource;
   let agent: EdgeAgent;
@@ -69,8 +86,9 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
   let accessLog: AccessLogWriter;
   let base: string;
 
-  const get = (path: string, client: string, headers: Record<string, string> = {}) =>
+  const get = (path: string, client: string, headers: Record<string, string> = {}, signal?: AbortSignal) =>
     fetch(`${base}${path}`, {
+      signal,
       headers: {
         'user-agent': BROWSER,
         'accept-language': 'en-US,en;q=0.9',
@@ -96,7 +114,7 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     );
 
   /** Runs the command against the test origin, on Kafka topics that do not exist (cold start: open). */
-  async function runCommand(name: string, extra: string[] = []) {
+  async function runCommand(name: string, extra: string[] = [], env: Record<string, string> = {}) {
     const port = await freePort();
     const child = spawn(
       process.execPath,
@@ -112,7 +130,7 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
         `egtest.edge-proxy-${name}.${Date.now()}.`,
         ...extra,
       ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } },
     );
     let stderr = '';
     child.stderr.on('data', (d) => {
@@ -171,6 +189,21 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
         }, 200);
         return;
       }
+      if (path.startsWith('/unkeyed')) {
+        // What a framework would build the page from besides the URL and Host.
+        res.writeHead(200, { 'cache-control': 'public, max-age=60' });
+        const h = req.headers;
+        res.end(
+          `host ${h['x-forwarded-host'] ?? '-'} proto ${h['x-forwarded-proto'] ?? '-'} url ${h['x-original-url'] ?? '-'} method ${h['x-http-method-override'] ?? '-'}`,
+        );
+        return;
+      }
+      if (path === '/host-echo') {
+        // A page whose links are built from the Host, as most frameworks build absolute URLs.
+        res.writeHead(200, { 'cache-control': 'public, max-age=60' });
+        res.end(`<a href="http://${req.headers.host}/next">next</a>`);
+        return;
+      }
       if (path === '/reflect') {
         // A page reflecting its query string, as search and error pages do.
         res.writeHead(200, { 'cache-control': 'public, max-age=60' });
@@ -204,17 +237,23 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
           'cache-control': 'public, max-age=60',
           ...(path === '/huge-sized' ? { 'content-length': String(size) } : {}),
         });
-        const mib = Buffer.alloc(1 << 20, 'x');
-        let sent = 0;
-        const more = () => {
-          while (sent < size) {
-            sent += mib.length;
-            if (!res.write(sent === size ? Buffer.concat([mib.subarray(1), Buffer.from('!')]) : mib))
-              return void res.once('drain', more);
-          }
-          res.end();
-        };
-        more();
+        writeMiBs(res, size, () => res.end('!'));
+        return;
+      }
+      if (path === '/late-huge') {
+        // 32 MiB announced, after 300 ms (a client may have left by then); whether the answer was
+        // cut short is kept.
+        res.on('close', () => lateHugeClosed.push(res.writableFinished ? 'finished' : 'cut'));
+        setTimeout(() => {
+          res.writeHead(200, { 'content-length': String(32 << 20), 'cache-control': 'public, max-age=60' });
+          writeMiBs(res, 32 << 20, () => res.end('!'));
+        }, 300);
+        return;
+      }
+      if (path === '/huge-stall') {
+        // 9 MiB announced, all but the last byte sent, then nothing more.
+        res.writeHead(200, { 'content-length': String(9 << 20) });
+        writeMiBs(res, 9 << 20, () => undefined);
         return;
       }
       if (path === '/stalled') {
@@ -419,6 +458,30 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.equal(originHits.get('/caf%c3%a9'), 1);
   });
 
+  it('reads an absolute-form target as the detector does (its path finds the policy) and refuses one naming another host', async () => {
+    const { host, hostname } = new URL(base);
+    source.sink!.putPolicy(bustPolicy(hostname, '/absolute'));
+    const headers = { host, 'user-agent': BROWSER, 'x-forwarded-for': '192.0.2.98' };
+    const statuses = [];
+    for (const target of [
+      '/absolute?cb=1',
+      `http://${host}/absolute?cb=2`,
+      `HTTP://${hostname}//absolute?cb=3`,
+    ])
+      statuses.push((await raw(target, headers)).headers['x-cache']);
+    assert.deepEqual(statuses, ['MISS', 'HIT', 'HIT'], 'the bust policy of /absolute applies to every form');
+    assert.equal(originHits.get('/absolute'), 1);
+    // The origin would answer for the target's host (RFC 9112 §3.2.2), stored under Host's.
+    for (const target of [
+      'http://other.example/absolute?cb=4',
+      'http:///absolute',
+      `http://user@${host}/absolute`,
+    ])
+      assert.equal((await raw(target, headers)).status, 400, target);
+    assert.equal(originHits.get('/absolute'), 1, 'the origin was not asked');
+    assert.ok(![...originHits.keys()].some((path) => path.includes('other.example')));
+  });
+
   it('never lets a query parameter the cache key drops shape the stored page (cache poisoning)', async () => {
     const host = new URL(base).host.split(':')[0]!;
     source.sink!.putPolicy(bustPolicy(host, '/reflect'));
@@ -438,6 +501,50 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     assert.equal((await ask('shop.example?x', '/')).status, 400);
     assert.equal((await ask('shop.example', '/account/login')).status, 200);
     assert.equal((await ask('[2001:db8::1]:8080', '/account/login')).status, 200);
+  });
+
+  it("fetches what it stores with the key's host: a port in one client's Host never shapes the page stored for all", async () => {
+    const { host, hostname } = new URL(base);
+    const poisoner = await raw('/host-echo', { host: `${hostname}:1`, 'x-forwarded-for': '192.0.2.99' });
+    assert.equal(poisoner.headers['x-cache'], 'MISS');
+    const victim = await raw('/host-echo', { host, 'x-forwarded-for': '192.0.2.100' });
+    assert.equal(victim.headers['x-cache'], 'HIT');
+    assert.equal(victim.body, `<a href="http://${hostname}/next">next</a>`);
+    assert.equal(poisoner.body, victim.body);
+  });
+
+  it('never passes a header naming another host, URL or method to a fetch it may store (unkeyed headers)', async () => {
+    // No trusted proxies: the peer is the client.
+    const plain = new EdgeProxy({
+      agent,
+      origin: `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
+    });
+    const url = await plain.listen();
+    try {
+      const poisoner = await fetch(`${url}/unkeyed`, {
+        headers: {
+          'user-agent': BROWSER,
+          'x-forwarded-host': 'evil.example',
+          'x-forwarded-proto': 'gopher',
+          'x-original-url': '/admin',
+          'x-http-method-override': 'DELETE',
+        },
+      });
+      assert.equal(poisoner.headers.get('x-cache'), 'MISS');
+      assert.equal(await poisoner.text(), 'host - proto - url - method -');
+      const victim = await fetch(`${url}/unkeyed`, { headers: { 'user-agent': BROWSER } });
+      assert.equal(victim.headers.get('x-cache'), 'HIT');
+      assert.equal(await victim.text(), 'host - proto - url - method -');
+    } finally {
+      await plain.close(100);
+    }
+    // A trusted proxy's forwarded host and scheme are its own, passed on; a rewrite never is.
+    const behind = await get('/unkeyed-trusted', '192.0.2.102', {
+      'x-forwarded-host': 'shop.example',
+      'x-forwarded-proto': 'https',
+      'x-original-url': '/admin',
+    });
+    assert.equal(await behind.text(), 'host shop.example proto https url - method -');
   });
 
   it('keys the cache and finds the policy by the normalised host: any case, any port spelling', async () => {
@@ -500,6 +607,18 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
       readFileSync(logPath, 'utf8').includes('"POST /hang HTTP/1.1" 499 ') ? true : undefined,
     );
     assert.equal(proxy.stats().originErrors, before);
+    // A cached GET's miss likewise (/etag answers after 200 ms): 499, not the 200 it never got.
+    await assert.rejects(get('/etag?gone=1', '192.0.2.93', {}, AbortSignal.timeout(50)));
+    await eventually(
+      'the abandoned miss logged',
+      () => (readFileSync(logPath, 'utf8').includes('"GET /etag?gone=1 HTTP/1.1" 499 0 ') ? true : undefined),
+      5_000,
+    );
+    assert.equal(
+      (await get('/etag?gone=1', '192.0.2.93')).headers.get('x-cache'),
+      'HIT',
+      'its fetch was stored',
+    );
   });
 
   it("never shares someone's page: private responses and answers to requests with a cookie are not stored", async () => {
@@ -713,6 +832,93 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
     );
   });
 
+  it('drops the origin answer too large to buffer for a client that left while it was asked: 499, no origin error', async () => {
+    const before = proxy.stats().originErrors;
+    const abandoned = httpRequest({
+      port: new URL(base).port,
+      path: '/late-huge',
+      headers: { 'user-agent': BROWSER, 'x-forwarded-for': '192.0.2.43' },
+    });
+    abandoned.on('error', () => undefined);
+    abandoned.end();
+    await sleep(100);
+    abandoned.destroy();
+    // The origin answers at 300 ms; the proxy's origin timeout (10 s) must not be what ends it.
+    await eventually('the origin answer dropped', () => (lateHugeClosed.length > 0 ? true : undefined), 3000);
+    assert.deepEqual(lateHugeClosed, ['cut']);
+    await eventually('the abandoned request logged', () =>
+      readFileSync(logPath, 'utf8').includes('"GET /late-huge HTTP/1.1" 499 0 ') ? true : undefined,
+    );
+    assert.equal(proxy.stats().originErrors, before, 'the client left: not an origin error');
+  });
+
+  it('streams to a client slower than the origin timeout without cutting it, and still cuts an origin that stalls', async () => {
+    // The origin timeout is for the origin: a client that stops reading for a while (a paused
+    // download) holds the stream up, and the origin's socket idles meanwhile.
+    const slow = new EdgeProxy({
+      agent,
+      origin: `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
+      originTimeoutMs: 300,
+    });
+    const url = await slow.listen();
+    try {
+      const body = await new Promise<Buffer>((resolve, reject) => {
+        const req = httpRequest(`${url}/huge`, { headers: { 'user-agent': BROWSER } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.once('data', () => {
+            res.pause();
+            setTimeout(() => res.resume(), 1000);
+          });
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve(Buffer.concat(chunks)));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(body.length, 9 << 20, 'the whole body');
+      assert.equal(body.subarray(-2).toString(), 'x!');
+      assert.equal(slow.stats().originErrors, 0);
+      // An origin that stops sending while the client reads is still cut after the timeout.
+      const stalled = await fetch(`${url}/huge-stall`, { signal: AbortSignal.timeout(5000) });
+      assert.equal(stalled.status, 200);
+      await assert.rejects(stalled.arrayBuffer(), (error: Error) => {
+        assert.doesNotMatch(String((error as { cause?: unknown }).cause ?? error), /TimeoutError|timeout/);
+        return true;
+      });
+      assert.equal(slow.stats().originErrors, 1);
+    } finally {
+      await slow.close(100);
+    }
+  });
+
+  it('cuts a client that takes nothing for the send timeout: it cannot hold an origin connection for good', async () => {
+    const stuck = new EdgeProxy({
+      agent,
+      origin: `http://127.0.0.1:${(origin.address() as AddressInfo).port}`,
+      originTimeoutMs: 2000,
+      sendTimeoutMs: 1000,
+    });
+    const url = await stuck.listen();
+    const answers = lateHugeClosed.length;
+    // Reads nothing (32 MiB on the way): the body waits in the proxy and the kernel's buffers.
+    const req = httpRequest(`${url}/late-huge`, { headers: { 'user-agent': BROWSER } }, (res) => res.pause());
+    req.on('error', () => undefined);
+    req.end();
+    try {
+      await eventually(
+        'the origin answer cut',
+        () => (lateHugeClosed.length > answers ? true : undefined),
+        10_000,
+      );
+      assert.deepEqual(lateHugeClosed.slice(answers), ['cut']);
+      assert.equal(stuck.stats().originErrors, 0, "the client's doing, not the origin's");
+    } finally {
+      req.destroy();
+      await stuck.close(100);
+    }
+  });
+
   it('runs as a command: serves through the origin under its cold-start policy while Kafka has no topics yet', async () => {
     const { child, port, exited, stderr } = await runCommand('cli', ['--cold-start', 'open']);
     try {
@@ -819,7 +1025,10 @@ describe('the edge proxy example', { timeout: 60_000 }, () => {
 
   it('on SIGTERM finishes the requests in flight, writes their access-log lines and exits 0', async () => {
     const log = join(work, 'sigterm.log');
-    const { child, port, exited, stderr } = await runCommand('term', ['--access-log', log]);
+    // An empty EDGE_PROXY_SHUTDOWN_GRACE_MS is unset (as every EDGEGUARD_* number): the default grace.
+    const { child, port, exited, stderr } = await runCommand('term', ['--access-log', log], {
+      EDGE_PROXY_SHUTDOWN_GRACE_MS: '',
+    });
     try {
       // A keep-alive client with one idle connection and one request in flight (POST: streamed).
       const slow = fetch(`http://127.0.0.1:${port}/slow`, { method: 'POST', body: 'x' });

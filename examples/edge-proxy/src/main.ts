@@ -45,7 +45,8 @@ const options = {
   'trusted-proxies': { type: 'string', default: '' },
   'cold-start': { type: 'string', default: 'open' },
   'cache-mb': { type: 'string', default: '64' },
-  'shutdown-grace-ms': { type: 'string', default: process.env.EDGE_PROXY_SHUTDOWN_GRACE_MS ?? '10000' },
+  // Empty is unset, as for the EDGEGUARD_* numbers (a compose file's `${GRACE:-}`).
+  'shutdown-grace-ms': { type: 'string', default: process.env.EDGE_PROXY_SHUTDOWN_GRACE_MS || '10000' },
   help: { type: 'boolean', default: false },
 } as const;
 const { values } = parseFlags();

@@ -1,4 +1,5 @@
 import {
+  type ClientRequest,
   createServer,
   Agent as HttpAgent,
   type IncomingHttpHeaders,
@@ -40,6 +41,12 @@ export interface EdgeProxyOptions {
   throttle?: { ratePerSecond?: number; burst?: number; maxClients?: number };
   /** Origin response time limit (ms, default 10 s). */
   originTimeoutMs?: number;
+  /**
+   * How long a streamed response waits for a client that takes nothing more (ms, default 60 s,
+   * nginx's send_timeout) before it is cut: meanwhile the origin is not read, and its connection
+   * is held for that client.
+   */
+  sendTimeoutMs?: number;
   /**
    * Largest origin body read for caching (default 8 MiB); a larger GET response is streamed on to
    * the client that asked, not stored (nor shared with concurrent misses).
@@ -86,6 +93,34 @@ const PARTIAL_OR_CONDITIONAL = new Set([
   'if-match',
   'if-unmodified-since',
 ]);
+/**
+ * Request headers naming another resource, method or host than the cache key does: IIS's and
+ * Symfony's X-Original-URL, method overrides (Express's method-override), the X-Forwarded-Host and
+ * -Proto that Rails and most frameworks build absolute links from. A fetch whose answer may be
+ * stored does not pass them on, or one client's header shapes the page stored for everyone (cache
+ * poisoning by an unkeyed header, as an unkeyed query parameter would). The forwarded host and
+ * scheme are passed on from a trusted proxy (`trustedProxies`), which sets them itself.
+ */
+const UNKEYED_REWRITES = [
+  'x-original-url',
+  'x-rewrite-url',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+];
+const UNKEYED_FORWARDED = [
+  'forwarded',
+  'x-forwarded-host',
+  'x-forwarded-server',
+  'x-forwarded-proto',
+  'x-forwarded-scheme',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-host',
+];
+/** Not passed to a fetch that may be stored: from a client, and from a trusted proxy. */
+const STORED_DROPPED = new Set([...PARTIAL_OR_CONDITIONAL, ...UNKEYED_REWRITES, ...UNKEYED_FORWARDED]);
+const STORED_DROPPED_TRUSTED = new Set([...PARTIAL_OR_CONDITIONAL, ...UNKEYED_REWRITES]);
 /** Origin answers that count as an error for stale-if-error (RFC 5861 section 4). */
 const ORIGIN_ERROR_STATUSES = new Set([500, 502, 503, 504]);
 /** Concurrent origin fetches shared by key at most; past it misses fetch on their own. */
@@ -106,7 +141,7 @@ interface Fetched {
    * so), the rest is still to come from `response` (paused). Never stored or shared: it goes to the
    * request that made the fetch, which streams it on (or destroys it).
    */
-  rest?: { response: IncomingMessage; startedAt: number };
+  rest?: { upstream: ClientRequest; response: IncomingMessage; startedAt: number };
 }
 
 /**
@@ -135,6 +170,8 @@ export class EdgeProxy {
   private readonly buckets: LRUCache<string, { tokens: number; at: number }>;
   private readonly origin: URL;
   private readonly originAgent = new HttpAgent({ keepAlive: true, maxSockets: 256 });
+  private readonly originTimeoutMs: number;
+  private readonly sendTimeoutMs: number;
   private readonly counters: Omit<EdgeProxyStats, 'cachedResponses'> = {
     requests: 0,
     blocked: 0,
@@ -149,6 +186,8 @@ export class EdgeProxy {
 
   constructor(private readonly options: EdgeProxyOptions) {
     this.origin = new URL(options.origin);
+    this.originTimeoutMs = options.originTimeoutMs ?? 10_000;
+    this.sendTimeoutMs = options.sendTimeoutMs ?? 60_000;
     this.trusted = options.trustedProxies?.length ? new CidrSet(options.trustedProxies) : null;
     this.cache = new ResponseCache(options.cache);
     this.buckets = new LRUCache({ max: options.throttle?.maxClients ?? 100_000 });
@@ -206,7 +245,7 @@ export class EdgeProxy {
     const acceptLanguage = headerText(req.headers['accept-language']);
     const host = headerText(req.headers.host);
     // nginx's $host: lower case, no port. The access log, the policy lookup and the cache key use it,
-    // so `Shop.Example` and `shop.example:80` are one site (the origin still gets the Host as sent).
+    // so `Shop.Example` and `shop.example:80` are one site (and what is stored is fetched with it).
     const site = host === undefined ? undefined : normaliseHost(host);
     const url = req.url ?? '/';
     const log: AccessLogRecord = {
@@ -232,6 +271,9 @@ export class EdgeProxy {
       body: Buffer | string,
       cacheStatus: CacheStatus,
     ) => {
+      // nginx's 499: the client closed its connection while the origin was asked (a miss's fetch
+      // still completes, and is stored, for the next request).
+      if (res.destroyed) return this.logged(log, started, 499, 0, cacheStatus);
       const payload = typeof body === 'string' ? Buffer.from(body) : body;
       res.writeHead(status, { ...headers, 'content-length': String(payload.length) });
       res.end(req.method === 'HEAD' ? undefined : payload);
@@ -299,9 +341,31 @@ export class EdgeProxy {
       );
       return;
     }
-    const queryAt = url.indexOf('?');
-    const path = queryAt < 0 ? url : url.slice(0, queryAt);
-    const query = queryAt < 0 ? '' : url.slice(queryAt + 1);
+    // An absolute-form target (`GET http://shop.example/hot?cb=1`, RFC 9112 §3.2.2) is its path and
+    // query to the detector (the shipper's parser reads it so, the host from $host): the policy
+    // lookup and the cache key read it so too, or `http://shop.example/hot?cb=…` bypassed the bust
+    // policy of `/hot` at will. Its host must be the Host's: an origin answers for the target's
+    // host (§3.2.2), and that answer would be stored under the Host's.
+    const absolute = absoluteForm(url);
+    if (
+      absolute !== null &&
+      (site === undefined ||
+        !AUTHORITY.test(absolute.authority) ||
+        normaliseHost(absolute.authority) !== site)
+    ) {
+      req.resume();
+      finish(
+        400,
+        { 'content-type': 'text/plain; charset=utf-8' },
+        'Bad Request: the request target names another host than Host\n',
+        '-',
+      );
+      return;
+    }
+    const requested = absolute?.target ?? url;
+    const queryAt = requested.indexOf('?');
+    const path = queryAt < 0 ? requested : requested.slice(0, queryAt);
+    const query = queryAt < 0 ? '' : requested.slice(queryAt + 1);
     const head = req.method === 'HEAD';
     if ((req.method !== 'GET' && !head) || req.headers.authorization !== undefined) {
       await this.forward(req, res, log, started);
@@ -345,7 +409,7 @@ export class EdgeProxy {
     if (cached !== undefined && now < capStale(cached.staleWhileRevalidateUntil, cached, policy)) {
       // Serve the stale copy now; one background fetch refreshes it (shared with concurrent misses).
       this.counters.stale++;
-      this.fetchShared(key, target, req, policy).then(discard, () => undefined);
+      this.fetchShared(key, target, site, req, policy).then(discard, () => undefined);
       finish(cached.status, withCacheHeader(cached.headers, 'UPDATING'), cached.body, 'UPDATING');
       return;
     }
@@ -360,7 +424,7 @@ export class EdgeProxy {
     };
     let fetched: Fetched;
     try {
-      fetched = await this.fetchShared(key, target, req, policy);
+      fetched = await this.fetchShared(key, target, site, req, policy);
     } catch (error) {
       if (!servedStale())
         finish(502, { 'content-type': 'text/plain' }, `Bad Gateway: ${(error as Error).message}\n`, 'MISS');
@@ -375,10 +439,10 @@ export class EdgeProxy {
     if (fetched.rest !== undefined) {
       // Too large to buffer: what was read, then the rest as it comes (a miss, nothing stored).
       this.counters.tooLarge++;
-      const { response, startedAt } = fetched.rest;
-      this.relay(response, fetched.body, res, status, (bytes) => {
+      const { upstream, response, startedAt } = fetched.rest;
+      this.relay(upstream, response, fetched.body, res, status, (answered, bytes) => {
         log.upstreamTime = (performance.now() - startedAt) / 1000;
-        this.logged(log, started, response.statusCode ?? 502, bytes, status);
+        this.logged(log, started, answered, bytes, status);
       });
       return;
     }
@@ -404,12 +468,13 @@ export class EdgeProxy {
   private fetchShared(
     key: string,
     target: string,
+    site: string | undefined,
     req: IncomingMessage,
     policy: CachePolicy | null,
   ): Promise<Fetched> {
     // A request with a cookie may be served a stored public copy, but what the origin answers it is
     // that user's: never shared through collapsing, never stored (Authorization is bypassed earlier).
-    if (req.headers.cookie !== undefined) return this.fetchOrigin(req, req.url ?? '/');
+    if (req.headers.cookie !== undefined) return this.fetchOrigin(req, req.url ?? '/', false);
     const collapse = policy?.collapse !== false;
     const running = collapse ? this.inFlight.get(key) : undefined;
     if (running !== undefined) {
@@ -421,10 +486,10 @@ export class EdgeProxy {
         isShareable(fetched.headers) &&
         varyMatches(varyValues(fetched.headers, running.headers), req.headers)
           ? fetched
-          : this.fetchOrigin(req, target),
+          : this.fetchOrigin(req, target, true, site),
       );
     }
-    const fetching = this.fetchOrigin(req, target).then((fetched) => {
+    const fetching = this.fetchOrigin(req, target, true, site).then((fetched) => {
       this.store(key, fetched, policy, req.headers);
       return fetched;
     });
@@ -465,9 +530,27 @@ export class EdgeProxy {
     this.cache.set(key, entry, requestHeaders);
   }
 
-  private fetchOrigin(req: IncomingMessage, target: string): Promise<Fetched> {
+  /**
+   * A GET of `target` from the origin. One whose answer may be `stored` gets `site` (the key's
+   * host) as its Host: the Host as sent, a port or case in it (`shop.example:1`), would shape the
+   * page stored for every spelling (links and assets built from it), as an unkeyed query would;
+   * nor does it get the headers naming another resource or host (UNKEYED_REWRITES and _FORWARDED).
+   */
+  private fetchOrigin(
+    req: IncomingMessage,
+    target: string,
+    stored: boolean,
+    site?: string,
+  ): Promise<Fetched> {
     const started = performance.now();
     const maxBody = this.options.maxBodyBytes ?? 8 << 20;
+    const trusted = this.trusted?.has(canonicalIp(req.socket.remoteAddress ?? '') ?? '') === true;
+    const headers = this.originHeaders(
+      req,
+      false,
+      !stored ? PARTIAL_OR_CONDITIONAL : trusted ? STORED_DROPPED_TRUSTED : STORED_DROPPED,
+    );
+    if (stored && site !== undefined) headers.host = site;
     return new Promise<Fetched>((resolve, reject) => {
       const upstream = request(
         {
@@ -478,9 +561,9 @@ export class EdgeProxy {
           path: target,
           // No body is sent: no Content-Length either (a GET carrying a body would otherwise leave
           // the origin waiting for it, or reading the next request on the connection as that body).
-          headers: this.originHeaders(req, false, PARTIAL_OR_CONDITIONAL),
+          headers,
           agent: this.originAgent,
-          timeout: this.options.originTimeoutMs ?? 10_000,
+          timeout: this.originTimeoutMs,
         },
         (response) => {
           const chunks: Buffer[] = [];
@@ -499,7 +582,7 @@ export class EdgeProxy {
             response.pause();
             response.off('data', collect);
             response.off('end', ended);
-            resolve(fetched({ response, startedAt: started }));
+            resolve(fetched({ upstream, response, startedAt: started }));
             chunks.length = 0;
           };
           const collect = (chunk: Buffer) => {
@@ -552,11 +635,11 @@ export class EdgeProxy {
           path: req.url,
           headers: this.originHeaders(req, true),
           agent: this.originAgent,
-          timeout: this.options.originTimeoutMs ?? 10_000,
+          timeout: this.originTimeoutMs,
         },
         (response) => {
           answered = true;
-          this.relay(response, null, res, cacheStatus, (bytes) => done(response.statusCode ?? 502, bytes));
+          this.relay(upstream, response, null, res, cacheStatus, done);
         },
       );
       upstream.on('timeout', () => upstream.destroy(new Error('origin timed out')));
@@ -587,18 +670,31 @@ export class EdgeProxy {
   /**
    * Passes an origin response on to the client as it comes, after `read` (what was read of it
    * already), with the origin's Content-Length: the body passes unchanged, so its length holds (and
-   * a HEAD answer keeps the length a GET would have). `done(bytes)` is called once, when the
+   * a HEAD answer keeps the length a GET would have). `done(status, bytes)` is called once, when the
    * response has ended or been cut. Under way it cannot become a 502 any more: one the origin cuts
    * short is cut short for the client too (not left waiting for the rest until its timeout), and a
-   * client going away stops the origin's.
+   * client going away stops the origin's. A client that had gone before (while a GET too large to
+   * buffer was read) is logged 499 and the origin's answer dropped at once.
+   *
+   * While the client does not take more (its buffer full: a slow or paused download), the origin is
+   * not read and its timeout waits: the client holds the stream up, not the origin, and an idle
+   * origin socket cut it short after originTimeoutMs as an origin error. A client that takes
+   * nothing for sendTimeoutMs is cut (not an origin error), so it cannot hold an origin connection
+   * for good.
    */
   private relay(
+    upstream: ClientRequest,
     response: IncomingMessage,
     read: Buffer | null,
     res: ServerResponse,
     cacheStatus: CacheStatus,
-    done: (bytes: number) => void,
+    done: (status: number, bytes: number) => void,
   ): void {
+    if (res.destroyed) {
+      response.destroy();
+      done(499, 0);
+      return;
+    }
     const headers = responseHeaders(response);
     const length = response.headers['content-length'];
     if (length !== undefined && response.headers['transfer-encoding'] === undefined)
@@ -606,30 +702,48 @@ export class EdgeProxy {
     res.writeHead(response.statusCode ?? 502, withCacheHeader(headers, cacheStatus));
     let bytes = 0;
     let finished = false;
+    let stalled: NodeJS.Timeout | undefined;
     const end = (cut: boolean, clientGone = false) => {
       if (finished) return;
       finished = true;
+      clearTimeout(stalled);
       if (cut) {
         if (!clientGone) this.counters.originErrors++;
         res.destroy();
         response.destroy();
       }
-      done(bytes);
+      done(response.statusCode ?? 502, bytes);
     };
-    if (read !== null && read.length > 0) {
-      bytes += read.length;
-      res.write(read);
-    }
-    response.on('data', (chunk: Buffer) => {
+    let draining = false;
+    const write = (chunk: Buffer) => {
       bytes += chunk.length;
+      if (res.write(chunk) || draining) return;
+      draining = true;
+      response.pause();
+      upstream.setTimeout(0);
+      stalled = setTimeout(() => end(true, true), this.sendTimeoutMs);
+    };
+    res.on('drain', () => {
+      if (!draining) return;
+      draining = false;
+      clearTimeout(stalled);
+      // No-op once the response has ended (ClientRequest.setTimeout): its socket may serve another.
+      upstream.setTimeout(this.originTimeoutMs);
+      response.resume();
     });
-    response.on('end', () => end(false));
+    if (read !== null && read.length > 0) write(read);
+    response.on('data', write);
+    response.on('end', () => {
+      res.end();
+      end(false);
+    });
     response.on('error', () => end(true));
     response.on('close', () => end(!response.complete));
     res.on('close', () => {
       if (!res.writableFinished) end(true, true);
     });
-    response.pipe(res);
+    // A response too large to buffer comes paused: flowing again, unless the client is already full.
+    if (!draining) response.resume();
   }
 
   private originHeaders(
@@ -662,6 +776,17 @@ export class EdgeProxy {
     this.buckets.set(client, bucket);
     return allowed;
   }
+}
+
+/** An absolute-form request target's authority and its origin form (`/` when it has no path). */
+function absoluteForm(url: string): { authority: string; target: string } | null {
+  const scheme = /^https?:\/\//i.exec(url);
+  if (scheme === null) return null;
+  const start = scheme[0].length;
+  let end = start;
+  while (end < url.length && !'/?#'.includes(url[end]!)) end++;
+  const rest = url.slice(end);
+  return { authority: url.slice(start, end), target: rest.startsWith('/') ? rest : `/${rest}` };
 }
 
 /** Drops the rest of a response too large to buffer that no client is waiting for. */
