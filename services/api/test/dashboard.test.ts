@@ -11,7 +11,9 @@ import {
   DASHBOARD_CSP,
   SUMMARY_NEWEST,
   SUMMARY_REASONS,
+  SUMMARY_REUSE_FACTOR,
   SUMMARY_REUSE_MS,
+  SummaryCache,
   summarize,
 } from '../src/dashboard.js';
 import { decision } from './support/decision.js';
@@ -136,6 +138,26 @@ describe('dashboard', { timeout: 60_000 }, () => {
       reasons.reduce((sum, [, n]) => sum + n, 0),
       SUMMARY_NEWEST + 50,
     );
+  });
+
+  it('scans once for callers meanwhile, and reuses a summary for ten times its scan', async () => {
+    const blocklist = new Blocklist(server.store, server.redis, storeKeys(server.prefix), null);
+    // Each reading of the clock moves it 500 ms: a scan (read at its start and end) takes 500 ms.
+    let now = 0;
+    const cache = new SummaryCache(blocklist, () => {
+      now += 500;
+      return now;
+    });
+    const [first, shared] = await Promise.all([cache.get(), cache.get()]);
+    assert.equal(first, shared, 'one scan for both');
+    assert.equal(first.tookMs, 500);
+    assert.equal(await cache.get(), first, 'reused: younger than 10 × 500 ms');
+    now = first.at + SUMMARY_REUSE_FACTOR * first.tookMs - 1_000;
+    assert.equal(await cache.get(), first, 'still younger than 10 × its scan');
+    now = first.at + SUMMARY_REUSE_FACTOR * first.tookMs;
+    const next = await cache.get();
+    assert.notEqual(next, first, 'scanned again');
+    assert.equal(next.count, first.count);
   });
 
   it('answers HEAD on the summary with its headers only', async () => {
