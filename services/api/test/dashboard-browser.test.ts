@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import type { CachePolicy } from '@edgeguard/schema';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { decision } from './support/decision.js';
 import { startServer, type TestServer } from './support/server.js';
@@ -17,6 +18,22 @@ const skip = existsSync(CHROMIUM)
   : `${CHROMIUM} is absent: the browser test needs Debian's chromium (apt-get install --no-install-recommends chromium, or bash infra/ensure-packages.sh)`;
 
 const HOSTILE = '<img src=x onerror="window.__pwned=1">';
+
+const policy = (host: string, pathPattern: string): CachePolicy => ({
+  key: `${host}${pathPattern}`,
+  match: { host, pathPattern },
+  ttlSeconds: 600,
+  staleWhileRevalidateSeconds: 60,
+  staleIfErrorSeconds: null,
+  maxStaleSeconds: null,
+  collapse: true,
+  cacheKey: null,
+  reason: 'hot-static',
+  signals: [],
+  decidedAt: Date.now(),
+  expiresAt: Date.now() + 3_600_000,
+  version: 1,
+});
 
 describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
   let server: TestServer;
@@ -31,21 +48,7 @@ describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
     server = await startServer();
     key = (await server.keys.create('dash-browser', 'bouncer')).key;
     await server.store.put(decision('ip', '192.0.2.10', { reason: 'scanner', action: 'challenge' }));
-    server.policies.apply(0, 'shop.example/static/*', {
-      key: 'shop.example/static/*',
-      match: { host: 'shop.example', pathPattern: '/static/*' },
-      ttlSeconds: 600,
-      staleWhileRevalidateSeconds: 60,
-      staleIfErrorSeconds: null,
-      maxStaleSeconds: null,
-      collapse: true,
-      cacheKey: null,
-      reason: 'hot-static',
-      signals: [],
-      decidedAt: Date.now(),
-      expiresAt: Date.now() + 3_600_000,
-      version: 1,
-    });
+    server.policies.apply(0, 'shop.example/static/*', policy('shop.example', '/static/*'));
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
     page = await browser.newPage();
     page.on('request', (request) => urls.push(request.url()));
@@ -98,12 +101,24 @@ describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
     );
     await page.locator('#changes li', { hasText: `add ip:192.0.2.11 block (${HOSTILE}` }).waitFor();
     assert.equal(urls.filter((url) => url.endsWith('/dashboard')).length, loads, 'no reload');
+    // The headline numbers follow from the next summary (at most every 5 s while changes arrive).
+    await page.waitForFunction(() => document.getElementById('count')?.textContent === '2', null, {
+      timeout: 20_000,
+    });
+    assert.match((await page.textContent('#by-action'))!, /block\s*1/);
+    assert.ok((await page.textContent('#by-reason'))!.includes(HOSTILE));
   });
 
   it('removes a deleted decision live', async () => {
     await server.store.delete('ip:192.0.2.11', 'removed');
     await page.locator('#decisions tr[data-key="ip:192.0.2.11"]').waitFor({ state: 'detached' });
     await page.locator('#changes li', { hasText: 'del ip:192.0.2.11 block (removed)' }).waitFor();
+  });
+
+  it('shows a cache policy put afterwards without a reload', async () => {
+    server.policies.apply(5, 'shop.example/img/*', policy('shop.example', '/img/*'));
+    await page.locator('#policies td', { hasText: 'shop.example/img/*' }).waitFor();
+    await page.locator('#changes li', { hasText: 'policy v6 put shop.example/img/*' }).waitFor();
   });
 
   it('explains a decision, without the requests for a bouncer key', async () => {
