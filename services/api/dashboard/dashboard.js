@@ -428,11 +428,22 @@
     };
     session = s;
     setStatus('Connecting…');
-    try {
-      await Promise.all([loadSummary(s, true), loadPolicies(s)]);
-    } catch (error) {
-      report(s, error);
-      return;
+    // Retried with backoff while the API cannot answer (Redis or Kafka away: 503, a rate limit:
+    // 429, no answer at all); a refused key stops here.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await Promise.all([loadSummary(s, true), loadPolicies(s)]);
+        break;
+      } catch (error) {
+        if (session !== s || s.abort.signal.aborted) return;
+        if (error instanceof ApiFailure && (error.status === 401 || error.status === 403)) {
+          fail(s, error);
+          return;
+        }
+        const wait = RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)];
+        setStatus(`${error.message}; retrying in ${wait / 1000} s`, true);
+        await sleep(wait, s.abort.signal);
+      }
     }
     if (session !== s) return;
     setStatus(connectedText());

@@ -128,6 +128,46 @@ describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
     assert.match((await panel.textContent())!, /admin keys only/);
   });
 
+  it('forgets a key the API refuses', async () => {
+    const other = await browser.newPage();
+    try {
+      await other.goto(`${server.url}/dashboard`);
+      await other.fill('#key', 'eg_not-a-key');
+      await other.click('#key-form button[type=submit]');
+      await other.locator('#status.error', { hasText: 'The API refused the key' }).waitFor();
+      assert.equal(await other.evaluate(() => sessionStorage.getItem('edgeguard.apiKey')), null);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('retries while the API cannot answer, then connects', async () => {
+    const other = await browser.newPage();
+    try {
+      // The first summary answered as the API does while Redis is away.
+      let refused = 0;
+      await other.route('**/api/blocklist/summary', (route) => {
+        if (refused++ > 0) return route.continue();
+        return route.fulfill({
+          status: 503,
+          contentType: 'application/json',
+          headers: { 'retry-after': '1' },
+          body: JSON.stringify({ error: 'redis-unavailable', message: 'Redis did not answer' }),
+        });
+      });
+      await other.goto(`${server.url}/dashboard`);
+      await other.fill('#key', key);
+      await other.click('#key-form button[type=submit]');
+      await other
+        .locator('#status.error', { hasText: 'redis-unavailable: Redis did not answer; retrying' })
+        .waitFor();
+      await other.locator('#decisions tr[data-key="ip:192.0.2.10"]').waitFor();
+      assert.equal(refused, 2);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('never put the key in a URL and met no script error or CSP refusal', () => {
     assert.ok(urls.length > 0);
     for (const url of urls) assert.ok(!url.includes(key), url);
