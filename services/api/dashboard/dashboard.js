@@ -13,6 +13,8 @@
   const MAX_CHANGES = 200;
   const MAX_POLICIES = 200;
   const MAX_REASONS = 20;
+  /** Recent decision changes kept to bring a summary's count up to the stream (see recount). */
+  const MAX_RECENT = 5_000;
   /** "Why" panels open at once; opening one more closes the oldest. */
   const MAX_EXPLAINED = 5;
   /** An event stream whose next event is larger than this is cut (and reconnected). */
@@ -133,19 +135,50 @@
     const rows = entries.slice(0, limit).map(([name, n]) => row([name, el('td', n, 'number')]));
     if (entries.length > limit) {
       const rest = entries.slice(limit).reduce((sum, [, n]) => sum + n, 0);
-      rows.push(row([`${entries.length - limit} more reasons`, el('td', rest, 'number')]));
+      rows.push(row([`${entries.length - limit} more`, el('td', rest, 'number')]));
     }
     if (rows.length === 0) rows.push(row(['none', el('td', 0, 'number')]));
     tbody.replaceChildren(...rows);
   };
 
-  const renderSummary = (summary) => {
-    byId('count').textContent = String(summary.count);
-    renderCounts(byId('by-action').tBodies[0], summary.byAction, MAX_REASONS);
-    renderCounts(byId('by-reason').tBodies[0], summary.byReason, MAX_REASONS);
+  const bump = (counts, name, by) => {
+    if (typeof name !== 'string') return;
+    counts[name] = Math.max(0, (counts[name] ?? 0) + by);
+  };
+
+  /**
+   * A decision change applied to the live count and counts by action. An `add` replacing a
+   * decision carries the replaced one's action (`previous`), a `del` the deleted one's (`action`);
+   * changes logged before the store kept them are skipped (the next summary corrects them).
+   */
+  const countChange = (counts, change) => {
+    if (change.op === 'add') {
+      if (change.previous === undefined) return;
+      if (change.previous === null) counts.count++;
+      else bump(counts.byAction, change.previous, -1);
+      bump(counts.byAction, change.added, 1);
+    } else if (change.op === 'del' && typeof change.action === 'string') {
+      counts.count = Math.max(0, counts.count - 1);
+      bump(counts.byAction, change.action, -1);
+    }
+  };
+
+  /** The last summary's numbers brought up to the changes the stream delivered after its version. */
+  const recount = (s) => {
+    const summary = s.summary;
+    const counts = { count: summary.count, byAction: { ...summary.byAction } };
+    for (const change of s.recent) if (change.version > summary.version) countChange(counts, change);
+    s.counts = counts;
+  };
+
+  const renderNumbers = (s) => {
+    byId('count').textContent = String(s.counts.count);
+    const byAction = Object.fromEntries(Object.entries(s.counts.byAction).sort());
+    renderCounts(byId('by-action').tBodies[0], byAction, MAX_REASONS);
+    renderCounts(byId('by-reason').tBodies[0], s.summary.byReason, MAX_REASONS);
     byId('as-of').textContent =
-      `Counted at ${utc(summary.at)} UTC (store version ${summary.version}), ` +
-      `refreshed at most every ${SUMMARY_EVERY_MS / 1000} s while changes arrive.`;
+      `The count and the actions follow every change; the reasons were counted at ${utc(s.summary.at)} UTC ` +
+      `(store version ${s.summary.version}), recounted at most every ${SUMMARY_EVERY_MS / 1000} s while changes arrive.`;
   };
 
   // --- current decisions ------------------------------------------------------------------------
@@ -186,14 +219,16 @@
       if (panel) rows.push(panel);
     }
     byId('decisions').tBodies[0].replaceChildren(...rows);
-    byId('shown').textContent = `(the ${s.decisions.length} newest shown, of ${s.count} counted)`;
+    byId('shown').textContent = `(the ${s.decisions.length} newest shown, of ${s.counts.count})`;
   };
 
   const scheduleRender = (s) => {
     if (s.renderTimer !== null) return;
     s.renderTimer = setTimeout(() => {
       s.renderTimer = null;
-      if (session === s) renderDecisions(s);
+      if (session !== s) return;
+      renderNumbers(s);
+      renderDecisions(s);
     }, 50);
   };
 
@@ -340,8 +375,11 @@
 
   const loadSummary = async (s, replaceList) => {
     const summary = await getJson(s, 'api/blocklist/summary');
-    s.count = summary.count;
-    renderSummary(summary);
+    s.summary = summary;
+    // A resync: the store may have been rebuilt (versions start over), the recent changes are void.
+    if (replaceList) s.recent = [];
+    recount(s);
+    renderNumbers(s);
     // The list is the summary's when it is at least as recent as the changes applied to it (the
     // changes after it then come on the stream); an older one would undo changes already shown.
     // (Changes at or below its version that arrive later are applied again: an add replaces the
@@ -415,7 +453,9 @@
       key,
       abort: new AbortController(),
       version: 0,
-      count: 0,
+      summary: null,
+      counts: { count: 0, byAction: {} },
+      recent: [],
       decisions: [],
       fresh: new Set(),
       explained: new Map(),
@@ -454,6 +494,17 @@
       () => s.version,
       (change) => {
         s.version = Math.max(s.version, change.version);
+        // What counting needs of it, not the decision (signals and all).
+        const counted = {
+          version: change.version,
+          op: change.op,
+          previous: change.previous,
+          added: change.decision?.action,
+          action: change.action,
+        };
+        s.recent.push(counted);
+        if (s.recent.length > MAX_RECENT) s.recent.splice(0, s.recent.length - MAX_RECENT);
+        if (change.version > s.summary.version) countChange(s.counts, counted);
         applyDecisionChange(s, change);
         addChangeLine(describeDecisionChange(change));
         schedule(s, 'summaryTimer', () => loadSummary(s, false));
