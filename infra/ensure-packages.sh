@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what infra/local.sh needs from the system's packages, and only what is missing:
 # a Java runtime (Kafka 3.9 runs on Java 11, 17 or 21), Maven (fetches the broker's jars once), Redis,
-# and Debian's crowdsec-custom-bouncer (the API's integration test runs the real bouncer against it).
-# For CI machines and fresh Debian/Ubuntu boxes; everywhere else, install those three yourself.
+# Debian's crowdsec-custom-bouncer (the API's integration test runs the real bouncer against it) and
+# Debian's chromium (services/api/test/dashboard-browser.test.ts drives it with playwright-core; the
+# test is skipped without it, and playwright's own browser download is not used).
+# For CI machines and fresh Debian/Ubuntu boxes; everywhere else, install them yourself.
 #
 #   bash infra/ensure-packages.sh            # as root, or through sudo when available
 #   bash infra/ensure-packages.sh --dry-run  # only print what it would install
@@ -26,6 +28,8 @@ command -v mvn >/dev/null || missing+=(maven)
 # --no-install-recommends (below) matters here: the bouncer recommends the crowdsec agent, whose
 # postinst needs the internet (hub download) and fails to configure offline.
 [[ -x /usr/bin/crowdsec-custom-bouncer ]] || missing+=(crowdsec-custom-bouncer)
+# The dashboard's browser test; --no-install-recommends keeps it to the browser (no desktop extras).
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
 if ! command -v redis-server >/dev/null; then
   if command -v redis-cli >/dev/null && [[ "$(redis-cli -u "$REDIS_URL" ping 2>/dev/null)" == PONG ]]; then
     say "redis-server not installed, but $REDIS_URL answers: not installing it"
@@ -35,7 +39,7 @@ if ! command -v redis-server >/dev/null; then
 fi
 
 if ((${#missing[@]} == 0)); then
-  say "java ${java_major}, maven, redis and crowdsec-custom-bouncer are present; nothing to install"
+  say "java ${java_major}, maven, redis, crowdsec-custom-bouncer and chromium are present; nothing to install"
   exit 0
 fi
 command -v apt-get >/dev/null ||

@@ -19,6 +19,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import type { Authenticator } from './auth.js';
 import type { Blocklist } from './blocklist.js';
 import { registerCrowdsecRoutes } from './crowdsec.js';
+import { registerDashboardRoutes } from './dashboard.js';
 import { ApiError, type ErrorBody } from './errors.js';
 import type { ChangeFeed } from './feed.js';
 import type { ApiKeyRecord, Scope } from './keys.js';
@@ -561,6 +562,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     prefix: deps.prefix,
     kafka: deps.kafka,
   });
+  registerDashboardRoutes(app, { blocklist: deps.blocklist });
   await app.ready();
   return app;
 }

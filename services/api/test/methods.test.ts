@@ -24,6 +24,10 @@ const ROUTES: Record<string, string[]> = {
   '/api/explain': ['GET', 'HEAD'],
   '/api/decisions': ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST'],
   '/api/allowlist': ['DELETE', 'GET', 'HEAD', 'POST'],
+  '/api/blocklist/summary': ['GET', 'HEAD'],
+  '/dashboard': ['GET', 'HEAD'],
+  '/dashboard/dashboard.js': ['GET', 'HEAD'],
+  '/dashboard/dashboard.css': ['GET', 'HEAD'],
 };
 
 /** A GET for each route that answers 200 with an admin key. */
@@ -41,6 +45,10 @@ const GOOD_GETS = [
   '/api/explain?ip=192.0.2.1',
   '/api/decisions',
   '/api/allowlist',
+  '/api/blocklist/summary',
+  '/dashboard',
+  '/dashboard/dashboard.js',
+  '/dashboard/dashboard.css',
 ];
 
 interface Answer {

@@ -27,6 +27,8 @@ export interface TestServer {
   prefix: string;
   recorder: TombstoneRecorder;
   metrics: Metrics;
+  /** The cache policies the server answers (apply() records to them, as the topic reader does). */
+  policies: CachePolicyState;
   close(): Promise<void>;
 }
 
@@ -68,6 +70,7 @@ export async function startServer(
       events: metrics.counter('edgeguard_api_sse_events_total', 'events', ['stream']),
     },
   );
+  const policies = new CachePolicyState();
   const app = await createApiServer({
     logger,
     metrics,
@@ -75,7 +78,7 @@ export async function startServer(
     blocklist,
     feed,
     hub,
-    policies: new CachePolicyState(),
+    policies,
     producer: () => {
       throw new ApiError(503, 'kafka-unavailable', 'no Kafka in this test');
     },
@@ -99,6 +102,7 @@ export async function startServer(
     prefix,
     recorder,
     metrics,
+    policies,
     async close() {
       hub.closeAll();
       recorder.closed = true;

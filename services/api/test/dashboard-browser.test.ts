@@ -1,0 +1,185 @@
+// The dashboard in a real browser (Debian's Chromium driven by playwright-core) against the API on
+// the real Redis: a key typed into the page shows the decisions already stored, a decision written
+// to the store afterwards appears without a reload (read from the blocklist event stream), an
+// attacker's HTML in a reason is shown as text, "why?" answers from explain (without the
+// requests, admin-only, for a bouncer key), and the key is never put in a URL.
+// Skipped only where /usr/bin/chromium is absent (infra/ensure-packages.sh installs it; CI runs it).
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import type { CachePolicy } from '@edgeguard/schema';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { decision } from './support/decision.js';
+import { startServer, type TestServer } from './support/server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const skip = existsSync(CHROMIUM)
+  ? false
+  : `${CHROMIUM} is absent: the browser test needs Debian's chromium (apt-get install --no-install-recommends chromium, or bash infra/ensure-packages.sh)`;
+
+const HOSTILE = '<img src=x onerror="window.__pwned=1">';
+
+const policy = (host: string, pathPattern: string): CachePolicy => ({
+  key: `${host}${pathPattern}`,
+  match: { host, pathPattern },
+  ttlSeconds: 600,
+  staleWhileRevalidateSeconds: 60,
+  staleIfErrorSeconds: null,
+  maxStaleSeconds: null,
+  collapse: true,
+  cacheKey: null,
+  reason: 'hot-static',
+  signals: [],
+  decidedAt: Date.now(),
+  expiresAt: Date.now() + 3_600_000,
+  version: 1,
+});
+
+describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
+  let server: TestServer;
+  let browser: Browser;
+  let page: Page;
+  let key: string;
+  /** Every URL the page asked for, and what went wrong in it (script errors, CSP refusals). */
+  const urls: string[] = [];
+  const problems: string[] = [];
+
+  before(async () => {
+    server = await startServer();
+    key = (await server.keys.create('dash-browser', 'bouncer')).key;
+    await server.store.put(decision('ip', '192.0.2.10', { reason: 'scanner', action: 'challenge' }));
+    server.policies.apply(0, 'shop.example/static/*', policy('shop.example', '/static/*'));
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+    page = await browser.newPage();
+    page.on('request', (request) => urls.push(request.url()));
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('shows the stored decisions and cache policies once a key is typed in', async () => {
+    await page.goto(`${server.url}/dashboard`);
+    await page.fill('#key', key);
+    await page.click('#key-form button[type=submit]');
+    const row = page.locator('#decisions tr[data-key="ip:192.0.2.10"]');
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    assert.deepEqual(cells.slice(0, 4), ['ip:192.0.2.10', 'challenge', 'scanner', 'auto']);
+    assert.match(cells[5]!, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    assert.equal(cells[6], 'why?');
+    assert.equal(await page.textContent('#count'), '1');
+    assert.match((await page.textContent('#by-action'))!, /challenge\s*1/);
+    assert.match((await page.textContent('#by-reason'))!, /scanner\s*1/);
+    await page.locator('#policies td', { hasText: 'shop.example/static/*' }).waitFor();
+    // The key: in this tab's sessionStorage, out of the input, never in a URL.
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('edgeguard.apiKey')), key);
+    assert.equal(await page.inputValue('#key'), '');
+  });
+
+  it('shows a decision written afterwards without a reload, its hostile reason as text', async () => {
+    // Both event streams are open before the write (else the write is in the summary already).
+    const streams = () => urls.filter((url) => url.includes('/events?since=')).length;
+    const deadline = Date.now() + 10_000;
+    while (streams() < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(streams(), 2, urls.join('\n'));
+    const loads = urls.filter((url) => url.endsWith('/dashboard')).length;
+    const summaries = () => urls.filter((url) => url.endsWith('/api/blocklist/summary')).length;
+    const summariesBefore = summaries();
+    await server.store.put(decision('ip', '192.0.2.11', { reason: HOSTILE, action: 'block' }));
+    const row = page.locator('#decisions tr[data-key="ip:192.0.2.11"]');
+    await row.waitFor();
+    assert.equal(await row.locator('td').nth(2).textContent(), HOSTILE);
+    assert.equal(await page.locator('img').count(), 0, 'the reason was not parsed as HTML');
+    assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
+    // Newest first, and the change listed as it happened.
+    assert.equal(
+      await page.locator('#decisions tr[data-key]').first().getAttribute('data-key'),
+      'ip:192.0.2.11',
+    );
+    await page.locator('#changes li', { hasText: `add ip:192.0.2.11 block (${HOSTILE}` }).waitFor();
+    assert.equal(urls.filter((url) => url.endsWith('/dashboard')).length, loads, 'no reload');
+    // The count and the actions follow the change itself (the summary is asked again only 5 s
+    // after a change); the reasons follow from that next summary.
+    await page.waitForFunction(() => document.getElementById('count')?.textContent === '2');
+    assert.match((await page.textContent('#by-action'))!, /block\s*1\s*challenge\s*1/);
+    assert.equal(summaries(), summariesBefore, 'counted from the stream, not a new summary');
+    await page.waitForFunction(
+      (hostile) => document.getElementById('by-reason')?.textContent?.includes(hostile),
+      HOSTILE,
+      { timeout: 20_000 },
+    );
+    assert.ok(summaries() > summariesBefore);
+  });
+
+  it('removes a deleted decision live', async () => {
+    await server.store.delete('ip:192.0.2.11', 'removed');
+    await page.locator('#decisions tr[data-key="ip:192.0.2.11"]').waitFor({ state: 'detached' });
+    await page.locator('#changes li', { hasText: 'del ip:192.0.2.11 block (removed)' }).waitFor();
+    await page.waitForFunction(() => document.getElementById('count')?.textContent === '1');
+    assert.match((await page.textContent('#by-action'))!, /block\s*0\s*challenge\s*1/);
+  });
+
+  it('shows a cache policy put afterwards without a reload', async () => {
+    server.policies.apply(5, 'shop.example/img/*', policy('shop.example', '/img/*'));
+    await page.locator('#policies td', { hasText: 'shop.example/img/*' }).waitFor();
+    await page.locator('#changes li', { hasText: 'policy v6 put shop.example/img/*' }).waitFor();
+  });
+
+  it('explains a decision, without the requests for a bouncer key', async () => {
+    await page.click('#decisions tr[data-key="ip:192.0.2.10"] button');
+    const panel = page.locator('#decisions tr[data-why="ip:192.0.2.10"]');
+    await panel.locator('p', { hasText: 'verdict challenge' }).waitFor();
+    assert.match((await panel.textContent())!, /admin keys only/);
+  });
+
+  it('forgets a key the API refuses', async () => {
+    const other = await browser.newPage();
+    try {
+      await other.goto(`${server.url}/dashboard`);
+      await other.fill('#key', 'eg_not-a-key');
+      await other.click('#key-form button[type=submit]');
+      await other.locator('#status.error', { hasText: 'The API refused the key' }).waitFor();
+      assert.equal(await other.evaluate(() => sessionStorage.getItem('edgeguard.apiKey')), null);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('retries while the API cannot answer, then connects', async () => {
+    const other = await browser.newPage();
+    try {
+      // The first summary answered as the API does while Redis is away.
+      let refused = 0;
+      await other.route('**/api/blocklist/summary', (route) => {
+        if (refused++ > 0) return route.continue();
+        return route.fulfill({
+          status: 503,
+          contentType: 'application/json',
+          headers: { 'retry-after': '1' },
+          body: JSON.stringify({ error: 'redis-unavailable', message: 'Redis did not answer' }),
+        });
+      });
+      await other.goto(`${server.url}/dashboard`);
+      await other.fill('#key', key);
+      await other.click('#key-form button[type=submit]');
+      await other
+        .locator('#status.error', { hasText: 'redis-unavailable: Redis did not answer; retrying' })
+        .waitFor();
+      await other.locator('#decisions tr[data-key="ip:192.0.2.10"]').waitFor();
+      assert.equal(refused, 2);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('never put the key in a URL and met no script error or CSP refusal', () => {
+    assert.ok(urls.length > 0);
+    for (const url of urls) assert.ok(!url.includes(key), url);
+    assert.deepEqual(problems, []);
+  });
+});
