@@ -56,6 +56,10 @@ describe('decision tombstones after compaction', { timeout: 240_000 }, () => {
   let keptVersion = 0;
   /** The version of the decision a test keeps over an older one arriving late. */
   let keptOverOlder = 0;
+  /** The decider's decision made after an operator's delete, over that delete produced again. */
+  let keptAfterDelete = 0;
+  /** An operator's decision over a late copy of the one it replaced. */
+  let keptManual = 0;
 
   /** A record as a decider instance (`eg-src: decider/0`) or another producer sends it. */
   async function send(key: string, value: Decision | null, headers: Record<string, string>): Promise<void> {
@@ -199,6 +203,90 @@ describe('decision tombstones after compaction', { timeout: 240_000 }, () => {
     keptOverOlder = current.version;
   });
 
+  /**
+   * Waits until the writer has handled everything on the topic now: a decision for a key of its
+   * own, sent last, is stored (the writer handles records in order, and produces what a record
+   * calls for before it moves on).
+   */
+  async function settled(ip: string): Promise<void> {
+    const marker = autoDecision(ip, Date.now());
+    await send(marker.key, marker, { 'eg-src': 'decider/0', 'eg-time': String(marker.decidedAt) });
+    await eventually('the writer caught up', async () =>
+      (await store.get(marker.key)) !== null ? true : undefined,
+    );
+  }
+
+  it("keeps the decider's decision made after an operator's delete over the delete produced again for a refused copy", async () => {
+    const manual = manualDecision({ ip: '192.0.2.65', action: 'block', duration: HOUR, reason: 'ticket 8' });
+    await publishDecisions(producer, live, [manual]);
+    await publishDecisionDeletes(producer, live, [manual.key]);
+    // The writer's copy of the operator's decision (kept over the decider's records), produced
+    // before the delete, lands after it, and the decider decides on the address right after (its
+    // version, event time × 100, is below the operator's): both on the topic before the writer
+    // produces the delete again for the refused copy.
+    const after = { ...autoDecision('192.0.2.65', Date.now()), action: 'challenge' as const };
+    await producer.send({
+      topic: `${live}decisions`,
+      acks: -1,
+      messages: [
+        {
+          key: manual.key,
+          value: JSON.stringify(manual),
+          headers: { 'eg-src': 'manual', 'eg-time': String(manual.decidedAt), 'eg-copy': 'decision-store' },
+        },
+        {
+          key: after.key,
+          value: JSON.stringify(after),
+          headers: { 'eg-src': 'decider/0', 'eg-time': String(after.decidedAt) },
+        },
+      ],
+    });
+    await eventually('the delete produced again', async () =>
+      (await readTopic(kafka, `${live}decisions`)).some(
+        (r) => r.key === manual.key && r.value === null && r.headers['eg-copy'] !== undefined,
+      )
+        ? true
+        : undefined,
+    );
+    await settled('192.0.2.66');
+    assert.equal((await store.get(after.key))?.version, after.version, "the decider's decision stays");
+    const last = await lastRecord(after.key, (r) => r.value !== null);
+    assert.equal((JSON.parse(last.value!.toString()) as Decision).version, after.version, 'and is last');
+    keptAfterDelete = after.version;
+  });
+
+  it("produces an operator's decision again after a copy of its previous one lands late", async () => {
+    const first = manualDecision({
+      ip: '192.0.2.67',
+      action: 'throttle',
+      duration: HOUR,
+      reason: 'ticket 9',
+    });
+    const second = manualDecision({
+      ip: '192.0.2.67',
+      action: 'block',
+      duration: 2 * HOUR,
+      reason: 'ticket 9',
+    });
+    await publishDecisions(producer, live, [first, second]);
+    // The writer's copy of the first one (kept over the decider's records), produced before the
+    // operator replaced it, lands after the second.
+    await send(first.key, first, {
+      'eg-src': 'manual',
+      'eg-time': String(first.decidedAt),
+      'eg-copy': 'decision-store',
+    });
+    await settled('192.0.2.68');
+    assert.equal((await store.get(second.key))?.version, second.version);
+    const last = (await readTopic(kafka, `${live}decisions`)).filter((r) => r.key === second.key).at(-1)!;
+    assert.equal(
+      (JSON.parse(last.value!.toString()) as Decision).version,
+      second.version,
+      'the second is last',
+    );
+    keptManual = second.version;
+  });
+
   it('a store rebuilt, and an edge agent reading from the beginning, after compaction hold the same', async () => {
     // A decision for a key of its own, last: once the rebuild has it, it has read everything.
     const marker = autoDecision('192.0.2.69', Date.now());
@@ -238,10 +326,18 @@ describe('decision tombstones after compaction', { timeout: 240_000 }, () => {
     assert.equal(await held('192.0.2.64'), keptOverOlder, "the new owner's decision, not the old owner's");
     assert.equal(await held('192.0.2.61'), null, "the decider's lift, not the copy");
     assert.equal(await held('192.0.2.62'), null, "the operator's delete, not the copy");
+    assert.equal(await held('192.0.2.65'), keptAfterDelete, "the decision after the operator's delete");
+    assert.equal(
+      await held('192.0.2.67'),
+      keptManual,
+      "the operator's second decision, not the first's copy",
+    );
     assert.equal(edge.check({ ip: '192.0.2.60' }).verdict, 'block');
     assert.equal(edge.check({ ip: '192.0.2.61' }).verdict, 'allow');
     assert.equal(edge.check({ ip: '192.0.2.62' }).verdict, 'allow');
     assert.equal(edge.check({ ip: '192.0.2.64' }).verdict, 'block');
+    assert.equal(edge.check({ ip: '192.0.2.65' }).verdict, 'challenge');
+    assert.equal(edge.check({ ip: '192.0.2.67' }).verdict, 'block');
   });
 
   it('an edge agent reading the uncompacted topic from its beginning refuses the copies and keeps the newer decision', async () => {
@@ -254,6 +350,8 @@ describe('decision tombstones after compaction', { timeout: 240_000 }, () => {
     assert.equal(edge.check({ ip: '192.0.2.60' }).verdict, 'block');
     assert.equal(edge.check({ ip: '192.0.2.61' }).verdict, 'allow', 'the copy after the lift refused');
     assert.equal(edge.check({ ip: '192.0.2.62' }).verdict, 'allow', 'the copy after the delete refused');
+    assert.equal(edge.check({ ip: '192.0.2.65' }).verdict, 'challenge', 'the decision after the delete kept');
+    assert.equal(edge.check({ ip: '192.0.2.67' }).verdict, 'block', "the operator's second decision");
     assert.ok(edge.stats().counters.deletedRefused >= 2);
   });
 

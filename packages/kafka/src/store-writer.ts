@@ -76,9 +76,17 @@ type Op =
   | { kind: 'put'; decision: Decision; manual: boolean; copy: boolean }
   /**
    * `time`: the tombstone's event time (when the decider removed the decision); `version`: the
-   * version it deletes (`eg-version`), when it names one.
+   * version it deletes (`eg-version`), when it names one; `copy`: a store writer's deletion
+   * produced again after a copy it refused (`eg-copy`), which deletes that version only.
    */
-  | { kind: 'delete'; key: string; manual: boolean; time: number; version: number | undefined }
+  | {
+      kind: 'delete';
+      key: string;
+      manual: boolean;
+      time: number;
+      version: number | undefined;
+      copy: boolean;
+    }
   | { kind: 'allow'; entry: ReturnType<typeof parseAllowRecord> }
   | { kind: 'disallow'; cidr: string };
 
@@ -377,6 +385,7 @@ export class StoreWriter {
         if (value === null) return { kind: 'disallow', cidr: parseAllowRecordKey(key) };
         return { kind: 'allow', entry: parseAllowRecord(key, value) };
       }
+      const copy = headerText(message.headers, HEADERS.copy) !== undefined;
       if (value === null) {
         if (key === null) throw new BadInput('bad-decision', 'tombstone without a key');
         return {
@@ -385,14 +394,10 @@ export class StoreWriter {
           manual,
           time: eventTimeOf(message.headers, message.timestamp),
           version: tombstoneVersionOf(headerText(message.headers, HEADERS.version)),
+          copy,
         };
       }
-      return {
-        kind: 'put',
-        decision: parseDecisionRecord(key, value),
-        manual,
-        copy: headerText(message.headers, HEADERS.copy) !== undefined,
-      };
+      return { kind: 'put', decision: parseDecisionRecord(key, value), manual, copy };
     } catch (error) {
       const reason = error instanceof BadInput ? error.reason : 'unreadable';
       this.metrics.rejected.inc({ topic, reason });
@@ -435,8 +440,8 @@ export class StoreWriter {
           } else if (result === PUT_REFUSED_DELETED) {
             // A copy of a decision deleted since (keepStored produced it before the deletion): the
             // copy is now the key's last record, and compaction would keep it over the deletion.
-            // The deletion goes again (live only), naming the copy's version, so that it does not
-            // remove a decision made since.
+            // The deletion goes again (live only), naming the copy's version; marked a copy, it
+            // removes that version only, not a decision stored since (see keepStored).
             refused++;
             if (!replaying) {
               await this.republish({ key: put.decision.key, deleted: put.decision });
@@ -444,12 +449,13 @@ export class StoreWriter {
             }
           } else {
             ignored++;
-            // An automatic decision met a higher version (a manual one, or the decider's newer one:
-            // a late record of an instance that lost its partition): produce that one again, so
-            // that it, not the older record, is the key's last (live only; an equal version is a
-            // redelivery, the same record).
-            if (!put.manual && !replaying)
-              await this.keepStored(put.decision.key, Number.NaN, put.decision.version, replaying);
+            // A decision met a higher version (a manual one, or the decider's newer one: a late
+            // record of an instance that lost its partition; or a copy of an operator's decision
+            // that the operator replaced since): produce that one again, so that it, not the older
+            // record, is the key's last (live only; an equal version is a redelivery, the same
+            // record).
+            if (!replaying)
+              await this.keepStored(put.decision.key, Number.NaN, put.decision.version, false, replaying);
           }
         }
       }
@@ -468,7 +474,7 @@ export class StoreWriter {
           // The operator's tombstone (no version) deletes whatever is there.
           if (
             (!op.manual || op.version !== undefined) &&
-            (await this.keepStored(op.key, op.time, op.version, replaying))
+            (await this.keepStored(op.key, op.time, op.version, op.copy, replaying))
           )
             break;
           this.metrics.writes.inc({
@@ -504,16 +510,20 @@ export class StoreWriter {
    * older record, and a rebuild, or an edge reading the topic from its beginning, would lose it.
    * The copy may land after the decision's own later deletion (the operator's delete, the
    * decider's lift): the store and edges remember the deleted version and refuse the copy, and
-   * the deletion is produced again (apply). Returns whether the stored decision stays.
+   * the deletion is produced again (apply); that deletion (`copy`) removes the refused version
+   * only, not a decision stored since (one of a lower version: the decider's after an operator's
+   * delete or a lift), which is then produced again in turn. Returns whether the stored decision
+   * stays.
    */
   private async keepStored(
     key: string,
     tombstoneTime: number,
     version: number | undefined,
+    copy: boolean,
     replaying: boolean,
   ): Promise<boolean> {
     const stored = await this.store.get(key);
-    const kept = survivesTombstone(stored, tombstoneTime, Date.now(), version);
+    const kept = survivesTombstone(stored, tombstoneTime, Date.now(), version, copy);
     if (kept === null || stored === null) return false;
     this.metrics.writes.inc({ topic: TOPICS.decisions, result: `kept-${kept}` });
     if (replaying) return true;
