@@ -132,6 +132,13 @@ export class StoreWriter {
    * records below it were handled live before, those from it on were not (they came in meanwhile).
    */
   private handledUntil = new Map<string, bigint>();
+  /**
+   * Per partition, the first offset handled since the store was last seen intact (its epoch
+   * unchanged): Redis may have lost its data any time after that check, so the records from that
+   * offset on may have been handled against an empty store (a late tombstone finding nothing to
+   * keep, a copy finding no deletion to refuse it by), and a rebuild handles them as live again.
+   */
+  private handledSinceCheck = new Map<string, bigint>();
   private rebuildStartedAt = 0;
   private work: Promise<unknown> = Promise.resolve();
   private checkTimer: NodeJS.Timeout | null = null;
@@ -217,6 +224,10 @@ export class StoreWriter {
         this.rebuildUntil.delete(key);
         this.handledUntil.delete(key);
       }
+      for (const key of [...this.handledSinceCheck.keys()]) {
+        const [topic, partition] = splitKey(key);
+        if (!this.assignment[topic]?.includes(partition)) this.handledSinceCheck.delete(key);
+      }
       // Queued before any batch of the new assignment: an empty store is rebuilt before it is written.
       const why = this.rebuildPending;
       this.rebuildPending = null;
@@ -292,7 +303,11 @@ export class StoreWriter {
     if (this.stopping || !this.assigned) return;
     const epoch = await this.store.epoch();
     this.metrics.version.set(await this.store.version());
-    if (epoch === this.knownEpoch) return;
+    if (epoch === this.knownEpoch) {
+      // Intact: what was handled until now was handled against it.
+      this.handledSinceCheck.clear();
+      return;
+    }
     this.knownEpoch = await this.store.initialize();
     await this.rebuild(epoch === 0 ? 'redis is empty' : 'redis lost its data (new epoch)');
   }
@@ -314,13 +329,17 @@ export class StoreWriter {
           const key = partitionKey(topic, partition);
           if (BigInt(o.high) > BigInt(o.low)) this.rebuildUntil.set(key, BigInt(o.high));
           const handled = committed?.partitions.find((x) => x.partition === partition)?.offset ?? '-1';
-          this.handledUntil.set(key, BigInt(handled) > 0n ? BigInt(handled) : 0n);
+          const since = this.handledSinceCheck.get(key);
+          let until = BigInt(handled) > 0n ? BigInt(handled) : 0n;
+          if (since !== undefined && since < until) until = since;
+          this.handledUntil.set(key, until);
           this.consumer.seek({ topic, partition, offset: o.low });
         }
       }
     } finally {
       await admin.disconnect();
     }
+    this.handledSinceCheck.clear();
     this.metrics.rebuilds.inc();
     this.log.warn(
       { why, partitions: this.rebuildUntil.size },
@@ -348,6 +367,9 @@ export class StoreWriter {
     const key = partitionKey(batch.topic, batch.partition);
     const until = this.rebuildUntil.get(key);
     const ops: Op[] = [];
+    const first = batch.messages[0]?.offset;
+    if (first !== undefined && !this.handledSinceCheck.has(key))
+      this.handledSinceCheck.set(key, BigInt(first));
     let last: string | null = null;
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) break;
@@ -356,10 +378,11 @@ export class StoreWriter {
       if (op) ops.push(op);
     }
     if (last === null) return;
-    // Records read again during a rebuild that were already handled live (below the offset the
-    // group had committed) produce nothing; the ones that came in meanwhile are handled as live
-    // (a decision kept over a late tombstone is produced again, as a copy it refuses is followed by
-    // its deletion). A batch across that offset counts as live: a copy too many changes nothing.
+    // Records read again during a rebuild that were already handled live against the intact store
+    // (below the offset the group had committed, and before the store was last seen intact: see
+    // handledSinceCheck) produce nothing; the others are handled as live (a decision kept over a
+    // late tombstone is produced again, as a copy it refuses is followed by its deletion). A
+    // batch across that offset counts as live: a copy too many changes nothing.
     const replaying =
       until !== undefined && BigInt(last) < until && BigInt(last) < (this.handledUntil.get(key) ?? until);
     await this.apply(topic, ops, replaying);
