@@ -56,11 +56,20 @@ describe('decision tombstones after compaction', { timeout: 240_000 }, () => {
   let keptVersion = 0;
   /** The version of the decision a test keeps over an older one arriving late. */
   let keptOverOlder = 0;
+  /** The decider's decision made after an operator's delete, over that delete produced again. */
+  let keptAfterDelete = 0;
+  /** An operator's decision over a late copy of the one it replaced. */
+  let keptManual = 0;
 
   /** A record as a decider instance (`eg-src: decider/0`) or another producer sends it. */
-  async function send(key: string, value: Decision | null, headers: Record<string, string>): Promise<void> {
+  async function send(
+    key: string,
+    value: Decision | null,
+    headers: Record<string, string>,
+    prefix = live,
+  ): Promise<void> {
     await producer.send({
-      topic: `${live}decisions`,
+      topic: `${prefix}decisions`,
       acks: -1,
       messages: [{ key, value: value === null ? null : JSON.stringify(value), headers }],
     });
@@ -71,37 +80,55 @@ describe('decision tombstones after compaction', { timeout: 240_000 }, () => {
    * that lost the partition (an older version, made a minute before): it arrives after it.
    */
   async function decisionThenLateTombstone(ip: string): Promise<Decision> {
-    const decidedAt = Date.now();
-    const current = autoDecision(ip, decidedAt);
-    await send(current.key, current, { 'eg-src': 'decider/0', 'eg-time': String(decidedAt) });
-    await send(current.key, null, {
-      'eg-src': 'decider/0',
-      'eg-time': String(decidedAt - 60_000),
-      'eg-version': String(current.version - 6_000_000),
-    });
+    const current = autoDecision(ip, Date.now());
+    await send(current.key, current, { 'eg-src': 'decider/0', 'eg-time': String(current.decidedAt) });
+    await lateTombstone(current);
     return current;
   }
 
+  /** The key's previous decision's expiry from the instance that lost the partition. */
+  async function lateTombstone(current: Decision, prefix = live): Promise<void> {
+    await send(
+      current.key,
+      null,
+      {
+        'eg-src': 'decider/0',
+        'eg-time': String(current.decidedAt - 60_000),
+        'eg-version': String(current.version - 6_000_000),
+      },
+      prefix,
+    );
+  }
+
   /** The live topic's records for `key`, once its last one satisfies `done`. */
-  async function lastRecord(key: string, done: (last: TopicRecord) => boolean): Promise<TopicRecord> {
+  async function lastRecord(
+    key: string,
+    done: (last: TopicRecord) => boolean,
+    prefix = live,
+  ): Promise<TopicRecord> {
     return eventually(
       `the last record of ${key}`,
       async () => {
-        const last = (await readTopic(kafka, `${live}decisions`)).filter((r) => r.key === key).at(-1);
+        const last = (await readTopic(kafka, `${prefix}decisions`)).filter((r) => r.key === key).at(-1);
         return last !== undefined && done(last) ? last : undefined;
       },
       30_000,
     );
   }
 
-  function startWriter(prefix: string, redisClient: Redis, meter: Metrics): StoreWriter {
+  function startWriter(
+    prefix: string,
+    redisClient: Redis,
+    meter: Metrics,
+    checkIntervalMs = 500,
+  ): StoreWriter {
     const w = new StoreWriter({
       kafka,
       redis: redisClient,
       prefix,
       logger: createLogger('tombstone-test', {}, 'silent'),
       metrics: meter,
-      checkIntervalMs: 500,
+      checkIntervalMs,
       maxWaitTimeInMs: 100,
     });
     return w;
@@ -199,6 +226,90 @@ describe('decision tombstones after compaction', { timeout: 240_000 }, () => {
     keptOverOlder = current.version;
   });
 
+  /**
+   * Waits until the writer has handled everything on the topic now: a decision for a key of its
+   * own, sent last, is stored (the writer handles records in order, and produces what a record
+   * calls for before it moves on).
+   */
+  async function settled(ip: string): Promise<void> {
+    const marker = autoDecision(ip, Date.now());
+    await send(marker.key, marker, { 'eg-src': 'decider/0', 'eg-time': String(marker.decidedAt) });
+    await eventually('the writer caught up', async () =>
+      (await store.get(marker.key)) !== null ? true : undefined,
+    );
+  }
+
+  it("keeps the decider's decision made after an operator's delete over the delete produced again for a refused copy", async () => {
+    const manual = manualDecision({ ip: '192.0.2.65', action: 'block', duration: HOUR, reason: 'ticket 8' });
+    await publishDecisions(producer, live, [manual]);
+    await publishDecisionDeletes(producer, live, [manual.key]);
+    // The writer's copy of the operator's decision (kept over the decider's records), produced
+    // before the delete, lands after it, and the decider decides on the address right after (its
+    // version, event time × 100, is below the operator's): both on the topic before the writer
+    // produces the delete again for the refused copy.
+    const after = { ...autoDecision('192.0.2.65', Date.now()), action: 'challenge' as const };
+    await producer.send({
+      topic: `${live}decisions`,
+      acks: -1,
+      messages: [
+        {
+          key: manual.key,
+          value: JSON.stringify(manual),
+          headers: { 'eg-src': 'manual', 'eg-time': String(manual.decidedAt), 'eg-copy': 'decision-store' },
+        },
+        {
+          key: after.key,
+          value: JSON.stringify(after),
+          headers: { 'eg-src': 'decider/0', 'eg-time': String(after.decidedAt) },
+        },
+      ],
+    });
+    await eventually('the delete produced again', async () =>
+      (await readTopic(kafka, `${live}decisions`)).some(
+        (r) => r.key === manual.key && r.value === null && r.headers['eg-copy'] !== undefined,
+      )
+        ? true
+        : undefined,
+    );
+    await settled('192.0.2.66');
+    assert.equal((await store.get(after.key))?.version, after.version, "the decider's decision stays");
+    const last = await lastRecord(after.key, (r) => r.value !== null);
+    assert.equal((JSON.parse(last.value!.toString()) as Decision).version, after.version, 'and is last');
+    keptAfterDelete = after.version;
+  });
+
+  it("produces an operator's decision again after a copy of its previous one lands late", async () => {
+    const first = manualDecision({
+      ip: '192.0.2.67',
+      action: 'throttle',
+      duration: HOUR,
+      reason: 'ticket 9',
+    });
+    const second = manualDecision({
+      ip: '192.0.2.67',
+      action: 'block',
+      duration: 2 * HOUR,
+      reason: 'ticket 9',
+    });
+    await publishDecisions(producer, live, [first, second]);
+    // The writer's copy of the first one (kept over the decider's records), produced before the
+    // operator replaced it, lands after the second.
+    await send(first.key, first, {
+      'eg-src': 'manual',
+      'eg-time': String(first.decidedAt),
+      'eg-copy': 'decision-store',
+    });
+    await settled('192.0.2.68');
+    assert.equal((await store.get(second.key))?.version, second.version);
+    const last = (await readTopic(kafka, `${live}decisions`)).filter((r) => r.key === second.key).at(-1)!;
+    assert.equal(
+      (JSON.parse(last.value!.toString()) as Decision).version,
+      second.version,
+      'the second is last',
+    );
+    keptManual = second.version;
+  });
+
   it('a store rebuilt, and an edge agent reading from the beginning, after compaction hold the same', async () => {
     // A decision for a key of its own, last: once the rebuild has it, it has read everything.
     const marker = autoDecision('192.0.2.69', Date.now());
@@ -238,10 +349,18 @@ describe('decision tombstones after compaction', { timeout: 240_000 }, () => {
     assert.equal(await held('192.0.2.64'), keptOverOlder, "the new owner's decision, not the old owner's");
     assert.equal(await held('192.0.2.61'), null, "the decider's lift, not the copy");
     assert.equal(await held('192.0.2.62'), null, "the operator's delete, not the copy");
+    assert.equal(await held('192.0.2.65'), keptAfterDelete, "the decision after the operator's delete");
+    assert.equal(
+      await held('192.0.2.67'),
+      keptManual,
+      "the operator's second decision, not the first's copy",
+    );
     assert.equal(edge.check({ ip: '192.0.2.60' }).verdict, 'block');
     assert.equal(edge.check({ ip: '192.0.2.61' }).verdict, 'allow');
     assert.equal(edge.check({ ip: '192.0.2.62' }).verdict, 'allow');
     assert.equal(edge.check({ ip: '192.0.2.64' }).verdict, 'block');
+    assert.equal(edge.check({ ip: '192.0.2.65' }).verdict, 'challenge');
+    assert.equal(edge.check({ ip: '192.0.2.67' }).verdict, 'block');
   });
 
   it('an edge agent reading the uncompacted topic from its beginning refuses the copies and keeps the newer decision', async () => {
@@ -254,6 +373,8 @@ describe('decision tombstones after compaction', { timeout: 240_000 }, () => {
     assert.equal(edge.check({ ip: '192.0.2.60' }).verdict, 'block');
     assert.equal(edge.check({ ip: '192.0.2.61' }).verdict, 'allow', 'the copy after the lift refused');
     assert.equal(edge.check({ ip: '192.0.2.62' }).verdict, 'allow', 'the copy after the delete refused');
+    assert.equal(edge.check({ ip: '192.0.2.65' }).verdict, 'challenge', 'the decision after the delete kept');
+    assert.equal(edge.check({ ip: '192.0.2.67' }).verdict, 'block', "the operator's second decision");
     assert.ok(edge.stats().counters.deletedRefused >= 2);
   });
 
@@ -269,5 +390,36 @@ describe('decision tombstones after compaction', { timeout: 240_000 }, () => {
     const last = await lastRecord(current.key, (r) => r.value !== null && r.headers['eg-copy'] !== undefined);
     assert.equal((JSON.parse(last.value!.toString()) as Decision).version, current.version);
     assert.equal((await store.get(current.key))?.version, current.version);
+  });
+
+  it('a rebuild handles as live the records handled after Redis lost its data and before the writer noticed', async () => {
+    const wiped = uniquePrefix('tomb-wiped');
+    const ensure = edgeguard(['topics', 'ensure', '--partitions', '1'], { EDGEGUARD_TOPIC_PREFIX: wiped });
+    assert.equal(ensure.code, 0, ensure.stderr);
+    const wipedRedis = new Redis('redis://127.0.0.1:6379');
+    stops.push(async () => {
+      await wipedRedis.del(...Object.values(storeKeys(wiped)));
+      wipedRedis.disconnect();
+    });
+    // Checked every 10 s: the late tombstone below is handled against the emptied store before
+    // the writer notices (unless a check falls in the moment between: then it passes either way).
+    const w = startWriter(wiped, wipedRedis, new Metrics('tombstone-test-wiped'), 10_000);
+    await w.start();
+    stops.push(() => w.stop());
+    const wipedStore = new DecisionStore({ redis: wipedRedis, prefix: wiped });
+    const current = autoDecision('192.0.2.70', Date.now());
+    await send(current.key, current, { 'eg-src': 'decider/0', 'eg-time': String(current.decidedAt) }, wiped);
+    await eventually('the decision stored', async () =>
+      (await wipedStore.get(current.key)) !== null ? true : undefined,
+    );
+    await wipedRedis.del(...Object.values(storeKeys(wiped)));
+    await lateTombstone(current, wiped);
+    const last = await lastRecord(
+      current.key,
+      (r) => r.value !== null && r.headers['eg-copy'] !== undefined,
+      wiped,
+    );
+    assert.equal((JSON.parse(last.value!.toString()) as Decision).version, current.version);
+    assert.equal((await wipedStore.get(current.key))?.version, current.version, 'rebuilt');
   });
 });

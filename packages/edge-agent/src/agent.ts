@@ -42,9 +42,10 @@ export interface FeedSink {
    * without a version never removes an operator's active manual decision, nor a decision decided
    * after it was made (a rewound decider's past) — the decision store's rule (`survivesTombstone`,
    * packages/schema); the API applies it before the agent sees changes. Without either (the
-   * operator's, the API's changes) the key is removed.
+   * operator's, the API's changes) the key is removed. `copy`: the store writer's deletion
+   * produced again after a copy it refused (`eg-copy`): it removes the version it names only.
    */
-  deleteDecision(key: string, tombstoneTime?: number, tombstoneVersion?: number): void;
+  deleteDecision(key: string, tombstoneTime?: number, tombstoneVersion?: number, copy?: boolean): void;
   putPolicy(value: unknown, key?: string): void;
   deletePolicy(key: string): void;
   putAllow(value: unknown, key?: string): void;
@@ -307,11 +308,11 @@ export class EdgeAgent extends EventEmitter {
           agent.reject(error, 'decision');
         }
       },
-      deleteDecision(key, tombstoneTime, tombstoneVersion) {
+      deleteDecision(key, tombstoneTime, tombstoneVersion, copy) {
         const held = agent.decisions.get(key);
         const now = Date.now();
         if (tombstoneTime !== undefined || tombstoneVersion !== undefined) {
-          const kept = survivesTombstone(held, tombstoneTime ?? Number.NaN, now, tombstoneVersion);
+          const kept = survivesTombstone(held, tombstoneTime ?? Number.NaN, now, tombstoneVersion, copy);
           if (kept !== null) {
             agent.counters[kept === 'manual' ? 'manualKept' : 'newerKept']++;
             return;

@@ -211,6 +211,7 @@ function apply(sink: FeedSink, feed: Feed, message: KafkaMessage): void {
           ? undefined
           : Number(headerText(message.headers, EVENT_TIME_HEADER) ?? message.timestamp),
         version,
+        headerText(message.headers, COPY_HEADER) !== undefined,
       );
     } else if (feed === 'policies') sink.deletePolicy(key);
     else sink.deleteAllow(key);

@@ -34,7 +34,8 @@ export const HEADERS = {
   version: 'eg-version',
   /**
    * On a `decisions` record the store writer produced again (a decision it kept, a deletion after
-   * a copy it refused): consumers refuse a copied decision whose version they saw deleted since.
+   * a copy it refused): consumers refuse a copied decision whose version they saw deleted since,
+   * and such a deletion removes the version it names only (not a lower one decided since).
    */
   copy: 'eg-copy',
   error: 'eg-error',

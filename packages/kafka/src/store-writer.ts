@@ -76,9 +76,17 @@ type Op =
   | { kind: 'put'; decision: Decision; manual: boolean; copy: boolean }
   /**
    * `time`: the tombstone's event time (when the decider removed the decision); `version`: the
-   * version it deletes (`eg-version`), when it names one.
+   * version it deletes (`eg-version`), when it names one; `copy`: a store writer's deletion
+   * produced again after a copy it refused (`eg-copy`), which deletes that version only.
    */
-  | { kind: 'delete'; key: string; manual: boolean; time: number; version: number | undefined }
+  | {
+      kind: 'delete';
+      key: string;
+      manual: boolean;
+      time: number;
+      version: number | undefined;
+      copy: boolean;
+    }
   | { kind: 'allow'; entry: ReturnType<typeof parseAllowRecord> }
   | { kind: 'disallow'; cidr: string };
 
@@ -124,6 +132,13 @@ export class StoreWriter {
    * records below it were handled live before, those from it on were not (they came in meanwhile).
    */
   private handledUntil = new Map<string, bigint>();
+  /**
+   * Per partition, the first offset handled since the store was last seen intact (its epoch
+   * unchanged): Redis may have lost its data any time after that check, so the records from that
+   * offset on may have been handled against an empty store (a late tombstone finding nothing to
+   * keep, a copy finding no deletion to refuse it by), and a rebuild handles them as live again.
+   */
+  private handledSinceCheck = new Map<string, bigint>();
   private rebuildStartedAt = 0;
   private work: Promise<unknown> = Promise.resolve();
   private checkTimer: NodeJS.Timeout | null = null;
@@ -209,6 +224,10 @@ export class StoreWriter {
         this.rebuildUntil.delete(key);
         this.handledUntil.delete(key);
       }
+      for (const key of [...this.handledSinceCheck.keys()]) {
+        const [topic, partition] = splitKey(key);
+        if (!this.assignment[topic]?.includes(partition)) this.handledSinceCheck.delete(key);
+      }
       // Queued before any batch of the new assignment: an empty store is rebuilt before it is written.
       const why = this.rebuildPending;
       this.rebuildPending = null;
@@ -284,7 +303,11 @@ export class StoreWriter {
     if (this.stopping || !this.assigned) return;
     const epoch = await this.store.epoch();
     this.metrics.version.set(await this.store.version());
-    if (epoch === this.knownEpoch) return;
+    if (epoch === this.knownEpoch) {
+      // Intact: what was handled until now was handled against it.
+      this.handledSinceCheck.clear();
+      return;
+    }
     this.knownEpoch = await this.store.initialize();
     await this.rebuild(epoch === 0 ? 'redis is empty' : 'redis lost its data (new epoch)');
   }
@@ -306,13 +329,17 @@ export class StoreWriter {
           const key = partitionKey(topic, partition);
           if (BigInt(o.high) > BigInt(o.low)) this.rebuildUntil.set(key, BigInt(o.high));
           const handled = committed?.partitions.find((x) => x.partition === partition)?.offset ?? '-1';
-          this.handledUntil.set(key, BigInt(handled) > 0n ? BigInt(handled) : 0n);
+          const since = this.handledSinceCheck.get(key);
+          let until = BigInt(handled) > 0n ? BigInt(handled) : 0n;
+          if (since !== undefined && since < until) until = since;
+          this.handledUntil.set(key, until);
           this.consumer.seek({ topic, partition, offset: o.low });
         }
       }
     } finally {
       await admin.disconnect();
     }
+    this.handledSinceCheck.clear();
     this.metrics.rebuilds.inc();
     this.log.warn(
       { why, partitions: this.rebuildUntil.size },
@@ -340,6 +367,9 @@ export class StoreWriter {
     const key = partitionKey(batch.topic, batch.partition);
     const until = this.rebuildUntil.get(key);
     const ops: Op[] = [];
+    const first = batch.messages[0]?.offset;
+    if (first !== undefined && !this.handledSinceCheck.has(key))
+      this.handledSinceCheck.set(key, BigInt(first));
     let last: string | null = null;
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) break;
@@ -348,10 +378,11 @@ export class StoreWriter {
       if (op) ops.push(op);
     }
     if (last === null) return;
-    // Records read again during a rebuild that were already handled live (below the offset the
-    // group had committed) produce nothing; the ones that came in meanwhile are handled as live
-    // (a decision kept over a late tombstone is produced again, as a copy it refuses is followed by
-    // its deletion). A batch across that offset counts as live: a copy too many changes nothing.
+    // Records read again during a rebuild that were already handled live against the intact store
+    // (below the offset the group had committed, and before the store was last seen intact: see
+    // handledSinceCheck) produce nothing; the others are handled as live (a decision kept over a
+    // late tombstone is produced again, as a copy it refuses is followed by its deletion). A
+    // batch across that offset counts as live: a copy too many changes nothing.
     const replaying =
       until !== undefined && BigInt(last) < until && BigInt(last) < (this.handledUntil.get(key) ?? until);
     await this.apply(topic, ops, replaying);
@@ -377,6 +408,7 @@ export class StoreWriter {
         if (value === null) return { kind: 'disallow', cidr: parseAllowRecordKey(key) };
         return { kind: 'allow', entry: parseAllowRecord(key, value) };
       }
+      const copy = headerText(message.headers, HEADERS.copy) !== undefined;
       if (value === null) {
         if (key === null) throw new BadInput('bad-decision', 'tombstone without a key');
         return {
@@ -385,14 +417,10 @@ export class StoreWriter {
           manual,
           time: eventTimeOf(message.headers, message.timestamp),
           version: tombstoneVersionOf(headerText(message.headers, HEADERS.version)),
+          copy,
         };
       }
-      return {
-        kind: 'put',
-        decision: parseDecisionRecord(key, value),
-        manual,
-        copy: headerText(message.headers, HEADERS.copy) !== undefined,
-      };
+      return { kind: 'put', decision: parseDecisionRecord(key, value), manual, copy };
     } catch (error) {
       const reason = error instanceof BadInput ? error.reason : 'unreadable';
       this.metrics.rejected.inc({ topic, reason });
@@ -435,8 +463,8 @@ export class StoreWriter {
           } else if (result === PUT_REFUSED_DELETED) {
             // A copy of a decision deleted since (keepStored produced it before the deletion): the
             // copy is now the key's last record, and compaction would keep it over the deletion.
-            // The deletion goes again (live only), naming the copy's version, so that it does not
-            // remove a decision made since.
+            // The deletion goes again (live only), naming the copy's version; marked a copy, it
+            // removes that version only, not a decision stored since (see keepStored).
             refused++;
             if (!replaying) {
               await this.republish({ key: put.decision.key, deleted: put.decision });
@@ -444,12 +472,13 @@ export class StoreWriter {
             }
           } else {
             ignored++;
-            // An automatic decision met a higher version (a manual one, or the decider's newer one:
-            // a late record of an instance that lost its partition): produce that one again, so
-            // that it, not the older record, is the key's last (live only; an equal version is a
-            // redelivery, the same record).
-            if (!put.manual && !replaying)
-              await this.keepStored(put.decision.key, Number.NaN, put.decision.version, replaying);
+            // A decision met a higher version (a manual one, or the decider's newer one: a late
+            // record of an instance that lost its partition; or a copy of an operator's decision
+            // that the operator replaced since): produce that one again, so that it, not the older
+            // record, is the key's last (live only; an equal version is a redelivery, the same
+            // record).
+            if (!replaying)
+              await this.keepStored(put.decision.key, Number.NaN, put.decision.version, false, replaying);
           }
         }
       }
@@ -468,7 +497,7 @@ export class StoreWriter {
           // The operator's tombstone (no version) deletes whatever is there.
           if (
             (!op.manual || op.version !== undefined) &&
-            (await this.keepStored(op.key, op.time, op.version, replaying))
+            (await this.keepStored(op.key, op.time, op.version, op.copy, replaying))
           )
             break;
           this.metrics.writes.inc({
@@ -504,16 +533,20 @@ export class StoreWriter {
    * older record, and a rebuild, or an edge reading the topic from its beginning, would lose it.
    * The copy may land after the decision's own later deletion (the operator's delete, the
    * decider's lift): the store and edges remember the deleted version and refuse the copy, and
-   * the deletion is produced again (apply). Returns whether the stored decision stays.
+   * the deletion is produced again (apply); that deletion (`copy`) removes the refused version
+   * only, not a decision stored since (one of a lower version: the decider's after an operator's
+   * delete or a lift), which is then produced again in turn. Returns whether the stored decision
+   * stays.
    */
   private async keepStored(
     key: string,
     tombstoneTime: number,
     version: number | undefined,
+    copy: boolean,
     replaying: boolean,
   ): Promise<boolean> {
     const stored = await this.store.get(key);
-    const kept = survivesTombstone(stored, tombstoneTime, Date.now(), version);
+    const kept = survivesTombstone(stored, tombstoneTime, Date.now(), version, copy);
     if (kept === null || stored === null) return false;
     this.metrics.writes.inc({ topic: TOPICS.decisions, result: `kept-${kept}` });
     if (replaying) return true;

@@ -101,16 +101,23 @@ export interface Decision {
  *   producing for a moment. Applied, it would drop a live block until the decision came again.
  * Equal times delete: the decider never makes and removes one key's decision at the same moment
  * out of order.
+ *
+ * `copy`: the tombstone is the store writer's deletion produced again after a copy it refused
+ * (`eg-copy`). It removes the version it names only: it follows a copy of a decision deleted
+ * before, so a lower version held now was decided after that deletion — the decider's decision
+ * after an operator's delete (automatic versions are ten times below manual ones), or after a
+ * lift (late evidence numbers it below the lifted one) — and stays.
  */
 export function survivesTombstone(
   held: Pick<Decision, 'origin' | 'decidedAt' | 'expiresAt' | 'version'> | null | undefined,
   tombstoneTime: number,
   now: number,
   tombstoneVersion?: number,
+  copy = false,
 ): 'manual' | 'newer' | null {
   if (held === null || held === undefined || held.expiresAt <= now) return null;
   if (tombstoneVersion !== undefined) {
-    if (!(held.version > tombstoneVersion)) return null;
+    if (copy ? held.version === tombstoneVersion : !(held.version > tombstoneVersion)) return null;
     return held.origin === 'manual' ? 'manual' : 'newer';
   }
   if (held.origin === 'manual') return 'manual';

@@ -55,6 +55,17 @@ describe('survivesTombstone', () => {
     assert.equal(survivesTombstone({ ...auto, expiresAt: now }, 0, now, 1), null, 'expired');
   });
 
+  it("a store writer's deletion after a refused copy removes the version it names only", () => {
+    const manual = { ...auto, origin: 'manual' as const, version: now * 1000 };
+    assert.equal(survivesTombstone(manual, manual.decidedAt, now, manual.version, true), null);
+    // The decider's decision after the operator's delete (ten times below), or after a lift (late
+    // evidence numbers it a little below the lifted one): decided after the deletion, kept.
+    assert.equal(survivesTombstone(auto, manual.decidedAt, now, manual.version, true), 'newer');
+    assert.equal(survivesTombstone(auto, auto.decidedAt, now, auto.version + 5, true), 'newer');
+    assert.equal(survivesTombstone(manual, now, now, auto.version, true), 'manual', 'a higher one too');
+    assert.equal(survivesTombstone({ ...auto, expiresAt: now }, 0, now, 1, true), null, 'expired');
+  });
+
   it('reads a version header only when it is a positive whole number', () => {
     assert.equal(tombstoneVersionOf('180000000000000'), 180_000_000_000_000);
     for (const bad of [undefined, '', '0', '-5', '1.5', '1e9', ' 7', 'x', '99999999999999999'])
