@@ -10,8 +10,10 @@ import {
   publishAllowEntry,
   publishDecisionDeletes,
   publishDecisions,
+  topicPartitions,
 } from '@edgeguard/kafka';
 import { parseIp } from '@edgeguard/netaddr';
+import { TOPICS } from '@edgeguard/pipeline';
 import { actionStrength, type Decision, type Verdict } from '@edgeguard/schema';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kafka, Producer } from 'kafkajs';
@@ -61,6 +63,35 @@ export function registerOperatorRoutes(
   // time it was decided: for an address decision the requests that led to it; for a range or
   // fingerprint decision (decided on many clients together) this client's part in it.
   const requestsCache = new LRUCache<string, RequestsAnswer>({ max: 256 });
+  // The decisions topic's partition count, so that a manual decision or deletion goes to the
+  // partition the decider (and `edgeguard decisions`) use for its key: per-key order holds on the
+  // topic and compaction, which is per partition, keeps one last record per key. Partition 0
+  // always put an operator's record beside, not after, the decider's on a topic of more than one.
+  // Looked up at most once a minute; a failed lookup is not kept.
+  let partitions: { at: number; count: Promise<number> } | undefined;
+  const decisionPartitions = (): Promise<number> => {
+    const kafka = deps.kafka;
+    if (!kafka) return Promise.resolve(1);
+    if (partitions && Date.now() - partitions.at < 60_000) return partitions.count;
+    const count = (async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        return (await topicPartitions(admin, prefix, [TOPICS.decisions]))[TOPICS.decisions] ?? 1;
+      } finally {
+        await admin.disconnect();
+      }
+    })().catch((error: Error) => {
+      partitions = undefined;
+      throw new ApiError(
+        503,
+        'kafka-unavailable',
+        `cannot read the decisions topic's partitions: ${error.message}`,
+      );
+    });
+    partitions = { at: Date.now(), count };
+    return count;
+  };
   let readsInFlight = 0;
   const requestsFor = async (
     ip: string,
@@ -235,7 +266,7 @@ export function registerOperatorRoutes(
     ) => {
       const body = request.body;
       const decision = manualDecision({ ...body, duration: durationMs(body.duration, 'duration') });
-      await publishDecisions(deps.producer(), prefix, [decision]);
+      await publishDecisions(deps.producer(), prefix, [decision], { partitions: await decisionPartitions() });
       return reply.code(202).send({ decision });
     },
   );
@@ -270,7 +301,7 @@ export function registerOperatorRoutes(
         duration: durationMs(request.body.duration, 'duration'),
         force: true, // extending what is in effect: a range as wide as it already is
       });
-      await publishDecisions(deps.producer(), prefix, [decision]);
+      await publishDecisions(deps.producer(), prefix, [decision], { partitions: await decisionPartitions() });
       return reply.code(202).send({ decision });
     },
   );
@@ -291,7 +322,9 @@ export function registerOperatorRoutes(
       reply,
     ) => {
       const { key } = decisionTarget(request.query);
-      await publishDecisionDeletes(deps.producer(), prefix, [key]);
+      await publishDecisionDeletes(deps.producer(), prefix, [key], {
+        partitions: await decisionPartitions(),
+      });
       return reply.code(202).send({ key });
     },
   );
