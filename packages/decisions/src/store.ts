@@ -86,18 +86,6 @@ export interface DecisionPage {
   cursor: string;
 }
 
-/** What the compacted decisions topic holds: a decision, or a tombstone (value null) for its key. */
-export type DecisionRecord = Decision | { key: string; value: null };
-
-export interface RebuildResult {
-  /** Puts that changed the store (a key rewritten by a later version counts again). */
-  applied: number;
-  /** Tombstones that removed a decision read earlier. */
-  removed: number;
-  /** Records ignored: older versions, already expired, tombstones of absent keys. */
-  ignored: number;
-}
-
 export interface SweepResult {
   decisions: number;
   allowEntries: number;
@@ -476,54 +464,6 @@ export class DecisionStore {
   async initialize(): Promise<number> {
     return Number(await this.scripts.edgeguardStoreInitialize(...this.args(this.clock())));
   }
-
-  /**
-   * Applies the compacted decisions topic read from its beginning: each decision is put (older
-   * versions and expired ones are ignored, as in put()), each tombstone deletes its key. Puts are
-   * sent `batchSize` per script call, bounding memory whatever the topic's size.
-   */
-  async rebuild(records: AsyncIterable<DecisionRecord>, batchSize = 200): Promise<RebuildResult> {
-    const result: RebuildResult = { applied: 0, removed: 0, ignored: 0 };
-    let batch: Decision[] = [];
-    const flush = async (): Promise<void> => {
-      if (batch.length === 0) return;
-      for (const version of await this.putMany(batch)) {
-        if (version <= 0) result.ignored++;
-        else result.applied++;
-      }
-      batch = [];
-    };
-    for await (const record of records) {
-      if (isTombstone(record)) {
-        // Order matters: the puts read before this tombstone land first.
-        await flush();
-        if ((await this.delete(record.key, 'tombstone')) > 0) result.removed++;
-        else result.ignored++;
-        continue;
-      }
-      batch.push(record);
-      if (batch.length >= batchSize) await flush();
-    }
-    await flush();
-    return result;
-  }
-}
-
-/**
- * Restores `store` from the compacted decisions topic when Redis came back empty. `readTopic` is
- * called only then (the Kafka wiring reads the topic from its beginning to its end offsets).
- * Returns null when the store was not empty.
- */
-export async function restoreIfEmpty(
-  store: DecisionStore,
-  readTopic: () => AsyncIterable<DecisionRecord>,
-): Promise<RebuildResult | null> {
-  if (!(await store.isEmpty())) return null;
-  return store.rebuild(readTopic());
-}
-
-function isTombstone(record: DecisionRecord): record is { key: string; value: null } {
-  return (record as { value: unknown }).value === null && !('scope' in record);
 }
 
 /** The version of a change-log entry id `<version>-0`. */
