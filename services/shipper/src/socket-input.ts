@@ -1,4 +1,5 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { readFile } from 'node:fs/promises';
 import { type AddressInfo, createServer, isIPv6, type Server, type Socket } from 'node:net';
 import type { LineBatch } from '@edgeguard/logformat';
 import { CidrSet } from '@edgeguard/netaddr';
@@ -71,7 +72,19 @@ const BATCH_LINES = 2000;
 /** A trouble that repeats (drops, refusals) is logged at most this often (ms), with its totals. */
 const WARN_EVERY_MS = 10_000;
 
-const DROP_REASONS = ['queue-full'] as const;
+/**
+ * queue-full: the queue to the broker was full; kernel-buffer: the kernel's receive buffer was
+ * (datagrams that arrived while the shipper was busy, read from /proc/net/udp on Linux).
+ */
+const DROP_REASONS = ['queue-full', 'kernel-buffer'] as const;
+/**
+ * The UDP receive buffer asked for (SO_RCVBUF): room for bursts that arrive while the shipper
+ * parses and produces. Linux caps it at net.core.rmem_max (often 208 KiB; the `listening` line
+ * says what was granted).
+ */
+const UDP_RECEIVE_BUFFER = 8 * 1024 * 1024;
+/** How often (ms) the kernel's drop count of the UDP socket is read. */
+const KERNEL_DROPS_EVERY_MS = 5_000;
 const REFUSE_REASONS = ['not-allowed', 'too-many-connections'] as const;
 type RefuseReason = (typeof REFUSE_REASONS)[number];
 
@@ -91,7 +104,7 @@ export class SocketInput {
   address: ListenAddress;
   /** Messages received and queued, by framing: a syslog header stripped, or a bare line. */
   readonly received = { syslog: 0, bare: 0 };
-  readonly dropped: Record<(typeof DROP_REASONS)[number], number> = { 'queue-full': 0 };
+  readonly dropped: Record<(typeof DROP_REASONS)[number], number> = { 'queue-full': 0, 'kernel-buffer': 0 };
   readonly refused: Record<RefuseReason, number> = { 'not-allowed': 0, 'too-many-connections': 0 };
 
   private readonly allow: CidrSet | null;
@@ -105,6 +118,7 @@ export class SocketInput {
   private closed = false;
   private closing: Promise<void> | null = null;
   private udp: UdpSocket | null = null;
+  private kernelDropsTimer: NodeJS.Timeout | null = null;
   private tcp: Server | null = null;
   private readonly connections = new Map<Socket, SyslogStreamFramer>();
   private paused = false;
@@ -138,7 +152,9 @@ export class SocketInput {
         listen: formatListenAddress(address),
         allow: this.allow ? this.allowed : 'anyone who reaches the port',
         queueBytes: this.queueBytes,
-        ...(address.transport === 'tcp' ? { maxConnections: this.maxConnections } : {}),
+        ...(address.transport === 'tcp'
+          ? { maxConnections: this.maxConnections }
+          : { receiveBufferBytes: this.udp?.getRecvBufferSize() }),
       },
       'listening',
     );
@@ -154,9 +170,46 @@ export class SocketInput {
       socket.bind(port, host, () => {
         socket.removeAllListeners('error');
         socket.on('error', (error) => this.logger.error({ err: error }, 'the UDP socket failed'));
-        resolve(socket.address());
+        try {
+          socket.setRecvBufferSize(UDP_RECEIVE_BUFFER);
+        } catch {
+          // Refused: the kernel's default stays (the listening line says which).
+        }
+        const bound = socket.address();
+        this.kernelDropsTimer = setInterval(
+          () => void this.countKernelDrops(bound.port),
+          KERNEL_DROPS_EVERY_MS,
+        );
+        this.kernelDropsTimer.unref();
+        resolve(bound);
       });
     });
+  }
+
+  /**
+   * Datagrams the kernel dropped because the socket's receive buffer was full, from the `drops`
+   * column of /proc/net/udp and /proc/net/udp6 (Linux; elsewhere nothing is counted). Without it
+   * a burst the shipper could not read in time would be lost without a word.
+   */
+  private async countKernelDrops(port: number): Promise<void> {
+    const local = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+    let drops = 0;
+    for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
+      const table = await readFile(file, 'utf8').catch(() => '');
+      for (const row of table.split('\n').slice(1)) {
+        const columns = row.trim().split(/\s+/);
+        if (columns[1]?.endsWith(local)) drops += Number(columns[columns.length - 1]) || 0;
+      }
+    }
+    const added = drops - this.dropped['kernel-buffer'];
+    if (added <= 0) return;
+    this.dropped['kernel-buffer'] = drops;
+    this.metrics.dropped.inc({ reason: 'kernel-buffer' }, added);
+    this.warn(
+      'kernel-buffer',
+      { dropped: drops, receiveBufferBytes: this.udp?.getRecvBufferSize() },
+      'UDP datagrams dropped by the kernel: they arrived faster than the shipper read them and its receive buffer was full (raise net.core.rmem_max for bursts; a steady excess needs a second shipper); counted in edgeguard_shipper_socket_dropped_total',
+    );
   }
 
   private startTcp(host: string, port: number): Promise<AddressInfo> {
@@ -296,7 +349,11 @@ export class SocketInput {
     this.closing ??= (async () => {
       this.closed = true;
       const udp = this.udp;
-      if (udp) await new Promise<void>((resolve) => udp.close(() => resolve()));
+      if (udp) {
+        if (this.kernelDropsTimer) clearInterval(this.kernelDropsTimer);
+        await this.countKernelDrops(this.address.port);
+        await new Promise<void>((resolve) => udp.close(() => resolve()));
+      }
       const tcp = this.tcp;
       if (tcp) {
         const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
@@ -331,7 +388,7 @@ function socketMetrics(metrics: Metrics) {
   metrics.countFromZero('edgeguard_shipper_socket_messages_total', { framing: ['syslog', 'bare'] });
   const dropped = metrics.counter(
     'edgeguard_shipper_socket_dropped_total',
-    'UDP datagrams dropped on --listen, by reason (queue-full: the queue to the broker was full)',
+    'UDP datagrams dropped on --listen, by reason (queue-full: the queue to the broker was full; kernel-buffer: the socket receive buffer was)',
     ['reason'],
   );
   metrics.countFromZero('edgeguard_shipper_socket_dropped_total', { reason: DROP_REASONS });

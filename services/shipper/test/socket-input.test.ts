@@ -2,7 +2,9 @@
 // streams, a bounded queue (UDP drops counted, TCP senders paused), refused peers counted, a
 // stop that still hands out everything received; and the --listen flags checked.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -105,6 +107,37 @@ describe('socket input', () => {
     );
     await input.close();
     assert.equal((await drain(input)).length, input.received.syslog, 'what was queued is handed out');
+  });
+
+  it('counts the datagrams the kernel dropped while the shipper was busy (Linux)', {
+    skip: !existsSync('/proc/net/udp') && 'no /proc/net/udp',
+  }, async () => {
+    const { input, address, metrics } = await started('udp', { queueBytes: 1 << 30 });
+    // The sender runs while this thread is blocked (spawnSync): far more than the receive buffer
+    // holds arrives before anything is read.
+    const sent = 40_000;
+    const sender = `const s = require('node:dgram').createSocket('udp4'); const m = Buffer.alloc(1000, 'x');
+      let n = 0; const next = () => { if (n === ${sent}) return s.close(); n++; s.send(m, ${address.port}, '127.0.0.1', next); }; next();`;
+    const run = spawnSync(process.execPath, ['-e', sender]);
+    assert.equal(run.status, 0, String(run.stderr));
+    await waitFor(() => input.received.bare > 0, 'what the buffer held');
+    // The buffer is read empty once nothing more arrives for a while.
+    for (let before = -1; before !== input.received.bare; ) {
+      before = input.received.bare;
+      await sleep(100);
+    }
+    await input.close(); // reads the kernel's count once more
+    assert.ok(input.dropped['kernel-buffer'] > 0, 'the kernel dropped some');
+    assert.equal(
+      input.received.bare + input.dropped['kernel-buffer'],
+      sent,
+      'every datagram received or counted',
+    );
+    const text = await metrics.text();
+    assert.equal(
+      metric(text, 'edgeguard_shipper_socket_dropped_total', 'reason="kernel-buffer"'),
+      input.dropped['kernel-buffer'],
+    );
   });
 
   it('refuses datagrams and connections from peers not in the allowlist, and counts them', async () => {
