@@ -1,6 +1,7 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { type AddressInfo, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { LineBatch } from '@edgeguard/logformat';
 import { CidrSet } from '@edgeguard/netaddr';
 import { BadInput } from '@edgeguard/schema';
@@ -83,6 +84,10 @@ const DROP_REASONS = ['queue-full', 'kernel-buffer'] as const;
  * says what was granted).
  */
 const UDP_RECEIVE_BUFFER = 8 * 1024 * 1024;
+/** At a stop, reading goes on until nothing arrived for this long (ms)… */
+const STOP_QUIET_MS = 50;
+/** …but at most this long (ms): senders that go on sending do not hold the stop up. */
+const STOP_DRAIN_MS = 2_000;
 /** How often (ms) the kernel's drop count of the UDP socket is read. */
 const KERNEL_DROPS_EVERY_MS = 5_000;
 const REFUSE_REASONS = ['not-allowed', 'too-many-connections'] as const;
@@ -122,6 +127,8 @@ export class SocketInput {
   private tcp: Server | null = null;
   private readonly connections = new Map<Socket, SyslogStreamFramer>();
   private paused = false;
+  /** Datagrams and TCP reads so far: whether anything arrived lately (untilQuiet). */
+  private arrivals = 0;
   private readonly lastWarned = new Map<string, number>();
   private readonly metrics: ReturnType<typeof socketMetrics>;
 
@@ -230,6 +237,7 @@ export class SocketInput {
 
   private onDatagram(message: Buffer, peer: string): void {
     if (this.closed) return;
+    this.arrivals++;
     if (this.allow && !this.allow.has(peer)) {
       this.refuse('not-allowed', peer);
       return;
@@ -258,7 +266,10 @@ export class SocketInput {
     this.connections.set(socket, framer);
     this.metrics.connections.set(this.connections.size);
     if (this.paused) socket.pause();
-    socket.on('data', (chunk: Buffer) => framer.push(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      this.arrivals++;
+      framer.push(chunk);
+    });
     socket.on('end', () => socket.end());
     socket.on('error', (error) => this.logger.debug({ err: error, peer }, 'a TCP sender failed'));
     socket.on('close', () => {
@@ -341,12 +352,32 @@ export class SocketInput {
   }
 
   /**
-   * Stops receiving: the port is released and TCP connections are closed (a message a sender had
-   * not finished is queued as it is). What is queued is still yielded by `batches()`, which then
-   * ends.
+   * Reads on until nothing arrived for STOP_QUIET_MS (at most STOP_DRAIN_MS, and not while TCP
+   * senders are paused): datagrams and bytes the kernel holds were sent before the stop, and
+   * closing the socket would discard them. The check runs after an I/O poll (setImmediate), so a
+   * thread busy shipping does not mistake its own delay for quiet.
+   */
+  private async untilQuiet(): Promise<void> {
+    const deadline = Date.now() + STOP_DRAIN_MS;
+    for (;;) {
+      const before = this.arrivals;
+      await sleep(STOP_QUIET_MS);
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.arrivals === before || this.paused || Date.now() >= deadline) return;
+    }
+  }
+
+  /**
+   * Stops receiving: what the kernel already holds is read (untilQuiet), then the port is
+   * released and TCP connections are closed (a message a sender had not finished is queued as it
+   * is). What is queued is still yielded by `batches()`, which then ends.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      // No new connections; what was sent before the stop is read first.
+      const tcp = this.tcp;
+      const tcpClosed = tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : null;
+      await this.untilQuiet();
       this.closed = true;
       const udp = this.udp;
       if (udp) {
@@ -354,14 +385,12 @@ export class SocketInput {
         await this.countKernelDrops(this.address.port);
         await new Promise<void>((resolve) => udp.close(() => resolve()));
       }
-      const tcp = this.tcp;
-      if (tcp) {
-        const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
+      if (tcpClosed) {
         for (const [socket, framer] of this.connections) {
           framer.end(); // before the socket's 'close', which may come after the server's
           socket.destroy();
         }
-        await closed;
+        await tcpClosed;
       }
       this.logger.info(
         {

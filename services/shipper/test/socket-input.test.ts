@@ -235,14 +235,30 @@ describe('socket input', () => {
     await input.close();
   });
 
+  it('at close, first reads the datagrams the kernel already holds', async () => {
+    const { input, address } = await started('udp');
+    // Sent while this thread is blocked (spawnSync): all of them wait in the kernel's buffer.
+    const sent = 2000;
+    const sender = `const s = require('node:dgram').createSocket('udp4');
+      let n = 0; const next = () => { if (n === ${sent}) return s.close(); s.send('line ' + n++, ${address.port}, '127.0.0.1', next); }; next();`;
+    const run = spawnSync(process.execPath, ['-e', sender]);
+    assert.equal(run.status, 0, String(run.stderr));
+    await input.close(); // at once: nothing was read yet
+    const lines = await drain(input);
+    assert.equal(input.dropped['kernel-buffer'], 0);
+    assert.deepEqual(
+      lines,
+      Array.from({ length: sent }, (_, i) => `line ${i}`),
+    );
+  });
+
   it('at close, hands out everything received, then ends', async () => {
     const { input, address } = await started('tcp');
     const socket = await tcpConnect(address);
     socket.write(Array.from({ length: 5000 }, (_, i) => `${line(i)}\n`).join(''));
     socket.write('a line cut short by the stop');
     await waitFor(() => input.received.bare === 5000, 'the lines');
-    await sleep(100); // the unfinished line's bytes arrive (they cannot be waited for: no message yet)
-    await input.close();
+    await input.close(); // reads the unfinished line's bytes first, if they were still on their way
     const lines = await drain(input);
     assert.equal(lines.length, 5001);
     assert.equal(lines[5000], 'a line cut short by the stop');
