@@ -5,13 +5,13 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bin, edgeguard, freePort, uniquePrefix } from './support/services.js';
+import { bin, edgeguard, eventually, freePort, uniquePrefix } from './support/services.js';
 import { readFollowed, waitFor } from './support/shipper.js';
 
 const work = mkdtempSync(join(tmpdir(), 'eg-shipper-socket-'));
@@ -170,6 +170,57 @@ describe('run shipper --listen over the real broker', { timeout: 180_000 }, () =
     const stopped = shipper.output.stderr.split('\n').find((l) => l.includes('stopped listening'));
     assert.ok(stopped, shipper.output.stderr);
     assert.deepEqual(JSON.parse(stopped).received, { syslog: (total / 3) * 2, bare: total / 3 });
+  });
+
+  // A real nginx when there is one (apt-get install nginx-light): what it sends, not what we think it does.
+  const nginx = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'].find((p) =>
+    existsSync(p),
+  );
+  it('ships what a real nginx sends with access_log syslog:server=… (with the hostname, and nohostname)', {
+    skip: !nginx && 'nginx is not installed',
+  }, async () => {
+    const prefix = freshTopics('shipper-nginx');
+    const seen = readFollowed(prefix);
+    const shipper = await startShipper('udp://127.0.0.1:0', prefix);
+    const dir = mkdtempSync(join(work, 'nginx-'));
+    const httpPort = await freePort();
+    const server = `127.0.0.1:${shipper.port}`;
+    writeFileSync(
+      join(dir, 'nginx.conf'),
+      `worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log; daemon off;
+      events { worker_connections 64; }
+      http {
+        client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p; fastcgi_temp_path ${dir}/f; uwsgi_temp_path ${dir}/u; scgi_temp_path ${dir}/s;
+        access_log syslog:server=${server} combined;
+        access_log syslog:server=${server},nohostname,tag=edge_1,facility=local0,severity=notice combined;
+        server { listen 127.0.0.1:${httpPort}; location / { return 200 "ok"; } location /missing { return 404; } }
+      }`,
+    );
+    const proxy = spawn(nginx!, ['-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
+    try {
+      await eventually(
+        'nginx answering',
+        async () =>
+          (await fetch(`http://127.0.0.1:${httpPort}/page?x=1`).catch(() => null))?.ok ? true : undefined,
+        30_000,
+      );
+      await fetch(`http://127.0.0.1:${httpPort}/missing`);
+      await waitFor(() => seen.records.length >= 4, 'both requests, logged twice each');
+      const shipped = seen.records.map((r) => `${r.clientAddress} ${r.path} ${r.status}`).sort();
+      assert.deepEqual(shipped, [
+        '127.0.0.1 /missing 404',
+        '127.0.0.1 /missing 404',
+        '127.0.0.1 /page 200',
+        '127.0.0.1 /page 200',
+      ]);
+      const text = await shipper.metrics();
+      assert.equal(metric(text, 'edgeguard_shipper_socket_messages_total', 'framing="syslog"'), 4);
+      assert.equal(metric(text, 'edgeguard_shipper_lines_total'), 4);
+    } finally {
+      proxy.kill('SIGQUIT');
+      assert.equal(await stop(shipper.child, shipper.exited), 0, shipper.output.stderr);
+      await seen.stop();
+    }
   });
 
   it('refuses a bad --listen before starting: exit 2 naming it', () => {

@@ -12,8 +12,9 @@ Starts one edgeguard service in the foreground; it runs until SIGTERM/SIGINT, th
 batch in flight, checkpoints, commits and exits.
 
 Services:
-  shipper         follows an access log (rotation and truncation handled) and produces it to
-                  access-logs; --from-start reads the file from its beginning first
+  shipper         follows an access log (rotation and truncation handled), or receives it on a
+                  socket (--listen), and produces it to access-logs; --from-start reads the file
+                  from its beginning first
     --position-file FILE
                   where the shipper keeps its place in the followed file (what the broker
                   acknowledged; saved about once a second and at stop; default
