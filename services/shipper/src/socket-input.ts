@@ -100,9 +100,10 @@ type RefuseReason = (typeof REFUSE_REASONS)[number];
  * no way to slow a sender down, so a full queue drops datagrams — counted and logged, never
  * silently; TCP pauses the connections instead, so nothing it accepted is dropped.
  *
- * `close()` stops receiving (the port is released, TCP connections closed: a message a peer had
- * not finished is handed on as it is); `batches()` then yields what is still queued and ends, so
- * everything received is shipped before the shipper exits.
+ * `close()` reads what the kernel already holds for the socket, then stops receiving (the port is
+ * released, TCP connections closed: a message a peer had not finished is handed on as it is);
+ * `batches()` then yields what is still queued and ends, so everything received is shipped before
+ * the shipper exits.
  */
 export class SocketInput {
   /** Where it listens: the port bound once started (the one chosen when 0 was asked). */
@@ -270,7 +271,6 @@ export class SocketInput {
       this.arrivals++;
       framer.push(chunk);
     });
-    socket.on('end', () => socket.end());
     socket.on('error', (error) => this.logger.debug({ err: error, peer }, 'a TCP sender failed'));
     socket.on('close', () => {
       // The peer is gone (or we closed it at stop): what it sent last is a message too.
