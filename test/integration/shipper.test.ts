@@ -27,6 +27,7 @@ import { ship } from '@edgeguard/service-shipper';
 import { generateScenario } from '@edgeguard/testkit';
 import { Kafka, logLevel } from 'kafkajs';
 import { bin, edgeguard, freePort, uniquePrefix } from './support/services.js';
+import { readFollowed, waitFor } from './support/shipper.js';
 
 const PARTITIONS = 3;
 const work = mkdtempSync(join(tmpdir(), 'eg-shipper-'));
@@ -586,37 +587,3 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
     }
   });
 });
-
-/** Polls `condition` every 20 ms; fails after 30 s naming what it waited for. */
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-/** Every record's path on access-logs under `prefix`, as they arrive. */
-function readFollowed(prefix: string): { paths: string[]; stop: () => Promise<void> } {
-  const kafka = new Kafka({ brokers: kafkaEnvironment().brokers, logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({ groupId: `${prefix}follow-readback` });
-  const paths: string[] = [];
-  const started = (async () => {
-    await consumer.connect();
-    await consumer.subscribe({ topic: prefix + TOPICS.accessLogs, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        if (!message.value) return;
-        const schema = message.headers?.['eg-schema'] ? String(message.headers['eg-schema']) : undefined;
-        for (const r of decodeAccessLogMessage(message.value, schema)) paths.push(r.path);
-      },
-    });
-  })();
-  return {
-    paths,
-    stop: async () => {
-      await started.catch(() => undefined);
-      await consumer.disconnect();
-    },
-  };
-}

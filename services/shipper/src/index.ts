@@ -36,13 +36,31 @@ import { createLogger, Metrics, startHealthServer } from '@edgeguard/telemetry';
 import { only, readLineChunks } from './chunks.js';
 import { type ChunkResult, ParsePool } from './parse-pool.js';
 import { readPosition, savePosition } from './position-file.js';
+import { formatListenAddress, SocketInput, type SocketInputOptions } from './socket-input.js';
 
 export { alignToLines, readLineChunks } from './chunks.js';
 export { readPosition, type SavedPosition, savePosition } from './position-file.js';
+export {
+  formatListenAddress,
+  type ListenAddress,
+  parseListenAddress,
+  SocketInput,
+  type SocketInputOptions,
+  socketInputOptions,
+} from './socket-input.js';
+export { SyslogStreamFramer, syslogLine } from './syslog.js';
 
 export interface ShipOptions {
-  /** A file (plain or gzip), or `-` for stdin. */
+  /** A file (plain or gzip), or `-` for stdin; ignored with `listen`. */
   input: string;
+  /**
+   * Receive syslog messages (or bare lines) on a UDP or TCP socket instead of reading `input`,
+   * until `signal` aborts: then everything received is shipped before it resolves (see
+   * SocketInput). Rejects are located `udp://HOST:PORT:N`, N counting messages from the start.
+   */
+  listen?: SocketInputOptions;
+  /** With `listen`: called once the socket is bound, with the port bound (useful with port 0). */
+  onListening?: (address: { port: number }) => void;
   config: EdgeguardConfig;
   /**
    * Log level when `LOG_LEVEL` is unset (default `info`). `edgeguard ship` prints its own summary
@@ -150,7 +168,9 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
   ]);
   // Every parser rejects with one of these (packages/logformat): their series start at 0.
   metrics.countFromZero('edgeguard_shipper_rejected_total', { reason: Object.values(REJECT_REASONS) });
-  const workers = options.follow ? 0 : (options.workers ?? defaultShipWorkers());
+  // A followed file or a socket arrives a few lines at a time: parsed in this thread.
+  const live = options.follow === true || options.listen !== undefined;
+  const workers = live ? 0 : (options.workers ?? defaultShipWorkers());
   // Workers start loading now, while we connect.
   const pool = workers > 0 ? new ParsePool(workers) : null;
   const kafka = createKafka({ brokers: environment.brokers, clientId: 'edgeguard-shipper', logger });
@@ -197,8 +217,16 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
         ? await shutdown.step(startHealthServer({ port: options.healthPort, metrics, ready: () => true }))
         : null;
     if (health) shutdown.opened(() => health.close());
+    const socket = options.listen
+      ? new SocketInput(options.listen, 4 * options.config.input.maxLineLength, logger, metrics)
+      : null;
+    if (socket) {
+      shutdown.opened(() => socket.close());
+      const bound = await shutdown.step(socket.start(), () => void socket.close());
+      options.onListening?.(bound);
+    }
     shutdown.running();
-    return { partitions, producer, health };
+    return { partitions, producer, health, socket };
   };
   const opened = await Promise.race([start(), stoppedWhileStarting]).catch(async (error: Error) => {
     abandonAdmin();
@@ -217,9 +245,15 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
       lastEventTime: null,
       cutShort: null,
     };
-  const { partitions, producer, health } = opened;
+  const { partitions, producer, health, socket } = opened;
   const out = new AccessLogProducer({ producer, prefix: environment.topicPrefix, partitions });
-  const { input, config } = options;
+  const { config } = options;
+  const input = socket ? formatListenAddress(socket.address) : options.input;
+  // A stop closes the socket; what it received is still shipped (its batches end once drained).
+  if (socket) {
+    if (options.signal?.aborted) void socket.close();
+    else options.signal?.addEventListener('abort', () => void socket.close(), { once: true });
+  }
   const parser = createParser(config.input.format, {
     trustedProxies: config.input.trustedProxies,
     maxLineLength: config.input.maxLineLength,
@@ -377,35 +411,33 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
       cutShort = countDamage(chunks.damage);
       await out.end(clockGuard.newest ?? 0);
     } else {
-      const source = options.follow
-        ? null
-        : openLogSource(input, { maxLineLength: config.input.maxLineLength });
-      const follower = source ? null : await startFollowing();
-      const batches = source ? source.batches() : follower!.batches;
+      const source = live ? null : openLogSource(input, { maxLineLength: config.input.maxLineLength });
+      const follower = options.follow ? await startFollowing() : null;
+      const batches = source ? source.batches() : follower ? follower.batches : socket!.batches();
       for await (const batch of batches) {
         // Live: the machine's clock is a reference too, so the first lines after a quiet spell
         // (more than maxClockJumpMs without traffic) are not held at the time before it, where
         // consumers already past it would drop them as late; only lines ahead of now are.
-        if (options.follow) clockGuard.advanceTo(Date.now());
+        if (live) clockGuard.advanceTo(Date.now());
         await shipLines(batch);
-        if (follower) {
-          await out.flush(); // a followed file: ship what arrived, now
-          follower.afterBatch();
-        }
+        if (live) await out.flush(); // ship what arrived, now
+        follower?.afterBatch();
         await paced();
-        if (options.signal?.aborted) break;
+        // A socket's batches end by themselves once closed and drained: nothing received is left.
+        if (options.signal?.aborted && !socket) break;
       }
       if (source) {
         cutShort = countDamage(source.damage);
         await out.end(clockGuard.newest ?? 0);
       } else {
-        await out.flush(); // followed: no end of input
-        await follower!.finish();
+        await out.flush(); // live: no end of input
+        await follower?.finish();
       }
     }
   } finally {
     stopSaving(); // a failed shipment must not save the position of lines it did not ship
     await pool?.close();
+    await socket?.close();
     await producer.disconnect();
     await health?.close();
   }
@@ -425,6 +457,7 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
       fieldsCutByField: fieldCuts.byField(),
       clockJumps: clockJumps.toJSON(),
       cutShort: result.cutShort,
+      ...(socket ? { received: socket.received, dropped: socket.dropped, refused: socket.refused } : {}),
     },
     'shipped',
   );

@@ -6,13 +6,15 @@ import { handOverStopSignals, RUN_SERVICES } from '../stop-signals.js';
 
 export const runHelp = `Usage: edgeguard run <service> [--config FILE] [--workers N]
        edgeguard run shipper --follow FILE [--position-file FILE] [--from-start] [--config FILE]
+       edgeguard run shipper --listen udp://HOST:PORT|tcp://HOST:PORT [--allow CIDRS] [--config FILE]
 
 Starts one edgeguard service in the foreground; it runs until SIGTERM/SIGINT, then finishes the
 batch in flight, checkpoints, commits and exits.
 
 Services:
-  shipper         follows an access log (rotation and truncation handled) and produces it to
-                  access-logs; --from-start reads the file from its beginning first
+  shipper         follows an access log (rotation and truncation handled), or receives it on a
+                  socket (--listen), and produces it to access-logs; --from-start reads the file
+                  from its beginning first
     --position-file FILE
                   where the shipper keeps its place in the followed file (what the broker
                   acknowledged; saved about once a second and at stop; default
@@ -20,6 +22,17 @@ Services:
                   it was down are shipped, the rest of a file rotated meanwhile too (found next to
                   it by inode). Without it, a restart starts at the file's end. A crash ships at
                   most the last second's lines twice.
+    --listen udp://HOST:PORT | tcp://HOST:PORT
+                  instead of --follow: receives the access log as syslog, as nginx sends it
+                  (access_log syslog:server=HOST:PORT), one message per UDP datagram, or over TCP
+                  (newline-framed or octet-counted, RFC 6587); the syslog header is stripped, a
+                  message without one is taken as a bare line. A stop ships what was received.
+                  Do not expose the port: anyone who reaches it can write log lines.
+    --allow CIDRS only these peers may send (others are refused and counted)
+    --max-connections N
+                  tcp://: connections open at once (default 64)
+    --queue-mib N received messages waiting for the broker, MiB (default 16); when full, UDP
+                  datagrams are dropped (counted and logged) and TCP senders paused
   profiler        per-client windows and signals; partials for content-watch and the decider
   content-watch   per-content aggregates → cache-policies
   decider         client and fingerprint signals → decisions (blast-radius guard, allowlists)
@@ -47,6 +60,10 @@ export async function runCommand(argv: string[]): Promise<number> {
       follow: { type: 'string' },
       'from-start': { type: 'boolean' },
       'position-file': { type: 'string' },
+      listen: { type: 'string' },
+      allow: { type: 'string', multiple: true },
+      'max-connections': { type: 'string' },
+      'queue-mib': { type: 'string' },
       workers: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -66,8 +83,11 @@ export async function runCommand(argv: string[]): Promise<number> {
       undefined,
       'edgeguard run',
     );
-  if (values['position-file'] !== undefined && positionals[0] !== 'shipper')
-    throw new BadInput('bad-usage', '--position-file is for the shipper', undefined, 'edgeguard run');
+  const shipperFlag = (['position-file', 'listen', 'allow', 'max-connections', 'queue-mib'] as const).find(
+    (flag) => values[flag] !== undefined,
+  );
+  if (shipperFlag !== undefined && positionals[0] !== 'shipper')
+    throw new BadInput('bad-usage', `--${shipperFlag} is for the shipper`, undefined, 'edgeguard run');
   // Each service's modules are imported only when that service runs.
   switch (positionals[0]) {
     case 'profiler': {
@@ -95,22 +115,43 @@ export async function runCommand(argv: string[]): Promise<number> {
       return await forever();
     }
     case 'shipper': {
-      if (!values.follow)
+      if (!values.follow === !values.listen)
         throw new BadInput(
           'bad-usage',
-          'the shipper service needs --follow FILE',
+          'the shipper service needs one of --follow FILE and --listen udp://HOST:PORT|tcp://HOST:PORT',
           undefined,
           'edgeguard run',
         );
-      const { ship } = await import('@edgeguard/service-shipper');
+      const { ship, socketInputOptions } = await import('@edgeguard/service-shipper');
+      const socketFlags = [values.allow, values['max-connections'], values['queue-mib']];
+      const fileFlags = [values['position-file'], values['from-start']];
+      if (values.follow ? socketFlags.some((v) => v !== undefined) : fileFlags.some((v) => v !== undefined))
+        throw new BadInput(
+          'bad-usage',
+          values.follow
+            ? '--allow, --max-connections and --queue-mib are for --listen'
+            : '--position-file and --from-start are for --follow',
+          undefined,
+          'edgeguard run',
+        );
+      const listen =
+        values.listen !== undefined
+          ? socketInputOptions({
+              listen: values.listen,
+              allow: values.allow,
+              maxConnections: values['max-connections'],
+              queueMib: values['queue-mib'],
+            })
+          : undefined;
       const { healthPort } = await import('@edgeguard/kafka');
       const abort = new AbortController();
       // The signal's name is the abort's reason (the shipper's log line says which).
       if (!handOverStopSignals((signal) => abort.abort(signal))) return await forever();
       await ship({
-        input: values.follow,
+        input: values.follow ?? '',
+        listen,
         config,
-        follow: true,
+        follow: values.follow !== undefined,
         fromStart: values['from-start'] === true,
         positionFile: values['position-file'] ?? (process.env.EDGEGUARD_SHIP_POSITION_FILE || undefined),
         signal: abort.signal,
