@@ -3,7 +3,8 @@
 # a Java runtime (Kafka 3.9 runs on Java 11, 17 or 21), Maven (fetches the broker's jars once), Redis,
 # Debian's crowdsec-custom-bouncer (the API's integration test runs the real bouncer against it) and
 # Debian's chromium (services/api/test/dashboard-browser.test.ts drives it with playwright-core; the
-# test is skipped without it, and playwright's own browser download is not used).
+# test is skipped without it, and playwright's own browser download is not used), and nginx (the
+# shipper's socket input is tested against what a real nginx sends).
 # For CI machines and fresh Debian/Ubuntu boxes; everywhere else, install them yourself.
 #
 #   bash infra/ensure-packages.sh            # as root, or through sudo when available
@@ -30,6 +31,10 @@ command -v mvn >/dev/null || missing+=(maven)
 [[ -x /usr/bin/crowdsec-custom-bouncer ]] || missing+=(crowdsec-custom-bouncer)
 # The dashboard's browser test; --no-install-recommends keeps it to the browser (no desktop extras).
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+# A real nginx for the shipper's socket test (test/integration/shipper-socket.test.ts runs it with a
+# config of its own, logging to the shipper over syslog). Where services may start on install (no
+# policy-rc.d), Debian's package starts one on port 80; the test never uses it.
+[[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 if ! command -v redis-server >/dev/null; then
   if command -v redis-cli >/dev/null && [[ "$(redis-cli -u "$REDIS_URL" ping 2>/dev/null)" == PONG ]]; then
     say "redis-server not installed, but $REDIS_URL answers: not installing it"
@@ -39,7 +44,7 @@ if ! command -v redis-server >/dev/null; then
 fi
 
 if ((${#missing[@]} == 0)); then
-  say "java ${java_major}, maven, redis, crowdsec-custom-bouncer and chromium are present; nothing to install"
+  say "java ${java_major}, maven, redis, crowdsec-custom-bouncer, chromium and nginx are present; nothing to install"
   exit 0
 fi
 command -v apt-get >/dev/null ||

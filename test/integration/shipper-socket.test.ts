@@ -172,12 +172,12 @@ describe('run shipper --listen over the real broker', { timeout: 180_000 }, () =
     assert.deepEqual(JSON.parse(stopped).received, { syslog: (total / 3) * 2, bare: total / 3 });
   });
 
-  // A real nginx when there is one (apt-get install nginx-light): what it sends, not what we think it does.
+  // A real nginx when there is one (infra/ensure-packages.sh installs it): what it sends, not what we think it does.
   const nginx = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'].find((p) =>
     existsSync(p),
   );
   it('ships what a real nginx sends with access_log syslog:server=… (with the hostname, and nohostname)', {
-    skip: !nginx && 'nginx is not installed',
+    skip: !nginx && 'nginx is not installed (bash infra/ensure-packages.sh installs it)',
   }, async () => {
     const prefix = freshTopics('shipper-nginx');
     const seen = readFollowed(prefix);
