@@ -130,6 +130,42 @@ describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
     await page.locator('#changes li', { hasText: 'policy v6 put shop.example/img/*' }).waitFor();
   });
 
+  it('keeps a cache policy put while a snapshot is on its way (the older snapshot does not undo it)', async () => {
+    const other = await browser.newPage();
+    try {
+      const streams: string[] = [];
+      other.on('request', (request) => {
+        if (request.url().includes('/api/cache-policies/events?since=')) streams.push(request.url());
+      });
+      // The snapshot the page reloads after a change is held until a later change was shown.
+      let snapshots = 0;
+      await other.route('**/api/cache-policies', async (route) => {
+        if (snapshots++ === 0) return route.continue();
+        const response = await route.fetch();
+        server.policies.apply(21, 'race.example/late/*', policy('race.example', '/late/*'));
+        await other.locator('#policies td', { hasText: 'race.example/late/*' }).waitFor();
+        return route.fulfill({ response });
+      });
+      await other.goto(`${server.url}/dashboard`);
+      await other.fill('#key', key);
+      await other.click('#key-form button[type=submit]');
+      await other.locator('#policies td', { hasText: 'shop.example/img/*' }).waitFor();
+      while (streams.length === 0) await other.waitForEvent('request');
+      server.policies.apply(20, 'race.example/first/*', policy('race.example', '/first/*'));
+      await other.locator('#policies td', { hasText: 'race.example/first/*' }).waitFor();
+      // The reload 5 s later answers the snapshot of version 21 after version 22 was shown.
+      await other.waitForResponse('**/api/cache-policies', { timeout: 20_000 });
+      server.policies.apply(22, 'race.example/last/*', policy('race.example', '/last/*'));
+      await other.locator('#policies td', { hasText: 'race.example/last/*' }).waitFor();
+      assert.equal(snapshots, 2);
+      const shown = await other.locator('#policies tbody td:first-child').allTextContents();
+      assert.ok(shown.includes('race.example/late/*'), shown.join(', '));
+      assert.match((await other.textContent('#policy-count'))!, /\(5 shown of 5, version 23\)/);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('explains a decision, without the requests for a bouncer key', async () => {
     await page.click('#decisions tr[data-key="ip:192.0.2.10"] button');
     const panel = page.locator('#decisions tr[data-why="ip:192.0.2.10"]');
