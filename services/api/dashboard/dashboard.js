@@ -242,8 +242,7 @@
   };
 
   const applyDecisionChange = (s, change) => {
-    const at = s.decisions.findIndex((d) => d.key === change.key);
-    if (at >= 0) s.decisions.splice(at, 1);
+    s.decisions = s.decisions.filter((d) => d.key !== change.key);
     if (change.op === 'add' && change.decision) {
       const d = change.decision;
       let i = 0;

@@ -41,6 +41,23 @@ export interface BlocklistSummary {
 const newestFirst = (a: Decision, b: Decision): number =>
   b.decidedAt - a.decidedAt || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
+/**
+ * The SUMMARY_NEWEST newest of `decisions`, each key once: HSCAN may return a decision twice (when
+ * the store's hash is resized during the scan, e.g. the sweeper removing many), and a key listed
+ * twice would be shown twice, one row surviving its deletion.
+ */
+function newestOnce(decisions: Decision[]): Decision[] {
+  const keys = new Set<string>();
+  const newest: Decision[] = [];
+  for (const decision of decisions.sort(newestFirst)) {
+    if (keys.has(decision.key)) continue;
+    keys.add(decision.key);
+    newest.push(decision);
+    if (newest.length === SUMMARY_NEWEST) break;
+  }
+  return newest;
+}
+
 /** One scan of the store: counts by action and reason and the newest decisions, a page in memory at a time. */
 export async function summarize(
   blocklist: Blocklist,
@@ -68,9 +85,9 @@ export async function summarize(
       newest.push(decision);
     }
     // Bounded: sorted and cut whenever twice the wanted number is held.
-    if (newest.length >= 2 * SUMMARY_NEWEST) newest = newest.sort(newestFirst).slice(0, SUMMARY_NEWEST);
+    if (newest.length >= 2 * SUMMARY_NEWEST) newest = newestOnce(newest);
   }
-  newest = newest.sort(newestFirst).slice(0, SUMMARY_NEWEST);
+  newest = newestOnce(newest);
   const reasons = [...byReason].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
   for (const [, n] of reasons.splice(limits.reasons)) other += n;
   if (other > 0) reasons.push(['(other)', other]);

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { storeKeys } from '@edgeguard/decisions';
+import { type DecisionPage, DecisionStore, storeKeys } from '@edgeguard/decisions';
 import { Blocklist } from '../src/blocklist.js';
 import {
   DASHBOARD_CSP,
@@ -158,6 +158,61 @@ describe('dashboard', { timeout: 60_000 }, () => {
     const next = await cache.get();
     assert.notEqual(next, first, 'scanned again');
     assert.equal(next.count, first.count);
+  });
+
+  it('lists each decision once when the scan meets one twice (the hash resized meanwhile)', async () => {
+    // HSCAN may return an entry twice when the hash shrinks between its pages, as when the sweeper
+    // removes many decisions during a scan: here, after the first page, every decision but that
+    // page's and a few others is swept. Whether an entry comes twice depends on Redis' hash seed,
+    // so rounds are repeated (new store each) until one did.
+    class SweptDuringScan extends DecisionStore {
+      seen: string[] = [];
+      async *pages(): AsyncGenerator<DecisionPage> {
+        let first = true;
+        for await (const page of super.pages({ count: 100 })) {
+          this.seen.push(...page.decisions.map((d) => d.key));
+          yield page;
+          if (!first) continue;
+          first = false;
+          const kept = page.decisions.map((d) => ({
+            ...d,
+            expiresAt: d.expiresAt + 86_400_000,
+            version: d.version + 1_000_000,
+          }));
+          await this.putMany(kept);
+          await this.sweepExpired(Date.now() + 7_200_000, 10_000);
+        }
+      }
+    }
+    const now = Date.now();
+    for (let round = 0; round < 40; round++) {
+      const store = new SweptDuringScan({ redis: server.redis, prefix: `${server.prefix}swept${round}.` });
+      const decisions = [];
+      for (let i = 0; i < 4096; i++) {
+        decisions.push(
+          decision('ip', `10.${round}.${i >> 8}.${i & 255}`, {
+            decidedAt: now - i,
+            // A few outlive the sweep besides the first page's.
+            expiresAt: now + (i % 64 === 0 ? 86_400_000 : 3_600_000),
+          }),
+        );
+      }
+      await store.putMany(decisions);
+      const blocklist = new Blocklist(store, server.redis, store.keys, null);
+      const summary = await summarize(blocklist);
+      await server.redis.del(...Object.values(store.keys));
+      if (new Set(store.seen).size === store.seen.length) continue;
+      const keys = summary.newest.map((d) => d.key);
+      assert.ok(keys.length < SUMMARY_NEWEST, 'every decision left is in newest');
+      assert.equal(new Set(keys).size, keys.length, `a key listed twice (round ${round})`);
+      const seen = new Set(store.seen);
+      assert.deepEqual(
+        keys,
+        decisions.filter((d) => seen.has(d.key)).map((d) => d.key),
+      );
+      return;
+    }
+    assert.fail('no round met a decision twice');
   });
 
   it('answers HEAD on the summary with its headers only', async () => {
