@@ -27,13 +27,16 @@
   const RETRY_MS = [1_000, 2_000, 5_000, 10_000, 30_000];
 
   const byId = (id) => document.getElementById(id);
+  /** Waits `ms`, or less if `signal` aborts; its listener goes with it (a page reconnects for days). */
   const sleep = (ms, signal) =>
     new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      signal.addEventListener('abort', () => {
+      const done = () => {
         clearTimeout(timer);
+        signal.removeEventListener('abort', done);
         resolve();
-      });
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done);
     });
 
   /** An element holding `text` as text (never parsed as HTML). */

@@ -166,6 +166,49 @@ describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
     }
   });
 
+  it('holds no listener of a wait that is over while its streams keep reconnecting', async () => {
+    const other = await browser.newPage();
+    try {
+      // Abort listeners added to and removed from AbortSignals, counted in the page.
+      await other.addInitScript(() => {
+        const counted = window as unknown as { abortListeners: number };
+        counted.abortListeners = 0;
+        const proto = AbortSignal.prototype;
+        const add = proto.addEventListener;
+        const remove = proto.removeEventListener;
+        proto.addEventListener = function (this: AbortSignal, ...args: Parameters<typeof add>) {
+          if (args[0] === 'abort') counted.abortListeners++;
+          return add.apply(this, args);
+        };
+        proto.removeEventListener = function (this: AbortSignal, ...args: Parameters<typeof remove>) {
+          if (args[0] === 'abort') counted.abortListeners--;
+          return remove.apply(this, args);
+        };
+      });
+      // Every stream ends at once (as one cut by a proxy): the page waits, then reconnects.
+      let opened = 0;
+      let sixth: () => void;
+      const sixOpened = new Promise<void>((resolve) => {
+        sixth = resolve;
+      });
+      await other.route(/\/events\?since=/, (route) => {
+        if (++opened === 6) sixth();
+        return route.fulfill({ status: 200, contentType: 'text/event-stream', body: ': cut\n\n' });
+      });
+      await other.goto(`${server.url}/dashboard`);
+      await other.fill('#key', key);
+      await other.click('#key-form button[type=submit]');
+      // Three connections of each stream: two waits of each are over (1 s, 2 s), one is running.
+      await sixOpened;
+      const held = await other.evaluate(
+        () => (window as unknown as { abortListeners: number }).abortListeners,
+      );
+      assert.ok(held <= 2, `${held} abort listeners held (one per running wait expected)`);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('explains a decision, without the requests for a bouncer key', async () => {
     await page.click('#decisions tr[data-key="ip:192.0.2.10"] button');
     const panel = page.locator('#decisions tr[data-why="ip:192.0.2.10"]');
