@@ -112,6 +112,12 @@ export async function summarize(
 export class SummaryCache {
   private last: BlocklistSummary | null = null;
   private running: Promise<BlocklistSummary> | null = null;
+  /**
+   * A scan that failed, answered again for as long as a summary would be (a scan failing late,
+   * Redis timing out under load, would else be started again at once by the next caller: the
+   * store scanned back to back exactly while Redis struggles).
+   */
+  private failed: { at: number; tookMs: number; error: unknown } | null = null;
 
   constructor(
     private readonly blocklist: Blocklist,
@@ -119,16 +125,22 @@ export class SummaryCache {
   ) {}
 
   get(): Promise<BlocklistSummary> {
-    const last = this.last;
+    if (this.running) return this.running;
+    const last = this.last ?? this.failed;
     if (last && this.clock() - last.at < Math.max(SUMMARY_REUSE_MS, SUMMARY_REUSE_FACTOR * last.tookMs))
-      return Promise.resolve(last);
-    this.running ??= summarize(this.blocklist, this.clock).then(
+      return last === this.failed ? Promise.reject(this.failed.error) : Promise.resolve(this.last!);
+    const started = this.clock();
+    this.running = summarize(this.blocklist, this.clock).then(
       (summary) => {
         this.last = summary;
+        this.failed = null;
         this.running = null;
         return summary;
       },
       (error: unknown) => {
+        const at = this.clock();
+        this.last = null;
+        this.failed = { at, tookMs: at - started, error };
         this.running = null;
         throw error;
       },

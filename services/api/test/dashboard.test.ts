@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { type DecisionPage, DecisionStore, storeKeys } from '@edgeguard/decisions';
+import { Redis } from 'ioredis';
 import { Blocklist } from '../src/blocklist.js';
 import {
   DASHBOARD_CSP,
@@ -213,6 +214,40 @@ describe('dashboard', { timeout: 60_000 }, () => {
       return;
     }
     assert.fail('no round met a decision twice');
+  });
+
+  it('answers a failed scan again for as long as a summary, rather than scanning again at once', async () => {
+    // A Redis that cannot answer (nothing listens on port 1): every scan fails at its first read.
+    const redis = new Redis({
+      port: 1,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+    });
+    class Counted extends Blocklist {
+      scans = 0;
+      override state() {
+        this.scans++;
+        return super.state();
+      }
+    }
+    const prefix = `${server.prefix}unreachable.`;
+    const blocklist = new Counted(new DecisionStore({ redis, prefix }), redis, storeKeys(prefix), null);
+    let now = 0;
+    const cache = new SummaryCache(blocklist, () => now);
+    try {
+      const first = await cache.get().catch((error: unknown) => error);
+      assert.ok(first instanceof Error);
+      assert.equal(await cache.get().catch((error: unknown) => error), first, 'the same failure');
+      now = SUMMARY_REUSE_MS - 1;
+      await assert.rejects(cache.get());
+      assert.equal(blocklist.scans, 1, 'one scan');
+      now = SUMMARY_REUSE_MS;
+      await assert.rejects(cache.get());
+      assert.equal(blocklist.scans, 2, 'scanned again once as old as a summary is reused');
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('answers HEAD on the summary with its headers only', async () => {
