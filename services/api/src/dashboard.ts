@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Decision } from '@edgeguard/schema';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Blocklist } from './blocklist.js';
 import { noQuery } from './errors.js';
 
@@ -157,6 +157,23 @@ export class SummaryCache {
 export const DASHBOARD_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/** Headers of every answer under /dashboard: the page's files and errors alike. */
+const DASHBOARD_HEADERS = {
+  'content-security-policy': DASHBOARD_CSP,
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+} as const;
+
+/**
+ * The page's headers on an error answered to a URL under /dashboard (404, 405, 400, …): the error
+ * names the URL, which anyone can make up; nothing there may run, be sniffed as HTML or be framed.
+ */
+export function dashboardErrorHeaders(request: FastifyRequest, reply: FastifyReply): void {
+  const path = request.url.split('?')[0]!;
+  if (path === '/dashboard' || path.startsWith('/dashboard/')) reply.headers(DASHBOARD_HEADERS);
+}
+
 const ASSETS = new URL('../dashboard/', import.meta.url);
 const FILES = [
   {
@@ -194,14 +211,7 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: { blocklist:
         schema: { summary: asset.summary, tags: ['dashboard'], querystring: noQuery },
       },
       async (_request, reply) =>
-        reply
-          .type(asset.type)
-          .header('content-security-policy', DASHBOARD_CSP)
-          .header('x-content-type-options', 'nosniff')
-          .header('referrer-policy', 'no-referrer')
-          .header('x-frame-options', 'DENY')
-          .header('cache-control', 'no-cache')
-          .send(body),
+        reply.type(asset.type).headers(DASHBOARD_HEADERS).header('cache-control', 'no-cache').send(body),
     );
   }
 

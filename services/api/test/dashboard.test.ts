@@ -47,6 +47,24 @@ describe('dashboard', { timeout: 60_000 }, () => {
     assert.doesNotMatch(DASHBOARD_CSP, /unsafe/);
   });
 
+  it('answers errors under /dashboard with the same CSP and nosniff, and serves no other file', async () => {
+    for (const [method, path, status] of [
+      ['GET', '/dashboard/%3Cscript%3Ealert(1)%3C%2Fscript%3E', 404],
+      ['GET', '/dashboard/', 404],
+      ['GET', '/dashboard/..%2f..%2fpackage.json', 404],
+      ['GET', '/dashboard/%252e%252e%252fpackage.json', 404],
+      ['GET', '/dashboard/%ZZ', 400],
+      ['GET', '/dashboard?%3Cb%3E=1', 400],
+      ['POST', '/dashboard', 405],
+    ] as const) {
+      const response = await fetch(`${server.url}${path}`, { method });
+      assert.equal(response.status, status, path);
+      assert.equal(response.headers.get('content-security-policy'), DASHBOARD_CSP, path);
+      assert.equal(response.headers.get('x-content-type-options'), 'nosniff', path);
+      assert.match(response.headers.get('content-type')!, /^application\/json/, path);
+    }
+  });
+
   it('has no inline script in the page, and no HTML sink in its script', async () => {
     const html = await (await fetch(`${server.url}/dashboard`)).text();
     const scripts = html.match(/<script\b[^>]*>/g) ?? [];
