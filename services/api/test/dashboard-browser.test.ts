@@ -256,6 +256,41 @@ describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
     }
   });
 
+  it('stops and forgets a key revoked while its streams are open', async () => {
+    // A server checking revocations every 200 ms (15 s by default).
+    const quick = await startServer({ hub: { pingIntervalMs: 200 } });
+    const other = await browser.newPage();
+    try {
+      const revocable = (await quick.keys.create('dash-revoked', 'bouncer')).key;
+      let streams = 0;
+      other.on('request', (request) => {
+        if (request.url().includes('/events?since=')) streams++;
+      });
+      await other.goto(`${quick.url}/dashboard`);
+      await other.fill('#key', revocable);
+      await other.click('#key-form button[type=submit]');
+      await other.locator('#status', { hasText: 'Connected at' }).waitFor();
+      while (streams < 2) await other.waitForEvent('request');
+      await quick.keys.revoke('dash-revoked');
+      await other
+        .locator('#status.error', {
+          hasText: "The API refused the key: revoked-key: the API key 'dash-revoked' was revoked",
+        })
+        .waitFor({ timeout: 10_000 })
+        .catch(async (error) => assert.fail(`${error}; status: ${await other.textContent('#status')}`));
+      assert.equal(await other.evaluate(() => sessionStorage.getItem('edgeguard.apiKey')), null);
+      // Both streams closed, none reopened.
+      const deadline = Date.now() + 5_000;
+      while (quick.hub.size > 0 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(quick.hub.size, 0);
+      assert.equal(streams, 2);
+    } finally {
+      await other.close();
+      await quick.close();
+    }
+  });
+
   it('never put the key in a URL and met no script error or CSP refusal', () => {
     assert.ok(urls.length > 0);
     for (const url of urls) assert.ok(!url.includes(key), url);
