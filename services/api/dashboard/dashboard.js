@@ -13,7 +13,10 @@
   const MAX_CHANGES = 200;
   const MAX_POLICIES = 200;
   const MAX_REASONS = 20;
-  /** Recent decision changes kept to bring a summary's count up to the stream (see recount). */
+  /**
+   * Recent changes kept to bring a summary's count (see recount), or a policies snapshot, up to
+   * the stream.
+   */
   const MAX_RECENT = 5_000;
   /** "Why" panels open at once; opening one more closes the oldest. */
   const MAX_EXPLAINED = 5;
@@ -24,13 +27,16 @@
   const RETRY_MS = [1_000, 2_000, 5_000, 10_000, 30_000];
 
   const byId = (id) => document.getElementById(id);
+  /** Waits `ms`, or less if `signal` aborts; its listener goes with it (a page reconnects for days). */
   const sleep = (ms, signal) =>
     new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      signal.addEventListener('abort', () => {
+      const done = () => {
         clearTimeout(timer);
+        signal.removeEventListener('abort', done);
         resolve();
-      });
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done);
     });
 
   /** An element holding `text` as text (never parsed as HTML). */
@@ -183,6 +189,12 @@
 
   // --- current decisions ------------------------------------------------------------------------
 
+  /** Keeps `change` in a list of the MAX_RECENT last. */
+  const remember = (list, change) => {
+    list.push(change);
+    if (list.length > MAX_RECENT) list.splice(0, list.length - MAX_RECENT);
+  };
+
   const newestFirst = (a, b) => b.decidedAt - a.decidedAt || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
   /** The address explain is asked about for a decision key, or null (fingerprints need an address). */
@@ -233,8 +245,7 @@
   };
 
   const applyDecisionChange = (s, change) => {
-    const at = s.decisions.findIndex((d) => d.key === change.key);
-    if (at >= 0) s.decisions.splice(at, 1);
+    s.decisions = s.decisions.filter((d) => d.key !== change.key);
     if (change.op === 'add' && change.decision) {
       const d = change.decision;
       let i = 0;
@@ -338,24 +349,42 @@
       `(${s.policies.size} shown of ${s.policyCount}, version ${s.policyVersion})`;
   };
 
-  const loadPolicies = async (s) => {
+  /**
+   * The policies snapshot, brought up to the changes the stream delivered after its version (it
+   * may be older than those: the stream goes on while it is asked), so it never undoes one shown;
+   * `resync`: the log could not be followed, the changes delivered before are void.
+   */
+  const loadPolicies = async (s, resync) => {
     const snapshot = await getJson(s, 'api/cache-policies');
-    s.policyVersion = snapshot.version;
-    s.policyCount = snapshot.policies.length;
-    s.policies = new Map(snapshot.policies.slice(0, MAX_POLICIES).map((p) => [p.key, p]));
+    if (resync) s.recentPolicies = [];
+    const all = new Map(snapshot.policies.map((p) => [p.key, p]));
+    // Those it holds already are not needed again.
+    s.recentPolicies = s.recentPolicies.filter((change) => change.version > snapshot.version);
+    for (const change of s.recentPolicies) {
+      if (change.op === 'put' && change.policy) all.set(change.key, change.policy);
+      else all.delete(change.key);
+    }
+    s.policyVersion = resync ? snapshot.version : Math.max(s.policyVersion, snapshot.version);
+    s.policyCount = all.size;
+    s.policies = new Map([...all].slice(0, MAX_POLICIES));
     renderPolicies(s);
   };
 
   const applyPolicyChange = (s, change) => {
+    remember(s.recentPolicies, change);
+    // The count follows while every policy is shown (else it is exact again from the next snapshot).
+    const all = s.policyCount === s.policies.size;
+    let unshown = 0;
     if (change.op === 'put' && change.policy) {
       if (s.policies.has(change.key) || s.policies.size < MAX_POLICIES)
         s.policies.set(change.key, change.policy);
+      else unshown = 1;
     } else s.policies.delete(change.key);
-    s.policyVersion = change.version;
+    s.policyCount = all ? s.policies.size + unshown : Math.max(s.policyCount, s.policies.size);
+    s.policyVersion = Math.max(s.policyVersion, change.version);
     renderPolicies(s);
     addChangeLine(`policy v${change.version} ${change.op} ${change.key}`);
-    // The count: exact again from the next snapshot.
-    schedule(s, 'policiesTimer', () => loadPolicies(s));
+    schedule(s, 'policiesTimer', () => loadPolicies(s, false));
   };
 
   // --- following ------------------------------------------------------------------------------
@@ -456,6 +485,7 @@
       summary: null,
       counts: { count: 0, byAction: {} },
       recent: [],
+      recentPolicies: [],
       decisions: [],
       fresh: new Set(),
       explained: new Map(),
@@ -472,7 +502,7 @@
     // 429, no answer at all); a refused key stops here.
     for (let attempt = 0; ; attempt++) {
       try {
-        await Promise.all([loadSummary(s, true), loadPolicies(s)]);
+        await Promise.all([loadSummary(s, true), loadPolicies(s, true)]);
         break;
       } catch (error) {
         if (session !== s || s.abort.signal.aborted) return;
@@ -502,8 +532,7 @@
           added: change.decision?.action,
           action: change.action,
         };
-        s.recent.push(counted);
-        if (s.recent.length > MAX_RECENT) s.recent.splice(0, s.recent.length - MAX_RECENT);
+        remember(s.recent, counted);
         if (change.version > s.summary.version) countChange(s.counts, counted);
         applyDecisionChange(s, change);
         addChangeLine(describeDecisionChange(change));
@@ -517,7 +546,7 @@
       'api/cache-policies/events',
       () => s.policyVersion,
       (change) => applyPolicyChange(s, change),
-      () => loadPolicies(s),
+      () => loadPolicies(s, true),
     );
   };
 

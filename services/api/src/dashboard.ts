@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Decision } from '@edgeguard/schema';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Blocklist } from './blocklist.js';
 import { noQuery } from './errors.js';
 
@@ -41,6 +41,23 @@ export interface BlocklistSummary {
 const newestFirst = (a: Decision, b: Decision): number =>
   b.decidedAt - a.decidedAt || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
+/**
+ * The SUMMARY_NEWEST newest of `decisions`, each key once: HSCAN may return a decision twice (when
+ * the store's hash is resized during the scan, e.g. the sweeper removing many), and a key listed
+ * twice would be shown twice, one row surviving its deletion.
+ */
+function newestOnce(decisions: Decision[]): Decision[] {
+  const keys = new Set<string>();
+  const newest: Decision[] = [];
+  for (const decision of decisions.sort(newestFirst)) {
+    if (keys.has(decision.key)) continue;
+    keys.add(decision.key);
+    newest.push(decision);
+    if (newest.length === SUMMARY_NEWEST) break;
+  }
+  return newest;
+}
+
 /** One scan of the store: counts by action and reason and the newest decisions, a page in memory at a time. */
 export async function summarize(
   blocklist: Blocklist,
@@ -68,9 +85,9 @@ export async function summarize(
       newest.push(decision);
     }
     // Bounded: sorted and cut whenever twice the wanted number is held.
-    if (newest.length >= 2 * SUMMARY_NEWEST) newest = newest.sort(newestFirst).slice(0, SUMMARY_NEWEST);
+    if (newest.length >= 2 * SUMMARY_NEWEST) newest = newestOnce(newest);
   }
-  newest = newest.sort(newestFirst).slice(0, SUMMARY_NEWEST);
+  newest = newestOnce(newest);
   const reasons = [...byReason].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
   for (const [, n] of reasons.splice(limits.reasons)) other += n;
   if (other > 0) reasons.push(['(other)', other]);
@@ -95,6 +112,12 @@ export async function summarize(
 export class SummaryCache {
   private last: BlocklistSummary | null = null;
   private running: Promise<BlocklistSummary> | null = null;
+  /**
+   * A scan that failed, answered again for as long as a summary would be (a scan failing late,
+   * Redis timing out under load, would else be started again at once by the next caller: the
+   * store scanned back to back exactly while Redis struggles).
+   */
+  private failed: { at: number; tookMs: number; error: unknown } | null = null;
 
   constructor(
     private readonly blocklist: Blocklist,
@@ -102,16 +125,22 @@ export class SummaryCache {
   ) {}
 
   get(): Promise<BlocklistSummary> {
-    const last = this.last;
+    if (this.running) return this.running;
+    const last = this.last ?? this.failed;
     if (last && this.clock() - last.at < Math.max(SUMMARY_REUSE_MS, SUMMARY_REUSE_FACTOR * last.tookMs))
-      return Promise.resolve(last);
-    this.running ??= summarize(this.blocklist, this.clock).then(
+      return last === this.failed ? Promise.reject(this.failed.error) : Promise.resolve(this.last!);
+    const started = this.clock();
+    this.running = summarize(this.blocklist, this.clock).then(
       (summary) => {
         this.last = summary;
+        this.failed = null;
         this.running = null;
         return summary;
       },
       (error: unknown) => {
+        const at = this.clock();
+        this.last = null;
+        this.failed = { at, tookMs: at - started, error };
         this.running = null;
         throw error;
       },
@@ -127,6 +156,23 @@ export class SummaryCache {
  */
 export const DASHBOARD_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/** Headers of every answer under /dashboard: the page's files and errors alike. */
+const DASHBOARD_HEADERS = {
+  'content-security-policy': DASHBOARD_CSP,
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+} as const;
+
+/**
+ * The page's headers on an error answered to a URL under /dashboard (404, 405, 400, …): the error
+ * names the URL, which anyone can make up; nothing there may run, be sniffed as HTML or be framed.
+ */
+export function dashboardErrorHeaders(request: FastifyRequest, reply: FastifyReply): void {
+  const path = request.url.split('?')[0]!;
+  if (path === '/dashboard' || path.startsWith('/dashboard/')) reply.headers(DASHBOARD_HEADERS);
+}
 
 const ASSETS = new URL('../dashboard/', import.meta.url);
 const FILES = [
@@ -165,14 +211,7 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: { blocklist:
         schema: { summary: asset.summary, tags: ['dashboard'], querystring: noQuery },
       },
       async (_request, reply) =>
-        reply
-          .type(asset.type)
-          .header('content-security-policy', DASHBOARD_CSP)
-          .header('x-content-type-options', 'nosniff')
-          .header('referrer-policy', 'no-referrer')
-          .header('x-frame-options', 'DENY')
-          .header('cache-control', 'no-cache')
-          .send(body),
+        reply.type(asset.type).headers(DASHBOARD_HEADERS).header('cache-control', 'no-cache').send(body),
     );
   }
 

@@ -19,7 +19,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import type { Authenticator } from './auth.js';
 import type { Blocklist } from './blocklist.js';
 import { registerCrowdsecRoutes } from './crowdsec.js';
-import { registerDashboardRoutes } from './dashboard.js';
+import { dashboardErrorHeaders, registerDashboardRoutes } from './dashboard.js';
 import { ApiError, type ErrorBody } from './errors.js';
 import type { ChangeFeed } from './feed.js';
 import type { ApiKeyRecord, Scope } from './keys.js';
@@ -326,9 +326,10 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       socket.destroy(error);
     },
     // A URL fastify's router cannot decode (`/api/%ZZ`): its default answer is fastify's own shape.
-    frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       const body = { error: errorCode(error), message: error.message };
       rejected?.inc({ reason: body.error });
+      dashboardErrorHeaders(request, reply);
       reply
         .code(error.statusCode ?? 400)
         .type('application/json')
@@ -481,6 +482,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       request.log.error({ err: error, route: request.routeOptions.url }, 'request failed');
     }
     rejected?.inc({ reason: body.error });
+    dashboardErrorHeaders(request, reply);
     reply.code(status).type('application/json').send(body);
   });
 
@@ -490,6 +492,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     unmatched.addHook('onResponse', counted('unmatched'));
     unmatched.setNotFoundHandler((request, reply) => {
       const path = request.url.split('?')[0]!;
+      dashboardErrorHeaders(request, reply);
       // A known path asked with another method: 405 with the methods it takes (RFC 9110 §15.5.6:
       // the Allow header is required). Looked up as the router does, so parametric routes too.
       const allowed = [...routeMethods].filter((method) => app.findRoute({ method, url: path }) !== null);

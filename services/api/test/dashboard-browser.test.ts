@@ -130,6 +130,85 @@ describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
     await page.locator('#changes li', { hasText: 'policy v6 put shop.example/img/*' }).waitFor();
   });
 
+  it('keeps a cache policy put while a snapshot is on its way (the older snapshot does not undo it)', async () => {
+    const other = await browser.newPage();
+    try {
+      const streams: string[] = [];
+      other.on('request', (request) => {
+        if (request.url().includes('/api/cache-policies/events?since=')) streams.push(request.url());
+      });
+      // The snapshot the page reloads after a change is held until a later change was shown.
+      let snapshots = 0;
+      await other.route('**/api/cache-policies', async (route) => {
+        if (snapshots++ === 0) return route.continue();
+        const response = await route.fetch();
+        server.policies.apply(21, 'race.example/late/*', policy('race.example', '/late/*'));
+        await other.locator('#policies td', { hasText: 'race.example/late/*' }).waitFor();
+        return route.fulfill({ response });
+      });
+      await other.goto(`${server.url}/dashboard`);
+      await other.fill('#key', key);
+      await other.click('#key-form button[type=submit]');
+      await other.locator('#policies td', { hasText: 'shop.example/img/*' }).waitFor();
+      while (streams.length === 0) await other.waitForEvent('request');
+      server.policies.apply(20, 'race.example/first/*', policy('race.example', '/first/*'));
+      await other.locator('#policies td', { hasText: 'race.example/first/*' }).waitFor();
+      // The reload 5 s later answers the snapshot of version 21 after version 22 was shown.
+      await other.waitForResponse('**/api/cache-policies', { timeout: 20_000 });
+      server.policies.apply(22, 'race.example/last/*', policy('race.example', '/last/*'));
+      await other.locator('#policies td', { hasText: 'race.example/last/*' }).waitFor();
+      assert.equal(snapshots, 2);
+      const shown = await other.locator('#policies tbody td:first-child').allTextContents();
+      assert.ok(shown.includes('race.example/late/*'), shown.join(', '));
+      assert.match((await other.textContent('#policy-count'))!, /\(5 shown of 5, version 23\)/);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('holds no listener of a wait that is over while its streams keep reconnecting', async () => {
+    const other = await browser.newPage();
+    try {
+      // Abort listeners added to and removed from AbortSignals, counted in the page.
+      await other.addInitScript(() => {
+        const counted = window as unknown as { abortListeners: number };
+        counted.abortListeners = 0;
+        const proto = AbortSignal.prototype;
+        const add = proto.addEventListener;
+        const remove = proto.removeEventListener;
+        proto.addEventListener = function (this: AbortSignal, ...args: Parameters<typeof add>) {
+          if (args[0] === 'abort') counted.abortListeners++;
+          return add.apply(this, args);
+        };
+        proto.removeEventListener = function (this: AbortSignal, ...args: Parameters<typeof remove>) {
+          if (args[0] === 'abort') counted.abortListeners--;
+          return remove.apply(this, args);
+        };
+      });
+      // Every stream ends at once (as one cut by a proxy): the page waits, then reconnects.
+      let opened = 0;
+      let sixth: () => void;
+      const sixOpened = new Promise<void>((resolve) => {
+        sixth = resolve;
+      });
+      await other.route(/\/events\?since=/, (route) => {
+        if (++opened === 6) sixth();
+        return route.fulfill({ status: 200, contentType: 'text/event-stream', body: ': cut\n\n' });
+      });
+      await other.goto(`${server.url}/dashboard`);
+      await other.fill('#key', key);
+      await other.click('#key-form button[type=submit]');
+      // Three connections of each stream: two waits of each are over (1 s, 2 s), one is running.
+      await sixOpened;
+      const held = await other.evaluate(
+        () => (window as unknown as { abortListeners: number }).abortListeners,
+      );
+      assert.ok(held <= 2, `${held} abort listeners held (one per running wait expected)`);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('explains a decision, without the requests for a bouncer key', async () => {
     await page.click('#decisions tr[data-key="ip:192.0.2.10"] button');
     const panel = page.locator('#decisions tr[data-why="ip:192.0.2.10"]');
@@ -174,6 +253,41 @@ describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
       assert.equal(refused, 2);
     } finally {
       await other.close();
+    }
+  });
+
+  it('stops and forgets a key revoked while its streams are open', async () => {
+    // A server checking revocations every 200 ms (15 s by default).
+    const quick = await startServer({ hub: { pingIntervalMs: 200 } });
+    const other = await browser.newPage();
+    try {
+      const revocable = (await quick.keys.create('dash-revoked', 'bouncer')).key;
+      let streams = 0;
+      other.on('request', (request) => {
+        if (request.url().includes('/events?since=')) streams++;
+      });
+      await other.goto(`${quick.url}/dashboard`);
+      await other.fill('#key', revocable);
+      await other.click('#key-form button[type=submit]');
+      await other.locator('#status', { hasText: 'Connected at' }).waitFor();
+      while (streams < 2) await other.waitForEvent('request');
+      await quick.keys.revoke('dash-revoked');
+      await other
+        .locator('#status.error', {
+          hasText: "The API refused the key: revoked-key: the API key 'dash-revoked' was revoked",
+        })
+        .waitFor({ timeout: 10_000 })
+        .catch(async (error) => assert.fail(`${error}; status: ${await other.textContent('#status')}`));
+      assert.equal(await other.evaluate(() => sessionStorage.getItem('edgeguard.apiKey')), null);
+      // Both streams closed, none reopened.
+      const deadline = Date.now() + 5_000;
+      while (quick.hub.size > 0 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(quick.hub.size, 0);
+      assert.equal(streams, 2);
+    } finally {
+      await other.close();
+      await quick.close();
     }
   });
 

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { storeKeys } from '@edgeguard/decisions';
+import { type DecisionPage, DecisionStore, storeKeys } from '@edgeguard/decisions';
+import { Redis } from 'ioredis';
 import { Blocklist } from '../src/blocklist.js';
 import {
   DASHBOARD_CSP,
@@ -44,6 +45,24 @@ describe('dashboard', { timeout: 60_000 }, () => {
     }
     assert.match(DASHBOARD_CSP, /script-src 'self';/);
     assert.doesNotMatch(DASHBOARD_CSP, /unsafe/);
+  });
+
+  it('answers errors under /dashboard with the same CSP and nosniff, and serves no other file', async () => {
+    for (const [method, path, status] of [
+      ['GET', '/dashboard/%3Cscript%3Ealert(1)%3C%2Fscript%3E', 404],
+      ['GET', '/dashboard/', 404],
+      ['GET', '/dashboard/..%2f..%2fpackage.json', 404],
+      ['GET', '/dashboard/%252e%252e%252fpackage.json', 404],
+      ['GET', '/dashboard/%ZZ', 400],
+      ['GET', '/dashboard?%3Cb%3E=1', 400],
+      ['POST', '/dashboard', 405],
+    ] as const) {
+      const response = await fetch(`${server.url}${path}`, { method });
+      assert.equal(response.status, status, path);
+      assert.equal(response.headers.get('content-security-policy'), DASHBOARD_CSP, path);
+      assert.equal(response.headers.get('x-content-type-options'), 'nosniff', path);
+      assert.match(response.headers.get('content-type')!, /^application\/json/, path);
+    }
   });
 
   it('has no inline script in the page, and no HTML sink in its script', async () => {
@@ -158,6 +177,95 @@ describe('dashboard', { timeout: 60_000 }, () => {
     const next = await cache.get();
     assert.notEqual(next, first, 'scanned again');
     assert.equal(next.count, first.count);
+  });
+
+  it('lists each decision once when the scan meets one twice (the hash resized meanwhile)', async () => {
+    // HSCAN may return an entry twice when the hash shrinks between its pages, as when the sweeper
+    // removes many decisions during a scan: here, after the first page, every decision but that
+    // page's and a few others is swept. Whether an entry comes twice depends on Redis' hash seed,
+    // so rounds are repeated (new store each) until one did.
+    class SweptDuringScan extends DecisionStore {
+      seen: string[] = [];
+      async *pages(): AsyncGenerator<DecisionPage> {
+        let first = true;
+        for await (const page of super.pages({ count: 100 })) {
+          this.seen.push(...page.decisions.map((d) => d.key));
+          yield page;
+          if (!first) continue;
+          first = false;
+          const kept = page.decisions.map((d) => ({
+            ...d,
+            expiresAt: d.expiresAt + 86_400_000,
+            version: d.version + 1_000_000,
+          }));
+          await this.putMany(kept);
+          await this.sweepExpired(Date.now() + 7_200_000, 10_000);
+        }
+      }
+    }
+    const now = Date.now();
+    for (let round = 0; round < 40; round++) {
+      const store = new SweptDuringScan({ redis: server.redis, prefix: `${server.prefix}swept${round}.` });
+      const decisions = [];
+      for (let i = 0; i < 4096; i++) {
+        decisions.push(
+          decision('ip', `10.${round}.${i >> 8}.${i & 255}`, {
+            decidedAt: now - i,
+            // A few outlive the sweep besides the first page's.
+            expiresAt: now + (i % 64 === 0 ? 86_400_000 : 3_600_000),
+          }),
+        );
+      }
+      await store.putMany(decisions);
+      const blocklist = new Blocklist(store, server.redis, store.keys, null);
+      const summary = await summarize(blocklist);
+      await server.redis.del(...Object.values(store.keys));
+      if (new Set(store.seen).size === store.seen.length) continue;
+      const keys = summary.newest.map((d) => d.key);
+      assert.ok(keys.length < SUMMARY_NEWEST, 'every decision left is in newest');
+      assert.equal(new Set(keys).size, keys.length, `a key listed twice (round ${round})`);
+      const seen = new Set(store.seen);
+      assert.deepEqual(
+        keys,
+        decisions.filter((d) => seen.has(d.key)).map((d) => d.key),
+      );
+      return;
+    }
+    assert.fail('no round met a decision twice');
+  });
+
+  it('answers a failed scan again for as long as a summary, rather than scanning again at once', async () => {
+    // A Redis that cannot answer (nothing listens on port 1): every scan fails at its first read.
+    const redis = new Redis({
+      port: 1,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+    });
+    class Counted extends Blocklist {
+      scans = 0;
+      override state() {
+        this.scans++;
+        return super.state();
+      }
+    }
+    const prefix = `${server.prefix}unreachable.`;
+    const blocklist = new Counted(new DecisionStore({ redis, prefix }), redis, storeKeys(prefix), null);
+    let now = 0;
+    const cache = new SummaryCache(blocklist, () => now);
+    try {
+      const first = await cache.get().catch((error: unknown) => error);
+      assert.ok(first instanceof Error);
+      assert.equal(await cache.get().catch((error: unknown) => error), first, 'the same failure');
+      now = SUMMARY_REUSE_MS - 1;
+      await assert.rejects(cache.get());
+      assert.equal(blocklist.scans, 1, 'one scan');
+      now = SUMMARY_REUSE_MS;
+      await assert.rejects(cache.get());
+      assert.equal(blocklist.scans, 2, 'scanned again once as old as a summary is reused');
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('answers HEAD on the summary with its headers only', async () => {
