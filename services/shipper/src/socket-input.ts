@@ -90,6 +90,15 @@ const STOP_QUIET_MS = 50;
 const STOP_DRAIN_MS = 2_000;
 /** How often (ms) the kernel's drop count of the UDP socket is read. */
 const KERNEL_DROPS_EVERY_MS = 5_000;
+/**
+ * TCP keepalive on every connection, first probe after this long idle (ms): a sender whose host
+ * vanished without closing (power cut, network gone) sends no FIN, and the shipper never writes,
+ * so without probes its connection held one of --max-connections for ever — enough of them and
+ * every sender is refused. Linux then probes every 75 s, 9 times (net.ipv4.tcp_keepalive_intvl,
+ * tcp_keepalive_probes): such a connection is closed about 12 minutes after its last byte. A live
+ * sender that stays idle answers the probes and keeps its connection.
+ */
+const TCP_KEEPALIVE_MS = 60_000;
 const REFUSE_REASONS = ['not-allowed', 'too-many-connections'] as const;
 type RefuseReason = (typeof REFUSE_REASONS)[number];
 
@@ -263,6 +272,7 @@ export class SocketInput {
       socket.destroy();
       return;
     }
+    socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
     const framer = new SyslogStreamFramer(this.maxMessageBytes, (message) => this.enqueue(message));
     this.connections.set(socket, framer);
     this.metrics.connections.set(this.connections.size);

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -233,6 +233,28 @@ describe('socket input', () => {
     await waitFor(() => input.received.bare === 1, 'the first connection still served');
     first.destroy();
     await input.close();
+  });
+
+  it('keeps TCP keepalive on each connection, so a sender whose host vanished frees its slot (Linux)', {
+    skip: !existsSync('/proc/net/tcp') && 'no /proc/net/tcp',
+  }, async () => {
+    // A peer gone without a FIN is only found by probing: the kernel's keepalive timer must run
+    // on the accepted socket (/proc/net/tcp's `tr` column is 2 for it; 0 is no timer at all).
+    const { input, address } = await started('tcp');
+    const client = await tcpConnect(address);
+    await waitFor(
+      () => (input as unknown as { connections: Map<unknown, unknown> }).connections.size === 1,
+      'the connection',
+    );
+    const hex = (port: number) => `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+    const row = readFileSync('/proc/net/tcp', 'utf8')
+      .split('\n')
+      .map((r) => r.trim().split(/\s+/))
+      .find((c) => c[1]?.endsWith(hex(address.port)) && c[2]?.endsWith(hex(client.localPort!)));
+    client.destroy();
+    await input.close();
+    assert.ok(row, 'the accepted socket in /proc/net/tcp');
+    assert.equal(row[5]!.split(':')[0], '02', `the keepalive timer runs: ${row.join(' ')}`);
   });
 
   it('at close, first reads the datagrams the kernel already holds', async () => {
