@@ -140,6 +140,30 @@ describe('socket input', () => {
     );
   });
 
+  it("does not count the kernel's drops of another socket on the same port, another address (Linux)", {
+    skip: !existsSync('/proc/net/udp') && 'no /proc/net/udp',
+  }, async () => {
+    // A second shipper or a local syslog daemon may have the port on another address: its
+    // socket's drops are listed under the same port in /proc/net/udp, and are not ours.
+    const { input, address } = await started('udp', { queueBytes: 1 << 30 });
+    const other = createSocket('udp4');
+    await new Promise<void>((resolve) => other.bind(address.port, '127.0.0.2', resolve));
+    other.setRecvBufferSize(4096);
+    const sender = `const s = require('node:dgram').createSocket('udp4'); const m = Buffer.alloc(1000, 'x');
+      let n = 0; const next = () => { if (n === 5000) return s.close(); n++; s.send(m, ${address.port}, '127.0.0.2', next); }; next();`;
+    const run = spawnSync(process.execPath, ['-e', sender]);
+    assert.equal(run.status, 0, String(run.stderr));
+    const row = readFileSync('/proc/net/udp', 'utf8')
+      .split('\n')
+      .map((r) => r.trim().split(/\s+/))
+      .find((c) => c[1] === `0200007F:${address.port.toString(16).toUpperCase().padStart(4, '0')}`);
+    await input.close(); // reads the kernel's count
+    other.close();
+    assert.ok(Number(row?.at(-1)) > 0, `the other socket dropped some: ${row?.join(' ')}`);
+    assert.equal(input.dropped['kernel-buffer'], 0);
+    assert.equal(input.received.bare, 0);
+  });
+
   it('refuses datagrams and connections from peers not in the allowlist, and counts them', async () => {
     for (const transport of ['udp', 'tcp'] as const) {
       const { input, address, metrics } = await started(transport, {
