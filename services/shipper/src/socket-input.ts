@@ -502,6 +502,14 @@ export function socketInputOptions(flags: {
     .flatMap((v) => v.split(','))
     .map((v) => v.trim())
     .filter(Boolean);
+  // `--allow "$SENDERS"` with SENDERS unset or blank: refused, not read as "anyone may send".
+  if (flags.allow !== undefined && allow.length === 0)
+    throw new BadInput(
+      'bad-usage',
+      `--allow was given no CIDR (${JSON.stringify(flags.allow.join(','))}); to let anyone who reaches the port send, leave --allow out`,
+      undefined,
+      '--allow',
+    );
   try {
     new CidrSet(allow);
   } catch (error) {

@@ -349,6 +349,16 @@ describe('--listen and its options', () => {
       () => socketInputOptions({ listen: 'udp://0.0.0.0:5514', allow: ['10.0.0.0/33'] }),
       /--allow: /,
     );
+    // `--allow "$SENDERS"` with SENDERS unset or blank must not quietly open the port to anyone.
+    for (const allow of [[''], [' , '], ['', '']])
+      assert.throws(
+        () => socketInputOptions({ listen: 'udp://0.0.0.0:5514', allow }),
+        (error: unknown) =>
+          error instanceof BadInput &&
+          error.reason === 'bad-usage' &&
+          /--allow was given no CIDR/.test(error.message),
+        JSON.stringify(allow),
+      );
     assert.throws(
       () => socketInputOptions({ listen: 'tcp://0.0.0.0:5514', maxConnections: '0' }),
       /--max-connections must be a whole number from 1 to 10,000, not "0"/,
