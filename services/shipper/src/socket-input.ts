@@ -397,6 +397,10 @@ export class SocketInput {
       }
       if (tcpClosed) {
         for (const [socket, framer] of this.connections) {
+          // A paused connection still holds what was read before the pause (bytes the kernel
+          // acknowledged to the sender): framed too, not discarded unseen. read() hands each
+          // chunk to the 'data' listener, which frames it.
+          while (socket.read() !== null);
           framer.end(); // before the socket's 'close', which may come after the server's
           socket.destroy();
         }

@@ -242,6 +242,37 @@ describe('socket input', () => {
     assert.equal(input.dropped['queue-full'], 0);
   });
 
+  it('at a stop while TCP senders are paused, hands out every line already read off the socket', async () => {
+    // Paused, a connection still holds what Node read before the pause (up to a read of 64 KiB,
+    // bytes the kernel acknowledged to the sender): a stop must frame it, not discard it unseen.
+    const { input, address } = await started('tcp', { queueBytes: 16 * 1024 });
+    const client = await tcpConnect(address);
+    const sent = Array.from({ length: 20_000 }, (_, i) => `${line(i)}\n`).join('');
+    client.write(sent);
+    client.on('error', () => undefined);
+    const paused = () => (input as unknown as { paused: boolean }).paused;
+    await waitFor(paused, 'the pause');
+    const [server] = (input as unknown as { connections: Map<Socket, unknown> }).connections.keys();
+    await sleep(100); // the paused stream fills its buffer
+    const buffered = server!.readableLength;
+    await input.close();
+    const lines = await drain(input);
+    client.destroy();
+    const read = sent.slice(0, server!.bytesRead);
+    const whole = read.split('\n').length - 1;
+    const expected = read.endsWith('\n') ? whole : whole + 1; // a cut last line is handed on as it is
+    assert.ok(buffered > 0, 'the paused connection held bytes already read');
+    assert.equal(
+      lines.length,
+      expected,
+      `lines of the ${server!.bytesRead} bytes read (${buffered} held at the pause)`,
+    );
+    assert.deepEqual(
+      lines.slice(0, whole),
+      Array.from({ length: whole }, (_, i) => line(i)),
+    );
+  });
+
   it('refuses a TCP connection beyond --max-connections, and counts it', async () => {
     const { input, address } = await started('tcp', { maxConnections: 1 });
     const first = await tcpConnect(address);
