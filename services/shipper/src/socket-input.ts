@@ -388,13 +388,15 @@ export class SocketInput {
       const tcp = this.tcp;
       const tcpClosed = tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : null;
       await this.untilQuiet();
-      this.closed = true;
       const udp = this.udp;
       if (udp) {
+        // Datagrams that arrive while the last count is read are still queued (closed is not
+        // set yet): once the socket is closed, none can.
         if (this.kernelDropsTimer) clearInterval(this.kernelDropsTimer);
         await this.countKernelDrops(udp.address());
         await new Promise<void>((resolve) => udp.close(() => resolve()));
       }
+      this.closed = true;
       if (tcpClosed) {
         for (const [socket, framer] of this.connections) {
           // A paused connection still holds what was read before the pause (bytes the kernel

@@ -3,14 +3,18 @@
 // stop that still hands out everything received; and the --listen flags checked.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { pbkdf2 } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { BadInput } from '@edgeguard/schema';
 import { createLogger, Metrics } from '@edgeguard/telemetry';
 import { type ListenAddress, parseListenAddress, SocketInput, socketInputOptions } from '../src/index.js';
+
+const pbkdf2Async = promisify(pbkdf2);
 
 const line = (i: number) =>
   `192.0.2.${i % 250} - - [29/Nov/2026:19:20:01 +0000] "GET /s/${i} HTTP/1.1" 200 512 "-" "curl/8.5.0"`;
@@ -327,6 +331,26 @@ describe('socket input', () => {
       lines,
       Array.from({ length: sent }, (_, i) => `line ${i}`),
     );
+  });
+
+  it('at close, queues the datagrams that arrive while it reads the last kernel count', async () => {
+    // Between the end of the read-on and the socket's close the kernel's drop count is read
+    // (/proc/net/udp, on libuv's thread pool): datagrams arriving meanwhile were received and
+    // then discarded unqueued and uncounted. The pool is kept busy so that read waits for them.
+    const { input, address } = await started('udp');
+    let pool = false;
+    const busy = Array.from({ length: 16 }, () => pbkdf2Async('x', 'y', 400_000, 32, 'sha256'));
+    void Promise.all(busy).then(() => {
+      pool = true;
+    });
+    const closing = input.close();
+    await sleep(300); // the read-on ends after 50 ms without a datagram
+    await sendDatagrams(address, [line(1), line(2), line(3)]);
+    assert.equal(pool, false, 'the pool was still busy: the count was still waiting');
+    await sleep(50); // they reach the socket while the count is still waiting for the pool
+    await Promise.all(busy);
+    await closing;
+    assert.deepEqual(await drain(input), [line(1), line(2), line(3)]);
   });
 
   it('at close, hands out everything received, then ends', async () => {
