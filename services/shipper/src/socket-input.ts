@@ -1,9 +1,10 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { type AddressInfo, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { endianness } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LineBatch } from '@edgeguard/logformat';
-import { CidrSet } from '@edgeguard/netaddr';
+import { CidrSet, type Ipv4Address, parseIp } from '@edgeguard/netaddr';
 import { BadInput } from '@edgeguard/schema';
 import type { Logger, Metrics } from '@edgeguard/telemetry';
 import { SyslogStreamFramer, syslogLine } from './syslog.js';
@@ -90,6 +91,15 @@ const STOP_QUIET_MS = 50;
 const STOP_DRAIN_MS = 2_000;
 /** How often (ms) the kernel's drop count of the UDP socket is read. */
 const KERNEL_DROPS_EVERY_MS = 5_000;
+/**
+ * TCP keepalive on every connection, first probe after this long idle (ms): a sender whose host
+ * vanished without closing (power cut, network gone) sends no FIN, and the shipper never writes,
+ * so without probes its connection held one of --max-connections for ever — enough of them and
+ * every sender is refused. Linux then probes every 75 s, 9 times (net.ipv4.tcp_keepalive_intvl,
+ * tcp_keepalive_probes): such a connection is closed about 12 minutes after its last byte. A live
+ * sender that stays idle answers the probes and keeps its connection.
+ */
+const TCP_KEEPALIVE_MS = 60_000;
 const REFUSE_REASONS = ['not-allowed', 'too-many-connections'] as const;
 type RefuseReason = (typeof REFUSE_REASONS)[number];
 
@@ -184,10 +194,7 @@ export class SocketInput {
           // Refused: the kernel's default stays (the listening line says which).
         }
         const bound = socket.address();
-        this.kernelDropsTimer = setInterval(
-          () => void this.countKernelDrops(bound.port),
-          KERNEL_DROPS_EVERY_MS,
-        );
+        this.kernelDropsTimer = setInterval(() => void this.countKernelDrops(bound), KERNEL_DROPS_EVERY_MS);
         this.kernelDropsTimer.unref();
         resolve(bound);
       });
@@ -199,15 +206,17 @@ export class SocketInput {
    * column of /proc/net/udp and /proc/net/udp6 (Linux; elsewhere nothing is counted). Without it
    * a burst the shipper could not read in time would be lost without a word.
    */
-  private async countKernelDrops(port: number): Promise<void> {
-    const local = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  private async countKernelDrops(bound: AddressInfo): Promise<void> {
+    // The socket's own row: its address and port (another socket may have the port on another
+    // address — a second shipper, a local syslog daemon — and its drops are not ours).
+    const local = procNetUdpAddress(bound);
     let drops = 0;
-    for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
-      const table = await readFile(file, 'utf8').catch(() => '');
-      for (const row of table.split('\n').slice(1)) {
-        const columns = row.trim().split(/\s+/);
-        if (columns[1]?.endsWith(local)) drops += Number(columns[columns.length - 1]) || 0;
-      }
+    const table = await readFile(bound.family === 'IPv6' ? '/proc/net/udp6' : '/proc/net/udp', 'utf8').catch(
+      () => '',
+    );
+    for (const row of table.split('\n').slice(1)) {
+      const columns = row.trim().split(/\s+/);
+      if (columns[1] === local) drops += Number(columns[columns.length - 1]) || 0;
     }
     const added = drops - this.dropped['kernel-buffer'];
     if (added <= 0) return;
@@ -263,6 +272,7 @@ export class SocketInput {
       socket.destroy();
       return;
     }
+    socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
     const framer = new SyslogStreamFramer(this.maxMessageBytes, (message) => this.enqueue(message));
     this.connections.set(socket, framer);
     this.metrics.connections.set(this.connections.size);
@@ -378,15 +388,21 @@ export class SocketInput {
       const tcp = this.tcp;
       const tcpClosed = tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : null;
       await this.untilQuiet();
-      this.closed = true;
       const udp = this.udp;
       if (udp) {
+        // Datagrams that arrive while the last count is read are still queued (closed is not
+        // set yet): once the socket is closed, none can.
         if (this.kernelDropsTimer) clearInterval(this.kernelDropsTimer);
-        await this.countKernelDrops(this.address.port);
+        await this.countKernelDrops(udp.address());
         await new Promise<void>((resolve) => udp.close(() => resolve()));
       }
+      this.closed = true;
       if (tcpClosed) {
         for (const [socket, framer] of this.connections) {
+          // A paused connection still holds what was read before the pause (bytes the kernel
+          // acknowledged to the sender): framed too, not discarded unseen. read() hands each
+          // chunk to the 'data' listener, which frames it.
+          while (socket.read() !== null);
           framer.end(); // before the socket's 'close', which may come after the server's
           socket.destroy();
         }
@@ -443,6 +459,33 @@ function socketMetrics(metrics: Metrics) {
   };
 }
 
+/**
+ * How /proc/net/udp (udp6 for an IPv6 socket) names a local address: each 32-bit word of the
+ * address as the host's integer in hex, then `:` and the port (`0100007F:14CA` is 127.0.0.1:5322 on
+ * a little-endian host); `udp_seq_show`/`udp6_sock_seq_show` in the kernel's net/ipv4/udp.c and
+ * net/ipv6/datagram.c.
+ */
+function procNetUdpAddress(bound: Pick<AddressInfo, 'address' | 'family' | 'port'>): string {
+  const ip = parseIp(bound.address);
+  if (!ip) throw new Error(`not an address: ${bound.address}`);
+  const words =
+    bound.family === 'IPv6'
+      ? ip.version === 6
+        ? ip.words
+        : [0, 0, 0xffff, ip.value]
+      : [(ip as Ipv4Address).value];
+  const little = endianness() === 'LE';
+  const hex = (word: number) =>
+    (little
+      ? (((word & 0xff) << 24) | ((word & 0xff00) << 8) | ((word >>> 8) & 0xff00) | (word >>> 24)) >>> 0
+      : word
+    )
+      .toString(16)
+      .toUpperCase()
+      .padStart(8, '0');
+  return `${words.map(hex).join('')}:${bound.port.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
 /** EADDRINUSE and the like, naming the address and the flag. */
 function listenError(error: NodeJS.ErrnoException, address: ListenAddress): Error {
   const why = error.code === 'EADDRINUSE' ? 'the port is in use' : error.message;
@@ -465,6 +508,14 @@ export function socketInputOptions(flags: {
     .flatMap((v) => v.split(','))
     .map((v) => v.trim())
     .filter(Boolean);
+  // `--allow "$SENDERS"` with SENDERS unset or blank: refused, not read as "anyone may send".
+  if (flags.allow !== undefined && allow.length === 0)
+    throw new BadInput(
+      'bad-usage',
+      `--allow was given no CIDR (${JSON.stringify(flags.allow.join(','))}); to let anyone who reaches the port send, leave --allow out`,
+      undefined,
+      '--allow',
+    );
   try {
     new CidrSet(allow);
   } catch (error) {

@@ -122,12 +122,23 @@ const EMPTY = Buffer.alloc(0);
  *
  * Memory is bounded by `maxBytes`: a message longer is cut to its first `maxBytes` (handed on, so
  * the parser counts it as `oversized-line`, as it does a file's over-long line) and the rest of it
- * is skipped as it arrives, never held.
+ * is skipped as it arrives, never held. A message that spans reads is copied once into a buffer
+ * grown by doubling (at most `maxBytes`), so a sender that dribbles it a byte at a time costs
+ * linear time, not a copy of all it sent so far per read. `onMessage` must not keep the buffer it
+ * is given (it may be the chunk read, or the framer's own).
  */
 export class SyslogStreamFramer {
-  private buffer: Buffer = EMPTY;
-  /** Bytes of the current newline-framed message already searched for LF. */
-  private scanned = 0;
+  /** The current message's bytes so far (it spans reads): `held[0, heldBytes)`. */
+  private held: Buffer = EMPTY;
+  private heldBytes = 0;
+  /**
+   * What is held: the start of a frame not yet told apart (a few digits), a newline-framed
+   * message, or an octet-counted one still `need` bytes short.
+   */
+  private state: 'start' | 'line' | 'counted' = 'start';
+  private need = 0;
+  /** Bytes of the current octet-counted message past `maxBytes`: skipped once it is handed on. */
+  private countedRest = 0;
   /** Bytes still to skip of an octet-counted message that was too long. */
   private skip = 0;
   /** A newline-framed message was too long: skip to its LF. */
@@ -139,53 +150,98 @@ export class SyslogStreamFramer {
   ) {}
 
   push(chunk: Buffer): void {
-    let buf = this.buffer.length > 0 ? Buffer.concat([this.buffer, chunk]) : chunk;
-    for (;;) {
+    let buf = chunk;
+    if (this.state === 'start' && this.heldBytes > 0) {
+      // A frame's first bytes (at most MAX_COUNT_DIGITS + 1) came alone: read on with them.
+      buf = Buffer.concat([this.held.subarray(0, this.heldBytes), chunk]);
+      this.held = EMPTY;
+      this.heldBytes = 0;
+    }
+    while (buf.length > 0) {
       if (this.skip > 0) {
         const n = Math.min(this.skip, buf.length);
         buf = buf.subarray(n);
         this.skip -= n;
-        if (this.skip > 0) break;
         continue;
       }
       if (this.skipLine) {
         const lf = buf.indexOf(0x0a);
-        if (lf < 0) {
-          buf = EMPTY;
-          break;
-        }
+        if (lf < 0) return;
         buf = buf.subarray(lf + 1);
         this.skipLine = false;
         continue;
       }
-      if (buf.length === 0) break;
-      const counted = this.scanned === 0 ? octetCount(buf) : NOT_COUNTED;
-      if (counted === WAIT) break;
-      if (counted !== NOT_COUNTED) {
-        const { length, start } = counted;
-        const kept = Math.min(length, this.maxBytes);
-        if (buf.length - start < kept) break;
-        this.onMessage(buf.subarray(start, start + kept));
-        buf = buf.subarray(start + kept);
-        this.skip = length - kept;
+      if (this.state === 'counted') {
+        const n = Math.min(this.need, buf.length);
+        this.need -= n;
+        if (this.need > 0) {
+          this.hold(buf);
+          return;
+        }
+        this.state = 'start';
+        this.onMessage(this.take(buf.subarray(0, n)));
+        buf = buf.subarray(n);
+        this.skip = this.countedRest;
         continue;
       }
-      const lf = buf.indexOf(0x0a, this.scanned);
-      if (lf < 0) {
-        if (buf.length > this.maxBytes) {
-          this.onMessage(buf.subarray(0, this.maxBytes));
-          this.skipLine = true;
-          buf = EMPTY;
-          this.scanned = 0;
-        } else this.scanned = buf.length;
-        break;
+      if (this.state === 'line') {
+        const lf = buf.indexOf(0x0a);
+        const end = lf < 0 ? buf.length : lf;
+        if (this.heldBytes + end > this.maxBytes) {
+          // Too long: its first maxBytes are handed on, the rest skipped to its LF.
+          this.state = 'start';
+          this.onMessage(this.take(buf.subarray(0, this.maxBytes - this.heldBytes)));
+          this.skipLine = lf < 0;
+          buf = lf < 0 ? EMPTY : buf.subarray(lf + 1);
+          continue;
+        }
+        if (lf < 0) {
+          this.hold(buf);
+          return;
+        }
+        this.state = 'start';
+        this.onMessage(this.take(buf.subarray(0, lf)));
+        buf = buf.subarray(lf + 1);
+        continue;
       }
-      this.onMessage(buf.subarray(0, lf));
-      buf = buf.subarray(lf + 1);
-      this.scanned = 0;
+      const counted = octetCount(buf);
+      if (counted === WAIT) {
+        this.hold(buf);
+        return;
+      }
+      if (counted === NOT_COUNTED) {
+        this.state = 'line';
+        continue;
+      }
+      const kept = Math.min(counted.length, this.maxBytes);
+      this.state = 'counted';
+      this.need = kept;
+      this.countedRest = counted.length - kept;
+      buf = buf.subarray(counted.start);
     }
-    // A copy: a small rest must not keep a large chunk alive.
-    this.buffer = buf.length > 0 ? Buffer.from(buf) : EMPTY;
+  }
+
+  /** Copies `part` after what is held, growing the buffer by doubling (never past maxBytes). */
+  private hold(part: Buffer): void {
+    const bytes = this.heldBytes + part.length;
+    if (bytes > this.held.length) {
+      const size = Math.min(Math.max(bytes, 2 * this.held.length, 256), Math.max(bytes, this.maxBytes));
+      const grown = Buffer.allocUnsafe(size);
+      this.held.copy(grown, 0, 0, this.heldBytes);
+      this.held = grown;
+    }
+    part.copy(this.held, this.heldBytes);
+    this.heldBytes = bytes;
+  }
+
+  /** The message that ends with `last`: `last` itself when nothing is held (it came in one read). */
+  private take(last: Buffer): Buffer {
+    if (this.heldBytes === 0) return last;
+    this.hold(last);
+    const message = this.held.subarray(0, this.heldBytes);
+    this.held = EMPTY;
+    this.heldBytes = 0;
+    return message;
   }
 
   /**
@@ -194,17 +250,13 @@ export class SyslogStreamFramer {
    * and counted, not lost without a word).
    */
   end(): void {
-    let buf = this.buffer;
-    this.buffer = EMPTY;
-    this.scanned = 0;
-    if (this.skip > 0 || this.skipLine || buf.length === 0) {
-      this.skip = 0;
-      this.skipLine = false;
-      return;
-    }
-    const counted = octetCount(buf);
-    if (counted !== WAIT && counted !== NOT_COUNTED) buf = buf.subarray(counted.start);
-    this.onMessage(buf);
+    const message = this.held.subarray(0, this.heldBytes);
+    this.held = EMPTY;
+    this.heldBytes = 0;
+    this.state = 'start';
+    this.skip = 0;
+    this.skipLine = false;
+    if (message.length > 0) this.onMessage(message);
   }
 }
 

@@ -3,14 +3,18 @@
 // stop that still hands out everything received; and the --listen flags checked.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { pbkdf2 } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { BadInput } from '@edgeguard/schema';
 import { createLogger, Metrics } from '@edgeguard/telemetry';
 import { type ListenAddress, parseListenAddress, SocketInput, socketInputOptions } from '../src/index.js';
+
+const pbkdf2Async = promisify(pbkdf2);
 
 const line = (i: number) =>
   `192.0.2.${i % 250} - - [29/Nov/2026:19:20:01 +0000] "GET /s/${i} HTTP/1.1" 200 512 "-" "curl/8.5.0"`;
@@ -140,6 +144,30 @@ describe('socket input', () => {
     );
   });
 
+  it("does not count the kernel's drops of another socket on the same port, another address (Linux)", {
+    skip: !existsSync('/proc/net/udp') && 'no /proc/net/udp',
+  }, async () => {
+    // A second shipper or a local syslog daemon may have the port on another address: its
+    // socket's drops are listed under the same port in /proc/net/udp, and are not ours.
+    const { input, address } = await started('udp', { queueBytes: 1 << 30 });
+    const other = createSocket('udp4');
+    await new Promise<void>((resolve) => other.bind(address.port, '127.0.0.2', resolve));
+    other.setRecvBufferSize(4096);
+    const sender = `const s = require('node:dgram').createSocket('udp4'); const m = Buffer.alloc(1000, 'x');
+      let n = 0; const next = () => { if (n === 5000) return s.close(); n++; s.send(m, ${address.port}, '127.0.0.2', next); }; next();`;
+    const run = spawnSync(process.execPath, ['-e', sender]);
+    assert.equal(run.status, 0, String(run.stderr));
+    const row = readFileSync('/proc/net/udp', 'utf8')
+      .split('\n')
+      .map((r) => r.trim().split(/\s+/))
+      .find((c) => c[1] === `0200007F:${address.port.toString(16).toUpperCase().padStart(4, '0')}`);
+    await input.close(); // reads the kernel's count
+    other.close();
+    assert.ok(Number(row?.at(-1)) > 0, `the other socket dropped some: ${row?.join(' ')}`);
+    assert.equal(input.dropped['kernel-buffer'], 0);
+    assert.equal(input.received.bare, 0);
+  });
+
   it('refuses datagrams and connections from peers not in the allowlist, and counts them', async () => {
     for (const transport of ['udp', 'tcp'] as const) {
       const { input, address, metrics } = await started(transport, {
@@ -218,6 +246,37 @@ describe('socket input', () => {
     assert.equal(input.dropped['queue-full'], 0);
   });
 
+  it('at a stop while TCP senders are paused, hands out every line already read off the socket', async () => {
+    // Paused, a connection still holds what Node read before the pause (up to a read of 64 KiB,
+    // bytes the kernel acknowledged to the sender): a stop must frame it, not discard it unseen.
+    const { input, address } = await started('tcp', { queueBytes: 16 * 1024 });
+    const client = await tcpConnect(address);
+    const sent = Array.from({ length: 20_000 }, (_, i) => `${line(i)}\n`).join('');
+    client.write(sent);
+    client.on('error', () => undefined);
+    const paused = () => (input as unknown as { paused: boolean }).paused;
+    await waitFor(paused, 'the pause');
+    const [server] = (input as unknown as { connections: Map<Socket, unknown> }).connections.keys();
+    await sleep(100); // the paused stream fills its buffer
+    const buffered = server!.readableLength;
+    await input.close();
+    const lines = await drain(input);
+    client.destroy();
+    const read = sent.slice(0, server!.bytesRead);
+    const whole = read.split('\n').length - 1;
+    const expected = read.endsWith('\n') ? whole : whole + 1; // a cut last line is handed on as it is
+    assert.ok(buffered > 0, 'the paused connection held bytes already read');
+    assert.equal(
+      lines.length,
+      expected,
+      `lines of the ${server!.bytesRead} bytes read (${buffered} held at the pause)`,
+    );
+    assert.deepEqual(
+      lines.slice(0, whole),
+      Array.from({ length: whole }, (_, i) => line(i)),
+    );
+  });
+
   it('refuses a TCP connection beyond --max-connections, and counts it', async () => {
     const { input, address } = await started('tcp', { maxConnections: 1 });
     const first = await tcpConnect(address);
@@ -235,6 +294,28 @@ describe('socket input', () => {
     await input.close();
   });
 
+  it('keeps TCP keepalive on each connection, so a sender whose host vanished frees its slot (Linux)', {
+    skip: !existsSync('/proc/net/tcp') && 'no /proc/net/tcp',
+  }, async () => {
+    // A peer gone without a FIN is only found by probing: the kernel's keepalive timer must run
+    // on the accepted socket (/proc/net/tcp's `tr` column is 2 for it; 0 is no timer at all).
+    const { input, address } = await started('tcp');
+    const client = await tcpConnect(address);
+    await waitFor(
+      () => (input as unknown as { connections: Map<unknown, unknown> }).connections.size === 1,
+      'the connection',
+    );
+    const hex = (port: number) => `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+    const row = readFileSync('/proc/net/tcp', 'utf8')
+      .split('\n')
+      .map((r) => r.trim().split(/\s+/))
+      .find((c) => c[1]?.endsWith(hex(address.port)) && c[2]?.endsWith(hex(client.localPort!)));
+    client.destroy();
+    await input.close();
+    assert.ok(row, 'the accepted socket in /proc/net/tcp');
+    assert.equal(row[5]!.split(':')[0], '02', `the keepalive timer runs: ${row.join(' ')}`);
+  });
+
   it('at close, first reads the datagrams the kernel already holds', async () => {
     const { input, address } = await started('udp');
     // Sent while this thread is blocked (spawnSync): all of them wait in the kernel's buffer.
@@ -250,6 +331,26 @@ describe('socket input', () => {
       lines,
       Array.from({ length: sent }, (_, i) => `line ${i}`),
     );
+  });
+
+  it('at close, queues the datagrams that arrive while it reads the last kernel count', async () => {
+    // Between the end of the read-on and the socket's close the kernel's drop count is read
+    // (/proc/net/udp, on libuv's thread pool): datagrams arriving meanwhile were received and
+    // then discarded unqueued and uncounted. The pool is kept busy so that read waits for them.
+    const { input, address } = await started('udp');
+    let pool = false;
+    const busy = Array.from({ length: 16 }, () => pbkdf2Async('x', 'y', 400_000, 32, 'sha256'));
+    void Promise.all(busy).then(() => {
+      pool = true;
+    });
+    const closing = input.close();
+    await sleep(300); // the read-on ends after 50 ms without a datagram
+    await sendDatagrams(address, [line(1), line(2), line(3)]);
+    assert.equal(pool, false, 'the pool was still busy: the count was still waiting');
+    await sleep(50); // they reach the socket while the count is still waiting for the pool
+    await Promise.all(busy);
+    await closing;
+    assert.deepEqual(await drain(input), [line(1), line(2), line(3)]);
   });
 
   it('at close, hands out everything received, then ends', async () => {
@@ -303,6 +404,16 @@ describe('--listen and its options', () => {
       () => socketInputOptions({ listen: 'udp://0.0.0.0:5514', allow: ['10.0.0.0/33'] }),
       /--allow: /,
     );
+    // `--allow "$SENDERS"` with SENDERS unset or blank must not quietly open the port to anyone.
+    for (const allow of [[''], [' , '], ['', '']])
+      assert.throws(
+        () => socketInputOptions({ listen: 'udp://0.0.0.0:5514', allow }),
+        (error: unknown) =>
+          error instanceof BadInput &&
+          error.reason === 'bad-usage' &&
+          /--allow was given no CIDR/.test(error.message),
+        JSON.stringify(allow),
+      );
     assert.throws(
       () => socketInputOptions({ listen: 'tcp://0.0.0.0:5514', maxConnections: '0' }),
       /--max-connections must be a whole number from 1 to 10,000, not "0"/,

@@ -83,6 +83,46 @@ describe('SyslogStreamFramer', () => {
     assert.deepEqual(messages, [long.slice(0, 1024), 'after', counted.slice(0, 1024), 'after 2']);
   });
 
+  it('copies a message that arrives a byte at a time a bounded number of times, not once per read', () => {
+    // A sender dribbling a 16 KiB message one byte per read: copying all held so far at each
+    // read is 16,384²/2 bytes (quadratic: 256 KiB that way took 15 s of the only thread).
+    // Counted as bytes copied by the Buffer calls a framer can copy with, not as time.
+    const size = 16 * 1024;
+    const line = `<190>Nov 29 19:20:01 nginx: ${'z'.repeat(size)}`;
+    let copied = 0;
+    const { concat, from } = Buffer;
+    const copy = Buffer.prototype.copy;
+    Buffer.concat = (list: readonly Uint8Array[], length?: number) => {
+      const out = concat(list, length);
+      copied += out.length;
+      return out;
+    };
+    Buffer.from = ((...args: Parameters<typeof from>) => {
+      const out = from(...args);
+      copied += out.length;
+      return out;
+    }) as typeof from;
+    Buffer.prototype.copy = function (this: Buffer, ...args: Parameters<Buffer['copy']>) {
+      const n = copy.apply(this, args);
+      copied += n;
+      return n;
+    };
+    let messages: string[];
+    const bytes = [Buffer.from(`${line}\n${line.length} ${line}`)].flatMap((b) =>
+      Array.from(b, (_, i) => b.subarray(i, i + 1)),
+    );
+    copied = 0;
+    try {
+      messages = frame(bytes, 64 * 1024);
+    } finally {
+      Buffer.concat = concat;
+      Buffer.from = from;
+      Buffer.prototype.copy = copy;
+    }
+    assert.deepEqual(messages, [line, line]);
+    assert.ok(copied <= 8 * 2 * line.length, `${copied} bytes copied for 2 messages of ${line.length}`);
+  });
+
   it('hands on what a stream ended with, without its newline or cut short', () => {
     assert.deepEqual(frame([`one\n${LINE}`], 1024, true), ['one', LINE]);
     const counted = '<190>Nov 29 19:20:02 nginx: b';

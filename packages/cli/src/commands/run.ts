@@ -28,7 +28,8 @@ Services:
                   (newline-framed or octet-counted, RFC 6587); the syslog header is stripped, a
                   message without one is taken as a bare line. A stop ships what was received.
                   Do not expose the port: anyone who reaches it can write log lines.
-    --allow CIDRS only these peers may send (others are refused and counted)
+    --allow CIDRS only these peers may send (others are refused and counted); an empty list is
+                  refused (leave --allow out to let anyone who reaches the port send)
     --max-connections N
                   tcp://: connections open at once (default 64)
     --queue-mib N received messages waiting for the broker, MiB (default 16); when full, UDP
