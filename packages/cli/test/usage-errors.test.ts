@@ -6,7 +6,7 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
 const bin = new URL('../bin/edgeguard.js', import.meta.url).pathname;
-const edgeguard = (args: string[]) =>
+const edgeguard = (args: string[], env: NodeJS.ProcessEnv = {}) =>
   spawnSync(process.execPath, [bin, ...args], {
     encoding: 'utf8',
     timeout: 20_000,
@@ -15,6 +15,7 @@ const edgeguard = (args: string[]) =>
       KAFKA_BROKERS: '127.0.0.1:1',
       REDIS_URL: 'redis://127.0.0.1:1',
       LOG_LEVEL: 'silent',
+      ...env,
     },
   });
 
@@ -92,26 +93,13 @@ describe('edgeguard usage errors', () => {
       ['allowlist', 'list'],
       ['run', 'profiler'],
     ]) {
-      const result = spawnSync(process.execPath, [bin, ...args], {
-        encoding: 'utf8',
-        timeout: 20_000,
-        env: {
-          ...process.env,
-          KAFKA_BROKERS: '127.0.0.1:1',
-          REDIS_URL: 'redis://127.0.0.1:1',
-          LOG_LEVEL: 'loud',
-        },
-      });
+      const result = edgeguard(args, { LOG_LEVEL: 'loud' });
       assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
       assert.equal(
         result.stderr,
         `edgeguard ${args[0]}: LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, not "loud"\n`,
       );
-      const help = spawnSync(process.execPath, [bin, args[0]!, '--help'], {
-        encoding: 'utf8',
-        timeout: 20_000,
-        env: { ...process.env, LOG_LEVEL: 'loud' },
-      });
+      const help = edgeguard([args[0]!, '--help'], { LOG_LEVEL: 'loud' });
       assert.equal(help.status, 0, `${args[0]} --help: ${help.stderr}`);
     }
   });
