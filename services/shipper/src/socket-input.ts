@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { type AddressInfo, createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { endianness } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { commaList } from '@edgeguard/config';
 import type { LineBatch } from '@edgeguard/logformat';
 import { CidrSet, type Ipv4Address, parseIp } from '@edgeguard/netaddr';
 import { BadInput } from '@edgeguard/schema';
@@ -504,10 +505,7 @@ export function socketInputOptions(flags: {
   queueMib?: string;
 }): SocketInputOptions {
   const address = parseListenAddress(flags.listen);
-  const allow = (flags.allow ?? [])
-    .flatMap((v) => v.split(','))
-    .map((v) => v.trim())
-    .filter(Boolean);
+  const allow = commaList(flags.allow);
   // `--allow "$SENDERS"` with SENDERS unset or blank: refused, not read as "anyone may send".
   if (flags.allow !== undefined && allow.length === 0)
     throw new BadInput(

@@ -1,5 +1,5 @@
 import { closeSync, writeFileSync } from 'node:fs';
-import { loadConfig, suggest, validateConfig } from '@edgeguard/config';
+import { commaList, loadConfig, suggest, validateConfig } from '@edgeguard/config';
 import { checkLogInput, NGINX_VARIABLES, unknownNginxVariables } from '@edgeguard/logformat';
 import { BadInput } from '@edgeguard/schema';
 import { parseCommandArgs } from '../args.js';
@@ -102,13 +102,8 @@ export async function replayCommand(argv: string[]): Promise<number> {
 
   const config = loadConfig(values.config);
   if (values.format) config.input.format = values.format;
-  const list = (flag: string[] | undefined) =>
-    (flag ?? [])
-      .flatMap((v) => v.split(','))
-      .map((v) => v.trim())
-      .filter(Boolean);
-  if (values['trusted-proxies']) config.input.trustedProxies = list(values['trusted-proxies']);
-  if (values.allowlist) config.allowlist = [...config.allowlist, ...list(values.allowlist)];
+  if (values['trusted-proxies']) config.input.trustedProxies = commaList(values['trusted-proxies']);
+  if (values.allowlist) config.allowlist = [...config.allowlist, ...commaList(values.allowlist)];
   validateConfig(config, 'command line', {
     ...(values.format ? { 'input.format': '--format' } : {}),
     ...(values['trusted-proxies'] ? { 'input.trustedProxies': '--trusted-proxies' } : {}),

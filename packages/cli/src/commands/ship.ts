@@ -1,4 +1,4 @@
-import { loadConfig, validateConfig } from '@edgeguard/config';
+import { commaList, loadConfig, validateConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
 import { ship } from '@edgeguard/service-shipper';
 import { parseCommandArgs, wholeNumber, workerCount } from '../args.js';
@@ -58,10 +58,7 @@ export async function shipCommand(argv: string[]): Promise<number> {
   const config = loadConfig(values.config);
   if (values.format) config.input.format = values.format;
   if (values['trusted-proxies']) {
-    config.input.trustedProxies = values['trusted-proxies']
-      .flatMap((v) => v.split(','))
-      .map((v) => v.trim())
-      .filter(Boolean);
+    config.input.trustedProxies = commaList(values['trusted-proxies']);
   }
   validateConfig(config, 'command line', {
     ...(values.format ? { 'input.format': '--format' } : {}),
