@@ -20,7 +20,7 @@ import { parseAllowRecord } from './allowlist-follower.js';
 import { createProducer } from './client.js';
 import { decodeTopicValue, eventTimeOf, HEADERS, headerText } from './codec.js';
 import { MANUAL_SOURCE, publishCopies } from './control.js';
-import { topicPartitions } from './topics.js';
+import { partitionCount } from './topics.js';
 
 const SCOPES = new Set(['ip', 'range', 'fingerprint']);
 /** Puts per script call: a script blocks Redis while it runs, so a few hundred at most. */
@@ -204,15 +204,8 @@ export class StoreWriter {
 
   async start(): Promise<void> {
     const { prefix } = this.options;
-    const admin = this.options.kafka.admin();
-    await admin.connect();
-    try {
-      // Manual decisions produced again go to the partition the decider uses for their key.
-      this.decisionPartitions =
-        (await topicPartitions(admin, prefix, [TOPICS.decisions]))[TOPICS.decisions] ?? 1;
-    } finally {
-      await admin.disconnect();
-    }
+    // Manual decisions produced again go to the partition the decider uses for their key.
+    this.decisionPartitions = await partitionCount(this.options.kafka, prefix, TOPICS.decisions);
     await this.producer.connect();
     await this.consumer.connect();
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {

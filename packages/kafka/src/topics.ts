@@ -1,5 +1,5 @@
 import { TOPICS } from '@edgeguard/pipeline';
-import kafkajs, { type Admin } from 'kafkajs';
+import kafkajs, { type Admin, type Kafka } from 'kafkajs';
 
 export interface TopicSpec {
   /** Name without the deployment prefix. */
@@ -170,4 +170,25 @@ export async function topicPartitions(
   const result: Record<string, number> = {};
   for (const t of metadata.topics) result[t.name.slice(prefix.length)] = t.partitions.length;
   return result;
+}
+
+/**
+ * One topic's partition count, through an admin client of its own (connected by `connect`, plain
+ * `admin.connect()` by default; disconnected after). For producers that pick a key's partition
+ * themselves, as the decider does: the store writer, the API's operator routes, `edgeguard
+ * decisions`.
+ */
+export async function partitionCount(
+  kafka: Kafka,
+  prefix: string,
+  topic: string,
+  connect: (admin: Admin) => Promise<void> = (admin) => admin.connect(),
+): Promise<number> {
+  const admin = kafka.admin();
+  await connect(admin);
+  try {
+    return (await topicPartitions(admin, prefix, [topic]))[topic] ?? 1;
+  } finally {
+    await admin.disconnect();
+  }
 }

@@ -6,11 +6,11 @@ import {
   decisionTarget,
   MAX_CONTROL_DURATION_MS,
   manualDecision,
+  partitionCount,
   publishAllowDelete,
   publishAllowEntry,
   publishDecisionDeletes,
   publishDecisions,
-  topicPartitions,
 } from '@edgeguard/kafka';
 import { parseIp } from '@edgeguard/netaddr';
 import { TOPICS } from '@edgeguard/pipeline';
@@ -73,15 +73,7 @@ export function registerOperatorRoutes(
     const kafka = deps.kafka;
     if (!kafka) return Promise.resolve(1);
     if (partitions && Date.now() - partitions.at < 60_000) return partitions.count;
-    const count = (async () => {
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        return (await topicPartitions(admin, prefix, [TOPICS.decisions]))[TOPICS.decisions] ?? 1;
-      } finally {
-        await admin.disconnect();
-      }
-    })().catch((error: Error) => {
+    const count = partitionCount(kafka, prefix, TOPICS.decisions).catch((error: Error) => {
       partitions = undefined;
       throw new ApiError(
         503,

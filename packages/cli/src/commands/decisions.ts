@@ -8,10 +8,10 @@ import {
   type KafkaEnvironment,
   kafkaEnvironment,
   manualDecision,
+  partitionCount,
   publishDecisionDeletes,
   publishDecisions,
   startupTimeoutMs,
-  topicPartitions,
 } from '@edgeguard/kafka';
 import { TOPICS } from '@edgeguard/pipeline';
 import { BadInput, type Decision, type DecisionScope } from '@edgeguard/schema';
@@ -79,14 +79,9 @@ export async function withProducer<T>(
     // An operator waits at the prompt: fail within seconds when the broker is not there.
     config: { retry: { initialRetryTime: 300, retries: 3 }, connectionTimeout: 3000 },
   });
-  const admin = kafka.admin();
-  await connectAdmin(admin, env.brokers, startupTimeoutMs());
-  let partitions: number;
-  try {
-    partitions = (await topicPartitions(admin, env.topicPrefix, [topic]))[topic] ?? 1;
-  } finally {
-    await admin.disconnect();
-  }
+  const partitions = await partitionCount(kafka, env.topicPrefix, topic, (admin) =>
+    connectAdmin(admin, env.brokers, startupTimeoutMs()),
+  );
   const producer = createProducer(kafka);
   await producer.connect();
   try {
