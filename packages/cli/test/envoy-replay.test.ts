@@ -32,14 +32,7 @@ function envoyLine(
 }
 
 function envoyLog(): string {
-  const probes = [
-    '/.env',
-    '/.git/config',
-    '/wp-login.php',
-    '/phpmyadmin/',
-    '/.aws/credentials',
-    '/backup.sql',
-  ];
+  const probes = '/.env /.git/config /wp-login.php /phpmyadmin/ /.aws/credentials /backup.sql'.split(' ');
   const lines: string[] = [];
   for (let i = 0; i < 60; i++) {
     // The scanner sends `X-Forwarded-For: 192.0.2.55` (someone else's address); Envoy appends its own peer.

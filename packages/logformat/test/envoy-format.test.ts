@@ -1,27 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type AccessLog, BadInput, isBadInput } from '@edgeguard/schema';
+import { BadInput } from '@edgeguard/schema';
 import {
   clientCanShiftFields,
   createParser,
   ENVOY_DEFAULT_FORMAT,
-  type LineParser,
   logsClientBehindProxies,
   readEnvoyFormatSpec,
   sniffFormat,
   unknownNginxVariables,
 } from '../src/index.js';
-
-function parsed(parser: LineParser, line: string): AccessLog {
-  const result = parser.parse(line);
-  if (isBadInput(result)) assert.fail(`expected a record, got ${result.reason}: ${result.message}`);
-  return result;
-}
-function rejected(parser: LineParser, line: string): BadInput {
-  const result = parser.parse(line, 'envoy.log:1');
-  if (!isBadInput(result)) assert.fail(`expected a rejection, got ${JSON.stringify(result)}`);
-  return result;
-}
+import { parsed, rejected } from './parse-helpers.js';
 
 /** A default-format line with `fields` replacing its parts. */
 function line(
@@ -214,12 +203,15 @@ describe('envoy: custom format strings', () => {
       ],
     ];
     for (const [format, message] of cases) {
-      assert.throws(
-        () => createParser(format),
-        (error: unknown) =>
-          error instanceof BadInput && error.reason === 'bad-log-format' && message.test(error.message),
-        format,
-      );
+      let error: unknown = null;
+      try {
+        createParser(format);
+      } catch (thrown) {
+        error = thrown;
+      }
+      assert.ok(error instanceof BadInput, format);
+      assert.equal(error.reason, 'bad-log-format');
+      assert.match(error.message, message);
     }
     assert.throws(() => createParser('[%START_TIME%] %RESPONSE_CODE%'), /given as envoy:'/);
   });
