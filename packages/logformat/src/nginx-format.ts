@@ -304,7 +304,7 @@ export class NginxFormatParser implements LineParser {
 /** The only names a variable may have in generated source (and then only inside a string literal). */
 const VARIABLE_NAME = /^[A-Za-z0-9_]+$/;
 /** The same for an Envoy command operator: `REQ(USER-AGENT)`, `START_TIME(%s.%3f)`, `REQ(X?Y):64`. */
-const OPERATOR_NAME = /^[A-Z0-9_]+(?:\([^()"\\\n]*\))?(?::[0-9]+)?$/;
+const OPERATOR_NAME = /^[A-Z0-9_]+(?:\([^()]*\))?(?::[0-9]+)?$/;
 
 /** A literal longer than this is compared by literalAt rather than char by char in the source. */
 const INLINE_LITERAL_MAX = 16;
@@ -402,7 +402,12 @@ function generateLineReader(
   const last = new Array<number>(SINK_COUNT).fill(-1);
   steps.forEach((step, k) => {
     if (!(envoy ? OPERATOR_NAME : VARIABLE_NAME).test(step.name))
-      throw badFormat(compiled.format, 'a variable name is not [A-Za-z0-9_]+');
+      throw badFormat(
+        compiled.format,
+        envoy
+          ? 'an operator is not NAME, NAME(argument) or NAME(argument):N'
+          : 'a variable name is not [A-Za-z0-9_]+',
+      );
     if (step.sink !== SKIP) {
       if (!Number.isInteger(step.sink) || step.sink < 0 || step.sink >= SINK_COUNT) {
         throw badFormat(compiled.format, `$${step.name} feeds no known field`);
