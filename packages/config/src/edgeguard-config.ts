@@ -17,7 +17,7 @@ import { withDefaults } from './validate.js';
  */
 export interface EdgeguardConfig {
   input: {
-    /** `auto` (sniff), `combined`, `nginx-main`, `apache`, `cloudflare`, or `nginx:<log_format string>`. */
+    /** `auto` (sniff), `combined`, `nginx-main`, `apache`, `cloudflare`, `envoy`, `nginx:<log_format string>` or `envoy:<format string>`. */
     format: string;
     /** Proxies whose X-Forwarded-For is believed (CIDRs). Empty: the TCP peer is the client. */
     trustedProxies: string[];

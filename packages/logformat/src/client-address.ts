@@ -36,11 +36,7 @@ export function resolveClientAddress(
   let hopEnd = forwardedFor.length;
   while (hopEnd >= 0) {
     const comma = hopEnd > 0 ? forwardedFor.lastIndexOf(',', hopEnd - 1) : -1;
-    let start = comma + 1;
-    let end = hopEnd;
-    while (start < end && isSpace(forwardedFor.charCodeAt(start))) start++;
-    while (end > start && isSpace(forwardedFor.charCodeAt(end - 1))) end--;
-    const hop = start < end ? hopAddress(forwardedFor.slice(start, end)) : null;
+    const hop = hopBetween(forwardedFor, comma + 1, hopEnd);
     if (hop === null) return candidate;
     if (!trustedProxies.has(hop)) return hop;
     candidate = hop;
@@ -50,8 +46,24 @@ export function resolveClientAddress(
   return candidate;
 }
 
+/**
+ * The address of the rightmost hop of an X-Forwarded-For (as addressWithoutPort reads it), or null when
+ * that hop is empty or not an address: the hop the last proxy appended (Envoy's peer when it runs
+ * with use_remote_address), never one left of it, which the client wrote.
+ */
+export function rightmostHopAddress(forwardedFor: string): string | null {
+  return hopBetween(forwardedFor, forwardedFor.lastIndexOf(',') + 1, forwardedFor.length);
+}
+
+/** The address of the hop `forwardedFor[start, end)`, spaces around it dropped; null if none. */
+function hopBetween(forwardedFor: string, start: number, end: number): string | null {
+  while (start < end && isSpace(forwardedFor.charCodeAt(start))) start++;
+  while (end > start && isSpace(forwardedFor.charCodeAt(end - 1))) end--;
+  return start < end ? addressWithoutPort(forwardedFor.slice(start, end)) : null;
+}
+
 /** A hop's address (canonical), read without a port (`a.b.c.d:port`, `[v6]:port`); null if none. */
-function hopAddress(text: string): string | null {
+export function addressWithoutPort(text: string): string | null {
   const address = canonicalIp(text);
   if (address !== null) return address;
   const close = text.charCodeAt(0) === 91 ? text.indexOf(']') : -1; // [v6] or [v6]:port

@@ -2,6 +2,12 @@ import { type AccessLog, BadInput, isBadInput } from '@edgeguard/schema';
 import { ClfParser } from './clf-parser.js';
 import { CloudflareParser } from './cloudflare.js';
 import {
+  compileEnvoyFormat,
+  ENVOY_DEFAULT_FORMAT,
+  isKnownEnvoyOperator,
+  readEnvoyFormatSpec,
+} from './envoy-format.js';
+import {
   type CompiledLogFormat,
   compileNginxLogFormat,
   forwardedForShiftable,
@@ -9,11 +15,12 @@ import {
   NGINX_VARIABLES,
   NginxFormatParser,
   readNginxFormatSpec,
+  SINK,
 } from './nginx-format.js';
 import { type FieldCut, type LineParser, NO_FIELD_CUTS, type ParserOptions } from './parser.js';
 
-/** Format names accepted on the command line and in config, besides `nginx:'<log_format>'`. */
-export const FORMAT_NAMES = ['auto', 'combined', 'nginx-main', 'apache', 'cloudflare'] as const;
+/** Format names accepted on the command line and in config, besides `nginx:'<log_format>'` and `envoy:'<format>'`. */
+export const FORMAT_NAMES = ['auto', 'combined', 'nginx-main', 'apache', 'cloudflare', 'envoy'] as const;
 export type FormatName = (typeof FORMAT_NAMES)[number];
 
 /** How many lines some candidate reads `auto` looks at before it settles on a format. */
@@ -33,7 +40,7 @@ export const SNIFF_MAX_LINES = 1000;
  * Formats `auto` chooses between, most specific first: on a tie the earlier wins (a combined line
  * with a trailing quoted field parses as both nginx-main and combined; nginx-main keeps more).
  */
-const SNIFF_CANDIDATES = ['cloudflare', 'nginx-main', 'combined', 'apache'] as const;
+const SNIFF_CANDIDATES = ['cloudflare', 'envoy', 'nginx-main', 'combined', 'apache'] as const;
 /** Chosen when no candidate parsed anything: its rejections then tell the operator what is wrong. */
 const FALLBACK_CANDIDATE = SNIFF_CANDIDATES.indexOf('combined');
 
@@ -52,19 +59,28 @@ export function createParser(format: string, options?: ParserOptions): LineParse
       return new ClfParser(format, options);
     case 'cloudflare':
       return new CloudflareParser(options);
+    case 'envoy':
+      return new NginxFormatParser(compileEnvoyFormat(ENVOY_DEFAULT_FORMAT), options, 'envoy');
   }
   if (format.startsWith('nginx:')) return new NginxFormatParser(compileNginxFormatName(format), options);
+  if (format.startsWith('envoy:')) {
+    const compiled = compileEnvoyFormat(readEnvoyFormatSpec(format.slice('envoy:'.length)));
+    return new NginxFormatParser(compiled, options, `envoy:'${compiled.format}'`);
+  }
   // `Combined`, `NGINX-MAIN`; a log_format string given without its `nginx:`.
   const named = FORMAT_NAMES.find((name) => name === format.trim().toLowerCase());
   const hint = named
     ? ` (did you mean '${named}'?)`
     : format.includes('$')
       ? ` (a log_format string is given as nginx:'${format}')`
-      : '';
+      : /%[A-Z_]+[%(]/.test(format)
+        ? ` (an Envoy format string is given as envoy:'${format}')`
+        : '';
   throw new BadInput(
     'unknown-format',
     `unknown log format ${JSON.stringify(format)}${hint}: expected one of ${FORMAT_NAMES.join(', ')}, ` +
-      `or nginx:'<log_format string>' (e.g. nginx:'$remote_addr [$time_local] "$request" $status')`,
+      `or nginx:'<log_format string>' (e.g. nginx:'$remote_addr [$time_local] "$request" $status'), ` +
+      `or envoy:'<format string>' (e.g. envoy:'%DOWNSTREAM_DIRECT_REMOTE_ADDRESS% [%START_TIME%] "%REQ(:METHOD)% %REQ(:PATH)%" %RESPONSE_CODE%')`,
     'format',
   );
 }
@@ -76,9 +92,18 @@ export function createParser(format: string, options?: ParserOptions): LineParse
  * should say so. Empty for the other formats.
  */
 export function unknownNginxVariables(format: string): string[] {
+  if (format.startsWith('envoy:')) {
+    const names = compileEnvoyFormatName(format).steps.map((step) => step.name);
+    return [...new Set(names.filter((name) => !isKnownEnvoyOperator(name)))];
+  }
   if (!format.startsWith('nginx:')) return [];
   const names = compileNginxFormatName(format).steps.map((step) => step.name);
   return [...new Set(names.filter((name) => !Object.hasOwn(NGINX_VARIABLES, name.toLowerCase())))];
+}
+
+/** The format string of an `envoy:'<format string>'` format name, compiled (throws as createParser does). */
+function compileEnvoyFormatName(format: string): CompiledLogFormat {
+  return compileEnvoyFormat(readEnvoyFormatSpec(format.slice('envoy:'.length)));
 }
 
 /** The log_format of an `nginx:'<log_format string>'` format name, compiled (throws as createParser does). */
@@ -98,16 +123,27 @@ export function logsClientBehindProxies(format: string): boolean | null {
   switch (format) {
     case 'nginx-main':
     case 'cloudflare':
+    case 'envoy':
       return true;
     case 'combined':
     case 'apache':
       return false;
+  }
+  if (format.startsWith('envoy:')) {
+    // X-Forwarded-For, or the direct peer beside the address Envoy resolved (see generateLineReader).
+    const compiled = compileEnvoyFormatName(format);
+    const logs = (...sinks: number[]) => compiled.steps.some((step) => sinks.includes(step.sink));
+    return (
+      logsForwardedFor(compiled) ||
+      (logs(SINK.directAddr, SINK.directAddrPort) && logs(SINK.remoteAddr, SINK.remoteAddrPort))
+    );
   }
   return format.startsWith('nginx:') ? logsForwardedFor(compileNginxFormatName(format)) : null;
 }
 
 /** Whether `format` is an nginx: format whose unquoted X-Forwarded-For a client can use to shift fields (see forwardedForShiftable). */
 export function clientCanShiftFields(format: string): boolean {
+  if (format.startsWith('envoy:')) return forwardedForShiftable(compileEnvoyFormatName(format));
   return format.startsWith('nginx:') && forwardedForShiftable(compileNginxFormatName(format));
 }
 

@@ -12,6 +12,13 @@ export {
   startClockGuard,
 } from './clock-jump.js';
 export { CloudflareParser } from './cloudflare.js';
+export {
+  compileEnvoyFormat,
+  ENVOY_DEFAULT_FORMAT,
+  ENVOY_OPERATORS,
+  ENVOY_REQUEST_HEADERS,
+  readEnvoyFormatSpec,
+} from './envoy-format.js';
 export { type EscapeMode, unescapeValue } from './escapes.js';
 export { FIELD_CUT, FieldCutCounter, keepRightmostHops } from './field-cut.js';
 export { type FollowOptions, type FollowPosition, type FollowStats, followLogFile } from './follow.js';

@@ -1,7 +1,7 @@
 import { canonicalIpAt } from '@edgeguard/netaddr';
 import { type AccessLog, BadInput, emptyAccessLog } from '@edgeguard/schema';
 import { byteCount, fieldText, hasBackslash, optionalText, threeDigits } from './clf-parser.js';
-import { resolveClientAddress } from './client-address.js';
+import { addressWithoutPort, resolveClientAddress, rightmostHopAddress } from './client-address.js';
 import { type EscapeMode, findClosingQuote } from './escapes.js';
 import { cutLongFields, keepRightmostHops } from './field-cut.js';
 import {
@@ -24,6 +24,7 @@ import {
 } from './request-line.js';
 import {
   ClfTimeReader,
+  integerMsAt,
   isTooFarAhead,
   parseEpochSeconds,
   parseRfc3339,
@@ -31,7 +32,7 @@ import {
 } from './time.js';
 
 /** What a logged nginx variable feeds. Numbers index the per-line position arrays. */
-const SINK = {
+export const SINK = {
   remoteAddr: 0,
   timeLocal: 1,
   timeIso8601: 2,
@@ -60,10 +61,16 @@ const SINK = {
   httpRequestId: 25,
   ja3: 26,
   ja4: 27,
+  // Envoy's (envoy-format.ts): addresses with a port, and durations in integer milliseconds.
+  remoteAddrPort: 28,
+  directAddr: 29,
+  directAddrPort: 30,
+  durationMs: 31,
+  originMs: 32,
 } as const;
-const SINK_COUNT = 28;
+const SINK_COUNT = 33;
 /** A variable that is read (to find where the next one starts) and not kept. */
-const SKIP = -1;
+export const SKIP = -1;
 
 /**
  * The nginx variables this parser understands, and the AccessLog field each one feeds. Any other
@@ -112,7 +119,7 @@ export const NGINX_VARIABLES: Readonly<Record<string, { sink: number; field: str
 const CLF_TIME_LENGTH = 26;
 
 /** One variable of a compiled format, and the literal text that must follow it. */
-interface Step {
+export interface Step {
   name: string;
   sink: number;
   /** Literal after the variable; null when the variable ends the line. */
@@ -130,6 +137,12 @@ export interface CompiledLogFormat {
   /** Literal text before the first variable. */
   prefix: string;
   steps: Step[];
+  /**
+   * `envoy` for an Envoy format string (envoy-format.ts): names shown as `%NAME%`, values never
+   * escaped, the line must end where the format does, and the address rules of Envoy's operators
+   * (see generateLineReader). Absent for nginx.
+   */
+  dialect?: 'envoy';
 }
 
 function badFormat(spec: string, message: string): BadInput {
@@ -246,7 +259,7 @@ export function compileNginxLogFormat(format: string, escapeMode: EscapeMode = '
       list: name.startsWith('upstream_') || name === 'http_x_forwarded_for',
     };
   });
-  const missing = missingRequirements((sink) => steps.some((step) => step.sink === sink));
+  const missing = missingRequirements((sink) => steps.some((step) => step.sink === sink), undefined);
   if (missing.length > 0) throw badFormat(format, `it must log ${missing.join(', ')}`);
   return { format, escape: escapeMode, prefix: literals[0] as string, steps };
 }
@@ -263,26 +276,35 @@ export function logsForwardedFor(compiled: CompiledLogFormat): boolean {
  * the rightmost hop. Quoted, or last on the line, it cannot shift anything.
  */
 export function forwardedForShiftable(compiled: CompiledLogFormat): boolean {
+  // Envoy's lines must end where the format does: a shift leaves text over, and is rejected,
+  // unless the format ends with a variable, which takes whatever is left.
+  const lastStep = compiled.steps[compiled.steps.length - 1];
+  if (compiled.dialect === 'envoy' && lastStep?.terminator !== null) return false;
   return compiled.steps.some(
     (step, k) => step.sink === SINK.forwardedFor && !step.quoted && k < compiled.steps.length - 1,
   );
 }
 
-/** Parser for any nginx log_format, compiled once (see compileNginxLogFormat). */
+/**
+ * Parser for any nginx log_format, compiled once (see compileNginxLogFormat), and for Envoy format
+ * strings (compileEnvoyFormat, which names the parser `envoy` or `envoy:'<format>'`).
+ */
 export class NginxFormatParser implements LineParser {
   readonly format: string;
   fieldCuts: readonly FieldCut[] = NO_FIELD_CUTS;
   /** The line reader generated for this format (see generateLineReader). */
   readonly parse: (line: string, location?: string, plain?: boolean) => AccessLog | BadInput;
 
-  constructor(compiled: CompiledLogFormat, options?: ParserOptions) {
-    this.format = `nginx:'${compiled.format}'`;
+  constructor(compiled: CompiledLogFormat, options?: ParserOptions, name = `nginx:'${compiled.format}'`) {
+    this.format = name;
     this.parse = generateLineReader(compiled, this, resolveOptions(options));
   }
 }
 
 /** The only names a variable may have in generated source (and then only inside a string literal). */
 const VARIABLE_NAME = /^[A-Za-z0-9_]+$/;
+/** The same for an Envoy command operator: `REQ(USER-AGENT)`, `START_TIME(%s.%3f)`, `REQ(X?Y):64`. */
+const OPERATOR_NAME = /^[A-Z0-9_]+(?:\([^()]*\))?(?::[0-9]+)?$/;
 
 /** A literal longer than this is compared by literalAt rather than char by char in the source. */
 const INLINE_LITERAL_MAX = 16;
@@ -317,6 +339,7 @@ interface ReaderEnvironment {
   maxFieldLength: number;
   trustedProxies: ResolvedOptions['trustedProxies'];
   shape: (line: string, at: number, variable: string, location: string | undefined) => BadInput;
+  overrun: (line: string, at: number, location: string | undefined) => BadInput;
   laterSeparator: (line: string, from: number, step: number) => boolean;
   [helper: string]: unknown;
 }
@@ -337,7 +360,10 @@ const READER_HELPERS = {
   findClosingQuote,
   hasBackslash,
   hostOfAuthority,
+  addressWithoutPort,
+  integerMsAt,
   isTooFarAhead,
+  rightmostHopAddress,
   keepRightmostHops,
   literalAt,
   NO_FIELD_CUTS,
@@ -372,10 +398,16 @@ function generateLineReader(
   options: ResolvedOptions,
 ): (line: string, location?: string, plain?: boolean) => AccessLog | BadInput {
   const { steps, prefix } = compiled;
+  const envoy = compiled.dialect === 'envoy';
   const last = new Array<number>(SINK_COUNT).fill(-1);
   steps.forEach((step, k) => {
-    if (!VARIABLE_NAME.test(step.name))
-      throw badFormat(compiled.format, 'a variable name is not [A-Za-z0-9_]+');
+    if (!(envoy ? OPERATOR_NAME : VARIABLE_NAME).test(step.name))
+      throw badFormat(
+        compiled.format,
+        envoy
+          ? 'an operator is not NAME, NAME(argument) or NAME(argument):N'
+          : 'a variable name is not [A-Za-z0-9_]+',
+      );
     if (step.sink !== SKIP) {
       if (!Number.isInteger(step.sink) || step.sink < 0 || step.sink >= SINK_COUNT) {
         throw badFormat(compiled.format, `$${step.name} feeds no known field`);
@@ -384,10 +416,14 @@ function generateLineReader(
     }
   });
   const has = (sink: number) => last[sink]! >= 0;
-  const required = missingRequirements(has);
+  const required = missingRequirements(has, compiled.dialect);
   if (steps.length === 0 || required.length > 0) {
     throw badFormat(compiled.format, `it must log ${required.join(', ') || 'a variable'}`);
   }
+  /** How a message names what feeds `sink`: nginx's fixed name, or Envoy's operator as written. */
+  const label = (sink: number, nginxName: string) => (envoy ? `%${steps[last[sink]!]!.name}%` : nginxName);
+  /** The field a rejection names: nginx's variable, or Envoy's operator. */
+  const fieldOf = (sink: number, nginxName: string) => (envoy ? steps[last[sink]!]!.name : nginxName);
   const start = (sink: number) => `s${last[sink]}`;
   const end = (sink: number) => `e${last[sink]}`;
   const mode = sourceString(compiled.escape);
@@ -401,7 +437,7 @@ function generateLineReader(
   emit(
     '"use strict";',
     `const { ${Object.keys(READER_HELPERS).join(', ')} } = env;`,
-    'const { parser, clock, maxLineLength, maxFieldLength, trustedProxies, shape, laterSeparator } = env;',
+    'const { parser, clock, maxLineLength, maxFieldLength, trustedProxies, shape, overrun, laterSeparator } = env;',
     // The last address read and its canonical form: consecutive lines often share the client.
     "let lastLine = '';",
     'let lastStart = 0;',
@@ -474,29 +510,50 @@ function generateLineReader(
     if (step.sink !== SKIP) emit(`const e${k} = e;`);
     if (terminator !== null) emit(`p = e + ${terminator.length};`);
   });
+  // Envoy writes values as they came, quotes too: a `" "` inside a User-Agent or X-Forwarded-For
+  // ends that value early and shifts every later one, which shows as text left after the format's
+  // last literal. Rejected: which value held the extra quotes cannot be told, and guessing would
+  // let a client choose the X-Forwarded-For hop read as its address.
+  if (envoy && steps[steps.length - 1]!.terminator !== null) {
+    emit('if (p !== line.length) return overrun(line, p, location);');
+  }
 
   // Build: the located values into a record, with the precedence rules of NGINX_VARIABLES.
   emit(
     `const backslashAt = ${compiled.escape === 'none' ? '-1' : "plain ? -1 : line.indexOf('\\\\')"};`,
     'const record = emptyAccessLog();',
   );
-  const addressStart = start(SINK.remoteAddr);
-  const addressEnd = end(SINK.remoteAddr);
-  emit(
-    'let peer;',
-    `if (backslashAt >= 0 && hasBackslash(line, ${addressStart}, ${addressEnd}, backslashAt)) {`,
-    `const address = ${text(SINK.remoteAddr)};`,
-    'peer = canonicalIpAt(address, 0, address.length);',
-    `} else if (${addressEnd} - ${addressStart} === lastLength && sameText(line, ${addressStart}, lastLine, lastStart, lastLength)) {`,
-    'peer = lastPeer;',
-    '} else {',
-    `peer = canonicalIpAt(line, ${addressStart}, ${addressEnd});`,
-    `if (peer !== null) { lastLine = line; lastStart = ${addressStart}; lastLength = ${addressEnd} - ${addressStart}; lastPeer = peer; }`,
-    '}',
-    'if (peer === null) {',
-    `return reject(REJECT_REASONS.badAddress, ${str('$remote_addr ')} + quoteExcerpt(${text(SINK.remoteAddr)}) + ${str(' is not an IP address')}, 'remote_addr', location);`,
-    '}',
-  );
+  // The peer: nginx's $remote_addr; Envoy's direct peer, else the address Envoy resolved, else
+  // (the default format logs none) the rightmost X-Forwarded-For hop, read after the fields below.
+  const peerSink = envoy
+    ? [SINK.directAddr, SINK.directAddrPort, SINK.remoteAddr, SINK.remoteAddrPort].find(has)
+    : SINK.remoteAddr;
+  if (peerSink === SINK.remoteAddr || peerSink === SINK.directAddr) {
+    const addressStart = start(peerSink);
+    const addressEnd = end(peerSink);
+    emit(
+      'let peer;',
+      `if (backslashAt >= 0 && hasBackslash(line, ${addressStart}, ${addressEnd}, backslashAt)) {`,
+      `const address = ${text(peerSink)};`,
+      'peer = canonicalIpAt(address, 0, address.length);',
+      `} else if (${addressEnd} - ${addressStart} === lastLength && sameText(line, ${addressStart}, lastLine, lastStart, lastLength)) {`,
+      'peer = lastPeer;',
+      '} else {',
+      `peer = canonicalIpAt(line, ${addressStart}, ${addressEnd});`,
+      `if (peer !== null) { lastLine = line; lastStart = ${addressStart}; lastLength = ${addressEnd} - ${addressStart}; lastPeer = peer; }`,
+      '}',
+      'if (peer === null) {',
+      `return reject(REJECT_REASONS.badAddress, ${str(`${label(peerSink, '$remote_addr')} `)} + quoteExcerpt(${text(peerSink)}) + ${str(' is not an IP address')}, ${str(fieldOf(peerSink, 'remote_addr'))}, location);`,
+      '}',
+    );
+  } else if (peerSink !== undefined) {
+    emit(
+      `const peer = addressWithoutPort(${text(peerSink)});`,
+      'if (peer === null) {',
+      `return reject(REJECT_REASONS.badAddress, ${str(`${label(peerSink, '')} `)} + quoteExcerpt(${text(peerSink)}) + ${str(' is not an IP address (with or without a port)')}, ${str(fieldOf(peerSink, ''))}, location);`,
+      '}',
+    );
+  }
 
   // $msec is the same instant as $time_local and $time_iso8601 (the log write), to the
   // millisecond: when a format logs it beside them, it orders requests within a second.
@@ -508,7 +565,10 @@ function generateLineReader(
         ? 'clock.read'
         : 'parseRfc3339';
   const timeField = str(
-    timeSink === SINK.timeLocal ? 'time_local' : timeSink === SINK.timeIso8601 ? 'time_iso8601' : 'msec',
+    fieldOf(
+      timeSink,
+      timeSink === SINK.timeLocal ? 'time_local' : timeSink === SINK.timeIso8601 ? 'time_iso8601' : 'msec',
+    ),
   );
   const readTime = `${timeReader}(line, ${start(timeSink)}, ${end(timeSink)})`;
   emit(
@@ -549,14 +609,16 @@ function generateLineReader(
   emit(
     `const status = ${end(SINK.status)} - ${start(SINK.status)} === 3 ? threeDigits(line, ${start(SINK.status)}) : -1;`,
     'if (status < 0) {',
-    `return reject(REJECT_REASONS.badStatus, ${str('$status ')} + quoteExcerpt(${text(SINK.status)}) + ${str(' is not a three-digit number')}, 'status', location);`,
+    `return reject(REJECT_REASONS.badStatus, ${str(`${label(SINK.status, '$status')} `)} + quoteExcerpt(${text(SINK.status)}) + ${str(' is not a three-digit number')}, ${str(fieldOf(SINK.status, 'status'))}, location);`,
     '}',
     'record.status = status;',
   );
 
   const bytesSink = has(SINK.bytesSent) ? SINK.bytesSent : SINK.bodyBytesSent;
   if (has(bytesSink)) {
-    const bytesField = str(bytesSink === SINK.bytesSent ? 'bytes_sent' : 'body_bytes_sent');
+    const bytesField = str(
+      fieldOf(bytesSink, bytesSink === SINK.bytesSent ? 'bytes_sent' : 'body_bytes_sent'),
+    );
     emit(
       `const bytes = byteCount(line, ${start(bytesSink)}, ${end(bytesSink)});`,
       'if (bytes < 0) {',
@@ -571,6 +633,11 @@ function generateLineReader(
   if (has(SINK.requestTime)) emit(`record.edgeDurationMs = ${durationMs(SINK.requestTime)};`);
   if (has(SINK.upstreamResponseTime))
     emit(`record.originDurationMs = ${durationMs(SINK.upstreamResponseTime)};`);
+  // Envoy's %DURATION% and x-envoy-upstream-service-time: whole milliseconds.
+  if (has(SINK.durationMs))
+    emit(`record.edgeDurationMs = integerMsAt(line, ${start(SINK.durationMs)}, ${end(SINK.durationMs)});`);
+  if (has(SINK.originMs))
+    emit(`record.originDurationMs = integerMsAt(line, ${start(SINK.originMs)}, ${end(SINK.originMs)});`);
   if (has(SINK.upstreamCacheStatus)) {
     emit(
       `const cacheStatus = ${optional(SINK.upstreamCacheStatus)};`,
@@ -611,14 +678,39 @@ function generateLineReader(
       `if (forwardedFor !== null && ${over(SINK.forwardedFor)}) forwardedFor = keepRightmostHops(forwardedFor, maxFieldLength);`,
     );
   }
-  emit(
-    `cutLongFields(record, maxFieldLength, ${targetCut || 'false'});`,
-    '}',
-    'record.peerAddress = peer;',
-    'record.clientAddress = resolveClientAddress(peer, forwardedFor, trustedProxies);',
-    'return record;',
-    '};',
-  );
+  emit(`cutLongFields(record, maxFieldLength, ${targetCut || 'false'});`, '}');
+  if (peerSink === undefined) {
+    // Envoy's default format logs no address: with use_remote_address Envoy appends the peer to
+    // X-Forwarded-For, so its rightmost hop is the peer. Never a hop left of it: those are the
+    // client's to write.
+    emit(
+      'const peer = forwardedFor === null ? null : rightmostHopAddress(forwardedFor);',
+      'if (peer === null) {',
+      `return reject(REJECT_REASONS.badAddress, ${str('no client address: the format logs no %DOWNSTREAM_…_ADDRESS% and the rightmost hop of %REQ(X-FORWARDED-FOR)% ')} + quoteExcerpt(forwardedFor ?? '-') + ${str(' is not an IP address')}, ${str(fieldOf(SINK.forwardedFor, ''))}, location);`,
+      '}',
+    );
+  }
+  const envoyResolved = [SINK.remoteAddr, SINK.remoteAddrPort].find(has);
+  emit('record.peerAddress = peer;');
+  if (
+    !has(SINK.forwardedFor) &&
+    envoyResolved !== undefined &&
+    (peerSink === SINK.directAddr || peerSink === SINK.directAddrPort)
+  ) {
+    // The direct peer and the address Envoy resolved from its headers, no X-Forwarded-For: the
+    // resolved one is believed only from a peer that is a trusted proxy, as a hop would be.
+    emit(
+      'let client = peer;',
+      'if (trustedProxies !== null && trustedProxies.has(peer)) {',
+      `const resolved = addressWithoutPort(${text(envoyResolved)});`,
+      'if (resolved !== null) client = resolved;',
+      '}',
+      'record.clientAddress = client;',
+    );
+  } else {
+    emit('record.clientAddress = resolveClientAddress(peer, forwardedFor, trustedProxies);');
+  }
+  emit('return record;', '};');
 
   const laterTerminators = steps.map((_, k) =>
     steps.slice(k + 1).flatMap((next) => (next.terminator ? [next.terminator] : [])),
@@ -630,7 +722,15 @@ function generateLineReader(
     maxLineLength: options.maxLineLength,
     maxFieldLength: options.maxFieldLength,
     trustedProxies: options.trustedProxies,
-    shape: (line, at, variable, location) => shapeError(parser.format, line, at, variable, location),
+    shape: (line, at, variable, location) => shapeError(parser.format, line, at, variable, location, envoy),
+    overrun: (line, at, location) =>
+      reject(
+        REJECT_REASONS.formatMismatch,
+        `line goes on after the end of ${parser.format} (column ${at + 1}: ${quoteExcerpt(line.slice(at, at + 20))}): ` +
+          'a value holds an unescaped `" "` or a space, so its fields cannot be told apart',
+        undefined,
+        location,
+      ),
     laterSeparator: (line, from, step) =>
       laterTerminators[step]!.some((literal) => line.includes(literal, from)),
   };
@@ -638,7 +738,8 @@ function generateLineReader(
 }
 
 /** What a format lacks of what an AccessLog needs (empty when nothing), given which sinks it logs. */
-function missingRequirements(has: (sink: number) => boolean): string[] {
+export function missingRequirements(has: (sink: number) => boolean, dialect?: 'envoy'): string[] {
+  if (dialect === 'envoy') return missingEnvoyRequirements(has);
   const missing: string[] = [];
   if (!has(SINK.remoteAddr)) missing.push('$remote_addr');
   if (!has(SINK.timeLocal) && !has(SINK.timeIso8601) && !has(SINK.msec)) {
@@ -651,24 +752,47 @@ function missingRequirements(has: (sink: number) => boolean): string[] {
   return missing;
 }
 
+/** missingRequirements of an Envoy format string, in Envoy's operator names. */
+function missingEnvoyRequirements(has: (sink: number) => boolean): string[] {
+  const missing: string[] = [];
+  const addresses = [
+    SINK.directAddr,
+    SINK.directAddrPort,
+    SINK.remoteAddr,
+    SINK.remoteAddrPort,
+    SINK.forwardedFor,
+  ];
+  if (!addresses.some(has)) {
+    missing.push(
+      'an address (%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%, %DOWNSTREAM_REMOTE_ADDRESS% or %REQ(X-FORWARDED-FOR)%)',
+    );
+  }
+  if (!has(SINK.timeIso8601) && !has(SINK.msec)) missing.push('%START_TIME%');
+  if (!has(SINK.status)) missing.push('%RESPONSE_CODE%');
+  if (!has(SINK.requestMethod) || !has(SINK.requestUri)) missing.push('%REQ(:METHOD)% and %REQ(:PATH)%');
+  return missing;
+}
+
 function shapeError(
   format: string,
   line: string,
   at: number,
   variable: string,
   location: string | undefined,
+  envoy: boolean,
 ): BadInput {
+  const shown = envoy ? `%${variable}%` : `$${variable}`;
   if (at >= line.length) {
     return reject(
       REJECT_REASONS.truncated,
-      `line ends before $${variable} is complete: not a whole line of ${format}`,
+      `line ends before ${shown} is complete: not a whole line of ${format}`,
       variable,
       location,
     );
   }
   return reject(
     REJECT_REASONS.formatMismatch,
-    `line does not match ${format} around $${variable} (column ${at + 1}: ${quoteExcerpt(line.slice(at, at + 20))})`,
+    `line does not match ${format} around ${shown} (column ${at + 1}: ${quoteExcerpt(line.slice(at, at + 20))})`,
     variable,
     location,
   );

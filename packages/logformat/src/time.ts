@@ -250,3 +250,18 @@ export const MAX_DURATION_MS = 86_400_000;
 export function plausibleDurationMs(ms: number | null): number | null {
   return ms !== null && ms >= 0 && ms <= MAX_DURATION_MS ? ms : null;
 }
+
+/**
+ * Whole milliseconds in `line[start, end)` (Envoy's `%DURATION%`, `x-envoy-upstream-service-time`),
+ * as plausibleDurationMs keeps them; null for `-`, empty or anything but up to 15 digits.
+ */
+export function integerMsAt(line: string, start: number, end: number): number | null {
+  if (end <= start || end - start > 15) return null;
+  let ms = 0;
+  for (let i = start; i < end; i++) {
+    const d = digit(line, i);
+    if (d < 0) return null;
+    ms = ms * 10 + d;
+  }
+  return plausibleDurationMs(ms);
+}

@@ -1,6 +1,6 @@
 import { closeSync, writeFileSync } from 'node:fs';
 import { commaList, loadConfig, suggest, validateConfig } from '@edgeguard/config';
-import { checkLogInput, NGINX_VARIABLES, unknownNginxVariables } from '@edgeguard/logformat';
+import { checkLogInput, ENVOY_OPERATORS, NGINX_VARIABLES, unknownNginxVariables } from '@edgeguard/logformat';
 import { BadInput } from '@edgeguard/schema';
 import { parseCommandArgs } from '../args.js';
 import { EXIT_INPUT_CUT_SHORT, EXIT_INTERRUPTED, EXIT_NOTHING_PARSED, nothingParsed } from '../exit-codes.js';
@@ -16,9 +16,10 @@ and reports which clients are bots, why, and what the cache should change.
 Input:
   <file|->                    a log file (plain or gzip, detected by content) or - for stdin
   --format NAME               auto (default: sniffed from the first lines), combined, nginx-main,
-                              apache, cloudflare, or nginx:'<log_format string>'; a $variable
-                              edgeguard does not know is read past and skipped, with a warning
-                              naming it on stderr (a typo would leave its field empty)
+                              apache, cloudflare, envoy (Envoy's default format),
+                              nginx:'<log_format string>' or envoy:'<format string>'; a $variable
+                              or %OPERATOR% edgeguard does not know is read past and skipped, with
+                              a warning naming it on stderr (a typo would leave its field empty)
   --trusted-proxies CIDRS     comma-separated proxies whose X-Forwarded-For is believed; the client
                               is the rightmost untrusted hop (repeatable). REPLACES the config's
                               input.trustedProxies: which proxies to believe depends on where the
@@ -110,9 +111,12 @@ export async function replayCommand(argv: string[]): Promise<number> {
     // The config's entries were checked when it was loaded: a bad one now is the flag's.
     ...(values.allowlist ? { allowlist: '--allowlist' } : {}),
   });
+  const envoy = config.input.format.startsWith('envoy:');
   for (const name of unknownNginxVariables(config.input.format)) {
+    const shown = envoy ? `%${name}%` : `$${name}`;
+    const known = Object.keys(envoy ? ENVOY_OPERATORS : NGINX_VARIABLES);
     process.stderr.write(
-      `edgeguard replay: warning: the log format's $${name} is not a variable edgeguard reads; its values are skipped${suggest(name, Object.keys(NGINX_VARIABLES))}\n`,
+      `edgeguard replay: warning: the log format's ${shown} is not a ${envoy ? 'command operator' : 'variable'} edgeguard reads; its values are skipped${suggest(name, known)}\n`,
     );
   }
 
