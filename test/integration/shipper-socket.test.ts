@@ -30,17 +30,21 @@ const line = (i: number, status = 200) =>
   `198.51.100.${i % 200} - - [29/Nov/2026:19:20:${String(i % 60).padStart(2, '0')} +0000] "GET /s/${i} HTTP/1.1" ${status} 512 "-" "curl/8.5.0"`;
 
 /** `run shipper --listen <listen>` started; resolves once it listens, with the port it bound. */
-async function startShipper(listen: string, prefix: string) {
+async function startShipper(listen: string, prefix: string, args: string[] = []) {
   const healthPort = await freePort();
-  const child = spawn(process.execPath, [bin, 'run', 'shipper', '--listen', listen, '--config', config], {
-    env: {
-      ...process.env,
-      LOG_LEVEL: 'info',
-      EDGEGUARD_TOPIC_PREFIX: prefix,
-      EDGEGUARD_HEALTH_PORT: String(healthPort),
+  const child = spawn(
+    process.execPath,
+    [bin, 'run', 'shipper', '--listen', listen, '--config', config, ...args],
+    {
+      env: {
+        ...process.env,
+        LOG_LEVEL: 'info',
+        EDGEGUARD_TOPIC_PREFIX: prefix,
+        EDGEGUARD_HEALTH_PORT: String(healthPort),
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  );
   const output = { stderr: '' };
   child.stderr!.on('data', (d) => {
     output.stderr += d;
@@ -170,6 +174,41 @@ describe('run shipper --listen over the real broker', { timeout: 180_000 }, () =
     const stopped = shipper.output.stderr.split('\n').find((l) => l.includes('stopped listening'));
     assert.ok(stopped, shipper.output.stderr);
     assert.deepEqual(JSON.parse(stopped).received, { syslog: (total / 3) * 2, bare: total / 3 });
+  });
+
+  it('--format and --trusted-proxies override the config file, as for ship', async () => {
+    // The config says combined, no trusted proxy: nginx-main lines from a proxy, read with the
+    // flags, are the client behind it (its X-Forwarded-For); read as combined they would be rejected.
+    const prefix = freshTopics('shipflags-format');
+    const seen = readFollowed(prefix);
+    const shipper = await startShipper('udp://127.0.0.1:0', prefix, [
+      '--format',
+      'nginx-main',
+      '--trusted-proxies',
+      '10.0.0.0/8',
+    ]);
+    try {
+      const udp = createSocket('udp4');
+      for (let i = 1; i <= 3; i++)
+        await new Promise<void>((resolve, reject) =>
+          udp.send(
+            `<190>Nov 29 19:20:01 web-1 nginx: 10.1.2.3 - - [29/Nov/2026:19:20:0${i} +0000] "GET /x/${i} HTTP/1.1" 200 512 "-" "curl/8.5.0" "198.51.100.${70 + i}"`,
+            shipper.port,
+            '127.0.0.1',
+            (error) => (error ? reject(error) : resolve()),
+          ),
+        );
+      udp.close();
+      await waitFor(() => seen.records.length >= 3, 'the three lines shipped');
+      assert.deepEqual(seen.records.map((r) => `${r.clientAddress} ${r.path}`).sort(), [
+        '198.51.100.71 /x/1',
+        '198.51.100.72 /x/2',
+        '198.51.100.73 /x/3',
+      ]);
+    } finally {
+      assert.equal(await stop(shipper.child, shipper.exited), 0, shipper.output.stderr);
+      await seen.stop();
+    }
   });
 
   // A real nginx when there is one (infra/ensure-packages.sh installs it): what it sends, not what we think it does.

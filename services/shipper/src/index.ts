@@ -46,7 +46,6 @@ export {
   parseListenAddress,
   SocketInput,
   type SocketInputOptions,
-  socketInputOptions,
 } from './socket-input.js';
 export { SyslogStreamFramer, syslogLine } from './syslog.js';
 
