@@ -158,6 +158,11 @@ export class SocketInput {
     this.metrics = socketMetrics(metrics);
   }
 
+  /** Lines received and waiting for `batches()` to hand them out. */
+  get queued(): number {
+    return this.lines.length;
+  }
+
   /** Binds the socket; resolves with the address bound (the port chosen when 0 was asked). */
   async start(): Promise<ListenAddress> {
     const { host, port } = this.address;

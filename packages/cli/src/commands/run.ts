@@ -157,7 +157,8 @@ export async function runCommand(argv: string[]): Promise<number> {
               queueMib: values['queue-mib'],
             })
           : undefined;
-      const { healthPort } = await import('@edgeguard/kafka');
+      const { healthPort, stopTimeoutMs } = await import('@edgeguard/kafka');
+      const stopLimit = stopTimeoutMs(); // a bad value refused before anything starts
       const abort = new AbortController();
       // The signal's name is the abort's reason (the shipper's log line says which).
       if (!handOverStopSignals((signal) => abort.abort(signal))) return await forever();
@@ -169,6 +170,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         fromStart: values['from-start'] === true,
         positionFile: values['position-file'] ?? (process.env.EDGEGUARD_SHIP_POSITION_FILE || undefined),
         signal: abort.signal,
+        stopTimeoutMs: stopLimit,
         healthPort: healthPort(),
       });
       return 0;
