@@ -93,6 +93,29 @@ describe('edgeguard run: usage', () => {
     }
   });
 
+  it('refuses a bad EDGEGUARD_STOP_TIMEOUT_MS for the shipper too (its stop is bounded by it), before connecting', () => {
+    const result = spawnSync(
+      process.execPath,
+      [bin, 'run', 'shipper', '--follow', '/nonexistent/access.log'],
+      {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: {
+          ...process.env,
+          LOG_LEVEL: 'silent',
+          KAFKA_BROKERS: '127.0.0.1:1',
+          EDGEGUARD_STARTUP_TIMEOUT_MS: '1000',
+          EDGEGUARD_STOP_TIMEOUT_MS: '0',
+        },
+      },
+    );
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(
+      result.stderr,
+      /EDGEGUARD_STOP_TIMEOUT_MS must be a whole number from 1 to 3600000, not "0"/,
+    );
+  });
+
   it('refuses an unknown LOG_LEVEL naming the variable, exit 2 like any bad variable, for every service', () => {
     // It was exit 1 (the service's logger threw a plain error), while every other bad variable is
     // a usage error, exit 2; and not a pino internal message.
@@ -128,6 +151,7 @@ describe('edgeguard run: usage', () => {
     assert.match(result.stdout, /--position-file FILE/);
     assert.match(result.stdout, /EDGEGUARD_SHIP_POSITION_FILE/);
     assert.match(result.stdout, /--format NAME +the log format.*overrides the config's/);
+    assert.match(result.stdout, /within EDGEGUARD_STOP_TIMEOUT_MS/);
     assert.match(result.stdout, /--trusted-proxies CIDRS\n +as for 'edgeguard ship' and replay: REPLACES/);
   });
 

@@ -10,7 +10,9 @@ export const runHelp = `Usage: edgeguard run <service> [--config FILE] [--worker
        edgeguard run shipper --listen udp://HOST:PORT|tcp://HOST:PORT [--allow CIDRS] [--format NAME] [--trusted-proxies CIDRS] [--config FILE]
 
 Starts one edgeguard service in the foreground; it runs until SIGTERM/SIGINT, then finishes the
-batch in flight, checkpoints, commits and exits.
+batch in flight, checkpoints, commits and exits: within EDGEGUARD_STOP_TIMEOUT_MS (default 30 s),
+else it exits 1 (the shipper, whose broker did not acknowledge, saying how many lines were not
+shipped).
 
 Services:
   shipper         follows an access log (rotation and truncation handled), or receives it on a
@@ -59,7 +61,7 @@ Services:
 
 Every service serves /healthz, /readyz and /metrics on EDGEGUARD_HEALTH_PORT (default 9464).
 Environment: KAFKA_BROKERS, REDIS_URL, EDGEGUARD_TOPIC_PREFIX, EDGEGUARD_CONFIG, LOG_LEVEL,
-EDGEGUARD_WORKERS, EDGEGUARD_SHIP_POSITION_FILE (see docs/CONFIG.md).
+EDGEGUARD_WORKERS, EDGEGUARD_SHIP_POSITION_FILE, EDGEGUARD_STOP_TIMEOUT_MS (see docs/CONFIG.md).
 `;
 
 export async function runCommand(argv: string[]): Promise<number> {
