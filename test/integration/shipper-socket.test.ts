@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bin, edgeguard, eventually, freePort, uniquePrefix } from './support/services.js';
-import { readFollowed, waitFor } from './support/shipper.js';
+import { cuttableBroker, readFollowed, waitFor } from './support/shipper.js';
 
 const work = mkdtempSync(join(tmpdir(), 'eg-shipper-socket-'));
 // Lines of 1 KiB at most: a message over 4 KiB is cut and rejected as oversized-line.
@@ -30,17 +30,27 @@ const line = (i: number, status = 200) =>
   `198.51.100.${i % 200} - - [29/Nov/2026:19:20:${String(i % 60).padStart(2, '0')} +0000] "GET /s/${i} HTTP/1.1" ${status} 512 "-" "curl/8.5.0"`;
 
 /** `run shipper --listen <listen>` started; resolves once it listens, with the port it bound. */
-async function startShipper(listen: string, prefix: string) {
+async function startShipper(
+  listen: string,
+  prefix: string,
+  args: string[] = [],
+  more: { nodeArgs?: string[]; env?: Record<string, string> } = {},
+) {
   const healthPort = await freePort();
-  const child = spawn(process.execPath, [bin, 'run', 'shipper', '--listen', listen, '--config', config], {
-    env: {
-      ...process.env,
-      LOG_LEVEL: 'info',
-      EDGEGUARD_TOPIC_PREFIX: prefix,
-      EDGEGUARD_HEALTH_PORT: String(healthPort),
+  const child = spawn(
+    process.execPath,
+    [...(more.nodeArgs ?? []), bin, 'run', 'shipper', '--listen', listen, '--config', config, ...args],
+    {
+      env: {
+        ...process.env,
+        LOG_LEVEL: 'info',
+        EDGEGUARD_TOPIC_PREFIX: prefix,
+        EDGEGUARD_HEALTH_PORT: String(healthPort),
+        ...more.env,
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  );
   const output = { stderr: '' };
   child.stderr!.on('data', (d) => {
     output.stderr += d;
@@ -171,6 +181,108 @@ describe('run shipper --listen over the real broker', { timeout: 180_000 }, () =
     assert.ok(stopped, shipper.output.stderr);
     assert.deepEqual(JSON.parse(stopped).received, { syslog: (total / 3) * 2, bare: total / 3 });
   });
+
+  it('--format and --trusted-proxies override the config file, as for ship', async () => {
+    // The config says combined, no trusted proxy: nginx-main lines from a proxy, read with the
+    // flags, are the client behind it (its X-Forwarded-For); read as combined they would be rejected.
+    const prefix = freshTopics('shipflags-format');
+    const seen = readFollowed(prefix);
+    const shipper = await startShipper('udp://127.0.0.1:0', prefix, [
+      '--format',
+      'nginx-main',
+      '--trusted-proxies',
+      '10.0.0.0/8',
+    ]);
+    try {
+      const udp = createSocket('udp4');
+      for (let i = 1; i <= 3; i++)
+        await new Promise<void>((resolve, reject) =>
+          udp.send(
+            `<190>Nov 29 19:20:01 web-1 nginx: 10.1.2.3 - - [29/Nov/2026:19:20:0${i} +0000] "GET /x/${i} HTTP/1.1" 200 512 "-" "curl/8.5.0" "198.51.100.${70 + i}"`,
+            shipper.port,
+            '127.0.0.1',
+            (error) => (error ? reject(error) : resolve()),
+          ),
+        );
+      udp.close();
+      await waitFor(() => seen.records.length >= 3, 'the three lines shipped');
+      assert.deepEqual(seen.records.map((r) => `${r.clientAddress} ${r.path}`).sort(), [
+        '198.51.100.71 /x/1',
+        '198.51.100.72 /x/2',
+        '198.51.100.73 /x/3',
+      ]);
+    } finally {
+      assert.equal(await stop(shipper.child, shipper.exited), 0, shipper.output.stderr);
+      await seen.stop();
+    }
+  });
+
+  for (const transport of ['udp', 'tcp'] as const)
+    it(`a stop with the broker gone (${transport}): exits 1 within EDGEGUARD_STOP_TIMEOUT_MS, saying how many lines were not shipped`, async () => {
+      // It waited for the broker for ever (kafkajs retries an idempotent producer's send without
+      // end): SIGTERM left it running, and only SIGKILL ended it.
+      const prefix = freshTopics(`shipflags-stop-${transport}`);
+      const seen = readFollowed(prefix);
+      const broker = await cuttableBroker();
+      const stopTimeoutMs = 4_000;
+      const shipper = await startShipper(`${transport}://127.0.0.1:0`, prefix, [], {
+        nodeArgs: ['--import', broker.hook],
+        env: { EDGEGUARD_STOP_TIMEOUT_MS: String(stopTimeoutMs) },
+      });
+      const tcp =
+        transport === 'tcp' ? connect(shipper.port, '127.0.0.1').on('error', () => undefined) : null;
+      const udp = createSocket('udp4');
+      const send = async (from: number, to: number) => {
+        for (let i = from; i < to; i++)
+          if (tcp) tcp.write(`${line(i)}\n`);
+          else
+            await new Promise<void>((resolve, reject) =>
+              udp.send(line(i), shipper.port, '127.0.0.1', (error) => (error ? reject(error) : resolve())),
+            );
+      };
+      const received = async () => {
+        const text = await shipper.metrics();
+        return metric(text, 'edgeguard_shipper_socket_messages_total', 'framing="bare"');
+      };
+      let signalled = 0;
+      try {
+        await send(0, 10);
+        await waitFor(() => seen.records.length >= 10, 'the first 10 lines shipped');
+        broker.cut();
+        await send(10, 30);
+        for (const deadline = Date.now() + 30_000; (await received()) < 30; await sleep(20))
+          assert.ok(Date.now() < deadline, `${await received()} of 30 lines received`);
+        signalled = Date.now();
+        shipper.child.kill('SIGTERM');
+        const timer = setTimeout(() => shipper.child.kill('SIGKILL'), stopTimeoutMs + 20_000);
+        const code = await shipper.exited;
+        clearTimeout(timer);
+        const ms = Date.now() - signalled;
+        assert.equal(code, 1, shipper.output.stderr);
+        // The bound, plus the CLI's exit (the process's own start is long past).
+        assert.ok(ms < stopTimeoutMs + 3_000, `exited ${ms} ms after SIGTERM`);
+        assert.ok(ms >= stopTimeoutMs - 100, `exited ${ms} ms after SIGTERM, before the bound`);
+      } finally {
+        tcp?.destroy();
+        udp.close();
+        if (shipper.child.exitCode === null) shipper.child.kill('SIGKILL');
+        await seen.stop();
+      }
+      const lines = shipper.output.stderr.split('\n');
+      const fatal = lines.filter((l) => l.includes('"msg":"stop timed out'));
+      assert.equal(fatal.length, 1, shipper.output.stderr);
+      const logged = JSON.parse(fatal[0]!);
+      assert.equal(logged.level, 60);
+      assert.equal(logged.notShipped, 20);
+      assert.equal(
+        logged.msg,
+        `stop timed out after ${stopTimeoutMs} ms (EDGEGUARD_STOP_TIMEOUT_MS; Kafka unreachable?): 20 lines received were not shipped`,
+      );
+      // The CLI's one line, no stack trace.
+      assert.ok(lines.includes(`edgeguard run: ${logged.msg}`), shipper.output.stderr);
+      assert.doesNotMatch(shipper.output.stderr, /\n\s+at /);
+      assert.equal(seen.records.length, 10);
+    });
 
   // A real nginx when there is one (infra/ensure-packages.sh installs it): what it sends, not what we think it does.
   const nginx = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'].find((p) =>

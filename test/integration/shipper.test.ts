@@ -4,7 +4,15 @@
 // thread or by worker threads.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -27,7 +35,7 @@ import { ship } from '@edgeguard/service-shipper';
 import { generateScenario } from '@edgeguard/testkit';
 import { Kafka, logLevel } from 'kafkajs';
 import { bin, edgeguard, freePort, uniquePrefix } from './support/services.js';
-import { readFollowed, waitFor } from './support/shipper.js';
+import { cuttableBroker, readFollowed, waitFor } from './support/shipper.js';
 
 const PARTITIONS = 3;
 const work = mkdtempSync(join(tmpdir(), 'eg-shipper-'));
@@ -494,6 +502,94 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
       } finally {
         if (child.exitCode === null) child.kill('SIGKILL');
       }
+    }
+  });
+
+  it('run shipper --follow stopped with the broker gone: exits 1 within EDGEGUARD_STOP_TIMEOUT_MS saying how many lines were not shipped; a restart ships them', async () => {
+    // It waited for the broker for ever (kafkajs retries an idempotent producer's send without end).
+    const prefix = freshTopics('shipflags-follow-stop');
+    const dir = mkdtempSync(join(work, 'follow-stop-'));
+    const path = join(dir, 'access.log');
+    const positionFile = join(dir, 'shipper.position');
+    const line = (i: number) =>
+      `198.51.100.${i % 7} - - [27/Nov/2026:10:00:00 +0000] "GET /g/${i} HTTP/1.1" 200 10 "-" "curl/8.5.0"\n`;
+    writeFileSync(path, '');
+    const broker = await cuttableBroker();
+    const stopTimeoutMs = 4_000;
+    const start = (hook: string[]) => {
+      const child = spawn(
+        process.execPath,
+        [
+          ...hook,
+          ...[bin, 'run', 'shipper', '--follow', path, '--from-start', '--position-file', positionFile],
+          ...['--format', 'combined'],
+        ],
+        {
+          env: {
+            ...process.env,
+            LOG_LEVEL: 'info',
+            EDGEGUARD_TOPIC_PREFIX: prefix,
+            EDGEGUARD_HEALTH_PORT: '0',
+            EDGEGUARD_STOP_TIMEOUT_MS: String(stopTimeoutMs),
+          },
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
+      const output = { stderr: '' };
+      child.stderr.on('data', (d) => {
+        output.stderr += d;
+      });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      return { child, output, exited };
+    };
+    const seen = readFollowed(prefix);
+    const first = start(['--import', broker.hook]);
+    const second = { child: null as ReturnType<typeof start>['child'] | null };
+    try {
+      for (let i = 0; i < 5; i++) appendFileSync(path, line(i));
+      await waitFor(() => seen.paths.length >= 5, 'lines 0–4 shipped');
+      const saved = () =>
+        existsSync(positionFile) ? JSON.parse(readFileSync(positionFile, 'utf8')).offset : -1;
+      await waitFor(() => saved() === statSync(path).size, 'the position after line 4 saved');
+      broker.cut();
+      const before = first.output.stderr.length;
+      // One write: read as one batch, then stuck waiting for the broker (kafkajs says it cannot connect).
+      appendFileSync(path, Array.from({ length: 7 }, (_, k) => line(5 + k)).join(''));
+      await waitFor(
+        () => first.output.stderr.slice(before).includes('"component":"kafkajs"'),
+        'the producer failing to reach the broker',
+      );
+      const signalled = Date.now();
+      first.child.kill('SIGTERM');
+      const timer = setTimeout(() => first.child.kill('SIGKILL'), stopTimeoutMs + 20_000);
+      const code = await first.exited;
+      clearTimeout(timer);
+      const ms = Date.now() - signalled;
+      assert.equal(code, 1, first.output.stderr);
+      assert.ok(ms >= stopTimeoutMs - 100 && ms < stopTimeoutMs + 3_000, `exited ${ms} ms after SIGTERM`);
+      const message = `stop timed out after ${stopTimeoutMs} ms (EDGEGUARD_STOP_TIMEOUT_MS; Kafka unreachable?): 7 lines read were not shipped (the position file is before them: a restart ships them)`;
+      const fatal = first.output.stderr.split('\n').filter((l) => l.includes('"msg":"stop timed out'));
+      assert.equal(fatal.length, 1, first.output.stderr);
+      assert.equal(JSON.parse(fatal[0]!).msg, message);
+      assert.equal(JSON.parse(fatal[0]!).notShipped, 7);
+      assert.ok(first.output.stderr.includes(`\nedgeguard run: ${message}\n`), first.output.stderr);
+      assert.doesNotMatch(first.output.stderr, /\n\s+at /);
+      assert.equal(seen.paths.length, 5);
+      // The broker back (no relay): the restart ships the 7, each once.
+      const restarted = start([]);
+      second.child = restarted.child;
+      await waitFor(() => seen.paths.length >= 12, 'lines 5–11 shipped after the restart');
+      await sleep(500);
+      restarted.child.kill('SIGTERM');
+      assert.equal(await restarted.exited, 0, restarted.output.stderr);
+      assert.deepEqual(
+        seen.paths.map((p) => Number(p.slice('/g/'.length))).sort((a, b) => a - b),
+        Array.from({ length: 12 }, (_, i) => i),
+      );
+    } finally {
+      if (first.child.exitCode === null) first.child.kill('SIGKILL');
+      if (second.child && second.child.exitCode === null) second.child.kill('SIGKILL');
+      await seen.stop();
     }
   });
 

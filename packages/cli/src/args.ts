@@ -73,18 +73,21 @@ export function parseCommandArgs<O extends OptionSpec>(
 
 /** `--workers N` of ship and run: worker threads, a whole number from 0 to 64. */
 export function workerCount(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 64)
-    throw new BadInput(
-      'bad-usage',
-      `--workers must be a whole number from 0 to 64, not ${JSON.stringify(value)}`,
-    );
-  return n;
+  return wholeNumber(value, '--workers', 0, 64);
 }
 
-/** A whole-number flag, written as digits only (`1e3`, `1.0`, `-1` are refused), at least `min`. */
-export function wholeNumber(text: string, flag: string, min = 0): number {
+/**
+ * A whole-number flag, written as digits only (`1e3`, `1.0`, `-1` are refused), at least `min`;
+ * given `max`, at most `max`, and the message names the range (`--queue-mib must be a whole number
+ * from 1 to 4,096, not "x"`).
+ */
+export function wholeNumber(text: string, flag: string, min = 0, max?: number): number {
   const n = /^\d{1,15}$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (max !== undefined && !(n >= min && n <= max))
+    throw new BadInput(
+      'bad-usage',
+      `${flag} must be a whole number from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')}, not ${JSON.stringify(text)}`,
+    );
   if (!(n >= min))
     throw new BadInput('bad-usage', `${flag}: expected a whole number ≥ ${min}, got '${text}'`);
   return n;

@@ -18,6 +18,54 @@ describe('edgeguard run: usage', () => {
     assert.match(result.stderr, /--position-file is for the shipper/);
   });
 
+  it('takes --format and --trusted-proxies for the shipper, refused as ship refuses them, naming the flag', () => {
+    const env = { ...process.env, LOG_LEVEL: 'silent', KAFKA_BROKERS: '127.0.0.1:1' };
+    for (const [input, args, message] of [
+      [
+        ['--follow', '/nonexistent/access.log'],
+        ['--format', 'nginx-mian'],
+        /--format: unknown log format "nginx-mian"/,
+      ],
+      [
+        ['--listen', 'udp://127.0.0.1:0'],
+        ['--format', 'nginx-mian'],
+        /--format: unknown log format "nginx-mian"/,
+      ],
+      [
+        ['--listen', 'tcp://127.0.0.1:0'],
+        ['--trusted-proxies', '10.0.0.0/33'],
+        /--trusted-proxies: "10\.0\.0\.0\/33" is not a CIDR/,
+      ],
+      [
+        ['--follow', '/nonexistent/access.log'],
+        ['--trusted-proxies', '10.0.0.0/8', '--trusted-proxies', '203.0.113.7/8'],
+        /--trusted-proxies: /,
+      ],
+      [
+        ['--follow', '/nonexistent/access.log'],
+        ['--format', 'combined', '--format', 'apache'],
+        /--format given more than once/,
+      ],
+    ] as const) {
+      const started = Date.now();
+      const result = spawnSync(process.execPath, [bin, 'run', 'shipper', ...input, ...args], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env,
+      });
+      assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+      // A usage error, before connecting: Kafka is unreachable here.
+      assert.ok(Date.now() - started < 10_000, `${args.join(' ')}: took ${Date.now() - started} ms`);
+    }
+    // Another service refuses them, as it refuses the shipper's other flags.
+    for (const flag of ['--format', '--trusted-proxies']) {
+      const result = run('profiler', flag, 'combined');
+      assert.equal(result.status, 2, result.stderr);
+      assert.match(result.stderr, new RegExp(`${flag} is for the shipper`));
+    }
+  });
+
   it('refuses a bad environment variable at once, naming it, before connecting to anything', () => {
     for (const [name, value, message] of [
       ['KAFKA_BROKERS', 'garbage', /KAFKA_BROKERS: "garbage" is not host:port/],
@@ -43,6 +91,29 @@ describe('edgeguard run: usage', () => {
       assert.match(result.stderr, message);
       assert.ok(Date.now() - started < 10_000, `${name}: took ${Date.now() - started} ms`);
     }
+  });
+
+  it('refuses a bad EDGEGUARD_STOP_TIMEOUT_MS for the shipper too (its stop is bounded by it), before connecting', () => {
+    const result = spawnSync(
+      process.execPath,
+      [bin, 'run', 'shipper', '--follow', '/nonexistent/access.log'],
+      {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: {
+          ...process.env,
+          LOG_LEVEL: 'silent',
+          KAFKA_BROKERS: '127.0.0.1:1',
+          EDGEGUARD_STARTUP_TIMEOUT_MS: '1000',
+          EDGEGUARD_STOP_TIMEOUT_MS: '0',
+        },
+      },
+    );
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(
+      result.stderr,
+      /EDGEGUARD_STOP_TIMEOUT_MS must be a whole number from 1 to 3600000, not "0"/,
+    );
   });
 
   it('refuses an unknown LOG_LEVEL naming the variable, exit 2 like any bad variable, for every service', () => {
@@ -74,11 +145,14 @@ describe('edgeguard run: usage', () => {
     }
   });
 
-  it('documents --position-file in --help', () => {
+  it('documents --position-file, --format and --trusted-proxies in --help', () => {
     const result = run('--help');
     assert.equal(result.status, 0);
     assert.match(result.stdout, /--position-file FILE/);
     assert.match(result.stdout, /EDGEGUARD_SHIP_POSITION_FILE/);
+    assert.match(result.stdout, /--format NAME +the log format.*overrides the config's/);
+    assert.match(result.stdout, /within EDGEGUARD_STOP_TIMEOUT_MS/);
+    assert.match(result.stdout, /--trusted-proxies CIDRS\n +as for 'edgeguard ship' and replay: REPLACES/);
   });
 
   it('refuses a flag given twice instead of acting on the last one alone', () => {

@@ -46,7 +46,6 @@ export {
   parseListenAddress,
   SocketInput,
   type SocketInputOptions,
-  socketInputOptions,
 } from './socket-input.js';
 export { SyslogStreamFramer, syslogLine } from './syslog.js';
 
@@ -90,6 +89,14 @@ export interface ShipOptions {
    * abort's reason is a signal's name), closes what was opened and resolves with nothing shipped.
    */
   signal?: AbortSignal;
+  /**
+   * With `signal`: how long (ms) the stop may take once `signal` aborts a running shipment (the
+   * lines read or received are still shipped first). Past it — the broker unreachable, so they
+   * can never be acknowledged — the shipper logs (fatal) how many lines were not shipped, closes
+   * what it opened without waiting for the broker, and rejects with that message. `run shipper`
+   * passes EDGEGUARD_STOP_TIMEOUT_MS; absent: the stop waits for the broker however long it takes.
+   */
+  stopTimeoutMs?: number;
   /** Called about once a second with progress. */
   onProgress?: (progress: ShipProgress) => void;
   /** Serve /healthz, /readyz, /metrics on this port (the long-running `run shipper`). */
@@ -283,7 +290,7 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
       );
     }
   };
-  let cutShort: BadInput | null = null;
+  let cutShort = null as BadInput | null; // set inside the shipment below
   /** Counted once, after the last whole line shipped, so that its line number follows theirs. */
   const countDamage = (damage: InputDamage | null): BadInput | null => {
     if (!damage) return null;
@@ -392,55 +399,69 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
     }
   };
 
-  try {
-    if (pool) {
-      const chunks = readLineChunks(input, { maxLineBytes, chunkBytes: options.chunkBytes });
-      pool.start({
-        format: config.input.format,
-        parser: {
-          trustedProxies: config.input.trustedProxies,
-          maxLineLength: config.input.maxLineLength,
-          maxFieldLength: config.input.maxFieldLength,
-        },
-        partitions,
-        batchRecords: out.batchRecords,
-        maxMessageBytes: out.maxSendBytes / 2,
-        maxLineBytes,
-      });
-      await shipChunks(chunks, pool);
-      cutShort = countDamage(chunks.damage);
-      await out.end(clockGuard.newest ?? 0);
-    } else {
-      const source = live ? null : openLogSource(input, { maxLineLength: config.input.maxLineLength });
-      const follower = options.follow ? await startFollowing() : null;
-      const batches = source ? source.batches() : follower ? follower.batches : socket!.batches();
-      for await (const batch of batches) {
-        // Live: the machine's clock is a reference too, so the first lines after a quiet spell
-        // (more than maxClockJumpMs without traffic) are not held at the time before it, where
-        // consumers already past it would drop them as late; only lines ahead of now are.
-        if (live) clockGuard.advanceTo(Date.now());
-        await shipLines(batch);
-        if (live) await out.flush(); // ship what arrived, now
-        follower?.afterBatch();
-        await paced();
-        // A socket's batches end by themselves once closed and drained: nothing received is left.
-        if (options.signal?.aborted && !socket) break;
-      }
-      if (source) {
-        cutShort = countDamage(source.damage);
+  /**
+   * Lines taken from a live input (a followed file, a socket) whose shipment the broker has not
+   * acknowledged yet: the batch being parsed and produced (reset once its flush is acknowledged).
+   */
+  let unacknowledged = 0;
+  const shipment = (async () => {
+    try {
+      if (pool) {
+        const chunks = readLineChunks(input, { maxLineBytes, chunkBytes: options.chunkBytes });
+        pool.start({
+          format: config.input.format,
+          parser: {
+            trustedProxies: config.input.trustedProxies,
+            maxLineLength: config.input.maxLineLength,
+            maxFieldLength: config.input.maxFieldLength,
+          },
+          partitions,
+          batchRecords: out.batchRecords,
+          maxMessageBytes: out.maxSendBytes / 2,
+          maxLineBytes,
+        });
+        await shipChunks(chunks, pool);
+        cutShort = countDamage(chunks.damage);
         await out.end(clockGuard.newest ?? 0);
       } else {
-        await out.flush(); // live: no end of input
-        await follower?.finish();
+        const source = live ? null : openLogSource(input, { maxLineLength: config.input.maxLineLength });
+        const follower = options.follow ? await startFollowing() : null;
+        const batches = source ? source.batches() : follower ? follower.batches : socket!.batches();
+        for await (const batch of batches) {
+          // Live: the machine's clock is a reference too, so the first lines after a quiet spell
+          // (more than maxClockJumpMs without traffic) are not held at the time before it, where
+          // consumers already past it would drop them as late; only lines ahead of now are.
+          if (live) {
+            clockGuard.advanceTo(Date.now());
+            unacknowledged += batch.length;
+          }
+          await shipLines(batch);
+          if (live) {
+            await out.flush(); // ship what arrived, now
+            unacknowledged = 0;
+          }
+          follower?.afterBatch();
+          await paced();
+          // A socket's batches end by themselves once closed and drained: nothing received is left.
+          if (options.signal?.aborted && !socket) break;
+        }
+        if (source) {
+          cutShort = countDamage(source.damage);
+          await out.end(clockGuard.newest ?? 0);
+        } else {
+          await out.flush(); // live: no end of input
+          await follower?.finish();
+        }
       }
+    } finally {
+      stopSaving(); // a failed shipment must not save the position of lines it did not ship
+      await pool?.close();
+      await socket?.close();
+      await producer.disconnect();
+      await health?.close();
     }
-  } finally {
-    stopSaving(); // a failed shipment must not save the position of lines it did not ship
-    await pool?.close();
-    await socket?.close();
-    await producer.disconnect();
-    await health?.close();
-  }
+  })();
+  await boundedStop(shipment);
   const result: ShipResult = {
     ...progress(),
     rejects,
@@ -462,6 +483,61 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
     'shipped',
   );
   return result;
+
+  /**
+   * `shipment`, or, once `signal` aborted and `stopTimeoutMs` passed without it settling (a broker
+   * that never acknowledges: kafkajs retries an idempotent producer's send for ever), a rejection
+   * saying how many lines were not shipped, after one fatal log line saying so. What was opened is
+   * closed without waiting for the broker. The followed file's position stays where the broker
+   * last acknowledged, so a restart with a position file ships those lines.
+   */
+  async function boundedStop(shipment: Promise<void>): Promise<void> {
+    const limit = options.stopTimeoutMs;
+    const signal = options.signal;
+    if (limit === undefined || !signal) return shipment;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      timer = setTimeout(() => onTimeout(), limit);
+    };
+    let onTimeout = (): void => undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      onTimeout = () => {
+        stopSaving();
+        // The socket's lines still queued were received too; a followed file's unread rest is
+        // not counted (with a position file a restart reads it).
+        const notShipped = unacknowledged + (socket?.queued ?? 0);
+        const what = socket ? 'received' : 'read';
+        const restart = socket
+          ? ''
+          : options.positionFile
+            ? ' (the position file is before them: a restart ships them)'
+            : ' (no position file: a restart does not ship them)';
+        const message = `stop timed out after ${limit} ms (EDGEGUARD_STOP_TIMEOUT_MS; Kafka unreachable?): ${notShipped} ${notShipped === 1 ? 'line' : 'lines'} ${what} were not shipped${restart}`;
+        logger.fatal(
+          {
+            stopTimeoutMs: limit,
+            notShipped,
+            input,
+            ...(options.positionFile ? { positionFile: options.positionFile } : {}),
+          },
+          message,
+        );
+        void pool?.close();
+        void socket?.close();
+        void health?.close();
+        void producer.disconnect().catch(() => undefined);
+        reject(new Error(message));
+      };
+    });
+    if (signal.aborted) arm();
+    else signal.addEventListener('abort', arm, { once: true });
+    try {
+      await Promise.race([shipment, timedOut]);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', arm);
+    }
+  }
 
   /**
    * Follows the input from the saved position (if any), and saves the position once the broker

@@ -3,7 +3,6 @@ import { readFile } from 'node:fs/promises';
 import { type AddressInfo, createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { endianness } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { commaList } from '@edgeguard/config';
 import type { LineBatch } from '@edgeguard/logformat';
 import { CidrSet, type Ipv4Address, parseIp } from '@edgeguard/netaddr';
 import { BadInput } from '@edgeguard/schema';
@@ -157,6 +156,11 @@ export class SocketInput {
     this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.queueBytes = options.queueBytes ?? DEFAULT_QUEUE_BYTES;
     this.metrics = socketMetrics(metrics);
+  }
+
+  /** Lines received and waiting for `batches()` to hand them out. */
+  get queued(): number {
+    return this.lines.length;
   }
 
   /** Binds the socket; resolves with the address bound (the port chosen when 0 was asked). */
@@ -491,58 +495,4 @@ function procNetUdpAddress(bound: Pick<AddressInfo, 'address' | 'family' | 'port
 function listenError(error: NodeJS.ErrnoException, address: ListenAddress): Error {
   const why = error.code === 'EADDRINUSE' ? 'the port is in use' : error.message;
   return new Error(`cannot listen on ${formatListenAddress(address)} (--listen): ${why}`);
-}
-
-/**
- * The socket input's options from `run shipper`'s flags: `--listen`, `--allow` (CIDRs, repeated
- * or comma-separated), `--max-connections`, `--queue-mib`. A bad one is a BadInput (`bad-usage`)
- * naming the flag.
- */
-export function socketInputOptions(flags: {
-  listen: string;
-  allow?: readonly string[];
-  maxConnections?: string;
-  queueMib?: string;
-}): SocketInputOptions {
-  const address = parseListenAddress(flags.listen);
-  const allow = commaList(flags.allow);
-  // `--allow "$SENDERS"` with SENDERS unset or blank: refused, not read as "anyone may send".
-  if (flags.allow !== undefined && allow.length === 0)
-    throw new BadInput(
-      'bad-usage',
-      `--allow was given no CIDR (${JSON.stringify(flags.allow.join(','))}); to let anyone who reaches the port send, leave --allow out`,
-      undefined,
-      '--allow',
-    );
-  try {
-    new CidrSet(allow);
-  } catch (error) {
-    if (!(error instanceof BadInput)) throw error;
-    throw new BadInput('bad-usage', `--allow: ${error.message}`, undefined, '--allow');
-  }
-  const whole = (value: string | undefined, flag: string, max: number): number | undefined => {
-    if (value === undefined) return undefined;
-    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max)
-      throw new BadInput(
-        'bad-usage',
-        `${flag} must be a whole number from 1 to ${max.toLocaleString('en-US')}, not ${JSON.stringify(value)}`,
-        undefined,
-        flag,
-      );
-    return Number(value);
-  };
-  if (address.transport === 'udp' && flags.maxConnections !== undefined)
-    throw new BadInput(
-      'bad-usage',
-      '--max-connections is for tcp:// (UDP has no connections)',
-      undefined,
-      '--max-connections',
-    );
-  const queueMib = whole(flags.queueMib, '--queue-mib', 4096);
-  return {
-    address,
-    allow,
-    maxConnections: whole(flags.maxConnections, '--max-connections', 10_000),
-    queueBytes: queueMib === undefined ? undefined : queueMib * 1024 * 1024,
-  };
 }

@@ -1,4 +1,5 @@
 // What the shipper put on access-logs, read as it arrives; and polling for what a test waits on.
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { kafkaEnvironment } from '@edgeguard/kafka';
 import { TOPICS } from '@edgeguard/pipeline';
@@ -44,6 +45,50 @@ export function readFollowed(prefix: string): {
     stop: async () => {
       await started.catch(() => undefined);
       await consumer.disconnect();
+    },
+  };
+}
+
+/**
+ * A broker the test can make unreachable without stopping the shared one: a TCP relay to it, and
+ * `hook`, a module to preload into a child process (`node --import <hook>`) that sends every
+ * connection to the broker's port through the relay (the seed and the address the broker
+ * advertises in its metadata alike: kafkajs connects with net.connect). `cut()` closes the relay
+ * and every connection through it: from then on the child's requests fail and its reconnects are
+ * refused, as when the broker's host goes away.
+ */
+export async function cuttableBroker(): Promise<{ hook: string; cut: () => void }> {
+  const [host, portText] = kafkaEnvironment().brokers[0]!.split(':');
+  const brokerPort = Number(portText);
+  const sockets = new Set<Socket>();
+  const relay = createServer((client) => {
+    const upstream = connect(brokerPort, host);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => sockets.delete(socket));
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  const relayPort = (relay.address() as AddressInfo).port;
+  const hook = `data:text/javascript,${encodeURIComponent(
+    `import net from 'node:net';
+const connect = net.connect;
+net.connect = net.createConnection = function (...args) {
+  const o = args[0];
+  if (o && typeof o === 'object' && Number(o.port) === ${brokerPort}) args[0] = { ...o, host: '127.0.0.1', port: ${relayPort} };
+  return connect.apply(this, args);
+};`,
+  )}`;
+  return {
+    hook,
+    cut: () => {
+      relay.close();
+      for (const socket of sockets) socket.destroy();
     },
   };
 }

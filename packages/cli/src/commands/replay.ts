@@ -1,9 +1,10 @@
 import { closeSync, writeFileSync } from 'node:fs';
-import { commaList, loadConfig, suggest, validateConfig } from '@edgeguard/config';
+import { commaList, loadConfig, suggest } from '@edgeguard/config';
 import { checkLogInput, ENVOY_OPERATORS, NGINX_VARIABLES, unknownNginxVariables } from '@edgeguard/logformat';
 import { BadInput } from '@edgeguard/schema';
 import { parseCommandArgs } from '../args.js';
 import { EXIT_INPUT_CUT_SHORT, EXIT_INTERRUPTED, EXIT_NOTHING_PARSED, nothingParsed } from '../exit-codes.js';
+import { applyInputFlags, INPUT_FLAG_OPTIONS } from '../input-flags.js';
 import { openOutputs, refuseClashingOutputs } from '../ndjson.js';
 import { replayLog } from '../replay.js';
 import { buildReport, renderSummary } from '../report.js';
@@ -74,8 +75,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     'replay',
     argv,
     {
-      format: { type: 'string' },
-      'trusted-proxies': { type: 'string', multiple: true },
+      ...INPUT_FLAG_OPTIONS,
       allowlist: { type: 'string', multiple: true },
       config: { type: 'string' },
       decisions: { type: 'string' },
@@ -102,15 +102,9 @@ export async function replayCommand(argv: string[]): Promise<number> {
     );
 
   const config = loadConfig(values.config);
-  if (values.format) config.input.format = values.format;
-  if (values['trusted-proxies']) config.input.trustedProxies = commaList(values['trusted-proxies']);
   if (values.allowlist) config.allowlist = [...config.allowlist, ...commaList(values.allowlist)];
-  validateConfig(config, 'command line', {
-    ...(values.format ? { 'input.format': '--format' } : {}),
-    ...(values['trusted-proxies'] ? { 'input.trustedProxies': '--trusted-proxies' } : {}),
-    // The config's entries were checked when it was loaded: a bad one now is the flag's.
-    ...(values.allowlist ? { allowlist: '--allowlist' } : {}),
-  });
+  // The config's entries were checked when it was loaded: a bad one now is the flag's.
+  applyInputFlags(config, values, values.allowlist ? { allowlist: '--allowlist' } : {});
   const envoy = config.input.format.startsWith('envoy:');
   for (const name of unknownNginxVariables(config.input.format)) {
     const shown = envoy ? `%${name}%` : `$${name}`;

@@ -1,15 +1,18 @@
 import { loadConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
 import { expectedAction, parseCommandArgs, workerCount } from '../args.js';
+import { applyInputFlags, INPUT_FLAG_OPTIONS } from '../input-flags.js';
 import { checkLogLevel } from '../log-level.js';
 import { handOverStopSignals, RUN_SERVICES } from '../stop-signals.js';
 
 export const runHelp = `Usage: edgeguard run <service> [--config FILE] [--workers N]
-       edgeguard run shipper --follow FILE [--position-file FILE] [--from-start] [--config FILE]
-       edgeguard run shipper --listen udp://HOST:PORT|tcp://HOST:PORT [--allow CIDRS] [--config FILE]
+       edgeguard run shipper --follow FILE [--position-file FILE] [--from-start] [--format NAME] [--trusted-proxies CIDRS] [--config FILE]
+       edgeguard run shipper --listen udp://HOST:PORT|tcp://HOST:PORT [--allow CIDRS] [--format NAME] [--trusted-proxies CIDRS] [--config FILE]
 
 Starts one edgeguard service in the foreground; it runs until SIGTERM/SIGINT, then finishes the
-batch in flight, checkpoints, commits and exits.
+batch in flight, checkpoints, commits and exits: within EDGEGUARD_STOP_TIMEOUT_MS (default 30 s),
+else it exits 1 (the shipper, whose broker did not acknowledge, saying how many lines were not
+shipped).
 
 Services:
   shipper         follows an access log (rotation and truncation handled), or receives it on a
@@ -34,6 +37,13 @@ Services:
                   tcp://: connections open at once (default 64)
     --queue-mib N received messages waiting for the broker, MiB (default 16); when full, UDP
                   datagrams are dropped (counted and logged) and TCP senders paused
+    --format NAME the log format, as for 'edgeguard ship' and replay; overrides the config's
+                  input.format (default auto)
+    --trusted-proxies CIDRS
+                  as for 'edgeguard ship' and replay: REPLACES the config's input.trustedProxies
+                  (repeatable, comma-separated). Only the shipper's parser sees it: the decider
+                  allowlists the trusted proxies of the config file (EDGEGUARD_CONFIG), so keep
+                  them there when the services run together (docs/CONFIG.md)
   profiler        per-client windows and signals; partials for content-watch and the decider
   content-watch   per-content aggregates → cache-policies
   decider         client and fingerprint signals → decisions (blast-radius guard, allowlists)
@@ -46,10 +56,12 @@ Services:
                   (decoding, the stage, output encoding, state snapshots) while the main thread
                   fetches, produces and commits (default EDGEGUARD_WORKERS, else 0: all on the
                   main thread; at most 64)
+  --config FILE   JSON config (docs/CONFIG.md; default EDGEGUARD_CONFIG); the shipper's --format
+                  and --trusted-proxies override its input section
 
 Every service serves /healthz, /readyz and /metrics on EDGEGUARD_HEALTH_PORT (default 9464).
 Environment: KAFKA_BROKERS, REDIS_URL, EDGEGUARD_TOPIC_PREFIX, EDGEGUARD_CONFIG, LOG_LEVEL,
-EDGEGUARD_WORKERS (see docs/CONFIG.md).
+EDGEGUARD_WORKERS, EDGEGUARD_SHIP_POSITION_FILE, EDGEGUARD_STOP_TIMEOUT_MS (see docs/CONFIG.md).
 `;
 
 export async function runCommand(argv: string[]): Promise<number> {
@@ -65,6 +77,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       allow: { type: 'string', multiple: true },
       'max-connections': { type: 'string' },
       'queue-mib': { type: 'string' },
+      ...INPUT_FLAG_OPTIONS,
       workers: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -84,9 +97,9 @@ export async function runCommand(argv: string[]): Promise<number> {
       undefined,
       'edgeguard run',
     );
-  const shipperFlag = (['position-file', 'listen', 'allow', 'max-connections', 'queue-mib'] as const).find(
-    (flag) => values[flag] !== undefined,
-  );
+  const shipperFlag = (
+    ['position-file', 'listen', 'allow', 'max-connections', 'queue-mib', 'format', 'trusted-proxies'] as const
+  ).find((flag) => values[flag] !== undefined);
   if (shipperFlag !== undefined && positionals[0] !== 'shipper')
     throw new BadInput('bad-usage', `--${shipperFlag} is for the shipper`, undefined, 'edgeguard run');
   // Each service's modules are imported only when that service runs.
@@ -123,7 +136,7 @@ export async function runCommand(argv: string[]): Promise<number> {
           undefined,
           'edgeguard run',
         );
-      const { ship, socketInputOptions } = await import('@edgeguard/service-shipper');
+      const { ship } = await import('@edgeguard/service-shipper');
       const socketFlags = [values.allow, values['max-connections'], values['queue-mib']];
       const fileFlags = [values['position-file'], values['from-start']];
       if (values.follow ? socketFlags.some((v) => v !== undefined) : fileFlags.some((v) => v !== undefined))
@@ -135,16 +148,19 @@ export async function runCommand(argv: string[]): Promise<number> {
           undefined,
           'edgeguard run',
         );
+      // Flags override the config file (--trusted-proxies replaces its list), as for ship.
+      applyInputFlags(config, values);
       const listen =
         values.listen !== undefined
-          ? socketInputOptions({
+          ? (await import('../listen-flags.js')).socketInputOptions({
               listen: values.listen,
               allow: values.allow,
               maxConnections: values['max-connections'],
               queueMib: values['queue-mib'],
             })
           : undefined;
-      const { healthPort } = await import('@edgeguard/kafka');
+      const { healthPort, stopTimeoutMs } = await import('@edgeguard/kafka');
+      const stopLimit = stopTimeoutMs(); // a bad value refused before anything starts
       const abort = new AbortController();
       // The signal's name is the abort's reason (the shipper's log line says which).
       if (!handOverStopSignals((signal) => abort.abort(signal))) return await forever();
@@ -156,6 +172,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         fromStart: values['from-start'] === true,
         positionFile: values['position-file'] ?? (process.env.EDGEGUARD_SHIP_POSITION_FILE || undefined),
         signal: abort.signal,
+        stopTimeoutMs: stopLimit,
         healthPort: healthPort(),
       });
       return 0;

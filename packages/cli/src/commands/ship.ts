@@ -1,8 +1,9 @@
-import { commaList, loadConfig, validateConfig } from '@edgeguard/config';
+import { loadConfig } from '@edgeguard/config';
 import { BadInput } from '@edgeguard/schema';
 import { ship } from '@edgeguard/service-shipper';
 import { parseCommandArgs, wholeNumber, workerCount } from '../args.js';
 import { EXIT_INPUT_CUT_SHORT, EXIT_NOTHING_PARSED, nothingParsed } from '../exit-codes.js';
+import { applyInputFlags, INPUT_FLAG_OPTIONS } from '../input-flags.js';
 import { checkLogLevel } from '../log-level.js';
 
 export const shipHelp = `Usage: edgeguard ship <file|-> [--rate N] [--workers N] [--format NAME] [--trusted-proxies CIDRS] [--config FILE]
@@ -41,8 +42,7 @@ export async function shipCommand(argv: string[]): Promise<number> {
     {
       rate: { type: 'string' },
       workers: { type: 'string' },
-      format: { type: 'string' },
-      'trusted-proxies': { type: 'string', multiple: true },
+      ...INPUT_FLAG_OPTIONS,
       config: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -56,14 +56,7 @@ export async function shipCommand(argv: string[]): Promise<number> {
   const input = positionals[0];
   if (!input) throw new BadInput('bad-usage', 'missing the log file to ship (a path, or - for stdin)');
   const config = loadConfig(values.config);
-  if (values.format) config.input.format = values.format;
-  if (values['trusted-proxies']) {
-    config.input.trustedProxies = commaList(values['trusted-proxies']);
-  }
-  validateConfig(config, 'command line', {
-    ...(values.format ? { 'input.format': '--format' } : {}),
-    ...(values['trusted-proxies'] ? { 'input.trustedProxies': '--trusted-proxies' } : {}),
-  });
+  applyInputFlags(config, values);
   const result = await ship({
     input,
     config,
