@@ -291,6 +291,75 @@ describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
     }
   });
 
+  it('reloads once after a resync: the summary it gets can be followed', async () => {
+    // An empty store: the page follows from version 0, and the first write (versions seeded past
+    // a new epoch) makes its stream resync; the summary asked then must not be the one from before.
+    const fresh = await startServer();
+    const other = await browser.newPage();
+    try {
+      const reader = (await fresh.keys.create('dash-resync', 'bouncer')).key;
+      const asked: string[] = [];
+      other.on('request', (request) => {
+        if (/\/api\/blocklist\/(summary|events)/.test(request.url())) asked.push(request.url());
+      });
+      other.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+      await other.goto(`${fresh.url}/dashboard`);
+      await other.fill('#key', reader);
+      await other.click('#key-form button[type=submit]');
+      await other.locator('#status', { hasText: 'Connected at' }).waitFor();
+      while (!asked.some((url) => url.includes('/events?since=0'))) await other.waitForEvent('request');
+      await fresh.store.put(decision('ip', '192.0.2.77', { reason: 'resync-probe' }));
+      await other.locator('#decisions tr[data-key="ip:192.0.2.77"]').waitFor();
+      // Past the summary's reuse period (2 s) and the page's 1 s wait before reconnecting.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      const resyncs = await other.locator('#changes li', { hasText: 'decisions: resync' }).count();
+      assert.equal(resyncs, 1, asked.join('\n'));
+      assert.equal(asked.filter((url) => url.endsWith('/api/blocklist/summary')).length, 2, asked.join('\n'));
+      assert.equal(await other.textContent('#count'), '1');
+    } finally {
+      await other.close();
+      await fresh.close();
+    }
+  });
+
+  it('shows the reasons by count, a reason named "(other)" as itself and the rest in a row of its own', async () => {
+    const fresh = await startServer();
+    const other = await browser.newPage();
+    try {
+      const reader = (await fresh.keys.create('dash-reasons', 'bouncer')).key;
+      // "(other)" 3 times, "scanner" twice, then 56 reasons once each ("7" first by name: an
+      // integer-like name, which a JSON object lists before every other key).
+      const decisions = [];
+      for (let i = 0; i < 3; i++) decisions.push(decision('ip', `198.18.0.${i}`, { reason: '(other)' }));
+      for (let i = 0; i < 2; i++) decisions.push(decision('ip', `198.18.1.${i}`, { reason: 'scanner' }));
+      decisions.push(decision('ip', '198.18.2.0', { reason: '7' }));
+      for (let i = 0; i < 55; i++)
+        decisions.push(decision('ip', `198.18.3.${i}`, { reason: `r${String(i).padStart(3, '0')}` }));
+      await fresh.store.putMany(decisions);
+      await other.goto(`${fresh.url}/dashboard`);
+      await other.fill('#key', reader);
+      await other.click('#key-form button[type=submit]');
+      await other.waitForFunction(() => document.getElementById('count')?.textContent === '61');
+      const rows = await other
+        .locator('#by-reason tbody tr')
+        .evaluateAll((trs) =>
+          trs.map((tr) => [...tr.children].map((cell) => `${cell.tagName}:${cell.textContent}`)),
+        );
+      assert.equal(rows.length, 21, JSON.stringify(rows));
+      assert.deepEqual(rows.slice(0, 3), [
+        ['TD:(other)', 'TD:3'],
+        ['TD:scanner', 'TD:2'],
+        ['TD:7', 'TD:1'],
+      ]);
+      assert.deepEqual(rows[19], ['TD:r016', 'TD:1']);
+      // 30 more of the 50 reasons the summary lists, and 8 it only counted (byReasonRest).
+      assert.deepEqual(rows[20], ['TH:30 more and all others', 'TD:38']);
+    } finally {
+      await other.close();
+      await fresh.close();
+    }
+  });
+
   it('never put the key in a URL and met no script error or CSP refusal', () => {
     assert.ok(urls.length > 0);
     for (const url of urls) assert.ok(!url.includes(key), url);
