@@ -373,7 +373,11 @@
    * `resync`: the log could not be followed, the changes delivered before are void.
    */
   const loadPolicies = async (s, resync) => {
+    // As loadSummary: a snapshot asked before a resync is dropped once one came since.
+    if (resync) s.policyResyncs++;
+    const resyncs = s.policyResyncs;
     const snapshot = await getJson(s, 'api/cache-policies');
+    if (resyncs !== s.policyResyncs) return;
     if (resync) s.recentPolicies = [];
     const all = new Map(snapshot.policies.map((p) => [p.key, p]));
     // Those it holds already are not needed again.
@@ -421,7 +425,11 @@
   };
 
   const loadSummary = async (s, replaceList) => {
+    // A summary asked before a resync may describe the store before it: dropped if one came since.
+    if (replaceList) s.summaryResyncs++;
+    const resyncs = s.summaryResyncs;
     const summary = await getJson(s, 'api/blocklist/summary');
+    if (resyncs !== s.summaryResyncs) return;
     s.summary = summary;
     // A resync: the store may have been rebuilt (versions start over), the recent changes are void.
     if (replaceList) s.recent = [];
@@ -443,9 +451,12 @@
       let resynced = false;
       try {
         await readEvents(s, `${path}?since=${since()}`, (type, data) => {
-          attempt = 0;
-          if (type === 'change') onChange(data);
-          else if (type === 'resync') throw new Resync();
+          // Only a change resets the backoff: a stream answering resync at once, again and again
+          // (its reload failing, or not moving it on), is retried ever more slowly, not each second.
+          if (type === 'change') {
+            attempt = 0;
+            onChange(data);
+          } else if (type === 'resync') throw new Resync();
           else if (type === 'revoked') throw new ApiFailure(401, data.error, data.message);
         });
       } catch (error) {
@@ -510,6 +521,8 @@
       policies: new Map(),
       policyVersion: 0,
       policyCount: 0,
+      summaryResyncs: 0,
+      policyResyncs: 0,
       renderTimer: null,
       summaryTimer: null,
       policiesTimer: null,

@@ -360,6 +360,94 @@ describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
     }
   });
 
+  it('backs off while its stream keeps answering resync', async () => {
+    const other = await browser.newPage();
+    try {
+      // Every blocklist stream answers resync at once (as a store that cannot be followed would).
+      const opened: number[] = [];
+      await other.route(/\/api\/blocklist\/events\?since=/, (route) => {
+        opened.push(Date.now());
+        return route.fulfill({
+          status: 200,
+          contentType: 'text/event-stream',
+          body: 'event: resync\ndata: {"version":0,"epoch":0}\n\n',
+        });
+      });
+      await other.goto(`${server.url}/dashboard`);
+      await other.fill('#key', key);
+      await other.click('#key-form button[type=submit]');
+      while (opened.length === 0) await other.waitForEvent('request');
+      await new Promise((resolve) => setTimeout(resolve, 4_500));
+      // Waits of 1 s, 2 s, 5 s: opened at about 0, 1 and 3 s (every second: 5 times).
+      const within = opened.filter((at) => at - opened[0]! < 4_500).length;
+      assert.ok(within <= 3, `${within} streams opened in 4.5 s`);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('drops a summary asked before a resync that answers after it', async () => {
+    const fresh = await startServer();
+    const other = await browser.newPage();
+    try {
+      const reader = (await fresh.keys.create('dash-stale', 'bouncer')).key;
+      await fresh.store.put(decision('ip', '192.0.2.80', { reason: 'before' }));
+      // The second summary (the one asked 5 s after a change) is read, then held.
+      let summaries = 0;
+      let release: () => void = () => undefined;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let delivered: () => void = () => undefined;
+      const heldDelivered = new Promise<void>((resolve) => {
+        delivered = resolve;
+      });
+      let fetched: () => void = () => undefined;
+      const heldRead = new Promise<void>((resolve) => {
+        fetched = resolve;
+      });
+      await other.route('**/api/blocklist/summary', async (route) => {
+        if (++summaries !== 2) return route.continue();
+        const response = await route.fetch();
+        fetched();
+        await released;
+        await route.fulfill({ response });
+        delivered();
+      });
+      let streams = 0;
+      other.on('request', (request) => {
+        if (request.url().includes('/api/blocklist/events?since=')) streams++;
+      });
+      await other.goto(`${fresh.url}/dashboard`);
+      await other.fill('#key', reader);
+      await other.click('#key-form button[type=submit]');
+      await other.locator('#decisions tr[data-key="ip:192.0.2.80"]').waitFor();
+      while (streams === 0) await other.waitForEvent('request');
+      await fresh.store.put(decision('ip', '192.0.2.81', { reason: 'stale' }));
+      await heldRead;
+      // The store is rebuilt while that summary is on its way: the stream resyncs, the page reloads.
+      await fresh.redis.del(...Object.values(fresh.store.keys));
+      await fresh.store.put(decision('ip', '192.0.2.82', { reason: 'after' }));
+      await other.locator('#changes li', { hasText: 'decisions: resync' }).waitFor();
+      await other.locator('#decisions tr[data-key="ip:192.0.2.82"]').waitFor();
+      await other.waitForFunction(() => document.getElementById('count')?.textContent === '1');
+      release();
+      await heldDelivered;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(await other.textContent('#count'), '1');
+      assert.doesNotMatch((await other.textContent('#by-reason'))!, /stale|before/);
+      assert.deepEqual(
+        await other
+          .locator('#decisions tr[data-key]')
+          .evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.key)),
+        ['ip:192.0.2.82'],
+      );
+    } finally {
+      await other.close();
+      await fresh.close();
+    }
+  });
+
   it('never put the key in a URL and met no script error or CSP refusal', () => {
     assert.ok(urls.length > 0);
     for (const url of urls) assert.ok(!url.includes(key), url);
