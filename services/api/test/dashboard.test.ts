@@ -18,6 +18,7 @@ import {
   summarize,
 } from '../src/dashboard.js';
 import { decision } from './support/decision.js';
+import { deferred } from './support/deferred.js';
 import { startServer, type TestServer, trimLog } from './support/server.js';
 
 describe('dashboard', { timeout: 60_000 }, () => {
@@ -334,20 +335,13 @@ describe('dashboard', { timeout: 60_000 }, () => {
   it('answers a caller that joined a scan begun before the store was rebuilt with a scan begun after', async () => {
     const prefix = `${server.prefix}joined.`;
     // A store whose first scan waits (after its version was read) until released.
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let scanning: () => void = () => undefined;
-    const scanStarted = new Promise<void>((resolve) => {
-      scanning = resolve;
-    });
+    const [scanning, released] = [deferred(), deferred()];
     let scans = 0;
     class Gated extends DecisionStore {
       async *pages(options?: { count?: number }): AsyncGenerator<DecisionPage> {
         if (scans++ === 0) {
-          scanning();
-          await released;
+          scanning.resolve();
+          await released.promise;
         }
         yield* super.pages(options);
       }
@@ -357,12 +351,12 @@ describe('dashboard', { timeout: 60_000 }, () => {
       await store.put(decision('ip', '198.51.100.10'));
       const cache = new SummaryCache(new Blocklist(store, server.redis, store.keys, null));
       const first = cache.get();
-      await scanStarted;
+      await scanning.promise;
       await server.redis.del(...Object.values(store.keys));
       await store.put(decision('ip', '198.51.100.11'));
       // Asked while the first scan (of the store before the rebuild) still runs.
       const joined = cache.get();
-      release();
+      released.resolve();
       const [early, late] = await Promise.all([first, joined]);
       assert.ok((await store.changesSince(early.version, 1)).resync, 'the first scan read the old store');
       assert.equal((await store.changesSince(late.version, 1)).resync, false);
