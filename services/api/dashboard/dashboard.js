@@ -55,6 +55,8 @@
     typeof ms === 'number' && Number.isFinite(ms)
       ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19)
       : '–';
+  /** Strings in code-unit order (as the API sorts them). */
+  const compareText = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
   const shown = (value) => (value === null || value === undefined ? '–' : String(value));
   const actionCell = (action) => el('td', action, `action-${String(action).replace(/[^a-z]/g, '')}`);
 
@@ -136,16 +138,31 @@
 
   // --- headline numbers -------------------------------------------------------------------------
 
-  const renderCounts = (tbody, counts, limit) => {
-    const entries = Object.entries(counts);
+  /**
+   * Rows of `entries` ([name, n], in the order shown): the first `limit`, then one row summing the
+   * others and `rest` (counted by the API but not named: `byReasonRest`). That row's label is a
+   * header cell, never a name from the store (a reason can be any text, "(other)" included).
+   */
+  const renderCounts = (tbody, entries, limit, rest = 0) => {
     const rows = entries.slice(0, limit).map(([name, n]) => row([name, el('td', n, 'number')]));
-    if (entries.length > limit) {
-      const rest = entries.slice(limit).reduce((sum, [, n]) => sum + n, 0);
-      rows.push(row([`${entries.length - limit} more`, el('td', rest, 'number')]));
+    const more = entries.length - limit;
+    if (more > 0 || rest > 0) {
+      const summed = entries.slice(limit).reduce((sum, [, n]) => sum + n, rest);
+      const label = rest > 0 ? (more > 0 ? `${more} more and all others` : 'all others') : `${more} more`;
+      const th = el('th', label, 'rest');
+      th.scope = 'row';
+      rows.push(row([th, el('td', summed, 'number')]));
     }
     if (rows.length === 0) rows.push(row(['none', el('td', 0, 'number')]));
     tbody.replaceChildren(...rows);
   };
+
+  /**
+   * A summary's counts by reason, most frequent first (then by name): a JSON object's key order is
+   * not the API's for every key (integer-like ones such as "42" come first), so sorted here.
+   */
+  const reasonsByCount = (byReason) =>
+    Object.entries(byReason).sort((a, b) => b[1] - a[1] || compareText(a[0], b[0]));
 
   const bump = (counts, name, by) => {
     if (typeof name !== 'string') return;
@@ -179,9 +196,10 @@
 
   const renderNumbers = (s) => {
     byId('count').textContent = String(s.counts.count);
-    const byAction = Object.fromEntries(Object.entries(s.counts.byAction).sort());
+    const byAction = Object.entries(s.counts.byAction).sort((a, b) => compareText(a[0], b[0]));
     renderCounts(byId('by-action').tBodies[0], byAction, MAX_REASONS);
-    renderCounts(byId('by-reason').tBodies[0], s.summary.byReason, MAX_REASONS);
+    const rest = Number.isFinite(s.summary.byReasonRest) ? s.summary.byReasonRest : 0;
+    renderCounts(byId('by-reason').tBodies[0], reasonsByCount(s.summary.byReason), MAX_REASONS, rest);
     byId('as-of').textContent =
       `The count and the actions follow every change; the reasons were counted at ${utc(s.summary.at)} UTC ` +
       `(store version ${s.summary.version}), recounted at most every ${SUMMARY_EVERY_MS / 1000} s while changes arrive.`;
@@ -195,7 +213,7 @@
     if (list.length > MAX_RECENT) list.splice(0, list.length - MAX_RECENT);
   };
 
-  const newestFirst = (a, b) => b.decidedAt - a.decidedAt || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  const newestFirst = (a, b) => b.decidedAt - a.decidedAt || compareText(a.key, b.key);
 
   /** The address explain is asked about for a decision key, or null (fingerprints need an address). */
   const explainAddress = (key) => {
@@ -332,7 +350,7 @@
 
   const renderPolicies = (s) => {
     const rows = [...s.policies.values()]
-      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+      .sort((a, b) => compareText(a.key, b.key))
       .map((p) =>
         row([
           p.key,
@@ -355,7 +373,11 @@
    * `resync`: the log could not be followed, the changes delivered before are void.
    */
   const loadPolicies = async (s, resync) => {
+    // As loadSummary: a snapshot asked before a resync is dropped once one came since.
+    if (resync) s.policyResyncs++;
+    const resyncs = s.policyResyncs;
     const snapshot = await getJson(s, 'api/cache-policies');
+    if (resyncs !== s.policyResyncs) return;
     if (resync) s.recentPolicies = [];
     const all = new Map(snapshot.policies.map((p) => [p.key, p]));
     // Those it holds already are not needed again.
@@ -403,7 +425,11 @@
   };
 
   const loadSummary = async (s, replaceList) => {
+    // A summary asked before a resync may describe the store before it: dropped if one came since.
+    if (replaceList) s.summaryResyncs++;
+    const resyncs = s.summaryResyncs;
     const summary = await getJson(s, 'api/blocklist/summary');
+    if (resyncs !== s.summaryResyncs) return;
     s.summary = summary;
     // A resync: the store may have been rebuilt (versions start over), the recent changes are void.
     if (replaceList) s.recent = [];
@@ -425,9 +451,12 @@
       let resynced = false;
       try {
         await readEvents(s, `${path}?since=${since()}`, (type, data) => {
-          attempt = 0;
-          if (type === 'change') onChange(data);
-          else if (type === 'resync') throw new Resync();
+          // Only a change resets the backoff: a stream answering resync at once, again and again
+          // (its reload failing, or not moving it on), is retried ever more slowly, not each second.
+          if (type === 'change') {
+            attempt = 0;
+            onChange(data);
+          } else if (type === 'resync') throw new Resync();
           else if (type === 'revoked') throw new ApiFailure(401, data.error, data.message);
         });
       } catch (error) {
@@ -492,6 +521,8 @@
       policies: new Map(),
       policyVersion: 0,
       policyCount: 0,
+      summaryResyncs: 0,
+      policyResyncs: 0,
       renderTimer: null,
       summaryTimer: null,
       policiesTimer: null,

@@ -6,11 +6,11 @@ import { noQuery } from './errors.js';
 
 /** Decisions the summary lists (the newest by decidedAt), and so the most the dashboard shows. */
 export const SUMMARY_NEWEST = 200;
-/** Reasons a summary lists (the most frequent); the rest are summed as `(other)`. */
+/** Reasons a summary lists (the most frequent); the rest are summed in `byReasonRest`. */
 export const SUMMARY_REASONS = 50;
 /**
  * Distinct reasons counted during a scan (memory bound: reasons of manual decisions are free
- * text); decisions with a reason first met past that many are counted as `(other)`.
+ * text); decisions with a reason first met past that many are counted in `byReasonRest`.
  */
 export const SUMMARY_REASONS_COUNTED = 10_000;
 /** A summary this young is answered again rather than scanning the store once more. */
@@ -28,8 +28,17 @@ export interface BlocklistSummary {
   /** Active decisions the scan met. */
   count: number;
   byAction: Record<string, number>;
-  /** Most frequent first (then by name); at most SUMMARY_REASONS, the rest summed as `(other)`. */
+  /**
+   * Most frequent first (then by name); at most SUMMARY_REASONS. A JSON object's key order is not
+   * kept for every key (JavaScript puts integer-like ones such as `"42"` first): sort by count.
+   */
   byReason: Record<string, number>;
+  /**
+   * Decisions whose reason is not in `byReason` (past SUMMARY_REASONS, or first met past
+   * SUMMARY_REASONS_COUNTED distinct reasons). A field of its own, not a made-up reason: a
+   * decision's reason is free text and could be any name.
+   */
+  byReasonRest: number;
   /** The SUMMARY_NEWEST most recently decided, newest first (by decidedAt, then key). */
   newest: Decision[];
   /** Epoch ms the scan finished. */
@@ -90,7 +99,6 @@ export async function summarize(
   newest = newestOnce(newest);
   const reasons = [...byReason].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
   for (const [, n] of reasons.splice(limits.reasons)) other += n;
-  if (other > 0) reasons.push(['(other)', other]);
   const at = clock();
   return {
     version,
@@ -98,6 +106,7 @@ export async function summarize(
     count,
     byAction: Object.fromEntries([...byAction].sort()),
     byReason: Object.fromEntries(reasons),
+    byReasonRest: other,
     newest,
     at,
     tookMs: at - started,
@@ -107,7 +116,13 @@ export async function summarize(
 /**
  * The summary, one scan at a time per process: callers during a scan share it, and a summary
  * younger than SUMMARY_REUSE_MS, or than SUMMARY_REUSE_FACTOR times its scan took, is answered
- * again (however many dashboards are open, the API scans the store at most a tenth of the time).
+ * again (however many dashboards are open, the API scans the store at most a tenth of the time) —
+ * as long as the change log can still be followed from its version. A client takes a summary
+ * after its event stream said `resync` (the store was rebuilt, or the log trimmed past its
+ * version); a summary scanned before that would make its stream resync again, and again, until
+ * the reuse period ended. So a summary scanned before this caller asked is answered only if
+ * `/api/blocklist/events?since=<its version>` would not resync (the stream's own test,
+ * `changesSince`, one Redis round trip); else the caller gets a scan started after it asked.
  */
 export class SummaryCache {
   private last: BlocklistSummary | null = null;
@@ -124,11 +139,25 @@ export class SummaryCache {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  get(): Promise<BlocklistSummary> {
-    if (this.running) return this.running;
+  async get(): Promise<BlocklistSummary> {
+    const earlier = this.running ?? this.reusable();
+    if (earlier === null) return this.scan();
+    const summary = await earlier;
+    if (!(await this.blocklist.store.changesSince(summary.version, 1)).resync) return summary;
+    if (this.last === summary) this.last = null;
+    // Any scan running now started after this call asked: share it.
+    return this.running ?? this.scan();
+  }
+
+  /** The last summary (or failure) while young enough to answer again, else null. */
+  private reusable(): Promise<BlocklistSummary> | null {
     const last = this.last ?? this.failed;
-    if (last && this.clock() - last.at < Math.max(SUMMARY_REUSE_MS, SUMMARY_REUSE_FACTOR * last.tookMs))
-      return last === this.failed ? Promise.reject(this.failed.error) : Promise.resolve(this.last!);
+    if (!last || this.clock() - last.at >= Math.max(SUMMARY_REUSE_MS, SUMMARY_REUSE_FACTOR * last.tookMs))
+      return null;
+    return last === this.failed ? Promise.reject(this.failed.error) : Promise.resolve(this.last!);
+  }
+
+  private scan(): Promise<BlocklistSummary> {
     const started = this.clock();
     this.running = summarize(this.blocklist, this.clock).then(
       (summary) => {

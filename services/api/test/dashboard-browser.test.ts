@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { CachePolicy } from '@edgeguard/schema';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { decision } from './support/decision.js';
+import { deferred } from './support/deferred.js';
 import { startServer, type TestServer } from './support/server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -34,6 +35,33 @@ const policy = (host: string, pathPattern: string): CachePolicy => ({
   expiresAt: Date.now() + 3_600_000,
   version: 1,
 });
+
+/** Opens the dashboard at `url` in `page` and connects with `key` typed in. */
+async function openDashboard(page: Page, url: string, key: string): Promise<void> {
+  await page.goto(`${url}/dashboard`);
+  await page.fill('#key', key);
+  await page.click('#key-form button[type=submit]');
+}
+
+/**
+ * A server of its own (an empty store) with a bouncer key named `name`, and a new page of
+ * `browser`; both closed after `use`.
+ */
+async function withOwnServer(
+  browser: Browser,
+  name: string,
+  use: (own: TestServer, page: Page, key: string) => Promise<void>,
+  options: Parameters<typeof startServer>[0] = {},
+): Promise<void> {
+  const own = await startServer(options);
+  const page = await browser.newPage();
+  try {
+    await use(own, page, (await own.keys.create(name, 'bouncer')).key);
+  } finally {
+    await page.close();
+    await own.close();
+  }
+}
 
 describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
   let server: TestServer;
@@ -63,9 +91,7 @@ describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
   });
 
   it('shows the stored decisions and cache policies once a key is typed in', async () => {
-    await page.goto(`${server.url}/dashboard`);
-    await page.fill('#key', key);
-    await page.click('#key-form button[type=submit]');
+    await openDashboard(page, server.url, key);
     const row = page.locator('#decisions tr[data-key="ip:192.0.2.10"]');
     await row.waitFor();
     const cells = await row.locator('td').allTextContents();
@@ -146,9 +172,7 @@ describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
         await other.locator('#policies td', { hasText: 'race.example/late/*' }).waitFor();
         return route.fulfill({ response });
       });
-      await other.goto(`${server.url}/dashboard`);
-      await other.fill('#key', key);
-      await other.click('#key-form button[type=submit]');
+      await openDashboard(other, server.url, key);
       await other.locator('#policies td', { hasText: 'shop.example/img/*' }).waitFor();
       while (streams.length === 0) await other.waitForEvent('request');
       server.policies.apply(20, 'race.example/first/*', policy('race.example', '/first/*'));
@@ -195,9 +219,7 @@ describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
         if (++opened === 6) sixth();
         return route.fulfill({ status: 200, contentType: 'text/event-stream', body: ': cut\n\n' });
       });
-      await other.goto(`${server.url}/dashboard`);
-      await other.fill('#key', key);
-      await other.click('#key-form button[type=submit]');
+      await openDashboard(other, server.url, key);
       // Three connections of each stream: two waits of each are over (1 s, 2 s), one is running.
       await sixOpened;
       const held = await other.evaluate(
@@ -219,9 +241,7 @@ describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
   it('forgets a key the API refuses', async () => {
     const other = await browser.newPage();
     try {
-      await other.goto(`${server.url}/dashboard`);
-      await other.fill('#key', 'eg_not-a-key');
-      await other.click('#key-form button[type=submit]');
+      await openDashboard(other, server.url, 'eg_not-a-key');
       await other.locator('#status.error', { hasText: 'The API refused the key' }).waitFor();
       assert.equal(await other.evaluate(() => sessionStorage.getItem('edgeguard.apiKey')), null);
     } finally {
@@ -243,9 +263,7 @@ describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
           body: JSON.stringify({ error: 'redis-unavailable', message: 'Redis did not answer' }),
         });
       });
-      await other.goto(`${server.url}/dashboard`);
-      await other.fill('#key', key);
-      await other.click('#key-form button[type=submit]');
+      await openDashboard(other, server.url, key);
       await other
         .locator('#status.error', { hasText: 'redis-unavailable: Redis did not answer; retrying' })
         .waitFor();
@@ -258,37 +276,154 @@ describe('dashboard in a browser', { skip, timeout: 120_000 }, () => {
 
   it('stops and forgets a key revoked while its streams are open', async () => {
     // A server checking revocations every 200 ms (15 s by default).
-    const quick = await startServer({ hub: { pingIntervalMs: 200 } });
+    await withOwnServer(
+      browser,
+      'dash-revoked',
+      async (quick, other, revocable) => {
+        let streams = 0;
+        other.on('request', (request) => {
+          if (request.url().includes('/events?since=')) streams++;
+        });
+        await openDashboard(other, quick.url, revocable);
+        await other.locator('#status', { hasText: 'Connected at' }).waitFor();
+        while (streams < 2) await other.waitForEvent('request');
+        await quick.keys.revoke('dash-revoked');
+        await other
+          .locator('#status.error', {
+            hasText: "The API refused the key: revoked-key: the API key 'dash-revoked' was revoked",
+          })
+          .waitFor({ timeout: 10_000 })
+          .catch(async (error) => assert.fail(`${error}; status: ${await other.textContent('#status')}`));
+        assert.equal(await other.evaluate(() => sessionStorage.getItem('edgeguard.apiKey')), null);
+        // Both streams closed, none reopened.
+        const deadline = Date.now() + 5_000;
+        while (quick.hub.size > 0 && Date.now() < deadline)
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.equal(quick.hub.size, 0);
+        assert.equal(streams, 2);
+      },
+      { hub: { pingIntervalMs: 200 } },
+    );
+  });
+
+  it('reloads once after a resync: the summary it gets can be followed', async () => {
+    // An empty store: the page follows from version 0, and the first write (versions seeded past
+    // a new epoch) makes its stream resync; the summary asked then must not be the one from before.
+    await withOwnServer(browser, 'dash-resync', async (fresh, other, reader) => {
+      const asked: string[] = [];
+      other.on('request', (request) => {
+        if (/\/api\/blocklist\/(summary|events)/.test(request.url())) asked.push(request.url());
+      });
+      other.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+      await openDashboard(other, fresh.url, reader);
+      await other.locator('#status', { hasText: 'Connected at' }).waitFor();
+      while (!asked.some((url) => url.includes('/events?since=0'))) await other.waitForEvent('request');
+      await fresh.store.put(decision('ip', '192.0.2.77', { reason: 'resync-probe' }));
+      await other.locator('#decisions tr[data-key="ip:192.0.2.77"]').waitFor();
+      // Past the summary's reuse period (2 s) and the page's 1 s wait before reconnecting.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      const resyncs = await other.locator('#changes li', { hasText: 'decisions: resync' }).count();
+      assert.equal(resyncs, 1, asked.join('\n'));
+      assert.equal(asked.filter((url) => url.endsWith('/api/blocklist/summary')).length, 2, asked.join('\n'));
+      assert.equal(await other.textContent('#count'), '1');
+    });
+  });
+
+  it('shows the reasons by count, a reason named "(other)" as itself and the rest in a row of its own', async () => {
+    await withOwnServer(browser, 'dash-reasons', async (fresh, other, reader) => {
+      // "(other)" 3 times, "scanner" twice, then 56 reasons once each ("7" first by name: an
+      // integer-like name, which a JSON object lists before every other key).
+      const decisions = [];
+      for (let i = 0; i < 3; i++) decisions.push(decision('ip', `198.18.0.${i}`, { reason: '(other)' }));
+      for (let i = 0; i < 2; i++) decisions.push(decision('ip', `198.18.1.${i}`, { reason: 'scanner' }));
+      decisions.push(decision('ip', '198.18.2.0', { reason: '7' }));
+      for (let i = 0; i < 55; i++)
+        decisions.push(decision('ip', `198.18.3.${i}`, { reason: `r${String(i).padStart(3, '0')}` }));
+      await fresh.store.putMany(decisions);
+      await openDashboard(other, fresh.url, reader);
+      await other.waitForFunction(() => document.getElementById('count')?.textContent === '61');
+      const rows = await other
+        .locator('#by-reason tbody tr')
+        .evaluateAll((trs) =>
+          trs.map((tr) => [...tr.children].map((cell) => `${cell.tagName}:${cell.textContent}`)),
+        );
+      assert.equal(rows.length, 21, JSON.stringify(rows));
+      assert.deepEqual(rows.slice(0, 3), [
+        ['TD:(other)', 'TD:3'],
+        ['TD:scanner', 'TD:2'],
+        ['TD:7', 'TD:1'],
+      ]);
+      assert.deepEqual(rows[19], ['TD:r016', 'TD:1']);
+      // 30 more of the 50 reasons the summary lists, and 8 it only counted (byReasonRest).
+      assert.deepEqual(rows[20], ['TH:30 more and all others', 'TD:38']);
+    });
+  });
+
+  it('backs off while its stream keeps answering resync', async () => {
     const other = await browser.newPage();
     try {
-      const revocable = (await quick.keys.create('dash-revoked', 'bouncer')).key;
-      let streams = 0;
-      other.on('request', (request) => {
-        if (request.url().includes('/events?since=')) streams++;
+      // Every blocklist stream answers resync at once (as a store that cannot be followed would).
+      const opened: number[] = [];
+      await other.route(/\/api\/blocklist\/events\?since=/, (route) => {
+        opened.push(Date.now());
+        return route.fulfill({
+          status: 200,
+          contentType: 'text/event-stream',
+          body: 'event: resync\ndata: {"version":0,"epoch":0}\n\n',
+        });
       });
-      await other.goto(`${quick.url}/dashboard`);
-      await other.fill('#key', revocable);
-      await other.click('#key-form button[type=submit]');
-      await other.locator('#status', { hasText: 'Connected at' }).waitFor();
-      while (streams < 2) await other.waitForEvent('request');
-      await quick.keys.revoke('dash-revoked');
-      await other
-        .locator('#status.error', {
-          hasText: "The API refused the key: revoked-key: the API key 'dash-revoked' was revoked",
-        })
-        .waitFor({ timeout: 10_000 })
-        .catch(async (error) => assert.fail(`${error}; status: ${await other.textContent('#status')}`));
-      assert.equal(await other.evaluate(() => sessionStorage.getItem('edgeguard.apiKey')), null);
-      // Both streams closed, none reopened.
-      const deadline = Date.now() + 5_000;
-      while (quick.hub.size > 0 && Date.now() < deadline)
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.equal(quick.hub.size, 0);
-      assert.equal(streams, 2);
+      await openDashboard(other, server.url, key);
+      while (opened.length === 0) await other.waitForEvent('request');
+      await new Promise((resolve) => setTimeout(resolve, 4_500));
+      // Waits of 1 s, 2 s, 5 s: opened at about 0, 1 and 3 s (every second: 5 times).
+      const within = opened.filter((at) => at - opened[0]! < 4_500).length;
+      assert.ok(within <= 3, `${within} streams opened in 4.5 s`);
     } finally {
       await other.close();
-      await quick.close();
     }
+  });
+
+  it('drops a summary asked before a resync that answers after it', async () => {
+    await withOwnServer(browser, 'dash-stale', async (fresh, other, reader) => {
+      await fresh.store.put(decision('ip', '192.0.2.80', { reason: 'before' }));
+      // The second summary (the one asked 5 s after a change) is read, then held.
+      let summaries = 0;
+      const [fetched, released, delivered] = [deferred(), deferred(), deferred()];
+      await other.route('**/api/blocklist/summary', async (route) => {
+        if (++summaries !== 2) return route.continue();
+        const response = await route.fetch();
+        fetched.resolve();
+        await released.promise;
+        await route.fulfill({ response });
+        delivered.resolve();
+      });
+      let streams = 0;
+      other.on('request', (request) => {
+        if (request.url().includes('/api/blocklist/events?since=')) streams++;
+      });
+      await openDashboard(other, fresh.url, reader);
+      await other.locator('#decisions tr[data-key="ip:192.0.2.80"]').waitFor();
+      while (streams === 0) await other.waitForEvent('request');
+      await fresh.store.put(decision('ip', '192.0.2.81', { reason: 'stale' }));
+      await fetched.promise;
+      // The store is rebuilt while that summary is on its way: the stream resyncs, the page reloads.
+      await fresh.redis.del(...Object.values(fresh.store.keys));
+      await fresh.store.put(decision('ip', '192.0.2.82', { reason: 'after' }));
+      await other.locator('#changes li', { hasText: 'decisions: resync' }).waitFor();
+      await other.locator('#decisions tr[data-key="ip:192.0.2.82"]').waitFor();
+      await other.waitForFunction(() => document.getElementById('count')?.textContent === '1');
+      released.resolve();
+      await delivered.promise;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(await other.textContent('#count'), '1');
+      assert.doesNotMatch((await other.textContent('#by-reason'))!, /stale|before/);
+      assert.deepEqual(
+        await other
+          .locator('#decisions tr[data-key]')
+          .evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.key)),
+        ['ip:192.0.2.82'],
+      );
+    });
   });
 
   it('never put the key in a URL and met no script error or CSP refusal', () => {

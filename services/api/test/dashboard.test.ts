@@ -18,7 +18,8 @@ import {
   summarize,
 } from '../src/dashboard.js';
 import { decision } from './support/decision.js';
-import { startServer, type TestServer } from './support/server.js';
+import { deferred } from './support/deferred.js';
+import { startServer, type TestServer, trimLog } from './support/server.js';
 
 describe('dashboard', { timeout: 60_000 }, () => {
   let server: TestServer;
@@ -132,12 +133,13 @@ describe('dashboard', { timeout: 60_000 }, () => {
     const counts = new Map<string, number>();
     for (const d of decisions.slice(0, total)) counts.set(d.reason, (counts.get(d.reason) ?? 0) + 1);
     const expected = [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-    assert.deepEqual(Object.entries(body.byReason), [
-      ...expected.slice(0, SUMMARY_REASONS),
-      ['(other)', expected.slice(SUMMARY_REASONS).reduce((sum, [, n]) => sum + n, 0)],
-    ]);
+    assert.deepEqual(Object.entries(body.byReason), expected.slice(0, SUMMARY_REASONS));
+    assert.equal(body.byReasonRest, 5);
+    assert.equal(
+      body.byReasonRest,
+      expected.slice(SUMMARY_REASONS).reduce((sum, [, n]) => sum + n, 0),
+    );
     assert.deepEqual(Object.keys(body.byReason).slice(0, 3), ['reason-0001', 'reason-0000', 'reason-0002']);
-    assert.deepEqual(Object.entries(body.byReason).at(-1), ['(other)', 5]);
     assert.equal(body.newest.length, SUMMARY_NEWEST);
     assert.deepEqual(
       body.newest.map((d: { key: string }) => d.key),
@@ -146,17 +148,36 @@ describe('dashboard', { timeout: 60_000 }, () => {
     );
   });
 
-  it('counts at most so many distinct reasons, the rest as "(other)"', async () => {
+  it('counts at most so many distinct reasons, the rest in byReasonRest', async () => {
     const blocklist = new Blocklist(server.store, server.redis, storeKeys(server.prefix), null);
     const summary = await summarize(blocklist, Date.now, { reasons: 100, counted: 3 });
     assert.equal(summary.count, SUMMARY_NEWEST + 50);
     const reasons = Object.entries(summary.byReason);
-    assert.equal(reasons.length, 4, JSON.stringify(reasons));
-    assert.equal(reasons.at(-1)![0], '(other)');
-    assert.equal(
-      reasons.reduce((sum, [, n]) => sum + n, 0),
-      SUMMARY_NEWEST + 50,
-    );
+    assert.equal(reasons.length, 3, JSON.stringify(reasons));
+    assert.equal(reasons.reduce((sum, [, n]) => sum + n, 0) + summary.byReasonRest, SUMMARY_NEWEST + 50);
+    assert.ok(summary.byReasonRest > 0);
+  });
+
+  it('keeps a reason literally named "(other)" apart from the reasons summed', async () => {
+    const store = new DecisionStore({ redis: server.redis, prefix: `${server.prefix}other.` });
+    try {
+      // "(other)" is the most frequent reason, and past the reasons listed there are 7 more.
+      const decisions = [];
+      for (let i = 0; i < 10; i++) decisions.push(decision('ip', `203.0.113.${i}`, { reason: '(other)' }));
+      for (let i = 0; i < SUMMARY_REASONS + 6; i++)
+        decisions.push(decision('ip', `198.18.0.${i}`, { reason: `r${String(i).padStart(3, '0')}` }));
+      decisions.push(decision('ip', '198.18.1.0', { reason: 'r000' }));
+      await store.putMany(decisions);
+      const summary = await summarize(new Blocklist(store, server.redis, store.keys, null));
+      assert.equal(summary.byReason['(other)'], 10, 'the reason named "(other)" keeps its own count');
+      assert.equal(Object.keys(summary.byReason).length, SUMMARY_REASONS);
+      assert.deepEqual(Object.keys(summary.byReason).slice(0, 2), ['(other)', 'r000']);
+      assert.equal(summary.byReasonRest, 7);
+      const listed = Object.values(summary.byReason).reduce((sum, n) => sum + n, 0);
+      assert.equal(listed + summary.byReasonRest, summary.count);
+    } finally {
+      await server.redis.del(...Object.values(store.keys));
+    }
   });
 
   it('scans once for callers meanwhile, and reuses a summary for ten times its scan', async () => {
@@ -265,6 +286,87 @@ describe('dashboard', { timeout: 60_000 }, () => {
       assert.equal(blocklist.scans, 2, 'scanned again once as old as a summary is reused');
     } finally {
       redis.disconnect();
+    }
+  });
+
+  it('answers a summary the event stream can follow after the store was rebuilt or its log trimmed', async () => {
+    // A server of its own: the summary cached by one request is the point.
+    const own = await startServer();
+    try {
+      const reader = (await own.keys.create('dash-resync', 'bouncer')).key;
+      const get = async (path: string) => {
+        const response = await fetch(`${own.url}${path}`, { headers: { 'x-api-key': reader } });
+        assert.equal(response.status, 200, path);
+        return response.json();
+      };
+      /** Whether the change log can be followed from `version` (what the event stream checks). */
+      const followable = async (version: number) =>
+        !(await get(`/api/blocklist/changes?since=${version}`)).resync;
+      await own.store.put(decision('ip', '198.51.100.1'));
+      const before = await get('/api/blocklist/summary');
+      assert.ok(await followable(before.version));
+      // Redis lost the store; the decider rebuilt it: versions start again past a new epoch.
+      await own.redis.del(...Object.values(own.store.keys));
+      await own.store.put(decision('ip', '198.51.100.2'));
+      assert.equal(await followable(before.version), false, 'a stream from the old version resyncs');
+      // Asked within the reuse period (2 s), as a dashboard does right after its stream's resync.
+      const rebuilt = await get('/api/blocklist/summary');
+      assert.ok(Date.now() - before.at < SUMMARY_REUSE_MS, 'within the reuse period');
+      assert.ok(await followable(rebuilt.version), `version ${rebuilt.version} cannot be followed`);
+      assert.ok(rebuilt.epoch > before.epoch);
+      assert.deepEqual(
+        rebuilt.newest.map((d: { key: string }) => d.key),
+        ['ip:198.51.100.2'],
+      );
+      // The log trimmed past the summary's version: the same.
+      await own.store.put(decision('ip', '198.51.100.3'));
+      await trimLog(own);
+      assert.equal(await followable(rebuilt.version), false);
+      const trimmed = await get('/api/blocklist/summary');
+      assert.ok(await followable(trimmed.version), `version ${trimmed.version} cannot be followed`);
+      assert.equal(trimmed.count, 2);
+      // Nothing moved: the same summary again, not a new scan.
+      assert.deepEqual(await get('/api/blocklist/summary'), trimmed);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('answers a caller that joined a scan begun before the store was rebuilt with a scan begun after', async () => {
+    const prefix = `${server.prefix}joined.`;
+    // A store whose first scan waits (after its version was read) until released.
+    const [scanning, released] = [deferred(), deferred()];
+    let scans = 0;
+    class Gated extends DecisionStore {
+      async *pages(options?: { count?: number }): AsyncGenerator<DecisionPage> {
+        if (scans++ === 0) {
+          scanning.resolve();
+          await released.promise;
+        }
+        yield* super.pages(options);
+      }
+    }
+    const store = new Gated({ redis: server.redis, prefix });
+    try {
+      await store.put(decision('ip', '198.51.100.10'));
+      const cache = new SummaryCache(new Blocklist(store, server.redis, store.keys, null));
+      const first = cache.get();
+      await scanning.promise;
+      await server.redis.del(...Object.values(store.keys));
+      await store.put(decision('ip', '198.51.100.11'));
+      // Asked while the first scan (of the store before the rebuild) still runs.
+      const joined = cache.get();
+      released.resolve();
+      const [early, late] = await Promise.all([first, joined]);
+      assert.ok((await store.changesSince(early.version, 1)).resync, 'the first scan read the old store');
+      assert.equal((await store.changesSince(late.version, 1)).resync, false);
+      assert.deepEqual(
+        late.newest.map((d) => d.key),
+        ['ip:198.51.100.11'],
+      );
+      assert.equal(scans, 2);
+    } finally {
+      await server.redis.del(...Object.values(store.keys));
     }
   });
 
