@@ -80,6 +80,18 @@ describe('edgeguard usage errors', () => {
     }
   });
 
+  it('ship refuses a --rate of 0 or an empty one (it shipped at full speed), before contacting Kafka', () => {
+    const log = new URL('../../testkit/fixtures/demo.log.gz', import.meta.url).pathname;
+    for (const rate of ['0', '']) {
+      const run = edgeguard(['ship', log, `--rate=${rate}`], { EDGEGUARD_STARTUP_TIMEOUT_MS: '2000' });
+      assert.equal(run.status, 2, run.stderr);
+      assert.match(
+        run.stderr,
+        new RegExp(`^edgeguard ship: --rate: expected a whole number ≥ 1, got '${rate}'\\n`),
+      );
+    }
+  });
+
   it('every command that logs refuses an unknown LOG_LEVEL up front, exit 2, naming it; --help still works', () => {
     // ship, tail, lag and topics ensure exited 1 once their logger refused it, topics list and the
     // Redis listings ran on with it; run alone checked it first.
