@@ -24,9 +24,14 @@ describe('edgeguard usage errors', () => {
     for (const args of [['help', 'shp'], ['shp']]) {
       const run = edgeguard(args);
       assert.equal(run.status, 2, args.join(' '));
-      assert.match(run.stderr, /^edgeguard: unknown command 'shp'\n\nUsage: edgeguard <command>/);
+      assert.match(
+        run.stderr,
+        /^edgeguard: unknown command 'shp' \(did you mean 'ship'\?\)\n\nUsage: edgeguard <command>/,
+      );
       assert.equal(run.stdout, '');
     }
+    // Too far from every command: no guess.
+    assert.match(edgeguard(['xyzzy']).stderr, /^edgeguard: unknown command 'xyzzy'\n\n/);
     const ship = edgeguard(['help', 'ship']);
     assert.equal(ship.status, 0);
     assert.match(ship.stdout, /^Usage: edgeguard ship/);
