@@ -593,13 +593,13 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
     }
   });
 
-  it('run shipper --follow on a path that names nothing says so once, then ships the file once it appears', async () => {
+  it('run shipper --follow on a path that names nothing says so once, and that it follows it from its start, then ships the file once it appears', async () => {
     const prefix = freshTopics('shipper-absent');
     const dir = mkdtempSync(join(work, 'absent-'));
     const path = join(dir, 'access.log');
     const seen = readFollowed(prefix);
     const child = spawn(process.execPath, [bin, 'run', 'shipper', '--follow', path], {
-      env: { ...process.env, LOG_LEVEL: 'warn', EDGEGUARD_TOPIC_PREFIX: prefix, EDGEGUARD_HEALTH_PORT: '0' },
+      env: { ...process.env, LOG_LEVEL: 'info', EDGEGUARD_TOPIC_PREFIX: prefix, EDGEGUARD_HEALTH_PORT: '0' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -612,6 +612,13 @@ describe('the shipper over the real broker', { timeout: 240_000 }, () => {
       assert.match(
         stderr,
         /"input":"[^"]*access\.log".*the followed file does not exist: waiting for it to appear/,
+      );
+      // Said at start (it logged nothing until it stopped): which file, from where, no position file.
+      await waitFor(() => stderr.includes('"msg":"following"'), 'the start logged');
+      const following = JSON.parse(stderr.split('\n').find((l) => l.includes('"msg":"following"'))!);
+      assert.deepEqual(
+        { input: following.input, from: following.from, positionFile: following.positionFile },
+        { input: path, from: 'start', positionFile: null },
       );
       writeFileSync(
         path,

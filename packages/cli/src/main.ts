@@ -68,6 +68,12 @@ Run 'edgeguard <command> --help' for a command's options, 'edgeguard version' fo
 `;
 }
 
+/** `edgeguard shp`: the typo named with the command it most likely meant (loaded only then: startup stays lean). */
+async function unknownCommand(name: string): Promise<string> {
+  const { suggest } = await import('@edgeguard/config');
+  return `edgeguard: unknown command '${name}'${suggest(name, Object.keys(commands))}\n\n${usage()}`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   // `run`: a stop before the service's modules are loaded (about a second) is one line, exit 0 (the
@@ -90,7 +96,7 @@ export async function main(argv: string[]): Promise<number> {
     const entry = topic !== undefined && Object.hasOwn(commands, topic) ? commands[topic] : undefined;
     if (topic !== undefined && !entry) {
       // `edgeguard help shp`: the typo named and exit 2, as `edgeguard shp` does.
-      process.stderr.write(`edgeguard: unknown command '${topic}'\n\n${usage()}`);
+      process.stderr.write(await unknownCommand(topic));
       return 2;
     }
     process.stdout.write(entry ? (await entry.load()).help : usage());
@@ -105,7 +111,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const entry = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!entry) {
-    process.stderr.write(`edgeguard: unknown command '${name}'\n\n${usage()}`);
+    process.stderr.write(await unknownCommand(name));
     return 2;
   }
   const command = await entry.load();

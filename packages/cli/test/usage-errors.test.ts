@@ -24,9 +24,14 @@ describe('edgeguard usage errors', () => {
     for (const args of [['help', 'shp'], ['shp']]) {
       const run = edgeguard(args);
       assert.equal(run.status, 2, args.join(' '));
-      assert.match(run.stderr, /^edgeguard: unknown command 'shp'\n\nUsage: edgeguard <command>/);
+      assert.match(
+        run.stderr,
+        /^edgeguard: unknown command 'shp' \(did you mean 'ship'\?\)\n\nUsage: edgeguard <command>/,
+      );
       assert.equal(run.stdout, '');
     }
+    // Too far from every command: no guess.
+    assert.match(edgeguard(['xyzzy']).stderr, /^edgeguard: unknown command 'xyzzy'\n\n/);
     const ship = edgeguard(['help', 'ship']);
     assert.equal(ship.status, 0);
     assert.match(ship.stdout, /^Usage: edgeguard ship/);
@@ -77,6 +82,18 @@ describe('edgeguard usage errors', () => {
       assert.equal(run.status, 2, run.stderr);
       assert.match(run.stderr, /: --duration: must be longer than 0, got '0m'\n/);
       assert.doesNotMatch(run.stderr, / ms/);
+    }
+  });
+
+  it('ship refuses a --rate of 0 or an empty one (it shipped at full speed), before contacting Kafka', () => {
+    const log = new URL('../../testkit/fixtures/demo.log.gz', import.meta.url).pathname;
+    for (const rate of ['0', '']) {
+      const run = edgeguard(['ship', log, `--rate=${rate}`], { EDGEGUARD_STARTUP_TIMEOUT_MS: '2000' });
+      assert.equal(run.status, 2, run.stderr);
+      assert.match(
+        run.stderr,
+        new RegExp(`^edgeguard ship: --rate: expected a whole number ≥ 1, got '${rate}'\\n`),
+      );
     }
   });
 

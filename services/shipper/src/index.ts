@@ -566,6 +566,14 @@ export async function ship(options: ShipOptions): Promise<ShipResult> {
       );
     else if (resumeFrom)
       logger.info({ input, positionFile: file, ...resumeFrom }, 'resuming where the last run stopped');
+    // Said at start, as the socket input says 'listening': without it a follower that started well
+    // logged nothing at all until it stopped.
+    if (!resumeFrom)
+      logger.info(
+        // A file that appears later is read from its start.
+        { input, positionFile: file ?? null, from: options.fromStart || !exists ? 'start' : 'end' },
+        'following',
+      );
     let saved = '';
     let saving: Promise<void> = Promise.resolve();
     let failed = false;

@@ -13,7 +13,8 @@ it to the access-logs topic (Avro batches keyed by client address), then marks e
 exits once the broker has acknowledged everything. Bad lines are counted by reason (the
 summary on stderr), never sent.
 
-  --rate N                    at most N lines per second (replay a log at a given speed)
+  --rate N                    at most N lines per second, N ≥ 1 (replay a log at a given speed;
+                              without it, as fast as the broker takes it)
   --workers N                 worker threads that parse and Avro-encode while the main thread
                               reads and produces (default EDGEGUARD_SHIP_WORKERS, else one
                               per core, at most 8; 0 parses in the main thread)
@@ -62,7 +63,8 @@ export async function shipCommand(argv: string[]): Promise<number> {
     config,
     // Warnings only: the summary below says what the info lines would (LOG_LEVEL=info for them).
     defaultLogLevel: 'warn',
-    rate: values.rate ? wholeNumber(values.rate, '--rate') : undefined,
+    // 0 (or an empty value) read as no pacing at all: refused, as it says the opposite.
+    rate: values.rate !== undefined ? wholeNumber(values.rate, '--rate', 1) : undefined,
     workers: values.workers !== undefined ? workerCount(values.workers) : undefined,
     onProgress: (p) =>
       process.stderr.write(
