@@ -10,7 +10,9 @@ export class Metrics {
 
   constructor(service: string) {
     this.registry.setDefaultLabels({ service });
-    collectDefaultMetrics({ register: this.registry, prefix: 'edgeguard_process_' });
+    // prom-client's own names already start with `process_` / `nodejs_`: prefixed `edgeguard_`,
+    // they read edgeguard_process_cpu_seconds_total, edgeguard_nodejs_heap_size_used_bytes.
+    collectDefaultMetrics({ register: this.registry, prefix: 'edgeguard_' });
   }
 
   counter(name: string, help: string, labelNames: string[] = []): Counter<string> {

@@ -19,6 +19,10 @@ describe('health and metrics endpoints', () => {
       assert.equal((await fetch(`${base}/readyz`)).status, 200);
       const text = await (await fetch(`${base}/metrics`)).text();
       assert.match(text, /edgeguard_events_total\{topic="access-logs",service="test"\} 42/);
+      // Node's process metrics under edgeguard_process_* / edgeguard_nodejs_*, the prefix once.
+      assert.match(text, /^edgeguard_process_cpu_seconds_total\{service="test"\} /m);
+      assert.match(text, /^edgeguard_nodejs_heap_size_used_bytes\{service="test"\} /m);
+      assert.doesNotMatch(text, /process_process|process_nodejs/);
       assert.equal((await fetch(`${base}/nope`)).status, 404);
     } finally {
       await health.close();
