@@ -103,11 +103,17 @@ export async function withRedis<T>(env: KafkaEnvironment, work: (redis: Redis) =
     retryStrategy: () => null,
     connectTimeout: 3000,
   });
-  redis.on('error', () => {}); // reported by the failing command below
+  // Reported by the failing command below. With no retries, ioredis rejects connect() with only
+  // "Connection is closed."; the socket's own error (ECONNREFUSED, ENOTFOUND…) says why.
+  let cause: Error | undefined;
+  redis.on('error', (error: Error) => {
+    cause ??= error;
+  });
   try {
     await redis.connect();
   } catch (error) {
-    throw new Error(`Redis unreachable at ${redactUrl(env.redisUrl)}: ${(error as Error).message}`);
+    const why = cause?.message || (error as Error).message;
+    throw new Error(`Redis unreachable at ${redactUrl(env.redisUrl)}: ${why}`);
   }
   try {
     return await work(redis);
