@@ -1122,8 +1122,11 @@ export class Decider {
       // address decisions): replace. An escalated decision is compared by what it was made for.
       this.remove(current, this.now, sink);
     }
+    // Its own name: the rule's evidence may hold requestsPerClient already (cache-bust, swarm),
+    // against the rule's threshold; this one says which action the decision took (sharedAction
+    // at or above it, the rule's below).
     evidence.push({
-      name: 'requestsPerClient',
+      name: 'requestsPerClientForSharedAction',
       value: r3(perClient),
       threshold: cfg.minRequestsForAddressDecisions,
     });

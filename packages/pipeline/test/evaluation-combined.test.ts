@@ -20,4 +20,16 @@ test('the incident as a combined log (seed 2, 4 partitions): same targets withou
   assert.deepEqual(e.swarmNotCoveredIn30s, [], 'swarm addresses not covered within 30 s');
   assert.ok(e.swarmNotCaughtIn30s.length <= 0.01 * e.swarmAddresses, e.swarmNotCaughtIn30s.join('; '));
   assert.deepEqual(e.alerts, []);
+  // Each signal once per decision: evidence names what was measured against which threshold, so
+  // a name listed twice with two thresholds (a fingerprint's requestsPerClient: the rule's and the
+  // one choosing the shared action) reads as a contradiction.
+  const repeated = e.decisions.flatMap((d) => {
+    const names = d.signals.map((s) => s.name);
+    return names.filter((n, i) => names.indexOf(n) !== i).map((n) => `${d.key}: ${n}`);
+  });
+  assert.ok(
+    e.decisions.some((d) => d.scope === 'fingerprint'),
+    'fingerprint decisions made',
+  );
+  assert.deepEqual(repeated.slice(0, 5), [], 'signals named twice in one decision');
 });
