@@ -6,6 +6,7 @@ export * from './codec.js';
 export * from './control.js';
 export * from './crc32c.js';
 export * from './environment.js';
+export * from './guard-alerts.js';
 export * from './operations.js';
 export * from './produce-encoder.js';
 export * from './shutdown.js';
