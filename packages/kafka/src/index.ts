@@ -1,5 +1,6 @@
 export * from './access-log-encoder.js';
 export * from './access-log-producer.js';
+export * from './alert-webhook.js';
 export * from './allowlist-follower.js';
 export * from './client.js';
 export * from './codec.js';
