@@ -97,7 +97,6 @@ describe('the alert webhook', { timeout: 180_000 }, () => {
     producer = createProducer(kafka);
     await producer.connect();
     url = `http://127.0.0.1:${await webhook.listen()}/hooks/T0/s3cret`;
-    await startCompanion().start();
   });
 
   after(async () => {
@@ -109,6 +108,23 @@ describe('the alert webhook', { timeout: 180_000 }, () => {
     await admin.deleteGroups([`${prefix}alert-webhook`]).catch(() => undefined);
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
     await admin.disconnect();
+  });
+
+  it("starts at the topic's end (no page for old alerts) and keeps that place over a restart before its first alert", async () => {
+    await produce(alert('tripped', T0 - 86_400_000)); // before the webhook was enabled
+    await startCompanion().start();
+    await companion.stop();
+    await produce(alert('tripped', T0 - 1_000)); // while no decider was up
+    await startCompanion().start();
+    await eventually('the alert from the downtime', () => webhook.requests[0], 30_000);
+    await sleep(1_000);
+    assert.deepEqual(
+      webhook.requests.map((r) => (r.body.alert as GuardAlert).time),
+      [T0 - 1_000],
+    );
+    webhook.requests.length = 0;
+    await companion.stop();
+    await startCompanion().start();
   });
 
   it('POSTs a tripped alert once: a readable text line, the alert record, its source', async () => {
