@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClientSignal, GuardAlert, TrafficTick } from '@edgeguard/detect';
 import { createProducer, HEADERS, kafkaEnvironment } from '@edgeguard/kafka';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
@@ -201,6 +202,30 @@ describe('the blast-radius guard in the decider service', { timeout: 240_000 }, 
     assert.equal(log.match(/blast-radius guard tripped/g)?.length, 1, log);
     assert.match(log, /"coveredEstablished":\d+/);
     assert.doesNotMatch(log, new RegExp(SECRET), 'the webhook path is never logged');
+  });
+
+  it('after a restart: holding again once its input is replayed, the alert neither counted nor logged again', async () => {
+    assert.equal(await stopService(decider!), 0);
+    decider = await startService('decider', env);
+    // The partition's state is rebuilt (its input replayed) when its next input comes.
+    await produce(tick(T0 + 20));
+    const text = await eventually(
+      'the hold rebuilt by the replay',
+      async () => {
+        const t = await metrics();
+        return sample(t, 'edgeguard_guard_holding{partition="0",service="decider"}') === 1 ? t : undefined;
+      },
+      60_000,
+    );
+    // The replay regenerates the tripped alert but does not send it again: nothing to count or log.
+    await sleep(2_000);
+    assert.equal(
+      sample(await metrics(), 'edgeguard_guard_alerts_total{state="tripped",service="decider"}'),
+      0,
+    );
+    assert.ok(text.includes('edgeguard_guard_held_decisions{partition="0",service="decider"}'));
+    assert.doesNotMatch(decider!.output(), /blast-radius guard tripped/);
+    assert.equal(tail('alerts', env, 2).filter((a) => a.value !== null).length, 1);
   });
 
   it('delivers the alert once the webhook is up, and the release after it', async () => {
