@@ -657,6 +657,16 @@ export class Decider {
   /** End of input: nothing is pending (decisions keep their expiry; the edge expires them too). */
   finish(_sink: DeciderSink): void {}
 
+  /**
+   * The blast-radius guard's hold, while it holds: until when (event time) and how many decisions
+   * it has held so far; null otherwise. Read by the Kafka decider's metrics.
+   */
+  guardHold(): { until: number; held: number } | null {
+    return this.heldUntil === Number.NEGATIVE_INFINITY
+      ? null
+      : { until: this.heldUntil, held: this.heldCount };
+  }
+
   getStats(): DeciderStats {
     this.stats.activeDecisions = this.activeCount();
     this.stats.fingerprints = this.fingerprints.size;

@@ -88,3 +88,27 @@ export function checkRedisUrl(url: string): void {
     'REDIS_URL',
   );
 }
+
+/**
+ * A URL for messages and logs, its secrets hidden: the password (`redis://user:secret@host` →
+ * `redis://user:***@host`, one with `@` in it too) and query parameters that carry one
+ * (`?password=`, which ioredis reads). `hidePath`: the path and query too, for URLs whose path is
+ * the secret (a Slack or Mattermost incoming webhook: `https://hooks.slack.com/services/T…/B…/X…`
+ * → `https://hooks.slack.com/…`). Text that is not a URL is not echoed at all (`what` names it).
+ */
+export function redactUrl(url: string, options: { hidePath?: boolean; what?: string } = {}): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `(a ${options.what ?? 'REDIS_URL'} that is not a URL)`;
+  }
+  if (parsed.password) parsed.password = '***';
+  if (options.hidePath) {
+    const hidden = parsed.pathname !== '/' || parsed.search !== '' || parsed.hash !== '';
+    return `${parsed.protocol}//${parsed.username ? `${parsed.username}${parsed.password ? ':***' : ''}@` : ''}${parsed.host}${hidden ? '/…' : '/'}`;
+  }
+  for (const name of [...parsed.searchParams.keys()])
+    if (/pass|secret|token|auth/i.test(name)) parsed.searchParams.set(name, '***');
+  return parsed.toString();
+}

@@ -55,6 +55,12 @@ export interface StageRunnerOptions {
   redisTimeoutMs?: number;
   /** Called when the consumer crashed for good (the service should exit non-zero and be restarted). */
   onFatal?: (error: Error) => void;
+  /**
+   * Called with outputs once the broker has acknowledged them (`topic` without the prefix; dead
+   * letters not included): each output the stage emits once, not the outputs a replay after a
+   * restart regenerates and does not send again. What it throws is logged, never fails the send.
+   */
+  onSent?: (topic: string, messages: readonly Message[]) => void;
 }
 
 /**
@@ -646,9 +652,20 @@ export class StageRunner {
       else byTopic.set(topic, [message]);
     }
     await this.sendRequests(byTopic);
+    if (this.options.onSent) this.noteSent(byTopic);
     // Dead letters in requests of their own (only the order within a topic matters): one the
     // broker refuses as too large must not fail, or duplicate, the stage's outputs.
     if (deadLetters.length > 0) await this.sendDeadLetters(deadLetterTopic, deadLetters, stageName);
+  }
+
+  private noteSent(byTopic: Map<string, Message[]>): void {
+    for (const [topic, messages] of byTopic) {
+      try {
+        this.options.onSent?.(topic.slice(this.options.prefix.length), messages);
+      } catch (error) {
+        this.log.error({ topic, error: (error as Error).message }, 'onSent failed');
+      }
+    }
   }
 
   /**

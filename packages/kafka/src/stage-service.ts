@@ -3,7 +3,7 @@ import { BadInput } from '@edgeguard/schema';
 import type { Logger } from '@edgeguard/telemetry';
 import { createLogger, Metrics, startHealthServer } from '@edgeguard/telemetry';
 import { Redis } from 'ioredis';
-import type { Admin, Kafka } from 'kafkajs';
+import type { Admin, Kafka, Message } from 'kafkajs';
 import { connectAdmin, createKafka, within } from './client.js';
 import { checkRedisUrl, type KafkaEnvironment, kafkaEnvironment } from './environment.js';
 import { Shutdown, STOPPED_WHILE_STARTING } from './shutdown.js';
@@ -35,9 +35,9 @@ export interface StageServiceOptions {
   name: string;
   /**
    * Builds the stage once the partition counts of the deployed topics are known (a profiler
-   * splits its bounds across the partitions it may own).
+   * splits its bounds across the partitions it may own); `context` is what companions get too.
    */
-  createStage(partitions: Record<string, number>): StageFactory;
+  createStage(partitions: Record<string, number>, context: ServiceContext): StageFactory;
   /** Topics the stage writes (end-of-input markers go to them). */
   outputs: string[];
   /** `/healthz`, `/readyz`, `/metrics` port (`EDGEGUARD_HEALTH_PORT`, default 9464; 0 picks a free one). */
@@ -59,6 +59,8 @@ export interface StageServiceOptions {
    * can load what the stage needs); stopped after it, in reverse order.
    */
   companions?: (context: ServiceContext) => Companion[];
+  /** Outputs the broker acknowledged (StageRunnerOptions.onSent). */
+  onSent?: (topic: string, messages: readonly Message[]) => void;
   /** Called once the service runs; tests use it to stop the service. */
   onStarted?: (service: { stop(): Promise<void>; healthPort: number }) => void;
 }
@@ -350,13 +352,14 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
       }
     })(),
   );
-  const factory = options.createStage(partitions);
+  const context: ServiceContext = { kafka, redis, logger, metrics, environment };
+  const factory = options.createStage(partitions, context);
   let workers = options.workers ?? stageWorkers();
   if (workers > 0 && options.recipe === undefined) {
     logger.warn({ workers }, `${name} runs its stage on the main thread: it cannot run in workers`);
     workers = 0;
   }
-  companions = options.companions?.({ kafka, redis, logger, metrics, environment }) ?? [];
+  companions = options.companions?.(context) ?? [];
   for (const companion of companions) {
     shutdown.opened(() => companion.stop());
     await shutdown.step(companion.start());
@@ -377,6 +380,7 @@ export async function runStageService(options: StageServiceOptions): Promise<voi
     redisTimeoutMs: redisTimeoutMs(),
     workers,
     recipe: workers > 0 ? options.recipe?.(partitions) : undefined,
+    onSent: options.onSent,
     onFatal: (error) => {
       logger.fatal(
         { error: error.message },

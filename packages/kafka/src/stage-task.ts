@@ -320,6 +320,11 @@ export class StageTask {
     };
   }
 
+  /** The task is dropped: its stage instance gets no more input. */
+  close(): void {
+    this.stage.close?.();
+  }
+
   /** The checkpoint with the stage's current state, as saved in Redis. */
   checkpointText(): string {
     this.checkpoint.state = this.stage.snapshot ? this.stage.snapshot() : null;
@@ -662,10 +667,12 @@ export class InlineTasks implements StageTasks {
   }
 
   drop(id: number): void {
+    this.tasks.get(id)?.close();
     this.tasks.delete(id);
   }
 
   async close(): Promise<void> {
+    for (const task of this.tasks.values()) task.close();
     this.tasks.clear();
   }
 

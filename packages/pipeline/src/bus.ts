@@ -64,6 +64,11 @@ export interface Stage {
   /** State for checkpointing with the input offset; restored by `restore` on (re)assignment. */
   snapshot?(): unknown;
   restore?(state: unknown): void;
+  /**
+   * Called when the runtime drops the instance (the Kafka runner: its partition was revoked, or
+   * rewound to its checkpoint into a new instance): it gets no more input.
+   */
+  close?(): void;
 }
 
 /** Builds the stage instance for one partition of its input topic(s). */

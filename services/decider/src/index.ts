@@ -1,8 +1,11 @@
 import { detectionAllowlist, type EdgeguardConfig } from '@edgeguard/config';
 import { AllowlistTimeline } from '@edgeguard/detect';
 import {
+  AlertWebhook,
   AllowlistFollower,
+  alertWebhookSettings,
   type Companion,
+  GuardMonitor,
   runStageService,
   STAGE_OUTPUTS,
   StoreWriter,
@@ -21,15 +24,21 @@ export function decisionStoreEnabled(env: NodeJS.ProcessEnv = process.env): bool
 /**
  * The `decider` service: the topology's `decider` stage over Kafka (one consumer group, scaled by
  * partitions), following the operator's `allowlist` topic; beside it, the store writer keeps the
- * Redis decision store equal to the `decisions` and `allowlist` topics.
+ * Redis decision store equal to the `decisions` and `allowlist` topics. The blast-radius guard's
+ * hold and alerts are on /metrics and in the log (GuardMonitor), and with
+ * `EDGEGUARD_ALERT_WEBHOOK_URL` the alerts are POSTed to a webhook (AlertWebhook).
  */
 export function runDecider(config: EdgeguardConfig): Promise<void> {
-  const keepStore = decisionStoreEnabled(); // refused before connecting when it is neither on nor off
+  // Refused before connecting: a switch that is neither on nor off, a webhook that is not http(s).
+  const keepStore = decisionStoreEnabled();
+  const webhook = alertWebhookSettings();
   const timeline = new AllowlistTimeline();
+  let guard: GuardMonitor | undefined;
   return runStageService({
     name: 'decider',
     outputs: [...STAGE_OUTPUTS.decider],
-    createStage: (partitions) => {
+    onSent: (topic, messages) => guard?.sent(topic, messages),
+    createStage: (partitions, { metrics, logger }) => {
       const { topology } = createTopology({
         detect: config.detect,
         allowlist: detectionAllowlist(config),
@@ -38,7 +47,8 @@ export function runDecider(config: EdgeguardConfig): Promise<void> {
       });
       const stage = topology.stages.find((s) => s.name === 'decider');
       if (!stage) throw new Error("the topology has no stage 'decider'");
-      return stage;
+      guard = new GuardMonitor({ metrics, logger });
+      return guard.watch(stage);
     },
     companions: ({ kafka, redis, logger, metrics, environment }) => {
       const onFatal = (error: Error) => {
@@ -65,6 +75,11 @@ export function runDecider(config: EdgeguardConfig): Promise<void> {
         );
       } else {
         logger.info('decision store disabled (EDGEGUARD_DECISION_STORE=off)');
+      }
+      if (webhook !== null) {
+        companions.push(
+          new AlertWebhook({ kafka, prefix: environment.topicPrefix, logger, metrics, settings: webhook }),
+        );
       }
       return companions;
     },

@@ -11,6 +11,7 @@ import {
   partitionCount,
   publishDecisionDeletes,
   publishDecisions,
+  redactUrl,
   startupTimeoutMs,
 } from '@edgeguard/kafka';
 import { TOPICS } from '@edgeguard/pipeline';
@@ -122,23 +123,8 @@ export async function withRedis<T>(env: KafkaEnvironment, work: (redis: Redis) =
   }
 }
 
-/**
- * A URL for messages and logs, its secrets hidden: the password (`redis://user:secret@host` →
- * `redis://user:***@host`, one with `@` in it too) and query parameters that carry one
- * (`?password=`, which ioredis reads). Text that is not a URL is not echoed at all.
- */
-export function redactUrl(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return '(a REDIS_URL that is not a URL)';
-  }
-  if (parsed.password) parsed.password = '***';
-  for (const name of [...parsed.searchParams.keys()])
-    if (/pass|secret|token|auth/i.test(name)) parsed.searchParams.set(name, '***');
-  return parsed.toString();
-}
+// redactUrl lives in @edgeguard/kafka (the decider's alert webhook masks its URL with it too).
+export { redactUrl };
 
 export function withStore<T>(env: KafkaEnvironment, work: (store: DecisionStore) => Promise<T>): Promise<T> {
   return withRedis(env, (redis) => work(new DecisionStore({ redis, prefix: env.topicPrefix })));

@@ -96,6 +96,11 @@ export class DeciderInstance implements Stage, DeciderSink {
     return this.core.getStats();
   }
 
+  /** The blast-radius guard's hold while it holds, else null (see Decider.guardHold). */
+  guardHold(): { until: number; held: number } | null {
+    return this.core.guardHold();
+  }
+
   decision(key: string, decision: Decision | null, time: number, version?: number): void {
     this.out!.emit(TOPICS.decisions, key, decision, time, version);
   }
