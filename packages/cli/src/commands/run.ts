@@ -46,7 +46,9 @@ Services:
                   them there when the services run together (docs/CONFIG.md)
   profiler        per-client windows and signals; partials for content-watch and the decider
   content-watch   per-content aggregates → cache-policies
-  decider         client and fingerprint signals → decisions (blast-radius guard, allowlists)
+  decider         client and fingerprint signals → decisions (blast-radius guard, allowlists);
+                  a guard hold shows on /metrics (edgeguard_guard_holding) and in the log, and is
+                  posted to EDGEGUARD_ALERT_WEBHOOK_URL when set (README, docs/CONFIG.md)
   api             HTTP API: CrowdSec bouncer protocol, native blocklist and cache policies
                   (snapshot, changes, Server-Sent Events), explain, manual decisions, allowlist
                   (docs/API.md); port EDGEGUARD_API_PORT (default 8080), bind EDGEGUARD_API_HOST;
@@ -61,7 +63,8 @@ Services:
 
 Every service serves /healthz, /readyz and /metrics on EDGEGUARD_HEALTH_PORT (default 9464).
 Environment: KAFKA_BROKERS, REDIS_URL, EDGEGUARD_TOPIC_PREFIX, EDGEGUARD_CONFIG, LOG_LEVEL,
-EDGEGUARD_WORKERS, EDGEGUARD_SHIP_POSITION_FILE, EDGEGUARD_STOP_TIMEOUT_MS (see docs/CONFIG.md).
+EDGEGUARD_WORKERS, EDGEGUARD_SHIP_POSITION_FILE, EDGEGUARD_STOP_TIMEOUT_MS,
+EDGEGUARD_ALERT_WEBHOOK_URL, EDGEGUARD_ALERT_WEBHOOK_HEADERS (see docs/CONFIG.md).
 `;
 
 export async function runCommand(argv: string[]): Promise<number> {
