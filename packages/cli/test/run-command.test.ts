@@ -66,6 +66,32 @@ describe('edgeguard run: usage', () => {
     }
   });
 
+  it('refuses an empty --trusted-proxies or --format (`--trusted-proxies "$UNSET"`) instead of clearing the config\'s', () => {
+    // An empty --trusted-proxies REPLACED the config's list with none, silently: behind a load
+    // balancer every request was then the balancer's (allowlisted: never decided on). An empty
+    // --format silently kept the config's. Refused, as an empty --allow is.
+    const env = {
+      ...process.env,
+      LOG_LEVEL: 'silent',
+      KAFKA_BROKERS: '127.0.0.1:1',
+      EDGEGUARD_STARTUP_TIMEOUT_MS: '1000',
+    };
+    for (const [args, message] of [
+      [['--trusted-proxies', ''], /--trusted-proxies was given no CIDR \(""\)/],
+      [['--trusted-proxies', ' , '], /--trusted-proxies was given no CIDR \(" , "\)/],
+      [['--format', ''], /--format was given no format name \(""\)/],
+      [['--format', '  '], /--format was given no format name/],
+    ] as const) {
+      const result = spawnSync(
+        process.execPath,
+        [bin, 'run', 'shipper', '--follow', '/nonexistent/access.log', ...args],
+        { encoding: 'utf8', timeout: 20_000, env },
+      );
+      assert.equal(result.status, 2, `${JSON.stringify(args)}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+    }
+  });
+
   it('refuses a bad environment variable at once, naming it, before connecting to anything', () => {
     for (const [name, value, message] of [
       ['KAFKA_BROKERS', 'garbage', /KAFKA_BROKERS: "garbage" is not host:port/],
