@@ -16,6 +16,12 @@ describe('edgeguard run: usage', () => {
     const result = run('profiler', '--position-file', '/tmp/x.position');
     assert.equal(result.status, 2, result.stderr);
     assert.match(result.stderr, /--position-file is for the shipper/);
+    // --follow and --from-start too: `run profiler --follow FILE` went on to start the profiler.
+    for (const args of [['--follow', '/tmp/access.log'], ['--from-start']]) {
+      const other = run('profiler', ...args);
+      assert.equal(other.status, 2, other.stderr);
+      assert.match(other.stderr, new RegExp(`${args[0]} is for the shipper`));
+    }
   });
 
   it('takes --format and --trusted-proxies for the shipper, refused as ship refuses them, naming the flag', () => {
