@@ -16,6 +16,12 @@ describe('edgeguard run: usage', () => {
     const result = run('profiler', '--position-file', '/tmp/x.position');
     assert.equal(result.status, 2, result.stderr);
     assert.match(result.stderr, /--position-file is for the shipper/);
+    // --follow and --from-start too: `run profiler --follow FILE` went on to start the profiler.
+    for (const args of [['--follow', '/tmp/access.log'], ['--from-start']]) {
+      const other = run('profiler', ...args);
+      assert.equal(other.status, 2, other.stderr);
+      assert.match(other.stderr, new RegExp(`${args[0]} is for the shipper`));
+    }
   });
 
   it('takes --format and --trusted-proxies for the shipper, refused as ship refuses them, naming the flag', () => {
@@ -63,6 +69,32 @@ describe('edgeguard run: usage', () => {
       const result = run('profiler', flag, 'combined');
       assert.equal(result.status, 2, result.stderr);
       assert.match(result.stderr, new RegExp(`${flag} is for the shipper`));
+    }
+  });
+
+  it('refuses an empty --trusted-proxies or --format (`--trusted-proxies "$UNSET"`) instead of clearing the config\'s', () => {
+    // An empty --trusted-proxies REPLACED the config's list with none, silently: behind a load
+    // balancer every request was then the balancer's (allowlisted: never decided on). An empty
+    // --format silently kept the config's. Refused, as an empty --allow is.
+    const env = {
+      ...process.env,
+      LOG_LEVEL: 'silent',
+      KAFKA_BROKERS: '127.0.0.1:1',
+      EDGEGUARD_STARTUP_TIMEOUT_MS: '1000',
+    };
+    for (const [args, message] of [
+      [['--trusted-proxies', ''], /--trusted-proxies was given no CIDR \(""\)/],
+      [['--trusted-proxies', ' , '], /--trusted-proxies was given no CIDR \(" , "\)/],
+      [['--format', ''], /--format was given no format name \(""\)/],
+      [['--format', '  '], /--format was given no format name/],
+    ] as const) {
+      const result = spawnSync(
+        process.execPath,
+        [bin, 'run', 'shipper', '--follow', '/nonexistent/access.log', ...args],
+        { encoding: 'utf8', timeout: 20_000, env },
+      );
+      assert.equal(result.status, 2, `${JSON.stringify(args)}: ${result.stderr}`);
+      assert.match(result.stderr, message);
     }
   });
 

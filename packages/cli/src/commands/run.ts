@@ -101,7 +101,17 @@ export async function runCommand(argv: string[]): Promise<number> {
       'edgeguard run',
     );
   const shipperFlag = (
-    ['position-file', 'listen', 'allow', 'max-connections', 'queue-mib', 'format', 'trusted-proxies'] as const
+    [
+      'follow',
+      'from-start',
+      'position-file',
+      'listen',
+      'allow',
+      'max-connections',
+      'queue-mib',
+      'format',
+      'trusted-proxies',
+    ] as const
   ).find((flag) => values[flag] !== undefined);
   if (shipperFlag !== undefined && positionals[0] !== 'shipper')
     throw new BadInput('bad-usage', `--${shipperFlag} is for the shipper`, undefined, 'edgeguard run');
