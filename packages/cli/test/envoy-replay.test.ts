@@ -7,15 +7,11 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
+import { readNdjson } from './ndjson.js';
 
 const bin = new URL('../bin/edgeguard.js', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'eg-envoy-'));
 const t0 = Date.UTC(2024, 0, 21, 9, 0, 0);
-const ndjson = (path: string) =>
-  readFileSync(path, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
 
 /** A line of Envoy's default format, as an edge Envoy with use_remote_address writes it. */
 function envoyLine(
@@ -78,7 +74,7 @@ it('replays an Envoy log sniffed by auto, deciding on the peer Envoy appended, n
   assert.equal(report.input.format, 'envoy', 'auto settles on envoy');
   assert.equal(report.input.rejected, 1);
   assert.deepEqual(report.rejects.byReason, { 'bad-address': 1 });
-  const verdicts = ndjson(out('v.ndjson'));
+  const verdicts = readNdjson(out('v.ndjson'));
   assert.deepEqual(verdicts.map((v) => v.ip).sort(), ['198.51.100.66', '203.0.113.10']);
   assert.notEqual(
     verdicts.find((v) => v.ip === '198.51.100.66')!.verdict,
@@ -86,7 +82,7 @@ it('replays an Envoy log sniffed by auto, deciding on the peer Envoy appended, n
     'the scanner is acted on',
   );
   assert.equal(verdicts.find((v) => v.ip === '203.0.113.10')!.verdict, 'allow');
-  const decisions = ndjson(out('d.ndjson'));
+  const decisions = readNdjson(out('d.ndjson'));
   assert.ok(
     decisions.some((d) => d.value === '198.51.100.66'),
     'a decision on the scanner',

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
+import { readNdjson } from './ndjson.js';
 
 const bin = new URL('../bin/edgeguard.js', import.meta.url).pathname;
 const fixture = new URL('../../testkit/fixtures/padded-fields/', import.meta.url).pathname;
@@ -23,11 +24,6 @@ interface Expectation {
 const expected = JSON.parse(readFileSync(join(fixture, 'expect.json'), 'utf8')) as Expectation;
 const matches = (pattern: string, key: string) =>
   pattern.endsWith('*') ? key.startsWith(pattern.slice(0, -1)) : key === pattern;
-const ndjson = (path: string) =>
-  readFileSync(path, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
 
 it(`padded-fields: ${expected.description}`, () => {
   const out = (name: string) => join(work, name);
@@ -56,7 +52,7 @@ it(`padded-fields: ${expected.description}`, () => {
   assert.equal(report.input.parsed, report.input.lines);
   assert.deepEqual(report.fieldCuts.byField, expected.fieldCuts, 'every cut counted, by field');
 
-  const decisions = ndjson(out('d.ndjson'));
+  const decisions = readNdjson(out('d.ndjson'));
   for (const must of expected.must) {
     const found = decisions.filter((d) => matches(must.key, d.key as string));
     const actions = Array.isArray(must.action) ? must.action : [must.action];
@@ -71,7 +67,7 @@ it(`padded-fields: ${expected.description}`, () => {
       [],
       `must not decide ${pattern}`,
     );
-  const verdicts = new Map(ndjson(out('v.ndjson')).map((v) => [v.ip as string, v.verdict as string]));
+  const verdicts = new Map(readNdjson(out('v.ndjson')).map((v) => [v.ip as string, v.verdict as string]));
   for (const [ip, verdict] of Object.entries(expected.verdicts)) {
     const got = verdicts.get(ip);
     const ok = verdict === 'caught' ? got === 'block' || got === 'challenge' : got === verdict;

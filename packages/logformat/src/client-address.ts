@@ -79,3 +79,33 @@ const PORT = /^(?::[0-9]{1,5})?$/;
 function isSpace(c: number): boolean {
   return c === 32 || c === 9;
 }
+
+/**
+ * The client of an Envoy access log line whose peer was read from %DOWNSTREAM_DIRECT_REMOTE_ADDRESS%
+ * (the connection), beside %DOWNSTREAM_REMOTE_ADDRESS% (`resolved`: the address Envoy resolved from
+ * X-Forwarded-For / the PROXY protocol, port allowed) and no X-Forwarded-For: the resolved address
+ * is believed only from a peer that is a trusted proxy, as a hop would be. Every other case
+ * (X-Forwarded-For logged, or no direct address) is resolveClientAddress's walk.
+ * Shared by the Envoy text formats (generated line reader) and envoy-json.
+ */
+export function envoyClientAddress(
+  peer: string,
+  resolved: string | null,
+  forwardedFor: string | null,
+  trustedProxies: CidrSet | null,
+): string {
+  if (resolved === null) return resolveClientAddress(peer, forwardedFor, trustedProxies);
+  if (trustedProxies === null || !trustedProxies.has(peer)) return peer;
+  return addressWithoutPort(resolved) ?? peer;
+}
+
+/**
+ * The peer of an Envoy line, in the precedence both Envoy formats use: the direct address when
+ * logged, else the resolved one (each read without its port), else, when the format logs no
+ * address (Envoy's default format), the rightmost X-Forwarded-For hop: with use_remote_address
+ * Envoy appends its peer there, and the hops left of it are the client's to write.
+ */
+export function envoyPeerAddress(address: string | null, forwardedFor: string | null): string | null {
+  if (address !== null) return addressWithoutPort(address);
+  return forwardedFor === null ? null : rightmostHopAddress(forwardedFor);
+}

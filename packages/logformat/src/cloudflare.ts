@@ -2,19 +2,11 @@ import { canonicalIp } from '@edgeguard/netaddr';
 import { type AccessLog, type BadInput, emptyAccessLog } from '@edgeguard/schema';
 import { resolveClientAddress } from './client-address.js';
 import { cutLongFields, keepRightmostHops } from './field-cut.js';
-import {
-  checkLine,
-  type FieldCut,
-  type LineParser,
-  NO_FIELD_CUTS,
-  type ParserOptions,
-  type ResolvedOptions,
-  resolveOptions,
-  withFieldCut,
-} from './parser.js';
+import { JsonFields, JsonLineParser, missingJsonField, timestampMs } from './json-line.js';
+import { NO_FIELD_CUTS } from './parser.js';
 import { describeValue, quoteExcerpt, REJECT_REASONS, reject, tooFarAhead } from './reasons.js';
 import { applyRequestTarget, hostOfAuthority } from './request-line.js';
-import { epochToMs, isTooFarAhead, parseRfc3339, plausibleDurationMs } from './time.js';
+import { isTooFarAhead, plausibleDurationMs } from './time.js';
 
 /**
  * Cloudflare Logpush `http_requests` JSON lines (field names from Cloudflare's "HTTP requests"
@@ -35,60 +27,18 @@ import { epochToMs, isTooFarAhead, parseRfc3339, plausibleDurationMs } from './t
  * custom-fields configuration, in an order set by that configuration and the JSON encoder, not
  * the order the client sent them, so it says nothing about the client.
  */
-export class CloudflareParser implements LineParser {
+export class CloudflareParser extends JsonLineParser {
   readonly format = 'cloudflare';
-  private readonly options: ResolvedOptions;
-  fieldCuts: readonly FieldCut[] = NO_FIELD_CUTS;
 
-  constructor(options?: ParserOptions) {
-    this.options = resolveOptions(options);
-  }
-
-  parse(line: string, location?: string, plain = false): AccessLog | BadInput {
-    this.fieldCuts = NO_FIELD_CUTS;
-    const bad = checkLine(line, this.options.maxLineLength, location, plain);
-    if (bad) return bad;
-    let start = 0;
-    while (line.charCodeAt(start) === 32 || line.charCodeAt(start) === 9) start++;
-    if (line.charCodeAt(start) !== 123) {
-      return reject(
-        REJECT_REASONS.badJson,
-        'line is not a JSON object (does not start with {)',
-        undefined,
-        location,
-      );
-    }
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (error) {
-      const truncated = line.trimEnd().charCodeAt(line.trimEnd().length - 1) !== 125;
-      return reject(
-        truncated ? REJECT_REASONS.truncated : REJECT_REASONS.badJson,
-        `line is not valid JSON: ${(error as Error).message}`,
-        undefined,
-        location,
-      );
-    }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      return reject(REJECT_REASONS.badJson, 'line is JSON but not an object', undefined, location);
-    }
-    return this.build(value as Record<string, unknown>, location);
-  }
-
-  private build(entry: Record<string, unknown>, location: string | undefined): AccessLog | BadInput {
+  protected build(entry: Record<string, unknown>, location: string | undefined): AccessLog | BadInput {
     const maxField = this.options.maxFieldLength;
+    const fields = new JsonFields(entry, maxField, NO_FIELD_CUTS);
     /** A string field, null when absent or empty; a field over maxFieldLength is noted (cut below). */
-    const str = (name: string): string | null => {
-      const raw = entry[name];
-      if (typeof raw !== 'string' || raw === '') return null;
-      if (raw.length > maxField) this.fieldCuts = withFieldCut(this.fieldCuts, name, raw.length);
-      return raw;
-    };
+    const str = (name: string): string | null => fields.text(name);
     const record = emptyAccessLog();
 
     const clientIp = str('ClientIP');
-    if (clientIp === null) return missing('ClientIP', location);
+    if (clientIp === null) return missingJsonField('ClientIP', location);
     const peer = canonicalIp(clientIp);
     if (peer === null) {
       return reject(
@@ -100,7 +50,7 @@ export class CloudflareParser implements LineParser {
     }
 
     const startRaw = entry.EdgeStartTimestamp;
-    if (startRaw === undefined || startRaw === null) return missing('EdgeStartTimestamp', location);
+    if (startRaw === undefined || startRaw === null) return missingJsonField('EdgeStartTimestamp', location);
     const time = timestampMs(startRaw);
     if (Number.isNaN(time)) {
       return reject(
@@ -114,17 +64,17 @@ export class CloudflareParser implements LineParser {
     record.time = time;
 
     const method = str('ClientRequestMethod');
-    if (method === null) return missing('ClientRequestMethod', location);
+    if (method === null) return missingJsonField('ClientRequestMethod', location);
     record.method = method;
     const target = str('ClientRequestURI') ?? str('ClientRequestPath');
-    if (target === null) return missing('ClientRequestURI', location);
+    if (target === null) return missingJsonField('ClientRequestURI', location);
     applyRequestTarget(target, method, record);
     const host = str('ClientRequestHost');
     if (host !== null) record.host = hostOfAuthority(host);
     record.protocol = str('ClientRequestProtocol');
 
     const status = entry.EdgeResponseStatus;
-    if (status === undefined) return missing('EdgeResponseStatus', location);
+    if (status === undefined) return missingJsonField('EdgeResponseStatus', location);
     if (typeof status !== 'number' || !Number.isInteger(status) || status < 0 || status > 999) {
       return reject(
         REJECT_REASONS.badStatus,
@@ -174,18 +124,13 @@ export class CloudflareParser implements LineParser {
       const byName = headers as Record<string, unknown>;
       record.acceptLanguage = headerValue(byName, 'accept-language');
       forwardedFor = headerValue(byName, 'x-forwarded-for');
-      if (record.acceptLanguage !== null && record.acceptLanguage.length > maxField) {
-        this.fieldCuts = withFieldCut(
-          this.fieldCuts,
-          'RequestHeaders.accept-language',
-          record.acceptLanguage.length,
-        );
-      }
+      fields.noteLength('RequestHeaders.accept-language', record.acceptLanguage);
+      fields.noteLength('RequestHeaders.x-forwarded-for', forwardedFor);
       if (forwardedFor !== null && forwardedFor.length > maxField) {
-        this.fieldCuts = withFieldCut(this.fieldCuts, 'RequestHeaders.x-forwarded-for', forwardedFor.length);
         forwardedFor = keepRightmostHops(forwardedFor, maxField);
       }
     }
+    this.fieldCuts = fields.cuts;
     if (this.fieldCuts !== NO_FIELD_CUTS) {
       cutLongFields(record, maxField, target.length > maxField);
     }
@@ -194,18 +139,6 @@ export class CloudflareParser implements LineParser {
     record.clientAddress = resolveClientAddress(peer, forwardedFor, this.options.trustedProxies);
     return record;
   }
-}
-
-function missing(field: string, location: string | undefined): BadInput {
-  return reject(REJECT_REASONS.missingField, `${field} is missing from the JSON line`, field, location);
-}
-
-/** RFC 3339 text, or a Unix time (number or digits) in s, ms, µs or ns told apart by magnitude. */
-function timestampMs(raw: unknown): number {
-  if (typeof raw === 'number') return epochToMs(raw);
-  if (typeof raw !== 'string') return Number.NaN;
-  if (/^\d+(\.\d+)?$/.test(raw)) return epochToMs(Number(raw));
-  return parseRfc3339(raw);
 }
 
 function numberOrNull(raw: unknown): number | null {

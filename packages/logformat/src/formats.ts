@@ -7,6 +7,7 @@ import {
   isKnownEnvoyOperator,
   readEnvoyFormatSpec,
 } from './envoy-format.js';
+import { EnvoyJsonParser } from './envoy-json.js';
 import {
   type CompiledLogFormat,
   compileNginxLogFormat,
@@ -20,7 +21,15 @@ import {
 import { type FieldCut, type LineParser, NO_FIELD_CUTS, type ParserOptions } from './parser.js';
 
 /** Format names accepted on the command line and in config, besides `nginx:'<log_format>'` and `envoy:'<format>'`. */
-export const FORMAT_NAMES = ['auto', 'combined', 'nginx-main', 'apache', 'cloudflare', 'envoy'] as const;
+export const FORMAT_NAMES = [
+  'auto',
+  'combined',
+  'nginx-main',
+  'apache',
+  'cloudflare',
+  'envoy',
+  'envoy-json',
+] as const;
 export type FormatName = (typeof FORMAT_NAMES)[number];
 
 /** How many lines some candidate reads `auto` looks at before it settles on a format. */
@@ -40,7 +49,8 @@ export const SNIFF_MAX_LINES = 1000;
  * Formats `auto` chooses between, most specific first: on a tie the earlier wins (a combined line
  * with a trailing quoted field parses as both nginx-main and combined; nginx-main keeps more).
  */
-const SNIFF_CANDIDATES = ['cloudflare', 'envoy', 'nginx-main', 'combined', 'apache'] as const;
+// The two JSON formats never read each other's lines: each requires keys the other lacks.
+const SNIFF_CANDIDATES = ['cloudflare', 'envoy-json', 'envoy', 'nginx-main', 'combined', 'apache'] as const;
 /** Chosen when no candidate parsed anything: its rejections then tell the operator what is wrong. */
 const FALLBACK_CANDIDATE = SNIFF_CANDIDATES.indexOf('combined');
 
@@ -59,6 +69,8 @@ export function createParser(format: string, options?: ParserOptions): LineParse
       return new ClfParser(format, options);
     case 'cloudflare':
       return new CloudflareParser(options);
+    case 'envoy-json':
+      return new EnvoyJsonParser(options);
     case 'envoy':
       return new NginxFormatParser(compileEnvoyFormat(ENVOY_DEFAULT_FORMAT), options, 'envoy');
   }
@@ -124,6 +136,7 @@ export function logsClientBehindProxies(format: string): boolean | null {
     case 'nginx-main':
     case 'cloudflare':
     case 'envoy':
+    case 'envoy-json':
       return true;
     case 'combined':
     case 'apache':

@@ -19,6 +19,7 @@ export {
   ENVOY_REQUEST_HEADERS,
   readEnvoyFormatSpec,
 } from './envoy-format.js';
+export { ENVOY_JSON_KEYS, EnvoyJsonParser } from './envoy-json.js';
 export { type EscapeMode, unescapeValue } from './escapes.js';
 export { FIELD_CUT, FieldCutCounter, keepRightmostHops } from './field-cut.js';
 export { type FollowOptions, type FollowPosition, type FollowStats, followLogFile } from './follow.js';
@@ -38,6 +39,7 @@ export {
 export {
   type CompiledLogFormat,
   compileNginxLogFormat,
+  ENVOY_NO_RESPONSE_STATUS,
   forwardedForShiftable,
   logsForwardedFor,
   NGINX_VARIABLES,

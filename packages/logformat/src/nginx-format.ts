@@ -1,7 +1,7 @@
 import { canonicalIpAt } from '@edgeguard/netaddr';
 import { type AccessLog, BadInput, emptyAccessLog } from '@edgeguard/schema';
 import { byteCount, fieldText, hasBackslash, optionalText, threeDigits } from './clf-parser.js';
-import { addressWithoutPort, resolveClientAddress, rightmostHopAddress } from './client-address.js';
+import { envoyClientAddress, envoyPeerAddress, resolveClientAddress } from './client-address.js';
 import { type EscapeMode, findClosingQuote } from './escapes.js';
 import { cutLongFields, keepRightmostHops } from './field-cut.js';
 import {
@@ -360,10 +360,10 @@ const READER_HELPERS = {
   findClosingQuote,
   hasBackslash,
   hostOfAuthority,
-  addressWithoutPort,
   integerMsAt,
   isTooFarAhead,
-  rightmostHopAddress,
+  envoyClientAddress,
+  envoyPeerAddress,
   keepRightmostHops,
   literalAt,
   NO_FIELD_CUTS,
@@ -548,7 +548,7 @@ function generateLineReader(
     );
   } else if (peerSink !== undefined) {
     emit(
-      `const peer = addressWithoutPort(${text(peerSink)});`,
+      `const peer = envoyPeerAddress(${text(peerSink)}, null);`,
       'if (peer === null) {',
       `return reject(REJECT_REASONS.badAddress, ${str(`${label(peerSink, '')} `)} + quoteExcerpt(${text(peerSink)}) + ${str(' is not an IP address (with or without a port)')}, ${str(fieldOf(peerSink, ''))}, location);`,
       '}',
@@ -607,7 +607,13 @@ function generateLineReader(
   }
 
   emit(
-    `const status = ${end(SINK.status)} - ${start(SINK.status)} === 3 ? threeDigits(line, ${start(SINK.status)}) : -1;`,
+    `let status = ${end(SINK.status)} - ${start(SINK.status)} === 3 ? threeDigits(line, ${start(SINK.status)}) : -1;`,
+    // Envoy's 0: no response was sent, the downstream went away first (ENVOY_NO_RESPONSE_STATUS).
+    ...(envoy
+      ? [
+          `if (${end(SINK.status)} - ${start(SINK.status)} === 1 && line.charCodeAt(${start(SINK.status)}) === 48) status = ${ENVOY_NO_RESPONSE_STATUS};`,
+        ]
+      : []),
     'if (status < 0) {',
     `return reject(REJECT_REASONS.badStatus, ${str(`${label(SINK.status, '$status')} `)} + quoteExcerpt(${text(SINK.status)}) + ${str(' is not a three-digit number')}, ${str(fieldOf(SINK.status, 'status'))}, location);`,
     '}',
@@ -684,7 +690,7 @@ function generateLineReader(
     // X-Forwarded-For, so its rightmost hop is the peer. Never a hop left of it: those are the
     // client's to write.
     emit(
-      'const peer = forwardedFor === null ? null : rightmostHopAddress(forwardedFor);',
+      'const peer = envoyPeerAddress(null, forwardedFor);',
       'if (peer === null) {',
       `return reject(REJECT_REASONS.badAddress, ${str('no client address: the format logs no %DOWNSTREAM_…_ADDRESS% and the rightmost hop of %REQ(X-FORWARDED-FOR)% ')} + quoteExcerpt(forwardedFor ?? '-') + ${str(' is not an IP address')}, ${str(fieldOf(SINK.forwardedFor, ''))}, location);`,
       '}',
@@ -699,14 +705,7 @@ function generateLineReader(
   ) {
     // The direct peer and the address Envoy resolved from its headers, no X-Forwarded-For: the
     // resolved one is believed only from a peer that is a trusted proxy, as a hop would be.
-    emit(
-      'let client = peer;',
-      'if (trustedProxies !== null && trustedProxies.has(peer)) {',
-      `const resolved = addressWithoutPort(${text(envoyResolved)});`,
-      'if (resolved !== null) client = resolved;',
-      '}',
-      'record.clientAddress = client;',
-    );
+    emit(`record.clientAddress = envoyClientAddress(peer, ${text(envoyResolved)}, null, trustedProxies);`);
   } else {
     emit('record.clientAddress = resolveClientAddress(peer, forwardedFor, trustedProxies);');
   }
@@ -736,6 +735,14 @@ function generateLineReader(
   };
   return new Function('env', src.join('\n'))(env);
 }
+
+/**
+ * Envoy logs %RESPONSE_CODE% 0 when no response was sent: the downstream closed the connection or
+ * reset the stream first. That is the event nginx logs as 499 ("client closed request"), and both
+ * Envoy formats read it as 499 so such requests still count (a scanner that hangs up on its probes
+ * is still scanning); before, every such line was rejected as bad-status.
+ */
+export const ENVOY_NO_RESPONSE_STATUS = 499;
 
 /** What a format lacks of what an AccessLog needs (empty when nothing), given which sinks it logs. */
 export function missingRequirements(has: (sink: number) => boolean, dialect?: 'envoy'): string[] {

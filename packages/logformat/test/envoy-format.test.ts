@@ -92,10 +92,24 @@ describe('envoy: the default format', () => {
     assert.equal(rejected(parser, line({ xff: '66.249.66.1" "x, 198.51.100.66' })).reason, 'format-mismatch');
   });
 
+  it("reads Envoy's status 0 (no response sent: the downstream went away first) as 499, as nginx logs that event", () => {
+    const record = parsed(parser, line({ status: '0' }));
+    assert.equal(record.status, 499);
+    assert.equal(record.clientAddress, '198.51.100.66', 'and it counts for the client');
+    const custom = createParser(
+      'envoy:\'%DOWNSTREAM_REMOTE_ADDRESS% [%START_TIME%] "%REQ(:METHOD)% %REQ(:PATH)% %PROTOCOL%" %RESPONSE_CODE% %BYTES_SENT%\'',
+    );
+    assert.equal(
+      parsed(custom, '203.0.113.9:4242 [2024-01-21T10:00:00.123Z] "GET / HTTP/1.1" 0 0').status,
+      499,
+    );
+  });
+
   it('rejects bad times, statuses and truncated lines with their reasons', () => {
     assert.equal(rejected(parser, line({ time: '2024-13-21T10:00:00.123Z' })).reason, 'bad-timestamp');
     assert.equal(rejected(parser, line({ time: '21/Jan/2024:10:00:00 +0000' })).reason, 'bad-timestamp');
-    assert.equal(rejected(parser, line({ status: '0' })).reason, 'bad-status');
+    assert.equal(rejected(parser, line({ status: '00' })).reason, 'bad-status');
+    assert.equal(rejected(parser, line({ status: '1' })).reason, 'bad-status');
     const whole = line();
     const truncated = rejected(parser, whole.slice(0, whole.indexOf('zgrab')));
     assert.equal(truncated.reason, 'truncated');

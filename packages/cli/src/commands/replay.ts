@@ -17,7 +17,9 @@ and reports which clients are bots, why, and what the cache should change.
 Input:
   <file|->                    a log file (plain or gzip, detected by content) or - for stdin
   --format NAME               auto (default: sniffed from the first lines), combined, nginx-main,
-                              apache, cloudflare, envoy (Envoy's default format),
+                              apache, cloudflare, envoy (Envoy's default format), envoy-json
+                              (Envoy JSON access logs with Istio's keys: recommended over Envoy's
+                              text formats, which do not escape quotes),
                               nginx:'<log_format string>' or envoy:'<format string>'; a $variable
                               or %OPERATOR% edgeguard does not know is read past and skipped, with
                               a warning naming it on stderr (a typo would leave its field empty)
