@@ -56,6 +56,14 @@ export function alertWebhookSettings(env: NodeJS.ProcessEnv = process.env): Aler
       `${URL_VARIABLE} must be an http:// or https:// URL, not ${JSON.stringify(shown)}`,
       URL_VARIABLE,
     );
+  // fetch refuses a URL with credentials, quoting the whole URL in its error (which would be
+  // logged at every attempt): say so at start instead, and where the credentials go.
+  if (parsed.username !== '' || parsed.password !== '')
+    throw new BadInput(
+      'bad-config',
+      `${URL_VARIABLE} must not carry credentials (user:password@): put them in ${HEADERS_VARIABLE}, e.g. {"Authorization":"Basic …"}`,
+      URL_VARIABLE,
+    );
   return { url: parsed.toString(), headers: webhookHeaders(headersText), shown };
 }
 

@@ -49,6 +49,15 @@ describe('EDGEGUARD_ALERT_WEBHOOK_URL and _HEADERS', () => {
     }
   });
 
+  it("refuses credentials in the URL (fetch would refuse them, quoting the URL in every attempt's error)", () => {
+    for (const url of ['https://alice:s3cret@hooks.example.com/T/B', 'https://s3cret@hooks.example.com/T/B']) {
+      const error = refused({ [URL_VARIABLE]: url });
+      assert.equal(error.reason, 'bad-config');
+      assert.match(error.message, /must not carry credentials.*EDGEGUARD_ALERT_WEBHOOK_HEADERS/);
+      assert.doesNotMatch(error.message, /s3cret|alice/);
+    }
+  });
+
   it('refuses headers that are not a JSON object of one-line strings, without echoing them', () => {
     const base = { [URL_VARIABLE]: 'https://example.com/hook' };
     for (const headers of [
@@ -70,8 +79,9 @@ describe('redactUrl', () => {
   it('hides the path and query on request, and the password always', () => {
     assert.equal(
       redactUrl('https://u:pw@example.com:8443/a/b?token=x', { hidePath: true }),
-      'https://u:***@example.com:8443/…',
+      'https://***@example.com:8443/…',
     );
+    assert.equal(redactUrl('https://t0ken@example.com/', { hidePath: true }), 'https://***@example.com/');
     assert.equal(redactUrl('redis://user:pw@host:6379/2'), 'redis://user:***@host:6379/2');
     assert.equal(
       redactUrl('not a url s3cret', { what: URL_VARIABLE }),
