@@ -241,4 +241,28 @@ describe('the alert webhook', { timeout: 180_000 }, () => {
     );
     assert.equal(await counter(metrics, 'edgeguard_alert_records_skipped_total', { reason: 'duplicate' }), 1);
   });
+
+  it('delivers the new alerts of a decider that numbers from 1 again (its checkpoint lost), not its replayed old ones', async () => {
+    webhook.requests.length = 0;
+    const duplicates = await counter(metrics, 'edgeguard_alert_records_skipped_total', {
+      reason: 'duplicate',
+    });
+    // Redis emptied: the decider replays its input from the start and numbers its outputs from 1.
+    await produce(alert('tripped', T0 + 2), 1); // an old alert regenerated: dropped
+    await produce(alert('tripped', T0 + 9), 2); // a new one: seq below the last, but later
+    await eventually(
+      'the new alert delivered',
+      () => (webhook.delivered().length >= 1 ? true : undefined),
+      30_000,
+    );
+    await sleep(1_000);
+    assert.deepEqual(
+      webhook.requests.map((r) => (r.body.alert as GuardAlert).time),
+      [T0 + 9],
+    );
+    assert.equal(
+      await counter(metrics, 'edgeguard_alert_records_skipped_total', { reason: 'duplicate' }),
+      duplicates + 1,
+    );
+  });
 });

@@ -134,6 +134,13 @@ type Attempt =
   | { outcome: 'failed'; why: string }
   | { outcome: 'retry'; why: string; retryAfterMs?: number };
 
+/** What is remembered of the last alert handled from one source (committed as `[seq, time]`). */
+interface Handled {
+  seq: number;
+  /** Its event time (ms). */
+  time: number;
+}
+
 /** Upstream sources whose last sequence is remembered (decider instances: one per signals partition). */
 const MAX_SOURCES = 64;
 
@@ -146,9 +153,9 @@ const MAX_SOURCES = 64;
  * instances each alert is delivered by one of them, and it commits each alert's offset once the
  * alert is delivered or given up, so a restart neither loses nor sends again what was delivered.
  * A group that has no offset yet starts at the topic's end (enabling the webhook does not page
- * anyone with last month's alerts). Alerts a restarted decider regenerated (same source and
- * sequence, see stage-runner.ts) are dropped; the last sequence per source travels in the
- * committed offset's metadata.
+ * anyone with last month's alerts). Alerts a restarted decider regenerated (same source, a
+ * sequence and an event time not above the last handled of that source; see stage-runner.ts) are
+ * dropped; the last sequence and time per source travel in the committed offset's metadata.
  *
  * Retries (network errors, timeouts, 5xx, 429 with its Retry-After) back off and are bounded
  * (DeliveryPolicy): then the alert counts as failed and the next goes. Any other status is failed
@@ -161,8 +168,8 @@ export class AlertWebhook {
   private readonly log: Logger;
   private readonly policy: DeliveryPolicy;
   private readonly counters;
-  /** Per source (`decider/<partition>`), the highest sequence handled. */
-  private readonly lastSeq = new Map<string, number>();
+  /** Per source (`decider/<partition>`), the last alert handled: its sequence and event time. */
+  private readonly last = new Map<string, Handled>();
   private stopping = false;
   /** Aborts the request in flight and the backoff wait when stopping. */
   private readonly abort = new AbortController();
@@ -227,7 +234,9 @@ export class AlertWebhook {
               topic: this.topic,
               partition: batch.partition,
               offset: (BigInt(message.offset) + 1n).toString(),
-              metadata: JSON.stringify(Object.fromEntries(this.lastSeq)),
+              metadata: JSON.stringify(
+                Object.fromEntries([...this.last].map(([source, h]) => [source, [h.seq, h.time]])),
+              ),
             },
           ]);
           await heartbeat();
@@ -259,8 +268,14 @@ export class AlertWebhook {
         if (Number(p.offset) < 0) missing.push(p.partition);
         if (!p.metadata) continue;
         try {
-          for (const [source, seq] of Object.entries(JSON.parse(p.metadata) as Record<string, unknown>))
-            if (Number.isSafeInteger(seq)) this.remember(source, seq as number);
+          for (const [source, value] of Object.entries(JSON.parse(p.metadata) as Record<string, unknown>)) {
+            // Not a `[seq, time]` pair (a commit of the first version, only the sequence): at
+            // worst one duplicate of that source is delivered.
+            if (!Array.isArray(value)) continue;
+            const [seq, time] = value as unknown[];
+            if (Number.isSafeInteger(seq) && Number.isFinite(time))
+              this.remember(source, { seq: seq as number, time: time as number });
+          }
         } catch {
           // not ours: no duplicates dropped until the next alert of each source
         }
@@ -282,10 +297,10 @@ export class AlertWebhook {
     }
   }
 
-  private remember(source: string, seq: number): void {
-    this.lastSeq.delete(source);
-    this.lastSeq.set(source, seq);
-    if (this.lastSeq.size > MAX_SOURCES) this.lastSeq.delete(this.lastSeq.keys().next().value!);
+  private remember(source: string, handled: Handled): void {
+    this.last.delete(source);
+    this.last.set(source, handled);
+    if (this.last.size > MAX_SOURCES) this.last.delete(this.last.keys().next().value!);
   }
 
   /** Delivers one message, or counts why not. False when stopped before it was done. */
@@ -297,12 +312,7 @@ export class AlertWebhook {
     const source = headerText(message.headers, HEADERS.source);
     const sequence = Number(headerText(message.headers, HEADERS.sequence));
     if (headerText(message.headers, HEADERS.control) !== undefined) return true;
-    if (source !== undefined && Number.isSafeInteger(sequence)) {
-      if (sequence <= (this.lastSeq.get(source) ?? 0)) {
-        this.counters.skipped.inc({ reason: 'duplicate' });
-        return true;
-      }
-    }
+    const numbered = source !== undefined && Number.isSafeInteger(sequence);
     let alert: GuardAlert | null;
     try {
       alert = alertOfMessage(message.value, message.headers);
@@ -313,6 +323,14 @@ export class AlertWebhook {
         'alerts record skipped: not an alert',
       );
       alert = null;
+    }
+    const last = numbered ? this.last.get(source!) : undefined;
+    // A regenerated alert has a sequence and an event time both not above the last handled. The
+    // sequence alone is not enough: a decider that lost its checkpoint (Redis emptied) numbers
+    // its outputs from 1 again, and its new alerts, later in event time, must still page.
+    if (alert !== null && last !== undefined && sequence <= last.seq && alert.time <= last.time) {
+      this.counters.skipped.inc({ reason: 'duplicate' });
+      return true;
     }
     if (alert !== null) {
       const body = JSON.stringify({
@@ -330,7 +348,7 @@ export class AlertWebhook {
       if (result.outcome === 'delivered') this.log.info(fields, 'alert delivered to the webhook');
       else this.log.error({ ...fields, error: result.why }, 'alert not delivered to the webhook: given up');
     }
-    if (source !== undefined && Number.isSafeInteger(sequence)) this.remember(source, sequence);
+    if (numbered && alert !== null) this.remember(source!, { seq: sequence, time: alert.time });
     return true;
   }
 
