@@ -50,7 +50,10 @@ describe('EDGEGUARD_ALERT_WEBHOOK_URL and _HEADERS', () => {
   });
 
   it("refuses credentials in the URL (fetch would refuse them, quoting the URL in every attempt's error)", () => {
-    for (const url of ['https://alice:s3cret@hooks.example.com/T/B', 'https://s3cret@hooks.example.com/T/B']) {
+    for (const url of [
+      'https://alice:s3cret@hooks.example.com/T/B',
+      'https://s3cret@hooks.example.com/T/B',
+    ]) {
       const error = refused({ [URL_VARIABLE]: url });
       assert.equal(error.reason, 'bad-config');
       assert.match(error.message, /must not carry credentials.*EDGEGUARD_ALERT_WEBHOOK_HEADERS/);
