@@ -227,7 +227,8 @@ export class AlertWebhook {
         for (const message of batch.messages) {
           if (this.stopping || !isRunning() || isStale()) return;
           const handled = await this.handle(message, batch.partition, heartbeat);
-          if (!handled) return; // stopping in the middle: delivered again after the restart
+          // Stopping or rebalancing in the middle: not committed, delivered by the next owner.
+          if (!handled) return;
           resolveOffset(message.offset);
           await this.consumer.commitOffsets([
             {
@@ -303,7 +304,7 @@ export class AlertWebhook {
     if (this.last.size > MAX_SOURCES) this.last.delete(this.last.keys().next().value!);
   }
 
-  /** Delivers one message, or counts why not. False when stopped before it was done. */
+  /** Delivers one message, or counts why not. False when stopped or rebalanced before it was done. */
   private async handle(
     message: KafkaMessage,
     partition: number,
@@ -352,7 +353,7 @@ export class AlertWebhook {
     return true;
   }
 
-  /** Attempts until delivered, failed or out of attempts; null when stopped meanwhile. */
+  /** Attempts until delivered, failed or out of attempts; null when stopped or rebalanced meanwhile. */
   private async deliver(
     body: string,
     heartbeat: () => Promise<void>,
@@ -405,7 +406,13 @@ export class AlertWebhook {
     return { outcome: 'failed', why: `HTTP ${status}` };
   }
 
-  /** Waits `ms`, heartbeating the group every 3 s; false when stopped meanwhile. */
+  /**
+   * Waits `ms`, heartbeating the group every 3 s; false when stopped meanwhile, or when the
+   * heartbeat fails: the group rebalances (another decider instance joined or left) or has
+   * dropped this member. Then the alert is left, uncommitted, to the partition's owner after the
+   * rebalance: going on with the retries (up to 5 minutes) would hold the whole group's rebalance
+   * up to its timeout (60 s), and then the new owner would deliver the alert too.
+   */
   private async pause(ms: number, heartbeat: () => Promise<void>): Promise<boolean> {
     const until = Date.now() + ms;
     while (!this.stopping && Date.now() < until) {
@@ -418,7 +425,16 @@ export class AlertWebhook {
         const timer = setTimeout(done, Math.min(3_000, until - Date.now()));
         this.abort.signal.addEventListener('abort', done, { once: true });
       });
-      if (!this.stopping) await heartbeat().catch(() => undefined);
+      if (this.stopping) break;
+      try {
+        await heartbeat();
+      } catch (error) {
+        this.log.info(
+          { error: (error as Error).message },
+          "alert webhook group rebalancing: the alert in retry is left to the partition's owner after it",
+        );
+        return false;
+      }
     }
     return !this.stopping;
   }
