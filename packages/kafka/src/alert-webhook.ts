@@ -85,8 +85,10 @@ function webhookHeaders(text: string): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(parsed)) {
     if (!HEADER_NAME.test(name)) throw fail(`${JSON.stringify(name)} is not a header name`);
-    if (typeof value !== 'string' || /[\r\n\0]/.test(value))
-      throw fail(`the value of ${name} is not a one-line string`);
+    // RFC 9110 field-value: visible ASCII, Latin-1 obs-text, space and tab. fetch refuses anything
+    // else at every attempt ("invalid Authorization header"), a delivery that can never work.
+    if (typeof value !== 'string' || /[^\t\x20-\x7e\x80-\xff]/.test(value))
+      throw fail(`the value of ${name} is not a one-line string of printable characters`);
     headers[name] = value;
   }
   return headers;

@@ -69,6 +69,9 @@ describe('EDGEGUARD_ALERT_WEBHOOK_URL and _HEADERS', () => {
       '{"Authorization":1}',
       '{"Bad Name":"s3cret"}',
       '{"X":"a\\r\\ns3cret"}',
+      '{"Authorization":"Bearer \\u0001s3cret"}',
+      '{"Authorization":"Bearer s3cret\\u007f"}',
+      '{"Authorization":"Bearer \\u20acs3cret"}',
     ]) {
       const error = refused({ ...base, EDGEGUARD_ALERT_WEBHOOK_HEADERS: headers });
       assert.match(error.message, /EDGEGUARD_ALERT_WEBHOOK_HEADERS must be a JSON object/);
