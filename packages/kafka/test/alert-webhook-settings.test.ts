@@ -123,5 +123,8 @@ describe('alerts topic records', () => {
     assert.throws(() => parseGuardAlert({ ...alert, state: 'maybe' }), /state must be tripped or released/);
     assert.throws(() => parseGuardAlert({ ...alert, held: '1' }), /held must be a number/);
     assert.throws(() => parseGuardAlert([]), /unknown alert kind/);
+    // A number no Date holds: alertText (the webhook's body) and the log line would throw.
+    assert.throws(() => parseGuardAlert({ ...alert, time: 1e17 }), /time must be a time/);
+    assert.throws(() => parseGuardAlert({ ...alert, heldUntil: -1e17 }), /heldUntil must be a time/);
   });
 });
