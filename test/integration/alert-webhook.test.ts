@@ -241,4 +241,75 @@ describe('the alert webhook', { timeout: 180_000 }, () => {
     );
     assert.equal(await counter(metrics, 'edgeguard_alert_records_skipped_total', { reason: 'duplicate' }), 1);
   });
+
+  it('delivers the new alerts of a decider that numbers from 1 again (its checkpoint lost), not its replayed old ones', async () => {
+    webhook.requests.length = 0;
+    const duplicates = await counter(metrics, 'edgeguard_alert_records_skipped_total', {
+      reason: 'duplicate',
+    });
+    // Redis emptied: the decider replays its input from the start and numbers its outputs from 1.
+    await produce(alert('tripped', T0 + 2), 1); // an old alert regenerated: dropped
+    await produce(alert('tripped', T0 + 9), 2); // a new one: seq below the last, but later
+    await eventually(
+      'the new alert delivered',
+      () => (webhook.delivered().length >= 1 ? true : undefined),
+      30_000,
+    );
+    await sleep(1_000);
+    assert.deepEqual(
+      webhook.requests.map((r) => (r.body.alert as GuardAlert).time),
+      [T0 + 9],
+    );
+    assert.equal(
+      await counter(metrics, 'edgeguard_alert_records_skipped_total', { reason: 'duplicate' }),
+      duplicates + 1,
+    );
+  });
+
+  it('hands an alert in retry over when another instance joins: the rebalance is not held up, the alert delivered once', async () => {
+    await companion.stop();
+    webhook.requests.length = 0;
+    // Retries for minutes (the default policy's scale), 1 s apart.
+    const slow = {
+      backoffMs: 1_000,
+      maxBackoffMs: 1_000,
+      maxAttempts: 1_000,
+      maxRetryMs: 600_000,
+      timeoutMs: 2_000,
+    };
+    const instance = () =>
+      new AlertWebhook({
+        kafka,
+        prefix,
+        logger: createLogger('t-alerts', {}, 'silent'),
+        metrics: new Metrics('decider'),
+        settings: { url, headers: {}, shown: 'http://127.0.0.1/…' },
+        policy: slow,
+        maxWaitTimeInMs: 100,
+      });
+    const first = instance();
+    const second = instance();
+    try {
+      await first.start();
+      webhook.statuses.push(...new Array<number>(1_000).fill(503)); // the endpoint is down
+      await produce(alert('tripped', T0 + 10));
+      await eventually('a failed attempt', () => webhook.requests[0], 30_000);
+      // Another decider instance starts: its consumer joins once the group has rebalanced.
+      const started = Date.now();
+      await second.start();
+      const joinMs = Date.now() - started;
+      webhook.statuses.length = 0; // the endpoint is back
+      await eventually(
+        'the alert delivered',
+        () => (webhook.delivered().length >= 1 ? true : undefined),
+        30_000,
+      );
+      await sleep(4_000);
+      assert.equal(webhook.delivered().length, 1, 'delivered once');
+      assert.ok(joinMs < 20_000, `the second instance joined after ${joinMs} ms`);
+    } finally {
+      await second.stop();
+      await first.stop();
+    }
+  });
 });

@@ -56,6 +56,14 @@ export function alertWebhookSettings(env: NodeJS.ProcessEnv = process.env): Aler
       `${URL_VARIABLE} must be an http:// or https:// URL, not ${JSON.stringify(shown)}`,
       URL_VARIABLE,
     );
+  // fetch refuses a URL with credentials, quoting the whole URL in its error (which would be
+  // logged at every attempt): say so at start instead, and where the credentials go.
+  if (parsed.username !== '' || parsed.password !== '')
+    throw new BadInput(
+      'bad-config',
+      `${URL_VARIABLE} must not carry credentials (user:password@): put them in ${HEADERS_VARIABLE}, e.g. {"Authorization":"Basic …"}`,
+      URL_VARIABLE,
+    );
   return { url: parsed.toString(), headers: webhookHeaders(headersText), shown };
 }
 
@@ -77,8 +85,10 @@ function webhookHeaders(text: string): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(parsed)) {
     if (!HEADER_NAME.test(name)) throw fail(`${JSON.stringify(name)} is not a header name`);
-    if (typeof value !== 'string' || /[\r\n\0]/.test(value))
-      throw fail(`the value of ${name} is not a one-line string`);
+    // RFC 9110 field-value: visible ASCII, Latin-1 obs-text, space and tab. fetch refuses anything
+    // else at every attempt ("invalid Authorization header"), a delivery that can never work.
+    if (typeof value !== 'string' || /[^\t\x20-\x7e\x80-\xff]/.test(value))
+      throw fail(`the value of ${name} is not a one-line string of printable characters`);
     headers[name] = value;
   }
   return headers;
@@ -126,6 +136,13 @@ type Attempt =
   | { outcome: 'failed'; why: string }
   | { outcome: 'retry'; why: string; retryAfterMs?: number };
 
+/** What is remembered of the last alert handled from one source (committed as `[seq, time]`). */
+interface Handled {
+  seq: number;
+  /** Its event time (ms). */
+  time: number;
+}
+
 /** Upstream sources whose last sequence is remembered (decider instances: one per signals partition). */
 const MAX_SOURCES = 64;
 
@@ -138,9 +155,9 @@ const MAX_SOURCES = 64;
  * instances each alert is delivered by one of them, and it commits each alert's offset once the
  * alert is delivered or given up, so a restart neither loses nor sends again what was delivered.
  * A group that has no offset yet starts at the topic's end (enabling the webhook does not page
- * anyone with last month's alerts). Alerts a restarted decider regenerated (same source and
- * sequence, see stage-runner.ts) are dropped; the last sequence per source travels in the
- * committed offset's metadata.
+ * anyone with last month's alerts). Alerts a restarted decider regenerated (same source, a
+ * sequence and an event time not above the last handled of that source; see stage-runner.ts) are
+ * dropped; the last sequence and time per source travel in the committed offset's metadata.
  *
  * Retries (network errors, timeouts, 5xx, 429 with its Retry-After) back off and are bounded
  * (DeliveryPolicy): then the alert counts as failed and the next goes. Any other status is failed
@@ -153,8 +170,8 @@ export class AlertWebhook {
   private readonly log: Logger;
   private readonly policy: DeliveryPolicy;
   private readonly counters;
-  /** Per source (`decider/<partition>`), the highest sequence handled. */
-  private readonly lastSeq = new Map<string, number>();
+  /** Per source (`decider/<partition>`), the last alert handled: its sequence and event time. */
+  private readonly last = new Map<string, Handled>();
   private stopping = false;
   /** Aborts the request in flight and the backoff wait when stopping. */
   private readonly abort = new AbortController();
@@ -212,14 +229,17 @@ export class AlertWebhook {
         for (const message of batch.messages) {
           if (this.stopping || !isRunning() || isStale()) return;
           const handled = await this.handle(message, batch.partition, heartbeat);
-          if (!handled) return; // stopping in the middle: delivered again after the restart
+          // Stopping or rebalancing in the middle: not committed, delivered by the next owner.
+          if (!handled) return;
           resolveOffset(message.offset);
           await this.consumer.commitOffsets([
             {
               topic: this.topic,
               partition: batch.partition,
               offset: (BigInt(message.offset) + 1n).toString(),
-              metadata: JSON.stringify(Object.fromEntries(this.lastSeq)),
+              metadata: JSON.stringify(
+                Object.fromEntries([...this.last].map(([source, h]) => [source, [h.seq, h.time]])),
+              ),
             },
           ]);
           await heartbeat();
@@ -251,8 +271,14 @@ export class AlertWebhook {
         if (Number(p.offset) < 0) missing.push(p.partition);
         if (!p.metadata) continue;
         try {
-          for (const [source, seq] of Object.entries(JSON.parse(p.metadata) as Record<string, unknown>))
-            if (Number.isSafeInteger(seq)) this.remember(source, seq as number);
+          for (const [source, value] of Object.entries(JSON.parse(p.metadata) as Record<string, unknown>)) {
+            // Not a `[seq, time]` pair (a commit of the first version, only the sequence): at
+            // worst one duplicate of that source is delivered.
+            if (!Array.isArray(value)) continue;
+            const [seq, time] = value as unknown[];
+            if (Number.isSafeInteger(seq) && Number.isFinite(time))
+              this.remember(source, { seq: seq as number, time: time as number });
+          }
         } catch {
           // not ours: no duplicates dropped until the next alert of each source
         }
@@ -274,13 +300,13 @@ export class AlertWebhook {
     }
   }
 
-  private remember(source: string, seq: number): void {
-    this.lastSeq.delete(source);
-    this.lastSeq.set(source, seq);
-    if (this.lastSeq.size > MAX_SOURCES) this.lastSeq.delete(this.lastSeq.keys().next().value!);
+  private remember(source: string, handled: Handled): void {
+    this.last.delete(source);
+    this.last.set(source, handled);
+    if (this.last.size > MAX_SOURCES) this.last.delete(this.last.keys().next().value!);
   }
 
-  /** Delivers one message, or counts why not. False when stopped before it was done. */
+  /** Delivers one message, or counts why not. False when stopped or rebalanced before it was done. */
   private async handle(
     message: KafkaMessage,
     partition: number,
@@ -289,12 +315,7 @@ export class AlertWebhook {
     const source = headerText(message.headers, HEADERS.source);
     const sequence = Number(headerText(message.headers, HEADERS.sequence));
     if (headerText(message.headers, HEADERS.control) !== undefined) return true;
-    if (source !== undefined && Number.isSafeInteger(sequence)) {
-      if (sequence <= (this.lastSeq.get(source) ?? 0)) {
-        this.counters.skipped.inc({ reason: 'duplicate' });
-        return true;
-      }
-    }
+    const numbered = source !== undefined && Number.isSafeInteger(sequence);
     let alert: GuardAlert | null;
     try {
       alert = alertOfMessage(message.value, message.headers);
@@ -305,6 +326,14 @@ export class AlertWebhook {
         'alerts record skipped: not an alert',
       );
       alert = null;
+    }
+    const last = numbered ? this.last.get(source!) : undefined;
+    // A regenerated alert has a sequence and an event time both not above the last handled. The
+    // sequence alone is not enough: a decider that lost its checkpoint (Redis emptied) numbers
+    // its outputs from 1 again, and its new alerts, later in event time, must still page.
+    if (alert !== null && last !== undefined && sequence <= last.seq && alert.time <= last.time) {
+      this.counters.skipped.inc({ reason: 'duplicate' });
+      return true;
     }
     if (alert !== null) {
       const body = JSON.stringify({
@@ -322,11 +351,11 @@ export class AlertWebhook {
       if (result.outcome === 'delivered') this.log.info(fields, 'alert delivered to the webhook');
       else this.log.error({ ...fields, error: result.why }, 'alert not delivered to the webhook: given up');
     }
-    if (source !== undefined && Number.isSafeInteger(sequence)) this.remember(source, sequence);
+    if (numbered && alert !== null) this.remember(source!, { seq: sequence, time: alert.time });
     return true;
   }
 
-  /** Attempts until delivered, failed or out of attempts; null when stopped meanwhile. */
+  /** Attempts until delivered, failed or out of attempts; null when stopped or rebalanced meanwhile. */
   private async deliver(
     body: string,
     heartbeat: () => Promise<void>,
@@ -379,7 +408,13 @@ export class AlertWebhook {
     return { outcome: 'failed', why: `HTTP ${status}` };
   }
 
-  /** Waits `ms`, heartbeating the group every 3 s; false when stopped meanwhile. */
+  /**
+   * Waits `ms`, heartbeating the group every 3 s; false when stopped meanwhile, or when the
+   * heartbeat fails: the group rebalances (another decider instance joined or left) or has
+   * dropped this member. Then the alert is left, uncommitted, to the partition's owner after the
+   * rebalance: going on with the retries (up to 5 minutes) would hold the whole group's rebalance
+   * up to its timeout (60 s), and then the new owner would deliver the alert too.
+   */
   private async pause(ms: number, heartbeat: () => Promise<void>): Promise<boolean> {
     const until = Date.now() + ms;
     while (!this.stopping && Date.now() < until) {
@@ -392,7 +427,16 @@ export class AlertWebhook {
         const timer = setTimeout(done, Math.min(3_000, until - Date.now()));
         this.abort.signal.addEventListener('abort', done, { once: true });
       });
-      if (!this.stopping) await heartbeat().catch(() => undefined);
+      if (this.stopping) break;
+      try {
+        await heartbeat();
+      } catch (error) {
+        this.log.info(
+          { error: (error as Error).message },
+          "alert webhook group rebalancing: the alert in retry is left to the partition's owner after it",
+        );
+        return false;
+      }
     }
     return !this.stopping;
   }

@@ -92,7 +92,7 @@ export function checkRedisUrl(url: string): void {
 /**
  * A URL for messages and logs, its secrets hidden: the password (`redis://user:secret@host` →
  * `redis://user:***@host`, one with `@` in it too) and query parameters that carry one
- * (`?password=`, which ioredis reads). `hidePath`: the path and query too, for URLs whose path is
+ * (`?password=`, which ioredis reads). `hidePath`: the user name, path and query too, for URLs whose path is
  * the secret (a Slack or Mattermost incoming webhook: `https://hooks.slack.com/services/T…/B…/X…`
  * → `https://hooks.slack.com/…`). Text that is not a URL is not echoed at all (`what` names it).
  */
@@ -106,7 +106,9 @@ export function redactUrl(url: string, options: { hidePath?: boolean; what?: str
   if (parsed.password) parsed.password = '***';
   if (options.hidePath) {
     const hidden = parsed.pathname !== '/' || parsed.search !== '' || parsed.hash !== '';
-    return `${parsed.protocol}//${parsed.username ? `${parsed.username}${parsed.password ? ':***' : ''}@` : ''}${parsed.host}${hidden ? '/…' : '/'}`;
+    // The user name too: such URLs carry a token there as often as in the password.
+    const userinfo = parsed.username !== '' || parsed.password !== '' ? '***@' : '';
+    return `${parsed.protocol}//${userinfo}${parsed.host}${hidden ? '/…' : '/'}`;
   }
   for (const name of [...parsed.searchParams.keys()])
     if (/pass|secret|token|auth/i.test(name)) parsed.searchParams.set(name, '***');

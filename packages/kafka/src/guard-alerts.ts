@@ -13,6 +13,11 @@ export function parseGuardAlert(value: unknown): GuardAlert {
   if (typeof value !== 'object' || value === null) throw fail('expected a GuardAlert object');
   const alert = value as Partial<GuardAlert>;
   if (alert.kind !== 'blast-radius') throw fail(`unknown alert kind ${JSON.stringify(alert.kind)}`);
+  // Times the alert text, the log line and the webhook body print as ISO dates: one beyond what a
+  // Date holds (±8.64e15 ms) would throw in the alert webhook's consumer for good, at every restart.
+  for (const field of ['time', 'heldUntil'] as const)
+    if (typeof alert[field] === 'number' && Number.isNaN(new Date(alert[field]).getTime()))
+      throw fail(`${field} must be a time (ms since 1970)`);
   if (alert.state !== 'tripped' && alert.state !== 'released')
     throw fail(`state must be tripped or released, not ${JSON.stringify(alert.state)}`);
   if (typeof alert.message !== 'string') throw fail('message must be a string');

@@ -49,6 +49,18 @@ describe('EDGEGUARD_ALERT_WEBHOOK_URL and _HEADERS', () => {
     }
   });
 
+  it("refuses credentials in the URL (fetch would refuse them, quoting the URL in every attempt's error)", () => {
+    for (const url of [
+      'https://alice:s3cret@hooks.example.com/T/B',
+      'https://s3cret@hooks.example.com/T/B',
+    ]) {
+      const error = refused({ [URL_VARIABLE]: url });
+      assert.equal(error.reason, 'bad-config');
+      assert.match(error.message, /must not carry credentials.*EDGEGUARD_ALERT_WEBHOOK_HEADERS/);
+      assert.doesNotMatch(error.message, /s3cret|alice/);
+    }
+  });
+
   it('refuses headers that are not a JSON object of one-line strings, without echoing them', () => {
     const base = { [URL_VARIABLE]: 'https://example.com/hook' };
     for (const headers of [
@@ -57,6 +69,9 @@ describe('EDGEGUARD_ALERT_WEBHOOK_URL and _HEADERS', () => {
       '{"Authorization":1}',
       '{"Bad Name":"s3cret"}',
       '{"X":"a\\r\\ns3cret"}',
+      '{"Authorization":"Bearer \\u0001s3cret"}',
+      '{"Authorization":"Bearer s3cret\\u007f"}',
+      '{"Authorization":"Bearer \\u20acs3cret"}',
     ]) {
       const error = refused({ ...base, EDGEGUARD_ALERT_WEBHOOK_HEADERS: headers });
       assert.match(error.message, /EDGEGUARD_ALERT_WEBHOOK_HEADERS must be a JSON object/);
@@ -70,8 +85,9 @@ describe('redactUrl', () => {
   it('hides the path and query on request, and the password always', () => {
     assert.equal(
       redactUrl('https://u:pw@example.com:8443/a/b?token=x', { hidePath: true }),
-      'https://u:***@example.com:8443/…',
+      'https://***@example.com:8443/…',
     );
+    assert.equal(redactUrl('https://t0ken@example.com/', { hidePath: true }), 'https://***@example.com/');
     assert.equal(redactUrl('redis://user:pw@host:6379/2'), 'redis://user:***@host:6379/2');
     assert.equal(
       redactUrl('not a url s3cret', { what: URL_VARIABLE }),
@@ -107,5 +123,8 @@ describe('alerts topic records', () => {
     assert.throws(() => parseGuardAlert({ ...alert, state: 'maybe' }), /state must be tripped or released/);
     assert.throws(() => parseGuardAlert({ ...alert, held: '1' }), /held must be a number/);
     assert.throws(() => parseGuardAlert([]), /unknown alert kind/);
+    // A number no Date holds: alertText (the webhook's body) and the log line would throw.
+    assert.throws(() => parseGuardAlert({ ...alert, time: 1e17 }), /time must be a time/);
+    assert.throws(() => parseGuardAlert({ ...alert, heldUntil: -1e17 }), /heldUntil must be a time/);
   });
 });
