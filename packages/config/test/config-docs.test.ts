@@ -24,10 +24,16 @@ function sections(): Map<string, string> {
   return out;
 }
 
-/** Table rows of a section as [first column, second column], the header and its rule left out. */
+/**
+ * The rows of a section's first table (its fields; later tables, such as the Envoy JSON keys under
+ * `input`, are about something else) as [first column, second column], header and rule left out.
+ */
 function rows(text: string): [string, string][] {
-  return text
-    .split('\n')
+  const lines = text.split('\n');
+  const start = lines.findIndex((line) => line.startsWith('|'));
+  const end = lines.findIndex((line, i) => i > start && !line.startsWith('|'));
+  return lines
+    .slice(start, end === -1 ? undefined : end)
     .filter((line) => line.startsWith('| `'))
     .map((line) => {
       const cells = line.split(' | ');
