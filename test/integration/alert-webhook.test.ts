@@ -223,7 +223,13 @@ describe('the alert webhook', { timeout: 180_000 }, () => {
   });
 
   it('after a restart sends nothing delivered again, and delivers what came while it was down', async () => {
+    assert.equal(await counter(metrics, 'edgeguard_alert_webhook_running', {}), 1, 'running before the stop');
     await companion.stop();
+    assert.equal(
+      await counter(metrics, 'edgeguard_alert_webhook_running', {}),
+      0,
+      'not running once stopped',
+    );
     webhook.requests.length = 0;
     await produce(alert('released', T0 + 7, 4));
     // The decider restarted too and regenerated its last alert before the restart: same sequence.
@@ -239,6 +245,7 @@ describe('the alert webhook', { timeout: 180_000 }, () => {
       webhook.requests.map((r) => (r.body.alert as GuardAlert).time),
       [T0 + 7],
     );
+    assert.equal(await counter(metrics, 'edgeguard_alert_webhook_running', {}), 1, 'running again');
     assert.equal(await counter(metrics, 'edgeguard_alert_records_skipped_total', { reason: 'duplicate' }), 1);
   });
 

@@ -170,6 +170,7 @@ export class AlertWebhook {
   private readonly log: Logger;
   private readonly policy: DeliveryPolicy;
   private readonly counters;
+  private readonly running: ReturnType<Metrics['gauge']>;
   /** Per source (`decider/<partition>`), the last alert handled: its sequence and event time. */
   private readonly last = new Map<string, Handled>();
   private stopping = false;
@@ -204,6 +205,13 @@ export class AlertWebhook {
         ['reason'],
       ),
     };
+    // 1 while the webhook's consumer runs; 0 before, after a stop and once it failed for good
+    // (kafkajs gave up restarting it): the one sign of the last, alerts then waiting on the topic.
+    this.running = m.gauge(
+      'edgeguard_alert_webhook_running',
+      "1 while the alert webhook's consumer runs; 0 once it stopped or failed for good",
+    );
+    this.running.set(0);
     m.countFromZero('edgeguard_alert_deliveries_total', { result: ['delivered', 'failed'] });
     m.countFromZero('edgeguard_alert_delivery_attempts_total', { outcome: ['delivered', 'retry', 'failed'] });
     m.countFromZero('edgeguard_alert_records_skipped_total', { reason: ['undecodable', 'duplicate'] });
@@ -213,6 +221,7 @@ export class AlertWebhook {
     await this.resumePosition();
     await this.consumer.connect();
     this.consumer.on(this.consumer.events.CRASH, (event) => {
+      if (!event.payload.restart) this.running.set(0);
       // Never the decider's end: its stage and store go on; this delivery is what stops.
       this.log.error(
         { error: event.payload.error?.message, restart: event.payload.restart },
@@ -246,6 +255,7 @@ export class AlertWebhook {
         }
       },
     });
+    this.running.set(1);
     this.log.info('delivering alerts to the webhook');
   }
 
@@ -253,6 +263,7 @@ export class AlertWebhook {
     this.stopping = true;
     this.abort.abort();
     await this.consumer.disconnect();
+    this.running.set(0);
   }
 
   /**
