@@ -80,8 +80,10 @@ export interface StageFactory {
 }
 
 /**
- * A stage factory that keeps every instance it creates (the topology reads their state and
- * statistics): `create(partition)` builds one with `make` and remembers it.
+ * A stage factory that keeps the instances it creates (the topology reads their state and
+ * statistics): `create(partition)` builds one with `make` and remembers it until the runtime
+ * closes it. The Kafka runner makes a new instance at each assignment and rewind and closes the
+ * old one: kept, every rebalance would have held another instance's windows for good.
  */
 export function keepingInstances<T extends Stage>(
   name: string,
@@ -96,6 +98,12 @@ export function keepingInstances<T extends Stage>(
     create(partition: number): T {
       const instance = make(partition);
       instances.push(instance);
+      const close = instance.close?.bind(instance);
+      instance.close = () => {
+        const at = instances.indexOf(instance);
+        if (at !== -1) instances.splice(at, 1);
+        close?.();
+      };
       return instance;
     },
   };
