@@ -1,4 +1,4 @@
-import { type AccessLog, BadInput, isBadInput } from '@edgeguard/schema';
+import { type AccessLog, BadInput, isBadInput, suggest } from '@edgeguard/schema';
 import { ClfParser } from './clf-parser.js';
 import { CloudflareParser } from './cloudflare.js';
 import {
@@ -80,14 +80,11 @@ export function createParser(format: string, options?: ParserOptions): LineParse
     return new NginxFormatParser(compiled, options, `envoy:'${compiled.format}'`);
   }
   // `Combined`, `NGINX-MAIN`; a log_format string given without its `nginx:`.
-  const named = FORMAT_NAMES.find((name) => name === format.trim().toLowerCase());
-  const hint = named
-    ? ` (did you mean '${named}'?)`
-    : format.includes('$')
-      ? ` (a log_format string is given as nginx:'${format}')`
-      : /%[A-Z_]+[%(]/.test(format)
-        ? ` (an Envoy format string is given as envoy:'${format}')`
-        : '';
+  const hint = format.includes('$')
+    ? ` (a log_format string is given as nginx:'${format}')`
+    : /%[A-Z_]+[%(]/.test(format)
+      ? ` (an Envoy format string is given as envoy:'${format}')`
+      : suggest(format.trim(), FORMAT_NAMES);
   throw new BadInput(
     'unknown-format',
     `unknown log format ${JSON.stringify(format)}${hint}: expected one of ${FORMAT_NAMES.join(', ')}, ` +
