@@ -777,6 +777,12 @@ describe('edgeguard replay', () => {
     }
   });
 
+  it('suggests the format name a mistyped --format was meant to be', () => {
+    const run = edgeguard(['replay', 'x', '--format', 'nginx-mian']);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /unknown log format "nginx-mian" \(did you mean 'nginx-main'\?\)/);
+  });
+
   it('says clearly when the input file does not exist', () => {
     const run = edgeguard(['replay', join(work, 'missing.log')]);
     assert.equal(run.code, 1);

@@ -1,5 +1,6 @@
 import { type DetectConfig, defaultDetectConfig } from '@edgeguard/detect';
 import {
+  clientCanShiftAddress,
   clientCanShiftFields,
   createParser,
   DEFAULT_MAX_CLOCK_JUMP_MS,
@@ -72,14 +73,24 @@ export function detectionAllowlist(config: EdgeguardConfig): string[] {
 }
 
 /**
- * Why `input.trustedProxies` cannot work with `format`, the format the log is read with (`auto`
- * resolved), or null when it can or none is set: a format that logs no X-Forwarded-For (`combined`,
- * `apache`, an nginx log_format without `$http_x_forwarded_for`) attributes every request to the
- * address that connected, behind a load balancer the balancer itself.
+ * Why the client addresses read with `format` (the format the log is read with, `auto` resolved)
+ * cannot be believed, or null when they can: an Envoy format logging a header before the address
+ * (clientCanShiftAddress; with or without trusted proxies), an unquoted X-Forwarded-For a client
+ * can shift fields with, or trusted proxies set with a format that logs no X-Forwarded-For
+ * (`combined`, `apache`, an nginx log_format without `$http_x_forwarded_for`), which attributes
+ * every request to the address that connected, behind a load balancer the balancer itself.
  */
 export function trustedProxiesWarning(config: EdgeguardConfig, format: string): string | null {
-  if (config.input.trustedProxies.length === 0) return null;
   const name = format.length > 60 ? `${format.slice(0, 59)}…` : format;
+  if (clientCanShiftAddress(format))
+    return (
+      `the log format '${name}' logs a value the client writes (a request header, the path, the SNI, or an ` +
+      'operator edgeguard does not know) before the address, and Envoy escapes nothing: a `" "` in a ' +
+      'User-Agent (e.g. `x" 66.249.66.1:1 r`) shifts the fields after it, so the client can pick the address ' +
+      'it is blamed as (a verified crawler, a victim). Log the address operators before any request header, ' +
+      'or use --format envoy-json'
+    );
+  if (config.input.trustedProxies.length === 0) return null;
   if (clientCanShiftFields(format))
     return (
       `the log format '${name}' logs $http_x_forwarded_for unquoted with other variables after it: a client ` +

@@ -228,4 +228,16 @@ describe('trusted proxies', () => {
       /unquoted with other variables after it.*Log it quoted/,
     );
   });
+
+  it('draw a warning, trusted proxies or not, when an Envoy format logs a client header before the address', () => {
+    const shiftable = `envoy:'[%START_TIME%] "%REQ(:METHOD)% %REQ(:PATH)% %PROTOCOL%" %RESPONSE_CODE% "%REQ(USER-AGENT)%" %DOWNSTREAM_REMOTE_ADDRESS% %DURATION%ms'`;
+    for (const trustedProxies of [[], ['10.0.0.0/8']]) {
+      assert.match(
+        trustedProxiesWarning(withProxies(shiftable, trustedProxies), shiftable) ?? '',
+        /Envoy escapes nothing.*Log the address operators before any request header, or use --format envoy-json/,
+      );
+    }
+    const addressFirst = `envoy:'%DOWNSTREAM_REMOTE_ADDRESS% [%START_TIME%] "%REQ(:METHOD)% %REQ(:PATH)% %PROTOCOL%" %RESPONSE_CODE% "%REQ(USER-AGENT)%"'`;
+    assert.equal(trustedProxiesWarning(withProxies(addressFirst, []), addressFirst), null);
+  });
 });

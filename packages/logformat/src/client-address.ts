@@ -67,14 +67,21 @@ export function addressWithoutPort(text: string): string | null {
   const address = canonicalIp(text);
   if (address !== null) return address;
   const close = text.charCodeAt(0) === 91 ? text.indexOf(']') : -1; // [v6] or [v6]:port
-  if (close > 0) return PORT.test(text.slice(close + 1)) ? canonicalIp(text.slice(1, close)) : null;
+  if (close > 0) {
+    // Brackets hold an IPv6 address only (RFC 3986 3.2.2): `[1.2.3.4]:80` is no address.
+    const inside = text.slice(1, close);
+    return inside.includes(':') && isPortOrNone(text.slice(close + 1)) ? canonicalIp(inside) : null;
+  }
   const colon = text.indexOf(':');
-  if (colon > 0 && colon === text.lastIndexOf(':') && PORT.test(text.slice(colon)))
+  if (colon > 0 && colon === text.lastIndexOf(':') && isPortOrNone(text.slice(colon)))
     return canonicalIp(text.slice(0, colon)); // a.b.c.d:port (an IPv6 address has several colons)
   return null;
 }
 
-const PORT = /^(?::[0-9]{1,5})?$/;
+/** `''` or `:port`, the port a TCP/UDP one (0 to 65535). */
+function isPortOrNone(text: string): boolean {
+  return text === '' || (/^:[0-9]{1,5}$/.test(text) && Number(text.slice(1)) <= 65535);
+}
 
 function isSpace(c: number): boolean {
   return c === 32 || c === 9;

@@ -122,7 +122,12 @@ export function compileEnvoyFormat(format: string): CompiledLogFormat {
           '(%NAME%, %NAME(argument)% or %NAME(argument):length%)',
       );
     }
-    const [written, command, argument] = match as unknown as [string, string, string | undefined];
+    const [written, command, argument, maxLength] = match as unknown as [
+      string,
+      string,
+      string | undefined,
+      string | undefined,
+    ];
     if (literals[literals.length - 1] === '' && steps.length > 0) {
       throw badFormat(
         format,
@@ -131,6 +136,16 @@ export function compileEnvoyFormat(format: string): CompiledLogFormat {
     }
     const name = written.slice(1, -1);
     const sink = operatorSink(format, command, argument);
+    if (sink === SINK.forwardedFor && maxLength !== undefined) {
+      // Envoy truncates to the leftmost N characters (the "Command Operators" section of the
+      // access-log usage page): the hops proxies append on the right go first, and what is left
+      // are the hops the client wrote, read as its address.
+      throw badFormat(
+        format,
+        `${written} keeps the leftmost ${maxLength} characters of X-Forwarded-For, cutting the hops proxies append ` +
+          `and leaving the ones the client wrote: log %${written.slice(1, written.lastIndexOf(':'))}% without :${maxLength}`,
+      );
+    }
     steps.push({ name, sink, quoted: false, list: sink === SINK.forwardedFor });
     literals.push('');
     i += written.length;
@@ -148,7 +163,114 @@ export function compileEnvoyFormat(format: string): CompiledLogFormat {
   };
   const missing = missingRequirements((sink) => compiled.steps.some((step) => step.sink === sink), 'envoy');
   if (missing.length > 0) throw badFormat(format, `it must log ${missing.join(', ')}`);
+  for (const step of compiled.steps) refuseTimeHoldingSeparator(format, step);
+  // A shift (see envoyAddressShiftable) moves the real rest of the line into the fields after the
+  // address: a format ending with a one-word operator (Istio's `%ROUTE_NAME%`) catches it there.
+  const last = compiled.steps[compiled.steps.length - 1]!;
+  const beforeLast = compiled.steps.length > 1 ? compiled.steps[compiled.steps.length - 2]!.terminator : null;
+  if (envoyAddressShiftable(compiled) && last.terminator === null && isOneWord(last) && beforeLast !== null) {
+    compiled.lastValueWithout = beforeLast;
+  }
   return compiled;
+}
+
+/**
+ * Throws when a `%START_TIME(…)%` rendering can hold the separator that follows it
+ * (`%START_TIME(%Y-%m-%d %H:%M:%S)% %DOWNSTREAM_REMOTE_ADDRESS%`): the time would end at its first
+ * space and every line be rejected. Judged on a sample rendering of the specifiers read here.
+ */
+function refuseTimeHoldingSeparator(format: string, step: Step): void {
+  const argument = /^START_TIME\(([^()]*)\)/.exec(step.name)?.[1];
+  if (argument === undefined || step.terminator === null) return;
+  const sample = argument
+    .replace(/%[1-9]?f/g, '123')
+    .replace(/%[YmdHMSsz]/g, (specifier) => SAMPLE_TIME[specifier] ?? '');
+  if ((sample + step.terminator).indexOf(step.terminator) < sample.length) {
+    throw badFormat(
+      format,
+      `%${step.name}% renders times like ${quoteExcerpt(sample)}, which hold the ${quoteExcerpt(step.terminator)} ` +
+        'that follows it, so the time cannot be told from the next field: put another separator after it ' +
+        '(e.g. [%START_TIME(…)%]) or use %START_TIME%',
+    );
+  }
+}
+
+/** What each START_TIME specifier edgeguard reads renders as, for refuseTimeHoldingSeparator. */
+const SAMPLE_TIME: Readonly<Record<string, string>> = {
+  '%Y': '2024',
+  '%m': '01',
+  '%d': '21',
+  '%H': '10',
+  '%M': '00',
+  '%S': '00',
+  '%s': '1705831200',
+  '%z': '+0000',
+};
+
+/**
+ * Operators whose values Envoy writes itself as one word (no space, no quote): numbers, times,
+ * addresses, names from its configuration, flags (names from the "Command Operators" section of
+ * the access-log usage page). Everything else (request headers, the path, %REQUESTED_SERVER_NAME%,
+ * response headers, free-text details, operators not listed) may hold a client's `" "`: Envoy
+ * escapes nothing in text formats (https://github.com/envoyproxy/envoy/issues/4191).
+ */
+const ENVOY_ONE_WORD = new Set([
+  'START_TIME',
+  'PROTOCOL',
+  'RESPONSE_CODE',
+  'RESPONSE_FLAGS',
+  'RESPONSE_CODE_DETAILS',
+  'BYTES_SENT',
+  'BYTES_RECEIVED',
+  'DURATION',
+  'REQUEST_DURATION',
+  'RESPONSE_DURATION',
+  'RESPONSE_TX_DURATION',
+  'DOWNSTREAM_DIRECT_REMOTE_ADDRESS',
+  'DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT',
+  'DOWNSTREAM_REMOTE_ADDRESS',
+  'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT',
+  'DOWNSTREAM_LOCAL_ADDRESS',
+  'DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT',
+  'DOWNSTREAM_TLS_VERSION',
+  'UPSTREAM_HOST',
+  'UPSTREAM_CLUSTER',
+  'UPSTREAM_LOCAL_ADDRESS',
+  'ROUTE_NAME',
+  'HOSTNAME',
+  'CONNECTION_ID',
+]);
+
+/** Sinks of the operators that name the client's address (%DOWNSTREAM_…REMOTE_ADDRESS…%). */
+const ADDRESS_SINKS: readonly number[] = [
+  SINK.directAddr,
+  SINK.directAddrPort,
+  SINK.remoteAddr,
+  SINK.remoteAddrPort,
+];
+
+/** Whether Envoy writes a step's value itself, as one word (ENVOY_ONE_WORD, or x-envoy-upstream-service-time). */
+function isOneWord(step: Step): boolean {
+  if (step.sink === SINK.originMs) return true;
+  const match = /^([A-Z][A-Z0-9_]*)(\()?/.exec(step.name);
+  return (
+    match !== null && ENVOY_ONE_WORD.has(match[1]!) && (match[2] === undefined || match[1] === 'START_TIME')
+  );
+}
+
+/**
+ * Whether a client can choose the address an Envoy format's line is read with: a value that may
+ * hold its `" "` (a request header, the path, the SNI, an unknown operator) is logged before an
+ * address operator, so a User-Agent like `x" 66.249.66.1:1 r` ends its field early and moves
+ * text it wrote into the address. Kept simple and conservative: any such order counts, whatever
+ * the separators (a trailing literal, a last one-word operator, catch only some shifts).
+ */
+export function envoyAddressShiftable(compiled: CompiledLogFormat): boolean {
+  if (compiled.dialect !== 'envoy') return false;
+  const firstFree = compiled.steps.findIndex((step) => !isOneWord(step));
+  return (
+    firstFree >= 0 && compiled.steps.some((step, k) => k > firstFree && ADDRESS_SINKS.includes(step.sink))
+  );
 }
 
 /** What an operator feeds (SKIP for one without an AccessLog field, or unknown). */

@@ -1,9 +1,10 @@
-import { type AccessLog, BadInput, isBadInput } from '@edgeguard/schema';
+import { type AccessLog, BadInput, isBadInput, suggest } from '@edgeguard/schema';
 import { ClfParser } from './clf-parser.js';
 import { CloudflareParser } from './cloudflare.js';
 import {
   compileEnvoyFormat,
   ENVOY_DEFAULT_FORMAT,
+  envoyAddressShiftable,
   isKnownEnvoyOperator,
   readEnvoyFormatSpec,
 } from './envoy-format.js';
@@ -80,14 +81,11 @@ export function createParser(format: string, options?: ParserOptions): LineParse
     return new NginxFormatParser(compiled, options, `envoy:'${compiled.format}'`);
   }
   // `Combined`, `NGINX-MAIN`; a log_format string given without its `nginx:`.
-  const named = FORMAT_NAMES.find((name) => name === format.trim().toLowerCase());
-  const hint = named
-    ? ` (did you mean '${named}'?)`
-    : format.includes('$')
-      ? ` (a log_format string is given as nginx:'${format}')`
-      : /%[A-Z_]+[%(]/.test(format)
-        ? ` (an Envoy format string is given as envoy:'${format}')`
-        : '';
+  const hint = format.includes('$')
+    ? ` (a log_format string is given as nginx:'${format}')`
+    : /%[A-Z_]+[%(]/.test(format)
+      ? ` (an Envoy format string is given as envoy:'${format}')`
+      : suggest(format.trim(), FORMAT_NAMES);
   throw new BadInput(
     'unknown-format',
     `unknown log format ${JSON.stringify(format)}${hint}: expected one of ${FORMAT_NAMES.join(', ')}, ` +
@@ -154,10 +152,26 @@ export function logsClientBehindProxies(format: string): boolean | null {
   return format.startsWith('nginx:') ? logsForwardedFor(compileNginxFormatName(format)) : null;
 }
 
-/** Whether `format` is an nginx: format whose unquoted X-Forwarded-For a client can use to shift fields (see forwardedForShiftable). */
+/**
+ * Whether a client can shift the fields of `format`'s lines: an nginx: or envoy: format whose
+ * unquoted X-Forwarded-For it can use (see forwardedForShiftable), or an envoy: format that logs
+ * a value the client writes before the address (clientCanShiftAddress).
+ */
 export function clientCanShiftFields(format: string): boolean {
-  if (format.startsWith('envoy:')) return forwardedForShiftable(compileEnvoyFormatName(format));
+  if (format.startsWith('envoy:')) {
+    const compiled = compileEnvoyFormatName(format);
+    return forwardedForShiftable(compiled) || envoyAddressShiftable(compiled);
+  }
   return format.startsWith('nginx:') && forwardedForShiftable(compileNginxFormatName(format));
+}
+
+/**
+ * Whether `format` is an envoy: format where a client can choose the address its line is read
+ * with, trusted proxies or not (see envoyAddressShiftable): Envoy escapes nothing, so a `" "` in a
+ * header logged before the address moves text the client wrote into it.
+ */
+export function clientCanShiftAddress(format: string): boolean {
+  return format.startsWith('envoy:') && envoyAddressShiftable(compileEnvoyFormatName(format));
 }
 
 function isBlank(line: string): boolean {

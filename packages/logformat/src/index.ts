@@ -25,6 +25,7 @@ export { FIELD_CUT, FieldCutCounter, keepRightmostHops } from './field-cut.js';
 export { type FollowOptions, type FollowPosition, type FollowStats, followLogFile } from './follow.js';
 export {
   AutoParser,
+  clientCanShiftAddress,
   clientCanShiftFields,
   createParser,
   FORMAT_NAMES,

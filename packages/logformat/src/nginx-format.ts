@@ -143,6 +143,12 @@ export interface CompiledLogFormat {
    * (see generateLineReader). Absent for nginx.
    */
   dialect?: 'envoy';
+  /**
+   * Text the value of the last step (one ending the line) must not hold, else the line is
+   * rejected: set by compileEnvoyFormat when a client can shift fields into the address and the
+   * format ends with an operator Envoy writes as one word, where a shift leaves the real rest.
+   */
+  lastValueWithout?: string;
 }
 
 function badFormat(spec: string, message: string): BadInput {
@@ -516,6 +522,11 @@ function generateLineReader(
   // let a client choose the X-Forwarded-For hop read as its address.
   if (envoy && steps[steps.length - 1]!.terminator !== null) {
     emit('if (p !== line.length) return overrun(line, p, location);');
+  } else if (compiled.lastValueWithout !== undefined) {
+    emit(
+      `const extra = line.indexOf(${str(compiled.lastValueWithout)}, p);`,
+      'if (extra >= 0) return overrun(line, extra, location);',
+    );
   }
 
   // Build: the located values into a record, with the precedence rules of NGINX_VARIABLES.
@@ -598,9 +609,10 @@ function generateLineReader(
     emit(
       `const method = ${optional(SINK.requestMethod)};`,
       `const target = ${target};`,
-      "if (method === null || target === null) return reject(REJECT_REASONS.badRequest, 'request method or URI is empty', 'request_uri', location);",
-      'record.method = method;',
-      'applyRequestTarget(target, method, record);',
+      // `- -`: a request the server could not read (Envoy logs `"- - HTTP/1.1" 400` for garbage
+      // sent to it), kept as nginx's `"-"` is (applyNonHttpRequest) so that its client is seen.
+      'if (method === null || target === null) applyNonHttpRequest(record, target ?? "-");',
+      'else { record.method = method; applyRequestTarget(target, method, record); }',
     );
     if (!has(SINK.requestUri)) emit(`record.query = ${optional(SINK.args)};`);
     emit(`record.protocol = ${optional(SINK.serverProtocol)};`);

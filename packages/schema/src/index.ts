@@ -5,3 +5,4 @@ export * from './codec.js';
 export * from './decision.js';
 export * from './envelope.js';
 export * from './record-batch.js';
+export * from './suggest.js';
