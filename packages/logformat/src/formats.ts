@@ -77,7 +77,7 @@ export function createParser(format: string, options?: ParserOptions): LineParse
   }
   if (format.startsWith('nginx:')) return new NginxFormatParser(compileNginxFormatName(format), options);
   if (format.startsWith('envoy:')) {
-    const compiled = compileEnvoyFormat(readEnvoyFormatSpec(format.slice('envoy:'.length)));
+    const compiled = compileEnvoyFormatName(format);
     return new NginxFormatParser(compiled, options, `envoy:'${compiled.format}'`);
   }
   // `Combined`, `NGINX-MAIN`; a log_format string given without its `nginx:`.
