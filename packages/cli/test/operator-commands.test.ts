@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { redactUrl } from '../src/commands/decisions.js';
+import { redactUrl } from '@edgeguard/kafka';
 
 const bin = new URL('../bin/edgeguard.js', import.meta.url).pathname;
 // Port 1 on loopback: nothing listens there, the connection is refused at once.

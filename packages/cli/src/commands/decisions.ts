@@ -123,9 +123,6 @@ export async function withRedis<T>(env: KafkaEnvironment, work: (redis: Redis) =
   }
 }
 
-// redactUrl lives in @edgeguard/kafka (the decider's alert webhook masks its URL with it too).
-export { redactUrl };
-
 export function withStore<T>(env: KafkaEnvironment, work: (store: DecisionStore) => Promise<T>): Promise<T> {
   return withRedis(env, (redis) => work(new DecisionStore({ redis, prefix: env.topicPrefix })));
 }
